@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Benchmarks `kopilka serve` (Release build, durable defaults) with
+# bench/loadgen on loopback, checks the ledger with `kopilka verify`, then runs
+# the PostgreSQL peer for the same number of seconds and prints the ratio.
+#
+# Usage: bench/run.sh [seconds=10] [connections=64] [--no-peer]
+# Environment: WARMUP (seconds, default 1), LOADGEN_THREADS (1 or 2, default 1),
+#              PORT (default: a free port from 20000..59999).
+set -euo pipefail
+
+secs=10
+conns=64
+peer=1
+positional=()
+for arg in "$@"; do
+    case "$arg" in
+        --no-peer) peer=0 ;;
+        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
+        *) positional+=("$arg") ;;
+    esac
+done
+[ "${#positional[@]}" -ge 1 ] && secs=${positional[0]}
+[ "${#positional[@]}" -ge 2 ] && conns=${positional[1]}
+[ "${#positional[@]}" -le 2 ] || { echo "run.sh: too many arguments" >&2; exit 2; }
+[[ "$secs" =~ ^[0-9]+$ && "$secs" -ge 1 && "$secs" -le 3600 ]] \
+    || { echo "run.sh: seconds must be 1..3600" >&2; exit 2; }
+[[ "$conns" =~ ^[0-9]+$ && "$conns" -ge 1 && "$conns" -le 4096 ]] \
+    || { echo "run.sh: connections must be 1..4096" >&2; exit 2; }
+warmup=${WARMUP:-1}
+threads=${LOADGEN_THREADS:-1}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build="build-bench"
+kopilka=$build/kopilka
+loadgen=$build/loadgen
+say() { echo "== $*" >&2; }
+
+tmp=$(mktemp -d /tmp/kopilka-bench.XXXXXX)
+server_pid=
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a build step quietly; shows its output only when it fails.
+quiet() {
+    local log=$tmp/step.log
+    if ! "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "run.sh: failed: $*" >&2
+        exit 1
+    fi
+}
+
+say "building Kopilka (Release) in $build"
+quiet cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+quiet cmake --build "$build" -j2
+[ -x "$kopilka" ] || { echo "run.sh: $kopilka was not built" >&2; exit 1; }
+say "building loadgen"
+quiet cc -std=c17 -Wall -Wextra -Werror -O2 -pthread -o "$loadgen" bench/loadgen.c
+
+db=$tmp/bench.db
+say "creating $db"
+"$kopilka" init "$db" --program examples/autoservice-case1.json >"$tmp/init.log"
+key=$("$kopilka" terminal add "$db" --store bench)
+key=${key//$'\r'/}
+if [ -z "$key" ] || [ "$(printf '%s\n' "$key" | wc -l)" -ne 1 ]; then
+    echo "run.sh: 'terminal add' did not print one key line" >&2
+    exit 1
+fi
+"$kopilka" cards issue "$db" --count 100000 >"$tmp/cards.txt"
+ncards=$(grep -c . "$tmp/cards.txt" || true)
+[ "$ncards" -ge 1 ] || { echo "run.sh: 'cards issue' printed no card" >&2; exit 1; }
+say "issued $ncards cards"
+
+# Is anything listening on 127.0.0.1:$1?
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port=${PORT:-}
+if [ -z "$port" ]; then
+    for _ in $(seq 50); do
+        port=$((20000 + RANDOM % 40000))
+        listening "$port" || break
+    done
+fi
+listening "$port" && { echo "run.sh: port $port is busy" >&2; exit 1; }
+
+say "starting kopilka serve on 127.0.0.1:$port"
+"$kopilka" serve "$db" --listen "127.0.0.1:$port" >"$tmp/serve.log" 2>&1 &
+server_pid=$!
+for i in $(seq 100); do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        cat "$tmp/serve.log" >&2
+        echo "run.sh: kopilka serve exited before listening" >&2
+        exit 1
+    fi
+    listening "$port" && break
+    [ "$i" -eq 100 ] && { cat "$tmp/serve.log" >&2; echo "run.sh: server not up after 10 s" >&2; exit 1; }
+    sleep 0.1
+done
+
+say "loadgen: $conns connections, ${warmup}s warm-up + ${secs}s"
+lg_rc=0
+"$loadgen" --host 127.0.0.1 --port "$port" --key "$key" --cards "$tmp/cards.txt" \
+    --connections "$conns" --seconds "$secs" --warmup "$warmup" --threads "$threads" \
+    | tee "$tmp/loadgen.out" || lg_rc=$?
+
+say "stopping the server"
+kill -TERM "$server_pid"
+server_rc=0
+for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$server_pid" 2>/dev/null; then
+    echo "run.sh: server ignored SIGTERM for 10 s; killing it" >&2
+    kill -KILL "$server_pid" 2>/dev/null || true
+fi
+wait "$server_pid" || server_rc=$?
+server_pid=
+if [ "$server_rc" -eq 143 ]; then
+    # Killed by SIGTERM's default action: no graceful shutdown, but nothing an
+    # acknowledged purchase should depend on; verify below is the judge.
+    echo "run.sh: warning: kopilka serve has no SIGTERM handler (status 143)" >&2
+    server_rc=0
+elif [ "$server_rc" -ne 0 ]; then
+    echo "run.sh: kopilka serve exited with status $server_rc; its log:" >&2
+    tail -n 20 "$tmp/serve.log" >&2
+fi
+
+say "kopilka verify"
+verify_rc=0
+"$kopilka" verify "$db" || verify_rc=$?
+
+field() { awk -v k="$1" 'index($0, k) == 1 { print $NF; exit }' "$tmp/loadgen.out"; }
+kp_rate=$(field "purchases/s:")
+kp_errors=$(field "errors:")
+
+pg_tps=
+if [ "$peer" -eq 1 ]; then
+    peer_sh=../shared/peers/postgres/run.sh
+    if [ -f "$peer_sh" ]; then
+        say "PostgreSQL peer: $peer_sh $secs 8"
+        if bash "$peer_sh" "$secs" 8 | tee "$tmp/peer.out"; then
+            pg_tps=$(awk '$1 == "tps" { print $3; exit }' "$tmp/peer.out")
+        else
+            echo "run.sh: the peer failed; no ratio" >&2
+        fi
+    else
+        echo "run.sh: no peer at $peer_sh (relative to $root); skipping the ratio" >&2
+    fi
+fi
+
+echo
+echo "summary (same machine, same session):"
+echo "kopilka purchases/s: ${kp_rate:-?}  errors: ${kp_errors:-?}  connections: $conns  seconds: $secs"
+if [ -n "$pg_tps" ]; then
+    echo "postgres purchases/s: $pg_tps  clients: 8  seconds: $secs"
+    if [ -n "$kp_rate" ]; then
+        awk -v a="$kp_rate" -v b="$pg_tps" \
+            'BEGIN { if (b > 0) printf "ratio kopilka/postgres: %.2f\n", a / b }'
+    fi
+fi
+
+status=0
+[ "$lg_rc" -eq 0 ] || { echo "run.sh: loadgen failed (status $lg_rc)" >&2; status=1; }
+[ "$server_rc" -eq 0 ] || status=1
+[ "$verify_rc" -eq 0 ] || { echo "run.sh: kopilka verify failed (status $verify_rc)" >&2; status=1; }
+[ "${kp_errors:-0}" = 0 ] || echo "run.sh: warning: $kp_errors errors during the load" >&2
+exit "$status"

@@ -1,0 +1,68 @@
+/*
+ * kopilka.h: the common part of Kopilka's public API: error codes, the
+ * error detail a user sees, the limits every input is checked against, and
+ * the time type.
+ *
+ * Every function of the library returns a kp_err (KP_OK = 0). Functions that
+ * can fail because of user input also fill a kp_error with the field that was
+ * wrong and a sentence saying what is allowed.
+ */
+#ifndef KOPILKA_H
+#define KOPILKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum kp_err {
+    KP_OK = 0,
+    KP_ERR_INVALID,      /* bad input: a field is missing, wrong, out of range */
+    KP_ERR_NOT_FOUND,    /* no such card, receipt, program, terminal */
+    KP_ERR_CONFLICT,     /* an idempotency key reused with another body */
+    KP_ERR_LIMIT,        /* a documented limit was exceeded */
+    KP_ERR_OVERFLOW,     /* a sum of money or points would overflow */
+    KP_ERR_NOMEM,        /* out of memory */
+    KP_ERR_IO,           /* storage failed (disk full, I/O error, corrupt) */
+    KP_ERR_BUSY,         /* storage locked by another process */
+    KP_ERR_UNAUTHORIZED, /* no or bad credentials */
+    KP_ERR_INTERNAL,     /* a bug: an invariant did not hold */
+    KP_ERR__COUNT
+} kp_err;
+
+/* Returns the stable, lowercase name of an error code ("invalid", ...). */
+const char *kp_err_name(kp_err err);
+
+/* What a user is told when an operation fails. */
+typedef struct kp_error {
+    kp_err code;
+    char field[64];    /* JSON path of the offending field, "" if none */
+    char message[256]; /* one sentence: what was wrong, what is allowed */
+} kp_error;
+
+/* Fills *e (when e is not NULL) and returns code, so callers can
+ * `return kp_error_set(e, KP_ERR_INVALID, "lines[0].amount", "...")`. */
+kp_err kp_error_set(kp_error *e, kp_err code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void kp_error_clear(kp_error *e);
+
+/* Limits. Past any of them an operation fails with a clear error. */
+enum {
+    KP_STR_MAX = 64,             /* sku, category, receipt, card: bytes incl. NUL */
+    KP_LINES_MAX = 200,          /* lines per basket */
+    KP_RULES_MAX = 128,          /* rules per program */
+    KP_EXPLAIN_MAX = 2 * KP_RULES_MAX + 8,
+    KP_LOTS_MAX = 512,           /* open lots of one account seen by one operation */
+    KP_BODY_MAX = 1024 * 1024,   /* request body bytes */
+    KP_JSON_DEPTH_MAX = 16,
+    KP_BATCH_MAX = 1024,         /* operations per group commit */
+    KP_QUEUE_MAX = 8192,         /* operations waiting for the writer */
+};
+
+#define KP_QTY_MAX 100000
+#define KP_AMOUNT_MAX 10000000000000LL /* 10^13 minor units per line */
+
+/* Time: seconds since the Unix epoch, UTC. KP_TIME_NEVER = no expiry. */
+typedef int64_t kp_time;
+#define KP_TIME_NEVER INT64_MAX
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * ledger.h: the points ledger. Turns a priced purchase, or a return, into a
+ * plan of changes: balanced double-entry postings, lot changes, the account's
+ * new balance and debt. Pure: the store applies a plan atomically, so the
+ * ledger logic is the same for SQLite, PostgreSQL and the tests.
+ *
+ * Invariants every plan keeps (asserted here, checked on disk by `verify`):
+ *  - the postings of one operation sum to zero;
+ *  - an account's balance equals the sum of its postings, and equals
+ *    sum(lots.remaining) - debt;
+ *  - no lot goes below zero or above its amount; debt is never negative;
+ *  - a credit repays debt before it creates a lot.
+ */
+#ifndef KOPILKA_LEDGER_H
+#define KOPILKA_LEDGER_H
+
+#include "engine.h"
+
+typedef enum kp_op_type {
+    KP_OP_PURCHASE = 1,
+    KP_OP_RETURN = 2,
+    KP_OP_ADJUST = 3,
+    KP_OP_EXPIRE = 4,
+    KP_OP_OPENING = 5,
+    KP_OP_GRANT = 6,
+    KP_OP_TRANSFER = 7,
+} kp_op_type;
+
+const char *kp_op_type_name(kp_op_type type);
+
+/* System ledger accounts have negative ids so they never meet a customer's. */
+enum {
+    KP_SYS_ISSUED = -1,     /* points given by the program (its liability) */
+    KP_SYS_REDEEMED = -2,   /* points spent at a till */
+    KP_SYS_EXPIRED = -3,    /* points that expired */
+    KP_SYS_ADJUSTMENT = -4, /* manual adjustments */
+    KP_SYS_OPENING = -5,    /* opening balances of imported accounts */
+    KP_SYS__MIN = -5,
+};
+const char *kp_sys_account_name(int64_t id);
+
+typedef struct kp_posting {
+    int64_t account; /* customer account id (> 0) or KP_SYS_* (< 0) */
+    int64_t points;  /* + credit to the account, - debit */
+} kp_posting;
+
+typedef struct kp_lot_change {
+    int64_t lot_id;
+    int64_t delta; /* remaining += delta */
+} kp_lot_change;
+
+typedef struct kp_ledger_plan {
+    kp_op_type type;
+    int64_t account_id;
+    size_t n_postings;
+    kp_posting postings[8];
+    size_t n_changes;
+    kp_lot_change changes[KP_LOTS_MAX];
+    bool has_new_lot;
+    kp_lot new_lot;          /* new_lot.id != 0: add to that existing lot instead */
+    int64_t balance_after;
+    int64_t debt_after;
+    int64_t purchases_delta;
+    int64_t spend_delta_minor;
+} kp_ledger_plan;
+
+/* One line of a stored purchase, with how much of it was returned. */
+typedef struct kp_op_line {
+    kp_line line;
+    kp_line_result result;
+    int64_t returned_qty;
+} kp_op_line;
+
+/* What a return needs to know of the purchase it reverses. */
+typedef struct kp_purchase_record {
+    int64_t op_id;
+    int64_t account_id;
+    int64_t earned;
+    int64_t burned;
+    int64_t points_minor;
+    size_t n_lines;
+    kp_op_line lines[KP_LINES_MAX];
+    size_t n_takes;
+    kp_lot_take takes[KP_LOTS_MAX];
+} kp_purchase_record;
+
+/* A return request: which lines, how many (qty 0 = all that is left). */
+typedef struct kp_return_request {
+    bool whole;
+    size_t n_lines;
+    struct { char sku[KP_STR_MAX]; int64_t qty; } lines[KP_LINES_MAX];
+} kp_return_request;
+
+typedef struct kp_return_result {
+    int64_t earned_reversed;
+    int64_t burned_refunded;
+    int64_t spend_reversed_minor;
+    size_t n_lines;
+    struct { size_t index; int64_t qty; int64_t earned_reversed; int64_t points_minor; } lines[KP_LINES_MAX];
+} kp_return_result;
+
+/* Plans a purchase priced by kp_engine_price(). `program` gives the kind,
+ * pending period and validity of the earned lot. */
+kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *account,
+                               const kp_basket *basket, const kp_quote *quote, kp_time now,
+                               kp_ledger_plan *plan);
+
+/* Plans a return of `request` against `record` (updating record's
+ * returned_qty). Refunds the burnt points to the lots they came from and
+ * claws back the earned points; if they were spent, the account goes into
+ * debt, which later credits repay. KP_ERR_INVALID when a line is unknown or
+ * more is returned than is left. */
+kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *record,
+                             const kp_return_request *request, kp_return_result *result,
+                             kp_ledger_plan *plan, kp_error *e);
+
+/* Plans a credit (adjustment, grant, opening balance) of `points` > 0 from
+ * system account `source` as a new lot `lot`, or a debit (points < 0) taken
+ * earliest expiry first; a debit past the balance fails with KP_ERR_INVALID. */
+kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t source,
+                           int64_t points, const kp_lot *lot, kp_time now,
+                           kp_ledger_plan *plan, kp_error *e);
+
+#endif

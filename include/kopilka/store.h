@@ -1,0 +1,127 @@
+/*
+ * store.h: the one narrow interface to storage, a struct of function
+ * pointers in the manner of SQLite's VFS. Backends: SQLite (the embedded
+ * default, WAL, synchronous=FULL) and, later, PostgreSQL. Nothing above this
+ * header knows SQL.
+ *
+ * A kp_store is one connection, used by one thread at a time. Writes happen
+ * inside begin()/commit(); savepoints let a batch of operations share one
+ * durable commit (group commit) while a failing operation rolls back alone.
+ *
+ * Ownership: strings a store returns through `char **` are malloc'd and the
+ * caller frees them with free().
+ */
+#ifndef KOPILKA_STORE_H
+#define KOPILKA_STORE_H
+
+#include "ledger.h"
+
+typedef enum kp_card_state {
+    KP_CARD_ISSUED = 0,   /* printed and handed out, not registered yet */
+    KP_CARD_ACTIVE = 1,   /* registered to a customer */
+    KP_CARD_BLOCKED = 2,  /* lost or stolen: cannot earn or burn */
+    KP_CARD_REPLACED = 3, /* another card took over its account */
+} kp_card_state;
+const char *kp_card_state_name(kp_card_state state);
+
+typedef struct kp_card {
+    char number[KP_STR_MAX];
+    int64_t account_id;
+    kp_card_state state;
+    bool registered;
+} kp_card;
+
+typedef struct kp_terminal {
+    int64_t id;
+    char store[KP_STR_MAX];
+} kp_terminal;
+
+/* One operation row: a purchase, a return, an adjustment... `detail` is the
+ * operation's lines and lot takes in the service layer's own text format;
+ * `response` is the answer given, replayed on an idempotent retry. */
+typedef struct kp_op_row {
+    int64_t id;
+    kp_op_type type;
+    int64_t account_id;
+    char card[KP_STR_MAX];
+    char store[KP_STR_MAX];
+    char receipt[KP_STR_MAX];
+    uint8_t request_hash[16];
+    int64_t program_version;
+    kp_time at;
+    int64_t amount_minor;
+    int64_t paid_minor;
+    int64_t earned;
+    int64_t burned;
+    int64_t points;        /* net change of the customer's balance */
+    int64_t original_op_id;
+    char *detail;
+    char *response;
+} kp_op_row;
+void kp_op_row_release(kp_op_row *row);
+
+typedef struct kp_history_item {
+    int64_t op_id;
+    kp_op_type type;
+    char store[KP_STR_MAX];
+    char receipt[KP_STR_MAX];
+    kp_time at;
+    int64_t points;       /* net change of the balance */
+    int64_t amount_minor;
+} kp_history_item;
+
+typedef struct kp_store kp_store;
+
+typedef struct kp_store_ops {
+    void (*close)(kp_store *s);
+    kp_err (*begin)(kp_store *s);
+    kp_err (*commit)(kp_store *s);
+    kp_err (*rollback)(kp_store *s);
+    kp_err (*savepoint)(kp_store *s);
+    kp_err (*release)(kp_store *s);
+    kp_err (*rollback_to)(kp_store *s);
+
+    kp_err (*program_insert)(kp_store *s, const char *json, const char *name, int64_t *version);
+    /* version 0 = the latest. KP_ERR_NOT_FOUND when there is none. */
+    kp_err (*program_get)(kp_store *s, int64_t version, char **json, int64_t *version_out);
+
+    kp_err (*terminal_insert)(kp_store *s, const char *store, const uint8_t key_hash[32], int64_t *id);
+    kp_err (*terminal_find)(kp_store *s, const uint8_t key_hash[32], kp_terminal *out);
+
+    /* Creates an account and its card; KP_ERR_CONFLICT if the number exists. */
+    kp_err (*card_create)(kp_store *s, const char *number, kp_card_state state, kp_time now,
+                          int64_t *account_id);
+    kp_err (*card_find)(kp_store *s, const char *number, kp_card *out);
+
+    /* Loads the account and its open lots in burn order (earliest expiry
+     * first, never-expiring last, then oldest), at most KP_LOTS_MAX. */
+    kp_err (*account_load)(kp_store *s, int64_t account_id, kp_account *out);
+
+    /* Idempotency: the operation stored under (store, receipt). */
+    kp_err (*op_find)(kp_store *s, const char *store, const char *receipt, kp_op_row *out);
+    kp_err (*op_insert)(kp_store *s, kp_op_row *row); /* sets row->id */
+    kp_err (*op_set_detail)(kp_store *s, int64_t op_id, const char *detail);
+    /* Applies a ledger plan: postings, lot changes, new lot, account totals. */
+    kp_err (*plan_apply)(kp_store *s, int64_t op_id, const kp_ledger_plan *plan, kp_time now);
+
+    /* Newest first, at most `limit`; returns the count in *n. */
+    kp_err (*history)(kp_store *s, int64_t account_id, kp_history_item *items, size_t limit,
+                      size_t *n);
+    /* Checks every invariant; writes one line per problem to report(ctx, line)
+     * and sets *problems. */
+    kp_err (*verify)(kp_store *s, void (*report)(void *ctx, const char *line), void *ctx,
+                     int64_t *problems);
+} kp_store_ops;
+
+struct kp_store {
+    const kp_store_ops *ops;
+    char last_error[256]; /* the backend's own message for the last failure */
+};
+
+/* Opens a store from a location: a file path (SQLite) or, later,
+ * "postgresql://..." (PostgreSQL). `create` makes a new database and its
+ * schema; without it, a missing database is KP_ERR_NOT_FOUND. */
+kp_err kp_store_open(const char *location, bool create, kp_store **out, kp_error *e);
+void kp_store_close(kp_store *s);
+
+#endif

@@ -1,0 +1,45 @@
+/* cmd_serve.c: `kopilka serve`: parses its options and runs the HTTP server. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kopilka/clock.h>
+
+#include "cli.h"
+#include "server/server.h"
+
+int cmd_serve(int argc, char **argv)
+{
+    static const char *const opts[] = {"--listen", "--readers", "--now", NULL};
+    if (!cli_check_options(argc, argv, opts, "serve")) return 2;
+    const char *db = cli_positional(argc, argv, 0);
+    if (db == NULL) {
+        fprintf(stderr, "usage: kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME]\n");
+        return 2;
+    }
+    const char *listen = cli_option(argc, argv, "--listen");
+    char host[64];
+    kp_server_config config = {.db_path = db, .host = host, .port = 8080, .readers = 8};
+    snprintf(host, sizeof host, "127.0.0.1");
+    if (listen && !cli_parse_listen(listen, host, sizeof host, &config.port)) {
+        fprintf(stderr, "kopilka serve: --listen must be HOST:PORT (like 127.0.0.1:8080), got %s\n",
+                listen);
+        return 2;
+    }
+    const char *readers = cli_option(argc, argv, "--readers");
+    if (readers) {
+        char *end;
+        long n = strtol(readers, &end, 10);
+        config.readers = (int)n;
+        if (*end != '\0' || n < 1 || n > 64) {
+            fprintf(stderr, "kopilka serve: --readers must be from 1 to 64\n");
+            return 2;
+        }
+    }
+    const char *now = cli_option(argc, argv, "--now");
+    if (now && !kp_time_parse(now, &config.clock.fixed)) {
+        fprintf(stderr, "kopilka serve: --now must be an RFC 3339 time, got %s\n", now);
+        return 2;
+    }
+    return kp_server_run(&config);
+}

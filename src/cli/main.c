@@ -1,0 +1,90 @@
+/*
+ * main.c: `kopilka`, the one binary: server and command-line tool. Finds the
+ * command, prints help, and hands over to the command's function.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const kp_command commands[] = {
+    {"init", "kopilka init DB --program FILE",
+     "Creates a new database at DB (SQLite) and loads the program FILE as version 1.", cmd_init},
+    {"program load", "kopilka program load DB FILE",
+     "Validates the program FILE and loads it as a new version; the server uses it from its "
+     "next operation. Prints the version.",
+     cmd_program_load},
+    {"terminal add", "kopilka terminal add DB --store NAME",
+     "Creates a terminal (a till) of store NAME and prints its API key, once. Only a hash of "
+     "the key is stored. The till sends it as `Authorization: Bearer KEY`.",
+     cmd_terminal_add},
+    {"cards issue", "kopilka cards issue DB --count N",
+     "Issues N new cards, each with its own account, and prints one number a line (13 digits, "
+     "the last a Luhn check digit). Issued cards earn and burn at the till at once.",
+     cmd_cards_issue},
+    {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME]",
+     "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
+     "SIGTERM. Purchases are committed in groups, each answered only once durable. --now "
+     "fixes the clock (RFC 3339) for tests.",
+     cmd_serve},
+    {"verify", "kopilka verify DB",
+     "Checks every ledger invariant: each operation's postings sum to zero, every balance "
+     "equals the replay of its postings and its lots less debt, no lot is outside 0..amount. "
+     "Prints each problem; exits 1 if there is any, 0 if none.",
+     cmd_verify},
+    {"demo", "kopilka demo [--db PATH] [--listen HOST:PORT]",
+     "Creates (or reuses) a demo database (default kopilka-demo.db) with the example program "
+     "of seed 004 case 1, a terminal and five cards, prints them with a sample curl command, "
+     "and serves on localhost.",
+     cmd_demo},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *f)
+{
+    fprintf(f, "kopilka: a loyalty-program processing center\n\nUsage:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %s\n", commands[i].usage);
+    fprintf(f, "\n`kopilka COMMAND --help` tells more of each.\n");
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++) {
+        const kp_command *c = &commands[i];
+        const char *space = strchr(c->name, ' ');
+        int words = 1;
+        if (space) {
+            size_t n = (size_t)(space - c->name);
+            if (strlen(argv[1]) != n || strncmp(argv[1], c->name, n) != 0) continue;
+            if (argc < 3 || strcmp(argv[2], space + 1) != 0) {
+                if (argc >= 3 && !wants_help(argc - 2, argv + 2)) continue;
+                printf("Usage: %s\n\n%s\n", c->usage, c->help);
+                return argc >= 3 ? 0 : 2;
+            }
+            words = 2;
+        } else if (strcmp(argv[1], c->name) != 0) {
+            continue;
+        }
+        if (wants_help(argc - 1 - words, argv + 1 + words)) {
+            printf("Usage: %s\n\n%s\n", c->usage, c->help);
+            return 0;
+        }
+        return c->run(argc - 1 - words, argv + 1 + words);
+    }
+    fprintf(stderr, "kopilka: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,44 @@
+/* card_number.c: Luhn check digits and random card numbers (libsodium RNG). */
+#include <kopilka/card_number.h>
+
+#include <sodium.h>
+#include <string.h>
+
+char kp_card_luhn_digit(const char *payload)
+{
+    size_t n = strlen(payload);
+    int sum = 0;
+    /* Doubling starts from the rightmost payload digit, which will sit just
+     * left of the check digit. */
+    for (size_t i = 0; i < n; i++) {
+        int d = payload[n - 1 - i] - '0';
+        if (i % 2 == 0) {
+            d *= 2;
+            if (d > 9) d -= 9;
+        }
+        sum += d;
+    }
+    return (char)('0' + (10 - sum % 10) % 10);
+}
+
+bool kp_card_number_valid(const char *number)
+{
+    size_t n = strlen(number);
+    if (n < 2 || n >= KP_STR_MAX) return false;
+    for (size_t i = 0; i < n; i++)
+        if (number[i] < '0' || number[i] > '9') return false;
+    char payload[KP_STR_MAX];
+    memcpy(payload, number, n - 1);
+    payload[n - 1] = '\0';
+    return kp_card_luhn_digit(payload) == number[n - 1];
+}
+
+void kp_card_number_generate(const char *prefix, char *out)
+{
+    out[0] = prefix[0];
+    out[1] = prefix[1];
+    for (int i = 2; i < KP_CARD_DIGITS - 1; i++) out[i] = (char)('0' + randombytes_uniform(10));
+    out[KP_CARD_DIGITS - 1] = '\0';
+    out[KP_CARD_DIGITS - 1] = kp_card_luhn_digit(out);
+    out[KP_CARD_DIGITS] = '\0';
+}

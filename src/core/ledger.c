@@ -1,0 +1,304 @@
+/*
+ * ledger.c: plans of ledger changes for purchases, returns and moves. Pure:
+ * the store applies a plan in one transaction. Every plan's postings sum to
+ * zero (asserted here); `kopilka verify` re-checks everything on disk.
+ */
+#include <kopilka/ledger.h>
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <kopilka/clock.h>
+#include <kopilka/money.h>
+
+const char *kp_op_type_name(kp_op_type type)
+{
+    switch (type) {
+    case KP_OP_PURCHASE: return "purchase";
+    case KP_OP_RETURN: return "return";
+    case KP_OP_ADJUST: return "adjustment";
+    case KP_OP_EXPIRE: return "expiry";
+    case KP_OP_OPENING: return "opening_balance";
+    case KP_OP_GRANT: return "grant";
+    case KP_OP_TRANSFER: return "transfer";
+    }
+    return "unknown";
+}
+
+const char *kp_sys_account_name(int64_t id)
+{
+    switch (id) {
+    case KP_SYS_ISSUED: return "program:issued";
+    case KP_SYS_REDEEMED: return "program:redeemed";
+    case KP_SYS_EXPIRED: return "program:expired";
+    case KP_SYS_ADJUSTMENT: return "program:adjustment";
+    case KP_SYS_OPENING: return "program:opening";
+    }
+    return "customer";
+}
+
+static void plan_init(kp_ledger_plan *plan, kp_op_type type, const kp_account *account)
+{
+    plan->type = type;
+    plan->account_id = account->id;
+    plan->n_postings = 0;
+    plan->n_changes = 0;
+    plan->has_new_lot = false;
+    memset(&plan->new_lot, 0, sizeof plan->new_lot);
+    plan->balance_after = account->balance;
+    plan->debt_after = account->debt;
+    plan->purchases_delta = 0;
+    plan->spend_delta_minor = 0;
+}
+
+/* A movement of `points` between the customer's account and a system account. */
+static void post_pair(kp_ledger_plan *plan, int64_t sys_account, int64_t points)
+{
+    if (points == 0) return;
+    assert(plan->n_postings + 2 <= sizeof plan->postings / sizeof plan->postings[0]);
+    plan->postings[plan->n_postings++] = (kp_posting){plan->account_id, points};
+    plan->postings[plan->n_postings++] = (kp_posting){sys_account, -points};
+}
+
+static void plan_check_balanced(const kp_ledger_plan *plan)
+{
+    int64_t sum = 0, customer = 0;
+    for (size_t i = 0; i < plan->n_postings; i++) {
+        sum += plan->postings[i].points;
+        if (plan->postings[i].account > 0) customer += plan->postings[i].points;
+    }
+    assert(sum == 0 && "ledger: postings of one operation must sum to zero");
+    (void)customer;
+    assert(plan->debt_after >= 0 && "ledger: debt is never negative");
+}
+
+static void change_add(kp_ledger_plan *plan, int64_t lot_id, int64_t delta)
+{
+    if (delta == 0) return;
+    for (size_t i = 0; i < plan->n_changes; i++)
+        if (plan->changes[i].lot_id == lot_id) {
+            plan->changes[i].delta += delta;
+            return;
+        }
+    assert(plan->n_changes < KP_LOTS_MAX);
+    plan->changes[plan->n_changes++] = (kp_lot_change){lot_id, delta};
+}
+
+/* Credits `points` to the account: repays debt first, the rest becomes the
+ * new lot described by `proto` (merged into an open lot of the same kind that
+ * never expires and is already active, to keep the number of lots small). */
+static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t points,
+                   const kp_lot *proto, kp_time now)
+{
+    int64_t repay = points < plan->debt_after ? points : plan->debt_after;
+    plan->debt_after -= repay;
+    points -= repay;
+    if (points == 0) return;
+    plan->has_new_lot = true;
+    plan->new_lot = *proto;
+    plan->new_lot.id = 0;
+    plan->new_lot.amount = points;
+    plan->new_lot.remaining = points;
+    if (proto->expires_at == KP_TIME_NEVER && proto->active_from <= now) {
+        for (size_t i = 0; i < account->n_lots; i++) {
+            const kp_lot *l = &account->lots[i];
+            if (l->expires_at == KP_TIME_NEVER && l->active_from <= now &&
+                strcmp(l->kind, proto->kind) == 0) {
+                plan->new_lot.id = l->id;
+                break;
+            }
+        }
+    }
+}
+
+kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *account,
+                               const kp_basket *basket, const kp_quote *quote, kp_time now,
+                               kp_ledger_plan *plan)
+{
+    (void)basket;
+    plan_init(plan, KP_OP_PURCHASE, account);
+    for (size_t i = 0; i < quote->n_takes; i++)
+        change_add(plan, quote->takes[i].lot_id, -quote->takes[i].points);
+    post_pair(plan, KP_SYS_REDEEMED, -quote->burned);
+    post_pair(plan, KP_SYS_ISSUED, quote->earned);
+    if (quote->earned > 0) {
+        kp_lot proto = {0};
+        snprintf(proto.kind, sizeof proto.kind, "%s", program->point_kind);
+        proto.earned_at = now;
+        proto.active_from = now + program->earn_pending_days * KP_DAY_SECONDS;
+        proto.expires_at = program->earn_ttl_days > 0
+                               ? now + program->earn_ttl_days * KP_DAY_SECONDS
+                               : KP_TIME_NEVER;
+        credit(plan, account, quote->earned, &proto, now);
+    }
+    plan->balance_after = account->balance - quote->burned + quote->earned;
+    plan->purchases_delta = 1;
+    plan->spend_delta_minor = quote->amount_minor - quote->discount_minor;
+    plan_check_balanced(plan);
+    return KP_OK;
+}
+
+/* floor(value * num / den) for the pro-rata parts of a partly returned line. */
+static int64_t part(int64_t value, int64_t num, int64_t den)
+{
+    return den == 0 ? 0 : kp_muldiv(value, num, den, KP_ROUND_DOWN);
+}
+
+typedef struct work_lot {
+    int64_t id;
+    int64_t remaining;
+    kp_time expires_at;
+} work_lot;
+
+kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *record,
+                             const kp_return_request *request, kp_return_result *result,
+                             kp_ledger_plan *plan, kp_error *e)
+{
+    memset(result, 0, offsetof(kp_return_result, lines));
+    int64_t back[KP_LINES_MAX];
+    for (size_t i = 0; i < record->n_lines; i++) back[i] = 0;
+
+    if (request->whole) {
+        for (size_t i = 0; i < record->n_lines; i++)
+            back[i] = record->lines[i].line.qty - record->lines[i].returned_qty;
+    } else {
+        for (size_t k = 0; k < request->n_lines; k++) {
+            char field[64];
+            int64_t want = request->lines[k].qty;
+            bool found = false;
+            for (size_t i = 0; i < record->n_lines && (want > 0 || !found); i++) {
+                const kp_op_line *ol = &record->lines[i];
+                if (strcmp(ol->line.sku, request->lines[k].sku) != 0) continue;
+                found = true;
+                int64_t left = ol->line.qty - ol->returned_qty - back[i];
+                if (left <= 0) continue;
+                int64_t take = want == 0 ? left : (want < left ? want : left);
+                back[i] += take;
+                if (want > 0) want -= take;
+            }
+            if (!found) {
+                snprintf(field, sizeof field, "lines[%zu].sku", k);
+                return kp_error_set(e, KP_ERR_INVALID, field,
+                                    "the original purchase has no line with sku \"%s\"",
+                                    request->lines[k].sku);
+            }
+            if (want > 0) {
+                snprintf(field, sizeof field, "lines[%zu].qty", k);
+                return kp_error_set(e, KP_ERR_INVALID, field,
+                                    "more than is left to return of sku \"%s\" (%lld too many)",
+                                    request->lines[k].sku, (long long)want);
+            }
+        }
+    }
+
+    int64_t pm_before = 0, pm_after = 0;
+    for (size_t i = 0; i < record->n_lines; i++) {
+        const kp_op_line *ol = &record->lines[i];
+        int64_t q = ol->line.qty, r = ol->returned_qty, b = back[i];
+        int64_t net = ol->line.amount_minor - ol->result.discount_minor;
+        pm_before += part(ol->result.points_minor, r, q);
+        pm_after += part(ol->result.points_minor, r + b, q);
+        if (b == 0) continue;
+        int64_t er = part(ol->result.earned, r + b, q) - part(ol->result.earned, r, q);
+        int64_t pr = part(ol->result.points_minor, r + b, q) - part(ol->result.points_minor, r, q);
+        int64_t sr = part(net, r + b, q) - part(net, r, q);
+        result->earned_reversed += er;
+        result->spend_reversed_minor += sr;
+        result->lines[result->n_lines].index = i;
+        result->lines[result->n_lines].qty = b;
+        result->lines[result->n_lines].earned_reversed = er;
+        result->lines[result->n_lines].points_minor = pr;
+        result->n_lines++;
+    }
+    if (result->n_lines == 0)
+        return kp_error_set(e, KP_ERR_INVALID, "lines",
+                            "nothing is left to return of this purchase");
+    int64_t refunded_before = part(record->burned, pm_before, record->points_minor);
+    int64_t refunded_after = part(record->burned, pm_after, record->points_minor);
+    result->burned_refunded = refunded_after - refunded_before;
+    for (size_t i = 0; i < record->n_lines; i++) record->lines[i].returned_qty += back[i];
+
+    plan_init(plan, KP_OP_RETURN, account);
+    post_pair(plan, KP_SYS_REDEEMED, result->burned_refunded);
+    post_pair(plan, KP_SYS_ISSUED, -result->earned_reversed);
+
+    /* Work on a copy of the lots: refunds go back to the lots the points came
+     * from (the part of the takes, in reverse, not refunded before), then the
+     * claw-back takes the most durable points first; what is missing is debt. */
+    static _Thread_local work_lot work[2 * KP_LOTS_MAX];
+    size_t n_work = 0;
+    for (size_t i = 0; i < account->n_lots; i++)
+        work[n_work++] = (work_lot){account->lots[i].id, account->lots[i].remaining,
+                                    account->lots[i].expires_at};
+    int64_t refund = result->burned_refunded;
+    int64_t repay = refund < plan->debt_after ? refund : plan->debt_after;
+    plan->debt_after -= repay;
+    refund -= repay;
+    int64_t skip = refunded_before;
+    for (size_t t = record->n_takes; t-- > 0 && refund > 0;) {
+        int64_t avail = record->takes[t].points;
+        int64_t s = skip < avail ? skip : avail;
+        skip -= s;
+        avail -= s;
+        if (avail == 0) continue;
+        int64_t give = avail < refund ? avail : refund;
+        refund -= give;
+        size_t w = 0;
+        while (w < n_work && work[w].id != record->takes[t].lot_id) w++;
+        if (w == n_work) {
+            assert(n_work < 2 * KP_LOTS_MAX);
+            work[n_work++] = (work_lot){record->takes[t].lot_id, 0, KP_TIME_NEVER};
+        }
+        work[w].remaining += give;
+        change_add(plan, work[w].id, give);
+    }
+    assert(refund == 0);
+    int64_t claw = result->earned_reversed;
+    for (size_t pass = 0; pass < 2 && claw > 0; pass++) {
+        /* Never-expiring lots first, then the rest latest expiry first. */
+        for (size_t w = n_work; w-- > 0 && claw > 0;) {
+            bool never = work[w].expires_at == KP_TIME_NEVER;
+            if ((pass == 0) != never || work[w].remaining == 0) continue;
+            int64_t take = work[w].remaining < claw ? work[w].remaining : claw;
+            work[w].remaining -= take;
+            claw -= take;
+            change_add(plan, work[w].id, -take);
+        }
+    }
+    plan->debt_after += claw;
+    plan->balance_after = account->balance + result->burned_refunded - result->earned_reversed;
+    plan->spend_delta_minor = -result->spend_reversed_minor;
+    plan_check_balanced(plan);
+    return KP_OK;
+}
+
+kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t source,
+                           int64_t points, const kp_lot *lot, kp_time now,
+                           kp_ledger_plan *plan, kp_error *e)
+{
+    assert(source < 0);
+    plan_init(plan, type, account);
+    if (points == 0) return kp_error_set(e, KP_ERR_INVALID, "points", "must not be zero");
+    if (points > 0) {
+        post_pair(plan, source, points);
+        credit(plan, account, points, lot, now);
+    } else {
+        int64_t need = -points;
+        int64_t have = 0;
+        for (size_t i = 0; i < account->n_lots; i++) have += account->lots[i].remaining;
+        if (need > have || need > account->balance)
+            return kp_error_set(e, KP_ERR_INVALID, "points",
+                                "the account has %lld points, cannot take %lld",
+                                (long long)account->balance, (long long)need);
+        for (size_t i = 0; i < account->n_lots && need > 0; i++) {
+            int64_t take = account->lots[i].remaining < need ? account->lots[i].remaining : need;
+            change_add(plan, account->lots[i].id, -take);
+            need -= take;
+        }
+        post_pair(plan, source, points);
+    }
+    plan->balance_after = account->balance + points;
+    plan_check_balanced(plan);
+    return KP_OK;
+}

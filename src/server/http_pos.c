@@ -1,0 +1,205 @@
+/*
+ * http_pos.c: the POS routes of /v1 (docs/api.md): authentication by
+ * terminal key, then quote, purchase, return and card lookup. Each route is
+ * one function registered in the table below; none of them knows MHD.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e)
+{
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{\"error\":{");
+    kp_buf_json_kv_str(out, "code", code, false);
+    kp_buf_json_kv_str(out, "message", e->message, true);
+    if (e->field[0]) kp_buf_json_kv_str(out, "field", e->field, true);
+    kp_buf_puts(out, "}}");
+    return status;
+}
+
+static unsigned simple_error(kp_buf *out, unsigned status, const char *code, const char *field,
+                             const char *message)
+{
+    kp_error e;
+    kp_error_set(&e, KP_ERR_INVALID, field, "%s", message);
+    return kp_http_error(out, status, code, &e);
+}
+
+/* Maps a service error to its HTTP status and code. */
+static unsigned service_error(kp_buf *out, const kp_error *e, bool parsing)
+{
+    switch (e->code) {
+    case KP_ERR_INVALID:
+        if (parsing && e->field[0] == '\0') return kp_http_error(out, 400, "bad_json", e);
+        return kp_http_error(out, 400, "bad_field", e);
+    case KP_ERR_LIMIT:
+    case KP_ERR_OVERFLOW: return kp_http_error(out, 400, "bad_field", e);
+    case KP_ERR_NOT_FOUND:
+        if (strcmp(e->field, "card") == 0) return kp_http_error(out, 404, "unknown_card", e);
+        if (strcmp(e->field, "original_receipt") == 0)
+            return kp_http_error(out, 404, "unknown_receipt", e);
+        return kp_http_error(out, 404, "not_found", e);
+    case KP_ERR_CONFLICT: return kp_http_error(out, 409, "receipt_conflict", e);
+    case KP_ERR_UNAUTHORIZED: return kp_http_error(out, 401, "unauthorized", e);
+    case KP_ERR_BUSY:
+    case KP_ERR_IO:
+    case KP_ERR_NOMEM: return kp_http_error(out, 503, "unavailable", e);
+    default: return kp_http_error(out, 500, "internal", e);
+    }
+}
+
+/* Finds the store of a terminal key: a small cache in front of the store, so
+ * the hot path does one hash and one lookup under a read lock. */
+static bool authenticate(kp_server *srv, const char *header, char *store)
+{
+    if (header == NULL || strncmp(header, "Bearer ", 7) != 0) return false;
+    const char *key = header + 7;
+    if (strlen(key) > 128 || key[0] == '\0') return false;
+    uint8_t hash[32];
+    kp_service_key_hash(key, hash);
+    bool found = false;
+    pthread_rwlock_rdlock(&srv->auth_lock);
+    for (size_t i = 0; i < srv->n_auth && !found; i++)
+        if (memcmp(srv->auth[i].hash, hash, 32) == 0) {
+            memcpy(store, srv->auth[i].store, KP_STR_MAX);
+            found = true;
+        }
+    pthread_rwlock_unlock(&srv->auth_lock);
+    if (found) return true;
+    kp_reader *r = kp_reader_acquire(srv->readers);
+    kp_terminal t;
+    kp_err err = r->store->ops->terminal_find(r->store, hash, &t);
+    kp_reader_release(srv->readers, r);
+    if (err != KP_OK) return false;
+    memcpy(store, t.store, KP_STR_MAX);
+    pthread_rwlock_wrlock(&srv->auth_lock);
+    size_t cap = sizeof srv->auth / sizeof srv->auth[0];
+    if (srv->n_auth == cap) srv->n_auth = 0; /* bounded: start over */
+    memcpy(srv->auth[srv->n_auth].hash, hash, 32);
+    memcpy(srv->auth[srv->n_auth].store, t.store, KP_STR_MAX);
+    srv->n_auth++;
+    pthread_rwlock_unlock(&srv->auth_lock);
+    return true;
+}
+
+/* Request structs are large (200 lines); each connection thread keeps one. */
+static _Thread_local kp_purchase_req tl_purchase;
+static _Thread_local kp_return_req tl_return;
+
+static unsigned route_quote(kp_server *srv, const char *store, const char *body, size_t len,
+                            kp_buf *out)
+{
+    kp_error e = {0};
+    kp_purchase_req *req = &tl_purchase;
+    if (kp_purchase_req_parse(body, len, false, req, &e)) return service_error(out, &e, true);
+    const kp_program *program = kp_programs_current(srv->programs);
+    if (program == NULL) return simple_error(out, 503, "unavailable", "", "no program is loaded");
+    kp_reader *r = kp_reader_acquire(srv->readers);
+    kp_err err = kp_service_quote(r->store, program, store, req, kp_clock_now(&srv->config.clock),
+                                  r->scratch, out, &e);
+    kp_reader_release(srv->readers, r);
+    return err ? service_error(out, &e, false) : 200;
+}
+
+static unsigned route_write(kp_server *srv, kp_job_type type, const char *store, const char *body,
+                            size_t len, kp_buf *out)
+{
+    kp_job job;
+    memset(&job, 0, sizeof job);
+    job.type = type;
+    job.store = store;
+    job.out = out;
+    job.now = kp_clock_now(&srv->config.clock);
+    kp_err err;
+    if (type == KP_JOB_PURCHASE) {
+        err = kp_purchase_req_parse(body, len, true, &tl_purchase, &job.error);
+        job.purchase = &tl_purchase;
+    } else {
+        err = kp_return_req_parse(body, len, &tl_return, &job.error);
+        job.ret = &tl_return;
+    }
+    if (err) return service_error(out, &job.error, true);
+    kp_writer_submit(srv->writer, &job);
+    if (job.err) return service_error(out, &job.error, false);
+    return job.replayed ? 200 : 201;
+}
+
+static unsigned route_purchase(kp_server *srv, const char *store, const char *body, size_t len,
+                               kp_buf *out)
+{
+    return route_write(srv, KP_JOB_PURCHASE, store, body, len, out);
+}
+
+static unsigned route_return(kp_server *srv, const char *store, const char *body, size_t len,
+                             kp_buf *out)
+{
+    return route_write(srv, KP_JOB_RETURN, store, body, len, out);
+}
+
+static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
+{
+    kp_error e = {0};
+    if (number[0] == '\0' || strlen(number) >= KP_STR_MAX || strchr(number, '/'))
+        return simple_error(out, 404, "unknown_card", "card", "no such card");
+    kp_reader *r = kp_reader_acquire(srv->readers);
+    kp_err err = kp_service_card(r->store, number, kp_clock_now(&srv->config.clock), r->scratch,
+                                 out, &e);
+    kp_reader_release(srv->readers, r);
+    return err ? service_error(out, &e, false) : 200;
+}
+
+typedef unsigned (*post_route)(kp_server *, const char *store, const char *body, size_t len,
+                               kp_buf *out);
+
+static const struct {
+    const char *path;
+    post_route handler;
+} post_routes[] = {
+    {"/v1/quote", route_quote},
+    {"/v1/purchases", route_purchase},
+    {"/v1/returns", route_return},
+};
+
+void kp_http_handle(kp_server *srv, const char *method, const char *url, const char *auth,
+                    const char *body, size_t body_len, bool body_too_large, kp_http_answer *answer)
+{
+    kp_buf *out = answer->body;
+    bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
+    if (strcmp(url, "/health") == 0) {
+        kp_buf_reset(out);
+        kp_buf_puts(out, "{\"status\":\"ok\"}");
+        answer->status = 200;
+        return;
+    }
+    post_route post = NULL;
+    for (size_t i = 0; i < sizeof post_routes / sizeof post_routes[0]; i++)
+        if (strcmp(url, post_routes[i].path) == 0) post = post_routes[i].handler;
+    bool card_route = strncmp(url, "/v1/cards/", 10) == 0;
+    if (post == NULL && !card_route) {
+        answer->status = simple_error(out, 404, "not_found", "", "no such route; see docs/api.md");
+        return;
+    }
+    if ((post && !is_post) || (card_route && !is_get)) {
+        answer->status = simple_error(out, 405, "method_not_allowed", "",
+                                      post ? "use POST for this route" : "use GET for this route");
+        return;
+    }
+    char store[KP_STR_MAX];
+    if (!authenticate(srv, auth, store)) {
+        answer->status = simple_error(out, 401, "unauthorized", "",
+                                      "send Authorization: Bearer KEY with a terminal key "
+                                      "from `kopilka terminal add`");
+        return;
+    }
+    if (body_too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the body is over the limit of %d bytes", KP_BODY_MAX);
+        answer->status = simple_error(out, 413, "too_large", "", msg);
+        return;
+    }
+    if (card_route) answer->status = route_card(srv, url + 10, out);
+    else answer->status = post(srv, store, body, body_len, out);
+}

@@ -1,0 +1,97 @@
+/*
+ * server.h: the HTTP server's internals, shared by its files: the writer
+ * (group commit), the reader pool, the program cache and the routes.
+ */
+#ifndef KOPILKA_SERVER_H
+#define KOPILKA_SERVER_H
+
+#include <pthread.h>
+
+#include "service/service.h"
+
+typedef struct kp_server_config {
+    const char *db_path;
+    const char *host;  /* "127.0.0.1" */
+    unsigned port;
+    kp_clock clock;    /* fixed = 0: the real clock */
+    int readers;       /* read connections for quotes and lookups */
+} kp_server_config;
+
+/* Runs the server until SIGINT or SIGTERM. Returns 0 on a clean stop. */
+int kp_server_run(const kp_server_config *config);
+
+/* ---- programs: the writer refreshes the current one; everyone reads it.
+ * Superseded versions stay allocated until the server stops, so a pointer
+ * handed out is never freed under a request (bounded by program loads). */
+typedef struct kp_programs kp_programs;
+kp_programs *kp_programs_new(void);
+void kp_programs_free(kp_programs *p);
+/* Reloads from the store when its latest version differs. */
+kp_err kp_programs_refresh(kp_programs *p, kp_store *st, kp_error *e);
+/* The current program, or NULL when none is loaded. */
+const kp_program *kp_programs_current(kp_programs *p);
+
+/* ---- the writer: one thread owns the write connection and commits jobs in
+ * batches: each job runs in a savepoint, the batch in one transaction, one
+ * fsync for all, and every job is answered only after that commit. */
+typedef enum kp_job_type { KP_JOB_PURCHASE = 1, KP_JOB_RETURN } kp_job_type;
+
+typedef struct kp_job {
+    kp_job_type type;
+    const char *store;
+    const kp_purchase_req *purchase;
+    const kp_return_req *ret;
+    kp_time now;
+    /* results, valid once done */
+    kp_err err;
+    kp_error error;
+    bool replayed;
+    kp_buf *out;
+    bool done;
+    struct kp_job *next;
+} kp_job;
+
+typedef struct kp_writer kp_writer;
+kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **out, kp_error *e);
+/* Queues the job and waits until its batch is committed (or failed). */
+void kp_writer_submit(kp_writer *w, kp_job *job);
+void kp_writer_stop(kp_writer *w);
+
+/* ---- readers: a fixed pool of read connections with their scratch. */
+typedef struct kp_reader {
+    kp_store *store;
+    kp_scratch *scratch;
+} kp_reader;
+
+typedef struct kp_reader_pool kp_reader_pool;
+kp_err kp_reader_pool_new(const char *db_path, int n, kp_reader_pool **out, kp_error *e);
+kp_reader *kp_reader_acquire(kp_reader_pool *pool);
+void kp_reader_release(kp_reader_pool *pool, kp_reader *r);
+void kp_reader_pool_free(kp_reader_pool *pool);
+
+/* ---- routes (http_pos.c) */
+typedef struct kp_server kp_server;
+typedef struct kp_http_answer {
+    unsigned status;
+    kp_buf *body; /* JSON */
+} kp_http_answer;
+
+struct kp_server {
+    kp_server_config config;
+    kp_programs *programs;
+    kp_writer *writer;
+    kp_reader_pool *readers;
+    pthread_rwlock_t auth_lock;
+    size_t n_auth;
+    struct { uint8_t hash[32]; char store[KP_STR_MAX]; } auth[1024];
+};
+
+/* Handles one request. `auth` is the Authorization header (or NULL). Writes
+ * the status and JSON body into *answer. */
+void kp_http_handle(kp_server *srv, const char *method, const char *url, const char *auth,
+                    const char *body, size_t body_len, bool body_too_large, kp_http_answer *answer);
+
+/* Writes {"error": {...}} for an error and returns the HTTP status. */
+unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e);
+
+#endif

@@ -1,0 +1,614 @@
+/*
+ * service.c: quote, purchase, return and card lookup over the store, the
+ * engine and the ledger; the answers' JSON; the stored detail of a purchase.
+ */
+#include "service.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kopilka/card_number.h>
+#include <kopilka/money.h>
+
+kp_scratch *kp_scratch_new(void)
+{
+    kp_scratch *s = calloc(1, sizeof *s);
+    if (s) kp_buf_init(&s->detail, 4 * KP_BODY_MAX);
+    return s;
+}
+
+void kp_scratch_free(kp_scratch *s)
+{
+    if (s == NULL) return;
+    kp_buf_release(&s->detail);
+    free(s);
+}
+
+/* ---- request hashes: what makes two requests "the same" for idempotency */
+
+static void hash_str(crypto_generichash_state *h, const char *s)
+{
+    crypto_generichash_update(h, (const unsigned char *)s, strlen(s) + 1);
+}
+
+static void hash_i64(crypto_generichash_state *h, int64_t v)
+{
+    crypto_generichash_update(h, (const unsigned char *)&v, sizeof v);
+}
+
+static void purchase_hash(const kp_purchase_req *r, uint8_t out[16])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 16);
+    hash_str(&h, "purchase");
+    hash_str(&h, r->card);
+    hash_i64(&h, r->at_given ? r->at : -1);
+    hash_i64(&h, r->basket.burn_request);
+    hash_i64(&h, (int64_t)r->basket.n_lines);
+    for (size_t i = 0; i < r->basket.n_lines; i++) {
+        const kp_line *l = &r->basket.lines[i];
+        hash_str(&h, l->sku);
+        hash_str(&h, l->category);
+        hash_i64(&h, l->amount_minor);
+        hash_i64(&h, l->qty);
+        hash_i64(&h, l->promo);
+    }
+    crypto_generichash_final(&h, out, 16);
+}
+
+static void return_hash(const kp_return_req *r, uint8_t out[16])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 16);
+    hash_str(&h, "return");
+    hash_str(&h, r->card);
+    hash_str(&h, r->original_receipt);
+    hash_i64(&h, r->request.whole);
+    hash_i64(&h, (int64_t)r->request.n_lines);
+    for (size_t i = 0; i < r->request.n_lines; i++) {
+        hash_str(&h, r->request.lines[i].sku);
+        hash_i64(&h, r->request.lines[i].qty);
+    }
+    crypto_generichash_final(&h, out, 16);
+}
+
+/* ---- the stored detail of a purchase: its lines and lot takes, one per
+ * text line, tab-separated. sku and category never hold control characters
+ * (the request parser refuses them), so tabs and newlines are safe. */
+
+static void detail_write(kp_buf *b, const kp_purchase_record *r)
+{
+    kp_buf_reset(b);
+    for (size_t i = 0; i < r->n_lines; i++) {
+        const kp_op_line *l = &r->lines[i];
+        kp_buf_printf(b, "L\t%s\t%s\t%lld\t%lld\t%d\t%lld\t%lld\t%lld\t%lld\t%lld\n", l->line.sku,
+                      l->line.category, (long long)l->line.amount_minor, (long long)l->line.qty,
+                      l->line.promo ? 1 : 0, (long long)l->result.discount_minor,
+                      (long long)l->result.points_minor, (long long)l->result.paid_minor,
+                      (long long)l->result.earned, (long long)l->returned_qty);
+    }
+    for (size_t i = 0; i < r->n_takes; i++)
+        kp_buf_printf(b, "T\t%lld\t%lld\n", (long long)r->takes[i].lot_id,
+                      (long long)r->takes[i].points);
+}
+
+static bool field_i64(char **p, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(*p, &end, 10);
+    if (end == *p || (*end != '\t' && *end != '\n' && *end != '\0')) return false;
+    *out = v;
+    *p = *end ? end + 1 : end;
+    return true;
+}
+
+static bool field_str(char **p, char *out, size_t size)
+{
+    char *end = strpbrk(*p, "\t\n");
+    if (end == NULL) return false;
+    size_t n = (size_t)(end - *p);
+    if (n >= size) return false;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p = end + 1;
+    return true;
+}
+
+static kp_err detail_read(const char *text, kp_purchase_record *r)
+{
+    r->n_lines = r->n_takes = 0;
+    char *copy = strdup(text ? text : "");
+    if (copy == NULL) return KP_ERR_NOMEM;
+    kp_err err = KP_OK;
+    char *p = copy;
+    while (*p && err == KP_OK) {
+        char tag = *p;
+        p += 2;
+        if (tag == 'L' && r->n_lines < KP_LINES_MAX) {
+            kp_op_line *l = &r->lines[r->n_lines++];
+            memset(l, 0, sizeof *l);
+            int64_t promo = 0;
+            if (!field_str(&p, l->line.sku, sizeof l->line.sku) ||
+                !field_str(&p, l->line.category, sizeof l->line.category) ||
+                !field_i64(&p, &l->line.amount_minor) || !field_i64(&p, &l->line.qty) ||
+                !field_i64(&p, &promo) || !field_i64(&p, &l->result.discount_minor) ||
+                !field_i64(&p, &l->result.points_minor) || !field_i64(&p, &l->result.paid_minor) ||
+                !field_i64(&p, &l->result.earned) || !field_i64(&p, &l->returned_qty))
+                err = KP_ERR_INTERNAL;
+            l->line.promo = promo != 0;
+        } else if (tag == 'T' && r->n_takes < KP_LOTS_MAX) {
+            kp_lot_take *t = &r->takes[r->n_takes++];
+            if (!field_i64(&p, &t->lot_id) || !field_i64(&p, &t->points)) err = KP_ERR_INTERNAL;
+        } else {
+            err = KP_ERR_INTERNAL;
+        }
+    }
+    free(copy);
+    return err;
+}
+
+/* ---- answers */
+
+static void time_field(kp_buf *b, const char *key, kp_time t)
+{
+    char ts[32];
+    kp_buf_puts(b, ",");
+    kp_buf_json_key(b, key);
+    if (t == KP_TIME_NEVER) {
+        kp_buf_puts(b, "null");
+        return;
+    }
+    kp_time_format(t, ts, sizeof ts);
+    kp_buf_json_str(b, ts);
+}
+
+static void receipt_line(kp_buf *b, bool *first, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void receipt_line(kp_buf *b, bool *first, const char *fmt, ...)
+{
+    char line[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (!*first) kp_buf_puts(b, ",");
+    *first = false;
+    kp_buf_json_str(b, line);
+}
+
+static void quote_json(kp_buf *b, const kp_program *program, const char *store,
+                       const kp_purchase_req *req, kp_time at, const kp_quote *q, bool is_quote)
+{
+    kp_buf_puts(b, "{");
+    kp_buf_json_kv_str(b, "card", req->card, false);
+    kp_buf_json_kv_str(b, "receipt", req->receipt, true);
+    kp_buf_json_kv_str(b, "store", store, true);
+    kp_buf_json_kv_i64(b, "program_version", program->version, true);
+    time_field(b, "at", at);
+    kp_buf_json_kv_i64(b, "amount", q->amount_minor, true);
+    kp_buf_json_kv_i64(b, "discount", q->discount_minor, true);
+    kp_buf_json_kv_i64(b, "burn_requested", q->burn_request, true);
+    kp_buf_json_kv_i64(b, "burned", q->burned, true);
+    kp_buf_json_kv_i64(b, "paid_with_points", q->points_minor, true);
+    kp_buf_puts(b, ",");
+    kp_buf_json_key(b, "burn_limited_by");
+    if (q->burn_limited_by[0]) kp_buf_json_str(b, q->burn_limited_by);
+    else kp_buf_puts(b, "null");
+    kp_buf_json_kv_i64(b, "paid", q->paid_minor, true);
+    kp_buf_json_kv_i64(b, "earned", q->earned, true);
+    kp_buf_json_kv_i64(b, "balance_before", q->balance_before, true);
+    kp_buf_json_kv_i64(b, "balance", q->balance_after, true);
+    kp_buf_puts(b, ",\"lines\":[");
+    for (size_t i = 0; i < q->n_lines; i++) {
+        const kp_line *l = &req->basket.lines[i];
+        const kp_line_result *r = &q->lines[i];
+        kp_buf_puts(b, i ? ",{" : "{");
+        kp_buf_json_kv_str(b, "sku", l->sku, false);
+        kp_buf_json_kv_str(b, "category", l->category, true);
+        kp_buf_json_kv_i64(b, "amount", l->amount_minor, true);
+        kp_buf_json_kv_i64(b, "qty", l->qty, true);
+        kp_buf_puts(b, l->promo ? ",\"promo\":true" : ",\"promo\":false");
+        kp_buf_json_kv_i64(b, "discount", r->discount_minor, true);
+        kp_buf_json_kv_i64(b, "paid_with_points", r->points_minor, true);
+        kp_buf_json_kv_i64(b, "paid", r->paid_minor, true);
+        kp_buf_json_kv_i64(b, "earned", r->earned, true);
+        kp_buf_puts(b, "}");
+    }
+    kp_buf_puts(b, "],\"explain\":[");
+    for (size_t i = 0; i < q->n_explain; i++) {
+        const kp_explain *x = &q->explain[i];
+        char rate[16];
+        kp_percent_format(x->rate_bp, rate, sizeof rate);
+        kp_buf_puts(b, i ? ",{" : "{");
+        kp_buf_json_kv_str(b, "rule", x->rule, false);
+        kp_buf_json_kv_str(b, "kind", kp_rule_kind_name(x->kind), true);
+        kp_buf_json_kv_i64(b, "base", x->base_minor, true);
+        kp_buf_json_kv_str(b, "rate", x->rate_bp ? rate : "", true);
+        kp_buf_json_kv_i64(b, "points", x->points, true);
+        kp_buf_json_kv_str(b, "text", x->text, true);
+        kp_buf_puts(b, "}");
+    }
+    kp_buf_puts(b, "],\"receipt_lines\":[");
+    bool first = true;
+    char money[32];
+    receipt_line(b, &first, "%s card %s", is_quote ? "Quote for" : "Loyalty", req->card);
+    kp_money_format(q->amount_minor, money, sizeof money);
+    receipt_line(b, &first, "Amount: %s %s", money, program->currency);
+    if (q->burned > 0) {
+        kp_money_format(q->points_minor, money, sizeof money);
+        receipt_line(b, &first, "Paid with points: %lld (%s %s)", (long long)q->burned, money,
+                     program->currency);
+    }
+    kp_money_format(q->paid_minor, money, sizeof money);
+    receipt_line(b, &first, "To pay: %s %s", money, program->currency);
+    receipt_line(b, &first, "Points earned: %lld", (long long)q->earned);
+    receipt_line(b, &first, "Balance: %lld points", (long long)q->balance_after);
+    kp_buf_puts(b, "]}");
+}
+
+static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_error *e)
+{
+    kp_err err = st->ops->card_find(st, number, card);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
+    if (err != KP_OK) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "card %s is %s and cannot be used",
+                            number, kp_card_state_name(card->state));
+    return KP_OK;
+}
+
+static kp_err storage_error(kp_store *st, kp_err err, kp_error *e)
+{
+    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+}
+
+kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *store,
+                        const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
+                        kp_error *e)
+{
+    kp_card card;
+    kp_err err = card_account(st, req->card, &card, e);
+    if (err) return err;
+    if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
+        return storage_error(st, err, e);
+    sc->account.registered = card.registered;
+    kp_time at = req->at_given ? req->at : now;
+    if ((err = kp_engine_price(program, &sc->account, &req->basket, at, &sc->quote, e))) return err;
+    kp_buf_reset(out);
+    quote_json(out, program, store, req, at, &sc->quote, true);
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+/* Answers an idempotent retry from the stored answer, or refuses a reused key. */
+static kp_err replay(const kp_op_row *row, kp_op_type type, const uint8_t hash[16], kp_buf *out,
+                     bool *replayed, kp_error *e)
+{
+    if (row->type != type || memcmp(row->request_hash, hash, 16) != 0)
+        return kp_error_set(e, KP_ERR_CONFLICT, "receipt",
+                            "receipt %s of store %s was already used for a different request",
+                            row->receipt, row->store);
+    kp_buf_reset(out);
+    const char *resp = row->response ? row->response : "{}";
+    kp_buf_puts(out, "{\"replayed\":true,");
+    kp_buf_puts(out, resp + 1);
+    *replayed = true;
+    return KP_OK;
+}
+
+kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *store,
+                           const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
+                           bool *replayed, kp_error *e)
+{
+    *replayed = false;
+    uint8_t hash[16];
+    purchase_hash(req, hash);
+    kp_op_row row;
+    kp_err err = st->ops->op_find(st, store, req->receipt, &row);
+    if (err == KP_OK) {
+        err = replay(&row, KP_OP_PURCHASE, hash, out, replayed, e);
+        kp_op_row_release(&row);
+        return err;
+    }
+    if (err != KP_ERR_NOT_FOUND) return storage_error(st, err, e);
+
+    kp_card card;
+    if ((err = card_account(st, req->card, &card, e))) return err;
+    if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
+        return storage_error(st, err, e);
+    sc->account.registered = card.registered;
+    kp_time at = req->at_given ? req->at : now;
+    kp_quote *q = &sc->quote;
+    if ((err = kp_engine_price(program, &sc->account, &req->basket, at, q, e))) return err;
+    if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan)))
+        return kp_error_set(e, err, "", "the ledger refused the purchase");
+
+    kp_buf_reset(out);
+    quote_json(out, program, store, req, at, q, false);
+    if (out->failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
+
+    kp_purchase_record *rec = &sc->record;
+    rec->n_lines = req->basket.n_lines;
+    for (size_t i = 0; i < rec->n_lines; i++) {
+        rec->lines[i].line = req->basket.lines[i];
+        rec->lines[i].result = q->lines[i];
+        rec->lines[i].returned_qty = 0;
+    }
+    rec->n_takes = q->n_takes;
+    memcpy(rec->takes, q->takes, q->n_takes * sizeof q->takes[0]);
+    detail_write(&sc->detail, rec);
+    if (sc->detail.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the purchase is too large");
+
+    memset(&row, 0, sizeof row);
+    row.type = KP_OP_PURCHASE;
+    row.account_id = card.account_id;
+    snprintf(row.card, sizeof row.card, "%s", req->card);
+    snprintf(row.store, sizeof row.store, "%s", store);
+    snprintf(row.receipt, sizeof row.receipt, "%s", req->receipt);
+    memcpy(row.request_hash, hash, 16);
+    row.program_version = program->version;
+    row.at = at;
+    row.amount_minor = q->amount_minor;
+    row.paid_minor = q->paid_minor;
+    row.earned = q->earned;
+    row.burned = q->burned;
+    row.points = q->earned - q->burned;
+    row.detail = sc->detail.data;
+    row.response = out->data;
+    if ((err = st->ops->op_insert(st, &row))) return storage_error(st, err, e);
+    if ((err = st->ops->plan_apply(st, row.id, &sc->plan, at))) return storage_error(st, err, e);
+    return KP_OK;
+}
+
+kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *req, kp_time now,
+                         kp_scratch *sc, kp_buf *out, bool *replayed, kp_error *e)
+{
+    *replayed = false;
+    uint8_t hash[16];
+    return_hash(req, hash);
+    kp_op_row row, orig;
+    kp_err err = st->ops->op_find(st, store, req->receipt, &row);
+    if (err == KP_OK) {
+        err = replay(&row, KP_OP_RETURN, hash, out, replayed, e);
+        kp_op_row_release(&row);
+        return err;
+    }
+    if (err != KP_ERR_NOT_FOUND) return storage_error(st, err, e);
+    err = st->ops->op_find(st, store, req->original_receipt, &orig);
+    if (err == KP_ERR_NOT_FOUND || (err == KP_OK && orig.type != KP_OP_PURCHASE)) {
+        if (err == KP_OK) kp_op_row_release(&orig);
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "original_receipt",
+                            "store %s has no purchase with receipt %s", store,
+                            req->original_receipt);
+    }
+    if (err != KP_OK) return storage_error(st, err, e);
+    kp_card card;
+    if ((err = card_account(st, req->card, &card, e))) goto out;
+    if (card.account_id != orig.account_id) {
+        err = kp_error_set(e, KP_ERR_INVALID, "card",
+                           "purchase %s was made with another card's account",
+                           req->original_receipt);
+        goto out;
+    }
+    kp_purchase_record *rec = &sc->record;
+    if ((err = detail_read(orig.detail, rec))) {
+        err = kp_error_set(e, KP_ERR_INTERNAL, "", "purchase %s has an unreadable detail",
+                           req->original_receipt);
+        goto out;
+    }
+    rec->op_id = orig.id;
+    rec->account_id = orig.account_id;
+    rec->earned = orig.earned;
+    rec->burned = orig.burned;
+    rec->points_minor = 0;
+    for (size_t i = 0; i < rec->n_lines; i++) rec->points_minor += rec->lines[i].result.points_minor;
+    if ((err = st->ops->account_load(st, card.account_id, &sc->account))) {
+        err = storage_error(st, err, e);
+        goto out;
+    }
+    kp_return_result *res = &sc->ret;
+    if ((err = kp_ledger_plan_return(&sc->account, rec, &req->request, res, &sc->plan, e)))
+        goto out;
+
+    kp_time at = req->at_given ? req->at : now;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "card", req->card, false);
+    kp_buf_json_kv_str(out, "receipt", req->receipt, true);
+    kp_buf_json_kv_str(out, "original_receipt", req->original_receipt, true);
+    kp_buf_json_kv_str(out, "store", store, true);
+    time_field(out, "at", at);
+    kp_buf_json_kv_i64(out, "earned_reversed", res->earned_reversed, true);
+    kp_buf_json_kv_i64(out, "burned_refunded", res->burned_refunded, true);
+    kp_buf_json_kv_i64(out, "spend_reversed", res->spend_reversed_minor, true);
+    kp_buf_json_kv_i64(out, "balance", sc->plan.balance_after, true);
+    kp_buf_json_kv_i64(out, "debt", sc->plan.debt_after, true);
+    kp_buf_puts(out, ",\"lines\":[");
+    for (size_t i = 0; i < res->n_lines; i++) {
+        const kp_op_line *ol = &rec->lines[res->lines[i].index];
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "sku", ol->line.sku, false);
+        kp_buf_json_kv_i64(out, "qty", res->lines[i].qty, true);
+        kp_buf_json_kv_i64(out, "earned_reversed", res->lines[i].earned_reversed, true);
+        kp_buf_json_kv_i64(out, "paid_with_points_refunded", res->lines[i].points_minor, true);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "],\"receipt_lines\":[");
+    bool first = true;
+    receipt_line(out, &first, "Return for card %s, purchase %s", req->card, req->original_receipt);
+    if (res->burned_refunded)
+        receipt_line(out, &first, "Points refunded: %lld", (long long)res->burned_refunded);
+    receipt_line(out, &first, "Points reversed: %lld", (long long)res->earned_reversed);
+    receipt_line(out, &first, "Balance: %lld points", (long long)sc->plan.balance_after);
+    kp_buf_puts(out, "]}");
+    if (out->failed) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
+        goto out;
+    }
+
+    memset(&row, 0, sizeof row);
+    row.type = KP_OP_RETURN;
+    row.account_id = card.account_id;
+    snprintf(row.card, sizeof row.card, "%s", req->card);
+    snprintf(row.store, sizeof row.store, "%s", store);
+    snprintf(row.receipt, sizeof row.receipt, "%s", req->receipt);
+    memcpy(row.request_hash, hash, 16);
+    row.program_version = orig.program_version;
+    row.at = at;
+    row.amount_minor = -res->spend_reversed_minor;
+    row.earned = -res->earned_reversed;
+    row.burned = -res->burned_refunded;
+    row.points = res->burned_refunded - res->earned_reversed;
+    row.original_op_id = orig.id;
+    row.response = out->data;
+    if ((err = st->ops->op_insert(st, &row))) { err = storage_error(st, err, e); goto out; }
+    detail_write(&sc->detail, rec);
+    if ((err = st->ops->op_set_detail(st, orig.id, sc->detail.data))) {
+        err = storage_error(st, err, e);
+        goto out;
+    }
+    if ((err = st->ops->plan_apply(st, row.id, &sc->plan, at))) err = storage_error(st, err, e);
+out:
+    kp_op_row_release(&orig);
+    return err;
+}
+
+kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
+                       kp_error *e)
+{
+    kp_card card;
+    kp_err err = st->ops->card_find(st, number, &card);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
+    if (err) return storage_error(st, err, e);
+    kp_account *a = &sc->account;
+    if ((err = st->ops->account_load(st, card.account_id, a))) return storage_error(st, err, e);
+    size_t n_hist = 0;
+    if ((err = st->ops->history(st, card.account_id, sc->history, 50, &n_hist)))
+        return storage_error(st, err, e);
+    int64_t pending = 0;
+    for (size_t i = 0; i < a->n_lots; i++)
+        if (a->lots[i].active_from > now && a->lots[i].expires_at > now)
+            pending += a->lots[i].remaining;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "card", number, false);
+    kp_buf_json_kv_str(out, "state", kp_card_state_name(card.state), true);
+    kp_buf_puts(out, card.registered ? ",\"registered\":true" : ",\"registered\":false");
+    kp_buf_json_kv_i64(out, "balance", a->balance, true);
+    kp_buf_json_kv_i64(out, "available", kp_account_spendable(a, now), true);
+    kp_buf_json_kv_i64(out, "pending", pending, true);
+    kp_buf_json_kv_i64(out, "debt", a->debt, true);
+    kp_buf_json_kv_i64(out, "purchases", a->purchases, true);
+    kp_buf_json_kv_i64(out, "spend", a->spend_minor, true);
+    kp_buf_puts(out, ",\"lots\":[");
+    for (size_t i = 0; i < a->n_lots; i++) {
+        const kp_lot *l = &a->lots[i];
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "kind", l->kind, false);
+        kp_buf_json_kv_i64(out, "amount", l->amount, true);
+        kp_buf_json_kv_i64(out, "remaining", l->remaining, true);
+        time_field(out, "earned_at", l->earned_at);
+        time_field(out, "active_from", l->active_from);
+        time_field(out, "expires_at", l->expires_at);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "],\"history\":[");
+    for (size_t i = 0; i < n_hist; i++) {
+        const kp_history_item *h = &sc->history[i];
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "type", kp_op_type_name(h->type), false);
+        kp_buf_json_kv_str(out, "receipt", h->receipt, true);
+        kp_buf_json_kv_str(out, "store", h->store, true);
+        time_field(out, "at", h->at);
+        kp_buf_json_kv_i64(out, "points", h->points, true);
+        kp_buf_json_kv_i64(out, "amount", h->amount_minor, true);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "]}");
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+/* ---- administration */
+
+kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64_t *version,
+                               kp_error *e)
+{
+    kp_program *p = malloc(sizeof *p);
+    if (p == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    kp_err err = kp_program_parse(json, len, p, e);
+    if (err == KP_OK) {
+        char *text = strndup(json, len);
+        err = text ? st->ops->program_insert(st, text, p->name, version) : KP_ERR_NOMEM;
+        if (err) storage_error(st, err, e);
+        free(text);
+    }
+    free(p);
+    return err;
+}
+
+kp_err kp_service_program_get(kp_store *st, int64_t version, kp_program *out, kp_error *e)
+{
+    char *json = NULL;
+    int64_t v = 0;
+    kp_err err = st->ops->program_get(st, version, &json, &v);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "program", "no program is loaded (use `kopilka program load`)");
+    if (err) return storage_error(st, err, e);
+    err = kp_program_parse(json, strlen(json), out, e);
+    free(json);
+    if (err == KP_OK) out->version = v;
+    return err;
+}
+
+void kp_service_key_hash(const char *key, uint8_t hash[32])
+{
+    /* The key is 256 random bits, so a fast keyed-less BLAKE2b is enough:
+     * there is nothing to brute-force that a slow password hash would slow. */
+    crypto_generichash(hash, 32, (const unsigned char *)key, strlen(key), NULL, 0);
+}
+
+kp_err kp_service_terminal_add(kp_store *st, const char *store, char key_out[65], kp_error *e)
+{
+    if (store[0] == '\0' || strlen(store) >= KP_STR_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "store", "must be 1 to %d bytes", KP_STR_MAX - 1);
+    uint8_t raw[24], hash[32];
+    randombytes_buf(raw, sizeof raw);
+    memcpy(key_out, "kp_", 3);
+    sodium_bin2hex(key_out + 3, 62, raw, sizeof raw);
+    kp_service_key_hash(key_out, hash);
+    int64_t id;
+    kp_err err = st->ops->terminal_insert(st, store, hash, &id);
+    if (err) return storage_error(st, err, e);
+    return KP_OK;
+}
+
+kp_err kp_service_terminal_auth(kp_store *st, const char *key, kp_terminal *out)
+{
+    uint8_t hash[32];
+    kp_service_key_hash(key, hash);
+    return st->ops->terminal_find(st, hash, out);
+}
+
+kp_err kp_service_cards_issue(kp_store *st, int64_t count, kp_time now,
+                              void (*emit)(void *ctx, const char *number), void *ctx, kp_error *e)
+{
+    if (count < 1 || count > 10000000)
+        return kp_error_set(e, KP_ERR_INVALID, "count", "must be from 1 to 10000000");
+    for (int64_t i = 0; i < count; i++) {
+        char number[KP_CARD_DIGITS + 1];
+        int64_t account_id;
+        kp_err err;
+        int tries = 0;
+        do {
+            kp_card_number_generate("20", number);
+            err = st->ops->card_create(st, number, KP_CARD_ISSUED, now, &account_id);
+        } while (err == KP_ERR_CONFLICT && ++tries < 16);
+        if (err) return storage_error(st, err, e);
+        emit(ctx, number);
+    }
+    return KP_OK;
+}

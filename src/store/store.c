@@ -1,0 +1,39 @@
+/* store.c: opening a store by location, and helpers shared by backends. */
+#include <kopilka/store.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_sqlite.h"
+
+const char *kp_card_state_name(kp_card_state state)
+{
+    switch (state) {
+    case KP_CARD_ISSUED: return "issued";
+    case KP_CARD_ACTIVE: return "active";
+    case KP_CARD_BLOCKED: return "blocked";
+    case KP_CARD_REPLACED: return "replaced";
+    }
+    return "unknown";
+}
+
+void kp_op_row_release(kp_op_row *row)
+{
+    free(row->detail);
+    free(row->response);
+    row->detail = row->response = NULL;
+}
+
+kp_err kp_store_open(const char *location, bool create, kp_store **out, kp_error *e)
+{
+    *out = NULL;
+    if (strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0)
+        return kp_error_set(e, KP_ERR_INVALID, "database",
+                            "the PostgreSQL backend is not built yet; use a SQLite file path");
+    return store_sqlite_open(location, create, out, e);
+}
+
+void kp_store_close(kp_store *s)
+{
+    if (s) s->ops->close(s);
+}

@@ -1,0 +1,596 @@
+/*
+ * store_sqlite.c: the SQLite backend. One kp_store is one sqlite3 connection
+ * with every statement prepared once at open (the hot path never compiles
+ * SQL). WAL journal with synchronous=FULL: a commit returns only after the
+ * WAL is fsync'ed, so an answered purchase survives `kill -9` and power loss.
+ *
+ * Invariants are also enforced by the schema (CHECK constraints on lots and
+ * debt), so a bug upstream fails the operation instead of corrupting data.
+ */
+#include "store_sqlite.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kopilka/clock.h>
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS programs (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    "  json TEXT NOT NULL, loaded_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS terminals (id INTEGER PRIMARY KEY, store TEXT NOT NULL,"
+    "  key_hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS accounts (id INTEGER PRIMARY KEY,"
+    "  balance INTEGER NOT NULL DEFAULT 0, debt INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),"
+    "  purchases INTEGER NOT NULL DEFAULT 0, spend INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS cards (number TEXT PRIMARY KEY, account_id INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, registered INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS cards_account ON cards(account_id);"
+    "CREATE TABLE IF NOT EXISTS lots (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0),"
+    "  remaining INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= amount),"
+    "  earned_at INTEGER NOT NULL, active_from INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  op_id INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS lots_open ON lots(account_id, expires_at, id) WHERE remaining > 0;"
+    "CREATE TABLE IF NOT EXISTS ops (id INTEGER PRIMARY KEY, type INTEGER NOT NULL,"
+    "  account_id INTEGER NOT NULL, card TEXT NOT NULL, store TEXT, receipt TEXT,"
+    "  request_hash BLOB, program_version INTEGER NOT NULL, at INTEGER NOT NULL,"
+    "  amount INTEGER NOT NULL, paid INTEGER NOT NULL, earned INTEGER NOT NULL,"
+    "  burned INTEGER NOT NULL, points INTEGER NOT NULL, original_op_id INTEGER,"
+    "  detail TEXT, response TEXT);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS ops_receipt ON ops(store, receipt) WHERE receipt IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS ops_account ON ops(account_id, id);"
+    "CREATE TABLE IF NOT EXISTS postings (op_id INTEGER NOT NULL, account_id INTEGER NOT NULL,"
+    "  points INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sys_accounts (id INTEGER PRIMARY KEY, code TEXT NOT NULL,"
+    "  balance INTEGER NOT NULL DEFAULT 0);"
+    "INSERT OR IGNORE INTO sys_accounts(id, code) VALUES (-1,'program:issued'),"
+    "  (-2,'program:redeemed'), (-3,'program:expired'), (-4,'program:adjustment'),"
+    "  (-5,'program:opening');"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');";
+
+enum {
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
+    Q_PROGRAM_INSERT, Q_PROGRAM_GET, Q_PROGRAM_LATEST,
+    Q_TERMINAL_INSERT, Q_TERMINAL_FIND,
+    Q_ACCOUNT_INSERT, Q_CARD_INSERT, Q_CARD_FIND,
+    Q_ACCOUNT_GET, Q_LOTS_OPEN,
+    Q_OP_FIND, Q_OP_INSERT, Q_OP_SET_DETAIL,
+    Q_POSTING_INSERT, Q_SYS_UPDATE, Q_LOT_CHANGE, Q_LOT_MERGE, Q_LOT_INSERT, Q_ACCOUNT_UPDATE,
+    Q_HISTORY,
+    Q__COUNT
+};
+
+static const char *const queries[Q__COUNT] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT op",
+    [Q_RELEASE] = "RELEASE op",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO op",
+    [Q_PROGRAM_INSERT] = "INSERT INTO programs(name, json, loaded_at) VALUES (?1, ?2, ?3)",
+    [Q_PROGRAM_GET] = "SELECT version, json FROM programs WHERE version = ?1",
+    [Q_PROGRAM_LATEST] = "SELECT version, json FROM programs ORDER BY version DESC LIMIT 1",
+    [Q_TERMINAL_INSERT] = "INSERT INTO terminals(store, key_hash, created_at) VALUES (?1, ?2, ?3)",
+    [Q_TERMINAL_FIND] = "SELECT id, store FROM terminals WHERE key_hash = ?1",
+    [Q_ACCOUNT_INSERT] = "INSERT INTO accounts(created_at) VALUES (?1)",
+    [Q_CARD_INSERT] = "INSERT INTO cards(number, account_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
+    [Q_CARD_FIND] = "SELECT account_id, state, registered FROM cards WHERE number = ?1",
+    [Q_ACCOUNT_GET] = "SELECT balance, debt, purchases, spend FROM accounts WHERE id = ?1",
+    [Q_LOTS_OPEN] = "SELECT id, kind, amount, remaining, earned_at, active_from, expires_at "
+                    "FROM lots WHERE account_id = ?1 AND remaining > 0 "
+                    "ORDER BY expires_at, id LIMIT " "512",
+    [Q_OP_FIND] = "SELECT id, type, account_id, card, program_version, at, amount, paid, earned, "
+                  "burned, points, original_op_id, request_hash, detail, response "
+                  "FROM ops WHERE store = ?1 AND receipt = ?2",
+    [Q_OP_INSERT] = "INSERT INTO ops(type, account_id, card, store, receipt, request_hash, "
+                    "program_version, at, amount, paid, earned, burned, points, original_op_id, "
+                    "detail, response) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+    [Q_OP_SET_DETAIL] = "UPDATE ops SET detail = ?2 WHERE id = ?1",
+    [Q_POSTING_INSERT] = "INSERT INTO postings(op_id, account_id, points) VALUES (?1, ?2, ?3)",
+    [Q_SYS_UPDATE] = "UPDATE sys_accounts SET balance = balance + ?2 WHERE id = ?1",
+    [Q_LOT_CHANGE] = "UPDATE lots SET remaining = remaining + ?2 WHERE id = ?1 AND account_id = ?3",
+    [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 "
+                    "WHERE id = ?1 AND account_id = ?3",
+    [Q_LOT_INSERT] = "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
+                     "expires_at, op_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+    [Q_ACCOUNT_UPDATE] = "UPDATE accounts SET balance = ?2, debt = ?3, purchases = purchases + ?4, "
+                         "spend = spend + ?5 WHERE id = ?1",
+    [Q_HISTORY] = "SELECT id, type, coalesce(store,''), coalesce(receipt,''), at, points, amount "
+                  "FROM ops WHERE account_id = ?1 ORDER BY id DESC LIMIT ?2",
+};
+
+typedef struct sqlite_store {
+    kp_store base;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[Q__COUNT];
+} sqlite_store;
+
+static kp_err fail(sqlite_store *s, int rc)
+{
+    snprintf(s->base.last_error, sizeof s->base.last_error, "%s", sqlite3_errmsg(s->db));
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return KP_ERR_BUSY;
+    case SQLITE_CONSTRAINT: return KP_ERR_CONFLICT;
+    case SQLITE_NOMEM: return KP_ERR_NOMEM;
+    default: return KP_ERR_IO;
+    }
+}
+
+/* Resets a statement and clears its bindings before use. */
+static sqlite3_stmt *q(sqlite_store *s, int id)
+{
+    sqlite3_stmt *st = s->stmt[id];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Runs a statement that returns no rows. */
+static kp_err run(sqlite_store *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(s, rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+static void copy_text(char *out, size_t size, const unsigned char *text)
+{
+    snprintf(out, size, "%s", text ? (const char *)text : "");
+}
+
+static char *dup_text(const unsigned char *text)
+{
+    return text ? strdup((const char *)text) : NULL;
+}
+
+static void s_close(kp_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static kp_err s_begin(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_BEGIN)); }
+static kp_err s_commit(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_COMMIT)); }
+static kp_err s_savepoint(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_SAVEPOINT)); }
+static kp_err s_release(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_RELEASE)); }
+
+static kp_err s_rollback(kp_store *b)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    if (sqlite3_get_autocommit(s->db)) return KP_OK; /* SQLite already rolled back */
+    return run(s, q(s, Q_ROLLBACK));
+}
+
+static kp_err s_rollback_to(kp_store *b)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    kp_err err = run(s, q(s, Q_ROLLBACK_TO));
+    if (err == KP_OK) err = run(s, q(s, Q_RELEASE));
+    return err;
+}
+
+static kp_err s_program_insert(kp_store *b, const char *json, const char *name, int64_t *version)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_PROGRAM_INSERT);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, kp_clock_now(NULL));
+    kp_err err = run(s, st);
+    if (err == KP_OK) *version = sqlite3_last_insert_rowid(s->db);
+    return err;
+}
+
+static kp_err s_program_get(kp_store *b, int64_t version, char **json, int64_t *version_out)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    *json = NULL;
+    sqlite3_stmt *st = q(s, version ? Q_PROGRAM_GET : Q_PROGRAM_LATEST);
+    if (version) sqlite3_bind_int64(st, 1, version);
+    int rc = sqlite3_step(st);
+    kp_err err = KP_OK;
+    if (rc == SQLITE_ROW) {
+        *version_out = sqlite3_column_int64(st, 0);
+        *json = dup_text(sqlite3_column_text(st, 1));
+        if (*json == NULL) err = KP_ERR_NOMEM;
+    } else {
+        err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(s, rc);
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+static kp_err s_terminal_insert(kp_store *b, const char *store, const uint8_t key_hash[32],
+                                int64_t *id)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_TERMINAL_INSERT);
+    sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, key_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, kp_clock_now(NULL));
+    kp_err err = run(s, st);
+    if (err == KP_OK) *id = sqlite3_last_insert_rowid(s->db);
+    return err;
+}
+
+static kp_err s_terminal_find(kp_store *b, const uint8_t key_hash[32], kp_terminal *out)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_TERMINAL_FIND);
+    sqlite3_bind_blob(st, 1, key_hash, 32, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    kp_err err = KP_OK;
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        copy_text(out->store, sizeof out->store, sqlite3_column_text(st, 1));
+    } else {
+        err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(s, rc);
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+static kp_err s_card_create(kp_store *b, const char *number, kp_card_state state, kp_time now,
+                            int64_t *account_id)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_ACCOUNT_INSERT);
+    sqlite3_bind_int64(st, 1, now);
+    kp_err err = run(s, st);
+    if (err != KP_OK) return err;
+    *account_id = sqlite3_last_insert_rowid(s->db);
+    st = q(s, Q_CARD_INSERT);
+    sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, *account_id);
+    sqlite3_bind_int(st, 3, (int)state);
+    sqlite3_bind_int64(st, 4, now);
+    return run(s, st);
+}
+
+static kp_err s_card_find(kp_store *b, const char *number, kp_card *out)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_CARD_FIND);
+    sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    kp_err err = KP_OK;
+    if (rc == SQLITE_ROW) {
+        copy_text(out->number, sizeof out->number, (const unsigned char *)number);
+        out->account_id = sqlite3_column_int64(st, 0);
+        out->state = (kp_card_state)sqlite3_column_int(st, 1);
+        out->registered = sqlite3_column_int(st, 2) != 0;
+    } else {
+        err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(s, rc);
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_ACCOUNT_GET);
+    sqlite3_bind_int64(st, 1, account_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        kp_err err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(s, rc);
+        sqlite3_reset(st);
+        return err;
+    }
+    out->id = account_id;
+    out->balance = sqlite3_column_int64(st, 0);
+    out->debt = sqlite3_column_int64(st, 1);
+    out->purchases = sqlite3_column_int64(st, 2);
+    out->spend_minor = sqlite3_column_int64(st, 3);
+    out->registered = false;
+    out->n_lots = 0;
+    sqlite3_reset(st);
+    st = q(s, Q_LOTS_OPEN);
+    sqlite3_bind_int64(st, 1, account_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n_lots < KP_LOTS_MAX) {
+        kp_lot *l = &out->lots[out->n_lots++];
+        l->id = sqlite3_column_int64(st, 0);
+        copy_text(l->kind, sizeof l->kind, sqlite3_column_text(st, 1));
+        l->amount = sqlite3_column_int64(st, 2);
+        l->remaining = sqlite3_column_int64(st, 3);
+        l->earned_at = sqlite3_column_int64(st, 4);
+        l->active_from = sqlite3_column_int64(st, 5);
+        l->expires_at = sqlite3_column_int64(st, 6);
+    }
+    kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(s, rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+static kp_err s_op_find(kp_store *b, const char *store, const char *receipt, kp_op_row *out)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = q(s, Q_OP_FIND);
+    sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, receipt, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    kp_err err = KP_OK;
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        out->type = (kp_op_type)sqlite3_column_int(st, 1);
+        out->account_id = sqlite3_column_int64(st, 2);
+        copy_text(out->card, sizeof out->card, sqlite3_column_text(st, 3));
+        copy_text(out->store, sizeof out->store, (const unsigned char *)store);
+        copy_text(out->receipt, sizeof out->receipt, (const unsigned char *)receipt);
+        out->program_version = sqlite3_column_int64(st, 4);
+        out->at = sqlite3_column_int64(st, 5);
+        out->amount_minor = sqlite3_column_int64(st, 6);
+        out->paid_minor = sqlite3_column_int64(st, 7);
+        out->earned = sqlite3_column_int64(st, 8);
+        out->burned = sqlite3_column_int64(st, 9);
+        out->points = sqlite3_column_int64(st, 10);
+        out->original_op_id = sqlite3_column_int64(st, 11);
+        if (sqlite3_column_bytes(st, 12) == 16)
+            memcpy(out->request_hash, sqlite3_column_blob(st, 12), 16);
+        out->detail = dup_text(sqlite3_column_text(st, 13));
+        out->response = dup_text(sqlite3_column_text(st, 14));
+    } else {
+        err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(s, rc);
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+static kp_err s_op_insert(kp_store *b, kp_op_row *row)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_OP_INSERT);
+    sqlite3_bind_int(st, 1, (int)row->type);
+    sqlite3_bind_int64(st, 2, row->account_id);
+    sqlite3_bind_text(st, 3, row->card, -1, SQLITE_STATIC);
+    if (row->receipt[0]) {
+        sqlite3_bind_text(st, 4, row->store, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, row->receipt, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, row->request_hash, 16, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(st, 7, row->program_version);
+    sqlite3_bind_int64(st, 8, row->at);
+    sqlite3_bind_int64(st, 9, row->amount_minor);
+    sqlite3_bind_int64(st, 10, row->paid_minor);
+    sqlite3_bind_int64(st, 11, row->earned);
+    sqlite3_bind_int64(st, 12, row->burned);
+    sqlite3_bind_int64(st, 13, row->points);
+    if (row->original_op_id) sqlite3_bind_int64(st, 14, row->original_op_id);
+    if (row->detail) sqlite3_bind_text(st, 15, row->detail, -1, SQLITE_STATIC);
+    if (row->response) sqlite3_bind_text(st, 16, row->response, -1, SQLITE_STATIC);
+    kp_err err = run(s, st);
+    if (err == KP_OK) row->id = sqlite3_last_insert_rowid(s->db);
+    return err;
+}
+
+static kp_err s_op_set_detail(kp_store *b, int64_t op_id, const char *detail)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_OP_SET_DETAIL);
+    sqlite3_bind_int64(st, 1, op_id);
+    sqlite3_bind_text(st, 2, detail, -1, SQLITE_STATIC);
+    return run(s, st);
+}
+
+static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *plan, kp_time now)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    kp_err err = KP_OK;
+    for (size_t i = 0; i < plan->n_postings && err == KP_OK; i++) {
+        const kp_posting *p = &plan->postings[i];
+        sqlite3_stmt *st = q(s, Q_POSTING_INSERT);
+        sqlite3_bind_int64(st, 1, op_id);
+        sqlite3_bind_int64(st, 2, p->account);
+        sqlite3_bind_int64(st, 3, p->points);
+        err = run(s, st);
+        if (err == KP_OK && p->account < 0) {
+            st = q(s, Q_SYS_UPDATE);
+            sqlite3_bind_int64(st, 1, p->account);
+            sqlite3_bind_int64(st, 2, p->points);
+            err = run(s, st);
+        }
+    }
+    for (size_t i = 0; i < plan->n_changes && err == KP_OK; i++) {
+        sqlite3_stmt *st = q(s, Q_LOT_CHANGE);
+        sqlite3_bind_int64(st, 1, plan->changes[i].lot_id);
+        sqlite3_bind_int64(st, 2, plan->changes[i].delta);
+        sqlite3_bind_int64(st, 3, plan->account_id);
+        err = run(s, st);
+        if (err == KP_OK && sqlite3_changes(s->db) != 1) {
+            snprintf(s->base.last_error, sizeof s->base.last_error,
+                     "lot %lld of account %lld not found", (long long)plan->changes[i].lot_id,
+                     (long long)plan->account_id);
+            err = KP_ERR_INTERNAL;
+        }
+    }
+    if (err == KP_OK && plan->has_new_lot) {
+        const kp_lot *l = &plan->new_lot;
+        sqlite3_stmt *st;
+        if (l->id) {
+            st = q(s, Q_LOT_MERGE);
+            sqlite3_bind_int64(st, 1, l->id);
+            sqlite3_bind_int64(st, 2, l->amount);
+            sqlite3_bind_int64(st, 3, plan->account_id);
+        } else {
+            st = q(s, Q_LOT_INSERT);
+            sqlite3_bind_int64(st, 1, plan->account_id);
+            sqlite3_bind_text(st, 2, l->kind, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, l->amount);
+            sqlite3_bind_int64(st, 4, l->earned_at ? l->earned_at : now);
+            sqlite3_bind_int64(st, 5, l->active_from);
+            sqlite3_bind_int64(st, 6, l->expires_at);
+            sqlite3_bind_int64(st, 7, op_id);
+        }
+        err = run(s, st);
+    }
+    if (err == KP_OK) {
+        sqlite3_stmt *st = q(s, Q_ACCOUNT_UPDATE);
+        sqlite3_bind_int64(st, 1, plan->account_id);
+        sqlite3_bind_int64(st, 2, plan->balance_after);
+        sqlite3_bind_int64(st, 3, plan->debt_after);
+        sqlite3_bind_int64(st, 4, plan->purchases_delta);
+        sqlite3_bind_int64(st, 5, plan->spend_delta_minor);
+        err = run(s, st);
+    }
+    return err;
+}
+
+static kp_err s_history(kp_store *b, int64_t account_id, kp_history_item *items, size_t limit,
+                        size_t *n)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    *n = 0;
+    sqlite3_stmt *st = q(s, Q_HISTORY);
+    sqlite3_bind_int64(st, 1, account_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) {
+        kp_history_item *h = &items[(*n)++];
+        h->op_id = sqlite3_column_int64(st, 0);
+        h->type = (kp_op_type)sqlite3_column_int(st, 1);
+        copy_text(h->store, sizeof h->store, sqlite3_column_text(st, 2));
+        copy_text(h->receipt, sizeof h->receipt, sqlite3_column_text(st, 3));
+        h->at = sqlite3_column_int64(st, 4);
+        h->points = sqlite3_column_int64(st, 5);
+        h->amount_minor = sqlite3_column_int64(st, 6);
+    }
+    kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(s, rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+/* Each check is a query whose every row is a problem, and a sentence for it. */
+static const struct {
+    const char *sql;
+    const char *what;
+} checks[] = {
+    {"SELECT op_id, SUM(points) FROM postings GROUP BY op_id HAVING SUM(points) != 0",
+     "operation %lld: its postings sum to %lld, not 0"},
+    {"WITH s AS (SELECT account_id, SUM(points) t FROM postings WHERE account_id > 0 "
+     "GROUP BY account_id) SELECT a.id, a.balance - COALESCE(s.t, 0) FROM accounts a "
+     "LEFT JOIN s ON s.account_id = a.id WHERE a.balance != COALESCE(s.t, 0)",
+     "account %lld: balance differs from the replay of its postings by %lld"},
+    {"WITH l AS (SELECT account_id, SUM(remaining) r FROM lots GROUP BY account_id) "
+     "SELECT a.id, a.balance - (COALESCE(l.r, 0) - a.debt) FROM accounts a "
+     "LEFT JOIN l ON l.account_id = a.id WHERE a.balance != COALESCE(l.r, 0) - a.debt",
+     "account %lld: balance differs from its lots less debt by %lld"},
+    {"SELECT id, remaining FROM lots WHERE remaining < 0 OR remaining > amount",
+     "lot %lld: remaining %lld is outside 0..amount"},
+    {"SELECT id, debt FROM accounts WHERE debt < 0", "account %lld: negative debt %lld"},
+    {"WITH s AS (SELECT account_id, SUM(points) t FROM postings WHERE account_id < 0 "
+     "GROUP BY account_id) SELECT y.id, y.balance - COALESCE(s.t, 0) FROM sys_accounts y "
+     "LEFT JOIN s ON s.account_id = y.id WHERE y.balance != COALESCE(s.t, 0)",
+     "system account %lld: balance differs from the replay of its postings by %lld"},
+    {"SELECT 0, (SELECT COALESCE(SUM(balance),0) FROM accounts) + "
+     "(SELECT COALESCE(SUM(balance),0) FROM sys_accounts) WHERE "
+     "(SELECT COALESCE(SUM(balance),0) FROM accounts) + "
+     "(SELECT COALESCE(SUM(balance),0) FROM sys_accounts) != 0",
+     "ledger %lld: all balances sum to %lld, not 0"},
+    {"WITH p AS (SELECT op_id, SUM(points) t FROM postings WHERE account_id > 0 GROUP BY op_id) "
+     "SELECT o.id, o.points - COALESCE(p.t, 0) FROM ops o LEFT JOIN p ON p.op_id = o.id "
+     "WHERE o.points != COALESCE(p.t, 0)",
+     "operation %lld: its recorded change differs from its postings by %lld"},
+};
+
+static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line), void *ctx,
+                       int64_t *problems)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    *problems = 0;
+    int rc = sqlite3_exec(s->db, "PRAGMA quick_check", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return fail(s, rc);
+    for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++) {
+        sqlite3_stmt *st;
+        rc = sqlite3_prepare_v2(s->db, checks[c].sql, -1, &st, NULL);
+        if (rc != SQLITE_OK) return fail(s, rc);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            char line[256];
+            snprintf(line, sizeof line, checks[c].what, (long long)sqlite3_column_int64(st, 0),
+                     (long long)sqlite3_column_int64(st, 1));
+            if (*problems < 100) report(ctx, line);
+            (*problems)++;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) return fail(s, rc);
+    }
+    return KP_OK;
+}
+
+static const kp_store_ops sqlite_ops = {
+    .close = s_close,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .savepoint = s_savepoint,
+    .release = s_release,
+    .rollback_to = s_rollback_to,
+    .program_insert = s_program_insert,
+    .program_get = s_program_get,
+    .terminal_insert = s_terminal_insert,
+    .terminal_find = s_terminal_find,
+    .card_create = s_card_create,
+    .card_find = s_card_find,
+    .account_load = s_account_load,
+    .op_find = s_op_find,
+    .op_insert = s_op_insert,
+    .op_set_detail = s_op_set_detail,
+    .plan_apply = s_plan_apply,
+    .history = s_history,
+    .verify = s_verify,
+};
+
+kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error *e)
+{
+    *out = NULL;
+    if (!create && access(path, F_OK) != 0)
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "database",
+                            "no database at %s (create one with `kopilka init`)", path);
+    sqlite_store *s = calloc(1, sizeof *s);
+    if (s == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    s->base.ops = &sqlite_ops;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    kp_err err = KP_OK;
+    if (rc != SQLITE_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database", "cannot open %s: %s", path,
+                           s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    /* WAL lets readers (quotes, card lookups) run beside the writer;
+     * synchronous=FULL fsyncs the WAL at every commit: durability first,
+     * speed from group commit, not from weaker syncing. */
+    rc = sqlite3_exec(s->db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
+                      "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                      NULL, NULL, NULL);
+    if (rc == SQLITE_OK && create) rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare %s: %s", path,
+                           sqlite3_errmsg(s->db));
+        goto out;
+    }
+    for (int i = 0; i < Q__COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
+        if (rc != SQLITE_OK) {
+            err = kp_error_set(e, KP_ERR_IO, "database", "%s is not a Kopilka database (%s)",
+                               path, sqlite3_errmsg(s->db));
+            goto out;
+        }
+    }
+    *out = &s->base;
+out:
+    if (err != KP_OK) s_close(&s->base);
+    return err;
+}

@@ -1,0 +1,352 @@
+"""
+harness.py: runs a real `kopilka serve` for the black-box tests.
+
+A test makes a Kopilka() (a fresh database in a temporary directory, loaded
+with the seed 004 case 1 program, one terminal key and a batch of cards),
+calls start(), talks HTTP through call() or a keep-alive Client, and calls
+close() at the end (SIGTERM, then SIGKILL after 5 s; the directory is removed).
+
+Where things come from:
+  - the binary: `--kopilka PATH` on the command line (take_argv() strips it
+    before unittest sees argv), else $KOPILKA_BIN, else build/kopilka of the
+    repository;
+  - the program file: $KOPILKA_EXAMPLES/autoservice-case1.json, else
+    ../../examples/autoservice-case1.json relative to this file.
+
+Standard library only.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+PROGRAM_NAME = "autoservice-case1.json"
+
+# Categories of the seed 004 case 1 program (the benchmark's load generator
+# and the PostgreSQL peer use the same names).
+LABOR = "labor"
+PARTS = "parts"
+
+_binary_from_argv = None
+
+# Sentinel for call(): "the server's own terminal key".
+DEFAULT_KEY = object()
+
+
+def take_argv(argv=None):
+    """Removes `--kopilka PATH` / `--kopilka=PATH` from argv (sys.argv by
+    default) and remembers the path. Returns the argv left."""
+    global _binary_from_argv
+    if argv is None:
+        argv = sys.argv
+    out = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--kopilka" and i + 1 < len(argv):
+            _binary_from_argv = argv[i + 1]
+            i += 2
+            continue
+        if a.startswith("--kopilka="):
+            _binary_from_argv = a.split("=", 1)[1]
+            i += 1
+            continue
+        out.append(a)
+        i += 1
+    argv[:] = out
+    return argv
+
+
+def binary():
+    """The kopilka binary to test: `--kopilka PATH`, else $KOPILKA_BIN, else
+    the repository's build/kopilka. Raises RuntimeError when it is missing."""
+    given = _binary_from_argv or os.environ.get("KOPILKA_BIN")
+    path = os.path.abspath(given) if given else os.path.join(REPO, "build", "kopilka")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise RuntimeError("kopilka binary not found or not executable: %s "
+                           "(pass --kopilka PATH or set KOPILKA_BIN)" % path)
+    return path
+
+
+def program_file():
+    """Path of examples/autoservice-case1.json; raises RuntimeError if missing."""
+    base = os.environ.get("KOPILKA_EXAMPLES") or os.path.join(HERE, "..", "..", "examples")
+    path = os.path.abspath(os.path.join(base, PROGRAM_NAME))
+    if not os.path.isfile(path):
+        raise RuntimeError("program file not found: %s (set KOPILKA_EXAMPLES)" % path)
+    return path
+
+
+def program_pending_days():
+    """Days before earned points become spendable, as the program file says
+    (0 when it names no pending period). Tests space their `at` instants by
+    more than this so a burn is never refused for that reason."""
+    try:
+        with open(program_file(), "rb") as f:
+            doc = json.load(f)
+    except (OSError, ValueError, RuntimeError):
+        return 0
+    best = 0
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if "pending" in k and isinstance(v, int) and not isinstance(v, bool):
+                    best = max(best, v)
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return best
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(args, timeout=60, check=True):
+    """Runs `kopilka ARGS...`; returns the CompletedProcess (text mode)."""
+    cmd = [binary()] + [str(a) for a in args]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s exited %d\nstdout: %s\nstderr: %s"
+                           % (" ".join(cmd), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+    return p
+
+
+def _decode(raw):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to the server. Not thread-safe:
+    give each thread its own. `last_raw` keeps the last answer's bytes."""
+
+    def __init__(self, port, key, timeout=30):
+        self.port = port
+        self.key = key
+        self.timeout = timeout
+        self.conn = None
+        self.used = False
+        self.last_raw = b""
+        self.last_headers = {}
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _connect(self):
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        self.used = False
+
+    def call(self, method, path, body=None, key=DEFAULT_KEY, headers=None):
+        """Sends one request; returns (status, parsed JSON or None).
+        body: a dict/list (sent as JSON), bytes/str (sent as is) or None.
+        key: DEFAULT_KEY = this client's key; None = no Authorization header."""
+        if isinstance(body, (dict, list)):
+            payload = json.dumps(body).encode("utf-8")
+        elif isinstance(body, str):
+            payload = body.encode("utf-8")
+        else:
+            payload = body
+        h = {}
+        if payload is not None:
+            h["Content-Type"] = "application/json"
+        k = self.key if key is DEFAULT_KEY else key
+        if k is not None:
+            h["Authorization"] = "Bearer " + k
+        if headers:
+            h.update(headers)
+        for attempt in (0, 1):
+            if self.conn is None:
+                self._connect()
+            reused = self.used
+            try:
+                self.conn.request(method, path, body=payload, headers=h)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                # The server may close an idle keep-alive connection; a fresh
+                # connection gets one more try. Every POST here carries its
+                # receipt, so a retry can never count twice.
+                if reused and attempt == 0:
+                    continue
+                raise
+            except Exception:
+                self.close()
+                raise
+            self.used = True
+            self.last_raw = raw
+            self.last_headers = dict(resp.getheaders())
+            if resp.will_close:
+                self.close()
+            return resp.status, _decode(raw)
+        raise AssertionError("unreachable")
+
+
+class Kopilka:
+    """A database and (after start()) a server on a free port.
+
+    Attributes: dir, db, key (terminal of store "main"), cards (issued
+    numbers), port, log (the server's stdout+stderr file)."""
+
+    def __init__(self, cards=10, store="main"):
+        self.dir = tempfile.mkdtemp(prefix="kopilka-it-")
+        self.db = os.path.join(self.dir, "kopilka.db")
+        self.proc = None
+        self.port = None
+        self.log = os.path.join(self.dir, "serve.log")
+        self._client = None
+        self._lock = threading.Lock()
+        try:
+            run_cli(["init", self.db, "--program", program_file()])
+            self.key = self.terminal_add(store)
+            self.cards = self.issue_cards(cards) if cards else []
+        except Exception:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    # --- CLI -----------------------------------------------------------
+    def terminal_add(self, store):
+        """Adds a terminal of `store`; returns its API key (the one line printed)."""
+        out = run_cli(["terminal", "add", self.db, "--store", store]).stdout
+        lines = [l.strip() for l in out.splitlines() if l.strip()]
+        if len(lines) != 1:
+            raise RuntimeError("terminal add printed %r, expected one key line" % out)
+        return lines[0]
+
+    def issue_cards(self, count):
+        """Issues `count` cards; returns their numbers."""
+        out = run_cli(["cards", "issue", self.db, "--count", count]).stdout
+        cards = [l.strip() for l in out.splitlines() if l.strip()]
+        if len(cards) != count:
+            raise RuntimeError("cards issue printed %d numbers, expected %d" % (len(cards), count))
+        return cards
+
+    def verify(self):
+        """Runs `kopilka verify DB`; returns the CompletedProcess (never raises on status)."""
+        return run_cli(["verify", self.db], timeout=120, check=False)
+
+    # --- server --------------------------------------------------------
+    def start(self, timeout=10.0):
+        """Starts `kopilka serve` on a free port and waits until it answers HTTP."""
+        assert self.proc is None, "server already running"
+        self.port = free_port()
+        logf = open(self.log, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [binary(), "serve", self.db, "--listen", "127.0.0.1:%d" % self.port],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+        finally:
+            logf.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self.proc = None
+                raise RuntimeError("kopilka serve exited with %d before answering\n%s"
+                                   % (rc, self.log_tail()))
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                c.request("GET", "/v1/cards/x")
+                c.getresponse().read()
+                c.close()
+                break
+            except (OSError, http.client.HTTPException):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("kopilka serve did not answer within %.0f s\n%s"
+                                       % (timeout, self.log_tail()))
+                time.sleep(0.05)
+        self._client = Client(self.port, self.key)
+        return self
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 5 s. Returns the exit status (None if not running)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.proc is None:
+            return None
+        p, self.proc = self.proc, None
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return p.returncode
+
+    def kill9(self):
+        """Kills the server with SIGKILL at once (a crash)."""
+        if self.proc is None:
+            return
+        p, self.proc = self.proc, None
+        p.kill()
+        p.wait()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self):
+        """Stops the server and removes the directory."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_tail(self, n=4000):
+        try:
+            with open(self.log, "rb") as f:
+                data = f.read()
+            return data[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # --- HTTP ----------------------------------------------------------
+    def client(self, key=None):
+        """A new keep-alive connection (one per thread); key defaults to self.key."""
+        return Client(self.port, key if key is not None else self.key)
+
+    def call(self, method, path, body=None, key=DEFAULT_KEY, headers=None):
+        """(status, parsed JSON) over the main keep-alive connection.
+        key: DEFAULT_KEY = the "main" terminal; None = no Authorization header."""
+        with self._lock:
+            if self._client is None:
+                self._client = Client(self.port, self.key)
+            if key is DEFAULT_KEY:
+                key = self.key
+            return self._client.call(method, path, body, key, headers)
+
+    def last_raw(self):
+        return self._client.last_raw if self._client else b""
+
+    def card(self, number):
+        """GET /v1/cards/NUMBER; asserts 200 and returns the card object."""
+        status, body = self.call("GET", "/v1/cards/" + number)
+        if status != 200 or not isinstance(body, dict):
+            raise AssertionError("GET /v1/cards/%s -> %s %r" % (number, status, self.last_raw()))
+        return body

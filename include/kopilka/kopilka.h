@@ -47,7 +47,7 @@ void kp_error_clear(kp_error *e);
 
 /* Limits. Past any of them an operation fails with a clear error. */
 enum {
-    KP_STR_MAX = 64,             /* sku, category, receipt, card: bytes incl. NUL */
+    KP_STR_MAX = 257,            /* sku, category, receipt, card: up to 256 bytes + NUL */
     KP_LINES_MAX = 200,          /* lines per basket */
     KP_RULES_MAX = 128,          /* rules per program */
     KP_EXPLAIN_MAX = 2 * KP_RULES_MAX + 8,

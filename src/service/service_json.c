@@ -33,6 +33,10 @@ static bool depth_ok(const char *s, size_t len)
     return true;
 }
 
+/* Set while re-reading a body whose integer overflowed the parser: every
+ * integer then arrives as a real, and get_int() finds the field to blame. */
+static _Thread_local bool lenient_ints;
+
 static json_t *load(const char *body, size_t len, kp_error *e)
 {
     if (!depth_ok(body, len)) {
@@ -42,7 +46,14 @@ static json_t *load(const char *body, size_t len, kp_error *e)
         return NULL;
     }
     json_error_t jerr;
+    lenient_ints = false;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL && strstr(jerr.text, "too big") != NULL) {
+        /* Valid JSON with a number past 64 bits: read it again with integers
+         * as reals, so the error can name the field instead of "bad JSON". */
+        root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+        lenient_ints = root != NULL;
+    }
     if (root == NULL) {
         kp_error_set(e, KP_ERR_INVALID, "", "not valid JSON at line %d column %d: %s", jerr.line,
                      jerr.column, jerr.text);
@@ -90,6 +101,17 @@ static kp_err get_int(json_t *obj, const char *key, const char *field, bool requ
                                 (long long)min, (long long)max);
         *out = dflt;
         return KP_OK;
+    }
+    if (lenient_ints && json_is_real(v)) {
+        /* Exact below 2^53; anything larger is out of every range here. */
+        double d = json_real_value(v);
+        if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (double)(int64_t)d &&
+            (int64_t)d >= min && (int64_t)d <= max) {
+            *out = (int64_t)d;
+            return KP_OK;
+        }
+        return kp_error_set(e, KP_ERR_INVALID, field, "must be an integer from %lld to %lld",
+                            (long long)min, (long long)max);
     }
     if (!json_is_integer(v))
         return kp_error_set(e, KP_ERR_INVALID, field,
@@ -188,6 +210,8 @@ kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required
     }
     err = kp_basket_validate(&out->basket, e);
 out:
+    if (err == KP_OK && lenient_ints)
+        err = kp_error_set(e, KP_ERR_INVALID, "", "a number is too large for 64 bits");
     json_decref(root);
     return err;
 }
@@ -238,6 +262,8 @@ kp_err kp_return_req_parse(const char *body, size_t len, kp_return_req *out, kp_
         out->request.n_lines = i + 1;
     }
 out:
+    if (err == KP_OK && lenient_ints)
+        err = kp_error_set(e, KP_ERR_INVALID, "", "a number is too large for 64 bits");
     json_decref(root);
     return err;
 }

@@ -102,7 +102,16 @@ struct kp_writer {
     kp_job *head, *tail;
     size_t queued;
     bool stop;
+    /* statistics, printed when the writer stops (only the writer writes them) */
+    uint64_t batches, jobs, exec_ns, commit_ns;
 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void job_fail(kp_job *job, kp_err err, const char *msg)
 {
@@ -170,12 +179,18 @@ static void *writer_main(void *arg)
         kp_programs_refresh(w->programs, w->store, &e);
         if (batch == NULL) continue;
 
+        uint64_t t0 = now_ns(), t1 = t0;
         kp_err err = w->store->ops->begin(w->store);
         if (err == KP_OK) {
             for (kp_job *j = batch; j; j = j->next) run_job(w, j);
+            t1 = now_ns();
             err = w->store->ops->commit(w->store);
             if (err) w->store->ops->rollback(w->store);
         }
+        w->batches++;
+        w->jobs += n;
+        w->exec_ns += t1 - t0;
+        w->commit_ns += now_ns() - t1;
         if (err) {
             fprintf(stderr, "kopilka: a batch of %zu operations failed to commit: %s\n", n,
                     w->store->last_error);
@@ -248,6 +263,14 @@ void kp_writer_stop(kp_writer *w)
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
+    if (w->batches)
+        fprintf(stderr,
+                "kopilka: writer: %llu operations in %llu group commits (%.1f a commit), "
+                "%.1f us of work per operation, %.2f ms per commit\n",
+                (unsigned long long)w->jobs, (unsigned long long)w->batches,
+                (double)w->jobs / (double)w->batches,
+                w->jobs ? (double)w->exec_ns / 1e3 / (double)w->jobs : 0.0,
+                (double)w->commit_ns / 1e6 / (double)w->batches);
     kp_store_close(w->store);
     kp_scratch_free(w->scratch);
     pthread_mutex_destroy(&w->lock);

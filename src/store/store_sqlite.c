@@ -568,12 +568,17 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
         goto out;
     }
     sqlite3_busy_timeout(s->db, 10000);
+    /* Small pages: a purchase dirties a few rows spread over the file
+     * (account, lot, index entries), and every dirty page goes whole into
+     * the WAL; 1 KiB pages write a quarter of the bytes 4 KiB pages do.
+     * Only takes effect on a new database (before WAL mode is set). */
+    if (create) sqlite3_exec(s->db, "PRAGMA page_size=1024", NULL, NULL, NULL);
     /* WAL lets readers (quotes, card lookups) run beside the writer;
      * synchronous=FULL fsyncs the WAL at every commit: durability first,
      * speed from group commit, not from weaker syncing. */
     rc = sqlite3_exec(s->db,
                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
-                      "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                      "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=200000;",
                       NULL, NULL, NULL);
     if (rc == SQLITE_OK && create) rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {

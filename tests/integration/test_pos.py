@@ -825,9 +825,30 @@ class Errors(KopilkaTestCase):
         after = self.purchase(card, "R-AFTER", [labor(500000)], when=at(1))
         self.assertEqual(after["balance"], 1000 + 200)
         rc = self.k.stop()
-        self.assertIsNotNone(rc)
+        self.assertEqual(rc, 0, "SIGTERM after bad inputs: exit %s\n%s" % (rc, self.k.log_tail()))
         v = self.k.verify()
         self.assertEqual(v.returncode, 0, "verify: %s %s" % (v.stdout, v.stderr))
+
+
+# ---------------------------------------------------------------------------
+class Lifecycle(KopilkaTestCase):
+
+    def test_sigterm_stops_cleanly_and_data_survives_restart(self):
+        card = self.k.cards[0]
+        body = purchase_body(card, "R-1", [labor(500000), parts(200000)], when=at(0))
+        s, first = self.call("POST", "/v1/purchases", body)
+        self.assertEqual(s, 201, self.k.last_raw())
+        rc = self.k.stop()
+        self.assertEqual(rc, 0, "kopilka serve exited %s on SIGTERM\n%s" % (rc, self.k.log_tail()))
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, "verify: %s %s" % (v.stdout, v.stderr))
+        self.k.start()
+        c = self.k.card(card)
+        self.assertEqual((c["balance"], c["purchases"]), (1000, 1))
+        s, again = self.call("POST", "/v1/purchases", body)
+        self.assertEqual(s, 200, self.k.last_raw())
+        self.assertIs(again.pop("replayed", None), True)
+        self.assertEqual(again, first)
 
 
 # ---------------------------------------------------------------------------
@@ -926,7 +947,7 @@ class Crash(KopilkaTestCase):
                             unanswered.append(body)
                         return
                     with lock:
-                        if 200 <= s < 300:
+                        if 200 <= s < 300 and isinstance(a, dict):
                             acked.append((body, s, a))
                         else:
                             other.append((s, cl.last_raw[:300]))

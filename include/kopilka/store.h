@@ -111,6 +111,17 @@ typedef struct kp_store_ops {
      * and sets *problems. */
     kp_err (*verify)(kp_store *s, void (*report)(void *ctx, const char *line), void *ctx,
                      int64_t *problems);
+    /* Copies committed work from the journal into the database without
+     * blocking the writer (SQLite: a passive WAL checkpoint). */
+    kp_err (*checkpoint)(kp_store *s);
+    /* Pipelined durability. After defer_sync(), commit() returns once the
+     * transaction is written but before it is on stable storage; the caller
+     * must call sync_journal() and tell nobody of a commit until it returns
+     * KP_OK. sync_journal() makes every earlier commit durable and may run on
+     * another thread while this connection goes on (it touches only a file
+     * descriptor of its own). */
+    kp_err (*defer_sync)(kp_store *s);
+    kp_err (*sync_journal)(kp_store *s);
 } kp_store_ops;
 
 struct kp_store {

@@ -55,6 +55,8 @@ static bool grow(kp_buf *b, size_t need)
     return true;
 }
 
+bool kp_buf_reserve(kp_buf *b, size_t n) { return grow(b, n); }
+
 bool kp_buf_append(kp_buf *b, const void *data, size_t len)
 {
     if (!grow(b, b->len + len)) return false;

@@ -21,6 +21,8 @@ void kp_buf_init(kp_buf *b, size_t max);
 void kp_buf_release(kp_buf *b);
 void kp_buf_reset(kp_buf *b);
 char *kp_buf_steal(kp_buf *b);
+/* Grows the buffer to hold at least n bytes, so later appends do not realloc. */
+bool kp_buf_reserve(kp_buf *b, size_t n);
 bool kp_buf_append(kp_buf *b, const void *data, size_t len);
 bool kp_buf_puts(kp_buf *b, const char *s);
 bool kp_buf_printf(kp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -122,6 +122,10 @@ static unsigned route_write(kp_server *srv, kp_job_type type, const char *store,
         job.ret = &tl_return;
     }
     if (err) return service_error(out, &job.error, true);
+    /* Sized here so the writer thread never reallocates (and never frees
+     * into another thread's arena) while building the answer. */
+    kp_buf_reserve(out, 4096 + 512 * (type == KP_JOB_PURCHASE ? tl_purchase.basket.n_lines
+                                                              : tl_return.request.n_lines));
     kp_writer_submit(srv->writer, &job);
     if (job.err) return service_error(out, &job.error, false);
     return job.replayed ? 200 : 201;

@@ -48,6 +48,7 @@ typedef struct kp_job {
     bool replayed;
     kp_buf *out;
     bool done;
+    pthread_cond_t *wake; /* the submitting thread's own condition */
     struct kp_job *next;
 } kp_job;
 

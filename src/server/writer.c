@@ -98,10 +98,21 @@ struct kp_writer {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;   /* jobs arrived, or stop */
-    pthread_cond_t done;   /* a batch finished */
+    pthread_cond_t wake_checkpointer;
     kp_job *head, *tail;
     size_t queued;
     bool stop;
+    pthread_t checkpointer;
+    kp_store *checkpoint_store;
+    /* Committed batches waiting for the journal to reach the disk. The
+     * syncer thread fsyncs and answers them while the writer goes on with
+     * the next batch: commit and fsync overlap (pipelined group commit). */
+    pthread_t syncer;
+    pthread_cond_t wake_syncer;
+    kp_job *sync_head, *sync_tail;
+    bool syncer_running;
+    uint64_t syncs;
+    kp_time program_checked_ns;
     /* statistics, printed when the writer stops (only the writer writes them) */
     uint64_t batches, jobs, exec_ns, commit_ns;
 };
@@ -144,6 +155,43 @@ static void run_job(kp_writer *w, kp_job *job)
     if (end) job_fail(job, end, "storage failed");
 }
 
+/* Marks a list of jobs done and wakes each requester. Called with w->lock. */
+static void complete_locked(kp_job *list)
+{
+    for (kp_job *j = list, *next; j; j = next) {
+        next = j->next;
+        j->done = true;
+        pthread_cond_signal(j->wake);
+    }
+}
+
+static void *syncer_main(void *arg)
+{
+    kp_writer *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->sync_head == NULL && !w->stop) pthread_cond_wait(&w->wake_syncer, &w->lock);
+        if (w->sync_head == NULL && w->stop) break;
+        kp_job *list = w->sync_head;
+        w->sync_head = w->sync_tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+        kp_err err = w->store->ops->sync_journal(w->store);
+        w->syncs++;
+        if (err) {
+            fprintf(stderr, "kopilka: %s; answering 503 (retries replay safely)\n",
+                    w->store->last_error);
+            for (kp_job *j = list; j; j = j->next)
+                if (j->err == KP_OK)
+                    job_fail(j, KP_ERR_IO, "storage could not confirm the write; retry with "
+                                           "the same receipt");
+        }
+        pthread_mutex_lock(&w->lock);
+        complete_locked(list);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
 static void *writer_main(void *arg)
 {
     kp_writer *w = arg;
@@ -175,8 +223,14 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_unlock(&w->lock);
 
-        kp_error e;
-        kp_programs_refresh(w->programs, w->store, &e);
+        /* A new program version is picked up within a second (or at once
+         * when idle), without a query per batch. */
+        uint64_t t_now = now_ns();
+        if (batch == NULL || t_now - (uint64_t)w->program_checked_ns > 1000000000u) {
+            kp_error e;
+            kp_programs_refresh(w->programs, w->store, &e);
+            w->program_checked_ns = (kp_time)t_now;
+        }
         if (batch == NULL) continue;
 
         uint64_t t0 = now_ns(), t1 = t0;
@@ -197,11 +251,46 @@ static void *writer_main(void *arg)
             for (kp_job *j = batch; j; j = j->next)
                 if (j->err == KP_OK) job_fail(j, KP_ERR_IO, "storage failed; nothing was written");
         }
+        /* Wake exactly the requesters of this batch, each on its own
+         * condition (a broadcast would wake every waiting thread): at once
+         * when it failed, after the journal sync when it committed. */
         pthread_mutex_lock(&w->lock);
-        for (kp_job *j = batch; j; j = j->next) j->done = true;
-        pthread_cond_broadcast(&w->done);
+        if (err || !w->syncer_running) {
+            complete_locked(batch);
+        } else {
+            if (w->sync_tail) w->sync_tail->next = batch;
+            else w->sync_head = batch;
+            w->sync_tail = last;
+            pthread_cond_signal(&w->wake_syncer);
+        }
         pthread_mutex_unlock(&w->lock);
     }
+    return NULL;
+}
+
+/* Checkpoints the journal every 200 ms from its own connection, so the
+ * random page writes of checkpoints overlap the writer's work instead of
+ * landing inside a commit. */
+static void *checkpointer_main(void *arg)
+{
+    kp_writer *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->wake_checkpointer, &w->lock, &ts);
+        if (w->stop) break;
+        pthread_mutex_unlock(&w->lock);
+        if (w->checkpoint_store->ops->checkpoint(w->checkpoint_store) != KP_OK)
+            fprintf(stderr, "kopilka: checkpoint failed: %s\n", w->checkpoint_store->last_error);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
@@ -219,23 +308,56 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
     w->programs = programs;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
-    pthread_cond_init(&w->done, NULL);
+    pthread_cond_init(&w->wake_checkpointer, NULL);
+    pthread_cond_init(&w->wake_syncer, NULL);
     if ((err = kp_programs_refresh(programs, w->store, e))) goto fail;
+    if ((err = kp_store_open(db_path, false, &w->checkpoint_store, e))) goto fail;
+    /* Commits are made durable by the syncer thread; a backend without
+     * deferred sync keeps durable commits (synchronous=FULL). */
+    if (w->store->ops->defer_sync && w->store->ops->defer_sync(w->store) == KP_OK) {
+        if (pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
+            err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the sync thread");
+            goto fail;
+        }
+        w->syncer_running = true;
+    }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the writer thread");
         goto fail;
     }
+    if (pthread_create(&w->checkpointer, NULL, checkpointer_main, w) != 0) {
+        fprintf(stderr, "kopilka: cannot start the checkpoint thread; commits will checkpoint\n");
+        kp_store_close(w->checkpoint_store);
+        w->checkpoint_store = NULL;
+    }
     *out = w;
     return KP_OK;
 fail:
+    if (w->syncer_running) {
+        pthread_mutex_lock(&w->lock);
+        w->stop = true;
+        pthread_cond_signal(&w->wake_syncer);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->syncer, NULL);
+    }
+    kp_store_close(w->checkpoint_store);
     kp_store_close(w->store);
     kp_scratch_free(w->scratch);
     free(w);
     return err;
 }
 
+/* Each request thread waits on its own condition variable, made once. */
+static _Thread_local pthread_cond_t tl_wake;
+static _Thread_local bool tl_wake_ready;
+
 void kp_writer_submit(kp_writer *w, kp_job *job)
 {
+    if (!tl_wake_ready) {
+        pthread_cond_init(&tl_wake, NULL);
+        tl_wake_ready = true;
+    }
+    job->wake = &tl_wake;
     job->done = false;
     job->next = NULL;
     job->err = KP_OK;
@@ -251,7 +373,7 @@ void kp_writer_submit(kp_writer *w, kp_job *job)
     w->tail = job;
     w->queued++;
     pthread_cond_signal(&w->wake);
-    while (!job->done) pthread_cond_wait(&w->done, &w->lock);
+    while (!job->done) pthread_cond_wait(job->wake, &w->lock);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -261,21 +383,33 @@ void kp_writer_stop(kp_writer *w)
     pthread_mutex_lock(&w->lock);
     w->stop = true;
     pthread_cond_signal(&w->wake);
+    pthread_cond_signal(&w->wake_checkpointer);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
+    if (w->syncer_running) {
+        pthread_mutex_lock(&w->lock);
+        pthread_cond_signal(&w->wake_syncer);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->syncer, NULL);
+    }
+    if (w->checkpoint_store) {
+        pthread_join(w->checkpointer, NULL);
+        kp_store_close(w->checkpoint_store);
+    }
     if (w->batches)
         fprintf(stderr,
                 "kopilka: writer: %llu operations in %llu group commits (%.1f a commit), "
-                "%.1f us of work per operation, %.2f ms per commit\n",
+                "%.1f us of work per operation, %.2f ms per commit, %llu journal syncs\n",
                 (unsigned long long)w->jobs, (unsigned long long)w->batches,
                 (double)w->jobs / (double)w->batches,
                 w->jobs ? (double)w->exec_ns / 1e3 / (double)w->jobs : 0.0,
-                (double)w->commit_ns / 1e6 / (double)w->batches);
+                (double)w->commit_ns / 1e6 / (double)w->batches, (unsigned long long)w->syncs);
     kp_store_close(w->store);
     kp_scratch_free(w->scratch);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
-    pthread_cond_destroy(&w->done);
+    pthread_cond_destroy(&w->wake_checkpointer);
+    pthread_cond_destroy(&w->wake_syncer);
     free(w);
 }
 

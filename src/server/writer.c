@@ -8,6 +8,7 @@
  *
  * Also here: the program cache and the reader pool.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
 
 #include <errno.h>
@@ -168,6 +169,7 @@ static void complete_locked(kp_job *list)
 static void *syncer_main(void *arg)
 {
     kp_writer *w = arg;
+    pthread_setname_np(pthread_self(), "kp-syncer");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (w->sync_head == NULL && !w->stop) pthread_cond_wait(&w->wake_syncer, &w->lock);
@@ -195,6 +197,7 @@ static void *syncer_main(void *arg)
 static void *writer_main(void *arg)
 {
     kp_writer *w = arg;
+    pthread_setname_np(pthread_self(), "kp-writer");
     for (;;) {
         pthread_mutex_lock(&w->lock);
         while (w->head == NULL && !w->stop) {
@@ -274,6 +277,7 @@ static void *writer_main(void *arg)
 static void *checkpointer_main(void *arg)
 {
     kp_writer *w = arg;
+    pthread_setname_np(pthread_self(), "kp-checkpoint");
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
         struct timespec ts;

@@ -64,7 +64,7 @@ enum {
     Q_ACCOUNT_INSERT, Q_CARD_INSERT, Q_CARD_FIND,
     Q_ACCOUNT_GET, Q_LOTS_OPEN,
     Q_OP_FIND, Q_OP_INSERT, Q_OP_SET_DETAIL,
-    Q_POSTING_INSERT, Q_SYS_UPDATE, Q_LOT_CHANGE, Q_LOT_MERGE, Q_LOT_INSERT, Q_ACCOUNT_UPDATE,
+    Q_POSTING_INSERT, Q_POSTING_INSERT2, Q_SYS_UPDATE, Q_LOT_CHANGE, Q_LOT_MERGE, Q_LOT_INSERT, Q_ACCOUNT_UPDATE,
     Q_HISTORY,
     Q__COUNT
 };
@@ -96,6 +96,8 @@ static const char *const queries[Q__COUNT] = {
                     "detail, response) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
     [Q_OP_SET_DETAIL] = "UPDATE ops SET detail = ?2 WHERE id = ?1",
     [Q_POSTING_INSERT] = "INSERT INTO postings(op_id, account_id, points) VALUES (?1, ?2, ?3)",
+    [Q_POSTING_INSERT2] = "INSERT INTO postings(op_id, account_id, points) "
+                          "VALUES (?1, ?2, ?3), (?1, ?4, ?5)",
     [Q_SYS_UPDATE] = "UPDATE sys_accounts SET balance = balance + ?2 WHERE id = ?1",
     [Q_LOT_CHANGE] = "UPDATE lots SET remaining = remaining + ?2 WHERE id = ?1 AND account_id = ?3",
     [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 "
@@ -113,6 +115,12 @@ typedef struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[Q__COUNT];
     int wal_fd;              /* for sync_journal(); -1 until first used */
+    /* System accounts are touched by every operation; their deltas are
+     * summed in memory and written once per transaction, at commit, instead
+     * of one UPDATE of the same hot row per posting. `sys_saved` is the
+     * state at the last savepoint, restored by rollback_to. */
+    int64_t sys_pending[1 - KP_SYS__MIN];
+    int64_t sys_saved[1 - KP_SYS__MIN];
     char wal_path[4096];
 } sqlite_store;
 
@@ -165,14 +173,47 @@ static void s_close(kp_store *base)
     free(s);
 }
 
-static kp_err s_begin(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_BEGIN)); }
-static kp_err s_commit(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_COMMIT)); }
-static kp_err s_savepoint(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_SAVEPOINT)); }
+static kp_err s_begin(kp_store *b)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    memset(s->sys_pending, 0, sizeof s->sys_pending);
+    return run(s, q(s, Q_BEGIN));
+}
+
+static kp_err sys_flush(sqlite_store *s)
+{
+    for (int64_t id = -1; id >= KP_SYS__MIN; id--) {
+        int64_t *delta = &s->sys_pending[-id];
+        if (*delta == 0) continue;
+        sqlite3_stmt *st = q(s, Q_SYS_UPDATE);
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, *delta);
+        kp_err err = run(s, st);
+        if (err) return err;
+        *delta = 0;
+    }
+    return KP_OK;
+}
+
+static kp_err s_commit(kp_store *b)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    kp_err err = sys_flush(s);
+    return err ? err : run(s, q(s, Q_COMMIT));
+}
+
+static kp_err s_savepoint(kp_store *b)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    memcpy(s->sys_saved, s->sys_pending, sizeof s->sys_saved);
+    return run(s, q(s, Q_SAVEPOINT));
+}
 static kp_err s_release(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_RELEASE)); }
 
 static kp_err s_rollback(kp_store *b)
 {
     sqlite_store *s = (sqlite_store *)b;
+    memset(s->sys_pending, 0, sizeof s->sys_pending);
     if (sqlite3_get_autocommit(s->db)) return KP_OK; /* SQLite already rolled back */
     return run(s, q(s, Q_ROLLBACK));
 }
@@ -180,6 +221,7 @@ static kp_err s_rollback(kp_store *b)
 static kp_err s_rollback_to(kp_store *b)
 {
     sqlite_store *s = (sqlite_store *)b;
+    memcpy(s->sys_pending, s->sys_saved, sizeof s->sys_pending);
     kp_err err = run(s, q(s, Q_ROLLBACK_TO));
     if (err == KP_OK) err = run(s, q(s, Q_RELEASE));
     return err;
@@ -393,19 +435,34 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
 {
     sqlite_store *s = (sqlite_store *)b;
     kp_err err = KP_OK;
-    for (size_t i = 0; i < plan->n_postings && err == KP_OK; i++) {
+    /* Postings go in pairs (customer, system account): one statement a pair. */
+    for (size_t i = 0; i < plan->n_postings && err == KP_OK;) {
         const kp_posting *p = &plan->postings[i];
-        sqlite3_stmt *st = q(s, Q_POSTING_INSERT);
-        sqlite3_bind_int64(st, 1, op_id);
-        sqlite3_bind_int64(st, 2, p->account);
-        sqlite3_bind_int64(st, 3, p->points);
-        err = run(s, st);
-        if (err == KP_OK && p->account < 0) {
-            st = q(s, Q_SYS_UPDATE);
-            sqlite3_bind_int64(st, 1, p->account);
-            sqlite3_bind_int64(st, 2, p->points);
-            err = run(s, st);
+        sqlite3_stmt *st;
+        if (i + 1 < plan->n_postings) {
+            st = q(s, Q_POSTING_INSERT2);
+            sqlite3_bind_int64(st, 4, p[1].account);
+            sqlite3_bind_int64(st, 5, p[1].points);
+        } else {
+            st = q(s, Q_POSTING_INSERT);
         }
+        sqlite3_bind_int64(st, 1, op_id);
+        sqlite3_bind_int64(st, 2, p[0].account);
+        sqlite3_bind_int64(st, 3, p[0].points);
+        err = run(s, st);
+        size_t n = i + 1 < plan->n_postings ? 2 : 1;
+        for (size_t k = 0; k < n; k++) {
+            int64_t account = plan->postings[i + k].account;
+            if (account < 0) {
+                if (account < KP_SYS__MIN) {
+                    snprintf(s->base.last_error, sizeof s->base.last_error,
+                             "unknown system account %lld", (long long)account);
+                    return KP_ERR_INTERNAL;
+                }
+                s->sys_pending[-account] += plan->postings[i + k].points;
+            }
+        }
+        i += n;
     }
     for (size_t i = 0; i < plan->n_changes && err == KP_OK; i++) {
         sqlite3_stmt *st = q(s, Q_LOT_CHANGE);
@@ -449,6 +506,8 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
         sqlite3_bind_int64(st, 5, plan->spend_delta_minor);
         err = run(s, st);
     }
+    /* Outside a transaction nothing would reach commit(): write now. */
+    if (err == KP_OK && sqlite3_get_autocommit(s->db)) err = sys_flush(s);
     return err;
 }
 
@@ -623,11 +682,6 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
         goto out;
     }
     sqlite3_busy_timeout(s->db, 10000);
-    /* Small pages: a purchase dirties a few rows spread over the file
-     * (account, lot, index entries), and every dirty page goes whole into
-     * the WAL; 1 KiB pages write a quarter of the bytes 4 KiB pages do.
-     * Only takes effect on a new database (before WAL mode is set). */
-    if (create) sqlite3_exec(s->db, "PRAGMA page_size=1024", NULL, NULL, NULL);
     /* WAL lets readers (quotes, card lookups) run beside the writer;
      * synchronous=FULL fsyncs the WAL at every commit: durability first,
      * speed from group commit, not from weaker syncing. */

@@ -8,6 +8,7 @@
  * debt), so a bug upstream fails the operation instead of corrupting data.
  */
 #include "store_sqlite.h"
+#include "store_sqlite_vfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -674,7 +675,7 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
     s->base.ops = &sqlite_ops;
     s->wal_fd = -1;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    int rc = sqlite3_open_v2(path, &s->db, flags, store_sqlite_vfs());
     kp_err err = KP_OK;
     if (rc != SQLITE_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database", "cannot open %s: %s", path,

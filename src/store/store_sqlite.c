@@ -101,7 +101,7 @@ static const char *const queries[Q__COUNT] = {
                           "VALUES (?1, ?2, ?3), (?1, ?4, ?5)",
     [Q_SYS_UPDATE] = "UPDATE sys_accounts SET balance = balance + ?2 WHERE id = ?1",
     [Q_LOT_CHANGE] = "UPDATE lots SET remaining = remaining + ?2 WHERE id = ?1 AND account_id = ?3",
-    [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 "
+    [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 + ?4 "
                     "WHERE id = ?1 AND account_id = ?3",
     [Q_LOT_INSERT] = "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
                      "expires_at, op_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
@@ -465,7 +465,14 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
         }
         i += n;
     }
+    /* A purchase usually burns from and earns into the same merged lot: that
+     * lot's change is folded into the merge, one UPDATE instead of two. */
+    int64_t merge_id = plan->has_new_lot ? plan->new_lot.id : 0, merge_change = 0;
     for (size_t i = 0; i < plan->n_changes && err == KP_OK; i++) {
+        if (merge_id != 0 && plan->changes[i].lot_id == merge_id) {
+            merge_change += plan->changes[i].delta;
+            continue;
+        }
         sqlite3_stmt *st = q(s, Q_LOT_CHANGE);
         sqlite3_bind_int64(st, 1, plan->changes[i].lot_id);
         sqlite3_bind_int64(st, 2, plan->changes[i].delta);
@@ -486,6 +493,7 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             sqlite3_bind_int64(st, 1, l->id);
             sqlite3_bind_int64(st, 2, l->amount);
             sqlite3_bind_int64(st, 3, plan->account_id);
+            sqlite3_bind_int64(st, 4, merge_change);
         } else {
             st = q(s, Q_LOT_INSERT);
             sqlite3_bind_int64(st, 1, plan->account_id);
@@ -497,6 +505,12 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             sqlite3_bind_int64(st, 7, op_id);
         }
         err = run(s, st);
+        if (err == KP_OK && sqlite3_changes(s->db) != 1) {
+            snprintf(s->base.last_error, sizeof s->base.last_error,
+                     "lot %lld of account %lld not found", (long long)l->id,
+                     (long long)plan->account_id);
+            err = KP_ERR_INTERNAL;
+        }
     }
     if (err == KP_OK) {
         sqlite3_stmt *st = q(s, Q_ACCOUNT_UPDATE);

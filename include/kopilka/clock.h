@@ -23,6 +23,11 @@ void kp_time_format(kp_time t, char *out, size_t out_size);
 /* Adds whole months in UTC, clamping the day (Jan 31 + 1 month = Feb 28/29). */
 kp_time kp_time_add_months(kp_time t, int months);
 
+/* The UTC calendar date of t, and the instant a UTC date starts. Month
+ * 1..12, day 1..31; kp_time_from_civil clamps the day to the month. */
+void kp_time_to_civil(kp_time t, int *year, int *month, int *day);
+kp_time kp_time_from_civil(int year, int month, int day);
+
 #define KP_DAY_SECONDS 86400
 
 #endif

@@ -4,14 +4,24 @@
  * kp_engine_price() is pure: the same program, account state, basket and time
  * give the same result. It writes nothing; quotes, purchases, simulations and
  * tests all call it. It allocates nothing: every array is bounded (see the
- * limits in kopilka.h) and lives in the caller's structs.
+ * limits in kopilka.h) and lives in the caller's structs or on the stack.
  *
- * Order of work on a basket (docs/rules.md says the same):
- *  1. discounts (none of the core rule kinds gives one yet: discount = 0);
- *  2. burn: the request is clamped to the balance that is spendable now and to
- *     every burn_limit pot; points are taken from lots earliest expiry first;
- *  3. earn: each line's money part (amount - discount - paid with points) earns
- *     at the most specific earn_percent rule; then the first-purchase minimum.
+ * Order of work on a basket (docs/rules.md says the same, with examples):
+ *  0. joining: under a join_min_purchase rule a card with no purchase yet
+ *     joins only with a basket of at least the minimum; otherwise nothing
+ *     is discounted, burnt or earned (quote.joined = false);
+ *  1. discounts: each line gets the largest rate among the discount rules
+ *     that apply to it (fixed, cumulative by accumulated spend, the
+ *     customer's individual rate, the tier's discount): discounts never add;
+ *  2. burn: points are taken from lots earliest expiry first; each lot's
+ *     kind may pay a pot (the lines of one burn_limit scope) up to its own
+ *     cap, and all kinds together at most the largest cap of the pot;
+ *     min balance and the balance spendable now clamp the request;
+ *  3. earn: each line's money part (amount - discount - paid with points)
+ *     earns at the one earn rule that fits it best (a promotional window over
+ *     a standing rule, then a category over the basket, a tier, a store),
+ *     its rate from the rule's ladder by receipt amount, times the tier's
+ *     multiplier; then the first-purchase minimum and the annual spend bonus.
  */
 #ifndef KOPILKA_ENGINE_H
 #define KOPILKA_ENGINE_H
@@ -51,6 +61,11 @@ typedef struct kp_account {
     int64_t purchases;     /* purchases so far */
     int64_t spend_minor;   /* accumulated spend (returns lower it) */
     bool registered;
+    /* Rule state of the account (the store's account_rules): */
+    char tier[KP_TIER_NAME_MAX]; /* current tier, "" = none */
+    bool has_personal_discount;
+    int32_t personal_discount_bp; /* individual discount rate (seed 003) */
+    int64_t year_spend_minor; /* spend of this calendar year before this purchase */
     size_t n_lots;
     kp_lot lots[KP_LOTS_MAX]; /* open lots (remaining > 0), burn order */
 } kp_account;
@@ -68,6 +83,7 @@ typedef struct kp_explain {
     int64_t base_minor;    /* what the rate applied to */
     int32_t rate_bp;
     int64_t points;        /* points earned, or the cap of a burn limit */
+    int64_t discount_minor; /* the discount a discount rule gave */
     char text[192];        /* one sentence a cashier can read */
 } kp_explain;
 
@@ -87,6 +103,8 @@ typedef struct kp_quote {
     int64_t balance_before;
     int64_t balance_after;
     char burn_limited_by[192]; /* "" when the whole request was granted */
+    bool joined;           /* false: the join condition refused this purchase */
+    int tier_index;        /* the account's tier in program->tiers, -1 = none */
     size_t n_lines;
     kp_line_result lines[KP_LINES_MAX];
     size_t n_explain;
@@ -99,10 +117,26 @@ typedef struct kp_quote {
  * overflow, qty in range. Fills e->field with "lines[i].amount" etc. */
 kp_err kp_basket_validate(const kp_basket *basket, kp_error *e);
 
+/* Where and how a basket is priced, beyond the basket itself. */
+typedef struct kp_price_opts {
+    const char *store; /* the till's store, for per-store rules; NULL = none */
+    int64_t burn_max;  /* a ceiling on the burn (the script's), -1 = none */
+} kp_price_opts;
+
 /* Prices `basket` for `account` under `program` at `now` into *out.
  * Returns KP_ERR_INVALID/KP_ERR_OVERFLOW for a bad basket; out is zeroed first. */
 kp_err kp_engine_price(const kp_program *program, const kp_account *account,
                        const kp_basket *basket, kp_time now, kp_quote *out, kp_error *e);
+/* The same with options (opts NULL = none). */
+kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account,
+                            const kp_basket *basket, const kp_price_opts *opts, kp_time now,
+                            kp_quote *out, kp_error *e);
+
+/* Replaces the points a priced quote earns with `earned` (>= 0), spread over
+ * the lines by what each paid in money, with an explanation of kind `kind`
+ * from `rule` saying `why`. The script hook uses it. */
+void kp_quote_set_earned(kp_quote *q, int64_t earned, kp_rule_kind kind, const char *rule,
+                         const char *why);
 
 /* Spendable points of an account at `now` (active, unexpired lots, less debt). */
 int64_t kp_account_spendable(const kp_account *account, kp_time now);

@@ -78,6 +78,7 @@ typedef struct kp_purchase_record {
     int64_t earned;
     int64_t burned;
     int64_t points_minor;
+    bool not_joined;      /* the purchase was under the joining minimum: added no spend */
     size_t n_lines;
     kp_op_line lines[KP_LINES_MAX];
     size_t n_takes;
@@ -94,7 +95,8 @@ typedef struct kp_return_request {
 typedef struct kp_return_result {
     int64_t earned_reversed;
     int64_t burned_refunded;
-    int64_t spend_reversed_minor;
+    int64_t spend_reversed_minor;  /* net of discounts: what accumulated spend loses */
+    int64_t amount_reversed_minor; /* the receipt amount returned, before discounts */
     size_t n_lines;
     struct { size_t index; int64_t qty; int64_t earned_reversed; int64_t points_minor; } lines[KP_LINES_MAX];
 } kp_return_result;
@@ -120,5 +122,11 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
 kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t source,
                            int64_t points, const kp_lot *lot, kp_time now,
                            kp_ledger_plan *plan, kp_error *e);
+
+/* Plans the expiry of every lot of `account` that expired at or before
+ * `now` with points left: they move to KP_SYS_EXPIRED. Sets *expired to the
+ * points; plan->n_changes is 0 when no lot expired. */
+kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_plan *plan,
+                             int64_t *expired);
 
 #endif

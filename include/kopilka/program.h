@@ -4,6 +4,9 @@
  * it into this plain struct, which holds no pointers and can be copied.
  * Loading a program file into a database creates a new immutable version;
  * every purchase records the version that priced it.
+ *
+ * The rule kinds, what each field means and how rules combine on one basket
+ * are described in docs/rules.md; the comments here are the short form.
  */
 #ifndef KOPILKA_PROGRAM_H
 #define KOPILKA_PROGRAM_H
@@ -11,31 +14,132 @@
 #include "kopilka.h"
 #include "money.h"
 
+enum {
+    KP_POINT_KINDS_MAX = 8,       /* kinds of points a program defines */
+    KP_RATE_STEPS_MAX = 8,        /* steps of one rate ladder */
+    KP_TIERS_MAX = 8,             /* tiers (levels) of a program */
+    KP_TIER_PRIVILEGES_MAX = 8,   /* non-money privileges of one tier */
+    KP_PRIVILEGE_NAME_MAX = 64,   /* bytes of a privilege's name, with the NUL */
+    KP_TIER_NAME_MAX = 32,
+    KP_KIND_NAME_MAX = 16,        /* = sizeof kp_lot.kind */
+    KP_EVENT_TYPE_MAX = 32,
+    KP_SCRIPT_MAX = 16384,        /* bytes of a program's Lua script */
+    KP_SCRIPT_FN_MAX = 48,
+};
+
 typedef enum kp_rule_kind {
-    KP_RULE_EARN_PERCENT = 1,   /* earn rate_bp of what is paid in money */
+    KP_RULE_EARN_PERCENT = 1,   /* earn a percentage (or a ladder by receipt amount) */
     KP_RULE_FIRST_PURCHASE_MIN, /* the first purchase earns at least `points` */
-    KP_RULE_BURN_LIMIT,         /* points pay at most rate_bp of a category/basket */
+    KP_RULE_BURN_LIMIT,         /* points (of one kind, or all) pay at most rate_bp of a scope */
+    KP_RULE_BURN_MIN_BALANCE,   /* points are spent only from a spendable balance >= points */
+    KP_RULE_DISCOUNT_FIXED,     /* a discount of rate_bp on every line in scope */
+    KP_RULE_DISCOUNT_CUMULATIVE,/* a discount by accumulated spend (steps), individual from N */
+    KP_RULE_JOIN_MIN_PURCHASE,  /* a card joins with a first purchase of at least amount_minor */
+    KP_RULE_ANNUAL_SPEND_BONUS, /* `points` when the calendar year's spend goes over amount_minor */
+    KP_RULE_GRANT,              /* `points` on an event: registration, birthday, tenure, ... */
+    /* Kinds that only appear in explanations, never in a program file. */
+    KP_RULE_TIER,               /* a tier's earn multiplier or discount */
+    KP_RULE_SCRIPT,             /* the program's script changed the earn or the burn */
 } kp_rule_kind;
+
+/* How long points stay: spendable after a pending period, and expiring a
+ * period after they were earned, on a fixed instant, or never. At most one
+ * of ttl_days, ttl_months, expires_on is set; none = never expire. */
+typedef struct kp_validity {
+    int64_t pending_days;
+    int64_t ttl_days;
+    int32_t ttl_months;
+    kp_time expires_on;       /* 0 = none */
+} kp_validity;
+
+typedef struct kp_point_kind {
+    char name[KP_KIND_NAME_MAX];
+    kp_validity validity;
+} kp_point_kind;
+
+/* One step of a ladder: from `min_minor` (receipt amount, or accumulated
+ * spend) up, the rate is rate_bp. Steps are strictly increasing. */
+typedef struct kp_rate_step {
+    int64_t min_minor;
+    int32_t rate_bp;
+} kp_rate_step;
+
+/* How often a grant can be given to one customer. */
+typedef enum kp_grant_once {
+    KP_ONCE_CUSTOMER = 1, /* once ever */
+    KP_ONCE_YEAR,         /* once per calendar year (birthday, tenure) */
+    KP_ONCE_EVENT,        /* for every distinct event */
+} kp_grant_once;
 
 typedef struct kp_rule {
     char id[48];             /* unique within the program, shown in explanations */
     kp_rule_kind kind;
     char category[KP_STR_MAX]; /* "" = every line */
-    int32_t rate_bp;         /* earn_percent, burn_limit */
-    int64_t points;          /* first_purchase_min */
+    char store[KP_STR_MAX];  /* earn, discounts: only at this store ("" = every store) */
+    char tier[KP_TIER_NAME_MAX]; /* earn: only for customers of this tier ("" = all) */
+    char point_kind[KP_KIND_NAME_MAX]; /* burn_limit: the kind capped ("" = every kind);
+                                        * grant: the kind granted */
+    int32_t rate_bp;         /* earn_percent, burn_limit, discount_fixed */
+    int64_t points;          /* first_purchase_min, burn_min_balance, annual bonus, grant */
+    int64_t amount_minor;    /* join: minimum purchase; annual bonus: threshold;
+                              * discount_cumulative: individual rate from (0 = none) */
+    kp_time starts_at;       /* promotional window [starts_at, ends_at); 0 = open */
+    kp_time ends_at;
+    size_t n_steps;          /* earn_percent by receipt amount; discount_cumulative by spend */
+    kp_rate_step steps[KP_RATE_STEPS_MAX];
+    bool registered_only;    /* discounts: a card that is not registered gets none */
+    /* grant */
+    char on[KP_EVENT_TYPE_MAX]; /* the event type that triggers it */
+    bool has_value_over;
+    int64_t value_over;      /* the event's value must be greater than this */
+    kp_grant_once once;
+    bool unique_token;       /* the event's token (a partner card number) is accepted
+                              * once across the whole program */
+    bool per_year;           /* tenure: points times the full years */
+    bool has_validity;       /* grant: overrides the granted kind's validity */
+    kp_validity validity;
 } kp_rule;
+
+typedef struct kp_tier {
+    char name[KP_TIER_NAME_MAX];
+    int64_t min_spend_minor;     /* rolling spend over the window to qualify */
+    int32_t earn_multiplier_x100;/* 100 = x1, 150 = x1.5 */
+    int32_t discount_bp;
+    size_t n_privileges;
+    char privileges[KP_TIER_PRIVILEGES_MAX][KP_PRIVILEGE_NAME_MAX];
+} kp_tier;
+
+typedef enum kp_downgrade {
+    KP_DOWNGRADE_TO_QUALIFIED = 0, /* a review sets the tier the spend qualifies for */
+    KP_DOWNGRADE_ONE_LEVEL,        /* ... but goes down at most one level per review */
+    KP_DOWNGRADE_NEVER,            /* tiers only go up */
+} kp_downgrade;
 
 typedef struct kp_program {
     int64_t version;          /* set by the store; 0 until loaded */
     char name[128];
     char currency[4];         /* ISO 4217, "RUB" */
     int64_t minor_per_point;  /* minor units one point pays: 100 = 1 point per rouble */
-    kp_rounding rounding;     /* of earned points; burn caps always round down */
-    char point_kind[16];      /* kind of the points purchases earn: "regular" */
-    int64_t earn_pending_days; /* earned points become spendable after this */
-    int64_t earn_ttl_days;    /* 0 = never expire */
+    kp_rounding rounding;     /* of earned points and of discounts; burn caps round down */
+    int32_t utc_offset_minutes; /* the program's calendar (birthdays, years, reviews) */
+    char point_kind[KP_KIND_NAME_MAX]; /* kind of the points purchases earn: "regular" */
+    kp_validity earn_validity; /* of the points purchases earn */
+    size_t n_kinds;
+    kp_point_kind kinds[KP_POINT_KINDS_MAX];
     size_t n_rules;
     kp_rule rules[KP_RULES_MAX];
+    /* tiers: ordered by min_spend_minor, lowest first */
+    size_t n_tiers;
+    kp_tier tiers[KP_TIERS_MAX];
+    int64_t tier_window_days;     /* rolling spend window */
+    int32_t tier_review_months;   /* a review on the 1st of every N-th month; 0 = no reviews */
+    kp_downgrade tier_downgrade;
+    /* script hook (src/script): Lua 5.4 source and the functions it names */
+    char script_earn[KP_SCRIPT_FN_MAX]; /* "" = none */
+    char script_burn[KP_SCRIPT_FN_MAX];
+    int64_t script_instructions_max;
+    int64_t script_memory_max_bytes;
+    char script[KP_SCRIPT_MAX];
 } kp_program;
 
 /* Parses and validates a program file's text. On failure returns
@@ -45,5 +149,36 @@ typedef struct kp_program {
 kp_err kp_program_parse(const char *json, size_t len, kp_program *out, kp_error *e);
 
 const char *kp_rule_kind_name(kp_rule_kind kind);
+const char *kp_grant_once_name(kp_grant_once once);
+const char *kp_downgrade_name(kp_downgrade d);
+
+/* ---- lookups and calendar helpers (src/core/program.c; pure) */
+
+/* The point kind named `name`, or NULL when the program does not define it
+ * (its points then never expire and have no pending period). */
+const kp_point_kind *kp_program_kind(const kp_program *p, const char *name);
+
+/* The tier named `name`, its index in *index (may be NULL); NULL if none. */
+const kp_tier *kp_program_tier(const kp_program *p, const char *name, int *index);
+
+/* The highest tier whose min_spend_minor <= spend, or -1. */
+int kp_program_tier_for_spend(const kp_program *p, int64_t spend_minor);
+
+/* The instants from which points earned at `at` under validity `v` are
+ * spendable, and at which they expire (KP_TIME_NEVER = never). */
+void kp_validity_apply(const kp_validity *v, kp_time at, kp_time *active_from,
+                       kp_time *expires_at);
+
+/* True when the rule's window contains `now` (a rule with no window always). */
+bool kp_rule_active(const kp_rule *r, kp_time now);
+
+/* The rate of a ladder for `amount`: the last step with min_minor <= amount,
+ * or -1 when the amount is below the first step. */
+int32_t kp_steps_rate(const kp_rate_step *steps, size_t n, int64_t amount);
+
+/* The program's calendar: the local date of `t`, and the instant a local
+ * date starts (00:00 local). Years are 1970..9999; month 1..12. */
+void kp_program_date(const kp_program *p, kp_time t, int *year, int *month, int *day);
+kp_time kp_program_date_start(const kp_program *p, int year, int month, int day);
 
 #endif

@@ -15,6 +15,7 @@
 #define KOPILKA_STORE_H
 
 #include "ledger.h"
+#include "triggers.h"
 
 typedef enum kp_card_state {
     KP_CARD_ISSUED = 0,   /* printed and handed out, not registered yet */
@@ -122,6 +123,8 @@ typedef struct kp_store_ops {
      * descriptor of its own). */
     kp_err (*defer_sync)(kp_store *s);
     kp_err (*sync_journal)(kp_store *s);
+    /* Rule state, events, grant keys and the scheduler (triggers.h). */
+    const kp_triggers_ops *triggers;
 } kp_store_ops;
 
 struct kp_store {

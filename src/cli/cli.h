@@ -18,6 +18,12 @@ int cmd_cards_issue(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+/* cmd_rules.c */
+int cmd_tick(int argc, char **argv);
+int cmd_event(int argc, char **argv);
+int cmd_discount_set(int argc, char **argv);
+int cmd_discount_clear(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
 
 /* Returns the value of `--name VALUE` (or `--name=VALUE`) in argv, or NULL. */
 const char *cli_option(int argc, char **argv, const char *name);

@@ -10,16 +10,18 @@
 
 int cmd_serve(int argc, char **argv)
 {
-    static const char *const opts[] = {"--listen", "--readers", "--now", NULL};
+    static const char *const opts[] = {"--listen", "--readers", "--now", "--tick", NULL};
     if (!cli_check_options(argc, argv, opts, "serve")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
-        fprintf(stderr, "usage: kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME]\n");
+        fprintf(stderr, "usage: kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME] "
+                        "[--tick SECONDS]\n");
         return 2;
     }
     const char *listen = cli_option(argc, argv, "--listen");
     char host[64];
-    kp_server_config config = {.db_path = db, .host = host, .port = 8080, .readers = 8};
+    kp_server_config config = {.db_path = db, .host = host, .port = 8080, .readers = 8,
+                               .tick_seconds = 60};
     snprintf(host, sizeof host, "127.0.0.1");
     if (listen && !cli_parse_listen(listen, host, sizeof host, &config.port)) {
         fprintf(stderr, "kopilka serve: --listen must be HOST:PORT (like 127.0.0.1:8080), got %s\n",
@@ -33,6 +35,17 @@ int cmd_serve(int argc, char **argv)
         config.readers = (int)n;
         if (*end != '\0' || n < 1 || n > 64) {
             fprintf(stderr, "kopilka serve: --readers must be from 1 to 64\n");
+            return 2;
+        }
+    }
+    const char *tick = cli_option(argc, argv, "--tick");
+    if (tick) {
+        char *end;
+        long n = strtol(tick, &end, 10);
+        config.tick_seconds = (int)n;
+        if (*end != '\0' || n < 0 || n > 86400) {
+            fprintf(stderr, "kopilka serve: --tick must be from 0 (no scheduler) to 86400 "
+                            "seconds\n");
             return 2;
         }
     }

@@ -23,11 +23,34 @@ static const kp_command commands[] = {
      "Issues N new cards, each with its own account, and prints one number a line (13 digits, "
      "the last a Luhn check digit). Issued cards earn and burn at the till at once.",
      cmd_cards_issue},
-    {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME]",
+    {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME] [--tick SECONDS]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
      "SIGTERM. Purchases are committed in groups, each answered only once durable. --now "
-     "fixes the clock (RFC 3339) for tests.",
+     "fixes the clock (RFC 3339) for tests. A scheduler runs due time-driven work (expiry, "
+     "birthdays, tenure, tier reviews) at start and every --tick seconds (default 60; 0 = "
+     "off).",
      cmd_serve},
+    {"tick", "kopilka tick DB [--now TIME]",
+     "Runs the time-driven work due at TIME (default: now) as the server's scheduler does: "
+     "expiry of points, birthday and tenure grants, tier reviews; each due item exactly once, "
+     "missed days and reviews caught up in order, each run recorded (`kopilka jobs`).",
+     cmd_tick},
+    {"event", "kopilka event DB --card N --type T --id ID [--store S] [--value V] [--token X] "
+              "[--now TIME]",
+     "Applies an external event to a card as POST /v1/events does (registration, survey, "
+     "partner_card, a custom type with --value): the program's grant rules on type T decide "
+     "the points. Idempotent by (store, id); store defaults to \"cli\". Prints the answer.",
+     cmd_event},
+    {"discount set", "kopilka discount set DB --card N --percent P",
+     "Sets the individual discount of the card's account (seed 003: from 100 000 of "
+     "accumulated spend, a rate set per customer).",
+     cmd_discount_set},
+    {"discount clear", "kopilka discount clear DB --card N",
+     "Removes the individual discount of the card's account.", cmd_discount_clear},
+    {"jobs", "kopilka jobs DB [--limit N]",
+     "Lists the scheduler's recent job runs, newest first: id, job, due item, when it ran, "
+     "accounts touched, what it did.",
+     cmd_jobs},
     {"verify", "kopilka verify DB",
      "Checks every ledger invariant: each operation's postings sum to zero, every balance "
      "equals the replay of its postings and its lots less debt, no lot is outside 0..amount. "

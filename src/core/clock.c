@@ -116,3 +116,17 @@ kp_time kp_time_add_months(kp_time t, int months)
     if (d > days_in_month(y, m)) d = days_in_month(y, m);
     return days_from_civil(y, m, d) * KP_DAY_SECONDS + secs;
 }
+
+void kp_time_to_civil(kp_time t, int *year, int *month, int *day)
+{
+    int64_t days = t >= 0 ? t / KP_DAY_SECONDS : (t - (KP_DAY_SECONDS - 1)) / KP_DAY_SECONDS;
+    int64_t y;
+    civil_from_days(days, &y, month, day);
+    *year = (int)y;
+}
+
+kp_time kp_time_from_civil(int year, int month, int day)
+{
+    if (day > days_in_month(year, month)) day = days_in_month(year, month);
+    return days_from_civil(year, month, day) * KP_DAY_SECONDS;
+}

@@ -5,7 +5,11 @@
  *
  * Splitting an amount over lines uses cumulative rounding: line i gets
  * R(sum of lines 0..i) - R(sum of lines 0..i-1), so the parts always add up
- * to exactly R(total) and no point is created or lost by rounding per line.
+ * to exactly R(total) and no point or kopeck is created or lost by rounding
+ * per line.
+ *
+ * The order of work (joining, discounts, burn, earn) is in engine.h and
+ * docs/rules.md; each step is one function here.
  */
 #include <kopilka/engine.h>
 
@@ -15,6 +19,10 @@
 
 #include <kopilka/clock.h>
 #include <kopilka/money.h>
+
+/* The burn pot of a program with no burn_limit rule: every non-promo line,
+ * payable in full by every kind. */
+#define POT_ALL KP_RULES_MAX
 
 kp_err kp_basket_validate(const kp_basket *basket, kp_error *e)
 {
@@ -66,49 +74,12 @@ int64_t kp_account_spendable(const kp_account *account, kp_time now)
     return sum > 0 ? sum : 0;
 }
 
-/* The earn_percent rule for a line: one naming its category wins over one
- * for the whole basket; -1 when none applies. */
-static int earn_rule_for(const kp_program *p, const kp_line *line)
-{
-    int basket_wide = -1;
-    for (size_t r = 0; r < p->n_rules; r++) {
-        const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_EARN_PERCENT) continue;
-        if (rule->category[0] == '\0') {
-            if (basket_wide < 0) basket_wide = (int)r;
-        } else if (strcmp(rule->category, line->category) == 0) {
-            return (int)r;
-        }
-    }
-    return basket_wide;
-}
-
-/* The burn_limit rule (pot) a line belongs to, by the same specificity;
- * -1 = not payable with points. With no burn_limit rules at all, every
- * non-promo line may be paid in full: pot KP_RULES_MAX stands for that. */
-static int burn_pot_for(const kp_program *p, const kp_line *line, bool any_burn_rule)
-{
-    if (line->promo) return -1;
-    if (!any_burn_rule) return KP_RULES_MAX;
-    int basket_wide = -1;
-    for (size_t r = 0; r < p->n_rules; r++) {
-        const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_BURN_LIMIT) continue;
-        if (rule->category[0] == '\0') {
-            if (basket_wide < 0) basket_wide = (int)r;
-        } else if (strcmp(rule->category, line->category) == 0) {
-            return (int)r;
-        }
-    }
-    return basket_wide;
-}
-
-static kp_explain *explain_add(kp_quote *q, const kp_rule *rule, kp_rule_kind kind)
+static kp_explain *explain_add(kp_quote *q, const char *rule, kp_rule_kind kind)
 {
     assert(q->n_explain < KP_EXPLAIN_MAX);
     kp_explain *x = &q->explain[q->n_explain++];
     memset(x, 0, sizeof *x);
-    if (rule) snprintf(x->rule, sizeof x->rule, "%s", rule->id);
+    if (rule) snprintf(x->rule, sizeof x->rule, "%s", rule);
     x->kind = kind;
     return x;
 }
@@ -119,7 +90,8 @@ static const char *category_label(const char *category)
 }
 
 /* Distributes `total` over lines of `group` in proportion to weight[i] with
- * cumulative rounding down; adds each share into share[i]. */
+ * cumulative rounding down; adds each share into share[i]. With all weights
+ * zero the first line of the group takes it all. */
 static void distribute(const int64_t *weight, const int *group, int group_id, size_t n,
                        int64_t total, int64_t *share)
 {
@@ -146,171 +118,472 @@ static void distribute(const int64_t *weight, const int *group, int group_id, si
     assert(given == total);
 }
 
-kp_err kp_engine_price(const kp_program *program, const kp_account *account,
-                       const kp_basket *basket, kp_time now, kp_quote *q, kp_error *e)
+/* ------------------------------------------------------------- discounts */
+
+/* The rate a cumulative discount rule gives this account now: the
+ * individual rate from `individual_from` on when one is set, else the
+ * ladder's step for the accumulated spend (0 below the first step). */
+static int32_t cumulative_rate(const kp_rule *r, const kp_account *a, bool *individual)
 {
-    /* Only the header is zeroed: the arrays are written before they are read
-     * and are 90 KB, which would be waste on every quote. */
-    memset(q, 0, offsetof(kp_quote, lines));
-    q->n_explain = 0;
-    q->n_takes = 0;
-    kp_err err = kp_basket_validate(basket, e);
-    if (err != KP_OK) return err;
-    assert(program->minor_per_point > 0);
-
-    const size_t n = basket->n_lines;
-    const int64_t mpp = program->minor_per_point;
-    int64_t net[KP_LINES_MAX];
-    int pot[KP_LINES_MAX];
-    int earn_rule[KP_LINES_MAX];
-    int64_t points_minor[KP_LINES_MAX];
-    int64_t paid[KP_LINES_MAX];
-    int64_t earned[KP_LINES_MAX];
-
-    bool any_burn_rule = false;
-    const kp_rule *first_min = NULL;
-    for (size_t r = 0; r < program->n_rules; r++) {
-        if (program->rules[r].kind == KP_RULE_BURN_LIMIT) any_burn_rule = true;
-        if (program->rules[r].kind == KP_RULE_FIRST_PURCHASE_MIN && first_min == NULL)
-            first_min = &program->rules[r];
+    *individual = false;
+    if (r->amount_minor > 0 && a->spend_minor >= r->amount_minor && a->has_personal_discount) {
+        *individual = true;
+        return a->personal_discount_bp;
     }
+    int32_t rate = kp_steps_rate(r->steps, r->n_steps, a->spend_minor);
+    return rate < 0 ? 0 : rate;
+}
 
-    q->n_lines = n;
-    for (size_t i = 0; i < n; i++) {
-        const kp_line *l = &basket->lines[i];
-        q->amount_minor += l->amount_minor;
-        net[i] = l->amount_minor; /* no discount rules among the core kinds yet */
-        pot[i] = burn_pot_for(program, l, any_burn_rule);
-        earn_rule[i] = earn_rule_for(program, l);
-        points_minor[i] = 0;
-        earned[i] = 0;
-    }
-
-    /* Burn: the caps of every pot, then the balance. */
-    q->burn_request = basket->burn_request;
-    q->balance_before = account->balance;
-    int64_t total_cap = 0;
-    int64_t pot_cap[KP_RULES_MAX + 1];
-    int64_t pot_base[KP_RULES_MAX + 1];
-    for (size_t r = 0; r <= KP_RULES_MAX; r++) pot_cap[r] = pot_base[r] = 0;
-    for (size_t i = 0; i < n; i++)
-        if (pot[i] >= 0) pot_base[pot[i]] += net[i];
-    for (size_t r = 0; r <= KP_RULES_MAX; r++) {
-        if (r == KP_RULES_MAX) {
-            pot_cap[r] = pot_base[r] / mpp;
-        } else if (r < program->n_rules && program->rules[r].kind == KP_RULE_BURN_LIMIT) {
-            pot_cap[r] = kp_muldiv(pot_base[r], program->rules[r].rate_bp, 10000 * mpp,
-                                   KP_ROUND_DOWN);
-        }
-        total_cap += pot_cap[r];
-    }
-    int64_t spendable = kp_account_spendable(account, now);
-    int64_t burn = basket->burn_request;
-    if (burn > total_cap) {
-        burn = total_cap;
-        if (any_burn_rule) {
-            int shown = 0;
-            for (size_t r = 0; r < program->n_rules && shown < 1; r++) {
-                const kp_rule *rule = &program->rules[r];
-                if (rule->kind != KP_RULE_BURN_LIMIT) continue;
-                char rate[16];
-                kp_percent_format(rule->rate_bp, rate, sizeof rate);
-                snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
-                         "rule %s: points pay at most %s of %s (%lld points on this basket)",
-                         rule->id, rate, category_label(rule->category), (long long)total_cap);
-                shown++;
-            }
+/* The discount rule (or the tier, as source n_rules) that gives line `l`
+ * its largest rate; -1 when none does. */
+static int discount_source(const kp_program *p, const kp_account *a, const kp_tier *tier,
+                           const kp_line *l, const char *store, kp_time now, int32_t *rate_out)
+{
+    int best = -1;
+    int32_t best_rate = 0;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_DISCOUNT_FIXED && rule->kind != KP_RULE_DISCOUNT_CUMULATIVE)
+            continue;
+        if (rule->category[0] && strcmp(rule->category, l->category) != 0) continue;
+        if (rule->registered_only && !a->registered) continue;
+        int32_t rate;
+        if (rule->kind == KP_RULE_DISCOUNT_FIXED) {
+            if (!kp_rule_active(rule, now)) continue;
+            if (rule->store[0] && strcmp(rule->store, store) != 0) continue;
+            rate = rule->rate_bp;
         } else {
-            snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
-                     "points pay at most the non-promo part of the basket (%lld points)",
-                     (long long)total_cap);
+            bool individual;
+            rate = cumulative_rate(rule, a, &individual);
+        }
+        if (rate > best_rate) {
+            best = (int)r;
+            best_rate = rate;
         }
     }
-    if (burn > spendable) {
-        burn = spendable;
-        snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
-                 "balance: %lld points spendable now", (long long)spendable);
+    if (tier && tier->discount_bp > best_rate) {
+        best = (int)p->n_rules;
+        best_rate = tier->discount_bp;
     }
-    q->burned = burn;
+    *rate_out = best_rate;
+    return best;
+}
 
-    /* Fill the pots in rule order, then spread each pot over its lines. */
-    int64_t left = burn;
-    for (size_t r = 0; r <= KP_RULES_MAX && left > 0; r++) {
-        if (pot_cap[r] == 0) continue;
-        int64_t take = left < pot_cap[r] ? left : pot_cap[r];
-        left -= take;
-        distribute(net, pot, (int)r, n, take * mpp, points_minor);
+static void explain_discount(kp_quote *q, const kp_program *p, const kp_account *a,
+                             const kp_tier *tier, int source, int64_t base, int32_t rate,
+                             int64_t discount)
+{
+    char rate_s[16], base_s[32], disc_s[32], spend_s[32];
+    kp_percent_format(rate, rate_s, sizeof rate_s);
+    kp_money_format(base, base_s, sizeof base_s);
+    kp_money_format(discount, disc_s, sizeof disc_s);
+    kp_money_format(a->spend_minor, spend_s, sizeof spend_s);
+    kp_explain *x;
+    if (source == (int)p->n_rules) {
+        x = explain_add(q, tier->name, KP_RULE_TIER);
+        snprintf(x->text, sizeof x->text, "tier %s: %s discount on %s = %s", tier->name, rate_s,
+                 base_s, disc_s);
+    } else {
+        const kp_rule *rule = &p->rules[source];
+        x = explain_add(q, rule->id, rule->kind);
+        bool individual = false;
+        if (rule->kind == KP_RULE_DISCOUNT_CUMULATIVE) cumulative_rate(rule, a, &individual);
+        if (rule->kind == KP_RULE_DISCOUNT_FIXED)
+            snprintf(x->text, sizeof x->text, "%s discount on %s %s = %s", rate_s,
+                     category_label(rule->category), base_s, disc_s);
+        else
+            snprintf(x->text, sizeof x->text, "%s%s discount for an accumulated spend of %s: "
+                     "%s of %s = %s", individual ? "individual " : "", rate_s, spend_s, rate_s,
+                     base_s, disc_s);
     }
-    assert(left == 0);
-    if (any_burn_rule && basket->burn_request > 0) {
-        for (size_t r = 0; r < program->n_rules; r++) {
-            const kp_rule *rule = &program->rules[r];
-            if (rule->kind != KP_RULE_BURN_LIMIT || pot_base[r] == 0) continue;
-            kp_explain *x = explain_add(q, rule, rule->kind);
-            x->base_minor = pot_base[r];
-            x->rate_bp = rule->rate_bp;
-            x->points = pot_cap[r];
-            char rate[16], base[32];
-            kp_percent_format(rule->rate_bp, rate, sizeof rate);
-            kp_money_format(pot_base[r], base, sizeof base);
-            snprintf(x->text, sizeof x->text, "points may pay %s of %s %s: at most %lld points",
-                     rate, category_label(rule->category), base, (long long)pot_cap[r]);
-        }
-    }
+    x->base_minor = base;
+    x->rate_bp = rate;
+    x->discount_minor = discount;
+}
 
-    /* Take the burnt points from lots, earliest expiry first. The store loads
-     * lots in that order; the engine checks rather than trusts it. */
-    int64_t need = burn;
-    for (size_t i = 0; i < account->n_lots && need > 0; i++) {
-        const kp_lot *lot = &account->lots[i];
-        if (i > 0) assert(account->lots[i - 1].expires_at <= lot->expires_at);
-        if (!lot_spendable(lot, now)) continue;
-        int64_t take = lot->remaining < need ? lot->remaining : need;
-        q->takes[q->n_takes].lot_id = lot->id;
-        q->takes[q->n_takes].points = take;
-        q->n_takes++;
-        need -= take;
-    }
-    assert(need == 0);
-
-    /* Earn on what is paid in money. */
+/* Step 1: fills disc[i] and the quote's discount, with explanations. */
+static void price_discounts(const kp_program *p, const kp_account *a, const kp_tier *tier,
+                            const kp_basket *b, const char *store, kp_time now, kp_quote *q,
+                            int64_t *disc)
+{
+    const size_t n = b->n_lines;
+    int src[KP_LINES_MAX];
+    int32_t rate_of_src[KP_RULES_MAX + 1];
+    bool any = false;
     for (size_t i = 0; i < n; i++) {
-        paid[i] = net[i] - points_minor[i];
-        assert(paid[i] >= 0);
-        q->points_minor += points_minor[i];
-        q->paid_minor += paid[i];
+        int32_t rate = 0;
+        disc[i] = 0;
+        src[i] = discount_source(p, a, tier, &b->lines[i], store, now, &rate);
+        if (src[i] >= 0) {
+            rate_of_src[src[i]] = rate;
+            any = true;
+        }
     }
-    for (size_t r = 0; r < program->n_rules; r++) {
-        const kp_rule *rule = &program->rules[r];
-        if (rule->kind != KP_RULE_EARN_PERCENT) continue;
+    /* Tell the cashier why a registered-only discount was not given. */
+    if (!a->registered) {
+        for (size_t r = 0; r < p->n_rules; r++) {
+            const kp_rule *rule = &p->rules[r];
+            bool individual;
+            if (!rule->registered_only) continue;
+            if (rule->kind == KP_RULE_DISCOUNT_CUMULATIVE && cumulative_rate(rule, a, &individual) == 0)
+                continue;
+            if (rule->kind != KP_RULE_DISCOUNT_CUMULATIVE && rule->kind != KP_RULE_DISCOUNT_FIXED)
+                continue;
+            kp_explain *x = explain_add(q, rule->id, rule->kind);
+            snprintf(x->text, sizeof x->text,
+                     "the card is not registered: no discount (register it to get one)");
+        }
+    }
+    if (!any) return;
+    for (int s = 0; s <= (int)p->n_rules; s++) {
         int64_t cum = 0, given = 0;
         bool used = false;
         for (size_t i = 0; i < n; i++) {
-            if (earn_rule[i] != (int)r) continue;
+            if (src[i] != s) continue;
+            used = true;
+            cum += b->lines[i].amount_minor;
+            int64_t upto = kp_muldiv(cum, rate_of_src[s], 10000, p->rounding);
+            disc[i] = upto - given;
+            given = upto;
+        }
+        if (!used) continue;
+        q->discount_minor += given;
+        explain_discount(q, p, a, tier, s, cum, rate_of_src[s], given);
+    }
+}
+
+/* ------------------------------------------------------------------ burn */
+
+/* The pot of a line: the first burn_limit rule naming its category, else
+ * the first basket-wide one; -1 = not payable with points. With no
+ * burn_limit rule at all every non-promo line is in POT_ALL. */
+static int burn_pot_for(const kp_program *p, const kp_line *line, bool any_burn_rule)
+{
+    if (line->promo) return -1;
+    if (!any_burn_rule) return POT_ALL;
+    int basket_wide = -1;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_BURN_LIMIT) continue;
+        if (rule->category[0] == '\0') {
+            if (basket_wide < 0) basket_wide = (int)r;
+        } else if (strcmp(rule->category, line->category) == 0) {
+            return (int)r;
+        }
+    }
+    return basket_wide;
+}
+
+/* The pot (its first rule) a burn_limit rule belongs to. */
+static int pot_head(const kp_program *p, size_t r)
+{
+    for (size_t j = 0; j < r; j++)
+        if (p->rules[j].kind == KP_RULE_BURN_LIMIT &&
+            strcmp(p->rules[j].category, p->rules[r].category) == 0)
+            return (int)j;
+    return (int)r;
+}
+
+/* The rule that caps points of `kind` in pot `head`: the pot's rule for
+ * that kind, else its rule for every kind; -1 = that kind cannot pay it. */
+static int slot_for(const kp_program *p, int head, const char *kind)
+{
+    if (head == POT_ALL) return POT_ALL;
+    int any = -1;
+    const char *category = p->rules[head].category;
+    for (size_t r = (size_t)head; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_BURN_LIMIT || strcmp(rule->category, category) != 0) continue;
+        if (strcmp(rule->point_kind, kind) == 0) return (int)r;
+        if (rule->point_kind[0] == '\0' && any < 0) any = (int)r;
+    }
+    return any;
+}
+
+typedef struct burn_state {
+    int pot[KP_LINES_MAX];
+    int64_t pot_base[KP_RULES_MAX + 1];
+    int64_t pot_cap[KP_RULES_MAX + 1];   /* all kinds together: the largest rule cap */
+    int64_t pot_used[KP_RULES_MAX + 1];
+    int64_t rule_cap[KP_RULES_MAX + 1];  /* per burn_limit rule; POT_ALL for no rules */
+    int64_t rule_used[KP_RULES_MAX + 1];
+    int head[KP_RULES_MAX + 1];          /* pot of each burn_limit rule */
+    int heads[KP_RULES_MAX + 1];         /* pots, in rule order */
+    size_t n_heads;
+} burn_state;
+
+static void burn_limited_by_caps(const kp_program *p, const burn_state *bs, kp_quote *q,
+                                 bool any_burn_rule)
+{
+    if (!any_burn_rule) {
+        snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
+                 "points pay at most the non-promo part of the basket (%lld points)",
+                 (long long)bs->pot_cap[POT_ALL]);
+        return;
+    }
+    /* Name the first cap that is full: that is what stopped the burn. */
+    int chosen = -1;
+    for (size_t r = 0; r < p->n_rules && chosen < 0; r++)
+        if (p->rules[r].kind == KP_RULE_BURN_LIMIT &&
+            (bs->rule_used[r] >= bs->rule_cap[r] ||
+             bs->pot_used[bs->head[r]] >= bs->pot_cap[bs->head[r]]))
+            chosen = (int)r;
+    if (chosen < 0) {
+        snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
+                 "no burn_limit rule lets the remaining kinds of points pay for this basket");
+        return;
+    }
+    const kp_rule *rule = &p->rules[chosen];
+    char rate[16], kind[24] = "";
+    kp_percent_format(rule->rate_bp, rate, sizeof rate);
+    if (rule->point_kind[0]) snprintf(kind, sizeof kind, "%s ", rule->point_kind);
+    snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
+             "rule %s: %spoints pay at most %s of %s (%lld points on this basket)", rule->id, kind,
+             rate, category_label(rule->category), (long long)bs->rule_cap[chosen]);
+}
+
+/* Step 2: fills points_minor[i], the takes and the quote's burn. */
+static void price_burn(const kp_program *p, const kp_account *a, const kp_basket *b,
+                       const int64_t *net, int64_t burn_max, kp_time now, kp_quote *q,
+                       int64_t *points_minor)
+{
+    burn_state bs;
+    const size_t n = b->n_lines;
+    const int64_t mpp = p->minor_per_point;
+    bool any_burn_rule = false;
+    const kp_rule *min_balance = NULL;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        if (p->rules[r].kind == KP_RULE_BURN_LIMIT) any_burn_rule = true;
+        if (p->rules[r].kind == KP_RULE_BURN_MIN_BALANCE && min_balance == NULL)
+            min_balance = &p->rules[r];
+    }
+    bs.n_heads = 0;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        bs.pot_base[r] = bs.pot_cap[r] = bs.pot_used[r] = bs.rule_cap[r] = bs.rule_used[r] = 0;
+        if (p->rules[r].kind != KP_RULE_BURN_LIMIT) continue;
+        bs.head[r] = pot_head(p, r);
+        if (bs.head[r] == (int)r) bs.heads[bs.n_heads++] = (int)r;
+    }
+    bs.pot_base[POT_ALL] = bs.pot_cap[POT_ALL] = bs.pot_used[POT_ALL] = 0;
+    bs.rule_cap[POT_ALL] = bs.rule_used[POT_ALL] = 0;
+    if (!any_burn_rule) bs.heads[bs.n_heads++] = POT_ALL;
+    for (size_t i = 0; i < n; i++) {
+        points_minor[i] = 0;
+        bs.pot[i] = burn_pot_for(p, &b->lines[i], any_burn_rule);
+        if (bs.pot[i] >= 0) bs.pot_base[bs.pot[i]] += net[i];
+    }
+    for (size_t r = 0; r < p->n_rules; r++) {
+        if (p->rules[r].kind != KP_RULE_BURN_LIMIT) continue;
+        int h = bs.head[r];
+        bs.rule_cap[r] = kp_muldiv(bs.pot_base[h], p->rules[r].rate_bp, 10000 * mpp, KP_ROUND_DOWN);
+        if (bs.rule_cap[r] > bs.pot_cap[h]) bs.pot_cap[h] = bs.rule_cap[r];
+    }
+    if (!any_burn_rule) bs.rule_cap[POT_ALL] = bs.pot_cap[POT_ALL] = bs.pot_base[POT_ALL] / mpp;
+
+    int64_t spendable = kp_account_spendable(a, now);
+    int64_t want = b->burn_request;
+    if (burn_max >= 0 && want > burn_max) want = burn_max;
+    bool min_blocked = min_balance && want > 0 && spendable < min_balance->points;
+    if (min_blocked) want = 0;
+    if (want > spendable) want = spendable;
+
+    /* Take lots earliest expiry first; each lot pays the pots its kind may
+     * pay, in rule order. The store loads lots in that order; the engine
+     * checks rather than trusts it. */
+    int64_t need = want;
+    for (size_t i = 0; i < a->n_lots && need > 0; i++) {
+        const kp_lot *lot = &a->lots[i];
+        if (i > 0) assert(a->lots[i - 1].expires_at <= lot->expires_at);
+        if (!lot_spendable(lot, now)) continue;
+        int64_t avail = lot->remaining, taken = 0;
+        for (size_t k = 0; k < bs.n_heads && need > 0 && avail > 0; k++) {
+            int h = bs.heads[k];
+            if (bs.pot_base[h] == 0) continue;
+            int s = slot_for(p, h, lot->kind);
+            if (s < 0) continue;
+            int64_t room = bs.rule_cap[s] - bs.rule_used[s];
+            if (bs.pot_cap[h] - bs.pot_used[h] < room) room = bs.pot_cap[h] - bs.pot_used[h];
+            int64_t t = room < avail ? room : avail;
+            if (t > need) t = need;
+            if (t <= 0) continue;
+            bs.rule_used[s] += t;
+            bs.pot_used[h] += t;
+            avail -= t;
+            need -= t;
+            taken += t;
+        }
+        if (taken > 0) {
+            q->takes[q->n_takes].lot_id = lot->id;
+            q->takes[q->n_takes].points = taken;
+            q->n_takes++;
+        }
+    }
+    q->burned = want - need;
+
+    if (q->burned < b->burn_request) {
+        if (min_blocked)
+            snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
+                     "rule %s: points are spent only from a balance of %lld or more "
+                     "(%lld spendable now)",
+                     min_balance->id, (long long)min_balance->points, (long long)spendable);
+        else if (burn_max >= 0 && q->burned == burn_max)
+            snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
+                     "script: points may pay at most %lld points of this basket",
+                     (long long)burn_max);
+        else if (q->burned == spendable)
+            snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
+                     "balance: %lld points spendable now", (long long)spendable);
+        else
+            burn_limited_by_caps(p, &bs, q, any_burn_rule);
+    }
+
+    for (size_t k = 0; k < bs.n_heads; k++) {
+        int h = bs.heads[k];
+        distribute(net, bs.pot, h, n, bs.pot_used[h] * mpp, points_minor);
+    }
+    if (!any_burn_rule || b->burn_request == 0) return;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_BURN_LIMIT || bs.pot_base[bs.head[r]] == 0) continue;
+        kp_explain *x = explain_add(q, rule->id, rule->kind);
+        x->base_minor = bs.pot_base[bs.head[r]];
+        x->rate_bp = rule->rate_bp;
+        x->points = bs.rule_cap[r];
+        char rate[16], base[32];
+        kp_percent_format(rule->rate_bp, rate, sizeof rate);
+        kp_money_format(x->base_minor, base, sizeof base);
+        snprintf(x->text, sizeof x->text, "%s%spoints may pay %s of %s %s: at most %lld points",
+                 rule->point_kind, rule->point_kind[0] ? " " : "", rate,
+                 category_label(rule->category), base, (long long)bs.rule_cap[r]);
+    }
+}
+
+/* ------------------------------------------------------------------ earn */
+
+/* The earn rule for a line: of the rules active now that fit the line, its
+ * store and the account's tier, the most specific: a promotional window
+ * beats a standing rule, then a category beats the basket, a tier beats
+ * every tier, a store beats every store; ties go to the first. -1 = none. */
+static int earn_rule_for(const kp_program *p, const kp_line *line, const char *store,
+                         const char *tier, kp_time now)
+{
+    int best = -1, best_score = -1;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_EARN_PERCENT || !kp_rule_active(rule, now)) continue;
+        if (rule->category[0] && strcmp(rule->category, line->category) != 0) continue;
+        if (rule->store[0] && strcmp(rule->store, store) != 0) continue;
+        if (rule->tier[0] && strcmp(rule->tier, tier) != 0) continue;
+        int score = ((rule->starts_at || rule->ends_at) ? 8 : 0) + (rule->category[0] ? 4 : 0) +
+                    (rule->tier[0] ? 2 : 0) + (rule->store[0] ? 1 : 0);
+        if (score > best_score) {
+            best = (int)r;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+static void explain_earn(kp_quote *q, const kp_rule *rule, int32_t rate, int64_t base,
+                         int64_t points)
+{
+    kp_explain *x = explain_add(q, rule->id, rule->kind);
+    x->base_minor = base;
+    x->rate_bp = rate;
+    x->points = points;
+    char rate_s[16], base_s[32], why[80] = "", until[32];
+    kp_percent_format(rate, rate_s, sizeof rate_s);
+    kp_money_format(base, base_s, sizeof base_s);
+    if (rule->n_steps) {
+        char from[32];
+        kp_money_format(rule->steps[0].min_minor, from, sizeof from);
+        for (size_t s = 0; s < rule->n_steps; s++)
+            if (rule->steps[s].rate_bp == rate) kp_money_format(rule->steps[s].min_minor, from, sizeof from);
+        snprintf(why, sizeof why, " (receipts from %s)", from);
+    } else if (rule->ends_at) {
+        kp_time_format(rule->ends_at, until, sizeof until);
+        snprintf(why, sizeof why, " (promotion until %.10s)", until);
+    } else if (rule->starts_at) {
+        snprintf(why, sizeof why, " (promotion)");
+    }
+    snprintf(x->text, sizeof x->text, "%s%s of %s paid for %s = %lld points", rate_s, why, base_s,
+             category_label(rule->category), (long long)points);
+}
+
+/* Step 3: fills earned[i] and the quote's earn, with explanations. */
+static kp_err price_earn(const kp_program *p, const kp_account *a, const kp_tier *tier,
+                         const kp_basket *b, const char *store, const int64_t *paid, kp_time now,
+                         kp_quote *q, int64_t *earned, kp_error *e)
+{
+    const size_t n = b->n_lines;
+    const int64_t mpp = p->minor_per_point;
+    const int64_t mult = tier ? tier->earn_multiplier_x100 : 100;
+    int rule_of[KP_LINES_MAX];
+    for (size_t i = 0; i < n; i++) {
+        earned[i] = 0;
+        rule_of[i] = earn_rule_for(p, &b->lines[i], store, a->tier, now);
+    }
+    int64_t tier_extra = 0;
+    bool any = false;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_EARN_PERCENT) continue;
+        int32_t rate = rule->rate_bp;
+        if (rule->n_steps) {
+            rate = kp_steps_rate(rule->steps, rule->n_steps, q->amount_minor);
+            if (rate < 0) rate = 0;
+        }
+        int64_t cum = 0, given = 0;
+        bool used = false;
+        for (size_t i = 0; i < n; i++) {
+            if (rule_of[i] != (int)r) continue;
             used = true;
             cum += paid[i];
-            int64_t upto = kp_muldiv(cum, rule->rate_bp, 10000 * mpp, program->rounding);
+            int64_t upto = kp_muldiv(cum, (int64_t)rate * mult, 10000 * 100 * mpp, p->rounding);
             earned[i] += upto - given;
             given = upto;
         }
         if (!used) continue;
-        q->earned += given;
-        kp_explain *x = explain_add(q, rule, rule->kind);
-        x->base_minor = cum;
-        x->rate_bp = rule->rate_bp;
-        x->points = given;
-        char rate[16], base[32];
-        kp_percent_format(rule->rate_bp, rate, sizeof rate);
-        kp_money_format(cum, base, sizeof base);
-        snprintf(x->text, sizeof x->text, "%s of %s paid for %s = %lld points", rate, base,
-                 category_label(rule->category), (long long)given);
+        any = true;
+        int64_t plain = kp_muldiv(cum, rate, 10000 * mpp, p->rounding);
+        tier_extra += given - plain;
+        if (!kp_add_checked(&q->earned, given))
+            return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");
+        explain_earn(q, rule, rate, cum, plain);
     }
-    if (first_min && account->purchases == 0 && q->paid_minor > 0 && q->earned < first_min->points) {
+    if (any && tier && mult != 100) {
+        kp_explain *x = explain_add(q, tier->name, KP_RULE_TIER);
+        char m[16], base[32];
+        kp_percent_format((int32_t)mult, m, sizeof m);
+        m[strlen(m) - 1] = '\0'; /* "1.5%" -> "1.5": a multiplier, not a rate */
+        kp_money_format(q->paid_minor, base, sizeof base);
+        x->base_minor = q->paid_minor;
+        x->points = tier_extra;
+        snprintf(x->text, sizeof x->text, "tier %s earns x%s: %+lld points", tier->name, m,
+                 (long long)tier_extra);
+    }
+    return KP_OK;
+}
+
+/* Adds `bonus` points spread over the lines by what each paid in money. */
+static void add_bonus(const int64_t *paid, size_t n, int64_t bonus, int64_t *earned)
+{
+    int all[KP_LINES_MAX];
+    for (size_t i = 0; i < n; i++) all[i] = 0;
+    distribute(paid, all, 0, n, bonus, earned);
+}
+
+/* Step 4: the first-purchase minimum and the annual spend bonus. */
+static kp_err price_bonuses(const kp_program *p, const kp_account *a, const int64_t *paid,
+                            size_t n, kp_quote *q, int64_t *earned, kp_error *e)
+{
+    const kp_rule *first_min = NULL;
+    for (size_t r = 0; r < p->n_rules && first_min == NULL; r++)
+        if (p->rules[r].kind == KP_RULE_FIRST_PURCHASE_MIN) first_min = &p->rules[r];
+    if (first_min && a->purchases == 0 && q->paid_minor > 0 && q->earned < first_min->points) {
         int64_t bump = first_min->points - q->earned;
-        int all[KP_LINES_MAX];
-        for (size_t i = 0; i < n; i++) all[i] = 0;
-        distribute(paid, all, 0, n, bump, earned);
-        kp_explain *x = explain_add(q, first_min, first_min->kind);
+        add_bonus(paid, n, bump, earned);
+        kp_explain *x = explain_add(q, first_min->id, first_min->kind);
         x->base_minor = q->paid_minor;
         x->points = bump;
         snprintf(x->text, sizeof x->text,
@@ -318,13 +591,144 @@ kp_err kp_engine_price(const kp_program *program, const kp_account *account,
                  (long long)first_min->points, (long long)bump, (long long)q->earned);
         q->earned += bump;
     }
+    /* Receipt amounts, as the store sums the year's purchases (ops.amount). */
+    int64_t spend_now = q->amount_minor;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_ANNUAL_SPEND_BONUS) continue;
+        int64_t before = a->year_spend_minor, after = before;
+        if (!kp_add_checked(&after, spend_now))
+            return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the year's spend overflows");
+        if (before > rule->amount_minor || after <= rule->amount_minor) continue;
+        add_bonus(paid, n, rule->points, earned);
+        if (!kp_add_checked(&q->earned, rule->points))
+            return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");
+        kp_explain *x = explain_add(q, rule->id, rule->kind);
+        char thr[32], spent[32];
+        kp_money_format(rule->amount_minor, thr, sizeof thr);
+        kp_money_format(after, spent, sizeof spent);
+        x->base_minor = after;
+        x->points = rule->points;
+        snprintf(x->text, sizeof x->text,
+                 "this year's purchases passed %s (now %s): a bonus of %lld points", thr, spent,
+                 (long long)rule->points);
+    }
+    return KP_OK;
+}
+
+/* ------------------------------------------------------------------ price */
+
+static void refuse_join(const kp_program *p, const kp_rule *join, const kp_basket *b,
+                        kp_quote *q)
+{
+    char min[32], amount[32];
+    kp_money_format(join->amount_minor, min, sizeof min);
+    kp_money_format(q->amount_minor, amount, sizeof amount);
+    q->joined = false;
+    kp_explain *x = explain_add(q, join->id, join->kind);
+    x->base_minor = q->amount_minor;
+    snprintf(x->text, sizeof x->text,
+             "a card joins the program with a purchase of %s or more; this one is %s: "
+             "no discount, no points",
+             min, amount);
+    if (b->burn_request > 0)
+        snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
+                 "rule %s: the card has not joined the program yet", join->id);
+    for (size_t i = 0; i < b->n_lines; i++) {
+        q->lines[i].discount_minor = q->lines[i].points_minor = q->lines[i].earned = 0;
+        q->lines[i].paid_minor = b->lines[i].amount_minor;
+    }
+    q->paid_minor = q->amount_minor;
+    (void)p;
+}
+
+kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account,
+                            const kp_basket *basket, const kp_price_opts *opts, kp_time now,
+                            kp_quote *q, kp_error *e)
+{
+    /* Only the header is zeroed: the arrays are written before they are read
+     * and are 90 KB, which would be waste on every quote. */
+    memset(q, 0, offsetof(kp_quote, lines));
+    q->n_explain = 0;
+    q->n_takes = 0;
+    q->joined = true;
+    kp_err err = kp_basket_validate(basket, e);
+    if (err != KP_OK) return err;
+    assert(program->minor_per_point > 0);
+
+    const char *store = opts && opts->store ? opts->store : "";
+    const int64_t burn_max = opts ? opts->burn_max : -1;
+    const size_t n = basket->n_lines;
+    const kp_tier *tier = kp_program_tier(program, account->tier, &q->tier_index);
+    int64_t disc[KP_LINES_MAX], net[KP_LINES_MAX], points_minor[KP_LINES_MAX];
+    int64_t paid[KP_LINES_MAX], earned[KP_LINES_MAX];
+
+    q->n_lines = n;
+    q->burn_request = basket->burn_request;
+    q->balance_before = account->balance;
+    for (size_t i = 0; i < n; i++) q->amount_minor += basket->lines[i].amount_minor;
+
+    for (size_t r = 0; r < program->n_rules; r++) {
+        const kp_rule *join = &program->rules[r];
+        if (join->kind != KP_RULE_JOIN_MIN_PURCHASE) continue;
+        if (account->purchases == 0 && q->amount_minor < join->amount_minor) {
+            refuse_join(program, join, basket, q);
+            q->balance_after = account->balance;
+            return KP_OK;
+        }
+        break;
+    }
+
+    price_discounts(program, account, tier, basket, store, now, q, disc);
+    for (size_t i = 0; i < n; i++) net[i] = basket->lines[i].amount_minor - disc[i];
+
+    price_burn(program, account, basket, net, burn_max, now, q, points_minor);
 
     for (size_t i = 0; i < n; i++) {
-        q->lines[i].discount_minor = 0;
+        paid[i] = net[i] - points_minor[i];
+        assert(paid[i] >= 0);
+        q->points_minor += points_minor[i];
+        q->paid_minor += paid[i];
+    }
+    if ((err = price_earn(program, account, tier, basket, store, paid, now, q, earned, e)))
+        return err;
+    if ((err = price_bonuses(program, account, paid, n, q, earned, e))) return err;
+
+    for (size_t i = 0; i < n; i++) {
+        q->lines[i].discount_minor = disc[i];
         q->lines[i].points_minor = points_minor[i];
         q->lines[i].paid_minor = paid[i];
         q->lines[i].earned = earned[i];
     }
-    q->balance_after = account->balance - q->burned + q->earned;
+    q->balance_after = account->balance - q->burned;
+    if (!kp_add_checked(&q->balance_after, q->earned))
+        return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the balance would overflow");
     return KP_OK;
+}
+
+kp_err kp_engine_price(const kp_program *program, const kp_account *account,
+                       const kp_basket *basket, kp_time now, kp_quote *out, kp_error *e)
+{
+    return kp_engine_price_opts(program, account, basket, NULL, now, out, e);
+}
+
+void kp_quote_set_earned(kp_quote *q, int64_t earned, kp_rule_kind kind, const char *rule,
+                         const char *why)
+{
+    assert(earned >= 0);
+    int64_t paid[KP_LINES_MAX], share[KP_LINES_MAX];
+    int all[KP_LINES_MAX];
+    for (size_t i = 0; i < q->n_lines; i++) {
+        paid[i] = q->lines[i].paid_minor;
+        share[i] = 0;
+        all[i] = 0;
+    }
+    distribute(paid, all, 0, q->n_lines, earned, share);
+    for (size_t i = 0; i < q->n_lines; i++) q->lines[i].earned = share[i];
+    kp_explain *x = explain_add(q, rule, kind);
+    x->base_minor = q->paid_minor;
+    x->points = earned - q->earned;
+    snprintf(x->text, sizeof x->text, "%s", why);
+    q->balance_after += earned - q->earned;
+    q->earned = earned;
 }

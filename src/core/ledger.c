@@ -126,15 +126,14 @@ kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *acco
         kp_lot proto = {0};
         snprintf(proto.kind, sizeof proto.kind, "%s", program->point_kind);
         proto.earned_at = now;
-        proto.active_from = now + program->earn_pending_days * KP_DAY_SECONDS;
-        proto.expires_at = program->earn_ttl_days > 0
-                               ? now + program->earn_ttl_days * KP_DAY_SECONDS
-                               : KP_TIME_NEVER;
+        kp_validity_apply(&program->earn_validity, now, &proto.active_from, &proto.expires_at);
         credit(plan, account, quote->earned, &proto, now);
     }
     plan->balance_after = account->balance - quote->burned + quote->earned;
-    plan->purchases_delta = 1;
-    plan->spend_delta_minor = quote->amount_minor - quote->discount_minor;
+    /* A purchase under the joining minimum is recorded but does not make
+     * the card a member: it neither counts as a purchase nor adds spend. */
+    plan->purchases_delta = quote->joined ? 1 : 0;
+    plan->spend_delta_minor = quote->joined ? quote->amount_minor - quote->discount_minor : 0;
     plan_check_balanced(plan);
     return KP_OK;
 }
@@ -203,8 +202,10 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
         int64_t er = part(ol->result.earned, r + b, q) - part(ol->result.earned, r, q);
         int64_t pr = part(ol->result.points_minor, r + b, q) - part(ol->result.points_minor, r, q);
         int64_t sr = part(net, r + b, q) - part(net, r, q);
+        int64_t ar = part(ol->line.amount_minor, r + b, q) - part(ol->line.amount_minor, r, q);
         result->earned_reversed += er;
         result->spend_reversed_minor += sr;
+        result->amount_reversed_minor += ar;
         result->lines[result->n_lines].index = i;
         result->lines[result->n_lines].qty = b;
         result->lines[result->n_lines].earned_reversed = er;
@@ -268,7 +269,7 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
     }
     plan->debt_after += claw;
     plan->balance_after = account->balance + result->burned_refunded - result->earned_reversed;
-    plan->spend_delta_minor = -result->spend_reversed_minor;
+    plan->spend_delta_minor = record->not_joined ? 0 : -result->spend_reversed_minor;
     plan_check_balanced(plan);
     return KP_OK;
 }
@@ -299,6 +300,24 @@ kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t s
         post_pair(plan, source, points);
     }
     plan->balance_after = account->balance + points;
+    plan_check_balanced(plan);
+    return KP_OK;
+}
+
+kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_plan *plan,
+                             int64_t *expired)
+{
+    plan_init(plan, KP_OP_EXPIRE, account);
+    int64_t total = 0;
+    for (size_t i = 0; i < account->n_lots; i++) {
+        const kp_lot *l = &account->lots[i];
+        if (l->remaining <= 0 || l->expires_at > now) continue;
+        change_add(plan, l->id, -l->remaining);
+        total += l->remaining;
+    }
+    post_pair(plan, KP_SYS_EXPIRED, -total);
+    plan->balance_after = account->balance - total;
+    *expired = total;
     plan_check_balanced(plan);
     return KP_OK;
 }

@@ -149,8 +149,8 @@ static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
     if (number[0] == '\0' || strlen(number) >= KP_STR_MAX || strchr(number, '/'))
         return simple_error(out, 404, "unknown_card", "card", "no such card");
     kp_reader *r = kp_reader_acquire(srv->readers);
-    kp_err err = kp_service_card(r->store, number, kp_clock_now(&srv->config.clock), r->scratch,
-                                 out, &e);
+    kp_err err = kp_service_card_program(r->store, kp_programs_current(srv->programs), number,
+                                         kp_clock_now(&srv->config.clock), r->scratch, out, &e);
     kp_reader_release(srv->readers, r);
     return err ? service_error(out, &e, false) : 200;
 }
@@ -165,6 +165,7 @@ static const struct {
     {"/v1/quote", route_quote},
     {"/v1/purchases", route_purchase},
     {"/v1/returns", route_return},
+    {"/v1/events", kp_http_route_events},
 };
 
 void kp_http_handle(kp_server *srv, const char *method, const char *url, const char *auth,

@@ -84,6 +84,7 @@ int kp_server_run(const kp_server_config *config)
     srv->config = *config;
     pthread_rwlock_init(&srv->auth_lock, NULL);
     struct MHD_Daemon *d = NULL;
+    kp_scheduler *scheduler = NULL;
 
     /* Block the stop signals in every thread; the main thread waits for them. */
     sigset_t stop;
@@ -97,6 +98,9 @@ int kp_server_run(const kp_server_config *config)
     if (srv->programs == NULL) goto out;
     if (kp_writer_start(config->db_path, srv->programs, &srv->writer, &e)) goto fail;
     if (kp_reader_pool_new(config->db_path, config->readers, &srv->readers, &e)) goto fail;
+    if (config->tick_seconds > 0 &&
+        kp_scheduler_start(srv, config->tick_seconds, NULL, &scheduler, &e))
+        goto fail;
     if (kp_programs_current(srv->programs) == NULL)
         fprintf(stderr, "kopilka: warning: no program loaded; purchases will fail until "
                         "`kopilka program load`\n");
@@ -133,6 +137,7 @@ fail:
     fprintf(stderr, "kopilka: %s%s%s\n", e.field, e.field[0] ? ": " : "", e.message);
 out:
     if (d) MHD_stop_daemon(d);
+    kp_scheduler_stop(scheduler);
     kp_writer_stop(srv->writer);
     kp_reader_pool_free(srv->readers);
     kp_programs_free(srv->programs);

@@ -15,6 +15,7 @@ typedef struct kp_server_config {
     unsigned port;
     kp_clock clock;    /* fixed = 0: the real clock */
     int readers;       /* read connections for quotes and lookups */
+    int tick_seconds;  /* the scheduler wakes this often (scheduler.c); 0 = no scheduler */
 } kp_server_config;
 
 /* Runs the server until SIGINT or SIGTERM. Returns 0 on a clean stop. */
@@ -34,13 +35,18 @@ const kp_program *kp_programs_current(kp_programs *p);
 /* ---- the writer: one thread owns the write connection and commits jobs in
  * batches: each job runs in a savepoint, the batch in one transaction, one
  * fsync for all, and every job is answered only after that commit. */
-typedef enum kp_job_type { KP_JOB_PURCHASE = 1, KP_JOB_RETURN } kp_job_type;
+typedef enum kp_job_type { KP_JOB_PURCHASE = 1, KP_JOB_RETURN, KP_JOB_CALL } kp_job_type;
 
 typedef struct kp_job {
     kp_job_type type;
     const char *store;
     const kp_purchase_req *purchase;
     const kp_return_req *ret;
+    /* KP_JOB_CALL: any other write (events, the scheduler's ticks), run with
+     * the writer's connection in the job's savepoint; program may be NULL. */
+    kp_err (*call)(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                   kp_buf *out, bool *replayed, kp_error *e);
+    void *ctx;
     kp_time now;
     /* results, valid once done */
     kp_err err;
@@ -91,6 +97,20 @@ struct kp_server {
  * the status and JSON body into *answer. */
 void kp_http_handle(kp_server *srv, const char *method, const char *url, const char *auth,
                     const char *body, size_t body_len, bool body_too_large, kp_http_answer *answer);
+
+/* ---- the scheduler (scheduler.c): a thread that runs due time-driven
+ * work (expiry, birthdays, tenure, tier reviews) through the writer, at
+ * start and every interval_seconds. birthdays may be NULL. */
+struct kp_birthday_finder;
+typedef struct kp_scheduler kp_scheduler;
+kp_err kp_scheduler_start(kp_server *srv, int interval_seconds,
+                          const struct kp_birthday_finder *birthdays, kp_scheduler **out,
+                          kp_error *e);
+void kp_scheduler_stop(kp_scheduler *s);
+
+/* POST /v1/events (http_events.c), registered in http_pos.c's table. */
+unsigned kp_http_route_events(kp_server *srv, const char *store, const char *body, size_t len,
+                              kp_buf *out);
 
 /* Writes {"error": {...}} for an error and returns the HTTP status. */
 unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e);

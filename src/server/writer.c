@@ -148,6 +148,8 @@ static void run_job(kp_writer *w, kp_job *job)
     if (job->type == KP_JOB_PURCHASE)
         err = kp_service_purchase(st, program, job->store, job->purchase, job->now, w->scratch,
                                   job->out, &job->replayed, &job->error);
+    else if (job->type == KP_JOB_CALL)
+        err = job->call(job->ctx, st, program, w->scratch, job->out, &job->replayed, &job->error);
     else
         err = kp_service_return(st, job->store, job->ret, job->now, w->scratch, job->out,
                                 &job->replayed, &job->error);

@@ -13,6 +13,9 @@
 #include <kopilka/card_number.h>
 #include <kopilka/money.h>
 
+#include "script/script.h"
+#include "service_rules.h"
+
 kp_scratch *kp_scratch_new(void)
 {
     kp_scratch *s = calloc(1, sizeof *s);
@@ -23,6 +26,7 @@ kp_scratch *kp_scratch_new(void)
 void kp_scratch_free(kp_scratch *s)
 {
     if (s == NULL) return;
+    kp_script_cache_free(s->script);
     kp_buf_release(&s->detail);
     free(s);
 }
@@ -82,6 +86,7 @@ static void return_hash(const kp_return_req *r, uint8_t out[16])
 static void detail_write(kp_buf *b, const kp_purchase_record *r)
 {
     kp_buf_reset(b);
+    if (r->not_joined) kp_buf_puts(b, "N\t\n");
     for (size_t i = 0; i < r->n_lines; i++) {
         const kp_op_line *l = &r->lines[i];
         kp_buf_printf(b, "L\t%s\t%s\t%lld\t%lld\t%d\t%lld\t%lld\t%lld\t%lld\t%lld\n", l->line.sku,
@@ -120,6 +125,7 @@ static bool field_str(char **p, char *out, size_t size)
 static kp_err detail_read(const char *text, kp_purchase_record *r)
 {
     r->n_lines = r->n_takes = 0;
+    r->not_joined = false;
     char *copy = strdup(text ? text : "");
     if (copy == NULL) return KP_ERR_NOMEM;
     kp_err err = KP_OK;
@@ -139,6 +145,10 @@ static kp_err detail_read(const char *text, kp_purchase_record *r)
                 !field_i64(&p, &l->result.earned) || !field_i64(&p, &l->returned_qty))
                 err = KP_ERR_INTERNAL;
             l->line.promo = promo != 0;
+        } else if (tag == 'N') {
+            r->not_joined = true;
+            p = strchr(p, '\n');
+            p = p ? p + 1 : copy + strlen(text ? text : "");
         } else if (tag == 'T' && r->n_takes < KP_LOTS_MAX) {
             kp_lot_take *t = &r->takes[r->n_takes++];
             if (!field_i64(&p, &t->lot_id) || !field_i64(&p, &t->points)) err = KP_ERR_INTERNAL;
@@ -201,6 +211,8 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
     kp_buf_json_kv_i64(b, "earned", q->earned, true);
     kp_buf_json_kv_i64(b, "balance_before", q->balance_before, true);
     kp_buf_json_kv_i64(b, "balance", q->balance_after, true);
+    kp_buf_puts(b, q->joined ? ",\"joined\":true" : ",\"joined\":false");
+    kp_service_tier_json(b, program, q->tier_index);
     kp_buf_puts(b, ",\"lines\":[");
     for (size_t i = 0; i < q->n_lines; i++) {
         const kp_line *l = &req->basket.lines[i];
@@ -228,6 +240,7 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
         kp_buf_json_kv_i64(b, "base", x->base_minor, true);
         kp_buf_json_kv_str(b, "rate", x->rate_bp ? rate : "", true);
         kp_buf_json_kv_i64(b, "points", x->points, true);
+        if (x->discount_minor) kp_buf_json_kv_i64(b, "discount", x->discount_minor, true);
         kp_buf_json_kv_str(b, "text", x->text, true);
         kp_buf_puts(b, "}");
     }
@@ -237,6 +250,12 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
     receipt_line(b, &first, "%s card %s", is_quote ? "Quote for" : "Loyalty", req->card);
     kp_money_format(q->amount_minor, money, sizeof money);
     receipt_line(b, &first, "Amount: %s %s", money, program->currency);
+    if (q->tier_index >= 0)
+        receipt_line(b, &first, "Tier: %s", program->tiers[q->tier_index].name);
+    if (q->discount_minor > 0) {
+        kp_money_format(q->discount_minor, money, sizeof money);
+        receipt_line(b, &first, "Discount: %s %s", money, program->currency);
+    }
     if (q->burned > 0) {
         kp_money_format(q->points_minor, money, sizeof money);
         receipt_line(b, &first, "Paid with points: %lld (%s %s)", (long long)q->burned, money,
@@ -277,7 +296,8 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
         return storage_error(st, err, e);
     sc->account.registered = card.registered;
     kp_time at = req->at_given ? req->at : now;
-    if ((err = kp_engine_price(program, &sc->account, &req->basket, at, &sc->quote, e))) return err;
+    if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
+    if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
     kp_buf_reset(out);
     quote_json(out, program, store, req, at, &sc->quote, true);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
@@ -322,7 +342,8 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     sc->account.registered = card.registered;
     kp_time at = req->at_given ? req->at : now;
     kp_quote *q = &sc->quote;
-    if ((err = kp_engine_price(program, &sc->account, &req->basket, at, q, e))) return err;
+    if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
+    if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
     if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan)))
         return kp_error_set(e, err, "", "the ledger refused the purchase");
 
@@ -338,6 +359,7 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
         rec->lines[i].returned_qty = 0;
     }
     rec->n_takes = q->n_takes;
+    rec->not_joined = !q->joined;
     memcpy(rec->takes, q->takes, q->n_takes * sizeof q->takes[0]);
     detail_write(&sc->detail, rec);
     if (sc->detail.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the purchase is too large");
@@ -458,7 +480,7 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
     memcpy(row.request_hash, hash, 16);
     row.program_version = orig.program_version;
     row.at = at;
-    row.amount_minor = -res->spend_reversed_minor;
+    row.amount_minor = -res->amount_reversed_minor;
     row.earned = -res->earned_reversed;
     row.burned = -res->burned_refunded;
     row.points = res->burned_refunded - res->earned_reversed;
@@ -478,6 +500,12 @@ out:
 
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
                        kp_error *e)
+{
+    return kp_service_card_program(st, NULL, number, now, sc, out, e);
+}
+
+kp_err kp_service_card_program(kp_store *st, const kp_program *program, const char *number,
+                               kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e)
 {
     kp_card card;
     kp_err err = st->ops->card_find(st, number, &card);
@@ -504,6 +532,21 @@ kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch
     kp_buf_json_kv_i64(out, "debt", a->debt, true);
     kp_buf_json_kv_i64(out, "purchases", a->purchases, true);
     kp_buf_json_kv_i64(out, "spend", a->spend_minor, true);
+    if (program) {
+        /* What the till shows beside the balance: tier, privileges, the
+         * individual discount. */
+        kp_account_rules rules;
+        if ((err = st->ops->triggers->account_rules_get(st, card.account_id, &rules)))
+            return storage_error(st, err, e);
+        int tier_index = -1;
+        kp_program_tier(program, rules.tier, &tier_index);
+        kp_service_tier_json(out, program, tier_index);
+        if (rules.has_personal_discount) {
+            char rate[16];
+            kp_percent_format(rules.personal_discount_bp, rate, sizeof rate);
+            kp_buf_json_kv_str(out, "personal_discount", rate, true);
+        }
+    }
     kp_buf_puts(out, ",\"lots\":[");
     for (size_t i = 0; i < a->n_lots; i++) {
         const kp_lot *l = &a->lots[i];
@@ -540,6 +583,7 @@ kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64
     kp_program *p = malloc(sizeof *p);
     if (p == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     kp_err err = kp_program_parse(json, len, p, e);
+    if (err == KP_OK) err = kp_script_check(p, e);
     if (err == KP_OK) {
         char *text = strndup(json, len);
         err = text ? st->ops->program_insert(st, text, p->name, version) : KP_ERR_NOMEM;

@@ -42,6 +42,7 @@ typedef struct kp_scratch {
     kp_return_result ret;
     kp_history_item history[50];
     kp_buf detail;
+    struct kp_script_cache *script; /* this thread's Lua state (src/script), NULL until used */
 } kp_scratch;
 
 kp_scratch *kp_scratch_new(void);
@@ -70,6 +71,10 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
 /* The card's balance, lots and recent history. */
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
                        kp_error *e);
+/* The same, with the account's tier and its privileges under `program`
+ * (NULL: without them). */
+kp_err kp_service_card_program(kp_store *st, const kp_program *program, const char *number,
+                               kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e);
 
 /* Administration shared by the CLI and the server. */
 kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64_t *version,

@@ -9,6 +9,7 @@
  */
 #include "store_sqlite.h"
 #include "store_sqlite_vfs.h"
+#include "store_sqlite_triggers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,7 +124,13 @@ typedef struct sqlite_store {
     int64_t sys_pending[1 - KP_SYS__MIN];
     int64_t sys_saved[1 - KP_SYS__MIN];
     char wal_path[4096];
+    sqlite_triggers *triggers; /* store_sqlite_triggers.c */
 } sqlite_store;
+
+sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
+{
+    return ((sqlite_store *)s)->triggers;
+}
 
 static kp_err fail(sqlite_store *s, int rc)
 {
@@ -169,6 +176,7 @@ static void s_close(kp_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
     for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(s->stmt[i]);
+    store_sqlite_triggers_close(s->triggers);
     sqlite3_close(s->db);
     if (s->wal_fd >= 0) close(s->wal_fd);
     free(s);
@@ -676,6 +684,7 @@ static const kp_store_ops sqlite_ops = {
     .checkpoint = s_checkpoint,
     .defer_sync = s_defer_sync,
     .sync_journal = s_sync_journal,
+    .triggers = &store_sqlite_triggers_ops,
 };
 
 kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error *e)
@@ -720,6 +729,12 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
                                path, sqlite3_errmsg(s->db));
             goto out;
         }
+    }
+    if (store_sqlite_triggers_open(s->db, s->base.last_error, sizeof s->base.last_error,
+                                   &s->triggers) != KP_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare the rules tables of %s: %s",
+                           path, s->base.last_error);
+        goto out;
     }
     *out = &s->base;
 out:

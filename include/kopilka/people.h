@@ -1,0 +1,349 @@
+/*
+ * people.h: customers, cards, families, staff and the audit log, as the
+ * library sees them: staff roles and what each may do, the program's
+ * "customers" section (what an unregistered card gets, transfer limits,
+ * custom attributes), the rows the store keeps, the audit chain's hash, and
+ * kp_people_ops, the store's operations for all of it (store.h reaches them
+ * through kp_store_ops.people).
+ *
+ * Personal data (name, phone, e-mail, birthday, attributes) crosses this
+ * interface only sealed (src/crypto/pii.h): a store never sees a plaintext,
+ * and finds a customer by a keyed hash ("blind index") of a phone, an e-mail
+ * or a word of the name.
+ *
+ * Ownership: every struct here is plain data with fixed-size arrays; the
+ * caller owns it. Callbacks get pointers valid only during the call.
+ */
+#ifndef KOPILKA_PEOPLE_H
+#define KOPILKA_PEOPLE_H
+
+#include "ledger.h"
+
+/* ---------------------------------------------------------------- roles */
+
+typedef enum kp_role {
+    KP_ROLE_CASHIER = 1,
+    KP_ROLE_MANAGER,
+    KP_ROLE_CALL_CENTRE,
+    KP_ROLE_MARKETER,
+    KP_ROLE_ADMIN,
+    KP_ROLE_AUDITOR,
+    KP_ROLE_PARTNER,
+    KP_ROLE__COUNT
+} kp_role;
+
+const char *kp_role_name(kp_role role);
+/* Parses "cashier", "manager", "call_centre", ...; false when unknown. */
+bool kp_role_parse(const char *text, kp_role *out);
+
+/* What a staff member can be allowed to do; docs/api.md has the table. */
+typedef enum kp_permission {
+    KP_PERM_CUSTOMER_REGISTER = 1, /* register a card to a customer */
+    KP_PERM_CUSTOMER_READ,         /* search customers, see personal data */
+    KP_PERM_CUSTOMER_EDIT,         /* change personal data and attributes */
+    KP_PERM_CUSTOMER_ERASE,        /* erase a customer on request */
+    KP_PERM_CARD_READ,             /* a card's state, events, barcode */
+    KP_PERM_CARD_ISSUE,            /* issue batches of cards, export them */
+    KP_PERM_CARD_MANAGE,           /* block, unblock, replace a card */
+    KP_PERM_ADJUST,                /* manual adjustment (within kp_role_adjust_limit) */
+    KP_PERM_FAMILY,                /* create families, add and remove members */
+    KP_PERM_TRANSFER,              /* move points between customers */
+    KP_PERM_EXPORT_BALANCES,       /* CSV of cards and balances (no personal data) */
+    KP_PERM_EXPORT_CUSTOMERS,      /* CSV of customers with personal data */
+    KP_PERM_STAFF,                 /* add staff, change roles, disable */
+    KP_PERM_AUDIT_READ,            /* read the audit log */
+    KP_PERM__COUNT
+} kp_permission;
+
+const char *kp_permission_name(kp_permission perm);
+bool kp_role_may(kp_role role, kp_permission perm);
+/* The largest |points| one manual adjustment by `role` may move (0: none). */
+int64_t kp_role_adjust_limit(kp_role role);
+
+/* --------------------------------------------- the program's customers section */
+
+typedef enum kp_attr_type {
+    KP_ATTR_STRING = 1,
+    KP_ATTR_INTEGER,
+    KP_ATTR_DATE,    /* "YYYY-MM-DD" */
+    KP_ATTR_BOOLEAN,
+} kp_attr_type;
+const char *kp_attr_type_name(kp_attr_type type);
+
+enum {
+    KP_ATTRS_MAX = 32,        /* declared attributes per program */
+    KP_ATTR_NAME_MAX = 48,
+    KP_TRANSFER_KINDS_MAX = 8,
+};
+
+typedef struct kp_attr_decl {
+    char name[KP_ATTR_NAME_MAX];
+    kp_attr_type type;
+    bool required;
+    int64_t min, max;        /* integer: bounds; string: length bounds in bytes */
+} kp_attr_decl;
+
+/* The "customers" section of a program file (docs/rules.md, "Customers"). */
+typedef struct kp_people_policy {
+    /* What a card that is not registered yet gets at the till. Seed 003:
+     * {"earn": true, "burn": false} plus no discount; the default is the
+     * core issue's behaviour: both true. The engine also sees
+     * kp_account.registered, for rules that depend on it. */
+    struct {
+        bool earn;
+        bool burn;
+    } unregistered;
+    /* Transfers of points between customers (seed 004). Off unless the
+     * program turns them on. 0 = no limit. kinds: which kinds of points may
+     * move ("regular", ...); none listed = every kind. */
+    struct {
+        bool enabled;
+        int64_t max_points;
+        int64_t daily_max_points;
+        size_t n_kinds;
+        char kinds[KP_TRANSFER_KINDS_MAX][16];
+    } transfers;
+    /* The consent text version registrations must accept ("" = any). */
+    char consent_version[64];
+    size_t n_attributes;
+    kp_attr_decl attributes[KP_ATTRS_MAX];
+} kp_people_policy;
+
+/* The defaults above. */
+void kp_people_policy_default(kp_people_policy *out);
+/* Reads the optional "customers" object of a program file's text (the rest
+ * of the file is kp_program_parse's). Errors name the field
+ * ("customers.attributes[1].type"). */
+kp_err kp_people_policy_parse(const char *json, size_t len, kp_people_policy *out, kp_error *e);
+
+/* ------------------------------------------------------------ store rows */
+
+enum {
+    KP_NAME_MAX = 200,         /* bytes of a full name */
+    KP_PHONE_MAX = 16,         /* "+" and up to 15 digits (E.164) */
+    KP_EMAIL_MAX = 254,
+    KP_ATTRS_JSON_MAX = 4096,  /* the attributes object, as JSON */
+    KP_NAME_WORDS_MAX = 8,     /* words of a name that are indexed */
+    KP_SEALED_SMALL = 256 + 40,
+    KP_SEALED_ATTRS = 4096 + 40,
+    KP_LOGIN_MAX = 64,
+    KP_REASON_MAX = 257,
+};
+
+typedef enum kp_customer_state {
+    KP_CUSTOMER_ACTIVE = 0,
+    KP_CUSTOMER_ERASED = 1, /* personal data removed on request; id and ledger kept */
+} kp_customer_state;
+
+/* A sealed value: len 0 = absent. */
+typedef struct kp_sealed {
+    size_t len;
+    uint8_t data[KP_SEALED_SMALL];
+} kp_sealed;
+
+typedef struct kp_customer_row {
+    int64_t id;
+    int64_t account_id;      /* the pot the customer's cards earn into */
+    kp_customer_state state;
+    kp_sealed name, phone, email, birthday;
+    size_t attributes_len;
+    uint8_t attributes[KP_SEALED_ATTRS];
+    bool has_phone_ix, has_email_ix, has_birthday_ix;
+    uint8_t phone_ix[32], email_ix[32], birthday_ix[32]; /* birthday_ix: of "MM-DD" */
+    size_t n_name_ix;
+    uint8_t name_ix[KP_NAME_WORDS_MAX][32];
+    char receipt[KP_STR_MAX];        /* the receipt shown at registration */
+    kp_time consent_at;
+    char consent_version[64];
+    char external_id[KP_STR_MAX];    /* id in the system it was imported from, "" if none */
+    kp_time created_at, updated_at, erased_at;
+} kp_customer_row;
+
+/* What Kopilka keeps of a card beyond store.h's kp_card. */
+typedef struct kp_card_info {
+    char number[KP_STR_MAX];
+    int64_t account_id;
+    kp_card_state state;
+    bool registered;
+    int64_t batch_id;        /* 0 = none */
+    int64_t customer_id;     /* the holder, 0 = nobody yet */
+    bool may_burn;           /* false: a family member the owner has not let spend */
+    char reason[KP_REASON_MAX];   /* of the last block */
+    char replaced_by[KP_STR_MAX]; /* the card that took over, "" if none */
+} kp_card_info;
+
+typedef struct kp_card_event {
+    int64_t id;
+    char card[KP_STR_MAX];
+    kp_time at;
+    kp_card_state from_state, to_state;
+    char actor[96];
+    char reason[KP_REASON_MAX];
+    char other_card[KP_STR_MAX];    /* replace: the other card of the pair */
+} kp_card_event;
+
+typedef struct kp_card_batch {
+    int64_t id;
+    char name[KP_STR_MAX];
+    int64_t count;
+    kp_time created_at;
+    char actor[96];
+} kp_card_batch;
+
+typedef struct kp_staff {
+    int64_t id;
+    char login[KP_LOGIN_MAX];
+    kp_role role;
+    bool active;
+    char password_hash[128];
+    kp_time created_at;
+} kp_staff;
+
+/* One entry of the audit log. hash = BLAKE2b-256 of prev_hash and the
+ * entry's fields (kp_audit_hash); the first entry's prev_hash is all zero.
+ * Details never hold personal data, so erasing a customer never has to
+ * change the log. */
+typedef struct kp_audit_entry {
+    int64_t seq;
+    kp_time at;
+    char actor[96];          /* "staff:anna", "terminal:main", "cli" */
+    char role[24];           /* the actor's role, "" for terminals and the CLI */
+    char action[48];         /* "customer.register", "card.block", ... */
+    char target[96];         /* "customer:12", "card:2000000000017", ... */
+    char detail[512];
+    uint8_t prev_hash[32];
+    uint8_t hash[32];
+} kp_audit_entry;
+
+/* The chain hash of `entry` after `prev_hash`: fixed field order, each field
+ * length-prefixed, so no two different entries hash alike. */
+void kp_audit_hash(const uint8_t prev_hash[32], const kp_audit_entry *entry, uint8_t out[32]);
+
+typedef struct kp_family {
+    int64_t id;
+    int64_t owner_id;        /* customer */
+    int64_t account_id;      /* the shared pot: the owner's account */
+    kp_time created_at;
+} kp_family;
+
+typedef struct kp_family_member {
+    int64_t customer_id;
+    int64_t family_id;
+    bool may_spend;
+    int64_t own_account_id;  /* the account the member's cards return to on leaving */
+    kp_time joined_at;
+} kp_family_member;
+
+/* One operation of an account's history, with the card that made it. */
+typedef struct kp_history_entry {
+    int64_t op_id;
+    kp_op_type type;
+    char card[KP_STR_MAX];
+    char store[KP_STR_MAX];
+    char receipt[KP_STR_MAX];
+    kp_time at;
+    int64_t points;
+    int64_t amount_minor;
+    int64_t earned, burned;
+} kp_history_entry;
+
+/* One card of the balances export. */
+typedef struct kp_balance_row {
+    char card[KP_STR_MAX];
+    kp_card_state state;
+    bool registered;
+    int64_t account_id;
+    int64_t customer_id;
+    int64_t balance;
+    int64_t debt;
+} kp_balance_row;
+
+typedef enum kp_contact { KP_CONTACT_PHONE = 1, KP_CONTACT_EMAIL = 2 } kp_contact;
+
+typedef struct kp_store kp_store;
+
+/* The store's people operations. Writes run inside the caller's
+ * transaction. Lists return at most `limit` items and their count in *n;
+ * "after" arguments page by id (0 = from the start). KP_ERR_NOT_FOUND when a
+ * single item asked for does not exist. */
+typedef struct kp_people_ops {
+    /* ---- customers */
+    kp_err (*customer_insert)(kp_store *s, kp_customer_row *row); /* sets row->id */
+    /* Rewrites every field and the name index of row->id. */
+    kp_err (*customer_update)(kp_store *s, const kp_customer_row *row);
+    kp_err (*customer_get)(kp_store *s, int64_t id, kp_customer_row *out);
+    /* The customer whose phone (or e-mail) has this blind index. */
+    kp_err (*customer_by_index)(kp_store *s, kp_contact contact, const uint8_t ix[32], int64_t *id);
+    kp_err (*customer_by_external)(kp_store *s, const char *external_id, int64_t *id);
+    /* Customers having every one of the n name-word indexes. */
+    kp_err (*customers_by_name)(kp_store *s, const uint8_t (*ix)[32], size_t n_ix, int64_t *ids,
+                                size_t limit, size_t *n);
+    kp_err (*customers_of_account)(kp_store *s, int64_t account_id, int64_t *ids, size_t limit,
+                                   size_t *n);
+    /* Calls fn for every customer in id order; stops when fn returns false. */
+    kp_err (*customers_each)(kp_store *s, bool (*fn)(void *ctx, const kp_customer_row *row),
+                             void *ctx);
+
+    /* ---- cards */
+    kp_err (*card_info_get)(kp_store *s, const char *number, kp_card_info *out);
+    /* Writes state, registered, account and the card_info fields of info. */
+    kp_err (*card_info_put)(kp_store *s, const kp_card_info *info, kp_time now);
+    kp_err (*cards_of_customer)(kp_store *s, int64_t customer_id, kp_card_info *out, size_t limit,
+                                size_t *n);
+    kp_err (*card_event_insert)(kp_store *s, kp_card_event *event); /* sets event->id */
+    kp_err (*card_events)(kp_store *s, const char *number, kp_card_event *out, size_t limit,
+                          size_t *n);
+    kp_err (*batch_insert)(kp_store *s, kp_card_batch *batch); /* sets batch->id */
+    /* By id, or by name when id is 0. */
+    kp_err (*batch_get)(kp_store *s, int64_t id, const char *name, kp_card_batch *out);
+    kp_err (*batch_cards_each)(kp_store *s, int64_t batch_id,
+                               bool (*fn)(void *ctx, const kp_card_info *card), void *ctx);
+    /* Every card with its balance, in card number order. */
+    kp_err (*balances_each)(kp_store *s, bool (*fn)(void *ctx, const kp_balance_row *row),
+                            void *ctx);
+    /* True when the account has no operation and no lot (a fresh card's). */
+    kp_err (*account_is_empty)(kp_store *s, int64_t account_id, bool *empty);
+    /* A new empty account; sets *id. */
+    kp_err (*account_create)(kp_store *s, kp_time now, int64_t *id);
+
+    /* ---- staff and sessions */
+    kp_err (*staff_insert)(kp_store *s, kp_staff *staff); /* sets staff->id */
+    kp_err (*staff_update)(kp_store *s, const kp_staff *staff);
+    kp_err (*staff_get)(kp_store *s, int64_t id, const char *login, kp_staff *out);
+    kp_err (*staff_list)(kp_store *s, kp_staff *out, size_t limit, size_t *n);
+    kp_err (*session_insert)(kp_store *s, const uint8_t token_hash[32], int64_t staff_id,
+                             kp_time now, kp_time expires_at);
+    /* The active staff member of an unexpired session. */
+    kp_err (*session_find)(kp_store *s, const uint8_t token_hash[32], kp_time now, kp_staff *out,
+                           kp_time *expires_at);
+    kp_err (*session_delete)(kp_store *s, const uint8_t token_hash[32]);
+    /* Ends every session of a staff member (disabled, password changed). */
+    kp_err (*sessions_delete_staff)(kp_store *s, int64_t staff_id);
+
+    /* ---- the audit log: append-only, hash-chained */
+    /* Fills entry->seq, prev_hash and hash from the chain's current head. */
+    kp_err (*audit_append)(kp_store *s, kp_audit_entry *entry);
+    kp_err (*audit_list)(kp_store *s, int64_t after_seq, kp_audit_entry *out, size_t limit,
+                         size_t *n);
+
+    /* ---- families */
+    kp_err (*family_insert)(kp_store *s, kp_family *family); /* sets family->id */
+    /* By id, or by owner when id is 0. */
+    kp_err (*family_get)(kp_store *s, int64_t id, int64_t owner_id, kp_family *out);
+    kp_err (*member_put)(kp_store *s, const kp_family_member *member);
+    kp_err (*member_get)(kp_store *s, int64_t customer_id, kp_family_member *out);
+    kp_err (*member_delete)(kp_store *s, int64_t customer_id);
+    kp_err (*members_of_family)(kp_store *s, int64_t family_id, kp_family_member *out,
+                                size_t limit, size_t *n);
+
+    /* ---- operations */
+    /* Sum of the `points` of an account's operations of `type` made under
+     * the idempotency store `store` at or after `since` (daily limits). */
+    kp_err (*ops_points_since)(kp_store *s, int64_t account_id, kp_op_type type,
+                               const char *store, kp_time since, int64_t *sum);
+    /* An account's operations, newest first, before op id `before` (0 = newest). */
+    kp_err (*history_cards)(kp_store *s, int64_t account_id, int64_t before,
+                            kp_history_entry *out, size_t limit, size_t *n);
+} kp_people_ops;
+
+#endif

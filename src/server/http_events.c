@@ -1,0 +1,66 @@
+/*
+ * http_events.c: POST /v1/events (docs/api.md): an external event for a
+ * card (registration, a survey answered, a partner club card shown, a
+ * custom event with a value such as annual mileage). The program's grant
+ * rules on the event's type decide what it earns. Idempotent by the event
+ * id within the terminal's store. Runs on the writer like a purchase.
+ */
+#include "server.h"
+
+#include <string.h>
+
+#include "service/service_rules.h"
+
+typedef struct event_call {
+    const char *store;
+    const kp_event_req *req;
+    kp_time now;
+} event_call;
+
+static kp_err run_event(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                        kp_buf *out, bool *replayed, kp_error *e)
+{
+    const event_call *c = ctx;
+    if (program == NULL)
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "program", "no program is loaded");
+    return kp_service_event(st, program, c->store, c->req, c->now, sc, out, replayed, e);
+}
+
+static unsigned event_error(kp_buf *out, const kp_error *e)
+{
+    switch (e->code) {
+    case KP_ERR_INVALID:
+        return kp_http_error(out, 400, e->field[0] ? "bad_field" : "bad_json", e);
+    case KP_ERR_LIMIT:
+    case KP_ERR_OVERFLOW: return kp_http_error(out, 400, "bad_field", e);
+    case KP_ERR_NOT_FOUND:
+        return kp_http_error(out, 404, strcmp(e->field, "card") == 0 ? "unknown_card" : "not_found",
+                             e);
+    case KP_ERR_CONFLICT: return kp_http_error(out, 409, "event_conflict", e);
+    case KP_ERR_BUSY:
+    case KP_ERR_IO:
+    case KP_ERR_NOMEM: return kp_http_error(out, 503, "unavailable", e);
+    default: return kp_http_error(out, 500, "internal", e);
+    }
+}
+
+unsigned kp_http_route_events(kp_server *srv, const char *store, const char *body, size_t len,
+                              kp_buf *out)
+{
+    static _Thread_local kp_event_req req;
+    kp_job job;
+    memset(&job, 0, sizeof job);
+    if (kp_event_req_parse(body, len, &req, &job.error)) return event_error(out, &job.error);
+    event_call call = {.store = store, .req = &req, .now = kp_clock_now(&srv->config.clock)};
+    job.type = KP_JOB_CALL;
+    job.call = run_event;
+    job.ctx = &call;
+    job.store = store;
+    job.out = out;
+    job.now = call.now;
+    /* Sized here so the writer never reallocates another thread's buffer. */
+    kp_buf_reserve(out, 64 * 1024);
+    kp_writer_submit(srv->writer, &job);
+    if (job.err) return event_error(out, &job.error);
+    return job.replayed ? 200 : 201;
+}

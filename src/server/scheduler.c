@@ -1,0 +1,135 @@
+/*
+ * scheduler.c: the server's clock-driven work. A thread wakes at start (to
+ * catch up after downtime) and then every `tick_seconds`, and hands the
+ * writer tick jobs (kp_service_tick, a bounded number of accounts each)
+ * until no due work is left. The work runs on the writer's connection like
+ * any purchase, so it never competes with it for the database lock, and
+ * each job commits its effects together with the job state that makes
+ * every due item run exactly once.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "service/service_rules.h"
+
+/* Accounts one tick job may touch: small enough that purchases queued
+ * behind it wait a few milliseconds, not seconds. */
+#define TICK_BUDGET 500
+/* Jobs one wake-up may submit before sleeping again. */
+#define TICK_JOBS_MAX 10000
+
+struct kp_scheduler {
+    kp_server *srv;
+    int interval_seconds;
+    const kp_birthday_finder *birthdays;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+    char last_note[256]; /* printed once, not at every wake-up */
+};
+
+typedef struct tick_call {
+    kp_time now;
+    const kp_birthday_finder *birthdays;
+    kp_tick_report report;
+} tick_call;
+
+static kp_err run_tick(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                       kp_buf *out, bool *replayed, kp_error *e)
+{
+    tick_call *c = ctx;
+    (void)out;
+    (void)replayed;
+    memset(&c->report, 0, sizeof c->report);
+    if (program == NULL) return KP_OK;
+    return kp_service_tick(st, program, c->birthdays, c->now, TICK_BUDGET, sc, &c->report, e);
+}
+
+/* One wake-up: tick jobs until no work is left. */
+static void tick_all(kp_scheduler *s)
+{
+    kp_buf out;
+    kp_buf_init(&out, 4096);
+    kp_buf_reserve(&out, 1024);
+    for (int i = 0; i < TICK_JOBS_MAX; i++) {
+        tick_call call = {.now = kp_clock_now(&s->srv->config.clock), .birthdays = s->birthdays};
+        kp_job job;
+        memset(&job, 0, sizeof job);
+        job.type = KP_JOB_CALL;
+        job.call = run_tick;
+        job.ctx = &call;
+        job.store = "";
+        job.out = &out;
+        job.now = call.now;
+        kp_writer_submit(s->srv->writer, &job);
+        if (job.err) {
+            fprintf(stderr, "kopilka: scheduler: %s%s%s\n", job.error.field,
+                    job.error.field[0] ? ": " : "", job.error.message);
+            break;
+        }
+        if (call.report.note[0] && strcmp(call.report.note, s->last_note) != 0) {
+            fprintf(stderr, "kopilka: scheduler: %s\n", call.report.note);
+            snprintf(s->last_note, sizeof s->last_note, "%s", call.report.note);
+        }
+        if (!call.report.more) break;
+    }
+    kp_buf_release(&out);
+}
+
+static void *scheduler_main(void *arg)
+{
+    kp_scheduler *s = arg;
+    for (;;) {
+        tick_all(s);
+        pthread_mutex_lock(&s->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += s->interval_seconds;
+        while (!s->stop)
+            if (pthread_cond_timedwait(&s->wake, &s->lock, &until) == ETIMEDOUT) break;
+        bool stop = s->stop;
+        pthread_mutex_unlock(&s->lock);
+        if (stop) break;
+    }
+    return NULL;
+}
+
+kp_err kp_scheduler_start(kp_server *srv, int interval_seconds,
+                          const kp_birthday_finder *birthdays, kp_scheduler **out, kp_error *e)
+{
+    *out = NULL;
+    kp_scheduler *s = calloc(1, sizeof *s);
+    if (s == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    s->srv = srv;
+    s->interval_seconds = interval_seconds;
+    s->birthdays = birthdays;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->wake);
+        free(s);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the scheduler thread");
+    }
+    *out = s;
+    return KP_OK;
+}
+
+void kp_scheduler_stop(kp_scheduler *s)
+{
+    if (s == NULL) return;
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s);
+}

@@ -1,0 +1,122 @@
+/*
+ * service_rules.h: the service side of the program rules: pricing a basket
+ * with the account's rule state and the program's script, the tier a till
+ * shows, one-time grants and external events, the individual discount, and
+ * the time-driven work (expiry, birthdays, tenure, tier reviews) that the
+ * server's scheduler and `kopilka tick` run.
+ *
+ * Like service.h, nothing here knows HTTP; answers are JSON into a kp_buf;
+ * writes run inside a transaction the caller opened.
+ */
+#ifndef KOPILKA_SERVICE_RULES_H
+#define KOPILKA_SERVICE_RULES_H
+
+#include "service.h"
+
+/* ---- pricing */
+
+/* Fills the rule state of sc->account the program uses (tier, individual
+ * discount, this calendar year's spend before `at`). Call after
+ * account_load. */
+kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time at,
+                                kp_account *account, kp_error *e);
+
+/* Prices req's basket for sc->account (loaded, with its rule state) into
+ * sc->quote: the script's burn ceiling, the engine, the script's earn. A
+ * failing script leaves the declarative result and says so in the
+ * explanation. */
+kp_err kp_service_price(const kp_program *program, const char *store,
+                        const kp_purchase_req *req, kp_time at, kp_scratch *sc, kp_error *e);
+
+/* Writes ,"tier":{name, earn_multiplier, discount, privileges} (or null)
+ * for tier `index` of the program. */
+void kp_service_tier_json(kp_buf *b, const kp_program *program, int index);
+
+/* ---- events and grants */
+
+/* The circumstances of a grant: who, why, when. */
+typedef struct kp_grant_ctx {
+    const char *card;        /* for the operation row; "" when not known */
+    const char *store;       /* the event's store; "" for the scheduler */
+    const char *event_id;    /* "" for the scheduler */
+    const char *token;       /* a partner card number, ...; "" = none */
+    bool has_value;
+    int64_t value;
+    int64_t years;           /* tenure: full years as a customer */
+    kp_time at;              /* earned at, and the year of a once-a-year grant */
+} kp_grant_ctx;
+
+/* Gives grant rule `rule` to account `account_id` when the context meets
+ * it and its once-keys (per customer, year, event, token) are still free:
+ * a KP_OP_GRANT operation, a lot of the rule's kind and validity, and the
+ * keys, in the caller's transaction. *points is what was given (0 when
+ * refused) and `why` says what happened or why not. */
+kp_err kp_service_grant(kp_store *st, const kp_program *program, const kp_rule *rule,
+                        int64_t account_id, const kp_grant_ctx *g, kp_scratch *sc,
+                        int64_t *points, kp_time *expires_at, char *why, size_t why_size,
+                        kp_error *e);
+
+/* Applies every grant rule of `program` on event `type` to the account, and
+ * appends ,"granted":[...],"refused":[...] to out; *total is the points
+ * given. Registration (customers) and events call it. */
+kp_err kp_service_trigger(kp_store *st, const kp_program *program, int64_t account_id,
+                          const char *type, const kp_grant_ctx *g, kp_scratch *sc, kp_buf *out,
+                          int64_t *total, kp_error *e);
+
+typedef struct kp_event_req {
+    char id[KP_STR_MAX];         /* idempotency key within the store */
+    char card[KP_STR_MAX];
+    char type[KP_EVENT_TYPE_MAX];
+    bool has_value;
+    int64_t value;               /* mileage, survey score, ... */
+    char token[KP_STR_MAX];      /* a partner card number, an old card number */
+    bool at_given;
+    kp_time at;
+} kp_event_req;
+
+kp_err kp_event_req_parse(const char *body, size_t len, kp_event_req *out, kp_error *e);
+
+/* Applies an event: every grant rule `on` its type that the event meets and
+ * that was not given before (per customer, year, token) credits its points.
+ * Idempotent by (store, id): a retry answers the first answer, *replayed
+ * set; another body under the same id is KP_ERR_CONFLICT. */
+kp_err kp_service_event(kp_store *st, const kp_program *program, const char *store,
+                        const kp_event_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
+                        bool *replayed, kp_error *e);
+
+/* Sets (has = true) or removes the individual discount of a card's account. */
+kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t bp,
+                               kp_error *e);
+
+/* ---- time-driven work */
+
+/* The jobs, in the order a tick runs them. */
+#define KP_JOBS "expiry, birthday, tenure, tier_review"
+
+typedef struct kp_tick_report {
+    int64_t expired_accounts, expired_points;
+    int64_t birthday_grants, tenure_grants, tier_changes;
+    int64_t runs;                /* job runs recorded */
+    bool more;                   /* work is left: call again */
+    char note[256];              /* e.g. why birthdays were skipped */
+} kp_tick_report;
+
+/* Finds the accounts whose customer's birthday is (month, day): personal
+ * data is sealed (customers, src/crypto), so the caller that holds the key
+ * provides this. Accounts after id `after`, in id order. */
+typedef struct kp_birthday_finder {
+    kp_err (*find)(void *ctx, kp_store *st, int month, int day, int64_t after, int64_t *ids,
+                   size_t limit, size_t *n);
+    void *ctx;
+} kp_birthday_finder;
+
+/* Runs due time-driven work at `now`, at most `budget` accounts of it, in
+ * one transaction the caller opened; each due item exactly once (its state
+ * commits with its effects), missed items caught up in order. `birthdays`
+ * NULL: birthday grants wait (noted in the report). Adds to *report;
+ * report->more says whether to call again. */
+kp_err kp_service_tick(kp_store *st, const kp_program *program,
+                       const kp_birthday_finder *birthdays, kp_time now, int64_t budget,
+                       kp_scratch *sc, kp_tick_report *report, kp_error *e);
+
+#endif

@@ -94,6 +94,13 @@ typedef struct kp_triggers_ops {
     kp_err (*job_run_insert)(kp_store *s, const kp_job_run *run);
     /* Newest first. */
     kp_err (*job_runs)(kp_store *s, kp_job_run *out, size_t limit, size_t *n);
+
+    /* ---- birthdays: only a keyed hash of "MM-DD" (kp_pii_birthday_index),
+     * never the date, so the scheduler can find whose birthday it is. */
+    kp_err (*birthday_set)(kp_store *s, int64_t account_id, const uint8_t month_day_index[32]);
+    /* Accounts after id `after`, in id order, with this month-day index. */
+    kp_err (*birthday_accounts)(kp_store *s, const uint8_t month_day_index[32], int64_t after,
+                                int64_t *ids, size_t limit, size_t *n);
 } kp_triggers_ops;
 
 #endif

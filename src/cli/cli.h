@@ -24,6 +24,7 @@ int cmd_event(int argc, char **argv);
 int cmd_discount_set(int argc, char **argv);
 int cmd_discount_clear(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
+int cmd_birthday_set(int argc, char **argv);
 
 /* Returns the value of `--name VALUE` (or `--name=VALUE`) in argv, or NULL. */
 const char *cli_option(int argc, char **argv, const char *name);

@@ -74,6 +74,9 @@ int cmd_tick(int argc, char **argv)
     kp_tick_report total;
     memset(&total, 0, sizeof total);
     kp_err err = program && sc ? kp_service_program_get(st, 0, program, &e) : KP_ERR_NOMEM;
+    kp_birthdays *birthdays = NULL;
+    if (err == KP_OK) err = kp_birthdays_open(db, &birthdays, &e);
+    kp_tick_opts tick_opts = {.birthdays = kp_birthdays_finder(birthdays)};
     /* One transaction per bounded step, as the server's scheduler does. */
     for (int i = 0; err == KP_OK && i < 1000000; i++) {
         kp_tick_report step;
@@ -82,7 +85,7 @@ int cmd_tick(int argc, char **argv)
             kp_error_set(&e, err, "database", "%s", st->last_error);
             break;
         }
-        err = finish(st, kp_service_tick(st, program, NULL, now, 1000, sc, &step, &e));
+        err = finish(st, kp_service_tick(st, program, &tick_opts, now, 1000, sc, &step, &e));
         if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
         total.expired_accounts += step.expired_accounts;
         total.expired_points += step.expired_points;
@@ -93,6 +96,7 @@ int cmd_tick(int argc, char **argv)
         if (step.note[0]) memcpy(total.note, step.note, sizeof total.note);
         if (!step.more) break;
     }
+    kp_birthdays_free(birthdays);
     kp_scratch_free(sc);
     free(program);
     kp_store_close(st);
@@ -239,4 +243,33 @@ int cmd_jobs(int argc, char **argv)
     free(runs);
     kp_store_close(st);
     return err ? 1 : 0;
+}
+
+int cmd_birthday_set(int argc, char **argv)
+{
+    static const char *const opts[] = {"--card", "--date", NULL};
+    if (!cli_check_options(argc, argv, opts, "birthday set")) return 2;
+    const char *db = cli_positional(argc, argv, 0);
+    const char *card = cli_option(argc, argv, "--card");
+    const char *date = cli_option(argc, argv, "--date");
+    /* "1985-03-14" or "03-14": only the month and day are kept. */
+    const char *md = date && strlen(date) == 10 ? date + 5 : date;
+    char *end = NULL;
+    long month = md ? strtol(md, &end, 10) : 0;
+    long day = end && *end == '-' ? strtol(end + 1, &end, 10) : 0;
+    if (db == NULL || card == NULL || md == NULL || strlen(md) != 5 || end == NULL || *end) {
+        fprintf(stderr, "usage: kopilka birthday set DB --card N --date YYYY-MM-DD\n");
+        return 2;
+    }
+    kp_store *st = open_db("birthday set", db);
+    if (st == NULL) return 1;
+    kp_error e = {0};
+    kp_err err = st->ops->begin(st);
+    if (err == KP_OK)
+        err = finish(st, kp_service_birthday_set(st, db, card, (int)month, (int)day, &e));
+    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
+    kp_store_close(st);
+    if (err) return fail("birthday set", &e);
+    printf("card %s: birthday on %02ld-%02ld recorded (as a keyed hash)\n", card, month, day);
+    return 0;
 }

@@ -47,6 +47,11 @@ static const kp_command commands[] = {
      cmd_discount_set},
     {"discount clear", "kopilka discount clear DB --card N",
      "Removes the individual discount of the card's account.", cmd_discount_clear},
+    {"birthday set", "kopilka birthday set DB --card N --date YYYY-MM-DD",
+     "Records the birthday of the card's customer for the program's birthday grants. Only "
+     "a keyed hash of the month and day is stored (the key file DB.key is created if "
+     "missing).",
+     cmd_birthday_set},
     {"jobs", "kopilka jobs DB [--limit N]",
      "Lists the scheduler's recent job runs, newest first: id, job, due item, when it ran, "
      "accounts touched, what it did.",

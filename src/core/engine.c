@@ -312,8 +312,11 @@ typedef struct burn_state {
     size_t n_heads;
 } burn_state;
 
+/* Says which cap stopped the burn, for the first kind of points left
+ * unspent: that kind's own cap, or the pot's cap of all kinds together
+ * (named by the rule that sets it, the pot's largest). */
 static void burn_limited_by_caps(const kp_program *p, const burn_state *bs, kp_quote *q,
-                                 bool any_burn_rule)
+                                 bool any_burn_rule, const char *kind)
 {
     if (!any_burn_rule) {
         snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
@@ -321,25 +324,37 @@ static void burn_limited_by_caps(const kp_program *p, const burn_state *bs, kp_q
                  (long long)bs->pot_cap[POT_ALL]);
         return;
     }
-    /* Name the first cap that is full: that is what stopped the burn. */
-    int chosen = -1;
-    for (size_t r = 0; r < p->n_rules && chosen < 0; r++)
-        if (p->rules[r].kind == KP_RULE_BURN_LIMIT &&
-            (bs->rule_used[r] >= bs->rule_cap[r] ||
-             bs->pot_used[bs->head[r]] >= bs->pot_cap[bs->head[r]]))
-            chosen = (int)r;
+    int chosen = -1, fallback = -1;
+    for (size_t k = 0; k < bs->n_heads && chosen < 0; k++) {
+        int h = bs->heads[k];
+        int s = slot_for(p, h, kind);
+        if (s < 0) continue;
+        if (fallback < 0) fallback = s;
+        if (bs->pot_base[h] == 0) continue;
+        if (bs->rule_used[s] >= bs->rule_cap[s]) {
+            chosen = s;
+        } else {
+            for (size_t r = (size_t)h; r < p->n_rules; r++)
+                if (p->rules[r].kind == KP_RULE_BURN_LIMIT && bs->head[r] == h &&
+                    bs->rule_cap[r] == bs->pot_cap[h]) {
+                    chosen = (int)r;
+                    break;
+                }
+        }
+    }
+    if (chosen < 0) chosen = fallback;
     if (chosen < 0) {
         snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
-                 "no burn_limit rule lets the remaining kinds of points pay for this basket");
+                 "no burn_limit rule lets %s points pay for this basket", kind);
         return;
     }
     const kp_rule *rule = &p->rules[chosen];
-    char rate[16], kind[24] = "";
+    char rate[16], kind_label[24] = "";
     kp_percent_format(rule->rate_bp, rate, sizeof rate);
-    if (rule->point_kind[0]) snprintf(kind, sizeof kind, "%s ", rule->point_kind);
+    if (rule->point_kind[0]) snprintf(kind_label, sizeof kind_label, "%s ", rule->point_kind);
     snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
-             "rule %s: %spoints pay at most %s of %s (%lld points on this basket)", rule->id, kind,
-             rate, category_label(rule->category), (long long)bs->rule_cap[chosen]);
+             "rule %s: %spoints pay at most %s of %s (%lld points on this basket)", rule->id,
+             kind_label, rate, category_label(rule->category), (long long)bs->rule_cap[chosen]);
 }
 
 /* Step 2: fills points_minor[i], the takes and the quote's burn. */
@@ -391,7 +406,8 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
      * pay, in rule order. The store loads lots in that order; the engine
      * checks rather than trusts it. */
     int64_t need = want;
-    for (size_t i = 0; i < a->n_lots && need > 0; i++) {
+    const char *left_kind = NULL; /* the first kind with points the caps left unspent */
+    for (size_t i = 0; i < a->n_lots && (need > 0 || left_kind == NULL); i++) {
         const kp_lot *lot = &a->lots[i];
         if (i > 0) assert(a->lots[i - 1].expires_at <= lot->expires_at);
         if (!lot_spendable(lot, now)) continue;
@@ -412,6 +428,7 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
             need -= t;
             taken += t;
         }
+        if (avail > 0 && left_kind == NULL) left_kind = lot->kind;
         if (taken > 0) {
             q->takes[q->n_takes].lot_id = lot->id;
             q->takes[q->n_takes].points = taken;
@@ -434,7 +451,7 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
             snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
                      "balance: %lld points spendable now", (long long)spendable);
         else
-            burn_limited_by_caps(p, &bs, q, any_burn_rule);
+            burn_limited_by_caps(p, &bs, q, any_burn_rule, left_kind ? left_kind : "");
     }
 
     for (size_t k = 0; k < bs.n_heads; k++) {

@@ -26,10 +26,22 @@ typedef struct script_mem {
 struct kp_script_cache {
     lua_State *L;
     script_mem mem;
-    const kp_program *program; /* what the state was built for */
-    int64_t version;
+    uint64_t key;              /* what the state was built for: script_key() */
     int64_t instructions_max;
 };
+
+/* Identifies a program's script: its version and an FNV-1a hash of the
+ * source and limits, so a program changed in place (tests, a reload under
+ * the same version) never runs a stale state. */
+static uint64_t script_key(const kp_program *p)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = p->script; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    h ^= (uint64_t)p->version * 0x9e3779b97f4a7c15ULL;
+    h ^= (uint64_t)p->script_memory_max_bytes << 20;
+    h ^= (uint64_t)p->script_instructions_max;
+    return h;
+}
 
 /* lua_Alloc with a cap: past it an allocation fails, which Lua turns into
  * a "not enough memory" error of the running call. */
@@ -105,8 +117,7 @@ static kp_script_cache *cache_build(const kp_program *p, char *error, size_t err
         return NULL;
     }
     c->mem.limit = (size_t)p->script_memory_max_bytes;
-    c->program = p;
-    c->version = p->version;
+    c->key = script_key(p);
     c->instructions_max = p->script_instructions_max;
     c->L = lua_newstate(script_alloc, &c->mem);
     if (c->L == NULL) {
@@ -232,7 +243,7 @@ static kp_err call(kp_script_cache **cache, const kp_program *p, const char *fn,
                    int64_t *result, char *note, size_t note_size)
 {
     kp_script_cache *c = *cache;
-    if (c && (c->program != p || c->version != p->version)) {
+    if (c && c->key != script_key(p)) {
         kp_script_cache_free(c);
         *cache = c = NULL;
     }

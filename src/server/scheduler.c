@@ -6,6 +6,10 @@
  * any purchase, so it never competes with it for the database lock, and
  * each job commits its effects together with the job state that makes
  * every due item run exactly once.
+ *
+ * Finding the accounts with expired lots scans every open lot; that scan
+ * runs here, on the scheduler's own read connection, and only the accounts
+ * found go to the writer, so the scan never holds up purchases.
  */
 #include "server.h"
 
@@ -25,6 +29,8 @@
 
 struct kp_scheduler {
     kp_server *srv;
+    kp_store *scan;      /* read connection for the expiry scan */
+    kp_birthdays *own_birthdays; /* when the server gives no finder */
     int interval_seconds;
     const kp_birthday_finder *birthdays;
     pthread_t thread;
@@ -48,7 +54,62 @@ static kp_err run_tick(void *ctx, kp_store *st, const kp_program *program, kp_sc
     (void)replayed;
     memset(&c->report, 0, sizeof c->report);
     if (program == NULL) return KP_OK;
-    return kp_service_tick(st, program, c->birthdays, c->now, TICK_BUDGET, sc, &c->report, e);
+    kp_tick_opts opts = {.birthdays = c->birthdays, .skip_expiry = true};
+    return kp_service_tick(st, program, &opts, c->now, TICK_BUDGET, sc, &c->report, e);
+}
+
+typedef struct expire_call {
+    kp_time now;
+    const int64_t *ids;
+    size_t n;
+    kp_tick_report report;
+} expire_call;
+
+static kp_err run_expire(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                         kp_buf *out, bool *replayed, kp_error *e)
+{
+    expire_call *c = ctx;
+    (void)out;
+    (void)replayed;
+    memset(&c->report, 0, sizeof c->report);
+    if (program == NULL) return KP_OK;
+    return kp_service_expire(st, program, c->now, c->ids, c->n, sc, &c->report, e);
+}
+
+static bool submit(kp_scheduler *s, kp_job *job, kp_buf *out, kp_time now)
+{
+    job->type = KP_JOB_CALL;
+    job->store = "";
+    job->out = out;
+    job->now = now;
+    kp_writer_submit(s->srv->writer, job);
+    if (job->err == KP_OK) return true;
+    fprintf(stderr, "kopilka: scheduler: %s%s%s\n", job->error.field,
+            job->error.field[0] ? ": " : "", job->error.message);
+    return false;
+}
+
+/* Expires what is due: accounts found on the read connection, a page at a
+ * time, expired by the writer. */
+static void expire_all(kp_scheduler *s, kp_buf *out)
+{
+    int64_t ids[256];
+    for (int i = 0; i < TICK_JOBS_MAX; i++) {
+        kp_time now = kp_clock_now(&s->srv->config.clock);
+        size_t n = 0;
+        if (s->scan->ops->triggers->accounts_expiring(s->scan, now, ids, 256, &n) != KP_OK) {
+            fprintf(stderr, "kopilka: scheduler: expiry scan failed: %s\n", s->scan->last_error);
+            return;
+        }
+        if (n == 0) return;
+        expire_call call = {.now = now, .ids = ids, .n = n};
+        kp_job job;
+        memset(&job, 0, sizeof job);
+        job.call = run_expire;
+        job.ctx = &call;
+        /* No progress (no program yet): stop rather than scan again. */
+        if (!submit(s, &job, out, now) || n < 256 || call.report.expired_accounts == 0) return;
+    }
 }
 
 /* One wake-up: tick jobs until no work is left. */
@@ -57,22 +118,14 @@ static void tick_all(kp_scheduler *s)
     kp_buf out;
     kp_buf_init(&out, 4096);
     kp_buf_reserve(&out, 1024);
+    expire_all(s, &out);
     for (int i = 0; i < TICK_JOBS_MAX; i++) {
         tick_call call = {.now = kp_clock_now(&s->srv->config.clock), .birthdays = s->birthdays};
         kp_job job;
         memset(&job, 0, sizeof job);
-        job.type = KP_JOB_CALL;
         job.call = run_tick;
         job.ctx = &call;
-        job.store = "";
-        job.out = &out;
-        job.now = call.now;
-        kp_writer_submit(s->srv->writer, &job);
-        if (job.err) {
-            fprintf(stderr, "kopilka: scheduler: %s%s%s\n", job.error.field,
-                    job.error.field[0] ? ": " : "", job.error.message);
-            break;
-        }
+        if (!submit(s, &job, &out, call.now)) break;
         if (call.report.note[0] && strcmp(call.report.note, s->last_note) != 0) {
             fprintf(stderr, "kopilka: scheduler: %s\n", call.report.note);
             snprintf(s->last_note, sizeof s->last_note, "%s", call.report.note);
@@ -109,9 +162,24 @@ kp_err kp_scheduler_start(kp_server *srv, int interval_seconds,
     s->srv = srv;
     s->interval_seconds = interval_seconds;
     s->birthdays = birthdays;
+    kp_err err = kp_store_open(srv->config.db_path, false, &s->scan, e);
+    if (err) {
+        free(s);
+        return err;
+    }
+    if (birthdays == NULL) {
+        if ((err = kp_birthdays_open(srv->config.db_path, &s->own_birthdays, e))) {
+            kp_store_close(s->scan);
+            free(s);
+            return err;
+        }
+        s->birthdays = kp_birthdays_finder(s->own_birthdays);
+    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
+        kp_store_close(s->scan);
+        kp_birthdays_free(s->own_birthdays);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->wake);
         free(s);
@@ -129,6 +197,8 @@ void kp_scheduler_stop(kp_scheduler *s)
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
+    kp_store_close(s->scan);
+    kp_birthdays_free(s->own_birthdays);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     free(s);

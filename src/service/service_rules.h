@@ -110,13 +110,41 @@ typedef struct kp_birthday_finder {
     void *ctx;
 } kp_birthday_finder;
 
+/* The finder of a database: birthdays are stored as the blind index of
+ * "MM-DD" (src/crypto/pii.h) under the key file beside the database
+ * (DB.key), read when first needed. Without a key file no birthday can have
+ * been recorded, and the finder finds none. */
+typedef struct kp_birthdays kp_birthdays;
+kp_err kp_birthdays_open(const char *db_path, kp_birthdays **out, kp_error *e);
+const kp_birthday_finder *kp_birthdays_finder(kp_birthdays *b);
+void kp_birthdays_free(kp_birthdays *b);
+
+/* Records the birthday (month, day) of a card's account, for the birthday
+ * grants; creates the key file when the database has none yet. */
+kp_err kp_service_birthday_set(kp_store *st, const char *db_path, const char *card, int month,
+                               int day, kp_error *e);
+
+typedef struct kp_tick_opts {
+    const kp_birthday_finder *birthdays; /* NULL: birthday grants wait (noted) */
+    /* The caller finds the accounts with expired lots itself (on a read
+     * connection, so the scan never holds up the writer) and hands them to
+     * kp_service_expire(). */
+    bool skip_expiry;
+} kp_tick_opts;
+
 /* Runs due time-driven work at `now`, at most `budget` accounts of it, in
  * one transaction the caller opened; each due item exactly once (its state
- * commits with its effects), missed items caught up in order. `birthdays`
- * NULL: birthday grants wait (noted in the report). Adds to *report;
- * report->more says whether to call again. */
-kp_err kp_service_tick(kp_store *st, const kp_program *program,
-                       const kp_birthday_finder *birthdays, kp_time now, int64_t budget,
-                       kp_scratch *sc, kp_tick_report *report, kp_error *e);
+ * commits with its effects), missed items caught up in order. opts may be
+ * NULL. Adds to *report; report->more says whether to call again. */
+kp_err kp_service_tick(kp_store *st, const kp_program *program, const kp_tick_opts *opts,
+                       kp_time now, int64_t budget, kp_scratch *sc, kp_tick_report *report,
+                       kp_error *e);
+
+/* Expires what is due at `now` in the lots of accounts ids[0..n) (found
+ * with kp_triggers_ops.accounts_expiring): one KP_OP_EXPIRE operation per
+ * account, its points to program:expired, and a recorded run. */
+kp_err kp_service_expire(kp_store *st, const kp_program *program, kp_time now,
+                         const int64_t *ids, size_t n, kp_scratch *sc, kp_tick_report *report,
+                         kp_error *e);
 
 #endif

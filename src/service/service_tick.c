@@ -56,24 +56,17 @@ static kp_err record_run(kp_store *st, const char *job, kp_time due, kp_time now
 
 /* ---------------------------------------------------------------- expiry */
 
-static kp_err job_expiry(kp_store *st, const kp_program *p, kp_time now, int64_t *budget,
-                         kp_scratch *sc, kp_tick_report *rep, kp_error *e)
+kp_err kp_service_expire(kp_store *st, const kp_program *p, kp_time now, const int64_t *ids,
+                         size_t n, kp_scratch *sc, kp_tick_report *rep, kp_error *e)
 {
-    int64_t ids[PAGE_MAX];
-    size_t limit = *budget < PAGE_MAX ? (size_t)*budget : PAGE_MAX, n = 0;
-    if (limit == 0) {
-        rep->more = true;
-        return KP_OK;
-    }
-    kp_err err = st->ops->triggers->accounts_expiring(st, now, ids, limit, &n);
-    if (err) return storage(st, err, e);
     int64_t points = 0, accounts = 0;
     for (size_t i = 0; i < n; i++) {
         kp_account *a = &sc->account;
-        if ((err = st->ops->account_load(st, ids[i], a))) return storage(st, err, e);
+        kp_err err = st->ops->account_load(st, ids[i], a);
+        if (err == KP_ERR_NOT_FOUND) continue;
+        if (err) return storage(st, err, e);
         int64_t expired = 0;
         kp_ledger_plan_expire(a, now, &sc->plan, &expired);
-        (*budget)--;
         if (sc->plan.n_changes == 0) continue;
         kp_op_row row;
         memset(&row, 0, sizeof row);
@@ -87,7 +80,6 @@ static kp_err job_expiry(kp_store *st, const kp_program *p, kp_time now, int64_t
         points += expired;
         accounts++;
     }
-    if (n == limit) rep->more = true;
     rep->expired_accounts += accounts;
     rep->expired_points += points;
     if (accounts == 0) return KP_OK;
@@ -95,6 +87,22 @@ static kp_err job_expiry(kp_store *st, const kp_program *p, kp_time now, int64_t
     snprintf(detail, sizeof detail, "%lld points of %lld accounts expired", (long long)points,
              (long long)accounts);
     return record_run(st, "expiry", now, now, accounts, detail, rep, e);
+}
+
+static kp_err job_expiry(kp_store *st, const kp_program *p, kp_time now, int64_t *budget,
+                         kp_scratch *sc, kp_tick_report *rep, kp_error *e)
+{
+    int64_t ids[PAGE_MAX];
+    size_t limit = *budget < PAGE_MAX ? (size_t)*budget : PAGE_MAX, n = 0;
+    if (limit == 0) {
+        rep->more = true;
+        return KP_OK;
+    }
+    kp_err err = st->ops->triggers->accounts_expiring(st, now, ids, limit, &n);
+    if (err) return storage(st, err, e);
+    *budget -= (int64_t)n;
+    if (n == limit) rep->more = true;
+    return kp_service_expire(st, p, now, ids, n, sc, rep, e);
 }
 
 /* ---------------------------------------------------------- daily jobs */
@@ -319,13 +327,14 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
 
 /* ------------------------------------------------------------------ tick */
 
-kp_err kp_service_tick(kp_store *st, const kp_program *p, const kp_birthday_finder *birthdays,
-                       kp_time now, int64_t budget, kp_scratch *sc, kp_tick_report *rep,
-                       kp_error *e)
+kp_err kp_service_tick(kp_store *st, const kp_program *p, const kp_tick_opts *opts, kp_time now,
+                       int64_t budget, kp_scratch *sc, kp_tick_report *rep, kp_error *e)
 {
     rep->more = false;
-    kp_err err = job_expiry(st, p, now, &budget, sc, rep, e);
-    if (err) return err;
+    const kp_birthday_finder *birthdays = opts ? opts->birthdays : NULL;
+    kp_err err;
+    if ((opts == NULL || !opts->skip_expiry) && (err = job_expiry(st, p, now, &budget, sc, rep, e)))
+        return err;
     if (has_grant_on(p, "birthday")) {
         if (birthdays == NULL || birthdays->find == NULL) {
             snprintf(rep->note, sizeof rep->note,

@@ -28,12 +28,15 @@ static const char schema_sql[] =
     "  cursor INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS job_runs (id INTEGER PRIMARY KEY, job TEXT NOT NULL,"
     "  due_at INTEGER NOT NULL, ran_at INTEGER NOT NULL, items INTEGER NOT NULL,"
-    "  detail TEXT NOT NULL);";
+    "  detail TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS account_birthdays (account_id INTEGER PRIMARY KEY,"
+    "  month_day_ix BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS account_birthdays_ix ON account_birthdays(month_day_ix, account_id);";
 
 enum {
     T_RULES_GET, T_TIER_SET, T_TIER_LOG, T_DISCOUNT_SET, T_SPEND_BETWEEN, T_REVIEW_PAGE,
     T_EXPIRING, T_CREATED_ON, T_EVENT_FIND, T_EVENT_INSERT, T_KEY_FIND, T_KEY_INSERT,
-    T_STATE_GET, T_STATE_SET, T_RUN_INSERT, T_RUNS,
+    T_STATE_GET, T_STATE_SET, T_RUN_INSERT, T_RUNS, T_BIRTHDAY_SET, T_BIRTHDAY_ACCOUNTS,
     T__COUNT
 };
 
@@ -74,6 +77,10 @@ static const char *const queries[T__COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5)",
     [T_RUNS] = "SELECT id, job, due_at, ran_at, items, detail FROM job_runs "
                "ORDER BY id DESC LIMIT ?1",
+    [T_BIRTHDAY_SET] = "INSERT INTO account_birthdays(account_id, month_day_ix) VALUES (?1, ?2) "
+                       "ON CONFLICT(account_id) DO UPDATE SET month_day_ix = ?2",
+    [T_BIRTHDAY_ACCOUNTS] = "SELECT account_id FROM account_birthdays WHERE month_day_ix = ?1 "
+                            "AND account_id > ?2 ORDER BY account_id LIMIT ?3",
 };
 
 struct sqlite_triggers {
@@ -412,6 +419,34 @@ static kp_err t_runs(kp_store *s, kp_job_run *out, size_t limit, size_t *n)
     return err;
 }
 
+/* ---- birthdays */
+
+static kp_err t_birthday_set(kp_store *s, int64_t account_id, const uint8_t ix[32])
+{
+    sqlite_triggers *t = T(s);
+    sqlite3_stmt *st = q(t, T_BIRTHDAY_SET);
+    sqlite3_bind_int64(st, 1, account_id);
+    sqlite3_bind_blob(st, 2, ix, 32, SQLITE_STATIC);
+    return run(t, st);
+}
+
+static kp_err t_birthday_accounts(kp_store *s, const uint8_t ix[32], int64_t after, int64_t *ids,
+                                  size_t limit, size_t *n)
+{
+    sqlite_triggers *t = T(s);
+    *n = 0;
+    sqlite3_stmt *st = q(t, T_BIRTHDAY_ACCOUNTS);
+    sqlite3_bind_blob(st, 1, ix, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit)
+        ids[(*n)++] = sqlite3_column_int64(st, 0);
+    kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(t, rc);
+    sqlite3_reset(st);
+    return err;
+}
+
 const kp_triggers_ops store_sqlite_triggers_ops = {
     .account_rules_get = t_rules_get,
     .account_tier_set = t_tier_set,
@@ -428,4 +463,6 @@ const kp_triggers_ops store_sqlite_triggers_ops = {
     .job_state_set = t_state_set,
     .job_run_insert = t_run_insert,
     .job_runs = t_runs,
+    .birthday_set = t_birthday_set,
+    .birthday_accounts = t_birthday_accounts,
 };

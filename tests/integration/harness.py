@@ -77,10 +77,11 @@ def binary():
     return path
 
 
-def program_file():
-    """Path of examples/autoservice-case1.json; raises RuntimeError if missing."""
+def program_file(name=PROGRAM_NAME):
+    """Path of examples/NAME (default autoservice-case1.json); raises
+    RuntimeError if missing."""
     base = os.environ.get("KOPILKA_EXAMPLES") or os.path.join(HERE, "..", "..", "examples")
-    path = os.path.abspath(os.path.join(base, PROGRAM_NAME))
+    path = os.path.abspath(os.path.join(base, name))
     if not os.path.isfile(path):
         raise RuntimeError("program file not found: %s (set KOPILKA_EXAMPLES)" % path)
     return path
@@ -209,7 +210,7 @@ class Kopilka:
     Attributes: dir, db, key (terminal of store "main"), cards (issued
     numbers), port, log (the server's stdout+stderr file)."""
 
-    def __init__(self, cards=10, store="main"):
+    def __init__(self, cards=10, store="main", program=PROGRAM_NAME):
         self.dir = tempfile.mkdtemp(prefix="kopilka-it-")
         self.db = os.path.join(self.dir, "kopilka.db")
         self.proc = None
@@ -218,7 +219,7 @@ class Kopilka:
         self._client = None
         self._lock = threading.Lock()
         try:
-            run_cli(["init", self.db, "--program", program_file()])
+            run_cli(["init", self.db, "--program", program_file(program)])
             self.key = self.terminal_add(store)
             self.cards = self.issue_cards(cards) if cards else []
         except Exception:
@@ -247,14 +248,21 @@ class Kopilka:
         return run_cli(["verify", self.db], timeout=120, check=False)
 
     # --- server --------------------------------------------------------
-    def start(self, timeout=10.0):
-        """Starts `kopilka serve` on a free port and waits until it answers HTTP."""
+    def cli(self, *args, check=True):
+        """Runs `kopilka ARGS...` with this database where DB is written;
+        returns the CompletedProcess."""
+        return run_cli([self.db if a == "DB" else a for a in args], check=check)
+
+    def start(self, timeout=10.0, serve_args=()):
+        """Starts `kopilka serve` on a free port and waits until it answers
+        HTTP. serve_args: more options (`--now`, `--tick`)."""
         assert self.proc is None, "server already running"
         self.port = free_port()
         logf = open(self.log, "ab")
         try:
             self.proc = subprocess.Popen(
-                [binary(), "serve", self.db, "--listen", "127.0.0.1:%d" % self.port],
+                [binary(), "serve", self.db, "--listen", "127.0.0.1:%d" % self.port]
+                + [str(a) for a in serve_args],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
         finally:
             logf.close()

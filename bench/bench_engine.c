@@ -58,50 +58,57 @@ static void make_program(int n_rules, char *buf, size_t size)
         case 0:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"earn_percent\",\"category\":\"cat%d\","
-                     "\"percent\":\"%d.5\"}", i, c, 2 + c);
+                     "\"percent\":\"%d.5\"}",
+                     i, c, 2 + c);
             break;
         case 1:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"earn_percent\",\"steps\":[{\"min_amount\":0,"
                      "\"percent\":3},{\"min_amount\":500000,\"percent\":5},{\"min_amount\":"
-                     "2000000,\"percent\":7}]}", i);
+                     "2000000,\"percent\":7}]}",
+                     i);
             break;
         case 2:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"earn_percent\",\"category\":\"cat%d\","
-                     "\"percent\":30,\"starts\":\"2020-01-01\",\"ends\":\"2099-01-01\"}", i,
-                     (c + 3) % CATEGORIES);
+                     "\"percent\":30,\"starts\":\"2020-01-01\",\"ends\":\"2099-01-01\"}",
+                     i, (c + 3) % CATEGORIES);
             break;
         case 3:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"earn_percent\",\"category\":\"cat%d\","
-                     "\"tier\":\"Gold\",\"percent\":8}", i, (c + 5) % CATEGORIES);
+                     "\"tier\":\"Gold\",\"percent\":8}",
+                     i, (c + 5) % CATEGORIES);
             break;
         case 4:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"burn_limit\",\"category\":\"cat%d\","
-                     "\"point_kind\":\"%s\",\"percent\":%d}", i, i / 10 % CATEGORIES,
-                     (i / 10) % 2 ? "premium" : "regular", 10 + 10 * ((i / 10) % 4));
+                     "\"point_kind\":\"%s\",\"percent\":%d}",
+                     i, i / 10 % CATEGORIES, (i / 10) % 2 ? "premium" : "regular",
+                     10 + 10 * ((i / 10) % 4));
             break;
         case 5:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"discount_fixed\",\"category\":\"cat%d\","
-                     "\"percent\":3,\"store\":\"main\"}", i, (c + 1) % CATEGORIES);
+                     "\"percent\":3,\"store\":\"main\"}",
+                     i, (c + 1) % CATEGORIES);
             break;
         case 6:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"discount_cumulative\",\"registered_only\":true,"
                      "\"steps\":[{\"min_spend\":500000,\"percent\":3},{\"min_spend\":1500000,"
-                     "\"percent\":5}]}", i);
+                     "\"percent\":5}]}",
+                     i);
             break;
         case 7:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"earn_percent\",\"category\":\"cat%d\","
-                     "\"store\":\"main\",\"percent\":4}", i, (c + 7) % CATEGORIES);
+                     "\"store\":\"main\",\"percent\":4}",
+                     i, (c + 7) % CATEGORIES);
             break;
         case 8:
             snprintf(rule, sizeof rule,
-                     i < 10 ? "{\"id\":\"r%d\",\"kind\":\"first_purchase_min\",\"points\":1000}"
+                     i < 10   ? "{\"id\":\"r%d\",\"kind\":\"first_purchase_min\",\"points\":1000}"
                      : i < 20 ? "{\"id\":\"r%d\",\"kind\":\"annual_spend_bonus\","
                                 "\"spend_over\":100000000,\"points\":50}"
                      : i < 30 ? "{\"id\":\"r%d\",\"kind\":\"burn_min_balance\",\"points\":10}"
@@ -112,7 +119,8 @@ static void make_program(int n_rules, char *buf, size_t size)
         default:
             snprintf(rule, sizeof rule,
                      "{\"id\":\"r%d\",\"kind\":\"grant\",\"on\":\"birthday\",\"points\":200,"
-                     "\"point_kind\":\"premium\"}", i);
+                     "\"point_kind\":\"premium\"}",
+                     i);
             break;
         }
         put(buf, size, &len, i ? "," : "");
@@ -176,7 +184,8 @@ int main(int argc, char **argv)
         double t0 = seconds_now(), t1 = t0;
         while (t1 - t0 < seconds) {
             for (int i = 0; i < 256; i++) {
-                if (kp_engine_price_opts(program, account, basket, &opts, now, quote, &e) != KP_OK) {
+                if (kp_engine_price_opts(program, account, basket, &opts, now, quote, &e) !=
+                    KP_OK) {
                     fprintf(stderr, "bench_engine: %s\n", e.message);
                     return 1;
                 }

@@ -17,7 +17,7 @@
 #ifndef KOPILKA_PEOPLE_H
 #define KOPILKA_PEOPLE_H
 
-#include "ledger.h"
+#include "store.h"
 
 /* ---------------------------------------------------------------- roles */
 
@@ -148,8 +148,8 @@ typedef struct kp_customer_row {
     kp_sealed name, phone, email, birthday;
     size_t attributes_len;
     uint8_t attributes[KP_SEALED_ATTRS];
-    bool has_phone_ix, has_email_ix, has_birthday_ix;
-    uint8_t phone_ix[32], email_ix[32], birthday_ix[32]; /* birthday_ix: of "MM-DD" */
+    bool has_phone_ix, has_email_ix;
+    uint8_t phone_ix[32], email_ix[32];
     size_t n_name_ix;
     uint8_t name_ix[KP_NAME_WORDS_MAX][32];
     char receipt[KP_STR_MAX];        /* the receipt shown at registration */
@@ -260,8 +260,6 @@ typedef struct kp_balance_row {
 
 typedef enum kp_contact { KP_CONTACT_PHONE = 1, KP_CONTACT_EMAIL = 2 } kp_contact;
 
-typedef struct kp_store kp_store;
-
 /* The store's people operations. Writes run inside the caller's
  * transaction. Lists return at most `limit` items and their count in *n;
  * "after" arguments page by id (0 = from the start). KP_ERR_NOT_FOUND when a
@@ -305,6 +303,9 @@ typedef struct kp_people_ops {
     kp_err (*account_is_empty)(kp_store *s, int64_t account_id, bool *empty);
     /* A new empty account; sets *id. */
     kp_err (*account_create)(kp_store *s, kp_time now, int64_t *id);
+    /* Forgets the birthday index of an account (triggers.h birthday_set
+     * writes it): an erased customer's month-day is personal data too. */
+    kp_err (*birthday_forget)(kp_store *s, int64_t account_id);
 
     /* ---- staff and sessions */
     kp_err (*staff_insert)(kp_store *s, kp_staff *staff); /* sets staff->id */

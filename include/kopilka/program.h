@@ -15,31 +15,31 @@
 #include "money.h"
 
 enum {
-    KP_POINT_KINDS_MAX = 8,       /* kinds of points a program defines */
-    KP_RATE_STEPS_MAX = 8,        /* steps of one rate ladder */
-    KP_TIERS_MAX = 8,             /* tiers (levels) of a program */
-    KP_TIER_PRIVILEGES_MAX = 8,   /* non-money privileges of one tier */
-    KP_PRIVILEGE_NAME_MAX = 64,   /* bytes of a privilege's name, with the NUL */
+    KP_POINT_KINDS_MAX = 8,     /* kinds of points a program defines */
+    KP_RATE_STEPS_MAX = 8,      /* steps of one rate ladder */
+    KP_TIERS_MAX = 8,           /* tiers (levels) of a program */
+    KP_TIER_PRIVILEGES_MAX = 8, /* non-money privileges of one tier */
+    KP_PRIVILEGE_NAME_MAX = 64, /* bytes of a privilege's name, with the NUL */
     KP_TIER_NAME_MAX = 32,
-    KP_KIND_NAME_MAX = 16,        /* = sizeof kp_lot.kind */
+    KP_KIND_NAME_MAX = 16, /* = sizeof kp_lot.kind */
     KP_EVENT_TYPE_MAX = 32,
-    KP_SCRIPT_MAX = 16384,        /* bytes of a program's Lua script */
+    KP_SCRIPT_MAX = 16384, /* bytes of a program's Lua script */
     KP_SCRIPT_FN_MAX = 48,
 };
 
 typedef enum kp_rule_kind {
-    KP_RULE_EARN_PERCENT = 1,   /* earn a percentage (or a ladder by receipt amount) */
-    KP_RULE_FIRST_PURCHASE_MIN, /* the first purchase earns at least `points` */
-    KP_RULE_BURN_LIMIT,         /* points (of one kind, or all) pay at most rate_bp of a scope */
-    KP_RULE_BURN_MIN_BALANCE,   /* points are spent only from a spendable balance >= points */
-    KP_RULE_DISCOUNT_FIXED,     /* a discount of rate_bp on every line in scope */
-    KP_RULE_DISCOUNT_CUMULATIVE,/* a discount by accumulated spend (steps), individual from N */
-    KP_RULE_JOIN_MIN_PURCHASE,  /* a card joins with a first purchase of at least amount_minor */
+    KP_RULE_EARN_PERCENT = 1,    /* earn a percentage (or a ladder by receipt amount) */
+    KP_RULE_FIRST_PURCHASE_MIN,  /* the first purchase earns at least `points` */
+    KP_RULE_BURN_LIMIT,          /* points (of one kind, or all) pay at most rate_bp of a scope */
+    KP_RULE_BURN_MIN_BALANCE,    /* points are spent only from a spendable balance >= points */
+    KP_RULE_DISCOUNT_FIXED,      /* a discount of rate_bp on every line in scope */
+    KP_RULE_DISCOUNT_CUMULATIVE, /* a discount by accumulated spend (steps), individual from N */
+    KP_RULE_JOIN_MIN_PURCHASE,   /* a card joins with a first purchase of at least amount_minor */
     KP_RULE_ANNUAL_SPEND_BONUS, /* `points` when the calendar year's spend goes over amount_minor */
     KP_RULE_GRANT,              /* `points` on an event: registration, birthday, tenure, ... */
     /* Kinds that only appear in explanations, never in a program file. */
-    KP_RULE_TIER,               /* a tier's earn multiplier or discount */
-    KP_RULE_SCRIPT,             /* the program's script changed the earn or the burn */
+    KP_RULE_TIER,   /* a tier's earn multiplier or discount */
+    KP_RULE_SCRIPT, /* the program's script changed the earn or the burn */
 } kp_rule_kind;
 
 /* How long points stay: spendable after a pending period, and expiring a
@@ -49,7 +49,7 @@ typedef struct kp_validity {
     int64_t pending_days;
     int64_t ttl_days;
     int32_t ttl_months;
-    kp_time expires_on;       /* 0 = none */
+    kp_time expires_on; /* 0 = none */
 } kp_validity;
 
 typedef struct kp_point_kind {
@@ -72,38 +72,38 @@ typedef enum kp_grant_once {
 } kp_grant_once;
 
 typedef struct kp_rule {
-    char id[48];             /* unique within the program, shown in explanations */
+    char id[48]; /* unique within the program, shown in explanations */
     kp_rule_kind kind;
-    char category[KP_STR_MAX]; /* "" = every line */
-    char store[KP_STR_MAX];  /* earn, discounts: only at this store ("" = every store) */
-    char tier[KP_TIER_NAME_MAX]; /* earn: only for customers of this tier ("" = all) */
+    char category[KP_STR_MAX];         /* "" = every line */
+    char store[KP_STR_MAX];            /* earn, discounts: only at this store ("" = every store) */
+    char tier[KP_TIER_NAME_MAX];       /* earn: only for customers of this tier ("" = all) */
     char point_kind[KP_KIND_NAME_MAX]; /* burn_limit: the kind capped ("" = every kind);
                                         * grant: the kind granted */
-    int32_t rate_bp;         /* earn_percent, burn_limit, discount_fixed */
-    int64_t points;          /* first_purchase_min, burn_min_balance, annual bonus, grant */
-    int64_t amount_minor;    /* join: minimum purchase; annual bonus: threshold;
-                              * discount_cumulative: individual rate from (0 = none) */
-    kp_time starts_at;       /* promotional window [starts_at, ends_at); 0 = open */
+    int32_t rate_bp;                   /* earn_percent, burn_limit, discount_fixed */
+    int64_t points;       /* first_purchase_min, burn_min_balance, annual bonus, grant */
+    int64_t amount_minor; /* join: minimum purchase; annual bonus: threshold;
+                           * discount_cumulative: individual rate from (0 = none) */
+    kp_time starts_at;    /* promotional window [starts_at, ends_at); 0 = open */
     kp_time ends_at;
-    size_t n_steps;          /* earn_percent by receipt amount; discount_cumulative by spend */
+    size_t n_steps; /* earn_percent by receipt amount; discount_cumulative by spend */
     kp_rate_step steps[KP_RATE_STEPS_MAX];
-    bool registered_only;    /* discounts: a card that is not registered gets none */
+    bool registered_only; /* discounts: a card that is not registered gets none */
     /* grant */
     char on[KP_EVENT_TYPE_MAX]; /* the event type that triggers it */
     bool has_value_over;
-    int64_t value_over;      /* the event's value must be greater than this */
+    int64_t value_over; /* the event's value must be greater than this */
     kp_grant_once once;
-    bool unique_token;       /* the event's token (a partner card number) is accepted
-                              * once across the whole program */
-    bool per_year;           /* tenure: points times the full years */
-    bool has_validity;       /* grant: overrides the granted kind's validity */
+    bool unique_token; /* the event's token (a partner card number) is accepted
+                        * once across the whole program */
+    bool per_year;     /* tenure: points times the full years */
+    bool has_validity; /* grant: overrides the granted kind's validity */
     kp_validity validity;
 } kp_rule;
 
 typedef struct kp_tier {
     char name[KP_TIER_NAME_MAX];
-    int64_t min_spend_minor;     /* rolling spend over the window to qualify */
-    int32_t earn_multiplier_x100;/* 100 = x1, 150 = x1.5 */
+    int64_t min_spend_minor;      /* rolling spend over the window to qualify */
+    int32_t earn_multiplier_x100; /* 100 = x1, 150 = x1.5 */
     int32_t discount_bp;
     size_t n_privileges;
     char privileges[KP_TIER_PRIVILEGES_MAX][KP_PRIVILEGE_NAME_MAX];
@@ -116,14 +116,14 @@ typedef enum kp_downgrade {
 } kp_downgrade;
 
 typedef struct kp_program {
-    int64_t version;          /* set by the store; 0 until loaded */
+    int64_t version; /* set by the store; 0 until loaded */
     char name[128];
-    char currency[4];         /* ISO 4217, "RUB" */
-    int64_t minor_per_point;  /* minor units one point pays: 100 = 1 point per rouble */
-    kp_rounding rounding;     /* of earned points and of discounts; burn caps round down */
-    int32_t utc_offset_minutes; /* the program's calendar (birthdays, years, reviews) */
+    char currency[4];                  /* ISO 4217, "RUB" */
+    int64_t minor_per_point;           /* minor units one point pays: 100 = 1 point per rouble */
+    kp_rounding rounding;              /* of earned points and of discounts; burn caps round down */
+    int32_t utc_offset_minutes;        /* the program's calendar (birthdays, years, reviews) */
     char point_kind[KP_KIND_NAME_MAX]; /* kind of the points purchases earn: "regular" */
-    kp_validity earn_validity; /* of the points purchases earn */
+    kp_validity earn_validity;         /* of the points purchases earn */
     size_t n_kinds;
     kp_point_kind kinds[KP_POINT_KINDS_MAX];
     size_t n_rules;
@@ -131,8 +131,8 @@ typedef struct kp_program {
     /* tiers: ordered by min_spend_minor, lowest first */
     size_t n_tiers;
     kp_tier tiers[KP_TIERS_MAX];
-    int64_t tier_window_days;     /* rolling spend window */
-    int32_t tier_review_months;   /* a review on the 1st of every N-th month; 0 = no reviews */
+    int64_t tier_window_days;   /* rolling spend window */
+    int32_t tier_review_months; /* a review on the 1st of every N-th month; 0 = no reviews */
     kp_downgrade tier_downgrade;
     /* script hook (src/script): Lua 5.4 source and the functions it names */
     char script_earn[KP_SCRIPT_FN_MAX]; /* "" = none */
@@ -166,8 +166,7 @@ int kp_program_tier_for_spend(const kp_program *p, int64_t spend_minor);
 
 /* The instants from which points earned at `at` under validity `v` are
  * spendable, and at which they expire (KP_TIME_NEVER = never). */
-void kp_validity_apply(const kp_validity *v, kp_time at, kp_time *active_from,
-                       kp_time *expires_at);
+void kp_validity_apply(const kp_validity *v, kp_time at, kp_time *active_from, kp_time *expires_at);
 
 /* True when the rule's window contains `now` (a rule with no window always). */
 bool kp_rule_active(const kp_rule *r, kp_time now);

@@ -18,7 +18,7 @@ typedef struct kp_store kp_store;
 
 /* An account's rule state; all zero for an account no rule touched yet. */
 typedef struct kp_account_rules {
-    char tier[KP_TIER_NAME_MAX];   /* "" = none */
+    char tier[KP_TIER_NAME_MAX]; /* "" = none */
     kp_time tier_since;
     bool has_personal_discount;
     int32_t personal_discount_bp;
@@ -39,7 +39,7 @@ typedef struct kp_event_row {
     int64_t account_id;
     uint8_t request_hash[16];
     kp_time at;
-    char *response;              /* the answer given; malloc'd by event_find */
+    char *response; /* the answer given; malloc'd by event_find */
 } kp_event_row;
 void kp_event_row_release(kp_event_row *row);
 
@@ -47,9 +47,9 @@ void kp_event_row_release(kp_event_row *row);
 typedef struct kp_job_run {
     int64_t id;
     char job[32];
-    kp_time due_at;              /* the due item: a day, a review instant, a tick */
+    kp_time due_at; /* the due item: a day, a review instant, a tick */
     kp_time ran_at;
-    int64_t items;               /* accounts touched */
+    int64_t items; /* accounts touched */
     char detail[256];
 } kp_job_run;
 
@@ -68,16 +68,16 @@ typedef struct kp_triggers_ops {
                                     int64_t *sum);
     /* Accounts after id `after`, in id order, with their spend in [from, to)
      * and their tier: a page of a tier review. */
-    kp_err (*review_page)(kp_store *s, int64_t after, kp_time from, kp_time to,
-                          kp_review_row *out, size_t limit, size_t *n);
+    kp_err (*review_page)(kp_store *s, int64_t after, kp_time from, kp_time to, kp_review_row *out,
+                          size_t limit, size_t *n);
     /* Accounts holding a lot with points left that expires at or before `now`. */
     kp_err (*accounts_expiring)(kp_store *s, kp_time now, int64_t *ids, size_t limit, size_t *n);
     /* Accounts after id `after` created before `before` on month-day
      * (month, day) of the calendar `offset_minutes` from UTC; with
      * created_at. The tenure job's anniversaries. */
     kp_err (*accounts_created_on)(kp_store *s, int month, int day, int32_t offset_minutes,
-                                  kp_time before, int64_t after, int64_t *ids,
-                                  kp_time *created_at, size_t limit, size_t *n);
+                                  kp_time before, int64_t after, int64_t *ids, kp_time *created_at,
+                                  size_t limit, size_t *n);
 
     /* ---- events: idempotent by (store, id) */
     kp_err (*event_find)(kp_store *s, const char *store, const char *id, kp_event_row *out);

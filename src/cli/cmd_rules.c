@@ -16,8 +16,7 @@
 
 static int fail(const char *command, const kp_error *e)
 {
-    fprintf(stderr, "kopilka %s: %s%s%s\n", command, e->field, e->field[0] ? ": " : "",
-            e->message);
+    fprintf(stderr, "kopilka %s: %s%s%s\n", command, e->field, e->field[0] ? ": " : "", e->message);
     return 1;
 }
 
@@ -114,8 +113,8 @@ int cmd_tick(int argc, char **argv)
 
 int cmd_event(int argc, char **argv)
 {
-    static const char *const opts[] = {"--store", "--card", "--type", "--id", "--value",
-                                       "--token", "--now", NULL};
+    static const char *const opts[] = {"--store", "--card",  "--type", "--id",
+                                       "--value", "--token", "--now",  NULL};
     if (!cli_check_options(argc, argv, opts, "event")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     const char *card = cli_option(argc, argv, "--card");
@@ -164,8 +163,8 @@ int cmd_event(int argc, char **argv)
     bool replayed = false;
     err = program && sc ? kp_service_program_get(st, 0, program, &e) : KP_ERR_NOMEM;
     if (err == KP_OK && (err = st->ops->begin(st)) == KP_OK)
-        err = finish(st, kp_service_event(st, program, store ? store : "cli", &req, now, sc,
-                                          &out, &replayed, &e));
+        err = finish(st, kp_service_event(st, program, store ? store : "cli", &req, now, sc, &out,
+                                          &replayed, &e));
     if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
     kp_store_close(st);
     kp_scratch_free(sc);
@@ -204,13 +203,21 @@ static int discount(int argc, char **argv, bool set)
     if (err) return fail(command, &e);
     char rate[16];
     kp_percent_format(bp, rate, sizeof rate);
-    if (set) printf("card %s: individual discount %s\n", card, rate);
-    else printf("card %s: no individual discount\n", card);
+    if (set)
+        printf("card %s: individual discount %s\n", card, rate);
+    else
+        printf("card %s: no individual discount\n", card);
     return 0;
 }
 
-int cmd_discount_set(int argc, char **argv) { return discount(argc, argv, true); }
-int cmd_discount_clear(int argc, char **argv) { return discount(argc, argv, false); }
+int cmd_discount_set(int argc, char **argv)
+{
+    return discount(argc, argv, true);
+}
+int cmd_discount_clear(int argc, char **argv)
+{
+    return discount(argc, argv, false);
+}
 
 int cmd_jobs(int argc, char **argv)
 {
@@ -237,8 +244,8 @@ int cmd_jobs(int argc, char **argv)
         char due[32], ran[32];
         kp_time_format(runs[i].due_at, due, sizeof due);
         kp_time_format(runs[i].ran_at, ran, sizeof ran);
-        printf("%lld\t%s\tdue %s\tran %s\t%lld\t%s\n", (long long)runs[i].id, runs[i].job, due,
-               ran, (long long)runs[i].items, runs[i].detail);
+        printf("%lld\t%s\tdue %s\tran %s\t%lld\t%s\n", (long long)runs[i].id, runs[i].job, due, ran,
+               (long long)runs[i].items, runs[i].detail);
     }
     free(runs);
     kp_store_close(st);

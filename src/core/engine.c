@@ -74,12 +74,89 @@ int64_t kp_account_spendable(const kp_account *account, kp_time now)
     return sum > 0 ? sum : 0;
 }
 
+/* A bounded text builder for the explanations: every quote writes a dozen
+ * sentences, and snprintf with money and rate formatting was half of the
+ * engine's time; these append without parsing a format. The text is always
+ * NUL-terminated and silently cut at the buffer's end. */
+typedef struct text {
+    char *p;
+    size_t left; /* bytes left, including the NUL's */
+} text;
+
+static text text_at(char *buf, size_t size)
+{
+    assert(size > 0);
+    buf[0] = '\0';
+    return (text){buf, size};
+}
+
+static void t_str(text *t, const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= t->left) n = t->left - 1;
+    memcpy(t->p, s, n);
+    t->p += n;
+    t->left -= n;
+    *t->p = '\0';
+}
+
+static void t_u64(text *t, uint64_t v, int min_digits)
+{
+    char d[24];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || n < min_digits);
+    char out[24];
+    for (int i = 0; i < n; i++) out[i] = d[n - 1 - i];
+    out[n] = '\0';
+    t_str(t, out);
+}
+
+static void t_i64(text *t, int64_t v)
+{
+    if (v < 0) t_str(t, "-");
+    t_u64(t, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 1);
+}
+
+/* As kp_money_format: "1234.56". */
+static void t_money(text *t, int64_t minor)
+{
+    if (minor < 0) t_str(t, "-");
+    uint64_t v = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    t_u64(t, v / 100, 1);
+    t_str(t, ".");
+    t_u64(t, v % 100, 2);
+}
+
+/* As kp_percent_format without the sign: "12", "12.5", "12.25". */
+static void t_decimal(text *t, int32_t hundredths)
+{
+    t_u64(t, (uint64_t)(hundredths / 100), 1);
+    if (hundredths % 100 == 0) return;
+    t_str(t, ".");
+    if (hundredths % 10 == 0)
+        t_u64(t, (uint64_t)(hundredths % 100 / 10), 1);
+    else
+        t_u64(t, (uint64_t)(hundredths % 100), 2);
+}
+
+static void t_rate(text *t, int32_t bp)
+{
+    t_decimal(t, bp);
+    t_str(t, "%");
+}
+
 static kp_explain *explain_add(kp_quote *q, const char *rule, kp_rule_kind kind)
 {
     assert(q->n_explain < KP_EXPLAIN_MAX);
     kp_explain *x = &q->explain[q->n_explain++];
     memset(x, 0, sizeof *x);
-    if (rule) snprintf(x->rule, sizeof x->rule, "%s", rule);
+    if (rule) {
+        text t = text_at(x->rule, sizeof x->rule);
+        t_str(&t, rule);
+    }
     x->kind = kind;
     return x;
 }
@@ -173,29 +250,40 @@ static void explain_discount(kp_quote *q, const kp_program *p, const kp_account 
                              const kp_tier *tier, int source, int64_t base, int32_t rate,
                              int64_t discount)
 {
-    char rate_s[16], base_s[32], disc_s[32], spend_s[32];
-    kp_percent_format(rate, rate_s, sizeof rate_s);
-    kp_money_format(base, base_s, sizeof base_s);
-    kp_money_format(discount, disc_s, sizeof disc_s);
-    kp_money_format(a->spend_minor, spend_s, sizeof spend_s);
     kp_explain *x;
+    text t;
     if (source == (int)p->n_rules) {
         x = explain_add(q, tier->name, KP_RULE_TIER);
-        snprintf(x->text, sizeof x->text, "tier %s: %s discount on %s = %s", tier->name, rate_s,
-                 base_s, disc_s);
+        t = text_at(x->text, sizeof x->text);
+        t_str(&t, "tier ");
+        t_str(&t, tier->name);
+        t_str(&t, ": ");
+        t_rate(&t, rate);
+        t_str(&t, " discount on ");
     } else {
         const kp_rule *rule = &p->rules[source];
         x = explain_add(q, rule->id, rule->kind);
-        bool individual = false;
-        if (rule->kind == KP_RULE_DISCOUNT_CUMULATIVE) cumulative_rate(rule, a, &individual);
-        if (rule->kind == KP_RULE_DISCOUNT_FIXED)
-            snprintf(x->text, sizeof x->text, "%s discount on %s %s = %s", rate_s,
-                     category_label(rule->category), base_s, disc_s);
-        else
-            snprintf(x->text, sizeof x->text, "%s%s discount for an accumulated spend of %s: "
-                     "%s of %s = %s", individual ? "individual " : "", rate_s, spend_s, rate_s,
-                     base_s, disc_s);
+        t = text_at(x->text, sizeof x->text);
+        if (rule->kind == KP_RULE_DISCOUNT_FIXED) {
+            t_rate(&t, rate);
+            t_str(&t, " discount on ");
+            t_str(&t, category_label(rule->category));
+            t_str(&t, " ");
+        } else {
+            bool individual = false;
+            cumulative_rate(rule, a, &individual);
+            if (individual) t_str(&t, "individual ");
+            t_rate(&t, rate);
+            t_str(&t, " discount for an accumulated spend of ");
+            t_money(&t, a->spend_minor);
+            t_str(&t, ": ");
+            t_rate(&t, rate);
+            t_str(&t, " of ");
+        }
     }
+    t_money(&t, base);
+    t_str(&t, " = ");
+    t_money(&t, discount);
     x->base_minor = base;
     x->rate_bp = rate;
     x->discount_minor = discount;
@@ -225,9 +313,13 @@ static void price_discounts(const kp_program *p, const kp_account *a, const kp_t
             const kp_rule *rule = &p->rules[r];
             bool individual;
             if (!rule->registered_only) continue;
-            if (rule->kind == KP_RULE_DISCOUNT_CUMULATIVE && cumulative_rate(rule, a, &individual) == 0)
+            if (rule->kind == KP_RULE_DISCOUNT_CUMULATIVE &&
+                cumulative_rate(rule, a, &individual) == 0)
                 continue;
             if (rule->kind != KP_RULE_DISCOUNT_CUMULATIVE && rule->kind != KP_RULE_DISCOUNT_FIXED)
+                continue;
+            if (rule->kind == KP_RULE_DISCOUNT_FIXED &&
+                (!kp_rule_active(rule, now) || (rule->store[0] && strcmp(rule->store, store) != 0)))
                 continue;
             kp_explain *x = explain_add(q, rule->id, rule->kind);
             snprintf(x->text, sizeof x->text,
@@ -303,12 +395,12 @@ static int slot_for(const kp_program *p, int head, const char *kind)
 typedef struct burn_state {
     int pot[KP_LINES_MAX];
     int64_t pot_base[KP_RULES_MAX + 1];
-    int64_t pot_cap[KP_RULES_MAX + 1];   /* all kinds together: the largest rule cap */
+    int64_t pot_cap[KP_RULES_MAX + 1]; /* all kinds together: the largest rule cap */
     int64_t pot_used[KP_RULES_MAX + 1];
-    int64_t rule_cap[KP_RULES_MAX + 1];  /* per burn_limit rule; POT_ALL for no rules */
+    int64_t rule_cap[KP_RULES_MAX + 1]; /* per burn_limit rule; POT_ALL for no rules */
     int64_t rule_used[KP_RULES_MAX + 1];
-    int head[KP_RULES_MAX + 1];          /* pot of each burn_limit rule */
-    int heads[KP_RULES_MAX + 1];         /* pots, in rule order */
+    int head[KP_RULES_MAX + 1];  /* pot of each burn_limit rule */
+    int heads[KP_RULES_MAX + 1]; /* pots, in rule order */
     size_t n_heads;
 } burn_state;
 
@@ -466,12 +558,20 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
         x->base_minor = bs.pot_base[bs.head[r]];
         x->rate_bp = rule->rate_bp;
         x->points = bs.rule_cap[r];
-        char rate[16], base[32];
-        kp_percent_format(rule->rate_bp, rate, sizeof rate);
-        kp_money_format(x->base_minor, base, sizeof base);
-        snprintf(x->text, sizeof x->text, "%s%spoints may pay %s of %s %s: at most %lld points",
-                 rule->point_kind, rule->point_kind[0] ? " " : "", rate,
-                 category_label(rule->category), base, (long long)bs.rule_cap[r]);
+        text t = text_at(x->text, sizeof x->text);
+        if (rule->point_kind[0]) {
+            t_str(&t, rule->point_kind);
+            t_str(&t, " ");
+        }
+        t_str(&t, "points may pay ");
+        t_rate(&t, rule->rate_bp);
+        t_str(&t, " of ");
+        t_str(&t, category_label(rule->category));
+        t_str(&t, " ");
+        t_money(&t, x->base_minor);
+        t_str(&t, ": at most ");
+        t_i64(&t, bs.rule_cap[r]);
+        t_str(&t, " points");
     }
 }
 
@@ -508,23 +608,32 @@ static void explain_earn(kp_quote *q, const kp_rule *rule, int32_t rate, int64_t
     x->base_minor = base;
     x->rate_bp = rate;
     x->points = points;
-    char rate_s[16], base_s[32], why[80] = "", until[32];
-    kp_percent_format(rate, rate_s, sizeof rate_s);
-    kp_money_format(base, base_s, sizeof base_s);
+    text t = text_at(x->text, sizeof x->text);
+    t_rate(&t, rate);
     if (rule->n_steps) {
-        char from[32];
-        kp_money_format(rule->steps[0].min_minor, from, sizeof from);
+        int64_t from = rule->steps[0].min_minor;
         for (size_t s = 0; s < rule->n_steps; s++)
-            if (rule->steps[s].rate_bp == rate) kp_money_format(rule->steps[s].min_minor, from, sizeof from);
-        snprintf(why, sizeof why, " (receipts from %s)", from);
+            if (rule->steps[s].rate_bp == rate) from = rule->steps[s].min_minor;
+        t_str(&t, " (receipts from ");
+        t_money(&t, from);
+        t_str(&t, ")");
     } else if (rule->ends_at) {
+        char until[32];
         kp_time_format(rule->ends_at, until, sizeof until);
-        snprintf(why, sizeof why, " (promotion until %.10s)", until);
+        until[10] = '\0';
+        t_str(&t, " (promotion until ");
+        t_str(&t, until);
+        t_str(&t, ")");
     } else if (rule->starts_at) {
-        snprintf(why, sizeof why, " (promotion)");
+        t_str(&t, " (promotion)");
     }
-    snprintf(x->text, sizeof x->text, "%s%s of %s paid for %s = %lld points", rate_s, why, base_s,
-             category_label(rule->category), (long long)points);
+    t_str(&t, " of ");
+    t_money(&t, base);
+    t_str(&t, " paid for ");
+    t_str(&t, category_label(rule->category));
+    t_str(&t, " = ");
+    t_i64(&t, points);
+    t_str(&t, " points");
 }
 
 /* Step 3: fills earned[i] and the quote's earn, with explanations. */
@@ -570,14 +679,16 @@ static kp_err price_earn(const kp_program *p, const kp_account *a, const kp_tier
     }
     if (any && tier && mult != 100) {
         kp_explain *x = explain_add(q, tier->name, KP_RULE_TIER);
-        char m[16], base[32];
-        kp_percent_format((int32_t)mult, m, sizeof m);
-        m[strlen(m) - 1] = '\0'; /* "1.5%" -> "1.5": a multiplier, not a rate */
-        kp_money_format(q->paid_minor, base, sizeof base);
         x->base_minor = q->paid_minor;
         x->points = tier_extra;
-        snprintf(x->text, sizeof x->text, "tier %s earns x%s: %+lld points", tier->name, m,
-                 (long long)tier_extra);
+        text t = text_at(x->text, sizeof x->text);
+        t_str(&t, "tier ");
+        t_str(&t, tier->name);
+        t_str(&t, " earns x");
+        t_decimal(&t, (int32_t)mult);
+        t_str(&t, tier_extra >= 0 ? ": +" : ": ");
+        t_i64(&t, tier_extra);
+        t_str(&t, " points");
     }
     return KP_OK;
 }
@@ -591,8 +702,8 @@ static void add_bonus(const int64_t *paid, size_t n, int64_t bonus, int64_t *ear
 }
 
 /* Step 4: the first-purchase minimum and the annual spend bonus. */
-static kp_err price_bonuses(const kp_program *p, const kp_account *a, const int64_t *paid,
-                            size_t n, kp_quote *q, int64_t *earned, kp_error *e)
+static kp_err price_bonuses(const kp_program *p, const kp_account *a, const int64_t *paid, size_t n,
+                            kp_quote *q, int64_t *earned, kp_error *e)
 {
     const kp_rule *first_min = NULL;
     for (size_t r = 0; r < p->n_rules && first_min == NULL; r++)
@@ -635,8 +746,7 @@ static kp_err price_bonuses(const kp_program *p, const kp_account *a, const int6
 
 /* ------------------------------------------------------------------ price */
 
-static void refuse_join(const kp_program *p, const kp_rule *join, const kp_basket *b,
-                        kp_quote *q)
+static void refuse_join(const kp_program *p, const kp_rule *join, const kp_basket *b, kp_quote *q)
 {
     char min[32], amount[32];
     kp_money_format(join->amount_minor, min, sizeof min);

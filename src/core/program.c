@@ -38,14 +38,17 @@ int kp_program_tier_for_spend(const kp_program *p, int64_t spend_minor)
     return best;
 }
 
-void kp_validity_apply(const kp_validity *v, kp_time at, kp_time *active_from,
-                       kp_time *expires_at)
+void kp_validity_apply(const kp_validity *v, kp_time at, kp_time *active_from, kp_time *expires_at)
 {
     *active_from = at + v->pending_days * KP_DAY_SECONDS;
-    if (v->ttl_days > 0) *expires_at = at + v->ttl_days * KP_DAY_SECONDS;
-    else if (v->ttl_months > 0) *expires_at = kp_time_add_months(at, v->ttl_months);
-    else if (v->expires_on > 0) *expires_at = v->expires_on;
-    else *expires_at = KP_TIME_NEVER;
+    if (v->ttl_days > 0)
+        *expires_at = at + v->ttl_days * KP_DAY_SECONDS;
+    else if (v->ttl_months > 0)
+        *expires_at = kp_time_add_months(at, v->ttl_months);
+    else if (v->expires_on > 0)
+        *expires_at = v->expires_on;
+    else
+        *expires_at = KP_TIME_NEVER;
 }
 
 bool kp_rule_active(const kp_rule *r, kp_time now)

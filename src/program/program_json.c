@@ -65,7 +65,8 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pa
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; allowed[i]; i++)
             if (strcmp(key, allowed[i]) == 0) ok = true;
@@ -82,8 +83,8 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pa
     return KP_OK;
 }
 
-static kp_err get_string(json_t *obj, const char *key, const char *path, bool required,
-                         char *out, size_t out_size, kp_error *e)
+static kp_err get_string(json_t *obj, const char *key, const char *path, bool required, char *out,
+                         size_t out_size, kp_error *e)
 {
     char field[64];
     field_name(field, sizeof field, path, key);
@@ -99,8 +100,8 @@ static kp_err get_string(json_t *obj, const char *key, const char *path, bool re
     return KP_OK;
 }
 
-static kp_err get_int(json_t *obj, const char *key, const char *path, bool required,
-                      int64_t min, int64_t max, int64_t *out, kp_error *e)
+static kp_err get_int(json_t *obj, const char *key, const char *path, bool required, int64_t min,
+                      int64_t max, int64_t *out, kp_error *e)
 {
     char field[64];
     field_name(field, sizeof field, path, key);
@@ -246,8 +247,8 @@ static kp_err get_steps(json_t *obj, const char *path, const char *amount_key, k
         if (i > 0 && st->min_minor <= rule->steps[i - 1].min_minor) {
             char f[128];
             snprintf(f, sizeof f, "%s.%s", sp, amount_key);
-            return kp_error_set(e, KP_ERR_INVALID, f,
-                                "steps must be in increasing order of %s", amount_key);
+            return kp_error_set(e, KP_ERR_INVALID, f, "steps must be in increasing order of %s",
+                                amount_key);
         }
         rule->n_steps = i + 1;
     }
@@ -294,9 +295,10 @@ static bool event_type_ok(const char *s)
 
 static kp_err parse_grant(json_t *r, const char *path, kp_program *p, kp_rule *rule, kp_error *e)
 {
-    static const char *const keys[] = {"id", "kind", "on", "points", "point_kind", "value_over",
-                                       "once", "unique_token", "per_year", "pending_days",
-                                       "ttl_days", "ttl_months", "expires_on", "note", NULL};
+    static const char *const keys[] = {"id",         "kind",         "on",       "points",
+                                       "point_kind", "value_over",   "once",     "unique_token",
+                                       "per_year",   "pending_days", "ttl_days", "ttl_months",
+                                       "expires_on", "note",         NULL};
     kp_err err;
     char field[64];
     if ((err = check_keys(r, keys, path, e))) return err;
@@ -324,9 +326,12 @@ static kp_err parse_grant(json_t *r, const char *path, kp_program *p, kp_rule *r
     char once[16] = "";
     if ((err = get_string(r, "once", path, false, once, sizeof once, e))) return err;
     if (once[0]) {
-        if (strcmp(once, "customer") == 0) rule->once = KP_ONCE_CUSTOMER;
-        else if (strcmp(once, "year") == 0) rule->once = KP_ONCE_YEAR;
-        else if (strcmp(once, "event") == 0) rule->once = KP_ONCE_EVENT;
+        if (strcmp(once, "customer") == 0)
+            rule->once = KP_ONCE_CUSTOMER;
+        else if (strcmp(once, "year") == 0)
+            rule->once = KP_ONCE_YEAR;
+        else if (strcmp(once, "event") == 0)
+            rule->once = KP_ONCE_EVENT;
         else {
             field_name(field, sizeof field, path, "once");
             return kp_error_set(e, KP_ERR_INVALID, field,
@@ -366,11 +371,11 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
     if ((err = get_string(r, "kind", path, true, kind, sizeof kind, e))) return err;
     if ((err = get_string(r, "category", path, false, rule->category, sizeof rule->category, e)))
         return err;
-    if ((err = get_string(r, "store", path, false, rule->store, sizeof rule->store, e)))
-        return err;
+    if ((err = get_string(r, "store", path, false, rule->store, sizeof rule->store, e))) return err;
     if (strcmp(kind, "earn_percent") == 0) {
-        static const char *const keys[] = {"id", "kind", "category", "store", "tier", "percent",
-                                           "steps", "starts", "ends", "note", NULL};
+        static const char *const keys[] = {"id",   "kind",    "category", "store",
+                                           "tier", "percent", "steps",    "starts",
+                                           "ends", "note",    NULL};
         rule->kind = KP_RULE_EARN_PERCENT;
         if ((err = check_keys(r, keys, path, e))) return err;
         if ((err = get_string(r, "tier", path, false, rule->tier, sizeof rule->tier, e)))
@@ -391,8 +396,8 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
         return get_percent(r, path, 10000 * 100, &rule->rate_bp, e);
     }
     if (strcmp(kind, "burn_limit") == 0) {
-        static const char *const keys[] = {"id", "kind", "category", "point_kind", "percent",
-                                           "note", NULL};
+        static const char *const keys[] = {"id",      "kind", "category", "point_kind",
+                                           "percent", "note", NULL};
         rule->kind = KP_RULE_BURN_LIMIT;
         if ((err = check_keys(r, keys, path, e))) return err;
         if ((err = get_string(r, "point_kind", path, false, rule->point_kind,
@@ -419,8 +424,9 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
         return get_int(r, "points", path, true, 1, 1000000000, &rule->points, e);
     }
     if (strcmp(kind, "discount_fixed") == 0) {
-        static const char *const keys[] = {"id", "kind", "category", "store", "percent",
-                                           "registered_only", "starts", "ends", "note", NULL};
+        static const char *const keys[] = {
+            "id",     "kind", "category", "store", "percent", "registered_only",
+            "starts", "ends", "note",     NULL};
         rule->kind = KP_RULE_DISCOUNT_FIXED;
         if ((err = check_keys(r, keys, path, e))) return err;
         if ((err = get_bool(r, "registered_only", path, &rule->registered_only, e))) return err;
@@ -428,8 +434,8 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
         return get_percent(r, path, 10000, &rule->rate_bp, e);
     }
     if (strcmp(kind, "discount_cumulative") == 0) {
-        static const char *const keys[] = {"id", "kind", "category", "steps", "individual_from",
-                                           "registered_only", "note", NULL};
+        static const char *const keys[] = {
+            "id", "kind", "category", "steps", "individual_from", "registered_only", "note", NULL};
         rule->kind = KP_RULE_DISCOUNT_CUMULATIVE;
         if ((err = check_keys(r, keys, path, e))) return err;
         if ((err = get_bool(r, "registered_only", path, &rule->registered_only, e))) return err;
@@ -475,8 +481,8 @@ static kp_err parse_kinds(json_t *kinds, kp_program *p, kp_error *e)
         char path[48];
         snprintf(path, sizeof path, "point_kinds[%zu]", i);
         if (!json_is_object(k)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
-        static const char *const keys[] = {"name", "pending_days", "ttl_days", "ttl_months",
-                                           "expires_on", "note", NULL};
+        static const char *const keys[] = {"name",       "pending_days", "ttl_days", "ttl_months",
+                                           "expires_on", "note",         NULL};
         kp_err err = check_keys(k, keys, path, e);
         if (err) return err;
         kp_point_kind *pk = &p->kinds[i];
@@ -494,8 +500,8 @@ static kp_err parse_kinds(json_t *kinds, kp_program *p, kp_error *e)
 
 static kp_err parse_tiers(json_t *t, kp_program *p, kp_error *e)
 {
-    static const char *const keys[] = {"window_days", "review_months", "downgrade", "levels",
-                                       "note", NULL};
+    static const char *const keys[] = {"window_days", "review_months", "downgrade",
+                                       "levels",      "note",          NULL};
     if (!json_is_object(t)) return kp_error_set(e, KP_ERR_INVALID, "tiers", "must be an object");
     kp_err err = check_keys(t, keys, "tiers", e);
     if (err) return err;
@@ -507,9 +513,12 @@ static kp_err parse_tiers(json_t *t, kp_program *p, kp_error *e)
     p->tier_review_months = (int32_t)months;
     char down[16] = "to_qualified";
     if ((err = get_string(t, "downgrade", "tiers", false, down, sizeof down, e))) return err;
-    if (strcmp(down, "to_qualified") == 0) p->tier_downgrade = KP_DOWNGRADE_TO_QUALIFIED;
-    else if (strcmp(down, "one_level") == 0) p->tier_downgrade = KP_DOWNGRADE_ONE_LEVEL;
-    else if (strcmp(down, "never") == 0) p->tier_downgrade = KP_DOWNGRADE_NEVER;
+    if (strcmp(down, "to_qualified") == 0)
+        p->tier_downgrade = KP_DOWNGRADE_TO_QUALIFIED;
+    else if (strcmp(down, "one_level") == 0)
+        p->tier_downgrade = KP_DOWNGRADE_ONE_LEVEL;
+    else if (strcmp(down, "never") == 0)
+        p->tier_downgrade = KP_DOWNGRADE_NEVER;
     else
         return kp_error_set(e, KP_ERR_INVALID, "tiers.downgrade",
                             "must be \"to_qualified\", \"one_level\" or \"never\", got \"%s\"",
@@ -524,8 +533,8 @@ static kp_err parse_tiers(json_t *t, kp_program *p, kp_error *e)
         char path[48], field[64];
         snprintf(path, sizeof path, "tiers.levels[%zu]", i);
         if (!json_is_object(l)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
-        static const char *const lkeys[] = {"name", "min_spend", "earn_multiplier",
-                                            "discount_percent", "privileges", "note", NULL};
+        static const char *const lkeys[] = {
+            "name", "min_spend", "earn_multiplier", "discount_percent", "privileges", "note", NULL};
         if ((err = check_keys(l, lkeys, path, e))) return err;
         kp_tier *tier = &p->tiers[i];
         if ((err = get_string(l, "name", path, true, tier->name, sizeof tier->name, e))) return err;
@@ -548,16 +557,15 @@ static kp_err parse_tiers(json_t *t, kp_program *p, kp_error *e)
         if ((err = get_percent_key(l, "earn_multiplier", path, false, 1000,
                                    &tier->earn_multiplier_x100, e)))
             return err;
-        if ((err = get_percent_key(l, "discount_percent", path, false, 10000, &tier->discount_bp,
-                                   e)))
+        if ((err =
+                 get_percent_key(l, "discount_percent", path, false, 10000, &tier->discount_bp, e)))
             return err;
         json_t *priv = json_object_get(l, "privileges");
         if (priv) {
             field_name(field, sizeof field, path, "privileges");
             if (!json_is_array(priv) || json_array_size(priv) > KP_TIER_PRIVILEGES_MAX)
                 return kp_error_set(e, KP_ERR_INVALID, field,
-                                    "must be an array of at most %d names",
-                                    KP_TIER_PRIVILEGES_MAX);
+                                    "must be an array of at most %d names", KP_TIER_PRIVILEGES_MAX);
             for (size_t k = 0; k < json_array_size(priv); k++) {
                 json_t *s = json_array_get(priv, k);
                 if (!json_is_string(s) || json_string_length(s) == 0 ||
@@ -587,7 +595,7 @@ static bool identifier_ok(const char *s)
 
 static kp_err parse_script(json_t *s, kp_program *p, kp_error *e)
 {
-    static const char *const keys[] = {"source", "earn", "burn", "instructions_max",
+    static const char *const keys[] = {"source",        "earn", "burn", "instructions_max",
                                        "memory_max_kb", "note", NULL};
     if (!json_is_object(s)) return kp_error_set(e, KP_ERR_INVALID, "script", "must be an object");
     kp_err err = check_keys(s, keys, "script", e);
@@ -676,9 +684,9 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
         goto out;
     }
     /* "customers" is read by kp_people_policy_parse (people.h). */
-    static const char *const keys[] = {"name", "currency", "minor_per_point", "rounding",
-                                       "utc_offset", "point_kinds", "earn", "tiers", "rules",
-                                       "script", "description", "customers", NULL};
+    static const char *const keys[] = {
+        "name",  "currency", "minor_per_point", "rounding",    "utc_offset", "point_kinds", "earn",
+        "tiers", "rules",    "script",          "description", "customers",  NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_string(root, "name", "", true, p->name, sizeof p->name, e))) goto out;
     snprintf(p->currency, sizeof p->currency, "RUB");
@@ -689,9 +697,12 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
         goto out;
     char rounding[16] = "down";
     if ((err = get_string(root, "rounding", "", false, rounding, sizeof rounding, e))) goto out;
-    if (strcmp(rounding, "down") == 0) p->rounding = KP_ROUND_DOWN;
-    else if (strcmp(rounding, "half_up") == 0) p->rounding = KP_ROUND_HALF_UP;
-    else if (strcmp(rounding, "up") == 0) p->rounding = KP_ROUND_UP;
+    if (strcmp(rounding, "down") == 0)
+        p->rounding = KP_ROUND_DOWN;
+    else if (strcmp(rounding, "half_up") == 0)
+        p->rounding = KP_ROUND_HALF_UP;
+    else if (strcmp(rounding, "up") == 0)
+        p->rounding = KP_ROUND_UP;
     else {
         err = kp_error_set(e, KP_ERR_INVALID, "rounding",
                            "must be \"down\", \"half_up\" or \"up\", got \"%s\"", rounding);
@@ -705,7 +716,7 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
     json_t *earn = json_object_get(root, "earn");
     if (earn) {
         static const char *const earn_keys[] = {"point_kind", "pending_days", "ttl_days",
-                                                "ttl_months", "expires_on", NULL};
+                                                "ttl_months", "expires_on",   NULL};
         if (!json_is_object(earn)) {
             err = kp_error_set(e, KP_ERR_INVALID, "earn", "must be an object");
             goto out;

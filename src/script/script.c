@@ -26,7 +26,7 @@ typedef struct script_mem {
 struct kp_script_cache {
     lua_State *L;
     script_mem mem;
-    uint64_t key;              /* what the state was built for: script_key() */
+    uint64_t key; /* what the state was built for: script_key() */
     int64_t instructions_max;
 };
 
@@ -60,9 +60,12 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+/* Past the budget every further instruction fails too, so a script cannot
+ * catch the error with pcall and go on: the error reaches the top. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
     luaL_error(L, "the script ran over its instruction budget");
 }
 
@@ -77,18 +80,16 @@ void kp_script_cache_free(kp_script_cache *c)
  * lua_CFunction, run under lua_pcall. */
 static int sandbox_open(lua_State *L)
 {
-    static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
-                                    {LUA_TABLIBNAME, luaopen_table},
-                                    {LUA_STRLIBNAME, luaopen_string},
-                                    {LUA_MATHLIBNAME, luaopen_math},
-                                    {LUA_UTF8LIBNAME, luaopen_utf8},
-                                    {NULL, NULL}};
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},        {LUA_TABLIBNAME, luaopen_table},
+        {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},  {NULL, NULL}};
     for (const luaL_Reg *lib = libs; lib->func; lib++) {
         luaL_requiref(L, lib->name, lib->func, 1);
         lua_pop(L, 1);
     }
-    static const char *const banned[] = {"dofile", "loadfile", "load", "require", "print",
-                                         "collectgarbage", NULL};
+    static const char *const banned[] = {"dofile", "loadfile",       "load", "require",
+                                         "print",  "collectgarbage", NULL};
     for (size_t i = 0; banned[i]; i++) {
         lua_pushnil(L);
         lua_setglobal(L, banned[i]);
@@ -133,7 +134,8 @@ static kp_script_cache *cache_build(const kp_program *p, char *error, size_t err
     if (rc == LUA_OK) rc = luaL_loadbufferx(c->L, p->script, strlen(p->script), "=script", "t");
     if (rc == LUA_OK) rc = lua_pcall(c->L, 0, 0, 0);
     if (rc != LUA_OK) {
-        snprintf(error, error_size, "%s", lua_tostring(c->L, -1) ? lua_tostring(c->L, -1) : "error");
+        snprintf(error, error_size, "%s",
+                 lua_tostring(c->L, -1) ? lua_tostring(c->L, -1) : "error");
         kp_script_cache_free(c);
         return NULL;
     }
@@ -274,8 +276,8 @@ static kp_err call(kp_script_cache **cache, const kp_program *p, const char *fn,
     int is_int = 0;
     lua_Integer v = lua_tointegerx(L, -2, &is_int);
     if (!is_int || v < 0 || v > SCRIPT_POINTS_MAX) {
-        snprintf(error, sizeof error, "%s must return a whole number of points from 0 to %lld",
-                 fn, (long long)SCRIPT_POINTS_MAX);
+        snprintf(error, sizeof error, "%s must return a whole number of points from 0 to %lld", fn,
+                 (long long)SCRIPT_POINTS_MAX);
         err = KP_ERR_INVALID;
         goto out;
     }
@@ -295,17 +297,17 @@ out:
     return KP_OK;
 }
 
-kp_err kp_script_earn(kp_script_cache **cache, const kp_program *program,
-                      const kp_account *account, const kp_basket *basket, const kp_quote *quote,
-                      kp_time at, int64_t *earned, char *note, size_t note_size)
+kp_err kp_script_earn(kp_script_cache **cache, const kp_program *program, const kp_account *account,
+                      const kp_basket *basket, const kp_quote *quote, kp_time at, int64_t *earned,
+                      char *note, size_t note_size)
 {
     return call(cache, program, program->script_earn, account, basket, quote, at, earned, note,
                 note_size);
 }
 
-kp_err kp_script_burn(kp_script_cache **cache, const kp_program *program,
-                      const kp_account *account, const kp_basket *basket, const kp_quote *quote,
-                      kp_time at, int64_t *max_burn, char *note, size_t note_size)
+kp_err kp_script_burn(kp_script_cache **cache, const kp_program *program, const kp_account *account,
+                      const kp_basket *basket, const kp_quote *quote, kp_time at, int64_t *max_burn,
+                      char *note, size_t note_size)
 {
     return call(cache, program, program->script_burn, account, basket, quote, at, max_burn, note,
                 note_size);

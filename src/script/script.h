@@ -30,15 +30,15 @@ void kp_script_cache_free(kp_script_cache *cache);
  * *earned is what the basket should earn instead of quote->earned, and
  * `note` the script's explanation (or a default). On failure `note` says
  * what went wrong. */
-kp_err kp_script_earn(kp_script_cache **cache, const kp_program *program,
-                      const kp_account *account, const kp_basket *basket, const kp_quote *quote,
-                      kp_time at, int64_t *earned, char *note, size_t note_size);
+kp_err kp_script_earn(kp_script_cache **cache, const kp_program *program, const kp_account *account,
+                      const kp_basket *basket, const kp_quote *quote, kp_time at, int64_t *earned,
+                      char *note, size_t note_size);
 
 /* Calls the program's burn function; on KP_OK *max_burn is the most points
  * the basket may burn (the engine still applies every cap and the balance). */
-kp_err kp_script_burn(kp_script_cache **cache, const kp_program *program,
-                      const kp_account *account, const kp_basket *basket, const kp_quote *quote,
-                      kp_time at, int64_t *max_burn, char *note, size_t note_size);
+kp_err kp_script_burn(kp_script_cache **cache, const kp_program *program, const kp_account *account,
+                      const kp_basket *basket, const kp_quote *quote, kp_time at, int64_t *max_burn,
+                      char *note, size_t note_size);
 
 /* Loads the program's script in a fresh sandbox and reports a syntax error
  * or a failing top level (run at program load, so a broken script is

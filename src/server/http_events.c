@@ -29,8 +29,7 @@ static kp_err run_event(void *ctx, kp_store *st, const kp_program *program, kp_s
 static unsigned event_error(kp_buf *out, const kp_error *e)
 {
     switch (e->code) {
-    case KP_ERR_INVALID:
-        return kp_http_error(out, 400, e->field[0] ? "bad_field" : "bad_json", e);
+    case KP_ERR_INVALID: return kp_http_error(out, 400, e->field[0] ? "bad_field" : "bad_json", e);
     case KP_ERR_LIMIT:
     case KP_ERR_OVERFLOW: return kp_http_error(out, 400, "bad_field", e);
     case KP_ERR_NOT_FOUND:
@@ -59,7 +58,7 @@ unsigned kp_http_route_events(kp_server *srv, const char *store, const char *bod
     job.out = out;
     job.now = call.now;
     /* Sized here so the writer never reallocates another thread's buffer. */
-    kp_buf_reserve(out, 64 * 1024);
+    kp_buf_reserve(out, 128 * 1024);
     kp_writer_submit(srv->writer, &job);
     if (job.err) return event_error(out, &job.error);
     return job.replayed ? 200 : 201;

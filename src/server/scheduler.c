@@ -29,7 +29,7 @@
 
 struct kp_scheduler {
     kp_server *srv;
-    kp_store *scan;      /* read connection for the expiry scan */
+    kp_store *scan;              /* read connection for the expiry scan */
     kp_birthdays *own_birthdays; /* when the server gives no finder */
     int interval_seconds;
     const kp_birthday_finder *birthdays;
@@ -153,8 +153,8 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
-kp_err kp_scheduler_start(kp_server *srv, int interval_seconds,
-                          const kp_birthday_finder *birthdays, kp_scheduler **out, kp_error *e)
+kp_err kp_scheduler_start(kp_server *srv, int interval_seconds, const kp_birthday_finder *birthdays,
+                          kp_scheduler **out, kp_error *e)
 {
     *out = NULL;
     kp_scheduler *s = calloc(1, sizeof *s);

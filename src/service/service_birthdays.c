@@ -16,7 +16,7 @@
 
 struct kp_birthdays {
     char key_path[4096];
-    kp_pii *pii;             /* loaded on first use */
+    kp_pii *pii; /* loaded on first use */
     kp_birthday_finder finder;
 };
 
@@ -80,8 +80,7 @@ kp_err kp_service_birthday_set(kp_store *st, const char *db_path, const char *nu
     char key_path[4096];
     if (!kp_pii_key_path(db_path, key_path, sizeof key_path))
         return kp_error_set(e, KP_ERR_INVALID, "database", "the database path is too long");
-    if (access(key_path, F_OK) != 0 && (err = kp_pii_create(key_path, e)) &&
-        err != KP_ERR_CONFLICT)
+    if (access(key_path, F_OK) != 0 && (err = kp_pii_create(key_path, e)) && err != KP_ERR_CONFLICT)
         return err;
     kp_pii *pii = NULL;
     if ((err = kp_pii_load(key_path, &pii, e))) return err;

@@ -82,8 +82,8 @@ static bool grant_keys(const kp_program *p, const kp_rule *r, int64_t account,
 }
 
 kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int64_t account_id,
-                        const kp_grant_ctx *g, kp_scratch *sc, int64_t *points,
-                        kp_time *expires_at, char *why, size_t why_size, kp_error *e)
+                        const kp_grant_ctx *g, kp_scratch *sc, int64_t *points, kp_time *expires_at,
+                        char *why, size_t why_size, kp_error *e)
 {
     *points = 0;
     *expires_at = KP_TIME_NEVER;
@@ -271,7 +271,8 @@ kp_err kp_service_event(kp_store *st, const kp_program *p, const char *store,
         *replayed = true;
         return KP_OK;
     }
-    if (err != KP_ERR_NOT_FOUND) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    if (err != KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
 
     kp_card card;
     err = st->ops->card_find(st, req->card, &card);
@@ -282,8 +283,12 @@ kp_err kp_service_event(kp_store *st, const kp_program *p, const char *store,
         return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "card %s is %s and cannot be used",
                             req->card, kp_card_state_name(card.state));
     kp_time at = req->at_given ? req->at : now;
-    kp_grant_ctx g = {.card = req->card, .store = store, .event_id = req->id,
-                      .token = req->token, .has_value = req->has_value, .value = req->value,
+    kp_grant_ctx g = {.card = req->card,
+                      .store = store,
+                      .event_id = req->id,
+                      .token = req->token,
+                      .has_value = req->has_value,
+                      .value = req->value,
                       .at = at};
     kp_buf_reset(out);
     kp_buf_puts(out, "{");
@@ -358,7 +363,8 @@ kp_err kp_event_req_parse(const char *body, size_t len, kp_event_req *out, kp_er
     static const char *const keys[] = {"id", "card", "type", "value", "token", "at", NULL};
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; keys[i] && !ok; i++) ok = strcmp(key, keys[i]) == 0;
         if (!ok) {

@@ -28,8 +28,8 @@ static bool program_uses_year_spend(const kp_program *p)
     return false;
 }
 
-kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time at,
-                                kp_account *a, kp_error *e)
+kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time at, kp_account *a,
+                                kp_error *e)
 {
     a->tier[0] = '\0';
     a->has_personal_discount = false;
@@ -55,8 +55,8 @@ kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time
     return KP_OK;
 }
 
-kp_err kp_service_price(const kp_program *program, const char *store,
-                        const kp_purchase_req *req, kp_time at, kp_scratch *sc, kp_error *e)
+kp_err kp_service_price(const kp_program *program, const char *store, const kp_purchase_req *req,
+                        kp_time at, kp_scratch *sc, kp_error *e)
 {
     kp_price_opts opts = {.store = store, .burn_max = -1};
     char burn_note[192] = "", earn_note[192] = "";
@@ -65,17 +65,17 @@ kp_err kp_service_price(const kp_program *program, const char *store,
     if (has_script && program->script_burn[0] && req->basket.burn_request > 0) {
         /* The burn hook sees the basket as the declarative rules price it,
          * and may lower how many points it burns. */
-        kp_err err = kp_engine_price_opts(program, &sc->account, &req->basket, &opts, at,
-                                          &sc->quote, e);
+        kp_err err =
+            kp_engine_price_opts(program, &sc->account, &req->basket, &opts, at, &sc->quote, e);
         if (err) return err;
         int64_t max = -1;
-        if (kp_script_burn(&sc->script, program, &sc->account, &req->basket, &sc->quote, at,
-                           &max, burn_note, sizeof burn_note) == KP_OK &&
+        if (kp_script_burn(&sc->script, program, &sc->account, &req->basket, &sc->quote, at, &max,
+                           burn_note, sizeof burn_note) == KP_OK &&
             max < sc->quote.burned)
             opts.burn_max = max;
     }
-    kp_err err = kp_engine_price_opts(program, &sc->account, &req->basket, &opts, at, &sc->quote,
-                                      e);
+    kp_err err =
+        kp_engine_price_opts(program, &sc->account, &req->basket, &opts, at, &sc->quote, e);
     if (err) return err;
     kp_quote *q = &sc->quote;
     if (burn_note[0] && q->n_explain < KP_EXPLAIN_MAX) {
@@ -90,7 +90,8 @@ kp_err kp_service_price(const kp_program *program, const char *store,
         snprintf(rule, sizeof rule, "script:%.40s", program->script_earn);
         if (kp_script_earn(&sc->script, program, &sc->account, &req->basket, q, at, &earned,
                            earn_note, sizeof earn_note) == KP_OK) {
-            if (earned != q->earned) kp_quote_set_earned(q, earned, KP_RULE_SCRIPT, rule, earn_note);
+            if (earned != q->earned)
+                kp_quote_set_earned(q, earned, KP_RULE_SCRIPT, rule, earn_note);
         } else if (q->n_explain < KP_EXPLAIN_MAX) {
             kp_explain *x = &q->explain[q->n_explain++];
             memset(x, 0, sizeof *x);
@@ -126,8 +127,7 @@ void kp_service_tier_json(kp_buf *b, const kp_program *program, int index)
     kp_buf_puts(b, "]}");
 }
 
-kp_err kp_service_discount_set(kp_store *st, const char *number, bool has, int32_t bp,
-                               kp_error *e)
+kp_err kp_service_discount_set(kp_store *st, const char *number, bool has, int32_t bp, kp_error *e)
 {
     kp_card card;
     kp_err err = st->ops->card_find(st, number, &card);

@@ -25,8 +25,8 @@ kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time
  * sc->quote: the script's burn ceiling, the engine, the script's earn. A
  * failing script leaves the declarative result and says so in the
  * explanation. */
-kp_err kp_service_price(const kp_program *program, const char *store,
-                        const kp_purchase_req *req, kp_time at, kp_scratch *sc, kp_error *e);
+kp_err kp_service_price(const kp_program *program, const char *store, const kp_purchase_req *req,
+                        kp_time at, kp_scratch *sc, kp_error *e);
 
 /* Writes ,"tier":{name, earn_multiplier, discount, privileges} (or null)
  * for tier `index` of the program. */
@@ -36,14 +36,14 @@ void kp_service_tier_json(kp_buf *b, const kp_program *program, int index);
 
 /* The circumstances of a grant: who, why, when. */
 typedef struct kp_grant_ctx {
-    const char *card;        /* for the operation row; "" when not known */
-    const char *store;       /* the event's store; "" for the scheduler */
-    const char *event_id;    /* "" for the scheduler */
-    const char *token;       /* a partner card number, ...; "" = none */
+    const char *card;     /* for the operation row; "" when not known */
+    const char *store;    /* the event's store; "" for the scheduler */
+    const char *event_id; /* "" for the scheduler */
+    const char *token;    /* a partner card number, ...; "" = none */
     bool has_value;
     int64_t value;
-    int64_t years;           /* tenure: full years as a customer */
-    kp_time at;              /* earned at, and the year of a once-a-year grant */
+    int64_t years; /* tenure: full years as a customer */
+    kp_time at;    /* earned at, and the year of a once-a-year grant */
 } kp_grant_ctx;
 
 /* Gives grant rule `rule` to account `account_id` when the context meets
@@ -52,9 +52,8 @@ typedef struct kp_grant_ctx {
  * keys, in the caller's transaction. *points is what was given (0 when
  * refused) and `why` says what happened or why not. */
 kp_err kp_service_grant(kp_store *st, const kp_program *program, const kp_rule *rule,
-                        int64_t account_id, const kp_grant_ctx *g, kp_scratch *sc,
-                        int64_t *points, kp_time *expires_at, char *why, size_t why_size,
-                        kp_error *e);
+                        int64_t account_id, const kp_grant_ctx *g, kp_scratch *sc, int64_t *points,
+                        kp_time *expires_at, char *why, size_t why_size, kp_error *e);
 
 /* Applies every grant rule of `program` on event `type` to the account, and
  * appends ,"granted":[...],"refused":[...] to out; *total is the points
@@ -64,12 +63,12 @@ kp_err kp_service_trigger(kp_store *st, const kp_program *program, int64_t accou
                           int64_t *total, kp_error *e);
 
 typedef struct kp_event_req {
-    char id[KP_STR_MAX];         /* idempotency key within the store */
+    char id[KP_STR_MAX]; /* idempotency key within the store */
     char card[KP_STR_MAX];
     char type[KP_EVENT_TYPE_MAX];
     bool has_value;
-    int64_t value;               /* mileage, survey score, ... */
-    char token[KP_STR_MAX];      /* a partner card number, an old card number */
+    int64_t value;          /* mileage, survey score, ... */
+    char token[KP_STR_MAX]; /* a partner card number, an old card number */
     bool at_given;
     kp_time at;
 } kp_event_req;
@@ -85,8 +84,7 @@ kp_err kp_service_event(kp_store *st, const kp_program *program, const char *sto
                         bool *replayed, kp_error *e);
 
 /* Sets (has = true) or removes the individual discount of a card's account. */
-kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t bp,
-                               kp_error *e);
+kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t bp, kp_error *e);
 
 /* ---- time-driven work */
 
@@ -96,9 +94,9 @@ kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t
 typedef struct kp_tick_report {
     int64_t expired_accounts, expired_points;
     int64_t birthday_grants, tenure_grants, tier_changes;
-    int64_t runs;                /* job runs recorded */
-    bool more;                   /* work is left: call again */
-    char note[256];              /* e.g. why birthdays were skipped */
+    int64_t runs;   /* job runs recorded */
+    bool more;      /* work is left: call again */
+    char note[256]; /* e.g. why birthdays were skipped */
 } kp_tick_report;
 
 /* Finds the accounts whose customer's birthday is (month, day): personal
@@ -143,8 +141,7 @@ kp_err kp_service_tick(kp_store *st, const kp_program *program, const kp_tick_op
 /* Expires what is due at `now` in the lots of accounts ids[0..n) (found
  * with kp_triggers_ops.accounts_expiring): one KP_OP_EXPIRE operation per
  * account, its points to program:expired, and a recorded run. */
-kp_err kp_service_expire(kp_store *st, const kp_program *program, kp_time now,
-                         const int64_t *ids, size_t n, kp_scratch *sc, kp_tick_report *report,
-                         kp_error *e);
+kp_err kp_service_expire(kp_store *st, const kp_program *program, kp_time now, const int64_t *ids,
+                         size_t n, kp_scratch *sc, kp_tick_report *report, kp_error *e);
 
 #endif

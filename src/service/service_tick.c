@@ -109,7 +109,7 @@ static kp_err job_expiry(kp_store *st, const kp_program *p, kp_time now, int64_t
 
 typedef struct daily {
     const char *job;
-    const char *event;       /* the grant rules' event type */
+    const char *event; /* the grant rules' event type */
     const kp_birthday_finder *birthdays;
 } daily;
 
@@ -143,15 +143,18 @@ static kp_err daily_item(kp_store *st, const kp_program *p, const daily *d, int6
         int64_t points;
         kp_time expires;
         char why[192];
-        kp_err err = kp_service_grant(st, p, rule, account, &g, sc, &points, &expires, why,
-                                      sizeof why, e);
+        kp_err err =
+            kp_service_grant(st, p, rule, account, &g, sc, &points, &expires, why, sizeof why, e);
         if (err) return err;
         *given += points;
     }
     return KP_OK;
 }
 
-static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static bool leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 /* Runs the days after the job's last finished day up to today. The cursor
  * holds the last account done in the current day: >= 0 in the day's own
@@ -271,11 +274,14 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
     int64_t cursor = 0;
     kp_err err = t->job_state_get(st, "tier_review", &done, &cursor);
     kp_time due;
-    if (err == KP_ERR_NOT_FOUND) due = review_at_or_before(p, now);
-    else if (err) return storage(st, err, e);
-    else due = review_next(p, done);
-    if (err == KP_OK && due < review_at_or_before(p, now) -
-                                  (kp_time)CATCH_UP_DAYS * KP_DAY_SECONDS) {
+    if (err == KP_ERR_NOT_FOUND)
+        due = review_at_or_before(p, now);
+    else if (err)
+        return storage(st, err, e);
+    else
+        due = review_next(p, done);
+    if (err == KP_OK &&
+        due < review_at_or_before(p, now) - (kp_time)CATCH_UP_DAYS * KP_DAY_SECONDS) {
         due = review_at_or_before(p, now);
         cursor = 0;
     }
@@ -290,8 +296,8 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
                     return storage(st, err, e);
                 return KP_OK;
             }
-            err = t->review_page(st, cursor, due - p->tier_window_days * KP_DAY_SECONDS, due,
-                                 rows, limit, &n);
+            err = t->review_page(st, cursor, due - p->tier_window_days * KP_DAY_SECONDS, due, rows,
+                                 limit, &n);
             if (err) return storage(st, err, e);
             for (size_t i = 0; i < n; i++) {
                 const kp_review_row *r = &rows[i];
@@ -306,7 +312,8 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
                 char reason[96];
                 snprintf(reason, sizeof reason, "review: spend over %lld days",
                          (long long)p->tier_window_days);
-                if ((err = t->account_tier_set(st, r->account_id, name, r->spend_minor, due, reason)))
+                if ((err =
+                         t->account_tier_set(st, r->account_id, name, r->spend_minor, due, reason)))
                     return storage(st, err, e);
                 changes++;
             }
@@ -347,8 +354,7 @@ kp_err kp_service_tick(kp_store *st, const kp_program *p, const kp_tick_opts *op
     }
     if (has_grant_on(p, "tenure")) {
         daily d = {"tenure", "tenure", NULL};
-        if ((err = job_daily(st, p, &d, now, &budget, sc, rep, &rep->tenure_grants, e)))
-            return err;
+        if ((err = job_daily(st, p, &d, now, &budget, sc, rep, &rep->tenure_grants, e))) return err;
     }
     if (p->n_tiers > 0 && p->tier_review_months > 0)
         if ((err = job_tier_review(st, p, now, &budget, rep, e))) return err;

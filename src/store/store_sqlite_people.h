@@ -27,11 +27,6 @@ void store_sqlite_people_close(sqlite_people *p);
 kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, const char *line),
                                   void *ctx, int64_t *problems);
 
-/* kp_store_ops.accounts_with_birthday (store.h). */
-kp_err store_sqlite_accounts_with_birthday(kp_store *s, const uint8_t month_day_index[32],
-                                           int64_t after_account, int64_t *ids, size_t limit,
-                                           size_t *n);
-
 extern const kp_people_ops store_sqlite_people_ops;
 
 /* Defined in store_sqlite.c: the people half of a SQLite store. */

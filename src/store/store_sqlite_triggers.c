@@ -31,12 +31,28 @@ static const char schema_sql[] =
     "  detail TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS account_birthdays (account_id INTEGER PRIMARY KEY,"
     "  month_day_ix BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS account_birthdays_ix ON account_birthdays(month_day_ix, account_id);";
+    "CREATE INDEX IF NOT EXISTS account_birthdays_ix ON account_birthdays(month_day_ix, "
+    "account_id);";
 
 enum {
-    T_RULES_GET, T_TIER_SET, T_TIER_LOG, T_DISCOUNT_SET, T_SPEND_BETWEEN, T_REVIEW_PAGE,
-    T_EXPIRING, T_CREATED_ON, T_EVENT_FIND, T_EVENT_INSERT, T_KEY_FIND, T_KEY_INSERT,
-    T_STATE_GET, T_STATE_SET, T_RUN_INSERT, T_RUNS, T_BIRTHDAY_SET, T_BIRTHDAY_ACCOUNTS,
+    T_RULES_GET,
+    T_TIER_SET,
+    T_TIER_LOG,
+    T_DISCOUNT_SET,
+    T_SPEND_BETWEEN,
+    T_REVIEW_PAGE,
+    T_EXPIRING,
+    T_CREATED_ON,
+    T_EVENT_FIND,
+    T_EVENT_INSERT,
+    T_KEY_FIND,
+    T_KEY_INSERT,
+    T_STATE_GET,
+    T_STATE_SET,
+    T_RUN_INSERT,
+    T_RUNS,
+    T_BIRTHDAY_SET,
+    T_BIRTHDAY_ACCOUNTS,
     T__COUNT
 };
 
@@ -52,10 +68,12 @@ static const char *const queries[T__COUNT] = {
     [T_TIER_LOG] = "INSERT INTO tier_changes(account_id, at, from_tier, to_tier, spend, reason) "
                    "VALUES (?1, ?2, COALESCE((SELECT tier FROM account_rules WHERE "
                    "account_id = ?1), ''), ?3, ?4, ?5)",
-    [T_DISCOUNT_SET] = "INSERT INTO account_rules(account_id, personal_discount_bp) VALUES (?1, ?2) "
-                       "ON CONFLICT(account_id) DO UPDATE SET personal_discount_bp = ?2",
-    [T_SPEND_BETWEEN] = "SELECT COALESCE(SUM(amount), 0) FROM ops WHERE account_id = ?1 AND "
-                        SPEND_OPS " AND at >= ?2 AND at < ?3",
+    [T_DISCOUNT_SET] =
+        "INSERT INTO account_rules(account_id, personal_discount_bp) VALUES (?1, ?2) "
+        "ON CONFLICT(account_id) DO UPDATE SET personal_discount_bp = ?2",
+    [T_SPEND_BETWEEN] =
+        "SELECT COALESCE(SUM(amount), 0) FROM ops WHERE account_id = ?1 AND " SPEND_OPS
+        " AND at >= ?2 AND at < ?3",
     [T_REVIEW_PAGE] = "SELECT a.id, (SELECT COALESCE(SUM(o.amount), 0) FROM ops o WHERE "
                       "o.account_id = a.id AND o." SPEND_OPS " AND o.at >= ?2 AND o.at < ?3), "
                       "COALESCE(r.tier, '') FROM accounts a LEFT JOIN account_rules r ON "
@@ -66,8 +84,9 @@ static const char *const queries[T__COUNT] = {
                      "strftime('%m-%d', created_at + ?3, 'unixepoch') = ?4 ORDER BY id LIMIT ?5",
     [T_EVENT_FIND] = "SELECT type, account_id, request_hash, at, response FROM events "
                      "WHERE store = ?1 AND id = ?2",
-    [T_EVENT_INSERT] = "INSERT INTO events(store, id, type, account_id, request_hash, at, response) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [T_EVENT_INSERT] =
+        "INSERT INTO events(store, id, type, account_id, request_hash, at, response) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [T_KEY_FIND] = "SELECT op_id FROM grant_keys WHERE key = ?1",
     [T_KEY_INSERT] = "INSERT INTO grant_keys(key, op_id, at) VALUES (?1, ?2, ?3)",
     [T_STATE_GET] = "SELECT done_until, cursor FROM job_state WHERE job = ?1",
@@ -123,7 +142,10 @@ static void copy_text(char *out, size_t size, const unsigned char *text)
     snprintf(out, size, "%s", text ? (const char *)text : "");
 }
 
-static sqlite_triggers *T(kp_store *s) { return store_sqlite_triggers_of(s); }
+static sqlite_triggers *T(kp_store *s)
+{
+    return store_sqlite_triggers_of(s);
+}
 
 void kp_event_row_release(kp_event_row *row)
 {
@@ -220,8 +242,10 @@ static kp_err t_spend_between(kp_store *s, int64_t account_id, kp_time from, kp_
     sqlite3_bind_int64(st, 3, to);
     int rc = sqlite3_step(st);
     kp_err err = KP_OK;
-    if (rc == SQLITE_ROW) *sum = sqlite3_column_int64(st, 0);
-    else err = fail(t, rc);
+    if (rc == SQLITE_ROW)
+        *sum = sqlite3_column_int64(st, 0);
+    else
+        err = fail(t, rc);
     sqlite3_reset(st);
     return err;
 }
@@ -263,9 +287,9 @@ static kp_err t_expiring(kp_store *s, kp_time now, int64_t *ids, size_t limit, s
     return err;
 }
 
-static kp_err t_created_on(kp_store *s, int month, int day, int32_t offset_minutes,
-                           kp_time before, int64_t after, int64_t *ids, kp_time *created_at,
-                           size_t limit, size_t *n)
+static kp_err t_created_on(kp_store *s, int month, int day, int32_t offset_minutes, kp_time before,
+                           int64_t after, int64_t *ids, kp_time *created_at, size_t limit,
+                           size_t *n)
 {
     sqlite_triggers *t = T(s);
     *n = 0;
@@ -304,7 +328,8 @@ static kp_err t_event_find(kp_store *s, const char *store, const char *id, kp_ev
         copy_text(out->id, sizeof out->id, (const unsigned char *)id);
         copy_text(out->type, sizeof out->type, sqlite3_column_text(st, 0));
         out->account_id = sqlite3_column_int64(st, 1);
-        if (sqlite3_column_bytes(st, 2) == 16) memcpy(out->request_hash, sqlite3_column_blob(st, 2), 16);
+        if (sqlite3_column_bytes(st, 2) == 16)
+            memcpy(out->request_hash, sqlite3_column_blob(st, 2), 16);
         out->at = sqlite3_column_int64(st, 3);
         const unsigned char *resp = sqlite3_column_text(st, 4);
         out->response = strdup(resp ? (const char *)resp : "{}");
@@ -339,8 +364,10 @@ static kp_err t_key_find(kp_store *s, const char *key, int64_t *op_id)
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     kp_err err = KP_OK;
-    if (rc == SQLITE_ROW) *op_id = sqlite3_column_int64(st, 0);
-    else err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(t, rc);
+    if (rc == SQLITE_ROW)
+        *op_id = sqlite3_column_int64(st, 0);
+    else
+        err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(t, rc);
     sqlite3_reset(st);
     return err;
 }

@@ -139,6 +139,26 @@ class AutoserviceCase1(ProgramCase):
         self.assertEqual(a["lines"][1]["paid_with_points"], 0)
         self.assertIn("burn-labor-premium-50", a["burn_limited_by"])
 
+    def test_birthday_grant_comes_on_the_customers_day_once(self):
+        card = self.k.cards[3]
+        self.k.cli("birthday", "set", "DB", "--card", card, "--date", "1990-03-14")
+        self.tick(iso(2026, 3, 12, 12))
+        self.assertEqual(self.k.card(card)["balance"], 0)
+        out = self.tick(iso(2026, 3, 14, 12))  # 14 March began at 21:00 UTC on the 13th (+03:00)
+        self.assertIn("1 birthday grants", out)
+        c = self.k.card(card)
+        self.assertEqual(c["balance"], 2000)
+        self.assertEqual(c["lots"][0]["kind"], "premium")
+        self.assertEqual(c["lots"][0]["earned_at"], "2026-03-13T21:00:00Z")
+        self.assertEqual(c["lots"][0]["expires_at"], "2026-06-13T21:00:00Z")
+        self.assertEqual(c["history"][0]["type"], "grant")
+        self.assertTrue(c["history"][0]["receipt"].startswith("birthday-2000/"))
+        self.tick(iso(2026, 3, 20))
+        self.assertEqual(self.k.card(card)["balance"], 2000)  # once a year
+        self.tick(iso(2027, 3, 14, 12))
+        self.assertEqual(self.k.card(card)["balance"], 2000 + 2000 - 2000)  # new; last year's expired
+        self.verify()
+
     def test_unspent_premium_points_expire_after_three_months(self):
         card = self.k.cards[2]
         self.purchase(card, "R-1", [line("LAB", 100000, "labor")], iso(2026, 2, 1))  # 1000
@@ -163,6 +183,26 @@ class SchedulerInServer(ProgramCase):
 
     program = "autoservice-case1.json"
     serve_args = ("--tick", "1")
+
+    def test_scheduler_thread_grants_birthdays_on_the_servers_day(self):
+        # The server ran its jobs for today at start; tomorrow (in the
+        # program's +03:00) is this customer's birthday, and the server is
+        # restarted with its clock on tomorrow morning.
+        card = self.k.cards[1]
+        tomorrow = (datetime.datetime.now(UTC) + datetime.timedelta(hours=3, days=1)).date()
+        self.k.stop()
+        self.k.cli("birthday", "set", "DB", "--card", card,
+                   "--date", "1988-%02d-%02d" % (tomorrow.month, tomorrow.day))
+        self.k.start(serve_args=("--tick", "1", "--now",
+                                 iso(tomorrow.year, tomorrow.month, tomorrow.day, 9)))
+        deadline = time.monotonic() + 20
+        while self.k.card(card)["balance"] != 2000:
+            self.assertLess(time.monotonic(), deadline, "the scheduler never gave the grant")
+            time.sleep(0.2)
+        lots = self.k.card(card)["lots"]
+        self.assertEqual(lots[0]["kind"], "premium")
+        self.assertIn("birthday", self.k.cli("jobs", "DB").stdout)
+        self.verify()
 
     def test_scheduler_thread_expires_due_points(self):
         card = self.k.cards[0]
@@ -448,6 +488,70 @@ class AutoHolding(ProgramCase):
         self.tick(iso(second.year, second.month, second.day, 12))
         self.assertEqual(self.k.card(card)["balance"], 25 + 50)  # 2 full years: 25 x 2
         self.verify()
+
+
+# ---------------------------------------------------------------------------
+SCRIPT_PROGRAM = {
+    "name": "Script hook",
+    "rules": [{"id": "earn-5", "kind": "earn_percent", "percent": 5}],
+    "script": {
+        "source": [
+            "function earn(b)",
+            "  local n = 0",
+            "  for _, l in ipairs(b.lines) do if l.category == 'tyres' then n = n + l.qty end end",
+            "  if n >= 4 then return b.earned + 100, 'a set of 4 tyres: +100' end",
+            "  return b.earned",
+            "end",
+            "function burn(b) if b.amount < 10000 then return 0 end return b.burned end",
+            "function broken(b) while true do end end",
+        ],
+        "earn": "earn", "burn": "burn", "instructions_max": 50000,
+    },
+}
+
+
+class ScriptHook(ProgramCase):
+    """A program's Lua function adds a bonus the declarative rules cannot
+    say (a full set of four tyres), through the POS API."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        fd, cls.program = tempfile.mkstemp(suffix=".json", prefix="kopilka-script-")
+        with open(fd, "w") as f:
+            json.dump(SCRIPT_PROGRAM, f)
+
+    @classmethod
+    def tearDownClass(cls):
+        import os
+        os.unlink(cls.program)
+
+    def test_script_adds_a_bonus_and_blocks_burn_on_small_baskets(self):
+        card = self.k.cards[0]
+        a = self.purchase(card, "R-1", [line("TYRE", 2000000, "tyres", qty=4)], iso(2026, 6, 1))
+        self.assertEqual(a["earned"], 1000 + 100)
+        x = self.explained(a, "script:earn")
+        self.assertEqual(x["kind"], "script")
+        self.assertEqual(x["points"], 100)
+        self.assertIn("4 tyres", x["text"])
+        b = self.purchase(card, "R-2", [line("CAP", 5000)], iso(2026, 6, 2), burn=20)
+        self.assertEqual(b["burned"], 0)
+        self.assertIn("script", b["burn_limited_by"])
+        self.assertEqual(b["earned"], 2)
+        self.verify()
+
+    def test_a_broken_script_is_refused_at_load(self):
+        import tempfile, os
+        bad = dict(SCRIPT_PROGRAM, script=dict(SCRIPT_PROGRAM["script"], earn="missing"))
+        fd, path = tempfile.mkstemp(suffix=".json")
+        with open(fd, "w") as f:
+            json.dump(bad, f)
+        try:
+            p = self.k.cli("program", "load", "DB", path, check=False)
+        finally:
+            os.unlink(path)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("script.earn", p.stderr)
 
 
 if __name__ == "__main__":

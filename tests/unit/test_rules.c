@@ -91,7 +91,8 @@ static const kp_explain *explained(const kp_quote *q, const char *rule)
 static const char kinds_program[] =
     "{\"name\":\"kinds\",\"point_kinds\":[{\"name\":\"regular\"},"
     "{\"name\":\"premium\",\"ttl_months\":3}],"
-    "\"rules\":[{\"id\":\"labor-4\",\"kind\":\"earn_percent\",\"category\":\"labor\",\"percent\":4},"
+    "\"rules\":[{\"id\":\"labor-4\",\"kind\":\"earn_percent\",\"category\":\"labor\",\"percent\":4}"
+    ","
     "{\"id\":\"regular-10\",\"kind\":\"burn_limit\",\"category\":\"labor\","
     "\"point_kind\":\"regular\",\"percent\":10},"
     "{\"id\":\"premium-50\",\"kind\":\"burn_limit\",\"category\":\"labor\","
@@ -280,9 +281,12 @@ static void test_cumulative_discount_follows_accumulated_spend(void **state)
     fixture *f = *state;
     load(f, cumulative_program);
     line(f, "order", "", 1000000); /* an order of 10 000.00 */
-    static const struct { int64_t spend; int64_t discount; } cases[] = {
-        {0, 0}, {499999, 0}, {500000, 30000}, {1499999, 30000}, {1500000, 50000},
-        {2500000, 70000}, {10000000, 70000},
+    static const struct {
+        int64_t spend;
+        int64_t discount;
+    } cases[] = {
+        {0, 0},           {499999, 0},      {500000, 30000},   {1499999, 30000},
+        {1500000, 50000}, {2500000, 70000}, {10000000, 70000},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         f->account.spend_minor = cases[i].spend;
@@ -384,12 +388,14 @@ static void test_store_rule_beats_basket_rule_at_its_store(void **state)
             "{\"id\":\"partner\",\"kind\":\"earn_percent\",\"store\":\"bank\",\"percent\":1}]}");
     line(f, "x", "", 100000);
     kp_price_opts opts = {.store = "bank", .burn_max = -1};
-    assert_int_equal(kp_engine_price_opts(&f->program, &f->account, &f->basket, &opts, NOW,
-                                          &f->quote, &f->e), KP_OK);
+    assert_int_equal(
+        kp_engine_price_opts(&f->program, &f->account, &f->basket, &opts, NOW, &f->quote, &f->e),
+        KP_OK);
     assert_int_equal(f->quote.earned, 10);
     opts.store = "shop";
-    assert_int_equal(kp_engine_price_opts(&f->program, &f->account, &f->basket, &opts, NOW,
-                                          &f->quote, &f->e), KP_OK);
+    assert_int_equal(
+        kp_engine_price_opts(&f->program, &f->account, &f->basket, &opts, NOW, &f->quote, &f->e),
+        KP_OK);
     assert_int_equal(f->quote.earned, 50);
 }
 
@@ -400,7 +406,8 @@ static void refused(const char *json, const char *field)
     kp_err err = kp_program_parse(json, strlen(json), p, &e);
     free(p);
     if (err != KP_ERR_INVALID) fail_msg("accepted: %s", json);
-    if (strcmp(e.field, field) != 0) fail_msg("field %s (%s), wanted %s", e.field, e.message, field);
+    if (strcmp(e.field, field) != 0)
+        fail_msg("field %s (%s), wanted %s", e.field, e.message, field);
 }
 
 static void test_new_rule_kinds_are_validated_with_the_field(void **state)
@@ -453,7 +460,7 @@ static void test_grant_defaults(void **state)
     assert_string_equal(f->program.rules[1].point_kind, "regular");
     int y, m, d;
     kp_program_date(&f->program, 1700000000 - 3600 * 23, &y, &m, &d); /* 2023-11-13T22:13Z */
-    assert_int_equal(d, 14);                                           /* 01:13 in +03:00 */
+    assert_int_equal(d, 14);                                          /* 01:13 in +03:00 */
 }
 
 int main(void)

@@ -177,8 +177,9 @@ static void test_a_rolled_back_step_is_done_again_once(void **state)
     memset(&r, 0, sizeof r);
     kp_error e = {0};
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
-    assert_int_equal(kp_service_tick(f->st, &f->program, NULL, at("2026-06-10T12:00:00Z"), 3,
-                                     f->sc, &r, &e), KP_OK);
+    assert_int_equal(
+        kp_service_tick(f->st, &f->program, NULL, at("2026-06-10T12:00:00Z"), 3, f->sc, &r, &e),
+        KP_OK);
     assert_int_equal(r.tenure_grants, 3);
     assert_true(r.more);
     assert_int_equal(f->st->ops->rollback(f->st), KP_OK);
@@ -197,8 +198,10 @@ static kp_err find_birthdays(void *ctx, kp_store *st, int month, int day, int64_
     fx *f = ctx;
     (void)st;
     *n = 0;
-    if (month == 2 && day == 29 && f->accounts[0] > after && limit > 0) ids[(*n)++] = f->accounts[0];
-    if (month == 3 && day == 14 && f->accounts[1] > after && limit > 0) ids[(*n)++] = f->accounts[1];
+    if (month == 2 && day == 29 && f->accounts[0] > after && limit > 0)
+        ids[(*n)++] = f->accounts[0];
+    if (month == 3 && day == 14 && f->accounts[1] > after && limit > 0)
+        ids[(*n)++] = f->accounts[1];
     return KP_OK;
 }
 

@@ -3,7 +3,7 @@
 # Called by scripts/run.sh and scripts/test.sh; safe to run again.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev
-      libjansson-dev libsodium-dev libcmocka-dev liblua5.4-dev libzint-dev
+      libjansson-dev libsodium-dev libcmocka-dev liblua5.4-dev libzint-dev libpng-dev
       libcurl4-openssl-dev libpq-dev python3 sqlite3)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -26,6 +26,7 @@ typedef enum kp_err {
     KP_ERR_BUSY,         /* storage locked by another process */
     KP_ERR_UNAUTHORIZED, /* no or bad credentials */
     KP_ERR_INTERNAL,     /* a bug: an invariant did not hold */
+    KP_ERR_FORBIDDEN,    /* authenticated, but the role may not do this */
     KP_ERR__COUNT
 } kp_err;
 

@@ -35,7 +35,8 @@ enum {
     KP_SYS_EXPIRED = -3,    /* points that expired */
     KP_SYS_ADJUSTMENT = -4, /* manual adjustments */
     KP_SYS_OPENING = -5,    /* opening balances of imported accounts */
-    KP_SYS__MIN = -5,
+    KP_SYS_TRANSFER = -6,   /* transit of a transfer between customers: nets to 0 */
+    KP_SYS__MIN = -6,
 };
 const char *kp_sys_account_name(int64_t id);
 

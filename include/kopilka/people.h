@@ -342,6 +342,10 @@ typedef struct kp_people_ops {
      * the idempotency store `store` at or after `since` (daily limits). */
     kp_err (*ops_points_since)(kp_store *s, int64_t account_id, kp_op_type type,
                                const char *store, kp_time since, int64_t *sum);
+    /* Replaces the stored answer of the operation (store, receipt), replayed
+     * on an idempotent retry. */
+    kp_err (*op_response_set)(kp_store *s, const char *store, const char *receipt,
+                              const char *response);
     /* An account's operations, newest first, before op id `before` (0 = newest). */
     kp_err (*history_cards)(kp_store *s, int64_t account_id, int64_t before,
                             kp_history_entry *out, size_t limit, size_t *n);

@@ -125,6 +125,9 @@ typedef struct kp_store_ops {
     kp_err (*sync_journal)(kp_store *s);
     /* Rule state, events, grant keys and the scheduler (triggers.h). */
     const kp_triggers_ops *triggers;
+    /* Customers, cards' details and events, staff, sessions, the audit
+     * chain, families (people.h). */
+    const struct kp_people_ops *people;
 } kp_store_ops;
 
 struct kp_store {

@@ -26,6 +26,14 @@ int cmd_discount_clear(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_birthday_set(int argc, char **argv);
 
+/* cmd_people.c */
+int cmd_staff_add(int argc, char **argv);
+int cmd_cards_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+/* `kopilka cards issue DB --count N --batch NAME`: issues a named batch. */
+int cli_cards_issue_batch(const char *db, long long count, const char *batch);
+
 /* Returns the value of `--name VALUE` (or `--name=VALUE`) in argv, or NULL. */
 const char *cli_option(int argc, char **argv, const char *name);
 /* Returns the n-th argument that is not an option or an option's value. */

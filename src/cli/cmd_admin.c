@@ -11,6 +11,7 @@
 #include <kopilka/clock.h>
 
 #include "cli.h"
+#include "crypto/pii.h"
 #include "service/service.h"
 
 extern const char kp_demo_program_json[];
@@ -153,6 +154,24 @@ static kp_err load_program_text(kp_store *st, const char *json, size_t len, int6
 
 /* ---- init, program load */
 
+/* Creates the personal-data key file DB.key (mode 0600) beside a new
+ * database; one left from an earlier database of that name is kept, as it
+ * may be the only way to read a backup. */
+static bool create_key_file(const char *db, kp_error *e)
+{
+    char path[4096];
+    if (!kp_pii_key_path(db, path, sizeof path)) {
+        kp_error_set(e, KP_ERR_INVALID, "database", "the database path is too long");
+        return false;
+    }
+    kp_err err = kp_pii_create(path, e);
+    if (err == KP_ERR_CONFLICT) {
+        fprintf(stderr, "kopilka: note: keeping the existing key file %s\n", path);
+        return true;
+    }
+    return err == KP_OK;
+}
+
 int cmd_init(int argc, char **argv)
 {
     static const char *const opts[] = {"--program", NULL};
@@ -189,6 +208,7 @@ int cmd_init(int argc, char **argv)
     free(json);
     kp_store_close(st);
     if (err) return fail("init", &e);
+    if (!create_key_file(db, &e)) return fail("init", &e);
     printf("created %s with program version %lld\n", db, (long long)version);
     return 0;
 }
@@ -254,16 +274,18 @@ static void print_number(void *ctx, const char *number)
 
 int cmd_cards_issue(int argc, char **argv)
 {
-    static const char *const opts[] = {"--count", NULL};
+    static const char *const opts[] = {"--count", "--batch", NULL};
     if (!cli_check_options(argc, argv, opts, "cards issue")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     const char *count_text = cli_option(argc, argv, "--count");
+    const char *batch = cli_option(argc, argv, "--batch");
     char *end = NULL;
     long long count = count_text ? strtoll(count_text, &end, 10) : 0;
     if (db == NULL || count_text == NULL || *end != '\0') {
-        fprintf(stderr, "usage: kopilka cards issue DB --count N\n");
+        fprintf(stderr, "usage: kopilka cards issue DB --count N [--batch NAME]\n");
         return 2;
     }
+    if (batch) return cli_cards_issue_batch(db, count, batch);
     kp_store *st = open_db("cards issue", db, false);
     if (st == NULL) return 1;
     kp_error e = {0};
@@ -304,7 +326,8 @@ int cmd_verify(int argc, char **argv)
         printf("%s: %lld problem(s) found\n", db, (long long)problems);
         return 1;
     }
-    printf("%s: ok (postings balanced, balances replay, lots within bounds)\n", db);
+    printf("%s: ok (postings balanced, balances replay, lots within bounds, audit chain "
+           "intact)\n", db);
     return 0;
 }
 
@@ -338,6 +361,7 @@ int cmd_demo(int argc, char **argv)
     kp_err err = KP_OK;
     if (fresh)
         err = load_program_text(st, kp_demo_program_json, kp_demo_program_json_len, &version, &e);
+    if (err == KP_OK && fresh && !create_key_file(db, &e)) err = e.code;
     if (err == KP_OK && (err = st->ops->begin(st)) == KP_OK) {
         err = kp_service_terminal_add(st, "demo-store", key, &e);
         if (err == KP_OK)

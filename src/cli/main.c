@@ -19,10 +19,30 @@ static const kp_command commands[] = {
      "Creates a terminal (a till) of store NAME and prints its API key, once. Only a hash of "
      "the key is stored. The till sends it as `Authorization: Bearer KEY`.",
      cmd_terminal_add},
-    {"cards issue", "kopilka cards issue DB --count N",
+    {"cards issue", "kopilka cards issue DB --count N [--batch NAME]",
      "Issues N new cards, each with its own account, and prints one number a line (13 digits, "
-     "the last a Luhn check digit). Issued cards earn and burn at the till at once.",
+     "the last a Luhn check digit). Issued cards earn and burn at the till at once. --batch "
+     "records them as a named batch for the printer (`kopilka cards export`).",
      cmd_cards_issue},
+    {"cards export", "kopilka cards export DB --batch NAME --out DIR",
+     "Writes the batch's printer file DIR/cards.csv (number,batch,state,barcode,qr) and, per "
+     "card, a Code 128 barcode and a QR code as PNG and SVG (DIR/NUMBER-barcode.png, ...).",
+     cmd_cards_export},
+    {"staff add", "kopilka staff add DB --login L --role R [--password-file F]",
+     "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor, "
+     "partner). The password (10 to 128 bytes) is read from the first line of F, or of stdin; "
+     "only its Argon2id hash is stored. Staff log in at POST /v1/admin/login.",
+     cmd_staff_add},
+    {"import", "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv]",
+     "Imports cards, customers and opening balances from CSV (docs/import.md). Every row of "
+     "every file is checked first and each bad one reported with its line; nothing is written "
+     "unless all are good. Rows already imported are skipped: running it again changes "
+     "nothing. Opening balances are ledger postings from program:opening.",
+     cmd_import},
+    {"export", "kopilka export DB (--customers FILE | --balances FILE)",
+     "Writes customers (with their personal data, so the file is made readable by its owner "
+     "only) or cards and balances as CSV.",
+     cmd_export},
     {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME] [--tick SECONDS]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
      "SIGTERM. Purchases are committed in groups, each answered only once durable. --now "
@@ -58,7 +78,8 @@ static const kp_command commands[] = {
      cmd_jobs},
     {"verify", "kopilka verify DB",
      "Checks every ledger invariant: each operation's postings sum to zero, every balance "
-     "equals the replay of its postings and its lots less debt, no lot is outside 0..amount. "
+     "equals the replay of its postings and its lots less debt, no lot is outside 0..amount; "
+     "and the audit log's hash chain: no entry changed, removed or out of order. "
      "Prints each problem; exits 1 if there is any, 0 if none.",
      cmd_verify},
     {"demo", "kopilka demo [--db PATH] [--listen HOST:PORT]",

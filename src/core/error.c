@@ -17,6 +17,7 @@ static const char *const err_names[KP_ERR__COUNT] = {
     [KP_ERR_BUSY] = "busy",
     [KP_ERR_UNAUTHORIZED] = "unauthorized",
     [KP_ERR_INTERNAL] = "internal",
+    [KP_ERR_FORBIDDEN] = "forbidden",
 };
 
 const char *kp_err_name(kp_err err)

@@ -34,6 +34,7 @@ const char *kp_sys_account_name(int64_t id)
     case KP_SYS_EXPIRED: return "program:expired";
     case KP_SYS_ADJUSTMENT: return "program:adjustment";
     case KP_SYS_OPENING: return "program:opening";
+    case KP_SYS_TRANSFER: return "program:transfer";
     }
     return "customer";
 }

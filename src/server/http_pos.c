@@ -179,6 +179,8 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
         answer->status = 200;
         return;
     }
+    if (kp_http_people_handle(srv, method, url, auth, body, body_len, body_too_large, answer))
+        return;
     post_route post = NULL;
     for (size_t i = 0; i < sizeof post_routes / sizeof post_routes[0]; i++)
         if (strcmp(url, post_routes[i].path) == 0) post = post_routes[i].handler;

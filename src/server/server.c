@@ -13,12 +13,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/pii.h"
+
 typedef struct request_ctx {
     kp_buf body;
     bool too_large;
 } request_ctx;
 
-static enum MHD_Result send_answer(struct MHD_Connection *conn, unsigned status, kp_buf *body)
+/* The connection this thread is answering, for kp_http_arg(). */
+static _Thread_local struct MHD_Connection *tl_connection;
+
+const char *kp_http_arg(const char *name)
+{
+    return tl_connection ? MHD_lookup_connection_value(tl_connection, MHD_GET_ARGUMENT_KIND, name)
+                         : NULL;
+}
+
+static enum MHD_Result send_answer(struct MHD_Connection *conn, unsigned status, kp_buf *body,
+                                   const char *content_type)
 {
     size_t len = body->len;
     char *data = kp_buf_steal(body);
@@ -27,7 +39,8 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, unsigned status,
         free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Content-Type",
+                            content_type ? content_type : "application/json");
     enum MHD_Result r = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -58,9 +71,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     kp_buf_init(&out, 64 * 1024 * 1024);
     kp_http_answer answer = {.status = 500, .body = &out};
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    tl_connection = conn;
     kp_http_handle(srv, method, url, auth, ctx->body.data ? ctx->body.data : "", ctx->body.len,
                    ctx->too_large, &answer);
-    enum MHD_Result r = send_answer(conn, answer.status, &out);
+    tl_connection = NULL;
+    enum MHD_Result r = send_answer(conn, answer.status, &out, answer.content_type);
     kp_buf_release(&out);
     return r;
 }
@@ -98,6 +113,12 @@ int kp_server_run(const kp_server_config *config)
     if (srv->programs == NULL) goto out;
     if (kp_writer_start(config->db_path, srv->programs, &srv->writer, &e)) goto fail;
     if (kp_reader_pool_new(config->db_path, config->readers, &srv->readers, &e)) goto fail;
+    char key_path[4096];
+    kp_error key_error = {0};
+    if (kp_pii_key_path(config->db_path, key_path, sizeof key_path) &&
+        kp_pii_load(key_path, &srv->pii, &key_error) != KP_OK)
+        fprintf(stderr, "kopilka: warning: %s; customers' personal data cannot be stored or "
+                        "read until it is there\n", key_error.message);
     if (config->tick_seconds > 0 &&
         kp_scheduler_start(srv, config->tick_seconds, NULL, &scheduler, &e))
         goto fail;
@@ -141,6 +162,7 @@ out:
     kp_writer_stop(srv->writer);
     kp_reader_pool_free(srv->readers);
     kp_programs_free(srv->programs);
+    kp_pii_free(srv->pii);
     pthread_rwlock_destroy(&srv->auth_lock);
     free(srv);
     return rc;

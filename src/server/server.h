@@ -80,7 +80,8 @@ void kp_reader_pool_free(kp_reader_pool *pool);
 typedef struct kp_server kp_server;
 typedef struct kp_http_answer {
     unsigned status;
-    kp_buf *body; /* JSON */
+    kp_buf *body;             /* JSON, unless content_type says otherwise */
+    const char *content_type; /* NULL = application/json */
 } kp_http_answer;
 
 struct kp_server {
@@ -91,7 +92,18 @@ struct kp_server {
     pthread_rwlock_t auth_lock;
     size_t n_auth;
     struct { uint8_t hash[32]; char store[KP_STR_MAX]; } auth[1024];
+    struct kp_pii *pii; /* the personal-data key (DB.key); NULL when missing */
 };
+
+/* The value of the query argument `name` of the request this thread is
+ * answering ("?after=10"), or NULL. */
+const char *kp_http_arg(const char *name);
+
+/* The back office's routes (http_people.c): /v1/admin/..., /v1/customers,
+ * /v1/transfers and the card pictures. False when the URL is not theirs. */
+bool kp_http_people_handle(kp_server *srv, const char *method, const char *url,
+                           const char *auth, const char *body, size_t body_len,
+                           bool body_too_large, kp_http_answer *answer);
 
 /* Handles one request. `auth` is the Authorization header (or NULL). Writes
  * the status and JSON body into *answer. */

@@ -14,12 +14,14 @@
 #include <kopilka/money.h>
 
 #include "script/script.h"
+#include "people.h"
 #include "service_rules.h"
 
 kp_scratch *kp_scratch_new(void)
 {
     kp_scratch *s = calloc(1, sizeof *s);
     if (s) kp_buf_init(&s->detail, 4 * KP_BODY_MAX);
+    if (s) s->till_burn_max = -1;
     return s;
 }
 
@@ -285,6 +287,23 @@ static kp_err storage_error(kp_store *st, kp_err err, kp_error *e)
     return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
 }
 
+/* Prices the basket under the program and under what the card may do at
+ * the till (an unregistered card, a family member who may not spend:
+ * till.c). */
+static kp_err price_at_till(kp_store *st, const kp_program *program, const char *store,
+                            const kp_card *card, const kp_purchase_req *req, kp_time at,
+                            kp_scratch *sc, kp_error *e)
+{
+    bool no_earn = false;
+    const char *why = NULL;
+    kp_err err = kp_till_limits(st, program, card, &req->basket, sc, &no_earn, &why);
+    if (err) return storage_error(st, err, e);
+    bool burn_limited = sc->till_burn_max == 0;
+    if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
+    kp_till_apply(&sc->quote, burn_limited, no_earn, why);
+    return KP_OK;
+}
+
 kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *store,
                         const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                         kp_error *e)
@@ -297,7 +316,7 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
     sc->account.registered = card.registered;
     kp_time at = req->at_given ? req->at : now;
     if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
-    if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
+    if ((err = price_at_till(st, program, store, &card, req, at, sc, e))) return err;
     kp_buf_reset(out);
     quote_json(out, program, store, req, at, &sc->quote, true);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
@@ -343,7 +362,7 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     kp_time at = req->at_given ? req->at : now;
     kp_quote *q = &sc->quote;
     if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
-    if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
+    if ((err = price_at_till(st, program, store, &card, req, at, sc, e))) return err;
     if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan)))
         return kp_error_set(e, err, "", "the ledger refused the purchase");
 
@@ -585,6 +604,13 @@ kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64
     kp_err err = kp_program_parse(json, len, p, e);
     if (err == KP_OK) err = kp_script_check(p, e);
     if (err == KP_OK) {
+        /* The "customers" section (people.h) is checked here too, so a
+         * typo there fails the load, not a registration later. */
+        kp_people_policy *policy = malloc(sizeof *policy);
+        err = policy ? kp_people_policy_parse(json, len, policy, e) : KP_ERR_NOMEM;
+        free(policy);
+    }
+    if (err == KP_OK) {
         char *text = strndup(json, len);
         err = text ? st->ops->program_insert(st, text, p->name, version) : KP_ERR_NOMEM;
         if (err) storage_error(st, err, e);
@@ -619,6 +645,9 @@ kp_err kp_service_terminal_add(kp_store *st, const char *store, char key_out[65]
 {
     if (store[0] == '\0' || strlen(store) >= KP_STR_MAX)
         return kp_error_set(e, KP_ERR_INVALID, "store", "must be 1 to %d bytes", KP_STR_MAX - 1);
+    /* "#adjust", "#transfer", ... are the back office's idempotency scopes. */
+    if (store[0] == '#')
+        return kp_error_set(e, KP_ERR_INVALID, "store", "must not start with '#'");
     uint8_t raw[24], hash[32];
     randombytes_buf(raw, sizeof raw);
     memcpy(key_out, "kp_", 3);

@@ -43,6 +43,9 @@ typedef struct kp_scratch {
     kp_history_item history[50];
     kp_buf detail;
     struct kp_script_cache *script; /* this thread's Lua state (src/script), NULL until used */
+    /* A ceiling on the next pricing's burn from what the card may do
+     * (kp_till_limits in till.c), -1 = none; kp_service_price consumes it. */
+    int64_t till_burn_max;
 } kp_scratch;
 
 kp_scratch *kp_scratch_new(void);

@@ -9,6 +9,7 @@
  */
 #include "store_sqlite.h"
 #include "store_sqlite_vfs.h"
+#include "store_sqlite_people.h"
 #include "store_sqlite_triggers.h"
 
 #include <errno.h>
@@ -125,7 +126,13 @@ typedef struct sqlite_store {
     int64_t sys_saved[1 - KP_SYS__MIN];
     char wal_path[4096];
     sqlite_triggers *triggers; /* store_sqlite_triggers.c */
+    sqlite_people *people;     /* store_sqlite_people.c */
 } sqlite_store;
+
+sqlite_people *store_sqlite_people_of(kp_store *s)
+{
+    return ((sqlite_store *)s)->people;
+}
 
 sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
 {
@@ -177,6 +184,7 @@ static void s_close(kp_store *base)
     sqlite_store *s = (sqlite_store *)base;
     for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(s->stmt[i]);
     store_sqlite_triggers_close(s->triggers);
+    store_sqlite_people_close(s->people);
     sqlite3_close(s->db);
     if (s->wal_fd >= 0) close(s->wal_fd);
     free(s);
@@ -612,7 +620,7 @@ static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line),
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE) return fail(s, rc);
     }
-    return KP_OK;
+    return store_sqlite_people_verify(s->people, report, ctx, problems);
 }
 
 static kp_err s_checkpoint(kp_store *b)
@@ -685,6 +693,7 @@ static const kp_store_ops sqlite_ops = {
     .defer_sync = s_defer_sync,
     .sync_journal = s_sync_journal,
     .triggers = &store_sqlite_triggers_ops,
+    .people = &store_sqlite_people_ops,
 };
 
 kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error *e)
@@ -734,6 +743,13 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
                                    &s->triggers) != KP_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare the rules tables of %s: %s",
                            path, s->base.last_error);
+        goto out;
+    }
+    if (store_sqlite_people_open(s->db, s->base.last_error, sizeof s->base.last_error,
+                                 &s->people) != KP_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database",
+                           "cannot prepare the customers tables of %s: %s", path,
+                           s->base.last_error);
         goto out;
     }
     *out = &s->base;

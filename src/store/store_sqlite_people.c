@@ -86,7 +86,7 @@ enum {
     P_AUDIT_HEAD, P_AUDIT_INSERT, P_AUDIT_LIST,
     P_FAMILY_INSERT, P_FAMILY_GET, P_FAMILY_BY_OWNER, P_MEMBER_PUT, P_MEMBER_GET,
     P_MEMBER_DELETE, P_MEMBERS,
-    P_OPS_POINTS_SINCE, P_HISTORY_CARDS,
+    P_OPS_POINTS_SINCE, P_HISTORY_CARDS, P_OP_RESPONSE,
     P__COUNT
 };
 
@@ -168,6 +168,7 @@ static const char *const queries[P__COUNT] = {
                   "LIMIT ?2",
     [P_OPS_POINTS_SINCE] = "SELECT COALESCE(SUM(points), 0) FROM ops WHERE account_id = ?1 "
                            "AND type = ?2 AND store = ?3 AND at >= ?4",
+    [P_OP_RESPONSE] = "UPDATE ops SET response = ?3 WHERE store = ?1 AND receipt = ?2",
     [P_HISTORY_CARDS] = "SELECT id, type, card, COALESCE(store, ''), COALESCE(receipt, ''), at, "
                         "points, amount, earned, burned FROM ops WHERE account_id = ?1 "
                         "AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
@@ -388,9 +389,17 @@ static kp_err sp_customers_by_name(kp_store *s, const uint8_t (*ix)[32], size_t 
     sqlite_people *p = P(s);
     *n = 0;
     if (n_ix == 0 || n_ix > KP_NAME_WORDS_MAX) return KP_ERR_INVALID;
-    char sql[512] = "SELECT customer_id FROM customer_name_ix WHERE ix IN (";
-    for (size_t i = 0; i < n_ix; i++) strcat(sql, i ? ",?" : "?");
-    strcat(sql, ") GROUP BY customer_id HAVING COUNT(*) = ? ORDER BY customer_id LIMIT ?");
+    char marks[2 * KP_NAME_WORDS_MAX + 1];
+    size_t pos = 0;
+    for (size_t i = 0; i < n_ix; i++) {
+        if (i) marks[pos++] = ',';
+        marks[pos++] = '?';
+    }
+    marks[pos] = '\0';
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT customer_id FROM customer_name_ix WHERE ix IN (%s) GROUP BY customer_id "
+             "HAVING COUNT(*) = ? ORDER BY customer_id LIMIT ?", marks);
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
@@ -929,6 +938,19 @@ static kp_err sp_ops_points_since(kp_store *s, int64_t account_id, kp_op_type ty
     return KP_OK;
 }
 
+static kp_err sp_op_response_set(kp_store *s, const char *store, const char *receipt,
+                                 const char *response)
+{
+    sqlite_people *p = P(s);
+    sqlite3_stmt *st = q(p, P_OP_RESPONSE);
+    sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, receipt, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, response, -1, SQLITE_STATIC);
+    kp_err err = run(p, st);
+    if (err == KP_OK && sqlite3_changes(p->db) != 1) return KP_ERR_NOT_FOUND;
+    return err;
+}
+
 static kp_err sp_history_cards(kp_store *s, int64_t account_id, int64_t before,
                                kp_history_entry *out, size_t limit, size_t *n)
 {
@@ -995,6 +1017,7 @@ const kp_people_ops store_sqlite_people_ops = {
     .member_delete = sp_member_delete,
     .members_of_family = sp_members_of_family,
     .ops_points_since = sp_ops_points_since,
+    .op_response_set = sp_op_response_set,
     .history_cards = sp_history_cards,
 };
 

@@ -1,0 +1,368 @@
+/*
+ * http_admin.c: the back office's staff-side routes (docs/api.md, "Back
+ * office"): login and sessions, staff accounts, the audit log, manual
+ * adjustments, card batches and a card's lifecycle, CSV exports, and the
+ * card pictures (barcode, QR). Each route is one function in the table at
+ * the end; http_people.c authenticates and dispatches.
+ */
+#include "http_people.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/pii.h"
+
+/* ---- login, logout, me */
+
+typedef struct login_call {
+    kp_staff staff;
+    char token[69];
+    kp_time expires_at;
+    bool failed;
+} login_call;
+
+static kp_err do_login(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                       bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    login_call *c = arg;
+    o->actor.kind = KP_ACTOR_STAFF;
+    o->actor.role = c->staff.role;
+    o->actor.staff_id = c->staff.id;
+    snprintf(o->actor.name, sizeof o->actor.name, "staff:%s", c->staff.login);
+    if (c->failed) {
+        /* Recorded so the auditor sees password guessing; the login is
+         * only kept when it looks like one. */
+        bool plain = c->staff.login[0] != '\0';
+        for (const char *p = c->staff.login; *p && plain; p++)
+            plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+                    *p == '_' || *p == '-';
+        o->actor.kind = KP_ACTOR_CLI;
+        snprintf(o->actor.name, sizeof o->actor.name, "anonymous");
+        char target[KP_LOGIN_MAX + 8];
+        snprintf(target, sizeof target, "staff:%s", plain ? c->staff.login : "?");
+        kp_err err = kp_office_audit(o, "staff.login_failed", target, "%s", "");
+        return err ? kp_error_set(e, err, "", "storage failed") : KP_OK;
+    }
+    kp_err err = kp_session_start(o, &c->staff, c->token, &c->expires_at, e);
+    if (err) return err;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "token", c->token, false);
+    people_time_kv(out, "expires_at", c->expires_at);
+    kp_buf_json_kv_str(out, "login", c->staff.login, true);
+    kp_buf_json_kv_str(out, "role", kp_role_name(c->staff.role), true);
+    kp_buf_puts(out, "}");
+    return KP_OK;
+}
+
+static unsigned route_login(const http_request *r, kp_http_answer *a)
+{
+    login_call c;
+    memset(&c, 0, sizeof c);
+    kp_error e = {0};
+    /* Argon2id runs here, on the request's thread, never on the writer. */
+    kp_reader *rd = kp_reader_acquire(r->srv->readers);
+    kp_err err = kp_staff_check_password(rd->store, r->body, r->body_len, &c.staff, &e);
+    kp_reader_release(r->srv->readers, rd);
+    if (err == KP_ERR_UNAUTHORIZED) {
+        c.failed = true;
+        http_office_write(r, do_login, &c, 200, a);
+        return http_people_error(a->body, &e, NULL);
+    }
+    if (err) return http_people_error(a->body, &e, NULL);
+    unsigned status = http_office_write(r, do_login, &c, 200, a);
+    memset(c.token, 0, sizeof c.token);
+    return status;
+}
+
+static kp_err do_logout(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                        bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    kp_err err = kp_session_end(o, r->caller->token, e);
+    if (err) return err;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{\"logged_out\":true}");
+    return KP_OK;
+}
+
+static unsigned route_logout(const http_request *r, kp_http_answer *a)
+{
+    return http_office_write(r, do_logout, NULL, 200, a);
+}
+
+static unsigned route_me(const http_request *r, kp_http_answer *a)
+{
+    kp_buf *out = a->body;
+    const kp_actor *ac = &r->caller->actor;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "login", ac->name + 6, false);
+    kp_buf_json_kv_str(out, "role", kp_role_name(ac->role), true);
+    people_time_kv(out, "expires_at", r->caller->expires_at);
+    kp_buf_puts(out, ",\"permissions\":[");
+    bool first = true;
+    for (int p = 1; p < KP_PERM__COUNT; p++) {
+        if (!kp_role_may(ac->role, (kp_permission)p)) continue;
+        if (!first) kp_buf_puts(out, ",");
+        first = false;
+        kp_buf_json_str(out, kp_permission_name((kp_permission)p));
+    }
+    kp_buf_puts(out, "]");
+    kp_buf_json_kv_i64(out, "adjust_limit", kp_role_adjust_limit(ac->role), true);
+    kp_buf_puts(out, "}");
+    return 200;
+}
+
+/* ---- staff */
+
+static kp_err do_staff_list(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                            bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_staff_list_json(o, out, e);
+}
+
+static kp_err do_staff_add(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                           bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_staff_add_http(o, r->body, r->body_len, out, e);
+}
+
+static kp_err do_staff_update(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                              bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    int64_t id = http_param_id(r->params[0]);
+    if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "staff", "no such staff member");
+    return kp_staff_update_http(o, id, r->body, r->body_len, out, e);
+}
+
+static unsigned route_staff_list(const http_request *r, kp_http_answer *a)
+{
+    return http_office_read(r, do_staff_list, NULL, a);
+}
+
+static unsigned route_staff_add(const http_request *r, kp_http_answer *a)
+{
+    return http_office_write(r, do_staff_add, NULL, 201, a);
+}
+
+static unsigned route_staff_update(const http_request *r, kp_http_answer *a)
+{
+    return http_office_write(r, do_staff_update, NULL, 200, a);
+}
+
+/* ---- audit */
+
+static int64_t arg_int(const char *name, int64_t dflt)
+{
+    const char *v = kp_http_arg(name);
+    if (v == NULL || v[0] == '\0') return dflt;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return *end == '\0' ? x : -1;
+}
+
+static kp_err do_audit(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                       bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    int64_t after = arg_int("after", 0), limit = arg_int("limit", 100);
+    if (after < 0) return kp_error_set(e, KP_ERR_INVALID, "after", "must be an entry number >= 0");
+    if (limit < 1 || limit > 1000)
+        return kp_error_set(e, KP_ERR_INVALID, "limit", "must be from 1 to 1000");
+    return kp_audit_json(o, after, limit, out, e);
+}
+
+static unsigned route_audit(const http_request *r, kp_http_answer *a)
+{
+    return http_office_read(r, do_audit, NULL, a);
+}
+
+/* ---- adjustments */
+
+static kp_err do_adjust(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                        bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_adjust(o, r->body, r->body_len, out, replayed, e);
+}
+
+static unsigned route_adjust(const http_request *r, kp_http_answer *a)
+{
+    return http_office_write(r, do_adjust, NULL, 201, a);
+}
+
+/* ---- cards */
+
+static kp_err do_batch(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                       bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_cards_batch_http(o, r->body, r->body_len, out, e);
+}
+
+static unsigned route_batch(const http_request *r, kp_http_answer *a)
+{
+    kp_buf_reserve(a->body, 4 * 1024 * 1024);
+    return http_office_write(r, do_batch, NULL, 201, a);
+}
+
+static kp_err do_batch_csv(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                           bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    int64_t id = http_param_id(r->params[0]);
+    if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "batch", "no such batch of cards");
+    return kp_cards_batch_csv(o, id, NULL, out, e);
+}
+
+static unsigned route_batch_csv(const http_request *r, kp_http_answer *a)
+{
+    kp_buf_reserve(a->body, 4 * 1024 * 1024);
+    unsigned status = http_office_write(r, do_batch_csv, NULL, 200, a);
+    if (status == 200) a->content_type = "text/csv; charset=utf-8";
+    return status;
+}
+
+static kp_err do_card(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                      bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_card_detail(o, r->params[0], out, e);
+}
+
+static unsigned route_card(const http_request *r, kp_http_answer *a)
+{
+    return http_office_read(r, do_card, NULL, a);
+}
+
+typedef kp_err (*card_op)(kp_office *o, const char *number, const char *body, size_t len,
+                          kp_buf *out, kp_error *e);
+
+static kp_err do_card_op(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                         bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    card_op op = *(card_op *)arg;
+    return op(o, r->params[0], r->body, r->body_len, out, e);
+}
+
+static unsigned route_block(const http_request *r, kp_http_answer *a)
+{
+    card_op op = kp_card_block;
+    return http_office_write(r, do_card_op, &op, 200, a);
+}
+
+static unsigned route_unblock(const http_request *r, kp_http_answer *a)
+{
+    card_op op = kp_card_unblock;
+    return http_office_write(r, do_card_op, &op, 200, a);
+}
+
+static unsigned route_replace(const http_request *r, kp_http_answer *a)
+{
+    card_op op = kp_card_replace;
+    return http_office_write(r, do_card_op, &op, 200, a);
+}
+
+/* ---- exports */
+
+static bool to_buf(void *ctx, const char *data, size_t len)
+{
+    return kp_buf_append(ctx, data, len);
+}
+
+static kp_err do_export(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                        bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    bool customers = *(bool *)arg;
+    kp_buf_reset(out);
+    return customers ? kp_export_customers(o, to_buf, out, e) : kp_export_balances(o, to_buf, out, e);
+}
+
+static unsigned route_export(const http_request *r, kp_http_answer *a, bool customers)
+{
+    kp_buf_reserve(a->body, 8 * 1024 * 1024);
+    unsigned status = http_office_write(r, do_export, &customers, 200, a);
+    if (status == 200) a->content_type = "text/csv; charset=utf-8";
+    return status;
+}
+
+static unsigned route_export_customers(const http_request *r, kp_http_answer *a)
+{
+    return route_export(r, a, true);
+}
+
+static unsigned route_export_balances(const http_request *r, kp_http_answer *a)
+{
+    return route_export(r, a, false);
+}
+
+/* ---- pictures */
+
+typedef struct picture {
+    kp_barcode_kind kind;
+    bool png;
+} picture;
+
+static kp_err do_picture(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                         bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    const picture *p = arg;
+    kp_err err = kp_office_require(o, KP_PERM_CARD_READ, e);
+    if (err) return err;
+    kp_card card;
+    err = o->st->ops->card_find(o->st, r->params[0], &card);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "card", "no card with number %s", r->params[0]);
+    if (err) return people_storage(o->st, err, e);
+    return p->png ? kp_barcode_png(p->kind, r->params[0], out, e)
+                  : kp_barcode_svg(p->kind, r->params[0], out, e);
+}
+
+static unsigned route_picture(const http_request *r, kp_http_answer *a, kp_barcode_kind kind,
+                              bool png)
+{
+    picture p = {kind, png};
+    unsigned status = http_office_read(r, do_picture, &p, a);
+    if (status == 200) a->content_type = png ? "image/png" : "image/svg+xml";
+    return status;
+}
+
+static unsigned route_barcode_svg(const http_request *r, kp_http_answer *a)
+{
+    return route_picture(r, a, KP_BARCODE_CODE128, false);
+}
+
+static unsigned route_barcode_png(const http_request *r, kp_http_answer *a)
+{
+    return route_picture(r, a, KP_BARCODE_CODE128, true);
+}
+
+static unsigned route_qr_svg(const http_request *r, kp_http_answer *a)
+{
+    return route_picture(r, a, KP_BARCODE_QR, false);
+}
+
+static unsigned route_qr_png(const http_request *r, kp_http_answer *a)
+{
+    return route_picture(r, a, KP_BARCODE_QR, true);
+}
+
+const http_route http_admin_routes[] = {
+    {"POST", "/v1/admin/login", HTTP_PUBLIC, route_login},
+    {"POST", "/v1/admin/logout", HTTP_STAFF, route_logout},
+    {"GET", "/v1/admin/me", HTTP_STAFF, route_me},
+    {"GET", "/v1/admin/staff", HTTP_STAFF, route_staff_list},
+    {"POST", "/v1/admin/staff", HTTP_STAFF, route_staff_add},
+    {"PATCH", "/v1/admin/staff/{}", HTTP_STAFF, route_staff_update},
+    {"GET", "/v1/admin/audit", HTTP_STAFF, route_audit},
+    {"POST", "/v1/admin/adjustments", HTTP_STAFF, route_adjust},
+    {"POST", "/v1/admin/card-batches", HTTP_STAFF, route_batch},
+    {"GET", "/v1/admin/card-batches/{}/cards.csv", HTTP_STAFF, route_batch_csv},
+    {"GET", "/v1/admin/cards/{}", HTTP_STAFF, route_card},
+    {"POST", "/v1/admin/cards/{}/block", HTTP_STAFF, route_block},
+    {"POST", "/v1/admin/cards/{}/unblock", HTTP_STAFF, route_unblock},
+    {"POST", "/v1/admin/cards/{}/replace", HTTP_STAFF, route_replace},
+    {"GET", "/v1/admin/export/customers.csv", HTTP_STAFF, route_export_customers},
+    {"GET", "/v1/admin/export/balances.csv", HTTP_STAFF, route_export_balances},
+    {"GET", "/v1/cards/{}/barcode.svg", HTTP_STAFF_OR_TERMINAL, route_barcode_svg},
+    {"GET", "/v1/cards/{}/barcode.png", HTTP_STAFF_OR_TERMINAL, route_barcode_png},
+    {"GET", "/v1/cards/{}/qr.svg", HTTP_STAFF_OR_TERMINAL, route_qr_svg},
+    {"GET", "/v1/cards/{}/qr.png", HTTP_STAFF_OR_TERMINAL, route_qr_png},
+};
+const size_t http_admin_routes_count = sizeof http_admin_routes / sizeof http_admin_routes[0];

@@ -1,0 +1,310 @@
+/*
+ * http_people.c: the dispatcher of the back office's routes (docs/api.md,
+ * "Back office"): finds the route in the tables of http_admin.c and
+ * http_customers.c, authenticates the caller (a staff session token
+ * "kps_...", or a terminal key "kp_..." where a till may call), and runs the
+ * operation on a reader or through the writer. Personal data never reaches
+ * a log from here: errors name fields, not values.
+ */
+#include "http_people.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/pii.h"
+
+/* ---- errors */
+
+static const char *conflict_code(const char *field)
+{
+    if (strcmp(field, "phone") == 0) return "phone_in_use";
+    if (strcmp(field, "email") == 0) return "email_in_use";
+    if (strcmp(field, "card") == 0 || strcmp(field, "new_card") == 0 ||
+        strcmp(field, "to_card") == 0 || strcmp(field, "from_card") == 0)
+        return "card_conflict";
+    if (strcmp(field, "key") == 0) return "key_conflict";
+    if (strcmp(field, "login") == 0) return "login_in_use";
+    return "conflict";
+}
+
+unsigned http_people_error(kp_buf *out, const kp_error *e, const kp_field_errors *fe)
+{
+    unsigned status;
+    const char *code;
+    switch (e->code) {
+    case KP_ERR_INVALID:
+    case KP_ERR_LIMIT:
+    case KP_ERR_OVERFLOW:
+        status = 400;
+        code = e->field[0] ? "bad_field" : "bad_json";
+        break;
+    case KP_ERR_NOT_FOUND:
+        status = 404;
+        code = strcmp(e->field, "card") == 0 || strcmp(e->field, "new_card") == 0 ||
+                       strcmp(e->field, "to_card") == 0 || strcmp(e->field, "from_card") == 0
+                   ? "unknown_card"
+                   : "not_found";
+        break;
+    case KP_ERR_CONFLICT:
+        status = 409;
+        code = conflict_code(e->field);
+        break;
+    case KP_ERR_UNAUTHORIZED:
+        status = 401;
+        code = "unauthorized";
+        break;
+    case KP_ERR_FORBIDDEN:
+        status = 403;
+        code = "forbidden";
+        break;
+    case KP_ERR_BUSY:
+    case KP_ERR_IO:
+    case KP_ERR_NOMEM:
+        status = 503;
+        code = "unavailable";
+        break;
+    default:
+        status = 500;
+        code = "internal";
+        break;
+    }
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{\"error\":{");
+    kp_buf_json_kv_str(out, "code", code, false);
+    kp_buf_json_kv_str(out, "message", e->message, true);
+    if (e->field[0]) kp_buf_json_kv_str(out, "field", e->field, true);
+    if (fe && fe->n > 0) {
+        kp_buf_puts(out, ",\"fields\":[");
+        for (size_t i = 0; i < fe->n; i++) {
+            kp_buf_puts(out, i ? ",{" : "{");
+            kp_buf_json_kv_str(out, "field", fe->items[i].field, false);
+            kp_buf_json_kv_str(out, "message", fe->items[i].message, true);
+            kp_buf_puts(out, "}");
+        }
+        kp_buf_puts(out, "]");
+    }
+    kp_buf_puts(out, "}}");
+    return status;
+}
+
+static unsigned simple(kp_buf *out, kp_err code, const char *message)
+{
+    kp_error e;
+    kp_error_set(&e, code, "", "%s", message);
+    return http_people_error(out, &e, NULL);
+}
+
+int64_t http_param_id(const char *text)
+{
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || v <= 0) return 0;
+    return v;
+}
+
+/* ---- running operations */
+
+typedef struct office_call {
+    const http_request *r;
+    http_office_fn fn;
+    void *arg;
+    kp_field_errors *fe;
+} office_call;
+
+static kp_err run_office(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                         kp_buf *out, bool *replayed, kp_error *e)
+{
+    office_call *c = ctx;
+    kp_office o;
+    kp_office_init(&o, st, c->r->srv->pii, program, c->r->now,
+                   c->r->caller ? &c->r->caller->actor : NULL, sc);
+    return c->fn(&o, c->r, c->arg, out, replayed, c->fe, e);
+}
+
+unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg,
+                           unsigned ok_status, kp_http_answer *a)
+{
+    kp_field_errors fe = {0};
+    office_call call = {.r = r, .fn = fn, .arg = arg, .fe = &fe};
+    kp_job job;
+    memset(&job, 0, sizeof job);
+    job.type = KP_JOB_CALL;
+    job.call = run_office;
+    job.ctx = &call;
+    job.out = a->body;
+    job.now = r->now;
+    /* Sized here so the writer never reallocates another thread's buffer. */
+    kp_buf_reserve(a->body, 256 * 1024);
+    kp_writer_submit(r->srv->writer, &job);
+    if (job.err) return http_people_error(a->body, &job.error, &fe);
+    return job.replayed ? 200 : ok_status;
+}
+
+unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, kp_http_answer *a)
+{
+    kp_field_errors fe = {0};
+    kp_error e = {0};
+    bool replayed = false;
+    kp_reader *rd = kp_reader_acquire(r->srv->readers);
+    kp_office o;
+    kp_office_init(&o, rd->store, r->srv->pii, kp_programs_current(r->srv->programs), r->now,
+                   r->caller ? &r->caller->actor : NULL, rd->scratch);
+    kp_err err = fn(&o, r, arg, a->body, &replayed, &fe, &e);
+    kp_reader_release(r->srv->readers, rd);
+    return err ? http_people_error(a->body, &e, &fe) : 200;
+}
+
+/* ---- authentication */
+
+static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http_caller *c)
+{
+    memset(c, 0, sizeof *c);
+    if (header == NULL || strncmp(header, "Bearer ", 7) != 0) return KP_ERR_UNAUTHORIZED;
+    const char *token = header + 7;
+    size_t n = strlen(token);
+    if (n == 0 || n > 128) return KP_ERR_UNAUTHORIZED;
+    kp_reader *rd = kp_reader_acquire(srv->readers);
+    kp_err err;
+    if (strncmp(token, "kps_", 4) == 0) {
+        kp_staff staff;
+        err = kp_session_check(rd->store, token, now, &staff, &c->expires_at);
+        if (err == KP_OK) {
+            c->is_staff = true;
+            c->actor.kind = KP_ACTOR_STAFF;
+            c->actor.role = staff.role;
+            c->actor.staff_id = staff.id;
+            snprintf(c->actor.name, sizeof c->actor.name, "staff:%s", staff.login);
+            snprintf(c->token, sizeof c->token, "%s", token);
+        }
+    } else {
+        kp_terminal t;
+        err = kp_service_terminal_auth(rd->store, token, &t);
+        if (err == KP_OK) {
+            c->actor.kind = KP_ACTOR_TERMINAL;
+            snprintf(c->actor.name, sizeof c->actor.name, "terminal:%.80s", t.store);
+        }
+    }
+    kp_reader_release(srv->readers, rd);
+    return err == KP_ERR_NOT_FOUND ? KP_ERR_UNAUTHORIZED : err;
+}
+
+/* ---- matching */
+
+/* True when url matches pattern; the {} segments are copied to params. */
+static bool match(const char *pattern, const char *url, char params[][KP_STR_MAX])
+{
+    size_t n = 0;
+    while (*pattern && *url) {
+        if (pattern[0] == '{' && pattern[1] == '}') {
+            const char *end = url;
+            while (*end && *end != '/') end++;
+            size_t len = (size_t)(end - url);
+            if (len == 0 || len >= KP_STR_MAX || n == HTTP_PARAMS_MAX) return false;
+            /* a picture's extension ends the segment: "{}" then ".svg" */
+            const char *after = pattern + 2;
+            if (*after == '.') {
+                const char *dot = url;
+                while (dot < end && *dot != '.') dot++;
+                len = (size_t)(dot - url);
+                end = dot;
+                if (len == 0) return false;
+            }
+            memcpy(params[n], url, len);
+            params[n][len] = '\0';
+            n++;
+            url = end;
+            pattern = after;
+            continue;
+        }
+        if (*pattern != *url) return false;
+        pattern++;
+        url++;
+    }
+    return *pattern == '\0' && *url == '\0';
+}
+
+static bool is_people_url(const char *url)
+{
+    if (strncmp(url, "/v1/admin/", 10) == 0) return true;
+    if (strcmp(url, "/v1/customers") == 0 || strcmp(url, "/v1/transfers") == 0) return true;
+    if (strncmp(url, "/v1/cards/", 10) == 0) {
+        size_t n = strlen(url);
+        static const char *const pictures[] = {"/barcode.svg", "/barcode.png", "/qr.svg",
+                                               "/qr.png"};
+        for (size_t i = 0; i < 4; i++) {
+            size_t k = strlen(pictures[i]);
+            if (n > k && strcmp(url + n - k, pictures[i]) == 0) return true;
+        }
+    }
+    return false;
+}
+
+bool kp_http_people_handle(kp_server *srv, const char *method, const char *url,
+                           const char *auth, const char *body, size_t body_len,
+                           bool body_too_large, kp_http_answer *answer)
+{
+    if (!is_people_url(url)) return false;
+    kp_buf *out = answer->body;
+    static _Thread_local http_request req;
+    memset(&req, 0, sizeof req);
+    const http_route *route = NULL;
+    bool path_known = false;
+    const struct {
+        const http_route *routes;
+        size_t n;
+    } tables[] = {{http_admin_routes, http_admin_routes_count},
+                  {http_customer_routes, http_customer_routes_count}};
+    for (size_t t = 0; t < 2 && route == NULL; t++)
+        for (size_t i = 0; i < tables[t].n && route == NULL; i++)
+            if (match(tables[t].routes[i].pattern, url, req.params)) {
+                path_known = true;
+                if (strcmp(tables[t].routes[i].method, method) == 0) route = &tables[t].routes[i];
+            }
+    if (route == NULL) {
+        if (path_known) {
+            kp_buf_reset(out);
+            kp_buf_puts(out, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":"
+                             "\"this route does not take this method; see docs/api.md\"}}");
+            answer->status = 405;
+        } else {
+            answer->status = simple(out, KP_ERR_NOT_FOUND, "no such route; see docs/api.md");
+        }
+        return true;
+    }
+    req.srv = srv;
+    req.now = kp_clock_now(&srv->config.clock);
+    static _Thread_local http_caller caller;
+    if (route->access != HTTP_PUBLIC) {
+        kp_err err = authenticate(srv, auth, req.now, &caller);
+        if (err == KP_OK && route->access == HTTP_STAFF && !caller.is_staff)
+            err = KP_ERR_FORBIDDEN;
+        if (err) {
+            answer->status =
+                err == KP_ERR_FORBIDDEN
+                    ? simple(out, KP_ERR_FORBIDDEN,
+                             "this route is for staff: log in at POST /v1/admin/login")
+                : err == KP_ERR_UNAUTHORIZED
+                    ? simple(out, KP_ERR_UNAUTHORIZED,
+                             route->access == HTTP_STAFF
+                                 ? "send Authorization: Bearer TOKEN with a staff session "
+                                   "token from POST /v1/admin/login"
+                                 : "send Authorization: Bearer with a staff session token or "
+                                   "a terminal key")
+                    : simple(out, err, "storage failed");
+            return true;
+        }
+        req.caller = &caller;
+    }
+    if (body_too_large) {
+        kp_error e;
+        kp_error_set(&e, KP_ERR_LIMIT, "", "the body is over the limit of %d bytes", KP_BODY_MAX);
+        kp_http_error(out, 413, "too_large", &e);
+        answer->status = 413;
+        return true;
+    }
+    req.body = body;
+    req.body_len = body_len;
+    answer->status = route->fn(&req, answer);
+    return true;
+}

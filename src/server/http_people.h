@@ -1,0 +1,73 @@
+/*
+ * http_people.h: what the back office's route files share (http_people.c):
+ * the caller (a staff session or a terminal key), route tables with {}
+ * path parameters, running an operation on a reader or through the writer,
+ * and mapping errors to HTTP. http_admin.c (staff, audit, adjustments,
+ * cards, exports) and http_customers.c (customers, families, transfers)
+ * each register one table.
+ */
+#ifndef KOPILKA_HTTP_PEOPLE_H
+#define KOPILKA_HTTP_PEOPLE_H
+
+#include "server.h"
+#include "service/people.h"
+
+typedef struct http_caller {
+    kp_actor actor;
+    bool is_staff;
+    char token[72];       /* the staff session's token (for logout) */
+    kp_time expires_at;   /* of the session */
+} http_caller;
+
+enum { HTTP_PARAMS_MAX = 3 };
+
+/* One request as a route sees it. */
+typedef struct http_request {
+    kp_server *srv;
+    const http_caller *caller;   /* NULL on routes without authentication */
+    char params[HTTP_PARAMS_MAX][KP_STR_MAX]; /* the {} segments of the path, in order */
+    const char *body;
+    size_t body_len;
+    kp_time now;
+} http_request;
+
+typedef unsigned (*http_route_fn)(const http_request *r, kp_http_answer *a);
+
+typedef enum http_access {
+    HTTP_STAFF = 0,       /* a staff session */
+    HTTP_STAFF_OR_TERMINAL,
+    HTTP_PUBLIC,          /* no credentials (login) */
+} http_access;
+
+typedef struct http_route {
+    const char *method;
+    const char *pattern; /* "/v1/admin/customers/{}/erase" */
+    http_access access;
+    http_route_fn fn;
+} http_route;
+
+extern const http_route http_admin_routes[];
+extern const size_t http_admin_routes_count;
+extern const http_route http_customer_routes[];
+extern const size_t http_customer_routes_count;
+
+/* An operation on the back office. Read-only ones may run on a reader;
+ * everything that writes, and every read of personal data (it is audited),
+ * runs through the writer in a savepoint of a group commit. */
+typedef kp_err (*http_office_fn)(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                                 bool *replayed, kp_field_errors *fe, kp_error *e);
+
+/* Runs fn through the writer; answers `ok_status` (or 200 on a replay). */
+unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg,
+                           unsigned ok_status, kp_http_answer *a);
+/* Runs fn on a reader connection (fn must not write). */
+unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg,
+                          kp_http_answer *a);
+
+/* Writes the error answer for e (and fe's fields) and returns the status. */
+unsigned http_people_error(kp_buf *out, const kp_error *e, const kp_field_errors *fe);
+
+/* Parses a positive id path parameter; 0 when it is not one. */
+int64_t http_param_id(const char *text);
+
+#endif

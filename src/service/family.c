@@ -1,0 +1,709 @@
+/*
+ * family.c: shared accounts and transfers of points between customers.
+ *
+ * A family is an owner's account used as a shared pot (seed 000): members
+ * keep their own cards, which point at the pot while they belong to it, so
+ * every member's purchases earn into it; the owner decides who may spend
+ * (a member who may not has burns refused at the till, till.c). Joining
+ * moves the member's points into the pot; leaving points the member's cards
+ * back at their own account (the points earned meanwhile stay in the pot).
+ *
+ * Points move between accounts as two operations of type transfer, one per
+ * side, each balanced against the transit account KP_SYS_TRANSFER, so both
+ * histories show the move and `verify` still holds. The receiving side gets
+ * lots with the same kind and expiry (and, for a family, the same pending
+ * period) as the lots the points came from.
+ */
+#include "people_int.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- moving points */
+
+typedef struct move {
+    const char *tag;         /* idempotency store: "#transfer", "#family" */
+    char key[KP_STR_MAX];    /* idempotency key of the sending side */
+    uint8_t hash[16];
+    kp_card_info from, to;
+    int64_t points;          /* > 0; 0 with all_lots: everything */
+    bool all_lots;           /* family join: every open lot, pending ones too */
+    const kp_people_policy *policy;
+    /* results */
+    int64_t from_balance, to_balance, moved;
+    size_t n_groups;
+    struct { char kind[16]; kp_time active_from, expires_at; int64_t points; } groups[KP_LOTS_MAX];
+} move;
+
+static bool kind_allowed(const kp_people_policy *p, const char *kind)
+{
+    if (p == NULL || p->transfers.n_kinds == 0) return true;
+    for (size_t i = 0; i < p->transfers.n_kinds; i++)
+        if (strcmp(p->transfers.kinds[i], kind) == 0) return true;
+    return false;
+}
+
+static void group_add(move *m, const kp_lot *lot, int64_t points, bool keep_pending,
+                      kp_time now)
+{
+    kp_time active = keep_pending && lot->active_from > now ? lot->active_from : now;
+    for (size_t i = 0; i < m->n_groups; i++)
+        if (strcmp(m->groups[i].kind, lot->kind) == 0 && m->groups[i].expires_at == lot->expires_at &&
+            m->groups[i].active_from == active) {
+            m->groups[i].points += points;
+            return;
+        }
+    if (m->n_groups == KP_LOTS_MAX) return;
+    snprintf(m->groups[m->n_groups].kind, sizeof m->groups[0].kind, "%s", lot->kind);
+    m->groups[m->n_groups].active_from = active;
+    m->groups[m->n_groups].expires_at = lot->expires_at;
+    m->groups[m->n_groups].points = points;
+    m->n_groups++;
+}
+
+static kp_err insert_op(kp_office *o, const move *m, const kp_card_info *card, const char *receipt,
+                        int64_t points, const char *response, int64_t *op_id, kp_error *e)
+{
+    kp_op_row row;
+    memset(&row, 0, sizeof row);
+    row.type = KP_OP_TRANSFER;
+    row.account_id = card->account_id;
+    snprintf(row.card, sizeof row.card, "%s", card->number);
+    snprintf(row.store, sizeof row.store, "%s", m->tag);
+    snprintf(row.receipt, sizeof row.receipt, "%s", receipt);
+    memcpy(row.request_hash, m->hash, 16);
+    row.program_version = o->program ? o->program->version : 0;
+    row.at = o->now;
+    row.points = points;
+    row.response = (char *)response;
+    kp_err err = o->st->ops->op_insert(o->st, &row);
+    if (err) return people_storage(o->st, err, e);
+    *op_id = row.id;
+    return KP_OK;
+}
+
+/* Moves the points of m from m->from's account to m->to's: the sending op
+ * (receipt = key) and the receiving op (receipt = key + "#in"). Their stored
+ * answer is "{}" until the caller sets the real one (op_response_set). */
+static kp_err move_points(kp_office *o, move *m, kp_buf *out, kp_error *e)
+{
+    kp_account *a = &o->sc->account;
+    kp_err err = o->st->ops->account_load(o->st, m->from.account_id, a);
+    if (err) return people_storage(o->st, err, e);
+    kp_account *eligible = malloc(sizeof *eligible);
+    if (eligible == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    *eligible = *a;
+    eligible->n_lots = 0;
+    int64_t have = 0;
+    for (size_t i = 0; i < a->n_lots; i++) {
+        const kp_lot *l = &a->lots[i];
+        bool ok = m->all_lots || (l->active_from <= o->now && l->expires_at > o->now &&
+                                  kind_allowed(m->policy, l->kind));
+        if (!ok) continue;
+        eligible->lots[eligible->n_lots++] = *l;
+        have += l->remaining;
+    }
+    if (m->all_lots) {
+        if (a->debt > 0) {
+            free(eligible);
+            return kp_error_set(e, KP_ERR_CONFLICT, "customer",
+                                "the account owes %lld points after a return; it can join a "
+                                "family once the debt is repaid",
+                                (long long)a->debt);
+        }
+        m->points = have;
+        if (have == 0) {
+            free(eligible);
+            m->moved = 0;
+            m->from_balance = a->balance;
+            return KP_OK;
+        }
+    }
+    if (m->points > have || m->points > a->balance) {
+        free(eligible);
+        return kp_error_set(e, KP_ERR_INVALID, "points",
+                            "the card has %lld points that may be transferred now, not %lld",
+                            (long long)(have < a->balance ? have : a->balance),
+                            (long long)m->points);
+    }
+    m->moved = m->points;
+    m->n_groups = 0;
+    m->from_balance = a->balance;
+    int64_t op_from = 0, op_to = 0;
+    char receipt_in[KP_STR_MAX + 4];
+    snprintf(receipt_in, sizeof receipt_in, "%s#in", m->key);
+    if (m->points > 0) {
+        if ((err = kp_ledger_plan_move(eligible, KP_OP_TRANSFER, KP_SYS_TRANSFER, -m->points, NULL,
+                                       o->now, &o->sc->plan, e))) {
+            free(eligible);
+            return err;
+        }
+        for (size_t c = 0; c < o->sc->plan.n_changes; c++)
+            for (size_t i = 0; i < eligible->n_lots; i++)
+                if (eligible->lots[i].id == o->sc->plan.changes[c].lot_id)
+                    group_add(m, &eligible->lots[i], -o->sc->plan.changes[c].delta, m->all_lots,
+                              o->now);
+        m->from_balance = o->sc->plan.balance_after;
+    }
+    free(eligible);
+    kp_buf_reset(out);
+    if ((err = insert_op(o, m, &m->from, m->key, -m->points, "{}", &op_from, e))) return err;
+    if (m->points > 0 && (err = o->st->ops->plan_apply(o->st, op_from, &o->sc->plan, o->now)))
+        return people_storage(o->st, err, e);
+    if ((err = insert_op(o, m, &m->to, receipt_in, m->points, "{}", &op_to, e))) return err;
+    for (size_t g = 0; g < m->n_groups; g++) {
+        if ((err = o->st->ops->account_load(o->st, m->to.account_id, a)))
+            return people_storage(o->st, err, e);
+        kp_lot lot;
+        memset(&lot, 0, sizeof lot);
+        snprintf(lot.kind, sizeof lot.kind, "%s", m->groups[g].kind);
+        lot.earned_at = o->now;
+        lot.active_from = m->groups[g].active_from;
+        lot.expires_at = m->groups[g].expires_at;
+        if ((err = kp_ledger_plan_move(a, KP_OP_TRANSFER, KP_SYS_TRANSFER, m->groups[g].points,
+                                       &lot, o->now, &o->sc->plan, e)))
+            return err;
+        if ((err = o->st->ops->plan_apply(o->st, op_to, &o->sc->plan, o->now)))
+            return people_storage(o->st, err, e);
+    }
+    if ((err = o->st->ops->account_load(o->st, m->to.account_id, a)))
+        return people_storage(o->st, err, e);
+    m->to_balance = a->balance;
+    return KP_OK;
+}
+
+static void transfer_json(kp_buf *out, const move *m)
+{
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "key", m->key, false);
+    kp_buf_json_kv_str(out, "from_card", m->from.number, true);
+    kp_buf_json_kv_str(out, "to_card", m->to.number, true);
+    kp_buf_json_kv_i64(out, "points", m->moved, true);
+    kp_buf_json_kv_i64(out, "from_balance", m->from_balance, true);
+    kp_buf_json_kv_i64(out, "to_balance", m->to_balance, true);
+    kp_buf_puts(out, ",\"lots\":[");
+    for (size_t g = 0; g < m->n_groups; g++) {
+        kp_buf_puts(out, g ? ",{" : "{");
+        kp_buf_json_kv_str(out, "kind", m->groups[g].kind, false);
+        kp_buf_json_kv_i64(out, "points", m->groups[g].points, true);
+        people_time_kv(out, "expires_at", m->groups[g].expires_at);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "]}");
+}
+
+static void transfer_hash(const char *from, const char *to, int64_t points, uint8_t out[16])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 16);
+    crypto_generichash_update(&h, (const uint8_t *)"transfer", 9);
+    crypto_generichash_update(&h, (const uint8_t *)from, strlen(from) + 1);
+    crypto_generichash_update(&h, (const uint8_t *)to, strlen(to) + 1);
+    crypto_generichash_update(&h, (const uint8_t *)&points, sizeof points);
+    crypto_generichash_final(&h, out, 16);
+}
+
+/* The start of the program's calendar day containing `t`. */
+static kp_time day_start(const kp_office *o, kp_time t)
+{
+    int64_t off = o->program ? (int64_t)o->program->utc_offset_minutes * 60 : 0;
+    int64_t local = t + off;
+    int64_t day = local >= 0 ? local / KP_DAY_SECONDS : (local - KP_DAY_SECONDS + 1) / KP_DAY_SECONDS;
+    return day * KP_DAY_SECONDS - off;
+}
+
+kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool *replayed,
+                   kp_error *e)
+{
+    *replayed = false;
+    kp_err err = kp_office_require(o, KP_PERM_TRANSFER, e);
+    if (err) return err;
+    json_t *root = people_json_load(body, len, e);
+    if (root == NULL) return KP_ERR_INVALID;
+    static const char *const keys[] = {"from_card", "to_card", "points", "key", NULL};
+    move *m = calloc(1, sizeof *m);
+    char from[KP_STR_MAX], to[KP_STR_MAX];
+    if (m == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        goto out;
+    }
+    m->tag = "#transfer";
+    m->policy = o->policy;
+    if ((err = people_json_keys(root, keys, e)) ||
+        (err = people_json_str(root, "from_card", true, from, KP_STR_MAX - 1, e)) ||
+        (err = people_json_str(root, "to_card", true, to, KP_STR_MAX - 1, e)) ||
+        (err = people_json_int(root, "points", true, 1, 1000000000000LL, &m->points, e)) ||
+        (err = people_json_str(root, "key", true, m->key, KP_STR_MAX - 5, e)))
+        goto out;
+    if (strchr(m->key, '#')) {
+        err = kp_error_set(e, KP_ERR_INVALID, "key", "must not contain '#'");
+        goto out;
+    }
+    const kp_people_policy *p = o->policy;
+    if (!p->transfers.enabled) {
+        err = kp_error_set(e, KP_ERR_FORBIDDEN, "",
+                           "the program does not allow transfers between customers "
+                           "(customers.transfers in the program file)");
+        goto out;
+    }
+    if (p->transfers.max_points && m->points > p->transfers.max_points) {
+        err = kp_error_set(e, KP_ERR_INVALID, "points",
+                           "at most %lld points may move in one transfer",
+                           (long long)p->transfers.max_points);
+        goto out;
+    }
+    transfer_hash(from, to, m->points, m->hash);
+    kp_op_row prior;
+    err = o->st->ops->op_find(o->st, m->tag, m->key, &prior);
+    if (err == KP_OK) {
+        bool same = prior.type == KP_OP_TRANSFER && memcmp(prior.request_hash, m->hash, 16) == 0;
+        if (same) {
+            kp_buf_reset(out);
+            kp_buf_puts(out, "{\"replayed\":true,");
+            kp_buf_puts(out, prior.response && prior.response[0] == '{' ? prior.response + 1 : "}");
+            *replayed = true;
+            err = KP_OK;
+        } else {
+            err = kp_error_set(e, KP_ERR_CONFLICT, "key",
+                               "transfer key %s was already used for another transfer", m->key);
+        }
+        kp_op_row_release(&prior);
+        goto out;
+    }
+    if (err != KP_ERR_NOT_FOUND) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    if ((err = people_card_account(o, from, &m->from, e))) goto out;
+    if ((err = people_card_account(o, to, &m->to, e))) {
+        if (strcmp(e->field, "card") == 0) snprintf(e->field, sizeof e->field, "to_card");
+        goto out;
+    }
+    if (!m->from.customer_id || !m->to.customer_id) {
+        err = kp_error_set(e, KP_ERR_INVALID, m->from.customer_id ? "to_card" : "from_card",
+                           "transfers are between registered customers: register the card first");
+        goto out;
+    }
+    if (m->from.account_id == m->to.account_id) {
+        err = kp_error_set(e, KP_ERR_INVALID, "to_card",
+                           "both cards share one account (a family pot): nothing to move");
+        goto out;
+    }
+    if (!m->from.may_burn) {
+        err = kp_error_set(e, KP_ERR_FORBIDDEN, "from_card",
+                           "the family's owner has not allowed this card to spend its points");
+        goto out;
+    }
+    if (p->transfers.daily_max_points) {
+        int64_t today = 0;
+        if ((err = o->st->ops->people->ops_points_since(o->st, m->from.account_id, KP_OP_TRANSFER,
+                                                        m->tag, day_start(o, o->now), &today))) {
+            err = people_storage(o->st, err, e);
+            goto out;
+        }
+        if (-today + m->points > p->transfers.daily_max_points) {
+            err = kp_error_set(e, KP_ERR_INVALID, "points",
+                               "at most %lld points a day may be transferred from this account; "
+                               "%lld were already today",
+                               (long long)p->transfers.daily_max_points, (long long)-today);
+            goto out;
+        }
+    }
+    if ((err = move_points(o, m, out, e))) goto out;
+    kp_buf_reset(out);
+    transfer_json(out, m);
+    if ((err = o->st->ops->people->op_response_set(o->st, m->tag, m->key, out->data))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    char target[48];
+    snprintf(target, sizeof target, "account:%lld", (long long)m->from.account_id);
+    if ((err = kp_office_audit(o, "ledger.transfer", target, "from=%s to=%s points=%lld key=%s",
+                               from, to, (long long)m->points, m->key)))
+        err = people_storage(o->st, err, e);
+out:
+    free(m);
+    json_decref(root);
+    return err;
+}
+
+/* ---- families */
+
+static kp_err load_active_customer(kp_office *o, int64_t id, kp_customer_row *row,
+                                   const char *field, kp_error *e)
+{
+    kp_err err = o->st->ops->people->customer_get(o->st, id, row);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, field, "no customer %lld", (long long)id);
+    if (err) return people_storage(o->st, err, e);
+    if (row->state == KP_CUSTOMER_ERASED)
+        return kp_error_set(e, KP_ERR_CONFLICT, field, "customer %lld was erased", (long long)id);
+    return KP_OK;
+}
+
+/* Points a customer's cards at `account_id` with spending allowed or not. */
+static kp_err repoint_cards(kp_office *o, int64_t customer_id, int64_t account_id, bool may_burn,
+                            kp_error *e)
+{
+    kp_card_info cards[64];
+    size_t n = 0;
+    kp_err err = o->st->ops->people->cards_of_customer(o->st, customer_id, cards, 64, &n);
+    for (size_t i = 0; i < n && err == KP_OK; i++) {
+        if (cards[i].state == KP_CARD_REPLACED) continue;
+        cards[i].account_id = account_id;
+        cards[i].may_burn = may_burn;
+        err = o->st->ops->people->card_info_put(o->st, &cards[i], o->now);
+    }
+    return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+static kp_err family_load(kp_office *o, int64_t id, kp_family *f, kp_error *e)
+{
+    kp_err err = o->st->ops->people->family_get(o->st, id, 0, f);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "family", "no family %lld", (long long)id);
+    return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
+    kp_family f;
+    if (err || (err = family_load(o, id, &f, e))) return err;
+    kp_family_member members[64];
+    size_t n = 0;
+    kp_history_entry *h = calloc(100, sizeof *h);
+    size_t nh = 0;
+    if (h == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    if ((err = o->st->ops->people->members_of_family(o->st, id, members, 64, &n)) ||
+        (err = o->st->ops->people->history_cards(o->st, f.account_id, 0, h, 100, &nh)) ||
+        (err = o->st->ops->account_load(o->st, f.account_id, &o->sc->account))) {
+        free(h);
+        return people_storage(o->st, err, e);
+    }
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_i64(out, "id", f.id, false);
+    kp_buf_json_kv_i64(out, "owner", f.owner_id, true);
+    kp_buf_json_kv_i64(out, "account_id", f.account_id, true);
+    kp_buf_json_kv_i64(out, "balance", o->sc->account.balance, true);
+    kp_buf_json_kv_i64(out, "available", kp_account_spendable(&o->sc->account, o->now), true);
+    kp_buf_puts(out, ",\"members\":[");
+    for (size_t i = 0; i < n; i++) {
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_i64(out, "customer", members[i].customer_id, false);
+        kp_buf_puts(out, members[i].customer_id == f.owner_id ? ",\"owner\":true" : ",\"owner\":false");
+        kp_buf_puts(out, members[i].may_spend ? ",\"may_spend\":true" : ",\"may_spend\":false");
+        people_time_kv(out, "joined_at", members[i].joined_at);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "],\"history\":[");
+    for (size_t i = 0; i < nh; i++) {
+        kp_card_info c;
+        int64_t who = 0;
+        if (h[i].card[0] && o->st->ops->people->card_info_get(o->st, h[i].card, &c) == KP_OK)
+            who = c.customer_id;
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "type", kp_op_type_name(h[i].type), false);
+        kp_buf_json_kv_str(out, "card", h[i].card, true);
+        kp_buf_puts(out, ",\"customer\":");
+        if (who) kp_buf_i64(out, who);
+        else kp_buf_puts(out, "null");
+        kp_buf_json_kv_str(out, "receipt", h[i].receipt, true);
+        people_time_kv(out, "at", h[i].at);
+        kp_buf_json_kv_i64(out, "earned", h[i].earned, true);
+        kp_buf_json_kv_i64(out, "spent", h[i].burned, true);
+        kp_buf_json_kv_i64(out, "points", h[i].points, true);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "]}");
+    free(h);
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+kp_err kp_family_create(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_FAMILY, e);
+    if (err) return err;
+    json_t *root = people_json_load(body, len, e);
+    if (root == NULL) return KP_ERR_INVALID;
+    static const char *const keys[] = {"owner", NULL};
+    int64_t owner = 0;
+    kp_customer_row *row = malloc(sizeof *row);
+    kp_family f;
+    kp_family_member m;
+    memset(&f, 0, sizeof f);
+    if (row == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        goto out;
+    }
+    if ((err = people_json_keys(root, keys, e)) ||
+        (err = people_json_int(root, "owner", true, 1, INT64_MAX, &owner, e)) ||
+        (err = load_active_customer(o, owner, row, "owner", e)))
+        goto out;
+    err = o->st->ops->people->member_get(o->st, owner, &m);
+    if (err == KP_OK) {
+        err = kp_error_set(e, KP_ERR_CONFLICT, "owner", "customer %lld is already in family %lld",
+                           (long long)owner, (long long)m.family_id);
+        goto out;
+    }
+    if (err != KP_ERR_NOT_FOUND) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    err = o->st->ops->people->family_get(o->st, 0, owner, &f);
+    if (err == KP_ERR_NOT_FOUND) {
+        /* A family owned by this customer that was emptied is reused. */
+        f.owner_id = owner;
+        f.account_id = row->account_id;
+        f.created_at = o->now;
+        err = o->st->ops->people->family_insert(o->st, &f);
+    }
+    if (err) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    m = (kp_family_member){.customer_id = owner, .family_id = f.id, .may_spend = true,
+                           .own_account_id = row->account_id, .joined_at = o->now};
+    if ((err = o->st->ops->people->member_put(o->st, &m))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    char target[48];
+    snprintf(target, sizeof target, "family:%lld", (long long)f.id);
+    if ((err = kp_office_audit(o, "family.create", target, "owner=%lld", (long long)owner))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    err = kp_family_get(o, f.id, out, e);
+out:
+    free(row);
+    json_decref(root);
+    return err;
+}
+
+kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t len,
+                      kp_buf *out, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_FAMILY, e);
+    if (err) return err;
+    json_t *root = people_json_load(body, len, e);
+    if (root == NULL) return KP_ERR_INVALID;
+    static const char *const keys[] = {"customer", "may_spend", NULL};
+    int64_t cid = 0;
+    bool may_spend = false;
+    kp_customer_row *row = malloc(sizeof *row);
+    move *mv = calloc(1, sizeof *mv);
+    kp_family f;
+    kp_family_member m;
+    if (row == NULL || mv == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        goto out;
+    }
+    if ((err = people_json_keys(root, keys, e)) ||
+        (err = people_json_int(root, "customer", true, 1, INT64_MAX, &cid, e)) ||
+        (err = people_json_bool(root, "may_spend", &may_spend, NULL, e)) ||
+        (err = family_load(o, family_id, &f, e)) ||
+        (err = load_active_customer(o, cid, row, "customer", e)))
+        goto out;
+    err = o->st->ops->people->member_get(o->st, cid, &m);
+    if (err == KP_OK) {
+        err = kp_error_set(e, KP_ERR_CONFLICT, "customer", "customer %lld is already in family %lld",
+                           (long long)cid, (long long)m.family_id);
+        goto out;
+    }
+    if (err != KP_ERR_NOT_FOUND) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    err = o->st->ops->people->member_get(o->st, f.owner_id, &m);
+    if (err == KP_ERR_NOT_FOUND) {
+        err = kp_error_set(e, KP_ERR_CONFLICT, "family", "family %lld has no owner any more",
+                           (long long)family_id);
+        goto out;
+    }
+    /* The member's points go into the pot, lot by lot, expiry kept. */
+    kp_card_info cards[64];
+    size_t n = 0;
+    if ((err = o->st->ops->people->cards_of_customer(o->st, cid, cards, 64, &n))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    kp_card_info owner_cards[16];
+    size_t n_owner = 0, owner_first = 0;
+    if ((err = o->st->ops->people->cards_of_customer(o->st, f.owner_id, owner_cards, 16,
+                                                     &n_owner))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    while (owner_first < n_owner && owner_cards[owner_first].state == KP_CARD_REPLACED)
+        owner_first++;
+    size_t first = 0;
+    while (first < n && cards[first].state == KP_CARD_REPLACED) first++;
+    if (first < n && owner_first < n_owner) {
+        mv->tag = "#family";
+        mv->all_lots = true;
+        mv->from = cards[first];
+        mv->from.account_id = row->account_id;
+        mv->to = owner_cards[owner_first];
+        mv->to.account_id = f.account_id;
+        uint8_t nonce[6];
+        char hex[13];
+        randombytes_buf(nonce, sizeof nonce);
+        sodium_bin2hex(hex, sizeof hex, nonce, sizeof nonce);
+        snprintf(mv->key, sizeof mv->key, "join:%lld:%lld:%s", (long long)family_id,
+                 (long long)cid, hex);
+        transfer_hash(mv->from.number, mv->to.number, 0, mv->hash);
+        if ((err = move_points(o, mv, out, e))) goto out;
+    }
+    if ((err = repoint_cards(o, cid, f.account_id, may_spend, e))) goto out;
+    m = (kp_family_member){.customer_id = cid, .family_id = f.id, .may_spend = may_spend,
+                           .own_account_id = row->account_id, .joined_at = o->now};
+    row->account_id = f.account_id;
+    row->updated_at = o->now;
+    if ((err = o->st->ops->people->member_put(o->st, &m)) ||
+        (err = o->st->ops->people->customer_update(o->st, row))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    char target[48];
+    snprintf(target, sizeof target, "family:%lld", (long long)f.id);
+    if ((err = kp_office_audit(o, "family.join", target, "customer=%lld may_spend=%s points_moved=%lld",
+                               (long long)cid, may_spend ? "yes" : "no", (long long)mv->moved))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    err = kp_family_get(o, f.id, out, e);
+out:
+    free(mv);
+    free(row);
+    json_decref(root);
+    return err;
+}
+
+static kp_err member_of(kp_office *o, int64_t family_id, int64_t cid, kp_family *f,
+                        kp_family_member *m, kp_error *e)
+{
+    kp_err err = family_load(o, family_id, f, e);
+    if (err) return err;
+    err = o->st->ops->people->member_get(o->st, cid, m);
+    if (err == KP_ERR_NOT_FOUND || (err == KP_OK && m->family_id != family_id))
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "customer",
+                            "customer %lld is not a member of family %lld", (long long)cid,
+                            (long long)family_id);
+    return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+kp_err kp_family_set(kp_office *o, int64_t family_id, int64_t cid, const char *body, size_t len,
+                     kp_buf *out, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_FAMILY, e);
+    if (err) return err;
+    json_t *root = people_json_load(body, len, e);
+    if (root == NULL) return KP_ERR_INVALID;
+    static const char *const keys[] = {"may_spend", NULL};
+    bool may_spend = false, given = false;
+    kp_family f;
+    kp_family_member m;
+    if ((err = people_json_keys(root, keys, e)) ||
+        (err = people_json_bool(root, "may_spend", &may_spend, &given, e)) ||
+        (err = member_of(o, family_id, cid, &f, &m, e)))
+        goto out;
+    if (!given) {
+        err = kp_error_set(e, KP_ERR_INVALID, "may_spend", "is required (true or false)");
+        goto out;
+    }
+    if (cid == f.owner_id && !may_spend) {
+        err = kp_error_set(e, KP_ERR_INVALID, "may_spend", "the owner always may spend");
+        goto out;
+    }
+    m.may_spend = may_spend;
+    if ((err = o->st->ops->people->member_put(o->st, &m))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    if ((err = repoint_cards(o, cid, f.account_id, may_spend, e))) goto out;
+    char target[48];
+    snprintf(target, sizeof target, "family:%lld", (long long)f.id);
+    if ((err = kp_office_audit(o, "family.set", target, "customer=%lld may_spend=%s",
+                               (long long)cid, may_spend ? "yes" : "no"))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    err = kp_family_get(o, f.id, out, e);
+out:
+    json_decref(root);
+    return err;
+}
+
+/* The member leaves: cards back to their own account. */
+static kp_err leave(kp_office *o, const kp_family *f, const kp_family_member *m, kp_error *e)
+{
+    kp_customer_row *row = malloc(sizeof *row);
+    if (row == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    kp_err err = o->st->ops->people->customer_get(o->st, m->customer_id, row);
+    if (err == KP_OK) {
+        row->account_id = m->own_account_id;
+        row->updated_at = o->now;
+        err = o->st->ops->people->customer_update(o->st, row);
+    }
+    if (err == KP_OK) err = o->st->ops->people->member_delete(o->st, m->customer_id);
+    free(row);
+    if (err) return people_storage(o->st, err, e);
+    if ((err = repoint_cards(o, m->customer_id, m->own_account_id, true, e))) return err;
+    char target[48];
+    snprintf(target, sizeof target, "family:%lld", (long long)f->id);
+    if ((err = kp_office_audit(o, "family.leave", target, "customer=%lld",
+                               (long long)m->customer_id)))
+        return people_storage(o->st, err, e);
+    return KP_OK;
+}
+
+kp_err kp_family_leave(kp_office *o, int64_t family_id, int64_t cid, kp_buf *out, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_FAMILY, e);
+    kp_family f;
+    kp_family_member m;
+    if (err || (err = member_of(o, family_id, cid, &f, &m, e))) return err;
+    if (cid == f.owner_id) {
+        kp_family_member all[2];
+        size_t n = 0;
+        if ((err = o->st->ops->people->members_of_family(o->st, family_id, all, 2, &n)))
+            return people_storage(o->st, err, e);
+        if (n > 1)
+            return kp_error_set(e, KP_ERR_CONFLICT, "customer",
+                                "the owner leaves last: the pot is the owner's account");
+        if ((err = o->st->ops->people->member_delete(o->st, cid)))
+            return people_storage(o->st, err, e);
+        char target[48];
+        snprintf(target, sizeof target, "family:%lld", (long long)f.id);
+        if ((err = kp_office_audit(o, "family.close", target, "owner=%lld", (long long)cid)))
+            return people_storage(o->st, err, e);
+    } else if ((err = leave(o, &f, &m, e))) {
+        return err;
+    }
+    return kp_family_get(o, family_id, out, e);
+}
+
+kp_err people_family_detach(kp_office *o, int64_t customer_id, kp_error *e)
+{
+    kp_family_member m;
+    kp_err err = o->st->ops->people->member_get(o->st, customer_id, &m);
+    if (err == KP_ERR_NOT_FOUND) return KP_OK;
+    if (err) return people_storage(o->st, err, e);
+    kp_family f;
+    if ((err = family_load(o, m.family_id, &f, e))) return err;
+    if (f.owner_id != customer_id) return leave(o, &f, &m, e);
+    kp_family_member all[2];
+    size_t n = 0;
+    if ((err = o->st->ops->people->members_of_family(o->st, f.id, all, 2, &n)))
+        return people_storage(o->st, err, e);
+    if (n > 1)
+        return kp_error_set(e, KP_ERR_CONFLICT, "customer",
+                            "customer %lld owns family %lld with other members: they leave first",
+                            (long long)customer_id, (long long)f.id);
+    err = o->st->ops->people->member_delete(o->st, customer_id);
+    return err ? people_storage(o->st, err, e) : KP_OK;
+}

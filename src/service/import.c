@@ -1,0 +1,1162 @@
+/*
+ * import.c: moving a company's existing cards, customers and balances in
+ * from CSV (docs/import.md), and the back office's CSV exports.
+ *
+ * An import reads each file twice. The first pass checks every row (its
+ * fields, duplicates within the files, references between them, and what
+ * the database already holds) and reports each bad row with its line
+ * number; nothing is written if any row is bad. The second pass writes, all
+ * in the caller's one transaction. A row that is already in the database,
+ * the same, is skipped, so running an import again changes nothing; the
+ * same key with different data is a bad row. Opening balances are ledger
+ * operations from the account KP_SYS_OPENING, so `verify` holds after.
+ */
+#include "people_int.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kopilka/clock.h>
+
+enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000 };
+
+/* ---------------------------------------------------------------- CSV */
+
+typedef struct csv {
+    FILE *f;
+    const char *name;      /* the file's base name, for reports */
+    int64_t line;          /* of the record just read */
+    char buf[CSV_LINE_MAX];
+    size_t n;
+    char *field[CSV_FIELDS_MAX];
+    /* columns */
+    size_t n_cols;
+    char cols[CSV_FIELDS_MAX][KP_ATTR_NAME_MAX + 8];
+} csv;
+
+/* Reads one record into c->field (quotes removed, "" unescaped). Returns
+ * 1 on a record, 0 at the end, -1 on a malformed or too long record. */
+static int csv_read(csv *c)
+{
+    size_t len = 0, nf = 0;
+    bool in_quotes = false, at_start = true;
+    int ch;
+    c->n = 0;
+    c->line++;
+    int64_t extra_lines = 0;
+    c->field[nf++] = c->buf;
+    while ((ch = fgetc(c->f)) != EOF) {
+        if (len + 2 >= sizeof c->buf) return -1;
+        if (in_quotes) {
+            if (ch == '"') {
+                int next = fgetc(c->f);
+                if (next == '"') {
+                    c->buf[len++] = '"';
+                } else {
+                    in_quotes = false;
+                    if (next != EOF) ungetc(next, c->f);
+                }
+            } else {
+                if (ch == '\n') extra_lines++;
+                c->buf[len++] = (char)ch;
+            }
+            continue;
+        }
+        if (ch == '"' && at_start) {
+            in_quotes = true;
+            at_start = false;
+            continue;
+        }
+        if (ch == ',') {
+            c->buf[len++] = '\0';
+            if (nf == CSV_FIELDS_MAX) return -1;
+            c->field[nf++] = c->buf + len;
+            at_start = true;
+            continue;
+        }
+        if (ch == '\r') continue;
+        if (ch == '\n') break;
+        c->buf[len++] = (char)ch;
+        at_start = false;
+    }
+    if (in_quotes) return -1;
+    c->buf[len] = '\0';
+    c->n = nf;
+    if (ch == EOF && len == 0 && nf == 1) return 0;
+    /* A record spanning lines (a quoted newline) is reported at its first. */
+    (void)extra_lines;
+    return 1;
+}
+
+static int csv_col(const csv *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_cols; i++)
+        if (strcmp(c->cols[i], name) == 0) return (int)i;
+    return -1;
+}
+
+static const char *csv_get(const csv *c, int col)
+{
+    if (col < 0 || (size_t)col >= c->n) return "";
+    return c->field[col];
+}
+
+/* ---------------------------------------------------------------- a set */
+
+/* An open-addressing set of strings (duplicates within the files). */
+typedef struct strset {
+    size_t cap, n;
+    char **slot;
+} strset;
+
+static void strset_free(strset *s)
+{
+    for (size_t i = 0; i < s->cap; i++) free(s->slot[i]);
+    free(s->slot);
+    memset(s, 0, sizeof *s);
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Adds s; false when it was there already (or out of memory: *nomem). */
+static bool strset_add(strset *s, const char *str, bool *nomem)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        char **slot = calloc(cap, sizeof *slot);
+        if (slot == NULL) {
+            *nomem = true;
+            return true;
+        }
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slot[i]) {
+                size_t j = hash_str(s->slot[i]) & (cap - 1);
+                while (slot[j]) j = (j + 1) & (cap - 1);
+                slot[j] = s->slot[i];
+            }
+        free(s->slot);
+        s->slot = slot;
+        s->cap = cap;
+    }
+    size_t j = hash_str(str) & (s->cap - 1);
+    while (s->slot[j]) {
+        if (strcmp(s->slot[j], str) == 0) return false;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->slot[j] = strdup(str);
+    if (s->slot[j] == NULL) *nomem = true;
+    else s->n++;
+    return true;
+}
+
+static bool strset_has(const strset *s, const char *str)
+{
+    if (s->cap == 0) return false;
+    size_t j = hash_str(str) & (s->cap - 1);
+    while (s->slot[j]) {
+        if (strcmp(s->slot[j], str) == 0) return true;
+        j = (j + 1) & (s->cap - 1);
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- state */
+
+typedef struct importer {
+    kp_office *o;
+    void (*report)(void *ctx, const char *line);
+    void *ctx;
+    kp_import_stats *stats;
+    bool nomem;
+    strset card_numbers;   /* cards.csv numbers */
+    strset linked_cards;   /* cards named by customers.csv */
+    strset external_ids, phones, emails, balance_keys;
+    kp_customer_row row;
+} importer;
+
+static void bad(importer *im, const csv *c, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void bad(importer *im, const csv *c, const char *field, const char *fmt, ...)
+{
+    im->stats->bad_rows++;
+    if (im->stats->bad_rows > REPORT_MAX) return;
+    char msg[320], line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (field && field[0])
+        snprintf(line, sizeof line, "%s:%lld: %s: %s", c->name, (long long)c->line, field, msg);
+    else
+        snprintf(line, sizeof line, "%s:%lld: %s", c->name, (long long)c->line, msg);
+    im->report(im->ctx, line);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Opens a file and reads its header; `allowed` lists the known columns
+ * (attr_prefix: columns "attr.NAME" too), `required` those that must be. */
+static kp_err csv_open(importer *im, csv *c, const char *path, const char *const *allowed,
+                       const char *const *required, bool attrs, kp_error *e)
+{
+    memset(c, 0, sizeof *c);
+    c->name = base_name(path);
+    c->f = fopen(path, "rb");
+    if (c->f == NULL)
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "file", "cannot read %s: %s", path,
+                            strerror(errno));
+    int rc = csv_read(c);
+    if (rc != 1)
+        return kp_error_set(e, KP_ERR_INVALID, "file", "%s: line 1 must be the header row",
+                            c->name);
+    /* A UTF-8 byte order mark before the first column is ignored. */
+    if ((unsigned char)c->field[0][0] == 0xef && (unsigned char)c->field[0][1] == 0xbb &&
+        (unsigned char)c->field[0][2] == 0xbf)
+        c->field[0] += 3;
+    kp_err err = KP_OK;
+    for (size_t i = 0; i < c->n; i++) {
+        const char *name = c->field[i];
+        bool ok = false;
+        for (size_t k = 0; allowed[k] && !ok; k++) ok = strcmp(name, allowed[k]) == 0;
+        if (!ok && attrs && strncmp(name, "attr.", 5) == 0) {
+            for (size_t k = 0; k < im->o->policy->n_attributes && !ok; k++)
+                ok = strcmp(name + 5, im->o->policy->attributes[k].name) == 0;
+            if (!ok) {
+                bad(im, c, name, "the program declares no such attribute");
+                err = KP_ERR_INVALID;
+                continue;
+            }
+        }
+        if (!ok) {
+            bad(im, c, name, "unknown column (see docs/import.md)");
+            err = KP_ERR_INVALID;
+            continue;
+        }
+        if (csv_col(c, name) >= 0) {
+            bad(im, c, name, "the column is given twice");
+            err = KP_ERR_INVALID;
+            continue;
+        }
+        snprintf(c->cols[c->n_cols++], sizeof c->cols[0], "%s", name);
+    }
+    for (size_t k = 0; required[k]; k++)
+        if (csv_col(c, required[k]) < 0) {
+            bad(im, c, required[k], "the column is required");
+            err = KP_ERR_INVALID;
+        }
+    if (err) return kp_error_set(e, KP_ERR_INVALID, "file", "%s: bad header row", c->name);
+    return KP_OK;
+}
+
+static void csv_close(csv *c)
+{
+    if (c->f) fclose(c->f);
+    c->f = NULL;
+}
+
+static bool rewind_csv(csv *c)
+{
+    if (fseek(c->f, 0, SEEK_SET) != 0) return false;
+    c->line = 0;
+    return csv_read(c) == 1; /* the header again */
+}
+
+static bool number_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+              ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static bool blank_row(const csv *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->field[i][0]) return false;
+    return true;
+}
+
+/* ---------------------------------------------------------------- cards */
+
+static const char *const card_cols[] = {"number", "state", "batch", "block_reason", NULL};
+static const char *const card_required[] = {"number", NULL};
+
+static bool parse_state(const char *s, kp_card_state *out)
+{
+    if (s[0] == '\0' || strcmp(s, "issued") == 0) *out = KP_CARD_ISSUED;
+    else if (strcmp(s, "active") == 0) *out = KP_CARD_ACTIVE;
+    else if (strcmp(s, "blocked") == 0) *out = KP_CARD_BLOCKED;
+    else return false;
+    return true;
+}
+
+/* Checks one row of cards.csv; *exists: the card is in the database, the same. */
+static bool card_row_check(importer *im, csv *c, bool *exists)
+{
+    *exists = false;
+    const char *number = csv_get(c, csv_col(c, "number"));
+    const char *state_text = csv_get(c, csv_col(c, "state"));
+    const char *batch = csv_get(c, csv_col(c, "batch"));
+    kp_card_state state;
+    bool ok = true;
+    if (!number_ok(number)) {
+        bad(im, c, "number", "must be 1 to 32 letters, digits or dashes");
+        return false;
+    }
+    if (!parse_state(state_text, &state)) {
+        bad(im, c, "state", "must be issued, active or blocked");
+        ok = false;
+    }
+    if (strlen(batch) >= KP_STR_MAX || strlen(csv_get(c, csv_col(c, "block_reason"))) >= KP_REASON_MAX) {
+        bad(im, c, "batch", "is too long");
+        ok = false;
+    }
+    if (!strset_add(&im->card_numbers, number, &im->nomem)) {
+        bad(im, c, "number", "card %s is listed twice", number);
+        return false;
+    }
+    kp_card_info info;
+    kp_err err = im->o->st->ops->people->card_info_get(im->o->st, number, &info);
+    if (err == KP_OK) {
+        if (ok && info.state != state && !(state == KP_CARD_ISSUED && info.state == KP_CARD_ACTIVE)) {
+            bad(im, c, "state", "card %s exists already as %s", number,
+                kp_card_state_name(info.state));
+            ok = false;
+        }
+        *exists = true;
+    } else if (err != KP_ERR_NOT_FOUND) {
+        bad(im, c, "", "storage failed: %s", im->o->st->last_error);
+        ok = false;
+    }
+    return ok;
+}
+
+static kp_err card_row_write(importer *im, csv *c, int64_t *batch_id, char *batch_name,
+                             kp_error *e)
+{
+    kp_office *o = im->o;
+    const char *number = csv_get(c, csv_col(c, "number"));
+    const char *batch = csv_get(c, csv_col(c, "batch"));
+    kp_card_state state;
+    parse_state(csv_get(c, csv_col(c, "state")), &state);
+    kp_card_info info;
+    kp_err err = o->st->ops->people->card_info_get(o->st, number, &info);
+    if (err == KP_OK) {
+        im->stats->cards_unchanged++;
+        return KP_OK;
+    }
+    if (err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
+    if (batch[0] && strcmp(batch, batch_name) != 0) {
+        kp_card_batch b;
+        memset(&b, 0, sizeof b);
+        err = o->st->ops->people->batch_get(o->st, 0, batch, &b);
+        if (err == KP_ERR_NOT_FOUND) {
+            snprintf(b.name, sizeof b.name, "%s", batch);
+            b.created_at = o->now;
+            snprintf(b.actor, sizeof b.actor, "%s", o->actor.name);
+            err = o->st->ops->people->batch_insert(o->st, &b);
+        }
+        if (err) return people_storage(o->st, err, e);
+        *batch_id = b.id;
+        snprintf(batch_name, KP_STR_MAX, "%s", batch);
+    }
+    int64_t account_id = 0;
+    if ((err = o->st->ops->card_create(o->st, number, KP_CARD_ISSUED, o->now, &account_id)))
+        return people_storage(o->st, err, e);
+    memset(&info, 0, sizeof info);
+    snprintf(info.number, sizeof info.number, "%s", number);
+    info.account_id = account_id;
+    info.state = state;
+    info.registered = state == KP_CARD_ACTIVE;
+    info.batch_id = batch[0] ? *batch_id : 0;
+    info.may_burn = true;
+    snprintf(info.reason, sizeof info.reason, "%s", csv_get(c, csv_col(c, "block_reason")));
+    if ((err = o->st->ops->people->card_info_put(o->st, &info, o->now)))
+        return people_storage(o->st, err, e);
+    if ((err = kp_card_event_record(o, number, KP_CARD_ISSUED, state, "imported", "", e)))
+        return err;
+    im->stats->cards_created++;
+    return KP_OK;
+}
+
+/* ------------------------------------------------------------- customers */
+
+static const char *const customer_cols[] = {"external_id", "cards",    "full_name",
+                                            "phone",       "email",    "birthday",
+                                            "receipt",     "consent_at", "consent_version",
+                                            "registered_at", NULL};
+static const char *const customer_required[] = {"external_id", "cards", "full_name",
+                                                "consent_version", NULL};
+
+typedef struct customer_fields {
+    char name[KP_NAME_MAX + 1];
+    char phone[KP_PHONE_MAX + 1];
+    char email[KP_EMAIL_MAX + 1];
+    char birthday[11];
+    int month, day;
+    kp_time consent_at, registered_at;
+    char attrs[KP_ATTRS_JSON_MAX + 1];
+    size_t n_cards;
+    char cards[8][KP_STR_MAX];
+} customer_fields;
+
+/* Reads and checks the fields of a customers.csv row (no database). */
+static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    bool ok = true;
+    const char *why;
+    const char *ext = csv_get(c, csv_col(c, "external_id"));
+    if (ext[0] == '\0' || strlen(ext) >= KP_STR_MAX) {
+        bad(im, c, "external_id", "is required (the customer's id in the old system)");
+        ok = false;
+    }
+    if (!kp_norm_name(csv_get(c, csv_col(c, "full_name")), f->name, &why)) {
+        bad(im, c, "full_name", "%s", why);
+        ok = false;
+    }
+    const char *phone = csv_get(c, csv_col(c, "phone"));
+    if (phone[0] && !kp_norm_phone(phone, f->phone, &why)) {
+        bad(im, c, "phone", "%s", why);
+        ok = false;
+    }
+    const char *email = csv_get(c, csv_col(c, "email"));
+    if (email[0] && !kp_norm_email(email, f->email, &why)) {
+        bad(im, c, "email", "%s", why);
+        ok = false;
+    }
+    const char *birthday = csv_get(c, csv_col(c, "birthday"));
+    int y;
+    if (birthday[0]) {
+        if (!kp_parse_date(birthday, &y, &f->month, &f->day, &why)) {
+            bad(im, c, "birthday", "%s", why);
+            ok = false;
+        } else {
+            snprintf(f->birthday, sizeof f->birthday, "%s", birthday);
+        }
+    }
+    const char *cv = csv_get(c, csv_col(c, "consent_version"));
+    if (cv[0] == '\0' || strlen(cv) >= 64) {
+        bad(im, c, "consent_version",
+            "is required: the version of the consent text the customer accepted");
+        ok = false;
+    }
+    const char *ca = csv_get(c, csv_col(c, "consent_at"));
+    f->consent_at = im->o->now;
+    if (ca[0] && !kp_time_parse(ca, &f->consent_at)) {
+        bad(im, c, "consent_at", "must be an RFC 3339 time");
+        ok = false;
+    }
+    const char *ra = csv_get(c, csv_col(c, "registered_at"));
+    f->registered_at = im->o->now;
+    if (ra[0] && !kp_time_parse(ra, &f->registered_at)) {
+        bad(im, c, "registered_at", "must be an RFC 3339 time");
+        ok = false;
+    }
+    if (strlen(csv_get(c, csv_col(c, "receipt"))) >= KP_STR_MAX) {
+        bad(im, c, "receipt", "is too long");
+        ok = false;
+    }
+    /* cards: one or more numbers separated by ';' */
+    const char *p = csv_get(c, csv_col(c, "cards"));
+    while (*p) {
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 0) {
+            if (f->n_cards == 8 || len >= KP_STR_MAX) {
+                bad(im, c, "cards", "at most 8 card numbers separated by ';'");
+                ok = false;
+                break;
+            }
+            memcpy(f->cards[f->n_cards], p, len);
+            f->cards[f->n_cards][len] = '\0';
+            f->n_cards++;
+        }
+        p = end ? end + 1 : p + len;
+    }
+    if (f->n_cards == 0) {
+        bad(im, c, "cards", "is required: the customer's card numbers separated by ';'");
+        ok = false;
+    }
+    /* attributes, typed as the program declares */
+    json_t *attrs = json_object();
+    const kp_people_policy *pol = im->o->policy;
+    for (size_t i = 0; i < pol->n_attributes; i++) {
+        char col[KP_ATTR_NAME_MAX + 8];
+        snprintf(col, sizeof col, "attr.%s", pol->attributes[i].name);
+        const char *v = csv_get(c, csv_col(c, col));
+        const kp_attr_decl *d = &pol->attributes[i];
+        if (v[0] == '\0') {
+            if (d->required) {
+                bad(im, c, col, "is required by the program");
+                ok = false;
+            }
+            continue;
+        }
+        json_t *jv = NULL;
+        char *end;
+        int m, dd;
+        switch (d->type) {
+        case KP_ATTR_STRING:
+            if ((int64_t)strlen(v) >= d->min && (int64_t)strlen(v) <= d->max) jv = json_string(v);
+            break;
+        case KP_ATTR_INTEGER: {
+            errno = 0;
+            long long x = strtoll(v, &end, 10);
+            if (errno == 0 && *end == '\0' && x >= d->min && x <= d->max) jv = json_integer(x);
+            break;
+        }
+        case KP_ATTR_DATE:
+            if (kp_parse_date(v, &y, &m, &dd, &why)) jv = json_string(v);
+            break;
+        case KP_ATTR_BOOLEAN:
+            if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0)
+                jv = json_true();
+            else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0)
+                jv = json_false();
+            break;
+        }
+        if (jv == NULL) {
+            bad(im, c, col, "must be %s",
+                d->type == KP_ATTR_INTEGER  ? "an integer within the attribute's bounds"
+                : d->type == KP_ATTR_STRING ? "text within the attribute's length bounds"
+                : d->type == KP_ATTR_DATE   ? "a date YYYY-MM-DD"
+                                            : "true or false");
+            ok = false;
+            continue;
+        }
+        json_object_set_new(attrs, d->name, jv);
+    }
+    char *text = json_object_size(attrs) ? json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS |
+                                                                 JSON_ENSURE_ASCII)
+                                         : NULL;
+    if (text && strlen(text) <= KP_ATTRS_JSON_MAX) snprintf(f->attrs, sizeof f->attrs, "%s", text);
+    else if (text) {
+        bad(im, c, "attributes", "are longer than %d bytes as JSON", KP_ATTRS_JSON_MAX);
+        ok = false;
+    }
+    free(text);
+    json_decref(attrs);
+    return ok;
+}
+
+static bool customer_row_check(importer *im, csv *c, customer_fields *f)
+{
+    /* The database checks run even when a field is bad, so one pass
+     * reports everything wrong with the row. */
+    bool ok = customer_fields_read(im, c, f);
+    kp_office *o = im->o;
+    const kp_people_ops *pp = o->st->ops->people;
+    const char *ext = csv_get(c, csv_col(c, "external_id"));
+    if (!strset_add(&im->external_ids, ext, &im->nomem)) {
+        bad(im, c, "external_id", "%s is listed twice", ext);
+        return false;
+    }
+    int64_t existing = 0, other = 0;
+    kp_err err = pp->customer_by_external(o->st, ext, &existing);
+    if (err != KP_OK && err != KP_ERR_NOT_FOUND) {
+        bad(im, c, "", "storage failed: %s", o->st->last_error);
+        return false;
+    }
+    if (err == KP_ERR_NOT_FOUND) existing = 0;
+    uint8_t ix[32];
+    if (f->phone[0]) {
+        if (!strset_add(&im->phones, f->phone, &im->nomem)) {
+            bad(im, c, "phone", "the same phone number is on another row");
+            ok = false;
+        }
+        kp_pii_index(o->pii, KP_PII_PHONE, f->phone, ix);
+        if (pp->customer_by_index(o->st, KP_CONTACT_PHONE, ix, &other) == KP_OK && other != existing) {
+            bad(im, c, "phone", "is already registered to customer %lld", (long long)other);
+            ok = false;
+        }
+    }
+    if (f->email[0]) {
+        if (!strset_add(&im->emails, f->email, &im->nomem)) {
+            bad(im, c, "email", "the same e-mail address is on another row");
+            ok = false;
+        }
+        kp_pii_index(o->pii, KP_PII_EMAIL, f->email, ix);
+        if (pp->customer_by_index(o->st, KP_CONTACT_EMAIL, ix, &other) == KP_OK && other != existing) {
+            bad(im, c, "email", "is already registered to customer %lld", (long long)other);
+            ok = false;
+        }
+    }
+    for (size_t i = 0; i < f->n_cards; i++) {
+        const char *number = f->cards[i];
+        if (!strset_add(&im->linked_cards, number, &im->nomem)) {
+            bad(im, c, "cards", "card %s belongs to another row too", number);
+            ok = false;
+            continue;
+        }
+        kp_card_info info;
+        err = pp->card_info_get(o->st, number, &info);
+        if (err == KP_ERR_NOT_FOUND) {
+            if (!strset_has(&im->card_numbers, number)) {
+                bad(im, c, "cards", "card %s is neither in the database nor in cards.csv", number);
+                ok = false;
+            }
+        } else if (err == KP_OK) {
+            if (info.customer_id && info.customer_id != existing) {
+                bad(im, c, "cards", "card %s is registered to customer %lld", number,
+                    (long long)info.customer_id);
+                ok = false;
+            } else if (!info.customer_id && existing == 0 && info.state == KP_CARD_REPLACED) {
+                bad(im, c, "cards", "card %s was replaced", number);
+                ok = false;
+            }
+        } else {
+            bad(im, c, "", "storage failed: %s", o->st->last_error);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static kp_err seal_text(const kp_office *o, kp_pii_field field, const char *v, kp_sealed *out)
+{
+    out->len = 0;
+    if (v[0] == '\0') return KP_OK;
+    return kp_pii_seal(o->pii, field, v, strlen(v), out->data, sizeof out->data, &out->len);
+}
+
+static kp_err customer_row_write(importer *im, csv *c, kp_error *e)
+{
+    kp_office *o = im->o;
+    const kp_people_ops *pp = o->st->ops->people;
+    customer_fields f;
+    if (!customer_fields_read(im, c, &f))
+        return kp_error_set(e, KP_ERR_INTERNAL, "file", "%s:%lld changed during the import",
+                            c->name, (long long)c->line);
+    const char *ext = csv_get(c, csv_col(c, "external_id"));
+    int64_t existing = 0;
+    kp_err err = pp->customer_by_external(o->st, ext, &existing);
+    if (err == KP_OK) {
+        im->stats->customers_unchanged++;
+        return KP_OK;
+    }
+    if (err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
+    /* The first card's account is the customer's; the others join it. */
+    kp_card_info cards[8];
+    for (size_t i = 0; i < f.n_cards; i++)
+        if ((err = pp->card_info_get(o->st, f.cards[i], &cards[i])))
+            return people_storage(o->st, err, e);
+    kp_customer_row *row = &im->row;
+    memset(row, 0, sizeof *row);
+    row->account_id = cards[0].account_id;
+    row->created_at = f.registered_at;
+    row->updated_at = o->now;
+    snprintf(row->external_id, sizeof row->external_id, "%s", ext);
+    snprintf(row->receipt, sizeof row->receipt, "%s", csv_get(c, csv_col(c, "receipt")));
+    row->consent_at = f.consent_at;
+    snprintf(row->consent_version, sizeof row->consent_version, "%s",
+             csv_get(c, csv_col(c, "consent_version")));
+    if ((err = seal_text(o, KP_PII_NAME, f.name, &row->name)) ||
+        (err = seal_text(o, KP_PII_PHONE, f.phone, &row->phone)) ||
+        (err = seal_text(o, KP_PII_EMAIL, f.email, &row->email)) ||
+        (err = seal_text(o, KP_PII_BIRTHDAY, f.birthday, &row->birthday)))
+        return kp_error_set(e, err, "", "personal data could not be sealed");
+    if (f.attrs[0] &&
+        (err = kp_pii_seal(o->pii, KP_PII_ATTRIBUTES, f.attrs, strlen(f.attrs), row->attributes,
+                           sizeof row->attributes, &row->attributes_len)))
+        return kp_error_set(e, err, "", "personal data could not be sealed");
+    if (f.phone[0]) {
+        kp_pii_index(o->pii, KP_PII_PHONE, f.phone, row->phone_ix);
+        row->has_phone_ix = true;
+    }
+    if (f.email[0]) {
+        kp_pii_index(o->pii, KP_PII_EMAIL, f.email, row->email_ix);
+        row->has_email_ix = true;
+    }
+    char words[KP_NAME_WORDS_MAX][KP_NAME_MAX + 1];
+    row->n_name_ix = kp_name_words(f.name, words);
+    for (size_t i = 0; i < row->n_name_ix; i++)
+        kp_pii_index(o->pii, KP_PII_NAME_WORD, words[i], row->name_ix[i]);
+    if ((err = pp->customer_insert(o->st, row))) return people_storage(o->st, err, e);
+    for (size_t i = 0; i < f.n_cards; i++) {
+        kp_card_info *card = &cards[i];
+        kp_card_state from = card->state;
+        bool empty = true;
+        if (i > 0 && card->account_id != row->account_id) {
+            if ((err = pp->account_is_empty(o->st, card->account_id, &empty)))
+                return people_storage(o->st, err, e);
+            if (!empty)
+                return kp_error_set(e, KP_ERR_CONFLICT, "cards",
+                                    "%s:%lld: card %s has operations of its own; import its "
+                                    "balance on the first card of the customer instead",
+                                    c->name, (long long)c->line, card->number);
+            card->account_id = row->account_id;
+        }
+        card->customer_id = row->id;
+        card->registered = true;
+        if (card->state == KP_CARD_ISSUED) card->state = KP_CARD_ACTIVE;
+        if ((err = pp->card_info_put(o->st, card, o->now))) return people_storage(o->st, err, e);
+        if (from != card->state &&
+            (err = kp_card_event_record(o, card->number, from, card->state, "imported", "", e)))
+            return err;
+    }
+    if (f.birthday[0]) {
+        uint8_t ix[KP_PII_INDEX_BYTES];
+        kp_pii_birthday_index(o->pii, f.month, f.day, ix);
+        if ((err = o->st->ops->triggers->birthday_set(o->st, row->account_id, ix)))
+            return people_storage(o->st, err, e);
+    }
+    im->stats->customers_created++;
+    return KP_OK;
+}
+
+/* -------------------------------------------------------------- balances */
+
+static const char *const balance_cols[] = {"card", "points", "kind", "expires_at", "key", NULL};
+static const char *const balance_required[] = {"card", "points", NULL};
+
+typedef struct balance_fields {
+    char card[KP_STR_MAX];
+    int64_t points;
+    char kind[16];
+    kp_time expires_at;
+    char key[KP_STR_MAX];
+    uint8_t hash[16];
+} balance_fields;
+
+/* Reads a balances.csv row; `seen` counts the card's earlier rows (the
+ * default key is "CARD:N"). */
+static bool balance_fields_read(importer *im, csv *c, strset *seen_rows, balance_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    bool ok = true;
+    const char *card = csv_get(c, csv_col(c, "card"));
+    if (!number_ok(card)) {
+        bad(im, c, "card", "must be a card number");
+        return false;
+    }
+    snprintf(f->card, sizeof f->card, "%s", card);
+    const char *pts = csv_get(c, csv_col(c, "points"));
+    char *end;
+    errno = 0;
+    long long p = strtoll(pts, &end, 10);
+    if (pts[0] == '\0' || *end != '\0' || errno || p <= 0 || p > 1000000000000LL) {
+        bad(im, c, "points", "must be a whole number of points from 1 to 10^12");
+        ok = false;
+    }
+    f->points = p;
+    const char *kind = csv_get(c, csv_col(c, "kind"));
+    if (strlen(kind) >= sizeof f->kind) {
+        bad(im, c, "kind", "must be at most 15 bytes");
+        ok = false;
+    }
+    snprintf(f->kind, sizeof f->kind, "%s",
+             kind[0] ? kind : (im->o->program ? im->o->program->point_kind : "regular"));
+    if (f->kind[0] == '\0') snprintf(f->kind, sizeof f->kind, "regular");
+    const char *exp = csv_get(c, csv_col(c, "expires_at"));
+    f->expires_at = KP_TIME_NEVER;
+    if (exp[0]) {
+        if (!kp_time_parse(exp, &f->expires_at)) {
+            bad(im, c, "expires_at", "must be an RFC 3339 time, or empty for never");
+            ok = false;
+        } else if (f->expires_at <= im->o->now) {
+            bad(im, c, "expires_at", "is in the past: these points expired already");
+            ok = false;
+        }
+    }
+    const char *key = csv_get(c, csv_col(c, "key"));
+    if (key[0]) {
+        if (strlen(key) >= KP_STR_MAX) {
+            bad(im, c, "key", "is too long");
+            ok = false;
+        }
+        snprintf(f->key, sizeof f->key, "%s", key);
+    } else {
+        int n = 1;
+        char probe[KP_STR_MAX];
+        do snprintf(probe, sizeof probe, "%.200s:%d", card, n++);
+        while (strset_has(seen_rows, probe));
+        snprintf(f->key, sizeof f->key, "%s", probe);
+    }
+    if (!strset_add(seen_rows, f->key, &im->nomem)) {
+        bad(im, c, "key", "%s is on another row too", f->key);
+        ok = false;
+    }
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 16);
+    crypto_generichash_update(&h, (const uint8_t *)"opening", 8);
+    crypto_generichash_update(&h, (const uint8_t *)f->card, strlen(f->card) + 1);
+    crypto_generichash_update(&h, (const uint8_t *)&f->points, sizeof f->points);
+    crypto_generichash_update(&h, (const uint8_t *)f->kind, strlen(f->kind) + 1);
+    crypto_generichash_update(&h, (const uint8_t *)&f->expires_at, sizeof f->expires_at);
+    crypto_generichash_final(&h, f->hash, 16);
+    return ok;
+}
+
+static bool balance_row_check(importer *im, csv *c, strset *seen)
+{
+    balance_fields f;
+    if (!balance_fields_read(im, c, seen, &f)) return false;
+    kp_office *o = im->o;
+    kp_card_info info;
+    kp_err err = o->st->ops->people->card_info_get(o->st, f.card, &info);
+    if (err == KP_ERR_NOT_FOUND && !strset_has(&im->card_numbers, f.card)) {
+        bad(im, c, "card", "card %s is neither in the database nor in cards.csv", f.card);
+        return false;
+    }
+    if (err == KP_OK && info.state == KP_CARD_REPLACED) {
+        bad(im, c, "card", "card %s was replaced by %s", f.card, info.replaced_by);
+        return false;
+    }
+    kp_op_row prior;
+    err = o->st->ops->op_find(o->st, "#opening", f.key, &prior);
+    if (err == KP_OK) {
+        bool same = memcmp(prior.request_hash, f.hash, 16) == 0;
+        kp_op_row_release(&prior);
+        if (!same) {
+            bad(im, c, "key", "opening balance %s was imported before with other figures", f.key);
+            return false;
+        }
+    }
+    return true;
+}
+
+static kp_err balance_row_write(importer *im, csv *c, strset *seen, kp_error *e)
+{
+    kp_office *o = im->o;
+    balance_fields f;
+    if (!balance_fields_read(im, c, seen, &f))
+        return kp_error_set(e, KP_ERR_INTERNAL, "file", "%s:%lld changed during the import",
+                            c->name, (long long)c->line);
+    kp_op_row prior;
+    kp_err err = o->st->ops->op_find(o->st, "#opening", f.key, &prior);
+    if (err == KP_OK) {
+        kp_op_row_release(&prior);
+        im->stats->balances_unchanged++;
+        return KP_OK;
+    }
+    if (err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
+    kp_card_info info;
+    if ((err = o->st->ops->people->card_info_get(o->st, f.card, &info)) ||
+        (err = o->st->ops->account_load(o->st, info.account_id, &o->sc->account)))
+        return people_storage(o->st, err, e);
+    kp_lot lot;
+    memset(&lot, 0, sizeof lot);
+    snprintf(lot.kind, sizeof lot.kind, "%s", f.kind);
+    lot.earned_at = o->now;
+    lot.active_from = o->now;
+    lot.expires_at = f.expires_at;
+    if ((err = kp_ledger_plan_move(&o->sc->account, KP_OP_OPENING, KP_SYS_OPENING, f.points, &lot,
+                                   o->now, &o->sc->plan, e)))
+        return err;
+    kp_op_row row;
+    memset(&row, 0, sizeof row);
+    row.type = KP_OP_OPENING;
+    row.account_id = info.account_id;
+    snprintf(row.card, sizeof row.card, "%s", f.card);
+    snprintf(row.store, sizeof row.store, "#opening");
+    snprintf(row.receipt, sizeof row.receipt, "%s", f.key);
+    memcpy(row.request_hash, f.hash, 16);
+    row.program_version = o->program ? o->program->version : 0;
+    row.at = o->now;
+    row.points = f.points;
+    if ((err = o->st->ops->op_insert(o->st, &row)) ||
+        (err = o->st->ops->plan_apply(o->st, row.id, &o->sc->plan, o->now)))
+        return people_storage(o->st, err, e);
+    im->stats->balances_posted++;
+    return KP_OK;
+}
+
+/* ---------------------------------------------------------------- import */
+
+kp_err kp_import(kp_office *o, const kp_import_files *files,
+                 void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
+                 kp_error *e)
+{
+    memset(stats, 0, sizeof *stats);
+    kp_err err = KP_OK;
+    if (files->customers && (err = people_need_key(o, e))) return err;
+    importer *im = calloc(1, sizeof *im);
+    csv *cards = calloc(1, sizeof *cards), *customers = calloc(1, sizeof *customers),
+        *balances = calloc(1, sizeof *balances);
+    strset seen = {0};
+    customer_fields *cf = malloc(sizeof *cf);
+    if (im == NULL || cards == NULL || customers == NULL || balances == NULL || cf == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        goto out;
+    }
+    im->o = o;
+    im->report = report;
+    im->ctx = ctx;
+    im->stats = stats;
+    kp_err header = KP_OK;
+    if (files->cards &&
+        (err = csv_open(im, cards, files->cards, card_cols, card_required, false, e))) {
+        if (err != KP_ERR_INVALID) goto out;
+        header = err;
+    }
+    if (files->customers && (err = csv_open(im, customers, files->customers, customer_cols,
+                                            customer_required, true, e))) {
+        if (err != KP_ERR_INVALID) goto out;
+        header = err;
+    }
+    if (files->balances && (err = csv_open(im, balances, files->balances, balance_cols,
+                                           balance_required, false, e))) {
+        if (err != KP_ERR_INVALID) goto out;
+        header = err;
+    }
+    if (header) {
+        err = kp_error_set(e, KP_ERR_INVALID, "file", "%lld bad row(s); nothing was imported",
+                           (long long)stats->bad_rows);
+        goto out;
+    }
+
+    /* Pass 1: check everything. */
+    int rc;
+    bool exists;
+    while (cards->f && (rc = csv_read(cards)) != 0) {
+        if (rc < 0) bad(im, cards, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
+        else if (!blank_row(cards)) card_row_check(im, cards, &exists);
+    }
+    while (customers->f && (rc = csv_read(customers)) != 0) {
+        if (rc < 0) bad(im, customers, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
+        else if (!blank_row(customers)) customer_row_check(im, customers, cf);
+    }
+    while (balances->f && (rc = csv_read(balances)) != 0) {
+        if (rc < 0) bad(im, balances, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
+        else if (!blank_row(balances)) balance_row_check(im, balances, &seen);
+    }
+    if (im->nomem) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory while checking the files");
+        goto out;
+    }
+    if (stats->bad_rows) {
+        err = kp_error_set(e, KP_ERR_INVALID, "file", "%lld bad row(s); nothing was imported",
+                           (long long)stats->bad_rows);
+        goto out;
+    }
+
+    /* Pass 2: write, in the caller's transaction. */
+    strset_free(&seen);
+    int64_t batch_id = 0;
+    char batch_name[KP_STR_MAX] = "";
+    if (cards->f && !rewind_csv(cards)) goto reread;
+    while (cards->f && (rc = csv_read(cards)) == 1)
+        if (!blank_row(cards) && (err = card_row_write(im, cards, &batch_id, batch_name, e))) goto out;
+    if (customers->f && !rewind_csv(customers)) goto reread;
+    while (customers->f && (rc = csv_read(customers)) == 1)
+        if (!blank_row(customers) && (err = customer_row_write(im, customers, e))) goto out;
+    if (balances->f && !rewind_csv(balances)) goto reread;
+    while (balances->f && (rc = csv_read(balances)) == 1)
+        if (!blank_row(balances) && (err = balance_row_write(im, balances, &seen, e))) goto out;
+    if ((err = kp_office_audit(o, "import", "import",
+                               "cards=%lld/%lld customers=%lld/%lld balances=%lld/%lld "
+                               "(created/unchanged)",
+                               (long long)stats->cards_created, (long long)stats->cards_unchanged,
+                               (long long)stats->customers_created,
+                               (long long)stats->customers_unchanged,
+                               (long long)stats->balances_posted,
+                               (long long)stats->balances_unchanged)))
+        err = people_storage(o->st, err, e);
+    goto out;
+reread:
+    err = kp_error_set(e, KP_ERR_IO, "file", "cannot read a file again for the second pass");
+out:
+    if (cards) csv_close(cards);
+    if (customers) csv_close(customers);
+    if (balances) csv_close(balances);
+    if (im) {
+        strset_free(&im->card_numbers);
+        strset_free(&im->linked_cards);
+        strset_free(&im->external_ids);
+        strset_free(&im->phones);
+        strset_free(&im->emails);
+        strset_free(&im->balance_keys);
+    }
+    strset_free(&seen);
+    free(cf);
+    free(cards);
+    free(customers);
+    free(balances);
+    free(im);
+    return err;
+}
+
+/* ---------------------------------------------------------------- export */
+
+/* Writes one CSV field (quoted when it must be) and a comma or newline. */
+static void csv_field(kp_buf *b, const char *s, bool last)
+{
+    bool quote = s[0] == ' ' || (s[0] && s[strlen(s) - 1] == ' ');
+    for (const char *p = s; *p && !quote; p++) quote = *p == ',' || *p == '"' || *p == '\n' || *p == '\r';
+    if (quote) {
+        kp_buf_puts(b, "\"");
+        for (const char *p = s; *p; p++) {
+            if (*p == '"') kp_buf_puts(b, "\"");
+            kp_buf_append(b, p, 1);
+        }
+        kp_buf_puts(b, "\"");
+    } else {
+        kp_buf_puts(b, s);
+    }
+    kp_buf_puts(b, last ? "\n" : ",");
+}
+
+static void csv_time(kp_buf *b, kp_time t, bool last)
+{
+    char ts[32] = "";
+    if (t && t != KP_TIME_NEVER) kp_time_format(t, ts, sizeof ts);
+    csv_field(b, ts, last);
+}
+
+typedef struct export_ctx {
+    kp_office *o;
+    bool (*write)(void *ctx, const char *data, size_t len);
+    void *ctx;
+    kp_buf line;
+    kp_err err;
+    int64_t rows;
+} export_ctx;
+
+static bool flush_line(export_ctx *x)
+{
+    if (x->line.failed || !x->write(x->ctx, x->line.data, x->line.len)) {
+        x->err = KP_ERR_NOMEM;
+        return false;
+    }
+    kp_buf_reset(&x->line);
+    x->rows++;
+    return true;
+}
+
+static bool export_customer(void *arg, const kp_customer_row *row)
+{
+    export_ctx *x = arg;
+    kp_office *o = x->o;
+    kp_buf *b = &x->line;
+    char name[KP_NAME_MAX + 1] = "", phone[KP_PHONE_MAX + 1] = "", email[KP_EMAIL_MAX + 1] = "",
+         birthday[16] = "", attrs[KP_ATTRS_JSON_MAX + 1] = "";
+    if ((row->name.len && kp_pii_open(o->pii, KP_PII_NAME, row->name.data, row->name.len, name,
+                                      sizeof name, NULL)) ||
+        (row->phone.len && kp_pii_open(o->pii, KP_PII_PHONE, row->phone.data, row->phone.len,
+                                       phone, sizeof phone, NULL)) ||
+        (row->email.len && kp_pii_open(o->pii, KP_PII_EMAIL, row->email.data, row->email.len,
+                                       email, sizeof email, NULL)) ||
+        (row->birthday.len && kp_pii_open(o->pii, KP_PII_BIRTHDAY, row->birthday.data,
+                                          row->birthday.len, birthday, sizeof birthday, NULL)) ||
+        (row->attributes_len && kp_pii_open(o->pii, KP_PII_ATTRIBUTES, row->attributes,
+                                            row->attributes_len, attrs, sizeof attrs, NULL))) {
+        x->err = KP_ERR_INTERNAL;
+        return false;
+    }
+    kp_card_info cards[16];
+    size_t n = 0;
+    if (o->st->ops->people->cards_of_customer(o->st, row->id, cards, 16, &n) != KP_OK ||
+        o->st->ops->account_load(o->st, row->account_id, &o->sc->account) != KP_OK) {
+        x->err = KP_ERR_IO;
+        return false;
+    }
+    char num[32];
+    snprintf(num, sizeof num, "%lld", (long long)row->id);
+    csv_field(b, num, false);
+    csv_field(b, row->external_id, false);
+    csv_field(b, row->state == KP_CUSTOMER_ERASED ? "erased" : "active", false);
+    csv_field(b, name, false);
+    csv_field(b, phone, false);
+    csv_field(b, email, false);
+    csv_field(b, birthday, false);
+    char list[16 * KP_STR_MAX] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cards[i].state != KP_CARD_REPLACED)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ";" : "",
+                                    cards[i].number);
+    csv_field(b, list, false);
+    snprintf(num, sizeof num, "%lld", (long long)row->account_id);
+    csv_field(b, num, false);
+    snprintf(num, sizeof num, "%lld", (long long)o->sc->account.balance);
+    csv_field(b, num, false);
+    csv_time(b, row->consent_at, false);
+    csv_field(b, row->consent_version, false);
+    csv_time(b, row->created_at, o->policy->n_attributes == 0);
+    json_t *a = attrs[0] ? json_loads(attrs, 0, NULL) : NULL;
+    for (size_t i = 0; i < o->policy->n_attributes; i++) {
+        json_t *v = a ? json_object_get(a, o->policy->attributes[i].name) : NULL;
+        char text[KP_STR_MAX] = "";
+        if (json_is_string(v)) snprintf(text, sizeof text, "%s", json_string_value(v));
+        else if (json_is_integer(v)) snprintf(text, sizeof text, "%lld", (long long)json_integer_value(v));
+        else if (json_is_boolean(v)) snprintf(text, sizeof text, "%s", json_is_true(v) ? "true" : "false");
+        csv_field(b, text, i + 1 == o->policy->n_attributes);
+    }
+    json_decref(a);
+    sodium_memzero(name, sizeof name);
+    sodium_memzero(phone, sizeof phone);
+    sodium_memzero(email, sizeof email);
+    return flush_line(x);
+}
+
+kp_err kp_export_customers(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
+                           void *ctx, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_EXPORT_CUSTOMERS, e);
+    if (err == KP_OK) err = people_need_key(o, e);
+    if (err) return err;
+    export_ctx x = {.o = o, .write = write, .ctx = ctx};
+    kp_buf_init(&x.line, 64 * 1024);
+    kp_buf_puts(&x.line, "id,external_id,state,full_name,phone,email,birthday,cards,account_id,"
+                         "balance,consent_at,consent_version,registered_at");
+    for (size_t i = 0; i < o->policy->n_attributes; i++)
+        kp_buf_printf(&x.line, ",attr.%s", o->policy->attributes[i].name);
+    kp_buf_puts(&x.line, "\n");
+    if (flush_line(&x)) err = o->st->ops->people->customers_each(o->st, export_customer, &x);
+    kp_buf_release(&x.line);
+    if (err == KP_OK) err = x.err;
+    if (err) return kp_error_set(e, err, "", "the export failed: %s",
+                                 err == KP_ERR_INTERNAL ? "personal data cannot be opened with this key"
+                                                        : "storage or memory");
+    if ((err = kp_office_audit(o, "export.customers", "customers", "rows=%lld",
+                               (long long)(x.rows - 1))))
+        return people_storage(o->st, err, e);
+    return KP_OK;
+}
+
+static bool export_balance(void *arg, const kp_balance_row *r)
+{
+    export_ctx *x = arg;
+    kp_buf_printf(&x->line, "%s,%s,%s,%lld,", r->card, kp_card_state_name(r->state),
+                  r->registered ? "true" : "false", (long long)r->account_id);
+    if (r->customer_id) kp_buf_printf(&x->line, "%lld", (long long)r->customer_id);
+    kp_buf_printf(&x->line, ",%lld,%lld\n", (long long)r->balance, (long long)r->debt);
+    return flush_line(x);
+}
+
+kp_err kp_export_balances(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
+                          void *ctx, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_EXPORT_BALANCES, e);
+    if (err) return err;
+    export_ctx x = {.o = o, .write = write, .ctx = ctx};
+    kp_buf_init(&x.line, 4096);
+    kp_buf_puts(&x.line, "card,state,registered,account_id,customer_id,balance,debt\n");
+    if (flush_line(&x)) err = o->st->ops->people->balances_each(o->st, export_balance, &x);
+    kp_buf_release(&x.line);
+    if (err == KP_OK) err = x.err;
+    if (err) return kp_error_set(e, err, "", "the export failed");
+    if ((err = kp_office_audit(o, "export.balances", "balances", "rows=%lld",
+                               (long long)(x.rows - 1))))
+        return people_storage(o->st, err, e);
+    return KP_OK;
+}

@@ -1,0 +1,301 @@
+/*
+ * office.c: what every back-office operation shares: the actor and its
+ * role check, the audit entry, and the program's "customers" section,
+ * parsed once per program version.
+ */
+#include "people_int.h"
+
+#include <kopilka/clock.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the policy cache: program versions are few and immutable, so a
+ * parsed section is kept until the process ends (at most POLICIES_MAX; past
+ * that the oldest is dropped from the list but not freed, as a request may
+ * still hold it: a bounded leak of a few KiB per 64 program loads). */
+
+enum { POLICIES_MAX = 64 };
+
+static pthread_mutex_t policies_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int64_t version;
+    kp_people_policy *policy;
+} policies[POLICIES_MAX];
+static size_t n_policies;
+
+static kp_people_policy the_default;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static void default_init(void) { kp_people_policy_default(&the_default); }
+
+const kp_people_policy *kp_people_policy_of(kp_store *st, const kp_program *program)
+{
+    pthread_once(&default_once, default_init);
+    if (program == NULL || program->version == 0) return &the_default;
+    const kp_people_policy *found = NULL;
+    pthread_mutex_lock(&policies_lock);
+    for (size_t i = 0; i < n_policies && !found; i++)
+        if (policies[i].version == program->version) found = policies[i].policy;
+    pthread_mutex_unlock(&policies_lock);
+    if (found) return found;
+
+    char *json = NULL;
+    int64_t version = 0;
+    kp_people_policy *p = malloc(sizeof *p);
+    if (p == NULL) return &the_default;
+    kp_error e = {0};
+    if (st->ops->program_get(st, program->version, &json, &version) != KP_OK ||
+        kp_people_policy_parse(json, strlen(json), p, &e) != KP_OK)
+        kp_people_policy_default(p); /* validated at load: only a storage failure lands here */
+    free(json);
+    pthread_mutex_lock(&policies_lock);
+    for (size_t i = 0; i < n_policies && !found; i++)
+        if (policies[i].version == program->version) found = policies[i].policy;
+    if (found == NULL) {
+        if (n_policies == POLICIES_MAX) {
+            memmove(policies, policies + 1, (POLICIES_MAX - 1) * sizeof policies[0]);
+            n_policies--;
+        }
+        policies[n_policies].version = program->version;
+        policies[n_policies].policy = p;
+        n_policies++;
+        found = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&policies_lock);
+    free(p);
+    return found;
+}
+
+void kp_office_init(kp_office *o, kp_store *st, const kp_pii *pii, const kp_program *program,
+                    kp_time now, const kp_actor *actor, kp_scratch *sc)
+{
+    memset(o, 0, sizeof *o);
+    o->st = st;
+    o->pii = pii;
+    o->program = program;
+    o->policy = kp_people_policy_of(st, program);
+    o->now = now;
+    if (actor) o->actor = *actor;
+    else snprintf(o->actor.name, sizeof o->actor.name, "cli");
+    o->sc = sc;
+}
+
+kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e)
+{
+    bool ok;
+    switch (o->actor.kind) {
+    case KP_ACTOR_CLI: ok = true; break;
+    case KP_ACTOR_TERMINAL: ok = perm == KP_PERM_CUSTOMER_REGISTER || perm == KP_PERM_CARD_READ; break;
+    case KP_ACTOR_STAFF: ok = kp_role_may(o->actor.role, perm); break;
+    default: ok = false; break;
+    }
+    if (ok) return KP_OK;
+    return kp_error_set(e, KP_ERR_FORBIDDEN, "", "%s may not do this (%s is needed)",
+                        o->actor.kind == KP_ACTOR_STAFF ? kp_role_name(o->actor.role)
+                                                        : "a terminal",
+                        kp_permission_name(perm));
+}
+
+kp_err kp_office_audit(kp_office *o, const char *action, const char *target, const char *fmt,
+                       ...)
+{
+    kp_audit_entry a;
+    memset(&a, 0, sizeof a);
+    a.at = o->now;
+    snprintf(a.actor, sizeof a.actor, "%s", o->actor.name);
+    if (o->actor.kind == KP_ACTOR_STAFF)
+        snprintf(a.role, sizeof a.role, "%s", kp_role_name(o->actor.role));
+    snprintf(a.action, sizeof a.action, "%s", action);
+    snprintf(a.target, sizeof a.target, "%s", target);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a.detail, sizeof a.detail, fmt, ap);
+    va_end(ap);
+    return o->st->ops->people->audit_append(o->st, &a);
+}
+
+/* ---- request bodies and answers (people_int.h) */
+
+static bool depth_ok(const char *s, size_t len)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > KP_JSON_DEPTH_MAX) return false;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+json_t *people_json_load(const char *body, size_t len, kp_error *e)
+{
+    if (len == 0) return json_object();
+    if (!depth_ok(body, len)) {
+        kp_error_set(e, KP_ERR_INVALID, "", "JSON is nested deeper than %d levels",
+                     KP_JSON_DEPTH_MAX);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        kp_error_set(e, KP_ERR_INVALID, "", "not valid JSON at line %d column %d: %s", jerr.line,
+                     jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+kp_err people_json_keys(json_t *obj, const char *const *allowed, kp_error *e)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            char field[64];
+            snprintf(field, sizeof field, "%.60s", key);
+            return kp_error_set(e, KP_ERR_INVALID, field, "unknown field");
+        }
+    }
+    return KP_OK;
+}
+
+kp_err people_json_str(json_t *obj, const char *key, bool required, char *out, size_t max,
+                       kp_error *e)
+{
+    json_t *v = json_object_get(obj, key);
+    out[0] = '\0';
+    if (v == NULL || json_is_null(v)) {
+        if (required) return kp_error_set(e, KP_ERR_INVALID, key, "is required (a string)");
+        return KP_OK;
+    }
+    if (!json_is_string(v)) return kp_error_set(e, KP_ERR_INVALID, key, "must be a string");
+    size_t n = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (n > max)
+        return kp_error_set(e, KP_ERR_INVALID, key, "must be at most %zu bytes, got %zu", max, n);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return kp_error_set(e, KP_ERR_INVALID, key, "must not contain control characters");
+    if (required && n == 0) return kp_error_set(e, KP_ERR_INVALID, key, "must not be empty");
+    memcpy(out, s, n + 1);
+    return KP_OK;
+}
+
+kp_err people_json_int(json_t *obj, const char *key, bool required, int64_t min, int64_t max,
+                       int64_t *out, kp_error *e)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            return kp_error_set(e, KP_ERR_INVALID, key, "is required (an integer from %lld to %lld)",
+                                (long long)min, (long long)max);
+        return KP_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return kp_error_set(e, KP_ERR_INVALID, key, "must be an integer from %lld to %lld",
+                            (long long)min, (long long)max);
+    *out = json_integer_value(v);
+    return KP_OK;
+}
+
+kp_err people_json_bool(json_t *obj, const char *key, bool *out, bool *present, kp_error *e)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present) *present = false;
+    if (v == NULL || json_is_null(v)) return KP_OK;
+    if (!json_is_boolean(v)) return kp_error_set(e, KP_ERR_INVALID, key, "must be true or false");
+    *out = json_is_true(v);
+    if (present) *present = true;
+    return KP_OK;
+}
+
+void people_field_error(kp_field_errors *fe, kp_error *e, kp_err code, const char *field,
+                        const char *message)
+{
+    if (e && e->code == KP_OK) kp_error_set(e, code, field, "%s", message);
+    if (fe == NULL || fe->n == KP_FIELD_ERRORS_MAX) return;
+    snprintf(fe->items[fe->n].field, sizeof fe->items[0].field, "%s", field);
+    snprintf(fe->items[fe->n].message, sizeof fe->items[0].message, "%s", message);
+    fe->n++;
+}
+
+kp_err people_storage(kp_store *st, kp_err err, kp_error *e)
+{
+    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+}
+
+kp_err people_need_key(const kp_office *o, kp_error *e)
+{
+    if (o->pii) return KP_OK;
+    return kp_error_set(e, KP_ERR_IO, "key",
+                        "the personal-data key file (DB.key) is missing: personal data can be "
+                        "neither stored nor read");
+}
+
+void people_time_kv(kp_buf *b, const char *key, kp_time t)
+{
+    kp_buf_puts(b, ",");
+    kp_buf_json_key(b, key);
+    if (t == 0 || t == KP_TIME_NEVER) {
+        kp_buf_puts(b, "null");
+        return;
+    }
+    char ts[32];
+    kp_time_format(t, ts, sizeof ts);
+    kp_buf_json_str(b, ts);
+}
+
+void people_day_format(kp_time t, char out[11])
+{
+    char ts[32];
+    kp_time_format(t, ts, sizeof ts);
+    memcpy(out, ts, 10);
+    out[10] = '\0';
+}
+
+void people_credit_lot(const kp_office *o, const char *kind, kp_lot *lot)
+{
+    memset(lot, 0, sizeof *lot);
+    const char *k = kind && kind[0] ? kind : (o->program ? o->program->point_kind : "regular");
+    snprintf(lot->kind, sizeof lot->kind, "%s", k[0] ? k : "regular");
+    lot->earned_at = o->now;
+    lot->active_from = o->now;
+    lot->expires_at = KP_TIME_NEVER;
+    const kp_point_kind *pk = o->program ? kp_program_kind(o->program, lot->kind) : NULL;
+    if (pk) {
+        kp_time active;
+        kp_validity_apply(&pk->validity, o->now, &active, &lot->expires_at);
+    }
+}
+
+kp_err people_card_account(kp_office *o, const char *number, kp_card_info *card, kp_error *e)
+{
+    kp_err err = o->st->ops->people->card_info_get(o->st, number, card);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
+    if (err) return people_storage(o->st, err, e);
+    if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
+        return kp_error_set(e, KP_ERR_CONFLICT, "card", "card %s is %s and cannot be used",
+                            number, kp_card_state_name(card->state));
+    return KP_OK;
+}

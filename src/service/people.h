@@ -1,0 +1,242 @@
+/*
+ * people.h: the back office, written once over the store, the ledger and the
+ * personal-data key: customers (registration, search, edit, erase), cards
+ * (batches, lifecycle, barcodes), staff (accounts, sessions, roles), manual
+ * adjustments, the audit log, families, transfers, CSV import and export.
+ * The HTTP routes (src/server/http_admin.c, http_customers.c) and the CLI
+ * (src/cli/cmd_people.c) are thin layers over these.
+ *
+ * Every operation runs on behalf of an actor (a staff member, a till's
+ * terminal, or the command line), checks the actor's role first, and writes
+ * one audit entry in the same transaction as its change. Writes must run
+ * inside a store transaction the caller opens (the server's writer wraps
+ * each in a savepoint of a group commit). Answers are JSON written into a
+ * kp_buf; personal data appears only in answers, never in errors, audit
+ * details or logs.
+ */
+#ifndef KOPILKA_SERVICE_PEOPLE_H
+#define KOPILKA_SERVICE_PEOPLE_H
+
+#include <kopilka/people.h>
+
+#include "crypto/pii.h"
+#include "service.h"
+
+typedef enum kp_actor_kind {
+    KP_ACTOR_CLI = 0,  /* the command line: the operator of the machine */
+    KP_ACTOR_STAFF,
+    KP_ACTOR_TERMINAL, /* a till or the web form's backend, by its API key */
+} kp_actor_kind;
+
+typedef struct kp_actor {
+    kp_actor_kind kind;
+    char name[96];       /* "staff:anna", "terminal:main", "cli" */
+    kp_role role;        /* staff only */
+    int64_t staff_id;    /* staff only */
+} kp_actor;
+
+/* Everything a back-office operation needs. */
+typedef struct kp_office {
+    kp_store *st;
+    const kp_pii *pii;               /* NULL: no key file, personal data refused */
+    const kp_program *program;       /* NULL: none loaded */
+    const kp_people_policy *policy;  /* never NULL (kp_office_init) */
+    kp_time now;
+    kp_actor actor;
+    kp_scratch *sc;
+} kp_office;
+
+/* Fills o; policy from the program's "customers" section (cached). */
+void kp_office_init(kp_office *o, kp_store *st, const kp_pii *pii, const kp_program *program,
+                    kp_time now, const kp_actor *actor, kp_scratch *sc);
+
+/* The "customers" section of `program` (parsed once per version and kept
+ * until the process ends; bounded by program loads). NULL program: defaults. */
+const kp_people_policy *kp_people_policy_of(kp_store *st, const kp_program *program);
+
+/* Refuses (KP_ERR_FORBIDDEN) an actor whose role lacks `perm`. The CLI may
+ * do everything; a terminal may register cards and read cards. */
+kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e);
+
+/* Appends an audit entry for the actor. Never pass personal data. */
+kp_err kp_office_audit(kp_office *o, const char *action, const char *target, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+
+/* kp_error for a storage failure ("storage failed: <the store's message>"). */
+kp_err people_storage(kp_store *st, kp_err err, kp_error *e);
+/* Writes ,"key":"time" into a JSON object (null for 0 or KP_TIME_NEVER). */
+void people_time_kv(kp_buf *b, const char *key, kp_time t);
+
+/* Every field a request got wrong, for a form to show them all at once. */
+enum { KP_FIELD_ERRORS_MAX = 16 };
+typedef struct kp_field_errors {
+    size_t n;
+    struct {
+        char field[64];
+        char message[192];
+    } items[KP_FIELD_ERRORS_MAX];
+} kp_field_errors;
+
+/* ---- normalisation (people_norm.c). Each returns false with a message. */
+
+/* "+380 (50) 123-45-67" -> "+380501234567": 10 to 15 digits, spaces, dashes,
+ * dots and parentheses ignored, a leading + kept implicit (always added). */
+bool kp_norm_phone(const char *in, char out[KP_PHONE_MAX + 1], const char **why);
+/* Trimmed, lowercase ASCII letters; one @, a dot in the domain, no spaces. */
+bool kp_norm_email(const char *in, char out[KP_EMAIL_MAX + 1], const char **why);
+/* Trimmed, inner runs of spaces collapsed; 1..KP_NAME_MAX bytes of UTF-8
+ * without control characters. */
+bool kp_norm_name(const char *in, char out[KP_NAME_MAX + 1], const char **why);
+/* The words of a normalised name, lowercased (ASCII, Cyrillic), for the
+ * blind index; at most KP_NAME_WORDS_MAX, duplicates removed. */
+size_t kp_name_words(const char *name, char words[KP_NAME_WORDS_MAX][KP_NAME_MAX + 1]);
+/* "YYYY-MM-DD", a real day from 1900-01-01; *days = days since the epoch. */
+bool kp_parse_date(const char *in, int *year, int *month, int *day, const char **why);
+
+/* ---- customers (customers.c) */
+
+/* POST /v1/customers: registers a card to a new customer (docs/api.md).
+ * Field errors go to fe (all of them) and e (the first). KP_ERR_CONFLICT
+ * with e->field "phone", "email" or "card" when taken. */
+kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *out,
+                            kp_field_errors *fe, kp_error *e);
+kp_err kp_customer_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e);
+/* {"card"|"phone"|"email"|"name": "..."} -> {"customers": [...]} */
+kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);
+kp_err kp_customer_update(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
+                          kp_field_errors *fe, kp_error *e);
+/* Removes the personal data; keeps the id, the cards (blocked) and the
+ * ledger. {"reason": "..."} required. */
+kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
+                         kp_error *e);
+/* Adds a fresh card to a customer's account: {"card": "..."}. */
+kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
+                            kp_error *e);
+/* The customer's account history with the card of each operation. */
+kp_err kp_customer_history(kp_office *o, int64_t id, kp_buf *out, kp_error *e);
+/* Writes the customer as JSON (personal data opened with the key). */
+kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, kp_error *e);
+
+/* ---- cards (cards.c) */
+
+/* Issues `count` cards (1..10 000 000) as batch `name` ("" = no batch),
+ * calling emit(ctx, number) for each. *batch_id gets the batch's id. */
+kp_err kp_cards_issue_batch(kp_office *o, const char *name, int64_t count,
+                            void (*emit)(void *ctx, const char *number), void *ctx,
+                            int64_t *batch_id, kp_error *e);
+/* POST /v1/admin/card-batches {"name", "count"} (count up to 100 000). */
+kp_err kp_cards_batch_http(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);
+/* The printer's CSV of a batch (by id, or name when id is 0). */
+kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *out, kp_error *e);
+/* The card's state, holder, batch, events (no personal data). */
+kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e);
+/* Lifecycle; each writes a card event and an audit entry. Bodies:
+ * block {"reason"}, unblock {"reason"}, replace {"new_card"?, "reason"}. */
+kp_err kp_card_block(kp_office *o, const char *number, const char *body, size_t len, kp_buf *out,
+                     kp_error *e);
+kp_err kp_card_unblock(kp_office *o, const char *number, const char *body, size_t len,
+                       kp_buf *out, kp_error *e);
+kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_t len,
+                       kp_buf *out, kp_error *e);
+/* Records a lifecycle event (cards.c; also used by customers.c). */
+kp_err kp_card_event_record(kp_office *o, const char *number, kp_card_state from, kp_card_state to,
+                     const char *reason, const char *other, kp_error *e);
+
+/* ---- barcodes (barcode.c, libzint) */
+typedef enum kp_barcode_kind { KP_BARCODE_CODE128 = 1, KP_BARCODE_QR } kp_barcode_kind;
+/* An SVG image of `number`, written into out. */
+kp_err kp_barcode_svg(kp_barcode_kind kind, const char *number, kp_buf *out, kp_error *e);
+/* A PNG image of `number`, written into out (binary). */
+kp_err kp_barcode_png(kp_barcode_kind kind, const char *number, kp_buf *out, kp_error *e);
+
+/* ---- staff, sessions, adjustments, audit (staff.c) */
+
+enum { KP_SESSION_TTL_SECONDS = 8 * 3600, KP_PASSWORD_MIN = 10, KP_PASSWORD_MAX = 128 };
+
+/* Adds a staff member; the password is hashed here (Argon2id). */
+kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const char *password,
+                    int64_t *id, kp_error *e);
+/* POST /v1/admin/staff {"login", "role", "password"}. */
+kp_err kp_staff_add_http(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);
+/* PATCH /v1/admin/staff/{id} {"role"?, "active"?, "password"?}. */
+kp_err kp_staff_update_http(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
+                            kp_error *e);
+kp_err kp_staff_list_json(kp_office *o, kp_buf *out, kp_error *e);
+/* Checks a login and password against the store (slow on purpose:
+ * Argon2id; run it off the writer). *staff is the member on success; a
+ * wrong login and a wrong password give the same KP_ERR_UNAUTHORIZED. */
+kp_err kp_staff_check_password(kp_store *st, const char *body, size_t len, kp_staff *staff,
+                               kp_error *e);
+/* Starts a session for `staff` (a write): token_out[69] gets the token. */
+kp_err kp_session_start(kp_office *o, const kp_staff *staff, char token_out[69],
+                        kp_time *expires_at, kp_error *e);
+/* The staff member of a session token ("kps_..."); KP_ERR_UNAUTHORIZED when
+ * unknown, expired or disabled. */
+kp_err kp_session_check(kp_store *st, const char *token, kp_time now, kp_staff *staff,
+                        kp_time *expires_at);
+kp_err kp_session_end(kp_office *o, const char *token, kp_error *e);
+/* POST /v1/admin/adjustments {"card", "points", "reason", "key", "kind"?}. */
+kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *replayed,
+                 kp_error *e);
+/* GET /v1/admin/audit: entries after `after` (at most `limit`, <= 1000). */
+kp_err kp_audit_json(kp_office *o, int64_t after, int64_t limit, kp_buf *out, kp_error *e);
+
+/* ---- families and transfers (family.c) */
+
+/* POST /v1/admin/families {"owner": id}. */
+kp_err kp_family_create(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);
+kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e);
+/* POST /v1/admin/families/{id}/members {"customer": id, "may_spend": bool}. */
+kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t len,
+                      kp_buf *out, kp_error *e);
+/* PATCH /v1/admin/families/{id}/members/{customer} {"may_spend": bool}. */
+kp_err kp_family_set(kp_office *o, int64_t family_id, int64_t customer_id, const char *body,
+                     size_t len, kp_buf *out, kp_error *e);
+/* POST /v1/admin/families/{id}/members/{customer}/leave. */
+kp_err kp_family_leave(kp_office *o, int64_t family_id, int64_t customer_id, kp_buf *out,
+                       kp_error *e);
+/* POST /v1/transfers {"from_card", "to_card", "points", "key"}. */
+kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool *replayed,
+                   kp_error *e);
+
+/* ---- the till (till.c): what a card may do beyond the program's rules */
+
+/* Before pricing: sets sc->till_burn_max (0 when the card may not spend:
+ * unregistered under a program that says so, or a family member the owner
+ * has not allowed) and *no_earn (an unregistered card under a program that
+ * gives it nothing). *why says which. */
+kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *card,
+                      const kp_basket *basket, kp_scratch *sc, bool *no_earn, const char **why);
+/* After pricing: applies *no_earn and explains a limited burn. */
+void kp_till_apply(kp_quote *q, bool burn_limited, bool no_earn, const char *why);
+
+/* ---- import and export (import.c) */
+
+typedef struct kp_import_files {
+    const char *customers; /* paths, NULL = none */
+    const char *cards;
+    const char *balances;
+} kp_import_files;
+
+typedef struct kp_import_stats {
+    int64_t cards_created, cards_unchanged;
+    int64_t customers_created, customers_unchanged;
+    int64_t balances_posted, balances_unchanged;
+    int64_t bad_rows;
+} kp_import_stats;
+
+/* Validates every row of every file first, reporting each bad one through
+ * report(ctx, "customers.csv:17: phone: must have 10 to 15 digits"); writes
+ * nothing unless all are good; then imports all in the caller's
+ * transaction. Rows already imported are skipped, so re-running a file
+ * changes nothing. KP_ERR_INVALID when any row is bad. */
+kp_err kp_import(kp_office *o, const kp_import_files *files,
+                 void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
+                 kp_error *e);
+/* CSV exports; write(ctx, data, len) receives the file in pieces. */
+kp_err kp_export_customers(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
+                           void *ctx, kp_error *e);
+kp_err kp_export_balances(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
+                          void *ctx, kp_error *e);
+
+#endif

@@ -1,0 +1,751 @@
+/*
+ * test_people.c: the back office over a real SQLite store: personal data
+ * sealed at rest (a copied database file holds no plaintext), normalisation,
+ * roles, registration with per-field errors and conflicts, the card
+ * lifecycle (block, replace: the balance moves, the old number is dead),
+ * the unregistered-card policy at the till, families, transfers keeping
+ * expiry and limits, the audit chain detecting tampering, and CSV import
+ * (every bad row reported, all or nothing, a re-run changes nothing).
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kopilka/clock.h>
+
+#include "service/people.h"
+
+static const char program_json[] =
+    "{\"name\":\"people\",\"rules\":["
+    "{\"id\":\"labor\",\"kind\":\"earn_percent\",\"category\":\"labor\",\"percent\":10}],"
+    "\"customers\":{\"unregistered\":{\"earn\":true,\"burn\":false},"
+    "\"transfers\":{\"max_points\":500,\"daily_max_points\":700,\"kinds\":[\"regular\"]},"
+    "\"consent_version\":\"v1\","
+    "\"attributes\":[{\"name\":\"car_model\",\"type\":\"string\",\"max_length\":40},"
+    "{\"name\":\"mileage\",\"type\":\"integer\",\"min\":0,\"max\":2000000}]}}";
+
+#define NOW 1780000000 /* 2026-05-28 */
+
+typedef struct fx {
+    char path[64];
+    kp_store *st;
+    kp_pii *pii;
+    kp_program program;
+    kp_scratch *sc;
+    kp_buf out;
+    char cards[6][KP_STR_MAX];
+    kp_actor actor;
+} fx;
+
+static void keep_numbers(void *ctx, const char *number)
+{
+    fx *f = ctx;
+    for (int i = 0; i < 6; i++)
+        if (f->cards[i][0] == '\0') {
+            snprintf(f->cards[i], KP_STR_MAX, "%s", number);
+            return;
+        }
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->path, sizeof f->path, "/tmp/kp-test-people-%d.db", (int)getpid());
+    unlink(f->path);
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(f->path, true, &f->st, &e), KP_OK);
+    uint8_t master[32];
+    for (int i = 0; i < 32; i++) master[i] = (uint8_t)(i * 7 + 1);
+    assert_int_equal(kp_pii_from_bytes(master, &f->pii), KP_OK);
+    int64_t v;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(kp_service_program_load(f->st, program_json, strlen(program_json), &v, &e),
+                     KP_OK);
+    assert_int_equal(kp_service_cards_issue(f->st, 6, NOW - 1000, keep_numbers, f, &e), KP_OK);
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+    assert_int_equal(kp_service_program_get(f->st, 0, &f->program, &e), KP_OK);
+    f->sc = kp_scratch_new();
+    kp_buf_init(&f->out, 8 << 20);
+    f->actor.kind = KP_ACTOR_STAFF;
+    f->actor.role = KP_ROLE_ADMIN;
+    snprintf(f->actor.name, sizeof f->actor.name, "staff:test");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    kp_store_close(f->st);
+    kp_pii_free(f->pii);
+    kp_scratch_free(f->sc);
+    kp_buf_release(&f->out);
+    char p[96];
+    unlink(f->path);
+    snprintf(p, sizeof p, "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", f->path);
+    unlink(p);
+    free(f);
+    return 0;
+}
+
+static void office(fx *f, kp_office *o, kp_role role, kp_time now)
+{
+    kp_actor a = f->actor;
+    a.role = role;
+    kp_office_init(o, f->st, f->pii, &f->program, now, &a, f->sc);
+}
+
+/* Runs one back-office write in its own transaction, as the writer would. */
+typedef kp_err (*office_fn)(kp_office *o, const char *body, size_t len, kp_buf *out,
+                            kp_field_errors *fe, kp_error *e);
+
+static kp_err in_tx(fx *f, kp_err err)
+{
+    if (err) f->st->ops->rollback(f->st);
+    else assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+    return err;
+}
+
+static kp_err reg(fx *f, const char *body, kp_field_errors *fe, kp_error *e)
+{
+    kp_office o;
+    office(f, &o, KP_ROLE_CALL_CENTRE, NOW);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    return in_tx(f, kp_customer_register(&o, body, strlen(body), &f->out, fe, e));
+}
+
+static void register_card(fx *f, int card, const char *name, const char *phone)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"card\":\"%s\",\"full_name\":\"%s\",\"phone\":\"%s\","
+             "\"consent\":{\"given\":true,\"text_version\":\"v1\"}}",
+             f->cards[card], name, phone);
+    kp_error e = {0};
+    kp_field_errors fe = {0};
+    assert_int_equal(reg(f, body, &fe, &e), KP_OK);
+}
+
+static void noop_report(void *ctx, const char *line) { (void)ctx; (void)line; }
+
+static int64_t problems(fx *f)
+{
+    int64_t n = -1;
+    assert_int_equal(f->st->ops->verify(f->st, noop_report, NULL, &n), KP_OK);
+    return n;
+}
+
+static int64_t balance_of(fx *f, int card)
+{
+    kp_card c;
+    assert_int_equal(f->st->ops->card_find(f->st, f->cards[card], &c), KP_OK);
+    assert_int_equal(f->st->ops->account_load(f->st, c.account_id, &f->sc->account), KP_OK);
+    return f->sc->account.balance;
+}
+
+static void adjust(fx *f, kp_role role, int card, int64_t points, const char *key, kp_err want)
+{
+    char body[1024];
+    snprintf(body, sizeof body, "{\"card\":\"%s\",\"points\":%lld,\"reason\":\"test\",\"key\":\"%s\"}",
+             f->cards[card], (long long)points, key);
+    kp_office o;
+    office(f, &o, role, NOW);
+    kp_error e = {0};
+    bool replayed;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_adjust(&o, body, strlen(body), &f->out, &replayed, &e)), want);
+}
+
+/* ---- crypto, normalisation, roles */
+
+static void test_sealed_value_opens_only_with_its_key_and_field(void **state)
+{
+    fx *f = *state;
+    uint8_t sealed[128], other_master[32] = {9};
+    size_t len = 0;
+    char out[64];
+    assert_int_equal(kp_pii_seal(f->pii, KP_PII_PHONE, "+380501234567", 13, sealed, sizeof sealed,
+                                 &len),
+                     KP_OK);
+    assert_int_equal(len, 13 + KP_PII_OVERHEAD);
+    assert_int_equal(kp_pii_open(f->pii, KP_PII_PHONE, sealed, len, out, sizeof out, NULL), KP_OK);
+    assert_string_equal(out, "+380501234567");
+    assert_int_equal(kp_pii_open(f->pii, KP_PII_NAME, sealed, len, out, sizeof out, NULL),
+                     KP_ERR_INVALID);
+    kp_pii *other;
+    assert_int_equal(kp_pii_from_bytes(other_master, &other), KP_OK);
+    assert_int_equal(kp_pii_open(other, KP_PII_PHONE, sealed, len, out, sizeof out, NULL),
+                     KP_ERR_INVALID);
+    uint8_t a[32], b[32], c[32];
+    kp_pii_index(f->pii, KP_PII_PHONE, "+380501234567", a);
+    kp_pii_index(f->pii, KP_PII_PHONE, "+380501234567", b);
+    kp_pii_index(other, KP_PII_PHONE, "+380501234567", c);
+    assert_memory_equal(a, b, 32);
+    assert_memory_not_equal(a, c, 32);
+    kp_pii_free(other);
+}
+
+static void test_normalisation_of_phone_email_name(void **state)
+{
+    (void)state;
+    char phone[KP_PHONE_MAX + 1], email[KP_EMAIL_MAX + 1], name[KP_NAME_MAX + 1];
+    const char *why;
+    assert_true(kp_norm_phone("+380 (50) 123-45-67", phone, &why));
+    assert_string_equal(phone, "+380501234567");
+    assert_false(kp_norm_phone("12345", phone, &why));
+    assert_false(kp_norm_phone("+38050abc4567", phone, &why));
+    assert_true(kp_norm_email("  Ivan.P@Example.COM ", email, &why));
+    assert_string_equal(email, "ivan.p@example.com");
+    assert_false(kp_norm_email("ivan@", email, &why));
+    assert_false(kp_norm_email("a@b@c.d", email, &why));
+    assert_true(kp_norm_name("  Іван   ПЕТРЕНКО ", name, &why));
+    assert_string_equal(name, "Іван ПЕТРЕНКО");
+    char words[KP_NAME_WORDS_MAX][KP_NAME_MAX + 1];
+    assert_int_equal(kp_name_words(name, words), 2);
+    assert_string_equal(words[0], "іван");
+    assert_string_equal(words[1], "петренко");
+    int y, m, d;
+    assert_true(kp_parse_date("2000-02-29", &y, &m, &d, &why));
+    assert_false(kp_parse_date("2001-02-29", &y, &m, &d, &why));
+}
+
+static void test_each_role_is_denied_what_it_may_not_do(void **state)
+{
+    (void)state;
+    assert_true(kp_role_may(KP_ROLE_CASHIER, KP_PERM_CUSTOMER_REGISTER));
+    assert_false(kp_role_may(KP_ROLE_CASHIER, KP_PERM_CUSTOMER_READ));
+    assert_false(kp_role_may(KP_ROLE_CASHIER, KP_PERM_ADJUST));
+    assert_false(kp_role_may(KP_ROLE_CALL_CENTRE, KP_PERM_CUSTOMER_ERASE));
+    assert_false(kp_role_may(KP_ROLE_CALL_CENTRE, KP_PERM_STAFF));
+    assert_false(kp_role_may(KP_ROLE_MANAGER, KP_PERM_STAFF));
+    assert_false(kp_role_may(KP_ROLE_MANAGER, KP_PERM_AUDIT_READ));
+    assert_false(kp_role_may(KP_ROLE_MARKETER, KP_PERM_CUSTOMER_READ));
+    assert_false(kp_role_may(KP_ROLE_MARKETER, KP_PERM_EXPORT_CUSTOMERS));
+    assert_false(kp_role_may(KP_ROLE_AUDITOR, KP_PERM_ADJUST));
+    assert_false(kp_role_may(KP_ROLE_AUDITOR, KP_PERM_CUSTOMER_EDIT));
+    for (int p = 1; p < KP_PERM__COUNT; p++) assert_false(kp_role_may(KP_ROLE_PARTNER, p));
+    assert_true(kp_role_may(KP_ROLE_AUDITOR, KP_PERM_AUDIT_READ));
+    assert_int_equal(kp_role_adjust_limit(KP_ROLE_CASHIER), 0);
+    assert_int_equal(kp_role_adjust_limit(KP_ROLE_CALL_CENTRE), 1000);
+}
+
+/* ---- registration */
+
+static void test_registration_reports_every_bad_field(void **state)
+{
+    fx *f = *state;
+    kp_error e = {0};
+    kp_field_errors fe = {0};
+    const char *body = "{\"card\":\"\",\"full_name\":\"\",\"phone\":\"12\",\"email\":\"x@\","
+                       "\"birthday\":\"2090-01-01\",\"consent\":{\"given\":false,"
+                       "\"text_version\":\"v0\"},\"attributes\":{\"mileage\":-5,\"color\":\"red\"}}";
+    assert_int_equal(reg(f, body, &fe, &e), KP_ERR_INVALID);
+    const char *want[] = {"card", "full_name", "phone", "email", "birthday", "consent.given",
+                          "consent.text_version", "attributes.mileage", "attributes.color"};
+    assert_int_equal(fe.n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < fe.n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < fe.n; k++) found |= strcmp(fe.items[k].field, want[i]) == 0;
+        assert_true(found);
+    }
+}
+
+static void test_registration_marks_the_card_and_a_taken_phone_conflicts(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Ivan Petrenko", "+380501234567");
+    kp_card c;
+    assert_int_equal(f->st->ops->card_find(f->st, f->cards[0], &c), KP_OK);
+    assert_true(c.registered);
+    assert_int_equal(c.state, KP_CARD_ACTIVE);
+    char body[1024];
+    kp_error e = {0};
+    kp_field_errors fe = {0};
+    snprintf(body, sizeof body,
+             "{\"card\":\"%s\",\"full_name\":\"Other\",\"phone\":\"+380 50 123 45 67\","
+             "\"consent\":{\"given\":true,\"text_version\":\"v1\"}}",
+             f->cards[1]);
+    assert_int_equal(reg(f, body, &fe, &e), KP_ERR_CONFLICT);
+    assert_string_equal(e.field, "phone");
+    snprintf(body, sizeof body,
+             "{\"card\":\"%s\",\"full_name\":\"Again\",\"phone\":\"+380509999999\","
+             "\"consent\":{\"given\":true,\"text_version\":\"v1\"}}",
+             f->cards[0]);
+    kp_error_clear(&e);
+    assert_int_equal(reg(f, body, &fe, &e), KP_ERR_CONFLICT);
+    assert_string_equal(e.field, "card");
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) return false;
+    static char buf[8 << 20];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    return memmem(buf, n, needle, strlen(needle)) != NULL;
+}
+
+static void test_a_copied_database_holds_no_personal_data(void **state)
+{
+    fx *f = *state;
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"card\":\"%s\",\"full_name\":\"Zinaida Kvitka\",\"phone\":\"+380671112233\","
+             "\"email\":\"zina.kvitka@example.org\",\"birthday\":\"1979-03-08\","
+             "\"consent\":{\"given\":true,\"text_version\":\"v1\"},"
+             "\"attributes\":{\"car_model\":\"Skoda Octavia\"}}",
+             f->cards[2]);
+    kp_error e = {0};
+    kp_field_errors fe = {0};
+    assert_int_equal(reg(f, body, &fe, &e), KP_OK);
+    assert_non_null(strstr(f->out.data, "Zinaida Kvitka"));
+    /* Everything on disk: checkpoint the journal into the file, then look. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    const char *secrets[] = {"Zinaida", "Kvitka", "380671112233", "0671112233", "zina.kvitka",
+                             "1979-03-08", "Skoda"};
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        assert_false(file_contains(f->path, secrets[i]));
+    char wal[96];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        assert_false(file_contains(wal, secrets[i]));
+}
+
+static void test_search_by_phone_email_name_and_card(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Ivan Petrenko", "+380501234567");
+    register_card(f, 1, "Olga Petrenko", "+380501234568");
+    kp_office o;
+    office(f, &o, KP_ROLE_CALL_CENTRE, NOW);
+    kp_error e = {0};
+    const char *queries[] = {"{\"name\":\"PETRENKO\"}", "{\"name\":\"olga petrenko\"}",
+                             "{\"phone\":\"+380-50-123-45-67\"}"};
+    size_t want[] = {2, 1, 1};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+        assert_int_equal(in_tx(f, kp_customer_search(&o, queries[i], strlen(queries[i]), &f->out,
+                                                     &e)),
+                         KP_OK);
+        size_t n = 0;
+        for (const char *p = f->out.data; (p = strstr(p, "\"full_name\"")); p++) n++;
+        assert_int_equal(n, want[i]);
+    }
+    char q[1024];
+    snprintf(q, sizeof q, "{\"card\":\"%s\"}", f->cards[1]);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_customer_search(&o, q, strlen(q), &f->out, &e)), KP_OK);
+    assert_non_null(strstr(f->out.data, "Olga Petrenko"));
+    office(f, &o, KP_ROLE_CASHIER, NOW);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_customer_search(&o, q, strlen(q), &f->out, &e)),
+                     KP_ERR_FORBIDDEN);
+}
+
+static void test_erase_removes_personal_data_and_keeps_the_ledger(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Ivan Petrenko", "+380501234567");
+    adjust(f, KP_ROLE_MANAGER, 0, 250, "A1", KP_OK);
+    kp_office o;
+    office(f, &o, KP_ROLE_MANAGER, NOW);
+    kp_error e = {0};
+    const char *body = "{\"reason\":\"customer's request of 2026-05-28\"}";
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_customer_erase(&o, 1, body, strlen(body), &f->out, &e)), KP_OK);
+    assert_null(strstr(f->out.data, "Petrenko"));
+    assert_non_null(strstr(f->out.data, "\"state\":\"erased\""));
+    kp_customer_row *row = malloc(sizeof *row);
+    assert_int_equal(f->st->ops->people->customer_get(f->st, 1, row), KP_OK);
+    assert_int_equal(row->name.len + row->phone.len + row->email.len, 0);
+    assert_false(row->has_phone_ix);
+    free(row);
+    kp_card c;
+    assert_int_equal(f->st->ops->card_find(f->st, f->cards[0], &c), KP_OK);
+    assert_int_equal(c.state, KP_CARD_BLOCKED);
+    assert_int_equal(balance_of(f, 0), 250);
+    assert_int_equal(problems(f), 0);
+    /* The phone is free again. */
+    register_card(f, 1, "Someone Else", "+380501234567");
+}
+
+/* ---- cards */
+
+static void test_replacement_moves_balance_and_history_and_kills_the_old_number(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Ivan Petrenko", "+380501234567");
+    adjust(f, KP_ROLE_MANAGER, 0, 1234, "A1", KP_OK);
+    kp_office o;
+    office(f, &o, KP_ROLE_CALL_CENTRE, NOW);
+    kp_error e = {0};
+    const char *block = "{\"reason\":\"lost\"}";
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_card_block(&o, f->cards[0], block, strlen(block), &f->out, &e)),
+                     KP_OK);
+    char body[1024];
+    snprintf(body, sizeof body, "{\"reason\":\"lost\",\"new_card\":\"%s\"}", f->cards[3]);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_card_replace(&o, f->cards[0], body, strlen(body), &f->out, &e)),
+                     KP_OK);
+    assert_int_equal(balance_of(f, 3), 1234);
+    kp_card c;
+    assert_int_equal(f->st->ops->card_find(f->st, f->cards[3], &c), KP_OK);
+    assert_true(c.registered);
+    assert_int_equal(c.state, KP_CARD_ACTIVE);
+    /* The old number cannot buy, and cannot be unblocked or replaced again. */
+    kp_purchase_req *req = calloc(1, sizeof *req);
+    snprintf(req->card, sizeof req->card, "%s", f->cards[0]);
+    snprintf(req->receipt, sizeof req->receipt, "R1");
+    req->basket.n_lines = 1;
+    snprintf(req->basket.lines[0].sku, KP_STR_MAX, "x");
+    req->basket.lines[0].amount_minor = 10000;
+    req->basket.lines[0].qty = 1;
+    bool replayed;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_service_purchase(f->st, &f->program, "s", req, NOW, f->sc,
+                                                  &f->out, &replayed, &e)),
+                     KP_ERR_NOT_FOUND);
+    free(req);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_card_unblock(&o, f->cards[0], "", 0, &f->out, &e)),
+                     KP_ERR_CONFLICT);
+    /* The history moved with the account. */
+    kp_history_entry h[8];
+    size_t n = 0;
+    assert_int_equal(f->st->ops->people->history_cards(f->st, c.account_id, 0, h, 8, &n), KP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].points, 1234);
+    kp_card_event ev[8];
+    assert_int_equal(f->st->ops->people->card_events(f->st, f->cards[0], ev, 8, &n), KP_OK);
+    assert_int_equal(n, 3); /* registered, blocked, replaced */
+    assert_int_equal(ev[2].to_state, KP_CARD_REPLACED);
+    assert_string_equal(ev[2].other_card, f->cards[3]);
+    assert_string_equal(ev[2].actor, "staff:test");
+    assert_int_equal(problems(f), 0);
+}
+
+static void test_unregistered_card_earns_but_may_not_burn_under_seed_003_policy(void **state)
+{
+    fx *f = *state;
+    adjust(f, KP_ROLE_ADMIN, 4, 100, "A1", KP_OK);
+    kp_purchase_req *req = calloc(1, sizeof *req);
+    snprintf(req->card, sizeof req->card, "%s", f->cards[4]);
+    snprintf(req->receipt, sizeof req->receipt, "R1");
+    req->basket.burn_request = 50;
+    req->basket.n_lines = 1;
+    snprintf(req->basket.lines[0].sku, KP_STR_MAX, "oil");
+    snprintf(req->basket.lines[0].category, KP_STR_MAX, "labor");
+    req->basket.lines[0].amount_minor = 100000;
+    req->basket.lines[0].qty = 1;
+    kp_error e = {0};
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e), KP_OK);
+    assert_int_equal(f->sc->quote.burned, 0);
+    assert_int_equal(f->sc->quote.earned, 100);
+    assert_non_null(strstr(f->sc->quote.burn_limited_by, "not registered"));
+    register_card(f, 4, "Now Registered", "+380500000004");
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e), KP_OK);
+    assert_int_equal(f->sc->quote.burned, 50);
+    free(req);
+}
+
+/* ---- adjustments, transfers, families */
+
+static void test_adjustment_limited_by_role_and_idempotent(void **state)
+{
+    fx *f = *state;
+    adjust(f, KP_ROLE_CASHIER, 0, 10, "A0", KP_ERR_FORBIDDEN);
+    adjust(f, KP_ROLE_CALL_CENTRE, 0, 1001, "A1", KP_ERR_FORBIDDEN);
+    adjust(f, KP_ROLE_CALL_CENTRE, 0, 1000, "A2", KP_OK);
+    adjust(f, KP_ROLE_CALL_CENTRE, 0, 1000, "A2", KP_OK); /* replayed */
+    adjust(f, KP_ROLE_CALL_CENTRE, 0, 999, "A2", KP_ERR_CONFLICT);
+    adjust(f, KP_ROLE_MANAGER, 0, -300, "A3", KP_OK);
+    adjust(f, KP_ROLE_MANAGER, 0, -5000, "A4", KP_ERR_INVALID);
+    assert_int_equal(balance_of(f, 0), 700);
+    assert_int_equal(problems(f), 0);
+}
+
+static kp_err transfer(fx *f, int from, int to, int64_t points, const char *key, kp_time now,
+                       kp_error *e)
+{
+    char body[1024];
+    snprintf(body, sizeof body, "{\"from_card\":\"%s\",\"to_card\":\"%s\",\"points\":%lld,\"key\":\"%s\"}",
+             f->cards[from], f->cards[to], (long long)points, key);
+    kp_office o;
+    office(f, &o, KP_ROLE_CALL_CENTRE, now);
+    bool replayed;
+    kp_error_clear(e);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    return in_tx(f, kp_transfer(&o, body, strlen(body), &f->out, &replayed, e));
+}
+
+static void test_transfer_keeps_expiry_respects_limits_and_is_idempotent(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Giver", "+380500000001");
+    register_card(f, 1, "Taker", "+380500000002");
+    /* 600 points expiring at NOW + 30 days: a grant-like lot via an
+     * opening balance with an expiry. */
+    kp_card c;
+    assert_int_equal(f->st->ops->card_find(f->st, f->cards[0], &c), KP_OK);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(f->st->ops->account_load(f->st, c.account_id, &f->sc->account), KP_OK);
+    kp_lot lot = {.kind = "regular", .earned_at = NOW, .active_from = NOW,
+                  .expires_at = NOW + 30 * KP_DAY_SECONDS};
+    kp_error e = {0};
+    assert_int_equal(kp_ledger_plan_move(&f->sc->account, KP_OP_OPENING, KP_SYS_OPENING, 900,
+                                         &lot, NOW, &f->sc->plan, &e),
+                     KP_OK);
+    kp_op_row row = {.type = KP_OP_OPENING, .account_id = c.account_id, .at = NOW, .points = 900};
+    snprintf(row.card, sizeof row.card, "%s", f->cards[0]);
+    assert_int_equal(f->st->ops->op_insert(f->st, &row), KP_OK);
+    assert_int_equal(f->st->ops->plan_apply(f->st, row.id, &f->sc->plan, NOW), KP_OK);
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+
+    assert_int_equal(transfer(f, 0, 1, 501, "T0", NOW, &e), KP_ERR_INVALID); /* per transfer */
+    assert_int_equal(transfer(f, 0, 1, 400, "T1", NOW, &e), KP_OK);
+    assert_int_equal(transfer(f, 0, 1, 400, "T1", NOW, &e), KP_OK); /* replay */
+    assert_int_equal(transfer(f, 0, 1, 300, "T1", NOW, &e), KP_ERR_CONFLICT);
+    assert_int_equal(transfer(f, 0, 1, 400, "T2", NOW, &e), KP_ERR_INVALID); /* daily 700 */
+    assert_string_equal(e.field, "points");
+    assert_int_equal(transfer(f, 0, 1, 300, "T3", NOW + 10, &e), KP_OK);
+    assert_int_equal(balance_of(f, 0), 200);
+    assert_int_equal(balance_of(f, 1), 700);
+    assert_int_equal(f->sc->account.n_lots, 2); /* one lot per transfer */
+    for (size_t i = 0; i < f->sc->account.n_lots; i++)
+        assert_int_equal(f->sc->account.lots[i].expires_at, NOW + 30 * KP_DAY_SECONDS);
+    /* Both histories show it. */
+    kp_history_entry h[4];
+    size_t n = 0;
+    assert_int_equal(f->st->ops->people->history_cards(f->st, c.account_id, 0, h, 4, &n), KP_OK);
+    assert_int_equal(h[0].type, KP_OP_TRANSFER);
+    assert_int_equal(h[0].points, -300);
+    assert_int_equal(problems(f), 0);
+}
+
+static void test_family_pools_points_and_the_owner_decides_who_spends(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Owner", "+380500000001");
+    register_card(f, 1, "Member", "+380500000002");
+    adjust(f, KP_ROLE_ADMIN, 1, 300, "A1", KP_OK);
+    kp_office o;
+    office(f, &o, KP_ROLE_CALL_CENTRE, NOW);
+    kp_error e = {0};
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_family_create(&o, "{\"owner\":1}", 11, &f->out, &e)), KP_OK);
+    const char *join = "{\"customer\":2,\"may_spend\":false}";
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_family_join(&o, 1, join, strlen(join), &f->out, &e)), KP_OK);
+    assert_int_equal(balance_of(f, 0), 300);
+    assert_int_equal(balance_of(f, 1), 300); /* the same pot */
+    kp_card owner_card, member_card;
+    assert_int_equal(f->st->ops->card_find(f->st, f->cards[0], &owner_card), KP_OK);
+    assert_int_equal(f->st->ops->card_find(f->st, f->cards[1], &member_card), KP_OK);
+    assert_int_equal(owner_card.account_id, member_card.account_id);
+    /* The member's burn is refused at the till; the owner's is not. */
+    kp_purchase_req *req = calloc(1, sizeof *req);
+    snprintf(req->card, sizeof req->card, "%s", f->cards[1]);
+    req->basket.burn_request = 100;
+    req->basket.n_lines = 1;
+    snprintf(req->basket.lines[0].sku, KP_STR_MAX, "x");
+    snprintf(req->basket.lines[0].category, KP_STR_MAX, "labor");
+    req->basket.lines[0].amount_minor = 100000;
+    req->basket.lines[0].qty = 1;
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e), KP_OK);
+    assert_int_equal(f->sc->quote.burned, 0);
+    assert_int_equal(f->sc->quote.earned, 100);
+    const char *allow = "{\"may_spend\":true}";
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_family_set(&o, 1, 2, allow, strlen(allow), &f->out, &e)), KP_OK);
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e), KP_OK);
+    assert_int_equal(f->sc->quote.burned, 100);
+    free(req);
+    /* Leaving: the member's card is theirs again, the pot stays. */
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_family_leave(&o, 1, 2, &f->out, &e)), KP_OK);
+    assert_int_equal(balance_of(f, 1), 0);
+    assert_int_equal(balance_of(f, 0), 300);
+    assert_int_equal(problems(f), 0);
+}
+
+/* ---- the audit chain */
+
+static void test_audit_chain_detects_a_changed_and_a_deleted_entry(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Ivan", "+380500000001");
+    adjust(f, KP_ROLE_MANAGER, 0, 100, "A1", KP_OK);
+    adjust(f, KP_ROLE_MANAGER, 0, 200, "A2", KP_OK);
+    assert_int_equal(problems(f), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    /* Append-only: the database itself refuses a change... */
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE audit SET detail = 'x' WHERE seq = 2", NULL, NULL,
+                                      NULL),
+                         SQLITE_OK);
+    /* ...and when someone removes that guard, verify still finds it. */
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
+                                      "UPDATE audit SET detail = 'card=x points=1 reason=none' "
+                                      "WHERE seq = 2",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(problems(f), 1);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM audit WHERE seq = 2", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(problems(f) >= 1);
+    sqlite3_close(db);
+}
+
+/* ---- import */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+typedef struct lines {
+    int n;
+    char text[16][256];
+} lines;
+
+static void keep_line(void *ctx, const char *line)
+{
+    lines *l = ctx;
+    if (l->n < 16) snprintf(l->text[l->n++], sizeof l->text[0], "%s", line);
+}
+
+static kp_err import(fx *f, const kp_import_files *files, lines *bad, kp_import_stats *stats)
+{
+    kp_office o;
+    office(f, &o, KP_ROLE_ADMIN, NOW);
+    o.actor.kind = KP_ACTOR_CLI;
+    kp_error e = {0};
+    memset(bad, 0, sizeof *bad);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    return in_tx(f, kp_import(&o, files, keep_line, bad, stats, &e));
+}
+
+static void test_import_reports_every_bad_row_and_writes_nothing(void **state)
+{
+    fx *f = *state;
+    char cards[80], customers[80], balances[80];
+    snprintf(cards, sizeof cards, "%s.cards.csv", f->path);
+    snprintf(customers, sizeof customers, "%s.customers.csv", f->path);
+    snprintf(balances, sizeof balances, "%s.balances.csv", f->path);
+    write_text(cards, "number,state,batch\nOLD-1,issued,legacy\nOLD-2,active,legacy\n"
+                      "OLD-1,issued,legacy\nbad number!,issued,\n");
+    write_text(customers, "external_id,cards,full_name,phone,email,consent_version,attr.mileage\n"
+                          "c1,OLD-1,Ivan Petrenko,+380501111111,ivan@example.com,v1,1000\n"
+                          "c2,OLD-9,Olga,+380501111111,,v1,lots\n");
+    write_text(balances, "card,points,expires_at\nOLD-1,500,\nOLD-2,-5,\n");
+    kp_import_files files = {.customers = customers, .cards = cards, .balances = balances};
+    lines bad;
+    kp_import_stats stats;
+    assert_int_equal(import(f, &files, &bad, &stats), KP_ERR_INVALID);
+    const char *want[] = {".cards.csv:4: number: card OLD-1 is listed twice",
+                          ".cards.csv:5: number:", ".customers.csv:3: phone:",
+                          ".customers.csv:3: attr.mileage:", ".customers.csv:3: cards: card OLD-9",
+                          ".balances.csv:3: points:"};
+    if (bad.n != 6)
+        for (int k = 0; k < bad.n; k++) fprintf(stderr, "  %s\n", bad.text[k]);
+    assert_int_equal(bad.n, 6);
+    for (size_t i = 0; i < 6; i++) {
+        bool found = false;
+        for (int k = 0; k < bad.n; k++) found |= strstr(bad.text[k], want[i]) != NULL;
+        if (!found) fail_msg("missing report %s", want[i]);
+    }
+    kp_card c;
+    assert_int_equal(f->st->ops->card_find(f->st, "OLD-1", &c), KP_ERR_NOT_FOUND);
+    unlink(cards);
+    unlink(customers);
+    unlink(balances);
+}
+
+static void test_import_then_rerun_changes_nothing_and_verify_holds(void **state)
+{
+    fx *f = *state;
+    char cards[80], customers[80], balances[80];
+    snprintf(cards, sizeof cards, "%s.cards.csv", f->path);
+    snprintf(customers, sizeof customers, "%s.customers.csv", f->path);
+    snprintf(balances, sizeof balances, "%s.balances.csv", f->path);
+    write_text(cards, "number,state,batch\nOLD-1,issued,legacy\nOLD-2,issued,legacy\nOLD-3,blocked,\n");
+    write_text(customers, "external_id,cards,full_name,phone,email,birthday,consent_version,"
+                          "attr.car_model\n"
+                          "c1,OLD-1;OLD-2,\"Petrenko, Ivan\",+380501111111,ivan@example.com,"
+                          "1980-01-02,v1,Kia Rio\n");
+    write_text(balances, "card,points,kind,expires_at\nOLD-1,500,,\nOLD-1,250,,2027-01-01T00:00:00Z\n"
+                         "OLD-3,40,,\n");
+    kp_import_files files = {.customers = customers, .cards = cards, .balances = balances};
+    lines bad;
+    kp_import_stats stats;
+    assert_int_equal(import(f, &files, &bad, &stats), KP_OK);
+    assert_int_equal(stats.cards_created, 3);
+    assert_int_equal(stats.customers_created, 1);
+    assert_int_equal(stats.balances_posted, 3);
+    kp_card c1, c2;
+    assert_int_equal(f->st->ops->card_find(f->st, "OLD-1", &c1), KP_OK);
+    assert_int_equal(f->st->ops->card_find(f->st, "OLD-2", &c2), KP_OK);
+    assert_int_equal(c1.account_id, c2.account_id);
+    assert_true(c1.registered);
+    assert_int_equal(f->st->ops->account_load(f->st, c1.account_id, &f->sc->account), KP_OK);
+    assert_int_equal(f->sc->account.balance, 750);
+    assert_int_equal(problems(f), 0);
+
+    assert_int_equal(import(f, &files, &bad, &stats), KP_OK);
+    assert_int_equal(stats.cards_created + stats.customers_created + stats.balances_posted, 0);
+    assert_int_equal(stats.cards_unchanged, 3);
+    assert_int_equal(stats.customers_unchanged, 1);
+    assert_int_equal(stats.balances_unchanged, 3);
+    assert_int_equal(f->st->ops->account_load(f->st, c1.account_id, &f->sc->account), KP_OK);
+    assert_int_equal(f->sc->account.balance, 750);
+    /* The same key with another figure is a bad row, not a second posting. */
+    write_text(balances, "card,points\nOLD-1,501\n");
+    kp_import_files only = {.balances = balances};
+    assert_int_equal(import(f, &only, &bad, &stats), KP_ERR_INVALID);
+    assert_int_equal(bad.n, 1);
+    assert_int_equal(problems(f), 0);
+    unlink(cards);
+    unlink(customers);
+    unlink(balances);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sealed_value_opens_only_with_its_key_and_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_normalisation_of_phone_email_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_role_is_denied_what_it_may_not_do, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registration_reports_every_bad_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registration_marks_the_card_and_a_taken_phone_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_copied_database_holds_no_personal_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_by_phone_email_name_and_card, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erase_removes_personal_data_and_keeps_the_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replacement_moves_balance_and_history_and_kills_the_old_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unregistered_card_earns_but_may_not_burn_under_seed_003_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adjustment_limited_by_role_and_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transfer_keeps_expiry_respects_limits_and_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_family_pools_points_and_the_owner_decides_who_spends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_chain_detects_a_changed_and_a_deleted_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_reports_every_bad_row_and_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_then_rerun_changes_nothing_and_verify_holds, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

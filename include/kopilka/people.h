@@ -65,13 +65,13 @@ int64_t kp_role_adjust_limit(kp_role role);
 typedef enum kp_attr_type {
     KP_ATTR_STRING = 1,
     KP_ATTR_INTEGER,
-    KP_ATTR_DATE,    /* "YYYY-MM-DD" */
+    KP_ATTR_DATE, /* "YYYY-MM-DD" */
     KP_ATTR_BOOLEAN,
 } kp_attr_type;
 const char *kp_attr_type_name(kp_attr_type type);
 
 enum {
-    KP_ATTRS_MAX = 32,        /* declared attributes per program */
+    KP_ATTRS_MAX = 32, /* declared attributes per program */
     KP_ATTR_NAME_MAX = 48,
     KP_TRANSFER_KINDS_MAX = 8,
 };
@@ -80,7 +80,7 @@ typedef struct kp_attr_decl {
     char name[KP_ATTR_NAME_MAX];
     kp_attr_type type;
     bool required;
-    int64_t min, max;        /* integer: bounds; string: length bounds in bytes */
+    int64_t min, max; /* integer: bounds; string: length bounds in bytes */
 } kp_attr_decl;
 
 /* The "customers" section of a program file (docs/rules.md, "Customers"). */
@@ -119,11 +119,11 @@ kp_err kp_people_policy_parse(const char *json, size_t len, kp_people_policy *ou
 /* ------------------------------------------------------------ store rows */
 
 enum {
-    KP_NAME_MAX = 200,         /* bytes of a full name */
-    KP_PHONE_MAX = 16,         /* "+" and up to 15 digits (E.164) */
+    KP_NAME_MAX = 200, /* bytes of a full name */
+    KP_PHONE_MAX = 16, /* "+" and up to 15 digits (E.164) */
     KP_EMAIL_MAX = 254,
-    KP_ATTRS_JSON_MAX = 4096,  /* the attributes object, as JSON */
-    KP_NAME_WORDS_MAX = 8,     /* words of a name that are indexed */
+    KP_ATTRS_JSON_MAX = 4096, /* the attributes object, as JSON */
+    KP_NAME_WORDS_MAX = 8,    /* words of a name that are indexed */
     KP_SEALED_SMALL = 256 + 40,
     KP_SEALED_ATTRS = 4096 + 40,
     KP_LOGIN_MAX = 64,
@@ -143,7 +143,7 @@ typedef struct kp_sealed {
 
 typedef struct kp_customer_row {
     int64_t id;
-    int64_t account_id;      /* the pot the customer's cards earn into */
+    int64_t account_id; /* the pot the customer's cards earn into */
     kp_customer_state state;
     kp_sealed name, phone, email, birthday;
     size_t attributes_len;
@@ -152,10 +152,10 @@ typedef struct kp_customer_row {
     uint8_t phone_ix[32], email_ix[32];
     size_t n_name_ix;
     uint8_t name_ix[KP_NAME_WORDS_MAX][32];
-    char receipt[KP_STR_MAX];        /* the receipt shown at registration */
+    char receipt[KP_STR_MAX]; /* the receipt shown at registration */
     kp_time consent_at;
     char consent_version[64];
-    char external_id[KP_STR_MAX];    /* id in the system it was imported from, "" if none */
+    char external_id[KP_STR_MAX]; /* id in the system it was imported from, "" if none */
     kp_time created_at, updated_at, erased_at;
 } kp_customer_row;
 
@@ -165,9 +165,9 @@ typedef struct kp_card_info {
     int64_t account_id;
     kp_card_state state;
     bool registered;
-    int64_t batch_id;        /* 0 = none */
-    int64_t customer_id;     /* the holder, 0 = nobody yet */
-    bool may_burn;           /* false: a family member the owner has not let spend */
+    int64_t batch_id;             /* 0 = none */
+    int64_t customer_id;          /* the holder, 0 = nobody yet */
+    bool may_burn;                /* false: a family member the owner has not let spend */
     char reason[KP_REASON_MAX];   /* of the last block */
     char replaced_by[KP_STR_MAX]; /* the card that took over, "" if none */
 } kp_card_info;
@@ -179,7 +179,7 @@ typedef struct kp_card_event {
     kp_card_state from_state, to_state;
     char actor[96];
     char reason[KP_REASON_MAX];
-    char other_card[KP_STR_MAX];    /* replace: the other card of the pair */
+    char other_card[KP_STR_MAX]; /* replace: the other card of the pair */
 } kp_card_event;
 
 typedef struct kp_card_batch {
@@ -206,10 +206,10 @@ typedef struct kp_staff {
 typedef struct kp_audit_entry {
     int64_t seq;
     kp_time at;
-    char actor[96];          /* "staff:anna", "terminal:main", "cli" */
-    char role[24];           /* the actor's role, "" for terminals and the CLI */
-    char action[48];         /* "customer.register", "card.block", ... */
-    char target[96];         /* "customer:12", "card:2000000000017", ... */
+    char actor[96];  /* "staff:anna", "terminal:main", "cli" */
+    char role[24];   /* the actor's role, "" for terminals and the CLI */
+    char action[48]; /* "customer.register", "card.block", ... */
+    char target[96]; /* "customer:12", "card:2000000000017", ... */
     char detail[512];
     uint8_t prev_hash[32];
     uint8_t hash[32];
@@ -221,8 +221,8 @@ void kp_audit_hash(const uint8_t prev_hash[32], const kp_audit_entry *entry, uin
 
 typedef struct kp_family {
     int64_t id;
-    int64_t owner_id;        /* customer */
-    int64_t account_id;      /* the shared pot: the owner's account */
+    int64_t owner_id;   /* customer */
+    int64_t account_id; /* the shared pot: the owner's account */
     kp_time created_at;
 } kp_family;
 
@@ -230,7 +230,7 @@ typedef struct kp_family_member {
     int64_t customer_id;
     int64_t family_id;
     bool may_spend;
-    int64_t own_account_id;  /* the account the member's cards return to on leaving */
+    int64_t own_account_id; /* the account the member's cards return to on leaving */
     kp_time joined_at;
 } kp_family_member;
 
@@ -334,21 +334,21 @@ typedef struct kp_people_ops {
     kp_err (*member_put)(kp_store *s, const kp_family_member *member);
     kp_err (*member_get)(kp_store *s, int64_t customer_id, kp_family_member *out);
     kp_err (*member_delete)(kp_store *s, int64_t customer_id);
-    kp_err (*members_of_family)(kp_store *s, int64_t family_id, kp_family_member *out,
-                                size_t limit, size_t *n);
+    kp_err (*members_of_family)(kp_store *s, int64_t family_id, kp_family_member *out, size_t limit,
+                                size_t *n);
 
     /* ---- operations */
     /* Sum of the `points` of an account's operations of `type` made under
      * the idempotency store `store` at or after `since` (daily limits). */
-    kp_err (*ops_points_since)(kp_store *s, int64_t account_id, kp_op_type type,
-                               const char *store, kp_time since, int64_t *sum);
+    kp_err (*ops_points_since)(kp_store *s, int64_t account_id, kp_op_type type, const char *store,
+                               kp_time since, int64_t *sum);
     /* Replaces the stored answer of the operation (store, receipt), replayed
      * on an idempotent retry. */
     kp_err (*op_response_set)(kp_store *s, const char *store, const char *receipt,
                               const char *response);
     /* An account's operations, newest first, before op id `before` (0 = newest). */
-    kp_err (*history_cards)(kp_store *s, int64_t account_id, int64_t before,
-                            kp_history_entry *out, size_t limit, size_t *n);
+    kp_err (*history_cards)(kp_store *s, int64_t account_id, int64_t before, kp_history_entry *out,
+                            size_t limit, size_t *n);
 } kp_people_ops;
 
 #endif

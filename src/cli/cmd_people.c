@@ -20,8 +20,7 @@
 
 static int fail(const char *command, const kp_error *e)
 {
-    fprintf(stderr, "kopilka %s: %s%s%s\n", command, e->field, e->field[0] ? ": " : "",
-            e->message);
+    fprintf(stderr, "kopilka %s: %s%s%s\n", command, e->field, e->field[0] ? ": " : "", e->message);
     return 1;
 }
 
@@ -199,7 +198,18 @@ int cmd_cards_export(int argc, char **argv)
     kp_buf_init(&csv, 512 * 1024 * 1024);
     kp_buf_init(&img, 16 * 1024 * 1024);
     kp_err err = c.st->ops->begin(c.st);
-    if (err == KP_OK) err = finish(&c, kp_cards_batch_csv(&c.office, 0, batch, &csv, &e), &e);
+    int64_t batch_id = 0;
+    if (err)
+        kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    else
+        err = kp_cards_batch_csv(&c.office, 0, batch, &csv, &batch_id, &e);
+    if (err == KP_OK) {
+        char target[48];
+        snprintf(target, sizeof target, "batch:%lld", (long long)batch_id);
+        if ((err = kp_office_audit(&c.office, "card.export", target, "batch=%s", batch)))
+            kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    }
+    err = finish(&c, err, &e);
     int rc = 0;
     char path[4096];
     int64_t images = 0;
@@ -233,7 +243,8 @@ int cmd_cards_export(int argc, char **argv)
             err = pictures[i].png ? kp_barcode_png(pictures[i].kind, number, &img, &e)
                                   : kp_barcode_svg(pictures[i].kind, number, &img, &e);
             snprintf(path, sizeof path, "%s/%s-%s", dir, number, pictures[i].suffix);
-            if (err) rc = fail("cards export", &e);
+            if (err)
+                rc = fail("cards export", &e);
             else if (!write_file(path, img.data, img.len)) {
                 fprintf(stderr, "kopilka cards export: cannot write %s\n", path);
                 rc = 1;
@@ -242,8 +253,7 @@ int cmd_cards_export(int argc, char **argv)
         }
         if (rc) break;
     }
-    if (rc == 0)
-        printf("wrote %s/cards.csv and %lld images\n", dir, (long long)images);
+    if (rc == 0) printf("wrote %s/cards.csv and %lld images\n", dir, (long long)images);
 out:
     kp_buf_release(&csv);
     kp_buf_release(&img);
@@ -323,12 +333,20 @@ int cmd_export(int argc, char **argv)
     }
     if (customers) fchmod(fileno(f), 0600); /* personal data */
     kp_error e = {0};
+    int64_t rows = 0;
     kp_err err = c.st->ops->begin(c.st);
-    if (err == KP_OK)
-        err = finish(&c,
-                     customers ? kp_export_customers(&c.office, to_file, f, &e)
-                               : kp_export_balances(&c.office, to_file, f, &e),
-                     &e);
+    if (err) {
+        kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    } else {
+        err = customers ? kp_export_customers(&c.office, to_file, f, &rows, &e)
+                        : kp_export_balances(&c.office, to_file, f, &rows, &e);
+        if (err == KP_OK &&
+            (err = kp_office_audit(&c.office, customers ? "export.customers" : "export.balances",
+                                   customers ? "customers" : "balances", "rows=%lld",
+                                   (long long)rows)))
+            kp_error_set(&e, err, "database", "%s", c.st->last_error);
+        err = finish(&c, err, &e);
+    }
     if (fclose(f) != 0 && err == KP_OK)
         err = kp_error_set(&e, KP_ERR_IO, "file", "cannot write %s", path);
     cli_office_close(&c);

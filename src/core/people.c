@@ -8,9 +8,12 @@
 #include <string.h>
 
 static const char *const role_names[KP_ROLE__COUNT] = {
-    [KP_ROLE_CASHIER] = "cashier",   [KP_ROLE_MANAGER] = "manager",
-    [KP_ROLE_CALL_CENTRE] = "call_centre", [KP_ROLE_MARKETER] = "marketer",
-    [KP_ROLE_ADMIN] = "admin",       [KP_ROLE_AUDITOR] = "auditor",
+    [KP_ROLE_CASHIER] = "cashier",
+    [KP_ROLE_MANAGER] = "manager",
+    [KP_ROLE_CALL_CENTRE] = "call_centre",
+    [KP_ROLE_MARKETER] = "marketer",
+    [KP_ROLE_ADMIN] = "admin",
+    [KP_ROLE_AUDITOR] = "auditor",
     [KP_ROLE_PARTNER] = "partner",
 };
 
@@ -70,8 +73,7 @@ static const unsigned role_perms[KP_ROLE__COUNT] = {
                         P(KP_PERM_CARD_READ) | P(KP_PERM_CARD_ISSUE) | P(KP_PERM_CARD_MANAGE) |
                         P(KP_PERM_ADJUST) | P(KP_PERM_FAMILY) | P(KP_PERM_TRANSFER) |
                         P(KP_PERM_EXPORT_BALANCES) | P(KP_PERM_EXPORT_CUSTOMERS),
-    [KP_ROLE_MARKETER] = P(KP_PERM_CARD_READ) | P(KP_PERM_CARD_ISSUE) |
-                         P(KP_PERM_EXPORT_BALANCES),
+    [KP_ROLE_MARKETER] = P(KP_PERM_CARD_READ) | P(KP_PERM_CARD_ISSUE) | P(KP_PERM_EXPORT_BALANCES),
     [KP_ROLE_ADMIN] = P(KP_PERM_CUSTOMER_REGISTER) | P(KP_PERM_CUSTOMER_READ) |
                       P(KP_PERM_CUSTOMER_EDIT) | P(KP_PERM_CUSTOMER_ERASE) | P(KP_PERM_CARD_READ) |
                       P(KP_PERM_CARD_ISSUE) | P(KP_PERM_CARD_MANAGE) | P(KP_PERM_ADJUST) |

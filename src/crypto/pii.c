@@ -124,8 +124,8 @@ void kp_pii_free(kp_pii *k)
     if (k) sodium_free(k);
 }
 
-kp_err kp_pii_seal(const kp_pii *k, kp_pii_field field, const void *plain, size_t len,
-                   uint8_t *out, size_t cap, size_t *out_len)
+kp_err kp_pii_seal(const kp_pii *k, kp_pii_field field, const void *plain, size_t len, uint8_t *out,
+                   size_t cap, size_t *out_len)
 {
     *out_len = 0;
     if (cap < len + KP_PII_OVERHEAD) return KP_ERR_LIMIT;
@@ -134,8 +134,8 @@ kp_err kp_pii_seal(const kp_pii *k, kp_pii_field field, const void *plain, size_
     randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     unsigned long long clen = 0;
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-                                               &clen, plain, len, (const uint8_t *)ad,
-                                               strlen(ad), NULL, nonce, k->seal_key);
+                                               &clen, plain, len, (const uint8_t *)ad, strlen(ad),
+                                               NULL, nonce, k->seal_key);
     *out_len = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + (size_t)clen;
     return KP_OK;
 }
@@ -184,8 +184,7 @@ kp_err kp_password_hash(const char *password, char out[128])
 {
     _Static_assert(crypto_pwhash_STRBYTES == 128, "pwhash string size");
     if (sodium_init() < 0) return KP_ERR_INTERNAL;
-    if (crypto_pwhash_str_alg(out, password, strlen(password),
-                              crypto_pwhash_OPSLIMIT_INTERACTIVE,
+    if (crypto_pwhash_str_alg(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                               crypto_pwhash_MEMLIMIT_INTERACTIVE,
                               crypto_pwhash_ALG_ARGON2ID13) != 0)
         return KP_ERR_NOMEM;

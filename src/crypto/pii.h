@@ -39,8 +39,8 @@ typedef enum kp_pii_field {
     KP_PII_EMAIL,
     KP_PII_BIRTHDAY,
     KP_PII_ATTRIBUTES,
-    KP_PII_NAME_WORD,     /* blind index only: one word of the name */
-    KP_PII_BIRTHDAY_MD,   /* blind index only: "MM-DD" of the birthday */
+    KP_PII_NAME_WORD,   /* blind index only: one word of the name */
+    KP_PII_BIRTHDAY_MD, /* blind index only: "MM-DD" of the birthday */
 } kp_pii_field;
 
 /* Writes the key file path of a database ("DB.key") into out. False when it
@@ -62,8 +62,8 @@ void kp_pii_free(kp_pii *k);
 
 /* Seals `len` bytes of `plain` for `field` into out (cap bytes, at least
  * len + KP_PII_OVERHEAD); sets *out_len. KP_ERR_LIMIT when out is too small. */
-kp_err kp_pii_seal(const kp_pii *k, kp_pii_field field, const void *plain, size_t len,
-                   uint8_t *out, size_t cap, size_t *out_len);
+kp_err kp_pii_seal(const kp_pii *k, kp_pii_field field, const void *plain, size_t len, uint8_t *out,
+                   size_t cap, size_t *out_len);
 
 /* Opens a sealed value into out (cap bytes; the plaintext is NUL-terminated,
  * so cap must be at least len - KP_PII_OVERHEAD + 1). KP_ERR_INVALID when it

@@ -22,7 +22,8 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pa
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
         if (!ok) {
@@ -85,8 +86,8 @@ static kp_err parse_attribute(json_t *a, size_t index, kp_people_policy *p, kp_e
     char path[64];
     snprintf(path, sizeof path, "customers.attributes[%zu]", index);
     if (!json_is_object(a)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
-    static const char *const keys[] = {"name", "type", "required", "min", "max", "min_length",
-                                       "max_length", "note", NULL};
+    static const char *const keys[] = {"name",       "type",       "required", "min", "max",
+                                       "min_length", "max_length", "note",     NULL};
     kp_err err = check_keys(a, keys, path, e);
     if (err) return err;
     kp_attr_decl *d = &p->attributes[index];
@@ -104,10 +105,14 @@ static kp_err parse_attribute(json_t *a, size_t index, kp_people_policy *p, kp_e
     json_t *type = json_object_get(a, "type");
     snprintf(field, sizeof field, "%s.type", path);
     const char *t = json_is_string(type) ? json_string_value(type) : "";
-    if (strcmp(t, "string") == 0) d->type = KP_ATTR_STRING;
-    else if (strcmp(t, "integer") == 0) d->type = KP_ATTR_INTEGER;
-    else if (strcmp(t, "date") == 0) d->type = KP_ATTR_DATE;
-    else if (strcmp(t, "boolean") == 0) d->type = KP_ATTR_BOOLEAN;
+    if (strcmp(t, "string") == 0)
+        d->type = KP_ATTR_STRING;
+    else if (strcmp(t, "integer") == 0)
+        d->type = KP_ATTR_INTEGER;
+    else if (strcmp(t, "date") == 0)
+        d->type = KP_ATTR_DATE;
+    else if (strcmp(t, "boolean") == 0)
+        d->type = KP_ATTR_BOOLEAN;
     else
         return kp_error_set(e, KP_ERR_INVALID, field,
                             "is required: one of string, integer, date, boolean");
@@ -133,9 +138,10 @@ static kp_err parse_attribute(json_t *a, size_t index, kp_people_policy *p, kp_e
 
 static kp_err parse_section(json_t *c, kp_people_policy *p, kp_error *e)
 {
-    if (!json_is_object(c)) return kp_error_set(e, KP_ERR_INVALID, "customers", "must be an object");
+    if (!json_is_object(c))
+        return kp_error_set(e, KP_ERR_INVALID, "customers", "must be an object");
     static const char *const keys[] = {"unregistered", "transfers", "consent_version",
-                                       "attributes", "note", NULL};
+                                       "attributes",   "note",      NULL};
     kp_err err = check_keys(c, keys, "customers", e);
     if (err) return err;
 
@@ -155,8 +161,8 @@ static kp_err parse_section(json_t *c, kp_people_policy *p, kp_error *e)
     if (t) {
         const char *path = "customers.transfers";
         if (!json_is_object(t)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
-        static const char *const tkeys[] = {"enabled", "max_points", "daily_max_points", "kinds",
-                                            "note", NULL};
+        static const char *const tkeys[] = {"enabled", "max_points", "daily_max_points",
+                                            "kinds",   "note",       NULL};
         if ((err = check_keys(t, tkeys, path, e))) return err;
         p->transfers.enabled = true;
         if ((err = get_bool(t, "enabled", path, &p->transfers.enabled, e))) return err;
@@ -173,7 +179,8 @@ static kp_err parse_section(json_t *c, kp_people_policy *p, kp_error *e)
                                     KP_TRANSFER_KINDS_MAX);
             size_t i;
             json_t *k;
-            json_array_foreach(kinds, i, k) {
+            json_array_foreach(kinds, i, k)
+            {
                 if (!json_is_string(k) || json_string_length(k) == 0 ||
                     json_string_length(k) >= sizeof p->transfers.kinds[0]) {
                     char field[64];
@@ -204,7 +211,8 @@ static kp_err parse_section(json_t *c, kp_people_policy *p, kp_error *e)
                                 "must be an array of at most %d attributes", KP_ATTRS_MAX);
         size_t i;
         json_t *a;
-        json_array_foreach(attrs, i, a) {
+        json_array_foreach(attrs, i, a)
+        {
             if ((err = parse_attribute(a, i, p, e))) return err;
             p->n_attributes = i + 1;
         }

@@ -22,8 +22,8 @@ typedef struct login_call {
     bool failed;
 } login_call;
 
-static kp_err do_login(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                       bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_login(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                       kp_field_errors *fe, kp_error *e)
 {
     login_call *c = arg;
     o->actor.kind = KP_ACTOR_STAFF;
@@ -76,8 +76,8 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
     return status;
 }
 
-static kp_err do_logout(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                        bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_logout(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                        kp_field_errors *fe, kp_error *e)
 {
     kp_err err = kp_session_end(o, r->caller->token, e);
     if (err) return err;
@@ -162,8 +162,8 @@ static int64_t arg_int(const char *name, int64_t dflt)
     return *end == '\0' ? x : -1;
 }
 
-static kp_err do_audit(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                       bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_audit(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                       kp_field_errors *fe, kp_error *e)
 {
     int64_t after = arg_int("after", 0), limit = arg_int("limit", 100);
     if (after < 0) return kp_error_set(e, KP_ERR_INVALID, "after", "must be an entry number >= 0");
@@ -179,8 +179,8 @@ static unsigned route_audit(const http_request *r, kp_http_answer *a)
 
 /* ---- adjustments */
 
-static kp_err do_adjust(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                        bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_adjust(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                        kp_field_errors *fe, kp_error *e)
 {
     return kp_adjust(o, r->body, r->body_len, out, replayed, e);
 }
@@ -192,16 +192,47 @@ static unsigned route_adjust(const http_request *r, kp_http_answer *a)
 
 /* ---- cards */
 
-static kp_err do_batch(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                       bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_batch(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                       kp_field_errors *fe, kp_error *e)
 {
     return kp_cards_batch_http(o, r->body, r->body_len, out, e);
 }
 
 static unsigned route_batch(const http_request *r, kp_http_answer *a)
 {
-    kp_buf_reserve(a->body, 4 * 1024 * 1024);
+    kp_buf_reserve(a->body, 512 * 1024);
     return http_office_write(r, do_batch, NULL, 201, a);
+}
+
+/* An audit entry for a read done on a reader (exports): one small job. */
+typedef struct audit_note {
+    const char *action;
+    char target[64];
+    char detail[128];
+} audit_note;
+
+static kp_err do_audit_note(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                            bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    const audit_note *n = arg;
+    kp_err err = kp_office_audit(o, n->action, n->target, "%s", n->detail);
+    return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+/* Records the note; on failure the answer becomes the error (an export
+ * that cannot be audited is not given out). */
+static unsigned audited(const http_request *r, audit_note *note, kp_http_answer *a)
+{
+    kp_buf scratch;
+    kp_buf_init(&scratch, 64 * 1024);
+    kp_http_answer side = {.status = 500, .body = &scratch};
+    unsigned status = http_office_write(r, do_audit_note, note, 200, &side);
+    if (status != 200) {
+        kp_buf_reset(a->body);
+        kp_buf_append(a->body, scratch.data, scratch.len);
+    }
+    kp_buf_release(&scratch);
+    return status;
 }
 
 static kp_err do_batch_csv(kp_office *o, const http_request *r, void *arg, kp_buf *out,
@@ -209,19 +240,21 @@ static kp_err do_batch_csv(kp_office *o, const http_request *r, void *arg, kp_bu
 {
     int64_t id = http_param_id(r->params[0]);
     if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "batch", "no such batch of cards");
-    return kp_cards_batch_csv(o, id, NULL, out, e);
+    return kp_cards_batch_csv(o, id, NULL, out, NULL, e);
 }
 
 static unsigned route_batch_csv(const http_request *r, kp_http_answer *a)
 {
-    kp_buf_reserve(a->body, 4 * 1024 * 1024);
-    unsigned status = http_office_write(r, do_batch_csv, NULL, 200, a);
-    if (status == 200) a->content_type = "text/csv; charset=utf-8";
+    unsigned status = http_office_read(r, do_batch_csv, NULL, a);
+    if (status != 200) return status;
+    audit_note note = {.action = "card.export"};
+    snprintf(note.target, sizeof note.target, "batch:%lld", (long long)http_param_id(r->params[0]));
+    if ((status = audited(r, &note, a)) == 200) a->content_type = "text/csv; charset=utf-8";
     return status;
 }
 
-static kp_err do_card(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                      bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_card(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                      kp_field_errors *fe, kp_error *e)
 {
     return kp_card_detail(o, r->params[0], out, e);
 }
@@ -266,19 +299,30 @@ static bool to_buf(void *ctx, const char *data, size_t len)
     return kp_buf_append(ctx, data, len);
 }
 
-static kp_err do_export(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                        bool *replayed, kp_field_errors *fe, kp_error *e)
+typedef struct export_call {
+    bool customers;
+    int64_t rows;
+} export_call;
+
+static kp_err do_export(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                        kp_field_errors *fe, kp_error *e)
 {
-    bool customers = *(bool *)arg;
+    export_call *x = arg;
     kp_buf_reset(out);
-    return customers ? kp_export_customers(o, to_buf, out, e) : kp_export_balances(o, to_buf, out, e);
+    return x->customers ? kp_export_customers(o, to_buf, out, &x->rows, e)
+                        : kp_export_balances(o, to_buf, out, &x->rows, e);
 }
 
+/* Read on a reader (never stalling the till's group commits), then audited. */
 static unsigned route_export(const http_request *r, kp_http_answer *a, bool customers)
 {
-    kp_buf_reserve(a->body, 8 * 1024 * 1024);
-    unsigned status = http_office_write(r, do_export, &customers, 200, a);
-    if (status == 200) a->content_type = "text/csv; charset=utf-8";
+    export_call x = {.customers = customers};
+    unsigned status = http_office_read(r, do_export, &x, a);
+    if (status != 200) return status;
+    audit_note note = {.action = customers ? "export.customers" : "export.balances"};
+    snprintf(note.target, sizeof note.target, "%s", customers ? "customers" : "balances");
+    snprintf(note.detail, sizeof note.detail, "rows=%lld", (long long)x.rows);
+    if ((status = audited(r, &note, a)) == 200) a->content_type = "text/csv; charset=utf-8";
     return status;
 }
 

@@ -23,8 +23,8 @@ static unsigned route_register(const http_request *r, kp_http_answer *a)
     return http_office_write(r, do_register, NULL, 201, a);
 }
 
-static kp_err do_search(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                        bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_search(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                        kp_field_errors *fe, kp_error *e)
 {
     return kp_customer_search(o, r->body, r->body_len, out, e);
 }
@@ -34,8 +34,8 @@ static unsigned route_search(const http_request *r, kp_http_answer *a)
     return http_office_write(r, do_search, NULL, 200, a);
 }
 
-static kp_err do_get(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                     bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_get(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                     kp_field_errors *fe, kp_error *e)
 {
     int64_t id = http_param_id(r->params[0]);
     if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "customer", "no such customer");
@@ -52,8 +52,8 @@ static unsigned route_get(const http_request *r, kp_http_answer *a)
     return http_office_write(r, do_get, NULL, 200, a);
 }
 
-static kp_err do_update(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                        bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_update(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                        kp_field_errors *fe, kp_error *e)
 {
     int64_t id = http_param_id(r->params[0]);
     if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "customer", "no such customer");
@@ -65,8 +65,8 @@ static unsigned route_update(const http_request *r, kp_http_answer *a)
     return http_office_write(r, do_update, NULL, 200, a);
 }
 
-static kp_err do_id_op(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                       bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_id_op(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                       kp_field_errors *fe, kp_error *e)
 {
     int64_t id = http_param_id(r->params[0]);
     if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "customer", "no such customer");

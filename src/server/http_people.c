@@ -122,8 +122,8 @@ static kp_err run_office(void *ctx, kp_store *st, const kp_program *program, kp_
     return c->fn(&o, c->r, c->arg, out, replayed, c->fe, e);
 }
 
-unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg,
-                           unsigned ok_status, kp_http_answer *a)
+unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg, unsigned ok_status,
+                           kp_http_answer *a)
 {
     kp_field_errors fe = {0};
     office_call call = {.r = r, .fn = fn, .arg = arg, .fe = &fe};
@@ -240,9 +240,9 @@ static bool is_people_url(const char *url)
     return false;
 }
 
-bool kp_http_people_handle(kp_server *srv, const char *method, const char *url,
-                           const char *auth, const char *body, size_t body_len,
-                           bool body_too_large, kp_http_answer *answer)
+bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, const char *auth,
+                           const char *body, size_t body_len, bool body_too_large,
+                           kp_http_answer *answer)
 {
     if (!is_people_url(url)) return false;
     kp_buf *out = answer->body;
@@ -277,8 +277,7 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url,
     static _Thread_local http_caller caller;
     if (route->access != HTTP_PUBLIC) {
         kp_err err = authenticate(srv, auth, req.now, &caller);
-        if (err == KP_OK && route->access == HTTP_STAFF && !caller.is_staff)
-            err = KP_ERR_FORBIDDEN;
+        if (err == KP_OK && route->access == HTTP_STAFF && !caller.is_staff) err = KP_ERR_FORBIDDEN;
         if (err) {
             answer->status =
                 err == KP_ERR_FORBIDDEN

@@ -15,8 +15,8 @@
 typedef struct http_caller {
     kp_actor actor;
     bool is_staff;
-    char token[72];       /* the staff session's token (for logout) */
-    kp_time expires_at;   /* of the session */
+    char token[72];     /* the staff session's token (for logout) */
+    kp_time expires_at; /* of the session */
 } http_caller;
 
 enum { HTTP_PARAMS_MAX = 3 };
@@ -24,7 +24,7 @@ enum { HTTP_PARAMS_MAX = 3 };
 /* One request as a route sees it. */
 typedef struct http_request {
     kp_server *srv;
-    const http_caller *caller;   /* NULL on routes without authentication */
+    const http_caller *caller;                /* NULL on routes without authentication */
     char params[HTTP_PARAMS_MAX][KP_STR_MAX]; /* the {} segments of the path, in order */
     const char *body;
     size_t body_len;
@@ -34,9 +34,9 @@ typedef struct http_request {
 typedef unsigned (*http_route_fn)(const http_request *r, kp_http_answer *a);
 
 typedef enum http_access {
-    HTTP_STAFF = 0,       /* a staff session */
+    HTTP_STAFF = 0, /* a staff session */
     HTTP_STAFF_OR_TERMINAL,
-    HTTP_PUBLIC,          /* no credentials (login) */
+    HTTP_PUBLIC, /* no credentials (login) */
 } http_access;
 
 typedef struct http_route {
@@ -58,11 +58,10 @@ typedef kp_err (*http_office_fn)(kp_office *o, const http_request *r, void *arg,
                                  bool *replayed, kp_field_errors *fe, kp_error *e);
 
 /* Runs fn through the writer; answers `ok_status` (or 200 on a replay). */
-unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg,
-                           unsigned ok_status, kp_http_answer *a);
+unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg, unsigned ok_status,
+                           kp_http_answer *a);
 /* Runs fn on a reader connection (fn must not write). */
-unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg,
-                          kp_http_answer *a);
+unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, kp_http_answer *a);
 
 /* Writes the error answer for e (and fe's fields) and returns the status. */
 unsigned http_people_error(kp_buf *out, const kp_error *e, const kp_field_errors *fe);

@@ -48,13 +48,12 @@ static struct zint_symbol *symbol_new(kp_barcode_kind kind)
 
 kp_err kp_barcode_svg(kp_barcode_kind kind, const char *number, kp_buf *out, kp_error *e)
 {
-    if (!number_ok(number))
-        return kp_error_set(e, KP_ERR_INVALID, "card", "not a card number");
+    if (!number_ok(number)) return kp_error_set(e, KP_ERR_INVALID, "card", "not a card number");
     struct zint_symbol *s = symbol_new(kind);
     if (s == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     kp_err err = KP_OK;
-    int rc = ZBarcode_Encode_and_Buffer_Vector(s, (const unsigned char *)number,
-                                               (int)strlen(number), 0);
+    int rc =
+        ZBarcode_Encode_and_Buffer_Vector(s, (const unsigned char *)number, (int)strlen(number), 0);
     if (rc >= ZINT_ERROR || s->vector == NULL) {
         err = kp_error_set(e, KP_ERR_INVALID, "card", "cannot draw a barcode of this number");
         goto out;
@@ -95,7 +94,10 @@ static void png_write(png_structp png, png_bytep data, png_size_t len)
     kp_buf_append(b, data, len);
 }
 
-static void png_flush(png_structp png) { (void)png; }
+static void png_flush(png_structp png)
+{
+    (void)png;
+}
 
 /* Encodes an RGB bitmap as PNG into out. False on a libpng failure. */
 static bool encode_png(const unsigned char *rgb, int width, int height, kp_buf *out)
@@ -119,8 +121,7 @@ static bool encode_png(const unsigned char *rgb, int width, int height, kp_buf *
 
 kp_err kp_barcode_png(kp_barcode_kind kind, const char *number, kp_buf *out, kp_error *e)
 {
-    if (!number_ok(number))
-        return kp_error_set(e, KP_ERR_INVALID, "card", "not a card number");
+    if (!number_ok(number)) return kp_error_set(e, KP_ERR_INVALID, "card", "not a card number");
     struct zint_symbol *s = symbol_new(kind);
     if (s == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     kp_err err = KP_OK;

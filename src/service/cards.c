@@ -14,7 +14,7 @@
 #include <kopilka/card_number.h>
 
 kp_err kp_card_event_record(kp_office *o, const char *number, kp_card_state from, kp_card_state to,
-                     const char *reason, const char *other, kp_error *e)
+                            const char *reason, const char *other, kp_error *e)
 {
     kp_card_event ev;
     memset(&ev, 0, sizeof ev);
@@ -117,10 +117,10 @@ kp_err kp_cards_batch_http(kp_office *o, const char *body, size_t len, kp_buf *o
     char name[KP_STR_MAX];
     int64_t count = 0, id = 0;
     kp_buf numbers;
-    kp_buf_init(&numbers, 32 * 100000 + 64);
+    kp_buf_init(&numbers, 32 * 10000 + 64);
     if ((err = people_json_keys(root, keys, e)) ||
         (err = people_json_str(root, "name", true, name, KP_STR_MAX - 1, e)) ||
-        (err = people_json_int(root, "count", true, 1, 100000, &count, e)))
+        (err = people_json_int(root, "count", true, 1, 10000, &count, e)))
         goto out;
     kp_buf_puts(&numbers, "[");
     if ((err = kp_cards_issue_batch(o, name, count, collect_number, &numbers, &id, e))) goto out;
@@ -131,11 +131,12 @@ kp_err kp_cards_batch_http(kp_office *o, const char *body, size_t len, kp_buf *o
     kp_buf_json_kv_str(out, "name", name, true);
     kp_buf_json_kv_i64(out, "count", count, true);
     people_time_kv(out, "created_at", o->now);
-    kp_buf_printf(out, ",\"export\":\"/v1/admin/card-batches/%lld/cards.csv\"},\"cards\":",
-                  (long long)id);
+    kp_buf_printf(
+        out, ",\"export\":\"/v1/admin/card-batches/%lld/cards.csv\"},\"cards\":", (long long)id);
     kp_buf_append(out, numbers.data, numbers.len);
     kp_buf_puts(out, "}");
-    if (out->failed || numbers.failed) err = kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
+    if (out->failed || numbers.failed)
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
 out:
     kp_buf_release(&numbers);
     json_decref(root);
@@ -155,14 +156,14 @@ static bool csv_card(void *arg, const kp_card_info *c)
     return !cc->out->failed;
 }
 
-kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *out, kp_error *e)
+kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *out,
+                          int64_t *batch_id_out, kp_error *e)
 {
     kp_err err = kp_office_require(o, KP_PERM_CARD_ISSUE, e);
     if (err) return err;
     kp_card_batch b;
     err = o->st->ops->people->batch_get(o->st, id, name, &b);
-    if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "batch", "no such batch of cards");
+    if (err == KP_ERR_NOT_FOUND) return kp_error_set(e, err, "batch", "no such batch of cards");
     if (err) return people_storage(o->st, err, e);
     kp_buf_reset(out);
     kp_buf_puts(out, "number,batch,state,barcode,qr\n");
@@ -170,11 +171,7 @@ kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *ou
     if ((err = o->st->ops->people->batch_cards_each(o->st, b.id, csv_card, &cc)))
         return people_storage(o->st, err, e);
     if (out->failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the batch is too large to export");
-    char target[48];
-    snprintf(target, sizeof target, "batch:%lld", (long long)b.id);
-    if (o->actor.kind != KP_ACTOR_CLI &&
-        (err = kp_office_audit(o, "card.export", target, "batch=%s", b.name)))
-        return people_storage(o->st, err, e);
+    if (batch_id_out) *batch_id_out = b.id;
     return KP_OK;
 }
 
@@ -204,8 +201,10 @@ kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e
     kp_buf_puts(out, c.registered ? ",\"registered\":true" : ",\"registered\":false");
     kp_buf_json_kv_i64(out, "account_id", c.account_id, true);
     kp_buf_puts(out, ",\"customer\":");
-    if (c.customer_id) kp_buf_i64(out, c.customer_id);
-    else kp_buf_puts(out, "null");
+    if (c.customer_id)
+        kp_buf_i64(out, c.customer_id);
+    else
+        kp_buf_puts(out, "null");
     kp_buf_puts(out, ",\"batch\":");
     kp_card_batch b;
     if (c.batch_id && o->st->ops->people->batch_get(o->st, c.batch_id, NULL, &b) == KP_OK) {
@@ -237,8 +236,8 @@ kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
 }
 
-static kp_err reason_of(const char *body, size_t len, bool required, char *reason,
-                        char *new_card, kp_error *e)
+static kp_err reason_of(const char *body, size_t len, bool required, char *reason, char *new_card,
+                        kp_error *e)
 {
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
@@ -284,8 +283,8 @@ kp_err kp_card_block(kp_office *o, const char *number, const char *body, size_t 
     return kp_card_detail(o, number, out, e);
 }
 
-kp_err kp_card_unblock(kp_office *o, const char *number, const char *body, size_t len,
-                       kp_buf *out, kp_error *e)
+kp_err kp_card_unblock(kp_office *o, const char *number, const char *body, size_t len, kp_buf *out,
+                       kp_error *e)
 {
     kp_err err = kp_office_require(o, KP_PERM_CARD_MANAGE, e);
     char reason[KP_REASON_MAX];
@@ -322,8 +321,8 @@ static void keep_number(void *ctx, const char *number)
     snprintf(ctx, KP_STR_MAX, "%s", number);
 }
 
-kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_t len,
-                       kp_buf *out, kp_error *e)
+kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_t len, kp_buf *out,
+                       kp_error *e)
 {
     kp_err err = kp_office_require(o, KP_PERM_CARD_MANAGE, e);
     char reason[KP_REASON_MAX], new_number[KP_STR_MAX];
@@ -368,9 +367,9 @@ kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_
         return people_storage(o->st, err, e);
     if ((err = kp_card_event_record(o, number, from, KP_CARD_REPLACED, reason, new_number, e)) ||
         (err = kp_card_event_record(o, new_number, KP_CARD_ISSUED, fresh.state, "replacement",
-                             number, e)) ||
-        (err = audit_card(o, "card.replace", number, "new_card=%s reason=%s", new_number, reason,
-                          e)))
+                                    number, e)) ||
+        (err =
+             audit_card(o, "card.replace", number, "new_card=%s reason=%s", new_number, reason, e)))
         return err;
     return kp_card_detail(o, new_number, out, e);
 }

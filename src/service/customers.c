@@ -26,7 +26,7 @@ typedef struct customer_input {
     char receipt[KP_STR_MAX];
     kp_time consent_at;
     char consent_version[64];
-    json_t *attributes;           /* borrowed from the request */
+    json_t *attributes; /* borrowed from the request */
 } customer_input;
 
 static void field_error(kp_field_errors *fe, kp_error *e, const char *field, const char *msg)
@@ -57,7 +57,8 @@ static void check_attributes(const kp_people_policy *p, json_t *attrs, kp_field_
     const char *key;
     json_t *v;
     char field[96], msg[192];
-    json_object_foreach(attrs, key, v) {
+    json_object_foreach(attrs, key, v)
+    {
         const kp_attr_decl *d = NULL;
         for (size_t i = 0; i < p->n_attributes && !d; i++)
             if (strcmp(p->attributes[i].name, key) == 0) d = &p->attributes[i];
@@ -89,8 +90,8 @@ static void check_attributes(const kp_people_policy *p, json_t *attrs, kp_field_
         case KP_ATTR_INTEGER:
             if (!json_is_integer(v) || json_integer_value(v) < d->min ||
                 json_integer_value(v) > d->max) {
-                snprintf(msg, sizeof msg, "must be an integer from %lld to %lld",
-                         (long long)d->min, (long long)d->max);
+                snprintf(msg, sizeof msg, "must be an integer from %lld to %lld", (long long)d->min,
+                         (long long)d->max);
                 field_error(fe, e, field, msg);
             }
             break;
@@ -119,11 +120,12 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
                         kp_field_errors *fe, kp_error *e)
 {
     memset(in, 0, sizeof *in);
-    static const char *const keys[] = {"card", "full_name", "phone", "email", "birthday",
-                                       "receipt", "consent", "attributes", NULL};
+    static const char *const keys[] = {"card",    "full_name", "phone",      "email", "birthday",
+                                       "receipt", "consent",   "attributes", NULL};
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; keys[i] && !ok; i++) ok = strcmp(key, keys[i]) == 0;
         if (!ok || (!registering && strcmp(key, "card") == 0)) {
@@ -135,8 +137,10 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
     const char *s, *why;
     bool present;
     if (registering && str_member(root, "card", &present, &s, fe, e)) {
-        if (s == NULL || s[0] == '\0') field_error(fe, e, "card", "is required (the card number)");
-        else if (strlen(s) >= KP_STR_MAX) field_error(fe, e, "card", "is too long");
+        if (s == NULL || s[0] == '\0')
+            field_error(fe, e, "card", "is required (the card number)");
+        else if (strlen(s) >= KP_STR_MAX)
+            field_error(fe, e, "card", "is too long");
         else {
             snprintf(in->card, sizeof in->card, "%s", s);
             in->has_card = true;
@@ -179,7 +183,8 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
         }
     }
     if (str_member(root, "receipt", &present, &s, fe, e) && s) {
-        if (strlen(s) >= KP_STR_MAX) field_error(fe, e, "receipt", "is too long");
+        if (strlen(s) >= KP_STR_MAX)
+            field_error(fe, e, "receipt", "is too long");
         else {
             snprintf(in->receipt, sizeof in->receipt, "%s", s);
             in->has_receipt = true;
@@ -225,7 +230,8 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
         }
         const char *ck;
         json_t *cv;
-        json_object_foreach(c, ck, cv) {
+        json_object_foreach(c, ck, cv)
+        {
             if (strcmp(ck, "given") && strcmp(ck, "text_version") && strcmp(ck, "at")) {
                 char field[64];
                 snprintf(field, sizeof field, "consent.%.50s", ck);
@@ -241,7 +247,8 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
     }
     json_t *a = json_object_get(root, "attributes");
     if (a && !json_is_null(a)) {
-        if (!json_is_object(a)) field_error(fe, e, "attributes", "must be an object");
+        if (!json_is_object(a))
+            field_error(fe, e, "attributes", "must be an object");
         else {
             in->attributes = a;
             in->has_attributes = true;
@@ -280,7 +287,8 @@ static kp_err seal_input(kp_office *o, const customer_input *in, const char *att
         row->has_email_ix = in->email[0] != '\0';
         if (row->has_email_ix) kp_pii_index(o->pii, KP_PII_EMAIL, in->email, row->email_ix);
     }
-    if (err == KP_OK && in->has_birthday) err = seal(o, KP_PII_BIRTHDAY, in->birthday, &row->birthday);
+    if (err == KP_OK && in->has_birthday)
+        err = seal(o, KP_PII_BIRTHDAY, in->birthday, &row->birthday);
     if (err == KP_OK && attributes_json) {
         row->attributes_len = 0;
         if (strcmp(attributes_json, "{}") != 0)
@@ -349,8 +357,10 @@ static void str_or_null(kp_buf *b, const char *key, const char *value)
 {
     kp_buf_puts(b, ",");
     kp_buf_json_key(b, key);
-    if (value[0]) kp_buf_json_str(b, value);
-    else kp_buf_puts(b, "null");
+    if (value[0])
+        kp_buf_json_str(b, value);
+    else
+        kp_buf_puts(b, "null");
 }
 
 kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, kp_error *e)
@@ -404,7 +414,8 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
         kp_buf_puts(out, "}");
     }
     kp_buf_puts(out, "]");
-    if (o->sc && (err = o->st->ops->account_load(o->st, row->account_id, &o->sc->account)) == KP_OK) {
+    if (o->sc &&
+        (err = o->st->ops->account_load(o->st, row->account_id, &o->sc->account)) == KP_OK) {
         kp_buf_json_kv_i64(out, "balance", o->sc->account.balance, true);
         kp_buf_json_kv_i64(out, "available", kp_account_spendable(&o->sc->account, o->now), true);
     } else if (o->sc && err != KP_ERR_NOT_FOUND) {
@@ -419,7 +430,7 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
         kp_buf_puts(out, "{");
         kp_buf_json_kv_i64(out, "id", m.family_id, false);
         kp_buf_puts(out, ferr == KP_OK && f.owner_id == row->id ? ",\"owner\":true"
-                                                                 : ",\"owner\":false");
+                                                                : ",\"owner\":false");
         kp_buf_puts(out, m.may_spend ? ",\"may_spend\":true}" : ",\"may_spend\":false}");
     } else if (err == KP_ERR_NOT_FOUND) {
         kp_buf_puts(out, "null");
@@ -519,7 +530,8 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
         err = people_storage(o->st, err, e);
         goto out;
     }
-    if ((err = kp_card_event_record(o, card.number, from, KP_CARD_ACTIVE, "registered", "", e))) goto out;
+    if ((err = kp_card_event_record(o, card.number, from, KP_CARD_ACTIVE, "registered", "", e)))
+        goto out;
     if ((err = set_birthday_index(o, &in, row->account_id, e))) goto out;
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)row->id);
@@ -592,8 +604,10 @@ kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *ou
         by = "card";
         kp_card_info c;
         err = pp->card_info_get(o->st, card, &c);
-        if (err == KP_OK && c.customer_id) ids[n++] = c.customer_id;
-        else if (err == KP_OK) err = pp->customers_of_account(o->st, c.account_id, ids, 50, &n);
+        if (err == KP_OK && c.customer_id)
+            ids[n++] = c.customer_id;
+        else if (err == KP_OK)
+            err = pp->customers_of_account(o->st, c.account_id, ids, 50, &n);
         if (err == KP_ERR_NOT_FOUND) err = KP_OK;
     } else if (phone[0]) {
         by = "phone";
@@ -605,8 +619,10 @@ kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *ou
         }
         kp_pii_index(o->pii, KP_PII_PHONE, norm, ix);
         err = pp->customer_by_index(o->st, KP_CONTACT_PHONE, ix, &ids[0]);
-        if (err == KP_OK) n = 1;
-        else if (err == KP_ERR_NOT_FOUND) err = KP_OK;
+        if (err == KP_OK)
+            n = 1;
+        else if (err == KP_ERR_NOT_FOUND)
+            err = KP_OK;
     } else if (email[0]) {
         by = "email";
         char norm[KP_EMAIL_MAX + 1];
@@ -617,8 +633,10 @@ kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *ou
         }
         kp_pii_index(o->pii, KP_PII_EMAIL, norm, ix);
         err = pp->customer_by_index(o->st, KP_CONTACT_EMAIL, ix, &ids[0]);
-        if (err == KP_OK) n = 1;
-        else if (err == KP_ERR_NOT_FOUND) err = KP_OK;
+        if (err == KP_OK)
+            n = 1;
+        else if (err == KP_ERR_NOT_FOUND)
+            err = KP_OK;
     } else {
         by = "name";
         char norm[KP_NAME_MAX + 1];
@@ -700,9 +718,12 @@ kp_err kp_customer_update(kp_office *o, int64_t id, const char *body, size_t len
         if (in.has_attributes) {
             const char *k;
             json_t *v;
-            json_object_foreach(in.attributes, k, v) {
-                if (json_is_null(v)) json_object_del(merged, k);
-                else json_object_set(merged, k, v);
+            json_object_foreach(in.attributes, k, v)
+            {
+                if (json_is_null(v))
+                    json_object_del(merged, k);
+                else
+                    json_object_set(merged, k, v);
             }
         }
         check_attributes(o->policy, merged, fe, e);
@@ -730,13 +751,13 @@ kp_err kp_customer_update(kp_office *o, int64_t id, const char *body, size_t len
     if ((err = set_birthday_index(o, &in, row->account_id, e))) goto out;
     char fields[160] = "";
     size_t n = 0;
-    const char *names[] = {"full_name", "phone", "email", "birthday", "receipt", "consent",
-                           "attributes"};
-    bool given[] = {in.has_name, in.has_phone, in.has_email, in.has_birthday, in.has_receipt,
-                    in.has_consent, attrs_text != NULL};
+    const char *names[] = {"full_name", "phone",   "email",     "birthday",
+                           "receipt",   "consent", "attributes"};
+    bool given[] = {in.has_name,    in.has_phone,   in.has_email,      in.has_birthday,
+                    in.has_receipt, in.has_consent, attrs_text != NULL};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (given[i]) n += (size_t)snprintf(fields + n, sizeof fields - n, "%s%s", n ? "," : "",
-                                            names[i]);
+        if (given[i])
+            n += (size_t)snprintf(fields + n, sizeof fields - n, "%s%s", n ? "," : "", names[i]);
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)id);
     if ((err = kp_office_audit(o, "customer.edit", target, "fields=%s", fields))) {
@@ -797,7 +818,8 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
             err = people_storage(o->st, err, e);
             goto out;
         }
-        if ((err = kp_card_event_record(o, c->number, from, KP_CARD_BLOCKED, "customer erased", "", e)))
+        if ((err = kp_card_event_record(o, c->number, from, KP_CARD_BLOCKED, "customer erased", "",
+                                        e)))
             goto out;
     }
     int64_t account_id = row->account_id;
@@ -820,8 +842,8 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     }
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)id);
-    if ((err = kp_office_audit(o, "customer.erase", target, "cards_blocked=%zu reason=%s",
-                               n_cards, reason))) {
+    if ((err = kp_office_audit(o, "customer.erase", target, "cards_blocked=%zu reason=%s", n_cards,
+                               reason))) {
         err = people_storage(o->st, err, e);
         goto out;
     }
@@ -855,8 +877,8 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
         (err = load_customer(o, id, row, e)))
         goto out;
     if (row->state == KP_CUSTOMER_ERASED) {
-        err = kp_error_set(e, KP_ERR_CONFLICT, "customer", "customer %lld was erased",
-                           (long long)id);
+        err =
+            kp_error_set(e, KP_ERR_CONFLICT, "customer", "customer %lld was erased", (long long)id);
         goto out;
     }
     kp_card_info card;
@@ -887,8 +909,8 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
         err = people_storage(o->st, err, e);
         goto out;
     }
-    if ((err = kp_card_event_record(o, number, KP_CARD_ISSUED, KP_CARD_ACTIVE, "added to a customer", "",
-                             e)))
+    if ((err = kp_card_event_record(o, number, KP_CARD_ISSUED, KP_CARD_ACTIVE,
+                                    "added to a customer", "", e)))
         goto out;
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)id);
@@ -937,8 +959,10 @@ kp_err kp_customer_history(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
         kp_buf_json_kv_str(out, "type", kp_op_type_name(h[i].type), true);
         kp_buf_json_kv_str(out, "card", h[i].card, true);
         kp_buf_puts(out, ",\"customer\":");
-        if (who) kp_buf_i64(out, who);
-        else kp_buf_puts(out, "null");
+        if (who)
+            kp_buf_i64(out, who);
+        else
+            kp_buf_puts(out, "null");
         kp_buf_json_kv_str(out, "store", h[i].store, true);
         kp_buf_json_kv_str(out, "receipt", h[i].receipt, true);
         people_time_kv(out, "at", h[i].at);

@@ -24,17 +24,21 @@
 /* ---- moving points */
 
 typedef struct move {
-    const char *tag;         /* idempotency store: "#transfer", "#family" */
-    char key[KP_STR_MAX];    /* idempotency key of the sending side */
+    const char *tag;      /* idempotency store: "#transfer", "#family" */
+    char key[KP_STR_MAX]; /* idempotency key of the sending side */
     uint8_t hash[16];
     kp_card_info from, to;
-    int64_t points;          /* > 0; 0 with all_lots: everything */
-    bool all_lots;           /* family join: every open lot, pending ones too */
+    int64_t points; /* > 0; 0 with all_lots: everything */
+    bool all_lots;  /* family join: every open lot, pending ones too */
     const kp_people_policy *policy;
     /* results */
     int64_t from_balance, to_balance, moved;
     size_t n_groups;
-    struct { char kind[16]; kp_time active_from, expires_at; int64_t points; } groups[KP_LOTS_MAX];
+    struct {
+        char kind[16];
+        kp_time active_from, expires_at;
+        int64_t points;
+    } groups[KP_LOTS_MAX];
 } move;
 
 static bool kind_allowed(const kp_people_policy *p, const char *kind)
@@ -45,13 +49,12 @@ static bool kind_allowed(const kp_people_policy *p, const char *kind)
     return false;
 }
 
-static void group_add(move *m, const kp_lot *lot, int64_t points, bool keep_pending,
-                      kp_time now)
+static void group_add(move *m, const kp_lot *lot, int64_t points, bool keep_pending, kp_time now)
 {
     kp_time active = keep_pending && lot->active_from > now ? lot->active_from : now;
     for (size_t i = 0; i < m->n_groups; i++)
-        if (strcmp(m->groups[i].kind, lot->kind) == 0 && m->groups[i].expires_at == lot->expires_at &&
-            m->groups[i].active_from == active) {
+        if (strcmp(m->groups[i].kind, lot->kind) == 0 &&
+            m->groups[i].expires_at == lot->expires_at && m->groups[i].active_from == active) {
             m->groups[i].points += points;
             return;
         }
@@ -210,7 +213,8 @@ static kp_time day_start(const kp_office *o, kp_time t)
 {
     int64_t off = o->program ? (int64_t)o->program->utc_offset_minutes * 60 : 0;
     int64_t local = t + off;
-    int64_t day = local >= 0 ? local / KP_DAY_SECONDS : (local - KP_DAY_SECONDS + 1) / KP_DAY_SECONDS;
+    int64_t day =
+        local >= 0 ? local / KP_DAY_SECONDS : (local - KP_DAY_SECONDS + 1) / KP_DAY_SECONDS;
     return day * KP_DAY_SECONDS - off;
 }
 
@@ -394,7 +398,8 @@ kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
     for (size_t i = 0; i < n; i++) {
         kp_buf_puts(out, i ? ",{" : "{");
         kp_buf_json_kv_i64(out, "customer", members[i].customer_id, false);
-        kp_buf_puts(out, members[i].customer_id == f.owner_id ? ",\"owner\":true" : ",\"owner\":false");
+        kp_buf_puts(out,
+                    members[i].customer_id == f.owner_id ? ",\"owner\":true" : ",\"owner\":false");
         kp_buf_puts(out, members[i].may_spend ? ",\"may_spend\":true" : ",\"may_spend\":false");
         people_time_kv(out, "joined_at", members[i].joined_at);
         kp_buf_puts(out, "}");
@@ -409,8 +414,10 @@ kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
         kp_buf_json_kv_str(out, "type", kp_op_type_name(h[i].type), false);
         kp_buf_json_kv_str(out, "card", h[i].card, true);
         kp_buf_puts(out, ",\"customer\":");
-        if (who) kp_buf_i64(out, who);
-        else kp_buf_puts(out, "null");
+        if (who)
+            kp_buf_i64(out, who);
+        else
+            kp_buf_puts(out, "null");
         kp_buf_json_kv_str(out, "receipt", h[i].receipt, true);
         people_time_kv(out, "at", h[i].at);
         kp_buf_json_kv_i64(out, "earned", h[i].earned, true);
@@ -465,8 +472,11 @@ kp_err kp_family_create(kp_office *o, const char *body, size_t len, kp_buf *out,
         err = people_storage(o->st, err, e);
         goto out;
     }
-    m = (kp_family_member){.customer_id = owner, .family_id = f.id, .may_spend = true,
-                           .own_account_id = row->account_id, .joined_at = o->now};
+    m = (kp_family_member){.customer_id = owner,
+                           .family_id = f.id,
+                           .may_spend = true,
+                           .own_account_id = row->account_id,
+                           .joined_at = o->now};
     if ((err = o->st->ops->people->member_put(o->st, &m))) {
         err = people_storage(o->st, err, e);
         goto out;
@@ -484,8 +494,8 @@ out:
     return err;
 }
 
-kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t len,
-                      kp_buf *out, kp_error *e)
+kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t len, kp_buf *out,
+                      kp_error *e)
 {
     kp_err err = kp_office_require(o, KP_PERM_FAMILY, e);
     if (err) return err;
@@ -510,8 +520,9 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
         goto out;
     err = o->st->ops->people->member_get(o->st, cid, &m);
     if (err == KP_OK) {
-        err = kp_error_set(e, KP_ERR_CONFLICT, "customer", "customer %lld is already in family %lld",
-                           (long long)cid, (long long)m.family_id);
+        err =
+            kp_error_set(e, KP_ERR_CONFLICT, "customer", "customer %lld is already in family %lld",
+                         (long long)cid, (long long)m.family_id);
         goto out;
     }
     if (err != KP_ERR_NOT_FOUND) {
@@ -533,8 +544,8 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
     }
     kp_card_info owner_cards[16];
     size_t n_owner = 0, owner_first = 0;
-    if ((err = o->st->ops->people->cards_of_customer(o->st, f.owner_id, owner_cards, 16,
-                                                     &n_owner))) {
+    if ((err =
+             o->st->ops->people->cards_of_customer(o->st, f.owner_id, owner_cards, 16, &n_owner))) {
         err = people_storage(o->st, err, e);
         goto out;
     }
@@ -553,14 +564,17 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
         char hex[13];
         randombytes_buf(nonce, sizeof nonce);
         sodium_bin2hex(hex, sizeof hex, nonce, sizeof nonce);
-        snprintf(mv->key, sizeof mv->key, "join:%lld:%lld:%s", (long long)family_id,
-                 (long long)cid, hex);
+        snprintf(mv->key, sizeof mv->key, "join:%lld:%lld:%s", (long long)family_id, (long long)cid,
+                 hex);
         transfer_hash(mv->from.number, mv->to.number, 0, mv->hash);
         if ((err = move_points(o, mv, out, e))) goto out;
     }
     if ((err = repoint_cards(o, cid, f.account_id, may_spend, e))) goto out;
-    m = (kp_family_member){.customer_id = cid, .family_id = f.id, .may_spend = may_spend,
-                           .own_account_id = row->account_id, .joined_at = o->now};
+    m = (kp_family_member){.customer_id = cid,
+                           .family_id = f.id,
+                           .may_spend = may_spend,
+                           .own_account_id = row->account_id,
+                           .joined_at = o->now};
     row->account_id = f.account_id;
     row->updated_at = o->now;
     if ((err = o->st->ops->people->member_put(o->st, &m)) ||
@@ -570,8 +584,9 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
     }
     char target[48];
     snprintf(target, sizeof target, "family:%lld", (long long)f.id);
-    if ((err = kp_office_audit(o, "family.join", target, "customer=%lld may_spend=%s points_moved=%lld",
-                               (long long)cid, may_spend ? "yes" : "no", (long long)mv->moved))) {
+    if ((err = kp_office_audit(o, "family.join", target,
+                               "customer=%lld may_spend=%s points_moved=%lld", (long long)cid,
+                               may_spend ? "yes" : "no", (long long)mv->moved))) {
         err = people_storage(o->st, err, e);
         goto out;
     }

@@ -28,8 +28,8 @@ enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000 };
 
 typedef struct csv {
     FILE *f;
-    const char *name;      /* the file's base name, for reports */
-    int64_t line;          /* of the record just read */
+    const char *name; /* the file's base name, for reports */
+    int64_t line;     /* of the record just read */
     char buf[CSV_LINE_MAX];
     size_t n;
     char *field[CSV_FIELDS_MAX];
@@ -153,8 +153,10 @@ static bool strset_add(strset *s, const char *str, bool *nomem)
         j = (j + 1) & (s->cap - 1);
     }
     s->slot[j] = strdup(str);
-    if (s->slot[j] == NULL) *nomem = true;
-    else s->n++;
+    if (s->slot[j] == NULL)
+        *nomem = true;
+    else
+        s->n++;
     return true;
 }
 
@@ -177,8 +179,8 @@ typedef struct importer {
     void *ctx;
     kp_import_stats *stats;
     bool nomem;
-    strset card_numbers;   /* cards.csv numbers */
-    strset linked_cards;   /* cards named by customers.csv */
+    strset card_numbers; /* cards.csv numbers */
+    strset linked_cards; /* cards named by customers.csv */
     strset external_ids, phones, emails, balance_keys;
     kp_customer_row row;
 } importer;
@@ -301,10 +303,14 @@ static const char *const card_required[] = {"number", NULL};
 
 static bool parse_state(const char *s, kp_card_state *out)
 {
-    if (s[0] == '\0' || strcmp(s, "issued") == 0) *out = KP_CARD_ISSUED;
-    else if (strcmp(s, "active") == 0) *out = KP_CARD_ACTIVE;
-    else if (strcmp(s, "blocked") == 0) *out = KP_CARD_BLOCKED;
-    else return false;
+    if (s[0] == '\0' || strcmp(s, "issued") == 0)
+        *out = KP_CARD_ISSUED;
+    else if (strcmp(s, "active") == 0)
+        *out = KP_CARD_ACTIVE;
+    else if (strcmp(s, "blocked") == 0)
+        *out = KP_CARD_BLOCKED;
+    else
+        return false;
     return true;
 }
 
@@ -315,7 +321,7 @@ static bool card_row_check(importer *im, csv *c, bool *exists)
     const char *number = csv_get(c, csv_col(c, "number"));
     const char *state_text = csv_get(c, csv_col(c, "state"));
     const char *batch = csv_get(c, csv_col(c, "batch"));
-    kp_card_state state;
+    kp_card_state state = KP_CARD_ISSUED;
     bool ok = true;
     if (!number_ok(number)) {
         bad(im, c, "number", "must be 1 to 32 letters, digits or dashes");
@@ -325,7 +331,8 @@ static bool card_row_check(importer *im, csv *c, bool *exists)
         bad(im, c, "state", "must be issued, active or blocked");
         ok = false;
     }
-    if (strlen(batch) >= KP_STR_MAX || strlen(csv_get(c, csv_col(c, "block_reason"))) >= KP_REASON_MAX) {
+    if (strlen(batch) >= KP_STR_MAX ||
+        strlen(csv_get(c, csv_col(c, "block_reason"))) >= KP_REASON_MAX) {
         bad(im, c, "batch", "is too long");
         ok = false;
     }
@@ -336,7 +343,8 @@ static bool card_row_check(importer *im, csv *c, bool *exists)
     kp_card_info info;
     kp_err err = im->o->st->ops->people->card_info_get(im->o->st, number, &info);
     if (err == KP_OK) {
-        if (ok && info.state != state && !(state == KP_CARD_ISSUED && info.state == KP_CARD_ACTIVE)) {
+        if (ok && info.state != state &&
+            !(state == KP_CARD_ISSUED && info.state == KP_CARD_ACTIVE)) {
             bad(im, c, "state", "card %s exists already as %s", number,
                 kp_card_state_name(info.state));
             ok = false;
@@ -349,13 +357,12 @@ static bool card_row_check(importer *im, csv *c, bool *exists)
     return ok;
 }
 
-static kp_err card_row_write(importer *im, csv *c, int64_t *batch_id, char *batch_name,
-                             kp_error *e)
+static kp_err card_row_write(importer *im, csv *c, int64_t *batch_id, char *batch_name, kp_error *e)
 {
     kp_office *o = im->o;
     const char *number = csv_get(c, csv_col(c, "number"));
     const char *batch = csv_get(c, csv_col(c, "batch"));
-    kp_card_state state;
+    kp_card_state state = KP_CARD_ISSUED; /* rows were validated before import */
     parse_state(csv_get(c, csv_col(c, "state")), &state);
     kp_card_info info;
     kp_err err = o->st->ops->people->card_info_get(o->st, number, &info);
@@ -399,10 +406,9 @@ static kp_err card_row_write(importer *im, csv *c, int64_t *batch_id, char *batc
 
 /* ------------------------------------------------------------- customers */
 
-static const char *const customer_cols[] = {"external_id", "cards",    "full_name",
-                                            "phone",       "email",    "birthday",
-                                            "receipt",     "consent_at", "consent_version",
-                                            "registered_at", NULL};
+static const char *const customer_cols[] = {
+    "external_id", "cards",      "full_name",       "phone",         "email", "birthday",
+    "receipt",     "consent_at", "consent_version", "registered_at", NULL};
 static const char *const customer_required[] = {"external_id", "cards", "full_name",
                                                 "consent_version", NULL};
 
@@ -545,10 +551,11 @@ static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
         }
         json_object_set_new(attrs, d->name, jv);
     }
-    char *text = json_object_size(attrs) ? json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS |
-                                                                 JSON_ENSURE_ASCII)
-                                         : NULL;
-    if (text && strlen(text) <= KP_ATTRS_JSON_MAX) snprintf(f->attrs, sizeof f->attrs, "%s", text);
+    char *text = json_object_size(attrs)
+                     ? json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
+                     : NULL;
+    if (text && strlen(text) <= KP_ATTRS_JSON_MAX)
+        snprintf(f->attrs, sizeof f->attrs, "%s", text);
     else if (text) {
         bad(im, c, "attributes", "are longer than %d bytes as JSON", KP_ATTRS_JSON_MAX);
         ok = false;
@@ -584,7 +591,8 @@ static bool customer_row_check(importer *im, csv *c, customer_fields *f)
             ok = false;
         }
         kp_pii_index(o->pii, KP_PII_PHONE, f->phone, ix);
-        if (pp->customer_by_index(o->st, KP_CONTACT_PHONE, ix, &other) == KP_OK && other != existing) {
+        if (pp->customer_by_index(o->st, KP_CONTACT_PHONE, ix, &other) == KP_OK &&
+            other != existing) {
             bad(im, c, "phone", "is already registered to customer %lld", (long long)other);
             ok = false;
         }
@@ -595,7 +603,8 @@ static bool customer_row_check(importer *im, csv *c, customer_fields *f)
             ok = false;
         }
         kp_pii_index(o->pii, KP_PII_EMAIL, f->email, ix);
-        if (pp->customer_by_index(o->st, KP_CONTACT_EMAIL, ix, &other) == KP_OK && other != existing) {
+        if (pp->customer_by_index(o->st, KP_CONTACT_EMAIL, ix, &other) == KP_OK &&
+            other != existing) {
             bad(im, c, "email", "is already registered to customer %lld", (long long)other);
             ok = false;
         }
@@ -913,8 +922,8 @@ kp_err kp_import(kp_office *o, const kp_import_files *files,
         if (err != KP_ERR_INVALID) goto out;
         header = err;
     }
-    if (files->balances && (err = csv_open(im, balances, files->balances, balance_cols,
-                                           balance_required, false, e))) {
+    if (files->balances &&
+        (err = csv_open(im, balances, files->balances, balance_cols, balance_required, false, e))) {
         if (err != KP_ERR_INVALID) goto out;
         header = err;
     }
@@ -928,16 +937,22 @@ kp_err kp_import(kp_office *o, const kp_import_files *files,
     int rc;
     bool exists;
     while (cards->f && (rc = csv_read(cards)) != 0) {
-        if (rc < 0) bad(im, cards, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
-        else if (!blank_row(cards)) card_row_check(im, cards, &exists);
+        if (rc < 0)
+            bad(im, cards, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
+        else if (!blank_row(cards))
+            card_row_check(im, cards, &exists);
     }
     while (customers->f && (rc = csv_read(customers)) != 0) {
-        if (rc < 0) bad(im, customers, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
-        else if (!blank_row(customers)) customer_row_check(im, customers, cf);
+        if (rc < 0)
+            bad(im, customers, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
+        else if (!blank_row(customers))
+            customer_row_check(im, customers, cf);
     }
     while (balances->f && (rc = csv_read(balances)) != 0) {
-        if (rc < 0) bad(im, balances, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
-        else if (!blank_row(balances)) balance_row_check(im, balances, &seen);
+        if (rc < 0)
+            bad(im, balances, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
+        else if (!blank_row(balances))
+            balance_row_check(im, balances, &seen);
     }
     if (im->nomem) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory while checking the files");
@@ -955,21 +970,21 @@ kp_err kp_import(kp_office *o, const kp_import_files *files,
     char batch_name[KP_STR_MAX] = "";
     if (cards->f && !rewind_csv(cards)) goto reread;
     while (cards->f && (rc = csv_read(cards)) == 1)
-        if (!blank_row(cards) && (err = card_row_write(im, cards, &batch_id, batch_name, e))) goto out;
+        if (!blank_row(cards) && (err = card_row_write(im, cards, &batch_id, batch_name, e)))
+            goto out;
     if (customers->f && !rewind_csv(customers)) goto reread;
     while (customers->f && (rc = csv_read(customers)) == 1)
         if (!blank_row(customers) && (err = customer_row_write(im, customers, e))) goto out;
     if (balances->f && !rewind_csv(balances)) goto reread;
     while (balances->f && (rc = csv_read(balances)) == 1)
         if (!blank_row(balances) && (err = balance_row_write(im, balances, &seen, e))) goto out;
-    if ((err = kp_office_audit(o, "import", "import",
-                               "cards=%lld/%lld customers=%lld/%lld balances=%lld/%lld "
-                               "(created/unchanged)",
-                               (long long)stats->cards_created, (long long)stats->cards_unchanged,
-                               (long long)stats->customers_created,
-                               (long long)stats->customers_unchanged,
-                               (long long)stats->balances_posted,
-                               (long long)stats->balances_unchanged)))
+    if ((err = kp_office_audit(
+             o, "import", "import",
+             "cards=%lld/%lld customers=%lld/%lld balances=%lld/%lld "
+             "(created/unchanged)",
+             (long long)stats->cards_created, (long long)stats->cards_unchanged,
+             (long long)stats->customers_created, (long long)stats->customers_unchanged,
+             (long long)stats->balances_posted, (long long)stats->balances_unchanged)))
         err = people_storage(o->st, err, e);
     goto out;
 reread:
@@ -1001,7 +1016,8 @@ out:
 static void csv_field(kp_buf *b, const char *s, bool last)
 {
     bool quote = s[0] == ' ' || (s[0] && s[strlen(s) - 1] == ' ');
-    for (const char *p = s; *p && !quote; p++) quote = *p == ',' || *p == '"' || *p == '\n' || *p == '\r';
+    for (const char *p = s; *p && !quote; p++)
+        quote = *p == ',' || *p == '"' || *p == '\n' || *p == '\r';
     if (quote) {
         kp_buf_puts(b, "\"");
         for (const char *p = s; *p; p++) {
@@ -1048,13 +1064,13 @@ static bool export_customer(void *arg, const kp_customer_row *row)
     kp_office *o = x->o;
     kp_buf *b = &x->line;
     char name[KP_NAME_MAX + 1] = "", phone[KP_PHONE_MAX + 1] = "", email[KP_EMAIL_MAX + 1] = "",
-         birthday[16] = "", attrs[KP_ATTRS_JSON_MAX + 1] = "";
+                            birthday[16] = "", attrs[KP_ATTRS_JSON_MAX + 1] = "";
     if ((row->name.len && kp_pii_open(o->pii, KP_PII_NAME, row->name.data, row->name.len, name,
                                       sizeof name, NULL)) ||
-        (row->phone.len && kp_pii_open(o->pii, KP_PII_PHONE, row->phone.data, row->phone.len,
-                                       phone, sizeof phone, NULL)) ||
-        (row->email.len && kp_pii_open(o->pii, KP_PII_EMAIL, row->email.data, row->email.len,
-                                       email, sizeof email, NULL)) ||
+        (row->phone.len && kp_pii_open(o->pii, KP_PII_PHONE, row->phone.data, row->phone.len, phone,
+                                       sizeof phone, NULL)) ||
+        (row->email.len && kp_pii_open(o->pii, KP_PII_EMAIL, row->email.data, row->email.len, email,
+                                       sizeof email, NULL)) ||
         (row->birthday.len && kp_pii_open(o->pii, KP_PII_BIRTHDAY, row->birthday.data,
                                           row->birthday.len, birthday, sizeof birthday, NULL)) ||
         (row->attributes_len && kp_pii_open(o->pii, KP_PII_ATTRIBUTES, row->attributes,
@@ -1096,9 +1112,12 @@ static bool export_customer(void *arg, const kp_customer_row *row)
     for (size_t i = 0; i < o->policy->n_attributes; i++) {
         json_t *v = a ? json_object_get(a, o->policy->attributes[i].name) : NULL;
         char text[KP_STR_MAX] = "";
-        if (json_is_string(v)) snprintf(text, sizeof text, "%s", json_string_value(v));
-        else if (json_is_integer(v)) snprintf(text, sizeof text, "%lld", (long long)json_integer_value(v));
-        else if (json_is_boolean(v)) snprintf(text, sizeof text, "%s", json_is_true(v) ? "true" : "false");
+        if (json_is_string(v))
+            snprintf(text, sizeof text, "%s", json_string_value(v));
+        else if (json_is_integer(v))
+            snprintf(text, sizeof text, "%lld", (long long)json_integer_value(v));
+        else if (json_is_boolean(v))
+            snprintf(text, sizeof text, "%s", json_is_true(v) ? "true" : "false");
         csv_field(b, text, i + 1 == o->policy->n_attributes);
     }
     json_decref(a);
@@ -1109,8 +1128,9 @@ static bool export_customer(void *arg, const kp_customer_row *row)
 }
 
 kp_err kp_export_customers(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
-                           void *ctx, kp_error *e)
+                           void *ctx, int64_t *rows, kp_error *e)
 {
+    *rows = 0;
     kp_err err = kp_office_require(o, KP_PERM_EXPORT_CUSTOMERS, e);
     if (err == KP_OK) err = people_need_key(o, e);
     if (err) return err;
@@ -1124,12 +1144,11 @@ kp_err kp_export_customers(kp_office *o, bool (*write)(void *ctx, const char *da
     if (flush_line(&x)) err = o->st->ops->people->customers_each(o->st, export_customer, &x);
     kp_buf_release(&x.line);
     if (err == KP_OK) err = x.err;
-    if (err) return kp_error_set(e, err, "", "the export failed: %s",
-                                 err == KP_ERR_INTERNAL ? "personal data cannot be opened with this key"
-                                                        : "storage or memory");
-    if ((err = kp_office_audit(o, "export.customers", "customers", "rows=%lld",
-                               (long long)(x.rows - 1))))
-        return people_storage(o->st, err, e);
+    if (err)
+        return kp_error_set(e, err, "", "the export failed: %s",
+                            err == KP_ERR_INTERNAL ? "personal data cannot be opened with this key"
+                                                   : "storage or memory");
+    *rows = x.rows - 1;
     return KP_OK;
 }
 
@@ -1144,8 +1163,9 @@ static bool export_balance(void *arg, const kp_balance_row *r)
 }
 
 kp_err kp_export_balances(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
-                          void *ctx, kp_error *e)
+                          void *ctx, int64_t *rows, kp_error *e)
 {
+    *rows = 0;
     kp_err err = kp_office_require(o, KP_PERM_EXPORT_BALANCES, e);
     if (err) return err;
     export_ctx x = {.o = o, .write = write, .ctx = ctx};
@@ -1155,8 +1175,6 @@ kp_err kp_export_balances(kp_office *o, bool (*write)(void *ctx, const char *dat
     kp_buf_release(&x.line);
     if (err == KP_OK) err = x.err;
     if (err) return kp_error_set(e, err, "", "the export failed");
-    if ((err = kp_office_audit(o, "export.balances", "balances", "rows=%lld",
-                               (long long)(x.rows - 1))))
-        return people_storage(o->st, err, e);
+    *rows = x.rows - 1;
     return KP_OK;
 }

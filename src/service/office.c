@@ -29,7 +29,10 @@ static size_t n_policies;
 
 static kp_people_policy the_default;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static void default_init(void) { kp_people_policy_default(&the_default); }
+static void default_init(void)
+{
+    kp_people_policy_default(&the_default);
+}
 
 const kp_people_policy *kp_people_policy_of(kp_store *st, const kp_program *program)
 {
@@ -79,8 +82,10 @@ void kp_office_init(kp_office *o, kp_store *st, const kp_pii *pii, const kp_prog
     o->program = program;
     o->policy = kp_people_policy_of(st, program);
     o->now = now;
-    if (actor) o->actor = *actor;
-    else snprintf(o->actor.name, sizeof o->actor.name, "cli");
+    if (actor)
+        o->actor = *actor;
+    else
+        snprintf(o->actor.name, sizeof o->actor.name, "cli");
     o->sc = sc;
 }
 
@@ -89,7 +94,9 @@ kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e)
     bool ok;
     switch (o->actor.kind) {
     case KP_ACTOR_CLI: ok = true; break;
-    case KP_ACTOR_TERMINAL: ok = perm == KP_PERM_CUSTOMER_REGISTER || perm == KP_PERM_CARD_READ; break;
+    case KP_ACTOR_TERMINAL:
+        ok = perm == KP_PERM_CUSTOMER_REGISTER || perm == KP_PERM_CARD_READ;
+        break;
     case KP_ACTOR_STAFF: ok = kp_role_may(o->actor.role, perm); break;
     default: ok = false; break;
     }
@@ -100,8 +107,7 @@ kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e)
                         kp_permission_name(perm));
 }
 
-kp_err kp_office_audit(kp_office *o, const char *action, const char *target, const char *fmt,
-                       ...)
+kp_err kp_office_audit(kp_office *o, const char *action, const char *target, const char *fmt, ...)
 {
     kp_audit_entry a;
     memset(&a, 0, sizeof a);
@@ -127,8 +133,10 @@ static bool depth_ok(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = false;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
         } else if (c == '"') {
             in_str = true;
         } else if (c == '{' || c == '[') {
@@ -167,7 +175,8 @@ kp_err people_json_keys(json_t *obj, const char *const *allowed, kp_error *e)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
         if (!ok) {
@@ -207,8 +216,9 @@ kp_err people_json_int(json_t *obj, const char *key, bool required, int64_t min,
     json_t *v = json_object_get(obj, key);
     if (v == NULL || json_is_null(v)) {
         if (required)
-            return kp_error_set(e, KP_ERR_INVALID, key, "is required (an integer from %lld to %lld)",
-                                (long long)min, (long long)max);
+            return kp_error_set(e, KP_ERR_INVALID, key,
+                                "is required (an integer from %lld to %lld)", (long long)min,
+                                (long long)max);
         return KP_OK;
     }
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
@@ -295,7 +305,7 @@ kp_err people_card_account(kp_office *o, const char *number, kp_card_info *card,
         return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
     if (err) return people_storage(o->st, err, e);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
-        return kp_error_set(e, KP_ERR_CONFLICT, "card", "card %s is %s and cannot be used",
-                            number, kp_card_state_name(card->state));
+        return kp_error_set(e, KP_ERR_CONFLICT, "card", "card %s is %s and cannot be used", number,
+                            kp_card_state_name(card->state));
     return KP_OK;
 }

@@ -23,24 +23,24 @@
 #include "service.h"
 
 typedef enum kp_actor_kind {
-    KP_ACTOR_CLI = 0,  /* the command line: the operator of the machine */
+    KP_ACTOR_CLI = 0, /* the command line: the operator of the machine */
     KP_ACTOR_STAFF,
     KP_ACTOR_TERMINAL, /* a till or the web form's backend, by its API key */
 } kp_actor_kind;
 
 typedef struct kp_actor {
     kp_actor_kind kind;
-    char name[96];       /* "staff:anna", "terminal:main", "cli" */
-    kp_role role;        /* staff only */
-    int64_t staff_id;    /* staff only */
+    char name[96];    /* "staff:anna", "terminal:main", "cli" */
+    kp_role role;     /* staff only */
+    int64_t staff_id; /* staff only */
 } kp_actor;
 
 /* Everything a back-office operation needs. */
 typedef struct kp_office {
     kp_store *st;
-    const kp_pii *pii;               /* NULL: no key file, personal data refused */
-    const kp_program *program;       /* NULL: none loaded */
-    const kp_people_policy *policy;  /* never NULL (kp_office_init) */
+    const kp_pii *pii;              /* NULL: no key file, personal data refused */
+    const kp_program *program;      /* NULL: none loaded */
+    const kp_people_policy *policy; /* never NULL (kp_office_init) */
     kp_time now;
     kp_actor actor;
     kp_scratch *sc;
@@ -59,8 +59,8 @@ const kp_people_policy *kp_people_policy_of(kp_store *st, const kp_program *prog
 kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e);
 
 /* Appends an audit entry for the actor. Never pass personal data. */
-kp_err kp_office_audit(kp_office *o, const char *action, const char *target, const char *fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
+kp_err kp_office_audit(kp_office *o, const char *action, const char *target, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* kp_error for a storage failure ("storage failed: <the store's message>"). */
 kp_err people_storage(kp_store *st, kp_err err, kp_error *e);
@@ -124,23 +124,26 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
 kp_err kp_cards_issue_batch(kp_office *o, const char *name, int64_t count,
                             void (*emit)(void *ctx, const char *number), void *ctx,
                             int64_t *batch_id, kp_error *e);
-/* POST /v1/admin/card-batches {"name", "count"} (count up to 100 000). */
+/* POST /v1/admin/card-batches {"name", "count"} (count up to 10 000: a
+ * batch is written by the writer, between purchases; the CLI does more). */
 kp_err kp_cards_batch_http(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);
-/* The printer's CSV of a batch (by id, or name when id is 0). */
-kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *out, kp_error *e);
+/* The printer's CSV of a batch (by id, or name when id is 0). Only reads;
+ * *batch_id_out (may be NULL) gets the batch's id for the caller's audit. */
+kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *out,
+                          int64_t *batch_id_out, kp_error *e);
 /* The card's state, holder, batch, events (no personal data). */
 kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e);
 /* Lifecycle; each writes a card event and an audit entry. Bodies:
  * block {"reason"}, unblock {"reason"}, replace {"new_card"?, "reason"}. */
 kp_err kp_card_block(kp_office *o, const char *number, const char *body, size_t len, kp_buf *out,
                      kp_error *e);
-kp_err kp_card_unblock(kp_office *o, const char *number, const char *body, size_t len,
-                       kp_buf *out, kp_error *e);
-kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_t len,
-                       kp_buf *out, kp_error *e);
+kp_err kp_card_unblock(kp_office *o, const char *number, const char *body, size_t len, kp_buf *out,
+                       kp_error *e);
+kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_t len, kp_buf *out,
+                       kp_error *e);
 /* Records a lifecycle event (cards.c; also used by customers.c). */
 kp_err kp_card_event_record(kp_office *o, const char *number, kp_card_state from, kp_card_state to,
-                     const char *reason, const char *other, kp_error *e);
+                            const char *reason, const char *other, kp_error *e);
 
 /* ---- barcodes (barcode.c, libzint) */
 typedef enum kp_barcode_kind { KP_BARCODE_CODE128 = 1, KP_BARCODE_QR } kp_barcode_kind;
@@ -187,8 +190,8 @@ kp_err kp_audit_json(kp_office *o, int64_t after, int64_t limit, kp_buf *out, kp
 kp_err kp_family_create(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);
 kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e);
 /* POST /v1/admin/families/{id}/members {"customer": id, "may_spend": bool}. */
-kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t len,
-                      kp_buf *out, kp_error *e);
+kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t len, kp_buf *out,
+                      kp_error *e);
 /* PATCH /v1/admin/families/{id}/members/{customer} {"may_spend": bool}. */
 kp_err kp_family_set(kp_office *o, int64_t family_id, int64_t customer_id, const char *body,
                      size_t len, kp_buf *out, kp_error *e);
@@ -233,10 +236,13 @@ typedef struct kp_import_stats {
 kp_err kp_import(kp_office *o, const kp_import_files *files,
                  void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
                  kp_error *e);
-/* CSV exports; write(ctx, data, len) receives the file in pieces. */
+/* CSV exports; write(ctx, data, len) receives the file in pieces; *rows
+ * gets the number of rows. They only read (so the server runs them on a
+ * reader, off the writer); the caller audits them (`export.customers`,
+ * `export.balances`) with kp_office_audit. */
 kp_err kp_export_customers(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
-                           void *ctx, kp_error *e);
+                           void *ctx, int64_t *rows, kp_error *e);
 kp_err kp_export_balances(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
-                          void *ctx, kp_error *e);
+                          void *ctx, int64_t *rows, kp_error *e);
 
 #endif

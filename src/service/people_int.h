@@ -29,7 +29,6 @@ kp_err people_json_bool(json_t *obj, const char *key, bool *out, bool *present, 
 void people_field_error(kp_field_errors *fe, kp_error *e, kp_err code, const char *field,
                         const char *message);
 
-
 /* Needs the key file; KP_ERR_IO with a clear message when it is missing. */
 kp_err people_need_key(const kp_office *o, kp_error *e);
 

@@ -73,7 +73,10 @@ bool kp_norm_email(const char *in, char out[KP_EMAIL_MAX + 1], const char **why)
 static size_t utf8_len(const unsigned char *s)
 {
     if (s[0] < 0x80) return 1;
-    size_t n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = (s[0] & 0xe0) == 0xc0   ? 2
+               : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (n == 0 || (n == 2 && s[0] < 0xc2)) return 0;
     for (size_t i = 1; i < n; i++)
         if ((s[i] & 0xc0) != 0x80) return 0;

@@ -18,8 +18,7 @@ static bool login_ok(const char *s)
     if (n == 0 || n >= KP_LOGIN_MAX) return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
             return false;
     }
     return true;
@@ -207,7 +206,10 @@ kp_err kp_staff_list_json(kp_office *o, kp_buf *out, kp_error *e)
 
 static char dummy_hash[128];
 static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
-static void dummy_init(void) { kp_password_hash("not the password of anyone", dummy_hash); }
+static void dummy_init(void)
+{
+    kp_password_hash("not the password of anyone", dummy_hash);
+}
 
 kp_err kp_staff_check_password(kp_store *st, const char *body, size_t len, kp_staff *staff,
                                kp_error *e)
@@ -319,7 +321,8 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
         err = kp_error_set(e, KP_ERR_INVALID, "points", "must not be zero");
         goto out;
     }
-    int64_t limit = o->actor.kind == KP_ACTOR_CLI ? 1000000000 : kp_role_adjust_limit(o->actor.role);
+    int64_t limit =
+        o->actor.kind == KP_ACTOR_CLI ? 1000000000 : kp_role_adjust_limit(o->actor.role);
     if (points > limit || -points > limit) {
         err = kp_error_set(e, KP_ERR_FORBIDDEN, "points",
                            "a %s may adjust at most %lld points at once; ask a manager or admin",

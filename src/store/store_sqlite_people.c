@@ -62,31 +62,65 @@ static const char schema_sql[] =
     "INSERT OR IGNORE INTO sys_accounts(id, code) VALUES (-6, 'program:transfer');"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('people_schema', '1');";
 
-#define CUSTOMER_COLS                                                                          \
-    "id, account_id, state, name, phone, email, birthday, attributes, phone_ix, email_ix, " \
+#define CUSTOMER_COLS                                                                              \
+    "id, account_id, state, name, phone, email, birthday, attributes, phone_ix, email_ix, "        \
     "receipt, consent_at, consent_version, external_id, created_at, updated_at, erased_at"
 
-#define CARD_COLS                                                                              \
-    "c.number, c.account_id, c.state, c.registered, COALESCE(i.batch_id, 0), "                 \
-    "COALESCE(i.customer_id, 0), COALESCE(i.may_burn, 1), COALESCE(i.reason, ''), "            \
+#define CARD_COLS                                                                                  \
+    "c.number, c.account_id, c.state, c.registered, COALESCE(i.batch_id, 0), "                     \
+    "COALESCE(i.customer_id, 0), COALESCE(i.may_burn, 1), COALESCE(i.reason, ''), "                \
     "COALESCE(i.replaced_by, '')"
 
 #define STAFF_COLS "id, login, role, active, password_hash, created_at"
 #define AUDIT_COLS "seq, at, actor, role, action, target, detail, prev_hash, hash"
 
 enum {
-    P_CUSTOMER_INSERT, P_CUSTOMER_UPDATE, P_CUSTOMER_GET, P_CUSTOMER_BY_PHONE, P_CUSTOMER_BY_EMAIL,
-    P_CUSTOMER_BY_EXTERNAL, P_CUSTOMERS_OF_ACCOUNT, P_CUSTOMERS_ALL, P_NAME_IX_DELETE,
-    P_NAME_IX_INSERT, P_BIRTHDAY_FORGET,
-    P_CARD_INFO_GET, P_CARD_UPDATE, P_CARD_INFO_PUT, P_CARDS_OF_CUSTOMER, P_EVENT_INSERT,
-    P_EVENTS, P_BATCH_INSERT, P_BATCH_GET, P_BATCH_BY_NAME, P_BATCH_CARDS, P_BALANCES,
-    P_ACCOUNT_EMPTY, P_ACCOUNT_INSERT,
-    P_STAFF_INSERT, P_STAFF_UPDATE, P_STAFF_GET, P_STAFF_BY_LOGIN, P_STAFF_LIST,
-    P_SESSION_INSERT, P_SESSION_FIND, P_SESSION_DELETE, P_SESSIONS_DELETE_STAFF,
-    P_AUDIT_HEAD, P_AUDIT_INSERT, P_AUDIT_LIST,
-    P_FAMILY_INSERT, P_FAMILY_GET, P_FAMILY_BY_OWNER, P_MEMBER_PUT, P_MEMBER_GET,
-    P_MEMBER_DELETE, P_MEMBERS,
-    P_OPS_POINTS_SINCE, P_HISTORY_CARDS, P_OP_RESPONSE,
+    P_CUSTOMER_INSERT,
+    P_CUSTOMER_UPDATE,
+    P_CUSTOMER_GET,
+    P_CUSTOMER_BY_PHONE,
+    P_CUSTOMER_BY_EMAIL,
+    P_CUSTOMER_BY_EXTERNAL,
+    P_CUSTOMERS_OF_ACCOUNT,
+    P_CUSTOMERS_ALL,
+    P_NAME_IX_DELETE,
+    P_NAME_IX_INSERT,
+    P_BIRTHDAY_FORGET,
+    P_CARD_INFO_GET,
+    P_CARD_UPDATE,
+    P_CARD_INFO_PUT,
+    P_CARDS_OF_CUSTOMER,
+    P_EVENT_INSERT,
+    P_EVENTS,
+    P_BATCH_INSERT,
+    P_BATCH_GET,
+    P_BATCH_BY_NAME,
+    P_BATCH_CARDS,
+    P_BALANCES,
+    P_ACCOUNT_EMPTY,
+    P_ACCOUNT_INSERT,
+    P_STAFF_INSERT,
+    P_STAFF_UPDATE,
+    P_STAFF_GET,
+    P_STAFF_BY_LOGIN,
+    P_STAFF_LIST,
+    P_SESSION_INSERT,
+    P_SESSION_FIND,
+    P_SESSION_DELETE,
+    P_SESSIONS_DELETE_STAFF,
+    P_AUDIT_HEAD,
+    P_AUDIT_INSERT,
+    P_AUDIT_LIST,
+    P_FAMILY_INSERT,
+    P_FAMILY_GET,
+    P_FAMILY_BY_OWNER,
+    P_MEMBER_PUT,
+    P_MEMBER_GET,
+    P_MEMBER_DELETE,
+    P_MEMBERS,
+    P_OPS_POINTS_SINCE,
+    P_HISTORY_CARDS,
+    P_OP_RESPONSE,
     P__COUNT
 };
 
@@ -105,7 +139,8 @@ static const char *const queries[P__COUNT] = {
     [P_CUSTOMER_BY_PHONE] = "SELECT id FROM customers WHERE phone_ix = ?1",
     [P_CUSTOMER_BY_EMAIL] = "SELECT id FROM customers WHERE email_ix = ?1",
     [P_CUSTOMER_BY_EXTERNAL] = "SELECT id FROM customers WHERE external_id = ?1",
-    [P_CUSTOMERS_OF_ACCOUNT] = "SELECT id FROM customers WHERE account_id = ?1 ORDER BY id LIMIT ?2",
+    [P_CUSTOMERS_OF_ACCOUNT] =
+        "SELECT id FROM customers WHERE account_id = ?1 ORDER BY id LIMIT ?2",
     [P_CUSTOMERS_ALL] = "SELECT " CUSTOMER_COLS " FROM customers ORDER BY id",
     [P_NAME_IX_DELETE] = "DELETE FROM customer_name_ix WHERE customer_id = ?1",
     [P_NAME_IX_INSERT] = "INSERT OR IGNORE INTO customer_name_ix(ix, customer_id) VALUES (?1, ?2)",
@@ -154,7 +189,8 @@ static const char *const queries[P__COUNT] = {
     [P_AUDIT_INSERT] = "INSERT INTO audit(seq, at, actor, role, action, target, detail, "
                        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [P_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    [P_FAMILY_INSERT] = "INSERT INTO families(owner_id, account_id, created_at) VALUES (?1, ?2, ?3)",
+    [P_FAMILY_INSERT] =
+        "INSERT INTO families(owner_id, account_id, created_at) VALUES (?1, ?2, ?3)",
     [P_FAMILY_GET] = "SELECT id, owner_id, account_id, created_at FROM families WHERE id = ?1",
     [P_FAMILY_BY_OWNER] = "SELECT id, owner_id, account_id, created_at FROM families "
                           "WHERE owner_id = ?1",
@@ -260,7 +296,10 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
     if (s[0]) sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
-static sqlite_people *P(kp_store *s) { return store_sqlite_people_of(s); }
+static sqlite_people *P(kp_store *s)
+{
+    return store_sqlite_people_of(s);
+}
 
 /* ------------------------------------------------------------- customers */
 
@@ -370,7 +409,8 @@ static kp_err sp_customer_by_index(kp_store *s, kp_contact contact, const uint8_
                                    int64_t *id)
 {
     sqlite_people *p = P(s);
-    sqlite3_stmt *st = q(p, contact == KP_CONTACT_EMAIL ? P_CUSTOMER_BY_EMAIL : P_CUSTOMER_BY_PHONE);
+    sqlite3_stmt *st =
+        q(p, contact == KP_CONTACT_EMAIL ? P_CUSTOMER_BY_EMAIL : P_CUSTOMER_BY_PHONE);
     sqlite3_bind_blob(st, 1, ix, 32, SQLITE_STATIC);
     return find_id(p, st, id);
 }
@@ -383,8 +423,8 @@ static kp_err sp_customer_by_external(kp_store *s, const char *external_id, int6
     return find_id(p, st, id);
 }
 
-static kp_err sp_customers_by_name(kp_store *s, const uint8_t (*ix)[32], size_t n_ix,
-                                   int64_t *ids, size_t limit, size_t *n)
+static kp_err sp_customers_by_name(kp_store *s, const uint8_t (*ix)[32], size_t n_ix, int64_t *ids,
+                                   size_t limit, size_t *n)
 {
     sqlite_people *p = P(s);
     *n = 0;
@@ -399,14 +439,16 @@ static kp_err sp_customers_by_name(kp_store *s, const uint8_t (*ix)[32], size_t 
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT customer_id FROM customer_name_ix WHERE ix IN (%s) GROUP BY customer_id "
-             "HAVING COUNT(*) = ? ORDER BY customer_id LIMIT ?", marks);
+             "HAVING COUNT(*) = ? ORDER BY customer_id LIMIT ?",
+             marks);
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
     for (size_t i = 0; i < n_ix; i++) sqlite3_bind_blob(st, (int)i + 1, ix[i], 32, SQLITE_STATIC);
     sqlite3_bind_int64(st, (int)n_ix + 1, (sqlite3_int64)n_ix);
     sqlite3_bind_int64(st, (int)n_ix + 2, (sqlite3_int64)limit);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) ids[(*n)++] = sqlite3_column_int64(st, 0);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit)
+        ids[(*n)++] = sqlite3_column_int64(st, 0);
     kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(p, rc);
     sqlite3_finalize(st);
     return err;
@@ -421,7 +463,8 @@ static kp_err sp_customers_of_account(kp_store *s, int64_t account_id, int64_t *
     sqlite3_bind_int64(st, 1, account_id);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) ids[(*n)++] = sqlite3_column_int64(st, 0);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit)
+        ids[(*n)++] = sqlite3_column_int64(st, 0);
     return done(p, st, rc);
 }
 
@@ -568,8 +611,10 @@ static kp_err sp_batch_get(kp_store *s, int64_t id, const char *name, kp_card_ba
 {
     sqlite_people *p = P(s);
     sqlite3_stmt *st = q(p, id ? P_BATCH_GET : P_BATCH_BY_NAME);
-    if (id) sqlite3_bind_int64(st, 1, id);
-    else sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (id)
+        sqlite3_bind_int64(st, 1, id);
+    else
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     kp_err err = one(p, st);
     if (err) return err;
     out->id = sqlite3_column_int64(st, 0);
@@ -685,8 +730,10 @@ static kp_err sp_staff_get(kp_store *s, int64_t id, const char *login, kp_staff 
 {
     sqlite_people *p = P(s);
     sqlite3_stmt *st = q(p, id ? P_STAFF_GET : P_STAFF_BY_LOGIN);
-    if (id) sqlite3_bind_int64(st, 1, id);
-    else sqlite3_bind_text(st, 1, login, -1, SQLITE_STATIC);
+    if (id)
+        sqlite3_bind_int64(st, 1, id);
+    else
+        sqlite3_bind_text(st, 1, login, -1, SQLITE_STATIC);
     kp_err err = one(p, st);
     if (err) return err;
     read_staff(st, 0, out);
@@ -717,8 +764,8 @@ static kp_err sp_session_insert(kp_store *s, const uint8_t token_hash[32], int64
     return run(p, st);
 }
 
-static kp_err sp_session_find(kp_store *s, const uint8_t token_hash[32], kp_time now,
-                              kp_staff *out, kp_time *expires_at)
+static kp_err sp_session_find(kp_store *s, const uint8_t token_hash[32], kp_time now, kp_staff *out,
+                              kp_time *expires_at)
 {
     sqlite_people *p = P(s);
     sqlite3_stmt *st = q(p, P_SESSION_FIND);
@@ -810,8 +857,8 @@ kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, co
                                   void *ctx, int64_t *problems)
 {
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(p->db, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st,
-                                NULL);
+    int rc =
+        sqlite3_prepare_v2(p->db, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
     uint8_t prev[32] = {0}, expect[32];
     int64_t seq = 0;
@@ -820,8 +867,10 @@ kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, co
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         read_audit(st, &a);
         const char *what = NULL;
-        if (a.seq != seq + 1) what = "entries before it are missing";
-        else if (memcmp(a.prev_hash, prev, 32) != 0) what = "it does not link to the entry before it";
+        if (a.seq != seq + 1)
+            what = "entries before it are missing";
+        else if (memcmp(a.prev_hash, prev, 32) != 0)
+            what = "it does not link to the entry before it";
         kp_audit_hash(a.prev_hash, &a, expect);
         if (what == NULL && memcmp(expect, a.hash, 32) != 0)
             what = "its content does not match its hash (changed after it was written)";
@@ -1055,8 +1104,8 @@ kp_err store_sqlite_people_open(sqlite3 *db, char *last_error, size_t last_error
         }
     }
     for (int i = 0; i < P__COUNT; i++) {
-        int rc = sqlite3_prepare_v3(db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &p->stmt[i],
-                                    NULL);
+        int rc =
+            sqlite3_prepare_v3(db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &p->stmt[i], NULL);
         if (rc != SQLITE_OK) {
             err = fail(p, rc);
             goto out;

@@ -111,8 +111,10 @@ typedef kp_err (*office_fn)(kp_office *o, const char *body, size_t len, kp_buf *
 
 static kp_err in_tx(fx *f, kp_err err)
 {
-    if (err) f->st->ops->rollback(f->st);
-    else assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+    if (err)
+        f->st->ops->rollback(f->st);
+    else
+        assert_int_equal(f->st->ops->commit(f->st), KP_OK);
     return err;
 }
 
@@ -136,7 +138,11 @@ static void register_card(fx *f, int card, const char *name, const char *phone)
     assert_int_equal(reg(f, body, &fe, &e), KP_OK);
 }
 
-static void noop_report(void *ctx, const char *line) { (void)ctx; (void)line; }
+static void noop_report(void *ctx, const char *line)
+{
+    (void)ctx;
+    (void)line;
+}
 
 static int64_t problems(fx *f)
 {
@@ -156,8 +162,9 @@ static int64_t balance_of(fx *f, int card)
 static void adjust(fx *f, kp_role role, int card, int64_t points, const char *key, kp_err want)
 {
     char body[1024];
-    snprintf(body, sizeof body, "{\"card\":\"%s\",\"points\":%lld,\"reason\":\"test\",\"key\":\"%s\"}",
-             f->cards[card], (long long)points, key);
+    snprintf(body, sizeof body,
+             "{\"card\":\"%s\",\"points\":%lld,\"reason\":\"test\",\"key\":\"%s\"}", f->cards[card],
+             (long long)points, key);
     kp_office o;
     office(f, &o, role, NOW);
     kp_error e = {0};
@@ -174,9 +181,8 @@ static void test_sealed_value_opens_only_with_its_key_and_field(void **state)
     uint8_t sealed[128], other_master[32] = {9};
     size_t len = 0;
     char out[64];
-    assert_int_equal(kp_pii_seal(f->pii, KP_PII_PHONE, "+380501234567", 13, sealed, sizeof sealed,
-                                 &len),
-                     KP_OK);
+    assert_int_equal(
+        kp_pii_seal(f->pii, KP_PII_PHONE, "+380501234567", 13, sealed, sizeof sealed, &len), KP_OK);
     assert_int_equal(len, 13 + KP_PII_OVERHEAD);
     assert_int_equal(kp_pii_open(f->pii, KP_PII_PHONE, sealed, len, out, sizeof out, NULL), KP_OK);
     assert_string_equal(out, "+380501234567");
@@ -246,12 +252,20 @@ static void test_registration_reports_every_bad_field(void **state)
     fx *f = *state;
     kp_error e = {0};
     kp_field_errors fe = {0};
-    const char *body = "{\"card\":\"\",\"full_name\":\"\",\"phone\":\"12\",\"email\":\"x@\","
-                       "\"birthday\":\"2090-01-01\",\"consent\":{\"given\":false,"
-                       "\"text_version\":\"v0\"},\"attributes\":{\"mileage\":-5,\"color\":\"red\"}}";
+    const char *body =
+        "{\"card\":\"\",\"full_name\":\"\",\"phone\":\"12\",\"email\":\"x@\","
+        "\"birthday\":\"2090-01-01\",\"consent\":{\"given\":false,"
+        "\"text_version\":\"v0\"},\"attributes\":{\"mileage\":-5,\"color\":\"red\"}}";
     assert_int_equal(reg(f, body, &fe, &e), KP_ERR_INVALID);
-    const char *want[] = {"card", "full_name", "phone", "email", "birthday", "consent.given",
-                          "consent.text_version", "attributes.mileage", "attributes.color"};
+    const char *want[] = {"card",
+                          "full_name",
+                          "phone",
+                          "email",
+                          "birthday",
+                          "consent.given",
+                          "consent.text_version",
+                          "attributes.mileage",
+                          "attributes.color"};
     assert_int_equal(fe.n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < fe.n; i++) {
         bool found = false;
@@ -313,10 +327,11 @@ static void test_a_copied_database_holds_no_personal_data(void **state)
     /* Everything on disk: checkpoint the journal into the file, then look. */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
-    const char *secrets[] = {"Zinaida", "Kvitka", "380671112233", "0671112233", "zina.kvitka",
-                             "1979-03-08", "Skoda"};
+    const char *secrets[] = {"Zinaida",     "Kvitka",     "380671112233", "0671112233",
+                             "zina.kvitka", "1979-03-08", "Skoda"};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         assert_false(file_contains(f->path, secrets[i]));
     char wal[96];
@@ -338,9 +353,8 @@ static void test_search_by_phone_email_name_and_card(void **state)
     size_t want[] = {2, 1, 1};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(f->st->ops->begin(f->st), KP_OK);
-        assert_int_equal(in_tx(f, kp_customer_search(&o, queries[i], strlen(queries[i]), &f->out,
-                                                     &e)),
-                         KP_OK);
+        assert_int_equal(
+            in_tx(f, kp_customer_search(&o, queries[i], strlen(queries[i]), &f->out, &e)), KP_OK);
         size_t n = 0;
         for (const char *p = f->out.data; (p = strstr(p, "\"full_name\"")); p++) n++;
         assert_int_equal(n, want[i]);
@@ -352,8 +366,7 @@ static void test_search_by_phone_email_name_and_card(void **state)
     assert_non_null(strstr(f->out.data, "Olga Petrenko"));
     office(f, &o, KP_ROLE_CASHIER, NOW);
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
-    assert_int_equal(in_tx(f, kp_customer_search(&o, q, strlen(q), &f->out, &e)),
-                     KP_ERR_FORBIDDEN);
+    assert_int_equal(in_tx(f, kp_customer_search(&o, q, strlen(q), &f->out, &e)), KP_ERR_FORBIDDEN);
 }
 
 static void test_erase_removes_personal_data_and_keeps_the_ledger(void **state)
@@ -417,8 +430,8 @@ static void test_replacement_moves_balance_and_history_and_kills_the_old_number(
     req->basket.lines[0].qty = 1;
     bool replayed;
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
-    assert_int_equal(in_tx(f, kp_service_purchase(f->st, &f->program, "s", req, NOW, f->sc,
-                                                  &f->out, &replayed, &e)),
+    assert_int_equal(in_tx(f, kp_service_purchase(f->st, &f->program, "s", req, NOW, f->sc, &f->out,
+                                                  &replayed, &e)),
                      KP_ERR_NOT_FOUND);
     free(req);
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
@@ -453,13 +466,48 @@ static void test_unregistered_card_earns_but_may_not_burn_under_seed_003_policy(
     req->basket.lines[0].amount_minor = 100000;
     req->basket.lines[0].qty = 1;
     kp_error e = {0};
-    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e), KP_OK);
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e),
+                     KP_OK);
     assert_int_equal(f->sc->quote.burned, 0);
     assert_int_equal(f->sc->quote.earned, 100);
     assert_non_null(strstr(f->sc->quote.burn_limited_by, "not registered"));
     register_card(f, 4, "Now Registered", "+380500000004");
-    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e), KP_OK);
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e),
+                     KP_OK);
     assert_int_equal(f->sc->quote.burned, 50);
+    free(req);
+}
+
+static void test_unregistered_card_earns_nothing_when_the_program_says_so(void **state)
+{
+    fx *f = *state;
+    const char *strict = "{\"name\":\"strict\",\"rules\":[{\"id\":\"labor\",\"kind\":"
+                         "\"earn_percent\",\"category\":\"labor\",\"percent\":10}],"
+                         "\"customers\":{\"unregistered\":{\"earn\":false,\"burn\":false}}}";
+    kp_error e = {0};
+    int64_t v;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(kp_service_program_load(f->st, strict, strlen(strict), &v, &e), KP_OK);
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+    assert_int_equal(kp_service_program_get(f->st, 0, &f->program, &e), KP_OK);
+    kp_purchase_req *req = calloc(1, sizeof *req);
+    snprintf(req->card, sizeof req->card, "%s", f->cards[5]);
+    req->basket.n_lines = 1;
+    snprintf(req->basket.lines[0].sku, KP_STR_MAX, "oil");
+    snprintf(req->basket.lines[0].category, KP_STR_MAX, "labor");
+    req->basket.lines[0].amount_minor = 100000;
+    req->basket.lines[0].qty = 1;
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e),
+                     KP_OK);
+    assert_int_equal(f->sc->quote.earned, 0);
+    assert_int_equal(f->sc->quote.lines[0].earned, 0);
+    assert_non_null(strstr(f->out.data, "customers.unregistered"));
+    /* A typo in the section fails the load. */
+    const char *typo = "{\"name\":\"t\",\"rules\":[],\"customers\":{\"unregisterd\":{}}}";
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(kp_service_program_load(f->st, typo, strlen(typo), &v, &e), KP_ERR_INVALID);
+    f->st->ops->rollback(f->st);
+    assert_string_equal(e.field, "customers.unregisterd");
     free(req);
 }
 
@@ -483,7 +531,8 @@ static kp_err transfer(fx *f, int from, int to, int64_t points, const char *key,
                        kp_error *e)
 {
     char body[1024];
-    snprintf(body, sizeof body, "{\"from_card\":\"%s\",\"to_card\":\"%s\",\"points\":%lld,\"key\":\"%s\"}",
+    snprintf(body, sizeof body,
+             "{\"from_card\":\"%s\",\"to_card\":\"%s\",\"points\":%lld,\"key\":\"%s\"}",
              f->cards[from], f->cards[to], (long long)points, key);
     kp_office o;
     office(f, &o, KP_ROLE_CALL_CENTRE, now);
@@ -504,11 +553,13 @@ static void test_transfer_keeps_expiry_respects_limits_and_is_idempotent(void **
     assert_int_equal(f->st->ops->card_find(f->st, f->cards[0], &c), KP_OK);
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
     assert_int_equal(f->st->ops->account_load(f->st, c.account_id, &f->sc->account), KP_OK);
-    kp_lot lot = {.kind = "regular", .earned_at = NOW, .active_from = NOW,
+    kp_lot lot = {.kind = "regular",
+                  .earned_at = NOW,
+                  .active_from = NOW,
                   .expires_at = NOW + 30 * KP_DAY_SECONDS};
     kp_error e = {0};
-    assert_int_equal(kp_ledger_plan_move(&f->sc->account, KP_OP_OPENING, KP_SYS_OPENING, 900,
-                                         &lot, NOW, &f->sc->plan, &e),
+    assert_int_equal(kp_ledger_plan_move(&f->sc->account, KP_OP_OPENING, KP_SYS_OPENING, 900, &lot,
+                                         NOW, &f->sc->plan, &e),
                      KP_OK);
     kp_op_row row = {.type = KP_OP_OPENING, .account_id = c.account_id, .at = NOW, .points = 900};
     snprintf(row.card, sizeof row.card, "%s", f->cards[0]);
@@ -566,13 +617,15 @@ static void test_family_pools_points_and_the_owner_decides_who_spends(void **sta
     snprintf(req->basket.lines[0].category, KP_STR_MAX, "labor");
     req->basket.lines[0].amount_minor = 100000;
     req->basket.lines[0].qty = 1;
-    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e), KP_OK);
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e),
+                     KP_OK);
     assert_int_equal(f->sc->quote.burned, 0);
     assert_int_equal(f->sc->quote.earned, 100);
     const char *allow = "{\"may_spend\":true}";
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
     assert_int_equal(in_tx(f, kp_family_set(&o, 1, 2, allow, strlen(allow), &f->out, &e)), KP_OK);
-    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e), KP_OK);
+    assert_int_equal(kp_service_quote(f->st, &f->program, "s", req, NOW, f->sc, &f->out, &e),
+                     KP_OK);
     assert_int_equal(f->sc->quote.burned, 100);
     free(req);
     /* Leaving: the member's card is theirs again, the pot stays. */
@@ -595,13 +648,14 @@ static void test_audit_chain_detects_a_changed_and_a_deleted_entry(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     /* Append-only: the database itself refuses a change... */
-    assert_int_not_equal(sqlite3_exec(db, "UPDATE audit SET detail = 'x' WHERE seq = 2", NULL, NULL,
-                                      NULL),
-                         SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(db, "UPDATE audit SET detail = 'x' WHERE seq = 2", NULL, NULL, NULL),
+        SQLITE_OK);
     /* ...and when someone removes that guard, verify still finds it. */
-    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
-                                      "UPDATE audit SET detail = 'card=x points=1 reason=none' "
-                                      "WHERE seq = 2",
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
+                                  "UPDATE audit SET detail = 'card=x points=1 reason=none' "
+                                  "WHERE seq = 2",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     assert_int_equal(problems(f), 1);
@@ -661,8 +715,10 @@ static void test_import_reports_every_bad_row_and_writes_nothing(void **state)
     kp_import_stats stats;
     assert_int_equal(import(f, &files, &bad, &stats), KP_ERR_INVALID);
     const char *want[] = {".cards.csv:4: number: card OLD-1 is listed twice",
-                          ".cards.csv:5: number:", ".customers.csv:3: phone:",
-                          ".customers.csv:3: attr.mileage:", ".customers.csv:3: cards: card OLD-9",
+                          ".cards.csv:5: number:",
+                          ".customers.csv:3: phone:",
+                          ".customers.csv:3: attr.mileage:",
+                          ".customers.csv:3: cards: card OLD-9",
                           ".balances.csv:3: points:"};
     if (bad.n != 6)
         for (int k = 0; k < bad.n; k++) fprintf(stderr, "  %s\n", bad.text[k]);
@@ -686,13 +742,15 @@ static void test_import_then_rerun_changes_nothing_and_verify_holds(void **state
     snprintf(cards, sizeof cards, "%s.cards.csv", f->path);
     snprintf(customers, sizeof customers, "%s.customers.csv", f->path);
     snprintf(balances, sizeof balances, "%s.balances.csv", f->path);
-    write_text(cards, "number,state,batch\nOLD-1,issued,legacy\nOLD-2,issued,legacy\nOLD-3,blocked,\n");
+    write_text(cards,
+               "number,state,batch\nOLD-1,issued,legacy\nOLD-2,issued,legacy\nOLD-3,blocked,\n");
     write_text(customers, "external_id,cards,full_name,phone,email,birthday,consent_version,"
                           "attr.car_model\n"
                           "c1,OLD-1;OLD-2,\"Petrenko, Ivan\",+380501111111,ivan@example.com,"
                           "1980-01-02,v1,Kia Rio\n");
-    write_text(balances, "card,points,kind,expires_at\nOLD-1,500,,\nOLD-1,250,,2027-01-01T00:00:00Z\n"
-                         "OLD-3,40,,\n");
+    write_text(balances,
+               "card,points,kind,expires_at\nOLD-1,500,,\nOLD-1,250,,2027-01-01T00:00:00Z\n"
+               "OLD-3,40,,\n");
     kp_import_files files = {.customers = customers, .cards = cards, .balances = balances};
     lines bad;
     kp_import_stats stats;
@@ -730,22 +788,37 @@ static void test_import_then_rerun_changes_nothing_and_verify_holds(void **state
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sealed_value_opens_only_with_its_key_and_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_value_opens_only_with_its_key_and_field, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_normalisation_of_phone_email_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_each_role_is_denied_what_it_may_not_do, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_role_is_denied_what_it_may_not_do, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_registration_reports_every_bad_field, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registration_marks_the_card_and_a_taken_phone_conflicts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_copied_database_holds_no_personal_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registration_marks_the_card_and_a_taken_phone_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_copied_database_holds_no_personal_data, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_search_by_phone_email_name_and_card, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_erase_removes_personal_data_and_keeps_the_ledger, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replacement_moves_balance_and_history_and_kills_the_old_number, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unregistered_card_earns_but_may_not_burn_under_seed_003_policy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_adjustment_limited_by_role_and_idempotent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transfer_keeps_expiry_respects_limits_and_is_idempotent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_family_pools_points_and_the_owner_decides_who_spends, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_audit_chain_detects_a_changed_and_a_deleted_entry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_import_reports_every_bad_row_and_writes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_import_then_rerun_changes_nothing_and_verify_holds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erase_removes_personal_data_and_keeps_the_ledger,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_replacement_moves_balance_and_history_and_kills_the_old_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_unregistered_card_earns_but_may_not_burn_under_seed_003_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_unregistered_card_earns_nothing_when_the_program_says_so, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adjustment_limited_by_role_and_idempotent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_transfer_keeps_expiry_respects_limits_and_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_family_pools_points_and_the_owner_decides_who_spends,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_chain_detects_a_changed_and_a_deleted_entry,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_reports_every_bad_row_and_writes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_import_then_rerun_changes_nothing_and_verify_holds,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

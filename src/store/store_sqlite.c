@@ -8,6 +8,7 @@
  * debt), so a bug upstream fails the operation instead of corrupting data.
  */
 #include "store_sqlite.h"
+#include "store_sqlite_int.h"
 #include "store_sqlite_vfs.h"
 #include "store_sqlite_people.h"
 #include "store_sqlite_triggers.h"
@@ -141,38 +142,16 @@ sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
 
 static kp_err fail(sqlite_store *s, int rc)
 {
-    snprintf(s->base.last_error, sizeof s->base.last_error, "%s", sqlite3_errmsg(s->db));
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return KP_ERR_BUSY;
-    case SQLITE_CONSTRAINT: return KP_ERR_CONFLICT;
-    case SQLITE_NOMEM: return KP_ERR_NOMEM;
-    default: return KP_ERR_IO;
-    }
+    return store_sqlite_fail(s->db, s->base.last_error, sizeof s->base.last_error, rc);
 }
 
-/* Resets a statement and clears its bindings before use. */
-static sqlite3_stmt *q(sqlite_store *s, int id)
-{
-    sqlite3_stmt *st = s->stmt[id];
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return st;
-}
+static sqlite3_stmt *q(sqlite_store *s, int id) { return store_sqlite_fresh(s->stmt[id]); }
 
-/* Runs a statement that returns no rows. */
 static kp_err run(sqlite_store *s, sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
-    kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(s, rc);
-    sqlite3_reset(st);
-    return err;
+    return store_sqlite_run(s->db, s->base.last_error, sizeof s->base.last_error, st);
 }
 
-static void copy_text(char *out, size_t size, const unsigned char *text)
-{
-    snprintf(out, size, "%s", text ? (const char *)text : "");
-}
 
 static char *dup_text(const unsigned char *text)
 {
@@ -297,7 +276,7 @@ static kp_err s_terminal_find(kp_store *b, const uint8_t key_hash[32], kp_termin
     kp_err err = KP_OK;
     if (rc == SQLITE_ROW) {
         out->id = sqlite3_column_int64(st, 0);
-        copy_text(out->store, sizeof out->store, sqlite3_column_text(st, 1));
+        store_sqlite_copy_text(out->store, sizeof out->store, sqlite3_column_text(st, 1));
     } else {
         err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(s, rc);
     }
@@ -330,7 +309,7 @@ static kp_err s_card_find(kp_store *b, const char *number, kp_card *out)
     int rc = sqlite3_step(st);
     kp_err err = KP_OK;
     if (rc == SQLITE_ROW) {
-        copy_text(out->number, sizeof out->number, (const unsigned char *)number);
+        store_sqlite_copy_text(out->number, sizeof out->number, (const unsigned char *)number);
         out->account_id = sqlite3_column_int64(st, 0);
         out->state = (kp_card_state)sqlite3_column_int(st, 1);
         out->registered = sqlite3_column_int(st, 2) != 0;
@@ -365,7 +344,7 @@ static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n_lots < KP_LOTS_MAX) {
         kp_lot *l = &out->lots[out->n_lots++];
         l->id = sqlite3_column_int64(st, 0);
-        copy_text(l->kind, sizeof l->kind, sqlite3_column_text(st, 1));
+        store_sqlite_copy_text(l->kind, sizeof l->kind, sqlite3_column_text(st, 1));
         l->amount = sqlite3_column_int64(st, 2);
         l->remaining = sqlite3_column_int64(st, 3);
         l->earned_at = sqlite3_column_int64(st, 4);
@@ -390,9 +369,9 @@ static kp_err s_op_find(kp_store *b, const char *store, const char *receipt, kp_
         out->id = sqlite3_column_int64(st, 0);
         out->type = (kp_op_type)sqlite3_column_int(st, 1);
         out->account_id = sqlite3_column_int64(st, 2);
-        copy_text(out->card, sizeof out->card, sqlite3_column_text(st, 3));
-        copy_text(out->store, sizeof out->store, (const unsigned char *)store);
-        copy_text(out->receipt, sizeof out->receipt, (const unsigned char *)receipt);
+        store_sqlite_copy_text(out->card, sizeof out->card, sqlite3_column_text(st, 3));
+        store_sqlite_copy_text(out->store, sizeof out->store, (const unsigned char *)store);
+        store_sqlite_copy_text(out->receipt, sizeof out->receipt, (const unsigned char *)receipt);
         out->program_version = sqlite3_column_int64(st, 4);
         out->at = sqlite3_column_int64(st, 5);
         out->amount_minor = sqlite3_column_int64(st, 6);
@@ -555,8 +534,8 @@ static kp_err s_history(kp_store *b, int64_t account_id, kp_history_item *items,
         kp_history_item *h = &items[(*n)++];
         h->op_id = sqlite3_column_int64(st, 0);
         h->type = (kp_op_type)sqlite3_column_int(st, 1);
-        copy_text(h->store, sizeof h->store, sqlite3_column_text(st, 2));
-        copy_text(h->receipt, sizeof h->receipt, sqlite3_column_text(st, 3));
+        store_sqlite_copy_text(h->store, sizeof h->store, sqlite3_column_text(st, 2));
+        store_sqlite_copy_text(h->receipt, sizeof h->receipt, sqlite3_column_text(st, 3));
         h->at = sqlite3_column_int64(st, 4);
         h->points = sqlite3_column_int64(st, 5);
         h->amount_minor = sqlite3_column_int64(st, 6);

@@ -10,6 +10,7 @@
  * an up-to-date database writes nothing.
  */
 #include "store_sqlite_people.h"
+#include "store_sqlite_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,30 +220,14 @@ struct sqlite_people {
 
 static kp_err fail(sqlite_people *p, int rc)
 {
-    snprintf(p->last_error, p->last_error_size, "%s", sqlite3_errmsg(p->db));
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return KP_ERR_BUSY;
-    case SQLITE_CONSTRAINT: return KP_ERR_CONFLICT;
-    case SQLITE_NOMEM: return KP_ERR_NOMEM;
-    default: return KP_ERR_IO;
-    }
+    return store_sqlite_fail(p->db, p->last_error, p->last_error_size, rc);
 }
 
-static sqlite3_stmt *q(sqlite_people *p, int id)
-{
-    sqlite3_stmt *st = p->stmt[id];
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return st;
-}
+static sqlite3_stmt *q(sqlite_people *p, int id) { return store_sqlite_fresh(p->stmt[id]); }
 
 static kp_err run(sqlite_people *p, sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
-    kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(p, rc);
-    sqlite3_reset(st);
-    return err;
+    return store_sqlite_run(p->db, p->last_error, p->last_error_size, st);
 }
 
 /* Steps a statement that returns at most one row: KP_OK with a row,

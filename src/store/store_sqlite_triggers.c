@@ -7,6 +7,7 @@
  * operations.
  */
 #include "store_sqlite_triggers.h"
+#include "store_sqlite_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,36 +112,16 @@ struct sqlite_triggers {
 
 static kp_err fail(sqlite_triggers *t, int rc)
 {
-    snprintf(t->last_error, t->last_error_size, "%s", sqlite3_errmsg(t->db));
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return KP_ERR_BUSY;
-    case SQLITE_CONSTRAINT: return KP_ERR_CONFLICT;
-    case SQLITE_NOMEM: return KP_ERR_NOMEM;
-    default: return KP_ERR_IO;
-    }
+    return store_sqlite_fail(t->db, t->last_error, t->last_error_size, rc);
 }
 
-static sqlite3_stmt *q(sqlite_triggers *t, int id)
-{
-    sqlite3_stmt *st = t->stmt[id];
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return st;
-}
+static sqlite3_stmt *q(sqlite_triggers *t, int id) { return store_sqlite_fresh(t->stmt[id]); }
 
 static kp_err run(sqlite_triggers *t, sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
-    kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(t, rc);
-    sqlite3_reset(st);
-    return err;
+    return store_sqlite_run(t->db, t->last_error, t->last_error_size, st);
 }
 
-static void copy_text(char *out, size_t size, const unsigned char *text)
-{
-    snprintf(out, size, "%s", text ? (const char *)text : "");
-}
 
 static sqlite_triggers *T(kp_store *s)
 {
@@ -192,7 +173,7 @@ static kp_err t_rules_get(kp_store *s, int64_t account_id, kp_account_rules *out
     int rc = sqlite3_step(st);
     kp_err err = KP_OK;
     if (rc == SQLITE_ROW) {
-        copy_text(out->tier, sizeof out->tier, sqlite3_column_text(st, 0));
+        store_sqlite_copy_text(out->tier, sizeof out->tier, sqlite3_column_text(st, 0));
         out->tier_since = sqlite3_column_int64(st, 1);
         out->has_personal_discount = sqlite3_column_type(st, 2) != SQLITE_NULL;
         out->personal_discount_bp = sqlite3_column_int(st, 2);
@@ -265,7 +246,7 @@ static kp_err t_review_page(kp_store *s, int64_t after, kp_time from, kp_time to
         kp_review_row *r = &out[(*n)++];
         r->account_id = sqlite3_column_int64(st, 0);
         r->spend_minor = sqlite3_column_int64(st, 1);
-        copy_text(r->tier, sizeof r->tier, sqlite3_column_text(st, 2));
+        store_sqlite_copy_text(r->tier, sizeof r->tier, sqlite3_column_text(st, 2));
     }
     kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(t, rc);
     sqlite3_reset(st);
@@ -324,9 +305,9 @@ static kp_err t_event_find(kp_store *s, const char *store, const char *id, kp_ev
     int rc = sqlite3_step(st);
     kp_err err = KP_OK;
     if (rc == SQLITE_ROW) {
-        copy_text(out->store, sizeof out->store, (const unsigned char *)store);
-        copy_text(out->id, sizeof out->id, (const unsigned char *)id);
-        copy_text(out->type, sizeof out->type, sqlite3_column_text(st, 0));
+        store_sqlite_copy_text(out->store, sizeof out->store, (const unsigned char *)store);
+        store_sqlite_copy_text(out->id, sizeof out->id, (const unsigned char *)id);
+        store_sqlite_copy_text(out->type, sizeof out->type, sqlite3_column_text(st, 0));
         out->account_id = sqlite3_column_int64(st, 1);
         if (sqlite3_column_bytes(st, 2) == 16)
             memcpy(out->request_hash, sqlite3_column_blob(st, 2), 16);
@@ -435,11 +416,11 @@ static kp_err t_runs(kp_store *s, kp_job_run *out, size_t limit, size_t *n)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) {
         kp_job_run *r = &out[(*n)++];
         r->id = sqlite3_column_int64(st, 0);
-        copy_text(r->job, sizeof r->job, sqlite3_column_text(st, 1));
+        store_sqlite_copy_text(r->job, sizeof r->job, sqlite3_column_text(st, 1));
         r->due_at = sqlite3_column_int64(st, 2);
         r->ran_at = sqlite3_column_int64(st, 3);
         r->items = sqlite3_column_int64(st, 4);
-        copy_text(r->detail, sizeof r->detail, sqlite3_column_text(st, 5));
+        store_sqlite_copy_text(r->detail, sizeof r->detail, sqlite3_column_text(st, 5));
     }
     kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(t, rc);
     sqlite3_reset(st);

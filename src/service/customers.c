@@ -6,6 +6,7 @@
  * e-mail or a word of the name without the store ever seeing them.
  */
 #include "people_int.h"
+#include "service_rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,15 +534,37 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
     if ((err = kp_card_event_record(o, card.number, from, KP_CARD_ACTIVE, "registered", "", e)))
         goto out;
     if ((err = set_birthday_index(o, &in, row->account_id, e))) goto out;
+    /* The program's "registration" grants (a welcome bonus), in the same
+     * transaction; their once-keys keep them to one per customer. */
+    kp_buf granted;
+    kp_buf_init(&granted, 64 * 1024);
+    if (o->program && o->sc) {
+        kp_grant_ctx g = {.card = card.number, .store = "", .event_id = "", .token = "",
+                          .at = o->now};
+        int64_t total = 0;
+        err = kp_service_trigger(o->st, o->program, row->account_id, "registration", &g, o->sc,
+                                 &granted, &total, e);
+        if (err) {
+            kp_buf_release(&granted);
+            goto out;
+        }
+    }
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)row->id);
     if ((err = kp_office_audit(o, "customer.register", target, "card=%s consent_version=%s",
                                card.number, in.consent_version))) {
+        kp_buf_release(&granted);
         err = people_storage(o->st, err, e);
         goto out;
     }
     kp_buf_reset(out);
     err = kp_customer_json(o, row, out, e);
+    if (err == KP_OK && granted.len > 0 && out->len > 0 && out->data[out->len - 1] == '}') {
+        out->len--; /* the answer object stays open for the grants */
+        kp_buf_append(out, granted.data, granted.len);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_release(&granted);
 out:
     free(attrs);
     free(row);

@@ -245,6 +245,28 @@ class Roles(PeopleTestCase):
 # ---------------------------------------------------------------------------
 class Customers(PeopleTestCase):
 
+    def test_registration_raises_the_programs_registration_grant_once(self):
+        with open(program_with_customers(self.k.dir)) as f:
+            doc = json.load(f)
+        doc["rules"].append({"id": "welcome-500", "kind": "grant", "on": "registration",
+                             "points": 500})
+        path = os.path.join(self.k.dir, "program-welcome.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        self.k.stop()
+        harness.run_cli(["program", "load", self.k.db, path])
+        self.k.start()
+        card = self.k.cards[0]
+        a = self.register(card)
+        self.assertEqual([g["rule"] for g in a.get("granted", [])], ["welcome-500"],
+                         self.k.last_raw())
+        self.assertEqual(self.k.card(card)["balance"], 500)
+        # The card is registered now: a second registration is refused and
+        # grants nothing more.
+        self.register(card, phone="+380501234999", expect=409)
+        self.assertEqual(self.k.card(card)["balance"], 500)
+        self.assertEqual(self.k.verify().returncode, 0)
+
     def test_registration_marks_the_card_registered(self):
         card = self.k.cards[0]
         self.assertFalse(self.k.card(card)["registered"])

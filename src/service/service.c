@@ -676,9 +676,16 @@ kp_err kp_service_cards_issue(kp_store *st, int64_t count, kp_time now,
         int64_t account_id;
         kp_err err;
         int tries = 0;
+        /* A number already taken is looked up first: card_create makes the
+         * account before the card, so a collision there would leave an
+         * empty account behind. */
         do {
+            kp_card taken;
             kp_card_number_generate("20", number);
-            err = st->ops->card_create(st, number, KP_CARD_ISSUED, now, &account_id);
+            err = st->ops->card_find(st, number, &taken);
+            if (err == KP_OK) err = KP_ERR_CONFLICT;
+            else if (err == KP_ERR_NOT_FOUND)
+                err = st->ops->card_create(st, number, KP_CARD_ISSUED, now, &account_id);
         } while (err == KP_ERR_CONFLICT && ++tries < 16);
         if (err) return storage_error(st, err, e);
         emit(ctx, number);

@@ -126,49 +126,10 @@ kp_err kp_office_audit(kp_office *o, const char *action, const char *target, con
 
 /* ---- request bodies and answers (people_int.h) */
 
-static bool depth_ok(const char *s, size_t len)
-{
-    int depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > KP_JSON_DEPTH_MAX) return false;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return true;
-}
-
 json_t *people_json_load(const char *body, size_t len, kp_error *e)
 {
     if (len == 0) return json_object();
-    if (!depth_ok(body, len)) {
-        kp_error_set(e, KP_ERR_INVALID, "", "JSON is nested deeper than %d levels",
-                     KP_JSON_DEPTH_MAX);
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        kp_error_set(e, KP_ERR_INVALID, "", "not valid JSON at line %d column %d: %s", jerr.line,
-                     jerr.column, jerr.text);
-        return NULL;
-    }
-    if (!json_is_object(root)) {
-        kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
-        json_decref(root);
-        return NULL;
-    }
-    return root;
+    return kp_json_body_load(body, len, 0, e);
 }
 
 kp_err people_json_keys(json_t *obj, const char *const *allowed, kp_error *e)

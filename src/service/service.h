@@ -51,6 +51,14 @@ typedef struct kp_scratch {
 kp_scratch *kp_scratch_new(void);
 void kp_scratch_free(kp_scratch *s);
 
+/* Reads a request body that must be a JSON object: nesting over
+ * KP_JSON_DEPTH_MAX, invalid JSON and non-objects are KP_ERR_INVALID with an
+ * empty field (answered as bad_json). `flags` adds jansson decoding flags.
+ * The caller owns the result (json_decref). Declared with an opaque type so
+ * this header needs no jansson. */
+struct json_t;
+struct json_t *kp_json_body_load(const char *body, size_t len, size_t flags, kp_error *e);
+
 /* Parsers of request bodies (service_json.c). Every error names the field. */
 kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required,
                              kp_purchase_req *out, kp_error *e);

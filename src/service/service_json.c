@@ -37,23 +37,15 @@ static bool depth_ok(const char *s, size_t len)
  * integer then arrives as a real, and get_int() finds the field to blame. */
 static _Thread_local bool lenient_ints;
 
-static json_t *load(const char *body, size_t len, kp_error *e)
+json_t *kp_json_body_load(const char *body, size_t len, size_t flags, kp_error *e)
 {
     if (!depth_ok(body, len)) {
         kp_error_set(e, KP_ERR_INVALID, "", "JSON is nested deeper than %d levels",
                      KP_JSON_DEPTH_MAX);
-        e->field[0] = '\0';
         return NULL;
     }
     json_error_t jerr;
-    lenient_ints = false;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL && strstr(jerr.text, "too big") != NULL) {
-        /* Valid JSON with a number past 64 bits: read it again with integers
-         * as reals, so the error can name the field instead of "bad JSON". */
-        root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
-        lenient_ints = root != NULL;
-    }
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | flags, &jerr);
     if (root == NULL) {
         kp_error_set(e, KP_ERR_INVALID, "", "not valid JSON at line %d column %d: %s", jerr.line,
                      jerr.column, jerr.text);
@@ -63,6 +55,19 @@ static json_t *load(const char *body, size_t len, kp_error *e)
         kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
         json_decref(root);
         return NULL;
+    }
+    return root;
+}
+
+static json_t *load(const char *body, size_t len, kp_error *e)
+{
+    lenient_ints = false;
+    json_t *root = kp_json_body_load(body, len, 0, e);
+    if (root == NULL && strstr(e->message, "too big") != NULL) {
+        /* Valid JSON with a number past 64 bits: read it again with integers
+         * as reals, so the error can name the field instead of "bad JSON". */
+        root = kp_json_body_load(body, len, JSON_DECODE_INT_AS_REAL, e);
+        lenient_ints = root != NULL;
     }
     return root;
 }

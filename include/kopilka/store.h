@@ -115,6 +115,12 @@ typedef struct kp_store_ops {
     /* Copies committed work from the journal into the database without
      * blocking the writer (SQLite: a passive WAL checkpoint). */
     kp_err (*checkpoint)(kp_store *s);
+    /* The last operation-log record (oplog.h) whose work is in the
+     * database; set inside the transaction that holds that work. */
+    kp_err (*oplog_mark_get)(kp_store *s, uint64_t *seq);
+    kp_err (*oplog_mark_set)(kp_store *s, uint64_t seq);
+    /* The database's random identity, made at the first call. */
+    kp_err (*identity)(kp_store *s, uint8_t id[16]);
     /* Pipelined durability. After defer_sync(), commit() returns once the
      * transaction is written but before it is on stable storage; the caller
      * must call sync_journal() and tell nobody of a commit until it returns

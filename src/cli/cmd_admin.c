@@ -125,7 +125,7 @@ static kp_store *open_db(const char *command, const char *path, bool create)
         fprintf(stderr, "kopilka %s: the database path is missing (see --help)\n", command);
         return NULL;
     }
-    if (kp_store_open(path, create, &st, &e)) {
+    if (kp_service_open(path, create, &st, &e)) {
         fail(command, &e);
         return NULL;
     }

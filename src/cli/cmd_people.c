@@ -51,7 +51,7 @@ static bool cli_office_open(cli_office *c, const char *command, const char *db, 
         fprintf(stderr, "kopilka %s: the database path is missing (see --help)\n", command);
         return false;
     }
-    if (kp_store_open(db, false, &c->st, &e)) {
+    if (kp_service_open(db, false, &c->st, &e)) {
         fail(command, &e);
         return false;
     }

@@ -10,18 +10,19 @@
 
 int cmd_serve(int argc, char **argv)
 {
-    static const char *const opts[] = {"--listen", "--readers", "--now", "--tick", NULL};
+    static const char *const opts[] = {"--listen", "--readers", "--http-threads", "--now",
+                                       "--tick", NULL};
     if (!cli_check_options(argc, argv, opts, "serve")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
-        fprintf(stderr, "usage: kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME] "
-                        "[--tick SECONDS]\n");
+        fprintf(stderr, "usage: kopilka serve DB [--listen HOST:PORT] [--readers N] "
+                        "[--http-threads N] [--now TIME] [--tick SECONDS]\n");
         return 2;
     }
     const char *listen = cli_option(argc, argv, "--listen");
     char host[64];
     kp_server_config config = {.db_path = db, .host = host, .port = 8080, .readers = 8,
-                               .tick_seconds = 60};
+                               .http_threads = 4, .tick_seconds = 60};
     snprintf(host, sizeof host, "127.0.0.1");
     if (listen && !cli_parse_listen(listen, host, sizeof host, &config.port)) {
         fprintf(stderr, "kopilka serve: --listen must be HOST:PORT (like 127.0.0.1:8080), got %s\n",
@@ -35,6 +36,17 @@ int cmd_serve(int argc, char **argv)
         config.readers = (int)n;
         if (*end != '\0' || n < 1 || n > 64) {
             fprintf(stderr, "kopilka serve: --readers must be from 1 to 64\n");
+            return 2;
+        }
+    }
+    const char *http_threads = cli_option(argc, argv, "--http-threads");
+    if (http_threads) {
+        char *end;
+        long n = strtol(http_threads, &end, 10);
+        config.http_threads = (int)n;
+        if (end == http_threads || *end != '\0' || n < 1 || n > 64) {
+            fprintf(stderr, "kopilka serve: --http-threads must be from 1 to 64, got %s\n",
+                    http_threads);
             return 2;
         }
     }

@@ -43,9 +43,12 @@ static const kp_command commands[] = {
      "Writes customers (with their personal data, so the file is made readable by its owner "
      "only) or cards and balances as CSV.",
      cmd_export},
-    {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--now TIME] [--tick SECONDS]",
+    {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
+              "[--now TIME] [--tick SECONDS]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
-     "SIGTERM. Purchases are committed in groups, each answered only once durable. --now "
+     "SIGTERM. Purchases are committed in groups, each answered only once durable. "
+     "--http-threads sets the event-loop threads that answer HTTP (1 to 64, default 4); "
+     "--readers the read connections for quotes and lookups (1 to 64, default 8). --now "
      "fixes the clock (RFC 3339) for tests. A scheduler runs due time-driven work (expiry, "
      "birthdays, tenure, tier reviews) at start and every --tick seconds (default 60; 0 = "
      "off).",

@@ -2,9 +2,12 @@
  * http_pos.c: the POS routes of /v1 (docs/api.md): authentication by
  * terminal key, then quote, purchase, return and card lookup. Each route is
  * one function registered in the table below; none of them knows MHD.
+ * Purchases and returns can be left to the caller as a writer's job
+ * (kp_http_answer.job), so the HTTP layer need not block a thread on them.
  */
 #include "server.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +88,10 @@ static bool authenticate(kp_server *srv, const char *header, char *store)
     return true;
 }
 
-/* Request structs are large (200 lines); each connection thread keeps one. */
+/* Request structs are large (200 lines). A quote runs to its end on the
+ * calling thread, so each thread keeps one; a write keeps its own in the
+ * connection's kp_http_write, since it may outlive the handler call. */
 static _Thread_local kp_purchase_req tl_purchase;
-static _Thread_local kp_return_req tl_return;
 
 static unsigned route_quote(kp_server *srv, const char *store, const char *body, size_t len,
                             kp_buf *out)
@@ -104,43 +108,53 @@ static unsigned route_quote(kp_server *srv, const char *store, const char *body,
     return err ? service_error(out, &e, false) : 200;
 }
 
-static unsigned route_write(kp_server *srv, kp_job_type type, const char *store, const char *body,
-                            size_t len, kp_buf *out)
+void kp_http_write_release(kp_http_write *w)
 {
-    kp_job job;
-    memset(&job, 0, sizeof job);
-    job.type = type;
-    job.store = store;
-    job.out = out;
-    job.now = kp_clock_now(&srv->config.clock);
+    free(w->req);
+    w->req = NULL;
+}
+
+unsigned kp_http_write_status(kp_http_write *w)
+{
+    if (w->job.err) return service_error(w->job.out, &w->job.error, false);
+    return w->job.replayed ? 200 : 201;
+}
+
+/* POST /v1/purchases and /v1/returns: parses the body into the connection's
+ * write slot and leaves the writer's job in answer->job for the caller to
+ * queue (status 0), or answers a request that is not valid. */
+static unsigned route_write(kp_server *srv, kp_job_type type, const char *store, const char *body,
+                            size_t len, kp_http_answer *answer)
+{
+    kp_buf *out = answer->body;
+    kp_http_write *w = answer->write;
+    assert(w != NULL);
+    if (w->req == NULL && (w->req = malloc(sizeof *w->req)) == NULL)
+        return simple_error(out, 503, "unavailable", "", "out of memory");
+    kp_job *job = &w->job;
+    memset(job, 0, sizeof *job);
+    memcpy(w->store, store, KP_STR_MAX);
+    job->type = type;
+    job->store = w->store;
+    job->out = out;
+    job->now = kp_clock_now(&srv->config.clock);
     kp_err err;
+    size_t n_lines;
     if (type == KP_JOB_PURCHASE) {
-        err = kp_purchase_req_parse(body, len, true, &tl_purchase, &job.error);
-        job.purchase = &tl_purchase;
+        err = kp_purchase_req_parse(body, len, true, &w->req->purchase, &job->error);
+        job->purchase = &w->req->purchase;
+        n_lines = w->req->purchase.basket.n_lines;
     } else {
-        err = kp_return_req_parse(body, len, &tl_return, &job.error);
-        job.ret = &tl_return;
+        err = kp_return_req_parse(body, len, &w->req->ret, &job->error);
+        job->ret = &w->req->ret;
+        n_lines = w->req->ret.request.n_lines;
     }
-    if (err) return service_error(out, &job.error, true);
+    if (err) return service_error(out, &job->error, true);
     /* Sized here so the writer thread never reallocates (and never frees
      * into another thread's arena) while building the answer. */
-    kp_buf_reserve(out, 4096 + 512 * (type == KP_JOB_PURCHASE ? tl_purchase.basket.n_lines
-                                                              : tl_return.request.n_lines));
-    kp_writer_submit(srv->writer, &job);
-    if (job.err) return service_error(out, &job.error, false);
-    return job.replayed ? 200 : 201;
-}
-
-static unsigned route_purchase(kp_server *srv, const char *store, const char *body, size_t len,
-                               kp_buf *out)
-{
-    return route_write(srv, KP_JOB_PURCHASE, store, body, len, out);
-}
-
-static unsigned route_return(kp_server *srv, const char *store, const char *body, size_t len,
-                             kp_buf *out)
-{
-    return route_write(srv, KP_JOB_RETURN, store, body, len, out);
+    kp_buf_reserve(out, 4096 + 512 * n_lines);
+    answer->job = job;
+    return 0;
 }
 
 static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
@@ -158,14 +172,16 @@ static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
 typedef unsigned (*post_route)(kp_server *, const char *store, const char *body, size_t len,
                                kp_buf *out);
 
+/* A route has either a handler or a write type (route_write). */
 static const struct {
     const char *path;
     post_route handler;
+    kp_job_type write;
 } post_routes[] = {
-    {"/v1/quote", route_quote},
-    {"/v1/purchases", route_purchase},
-    {"/v1/returns", route_return},
-    {"/v1/events", kp_http_route_events},
+    {"/v1/quote", route_quote, 0},
+    {"/v1/purchases", NULL, KP_JOB_PURCHASE},
+    {"/v1/returns", NULL, KP_JOB_RETURN},
+    {"/v1/events", kp_http_route_events, 0},
 };
 
 void kp_http_handle(kp_server *srv, const char *method, const char *url, const char *auth,
@@ -182,16 +198,22 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
     if (kp_http_people_handle(srv, method, url, auth, body, body_len, body_too_large, answer))
         return;
     post_route post = NULL;
+    kp_job_type write = 0;
     for (size_t i = 0; i < sizeof post_routes / sizeof post_routes[0]; i++)
-        if (strcmp(url, post_routes[i].path) == 0) post = post_routes[i].handler;
+        if (strcmp(url, post_routes[i].path) == 0) {
+            post = post_routes[i].handler;
+            write = post_routes[i].write;
+        }
+    bool is_post_route = post != NULL || write != 0;
     bool card_route = strncmp(url, "/v1/cards/", 10) == 0;
-    if (post == NULL && !card_route) {
+    if (!is_post_route && !card_route) {
         answer->status = simple_error(out, 404, "not_found", "", "no such route; see docs/api.md");
         return;
     }
-    if ((post && !is_post) || (card_route && !is_get)) {
+    if ((is_post_route && !is_post) || (card_route && !is_get)) {
         answer->status = simple_error(out, 405, "method_not_allowed", "",
-                                      post ? "use POST for this route" : "use GET for this route");
+                                      is_post_route ? "use POST for this route"
+                                                    : "use GET for this route");
         return;
     }
     char store[KP_STR_MAX];
@@ -208,5 +230,6 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
         return;
     }
     if (card_route) answer->status = route_card(srv, url + 10, out);
+    else if (write) answer->status = route_write(srv, write, store, body, body_len, answer);
     else answer->status = post(srv, store, body, body_len, out);
 }

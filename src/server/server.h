@@ -15,6 +15,7 @@ typedef struct kp_server_config {
     unsigned port;
     kp_clock clock;    /* fixed = 0: the real clock */
     int readers;       /* read connections for quotes and lookups */
+    int http_threads;  /* event-loop threads answering HTTP (1..64); 0 = 4 */
     int tick_seconds;  /* the scheduler wakes this often (scheduler.c); 0 = no scheduler */
 } kp_server_config;
 
@@ -55,6 +56,11 @@ typedef struct kp_job {
     kp_buf *out;
     bool done;
     pthread_cond_t *wake; /* the submitting thread's own condition */
+    /* Set for kp_writer_enqueue(): called once, from a writer-side thread and
+     * without the writer's lock, when the job is done (durable or failed).
+     * The writer does not touch the job after the call. */
+    void (*on_done)(struct kp_job *job);
+    void *owner;          /* for on_done */
     struct kp_job *next;
 } kp_job;
 
@@ -62,7 +68,14 @@ typedef struct kp_writer kp_writer;
 kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **out, kp_error *e);
 /* Queues the job and waits until its batch is committed (or failed). */
 void kp_writer_submit(kp_writer *w, kp_job *job);
+/* Queues the job without waiting; job->on_done must be set. False when the
+ * queue refused it (full, or stopping): job->err says why, and on_done will
+ * not be called. */
+bool kp_writer_enqueue(kp_writer *w, kp_job *job);
 void kp_writer_stop(kp_writer *w);
+/* Returns once every write acknowledged so far is visible to other
+ * connections of the database (commits the writer's open transaction). */
+void kp_writer_barrier(kp_writer *w);
 
 /* ---- readers: a fixed pool of read connections with their scratch. */
 typedef struct kp_reader {
@@ -72,16 +85,52 @@ typedef struct kp_reader {
 
 typedef struct kp_reader_pool kp_reader_pool;
 kp_err kp_reader_pool_new(const char *db_path, int n, kp_reader_pool **out, kp_error *e);
+/* Readers acquired from now on first wait for the writer's barrier, so a
+ * lookup sees every purchase answered before it. */
+void kp_reader_pool_follow(kp_reader_pool *pool, kp_writer *w);
 kp_reader *kp_reader_acquire(kp_reader_pool *pool);
 void kp_reader_release(kp_reader_pool *pool, kp_reader *r);
 void kp_reader_pool_free(kp_reader_pool *pool);
 
 /* ---- routes (http_pos.c) */
 typedef struct kp_server kp_server;
+
+/* A connection's purchase or return while the writer commits it: the parsed
+ * request, its store and the writer's job. It must outlive the request's
+ * handler call, so the HTTP layer keeps one per connection (server.c) and
+ * reuses it for each of the connection's requests, one at a time. Zeroed
+ * by the owner; the request struct is allocated on first use and freed by
+ * kp_http_write_release(). */
+typedef struct kp_http_write {
+    kp_job job;
+    char store[KP_STR_MAX];
+    union kp_http_write_req {
+        kp_purchase_req purchase;
+        kp_return_req ret;
+    } *req;
+} kp_http_write;
+
+/* Frees what kp_http_handle() allocated in w (not w itself). */
+void kp_http_write_release(kp_http_write *w);
+
+/* The status of a write that kp_http_handle() left in answer->job, once the
+ * job is done or the queue refused it; on failure, writes the error body into
+ * the job's output. */
+unsigned kp_http_write_status(kp_http_write *w);
+
 typedef struct kp_http_answer {
     unsigned status;
     kp_buf *body;             /* JSON, unless content_type says otherwise */
     const char *content_type; /* NULL = application/json */
+    /* In: the connection's write slot (required for POST /v1/purchases and
+     * /v1/returns). */
+    kp_http_write *write;
+    /* Out: set instead of status when the request became a writer's job
+     * (&write->job): the caller queues it (kp_writer_enqueue() with on_done
+     * and owner set, or kp_writer_submit()) and answers
+     * kp_http_write_status() once it is done. The writer fills body, which
+     * has been reserved so it never reallocates. */
+    kp_job *job;
 } kp_http_answer;
 
 struct kp_server {
@@ -106,7 +155,10 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url,
                            bool body_too_large, kp_http_answer *answer);
 
 /* Handles one request. `auth` is the Authorization header (or NULL). Writes
- * the status and JSON body into *answer. */
+ * the status and JSON body into *answer; for a valid purchase or return it
+ * leaves the job to queue in answer->job instead (see kp_http_answer).
+ * Every other route blocks the calling thread until it is answered (a write
+ * until it is durable). */
 void kp_http_handle(kp_server *srv, const char *method, const char *url, const char *auth,
                     const char *body, size_t body_len, bool body_too_large, kp_http_answer *answer);
 

@@ -11,6 +11,9 @@
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
 
+#include <kopilka/oplog.h>
+
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,8 +117,38 @@ struct kp_writer {
     bool syncer_running;
     uint64_t syncs;
     kp_time program_checked_ns;
+    /* The operation log (oplog.h; NULL: every batch commits the database).
+     * Batches of purchases and returns are "soft": their records are
+     * appended to the log and fsynced there, while the database
+     * transaction stays open across batches; a "hard" commit of the
+     * database ends it every COMMIT_EVERY_NS, at a write that is not a
+     * purchase or return, when a reader needs to see the work, when idle,
+     * and at stop. */
+    kp_oplog *log;
+    kp_buf record;             /* the record being encoded */
+    bool txn_open;
+    uint64_t txn_start_ns;
+    size_t txn_ops;            /* soft operations in the open transaction */
+    /* under lock */
+    unsigned sync_files;       /* log files written since the last sync */
+    bool sync_wal;             /* a database commit waits for its sync */
+    uint64_t sync_wal_seq;     /* the log record that commit covers */
+    uint64_t open_seq;         /* last log record in the open transaction */
+    uint64_t committed_seq;    /* last log record whose work readers see */
+    uint64_t durable_seq;      /* last log record whose work is durable in the database */
+    bool commit_asked;         /* a reader waits for the open transaction */
+    bool failed;               /* acknowledged work may be missing from the
+                                * database: writes are refused until a restart
+                                * recovers it from the log */
+    pthread_cond_t committed;  /* broadcast at each database commit */
     /* statistics, printed when the writer stops (only the writer writes them) */
-    uint64_t batches, jobs, exec_ns, commit_ns;
+    uint64_t batches, jobs, exec_ns, commit_ns, soft_batches, hard_commits;
+};
+
+enum {
+    COMMIT_EVERY_NS = 500 * 1000 * 1000, /* a hard commit at least this often */
+    COMMIT_IDLE_NS = 2 * 1000 * 1000,    /* ... and after this long without work */
+    TXN_OPS_MAX = 200000,                /* ... and before the transaction grows past this */
 };
 
 static uint64_t now_ns(void)
@@ -158,13 +191,31 @@ static void run_job(kp_writer *w, kp_job *job)
     if (end) job_fail(job, end, "storage failed");
 }
 
-/* Marks a list of jobs done and wakes each requester. Called with w->lock. */
-static void complete_locked(kp_job *list)
+/* Marks a list of jobs done and wakes each waiting requester. Called with
+ * w->lock. Jobs with a callback are returned (linked by next) for
+ * finish_async() to call once the lock is released. */
+static kp_job *complete_locked(kp_job *list)
+{
+    kp_job *async = NULL;
+    for (kp_job *j = list, *next; j; j = next) {
+        next = j->next;
+        if (j->on_done) {
+            j->next = async;
+            async = j;
+        } else {
+            j->done = true;
+            pthread_cond_signal(j->wake);
+        }
+    }
+    return async;
+}
+
+static void finish_async(kp_job *list)
 {
     for (kp_job *j = list, *next; j; j = next) {
         next = j->next;
         j->done = true;
-        pthread_cond_signal(j->wake);
+        j->on_done(j); /* may free or reuse j */
     }
 }
 
@@ -174,26 +225,98 @@ static void *syncer_main(void *arg)
     pthread_setname_np(pthread_self(), "kp-syncer");
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (w->sync_head == NULL && !w->stop) pthread_cond_wait(&w->wake_syncer, &w->lock);
-        if (w->sync_head == NULL && w->stop) break;
+        while (w->sync_head == NULL && !w->sync_wal && !w->sync_files && !w->stop)
+            pthread_cond_wait(&w->wake_syncer, &w->lock);
+        if (w->sync_head == NULL && !w->sync_wal && !w->sync_files && w->stop) break;
         kp_job *list = w->sync_head;
         w->sync_head = w->sync_tail = NULL;
+        bool wal = w->sync_wal;
+        uint64_t wal_seq = w->sync_wal_seq;
+        unsigned files = w->sync_files;
+        w->sync_wal = false;
+        w->sync_files = 0;
         pthread_mutex_unlock(&w->lock);
-        kp_err err = w->store->ops->sync_journal(w->store);
+        /* Everything taken was written before this point: one sync of each
+         * file covers it all. */
+        kp_err err = KP_OK;
+        kp_error e = {0};
+        if (wal) {
+            err = w->store->ops->sync_journal(w->store);
+            if (err) kp_error_set(&e, err, "", "%s", w->store->last_error);
+        }
+        if (err == KP_OK && files) err = kp_oplog_sync(w->log, files, &e);
         w->syncs++;
         if (err) {
-            fprintf(stderr, "kopilka: %s; answering 503 (retries replay safely)\n",
-                    w->store->last_error);
+            fprintf(stderr, "kopilka: %s; answering 503 (retries replay safely)\n", e.message);
             for (kp_job *j = list; j; j = j->next)
                 if (j->err == KP_OK)
                     job_fail(j, KP_ERR_IO, "storage could not confirm the write; retry with "
                                            "the same receipt");
         }
         pthread_mutex_lock(&w->lock);
-        complete_locked(list);
+        if (err) w->failed = true;
+        else if (wal && wal_seq > w->durable_seq) w->durable_seq = wal_seq;
+        kp_job *async = complete_locked(list);
+        if (async) {
+            pthread_mutex_unlock(&w->lock);
+            finish_async(async);
+            pthread_mutex_lock(&w->lock);
+        }
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
+}
+
+/* Appends a successful purchase's or return's record to the log's queue.
+ * False when it cannot: the batch then commits the database instead. */
+static bool journal_job(kp_writer *w, const kp_job *job)
+{
+    kp_err err;
+    if (job->type == KP_JOB_PURCHASE) {
+        const kp_program *program = kp_programs_current(w->programs);
+        err = kp_durable_purchase(&w->record, job->store, job->purchase, job->now,
+                                  program->version, job->out);
+    } else if (job->type == KP_JOB_RETURN) {
+        err = kp_durable_return(&w->record, job->store, job->ret, job->now, job->out);
+    } else {
+        return false;
+    }
+    kp_error e;
+    return err == KP_OK && kp_oplog_add(w->log, w->record.data, w->record.len, &e) == KP_OK;
+}
+
+/* Commits the open transaction, marking every log record written so far as
+ * held by the database, and queues the batch for the journal's sync. */
+static kp_err hard_commit(kp_writer *w)
+{
+    kp_store *st = w->store;
+    uint64_t seq = w->log ? kp_oplog_seq(w->log) : 0;
+    if (w->log) kp_oplog_discard(w->log);
+    kp_err err = w->log ? st->ops->oplog_mark_set(st, seq) : KP_OK;
+    if (err == KP_OK) err = st->ops->commit(st);
+    if (err) st->ops->rollback(st);
+    bool had_soft = w->txn_ops > 0;
+    w->txn_open = false;
+    w->txn_ops = 0;
+    w->hard_commits++;
+    pthread_mutex_lock(&w->lock);
+    if (err == KP_OK) {
+        w->committed_seq = seq;
+        w->sync_wal = true;
+        w->sync_wal_seq = seq;
+    } else if (had_soft) {
+        w->failed = true;
+    }
+    w->commit_asked = false;
+    pthread_cond_broadcast(&w->committed);
+    uint64_t durable = w->durable_seq;
+    pthread_mutex_unlock(&w->lock);
+    if (err == KP_OK && w->log) kp_oplog_commit_point(w->log, durable);
+    if (err && had_soft)
+        fprintf(stderr, "kopilka: a database commit failed (%s); acknowledged work is in the "
+                        "operation log: writes are refused until a restart recovers it\n",
+                st->last_error);
+    return err;
 }
 
 static void *writer_main(void *arg)
@@ -202,16 +325,24 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "kp-writer");
     for (;;) {
         pthread_mutex_lock(&w->lock);
-        while (w->head == NULL && !w->stop) {
+        bool idle = false;
+        while (w->head == NULL && !w->stop && !w->commit_asked) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            if (w->txn_open) {
+                ts.tv_nsec += COMMIT_IDLE_NS;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+            } else {
+                ts.tv_sec += 1;
+            }
             pthread_cond_timedwait(&w->wake, &w->lock, &ts);
-            if (w->head == NULL && !w->stop) break; /* idle: refresh the program */
-        }
-        if (w->head == NULL && w->stop) {
-            pthread_mutex_unlock(&w->lock);
-            break;
+            if (w->head == NULL && !w->stop && !w->commit_asked) {
+                idle = true; /* commit an open transaction; refresh the program */
+                break;
+            }
         }
         kp_job *batch = w->head;
         kp_job *last = batch;
@@ -226,6 +357,7 @@ static void *writer_main(void *arg)
             last->next = NULL;
             w->queued -= n;
         }
+        bool asked = w->commit_asked, stopping = w->stop, failed = w->failed;
         pthread_mutex_unlock(&w->lock);
 
         /* A new program version is picked up within a second (or at once
@@ -236,15 +368,72 @@ static void *writer_main(void *arg)
             kp_programs_refresh(w->programs, w->store, &e);
             w->program_checked_ns = (kp_time)t_now;
         }
-        if (batch == NULL) continue;
+        if (batch == NULL) {
+            if (w->txn_open && (asked || idle || stopping)) {
+                hard_commit(w);
+                pthread_mutex_lock(&w->lock);
+                pthread_cond_signal(&w->wake_syncer);
+                pthread_mutex_unlock(&w->lock);
+            }
+            if (stopping && !w->txn_open) break;
+            continue;
+        }
+        if (failed) {
+            for (kp_job *j = batch; j; j = j->next)
+                job_fail(j, KP_ERR_IO, "storage failed; restart the server to recover");
+            pthread_mutex_lock(&w->lock);
+            kp_job *async = complete_locked(batch);
+            pthread_mutex_unlock(&w->lock);
+            finish_async(async);
+            continue;
+        }
 
         uint64_t t0 = now_ns(), t1 = t0;
-        kp_err err = w->store->ops->begin(w->store);
+        kp_err err = KP_OK;
+        if (!w->txn_open) {
+            err = w->store->ops->begin(w->store);
+            if (err == KP_OK) {
+                w->txn_open = true;
+                w->txn_start_ns = t0;
+            }
+        }
+        bool hard = w->log == NULL || asked || stopping;
         if (err == KP_OK) {
-            for (kp_job *j = batch; j; j = j->next) run_job(w, j);
+            for (kp_job *j = batch; j; j = j->next) {
+                run_job(w, j);
+                if (j->err == KP_OK && !j->replayed && !hard && !journal_job(w, j)) hard = true;
+            }
             t1 = now_ns();
-            err = w->store->ops->commit(w->store);
-            if (err) w->store->ops->rollback(w->store);
+            hard = hard || w->txn_ops + n > TXN_OPS_MAX || t1 - w->txn_start_ns > COMMIT_EVERY_NS;
+            unsigned files = 0;
+            uint64_t seq = 0;
+            if (hard) {
+                err = hard_commit(w);
+            } else {
+                kp_error e;
+                err = kp_oplog_write(w->log, &files, &seq, &e);
+                if (err) {
+                    /* Earlier batches' work is acknowledged and only in the
+                     * log and this transaction: roll back and refuse writes
+                     * until a restart replays the log. */
+                    fprintf(stderr, "kopilka: %s; writes are refused until a restart\n",
+                            e.message);
+                    kp_oplog_discard(w->log);
+                    w->store->ops->rollback(w->store);
+                    w->txn_open = false;
+                    pthread_mutex_lock(&w->lock);
+                    w->failed = true;
+                    pthread_cond_broadcast(&w->committed);
+                    pthread_mutex_unlock(&w->lock);
+                } else {
+                    w->txn_ops += n;
+                    w->soft_batches++;
+                    pthread_mutex_lock(&w->lock);
+                    w->sync_files |= files;
+                    if (files) w->open_seq = seq;
+                    pthread_mutex_unlock(&w->lock);
+                }
+            }
         }
         w->batches++;
         w->jobs += n;
@@ -258,10 +447,11 @@ static void *writer_main(void *arg)
         }
         /* Wake exactly the requesters of this batch, each on its own
          * condition (a broadcast would wake every waiting thread): at once
-         * when it failed, after the journal sync when it committed. */
+         * when it failed, after the sync when it was written. */
         pthread_mutex_lock(&w->lock);
+        kp_job *async = NULL;
         if (err || !w->syncer_running) {
-            complete_locked(batch);
+            async = complete_locked(batch);
         } else {
             if (w->sync_tail) w->sync_tail->next = batch;
             else w->sync_head = batch;
@@ -269,8 +459,23 @@ static void *writer_main(void *arg)
             pthread_cond_signal(&w->wake_syncer);
         }
         pthread_mutex_unlock(&w->lock);
+        finish_async(async);
     }
     return NULL;
+}
+
+void kp_writer_barrier(kp_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    uint64_t target = w->open_seq;
+    /* Bounded: each round trip is one commit of the writer, which resets
+     * commit_asked; a failed or stopping writer ends the wait. */
+    while (w->committed_seq < target && !w->failed && !w->stop) {
+        w->commit_asked = true;
+        pthread_cond_signal(&w->wake);
+        pthread_cond_wait(&w->committed, &w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* Checkpoints the journal every 200 ms from its own connection, so the
@@ -316,6 +521,15 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->wake_checkpointer, NULL);
     pthread_cond_init(&w->wake_syncer, NULL);
+    pthread_cond_init(&w->committed, NULL);
+    kp_buf_init(&w->record, KP_OPLOG_RECORD_MAX);
+    /* The log first: what a crash left in it goes into the database before
+     * anything else reads or writes, with a durable commit. The lock on it
+     * keeps a second server (or a CLI's recovery) off this database. */
+    size_t recovered = 0;
+    if ((err = kp_durable_open_log(w->store, db_path, &w->log, &recovered, e))) goto fail;
+    if (recovered)
+        fprintf(stderr, "kopilka: recovered %zu operations from the operation log\n", recovered);
     if ((err = kp_programs_refresh(programs, w->store, e))) goto fail;
     if ((err = kp_store_open(db_path, false, &w->checkpoint_store, e))) goto fail;
     /* Commits are made durable by the syncer thread; a backend without
@@ -326,6 +540,10 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
             goto fail;
         }
         w->syncer_running = true;
+    } else {
+        /* Nobody would sync the log: every batch commits the database. */
+        kp_oplog_close(w->log);
+        w->log = NULL;
     }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the writer thread");
@@ -348,6 +566,8 @@ fail:
     }
     kp_store_close(w->checkpoint_store);
     kp_store_close(w->store);
+    kp_oplog_close(w->log);
+    kp_buf_release(&w->record);
     kp_scratch_free(w->scratch);
     free(w);
     return err;
@@ -357,6 +577,26 @@ fail:
 static _Thread_local pthread_cond_t tl_wake;
 static _Thread_local bool tl_wake_ready;
 
+/* Appends the job to the queue; false (and the job failed) when the queue is
+ * full or the writer stops. Called with w->lock. */
+static bool queue_locked(kp_writer *w, kp_job *job)
+{
+    job->done = false;
+    job->next = NULL;
+    job->err = KP_OK;
+    job->replayed = false;
+    if (w->queued >= KP_QUEUE_MAX || w->stop) {
+        job_fail(job, KP_ERR_BUSY, "the server is overloaded; retry with the same receipt");
+        return false;
+    }
+    if (w->tail) w->tail->next = job;
+    else w->head = job;
+    w->tail = job;
+    w->queued++;
+    pthread_cond_signal(&w->wake);
+    return true;
+}
+
 void kp_writer_submit(kp_writer *w, kp_job *job)
 {
     if (!tl_wake_ready) {
@@ -364,23 +604,21 @@ void kp_writer_submit(kp_writer *w, kp_job *job)
         tl_wake_ready = true;
     }
     job->wake = &tl_wake;
-    job->done = false;
-    job->next = NULL;
-    job->err = KP_OK;
-    job->replayed = false;
+    job->on_done = NULL;
     pthread_mutex_lock(&w->lock);
-    if (w->queued >= KP_QUEUE_MAX || w->stop) {
-        pthread_mutex_unlock(&w->lock);
-        job_fail(job, KP_ERR_BUSY, "the server is overloaded; retry with the same receipt");
-        return;
-    }
-    if (w->tail) w->tail->next = job;
-    else w->head = job;
-    w->tail = job;
-    w->queued++;
-    pthread_cond_signal(&w->wake);
-    while (!job->done) pthread_cond_wait(job->wake, &w->lock);
+    if (queue_locked(w, job))
+        while (!job->done) pthread_cond_wait(job->wake, &w->lock);
     pthread_mutex_unlock(&w->lock);
+}
+
+bool kp_writer_enqueue(kp_writer *w, kp_job *job)
+{
+    assert(job->on_done != NULL);
+    job->wake = NULL;
+    pthread_mutex_lock(&w->lock);
+    bool queued = queue_locked(w, job);
+    pthread_mutex_unlock(&w->lock);
+    return queued;
 }
 
 void kp_writer_stop(kp_writer *w)
@@ -405,23 +643,29 @@ void kp_writer_stop(kp_writer *w)
     if (w->batches)
         fprintf(stderr,
                 "kopilka: writer: %llu operations in %llu group commits (%.1f a commit), "
-                "%.1f us of work per operation, %.2f ms per commit, %llu journal syncs\n",
+                "%.1f us of work per operation, %.2f ms per commit, %llu syncs; "
+                "%llu batches in the operation log, %llu database commits\n",
                 (unsigned long long)w->jobs, (unsigned long long)w->batches,
                 (double)w->jobs / (double)w->batches,
                 w->jobs ? (double)w->exec_ns / 1e3 / (double)w->jobs : 0.0,
-                (double)w->commit_ns / 1e6 / (double)w->batches, (unsigned long long)w->syncs);
+                (double)w->commit_ns / 1e6 / (double)w->batches, (unsigned long long)w->syncs,
+                (unsigned long long)w->soft_batches, (unsigned long long)w->hard_commits);
     kp_store_close(w->store);
+    kp_oplog_close(w->log);
+    kp_buf_release(&w->record);
     kp_scratch_free(w->scratch);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->wake_checkpointer);
     pthread_cond_destroy(&w->wake_syncer);
+    pthread_cond_destroy(&w->committed);
     free(w);
 }
 
 /* ------------------------------------------------------------------ readers */
 
 struct kp_reader_pool {
+    kp_writer *writer; /* readers wait for its acknowledged work (barrier) */
     pthread_mutex_t lock;
     pthread_cond_t freed;
     int n;
@@ -453,8 +697,11 @@ kp_err kp_reader_pool_new(const char *db_path, int n, kp_reader_pool **out, kp_e
     return KP_OK;
 }
 
+void kp_reader_pool_follow(kp_reader_pool *p, kp_writer *w) { p->writer = w; }
+
 kp_reader *kp_reader_acquire(kp_reader_pool *p)
 {
+    if (p->writer) kp_writer_barrier(p->writer);
     pthread_mutex_lock(&p->lock);
     while (p->n_free == 0) pthread_cond_wait(&p->freed, &p->lock);
     kp_reader *r = p->free_list[--p->n_free];

@@ -87,6 +87,24 @@ kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch
 kp_err kp_service_card_program(kp_store *st, const kp_program *program, const char *number,
                                kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e);
 
+/* ---- durability through the operation log (durable.c, oplog.h) */
+struct kp_oplog;
+/* Appends the record of a purchase or return that produced `answer` to b. */
+kp_err kp_durable_purchase(kp_buf *b, const char *store, const kp_purchase_req *r, kp_time now,
+                           int64_t program_version, const kp_buf *answer);
+kp_err kp_durable_return(kp_buf *b, const char *store, const kp_return_req *r, kp_time now,
+                         const kp_buf *answer);
+/* Replays into the database, in one transaction, every log record past its
+ * mark, checking each answer; then the log writes after the last one. */
+kp_err kp_durable_recover(kp_store *st, struct kp_oplog *log, size_t *applied, kp_error *e);
+/* Opens the database's operation log (taking its lock) and recovers.
+ * KP_ERR_BUSY when another process (a running server) owns the log. */
+kp_err kp_durable_open_log(kp_store *st, const char *db_path, struct kp_oplog **log,
+                           size_t *applied, kp_error *e);
+/* kp_store_open for the CLI: also replays the operation log left by a
+ * server that stopped uncleanly, unless a running server owns it. */
+kp_err kp_service_open(const char *db_path, bool create, kp_store **out, kp_error *e);
+
 /* Administration shared by the CLI and the server. */
 kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64_t *version,
                                kp_error *e);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <kopilka/clock.h>
+#include <sodium.h>
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -69,7 +70,7 @@ enum {
     Q_ACCOUNT_GET, Q_LOTS_OPEN,
     Q_OP_FIND, Q_OP_INSERT, Q_OP_SET_DETAIL,
     Q_POSTING_INSERT, Q_POSTING_INSERT2, Q_SYS_UPDATE, Q_LOT_CHANGE, Q_LOT_MERGE, Q_LOT_INSERT, Q_ACCOUNT_UPDATE,
-    Q_HISTORY,
+    Q_HISTORY, Q_META_GET, Q_META_SET,
     Q__COUNT
 };
 
@@ -112,6 +113,9 @@ static const char *const queries[Q__COUNT] = {
                          "spend = spend + ?5 WHERE id = ?1",
     [Q_HISTORY] = "SELECT id, type, coalesce(store,''), coalesce(receipt,''), at, points, amount "
                   "FROM ops WHERE account_id = ?1 ORDER BY id DESC LIMIT ?2",
+    [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [Q_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 };
 
 typedef struct sqlite_store {
@@ -602,6 +606,48 @@ static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line),
     return store_sqlite_people_verify(s->people, report, ctx, problems);
 }
 
+static kp_err s_oplog_mark_get(kp_store *b, uint64_t *seq)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_META_GET);
+    sqlite3_bind_text(st, 1, "oplog_seq", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *seq = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? KP_OK : fail(s, rc);
+}
+
+static kp_err s_oplog_mark_set(kp_store *b, uint64_t seq)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_META_SET);
+    sqlite3_bind_text(st, 1, "oplog_seq", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    return run(s, st);
+}
+
+/* A random identity made once per database: the operation log is keyed
+ * with it, so log files left beside a re-created database are ignored. */
+static kp_err s_identity(kp_store *b, uint8_t id[16])
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_META_GET);
+    sqlite3_bind_text(st, 1, "db_id", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    bool found = rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32;
+    if (found) sodium_hex2bin(id, 16, (const char *)sqlite3_column_text(st, 0), 32, NULL, NULL, NULL);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(s, rc);
+    if (found) return KP_OK;
+    char hex[33];
+    randombytes_buf(id, 16);
+    sodium_bin2hex(hex, sizeof hex, id, 16);
+    st = q(s, Q_META_SET);
+    sqlite3_bind_text(st, 1, "db_id", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
+    return run(s, st);
+}
+
 static kp_err s_checkpoint(kp_store *b)
 {
     sqlite_store *s = (sqlite_store *)b;
@@ -669,6 +715,9 @@ static const kp_store_ops sqlite_ops = {
     .history = s_history,
     .verify = s_verify,
     .checkpoint = s_checkpoint,
+    .oplog_mark_get = s_oplog_mark_get,
+    .oplog_mark_set = s_oplog_mark_set,
+    .identity = s_identity,
     .defer_sync = s_defer_sync,
     .sync_journal = s_sync_journal,
     .triggers = &store_sqlite_triggers_ops,

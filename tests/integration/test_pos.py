@@ -918,6 +918,177 @@ class Concurrency(KopilkaTestCase):
 
 
 # ---------------------------------------------------------------------------
+def _raw_request(method, path, body, key):
+    """The bytes of one HTTP/1.1 request with a JSON body."""
+    payload = json.dumps(body).encode()
+    head = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (method, path, key, len(payload))).encode()
+    return head + payload
+
+
+class EventLoop(KopilkaTestCase):
+    """Purchases wait for their group commit on suspended connections, not
+    on a thread each: many connections share a few threads, a client may go
+    away while its purchase is being committed, and SIGTERM must wait for
+    the suspended ones."""
+
+    cards = 100
+
+    def wait_for_purchases(self, card, n, seconds=10):
+        deadline = time.monotonic() + seconds
+        while True:
+            c = self.k.card(card)
+            if c["purchases"] >= n or time.monotonic() > deadline:
+                return c
+            time.sleep(0.05)
+
+    def test_client_closing_right_after_a_purchase_still_records_it(self):
+        cards = self.k.cards[:20]
+        bodies = [purchase_body(card, "GONE-%d" % i, [labor(500000), parts(200000)],
+                                when=at(0)) for i, card in enumerate(cards)]
+        for body in bodies:
+            s = socket.create_connection(("127.0.0.1", self.k.port), timeout=10)
+            s.sendall(_raw_request("POST", "/v1/purchases", body, self.k.key))
+            s.close()  # at once: the answer finds no one
+        # Clients that reset the connection instead (RST): their request may
+        # be dropped by the kernel, but the server must survive them too.
+        for i, card in enumerate(self.k.cards[20:30]):
+            s = socket.create_connection(("127.0.0.1", self.k.port), timeout=10)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.sendall(_raw_request("POST", "/v1/purchases", purchase_body(
+                card, "RST-%d" % i, [labor(500000)], when=at(0)), self.k.key))
+            s.close()
+        self.assertTrue(self.k.alive(), self.k.log_tail())
+        for body in bodies:
+            c = self.wait_for_purchases(body["card"], 1)
+            self.assertEqual((c["balance"], c["purchases"]), (1000, 1), body["card"])
+            st, again = self.call("POST", "/v1/purchases", body)
+            self.assertEqual(st, 200, self.k.last_raw())
+            self.assertIs(again.pop("replayed", None), True)
+            self.assertEqual((again["receipt"], again["earned"], again["balance"]),
+                             (body["receipt"], 1000, 1000))
+        for i, card in enumerate(self.k.cards[20:30]):
+            st, a = self.call("POST", "/v1/purchases", purchase_body(
+                card, "RST-%d" % i, [labor(500000)], when=at(0)))
+            self.assertIn(st, (200, 201), self.k.last_raw())
+            self.assertEqual(self.k.card(card)["purchases"], 1)
+        rc = self.k.stop()
+        self.assertEqual(rc, 0, "SIGTERM: exit %s\n%s" % (rc, self.k.log_tail()))
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, "verify: %s %s" % (v.stdout, v.stderr))
+
+    def test_hundred_keepalive_connections_all_get_201_and_balances_add_up(self):
+        n_threads, per_thread = 100, 5
+        answers = {}  # card -> its answers
+        failures = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(n_threads)
+
+        def worker(t):
+            card = self.k.cards[t]
+            cl = self.k.client()
+            mine = []
+            try:
+                barrier.wait()
+                for i in range(per_thread):
+                    body = purchase_body(card, "M-%d-%d" % (t, i),
+                                         [labor(100000 * (i + 1)), parts(50000 * t)],
+                                         burn=10 * i, when=at(1 + i))
+                    st, a = cl.call("POST", "/v1/purchases", body)
+                    if st != 201:
+                        with lock:
+                            failures.append((t, i, st, cl.last_raw[:300]))
+                    else:
+                        mine.append(a)
+            except Exception as e:  # report, do not hang the barrier
+                with lock:
+                    failures.append((t, "exception", repr(e)))
+            finally:
+                cl.close()
+            with lock:
+                answers[card] = mine
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        self.assertEqual(failures, [])
+        self.assertEqual(len(answers), n_threads)
+        total = 0
+        for card, mine in answers.items():
+            self.assertEqual(len(mine), per_thread, card)
+            balance = 0
+            for a in mine:  # one connection, in order: each starts where the last ended
+                self.assertEqual(a["card"], card)
+                self.assertEqual(a["balance_before"], balance, a)
+                balance += a["earned"] - a["burned"]
+                self.assertEqual(a["balance"], balance, a)
+            c = self.k.card(card)
+            self.assertEqual((c["balance"], c["purchases"]), (balance, per_thread), card)
+            total += balance
+        self.assertEqual(total, sum(a["earned"] - a["burned"]
+                                    for mine in answers.values() for a in mine))
+        rc = self.k.stop()
+        self.assertEqual(rc, 0, "SIGTERM: exit %s\n%s" % (rc, self.k.log_tail()))
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, "verify: %s %s" % (v.stdout, v.stderr))
+
+    def test_sigterm_under_load_exits_cleanly_and_keeps_every_answered_purchase(self):
+        n_threads = 32
+        acked = []  # (body, answer) of every 201
+        other = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def worker(t):
+            cl = self.k.client()
+            i = 0
+            try:
+                while not stop.is_set():
+                    body = purchase_body(self.k.cards[t], "T-%d-%d" % (t, i),
+                                         [labor(100000 + 1000 * i)], when=at(1))
+                    i += 1
+                    try:
+                        st, a = cl.call("POST", "/v1/purchases", body)
+                    except (OSError, http.client.HTTPException):
+                        return  # the server stopped: connection closed
+                    with lock:
+                        if st == 201:
+                            acked.append((body, a))
+                        elif st != 503:  # refused while stopping: allowed
+                            other.append((st, cl.last_raw[:300]))
+            finally:
+                cl.close()
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if len(acked) >= 300:
+                    break
+            time.sleep(0.05)
+        rc = self.k.stop()  # SIGTERM with every connection busy
+        stop.set()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(rc, 0, "SIGTERM under load: exit %s\n%s" % (rc, self.k.log_tail()))
+        self.assertEqual(other, [])
+        self.assertGreater(len(acked), 0)
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, "verify: %s %s" % (v.stdout, v.stderr))
+        self.k.start()
+        for body, a in acked:
+            st, r = self.call("POST", "/v1/purchases", body)
+            self.assertEqual(st, 200, "answered %s lost after SIGTERM: %s %r"
+                             % (a["receipt"], st, self.k.last_raw()))
+            self.assertEqual((r["earned"], r["balance"]), (a["earned"], a["balance"]))
+
+
+# ---------------------------------------------------------------------------
 class Crash(KopilkaTestCase):
 
     THREADS = 4

@@ -1,0 +1,300 @@
+/*
+ * durable.c: purchases and returns as operation-log records (oplog.h), and
+ * recovery: replaying the records the database does not hold yet through
+ * the same service functions that answered them, checking that each answer
+ * comes out byte for byte as it was given.
+ *
+ * A record: format version, type, the time and program version the
+ * operation ran with, the store, a BLAKE2b of the answer, then the request
+ * (integers little-endian, strings as a 16-bit length and bytes).
+ */
+#include "service.h"
+
+#include <kopilka/oplog.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { FORMAT = 1, REC_PURCHASE = 1, REC_RETURN = 2, ANSWER_HASH = 16 };
+
+/* ------------------------------------------------------------------ encode */
+
+static void put_u8(kp_buf *b, uint8_t v) { kp_buf_append(b, &v, 1); }
+static void put_i64(kp_buf *b, int64_t v) { kp_buf_append(b, &v, 8); }
+static void put_str(kp_buf *b, const char *s)
+{
+    size_t n = strnlen(s, KP_STR_MAX - 1);
+    uint16_t len = (uint16_t)n;
+    kp_buf_append(b, &len, 2);
+    kp_buf_append(b, s, n);
+}
+
+static void answer_hash(const kp_buf *answer, uint8_t out[ANSWER_HASH])
+{
+    crypto_generichash(out, ANSWER_HASH, (const unsigned char *)answer->data, answer->len, NULL, 0);
+}
+
+static void put_head(kp_buf *b, uint8_t type, kp_time now, int64_t program_version,
+                     const char *store, const kp_buf *answer)
+{
+    kp_buf_reset(b);
+    put_u8(b, FORMAT);
+    put_u8(b, type);
+    put_i64(b, now);
+    put_i64(b, program_version);
+    put_str(b, store);
+    uint8_t hash[ANSWER_HASH];
+    answer_hash(answer, hash);
+    kp_buf_append(b, hash, sizeof hash);
+}
+
+kp_err kp_durable_purchase(kp_buf *b, const char *store, const kp_purchase_req *r, kp_time now,
+                           int64_t program_version, const kp_buf *answer)
+{
+    put_head(b, REC_PURCHASE, now, program_version, store, answer);
+    put_str(b, r->card);
+    put_str(b, r->receipt);
+    put_u8(b, r->at_given);
+    put_i64(b, r->at);
+    put_i64(b, r->basket.burn_request);
+    put_i64(b, (int64_t)r->basket.n_lines);
+    for (size_t i = 0; i < r->basket.n_lines; i++) {
+        const kp_line *l = &r->basket.lines[i];
+        put_str(b, l->sku);
+        put_str(b, l->category);
+        put_i64(b, l->amount_minor);
+        put_i64(b, l->qty);
+        put_u8(b, l->promo);
+    }
+    return b->failed ? KP_ERR_NOMEM : KP_OK;
+}
+
+kp_err kp_durable_return(kp_buf *b, const char *store, const kp_return_req *r, kp_time now,
+                         const kp_buf *answer)
+{
+    put_head(b, REC_RETURN, now, 0, store, answer);
+    put_str(b, r->card);
+    put_str(b, r->receipt);
+    put_str(b, r->original_receipt);
+    put_u8(b, r->at_given);
+    put_i64(b, r->at);
+    put_u8(b, r->request.whole);
+    put_i64(b, (int64_t)r->request.n_lines);
+    for (size_t i = 0; i < r->request.n_lines; i++) {
+        put_str(b, r->request.lines[i].sku);
+        put_i64(b, r->request.lines[i].qty);
+    }
+    return b->failed ? KP_ERR_NOMEM : KP_OK;
+}
+
+/* ------------------------------------------------------------------ decode */
+
+typedef struct reader {
+    const uint8_t *p, *end;
+    bool bad;
+} reader;
+
+static bool take(reader *r, void *out, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        memset(out, 0, n);
+        return false;
+    }
+    memcpy(out, r->p, n);
+    r->p += n;
+    return true;
+}
+
+static uint8_t get_u8(reader *r) { uint8_t v; take(r, &v, 1); return v; }
+static int64_t get_i64(reader *r) { int64_t v; take(r, &v, 8); return v; }
+static void get_str(reader *r, char out[KP_STR_MAX])
+{
+    uint16_t n;
+    out[0] = '\0';
+    if (!take(r, &n, 2)) return;
+    if (n >= KP_STR_MAX) {
+        r->bad = true;
+        return;
+    }
+    if (take(r, out, n)) out[n] = '\0';
+}
+
+/* The lines count of a record, bounded before any loop uses it. */
+static size_t get_count(reader *r)
+{
+    int64_t n = get_i64(r);
+    if (n < 0 || n > KP_LINES_MAX) {
+        r->bad = true;
+        return 0;
+    }
+    return (size_t)n;
+}
+
+/* ------------------------------------------------------------------ recover */
+
+typedef struct replay_ctx {
+    kp_store *st;
+    kp_scratch *sc;
+    kp_buf out;
+    kp_program *program; /* the version last used, kept between records */
+    kp_purchase_req purchase;
+    kp_return_req ret;
+    size_t applied;
+} replay_ctx;
+
+static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+{
+    replay_ctx *c = arg;
+    reader r = {data, data + len, false};
+    uint8_t format = get_u8(&r), type = get_u8(&r);
+    kp_time now = get_i64(&r);
+    int64_t version = get_i64(&r);
+    char store[KP_STR_MAX];
+    get_str(&r, store);
+    uint8_t hash[ANSWER_HASH];
+    take(&r, hash, sizeof hash);
+    if (r.bad || format != FORMAT || (type != REC_PURCHASE && type != REC_RETURN))
+        return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
+                            "operation-log record %llu is of an unknown format %u/%u",
+                            (unsigned long long)seq, format, type);
+    bool replayed = false;
+    kp_err err;
+    kp_buf_reset(&c->out);
+    if (type == REC_PURCHASE) {
+        kp_purchase_req *q = &c->purchase;
+        memset(q, 0, sizeof *q);
+        get_str(&r, q->card);
+        get_str(&r, q->receipt);
+        q->at_given = get_u8(&r) != 0;
+        q->at = get_i64(&r);
+        q->basket.burn_request = get_i64(&r);
+        q->basket.n_lines = get_count(&r);
+        for (size_t i = 0; i < q->basket.n_lines && !r.bad; i++) {
+            kp_line *l = &q->basket.lines[i];
+            get_str(&r, l->sku);
+            get_str(&r, l->category);
+            l->amount_minor = get_i64(&r);
+            l->qty = get_i64(&r);
+            l->promo = get_u8(&r) != 0;
+        }
+        if (r.bad || r.p != r.end)
+            return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
+                                "operation-log record %llu is malformed", (unsigned long long)seq);
+        if (c->program == NULL || c->program->version != version) {
+            if (c->program == NULL && (c->program = malloc(sizeof *c->program)) == NULL)
+                return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+            if ((err = kp_service_program_get(c->st, version, c->program, e))) {
+                free(c->program);
+                c->program = NULL;
+                return err;
+            }
+        }
+        err = kp_service_purchase(c->st, c->program, store, q, now, c->sc, &c->out, &replayed, e);
+    } else {
+        kp_return_req *q = &c->ret;
+        memset(q, 0, sizeof *q);
+        get_str(&r, q->card);
+        get_str(&r, q->receipt);
+        get_str(&r, q->original_receipt);
+        q->at_given = get_u8(&r) != 0;
+        q->at = get_i64(&r);
+        q->request.whole = get_u8(&r) != 0;
+        q->request.n_lines = get_count(&r);
+        for (size_t i = 0; i < q->request.n_lines && !r.bad; i++) {
+            get_str(&r, q->request.lines[i].sku);
+            q->request.lines[i].qty = get_i64(&r);
+        }
+        if (r.bad || r.p != r.end)
+            return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
+                                "operation-log record %llu is malformed", (unsigned long long)seq);
+        err = kp_service_return(c->st, store, q, now, c->sc, &c->out, &replayed, e);
+    }
+    if (err) return err;
+    uint8_t again[ANSWER_HASH];
+    answer_hash(&c->out, again);
+    if (replayed || sodium_memcmp(again, hash, sizeof hash) != 0)
+        return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
+                            "replaying operation-log record %llu (store %s) gave another answer "
+                            "than the one given before the stop; this binary prices differently "
+                            "from the one that wrote the log: recover with that version",
+                            (unsigned long long)seq, store);
+    c->applied++;
+    return KP_OK;
+}
+
+kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error *e)
+{
+    *applied = 0;
+    replay_ctx *c = calloc(1, sizeof *c);
+    kp_scratch *sc = kp_scratch_new();
+    if (c == NULL || sc == NULL) {
+        free(c);
+        kp_scratch_free(sc);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    }
+    c->st = st;
+    c->sc = sc;
+    kp_buf_init(&c->out, 64 * 1024 * 1024);
+    uint64_t mark = 0, last = 0;
+    kp_err err = st->ops->begin(st);
+    if (err == KP_OK) err = st->ops->oplog_mark_get(st, &mark);
+    if (err) {
+        kp_error_set(e, err, "database", "cannot read the operation-log mark: %s", st->last_error);
+    } else {
+        err = kp_oplog_replay(log, mark, replay_one, c, &last, e);
+        if (err == KP_OK && last != mark && (err = st->ops->oplog_mark_set(st, last)))
+            kp_error_set(e, err, "database", "cannot write the operation-log mark: %s",
+                         st->last_error);
+    }
+    if (err == KP_OK && (err = st->ops->commit(st)))
+        kp_error_set(e, err, "database", "cannot commit the recovery: %s", st->last_error);
+    if (err) {
+        st->ops->rollback(st);
+    } else {
+        kp_oplog_start(log, last);
+        *applied = c->applied;
+    }
+    kp_buf_release(&c->out);
+    free(c->program);
+    free(c);
+    kp_scratch_free(sc);
+    return err;
+}
+
+kp_err kp_durable_open_log(kp_store *st, const char *db_path, kp_oplog **log, size_t *applied,
+                           kp_error *e)
+{
+    *log = NULL;
+    *applied = 0;
+    uint8_t id[16];
+    kp_err err = st->ops->identity(st, id);
+    if (err) return kp_error_set(e, err, "database", "cannot read the database's identity: %s",
+                                 st->last_error);
+    if ((err = kp_oplog_open(db_path, id, log, e))) return err;
+    if ((err = kp_durable_recover(st, *log, applied, e))) {
+        kp_oplog_close(*log);
+        *log = NULL;
+    }
+    return err;
+}
+
+kp_err kp_service_open(const char *db_path, bool create, kp_store **out, kp_error *e)
+{
+    kp_err err = kp_store_open(db_path, create, out, e);
+    if (err) return err;
+    kp_oplog *log = NULL;
+    size_t applied = 0;
+    err = kp_durable_open_log(*out, db_path, &log, &applied, e);
+    if (err == KP_ERR_BUSY) return KP_OK; /* a running server owns the log */
+    if (err) {
+        kp_store_close(*out);
+        *out = NULL;
+        return err;
+    }
+    if (applied)
+        fprintf(stderr, "kopilka: recovered %zu operations from the operation log\n", applied);
+    kp_oplog_close(log);
+    return KP_OK;
+}

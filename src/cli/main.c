@@ -46,7 +46,9 @@ static const kp_command commands[] = {
     {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
               "[--now TIME] [--tick SECONDS]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
-     "SIGTERM. Purchases are committed in groups, each answered only once durable. "
+     "SIGTERM. Purchases and returns are answered only once durable: in groups, through "
+     "the operation log DB.oplog-0/-1 (replayed after a crash by the next server or CLI "
+     "command that opens DB; docs/architecture.md). "
      "--http-threads sets the event-loop threads that answer HTTP (1 to 64, default 4); "
      "--readers the read connections for quotes and lookups (1 to 64, default 8). --now "
      "fixes the clock (RFC 3339) for tests. A scheduler runs due time-driven work (expiry, "

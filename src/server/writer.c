@@ -1,10 +1,14 @@
 /*
  * writer.c: group commit. One thread owns the database's write connection.
- * Request threads queue jobs and wait; the writer takes every waiting job (up
- * to KP_BATCH_MAX), runs each in its own savepoint inside one transaction,
- * commits once (one fsync for the whole batch) and only then wakes the
- * requesters. A job that fails rolls back alone; a commit that fails fails
- * the whole batch, and no requester is told "done" for an unwritten purchase.
+ * Request handlers queue jobs; the writer takes every waiting job (up to
+ * KP_BATCH_MAX) and runs each in its own savepoint of a transaction that
+ * stays open across batches. A batch of purchases and returns is made
+ * durable by its operation-log records (oplog.h: one pwrite, then the
+ * syncer's fdatasync); any other write, a reader's barrier, idleness, stop
+ * or COMMIT_EVERY_NS commit the database itself (docs/architecture.md). No
+ * requester is told "done" before its batch is on disk; a job that fails
+ * rolls back alone; a failed log write or sync refuses writes until a
+ * restart recovers from the log.
  *
  * Also here: the program cache and the reader pool.
  */

@@ -21,6 +21,7 @@ kp_scratch *kp_scratch_new(void)
 {
     kp_scratch *s = calloc(1, sizeof *s);
     if (s) kp_buf_init(&s->detail, 4 * KP_BODY_MAX);
+    if (s) kp_buf_init(&s->answer, 4 * KP_BODY_MAX);
     if (s) s->till_burn_max = -1;
     return s;
 }
@@ -30,6 +31,7 @@ void kp_scratch_free(kp_scratch *s)
     if (s == NULL) return;
     kp_script_cache_free(s->script);
     kp_buf_release(&s->detail);
+    kp_buf_release(&s->answer);
     free(s);
 }
 
@@ -162,6 +164,117 @@ static kp_err detail_read(const char *text, kp_purchase_record *r)
     return err;
 }
 
+/* ---- the stored answer of a purchase. A purchase's JSON answer (about
+ * 1.4 KB) was the largest thing written per purchase, four fifths of the
+ * journal's bytes; it is stored instead as what quote_json() needs beyond the
+ * operation row and its detail, one text line per item, and an idempotent
+ * retry renders the same JSON from it (answer_render). Strings here can hold
+ * anything a program or its script wrote, so tab, newline and backslash are
+ * escaped. A stored answer that begins with '{' is JSON (returns, other
+ * operations, purchases stored before this format) and is replayed as is.
+ *
+ *   A <tab> burn_request discount points_minor balance_before balance_after
+ *          tier_index burn_limited_by
+ *   X <tab> rule kind base rate_bp points discount text      (one per explain) */
+
+static void put_escaped(kp_buf *b, const char *s)
+{
+    const char *run = s;
+    for (; *s; s++) {
+        const char *esc = *s == '\\' ? "\\\\" : *s == '\t' ? "\\t" : *s == '\n' ? "\\n" : NULL;
+        if (esc == NULL) continue;
+        kp_buf_append(b, run, (size_t)(s - run));
+        kp_buf_puts(b, esc);
+        run = s + 1;
+    }
+    kp_buf_append(b, run, (size_t)(s - run));
+}
+
+static bool field_escaped(char **p, char *out, size_t size)
+{
+    size_t n = 0;
+    char *s = *p;
+    for (; *s && *s != '\t' && *s != '\n'; s++) {
+        char c = *s;
+        if (c == '\\') {
+            c = s[1] == 't' ? '\t' : s[1] == 'n' ? '\n' : s[1] == '\\' ? '\\' : 0;
+            if (c == 0) return false;
+            s++;
+        }
+        if (n + 1 >= size) return false;
+        out[n++] = c;
+    }
+    if (*s == '\0') return false;
+    out[n] = '\0';
+    *p = s + 1;
+    return true;
+}
+
+static void answer_write(kp_buf *b, const kp_quote *q)
+{
+    kp_buf_reset(b);
+    kp_buf_printf(b, "A\t%lld\t%lld\t%lld\t%lld\t%lld\t%d\t", (long long)q->burn_request,
+                  (long long)q->discount_minor, (long long)q->points_minor,
+                  (long long)q->balance_before, (long long)q->balance_after, q->tier_index);
+    put_escaped(b, q->burn_limited_by);
+    kp_buf_puts(b, "\n");
+    for (size_t i = 0; i < q->n_explain; i++) {
+        const kp_explain *x = &q->explain[i];
+        kp_buf_puts(b, "X\t");
+        put_escaped(b, x->rule);
+        kp_buf_printf(b, "\t%d\t%lld\t%d\t%lld\t%lld\t", (int)x->kind, (long long)x->base_minor,
+                      (int)x->rate_bp, (long long)x->points, (long long)x->discount_minor);
+        put_escaped(b, x->text);
+        kp_buf_puts(b, "\n");
+    }
+}
+
+/* Reads answer_write()'s text into the figures of *q it holds. */
+static kp_err answer_read(const char *text, kp_quote *q)
+{
+    char *copy = strdup(text);
+    if (copy == NULL) return KP_ERR_NOMEM;
+    kp_err err = KP_OK;
+    bool have_a = false;
+    q->n_explain = 0;
+    char *p = copy;
+    while (*p && err == KP_OK) {
+        char tag = *p;
+        if (p[1] != '\t') { err = KP_ERR_INTERNAL; break; }
+        p += 2;
+        int64_t v[6];
+        if (tag == 'A') {
+            for (int i = 0; i < 6 && err == KP_OK; i++)
+                if (!field_i64(&p, &v[i])) err = KP_ERR_INTERNAL;
+            if (err == KP_OK &&
+                !field_escaped(&p, q->burn_limited_by, sizeof q->burn_limited_by))
+                err = KP_ERR_INTERNAL;
+            q->burn_request = v[0];
+            q->discount_minor = v[1];
+            q->points_minor = v[2];
+            q->balance_before = v[3];
+            q->balance_after = v[4];
+            q->tier_index = (int)v[5];
+            have_a = true;
+        } else if (tag == 'X' && q->n_explain < KP_EXPLAIN_MAX) {
+            kp_explain *x = &q->explain[q->n_explain++];
+            if (!field_escaped(&p, x->rule, sizeof x->rule)) err = KP_ERR_INTERNAL;
+            for (int i = 0; i < 5 && err == KP_OK; i++)
+                if (!field_i64(&p, &v[i])) err = KP_ERR_INTERNAL;
+            if (err == KP_OK && !field_escaped(&p, x->text, sizeof x->text)) err = KP_ERR_INTERNAL;
+            x->kind = (kp_rule_kind)v[0];
+            x->base_minor = v[1];
+            x->rate_bp = (int32_t)v[2];
+            x->points = v[3];
+            x->discount_minor = v[4];
+        } else {
+            err = KP_ERR_INTERNAL;
+        }
+    }
+    free(copy);
+    return err == KP_OK && !have_a ? KP_ERR_INTERNAL : err;
+}
+
 /* ---- answers */
 
 static void time_field(kp_buf *b, const char *key, kp_time t)
@@ -192,9 +305,10 @@ static void receipt_line(kp_buf *b, bool *first, const char *fmt, ...)
 }
 
 static void quote_json(kp_buf *b, const kp_program *program, const char *store,
-                       const kp_purchase_req *req, kp_time at, const kp_quote *q, bool is_quote)
+                       const kp_purchase_req *req, kp_time at, const kp_quote *q, bool is_quote,
+                       bool replayed)
 {
-    kp_buf_puts(b, "{");
+    kp_buf_puts(b, replayed ? "{\"replayed\":true," : "{");
     kp_buf_json_kv_str(b, "card", req->card, false);
     kp_buf_json_kv_str(b, "receipt", req->receipt, true);
     kp_buf_json_kv_str(b, "store", store, true);
@@ -318,23 +432,72 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
     if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
     if ((err = price_at_till(st, program, store, &card, req, at, sc, e))) return err;
     kp_buf_reset(out);
-    quote_json(out, program, store, req, at, &sc->quote, true);
+    quote_json(out, program, store, req, at, &sc->quote, true, false);
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+/* Renders a purchase's answer again from its row, its detail and its stored
+ * figures (answer_write), as quote_json() first wrote it, marked replayed.
+ * The tier's name and the currency come from the program version that
+ * priced it, read again if it is not the current one. */
+static kp_err answer_render(kp_store *st, const kp_program *current, const kp_op_row *row,
+                            kp_scratch *sc, kp_buf *out, kp_error *e)
+{
+    kp_quote *q = &sc->quote;
+    kp_purchase_record *rec = &sc->record;
+    memset(q, 0, sizeof *q);
+    if (detail_read(row->detail, rec) != KP_OK || answer_read(row->response, q) != KP_OK)
+        return kp_error_set(e, KP_ERR_INTERNAL, "", "the stored answer of receipt %s is unreadable",
+                            row->receipt);
+    kp_purchase_req *req = &sc->replay_req;
+    snprintf(req->card, sizeof req->card, "%s", row->card);
+    snprintf(req->receipt, sizeof req->receipt, "%s", row->receipt);
+    req->basket.n_lines = rec->n_lines;
+    q->n_lines = rec->n_lines;
+    for (size_t i = 0; i < rec->n_lines; i++) {
+        req->basket.lines[i] = rec->lines[i].line;
+        q->lines[i] = rec->lines[i].result;
+    }
+    q->amount_minor = row->amount_minor;
+    q->paid_minor = row->paid_minor;
+    q->earned = row->earned;
+    q->burned = row->burned;
+    q->joined = !rec->not_joined;
+    const kp_program *program = current;
+    kp_program *priced_by = NULL;
+    if (current == NULL || current->version != row->program_version) {
+        if ((priced_by = malloc(sizeof *priced_by)) == NULL)
+            return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        kp_err err = kp_service_program_get(st, row->program_version, priced_by, e);
+        if (err) {
+            free(priced_by);
+            return err;
+        }
+        program = priced_by;
+    }
+    if (q->tier_index < 0 || (size_t)q->tier_index >= program->n_tiers) q->tier_index = -1;
+    kp_buf_reset(out);
+    quote_json(out, program, row->store, req, row->at, q, false, true);
+    free(priced_by);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
 }
 
 /* Answers an idempotent retry from the stored answer, or refuses a reused key. */
-static kp_err replay(const kp_op_row *row, kp_op_type type, const uint8_t hash[16], kp_buf *out,
+static kp_err replay(kp_store *st, const kp_program *program, const kp_op_row *row,
+                     kp_op_type type, const uint8_t hash[16], kp_scratch *sc, kp_buf *out,
                      bool *replayed, kp_error *e)
 {
     if (row->type != type || memcmp(row->request_hash, hash, 16) != 0)
         return kp_error_set(e, KP_ERR_CONFLICT, "receipt",
                             "receipt %s of store %s was already used for a different request",
                             row->receipt, row->store);
+    *replayed = true;
+    if (type == KP_OP_PURCHASE && row->response && row->response[0] != '{')
+        return answer_render(st, program, row, sc, out, e);
     kp_buf_reset(out);
     const char *resp = row->response ? row->response : "{}";
     kp_buf_puts(out, "{\"replayed\":true,");
     kp_buf_puts(out, resp + 1);
-    *replayed = true;
     return KP_OK;
 }
 
@@ -348,7 +511,7 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     kp_op_row row;
     kp_err err = st->ops->op_find(st, store, req->receipt, &row);
     if (err == KP_OK) {
-        err = replay(&row, KP_OP_PURCHASE, hash, out, replayed, e);
+        err = replay(st, program, &row, KP_OP_PURCHASE, hash, sc, out, replayed, e);
         kp_op_row_release(&row);
         return err;
     }
@@ -367,7 +530,7 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
         return kp_error_set(e, err, "", "the ledger refused the purchase");
 
     kp_buf_reset(out);
-    quote_json(out, program, store, req, at, q, false);
+    quote_json(out, program, store, req, at, q, false, false);
     if (out->failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
 
     kp_purchase_record *rec = &sc->record;
@@ -398,7 +561,9 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     row.burned = q->burned;
     row.points = q->earned - q->burned;
     row.detail = sc->detail.data;
-    row.response = out->data;
+    answer_write(&sc->answer, q);
+    if (sc->answer.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
+    row.response = sc->answer.data;
     if ((err = st->ops->op_insert(st, &row))) return storage_error(st, err, e);
     if ((err = st->ops->plan_apply(st, row.id, &sc->plan, at))) return storage_error(st, err, e);
     return KP_OK;
@@ -413,7 +578,7 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
     kp_op_row row, orig;
     kp_err err = st->ops->op_find(st, store, req->receipt, &row);
     if (err == KP_OK) {
-        err = replay(&row, KP_OP_RETURN, hash, out, replayed, e);
+        err = replay(st, NULL, &row, KP_OP_RETURN, hash, sc, out, replayed, e);
         kp_op_row_release(&row);
         return err;
     }

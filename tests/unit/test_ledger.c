@@ -235,6 +235,41 @@ static void test_verify_detects_a_tampered_balance(void **state)
     assert_true(problems(f) >= 2);
 }
 
+/* A retry is answered by rendering the stored figures again: byte for byte
+ * the first answer, also when the script's note holds a tab, a newline and
+ * a backslash, after a return of the purchase, and after a newer program
+ * version (another currency) was loaded. */
+static void test_replay_renders_the_first_answer_exactly(void **state)
+{
+    fx *f = *state;
+    kp_error e = {0};
+    static const char scripted[] =
+        "{\"name\":\"s\",\"currency\":\"EUR\",\"rules\":["
+        "{\"id\":\"e10\",\"kind\":\"earn_percent\",\"percent\":10},"
+        "{\"id\":\"cap\",\"kind\":\"burn_limit\",\"category\":\"labor\",\"percent\":10}],"
+        "\"script\":{\"source\":\"function earn(b) return b.earned * 2, "
+        "'tab\\\\there, new\\\\nline, back\\\\\\\\slash' end\",\"earn\":\"earn\"}}";
+    int64_t v;
+    assert_int_equal(kp_service_program_load(f->st, scripted, strlen(scripted), &v, &e), KP_OK);
+    assert_int_equal(kp_service_program_get(f->st, 0, &f->program, &e), KP_OK);
+    bool replayed = true;
+    assert_int_equal(purchase(f, "R1", 500000, 100000, 0, &replayed, &e), KP_OK);
+    assert_false(replayed);
+    assert_int_equal(purchase(f, "R2", 500000, 0, 700, &replayed, &e), KP_OK);
+    assert_non_null(strstr(f->out.data, "tab\\there, new\\nline, back\\\\slash"));
+    char *first = strdup(f->out.data);
+    assert_non_null(strstr(first, "\"burn_limited_by\":\"rule cap"));
+    assert_int_equal(do_return(f, "X1", "R2", "work", 1, &e), KP_OK);
+    static const char other[] = "{\"name\":\"o\",\"currency\":\"USD\",\"rules\":[]}";
+    assert_int_equal(kp_service_program_load(f->st, other, strlen(other), &v, &e), KP_OK);
+    assert_int_equal(kp_service_program_get(f->st, 0, &f->program, &e), KP_OK);
+    assert_int_equal(purchase(f, "R2", 500000, 0, 700, &replayed, &e), KP_OK);
+    assert_true(replayed);
+    assert_true(strncmp(f->out.data, "{\"replayed\":true,", 17) == 0);
+    assert_string_equal(f->out.data + 17, first + 1);
+    free(first);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +278,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partial_return_by_line_and_qty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_replays_and_different_body_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_detects_a_tampered_balance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_renders_the_first_answer_exactly, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

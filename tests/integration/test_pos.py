@@ -1089,6 +1089,54 @@ class EventLoop(KopilkaTestCase):
 
 
 # ---------------------------------------------------------------------------
+class SharedDatabase(KopilkaTestCase):
+    """The CLI writes to the database a running server writes to."""
+
+    def test_cli_write_gets_in_while_the_server_is_under_continuous_load(self):
+        # The server keeps its transaction open across groups of purchases;
+        # a CLI write must still get the database's write lock within a few
+        # seconds (not fail after its 10 s busy timeout).
+        stop = threading.Event()
+        counts = [0] * 8
+        errors = []
+
+        def worker(t):
+            cl = self.k.client()
+            i = 0
+            try:
+                while not stop.is_set():
+                    body = purchase_body(self.k.cards[t], "L-%d-%d" % (t, i),
+                                         [labor(100000)], when=at(1))
+                    i += 1
+                    st, _ = cl.call("POST", "/v1/purchases", body)
+                    if st != 201:
+                        errors.append((st, cl.last_raw[:200]))
+                        return
+                    counts[t] += 1
+            finally:
+                cl.close()
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(len(counts))]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.0)
+            before = sum(counts)
+            t0 = time.monotonic()
+            key = self.k.terminal_add("late")
+            took = time.monotonic() - t0
+            self.assertLess(took, 5.0, "terminal add waited %.1f s for the lock" % took)
+            time.sleep(0.3)
+            self.assertGreater(sum(counts), before, "the load had stopped")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(errors, [])
+        self.purchase(self.k.cards[9], "LATE-1", [labor(100000)], key=key)
+
+
+# ---------------------------------------------------------------------------
 class Crash(KopilkaTestCase):
 
     THREADS = 4

@@ -12,11 +12,15 @@
  * is sent from the job. A thread thus never sleeps on a commit, and there is
  * no thread per connection to wake.
  *
- * Every other route (quotes, card lookups, events, the back office) runs
- * synchronously in the event-loop thread and blocks it, with the other
- * connections it serves, while it waits for a reader or for the writer.
- * They are few next to purchases and the pool has several threads, so that
- * is acceptable; kp_http_arg() works because they run on the calling thread.
+ * Every other route (quotes, card lookups, events, the back office, imports
+ * and exports) runs on the office lane: a few threads of their own, with the
+ * connection suspended meanwhile, the same way. Those routes wait for a
+ * reader or the writer, and an import or an export can take seconds; run in
+ * an event-loop thread they would stall every till that thread serves. The
+ * request's query arguments are copied into the connection's context before
+ * it is suspended, so kp_http_arg() never touches MHD from another thread.
+ * Only /health and the purchase and return routes (whose work goes to the
+ * writer) are answered in the event loop itself.
  *
  * Each connection has one conn_ctx, made when MHD accepts it
  * (MHD_OPTION_NOTIFY_CONNECTION) and freed when it closes, reused by its
@@ -32,9 +36,11 @@
  * writer does as it drains its queue; then MHD stops (its threads finish
  * their handler calls first), then the scheduler and the writer.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +52,9 @@
 
 enum {
     HTTP_THREADS_DEFAULT = 4,
+    CONNECTIONS_MAX = 2048, /* MHD's limit; also bounds the office lane's queue */
+    OFFICE_THREADS = 4,     /* threads of the office lane */
+    ARGS_MAX = 32,          /* query arguments kept per request */
     ANSWER_MAX = 64 * 1024 * 1024, /* bytes of one answer (exports are the largest) */
     /* A connection keeps its buffers between requests up to this size;
      * larger ones (a big export or upload) are freed at the next request. */
@@ -53,13 +62,36 @@ enum {
 };
 
 /* The state shared by the event-loop threads and the writer's callbacks. */
+struct conn_ctx;
+
+/* The office lane: a ring of suspended connections whose request waits for
+ * an office thread. Each connection has at most one request in flight and
+ * MHD accepts at most CONNECTIONS_MAX, so the ring cannot overflow. */
+typedef struct office_lane {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct conn_ctx *ring[CONNECTIONS_MAX];
+    size_t head, n;
+    bool stop;
+    pthread_t threads[OFFICE_THREADS];
+    size_t n_threads;
+} office_lane;
+
 typedef struct http_daemon {
     kp_server *srv;
     pthread_mutex_t lock;
     pthread_cond_t resumed;  /* n_suspended went down */
-    size_t n_suspended;      /* connections suspended on a job not yet done */
-    bool stopping;           /* no more suspending: writes are submitted */
+    size_t n_suspended;      /* connections suspended on work not yet done */
+    bool stopping;           /* no more suspending: work runs on the caller's thread */
+    office_lane office;
 } http_daemon;
+
+/* A request's query arguments, copied out of MHD (kp_http_arg). */
+typedef struct http_args {
+    size_t n;
+    const char *name[ARGS_MAX];
+    const char *value[ARGS_MAX];
+} http_args;
 
 /* One connection's state, reused by its requests (one at a time). */
 typedef struct conn_ctx {
@@ -69,21 +101,42 @@ typedef struct conn_ctx {
     kp_buf body;
     bool too_large;
     bool queued; /* its job went to the writer: answer from it once resumed */
+    bool office; /* it went to the office lane: answer `answer` once resumed */
     kp_buf out;  /* the answer; handed to MHD when sent */
     kp_http_write write;
+    /* For the office lane: the request (MHD keeps these strings while the
+     * request lasts) and its answer's status. */
+    const char *method, *url, *auth;
+    http_args args;
+    kp_http_answer answer;
     /* Between the event loop and the writer's callback. */
     pthread_mutex_t lock;
-    bool in_writer; /* the writer holds write.job; on_write_done() is to come */
+    /* Another thread holds the request: the writer (write.job; on_write_done()
+     * is to come) or the office lane (office_main() resumes it). */
+    bool in_writer;
     bool closed;    /* MHD closed the connection */
 } conn_ctx;
 
-/* The connection this thread is answering, for kp_http_arg(). */
-static _Thread_local struct MHD_Connection *tl_connection;
+/* The query arguments of the request this thread is answering. */
+static _Thread_local const http_args *tl_args;
 
 const char *kp_http_arg(const char *name)
 {
-    return tl_connection ? MHD_lookup_connection_value(tl_connection, MHD_GET_ARGUMENT_KIND, name)
-                         : NULL;
+    for (size_t i = 0; tl_args && i < tl_args->n; i++)
+        if (strcmp(tl_args->name[i], name) == 0) return tl_args->value[i];
+    return NULL;
+}
+
+static enum MHD_Result keep_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    http_args *a = cls;
+    if (a->n == ARGS_MAX) return MHD_NO; /* the rest are ignored */
+    a->name[a->n] = key;
+    a->value[a->n] = value ? value : "";
+    a->n++;
+    return MHD_YES;
 }
 
 static void conn_ctx_free(conn_ctx *c)
@@ -106,6 +159,7 @@ static void conn_ctx_start_request(conn_ctx *c)
     kp_buf_reset(&c->out);
     c->too_large = false;
     c->queued = false;
+    c->office = false;
 }
 
 static bool conn_ctx_in_writer(conn_ctx *c)
@@ -125,23 +179,27 @@ static void suspended_done(http_daemon *hd)
     pthread_mutex_unlock(&hd->lock);
 }
 
-/* The job's on_done: from the writer or the syncer thread, once the job is
- * durable or failed. Resumes the connection, or frees the context when the
- * connection closed meanwhile. */
-static void on_write_done(kp_job *job)
+/* Hands a suspended request back to its connection, from the thread that
+ * held it (the writer's side, the office lane): resumes the connection, or
+ * frees the context when the connection closed meanwhile. The test and the
+ * resume are under c->lock, so the connection cannot close (and free the
+ * context) between them; after the unlock c is not touched, since a resumed
+ * connection may answer, close and free it at once. */
+static void release_to_loop(conn_ctx *c)
 {
-    conn_ctx *c = job->owner;
     http_daemon *hd = c->hd;
     pthread_mutex_lock(&c->lock);
     c->in_writer = false;
     bool closed = c->closed;
-    /* Under c->lock, so the connection cannot close (and the context be
-     * freed) between the test and the call. */
     if (!closed) MHD_resume_connection(c->conn);
     pthread_mutex_unlock(&c->lock);
     if (closed) conn_ctx_free(c);
     suspended_done(hd);
 }
+
+/* The job's on_done: from the writer or the syncer thread, once the job is
+ * durable or failed. */
+static void on_write_done(kp_job *job) { release_to_loop(job->owner); }
 
 static enum MHD_Result send_answer(struct MHD_Connection *conn, unsigned status, kp_buf *body,
                                    const char *content_type)
@@ -195,6 +253,102 @@ static enum MHD_Result start_write(conn_ctx *c, struct MHD_Connection *conn)
     return MHD_YES;
 }
 
+/* Answers the request in c on the calling thread into c->answer. A write
+ * that kp_http_handle() leaves as a job (only purchases and returns do) is
+ * submitted and waited for here. */
+static void handle_here(conn_ctx *c)
+{
+    http_daemon *hd = c->hd;
+    c->answer = (kp_http_answer){.status = 500, .body = &c->out, .write = &c->write};
+    tl_args = &c->args;
+    kp_http_handle(hd->srv, c->method, c->url, c->auth, c->body.data ? c->body.data : "",
+                   c->body.len, c->too_large, &c->answer);
+    tl_args = NULL;
+    if (c->answer.job) {
+        kp_writer_submit(hd->srv->writer, c->answer.job);
+        c->answer.status = kp_http_write_status(&c->write);
+        c->answer.job = NULL;
+    }
+}
+
+static void *office_main(void *arg)
+{
+    office_lane *lane = arg;
+    pthread_setname_np(pthread_self(), "kp-office");
+    for (;;) {
+        pthread_mutex_lock(&lane->lock);
+        while (lane->n == 0 && !lane->stop) pthread_cond_wait(&lane->wake, &lane->lock);
+        if (lane->n == 0) {
+            pthread_mutex_unlock(&lane->lock);
+            return NULL;
+        }
+        conn_ctx *c = lane->ring[lane->head];
+        lane->head = (lane->head + 1) % CONNECTIONS_MAX;
+        lane->n--;
+        pthread_mutex_unlock(&lane->lock);
+        handle_here(c);
+        release_to_loop(c);
+    }
+}
+
+static bool office_start(office_lane *lane)
+{
+    pthread_mutex_init(&lane->lock, NULL);
+    pthread_cond_init(&lane->wake, NULL);
+    for (; lane->n_threads < OFFICE_THREADS; lane->n_threads++)
+        if (pthread_create(&lane->threads[lane->n_threads], NULL, office_main, lane) != 0)
+            return false;
+    return true;
+}
+
+/* Stops the lane once its queue is empty (after MHD stopped: nothing new). */
+static void office_stop(office_lane *lane)
+{
+    pthread_mutex_lock(&lane->lock);
+    lane->stop = true;
+    pthread_cond_broadcast(&lane->wake);
+    pthread_mutex_unlock(&lane->lock);
+    for (size_t i = 0; i < lane->n_threads; i++) pthread_join(lane->threads[i], NULL);
+    pthread_cond_destroy(&lane->wake);
+    pthread_mutex_destroy(&lane->lock);
+}
+
+/* Sends the request in c to the office lane, suspending the connection;
+ * while stopping, answers it on this thread instead. */
+static enum MHD_Result start_office(conn_ctx *c, struct MHD_Connection *conn)
+{
+    http_daemon *hd = c->hd;
+    c->args.n = 0;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, keep_arg, &c->args);
+    pthread_mutex_lock(&hd->lock);
+    bool suspend = !hd->stopping;
+    if (suspend) hd->n_suspended++;
+    pthread_mutex_unlock(&hd->lock);
+    if (!suspend) {
+        handle_here(c);
+        return send_answer(conn, c->answer.status, &c->out, c->answer.content_type);
+    }
+    pthread_mutex_lock(&c->lock);
+    c->in_writer = true;
+    pthread_mutex_unlock(&c->lock);
+    c->office = true;
+    MHD_suspend_connection(conn);
+    office_lane *lane = &hd->office;
+    pthread_mutex_lock(&lane->lock);
+    assert(lane->n < CONNECTIONS_MAX);
+    lane->ring[(lane->head + lane->n) % CONNECTIONS_MAX] = c;
+    lane->n++;
+    pthread_cond_signal(&lane->wake);
+    pthread_mutex_unlock(&lane->lock);
+    return MHD_YES;
+}
+
+static bool answered_in_loop(const char *url)
+{
+    return strcmp(url, "/v1/purchases") == 0 || strcmp(url, "/v1/returns") == 0 ||
+           strcmp(url, "/health") == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -214,9 +368,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl && strtoull(cl, NULL, 10) > KP_BODY_MAX) c->too_large = true;
         if (!c->too_large) return MHD_YES;
     }
-    if (c->queued) {
-        /* Called again after the resume: the job is done (or was refused). */
+    if (c->queued || c->office) {
+        /* Called again after the resume: the work is done (or was refused). */
         if (conn_ctx_in_writer(c)) return MHD_YES;
+        if (c->office) {
+            c->office = false;
+            return send_answer(conn, c->answer.status, &c->out, c->answer.content_type);
+        }
         c->queued = false;
         return send_answer(conn, kp_http_write_status(&c->write), &c->out, NULL);
     }
@@ -226,12 +384,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    (void)version;
+    c->method = method;
+    c->url = url;
+    c->auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!answered_in_loop(url)) return start_office(c, conn);
     kp_http_answer answer = {.status = 500, .body = &c->out, .write = &c->write};
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    tl_connection = conn;
-    kp_http_handle(hd->srv, method, url, auth, c->body.data ? c->body.data : "", c->body.len,
+    kp_http_handle(hd->srv, method, url, c->auth, c->body.data ? c->body.data : "", c->body.len,
                    c->too_large, &answer);
-    tl_connection = NULL;
     if (answer.job) return start_write(c, conn);
     return send_answer(conn, answer.status, &c->out, answer.content_type);
 }
@@ -325,6 +485,10 @@ int kp_server_run(const kp_server_config *config)
         kp_error_set(&e, KP_ERR_INVALID, "listen", "%s is not an IPv4 address", config->host);
         goto fail;
     }
+    if (!office_start(&hd.office)) {
+        kp_error_set(&e, KP_ERR_NOMEM, "", "cannot start the office lane's threads");
+        goto fail;
+    }
     unsigned threads = config->http_threads > 0 ? (unsigned)config->http_threads
                                                 : HTTP_THREADS_DEFAULT;
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -335,7 +499,7 @@ int kp_server_run(const kp_server_config *config)
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &hd,
                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, &hd,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)2048,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                          MHD_OPTION_END);
     if (d == NULL) {
@@ -360,6 +524,7 @@ out:
         MHD_stop_daemon(d);
         if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
     }
+    if (hd.office.n_threads) office_stop(&hd.office);
     kp_scheduler_stop(scheduler);
     kp_writer_stop(srv->writer);
     kp_reader_pool_free(srv->readers);

@@ -943,6 +943,69 @@ class EventLoop(KopilkaTestCase):
                 return c
             time.sleep(0.05)
 
+    def test_a_slow_back_office_request_does_not_stall_the_tills(self):
+        # One event-loop thread. Logins hash the password on purpose slowly
+        # (argon2id, about 0.1 s); they run on the office lane, so a till's
+        # purchase on another connection is answered while they are still
+        # being checked. Run in the event loop, they would block it: the
+        # purchase could not even be read before the logins were answered.
+        pw = "%s/pw" % self.k.dir
+        with open(pw, "w") as f:
+            f.write("correct horse battery staple\n")
+        self.k.cli("staff", "add", "DB", "--login", "anna", "--role", "cashier",
+                   "--password-file", pw)
+        self.k.stop()
+        self.k.start(serve_args=("--http-threads", "1"))
+        payload = json.dumps({"login": "anna", "password": "wrong wrong wrong"}).encode()
+        login = (b"POST /v1/admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                 % len(payload)) + payload
+        pending = []
+        for attempt in range(3):  # a very slow machine may need another try
+            slow = [socket.create_connection(("127.0.0.1", self.k.port), timeout=10)
+                    for _ in range(2)]
+            for s in slow:
+                s.sendall(login)
+            time.sleep(0.02)
+            self.purchase(self.k.cards[attempt], "OFFICE-%d" % attempt, [labor(100000)],
+                          when=at(0))
+            answered, _, _ = select.select(slow, [], [], 0)
+            pending.append(len(slow) - len(answered))
+            for s in slow:
+                self.assertIn(b" 401 ", s.recv(4096).split(b"\r\n")[0])
+                s.close()
+            if pending[-1]:
+                break
+        self.assertGreater(max(pending), 0,
+                           "the purchase was answered only after the logins: %r" % pending)
+
+    def test_office_lane_under_many_short_connections(self):
+        # Card lookups go through the office lane; each client closes its
+        # connection right after the answer, racing the lane's thread that
+        # resumed it. The server must answer all and survive.
+        failures = []
+
+        def worker(t):
+            for i in range(25):
+                try:
+                    s = socket.create_connection(("127.0.0.1", self.k.port), timeout=10)
+                    s.sendall(("GET /v1/cards/%s HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                               "Bearer %s\r\n\r\n" % (self.k.cards[t], self.k.key)).encode())
+                    head = s.recv(4096).split(b"\r\n")[0]
+                    s.close()
+                    if b" 200 " not in head:
+                        failures.append(head)
+                except OSError as e:
+                    failures.append(repr(e))
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(failures, [])
+        self.assertTrue(self.k.alive(), self.k.log_tail())
+
     def test_client_closing_right_after_a_purchase_still_records_it(self):
         cards = self.k.cards[:20]
         bodies = [purchase_body(card, "GONE-%d" % i, [labor(500000), parts(200000)],

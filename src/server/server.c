@@ -40,7 +40,6 @@
 #include "server.h"
 
 #include <arpa/inet.h>
-#include <assert.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,7 +60,6 @@ enum {
     KEEP_BUFFER_MAX = 64 * 1024,
 };
 
-/* The state shared by the event-loop threads and the writer's callbacks. */
 struct conn_ctx;
 
 /* The office lane: a ring of suspended connections whose request waits for
@@ -77,6 +75,8 @@ typedef struct office_lane {
     size_t n_threads;
 } office_lane;
 
+/* The state shared by the event-loop threads, the writer's callbacks and
+ * the office lane. */
 typedef struct http_daemon {
     kp_server *srv;
     pthread_mutex_t lock;
@@ -113,7 +113,7 @@ typedef struct conn_ctx {
     pthread_mutex_t lock;
     /* Another thread holds the request: the writer (write.job; on_write_done()
      * is to come) or the office lane (office_main() resumes it). */
-    bool in_writer;
+    bool held;
     bool closed;    /* MHD closed the connection */
 } conn_ctx;
 
@@ -134,7 +134,7 @@ static enum MHD_Result keep_arg(void *cls, enum MHD_ValueKind kind, const char *
     http_args *a = cls;
     if (a->n == ARGS_MAX) return MHD_NO; /* the rest are ignored */
     a->name[a->n] = key;
-    a->value[a->n] = value ? value : "";
+    a->value[a->n] = value; /* NULL for "?name" without "=": as MHD answers */
     a->n++;
     return MHD_YES;
 }
@@ -162,10 +162,10 @@ static void conn_ctx_start_request(conn_ctx *c)
     c->office = false;
 }
 
-static bool conn_ctx_in_writer(conn_ctx *c)
+static bool conn_ctx_held(conn_ctx *c)
 {
     pthread_mutex_lock(&c->lock);
-    bool busy = c->in_writer;
+    bool busy = c->held;
     pthread_mutex_unlock(&c->lock);
     return busy;
 }
@@ -189,7 +189,7 @@ static void release_to_loop(conn_ctx *c)
 {
     http_daemon *hd = c->hd;
     pthread_mutex_lock(&c->lock);
-    c->in_writer = false;
+    c->held = false;
     bool closed = c->closed;
     if (!closed) MHD_resume_connection(c->conn);
     pthread_mutex_unlock(&c->lock);
@@ -237,7 +237,7 @@ static enum MHD_Result start_write(conn_ctx *c, struct MHD_Connection *conn)
     job->on_done = on_write_done;
     job->owner = c;
     pthread_mutex_lock(&c->lock);
-    c->in_writer = true;
+    c->held = true;
     pthread_mutex_unlock(&c->lock);
     c->queued = true;
     MHD_suspend_connection(conn);
@@ -245,7 +245,7 @@ static enum MHD_Result start_write(conn_ctx *c, struct MHD_Connection *conn)
         /* Refused (queue full): on_write_done() will not run. Resume at
          * once; the next call answers the job's error (503). */
         pthread_mutex_lock(&c->lock);
-        c->in_writer = false;
+        c->held = false;
         pthread_mutex_unlock(&c->lock);
         MHD_resume_connection(conn);
         suspended_done(hd);
@@ -313,8 +313,9 @@ static void office_stop(office_lane *lane)
     pthread_mutex_destroy(&lane->lock);
 }
 
-/* Sends the request in c to the office lane, suspending the connection;
- * while stopping, answers it on this thread instead. */
+/* Sends the request in c to the office lane, suspending the connection.
+ * While stopping, or if the lane were full (it cannot be: see office_lane),
+ * answers it on this thread instead. */
 static enum MHD_Result start_office(conn_ctx *c, struct MHD_Connection *conn)
 {
     http_daemon *hd = c->hd;
@@ -324,23 +325,29 @@ static enum MHD_Result start_office(conn_ctx *c, struct MHD_Connection *conn)
     bool suspend = !hd->stopping;
     if (suspend) hd->n_suspended++;
     pthread_mutex_unlock(&hd->lock);
-    if (!suspend) {
-        handle_here(c);
-        return send_answer(conn, c->answer.status, &c->out, c->answer.content_type);
-    }
-    pthread_mutex_lock(&c->lock);
-    c->in_writer = true;
-    pthread_mutex_unlock(&c->lock);
-    c->office = true;
-    MHD_suspend_connection(conn);
     office_lane *lane = &hd->office;
-    pthread_mutex_lock(&lane->lock);
-    assert(lane->n < CONNECTIONS_MAX);
-    lane->ring[(lane->head + lane->n) % CONNECTIONS_MAX] = c;
-    lane->n++;
-    pthread_cond_signal(&lane->wake);
-    pthread_mutex_unlock(&lane->lock);
-    return MHD_YES;
+    bool queued = false;
+    if (suspend) {
+        /* Suspended before an office thread can see it: it may resume the
+         * connection as soon as the lock is released. */
+        pthread_mutex_lock(&lane->lock);
+        if (lane->n < CONNECTIONS_MAX) {
+            pthread_mutex_lock(&c->lock);
+            c->held = true;
+            pthread_mutex_unlock(&c->lock);
+            c->office = true;
+            MHD_suspend_connection(conn);
+            lane->ring[(lane->head + lane->n) % CONNECTIONS_MAX] = c;
+            lane->n++;
+            pthread_cond_signal(&lane->wake);
+            queued = true;
+        }
+        pthread_mutex_unlock(&lane->lock);
+        if (!queued) suspended_done(hd);
+    }
+    if (queued) return MHD_YES;
+    handle_here(c);
+    return send_answer(conn, c->answer.status, &c->out, c->answer.content_type);
 }
 
 static bool answered_in_loop(const char *url)
@@ -353,6 +360,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
+    (void)version;
     http_daemon *hd = cls;
     conn_ctx *c = *con_cls;
     if (c == NULL) {
@@ -361,7 +369,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c = info ? info->socket_context : NULL;
         /* No context (out of memory at accept), or, which MHD does not do,
          * a new request while the writer still holds the last one's job. */
-        if (c == NULL || conn_ctx_in_writer(c)) return MHD_NO;
+        if (c == NULL || conn_ctx_held(c)) return MHD_NO;
         conn_ctx_start_request(c);
         *con_cls = c;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -370,7 +378,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (c->queued || c->office) {
         /* Called again after the resume: the work is done (or was refused). */
-        if (conn_ctx_in_writer(c)) return MHD_YES;
+        if (conn_ctx_held(c)) return MHD_YES;
         if (c->office) {
             c->office = false;
             return send_answer(conn, c->answer.status, &c->out, c->answer.content_type);
@@ -384,7 +392,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    (void)version;
     c->method = method;
     c->url = url;
     c->auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -421,9 +428,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = NULL;
     pthread_mutex_lock(&c->lock);
     c->closed = true;
-    bool busy = c->in_writer;
+    bool busy = c->held;
     pthread_mutex_unlock(&c->lock);
-    if (!busy) conn_ctx_free(c); /* else on_write_done() frees it */
+    if (!busy) conn_ctx_free(c); /* else release_to_loop() frees it */
 }
 
 /* Makes sure no connection stays suspended: from now on writes are

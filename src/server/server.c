@@ -30,11 +30,13 @@
  * the close and on_write_done() frees it.
  *
  * Stopping (MHD requires no connection to be suspended when it stops): no
- * new connections (MHD_quiesce_daemon); new purchases on open connections
- * are then submitted synchronously instead of suspended; we wait until
- * every suspended connection has been resumed, which the still running
- * writer does as it drains its queue; then MHD stops (its threads finish
- * their handler calls first), then the scheduler and the writer.
+ * new connections (MHD_quiesce_daemon); new requests on open connections
+ * are then answered on their event-loop thread instead of suspended; we
+ * wait until every suspended connection has been resumed, which the still
+ * running writer and office lane do as they drain their queues, and until
+ * those resumed answers have gone out (for at most ANSWER_WAIT_S); then MHD
+ * stops (its threads finish their handler calls first), then the office
+ * lane, the scheduler and the writer.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
@@ -45,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/pii.h"
@@ -54,6 +57,7 @@ enum {
     CONNECTIONS_MAX = 2048, /* MHD's limit; also bounds the office lane's queue */
     OFFICE_THREADS = 4,     /* threads of the office lane */
     ARGS_MAX = 32,          /* query arguments kept per request */
+    ANSWER_WAIT_S = 5,      /* at stop: how long resumed answers may take to go out */
     ANSWER_MAX = 64 * 1024 * 1024, /* bytes of one answer (exports are the largest) */
     /* A connection keeps its buffers between requests up to this size;
      * larger ones (a big export or upload) are freed at the next request. */
@@ -82,6 +86,7 @@ typedef struct http_daemon {
     pthread_mutex_t lock;
     pthread_cond_t resumed;  /* n_suspended went down */
     size_t n_suspended;      /* connections suspended on work not yet done */
+    size_t n_answering;      /* resumed with their answer not yet sent */
     bool stopping;           /* no more suspending: work runs on the caller's thread */
     office_lane office;
 } http_daemon;
@@ -102,6 +107,7 @@ typedef struct conn_ctx {
     bool too_large;
     bool queued; /* its job went to the writer: answer from it once resumed */
     bool office; /* it went to the office lane: answer `answer` once resumed */
+    bool resumed; /* counted in n_answering until the request completes */
     kp_buf out;  /* the answer; handed to MHD when sent */
     kp_http_write write;
     /* For the office lane: the request (MHD keeps these strings while the
@@ -191,7 +197,13 @@ static void release_to_loop(conn_ctx *c)
     pthread_mutex_lock(&c->lock);
     c->held = false;
     bool closed = c->closed;
-    if (!closed) MHD_resume_connection(c->conn);
+    if (!closed) {
+        pthread_mutex_lock(&hd->lock);
+        hd->n_answering++;
+        pthread_mutex_unlock(&hd->lock);
+        c->resumed = true;
+        MHD_resume_connection(c->conn);
+    }
     pthread_mutex_unlock(&c->lock);
     if (closed) conn_ctx_free(c);
     suspended_done(hd);
@@ -406,9 +418,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    (void)conn, (void)toe;
     /* The context belongs to the connection (on_connection frees it); the
-     * next request resets it. */
+     * next request resets it. A resumed request's answer is now sent, or
+     * the connection is gone. */
+    conn_ctx *c = *con_cls;
     *con_cls = NULL;
+    if (c == NULL || !c->resumed) return;
+    c->resumed = false;
+    http_daemon *hd = cls;
+    pthread_mutex_lock(&hd->lock);
+    hd->n_answering--;
+    if (hd->n_answering == 0) pthread_cond_broadcast(&hd->resumed);
+    pthread_mutex_unlock(&hd->lock);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -433,14 +455,21 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (!busy) conn_ctx_free(c); /* else release_to_loop() frees it */
 }
 
-/* Makes sure no connection stays suspended: from now on writes are
- * submitted synchronously, and this waits until the writer has resumed every
- * connection suspended before. */
+/* Makes sure no connection stays suspended: from now on work runs on the
+ * event-loop thread that received it, and this waits until the writer and
+ * the office lane have resumed every connection suspended before; then, for
+ * at most ANSWER_WAIT_S, until those resumed connections have sent their
+ * answers (MHD_stop_daemon would close them unsent). */
 static void drain_suspended(http_daemon *hd)
 {
     pthread_mutex_lock(&hd->lock);
     hd->stopping = true;
     while (hd->n_suspended > 0) pthread_cond_wait(&hd->resumed, &hd->lock);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += ANSWER_WAIT_S;
+    while (hd->n_answering > 0)
+        if (pthread_cond_timedwait(&hd->resumed, &hd->lock, &deadline) != 0) break;
     pthread_mutex_unlock(&hd->lock);
 }
 

@@ -943,41 +943,63 @@ class EventLoop(KopilkaTestCase):
                 return c
             time.sleep(0.05)
 
-    def test_a_slow_back_office_request_does_not_stall_the_tills(self):
-        # One event-loop thread. Logins hash the password on purpose slowly
-        # (argon2id, about 0.1 s); they run on the office lane, so a till's
-        # purchase on another connection is answered while they are still
-        # being checked. Run in the event loop, they would block it: the
-        # purchase could not even be read before the logins were answered.
+    def add_staff_for_logins(self):
+        """Adds staff "anna"; returns the bytes of a login with a wrong
+        password, whose answer (401) takes a deliberately slow hash
+        (argon2id, about 0.13 s here)."""
         pw = "%s/pw" % self.k.dir
         with open(pw, "w") as f:
             f.write("correct horse battery staple\n")
         self.k.cli("staff", "add", "DB", "--login", "anna", "--role", "cashier",
                    "--password-file", pw)
+        payload = json.dumps({"login": "anna", "password": "wrong wrong wrong"}).encode()
+        return (b"POST /v1/admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % len(payload)) + payload
+
+    def send_logins(self, login, n):
+        slow = [socket.create_connection(("127.0.0.1", self.k.port), timeout=20)
+                for _ in range(n)]
+        for s in slow:
+            s.sendall(login)
+        return slow
+
+    def expect_401s(self, slow):
+        for s in slow:
+            self.assertIn(b" 401 ", s.recv(4096).split(b"\r\n")[0])
+            s.close()
+
+    def test_a_slow_back_office_request_does_not_stall_the_tills(self):
+        # One event-loop thread. Logins run on the office lane, so a till's
+        # purchase on another connection is answered while they are still
+        # being checked. Run in the event loop, they would block it: the
+        # purchase could not even be read before the logins were answered.
+        login = self.add_staff_for_logins()
         self.k.stop()
         self.k.start(serve_args=("--http-threads", "1"))
-        payload = json.dumps({"login": "anna", "password": "wrong wrong wrong"}).encode()
-        login = (b"POST /v1/admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                 % len(payload)) + payload
         pending = []
         for attempt in range(3):  # a very slow machine may need another try
-            slow = [socket.create_connection(("127.0.0.1", self.k.port), timeout=10)
-                    for _ in range(2)]
-            for s in slow:
-                s.sendall(login)
+            slow = self.send_logins(login, 2)
             time.sleep(0.02)
             self.purchase(self.k.cards[attempt], "OFFICE-%d" % attempt, [labor(100000)],
                           when=at(0))
             answered, _, _ = select.select(slow, [], [], 0)
             pending.append(len(slow) - len(answered))
-            for s in slow:
-                self.assertIn(b" 401 ", s.recv(4096).split(b"\r\n")[0])
-                s.close()
+            self.expect_401s(slow)
             if pending[-1]:
                 break
         self.assertGreater(max(pending), 0,
                            "the purchase was answered only after the logins: %r" % pending)
+
+    def test_sigterm_waits_for_office_requests_in_flight(self):
+        # Logins on the office lane when SIGTERM arrives are answered before
+        # the server exits (it waits for resumed answers to go out, not only
+        # for the work), and it exits cleanly.
+        slow = self.send_logins(self.add_staff_for_logins(), 3)
+        time.sleep(0.1)  # read by the server, and still hashing
+        rc = self.k.stop()
+        self.expect_401s(slow)
+        self.assertEqual(rc, 0, "SIGTERM: exit %s\n%s" % (rc, self.k.log_tail()))
 
     def test_office_lane_under_many_short_connections(self):
         # Card lookups go through the office lane; each client closes its

@@ -201,8 +201,14 @@ typedef struct kp_staff {
 
 /* One entry of the audit log. hash = BLAKE2b-256 of prev_hash and the
  * entry's fields (kp_audit_hash); the first entry's prev_hash is all zero.
+ * The chain alone shows a changed or missing entry, but whoever can write
+ * the database can also compute a whole new chain; so each entry written
+ * with the database's key file at hand also carries mac, a keyed hash of
+ * its hash (kp_audit_mac), which nobody without DB.key can forge.
  * Details never hold personal data, so erasing a customer never has to
  * change the log. */
+enum { KP_AUDIT_KEY_BYTES = 32 };
+
 typedef struct kp_audit_entry {
     int64_t seq;
     kp_time at;
@@ -213,11 +219,17 @@ typedef struct kp_audit_entry {
     char detail[512];
     uint8_t prev_hash[32];
     uint8_t hash[32];
+    bool has_mac;
+    uint8_t mac[32];
+    /* In, for audit_append: the key to make mac with; NULL = none. */
+    const uint8_t *mac_key;
 } kp_audit_entry;
 
 /* The chain hash of `entry` after `prev_hash`: fixed field order, each field
  * length-prefixed, so no two different entries hash alike. */
 void kp_audit_hash(const uint8_t prev_hash[32], const kp_audit_entry *entry, uint8_t out[32]);
+/* The entry's MAC: BLAKE2b-256 keyed with `key` over its chain hash. */
+void kp_audit_mac(const uint8_t key[KP_AUDIT_KEY_BYTES], const uint8_t hash[32], uint8_t out[32]);
 
 typedef struct kp_family {
     int64_t id;

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "crypto/pii.h"
+#include "service/people.h"
 #include "service/service.h"
 
 extern const char kp_demo_program_json[];
@@ -321,13 +322,35 @@ int cmd_verify(int argc, char **argv)
         kp_store_close(st);
         return 2;
     }
+    /* The audit log's MACs, with the key file when there is one. */
+    char key_path[4096], macs[160] = "its MACs not checked: no key file";
+    kp_pii *pii = NULL;
+    kp_error ke = {0};
+    if (kp_pii_key_path(db, key_path, sizeof key_path) && access(key_path, F_OK) == 0) {
+        if (kp_pii_load(key_path, &pii, &ke) != KP_OK) {
+            fprintf(stderr, "kopilka verify: %s\n", ke.message);
+            kp_store_close(st);
+            return 2;
+        }
+        int64_t checked = 0, without = 0;
+        err = kp_audit_check_macs(st, pii, print_problem, NULL, &problems, &checked, &without);
+        kp_pii_free(pii);
+        if (err) {
+            fprintf(stderr, "kopilka verify: cannot check the audit log of %s: %s\n", db,
+                    st->last_error);
+            kp_store_close(st);
+            return 2;
+        }
+        snprintf(macs, sizeof macs, "audit entries with a MAC of the key file: %lld%s",
+                 (long long)checked, without ? ", older ones without MACs" : "");
+    }
     kp_store_close(st);
     if (problems) {
         printf("%s: %lld problem(s) found\n", db, (long long)problems);
         return 1;
     }
     printf("%s: ok (postings balanced, balances replay, lots within bounds, audit chain "
-           "intact)\n", db);
+           "intact, %s)\n", db, macs);
     return 0;
 }
 

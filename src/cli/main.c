@@ -86,7 +86,9 @@ static const kp_command commands[] = {
     {"verify", "kopilka verify DB",
      "Checks every ledger invariant: each operation's postings sum to zero, every balance "
      "equals the replay of its postings and its lots less debt, no lot is outside 0..amount; "
-     "and the audit log's hash chain: no entry changed, removed or out of order. "
+     "and the audit log's hash chain: no entry changed, removed or out of order; with the "
+     "key file DB.key at hand, the audit entries' MACs too (a chain rewritten without the "
+     "key shows there). "
      "Prints each problem; exits 1 if there is any, 0 if none.",
      cmd_verify},
     {"demo", "kopilka demo [--db PATH] [--listen HOST:PORT]",

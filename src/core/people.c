@@ -145,3 +145,12 @@ void kp_audit_hash(const uint8_t prev_hash[32], const kp_audit_entry *entry, uin
     hash_field(&h, entry->detail, strlen(entry->detail));
     crypto_generichash_final(&h, out, 32);
 }
+
+void kp_audit_mac(const uint8_t key[KP_AUDIT_KEY_BYTES], const uint8_t hash[32], uint8_t out[32])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, key, KP_AUDIT_KEY_BYTES, 32);
+    hash_field(&h, "kopilka-audit-mac-1", 19);
+    hash_field(&h, hash, 32);
+    crypto_generichash_final(&h, out, 32);
+}

@@ -15,12 +15,13 @@
 struct kp_pii {
     uint8_t seal_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
     uint8_t index_key[crypto_generichash_KEYBYTES];
+    uint8_t audit_key[KP_AUDIT_KEY_BYTES];
 };
 
 /* Context of crypto_kdf: exactly 8 bytes, fixed forever (changing it would
  * make every sealed value unreadable). */
 static const char kdf_context[crypto_kdf_CONTEXTBYTES] = {'k', 'o', 'p', 'i', 'l', 'k', 'a', 'P'};
-enum { SUBKEY_SEAL = 1, SUBKEY_INDEX = 2 };
+enum { SUBKEY_SEAL = 1, SUBKEY_INDEX = 2, SUBKEY_AUDIT = 3 };
 
 _Static_assert(KP_PII_OVERHEAD == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
                                       crypto_aead_xchacha20poly1305_ietf_ABYTES,
@@ -81,6 +82,8 @@ kp_err kp_pii_from_bytes(const uint8_t master[32], kp_pii **out)
     crypto_kdf_derive_from_key(k->seal_key, sizeof k->seal_key, SUBKEY_SEAL, kdf_context, master);
     crypto_kdf_derive_from_key(k->index_key, sizeof k->index_key, SUBKEY_INDEX, kdf_context,
                                master);
+    crypto_kdf_derive_from_key(k->audit_key, sizeof k->audit_key, SUBKEY_AUDIT, kdf_context,
+                               master);
     sodium_mprotect_readonly(k);
     *out = k;
     return KP_OK;
@@ -123,6 +126,8 @@ void kp_pii_free(kp_pii *k)
 {
     if (k) sodium_free(k);
 }
+
+const uint8_t *kp_pii_audit_key(const kp_pii *k) { return k->audit_key; }
 
 kp_err kp_pii_seal(const kp_pii *k, kp_pii_field field, const void *plain, size_t len, uint8_t *out,
                    size_t cap, size_t *out_len)

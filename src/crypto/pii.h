@@ -24,6 +24,7 @@
 #define KOPILKA_PII_H
 
 #include <kopilka/kopilka.h>
+#include <kopilka/people.h>
 
 /* Bytes a sealed value has on top of its plaintext (nonce + tag). */
 #define KP_PII_OVERHEAD 40
@@ -70,6 +71,10 @@ kp_err kp_pii_seal(const kp_pii *k, kp_pii_field field, const void *plain, size_
  * was changed, sealed for another field or with another key. */
 kp_err kp_pii_open(const kp_pii *k, kp_pii_field field, const uint8_t *sealed, size_t len,
                    char *out, size_t cap, size_t *out_len);
+
+/* The key that authenticates the audit log's entries (kp_audit_mac in
+ * kopilka/people.h): KP_AUDIT_KEY_BYTES bytes, valid while k lives. */
+const uint8_t *kp_pii_audit_key(const kp_pii *k);
 
 /* The blind index of an already normalised value (see people_norm.c). */
 void kp_pii_index(const kp_pii *k, kp_pii_field field, const char *value,

@@ -121,6 +121,7 @@ kp_err kp_office_audit(kp_office *o, const char *action, const char *target, con
     va_start(ap, fmt);
     vsnprintf(a.detail, sizeof a.detail, fmt, ap);
     va_end(ap);
+    a.mac_key = o->pii ? kp_pii_audit_key(o->pii) : NULL;
     return o->st->ops->people->audit_append(o->st, &a);
 }
 

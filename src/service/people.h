@@ -183,6 +183,15 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
                  kp_error *e);
 /* GET /v1/admin/audit: entries after `after` (at most `limit`, <= 1000). */
 kp_err kp_audit_json(kp_office *o, int64_t after, int64_t limit, kp_buf *out, kp_error *e);
+/* Checks the audit log's MACs with the key file's audit key (`kopilka
+ * verify`): each entry's MAC must match, and once one entry has a MAC every
+ * later one must have one too (an entry without, after it, was written by
+ * someone without the key). Entries before the first MAC (written before
+ * MACs existed, or before the key file) are counted in *without_mac. One
+ * line per problem goes to report(); *problems counts them. */
+kp_err kp_audit_check_macs(kp_store *st, const kp_pii *pii,
+                           void (*report)(void *ctx, const char *line), void *ctx,
+                           int64_t *problems, int64_t *checked, int64_t *without_mac);
 
 /* ---- families and transfers (family.c) */
 

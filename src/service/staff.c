@@ -452,3 +452,47 @@ kp_err kp_audit_json(kp_office *o, int64_t after, int64_t limit, kp_buf *out, kp
     free(a);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
 }
+
+kp_err kp_audit_check_macs(kp_store *st, const kp_pii *pii,
+                           void (*report)(void *ctx, const char *line), void *ctx,
+                           int64_t *problems, int64_t *checked, int64_t *without_mac)
+{
+    enum { PAGE = 256 };
+    *checked = *without_mac = 0;
+    kp_audit_entry *a = calloc(PAGE, sizeof *a);
+    if (a == NULL) return KP_ERR_NOMEM;
+    const uint8_t *key = kp_pii_audit_key(pii);
+    bool seen_mac = false;
+    int64_t after = 0;
+    kp_err err = KP_OK;
+    char line[160];
+    for (;;) {
+        size_t n = 0;
+        if ((err = st->ops->people->audit_list(st, after, a, PAGE, &n)) || n == 0) break;
+        for (size_t i = 0; i < n; i++) {
+            const char *what = NULL;
+            if (a[i].has_mac) {
+                uint8_t expect[32];
+                kp_audit_mac(key, a[i].hash, expect);
+                seen_mac = true;
+                (*checked)++;
+                if (sodium_memcmp(expect, a[i].mac, 32) != 0)
+                    what = "its MAC does not match (the entry or the chain before it was "
+                           "rewritten without the key file)";
+            } else if (seen_mac) {
+                what = "it has no MAC, though earlier entries have (written without the key "
+                       "file)";
+            } else {
+                (*without_mac)++;
+            }
+            if (what) {
+                snprintf(line, sizeof line, "audit entry %lld: %s", (long long)a[i].seq, what);
+                if (*problems < 100) report(ctx, line);
+                (*problems)++;
+            }
+        }
+        after = a[n - 1].seq;
+    }
+    free(a);
+    return err;
+}

@@ -6,8 +6,9 @@
  * (UPDATE and DELETE refused by triggers) and families.
  *
  * Statements are prepared once per connection, as in store_sqlite.c; the
- * schema is created when the `people_schema` meta key is missing, so opening
- * an up-to-date database writes nothing.
+ * schema is created when the `people_schema` meta key is missing, or brought
+ * from version 1 (audit entries without MACs) to 2, so opening an up-to-date
+ * database writes nothing.
  */
 #include "store_sqlite_people.h"
 #include "store_sqlite_int.h"
@@ -49,7 +50,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS sessions_staff ON sessions(staff_id);"
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
     "  actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,"
-    "  detail TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
+    "  detail TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL, mac BLOB);"
     "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
     "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
@@ -61,7 +62,12 @@ static const char schema_sql[] =
     "  joined_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS family_members_family ON family_members(family_id);"
     "INSERT OR IGNORE INTO sys_accounts(id, code) VALUES (-6, 'program:transfer');"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('people_schema', '1');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('people_schema', '2');";
+
+/* Version 1 had no MAC on audit entries. */
+static const char migrate_1_2_sql[] =
+    "ALTER TABLE audit ADD COLUMN mac BLOB;"
+    "UPDATE meta SET value = '2' WHERE key = 'people_schema';";
 
 #define CUSTOMER_COLS                                                                              \
     "id, account_id, state, name, phone, email, birthday, attributes, phone_ix, email_ix, "        \
@@ -73,7 +79,7 @@ static const char schema_sql[] =
     "COALESCE(i.replaced_by, '')"
 
 #define STAFF_COLS "id, login, role, active, password_hash, created_at"
-#define AUDIT_COLS "seq, at, actor, role, action, target, detail, prev_hash, hash"
+#define AUDIT_COLS "seq, at, actor, role, action, target, detail, prev_hash, hash, mac"
 
 enum {
     P_CUSTOMER_INSERT,
@@ -188,7 +194,7 @@ static const char *const queries[P__COUNT] = {
     [P_SESSIONS_DELETE_STAFF] = "DELETE FROM sessions WHERE staff_id = ?1",
     [P_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
     [P_AUDIT_INSERT] = "INSERT INTO audit(seq, at, actor, role, action, target, detail, "
-                       "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                       "prev_hash, hash, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [P_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [P_FAMILY_INSERT] =
         "INSERT INTO families(owner_id, account_id, created_at) VALUES (?1, ?2, ?3)",
@@ -794,6 +800,8 @@ static void read_audit(sqlite3_stmt *st, kp_audit_entry *a)
     text(a->detail, sizeof a->detail, st, 6);
     blob32(a->prev_hash, st, 7);
     blob32(a->hash, st, 8);
+    a->has_mac = sqlite3_column_type(st, 9) == SQLITE_BLOB && sqlite3_column_bytes(st, 9) == 32;
+    if (a->has_mac) blob32(a->mac, st, 9);
 }
 
 static kp_err sp_audit_append(kp_store *s, kp_audit_entry *entry)
@@ -812,6 +820,8 @@ static kp_err sp_audit_append(kp_store *s, kp_audit_entry *entry)
     }
     entry->seq = seq + 1;
     kp_audit_hash(entry->prev_hash, entry, entry->hash);
+    entry->has_mac = entry->mac_key != NULL;
+    if (entry->has_mac) kp_audit_mac(entry->mac_key, entry->hash, entry->mac);
     st = q(p, P_AUDIT_INSERT);
     sqlite3_bind_int64(st, 1, entry->seq);
     sqlite3_bind_int64(st, 2, entry->at);
@@ -822,6 +832,8 @@ static kp_err sp_audit_append(kp_store *s, kp_audit_entry *entry)
     sqlite3_bind_text(st, 7, entry->detail, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 8, entry->prev_hash, 32, SQLITE_STATIC);
     sqlite3_bind_blob(st, 9, entry->hash, 32, SQLITE_STATIC);
+    if (entry->has_mac) sqlite3_bind_blob(st, 10, entry->mac, 32, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 10);
     return run(p, st);
 }
 
@@ -1055,15 +1067,32 @@ const kp_people_ops store_sqlite_people_ops = {
     .history_cards = sp_history_cards,
 };
 
-static bool schema_current(sqlite3 *db)
+/* The people_schema version of the database: 0 when it has none yet. */
+static int schema_version(sqlite3 *db)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'people_schema'", -1, &st,
                            NULL) != SQLITE_OK)
-        return false;
-    bool ok = sqlite3_step(st) == SQLITE_ROW;
+        return 0;
+    int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
-    return ok;
+    return v;
+}
+
+/* Creates the schema or brings it to the current version, in one
+ * transaction: two processes opening an old database at once do not
+ * interleave their DDL, and the second finds the work done. */
+static int schema_update(sqlite3 *db)
+{
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return rc;
+    int v = schema_version(db);
+    if (v == 0) rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    else if (v == 1) rc = sqlite3_exec(db, migrate_1_2_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 kp_err store_sqlite_people_open(sqlite3 *db, char *last_error, size_t last_error_size,
@@ -1076,15 +1105,10 @@ kp_err store_sqlite_people_open(sqlite3 *db, char *last_error, size_t last_error
     p->last_error = last_error;
     p->last_error_size = last_error_size;
     kp_err err = KP_OK;
-    if (!schema_current(db)) {
-        /* One transaction, so two processes opening an old database at once
-         * do not interleave their DDL. */
-        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        if (rc == SQLITE_OK) rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
-        if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (schema_version(db) != 2) {
+        int rc = schema_update(db);
         if (rc != SQLITE_OK) {
             err = fail(p, rc);
-            if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             goto out;
         }
     }

@@ -16,6 +16,7 @@ import csv
 import datetime
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -511,7 +512,19 @@ class AuditAndConfidentiality(PeopleTestCase):
         s, page = self.as_("auditor", "GET", "/v1/admin/audit?after=%d&limit=1" % entries[0]["seq"])
         self.assertEqual([e["seq"] for e in page["entries"]], [entries[1]["seq"]])
         self.k.stop()
-        self.assertEqual(self.k.verify().returncode, 0)
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0)
+        # Every entry was written by the server or the CLI with DB.key at
+        # hand, so each carries a MAC that verify checked.
+        m = re.search(r"audit entries with a MAC of the key file: (\d+)\)", v.stdout)
+        self.assertIsNotNone(m, v.stdout)
+        self.assertEqual(int(m.group(1)), len(entries))
+        key = self.k.db + ".key"
+        os.rename(key, key + ".away")
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0)
+        self.assertIn("its MACs not checked: no key file", v.stdout)
+        os.rename(key + ".away", key)
         db = sqlite3.connect(self.k.db)
         with self.assertRaises(sqlite3.DatabaseError):
             db.execute("UPDATE audit SET detail = 'points=5' WHERE action = 'ledger.adjust'")

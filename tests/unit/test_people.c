@@ -665,6 +665,129 @@ static void test_audit_chain_detects_a_changed_and_a_deleted_entry(void **state)
     sqlite3_close(db);
 }
 
+static int64_t mac_problems(fx *f, int64_t *checked, int64_t *without)
+{
+    int64_t n = 0;
+    assert_int_equal(
+        kp_audit_check_macs(f->st, f->pii, noop_report, NULL, &n, checked, without), KP_OK);
+    return n;
+}
+
+/* Rewrites the chain from entry `from` on as someone with the database but
+ * without the key file would: every hash made valid again. */
+static void rewrite_chain(sqlite3 *db, int64_t from)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT seq, at, actor, role, action, target, detail, "
+                                        "prev_hash FROM audit WHERE seq >= ?1 ORDER BY seq",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, from);
+    uint8_t prev[32];
+    bool first = true;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        kp_audit_entry a;
+        memset(&a, 0, sizeof a);
+        a.seq = sqlite3_column_int64(st, 0);
+        a.at = sqlite3_column_int64(st, 1);
+        snprintf(a.actor, sizeof a.actor, "%s", (const char *)sqlite3_column_text(st, 2));
+        snprintf(a.role, sizeof a.role, "%s", (const char *)sqlite3_column_text(st, 3));
+        snprintf(a.action, sizeof a.action, "%s", (const char *)sqlite3_column_text(st, 4));
+        snprintf(a.target, sizeof a.target, "%s", (const char *)sqlite3_column_text(st, 5));
+        snprintf(a.detail, sizeof a.detail, "%s", (const char *)sqlite3_column_text(st, 6));
+        if (first) memcpy(prev, sqlite3_column_blob(st, 7), 32);
+        first = false;
+        kp_audit_hash(prev, &a, a.hash);
+        sqlite3_stmt *up;
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "UPDATE audit SET prev_hash = ?1, hash = ?2 "
+                                            "WHERE seq = ?3",
+                                            -1, &up, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_blob(up, 1, prev, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(up, 2, a.hash, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(up, 3, a.seq);
+        assert_int_equal(sqlite3_step(up), SQLITE_DONE);
+        sqlite3_finalize(up);
+        memcpy(prev, a.hash, 32);
+    }
+    sqlite3_finalize(st);
+}
+
+static void test_audit_macs_detect_a_rewritten_chain(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Ivan", "+380500000001");
+    adjust(f, KP_ROLE_MANAGER, 0, 100, "A1", KP_OK);
+    adjust(f, KP_ROLE_MANAGER, 0, 200, "A2", KP_OK);
+    int64_t checked = 0, without = 0;
+    assert_int_equal(mac_problems(f, &checked, &without), 0);
+    assert_true(checked >= 3);
+    assert_int_equal(without, 0);
+    /* Change an entry and make the whole chain after it valid again: the
+     * chain alone no longer shows it, the MACs do. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER audit_no_update;"
+                                  "UPDATE audit SET detail = 'card=x points=1 reason=none' "
+                                  "WHERE seq = 2",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    rewrite_chain(db, 2);
+    sqlite3_close(db);
+    assert_int_equal(problems(f), 0);
+    assert_true(mac_problems(f, &checked, &without) >= 1);
+}
+
+static void append_unsigned(fx *f, const char *action)
+{
+    kp_audit_entry a;
+    memset(&a, 0, sizeof a);
+    snprintf(a.actor, sizeof a.actor, "cli");
+    snprintf(a.action, sizeof a.action, "%s", action);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(f->st->ops->people->audit_append(f->st, &a), KP_OK);
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+}
+
+static void test_audit_entry_without_a_mac_after_macs_is_a_problem(void **state)
+{
+    fx *f = *state;
+    adjust(f, KP_ROLE_MANAGER, 0, 100, "A1", KP_OK);
+    append_unsigned(f, "ledger.adjust"); /* by someone without the key file */
+    int64_t checked = 0, without = 0;
+    assert_int_equal(problems(f), 0);
+    assert_int_equal(mac_problems(f, &checked, &without), 1);
+}
+
+static void test_audit_of_a_database_from_before_macs(void **state)
+{
+    fx *f = *state;
+    /* A database of people_schema 1: an entry, and no mac column. */
+    append_unsigned(f, "old.entry");
+    kp_store_close(f->st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE audit DROP COLUMN mac;"
+                                  "UPDATE meta SET value = '1' WHERE key = 'people_schema';",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    /* Opened again, it gains the column, keeps the old entry, and new
+     * entries carry MACs. */
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(f->path, false, &f->st, &e), KP_OK);
+    adjust(f, KP_ROLE_MANAGER, 0, 100, "A1", KP_OK);
+    int64_t checked = 0, without = 0;
+    assert_int_equal(problems(f), 0);
+    assert_int_equal(mac_problems(f, &checked, &without), 0);
+    assert_true(checked >= 1);
+    assert_int_equal(without, 1);
+}
+
 /* ---- import */
 
 static void write_text(const char *path, const char *text)
@@ -813,6 +936,12 @@ int main(void)
             test_transfer_keeps_expiry_respects_limits_and_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_family_pools_points_and_the_owner_decides_who_spends,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_macs_detect_a_rewritten_chain, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_entry_without_a_mac_after_macs_is_a_problem,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_of_a_database_from_before_macs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain_detects_a_changed_and_a_deleted_entry,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_reports_every_bad_row_and_writes_nothing, setup,

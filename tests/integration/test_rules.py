@@ -341,14 +341,12 @@ class CumulativeDiscount(ProgramCase):
     program = "cumulative-discount.json"
 
     def register(self, card):
-        """Marks the card registered. Registration with the customer's data
-        is the customers API's (issue 4); until it lands, the test sets the
-        card's `registered` flag, which is all the discount rule reads."""
-        import sqlite3
-        db = sqlite3.connect(self.k.db, timeout=30)
-        with db:
-            db.execute("UPDATE cards SET registered = 1 WHERE number = ?", (card,))
-        db.close()
+        """Registers the card's customer at the till (POST /v1/customers),
+        which marks the card registered."""
+        s, a = self.k.call("POST", "/v1/customers", {
+            "card": card, "full_name": "Олена Коваль", "phone": "+380671234567",
+            "consent": {"given": True, "text_version": "2026-01"}})
+        self.assertEqual(s, 201, self.k.last_raw())
         self.assertTrue(self.k.card(card)["registered"])
 
     def test_steps_follow_accumulated_spend_and_a_return_lowers_it(self):

@@ -108,11 +108,31 @@ for i in $(seq 100); do
     sleep 0.1
 done
 
+# The server's CPU time by thread name (utime + stime in clock ticks).
+thread_ticks() {
+    for t in /proc/"$server_pid"/task/*; do
+        printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" \
+            "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
+    done | awk 'NF == 2 {sum[$1] += $2} END {for (k in sum) print k, sum[k]}' | sort
+}
+
 say "loadgen: $conns connections, ${warmup}s warm-up + ${secs}s"
 lg_rc=0
 "$loadgen" --host 127.0.0.1 --port "$port" --key "$key" --cards "$tmp/cards.txt" \
     --connections "$conns" --seconds "$secs" --warmup "$warmup" --threads "$threads" \
-    | tee "$tmp/loadgen.out" || lg_rc=$?
+    >"$tmp/loadgen.out" &
+lg_pid=$!
+sleep "$warmup"
+thread_ticks >"$tmp/ticks0"
+wait "$lg_pid" || lg_rc=$?
+thread_ticks >"$tmp/ticks1"
+cat "$tmp/loadgen.out"
+# CPU per purchase by server thread over the measured window.
+rps=$(awk '/^purchases\/s:/ {print $2}' "$tmp/loadgen.out")
+join "$tmp/ticks0" "$tmp/ticks1" | awk -v hz="$(getconf CLK_TCK)" -v rps="${rps:-0}" -v s="$secs" '
+    rps > 0 { us = ($3 - $2) / hz * 1e6 / (rps * s); total += us
+              if (us >= 0.05) printf "server cpu us per purchase: %-14s %6.1f\n", $1, us }
+    END { if (rps > 0) printf "server cpu us per purchase: %-14s %6.1f\n", "(all)", total }'
 
 say "stopping the server"
 kill -TERM "$server_pid"

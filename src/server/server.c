@@ -494,6 +494,9 @@ int kp_server_run(const kp_server_config *config)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Over a file-size limit (ulimit -f) a write then fails with EFBIG, as
+     * on a full disk, and is handled as such, instead of killing us. */
+    signal(SIGXFSZ, SIG_IGN);
 
     srv->programs = kp_programs_new();
     if (srv->programs == NULL) goto out;

@@ -18,6 +18,7 @@ Standard library only.
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -253,17 +254,25 @@ class Kopilka:
         returns the CompletedProcess."""
         return run_cli([self.db if a == "DB" else a for a in args], check=check)
 
-    def start(self, timeout=10.0, serve_args=()):
+    def start(self, timeout=10.0, serve_args=(), file_size_limit=None):
         """Starts `kopilka serve` on a free port and waits until it answers
-        HTTP. serve_args: more options (`--now`, `--tick`)."""
+        HTTP. serve_args: more options (`--now`, `--tick`). file_size_limit:
+        bytes no file of the server may grow past (RLIMIT_FSIZE), to make
+        its writes fail as on a full disk."""
         assert self.proc is None, "server already running"
         self.port = free_port()
         logf = open(self.log, "ab")
         try:
+            limit = None
+            if file_size_limit is not None:
+                def limit():
+                    resource.setrlimit(resource.RLIMIT_FSIZE,
+                                       (file_size_limit, file_size_limit))
             self.proc = subprocess.Popen(
                 [binary(), "serve", self.db, "--listen", "127.0.0.1:%d" % self.port]
                 + [str(a) for a in serve_args],
-                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                preexec_fn=limit)
         finally:
             logf.close()
         deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ do not depend on one another or on their order. Figures are exact.
 import datetime
 import http.client
 import json
+import os
 import re
 import select
 import socket
@@ -1219,6 +1220,49 @@ class SharedDatabase(KopilkaTestCase):
                 t.join(30)
         self.assertEqual(errors, [])
         self.purchase(self.k.cards[9], "LATE-1", [labor(100000)], key=key)
+
+
+# ---------------------------------------------------------------------------
+class DiskFull(KopilkaTestCase):
+    """The server's files cannot grow (a file-size limit makes every write
+    past it fail as on a full disk)."""
+
+    def test_a_full_disk_refuses_purchases_and_loses_no_acknowledged_one(self):
+        self.k.stop()
+        sizes = [os.path.getsize(p) for p in (self.k.db, self.k.db + "-wal")
+                 if os.path.exists(p)]
+        self.k.start(file_size_limit=max(sizes) + 256 * 1024)
+        acked, refused, other = [], [], []
+        cl = self.k.client()
+        for i in range(20000):
+            body = purchase_body(self.k.cards[i % 10], "DF-%d" % i, [labor(100000)],
+                                 when=at(1))
+            st, a = cl.call("POST", "/v1/purchases", body)
+            if st == 201:
+                acked.append((body, a))
+            elif st == 503:
+                refused.append(a)
+                if len(refused) == 5:
+                    break
+            else:
+                other.append((st, cl.last_raw[:300]))
+        cl.close()
+        self.assertEqual(other, [])
+        self.assertGreater(len(acked), 0)
+        self.assertEqual(len(refused), 5, "the file-size limit was never reached")
+        self.assertEqual(refused[0]["error"]["code"], "unavailable")
+        self.assertTrue(self.k.alive(), self.k.log_tail())
+        self.k.stop()
+        # With room again, the next start recovers every acknowledged purchase.
+        self.k.start()
+        for body, a in acked:
+            st, r = self.call("POST", "/v1/purchases", body)
+            self.assertEqual(st, 200, "acknowledged %s lost: %s %r"
+                             % (a["receipt"], st, self.k.last_raw()))
+            self.assertEqual((r["earned"], r["balance"]), (a["earned"], a["balance"]))
+        self.purchase(self.k.cards[0], "DF-AFTER", [labor(100000)], when=at(1))
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, "verify: %s %s" % (v.stdout, v.stderr))
 
 
 # ---------------------------------------------------------------------------

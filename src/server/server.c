@@ -44,6 +44,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,9 @@ typedef struct http_daemon {
     pthread_mutex_t lock;
     pthread_cond_t resumed;  /* n_suspended went down */
     size_t n_suspended;      /* connections suspended on work not yet done */
-    size_t n_answering;      /* resumed with their answer not yet sent */
+    /* Resumed with their answer not yet sent: counted without the lock, as
+     * every purchase passes here twice; only a stop waits on it (polling). */
+    atomic_size_t n_answering;
     bool stopping;           /* no more suspending: work runs on the caller's thread */
     office_lane office;
 } http_daemon;
@@ -198,9 +201,7 @@ static void release_to_loop(conn_ctx *c)
     c->held = false;
     bool closed = c->closed;
     if (!closed) {
-        pthread_mutex_lock(&hd->lock);
-        hd->n_answering++;
-        pthread_mutex_unlock(&hd->lock);
+        atomic_fetch_add(&hd->n_answering, 1);
         c->resumed = true;
         MHD_resume_connection(c->conn);
     }
@@ -427,10 +428,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (c == NULL || !c->resumed) return;
     c->resumed = false;
     http_daemon *hd = cls;
-    pthread_mutex_lock(&hd->lock);
-    hd->n_answering--;
-    if (hd->n_answering == 0) pthread_cond_broadcast(&hd->resumed);
-    pthread_mutex_unlock(&hd->lock);
+    atomic_fetch_sub(&hd->n_answering, 1);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -465,12 +463,10 @@ static void drain_suspended(http_daemon *hd)
     pthread_mutex_lock(&hd->lock);
     hd->stopping = true;
     while (hd->n_suspended > 0) pthread_cond_wait(&hd->resumed, &hd->lock);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += ANSWER_WAIT_S;
-    while (hd->n_answering > 0)
-        if (pthread_cond_timedwait(&hd->resumed, &hd->lock, &deadline) != 0) break;
     pthread_mutex_unlock(&hd->lock);
+    struct timespec tick = {0, 1000 * 1000};
+    for (int ms = 0; ms < ANSWER_WAIT_S * 1000 && atomic_load(&hd->n_answering) > 0; ms++)
+        nanosleep(&tick, NULL);
 }
 
 int kp_server_run(const kp_server_config *config)

@@ -26,8 +26,8 @@
  * (MHD_OPTION_NOTIFY_CONNECTION) and freed when it closes, reused by its
  * requests one at a time: the body, the answer buffer and the write slot
  * (the parsed request and the job, which must outlive the handler call).
- * While the writer holds the job the context is not freed: the later of
- * the close and on_write_done() frees it.
+ * While the writer or the office lane holds the request the context is not
+ * freed: the later of the close and release_to_loop() frees it.
  *
  * Stopping (MHD requires no connection to be suspended when it stops): no
  * new connections (MHD_quiesce_daemon); new requests on open connections
@@ -118,10 +118,10 @@ typedef struct conn_ctx {
     const char *method, *url, *auth;
     http_args args;
     kp_http_answer answer;
-    /* Between the event loop and the writer's callback. */
+    /* Between the event loop and the thread that holds the request. */
     pthread_mutex_t lock;
-    /* Another thread holds the request: the writer (write.job; on_write_done()
-     * is to come) or the office lane (office_main() resumes it). */
+    /* Another thread holds the request: the writer (write.job) or the
+     * office lane; release_to_loop() is to come. */
     bool held;
     bool closed;    /* MHD closed the connection */
 } conn_ctx;

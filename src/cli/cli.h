@@ -18,6 +18,8 @@ int cmd_cards_issue(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+/* cmd_backup.c */
+int cmd_backup(int argc, char **argv);
 /* cmd_rules.c */
 int cmd_tick(int argc, char **argv);
 int cmd_event(int argc, char **argv);

@@ -3,9 +3,12 @@
  * add, cards issue, verify, and demo; plus the small argv helpers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <kopilka/clock.h>
@@ -354,16 +357,79 @@ int cmd_verify(int argc, char **argv)
     return 0;
 }
 
-/* ---- demo */
+/* ---- demo
+ *
+ * The demo keeps its terminal key and its five cards in DEMO.db.demo (mode
+ * 0600, one key line then one card a line) beside the database: only a hash
+ * of a key is stored in the database, so this file is the only way a second
+ * run can print a curl command that works. A second run reuses the
+ * database, the terminal and the cards from that file, and prints a curl
+ * with a receipt number of its own (the time), so the command works again
+ * instead of replaying the first answer. Without the file (a database from
+ * an older demo, or the file removed) the demo adds one terminal and five
+ * cards, once, and writes the file. */
+
+enum { DEMO_CARDS = 5 };
+
+typedef struct demo_state {
+    char key[65];
+    char cards[DEMO_CARDS][KP_STR_MAX];
+} demo_state;
 
 static void collect_number(void *ctx, const char *number)
 {
-    char (*cards)[KP_STR_MAX] = ctx;
-    for (int i = 0; i < 5; i++)
-        if (cards[i][0] == '\0') {
-            snprintf(cards[i], KP_STR_MAX, "%s", number);
+    demo_state *d = ctx;
+    for (int i = 0; i < DEMO_CARDS; i++)
+        if (d->cards[i][0] == '\0') {
+            snprintf(d->cards[i], KP_STR_MAX, "%s", number);
             return;
         }
+}
+
+static bool demo_file_path(const char *db, char *path, size_t size)
+{
+    return (size_t)snprintf(path, size, "%s.demo", db) < size;
+}
+
+/* Reads the demo's key and cards; false when the file is missing or not
+ * whole (then the demo makes new ones). */
+static bool demo_state_load(const char *path, demo_state *d)
+{
+    memset(d, 0, sizeof *d);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return false;
+    char line[128];
+    int n = 0;
+    while (n <= DEMO_CARDS && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0') continue;
+        size_t len = strlen(line);
+        if (len >= (n == 0 ? sizeof d->key : (size_t)KP_STR_MAX)) break; /* not ours */
+        memcpy(n == 0 ? d->key : d->cards[n - 1], line, len + 1);
+        n++;
+    }
+    fclose(f);
+    return n == DEMO_CARDS + 1 && strlen(d->key) > 0;
+}
+
+/* Writes the demo's key and cards to path, readable by its owner only. */
+static bool demo_state_save(const char *path, const demo_state *d, kp_error *e)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        if (fd >= 0) close(fd);
+        kp_error_set(e, KP_ERR_IO, "demo", "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    fchmod(fd, 0600);
+    fprintf(f, "%s\n", d->key);
+    for (int i = 0; i < DEMO_CARDS; i++) fprintf(f, "%s\n", d->cards[i]);
+    if (fclose(f) != 0) {
+        kp_error_set(e, KP_ERR_IO, "demo", "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    return true;
 }
 
 int cmd_demo(int argc, char **argv)
@@ -374,44 +440,58 @@ int cmd_demo(int argc, char **argv)
     const char *listen = cli_option(argc, argv, "--listen");
     if (db == NULL) db = "kopilka-demo.db";
     if (listen == NULL) listen = "127.0.0.1:8080";
-    bool fresh = access(db, F_OK) != 0;
-    kp_store *st = open_db("demo", db, fresh);
-    if (st == NULL) return 1;
-    kp_error e = {0};
-    char key[65];
-    char cards[5][KP_STR_MAX] = {{0}};
-    int64_t version = 0;
-    kp_err err = KP_OK;
-    if (fresh)
-        err = load_program_text(st, kp_demo_program_json, kp_demo_program_json_len, &version, &e);
-    if (err == KP_OK && fresh && !create_key_file(db, &e)) err = e.code;
-    if (err == KP_OK && (err = st->ops->begin(st)) == KP_OK) {
-        err = kp_service_terminal_add(st, "demo-store", key, &e);
-        if (err == KP_OK)
-            err = kp_service_cards_issue(st, 5, kp_clock_now(NULL), collect_number, cards, &e);
-        err = in_transaction(st, err);
-    }
-    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
-    kp_store_close(st);
-    if (err) return fail("demo", &e);
-
     char host[64];
     unsigned port;
     if (!cli_parse_listen(listen, host, sizeof host, &port)) {
         fprintf(stderr, "kopilka demo: --listen must be HOST:PORT, got %s\n", listen);
         return 2;
     }
+    char state_path[4096];
+    if (!demo_file_path(db, state_path, sizeof state_path)) {
+        fprintf(stderr, "kopilka demo: the database path is too long\n");
+        return 2;
+    }
+    bool fresh = access(db, F_OK) != 0;
+    demo_state d;
+    bool reused = !fresh && demo_state_load(state_path, &d);
+    kp_error e = {0};
+    kp_err err = KP_OK;
+    if (!reused) {
+        memset(&d, 0, sizeof d);
+        kp_store *st = open_db("demo", db, fresh);
+        if (st == NULL) return 1;
+        int64_t version = 0;
+        if (fresh)
+            err = load_program_text(st, kp_demo_program_json, kp_demo_program_json_len,
+                                    &version, &e);
+        if (err == KP_OK && fresh && !create_key_file(db, &e)) err = e.code;
+        if (err == KP_OK && (err = st->ops->begin(st)) == KP_OK) {
+            err = kp_service_terminal_add(st, "demo-store", d.key, &e);
+            if (err == KP_OK)
+                err = kp_service_cards_issue(st, DEMO_CARDS, kp_clock_now(NULL), collect_number,
+                                             &d, &e);
+            err = in_transaction(st, err);
+        }
+        if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
+        kp_store_close(st);
+        if (err == KP_OK && !demo_state_save(state_path, &d, &e)) err = e.code;
+        if (err) return fail("demo", &e);
+    }
+    /* A receipt number of this run's own, so the printed purchase is new. */
+    char receipt[32];
+    snprintf(receipt, sizeof receipt, "R-%lld", (long long)time(NULL));
     printf("Kopilka demo\n  database:  %s%s\n  program:   seed 004 case 1 (4%% of labour, 12%% of "
            "parts, points pay <= 10%% of labour, first visit >= 1000 points)\n"
-           "  terminal key (store demo-store): %s\n  cards:",
-           db, fresh ? " (new)" : " (reused)", key);
-    for (int i = 0; i < 5; i++) printf(" %s", cards[i]);
+           "  terminal key (store demo-store): %s\n  (kept, with the cards, in %s, mode 0600)\n"
+           "  cards:",
+           db, fresh ? " (new)" : " (reused)", d.key, state_path);
+    for (int i = 0; i < DEMO_CARDS; i++) printf(" %s", d.cards[i]);
     printf("\n\nTry a purchase:\n  curl -s http://%s:%u/v1/purchases -H 'Authorization: Bearer %s' "
-           "-d '{\"card\":\"%s\",\"receipt\":\"R-1\",\"lines\":[{\"sku\":\"oil change\","
+           "-d '{\"card\":\"%s\",\"receipt\":\"%s\",\"lines\":[{\"sku\":\"oil change\","
            "\"category\":\"labor\",\"amount\":500000},{\"sku\":\"filter\",\"category\":\"parts\","
            "\"amount\":200000}]}'\n  curl -s http://%s:%u/v1/cards/%s -H 'Authorization: Bearer "
            "%s'\n\n",
-           host, port, key, cards[0], host, port, cards[0], key);
+           host, port, d.key, d.cards[0], receipt, host, port, d.cards[0], d.key);
     fflush(stdout);
     char *serve_argv[] = {(char *)db, (char *)"--listen", (char *)listen};
     return cmd_serve(3, serve_argv);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,16 +98,53 @@ static kp_err finish(cli_office *c, kp_err err, kp_error *e)
 
 /* ---- staff add */
 
-static bool read_password(const char *file, char *out, size_t size)
+/* Reads one line into out without its line end; false at end of input. */
+static bool read_line(FILE *f, char *out, size_t size)
 {
-    FILE *f = file ? fopen(file, "r") : stdin;
-    if (f == NULL) return false;
-    bool ok = fgets(out, (int)size, f) != NULL;
-    if (file) fclose(f);
-    if (!ok) return false;
+    if (fgets(out, (int)size, f) == NULL) return false;
     size_t n = strlen(out);
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) out[--n] = '\0';
     return true;
+}
+
+/* Asks for a line on the terminal with echo off (the typed password is not
+ * shown), restoring the terminal's mode after. */
+static bool prompt_hidden(const char *prompt, char *out, size_t size)
+{
+    struct termios saved, quiet;
+    bool tty = tcgetattr(STDIN_FILENO, &saved) == 0;
+    fputs(prompt, stderr);
+    fflush(stderr);
+    if (tty) {
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    bool ok = read_line(stdin, out, size);
+    if (tty) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    return ok;
+}
+
+/* The password: the first line of `file`; else, on a terminal, asked twice
+ * without echo; else the first line of stdin (a pipe). */
+static bool read_password(const char *file, char *out, size_t size, const char **problem)
+{
+    *problem = "no password (one line on stdin, or --password-file)";
+    if (file || !isatty(STDIN_FILENO)) {
+        FILE *f = file ? fopen(file, "r") : stdin;
+        if (f == NULL) return false;
+        bool ok = read_line(f, out, size);
+        if (file) fclose(f);
+        return ok;
+    }
+    char again[KP_PASSWORD_MAX + 2];
+    if (!prompt_hidden("Password: ", out, size)) return false;
+    bool ok = prompt_hidden("Repeat the password: ", again, sizeof again);
+    ok = ok && strcmp(out, again) == 0;
+    memset(again, 0, sizeof again);
+    if (!ok) *problem = "the two passwords typed differ; nothing was added";
+    return ok;
 }
 
 int cmd_staff_add(int argc, char **argv)
@@ -122,8 +160,10 @@ int cmd_staff_add(int argc, char **argv)
         return 2;
     }
     char password[KP_PASSWORD_MAX + 2];
-    if (!read_password(file, password, sizeof password)) {
-        fprintf(stderr, "kopilka staff add: no password (one line on stdin, or --password-file)\n");
+    const char *problem = NULL;
+    if (!read_password(file, password, sizeof password, &problem)) {
+        memset(password, 0, sizeof password);
+        fprintf(stderr, "kopilka staff add: %s\n", problem);
         return 2;
     }
     cli_office c;

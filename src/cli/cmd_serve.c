@@ -8,21 +8,43 @@
 #include "cli.h"
 #include "server/server.h"
 
+/* Reads `name N` into *out when given; false (with a message) when N is not
+ * a whole number from min to max. */
+static bool int_option(int argc, char **argv, const char *name, long min, long max, int *out)
+{
+    const char *text = cli_option(argc, argv, name);
+    if (text == NULL) return true;
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || n < min || n > max) {
+        fprintf(stderr, "kopilka serve: %s must be a whole number from %ld to %ld, got %s\n",
+                name, min, max, text);
+        return false;
+    }
+    *out = (int)n;
+    return true;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     static const char *const opts[] = {"--listen", "--readers", "--http-threads", "--now",
-                                       "--tick", NULL};
+                                       "--tick", "--access-log", "--request-timeout",
+                                       "--idle-timeout", "--connections-per-address", NULL};
     if (!cli_check_options(argc, argv, opts, "serve")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
         fprintf(stderr, "usage: kopilka serve DB [--listen HOST:PORT] [--readers N] "
-                        "[--http-threads N] [--now TIME] [--tick SECONDS]\n");
+                        "[--http-threads N] [--now TIME] [--tick SECONDS] [--access-log off|stderr|FILE] "
+                        "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
+                        "[--connections-per-address N]\n");
         return 2;
     }
     const char *listen = cli_option(argc, argv, "--listen");
     char host[64];
     kp_server_config config = {.db_path = db, .host = host, .port = 8080, .readers = 8,
-                               .http_threads = 4, .tick_seconds = 60};
+                               .http_threads = 4, .tick_seconds = 60, .request_timeout_s = 30,
+                               .idle_timeout_s = 60, .connections_per_address = 256,
+                               .access_log = "stderr"};
     snprintf(host, sizeof host, "127.0.0.1");
     if (listen && !cli_parse_listen(listen, host, sizeof host, &config.port)) {
         fprintf(stderr, "kopilka serve: --listen must be HOST:PORT (like 127.0.0.1:8080), got %s\n",
@@ -60,6 +82,16 @@ int cmd_serve(int argc, char **argv)
                             "seconds\n");
             return 2;
         }
+    }
+    if (!int_option(argc, argv, "--request-timeout", 1, 3600, &config.request_timeout_s) ||
+        !int_option(argc, argv, "--idle-timeout", 1, 86400, &config.idle_timeout_s) ||
+        !int_option(argc, argv, "--connections-per-address", 1, 2048,
+                    &config.connections_per_address))
+        return 2;
+    config.access_log = cli_option(argc, argv, "--access-log");
+    if (config.access_log && config.access_log[0] == '\0') {
+        fprintf(stderr, "kopilka serve: --access-log must be off, stderr or a file path\n");
+        return 2;
     }
     const char *now = cli_option(argc, argv, "--now");
     if (now && !kp_time_parse(now, &config.clock.fixed)) {

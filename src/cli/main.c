@@ -2,6 +2,8 @@
  * main.c: `kopilka`, the one binary: server and command-line tool. Finds the
  * command, prints help, and hands over to the command's function.
  */
+#include <assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,9 @@ static const kp_command commands[] = {
      cmd_cards_export},
     {"staff add", "kopilka staff add DB --login L --role R [--password-file F]",
      "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor, "
-     "partner). The password (10 to 128 bytes) is read from the first line of F, or of stdin; "
-     "only its Argon2id hash is stored. Staff log in at POST /v1/admin/login.",
+     "partner). The password (10 to 128 bytes) is read from the first line of F; without "
+     "--password-file it is asked on the terminal, twice and without echo, or read from the "
+     "first line of stdin when that is not a terminal; only its Argon2id hash is stored. Staff log in at POST /v1/admin/login.",
      cmd_staff_add},
     {"import", "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv]",
      "Imports cards, customers and opening balances from CSV (docs/import.md). Every row of "
@@ -44,7 +47,9 @@ static const kp_command commands[] = {
      "only) or cards and balances as CSV.",
      cmd_export},
     {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
-              "[--now TIME] [--tick SECONDS]",
+              "[--now TIME] [--tick SECONDS] [--access-log off|stderr|FILE] "
+              "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
+              "[--connections-per-address N]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
      "SIGTERM. Purchases and returns are answered only once durable: in groups, through "
      "the operation log DB.oplog-0/-1 (replayed after a crash by the next server or CLI "
@@ -55,7 +60,15 @@ static const kp_command commands[] = {
      "--readers the read connections for quotes and lookups (1 to 64, default 8). --now "
      "fixes the clock (RFC 3339) for tests. A scheduler runs due time-driven work (expiry, "
      "birthdays, tenure, tier reviews) at start and every --tick seconds (default 60; 0 = "
-     "off).",
+     "off). "
+     "--access-log: one JSON line a request (time, method, route, status, latency_us, store, "
+     "request_id; never bodies, card numbers or personal data) to stderr (the default), to "
+     "FILE (appended) or off. Slow clients: a connection must deliver each whole request "
+     "within --request-timeout seconds (1 to 3600, default 30) of opening or of its previous "
+     "answer, else it is closed; an idle connection is closed after --idle-timeout seconds "
+     "(default 60); one client address may hold --connections-per-address connections (1 to "
+     "2048, default 256; tests and the benchmark use up to about 100 from 127.0.0.1), one "
+     "more is answered 503 too_many_connections and closed.",
      cmd_serve},
     {"tick", "kopilka tick DB [--now TIME]",
      "Runs the time-driven work due at TIME (default: now) as the server's scheduler does: "
@@ -91,19 +104,30 @@ static const kp_command commands[] = {
      "key shows there). "
      "Prints each problem; exits 1 if there is any, 0 if none.",
      cmd_verify},
+    {"backup", "kopilka backup DB OUT",
+     "Copies the database DB to OUT (a new file) while a server may be serving it: its pages "
+     "in one snapshot through SQLite's backup API (a reader never blocks the server's "
+     "writer) and every purchase and return acknowledged before the backup began (from the "
+     "operation log, replayed into the copy). The key file DB.key is copied to OUT.key "
+     "(mode 0600); then the copy is checked as `kopilka verify OUT` does. Exits 0 when the "
+     "copy is whole and verifies. To restore: stop the server, move DB, its DB.oplog-0/-1 "
+     "and DB.key aside, copy OUT to DB and OUT.key to DB.key, start the server (README).",
+     cmd_backup},
     {"demo", "kopilka demo [--db PATH] [--listen HOST:PORT]",
-     "Creates (or reuses) a demo database (default kopilka-demo.db) with the example program "
-     "of seed 004 case 1, a terminal and five cards, prints them with a sample curl command, "
-     "and serves on localhost.",
+     "Creates a demo database (default kopilka-demo.db) with the example program of seed 004 "
+     "case 1, a terminal and five cards, prints them with a sample curl command, and serves on "
+     "localhost. The terminal key and the cards are kept in DB.demo (mode 0600; only a hash "
+     "of a key is in the database), so a second run reuses the database, the terminal and the "
+     "cards, adds nothing, and prints a curl with a new receipt number (R-<unix time>).",
      cmd_demo},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "kopilka: a loyalty-program processing center\n\nUsage:\n");
+    fprintf(f, "kopilka %s: a loyalty-program processing center\n\nUsage:\n", KOPILKA_VERSION);
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %s\n", commands[i].usage);
-    fprintf(f, "\n`kopilka COMMAND --help` tells more of each.\n");
+    fprintf(f, "  kopilka --version\n\n`kopilka COMMAND --help` tells more of each.\n");
 }
 
 static bool wants_help(int argc, char **argv)
@@ -113,6 +137,143 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
+/* ---- the shared argument check: what a command's usage line allows.
+ *
+ * Every command's arguments are checked here, against its usage line, before
+ * the command runs, so one rule holds for all of them: an option the usage
+ * line does not name, an option without its value (or a flag given one) and a
+ * positional argument past those the line names are refused with a message
+ * that says which argument and what is allowed. The usage line is the
+ * specification: `--name VALUE` takes a value, `[--name]` alone is a flag,
+ * every other word (DB, FILE) is a positional argument; `[...]` and `(a | b)`
+ * only group. */
+
+enum { SPEC_OPTIONS_MAX = 32, SPEC_NAME_MAX = 40 };
+
+typedef struct usage_spec {
+    size_t n_options;
+    struct {
+        char name[SPEC_NAME_MAX];
+        bool takes_value;
+    } options[SPEC_OPTIONS_MAX];
+    int positional_max;
+} usage_spec;
+
+/* Copies the next space-separated word of *text into word; false at the end. */
+static bool next_word(const char **text, char *word, size_t size)
+{
+    const char *p = *text;
+    while (*p == ' ') p++;
+    if (*p == '\0') return false;
+    size_t n = 0;
+    while (p[n] && p[n] != ' ') n++;
+    snprintf(word, size, "%.*s", (int)n, p);
+    *text = p + n;
+    return true;
+}
+
+/* The word without the grouping marks around it: "[--batch" -> "--batch". */
+static const char *word_core(char *word)
+{
+    char *p = word;
+    while (*p == '[' || *p == '(') p++;
+    size_t n = strlen(p);
+    while (n > 0 && (p[n - 1] == ']' || p[n - 1] == ')')) p[--n] = '\0';
+    return p;
+}
+
+static void usage_spec_parse(const kp_command *c, usage_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    const char *text = c->usage;
+    char word[128], next[128];
+    /* Skip "kopilka" and the command's own words. */
+    int skip = 2 + (strchr(c->name, ' ') != NULL);
+    for (int i = 0; i < skip && next_word(&text, word, sizeof word); i++) {
+    }
+    bool have = next_word(&text, word, sizeof word);
+    while (have) {
+        bool closes = word[strlen(word) - 1] == ']' || word[strlen(word) - 1] == ')';
+        const char *core = word_core(word);
+        have = next_word(&text, next, sizeof next);
+        if (core[0] == '\0' || strcmp(core, "|") == 0) {
+        } else if (strncmp(core, "--", 2) == 0) {
+            assert(spec->n_options < SPEC_OPTIONS_MAX && "usage line names too many options");
+            bool value = !closes && have && next[0] != '[' && next[0] != '(' && next[0] != '|' &&
+                         strncmp(next, "--", 2) != 0;
+            snprintf(spec->options[spec->n_options].name, SPEC_NAME_MAX, "%s", core);
+            spec->options[spec->n_options].takes_value = value;
+            spec->n_options++;
+            if (value) have = next_word(&text, next, sizeof next); /* the value's name */
+        } else {
+            size_t n = strlen(core);
+            spec->positional_max = n > 3 && strcmp(core + n - 3, "...") == 0
+                                       ? INT_MAX
+                                       : spec->positional_max + 1;
+        }
+        memcpy(word, next, sizeof word);
+    }
+}
+
+/* Checks argv (the arguments after the command's name) against the command's
+ * usage line; prints what is wrong and returns false on the first problem. */
+static bool arguments_allowed(const kp_command *c, int argc, char **argv)
+{
+    usage_spec spec;
+    usage_spec_parse(c, &spec);
+    int positional = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (++positional > spec.positional_max) {
+                fprintf(stderr, "kopilka %s: unexpected argument \"%s\": the command takes %d "
+                                "argument(s) besides its options\nusage: %s\n",
+                        c->name, a, spec.positional_max, c->usage);
+                return false;
+            }
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t n = eq ? (size_t)(eq - a) : strlen(a);
+        size_t k = 0;
+        while (k < spec.n_options &&
+               (strlen(spec.options[k].name) != n || strncmp(spec.options[k].name, a, n) != 0))
+            k++;
+        if (k == spec.n_options) {
+            fprintf(stderr, "kopilka %s: unknown option %.*s\nusage: %s\n", c->name, (int)n, a,
+                    c->usage);
+            return false;
+        }
+        if (spec.options[k].takes_value && eq == NULL) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "kopilka %s: option %s needs a value\nusage: %s\n", c->name, a,
+                        c->usage);
+                return false;
+            }
+            i++;
+        } else if (!spec.options[k].takes_value && eq != NULL) {
+            fprintf(stderr, "kopilka %s: option %.*s takes no value, got \"%s\"\n", c->name,
+                    (int)n, a, eq + 1);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void print_help(const kp_command *c)
+{
+    printf("Usage: %s\n\n%s\n", c->usage, c->help);
+}
+
+/* Prints the usage lines of the commands whose first word is `group`. */
+static void group_usage(FILE *f, const char *group)
+{
+    size_t n = strlen(group);
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strncmp(commands[i].name, group, n) == 0 && commands[i].name[n] == ' ')
+            fprintf(f, "  %s\n", commands[i].usage);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 ||
@@ -120,6 +281,15 @@ int main(int argc, char **argv)
         usage(stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "--version") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "kopilka --version: unexpected argument \"%s\"\n", argv[2]);
+            return 2;
+        }
+        printf("kopilka %s\n", KOPILKA_VERSION);
+        return 0;
+    }
+    bool group = false; /* argv[1] is the first word of two-word commands */
     for (int i = 0; i < N_COMMANDS; i++) {
         const kp_command *c = &commands[i];
         const char *space = strchr(c->name, ' ');
@@ -127,20 +297,30 @@ int main(int argc, char **argv)
         if (space) {
             size_t n = (size_t)(space - c->name);
             if (strlen(argv[1]) != n || strncmp(argv[1], c->name, n) != 0) continue;
-            if (argc < 3 || strcmp(argv[2], space + 1) != 0) {
-                if (argc >= 3 && !wants_help(argc - 2, argv + 2)) continue;
-                printf("Usage: %s\n\n%s\n", c->usage, c->help);
-                return argc >= 3 ? 0 : 2;
-            }
+            group = true;
+            if (argc < 3 || strcmp(argv[2], space + 1) != 0) continue;
             words = 2;
         } else if (strcmp(argv[1], c->name) != 0) {
             continue;
         }
         if (wants_help(argc - 1 - words, argv + 1 + words)) {
-            printf("Usage: %s\n\n%s\n", c->usage, c->help);
+            print_help(c);
             return 0;
         }
+        if (!arguments_allowed(c, argc - 1 - words, argv + 1 + words)) return 2;
         return c->run(argc - 1 - words, argv + 1 + words);
+    }
+    if (group) {
+        bool help = wants_help(argc - 2, argv + 2);
+        FILE *f = help ? stdout : stderr;
+        if (argc >= 3 && !help)
+            fprintf(f, "kopilka %s: unknown subcommand \"%s\"; it is one of:\n", argv[1],
+                    argv[2]);
+        else
+            fprintf(f, "Usage:\n");
+        group_usage(f, argv[1]);
+        fprintf(f, "\n`kopilka %s SUBCOMMAND --help` tells more of each.\n", argv[1]);
+        return help ? 0 : 2;
     }
     fprintf(stderr, "kopilka: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);

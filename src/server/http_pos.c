@@ -223,6 +223,7 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
                                       "from `kopilka terminal add`");
         return;
     }
+    if (answer->store) memcpy(answer->store, store, KP_STR_MAX);
     if (body_too_large) {
         char msg[96];
         snprintf(msg, sizeof msg, "the body is over the limit of %d bytes", KP_BODY_MAX);

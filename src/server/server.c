@@ -37,20 +37,42 @@
  * those resumed answers have gone out (for at most ANSWER_WAIT_S); then MHD
  * stops (its threads finish their handler calls first), then the office
  * lane, the scheduler and the writer.
+ *
+ * Slow clients. A client that trickles its request (a header line every
+ * few seconds) would hold a connection slot for as long as MHD's idle
+ * timeout allows per byte, that is forever; some 2 048 of them lock every
+ * till out. So each connection has a deadline for its whole request: set
+ * when it opens and when its previous answer has gone out, cleared once
+ * the request has fully arrived (config.request_timeout_s). The deadline
+ * thread ("kp-deadline") looks at the open connections a few times a
+ * second and shuts down the socket of each one past its deadline; MHD then
+ * sees the end of the connection and closes it. An address may hold at
+ * most config.connections_per_address connections: one more is answered
+ * 503 too_many_connections at once and closed, and the access log says so.
+ * These are done here rather than with MHD's own per-IP limit, which
+ * closes the connection without a word. The list of open connections is
+ * touched when a connection opens or closes and by the deadline thread,
+ * never per request: a request only stores its deadline (an atomic).
+ *
+ * Every answer carries X-Request-Id (the client's, when it sent a usable
+ * one, else a new one) and is written to the access log (access_log.h).
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "crypto/pii.h"
 
 enum {
@@ -63,6 +85,11 @@ enum {
     /* A connection keeps its buffers between requests up to this size;
      * larger ones (a big export or upload) are freed at the next request. */
     KEEP_BUFFER_MAX = 64 * 1024,
+    REQUEST_TIMEOUT_S_DEFAULT = 30,  /* a whole request must arrive within this */
+    IDLE_TIMEOUT_S_DEFAULT = 60,     /* MHD closes a connection idle this long */
+    PER_ADDRESS_DEFAULT = 256,       /* connections one client address may hold */
+    DEADLINE_SCAN_MS = 250,          /* how often the deadline thread looks */
+    REFUSED_GRACE_MS = 1000,         /* a refused connection's time to read its 503 */
 };
 
 struct conn_ctx;
@@ -92,6 +119,16 @@ typedef struct http_daemon {
     atomic_size_t n_answering;
     bool stopping;           /* no more suspending: work runs on the caller's thread */
     office_lane office;
+    int access_log;          /* the access log's descriptor; -1 = off */
+    /* The open connections, for the per-address limit and the deadlines. */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t conns_wake; /* the deadline thread's sleep; signalled to stop */
+    struct conn_ctx *conns;  /* a doubly linked list */
+    bool conns_stop;
+    pthread_t deadline_thread;
+    bool deadline_started;
+    int64_t request_timeout_ms;
+    unsigned per_address;
 } http_daemon;
 
 /* A request's query arguments, copied out of MHD (kp_http_arg). */
@@ -124,7 +161,27 @@ typedef struct conn_ctx {
      * office lane; release_to_loop() is to come. */
     bool held;
     bool closed;    /* MHD closed the connection */
+    /* For the access log and the X-Request-Id header. */
+    struct timespec started; /* the request's headers arrived */
+    char request_id[KP_REQUEST_ID_MAX + 1];
+    char store[KP_STR_MAX];
+    /* For the slow-client limits (in hd->conns, under hd->conns_lock). */
+    struct conn_ctx *prev, *next;
+    int fd;
+    uint32_t address;       /* IPv4, network order */
+    bool refused;           /* over the per-address limit: answered 503 */
+    bool shut;              /* the deadline thread shut its socket down */
+    /* Monotonic ms by which the current request must have arrived; 0 while
+     * none is expected (it is being answered). */
+    _Atomic int64_t deadline_ms;
 } conn_ctx;
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 /* The query arguments of the request this thread is answering. */
 static _Thread_local const http_args *tl_args;
@@ -214,8 +271,9 @@ static void release_to_loop(conn_ctx *c)
  * durable or failed. */
 static void on_write_done(kp_job *job) { release_to_loop(job->owner); }
 
-static enum MHD_Result send_answer(struct MHD_Connection *conn, unsigned status, kp_buf *body,
-                                   const char *content_type)
+/* Queues the answer of c's request, with its X-Request-Id, and logs it. */
+static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, unsigned status,
+                                   kp_buf *body, const char *content_type)
 {
     size_t len = body->len;
     char *data = kp_buf_steal(body);
@@ -226,8 +284,23 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, unsigned status,
     }
     MHD_add_response_header(resp, "Content-Type",
                             content_type ? content_type : "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", c->request_id);
     enum MHD_Result r = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
+    if (c->hd->access_log >= 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        kp_access_entry entry = {
+            .method = c->method ? c->method : "",
+            .url = c->url ? c->url : "",
+            .status = status,
+            .latency_us = (int64_t)(now.tv_sec - c->started.tv_sec) * 1000000 +
+                          (now.tv_nsec - c->started.tv_nsec) / 1000,
+            .store = c->store,
+            .request_id = c->request_id,
+        };
+        kp_access_log_write(c->hd->access_log, &entry);
+    }
     return r;
 }
 
@@ -245,7 +318,7 @@ static enum MHD_Result start_write(conn_ctx *c, struct MHD_Connection *conn)
     pthread_mutex_unlock(&hd->lock);
     if (!suspend) {
         kp_writer_submit(hd->srv->writer, job);
-        return send_answer(conn, kp_http_write_status(&c->write), &c->out, NULL);
+        return send_answer(c, conn, kp_http_write_status(&c->write), &c->out, NULL);
     }
     job->on_done = on_write_done;
     job->owner = c;
@@ -272,7 +345,8 @@ static enum MHD_Result start_write(conn_ctx *c, struct MHD_Connection *conn)
 static void handle_here(conn_ctx *c)
 {
     http_daemon *hd = c->hd;
-    c->answer = (kp_http_answer){.status = 500, .body = &c->out, .write = &c->write};
+    c->answer = (kp_http_answer){
+        .status = 500, .body = &c->out, .write = &c->write, .store = c->store};
     tl_args = &c->args;
     kp_http_handle(hd->srv, c->method, c->url, c->auth, c->body.data ? c->body.data : "",
                    c->body.len, c->too_large, &c->answer);
@@ -360,7 +434,7 @@ static enum MHD_Result start_office(conn_ctx *c, struct MHD_Connection *conn)
     }
     if (queued) return MHD_YES;
     handle_here(c);
-    return send_answer(conn, c->answer.status, &c->out, c->answer.content_type);
+    return send_answer(c, conn, c->answer.status, &c->out, c->answer.content_type);
 }
 
 static bool answered_in_loop(const char *url)
@@ -382,9 +456,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c = info ? info->socket_context : NULL;
         /* No context (out of memory at accept), or, which MHD does not do,
          * a new request while the writer still holds the last one's job. */
-        if (c == NULL || conn_ctx_held(c)) return MHD_NO;
+        if (c == NULL || c->refused || conn_ctx_held(c)) return MHD_NO;
         conn_ctx_start_request(c);
         *con_cls = c;
+        clock_gettime(CLOCK_MONOTONIC, &c->started);
+        c->method = method;
+        c->url = url;
+        c->store[0] = '\0';
+        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid && kp_request_id_valid(rid))
+            memcpy(c->request_id, rid, strlen(rid) + 1);
+        else
+            kp_request_id_new(c->request_id);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > KP_BODY_MAX) c->too_large = true;
         if (!c->too_large) return MHD_YES;
@@ -394,10 +477,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (conn_ctx_held(c)) return MHD_YES;
         if (c->office) {
             c->office = false;
-            return send_answer(conn, c->answer.status, &c->out, c->answer.content_type);
+            return send_answer(c, conn, c->answer.status, &c->out, c->answer.content_type);
         }
         c->queued = false;
-        return send_answer(conn, kp_http_write_status(&c->write), &c->out, NULL);
+        return send_answer(c, conn, kp_http_write_status(&c->write), &c->out, NULL);
     }
     if (*upload_data_size > 0) {
         if (!c->too_large && !kp_buf_append(&c->body, upload_data, *upload_data_size))
@@ -405,15 +488,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    c->method = method;
-    c->url = url;
+    /* The whole request has arrived: no deadline until its answer is out. */
+    atomic_store_explicit(&c->deadline_ms, 0, memory_order_relaxed);
     c->auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (!answered_in_loop(url)) return start_office(c, conn);
-    kp_http_answer answer = {.status = 500, .body = &c->out, .write = &c->write};
+    kp_http_answer answer = {
+        .status = 500, .body = &c->out, .write = &c->write, .store = c->store};
     kp_http_handle(hd->srv, method, url, c->auth, c->body.data ? c->body.data : "", c->body.len,
                    c->too_large, &answer);
     if (answer.job) return start_write(c, conn);
-    return send_answer(conn, answer.status, &c->out, answer.content_type);
+    return send_answer(c, conn, answer.status, &c->out, answer.content_type);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -425,10 +509,111 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
      * the connection is gone. */
     conn_ctx *c = *con_cls;
     *con_cls = NULL;
-    if (c == NULL || !c->resumed) return;
-    c->resumed = false;
+    if (c == NULL) return;
     http_daemon *hd = cls;
+    /* The next request must arrive in time too. */
+    atomic_store_explicit(&c->deadline_ms, monotonic_ms() + hd->request_timeout_ms,
+                          memory_order_relaxed);
+    if (!c->resumed) return;
+    c->resumed = false;
     atomic_fetch_sub(&hd->n_answering, 1);
+}
+
+/* Answers a connection over the per-address limit with a 503 of its own
+ * (MHD has read nothing yet, so the socket is ours to write) and ends the
+ * sending side; the deadline thread closes it if the client does not. */
+static void refuse_connection(http_daemon *hd, conn_ctx *c)
+{
+    char body[320], answer[640];
+    int body_len = snprintf(body, sizeof body,
+                            "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"this "
+                            "address already has %u connections open, the limit of `kopilka "
+                            "serve --connections-per-address`; reuse or close one\"}}",
+                            hd->per_address);
+    int len = snprintf(answer, sizeof answer,
+                       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                       "Connection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s",
+                       body_len, body);
+    if (c->fd >= 0) {
+        ssize_t w;
+        do w = send(c->fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (w < 0 && errno == EINTR);
+        shutdown(c->fd, SHUT_WR);
+    }
+    char detail[160];
+    snprintf(detail, sizeof detail,
+             "refused a connection: its address already has %u open (--connections-per-address)",
+             hd->per_address);
+    kp_access_log_event(hd->access_log, "connection_refused", detail);
+}
+
+/* Adds c to the open connections, or marks it refused when its address is
+ * at the limit. */
+static void conns_add(http_daemon *hd, conn_ctx *c)
+{
+    int64_t now = monotonic_ms();
+    pthread_mutex_lock(&hd->conns_lock);
+    unsigned same = 0;
+    for (conn_ctx *o = hd->conns; o && c->address != 0; o = o->next)
+        if (o->address == c->address && !o->refused) same++;
+    c->refused = same >= hd->per_address;
+    atomic_store(&c->deadline_ms, now + (c->refused ? REFUSED_GRACE_MS : hd->request_timeout_ms));
+    c->next = hd->conns;
+    if (hd->conns) hd->conns->prev = c;
+    hd->conns = c;
+    pthread_mutex_unlock(&hd->conns_lock);
+    if (c->refused) refuse_connection(hd, c);
+}
+
+static void conns_remove(http_daemon *hd, conn_ctx *c)
+{
+    pthread_mutex_lock(&hd->conns_lock);
+    if (c->prev) c->prev->next = c->next;
+    else hd->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    pthread_mutex_unlock(&hd->conns_lock);
+}
+
+/* The deadline thread: shuts down the sockets of connections whose request
+ * has not arrived by its deadline. MHD closes a connection (and tells
+ * on_connection, which takes conns_lock) before it closes its socket, so a
+ * descriptor seen here under the lock is still that connection's. */
+static void *deadline_main(void *arg)
+{
+    http_daemon *hd = arg;
+    pthread_setname_np(pthread_self(), "kp-deadline");
+    pthread_mutex_lock(&hd->conns_lock);
+    while (!hd->conns_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += DEADLINE_SCAN_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&hd->conns_wake, &hd->conns_lock, &until);
+        int64_t now = monotonic_ms();
+        unsigned closed = 0;
+        for (conn_ctx *c = hd->conns; c; c = c->next) {
+            int64_t deadline = atomic_load_explicit(&c->deadline_ms, memory_order_relaxed);
+            if (c->shut || deadline == 0 || now < deadline || c->fd < 0) continue;
+            shutdown(c->fd, SHUT_RDWR);
+            c->shut = true;
+            if (!c->refused) closed++;
+        }
+        if (closed) {
+            char detail[160];
+            snprintf(detail, sizeof detail,
+                     "closed %u connection(s) that sent no whole request within %lld s "
+                     "(--request-timeout)", closed, (long long)(hd->request_timeout_ms / 1000));
+            pthread_mutex_unlock(&hd->conns_lock);
+            kp_access_log_event(hd->access_log, "request_timeout", detail);
+            pthread_mutex_lock(&hd->conns_lock);
+        }
+    }
+    pthread_mutex_unlock(&hd->conns_lock);
+    return NULL;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -440,12 +625,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         c->hd = cls;
         c->conn = conn;
         pthread_mutex_init(&c->lock, NULL);
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c->fd = info ? info->connect_fd : -1;
+        info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (info && info->client_addr && info->client_addr->sa_family == AF_INET)
+            c->address = ((const struct sockaddr_in *)info->client_addr)->sin_addr.s_addr;
+        conns_add(c->hd, c);
         *socket_context = c;
         return;
     }
     conn_ctx *c = *socket_context;
     if (c == NULL) return;
     *socket_context = NULL;
+    conns_remove(c->hd, c);
     pthread_mutex_lock(&c->lock);
     c->closed = true;
     bool busy = c->held;
@@ -477,9 +670,18 @@ int kp_server_run(const kp_server_config *config)
     if (srv == NULL) return 1;
     srv->config = *config;
     pthread_rwlock_init(&srv->auth_lock, NULL);
-    http_daemon hd = {.srv = srv};
+    http_daemon hd = {.srv = srv, .access_log = -1};
     pthread_mutex_init(&hd.lock, NULL);
     pthread_cond_init(&hd.resumed, NULL);
+    pthread_mutex_init(&hd.conns_lock, NULL);
+    pthread_cond_init(&hd.conns_wake, NULL);
+    hd.request_timeout_ms = 1000LL * (config->request_timeout_s > 0 ? config->request_timeout_s
+                                                                    : REQUEST_TIMEOUT_S_DEFAULT);
+    hd.per_address = config->connections_per_address > 0
+                         ? (unsigned)config->connections_per_address
+                         : PER_ADDRESS_DEFAULT;
+    unsigned idle_timeout_s = config->idle_timeout_s > 0 ? (unsigned)config->idle_timeout_s
+                                                         : IDLE_TIMEOUT_S_DEFAULT;
     struct MHD_Daemon *d = NULL;
     kp_scheduler *scheduler = NULL;
 
@@ -520,6 +722,17 @@ int kp_server_run(const kp_server_config *config)
         kp_error_set(&e, KP_ERR_INVALID, "listen", "%s is not an IPv4 address", config->host);
         goto fail;
     }
+    char problem[300];
+    if (!kp_access_log_open(config->access_log ? config->access_log : "stderr", &hd.access_log,
+                            problem, sizeof problem)) {
+        kp_error_set(&e, KP_ERR_IO, "", "%s", problem);
+        goto fail;
+    }
+    if (pthread_create(&hd.deadline_thread, NULL, deadline_main, &hd) != 0) {
+        kp_error_set(&e, KP_ERR_NOMEM, "", "cannot start the deadline thread");
+        goto fail;
+    }
+    hd.deadline_started = true;
     if (!office_start(&hd.office)) {
         kp_error_set(&e, KP_ERR_NOMEM, "", "cannot start the office lane's threads");
         goto fail;
@@ -533,7 +746,7 @@ int kp_server_run(const kp_server_config *config)
                          MHD_OPTION_THREAD_POOL_SIZE, threads,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &hd,
                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, &hd,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                         MHD_OPTION_CONNECTION_TIMEOUT, idle_timeout_s,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                          MHD_OPTION_END);
@@ -542,8 +755,12 @@ int kp_server_run(const kp_server_config *config)
                      config->port);
         goto fail;
     }
-    fprintf(stderr, "kopilka: serving %s on http://%s:%u (%u HTTP threads)\n", config->db_path,
-            config->host, config->port, threads);
+    fprintf(stderr, "kopilka: serving %s on http://%s:%u (%u HTTP threads; a request must "
+                    "arrive within %lld s, idle connections close after %u s, at most %u "
+                    "connections an address; access log: %s)\n",
+            config->db_path, config->host, config->port, threads,
+            (long long)(hd.request_timeout_ms / 1000), idle_timeout_s, hd.per_address,
+            config->access_log ? config->access_log : "stderr");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "kopilka: stopping (signal %d)\n", sig);
@@ -560,6 +777,14 @@ out:
         if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
     }
     if (hd.office.n_threads) office_stop(&hd.office);
+    if (hd.deadline_started) {
+        pthread_mutex_lock(&hd.conns_lock);
+        hd.conns_stop = true;
+        pthread_cond_signal(&hd.conns_wake);
+        pthread_mutex_unlock(&hd.conns_lock);
+        pthread_join(hd.deadline_thread, NULL);
+    }
+    kp_access_log_close(hd.access_log);
     kp_scheduler_stop(scheduler);
     kp_writer_stop(srv->writer);
     kp_reader_pool_free(srv->readers);
@@ -568,6 +793,8 @@ out:
     pthread_rwlock_destroy(&srv->auth_lock);
     pthread_cond_destroy(&hd.resumed);
     pthread_mutex_destroy(&hd.lock);
+    pthread_cond_destroy(&hd.conns_wake);
+    pthread_mutex_destroy(&hd.conns_lock);
     free(srv);
     return rc;
 }

@@ -17,6 +17,15 @@ typedef struct kp_server_config {
     int readers;       /* read connections for quotes and lookups */
     int http_threads;  /* event-loop threads answering HTTP (1..64); 0 = 4 */
     int tick_seconds;  /* the scheduler wakes this often (scheduler.c); 0 = no scheduler */
+    /* Slow clients (server.c): a connection must deliver each whole request
+     * within request_timeout_s of being opened or of its previous answer;
+     * MHD closes one idle for idle_timeout_s; an address may hold at most
+     * connections_per_address connections. 0 = the default (30, 60, 256). */
+    int request_timeout_s;
+    int idle_timeout_s;
+    int connections_per_address;
+    /* The access log (access_log.h): "off", "stderr" or a file; NULL = stderr. */
+    const char *access_log;
 } kp_server_config;
 
 /* Runs the server until SIGINT or SIGTERM. Returns 0 on a clean stop. */
@@ -131,6 +140,10 @@ typedef struct kp_http_answer {
      * kp_http_write_status() once it is done. The writer fills body, which
      * has been reserved so it never reallocates. */
     kp_job *job;
+    /* Out, when not NULL (KP_STR_MAX bytes): the store of the terminal key
+     * that authenticated the request, for the access log; left as is
+     * otherwise. */
+    char *store;
 } kp_http_answer;
 
 struct kp_server {

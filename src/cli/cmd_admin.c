@@ -477,9 +477,10 @@ int cmd_demo(int argc, char **argv)
         if (err == KP_OK && !demo_state_save(state_path, &d, &e)) err = e.code;
         if (err) return fail("demo", &e);
     }
-    /* A receipt number of this run's own, so the printed purchase is new. */
-    char receipt[32];
-    snprintf(receipt, sizeof receipt, "R-%lld", (long long)time(NULL));
+    /* A receipt number of this run's own (the time and the process), so the
+     * printed purchase is a new one, not a replay of the last run's. */
+    char receipt[48];
+    snprintf(receipt, sizeof receipt, "R-%lld-%ld", (long long)time(NULL), (long)getpid());
     printf("Kopilka demo\n  database:  %s%s\n  program:   seed 004 case 1 (4%% of labour, 12%% of "
            "parts, points pay <= 10%% of labour, first visit >= 1000 points)\n"
            "  terminal key (store demo-store): %s\n  (kept, with the cards, in %s, mode 0600)\n"

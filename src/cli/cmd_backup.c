@@ -92,15 +92,17 @@ int cmd_backup(int argc, char **argv)
         return 1;
     }
     kp_store_close(st);
-    for (int i = 0; i < 2; i++) {
-        char path[PATH_BYTES + 16];
-        snprintf(path, sizeof path, "%s.oplog-%d", out, i);
-        unlink(path);
-    }
     if (!copy_key(db_key, out_key)) return 1;
     printf("backup %s -> %s%s\n", db, out,
            access(out_key, F_OK) == 0 ? " (key file copied too)" : "");
     fflush(stdout);
     char *verify_argv[] = {(char *)out};
-    return cmd_verify(1, verify_argv);
+    int rc = cmd_verify(1, verify_argv);
+    /* The copy's log files hold nothing the copy lacks now. */
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_BYTES + 16];
+        snprintf(path, sizeof path, "%s.oplog-%d", out, i);
+        unlink(path);
+    }
+    return rc;
 }

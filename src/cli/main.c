@@ -118,7 +118,7 @@ static const kp_command commands[] = {
      "case 1, a terminal and five cards, prints them with a sample curl command, and serves on "
      "localhost. The terminal key and the cards are kept in DB.demo (mode 0600; only a hash "
      "of a key is in the database), so a second run reuses the database, the terminal and the "
-     "cards, adds nothing, and prints a curl with a new receipt number (R-<unix time>).",
+     "cards, adds nothing, and prints a curl with a new receipt number (R-<unix time>-<process id>).",
      cmd_demo},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

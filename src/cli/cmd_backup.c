@@ -30,8 +30,9 @@ static bool copy_key(const char *from, const char *to)
 {
     FILE *in = fopen(from, "rb");
     if (in == NULL) {
-        fprintf(stderr, "kopilka backup: warning: no key file %s (%s); customers' personal "
-                        "data in the copy can be read only with the original key\n",
+        fprintf(stderr,
+                "kopilka backup: warning: no key file %s (%s); customers' personal "
+                "data in the copy can be read only with the original key\n",
                 from, strerror(errno));
         return true;
     }
@@ -75,8 +76,10 @@ int cmd_backup(int argc, char **argv)
         return 1;
     }
     if (access(out_key, F_OK) == 0) {
-        fprintf(stderr, "kopilka backup: OUT: %s already exists; a backup never overwrites a "
-                        "file\n", out_key);
+        fprintf(stderr,
+                "kopilka backup: OUT: %s already exists; a backup never overwrites a "
+                "file\n",
+                out_key);
         return 1;
     }
     kp_error e = {0};

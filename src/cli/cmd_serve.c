@@ -34,7 +34,8 @@ int cmd_serve(int argc, char **argv)
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
         fprintf(stderr, "usage: kopilka serve DB [--listen HOST:PORT] [--readers N] "
-                        "[--http-threads N] [--now TIME] [--tick SECONDS] [--access-log off|stderr|FILE] "
+                        "[--http-threads N] [--now TIME] [--tick SECONDS] "
+                        "[--access-log off|stderr|FILE] "
                         "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
                         "[--connections-per-address N]\n");
         return 2;

@@ -34,7 +34,8 @@ static const kp_command commands[] = {
      "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor, "
      "partner). The password (10 to 128 bytes) is read from the first line of F; without "
      "--password-file it is asked on the terminal, twice and without echo, or read from the "
-     "first line of stdin when that is not a terminal; only its Argon2id hash is stored. Staff log in at POST /v1/admin/login.",
+     "first line of stdin when that is not a terminal; only its Argon2id hash is stored. "
+     "Staff log in at POST /v1/admin/login.",
      cmd_staff_add},
     {"import", "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv]",
      "Imports cards, customers and opening balances from CSV (docs/import.md). Every row of "
@@ -118,7 +119,8 @@ static const kp_command commands[] = {
      "case 1, a terminal and five cards, prints them with a sample curl command, and serves on "
      "localhost. The terminal key and the cards are kept in DB.demo (mode 0600; only a hash "
      "of a key is in the database), so a second run reuses the database, the terminal and the "
-     "cards, adds nothing, and prints a curl with a new receipt number (R-<unix time>-<process id>).",
+     "cards, adds nothing, and prints a curl with a new receipt number "
+     "(R-<unix time>-<process id>).",
      cmd_demo},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -17,12 +17,14 @@ enum { LINE_MAX_BYTES = 1024, SEGMENT_MAX = 32 };
 /* The fixed words of the routes (docs/api.md). A path segment that is not
  * one of them is logged as "{}". */
 static const char *const route_words[] = {
-    "v1", "health", "live", "ready", "metrics", "openapi.json", "quote", "purchases", "returns",
-    "events", "cards", "identify", "customers", "transfers", "admin", "login", "logout", "me",
-    "staff", "audit", "adjustments", "card-batches", "cards.csv", "block", "unblock", "replace",
-    "export", "customers.csv", "balances.csv", "barcode.svg", "barcode.png", "qr.svg", "qr.png",
-    "search", "erase", "history", "families", "members", "leave", "terminals", "revoke",
-    "rotate", "discount", "birthday", "import",
+    "v1",          "health",    "live",        "ready",         "metrics",      "openapi.json",
+    "quote",       "purchases", "returns",     "events",        "cards",        "identify",
+    "customers",   "transfers", "admin",       "login",         "logout",       "me",
+    "staff",       "audit",     "adjustments", "card-batches",  "cards.csv",    "block",
+    "unblock",     "replace",   "export",      "customers.csv", "balances.csv", "barcode.svg",
+    "barcode.png", "qr.svg",    "qr.png",      "search",        "erase",        "history",
+    "families",    "members",   "leave",       "terminals",     "revoke",       "rotate",
+    "discount",    "birthday",  "import",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

@@ -37,8 +37,7 @@ static kp_err copy_file(const char *from, const char *to, kp_error *e)
         if (n == 0) break;
         if (n < 0) {
             if (errno == EINTR) continue;
-            err = kp_error_set(e, KP_ERR_IO, "backup", "cannot read %s: %s", from,
-                               strerror(errno));
+            err = kp_error_set(e, KP_ERR_IO, "backup", "cannot read %s: %s", from, strerror(errno));
             break;
         }
         for (ssize_t done = 0; done < n;) {
@@ -82,8 +81,7 @@ static void remove_copy(const char *out_path)
 }
 
 /* Copies the pages of db_path into out_path in one snapshot. */
-static kp_err copy_pages(const char *db_path, const char *out_path, int pages_per_step,
-                         kp_error *e)
+static kp_err copy_pages(const char *db_path, const char *out_path, int pages_per_step, kp_error *e)
 {
     sqlite3 *src = NULL, *dst = NULL;
     sqlite3_backup *b = NULL;
@@ -110,8 +108,8 @@ static kp_err copy_pages(const char *db_path, const char *out_path, int pages_pe
     }
     b = sqlite3_backup_init(dst, "main", src, "main");
     if (b == NULL) {
-        err = kp_error_set(e, KP_ERR_IO, "backup", "cannot start the copy: %s",
-                           sqlite3_errmsg(dst));
+        err =
+            kp_error_set(e, KP_ERR_IO, "backup", "cannot start the copy: %s", sqlite3_errmsg(dst));
         goto out;
     }
     int rc;
@@ -131,12 +129,10 @@ out:
     return err;
 }
 
-kp_err store_backup_copy(const char *db_path, const char *out_path, int pages_per_step,
-                         kp_error *e)
+kp_err store_backup_copy(const char *db_path, const char *out_path, int pages_per_step, kp_error *e)
 {
     if (strlen(db_path) >= PATH_MAX_BYTES || strlen(out_path) >= PATH_MAX_BYTES)
-        return kp_error_set(e, KP_ERR_INVALID, "backup", "a path is over %d bytes",
-                            PATH_MAX_BYTES);
+        return kp_error_set(e, KP_ERR_INVALID, "backup", "a path is over %d bytes", PATH_MAX_BYTES);
     if (access(out_path, F_OK) == 0)
         return kp_error_set(e, KP_ERR_CONFLICT, "OUT",
                             "%s already exists; a backup never overwrites a file", out_path);

@@ -91,8 +91,12 @@ static void a_request_is_one_json_line(void **state)
     assert_int_equal(fd, -1);
     kp_access_log_write(fd, &(kp_access_entry){.method = "GET", .url = "/"}); /* nothing */
     assert_true(kp_access_log_open(path, &fd, problem, sizeof problem));
-    kp_access_entry entry = {.method = "POST", .url = "/v1/cards/2000000000018", .status = 201,
-                             .latency_us = 1234, .store = "a\"b\\c", .request_id = "r-1"};
+    kp_access_entry entry = {.method = "POST",
+                             .url = "/v1/cards/2000000000018",
+                             .status = 201,
+                             .latency_us = 1234,
+                             .store = "a\"b\\c",
+                             .request_id = "r-1"};
     kp_access_log_write(fd, &entry);
     kp_access_log_event(fd, "connection_refused", "limit 2");
     kp_access_log_close(fd);
@@ -111,7 +115,7 @@ static void a_request_is_one_json_line(void **state)
                         "\",\"method\":\"POST\",\"route\":\"/v1/cards/{}\",\"status\":201,"
                         "\"latency_us\":1234,\"store\":\"a\\\"b\\\\c\",\"request_id\":\"r-1\"}\n");
     assert_string_equal(line2 + 9 + 27, "\",\"event\":\"connection_refused\",\"detail\":\"limit "
-                                         "2\"}\n");
+                                        "2\"}\n");
 }
 
 /* ---- backup */
@@ -120,7 +124,10 @@ static const char program_json[] =
     "{\"name\":\"t\",\"rules\":[{\"id\":\"earn\",\"kind\":\"earn_percent\",\"percent\":5}]}";
 static const kp_time test_now = 1767225600LL * 1000000000LL;
 
-static void emit_card(void *ctx, const char *number) { snprintf(ctx, KP_STR_MAX, "%s", number); }
+static void emit_card(void *ctx, const char *number)
+{
+    snprintf(ctx, KP_STR_MAX, "%s", number);
+}
 
 static void remove_db(const char *db)
 {

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { LINE_MAX_BYTES = 1024, SEGMENT_MAX = 32 };
+enum { LINE_MAX_BYTES = 1024 };
 
 /* The fixed words of the routes (docs/api.md). A path segment that is not
  * one of them is logged as "{}". */

@@ -108,21 +108,22 @@ static bool read_line(FILE *f, char *out, size_t size)
 }
 
 /* Asks for a line on the terminal with echo off (the typed password is not
- * shown), restoring the terminal's mode after. */
+ * shown), restoring the terminal's mode after. Echo goes off before the
+ * prompt appears, so nothing typed in answer to it is ever shown. */
 static bool prompt_hidden(const char *prompt, char *out, size_t size)
 {
     struct termios saved, quiet;
     bool tty = tcgetattr(STDIN_FILENO, &saved) == 0;
-    fputs(prompt, stderr);
-    fflush(stderr);
     if (tty) {
         quiet = saved;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         quiet.c_lflag |= ECHONL;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
     }
+    fputs(prompt, stderr);
+    fflush(stderr);
     bool ok = read_line(stdin, out, size);
-    if (tty) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    if (tty) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     return ok;
 }
 
@@ -133,7 +134,10 @@ static bool read_password(const char *file, char *out, size_t size, const char *
     *problem = "no password (one line on stdin, or --password-file)";
     if (file || !isatty(STDIN_FILENO)) {
         FILE *f = file ? fopen(file, "r") : stdin;
-        if (f == NULL) return false;
+        if (f == NULL) {
+            *problem = "--password-file: cannot read the file";
+            return false;
+        }
         bool ok = read_line(f, out, size);
         if (file) fclose(f);
         return ok;

@@ -343,9 +343,9 @@ static kp_err do_discount(kp_office *o, const http_request *r, void *arg, kp_buf
     kp_buf_puts(out, "{");
     kp_buf_json_kv_str(out, "card", r->params[0], false);
     if (d->has)
-        kp_buf_json_kv_str(out, "individual_discount", rate, true);
+        kp_buf_json_kv_str(out, "personal_discount", rate, true);
     else
-        kp_buf_puts(out, ",\"individual_discount\":null");
+        kp_buf_puts(out, ",\"personal_discount\":null");
     kp_buf_puts(out, "}");
     return KP_OK;
 }

@@ -6,8 +6,9 @@
  * lock. A revocation or rotation commits a new "terminal generation" in the
  * database in the same transaction (kp_store_ops.terminal_change). Once per
  * KP_KEYRING_POLL_NS, one request thread (the one that wins a compare-and-
- * swap; the others do not wait) reads the generation on a reader
- * connection, and when it moved, the cache is emptied: the next request of
+ * swap and the poll lock; the others never wait) reads the generation on
+ * the keyring's own connection (so a poll never waits for a reader busy
+ * with quotes), and when it moved, the cache is emptied: the next request of
  * every key reads its row again, and a revoked one finds none. Polling by
  * time, not per request, keeps the cost at most about a thousand small
  * reads a second whatever the load; the price is that a key revoked by
@@ -56,6 +57,8 @@ struct kp_keyring {
     entry entries[KEYRING_CAP];
     _Atomic int64_t generation;
     _Atomic int64_t polled_ns;
+    pthread_mutex_t poll_lock; /* the poll connection, one user at a time */
+    kp_store *poll;            /* reads the terminal generation */
 
     pthread_mutex_t pending_lock;
     size_t n_pending;
@@ -114,10 +117,10 @@ static void poll_generation(kp_keyring *k)
     int64_t last = atomic_load_explicit(&k->polled_ns, memory_order_relaxed);
     if (now - last < KP_KEYRING_POLL_NS) return;
     if (!atomic_compare_exchange_strong(&k->polled_ns, &last, now)) return;
-    kp_reader *r = kp_reader_acquire(k->srv->readers);
+    if (pthread_mutex_trylock(&k->poll_lock) != 0) return; /* the last poll is still on */
     int64_t generation = 0;
-    kp_err err = r->store->ops->terminal_generation(r->store, &generation);
-    kp_reader_release(k->srv->readers, r);
+    kp_err err = k->poll->ops->terminal_generation(k->poll, &generation);
+    pthread_mutex_unlock(&k->poll_lock);
     if (err || generation == atomic_load(&k->generation)) return;
     pthread_rwlock_wrlock(&k->lock);
     empty_locked(k);
@@ -260,17 +263,19 @@ kp_err kp_keyring_start(kp_server *srv, kp_keyring **out, kp_error *e)
     pthread_mutex_init(&k->flush_lock, NULL);
     pthread_mutex_init(&k->wake_lock, NULL);
     pthread_cond_init(&k->wake, NULL);
+    pthread_mutex_init(&k->poll_lock, NULL);
     /* The generation now: keys cached from here on are checked against it. */
-    kp_reader *r = kp_reader_acquire(srv->readers);
     int64_t generation = 0;
-    kp_err err = r->store->ops->terminal_generation(r->store, &generation);
-    if (err) kp_error_set(e, err, "database", "%s", r->store->last_error);
-    kp_reader_release(srv->readers, r);
+    kp_err err = kp_store_open(srv->config.db_path, false, &k->poll, e);
+    if (err == KP_OK && (err = k->poll->ops->terminal_generation(k->poll, &generation)))
+        kp_error_set(e, err, "database", "%s", k->poll->last_error);
     atomic_store(&k->generation, generation);
     atomic_store(&k->polled_ns, monotonic_ns());
     if (err == KP_OK && pthread_create(&k->thread, NULL, flush_main, k) != 0)
         err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the terminal keys' thread");
     if (err) {
+        if (k->poll) kp_store_close(k->poll);
+        pthread_mutex_destroy(&k->poll_lock);
         pthread_rwlock_destroy(&k->lock);
         pthread_mutex_destroy(&k->pending_lock);
         pthread_mutex_destroy(&k->flush_lock);
@@ -292,6 +297,8 @@ void kp_keyring_stop(kp_keyring *k)
     pthread_mutex_unlock(&k->wake_lock);
     pthread_join(k->thread, NULL);
     flush(k);
+    kp_store_close(k->poll);
+    pthread_mutex_destroy(&k->poll_lock);
     pthread_rwlock_destroy(&k->lock);
     pthread_mutex_destroy(&k->pending_lock);
     pthread_mutex_destroy(&k->flush_lock);

@@ -288,6 +288,6 @@ int cmd_birthday_set(int argc, char **argv)
                (long long)customer);
     else
         printf("card %s: birthday recorded for the birthday grants (the card has no customer "
-               "record yet; registering it with a birthday replaces this one)\n", card);
+               "record yet; its registration's birthday, or none, will decide)\n", card);
     return 0;
 }

@@ -98,8 +98,8 @@ static const kp_command commands[] = {
      "Records the birthday of the card's customer for the program's birthday grants; a "
      "date in the future is refused. A card with a customer record gets it in the record "
      "(sealed, as PATCH /v1/admin/customers/ID does: one source of truth); a card nobody "
-     "registered yet gets only a keyed hash of the month and day, which a registration "
-     "with a birthday replaces. Audited. The key file DB.key is made only for a database "
+     "registered yet gets only a keyed hash of the month and day until its registration, "
+     "whose record then decides (its birthday, or none). Audited. The key file DB.key is made only for a database "
      "that holds nothing sealed yet; if it is missing otherwise, the command refuses and "
      "says how to restore it.",
      cmd_birthday_set},

@@ -261,8 +261,8 @@ kp_err kp_export_balances(kp_office *o, bool (*write)(void *ctx, const char *dat
  * through kp_customer_update (sealed in the record, its month-day index
  * for the birthday grants, audited as customer.edit), exactly as PATCH
  * /v1/admin/customers/{id} does; a card nobody has registered yet gets the
- * index alone (audited as birthday.set), which the registration's own
- * birthday replaces. Needs the key (o->pii). *customer_id: the holder, 0 if
+ * index alone (audited as birthday.set) until it is registered: the
+ * registration then sets or drops the index by its own birthday field. Needs the key (o->pii). *customer_id: the holder, 0 if
  * none. */
 kp_err kp_birthday_set(kp_office *o, const char *card, const char *date, int64_t *customer_id,
                        kp_error *e);

@@ -354,6 +354,30 @@ class Birthday(KeysTestCase):
         edits = [(e["actor"], e["target"], e["detail"]) for e in self.audit("customer.edit")]
         self.assertEqual(edits, [(OS_USER, "customer:%d" % cid, "fields=birthday")])
 
+    def test_the_registration_replaces_a_birthday_set_before_it(self):
+        k = self.k
+        kept, dropped, replaced = k.cards[3], k.cards[4], k.cards[5]
+        for card in (kept, dropped, replaced):
+            p = k.cli("birthday", "set", "DB", "--card", card, "--date", "1990-03-14")
+            self.assertIn("the card has no customer record yet", p.stdout)
+        s, _ = k.call("POST", "/v1/customers", {"card": dropped, "full_name": "No Birthday",
+                                                "phone": "+380501234001", "consent": CONSENT})
+        self.assertEqual(s, 201, k.last_raw())
+        s, _ = k.call("POST", "/v1/customers", {"card": replaced, "full_name": "Other Day",
+                                                "phone": "+380501234002", "consent": CONSENT,
+                                                "birthday": "1990-07-01"})
+        self.assertEqual(s, 201, k.last_raw())
+        k.stop()
+        out = k.cli("tick", "DB", "--now", "2027-03-14T12:00:00Z").stdout
+        self.assertIn("1 birthday grants", out)  # `kept` only: the records have no 14 March
+        out = k.cli("tick", "DB", "--now", "2027-07-01T12:00:00Z").stdout
+        self.assertIn("1 birthday grants", out)  # `replaced`, by its record's date
+        k.start()
+        grants = [[h["receipt"][:14] for h in k.card(c)["history"] if h["type"] == "grant"]
+                  for c in (kept, dropped, replaced)]
+        # (kept's March points expired after 3 months, by the July tick)
+        self.assertEqual(grants, [["birthday-2000/"], [], ["birthday-2000/"]])
+
     def test_a_future_birthday_is_refused_as_in_the_api(self):
         card = self.k.cards[1]
         tomorrow = (datetime.datetime.now(datetime.timezone.utc)

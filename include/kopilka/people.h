@@ -33,7 +33,9 @@ typedef enum kp_role {
 } kp_role;
 
 const char *kp_role_name(kp_role role);
-/* Parses "cashier", "manager", "call_centre", ...; false when unknown. */
+/* Parses "cashier", "manager", "call_centre", ...; false when unknown.
+ * "partner" is reserved: it parses, but kp_role_assignable() refuses it
+ * (see there) and it has no permission. */
 bool kp_role_parse(const char *text, kp_role *out);
 
 /* What a staff member can be allowed to do; docs/api.md has the table. */
@@ -52,11 +54,18 @@ typedef enum kp_permission {
     KP_PERM_EXPORT_CUSTOMERS,      /* CSV of customers with personal data */
     KP_PERM_STAFF,                 /* add staff, change roles, disable */
     KP_PERM_AUDIT_READ,            /* read the audit log */
+    KP_PERM_TERMINALS,             /* list, add, revoke and rotate terminal keys */
+    KP_PERM_DISCOUNT,              /* set or clear a card's individual discount */
     KP_PERM__COUNT
 } kp_permission;
 
 const char *kp_permission_name(kp_permission perm);
 bool kp_role_may(kp_role role, kp_permission perm);
+/* False for a role that cannot be given to a staff member: "partner" is
+ * reserved until the coalition work defines what a partner may read (its
+ * own stores' cards and operations), so no account can hold a role whose
+ * meaning is undefined. */
+bool kp_role_assignable(kp_role role);
 /* The largest |points| one manual adjustment by `role` may move (0: none). */
 int64_t kp_role_adjust_limit(kp_role role);
 
@@ -361,6 +370,10 @@ typedef struct kp_people_ops {
     /* An account's operations, newest first, before op id `before` (0 = newest). */
     kp_err (*history_cards)(kp_store *s, int64_t account_id, int64_t before, kp_history_entry *out,
                             size_t limit, size_t *n);
+    /* How many values the database holds that only its key file opens or
+     * checks: customers with sealed personal data, birthday indexes and
+     * audit MACs. Not 0: a new key file must never be made for it. */
+    kp_err (*sealed_count)(kp_store *s, int64_t *n);
 } kp_people_ops;
 
 #endif

@@ -32,9 +32,16 @@ typedef struct kp_card {
     bool registered;
 } kp_card;
 
+/* A till's key: only its hash is stored. Times are 0 when they have not
+ * happened. last_used_at is coalesced by the server (it keeps it in memory
+ * and writes it now and then), so it lags the true last use. */
 typedef struct kp_terminal {
     int64_t id;
     char store[KP_STR_MAX];
+    kp_time created_at;
+    kp_time rotated_at;   /* the key was last replaced */
+    kp_time last_used_at;
+    kp_time revoked_at;   /* refused from then on */
 } kp_terminal;
 
 /* One operation row: a purchase, a return, an adjustment... `detail` is the
@@ -87,7 +94,22 @@ typedef struct kp_store_ops {
     kp_err (*program_get)(kp_store *s, int64_t version, char **json, int64_t *version_out);
 
     kp_err (*terminal_insert)(kp_store *s, const char *store, const uint8_t key_hash[32], int64_t *id);
+    /* The terminal of a key that is not revoked; KP_ERR_NOT_FOUND otherwise. */
     kp_err (*terminal_find)(kp_store *s, const uint8_t key_hash[32], kp_terminal *out);
+    /* By id, revoked or not. */
+    kp_err (*terminal_get)(kp_store *s, int64_t id, kp_terminal *out);
+    /* Terminals with id > after_id in id order, at most `limit`. */
+    kp_err (*terminal_list)(kp_store *s, int64_t after_id, kp_terminal *out, size_t limit,
+                            size_t *n);
+    /* Revokes terminal `id` (new_hash NULL) or replaces its key with
+     * new_hash, and bumps terminal_generation in the same transaction.
+     * KP_ERR_NOT_FOUND when there is no such terminal. */
+    kp_err (*terminal_change)(kp_store *s, int64_t id, const uint8_t *new_hash, kp_time now);
+    /* Raises last_used_at to used_at (never lowers it). */
+    kp_err (*terminal_touch)(kp_store *s, int64_t id, kp_time used_at);
+    /* A number that grows whenever a key is revoked or rotated: a server
+     * that caches keys polls it to forget them (0 before the first). */
+    kp_err (*terminal_generation)(kp_store *s, int64_t *generation);
 
     /* Creates an account and its card; KP_ERR_CONFLICT if the number exists. */
     kp_err (*card_create)(kp_store *s, const char *number, kp_card_state state, kp_time now,

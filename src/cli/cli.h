@@ -3,6 +3,9 @@
 #define KOPILKA_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "service/people.h"
 
 typedef struct kp_command {
     const char *name;    /* "init", "program load", ... */
@@ -14,6 +17,9 @@ typedef struct kp_command {
 int cmd_init(int argc, char **argv);
 int cmd_program_load(int argc, char **argv);
 int cmd_terminal_add(int argc, char **argv);
+int cmd_terminal_list(int argc, char **argv);
+int cmd_terminal_revoke(int argc, char **argv);
+int cmd_terminal_rotate(int argc, char **argv);
 int cmd_cards_issue(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
@@ -35,6 +41,34 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 /* `kopilka cards issue DB --count N --batch NAME`: issues a named batch. */
 int cli_cards_issue_batch(const char *db, long long count, const char *batch);
+
+/* ---- audited commands (cmd_people.c): every manual change from the
+ * command line runs through a kp_office whose actor is the operating-system
+ * user, and leaves an audit entry in the transaction of the change. */
+
+/* The store, the key (when the database has one), the program and the
+ * scratch of one command. */
+typedef struct cli_office {
+    kp_store *st;
+    kp_pii *pii;
+    kp_program *program; /* the latest version; office.program is NULL without one */
+    kp_scratch *sc;
+    kp_office office;
+} cli_office;
+
+/* Opens db with its key file (required when need_key; else loaded when it
+ * is there) as actor "cli:USER". False after printing why. */
+bool cli_office_open(cli_office *c, const char *command, const char *db, bool need_key);
+void cli_office_close(cli_office *c);
+/* Commits when err is KP_OK (a failed commit sets e), rolls back otherwise. */
+kp_err cli_office_finish(cli_office *c, kp_err err, kp_error *e);
+/* "cli:" and the operating-system user of the effective uid. */
+void cli_actor_name(char *out, size_t size);
+/* Makes sure db has its key file: true when it is there or was just made
+ * (with a note on stderr). Never makes one for a database that holds
+ * values sealed with a key (kp_people_ops.sealed_count): it refuses and
+ * says how to restore the key. */
+bool cli_key_ensure(const char *command, const char *db);
 
 /* Returns the value of `--name VALUE` (or `--name=VALUE`) in argv, or NULL. */
 const char *cli_option(int argc, char **argv, const char *name);

@@ -1,6 +1,7 @@
 /*
  * cmd_admin.c: the administrative commands: init, program load, terminal
- * add, cards issue, verify, and demo; plus the small argv helpers.
+ * add|list|revoke|rotate, cards issue, verify, and demo; plus the small argv
+ * helpers. Program loads and terminal changes are audited (cli.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <kopilka/clock.h>
+#include <sodium.h>
 
 #include "cli.h"
 #include "crypto/pii.h"
@@ -156,6 +158,25 @@ static kp_err load_program_text(kp_store *st, const char *json, size_t len, int6
     return err;
 }
 
+/* Loads a program as a new version in one transaction with its audit entry
+ * ("program.load", by the operating-system user). */
+static kp_err load_program_audited(cli_office *c, const char *json, size_t len, const char *file,
+                                   int64_t *version, kp_error *e)
+{
+    kp_err err = c->st->ops->begin(c->st);
+    if (err) return kp_error_set(e, err, "database", "%s", c->st->last_error);
+    err = kp_service_program_load(c->st, json, len, version, e);
+    if (err == KP_OK) {
+        char target[48];
+        snprintf(target, sizeof target, "program:%lld", (long long)*version);
+        if ((err = kp_office_audit(&c->office, "program.load", target, "file=%s", file)))
+            kp_error_set(e, err, "database", "%s", c->st->last_error);
+    }
+    err = cli_office_finish(c, err, e);
+    if (err && e->message[0] == '\0') kp_error_set(e, err, "database", "%s", c->st->last_error);
+    return err;
+}
+
 /* ---- init, program load */
 
 /* Creates the personal-data key file DB.key (mode 0600) beside a new
@@ -207,12 +228,18 @@ int cmd_init(int argc, char **argv)
         free(json);
         return 1;
     }
-    int64_t version = 0;
-    err = load_program_text(st, json, len, &version, &e);
-    free(json);
     kp_store_close(st);
+    /* The key first, so that the first audit entry has its MAC. */
+    cli_office c;
+    if (!create_key_file(db, &e) || !cli_office_open(&c, "init", db, true)) {
+        free(json);
+        return e.message[0] ? fail("init", &e) : 1;
+    }
+    int64_t version = 0;
+    err = load_program_audited(&c, json, len, program, &version, &e);
+    free(json);
+    cli_office_close(&c);
     if (err) return fail("init", &e);
-    if (!create_key_file(db, &e)) return fail("init", &e);
     printf("created %s with program version %lld\n", db, (long long)version);
     return 0;
 }
@@ -231,15 +258,15 @@ int cmd_program_load(int argc, char **argv)
     size_t len;
     char *json = read_file(file, &len, &e);
     if (json == NULL) return fail("program load", &e);
-    kp_store *st = open_db("program load", db, false);
-    if (st == NULL) {
+    cli_office c;
+    if (!cli_office_open(&c, "program load", db, false)) {
         free(json);
         return 1;
     }
     int64_t version = 0;
-    kp_err err = load_program_text(st, json, len, &version, &e);
+    kp_err err = load_program_audited(&c, json, len, file, &version, &e);
     free(json);
-    kp_store_close(st);
+    cli_office_close(&c);
     if (err) return fail("program load", &e);
     printf("program version %lld\n", (long long)version);
     return 0;
@@ -257,17 +284,117 @@ int cmd_terminal_add(int argc, char **argv)
         fprintf(stderr, "usage: kopilka terminal add DB --store NAME\n");
         return 2;
     }
-    kp_store *st = open_db("terminal add", db, false);
-    if (st == NULL) return 1;
+    cli_office c;
+    if (!cli_office_open(&c, "terminal add", db, false)) return 1;
     kp_error e = {0};
     char key[65];
-    kp_err err = st->ops->begin(st);
-    if (err == KP_OK) err = in_transaction(st, kp_service_terminal_add(st, store, key, &e));
-    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
-    kp_store_close(st);
+    kp_terminal t;
+    kp_err err = c.st->ops->begin(c.st);
+    if (err == KP_OK)
+        err = cli_office_finish(&c, kp_terminal_add(&c.office, store, key, &t, &e), &e);
+    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    cli_office_close(&c);
     if (err) return fail("terminal add", &e);
     printf("%s\n", key);
+    sodium_memzero(key, sizeof key);
     return 0;
+}
+
+static void time_or_dash(kp_time t, char out[32])
+{
+    if (t == 0)
+        snprintf(out, 32, "-");
+    else
+        kp_time_format(t, out, 32);
+}
+
+int cmd_terminal_list(int argc, char **argv)
+{
+    static const char *const opts[] = {NULL};
+    if (!cli_check_options(argc, argv, opts, "terminal list")) return 2;
+    const char *db = cli_positional(argc, argv, 0);
+    if (db == NULL) {
+        fprintf(stderr, "usage: kopilka terminal list DB\n");
+        return 2;
+    }
+    cli_office c;
+    if (!cli_office_open(&c, "terminal list", db, false)) return 1;
+    kp_error e = {0};
+    kp_terminal *page = calloc(KP_TERMINALS_PAGE_MAX, sizeof *page);
+    kp_err err = page ? KP_OK : kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
+    if (err == KP_OK) printf("id\tstore\tstate\tcreated\trotated\tlast used\trevoked\n");
+    int64_t after = 0;
+    for (size_t n = KP_TERMINALS_PAGE_MAX; err == KP_OK && n == KP_TERMINALS_PAGE_MAX;) {
+        err = kp_terminal_list(&c.office, after, page, KP_TERMINALS_PAGE_MAX, &n, &e);
+        for (size_t i = 0; err == KP_OK && i < n; i++) {
+            const kp_terminal *t = &page[i];
+            char created[32], rotated[32], used[32], revoked[32];
+            time_or_dash(t->created_at, created);
+            time_or_dash(t->rotated_at, rotated);
+            time_or_dash(t->last_used_at, used);
+            time_or_dash(t->revoked_at, revoked);
+            printf("%lld\t%s\t%s\t%s\t%s\t%s\t%s\n", (long long)t->id, t->store,
+                   t->revoked_at ? "revoked" : "active", created, rotated, used, revoked);
+            after = t->id;
+        }
+    }
+    free(page);
+    cli_office_close(&c);
+    return err ? fail("terminal list", &e) : 0;
+}
+
+/* terminal revoke / rotate DB --id N */
+static int terminal_change(int argc, char **argv, bool rotate)
+{
+    const char *command = rotate ? "terminal rotate" : "terminal revoke";
+    static const char *const opts[] = {"--id", NULL};
+    if (!cli_check_options(argc, argv, opts, command)) return 2;
+    const char *db = cli_positional(argc, argv, 0);
+    const char *id_text = cli_option(argc, argv, "--id");
+    char *end = NULL;
+    long long id = id_text ? strtoll(id_text, &end, 10) : 0;
+    if (db == NULL || id_text == NULL) {
+        fprintf(stderr, "usage: kopilka %s DB --id N\n", command);
+        return 2;
+    }
+    if (*end != '\0' || id <= 0) {
+        fprintf(stderr, "kopilka %s: --id must be a terminal id (a positive integer, see "
+                        "`kopilka terminal list`), got %s\n", command, id_text);
+        return 2;
+    }
+    cli_office c;
+    if (!cli_office_open(&c, command, db, false)) return 1;
+    kp_error e = {0};
+    char key[65] = "";
+    kp_terminal t;
+    kp_err err = c.st->ops->begin(c.st);
+    if (err == KP_OK)
+        err = cli_office_finish(&c, rotate ? kp_terminal_rotate(&c.office, id, key, &t, &e)
+                                           : kp_terminal_revoke(&c.office, id, &t, &e), &e);
+    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    cli_office_close(&c);
+    if (err) return fail(command, &e);
+    if (rotate) {
+        printf("%s\n", key);
+        fprintf(stderr, "kopilka terminal rotate: terminal %lld (store %s) has a new key; the "
+                        "old one is refused from now on, also by a running server\n",
+                id, t.store);
+    } else {
+        printf("terminal %lld (store %s) revoked: its key is refused from now on, also by a "
+               "running server\n", id, t.store);
+    }
+    sodium_memzero(key, sizeof key);
+    return 0;
+}
+
+int cmd_terminal_revoke(int argc, char **argv)
+{
+    return terminal_change(argc, argv, false);
+}
+
+int cmd_terminal_rotate(int argc, char **argv)
+{
+    return terminal_change(argc, argv, true);
 }
 
 static void print_number(void *ctx, const char *number)

@@ -2,9 +2,12 @@
  * cmd_people.c: the back office on the command line: staff accounts, card
  * batches and their printer export (CSV, barcode and QR images), CSV import
  * of cards, customers and balances, and CSV exports. Each command runs in
- * one transaction as the actor "cli:$USER" and leaves an audit entry.
+ * one transaction as the actor "cli:USER" (the operating-system user) and
+ * leaves an audit entry. Also the helpers every audited command shares
+ * (cli_office_*, cli.h).
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +28,7 @@ static int fail(const char *command, const kp_error *e)
     return 1;
 }
 
-/* The store, the key (when the database has one), the program and the
- * scratch of one command. */
-typedef struct cli_office {
-    kp_store *st;
-    kp_pii *pii;
-    kp_program *program;
-    kp_scratch *sc;
-    kp_office office;
-} cli_office;
-
-static void cli_office_close(cli_office *c)
+void cli_office_close(cli_office *c)
 {
     kp_store_close(c->st);
     kp_pii_free(c->pii);
@@ -44,7 +37,7 @@ static void cli_office_close(cli_office *c)
     memset(c, 0, sizeof *c);
 }
 
-static bool cli_office_open(cli_office *c, const char *command, const char *db, bool need_key)
+bool cli_office_open(cli_office *c, const char *command, const char *db, bool need_key)
 {
     memset(c, 0, sizeof *c);
     kp_error e = {0};
@@ -77,15 +70,68 @@ static bool cli_office_open(cli_office *c, const char *command, const char *db, 
     kp_actor actor;
     memset(&actor, 0, sizeof actor);
     actor.kind = KP_ACTOR_CLI;
-    const char *user = getenv("USER");
-    snprintf(actor.name, sizeof actor.name, "cli:%.60s", user && user[0] ? user : "unknown");
+    cli_actor_name(actor.name, sizeof actor.name);
     kp_office_init(&c->office, c->st, c->pii, has_program ? c->program : NULL, kp_clock_now(NULL),
                    &actor, c->sc);
     return true;
 }
 
+/* The operating-system user running the command, as the audit log names
+ * it: "cli:anna". Taken from the effective uid (getpwuid), not from $USER,
+ * which anyone can set; "cli:uid-1001" when the uid has no name. */
+void cli_actor_name(char *out, size_t size)
+{
+    uid_t uid = geteuid();
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found && found->pw_name[0])
+        snprintf(out, size, "cli:%.60s", found->pw_name);
+    else
+        snprintf(out, size, "cli:uid-%lu", (unsigned long)uid);
+}
+
+bool cli_key_ensure(const char *command, const char *db)
+{
+    char key_path[4096];
+    if (!kp_pii_key_path(db, key_path, sizeof key_path)) {
+        fprintf(stderr, "kopilka %s: the database path is too long\n", command);
+        return false;
+    }
+    if (access(key_path, F_OK) == 0) return true;
+    kp_error e = {0};
+    kp_store *st = NULL;
+    if (kp_service_open(db, false, &st, &e)) {
+        fail(command, &e);
+        return false;
+    }
+    int64_t sealed = 0;
+    kp_err err = st->ops->people->sealed_count(st, &sealed);
+    if (err) fprintf(stderr, "kopilka %s: database: %s\n", command, st->last_error);
+    kp_store_close(st);
+    if (err) return false;
+    if (sealed > 0) {
+        fprintf(stderr,
+                "kopilka %s: key: the key file %s is missing, but %s holds %lld value(s) "
+                "made with a key (customers' personal data, birthday indexes, audit MACs). "
+                "A new key would not open them, so none is made: restore %s (mode 0600) "
+                "from the copy you keep apart from the database backups, then run the "
+                "command again\n",
+                command, key_path, db, (long long)sealed, key_path);
+        return false;
+    }
+    if (kp_pii_create(key_path, &e) != KP_OK && e.code != KP_ERR_CONFLICT) {
+        fail(command, &e);
+        return false;
+    }
+    fprintf(stderr,
+            "kopilka %s: note: created the key file %s (mode 0600; %s held nothing sealed "
+            "yet); back it up apart from the database\n",
+            command, key_path, db);
+    return true;
+}
+
 /* Commits when err is KP_OK, rolls back otherwise. */
-static kp_err finish(cli_office *c, kp_err err, kp_error *e)
+kp_err cli_office_finish(cli_office *c, kp_err err, kp_error *e)
 {
     if (err) {
         c->st->ops->rollback(c->st);
@@ -94,6 +140,11 @@ static kp_err finish(cli_office *c, kp_err err, kp_error *e)
     err = c->st->ops->commit(c->st);
     if (err) kp_error_set(e, err, "database", "%s", c->st->last_error);
     return err;
+}
+
+static kp_err finish(cli_office *c, kp_err err, kp_error *e)
+{
+    return cli_office_finish(c, err, e);
 }
 
 /* ---- staff add */

@@ -1,8 +1,10 @@
 /*
  * cmd_rules.c: the commands of program rules and time: `tick` (run due
  * time-driven work at a given instant), `event` (an external event for a
- * card), `discount set|clear` (a customer's individual discount) and `jobs`
- * (the scheduler's record of runs).
+ * card), `discount set|clear` (a customer's individual discount), `birthday
+ * set` and `jobs` (the scheduler's record of runs). Event, discount and
+ * birthday are manual changes: each is audited as the operating-system user
+ * (cli.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,21 +156,28 @@ int cmd_event(int argc, char **argv)
     kp_err err = body.failed ? KP_ERR_LIMIT : kp_event_req_parse(body.data, body.len, &req, &e);
     kp_buf_release(&body);
     if (err) return fail("event", &e);
-    kp_store *st = open_db("event", db);
-    if (st == NULL) return 1;
-    kp_program *program = malloc(sizeof *program);
-    kp_scratch *sc = kp_scratch_new();
+    cli_office c;
+    if (!cli_office_open(&c, "event", db, false)) return 1;
     kp_buf out;
     kp_buf_init(&out, 1 << 20);
     bool replayed = false;
-    err = program && sc ? kp_service_program_get(st, 0, program, &e) : KP_ERR_NOMEM;
-    if (err == KP_OK && (err = st->ops->begin(st)) == KP_OK)
-        err = finish(st, kp_service_event(st, program, store ? store : "cli", &req, now, sc, &out,
-                                          &replayed, &e));
-    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
-    kp_store_close(st);
-    kp_scratch_free(sc);
-    free(program);
+    err = c.office.program ? KP_OK
+                           : kp_error_set(&e, KP_ERR_NOT_FOUND, "program",
+                                          "no program is loaded (use `kopilka program load`)");
+    if (err == KP_OK && (err = c.st->ops->begin(c.st)) == KP_OK) {
+        err = kp_service_event(c.st, c.program, store ? store : "cli", &req, now, c.sc, &out,
+                               &replayed, &e);
+        /* The answer names the points granted; the entry names the event. */
+        if (err == KP_OK && !replayed) {
+            char target[KP_STR_MAX + 8];
+            snprintf(target, sizeof target, "card:%s", card);
+            err = kp_office_audit(&c.office, "event.apply", target, "type=%s id=%s store=%s",
+                                  type, id, store ? store : "cli");
+        }
+        err = cli_office_finish(&c, err, &e);
+    }
+    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    cli_office_close(&c);
     if (err == KP_OK) printf("%s\n", out.data);
     kp_buf_release(&out);
     return err ? fail("event", &e) : 0;
@@ -193,13 +202,13 @@ static int discount(int argc, char **argv, bool set)
                 command);
         return 2;
     }
-    kp_store *st = open_db(command, db);
-    if (st == NULL) return 1;
+    cli_office c;
+    if (!cli_office_open(&c, command, db, false)) return 1;
     kp_error e = {0};
-    kp_err err = st->ops->begin(st);
-    if (err == KP_OK) err = finish(st, kp_service_discount_set(st, card, set, bp, &e));
-    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
-    kp_store_close(st);
+    kp_err err = c.st->ops->begin(c.st);
+    if (err == KP_OK) err = cli_office_finish(&c, kp_discount_set(&c.office, card, set, bp, &e), &e);
+    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    cli_office_close(&c);
     if (err) return fail(command, &e);
     char rate[16];
     kp_percent_format(bp, rate, sizeof rate);
@@ -259,24 +268,26 @@ int cmd_birthday_set(int argc, char **argv)
     const char *db = cli_positional(argc, argv, 0);
     const char *card = cli_option(argc, argv, "--card");
     const char *date = cli_option(argc, argv, "--date");
-    /* "1985-03-14" or "03-14": only the month and day are kept. */
-    const char *md = date && strlen(date) == 10 ? date + 5 : date;
-    char *end = NULL;
-    long month = md ? strtol(md, &end, 10) : 0;
-    long day = end && *end == '-' ? strtol(end + 1, &end, 10) : 0;
-    if (db == NULL || card == NULL || md == NULL || strlen(md) != 5 || end == NULL || *end) {
+    if (db == NULL || card == NULL || date == NULL) {
         fprintf(stderr, "usage: kopilka birthday set DB --card N --date YYYY-MM-DD\n");
         return 2;
     }
-    kp_store *st = open_db("birthday set", db);
-    if (st == NULL) return 1;
+    if (!cli_key_ensure("birthday set", db)) return 1;
+    cli_office c;
+    if (!cli_office_open(&c, "birthday set", db, true)) return 1;
     kp_error e = {0};
-    kp_err err = st->ops->begin(st);
+    int64_t customer = 0;
+    kp_err err = c.st->ops->begin(c.st);
     if (err == KP_OK)
-        err = finish(st, kp_service_birthday_set(st, db, card, (int)month, (int)day, &e));
-    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
-    kp_store_close(st);
+        err = cli_office_finish(&c, kp_birthday_set(&c.office, card, date, &customer, &e), &e);
+    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    cli_office_close(&c);
     if (err) return fail("birthday set", &e);
-    printf("card %s: birthday on %02ld-%02ld recorded (as a keyed hash)\n", card, month, day);
+    if (customer)
+        printf("card %s: birthday %s recorded in customer %lld's record\n", card, date,
+               (long long)customer);
+    else
+        printf("card %s: birthday recorded for the birthday grants (the card has no customer "
+               "record yet; its registration's birthday, or none, will decide)\n", card);
     return 0;
 }

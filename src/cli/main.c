@@ -15,12 +15,29 @@ static const kp_command commands[] = {
      "Creates a new database at DB (SQLite) and loads the program FILE as version 1.", cmd_init},
     {"program load", "kopilka program load DB FILE",
      "Validates the program FILE and loads it as a new version; the server uses it from its "
-     "next operation. Prints the version.",
+     "next operation. Prints the version. Audited (program.load, by the operating-system "
+     "user).",
      cmd_program_load},
     {"terminal add", "kopilka terminal add DB --store NAME",
      "Creates a terminal (a till) of store NAME and prints its API key, once. Only a hash of "
-     "the key is stored. The till sends it as `Authorization: Bearer KEY`.",
+     "the key is stored. The till sends it as `Authorization: Bearer KEY`. Audited "
+     "(terminal.add).",
      cmd_terminal_add},
+    {"terminal list", "kopilka terminal list DB",
+     "Lists the terminals, one a line (tab-separated, with a header): id, store, state "
+     "(active or revoked), created, rotated, last used and revoked times (RFC 3339, - for "
+     "never). A running server writes \"last used\" every 10 seconds and when it stops, so "
+     "it may lag by that much.",
+     cmd_terminal_list},
+    {"terminal revoke", "kopilka terminal revoke DB --id N",
+     "Revokes terminal N: its key is refused (401) from now on, also by a running server "
+     "(within a millisecond). Cannot be undone: add a new terminal instead. Audited "
+     "(terminal.revoke).",
+     cmd_terminal_revoke},
+    {"terminal rotate", "kopilka terminal rotate DB --id N",
+     "Gives terminal N a new key and prints it, once; the old key is refused from now on, "
+     "as a revoked one is. Audited (terminal.rotate).",
+     cmd_terminal_rotate},
     {"cards issue", "kopilka cards issue DB --count N [--batch NAME]",
      "Issues N new cards, each with its own account, and prints one number a line (13 digits, "
      "the last a Luhn check digit). Issued cards earn and burn at the till at once. --batch "
@@ -31,11 +48,11 @@ static const kp_command commands[] = {
      "card, a Code 128 barcode and a QR code as PNG and SVG (DIR/NUMBER-barcode.png, ...).",
      cmd_cards_export},
     {"staff add", "kopilka staff add DB --login L --role R [--password-file F]",
-     "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor, "
-     "partner). The password (10 to 128 bytes) is read from the first line of F; without "
-     "--password-file it is asked on the terminal, twice and without echo, or read from the "
-     "first line of stdin when that is not a terminal; only its Argon2id hash is stored. "
-     "Staff log in at POST /v1/admin/login.",
+     "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor; "
+     "partner is reserved until the coalition work defines it). The password (10 to 128 bytes) "
+     "is read from the first line of F; without --password-file it is asked on the terminal, "
+     "twice and without echo, or read from the first line of stdin when that is not a "
+     "terminal; only its Argon2id hash is stored. Staff log in at POST /v1/admin/login.",
      cmd_staff_add},
     {"import", "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv]",
      "Imports cards, customers and opening balances from CSV (docs/import.md). Every row of "
@@ -80,18 +97,25 @@ static const kp_command commands[] = {
               "[--now TIME]",
      "Applies an external event to a card as POST /v1/events does (registration, survey, "
      "partner_card, a custom type with --value): the program's grant rules on type T decide "
-     "the points. Idempotent by (store, id); store defaults to \"cli\". Prints the answer.",
+     "the points. Idempotent by (store, id); store defaults to \"cli\". Prints the answer. "
+     "Audited (event.apply, by the operating-system user).",
      cmd_event},
     {"discount set", "kopilka discount set DB --card N --percent P",
      "Sets the individual discount of the card's account (seed 003: from 100 000 of "
-     "accumulated spend, a rate set per customer).",
+     "accumulated spend, a rate set per customer); P from 0 to 100, at most 2 decimals. "
+     "Audited (discount.set). The back office: POST /v1/admin/cards/N/discount.",
      cmd_discount_set},
     {"discount clear", "kopilka discount clear DB --card N",
-     "Removes the individual discount of the card's account.", cmd_discount_clear},
+     "Removes the individual discount of the card's account. Audited (discount.clear).",
+     cmd_discount_clear},
     {"birthday set", "kopilka birthday set DB --card N --date YYYY-MM-DD",
-     "Records the birthday of the card's customer for the program's birthday grants. Only "
-     "a keyed hash of the month and day is stored (the key file DB.key is created if "
-     "missing).",
+     "Records the birthday of the card's customer for the program's birthday grants; a "
+     "date in the future is refused. A card with a customer record gets it in the record "
+     "(sealed, as PATCH /v1/admin/customers/ID does: one source of truth); a card nobody "
+     "registered yet gets only a keyed hash of the month and day until its registration, "
+     "whose record then decides (its birthday, or none). Audited. The key file DB.key is made only for a database "
+     "that holds nothing sealed yet; if it is missing otherwise, the command refuses and "
+     "says how to restore it.",
      cmd_birthday_set},
     {"jobs", "kopilka jobs DB [--limit N]",
      "Lists the scheduler's recent job runs, newest first: id, job, due item, when it ran, "

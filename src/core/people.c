@@ -48,6 +48,8 @@ static const char *const perm_names[KP_PERM__COUNT] = {
     [KP_PERM_EXPORT_CUSTOMERS] = "export.customers",
     [KP_PERM_STAFF] = "staff",
     [KP_PERM_AUDIT_READ] = "audit.read",
+    [KP_PERM_TERMINALS] = "terminals",
+    [KP_PERM_DISCOUNT] = "discount",
 };
 
 const char *kp_permission_name(kp_permission perm)
@@ -60,8 +62,9 @@ const char *kp_permission_name(kp_permission perm)
 
 /* The permission table (docs/api.md, "Roles"). Least privilege: a cashier
  * registers cards and nothing else of the back office; the auditor reads
- * and never writes; a partner has no access to customers here. Only the
- * admin manages staff. */
+ * and never writes; a partner has nothing (the role is reserved, see
+ * kp_role_assignable). Only the admin manages staff and terminal keys; an
+ * individual discount (seed 003) is a manager's or an admin's decision. */
 static const unsigned role_perms[KP_ROLE__COUNT] = {
     [KP_ROLE_CASHIER] = P(KP_PERM_CUSTOMER_REGISTER) | P(KP_PERM_CARD_READ),
     [KP_ROLE_CALL_CENTRE] = P(KP_PERM_CUSTOMER_REGISTER) | P(KP_PERM_CUSTOMER_READ) |
@@ -72,13 +75,15 @@ static const unsigned role_perms[KP_ROLE__COUNT] = {
                         P(KP_PERM_CUSTOMER_EDIT) | P(KP_PERM_CUSTOMER_ERASE) |
                         P(KP_PERM_CARD_READ) | P(KP_PERM_CARD_ISSUE) | P(KP_PERM_CARD_MANAGE) |
                         P(KP_PERM_ADJUST) | P(KP_PERM_FAMILY) | P(KP_PERM_TRANSFER) |
-                        P(KP_PERM_EXPORT_BALANCES) | P(KP_PERM_EXPORT_CUSTOMERS),
+                        P(KP_PERM_EXPORT_BALANCES) | P(KP_PERM_EXPORT_CUSTOMERS) |
+                        P(KP_PERM_DISCOUNT),
     [KP_ROLE_MARKETER] = P(KP_PERM_CARD_READ) | P(KP_PERM_CARD_ISSUE) | P(KP_PERM_EXPORT_BALANCES),
     [KP_ROLE_ADMIN] = P(KP_PERM_CUSTOMER_REGISTER) | P(KP_PERM_CUSTOMER_READ) |
                       P(KP_PERM_CUSTOMER_EDIT) | P(KP_PERM_CUSTOMER_ERASE) | P(KP_PERM_CARD_READ) |
                       P(KP_PERM_CARD_ISSUE) | P(KP_PERM_CARD_MANAGE) | P(KP_PERM_ADJUST) |
                       P(KP_PERM_FAMILY) | P(KP_PERM_TRANSFER) | P(KP_PERM_EXPORT_BALANCES) |
-                      P(KP_PERM_EXPORT_CUSTOMERS) | P(KP_PERM_STAFF) | P(KP_PERM_AUDIT_READ),
+                      P(KP_PERM_EXPORT_CUSTOMERS) | P(KP_PERM_STAFF) | P(KP_PERM_AUDIT_READ) |
+                      P(KP_PERM_TERMINALS) | P(KP_PERM_DISCOUNT),
     [KP_ROLE_AUDITOR] = P(KP_PERM_CUSTOMER_READ) | P(KP_PERM_CARD_READ) | P(KP_PERM_AUDIT_READ),
     [KP_ROLE_PARTNER] = 0,
 };
@@ -90,6 +95,11 @@ bool kp_role_may(kp_role role, kp_permission perm)
     if ((int)role <= 0 || role >= KP_ROLE__COUNT || (int)perm <= 0 || perm >= KP_PERM__COUNT)
         return false;
     return (role_perms[role] & P(perm)) != 0;
+}
+
+bool kp_role_assignable(kp_role role)
+{
+    return (int)role > 0 && role < KP_ROLE__COUNT && role != KP_ROLE_PARTNER;
 }
 
 int64_t kp_role_adjust_limit(kp_role role)

@@ -1,7 +1,8 @@
 /*
  * http_admin.c: the back office's staff-side routes (docs/api.md, "Back
  * office"): login and sessions, staff accounts, the audit log, manual
- * adjustments, card batches and a card's lifecycle, CSV exports, and the
+ * adjustments, card batches and a card's lifecycle, a card's individual
+ * discount, terminal keys (list, add, revoke, rotate), CSV exports, and the
  * card pictures (barcode, QR). Each route is one function in the table at
  * the end; http_people.c authenticates and dispatches.
  */
@@ -12,6 +13,10 @@
 #include <string.h>
 
 #include "crypto/pii.h"
+#include "keyring.h"
+
+#include <jansson.h>
+#include <kopilka/money.h>
 
 /* ---- login, logout, me */
 
@@ -292,6 +297,196 @@ static unsigned route_replace(const http_request *r, kp_http_answer *a)
     return http_office_write(r, do_card_op, &op, 200, a);
 }
 
+/* ---- request bodies of the routes below: parsed here, typed for the service */
+
+/* Loads a JSON object body ("" = {}) and refuses members not in `allowed`. */
+static json_t *body_object(const http_request *r, const char *const *allowed, kp_error *e)
+{
+    json_t *root = r->body_len == 0 ? json_object() : kp_json_body_load(r->body, r->body_len, 0, e);
+    if (root == NULL) return NULL;
+    if (!json_is_object(root)) {
+        json_decref(root);
+        kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
+        return NULL;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            kp_error_set(e, KP_ERR_INVALID, key, "unknown field (allowed: %s)", allowed[0]);
+            json_decref(root);
+            return NULL;
+        }
+    }
+    return root;
+}
+
+/* ---- a card's individual discount (seed 003) */
+
+typedef struct discount_call {
+    bool has;
+    int32_t bp;
+} discount_call;
+
+static kp_err do_discount(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                          bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    const discount_call *d = arg;
+    kp_err err = kp_discount_set(o, r->params[0], d->has, d->bp, e);
+    if (err) return err;
+    char rate[16];
+    kp_percent_format(d->bp, rate, sizeof rate);
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "card", r->params[0], false);
+    if (d->has)
+        kp_buf_json_kv_str(out, "personal_discount", rate, true);
+    else
+        kp_buf_puts(out, ",\"personal_discount\":null");
+    kp_buf_puts(out, "}");
+    return KP_OK;
+}
+
+/* POST {"percent": "7.5"} (a string, at most 2 decimals, or an integer). */
+static unsigned route_discount_set(const http_request *r, kp_http_answer *a)
+{
+    discount_call d = {.has = true};
+    kp_error e = {0};
+    static const char *const keys[] = {"percent", NULL};
+    json_t *root = body_object(r, keys, &e);
+    if (root == NULL) return http_people_error(a->body, &e, NULL);
+    json_t *v = json_object_get(root, "percent");
+    kp_err err = KP_OK;
+    char text[32] = "";
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 100)
+        snprintf(text, sizeof text, "%lld", (long long)json_integer_value(v));
+    else if (json_is_string(v) && json_string_length(v) < sizeof text)
+        snprintf(text, sizeof text, "%s", json_string_value(v));
+    if (!kp_percent_parse(text, &d.bp) || d.bp < 0 || d.bp > 10000)
+        err = kp_error_set(&e, KP_ERR_INVALID, "percent",
+                           "is required: a percentage from 0 to 100 with at most 2 decimals, "
+                           "as a string (\"7.5\") or an integer");
+    json_decref(root);
+    if (err) return http_people_error(a->body, &e, NULL);
+    return http_office_write(r, do_discount, &d, 200, a);
+}
+
+static unsigned route_discount_clear(const http_request *r, kp_http_answer *a)
+{
+    discount_call d = {.has = false};
+    return http_office_write(r, do_discount, &d, 200, a);
+}
+
+/* ---- terminal keys */
+
+static void terminal_json(kp_buf *out, const kp_terminal *t, const char *key)
+{
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_i64(out, "id", t->id, false);
+    kp_buf_json_kv_str(out, "store", t->store, true);
+    kp_buf_json_kv_str(out, "state", t->revoked_at ? "revoked" : "active", true);
+    people_time_kv(out, "created_at", t->created_at);
+    people_time_kv(out, "rotated_at", t->rotated_at);
+    people_time_kv(out, "last_used_at", t->last_used_at);
+    people_time_kv(out, "revoked_at", t->revoked_at);
+    if (key) kp_buf_json_kv_str(out, "key", key, true);
+    kp_buf_puts(out, "}");
+}
+
+static kp_err do_terminals(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                           bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    int64_t after = arg_int("after", 0), limit = arg_int("limit", 100);
+    if (after < 0) return kp_error_set(e, KP_ERR_INVALID, "after", "must be a terminal id >= 0");
+    if (limit < 1 || limit > KP_TERMINALS_PAGE_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "limit", "must be from 1 to %d",
+                            KP_TERMINALS_PAGE_MAX);
+    kp_terminal *list = calloc((size_t)limit, sizeof *list);
+    if (list == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    size_t n = 0;
+    kp_err err = kp_terminal_list(o, after, list, (size_t)limit, &n, e);
+    if (err == KP_OK) {
+        kp_buf_reset(out);
+        kp_buf_puts(out, "{\"terminals\":[");
+        for (size_t i = 0; i < n; i++) {
+            if (i) kp_buf_puts(out, ",");
+            terminal_json(out, &list[i], NULL);
+        }
+        kp_buf_puts(out, "]");
+        kp_buf_json_kv_i64(out, "next_after", n ? list[n - 1].id : after, true);
+        kp_buf_puts(out, "}");
+    }
+    free(list);
+    return err;
+}
+
+static unsigned route_terminals(const http_request *r, kp_http_answer *a)
+{
+    return http_office_read(r, do_terminals, NULL, a);
+}
+
+typedef enum terminal_verb { TERMINAL_ADD, TERMINAL_REVOKE, TERMINAL_ROTATE } terminal_verb;
+
+static kp_err do_terminal(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                          bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    terminal_verb verb = *(const terminal_verb *)arg;
+    kp_terminal t;
+    char key[65] = "";
+    kp_err err;
+    if (verb == TERMINAL_ADD) {
+        static const char *const keys[] = {"store", NULL};
+        json_t *root = body_object(r, keys, e);
+        if (root == NULL) return KP_ERR_INVALID;
+        json_t *store = json_object_get(root, "store");
+        if (!json_is_string(store))
+            err = kp_error_set(e, KP_ERR_INVALID, "store",
+                               "is required: the name of the terminal's store (a string of 1 "
+                               "to %d bytes)", KP_STR_MAX - 1);
+        else
+            err = kp_terminal_add(o, json_string_value(store), key, &t, e);
+        json_decref(root);
+    } else {
+        int64_t id = http_param_id(r->params[0]);
+        if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "terminal", "no such terminal");
+        if (r->body_len > 0 && !(r->body_len == 2 && memcmp(r->body, "{}", 2) == 0))
+            return kp_error_set(e, KP_ERR_INVALID, "", "this route takes no body (or {})");
+        err = verb == TERMINAL_REVOKE ? kp_terminal_revoke(o, id, &t, e)
+                                      : kp_terminal_rotate(o, id, key, &t, e);
+    }
+    if (err) return err;
+    kp_buf_reset(out);
+    terminal_json(out, &t, key[0] ? key : NULL);
+    memset(key, 0, sizeof key);
+    return KP_OK;
+}
+
+static unsigned route_terminal(const http_request *r, kp_http_answer *a, terminal_verb verb)
+{
+    unsigned status = http_office_write(r, do_terminal, &verb, verb == TERMINAL_ADD ? 201 : 200, a);
+    /* The old key is refused by this server from its next request on. */
+    if (status == 200) kp_keyring_forget(r->srv->keys);
+    return status;
+}
+
+static unsigned route_terminal_add(const http_request *r, kp_http_answer *a)
+{
+    return route_terminal(r, a, TERMINAL_ADD);
+}
+
+static unsigned route_terminal_revoke(const http_request *r, kp_http_answer *a)
+{
+    return route_terminal(r, a, TERMINAL_REVOKE);
+}
+
+static unsigned route_terminal_rotate(const http_request *r, kp_http_answer *a)
+{
+    return route_terminal(r, a, TERMINAL_ROTATE);
+}
+
 /* ---- exports */
 
 static bool to_buf(void *ctx, const char *data, size_t len)
@@ -402,6 +597,12 @@ const http_route http_admin_routes[] = {
     {"POST", "/v1/admin/cards/{}/block", HTTP_STAFF, route_block},
     {"POST", "/v1/admin/cards/{}/unblock", HTTP_STAFF, route_unblock},
     {"POST", "/v1/admin/cards/{}/replace", HTTP_STAFF, route_replace},
+    {"POST", "/v1/admin/cards/{}/discount", HTTP_STAFF, route_discount_set},
+    {"DELETE", "/v1/admin/cards/{}/discount", HTTP_STAFF, route_discount_clear},
+    {"GET", "/v1/admin/terminals", HTTP_STAFF, route_terminals},
+    {"POST", "/v1/admin/terminals", HTTP_STAFF, route_terminal_add},
+    {"POST", "/v1/admin/terminals/{}/revoke", HTTP_STAFF, route_terminal_revoke},
+    {"POST", "/v1/admin/terminals/{}/rotate", HTTP_STAFF, route_terminal_rotate},
     {"GET", "/v1/admin/export/customers.csv", HTTP_STAFF, route_export_customers},
     {"GET", "/v1/admin/export/balances.csv", HTTP_STAFF, route_export_balances},
     {"GET", "/v1/cards/{}/barcode.svg", HTTP_STAFF_OR_TERMINAL, route_barcode_svg},

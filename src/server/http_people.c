@@ -7,6 +7,7 @@
  * a log from here: errors name fields, not values.
  */
 #include "http_people.h"
+#include "keyring.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,11 +165,12 @@ static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http
     const char *token = header + 7;
     size_t n = strlen(token);
     if (n == 0 || n > 128) return KP_ERR_UNAUTHORIZED;
-    kp_reader *rd = kp_reader_acquire(srv->readers);
     kp_err err;
     if (strncmp(token, "kps_", 4) == 0) {
         kp_staff staff;
+        kp_reader *rd = kp_reader_acquire(srv->readers);
         err = kp_session_check(rd->store, token, now, &staff, &c->expires_at);
+        kp_reader_release(srv->readers, rd);
         if (err == KP_OK) {
             c->is_staff = true;
             c->actor.kind = KP_ACTOR_STAFF;
@@ -178,14 +180,14 @@ static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http
             snprintf(c->token, sizeof c->token, "%s", token);
         }
     } else {
+        /* The keyring takes a reader of its own when it must. */
         kp_terminal t;
-        err = kp_service_terminal_auth(rd->store, token, &t);
+        err = kp_keyring_check(srv->keys, token, now, &t) ? KP_OK : KP_ERR_UNAUTHORIZED;
         if (err == KP_OK) {
             c->actor.kind = KP_ACTOR_TERMINAL;
             snprintf(c->actor.name, sizeof c->actor.name, "terminal:%.80s", t.store);
         }
     }
-    kp_reader_release(srv->readers, rd);
     return err == KP_ERR_NOT_FOUND ? KP_ERR_UNAUTHORIZED : err;
 }
 

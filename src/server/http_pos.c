@@ -6,6 +6,7 @@
  * (kp_http_answer.job), so the HTTP layer need not block a thread on them.
  */
 #include "server.h"
+#include "keyring.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -54,37 +55,15 @@ static unsigned service_error(kp_buf *out, const kp_error *e, bool parsing)
     }
 }
 
-/* Finds the store of a terminal key: a small cache in front of the store, so
- * the hot path does one hash and one lookup under a read lock. */
+/* Finds the store of a terminal key that is not revoked (keyring.h: from
+ * memory on the hot path, its use noted there, not written per request). */
 static bool authenticate(kp_server *srv, const char *header, char *store)
 {
     if (header == NULL || strncmp(header, "Bearer ", 7) != 0) return false;
-    const char *key = header + 7;
-    if (strlen(key) > 128 || key[0] == '\0') return false;
-    uint8_t hash[32];
-    kp_service_key_hash(key, hash);
-    bool found = false;
-    pthread_rwlock_rdlock(&srv->auth_lock);
-    for (size_t i = 0; i < srv->n_auth && !found; i++)
-        if (memcmp(srv->auth[i].hash, hash, 32) == 0) {
-            memcpy(store, srv->auth[i].store, KP_STR_MAX);
-            found = true;
-        }
-    pthread_rwlock_unlock(&srv->auth_lock);
-    if (found) return true;
-    kp_reader *r = kp_reader_acquire(srv->readers);
     kp_terminal t;
-    kp_err err = r->store->ops->terminal_find(r->store, hash, &t);
-    kp_reader_release(srv->readers, r);
-    if (err != KP_OK) return false;
+    if (!kp_keyring_check(srv->keys, header + 7, kp_clock_now(&srv->config.clock), &t))
+        return false;
     memcpy(store, t.store, KP_STR_MAX);
-    pthread_rwlock_wrlock(&srv->auth_lock);
-    size_t cap = sizeof srv->auth / sizeof srv->auth[0];
-    if (srv->n_auth == cap) srv->n_auth = 0; /* bounded: start over */
-    memcpy(srv->auth[srv->n_auth].hash, hash, 32);
-    memcpy(srv->auth[srv->n_auth].store, t.store, KP_STR_MAX);
-    srv->n_auth++;
-    pthread_rwlock_unlock(&srv->auth_lock);
     return true;
 }
 

@@ -59,6 +59,7 @@
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
+#include "keyring.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -669,7 +670,6 @@ int kp_server_run(const kp_server_config *config)
     kp_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL) return 1;
     srv->config = *config;
-    pthread_rwlock_init(&srv->auth_lock, NULL);
     http_daemon hd = {.srv = srv, .access_log = -1};
     pthread_mutex_init(&hd.lock, NULL);
     pthread_cond_init(&hd.resumed, NULL);
@@ -707,6 +707,7 @@ int kp_server_run(const kp_server_config *config)
         kp_pii_load(key_path, &srv->pii, &key_error) != KP_OK)
         fprintf(stderr, "kopilka: warning: %s; customers' personal data cannot be stored or "
                         "read until it is there\n", key_error.message);
+    if (kp_keyring_start(srv, &srv->keys, &e)) goto fail;
     if (config->tick_seconds > 0 &&
         kp_scheduler_start(srv, config->tick_seconds, NULL, &scheduler, &e))
         goto fail;
@@ -786,11 +787,11 @@ out:
     }
     kp_access_log_close(hd.access_log);
     kp_scheduler_stop(scheduler);
+    kp_keyring_stop(srv->keys); /* writes "last used" through the writer */
     kp_writer_stop(srv->writer);
     kp_reader_pool_free(srv->readers);
     kp_programs_free(srv->programs);
     kp_pii_free(srv->pii);
-    pthread_rwlock_destroy(&srv->auth_lock);
     pthread_cond_destroy(&hd.resumed);
     pthread_mutex_destroy(&hd.lock);
     pthread_cond_destroy(&hd.conns_wake);

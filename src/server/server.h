@@ -151,9 +151,7 @@ struct kp_server {
     kp_programs *programs;
     kp_writer *writer;
     kp_reader_pool *readers;
-    pthread_rwlock_t auth_lock;
-    size_t n_auth;
-    struct { uint8_t hash[32]; char store[KP_STR_MAX]; } auth[1024];
+    struct kp_keyring *keys; /* terminal keys (keyring.h) */
     struct kp_pii *pii; /* the personal-data key (DB.key); NULL when missing */
 };
 

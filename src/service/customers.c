@@ -533,7 +533,12 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
     }
     if ((err = kp_card_event_record(o, card.number, from, KP_CARD_ACTIVE, "registered", "", e)))
         goto out;
-    if ((err = set_birthday_index(o, &in, row->account_id, e))) goto out;
+    /* The record is the one source of truth of the birthday from now on: an
+     * index `kopilka birthday set` left on the fresh card is replaced, or
+     * dropped when the registration gives no birthday. */
+    customer_input birthday_only = {.has_birthday = true};
+    if (in.has_birthday) birthday_only = in;
+    if ((err = set_birthday_index(o, &birthday_only, row->account_id, e))) goto out;
     /* The program's "registration" grants (a welcome bonus), in the same
      * transaction; their once-keys keep them to one per customer. */
     kp_buf granted;

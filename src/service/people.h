@@ -254,4 +254,40 @@ kp_err kp_export_customers(kp_office *o, bool (*write)(void *ctx, const char *da
 kp_err kp_export_balances(kp_office *o, bool (*write)(void *ctx, const char *data, size_t len),
                           void *ctx, int64_t *rows, kp_error *e);
 
+/* ---- a birthday set from the command line (service_birthdays.c) */
+
+/* Records `date` ("YYYY-MM-DD", not in the future) as the birthday of the
+ * card's holder. One source of truth: a card with a customer record gets it
+ * through kp_customer_update (sealed in the record, its month-day index
+ * for the birthday grants, audited as customer.edit), exactly as PATCH
+ * /v1/admin/customers/{id} does; a card nobody has registered yet gets the
+ * index alone (audited as birthday.set) until it is registered: the
+ * registration then sets or drops the index by its own birthday field. Needs the key (o->pii). *customer_id: the holder, 0 if
+ * none. */
+kp_err kp_birthday_set(kp_office *o, const char *card, const char *date, int64_t *customer_id,
+                       kp_error *e);
+
+/* ---- terminal keys and individual discounts (terminals.c) */
+
+enum { KP_TERMINALS_PAGE_MAX = 1000 };
+
+/* Adds a terminal of `store` (`terminals` permission) and writes its new key
+ * ("kp_..." 51 bytes and a NUL) to key_out: the only time it is seen. */
+kp_err kp_terminal_add(kp_office *o, const char *store, char key_out[65], kp_terminal *out,
+                       kp_error *e);
+/* Revokes terminal id: its key is refused from this transaction's commit
+ * on (a running server polls the store's terminal generation). 404
+ * "terminal" when there is none, 409 when it is revoked already. */
+kp_err kp_terminal_revoke(kp_office *o, int64_t id, kp_terminal *out, kp_error *e);
+/* Gives terminal id a new key (key_out, shown once); the old key is
+ * refused as a revoked one is. Same errors as kp_terminal_revoke. */
+kp_err kp_terminal_rotate(kp_office *o, int64_t id, char key_out[65], kp_terminal *out,
+                          kp_error *e);
+/* Terminals with id > after_id, at most limit (1..KP_TERMINALS_PAGE_MAX). */
+kp_err kp_terminal_list(kp_office *o, int64_t after_id, kp_terminal *out, size_t limit, size_t *n,
+                        kp_error *e);
+/* Sets (has) or clears the individual discount of the card's account, bp in
+ * hundredths of a percent (0..10000); `discount` permission; audited. */
+kp_err kp_discount_set(kp_office *o, const char *card, bool has, int32_t bp, kp_error *e);
+
 #endif

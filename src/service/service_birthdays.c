@@ -4,8 +4,11 @@
  * in the store (kp_triggers_ops.birthday_accounts), with the key file beside
  * the database. The date itself is never stored: only the keyed hash of its
  * month and day, so a copied database does not tell anyone's birthday.
+ * Also `kopilka birthday set` (kp_birthday_set), which writes through the
+ * customer record when the card has one.
  */
 #include "service_rules.h"
+#include "people_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,28 +69,47 @@ void kp_birthdays_free(kp_birthdays *b)
     free(b);
 }
 
-kp_err kp_service_birthday_set(kp_store *st, const char *db_path, const char *number, int month,
-                               int day, kp_error *e)
+kp_err kp_birthday_set(kp_office *o, const char *number, const char *date, int64_t *customer_id,
+                       kp_error *e)
 {
-    static const int days[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (month < 1 || month > 12 || day < 1 || day > days[month])
-        return kp_error_set(e, KP_ERR_INVALID, "date", "is not a day of the year");
-    kp_card card;
-    kp_err err = st->ops->card_find(st, number, &card);
+    *customer_id = 0;
+    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_EDIT, e);
+    if (err == KP_OK) err = people_need_key(o, e);
+    if (err) return err;
+    int year, month, day;
+    const char *why = NULL;
+    char today[11];
+    people_day_format(o->now, today);
+    if (!kp_parse_date(date, &year, &month, &day, &why))
+        return kp_error_set(e, KP_ERR_INVALID, "date", "%s (YYYY-MM-DD), got %s", why, date);
+    if (strcmp(date, today) > 0)
+        return kp_error_set(e, KP_ERR_INVALID, "date",
+                            "must not be in the future (today is %s), got %s", today, date);
+    kp_card_info card;
+    err = o->st->ops->people->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_set(e, err, "card", "no card with number %s", number);
-    if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
-    char key_path[4096];
-    if (!kp_pii_key_path(db_path, key_path, sizeof key_path))
-        return kp_error_set(e, KP_ERR_INVALID, "database", "the database path is too long");
-    if (access(key_path, F_OK) != 0 && (err = kp_pii_create(key_path, e)) && err != KP_ERR_CONFLICT)
+    if (err) return people_storage(o->st, err, e);
+    if (card.customer_id) {
+        *customer_id = card.customer_id;
+        char body[64];
+        snprintf(body, sizeof body, "{\"birthday\":\"%s\"}", date);
+        kp_buf out;
+        kp_buf_init(&out, 1 << 20);
+        kp_field_errors fe = {0};
+        err = kp_customer_update(o, card.customer_id, body, strlen(body), &out, &fe, e);
+        kp_buf_release(&out);
         return err;
-    kp_pii *pii = NULL;
-    if ((err = kp_pii_load(key_path, &pii, e))) return err;
+    }
     uint8_t ix[KP_PII_INDEX_BYTES];
-    kp_pii_birthday_index(pii, month, day, ix);
-    kp_pii_free(pii);
-    if ((err = st->ops->triggers->birthday_set(st, card.account_id, ix)))
-        return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    kp_pii_birthday_index(o->pii, month, day, ix);
+    if ((err = o->st->ops->triggers->birthday_set(o->st, card.account_id, ix)))
+        return people_storage(o->st, err, e);
+    char target[48];
+    snprintf(target, sizeof target, "account:%lld", (long long)card.account_id);
+    if ((err = kp_office_audit(o, "birthday.set", target,
+                               "card=%s (no customer record yet: the month-day index only)",
+                               number)))
+        return people_storage(o->st, err, e);
     return KP_OK;
 }

@@ -117,10 +117,6 @@ kp_err kp_birthdays_open(const char *db_path, kp_birthdays **out, kp_error *e);
 const kp_birthday_finder *kp_birthdays_finder(kp_birthdays *b);
 void kp_birthdays_free(kp_birthdays *b);
 
-/* Records the birthday (month, day) of a card's account, for the birthday
- * grants; creates the key file when the database has none yet. */
-kp_err kp_service_birthday_set(kp_store *st, const char *db_path, const char *card, int month,
-                               int day, kp_error *e);
 
 typedef struct kp_tick_opts {
     const kp_birthday_finder *birthdays; /* NULL: birthday grants wait (noted) */

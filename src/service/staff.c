@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What kp_role_assignable() lets a staff member hold, for errors. */
+#define ROLES_ALLOWED                                                                           \
+    "must be one of cashier, manager, call_centre, marketer, admin, auditor (partner is "      \
+    "reserved until the coalition work defines it)"
+
 static bool login_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -44,10 +49,9 @@ kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const cha
     if (!login_ok(login))
         return kp_error_set(e, KP_ERR_INVALID, "login",
                             "must be 1 to %d of a-z, 0-9, '.', '_', '-'", KP_LOGIN_MAX - 1);
-    if (!kp_role_parse(role, &s.role))
-        return kp_error_set(e, KP_ERR_INVALID, "role",
-                            "must be one of cashier, manager, call_centre, marketer, admin, "
-                            "auditor, partner");
+    if (!kp_role_parse(role, &s.role) || !kp_role_assignable(s.role))
+        return kp_error_set(e, KP_ERR_INVALID, "role", "%s",
+                            ROLES_ALLOWED);
     if ((err = check_password_rules(password, e))) return err;
     err = o->st->ops->people->staff_get(o->st, 0, login, &s);
     if (err == KP_OK)
@@ -139,8 +143,8 @@ kp_err kp_staff_update_http(kp_office *o, int64_t id, const char *body, size_t l
     char changes[128] = "";
     size_t n = 0;
     if (role[0]) {
-        if (!kp_role_parse(role, &s.role)) {
-            err = kp_error_set(e, KP_ERR_INVALID, "role", "is not a role");
+        if (!kp_role_parse(role, &s.role) || !kp_role_assignable(s.role)) {
+            err = kp_error_set(e, KP_ERR_INVALID, "role", "%s", ROLES_ALLOWED);
             goto out;
         }
         n += (size_t)snprintf(changes + n, sizeof changes - n, "role=%s ", role);
@@ -239,7 +243,14 @@ kp_err kp_staff_check_password(kp_store *st, const char *body, size_t len, kp_st
         if (!found) staff->id = 0;
         goto out;
     }
-    err = KP_OK;
+    /* An account made before the partner role was reserved holds a role
+     * with no defined meaning: it cannot log in until given another. */
+    err = kp_role_assignable(staff->role)
+              ? KP_OK
+              : kp_error_set(e, KP_ERR_FORBIDDEN, "role",
+                             "the %s role is reserved until the coalition work defines it; an "
+                             "admin must give this account another role",
+                             kp_role_name(staff->role));
 out:
     sodium_memzero(password, sizeof password);
     json_decref(root);

@@ -31,7 +31,8 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS programs (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
     "  json TEXT NOT NULL, loaded_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS terminals (id INTEGER PRIMARY KEY, store TEXT NOT NULL,"
-    "  key_hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL);"
+    "  key_hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, rotated_at INTEGER,"
+    "  last_used_at INTEGER, revoked_at INTEGER);"
     "CREATE TABLE IF NOT EXISTS accounts (id INTEGER PRIMARY KEY,"
     "  balance INTEGER NOT NULL DEFAULT 0, debt INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),"
     "  purchases INTEGER NOT NULL DEFAULT 0, spend INTEGER NOT NULL DEFAULT 0,"
@@ -66,7 +67,8 @@ static const char schema_sql[] =
 enum {
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
     Q_PROGRAM_INSERT, Q_PROGRAM_GET, Q_PROGRAM_LATEST,
-    Q_TERMINAL_INSERT, Q_TERMINAL_FIND,
+    Q_TERMINAL_INSERT, Q_TERMINAL_FIND, Q_TERMINAL_LIST, Q_TERMINAL_GET, Q_TERMINAL_REVOKE,
+    Q_TERMINAL_ROTATE, Q_TERMINAL_TOUCH, Q_TERMINAL_GEN_BUMP,
     Q_ACCOUNT_INSERT, Q_CARD_INSERT, Q_CARD_FIND,
     Q_ACCOUNT_GET, Q_LOTS_OPEN,
     Q_OP_FIND, Q_OP_INSERT, Q_OP_SET_DETAIL,
@@ -74,6 +76,11 @@ enum {
     Q_HISTORY, Q_META_GET, Q_META_SET,
     Q__COUNT
 };
+
+/* A terminal row as kp_terminal holds it (terminal_row() reads it). */
+#define TERMINAL_COLUMNS                                                                        \
+    "id, store, created_at, coalesce(rotated_at, 0), coalesce(last_used_at, 0), "              \
+    "coalesce(revoked_at, 0)"
 
 static const char *const queries[Q__COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -86,7 +93,17 @@ static const char *const queries[Q__COUNT] = {
     [Q_PROGRAM_GET] = "SELECT version, json FROM programs WHERE version = ?1",
     [Q_PROGRAM_LATEST] = "SELECT version, json FROM programs ORDER BY version DESC LIMIT 1",
     [Q_TERMINAL_INSERT] = "INSERT INTO terminals(store, key_hash, created_at) VALUES (?1, ?2, ?3)",
-    [Q_TERMINAL_FIND] = "SELECT id, store FROM terminals WHERE key_hash = ?1",
+    [Q_TERMINAL_FIND] = "SELECT " TERMINAL_COLUMNS " FROM terminals "
+                        "WHERE key_hash = ?1 AND revoked_at IS NULL",
+    [Q_TERMINAL_LIST] = "SELECT " TERMINAL_COLUMNS " FROM terminals WHERE id > ?1 "
+                        "ORDER BY id LIMIT ?2",
+    [Q_TERMINAL_GET] = "SELECT " TERMINAL_COLUMNS " FROM terminals WHERE id = ?1",
+    [Q_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = ?2 WHERE id = ?1",
+    [Q_TERMINAL_ROTATE] = "UPDATE terminals SET key_hash = ?2, rotated_at = ?3 WHERE id = ?1",
+    [Q_TERMINAL_TOUCH] = "UPDATE terminals SET last_used_at = ?2 WHERE id = ?1 "
+                         "AND (last_used_at IS NULL OR last_used_at < ?2)",
+    [Q_TERMINAL_GEN_BUMP] = "INSERT INTO meta(key, value) VALUES ('terminals_generation', '1') "
+                            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
     [Q_ACCOUNT_INSERT] = "INSERT INTO accounts(created_at) VALUES (?1)",
     [Q_CARD_INSERT] = "INSERT INTO cards(number, account_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
     [Q_CARD_FIND] = "SELECT account_id, state, registered FROM cards WHERE number = ?1",
@@ -272,6 +289,17 @@ static kp_err s_terminal_insert(kp_store *b, const char *store, const uint8_t ke
     return err;
 }
 
+static void terminal_row(sqlite3_stmt *st, kp_terminal *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(st, 0);
+    store_sqlite_copy_text(out->store, sizeof out->store, sqlite3_column_text(st, 1));
+    out->created_at = sqlite3_column_int64(st, 2);
+    out->rotated_at = sqlite3_column_int64(st, 3);
+    out->last_used_at = sqlite3_column_int64(st, 4);
+    out->revoked_at = sqlite3_column_int64(st, 5);
+}
+
 static kp_err s_terminal_find(kp_store *b, const uint8_t key_hash[32], kp_terminal *out)
 {
     sqlite_store *s = (sqlite_store *)b;
@@ -279,14 +307,81 @@ static kp_err s_terminal_find(kp_store *b, const uint8_t key_hash[32], kp_termin
     sqlite3_bind_blob(st, 1, key_hash, 32, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     kp_err err = KP_OK;
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(st, 0);
-        store_sqlite_copy_text(out->store, sizeof out->store, sqlite3_column_text(st, 1));
-    } else {
+    if (rc == SQLITE_ROW)
+        terminal_row(st, out);
+    else
         err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(s, rc);
-    }
     sqlite3_reset(st);
     return err;
+}
+
+static kp_err s_terminal_get(kp_store *b, int64_t id, kp_terminal *out)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_TERMINAL_GET);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    kp_err err = KP_OK;
+    if (rc == SQLITE_ROW)
+        terminal_row(st, out);
+    else
+        err = rc == SQLITE_DONE ? KP_ERR_NOT_FOUND : fail(s, rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+static kp_err s_terminal_list(kp_store *b, int64_t after_id, kp_terminal *out, size_t limit,
+                              size_t *n)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    *n = 0;
+    sqlite3_stmt *st = q(s, Q_TERMINAL_LIST);
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) terminal_row(st, &out[(*n)++]);
+    kp_err err = rc == SQLITE_DONE || rc == SQLITE_ROW ? KP_OK : fail(s, rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+/* Revokes (new_hash NULL) or rotates the key of terminal `id`, and bumps
+ * the generation that running servers poll (kp_store_ops.terminal_generation). */
+static kp_err s_terminal_change(kp_store *b, int64_t id, const uint8_t *new_hash, kp_time now)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, new_hash ? Q_TERMINAL_ROTATE : Q_TERMINAL_REVOKE);
+    sqlite3_bind_int64(st, 1, id);
+    if (new_hash) {
+        sqlite3_bind_blob(st, 2, new_hash, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+    } else {
+        sqlite3_bind_int64(st, 2, now);
+    }
+    kp_err err = run(s, st);
+    if (err == KP_OK && sqlite3_changes(s->db) == 0) return KP_ERR_NOT_FOUND;
+    return err ? err : run(s, q(s, Q_TERMINAL_GEN_BUMP));
+}
+
+static kp_err s_terminal_touch(kp_store *b, int64_t id, kp_time used_at)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_TERMINAL_TOUCH);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, used_at);
+    return run(s, st);
+}
+
+static kp_err s_terminal_generation(kp_store *b, int64_t *generation)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    *generation = 0;
+    sqlite3_stmt *st = q(s, Q_META_GET);
+    sqlite3_bind_text(st, 1, "terminals_generation", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *generation = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? KP_OK : fail(s, rc);
 }
 
 static kp_err s_card_create(kp_store *b, const char *number, kp_card_state state, kp_time now,
@@ -706,6 +801,11 @@ static const kp_store_ops sqlite_ops = {
     .program_get = s_program_get,
     .terminal_insert = s_terminal_insert,
     .terminal_find = s_terminal_find,
+    .terminal_get = s_terminal_get,
+    .terminal_list = s_terminal_list,
+    .terminal_change = s_terminal_change,
+    .terminal_touch = s_terminal_touch,
+    .terminal_generation = s_terminal_generation,
     .card_create = s_card_create,
     .card_find = s_card_find,
     .account_load = s_account_load,
@@ -747,6 +847,45 @@ static int busy_wait(void *arg, int tries)
     return 1;
 }
 
+/* Databases made before terminal keys could be revoked have a terminals
+ * table without rotated_at, last_used_at and revoked_at: they are added
+ * once, in one transaction (the `terminals_schema` meta key says it is
+ * done), before the statements that read them are prepared. Opening an
+ * up-to-date database writes nothing. */
+static int terminals_schema_update(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'terminals_schema'", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK) return rc;
+    bool current = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) >= 2;
+    sqlite3_finalize(st);
+    if (current) return SQLITE_OK;
+    if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) return rc;
+    static const char *const columns[] = {"rotated_at", "last_used_at", "revoked_at"};
+    bool has[3] = {false, false, false};
+    rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('terminals')", -1, &st, NULL);
+    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        for (int i = 0; i < 3; i++)
+            if (strcmp((const char *)sqlite3_column_text(st, 0), columns[i]) == 0) has[i] = true;
+    if (rc == SQLITE_OK) sqlite3_finalize(st);
+    for (int i = 0; i < 3 && rc == SQLITE_OK; i++) {
+        if (has[i]) continue;
+        char sql[96];
+        snprintf(sql, sizeof sql, "ALTER TABLE terminals ADD COLUMN %s INTEGER", columns[i]);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db,
+                          "INSERT INTO meta(key, value) VALUES ('terminals_schema', '2') "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
+                          "COMMIT",
+                          NULL, NULL, NULL);
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error *e)
 {
     *out = NULL;
@@ -777,6 +916,7 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
                       "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=50000;",
                       NULL, NULL, NULL);
     if (rc == SQLITE_OK && create) rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = terminals_schema_update(s->db);
     if (rc != SQLITE_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare %s: %s", path,
                            sqlite3_errmsg(s->db));

@@ -128,6 +128,7 @@ enum {
     P_OPS_POINTS_SINCE,
     P_HISTORY_CARDS,
     P_OP_RESPONSE,
+    P_SEALED_COUNT,
     P__COUNT
 };
 
@@ -215,6 +216,10 @@ static const char *const queries[P__COUNT] = {
     [P_HISTORY_CARDS] = "SELECT id, type, card, COALESCE(store, ''), COALESCE(receipt, ''), at, "
                         "points, amount, earned, burned FROM ops WHERE account_id = ?1 "
                         "AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
+    [P_SEALED_COUNT] = "SELECT (SELECT count(*) FROM customers WHERE name IS NOT NULL OR "
+                       "phone IS NOT NULL OR email IS NOT NULL OR birthday IS NOT NULL OR "
+                       "attributes IS NOT NULL) + (SELECT count(*) FROM account_birthdays) + "
+                       "(SELECT count(*) FROM audit WHERE mac IS NOT NULL)",
 };
 
 struct sqlite_people {
@@ -1023,6 +1028,16 @@ static kp_err sp_history_cards(kp_store *s, int64_t account_id, int64_t before,
     return done(p, st, rc);
 }
 
+static kp_err sp_sealed_count(kp_store *s, int64_t *n)
+{
+    sqlite_people *p = P(s);
+    *n = 0;
+    sqlite3_stmt *st = q(p, P_SEALED_COUNT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);
+    return done(p, st, rc);
+}
+
 /* ------------------------------------------------------------------ open */
 
 const kp_people_ops store_sqlite_people_ops = {
@@ -1065,6 +1080,7 @@ const kp_people_ops store_sqlite_people_ops = {
     .ops_points_since = sp_ops_points_since,
     .op_response_set = sp_op_response_set,
     .history_cards = sp_history_cards,
+    .sealed_count = sp_sealed_count,
 };
 
 /* The people_schema version of the database: 0 when it has none yet. */

@@ -163,9 +163,8 @@ int cmd_event(int argc, char **argv)
     bool replayed = false;
     err = program && sc ? kp_service_program_get(st, 0, program, &e) : KP_ERR_NOMEM;
     if (err == KP_OK && (err = st->ops->begin(st)) == KP_OK)
-        err = finish(st, kp_service_event(st, program, KP_FROM_BACK_OFFICE,
-                                          store ? store : "cli", &req, now, sc, &out, &replayed,
-                                          &e));
+        err = finish(st, kp_service_event(st, program, KP_FROM_BACK_OFFICE, store ? store : "cli",
+                                          &req, now, sc, &out, &replayed, &e));
     if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
     kp_store_close(st);
     kp_scratch_free(sc);

@@ -95,8 +95,8 @@ bool kp_event_type_internal(const char *type)
 {
     /* birthday and tenure are granted by the scheduler on the program's
      * calendar; registration by the back office's registration itself. */
-    static const char *const internal[] = {"birthday", "tenure", "registration", "annual_spend",
-                                           "tier_review", "expiry"};
+    static const char *const internal[] = {"birthday",     "tenure",      "registration",
+                                           "annual_spend", "tier_review", "expiry"};
     for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
         if (strcmp(type, internal[i]) == 0) return true;
     return false;

@@ -55,8 +55,8 @@ unsigned kp_http_route_events(kp_server *srv, kp_event_from from, const char *st
     kp_job job;
     memset(&job, 0, sizeof job);
     if (kp_event_req_parse(body, len, &req, &job.error)) return event_error(out, &job.error);
-    event_call call = {.from = from,
-                       .store = store, .req = &req, .now = kp_clock_now(&srv->config.clock)};
+    event_call call = {
+        .from = from, .store = store, .req = &req, .now = kp_clock_now(&srv->config.clock)};
     job.type = KP_JOB_CALL;
     job.call = run_event;
     job.ctx = &call;

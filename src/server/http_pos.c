@@ -226,8 +226,8 @@ static kp_err staff_event_source(kp_server *srv, const char *token, char *store,
     kp_reader *r = kp_reader_acquire(srv->readers);
     kp_staff staff;
     kp_time expires_at;
-    kp_err err = kp_session_check(r->store, token, kp_clock_now(&srv->config.clock), &staff,
-                                  &expires_at);
+    kp_err err =
+        kp_session_check(r->store, token, kp_clock_now(&srv->config.clock), &staff, &expires_at);
     kp_reader_release(srv->readers, r);
     if (err) return KP_ERR_UNAUTHORIZED;
     if (staff.role == KP_ROLE_AUDITOR) return KP_ERR_FORBIDDEN;

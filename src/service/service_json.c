@@ -162,11 +162,11 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pr
 static kp_err get_customer(json_t *root, kp_purchase_req *out, kp_error *e)
 {
     json_t *phone = json_object_get(root, "phone");
-    if (phone == NULL || json_is_null(phone)) return get_str(root, "card", "card", true, out->card, e);
+    if (phone == NULL || json_is_null(phone))
+        return get_str(root, "card", "card", true, out->card, e);
     json_t *card = json_object_get(root, "card");
     if (card && !json_is_null(card))
-        return kp_error_set(e, KP_ERR_INVALID, "phone",
-                            "give the card or the phone, not both");
+        return kp_error_set(e, KP_ERR_INVALID, "phone", "give the card or the phone, not both");
     if (!json_is_string(phone) || json_string_length(phone) == 0 ||
         json_string_length(phone) >= sizeof out->phone)
         return kp_error_set(e, KP_ERR_INVALID, "phone",
@@ -187,8 +187,8 @@ kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required
     json_t *root = load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err;
-    static const char *const keys[] = {"card",  "phone", "receipt", "at",
-                                       "burn",  "lines", "offline", NULL};
+    static const char *const keys[] = {"card", "phone", "receipt", "at",
+                                       "burn", "lines", "offline", NULL};
     static const char *const line_keys[] = {"sku", "category", "amount", "qty", "promo", "name", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_customer(root, out, e))) goto out;
@@ -279,8 +279,8 @@ kp_err kp_return_req_parse(const char *body, size_t len, kp_return_req *out, kp_
     json_t *root = load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err;
-    static const char *const keys[] = {"card", "receipt", "original_receipt", "original_store",
-                                       "at",   "lines",   NULL};
+    static const char *const keys[] = {
+        "card", "receipt", "original_receipt", "original_store", "at", "lines", NULL};
     static const char *const line_keys[] = {"sku", "qty", "amount", "category", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_str(root, "card", "card", true, out->card, e))) goto out;

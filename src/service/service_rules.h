@@ -84,9 +84,8 @@ kp_err kp_event_req_parse(const char *body, size_t len, kp_event_req *out, kp_er
  * answers the first answer, *replayed set; another body under the same id
  * is KP_ERR_CONFLICT. */
 kp_err kp_service_event(kp_store *st, const kp_program *program, kp_event_from from,
-                        const char *store,
-                        const kp_event_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
-                        bool *replayed, kp_error *e);
+                        const char *store, const kp_event_req *req, kp_time now, kp_scratch *sc,
+                        kp_buf *out, bool *replayed, kp_error *e);
 
 /* Sets (has = true) or removes the individual discount of a card's account. */
 kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t bp, kp_error *e);

@@ -54,8 +54,8 @@ kp_err kp_till_check_at(const kp_program *program, bool at_given, kp_time at, bo
                             "(till.clock_skew_minutes of program version %lld): a till may not "
                             "date an operation in the future",
                             at_text, now_text, skew, (long long)program->version);
-    int64_t back = offline ? t->offline_days * KP_DAY_SECONDS + t->clock_skew_seconds
-                           : t->clock_skew_seconds;
+    int64_t back =
+        offline ? t->offline_days * KP_DAY_SECONDS + t->clock_skew_seconds : t->clock_skew_seconds;
     if (at < now && now - at > back) {
         if (offline)
             return kp_error_set(e, KP_ERR_INVALID, "at",
@@ -85,7 +85,8 @@ kp_err kp_till_card_by_phone(kp_store *st, const kp_pii *pii, const kp_program *
                             "(till.identify_by_phone is false): send the card number");
     char norm[KP_PHONE_MAX + 1];
     const char *why = NULL;
-    if (!kp_norm_phone(phone, norm, &why)) return kp_error_set(e, KP_ERR_INVALID, "phone", "%s", why);
+    if (!kp_norm_phone(phone, norm, &why))
+        return kp_error_set(e, KP_ERR_INVALID, "phone", "%s", why);
     if (pii == NULL)
         return kp_error_set(e, KP_ERR_NOT_FOUND, "phone", "no customer has this phone number");
     uint8_t ix[32];

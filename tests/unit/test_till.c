@@ -134,7 +134,10 @@ static int teardown(void **state)
 static const char program_json[] =
     "{\"name\":\"t\",\"rules\":[{\"id\":\"earn\",\"kind\":\"earn_percent\",\"percent\":5}]}";
 
-static void emit_card(void *ctx, const char *number) { snprintf(ctx, KP_STR_MAX, "%s", number); }
+static void emit_card(void *ctx, const char *number)
+{
+    snprintf(ctx, KP_STR_MAX, "%s", number);
+}
 
 static void what_a_till_said_is_replayed_from_the_log(void **state)
 {
@@ -221,8 +224,7 @@ int main(void)
         cmocka_unit_test(a_program_that_declares_nothing_gets_the_defaults),
         cmocka_unit_test(declared_sources_replace_the_default),
         cmocka_unit_test(the_window_has_exact_edges),
-        cmocka_unit_test_setup_teardown(what_a_till_said_is_replayed_from_the_log, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(what_a_till_said_is_replayed_from_the_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

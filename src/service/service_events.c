@@ -273,7 +273,11 @@ static kp_err check_source(const kp_program *p, kp_event_from from, const char *
     for (size_t i = 0; i < (p->event_sources_declared ? p->n_event_sources : p->n_rules); i++) {
         const char *t = p->event_sources_declared ? p->event_sources[i].type : p->rules[i].on;
         if (!p->event_sources_declared && p->rules[i].kind != KP_RULE_GRANT) continue;
-        if (!(kp_program_event_from(p, t) & (unsigned)from) || strstr(list, t)) continue;
+        if (!(kp_program_event_from(p, t) & (unsigned)from)) continue;
+        bool listed = false; /* two grant rules on one type: name it once */
+        for (size_t j = 0; j < i && !p->event_sources_declared && !listed; j++)
+            listed = p->rules[j].kind == KP_RULE_GRANT && strcmp(p->rules[j].on, t) == 0;
+        if (listed) continue;
         int n = snprintf(list + used, sizeof list - used, "%s%s", any ? ", " : "", t);
         if (n < 0 || (size_t)n >= sizeof list - used) break;
         used += (size_t)n;

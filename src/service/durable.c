@@ -12,7 +12,8 @@
  * byte after its time (1 = an offline upload, 2 = the card was found by
  * phone; the record holds that card, so replay never looks the phone up
  * again), a return's program version (its time is bounded by it) and its
- * original store. Format 1 records are still read.
+ * original store. Format 1 records are still read, and replayed as the
+ * binary that wrote them answered (log_format1 in service.h).
  */
 #include "service.h"
 
@@ -192,6 +193,7 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         get_str(&r, q->receipt);
         q->at_given = get_u8(&r) != 0;
         q->at = get_i64(&r);
+        q->log_format1 = format == FORMAT_1;
         if (format >= 2) {
             uint8_t flags = get_u8(&r);
             q->offline = (flags & 1) != 0;
@@ -219,6 +221,7 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         get_str(&r, q->receipt);
         get_str(&r, q->original_receipt);
         if (format >= 2) get_str(&r, q->original_store);
+        q->log_format1 = format == FORMAT_1;
         q->at_given = get_u8(&r) != 0;
         q->at = get_i64(&r);
         q->request.whole = get_u8(&r) != 0;

@@ -541,7 +541,9 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     if (err != KP_ERR_NOT_FOUND) return storage_error(st, err, e);
     /* After the lookup: a retry of a purchase already made gets its first
      * answer even when it comes later than the clock allows. */
-    if ((err = kp_till_check_at(program, req->at_given, req->at, req->offline, now, e))) return err;
+    if (!req->log_format1 &&
+        (err = kp_till_check_at(program, req->at_given, req->at, req->offline, now, e)))
+        return err;
 
     kp_card card;
     if ((err = card_account(st, req->card, &card, e))) return err;
@@ -611,7 +613,8 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
         return err;
     }
     if (err != KP_ERR_NOT_FOUND) return storage_error(st, err, e);
-    if (program && (err = kp_till_check_at(program, req->at_given, req->at, false, now, e)))
+    if (program && !req->log_format1 &&
+        (err = kp_till_check_at(program, req->at_given, req->at, false, now, e)))
         return err;
     /* A purchase may be returned at any store of the program: the
      * return's own store unless the request names the purchase's. */
@@ -664,7 +667,7 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
     kp_buf_json_kv_str(out, "card", req->card, false);
     kp_buf_json_kv_str(out, "receipt", req->receipt, true);
     kp_buf_json_kv_str(out, "original_receipt", req->original_receipt, true);
-    kp_buf_json_kv_str(out, "original_store", orig_store, true);
+    if (!req->log_format1) kp_buf_json_kv_str(out, "original_store", orig_store, true);
     kp_buf_json_kv_str(out, "store", store, true);
     time_field(out, "at", at);
     kp_buf_json_kv_i64(out, "earned_reversed", res->earned_reversed, true);

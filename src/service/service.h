@@ -30,6 +30,10 @@ typedef struct kp_purchase_req {
     bool at_given;
     kp_time at;
     bool offline; /* an offline till's later upload: "at" may lie up to till.offline_days back */
+    /* Set only by the replay of an operation-log record of format 1 (from a
+     * binary before the till's clock was bounded): its `at` is not checked,
+     * so recovery after an upgrade answers as the old binary did. */
+    bool log_format1;
     kp_basket basket;
 } kp_purchase_req;
 
@@ -40,6 +44,9 @@ typedef struct kp_return_req {
     char original_store[KP_STR_MAX]; /* the purchase's store; "" = the return's own store */
     bool at_given;
     kp_time at;
+    /* Format 1 operation-log replay (see kp_purchase_req): `at` unchecked
+     * and the answer without "original_store", as that binary wrote it. */
+    bool log_format1;
     kp_return_request request;
 } kp_return_req;
 

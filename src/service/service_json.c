@@ -184,6 +184,7 @@ kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required
     out->phone[0] = '\0';
     out->by_phone = false;
     out->offline = false;
+    out->log_format1 = false;
     json_t *root = load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err;
@@ -276,6 +277,7 @@ kp_err kp_return_req_parse(const char *body, size_t len, kp_return_req *out, kp_
 {
     out->request.n_lines = 0;
     out->request.whole = false;
+    out->log_format1 = false;
     json_t *root = load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err;

@@ -4,7 +4,8 @@
  * limit; the program file's defaults for a program that declares nothing;
  * and the operation log keeping what a till said (an offline upload, a card
  * found by phone, a return at another store) so that recovery answers
- * byte for byte as the server did.
+ * byte for byte as the server did; a log written before the clock was
+ * bounded (format 1) still recovers after the upgrade.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include <kopilka/clock.h>
 #include <kopilka/oplog.h>
+#include <sodium.h>
 
 #include "service/service.h"
 
@@ -218,6 +220,135 @@ static void what_a_till_said_is_replayed_from_the_log(void **state)
     free(p);
 }
 
+/* ---- format 1 records, written by hand as the binary before format 2 did */
+
+static void put(kp_buf *b, const void *p, size_t n)
+{
+    kp_buf_append(b, p, n);
+}
+static void put_u8(kp_buf *b, uint8_t v)
+{
+    put(b, &v, 1);
+}
+static void put_i64(kp_buf *b, int64_t v)
+{
+    put(b, &v, 8);
+}
+static void put_str(kp_buf *b, const char *s)
+{
+    uint16_t n = (uint16_t)strlen(s);
+    put(b, &n, 2);
+    put(b, s, n);
+}
+
+static void put_head(kp_buf *b, uint8_t type, kp_time now, int64_t version, const char *store,
+                     const kp_buf *answer)
+{
+    kp_buf_reset(b);
+    put_u8(b, 1);
+    put_u8(b, type);
+    put_i64(b, now);
+    put_i64(b, version);
+    put_str(b, store);
+    uint8_t h[16];
+    crypto_generichash(h, sizeof h, (const unsigned char *)answer->data, answer->len, NULL, 0);
+    put(b, h, sizeof h);
+}
+
+static void a_format_1_log_recovers_after_the_upgrade(void **state)
+{
+    fx *f = *state;
+    kp_store *st = NULL;
+    kp_error e = {0};
+    int64_t version = 0;
+    char card[KP_STR_MAX] = "";
+    kp_time now = at("2026-11-25T10:00:00Z");
+    assert_int_equal(kp_service_open(f->db, true, &st, &e), KP_OK);
+    assert_int_equal(kp_service_program_load(st, program_json, strlen(program_json), &version, &e),
+                     KP_OK);
+    assert_int_equal(kp_service_cards_issue(st, 1, 0, emit_card, card, &e), KP_OK);
+    kp_program *p = malloc(sizeof *p);
+    assert_int_equal(kp_service_program_get(st, 0, p, &e), KP_OK);
+    kp_scratch *sc = kp_scratch_new();
+
+    /* A purchase dated 2020, as the old binary accepted it, and its return. */
+    static kp_purchase_req buy;
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"card\":\"%s\",\"receipt\":\"R-1\",\"at\":\"2020-03-01T10:00:00Z\","
+             "\"lines\":[{\"sku\":\"a\",\"amount\":100000}]}",
+             card);
+    assert_int_equal(kp_purchase_req_parse(body, strlen(body), true, &buy, &e), KP_OK);
+    static kp_return_req ret;
+    const char *rbody = "{\"card\":\"C\",\"receipt\":\"RET-1\",\"original_receipt\":\"R-1\"}";
+    assert_int_equal(kp_return_req_parse(rbody, strlen(rbody), &ret, &e), KP_OK);
+    snprintf(ret.card, sizeof ret.card, "%s", card);
+
+    /* Today that purchase is refused; as a format 1 record it is not. */
+    kp_buf a1, a2, rec;
+    kp_buf_init(&a1, 1 << 20);
+    kp_buf_init(&a2, 1 << 20);
+    kp_buf_init(&rec, 1 << 20);
+    bool replayed = false;
+    assert_int_equal(st->ops->begin(st), KP_OK);
+    assert_int_equal(kp_service_purchase(st, p, "s1", &buy, now, sc, &a1, &replayed, &e),
+                     KP_ERR_INVALID);
+    assert_string_equal(e.field, "at");
+    buy.log_format1 = ret.log_format1 = true;
+    assert_int_equal(kp_service_purchase(st, p, "s1", &buy, now, sc, &a1, &replayed, &e), KP_OK);
+    assert_int_equal(kp_service_return(st, NULL, "s1", &ret, now, sc, &a2, &replayed, &e), KP_OK);
+    assert_null(strstr(a2.data, "original_store")); /* the answer as format 1's binary gave it */
+    assert_int_equal(st->ops->rollback(st), KP_OK);
+
+    kp_oplog *log = NULL;
+    size_t applied = 0;
+    assert_int_equal(kp_durable_open_log(st, f->db, &log, &applied, &e), KP_OK);
+    put_head(&rec, 1, now, p->version, "s1", &a1);
+    put_str(&rec, buy.card);
+    put_str(&rec, buy.receipt);
+    put_u8(&rec, buy.at_given);
+    put_i64(&rec, buy.at);
+    put_i64(&rec, 0);
+    put_i64(&rec, 1);
+    put_str(&rec, "a");
+    put_str(&rec, "");
+    put_i64(&rec, 100000);
+    put_i64(&rec, 1);
+    put_u8(&rec, 0);
+    assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
+    put_head(&rec, 2, now, 0, "s1", &a2);
+    put_str(&rec, ret.card);
+    put_str(&rec, ret.receipt);
+    put_str(&rec, ret.original_receipt);
+    put_u8(&rec, 0);
+    put_i64(&rec, 0);
+    put_u8(&rec, 1);
+    put_i64(&rec, 0);
+    assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
+    unsigned files;
+    uint64_t seq;
+    assert_int_equal(kp_oplog_write(log, &files, &seq, &e), KP_OK);
+    assert_int_equal(kp_oplog_sync(log, files, &e), KP_OK);
+    kp_oplog_close(log);
+    kp_store_close(st);
+
+    assert_int_equal(kp_service_open(f->db, false, &st, &e), KP_OK);
+    kp_op_row row;
+    assert_int_equal(st->ops->op_find(st, "s1", "R-1", &row), KP_OK);
+    assert_int_equal(row.at, buy.at);
+    kp_op_row_release(&row);
+    assert_int_equal(st->ops->op_find(st, "s1", "RET-1", &row), KP_OK);
+    assert_int_equal(row.earned, -50);
+    kp_op_row_release(&row);
+
+    kp_store_close(st);
+    kp_buf_release(&rec);
+    kp_buf_release(&a1);
+    kp_buf_release(&a2);
+    kp_scratch_free(sc);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +356,7 @@ int main(void)
         cmocka_unit_test(declared_sources_replace_the_default),
         cmocka_unit_test(the_window_has_exact_edges),
         cmocka_unit_test_setup_teardown(what_a_till_said_is_replayed_from_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_format_1_log_recovers_after_the_upgrade, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

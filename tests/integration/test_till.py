@@ -102,6 +102,16 @@ class OutsideEvents(TillCase):
         c = self.k.card(card)
         self.assertEqual((c["balance"], c["history"]), (0, []))
 
+    def test_kopilka_event_is_the_back_office_and_cannot_send_a_birthday(self):
+        self.k.stop()
+        card = self.k.cards[0]
+        p = self.k.cli("event", "DB", "--card", card, "--type", "birthday", "--id", "E-1",
+                       check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("raised by the server itself", p.stderr)
+        self.k.start()
+        self.assertEqual(self.k.card(card)["balance"], 0)
+
     def test_an_undeclared_event_type_is_refused(self):
         ans = self.post("/v1/events", {"id": "E-1", "card": self.k.cards[0], "type": "survey"},
                         403)

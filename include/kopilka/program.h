@@ -25,7 +25,34 @@ enum {
     KP_EVENT_TYPE_MAX = 32,
     KP_SCRIPT_MAX = 16384, /* bytes of a program's Lua script */
     KP_SCRIPT_FN_MAX = 48,
+    KP_EVENT_SOURCES_MAX = 32, /* event types a program accepts from outside */
 };
+
+/* The kinds of credential an outside event may come with (a bit set). The
+ * scheduler and `kopilka tick` are not outside sources: time-driven grants
+ * never pass through this check. */
+typedef enum kp_event_from {
+    KP_FROM_TILL = 1,        /* a terminal key of a store */
+    KP_FROM_PARTNER = 2,     /* a partner system's key */
+    KP_FROM_BACK_OFFICE = 4, /* a staff session */
+} kp_event_from;
+
+/* One event type an outside source may send (POST /v1/events). */
+typedef struct kp_event_source {
+    char type[KP_EVENT_TYPE_MAX];
+    unsigned from; /* kp_event_from bits, never 0 */
+} kp_event_source;
+
+/* What a till may say about time and about who the customer is
+ * (docs/rules.md, "Till"). */
+typedef struct kp_till_policy {
+    int64_t clock_skew_seconds; /* a till's "at" within now ± this */
+    int64_t offline_days;       /* "offline": true purchases dated up to this far back; 0 = none */
+    bool identify_by_phone;     /* a till may name the customer by phone instead of a card */
+} kp_till_policy;
+
+/* Defaults of the "till" section: 5 minutes, 3 days, no phone. */
+enum { KP_TILL_SKEW_SECONDS_DEFAULT = 300, KP_TILL_OFFLINE_DAYS_DEFAULT = 3 };
 
 typedef enum kp_rule_kind {
     KP_RULE_EARN_PERCENT = 1,    /* earn a percentage (or a ladder by receipt amount) */
@@ -140,6 +167,13 @@ typedef struct kp_program {
     int64_t script_instructions_max;
     int64_t script_memory_max_bytes;
     char script[KP_SCRIPT_MAX];
+    /* outside event sources: declared, or by default every grant's event
+     * type that is not time-driven or internal, from a till or the back
+     * office (kp_program_event_from) */
+    bool event_sources_declared;
+    size_t n_event_sources;
+    kp_event_source event_sources[KP_EVENT_SOURCES_MAX];
+    kp_till_policy till;
 } kp_program;
 
 /* Parses and validates a program file's text. On failure returns
@@ -151,6 +185,16 @@ kp_err kp_program_parse(const char *json, size_t len, kp_program *out, kp_error 
 const char *kp_rule_kind_name(kp_rule_kind kind);
 const char *kp_grant_once_name(kp_grant_once once);
 const char *kp_downgrade_name(kp_downgrade d);
+const char *kp_event_from_name(kp_event_from from);
+
+/* True for the event types only the server itself raises: the time-driven
+ * grants (birthday, tenure) and registration. No outside source may send
+ * them. */
+bool kp_event_type_internal(const char *type);
+
+/* The credential kinds (kp_event_from bits) that may send event `type` to
+ * the program; 0 when no outside source may. */
+unsigned kp_program_event_from(const kp_program *p, const char *type);
 
 /* ---- lookups and calendar helpers (src/core/program.c; pure) */
 

@@ -165,14 +165,14 @@ int cmd_event(int argc, char **argv)
                            : kp_error_set(&e, KP_ERR_NOT_FOUND, "program",
                                           "no program is loaded (use `kopilka program load`)");
     if (err == KP_OK && (err = c.st->ops->begin(c.st)) == KP_OK) {
-        err = kp_service_event(c.st, c.program, store ? store : "cli", &req, now, c.sc, &out,
-                               &replayed, &e);
+        err = kp_service_event(c.st, c.program, KP_FROM_BACK_OFFICE, store ? store : "cli", &req,
+                               now, c.sc, &out, &replayed, &e);
         /* The answer names the points granted; the entry names the event. */
         if (err == KP_OK && !replayed) {
             char target[KP_STR_MAX + 8];
             snprintf(target, sizeof target, "card:%s", card);
-            err = kp_office_audit(&c.office, "event.apply", target, "type=%s id=%s store=%s",
-                                  type, id, store ? store : "cli");
+            err = kp_office_audit(&c.office, "event.apply", target, "type=%s id=%s store=%s", type,
+                                  id, store ? store : "cli");
         }
         err = cli_office_finish(&c, err, &e);
     }

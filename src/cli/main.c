@@ -95,10 +95,12 @@ static const kp_command commands[] = {
      cmd_tick},
     {"event", "kopilka event DB --card N --type T --id ID [--store S] [--value V] [--token X] "
               "[--now TIME]",
-     "Applies an external event to a card as POST /v1/events does (registration, survey, "
-     "partner_card, a custom type with --value): the program's grant rules on type T decide "
-     "the points. Idempotent by (store, id); store defaults to \"cli\". Prints the answer. "
-     "Audited (event.apply, by the operating-system user).",
+     "Applies an external event to a card as POST /v1/events does from the back office "
+     "(survey, partner_card, a custom type with --value): the program's event_sources must "
+     "let the back office send type T (birthday, tenure and registration never: the scheduler "
+     "and registration raise them), and its grant rules on T decide the points. Idempotent by "
+     "(store, id); store defaults to \"cli\". Prints the answer. Audited (event.apply, by the "
+     "operating-system user).",
      cmd_event},
     {"discount set", "kopilka discount set DB --card N --percent P",
      "Sets the individual discount of the card's account (seed 003: from 100 000 of "

@@ -1,7 +1,8 @@
 /*
  * program.c: what the engine, the ledger and the scheduler ask of a parsed
  * program: point kinds and their validity, tiers, rule windows, rate
- * ladders and the program's calendar. Pure: no JSON (that is
+ * ladders, the program's calendar and which outside sources may send which
+ * events. Pure: no JSON (that is
  * src/program/program_json.c), no storage.
  */
 #include <kopilka/program.h>
@@ -76,4 +77,43 @@ void kp_program_date(const kp_program *p, kp_time t, int *year, int *month, int 
 kp_time kp_program_date_start(const kp_program *p, int year, int month, int day)
 {
     return kp_time_from_civil(year, month, day) - (kp_time)p->utc_offset_minutes * 60;
+}
+
+/* ---- outside event sources */
+
+const char *kp_event_from_name(kp_event_from from)
+{
+    switch (from) {
+    case KP_FROM_TILL: return "till";
+    case KP_FROM_PARTNER: return "partner";
+    case KP_FROM_BACK_OFFICE: return "back_office";
+    }
+    return "unknown";
+}
+
+bool kp_event_type_internal(const char *type)
+{
+    /* birthday and tenure are granted by the scheduler on the program's
+     * calendar; registration by the back office's registration itself. */
+    static const char *const internal[] = {"birthday",     "tenure",      "registration",
+                                           "annual_spend", "tier_review", "expiry"};
+    for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
+        if (strcmp(type, internal[i]) == 0) return true;
+    return false;
+}
+
+unsigned kp_program_event_from(const kp_program *p, const char *type)
+{
+    if (kp_event_type_internal(type)) return 0;
+    if (p->event_sources_declared) {
+        for (size_t i = 0; i < p->n_event_sources; i++)
+            if (strcmp(p->event_sources[i].type, type) == 0) return p->event_sources[i].from;
+        return 0;
+    }
+    /* Undeclared: the event types the program's grant rules are on, from a
+     * till or the back office (a partner system must be declared). */
+    for (size_t i = 0; i < p->n_rules; i++)
+        if (p->rules[i].kind == KP_RULE_GRANT && strcmp(p->rules[i].on, type) == 0)
+            return KP_FROM_TILL | KP_FROM_BACK_OFFICE;
+    return 0;
 }

@@ -648,6 +648,77 @@ static kp_err parse_script(json_t *s, kp_program *p, kp_error *e)
     return KP_OK;
 }
 
+/* "event_sources": [{"type": "survey", "from": ["till", "back_office"]}, ...] */
+static kp_err parse_event_sources(json_t *list, kp_program *p, kp_error *e)
+{
+    char path[48], field[64];
+    if (!json_is_array(list) || json_array_size(list) > KP_EVENT_SOURCES_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "event_sources",
+                            "must be an array of at most %d {\"type\", \"from\"} objects",
+                            KP_EVENT_SOURCES_MAX);
+    p->event_sources_declared = true;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *s = json_array_get(list, i);
+        snprintf(path, sizeof path, "event_sources[%zu]", i);
+        if (!json_is_object(s)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
+        static const char *const keys[] = {"type", "from", "note", NULL};
+        kp_err err = check_keys(s, keys, path, e);
+        if (err) return err;
+        kp_event_source *src = &p->event_sources[i];
+        if ((err = get_string(s, "type", path, true, src->type, sizeof src->type, e))) return err;
+        field_name(field, sizeof field, path, "type");
+        if (!event_type_ok(src->type))
+            return kp_error_set(e, KP_ERR_INVALID, field,
+                                "must be an event type of a-z, 0-9, '_', '-', '.'");
+        if (kp_event_type_internal(src->type))
+            return kp_error_set(e, KP_ERR_INVALID, field,
+                                "\"%s\" is raised by the server itself (birthday and tenure by "
+                                "the scheduler, registration by the back office): no outside "
+                                "source may send it",
+                                src->type);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(p->event_sources[k].type, src->type) == 0)
+                return kp_error_set(e, KP_ERR_INVALID, field, "\"%s\" is declared twice",
+                                    src->type);
+        json_t *from = json_object_get(s, "from");
+        field_name(field, sizeof field, path, "from");
+        if (!json_is_array(from) || json_array_size(from) == 0 || json_array_size(from) > 3)
+            return kp_error_set(e, KP_ERR_INVALID, field,
+                                "is required: a non-empty array of \"till\", \"partner\", "
+                                "\"back_office\"");
+        for (size_t k = 0; k < json_array_size(from); k++) {
+            json_t *f = json_array_get(from, k);
+            const char *name = json_is_string(f) ? json_string_value(f) : "";
+            unsigned bit = strcmp(name, "till") == 0          ? KP_FROM_TILL
+                           : strcmp(name, "partner") == 0     ? KP_FROM_PARTNER
+                           : strcmp(name, "back_office") == 0 ? KP_FROM_BACK_OFFICE
+                                                              : 0;
+            if (bit == 0)
+                return kp_error_set(e, KP_ERR_INVALID, field,
+                                    "each source is \"till\", \"partner\" or \"back_office\"");
+            src->from |= bit;
+        }
+        p->n_event_sources = i + 1;
+    }
+    return KP_OK;
+}
+
+/* "till": {"clock_skew_minutes", "offline_days", "identify_by_phone"} */
+static kp_err parse_till(json_t *t, kp_program *p, kp_error *e)
+{
+    if (!json_is_object(t)) return kp_error_set(e, KP_ERR_INVALID, "till", "must be an object");
+    static const char *const keys[] = {"clock_skew_minutes", "offline_days", "identify_by_phone",
+                                       "note", NULL};
+    kp_err err = check_keys(t, keys, "till", e);
+    if (err) return err;
+    int64_t minutes = p->till.clock_skew_seconds / 60;
+    if ((err = get_int(t, "clock_skew_minutes", "till", false, 0, 1440, &minutes, e))) return err;
+    p->till.clock_skew_seconds = minutes * 60;
+    if ((err = get_int(t, "offline_days", "till", false, 0, 90, &p->till.offline_days, e)))
+        return err;
+    return get_bool(t, "identify_by_phone", "till", &p->till.identify_by_phone, e);
+}
+
 static kp_err parse_utc_offset(json_t *root, kp_program *p, kp_error *e)
 {
     json_t *v = json_object_get(root, "utc_offset");
@@ -684,9 +755,11 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
         goto out;
     }
     /* "customers" is read by kp_people_policy_parse (people.h). */
-    static const char *const keys[] = {
-        "name",  "currency", "minor_per_point", "rounding",    "utc_offset", "point_kinds", "earn",
-        "tiers", "rules",    "script",          "description", "customers",  NULL};
+    static const char *const keys[] = {"name",     "currency",      "minor_per_point",
+                                       "rounding", "utc_offset",    "point_kinds",
+                                       "earn",     "tiers",         "rules",
+                                       "script",   "description",   "customers",
+                                       "till",     "event_sources", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_string(root, "name", "", true, p->name, sizeof p->name, e))) goto out;
     snprintf(p->currency, sizeof p->currency, "RUB");
@@ -755,6 +828,12 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
     }
     json_t *script = json_object_get(root, "script");
     if (script && (err = parse_script(script, p, e))) goto out;
+    p->till.clock_skew_seconds = KP_TILL_SKEW_SECONDS_DEFAULT;
+    p->till.offline_days = KP_TILL_OFFLINE_DAYS_DEFAULT;
+    json_t *till = json_object_get(root, "till");
+    if (till && (err = parse_till(till, p, e))) goto out;
+    json_t *sources = json_object_get(root, "event_sources");
+    if (sources && (err = parse_event_sources(sources, p, e))) goto out;
 out:
     json_decref(root);
     if (err != KP_OK) memset(p, 0, sizeof *p);

@@ -2,8 +2,11 @@
  * http_events.c: POST /v1/events (docs/api.md): an external event for a
  * card (registration, a survey answered, a partner club card shown, a
  * custom event with a value such as annual mileage). The program's grant
- * rules on the event's type decide what it earns. Idempotent by the event
- * id within the terminal's store. Runs on the writer like a purchase.
+ * rules on the event's type decide what it earns, and its event_sources
+ * which credential kind (a till's terminal key, a partner's or the back
+ * office's staff session) may send the type at all: 403 otherwise.
+ * Idempotent by the event id within the terminal's store ("#office" for the
+ * back office). Runs on the writer like a purchase.
  */
 #include "server.h"
 
@@ -12,6 +15,7 @@
 #include "service/service_rules.h"
 
 typedef struct event_call {
+    kp_event_from from;
     const char *store;
     const kp_event_req *req;
     kp_time now;
@@ -23,7 +27,7 @@ static kp_err run_event(void *ctx, kp_store *st, const kp_program *program, kp_s
     const event_call *c = ctx;
     if (program == NULL)
         return kp_error_set(e, KP_ERR_NOT_FOUND, "program", "no program is loaded");
-    return kp_service_event(st, program, c->store, c->req, c->now, sc, out, replayed, e);
+    return kp_service_event(st, program, c->from, c->store, c->req, c->now, sc, out, replayed, e);
 }
 
 static unsigned event_error(kp_buf *out, const kp_error *e)
@@ -36,6 +40,7 @@ static unsigned event_error(kp_buf *out, const kp_error *e)
         return kp_http_error(out, 404, strcmp(e->field, "card") == 0 ? "unknown_card" : "not_found",
                              e);
     case KP_ERR_CONFLICT: return kp_http_error(out, 409, "event_conflict", e);
+    case KP_ERR_FORBIDDEN: return kp_http_error(out, 403, "forbidden", e);
     case KP_ERR_BUSY:
     case KP_ERR_IO:
     case KP_ERR_NOMEM: return kp_http_error(out, 503, "unavailable", e);
@@ -43,14 +48,15 @@ static unsigned event_error(kp_buf *out, const kp_error *e)
     }
 }
 
-unsigned kp_http_route_events(kp_server *srv, const char *store, const char *body, size_t len,
-                              kp_buf *out)
+unsigned kp_http_route_events(kp_server *srv, kp_event_from from, const char *store,
+                              const char *body, size_t len, kp_buf *out)
 {
     static _Thread_local kp_event_req req;
     kp_job job;
     memset(&job, 0, sizeof job);
     if (kp_event_req_parse(body, len, &req, &job.error)) return event_error(out, &job.error);
-    event_call call = {.store = store, .req = &req, .now = kp_clock_now(&srv->config.clock)};
+    event_call call = {
+        .from = from, .store = store, .req = &req, .now = kp_clock_now(&srv->config.clock)};
     job.type = KP_JOB_CALL;
     job.call = run_event;
     job.ctx = &call;

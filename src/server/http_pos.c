@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/people.h"
+
 unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e)
 {
     kp_buf_reset(out);
@@ -43,11 +45,15 @@ static unsigned service_error(kp_buf *out, const kp_error *e, bool parsing)
     case KP_ERR_OVERFLOW: return kp_http_error(out, 400, "bad_field", e);
     case KP_ERR_NOT_FOUND:
         if (strcmp(e->field, "card") == 0) return kp_http_error(out, 404, "unknown_card", e);
+        if (strcmp(e->field, "phone") == 0) return kp_http_error(out, 404, "unknown_phone", e);
         if (strcmp(e->field, "original_receipt") == 0)
             return kp_http_error(out, 404, "unknown_receipt", e);
         return kp_http_error(out, 404, "not_found", e);
-    case KP_ERR_CONFLICT: return kp_http_error(out, 409, "receipt_conflict", e);
+    case KP_ERR_CONFLICT:
+        if (strcmp(e->field, "phone") == 0) return kp_http_error(out, 409, "ambiguous_phone", e);
+        return kp_http_error(out, 409, "receipt_conflict", e);
     case KP_ERR_UNAUTHORIZED: return kp_http_error(out, 401, "unauthorized", e);
+    case KP_ERR_FORBIDDEN: return kp_http_error(out, 403, "forbidden", e);
     case KP_ERR_BUSY:
     case KP_ERR_IO:
     case KP_ERR_NOMEM: return kp_http_error(out, 503, "unavailable", e);
@@ -72,6 +78,18 @@ static bool authenticate(kp_server *srv, const char *header, char *store)
  * connection's kp_http_write, since it may outlive the handler call. */
 static _Thread_local kp_purchase_req tl_purchase;
 
+/* A request that names the customer by phone: finds the card on a reader
+ * (till.c) and writes it into req, so the service, the stored operation and
+ * the operation log see a card. */
+static kp_err identify(kp_server *srv, kp_reader *r, kp_purchase_req *req, kp_error *e)
+{
+    if (req->phone[0] == '\0') return KP_OK;
+    kp_err err = kp_till_card_by_phone(r->store, srv->pii, kp_programs_current(srv->programs),
+                                       req->phone, req->card, e);
+    if (err == KP_OK) req->by_phone = true;
+    return err;
+}
+
 static unsigned route_quote(kp_server *srv, const char *store, const char *body, size_t len,
                             kp_buf *out)
 {
@@ -81,8 +99,10 @@ static unsigned route_quote(kp_server *srv, const char *store, const char *body,
     const kp_program *program = kp_programs_current(srv->programs);
     if (program == NULL) return simple_error(out, 503, "unavailable", "", "no program is loaded");
     kp_reader *r = kp_reader_acquire(srv->readers);
-    kp_err err = kp_service_quote(r->store, program, store, req, kp_clock_now(&srv->config.clock),
-                                  r->scratch, out, &e);
+    kp_err err = identify(srv, r, req, &e);
+    if (err == KP_OK)
+        err = kp_service_quote(r->store, program, store, req, kp_clock_now(&srv->config.clock),
+                               r->scratch, out, &e);
     kp_reader_release(srv->readers, r);
     return err ? service_error(out, &e, false) : 200;
 }
@@ -121,6 +141,13 @@ static unsigned route_write(kp_server *srv, kp_job_type type, const char *store,
     size_t n_lines;
     if (type == KP_JOB_PURCHASE) {
         err = kp_purchase_req_parse(body, len, true, &w->req->purchase, &job->error);
+        if (err) return service_error(out, &job->error, true);
+        if (w->req->purchase.phone[0]) {
+            kp_reader *r = kp_reader_acquire(srv->readers);
+            err = identify(srv, r, &w->req->purchase, &job->error);
+            kp_reader_release(srv->readers, r);
+            if (err) return service_error(out, &job->error, false);
+        }
         job->purchase = &w->req->purchase;
         n_lines = w->req->purchase.basket.n_lines;
     } else {
@@ -134,6 +161,24 @@ static unsigned route_write(kp_server *srv, kp_job_type type, const char *store,
     kp_buf_reserve(out, 4096 + 512 * n_lines);
     answer->job = job;
     return 0;
+}
+
+/* POST /v1/identify {"phone": "..."} (or {"card": "..."}): what GET
+ * /v1/cards/{number} answers, for a customer who forgot the card. */
+static unsigned route_identify(kp_server *srv, const char *store, const char *body, size_t len,
+                               kp_buf *out)
+{
+    (void)store;
+    kp_error e = {0};
+    kp_purchase_req *req = &tl_purchase;
+    kp_err err = kp_identify_req_parse(body, len, req, &e);
+    if (err) return service_error(out, &e, true);
+    kp_reader *r = kp_reader_acquire(srv->readers);
+    if ((err = identify(srv, r, req, &e)) == KP_OK)
+        err = kp_service_identify(r->store, kp_programs_current(srv->programs), req,
+                                  kp_clock_now(&srv->config.clock), r->scratch, out, &e);
+    kp_reader_release(srv->readers, r);
+    return err ? service_error(out, &e, false) : 200;
 }
 
 static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
@@ -151,7 +196,32 @@ static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
 typedef unsigned (*post_route)(kp_server *, const char *store, const char *body, size_t len,
                                kp_buf *out);
 
-/* A route has either a handler or a write type (route_write). */
+/* The kind and scope of a staff session sending an event: a partner's
+ * staff is a partner system, anyone else but an auditor the back office.
+ * Their events are idempotent within "#office" or "#partner:LOGIN". */
+static kp_err staff_event_source(kp_server *srv, const char *token, char *store,
+                                 kp_event_from *from)
+{
+    kp_reader *r = kp_reader_acquire(srv->readers);
+    kp_staff staff;
+    kp_time expires_at;
+    kp_err err =
+        kp_session_check(r->store, token, kp_clock_now(&srv->config.clock), &staff, &expires_at);
+    kp_reader_release(srv->readers, r);
+    if (err) return KP_ERR_UNAUTHORIZED;
+    if (staff.role == KP_ROLE_AUDITOR) return KP_ERR_FORBIDDEN;
+    if (staff.role == KP_ROLE_PARTNER) {
+        *from = KP_FROM_PARTNER;
+        snprintf(store, KP_STR_MAX, "#partner:%s", staff.login);
+    } else {
+        *from = KP_FROM_BACK_OFFICE;
+        snprintf(store, KP_STR_MAX, "#office");
+    }
+    return KP_OK;
+}
+
+/* A route has either a handler or a write type (route_write); /v1/events
+ * has neither: it takes a terminal key or a staff session (see below). */
 static const struct {
     const char *path;
     post_route handler;
@@ -160,7 +230,8 @@ static const struct {
     {"/v1/quote", route_quote, 0},
     {"/v1/purchases", NULL, KP_JOB_PURCHASE},
     {"/v1/returns", NULL, KP_JOB_RETURN},
-    {"/v1/events", kp_http_route_events, 0},
+    {"/v1/identify", route_identify, 0},
+    {"/v1/events", NULL, 0},
 };
 
 void kp_http_handle(kp_server *srv, const char *method, const char *url, const char *auth,
@@ -178,12 +249,13 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
         return;
     post_route post = NULL;
     kp_job_type write = 0;
+    bool events = strcmp(url, "/v1/events") == 0;
     for (size_t i = 0; i < sizeof post_routes / sizeof post_routes[0]; i++)
         if (strcmp(url, post_routes[i].path) == 0) {
             post = post_routes[i].handler;
             write = post_routes[i].write;
         }
-    bool is_post_route = post != NULL || write != 0;
+    bool is_post_route = post != NULL || write != 0 || events;
     bool card_route = strncmp(url, "/v1/cards/", 10) == 0;
     if (!is_post_route && !card_route) {
         answer->status = simple_error(out, 404, "not_found", "", "no such route; see docs/api.md");
@@ -196,7 +268,20 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
         return;
     }
     char store[KP_STR_MAX];
-    if (!authenticate(srv, auth, store)) {
+    kp_event_from from = KP_FROM_TILL;
+    if (events && auth && strncmp(auth, "Bearer kps_", 11) == 0) {
+        kp_err err = staff_event_source(srv, auth + 7, store, &from);
+        if (err) {
+            answer->status =
+                err == KP_ERR_FORBIDDEN
+                    ? simple_error(out, 403, "forbidden", "",
+                                   "an auditor's session may not send events")
+                    : simple_error(out, 401, "unauthorized", "",
+                                   "the staff session is unknown or expired: log in at POST "
+                                   "/v1/admin/login");
+            return;
+        }
+    } else if (!authenticate(srv, auth, store)) {
         answer->status = simple_error(out, 401, "unauthorized", "",
                                       "send Authorization: Bearer KEY with a terminal key "
                                       "from `kopilka terminal add`");
@@ -211,5 +296,6 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
     }
     if (card_route) answer->status = route_card(srv, url + 10, out);
     else if (write) answer->status = route_write(srv, write, store, body, body_len, answer);
+    else if (events) answer->status = kp_http_route_events(srv, from, store, body, body_len, out);
     else answer->status = post(srv, store, body, body_len, out);
 }

@@ -183,9 +183,10 @@ kp_err kp_scheduler_start(kp_server *srv, int interval_seconds,
                           kp_error *e);
 void kp_scheduler_stop(kp_scheduler *s);
 
-/* POST /v1/events (http_events.c), registered in http_pos.c's table. */
-unsigned kp_http_route_events(kp_server *srv, const char *store, const char *body, size_t len,
-                              kp_buf *out);
+/* POST /v1/events (http_events.c), dispatched by http_pos.c: `from` is the
+ * kind of credential it came with, `store` its idempotency scope. */
+unsigned kp_http_route_events(kp_server *srv, kp_event_from from, const char *store,
+                              const char *body, size_t len, kp_buf *out);
 
 /* Writes {"error": {...}} for an error and returns the HTTP status. */
 unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e);

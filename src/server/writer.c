@@ -188,8 +188,8 @@ static void run_job(kp_writer *w, kp_job *job)
     else if (job->type == KP_JOB_CALL)
         err = job->call(job->ctx, st, program, w->scratch, job->out, &job->replayed, &job->error);
     else
-        err = kp_service_return(st, job->store, job->ret, job->now, w->scratch, job->out,
-                                &job->replayed, &job->error);
+        err = kp_service_return(st, program, job->store, job->ret, job->now, w->scratch,
+                                job->out, &job->replayed, &job->error);
     job->err = err;
     kp_err end = err ? st->ops->rollback_to(st) : st->ops->release(st);
     if (end) job_fail(job, end, "storage failed");
@@ -281,7 +281,9 @@ static bool journal_job(kp_writer *w, const kp_job *job)
         err = kp_durable_purchase(&w->record, job->store, job->purchase, job->now,
                                   program->version, job->out);
     } else if (job->type == KP_JOB_RETURN) {
-        err = kp_durable_return(&w->record, job->store, job->ret, job->now, job->out);
+        const kp_program *program = kp_programs_current(w->programs);
+        err = kp_durable_return(&w->record, job->store, job->ret, job->now,
+                                program ? program->version : 0, job->out);
     } else {
         return false;
     }

@@ -7,6 +7,13 @@
  * A record: format version, type, the time and program version the
  * operation ran with, the store, a BLAKE2b of the answer, then the request
  * (integers little-endian, strings as a 16-bit length and bytes).
+ *
+ * Format 2 adds what a till may say beyond format 1: a purchase's flags
+ * byte after its time (1 = an offline upload, 2 = the card was found by
+ * phone; the record holds that card, so replay never looks the phone up
+ * again), a return's program version (its time is bounded by it) and its
+ * original store. Format 1 records are still read, and replayed as the
+ * binary that wrote them answered (log_format1 in service.h).
  */
 #include "service.h"
 
@@ -16,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FORMAT = 1, REC_PURCHASE = 1, REC_RETURN = 2, ANSWER_HASH = 16 };
+enum { FORMAT = 2, FORMAT_1 = 1, REC_PURCHASE = 1, REC_RETURN = 2, ANSWER_HASH = 16 };
 
 /* ------------------------------------------------------------------ encode */
 
@@ -57,6 +64,7 @@ kp_err kp_durable_purchase(kp_buf *b, const char *store, const kp_purchase_req *
     put_str(b, r->receipt);
     put_u8(b, r->at_given);
     put_i64(b, r->at);
+    put_u8(b, (uint8_t)((r->offline ? 1 : 0) | (r->by_phone ? 2 : 0)));
     put_i64(b, r->basket.burn_request);
     put_i64(b, (int64_t)r->basket.n_lines);
     for (size_t i = 0; i < r->basket.n_lines; i++) {
@@ -71,12 +79,13 @@ kp_err kp_durable_purchase(kp_buf *b, const char *store, const kp_purchase_req *
 }
 
 kp_err kp_durable_return(kp_buf *b, const char *store, const kp_return_req *r, kp_time now,
-                         const kp_buf *answer)
+                         int64_t program_version, const kp_buf *answer)
 {
-    put_head(b, REC_RETURN, now, 0, store, answer);
+    put_head(b, REC_RETURN, now, program_version, store, answer);
     put_str(b, r->card);
     put_str(b, r->receipt);
     put_str(b, r->original_receipt);
+    put_str(b, r->original_store);
     put_u8(b, r->at_given);
     put_i64(b, r->at);
     put_u8(b, r->request.whole);
@@ -144,6 +153,20 @@ typedef struct replay_ctx {
     size_t applied;
 } replay_ctx;
 
+/* Makes c->program the program of `version`, kept between records. */
+static kp_err program_of(replay_ctx *c, int64_t version, kp_error *e)
+{
+    if (c->program != NULL && c->program->version == version) return KP_OK;
+    if (c->program == NULL && (c->program = malloc(sizeof *c->program)) == NULL)
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    kp_err err = kp_service_program_get(c->st, version, c->program, e);
+    if (err) {
+        free(c->program);
+        c->program = NULL;
+    }
+    return err;
+}
+
 static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
 {
     replay_ctx *c = arg;
@@ -155,7 +178,8 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
     get_str(&r, store);
     uint8_t hash[ANSWER_HASH];
     take(&r, hash, sizeof hash);
-    if (r.bad || format != FORMAT || (type != REC_PURCHASE && type != REC_RETURN))
+    if (r.bad || (format != FORMAT && format != FORMAT_1) ||
+        (type != REC_PURCHASE && type != REC_RETURN))
         return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
                             "operation-log record %llu is of an unknown format %u/%u",
                             (unsigned long long)seq, format, type);
@@ -169,6 +193,12 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         get_str(&r, q->receipt);
         q->at_given = get_u8(&r) != 0;
         q->at = get_i64(&r);
+        q->log_format1 = format == FORMAT_1;
+        if (format >= 2) {
+            uint8_t flags = get_u8(&r);
+            q->offline = (flags & 1) != 0;
+            q->by_phone = (flags & 2) != 0;
+        }
         q->basket.burn_request = get_i64(&r);
         q->basket.n_lines = get_count(&r);
         for (size_t i = 0; i < q->basket.n_lines && !r.bad; i++) {
@@ -182,15 +212,7 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         if (r.bad || r.p != r.end)
             return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
                                 "operation-log record %llu is malformed", (unsigned long long)seq);
-        if (c->program == NULL || c->program->version != version) {
-            if (c->program == NULL && (c->program = malloc(sizeof *c->program)) == NULL)
-                return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-            if ((err = kp_service_program_get(c->st, version, c->program, e))) {
-                free(c->program);
-                c->program = NULL;
-                return err;
-            }
-        }
+        if ((err = program_of(c, version, e))) return err;
         err = kp_service_purchase(c->st, c->program, store, q, now, c->sc, &c->out, &replayed, e);
     } else {
         kp_return_req *q = &c->ret;
@@ -198,6 +220,8 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         get_str(&r, q->card);
         get_str(&r, q->receipt);
         get_str(&r, q->original_receipt);
+        if (format >= 2) get_str(&r, q->original_store);
+        q->log_format1 = format == FORMAT_1;
         q->at_given = get_u8(&r) != 0;
         q->at = get_i64(&r);
         q->request.whole = get_u8(&r) != 0;
@@ -209,7 +233,10 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         if (r.bad || r.p != r.end)
             return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
                                 "operation-log record %llu is malformed", (unsigned long long)seq);
-        err = kp_service_return(c->st, store, q, now, c->sc, &c->out, &replayed, e);
+        /* A format 1 return (version 0) ran with no bound on its time. */
+        if (version != 0 && (err = program_of(c, version, e))) return err;
+        err = kp_service_return(c->st, version != 0 ? c->program : NULL, store, q, now, c->sc,
+                                &c->out, &replayed, e);
     }
     if (err) return err;
     uint8_t again[ANSWER_HASH];

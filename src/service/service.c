@@ -53,6 +53,10 @@ static void purchase_hash(const kp_purchase_req *r, uint8_t out[16])
     crypto_generichash_init(&h, NULL, 0, 16);
     hash_str(&h, "purchase");
     hash_str(&h, r->card);
+    /* Hashed only when set, so requests of before these modes keep their
+     * hashes: a retry of a purchase stored then still matches. */
+    if (r->by_phone) hash_str(&h, "by phone");
+    if (r->offline) hash_str(&h, "offline");
     hash_i64(&h, r->at_given ? r->at : -1);
     hash_i64(&h, r->basket.burn_request);
     hash_i64(&h, (int64_t)r->basket.n_lines);
@@ -74,6 +78,10 @@ static void return_hash(const kp_return_req *r, uint8_t out[16])
     hash_str(&h, "return");
     hash_str(&h, r->card);
     hash_str(&h, r->original_receipt);
+    if (r->original_store[0]) {
+        hash_str(&h, "original store");
+        hash_str(&h, r->original_store);
+    }
     hash_i64(&h, r->request.whole);
     hash_i64(&h, (int64_t)r->request.n_lines);
     for (size_t i = 0; i < r->request.n_lines; i++) {
@@ -85,12 +93,18 @@ static void return_hash(const kp_return_req *r, uint8_t out[16])
 
 /* ---- the stored detail of a purchase: its lines and lot takes, one per
  * text line, tab-separated. sku and category never hold control characters
- * (the request parser refuses them), so tabs and newlines are safe. */
+ * (the request parser refuses them), so tabs and newlines are safe. Flags
+ * of how the till sent it are lines of their own: "O" an offline upload,
+ * "P" the customer named by phone. */
 
-static void detail_write(kp_buf *b, const kp_purchase_record *r)
+enum { DETAIL_OFFLINE = 1, DETAIL_BY_PHONE = 2 };
+
+static void detail_write(kp_buf *b, const kp_purchase_record *r, unsigned flags)
 {
     kp_buf_reset(b);
     if (r->not_joined) kp_buf_puts(b, "N\t\n");
+    if (flags & DETAIL_OFFLINE) kp_buf_puts(b, "O\t\n");
+    if (flags & DETAIL_BY_PHONE) kp_buf_puts(b, "P\t\n");
     for (size_t i = 0; i < r->n_lines; i++) {
         const kp_op_line *l = &r->lines[i];
         kp_buf_printf(b, "L\t%s\t%s\t%lld\t%lld\t%d\t%lld\t%lld\t%lld\t%lld\t%lld\n", l->line.sku,
@@ -126,10 +140,11 @@ static bool field_str(char **p, char *out, size_t size)
     return true;
 }
 
-static kp_err detail_read(const char *text, kp_purchase_record *r)
+static kp_err detail_read(const char *text, kp_purchase_record *r, unsigned *flags)
 {
     r->n_lines = r->n_takes = 0;
     r->not_joined = false;
+    *flags = 0;
     char *copy = strdup(text ? text : "");
     if (copy == NULL) return KP_ERR_NOMEM;
     kp_err err = KP_OK;
@@ -149,8 +164,10 @@ static kp_err detail_read(const char *text, kp_purchase_record *r)
                 !field_i64(&p, &l->result.earned) || !field_i64(&p, &l->returned_qty))
                 err = KP_ERR_INTERNAL;
             l->line.promo = promo != 0;
-        } else if (tag == 'N') {
-            r->not_joined = true;
+        } else if (tag == 'N' || tag == 'O' || tag == 'P') {
+            if (tag == 'N') r->not_joined = true;
+            if (tag == 'O') *flags |= DETAIL_OFFLINE;
+            if (tag == 'P') *flags |= DETAIL_BY_PHONE;
             p = strchr(p, '\n');
             p = p ? p + 1 : copy + strlen(text ? text : "");
         } else if (tag == 'T' && r->n_takes < KP_LOTS_MAX) {
@@ -310,10 +327,12 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
 {
     kp_buf_puts(b, replayed ? "{\"replayed\":true," : "{");
     kp_buf_json_kv_str(b, "card", req->card, false);
+    if (req->by_phone) kp_buf_puts(b, ",\"identified_by\":\"phone\"");
     kp_buf_json_kv_str(b, "receipt", req->receipt, true);
     kp_buf_json_kv_str(b, "store", store, true);
     kp_buf_json_kv_i64(b, "program_version", program->version, true);
     time_field(b, "at", at);
+    if (req->offline) kp_buf_puts(b, ",\"offline\":true");
     kp_buf_json_kv_i64(b, "amount", q->amount_minor, true);
     kp_buf_json_kv_i64(b, "discount", q->discount_minor, true);
     kp_buf_json_kv_i64(b, "burn_requested", q->burn_request, true);
@@ -422,9 +441,10 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
                         const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                         kp_error *e)
 {
-    kp_card card;
-    kp_err err = card_account(st, req->card, &card, e);
+    kp_err err = kp_till_check_at(program, req->at_given, req->at, req->offline, now, e);
     if (err) return err;
+    kp_card card;
+    if ((err = card_account(st, req->card, &card, e))) return err;
     if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
         return storage_error(st, err, e);
     sc->account.registered = card.registered;
@@ -446,11 +466,14 @@ static kp_err answer_render(kp_store *st, const kp_program *current, const kp_op
     kp_quote *q = &sc->quote;
     kp_purchase_record *rec = &sc->record;
     memset(q, 0, sizeof *q);
-    if (detail_read(row->detail, rec) != KP_OK || answer_read(row->response, q) != KP_OK)
+    unsigned flags = 0;
+    if (detail_read(row->detail, rec, &flags) != KP_OK || answer_read(row->response, q) != KP_OK)
         return kp_error_set(e, KP_ERR_INTERNAL, "", "the stored answer of receipt %s is unreadable",
                             row->receipt);
     kp_purchase_req *req = &sc->replay_req;
     snprintf(req->card, sizeof req->card, "%s", row->card);
+    req->offline = (flags & DETAIL_OFFLINE) != 0;
+    req->by_phone = (flags & DETAIL_BY_PHONE) != 0;
     snprintf(req->receipt, sizeof req->receipt, "%s", row->receipt);
     req->basket.n_lines = rec->n_lines;
     q->n_lines = rec->n_lines;
@@ -516,6 +539,11 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
         return err;
     }
     if (err != KP_ERR_NOT_FOUND) return storage_error(st, err, e);
+    /* After the lookup: a retry of a purchase already made gets its first
+     * answer even when it comes later than the clock allows. */
+    if (!req->log_format1 &&
+        (err = kp_till_check_at(program, req->at_given, req->at, req->offline, now, e)))
+        return err;
 
     kp_card card;
     if ((err = card_account(st, req->card, &card, e))) return err;
@@ -543,7 +571,8 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     rec->n_takes = q->n_takes;
     rec->not_joined = !q->joined;
     memcpy(rec->takes, q->takes, q->n_takes * sizeof q->takes[0]);
-    detail_write(&sc->detail, rec);
+    detail_write(&sc->detail, rec,
+                 (req->offline ? DETAIL_OFFLINE : 0u) | (req->by_phone ? DETAIL_BY_PHONE : 0u));
     if (sc->detail.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the purchase is too large");
 
     memset(&row, 0, sizeof row);
@@ -569,8 +598,9 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     return KP_OK;
 }
 
-kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *req, kp_time now,
-                         kp_scratch *sc, kp_buf *out, bool *replayed, kp_error *e)
+kp_err kp_service_return(kp_store *st, const kp_program *program, const char *store,
+                         const kp_return_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
+                         bool *replayed, kp_error *e)
 {
     *replayed = false;
     uint8_t hash[16];
@@ -583,12 +613,23 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
         return err;
     }
     if (err != KP_ERR_NOT_FOUND) return storage_error(st, err, e);
-    err = st->ops->op_find(st, store, req->original_receipt, &orig);
+    if (program && !req->log_format1 &&
+        (err = kp_till_check_at(program, req->at_given, req->at, false, now, e)))
+        return err;
+    /* A purchase may be returned at any store of the program: the
+     * return's own store unless the request names the purchase's. */
+    const char *orig_store = req->original_store[0] ? req->original_store : store;
+    err = st->ops->op_find(st, orig_store, req->original_receipt, &orig);
     if (err == KP_ERR_NOT_FOUND || (err == KP_OK && orig.type != KP_OP_PURCHASE)) {
         if (err == KP_OK) kp_op_row_release(&orig);
+        if (req->original_store[0])
+            return kp_error_set(e, KP_ERR_NOT_FOUND, "original_receipt",
+                                "store %s has no purchase with receipt %s", orig_store,
+                                req->original_receipt);
         return kp_error_set(e, KP_ERR_NOT_FOUND, "original_receipt",
-                            "store %s has no purchase with receipt %s", store,
-                            req->original_receipt);
+                            "store %s has no purchase with receipt %s; a purchase made at "
+                            "another store is returned with \"original_store\" naming it",
+                            store, req->original_receipt);
     }
     if (err != KP_OK) return storage_error(st, err, e);
     kp_card card;
@@ -600,7 +641,8 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
         goto out;
     }
     kp_purchase_record *rec = &sc->record;
-    if ((err = detail_read(orig.detail, rec))) {
+    unsigned flags = 0;
+    if ((err = detail_read(orig.detail, rec, &flags))) {
         err = kp_error_set(e, KP_ERR_INTERNAL, "", "purchase %s has an unreadable detail",
                            req->original_receipt);
         goto out;
@@ -625,6 +667,7 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
     kp_buf_json_kv_str(out, "card", req->card, false);
     kp_buf_json_kv_str(out, "receipt", req->receipt, true);
     kp_buf_json_kv_str(out, "original_receipt", req->original_receipt, true);
+    if (!req->log_format1) kp_buf_json_kv_str(out, "original_store", orig_store, true);
     kp_buf_json_kv_str(out, "store", store, true);
     time_field(out, "at", at);
     kp_buf_json_kv_i64(out, "earned_reversed", res->earned_reversed, true);
@@ -671,7 +714,7 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
     row.original_op_id = orig.id;
     row.response = out->data;
     if ((err = st->ops->op_insert(st, &row))) { err = storage_error(st, err, e); goto out; }
-    detail_write(&sc->detail, rec);
+    detail_write(&sc->detail, rec, flags);
     if ((err = st->ops->op_set_detail(st, orig.id, sc->detail.data))) {
         err = storage_error(st, err, e);
         goto out;
@@ -756,6 +799,22 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
         kp_buf_puts(out, "}");
     }
     kp_buf_puts(out, "]}");
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+kp_err kp_service_identify(kp_store *st, const kp_program *program, const kp_purchase_req *req,
+                           kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e)
+{
+    kp_err err = kp_service_card_program(st, program, req->card, now, sc, out, e);
+    if (err || !req->by_phone) return err;
+    /* The card answer again, after the mark: sc->answer is free on a
+     * reader (only purchases use it). */
+    kp_buf_reset(&sc->answer);
+    kp_buf_append(&sc->answer, out->data, out->len);
+    if (sc->answer.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{\"identified_by\":\"phone\",");
+    kp_buf_append(out, sc->answer.data + 1, sc->answer.len - 1);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
 }
 

@@ -15,11 +15,25 @@
 
 #include "core/buf.h"
 
+enum { KP_TILL_PHONE_TEXT_MAX = 64 }; /* bytes of a phone as a till typed it */
+
+/* A quote or a purchase. The customer is named by `card`, or by `phone`
+ * (when the program's till.identify_by_phone allows it): the server then
+ * finds the card (kp_till_card_by_phone) before the service runs, writes it
+ * to `card` and sets by_phone, so everything after (pricing, the stored
+ * operation, the operation log) sees a card. */
 typedef struct kp_purchase_req {
     char card[KP_STR_MAX];
+    char phone[KP_TILL_PHONE_TEXT_MAX]; /* as sent; "" when the card was given */
+    bool by_phone;                      /* card was found from phone */
     char receipt[KP_STR_MAX];
     bool at_given;
     kp_time at;
+    bool offline; /* an offline till's later upload: "at" may lie up to till.offline_days back */
+    /* Set only by the replay of an operation-log record of format 1 (from a
+     * binary before the till's clock was bounded): its `at` is not checked,
+     * so recovery after an upgrade answers as the old binary did. */
+    bool log_format1;
     kp_basket basket;
 } kp_purchase_req;
 
@@ -27,8 +41,12 @@ typedef struct kp_return_req {
     char card[KP_STR_MAX];
     char receipt[KP_STR_MAX];
     char original_receipt[KP_STR_MAX];
+    char original_store[KP_STR_MAX]; /* the purchase's store; "" = the return's own store */
     bool at_given;
     kp_time at;
+    /* Format 1 operation-log replay (see kp_purchase_req): `at` unchecked
+     * and the answer without "original_store", as that binary wrote it. */
+    bool log_format1;
     kp_return_request request;
 } kp_return_req;
 
@@ -65,6 +83,8 @@ struct json_t *kp_json_body_load(const char *body, size_t len, size_t flags, kp_
 kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required,
                              kp_purchase_req *out, kp_error *e);
 kp_err kp_return_req_parse(const char *body, size_t len, kp_return_req *out, kp_error *e);
+/* {"card": "..."} or {"phone": "..."} into out->card / out->phone. */
+kp_err kp_identify_req_parse(const char *body, size_t len, kp_purchase_req *out, kp_error *e);
 
 /* Quote: what the basket would get now. Writes nothing. */
 kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *store,
@@ -78,8 +98,32 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
                            const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                            bool *replayed, kp_error *e);
 
-kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *req, kp_time now,
-                         kp_scratch *sc, kp_buf *out, bool *replayed, kp_error *e);
+/* Return: idempotent by (store, receipt) of the return's own store; the
+ * purchase may have been made at any store of the program (original_store).
+ * `program` bounds the return's "at" (till.clock_skew_minutes); NULL: no
+ * bound (no program loaded). */
+kp_err kp_service_return(kp_store *st, const kp_program *program, const char *store,
+                         const kp_return_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
+                         bool *replayed, kp_error *e);
+
+/* ---- what a till may say (till.c) */
+
+/* Checks a till's "at" against the server's `now` under the program's
+ * till section: within now ± clock_skew, or for an offline upload from
+ * offline_days back to now + clock_skew. KP_ERR_INVALID on field "at" (or
+ * "offline") saying what is allowed. */
+kp_err kp_till_check_at(const kp_program *program, bool at_given, kp_time at, bool offline,
+                        kp_time now, kp_error *e);
+
+struct kp_pii;
+/* The card a till means by a phone number: the program must allow it
+ * (KP_ERR_FORBIDDEN), the number is normalised as customer search does
+ * (KP_ERR_INVALID), one customer has it (KP_ERR_NOT_FOUND) and that customer
+ * has active cards on one account (KP_ERR_NOT_FOUND: none; KP_ERR_CONFLICT:
+ * several accounts). Every error is on field "phone" and never repeats the
+ * number. `pii` NULL (no key file) finds nobody. */
+kp_err kp_till_card_by_phone(kp_store *st, const struct kp_pii *pii, const kp_program *program,
+                             const char *phone, char card[KP_STR_MAX], kp_error *e);
 
 /* The card's balance, lots and recent history. */
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
@@ -89,13 +133,18 @@ kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch
 kp_err kp_service_card_program(kp_store *st, const kp_program *program, const char *number,
                                kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e);
 
+/* POST /v1/identify: kp_service_card_program for req->card, beginning with
+ * "identified_by":"phone" when req->by_phone. */
+kp_err kp_service_identify(kp_store *st, const kp_program *program, const kp_purchase_req *req,
+                           kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e);
+
 /* ---- durability through the operation log (durable.c, oplog.h) */
 struct kp_oplog;
 /* Appends the record of a purchase or return that produced `answer` to b. */
 kp_err kp_durable_purchase(kp_buf *b, const char *store, const kp_purchase_req *r, kp_time now,
                            int64_t program_version, const kp_buf *answer);
 kp_err kp_durable_return(kp_buf *b, const char *store, const kp_return_req *r, kp_time now,
-                         const kp_buf *answer);
+                         int64_t program_version, const kp_buf *answer);
 /* Replays into the database, in one transaction, every log record past its
  * mark, checking each answer; then the log writes after the last one. */
 kp_err kp_durable_recover(kp_store *st, struct kp_oplog *log, size_t *applied, kp_error *e);

@@ -13,6 +13,12 @@
  *
  * Events are idempotent by (store, id): the answer is stored with the
  * event and a retry gets it back.
+ *
+ * An outside event (POST /v1/events) is accepted only for a type the
+ * program lets its credential kind send (kp_program_event_from: declared in
+ * "event_sources", or by default) and only dated within the till's clock
+ * window. Time-driven grants (birthday, tenure) never come this way: the
+ * scheduler calls kp_service_grant directly.
  */
 #include "service_rules.h"
 
@@ -247,7 +253,50 @@ static void event_hash(const kp_event_req *r, uint8_t out[16])
     crypto_generichash_final(&h, out, 16);
 }
 
-kp_err kp_service_event(kp_store *st, const kp_program *p, const char *store,
+/* Refuses an event type the program does not let `from` send, saying
+ * what it does let it send. */
+static kp_err check_source(const kp_program *p, kp_event_from from, const char *type, kp_error *e)
+{
+    unsigned allowed = kp_program_event_from(p, type);
+    if (allowed & (unsigned)from) return KP_OK;
+    if (kp_event_type_internal(type))
+        return kp_error_set(e, KP_ERR_FORBIDDEN, "type",
+                            "\"%s\" is raised by the server itself (birthday and tenure by the "
+                            "scheduler on the program's calendar, registration by the back "
+                            "office): no outside source may send it",
+                            type);
+    char list[512] = "";
+    size_t used = 0;
+    bool any = false;
+    /* The types this credential kind may send: declared ones, or the
+     * grants' types by default. */
+    for (size_t i = 0; i < (p->event_sources_declared ? p->n_event_sources : p->n_rules); i++) {
+        const char *t = p->event_sources_declared ? p->event_sources[i].type : p->rules[i].on;
+        if (!p->event_sources_declared && p->rules[i].kind != KP_RULE_GRANT) continue;
+        if (!(kp_program_event_from(p, t) & (unsigned)from)) continue;
+        bool listed = false; /* two grant rules on one type: name it once */
+        for (size_t j = 0; j < i && !p->event_sources_declared && !listed; j++)
+            listed = p->rules[j].kind == KP_RULE_GRANT && strcmp(p->rules[j].on, t) == 0;
+        if (listed) continue;
+        int n = snprintf(list + used, sizeof list - used, "%s%s", any ? ", " : "", t);
+        if (n < 0 || (size_t)n >= sizeof list - used) break;
+        used += (size_t)n;
+        any = true;
+    }
+    if (allowed)
+        return kp_error_set(e, KP_ERR_FORBIDDEN, "type",
+                            "program version %lld does not accept \"%s\" from a %s credential "
+                            "(event_sources); a %s may send: %s",
+                            (long long)p->version, type, kp_event_from_name(from),
+                            kp_event_from_name(from), any ? list : "nothing");
+    return kp_error_set(e, KP_ERR_FORBIDDEN, "type",
+                        "program version %lld does not accept events of type \"%s\" from outside "
+                        "(event_sources); a %s may send: %s",
+                        (long long)p->version, type, kp_event_from_name(from),
+                        any ? list : "nothing");
+}
+
+kp_err kp_service_event(kp_store *st, const kp_program *p, kp_event_from from, const char *store,
                         const kp_event_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                         bool *replayed, kp_error *e)
 {
@@ -273,6 +322,8 @@ kp_err kp_service_event(kp_store *st, const kp_program *p, const char *store,
     }
     if (err != KP_ERR_NOT_FOUND)
         return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    if ((err = check_source(p, from, req->type, e))) return err;
+    if ((err = kp_till_check_at(p, req->at_given, req->at, false, now, e))) return err;
 
     kp_card card;
     err = st->ops->card_find(st, req->card, &card);

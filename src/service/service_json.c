@@ -158,19 +158,57 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pr
     return KP_OK;
 }
 
+/* "card" or "phone": exactly one names the customer. */
+static kp_err get_customer(json_t *root, kp_purchase_req *out, kp_error *e)
+{
+    json_t *phone = json_object_get(root, "phone");
+    if (phone == NULL || json_is_null(phone))
+        return get_str(root, "card", "card", true, out->card, e);
+    json_t *card = json_object_get(root, "card");
+    if (card && !json_is_null(card))
+        return kp_error_set(e, KP_ERR_INVALID, "phone", "give the card or the phone, not both");
+    if (!json_is_string(phone) || json_string_length(phone) == 0 ||
+        json_string_length(phone) >= sizeof out->phone)
+        return kp_error_set(e, KP_ERR_INVALID, "phone",
+                            "must be a phone number of 1 to %zu bytes, like \"8 916 765-43-21\"",
+                            sizeof out->phone - 1);
+    snprintf(out->phone, sizeof out->phone, "%s", json_string_value(phone));
+    out->card[0] = '\0';
+    return KP_OK;
+}
+
 kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required,
                              kp_purchase_req *out, kp_error *e)
 {
     out->basket.n_lines = 0;
+    out->phone[0] = '\0';
+    out->by_phone = false;
+    out->offline = false;
+    out->log_format1 = false;
     json_t *root = load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err;
-    static const char *const keys[] = {"card", "receipt", "at", "burn", "lines", NULL};
+    static const char *const keys[] = {"card", "phone", "receipt", "at",
+                                       "burn", "lines", "offline", NULL};
     static const char *const line_keys[] = {"sku", "category", "amount", "qty", "promo", "name", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
-    if ((err = get_str(root, "card", "card", true, out->card, e))) goto out;
+    if ((err = get_customer(root, out, e))) goto out;
     if ((err = get_str(root, "receipt", "receipt", receipt_required, out->receipt, e))) goto out;
     if ((err = get_at(root, &out->at_given, &out->at, e))) goto out;
+    json_t *offline = json_object_get(root, "offline");
+    if (offline && !json_is_null(offline)) {
+        if (!json_is_boolean(offline)) {
+            err = kp_error_set(e, KP_ERR_INVALID, "offline", "must be true or false");
+            goto out;
+        }
+        out->offline = json_is_true(offline);
+        if (out->offline && !receipt_required) {
+            err = kp_error_set(e, KP_ERR_INVALID, "offline",
+                               "a quote is asked while the till is online: only purchases are "
+                               "uploaded offline");
+            goto out;
+        }
+    }
     if ((err = get_int(root, "burn", "burn", false, 0, INT64_MAX / 4, 0, &out->basket.burn_request,
                        e)))
         goto out;
@@ -221,20 +259,38 @@ out:
     return err;
 }
 
+kp_err kp_identify_req_parse(const char *body, size_t len, kp_purchase_req *out, kp_error *e)
+{
+    out->card[0] = '\0';
+    out->phone[0] = '\0';
+    out->by_phone = false;
+    json_t *root = load(body, len, e);
+    if (root == NULL) return KP_ERR_INVALID;
+    static const char *const keys[] = {"card", "phone", NULL};
+    kp_err err = check_keys(root, keys, "", e);
+    if (err == KP_OK) err = get_customer(root, out, e);
+    json_decref(root);
+    return err;
+}
+
 kp_err kp_return_req_parse(const char *body, size_t len, kp_return_req *out, kp_error *e)
 {
     out->request.n_lines = 0;
     out->request.whole = false;
+    out->log_format1 = false;
     json_t *root = load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err;
-    static const char *const keys[] = {"card", "receipt", "original_receipt", "at", "lines", NULL};
+    static const char *const keys[] = {
+        "card", "receipt", "original_receipt", "original_store", "at", "lines", NULL};
     static const char *const line_keys[] = {"sku", "qty", "amount", "category", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_str(root, "card", "card", true, out->card, e))) goto out;
     if ((err = get_str(root, "receipt", "receipt", true, out->receipt, e))) goto out;
     if ((err = get_str(root, "original_receipt", "original_receipt", true, out->original_receipt,
                        e)))
+        goto out;
+    if ((err = get_str(root, "original_store", "original_store", false, out->original_store, e)))
         goto out;
     if ((err = get_at(root, &out->at_given, &out->at, e))) goto out;
     json_t *lines = json_object_get(root, "lines");

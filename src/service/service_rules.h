@@ -75,13 +75,17 @@ typedef struct kp_event_req {
 
 kp_err kp_event_req_parse(const char *body, size_t len, kp_event_req *out, kp_error *e);
 
-/* Applies an event: every grant rule `on` its type that the event meets and
- * that was not given before (per customer, year, token) credits its points.
- * Idempotent by (store, id): a retry answers the first answer, *replayed
- * set; another body under the same id is KP_ERR_CONFLICT. */
-kp_err kp_service_event(kp_store *st, const kp_program *program, const char *store,
-                        const kp_event_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
-                        bool *replayed, kp_error *e);
+/* Applies an outside event sent with a credential of kind `from`: every
+ * grant rule `on` its type that the event meets and that was not given
+ * before (per customer, year, token) credits its points. KP_ERR_FORBIDDEN
+ * (field "type") when the program does not let `from` send this type
+ * (kp_program_event_from), KP_ERR_INVALID (field "at") outside the till's
+ * clock window (kp_till_check_at). Idempotent by (store, id): a retry
+ * answers the first answer, *replayed set; another body under the same id
+ * is KP_ERR_CONFLICT. */
+kp_err kp_service_event(kp_store *st, const kp_program *program, kp_event_from from,
+                        const char *store, const kp_event_req *req, kp_time now, kp_scratch *sc,
+                        kp_buf *out, bool *replayed, kp_error *e);
 
 /* Sets (has = true) or removes the individual discount of a card's account. */
 kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t bp, kp_error *e);

@@ -215,6 +215,7 @@ class Kopilka:
         self.dir = tempfile.mkdtemp(prefix="kopilka-it-")
         self.db = os.path.join(self.dir, "kopilka.db")
         self.proc = None
+        self.clock = None  # the --now of every start (set_clock)
         self.port = None
         self.log = os.path.join(self.dir, "serve.log")
         self._client = None
@@ -260,6 +261,10 @@ class Kopilka:
         bytes no file of the server may grow past (RLIMIT_FSIZE), to make
         its writes fail as on a full disk."""
         assert self.proc is None, "server already running"
+        serve_args = [str(a) for a in serve_args]
+        if getattr(self, "clock", None) and "--now" not in serve_args:
+            serve_args += ["--now", self.clock]
+        self.serve_args = tuple(serve_args)
         self.port = free_port()
         logf = open(self.log, "ab")
         try:
@@ -296,6 +301,24 @@ class Kopilka:
                 time.sleep(0.05)
         self._client = Client(self.port, self.key)
         return self
+
+    def set_clock(self, when):
+        """Makes the server's time `when` (RFC 3339) from now on: (re)starts
+        it with `--now when`, its other options kept, unless it already runs
+        at that instant; later start() calls keep that time. A till's `at`
+        must lie within the program's clock window of the server's time, so
+        a test that replays a dated story moves the server's clock with it
+        instead of back-dating requests."""
+        if self.clock == when and self.alive():
+            return
+        args = list(getattr(self, "serve_args", ()))
+        if "--now" in args:
+            i = args.index("--now")
+            del args[i:i + 2]
+        self.clock = when
+        if self.proc is not None:
+            self.stop()
+        self.start(serve_args=args)
 
     def stop(self):
         """SIGTERM, then SIGKILL after 5 s. Returns the exit status (None if not running)."""

@@ -54,18 +54,28 @@ class ProgramCase(unittest.TestCase):
         body = {"card": card, "receipt": receipt, "at": when, "lines": lines}
         if burn is not None:
             body["burn"] = burn
+        self.k.set_clock(when)  # a till's `at` is within minutes of the server's time
         return self.post("/v1/purchases", body, expect)
 
     def quote(self, card, lines, when, burn=None):
         body = {"card": card, "at": when, "lines": lines}
         if burn is not None:
             body["burn"] = burn
+        self.k.set_clock(when)
         return self.post("/v1/quote", body, 200)
 
     def event(self, card, event_id, type_, when, expect=201, **extra):
         body = {"id": event_id, "card": card, "type": type_, "at": when}
         body.update(extra)
+        self.k.set_clock(when)
         return self.post("/v1/events", body, expect)
+
+    def birthday(self, card, date, when):
+        """Records the card's customer's birthday (YYYY-MM-DD) and runs the
+        due work at `when`: birthday grants come only from the scheduler or
+        `kopilka tick`, never from an outside event."""
+        self.k.cli("birthday", "set", "DB", "--card", card, "--date", date)
+        return self.tick(when)
 
     def tick(self, when):
         out = self.k.cli("tick", "DB", "--now", when).stdout
@@ -98,14 +108,13 @@ class AutoserviceCase1(ProgramCase):
         self.assertEqual(a["earned"], 1000)  # 200 + 240, raised to the first-visit 1000
         a2 = self.purchase(card, "R-1b", [line("TYRES", 1300000, "parts")], iso(2026, 3, 5))
         self.assertEqual(a2["earned"], 1560)  # 12 % of 13 000.00
-        b = self.event(card, "bd-2026", "birthday", iso(2026, 3, 14, 9))
-        self.assertEqual(b["points"], 2000)
-        self.assertEqual(b["granted"][0]["point_kind"], "premium")
-        self.assertEqual(b["granted"][0]["expires_at"], "2026-06-14T09:00:00Z")
-        self.assertEqual(b["balance"], 4560)
-        lots = {l["kind"]: l for l in self.k.card(card)["lots"]}
+        self.assertIn("1 birthday grants", self.birthday(card, "1990-03-14", iso(2026, 3, 14, 9)))
+        c = self.k.card(card)
+        self.assertEqual(c["balance"], 4560)
+        lots = {l["kind"]: l for l in c["lots"]}
         self.assertEqual(lots["premium"]["remaining"], 2000)
-        self.assertEqual(lots["premium"]["expires_at"], "2026-06-14T09:00:00Z")
+        # From the start of 14 March in the program's +03:00, for 3 months.
+        self.assertEqual(lots["premium"]["expires_at"], "2026-06-13T21:00:00Z")
         self.assertIsNone(lots["regular"]["expires_at"])
 
         # 10 000.00 of labour: premium may pay 5000, regular 1000, together at
@@ -123,15 +132,17 @@ class AutoserviceCase1(ProgramCase):
         self.assertEqual(self.explained(c, "burn-labor-premium-50")["points"], 5000)
         self.assertEqual(self.explained(c, "burn-labor-10")["points"], 1000)
         self.assertEqual(c["balance"], 4560 - 3000 + 280)
-        # One birthday a year.
-        again = self.event(card, "bd-2026-again", "birthday", iso(2026, 9, 1))
-        self.assertEqual(again["points"], 0)
-        self.assertIn("already given", again["refused"][0]["reason"])
+        # A till cannot send the birthday itself.
+        status, err = self.k.call("POST", "/v1/events",
+                                  {"id": "bd-2026-again", "card": card, "type": "birthday"})
+        self.assertEqual((status, err["error"]["code"], err["error"]["field"]),
+                         (403, "forbidden", "type"))
+        self.assertEqual(self.k.card(card)["balance"], 4560 - 3000 + 280)
         self.verify()
 
     def test_premium_alone_pays_up_to_half_of_labour_and_never_promo(self):
         card = self.k.cards[1]
-        self.event(card, "bd", "birthday", iso(2026, 5, 1))
+        self.birthday(card, "1985-05-01", iso(2026, 5, 1, 12))
         a = self.purchase(card, "R-1", [line("LAB", 300000, "labor"),
                                         line("PROMO", 100000, "labor", promo=True)],
                           iso(2026, 5, 2), burn=2000)
@@ -162,10 +173,10 @@ class AutoserviceCase1(ProgramCase):
     def test_unspent_premium_points_expire_after_three_months(self):
         card = self.k.cards[2]
         self.purchase(card, "R-1", [line("LAB", 100000, "labor")], iso(2026, 2, 1))  # 1000
-        self.event(card, "bd", "birthday", iso(2026, 3, 14, 9))
-        self.tick(iso(2026, 6, 14, 8))  # an hour before expiry: nothing
+        self.birthday(card, "1990-03-14", iso(2026, 3, 14, 9))
+        self.tick(iso(2026, 6, 13, 20))  # an hour before expiry (21:00 UTC): nothing
         self.assertEqual(self.k.card(card)["balance"], 3000)
-        out = self.tick(iso(2026, 6, 14, 10))
+        out = self.tick(iso(2026, 6, 13, 22))
         self.assertIn("expired 2000 points of 1 accounts", out)
         c = self.k.card(card)
         self.assertEqual(c["balance"], 1000)
@@ -205,18 +216,31 @@ class SchedulerInServer(ProgramCase):
         self.verify()
 
     def test_scheduler_thread_expires_due_points(self):
+        # A birthday 100 days ago, granted by the scheduler of a server whose
+        # clock stood on that day; then the server on the real clock expires it.
         card = self.k.cards[0]
-        now = datetime.datetime.now(UTC)
-        granted = (now - datetime.timedelta(days=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        ev = self.event(card, "bd-old", "birthday", granted)
-        self.assertEqual(ev["points"], 2000)
+        day = (datetime.datetime.now(UTC) + datetime.timedelta(hours=3, days=-100)).date()
+        self.k.stop()
+        self.k.close()
+        self.k = harness.Kopilka(cards=1, program=self.program)
+        self.addCleanup(self.k.close)
+        card = self.k.cards[0]
+        self.k.cli("birthday", "set", "DB", "--card", card,
+                   "--date", "1980-%02d-%02d" % (day.month, day.day))
+        self.k.start(serve_args=("--tick", "1", "--now", iso(day.year, day.month, day.day, 9)))
+        deadline = time.monotonic() + 20
+        while self.k.card(card)["balance"] != 2000:
+            self.assertLess(time.monotonic(), deadline, "the scheduler never gave the grant")
+            time.sleep(0.2)
+        self.k.stop()
+        self.k.start(serve_args=("--tick", "1"))
         deadline = time.monotonic() + 20
         while self.k.card(card)["balance"] != 0:
             self.assertLess(time.monotonic(), deadline, "the scheduler never expired the lot")
             time.sleep(0.2)
         c = self.k.card(card)
         self.assertEqual(c["history"][0]["type"], "expiry")
-        runs = self.k.cli("jobs", "DB").stdout
+        runs = self.k.cli("jobs", "DB", "--limit", "1000").stdout
         self.assertIn("expiry", runs)
         self.verify()
 
@@ -257,6 +281,7 @@ class AutoserviceCase2(ProgramCase):
         a, b = self.k.cards[0], self.k.cards[1]
         body = {"id": "club-1", "card": a, "type": "partner_card", "token": "CLUB-7781",
                 "at": iso(2026, 5, 1)}
+        self.k.set_clock(body["at"])
         first = self.post("/v1/events", body)
         self.assertEqual(first["points"], 2000)
         self.assertEqual(first["granted"][0]["rule"], "partner-club-card-2000")
@@ -283,9 +308,11 @@ class AutoserviceCase2(ProgramCase):
                                                          "type": "partner_card"})
         self.assertEqual(status, 404)
         self.assertEqual(err["error"]["code"], "unknown_card")
-        unknown = self.event(self.k.cards[0], "u-1", "newsletter", iso(2026, 5, 1))
-        self.assertEqual(unknown["points"], 0)
-        self.assertIn("no grant rule", unknown["refused"][0]["reason"])
+        # A type the program does not take from outside is refused outright.
+        unknown = self.event(self.k.cards[0], "u-1", "newsletter", iso(2026, 5, 1), expect=403)
+        self.assertEqual(unknown["error"]["field"], "type")
+        self.assertIn("a till may send: old_discount_card, partner_card",
+                      unknown["error"]["message"])
 
 
 # ---------------------------------------------------------------------------
@@ -365,6 +392,7 @@ class CumulativeDiscount(ProgramCase):
                 self.assertEqual(x["discount"], discount)
                 self.assertEqual(x["kind"], "discount_cumulative")
         self.assertEqual(self.k.card(card)["spend"], 2613000)
+        self.k.set_clock(iso(2026, 3, 10))
         r = self.post("/v1/returns", {"card": card, "receipt": "RET-4", "original_receipt": "R-4",
                                       "at": iso(2026, 3, 10)})
         self.assertEqual(r["spend_reversed"], 950000)

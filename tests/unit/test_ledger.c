@@ -123,7 +123,7 @@ static kp_err do_return(fx *f, const char *receipt, const char *original, const 
     }
     bool replayed;
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
-    kp_err err = kp_service_return(f->st, "s1", &f->ret, 6000, f->sc, &f->out, &replayed, e);
+    kp_err err = kp_service_return(f->st, NULL, "s1", &f->ret, 6000, f->sc, &f->out, &replayed, e);
     if (err) f->st->ops->rollback(f->st);
     else assert_int_equal(f->st->ops->commit(f->st), KP_OK);
     return err;

@@ -30,6 +30,7 @@ def program_with_customers(directory):
         doc = json.load(f)
     doc["customers"] = {"unregistered": {"earn": True, "burn": True},
                         "consent_version": "2026-01"}
+    doc["event_sources"] = [{"type": "survey", "from": ["back_office"]}]
     path = os.path.join(directory, "program-keys.json")
     with open(path, "w") as f:
         json.dump(doc, f)
@@ -313,7 +314,7 @@ class Audit(KeysTestCase):
         k.cli("discount", "set", "DB", "--card", card, "--percent", "3")
         k.cli("discount", "clear", "DB", "--card", card)
         k.cli("birthday", "set", "DB", "--card", card, "--date", "1990-03-14")
-        k.cli("event", "DB", "--card", card, "--type", "registration", "--id", "E-1")
+        k.cli("event", "DB", "--card", card, "--type", "survey", "--id", "E-1")
         cards_csv = os.path.join(k.dir, "cards.csv")
         with open(cards_csv, "w", newline="") as f:
             csv.writer(f).writerows([["number", "state", "batch"], ["1C-0001", "issued", "1c"]])
@@ -325,7 +326,7 @@ class Audit(KeysTestCase):
         details = {e["action"]: (e["target"], e["detail"]) for e in self.audit()}
         self.assertEqual(details["program.load"][0], "program:3")
         self.assertEqual(details["event.apply"],
-                         ("card:" + card, "type=registration id=E-1 store=cli"))
+                         ("card:" + card, "type=survey id=E-1 store=cli"))
         self.assertEqual(details["discount.set"][1], "card=%s percent=3%%" % card)
         k.stop()
         p = k.verify()

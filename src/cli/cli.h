@@ -26,6 +26,9 @@ int cmd_discount_clear(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_birthday_set(int argc, char **argv);
 
+/* cmd_recover.c */
+int cmd_recover(int argc, char **argv);
+
 /* cmd_people.c */
 int cmd_staff_add(int argc, char **argv);
 int cmd_cards_export(int argc, char **argv);

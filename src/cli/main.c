@@ -91,6 +91,17 @@ static const kp_command commands[] = {
      "key shows there). "
      "Prints each problem; exits 1 if there is any, 0 if none.",
      cmd_verify},
+    {"recover", "kopilka recover DB [--accept-loss]",
+     "Replays the operation log into DB, as every command and the server do at start. When "
+     "the log is damaged in its middle (a record that cannot be read with readable records "
+     "numbered after it: not the torn tail a crash leaves), the server and every command "
+     "refuse to start rather than lose those acknowledged operations; this command then "
+     "explains which records would be lost. Keep a copy of DB and DB.oplog-0/-1 first; with "
+     "--accept-loss it keeps the operations before the damage, prints one LOST line per "
+     "readable record after it (sequence number, purchase or return, store, card, receipt: "
+     "their tills send them again, and as the database does not hold them they are priced "
+     "anew), drops them and empties the log. Exits 0 when recovered, 1 when not.",
+     cmd_recover},
     {"demo", "kopilka demo [--db PATH] [--listen HOST:PORT]",
      "Creates (or reuses) a demo database (default kopilka-demo.db) with the example program "
      "of seed 004 case 1, a terminal and five cards, prints them with a sample curl command, "

@@ -224,9 +224,43 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
     return KP_OK;
 }
 
-kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error *e)
+/* Decodes what a till would need to send a lost record again: its kind,
+ * store, card and receipt. */
+typedef struct lost_ctx {
+    kp_durable_lost_fn report;
+    void *ctx;
+} lost_ctx;
+
+static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+{
+    (void)e;
+    lost_ctx *c = arg;
+    reader r = {data, data + len, false};
+    uint8_t format = get_u8(&r), type = get_u8(&r);
+    get_i64(&r);
+    get_i64(&r);
+    char store[KP_STR_MAX], card[KP_STR_MAX], receipt[KP_STR_MAX];
+    get_str(&r, store);
+    uint8_t hash[ANSWER_HASH];
+    take(&r, hash, sizeof hash);
+    get_str(&r, card);
+    get_str(&r, receipt);
+    bool known = !r.bad && format == FORMAT && (type == REC_PURCHASE || type == REC_RETURN);
+    c->report(c->ctx, seq, known ? (type == REC_PURCHASE ? "purchase" : "return") : "unknown",
+              known ? store : "", known ? card : "", known ? receipt : "");
+    return KP_OK;
+}
+
+/* Replays the log into the database in one transaction. With accept_loss,
+ * damage in the middle of the log (kp_oplog_replay) does not stop it: the
+ * records before the damage are kept, the readable ones after it are
+ * reported and dropped, and the log is emptied once the database holds
+ * the rest durably. */
+static kp_err recover(kp_store *st, kp_oplog *log, bool accept_loss, kp_durable_lost_fn report,
+                      void *report_ctx, size_t *applied, kp_oplog_damage *damage, kp_error *e)
 {
     *applied = 0;
+    if (damage) memset(damage, 0, sizeof *damage);
     replay_ctx *c = calloc(1, sizeof *c);
     kp_scratch *sc = kp_scratch_new();
     if (c == NULL || sc == NULL) {
@@ -238,21 +272,34 @@ kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error
     c->sc = sc;
     kp_buf_init(&c->out, 64 * 1024 * 1024);
     uint64_t mark = 0, last = 0;
+    bool lost = false;
     kp_err err = st->ops->begin(st);
     if (err == KP_OK) err = st->ops->oplog_mark_get(st, &mark);
     if (err) {
         kp_error_set(e, err, "database", "cannot read the operation-log mark: %s", st->last_error);
     } else {
         err = kp_oplog_replay(log, mark, replay_one, c, &last, e);
+        const kp_oplog_damage *d = kp_oplog_damage_get(log);
+        if (err == KP_ERR_IO && d->first_lost != 0) {
+            if (damage) *damage = *d;
+            if (accept_loss) {
+                lost_ctx lc = {report, report_ctx};
+                err = report ? kp_oplog_each_lost(log, describe_lost, &lc, e) : KP_OK;
+                lost = err == KP_OK;
+            }
+        }
         if (err == KP_OK && last != mark && (err = st->ops->oplog_mark_set(st, last)))
             kp_error_set(e, err, "database", "cannot write the operation-log mark: %s",
                          st->last_error);
     }
     if (err == KP_OK && (err = st->ops->commit(st)))
         kp_error_set(e, err, "database", "cannot commit the recovery: %s", st->last_error);
-    if (err) {
-        st->ops->rollback(st);
-    } else {
+    if (err) st->ops->rollback(st);
+    /* The dropped records must never be read again: the database's commit
+     * is durable (synchronous=FULL outside the server's writer), so the
+     * log can go. */
+    if (err == KP_OK && lost) err = kp_oplog_clear(log, e);
+    if (err == KP_OK) {
         kp_oplog_start(log, last);
         *applied = c->applied;
     }
@@ -261,6 +308,18 @@ kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error
     free(c);
     kp_scratch_free(sc);
     return err;
+}
+
+kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error *e)
+{
+    return recover(st, log, false, NULL, NULL, applied, NULL, e);
+}
+
+kp_err kp_durable_recover_accepting_loss(kp_store *st, kp_oplog *log, kp_durable_lost_fn report,
+                                         void *ctx, size_t *applied, kp_oplog_damage *damage,
+                                         kp_error *e)
+{
+    return recover(st, log, true, report, ctx, applied, damage, e);
 }
 
 kp_err kp_durable_open_log(kp_store *st, const char *db_path, kp_oplog **log, size_t *applied,
@@ -274,6 +333,11 @@ kp_err kp_durable_open_log(kp_store *st, const char *db_path, kp_oplog **log, si
                                  st->last_error);
     if ((err = kp_oplog_open(db_path, id, log, e))) return err;
     if ((err = kp_durable_recover(st, *log, applied, e))) {
+        if (kp_oplog_damage_get(*log)->first_lost) {
+            char why[2048];
+            kp_oplog_damage_explain(*log, why, sizeof why);
+            fprintf(stderr, "kopilka: %s\n", why);
+        }
         kp_oplog_close(*log);
         *log = NULL;
     }

@@ -23,14 +23,24 @@ static void print_lost(void *ctx, uint64_t seq, const char *kind, const char *st
            card, receipt);
 }
 
+bool cli_take_flag(int *argc, char **argv, const char *name)
+{
+    bool found = false;
+    int kept = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], name) == 0) found = true;
+        else argv[kept++] = argv[i];
+    }
+    *argc = kept;
+    return found;
+}
+
 int cmd_recover(int argc, char **argv)
 {
-    static const char *const opts[] = {"--accept-loss", NULL};
+    static const char *const opts[] = {NULL};
+    bool accept = cli_take_flag(&argc, argv, "--accept-loss");
     if (!cli_check_options(argc, argv, opts, "recover")) return 2;
     const char *db = cli_positional(argc, argv, 0);
-    bool accept = false;
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--accept-loss") == 0) accept = true;
     if (db == NULL) {
         fprintf(stderr, "kopilka recover: the database path is missing (see --help)\n");
         return 2;

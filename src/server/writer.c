@@ -144,6 +144,7 @@ struct kp_writer {
     bool failed;               /* acknowledged work may be missing from the
                                 * database: writes are refused until a restart
                                 * recovers it from the log */
+    char failed_reason[256];   /* the first failure, for /health */
     pthread_cond_t committed;  /* broadcast at each database commit */
     /* statistics, printed when the writer stops (only the writer writes them) */
     uint64_t batches, jobs, exec_ns, commit_ns, soft_batches, hard_commits;
@@ -161,6 +162,22 @@ static uint64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+/* Enters the failed state (called with w->lock), keeping the first reason. */
+static void fail_locked(kp_writer *w, const char *reason)
+{
+    if (!w->failed) snprintf(w->failed_reason, sizeof w->failed_reason, "%.255s", reason);
+    w->failed = true;
+}
+
+/* What a till is told when storage failed under its purchase or return:
+ * whether it was written is not known (a fully written log record replays
+ * at the next start; a commit may have reached the journal), so the till
+ * sends the same receipt again, which is safe (docs/api.md). */
+static const char OUTCOME_UNKNOWN[] =
+    "storage failed while this was being written: its outcome is not known; send the same "
+    "receipt again once the server is back (a receipt is never applied twice: the answer is "
+    "the first one if it was written, a new one if not)";
 
 static void job_fail(kp_job *job, kp_err err, const char *msg)
 {
@@ -253,12 +270,10 @@ static void *syncer_main(void *arg)
         if (err) {
             fprintf(stderr, "kopilka: %s; answering 503 (retries replay safely)\n", e.message);
             for (kp_job *j = list; j; j = j->next)
-                if (j->err == KP_OK)
-                    job_fail(j, KP_ERR_IO, "storage could not confirm the write; retry with "
-                                           "the same receipt");
+                if (j->err == KP_OK) job_fail(j, KP_ERR_IO, OUTCOME_UNKNOWN);
         }
         pthread_mutex_lock(&w->lock);
-        if (err) w->failed = true;
+        if (err) fail_locked(w, e.message);
         else if (wal && wal_seq > w->durable_seq) w->durable_seq = wal_seq;
         kp_job *async = complete_locked(list);
         if (async) {
@@ -309,7 +324,9 @@ static kp_err hard_commit(kp_writer *w)
         w->sync_wal = true;
         w->sync_wal_seq = seq;
     } else if (had_soft) {
-        w->failed = true;
+        char reason[256];
+        snprintf(reason, sizeof reason, "a database commit failed: %.200s", st->last_error);
+        fail_locked(w, reason);
     }
     w->commit_asked = false;
     pthread_cond_broadcast(&w->committed);
@@ -384,7 +401,9 @@ static void *writer_main(void *arg)
         }
         if (failed) {
             for (kp_job *j = batch; j; j = j->next)
-                job_fail(j, KP_ERR_IO, "storage failed; restart the server to recover");
+                job_fail(j, KP_ERR_IO, "storage failed earlier, so this was not run (nothing of "
+                                       "it was written); the server must be restarted to "
+                                       "recover: then send the same receipt again");
             pthread_mutex_lock(&w->lock);
             kp_job *async = complete_locked(batch);
             pthread_mutex_unlock(&w->lock);
@@ -426,7 +445,7 @@ static void *writer_main(void *arg)
                     w->store->ops->rollback(w->store);
                     w->txn_open = false;
                     pthread_mutex_lock(&w->lock);
-                    w->failed = true;
+                    fail_locked(w, e.message);
                     pthread_cond_broadcast(&w->committed);
                     pthread_mutex_unlock(&w->lock);
                 } else {
@@ -447,7 +466,7 @@ static void *writer_main(void *arg)
             fprintf(stderr, "kopilka: a batch of %zu operations failed to commit: %s\n", n,
                     w->store->last_error);
             for (kp_job *j = batch; j; j = j->next)
-                if (j->err == KP_OK) job_fail(j, KP_ERR_IO, "storage failed; nothing was written");
+                if (j->err == KP_OK) job_fail(j, KP_ERR_IO, OUTCOME_UNKNOWN);
         }
         /* Wake exactly the requesters of this batch, each on its own
          * condition (a broadcast would wake every waiting thread): at once
@@ -466,6 +485,15 @@ static void *writer_main(void *arg)
         finish_async(async);
     }
     return NULL;
+}
+
+bool kp_writer_failed(kp_writer *w, char *reason, size_t size)
+{
+    pthread_mutex_lock(&w->lock);
+    bool failed = w->failed;
+    if (failed && reason) snprintf(reason, size, "%s", w->failed_reason);
+    pthread_mutex_unlock(&w->lock);
+    return failed;
 }
 
 void kp_writer_barrier(kp_writer *w)

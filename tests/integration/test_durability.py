@@ -191,6 +191,95 @@ class Durability(unittest.TestCase):
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
 
 
+class StorageFailure(unittest.TestCase):
+    """The server's files cannot grow past a limit (RLIMIT_FSIZE): writes
+    fail as on a full disk."""
+
+    def setUp(self):
+        self.k = harness.Kopilka(cards=8)
+        self.addCleanup(self.k.close)
+
+    def health(self, path):
+        st, body = self.k.call("GET", path, key=None)
+        return st, body
+
+    def test_health_ready_lookups_and_503s_tell_the_truth_after_a_storage_failure(self):
+        self.k.start()
+        self.assertEqual(self.health("/health"), (200, {"status": "ok", "problems": []}))
+        self.assertEqual(self.health("/ready"), (200, {"status": "ok", "problems": []}))
+        self.assertEqual(self.health("/live"), (200, {"status": "ok", "problems": []}))
+        self.k.stop()
+        sizes = [os.path.getsize(p) for p in (self.k.db, self.k.db + "-wal")
+                 if os.path.exists(p)]
+        self.k.start(file_size_limit=max(sizes) + 256 * 1024)
+        acked, refused = [], []
+        cl = self.k.client()
+        for i in range(20000):
+            body = purchase_body(self.k.cards[i % 8], "DF-%d" % i)
+            st, a = cl.call("POST", "/v1/purchases", body)
+            if st == 201:
+                acked.append(body)
+            else:
+                self.assertEqual(st, 503, cl.last_raw)
+                refused.append((body, a["error"]))
+                if len(refused) == 3:
+                    break
+        cl.close()
+        self.assertEqual(len(refused), 3, "the file-size limit was never reached")
+        # Storage failed under a purchase (its outcome is not known) or
+        # before it (it was not run): either way the till is told to send
+        # the same receipt again, which is safe.
+        for _, err in refused:
+            self.assertEqual(err["code"], "unavailable")
+            self.assertIn("send the same receipt again", err["message"])
+            self.assertTrue(
+                "its outcome is not known" in err["message"]
+                or "not run (nothing of it was written)" in err["message"], err)
+        # Health tells the truth; a load balancer takes tills elsewhere.
+        st, h = self.health("/health")
+        self.assertEqual((st, h["status"], h["problems"][0]["check"]), (503, "failed", "storage"))
+        self.assertIn("restart the server", h["problems"][0]["reason"])
+        st, r = self.health("/ready")
+        self.assertEqual((st, r["status"]), (503, "failed"))
+        self.assertEqual(self.health("/live"), (200, {"status": "ok", "problems": []}))
+        # A card lookup does not answer from the rolled-back view.
+        st, c = self.k.call("GET", "/v1/cards/" + self.k.cards[0])
+        self.assertEqual(st, 503, self.k.last_raw())
+        self.assertEqual(c["error"]["code"], "unavailable")
+        self.assertIn("the server is degraded: storage failed", c["error"]["message"])
+        self.k.stop()
+        # With room again: every acknowledged purchase is there, and each
+        # refused one, sent again, is either answered from the database
+        # (it was written) or applied now: never twice.
+        self.k.start()
+        self.assertEqual(self.health("/health"), (200, {"status": "ok", "problems": []}))
+        for body in acked:
+            st, _ = self.k.call("POST", "/v1/purchases", body)
+            self.assertEqual(st, 200, self.k.last_raw())
+        for body, _ in refused:
+            st, _ = self.k.call("POST", "/v1/purchases", body)
+            self.assertIn(st, (200, 201), self.k.last_raw())
+            st, _ = self.k.call("POST", "/v1/purchases", body)
+            self.assertEqual(st, 200, self.k.last_raw())
+        total = sum(self.k.card(c)["purchases"] for c in self.k.cards)
+        self.assertEqual(total, len(acked) + len(refused))
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    def test_a_missing_key_file_makes_health_degraded_not_ready(self):
+        os.rename(self.k.db + ".key", self.k.db + ".key-away")
+        self.k.start()
+        st, h = self.health("/health")
+        self.assertEqual((st, h["status"], len(h["problems"])), (503, "degraded", 1))
+        self.assertEqual(h["problems"][0]["check"], "key")
+        self.assertIn("no key file %s.key" % self.k.db, h["problems"][0]["reason"])
+        self.assertEqual(self.health("/ready"), (200, {"status": "ok", "problems": []}))
+        self.k.stop()
+        os.rename(self.k.db + ".key-away", self.k.db + ".key")
+        self.k.start()
+        self.assertEqual(self.health("/health"), (200, {"status": "ok", "problems": []}))
+
+
 if __name__ == "__main__":
     harness.take_argv()
     unittest.main(verbosity=2)

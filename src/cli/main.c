@@ -83,8 +83,10 @@ static const kp_command commands[] = {
      "Lists the scheduler's recent job runs, newest first: id, job, due item, when it ran, "
      "accounts touched, what it did.",
      cmd_jobs},
-    {"verify", "kopilka verify DB",
-     "Checks every ledger invariant: each operation's postings sum to zero, every balance "
+    {"verify", "kopilka verify DB [--full]",
+     "Checks the database file with SQLite's quick_check (every page and record readable), "
+     "or with --full its integrity_check (also every index against its table; slower), "
+     "then every ledger invariant: each operation's postings sum to zero, every balance "
      "equals the replay of its postings and its lots less debt, no lot is outside 0..amount; "
      "and the audit log's hash chain: no entry changed, removed or out of order; with the "
      "key file DB.key at hand, the audit entries' MACs too (a chain rewritten without the "

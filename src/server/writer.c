@@ -537,6 +537,33 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
+static void first_problem(void *ctx, const char *line)
+{
+    char *first = ctx;
+    if (first[0] == '\0') snprintf(first, 256, "%s", line);
+}
+
+/* SQLite's quick check of the whole file before the server takes any work:
+ * a database with damaged pages is refused at start, not found out by the
+ * purchase that reads the bad page. */
+static kp_err check_database(kp_store *st, const char *db_path, kp_error *e)
+{
+    char first[256] = "";
+    int64_t problems = 0;
+    kp_err err = st->ops->integrity(st, false, first_problem, first, &problems);
+    if (err)
+        return kp_error_set(e, err, "database", "cannot check %s: %s", db_path, st->last_error);
+    if (problems == 0) return KP_OK;
+    fprintf(stderr, "kopilka: %s failed SQLite's quick check (problems: %lld; the first: %s). "
+                    "Not started; nothing was changed. Run `kopilka verify %s --full` for the "
+                    "list, then restore the database from its last good backup "
+                    "(docs/architecture.md, \"A damaged database\")\n",
+            db_path, (long long)problems, first, db_path);
+    return kp_error_set(e, KP_ERR_IO, "database",
+                        "the database file is damaged (problems found by SQLite's quick "
+                        "check: %lld); not started", (long long)problems);
+}
+
 kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **out, kp_error *e)
 {
     *out = NULL;
@@ -544,6 +571,11 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
     if (w == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     kp_err err = kp_store_open(db_path, false, &w->store, e);
     if (err) {
+        free(w);
+        return err;
+    }
+    if ((err = check_database(w->store, db_path, e))) {
+        kp_store_close(w->store);
         free(w);
         return err;
     }

@@ -9,14 +9,27 @@ docs/architecture.md "Recovery"), against a real `kopilka serve`:
     DB --accept-loss`), `verify` refuses too, and nothing is lost silently;
     a torn tail (the log cut inside a record) starts and recovers every
     record before the tear;
+  - after a storage failure (a file-size limit) /health and /ready say so
+    with a reason, /live stays 200, card lookups answer 503 "degraded", and
+    every refused purchase tells the till to send the same receipt again,
+    which then counts it exactly once; a missing key file makes /health
+    "degraded";
+  - a database with damaged pages is refused at start (SQLite's quick
+    check) and `verify` / `verify --full` list the damage; a read-only
+    database or folder says "read-only"; the database and its journal are
+    created readable by their owner only; a customer whose personal data
+    cannot be opened with the key file is a 503 with the reason.
 
     python3 test_durability.py --kopilka build/kopilka [unittest options]
 """
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import stat
 import struct
+import subprocess
 import threading
 import time
 import unittest
@@ -278,6 +291,112 @@ class StorageFailure(unittest.TestCase):
         os.rename(self.k.db + ".key-away", self.k.db + ".key")
         self.k.start()
         self.assertEqual(self.health("/health"), (200, {"status": "ok", "problems": []}))
+
+
+PASSWORD = "correct horse battery"
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+class FilesAndKeys(unittest.TestCase):
+
+    def setUp(self):
+        self.k = harness.Kopilka(cards=2)
+        self.addCleanup(self.k.close)
+
+    def test_database_and_journal_are_readable_by_their_owner_only(self):
+        self.assertEqual(mode(self.k.db), 0o600)
+        self.k.start()
+        s, _ = self.k.call("POST", "/v1/purchases", purchase_body(self.k.cards[0], "M-1"))
+        self.assertEqual(s, 201, self.k.last_raw())
+        for suffix in ("-wal", "-shm", ".key", ".oplog-0", ".oplog-1"):
+            self.assertEqual(mode(self.k.db + suffix), 0o600, suffix)
+
+    def test_a_damaged_database_is_refused_at_start_and_verify_lists_the_damage(self):
+        self.k.issue_cards(3000)
+        size = os.path.getsize(self.k.db)
+        self.assertEqual(os.path.getsize(self.k.db + "-wal") if os.path.exists(
+            self.k.db + "-wal") else 0, 0)
+        with open(self.k.db, "r+b") as f:  # garbage over a page in the middle
+            f.seek((size // 4096 // 2) * 4096 + 100)
+            f.write(bytes((i * 7919) % 251 for i in range(2000)))
+        with self.assertRaises(RuntimeError) as cm:
+            self.k.start()
+        msg = str(cm.exception)
+        self.assertIn("failed SQLite's quick check", msg)
+        self.assertIn("the database file is damaged", msg)
+        self.assertIn("kopilka verify %s --full" % self.k.db, msg)
+        for args in (["verify", self.k.db], ["verify", self.k.db, "--full"]):
+            v = harness.run_cli(args, check=False)
+            self.assertEqual(v.returncode, 1, v.stdout + v.stderr)
+            self.assertIn("FAIL the database file is damaged: ", v.stdout)
+            self.assertNotIn(": ok (", v.stdout)
+
+    def run_as_other_user(self, args):
+        """Runs `kopilka ARGS` where permission bits apply: as nobody when
+        the tests run as root (root ignores them), as ourselves otherwise."""
+        kw = {}
+        if os.getuid() == 0:
+            for root, dirs, files in os.walk(self.k.dir):
+                for n in dirs + files:
+                    os.chown(os.path.join(root, n), 65534, -1)
+            os.chown(self.k.dir, 65534, -1)
+            kw["user"] = 65534
+        return subprocess.run([harness.binary()] + args, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=30, **kw)
+
+    def test_a_read_only_database_or_folder_says_read_only(self):
+        os.chmod(self.k.db, 0o400)
+        p = self.run_as_other_user(["verify", self.k.db])
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("%s is read-only (" % self.k.db, p.stderr)
+        self.assertNotIn("unable to open database file", p.stderr)
+        os.chmod(self.k.db, 0o600)
+        os.chmod(self.k.dir, 0o500)
+        try:
+            p = self.run_as_other_user(["serve", self.k.db, "--listen",
+                                        "127.0.0.1:%d" % harness.free_port()])
+        finally:
+            os.chmod(self.k.dir, 0o700)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("the folder %s is read-only (" % self.k.dir, p.stderr)
+
+    def test_a_customer_sealed_with_another_key_is_503_with_the_reason(self):
+        with open(harness.program_file(), "rb") as f:
+            doc = json.load(f)
+        doc["customers"] = {"unregistered": {"earn": True, "burn": False},
+                            "consent_version": "2026-01"}
+        prog = os.path.join(self.k.dir, "program-people.json")
+        with open(prog, "w") as f:
+            json.dump(doc, f)
+        self.k.cli("program", "load", "DB", prog)
+        pw = os.path.join(self.k.dir, "password")
+        with open(pw, "w") as f:
+            f.write(PASSWORD + "\n")
+        self.k.cli("staff", "add", "DB", "--login", "anna", "--role", "admin",
+                   "--password-file", pw)
+        self.k.start()
+        s, c = self.k.call("POST", "/v1/customers", {
+            "card": self.k.cards[0], "full_name": "Ivan Petrenko", "phone": "+380501234567",
+            "consent": {"given": True, "text_version": "2026-01"}})
+        self.assertEqual(s, 201, self.k.last_raw())
+        self.k.stop()
+        # Another database's key file in its place.
+        other = os.path.join(self.k.dir, "other.db")
+        harness.run_cli(["init", other, "--program", harness.program_file()])
+        shutil.copy(other + ".key", self.k.db + ".key")
+        self.k.start()
+        s, a = self.k.call("POST", "/v1/admin/login", {"login": "anna", "password": PASSWORD},
+                           key=None)
+        self.assertEqual(s, 200, self.k.last_raw())
+        s, e = self.k.call("GET", "/v1/admin/customers/%d" % c["id"], key=a["token"])
+        self.assertEqual(s, 503, self.k.last_raw())
+        self.assertEqual(e["error"]["code"], "unavailable")
+        self.assertEqual(e["error"]["field"], "key")
+        self.assertIn("personal data cannot be opened with the key file", e["error"]["message"])
+        self.assertIn("put back the key file it was written with", e["error"]["message"])
 
 
 if __name__ == "__main__":

@@ -319,9 +319,10 @@ class FilesAndKeys(unittest.TestCase):
         size = os.path.getsize(self.k.db)
         self.assertEqual(os.path.getsize(self.k.db + "-wal") if os.path.exists(
             self.k.db + "-wal") else 0, 0)
-        with open(self.k.db, "r+b") as f:  # garbage over a page in the middle
-            f.seek((size // 4096 // 2) * 4096 + 100)
-            f.write(bytes((i * 7919) % 251 for i in range(2000)))
+        with open(self.k.db, "r+b") as f:  # garbage over 8 pages in the middle
+            for page in range(size // 4096 // 2, size // 4096 // 2 + 8):
+                f.seek(page * 4096 + 100)
+                f.write(bytes((i * 7919) % 251 for i in range(2000)))
         with self.assertRaises(RuntimeError) as cm:
             self.k.start()
         msg = str(cm.exception)

@@ -348,6 +348,80 @@ static void recovery_refuses_damage_then_accepts_the_loss_on_request(void **stat
     free(p);
 }
 
+/* ---- the database file */
+
+typedef struct lines {
+    char first[512];
+    int64_t n;
+} lines;
+
+static void note(void *ctx, const char *line)
+{
+    lines *l = ctx;
+    if (l->n++ == 0) snprintf(l->first, sizeof l->first, "%s", line);
+}
+
+static void the_database_is_created_for_its_owner_only(void **state)
+{
+    fx *f = *state;
+    kp_store *st = NULL;
+    kp_error e = {0};
+    mode_t old = umask(022);
+    assert_int_equal(kp_store_open(f->db, true, &st, &e), KP_OK);
+    umask(old);
+    struct stat sb;
+    assert_int_equal(stat(f->db, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    kp_store_close(st);
+}
+
+static void the_quick_check_finds_damaged_pages(void **state)
+{
+    fx *f = *state;
+    kp_store *st = NULL;
+    kp_error e = {0};
+    int64_t version = 0;
+    char card[KP_STR_MAX];
+    assert_int_equal(kp_service_open(f->db, true, &st, &e), KP_OK);
+    assert_int_equal(kp_service_program_load(st, program_json, strlen(program_json), &version, &e),
+                     KP_OK);
+    assert_int_equal(kp_service_cards_issue(st, 3000, 0, emit_card, card, &e), KP_OK);
+    lines l = {0};
+    assert_int_equal(st->ops->integrity(st, false, note, &l, &l.n), KP_OK);
+    assert_int_equal(l.n, 0);
+    kp_store_close(st);
+    struct stat sb;
+    assert_int_equal(stat(f->db, &sb), 0);
+    int fd = open(f->db, O_RDWR);
+    assert_true(fd >= 0);
+    char junk[2000];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (char)(i * 7919 % 251);
+    /* Garbage over the middle of eight pages from the middle of the file
+     * (one page might be free, and a free page is not checked). */
+    off_t middle = (off_t)(sb.st_size / 4096 / 2) * 4096;
+    for (off_t page = middle; page < middle + 8 * 4096; page += 4096)
+        assert_int_equal(pwrite(fd, junk, sizeof junk, page + 100), (ssize_t)sizeof junk);
+    close(fd);
+
+    assert_int_equal(kp_store_open(f->db, false, &st, &e), KP_OK);
+    for (int full = 0; full < 2; full++) {
+        memset(&l, 0, sizeof l);
+        int64_t problems = 0;
+        assert_int_equal(st->ops->integrity(st, full, note, &l, &problems), KP_OK);
+        assert_true(problems > 0);
+        assert_int_equal(problems, l.n);
+        assert_true(strncmp(l.first, "the database file is damaged: ", 30) == 0);
+    }
+    /* verify reports the damage as problems instead of checking a ledger
+     * it cannot read. */
+    memset(&l, 0, sizeof l);
+    int64_t problems = 0;
+    assert_int_equal(st->ops->verify(st, note, &l, &problems), KP_OK);
+    assert_true(problems > 0);
+    assert_true(strncmp(l.first, "the database file is damaged: ", 30) == 0);
+    kp_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +435,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(recovery_refuses_damage_then_accepts_the_loss_on_request,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(the_database_is_created_for_its_owner_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(the_quick_check_finds_damaged_pages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* ---------------------------------------------------------------- programs */
@@ -548,6 +549,14 @@ static void first_problem(void *ctx, const char *line)
  * purchase that reads the bad page. */
 static kp_err check_database(kp_store *st, const char *db_path, kp_error *e)
 {
+    /* Databases made before Kopilka created them 0600 may be readable by
+     * others: say so (changing the mode could break a backup user's access). */
+    struct stat sb;
+    if (stat(db_path, &sb) == 0 && (sb.st_mode & 077) != 0)
+        fprintf(stderr, "kopilka: warning: %s is readable or writable by others (mode %04o) "
+                        "though it holds password hashes, the audit log and balances: "
+                        "chmod 600 it and its -wal and -shm files\n",
+                db_path, (unsigned)(sb.st_mode & 07777));
     char first[256] = "";
     int64_t problems = 0;
     kp_err err = st->ops->integrity(st, false, first_problem, first, &problems);

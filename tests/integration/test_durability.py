@@ -313,6 +313,12 @@ class FilesAndKeys(unittest.TestCase):
         self.assertEqual(s, 201, self.k.last_raw())
         for suffix in ("-wal", "-shm", ".key", ".oplog-0", ".oplog-1"):
             self.assertEqual(mode(self.k.db + suffix), 0o600, suffix)
+        # A database made before (0644) starts with a warning.
+        self.k.stop()
+        os.chmod(self.k.db, 0o644)
+        self.k.start()
+        self.assertIn("%s is readable or writable by others (mode 0644)" % self.k.db,
+                      self.k.log_tail())
 
     def test_a_damaged_database_is_refused_at_start_and_verify_lists_the_damage(self):
         self.k.issue_cards(3000)

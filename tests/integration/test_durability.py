@@ -404,6 +404,9 @@ class FilesAndKeys(unittest.TestCase):
         self.assertEqual(e["error"]["field"], "key")
         self.assertIn("personal data cannot be opened with the key file", e["error"]["message"])
         self.assertIn("put back the key file it was written with", e["error"]["message"])
+        st, _ = self.k.call("GET", "/v1/admin/export/customers.csv", key=a["token"])
+        self.assertEqual(st, 503, self.k.last_raw())
+        self.assertIn(b"cannot be opened with the key file", self.k.last_raw())
 
 
 if __name__ == "__main__":

@@ -62,7 +62,10 @@ void kp_oplog_close(kp_oplog *log);
 
 /* Calls fn for every record with a sequence number above `after`, in order,
  * until the chain ends. *last is the last sequence number seen (or `after`).
- * An error of fn stops the replay and is returned. */
+ * An error of fn stops the replay and is returned. KP_ERR_IO (field
+ * "oplog") when readable records are numbered past the end of the chain:
+ * the log is damaged in its middle (see kp_oplog_damage_get()); the
+ * records before the damage have been handed to fn. */
 typedef kp_err (*kp_oplog_fn)(void *ctx, uint64_t seq, const uint8_t *data, size_t len,
                               kp_error *e);
 kp_err kp_oplog_replay(kp_oplog *log, uint64_t after, kp_oplog_fn fn, void *ctx, uint64_t *last,

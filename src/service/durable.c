@@ -2,7 +2,10 @@
  * durable.c: purchases and returns as operation-log records (oplog.h), and
  * recovery: replaying the records the database does not hold yet through
  * the same service functions that answered them, checking that each answer
- * comes out byte for byte as it was given.
+ * comes out byte for byte as it was given. A log damaged in its middle
+ * stops recovery without changing anything, unless the operator accepts the
+ * loss (`kopilka recover --accept-loss`): then what precedes the damage is
+ * kept, what follows is listed and dropped, and the log is emptied.
  *
  * A record: format version, type, the time and program version the
  * operation ran with, the store, a BLAKE2b of the answer, then the request

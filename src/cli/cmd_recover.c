@@ -15,12 +15,16 @@
 #include "cli.h"
 #include "service/service.h"
 
+/* One line per readable record after the damage: LOST, or SALVAGED when
+ * --salvage applied it; then the record and, after " -- ", how it went. */
 static void print_lost(void *ctx, uint64_t seq, const char *kind, const char *store,
-                       const char *card, const char *receipt)
+                       const char *card, const char *receipt, const char *outcome)
 {
-    (void)ctx;
-    printf("LOST %llu %s store=%s card=%s receipt=%s\n", (unsigned long long)seq, kind, store,
-           card, receipt);
+    size_t *listed = ctx;
+    (*listed)++;
+    printf("%s %llu %s store=%s card=%s receipt=%s -- %s\n",
+           strncmp(outcome, "salvaged", 8) == 0 ? "SALVAGED" : "LOST", (unsigned long long)seq,
+           kind, store, card, receipt, outcome);
 }
 
 bool cli_take_flag(int *argc, char **argv, const char *name)
@@ -39,10 +43,15 @@ int cmd_recover(int argc, char **argv)
 {
     static const char *const opts[] = {NULL};
     bool accept = cli_take_flag(&argc, argv, "--accept-loss");
+    bool salvage = cli_take_flag(&argc, argv, "--salvage");
     if (!cli_check_options(argc, argv, opts, "recover")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
         fprintf(stderr, "kopilka recover: the database path is missing (see --help)\n");
+        return 2;
+    }
+    if (salvage && !accept) {
+        fprintf(stderr, "kopilka recover: --salvage goes with --accept-loss (see --help)\n");
         return 2;
     }
     kp_error e = {0};
@@ -59,10 +68,11 @@ int cmd_recover(int argc, char **argv)
         fprintf(stderr, "kopilka recover: %s%s%s\n", e.field, e.field[0] ? ": " : "", e.message);
         goto out;
     }
-    size_t applied = 0;
+    size_t applied = 0, salvaged = 0, listed = 0;
     kp_oplog_damage damage;
     if (accept)
-        err = kp_durable_recover_accepting_loss(st, log, print_lost, NULL, &applied, &damage, &e);
+        err = kp_durable_recover_accepting_loss(st, log, salvage, print_lost, &listed, &applied,
+                                                &salvaged, &damage, &e);
     else
         err = kp_durable_recover(st, log, &applied, &e);
     if (err) {
@@ -76,14 +86,18 @@ int cmd_recover(int argc, char **argv)
         }
         goto out;
     }
-    if (accept && damage.first_lost)
-        printf("%s: recovered %zu operations; dropped operations %llu to %llu (%zu readable, "
-               "listed above as LOST); the operation log is now empty\n",
-               db, applied, (unsigned long long)damage.first_lost,
-               (unsigned long long)damage.last_lost, damage.readable);
-    else
+    if (accept && damage.first_lost) {
+        unsigned long long span = damage.last_lost - damage.first_lost + 1;
+        printf("%s: recovered %zu operations before the damage; of operations %llu to %llu "
+               "after it, %llu cannot be read, %zu were salvaged and %zu are lost (listed "
+               "above); the operation log is now empty\n",
+               db, applied - salvaged, (unsigned long long)damage.first_lost,
+               (unsigned long long)damage.last_lost, span - listed, salvaged,
+               listed - salvaged);
+    } else {
         printf("%s: recovered %zu operations; the operation log is whole, nothing lost\n", db,
                applied);
+    }
     rc = 0;
 out:
     kp_oplog_close(log);

@@ -96,7 +96,7 @@ static const kp_command commands[] = {
      "key shows there). "
      "Prints each problem; exits 1 if there is any, 0 if none.",
      cmd_verify},
-    {"recover", "kopilka recover DB [--accept-loss]",
+    {"recover", "kopilka recover DB [--accept-loss [--salvage]]",
      "Replays the operation log into DB, as every command and the server do at start. When "
      "the log is damaged in its middle (a record that cannot be read with readable records "
      "numbered after it: not the torn tail a crash leaves), the server and every command "
@@ -105,7 +105,12 @@ static const kp_command commands[] = {
      "--accept-loss it keeps the operations before the damage, prints one LOST line per "
      "readable record after it (sequence number, purchase or return, store, card, receipt: "
      "their tills send them again, and as the database does not hold them they are priced "
-     "anew), drops them and empties the log. Exits 0 when recovered, 1 when not.",
+     "anew), drops them and empties the log. With --salvage it applies them instead, each at "
+     "the time and program version it ran with, and prints SALVAGED lines (saying whether "
+     "the answer is the one the till was given: a balance lacking the unreadable record's "
+     "points is not) or LOST ones with the reason (a return of the unreadable purchase, "
+     "say); only the records that cannot be read are then lost. Exits 0 when recovered, 1 "
+     "when not.",
      cmd_recover},
     {"demo", "kopilka demo [--db PATH] [--listen HOST:PORT]",
      "Creates (or reuses) a demo database (default kopilka-demo.db) with the example program "

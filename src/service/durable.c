@@ -147,9 +147,14 @@ typedef struct replay_ctx {
     size_t applied;
 } replay_ctx;
 
-static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+/* Decodes a record and runs it through the service. *same says whether the
+ * answer hashes to the one given before the stop; *replayed whether the
+ * database already held the operation. */
+static kp_err apply_record(replay_ctx *c, uint64_t seq, const uint8_t *data, size_t len,
+                           bool *same, bool *replayed, kp_error *e)
 {
-    replay_ctx *c = arg;
+    *same = false;
+    *replayed = false;
     reader r = {data, data + len, false};
     uint8_t format = get_u8(&r), type = get_u8(&r);
     kp_time now = get_i64(&r);
@@ -162,7 +167,6 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
                             "operation-log record %llu is of an unknown format %u/%u",
                             (unsigned long long)seq, format, type);
-    bool replayed = false;
     kp_err err;
     kp_buf_reset(&c->out);
     if (type == REC_PURCHASE) {
@@ -194,7 +198,7 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
                 return err;
             }
         }
-        err = kp_service_purchase(c->st, c->program, store, q, now, c->sc, &c->out, &replayed, e);
+        err = kp_service_purchase(c->st, c->program, store, q, now, c->sc, &c->out, replayed, e);
     } else {
         kp_return_req *q = &c->ret;
         memset(q, 0, sizeof *q);
@@ -212,17 +216,27 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         if (r.bad || r.p != r.end)
             return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
                                 "operation-log record %llu is malformed", (unsigned long long)seq);
-        err = kp_service_return(c->st, store, q, now, c->sc, &c->out, &replayed, e);
+        err = kp_service_return(c->st, store, q, now, c->sc, &c->out, replayed, e);
     }
     if (err) return err;
     uint8_t again[ANSWER_HASH];
     answer_hash(&c->out, again);
-    if (replayed || sodium_memcmp(again, hash, sizeof hash) != 0)
+    *same = sodium_memcmp(again, hash, sizeof hash) == 0;
+    return KP_OK;
+}
+
+static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+{
+    replay_ctx *c = arg;
+    bool same, replayed;
+    kp_err err = apply_record(c, seq, data, len, &same, &replayed, e);
+    if (err) return err;
+    if (replayed || !same)
         return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
-                            "replaying operation-log record %llu (store %s) gave another answer "
-                            "than the one given before the stop; this binary prices differently "
-                            "from the one that wrote the log: recover with that version",
-                            (unsigned long long)seq, store);
+                            "replaying operation-log record %llu gave another answer than the "
+                            "one given before the stop; this binary prices differently from the "
+                            "one that wrote the log: recover with that version",
+                            (unsigned long long)seq);
     c->applied++;
     return KP_OK;
 }
@@ -232,12 +246,39 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
 typedef struct lost_ctx {
     kp_durable_lost_fn report;
     void *ctx;
+    replay_ctx *replay; /* salvaging: apply each record too */
+    kp_error error;
+    size_t salvaged;
 } lost_ctx;
 
 static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
 {
-    (void)e;
     lost_ctx *c = arg;
+    const char *outcome = "lost";
+    if (c->replay) {
+        /* Each in a savepoint: one that fails (a return of the purchase
+         * that cannot be read, say) is rolled back alone and stays lost. */
+        kp_store *st = c->replay->st;
+        bool same, replayed;
+        kp_err err = st->ops->savepoint(st);
+        if (err) return kp_error_set(e, err, "database", "%s", st->last_error);
+        kp_error_clear(&c->error);
+        err = apply_record(c->replay, seq, data, len, &same, &replayed, &c->error);
+        if (err == KP_OK && replayed) {
+            outcome = "already in the database";
+        } else if (err == KP_OK) {
+            outcome = same ? "salvaged: the same answer as the till was given"
+                           : "salvaged: another answer than the till was given (the lost "
+                             "record before it changed the balance)";
+            c->salvaged++;
+            c->replay->applied++;
+        } else {
+            outcome = c->error.message;
+        }
+        kp_err end = err ? st->ops->rollback_to(st) : st->ops->release(st);
+        if (end) return kp_error_set(e, end, "database", "%s", st->last_error);
+        if (err == KP_ERR_NOMEM || err == KP_ERR_IO) return kp_error_set(e, err, "", "%s", outcome);
+    }
     reader r = {data, data + len, false};
     uint8_t format = get_u8(&r), type = get_u8(&r);
     get_i64(&r);
@@ -250,7 +291,7 @@ static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t
     get_str(&r, receipt);
     bool known = !r.bad && format == FORMAT && (type == REC_PURCHASE || type == REC_RETURN);
     c->report(c->ctx, seq, known ? (type == REC_PURCHASE ? "purchase" : "return") : "unknown",
-              known ? store : "", known ? card : "", known ? receipt : "");
+              known ? store : "", known ? card : "", known ? receipt : "", outcome);
     return KP_OK;
 }
 
@@ -259,10 +300,12 @@ static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t
  * records before the damage are kept, the readable ones after it are
  * reported and dropped, and the log is emptied once the database holds
  * the rest durably. */
-static kp_err recover(kp_store *st, kp_oplog *log, bool accept_loss, kp_durable_lost_fn report,
-                      void *report_ctx, size_t *applied, kp_oplog_damage *damage, kp_error *e)
+static kp_err recover(kp_store *st, kp_oplog *log, bool accept_loss, bool salvage,
+                      kp_durable_lost_fn report, void *report_ctx, size_t *applied,
+                      size_t *salvaged, kp_oplog_damage *damage, kp_error *e)
 {
     *applied = 0;
+    if (salvaged) *salvaged = 0;
     if (damage) memset(damage, 0, sizeof *damage);
     replay_ctx *c = calloc(1, sizeof *c);
     kp_scratch *sc = kp_scratch_new();
@@ -286,9 +329,11 @@ static kp_err recover(kp_store *st, kp_oplog *log, bool accept_loss, kp_durable_
         if (err == KP_ERR_IO && d->first_lost != 0) {
             if (damage) *damage = *d;
             if (accept_loss) {
-                lost_ctx lc = {report, report_ctx};
+                lost_ctx lc = {report, report_ctx, salvage ? c : NULL, {0}, 0};
                 err = report ? kp_oplog_each_lost(log, describe_lost, &lc, e) : KP_OK;
                 lost = err == KP_OK;
+                if (lost && salvage) last = d->last_lost; /* the log is emptied below */
+                if (salvaged) *salvaged = lc.salvaged;
             }
         }
         if (err == KP_OK && last != mark && (err = st->ops->oplog_mark_set(st, last)))
@@ -315,14 +360,14 @@ static kp_err recover(kp_store *st, kp_oplog *log, bool accept_loss, kp_durable_
 
 kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error *e)
 {
-    return recover(st, log, false, NULL, NULL, applied, NULL, e);
+    return recover(st, log, false, false, NULL, NULL, applied, NULL, NULL, e);
 }
 
-kp_err kp_durable_recover_accepting_loss(kp_store *st, kp_oplog *log, kp_durable_lost_fn report,
-                                         void *ctx, size_t *applied, kp_oplog_damage *damage,
-                                         kp_error *e)
+kp_err kp_durable_recover_accepting_loss(kp_store *st, kp_oplog *log, bool salvage,
+                                         kp_durable_lost_fn report, void *ctx, size_t *applied,
+                                         size_t *salvaged, kp_oplog_damage *damage, kp_error *e)
 {
-    return recover(st, log, true, report, ctx, applied, damage, e);
+    return recover(st, log, true, salvage, report, ctx, applied, salvaged, damage, e);
 }
 
 kp_err kp_durable_open_log(kp_store *st, const char *db_path, kp_oplog **log, size_t *applied,

@@ -102,14 +102,20 @@ kp_err kp_durable_recover(kp_store *st, struct kp_oplog *log, size_t *applied, k
 /* Recovery that accepts the loss of a damaged log's records (oplog.h):
  * replays those before the damage, calls report for each readable one
  * after it (kind "purchase" or "return", or "unknown"), commits, then
- * empties the log. *damage says what was lost (all zero: nothing, and this
- * was an ordinary recovery). */
+ * empties the log. With salvage, each readable record after the damage is
+ * also applied, at the time and program version it ran with, each in its
+ * own savepoint; outcome says how it went ("lost" without salvage, else
+ * "salvaged: ...", "already in the database" or why it failed). *applied
+ * counts records applied (before the damage and salvaged), *salvaged
+ * those after it. *damage says what was damaged (all zero: nothing, and
+ * this was an ordinary recovery). */
 struct kp_oplog_damage;
 typedef void (*kp_durable_lost_fn)(void *ctx, uint64_t seq, const char *kind, const char *store,
-                                   const char *card, const char *receipt);
-kp_err kp_durable_recover_accepting_loss(kp_store *st, struct kp_oplog *log,
+                                   const char *card, const char *receipt, const char *outcome);
+kp_err kp_durable_recover_accepting_loss(kp_store *st, struct kp_oplog *log, bool salvage,
                                          kp_durable_lost_fn report, void *ctx, size_t *applied,
-                                         struct kp_oplog_damage *damage, kp_error *e);
+                                         size_t *salvaged, struct kp_oplog_damage *damage,
+                                         kp_error *e);
 /* Opens the database's operation log (taking its lock) and recovers.
  * KP_ERR_BUSY when another process (a running server) owns the log. */
 kp_err kp_durable_open_log(kp_store *st, const char *db_path, struct kp_oplog **log,

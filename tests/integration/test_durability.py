@@ -88,7 +88,7 @@ class Durability(unittest.TestCase):
         self.k = harness.Kopilka(cards=8)
         self.addCleanup(self.k.close)
 
-    def crash_with_records_past_the_mark(self, wanted=20, attempts=5):
+    def crash_with_records_past_the_mark(self, wanted=40, attempts=5):
         """Purchases from 8 threads, then kill -9 while the database has
         not committed the last ones (they are only in the operation log).
         Returns (acknowledged receipts, records numbered past the mark)."""
@@ -135,8 +135,9 @@ class Durability(unittest.TestCase):
         self.fail("no crash left %d records past the database's mark in %d tries"
                   % (wanted, attempts))
 
-    def test_a_flipped_bit_mid_log_refuses_to_start_and_says_what_is_lost(self):
-        acked, mark, past = self.crash_with_records_past_the_mark()
+    def flip_a_bit_mid_log(self, past):
+        """Flips a payload bit of the middle record of `past`; returns its
+        sequence number."""
         seq, f, off, length = past[len(past) // 2]
         path = "%s.oplog-%d" % (self.k.db, f)
         with open(path, "r+b") as fh:
@@ -144,6 +145,11 @@ class Durability(unittest.TestCase):
             b = fh.read(1)
             fh.seek(off + HEADER + length // 2)
             fh.write(bytes([b[0] ^ 0x04]))
+        return seq
+
+    def test_a_flipped_bit_mid_log_refuses_to_start_and_says_what_is_lost(self):
+        acked, mark, past = self.crash_with_records_past_the_mark()
+        seq = self.flip_a_bit_mid_log(past)
         last = past[-1][0]
         lost = last - seq + 1
         with self.assertRaises(RuntimeError) as cm:
@@ -168,9 +174,10 @@ class Durability(unittest.TestCase):
         r = self.k.cli("recover", "DB", "--accept-loss")
         lost_lines = [l for l in r.stdout.splitlines() if l.startswith("LOST ")]
         self.assertEqual(len(lost_lines), lost - 1, r.stdout)
-        self.assertIn("recovered %d operations; dropped operations %d to %d (%d readable"
+        self.assertIn("recovered %d operations before the damage; of operations %d to %d after "
+                      "it, 1 cannot be read, 0 were salvaged and %d are lost"
                       % (seq - 1 - mark, seq, last, lost - 1), r.stdout)
-        lost_receipts = {l.split("receipt=")[1] for l in lost_lines}
+        lost_receipts = {l.split("receipt=")[1].split(" -- ")[0] for l in lost_lines}
         self.k.start()
         v = self.k.verify()
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
@@ -185,10 +192,33 @@ class Durability(unittest.TestCase):
             replayed += s == 200
         self.assertGreater(replayed, 0)
         for l in lost_lines[:20]:
-            rc = l.split("receipt=")[1]
+            rc = l.split("receipt=")[1].split(" -- ")[0]
             t = int(rc.split("-")[2])
             s, a = self.k.call("POST", "/v1/purchases", purchase_body(self.k.cards[t], rc))
             self.assertEqual(s, 201, "a dropped receipt is priced anew: %r" % self.k.last_raw())
+
+    def test_salvage_applies_every_readable_record_after_the_damage(self):
+        acked, mark, past = self.crash_with_records_past_the_mark()
+        seq = self.flip_a_bit_mid_log(past)
+        last = past[-1][0]
+        r = self.k.cli("recover", "DB", "--accept-loss", "--salvage")
+        salvaged = [l for l in r.stdout.splitlines() if l.startswith("SALVAGED ")]
+        self.assertEqual(len(salvaged), last - seq, r.stdout)
+        self.assertIn("of operations %d to %d after it, 1 cannot be read, %d were salvaged and "
+                      "0 are lost" % (seq, last, last - seq), r.stdout)
+        self.k.start()
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        # Every acknowledged receipt but the unreadable one is in the
+        # database: sent again, each is answered from it (200).
+        new = []
+        for rc in acked:
+            t = int(rc.split("-")[2])
+            s, a = self.k.call("POST", "/v1/purchases", purchase_body(self.k.cards[t], rc))
+            self.assertIn(s, (200, 201), self.k.last_raw())
+            if s == 201:
+                new.append(rc)
+        self.assertEqual(len(new), 1, new)
 
     def test_a_torn_tail_starts_and_recovers_everything_before_the_tear(self):
         acked, mark, past = self.crash_with_records_past_the_mark()

@@ -22,9 +22,16 @@
  * A record: magic, payload length, sequence number (1, 2, ... with no
  * gap), a BLAKE2b of the three and the payload keyed with the database's
  * identity, the payload, padding
- * to 8 bytes. Reading stops at the first record whose hash fails or whose
- * sequence number is not the previous one plus one: a torn write or the
- * older records behind the newest ones.
+ * to 8 bytes. Replay reads every record with a good hash from both files
+ * (looking at every 8th byte past a damaged stretch) and applies those
+ * numbered after the database's mark, in order, up to the first number
+ * missing. Older records behind the newest ones (a reused file) are numbered
+ * at or below the mark and are not read. A torn write at a crash leaves no
+ * readable record numbered after the missing one, so the log simply ends
+ * there; a readable record numbered after it means the log is damaged in
+ * its middle (a flipped bit, a lost sector): replay then stops with
+ * KP_ERR_IO and kp_oplog_damage_get() says which numbers would be lost,
+ * instead of losing acknowledged operations without a word.
  *
  * Threads: one writer thread calls add/write/commit_point; another thread
  * may call sync() at the same time (it only fdatasyncs descriptors).
@@ -55,11 +62,35 @@ void kp_oplog_close(kp_oplog *log);
 
 /* Calls fn for every record with a sequence number above `after`, in order,
  * until the chain ends. *last is the last sequence number seen (or `after`).
- * An error of fn stops the replay and is returned. */
+ * An error of fn stops the replay and is returned. KP_ERR_IO (field
+ * "oplog") when readable records are numbered past the end of the chain:
+ * the log is damaged in its middle (see kp_oplog_damage_get()); the
+ * records before the damage have been handed to fn. */
 typedef kp_err (*kp_oplog_fn)(void *ctx, uint64_t seq, const uint8_t *data, size_t len,
                               kp_error *e);
 kp_err kp_oplog_replay(kp_oplog *log, uint64_t after, kp_oplog_fn fn, void *ctx, uint64_t *last,
                        kp_error *e);
+
+/* Damage found by the last kp_oplog_replay() (which then returned
+ * KP_ERR_IO after applying the records before it); all zero when none. */
+typedef struct kp_oplog_damage {
+    uint64_t first_lost; /* the record that cannot be read: *last + 1 */
+    uint64_t last_lost;  /* the highest number of a readable record after it */
+    size_t readable;     /* readable records numbered after first_lost */
+    int file;            /* where record first_lost should be: file 0 or 1 and */
+    uint64_t offset;     /* byte offset; file is -1 when unknown */
+} kp_oplog_damage;
+const kp_oplog_damage *kp_oplog_damage_get(const kp_oplog *log);
+/* Writes the operator's explanation of the damage and the way forward
+ * (several sentences naming the files and the numbers) into buf. */
+void kp_oplog_damage_explain(const kp_oplog *log, char *buf, size_t size);
+/* Calls fn, in order, for every readable record numbered after the last
+ * damage's first_lost (the operations that accepting the loss drops). */
+kp_err kp_oplog_each_lost(kp_oplog *log, kp_oplog_fn fn, void *ctx, kp_error *e);
+/* Empties both files (ftruncate, fsync): only once every record worth
+ * keeping is durable in the database, as recovery that accepts a loss
+ * does, so that dropped records are never replayed later. */
+kp_err kp_oplog_clear(kp_oplog *log, kp_error *e);
 
 /* Starts writing after `seq`, into file 0 from its start. Every record on
  * disk must already be durable in the database. */

@@ -134,6 +134,13 @@ typedef struct kp_store_ops {
      * and sets *problems. */
     kp_err (*verify)(kp_store *s, void (*report)(void *ctx, const char *line), void *ctx,
                      int64_t *problems);
+    /* Checks the database file's structure (SQLite: PRAGMA quick_check, or
+     * integrity_check when full): one line per problem to report(ctx, line),
+     * *problems counted; KP_OK with *problems > 0 for a damaged file. The
+     * quick one reads every page (time grows with the file); the full one
+     * also matches every index with its table. */
+    kp_err (*integrity)(kp_store *s, bool full, void (*report)(void *ctx, const char *line),
+                        void *ctx, int64_t *problems);
     /* Copies committed work from the journal into the database without
      * blocking the writer (SQLite: a passive WAL checkpoint). */
     kp_err (*checkpoint)(kp_store *s);

@@ -34,6 +34,12 @@ int cmd_discount_clear(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_birthday_set(int argc, char **argv);
 
+/* cmd_recover.c */
+int cmd_recover(int argc, char **argv);
+/* Removes every `name` (an option without a value, "--accept-loss") from
+ * argv, shortening *argc; true when there was one. */
+bool cli_take_flag(int *argc, char **argv, const char *name);
+
 /* cmd_people.c */
 int cmd_staff_add(int argc, char **argv);
 int cmd_cards_export(int argc, char **argv);

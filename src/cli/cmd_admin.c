@@ -441,12 +441,15 @@ static void print_problem(void *ctx, const char *line)
 int cmd_verify(int argc, char **argv)
 {
     static const char *const opts[] = {NULL};
+    bool full = cli_take_flag(&argc, argv, "--full");
     if (!cli_check_options(argc, argv, opts, "verify")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     kp_store *st = open_db("verify", db, false);
     if (st == NULL) return 2;
     int64_t problems = 0;
-    kp_err err = st->ops->verify(st, print_problem, NULL, &problems);
+    /* --full: SQLite's integrity_check first (indexes against tables too). */
+    kp_err err = full ? st->ops->integrity(st, true, print_problem, NULL, &problems) : KP_OK;
+    if (err == KP_OK && problems == 0) err = st->ops->verify(st, print_problem, NULL, &problems);
     if (err) {
         fprintf(stderr, "kopilka verify: cannot check %s: %s\n", db, st->last_error);
         kp_store_close(st);

@@ -71,7 +71,10 @@ static const kp_command commands[] = {
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
      "SIGTERM. Purchases and returns are answered only once durable: in groups, through "
      "the operation log DB.oplog-0/-1 (replayed after a crash by the next server or CLI "
-     "command that opens DB; docs/architecture.md). "
+     "command that opens DB; docs/architecture.md). At start it checks the database file "
+     "(SQLite quick_check) and refuses a damaged one, or an operation log damaged in its "
+     "middle (see `kopilka recover --help`). GET /live, /ready and /health report its state "
+     "(docs/api.md). "
      "--http-threads sets the event-loop threads that answer HTTP (1 to 64, default 4; "
      "routes other than purchases and returns run on four threads of their own, so a slow "
      "back-office request does not stall the tills); "
@@ -123,8 +126,10 @@ static const kp_command commands[] = {
      "Lists the scheduler's recent job runs, newest first: id, job, due item, when it ran, "
      "accounts touched, what it did.",
      cmd_jobs},
-    {"verify", "kopilka verify DB",
-     "Checks every ledger invariant: each operation's postings sum to zero, every balance "
+    {"verify", "kopilka verify DB [--full]",
+     "Checks the database file with SQLite's quick_check (every page and record readable), "
+     "or with --full its integrity_check (also every index against its table; slower), "
+     "then every ledger invariant: each operation's postings sum to zero, every balance "
      "equals the replay of its postings and its lots less debt, no lot is outside 0..amount; "
      "and the audit log's hash chain: no entry changed, removed or out of order; with the "
      "key file DB.key at hand, the audit entries' MACs too (a chain rewritten without the "
@@ -140,6 +145,22 @@ static const kp_command commands[] = {
      "copy is whole and verifies. To restore: stop the server, move DB, its DB.oplog-0/-1 "
      "and DB.key aside, copy OUT to DB and OUT.key to DB.key, start the server (README).",
      cmd_backup},
+    {"recover", "kopilka recover DB [--accept-loss [--salvage]]",
+     "Replays the operation log into DB, as every command and the server do at start. When "
+     "the log is damaged in its middle (a record that cannot be read with readable records "
+     "numbered after it: not the torn tail a crash leaves), the server and every command "
+     "refuse to start rather than lose those acknowledged operations; this command then "
+     "explains which records would be lost. Keep a copy of DB and DB.oplog-0/-1 first; with "
+     "--accept-loss it keeps the operations before the damage, prints one LOST line per "
+     "readable record after it (sequence number, purchase or return, store, card, receipt: "
+     "their tills send them again, and as the database does not hold them they are priced "
+     "anew), drops them and empties the log. With --salvage it applies them instead, each at "
+     "the time and program version it ran with, and prints SALVAGED lines (saying whether "
+     "the answer is the one the till was given: a balance lacking the unreadable record's "
+     "points is not) or LOST ones with the reason (a return of the unreadable purchase, "
+     "say); only the records that cannot be read are then lost. Exits 0 when recovered, 1 "
+     "when not.",
+     cmd_recover},
     {"demo", "kopilka demo [--db PATH] [--listen HOST:PORT]",
      "Creates a demo database (default kopilka-demo.db) with the example program of seed 004 "
      "case 1, a terminal and five cards, prints them with a sample curl command, and serves on "

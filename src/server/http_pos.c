@@ -239,10 +239,19 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
 {
     kp_buf *out = answer->body;
     bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
-    if (strcmp(url, "/health") == 0) {
-        kp_buf_reset(out);
-        kp_buf_puts(out, "{\"status\":\"ok\"}");
-        answer->status = 200;
+    if (kp_http_health(srv, url, answer)) return;
+    /* Once storage failed, the readers' view lacks acknowledged work (it
+     * was rolled back, to be recovered from the log at the next start):
+     * every route says so rather than answer from it. Purchases and
+     * returns are refused by the writer with their own message. */
+    char why[256];
+    bool write_route = strcmp(url, "/v1/purchases") == 0 || strcmp(url, "/v1/returns") == 0;
+    if (!write_route && srv->writer && kp_writer_failed(srv->writer, why, sizeof why)) {
+        kp_error e;
+        kp_error_set(&e, KP_ERR_IO, "", "the server is degraded: storage failed (%.120s), so "
+                     "its data may lack acknowledged operations until a restart recovers them",
+                     why);
+        answer->status = kp_http_error(out, 503, "unavailable", &e);
         return;
     }
     if (kp_http_people_handle(srv, method, url, auth, body, body_len, body_too_large, answer))

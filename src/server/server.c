@@ -19,8 +19,8 @@
  * an event-loop thread they would stall every till that thread serves. The
  * request's query arguments are copied into the connection's context before
  * it is suspended, so kp_http_arg() never touches MHD from another thread.
- * Only /health and the purchase and return routes (whose work goes to the
- * writer) are answered in the event loop itself.
+ * Only /live, /ready, /health and the purchase and return routes (whose
+ * work goes to the writer) are answered in the event loop itself.
  *
  * Each connection has one conn_ctx, made when MHD accepts it
  * (MHD_OPTION_NOTIFY_CONNECTION) and freed when it closes, reused by its
@@ -441,7 +441,8 @@ static enum MHD_Result start_office(conn_ctx *c, struct MHD_Connection *conn)
 static bool answered_in_loop(const char *url)
 {
     return strcmp(url, "/v1/purchases") == 0 || strcmp(url, "/v1/returns") == 0 ||
-           strcmp(url, "/health") == 0;
+           strcmp(url, "/health") == 0 || strcmp(url, "/live") == 0 ||
+           strcmp(url, "/ready") == 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -703,10 +704,15 @@ int kp_server_run(const kp_server_config *config)
     kp_reader_pool_follow(srv->readers, srv->writer); /* lookups see every answered write */
     char key_path[4096];
     kp_error key_error = {0};
-    if (kp_pii_key_path(config->db_path, key_path, sizeof key_path) &&
-        kp_pii_load(key_path, &srv->pii, &key_error) != KP_OK)
+    if (!kp_pii_key_path(config->db_path, key_path, sizeof key_path))
+        kp_error_set(&key_error, KP_ERR_INVALID, "key", "the key file's path is too long");
+    else
+        kp_pii_load(key_path, &srv->pii, &key_error);
+    if (srv->pii == NULL) {
+        snprintf(srv->pii_problem, sizeof srv->pii_problem, "%s", key_error.message);
         fprintf(stderr, "kopilka: warning: %s; customers' personal data cannot be stored or "
                         "read until it is there\n", key_error.message);
+    }
     if (kp_keyring_start(srv, &srv->keys, &e)) goto fail;
     if (config->tick_seconds > 0 &&
         kp_scheduler_start(srv, config->tick_seconds, NULL, &scheduler, &e))

@@ -82,6 +82,11 @@ void kp_writer_submit(kp_writer *w, kp_job *job);
  * not be called. */
 bool kp_writer_enqueue(kp_writer *w, kp_job *job);
 void kp_writer_stop(kp_writer *w);
+/* True once storage failed (a log write or sync, or a database commit
+ * holding acknowledged work): writes are refused and reads would see a
+ * database without acknowledged work, until a restart recovers it. The
+ * first failure's reason goes to reason (may be NULL). */
+bool kp_writer_failed(kp_writer *w, char *reason, size_t size);
 /* Returns once every write acknowledged so far is visible to other
  * connections of the database (commits the writer's open transaction). */
 void kp_writer_barrier(kp_writer *w);
@@ -153,6 +158,7 @@ struct kp_server {
     kp_reader_pool *readers;
     struct kp_keyring *keys; /* terminal keys (keyring.h) */
     struct kp_pii *pii; /* the personal-data key (DB.key); NULL when missing */
+    char pii_problem[256]; /* why pii is NULL, for /health ("" when loaded) */
 };
 
 /* The value of the query argument `name` of the request this thread is
@@ -187,6 +193,10 @@ void kp_scheduler_stop(kp_scheduler *s);
  * kind of credential it came with, `store` its idempotency scope. */
 unsigned kp_http_route_events(kp_server *srv, kp_event_from from, const char *store,
                               const char *body, size_t len, kp_buf *out);
+
+/* GET /live, /ready and /health (http_health.c): true when the URL was one
+ * of them and *answer is filled. */
+bool kp_http_health(kp_server *srv, const char *url, kp_http_answer *answer);
 
 /* Writes {"error": {...}} for an error and returns the HTTP status. */
 unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* ---------------------------------------------------------------- programs */
@@ -144,6 +145,7 @@ struct kp_writer {
     bool failed;               /* acknowledged work may be missing from the
                                 * database: writes are refused until a restart
                                 * recovers it from the log */
+    char failed_reason[256];   /* the first failure, for /health */
     pthread_cond_t committed;  /* broadcast at each database commit */
     /* statistics, printed when the writer stops (only the writer writes them) */
     uint64_t batches, jobs, exec_ns, commit_ns, soft_batches, hard_commits;
@@ -161,6 +163,22 @@ static uint64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+/* Enters the failed state (called with w->lock), keeping the first reason. */
+static void fail_locked(kp_writer *w, const char *reason)
+{
+    if (!w->failed) snprintf(w->failed_reason, sizeof w->failed_reason, "%.255s", reason);
+    w->failed = true;
+}
+
+/* What a till is told when storage failed under its purchase or return:
+ * whether it was written is not known (a fully written log record replays
+ * at the next start; a commit may have reached the journal), so the till
+ * sends the same receipt again, which is safe (docs/api.md). */
+static const char OUTCOME_UNKNOWN[] =
+    "storage failed while this was being written: its outcome is not known; send the same "
+    "receipt again once the server is back (a receipt is never applied twice: the answer is "
+    "the first one if it was written, a new one if not)";
 
 static void job_fail(kp_job *job, kp_err err, const char *msg)
 {
@@ -253,12 +271,10 @@ static void *syncer_main(void *arg)
         if (err) {
             fprintf(stderr, "kopilka: %s; answering 503 (retries replay safely)\n", e.message);
             for (kp_job *j = list; j; j = j->next)
-                if (j->err == KP_OK)
-                    job_fail(j, KP_ERR_IO, "storage could not confirm the write; retry with "
-                                           "the same receipt");
+                if (j->err == KP_OK) job_fail(j, KP_ERR_IO, OUTCOME_UNKNOWN);
         }
         pthread_mutex_lock(&w->lock);
-        if (err) w->failed = true;
+        if (err) fail_locked(w, e.message);
         else if (wal && wal_seq > w->durable_seq) w->durable_seq = wal_seq;
         kp_job *async = complete_locked(list);
         if (async) {
@@ -311,7 +327,9 @@ static kp_err hard_commit(kp_writer *w)
         w->sync_wal = true;
         w->sync_wal_seq = seq;
     } else if (had_soft) {
-        w->failed = true;
+        char reason[256];
+        snprintf(reason, sizeof reason, "a database commit failed: %.200s", st->last_error);
+        fail_locked(w, reason);
     }
     w->commit_asked = false;
     pthread_cond_broadcast(&w->committed);
@@ -386,7 +404,9 @@ static void *writer_main(void *arg)
         }
         if (failed) {
             for (kp_job *j = batch; j; j = j->next)
-                job_fail(j, KP_ERR_IO, "storage failed; restart the server to recover");
+                job_fail(j, KP_ERR_IO, "storage failed earlier, so this was not run (nothing of "
+                                       "it was written); the server must be restarted to "
+                                       "recover: then send the same receipt again");
             pthread_mutex_lock(&w->lock);
             kp_job *async = complete_locked(batch);
             pthread_mutex_unlock(&w->lock);
@@ -428,7 +448,7 @@ static void *writer_main(void *arg)
                     w->store->ops->rollback(w->store);
                     w->txn_open = false;
                     pthread_mutex_lock(&w->lock);
-                    w->failed = true;
+                    fail_locked(w, e.message);
                     pthread_cond_broadcast(&w->committed);
                     pthread_mutex_unlock(&w->lock);
                 } else {
@@ -449,7 +469,7 @@ static void *writer_main(void *arg)
             fprintf(stderr, "kopilka: a batch of %zu operations failed to commit: %s\n", n,
                     w->store->last_error);
             for (kp_job *j = batch; j; j = j->next)
-                if (j->err == KP_OK) job_fail(j, KP_ERR_IO, "storage failed; nothing was written");
+                if (j->err == KP_OK) job_fail(j, KP_ERR_IO, OUTCOME_UNKNOWN);
         }
         /* Wake exactly the requesters of this batch, each on its own
          * condition (a broadcast would wake every waiting thread): at once
@@ -468,6 +488,15 @@ static void *writer_main(void *arg)
         finish_async(async);
     }
     return NULL;
+}
+
+bool kp_writer_failed(kp_writer *w, char *reason, size_t size)
+{
+    pthread_mutex_lock(&w->lock);
+    bool failed = w->failed;
+    if (failed && reason) snprintf(reason, size, "%s", w->failed_reason);
+    pthread_mutex_unlock(&w->lock);
+    return failed;
 }
 
 void kp_writer_barrier(kp_writer *w)
@@ -511,6 +540,41 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
+static void first_problem(void *ctx, const char *line)
+{
+    char *first = ctx;
+    if (first[0] == '\0') snprintf(first, 256, "%s", line);
+}
+
+/* SQLite's quick check of the whole file before the server takes any work:
+ * a database with damaged pages is refused at start, not found out by the
+ * purchase that reads the bad page. */
+static kp_err check_database(kp_store *st, const char *db_path, kp_error *e)
+{
+    /* Databases made before Kopilka created them 0600 may be readable by
+     * others: say so (changing the mode could break a backup user's access). */
+    struct stat sb;
+    if (stat(db_path, &sb) == 0 && (sb.st_mode & 077) != 0)
+        fprintf(stderr, "kopilka: warning: %s is readable or writable by others (mode %04o) "
+                        "though it holds password hashes, the audit log and balances: "
+                        "chmod 600 it and its -wal and -shm files\n",
+                db_path, (unsigned)(sb.st_mode & 07777));
+    char first[256] = "";
+    int64_t problems = 0;
+    kp_err err = st->ops->integrity(st, false, first_problem, first, &problems);
+    if (err)
+        return kp_error_set(e, err, "database", "cannot check %s: %s", db_path, st->last_error);
+    if (problems == 0) return KP_OK;
+    fprintf(stderr, "kopilka: %s failed SQLite's quick check (problems: %lld; the first: %s). "
+                    "Not started; nothing was changed. Run `kopilka verify %s --full` for the "
+                    "list, then restore the database from its last good backup "
+                    "(docs/architecture.md, \"A damaged database\")\n",
+            db_path, (long long)problems, first, db_path);
+    return kp_error_set(e, KP_ERR_IO, "database",
+                        "the database file is damaged (problems found by SQLite's quick "
+                        "check: %lld); not started", (long long)problems);
+}
+
 kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **out, kp_error *e)
 {
     *out = NULL;
@@ -518,6 +582,11 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
     if (w == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     kp_err err = kp_store_open(db_path, false, &w->store, e);
     if (err) {
+        free(w);
+        return err;
+    }
+    if ((err = check_database(w->store, db_path, e))) {
+        kp_store_close(w->store);
         free(w);
         return err;
     }

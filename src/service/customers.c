@@ -377,8 +377,11 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
                     sizeof birthday) ||
         !open_field(o, KP_PII_ATTRIBUTES, row->attributes, row->attributes_len, attrs,
                     sizeof attrs))
-        return kp_error_set(e, KP_ERR_INTERNAL, "key",
-                            "customer %lld's personal data cannot be opened with this key file",
+        return kp_error_set(e, KP_ERR_IO, "key",
+                            "customer %lld's personal data cannot be opened with the key file "
+                            "DB.key: it was sealed with another key (the key file replaced, or "
+                            "taken from another database?); put back the key file it was "
+                            "written with",
                             (long long)row->id);
     kp_buf_puts(out, "{");
     kp_buf_json_kv_i64(out, "id", row->id, false);
@@ -738,7 +741,11 @@ kp_err kp_customer_update(kp_office *o, int64_t id, const char *body, size_t len
         char current[KP_ATTRS_JSON_MAX + 1];
         if (!open_field(o, KP_PII_ATTRIBUTES, row->attributes, row->attributes_len, current,
                         sizeof current)) {
-            err = kp_error_set(e, KP_ERR_INTERNAL, "key", "the attributes cannot be opened");
+            err = kp_error_set(e, KP_ERR_IO, "key",
+                               "customer %lld's attributes cannot be opened with the key file "
+                               "DB.key: it was sealed with another key; put back the key file "
+                               "it was written with",
+                               (long long)id);
             goto out;
         }
         merged = current[0] ? json_loads(current, 0, NULL) : json_object();

@@ -2,7 +2,10 @@
  * durable.c: purchases and returns as operation-log records (oplog.h), and
  * recovery: replaying the records the database does not hold yet through
  * the same service functions that answered them, checking that each answer
- * comes out byte for byte as it was given.
+ * comes out byte for byte as it was given. A log damaged in its middle
+ * stops recovery without changing anything, unless the operator accepts the
+ * loss (`kopilka recover --accept-loss`): then what precedes the damage is
+ * kept, what follows is listed and dropped, and the log is emptied.
  *
  * A record: format version, type, the time and program version the
  * operation ran with, the store, a BLAKE2b of the answer, then the request
@@ -167,9 +170,14 @@ static kp_err program_of(replay_ctx *c, int64_t version, kp_error *e)
     return err;
 }
 
-static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+/* Decodes a record and runs it through the service. *same says whether the
+ * answer hashes to the one given before the stop; *replayed whether the
+ * database already held the operation. */
+static kp_err apply_record(replay_ctx *c, uint64_t seq, const uint8_t *data, size_t len,
+                           bool *same, bool *replayed, kp_error *e)
 {
-    replay_ctx *c = arg;
+    *same = false;
+    *replayed = false;
     reader r = {data, data + len, false};
     uint8_t format = get_u8(&r), type = get_u8(&r);
     kp_time now = get_i64(&r);
@@ -183,7 +191,6 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
                             "operation-log record %llu is of an unknown format %u/%u",
                             (unsigned long long)seq, format, type);
-    bool replayed = false;
     kp_err err;
     kp_buf_reset(&c->out);
     if (type == REC_PURCHASE) {
@@ -213,7 +220,7 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
             return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
                                 "operation-log record %llu is malformed", (unsigned long long)seq);
         if ((err = program_of(c, version, e))) return err;
-        err = kp_service_purchase(c->st, c->program, store, q, now, c->sc, &c->out, &replayed, e);
+        err = kp_service_purchase(c->st, c->program, store, q, now, c->sc, &c->out, replayed, e);
     } else {
         kp_return_req *q = &c->ret;
         memset(q, 0, sizeof *q);
@@ -236,24 +243,97 @@ static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t le
         /* A format 1 return (version 0) ran with no bound on its time. */
         if (version != 0 && (err = program_of(c, version, e))) return err;
         err = kp_service_return(c->st, version != 0 ? c->program : NULL, store, q, now, c->sc,
-                                &c->out, &replayed, e);
+                                &c->out, replayed, e);
     }
     if (err) return err;
     uint8_t again[ANSWER_HASH];
     answer_hash(&c->out, again);
-    if (replayed || sodium_memcmp(again, hash, sizeof hash) != 0)
+    *same = sodium_memcmp(again, hash, sizeof hash) == 0;
+    return KP_OK;
+}
+
+static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+{
+    replay_ctx *c = arg;
+    bool same, replayed;
+    kp_err err = apply_record(c, seq, data, len, &same, &replayed, e);
+    if (err) return err;
+    if (replayed || !same)
         return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
-                            "replaying operation-log record %llu (store %s) gave another answer "
-                            "than the one given before the stop; this binary prices differently "
-                            "from the one that wrote the log: recover with that version",
-                            (unsigned long long)seq, store);
+                            "replaying operation-log record %llu gave another answer than the "
+                            "one given before the stop; this binary prices differently from the "
+                            "one that wrote the log: recover with that version",
+                            (unsigned long long)seq);
     c->applied++;
     return KP_OK;
 }
 
-kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error *e)
+/* Decodes what a till would need to send a lost record again: its kind,
+ * store, card and receipt. */
+typedef struct lost_ctx {
+    kp_durable_lost_fn report;
+    void *ctx;
+    replay_ctx *replay; /* salvaging: apply each record too */
+    kp_error error;
+    size_t salvaged;
+} lost_ctx;
+
+static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+{
+    lost_ctx *c = arg;
+    const char *outcome = "lost";
+    if (c->replay) {
+        /* Each in a savepoint: one that fails (a return of the purchase
+         * that cannot be read, say) is rolled back alone and stays lost. */
+        kp_store *st = c->replay->st;
+        bool same, replayed;
+        kp_err err = st->ops->savepoint(st);
+        if (err) return kp_error_set(e, err, "database", "%s", st->last_error);
+        kp_error_clear(&c->error);
+        err = apply_record(c->replay, seq, data, len, &same, &replayed, &c->error);
+        if (err == KP_OK && replayed) {
+            outcome = "already in the database";
+        } else if (err == KP_OK) {
+            outcome = same ? "salvaged: the same answer as the till was given"
+                           : "salvaged: another answer than the till was given (the lost "
+                             "record before it changed the balance)";
+            c->salvaged++;
+            c->replay->applied++;
+        } else {
+            outcome = c->error.message;
+        }
+        kp_err end = err ? st->ops->rollback_to(st) : st->ops->release(st);
+        if (end) return kp_error_set(e, end, "database", "%s", st->last_error);
+        if (err == KP_ERR_NOMEM || err == KP_ERR_IO) return kp_error_set(e, err, "", "%s", outcome);
+    }
+    reader r = {data, data + len, false};
+    uint8_t format = get_u8(&r), type = get_u8(&r);
+    get_i64(&r);
+    get_i64(&r);
+    char store[KP_STR_MAX], card[KP_STR_MAX], receipt[KP_STR_MAX];
+    get_str(&r, store);
+    uint8_t hash[ANSWER_HASH];
+    take(&r, hash, sizeof hash);
+    get_str(&r, card);
+    get_str(&r, receipt);
+    bool known = !r.bad && format == FORMAT && (type == REC_PURCHASE || type == REC_RETURN);
+    c->report(c->ctx, seq, known ? (type == REC_PURCHASE ? "purchase" : "return") : "unknown",
+              known ? store : "", known ? card : "", known ? receipt : "", outcome);
+    return KP_OK;
+}
+
+/* Replays the log into the database in one transaction. With accept_loss,
+ * damage in the middle of the log (kp_oplog_replay) does not stop it: the
+ * records before the damage are kept, the readable ones after it are
+ * reported and dropped, and the log is emptied once the database holds
+ * the rest durably. */
+static kp_err recover(kp_store *st, kp_oplog *log, bool accept_loss, bool salvage,
+                      kp_durable_lost_fn report, void *report_ctx, size_t *applied,
+                      size_t *salvaged, kp_oplog_damage *damage, kp_error *e)
 {
     *applied = 0;
+    if (salvaged) *salvaged = 0;
+    if (damage) memset(damage, 0, sizeof *damage);
     replay_ctx *c = calloc(1, sizeof *c);
     kp_scratch *sc = kp_scratch_new();
     if (c == NULL || sc == NULL) {
@@ -265,21 +345,36 @@ kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error
     c->sc = sc;
     kp_buf_init(&c->out, 64 * 1024 * 1024);
     uint64_t mark = 0, last = 0;
+    bool lost = false;
     kp_err err = st->ops->begin(st);
     if (err == KP_OK) err = st->ops->oplog_mark_get(st, &mark);
     if (err) {
         kp_error_set(e, err, "database", "cannot read the operation-log mark: %s", st->last_error);
     } else {
         err = kp_oplog_replay(log, mark, replay_one, c, &last, e);
+        const kp_oplog_damage *d = kp_oplog_damage_get(log);
+        if (err == KP_ERR_IO && d->first_lost != 0) {
+            if (damage) *damage = *d;
+            if (accept_loss) {
+                lost_ctx lc = {report, report_ctx, salvage ? c : NULL, {0}, 0};
+                err = report ? kp_oplog_each_lost(log, describe_lost, &lc, e) : KP_OK;
+                lost = err == KP_OK;
+                if (lost && salvage) last = d->last_lost; /* the log is emptied below */
+                if (salvaged) *salvaged = lc.salvaged;
+            }
+        }
         if (err == KP_OK && last != mark && (err = st->ops->oplog_mark_set(st, last)))
             kp_error_set(e, err, "database", "cannot write the operation-log mark: %s",
                          st->last_error);
     }
     if (err == KP_OK && (err = st->ops->commit(st)))
         kp_error_set(e, err, "database", "cannot commit the recovery: %s", st->last_error);
-    if (err) {
-        st->ops->rollback(st);
-    } else {
+    if (err) st->ops->rollback(st);
+    /* The dropped records must never be read again: the database's commit
+     * is durable (synchronous=FULL outside the server's writer), so the
+     * log can go. */
+    if (err == KP_OK && lost) err = kp_oplog_clear(log, e);
+    if (err == KP_OK) {
         kp_oplog_start(log, last);
         *applied = c->applied;
     }
@@ -288,6 +383,18 @@ kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error
     free(c);
     kp_scratch_free(sc);
     return err;
+}
+
+kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error *e)
+{
+    return recover(st, log, false, false, NULL, NULL, applied, NULL, NULL, e);
+}
+
+kp_err kp_durable_recover_accepting_loss(kp_store *st, kp_oplog *log, bool salvage,
+                                         kp_durable_lost_fn report, void *ctx, size_t *applied,
+                                         size_t *salvaged, kp_oplog_damage *damage, kp_error *e)
+{
+    return recover(st, log, true, salvage, report, ctx, applied, salvaged, damage, e);
 }
 
 kp_err kp_durable_open_log(kp_store *st, const char *db_path, kp_oplog **log, size_t *applied,
@@ -301,6 +408,11 @@ kp_err kp_durable_open_log(kp_store *st, const char *db_path, kp_oplog **log, si
                                  st->last_error);
     if ((err = kp_oplog_open(db_path, id, log, e))) return err;
     if ((err = kp_durable_recover(st, *log, applied, e))) {
+        if (kp_oplog_damage_get(*log)->first_lost) {
+            char why[2048];
+            kp_oplog_damage_explain(*log, why, sizeof why);
+            fprintf(stderr, "kopilka: %s\n", why);
+        }
         kp_oplog_close(*log);
         *log = NULL;
     }

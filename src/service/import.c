@@ -1144,10 +1144,12 @@ kp_err kp_export_customers(kp_office *o, bool (*write)(void *ctx, const char *da
     if (flush_line(&x)) err = o->st->ops->people->customers_each(o->st, export_customer, &x);
     kp_buf_release(&x.line);
     if (err == KP_OK) err = x.err;
-    if (err)
-        return kp_error_set(e, err, "", "the export failed: %s",
-                            err == KP_ERR_INTERNAL ? "personal data cannot be opened with this key"
-                                                   : "storage or memory");
+    if (err == KP_ERR_INTERNAL) /* an operating error, not a bug: 503 with the reason */
+        return kp_error_set(e, KP_ERR_IO, "key",
+                            "the export failed: personal data cannot be opened with the key file "
+                            "DB.key (sealed with another key); put back the key file it was "
+                            "written with");
+    if (err) return kp_error_set(e, err, "", "the export failed: storage or memory");
     *rows = x.rows - 1;
     return KP_OK;
 }

@@ -148,6 +148,23 @@ kp_err kp_durable_return(kp_buf *b, const char *store, const kp_return_req *r, k
 /* Replays into the database, in one transaction, every log record past its
  * mark, checking each answer; then the log writes after the last one. */
 kp_err kp_durable_recover(kp_store *st, struct kp_oplog *log, size_t *applied, kp_error *e);
+/* Recovery that accepts the loss of a damaged log's records (oplog.h):
+ * replays those before the damage, calls report for each readable one
+ * after it (kind "purchase" or "return", or "unknown"), commits, then
+ * empties the log. With salvage, each readable record after the damage is
+ * also applied, at the time and program version it ran with, each in its
+ * own savepoint; outcome says how it went ("lost" without salvage, else
+ * "salvaged: ...", "already in the database" or why it failed). *applied
+ * counts records applied (before the damage and salvaged), *salvaged
+ * those after it. *damage says what was damaged (all zero: nothing, and
+ * this was an ordinary recovery). */
+struct kp_oplog_damage;
+typedef void (*kp_durable_lost_fn)(void *ctx, uint64_t seq, const char *kind, const char *store,
+                                   const char *card, const char *receipt, const char *outcome);
+kp_err kp_durable_recover_accepting_loss(kp_store *st, struct kp_oplog *log, bool salvage,
+                                         kp_durable_lost_fn report, void *ctx, size_t *applied,
+                                         size_t *salvaged, struct kp_oplog_damage *damage,
+                                         kp_error *e);
 /* Opens the database's operation log (taking its lock) and recovers.
  * KP_ERR_BUSY when another process (a running server) owns the log. */
 kp_err kp_durable_open_log(kp_store *st, const char *db_path, struct kp_oplog **log,

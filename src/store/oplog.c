@@ -23,6 +23,8 @@ struct kp_oplog {
     uint8_t key[16];
     int fd[2];
     char path[2][4096];
+    char db_path[4096];
+    kp_oplog_damage damage; /* found by the last replay */
     int cur;              /* the file being written */
     uint64_t off;         /* where the next write goes in fd[cur] */
     uint64_t seq;         /* last sequence number written */
@@ -59,6 +61,7 @@ kp_err kp_oplog_open(const char *db_path, const uint8_t key[16], kp_oplog **out,
     log->fd[0] = log->fd[1] = -1;
     memcpy(log->key, key, sizeof log->key);
     log->switch_bytes = KP_OPLOG_SWITCH_BYTES;
+    snprintf(log->db_path, sizeof log->db_path, "%s", db_path);
     kp_err err = KP_OK;
     for (int i = 0; i < 2 && err == KP_OK; i++) {
         int n = snprintf(log->path[i], sizeof log->path[i], "%s.oplog-%d", db_path, i);
@@ -100,94 +103,201 @@ void kp_oplog_close(kp_oplog *log)
 
 /* ------------------------------------------------------------------ replay */
 
-typedef struct chain {
-    uint8_t *data;   /* the whole file */
-    size_t size;
-    uint64_t first;  /* sequence number of the first record, 0 if none */
-    uint64_t last;
-    size_t pos;      /* offset of the next record to hand out */
-} chain;
+/* A readable record found in one of the files. */
+typedef struct found {
+    uint64_t seq;
+    uint64_t off;    /* of its header in its file */
+    uint32_t len;    /* payload bytes */
+    uint8_t file;
+} found;
 
-/* Reads a file and finds its chain: valid records with consecutive numbers
- * from offset 0. */
-static kp_err chain_load(const kp_oplog *log, int i, chain *c, kp_error *e)
+typedef struct scan {
+    uint8_t *data[2]; /* the whole files */
+    size_t size[2];
+    found *rec;       /* readable records numbered above `after`, by number */
+    size_t n, cap;
+} scan;
+
+static void scan_release(scan *s)
 {
-    memset(c, 0, sizeof *c);
-    const char *path = log->path[i];
-    int fd = log->fd[i];
-    struct stat sb;
-    if (fstat(fd, &sb) != 0)
-        return kp_error_set(e, KP_ERR_IO, "", "cannot read %s: %s", path, strerror(errno));
-    c->size = (size_t)sb.st_size;
-    if (c->size == 0) return KP_OK;
-    c->data = malloc(c->size);
-    if (c->data == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    size_t got = 0;
-    while (got < c->size) {
-        ssize_t r = pread(fd, c->data + got, c->size - got, (off_t)got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0)
-            return kp_error_set(e, KP_ERR_IO, "", "cannot read %s: %s", path,
-                                r < 0 ? strerror(errno) : "short read");
-        got += (size_t)r;
-    }
-    size_t off = 0;
-    uint64_t prev = 0;
-    while (off + HEADER <= c->size) {
-        const uint8_t *h = c->data + off;
-        uint32_t len = get_u32(h + 4);
-        uint64_t seq = get_u64(h + 8);
-        if (get_u32(h) != MAGIC || len == 0 || len > KP_OPLOG_RECORD_MAX ||
-            padded(len) > c->size - off - HEADER || seq == 0 || (prev && seq != prev + 1))
-            break;
-        uint8_t hash[HASH];
-        record_hash(log, h, h + HEADER, len, hash);
-        if (sodium_memcmp(hash, h + 16, HASH) != 0) break;
-        if (prev == 0) c->first = seq;
-        c->last = prev = seq;
-        off += HEADER + padded(len);
-    }
-    return KP_OK;
+    free(s->data[0]);
+    free(s->data[1]);
+    free(s->rec);
+    memset(s, 0, sizeof *s);
 }
 
-/* Moves c->pos to the record numbered `seq`; false if the chain lacks it. */
-static bool chain_seek(chain *c, uint64_t seq)
+/* True when a whole record with a good hash starts at p (room bytes left). */
+static bool record_valid(const kp_oplog *log, const uint8_t *p, size_t room)
 {
-    if (c->first == 0 || seq < c->first || seq > c->last) return false;
-    size_t off = 0;
-    for (uint64_t s = c->first; s < seq; s++) off += HEADER + padded(get_u32(c->data + off + 4));
-    c->pos = off;
-    return true;
+    if (room < HEADER || get_u32(p) != MAGIC) return false;
+    uint32_t len = get_u32(p + 4);
+    if (len == 0 || len > KP_OPLOG_RECORD_MAX || padded(len) > room - HEADER ||
+        get_u64(p + 8) == 0)
+        return false;
+    uint8_t hash[HASH];
+    record_hash(log, p, p + HEADER, len, hash);
+    return sodium_memcmp(hash, p + 16, HASH) == 0;
+}
+
+static int found_cmp(const void *a, const void *b)
+{
+    const found *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Reads both files and lists every readable record numbered above `after`.
+ * Records are 8-byte aligned, so past a damaged stretch the scan looks for
+ * the next record at every 8th byte: a record behind a damaged one is
+ * found, not taken for the end of the log. Older records behind the
+ * newest ones (a reused file) are numbered at most `after` and left out. */
+static kp_err scan_load(const kp_oplog *log, uint64_t after, scan *s, kp_error *e)
+{
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < 2; i++) {
+        const char *path = log->path[i];
+        int fd = log->fd[i];
+        struct stat sb;
+        if (fstat(fd, &sb) != 0)
+            return kp_error_set(e, KP_ERR_IO, "oplog", "cannot read %s: %s", path,
+                                strerror(errno));
+        size_t size = (size_t)sb.st_size;
+        if (size == 0) continue;
+        uint8_t *data = malloc(size);
+        if (data == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        s->data[i] = data;
+        s->size[i] = size;
+        size_t got = 0;
+        while (got < size) {
+            ssize_t r = pread(fd, data + got, size - got, (off_t)got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0)
+                return kp_error_set(e, KP_ERR_IO, "oplog", "cannot read %s: %s", path,
+                                    r < 0 ? strerror(errno) : "short read");
+            got += (size_t)r;
+        }
+        /* Bounded: each step moves on by at least 8 bytes. */
+        for (size_t off = 0; off + HEADER <= size;) {
+            const uint8_t *h = data + off;
+            if (!record_valid(log, h, size - off)) {
+                off += 8;
+                continue;
+            }
+            uint32_t len = get_u32(h + 4);
+            uint64_t seq = get_u64(h + 8);
+            if (seq > after) {
+                if (s->n == s->cap) {
+                    size_t cap = s->cap ? s->cap * 2 : 1024;
+                    found *p = realloc(s->rec, cap * sizeof *p);
+                    if (p == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+                    s->rec = p;
+                    s->cap = cap;
+                }
+                s->rec[s->n++] = (found){seq, off, len, (uint8_t)i};
+            }
+            off += HEADER + padded(len);
+        }
+    }
+    if (s->n > 1) qsort(s->rec, s->n, sizeof *s->rec, found_cmp);
+    return KP_OK;
 }
 
 kp_err kp_oplog_replay(kp_oplog *log, uint64_t after, kp_oplog_fn fn, void *ctx, uint64_t *last,
                        kp_error *e)
 {
     *last = after;
-    chain c[2];
-    kp_err err = KP_OK;
-    memset(c, 0, sizeof c);
-    for (int i = 0; i < 2 && err == KP_OK; i++) err = chain_load(log, i, &c[i], e);
-    /* Follow the numbers across the two files: the chain holding `next`,
-     * to its end, then the other one. Bounded: each step consumes one
-     * record of a finite file. */
+    memset(&log->damage, 0, sizeof log->damage);
+    scan s;
+    kp_err err = scan_load(log, after, &s, e);
+    /* The chain: after + 1, after + 2, ... with no gap, from either file. */
+    size_t i = 0;
     uint64_t next = after + 1;
-    while (err == KP_OK) {
-        int at = chain_seek(&c[0], next) ? 0 : chain_seek(&c[1], next) ? 1 : -1;
-        if (at < 0) break;
-        chain *ch = &c[at];
-        while (err == KP_OK && next <= ch->last) {
-            const uint8_t *h = ch->data + ch->pos;
-            uint32_t len = get_u32(h + 4);
-            assert(get_u64(h + 8) == next);
-            err = fn(ctx, next, h + HEADER, len, e);
-            if (err == KP_OK) *last = next++;
-            ch->pos += HEADER + padded(len);
+    const found *prev = NULL;
+    while (err == KP_OK && i < s.n) {
+        const found *r = &s.rec[i];
+        if (r->seq < next) { /* the same record twice: read once */
+            i++;
+            continue;
         }
+        if (r->seq != next) break;
+        err = fn(ctx, next, s.data[r->file] + r->off + HEADER, r->len, e);
+        if (err) break;
+        *last = next++;
+        prev = r;
+        i++;
     }
-    free(c[0].data);
-    free(c[1].data);
+    /* What is left is numbered past a record that cannot be read: the log
+     * is damaged in its middle, not torn at its end (a torn write leaves
+     * nothing readable after it). */
+    if (err == KP_OK && i < s.n) {
+        kp_oplog_damage *d = &log->damage;
+        d->first_lost = next;
+        d->last_lost = s.rec[s.n - 1].seq;
+        d->readable = 0;
+        for (size_t j = i; j < s.n; j++)
+            if (j == i || s.rec[j].seq != s.rec[j - 1].seq) d->readable++;
+        d->file = prev ? prev->file : -1;
+        d->offset = prev ? prev->off + HEADER + padded(prev->len) : 0;
+        err = kp_error_set(e, KP_ERR_IO, "oplog",
+                           "the operation log is damaged: record %llu cannot be read, yet %zu "
+                           "later records up to %llu can; nothing was changed (see `kopilka "
+                           "recover --help`)",
+                           (unsigned long long)next, d->readable,
+                           (unsigned long long)d->last_lost);
+    }
+    scan_release(&s);
     return err;
+}
+
+const kp_oplog_damage *kp_oplog_damage_get(const kp_oplog *log) { return &log->damage; }
+
+void kp_oplog_damage_explain(const kp_oplog *log, char *buf, size_t size)
+{
+    const kp_oplog_damage *d = &log->damage;
+    char where[2 * 4096 + 64];
+    if (d->file >= 0)
+        snprintf(where, sizeof where, "%s at byte %llu", log->path[d->file],
+                 (unsigned long long)d->offset);
+    else
+        snprintf(where, sizeof where, "in neither %s nor %s", log->path[0], log->path[1]);
+    unsigned long long first = d->first_lost, last = d->last_lost;
+    snprintf(buf, size,
+             "The operation log is damaged: record %llu cannot be read (%s), yet %zu later "
+             "records up to %llu can. A torn write at a crash leaves nothing readable after "
+             "it; this is damage in the middle of the log, and starting would silently lose "
+             "the acknowledged operations %llu to %llu. Nothing was changed.\n"
+             "The way forward: keep a copy of %s and of its .oplog-0 and .oplog-1 files; then "
+             "either put back an undamaged copy of the log files, or run\n"
+             "  kopilka recover %s --accept-loss\n"
+             "which keeps the operations up to %llu, drops %llu to %llu, lists the receipts "
+             "of those it can still read (to be sent again by their tills: unknown receipts "
+             "are priced anew) and empties the log (docs/architecture.md, \"Recovery\").",
+             first, where, d->readable, last, first, last, log->db_path, log->db_path,
+             first - 1, first, last);
+}
+
+kp_err kp_oplog_each_lost(kp_oplog *log, kp_oplog_fn fn, void *ctx, kp_error *e)
+{
+    const kp_oplog_damage *d = &log->damage;
+    if (d->first_lost == 0) return KP_OK;
+    scan s;
+    kp_err err = scan_load(log, d->first_lost - 1, &s, e);
+    for (size_t i = 0; err == KP_OK && i < s.n; i++) {
+        const found *r = &s.rec[i];
+        if (i > 0 && r->seq == s.rec[i - 1].seq) continue;
+        err = fn(ctx, r->seq, s.data[r->file] + r->off + HEADER, r->len, e);
+    }
+    scan_release(&s);
+    return err;
+}
+
+kp_err kp_oplog_clear(kp_oplog *log, kp_error *e)
+{
+    for (int i = 0; i < 2; i++)
+        if (ftruncate(log->fd[i], 0) != 0 || fsync(log->fd[i]) != 0)
+            return kp_error_set(e, KP_ERR_IO, "oplog", "cannot empty %s: %s", log->path[i],
+                                strerror(errno));
+    memset(&log->damage, 0, sizeof log->damage);
+    return KP_OK;
 }
 
 /* ------------------------------------------------------------------ writing */

@@ -678,13 +678,56 @@ static const struct {
      "operation %lld: its recorded change differs from its postings by %lld"},
 };
 
+/* SQLite's own check of the file: quick_check reads every page and record
+ * (time grows with the file's size, about as a full read of it);
+ * integrity_check also checks that every index matches its table (more
+ * time again: each index entry is looked up). Each row it gives that is
+ * not "ok" is a problem. SQLITE_CORRUPT or SQLITE_NOTADB while checking is
+ * one problem too: the check could not even read the file. */
+static kp_err s_integrity(kp_store *b, bool full, void (*report)(void *ctx, const char *line),
+                          void *ctx, int64_t *problems)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    *problems = 0;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, full ? "PRAGMA integrity_check(100)"
+                                            : "PRAGMA quick_check(100)", -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *row = (const char *)sqlite3_column_text(st, 0);
+        if (row == NULL || strcmp(row, "ok") == 0) continue;
+        /* A row may hold several problems, one a line, after a heading. */
+        for (const char *p = row, *end; *p; p = *end ? end + 1 : end) {
+            end = strchr(p, '\n');
+            if (end == NULL) end = p + strlen(p);
+            int n = (int)(end - p);
+            if (n == 0 || strncmp(p, "*** in database", 15) == 0) continue;
+            char line[512];
+            snprintf(line, sizeof line, "the database file is damaged: %.*s", n > 450 ? 450 : n,
+                     p);
+            report(ctx, line);
+            (*problems)++;
+        }
+    }
+    if (rc == SQLITE_ROW || rc == SQLITE_OK) rc = SQLITE_DONE;
+    int code = rc & 0xff;
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+        char line[512];
+        snprintf(line, sizeof line, "the database file is damaged: %.450s", sqlite3_errmsg(s->db));
+        report(ctx, line);
+        (*problems)++;
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? KP_OK : fail(s, rc);
+}
+
 static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line), void *ctx,
                        int64_t *problems)
 {
     sqlite_store *s = (sqlite_store *)b;
-    *problems = 0;
-    int rc = sqlite3_exec(s->db, "PRAGMA quick_check", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) return fail(s, rc);
+    kp_err err = s_integrity(b, false, report, ctx, problems);
+    if (err || *problems) return err; /* the ledger's checks cannot read a damaged file */
+    int rc;
     for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++) {
         sqlite3_stmt *st;
         rc = sqlite3_prepare_v2(s->db, checks[c].sql, -1, &st, NULL);
@@ -815,6 +858,7 @@ static const kp_store_ops sqlite_ops = {
     .plan_apply = s_plan_apply,
     .history = s_history,
     .verify = s_verify,
+    .integrity = s_integrity,
     .checkpoint = s_checkpoint,
     .oplog_mark_get = s_oplog_mark_get,
     .oplog_mark_set = s_oplog_mark_set,
@@ -886,22 +930,64 @@ static int terminals_schema_update(sqlite3 *db)
     return rc;
 }
 
+/* Says why the database cannot be written when the file or its folder is
+ * read-only (SQLite would open the file read-only, or fail with "unable to
+ * open database file" or "attempt to write a readonly database" later). */
+static kp_err check_writable(const char *path, kp_error *e)
+{
+    if (access(path, F_OK) == 0 && access(path, W_OK) != 0 &&
+        (errno == EACCES || errno == EPERM || errno == EROFS))
+        return kp_error_set(e, KP_ERR_IO, "database",
+                            "%s is read-only (%s): the server and every command write to it; "
+                            "make it writable by this user, or work on a copy",
+                            path, strerror(errno));
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (access(dir, W_OK) != 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
+        return kp_error_set(e, KP_ERR_IO, "database",
+                            "the folder %s is read-only (%s): the database's journal (-wal, "
+                            "-shm) and operation log (.oplog-0, .oplog-1) are created beside "
+                            "it; make the folder writable by this user",
+                            dir, strerror(errno));
+    return KP_OK;
+}
+
 kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error *e)
 {
     *out = NULL;
     if (!create && access(path, F_OK) != 0)
         return kp_error_set(e, KP_ERR_NOT_FOUND, "database",
                             "no database at %s (create one with `kopilka init`)", path);
+    kp_err err = check_writable(path, e);
+    if (err) return err;
+    /* The file holds password hashes, the audit log and balances: readable
+     * by its owner only, like the key file and the operation log. SQLite
+     * gives the journal files (-wal, -shm) the database file's mode. */
+    if (create) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return kp_error_set(e, KP_ERR_IO, "database", "cannot create %s: %s", path,
+                                strerror(errno));
+        close(fd);
+    }
     sqlite_store *s = calloc(1, sizeof *s);
     if (s == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     s->base.ops = &sqlite_ops;
     s->wal_fd = -1;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(path, &s->db, flags, store_sqlite_vfs());
-    kp_err err = KP_OK;
     if (rc != SQLITE_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database", "cannot open %s: %s", path,
                            s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto out;
+    }
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        err = kp_error_set(e, KP_ERR_IO, "database",
+                           "%s is read-only: SQLite could open it for reading only; make it "
+                           "writable by this user, or work on a copy", path);
         goto out;
     }
     sqlite3_busy_handler(s->db, busy_wait, NULL);

@@ -41,7 +41,7 @@ HEADER = 32
 
 
 def purchase_body(card, receipt, amount=100000):
-    return {"card": card, "receipt": receipt, "at": "2026-02-01T10:00:00Z",
+    return {"card": card, "receipt": receipt,
             "lines": [{"sku": "LAB-1", "category": harness.LABOR, "amount": amount}]}
 
 

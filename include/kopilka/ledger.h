@@ -4,7 +4,8 @@
  * new balance and debt. Pure: the store applies a plan atomically, so the
  * ledger logic is the same for SQLite, PostgreSQL and the tests.
  *
- * Invariants every plan keeps (asserted here, checked on disk by `verify`):
+ * Invariants every plan keeps (checked in every build, NDEBUG or not, by
+ * kp_ledger_plan_check(); checked on disk by `verify`):
  *  - the postings of one operation sum to zero;
  *  - an account's balance equals the sum of its postings, and equals
  *    sum(lots.remaining) - debt;
@@ -63,7 +64,16 @@ typedef struct kp_ledger_plan {
     int64_t debt_after;
     int64_t purchases_delta;
     int64_t spend_delta_minor;
+    bool too_many_changes;   /* more than KP_LOTS_MAX lots changed: refused */
 } kp_ledger_plan;
+
+/* Checks a plan's invariants in every build: postings sum to zero (without
+ * overflow), debt is never negative, at most KP_LOTS_MAX lot changes.
+ * KP_ERR_INTERNAL (logged to stderr with the invariant's name, check.h) for a
+ * broken invariant, KP_ERR_LIMIT for too many lot changes; e may be NULL.
+ * Every kp_ledger_plan_* function ends with it, and the store calls it again
+ * before applying a plan. */
+kp_err kp_ledger_plan_check(const kp_ledger_plan *plan, kp_error *e);
 
 /* One line of a stored purchase, with how much of it was returned. */
 typedef struct kp_op_line {
@@ -126,7 +136,8 @@ kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t s
 
 /* Plans the expiry of every lot of `account` that expired at or before
  * `now` with points left: they move to KP_SYS_EXPIRED. Sets *expired to the
- * points; plan->n_changes is 0 when no lot expired. */
+ * points; plan->n_changes is 0 when no lot expired. A plan expires at most
+ * KP_LOTS_MAX lots: when n_changes is KP_LOTS_MAX, apply it and plan again. */
 kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_plan *plan,
                              int64_t *expired);
 

@@ -1,14 +1,16 @@
 /*
  * ledger.c: plans of ledger changes for purchases, returns and moves. Pure:
  * the store applies a plan in one transaction. Every plan's postings sum to
- * zero (asserted here); `kopilka verify` re-checks everything on disk.
+ * zero: checked here in every build, NDEBUG or not (check.h), and again by
+ * the store before it applies a plan; `kopilka verify` re-checks everything
+ * on disk.
  */
 #include <kopilka/ledger.h>
 
-#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <kopilka/check.h>
 #include <kopilka/clock.h>
 #include <kopilka/money.h>
 
@@ -51,27 +53,34 @@ static void plan_init(kp_ledger_plan *plan, kp_op_type type, const kp_account *a
     plan->debt_after = account->debt;
     plan->purchases_delta = 0;
     plan->spend_delta_minor = 0;
+    plan->too_many_changes = false;
 }
 
 /* A movement of `points` between the customer's account and a system account. */
 static void post_pair(kp_ledger_plan *plan, int64_t sys_account, int64_t points)
 {
     if (points == 0) return;
-    assert(plan->n_postings + 2 <= sizeof plan->postings / sizeof plan->postings[0]);
+    KP_CHECK_ABORT(plan->n_postings + 2 <= sizeof plan->postings / sizeof plan->postings[0],
+                   "ledger: at most 4 posting pairs per operation");
     plan->postings[plan->n_postings++] = (kp_posting){plan->account_id, points};
     plan->postings[plan->n_postings++] = (kp_posting){sys_account, -points};
 }
 
-static void plan_check_balanced(const kp_ledger_plan *plan)
+kp_err kp_ledger_plan_check(const kp_ledger_plan *plan, kp_error *e)
 {
-    int64_t sum = 0, customer = 0;
-    for (size_t i = 0; i < plan->n_postings; i++) {
-        sum += plan->postings[i].points;
-        if (plan->postings[i].account > 0) customer += plan->postings[i].points;
-    }
-    assert(sum == 0 && "ledger: postings of one operation must sum to zero");
-    (void)customer;
-    assert(plan->debt_after >= 0 && "ledger: debt is never negative");
+    if (plan->too_many_changes)
+        return kp_error_set(e, KP_ERR_LIMIT, "",
+                            "the operation would change more than %d lots of one account; "
+                            "split it into smaller ones",
+                            KP_LOTS_MAX);
+    int64_t sum = 0;
+    bool overflow = false;
+    for (size_t i = 0; i < plan->n_postings; i++)
+        overflow |= !kp_add_checked(&sum, plan->postings[i].points);
+    KP_CHECK(!overflow, "ledger: the postings of one operation sum without overflow", e);
+    KP_CHECK(sum == 0, "ledger: the postings of one operation sum to zero", e);
+    KP_CHECK(plan->debt_after >= 0, "ledger: debt is never negative", e);
+    return KP_OK;
 }
 
 static void change_add(kp_ledger_plan *plan, int64_t lot_id, int64_t delta)
@@ -82,7 +91,10 @@ static void change_add(kp_ledger_plan *plan, int64_t lot_id, int64_t delta)
             plan->changes[i].delta += delta;
             return;
         }
-    assert(plan->n_changes < KP_LOTS_MAX);
+    if (plan->n_changes == KP_LOTS_MAX) {
+        plan->too_many_changes = true; /* kp_ledger_plan_check() refuses the plan */
+        return;
+    }
     plan->changes[plan->n_changes++] = (kp_lot_change){lot_id, delta};
 }
 
@@ -135,8 +147,7 @@ kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *acco
      * the card a member: it neither counts as a purchase nor adds spend. */
     plan->purchases_delta = quote->joined ? 1 : 0;
     plan->spend_delta_minor = quote->joined ? quote->amount_minor - quote->discount_minor : 0;
-    plan_check_balanced(plan);
-    return KP_OK;
+    return kp_ledger_plan_check(plan, NULL);
 }
 
 /* floor(value * num / den) for the pro-rata parts of a partly returned line. */
@@ -249,13 +260,13 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
         size_t w = 0;
         while (w < n_work && work[w].id != record->takes[t].lot_id) w++;
         if (w == n_work) {
-            assert(n_work < 2 * KP_LOTS_MAX);
+            KP_CHECK_ABORT(n_work < 2 * KP_LOTS_MAX, "ledger: a return's work lots fit");
             work[n_work++] = (work_lot){record->takes[t].lot_id, 0, KP_TIME_NEVER};
         }
         work[w].remaining += give;
         change_add(plan, work[w].id, give);
     }
-    assert(refund == 0);
+    KP_CHECK(refund == 0, "ledger: a return refunds every burnt point it gives back", e);
     int64_t claw = result->earned_reversed;
     for (size_t pass = 0; pass < 2 && claw > 0; pass++) {
         /* Never-expiring lots first, then the rest latest expiry first. */
@@ -271,15 +282,14 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
     plan->debt_after += claw;
     plan->balance_after = account->balance + result->burned_refunded - result->earned_reversed;
     plan->spend_delta_minor = record->not_joined ? 0 : -result->spend_reversed_minor;
-    plan_check_balanced(plan);
-    return KP_OK;
+    return kp_ledger_plan_check(plan, e);
 }
 
 kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t source,
                            int64_t points, const kp_lot *lot, kp_time now,
                            kp_ledger_plan *plan, kp_error *e)
 {
-    assert(source < 0);
+    KP_CHECK(source < 0, "ledger: a move's source is a system account", e);
     plan_init(plan, type, account);
     if (points == 0) return kp_error_set(e, KP_ERR_INVALID, "points", "must not be zero");
     if (points > 0) {
@@ -301,8 +311,7 @@ kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t s
         post_pair(plan, source, points);
     }
     plan->balance_after = account->balance + points;
-    plan_check_balanced(plan);
-    return KP_OK;
+    return kp_ledger_plan_check(plan, e);
 }
 
 kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_plan *plan,
@@ -310,7 +319,8 @@ kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_p
 {
     plan_init(plan, KP_OP_EXPIRE, account);
     int64_t total = 0;
-    for (size_t i = 0; i < account->n_lots; i++) {
+    /* At most KP_LOTS_MAX lots a plan: the caller plans again for the rest. */
+    for (size_t i = 0; i < account->n_lots && plan->n_changes < KP_LOTS_MAX; i++) {
         const kp_lot *l = &account->lots[i];
         if (l->remaining <= 0 || l->expires_at > now) continue;
         change_add(plan, l->id, -l->remaining);
@@ -319,6 +329,5 @@ kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_p
     post_pair(plan, KP_SYS_EXPIRED, -total);
     plan->balance_after = account->balance - total;
     *expired = total;
-    plan_check_balanced(plan);
-    return KP_OK;
+    return kp_ledger_plan_check(plan, NULL);
 }

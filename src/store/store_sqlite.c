@@ -435,7 +435,14 @@ static kp_err s_op_set_detail(kp_store *b, int64_t op_id, const char *detail)
 static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *plan, kp_time now)
 {
     sqlite_store *s = (sqlite_store *)b;
-    kp_err err = KP_OK;
+    /* The last gate before the disk, in every build: a plan that does not
+     * balance is never written, whoever built it. */
+    kp_error check;
+    kp_err err = kp_ledger_plan_check(plan, &check);
+    if (err) {
+        snprintf(s->base.last_error, sizeof s->base.last_error, "%s", check.message);
+        return err;
+    }
     /* Postings go in pairs (customer, system account): one statement a pair. */
     for (size_t i = 0; i < plan->n_postings && err == KP_OK;) {
         const kp_posting *p = &plan->postings[i];

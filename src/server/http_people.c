@@ -147,10 +147,12 @@ unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, k
     kp_error e = {0};
     bool replayed = false;
     kp_reader *rd = kp_reader_acquire(r->srv->readers);
+    const kp_program *program = kp_programs_hold(r->srv->programs);
     kp_office o;
-    kp_office_init(&o, rd->store, r->srv->pii, kp_programs_current(r->srv->programs), r->now,
+    kp_office_init(&o, rd->store, r->srv->pii, program, r->now,
                    r->caller ? &r->caller->actor : NULL, rd->scratch);
     kp_err err = fn(&o, r, arg, a->body, &replayed, &fe, &e);
+    kp_programs_drop(r->srv->programs, program);
     kp_reader_release(r->srv->readers, rd);
     return err ? http_people_error(a->body, &e, &fe) : 200;
 }

@@ -99,12 +99,13 @@ static unsigned route_quote(kp_server *srv, const char *store, const char *body,
     kp_error e = {0};
     kp_purchase_req *req = &tl_purchase;
     if (kp_purchase_req_parse(body, len, false, req, &e)) return service_error(out, &e, true);
-    const kp_program *program = kp_programs_current(srv->programs);
+    const kp_program *program = kp_programs_hold(srv->programs);
     if (program == NULL) return simple_error(out, 503, "unavailable", "", "no program is loaded");
     kp_reader *r = kp_reader_acquire(srv->readers);
     kp_err err = kp_service_quote(r->store, program, store, req, kp_clock_now(&srv->config.clock),
                                   r->scratch, out, &e);
     kp_reader_release(srv->readers, r);
+    kp_programs_drop(srv->programs, program);
     return err ? service_error(out, &e, false) : 200;
 }
 
@@ -163,8 +164,10 @@ static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
     if (number[0] == '\0' || strlen(number) >= KP_STR_MAX || strchr(number, '/'))
         return simple_error(out, 404, "unknown_card", "card", "no such card");
     kp_reader *r = kp_reader_acquire(srv->readers);
-    kp_err err = kp_service_card_program(r->store, kp_programs_current(srv->programs), number,
+    const kp_program *program = kp_programs_hold(srv->programs);
+    kp_err err = kp_service_card_program(r->store, program, number,
                                          kp_clock_now(&srv->config.clock), r->scratch, out, &e);
+    kp_programs_drop(srv->programs, program);
     kp_reader_release(srv->readers, r);
     return err ? service_error(out, &e, false) : 200;
 }

@@ -10,7 +10,9 @@
  *  - an account's balance equals the sum of its postings, and equals
  *    sum(lots.remaining) - debt;
  *  - no lot goes below zero or above its amount; debt is never negative;
- *  - a credit repays debt before it creates a lot.
+ *  - a credit repays debt before it creates a lot;
+ *  - an account has at most KP_LOTS_MAX open lots: at that many, a credit
+ *    joins an open lot of its kind (the later expiry of the two is kept).
  */
 #ifndef KOPILKA_LEDGER_H
 #define KOPILKA_LEDGER_H
@@ -59,12 +61,15 @@ typedef struct kp_ledger_plan {
     size_t n_changes;
     kp_lot_change changes[KP_LOTS_MAX];
     bool has_new_lot;
-    kp_lot new_lot;          /* new_lot.id != 0: add to that existing lot instead */
+    kp_lot new_lot;          /* new_lot.id != 0: add to that existing lot instead, whose
+                              * start and expiry become the later of its own and
+                              * new_lot's (an account at KP_LOTS_MAX open lots) */
     int64_t balance_after;
     int64_t debt_after;
     int64_t purchases_delta;
     int64_t spend_delta_minor;
     bool too_many_changes;   /* more than KP_LOTS_MAX lots changed: refused */
+    bool lots_full;          /* a credit found no lot to join at KP_LOTS_MAX: refused */
 } kp_ledger_plan;
 
 /* Checks a plan's invariants in every build: postings sum to zero (without

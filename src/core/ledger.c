@@ -54,6 +54,7 @@ static void plan_init(kp_ledger_plan *plan, kp_op_type type, const kp_account *a
     plan->purchases_delta = 0;
     plan->spend_delta_minor = 0;
     plan->too_many_changes = false;
+    plan->lots_full = false;
 }
 
 /* A movement of `points` between the customer's account and a system account. */
@@ -72,6 +73,11 @@ kp_err kp_ledger_plan_check(const kp_ledger_plan *plan, kp_error *e)
         return kp_error_set(e, KP_ERR_LIMIT, "",
                             "the operation would change more than %d lots of one account; "
                             "split it into smaller ones",
+                            KP_LOTS_MAX);
+    if (plan->lots_full)
+        return kp_error_set(e, KP_ERR_LIMIT, "",
+                            "the account has %d open lots, the most it may have, and none of "
+                            "the same kind and pending state to join: spend or expire some first",
                             KP_LOTS_MAX);
     int64_t sum = 0;
     bool overflow = false;
@@ -98,9 +104,40 @@ static void change_add(kp_ledger_plan *plan, int64_t lot_id, int64_t delta)
     plan->changes[plan->n_changes++] = (kp_lot_change){lot_id, delta};
 }
 
+/* The open lot of `account` that a credit like `proto` joins when the
+ * account already has KP_LOTS_MAX open lots: the same kind and the same
+ * pending state (a pending credit never joins a spendable lot, so points
+ * never become spendable early), the expiry nearest to the credit's. NULL
+ * when the account has no such lot. */
+static const kp_lot *lot_to_join(const kp_account *account, const kp_lot *proto, kp_time now)
+{
+    const kp_lot *best = NULL;
+    uint64_t best_gap = UINT64_MAX;
+    bool pending = proto->active_from > now;
+    for (size_t i = 0; i < account->n_lots; i++) {
+        const kp_lot *l = &account->lots[i];
+        if (strcmp(l->kind, proto->kind) != 0 || (l->active_from > now) != pending) continue;
+        uint64_t gap = l->expires_at > proto->expires_at
+                           ? (uint64_t)l->expires_at - (uint64_t)proto->expires_at
+                           : (uint64_t)proto->expires_at - (uint64_t)l->expires_at;
+        if (gap < best_gap) {
+            best = l;
+            best_gap = gap;
+        }
+    }
+    return best;
+}
+
 /* Credits `points` to the account: repays debt first, the rest becomes the
  * new lot described by `proto` (merged into an open lot of the same kind that
- * never expires and is already active, to keep the number of lots small). */
+ * never expires and is already active, to keep the number of lots small).
+ *
+ * An account never has more than KP_LOTS_MAX open lots, so one operation
+ * always sees all of them (kp_account.lots). When it has that many, the
+ * credit joins the open lot that lot_to_join() picks instead of opening
+ * one; the joined lot keeps the later expiry and the later start of the two,
+ * so the customer never loses a day of validity and pending points never
+ * become spendable early (docs/architecture.md, "Lots"). */
 static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t points,
                    const kp_lot *proto, kp_time now)
 {
@@ -119,10 +156,22 @@ static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t poin
             if (l->expires_at == KP_TIME_NEVER && l->active_from <= now &&
                 strcmp(l->kind, proto->kind) == 0) {
                 plan->new_lot.id = l->id;
-                break;
+                plan->new_lot.active_from = l->active_from;
+                return;
             }
         }
     }
+    if (account->n_lots < KP_LOTS_MAX) return;
+    const kp_lot *join = lot_to_join(account, proto, now);
+    if (join == NULL) {
+        plan->lots_full = true; /* kp_ledger_plan_check() refuses the plan */
+        return;
+    }
+    plan->new_lot.id = join->id;
+    if (join->active_from > plan->new_lot.active_from)
+        plan->new_lot.active_from = join->active_from;
+    if (join->expires_at > plan->new_lot.expires_at)
+        plan->new_lot.expires_at = join->expires_at;
 }
 
 kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *account,

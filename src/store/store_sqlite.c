@@ -93,7 +93,7 @@ static const char *const queries[Q__COUNT] = {
     [Q_ACCOUNT_GET] = "SELECT balance, debt, purchases, spend FROM accounts WHERE id = ?1",
     [Q_LOTS_OPEN] = "SELECT id, kind, amount, remaining, earned_at, active_from, expires_at "
                     "FROM lots WHERE account_id = ?1 AND remaining > 0 "
-                    "ORDER BY expires_at, id LIMIT " "512",
+                    "ORDER BY expires_at, id LIMIT ?2",
     [Q_OP_FIND] = "SELECT id, type, account_id, card, program_version, at, amount, paid, earned, "
                   "burned, points, original_op_id, request_hash, detail, response "
                   "FROM ops WHERE store = ?1 AND receipt = ?2",
@@ -106,7 +106,8 @@ static const char *const queries[Q__COUNT] = {
                           "VALUES (?1, ?2, ?3), (?1, ?4, ?5)",
     [Q_SYS_UPDATE] = "UPDATE sys_accounts SET balance = balance + ?2 WHERE id = ?1",
     [Q_LOT_CHANGE] = "UPDATE lots SET remaining = remaining + ?2 WHERE id = ?1 AND account_id = ?3",
-    [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 + ?4 "
+    [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 + ?4, "
+                    "active_from = max(active_from, ?5), expires_at = max(expires_at, ?6) "
                     "WHERE id = ?1 AND account_id = ?3",
     [Q_LOT_INSERT] = "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
                      "expires_at, op_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
@@ -346,7 +347,20 @@ static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
     sqlite3_reset(st);
     st = q(s, Q_LOTS_OPEN);
     sqlite3_bind_int64(st, 1, account_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n_lots < KP_LOTS_MAX) {
+    sqlite3_bind_int64(st, 2, KP_LOTS_MAX + 1); /* one more: to refuse, never to cut short */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n_lots == KP_LOTS_MAX) {
+            /* The ledger never opens more (a credit joins a lot at the cap):
+             * such an account comes from elsewhere, and an operation on part
+             * of its lots would burn, expire or claw back the wrong points. */
+            sqlite3_reset(st);
+            out->n_lots = 0;
+            snprintf(s->base.last_error, sizeof s->base.last_error,
+                     "account %lld has more than %d open lots, more than one operation may "
+                     "see; `kopilka lots-merge DB` merges them",
+                     (long long)account_id, KP_LOTS_MAX);
+            return KP_ERR_LIMIT;
+        }
         kp_lot *l = &out->lots[out->n_lots++];
         l->id = sqlite3_column_int64(st, 0);
         store_sqlite_copy_text(l->kind, sizeof l->kind, sqlite3_column_text(st, 1));
@@ -501,6 +515,8 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             sqlite3_bind_int64(st, 2, l->amount);
             sqlite3_bind_int64(st, 3, plan->account_id);
             sqlite3_bind_int64(st, 4, merge_change);
+            sqlite3_bind_int64(st, 5, l->active_from);
+            sqlite3_bind_int64(st, 6, l->expires_at);
         } else {
             st = q(s, Q_LOT_INSERT);
             sqlite3_bind_int64(st, 1, plan->account_id);

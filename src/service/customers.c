@@ -402,10 +402,9 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
     kp_buf_puts(out, ",\"attributes\":");
     kp_buf_puts(out, attrs[0] ? attrs : "{}");
 
-    kp_card_info cards[16];
+    kp_card_info *cards;
     size_t n_cards = 0;
-    if ((err = o->st->ops->people->cards_of_customer(o->st, row->id, cards, 16, &n_cards)))
-        return people_storage(o->st, err, e);
+    if ((err = people_cards_all(o, row->id, &cards, &n_cards, e))) return err;
     kp_buf_puts(out, ",\"cards\":[");
     for (size_t i = 0; i < n_cards; i++) {
         kp_buf_puts(out, i ? ",{" : "{");
@@ -414,6 +413,7 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
         kp_buf_puts(out, cards[i].may_burn ? ",\"may_spend\":true" : ",\"may_spend\":false");
         kp_buf_puts(out, "}");
     }
+    free(cards);
     kp_buf_puts(out, "]");
     if (o->sc &&
         (err = o->st->ops->account_load(o->st, row->account_id, &o->sc->account)) == KP_OK) {
@@ -809,6 +809,7 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     static const char *const keys[] = {"reason", NULL};
     char reason[KP_REASON_MAX];
     kp_customer_row *row = malloc(sizeof *row);
+    kp_card_info *cards = NULL;
     const kp_people_ops *pp = o->st->ops->people;
     if (row == NULL) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -825,12 +826,10 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     }
     if ((err = people_family_detach(o, id, e))) goto out;
     if ((err = load_customer(o, id, row, e))) goto out; /* the account may have changed */
-    kp_card_info cards[64];
+    /* Every card, however many: an erase that left one active would keep
+     * the customer usable after they asked to be forgotten. */
     size_t n_cards = 0;
-    if ((err = pp->cards_of_customer(o->st, id, cards, 64, &n_cards))) {
-        err = people_storage(o->st, err, e);
-        goto out;
-    }
+    if ((err = people_cards_all(o, id, &cards, &n_cards, e))) goto out;
     for (size_t i = 0; i < n_cards; i++) {
         kp_card_info *c = &cards[i];
         if (c->state == KP_CARD_BLOCKED || c->state == KP_CARD_REPLACED) continue;
@@ -873,6 +872,7 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     kp_buf_reset(out);
     err = kp_customer_json(o, row, out, e);
 out:
+    free(cards);
     free(row);
     json_decref(root);
     return err;

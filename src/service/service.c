@@ -398,7 +398,10 @@ static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_e
 
 static kp_err storage_error(kp_store *st, kp_err err, kp_error *e)
 {
-    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    /* A limit of the store (an account with too many open lots) is no
+     * failure of the storage: its own sentence says what is wrong. */
+    return kp_error_set(e, err, "", "%s%s", err == KP_ERR_LIMIT ? "" : "storage failed: ",
+                        st->last_error);
 }
 
 /* Prices the basket under the program and under what the card may do at

@@ -28,7 +28,10 @@ enum { PAGE_MAX = 256, CATCH_UP_DAYS = 366 };
 
 static kp_err storage(kp_store *st, kp_err err, kp_error *e)
 {
-    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    /* A limit of the store (an account with too many open lots) is no
+     * failure of the storage: its own sentence says what is wrong. */
+    return kp_error_set(e, err, "", "%s%s", err == KP_ERR_LIMIT ? "" : "storage failed: ",
+                        st->last_error);
 }
 
 static bool has_grant_on(const kp_program *p, const char *type)

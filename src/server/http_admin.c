@@ -68,9 +68,9 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
     if (err == KP_ERR_UNAUTHORIZED) {
         c.failed = true;
         http_office_write(r, do_login, &c, 200, a);
-        return http_people_error(a->body, &e, NULL);
+        return kp_http_error_answer(a->body, &e, NULL);
     }
-    if (err) return http_people_error(a->body, &e, NULL);
+    if (err) return kp_http_error_answer(a->body, &e, NULL);
     unsigned status = http_office_write(r, do_login, &c, 200, a);
     memset(c.token, 0, sizeof c.token);
     return status;

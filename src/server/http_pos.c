@@ -12,46 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e)
-{
-    kp_buf_reset(out);
-    kp_buf_puts(out, "{\"error\":{");
-    kp_buf_json_kv_str(out, "code", code, false);
-    kp_buf_json_kv_str(out, "message", e->message, true);
-    if (e->field[0]) kp_buf_json_kv_str(out, "field", e->field, true);
-    kp_buf_puts(out, "}}");
-    return status;
-}
-
 static unsigned simple_error(kp_buf *out, unsigned status, const char *code, const char *field,
                              const char *message)
 {
     kp_error e;
     kp_error_set(&e, KP_ERR_INVALID, field, "%s", message);
     return kp_http_error(out, status, code, &e);
-}
-
-/* Maps a service error to its HTTP status and code. */
-static unsigned service_error(kp_buf *out, const kp_error *e, bool parsing)
-{
-    switch (e->code) {
-    case KP_ERR_INVALID:
-        if (parsing && e->field[0] == '\0') return kp_http_error(out, 400, "bad_json", e);
-        return kp_http_error(out, 400, "bad_field", e);
-    case KP_ERR_LIMIT:
-    case KP_ERR_OVERFLOW: return kp_http_error(out, 400, "bad_field", e);
-    case KP_ERR_NOT_FOUND:
-        if (strcmp(e->field, "card") == 0) return kp_http_error(out, 404, "unknown_card", e);
-        if (strcmp(e->field, "original_receipt") == 0)
-            return kp_http_error(out, 404, "unknown_receipt", e);
-        return kp_http_error(out, 404, "not_found", e);
-    case KP_ERR_CONFLICT: return kp_http_error(out, 409, "receipt_conflict", e);
-    case KP_ERR_UNAUTHORIZED: return kp_http_error(out, 401, "unauthorized", e);
-    case KP_ERR_BUSY:
-    case KP_ERR_IO:
-    case KP_ERR_NOMEM: return kp_http_error(out, 503, "unavailable", e);
-    default: return kp_http_error(out, 500, "internal", e);
-    }
 }
 
 /* Finds the store of a terminal key: a small cache in front of the store, so
@@ -98,7 +64,7 @@ static unsigned route_quote(kp_server *srv, const char *store, const char *body,
 {
     kp_error e = {0};
     kp_purchase_req *req = &tl_purchase;
-    if (kp_purchase_req_parse(body, len, false, req, &e)) return service_error(out, &e, true);
+    if (kp_purchase_req_parse(body, len, false, req, &e)) return kp_http_error_answer(out, &e, NULL);
     const kp_program *program = kp_programs_hold(srv->programs);
     if (program == NULL) return simple_error(out, 503, "unavailable", "", "no program is loaded");
     kp_reader *r = kp_reader_acquire(srv->readers);
@@ -106,7 +72,7 @@ static unsigned route_quote(kp_server *srv, const char *store, const char *body,
                                   r->scratch, out, &e);
     kp_reader_release(srv->readers, r);
     kp_programs_drop(srv->programs, program);
-    return err ? service_error(out, &e, false) : 200;
+    return err ? kp_http_error_answer(out, &e, NULL) : 200;
 }
 
 void kp_http_write_release(kp_http_write *w)
@@ -117,7 +83,7 @@ void kp_http_write_release(kp_http_write *w)
 
 unsigned kp_http_write_status(kp_http_write *w)
 {
-    if (w->job.err) return service_error(w->job.out, &w->job.error, false);
+    if (w->job.err) return kp_http_error_answer(w->job.out, &w->job.error, NULL);
     return w->job.replayed ? 200 : 201;
 }
 
@@ -150,7 +116,7 @@ static unsigned route_write(kp_server *srv, kp_job_type type, const char *store,
         job->ret = &w->req->ret;
         n_lines = w->req->ret.request.n_lines;
     }
-    if (err) return service_error(out, &job->error, true);
+    if (err) return kp_http_error_answer(out, &job->error, NULL);
     /* Sized here so the writer thread never reallocates (and never frees
      * into another thread's arena) while building the answer. */
     kp_buf_reserve(out, 4096 + 512 * n_lines);
@@ -169,7 +135,7 @@ static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
                                          kp_clock_now(&srv->config.clock), r->scratch, out, &e);
     kp_programs_drop(srv->programs, program);
     kp_reader_release(srv->readers, r);
-    return err ? service_error(out, &e, false) : 200;
+    return err ? kp_http_error_answer(out, &e, NULL) : 200;
 }
 
 typedef unsigned (*post_route)(kp_server *, const char *store, const char *body, size_t len,

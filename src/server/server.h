@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "http_error.h"
 #include "service/service.h"
 
 typedef struct kp_server_config {
@@ -191,7 +192,5 @@ void kp_scheduler_stop(kp_scheduler *s);
 unsigned kp_http_route_events(kp_server *srv, const char *store, const char *body, size_t len,
                               kp_buf *out);
 
-/* Writes {"error": {...}} for an error and returns the HTTP status. */
-unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e);
 
 #endif

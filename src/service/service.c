@@ -388,10 +388,10 @@ static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_e
 {
     kp_err err = st->ops->card_find(st, number, card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
     if (err != KP_OK) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "card %s is %s and cannot be used",
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card", "card %s is %s and cannot be used",
                             number, kp_card_state_name(card->state));
     return KP_OK;
 }
@@ -491,7 +491,7 @@ static kp_err replay(kp_store *st, const kp_program *program, const kp_op_row *r
                      bool *replayed, kp_error *e)
 {
     if (row->type != type || memcmp(row->request_hash, hash, 16) != 0)
-        return kp_error_set(e, KP_ERR_CONFLICT, "receipt",
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_RECEIPT_CONFLICT, "receipt",
                             "receipt %s of store %s was already used for a different request",
                             row->receipt, row->store);
     *replayed = true;
@@ -595,7 +595,7 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
     err = st->ops->op_find(st, store, req->original_receipt, &orig);
     if (err == KP_ERR_NOT_FOUND || (err == KP_OK && orig.type != KP_OP_PURCHASE)) {
         if (err == KP_OK) kp_op_row_release(&orig);
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "original_receipt",
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_RECEIPT, "original_receipt",
                             "store %s has no purchase with receipt %s", store,
                             req->original_receipt);
     }
@@ -703,7 +703,7 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
     kp_card card;
     kp_err err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
     if (err) return storage_error(st, err, e);
     kp_account *a = &sc->account;
     if ((err = st->ops->account_load(st, card.account_id, a))) return storage_error(st, err, e);

@@ -352,7 +352,8 @@ static kp_err do_picture(kp_office *o, const http_request *r, void *arg, kp_buf 
     kp_card card;
     err = o->st->ops->card_find(o->st, r->params[0], &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "card", "no card with number %s", r->params[0]);
+        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
+                             r->params[0]);
     if (err) return people_storage(o->st, err, e);
     return p->png ? kp_barcode_png(p->kind, r->params[0], out, e)
                   : kp_barcode_svg(p->kind, r->params[0], out, e);

@@ -908,7 +908,7 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
     bool empty = false;
     err = pp->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_set(e, err, "card", "no card with number %s", number);
+        err = kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
         goto out;
     }
     if (err == KP_OK) err = pp->account_is_empty(o->st, card.account_id, &empty);

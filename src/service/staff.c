@@ -355,7 +355,7 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
     kp_card_info c;
     err = o->st->ops->people->card_info_get(o->st, card, &c);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_set(e, err, "card", "no card with number %s", card);
+        err = kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", card);
         goto out;
     }
     if (err) {

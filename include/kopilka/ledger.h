@@ -146,4 +146,27 @@ kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t s
 kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_plan *plan,
                              int64_t *expired);
 
+/* One merge of kp_lots_merge_plan(): lot `from_id` gives its remaining
+ * points to lot `into_id`, whose start and expiry become active_from and
+ * expires_at (the later of the two lots' each). */
+typedef struct kp_lot_merge {
+    int64_t into_id;
+    int64_t from_id;
+    int64_t points;
+    kp_time active_from;
+    kp_time expires_at;
+} kp_lot_merge;
+
+/* Plans merges that bring `n` open lots in burn order (earliest expiry
+ * first) down to at most `max`, the way a credit joins a lot at the cap:
+ * only lots of the same kind and pending state at `now` merge, the pair with
+ * the nearest expiries first, and the merged lot keeps the later expiry and
+ * start, so no customer loses a day of validity and no pending point becomes
+ * spendable early. Rewrites lots[] (the merged ones removed, *n updated) and
+ * writes the merges to merges[] (room for the original *n - max). Returns
+ * the number of merges; *n stays above max when no more lots can merge. For
+ * an operator's one-off repair (`kopilka lots merge`): O(n^2). */
+size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now,
+                          kp_lot_merge *merges);
+
 #endif

@@ -380,3 +380,40 @@ kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_p
     *expired = total;
     return kp_ledger_plan_check(plan, NULL);
 }
+
+size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now,
+                          kp_lot_merge *merges)
+{
+    size_t n_merges = 0;
+    while (*n > max) {
+        /* The nearest pair (i, j), j the next lot after i that i may join. */
+        size_t best_i = SIZE_MAX, best_j = 0;
+        uint64_t best_gap = UINT64_MAX;
+        for (size_t i = 0; i < *n; i++) {
+            bool pending = lots[i].active_from > now;
+            for (size_t j = i + 1; j < *n; j++) {
+                if (strcmp(lots[j].kind, lots[i].kind) != 0 ||
+                    (lots[j].active_from > now) != pending)
+                    continue;
+                uint64_t gap = (uint64_t)lots[j].expires_at - (uint64_t)lots[i].expires_at;
+                if (gap < best_gap) {
+                    best_gap = gap;
+                    best_i = i;
+                    best_j = j;
+                }
+                break;
+            }
+        }
+        if (best_i == SIZE_MAX) break;
+        kp_lot *from = &lots[best_i], *into = &lots[best_j];
+        if (from->active_from > into->active_from) into->active_from = from->active_from;
+        if (from->expires_at > into->expires_at) into->expires_at = from->expires_at;
+        into->amount += from->remaining;
+        into->remaining += from->remaining;
+        merges[n_merges++] = (kp_lot_merge){into->id, from->id, from->remaining,
+                                            into->active_from, into->expires_at};
+        memmove(from, from + 1, (*n - best_i - 1) * sizeof *from);
+        (*n)--;
+    }
+    return n_merges;
+}

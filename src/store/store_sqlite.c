@@ -357,7 +357,7 @@ static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
             out->n_lots = 0;
             snprintf(s->base.last_error, sizeof s->base.last_error,
                      "account %lld has more than %d open lots, more than one operation may "
-                     "see; `kopilka lots-merge DB` merges them",
+                     "see; `kopilka lots merge DB` merges them",
                      (long long)account_id, KP_LOTS_MAX);
             return KP_ERR_LIMIT;
         }
@@ -606,6 +606,85 @@ static const struct {
      "operation %lld: its recorded change differs from its postings by %lld"},
 };
 
+/* kp_store_ops.lots_merge: finds the accounts over `max` open lots, reads
+ * each one's lots whole, plans with kp_lots_merge_plan() and applies it. */
+static kp_err s_lots_merge(kp_store *b, size_t max, kp_time now,
+                           void (*report)(void *ctx, int64_t account_id, size_t before,
+                                          size_t after),
+                           void *ctx)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *over = NULL, *lots = NULL, *into = NULL, *from = NULL;
+    kp_lot *all = NULL;
+    kp_lot_merge *merges = NULL;
+    kp_err err = KP_OK;
+    int rc = SQLITE_OK;
+    if ((rc = sqlite3_prepare_v2(s->db,
+                                 "SELECT account_id, count(*) FROM lots WHERE remaining > 0 "
+                                 "GROUP BY account_id HAVING count(*) > ?1 ORDER BY account_id",
+                                 -1, &over, NULL)) ||
+        (rc = sqlite3_prepare_v2(s->db,
+                                 "SELECT id, kind, amount, remaining, earned_at, active_from, "
+                                 "expires_at FROM lots WHERE account_id = ?1 AND remaining > 0 "
+                                 "ORDER BY expires_at, id",
+                                 -1, &lots, NULL)) ||
+        (rc = sqlite3_prepare_v2(s->db,
+                                 "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2, "
+                                 "active_from = ?3, expires_at = ?4 WHERE id = ?1",
+                                 -1, &into, NULL)) ||
+        (rc = sqlite3_prepare_v2(s->db, "UPDATE lots SET remaining = 0 WHERE id = ?1", -1, &from,
+                                 NULL))) {
+        err = fail(s, rc);
+        goto out;
+    }
+    sqlite3_bind_int64(over, 1, (sqlite3_int64)max);
+    while (err == KP_OK && (rc = sqlite3_step(over)) == SQLITE_ROW) {
+        int64_t account_id = sqlite3_column_int64(over, 0);
+        size_t n = (size_t)sqlite3_column_int64(over, 1), got = 0;
+        kp_lot *more = realloc(all, n * sizeof *all);
+        kp_lot_merge *more_merges = more ? realloc(merges, n * sizeof *merges) : NULL;
+        if (more) all = more;
+        if (more_merges) merges = more_merges;
+        if (more == NULL || more_merges == NULL) {
+            snprintf(s->base.last_error, sizeof s->base.last_error, "out of memory");
+            err = KP_ERR_NOMEM;
+            break;
+        }
+        sqlite3_bind_int64(lots, 1, account_id);
+        while (got < n && (rc = sqlite3_step(lots)) == SQLITE_ROW) {
+            kp_lot *l = &all[got++];
+            l->id = sqlite3_column_int64(lots, 0);
+            store_sqlite_copy_text(l->kind, sizeof l->kind, sqlite3_column_text(lots, 1));
+            l->amount = sqlite3_column_int64(lots, 2);
+            l->remaining = sqlite3_column_int64(lots, 3);
+            l->earned_at = sqlite3_column_int64(lots, 4);
+            l->active_from = sqlite3_column_int64(lots, 5);
+            l->expires_at = sqlite3_column_int64(lots, 6);
+        }
+        sqlite3_reset(lots);
+        size_t left = got;
+        size_t n_merges = kp_lots_merge_plan(all, &left, max, now, merges);
+        for (size_t m = 0; m < n_merges && err == KP_OK; m++) {
+            sqlite3_bind_int64(into, 1, merges[m].into_id);
+            sqlite3_bind_int64(into, 2, merges[m].points);
+            sqlite3_bind_int64(into, 3, merges[m].active_from);
+            sqlite3_bind_int64(into, 4, merges[m].expires_at);
+            sqlite3_bind_int64(from, 1, merges[m].from_id);
+            if ((err = run(s, into)) == KP_OK) err = run(s, from);
+        }
+        if (err == KP_OK && report) report(ctx, account_id, got, left);
+    }
+    if (err == KP_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) err = fail(s, rc);
+out:
+    sqlite3_finalize(over);
+    sqlite3_finalize(lots);
+    sqlite3_finalize(into);
+    sqlite3_finalize(from);
+    free(all);
+    free(merges);
+    return err;
+}
+
 static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line), void *ctx,
                        int64_t *problems)
 {
@@ -736,6 +815,7 @@ static const kp_store_ops sqlite_ops = {
     .op_insert = s_op_insert,
     .op_set_detail = s_op_set_detail,
     .plan_apply = s_plan_apply,
+    .lots_merge = s_lots_merge,
     .history = s_history,
     .verify = s_verify,
     .checkpoint = s_checkpoint,

@@ -6,6 +6,9 @@ against a real `kopilka serve`:
     points all 66 back (the moves read 64);
   - 600 promo adjustments of one card: every point is in the balance, the
     lots and one debit of all of them (a load saw 512 lots);
+  - a database with 600 open lots in one account (an older version's) is
+    refused with a sentence naming the repair, `kopilka lots merge`, which
+    brings it to 512 lots with every point kept;
   - `--readers` out of range is refused with the range and the value;
   - one error map: a search without criteria is 400 `bad_field` on the back
     office as on the till (the two maps disagreed), and the codes the till
@@ -13,6 +16,7 @@ against a real `kopilka serve`:
 
     python3 test_caps.py --kopilka build/kopilka [unittest options]
 """
+import sqlite3
 import subprocess
 import unittest
 
@@ -107,6 +111,45 @@ class ManyLots(PeopleTestCase):
         self.assertEqual(self.k.card(card)["lots"], [])
         self.k.stop()
         self.assertEqual(self.k.verify().returncode, 0)
+
+
+class LegacyLots(unittest.TestCase):
+    """A database with more open lots in one account than the ledger keeps
+    (written by an older version): refused loudly, then repaired by
+    `kopilka lots merge` with every point kept."""
+
+    def test_more_than_512_lots_refused_then_merged(self):
+        k = harness.Kopilka(cards=1)
+        self.addCleanup(k.close)
+        card = k.cards[0]
+        db = sqlite3.connect(k.db)
+        (account,) = db.execute("SELECT account_id FROM cards WHERE number = ?",
+                                (card,)).fetchone()
+        db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                   "WHERE i < 600) INSERT INTO lots(account_id, kind, amount, remaining, "
+                   "earned_at, active_from, expires_at, op_id) SELECT ?, 'premium', 1, 1, 0, 0, "
+                   "4000000000 + i * 86400, 1 FROM n", (account,))
+        db.execute("UPDATE accounts SET balance = 600 WHERE id = ?", (account,))
+        db.commit()
+        db.close()
+        k.start()
+        s, a = k.call("GET", "/v1/cards/" + card)
+        self.assertEqual(s, 400, k.last_raw())
+        self.assertEqual(a["error"]["message"],
+                         "account %d has more than 512 open lots, more than one operation may "
+                         "see; `kopilka lots merge DB` merges them" % account)
+        k.stop()
+        p = k.cli("lots", "merge", "DB")
+        self.assertEqual(p.stdout, "account %d: 600 open lots, 512 after merging\n"
+                         "%s: 1 account(s) had more than 512 open lots\n" % (account, k.db))
+        k.start()
+        c = k.card(card)
+        self.assertEqual((c["balance"], len(c["lots"])), (600, 512))
+        self.assertEqual(sum(l["remaining"] for l in c["lots"]), 600)
+        self.assertEqual(c["lots"][-1]["remaining"], 1)
+        k.stop()
+        p = k.cli("lots", "merge", "DB")
+        self.assertEqual(p.stdout, "%s: 0 account(s) had more than 512 open lots\n" % k.db)
 
 
 class OneErrorMap(PeopleTestCase):

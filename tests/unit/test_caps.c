@@ -2,7 +2,8 @@
  * test_caps.c: no silent caps, money invariants, one error map.
  *  - an account with more lots than KP_LOTS_MAX: every point stays visible
  *    and spendable (credits join lots at the cap), and a database holding
- *    more open lots than that is refused, never cut short;
+ *    more open lots than that is refused, never cut short, until
+ *    `kopilka lots merge` (kp_store_ops.lots_merge) repairs it;
  *  - a ledger plan that does not balance is refused by kp_ledger_plan_check()
  *    and by the store (test_caps_ndebug.c proves the same under NDEBUG);
  *  - the program cache keeps a version a request holds through 70 reloads;
@@ -179,6 +180,14 @@ static void test_credit_at_the_cap_with_nothing_to_join_is_refused(void **state)
     assert_non_null(strstr(e.message, "512 open lots"));
 }
 
+static void report_merge(void *ctx, int64_t account_id, size_t before, size_t after)
+{
+    int64_t *seen = ctx;
+    seen[0] = account_id;
+    seen[1] = (int64_t)before;
+    seen[2] = (int64_t)after;
+}
+
 /* A database with more open lots than KP_LOTS_MAX (written by an older
  * version, or by hand) is refused loudly; before, a load cut it to 512. */
 static void test_load_of_more_lots_than_the_cap_is_refused(void **state)
@@ -200,6 +209,62 @@ static void test_load_of_more_lots_than_the_cap_is_refused(void **state)
     assert_int_equal(f->st->ops->account_load(f->st, f->account_id, a), KP_ERR_LIMIT);
     assert_int_equal(a->n_lots, 0);
     assert_non_null(strstr(f->st->last_error, "more than 512 open lots"));
+    assert_non_null(strstr(f->st->last_error, "kopilka lots merge"));
+
+    /* The way out: `kopilka lots merge` brings it to 512 lots, all 600
+     * points kept, the latest expiry kept. */
+    int64_t seen[3] = {0};
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(f->st->ops->lots_merge(f->st, KP_LOTS_MAX, T0, report_merge, seen), KP_OK);
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+    assert_int_equal(seen[0], f->account_id);
+    assert_int_equal(seen[1], 600);
+    assert_int_equal(seen[2], KP_LOTS_MAX);
+    assert_int_equal(f->st->ops->account_load(f->st, f->account_id, a), KP_OK);
+    assert_int_equal(a->n_lots, KP_LOTS_MAX);
+    int64_t sum = 0;
+    for (size_t i = 0; i < a->n_lots; i++) sum += a->lots[i].remaining;
+    assert_int_equal(sum, 600);
+    assert_int_equal(a->lots[KP_LOTS_MAX - 1].expires_at, T0 + 600);
+    /* All gaps are equal (a second): the earliest pairs merge first, so the
+     * first 89 lots became one expiring with the 89th. */
+    assert_int_equal(a->lots[0].expires_at, T0 + 89);
+    assert_int_equal(a->lots[0].remaining, 89);
+    assert_int_equal(a->lots[1].expires_at, T0 + 90);
+}
+
+/* The merge planner keeps kinds and pending states apart, joins the nearest
+ * expiries first and keeps the later expiry and start. */
+static void test_merge_plan_nearest_same_kind_later_expiry(void **state)
+{
+    (void)state;
+    kp_lot lots[5] = {
+        {.id = 1, .kind = "promo", .amount = 5, .remaining = 5, .expires_at = 100},
+        {.id = 2, .kind = "regular", .amount = 7, .remaining = 7, .expires_at = 101},
+        {.id = 3, .kind = "promo", .amount = 3, .remaining = 2, .expires_at = 150},
+        {.id = 4, .kind = "promo", .amount = 4, .remaining = 4, .active_from = 90,
+         .expires_at = 151},
+        {.id = 5, .kind = "promo", .amount = 1, .remaining = 1, .expires_at = 160},
+    };
+    size_t n = 5;
+    kp_lot_merge merges[5];
+    /* At 50, lot 4 is pending: it may not join 3 or 5. 3 (150) and 5 (160)
+     * are nearest, then 1 (100) and 5 (now 160). */
+    assert_int_equal(kp_lots_merge_plan(lots, &n, 3, 50, merges), 2);
+    assert_int_equal(n, 3);
+    assert_int_equal(merges[0].from_id, 3);
+    assert_int_equal(merges[0].into_id, 5);
+    assert_int_equal(merges[0].points, 2);
+    assert_int_equal(merges[1].from_id, 1);
+    assert_int_equal(merges[1].into_id, 5);
+    assert_int_equal(merges[1].expires_at, 160);
+    assert_int_equal(lots[0].id, 2);
+    assert_int_equal(lots[1].id, 4);
+    assert_int_equal(lots[2].id, 5);
+    assert_int_equal(lots[2].remaining, 8);
+    /* Nothing more can merge: three kinds-and-states, three lots. */
+    assert_int_equal(kp_lots_merge_plan(lots, &n, 1, 50, merges), 0);
+    assert_int_equal(n, 3);
 }
 
 /* The money invariants hold in this build, and the store checks again
@@ -384,6 +449,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_of_more_lots_than_the_cap_is_refused, setup,
                                         teardown),
+        cmocka_unit_test(test_merge_plan_nearest_same_kind_later_expiry),
         cmocka_unit_test_setup_teardown(test_unbalanced_plan_is_refused_by_ledger_and_store, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_program_held_through_70_reloads, setup, teardown),

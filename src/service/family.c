@@ -16,6 +16,8 @@
  */
 #include "people_int.h"
 
+#include <kopilka/check.h>
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +60,9 @@ static void group_add(move *m, const kp_lot *lot, int64_t points, bool keep_pend
             m->groups[i].points += points;
             return;
         }
-    if (m->n_groups == KP_LOTS_MAX) return;
+    /* Never full: a group per lot change, and a plan changes at most
+     * KP_LOTS_MAX lots (kp_ledger_plan_check). */
+    KP_CHECK_ABORT(m->n_groups < KP_LOTS_MAX, "family: a move's groups fit its lot changes");
     snprintf(m->groups[m->n_groups].kind, sizeof m->groups[0].kind, "%s", lot->kind);
     m->groups[m->n_groups].active_from = active;
     m->groups[m->n_groups].expires_at = lot->expires_at;

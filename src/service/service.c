@@ -529,14 +529,13 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     kp_quote *q = &sc->quote;
     if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
     if ((err = price_at_till(st, program, store, &card, req, at, sc, e))) return err;
-    if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan)))
-        return kp_error_set(e, err, "",
-                            err == KP_ERR_INTERNAL
-                                ? "the ledger refused the purchase: an internal invariant did "
-                                  "not hold (logged); nothing was written"
-                                : "the ledger refused the purchase: it would change more than "
-                                  "%d lots",
-                            KP_LOTS_MAX);
+    if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan))) {
+        /* The plan's own check says why, in words (and logs a broken
+         * invariant by name). */
+        if (kp_ledger_plan_check(&sc->plan, e) == KP_OK)
+            kp_error_set(e, err, "", "the ledger refused the purchase");
+        return err;
+    }
 
     kp_buf_reset(out);
     quote_json(out, program, store, req, at, q, false, false);

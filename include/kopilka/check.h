@@ -26,15 +26,14 @@ _Noreturn void kp_check_abort(const char *name, const char *file, int line);
  * message naming the invariant, and returns KP_ERR_INTERNAL. */
 kp_err kp_check_fail(kp_error *e, const char *name, const char *file, int line);
 
-#define KP_CHECK(cond, name, e)                                                  \
-    do {                                                                         \
-        if (__builtin_expect(!(cond), 0))                                        \
-            return kp_check_fail((e), (name), __FILE__, __LINE__);               \
+#define KP_CHECK(cond, name, e)                                                                    \
+    do {                                                                                           \
+        if (__builtin_expect(!(cond), 0)) return kp_check_fail((e), (name), __FILE__, __LINE__);   \
     } while (0)
 
-#define KP_CHECK_ABORT(cond, name)                                               \
-    do {                                                                         \
-        if (__builtin_expect(!(cond), 0)) kp_check_abort((name), __FILE__, __LINE__); \
+#define KP_CHECK_ABORT(cond, name)                                                                 \
+    do {                                                                                           \
+        if (__builtin_expect(!(cond), 0)) kp_check_abort((name), __FILE__, __LINE__);              \
     } while (0)
 
 #endif

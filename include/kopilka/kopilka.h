@@ -68,8 +68,8 @@ typedef struct kp_error {
 kp_err kp_error_set(kp_error *e, kp_err code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The same with a reason. */
-kp_err kp_error_setr(kp_error *e, kp_err code, kp_reason reason, const char *field,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+kp_err kp_error_setr(kp_error *e, kp_err code, kp_reason reason, const char *field, const char *fmt,
+                     ...) __attribute__((format(printf, 5, 6)));
 void kp_error_clear(kp_error *e);
 
 /* Limits. Past any of them an operation fails with a clear error. */

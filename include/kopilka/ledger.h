@@ -61,15 +61,15 @@ typedef struct kp_ledger_plan {
     size_t n_changes;
     kp_lot_change changes[KP_LOTS_MAX];
     bool has_new_lot;
-    kp_lot new_lot;          /* new_lot.id != 0: add to that existing lot instead, whose
-                              * start and expiry become the later of its own and
-                              * new_lot's (an account at KP_LOTS_MAX open lots) */
+    kp_lot new_lot; /* new_lot.id != 0: add to that existing lot instead, whose
+                     * start and expiry become the later of its own and
+                     * new_lot's (an account at KP_LOTS_MAX open lots) */
     int64_t balance_after;
     int64_t debt_after;
     int64_t purchases_delta;
     int64_t spend_delta_minor;
-    bool too_many_changes;   /* more than KP_LOTS_MAX lots changed: refused */
-    bool lots_full;          /* a credit found no lot to join at KP_LOTS_MAX: refused */
+    bool too_many_changes; /* more than KP_LOTS_MAX lots changed: refused */
+    bool lots_full;        /* a credit found no lot to join at KP_LOTS_MAX: refused */
 } kp_ledger_plan;
 
 /* Checks a plan's invariants in every build: postings sum to zero (without
@@ -166,7 +166,6 @@ typedef struct kp_lot_merge {
  * writes the merges to merges[] (room for the original *n - max). Returns
  * the number of merges; *n stays above max when no more lots can merge. For
  * an operator's one-off repair (`kopilka lots merge`): O(n^2). */
-size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now,
-                          kp_lot_merge *merges);
+size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now, kp_lot_merge *merges);
 
 #endif

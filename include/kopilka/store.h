@@ -104,8 +104,7 @@ typedef struct kp_store_ops {
      * `max` (kp_lots_merge_plan() at `now`), inside the caller's
      * transaction; report(ctx, account, lots before, lots after) for each. */
     kp_err (*lots_merge)(kp_store *s, size_t max, kp_time now,
-                         void (*report)(void *ctx, int64_t account_id, size_t before,
-                                        size_t after),
+                         void (*report)(void *ctx, int64_t account_id, size_t before, size_t after),
                          void *ctx);
 
     /* Idempotency: the operation stored under (store, receipt). */

@@ -361,9 +361,10 @@ static void print_merged(void *ctx, int64_t account_id, size_t before, size_t af
     int *accounts = ctx;
     (*accounts)++;
     printf("account %lld: %zu open lots, %zu after merging%s\n", (long long)account_id, before,
-           after, after > (size_t)KP_LOTS_MAX ? " (still over the limit: lots of too many "
-                                                "kinds or pending states to merge)"
-                                              : "");
+           after,
+           after > (size_t)KP_LOTS_MAX ? " (still over the limit: lots of too many "
+                                         "kinds or pending states to merge)"
+                                       : "");
 }
 
 int cmd_lots_merge(int argc, char **argv)
@@ -382,8 +383,8 @@ int cmd_lots_merge(int argc, char **argv)
     int accounts = 0;
     kp_err err = st->ops->begin(st);
     if (err == KP_OK)
-        err = in_transaction(st, st->ops->lots_merge(st, KP_LOTS_MAX, now, print_merged,
-                                                     &accounts));
+        err =
+            in_transaction(st, st->ops->lots_merge(st, KP_LOTS_MAX, now, print_merged, &accounts));
     if (err) {
         fprintf(stderr, "kopilka lots merge: %s: %s; nothing was changed\n", db, st->last_error);
         kp_store_close(st);

@@ -43,8 +43,9 @@ static const kp_command commands[] = {
      "Writes customers (with their personal data, so the file is made readable by its owner "
      "only) or cards and balances as CSV.",
      cmd_export},
-    {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
-              "[--now TIME] [--tick SECONDS]",
+    {"serve",
+     "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
+     "[--now TIME] [--tick SECONDS]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
      "SIGTERM. Purchases and returns are answered only once durable: in groups, through "
      "the operation log DB.oplog-0/-1 (replayed after a crash by the next server or CLI "
@@ -62,8 +63,9 @@ static const kp_command commands[] = {
      "expiry of points, birthday and tenure grants, tier reviews; each due item exactly once, "
      "missed days and reviews caught up in order, each run recorded (`kopilka jobs`).",
      cmd_tick},
-    {"event", "kopilka event DB --card N --type T --id ID [--store S] [--value V] [--token X] "
-              "[--now TIME]",
+    {"event",
+     "kopilka event DB --card N --type T --id ID [--store S] [--value V] [--token X] "
+     "[--now TIME]",
      "Applies an external event to a card as POST /v1/events does (registration, survey, "
      "partner_card, a custom type with --value): the program's grant rules on type T decide "
      "the points. Idempotent by (store, id); store defaults to \"cli\". Prints the answer.",

@@ -46,9 +46,9 @@ const char *kp_reason_name(kp_reason reason)
     return reason_names[reason];
 }
 
-__attribute__((format(printf, 5, 0))) static kp_err
-error_vset(kp_error *e, kp_err code, kp_reason reason, const char *field, const char *fmt,
-           va_list ap)
+__attribute__((format(printf, 5, 0))) static kp_err error_vset(kp_error *e, kp_err code,
+                                                               kp_reason reason, const char *field,
+                                                               const char *fmt, va_list ap)
 {
     if (e == NULL) return code;
     e->code = code;
@@ -67,8 +67,8 @@ kp_err kp_error_set(kp_error *e, kp_err code, const char *field, const char *fmt
     return code;
 }
 
-kp_err kp_error_setr(kp_error *e, kp_err code, kp_reason reason, const char *field,
-                     const char *fmt, ...)
+kp_err kp_error_setr(kp_error *e, kp_err code, kp_reason reason, const char *field, const char *fmt,
+                     ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -170,8 +170,7 @@ static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t poin
     plan->new_lot.id = join->id;
     if (join->active_from > plan->new_lot.active_from)
         plan->new_lot.active_from = join->active_from;
-    if (join->expires_at > plan->new_lot.expires_at)
-        plan->new_lot.expires_at = join->expires_at;
+    if (join->expires_at > plan->new_lot.expires_at) plan->new_lot.expires_at = join->expires_at;
 }
 
 kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *account,
@@ -381,8 +380,7 @@ kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_p
     return kp_ledger_plan_check(plan, NULL);
 }
 
-size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now,
-                          kp_lot_merge *merges)
+size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now, kp_lot_merge *merges)
 {
     size_t n_merges = 0;
     while (*n > max) {
@@ -410,8 +408,8 @@ size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now,
         if (from->expires_at > into->expires_at) into->expires_at = from->expires_at;
         into->amount += from->remaining;
         into->remaining += from->remaining;
-        merges[n_merges++] = (kp_lot_merge){into->id, from->id, from->remaining,
-                                            into->active_from, into->expires_at};
+        merges[n_merges++] = (kp_lot_merge){into->id, from->id, from->remaining, into->active_from,
+                                            into->expires_at};
         memmove(from, from + 1, (*n - best_i - 1) * sizeof *from);
         (*n)--;
     }

@@ -54,7 +54,7 @@ kp_err kp_pii_create(const char *path, kp_error *e)
     if (fd < 0) {
         if (errno == EEXIST)
             return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_KEY_CONFLICT, "key",
-                                "%s exists; a key file is never overwritten", path);
+                                 "%s exists; a key file is never overwritten", path);
         return kp_error_set(e, KP_ERR_IO, "key", "cannot create %s: %s", path, strerror(errno));
     }
     uint8_t master[crypto_kdf_KEYBYTES];

@@ -55,15 +55,14 @@ void kp_http_error_of(kp_err err, kp_reason reason, unsigned *status, const char
     if ((int)err <= KP_OK || err >= KP_ERR__COUNT || by_err[err].code == NULL) return;
     *status = by_err[err].status;
     *code = by_err[err].code;
-    if ((int)reason > KP_REASON_NONE && reason < KP_REASON__COUNT &&
-        by_reason[reason].err == err && by_reason[reason].answer.code != NULL) {
+    if ((int)reason > KP_REASON_NONE && reason < KP_REASON__COUNT && by_reason[reason].err == err &&
+        by_reason[reason].answer.code != NULL) {
         *status = by_reason[reason].answer.status;
         *code = by_reason[reason].answer.code;
     }
 }
 
-static void error_body(kp_buf *out, const char *code, const kp_error *e,
-                       const kp_field_errors *fe)
+static void error_body(kp_buf *out, const char *code, const kp_error *e, const kp_field_errors *fe)
 {
     kp_buf_reset(out);
     kp_buf_puts(out, "{\"error\":{");

@@ -32,7 +32,8 @@ unsigned kp_http_route_events(kp_server *srv, const char *store, const char *bod
     static _Thread_local kp_event_req req;
     kp_job job;
     memset(&job, 0, sizeof job);
-    if (kp_event_req_parse(body, len, &req, &job.error)) return kp_http_error_answer(out, &job.error, NULL);
+    if (kp_event_req_parse(body, len, &req, &job.error))
+        return kp_http_error_answer(out, &job.error, NULL);
     event_call call = {.store = store, .req = &req, .now = kp_clock_now(&srv->config.clock)};
     job.type = KP_JOB_CALL;
     job.call = run_event;

@@ -63,7 +63,6 @@ unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg, 
 /* Runs fn on a reader connection (fn must not write). */
 unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, kp_http_answer *a);
 
-
 /* Parses a positive id path parameter; 0 when it is not one. */
 int64_t http_param_id(const char *text);
 

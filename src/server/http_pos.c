@@ -64,7 +64,8 @@ static unsigned route_quote(kp_server *srv, const char *store, const char *body,
 {
     kp_error e = {0};
     kp_purchase_req *req = &tl_purchase;
-    if (kp_purchase_req_parse(body, len, false, req, &e)) return kp_http_error_answer(out, &e, NULL);
+    if (kp_purchase_req_parse(body, len, false, req, &e))
+        return kp_http_error_answer(out, &e, NULL);
     const kp_program *program = kp_programs_hold(srv->programs);
     if (program == NULL) return simple_error(out, 503, "unavailable", "", "no program is loaded");
     kp_reader *r = kp_reader_acquire(srv->readers);

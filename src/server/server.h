@@ -192,5 +192,4 @@ void kp_scheduler_stop(kp_scheduler *s);
 unsigned kp_http_route_events(kp_server *srv, const char *store, const char *body, size_t len,
                               kp_buf *out);
 
-
 #endif

@@ -717,8 +717,7 @@ kp_err kp_reader_pool_new(const char *db_path, int n, kp_reader_pool **out, kp_e
     *out = NULL;
     if (n < 1 || n > KP_READERS_MAX)
         return kp_error_set(e, KP_ERR_INVALID, "readers",
-                            "the read connections must be from 1 to %d, got %d", KP_READERS_MAX,
-                            n);
+                            "the read connections must be from 1 to %d, got %d", KP_READERS_MAX, n);
     kp_reader_pool *p = calloc(1, sizeof *p);
     if (p == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     pthread_mutex_init(&p->lock, NULL);

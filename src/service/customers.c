@@ -315,15 +315,15 @@ static kp_err check_contacts(kp_office *o, const kp_customer_row *row, const cus
         err = pp->customer_by_index(o->st, KP_CONTACT_PHONE, row->phone_ix, &other);
         if (err == KP_OK && other != self)
             return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_PHONE_IN_USE, "phone",
-                                "this phone number is already registered to another customer "
-                                "(find them by phone, or add this card to them)");
+                                 "this phone number is already registered to another customer "
+                                 "(find them by phone, or add this card to them)");
         if (err != KP_OK && err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
     }
     if (in->has_email && row->has_email_ix) {
         err = pp->customer_by_index(o->st, KP_CONTACT_EMAIL, row->email_ix, &other);
         if (err == KP_OK && other != self)
             return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_EMAIL_IN_USE, "email",
-                                "this e-mail address is already registered to another customer");
+                                 "this e-mail address is already registered to another customer");
         if (err != KP_OK && err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
     }
     return KP_OK;
@@ -481,7 +481,8 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
     kp_card_info card;
     err = pp->card_info_get(o->st, in.card, &card);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", in.card);
+        err = kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                            "no card with number %s", in.card);
         goto out;
     }
     if (err) {
@@ -489,13 +490,14 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
         goto out;
     }
     if (card.state == KP_CARD_BLOCKED || card.state == KP_CARD_REPLACED) {
-        err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card", "card %s is %s and cannot be registered",
-                           in.card, kp_card_state_name(card.state));
+        err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                            "card %s is %s and cannot be registered", in.card,
+                            kp_card_state_name(card.state));
         goto out;
     }
     if (card.registered || card.customer_id) {
         err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
-                           "card %s is already registered to a customer", in.card);
+                            "card %s is already registered to a customer", in.card);
         goto out;
     }
 
@@ -908,7 +910,8 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
     bool empty = false;
     err = pp->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
+        err =
+            kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
         goto out;
     }
     if (err == KP_OK) err = pp->account_is_empty(o->st, card.account_id, &empty);
@@ -918,10 +921,10 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
     }
     if (card.state != KP_CARD_ISSUED || card.registered || card.customer_id || !empty) {
         err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
-                           "card %s is not a fresh card (it is %s%s); only an issued, unused "
-                           "card can be added",
-                           number, kp_card_state_name(card.state),
-                           empty ? "" : " and has operations");
+                            "card %s is not a fresh card (it is %s%s); only an issued, unused "
+                            "card can be added",
+                            number, kp_card_state_name(card.state),
+                            empty ? "" : " and has operations");
         goto out;
     }
     card.account_id = row->account_id;

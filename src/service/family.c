@@ -275,7 +275,7 @@ kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool
             err = KP_OK;
         } else {
             err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_KEY_CONFLICT, "key",
-                               "transfer key %s was already used for another transfer", m->key);
+                                "transfer key %s was already used for another transfer", m->key);
         }
         kp_op_row_release(&prior);
         goto out;

@@ -215,8 +215,8 @@ kp_err people_storage(kp_store *st, kp_err err, kp_error *e)
 {
     /* A limit of the store (an account with too many open lots) is no
      * failure of the storage: its own sentence says what is wrong. */
-    return kp_error_set(e, err, "", "%s%s", err == KP_ERR_LIMIT ? "" : "storage failed: ",
-                        st->last_error);
+    return kp_error_set(e, err, "", "%s%s",
+                        err == KP_ERR_LIMIT ? "" : "storage failed: ", st->last_error);
 }
 
 kp_err people_need_key(const kp_office *o, kp_error *e)
@@ -267,11 +267,13 @@ kp_err people_card_account(kp_office *o, const char *number, kp_card_info *card,
 {
     kp_err err = o->st->ops->people->card_info_get(o->st, number, card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "no card with number %s", number);
     if (err) return people_storage(o->st, err, e);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
-        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card", "card %s is %s and cannot be used", number,
-                            kp_card_state_name(card->state));
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                             "card %s is %s and cannot be used", number,
+                             kp_card_state_name(card->state));
     return KP_OK;
 }
 

@@ -388,11 +388,13 @@ static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_e
 {
     kp_err err = st->ops->card_find(st, number, card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "no card with number %s", number);
     if (err != KP_OK) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card", "card %s is %s and cannot be used",
-                            number, kp_card_state_name(card->state));
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "card %s is %s and cannot be used", number,
+                             kp_card_state_name(card->state));
     return KP_OK;
 }
 
@@ -400,8 +402,8 @@ static kp_err storage_error(kp_store *st, kp_err err, kp_error *e)
 {
     /* A limit of the store (an account with too many open lots) is no
      * failure of the storage: its own sentence says what is wrong. */
-    return kp_error_set(e, err, "", "%s%s", err == KP_ERR_LIMIT ? "" : "storage failed: ",
-                        st->last_error);
+    return kp_error_set(e, err, "", "%s%s",
+                        err == KP_ERR_LIMIT ? "" : "storage failed: ", st->last_error);
 }
 
 /* Prices the basket under the program and under what the card may do at
@@ -492,8 +494,8 @@ static kp_err replay(kp_store *st, const kp_program *program, const kp_op_row *r
 {
     if (row->type != type || memcmp(row->request_hash, hash, 16) != 0)
         return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_RECEIPT_CONFLICT, "receipt",
-                            "receipt %s of store %s was already used for a different request",
-                            row->receipt, row->store);
+                             "receipt %s of store %s was already used for a different request",
+                             row->receipt, row->store);
     *replayed = true;
     if (type == KP_OP_PURCHASE && row->response && row->response[0] != '{')
         return answer_render(st, program, row, sc, out, e);
@@ -595,8 +597,8 @@ kp_err kp_service_return(kp_store *st, const char *store, const kp_return_req *r
     if (err == KP_ERR_NOT_FOUND || (err == KP_OK && orig.type != KP_OP_PURCHASE)) {
         if (err == KP_OK) kp_op_row_release(&orig);
         return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_RECEIPT, "original_receipt",
-                            "store %s has no purchase with receipt %s", store,
-                            req->original_receipt);
+                             "store %s has no purchase with receipt %s", store,
+                             req->original_receipt);
     }
     if (err != KP_OK) return storage_error(st, err, e);
     kp_card card;
@@ -702,7 +704,8 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
     kp_card card;
     kp_err err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "no card with number %s", number);
     if (err) return storage_error(st, err, e);
     kp_account *a = &sc->account;
     if ((err = st->ops->account_load(st, card.account_id, a))) return storage_error(st, err, e);

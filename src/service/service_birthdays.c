@@ -75,7 +75,8 @@ kp_err kp_service_birthday_set(kp_store *st, const char *db_path, const char *nu
     kp_card card;
     kp_err err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
+        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
+                             number);
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     char key_path[4096];
     if (!kp_pii_key_path(db_path, key_path, sizeof key_path))

@@ -30,8 +30,8 @@ static kp_err storage(kp_store *st, kp_err err, kp_error *e)
 {
     /* A limit of the store (an account with too many open lots) is no
      * failure of the storage: its own sentence says what is wrong. */
-    return kp_error_set(e, err, "", "%s%s", err == KP_ERR_LIMIT ? "" : "storage failed: ",
-                        st->last_error);
+    return kp_error_set(e, err, "", "%s%s",
+                        err == KP_ERR_LIMIT ? "" : "storage failed: ", st->last_error);
 }
 
 static bool has_grant_on(const kp_program *p, const char *type)
@@ -87,8 +87,7 @@ kp_err kp_service_expire(kp_store *st, const kp_program *p, kp_time now, const i
             row.at = now;
             row.points = -expired;
             if ((err = st->ops->op_insert(st, &row))) return storage(st, err, e);
-            if ((err = st->ops->plan_apply(st, row.id, &sc->plan, now)))
-                return storage(st, err, e);
+            if ((err = st->ops->plan_apply(st, row.id, &sc->plan, now))) return storage(st, err, e);
             points += expired;
             if (!counted) accounts++;
             counted = true;

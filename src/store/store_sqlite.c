@@ -88,7 +88,8 @@ static const char *const queries[Q__COUNT] = {
     [Q_TERMINAL_INSERT] = "INSERT INTO terminals(store, key_hash, created_at) VALUES (?1, ?2, ?3)",
     [Q_TERMINAL_FIND] = "SELECT id, store FROM terminals WHERE key_hash = ?1",
     [Q_ACCOUNT_INSERT] = "INSERT INTO accounts(created_at) VALUES (?1)",
-    [Q_CARD_INSERT] = "INSERT INTO cards(number, account_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
+    [Q_CARD_INSERT] =
+        "INSERT INTO cards(number, account_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
     [Q_CARD_FIND] = "SELECT account_id, state, registered FROM cards WHERE number = ?1",
     [Q_ACCOUNT_GET] = "SELECT balance, debt, purchases, spend FROM accounts WHERE id = ?1",
     [Q_LOTS_OPEN] = "SELECT id, kind, amount, remaining, earned_at, active_from, expires_at "
@@ -97,9 +98,10 @@ static const char *const queries[Q__COUNT] = {
     [Q_OP_FIND] = "SELECT id, type, account_id, card, program_version, at, amount, paid, earned, "
                   "burned, points, original_op_id, request_hash, detail, response "
                   "FROM ops WHERE store = ?1 AND receipt = ?2",
-    [Q_OP_INSERT] = "INSERT INTO ops(type, account_id, card, store, receipt, request_hash, "
-                    "program_version, at, amount, paid, earned, burned, points, original_op_id, "
-                    "detail, response) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+    [Q_OP_INSERT] =
+        "INSERT INTO ops(type, account_id, card, store, receipt, request_hash, "
+        "program_version, at, amount, paid, earned, burned, points, original_op_id, "
+        "detail, response) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
     [Q_OP_SET_DETAIL] = "UPDATE ops SET detail = ?2 WHERE id = ?1",
     [Q_POSTING_INSERT] = "INSERT INTO postings(op_id, account_id, points) VALUES (?1, ?2, ?3)",
     [Q_POSTING_INSERT2] = "INSERT INTO postings(op_id, account_id, points) "
@@ -109,8 +111,9 @@ static const char *const queries[Q__COUNT] = {
     [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 + ?4, "
                     "active_from = max(active_from, ?5), expires_at = max(expires_at, ?6) "
                     "WHERE id = ?1 AND account_id = ?3",
-    [Q_LOT_INSERT] = "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
-                     "expires_at, op_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+    [Q_LOT_INSERT] =
+        "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
+        "expires_at, op_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
     [Q_ACCOUNT_UPDATE] = "UPDATE accounts SET balance = ?2, debt = ?3, purchases = purchases + ?4, "
                          "spend = spend + ?5 WHERE id = ?1",
     [Q_HISTORY] = "SELECT id, type, coalesce(store,''), coalesce(receipt,''), at, points, amount "
@@ -608,10 +611,9 @@ static const struct {
 
 /* kp_store_ops.lots_merge: finds the accounts over `max` open lots, reads
  * each one's lots whole, plans with kp_lots_merge_plan() and applies it. */
-static kp_err s_lots_merge(kp_store *b, size_t max, kp_time now,
-                           void (*report)(void *ctx, int64_t account_id, size_t before,
-                                          size_t after),
-                           void *ctx)
+static kp_err
+s_lots_merge(kp_store *b, size_t max, kp_time now,
+             void (*report)(void *ctx, int64_t account_id, size_t before, size_t after), void *ctx)
 {
     sqlite_store *s = (sqlite_store *)b;
     sqlite3_stmt *over = NULL, *lots = NULL, *into = NULL, *from = NULL;
@@ -628,10 +630,11 @@ static kp_err s_lots_merge(kp_store *b, size_t max, kp_time now,
                                  "expires_at FROM lots WHERE account_id = ?1 AND remaining > 0 "
                                  "ORDER BY expires_at, id",
                                  -1, &lots, NULL)) ||
-        (rc = sqlite3_prepare_v2(s->db,
-                                 "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2, "
-                                 "active_from = ?3, expires_at = ?4 WHERE id = ?1",
-                                 -1, &into, NULL)) ||
+        (rc =
+             sqlite3_prepare_v2(s->db,
+                                "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2, "
+                                "active_from = ?3, expires_at = ?4 WHERE id = ?1",
+                                -1, &into, NULL)) ||
         (rc = sqlite3_prepare_v2(s->db, "UPDATE lots SET remaining = 0 WHERE id = ?1", -1, &from,
                                  NULL))) {
         err = fail(s, rc);

@@ -40,7 +40,10 @@ typedef struct fx {
     int64_t account_id;
 } fx;
 
-static void keep_number(void *ctx, const char *number) { snprintf(ctx, KP_STR_MAX, "%s", number); }
+static void keep_number(void *ctx, const char *number)
+{
+    snprintf(ctx, KP_STR_MAX, "%s", number);
+}
 
 static void remove_db(const char *path)
 {
@@ -174,9 +177,9 @@ static void test_credit_at_the_cap_with_nothing_to_join_is_refused(void **state)
     snprintf(pending.kind, sizeof pending.kind, "promo");
     pending.active_from = T0 + 30 * DAY; /* not spendable yet at T0 + 1 day */
     pending.expires_at = T0 + 200 * DAY;
-    assert_int_equal(kp_ledger_plan_move(a, KP_OP_GRANT, KP_SYS_ISSUED, 5, &pending, T0 + DAY,
-                                         &f->sc->plan, &e),
-                     KP_ERR_LIMIT);
+    assert_int_equal(
+        kp_ledger_plan_move(a, KP_OP_GRANT, KP_SYS_ISSUED, 5, &pending, T0 + DAY, &f->sc->plan, &e),
+        KP_ERR_LIMIT);
     assert_non_null(strstr(e.message, "512 open lots"));
 }
 
@@ -242,7 +245,11 @@ static void test_merge_plan_nearest_same_kind_later_expiry(void **state)
         {.id = 1, .kind = "promo", .amount = 5, .remaining = 5, .expires_at = 100},
         {.id = 2, .kind = "regular", .amount = 7, .remaining = 7, .expires_at = 101},
         {.id = 3, .kind = "promo", .amount = 3, .remaining = 2, .expires_at = 150},
-        {.id = 4, .kind = "promo", .amount = 4, .remaining = 4, .active_from = 90,
+        {.id = 4,
+         .kind = "promo",
+         .amount = 4,
+         .remaining = 4,
+         .active_from = 90,
          .expires_at = 151},
         {.id = 5, .kind = "promo", .amount = 1, .remaining = 1, .expires_at = 160},
     };
@@ -323,8 +330,8 @@ static void test_program_held_through_70_reloads(void **state)
     for (int i = 0; i < 70; i++) {
         int64_t v;
         assert_int_equal(f->st->ops->begin(f->st), KP_OK);
-        assert_int_equal(
-            kp_service_program_load(f->st, program_json, strlen(program_json), &v, &e), KP_OK);
+        assert_int_equal(kp_service_program_load(f->st, program_json, strlen(program_json), &v, &e),
+                         KP_OK);
         assert_int_equal(f->st->ops->commit(f->st), KP_OK);
         assert_int_equal(kp_programs_refresh(programs, f->st, &e), KP_OK);
         assert_int_equal(kp_programs_current(programs)->version, v);
@@ -373,11 +380,16 @@ static void test_error_map_covers_every_kp_err_and_reason(void **state)
         unsigned status;
         const char *code;
     } generic[] = {
-        {KP_ERR_INVALID, 400, "bad_field"},     {KP_ERR_NOT_FOUND, 404, "not_found"},
-        {KP_ERR_CONFLICT, 409, "conflict"},     {KP_ERR_LIMIT, 400, "bad_field"},
-        {KP_ERR_OVERFLOW, 400, "bad_field"},    {KP_ERR_NOMEM, 503, "unavailable"},
-        {KP_ERR_IO, 503, "unavailable"},        {KP_ERR_BUSY, 503, "unavailable"},
-        {KP_ERR_UNAUTHORIZED, 401, "unauthorized"}, {KP_ERR_INTERNAL, 500, "internal"},
+        {KP_ERR_INVALID, 400, "bad_field"},
+        {KP_ERR_NOT_FOUND, 404, "not_found"},
+        {KP_ERR_CONFLICT, 409, "conflict"},
+        {KP_ERR_LIMIT, 400, "bad_field"},
+        {KP_ERR_OVERFLOW, 400, "bad_field"},
+        {KP_ERR_NOMEM, 503, "unavailable"},
+        {KP_ERR_IO, 503, "unavailable"},
+        {KP_ERR_BUSY, 503, "unavailable"},
+        {KP_ERR_UNAUTHORIZED, 401, "unauthorized"},
+        {KP_ERR_INTERNAL, 500, "internal"},
         {KP_ERR_FORBIDDEN, 403, "forbidden"},
     };
     assert_int_equal(sizeof generic / sizeof generic[0], KP_ERR__COUNT - 1);

@@ -75,7 +75,8 @@ static void test_muldiv_overflow_aborts_under_ndebug(void **state)
     (void)state;
     char err[512];
     assert_true(muldiv_aborts(INT64_MAX, 3, 2, err, sizeof err));
-    assert_non_null(strstr(err, "kopilka: invariant failed: kp_muldiv: the result fits in 64 bits"));
+    assert_non_null(
+        strstr(err, "kopilka: invariant failed: kp_muldiv: the result fits in 64 bits"));
     assert_true(muldiv_aborts(-5, 1, 1, err, sizeof err));
     assert_non_null(strstr(err, "kp_muldiv: value >= 0, num >= 0 and den > 0"));
     assert_false(muldiv_aborts(1000, 3, 2, err, sizeof err));

@@ -78,7 +78,8 @@ enum {
     KP_LINES_MAX = 200,          /* lines per basket */
     KP_RULES_MAX = 128,          /* rules per program */
     KP_EXPLAIN_MAX = 2 * KP_RULES_MAX + 8,
-    KP_LOTS_MAX = 512,           /* open lots of one account seen by one operation */
+    KP_LOTS_MAX = 512,           /* open lots of one account: the ledger never opens more
+                                  * (a credit joins a lot at the cap, ledger.h) */
     KP_BODY_MAX = 1024 * 1024,   /* request body bytes */
     KP_JSON_DEPTH_MAX = 16,
     KP_BATCH_MAX = 1024,         /* operations per group commit */

@@ -3,7 +3,8 @@ test_caps.py: black-box tests that no limit cuts data short in silence
 against a real `kopilka serve`:
   - erasing a customer with 66 cards blocks all 66 (the erase read 64);
   - a family member with 66 cards: joining points all 66 at the pot, leaving
-    points all 66 back (the moves read 64);
+    points all 66 back (the moves read 64); a family lists all its 64
+    members and refuses a 65th (the list was cut at 64 without a word);
   - 600 promo adjustments of one card: every point is in the balance, the
     lots and one debit of all of them (a load saw 512 lots);
   - a database with 600 open lots in one account (an older version's) is
@@ -83,6 +84,23 @@ class CardsPastSixtyFour(PeopleTestCase):
         self.assertEqual({x["may_spend"] for x in c["cards"]}, {True})
         self.k.stop()
         self.assertEqual(self.k.verify().returncode, 0)
+
+    def test_family_of_64_lists_all_and_refuses_the_65th(self):
+        ids = [self.register(self.k.cards[i], name="Member %d" % i,
+                             phone="+38050%07d" % (1000 + i))["id"] for i in range(65)]
+        s, f = self.as_("call_centre", "POST", "/v1/admin/families", {"owner": ids[0]})
+        self.assertEqual(s, 201, self.k.last_raw())
+        for cid in ids[1:64]:
+            s, _ = self.as_("call_centre", "POST", "/v1/admin/families/%d/members" % f["id"],
+                            {"customer": cid})
+            self.assertEqual(s, 201, self.k.last_raw())
+        s, a = self.as_("call_centre", "POST", "/v1/admin/families/%d/members" % f["id"],
+                        {"customer": ids[64]})
+        self.assertEqual((s, a["error"]["code"], a["error"]["field"], a["error"]["message"]),
+                         (400, "bad_field", "family",
+                          "family %d has 64 members, the most a family may have" % f["id"]))
+        s, fam = self.as_("call_centre", "GET", "/v1/admin/families/%d" % f["id"])
+        self.assertEqual(sorted(m["customer"] for m in fam["members"]), sorted(ids[:64]))
 
 
 class ManyLots(PeopleTestCase):

@@ -124,7 +124,9 @@ typedef struct kp_price_opts {
 } kp_price_opts;
 
 /* Prices `basket` for `account` under `program` at `now` into *out.
- * Returns KP_ERR_INVALID/KP_ERR_OVERFLOW for a bad basket; out is zeroed first. */
+ * Returns KP_ERR_INVALID/KP_ERR_OVERFLOW for a bad basket; out is zeroed first.
+ * KP_ERR_INTERNAL when the priced figures do not add up (paid + points +
+ * discount = amount, no line paid below zero): checked in every build. */
 kp_err kp_engine_price(const kp_program *program, const kp_account *account,
                        const kp_basket *basket, kp_time now, kp_quote *out, kp_error *e);
 /* The same with options (opts NULL = none). */

@@ -4,12 +4,15 @@
  * new balance and debt. Pure: the store applies a plan atomically, so the
  * ledger logic is the same for SQLite, PostgreSQL and the tests.
  *
- * Invariants every plan keeps (asserted here, checked on disk by `verify`):
+ * Invariants every plan keeps (checked in every build, NDEBUG or not, by
+ * kp_ledger_plan_check(); checked on disk by `verify`):
  *  - the postings of one operation sum to zero;
  *  - an account's balance equals the sum of its postings, and equals
  *    sum(lots.remaining) - debt;
  *  - no lot goes below zero or above its amount; debt is never negative;
- *  - a credit repays debt before it creates a lot.
+ *  - a credit repays debt before it creates a lot;
+ *  - an account has at most KP_LOTS_MAX open lots: at that many, a credit
+ *    joins an open lot of its kind (the later expiry of the two is kept).
  */
 #ifndef KOPILKA_LEDGER_H
 #define KOPILKA_LEDGER_H
@@ -58,12 +61,24 @@ typedef struct kp_ledger_plan {
     size_t n_changes;
     kp_lot_change changes[KP_LOTS_MAX];
     bool has_new_lot;
-    kp_lot new_lot;          /* new_lot.id != 0: add to that existing lot instead */
+    kp_lot new_lot; /* new_lot.id != 0: add to that existing lot instead, whose
+                     * start and expiry become the later of its own and
+                     * new_lot's (an account at KP_LOTS_MAX open lots) */
     int64_t balance_after;
     int64_t debt_after;
     int64_t purchases_delta;
     int64_t spend_delta_minor;
+    bool too_many_changes; /* more than KP_LOTS_MAX lots changed: refused */
+    bool lots_full;        /* a credit found no lot to join at KP_LOTS_MAX: refused */
 } kp_ledger_plan;
+
+/* Checks a plan's invariants in every build: postings sum to zero (without
+ * overflow), debt is never negative, at most KP_LOTS_MAX lot changes.
+ * KP_ERR_INTERNAL (logged to stderr with the invariant's name, check.h) for a
+ * broken invariant, KP_ERR_LIMIT for too many lot changes; e may be NULL.
+ * Every kp_ledger_plan_* function ends with it, and the store calls it again
+ * before applying a plan. */
+kp_err kp_ledger_plan_check(const kp_ledger_plan *plan, kp_error *e);
 
 /* One line of a stored purchase, with how much of it was returned. */
 typedef struct kp_op_line {
@@ -126,8 +141,31 @@ kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t s
 
 /* Plans the expiry of every lot of `account` that expired at or before
  * `now` with points left: they move to KP_SYS_EXPIRED. Sets *expired to the
- * points; plan->n_changes is 0 when no lot expired. */
+ * points; plan->n_changes is 0 when no lot expired. A plan expires at most
+ * KP_LOTS_MAX lots: when n_changes is KP_LOTS_MAX, apply it and plan again. */
 kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_plan *plan,
                              int64_t *expired);
+
+/* One merge of kp_lots_merge_plan(): lot `from_id` gives its remaining
+ * points to lot `into_id`, whose start and expiry become active_from and
+ * expires_at (the later of the two lots' each). */
+typedef struct kp_lot_merge {
+    int64_t into_id;
+    int64_t from_id;
+    int64_t points;
+    kp_time active_from;
+    kp_time expires_at;
+} kp_lot_merge;
+
+/* Plans merges that bring `n` open lots in burn order (earliest expiry
+ * first) down to at most `max`, the way a credit joins a lot at the cap:
+ * only lots of the same kind and pending state at `now` merge, the pair with
+ * the nearest expiries first, and the merged lot keeps the later expiry and
+ * start, so no customer loses a day of validity and no pending point becomes
+ * spendable early. Rewrites lots[] (the merged ones removed, *n updated) and
+ * writes the merges to merges[] (room for the original *n - max). Returns
+ * the number of merges; *n stays above max when no more lots can merge. For
+ * an operator's one-off repair (`kopilka lots merge`): O(n^2). */
+size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now, kp_lot_merge *merges);
 
 #endif

@@ -25,7 +25,9 @@ static inline bool kp_add_checked(int64_t *acc, int64_t b)
 
 /* Returns round(value * num / den) with the given rounding, computed in 128
  * bits so it cannot overflow for value < 2^63 and num, den < 2^62.
- * value and num must be >= 0 and den > 0. */
+ * value and num must be >= 0 and den > 0. A broken precondition or a result
+ * past INT64_MAX is a bug: it logs the invariant's name and aborts, in every
+ * build, NDEBUG or not (check.h), rather than return a wrong amount. */
 int64_t kp_muldiv(int64_t value, int64_t num, int64_t den, kp_rounding rounding);
 
 /* Parses a percentage written "12", "12.5" or "12.55" into basis points.

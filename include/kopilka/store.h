@@ -116,9 +116,18 @@ typedef struct kp_store_ops {
                           int64_t *account_id);
     kp_err (*card_find)(kp_store *s, const char *number, kp_card *out);
 
-    /* Loads the account and its open lots in burn order (earliest expiry
-     * first, never-expiring last, then oldest), at most KP_LOTS_MAX. */
+    /* Loads the account and all its open lots in burn order (earliest
+     * expiry first, never-expiring last, then oldest). The ledger keeps an
+     * account at KP_LOTS_MAX open lots at most; one with more (written by an
+     * older version) is refused with KP_ERR_LIMIT and a sentence in
+     * last_error, never cut short: `kopilka lots merge` repairs it. */
     kp_err (*account_load)(kp_store *s, int64_t account_id, kp_account *out);
+    /* The repair: merges the open lots of every account that has more than
+     * `max` (kp_lots_merge_plan() at `now`), inside the caller's
+     * transaction; report(ctx, account, lots before, lots after) for each. */
+    kp_err (*lots_merge)(kp_store *s, size_t max, kp_time now,
+                         void (*report)(void *ctx, int64_t account_id, size_t before, size_t after),
+                         void *ctx);
 
     /* Idempotency: the operation stored under (store, receipt). */
     kp_err (*op_find)(kp_store *s, const char *store, const char *receipt, kp_op_row *out);

@@ -22,6 +22,7 @@ int cmd_terminal_revoke(int argc, char **argv);
 int cmd_terminal_rotate(int argc, char **argv);
 int cmd_cards_issue(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_lots_merge(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 /* cmd_backup.c */

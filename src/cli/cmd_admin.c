@@ -487,6 +487,47 @@ int cmd_verify(int argc, char **argv)
     return 0;
 }
 
+/* ---- lots merge */
+
+static void print_merged(void *ctx, int64_t account_id, size_t before, size_t after)
+{
+    int *accounts = ctx;
+    (*accounts)++;
+    printf("account %lld: %zu open lots, %zu after merging%s\n", (long long)account_id, before,
+           after,
+           after > (size_t)KP_LOTS_MAX ? " (still over the limit: lots of too many "
+                                         "kinds or pending states to merge)"
+                                       : "");
+}
+
+int cmd_lots_merge(int argc, char **argv)
+{
+    static const char *const opts[] = {"--now", NULL};
+    if (!cli_check_options(argc, argv, opts, "lots merge")) return 2;
+    const char *db = cli_positional(argc, argv, 0);
+    const char *now_text = cli_option(argc, argv, "--now");
+    kp_time now = kp_clock_now(&(kp_clock){0});
+    if (now_text && !kp_time_parse(now_text, &now)) {
+        fprintf(stderr, "kopilka lots merge: --now must be an RFC 3339 time, got %s\n", now_text);
+        return 2;
+    }
+    kp_store *st = open_db("lots merge", db, false);
+    if (st == NULL) return 2;
+    int accounts = 0;
+    kp_err err = st->ops->begin(st);
+    if (err == KP_OK)
+        err =
+            in_transaction(st, st->ops->lots_merge(st, KP_LOTS_MAX, now, print_merged, &accounts));
+    if (err) {
+        fprintf(stderr, "kopilka lots merge: %s: %s; nothing was changed\n", db, st->last_error);
+        kp_store_close(st);
+        return 1;
+    }
+    kp_store_close(st);
+    printf("%s: %d account(s) had more than %d open lots\n", db, accounts, KP_LOTS_MAX);
+    return 0;
+}
+
 /* ---- demo
  *
  * The demo keeps its terminal key and its five cards in DEMO.db.demo (mode

@@ -57,8 +57,9 @@ int cmd_serve(int argc, char **argv)
         char *end;
         long n = strtol(readers, &end, 10);
         config.readers = (int)n;
-        if (*end != '\0' || n < 1 || n > 64) {
-            fprintf(stderr, "kopilka serve: --readers must be from 1 to 64\n");
+        if (end == readers || *end != '\0' || n < 1 || n > KP_READERS_MAX) {
+            fprintf(stderr, "kopilka serve: --readers must be from 1 to %d, got %s\n",
+                    KP_READERS_MAX, readers);
             return 2;
         }
     }

@@ -161,6 +161,14 @@ static const kp_command commands[] = {
      "say); only the records that cannot be read are then lost. Exits 0 when recovered, 1 "
      "when not.",
      cmd_recover},
+    {"lots merge", "kopilka lots merge DB [--now TIME]",
+     "Repairs accounts with more than 512 open lots (written before the ledger kept an "
+     "account at 512; the server refuses to work on them with \"more than 512 open lots\"): "
+     "merges each one's lots of the same kind and pending state, nearest expiries first, the "
+     "merged lot keeping the later expiry, until 512 remain. Balances and postings do not "
+     "change; prints each account. --now (RFC 3339, default now) decides which lots are "
+     "pending. Run it with the server stopped.",
+     cmd_lots_merge},
     {"demo", "kopilka demo [--db PATH] [--listen HOST:PORT]",
      "Creates a demo database (default kopilka-demo.db) with the example program of seed 004 "
      "case 1, a terminal and five cards, prints them with a sample curl command, and serves on "

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <kopilka/check.h>
 #include <kopilka/clock.h>
 #include <kopilka/money.h>
 
@@ -192,7 +193,7 @@ static void distribute(const int64_t *weight, const int *group, int group_id, si
         share[i] += upto - given;
         given = upto;
     }
-    assert(given == total);
+    KP_CHECK_ABORT(given == total, "engine: a distribution gives out exactly its total");
 }
 
 /* ------------------------------------------------------------- discounts */
@@ -781,7 +782,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
     q->joined = true;
     kp_err err = kp_basket_validate(basket, e);
     if (err != KP_OK) return err;
-    assert(program->minor_per_point > 0);
+    KP_CHECK(program->minor_per_point > 0, "engine: a point is worth at least one minor unit", e);
 
     const char *store = opts && opts->store ? opts->store : "";
     const int64_t burn_max = opts ? opts->burn_max : -1;
@@ -813,7 +814,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
 
     for (size_t i = 0; i < n; i++) {
         paid[i] = net[i] - points_minor[i];
-        assert(paid[i] >= 0);
+        KP_CHECK(paid[i] >= 0, "engine: no line is paid below zero", e);
         q->points_minor += points_minor[i];
         q->paid_minor += paid[i];
     }
@@ -830,6 +831,11 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
     q->balance_after = account->balance - q->burned;
     if (!kp_add_checked(&q->balance_after, q->earned))
         return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the balance would overflow");
+    /* The money of a priced receipt adds up, in every build (check.h). */
+    KP_CHECK(q->paid_minor + q->points_minor + q->discount_minor == q->amount_minor,
+             "engine: paid + points + discount = the receipt's amount", e);
+    KP_CHECK(q->burned >= 0 && q->earned >= 0,
+             "engine: burned and earned points are never negative", e);
     return KP_OK;
 }
 
@@ -842,7 +848,7 @@ kp_err kp_engine_price(const kp_program *program, const kp_account *account,
 void kp_quote_set_earned(kp_quote *q, int64_t earned, kp_rule_kind kind, const char *rule,
                          const char *why)
 {
-    assert(earned >= 0);
+    KP_CHECK_ABORT(earned >= 0, "engine: earned points are never negative");
     int64_t paid[KP_LINES_MAX], share[KP_LINES_MAX];
     int all[KP_LINES_MAX];
     for (size_t i = 0; i < q->n_lines; i++) {

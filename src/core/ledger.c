@@ -1,14 +1,16 @@
 /*
  * ledger.c: plans of ledger changes for purchases, returns and moves. Pure:
  * the store applies a plan in one transaction. Every plan's postings sum to
- * zero (asserted here); `kopilka verify` re-checks everything on disk.
+ * zero: checked here in every build, NDEBUG or not (check.h), and again by
+ * the store before it applies a plan; `kopilka verify` re-checks everything
+ * on disk.
  */
 #include <kopilka/ledger.h>
 
-#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <kopilka/check.h>
 #include <kopilka/clock.h>
 #include <kopilka/money.h>
 
@@ -51,27 +53,40 @@ static void plan_init(kp_ledger_plan *plan, kp_op_type type, const kp_account *a
     plan->debt_after = account->debt;
     plan->purchases_delta = 0;
     plan->spend_delta_minor = 0;
+    plan->too_many_changes = false;
+    plan->lots_full = false;
 }
 
 /* A movement of `points` between the customer's account and a system account. */
 static void post_pair(kp_ledger_plan *plan, int64_t sys_account, int64_t points)
 {
     if (points == 0) return;
-    assert(plan->n_postings + 2 <= sizeof plan->postings / sizeof plan->postings[0]);
+    KP_CHECK_ABORT(plan->n_postings + 2 <= sizeof plan->postings / sizeof plan->postings[0],
+                   "ledger: at most 4 posting pairs per operation");
     plan->postings[plan->n_postings++] = (kp_posting){plan->account_id, points};
     plan->postings[plan->n_postings++] = (kp_posting){sys_account, -points};
 }
 
-static void plan_check_balanced(const kp_ledger_plan *plan)
+kp_err kp_ledger_plan_check(const kp_ledger_plan *plan, kp_error *e)
 {
-    int64_t sum = 0, customer = 0;
-    for (size_t i = 0; i < plan->n_postings; i++) {
-        sum += plan->postings[i].points;
-        if (plan->postings[i].account > 0) customer += plan->postings[i].points;
-    }
-    assert(sum == 0 && "ledger: postings of one operation must sum to zero");
-    (void)customer;
-    assert(plan->debt_after >= 0 && "ledger: debt is never negative");
+    if (plan->too_many_changes)
+        return kp_error_set(e, KP_ERR_LIMIT, "",
+                            "the operation would change more than %d lots of one account; "
+                            "split it into smaller ones",
+                            KP_LOTS_MAX);
+    if (plan->lots_full)
+        return kp_error_set(e, KP_ERR_LIMIT, "",
+                            "the account has %d open lots, the most it may have, and none of "
+                            "the same kind and pending state to join: spend or expire some first",
+                            KP_LOTS_MAX);
+    int64_t sum = 0;
+    bool overflow = false;
+    for (size_t i = 0; i < plan->n_postings; i++)
+        overflow |= !kp_add_checked(&sum, plan->postings[i].points);
+    KP_CHECK(!overflow, "ledger: the postings of one operation sum without overflow", e);
+    KP_CHECK(sum == 0, "ledger: the postings of one operation sum to zero", e);
+    KP_CHECK(plan->debt_after >= 0, "ledger: debt is never negative", e);
+    return KP_OK;
 }
 
 static void change_add(kp_ledger_plan *plan, int64_t lot_id, int64_t delta)
@@ -82,13 +97,47 @@ static void change_add(kp_ledger_plan *plan, int64_t lot_id, int64_t delta)
             plan->changes[i].delta += delta;
             return;
         }
-    assert(plan->n_changes < KP_LOTS_MAX);
+    if (plan->n_changes == KP_LOTS_MAX) {
+        plan->too_many_changes = true; /* kp_ledger_plan_check() refuses the plan */
+        return;
+    }
     plan->changes[plan->n_changes++] = (kp_lot_change){lot_id, delta};
+}
+
+/* The open lot of `account` that a credit like `proto` joins when the
+ * account already has KP_LOTS_MAX open lots: the same kind and the same
+ * pending state (a pending credit never joins a spendable lot, so points
+ * never become spendable early), the expiry nearest to the credit's. NULL
+ * when the account has no such lot. */
+static const kp_lot *lot_to_join(const kp_account *account, const kp_lot *proto, kp_time now)
+{
+    const kp_lot *best = NULL;
+    uint64_t best_gap = UINT64_MAX;
+    bool pending = proto->active_from > now;
+    for (size_t i = 0; i < account->n_lots; i++) {
+        const kp_lot *l = &account->lots[i];
+        if (strcmp(l->kind, proto->kind) != 0 || (l->active_from > now) != pending) continue;
+        uint64_t gap = l->expires_at > proto->expires_at
+                           ? (uint64_t)l->expires_at - (uint64_t)proto->expires_at
+                           : (uint64_t)proto->expires_at - (uint64_t)l->expires_at;
+        if (gap < best_gap) {
+            best = l;
+            best_gap = gap;
+        }
+    }
+    return best;
 }
 
 /* Credits `points` to the account: repays debt first, the rest becomes the
  * new lot described by `proto` (merged into an open lot of the same kind that
- * never expires and is already active, to keep the number of lots small). */
+ * never expires and is already active, to keep the number of lots small).
+ *
+ * An account never has more than KP_LOTS_MAX open lots, so one operation
+ * always sees all of them (kp_account.lots). When it has that many, the
+ * credit joins the open lot that lot_to_join() picks instead of opening
+ * one; the joined lot keeps the later expiry and the later start of the two,
+ * so the customer never loses a day of validity and pending points never
+ * become spendable early (docs/architecture.md, "Lots"). */
 static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t points,
                    const kp_lot *proto, kp_time now)
 {
@@ -107,10 +156,21 @@ static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t poin
             if (l->expires_at == KP_TIME_NEVER && l->active_from <= now &&
                 strcmp(l->kind, proto->kind) == 0) {
                 plan->new_lot.id = l->id;
-                break;
+                plan->new_lot.active_from = l->active_from;
+                return;
             }
         }
     }
+    if (account->n_lots < KP_LOTS_MAX) return;
+    const kp_lot *join = lot_to_join(account, proto, now);
+    if (join == NULL) {
+        plan->lots_full = true; /* kp_ledger_plan_check() refuses the plan */
+        return;
+    }
+    plan->new_lot.id = join->id;
+    if (join->active_from > plan->new_lot.active_from)
+        plan->new_lot.active_from = join->active_from;
+    if (join->expires_at > plan->new_lot.expires_at) plan->new_lot.expires_at = join->expires_at;
 }
 
 kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *account,
@@ -135,8 +195,7 @@ kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *acco
      * the card a member: it neither counts as a purchase nor adds spend. */
     plan->purchases_delta = quote->joined ? 1 : 0;
     plan->spend_delta_minor = quote->joined ? quote->amount_minor - quote->discount_minor : 0;
-    plan_check_balanced(plan);
-    return KP_OK;
+    return kp_ledger_plan_check(plan, NULL);
 }
 
 /* floor(value * num / den) for the pro-rata parts of a partly returned line. */
@@ -249,13 +308,13 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
         size_t w = 0;
         while (w < n_work && work[w].id != record->takes[t].lot_id) w++;
         if (w == n_work) {
-            assert(n_work < 2 * KP_LOTS_MAX);
+            KP_CHECK_ABORT(n_work < 2 * KP_LOTS_MAX, "ledger: a return's work lots fit");
             work[n_work++] = (work_lot){record->takes[t].lot_id, 0, KP_TIME_NEVER};
         }
         work[w].remaining += give;
         change_add(plan, work[w].id, give);
     }
-    assert(refund == 0);
+    KP_CHECK(refund == 0, "ledger: a return refunds every burnt point it gives back", e);
     int64_t claw = result->earned_reversed;
     for (size_t pass = 0; pass < 2 && claw > 0; pass++) {
         /* Never-expiring lots first, then the rest latest expiry first. */
@@ -271,15 +330,14 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
     plan->debt_after += claw;
     plan->balance_after = account->balance + result->burned_refunded - result->earned_reversed;
     plan->spend_delta_minor = record->not_joined ? 0 : -result->spend_reversed_minor;
-    plan_check_balanced(plan);
-    return KP_OK;
+    return kp_ledger_plan_check(plan, e);
 }
 
 kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t source,
                            int64_t points, const kp_lot *lot, kp_time now,
                            kp_ledger_plan *plan, kp_error *e)
 {
-    assert(source < 0);
+    KP_CHECK(source < 0, "ledger: a move's source is a system account", e);
     plan_init(plan, type, account);
     if (points == 0) return kp_error_set(e, KP_ERR_INVALID, "points", "must not be zero");
     if (points > 0) {
@@ -301,8 +359,7 @@ kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t s
         post_pair(plan, source, points);
     }
     plan->balance_after = account->balance + points;
-    plan_check_balanced(plan);
-    return KP_OK;
+    return kp_ledger_plan_check(plan, e);
 }
 
 kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_plan *plan,
@@ -310,7 +367,8 @@ kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_p
 {
     plan_init(plan, KP_OP_EXPIRE, account);
     int64_t total = 0;
-    for (size_t i = 0; i < account->n_lots; i++) {
+    /* At most KP_LOTS_MAX lots a plan: the caller plans again for the rest. */
+    for (size_t i = 0; i < account->n_lots && plan->n_changes < KP_LOTS_MAX; i++) {
         const kp_lot *l = &account->lots[i];
         if (l->remaining <= 0 || l->expires_at > now) continue;
         change_add(plan, l->id, -l->remaining);
@@ -319,6 +377,41 @@ kp_err kp_ledger_plan_expire(const kp_account *account, kp_time now, kp_ledger_p
     post_pair(plan, KP_SYS_EXPIRED, -total);
     plan->balance_after = account->balance - total;
     *expired = total;
-    plan_check_balanced(plan);
-    return KP_OK;
+    return kp_ledger_plan_check(plan, NULL);
+}
+
+size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now, kp_lot_merge *merges)
+{
+    size_t n_merges = 0;
+    while (*n > max) {
+        /* The nearest pair (i, j), j the next lot after i that i may join. */
+        size_t best_i = SIZE_MAX, best_j = 0;
+        uint64_t best_gap = UINT64_MAX;
+        for (size_t i = 0; i < *n; i++) {
+            bool pending = lots[i].active_from > now;
+            for (size_t j = i + 1; j < *n; j++) {
+                if (strcmp(lots[j].kind, lots[i].kind) != 0 ||
+                    (lots[j].active_from > now) != pending)
+                    continue;
+                uint64_t gap = (uint64_t)lots[j].expires_at - (uint64_t)lots[i].expires_at;
+                if (gap < best_gap) {
+                    best_gap = gap;
+                    best_i = i;
+                    best_j = j;
+                }
+                break;
+            }
+        }
+        if (best_i == SIZE_MAX) break;
+        kp_lot *from = &lots[best_i], *into = &lots[best_j];
+        if (from->active_from > into->active_from) into->active_from = from->active_from;
+        if (from->expires_at > into->expires_at) into->expires_at = from->expires_at;
+        into->amount += from->remaining;
+        into->remaining += from->remaining;
+        merges[n_merges++] = (kp_lot_merge){into->id, from->id, from->remaining, into->active_from,
+                                            into->expires_at};
+        memmove(from, from + 1, (*n - best_i - 1) * sizeof *from);
+        (*n)--;
+    }
+    return n_merges;
 }

@@ -1,13 +1,17 @@
 /* money.c: integer rates, rounding and formatting of money and points. */
 #include <kopilka/money.h>
 
-#include <assert.h>
+#include <kopilka/check.h>
+
 #include <stdio.h>
 #include <string.h>
 
 int64_t kp_muldiv(int64_t value, int64_t num, int64_t den, kp_rounding rounding)
 {
-    assert(value >= 0 && num >= 0 && den > 0);
+    /* Checked in every build (check.h): there is no error path through an
+     * amount, and a wrong amount must never reach a ledger. */
+    KP_CHECK_ABORT(value >= 0 && num >= 0 && den > 0,
+                   "kp_muldiv: value >= 0, num >= 0 and den > 0");
     __int128 p = (__int128)value * num;
     __int128 q = p / den;
     __int128 r = p % den;
@@ -20,7 +24,7 @@ int64_t kp_muldiv(int64_t value, int64_t num, int64_t den, kp_rounding rounding)
         if (r != 0) q++;
         break;
     }
-    assert(q <= INT64_MAX);
+    KP_CHECK_ABORT(q <= INT64_MAX, "kp_muldiv: the result fits in 64 bits");
     return (int64_t)q;
 }
 

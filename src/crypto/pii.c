@@ -53,8 +53,8 @@ kp_err kp_pii_create(const char *path, kp_error *e)
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         if (errno == EEXIST)
-            return kp_error_set(e, KP_ERR_CONFLICT, "key",
-                                "%s exists; a key file is never overwritten", path);
+            return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_KEY_CONFLICT, "key",
+                                 "%s exists; a key file is never overwritten", path);
         return kp_error_set(e, KP_ERR_IO, "key", "cannot create %s: %s", path, strerror(errno));
     }
     uint8_t master[crypto_kdf_KEYBYTES];

@@ -73,9 +73,9 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
     if (err == KP_ERR_UNAUTHORIZED) {
         c.failed = true;
         http_office_write(r, do_login, &c, 200, a);
-        return http_people_error(a->body, &e, NULL);
+        return kp_http_error_answer(a->body, &e, NULL);
     }
-    if (err) return http_people_error(a->body, &e, NULL);
+    if (err) return kp_http_error_answer(a->body, &e, NULL);
     unsigned status = http_office_write(r, do_login, &c, 200, a);
     memset(c.token, 0, sizeof c.token);
     return status;
@@ -357,7 +357,7 @@ static unsigned route_discount_set(const http_request *r, kp_http_answer *a)
     kp_error e = {0};
     static const char *const keys[] = {"percent", NULL};
     json_t *root = body_object(r, keys, &e);
-    if (root == NULL) return http_people_error(a->body, &e, NULL);
+    if (root == NULL) return kp_http_error_answer(a->body, &e, NULL);
     json_t *v = json_object_get(root, "percent");
     kp_err err = KP_OK;
     char text[32] = "";
@@ -370,7 +370,7 @@ static unsigned route_discount_set(const http_request *r, kp_http_answer *a)
                            "is required: a percentage from 0 to 100 with at most 2 decimals, "
                            "as a string (\"7.5\") or an integer");
     json_decref(root);
-    if (err) return http_people_error(a->body, &e, NULL);
+    if (err) return kp_http_error_answer(a->body, &e, NULL);
     return http_office_write(r, do_discount, &d, 200, a);
 }
 
@@ -547,7 +547,8 @@ static kp_err do_picture(kp_office *o, const http_request *r, void *arg, kp_buf 
     kp_card card;
     err = o->st->ops->card_find(o->st, r->params[0], &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "card", "no card with number %s", r->params[0]);
+        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
+                             r->params[0]);
     if (err) return people_storage(o->st, err, e);
     return p->png ? kp_barcode_png(p->kind, r->params[0], out, e)
                   : kp_barcode_svg(p->kind, r->params[0], out, e);

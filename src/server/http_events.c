@@ -30,31 +30,14 @@ static kp_err run_event(void *ctx, kp_store *st, const kp_program *program, kp_s
     return kp_service_event(st, program, c->from, c->store, c->req, c->now, sc, out, replayed, e);
 }
 
-static unsigned event_error(kp_buf *out, const kp_error *e)
-{
-    switch (e->code) {
-    case KP_ERR_INVALID: return kp_http_error(out, 400, e->field[0] ? "bad_field" : "bad_json", e);
-    case KP_ERR_LIMIT:
-    case KP_ERR_OVERFLOW: return kp_http_error(out, 400, "bad_field", e);
-    case KP_ERR_NOT_FOUND:
-        return kp_http_error(out, 404, strcmp(e->field, "card") == 0 ? "unknown_card" : "not_found",
-                             e);
-    case KP_ERR_CONFLICT: return kp_http_error(out, 409, "event_conflict", e);
-    case KP_ERR_FORBIDDEN: return kp_http_error(out, 403, "forbidden", e);
-    case KP_ERR_BUSY:
-    case KP_ERR_IO:
-    case KP_ERR_NOMEM: return kp_http_error(out, 503, "unavailable", e);
-    default: return kp_http_error(out, 500, "internal", e);
-    }
-}
-
 unsigned kp_http_route_events(kp_server *srv, kp_event_from from, const char *store,
                               const char *body, size_t len, kp_buf *out)
 {
     static _Thread_local kp_event_req req;
     kp_job job;
     memset(&job, 0, sizeof job);
-    if (kp_event_req_parse(body, len, &req, &job.error)) return event_error(out, &job.error);
+    if (kp_event_req_parse(body, len, &req, &job.error))
+        return kp_http_error_answer(out, &job.error, NULL);
     event_call call = {
         .from = from, .store = store, .req = &req, .now = kp_clock_now(&srv->config.clock)};
     job.type = KP_JOB_CALL;
@@ -66,6 +49,6 @@ unsigned kp_http_route_events(kp_server *srv, kp_event_from from, const char *st
     /* Sized here so the writer never reallocates another thread's buffer. */
     kp_buf_reserve(out, 128 * 1024);
     kp_writer_submit(srv->writer, &job);
-    if (job.err) return event_error(out, &job.error);
+    if (job.err) return kp_http_error_answer(out, &job.error, NULL);
     return job.replayed ? 200 : 201;
 }

@@ -17,83 +17,11 @@
 
 /* ---- errors */
 
-static const char *conflict_code(const char *field)
-{
-    if (strcmp(field, "phone") == 0) return "phone_in_use";
-    if (strcmp(field, "email") == 0) return "email_in_use";
-    if (strcmp(field, "card") == 0 || strcmp(field, "new_card") == 0 ||
-        strcmp(field, "to_card") == 0 || strcmp(field, "from_card") == 0)
-        return "card_conflict";
-    if (strcmp(field, "key") == 0) return "key_conflict";
-    if (strcmp(field, "login") == 0) return "login_in_use";
-    return "conflict";
-}
-
-unsigned http_people_error(kp_buf *out, const kp_error *e, const kp_field_errors *fe)
-{
-    unsigned status;
-    const char *code;
-    switch (e->code) {
-    case KP_ERR_INVALID:
-    case KP_ERR_LIMIT:
-    case KP_ERR_OVERFLOW:
-        status = 400;
-        code = e->field[0] ? "bad_field" : "bad_json";
-        break;
-    case KP_ERR_NOT_FOUND:
-        status = 404;
-        code = strcmp(e->field, "card") == 0 || strcmp(e->field, "new_card") == 0 ||
-                       strcmp(e->field, "to_card") == 0 || strcmp(e->field, "from_card") == 0
-                   ? "unknown_card"
-                   : "not_found";
-        break;
-    case KP_ERR_CONFLICT:
-        status = 409;
-        code = conflict_code(e->field);
-        break;
-    case KP_ERR_UNAUTHORIZED:
-        status = 401;
-        code = "unauthorized";
-        break;
-    case KP_ERR_FORBIDDEN:
-        status = 403;
-        code = "forbidden";
-        break;
-    case KP_ERR_BUSY:
-    case KP_ERR_IO:
-    case KP_ERR_NOMEM:
-        status = 503;
-        code = "unavailable";
-        break;
-    default:
-        status = 500;
-        code = "internal";
-        break;
-    }
-    kp_buf_reset(out);
-    kp_buf_puts(out, "{\"error\":{");
-    kp_buf_json_kv_str(out, "code", code, false);
-    kp_buf_json_kv_str(out, "message", e->message, true);
-    if (e->field[0]) kp_buf_json_kv_str(out, "field", e->field, true);
-    if (fe && fe->n > 0) {
-        kp_buf_puts(out, ",\"fields\":[");
-        for (size_t i = 0; i < fe->n; i++) {
-            kp_buf_puts(out, i ? ",{" : "{");
-            kp_buf_json_kv_str(out, "field", fe->items[i].field, false);
-            kp_buf_json_kv_str(out, "message", fe->items[i].message, true);
-            kp_buf_puts(out, "}");
-        }
-        kp_buf_puts(out, "]");
-    }
-    kp_buf_puts(out, "}}");
-    return status;
-}
-
 static unsigned simple(kp_buf *out, kp_err code, const char *message)
 {
     kp_error e;
     kp_error_set(&e, code, "", "%s", message);
-    return http_people_error(out, &e, NULL);
+    return kp_http_error_answer(out, &e, NULL);
 }
 
 int64_t http_param_id(const char *text)
@@ -138,7 +66,7 @@ unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg, 
     /* Sized here so the writer never reallocates another thread's buffer. */
     kp_buf_reserve(a->body, 256 * 1024);
     kp_writer_submit(r->srv->writer, &job);
-    if (job.err) return http_people_error(a->body, &job.error, &fe);
+    if (job.err) return kp_http_error_answer(a->body, &job.error, &fe);
     return job.replayed ? 200 : ok_status;
 }
 
@@ -148,12 +76,14 @@ unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, k
     kp_error e = {0};
     bool replayed = false;
     kp_reader *rd = kp_reader_acquire(r->srv->readers);
+    const kp_program *program = kp_programs_hold(r->srv->programs);
     kp_office o;
-    kp_office_init(&o, rd->store, r->srv->pii, kp_programs_current(r->srv->programs), r->now,
+    kp_office_init(&o, rd->store, r->srv->pii, program, r->now,
                    r->caller ? &r->caller->actor : NULL, rd->scratch);
     kp_err err = fn(&o, r, arg, a->body, &replayed, &fe, &e);
+    kp_programs_drop(r->srv->programs, program);
     kp_reader_release(r->srv->readers, rd);
-    return err ? http_people_error(a->body, &e, &fe) : 200;
+    return err ? kp_http_error_answer(a->body, &e, &fe) : 200;
 }
 
 /* ---- authentication */

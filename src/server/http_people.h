@@ -2,7 +2,7 @@
  * http_people.h: what the back office's route files share (http_people.c):
  * the caller (a staff session or a terminal key), route tables with {}
  * path parameters, running an operation on a reader or through the writer,
- * and mapping errors to HTTP. http_admin.c (staff, audit, adjustments,
+ * and answering errors (http_error.h). http_admin.c (staff, audit, adjustments,
  * cards, exports) and http_customers.c (customers, families, transfers)
  * each register one table.
  */
@@ -62,9 +62,6 @@ unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg, 
                            kp_http_answer *a);
 /* Runs fn on a reader connection (fn must not write). */
 unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, kp_http_answer *a);
-
-/* Writes the error answer for e (and fe's fields) and returns the status. */
-unsigned http_people_error(kp_buf *out, const kp_error *e, const kp_field_errors *fe);
 
 /* Parses a positive id path parameter; 0 when it is not one. */
 int64_t http_param_id(const char *text);

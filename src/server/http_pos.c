@@ -15,50 +15,12 @@
 
 #include "service/people.h"
 
-unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e)
-{
-    kp_buf_reset(out);
-    kp_buf_puts(out, "{\"error\":{");
-    kp_buf_json_kv_str(out, "code", code, false);
-    kp_buf_json_kv_str(out, "message", e->message, true);
-    if (e->field[0]) kp_buf_json_kv_str(out, "field", e->field, true);
-    kp_buf_puts(out, "}}");
-    return status;
-}
-
 static unsigned simple_error(kp_buf *out, unsigned status, const char *code, const char *field,
                              const char *message)
 {
     kp_error e;
     kp_error_set(&e, KP_ERR_INVALID, field, "%s", message);
     return kp_http_error(out, status, code, &e);
-}
-
-/* Maps a service error to its HTTP status and code. */
-static unsigned service_error(kp_buf *out, const kp_error *e, bool parsing)
-{
-    switch (e->code) {
-    case KP_ERR_INVALID:
-        if (parsing && e->field[0] == '\0') return kp_http_error(out, 400, "bad_json", e);
-        return kp_http_error(out, 400, "bad_field", e);
-    case KP_ERR_LIMIT:
-    case KP_ERR_OVERFLOW: return kp_http_error(out, 400, "bad_field", e);
-    case KP_ERR_NOT_FOUND:
-        if (strcmp(e->field, "card") == 0) return kp_http_error(out, 404, "unknown_card", e);
-        if (strcmp(e->field, "phone") == 0) return kp_http_error(out, 404, "unknown_phone", e);
-        if (strcmp(e->field, "original_receipt") == 0)
-            return kp_http_error(out, 404, "unknown_receipt", e);
-        return kp_http_error(out, 404, "not_found", e);
-    case KP_ERR_CONFLICT:
-        if (strcmp(e->field, "phone") == 0) return kp_http_error(out, 409, "ambiguous_phone", e);
-        return kp_http_error(out, 409, "receipt_conflict", e);
-    case KP_ERR_UNAUTHORIZED: return kp_http_error(out, 401, "unauthorized", e);
-    case KP_ERR_FORBIDDEN: return kp_http_error(out, 403, "forbidden", e);
-    case KP_ERR_BUSY:
-    case KP_ERR_IO:
-    case KP_ERR_NOMEM: return kp_http_error(out, 503, "unavailable", e);
-    default: return kp_http_error(out, 500, "internal", e);
-    }
 }
 
 /* Finds the store of a terminal key that is not revoked (keyring.h: from
@@ -81,11 +43,11 @@ static _Thread_local kp_purchase_req tl_purchase;
 /* A request that names the customer by phone: finds the card on a reader
  * (till.c) and writes it into req, so the service, the stored operation and
  * the operation log see a card. */
-static kp_err identify(kp_server *srv, kp_reader *r, kp_purchase_req *req, kp_error *e)
+static kp_err identify(kp_server *srv, kp_reader *r, const kp_program *program,
+                       kp_purchase_req *req, kp_error *e)
 {
     if (req->phone[0] == '\0') return KP_OK;
-    kp_err err = kp_till_card_by_phone(r->store, srv->pii, kp_programs_current(srv->programs),
-                                       req->phone, req->card, e);
+    kp_err err = kp_till_card_by_phone(r->store, srv->pii, program, req->phone, req->card, e);
     if (err == KP_OK) req->by_phone = true;
     return err;
 }
@@ -95,16 +57,18 @@ static unsigned route_quote(kp_server *srv, const char *store, const char *body,
 {
     kp_error e = {0};
     kp_purchase_req *req = &tl_purchase;
-    if (kp_purchase_req_parse(body, len, false, req, &e)) return service_error(out, &e, true);
-    const kp_program *program = kp_programs_current(srv->programs);
+    if (kp_purchase_req_parse(body, len, false, req, &e))
+        return kp_http_error_answer(out, &e, NULL);
+    const kp_program *program = kp_programs_hold(srv->programs);
     if (program == NULL) return simple_error(out, 503, "unavailable", "", "no program is loaded");
     kp_reader *r = kp_reader_acquire(srv->readers);
-    kp_err err = identify(srv, r, req, &e);
+    kp_err err = identify(srv, r, program, req, &e);
     if (err == KP_OK)
         err = kp_service_quote(r->store, program, store, req, kp_clock_now(&srv->config.clock),
                                r->scratch, out, &e);
     kp_reader_release(srv->readers, r);
-    return err ? service_error(out, &e, false) : 200;
+    kp_programs_drop(srv->programs, program);
+    return err ? kp_http_error_answer(out, &e, NULL) : 200;
 }
 
 void kp_http_write_release(kp_http_write *w)
@@ -115,7 +79,7 @@ void kp_http_write_release(kp_http_write *w)
 
 unsigned kp_http_write_status(kp_http_write *w)
 {
-    if (w->job.err) return service_error(w->job.out, &w->job.error, false);
+    if (w->job.err) return kp_http_error_answer(w->job.out, &w->job.error, NULL);
     return w->job.replayed ? 200 : 201;
 }
 
@@ -141,12 +105,14 @@ static unsigned route_write(kp_server *srv, kp_job_type type, const char *store,
     size_t n_lines;
     if (type == KP_JOB_PURCHASE) {
         err = kp_purchase_req_parse(body, len, true, &w->req->purchase, &job->error);
-        if (err) return service_error(out, &job->error, true);
+        if (err) return kp_http_error_answer(out, &job->error, NULL);
         if (w->req->purchase.phone[0]) {
             kp_reader *r = kp_reader_acquire(srv->readers);
-            err = identify(srv, r, &w->req->purchase, &job->error);
+            const kp_program *program = kp_programs_hold(srv->programs);
+            err = identify(srv, r, program, &w->req->purchase, &job->error);
+            kp_programs_drop(srv->programs, program);
             kp_reader_release(srv->readers, r);
-            if (err) return service_error(out, &job->error, false);
+            if (err) return kp_http_error_answer(out, &job->error, NULL);
         }
         job->purchase = &w->req->purchase;
         n_lines = w->req->purchase.basket.n_lines;
@@ -155,7 +121,7 @@ static unsigned route_write(kp_server *srv, kp_job_type type, const char *store,
         job->ret = &w->req->ret;
         n_lines = w->req->ret.request.n_lines;
     }
-    if (err) return service_error(out, &job->error, true);
+    if (err) return kp_http_error_answer(out, &job->error, NULL);
     /* Sized here so the writer thread never reallocates (and never frees
      * into another thread's arena) while building the answer. */
     kp_buf_reserve(out, 4096 + 512 * n_lines);
@@ -172,13 +138,15 @@ static unsigned route_identify(kp_server *srv, const char *store, const char *bo
     kp_error e = {0};
     kp_purchase_req *req = &tl_purchase;
     kp_err err = kp_identify_req_parse(body, len, req, &e);
-    if (err) return service_error(out, &e, true);
+    if (err) return kp_http_error_answer(out, &e, NULL);
     kp_reader *r = kp_reader_acquire(srv->readers);
-    if ((err = identify(srv, r, req, &e)) == KP_OK)
-        err = kp_service_identify(r->store, kp_programs_current(srv->programs), req,
-                                  kp_clock_now(&srv->config.clock), r->scratch, out, &e);
+    const kp_program *program = kp_programs_hold(srv->programs);
+    if ((err = identify(srv, r, program, req, &e)) == KP_OK)
+        err = kp_service_identify(r->store, program, req, kp_clock_now(&srv->config.clock),
+                                  r->scratch, out, &e);
+    kp_programs_drop(srv->programs, program);
     kp_reader_release(srv->readers, r);
-    return err ? service_error(out, &e, false) : 200;
+    return err ? kp_http_error_answer(out, &e, NULL) : 200;
 }
 
 static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
@@ -187,10 +155,12 @@ static unsigned route_card(kp_server *srv, const char *number, kp_buf *out)
     if (number[0] == '\0' || strlen(number) >= KP_STR_MAX || strchr(number, '/'))
         return simple_error(out, 404, "unknown_card", "card", "no such card");
     kp_reader *r = kp_reader_acquire(srv->readers);
-    kp_err err = kp_service_card_program(r->store, kp_programs_current(srv->programs), number,
+    const kp_program *program = kp_programs_hold(srv->programs);
+    kp_err err = kp_service_card_program(r->store, program, number,
                                          kp_clock_now(&srv->config.clock), r->scratch, out, &e);
+    kp_programs_drop(srv->programs, program);
     kp_reader_release(srv->readers, r);
-    return err ? service_error(out, &e, false) : 200;
+    return err ? kp_http_error_answer(out, &e, NULL) : 200;
 }
 
 typedef unsigned (*post_route)(kp_server *, const char *store, const char *body, size_t len,

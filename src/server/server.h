@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "http_error.h"
 #include "service/service.h"
 
 typedef struct kp_server_config {
@@ -31,16 +32,28 @@ typedef struct kp_server_config {
 /* Runs the server until SIGINT or SIGTERM. Returns 0 on a clean stop. */
 int kp_server_run(const kp_server_config *config);
 
-/* ---- programs: the writer refreshes the current one; everyone reads it.
- * Superseded versions stay allocated until the server stops, so a pointer
- * handed out is never freed under a request (bounded by program loads). */
+/* ---- programs: the writer refreshes the current one; everyone reads it. */
+/* The program cache. A reload makes a new version current; a superseded
+ * version is freed when the last request holding it lets go (a count of
+ * holders per version), so a request never sees its program freed however
+ * many reloads happen meanwhile, and the cache holds at most one old version
+ * per request in flight. */
 typedef struct kp_programs kp_programs;
 kp_programs *kp_programs_new(void);
+/* Frees every version; nobody may hold one any more. */
 void kp_programs_free(kp_programs *p);
-/* Reloads from the store when its latest version differs. */
+/* Reloads from the store when its latest version differs. Only the writer's
+ * thread calls it (and kp_writer_start before the thread runs). */
 kp_err kp_programs_refresh(kp_programs *p, kp_store *st, kp_error *e);
-/* The current program, or NULL when none is loaded. */
+/* The current program, or NULL when none is loaded, for the thread that
+ * refreshes (the writer): valid until its own next refresh. Any other thread
+ * uses kp_programs_hold(). */
 const kp_program *kp_programs_current(kp_programs *p);
+/* The current program with a hold on it (NULL when none is loaded): it stays
+ * valid, whatever reloads happen, until kp_programs_drop(). */
+const kp_program *kp_programs_hold(kp_programs *p);
+/* Lets go of a program from kp_programs_hold(); NULL is ignored. */
+void kp_programs_drop(kp_programs *p, const kp_program *program);
 
 /* ---- the writer: one thread owns the write connection and commits jobs in
  * batches: each job runs in a savepoint, the batch in one transaction, one
@@ -98,6 +111,9 @@ typedef struct kp_reader {
 } kp_reader;
 
 typedef struct kp_reader_pool kp_reader_pool;
+enum { KP_READERS_MAX = 64 };
+/* Opens n read connections; n outside 1..KP_READERS_MAX is refused
+ * (KP_ERR_INVALID, field "readers"), never clamped. */
 kp_err kp_reader_pool_new(const char *db_path, int n, kp_reader_pool **out, kp_error *e);
 /* Readers acquired from now on first wait for the writer's barrier, so a
  * lookup sees every purchase answered before it. */
@@ -197,8 +213,5 @@ unsigned kp_http_route_events(kp_server *srv, kp_event_from from, const char *st
 /* GET /live, /ready and /health (http_health.c): true when the URL was one
  * of them and *answer is filled. */
 bool kp_http_health(kp_server *srv, const char *url, kp_http_answer *answer);
-
-/* Writes {"error": {...}} for an error and returns the HTTP status. */
-unsigned kp_http_error(kp_buf *out, unsigned status, const char *code, const kp_error *e);
 
 #endif

@@ -27,11 +27,18 @@
 
 /* ---------------------------------------------------------------- programs */
 
+/* A version of the program and how many requests hold it. `program` comes
+ * first so a held `const kp_program *` leads back to its entry. */
+typedef struct program_entry {
+    kp_program program;
+    int holds;
+    struct program_entry *next; /* superseded versions still held */
+} program_entry;
+
 struct kp_programs {
     pthread_mutex_t lock;
-    kp_program *current;
-    size_t n_old;
-    kp_program *old[64];
+    program_entry *current;
+    program_entry *old; /* superseded, each with holds > 0 */
 };
 
 kp_programs *kp_programs_new(void)
@@ -44,7 +51,10 @@ kp_programs *kp_programs_new(void)
 void kp_programs_free(kp_programs *p)
 {
     if (p == NULL) return;
-    for (size_t i = 0; i < p->n_old; i++) free(p->old[i]);
+    for (program_entry *o = p->old, *next; o; o = next) {
+        next = o->next;
+        free(o);
+    }
     free(p->current);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -53,9 +63,36 @@ void kp_programs_free(kp_programs *p)
 const kp_program *kp_programs_current(kp_programs *p)
 {
     pthread_mutex_lock(&p->lock);
-    const kp_program *c = p->current;
+    const kp_program *c = p->current ? &p->current->program : NULL;
     pthread_mutex_unlock(&p->lock);
     return c;
+}
+
+const kp_program *kp_programs_hold(kp_programs *p)
+{
+    pthread_mutex_lock(&p->lock);
+    const kp_program *c = NULL;
+    if (p->current) {
+        p->current->holds++;
+        c = &p->current->program;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return c;
+}
+
+void kp_programs_drop(kp_programs *p, const kp_program *program)
+{
+    if (program == NULL) return;
+    program_entry *entry = (program_entry *)program;
+    pthread_mutex_lock(&p->lock);
+    assert(entry->holds > 0);
+    if (--entry->holds == 0 && entry != p->current) {
+        program_entry **link = &p->old;
+        while (*link != entry) link = &(*link)->next;
+        *link = entry->next;
+        free(entry);
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 kp_err kp_programs_refresh(kp_programs *p, kp_store *st, kp_error *e)
@@ -70,30 +107,27 @@ kp_err kp_programs_refresh(kp_programs *p, kp_store *st, kp_error *e)
         free(json);
         return KP_OK;
     }
-    kp_program *next = malloc(sizeof *next);
+    program_entry *next = calloc(1, sizeof *next);
     if (next == NULL) {
         free(json);
         return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     }
-    err = kp_program_parse(json, strlen(json), next, e);
+    err = kp_program_parse(json, strlen(json), &next->program, e);
     free(json);
     if (err) {
         free(next);
         return err;
     }
-    next->version = version;
+    next->program.version = version;
     pthread_mutex_lock(&p->lock);
-    if (p->current) {
-        if (p->n_old == sizeof p->old / sizeof p->old[0]) {
-            /* Bounded: the oldest superseded version is freed; requests
-             * finish within seconds, long before 64 further loads. */
-            free(p->old[0]);
-            memmove(p->old, p->old + 1, (p->n_old - 1) * sizeof p->old[0]);
-            p->n_old--;
-        }
-        p->old[p->n_old++] = p->current;
-    }
+    program_entry *prev = p->current;
     p->current = next;
+    if (prev && prev->holds > 0) {
+        prev->next = p->old; /* freed by the last kp_programs_drop() */
+        p->old = prev;
+    } else {
+        free(prev);
+    }
     pthread_mutex_unlock(&p->lock);
     return KP_OK;
 }
@@ -745,15 +779,16 @@ struct kp_reader_pool {
     pthread_cond_t freed;
     int n;
     int n_free;
-    kp_reader *free_list[64];
-    kp_reader readers[64];
+    kp_reader *free_list[KP_READERS_MAX];
+    kp_reader readers[KP_READERS_MAX];
 };
 
 kp_err kp_reader_pool_new(const char *db_path, int n, kp_reader_pool **out, kp_error *e)
 {
     *out = NULL;
-    if (n < 1) n = 1;
-    if (n > 64) n = 64;
+    if (n < 1 || n > KP_READERS_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "readers",
+                            "the read connections must be from 1 to %d, got %d", KP_READERS_MAX, n);
     kp_reader_pool *p = calloc(1, sizeof *p);
     if (p == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     pthread_mutex_init(&p->lock, NULL);

@@ -181,7 +181,8 @@ static kp_err find_card(kp_office *o, const char *number, kp_card_info *c, kp_er
 {
     kp_err err = o->st->ops->people->card_info_get(o->st, number, c);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "card", "no card with number %s", number);
+        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
+                             number);
     return err ? people_storage(o->st, err, e) : KP_OK;
 }
 
@@ -270,8 +271,8 @@ kp_err kp_card_block(kp_office *o, const char *number, const char *body, size_t 
         (err = find_card(o, number, &c, e)))
         return err;
     if (c.state == KP_CARD_BLOCKED || c.state == KP_CARD_REPLACED)
-        return kp_error_set(e, KP_ERR_CONFLICT, "card", "card %s is already %s", number,
-                            kp_card_state_name(c.state));
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                             "card %s is already %s", number, kp_card_state_name(c.state));
     kp_card_state from = c.state;
     c.state = KP_CARD_BLOCKED;
     snprintf(c.reason, sizeof c.reason, "%s", reason);
@@ -293,8 +294,8 @@ kp_err kp_card_unblock(kp_office *o, const char *number, const char *body, size_
         (err = find_card(o, number, &c, e)))
         return err;
     if (c.state != KP_CARD_BLOCKED)
-        return kp_error_set(e, KP_ERR_CONFLICT, "card", "card %s is %s, not blocked", number,
-                            kp_card_state_name(c.state));
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                             "card %s is %s, not blocked", number, kp_card_state_name(c.state));
     if (c.customer_id) {
         kp_customer_row *row = malloc(sizeof *row);
         if (row == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -302,8 +303,9 @@ kp_err kp_card_unblock(kp_office *o, const char *number, const char *body, size_
         bool erased = err == KP_OK && row->state == KP_CUSTOMER_ERASED;
         free(row);
         if (erased)
-            return kp_error_set(e, KP_ERR_CONFLICT, "card",
-                                "card %s belonged to an erased customer and stays blocked", number);
+            return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                                 "card %s belonged to an erased customer and stays blocked",
+                                 number);
     }
     kp_card_state to = c.registered ? KP_CARD_ACTIVE : KP_CARD_ISSUED;
     c.state = to;
@@ -332,8 +334,8 @@ kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_
         (err = find_card(o, number, &old, e)))
         return err;
     if (old.state == KP_CARD_REPLACED)
-        return kp_error_set(e, KP_ERR_CONFLICT, "card", "card %s was already replaced by %s",
-                            number, old.replaced_by);
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                             "card %s was already replaced by %s", number, old.replaced_by);
     if (new_number[0] == '\0') {
         /* A new number from the card issuer, with an empty account. */
         if ((err = kp_service_cards_issue(o->st, 1, o->now, keep_number, new_number, e)))
@@ -343,15 +345,16 @@ kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_
         return kp_error_set(e, KP_ERR_INVALID, "new_card", "must be another card");
     err = pp->card_info_get(o->st, new_number, &fresh);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "new_card", "no card with number %s", new_number);
+        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "new_card", "no card with number %s",
+                             new_number);
     bool empty = false;
     if (err == KP_OK) err = pp->account_is_empty(o->st, fresh.account_id, &empty);
     if (err) return people_storage(o->st, err, e);
     if (fresh.state != KP_CARD_ISSUED || fresh.registered || fresh.customer_id || !empty)
-        return kp_error_set(e, KP_ERR_CONFLICT, "new_card",
-                            "card %s is not a fresh card: a replacement must be issued, "
-                            "unregistered and unused",
-                            new_number);
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "new_card",
+                             "card %s is not a fresh card: a replacement must be issued, "
+                             "unregistered and unused",
+                             new_number);
     /* The new card takes over the account: balance, lots, history. */
     fresh.account_id = old.account_id;
     fresh.registered = old.registered;

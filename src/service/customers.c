@@ -314,16 +314,16 @@ static kp_err check_contacts(kp_office *o, const kp_customer_row *row, const cus
     if (in->has_phone) {
         err = pp->customer_by_index(o->st, KP_CONTACT_PHONE, row->phone_ix, &other);
         if (err == KP_OK && other != self)
-            return kp_error_set(e, KP_ERR_CONFLICT, "phone",
-                                "this phone number is already registered to another customer "
-                                "(find them by phone, or add this card to them)");
+            return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_PHONE_IN_USE, "phone",
+                                 "this phone number is already registered to another customer "
+                                 "(find them by phone, or add this card to them)");
         if (err != KP_OK && err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
     }
     if (in->has_email && row->has_email_ix) {
         err = pp->customer_by_index(o->st, KP_CONTACT_EMAIL, row->email_ix, &other);
         if (err == KP_OK && other != self)
-            return kp_error_set(e, KP_ERR_CONFLICT, "email",
-                                "this e-mail address is already registered to another customer");
+            return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_EMAIL_IN_USE, "email",
+                                 "this e-mail address is already registered to another customer");
         if (err != KP_OK && err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
     }
     return KP_OK;
@@ -405,10 +405,9 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
     kp_buf_puts(out, ",\"attributes\":");
     kp_buf_puts(out, attrs[0] ? attrs : "{}");
 
-    kp_card_info cards[16];
+    kp_card_info *cards;
     size_t n_cards = 0;
-    if ((err = o->st->ops->people->cards_of_customer(o->st, row->id, cards, 16, &n_cards)))
-        return people_storage(o->st, err, e);
+    if ((err = people_cards_all(o, row->id, &cards, &n_cards, e))) return err;
     kp_buf_puts(out, ",\"cards\":[");
     for (size_t i = 0; i < n_cards; i++) {
         kp_buf_puts(out, i ? ",{" : "{");
@@ -417,6 +416,7 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
         kp_buf_puts(out, cards[i].may_burn ? ",\"may_spend\":true" : ",\"may_spend\":false");
         kp_buf_puts(out, "}");
     }
+    free(cards);
     kp_buf_puts(out, "]");
     if (o->sc &&
         (err = o->st->ops->account_load(o->st, row->account_id, &o->sc->account)) == KP_OK) {
@@ -484,7 +484,8 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
     kp_card_info card;
     err = pp->card_info_get(o->st, in.card, &card);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", in.card);
+        err = kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                            "no card with number %s", in.card);
         goto out;
     }
     if (err) {
@@ -492,13 +493,14 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
         goto out;
     }
     if (card.state == KP_CARD_BLOCKED || card.state == KP_CARD_REPLACED) {
-        err = kp_error_set(e, KP_ERR_CONFLICT, "card", "card %s is %s and cannot be registered",
-                           in.card, kp_card_state_name(card.state));
+        err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                            "card %s is %s and cannot be registered", in.card,
+                            kp_card_state_name(card.state));
         goto out;
     }
     if (card.registered || card.customer_id) {
-        err = kp_error_set(e, KP_ERR_CONFLICT, "card",
-                           "card %s is already registered to a customer", in.card);
+        err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                            "card %s is already registered to a customer", in.card);
         goto out;
     }
 
@@ -821,6 +823,7 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     static const char *const keys[] = {"reason", NULL};
     char reason[KP_REASON_MAX];
     kp_customer_row *row = malloc(sizeof *row);
+    kp_card_info *cards = NULL;
     const kp_people_ops *pp = o->st->ops->people;
     if (row == NULL) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -837,12 +840,10 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     }
     if ((err = people_family_detach(o, id, e))) goto out;
     if ((err = load_customer(o, id, row, e))) goto out; /* the account may have changed */
-    kp_card_info cards[64];
+    /* Every card, however many: an erase that left one active would keep
+     * the customer usable after they asked to be forgotten. */
     size_t n_cards = 0;
-    if ((err = pp->cards_of_customer(o->st, id, cards, 64, &n_cards))) {
-        err = people_storage(o->st, err, e);
-        goto out;
-    }
+    if ((err = people_cards_all(o, id, &cards, &n_cards, e))) goto out;
     for (size_t i = 0; i < n_cards; i++) {
         kp_card_info *c = &cards[i];
         if (c->state == KP_CARD_BLOCKED || c->state == KP_CARD_REPLACED) continue;
@@ -885,6 +886,7 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     kp_buf_reset(out);
     err = kp_customer_json(o, row, out, e);
 out:
+    free(cards);
     free(row);
     json_decref(root);
     return err;
@@ -920,7 +922,8 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
     bool empty = false;
     err = pp->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_set(e, err, "card", "no card with number %s", number);
+        err =
+            kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
         goto out;
     }
     if (err == KP_OK) err = pp->account_is_empty(o->st, card.account_id, &empty);
@@ -929,11 +932,11 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
         goto out;
     }
     if (card.state != KP_CARD_ISSUED || card.registered || card.customer_id || !empty) {
-        err = kp_error_set(e, KP_ERR_CONFLICT, "card",
-                           "card %s is not a fresh card (it is %s%s); only an issued, unused "
-                           "card can be added",
-                           number, kp_card_state_name(card.state),
-                           empty ? "" : " and has operations");
+        err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                            "card %s is not a fresh card (it is %s%s); only an issued, unused "
+                            "card can be added",
+                            number, kp_card_state_name(card.state),
+                            empty ? "" : " and has operations");
         goto out;
     }
     card.account_id = row->account_id;

@@ -16,6 +16,8 @@
  */
 #include "people_int.h"
 
+#include <kopilka/check.h>
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +60,9 @@ static void group_add(move *m, const kp_lot *lot, int64_t points, bool keep_pend
             m->groups[i].points += points;
             return;
         }
-    if (m->n_groups == KP_LOTS_MAX) return;
+    /* Never full: a group per lot change, and a plan changes at most
+     * KP_LOTS_MAX lots (kp_ledger_plan_check). */
+    KP_CHECK_ABORT(m->n_groups < KP_LOTS_MAX, "family: a move's groups fit its lot changes");
     snprintf(m->groups[m->n_groups].kind, sizeof m->groups[0].kind, "%s", lot->kind);
     m->groups[m->n_groups].active_from = active;
     m->groups[m->n_groups].expires_at = lot->expires_at;
@@ -270,8 +274,8 @@ kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool
             *replayed = true;
             err = KP_OK;
         } else {
-            err = kp_error_set(e, KP_ERR_CONFLICT, "key",
-                               "transfer key %s was already used for another transfer", m->key);
+            err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_KEY_CONFLICT, "key",
+                                "transfer key %s was already used for another transfer", m->key);
         }
         kp_op_row_release(&prior);
         goto out;
@@ -351,15 +355,17 @@ static kp_err load_active_customer(kp_office *o, int64_t id, kp_customer_row *ro
 static kp_err repoint_cards(kp_office *o, int64_t customer_id, int64_t account_id, bool may_burn,
                             kp_error *e)
 {
-    kp_card_info cards[64];
+    kp_card_info *cards;
     size_t n = 0;
-    kp_err err = o->st->ops->people->cards_of_customer(o->st, customer_id, cards, 64, &n);
+    kp_err err = people_cards_all(o, customer_id, &cards, &n, e);
+    if (err) return err;
     for (size_t i = 0; i < n && err == KP_OK; i++) {
         if (cards[i].state == KP_CARD_REPLACED) continue;
         cards[i].account_id = account_id;
         cards[i].may_burn = may_burn;
         err = o->st->ops->people->card_info_put(o->st, &cards[i], o->now);
     }
+    free(cards);
     return err ? people_storage(o->st, err, e) : KP_OK;
 }
 
@@ -376,12 +382,14 @@ kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
     kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
     kp_family f;
     if (err || (err = family_load(o, id, &f, e))) return err;
-    kp_family_member members[64];
+    /* A join past KP_FAMILY_MEMBERS_MAX is refused: a page holds them all. */
+    kp_family_member members[KP_FAMILY_MEMBERS_MAX];
     size_t n = 0;
     kp_history_entry *h = calloc(100, sizeof *h);
     size_t nh = 0;
     if (h == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    if ((err = o->st->ops->people->members_of_family(o->st, id, members, 64, &n)) ||
+    if ((err = o->st->ops->people->members_of_family(o->st, id, members, KP_FAMILY_MEMBERS_MAX,
+                                                     &n)) ||
         (err = o->st->ops->people->history_cards(o->st, f.account_id, 0, h, 100, &nh)) ||
         (err = o->st->ops->account_load(o->st, f.account_id, &o->sc->account))) {
         free(h);
@@ -506,6 +514,7 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
     bool may_spend = false;
     kp_customer_row *row = malloc(sizeof *row);
     move *mv = calloc(1, sizeof *mv);
+    kp_card_info *cards = NULL, *owner_cards = NULL;
     kp_family f;
     kp_family_member m;
     if (row == NULL || mv == NULL) {
@@ -535,20 +544,32 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
                            (long long)family_id);
         goto out;
     }
+    /* A family lists all its members in one answer: their number is
+     * bounded, and a join past the bound is refused, never dropped. */
+    kp_family_member *present = calloc(KP_FAMILY_MEMBERS_MAX + 1, sizeof *present);
+    size_t n_present = 0;
+    if (present == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        goto out;
+    }
+    err = o->st->ops->people->members_of_family(o->st, family_id, present,
+                                                KP_FAMILY_MEMBERS_MAX + 1, &n_present);
+    free(present);
+    if (err) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
+    if (n_present >= KP_FAMILY_MEMBERS_MAX) {
+        err = kp_error_set(e, KP_ERR_LIMIT, "family",
+                           "family %lld has %d members, the most a family may have",
+                           (long long)family_id, KP_FAMILY_MEMBERS_MAX);
+        goto out;
+    }
     /* The member's points go into the pot, lot by lot, expiry kept. */
-    kp_card_info cards[64];
     size_t n = 0;
-    if ((err = o->st->ops->people->cards_of_customer(o->st, cid, cards, 64, &n))) {
-        err = people_storage(o->st, err, e);
-        goto out;
-    }
-    kp_card_info owner_cards[16];
+    if ((err = people_cards_all(o, cid, &cards, &n, e))) goto out;
     size_t n_owner = 0, owner_first = 0;
-    if ((err =
-             o->st->ops->people->cards_of_customer(o->st, f.owner_id, owner_cards, 16, &n_owner))) {
-        err = people_storage(o->st, err, e);
-        goto out;
-    }
+    if ((err = people_cards_all(o, f.owner_id, &owner_cards, &n_owner, e))) goto out;
     while (owner_first < n_owner && owner_cards[owner_first].state == KP_CARD_REPLACED)
         owner_first++;
     size_t first = 0;
@@ -592,6 +613,8 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
     }
     err = kp_family_get(o, f.id, out, e);
 out:
+    free(owner_cards);
+    free(cards);
     free(mv);
     free(row);
     json_decref(root);

@@ -213,7 +213,10 @@ void people_field_error(kp_field_errors *fe, kp_error *e, kp_err code, const cha
 
 kp_err people_storage(kp_store *st, kp_err err, kp_error *e)
 {
-    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    /* A limit of the store (an account with too many open lots) is no
+     * failure of the storage: its own sentence says what is wrong. */
+    return kp_error_set(e, err, "", "%s%s",
+                        err == KP_ERR_LIMIT ? "" : "storage failed: ", st->last_error);
 }
 
 kp_err people_need_key(const kp_office *o, kp_error *e)
@@ -264,10 +267,43 @@ kp_err people_card_account(kp_office *o, const char *number, kp_card_info *card,
 {
     kp_err err = o->st->ops->people->card_info_get(o->st, number, card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "no card with number %s", number);
     if (err) return people_storage(o->st, err, e);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
-        return kp_error_set(e, KP_ERR_CONFLICT, "card", "card %s is %s and cannot be used", number,
-                            kp_card_state_name(card->state));
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                             "card %s is %s and cannot be used", number,
+                             kp_card_state_name(card->state));
     return KP_OK;
+}
+
+kp_err people_cards_all(kp_office *o, int64_t customer_id, kp_card_info **cards, size_t *n,
+                        kp_error *e)
+{
+    *cards = NULL;
+    *n = 0;
+    /* Read with a limit; a full page means there may be more: read again
+     * with twice the room. Most customers have one or two cards. */
+    for (size_t cap = 64;; cap *= 2) {
+        if (cap > KP_CARDS_PER_CUSTOMER_MAX)
+            return kp_error_set(e, KP_ERR_LIMIT, "customer",
+                                "customer %lld has more than %d cards, more than one operation "
+                                "handles",
+                                (long long)customer_id, KP_CARDS_PER_CUSTOMER_MAX);
+        kp_card_info *more = realloc(*cards, cap * sizeof **cards);
+        if (more == NULL) {
+            free(*cards);
+            *cards = NULL;
+            return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        }
+        *cards = more;
+        kp_err err = o->st->ops->people->cards_of_customer(o->st, customer_id, *cards, cap, n);
+        if (err) {
+            free(*cards);
+            *cards = NULL;
+            *n = 0;
+            return people_storage(o->st, err, e);
+        }
+        if (*n < cap) return KP_OK;
+    }
 }

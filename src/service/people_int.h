@@ -42,6 +42,17 @@ void people_credit_lot(const kp_office *o, const char *kind, kp_lot *lot);
 /* Loads the account of a card that can move points (not blocked/replaced). */
 kp_err people_card_account(kp_office *o, const char *number, kp_card_info *card, kp_error *e);
 
+/* Every card of a customer, however many (no silent cap): *cards is
+ * malloc'd (the caller frees it, also on failure it is NULL), *n their count.
+ * KP_ERR_LIMIT past KP_CARDS_PER_CUSTOMER_MAX, which no real customer
+ * reaches, rather than growth without a bound. */
+enum { KP_CARDS_PER_CUSTOMER_MAX = 1 << 20 };
+
+/* Members of one family, owner included; a join past it is refused. */
+enum { KP_FAMILY_MEMBERS_MAX = 64 };
+kp_err people_cards_all(kp_office *o, int64_t customer_id, kp_card_info **cards, size_t *n,
+                        kp_error *e);
+
 /* Takes a customer out of their family before an erase (family.c): a
  * member leaves; an owner whose family has other members is refused
  * (KP_ERR_CONFLICT); an owner alone closes the family. */

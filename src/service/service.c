@@ -407,17 +407,22 @@ static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_e
 {
     kp_err err = st->ops->card_find(st, number, card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "no card with number %s", number);
     if (err != KP_OK) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "card %s is %s and cannot be used",
-                            number, kp_card_state_name(card->state));
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "card %s is %s and cannot be used", number,
+                             kp_card_state_name(card->state));
     return KP_OK;
 }
 
 static kp_err storage_error(kp_store *st, kp_err err, kp_error *e)
 {
-    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    /* A limit of the store (an account with too many open lots) is no
+     * failure of the storage: its own sentence says what is wrong. */
+    return kp_error_set(e, err, "", "%s%s",
+                        err == KP_ERR_LIMIT ? "" : "storage failed: ", st->last_error);
 }
 
 /* Prices the basket under the program and under what the card may do at
@@ -511,9 +516,9 @@ static kp_err replay(kp_store *st, const kp_program *program, const kp_op_row *r
                      bool *replayed, kp_error *e)
 {
     if (row->type != type || memcmp(row->request_hash, hash, 16) != 0)
-        return kp_error_set(e, KP_ERR_CONFLICT, "receipt",
-                            "receipt %s of store %s was already used for a different request",
-                            row->receipt, row->store);
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_RECEIPT_CONFLICT, "receipt",
+                             "receipt %s of store %s was already used for a different request",
+                             row->receipt, row->store);
     *replayed = true;
     if (type == KP_OP_PURCHASE && row->response && row->response[0] != '{')
         return answer_render(st, program, row, sc, out, e);
@@ -554,8 +559,13 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     kp_quote *q = &sc->quote;
     if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
     if ((err = price_at_till(st, program, store, &card, req, at, sc, e))) return err;
-    if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan)))
-        return kp_error_set(e, err, "", "the ledger refused the purchase");
+    if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan))) {
+        /* The plan's own check says why, in words (and logs a broken
+         * invariant by name). */
+        if (kp_ledger_plan_check(&sc->plan, e) == KP_OK)
+            kp_error_set(e, err, "", "the ledger refused the purchase");
+        return err;
+    }
 
     kp_buf_reset(out);
     quote_json(out, program, store, req, at, q, false, false);
@@ -623,10 +633,10 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
     if (err == KP_ERR_NOT_FOUND || (err == KP_OK && orig.type != KP_OP_PURCHASE)) {
         if (err == KP_OK) kp_op_row_release(&orig);
         if (req->original_store[0])
-            return kp_error_set(e, KP_ERR_NOT_FOUND, "original_receipt",
+            return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_RECEIPT, "original_receipt",
                                 "store %s has no purchase with receipt %s", orig_store,
                                 req->original_receipt);
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "original_receipt",
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_RECEIPT, "original_receipt",
                             "store %s has no purchase with receipt %s; a purchase made at "
                             "another store is returned with \"original_store\" naming it",
                             store, req->original_receipt);
@@ -737,7 +747,8 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
     kp_card card;
     kp_err err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "no card with number %s", number);
     if (err) return storage_error(st, err, e);
     kp_account *a = &sc->account;
     if ((err = st->ops->account_load(st, card.account_id, a))) return storage_error(st, err, e);

@@ -88,7 +88,8 @@ kp_err kp_birthday_set(kp_office *o, const char *number, const char *date, int64
     kp_card_info card;
     err = o->st->ops->people->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "card", "no card with number %s", number);
+        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
+                             number);
     if (err) return people_storage(o->st, err, e);
     if (card.customer_id) {
         *customer_id = card.customer_id;

@@ -309,9 +309,9 @@ kp_err kp_service_event(kp_store *st, const kp_program *p, kp_event_from from, c
     if (err == KP_OK) {
         if (memcmp(row.request_hash, hash, 16) != 0) {
             kp_event_row_release(&row);
-            return kp_error_set(e, KP_ERR_CONFLICT, "id",
-                                "event %s of store %s was already sent with a different body",
-                                req->id, store);
+            return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_EVENT_CONFLICT, "id",
+                                 "event %s of store %s was already sent with a different body",
+                                 req->id, store);
         }
         kp_buf_reset(out);
         kp_buf_puts(out, "{\"replayed\":true,");
@@ -328,11 +328,13 @@ kp_err kp_service_event(kp_store *st, const kp_program *p, kp_event_from from, c
     kp_card card;
     err = st->ops->card_find(st, req->card, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", req->card);
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "no card with number %s", req->card);
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (card.state == KP_CARD_BLOCKED || card.state == KP_CARD_REPLACED)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "card %s is %s and cannot be used",
-                            req->card, kp_card_state_name(card.state));
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
+                             "card %s is %s and cannot be used", req->card,
+                             kp_card_state_name(card.state));
     kp_time at = req->at_given ? req->at : now;
     kp_grant_ctx g = {.card = req->card,
                       .store = store,
@@ -404,11 +406,13 @@ kp_err kp_event_req_parse(const char *body, size_t len, kp_event_req *out, kp_er
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
-        return kp_error_set(e, KP_ERR_INVALID, "", "not valid JSON at line %d column %d: %s",
-                            jerr.line, jerr.column, jerr.text);
+        return kp_error_setr(e, KP_ERR_INVALID, KP_REASON_BAD_JSON, "",
+                             "not valid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                             jerr.text);
     kp_err err = KP_OK;
     if (!json_is_object(root)) {
-        err = kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
+        err = kp_error_setr(e, KP_ERR_INVALID, KP_REASON_BAD_JSON, "",
+                            "the body must be a JSON object");
         goto out;
     }
     static const char *const keys[] = {"id", "card", "type", "value", "token", "at", NULL};

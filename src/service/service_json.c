@@ -40,19 +40,19 @@ static _Thread_local bool lenient_ints;
 json_t *kp_json_body_load(const char *body, size_t len, size_t flags, kp_error *e)
 {
     if (!depth_ok(body, len)) {
-        kp_error_set(e, KP_ERR_INVALID, "", "JSON is nested deeper than %d levels",
-                     KP_JSON_DEPTH_MAX);
+        kp_error_setr(e, KP_ERR_INVALID, KP_REASON_BAD_JSON, "",
+                      "JSON is nested deeper than %d levels", KP_JSON_DEPTH_MAX);
         return NULL;
     }
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | flags, &jerr);
     if (root == NULL) {
-        kp_error_set(e, KP_ERR_INVALID, "", "not valid JSON at line %d column %d: %s", jerr.line,
-                     jerr.column, jerr.text);
+        kp_error_setr(e, KP_ERR_INVALID, KP_REASON_BAD_JSON, "",
+                      "not valid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
         return NULL;
     }
     if (!json_is_object(root)) {
-        kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
+        kp_error_setr(e, KP_ERR_INVALID, KP_REASON_BAD_JSON, "", "the body must be a JSON object");
         json_decref(root);
         return NULL;
     }
@@ -254,7 +254,8 @@ kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required
     err = kp_basket_validate(&out->basket, e);
 out:
     if (err == KP_OK && lenient_ints)
-        err = kp_error_set(e, KP_ERR_INVALID, "", "a number is too large for 64 bits");
+        err = kp_error_setr(e, KP_ERR_INVALID, KP_REASON_BAD_JSON, "",
+                            "a number is too large for 64 bits");
     json_decref(root);
     return err;
 }
@@ -324,7 +325,8 @@ kp_err kp_return_req_parse(const char *body, size_t len, kp_return_req *out, kp_
     }
 out:
     if (err == KP_OK && lenient_ints)
-        err = kp_error_set(e, KP_ERR_INVALID, "", "a number is too large for 64 bits");
+        err = kp_error_setr(e, KP_ERR_INVALID, KP_REASON_BAD_JSON, "",
+                            "a number is too large for 64 bits");
     json_decref(root);
     return err;
 }

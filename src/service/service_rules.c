@@ -133,7 +133,8 @@ kp_err kp_service_discount_set(kp_store *st, const char *number, bool has, int32
     kp_card card;
     kp_err err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "card", "no card with number %s", number);
+        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
+                             number);
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (has && (bp < 0 || bp > 10000))
         return kp_error_set(e, KP_ERR_INVALID, "percent", "must be from 0 to 100");

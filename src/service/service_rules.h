@@ -140,7 +140,8 @@ kp_err kp_service_tick(kp_store *st, const kp_program *program, const kp_tick_op
 
 /* Expires what is due at `now` in the lots of accounts ids[0..n) (found
  * with kp_triggers_ops.accounts_expiring): one KP_OP_EXPIRE operation per
- * account, its points to program:expired, and a recorded run. */
+ * account (per KP_LOTS_MAX of its lots), its points to program:expired, and
+ * a recorded run. */
 kp_err kp_service_expire(kp_store *st, const kp_program *program, kp_time now, const int64_t *ids,
                          size_t n, kp_scratch *sc, kp_tick_report *report, kp_error *e);
 

@@ -28,7 +28,10 @@ enum { PAGE_MAX = 256, CATCH_UP_DAYS = 366 };
 
 static kp_err storage(kp_store *st, kp_err err, kp_error *e)
 {
-    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    /* A limit of the store (an account with too many open lots) is no
+     * failure of the storage: its own sentence says what is wrong. */
+    return kp_error_set(e, err, "", "%s%s",
+                        err == KP_ERR_LIMIT ? "" : "storage failed: ", st->last_error);
 }
 
 static bool has_grant_on(const kp_program *p, const char *type)
@@ -62,23 +65,34 @@ kp_err kp_service_expire(kp_store *st, const kp_program *p, kp_time now, const i
     int64_t points = 0, accounts = 0;
     for (size_t i = 0; i < n; i++) {
         kp_account *a = &sc->account;
-        kp_err err = st->ops->account_load(st, ids[i], a);
-        if (err == KP_ERR_NOT_FOUND) continue;
-        if (err) return storage(st, err, e);
-        int64_t expired = 0;
-        kp_ledger_plan_expire(a, now, &sc->plan, &expired);
-        if (sc->plan.n_changes == 0) continue;
-        kp_op_row row;
-        memset(&row, 0, sizeof row);
-        row.type = KP_OP_EXPIRE;
-        row.account_id = a->id;
-        row.program_version = p->version;
-        row.at = now;
-        row.points = -expired;
-        if ((err = st->ops->op_insert(st, &row))) return storage(st, err, e);
-        if ((err = st->ops->plan_apply(st, row.id, &sc->plan, now))) return storage(st, err, e);
-        points += expired;
-        accounts++;
+        /* A plan expires at most KP_LOTS_MAX lots: an account with more
+         * expired lots gets one expiry operation per KP_LOTS_MAX of them. */
+        bool counted = false;
+        for (;;) {
+            kp_err err = st->ops->account_load(st, ids[i], a);
+            if (err == KP_ERR_NOT_FOUND) break;
+            if (err) return storage(st, err, e);
+            int64_t expired = 0;
+            if ((err = kp_ledger_plan_expire(a, now, &sc->plan, &expired)))
+                return kp_error_set(e, err, "",
+                                    "the expiry of account %lld was refused: an internal "
+                                    "invariant did not hold (logged)",
+                                    (long long)a->id);
+            if (sc->plan.n_changes == 0) break;
+            kp_op_row row;
+            memset(&row, 0, sizeof row);
+            row.type = KP_OP_EXPIRE;
+            row.account_id = a->id;
+            row.program_version = p->version;
+            row.at = now;
+            row.points = -expired;
+            if ((err = st->ops->op_insert(st, &row))) return storage(st, err, e);
+            if ((err = st->ops->plan_apply(st, row.id, &sc->plan, now))) return storage(st, err, e);
+            points += expired;
+            if (!counted) accounts++;
+            counted = true;
+            if (sc->plan.n_changes < KP_LOTS_MAX) break;
+        }
     }
     rep->expired_accounts += accounts;
     rep->expired_points += points;

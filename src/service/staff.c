@@ -55,7 +55,8 @@ kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const cha
     if ((err = check_password_rules(password, e))) return err;
     err = o->st->ops->people->staff_get(o->st, 0, login, &s);
     if (err == KP_OK)
-        return kp_error_set(e, KP_ERR_CONFLICT, "login", "staff member %s exists already", login);
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_LOGIN_IN_USE, "login",
+                             "staff member %s exists already", login);
     if (err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
     kp_role_parse(role, &s.role);
     snprintf(s.login, sizeof s.login, "%s", login);
@@ -352,8 +353,8 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
             kp_buf_puts(out, prior.response ? prior.response + 1 : "}");
             *replayed = true;
         } else {
-            err = kp_error_set(e, KP_ERR_CONFLICT, "key",
-                               "adjustment key %s was already used for another adjustment", key);
+            err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_KEY_CONFLICT, "key",
+                                "adjustment key %s was already used for another adjustment", key);
         }
         kp_op_row_release(&prior);
         if (same) err = KP_OK;
@@ -366,7 +367,7 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
     kp_card_info c;
     err = o->st->ops->people->card_info_get(o->st, card, &c);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_set(e, err, "card", "no card with number %s", card);
+        err = kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", card);
         goto out;
     }
     if (err) {
@@ -374,8 +375,8 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
         goto out;
     }
     if (c.state == KP_CARD_REPLACED) {
-        err = kp_error_set(e, KP_ERR_CONFLICT, "card",
-                           "card %s was replaced by %s: adjust that card", card, c.replaced_by);
+        err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",
+                            "card %s was replaced by %s: adjust that card", card, c.replaced_by);
         goto out;
     }
     kp_account *a = &o->sc->account;

@@ -132,7 +132,8 @@ kp_err kp_discount_set(kp_office *o, const char *card, bool has, int32_t bp, kp_
     kp_card c;
     err = o->st->ops->card_find(o->st, card, &c);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "card", "no card with number %s", card);
+        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
+                             card);
     if (err) return people_storage(o->st, err, e);
     if ((err = kp_service_discount_set(o->st, card, has, bp, e))) return err;
     char target[48], rate[16];

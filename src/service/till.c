@@ -88,14 +88,14 @@ kp_err kp_till_card_by_phone(kp_store *st, const kp_pii *pii, const kp_program *
     if (!kp_norm_phone(phone, norm, &why))
         return kp_error_set(e, KP_ERR_INVALID, "phone", "%s", why);
     if (pii == NULL)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "phone", "no customer has this phone number");
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone", "no customer has this phone number");
     uint8_t ix[32];
     kp_pii_index(pii, KP_PII_PHONE, norm, ix);
     const kp_people_ops *pp = st->ops->people;
     int64_t customer_id = 0;
     kp_err err = pp->customer_by_index(st, KP_CONTACT_PHONE, ix, &customer_id);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "phone", "no customer has this phone number");
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone", "no customer has this phone number");
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     enum { CARDS_MAX = 16 };
     kp_card_info cards[CARDS_MAX];
@@ -106,18 +106,18 @@ kp_err kp_till_card_by_phone(kp_store *st, const kp_pii *pii, const kp_program *
     for (size_t i = 0; i < n; i++) {
         if (cards[i].state != KP_CARD_ACTIVE && cards[i].state != KP_CARD_ISSUED) continue;
         if (chosen && chosen->account_id != cards[i].account_id)
-            return kp_error_set(e, KP_ERR_CONFLICT, "phone",
+            return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_AMBIGUOUS_PHONE, "phone",
                                 "the customer with this phone has active cards on several "
                                 "accounts: scan or type the card to use");
         if (chosen == NULL) chosen = &cards[i];
     }
     if (n == CARDS_MAX && chosen)
-        return kp_error_set(e, KP_ERR_CONFLICT, "phone",
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_AMBIGUOUS_PHONE, "phone",
                             "the customer with this phone has more than %d cards: scan or type "
                             "the card to use",
                             CARDS_MAX - 1);
     if (chosen == NULL)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "phone",
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone",
                             "the customer with this phone has no active card (blocked or "
                             "replaced cards cannot be used)");
     snprintf(card, KP_STR_MAX, "%s", chosen->number);

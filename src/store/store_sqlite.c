@@ -105,28 +105,32 @@ static const char *const queries[Q__COUNT] = {
     [Q_TERMINAL_GEN_BUMP] = "INSERT INTO meta(key, value) VALUES ('terminals_generation', '1') "
                             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
     [Q_ACCOUNT_INSERT] = "INSERT INTO accounts(created_at) VALUES (?1)",
-    [Q_CARD_INSERT] = "INSERT INTO cards(number, account_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
+    [Q_CARD_INSERT] =
+        "INSERT INTO cards(number, account_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
     [Q_CARD_FIND] = "SELECT account_id, state, registered FROM cards WHERE number = ?1",
     [Q_ACCOUNT_GET] = "SELECT balance, debt, purchases, spend FROM accounts WHERE id = ?1",
     [Q_LOTS_OPEN] = "SELECT id, kind, amount, remaining, earned_at, active_from, expires_at "
                     "FROM lots WHERE account_id = ?1 AND remaining > 0 "
-                    "ORDER BY expires_at, id LIMIT " "512",
+                    "ORDER BY expires_at, id LIMIT ?2",
     [Q_OP_FIND] = "SELECT id, type, account_id, card, program_version, at, amount, paid, earned, "
                   "burned, points, original_op_id, request_hash, detail, response "
                   "FROM ops WHERE store = ?1 AND receipt = ?2",
-    [Q_OP_INSERT] = "INSERT INTO ops(type, account_id, card, store, receipt, request_hash, "
-                    "program_version, at, amount, paid, earned, burned, points, original_op_id, "
-                    "detail, response) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+    [Q_OP_INSERT] =
+        "INSERT INTO ops(type, account_id, card, store, receipt, request_hash, "
+        "program_version, at, amount, paid, earned, burned, points, original_op_id, "
+        "detail, response) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
     [Q_OP_SET_DETAIL] = "UPDATE ops SET detail = ?2 WHERE id = ?1",
     [Q_POSTING_INSERT] = "INSERT INTO postings(op_id, account_id, points) VALUES (?1, ?2, ?3)",
     [Q_POSTING_INSERT2] = "INSERT INTO postings(op_id, account_id, points) "
                           "VALUES (?1, ?2, ?3), (?1, ?4, ?5)",
     [Q_SYS_UPDATE] = "UPDATE sys_accounts SET balance = balance + ?2 WHERE id = ?1",
     [Q_LOT_CHANGE] = "UPDATE lots SET remaining = remaining + ?2 WHERE id = ?1 AND account_id = ?3",
-    [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 + ?4 "
+    [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 + ?4, "
+                    "active_from = max(active_from, ?5), expires_at = max(expires_at, ?6) "
                     "WHERE id = ?1 AND account_id = ?3",
-    [Q_LOT_INSERT] = "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
-                     "expires_at, op_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+    [Q_LOT_INSERT] =
+        "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
+        "expires_at, op_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
     [Q_ACCOUNT_UPDATE] = "UPDATE accounts SET balance = ?2, debt = ?3, purchases = purchases + ?4, "
                          "spend = spend + ?5 WHERE id = ?1",
     [Q_HISTORY] = "SELECT id, type, coalesce(store,''), coalesce(receipt,''), at, points, amount "
@@ -441,7 +445,20 @@ static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
     sqlite3_reset(st);
     st = q(s, Q_LOTS_OPEN);
     sqlite3_bind_int64(st, 1, account_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n_lots < KP_LOTS_MAX) {
+    sqlite3_bind_int64(st, 2, KP_LOTS_MAX + 1); /* one more: to refuse, never to cut short */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n_lots == KP_LOTS_MAX) {
+            /* The ledger never opens more (a credit joins a lot at the cap):
+             * such an account comes from elsewhere, and an operation on part
+             * of its lots would burn, expire or claw back the wrong points. */
+            sqlite3_reset(st);
+            out->n_lots = 0;
+            snprintf(s->base.last_error, sizeof s->base.last_error,
+                     "account %lld has more than %d open lots, more than one operation may "
+                     "see; `kopilka lots merge DB` merges them",
+                     (long long)account_id, KP_LOTS_MAX);
+            return KP_ERR_LIMIT;
+        }
         kp_lot *l = &out->lots[out->n_lots++];
         l->id = sqlite3_column_int64(st, 0);
         store_sqlite_copy_text(l->kind, sizeof l->kind, sqlite3_column_text(st, 1));
@@ -530,7 +547,14 @@ static kp_err s_op_set_detail(kp_store *b, int64_t op_id, const char *detail)
 static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *plan, kp_time now)
 {
     sqlite_store *s = (sqlite_store *)b;
-    kp_err err = KP_OK;
+    /* The last gate before the disk, in every build: a plan that does not
+     * balance is never written, whoever built it. */
+    kp_error check;
+    kp_err err = kp_ledger_plan_check(plan, &check);
+    if (err) {
+        snprintf(s->base.last_error, sizeof s->base.last_error, "%s", check.message);
+        return err;
+    }
     /* Postings go in pairs (customer, system account): one statement a pair. */
     for (size_t i = 0; i < plan->n_postings && err == KP_OK;) {
         const kp_posting *p = &plan->postings[i];
@@ -589,6 +613,8 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             sqlite3_bind_int64(st, 2, l->amount);
             sqlite3_bind_int64(st, 3, plan->account_id);
             sqlite3_bind_int64(st, 4, merge_change);
+            sqlite3_bind_int64(st, 5, l->active_from);
+            sqlite3_bind_int64(st, 6, l->expires_at);
         } else {
             st = q(s, Q_LOT_INSERT);
             sqlite3_bind_int64(st, 1, plan->account_id);
@@ -719,6 +745,85 @@ static kp_err s_integrity(kp_store *b, bool full, void (*report)(void *ctx, cons
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? KP_OK : fail(s, rc);
+}
+
+/* kp_store_ops.lots_merge: finds the accounts over `max` open lots, reads
+ * each one's lots whole, plans with kp_lots_merge_plan() and applies it. */
+static kp_err
+s_lots_merge(kp_store *b, size_t max, kp_time now,
+             void (*report)(void *ctx, int64_t account_id, size_t before, size_t after), void *ctx)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *over = NULL, *lots = NULL, *into = NULL, *from = NULL;
+    kp_lot *all = NULL;
+    kp_lot_merge *merges = NULL;
+    kp_err err = KP_OK;
+    int rc = SQLITE_OK;
+    if ((rc = sqlite3_prepare_v2(s->db,
+                                 "SELECT account_id, count(*) FROM lots WHERE remaining > 0 "
+                                 "GROUP BY account_id HAVING count(*) > ?1 ORDER BY account_id",
+                                 -1, &over, NULL)) ||
+        (rc = sqlite3_prepare_v2(s->db,
+                                 "SELECT id, kind, amount, remaining, earned_at, active_from, "
+                                 "expires_at FROM lots WHERE account_id = ?1 AND remaining > 0 "
+                                 "ORDER BY expires_at, id",
+                                 -1, &lots, NULL)) ||
+        (rc =
+             sqlite3_prepare_v2(s->db,
+                                "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2, "
+                                "active_from = ?3, expires_at = ?4 WHERE id = ?1",
+                                -1, &into, NULL)) ||
+        (rc = sqlite3_prepare_v2(s->db, "UPDATE lots SET remaining = 0 WHERE id = ?1", -1, &from,
+                                 NULL))) {
+        err = fail(s, rc);
+        goto out;
+    }
+    sqlite3_bind_int64(over, 1, (sqlite3_int64)max);
+    while (err == KP_OK && (rc = sqlite3_step(over)) == SQLITE_ROW) {
+        int64_t account_id = sqlite3_column_int64(over, 0);
+        size_t n = (size_t)sqlite3_column_int64(over, 1), got = 0;
+        kp_lot *more = realloc(all, n * sizeof *all);
+        kp_lot_merge *more_merges = more ? realloc(merges, n * sizeof *merges) : NULL;
+        if (more) all = more;
+        if (more_merges) merges = more_merges;
+        if (more == NULL || more_merges == NULL) {
+            snprintf(s->base.last_error, sizeof s->base.last_error, "out of memory");
+            err = KP_ERR_NOMEM;
+            break;
+        }
+        sqlite3_bind_int64(lots, 1, account_id);
+        while (got < n && (rc = sqlite3_step(lots)) == SQLITE_ROW) {
+            kp_lot *l = &all[got++];
+            l->id = sqlite3_column_int64(lots, 0);
+            store_sqlite_copy_text(l->kind, sizeof l->kind, sqlite3_column_text(lots, 1));
+            l->amount = sqlite3_column_int64(lots, 2);
+            l->remaining = sqlite3_column_int64(lots, 3);
+            l->earned_at = sqlite3_column_int64(lots, 4);
+            l->active_from = sqlite3_column_int64(lots, 5);
+            l->expires_at = sqlite3_column_int64(lots, 6);
+        }
+        sqlite3_reset(lots);
+        size_t left = got;
+        size_t n_merges = kp_lots_merge_plan(all, &left, max, now, merges);
+        for (size_t m = 0; m < n_merges && err == KP_OK; m++) {
+            sqlite3_bind_int64(into, 1, merges[m].into_id);
+            sqlite3_bind_int64(into, 2, merges[m].points);
+            sqlite3_bind_int64(into, 3, merges[m].active_from);
+            sqlite3_bind_int64(into, 4, merges[m].expires_at);
+            sqlite3_bind_int64(from, 1, merges[m].from_id);
+            if ((err = run(s, into)) == KP_OK) err = run(s, from);
+        }
+        if (err == KP_OK && report) report(ctx, account_id, got, left);
+    }
+    if (err == KP_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) err = fail(s, rc);
+out:
+    sqlite3_finalize(over);
+    sqlite3_finalize(lots);
+    sqlite3_finalize(into);
+    sqlite3_finalize(from);
+    free(all);
+    free(merges);
+    return err;
 }
 
 static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line), void *ctx,
@@ -856,6 +961,7 @@ static const kp_store_ops sqlite_ops = {
     .op_insert = s_op_insert,
     .op_set_detail = s_op_set_detail,
     .plan_apply = s_plan_apply,
+    .lots_merge = s_lots_merge,
     .history = s_history,
     .verify = s_verify,
     .integrity = s_integrity,

@@ -159,7 +159,7 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
     if (str_member(root, "phone", &present, &s, fe, e)) {
         if (s == NULL) {
             if (registering || present) field_error(fe, e, "phone", "is required");
-        } else if (!kp_norm_phone(s, in->phone, &why)) {
+        } else if (!kp_norm_phone_in(s, kp_phone_region_of(o->program), in->phone, &why)) {
             field_error(fe, e, "phone", why);
         } else {
             in->has_phone = true;
@@ -636,7 +636,7 @@ kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *ou
         by = "phone";
         char norm[KP_PHONE_MAX + 1];
         uint8_t ix[32];
-        if (!kp_norm_phone(phone, norm, &why)) {
+        if (!kp_norm_phone_in(phone, kp_phone_region_of(o->program), norm, &why)) {
             err = kp_error_set(e, KP_ERR_INVALID, "phone", "%s", why);
             goto out;
         }

@@ -440,7 +440,7 @@ static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
         ok = false;
     }
     const char *phone = csv_get(c, csv_col(c, "phone"));
-    if (phone[0] && !kp_norm_phone(phone, f->phone, &why)) {
+    if (phone[0] && !kp_norm_phone_in(phone, kp_phone_region_of(im->o->program), f->phone, &why)) {
         bad(im, c, "phone", "%s", why);
         ok = false;
     }

@@ -79,9 +79,23 @@ typedef struct kp_field_errors {
 
 /* ---- normalisation (people_norm.c). Each returns false with a message. */
 
-/* "+380 (50) 123-45-67" -> "+380501234567": 10 to 15 digits, spaces, dashes,
- * dots and parentheses ignored, a leading + kept implicit (always added). */
+/* A phone as people type it -> E.164, by libphonenumber (phone.h):
+ * "8 916 765-43-21", "8(916)7654321", "916 765-43-21" and "+7 916 765 43 21"
+ * are all "+79167654321" in region "RU"; "050 123 4567" is "+380501234567"
+ * in "UA". Digits, a leading +, spaces, dashes, dots and parentheses only;
+ * the number must be valid in its country (docs/api.md, "Phone numbers").
+ * `region`: the ISO 3166 code numbers typed without + belong to; "" = every
+ * number must start with +. Every path that stores or looks up a phone
+ * (registration, edit, import, search, the till) must pass the same region
+ * (kp_phone_region_of(program)): the blind index only finds equal strings. */
+bool kp_norm_phone_in(const char *in, const char *region, char out[KP_PHONE_MAX + 1],
+                      const char **why);
+/* kp_norm_phone_in with KP_PHONE_REGION_DEFAULT: for callers with no
+ * program (the default program's country). */
 bool kp_norm_phone(const char *in, char out[KP_PHONE_MAX + 1], const char **why);
+/* The region numbers typed without + belong to under `program` (its
+ * "country"; NULL program: KP_PHONE_REGION_DEFAULT). */
+const char *kp_phone_region_of(const kp_program *program);
 /* Trimmed, lowercase ASCII letters; one @, a dot in the domain, no spaces. */
 bool kp_norm_email(const char *in, char out[KP_EMAIL_MAX + 1], const char **why);
 /* Trimmed, inner runs of spaces collapsed; 1..KP_NAME_MAX bytes of UTF-8

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kopilka/card_number.h>
 #include <kopilka/clock.h>
 
 /* A request's customer fields, validated and normalised. */
@@ -137,11 +138,14 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
     }
     const char *s, *why;
     bool present;
+    kp_error check;
     if (registering && str_member(root, "card", &present, &s, fe, e)) {
         if (s == NULL || s[0] == '\0')
             field_error(fe, e, "card", "is required (the card number)");
         else if (strlen(s) >= KP_STR_MAX)
             field_error(fe, e, "card", "is too long");
+        else if (kp_card_number_check(s, "card", &check))
+            field_error(fe, e, "card", check.message);
         else {
             snprintf(in->card, sizeof in->card, "%s", s);
             in->has_card = true;
@@ -626,6 +630,7 @@ kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *ou
     if (card[0]) {
         by = "card";
         kp_card_info c;
+        if ((err = kp_card_number_check(card, "card", e))) goto out;
         err = pp->card_info_get(o->st, card, &c);
         if (err == KP_OK && c.customer_id)
             ids[n++] = c.customer_id;
@@ -906,6 +911,7 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
     }
     kp_card_info card;
     bool empty = false;
+    if ((err = kp_card_number_check(number, "card", e))) goto out;
     err = pp->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND) {
         err = kp_error_set(e, err, "card", "no card with number %s", number);

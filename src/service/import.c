@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kopilka/card_number.h>
 #include <kopilka/clock.h>
 
 enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000 };
@@ -327,6 +328,16 @@ static bool card_row_check(importer *im, csv *c, bool *exists)
         bad(im, c, "number", "must be 1 to 32 letters, digits or dashes");
         return false;
     }
+    kp_error check;
+    if (kp_card_number_check(number, "number", &check)) {
+        /* A number of this form is refused at the till when its check digit
+         * is wrong; imported, it could never be used. */
+        bad(im, c, "number",
+            "%s; a number of %d digits is read as a Kopilka card number, which ends in its "
+            "Luhn check digit: give old numbers of this form a prefix (OLD-...)",
+            check.message, KP_CARD_DIGITS);
+        return false;
+    }
     if (!parse_state(state_text, &state)) {
         bad(im, c, "state", "must be issued, active or blocked");
         ok = false;
@@ -494,6 +505,11 @@ static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
             }
             memcpy(f->cards[f->n_cards], p, len);
             f->cards[f->n_cards][len] = '\0';
+            kp_error check;
+            if (kp_card_number_check(f->cards[f->n_cards], "cards", &check)) {
+                bad(im, c, "cards", "%s", check.message);
+                ok = false;
+            }
             f->n_cards++;
         }
         p = end ? end + 1 : p + len;
@@ -753,8 +769,13 @@ static bool balance_fields_read(importer *im, csv *c, strset *seen_rows, balance
     memset(f, 0, sizeof *f);
     bool ok = true;
     const char *card = csv_get(c, csv_col(c, "card"));
+    kp_error check;
     if (!number_ok(card)) {
         bad(im, c, "card", "must be a card number");
+        return false;
+    }
+    if (kp_card_number_check(card, "card", &check)) {
+        bad(im, c, "card", "%s", check.message);
         return false;
     }
     snprintf(f->card, sizeof f->card, "%s", card);

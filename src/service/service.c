@@ -386,7 +386,9 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
 
 static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_error *e)
 {
-    kp_err err = st->ops->card_find(st, number, card);
+    kp_err err = kp_card_number_check(number, "card", e);
+    if (err) return err;
+    err = st->ops->card_find(st, number, card);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
     if (err != KP_OK) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
@@ -692,7 +694,9 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
                                kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e)
 {
     kp_card card;
-    kp_err err = st->ops->card_find(st, number, &card);
+    kp_err err = kp_card_number_check(number, "card", e);
+    if (err) return err;
+    err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", number);
     if (err) return storage_error(st, err, e);

@@ -6,6 +6,7 @@
  * month and day, so a copied database does not tell anyone's birthday.
  */
 #include "service_rules.h"
+#include <kopilka/card_number.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,9 @@ kp_err kp_service_birthday_set(kp_store *st, const char *db_path, const char *nu
     if (month < 1 || month > 12 || day < 1 || day > days[month])
         return kp_error_set(e, KP_ERR_INVALID, "date", "is not a day of the year");
     kp_card card;
-    kp_err err = st->ops->card_find(st, number, &card);
+    kp_err err = kp_card_number_check(number, "card", e);
+    if (err) return err;
+    err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_set(e, err, "card", "no card with number %s", number);
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);

@@ -15,6 +15,7 @@
  * event and a retry gets it back.
  */
 #include "service_rules.h"
+#include <kopilka/card_number.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -275,6 +276,7 @@ kp_err kp_service_event(kp_store *st, const kp_program *p, const char *store,
         return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
 
     kp_card card;
+    if ((err = kp_card_number_check(req->card, "card", e))) return err;
     err = st->ops->card_find(st, req->card, &card);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_set(e, KP_ERR_NOT_FOUND, "card", "no card with number %s", req->card);

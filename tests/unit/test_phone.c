@@ -152,6 +152,27 @@ static void test_region_known(void **state)
     assert_false(kp_phone_region_known(NULL));
 }
 
+static void test_card_number_with_a_wrong_check_digit_says_so(void **state)
+{
+    (void)state;
+    kp_error e;
+    kp_error_clear(&e);
+    assert_int_equal(kp_card_number_check("2000000000008", "card", &e), KP_OK);
+    assert_int_equal(kp_card_number_check("2000000000009", "card", &e), KP_ERR_INVALID);
+    assert_string_equal(e.field, "card");
+    assert_non_null(strstr(e.message, "2000000000009 has a wrong check digit"));
+    /* Two neighbouring digits swapped. */
+    kp_error_clear(&e);
+    assert_int_equal(kp_card_number_check("2000000000080", "new_card", &e), KP_ERR_INVALID);
+    assert_string_equal(e.field, "new_card");
+    /* Old numbers of other forms are looked up as they are. */
+    kp_error_clear(&e);
+    assert_int_equal(kp_card_number_check("OLD0000001", "card", &e), KP_OK);
+    assert_int_equal(kp_card_number_check("12345", "card", &e), KP_OK);
+    assert_int_equal(kp_card_number_check("200000000000-9", "card", &e), KP_OK);
+    assert_int_equal(e.code, KP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_old_name_uses_the_default_country),
         cmocka_unit_test(test_program_country_field_and_its_default),
         cmocka_unit_test(test_region_known),
+        cmocka_unit_test(test_card_number_with_a_wrong_check_digit_says_so),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

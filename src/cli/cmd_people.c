@@ -298,10 +298,14 @@ int cmd_import(int argc, char **argv)
     cli_office_close(&c);
     if (err) return fail("import", &e);
     double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("imported in %.2f s: cards %lld new, %lld unchanged; customers %lld new, %lld "
+    /* "N updated" only when some were: scripts that read the older line still do. */
+    char updated[48] = "";
+    if (stats.customers_updated)
+        snprintf(updated, sizeof updated, "%lld updated, ", (long long)stats.customers_updated);
+    printf("imported in %.2f s: cards %lld new, %lld unchanged; customers %lld new, %s%lld "
            "unchanged; balances %lld posted, %lld unchanged\n",
            seconds, (long long)stats.cards_created, (long long)stats.cards_unchanged,
-           (long long)stats.customers_created, (long long)stats.customers_unchanged,
+           (long long)stats.customers_created, updated, (long long)stats.customers_unchanged,
            (long long)stats.balances_posted, (long long)stats.balances_unchanged);
     return 0;
 }

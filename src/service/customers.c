@@ -8,6 +8,7 @@
 #include "people_int.h"
 #include "service_rules.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -765,6 +766,20 @@ kp_err kp_customer_update(kp_office *o, int64_t id, const char *body, size_t len
         err = kp_error_set(e, KP_ERR_INVALID, "attributes", "must be at most %d bytes as JSON",
                            KP_ATTRS_JSON_MAX);
         goto out;
+    }
+    if (!in.has_name) {
+        /* The store rewrites the name's index with every update (a row read
+         * back has none): index the stored name again, or an edit of the
+         * phone alone would make the customer unfindable by name. */
+        char name[KP_NAME_MAX + 1], words[KP_NAME_WORDS_MAX][KP_NAME_MAX + 1];
+        if (!open_field(o, KP_PII_NAME, row->name.data, row->name.len, name, sizeof name)) {
+            err = kp_error_set(e, KP_ERR_INTERNAL, "key", "the name cannot be opened");
+            goto out;
+        }
+        row->n_name_ix = kp_name_words(name, words);
+        for (size_t i = 0; i < row->n_name_ix; i++)
+            kp_pii_index(o->pii, KP_PII_NAME_WORD, words[i], row->name_ix[i]);
+        sodium_memzero(name, sizeof name);
     }
     if ((err = seal_input(o, &in, attrs_text, row))) {
         err = kp_error_set(e, err, "", "personal data could not be sealed");

@@ -247,6 +247,7 @@ typedef struct kp_import_files {
 typedef struct kp_import_stats {
     int64_t cards_created, cards_unchanged;
     int64_t customers_created, customers_unchanged;
+    int64_t customers_updated; /* known customers re-imported with other personal data */
     int64_t balances_posted, balances_unchanged;
     int64_t bad_rows;
 } kp_import_stats;

@@ -43,6 +43,13 @@ static const kp_command commands[] = {
      "Writes customers (with their personal data, so the file is made readable by its owner "
      "only) or cards and balances as CSV.",
      cmd_export},
+    {"phones migrate", "kopilka phones migrate DB [--dry-run]",
+     "Reads every stored phone again and rewrites in E.164 those stored the old way (\"+\" and "
+     "the digits as typed: 8 916 ... became +8916...), reading digits typed without + in the "
+     "program's country; each blind index follows. Phones that are no valid number, or "
+     "whose E.164 form another customer has, are left and listed. Needs the key file DB.key. "
+     "--dry-run counts and lists, writes nothing. Running it again changes nothing.",
+     cmd_phones_migrate},
     {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
               "[--now TIME] [--tick SECONDS]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "

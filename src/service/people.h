@@ -131,6 +131,30 @@ kp_err kp_customer_history(kp_office *o, int64_t id, kp_buf *out, kp_error *e);
 /* Writes the customer as JSON (personal data opened with the key). */
 kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, kp_error *e);
 
+/* ---- phones stored before E.164 (customers_phones.c) */
+
+typedef struct kp_phones_migration {
+    int64_t checked;    /* customers with a phone (erased ones have none) */
+    int64_t changed;    /* rewritten in E.164 (with dry_run: would be) */
+    int64_t unreadable; /* no valid number either way: left, reported */
+    int64_t conflicts;  /* the E.164 form is another customer's: left, reported */
+} kp_phones_migration;
+
+/* The E.164 form of a phone stored by the normalisation before
+ * libphonenumber ("+" and the digits as typed): as an international number
+ * when it is a valid one, else as the digits typed in `region`. */
+bool kp_phone_from_legacy(const char *stored, const char *region, char out[KP_PHONE_MAX + 1]);
+
+/* Rewrites every stored phone that kp_phone_from_legacy reads differently,
+ * in the program's country, with its blind index (`kopilka phones
+ * migrate`); one audit entry with the counts. Each customer left as it was
+ * is reported through report(ctx, line). dry_run: counts, writes nothing.
+ * Run it inside a transaction the caller opens; running it again changes
+ * nothing. */
+kp_err kp_customers_phones_migrate(kp_office *o, bool dry_run,
+                                   void (*report)(void *ctx, const char *line), void *ctx,
+                                   kp_phones_migration *m, kp_error *e);
+
 /* ---- cards (cards.c) */
 
 /* Issues `count` cards (1..10 000 000) as batch `name` ("" = no batch),

@@ -77,16 +77,15 @@ static kp_err migrate_one(kp_office *o, int64_t id, bool dry_run, kp_customer_ro
     if (kp_pii_open(o->pii, KP_PII_PHONE, row->phone.data, row->phone.len, stored, sizeof stored,
                     NULL))
         return kp_error_set(e, KP_ERR_INTERNAL, "key",
-                            "customer %lld's phone cannot be opened with this key",
-                            (long long)id);
+                            "customer %lld's phone cannot be opened with this key", (long long)id);
     m->checked++;
     if (!kp_phone_from_legacy(stored, kp_phone_region_of(o->program), fresh)) {
         m->unreadable++;
         say(report, ctx,
             "customer %lld: the stored phone is no valid number, neither as it is nor typed "
             "in %s; left as it was (correct it with PATCH /v1/admin/customers/%lld)",
-            (long long)id, kp_phone_region_of(o->program)[0] ? kp_phone_region_of(o->program)
-                                                              : "no country",
+            (long long)id,
+            kp_phone_region_of(o->program)[0] ? kp_phone_region_of(o->program) : "no country",
             (long long)id);
         goto out;
     }
@@ -113,8 +112,8 @@ static kp_err migrate_one(kp_office *o, int64_t id, bool dry_run, kp_customer_ro
     row->has_phone_ix = true;
     /* The store rewrites the name's index with every update. */
     char name[KP_NAME_MAX + 1] = "", words[KP_NAME_WORDS_MAX][KP_NAME_MAX + 1];
-    if (row->name.len && kp_pii_open(o->pii, KP_PII_NAME, row->name.data, row->name.len, name,
-                                     sizeof name, NULL))
+    if (row->name.len &&
+        kp_pii_open(o->pii, KP_PII_NAME, row->name.data, row->name.len, name, sizeof name, NULL))
         return kp_error_set(e, KP_ERR_INTERNAL, "key",
                             "customer %lld's name cannot be opened with this key", (long long)id);
     row->n_name_ix = name[0] ? kp_name_words(name, words) : 0;

@@ -16,7 +16,8 @@
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
-namespace {
+namespace
+{
 
 const char *const kNotANumber =
     "is not a phone number: type it like +7 916 765-43-21, or without + as it is dialled "
@@ -26,14 +27,10 @@ const char *const kNotANumber =
 const char *possible_why(PhoneNumberUtil::ValidationResult r)
 {
     switch (r) {
-    case PhoneNumberUtil::INVALID_COUNTRY_CODE:
-        return "has an unknown country code after +";
-    case PhoneNumberUtil::TOO_SHORT:
-        return "has too few digits for a phone number of its country";
-    case PhoneNumberUtil::TOO_LONG:
-        return "has too many digits for a phone number of its country";
-    default:
-        return "has the wrong number of digits for a phone number of its country";
+    case PhoneNumberUtil::INVALID_COUNTRY_CODE: return "has an unknown country code after +";
+    case PhoneNumberUtil::TOO_SHORT: return "has too few digits for a phone number of its country";
+    case PhoneNumberUtil::TOO_LONG: return "has too many digits for a phone number of its country";
+    default: return "has the wrong number of digits for a phone number of its country";
     }
 }
 
@@ -45,8 +42,7 @@ bool e164(const char *typed, const char *region, char *out, size_t out_size, con
     PhoneNumber number;
     PhoneNumberUtil::ErrorType err = util->Parse(text, default_region, &number);
     switch (err) {
-    case PhoneNumberUtil::NO_PARSING_ERROR:
-        break;
+    case PhoneNumberUtil::NO_PARSING_ERROR: break;
     case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
         *why = default_region == "ZZ"
                    ? "must start with + and the country code (the program names no country "
@@ -60,9 +56,7 @@ bool e164(const char *typed, const char *region, char *out, size_t out_size, con
     case PhoneNumberUtil::TOO_LONG_NSN:
         *why = "has too many digits for a phone number";
         return false;
-    default:
-        *why = kNotANumber;
-        return false;
+    default: *why = kNotANumber; return false;
     }
     if (number.has_extension()) {
         *why = "must not hold an extension";

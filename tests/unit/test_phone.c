@@ -50,8 +50,8 @@ static void expect_refused(const char *typed, const char *region, const char *wh
 static void test_russian_number_in_every_typed_form_is_one_e164(void **state)
 {
     (void)state;
-    const char *forms[] = {"8 916 765-43-21", "8(916)7654321",   "+7 916 765 43 21",
-                           "916 765-43-21",   "79167654321",     "+79167654321",
+    const char *forms[] = {"8 916 765-43-21", "8(916)7654321",      "+7 916 765 43 21",
+                           "916 765-43-21",   "79167654321",        "+79167654321",
                            "8-916-765-43-21", "+7 (916) 765-43-21", " 8 (916) 765.43.21 "};
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
         expect_phone(forms[i], "RU", "+79167654321");
@@ -130,8 +130,9 @@ static void test_program_country_field_and_its_default(void **state)
     assert_string_equal(p->country, "KZ");
     assert_int_equal(parse("{\"name\":\"a\",\"rules\":[],\"currency\":\"EUR\"}", p, &e), KP_OK);
     assert_string_equal(p->country, "RU");
-    assert_int_equal(parse("{\"name\":\"a\",\"rules\":[],\"currency\":\"RUB\",\"country\":\"UA\"}", p, &e),
-                     KP_OK);
+    assert_int_equal(
+        parse("{\"name\":\"a\",\"rules\":[],\"currency\":\"RUB\",\"country\":\"UA\"}", p, &e),
+        KP_OK);
     assert_string_equal(p->country, "UA");
     assert_int_equal(parse("{\"name\":\"a\",\"rules\":[],\"country\":\"\"}", p, &e), KP_OK);
     assert_string_equal(p->country, "");

@@ -408,8 +408,8 @@ int cmd_phones_migrate(int argc, char **argv)
     if (err) return fail("phones migrate", &e);
     printf("phones%s: %lld checked, %lld %s E.164, %lld unreadable, %lld conflicts "
            "(numbers without + read in country %s)\n",
-           dry_run ? " (dry run, nothing written)" : "", (long long)m.checked,
-           (long long)m.changed, dry_run ? "to rewrite in" : "rewritten in",
-           (long long)m.unreadable, (long long)m.conflicts, region);
+           dry_run ? " (dry run, nothing written)" : "", (long long)m.checked, (long long)m.changed,
+           dry_run ? "to rewrite in" : "rewritten in", (long long)m.unreadable,
+           (long long)m.conflicts, region);
     return 0;
 }

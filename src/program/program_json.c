@@ -718,7 +718,7 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
     /* "customers" is read by kp_people_policy_parse (people.h). */
     static const char *const keys[] = {
         "name",  "currency", "minor_per_point", "rounding",    "utc_offset", "point_kinds", "earn",
-        "tiers", "rules",    "script",          "description", "customers",  "country", NULL};
+        "tiers", "rules",    "script",          "description", "customers",  "country",     NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_string(root, "name", "", true, p->name, sizeof p->name, e))) goto out;
     snprintf(p->currency, sizeof p->currency, "RUB");

@@ -423,9 +423,9 @@ static kp_err card_row_write(importer *im, csv *c, int64_t *batch_id, char *batc
  * own (id finds the customer, state "erased" marks a row to skip; account_id
  * and balance are only read by people). */
 static const char *const customer_cols[] = {
-    "external_id", "cards",           "full_name",     "phone", "email", "birthday",
-    "receipt",     "consent_at",      "consent_version", "registered_at", "id", "state",
-    "account_id",  "balance",         NULL};
+    "external_id", "cards",   "full_name",  "phone",           "email",
+    "birthday",    "receipt", "consent_at", "consent_version", "registered_at",
+    "id",          "state",   "account_id", "balance",         NULL};
 static const char *const customer_required[] = {"cards", "full_name", "consent_version", NULL};
 
 typedef struct customer_fields {
@@ -835,8 +835,7 @@ static kp_err customer_row_update(importer *im, csv *c, const customer_fields *f
         !open_text(o, KP_PII_EMAIL, row->email.data, row->email.len, email, sizeof email) ||
         !open_text(o, KP_PII_BIRTHDAY, row->birthday.data, row->birthday.len, birthday,
                    sizeof birthday) ||
-        !open_text(o, KP_PII_ATTRIBUTES, row->attributes, row->attributes_len, attrs,
-                   sizeof attrs))
+        !open_text(o, KP_PII_ATTRIBUTES, row->attributes, row->attributes_len, attrs, sizeof attrs))
         return kp_error_set(e, KP_ERR_INTERNAL, "key",
                             "customer %lld's personal data cannot be opened with this key",
                             (long long)id);
@@ -855,9 +854,10 @@ static kp_err customer_row_update(importer *im, csv *c, const customer_fields *f
         return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     }
     bool attrs_changed = !json_equal(old_attrs, new_attrs);
-    char *attrs_text = attrs_changed && json_object_size(new_attrs)
-                           ? json_dumps(new_attrs, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
-                           : NULL;
+    char *attrs_text =
+        attrs_changed && json_object_size(new_attrs)
+            ? json_dumps(new_attrs, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
+            : NULL;
     json_decref(old_attrs);
     json_decref(new_attrs);
     bool consent_changed = strcmp(row->consent_version, consent_version) != 0 ||
@@ -916,8 +916,9 @@ static kp_err customer_row_update(importer *im, csv *c, const customer_fields *f
     sodium_memzero(birthday, sizeof birthday);
     sodium_memzero(attrs, sizeof attrs);
     if (attrs_too_long)
-        return kp_error_set(e, KP_ERR_LIMIT, "attributes", "%s:%lld: are longer than %d bytes as JSON",
-                            c->name, (long long)c->line, KP_ATTRS_JSON_MAX);
+        return kp_error_set(e, KP_ERR_LIMIT, "attributes",
+                            "%s:%lld: are longer than %d bytes as JSON", c->name,
+                            (long long)c->line, KP_ATTRS_JSON_MAX);
     if (err) return kp_error_set(e, err, "", "personal data could not be sealed");
     if (nf == 0) {
         im->stats->customers_unchanged++;
@@ -957,8 +958,8 @@ static kp_err customer_row_write(importer *im, csv *c, kp_error *e)
     bool erased = false;
     const char *why = customer_find(im, ext, f.id, &existing, &erased);
     if (why)
-        return kp_error_set(e, KP_ERR_INTERNAL, "file", "%s:%lld: %s", c->name,
-                            (long long)c->line, why);
+        return kp_error_set(e, KP_ERR_INTERNAL, "file", "%s:%lld: %s", c->name, (long long)c->line,
+                            why);
     if (f.erased) {
         im->stats->customers_unchanged++;
         return KP_OK;

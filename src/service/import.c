@@ -741,12 +741,19 @@ static bool customer_row_check(importer *im, csv *c, customer_fields *f)
             if (!strset_has(&im->card_numbers, number)) {
                 bad(im, c, "cards", "card %s is neither in the database nor in cards.csv", number);
                 ok = false;
+            } else if (existing) {
+                bad(im, c, "cards",
+                    "card %s is new, but customer %lld is known: a re-import changes personal "
+                    "data, never which cards a customer holds (add a card with POST "
+                    "/v1/admin/customers/%lld/cards)",
+                    number, (long long)existing, (long long)existing);
+                ok = false;
             }
         } else if (err == KP_OK) {
             if (existing && info.customer_id != existing) {
                 bad(im, c, "cards",
                     "card %s is not customer %lld's: a re-import changes personal data, never "
-                    "which cards a customer holds (add a card with POST /v1/customers/%lld/cards)",
+                    "which cards a customer holds (add a card with POST /v1/admin/customers/%lld/cards)",
                     number, (long long)existing, (long long)existing);
                 ok = false;
             } else if (info.customer_id && info.customer_id != existing) {

@@ -239,6 +239,14 @@ class Reimport(PhoneTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("customers.csv:2: cards: card OLD-2 is not customer", p.stderr)
         self.assertEqual(self.search(name="Petr")[0:1], self.search(card="OLD-1"))
+        # A card new to the database is not added to a known customer either.
+        write_csv(cards, ["number"], [["OLD-3"]])
+        write_csv(customers, header, [["c1", "OLD-1;OLD-3", "Petr", "2026-01"]])
+        p = self.import_(customers, check=False, cards=cards)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("customers.csv:2: cards: card OLD-3 is new, but customer", p.stderr)
+        s, _ = self.k.call("GET", "/v1/cards/OLD-3")
+        self.assertEqual(s, 404)
 
 
 # ---------------------------------------------------------------------------

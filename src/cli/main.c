@@ -37,7 +37,9 @@ static const kp_command commands[] = {
      "Imports cards, customers and opening balances from CSV (docs/import.md). Every row of "
      "every file is checked first and each bad one reported with its line; nothing is written "
      "unless all are good. Rows already imported are skipped: running it again changes "
-     "nothing. Opening balances are ledger postings from program:opening.",
+     "nothing; a known customer (by external_id, or id) whose personal data changed is "
+     "updated, audited. A customers file written by `kopilka export` imports back. Opening "
+     "balances are ledger postings from program:opening.",
      cmd_import},
     {"export", "kopilka export DB (--customers FILE | --balances FILE)",
      "Writes customers (with their personal data, so the file is made readable by its owner "

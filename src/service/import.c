@@ -7,8 +7,13 @@
  * the database already holds) and reports each bad row with its line
  * number; nothing is written if any row is bad. The second pass writes, all
  * in the caller's one transaction. A row that is already in the database,
- * the same, is skipped, so running an import again changes nothing; the
- * same key with different data is a bad row. Opening balances are ledger
+ * the same, is skipped, so running an import again changes nothing. A
+ * known customer (by external_id, or by the export's id) whose personal
+ * data differs is updated, with an audit entry; any other key with
+ * different data (a card in another state, another figure for an opening
+ * balance, a customer row naming a card that is not theirs) is a bad row.
+ * The customers export writes the columns the import reads, so it imports
+ * back. Opening balances are ledger
  * operations from the account KP_SYS_OPENING, so `verify` holds after.
  */
 #include "people_int.h"

@@ -280,7 +280,9 @@ typedef struct kp_import_stats {
  * report(ctx, "customers.csv:17: phone: must have 10 to 15 digits"); writes
  * nothing unless all are good; then imports all in the caller's
  * transaction. Rows already imported are skipped, so re-running a file
- * changes nothing. KP_ERR_INVALID when any row is bad. */
+ * changes nothing; a known customer whose personal data differs is
+ * updated (stats->customers_updated, one audit entry each; docs/import.md).
+ * KP_ERR_INVALID when any row is bad. */
 kp_err kp_import(kp_office *o, const kp_import_files *files,
                  void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
                  kp_error *e);

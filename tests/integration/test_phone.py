@@ -11,7 +11,9 @@ test_phone.py: data that people type, against a real `kopilka serve`:
 - `kopilka export --customers` imports back (the same columns), and an
   edited export updates;
 - a card number with a wrong check digit is told as such (400, field card),
-  at the till, at registration and in the back office.
+  at the till, at registration and in the back office;
+- `kopilka phones migrate` on a database in E.164 changes nothing (the
+  rewriting of old spellings is unit-tested in tests/unit/test_phone.c).
 
     python3 test_phone.py --kopilka build/kopilka [unittest options]
 """
@@ -161,6 +163,25 @@ class RussianPhones(PhoneTestCase):
                 s, r = self.staff("mgr", "POST", "/v1/admin/customers/search", {"phone": typed})
                 self.assertEqual((s, r["error"]["code"], r["error"]["field"]),
                                  (400, "bad_field", "phone"))
+
+
+class PhonesMigrate(PhoneTestCase):
+
+    def test_migrate_on_a_database_in_e164_changes_nothing(self):
+        a = self.register(self.k.cards[0], "8 916 765-43-21")
+        self.k.stop()
+        p = harness.run_cli(["phones", "migrate", self.k.db, "--dry-run"])
+        self.assertIn("phones (dry run, nothing written): 1 checked, 0 to rewrite in E.164, "
+                      "0 unreadable, 0 conflicts (numbers without + read in country RU)", p.stdout)
+        p = harness.run_cli(["phones", "migrate", self.k.db])
+        self.assertIn("phones: 1 checked, 0 rewritten in E.164", p.stdout)
+        p = harness.run_cli(["phones", "migrate", self.k.db, "--bogus"], check=False)
+        self.assertEqual(p.returncode, 2)
+        self.k.start()
+        self.assertEqual(self.search(phone="+7 916 765 43 21"), [a["id"]])
+        (entry,) = self.audit("customer.phones_migrate")
+        self.assertEqual(entry["detail"],
+                         "country=RU checked=1 changed=0 unreadable=0 conflicts=0")
 
 
 class UkrainianPhones(PhoneTestCase):

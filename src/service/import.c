@@ -28,7 +28,7 @@
 #include <kopilka/card_number.h>
 #include <kopilka/clock.h>
 
-enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000 };
+enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000, PHONE_CACHE_MAX = 1 << 21 };
 
 /* ---------------------------------------------------------------- CSV */
 
@@ -190,6 +190,12 @@ typedef struct importer {
     strset external_ids, phones, emails, balance_keys;
     kp_customer_row row;
     char why[320]; /* customer_find's answer */
+    /* The E.164 form of each customers.csv record's phone, by record number,
+     * from the check pass: the write pass reads it here instead of asking
+     * libphonenumber again (tens of microseconds a number). At most
+     * PHONE_CACHE_MAX records; past them the write pass normalises again. */
+    char (*phone_cache)[KP_PHONE_MAX + 1];
+    size_t phone_cache_n;
 } importer;
 
 static void bad(importer *im, const csv *c, const char *field, const char *fmt, ...)
@@ -447,8 +453,34 @@ typedef struct customer_fields {
     char cards[8][KP_STR_MAX];
 } customer_fields;
 
-/* Reads and checks the fields of a customers.csv row (no database). */
-static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
+/* Remembers record `line`'s normalised phone for the write pass (a cache
+ * that cannot grow is no error: the write pass then normalises again). */
+static void phone_cache_put(importer *im, int64_t line, const char *phone)
+{
+    if (line < 0 || line >= PHONE_CACHE_MAX) return;
+    size_t i = (size_t)line;
+    if (i >= im->phone_cache_n) {
+        size_t n = im->phone_cache_n ? im->phone_cache_n : 4096;
+        while (n <= i) n *= 2;
+        void *grown = realloc(im->phone_cache, n * sizeof *im->phone_cache);
+        if (grown == NULL) return;
+        im->phone_cache = grown;
+        memset(im->phone_cache + im->phone_cache_n, 0,
+               (n - im->phone_cache_n) * sizeof *im->phone_cache);
+        im->phone_cache_n = n;
+    }
+    snprintf(im->phone_cache[i], sizeof im->phone_cache[i], "%s", phone);
+}
+
+static const char *phone_cache_get(const importer *im, int64_t line)
+{
+    if (line < 0 || (size_t)line >= im->phone_cache_n) return NULL;
+    return im->phone_cache[line][0] ? im->phone_cache[line] : NULL;
+}
+
+/* Reads and checks the fields of a customers.csv row (no database). The
+ * write pass (writing) takes the phone the check pass normalised. */
+static bool customer_fields_read(importer *im, csv *c, customer_fields *f, bool writing)
 {
     memset(f, 0, sizeof *f);
     bool ok = true;
@@ -492,9 +524,15 @@ static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
         ok = false;
     }
     const char *phone = csv_get(c, csv_col(c, "phone"));
-    if (phone[0] && !kp_norm_phone_in(phone, kp_phone_region_of(im->o->program), f->phone, &why)) {
+    const char *cached = writing && phone[0] ? phone_cache_get(im, c->line) : NULL;
+    if (cached) {
+        snprintf(f->phone, sizeof f->phone, "%s", cached);
+    } else if (phone[0] &&
+               !kp_norm_phone_in(phone, kp_phone_region_of(im->o->program), f->phone, &why)) {
         bad(im, c, "phone", "%s", why);
         ok = false;
+    } else if (phone[0] && !writing) {
+        phone_cache_put(im, c->line, f->phone);
     }
     const char *email = csv_get(c, csv_col(c, "email"));
     if (email[0] && !kp_norm_email(email, f->email, &why)) {
@@ -672,7 +710,7 @@ static bool customer_row_check(importer *im, csv *c, customer_fields *f)
 {
     /* The database checks run even when a field is bad, so one pass
      * reports everything wrong with the row. */
-    bool ok = customer_fields_read(im, c, f);
+    bool ok = customer_fields_read(im, c, f, false);
     kp_office *o = im->o;
     const kp_people_ops *pp = o->st->ops->people;
     const char *ext = csv_get(c, csv_col(c, "external_id"));
@@ -962,7 +1000,7 @@ static kp_err customer_row_write(importer *im, csv *c, kp_error *e)
     kp_office *o = im->o;
     const kp_people_ops *pp = o->st->ops->people;
     customer_fields f;
-    if (!customer_fields_read(im, c, &f))
+    if (!customer_fields_read(im, c, &f, true))
         return kp_error_set(e, KP_ERR_INTERNAL, "file", "%s:%lld changed during the import",
                             c->name, (long long)c->line);
     const char *ext = csv_get(c, csv_col(c, "external_id"));
@@ -1321,6 +1359,7 @@ out:
         strset_free(&im->phones);
         strset_free(&im->emails);
         strset_free(&im->balance_keys);
+        free(im->phone_cache);
     }
     strset_free(&seen);
     free(cf);

@@ -15,6 +15,13 @@
 bool kp_card_number_valid(const char *number);
 /* The Luhn check digit ('0'..'9') for the digits of `payload`. */
 char kp_card_luhn_digit(const char *payload);
+/* Checks a typed number before it is looked up: a number in the form
+ * Kopilka issues (KP_CARD_DIGITS digits) must carry its check digit, so a
+ * mistyped digit is told as such, not as "no card with number". Any other
+ * number (an imported old one: letters, dashes, other lengths) passes and is
+ * looked up as it is. KP_ERR_INVALID with e->field = `field` ("card",
+ * "new_card", ...) when the check digit is wrong. */
+kp_err kp_card_number_check(const char *number, const char *field, kp_error *e);
 /* Writes a new random number with `prefix` (2 digits) into out[KP_CARD_DIGITS+1]. */
 void kp_card_number_generate(const char *prefix, char *out);
 

@@ -142,10 +142,15 @@ typedef enum kp_downgrade {
     KP_DOWNGRADE_NEVER,            /* tiers only go up */
 } kp_downgrade;
 
+/* The country of phones typed without + when a program names none and its
+ * currency does not tell (docs/rules.md, "country"). */
+#define KP_PHONE_REGION_DEFAULT "RU"
+
 typedef struct kp_program {
     int64_t version; /* set by the store; 0 until loaded */
     char name[128];
     char currency[4];                  /* ISO 4217, "RUB" */
+    char country[3]; /* ISO 3166 code of phones typed without +: "RU"; "" = + required */
     int64_t minor_per_point;           /* minor units one point pays: 100 = 1 point per rouble */
     kp_rounding rounding;              /* of earned points and of discounts; burn caps round down */
     int32_t utc_offset_minutes;        /* the program's calendar (birthdays, years, reviews) */

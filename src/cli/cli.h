@@ -46,6 +46,7 @@ int cmd_staff_add(int argc, char **argv);
 int cmd_cards_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_phones_migrate(int argc, char **argv);
 /* `kopilka cards issue DB --count N --batch NAME`: issues a named batch. */
 int cli_cards_issue_batch(const char *db, long long count, const char *batch);
 

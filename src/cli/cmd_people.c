@@ -393,10 +393,14 @@ int cmd_import(int argc, char **argv)
     cli_office_close(&c);
     if (err) return fail("import", &e);
     double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("imported in %.2f s: cards %lld new, %lld unchanged; customers %lld new, %lld "
+    /* "N updated" only when some were: scripts that read the older line still do. */
+    char updated[48] = "";
+    if (stats.customers_updated)
+        snprintf(updated, sizeof updated, "%lld updated, ", (long long)stats.customers_updated);
+    printf("imported in %.2f s: cards %lld new, %lld unchanged; customers %lld new, %s%lld "
            "unchanged; balances %lld posted, %lld unchanged\n",
            seconds, (long long)stats.cards_created, (long long)stats.cards_unchanged,
-           (long long)stats.customers_created, (long long)stats.customers_unchanged,
+           (long long)stats.customers_created, updated, (long long)stats.customers_unchanged,
            (long long)stats.balances_posted, (long long)stats.balances_unchanged);
     return 0;
 }
@@ -447,5 +451,60 @@ int cmd_export(int argc, char **argv)
     cli_office_close(&c);
     if (err) return fail("export", &e);
     printf("wrote %s\n", path);
+    return 0;
+}
+
+/* ---- phones migrate */
+
+int cmd_phones_migrate(int argc, char **argv)
+{
+    /* --dry-run is a flag (no value): taken out before the options are checked. */
+    enum { ARGS_MAX = 16 };
+    char *args[ARGS_MAX];
+    int n = 0;
+    bool dry_run = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0) {
+            dry_run = true;
+        } else if (n == ARGS_MAX) {
+            fprintf(stderr, "kopilka phones migrate: too many arguments (see --help)\n");
+            return 2;
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    static const char *const opts[] = {NULL};
+    if (!cli_check_options(n, args, opts, "phones migrate")) return 2;
+    const char *db = cli_positional(n, args, 0);
+    if (db == NULL) {
+        fprintf(stderr, "usage: kopilka phones migrate DB [--dry-run]\n");
+        return 2;
+    }
+    cli_office c;
+    if (!cli_office_open(&c, "phones migrate", db, true)) return 1;
+    kp_error e = {0};
+    kp_phones_migration m;
+    memset(&m, 0, sizeof m);
+    kp_err err = c.st->ops->begin(c.st);
+    if (err == KP_OK) {
+        err = kp_customers_phones_migrate(&c.office, dry_run, print_bad_row, NULL, &m, &e);
+        if (dry_run && err == KP_OK) {
+            c.st->ops->rollback(c.st);
+        } else {
+            err = finish(&c, err, &e);
+        }
+    } else {
+        kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    }
+    const char *country = kp_phone_region_of(c.office.program);
+    char region[8];
+    snprintf(region, sizeof region, "%s", country[0] ? country : "none");
+    cli_office_close(&c);
+    if (err) return fail("phones migrate", &e);
+    printf("phones%s: %lld checked, %lld %s E.164, %lld unreadable, %lld conflicts "
+           "(numbers without + read in country %s)\n",
+           dry_run ? " (dry run, nothing written)" : "", (long long)m.checked, (long long)m.changed,
+           dry_run ? "to rewrite in" : "rewritten in", (long long)m.unreadable,
+           (long long)m.conflicts, region);
     return 0;
 }

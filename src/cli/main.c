@@ -58,12 +58,21 @@ static const kp_command commands[] = {
      "Imports cards, customers and opening balances from CSV (docs/import.md). Every row of "
      "every file is checked first and each bad one reported with its line; nothing is written "
      "unless all are good. Rows already imported are skipped: running it again changes "
-     "nothing. Opening balances are ledger postings from program:opening.",
+     "nothing; a known customer (by external_id, or id) whose personal data changed is "
+     "updated, audited. A customers file written by `kopilka export` imports back. Opening "
+     "balances are ledger postings from program:opening.",
      cmd_import},
     {"export", "kopilka export DB (--customers FILE | --balances FILE)",
      "Writes customers (with their personal data, so the file is made readable by its owner "
      "only) or cards and balances as CSV.",
      cmd_export},
+    {"phones migrate", "kopilka phones migrate DB [--dry-run]",
+     "Reads every stored phone again and rewrites in E.164 those stored the old way (\"+\" and "
+     "the digits as typed: 8 916 ... became +8916...), reading digits typed without + in the "
+     "program's country; each blind index follows. Phones that are no valid number, or "
+     "whose E.164 form another customer has, are left and listed. Needs the key file DB.key. "
+     "--dry-run counts and lists, writes nothing. Running it again changes nothing.",
+     cmd_phones_migrate},
     {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
               "[--now TIME] [--tick SECONDS] [--access-log off|stderr|FILE] "
               "[--request-timeout SECONDS] [--idle-timeout SECONDS] "

@@ -33,6 +33,18 @@ bool kp_card_number_valid(const char *number)
     return kp_card_luhn_digit(payload) == number[n - 1];
 }
 
+kp_err kp_card_number_check(const char *number, const char *field, kp_error *e)
+{
+    if (strlen(number) != KP_CARD_DIGITS) return KP_OK;
+    for (const char *p = number; *p; p++)
+        if (*p < '0' || *p > '9') return KP_OK;
+    if (kp_card_number_valid(number)) return KP_OK;
+    return kp_error_set(e, KP_ERR_INVALID, field,
+                        "card number %s has a wrong check digit (its last digit): a digit was "
+                        "mistyped or two neighbouring digits swapped; type the number again",
+                        number);
+}
+
 void kp_card_number_generate(const char *prefix, char *out)
 {
     out[0] = prefix[0];

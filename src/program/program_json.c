@@ -17,6 +17,8 @@
 
 #include <kopilka/clock.h>
 
+#include "service/phone.h"
+
 const char *kp_rule_kind_name(kp_rule_kind kind)
 {
     switch (kind) {
@@ -741,6 +743,36 @@ static kp_err parse_utc_offset(json_t *root, kp_program *p, kp_error *e)
     return KP_OK;
 }
 
+/* "country": the ISO 3166 code of phones typed without + (libphonenumber
+ * must know it), or "" for none (every phone then starts with +). Absent:
+ * the country of the currency (RUB: RU, UAH: UA, KZT: KZ, BYN: BY), else
+ * KP_PHONE_REGION_DEFAULT. Call after the currency is read. */
+static kp_err parse_country(json_t *root, kp_program *p, kp_error *e)
+{
+    static const char *const by_currency[][2] = {
+        {"RUB", "RU"}, {"UAH", "UA"}, {"KZT", "KZ"}, {"BYN", "BY"}};
+    json_t *v = json_object_get(root, "country");
+    if (v == NULL) {
+        snprintf(p->country, sizeof p->country, "%s", KP_PHONE_REGION_DEFAULT);
+        for (size_t i = 0; i < sizeof by_currency / sizeof by_currency[0]; i++)
+            if (strcmp(p->currency, by_currency[i][0]) == 0)
+                snprintf(p->country, sizeof p->country, "%s", by_currency[i][1]);
+        return KP_OK;
+    }
+    const char *c = json_is_string(v) ? json_string_value(v) : NULL;
+    if (c && c[0] == '\0') {
+        p->country[0] = '\0';
+        return KP_OK;
+    }
+    if (c == NULL || strlen(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' ||
+        !kp_phone_region_known(c))
+        return kp_error_set(e, KP_ERR_INVALID, "country",
+                            "must be a two-letter ISO 3166 country code with a telephone "
+                            "numbering plan (\"RU\", \"UA\", \"KZ\"), or \"\" for none");
+    snprintf(p->country, sizeof p->country, "%s", c);
+    return KP_OK;
+}
+
 kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e)
 {
     memset(p, 0, sizeof *p);
@@ -759,12 +791,14 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
                                        "rounding", "utc_offset",    "point_kinds",
                                        "earn",     "tiers",         "rules",
                                        "script",   "description",   "customers",
-                                       "till",     "event_sources", NULL};
+                                       "till",     "event_sources", "country",
+                                       NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_string(root, "name", "", true, p->name, sizeof p->name, e))) goto out;
     snprintf(p->currency, sizeof p->currency, "RUB");
     if ((err = get_string(root, "currency", "", false, p->currency, sizeof p->currency, e)))
         goto out;
+    if ((err = parse_country(root, p, e))) goto out;
     p->minor_per_point = 100;
     if ((err = get_int(root, "minor_per_point", "", false, 1, 1000000, &p->minor_per_point, e)))
         goto out;

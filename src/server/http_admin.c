@@ -7,6 +7,7 @@
  * the end; http_people.c authenticates and dispatches.
  */
 #include "http_people.h"
+#include <kopilka/card_number.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -545,6 +546,7 @@ static kp_err do_picture(kp_office *o, const http_request *r, void *arg, kp_buf 
     kp_err err = kp_office_require(o, KP_PERM_CARD_READ, e);
     if (err) return err;
     kp_card card;
+    if ((err = kp_card_number_check(r->params[0], "card", e))) return err;
     err = o->st->ops->card_find(o->st, r->params[0], &card);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",

@@ -8,10 +8,12 @@
 #include "people_int.h"
 #include "service_rules.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <kopilka/card_number.h>
 #include <kopilka/clock.h>
 
 /* A request's customer fields, validated and normalised. */
@@ -137,11 +139,14 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
     }
     const char *s, *why;
     bool present;
+    kp_error check;
     if (registering && str_member(root, "card", &present, &s, fe, e)) {
         if (s == NULL || s[0] == '\0')
             field_error(fe, e, "card", "is required (the card number)");
         else if (strlen(s) >= KP_STR_MAX)
             field_error(fe, e, "card", "is too long");
+        else if (kp_card_number_check(s, "card", &check))
+            field_error(fe, e, "card", check.message);
         else {
             snprintf(in->card, sizeof in->card, "%s", s);
             in->has_card = true;
@@ -159,7 +164,7 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
     if (str_member(root, "phone", &present, &s, fe, e)) {
         if (s == NULL) {
             if (registering || present) field_error(fe, e, "phone", "is required");
-        } else if (!kp_norm_phone(s, in->phone, &why)) {
+        } else if (!kp_norm_phone_in(s, kp_phone_region_of(o->program), in->phone, &why)) {
             field_error(fe, e, "phone", why);
         } else {
             in->has_phone = true;
@@ -636,6 +641,7 @@ kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *ou
     if (card[0]) {
         by = "card";
         kp_card_info c;
+        if ((err = kp_card_number_check(card, "card", e))) goto out;
         err = pp->card_info_get(o->st, card, &c);
         if (err == KP_OK && c.customer_id)
             ids[n++] = c.customer_id;
@@ -646,7 +652,7 @@ kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *ou
         by = "phone";
         char norm[KP_PHONE_MAX + 1];
         uint8_t ix[32];
-        if (!kp_norm_phone(phone, norm, &why)) {
+        if (!kp_norm_phone_in(phone, kp_phone_region_of(o->program), norm, &why)) {
             err = kp_error_set(e, KP_ERR_INVALID, "phone", "%s", why);
             goto out;
         }
@@ -774,6 +780,20 @@ kp_err kp_customer_update(kp_office *o, int64_t id, const char *body, size_t len
         err = kp_error_set(e, KP_ERR_INVALID, "attributes", "must be at most %d bytes as JSON",
                            KP_ATTRS_JSON_MAX);
         goto out;
+    }
+    if (!in.has_name) {
+        /* The store rewrites the name's index with every update (a row read
+         * back has none): index the stored name again, or an edit of the
+         * phone alone would make the customer unfindable by name. */
+        char name[KP_NAME_MAX + 1], words[KP_NAME_WORDS_MAX][KP_NAME_MAX + 1];
+        if (!open_field(o, KP_PII_NAME, row->name.data, row->name.len, name, sizeof name)) {
+            err = kp_error_set(e, KP_ERR_INTERNAL, "key", "the name cannot be opened");
+            goto out;
+        }
+        row->n_name_ix = kp_name_words(name, words);
+        for (size_t i = 0; i < row->n_name_ix; i++)
+            kp_pii_index(o->pii, KP_PII_NAME_WORD, words[i], row->name_ix[i]);
+        sodium_memzero(name, sizeof name);
     }
     if ((err = seal_input(o, &in, attrs_text, row))) {
         err = kp_error_set(e, err, "", "personal data could not be sealed");
@@ -920,6 +940,7 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
     }
     kp_card_info card;
     bool empty = false;
+    if ((err = kp_card_number_check(number, "card", e))) goto out;
     err = pp->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND) {
         err =

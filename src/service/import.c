@@ -7,8 +7,13 @@
  * the database already holds) and reports each bad row with its line
  * number; nothing is written if any row is bad. The second pass writes, all
  * in the caller's one transaction. A row that is already in the database,
- * the same, is skipped, so running an import again changes nothing; the
- * same key with different data is a bad row. Opening balances are ledger
+ * the same, is skipped, so running an import again changes nothing. A
+ * known customer (by external_id, or by the export's id) whose personal
+ * data differs is updated, with an audit entry; any other key with
+ * different data (a card in another state, another figure for an opening
+ * balance, a customer row naming a card that is not theirs) is a bad row.
+ * The customers export writes the columns the import reads, so it imports
+ * back. Opening balances are ledger
  * operations from the account KP_SYS_OPENING, so `verify` holds after.
  */
 #include "people_int.h"
@@ -20,9 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kopilka/card_number.h>
 #include <kopilka/clock.h>
 
-enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000 };
+enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000, PHONE_CACHE_MAX = 1 << 21 };
 
 /* ---------------------------------------------------------------- CSV */
 
@@ -183,6 +189,13 @@ typedef struct importer {
     strset linked_cards; /* cards named by customers.csv */
     strset external_ids, phones, emails, balance_keys;
     kp_customer_row row;
+    char why[320]; /* customer_find's answer */
+    /* The E.164 form of each customers.csv record's phone, by record number,
+     * from the check pass: the write pass reads it here instead of asking
+     * libphonenumber again (tens of microseconds a number). At most
+     * PHONE_CACHE_MAX records; past them the write pass normalises again. */
+    char (*phone_cache)[KP_PHONE_MAX + 1];
+    size_t phone_cache_n;
 } importer;
 
 static void bad(importer *im, const csv *c, const char *field, const char *fmt, ...)
@@ -327,6 +340,16 @@ static bool card_row_check(importer *im, csv *c, bool *exists)
         bad(im, c, "number", "must be 1 to 32 letters, digits or dashes");
         return false;
     }
+    kp_error check;
+    if (kp_card_number_check(number, "number", &check)) {
+        /* A number of this form is refused at the till when its check digit
+         * is wrong; imported, it could never be used. */
+        bad(im, c, "number",
+            "%s; a number of %d digits is read as a Kopilka card number, which ends in its "
+            "Luhn check digit: give old numbers of this form a prefix (OLD-...)",
+            check.message, KP_CARD_DIGITS);
+        return false;
+    }
     if (!parse_state(state_text, &state)) {
         bad(im, c, "state", "must be issued, active or blocked");
         ok = false;
@@ -406,13 +429,19 @@ static kp_err card_row_write(importer *im, csv *c, int64_t *batch_id, char *batc
 
 /* ------------------------------------------------------------- customers */
 
+/* The columns of `kopilka export --customers` are all accepted, so an
+ * export imports back: id, state, account_id and balance are the export's
+ * own (id finds the customer, state "erased" marks a row to skip; account_id
+ * and balance are only read by people). */
 static const char *const customer_cols[] = {
-    "external_id", "cards",      "full_name",       "phone",         "email", "birthday",
-    "receipt",     "consent_at", "consent_version", "registered_at", NULL};
-static const char *const customer_required[] = {"external_id", "cards", "full_name",
-                                                "consent_version", NULL};
+    "external_id", "cards",   "full_name",  "phone",           "email",
+    "birthday",    "receipt", "consent_at", "consent_version", "registered_at",
+    "id",          "state",   "account_id", "balance",         NULL};
+static const char *const customer_required[] = {"cards", "full_name", "consent_version", NULL};
 
 typedef struct customer_fields {
+    int64_t id;  /* the "id" column: Kopilka's customer id, 0 = none */
+    bool erased; /* the "state" column says erased: the row holds no data */
     char name[KP_NAME_MAX + 1];
     char phone[KP_PHONE_MAX + 1];
     char email[KP_EMAIL_MAX + 1];
@@ -424,15 +453,70 @@ typedef struct customer_fields {
     char cards[8][KP_STR_MAX];
 } customer_fields;
 
-/* Reads and checks the fields of a customers.csv row (no database). */
-static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
+/* Remembers record `line`'s normalised phone for the write pass (a cache
+ * that cannot grow is no error: the write pass then normalises again). */
+static void phone_cache_put(importer *im, int64_t line, const char *phone)
+{
+    if (line < 0 || line >= PHONE_CACHE_MAX) return;
+    size_t i = (size_t)line;
+    if (i >= im->phone_cache_n) {
+        size_t n = im->phone_cache_n ? im->phone_cache_n : 4096;
+        while (n <= i) n *= 2;
+        void *grown = realloc(im->phone_cache, n * sizeof *im->phone_cache);
+        if (grown == NULL) return;
+        im->phone_cache = grown;
+        memset(im->phone_cache + im->phone_cache_n, 0,
+               (n - im->phone_cache_n) * sizeof *im->phone_cache);
+        im->phone_cache_n = n;
+    }
+    snprintf(im->phone_cache[i], sizeof im->phone_cache[i], "%s", phone);
+}
+
+static const char *phone_cache_get(const importer *im, int64_t line)
+{
+    if (line < 0 || (size_t)line >= im->phone_cache_n) return NULL;
+    return im->phone_cache[line][0] ? im->phone_cache[line] : NULL;
+}
+
+/* Reads and checks the fields of a customers.csv row (no database). The
+ * write pass (writing) takes the phone the check pass normalised. */
+static bool customer_fields_read(importer *im, csv *c, customer_fields *f, bool writing)
 {
     memset(f, 0, sizeof *f);
     bool ok = true;
     const char *why;
+    const char *id = csv_get(c, csv_col(c, "id"));
+    if (id[0]) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(id, &end, 10);
+        if (*end != '\0' || errno || v <= 0) {
+            bad(im, c, "id", "must be a customer id (a whole number from 1), or empty");
+            ok = false;
+        }
+        f->id = v > 0 ? v : 0;
+    }
+    const char *state = csv_get(c, csv_col(c, "state"));
+    if (strcmp(state, "erased") == 0) {
+        f->erased = true;
+        if (f->id == 0) {
+            bad(im, c, "id", "a row of an erased customer needs its id");
+            ok = false;
+        }
+        return ok;
+    }
+    if (state[0] && strcmp(state, "active") != 0) {
+        bad(im, c, "state", "must be active, erased (as the export writes it) or empty");
+        ok = false;
+    }
     const char *ext = csv_get(c, csv_col(c, "external_id"));
-    if (ext[0] == '\0' || strlen(ext) >= KP_STR_MAX) {
-        bad(im, c, "external_id", "is required (the customer's id in the old system)");
+    if (strlen(ext) >= KP_STR_MAX) {
+        bad(im, c, "external_id", "is longer than %d bytes", KP_STR_MAX - 1);
+        ok = false;
+    } else if (ext[0] == '\0' && f->id == 0) {
+        bad(im, c, "external_id",
+            "is required (the customer's id in the old system), or id (Kopilka's customer id, "
+            "as the export writes it)");
         ok = false;
     }
     if (!kp_norm_name(csv_get(c, csv_col(c, "full_name")), f->name, &why)) {
@@ -440,9 +524,15 @@ static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
         ok = false;
     }
     const char *phone = csv_get(c, csv_col(c, "phone"));
-    if (phone[0] && !kp_norm_phone(phone, f->phone, &why)) {
+    const char *cached = writing && phone[0] ? phone_cache_get(im, c->line) : NULL;
+    if (cached) {
+        snprintf(f->phone, sizeof f->phone, "%s", cached);
+    } else if (phone[0] &&
+               !kp_norm_phone_in(phone, kp_phone_region_of(im->o->program), f->phone, &why)) {
         bad(im, c, "phone", "%s", why);
         ok = false;
+    } else if (phone[0] && !writing) {
+        phone_cache_put(im, c->line, f->phone);
     }
     const char *email = csv_get(c, csv_col(c, "email"));
     if (email[0] && !kp_norm_email(email, f->email, &why)) {
@@ -494,6 +584,11 @@ static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
             }
             memcpy(f->cards[f->n_cards], p, len);
             f->cards[f->n_cards][len] = '\0';
+            kp_error check;
+            if (kp_card_number_check(f->cards[f->n_cards], "cards", &check)) {
+                bad(im, c, "cards", "%s", check.message);
+                ok = false;
+            }
             f->n_cards++;
         }
         p = end ? end + 1 : p + len;
@@ -565,25 +660,92 @@ static bool customer_fields_read(importer *im, csv *c, customer_fields *f)
     return ok;
 }
 
+/* The customer a row is about: by external_id (the old system's id) and by
+ * id (Kopilka's, as the export writes it); both given, they must name the
+ * same one. *existing = 0 when the row is a new customer; *erased when the
+ * one found was erased. Returns NULL, or why the row names nobody or two
+ * customers (in im->why). Uses im->row. */
+static const char *customer_find(importer *im, const char *ext, int64_t id, int64_t *existing,
+                                 bool *erased)
+{
+    const kp_people_ops *pp = im->o->st->ops->people;
+    *existing = 0;
+    *erased = false;
+    int64_t by_ext = 0;
+    kp_err err = ext[0] ? pp->customer_by_external(im->o->st, ext, &by_ext) : KP_ERR_NOT_FOUND;
+    if (err == KP_ERR_NOT_FOUND)
+        by_ext = 0;
+    else if (err) {
+        snprintf(im->why, sizeof im->why, "storage failed: %s", im->o->st->last_error);
+        return im->why;
+    }
+    if (id == 0) {
+        *existing = by_ext;
+        return NULL;
+    }
+    err = pp->customer_get(im->o->st, id, &im->row);
+    if (err == KP_ERR_NOT_FOUND) {
+        snprintf(im->why, sizeof im->why,
+                 "there is no customer %lld in this database (leave id empty to create one)",
+                 (long long)id);
+        return im->why;
+    }
+    if (err) {
+        snprintf(im->why, sizeof im->why, "storage failed: %s", im->o->st->last_error);
+        return im->why;
+    }
+    if (ext[0] && by_ext != id) {
+        snprintf(im->why, sizeof im->why,
+                 "customer %lld does not have external_id %.80s%s (id and external_id must "
+                 "name the same customer)",
+                 (long long)id, ext, by_ext ? "; another customer has it" : "");
+        return im->why;
+    }
+    *existing = id;
+    *erased = im->row.state == KP_CUSTOMER_ERASED;
+    return NULL;
+}
+
 static bool customer_row_check(importer *im, csv *c, customer_fields *f)
 {
     /* The database checks run even when a field is bad, so one pass
      * reports everything wrong with the row. */
-    bool ok = customer_fields_read(im, c, f);
+    bool ok = customer_fields_read(im, c, f, false);
     kp_office *o = im->o;
     const kp_people_ops *pp = o->st->ops->people;
     const char *ext = csv_get(c, csv_col(c, "external_id"));
-    if (!strset_add(&im->external_ids, ext, &im->nomem)) {
-        bad(im, c, "external_id", "%s is listed twice", ext);
+    char key[KP_STR_MAX + 24];
+    if (ext[0])
+        snprintf(key, sizeof key, "%.*s", KP_STR_MAX - 1, ext);
+    else
+        snprintf(key, sizeof key, "#id:%lld", (long long)f->id);
+    if ((ext[0] || f->id) && !strset_add(&im->external_ids, key, &im->nomem)) {
+        bad(im, c, ext[0] ? "external_id" : "id", "%s is listed twice", ext[0] ? ext : key + 4);
         return false;
     }
     int64_t existing = 0, other = 0;
-    kp_err err = pp->customer_by_external(o->st, ext, &existing);
-    if (err != KP_OK && err != KP_ERR_NOT_FOUND) {
-        bad(im, c, "", "storage failed: %s", o->st->last_error);
+    bool existing_erased = false;
+    const char *found_why = customer_find(im, ext, f->id, &existing, &existing_erased);
+    if (found_why) {
+        bad(im, c, f->id ? "id" : "external_id", "%s", found_why);
         return false;
     }
-    if (err == KP_ERR_NOT_FOUND) existing = 0;
+    if (f->erased) {
+        if (!existing_erased) {
+            bad(im, c, "state",
+                "the row is of an erased customer, but customer %lld here is not erased "
+                "(rows of erased customers are never imported: delete the row)",
+                (long long)f->id);
+            return false;
+        }
+        return ok;
+    }
+    if (existing_erased) {
+        bad(im, c, "state", "customer %lld was erased; their personal data is not imported again",
+            (long long)existing);
+        return false;
+    }
+    kp_err err;
     uint8_t ix[32];
     if (f->phone[0]) {
         if (!strset_add(&im->phones, f->phone, &im->nomem)) {
@@ -622,9 +784,22 @@ static bool customer_row_check(importer *im, csv *c, customer_fields *f)
             if (!strset_has(&im->card_numbers, number)) {
                 bad(im, c, "cards", "card %s is neither in the database nor in cards.csv", number);
                 ok = false;
+            } else if (existing) {
+                bad(im, c, "cards",
+                    "card %s is new, but customer %lld is known: a re-import changes personal "
+                    "data, never which cards a customer holds (add a card with POST "
+                    "/v1/admin/customers/%lld/cards)",
+                    number, (long long)existing, (long long)existing);
+                ok = false;
             }
         } else if (err == KP_OK) {
-            if (info.customer_id && info.customer_id != existing) {
+            if (existing && info.customer_id != existing) {
+                bad(im, c, "cards",
+                    "card %s is not customer %lld's: a re-import changes personal data, never "
+                    "which cards a customer holds (add a card with POST /v1/admin/customers/%lld/cards)",
+                    number, (long long)existing, (long long)existing);
+                ok = false;
+            } else if (info.customer_id && info.customer_id != existing) {
                 bad(im, c, "cards", "card %s is registered to customer %lld", number,
                     (long long)info.customer_id);
                 ok = false;
@@ -647,22 +822,200 @@ static kp_err seal_text(const kp_office *o, kp_pii_field field, const char *v, k
     return kp_pii_seal(o->pii, field, v, strlen(v), out->data, sizeof out->data, &out->len);
 }
 
+/* Opens a sealed field of a stored customer into out ("" when empty). */
+static bool open_text(const kp_office *o, kp_pii_field field, const uint8_t *data, size_t len,
+                      char *out, size_t cap)
+{
+    out[0] = '\0';
+    return len == 0 || kp_pii_open(o->pii, field, data, len, out, cap, NULL) == KP_OK;
+}
+
+/* The attributes a row leaves a customer with: the stored ones, each
+ * declared attribute whose column the file has set from the row (an empty
+ * cell removes it). The caller releases it. */
+static json_t *merged_attributes(importer *im, csv *c, const char *stored, const char *row)
+{
+    json_t *out = stored[0] ? json_loads(stored, 0, NULL) : NULL;
+    if (!json_is_object(out)) {
+        json_decref(out);
+        out = json_object();
+    }
+    json_t *given = row[0] ? json_loads(row, 0, NULL) : json_object();
+    const kp_people_policy *pol = im->o->policy;
+    for (size_t i = 0; i < pol->n_attributes && given && out; i++) {
+        char col[KP_ATTR_NAME_MAX + 8];
+        snprintf(col, sizeof col, "attr.%s", pol->attributes[i].name);
+        if (csv_col(c, col) < 0) continue;
+        json_t *v = json_object_get(given, pol->attributes[i].name);
+        if (v)
+            json_object_set(out, pol->attributes[i].name, v);
+        else
+            json_object_del(out, pol->attributes[i].name);
+    }
+    json_decref(given);
+    return out;
+}
+
+/* Appends `label` to the comma-separated list of changed fields. */
+static void changed(char *fields, size_t cap, size_t *n, const char *label)
+{
+    int k = snprintf(fields + *n, cap - *n, "%s%s", *n ? "," : "", label);
+    if (k > 0 && (size_t)k < cap - *n) *n += (size_t)k;
+}
+
+/* A row of a customer the database holds already. The personal data it
+ * carries replaces what is stored, field by field: a column the file does
+ * not have keeps its field, an empty cell of an optional column clears it.
+ * Nothing different: unchanged. Anything different: the customer is
+ * updated, with an audit entry naming the fields (never their values).
+ * Which cards a customer holds is never changed here (the check refused a
+ * row naming a card that is not the customer's). */
+static kp_err customer_row_update(importer *im, csv *c, const customer_fields *f, int64_t id,
+                                  kp_error *e)
+{
+    kp_office *o = im->o;
+    const kp_people_ops *pp = o->st->ops->people;
+    kp_customer_row *row = &im->row;
+    kp_err err = pp->customer_get(o->st, id, row);
+    if (err) return people_storage(o->st, err, e);
+    char name[KP_NAME_MAX + 1], phone[KP_PHONE_MAX + 1], email[KP_EMAIL_MAX + 1], birthday[16],
+        attrs[KP_ATTRS_JSON_MAX + 1];
+    if (!open_text(o, KP_PII_NAME, row->name.data, row->name.len, name, sizeof name) ||
+        !open_text(o, KP_PII_PHONE, row->phone.data, row->phone.len, phone, sizeof phone) ||
+        !open_text(o, KP_PII_EMAIL, row->email.data, row->email.len, email, sizeof email) ||
+        !open_text(o, KP_PII_BIRTHDAY, row->birthday.data, row->birthday.len, birthday,
+                   sizeof birthday) ||
+        !open_text(o, KP_PII_ATTRIBUTES, row->attributes, row->attributes_len, attrs, sizeof attrs))
+        return kp_error_set(e, KP_ERR_INTERNAL, "key",
+                            "customer %lld's personal data cannot be opened with this key",
+                            (long long)id);
+    const char *receipt = csv_get(c, csv_col(c, "receipt"));
+    const char *consent_at = csv_get(c, csv_col(c, "consent_at"));
+    const char *consent_version = csv_get(c, csv_col(c, "consent_version"));
+    bool name_changed = strcmp(name, f->name) != 0;
+    bool phone_changed = csv_col(c, "phone") >= 0 && strcmp(phone, f->phone) != 0;
+    bool email_changed = csv_col(c, "email") >= 0 && strcmp(email, f->email) != 0;
+    bool birthday_changed = csv_col(c, "birthday") >= 0 && strcmp(birthday, f->birthday) != 0;
+    json_t *old_attrs = attrs[0] ? json_loads(attrs, 0, NULL) : json_object();
+    json_t *new_attrs = merged_attributes(im, c, attrs, f->attrs);
+    if (old_attrs == NULL || new_attrs == NULL) {
+        json_decref(old_attrs);
+        json_decref(new_attrs);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    }
+    bool attrs_changed = !json_equal(old_attrs, new_attrs);
+    char *attrs_text =
+        attrs_changed && json_object_size(new_attrs)
+            ? json_dumps(new_attrs, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
+            : NULL;
+    json_decref(old_attrs);
+    json_decref(new_attrs);
+    bool consent_changed = strcmp(row->consent_version, consent_version) != 0 ||
+                           (consent_at[0] && f->consent_at != row->consent_at);
+    bool receipt_changed = receipt[0] && strcmp(receipt, row->receipt) != 0;
+
+    char fields[160] = "";
+    size_t nf = 0;
+    /* The store rewrites the name's index with every update. */
+    const char *new_name = name_changed ? f->name : name;
+    char words[KP_NAME_WORDS_MAX][KP_NAME_MAX + 1];
+    row->n_name_ix = kp_name_words(new_name, words);
+    for (size_t i = 0; i < row->n_name_ix; i++)
+        kp_pii_index(o->pii, KP_PII_NAME_WORD, words[i], row->name_ix[i]);
+    if (name_changed) {
+        changed(fields, sizeof fields, &nf, "full_name");
+        err = seal_text(o, KP_PII_NAME, f->name, &row->name);
+    }
+    if (err == KP_OK && phone_changed) {
+        changed(fields, sizeof fields, &nf, "phone");
+        err = seal_text(o, KP_PII_PHONE, f->phone, &row->phone);
+        row->has_phone_ix = f->phone[0] != '\0';
+        if (row->has_phone_ix) kp_pii_index(o->pii, KP_PII_PHONE, f->phone, row->phone_ix);
+    }
+    if (err == KP_OK && email_changed) {
+        changed(fields, sizeof fields, &nf, "email");
+        err = seal_text(o, KP_PII_EMAIL, f->email, &row->email);
+        row->has_email_ix = f->email[0] != '\0';
+        if (row->has_email_ix) kp_pii_index(o->pii, KP_PII_EMAIL, f->email, row->email_ix);
+    }
+    if (err == KP_OK && birthday_changed) {
+        changed(fields, sizeof fields, &nf, "birthday");
+        err = seal_text(o, KP_PII_BIRTHDAY, f->birthday, &row->birthday);
+    }
+    bool attrs_too_long = attrs_text && strlen(attrs_text) > KP_ATTRS_JSON_MAX;
+    if (err == KP_OK && attrs_changed && !attrs_too_long) {
+        changed(fields, sizeof fields, &nf, "attributes");
+        row->attributes_len = 0;
+        if (attrs_text)
+            err = kp_pii_seal(o->pii, KP_PII_ATTRIBUTES, attrs_text, strlen(attrs_text),
+                              row->attributes, sizeof row->attributes, &row->attributes_len);
+    }
+    free(attrs_text);
+    if (consent_changed) {
+        changed(fields, sizeof fields, &nf, "consent");
+        snprintf(row->consent_version, sizeof row->consent_version, "%s", consent_version);
+        if (consent_at[0]) row->consent_at = f->consent_at;
+    }
+    if (receipt_changed) {
+        changed(fields, sizeof fields, &nf, "receipt");
+        snprintf(row->receipt, sizeof row->receipt, "%s", receipt);
+    }
+    sodium_memzero(name, sizeof name);
+    sodium_memzero(phone, sizeof phone);
+    sodium_memzero(email, sizeof email);
+    sodium_memzero(birthday, sizeof birthday);
+    sodium_memzero(attrs, sizeof attrs);
+    if (attrs_too_long)
+        return kp_error_set(e, KP_ERR_LIMIT, "attributes",
+                            "%s:%lld: are longer than %d bytes as JSON", c->name,
+                            (long long)c->line, KP_ATTRS_JSON_MAX);
+    if (err) return kp_error_set(e, err, "", "personal data could not be sealed");
+    if (nf == 0) {
+        im->stats->customers_unchanged++;
+        return KP_OK;
+    }
+    row->updated_at = o->now;
+    if ((err = pp->customer_update(o->st, row))) return people_storage(o->st, err, e);
+    if (birthday_changed) {
+        if (f->birthday[0]) {
+            uint8_t ix[KP_PII_INDEX_BYTES];
+            kp_pii_birthday_index(o->pii, f->month, f->day, ix);
+            err = o->st->ops->triggers->birthday_set(o->st, row->account_id, ix);
+        } else {
+            err = pp->birthday_forget(o->st, row->account_id);
+        }
+        if (err) return people_storage(o->st, err, e);
+    }
+    char target[48];
+    snprintf(target, sizeof target, "customer:%lld", (long long)id);
+    if ((err = kp_office_audit(o, "customer.import_update", target, "fields=%s line=%s:%lld",
+                               fields, c->name, (long long)c->line)))
+        return people_storage(o->st, err, e);
+    im->stats->customers_updated++;
+    return KP_OK;
+}
+
 static kp_err customer_row_write(importer *im, csv *c, kp_error *e)
 {
     kp_office *o = im->o;
     const kp_people_ops *pp = o->st->ops->people;
     customer_fields f;
-    if (!customer_fields_read(im, c, &f))
+    if (!customer_fields_read(im, c, &f, true))
         return kp_error_set(e, KP_ERR_INTERNAL, "file", "%s:%lld changed during the import",
                             c->name, (long long)c->line);
     const char *ext = csv_get(c, csv_col(c, "external_id"));
     int64_t existing = 0;
-    kp_err err = pp->customer_by_external(o->st, ext, &existing);
-    if (err == KP_OK) {
+    bool erased = false;
+    const char *why = customer_find(im, ext, f.id, &existing, &erased);
+    if (why)
+        return kp_error_set(e, KP_ERR_INTERNAL, "file", "%s:%lld: %s", c->name, (long long)c->line,
+                            why);
+    if (f.erased) {
         im->stats->customers_unchanged++;
         return KP_OK;
     }
-    if (err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
+    if (existing) return customer_row_update(im, c, &f, existing, e);
+    kp_err err;
     /* The first card's account is the customer's; the others join it. */
     kp_card_info cards[8];
     for (size_t i = 0; i < f.n_cards; i++)
@@ -753,8 +1106,13 @@ static bool balance_fields_read(importer *im, csv *c, strset *seen_rows, balance
     memset(f, 0, sizeof *f);
     bool ok = true;
     const char *card = csv_get(c, csv_col(c, "card"));
+    kp_error check;
     if (!number_ok(card)) {
         bad(im, c, "card", "must be a card number");
+        return false;
+    }
+    if (kp_card_number_check(card, "card", &check)) {
+        bad(im, c, "card", "%s", check.message);
         return false;
     }
     snprintf(f->card, sizeof f->card, "%s", card);
@@ -981,10 +1339,11 @@ kp_err kp_import(kp_office *o, const kp_import_files *files,
     if ((err = kp_office_audit(
              o, "import", "import",
              "cards=%lld/%lld customers=%lld/%lld balances=%lld/%lld "
-             "(created/unchanged)",
+             "(created/unchanged) customers_updated=%lld",
              (long long)stats->cards_created, (long long)stats->cards_unchanged,
              (long long)stats->customers_created, (long long)stats->customers_unchanged,
-             (long long)stats->balances_posted, (long long)stats->balances_unchanged)))
+             (long long)stats->balances_posted, (long long)stats->balances_unchanged,
+             (long long)stats->customers_updated)))
         err = people_storage(o->st, err, e);
     goto out;
 reread:
@@ -1000,6 +1359,7 @@ out:
         strset_free(&im->phones);
         strset_free(&im->emails);
         strset_free(&im->balance_keys);
+        free(im->phone_cache);
     }
     strset_free(&seen);
     free(cf);

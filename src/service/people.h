@@ -79,9 +79,23 @@ typedef struct kp_field_errors {
 
 /* ---- normalisation (people_norm.c). Each returns false with a message. */
 
-/* "+380 (50) 123-45-67" -> "+380501234567": 10 to 15 digits, spaces, dashes,
- * dots and parentheses ignored, a leading + kept implicit (always added). */
+/* A phone as people type it -> E.164, by libphonenumber (phone.h):
+ * "8 916 765-43-21", "8(916)7654321", "916 765-43-21" and "+7 916 765 43 21"
+ * are all "+79167654321" in region "RU"; "050 123 4567" is "+380501234567"
+ * in "UA". Digits, a leading +, spaces, dashes, dots and parentheses only;
+ * the number must be valid in its country (docs/api.md, "Phone numbers").
+ * `region`: the ISO 3166 code numbers typed without + belong to; "" = every
+ * number must start with +. Every path that stores or looks up a phone
+ * (registration, edit, import, search, the till) must pass the same region
+ * (kp_phone_region_of(program)): the blind index only finds equal strings. */
+bool kp_norm_phone_in(const char *in, const char *region, char out[KP_PHONE_MAX + 1],
+                      const char **why);
+/* kp_norm_phone_in with KP_PHONE_REGION_DEFAULT: for callers with no
+ * program (the default program's country). */
 bool kp_norm_phone(const char *in, char out[KP_PHONE_MAX + 1], const char **why);
+/* The region numbers typed without + belong to under `program` (its
+ * "country"; NULL program: KP_PHONE_REGION_DEFAULT). */
+const char *kp_phone_region_of(const kp_program *program);
 /* Trimmed, lowercase ASCII letters; one @, a dot in the domain, no spaces. */
 bool kp_norm_email(const char *in, char out[KP_EMAIL_MAX + 1], const char **why);
 /* Trimmed, inner runs of spaces collapsed; 1..KP_NAME_MAX bytes of UTF-8
@@ -116,6 +130,30 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
 kp_err kp_customer_history(kp_office *o, int64_t id, kp_buf *out, kp_error *e);
 /* Writes the customer as JSON (personal data opened with the key). */
 kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, kp_error *e);
+
+/* ---- phones stored before E.164 (customers_phones.c) */
+
+typedef struct kp_phones_migration {
+    int64_t checked;    /* customers with a phone (erased ones have none) */
+    int64_t changed;    /* rewritten in E.164 (with dry_run: would be) */
+    int64_t unreadable; /* no valid number either way: left, reported */
+    int64_t conflicts;  /* the E.164 form is another customer's: left, reported */
+} kp_phones_migration;
+
+/* The E.164 form of a phone stored by the normalisation before
+ * libphonenumber ("+" and the digits as typed): as an international number
+ * when it is a valid one, else as the digits typed in `region`. */
+bool kp_phone_from_legacy(const char *stored, const char *region, char out[KP_PHONE_MAX + 1]);
+
+/* Rewrites every stored phone that kp_phone_from_legacy reads differently,
+ * in the program's country, with its blind index (`kopilka phones
+ * migrate`); one audit entry with the counts. Each customer left as it was
+ * is reported through report(ctx, line). dry_run: counts, writes nothing.
+ * Run it inside a transaction the caller opens; running it again changes
+ * nothing. */
+kp_err kp_customers_phones_migrate(kp_office *o, bool dry_run,
+                                   void (*report)(void *ctx, const char *line), void *ctx,
+                                   kp_phones_migration *m, kp_error *e);
 
 /* ---- cards (cards.c) */
 
@@ -233,6 +271,7 @@ typedef struct kp_import_files {
 typedef struct kp_import_stats {
     int64_t cards_created, cards_unchanged;
     int64_t customers_created, customers_unchanged;
+    int64_t customers_updated; /* known customers re-imported with other personal data */
     int64_t balances_posted, balances_unchanged;
     int64_t bad_rows;
 } kp_import_stats;
@@ -241,7 +280,9 @@ typedef struct kp_import_stats {
  * report(ctx, "customers.csv:17: phone: must have 10 to 15 digits"); writes
  * nothing unless all are good; then imports all in the caller's
  * transaction. Rows already imported are skipped, so re-running a file
- * changes nothing. KP_ERR_INVALID when any row is bad. */
+ * changes nothing; a known customer whose personal data differs is
+ * updated (stats->customers_updated, one audit entry each; docs/import.md).
+ * KP_ERR_INVALID when any row is bad. */
 kp_err kp_import(kp_office *o, const kp_import_files *files,
                  void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
                  kp_error *e);

@@ -1,39 +1,49 @@
 /*
  * people_norm.c: the one spelling of a phone, an e-mail, a name and a date.
  * Blind indexes (pii.h) only find equal strings, so every value is
- * normalised the same way at registration, edit, import and search.
+ * normalised the same way at registration, edit, import and search. Phones
+ * are read by libphonenumber (phone.h) in the program's country.
  */
 #include "people.h"
+#include "phone.h"
 
 #include <string.h>
 
-bool kp_norm_phone(const char *in, char out[KP_PHONE_MAX + 1], const char **why)
+/* Only what people type around the digits of a number; letters (vanity
+ * numbers) and extensions ("x12") are refused before libphonenumber, which
+ * would accept them. */
+static bool phone_chars_ok(const char *in)
 {
-    size_t n = 0;
-    out[0] = '\0';
     const char *p = in;
     while (*p == ' ') p++;
     if (*p == '+') p++;
     for (; *p; p++) {
         char c = *p;
-        if (c >= '0' && c <= '9') {
-            if (n == 15) {
-                *why = "must have 10 to 15 digits (international format, like +380501234567)";
-                return false;
-            }
-            out[1 + n++] = c;
-        } else if (c != ' ' && c != '-' && c != '(' && c != ')' && c != '.') {
-            *why = "may hold only digits, a leading +, spaces, dashes, dots and parentheses";
+        if (!(c >= '0' && c <= '9') && c != ' ' && c != '-' && c != '(' && c != ')' && c != '.')
             return false;
-        }
     }
-    if (n < 10) {
-        *why = "must have 10 to 15 digits (international format, like +380501234567)";
+    return true;
+}
+
+bool kp_norm_phone_in(const char *in, const char *region, char out[KP_PHONE_MAX + 1],
+                      const char **why)
+{
+    out[0] = '\0';
+    if (!phone_chars_ok(in)) {
+        *why = "may hold only digits, a leading +, spaces, dashes, dots and parentheses";
         return false;
     }
-    out[0] = '+';
-    out[1 + n] = '\0';
-    return true;
+    return kp_phone_e164(in, region, out, KP_PHONE_MAX + 1, why);
+}
+
+bool kp_norm_phone(const char *in, char out[KP_PHONE_MAX + 1], const char **why)
+{
+    return kp_norm_phone_in(in, KP_PHONE_REGION_DEFAULT, out, why);
+}
+
+const char *kp_phone_region_of(const kp_program *program)
+{
+    return program ? program->country : KP_PHONE_REGION_DEFAULT;
 }
 
 bool kp_norm_email(const char *in, char out[KP_EMAIL_MAX + 1], const char **why)

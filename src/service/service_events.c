@@ -21,6 +21,7 @@
  * scheduler calls kp_service_grant directly.
  */
 #include "service_rules.h"
+#include <kopilka/card_number.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -326,6 +327,7 @@ kp_err kp_service_event(kp_store *st, const kp_program *p, kp_event_from from, c
     if ((err = kp_till_check_at(p, req->at_given, req->at, false, now, e))) return err;
 
     kp_card card;
+    if ((err = kp_card_number_check(req->card, "card", e))) return err;
     err = st->ops->card_find(st, req->card, &card);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",

@@ -5,6 +5,7 @@
  * idempotent by key) and reading the audit log.
  */
 #include "people_int.h"
+#include <kopilka/card_number.h>
 
 #include <pthread.h>
 #include <sodium.h>
@@ -365,6 +366,7 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
         goto out;
     }
     kp_card_info c;
+    if ((err = kp_card_number_check(card, "card", e))) goto out;
     err = o->st->ops->people->card_info_get(o->st, card, &c);
     if (err == KP_ERR_NOT_FOUND) {
         err = kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", card);

@@ -85,7 +85,7 @@ kp_err kp_till_card_by_phone(kp_store *st, const kp_pii *pii, const kp_program *
                             "(till.identify_by_phone is false): send the card number");
     char norm[KP_PHONE_MAX + 1];
     const char *why = NULL;
-    if (!kp_norm_phone(phone, norm, &why))
+    if (!kp_norm_phone_in(phone, kp_phone_region_of(program), norm, &why))
         return kp_error_set(e, KP_ERR_INVALID, "phone", "%s", why);
     if (pii == NULL)
         return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone", "no customer has this phone number");

@@ -304,7 +304,7 @@ class AutoserviceCase2(ProgramCase):
         status, err = self.k.call("POST", "/v1/events", {"id": "x", "card": self.k.cards[0]})
         self.assertEqual(status, 400)
         self.assertEqual(err["error"]["field"], "type")
-        status, err = self.k.call("POST", "/v1/events", {"id": "x", "card": "2000000000000",
+        status, err = self.k.call("POST", "/v1/events", {"id": "x", "card": "2000000000008",
                                                          "type": "partner_card"})
         self.assertEqual(status, 404)
         self.assertEqual(err["error"]["code"], "unknown_card")

@@ -397,6 +397,14 @@ class PhoneAtTheTill(TillCase):
         self.assertEqual(after, a)
         self.assertEqual(self.k.card(card)["balance"], 1000)
 
+    def test_the_phone_is_found_however_the_cashier_types_it(self):
+        card = self.k.cards[1]
+        self.register(card, "8 916 765-43-21")  # stored as +79167654321 (country RU)
+        for typed in ("8 916 765-43-21", "8(916)7654321", "+7 916 765 43 21",
+                      "916 765-43-21", "79167654321"):
+            found = self.post("/v1/identify", {"phone": typed}, 200)
+            self.assertEqual((found["identified_by"], found["card"]), ("phone", card), typed)
+
     def test_phone_errors_name_the_field(self):
         card = self.k.cards[1]
         self.register(card, "+79167654321")

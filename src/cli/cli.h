@@ -3,6 +3,7 @@
 #define KOPILKA_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct kp_command {
     const char *name;    /* "init", "program load", ... */
@@ -31,8 +32,28 @@ int cmd_staff_add(int argc, char **argv);
 int cmd_cards_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
-/* `kopilka cards issue DB --count N --batch NAME`: issues a named batch. */
+/* `kopilka cards issue DB --count N [--batch NAME]`: issues cards (a named
+ * batch when batch is not NULL) in chunks, printing the numbers of each
+ * committed chunk on stdout and the progress on stderr. */
 int cli_cards_issue_batch(const char *db, long long count, const char *batch);
+
+/* progress.c: the progress line of a long job on stderr (a terminal: one
+ * line rewritten in place; otherwise a plain line every 5 s), and a last
+ * line with the count, time and rate. */
+typedef struct cli_progress {
+    const char *what;  /* "cards issue" */
+    const char *unit;  /* "cards" */
+    int64_t total;
+    bool tty;
+    bool shown;
+    uint64_t start_ns, last_ns;
+    char note[96]; /* added to the last line when not empty */
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *what, const char *unit, int64_t total);
+/* Prints `done` of the total when the last print is old enough. */
+void cli_progress_update(cli_progress *p, int64_t done);
+/* The last line: "WHAT: N UNIT in S s (R/s)", or how far a failed job got. */
+void cli_progress_end(cli_progress *p, int64_t done, bool ok);
 
 /* Returns the value of `--name VALUE` (or `--name=VALUE`) in argv, or NULL. */
 const char *cli_option(int argc, char **argv, const char *name);

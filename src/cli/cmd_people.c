@@ -501,6 +501,13 @@ static void print_bad_row(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+static void import_committed(void *ctx, int64_t done, int64_t total)
+{
+    cli_progress *p = ctx;
+    p->total = total;
+    cli_progress_update(p, done);
+}
+
 int cmd_import(int argc, char **argv)
 {
     static const char *const opts[] = {"--customers", "--cards", "--balances", NULL};
@@ -521,12 +528,21 @@ int cmd_import(int argc, char **argv)
     kp_error e = {0};
     kp_import_stats stats;
     memset(&stats, 0, sizeof stats);
-    kp_err err = c.st->ops->begin(c.st);
-    if (err == KP_OK)
-        err = finish(&c, kp_import(&c.office, &files, print_bad_row, NULL, &stats, &e), &e);
-    else
-        kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    /* The rows are checked without the write lock, then written in chunks
+     * of a few milliseconds, so a running server's tills are not held. */
+    cli_progress progress;
+    cli_progress_start(&progress, "import", "rows", 0);
+    kp_chunks ch;
+    kp_chunks_init(&ch, c.st, 0, import_committed, &progress);
+    kp_err err = kp_import_chunks(&c.office, &files, print_bad_row, NULL, &ch, &stats, &e);
+    err = kp_chunks_end(&ch, err, &e);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (ch.commits) {
+        snprintf(progress.note, sizeof progress.note,
+                 "%lld commits, the longest held the database %.1f ms", (long long)ch.commits,
+                 (double)ch.hold_ns_max / 1e6);
+        cli_progress_end(&progress, ch.done, err == KP_OK);
+    }
     cli_office_close(&c);
     if (err) return fail("import", &e);
     double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -9,15 +9,18 @@
  * wait answer 503. A kp_chunks cuts a job into transactions of bounded
  * length instead: the job calls kp_chunks_step() after each row, which
  * commits once the open transaction has worked KP_CHUNK_BUDGET_NS (or
- * holds KP_CHUNK_ROWS_MAX rows), then leaves the lock free for
- * KP_CHUNK_PAUSE_NS so a waiting writer gets it, and begins the next.
+ * holds KP_CHUNK_ROWS_MAX rows), syncs the journal with the lock already
+ * released (the store's defer_sync, as the server's writer does; every
+ * KP_CHUNK_SYNC_EVERY_NS and at the end, not at every chunk), leaves
+ * the lock free for at least KP_CHUNK_PAUSE_NS so a waiting writer gets
+ * it, and begins the next.
  * So a till waits at most about one chunk (a few milliseconds), and the
  * job runs at nearly its full speed when nobody else writes.
  *
- * Each commit reports progress to the caller (rows committed so far, of
- * the total) through `committed`, so a CLI prints a progress line and
- * anything it must only show for committed work (the numbers of issued
- * cards). The service layer never prints.
+ * Each sync reports progress to the caller (rows durable so far, of the
+ * total) through `committed`, so a CLI prints a progress line and anything
+ * it must only show for durable work (the numbers of issued cards). The
+ * service layer never prints.
  *
  * A job in chunks is not all or nothing: what was committed stays when the
  * job fails or is killed. Each job says what it promises then (cards
@@ -33,23 +36,28 @@
 #include <kopilka/store.h>
 
 enum {
-    KP_CHUNK_BUDGET_NS = 5 * 1000 * 1000, /* work in one transaction before its commit */
+    KP_CHUNK_BUDGET_NS = 3 * 1000 * 1000, /* work in one transaction before its commit */
     KP_CHUNK_ROWS_MAX = 20000,            /* ... and at most this many rows */
     KP_CHUNK_PAUSE_NS = 1000 * 1000,      /* the lock left free between two chunks */
+    KP_CHUNK_SYNC_EVERY_NS = 250 * 1000 * 1000, /* committed chunks made durable this often */
 };
 
-/* Called after each commit: `done` rows of `total` are durable. */
+/* Called when committed chunks became durable: `done` rows of `total`. */
 typedef void (*kp_chunks_committed_fn)(void *ctx, int64_t done, int64_t total);
 
 typedef struct kp_chunks {
     kp_store *st;
     int64_t total;          /* rows the job expects (for progress; may be 0) */
-    int64_t done;           /* rows committed */
+    int64_t done;           /* rows committed and durable (reported) */
+    int64_t unsynced;       /* rows committed, their journal not yet synced */
     int64_t pending;        /* rows in the open transaction */
     uint64_t began_ns;      /* when the open transaction began (CLOCK_MONOTONIC) */
+    uint64_t released_ns;   /* when the last commit let the lock go */
+    uint64_t synced_ns;     /* when the journal was last synced */
     uint64_t hold_ns_max;   /* the longest a chunk held the lock: begin to commit */
     int64_t commits;
     bool open;
+    bool deferred;          /* the journal is synced after each commit, unlocked */
     kp_chunks_committed_fn committed;
     void *ctx;
 } kp_chunks;

@@ -22,6 +22,8 @@
 
 #include <kopilka/clock.h>
 
+#include "chunks.h"
+
 enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000 };
 
 /* ---------------------------------------------------------------- CSV */
@@ -895,6 +897,13 @@ kp_err kp_import(kp_office *o, const kp_import_files *files,
                  void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
                  kp_error *e)
 {
+    return kp_import_chunks(o, files, report, ctx, NULL, stats, e);
+}
+
+kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
+                        void (*report)(void *ctx, const char *line), void *ctx,
+                        struct kp_chunks *ch, kp_import_stats *stats, kp_error *e)
+{
     memset(stats, 0, sizeof *stats);
     kp_err err = KP_OK;
     if (files->customers && (err = people_need_key(o, e))) return err;
@@ -933,26 +942,34 @@ kp_err kp_import(kp_office *o, const kp_import_files *files,
         goto out;
     }
 
-    /* Pass 1: check everything. */
+    /* Pass 1: check everything. In chunks (the CLI) this pass writes
+     * nothing and runs outside any write transaction. */
     int rc;
     bool exists;
+    int64_t rows = 0;
     while (cards->f && (rc = csv_read(cards)) != 0) {
         if (rc < 0)
             bad(im, cards, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
-        else if (!blank_row(cards))
+        else if (!blank_row(cards)) {
+            rows++;
             card_row_check(im, cards, &exists);
+        }
     }
     while (customers->f && (rc = csv_read(customers)) != 0) {
         if (rc < 0)
             bad(im, customers, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
-        else if (!blank_row(customers))
+        else if (!blank_row(customers)) {
+            rows++;
             customer_row_check(im, customers, cf);
+        }
     }
     while (balances->f && (rc = csv_read(balances)) != 0) {
         if (rc < 0)
             bad(im, balances, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
-        else if (!blank_row(balances))
+        else if (!blank_row(balances)) {
+            rows++;
             balance_row_check(im, balances, &seen);
+        }
     }
     if (im->nomem) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory while checking the files");
@@ -964,20 +981,32 @@ kp_err kp_import(kp_office *o, const kp_import_files *files,
         goto out;
     }
 
-    /* Pass 2: write, in the caller's transaction. */
+    /* Pass 2: write, in the caller's transaction, or in chunks: each row
+     * is written whole in one chunk, and a row already in the database is
+     * skipped, so a re-run after an interruption completes the import. */
     strset_free(&seen);
+    if (ch) {
+        ch->total = rows;
+        if ((err = kp_chunks_begin(ch, e))) goto out;
+    }
     int64_t batch_id = 0;
     char batch_name[KP_STR_MAX] = "";
     if (cards->f && !rewind_csv(cards)) goto reread;
     while (cards->f && (rc = csv_read(cards)) == 1)
-        if (!blank_row(cards) && (err = card_row_write(im, cards, &batch_id, batch_name, e)))
+        if (!blank_row(cards) &&
+            ((err = card_row_write(im, cards, &batch_id, batch_name, e)) ||
+             (ch && (err = kp_chunks_step(ch, 1, e)))))
             goto out;
     if (customers->f && !rewind_csv(customers)) goto reread;
     while (customers->f && (rc = csv_read(customers)) == 1)
-        if (!blank_row(customers) && (err = customer_row_write(im, customers, e))) goto out;
+        if (!blank_row(customers) && ((err = customer_row_write(im, customers, e)) ||
+                                      (ch && (err = kp_chunks_step(ch, 1, e)))))
+            goto out;
     if (balances->f && !rewind_csv(balances)) goto reread;
     while (balances->f && (rc = csv_read(balances)) == 1)
-        if (!blank_row(balances) && (err = balance_row_write(im, balances, &seen, e))) goto out;
+        if (!blank_row(balances) && ((err = balance_row_write(im, balances, &seen, e)) ||
+                                     (ch && (err = kp_chunks_step(ch, 1, e)))))
+            goto out;
     if ((err = kp_office_audit(
              o, "import", "import",
              "cards=%lld/%lld customers=%lld/%lld balances=%lld/%lld "

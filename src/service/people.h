@@ -263,6 +263,16 @@ typedef struct kp_import_stats {
 kp_err kp_import(kp_office *o, const kp_import_files *files,
                  void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
                  kp_error *e);
+/* The same for the CLI, in chunks (chunks.h): the check pass writes
+ * nothing and takes no write lock; then `ch` (initialised, not begun) is
+ * begun and the rows are written in chunks, the audit entry in the last.
+ * Not all or nothing once writing began: an interruption (a crash, kill,
+ * a full disk) keeps the committed chunks, and running the same files
+ * again completes the import (rows already written count as unchanged). */
+struct kp_chunks;
+kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
+                        void (*report)(void *ctx, const char *line), void *ctx,
+                        struct kp_chunks *ch, kp_import_stats *stats, kp_error *e);
 /* CSV exports; write(ctx, data, len) receives the file in pieces; *rows
  * gets the number of rows. They only read (so the server runs them on a
  * reader, off the writer); the caller audits them (`export.customers`,

@@ -102,6 +102,8 @@ def main():
         print("cards issue --count %d: %.1f s (%.0f cards/s), exit %d; till load %.0f/s on %d "
               "connections" % (args.count, job_end - job_start, rate, p.returncode, args.rate,
                                args.tills))
+        tail = p.stderr.decode(errors="replace").strip().splitlines()
+        print("the job said: %s" % (tail[-1] if tail else "(nothing)"))
         summary("before", [s for s in samples if s[0] < job_start])
         summary("during", [s for s in samples if job_start <= s[0] < job_end])
         return 0 if p.returncode == 0 else 1

@@ -73,6 +73,9 @@ def main():
     ap.add_argument("--rate", type=float, default=100.0, help="purchases a second, all tills")
     ap.add_argument("--tills", type=int, default=4, help="till connections")
     ap.add_argument("--before", type=float, default=3.0, help="seconds of load before the job")
+    ap.add_argument("--control", type=float, default=0.0,
+                    help="instead of the issue, run a CPU-bound process that never touches "
+                         "the database for this many seconds (what the CPU alone costs)")
     args = ap.parse_args()
     harness.take_argv(["--kopilka", args.kopilka])
     if not (1 <= args.tills <= 64 and 0.1 <= args.rate <= 2000 and 1 <= args.count <= 10000000):
@@ -89,9 +92,14 @@ def main():
             t.start()
         time.sleep(args.before)
         job_start = time.monotonic()
+        if args.control > 0:
+            job = [sys.executable, "-c", "import time\nt = time.monotonic() + %f\n"
+                   "while time.monotonic() < t: pass\nimport sys; sys.stderr.write('cpu')"
+                   % args.control]
+        else:
+            job = [harness.binary(), "cards", "issue", k.db, "--count", str(args.count)]
         with open(os.devnull, "wb") as null:
-            p = subprocess.run([harness.binary(), "cards", "issue", k.db, "--count",
-                                str(args.count)], stdout=null, stderr=subprocess.PIPE)
+            p = subprocess.run(job, stdout=null, stderr=subprocess.PIPE)
         job_end = time.monotonic()
         stop.set()
         for t in threads:

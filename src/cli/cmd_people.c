@@ -153,7 +153,8 @@ int cmd_staff_add(int argc, char **argv)
 /* The numbers of the open chunk wait here and are printed once it is
  * committed, so stdout never names a card that a failure rolled back. */
 typedef struct issue_out {
-    kp_buf pending;
+    kp_buf pending;  /* numbers not yet printed, one a line */
+    int64_t printed; /* numbers printed */
     cli_progress progress;
     bool write_failed;
 } issue_out;
@@ -169,10 +170,21 @@ static void issue_committed(void *ctx, int64_t done, int64_t total)
 {
     (void)total;
     issue_out *io = ctx;
-    if (fwrite(io->pending.data, 1, io->pending.len, stdout) != io->pending.len ||
-        fflush(stdout) != 0)
-        io->write_failed = true;
-    kp_buf_reset(&io->pending);
+    /* The first done - printed lines are durable; the rest (an open chunk
+     * of a failed job) may be rolled back. */
+    size_t len = 0;
+    for (; io->printed < done && len < io->pending.len; io->printed++) {
+        const char *nl = memchr(io->pending.data + len, '\n', io->pending.len - len);
+        if (nl == NULL) break;
+        len = (size_t)(nl - io->pending.data) + 1;
+    }
+    if (len > 0) {
+        if (fwrite(io->pending.data, 1, len, stdout) != len || fflush(stdout) != 0)
+            io->write_failed = true;
+        /* ... with the buffer's terminating NUL */
+        memmove(io->pending.data, io->pending.data + len, io->pending.len - len + 1);
+        io->pending.len -= len;
+    }
     cli_progress_update(&io->progress, done);
 }
 
@@ -505,7 +517,7 @@ static void import_committed(void *ctx, int64_t done, int64_t total)
 {
     cli_progress *p = ctx;
     p->total = total;
-    cli_progress_update(p, done);
+    if (total > 0) cli_progress_update(p, done); /* 0: still checking the files */
 }
 
 int cmd_import(int argc, char **argv)
@@ -528,8 +540,8 @@ int cmd_import(int argc, char **argv)
     kp_error e = {0};
     kp_import_stats stats;
     memset(&stats, 0, sizeof stats);
-    /* The rows are checked without the write lock, then written in chunks
-     * of a few milliseconds, so a running server's tills are not held. */
+    /* The rows are checked, then written, in chunks of a few milliseconds,
+     * so a running server's tills are not held. */
     cli_progress progress;
     cli_progress_start(&progress, "import", "rows", 0);
     kp_chunks ch;

@@ -101,12 +101,18 @@ kp_err kp_chunks_step(kp_chunks *ch, int64_t rows, kp_error *e)
 
 kp_err kp_chunks_end(kp_chunks *ch, kp_err err, kp_error *e)
 {
-    if (!ch->open) return err == KP_OK && ch->unsynced ? sync_chunks(ch, e) : err;
-    if (err) {
+    if (err == KP_OK && ch->open) return commit_chunk(ch, true, e);
+    if (err == KP_OK) return ch->unsynced ? sync_chunks(ch, e) : KP_OK;
+    if (ch->open) {
         ch->st->ops->rollback(ch->st);
         ch->open = false;
         ch->pending = 0;
-        return err;
     }
-    return commit_chunk(ch, true, e);
+    /* The chunks committed before the failure stay: make them durable and
+     * report them (the job's error is the one returned). */
+    if (ch->unsynced) {
+        kp_error ignored = {0};
+        sync_chunks(ch, &ignored);
+    }
+    return err;
 }

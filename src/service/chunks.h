@@ -36,7 +36,7 @@
 #include <kopilka/store.h>
 
 enum {
-    KP_CHUNK_BUDGET_NS = 3 * 1000 * 1000, /* work in one transaction before its commit */
+    KP_CHUNK_BUDGET_NS = 5 * 1000 * 1000, /* work in one transaction before its commit */
     KP_CHUNK_ROWS_MAX = 20000,            /* ... and at most this many rows */
     KP_CHUNK_PAUSE_NS = 1000 * 1000,      /* the lock left free between two chunks */
     KP_CHUNK_SYNC_EVERY_NS = 250 * 1000 * 1000, /* committed chunks made durable this often */
@@ -71,7 +71,8 @@ kp_err kp_chunks_begin(kp_chunks *ch, kp_error *e);
  * next when the chunk's budget is spent. */
 kp_err kp_chunks_step(kp_chunks *ch, int64_t rows, kp_error *e);
 /* Ends the job: commits the open transaction when err is KP_OK, rolls it
- * back otherwise (earlier chunks stay). Returns err, or the commit's error. */
+ * back otherwise; either way the chunks committed are synced and reported
+ * (a failed job keeps them). Returns err, or the commit's error. */
 kp_err kp_chunks_end(kp_chunks *ch, kp_err err, kp_error *e);
 
 #endif

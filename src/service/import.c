@@ -942,17 +942,20 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
         goto out;
     }
 
-    /* Pass 1: check everything. In chunks (the CLI) this pass writes
-     * nothing and runs outside any write transaction. */
+    /* Pass 1: check everything. It writes nothing; in chunks (the CLI) its
+     * reads run in chunks too: one transaction per statement would cost a
+     * lock round trip each, one for the whole pass would hold the tills. */
     int rc;
     bool exists;
     int64_t rows = 0;
+    if (ch && (err = kp_chunks_begin(ch, e))) goto out;
     while (cards->f && (rc = csv_read(cards)) != 0) {
         if (rc < 0)
             bad(im, cards, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
         else if (!blank_row(cards)) {
             rows++;
             card_row_check(im, cards, &exists);
+            if (ch && (err = kp_chunks_step(ch, 0, e))) goto out;
         }
     }
     while (customers->f && (rc = csv_read(customers)) != 0) {
@@ -961,6 +964,7 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
         else if (!blank_row(customers)) {
             rows++;
             customer_row_check(im, customers, cf);
+            if (ch && (err = kp_chunks_step(ch, 0, e))) goto out;
         }
     }
     while (balances->f && (rc = csv_read(balances)) != 0) {
@@ -969,6 +973,7 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
         else if (!blank_row(balances)) {
             rows++;
             balance_row_check(im, balances, &seen);
+            if (ch && (err = kp_chunks_step(ch, 0, e))) goto out;
         }
     }
     if (im->nomem) {
@@ -985,10 +990,7 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
      * is written whole in one chunk, and a row already in the database is
      * skipped, so a re-run after an interruption completes the import. */
     strset_free(&seen);
-    if (ch) {
-        ch->total = rows;
-        if ((err = kp_chunks_begin(ch, e))) goto out;
-    }
+    if (ch) ch->total = rows;
     int64_t batch_id = 0;
     char batch_name[KP_STR_MAX] = "";
     if (cards->f && !rewind_csv(cards)) goto reread;

@@ -263,9 +263,9 @@ typedef struct kp_import_stats {
 kp_err kp_import(kp_office *o, const kp_import_files *files,
                  void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
                  kp_error *e);
-/* The same for the CLI, in chunks (chunks.h): the check pass writes
- * nothing and takes no write lock; then `ch` (initialised, not begun) is
- * begun and the rows are written in chunks, the audit entry in the last.
+/* The same for the CLI, in chunks (chunks.h; `ch` initialised, not
+ * begun): the check pass writes nothing (its reads run in chunks too), then
+ * the rows are written in chunks, the audit entry in the last.
  * Not all or nothing once writing began: an interruption (a crash, kill,
  * a full disk) keeps the committed chunks, and running the same files
  * again completes the import (rows already written count as unchanged). */

@@ -20,6 +20,7 @@ import csv
 import os
 import pty
 import re
+import resource
 import select
 import signal
 import sqlite3
@@ -94,6 +95,33 @@ class IssueBesideTills(unittest.TestCase):
         self.assertGreater(int(m.group(1)), 1)
         self.assertEqual(k.card(numbers[-1])["balance"], 0)
         k.stop()
+        self.assertEqual(k.verify().returncode, 0)
+
+
+class IssueCutShort(unittest.TestCase):
+
+    def test_an_issue_stopped_by_a_full_disk_printed_exactly_the_cards_it_kept(self):
+        k = harness.Kopilka(cards=0)
+        self.addCleanup(k.close)
+        limit = os.path.getsize(k.db) + 6 * 1024 * 1024
+
+        def full_disk():
+            # A write past the limit fails with EFBIG, as on a full disk.
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        p = subprocess.run([harness.binary(), "cards", "issue", k.db, "--count", "200000"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=full_disk, timeout=300)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        numbers = p.stdout.split()
+        db = sqlite3.connect("file:%s?mode=ro" % k.db, uri=True)
+        kept = [r[0] for r in db.execute("SELECT number FROM cards")]
+        db.close()
+        self.assertGreater(len(kept), 0)
+        self.assertLess(len(kept), 200000)
+        self.assertEqual(sorted(numbers), sorted(kept))
+        self.assertIn("cards issue: stopped after %d of 200000 cards" % len(kept), p.stderr)
         self.assertEqual(k.verify().returncode, 0)
 
 

@@ -25,6 +25,13 @@ static bool number_ok(const char *number)
     return true;
 }
 
+/* The general case of put_fixed2: at most 40 characters. */
+static int sprintf_fixed2(char *p, float v)
+{
+    int n = snprintf(p, 41, "%.2f", (double)v);
+    return n < 0 ? 0 : n > 40 ? 40 : n;
+}
+
 static struct zint_symbol *symbol_new(kp_barcode_kind kind)
 {
     struct zint_symbol *s = ZBarcode_Create();
@@ -47,6 +54,48 @@ static struct zint_symbol *symbol_new(kp_barcode_kind kind)
     return s;
 }
 
+/* Appends v as "%.2f" would, for the coordinates libzint draws (multiples
+ * of a hundredth, well within ±10^9), without printf's general float
+ * conversion: a QR code has hundreds of rectangles, and formatting them
+ * was an eighth of a batch export's time. Anything else goes to printf. */
+static char *put_fixed2(char *p, float v)
+{
+    double scaled = (double)v * 100.0;
+    long long h = (long long)(scaled < 0 ? scaled - 0.5 : scaled + 0.5);
+    if ((double)h != scaled || h > 100000000000LL || h < -100000000000LL)
+        return p + sprintf_fixed2(p, v);
+    if (h < 0) {
+        *p++ = '-';
+        h = -h;
+    }
+    char digits[24];
+    int n = 0;
+    long long whole = h / 100;
+    do {
+        digits[n++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole > 0);
+    while (n > 0) *p++ = digits[--n];
+    *p++ = '.';
+    *p++ = (char)('0' + (h / 10) % 10);
+    *p++ = (char)('0' + h % 10);
+    return p;
+}
+
+static void put_rect(kp_buf *out, float x, float y, float width, float height)
+{
+    char line[256], *p = line;
+    static const char *const parts[] = {"<rect x=\"", "\" y=\"", "\" width=\"", "\" height=\""};
+    const float values[] = {x, y, width, height};
+    for (size_t i = 0; i < 4; i++) {
+        size_t n = strlen(parts[i]);
+        memcpy(p, parts[i], n);
+        p = put_fixed2(p + n, values[i]);
+    }
+    memcpy(p, "\"/>\n", 4);
+    kp_buf_append(out, line, (size_t)(p + 4 - line));
+}
+
 /* Writes the SVG of an encoded symbol from its vector output. */
 static kp_err write_svg(struct zint_symbol *s, const char *number, kp_buf *out, kp_error *e)
 {
@@ -63,8 +112,7 @@ static kp_err write_svg(struct zint_symbol *s, const char *number, kp_buf *out, 
                   "<g fill=\"#000000\">\n",
                   v->width, v->height, v->width, v->height, number, v->width, v->height);
     for (const struct zint_vector_rect *r = v->rectangles; r; r = r->next)
-        kp_buf_printf(out, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>\n", r->x,
-                      r->y, r->width, r->height);
+        put_rect(out, r->x, r->y, r->width, r->height);
     for (const struct zint_vector_circle *c = v->circles; c; c = c->next)
         kp_buf_printf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.2f\"/>\n", c->x, c->y,
                       c->diameter / 2);

@@ -26,7 +26,7 @@ static bool number_ok(const char *number)
 }
 
 /* The general case of put_fixed2: at most 40 characters. */
-static int sprintf_fixed2(char *p, float v)
+static int fixed2_by_printf(char *p, float v)
 {
     int n = snprintf(p, 41, "%.2f", (double)v);
     return n < 0 ? 0 : n > 40 ? 40 : n;
@@ -63,7 +63,7 @@ static char *put_fixed2(char *p, float v)
     double scaled = (double)v * 100.0;
     long long h = (long long)(scaled < 0 ? scaled - 0.5 : scaled + 0.5);
     if ((double)h != scaled || h > 100000000000LL || h < -100000000000LL)
-        return p + sprintf_fixed2(p, v);
+        return p + fixed2_by_printf(p, v);
     if (h < 0) {
         *p++ = '-';
         h = -h;

@@ -150,8 +150,9 @@ int cmd_staff_add(int argc, char **argv)
 
 /* ---- cards issue (called by cmd_cards_issue) */
 
-/* The numbers of the open chunk wait here and are printed once it is
- * committed, so stdout never names a card that a failure rolled back. */
+/* The numbers wait here and are printed once their chunk is committed and
+ * its journal synced (kp_chunks' `committed` callback), so stdout never
+ * names a card that a failure rolled back or a crash could lose. */
 typedef struct issue_out {
     kp_buf pending;  /* numbers not yet printed, one a line */
     int64_t printed; /* numbers printed */
@@ -196,7 +197,8 @@ int cli_cards_issue_batch(const char *db, long long count, const char *batch)
     int64_t id = 0;
     issue_out io;
     memset(&io, 0, sizeof io);
-    /* A chunk holds at most KP_CHUNK_ROWS_MAX numbers of 13 digits. */
+    /* Numbers of 13 digits wait for at most KP_CHUNK_SYNC_EVERY_NS of work
+     * (about 30 000 at full speed): far below this cap. */
     kp_buf_init(&io.pending, 64 * 1024 * 1024);
     cli_progress_start(&io.progress, "cards issue", "cards", count);
     kp_chunks ch;

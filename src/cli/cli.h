@@ -41,8 +41,8 @@ int cli_cards_issue_batch(const char *db, long long count, const char *batch);
  * line rewritten in place; otherwise a plain line every 5 s), and a last
  * line with the count, time and rate. */
 typedef struct cli_progress {
-    const char *what;  /* "cards issue" */
-    const char *unit;  /* "cards" */
+    const char *what; /* "cards issue" */
+    const char *unit; /* "cards" */
     int64_t total;
     bool tty;
     bool shown;

@@ -297,18 +297,19 @@ enum { EXPORT_THREADS_MAX = 8 };
  * PNG encoding are CPU work, one card independent of the next). */
 typedef struct export_job {
     const char *dir;
-    const char **numbers; /* n */
+    const char **numbers;   /* n */
     unsigned char *written; /* n: the card's four files exist */
     int64_t n;
-    atomic_llong next;      /* the next card a thread takes */
-    atomic_llong done;      /* cards whose files are written */
-    atomic_int running;     /* threads not yet finished */
+    atomic_llong next;  /* the next card a thread takes */
+    atomic_llong done;  /* cards whose files are written */
+    atomic_int running; /* threads not yet finished */
     atomic_bool failed;
-    pthread_mutex_t lock;   /* guards error */
-    char error[600];        /* the first failure, for stderr */
+    pthread_mutex_t lock; /* guards error */
+    char error[600];      /* the first failure, for stderr */
 } export_job;
 
-static void export_failed(export_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void export_failed(export_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void export_failed(export_job *j, const char *fmt, ...)
 {
     pthread_mutex_lock(&j->lock);

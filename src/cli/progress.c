@@ -56,7 +56,8 @@ static void print_line(const cli_progress *p, int64_t done, uint64_t now)
 void cli_progress_update(cli_progress *p, int64_t done)
 {
     uint64_t now = mono_ns();
-    uint64_t every = p->tty ? (uint64_t)TTY_EVERY_NS : (uint64_t)CLI_PROGRESS_PLAIN_EVERY_S * 1000000000u;
+    uint64_t every =
+        p->tty ? (uint64_t)TTY_EVERY_NS : (uint64_t)CLI_PROGRESS_PLAIN_EVERY_S * 1000000000u;
     if (now - p->last_ns < every) return;
     p->last_ns = now;
     p->shown = true;
@@ -69,11 +70,10 @@ void cli_progress_end(cli_progress *p, int64_t done, bool ok)
     double seconds = (double)(now - p->start_ns) / 1e9;
     if (p->tty && p->shown) fputs("\r\033[K", stderr);
     if (ok)
-        fprintf(stderr, "%s: %lld %s in %.1f s (%.0f/s%s%s)\n", p->what, (long long)done,
-                p->unit, seconds, seconds > 0 ? (double)done / seconds : 0,
-                p->note[0] ? ", " : "", p->note);
+        fprintf(stderr, "%s: %lld %s in %.1f s (%.0f/s%s%s)\n", p->what, (long long)done, p->unit,
+                seconds, seconds > 0 ? (double)done / seconds : 0, p->note[0] ? ", " : "", p->note);
     else if (done > 0)
-        fprintf(stderr, "%s: stopped after %lld of %lld %s (%.1f s)\n", p->what,
-                (long long)done, (long long)p->total, p->unit, seconds);
+        fprintf(stderr, "%s: stopped after %lld of %lld %s (%.1f s)\n", p->what, (long long)done,
+                (long long)p->total, p->unit, seconds);
     fflush(stderr);
 }

@@ -153,9 +153,9 @@ out:
     return err;
 }
 
-kp_err kp_cards_batch_each(kp_office *o, const char *name, bool (*each)(void *ctx,
-                                                                       const kp_card_info *card),
-                           void *ctx, kp_card_batch *batch, kp_error *e)
+kp_err kp_cards_batch_each(kp_office *o, const char *name,
+                           bool (*each)(void *ctx, const kp_card_info *card), void *ctx,
+                           kp_card_batch *batch, kp_error *e)
 {
     kp_err err = kp_office_require(o, KP_PERM_CARD_ISSUE, e);
     if (err) return err;

@@ -36,9 +36,9 @@
 #include <kopilka/store.h>
 
 enum {
-    KP_CHUNK_BUDGET_NS = 5 * 1000 * 1000, /* work in one transaction before its commit */
-    KP_CHUNK_ROWS_MAX = 20000,            /* ... and at most this many rows */
-    KP_CHUNK_PAUSE_NS = 1000 * 1000,      /* the lock left free between two chunks */
+    KP_CHUNK_BUDGET_NS = 5 * 1000 * 1000,       /* work in one transaction before its commit */
+    KP_CHUNK_ROWS_MAX = 20000,                  /* ... and at most this many rows */
+    KP_CHUNK_PAUSE_NS = 1000 * 1000,            /* the lock left free between two chunks */
     KP_CHUNK_SYNC_EVERY_NS = 250 * 1000 * 1000, /* committed chunks made durable this often */
 };
 
@@ -47,17 +47,17 @@ typedef void (*kp_chunks_committed_fn)(void *ctx, int64_t done, int64_t total);
 
 typedef struct kp_chunks {
     kp_store *st;
-    int64_t total;          /* rows the job expects (for progress; may be 0) */
-    int64_t done;           /* rows committed and durable (reported) */
-    int64_t unsynced;       /* rows committed, their journal not yet synced */
-    int64_t pending;        /* rows in the open transaction */
-    uint64_t began_ns;      /* when the open transaction began (CLOCK_MONOTONIC) */
-    uint64_t released_ns;   /* when the last commit let the lock go */
-    uint64_t synced_ns;     /* when the journal was last synced */
-    uint64_t hold_ns_max;   /* the longest a chunk held the lock: begin to commit */
+    int64_t total;        /* rows the job expects (for progress; may be 0) */
+    int64_t done;         /* rows committed and durable (reported) */
+    int64_t unsynced;     /* rows committed, their journal not yet synced */
+    int64_t pending;      /* rows in the open transaction */
+    uint64_t began_ns;    /* when the open transaction began (CLOCK_MONOTONIC) */
+    uint64_t released_ns; /* when the last commit let the lock go */
+    uint64_t synced_ns;   /* when the journal was last synced */
+    uint64_t hold_ns_max; /* the longest a chunk held the lock: begin to commit */
     int64_t commits;
     bool open;
-    bool deferred;          /* the journal is synced after each commit, unlocked */
+    bool deferred; /* the journal is synced after each commit, unlocked */
     kp_chunks_committed_fn committed;
     void *ctx;
 } kp_chunks;

@@ -995,9 +995,8 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
     char batch_name[KP_STR_MAX] = "";
     if (cards->f && !rewind_csv(cards)) goto reread;
     while (cards->f && (rc = csv_read(cards)) == 1)
-        if (!blank_row(cards) &&
-            ((err = card_row_write(im, cards, &batch_id, batch_name, e)) ||
-             (ch && (err = kp_chunks_step(ch, 1, e)))))
+        if (!blank_row(cards) && ((err = card_row_write(im, cards, &batch_id, batch_name, e)) ||
+                                  (ch && (err = kp_chunks_step(ch, 1, e)))))
             goto out;
     if (customers->f && !rewind_csv(customers)) goto reread;
     while (customers->f && (rc = csv_read(customers)) == 1)

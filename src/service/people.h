@@ -135,9 +135,9 @@ kp_err kp_cards_issue_batch_chunks(kp_office *o, const char *name, int64_t count
 /* Calls each(ctx, card) for every card of batch `name` in number order
  * (stops early when each returns false); *batch gets the batch. Only reads:
  * the CLI's export runs it outside any write transaction. */
-kp_err kp_cards_batch_each(kp_office *o, const char *name, bool (*each)(void *ctx,
-                                                                       const kp_card_info *card),
-                           void *ctx, kp_card_batch *batch, kp_error *e);
+kp_err kp_cards_batch_each(kp_office *o, const char *name,
+                           bool (*each)(void *ctx, const kp_card_info *card), void *ctx,
+                           kp_card_batch *batch, kp_error *e);
 /* POST /v1/admin/card-batches {"name", "count"} (count up to 10 000: a
  * batch is written by the writer, between purchases; the CLI does more). */
 kp_err kp_cards_batch_http(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);

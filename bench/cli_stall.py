@@ -73,6 +73,8 @@ def main():
     ap.add_argument("--rate", type=float, default=100.0, help="purchases a second, all tills")
     ap.add_argument("--tills", type=int, default=4, help="till connections")
     ap.add_argument("--before", type=float, default=3.0, help="seconds of load before the job")
+    ap.add_argument("--import-cards", type=int, default=0, metavar="N",
+                    help="instead of the issue, import a cards.csv of N new cards")
     ap.add_argument("--control", type=float, default=0.0,
                     help="instead of the issue, run a CPU-bound process that never touches "
                          "the database for this many seconds (what the CPU alone costs)")
@@ -96,6 +98,14 @@ def main():
             job = [sys.executable, "-c", "import time\nt = time.monotonic() + %f\n"
                    "while time.monotonic() < t: pass\nimport sys; sys.stderr.write('cpu')"
                    % args.control]
+        elif args.import_cards > 0:
+            path = os.path.join(k.dir, "import-cards.csv")
+            with open(path, "w") as f:
+                f.write("number,state\n")
+                for i in range(args.import_cards):
+                    f.write("IMP%08d,issued\n" % i)
+            job = [harness.binary(), "import", k.db, "--cards", path]
+            args.count = args.import_cards
         else:
             job = [harness.binary(), "cards", "issue", k.db, "--count", str(args.count)]
         with open(os.devnull, "wb") as null:
@@ -105,11 +115,12 @@ def main():
         for t in threads:
             t.join()
         if p.returncode != 0:
-            print("cards issue failed (%d): %s" % (p.returncode, p.stderr.decode()[-500:]))
+            print("the job failed (%d): %s" % (p.returncode, p.stderr.decode()[-500:]))
         rate = args.count / (job_end - job_start)
-        print("cards issue --count %d: %.1f s (%.0f cards/s), exit %d; till load %.0f/s on %d "
-              "connections" % (args.count, job_end - job_start, rate, p.returncode, args.rate,
-                               args.tills))
+        print("%s %d: %.1f s (%.0f rows/s), exit %d; till load %.0f/s on %d connections"
+              % ("control" if args.control > 0 else
+                 "import --cards" if args.import_cards > 0 else "cards issue --count",
+                 args.count, job_end - job_start, rate, p.returncode, args.rate, args.tills))
         tail = p.stderr.decode(errors="replace").strip().splitlines()
         print("the job said: %s" % (tail[-1] if tail else "(nothing)"))
         summary("before", [s for s in samples if s[0] < job_start])

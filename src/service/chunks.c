@@ -52,6 +52,10 @@ static kp_err sync_chunks(kp_chunks *ch, kp_error *e)
         kp_err err = ch->st->ops->sync_journal(ch->st);
         if (err) return store_failed(ch, err, e);
     }
+    /* Copy the journal into the database now, with the lock free, rather
+     * than let SQLite's automatic checkpoint run inside a later commit
+     * once the journal is long (the server's checkpointer does the same). */
+    if (ch->st->ops->checkpoint) ch->st->ops->checkpoint(ch->st);
     ch->synced_ns = mono_ns();
     ch->done += ch->unsynced;
     ch->unsynced = 0;

@@ -1016,6 +1016,9 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
              (long long)stats->customers_created, (long long)stats->customers_unchanged,
              (long long)stats->balances_posted, (long long)stats->balances_unchanged)))
         err = people_storage(o->st, err, e);
+    /* The last chunk commits now, not after the sets of pass 1 are freed
+     * (tens of milliseconds for 100 000 rows, the lock held meanwhile). */
+    if (ch && err == KP_OK) err = kp_chunks_end(ch, err, e);
     goto out;
 reread:
     err = kp_error_set(e, KP_ERR_IO, "file", "cannot read a file again for the second pass");

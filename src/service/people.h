@@ -265,7 +265,8 @@ kp_err kp_import(kp_office *o, const kp_import_files *files,
                  kp_error *e);
 /* The same for the CLI, in chunks (chunks.h; `ch` initialised, not
  * begun): the check pass writes nothing (its reads run in chunks too), then
- * the rows are written in chunks, the audit entry in the last.
+ * the rows are written in chunks, the audit entry in the last, which it
+ * commits itself on success (the caller's kp_chunks_end then does nothing).
  * Not all or nothing once writing began: an interruption (a crash, kill,
  * a full disk) keeps the committed chunks, and running the same files
  * again completes the import (rows already written count as unchanged). */

@@ -1,8 +1,10 @@
 /*
  * cmd_people.c: the back office on the command line: staff accounts, card
  * batches and their printer export (CSV, barcode and QR images), CSV import
- * of cards, customers and balances, and CSV exports. Each command runs in
- * one transaction as the actor "cli:$USER" and leaves an audit entry.
+ * of cards, customers and balances, and CSV exports. Each command runs as
+ * the actor "cli:$USER" and leaves an audit entry; most in one transaction,
+ * the long ones (cards issue, import) in chunks of a few milliseconds
+ * (service/chunks.h) with a progress line on stderr (progress.c).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -5,11 +5,14 @@
  * An import reads each file twice. The first pass checks every row (its
  * fields, duplicates within the files, references between them, and what
  * the database already holds) and reports each bad row with its line
- * number; nothing is written if any row is bad. The second pass writes, all
- * in the caller's one transaction. A row that is already in the database,
- * the same, is skipped, so running an import again changes nothing; the
- * same key with different data is a bad row. Opening balances are ledger
- * operations from the account KP_SYS_OPENING, so `verify` holds after.
+ * number; nothing is written if any row is bad. The second pass writes, in
+ * the caller's one transaction (kp_import) or in chunks of a few
+ * milliseconds (kp_import_chunks, the CLI, so a running server's tills are
+ * not held), each row whole in one chunk. A row that is already in the
+ * database, the same, is skipped, so running an import again changes
+ * nothing (and completes one that was cut short); the same key with
+ * different data is a bad row. Opening balances are ledger operations from
+ * the account KP_SYS_OPENING, so `verify` holds after.
  */
 #include "people_int.h"
 

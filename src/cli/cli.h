@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "service/people.h"
 
@@ -47,8 +48,6 @@ int cmd_cards_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_phones_migrate(int argc, char **argv);
-/* `kopilka cards issue DB --count N --batch NAME`: issues a named batch. */
-int cli_cards_issue_batch(const char *db, long long count, const char *batch);
 
 /* ---- audited commands (cmd_people.c): every manual change from the
  * command line runs through a kp_office whose actor is the operating-system
@@ -77,6 +76,29 @@ void cli_actor_name(char *out, size_t size);
  * values sealed with a key (kp_people_ops.sealed_count): it refuses and
  * says how to restore the key. */
 bool cli_key_ensure(const char *command, const char *db);
+
+/* `kopilka cards issue DB --count N [--batch NAME]`: issues cards (a named
+ * batch when batch is not NULL) in chunks, printing the numbers of each
+ * committed chunk on stdout and the progress on stderr. */
+int cli_cards_issue_batch(const char *db, long long count, const char *batch);
+
+/* progress.c: the progress line of a long job on stderr (a terminal: one
+ * line rewritten in place; otherwise a plain line every 5 s), and a last
+ * line with the count, time and rate. */
+typedef struct cli_progress {
+    const char *what; /* "cards issue" */
+    const char *unit; /* "cards" */
+    int64_t total;
+    bool tty;
+    bool shown;
+    uint64_t start_ns, last_ns;
+    char note[96]; /* added to the last line when not empty */
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *what, const char *unit, int64_t total);
+/* Prints `done` of the total when the last print is old enough. */
+void cli_progress_update(cli_progress *p, int64_t done);
+/* The last line: "WHAT: N UNIT in S s (R/s)", or how far a failed job got. */
+void cli_progress_end(cli_progress *p, int64_t done, bool ok);
 
 /* Returns the value of `--name VALUE` (or `--name=VALUE`) in argv, or NULL. */
 const char *cli_option(int argc, char **argv, const char *name);

@@ -397,12 +397,6 @@ int cmd_terminal_rotate(int argc, char **argv)
     return terminal_change(argc, argv, true);
 }
 
-static void print_number(void *ctx, const char *number)
-{
-    (void)ctx;
-    puts(number);
-}
-
 int cmd_cards_issue(int argc, char **argv)
 {
     static const char *const opts[] = {"--count", "--batch", NULL};
@@ -416,18 +410,7 @@ int cmd_cards_issue(int argc, char **argv)
         fprintf(stderr, "usage: kopilka cards issue DB --count N [--batch NAME]\n");
         return 2;
     }
-    if (batch) return cli_cards_issue_batch(db, count, batch);
-    kp_store *st = open_db("cards issue", db, false);
-    if (st == NULL) return 1;
-    kp_error e = {0};
-    kp_err err = st->ops->begin(st);
-    if (err == KP_OK)
-        err = in_transaction(st, kp_service_cards_issue(st, count, kp_clock_now(NULL),
-                                                        print_number, NULL, &e));
-    if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", st->last_error);
-    kp_store_close(st);
-    if (err) return fail("cards issue", &e);
-    return 0;
+    return cli_cards_issue_batch(db, count, batch);
 }
 
 /* ---- verify */

@@ -1,13 +1,20 @@
 /*
  * cmd_people.c: the back office on the command line: staff accounts, card
  * batches and their printer export (CSV, barcode and QR images), CSV import
- * of cards, customers and balances, and CSV exports. Each command runs in
- * one transaction as the actor "cli:USER" (the operating-system user) and
- * leaves an audit entry. Also the helpers every audited command shares
+ * of cards, customers and balances, and CSV exports. Each command runs as
+ * the actor "cli:USER" (the operating-system user) and leaves an audit
+ * entry; most in one transaction, the long ones (cards issue, import) in
+ * chunks of a few milliseconds (service/chunks.h) with a progress line on
+ * stderr (progress.c). Also the helpers every audited command shares
  * (cli_office_*, cli.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +27,7 @@
 
 #include "cli.h"
 #include "crypto/pii.h"
+#include "service/chunks.h"
 #include "service/people.h"
 
 static int fail(const char *command, const kp_error *e)
@@ -237,12 +245,45 @@ int cmd_staff_add(int argc, char **argv)
     return 0;
 }
 
-/* ---- cards issue --batch (called by cmd_cards_issue) */
+/* ---- cards issue (called by cmd_cards_issue) */
+
+/* The numbers wait here and are printed once their chunk is committed and
+ * its journal synced (kp_chunks' `committed` callback), so stdout never
+ * names a card that a failure rolled back or a crash could lose. */
+typedef struct issue_out {
+    kp_buf pending;  /* numbers not yet printed, one a line */
+    int64_t printed; /* numbers printed */
+    cli_progress progress;
+    bool write_failed;
+} issue_out;
 
 static void print_number(void *ctx, const char *number)
 {
-    (void)ctx;
-    puts(number);
+    issue_out *io = ctx;
+    kp_buf_puts(&io->pending, number);
+    kp_buf_puts(&io->pending, "\n");
+}
+
+static void issue_committed(void *ctx, int64_t done, int64_t total)
+{
+    (void)total;
+    issue_out *io = ctx;
+    /* The first done - printed lines are durable; the rest (an open chunk
+     * of a failed job) may be rolled back. */
+    size_t len = 0;
+    for (; io->printed < done && len < io->pending.len; io->printed++) {
+        const char *nl = memchr(io->pending.data + len, '\n', io->pending.len - len);
+        if (nl == NULL) break;
+        len = (size_t)(nl - io->pending.data) + 1;
+    }
+    if (len > 0) {
+        if (fwrite(io->pending.data, 1, len, stdout) != len || fflush(stdout) != 0)
+            io->write_failed = true;
+        /* ... with the buffer's terminating NUL */
+        memmove(io->pending.data, io->pending.data + len, io->pending.len - len + 1);
+        io->pending.len -= len;
+    }
+    cli_progress_update(&io->progress, done);
 }
 
 int cli_cards_issue_batch(const char *db, long long count, const char *batch)
@@ -251,29 +292,209 @@ int cli_cards_issue_batch(const char *db, long long count, const char *batch)
     if (!cli_office_open(&c, "cards issue", db, false)) return 1;
     kp_error e = {0};
     int64_t id = 0;
-    kp_err err = c.st->ops->begin(c.st);
+    issue_out io;
+    memset(&io, 0, sizeof io);
+    /* Numbers of 13 digits wait for at most KP_CHUNK_SYNC_EVERY_NS of work
+     * (about 30 000 at full speed): far below this cap. */
+    kp_buf_init(&io.pending, 64 * 1024 * 1024);
+    cli_progress_start(&io.progress, "cards issue", "cards", count);
+    kp_chunks ch;
+    kp_chunks_init(&ch, c.st, count, issue_committed, &io);
+    kp_err err = kp_chunks_begin(&ch, &e);
     if (err == KP_OK)
-        err = finish(&c, kp_cards_issue_batch(&c.office, batch, count, print_number, NULL, &id, &e),
-                     &e);
-    else
-        kp_error_set(&e, err, "database", "%s", c.st->last_error);
+        err = batch ? kp_cards_issue_batch_chunks(&c.office, batch, count, print_number, &io, &ch,
+                                                  &id, &e)
+                    : kp_service_cards_issue_chunks(c.st, count, c.office.now, print_number, &io,
+                                                    &ch, &e);
+    /* A batch's issue is audited by the service; cards without a batch here,
+     * in the last chunk's transaction. */
+    if (err == KP_OK && batch == NULL)
+        err = kp_office_audit(&c.office, "card.issue", "cards", "count=%lld batch=-", count);
+    if (err == KP_OK && io.pending.failed)
+        err = kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory for the numbers of a chunk");
+    err = kp_chunks_end(&ch, err, &e);
+    if (err == KP_OK && io.write_failed)
+        err = kp_error_set(&e, KP_ERR_IO, "stdout", "cannot write the card numbers");
+    snprintf(io.progress.note, sizeof io.progress.note,
+             "%lld commits, the longest held the database %.1f ms", (long long)ch.commits,
+             (double)ch.hold_ns_max / 1e6);
+    cli_progress_end(&io.progress, ch.done, err == KP_OK);
+    kp_buf_release(&io.pending);
     cli_office_close(&c);
     return err ? fail("cards issue", &e) : 0;
 }
 
 /* ---- cards export */
 
-static bool write_file(const char *path, const void *data, size_t len)
+/* Writes data to dir/name; false (errno set) when it cannot. */
+static bool write_file(const char *dir, const char *name, const void *data, size_t len)
 {
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) return false;
-    bool ok = fwrite(data, 1, len, f) == len;
-    return fclose(f) == 0 && ok;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return false;
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int saved = errno ? errno : EIO;
+            close(fd);
+            errno = saved;
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return close(fd) == 0;
+}
+
+/* One CSV field: quoted when it holds a comma, a quote or a line break. */
+static void csv_put(FILE *f, const char *s, bool last)
+{
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, f);
+    } else {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"') fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    }
+    fputc(last ? '\n' : ',', f);
+}
+
+/* The batch's cards as "NUMBER\0STATE\0" pairs. */
+typedef struct export_list {
+    kp_buf cards;
+    int64_t n;
+} export_list;
+
+static bool collect_card(void *ctx, const kp_card_info *c)
+{
+    export_list *l = ctx;
+    kp_buf_append(&l->cards, c->number, strlen(c->number) + 1);
+    const char *state = kp_card_state_name(c->state);
+    kp_buf_append(&l->cards, state, strlen(state) + 1);
+    l->n++;
+    return !l->cards.failed;
+}
+
+/* The pictures of a card, in the CSV's order: each symbol is drawn once
+ * for its PNG and its SVG. */
+static const struct {
+    kp_barcode_kind kind;
+    const char *png, *svg;
+} export_pictures[] = {{KP_BARCODE_CODE128, "barcode.png", "barcode.svg"},
+                       {KP_BARCODE_QR, "qr.png", "qr.svg"}};
+
+enum { EXPORT_THREADS_MAX = 8 };
+
+/* The pictures of a batch, drawn by one thread per processor (drawing and
+ * PNG encoding are CPU work, one card independent of the next). */
+typedef struct export_job {
+    const char *dir;
+    const char **numbers;   /* n */
+    unsigned char *written; /* n: the card's four files exist */
+    int64_t n;
+    atomic_llong next;  /* the next card a thread takes */
+    atomic_llong done;  /* cards whose files are written */
+    atomic_int running; /* threads not yet finished */
+    atomic_bool failed;
+    pthread_mutex_t lock; /* guards error */
+    char error[600];      /* the first failure, for stderr */
+} export_job;
+
+static void export_failed(export_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void export_failed(export_job *j, const char *fmt, ...)
+{
+    pthread_mutex_lock(&j->lock);
+    if (!atomic_load(&j->failed)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(j->error, sizeof j->error, fmt, ap);
+        va_end(ap);
+        atomic_store(&j->failed, true);
+    }
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void *export_worker(void *arg)
+{
+    export_job *j = arg;
+    kp_buf img, svg;
+    kp_buf_init(&img, 16 * 1024 * 1024);
+    kp_buf_init(&svg, 16 * 1024 * 1024);
+    kp_error e = {0};
+    while (!atomic_load(&j->failed)) {
+        long long i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n) break;
+        const char *number = j->numbers[i];
+        bool ok = true;
+        for (size_t k = 0; k < 2 && ok; k++) {
+            char png_name[KP_STR_MAX + 16], svg_name[KP_STR_MAX + 16];
+            snprintf(png_name, sizeof png_name, "%s-%s", number, export_pictures[k].png);
+            snprintf(svg_name, sizeof svg_name, "%s-%s", number, export_pictures[k].svg);
+            const char *bad = NULL;
+            if (kp_barcode_pictures(export_pictures[k].kind, number, &svg, &img, &e)) {
+                export_failed(j, "card %s: %s", number, e.message);
+                ok = false;
+            } else if (!write_file(j->dir, png_name, img.data, img.len)) {
+                bad = png_name;
+            } else if (!write_file(j->dir, svg_name, svg.data, svg.len)) {
+                bad = svg_name;
+            }
+            if (bad) {
+                export_failed(j, "cannot write %s/%s: %s", j->dir, bad, strerror(errno));
+                ok = false;
+            }
+        }
+        if (!ok) break;
+        j->written[i] = 1;
+        atomic_fetch_add(&j->done, 1);
+    }
+    kp_buf_release(&img);
+    kp_buf_release(&svg);
+    atomic_fetch_sub(&j->running, 1);
+    return NULL;
+}
+
+/* Draws every card's pictures on `threads` threads, showing the progress;
+ * false (the reason on stderr) when one failed. j->written tells which
+ * cards are complete. */
+static bool export_draw(export_job *j, int threads)
+{
+    cli_progress progress;
+    cli_progress_start(&progress, "cards export", "cards", j->n);
+    pthread_t tid[EXPORT_THREADS_MAX];
+    int started = 0;
+    atomic_store(&j->running, threads);
+    for (; started < threads; started++)
+        if (pthread_create(&tid[started], NULL, export_worker, j) != 0) break;
+    atomic_fetch_sub(&j->running, threads - started);
+    if (started == 0) export_worker(j); /* no thread to be had: draw here */
+    while (atomic_load(&j->running) > 0) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        cli_progress_update(&progress, atomic_load(&j->done));
+    }
+    for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+    bool ok = !atomic_load(&j->failed);
+    snprintf(progress.note, sizeof progress.note, "%d thread(s), 4 pictures a card",
+             started ? started : 1);
+    cli_progress_end(&progress, atomic_load(&j->done), ok);
+    if (!ok) fprintf(stderr, "kopilka cards export: %s\n", j->error);
+    return ok;
 }
 
 int cmd_cards_export(int argc, char **argv)
 {
-    static const char *const opts[] = {"--batch", "--out", "--no-images", NULL};
+    static const char *const opts[] = {"--batch", "--out", NULL};
     if (!cli_check_options(argc, argv, opts, "cards export")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     const char *batch = cli_option(argc, argv, "--batch");
@@ -283,75 +504,107 @@ int cmd_cards_export(int argc, char **argv)
         return 2;
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "kopilka cards export: cannot create %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "kopilka cards export: --out: cannot create %s: %s\n", dir,
+                strerror(errno));
         return 1;
     }
+    /* libzint allocates each picture's bitmap (about 400 KB) and frees it:
+     * above glibc's mmap threshold that is an mmap, a munmap and a page
+     * fault per 4 KiB for every picture. Keep such blocks on the heap. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
     cli_office c;
     if (!cli_office_open(&c, "cards export", db, false)) return 1;
     kp_error e = {0};
-    kp_buf csv, img;
-    kp_buf_init(&csv, 512 * 1024 * 1024);
-    kp_buf_init(&img, 16 * 1024 * 1024);
-    kp_err err = c.st->ops->begin(c.st);
-    int64_t batch_id = 0;
-    if (err)
-        kp_error_set(&e, err, "database", "%s", c.st->last_error);
-    else
-        err = kp_cards_batch_csv(&c.office, 0, batch, &csv, &batch_id, &e);
-    if (err == KP_OK) {
-        char target[48];
-        snprintf(target, sizeof target, "batch:%lld", (long long)batch_id);
-        if ((err = kp_office_audit(&c.office, "card.export", target, "batch=%s", batch)))
-            kp_error_set(&e, err, "database", "%s", c.st->last_error);
-    }
-    err = finish(&c, err, &e);
+    export_list list = {.n = 0};
+    kp_buf_init(&list.cards, 512 * 1024 * 1024);
+    kp_card_batch b;
+    export_job job;
+    memset(&job, 0, sizeof job);
+    pthread_mutex_init(&job.lock, NULL);
+    const char **states = NULL;
+    FILE *csv = NULL;
     int rc = 0;
-    char path[4096];
-    int64_t images = 0;
+    /* The cards are read outside any write transaction (one statement, one
+     * snapshot), and only the audit entry takes the write lock, briefly: a
+     * big export never holds the tills back. */
+    kp_err err = kp_cards_batch_each(&c.office, batch, collect_card, &list, &b, &e);
+    if (err == KP_OK && list.cards.failed)
+        err = kp_error_set(&e, KP_ERR_NOMEM, "batch", "the batch is too large to export");
+    if (err == KP_OK && (err = c.st->ops->begin(c.st)) != KP_OK)
+        kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    else if (err == KP_OK) {
+        char target[48];
+        snprintf(target, sizeof target, "batch:%lld", (long long)b.id);
+        if ((err = kp_office_audit(&c.office, "card.export", target, "batch=%s cards=%lld", batch,
+                                   (long long)list.n)))
+            kp_error_set(&e, err, "database", "%s", c.st->last_error);
+        err = finish(&c, err, &e);
+    }
     if (err) {
         rc = fail("cards export", &e);
         goto out;
     }
-    snprintf(path, sizeof path, "%s/cards.csv", dir);
-    if (!write_file(path, csv.data, csv.len)) {
-        fprintf(stderr, "kopilka cards export: cannot write %s\n", path);
+    job.dir = dir;
+    job.n = list.n;
+    job.numbers = calloc((size_t)list.n + 1, sizeof *job.numbers);
+    states = calloc((size_t)list.n + 1, sizeof *states);
+    job.written = calloc((size_t)list.n + 1, 1);
+    if (job.numbers == NULL || states == NULL || job.written == NULL) {
+        fprintf(stderr, "kopilka cards export: out of memory\n");
         rc = 1;
         goto out;
     }
-    /* One barcode and one QR code per card, PNG and SVG. */
-    char *line = strchr(csv.data, '\n');
-    while (line && line[1]) {
-        char *number = line + 1;
-        char *comma = strchr(number, ',');
-        line = strchr(number, '\n');
-        if (comma == NULL) break;
-        *comma = '\0';
-        static const struct {
-            kp_barcode_kind kind;
-            bool png;
-            const char *suffix;
-        } pictures[] = {{KP_BARCODE_CODE128, false, "barcode.svg"},
-                        {KP_BARCODE_CODE128, true, "barcode.png"},
-                        {KP_BARCODE_QR, false, "qr.svg"},
-                        {KP_BARCODE_QR, true, "qr.png"}};
-        for (size_t i = 0; i < 4 && rc == 0; i++) {
-            err = pictures[i].png ? kp_barcode_png(pictures[i].kind, number, &img, &e)
-                                  : kp_barcode_svg(pictures[i].kind, number, &img, &e);
-            snprintf(path, sizeof path, "%s/%s-%s", dir, number, pictures[i].suffix);
-            if (err)
-                rc = fail("cards export", &e);
-            else if (!write_file(path, img.data, img.len)) {
-                fprintf(stderr, "kopilka cards export: cannot write %s\n", path);
-                rc = 1;
-            }
-            images++;
-        }
-        if (rc) break;
+    const char *p = list.cards.data;
+    for (int64_t i = 0; i < list.n; i++) {
+        job.numbers[i] = p;
+        states[i] = p + strlen(p) + 1;
+        p = states[i] + strlen(states[i]) + 1;
     }
-    if (rc == 0) printf("wrote %s/cards.csv and %lld images\n", dir, (long long)images);
+    {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        int threads = cpus < 1 ? 1 : cpus > EXPORT_THREADS_MAX ? EXPORT_THREADS_MAX : (int)cpus;
+        if (!export_draw(&job, threads)) rc = 1;
+    }
+    /* The CSV names only files that exist: after a failure it lists the
+     * cards whose pictures were all written. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cards.csv", dir);
+    csv = fopen(path, "w");
+    if (csv == NULL) {
+        fprintf(stderr, "kopilka cards export: cannot write %s: %s\n", path, strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    fputs("number,batch,state,barcode_png,barcode_svg,qr_png,qr_svg\n", csv);
+    int64_t rows = 0;
+    for (int64_t i = 0; i < list.n; i++) {
+        if (!job.written[i]) continue;
+        csv_put(csv, job.numbers[i], false);
+        csv_put(csv, b.name, false);
+        csv_put(csv, states[i], false);
+        for (size_t k = 0; k < 2; k++) {
+            char name[KP_STR_MAX + 16];
+            snprintf(name, sizeof name, "%s-%s", job.numbers[i], export_pictures[k].png);
+            csv_put(csv, name, false);
+            snprintf(name, sizeof name, "%s-%s", job.numbers[i], export_pictures[k].svg);
+            csv_put(csv, name, k == 1);
+        }
+        rows++;
+    }
+    if (fclose(csv) != 0 && rc == 0) {
+        fprintf(stderr, "kopilka cards export: cannot write %s: %s\n", path, strerror(errno));
+        rc = 1;
+    }
+    if (rc == 0)
+        printf("wrote %s/cards.csv (%lld cards) and %lld images\n", dir, (long long)rows,
+               (long long)rows * 4);
 out:
-    kp_buf_release(&csv);
-    kp_buf_release(&img);
+    free(job.numbers);
+    free(job.written);
+    free(states);
+    pthread_mutex_destroy(&job.lock);
+    kp_buf_release(&list.cards);
     cli_office_close(&c);
     return rc;
 }
@@ -362,6 +615,13 @@ static void print_bad_row(void *ctx, const char *line)
 {
     (void)ctx;
     fprintf(stderr, "%s\n", line);
+}
+
+static void import_committed(void *ctx, int64_t done, int64_t total)
+{
+    cli_progress *p = ctx;
+    p->total = total;
+    if (total > 0) cli_progress_update(p, done); /* 0: still checking the files */
 }
 
 int cmd_import(int argc, char **argv)
@@ -384,12 +644,21 @@ int cmd_import(int argc, char **argv)
     kp_error e = {0};
     kp_import_stats stats;
     memset(&stats, 0, sizeof stats);
-    kp_err err = c.st->ops->begin(c.st);
-    if (err == KP_OK)
-        err = finish(&c, kp_import(&c.office, &files, print_bad_row, NULL, &stats, &e), &e);
-    else
-        kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    /* The rows are checked, then written, in chunks of a few milliseconds,
+     * so a running server's tills are not held. */
+    cli_progress progress;
+    cli_progress_start(&progress, "import", "rows", 0);
+    kp_chunks ch;
+    kp_chunks_init(&ch, c.st, 0, import_committed, &progress);
+    kp_err err = kp_import_chunks(&c.office, &files, print_bad_row, NULL, &ch, &stats, &e);
+    err = kp_chunks_end(&ch, err, &e);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (ch.commits) {
+        snprintf(progress.note, sizeof progress.note,
+                 "%lld commits, the longest held the database %.1f ms", (long long)ch.commits,
+                 (double)ch.hold_ns_max / 1e6);
+        cli_progress_end(&progress, ch.done, err == KP_OK);
+    }
     cli_office_close(&c);
     if (err) return fail("import", &e);
     double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

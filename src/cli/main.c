@@ -41,11 +41,13 @@ static const kp_command commands[] = {
     {"cards issue", "kopilka cards issue DB --count N [--batch NAME]",
      "Issues N new cards, each with its own account, and prints one number a line (13 digits, "
      "the last a Luhn check digit). Issued cards earn and burn at the till at once. --batch "
-     "records them as a named batch for the printer (`kopilka cards export`).",
+     "records them as a named batch for the printer (`kopilka cards export`). Writes in "
+     "chunks of about 5 ms, so a running server's tills are not held; progress on stderr.",
      cmd_cards_issue},
     {"cards export", "kopilka cards export DB --batch NAME --out DIR",
-     "Writes the batch's printer file DIR/cards.csv (number,batch,state,barcode,qr) and, per "
-     "card, a Code 128 barcode and a QR code as PNG and SVG (DIR/NUMBER-barcode.png, ...).",
+     "Writes, per card of the batch, a Code 128 barcode and a QR code as PNG and SVG "
+     "(DIR/NUMBER-barcode.png, ...), and DIR/cards.csv naming them "
+     "(number,batch,state,barcode_png,barcode_svg,qr_png,qr_svg); progress on stderr.",
      cmd_cards_export},
     {"staff add", "kopilka staff add DB --login L --role R [--password-file F]",
      "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor; "
@@ -57,10 +59,12 @@ static const kp_command commands[] = {
     {"import", "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv]",
      "Imports cards, customers and opening balances from CSV (docs/import.md). Every row of "
      "every file is checked first and each bad one reported with its line; nothing is written "
-     "unless all are good. Rows already imported are skipped: running it again changes "
-     "nothing; a known customer (by external_id, or id) whose personal data changed is "
-     "updated, audited. A customers file written by `kopilka export` imports back. Opening "
-     "balances are ledger postings from program:opening.",
+     "unless all are good. Then rows are written in chunks of about 5 ms (a running server's "
+     "tills are not held); progress on stderr. Rows already imported are skipped: running it "
+     "again changes nothing, and completes an import that was cut short; a known customer (by "
+     "external_id, or id) whose personal data changed is updated, audited. A customers file "
+     "written by `kopilka export` imports back. Opening balances are ledger postings from "
+     "program:opening.",
      cmd_import},
     {"export", "kopilka export DB (--customers FILE | --balances FILE)",
      "Writes customers (with their personal data, so the file is made readable by its owner "

@@ -13,6 +13,8 @@
 
 #include <kopilka/card_number.h>
 
+#include "chunks.h"
+
 kp_err kp_card_event_record(kp_office *o, const char *number, kp_card_state from, kp_card_state to,
                             const char *reason, const char *other, kp_error *e)
 {
@@ -62,6 +64,13 @@ kp_err kp_cards_issue_batch(kp_office *o, const char *name, int64_t count,
                             void (*emit)(void *ctx, const char *number), void *ctx,
                             int64_t *batch_id, kp_error *e)
 {
+    return kp_cards_issue_batch_chunks(o, name, count, emit, ctx, NULL, batch_id, e);
+}
+
+kp_err kp_cards_issue_batch_chunks(kp_office *o, const char *name, int64_t count,
+                                   void (*emit)(void *ctx, const char *number), void *ctx,
+                                   struct kp_chunks *ch, int64_t *batch_id, kp_error *e)
+{
     *batch_id = 0;
     kp_err err = kp_office_require(o, KP_PERM_CARD_ISSUE, e);
     if (err) return err;
@@ -89,7 +98,8 @@ kp_err kp_cards_issue_batch(kp_office *o, const char *name, int64_t count,
             return people_storage(o->st, err, e);
         ic.batch_id = b.id;
     }
-    if ((err = kp_service_cards_issue(o->st, count, o->now, issue_one, &ic, e))) return err;
+    if ((err = kp_service_cards_issue_chunks(o->st, count, o->now, issue_one, &ic, ch, e)))
+        return ic.err ? people_storage(o->st, ic.err, e) : err;
     if (ic.err) return people_storage(o->st, ic.err, e);
     char target[48];
     snprintf(target, sizeof target, "batch:%lld", (long long)b.id);
@@ -141,6 +151,21 @@ out:
     kp_buf_release(&numbers);
     json_decref(root);
     return err;
+}
+
+kp_err kp_cards_batch_each(kp_office *o, const char *name,
+                           bool (*each)(void *ctx, const kp_card_info *card), void *ctx,
+                           kp_card_batch *batch, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_CARD_ISSUE, e);
+    if (err) return err;
+    err = o->st->ops->people->batch_get(o->st, 0, name, batch);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "batch", "no batch of cards named \"%s\"", name);
+    if (err) return people_storage(o->st, err, e);
+    if ((err = o->st->ops->people->batch_cards_each(o->st, batch->id, each, ctx)))
+        return people_storage(o->st, err, e);
+    return KP_OK;
 }
 
 typedef struct csv_ctx {

@@ -162,6 +162,20 @@ kp_err kp_customers_phones_migrate(kp_office *o, bool dry_run,
 kp_err kp_cards_issue_batch(kp_office *o, const char *name, int64_t count,
                             void (*emit)(void *ctx, const char *number), void *ctx,
                             int64_t *batch_id, kp_error *e);
+struct kp_chunks;
+/* The same in chunks (chunks.h) for the CLI: the caller has begun `ch`;
+ * the batch's row is written in the first chunk, its audit entry in the
+ * last. A job cut short keeps the cards of its committed chunks (in the
+ * batch, which still says `count`). */
+kp_err kp_cards_issue_batch_chunks(kp_office *o, const char *name, int64_t count,
+                                   void (*emit)(void *ctx, const char *number), void *ctx,
+                                   struct kp_chunks *ch, int64_t *batch_id, kp_error *e);
+/* Calls each(ctx, card) for every card of batch `name` in number order
+ * (stops early when each returns false); *batch gets the batch. Only reads:
+ * the CLI's export runs it outside any write transaction. */
+kp_err kp_cards_batch_each(kp_office *o, const char *name,
+                           bool (*each)(void *ctx, const kp_card_info *card), void *ctx,
+                           kp_card_batch *batch, kp_error *e);
 /* POST /v1/admin/card-batches {"name", "count"} (count up to 10 000: a
  * batch is written by the writer, between purchases; the CLI does more). */
 kp_err kp_cards_batch_http(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);
@@ -189,6 +203,10 @@ typedef enum kp_barcode_kind { KP_BARCODE_CODE128 = 1, KP_BARCODE_QR } kp_barcod
 kp_err kp_barcode_svg(kp_barcode_kind kind, const char *number, kp_buf *out, kp_error *e);
 /* A PNG image of `number`, written into out (binary). */
 kp_err kp_barcode_png(kp_barcode_kind kind, const char *number, kp_buf *out, kp_error *e);
+/* Both pictures of one encoding (svg or png may be NULL): the batch
+ * export draws each symbol once. */
+kp_err kp_barcode_pictures(kp_barcode_kind kind, const char *number, kp_buf *svg, kp_buf *png,
+                           kp_error *e);
 
 /* ---- staff, sessions, adjustments, audit (staff.c) */
 
@@ -286,6 +304,17 @@ typedef struct kp_import_stats {
 kp_err kp_import(kp_office *o, const kp_import_files *files,
                  void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
                  kp_error *e);
+/* The same for the CLI, in chunks (chunks.h; `ch` initialised, not
+ * begun): the check pass writes nothing (its reads run in chunks too), then
+ * the rows are written in chunks, the audit entry in the last, which it
+ * commits itself on success (the caller's kp_chunks_end then does nothing).
+ * Not all or nothing once writing began: an interruption (a crash, kill,
+ * a full disk) keeps the committed chunks, and running the same files
+ * again completes the import (rows already written count as unchanged). */
+struct kp_chunks;
+kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
+                        void (*report)(void *ctx, const char *line), void *ctx,
+                        struct kp_chunks *ch, kp_import_stats *stats, kp_error *e);
 /* CSV exports; write(ctx, data, len) receives the file in pieces; *rows
  * gets the number of rows. They only read (so the server runs them on a
  * reader, off the writer); the caller audits them (`export.customers`,

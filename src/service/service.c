@@ -3,6 +3,7 @@
  * engine and the ledger; the answers' JSON; the stored detail of a purchase.
  */
 #include "service.h"
+#include "chunks.h"
 
 #include <sodium.h>
 #include <stdarg.h>
@@ -908,6 +909,13 @@ kp_err kp_service_terminal_auth(kp_store *st, const char *key, kp_terminal *out)
 kp_err kp_service_cards_issue(kp_store *st, int64_t count, kp_time now,
                               void (*emit)(void *ctx, const char *number), void *ctx, kp_error *e)
 {
+    return kp_service_cards_issue_chunks(st, count, now, emit, ctx, NULL, e);
+}
+
+kp_err kp_service_cards_issue_chunks(kp_store *st, int64_t count, kp_time now,
+                                     void (*emit)(void *ctx, const char *number), void *ctx,
+                                     struct kp_chunks *ch, kp_error *e)
+{
     if (count < 1 || count > 10000000)
         return kp_error_set(e, KP_ERR_INVALID, "count", "must be from 1 to 10000000");
     for (int64_t i = 0; i < count; i++) {
@@ -928,6 +936,7 @@ kp_err kp_service_cards_issue(kp_store *st, int64_t count, kp_time now,
         } while (err == KP_ERR_CONFLICT && ++tries < 16);
         if (err) return storage_error(st, err, e);
         emit(ctx, number);
+        if (ch && (err = kp_chunks_step(ch, 1, e))) return err;
     }
     return KP_OK;
 }

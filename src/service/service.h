@@ -183,8 +183,15 @@ kp_err kp_service_terminal_add(kp_store *st, const char *store, char key_out[65]
 /* Looks a terminal up by its API key. */
 kp_err kp_service_terminal_auth(kp_store *st, const char *key, kp_terminal *out);
 void kp_service_key_hash(const char *key, uint8_t hash[32]);
-/* Issues `count` new cards, calling emit(ctx, number) for each. */
+/* Issues `count` new cards, calling emit(ctx, number) for each, in the
+ * caller's transaction. */
 kp_err kp_service_cards_issue(kp_store *st, int64_t count, kp_time now,
                               void (*emit)(void *ctx, const char *number), void *ctx, kp_error *e);
+struct kp_chunks;
+/* The same in chunks (chunks.h): the caller has begun `ch`; after each card
+ * (emitted first) the chunk may commit. ch NULL: as kp_service_cards_issue. */
+kp_err kp_service_cards_issue_chunks(kp_store *st, int64_t count, kp_time now,
+                                     void (*emit)(void *ctx, const char *number), void *ctx,
+                                     struct kp_chunks *ch, kp_error *e);
 
 #endif

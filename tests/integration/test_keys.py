@@ -319,10 +319,11 @@ class Audit(KeysTestCase):
         with open(cards_csv, "w", newline="") as f:
             csv.writer(f).writerows([["number", "state", "batch"], ["1C-0001", "issued", "1c"]])
         k.cli("import", "DB", "--cards", cards_csv)
+        k.cli("cards", "issue", "DB", "--count", "2")
         got = [(e["actor"], e["action"]) for e in self.audit() if e["actor"].startswith("cli")]
-        self.assertEqual(got[-9:], [(OS_USER, a) for a in (
+        self.assertEqual(got[-10:], [(OS_USER, a) for a in (
             "program.load", "terminal.add", "terminal.rotate", "terminal.revoke", "discount.set",
-            "discount.clear", "birthday.set", "event.apply", "import")])
+            "discount.clear", "birthday.set", "event.apply", "import", "card.issue")])
         details = {e["action"]: (e["target"], e["detail"]) for e in self.audit()}
         self.assertEqual(details["program.load"][0], "program:3")
         self.assertEqual(details["event.apply"],

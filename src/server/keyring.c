@@ -252,6 +252,19 @@ static void *flush_main(void *arg)
     return NULL;
 }
 
+/* Closes the poll connection and frees k with its locks (no thread runs). */
+static void keyring_free(kp_keyring *k)
+{
+    if (k->poll) kp_store_close(k->poll);
+    pthread_mutex_destroy(&k->poll_lock);
+    pthread_rwlock_destroy(&k->lock);
+    pthread_mutex_destroy(&k->pending_lock);
+    pthread_mutex_destroy(&k->flush_lock);
+    pthread_mutex_destroy(&k->wake_lock);
+    pthread_cond_destroy(&k->wake);
+    free(k);
+}
+
 kp_err kp_keyring_start(kp_server *srv, kp_keyring **out, kp_error *e)
 {
     *out = NULL;
@@ -274,14 +287,7 @@ kp_err kp_keyring_start(kp_server *srv, kp_keyring **out, kp_error *e)
     if (err == KP_OK && pthread_create(&k->thread, NULL, flush_main, k) != 0)
         err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the terminal keys' thread");
     if (err) {
-        if (k->poll) kp_store_close(k->poll);
-        pthread_mutex_destroy(&k->poll_lock);
-        pthread_rwlock_destroy(&k->lock);
-        pthread_mutex_destroy(&k->pending_lock);
-        pthread_mutex_destroy(&k->flush_lock);
-        pthread_mutex_destroy(&k->wake_lock);
-        pthread_cond_destroy(&k->wake);
-        free(k);
+        keyring_free(k);
         return err;
     }
     *out = k;
@@ -297,12 +303,5 @@ void kp_keyring_stop(kp_keyring *k)
     pthread_mutex_unlock(&k->wake_lock);
     pthread_join(k->thread, NULL);
     flush(k);
-    kp_store_close(k->poll);
-    pthread_mutex_destroy(&k->poll_lock);
-    pthread_rwlock_destroy(&k->lock);
-    pthread_mutex_destroy(&k->pending_lock);
-    pthread_mutex_destroy(&k->flush_lock);
-    pthread_mutex_destroy(&k->wake_lock);
-    pthread_cond_destroy(&k->wake);
-    free(k);
+    keyring_free(k);
 }

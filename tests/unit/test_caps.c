@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +50,7 @@ static void keep_number(void *ctx, const char *number)
 
 static void remove_db(const char *path)
 {
-    char other[96];
-    unlink(path);
-    snprintf(other, sizeof other, "%s-wal", path);
-    unlink(other);
-    snprintf(other, sizeof other, "%s-shm", path);
-    unlink(other);
+    fixture_remove_db(path);
 }
 
 static int setup(void **state)

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +50,7 @@ static int teardown(void **state)
     fx *f = *state;
     kp_store_close(f->st);
     kp_store_close(f->other);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    fixture_remove_db(f->path);
     free(f);
     return 0;
 }

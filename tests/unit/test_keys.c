@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,12 +49,7 @@ static int teardown(void **state)
     kp_store_close(f->st);
     kp_pii_free(f->pii);
     kp_scratch_free(f->sc);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    fixture_remove_db(f->path);
     free(f);
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +63,7 @@ static int teardown(void **state)
     kp_store_close(f->st);
     kp_scratch_free(f->sc);
     kp_buf_release(&f->out);
-    char wal[80];
-    unlink(f->path);
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", f->path);
-    unlink(wal);
+    fixture_remove_db(f->path);
     free(f);
     return 0;
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,14 +49,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     for (int i = 0; i < 2; i++) unlink(f->file[i]);
-    char p[96];
-    unlink(f->db);
-    snprintf(p, sizeof p, "%s-wal", f->db);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->db);
-    unlink(p);
-    snprintf(p, sizeof p, "%s.key", f->db);
-    unlink(p);
+    fixture_remove_db(f->db);
     free(f);
     return 0;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,15 +131,6 @@ static void emit_card(void *ctx, const char *number)
     snprintf(ctx, KP_STR_MAX, "%s", number);
 }
 
-static void remove_db(const char *db)
-{
-    const char *suffixes[] = {"", "-wal", "-shm", ".key", ".oplog-0", ".oplog-1"};
-    char p[128];
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", db, suffixes[i]);
-        unlink(p);
-    }
-}
 
 /* A purchase run as the server's writer runs it: in the open transaction,
  * its record queued in the log. */
@@ -170,8 +163,8 @@ static void a_backup_holds_purchases_only_in_the_log(void **state)
     char db[64], out[64];
     snprintf(db, sizeof db, "/tmp/kp-test-ops-%d.db", (int)getpid());
     snprintf(out, sizeof out, "/tmp/kp-test-ops-%d-copy.db", (int)getpid());
-    remove_db(db);
-    remove_db(out);
+    fixture_remove_db(db);
+    fixture_remove_db(out);
     kp_store *st = NULL;
     kp_error e = {0};
     int64_t version = 0;
@@ -224,8 +217,8 @@ static void a_backup_holds_purchases_only_in_the_log(void **state)
     kp_store_close(st);
     kp_scratch_free(sc);
     free(p);
-    remove_db(db);
-    remove_db(out);
+    fixture_remove_db(db);
+    fixture_remove_db(out);
 }
 
 int main(void)

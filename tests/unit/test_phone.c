@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,12 +251,7 @@ static int teardown(void **state)
     kp_pii_free(f->pii);
     kp_scratch_free(f->sc);
     kp_buf_release(&f->out);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    fixture_remove_db(f->path);
     free(f);
     return 0;
 }

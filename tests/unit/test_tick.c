@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,12 +74,7 @@ static int teardown(void **state)
     fx *f = *state;
     kp_scratch_free(f->sc);
     kp_store_close(f->st);
-    unlink(f->path);
-    char wal[80];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", f->path);
-    unlink(wal);
+    fixture_remove_db(f->path);
     free(f);
     return 0;
 }

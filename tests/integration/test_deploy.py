@@ -338,10 +338,14 @@ class Proxy(unittest.TestCase):
 
     def test_body_over_one_mib_refused_413_and_one_mib_reaches_the_server(self):
         s, a, _ = self.n.call("POST", "/v1/purchases", b" " * (BODY_MAX + 1), key=self.k.key,
-                              headers={"Content-Type": "application/json"})
+                              headers={"Content-Type": "application/json",
+                                       "X-Request-Id": "too-large-1"})
         self.assertEqual(s, 413)
         self.assertEqual(a, {"error": {"code": "too_large", "message":
                                        "the body is over the limit of 1048576 bytes"}})
+        # nginx refused it: the server never saw that request.
+        self.k.call("GET", "/live")  # one more line in its log after it
+        self.assertNotIn("too-large-1", self.k.log_tail(1000000))
         # Exactly the limit passes nginx; the server reads it (blanks are
         # no JSON object: 400 bad_json, from the server).
         s, a, _ = self.n.call("POST", "/v1/purchases", b" " * BODY_MAX, key=self.k.key,

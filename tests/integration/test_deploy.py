@@ -514,7 +514,8 @@ class UnitFile(unittest.TestCase):
                            ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                            ("ReadWritePaths", "/var/lib/kopilka"), ("PrivateTmp", "yes"),
                            ("ProtectHome", "yes"), ("CapabilityBoundingSet", ""),
-                           ("UMask", "0077"), ("StandardError", "journal")):
+                           ("UMask", "0077"), ("StandardError", "journal"),
+                           ("LogRateLimitIntervalSec", "0")):
             self.assertEqual(one.get(key), value, key)
         argv = one["ExecStart"].split()
         self.assertEqual(argv[:5], ["/usr/local/bin/kopilka", "serve",

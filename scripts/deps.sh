@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev
       libjansson-dev libsodium-dev libcmocka-dev liblua5.4-dev libzint-dev libpng-dev
       libcurl4-openssl-dev libpq-dev python3 sqlite3
-      libphonenumber-dev g++)
+      libphonenumber-dev g++
+      nginx openssl)  # nginx, openssl: tests/integration/test_deploy.py (deploy/nginx)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -13,6 +13,9 @@ the server's code and its real answers.
              method, status). An answer whose status the route does not
              describe fails. Then the description is broken on purpose and
              the same answers must fail (the check can fail).
+  Suites     with $KOPILKA_OPENAPI_SUITES=1 (CTest integration_openapi_suites):
+             runs every other integration suite with the recorder on and
+             checks each of their answers the same way.
   Recorded   with $KOPILKA_OPENAPI_CHECK=FILE: checks a recording made by
              running other suites with $KOPILKA_OPENAPI_RECORD=FILE.
 
@@ -27,8 +30,11 @@ import glob
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import unittest
+import urllib.parse
 
 import harness
 from test_people import CONSENT, CUSTOMERS_SECTION, PASSWORD
@@ -71,8 +77,7 @@ def validate(doc, schema, value, where="$"):
     if "$ref" in schema:
         return validate(doc, resolve(doc, schema["$ref"]), value, where)
     if value is None:
-        if schema.get("nullable") or not schema.get("type") and not any(
-                k in schema for k in ("oneOf", "anyOf", "enum", "properties")):
+        if schema.get("nullable") or not schema:  # OpenAPI 3.0: null needs nullable
             return []
         return ["%s: is null, which the schema does not allow" % where]
     problems = []
@@ -117,15 +122,23 @@ def validate(doc, schema, value, where="$"):
     return problems
 
 
-def template_regex(template):
-    return re.compile("^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)) + "$")
+def template_regex(template, rest=False):
+    """A template's regex; with rest (x-kopilka-rest) its last parameter
+    takes the rest of the path, slashes and all."""
+    text = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+    if rest:
+        text = text[:text.rindex("[^/]+")] + ".+" + text[text.rindex("[^/]+") + 5:]
+    return re.compile("^" + text + "$")
 
 
 def find_path(doc, path):
     """The template of doc's paths that path (no query) matches, literal
-    segments before parameters; None when none does."""
-    hits = [t for t in doc["paths"] if template_regex(t).match(path)]
-    hits.sort(key=lambda t: t.count("{"))
+    segments before parameters and a whole segment before the rest of the
+    path; None when none does."""
+    hits = [t for t, item in doc["paths"].items()
+            if template_regex(t, item.get("x-kopilka-rest", False)).match(path)]
+    hits.sort(key=lambda t: (doc["paths"][t].get("x-kopilka-rest", False), t.count("{"),
+                             -len(t)))
     return hits[0] if hits else None
 
 
@@ -133,7 +146,9 @@ def check_answer(doc, method, path, status, content_type, body):
     """Problems of one answer against doc: an undescribed route must be 404,
     an undescribed method of a route 405, a described one a described
     status with a body of its schema."""
-    path = path.split("?", 1)[0]
+    # What the server sees: the path without its query, percent-decoded,
+    # up to a NUL (MHD hands the URL over as a C string).
+    path = urllib.parse.unquote(path.split("?", 1)[0]).split("\0", 1)[0]
     what = "%s %s -> %d" % (method, path, status)
     error = doc["components"]["schemas"]["Error"]
     template = find_path(doc, path)
@@ -568,6 +583,22 @@ class Flows(unittest.TestCase):
         self.assertTrue(any("unknown_card" in p for p in check_recording(broken, lines)))
 
 
+def check_file(test, name):
+    doc = load_doc()
+    with open(name, encoding="utf-8") as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    problems = check_recording(doc, lines)
+    test.assertEqual(problems, [], "%d answers, %d problems:\n%s"
+                     % (len(lines), len(problems), "\n".join(problems[:60])))
+    return lines
+
+
+# The suites whose answers Suites records (test_openapi.py's own are Flows').
+SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test_keys.py",
+          "test_till.py", "test_durability.py", "test_caps.py", "test_phone.py",
+          "test_cards.py")
+
+
 class Recorded(unittest.TestCase):
     """Checks a recording of other suites: KOPILKA_OPENAPI_RECORD=FILE while
     they run, then KOPILKA_OPENAPI_CHECK=FILE for this class."""
@@ -576,12 +607,29 @@ class Recorded(unittest.TestCase):
         name = os.environ.get("KOPILKA_OPENAPI_CHECK")
         if not name:
             self.skipTest("set KOPILKA_OPENAPI_CHECK=FILE (a recording) to check it")
-        doc = load_doc()
-        with open(name, encoding="utf-8") as f:
-            lines = [json.loads(line) for line in f if line.strip()]
-        problems = check_recording(doc, lines)
-        self.assertEqual(problems, [], "%d answers, %d problems:\n%s"
-                         % (len(lines), len(problems), "\n".join(problems[:60])))
+        check_file(self, name)
+
+
+class Suites(unittest.TestCase):
+    """With KOPILKA_OPENAPI_SUITES=1 (its own CTest entry,
+    integration_openapi_suites): runs every other integration suite with the
+    recorder on, then checks every answer they got."""
+
+    def test_every_answer_of_the_integration_suites_conforms(self):
+        if os.environ.get("KOPILKA_OPENAPI_SUITES") != "1":
+            self.skipTest("set KOPILKA_OPENAPI_SUITES=1 to run the other suites recorded")
+        with tempfile.TemporaryDirectory(prefix="kopilka-openapi-") as d:
+            record = os.path.join(d, "answers.jsonl")
+            env = dict(os.environ, KOPILKA_OPENAPI_RECORD=record)
+            env.pop("KOPILKA_OPENAPI_SUITES")
+            for suite in SUITES:
+                p = subprocess.run([sys.executable, os.path.join(harness.HERE, suite),
+                                    "--kopilka", harness.binary()], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   timeout=1200)
+                self.assertEqual(p.returncode, 0, "%s failed:\n%s" % (suite, p.stdout[-3000:]))
+            lines = check_file(self, record)
+            self.assertGreater(len(lines), 10000)
 
 
 if __name__ == "__main__":

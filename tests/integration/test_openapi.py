@@ -11,8 +11,10 @@ the server's code and its real answers.
              the harness's recorder on ($KOPILKA_OPENAPI_RECORD): every
              answer is checked against the response schema of its (route,
              method, status). An answer whose status the route does not
-             describe fails. Then the description is broken on purpose and
-             the same answers must fail (the check can fail).
+             describe fails; so does a request body the server accepted
+             that its request schema refuses. Then the description is
+             broken on purpose and the same answers must fail (the check
+             can fail).
   Suites     with $KOPILKA_OPENAPI_SUITES=1 (CTest integration_openapi_suites):
              runs every other integration suite with the recorder on and
              checks each of their answers the same way.
@@ -350,6 +352,7 @@ class Flows(unittest.TestCase):
         for login, role in (("root", "admin"), ("aud", "auditor")):
             harness.run_cli(["staff", "add", self.k.db, "--login", login, "--role", role,
                              "--password-file", pw])
+        self.sent = []  # (method, path, body) of every request answered 2xx
         self.record = os.path.join(self.k.dir, "answers.jsonl")
         old = os.environ.get("KOPILKA_OPENAPI_RECORD")
         os.environ["KOPILKA_OPENAPI_RECORD"] = self.record
@@ -366,7 +369,29 @@ class Flows(unittest.TestCase):
     def call(self, expect, method, path, body=None, key=harness.DEFAULT_KEY):
         s, a = self.k.call(method, path, body, key=key)
         self.assertEqual(s, expect, "%s %s: %r" % (method, path, self.k.last_raw()[:400]))
+        if 200 <= s < 300:
+            self.sent.append((method, path, body))
         return a
+
+    def check_requests(self, doc):
+        """Problems of the bodies the server accepted against the request
+        schemas: a body it took must be one the description allows."""
+        problems = []
+        for method, path, body in self.sent:
+            template = find_path(doc, path.split("?")[0])
+            op = doc["paths"][template].get(method.lower(), {})
+            schema = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if schema is None:
+                if isinstance(body, dict) and body:
+                    problems.append("%s %s: a body was taken, none is described" % (method, path))
+                continue
+            if body is None:
+                if op["requestBody"].get("required"):
+                    problems.append("%s %s: taken without the required body" % (method, path))
+                continue
+            problems += ["%s %s request: %s" % (method, path, p)
+                         for p in validate(doc, schema["schema"], body)]
+        return problems
 
     def staff(self, expect, method, path, body=None):
         return self.call(expect, method, path, body, key=self.admin)
@@ -553,6 +578,9 @@ class Flows(unittest.TestCase):
         self.assertGreater(len(lines), 200)
         problems = check_recording(self.doc, lines)
         self.assertEqual(problems, [], "\n".join(problems[:40]))
+        self.assertGreater(len(self.sent), 60)
+        problems = self.check_requests(self.doc)
+        self.assertEqual(problems, [], "\n".join(problems[:40]))
         # Every described operation was answered with a success and an error.
         seen = {}
         for line in lines:
@@ -573,6 +601,9 @@ class Flows(unittest.TestCase):
         broken = copy.deepcopy(self.doc)
         broken["components"]["schemas"]["Card"]["properties"]["balance"] = {"type": "string"}
         self.assertTrue(any("balance" in p for p in check_recording(broken, lines)))
+        broken = copy.deepcopy(self.doc)
+        del broken["components"]["schemas"]["PurchaseRequest"]["properties"]["receipt"]
+        self.assertTrue(any("'receipt'" in p for p in self.check_requests(broken)))
         broken = copy.deepcopy(self.doc)
         del broken["paths"]["/v1/purchases"]["post"]["responses"]["409"]
         self.assertTrue(any("status 409 is not described" in p

@@ -270,7 +270,8 @@ class Document(unittest.TestCase):
         # The check itself can fail: each broken answer is caught.
         card = {"$ref": "#/components/schemas/Card"}
         ok = {"card": "1", "state": "active", "registered": True, "balance": 0, "available": 0,
-              "lots": [], "history": [], "tier": None}
+              "pending": 0, "debt": 0, "purchases": 0, "spend": 0, "lots": [], "history": [],
+              "tier": None}
         self.assertEqual(validate(self.doc, card, ok), [])
         for broken in ({"balance": "0"}, {"state": "lost"}, {"lots": [{"kind": 1}]},
                        {"registered": 1}, {"tier": {"name": 5}}):

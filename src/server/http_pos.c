@@ -210,6 +210,7 @@ void kp_http_handle(kp_server *srv, const char *method, const char *url, const c
     kp_buf *out = answer->body;
     bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
     if (kp_http_health(srv, url, answer)) return;
+    if (kp_http_openapi(method, url, answer)) return;
     /* Once storage failed, the readers' view lacks acknowledged work (it
      * was rolled back, to be recovered from the log at the next start):
      * every route says so rather than answer from it. Purchases and

@@ -214,4 +214,8 @@ unsigned kp_http_route_events(kp_server *srv, kp_event_from from, const char *st
  * of them and *answer is filled. */
 bool kp_http_health(kp_server *srv, const char *url, kp_http_answer *answer);
 
+/* GET /v1/openapi.json (http_openapi.c): true when the URL was it and
+ * *answer is filled (the description compiled into the binary). */
+bool kp_http_openapi(const char *method, const char *url, kp_http_answer *answer);
+
 #endif

@@ -13,6 +13,11 @@ Where things come from:
   - the program file: $KOPILKA_EXAMPLES/autoservice-case1.json, else
     ../../examples/autoservice-case1.json relative to this file.
 
+With $KOPILKA_OPENAPI_RECORD=FILE set (off by default), every answer a
+Client receives is appended to FILE as one JSON line {method, path, status,
+content_type, body} for tests/integration/test_openapi.py to check against
+docs/openapi.json.
+
 Standard library only.
 """
 import http.client
@@ -130,6 +135,21 @@ def run_cli(args, timeout=60, check=True):
     return p
 
 
+def _record(method, path, status, content_type, body):
+    """Appends one answer to $KOPILKA_OPENAPI_RECORD, when it is set."""
+    name = os.environ.get("KOPILKA_OPENAPI_RECORD")
+    if not name:
+        return
+    line = json.dumps({"method": method, "path": path, "status": status,
+                       "content_type": content_type, "body": body}) + "\n"
+    # One write(2) with O_APPEND: threads' lines never interleave.
+    fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
 def _decode(raw):
     try:
         return json.loads(raw.decode("utf-8"))
@@ -201,6 +221,7 @@ class Client:
             self.last_headers = dict(resp.getheaders())
             if resp.will_close:
                 self.close()
+            _record(method, path, resp.status, resp.getheader("Content-Type"), _decode(raw))
             return resp.status, _decode(raw)
         raise AssertionError("unreachable")
 

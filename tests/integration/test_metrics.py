@@ -349,6 +349,45 @@ class MetricsConnections(unittest.TestCase):
             k.close()
 
 
+class MetricsStorageFailure(unittest.TestCase):
+    """Once storage fails (the files cannot grow: RLIMIT_FSIZE, as a full
+    disk), kopilka_storage_failed is 1 and the 503s are counted."""
+
+    def test_storage_failed_is_one_and_503s_counted(self):
+        k = Kopilka(cards=8)
+        try:
+            k.start()
+            _, _, text = scrape(k.port)
+            self.assertEqual(value(parse_exposition(text), "kopilka_storage_failed"), 0)
+            k.stop()
+            sizes = [os.path.getsize(p) for p in (k.db, k.db + "-wal") if os.path.exists(p)]
+            k.start(file_size_limit=max(sizes) + 256 * 1024)
+            cl = k.client()
+            created = refused = 0
+            for i in range(20000):
+                st, _ = cl.call("POST", "/v1/purchases", purchase(k.cards[i % 8], "SF-%d" % i))
+                if st == 201:
+                    created += 1
+                else:
+                    self.assertEqual(st, 503, cl.last_raw)
+                    refused += 1
+                    if refused == 3:
+                        break
+            cl.close()
+            self.assertEqual(refused, 3, "the file-size limit was never reached")
+            st, _, text = scrape(k.port)
+            self.assertEqual(st, 200)
+            fams = parse_exposition(text)
+            self.assertEqual(value(fams, "kopilka_storage_failed"), 1)
+            req = "kopilka_http_requests_total"
+            self.assertEqual(value(fams, req, route="/v1/purchases", method="POST",
+                                   status="503"), 3)
+            self.assertEqual(value(fams, req, route="/v1/purchases", method="POST",
+                                   status="201"), created)
+        finally:
+            k.close()
+
+
 class MetricsAccess(unittest.TestCase):
     """--metrics local (default), on and off."""
 

@@ -68,8 +68,8 @@ static const char *const routes[] = {
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 
 /* Methods; the last is "other". */
-static const char *const methods[] = {"GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS",
-                                      "other"};
+static const char *const methods[] = {"GET", "POST", "PATCH",   "DELETE",
+                                      "PUT", "HEAD", "OPTIONS", "other"};
 enum { METHODS = sizeof methods / sizeof methods[0] };
 
 /* Statuses the server and libmicrohttpd send; any other counts as "other". */
@@ -79,8 +79,8 @@ enum { STATUSES = sizeof statuses / sizeof statuses[0] + 1 };
 
 /* Request latency buckets, in microseconds: 0.5 ms (a quote from memory)
  * to 10 s (beyond it a till has given up). */
-static const uint64_t latency_bounds_us[] = {500,    1000,   2500,    5000,    10000,
-                                             25000,  50000,  100000,  250000,  500000,
+static const uint64_t latency_bounds_us[] = {500,     1000,    2500,    5000,    10000,
+                                             25000,   50000,   100000,  250000,  500000,
                                              1000000, 2500000, 5000000, 10000000};
 
 static const char *const job_names[KP_METRICS_JOBS] = {"expire", "tick"};
@@ -128,16 +128,18 @@ static void put_scaled(kp_buf *out, uint64_t value, uint64_t scale)
     kp_buf_printf(out, "%llu%s%s", (unsigned long long)(value / scale), n ? "." : "", frac);
 }
 
-void kp_histogram_write(kp_buf *out, const char *name, const char *labels,
-                        const kp_histogram *h, uint64_t scale)
+void kp_histogram_write(kp_buf *out, const char *name, const char *labels, const kp_histogram *h,
+                        uint64_t scale)
 {
     const char *comma = labels[0] ? "," : "";
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= h->n_bounds; i++) {
         cumulative += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
         kp_buf_printf(out, "%s_bucket{%s%sle=\"", name, labels, comma);
-        if (i < h->n_bounds) put_scaled(out, h->bounds[i], scale);
-        else kp_buf_puts(out, "+Inf");
+        if (i < h->n_bounds)
+            put_scaled(out, h->bounds[i], scale);
+        else
+            kp_buf_puts(out, "+Inf");
         kp_buf_printf(out, "\"} %llu\n", (unsigned long long)cumulative);
     }
     kp_buf_printf(out, "%s_sum%s%s%s ", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "");
@@ -148,10 +150,14 @@ void kp_histogram_write(kp_buf *out, const char *name, const char *labels,
 
 bool kp_metrics_access_parse(const char *text, kp_metrics_access *out)
 {
-    if (text == NULL || strcmp(text, "local") == 0) *out = KP_METRICS_LOCAL;
-    else if (strcmp(text, "on") == 0) *out = KP_METRICS_ON;
-    else if (strcmp(text, "off") == 0) *out = KP_METRICS_OFF;
-    else return false;
+    if (text == NULL || strcmp(text, "local") == 0)
+        *out = KP_METRICS_LOCAL;
+    else if (strcmp(text, "on") == 0)
+        *out = KP_METRICS_ON;
+    else if (strcmp(text, "off") == 0)
+        *out = KP_METRICS_OFF;
+    else
+        return false;
     return true;
 }
 
@@ -167,9 +173,15 @@ kp_metrics *kp_metrics_new(kp_metrics_access access)
     return m;
 }
 
-void kp_metrics_free(kp_metrics *m) { free(m); }
+void kp_metrics_free(kp_metrics *m)
+{
+    free(m);
+}
 
-kp_metrics_access kp_metrics_access_of(const kp_metrics *m) { return m->access; }
+kp_metrics_access kp_metrics_access_of(const kp_metrics *m)
+{
+    return m->access;
+}
 
 static size_t route_index(const char *url)
 {
@@ -184,7 +196,10 @@ static size_t route_index(const char *url)
     return 0;
 }
 
-const char *kp_metrics_route_label(const char *url) { return routes[route_index(url)]; }
+const char *kp_metrics_route_label(const char *url)
+{
+    return routes[route_index(url)];
+}
 
 void kp_metrics_request(kp_metrics *m, const char *method, const char *url, unsigned status,
                         int64_t latency_us)
@@ -269,8 +284,10 @@ static void write_requests(const kp_metrics *m, kp_buf *out)
                               "kopilka_http_requests_total{route=\"%s\",method=\"%s\","
                               "status=\"",
                               routes[r], methods[k]);
-                if (s + 1 < STATUSES) kp_buf_printf(out, "%u", statuses[s]);
-                else kp_buf_puts(out, "other");
+                if (s + 1 < STATUSES)
+                    kp_buf_printf(out, "%u", statuses[s]);
+                else
+                    kp_buf_puts(out, "other");
                 kp_buf_printf(out, "\"} %llu\n", (unsigned long long)n);
             }
     head(out, "kopilka_http_request_duration_seconds", "histogram",
@@ -328,8 +345,7 @@ void kp_metrics_write(const kp_metrics *m, const kp_metrics_sample *s, kp_buf *o
     counter(out, "kopilka_database_commits_total", "Commits of the database transaction.",
             w->database_commits);
     counter(out, "kopilka_oplog_syncs_total",
-            "Sync rounds (fdatasync) of the operation log and the database journal.",
-            w->log_syncs);
+            "Sync rounds (fdatasync) of the operation log and the database journal.", w->log_syncs);
     counter(out, "kopilka_oplog_written_bytes_total",
             "Bytes of operations appended to the operation log.", w->log_bytes);
 
@@ -339,8 +355,7 @@ void kp_metrics_write(const kp_metrics *m, const kp_metrics_sample *s, kp_buf *o
     snprintf(path, sizeof path, "%s.oplog-1", s->db_path);
     oplog += file_size(path);
     gauge(out, "kopilka_oplog_size_bytes", "Size of the operation log's two files.", oplog);
-    gauge(out, "kopilka_database_size_bytes", "Size of the database file.",
-          file_size(s->db_path));
+    gauge(out, "kopilka_database_size_bytes", "Size of the database file.", file_size(s->db_path));
     snprintf(path, sizeof path, "%s-wal", s->db_path);
     gauge(out, "kopilka_database_wal_size_bytes", "Size of the database's write-ahead log.",
           file_size(path));

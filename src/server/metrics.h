@@ -30,7 +30,7 @@
 #include "core/buf.h"
 
 enum {
-    KP_HISTOGRAM_BOUNDS_MAX = 16, /* finite buckets of a histogram; +Inf is added */
+    KP_HISTOGRAM_BOUNDS_MAX = 16,    /* finite buckets of a histogram; +Inf is added */
     KP_METRICS_ANSWER_MAX = 4 << 20, /* bytes of a scrape */
 };
 
@@ -57,8 +57,8 @@ void kp_histogram_observe(kp_histogram *h, uint64_t value);
  * (route="/v1/quote"); scale: what the observations are divided by to be
  * printed in the metric's unit (1000000 for microseconds as seconds, 1 for
  * counts). The _count is the +Inf bucket's cumulative count. */
-void kp_histogram_write(kp_buf *out, const char *name, const char *labels,
-                        const kp_histogram *h, uint64_t scale);
+void kp_histogram_write(kp_buf *out, const char *name, const char *labels, const kp_histogram *h,
+                        uint64_t scale);
 
 /* Who may read /metrics (see the top of this file). */
 typedef enum kp_metrics_access {
@@ -71,7 +71,11 @@ typedef enum kp_metrics_access {
 bool kp_metrics_access_parse(const char *text, kp_metrics_access *out);
 
 /* The clock-driven jobs of the scheduler (scheduler.c), by name. */
-typedef enum kp_metrics_job { KP_METRICS_JOB_EXPIRE = 0, KP_METRICS_JOB_TICK, KP_METRICS_JOBS } kp_metrics_job;
+typedef enum kp_metrics_job {
+    KP_METRICS_JOB_EXPIRE = 0,
+    KP_METRICS_JOB_TICK,
+    KP_METRICS_JOBS
+} kp_metrics_job;
 
 typedef struct kp_metrics kp_metrics;
 
@@ -99,23 +103,23 @@ void kp_metrics_scheduler_run(kp_metrics *m, kp_metrics_job job, bool ok);
 
 /* What the writer counted (writer.c, kp_writer_stats_get()). */
 typedef struct kp_writer_stats {
-    uint64_t groups;           /* group commits (batches) */
-    uint64_t jobs;             /* jobs run in them */
-    uint64_t database_commits; /* commits of the database transaction */
-    uint64_t log_syncs;        /* fdatasync rounds of the syncer */
-    uint64_t log_bytes;        /* payload bytes appended to the operation log */
-    size_t queued;             /* jobs waiting now */
-    bool failed;               /* storage failed: writes are refused */
+    uint64_t groups;                 /* group commits (batches) */
+    uint64_t jobs;                   /* jobs run in them */
+    uint64_t database_commits;       /* commits of the database transaction */
+    uint64_t log_syncs;              /* fdatasync rounds of the syncer */
+    uint64_t log_bytes;              /* payload bytes appended to the operation log */
+    size_t queued;                   /* jobs waiting now */
+    bool failed;                     /* storage failed: writes are refused */
     const kp_histogram *group_sizes; /* jobs per group; owned by the writer */
 } kp_writer_stats;
 
 /* What the server samples when it is scraped. */
 typedef struct kp_metrics_sample {
     kp_writer_stats writer;
-    size_t office_queued;      /* requests waiting for an office thread */
-    int64_t program_version;   /* 0 when none is loaded */
-    const char *db_path;       /* for the files' sizes (stat) */
-    const char *version;       /* the program's build version */
+    size_t office_queued;    /* requests waiting for an office thread */
+    int64_t program_version; /* 0 when none is loaded */
+    const char *db_path;     /* for the files' sizes (stat) */
+    const char *version;     /* the program's build version */
 } kp_metrics_sample;
 
 /* Writes every series as the Prometheus text format into out. */

@@ -48,13 +48,12 @@ static void histogram_writes_cumulative_buckets_in_seconds(void **state)
     kp_buf out;
     kp_buf_init(&out, 1 << 16);
     kp_histogram_write(&out, "x_seconds", "route=\"/v1/quote\"", &h, 1000000);
-    assert_string_equal(out.data,
-                        "x_seconds_bucket{route=\"/v1/quote\",le=\"0.0005\"} 1\n"
-                        "x_seconds_bucket{route=\"/v1/quote\",le=\"0.001\"} 2\n"
-                        "x_seconds_bucket{route=\"/v1/quote\",le=\"10\"} 2\n"
-                        "x_seconds_bucket{route=\"/v1/quote\",le=\"+Inf\"} 3\n"
-                        "x_seconds_sum{route=\"/v1/quote\"} 20.0013\n"
-                        "x_seconds_count{route=\"/v1/quote\"} 3\n");
+    assert_string_equal(out.data, "x_seconds_bucket{route=\"/v1/quote\",le=\"0.0005\"} 1\n"
+                                  "x_seconds_bucket{route=\"/v1/quote\",le=\"0.001\"} 2\n"
+                                  "x_seconds_bucket{route=\"/v1/quote\",le=\"10\"} 2\n"
+                                  "x_seconds_bucket{route=\"/v1/quote\",le=\"+Inf\"} 3\n"
+                                  "x_seconds_sum{route=\"/v1/quote\"} 20.0013\n"
+                                  "x_seconds_count{route=\"/v1/quote\"} 3\n");
     kp_buf_reset(&out);
     kp_histogram_write(&out, "x_size", "", &h, 1);
     assert_non_null(strstr(out.data, "x_size_bucket{le=\"500\"} 1\n"));
@@ -99,8 +98,8 @@ static void requests_are_counted_by_route_method_status(void **state)
     kp_metrics_connection_closed(m);
     kp_metrics_connection_refused(m);
     kp_metrics_connections_timed_out(m, 4);
-    kp_metrics_sample s = {.db_path = "/nonexistent/kopilka.db", .version = "9.9.9",
-                           .program_version = 3};
+    kp_metrics_sample s = {
+        .db_path = "/nonexistent/kopilka.db", .version = "9.9.9", .program_version = 3};
     kp_buf out;
     kp_buf_init(&out, KP_METRICS_ANSWER_MAX);
     kp_metrics_write(m, &s, &out);

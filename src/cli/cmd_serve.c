@@ -29,7 +29,8 @@ int cmd_serve(int argc, char **argv)
 {
     static const char *const opts[] = {"--listen", "--readers", "--http-threads", "--now",
                                        "--tick", "--access-log", "--request-timeout",
-                                       "--idle-timeout", "--connections-per-address", NULL};
+                                       "--idle-timeout", "--connections-per-address", "--metrics",
+                                       NULL};
     if (!cli_check_options(argc, argv, opts, "serve")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
@@ -37,7 +38,7 @@ int cmd_serve(int argc, char **argv)
                         "[--http-threads N] [--now TIME] [--tick SECONDS] "
                         "[--access-log off|stderr|FILE] "
                         "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
-                        "[--connections-per-address N]\n");
+                        "[--connections-per-address N] [--metrics local|on|off]\n");
         return 2;
     }
     const char *listen = cli_option(argc, argv, "--listen");
@@ -93,6 +94,14 @@ int cmd_serve(int argc, char **argv)
     config.access_log = cli_option(argc, argv, "--access-log");
     if (config.access_log && config.access_log[0] == '\0') {
         fprintf(stderr, "kopilka serve: --access-log must be off, stderr or a file path\n");
+        return 2;
+    }
+    config.metrics = cli_option(argc, argv, "--metrics");
+    kp_metrics_access access;
+    if (!kp_metrics_access_parse(config.metrics, &access)) {
+        fprintf(stderr, "kopilka serve: --metrics must be local (GET /metrics answers loopback "
+                        "clients only, the default), on (anyone) or off, got %s\n",
+                config.metrics);
         return 2;
     }
     const char *now = cli_option(argc, argv, "--now");

@@ -80,7 +80,7 @@ static const kp_command commands[] = {
     {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
               "[--now TIME] [--tick SECONDS] [--access-log off|stderr|FILE] "
               "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
-              "[--connections-per-address N]",
+              "[--connections-per-address N] [--metrics local|on|off]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
      "SIGTERM. Purchases and returns are answered only once durable: in groups, through "
      "the operation log DB.oplog-0/-1 (replayed after a crash by the next server or CLI "
@@ -102,7 +102,11 @@ static const kp_command commands[] = {
      "answer, else it is closed; an idle connection is closed after --idle-timeout seconds "
      "(default 60); one client address may hold --connections-per-address connections (1 to "
      "2048, default 256; tests and the benchmark use up to about 100 from 127.0.0.1), one "
-     "more is answered 503 too_many_connections and closed.",
+     "more is answered 503 too_many_connections and closed. GET /metrics: the Prometheus "
+     "text format (requests by route and status, latencies, the writer's groups and queue, "
+     "file sizes, scheduler runs; docs/api.md \"Metrics\"), without credentials; --metrics "
+     "local (the default) answers it to loopback clients only and 403 to others, on to "
+     "anyone (keep the port from the public), off answers 404.",
      cmd_serve},
     {"tick", "kopilka tick DB [--now TIME]",
      "Runs the time-driven work due at TIME (default: now) as the server's scheduler does: "

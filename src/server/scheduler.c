@@ -76,13 +76,15 @@ static kp_err run_expire(void *ctx, kp_store *st, const kp_program *program, kp_
     return kp_service_expire(st, program, c->now, c->ids, c->n, sc, &c->report, e);
 }
 
-static bool submit(kp_scheduler *s, kp_job *job, kp_buf *out, kp_time now)
+/* Runs one job on the writer and counts it for /metrics under `kind`. */
+static bool submit(kp_scheduler *s, kp_metrics_job kind, kp_job *job, kp_buf *out, kp_time now)
 {
     job->type = KP_JOB_CALL;
     job->store = "";
     job->out = out;
     job->now = now;
     kp_writer_submit(s->srv->writer, job);
+    if (s->srv->metrics) kp_metrics_scheduler_run(s->srv->metrics, kind, job->err == KP_OK);
     if (job->err == KP_OK) return true;
     fprintf(stderr, "kopilka: scheduler: %s%s%s\n", job->error.field,
             job->error.field[0] ? ": " : "", job->error.message);
@@ -108,7 +110,9 @@ static void expire_all(kp_scheduler *s, kp_buf *out)
         job.call = run_expire;
         job.ctx = &call;
         /* No progress (no program yet): stop rather than scan again. */
-        if (!submit(s, &job, out, now) || n < 256 || call.report.expired_accounts == 0) return;
+        if (!submit(s, KP_METRICS_JOB_EXPIRE, &job, out, now) || n < 256 ||
+            call.report.expired_accounts == 0)
+            return;
     }
 }
 
@@ -125,7 +129,7 @@ static void tick_all(kp_scheduler *s)
         memset(&job, 0, sizeof job);
         job.call = run_tick;
         job.ctx = &call;
-        if (!submit(s, &job, &out, call.now)) break;
+        if (!submit(s, KP_METRICS_JOB_TICK, &job, &out, call.now)) break;
         if (call.report.note[0] && strcmp(call.report.note, s->last_note) != 0) {
             fprintf(stderr, "kopilka: scheduler: %s\n", call.report.note);
             snprintf(s->last_note, sizeof s->last_note, "%s", call.report.note);

@@ -19,8 +19,8 @@
  * an event-loop thread they would stall every till that thread serves. The
  * request's query arguments are copied into the connection's context before
  * it is suspended, so kp_http_arg() never touches MHD from another thread.
- * Only /live, /ready, /health and the purchase and return routes (whose
- * work goes to the writer) are answered in the event loop itself.
+ * Only /live, /ready, /health, /metrics and the purchase and return routes
+ * (whose work goes to the writer) are answered in the event loop itself.
  *
  * Each connection has one conn_ctx, made when MHD accepts it
  * (MHD_OPTION_NOTIFY_CONNECTION) and freed when it closes, reused by its
@@ -55,7 +55,8 @@
  * never per request: a request only stores its deadline (an atomic).
  *
  * Every answer carries X-Request-Id (the client's, when it sent a usable
- * one, else a new one) and is written to the access log (access_log.h).
+ * one, else a new one), is written to the access log (access_log.h) and is
+ * counted for /metrics (metrics.h: atomic adds, no lock).
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
@@ -75,6 +76,10 @@
 
 #include "access_log.h"
 #include "crypto/pii.h"
+
+#ifndef KOPILKA_VERSION
+#define KOPILKA_VERSION "unknown"
+#endif
 
 enum {
     HTTP_THREADS_DEFAULT = 4,
@@ -288,15 +293,18 @@ static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, uns
     MHD_add_response_header(resp, "X-Request-Id", c->request_id);
     enum MHD_Result r = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t latency_us = (int64_t)(now.tv_sec - c->started.tv_sec) * 1000000 +
+                         (now.tv_nsec - c->started.tv_nsec) / 1000;
+    kp_metrics_request(c->hd->srv->metrics, c->method ? c->method : "", c->url ? c->url : "",
+                       status, latency_us);
     if (c->hd->access_log >= 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
         kp_access_entry entry = {
             .method = c->method ? c->method : "",
             .url = c->url ? c->url : "",
             .status = status,
-            .latency_us = (int64_t)(now.tv_sec - c->started.tv_sec) * 1000000 +
-                          (now.tv_nsec - c->started.tv_nsec) / 1000,
+            .latency_us = latency_us,
             .store = c->store,
             .request_id = c->request_id,
         };
@@ -438,6 +446,49 @@ static enum MHD_Result start_office(conn_ctx *c, struct MHD_Connection *conn)
     return send_answer(c, conn, c->answer.status, &c->out, c->answer.content_type);
 }
 
+/* GET /metrics (metrics.h), answered in the event loop so a scrape works
+ * while the office lane is busy with an export: it reads counters, takes
+ * the writer's, the office lane's and the program cache's locks for a
+ * moment each and stats four files. */
+static enum MHD_Result answer_metrics(conn_ctx *c, struct MHD_Connection *conn)
+{
+    http_daemon *hd = c->hd;
+    kp_server *srv = hd->srv;
+    kp_metrics_access access = kp_metrics_access_of(srv->metrics);
+    kp_error e;
+    unsigned status = 0;
+    if (access == KP_METRICS_OFF) {
+        kp_error_set(&e, KP_ERR_NOT_FOUND, "", "metrics are off on this server (kopilka serve "
+                     "--metrics off); start it with --metrics local or on to serve them");
+        status = kp_http_error(&c->out, 404, "not_found", &e);
+    } else if (access == KP_METRICS_LOCAL && (ntohl(c->address) >> 24) != 127) {
+        kp_error_set(&e, KP_ERR_FORBIDDEN, "", "GET /metrics is served to loopback clients only "
+                     "(kopilka serve --metrics local); start the server with --metrics on to "
+                     "let another host scrape it");
+        status = kp_http_error(&c->out, 403, "forbidden", &e);
+    } else if (strcmp(c->method, "GET") != 0) {
+        kp_error_set(&e, KP_ERR_INVALID, "", "use GET for this route");
+        status = kp_http_error(&c->out, 405, "method_not_allowed", &e);
+    }
+    if (status) return send_answer(c, conn, status, &c->out, NULL);
+    kp_metrics_sample sample = {.db_path = srv->config.db_path, .version = KOPILKA_VERSION};
+    kp_writer_stats_get(srv->writer, &sample.writer);
+    pthread_mutex_lock(&hd->office.lock);
+    sample.office_queued = hd->office.n;
+    pthread_mutex_unlock(&hd->office.lock);
+    const kp_program *program = kp_programs_hold(srv->programs);
+    sample.program_version = program ? program->version : 0;
+    kp_programs_drop(srv->programs, program);
+    kp_metrics_write(srv->metrics, &sample, &c->out);
+    if (c->out.failed) {
+        kp_buf_reset(&c->out);
+        kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory while writing the metrics");
+        return send_answer(c, conn, kp_http_error(&c->out, 503, "unavailable", &e), &c->out,
+                           NULL);
+    }
+    return send_answer(c, conn, 200, &c->out, "text/plain; version=0.0.4; charset=utf-8");
+}
+
 static bool answered_in_loop(const char *url)
 {
     return strcmp(url, "/v1/purchases") == 0 || strcmp(url, "/v1/returns") == 0 ||
@@ -493,6 +544,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     /* The whole request has arrived: no deadline until its answer is out. */
     atomic_store_explicit(&c->deadline_ms, 0, memory_order_relaxed);
     c->auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (strcmp(url, "/metrics") == 0) return answer_metrics(c, conn);
     if (!answered_in_loop(url)) return start_office(c, conn);
     kp_http_answer answer = {
         .status = 500, .body = &c->out, .write = &c->write, .store = c->store};
@@ -564,7 +616,11 @@ static void conns_add(http_daemon *hd, conn_ctx *c)
     if (hd->conns) hd->conns->prev = c;
     hd->conns = c;
     pthread_mutex_unlock(&hd->conns_lock);
-    if (c->refused) refuse_connection(hd, c);
+    kp_metrics_connection_opened(hd->srv->metrics);
+    if (c->refused) {
+        kp_metrics_connection_refused(hd->srv->metrics);
+        refuse_connection(hd, c);
+    }
 }
 
 static void conns_remove(http_daemon *hd, conn_ctx *c)
@@ -575,6 +631,7 @@ static void conns_remove(http_daemon *hd, conn_ctx *c)
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     pthread_mutex_unlock(&hd->conns_lock);
+    kp_metrics_connection_closed(hd->srv->metrics);
 }
 
 /* The deadline thread: shuts down the sockets of connections whose request
@@ -605,6 +662,7 @@ static void *deadline_main(void *arg)
             if (!c->refused) closed++;
         }
         if (closed) {
+            kp_metrics_connections_timed_out(hd->srv->metrics, closed);
             char detail[160];
             snprintf(detail, sizeof detail,
                      "closed %u connection(s) that sent no whole request within %lld s "
@@ -697,6 +755,13 @@ int kp_server_run(const kp_server_config *config)
      * on a full disk, and is handled as such, instead of killing us. */
     signal(SIGXFSZ, SIG_IGN);
 
+    kp_metrics_access metrics_access;
+    if (!kp_metrics_access_parse(config->metrics, &metrics_access)) {
+        kp_error_set(&e, KP_ERR_INVALID, "metrics", "must be local, on or off, got %s",
+                     config->metrics);
+        goto fail;
+    }
+    if ((srv->metrics = kp_metrics_new(metrics_access)) == NULL) goto out;
     srv->programs = kp_programs_new();
     if (srv->programs == NULL) goto out;
     if (kp_writer_start(config->db_path, srv->programs, &srv->writer, &e)) goto fail;
@@ -798,6 +863,7 @@ out:
     kp_reader_pool_free(srv->readers);
     kp_programs_free(srv->programs);
     kp_pii_free(srv->pii);
+    kp_metrics_free(srv->metrics);
     pthread_cond_destroy(&hd.resumed);
     pthread_mutex_destroy(&hd.lock);
     pthread_cond_destroy(&hd.conns_wake);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "http_error.h"
+#include "metrics.h"
 #include "service/service.h"
 
 typedef struct kp_server_config {
@@ -27,6 +28,8 @@ typedef struct kp_server_config {
     int connections_per_address;
     /* The access log (access_log.h): "off", "stderr" or a file; NULL = stderr. */
     const char *access_log;
+    /* Who may read GET /metrics (metrics.h): "local" (NULL), "on" or "off". */
+    const char *metrics;
 } kp_server_config;
 
 /* Runs the server until SIGINT or SIGTERM. Returns 0 on a clean stop. */
@@ -100,6 +103,8 @@ void kp_writer_stop(kp_writer *w);
  * database without acknowledged work, until a restart recovers it. The
  * first failure's reason goes to reason (may be NULL). */
 bool kp_writer_failed(kp_writer *w, char *reason, size_t size);
+/* The writer's counters and its queue's depth now, for /metrics. */
+void kp_writer_stats_get(kp_writer *w, kp_writer_stats *out);
 /* Returns once every write acknowledged so far is visible to other
  * connections of the database (commits the writer's open transaction). */
 void kp_writer_barrier(kp_writer *w);
@@ -175,6 +180,7 @@ struct kp_server {
     struct kp_keyring *keys; /* terminal keys (keyring.h) */
     struct kp_pii *pii; /* the personal-data key (DB.key); NULL when missing */
     char pii_problem[256]; /* why pii is NULL, for /health ("" when loaded) */
+    kp_metrics *metrics; /* counters for GET /metrics (metrics.h) */
 };
 
 /* The value of the query argument `name` of the request this thread is

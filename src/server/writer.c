@@ -154,7 +154,7 @@ struct kp_writer {
     pthread_cond_t wake_syncer;
     kp_job *sync_head, *sync_tail;
     bool syncer_running;
-    uint64_t syncs;
+    _Atomic uint64_t syncs; /* read by kp_writer_stats_get() */
     kp_time program_checked_ns;
     /* The operation log (oplog.h; NULL: every batch commits the database).
      * Batches of purchases and returns are "soft": their records are
@@ -181,9 +181,15 @@ struct kp_writer {
                                 * recovers it from the log */
     char failed_reason[256];   /* the first failure, for /health */
     pthread_cond_t committed;  /* broadcast at each database commit */
-    /* statistics, printed when the writer stops (only the writer writes them) */
-    uint64_t batches, jobs, exec_ns, commit_ns, soft_batches, hard_commits;
+    /* statistics, printed when the writer stops (only the writer writes
+     * them); the atomic ones are read by kp_writer_stats_get() for /metrics */
+    _Atomic uint64_t batches, jobs, hard_commits, log_bytes;
+    uint64_t exec_ns, commit_ns, soft_batches;
+    kp_histogram group_sizes; /* jobs per batch */
 };
+
+/* Buckets of the group size histogram: powers of two up to KP_BATCH_MAX. */
+static const uint64_t group_size_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
 enum {
     COMMIT_EVERY_NS = 500 * 1000 * 1000, /* a hard commit at least this often */
@@ -338,7 +344,10 @@ static bool journal_job(kp_writer *w, const kp_job *job)
         return false;
     }
     kp_error e;
-    return err == KP_OK && kp_oplog_add(w->log, w->record.data, w->record.len, &e) == KP_OK;
+    if (err != KP_OK || kp_oplog_add(w->log, w->record.data, w->record.len, &e) != KP_OK)
+        return false;
+    w->log_bytes += w->record.len;
+    return true;
 }
 
 /* Commits the open transaction, marking every log record written so far as
@@ -497,6 +506,7 @@ static void *writer_main(void *arg)
         }
         w->batches++;
         w->jobs += n;
+        kp_histogram_observe(&w->group_sizes, n);
         w->exec_ns += t1 - t0;
         w->commit_ns += now_ns() - t1;
         if (err) {
@@ -531,6 +541,20 @@ bool kp_writer_failed(kp_writer *w, char *reason, size_t size)
     if (failed && reason) snprintf(reason, size, "%s", w->failed_reason);
     pthread_mutex_unlock(&w->lock);
     return failed;
+}
+
+void kp_writer_stats_get(kp_writer *w, kp_writer_stats *out)
+{
+    out->groups = w->batches;
+    out->jobs = w->jobs;
+    out->database_commits = w->hard_commits;
+    out->log_syncs = w->syncs;
+    out->log_bytes = w->log_bytes;
+    out->group_sizes = &w->group_sizes;
+    pthread_mutex_lock(&w->lock);
+    out->queued = w->queued;
+    out->failed = w->failed;
+    pthread_mutex_unlock(&w->lock);
 }
 
 void kp_writer_barrier(kp_writer *w)
@@ -626,6 +650,8 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
     }
     w->scratch = kp_scratch_new();
     w->programs = programs;
+    kp_histogram_init(&w->group_sizes, group_size_bounds,
+                      sizeof group_size_bounds / sizeof group_size_bounds[0]);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->wake_checkpointer, NULL);

@@ -402,6 +402,8 @@ class Flows(unittest.TestCase):
         for p in ("/live", "/ready", "/health", "/v1/openapi.json"):
             self.call(200, "GET", p, key=None)
         self.call(405, "PUT", "/v1/openapi.json", {}, key=None)
+        self.call(200, "GET", "/metrics", key=None)  # loopback: --metrics local serves it
+        self.call(405, "POST", "/metrics", {}, key=None)
         self.call(404, "GET", "/v1/nope", key=None)
         # --- staff
         self.admin = self.call(200, "POST", "/v1/admin/login",
@@ -628,7 +630,7 @@ def check_file(test, name):
 # The suites whose answers Suites records (test_openapi.py's own are Flows').
 SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test_keys.py",
           "test_till.py", "test_durability.py", "test_caps.py", "test_phone.py",
-          "test_cards.py")
+          "test_cards.py", "test_metrics.py")
 
 
 class Recorded(unittest.TestCase):

@@ -23,7 +23,9 @@ Standard library only.
 import http.client
 import json
 import os
+import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -155,6 +157,50 @@ def _decode(raw):
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+def send_raw(port, head, body, timeout=20):
+    """Sends head+body on a fresh socket, stopping early if the server answers
+    (it may refuse a body before reading all of it, and close). Returns
+    (status, json or None); the answer is recorded like call()'s."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head)
+        view = memoryview(body)
+        sent = 0
+        while sent < len(view):
+            r, _, _ = select.select([s], [], [], 0)
+            if r:
+                break
+            try:
+                sent += s.send(view[sent:sent + 65536])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+            if b"\r\n\r\n" in data:
+                hdr, _, rest = data.partition(b"\r\n\r\n")
+                m = re.search(rb"(?i)content-length:\s*(\d+)", hdr)
+                if m and len(rest) >= int(m.group(1)):
+                    break
+    finally:
+        s.close()
+    if not data.startswith(b"HTTP/1."):
+        raise AssertionError("no HTTP answer: %r" % data[:200])
+    status = int(data.split(b" ", 2)[1])
+    hdr, _, rest = data.partition(b"\r\n\r\n")
+    m = re.search(rb"(?im)^content-type:\s*([^\r\n]*)", hdr)
+    parsed = _decode(rest)
+    request = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    _record(request[0], request[1], status, m.group(1).decode("latin-1") if m else None, parsed)
+    return status, parsed
 
 
 class Client:

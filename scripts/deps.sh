@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Kopilka builds and tests with, when missing.
-# Called by scripts/run.sh and scripts/test.sh; safe to run again.
+# Installs the Debian packages Kopilka builds with, when missing; with
+# --test also those only the tests use. Called by scripts/run.sh (build) and
+# scripts/test.sh (--test); safe to run again.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev
       libjansson-dev libsodium-dev libcmocka-dev liblua5.4-dev libzint-dev libpng-dev
       libcurl4-openssl-dev libpq-dev python3 sqlite3
-      libphonenumber-dev g++
-      nginx openssl)  # nginx, openssl: tests/integration/test_deploy.py (deploy/nginx)
+      libphonenumber-dev g++)
+case "${1:-}" in
+  --test)
+    # tests/integration/test_deploy.py runs deploy/nginx/kopilka.conf in a
+    # real nginx. Debian's package also enables nginx's own service where
+    # systemd runs; the demo (scripts/run.sh) does not install it.
+    pkgs+=(nginx openssl) ;;
+  "") ;;
+  *) echo "usage: scripts/deps.sh [--test]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,7 +3,7 @@
 # UndefinedBehaviorSanitizer (-Wall -Wextra -Werror) and run every test with CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --test
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DKOPILKA_SANITIZE=ON >/dev/null
 cmake --build build-test -j"$(nproc)"
 cd build-test

@@ -412,7 +412,7 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
 
     kp_card_info *cards;
     size_t n_cards = 0;
-    if ((err = people_cards_all(o, row->id, &cards, &n_cards, e))) return err;
+    if ((err = people_cards_all(o->st, row->id, &cards, &n_cards, e))) return err;
     kp_buf_puts(out, ",\"cards\":[");
     for (size_t i = 0; i < n_cards; i++) {
         kp_buf_puts(out, i ? ",{" : "{");
@@ -863,7 +863,7 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     /* Every card, however many: an erase that left one active would keep
      * the customer usable after they asked to be forgotten. */
     size_t n_cards = 0;
-    if ((err = people_cards_all(o, id, &cards, &n_cards, e))) goto out;
+    if ((err = people_cards_all(o->st, id, &cards, &n_cards, e))) goto out;
     for (size_t i = 0; i < n_cards; i++) {
         kp_card_info *c = &cards[i];
         if (c->state == KP_CARD_BLOCKED || c->state == KP_CARD_REPLACED) continue;

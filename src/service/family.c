@@ -357,7 +357,7 @@ static kp_err repoint_cards(kp_office *o, int64_t customer_id, int64_t account_i
 {
     kp_card_info *cards;
     size_t n = 0;
-    kp_err err = people_cards_all(o, customer_id, &cards, &n, e);
+    kp_err err = people_cards_all(o->st, customer_id, &cards, &n, e);
     if (err) return err;
     for (size_t i = 0; i < n && err == KP_OK; i++) {
         if (cards[i].state == KP_CARD_REPLACED) continue;
@@ -567,9 +567,9 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
     }
     /* The member's points go into the pot, lot by lot, expiry kept. */
     size_t n = 0;
-    if ((err = people_cards_all(o, cid, &cards, &n, e))) goto out;
+    if ((err = people_cards_all(o->st, cid, &cards, &n, e))) goto out;
     size_t n_owner = 0, owner_first = 0;
-    if ((err = people_cards_all(o, f.owner_id, &owner_cards, &n_owner, e))) goto out;
+    if ((err = people_cards_all(o->st, f.owner_id, &owner_cards, &n_owner, e))) goto out;
     while (owner_first < n_owner && owner_cards[owner_first].state == KP_CARD_REPLACED)
         owner_first++;
     size_t first = 0;

@@ -280,7 +280,7 @@ kp_err people_card_account(kp_office *o, const char *number, kp_card_info *card,
     return KP_OK;
 }
 
-kp_err people_cards_all(kp_office *o, int64_t customer_id, kp_card_info **cards, size_t *n,
+kp_err people_cards_all(kp_store *st, int64_t customer_id, kp_card_info **cards, size_t *n,
                         kp_error *e)
 {
     *cards = NULL;
@@ -300,12 +300,12 @@ kp_err people_cards_all(kp_office *o, int64_t customer_id, kp_card_info **cards,
             return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
         }
         *cards = more;
-        kp_err err = o->st->ops->people->cards_of_customer(o->st, customer_id, *cards, cap, n);
+        kp_err err = st->ops->people->cards_of_customer(st, customer_id, *cards, cap, n);
         if (err) {
             free(*cards);
             *cards = NULL;
             *n = 0;
-            return people_storage(o->st, err, e);
+            return people_storage(st, err, e);
         }
         if (*n < cap) return KP_OK;
     }

@@ -50,7 +50,7 @@ enum { KP_CARDS_PER_CUSTOMER_MAX = 1 << 20 };
 
 /* Members of one family, owner included; a join past it is refused. */
 enum { KP_FAMILY_MEMBERS_MAX = 64 };
-kp_err people_cards_all(kp_office *o, int64_t customer_id, kp_card_info **cards, size_t *n,
+kp_err people_cards_all(kp_store *st, int64_t customer_id, kp_card_info **cards, size_t *n,
                         kp_error *e);
 
 /* Takes a customer out of their family before an erase (family.c): a

@@ -17,6 +17,7 @@
  * burns nothing: no lookup at all.
  */
 #include "people.h"
+#include "people_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,35 +45,34 @@ kp_err kp_till_check_at(const kp_program *program, bool at_given, kp_time at, bo
                             "is 0): send the purchase while the till is online",
                             (long long)program->version);
     if (!at_given) return KP_OK;
+    int64_t back =
+        offline ? t->offline_days * KP_DAY_SECONDS + t->clock_skew_seconds : t->clock_skew_seconds;
+    bool ahead = at > now && at - now > t->clock_skew_seconds;
+    if (!ahead && !(at < now && now - at > back)) return KP_OK;
+    /* Refused: only now are the times written out for the message. */
     char at_text[32], now_text[32], skew[32];
     kp_time_format(at, at_text, sizeof at_text);
     kp_time_format(now, now_text, sizeof now_text);
     minutes_text(t->clock_skew_seconds, skew, sizeof skew);
-    if (at > now && at - now > t->clock_skew_seconds)
+    if (ahead)
         return kp_error_set(e, KP_ERR_INVALID, "at",
                             "%s is ahead of the server's time %s by more than %s "
                             "(till.clock_skew_minutes of program version %lld): a till may not "
                             "date an operation in the future",
                             at_text, now_text, skew, (long long)program->version);
-    int64_t back =
-        offline ? t->offline_days * KP_DAY_SECONDS + t->clock_skew_seconds : t->clock_skew_seconds;
-    if (at < now && now - at > back) {
-        if (offline)
-            return kp_error_set(e, KP_ERR_INVALID, "at",
-                                "%s is more than %lld days before the server's time %s: an "
-                                "offline upload may be at most till.offline_days = %lld days old "
-                                "(program version %lld)",
-                                at_text, (long long)t->offline_days, now_text,
-                                (long long)t->offline_days, (long long)program->version);
+    if (offline)
         return kp_error_set(e, KP_ERR_INVALID, "at",
-                            "%s is behind the server's time %s by more than %s "
-                            "(till.clock_skew_minutes of program version %lld); a till that "
-                            "was offline uploads its sales with \"offline\": true, up to "
-                            "%lld days back",
-                            at_text, now_text, skew, (long long)program->version,
-                            (long long)t->offline_days);
-    }
-    return KP_OK;
+                            "%s is more than %lld days before the server's time %s: an offline "
+                            "upload may be at most till.offline_days = %lld days old (program "
+                            "version %lld)",
+                            at_text, (long long)t->offline_days, now_text,
+                            (long long)t->offline_days, (long long)program->version);
+    return kp_error_set(e, KP_ERR_INVALID, "at",
+                        "%s is behind the server's time %s by more than %s "
+                        "(till.clock_skew_minutes of program version %lld); a till that was "
+                        "offline uploads its sales with \"offline\": true, up to %lld days back",
+                        at_text, now_text, skew, (long long)program->version,
+                        (long long)t->offline_days);
 }
 
 kp_err kp_till_card_by_phone(kp_store *st, const kp_pii *pii, const kp_program *program,
@@ -88,40 +88,38 @@ kp_err kp_till_card_by_phone(kp_store *st, const kp_pii *pii, const kp_program *
     if (!kp_norm_phone_in(phone, kp_phone_region_of(program), norm, &why))
         return kp_error_set(e, KP_ERR_INVALID, "phone", "%s", why);
     if (pii == NULL)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone", "no customer has this phone number");
+        return kp_error_set(e, KP_ERR_IO, "key",
+                            "the personal-data key file (DB.key) is missing: a customer cannot "
+                            "be found by phone; send the card number");
     uint8_t ix[32];
     kp_pii_index(pii, KP_PII_PHONE, norm, ix);
     const kp_people_ops *pp = st->ops->people;
     int64_t customer_id = 0;
     kp_err err = pp->customer_by_index(st, KP_CONTACT_PHONE, ix, &customer_id);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone", "no customer has this phone number");
+        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone",
+                             "no customer has this phone number");
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
-    enum { CARDS_MAX = 16 };
-    kp_card_info cards[CARDS_MAX];
+    /* Every card of the customer: the active one may follow many replaced. */
+    kp_card_info *cards = NULL;
     size_t n = 0;
-    if ((err = pp->cards_of_customer(st, customer_id, cards, CARDS_MAX, &n)))
-        return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    if ((err = people_cards_all(st, customer_id, &cards, &n, e))) return err;
     const kp_card_info *chosen = NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && err == KP_OK; i++) {
         if (cards[i].state != KP_CARD_ACTIVE && cards[i].state != KP_CARD_ISSUED) continue;
         if (chosen && chosen->account_id != cards[i].account_id)
-            return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_AMBIGUOUS_PHONE, "phone",
+            err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_AMBIGUOUS_PHONE, "phone",
                                 "the customer with this phone has active cards on several "
                                 "accounts: scan or type the card to use");
         if (chosen == NULL) chosen = &cards[i];
     }
-    if (n == CARDS_MAX && chosen)
-        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_AMBIGUOUS_PHONE, "phone",
-                            "the customer with this phone has more than %d cards: scan or type "
-                            "the card to use",
-                            CARDS_MAX - 1);
-    if (chosen == NULL)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone",
+    if (err == KP_OK && chosen == NULL)
+        err = kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_PHONE, "phone",
                             "the customer with this phone has no active card (blocked or "
                             "replaced cards cannot be used)");
-    snprintf(card, KP_STR_MAX, "%s", chosen->number);
-    return KP_OK;
+    if (err == KP_OK) snprintf(card, KP_STR_MAX, "%s", chosen->number);
+    free(cards);
+    return err;
 }
 
 kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *card,

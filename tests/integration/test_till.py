@@ -425,6 +425,29 @@ class PhoneAtTheTill(TillCase):
         self.assert_error(ans, "unknown_phone", "phone", "no active card")
 
 
+class PhoneManyCards(TillCase):
+
+    sections = {"till": {"identify_by_phone": True}}
+    cards = 20
+
+    def test_the_active_card_after_seventeen_blocked_ones_is_found(self):
+        first = self.k.cards[0]
+        body = {"card": first, "full_name": "Анна Смирнова", "phone": "8 916 765-43-21",
+                "consent": {"given": True, "text_version": "2026-01"}}
+        customer = self.post("/v1/customers", body, 201)
+        office = self.staff_token("manager")
+        for number in self.k.cards[1:18]:
+            s, _ = self.k.call("POST", "/v1/admin/customers/%d/cards" % customer["id"],
+                               {"card": number}, key=office)
+            self.assertEqual(s, 200, self.k.last_raw())
+        for number in self.k.cards[:17]:  # the oldest 17 are lost; the 18th is in use
+            s, _ = self.k.call("POST", "/v1/admin/cards/%s/block" % number,
+                               {"reason": "lost"}, key=office)
+            self.assertEqual(s, 200, self.k.last_raw())
+        found = self.post("/v1/identify", {"phone": "8 916 765-43-21"}, 200)
+        self.assertEqual((found["identified_by"], found["card"]), ("phone", self.k.cards[17]))
+
+
 class PhoneNotAllowed(TillCase):
 
     def test_the_demo_program_does_not_identify_by_phone(self):

@@ -22,6 +22,11 @@ char kp_card_luhn_digit(const char *payload);
  * looked up as it is. KP_ERR_INVALID with e->field = `field` ("card",
  * "new_card", ...) when the check digit is wrong. */
 kp_err kp_card_number_check(const char *number, const char *field, kp_error *e);
+/* What to answer when no card has `number`: the check-digit error above
+ * when that is why, else KP_ERR_NOT_FOUND (reason unknown_card) on `field`.
+ * Called after a lookup, never before: a card the database holds is served
+ * whatever its digits (numbers imported from an older system). */
+kp_err kp_card_unknown(const char *number, const char *field, kp_error *e);
 /* Writes a new random number with `prefix` (2 digits) into out[KP_CARD_DIGITS+1]. */
 void kp_card_number_generate(const char *prefix, char *out);
 

@@ -45,6 +45,14 @@ kp_err kp_card_number_check(const char *number, const char *field, kp_error *e)
                         number);
 }
 
+kp_err kp_card_unknown(const char *number, const char *field, kp_error *e)
+{
+    kp_err err = kp_card_number_check(number, field, e);
+    if (err) return err;
+    return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, field,
+                         "no card with number %s", number);
+}
+
 /* The random digits come from one randombytes_buf() call for the whole
  * number (one getrandom system call; randombytes_uniform() per digit made
  * ten, a third of a large `cards issue`'s time). A byte below 250 gives the

@@ -546,11 +546,9 @@ static kp_err do_picture(kp_office *o, const http_request *r, void *arg, kp_buf 
     kp_err err = kp_office_require(o, KP_PERM_CARD_READ, e);
     if (err) return err;
     kp_card card;
-    if ((err = kp_card_number_check(r->params[0], "card", e))) return err;
     err = o->st->ops->card_find(o->st, r->params[0], &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
-                             r->params[0]);
+        return kp_card_unknown(r->params[0], "card", e);
     if (err) return people_storage(o->st, err, e);
     return p->png ? kp_barcode_png(p->kind, r->params[0], out, e)
                   : kp_barcode_svg(p->kind, r->params[0], out, e);

@@ -204,12 +204,9 @@ kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *ou
 
 static kp_err find_card(kp_office *o, const char *number, kp_card_info *c, kp_error *e)
 {
-    kp_err err = kp_card_number_check(number, "card", e);
-    if (err) return err;
-    err = o->st->ops->people->card_info_get(o->st, number, c);
+    kp_err err = o->st->ops->people->card_info_get(o->st, number, c);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
-                             number);
+        return kp_card_unknown(number, "card", e);
     return err ? people_storage(o->st, err, e) : KP_OK;
 }
 
@@ -370,11 +367,9 @@ kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_
     }
     if (strcmp(new_number, number) == 0)
         return kp_error_set(e, KP_ERR_INVALID, "new_card", "must be another card");
-    if ((err = kp_card_number_check(new_number, "new_card", e))) return err;
     err = pp->card_info_get(o->st, new_number, &fresh);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "new_card", "no card with number %s",
-                             new_number);
+        return kp_card_unknown(new_number, "new_card", e);
     bool empty = false;
     if (err == KP_OK) err = pp->account_is_empty(o->st, fresh.account_id, &empty);
     if (err) return people_storage(o->st, err, e);

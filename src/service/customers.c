@@ -139,14 +139,11 @@ static void parse_input(kp_office *o, json_t *root, bool registering, customer_i
     }
     const char *s, *why;
     bool present;
-    kp_error check;
     if (registering && str_member(root, "card", &present, &s, fe, e)) {
         if (s == NULL || s[0] == '\0')
             field_error(fe, e, "card", "is required (the card number)");
         else if (strlen(s) >= KP_STR_MAX)
             field_error(fe, e, "card", "is too long");
-        else if (kp_card_number_check(s, "card", &check))
-            field_error(fe, e, "card", check.message);
         else {
             snprintf(in->card, sizeof in->card, "%s", s);
             in->has_card = true;
@@ -489,8 +486,7 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
     kp_card_info card;
     err = pp->card_info_get(o->st, in.card, &card);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
-                            "no card with number %s", in.card);
+        err = kp_card_unknown(in.card, "card", e);
         goto out;
     }
     if (err) {
@@ -641,8 +637,12 @@ kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *ou
     if (card[0]) {
         by = "card";
         kp_card_info c;
-        if ((err = kp_card_number_check(card, "card", e))) goto out;
         err = pp->card_info_get(o->st, card, &c);
+        /* Not found: say so when the number's check digit is wrong. */
+        if (err == KP_ERR_NOT_FOUND && kp_card_number_check(card, "card", e)) {
+            err = KP_ERR_INVALID;
+            goto out;
+        }
         if (err == KP_OK && c.customer_id)
             ids[n++] = c.customer_id;
         else if (err == KP_OK)
@@ -940,11 +940,10 @@ kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t l
     }
     kp_card_info card;
     bool empty = false;
-    if ((err = kp_card_number_check(number, "card", e))) goto out;
     err = pp->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND) {
         err =
-            kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", number);
+            kp_card_unknown(number, "card", e);
         goto out;
     }
     if (err == KP_OK) err = pp->account_is_empty(o->st, card.account_id, &empty);

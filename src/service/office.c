@@ -266,12 +266,9 @@ void people_credit_lot(const kp_office *o, const char *kind, kp_lot *lot)
 
 kp_err people_card_account(kp_office *o, const char *number, kp_card_info *card, kp_error *e)
 {
-    kp_err err = kp_card_number_check(number, "card", e);
-    if (err) return err;
-    err = o->st->ops->people->card_info_get(o->st, number, card);
+    kp_err err = o->st->ops->people->card_info_get(o->st, number, card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
-                             "no card with number %s", number);
+        return kp_card_unknown(number, "card", e);
     if (err) return people_storage(o->st, err, e);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
         return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_CARD_CONFLICT, "card",

@@ -406,12 +406,9 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
 
 static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_error *e)
 {
-    kp_err err = kp_card_number_check(number, "card", e);
-    if (err) return err;
-    err = st->ops->card_find(st, number, card);
+    kp_err err = st->ops->card_find(st, number, card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
-                             "no card with number %s", number);
+        return kp_card_unknown(number, "card", e);
     if (err != KP_OK) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
         return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
@@ -748,12 +745,9 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
                                kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e)
 {
     kp_card card;
-    kp_err err = kp_card_number_check(number, "card", e);
-    if (err) return err;
-    err = st->ops->card_find(st, number, &card);
+    kp_err err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
-                             "no card with number %s", number);
+        return kp_card_unknown(number, "card", e);
     if (err) return storage_error(st, err, e);
     kp_account *a = &sc->account;
     if ((err = st->ops->account_load(st, card.account_id, a))) return storage_error(st, err, e);

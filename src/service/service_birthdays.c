@@ -87,11 +87,9 @@ kp_err kp_birthday_set(kp_office *o, const char *number, const char *date, int64
         return kp_error_set(e, KP_ERR_INVALID, "date",
                             "must not be in the future (today is %s), got %s", today, date);
     kp_card_info card;
-    if ((err = kp_card_number_check(number, "card", e))) return err;
     err = o->st->ops->people->card_info_get(o->st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
-                             number);
+        return kp_card_unknown(number, "card", e);
     if (err) return people_storage(o->st, err, e);
     if (card.customer_id) {
         *customer_id = card.customer_id;

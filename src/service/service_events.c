@@ -327,11 +327,9 @@ kp_err kp_service_event(kp_store *st, const kp_program *p, kp_event_from from, c
     if ((err = kp_till_check_at(p, req->at_given, req->at, false, now, e))) return err;
 
     kp_card card;
-    if ((err = kp_card_number_check(req->card, "card", e))) return err;
     err = st->ops->card_find(st, req->card, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
-                             "no card with number %s", req->card);
+        return kp_card_unknown(req->card, "card", e);
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (card.state == KP_CARD_BLOCKED || card.state == KP_CARD_REPLACED)
         return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",

@@ -132,12 +132,9 @@ void kp_service_tier_json(kp_buf *b, const kp_program *program, int index)
 kp_err kp_service_discount_set(kp_store *st, const char *number, bool has, int32_t bp, kp_error *e)
 {
     kp_card card;
-    kp_err err = kp_card_number_check(number, "card", e);
-    if (err) return err;
-    err = st->ops->card_find(st, number, &card);
+    kp_err err = st->ops->card_find(st, number, &card);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
-                             number);
+        return kp_card_unknown(number, "card", e);
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (has && (bp < 0 || bp > 10000))
         return kp_error_set(e, KP_ERR_INVALID, "percent", "must be from 0 to 100");

@@ -366,10 +366,9 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
         goto out;
     }
     kp_card_info c;
-    if ((err = kp_card_number_check(card, "card", e))) goto out;
     err = o->st->ops->people->card_info_get(o->st, card, &c);
     if (err == KP_ERR_NOT_FOUND) {
-        err = kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s", card);
+        err = kp_card_unknown(card, "card", e);
         goto out;
     }
     if (err) {

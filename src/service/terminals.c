@@ -8,6 +8,7 @@
  * when it is made; only its hash is stored.
  */
 #include "people_int.h"
+#include <kopilka/card_number.h>
 #include "service_rules.h"
 
 #include <kopilka/money.h>
@@ -132,8 +133,7 @@ kp_err kp_discount_set(kp_office *o, const char *card, bool has, int32_t bp, kp_
     kp_card c;
     err = o->st->ops->card_find(o->st, card, &c);
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_setr(e, err, KP_REASON_UNKNOWN_CARD, "card", "no card with number %s",
-                             card);
+        return kp_card_unknown(card, "card", e);
     if (err) return people_storage(o->st, err, e);
     if ((err = kp_service_discount_set(o->st, card, has, bp, e))) return err;
     char target[48], rate[16];

@@ -106,15 +106,8 @@ static unsigned route_write(kp_server *srv, kp_job_type type, const char *store,
     if (type == KP_JOB_PURCHASE) {
         err = kp_purchase_req_parse(body, len, true, &w->req->purchase, &job->error);
         if (err) return kp_http_error_answer(out, &job->error, NULL);
-        if (w->req->purchase.phone[0]) {
-            kp_reader *r = kp_reader_acquire(srv->readers);
-            const kp_program *program = kp_programs_hold(srv->programs);
-            err = identify(srv, r, program, &w->req->purchase, &job->error);
-            kp_programs_drop(srv->programs, program);
-            kp_reader_release(srv->readers, r);
-            if (err) return kp_http_error_answer(out, &job->error, NULL);
-        }
-        job->purchase = &w->req->purchase;
+        job->purchase = &w->req->purchase; /* a phone is resolved by the writer */
+        job->pii = srv->pii;
         n_lines = w->req->purchase.basket.n_lines;
     } else {
         err = kp_return_req_parse(body, len, &w->req->ret, &job->error);

@@ -66,7 +66,10 @@ typedef enum kp_job_type { KP_JOB_PURCHASE = 1, KP_JOB_RETURN, KP_JOB_CALL } kp_
 typedef struct kp_job {
     kp_job_type type;
     const char *store;
-    const kp_purchase_req *purchase;
+    /* A purchase naming its customer by phone gets its card filled in by
+     * the writer (kp_till_purchase_by_phone, with pii), so it is not const. */
+    kp_purchase_req *purchase;
+    const struct kp_pii *pii;
     const kp_return_req *ret;
     /* KP_JOB_CALL: any other write (events, the scheduler's ticks), run with
      * the writer's connection in the job's savepoint; program may be NULL. */

@@ -240,9 +240,15 @@ static void run_job(kp_writer *w, kp_job *job)
         job_fail(job, err, "storage failed");
         return;
     }
-    if (job->type == KP_JOB_PURCHASE)
-        err = kp_service_purchase(st, program, job->store, job->purchase, job->now, w->scratch,
-                                  job->out, &job->replayed, &job->error);
+    if (job->type == KP_JOB_PURCHASE) {
+        /* Resolved here, not on an HTTP thread: the writer sees its own
+         * uncommitted work and no reader has to wait for a commit. */
+        err = kp_till_purchase_by_phone(st, job->pii, program, job->store, job->purchase,
+                                         &job->error);
+        if (err == KP_OK)
+            err = kp_service_purchase(st, program, job->store, job->purchase, job->now,
+                                      w->scratch, job->out, &job->replayed, &job->error);
+    }
     else if (job->type == KP_JOB_CALL)
         err = job->call(job->ctx, st, program, w->scratch, job->out, &job->replayed, &job->error);
     else

@@ -18,10 +18,11 @@
 enum { KP_TILL_PHONE_TEXT_MAX = 64 }; /* bytes of a phone as a till typed it */
 
 /* A quote or a purchase. The customer is named by `card`, or by `phone`
- * (when the program's till.identify_by_phone allows it): the server then
- * finds the card (kp_till_card_by_phone) before the service runs, writes it
- * to `card` and sets by_phone, so everything after (pricing, the stored
- * operation, the operation log) sees a card. */
+ * (when the program's till.identify_by_phone allows it): the card is found
+ * (kp_till_card_by_phone; for a purchase kp_till_purchase_by_phone, in the
+ * writer) before the service runs, written to `card` with by_phone set, so
+ * everything after (pricing, the stored operation, the operation log) sees
+ * a card. */
 typedef struct kp_purchase_req {
     char card[KP_STR_MAX];
     char phone[KP_TILL_PHONE_TEXT_MAX]; /* as sent; "" when the card was given */
@@ -124,6 +125,15 @@ struct kp_pii;
  * number. `pii` NULL (no key file) finds nobody. */
 kp_err kp_till_card_by_phone(kp_store *st, const struct kp_pii *pii, const kp_program *program,
                              const char *phone, char card[KP_STR_MAX], kp_error *e);
+/* A purchase that names its customer by phone: fills req->card and sets
+ * req->by_phone, inside the transaction that runs the purchase (the
+ * server's writer). A retry of a receipt the store already holds takes the
+ * card of that operation, without looking the phone up again, so it gets
+ * its first answer even if the phone's cards changed since. Does nothing
+ * when req->phone is empty. */
+kp_err kp_till_purchase_by_phone(kp_store *st, const struct kp_pii *pii,
+                                 const kp_program *program, const char *store,
+                                 kp_purchase_req *req, kp_error *e);
 
 /* The card's balance, lots and recent history. */
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,

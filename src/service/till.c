@@ -122,6 +122,27 @@ kp_err kp_till_card_by_phone(kp_store *st, const kp_pii *pii, const kp_program *
     return err;
 }
 
+kp_err kp_till_purchase_by_phone(kp_store *st, const kp_pii *pii, const kp_program *program,
+                                 const char *store, kp_purchase_req *req, kp_error *e)
+{
+    if (req->phone[0] == '\0') return KP_OK;
+    kp_op_row row;
+    kp_err err = st->ops->op_find(st, store, req->receipt, &row);
+    if (err == KP_OK) {
+        /* A retry: the card the first request was priced with. A different
+         * body still meets its 409 in kp_service_purchase. */
+        snprintf(req->card, KP_STR_MAX, "%s", row.card);
+        kp_op_row_release(&row);
+    } else if (err == KP_ERR_NOT_FOUND) {
+        err = kp_till_card_by_phone(st, pii, program, req->phone, req->card, e);
+        if (err) return err;
+    } else {
+        return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    }
+    req->by_phone = true;
+    return KP_OK;
+}
+
 kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *card,
                       const kp_basket *basket, kp_scratch *sc, bool *no_earn, const char **why)
 {

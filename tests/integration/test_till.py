@@ -405,6 +405,22 @@ class PhoneAtTheTill(TillCase):
             found = self.post("/v1/identify", {"phone": typed}, 200)
             self.assertEqual((found["identified_by"], found["card"]), ("phone", card), typed)
 
+    def test_a_resent_phone_purchase_gets_its_first_answer_after_the_card_changed(self):
+        card = self.k.cards[1]
+        self.register(card, "+79167654321")
+        body = {"phone": "8 916 765-43-21", "receipt": "R-9", "lines": lines()}
+        first = self.post("/v1/purchases", body, 201)
+        office = self.staff_token("manager")
+        s, _ = self.k.call("POST", "/v1/admin/cards/%s/block" % card, {"reason": "lost"},
+                           key=office)
+        self.assertEqual(s, 200, self.k.last_raw())
+        again = self.post("/v1/purchases", body, 200)  # not 404: the phone is not looked up
+        self.assertTrue(again.pop("replayed"))
+        self.assertEqual(again, first)
+        other = dict(body, lines=lines() + lines())
+        ans = self.post("/v1/purchases", other, 409)
+        self.assert_error(ans, "receipt_conflict", "receipt")
+
     def test_phone_errors_name_the_field(self):
         card = self.k.cards[1]
         self.register(card, "+79167654321")

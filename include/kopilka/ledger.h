@@ -12,7 +12,10 @@
  *  - no lot goes below zero or above its amount; debt is never negative;
  *  - a credit repays debt before it creates a lot;
  *  - an account has at most KP_LOTS_MAX open lots: at that many, a credit
- *    joins an open lot of its kind (the later expiry of the two is kept).
+ *    joins an open lot of its kind and pending state (the later expiry of
+ *    the two is kept); with none to join, or when a return reopens spent
+ *    lots past the cap, the plan asks the store to merge the nearest pairs
+ *    (kp_lots_merge_plan()) in the same transaction (lots_merge below).
  */
 #ifndef KOPILKA_LEDGER_H
 #define KOPILKA_LEDGER_H
@@ -69,7 +72,17 @@ typedef struct kp_ledger_plan {
     int64_t purchases_delta;
     int64_t spend_delta_minor;
     bool too_many_changes; /* more than KP_LOTS_MAX lots changed: refused */
-    bool lots_full;        /* a credit found no lot to join at KP_LOTS_MAX: refused */
+    bool lots_full;        /* at KP_LOTS_MAX, a credit found no lot to join and no pair of
+                            * lots that may merge to make room: refused */
+    /* Set only when the plan would leave the account over KP_LOTS_MAX open
+     * lots (a credit at the cap with no lot to join, a return reopening
+     * spent lots at the cap): after the lot changes and the new lot, the
+     * store merges the account's open lots down to KP_LOTS_MAX with
+     * kp_lots_merge_plan() at lots_merge_at, in the same transaction, and
+     * fails the plan with KP_ERR_LIMIT if they cannot merge that far.
+     * Merges keep every point, the later expiry and the later start. */
+    bool lots_merge;
+    kp_time lots_merge_at;
 } kp_ledger_plan;
 
 /* Checks a plan's invariants in every build: postings sum to zero (without
@@ -126,11 +139,12 @@ kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *acco
 /* Plans a return of `request` against `record` (updating record's
  * returned_qty). Refunds the burnt points to the lots they came from and
  * claws back the earned points; if they were spent, the account goes into
- * debt, which later credits repay. KP_ERR_INVALID when a line is unknown or
+ * debt, which later credits repay. A refund that reopens spent lots past
+ * KP_LOTS_MAX sets plan->lots_merge, merging at `now`. KP_ERR_INVALID when a line is unknown or
  * more is returned than is left. */
 kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *record,
                              const kp_return_request *request, kp_return_result *result,
-                             kp_ledger_plan *plan, kp_error *e);
+                             kp_time now, kp_ledger_plan *plan, kp_error *e);
 
 /* Plans a credit (adjustment, grant, opening balance) of `points` > 0 from
  * system account `source` as a new lot `lot`, or a debit (points < 0) taken

@@ -55,6 +55,8 @@ static void plan_init(kp_ledger_plan *plan, kp_op_type type, const kp_account *a
     plan->spend_delta_minor = 0;
     plan->too_many_changes = false;
     plan->lots_full = false;
+    plan->lots_merge = false;
+    plan->lots_merge_at = 0;
 }
 
 /* A movement of `points` between the customer's account and a system account. */
@@ -76,8 +78,9 @@ kp_err kp_ledger_plan_check(const kp_ledger_plan *plan, kp_error *e)
                             KP_LOTS_MAX);
     if (plan->lots_full)
         return kp_error_set(e, KP_ERR_LIMIT, "",
-                            "the account has %d open lots, the most it may have, and none of "
-                            "the same kind and pending state to join: spend or expire some first",
+                            "the account has %d open lots, the most it may have, each of a "
+                            "different kind or pending state, so none can join or merge with "
+                            "another: spend or expire some first",
                             KP_LOTS_MAX);
     int64_t sum = 0;
     bool overflow = false;
@@ -128,6 +131,19 @@ static const kp_lot *lot_to_join(const kp_account *account, const kp_lot *proto,
     return best;
 }
 
+/* Whether two open lots of `account` may merge (kp_lots_merge_plan()'s
+ * rule at `now`: the same kind and pending state), to make room for one
+ * more. Only called at the cap: copies the lots, O(n^2) at worst. */
+static bool lots_can_merge(const kp_account *account, kp_time now)
+{
+    static _Thread_local kp_lot copy[KP_LOTS_MAX];
+    static _Thread_local kp_lot_merge merges[KP_LOTS_MAX];
+    size_t n = account->n_lots;
+    if (n < 2) return false;
+    memcpy(copy, account->lots, n * sizeof copy[0]);
+    return kp_lots_merge_plan(copy, &n, n - 1, now, merges) == 1;
+}
+
 /* Credits `points` to the account: repays debt first, the rest becomes the
  * new lot described by `proto` (merged into an open lot of the same kind that
  * never expires and is already active, to keep the number of lots small).
@@ -137,7 +153,10 @@ static const kp_lot *lot_to_join(const kp_account *account, const kp_lot *proto,
  * credit joins the open lot that lot_to_join() picks instead of opening
  * one; the joined lot keeps the later expiry and the later start of the two,
  * so the customer never loses a day of validity and pending points never
- * become spendable early (docs/architecture.md, "Lots"). */
+ * become spendable early (docs/architecture.md, "Lots"). With none to join,
+ * the credit opens its own lot and the plan asks the store to merge the
+ * nearest pair (kp_ledger_plan.lots_merge); only an account whose lots are
+ * all of different kinds and pending states is refused (lots_full). */
 static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t points,
                    const kp_lot *proto, kp_time now)
 {
@@ -164,7 +183,21 @@ static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t poin
     if (account->n_lots < KP_LOTS_MAX) return;
     const kp_lot *join = lot_to_join(account, proto, now);
     if (join == NULL) {
-        plan->lots_full = true; /* kp_ledger_plan_check() refuses the plan */
+        /* Nothing to join (a pending credit among spendable lots, say): a
+         * lot this plan spends to 0 leaves room; otherwise the store merges
+         * the nearest pair of lots that may merge, in the same transaction,
+         * so the new lot keeps its own start and expiry. */
+        for (size_t c = 0; c < plan->n_changes; c++)
+            for (size_t i = 0; i < account->n_lots; i++)
+                if (account->lots[i].id == plan->changes[c].lot_id &&
+                    account->lots[i].remaining + plan->changes[c].delta == 0)
+                    return;
+        if (!lots_can_merge(account, now)) {
+            plan->lots_full = true; /* kp_ledger_plan_check() refuses the plan */
+            return;
+        }
+        plan->lots_merge = true;
+        plan->lots_merge_at = now;
         return;
     }
     plan->new_lot.id = join->id;
@@ -212,7 +245,7 @@ typedef struct work_lot {
 
 kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *record,
                              const kp_return_request *request, kp_return_result *result,
-                             kp_ledger_plan *plan, kp_error *e)
+                             kp_time now, kp_ledger_plan *plan, kp_error *e)
 {
     memset(result, 0, offsetof(kp_return_result, lines));
     int64_t back[KP_LINES_MAX];
@@ -328,6 +361,17 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
         }
     }
     plan->debt_after += claw;
+    /* Refunds reopen spent lots: past the cap, the store merges the nearest
+     * pairs back down to it in the same transaction (kp_ledger_plan.lots_merge).
+     * Under the cap (n_work <= KP_LOTS_MAX) nothing is counted. */
+    if (n_work > KP_LOTS_MAX) {
+        size_t open = 0;
+        for (size_t w = 0; w < n_work; w++) open += work[w].remaining > 0;
+        if (open > KP_LOTS_MAX) {
+            plan->lots_merge = true;
+            plan->lots_merge_at = now;
+        }
+    }
     plan->balance_after = account->balance + result->burned_refunded - result->earned_reversed;
     plan->spend_delta_minor = record->not_joined ? 0 : -result->spend_reversed_minor;
     return kp_ledger_plan_check(plan, e);

@@ -668,10 +668,10 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
         goto out;
     }
     kp_return_result *res = &sc->ret;
-    if ((err = kp_ledger_plan_return(&sc->account, rec, &req->request, res, &sc->plan, e)))
+    kp_time at = req->at_given ? req->at : now;
+    if ((err = kp_ledger_plan_return(&sc->account, rec, &req->request, res, at, &sc->plan, e)))
         goto out;
 
-    kp_time at = req->at_given ? req->at : now;
     kp_buf_reset(out);
     kp_buf_puts(out, "{");
     kp_buf_json_kv_str(out, "card", req->card, false);

@@ -544,6 +544,9 @@ static kp_err s_op_set_detail(kp_store *b, int64_t op_id, const char *detail)
     return run(s, st);
 }
 
+static kp_err merge_account_lots(sqlite_store *s, int64_t account_id, size_t max, kp_time now,
+                                 size_t *before, size_t *after);
+
 static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *plan, kp_time now)
 {
     sqlite_store *s = (sqlite_store *)b;
@@ -631,6 +634,21 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
                      "lot %lld of account %lld not found", (long long)l->id,
                      (long long)plan->account_id);
             err = KP_ERR_INTERNAL;
+        }
+    }
+    /* Only a plan that would leave the account over KP_LOTS_MAX open lots
+     * asks for this (the ledger sets it at the cap): the nearest pairs
+     * merge back down to it here, in the operation's transaction. */
+    if (err == KP_OK && plan->lots_merge) {
+        size_t before = 0, after = 0;
+        err = merge_account_lots(s, plan->account_id, KP_LOTS_MAX, plan->lots_merge_at, &before,
+                                 &after);
+        if (err == KP_OK && after > KP_LOTS_MAX) {
+            snprintf(s->base.last_error, sizeof s->base.last_error,
+                     "the operation would leave account %lld with %zu open lots, more than %d, "
+                     "and they are of too many kinds and pending states to merge",
+                     (long long)plan->account_id, after, KP_LOTS_MAX);
+            err = KP_ERR_LIMIT;
         }
     }
     if (err == KP_OK) {
@@ -747,23 +765,20 @@ static kp_err s_integrity(kp_store *b, bool full, void (*report)(void *ctx, cons
     return rc == SQLITE_DONE ? KP_OK : fail(s, rc);
 }
 
-/* kp_store_ops.lots_merge: finds the accounts over `max` open lots, reads
- * each one's lots whole, plans with kp_lots_merge_plan() and applies it. */
-static kp_err
-s_lots_merge(kp_store *b, size_t max, kp_time now,
-             void (*report)(void *ctx, int64_t account_id, size_t before, size_t after), void *ctx)
+/* Merges the open lots of one account down to `max` with
+ * kp_lots_merge_plan() at `now`: reads them whole (however many), applies
+ * each merge. *before and *after are the open lots before and after; *after
+ * stays above `max` when no more of them may merge. */
+static kp_err merge_account_lots(sqlite_store *s, int64_t account_id, size_t max, kp_time now,
+                                 size_t *before, size_t *after)
 {
-    sqlite_store *s = (sqlite_store *)b;
-    sqlite3_stmt *over = NULL, *lots = NULL, *into = NULL, *from = NULL;
+    sqlite3_stmt *lots = NULL, *into = NULL, *from = NULL;
     kp_lot *all = NULL;
     kp_lot_merge *merges = NULL;
+    size_t cap = 0, got = 0;
     kp_err err = KP_OK;
-    int rc = SQLITE_OK;
+    int rc;
     if ((rc = sqlite3_prepare_v2(s->db,
-                                 "SELECT account_id, count(*) FROM lots WHERE remaining > 0 "
-                                 "GROUP BY account_id HAVING count(*) > ?1 ORDER BY account_id",
-                                 -1, &over, NULL)) ||
-        (rc = sqlite3_prepare_v2(s->db,
                                  "SELECT id, kind, amount, remaining, earned_at, active_from, "
                                  "expires_at FROM lots WHERE account_id = ?1 AND remaining > 0 "
                                  "ORDER BY expires_at, id",
@@ -778,32 +793,39 @@ s_lots_merge(kp_store *b, size_t max, kp_time now,
         err = fail(s, rc);
         goto out;
     }
-    sqlite3_bind_int64(over, 1, (sqlite3_int64)max);
-    while (err == KP_OK && (rc = sqlite3_step(over)) == SQLITE_ROW) {
-        int64_t account_id = sqlite3_column_int64(over, 0);
-        size_t n = (size_t)sqlite3_column_int64(over, 1), got = 0;
-        kp_lot *more = realloc(all, n * sizeof *all);
-        kp_lot_merge *more_merges = more ? realloc(merges, n * sizeof *merges) : NULL;
-        if (more) all = more;
-        if (more_merges) merges = more_merges;
-        if (more == NULL || more_merges == NULL) {
+    sqlite3_bind_int64(lots, 1, account_id);
+    while ((rc = sqlite3_step(lots)) == SQLITE_ROW) {
+        if (got == cap) {
+            size_t more = cap ? 2 * cap : KP_LOTS_MAX + 1;
+            kp_lot *a = realloc(all, more * sizeof *all);
+            if (a == NULL) {
+                snprintf(s->base.last_error, sizeof s->base.last_error, "out of memory");
+                err = KP_ERR_NOMEM;
+                goto out;
+            }
+            all = a;
+            cap = more;
+        }
+        kp_lot *l = &all[got++];
+        l->id = sqlite3_column_int64(lots, 0);
+        store_sqlite_copy_text(l->kind, sizeof l->kind, sqlite3_column_text(lots, 1));
+        l->amount = sqlite3_column_int64(lots, 2);
+        l->remaining = sqlite3_column_int64(lots, 3);
+        l->earned_at = sqlite3_column_int64(lots, 4);
+        l->active_from = sqlite3_column_int64(lots, 5);
+        l->expires_at = sqlite3_column_int64(lots, 6);
+    }
+    if (rc != SQLITE_DONE) {
+        err = fail(s, rc);
+        goto out;
+    }
+    size_t left = got;
+    if (got > max) {
+        if ((merges = malloc((got - max) * sizeof *merges)) == NULL) {
             snprintf(s->base.last_error, sizeof s->base.last_error, "out of memory");
             err = KP_ERR_NOMEM;
-            break;
+            goto out;
         }
-        sqlite3_bind_int64(lots, 1, account_id);
-        while (got < n && (rc = sqlite3_step(lots)) == SQLITE_ROW) {
-            kp_lot *l = &all[got++];
-            l->id = sqlite3_column_int64(lots, 0);
-            store_sqlite_copy_text(l->kind, sizeof l->kind, sqlite3_column_text(lots, 1));
-            l->amount = sqlite3_column_int64(lots, 2);
-            l->remaining = sqlite3_column_int64(lots, 3);
-            l->earned_at = sqlite3_column_int64(lots, 4);
-            l->active_from = sqlite3_column_int64(lots, 5);
-            l->expires_at = sqlite3_column_int64(lots, 6);
-        }
-        sqlite3_reset(lots);
-        size_t left = got;
         size_t n_merges = kp_lots_merge_plan(all, &left, max, now, merges);
         for (size_t m = 0; m < n_merges && err == KP_OK; m++) {
             sqlite3_bind_int64(into, 1, merges[m].into_id);
@@ -813,16 +835,41 @@ s_lots_merge(kp_store *b, size_t max, kp_time now,
             sqlite3_bind_int64(from, 1, merges[m].from_id);
             if ((err = run(s, into)) == KP_OK) err = run(s, from);
         }
-        if (err == KP_OK && report) report(ctx, account_id, got, left);
     }
-    if (err == KP_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) err = fail(s, rc);
+    *before = got;
+    *after = left;
 out:
-    sqlite3_finalize(over);
     sqlite3_finalize(lots);
     sqlite3_finalize(into);
     sqlite3_finalize(from);
     free(all);
     free(merges);
+    return err;
+}
+
+/* kp_store_ops.lots_merge: finds the accounts over `max` open lots and
+ * merges each one's with merge_account_lots(). */
+static kp_err
+s_lots_merge(kp_store *b, size_t max, kp_time now,
+             void (*report)(void *ctx, int64_t account_id, size_t before, size_t after), void *ctx)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *over = NULL;
+    kp_err err = KP_OK;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT account_id, count(*) FROM lots WHERE remaining > 0 "
+                                "GROUP BY account_id HAVING count(*) > ?1 ORDER BY account_id",
+                                -1, &over, NULL);
+    if (rc != SQLITE_OK) return fail(s, rc);
+    sqlite3_bind_int64(over, 1, (sqlite3_int64)max);
+    while (err == KP_OK && (rc = sqlite3_step(over)) == SQLITE_ROW) {
+        int64_t account_id = sqlite3_column_int64(over, 0);
+        size_t before = 0, after = 0;
+        err = merge_account_lots(s, account_id, max, now, &before, &after);
+        if (err == KP_OK && report) report(ctx, account_id, before, after);
+    }
+    if (err == KP_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) err = fail(s, rc);
+    sqlite3_finalize(over);
     return err;
 }
 

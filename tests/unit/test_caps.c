@@ -189,10 +189,14 @@ static void test_600_lots_expire_whole(void **state)
     assert_int_equal(problems, 0);
 }
 
-/* A credit at the cap never joins a lot of another kind or pending state:
- * with KP_LOTS_MAX promo lots open, a pending promo credit is refused with
- * KP_ERR_LIMIT and a sentence, and nothing is written. */
-static void test_credit_at_the_cap_with_nothing_to_join_is_refused(void **state)
+/* A credit at the cap never joins a lot of another kind or pending state.
+ * With KP_LOTS_MAX spendable promo lots open, a purchase whose earn is
+ * pending (pending_days) goes through (before: refused with KP_ERR_LIMIT,
+ * the cashier could not sell): the nearest pair of spendable lots merges in
+ * the same transaction (the earlier into the later, the later expiry kept),
+ * the pending points get a lot of their own and are not spendable before
+ * their day, the account stays at KP_LOTS_MAX lots and loads. */
+static void test_pending_earn_at_a_cap_of_spendable_lots_goes_through(void **state)
 {
     fx *f = *state;
     kp_error e = {0};
@@ -202,14 +206,176 @@ static void test_credit_at_the_cap_with_nothing_to_join_is_refused(void **state)
     assert_int_equal(f->st->ops->commit(f->st), KP_OK);
     kp_account *a = &f->sc->account;
     assert_int_equal(f->st->ops->account_load(f->st, f->account_id, a), KP_OK);
+    assert_int_equal(a->n_lots, KP_LOTS_MAX);
+
+    /* The pending credit as a grant: planned, no longer refused. */
     kp_lot pending = {0};
     snprintf(pending.kind, sizeof pending.kind, "promo");
     pending.active_from = T0 + 30 * DAY; /* not spendable yet at T0 + 1 day */
     pending.expires_at = T0 + 200 * DAY;
     assert_int_equal(
         kp_ledger_plan_move(a, KP_OP_GRANT, KP_SYS_ISSUED, 5, &pending, T0 + DAY, &f->sc->plan, &e),
+        KP_OK);
+    assert_true(f->sc->plan.lots_merge);
+
+    /* And a purchase whose earn is pending 14 days, applied. */
+    kp_program program;
+    assert_int_equal(kp_service_program_get(f->st, 0, &program, &e), KP_OK);
+    snprintf(program.point_kind, sizeof program.point_kind, "promo");
+    program.earn_validity.pending_days = 14;
+    program.earn_validity.ttl_days = 365;
+    program.earn_validity.ttl_months = 0;
+    program.earn_validity.expires_on = 0;
+    kp_quote *quote = calloc(1, sizeof *quote);
+    assert_non_null(quote);
+    quote->amount_minor = 12500;
+    quote->earned = 5;
+    quote->joined = true;
+    kp_time now = T0 + DAY;
+    assert_int_equal(kp_ledger_plan_purchase(&program, a, NULL, quote, now, &f->sc->plan), KP_OK);
+    free(quote);
+    assert_true(f->sc->plan.lots_merge);
+    assert_int_equal(f->sc->plan.new_lot.id, 0); /* a lot of its own */
+    kp_op_row row;
+    memset(&row, 0, sizeof row);
+    row.type = KP_OP_PURCHASE;
+    row.account_id = f->account_id;
+    snprintf(row.card, sizeof row.card, "%s", f->card);
+    row.at = now;
+    row.earned = 5;
+    row.points = 5;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(f->st->ops->op_insert(f->st, &row), KP_OK);
+    assert_int_equal(f->st->ops->plan_apply(f->st, row.id, &f->sc->plan, now), KP_OK);
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+
+    assert_int_equal(f->st->ops->account_load(f->st, f->account_id, a), KP_OK);
+    assert_int_equal(a->n_lots, KP_LOTS_MAX);
+    assert_int_equal(a->balance, KP_LOTS_MAX + 5);
+    int64_t sum = 0;
+    for (size_t i = 0; i < a->n_lots; i++) sum += a->lots[i].remaining;
+    assert_int_equal(sum, KP_LOTS_MAX + 5);
+    /* All gaps are a day: the earliest pair merged, the later expiry kept. */
+    assert_int_equal(a->lots[0].remaining, 2);
+    assert_int_equal(a->lots[0].expires_at, T0 + 101 * (kp_time)DAY);
+    /* The pending points: not spendable before their 14 days, then they are. */
+    assert_int_equal(kp_account_spendable(a, now), KP_LOTS_MAX);
+    assert_int_equal(kp_account_spendable(a, now + 14 * DAY - 1), KP_LOTS_MAX);
+    assert_int_equal(kp_account_spendable(a, now + 14 * DAY), KP_LOTS_MAX + 5);
+    int lines = 0;
+    int64_t problems = -1;
+    assert_int_equal(f->st->ops->verify(f->st, count_problem, &lines, &problems), KP_OK);
+    assert_int_equal(problems, 0);
+}
+
+/* The truly impossible case is still refused, with a sentence: KP_LOTS_MAX
+ * open lots each of a different kind, so a pending promo credit has none to
+ * join and no pair of lots may merge to make room. */
+static void test_credit_at_the_cap_with_nothing_to_join_or_merge_is_refused(void **state)
+{
+    fx *f = *state;
+    kp_account *a = &f->sc->account;
+    memset(a, 0, sizeof *a);
+    a->id = f->account_id;
+    for (int i = 0; i < KP_LOTS_MAX; i++) {
+        kp_lot *l = &a->lots[i];
+        l->id = i + 1;
+        snprintf(l->kind, sizeof l->kind, "k%d", i);
+        l->amount = l->remaining = 1;
+        l->active_from = T0;
+        l->expires_at = T0 + (kp_time)(100 + i) * DAY;
+    }
+    a->n_lots = KP_LOTS_MAX;
+    a->balance = KP_LOTS_MAX;
+    kp_lot pending = {0};
+    snprintf(pending.kind, sizeof pending.kind, "promo");
+    pending.active_from = T0 + 30 * DAY;
+    pending.expires_at = T0 + 200 * DAY;
+    kp_error e = {0};
+    assert_int_equal(
+        kp_ledger_plan_move(a, KP_OP_GRANT, KP_SYS_ISSUED, 5, &pending, T0 + DAY, &f->sc->plan, &e),
         KP_ERR_LIMIT);
     assert_non_null(strstr(e.message, "512 open lots"));
+    assert_non_null(strstr(e.message, "different kind or pending state"));
+}
+
+/* A return refunds burnt points to the lot they came from; that lot was
+ * spent to 0 and the account is at KP_LOTS_MAX open lots again. Before,
+ * the lot reopened as the 513th and every later load of the account was
+ * refused until `kopilka lots merge`. Now the nearest pair merges in the
+ * same transaction: the account loads with KP_LOTS_MAX lots, the balance is
+ * exact, the refunded point keeps its expiry (merged into the next lot, the
+ * later expiry kept) and verify finds nothing wrong. */
+static void test_return_reopening_a_spent_lot_at_the_cap_stays_loadable(void **state)
+{
+    fx *f = *state;
+    kp_error e = {0};
+    kp_account *a = &f->sc->account;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    for (int i = 0; i < KP_LOTS_MAX; i++)
+        assert_int_equal(move(f, 1, T0 + (kp_time)(100 + i) * DAY, &e), KP_OK);
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+    assert_int_equal(f->st->ops->account_load(f->st, f->account_id, a), KP_OK);
+    int64_t spent_lot = a->lots[0].id; /* the earliest expiry: burnt first */
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(move(f, -1, 0, &e), KP_OK); /* spends it to 0: 511 open */
+    assert_int_equal(move(f, 1, T0 + 2000 * (kp_time)DAY, &e), KP_OK); /* 512 again */
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+    assert_int_equal(f->st->ops->account_load(f->st, f->account_id, a), KP_OK);
+    assert_int_equal(a->n_lots, KP_LOTS_MAX);
+    assert_int_equal(a->balance, KP_LOTS_MAX);
+
+    /* The purchase that burnt that point: one line, 1 point burnt. */
+    kp_purchase_record *rec = &f->sc->record;
+    memset(rec, 0, sizeof *rec);
+    rec->op_id = 1;
+    rec->account_id = f->account_id;
+    rec->burned = 1;
+    rec->points_minor = 100;
+    rec->n_lines = 1;
+    snprintf(rec->lines[0].line.sku, sizeof rec->lines[0].line.sku, "tea");
+    rec->lines[0].line.qty = 1;
+    rec->lines[0].line.amount_minor = 1000;
+    rec->lines[0].result.points_minor = 100;
+    rec->n_takes = 1;
+    rec->takes[0] = (kp_lot_take){spent_lot, 1};
+    kp_return_request *req = calloc(1, sizeof *req);
+    kp_return_result *res = calloc(1, sizeof *res);
+    assert_non_null(req);
+    assert_non_null(res);
+    req->whole = true;
+    kp_time now = T0 + 2 * DAY;
+    assert_int_equal(kp_ledger_plan_return(a, rec, req, res, now, &f->sc->plan, &e), KP_OK);
+    assert_int_equal(res->burned_refunded, 1);
+    assert_true(f->sc->plan.lots_merge);
+    free(req);
+    free(res);
+    kp_op_row row;
+    memset(&row, 0, sizeof row);
+    row.type = KP_OP_RETURN;
+    row.account_id = f->account_id;
+    snprintf(row.card, sizeof row.card, "%s", f->card);
+    row.at = now;
+    row.burned = -1;
+    row.points = 1;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(f->st->ops->op_insert(f->st, &row), KP_OK);
+    assert_int_equal(f->st->ops->plan_apply(f->st, row.id, &f->sc->plan, now), KP_OK);
+    assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+
+    assert_int_equal(f->st->ops->account_load(f->st, f->account_id, a), KP_OK);
+    assert_int_equal(a->n_lots, KP_LOTS_MAX);
+    assert_int_equal(a->balance, KP_LOTS_MAX + 1);
+    int64_t sum = 0;
+    for (size_t i = 0; i < a->n_lots; i++) sum += a->lots[i].remaining;
+    assert_int_equal(sum, KP_LOTS_MAX + 1);
+    assert_int_equal(a->lots[0].remaining, 2);
+    assert_int_equal(a->lots[0].expires_at, T0 + 101 * (kp_time)DAY);
+    assert_int_equal(kp_account_spendable(a, now), KP_LOTS_MAX + 1);
+    int lines = 0;
+    int64_t problems = -1;
+    assert_int_equal(f->st->ops->verify(f->st, count_problem, &lines, &problems), KP_OK);
+    assert_int_equal(problems, 0);
 }
 
 static void report_merge(void *ctx, int64_t account_id, size_t before, size_t after)
@@ -489,7 +655,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_600_lots_every_point_visible_and_spendable, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_600_lots_expire_whole, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_credit_at_the_cap_with_nothing_to_join_is_refused,
+        cmocka_unit_test_setup_teardown(test_pending_earn_at_a_cap_of_spendable_lots_goes_through,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_credit_at_the_cap_with_nothing_to_join_or_merge_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_return_reopening_a_spent_lot_at_the_cap_stays_loadable,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_of_more_lots_than_the_cap_is_refused, setup,
                                         teardown),

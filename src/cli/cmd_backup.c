@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <kopilka/oplog.h>
+
 #include "cli.h"
 #include "crypto/pii.h"
 #include "service/service.h"
@@ -55,6 +57,14 @@ static bool copy_key(const char *from, const char *to)
     return ok;
 }
 
+/* Counts the log records the copy leaves out (kp_durable_lost_fn). */
+static void count_late(void *ctx, uint64_t seq, const char *kind, const char *store,
+                       const char *card, const char *receipt, const char *outcome)
+{
+    (void)seq, (void)kind, (void)store, (void)card, (void)receipt, (void)outcome;
+    (*(size_t *)ctx)++;
+}
+
 int cmd_backup(int argc, char **argv)
 {
     static const char *const opts[] = {NULL};
@@ -88,14 +98,39 @@ int cmd_backup(int argc, char **argv)
         return 1;
     }
     /* Opening the copy replays the acknowledged operations its snapshot
-     * lacks; then its log files are spent. */
+     * lacks; then its log files are spent. The log was copied while the
+     * server may have been writing it: a record being written then reads
+     * as damage, with records after it. Those were all written after the
+     * backup began, so not acknowledged before it: the copy leaves them
+     * out (and says so) rather than fail. */
     kp_store *st = NULL;
-    if (kp_service_open(out, false, &st, &e) != KP_OK) {
-        fprintf(stderr, "kopilka backup: the copy %s does not open: %s\n", out, e.message);
+    kp_oplog *log = NULL;
+    uint8_t id[16];
+    size_t applied = 0, salvaged = 0, late = 0;
+    kp_oplog_damage damage = {0};
+    kp_err err = kp_store_open(out, false, &st, &e);
+    if (err == KP_OK && (err = st->ops->identity(st, id)))
+        kp_error_set(&e, err, "database", "cannot read the copy's identity: %s", st->last_error);
+    if (err == KP_OK) err = kp_oplog_open(out, id, &log, &e);
+    if (err == KP_OK)
+        err = kp_durable_recover_accepting_loss(st, log, false, count_late, &late, &applied,
+                                                &salvaged, &damage, &e);
+    kp_oplog_close(log);
+    kp_store_close(st);
+    if (err) {
+        fprintf(stderr, "kopilka backup: the copy %s does not open: %s; it was removed\n", out,
+                e.message);
+        store_backup_remove(out);
         return 1;
     }
-    kp_store_close(st);
-    if (!copy_key(db_key, out_key)) return 1;
+    if (damage.first_lost)
+        printf("backup: operations %llu to %llu were being written during the copy (after it "
+               "began); the copy holds everything acknowledged before\n",
+               (unsigned long long)damage.first_lost, (unsigned long long)damage.last_lost);
+    if (!copy_key(db_key, out_key)) {
+        store_backup_remove(out);
+        return 1;
+    }
     printf("backup %s -> %s%s\n", db, out,
            access(out_key, F_OK) == 0 ? " (key file copied too)" : "");
     fflush(stdout);

@@ -316,7 +316,7 @@ static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t
     take(&r, hash, sizeof hash);
     get_str(&r, card);
     get_str(&r, receipt);
-    bool known = !r.bad && format == FORMAT && (type == REC_PURCHASE || type == REC_RETURN);
+    bool known = !r.bad && (format == FORMAT || format == FORMAT_1) && (type == REC_PURCHASE || type == REC_RETURN);
     c->report(c->ctx, seq, known ? (type == REC_PURCHASE ? "purchase" : "return") : "unknown",
               known ? store : "", known ? card : "", known ? receipt : "", outcome);
     return KP_OK;

@@ -65,7 +65,7 @@ static void log_path(char *out, size_t size, const char *db_path, int i)
 }
 
 /* Removes a partial copy. */
-static void remove_copy(const char *out_path)
+void store_backup_remove(const char *out_path)
 {
     char path[PATH_MAX_BYTES + 16];
     unlink(out_path);
@@ -100,8 +100,17 @@ static kp_err copy_pages(const char *db_path, const char *out_path, int pages_pe
                            sqlite3_errmsg(src));
         goto out;
     }
-    if (sqlite3_open_v2(out_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    /* Created 0600 before SQLite opens it: the copy holds password hashes,
+     * the audit log and balances from its first page (O_EXCL: never one
+     * that appeared since the check for an existing OUT). */
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err = kp_error_set(e, KP_ERR_IO, "backup", "cannot create %s: %s", out_path,
+                           strerror(errno));
+        goto out;
+    }
+    close(fd);
+    if (sqlite3_open_v2(out_path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         err = kp_error_set(e, KP_ERR_IO, "backup", "cannot create %s: %s", out_path,
                            dst ? sqlite3_errmsg(dst) : "out of memory");
         goto out;
@@ -151,6 +160,6 @@ kp_err store_backup_copy(const char *db_path, const char *out_path, int pages_pe
     }
     if (err == KP_OK) err = copy_pages(db_path, out_path, pages_per_step, e);
     if (err == KP_OK) chmod(out_path, 0600);
-    if (err) remove_copy(out_path);
+    if (err) store_backup_remove(out_path);
     return err;
 }

@@ -26,5 +26,7 @@
  * On failure the partial copy (out_path and its log files) is removed. */
 kp_err store_backup_copy(const char *db_path, const char *out_path, int pages_per_step,
                          kp_error *e);
+/* Removes a copy: out_path, its journal files and its operation-log files. */
+void store_backup_remove(const char *out_path);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,8 @@ struct kp_writer {
                                 * database: writes are refused until a restart
                                 * recovers it from the log */
     char failed_reason[256];   /* the first failure, for /health */
+    atomic_bool failed_seen;   /* `failed`, read without the lock by every
+                                * lookup and quote (kp_writer_failed) */
     pthread_cond_t committed;  /* broadcast at each database commit */
     /* statistics, printed when the writer stops (only the writer writes
      * them); the atomic ones are read by kp_writer_stats_get() for /metrics */
@@ -209,6 +212,7 @@ static void fail_locked(kp_writer *w, const char *reason)
 {
     if (!w->failed) snprintf(w->failed_reason, sizeof w->failed_reason, "%.255s", reason);
     w->failed = true;
+    atomic_store(&w->failed_seen, true);
 }
 
 /* What a till is told when storage failed under its purchase or return:
@@ -542,6 +546,8 @@ static void *writer_main(void *arg)
 
 bool kp_writer_failed(kp_writer *w, char *reason, size_t size)
 {
+    /* The common answer without the lock every purchase takes. */
+    if (!atomic_load(&w->failed_seen)) return false;
     pthread_mutex_lock(&w->lock);
     bool failed = w->failed;
     if (failed && reason) snprintf(reason, size, "%s", w->failed_reason);

@@ -9,16 +9,18 @@
 #include "server/server.h"
 
 /* Reads `name N` into *out when given; false (with a message) when N is not
- * a whole number from min to max. */
-static bool int_option(int argc, char **argv, const char *name, long min, long max, int *out)
+ * a whole number from min to max. `unit` ends the range in the message
+ * (" seconds", ""). */
+static bool int_option(int argc, char **argv, const char *name, long min, long max,
+                       const char *unit, int *out)
 {
     const char *text = cli_option(argc, argv, name);
     if (text == NULL) return true;
     char *end;
     long n = strtol(text, &end, 10);
     if (end == text || *end != '\0' || n < min || n > max) {
-        fprintf(stderr, "kopilka serve: %s must be a whole number from %ld to %ld, got %s\n",
-                name, min, max, text);
+        fprintf(stderr, "kopilka serve: %s must be from %ld to %ld%s, got %s\n", name, min, max,
+                unit, text);
         return false;
     }
     *out = (int)n;
@@ -45,50 +47,21 @@ int cmd_serve(int argc, char **argv)
     char host[64];
     kp_server_config config = {.db_path = db, .host = host, .port = 8080, .readers = 8,
                                .http_threads = 4, .tick_seconds = 60, .request_timeout_s = 30,
-                               .idle_timeout_s = 60, .connections_per_address = 256,
-                               .access_log = "stderr"};
+                               .idle_timeout_s = 60, .connections_per_address = 256};
     snprintf(host, sizeof host, "127.0.0.1");
     if (listen && !cli_parse_listen(listen, host, sizeof host, &config.port)) {
         fprintf(stderr, "kopilka serve: --listen must be HOST:PORT (like 127.0.0.1:8080), got %s\n",
                 listen);
         return 2;
     }
-    const char *readers = cli_option(argc, argv, "--readers");
-    if (readers) {
-        char *end;
-        long n = strtol(readers, &end, 10);
-        config.readers = (int)n;
-        if (end == readers || *end != '\0' || n < 1 || n > KP_READERS_MAX) {
-            fprintf(stderr, "kopilka serve: --readers must be from 1 to %d, got %s\n",
-                    KP_READERS_MAX, readers);
-            return 2;
-        }
-    }
-    const char *http_threads = cli_option(argc, argv, "--http-threads");
-    if (http_threads) {
-        char *end;
-        long n = strtol(http_threads, &end, 10);
-        config.http_threads = (int)n;
-        if (end == http_threads || *end != '\0' || n < 1 || n > 64) {
-            fprintf(stderr, "kopilka serve: --http-threads must be from 1 to 64, got %s\n",
-                    http_threads);
-            return 2;
-        }
-    }
-    const char *tick = cli_option(argc, argv, "--tick");
-    if (tick) {
-        char *end;
-        long n = strtol(tick, &end, 10);
-        config.tick_seconds = (int)n;
-        if (*end != '\0' || n < 0 || n > 86400) {
-            fprintf(stderr, "kopilka serve: --tick must be from 0 (no scheduler) to 86400 "
-                            "seconds\n");
-            return 2;
-        }
-    }
-    if (!int_option(argc, argv, "--request-timeout", 1, 3600, &config.request_timeout_s) ||
-        !int_option(argc, argv, "--idle-timeout", 1, 86400, &config.idle_timeout_s) ||
-        !int_option(argc, argv, "--connections-per-address", 1, 2048,
+    if (!int_option(argc, argv, "--readers", 1, KP_READERS_MAX, "", &config.readers) ||
+        !int_option(argc, argv, "--http-threads", 1, 64, "", &config.http_threads) ||
+        !int_option(argc, argv, "--tick", 0, 86400, " seconds (0: no scheduler)",
+                    &config.tick_seconds) ||
+        !int_option(argc, argv, "--request-timeout", 1, 3600, " seconds",
+                    &config.request_timeout_s) ||
+        !int_option(argc, argv, "--idle-timeout", 1, 86400, " seconds", &config.idle_timeout_s) ||
+        !int_option(argc, argv, "--connections-per-address", 1, 2048, "",
                     &config.connections_per_address))
         return 2;
     config.access_log = cli_option(argc, argv, "--access-log");

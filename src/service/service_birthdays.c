@@ -82,7 +82,7 @@ kp_err kp_birthday_set(kp_office *o, const char *number, const char *date, int64
     char today[11];
     people_day_format(o->now, today);
     if (!kp_parse_date(date, &year, &month, &day, &why))
-        return kp_error_set(e, KP_ERR_INVALID, "date", "%s (YYYY-MM-DD), got %s", why, date);
+        return kp_error_set(e, KP_ERR_INVALID, "date", "%s, got %s", why, date);
     if (strcmp(date, today) > 0)
         return kp_error_set(e, KP_ERR_INVALID, "date",
                             "must not be in the future (today is %s), got %s", today, date);

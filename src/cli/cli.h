@@ -41,6 +41,11 @@ int cmd_recover(int argc, char **argv);
 /* Removes every `name` (an option without a value, "--accept-loss") from
  * argv, shortening *argc; true when there was one. */
 bool cli_take_flag(int *argc, char **argv, const char *name);
+/* For a command that must run with the server stopped (lots merge, phones
+ * migrate): takes the operation log's lock of db, as a server holds it
+ * while it serves. NULL after printing why (a running server); the caller
+ * closes the log (kp_oplog_close) when done. */
+struct kp_oplog *cli_hold_stopped(const char *command, kp_store *st, const char *db);
 
 /* cmd_people.c */
 int cmd_staff_add(int argc, char **argv);

@@ -15,6 +15,8 @@
 #include <kopilka/clock.h>
 #include <sodium.h>
 
+#include <kopilka/oplog.h>
+
 #include "cli.h"
 #include "crypto/pii.h"
 #include "service/people.h"
@@ -496,6 +498,11 @@ int cmd_lots_merge(int argc, char **argv)
     }
     kp_store *st = open_db("lots merge", db, false);
     if (st == NULL) return 2;
+    struct kp_oplog *held = cli_hold_stopped("lots merge", st, db);
+    if (held == NULL) {
+        kp_store_close(st);
+        return 1;
+    }
     int accounts = 0;
     kp_err err = st->ops->begin(st);
     if (err == KP_OK)
@@ -503,9 +510,11 @@ int cmd_lots_merge(int argc, char **argv)
             in_transaction(st, st->ops->lots_merge(st, KP_LOTS_MAX, now, print_merged, &accounts));
     if (err) {
         fprintf(stderr, "kopilka lots merge: %s: %s; nothing was changed\n", db, st->last_error);
+        kp_oplog_close(held);
         kp_store_close(st);
         return 1;
     }
+    kp_oplog_close(held);
     kp_store_close(st);
     printf("%s: %d account(s) had more than %d open lots\n", db, accounts, KP_LOTS_MAX);
     return 0;

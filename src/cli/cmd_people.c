@@ -25,6 +25,8 @@
 
 #include <kopilka/clock.h>
 
+#include <kopilka/oplog.h>
+
 #include "cli.h"
 #include "crypto/pii.h"
 #include "service/chunks.h"
@@ -751,6 +753,12 @@ int cmd_phones_migrate(int argc, char **argv)
     }
     cli_office c;
     if (!cli_office_open(&c, "phones migrate", db, true)) return 1;
+    /* One transaction over every customer: the tills would wait for it. */
+    struct kp_oplog *held = cli_hold_stopped("phones migrate", c.st, db);
+    if (held == NULL) {
+        cli_office_close(&c);
+        return 1;
+    }
     kp_error e = {0};
     kp_phones_migration m;
     memset(&m, 0, sizeof m);
@@ -768,6 +776,7 @@ int cmd_phones_migrate(int argc, char **argv)
     const char *country = kp_phone_region_of(c.office.program);
     char region[8];
     snprintf(region, sizeof region, "%s", country[0] ? country : "none");
+    kp_oplog_close(held);
     cli_office_close(&c);
     if (err) return fail("phones migrate", &e);
     printf("phones%s: %lld checked, %lld %s E.164, %lld unreadable, %lld conflicts "

@@ -39,6 +39,24 @@ bool cli_take_flag(int *argc, char **argv, const char *name)
     return found;
 }
 
+struct kp_oplog *cli_hold_stopped(const char *command, kp_store *st, const char *db)
+{
+    uint8_t id[16];
+    kp_error e = {0};
+    kp_oplog *log = NULL;
+    kp_err err = st->ops->identity(st, id);
+    if (err)
+        kp_error_set(&e, err, "database", "cannot read the database's identity: %s",
+                     st->last_error);
+    else
+        err = kp_oplog_open(db, id, &log, &e);
+    if (err) {
+        fprintf(stderr, "kopilka %s: %s; run it with the server stopped\n", command, e.message);
+        return NULL;
+    }
+    return log;
+}
+
 int cmd_recover(int argc, char **argv)
 {
     static const char *const opts[] = {NULL};

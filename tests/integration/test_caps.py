@@ -131,6 +131,26 @@ class ManyLots(PeopleTestCase):
         self.assertEqual(self.k.verify().returncode, 0)
 
 
+class RepairsNeedTheServerStopped(unittest.TestCase):
+    """`lots merge` and `phones migrate` write in one long transaction: with
+    the server running they refuse instead of holding the tills up."""
+
+    def test_refused_while_serving_run_once_stopped(self):
+        k = harness.Kopilka(cards=1)
+        self.addCleanup(k.close)
+        k.start()
+        for command in (["lots", "merge"], ["phones", "migrate"]):
+            p = subprocess.run([harness.binary()] + command + [k.db], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("is in use by another process", p.stderr)
+            self.assertIn("run it with the server stopped", p.stderr)
+        k.stop()
+        p = subprocess.run([harness.binary(), "lots", "merge", k.db], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+
 class LegacyLots(unittest.TestCase):
     """A database with more open lots in one account than the ledger keeps
     (written by an older version): refused loudly, then repaired by

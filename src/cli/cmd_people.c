@@ -505,11 +505,6 @@ int cmd_cards_export(int argc, char **argv)
         fprintf(stderr, "usage: kopilka cards export DB --batch NAME --out DIR\n");
         return 2;
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "kopilka cards export: --out: cannot create %s: %s\n", dir,
-                strerror(errno));
-        return 1;
-    }
     /* libzint allocates each picture's bitmap (about 400 KB) and frees it:
      * above glibc's mmap threshold that is an mmap, a munmap and a page
      * fault per 4 KiB for every picture. Keep such blocks on the heap. */
@@ -533,6 +528,9 @@ int cmd_cards_export(int argc, char **argv)
     kp_err err = kp_cards_batch_each(&c.office, batch, collect_card, &list, &b, &e);
     if (err == KP_OK && list.cards.failed)
         err = kp_error_set(&e, KP_ERR_NOMEM, "batch", "the batch is too large to export");
+    /* The folder once the batch is known: an unknown batch leaves none. */
+    if (err == KP_OK && mkdir(dir, 0755) != 0 && errno != EEXIST)
+        err = kp_error_set(&e, KP_ERR_IO, "--out", "cannot create %s: %s", dir, strerror(errno));
     if (err == KP_OK && (err = c.st->ops->begin(c.st)) != KP_OK)
         kp_error_set(&e, err, "database", "%s", c.st->last_error);
     else if (err == KP_OK) {

@@ -279,6 +279,7 @@ class Export(unittest.TestCase):
                              os.path.join(k.dir, "o")], check=False)
         self.assertEqual(p.returncode, 1)
         self.assertEqual(p.stderr, "kopilka cards export: batch: no batch of cards named \"nope\"\n")
+        self.assertFalse(os.path.exists(os.path.join(k.dir, "o")))  # no empty folder left
 
 
 if __name__ == "__main__":

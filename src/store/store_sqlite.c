@@ -145,6 +145,8 @@ typedef struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[Q__COUNT];
     int wal_fd;              /* for sync_journal(); -1 until first used */
+    bool file_checked;       /* an integrity check of this connection found the
+                              * file whole: verify need not read it again */
     /* System accounts are touched by every operation; their deltas are
      * summed in memory and written once per transaction, at commit, instead
      * of one UPDATE of the same hot row per posting. `sys_saved` is the
@@ -762,6 +764,7 @@ static kp_err s_integrity(kp_store *b, bool full, void (*report)(void *ctx, cons
         rc = SQLITE_DONE;
     }
     sqlite3_finalize(st);
+    if (rc == SQLITE_DONE && *problems == 0) s->file_checked = true;
     return rc == SQLITE_DONE ? KP_OK : fail(s, rc);
 }
 
@@ -877,8 +880,12 @@ static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line),
                        int64_t *problems)
 {
     sqlite_store *s = (sqlite_store *)b;
-    kp_err err = s_integrity(b, false, report, ctx, problems);
-    if (err || *problems) return err; /* the ledger's checks cannot read a damaged file */
+    /* The file first (unless this connection just checked it, as `verify
+     * --full` does with integrity_check): the ledger's checks cannot read a
+     * damaged file. */
+    *problems = 0;
+    kp_err err = s->file_checked ? KP_OK : s_integrity(b, false, report, ctx, problems);
+    if (err || *problems) return err;
     int rc;
     for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++) {
         sqlite3_stmt *st;

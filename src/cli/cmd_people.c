@@ -778,9 +778,9 @@ int cmd_phones_migrate(int argc, char **argv)
     cli_office_close(&c);
     if (err) return fail("phones migrate", &e);
     printf("phones%s: %lld checked, %lld %s E.164, %lld unreadable, %lld conflicts "
-           "(numbers without + read in country %s)\n",
+           "(numbers without + read in country %s), %lld ambiguous\n",
            dry_run ? " (dry run, nothing written)" : "", (long long)m.checked, (long long)m.changed,
            dry_run ? "to rewrite in" : "rewritten in", (long long)m.unreadable,
-           (long long)m.conflicts, region);
+           (long long)m.conflicts, region, (long long)m.ambiguous);
     return 0;
 }

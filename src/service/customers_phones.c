@@ -89,6 +89,22 @@ static kp_err migrate_one(kp_office *o, int64_t id, bool dry_run, kp_customer_ro
             (long long)id);
         goto out;
     }
+    /* Stored "+" and digits: a number typed with its trunk prefix ("8 495
+     * ...") may also be a valid international one. Two valid readings that
+     * differ are not chosen between silently. */
+    const char *region = kp_phone_region_of(o->program);
+    char as_typed[KP_PHONE_MAX + 1];
+    const char *why;
+    if (stored[0] == '+' && region[0] && kp_norm_phone_in(stored + 1, region, as_typed, &why) &&
+        strcmp(as_typed, fresh) != 0) {
+        m->ambiguous++;
+        say(report, ctx,
+            "customer %lld: the stored phone is a valid number both as an international "
+            "number and as typed in %s without +, and the two differ; left as it was (set the "
+            "right one with PATCH /v1/admin/customers/%lld)",
+            (long long)id, region, (long long)id);
+        goto out;
+    }
     if (strcmp(stored, fresh) == 0) goto out;
     uint8_t ix[KP_PII_INDEX_BYTES];
     kp_pii_index(o->pii, KP_PII_PHONE, fresh, ix);

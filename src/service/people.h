@@ -138,6 +138,9 @@ typedef struct kp_phones_migration {
     int64_t changed;    /* rewritten in E.164 (with dry_run: would be) */
     int64_t unreadable; /* no valid number either way: left, reported */
     int64_t conflicts;  /* the E.164 form is another customer's: left, reported */
+    int64_t ambiguous;  /* valid both as stored (+...) and as typed in the country
+                         * ("8 495 ..." once stored "+8495...", a valid Vietnamese
+                         * number): left, reported, for a person to decide */
 } kp_phones_migration;
 
 /* The E.164 form of a phone stored by the normalisation before

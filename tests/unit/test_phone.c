@@ -396,6 +396,27 @@ static void test_migration_rewrites_phones_stored_before_e164(void **state)
     assert_int_equal(m.checked, 4);
 }
 
+/* "8 495 123-45-67" (Moscow) was stored "+84951234567", which is also a
+ * valid Vietnamese number: the migration must not keep it silently. */
+static void test_migration_leaves_a_phone_with_two_readings_and_says_so(void **state)
+{
+    fx *f = *state;
+    int64_t a = register_card(f, 0, "Petr Sidorov", "+7 916 765 43 21");
+    store_legacy_phone(f, a, "+84951234567", "Petr Sidorov");
+    kp_phones_migration m;
+    f->reports = 0;
+    assert_int_equal(migrate(f, false, &m), KP_OK);
+    assert_int_equal(m.checked, 1);
+    assert_int_equal(m.ambiguous, 1);
+    assert_int_equal(m.changed, 0);
+    assert_int_equal(f->reports, 1);
+    char ids[64];
+    search(f, "phone", "+84951234567", ids, sizeof ids);
+    char want[32];
+    snprintf(want, sizeof want, "%lld", (long long)a);
+    assert_string_equal(ids, want); /* left as it was */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +431,8 @@ int main(void)
         cmocka_unit_test(test_legacy_phone_read_again),
         cmocka_unit_test_setup_teardown(test_migration_rewrites_phones_stored_before_e164, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_migration_leaves_a_phone_with_two_readings_and_says_so, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,9 +39,9 @@ static const kp_command commands[] = {
      "as a revoked one is. Audited (terminal.rotate).",
      cmd_terminal_rotate},
     {"cards issue", "kopilka cards issue DB --count N [--batch NAME]",
-     "Issues N new cards, each with its own account, and prints one number a line (13 digits, "
-     "the last a Luhn check digit). Issued cards earn and burn at the till at once. --batch "
-     "records them as a named batch for the printer (`kopilka cards export`). Writes in "
+     "Issues N new cards (1 to 10 000 000), each with its own account, and prints one number "
+     "a line (13 digits, the last a Luhn check digit). Issued cards earn and burn at the till "
+     "at once. --batch records them as a named batch for the printer (`kopilka cards export`). Writes in "
      "chunks of about 5 ms, so a running server's tills are not held; progress on stderr.",
      cmd_cards_issue},
     {"cards export", "kopilka cards export DB --batch NAME --out DIR",
@@ -99,8 +99,9 @@ static const kp_command commands[] = {
      "request_id; never bodies, card numbers or personal data) to stderr (the default), to "
      "FILE (appended) or off. Slow clients: a connection must deliver each whole request "
      "within --request-timeout seconds (1 to 3600, default 30) of opening or of its previous "
-     "answer, else it is closed; an idle connection is closed after --idle-timeout seconds "
-     "(default 60); one client address may hold --connections-per-address connections (1 to "
+     "answer, else it is closed (so an idle keep-alive connection is closed after it too); "
+     "--idle-timeout seconds (default 60) bounds a connection without any traffic, such as a "
+     "client that stops reading an answer; one client address may hold --connections-per-address connections (1 to "
      "2048, default 256; tests and the benchmark use up to about 100 from 127.0.0.1), one "
      "more is answered 503 too_many_connections and closed. GET /metrics: the Prometheus "
      "text format (requests by route and status, latencies, the writer's groups and queue, "

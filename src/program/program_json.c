@@ -674,9 +674,9 @@ static kp_err parse_event_sources(json_t *list, kp_program *p, kp_error *e)
                                 "must be an event type of a-z, 0-9, '_', '-', '.'");
         if (kp_event_type_internal(src->type))
             return kp_error_set(e, KP_ERR_INVALID, field,
-                                "\"%s\" is raised by the server itself (birthday and tenure by "
-                                "the scheduler, registration by the back office): no outside "
-                                "source may send it",
+                                "\"%s\" is raised by the server itself (birthday, tenure, "
+                                "annual_spend, tier_review and expiry by the scheduler, "
+                                "registration by the back office): no outside source may send it",
                                 src->type);
         for (size_t k = 0; k < i; k++)
             if (strcmp(p->event_sources[k].type, src->type) == 0)

@@ -262,9 +262,10 @@ static kp_err check_source(const kp_program *p, kp_event_from from, const char *
     if (allowed & (unsigned)from) return KP_OK;
     if (kp_event_type_internal(type))
         return kp_error_set(e, KP_ERR_FORBIDDEN, "type",
-                            "\"%s\" is raised by the server itself (birthday and tenure by the "
-                            "scheduler on the program's calendar, registration by the back "
-                            "office): no outside source may send it",
+                            "\"%s\" is raised by the server itself (birthday, tenure, "
+                            "annual_spend, tier_review and expiry by the scheduler on the "
+                            "program's calendar, registration by the back office): no outside "
+                            "source may send it",
                             type);
     char list[512] = "";
     size_t used = 0;

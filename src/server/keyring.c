@@ -3,7 +3,7 @@
  *
  * A till sends its key with every request, so the store of a key is cached:
  * one BLAKE2b hash and a scan of at most KEYRING_CAP hashes under a read
- * lock. A revocation or rotation commits a new "terminal generation" in the
+ * lock; a key not cached is read on the keyring's own connection. A revocation or rotation commits a new "terminal generation" in the
  * database in the same transaction (kp_store_ops.terminal_change). Once per
  * KP_KEYRING_POLL_NS, one request thread (the one that wins a compare-and-
  * swap and the poll lock; the others never wait) reads the generation on
@@ -65,6 +65,7 @@ struct kp_keyring {
     usage pending[PENDING_CAP];
 
     pthread_mutex_t flush_lock; /* one flush at a time; taken before `lock` */
+    usage flushing[KEYRING_CAP + PENDING_CAP]; /* the flush's list, under flush_lock */
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     bool stop;
@@ -150,10 +151,16 @@ bool kp_keyring_check(kp_keyring *k, const char *key, kp_time now, kp_terminal *
     pthread_rwlock_unlock(&k->lock);
     if (found) return true;
 
-    kp_reader *r = kp_reader_acquire(k->srv->readers);
+    /* A miss reads the row on the keyring's own connection, not a reader's:
+     * a reader first makes the writer commit its open transaction (so that
+     * lookups see every answered purchase), and an unknown key, which any
+     * client can send, must not force a commit. Terminal rows are written
+     * by jobs the writer commits at once, or by other processes, so this
+     * connection sees them without that barrier. */
     kp_terminal t;
-    kp_err err = r->store->ops->terminal_find(r->store, hash, &t);
-    kp_reader_release(k->srv->readers, r);
+    pthread_mutex_lock(&k->poll_lock);
+    kp_err err = k->poll->ops->terminal_find(k->poll, hash, &t);
+    pthread_mutex_unlock(&k->poll_lock);
     if (err != KP_OK) return false;
     out->id = t.id;
     memcpy(out->store, t.store, KP_STR_MAX);
@@ -196,7 +203,7 @@ static kp_err run_flush(void *ctx, kp_store *st, const kp_program *program, kp_s
 
 static void flush(kp_keyring *k)
 {
-    static usage items[KEYRING_CAP + PENDING_CAP];
+    usage *items = k->flushing;
     size_t n = 0;
     pthread_mutex_lock(&k->flush_lock);
     pthread_rwlock_rdlock(&k->lock);

@@ -9,18 +9,18 @@
 #include "server/server.h"
 
 /* Reads `name N` into *out when given; false (with a message) when N is not
- * a whole number from min to max. `unit` ends the range in the message
- * (" seconds", ""). */
-static bool int_option(int argc, char **argv, const char *name, long min, long max,
-                       const char *unit, int *out)
+ * a whole number from min to max. `what` says what N is in the message
+ * ("a whole number ", or "" where the range says enough). */
+static bool int_option(int argc, char **argv, const char *name, const char *what, long min,
+                       long max, int *out)
 {
     const char *text = cli_option(argc, argv, name);
     if (text == NULL) return true;
     char *end;
     long n = strtol(text, &end, 10);
     if (end == text || *end != '\0' || n < min || n > max) {
-        fprintf(stderr, "kopilka serve: %s must be from %ld to %ld%s, got %s\n", name, min, max,
-                unit, text);
+        fprintf(stderr, "kopilka serve: %s must be %sfrom %ld to %ld, got %s\n", name, what, min,
+                max, text);
         return false;
     }
     *out = (int)n;
@@ -54,14 +54,15 @@ int cmd_serve(int argc, char **argv)
                 listen);
         return 2;
     }
-    if (!int_option(argc, argv, "--readers", 1, KP_READERS_MAX, "", &config.readers) ||
-        !int_option(argc, argv, "--http-threads", 1, 64, "", &config.http_threads) ||
-        !int_option(argc, argv, "--tick", 0, 86400, " seconds (0: no scheduler)",
-                    &config.tick_seconds) ||
-        !int_option(argc, argv, "--request-timeout", 1, 3600, " seconds",
+    if (!int_option(argc, argv, "--readers", "", 1, KP_READERS_MAX, &config.readers) ||
+        !int_option(argc, argv, "--http-threads", "", 1, 64, &config.http_threads) ||
+        !int_option(argc, argv, "--tick", "a whole number of seconds (0: no scheduler) ", 0,
+                    86400, &config.tick_seconds) ||
+        !int_option(argc, argv, "--request-timeout", "a whole number ", 1, 3600,
                     &config.request_timeout_s) ||
-        !int_option(argc, argv, "--idle-timeout", 1, 86400, " seconds", &config.idle_timeout_s) ||
-        !int_option(argc, argv, "--connections-per-address", 1, 2048, "",
+        !int_option(argc, argv, "--idle-timeout", "a whole number ", 1, 86400,
+                    &config.idle_timeout_s) ||
+        !int_option(argc, argv, "--connections-per-address", "a whole number ", 1, 2048,
                     &config.connections_per_address))
         return 2;
     config.access_log = cli_option(argc, argv, "--access-log");

@@ -132,8 +132,9 @@ static unsigned route_identify(kp_server *srv, const char *store, const char *bo
     kp_purchase_req *req = &tl_purchase;
     kp_err err = kp_identify_req_parse(body, len, req, &e);
     if (err) return kp_http_error_answer(out, &e, NULL);
-    kp_reader *r = kp_reader_acquire(srv->readers);
     const kp_program *program = kp_programs_hold(srv->programs);
+    if (program == NULL) return simple_error(out, 503, "unavailable", "", "no program is loaded");
+    kp_reader *r = kp_reader_acquire(srv->readers);
     if ((err = identify(srv, r, program, req, &e)) == KP_OK)
         err = kp_service_identify(r->store, program, req, kp_clock_now(&srv->config.clock),
                                   r->scratch, out, &e);

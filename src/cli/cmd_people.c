@@ -727,24 +727,10 @@ int cmd_export(int argc, char **argv)
 
 int cmd_phones_migrate(int argc, char **argv)
 {
-    /* --dry-run is a flag (no value): taken out before the options are checked. */
-    enum { ARGS_MAX = 16 };
-    char *args[ARGS_MAX];
-    int n = 0;
-    bool dry_run = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--dry-run") == 0) {
-            dry_run = true;
-        } else if (n == ARGS_MAX) {
-            fprintf(stderr, "kopilka phones migrate: too many arguments (see --help)\n");
-            return 2;
-        } else {
-            args[n++] = argv[i];
-        }
-    }
+    bool dry_run = cli_take_flag(&argc, argv, "--dry-run");
     static const char *const opts[] = {NULL};
-    if (!cli_check_options(n, args, opts, "phones migrate")) return 2;
-    const char *db = cli_positional(n, args, 0);
+    if (!cli_check_options(argc, argv, opts, "phones migrate")) return 2;
+    const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
         fprintf(stderr, "usage: kopilka phones migrate DB [--dry-run]\n");
         return 2;

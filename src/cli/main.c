@@ -229,10 +229,33 @@ typedef struct usage_spec {
     size_t n_options;
     struct {
         char name[SPEC_NAME_MAX];
+        char value[SPEC_NAME_MAX]; /* "FILE": what its value is called */
         bool takes_value;
+        bool required; /* outside [ ] and ( ) in the usage line */
     } options[SPEC_OPTIONS_MAX];
     int positional_max;
+    int positional_min;                          /* arguments outside [ ] */
+    char positional_names[4][SPEC_NAME_MAX];     /* "DB", "OUT" */
 } usage_spec;
+
+/* How many of `marks` a word opens with (at its start) or closes with. */
+static int marks_at_start(const char *w)
+{
+    int n = 0;
+    while (w[n] == '[' || w[n] == '(') n++;
+    return n;
+}
+
+static int marks_at_end(const char *w)
+{
+    int n = 0;
+    size_t len = strlen(w);
+    while (len > 0 && (w[len - 1] == ']' || w[len - 1] == ')')) {
+        n++;
+        len--;
+    }
+    return n;
+}
 
 /* Copies the next space-separated word of *text into word; false at the end. */
 static bool next_word(const char **text, char *word, size_t size)
@@ -267,8 +290,11 @@ static void usage_spec_parse(const kp_command *c, usage_spec *spec)
     for (int i = 0; i < skip && next_word(&text, word, sizeof word); i++) {
     }
     bool have = next_word(&text, word, sizeof word);
+    int depth = 0; /* inside how many [ ] or ( ) */
     while (have) {
         bool closes = word[strlen(word) - 1] == ']' || word[strlen(word) - 1] == ')';
+        int opens = marks_at_start(word), shut = marks_at_end(word);
+        bool required = depth == 0 && opens == 0;
         const char *core = word_core(word);
         have = next_word(&text, next, sizeof next);
         if (core[0] == '\0' || strcmp(core, "|") == 0) {
@@ -278,14 +304,24 @@ static void usage_spec_parse(const kp_command *c, usage_spec *spec)
                          strncmp(next, "--", 2) != 0;
             snprintf(spec->options[spec->n_options].name, SPEC_NAME_MAX, "%s", core);
             spec->options[spec->n_options].takes_value = value;
+            spec->options[spec->n_options].required = required;
+            if (value) {
+                /* the value's name, and the marks it closes ("NAME]") */
+                shut += marks_at_end(next);
+                snprintf(spec->options[spec->n_options].value, SPEC_NAME_MAX, "%s",
+                         word_core(next));
+                have = next_word(&text, next, sizeof next);
+            }
             spec->n_options++;
-            if (value) have = next_word(&text, next, sizeof next); /* the value's name */
         } else {
             size_t n = strlen(core);
-            spec->positional_max = n > 3 && strcmp(core + n - 3, "...") == 0
-                                       ? INT_MAX
-                                       : spec->positional_max + 1;
+            bool many = n > 3 && strcmp(core + n - 3, "...") == 0;
+            if (required && !many && spec->positional_min < 4)
+                snprintf(spec->positional_names[spec->positional_min++], SPEC_NAME_MAX, "%s",
+                         core);
+            spec->positional_max = many ? INT_MAX : spec->positional_max + 1;
         }
+        depth += opens - shut;
         memcpy(word, next, sizeof word);
     }
 }
@@ -327,8 +363,26 @@ static bool arguments_allowed(const kp_command *c, int argc, char **argv)
             }
             i++;
         } else if (!spec.options[k].takes_value && eq != NULL) {
-            fprintf(stderr, "kopilka %s: option %.*s takes no value, got \"%s\"\n", c->name,
-                    (int)n, a, eq + 1);
+            fprintf(stderr, "kopilka %s: option %.*s takes no value, got \"%s\"\nusage: %s\n",
+                    c->name, (int)n, a, eq + 1, c->usage);
+            return false;
+        }
+    }
+    if (positional < spec.positional_min) {
+        fprintf(stderr, "kopilka %s: %s is missing\nusage: %s\n", c->name,
+                spec.positional_names[positional], c->usage);
+        return false;
+    }
+    for (size_t k = 0; k < spec.n_options; k++) {
+        if (!spec.options[k].required) continue;
+        size_t n = strlen(spec.options[k].name);
+        bool given = false;
+        for (int i = 0; i < argc && !given; i++)
+            given = strncmp(argv[i], spec.options[k].name, n) == 0 &&
+                    (argv[i][n] == '\0' || argv[i][n] == '=');
+        if (!given) {
+            fprintf(stderr, "kopilka %s: %s %s is required\nusage: %s\n", c->name,
+                    spec.options[k].name, spec.options[k].value, c->usage);
             return false;
         }
     }

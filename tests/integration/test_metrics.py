@@ -319,7 +319,7 @@ class MetricsConnections(unittest.TestCase):
     def test_refused_and_timed_out_counted(self):
         k = Kopilka(cards=1)
         try:
-            k.start(serve_args=["--connections-per-address", "3", "--request-timeout", "1"])
+            k.start(serve_args=["--connections-per-address", "3", "--request-timeout", "3"])
             # The readiness probe closed its connection; give the server a
             # moment to see it, then hold three idle ones (the limit).
             time.sleep(0.3)

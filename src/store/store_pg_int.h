@@ -1,0 +1,112 @@
+/*
+ * store_pg_int.h: what the files of the PostgreSQL backend share
+ * (store_pg.c, store_pg_people.c, store_pg_triggers.c), as
+ * store_sqlite_int.h does for SQLite: the connection, one way to prepare and
+ * run a statement, one way to read a column, one mapping of SQLSTATE to
+ * kp_err.
+ *
+ * Statements are named `static pg_stmt` objects; each is prepared on a
+ * connection the first time it runs there (PQprepare) and then executed by
+ * name (PQexecPrepared), so the SQL text crosses the wire once per
+ * connection. Parameters are sent as text, bytea as binary; results come back
+ * in text format and are read with pg_int()/pg_text()/pg_bytes().
+ *
+ * Ownership: a PGresult returned by pg_run() belongs to the caller, who
+ * PQclear()s it. Nothing here keeps a pointer into a result.
+ */
+#ifndef KOPILKA_STORE_PG_INT_H
+#define KOPILKA_STORE_PG_INT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <kopilka/store.h>
+
+enum { PG_PARAMS_MAX = 24, PG_STMTS_MAX = 512 };
+
+/* One named statement. `slot` is given out once per process at the first
+ * use (an atomic counter) and indexes pg_store.prepared. */
+typedef struct pg_stmt {
+    const char *sql;
+    int n_params;
+    int slot; /* 0 = not given yet; slots start at 1 */
+} pg_stmt;
+
+typedef struct pg_store {
+    kp_store base;
+    PGconn *conn;
+    bool in_txn;              /* between begin() and commit()/rollback() */
+    int savepoints;           /* open savepoint depth */
+    bool prepared[PG_STMTS_MAX];
+    struct pg_people *people;
+    struct pg_triggers *triggers;
+} pg_store;
+
+/* Parameters of one statement, built with pg_p_*(): text for numbers and
+ * strings, binary for bytea. The struct owns the text of numbers. */
+typedef struct pg_params {
+    int n;
+    const char *values[PG_PARAMS_MAX];
+    int lengths[PG_PARAMS_MAX];
+    int formats[PG_PARAMS_MAX];
+    char numbers[PG_PARAMS_MAX][24];
+} pg_params;
+
+void pg_p_int(pg_params *p, int64_t v);
+void pg_p_text(pg_params *p, const char *v);          /* NULL binds SQL NULL */
+void pg_p_bytes(pg_params *p, const void *v, size_t n); /* NULL binds SQL NULL */
+void pg_p_null(pg_params *p);
+
+/* Runs a statement. On success returns KP_OK and, when `out` is not NULL,
+ * the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK) in *out for the caller to
+ * PQclear; with `out` NULL the result is cleared here. On failure sets
+ * s->base.last_error to the server's message and maps the SQLSTATE with
+ * pg_fail(); *out is NULL. */
+kp_err pg_run(pg_store *s, pg_stmt *stmt, const pg_params *p, PGresult **out);
+/* Runs SQL text with no parameters and no result rows (DDL, SAVEPOINT). */
+kp_err pg_exec(pg_store *s, const char *sql);
+
+/* Maps a failed result (or a broken connection when r is NULL):
+ * 23505 unique_violation and 23xxx constraints -> KP_ERR_CONFLICT,
+ * 40001 serialization_failure and 40P01 deadlock_detected, 55P03
+ * lock_not_available -> KP_ERR_BUSY (the caller may retry the unit of work),
+ * 53xxx insufficient resources -> KP_ERR_IO, everything else -> KP_ERR_IO.
+ * Writes "SQLSTATE: message" into s->base.last_error. */
+kp_err pg_fail(pg_store *s, const PGresult *r);
+/* The SQLSTATE of the last failure on this connection ("" if none). */
+const char *pg_last_sqlstate(const pg_store *s);
+
+/* Column readers; a NULL column reads as 0, "" or zero bytes. */
+int64_t pg_int(const PGresult *r, int row, int col);
+bool pg_is_null(const PGresult *r, int row, int col);
+void pg_text(const PGresult *r, int row, int col, char *out, size_t size);
+char *pg_text_dup(const PGresult *r, int row, int col); /* malloc'd; NULL when NULL */
+/* Decodes a bytea column into out[cap]; returns the length (0 for NULL),
+ * or (size_t)-1 when it does not fit. */
+size_t pg_bytes(const PGresult *r, int row, int col, void *out, size_t cap);
+
+/* The parts' tables. store_pg.c keeps the list of versioned migrations
+ * (table kopilka_schema); its first migration runs its own DDL, then these
+ * two. A later change to a part's tables is a new migration in that list,
+ * never an edit of these strings. */
+extern const char store_pg_people_schema[];
+extern const char store_pg_triggers_schema[];
+
+/* The parts' open and close, called by store_pg_open() and close: each may
+ * keep state of its own in s->people / s->triggers. */
+kp_err store_pg_people_open(pg_store *s);
+void store_pg_people_close(pg_store *s);
+kp_err store_pg_triggers_open(pg_store *s);
+void store_pg_triggers_close(pg_store *s);
+extern const kp_triggers_ops store_pg_triggers_ops;
+extern const struct kp_people_ops store_pg_people_ops;
+
+/* Opens a connection to `location` (a postgresql:// URI). `create` creates
+ * the schema; without it, a database without Kopilka's schema is
+ * KP_ERR_NOT_FOUND. Pending migrations run at open under an advisory lock,
+ * so several servers starting at once migrate once. */
+kp_err store_pg_open(const char *location, bool create, kp_store **out, kp_error *e);
+
+#endif

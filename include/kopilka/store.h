@@ -80,6 +80,49 @@ typedef struct kp_history_item {
 
 typedef struct kp_store kp_store;
 
+/* Replays one record that kp_group_ops.log() was given by an earlier run of
+ * the server (the service layer's own encoding, src/service/durable.c). */
+typedef kp_err (*kp_redo_fn)(void *ctx, kp_store *s, const void *record, size_t len,
+                             kp_error *e);
+
+/* Group commit: how a backend makes the server writer's work durable. The
+ * writer (src/server/writer.c) runs each job in a savepoint of a group and
+ * tells nobody "done" before the group is durable; everything that depends
+ * on a backend's costs (SQLite's operation log and long transaction,
+ * PostgreSQL's commits) is behind these. A CLI command uses begin()/commit()
+ * of kp_store_ops instead. TARGET of the storage-seam work (issue 15): the
+ * writer moves onto it from defer_sync/sync_journal/checkpoint/oplog_mark_*. */
+typedef struct kp_group_ops {
+    /* Writer connections that may run groups at once: 1 for SQLite (one
+     * writer per file); more for PostgreSQL, whose row locks order them. */
+    int writers;
+    /* Makes this connection a group writer for `location`. `redo` replays
+     * records that a crash left logged but not in the database (SQLite's
+     * operation log); *recovered counts them. KP_ERR_BUSY when another
+     * process holds the writer's lock. */
+    kp_err (*open)(kp_store *s, const char *location, kp_redo_fn redo, void *redo_ctx,
+                   size_t *recovered, kp_error *e);
+    /* Starts a group (a transaction, or goes on with the open one). */
+    kp_err (*begin)(kp_store *s);
+    /* A job of the group succeeded (its savepoint released) and `record`
+     * redoes it; a backend that does not log ignores it. KP_ERR_LIMIT: the
+     * backend cannot log it, and end() will publish the group. */
+    kp_err (*log)(kp_store *s, const void *record, size_t len);
+    /* Ends the group. With `publish`, other connections see its work when
+     * end() returns. *ticket is what sync() must reach before any job of the
+     * group is acknowledged; *published says whether other connections see
+     * the group's work now (a backend may publish without being asked). */
+    kp_err (*end)(kp_store *s, bool publish, uint64_t *ticket, bool *published);
+    /* Makes every group up to `ticket` durable. Runs on another thread while
+     * this connection goes on. NULL: end() is durable when it returns. */
+    kp_err (*sync)(kp_store *s, uint64_t ticket);
+    /* Upkeep on a connection of its own, every 200 ms (SQLite: a passive
+     * checkpoint). NULL: none. */
+    kp_err (*upkeep)(kp_store *s);
+    /* Releases what open() took (the log, its lock). */
+    void (*close)(kp_store *s);
+} kp_group_ops;
+
 typedef struct kp_store_ops {
     void (*close)(kp_store *s);
     kp_err (*begin)(kp_store *s);
@@ -172,6 +215,8 @@ typedef struct kp_store_ops {
     /* Customers, cards' details and events, staff, sessions, the audit
      * chain, families (people.h). */
     const struct kp_people_ops *people;
+    /* Group commit for the server's writer; NULL until a backend has it. */
+    const kp_group_ops *group;
 } kp_store_ops;
 
 struct kp_store {

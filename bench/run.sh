@@ -2,20 +2,31 @@
 # Benchmarks `kopilka serve` (Release build, durable defaults) with
 # bench/loadgen on loopback, checks the ledger with `kopilka verify`, then runs
 # the PostgreSQL peer for the same number of seconds and prints the ratio.
+# With --pg, Kopilka's own database is PostgreSQL too: a throwaway cluster
+# with the peer's settings (fsync and synchronous_commit on), served by
+# --instances N `kopilka serve` processes (the connections split between them).
 #
-# Usage: bench/run.sh [seconds=10] [connections=64] [--no-peer]
+# Usage: bench/run.sh [seconds=10] [connections=64] [--no-peer] [--pg] [--instances N]
 # Environment: WARMUP (seconds, default 1), LOADGEN_THREADS (1 or 2, default 1),
-#              PORT (default: a free port from 20000..59999).
+#              PORT (default: a free port from 20000..59999),
+#              KOPILKA_PG_WRITERS (writer connections an instance, with --pg).
 set -euo pipefail
 
 secs=10
 conns=64
 peer=1
+pg=0
+instances=1
 positional=()
+want_instances=0
 for arg in "$@"; do
+    if [ "$want_instances" -eq 1 ]; then instances=$arg; want_instances=0; continue; fi
     case "$arg" in
         --no-peer) peer=0 ;;
-        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --pg) pg=1 ;;
+        --instances) want_instances=1 ;;
+        --instances=*) instances=${arg#--instances=} ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
         *) positional+=("$arg") ;;
     esac
@@ -27,6 +38,12 @@ done
     || { echo "run.sh: seconds must be 1..3600" >&2; exit 2; }
 [[ "$conns" =~ ^[0-9]+$ && "$conns" -ge 1 && "$conns" -le 4096 ]] \
     || { echo "run.sh: connections must be 1..4096" >&2; exit 2; }
+[ "$want_instances" -eq 0 ] || { echo "run.sh: --instances needs a number" >&2; exit 2; }
+[[ "$instances" =~ ^[0-9]+$ && "$instances" -ge 1 && "$instances" -le 8 ]] \
+    || { echo "run.sh: --instances must be 1..8, got '$instances'" >&2; exit 2; }
+[ "$instances" -eq 1 ] || [ "$pg" -eq 1 ] \
+    || { echo "run.sh: --instances above 1 needs --pg (a SQLite file has one server)" >&2; exit 2; }
+[ "$conns" -ge "$instances" ] || { echo "run.sh: fewer connections than instances" >&2; exit 2; }
 warmup=${WARMUP:-1}
 threads=${LOADGEN_THREADS:-1}
 
@@ -38,14 +55,21 @@ loadgen=$build/loadgen
 say() { echo "== $*" >&2; }
 
 tmp=$(mktemp -d /tmp/kopilka-bench.XXXXXX)
-server_pid=
+server_pids=()
+pg_dir=
+pgbin=
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
+    for pid in "${server_pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "$pg_dir" ]; then
+        runuser -u postgres -- "$pgbin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true
+        rm -rf "$pg_dir"
     fi
     rm -rf "$tmp"
 }
@@ -69,7 +93,33 @@ quiet cmake --build "$build" -j2
 say "building loadgen"
 quiet cc -std=c17 -Wall -Wextra -Werror -O2 -pthread -o "$loadgen" bench/loadgen.c
 
+# Is anything listening on 127.0.0.1:$1?
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 40000))
+        listening "$p" || { echo "$p"; return; }
+    done
+    echo "run.sh: no free port" >&2; exit 1
+}
+
 db=$tmp/bench.db
+if [ "$pg" -eq 1 ]; then
+    # The peer's settings (../shared/peers/postgres/run.sh), so the two
+    # databases differ only in who drives them.
+    [ "$(id -u)" -eq 0 ] || { echo "run.sh: --pg runs PostgreSQL as user postgres: run as root" >&2; exit 1; }
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -x "$pgbin/initdb" ] || { echo "run.sh: --pg needs Debian's postgresql (scripts/deps.sh --test)" >&2; exit 1; }
+    pg_dir=$(mktemp -d /tmp/kopilka-bench-pg.XXXXXX); chown postgres "$pg_dir"
+    pg_port=$(free_port)
+    say "PostgreSQL cluster on 127.0.0.1:$pg_port ($pg_dir)"
+    quiet runuser -u postgres -- "$pgbin/initdb" -D "$pg_dir/data" -A trust
+    quiet runuser -u postgres -- "$pgbin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+        -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c shared_buffers=512MB -c max_connections=200" start
+    db="postgresql://postgres@127.0.0.1:$pg_port/postgres"
+    export KOPILKA_KEY_FILE=$tmp/bench.key
+fi
 say "creating $db"
 "$kopilka" init "$db" --program examples/autoservice-case1.json >"$tmp/init.log"
 key=$("$kopilka" terminal add "$db" --store bench)
@@ -83,50 +133,63 @@ ncards=$(grep -c . "$tmp/cards.txt" || true)
 [ "$ncards" -ge 1 ] || { echo "run.sh: 'cards issue' printed no card" >&2; exit 1; }
 say "issued $ncards cards"
 
-# Is anything listening on 127.0.0.1:$1?
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port=${PORT:-}
-if [ -z "$port" ]; then
-    for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 40000))
-        listening "$port" || break
+ports=()
+for i in $(seq "$instances"); do
+    if [ "$i" -eq 1 ] && [ -n "${PORT:-}" ]; then port=$PORT; else port=$(free_port); fi
+    listening "$port" && { echo "run.sh: port $port is busy" >&2; exit 1; }
+    say "starting kopilka serve on 127.0.0.1:$port"
+    "$kopilka" serve "$db" --listen "127.0.0.1:$port" >"$tmp/serve$i.log" 2>&1 &
+    server_pid=$!
+    server_pids+=("$server_pid")
+    ports+=("$port")
+    for t in $(seq 100); do
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            cat "$tmp/serve$i.log" >&2
+            echo "run.sh: kopilka serve exited before listening" >&2
+            exit 1
+        fi
+        listening "$port" && break
+        [ "$t" -eq 100 ] && { cat "$tmp/serve$i.log" >&2; echo "run.sh: server not up after 10 s" >&2; exit 1; }
+        sleep 0.1
     done
-fi
-listening "$port" && { echo "run.sh: port $port is busy" >&2; exit 1; }
-
-say "starting kopilka serve on 127.0.0.1:$port"
-"$kopilka" serve "$db" --listen "127.0.0.1:$port" >"$tmp/serve.log" 2>&1 &
-server_pid=$!
-for i in $(seq 100); do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        cat "$tmp/serve.log" >&2
-        echo "run.sh: kopilka serve exited before listening" >&2
-        exit 1
-    fi
-    listening "$port" && break
-    [ "$i" -eq 100 ] && { cat "$tmp/serve.log" >&2; echo "run.sh: server not up after 10 s" >&2; exit 1; }
-    sleep 0.1
 done
 
-# The server's CPU time by thread name (utime + stime in clock ticks).
+# The servers' CPU time by thread name (utime + stime in clock ticks).
 thread_ticks() {
-    for t in /proc/"$server_pid"/task/*; do
+    for t in "${server_pids[@]/#//proc/}"/task/*; do
         printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" \
             "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
     done | awk 'NF == 2 {sum[$1] += $2} END {for (k in sum) print k, sum[k]}' | sort
 }
 
-say "loadgen: $conns connections, ${warmup}s warm-up + ${secs}s"
+say "loadgen: $conns connections over $instances server(s), ${warmup}s warm-up + ${secs}s"
 lg_rc=0
-"$loadgen" --host 127.0.0.1 --port "$port" --key "$key" --cards "$tmp/cards.txt" \
-    --connections "$conns" --seconds "$secs" --warmup "$warmup" --threads "$threads" \
-    >"$tmp/loadgen.out" &
-lg_pid=$!
+lg_pids=()
+for i in $(seq "$instances"); do
+    # The connections split as evenly as they go; one run id a loadgen, so
+    # receipts never repeat across instances.
+    c=$(( conns / instances + (i <= conns % instances ? 1 : 0) ))
+    "$loadgen" --host 127.0.0.1 --port "${ports[$((i - 1))]}" --key "$key" --cards "$tmp/cards.txt" \
+        --connections "$c" --seconds "$secs" --warmup "$warmup" --threads "$threads" \
+        --run-id "$$-$i" >"$tmp/loadgen$i.out" &
+    lg_pids+=($!)
+done
 sleep "$warmup"
 thread_ticks >"$tmp/ticks0"
-wait "$lg_pid" || lg_rc=$?
+for pid in "${lg_pids[@]}"; do wait "$pid" || lg_rc=$?; done
 thread_ticks >"$tmp/ticks1"
-cat "$tmp/loadgen.out"
+for i in $(seq "$instances"); do
+    [ "$instances" -eq 1 ] || echo "-- instance $i (port ${ports[$((i - 1))]})"
+    cat "$tmp/loadgen$i.out"
+done
+# One summary over every instance: rates and errors add up; latencies are
+# the worst instance's.
+cat "$tmp"/loadgen*.out | awk '
+    /^purchases\/s:/ { r += $2 } /^errors:/ { e += $2 }
+    /^p50 ms:/ { if ($3 > p50) p50 = $3 } /^p99 ms:/ { if ($3 > p99) p99 = $3 }
+    END { printf "purchases/s: %d\np50 ms: %.3f\np99 ms: %.3f\nerrors: %d\n", r, p50, p99, e }' \
+    >"$tmp/loadgen.out"
+[ "$instances" -eq 1 ] || { echo "-- all instances"; cat "$tmp/loadgen.out"; }
 # CPU per purchase by server thread over the measured window.
 rps=$(awk '/^purchases\/s:/ {print $2}' "$tmp/loadgen.out")
 join "$tmp/ticks0" "$tmp/ticks1" | awk -v hz="$(getconf CLK_TCK)" -v rps="${rps:-0}" -v s="$secs" '
@@ -134,29 +197,39 @@ join "$tmp/ticks0" "$tmp/ticks1" | awk -v hz="$(getconf CLK_TCK)" -v rps="${rps:
               if (us >= 0.05) printf "server cpu us per purchase: %-14s %6.1f\n", $1, us }
     END { if (rps > 0) printf "server cpu us per purchase: %-14s %6.1f\n", "(all)", total }'
 
-say "stopping the server"
-kill -TERM "$server_pid"
+say "stopping the server(s)"
 server_rc=0
-for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$server_pid" 2>/dev/null; then
-    echo "run.sh: server ignored SIGTERM for 10 s; killing it" >&2
-    kill -KILL "$server_pid" 2>/dev/null || true
-fi
-wait "$server_pid" || server_rc=$?
-server_pid=
-if [ "$server_rc" -eq 143 ]; then
-    # Killed by SIGTERM's default action: no graceful shutdown, but nothing an
-    # acknowledged purchase should depend on; verify below is the judge.
-    echo "run.sh: warning: kopilka serve has no SIGTERM handler (status 143)" >&2
-    server_rc=0
-elif [ "$server_rc" -ne 0 ]; then
-    echo "run.sh: kopilka serve exited with status $server_rc; its log:" >&2
-    tail -n 20 "$tmp/serve.log" >&2
-fi
+for i in $(seq "$instances"); do
+    pid=${server_pids[$((i - 1))]}
+    kill -TERM "$pid"
+    rc=0
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "run.sh: server ignored SIGTERM for 10 s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" || rc=$?
+    if [ "$rc" -eq 143 ]; then
+        # Killed by SIGTERM's default action: no graceful shutdown, but nothing
+        # an acknowledged purchase should depend on; verify below is the judge.
+        echo "run.sh: warning: kopilka serve has no SIGTERM handler (status 143)" >&2
+    elif [ "$rc" -ne 0 ]; then
+        echo "run.sh: kopilka serve exited with status $rc; its log:" >&2
+        tail -n 20 "$tmp/serve$i.log" >&2
+        server_rc=$rc
+    fi
+done
+server_pids=()
 
 say "kopilka verify"
 verify_rc=0
 "$kopilka" verify "$db" || verify_rc=$?
+if [ -n "$pg_dir" ]; then
+    # Stopped before the peer starts its own cluster: one PostgreSQL at a time.
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null
+    rm -rf "$pg_dir"
+    pg_dir=
+fi
 
 field() { awk -v k="$1" 'index($0, k) == 1 { print $NF; exit }' "$tmp/loadgen.out"; }
 kp_rate=$(field "purchases/s:")
@@ -179,7 +252,8 @@ fi
 
 echo
 echo "summary (same machine, same session):"
-echo "kopilka purchases/s: ${kp_rate:-?}  errors: ${kp_errors:-?}  connections: $conns  seconds: $secs"
+store=sqlite; [ "$pg" -eq 1 ] && store="postgresql, $instances instance(s)"
+echo "kopilka purchases/s: ${kp_rate:-?}  errors: ${kp_errors:-?}  connections: $conns  seconds: $secs  store: $store"
 if [ -n "$pg_tps" ]; then
     echo "postgres purchases/s: $pg_tps  clients: 8  seconds: $secs"
     if [ -n "$kp_rate" ]; then

@@ -297,19 +297,6 @@ static kp_err one(pg_store *s, pg_stmt *st, const pg_params *p, PGresult **r)
     return KP_OK;
 }
 
-/* Runs a statement that changes rows: KP_ERR_NOT_FOUND when it changed
- * none (the row asked for does not exist). */
-static kp_err change_one(pg_store *s, pg_stmt *st, const pg_params *p)
-{
-    PGresult *r;
-    kp_err err = pg_run(s, st, p, &r);
-    if (err) return err;
-    const char *n = PQcmdTuples(r);
-    bool changed = n[0] != '\0' && strcmp(n, "0") != 0;
-    PQclear(r);
-    return changed ? KP_OK : KP_ERR_NOT_FOUND;
-}
-
 /* Runs a statement returning one id (INSERT ... RETURNING id, or a lookup
  * by a unique key) into *id. */
 static kp_err one_id(pg_store *s, pg_stmt *st, const pg_params *p, int64_t *id)
@@ -443,7 +430,7 @@ static kp_err pp_customer_update(kp_store *st, const kp_customer_row *row)
     pg_params p = {0};
     bind_customer(&p, row);
     pg_p_int(&p, row->id);
-    kp_err err = change_one(s, &q_customer_update, &p);
+    kp_err err = pg_run_one(s, &q_customer_update, &p);
     return err ? err : write_name_ix(s, row, false);
 }
 
@@ -589,7 +576,7 @@ static kp_err pp_card_info_put(kp_store *st, const kp_card_info *c, kp_time now)
     pg_p_int(&p, c->may_burn ? 1 : 0);
     p_text_or_null(&p, c->reason);
     p_text_or_null(&p, c->replaced_by);
-    return change_one(P(st), &q_card_info_put, &p);
+    return pg_run_one(P(st), &q_card_info_put, &p);
 }
 
 static kp_err pp_cards_of_customer(kp_store *st, int64_t customer_id, kp_card_info *out,
@@ -800,7 +787,7 @@ static kp_err pp_staff_update(kp_store *st, const kp_staff *staff)
     pg_p_int(&p, (int64_t)staff->role);
     pg_p_int(&p, staff->active ? 1 : 0);
     pg_p_text(&p, staff->password_hash);
-    return change_one(P(st), &q_staff_update, &p);
+    return pg_run_one(P(st), &q_staff_update, &p);
 }
 
 static kp_err pp_staff_get(kp_store *st, int64_t id, const char *login, kp_staff *out)
@@ -1059,7 +1046,7 @@ static kp_err pp_op_response_set(kp_store *st, const char *store, const char *re
     pg_p_text(&p, store);
     pg_p_text(&p, receipt);
     pg_p_text(&p, response);
-    return change_one(P(st), &q_op_response, &p);
+    return pg_run_one(P(st), &q_op_response, &p);
 }
 
 static void read_history(const PGresult *r, int i, kp_history_entry *h)

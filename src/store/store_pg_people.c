@@ -7,6 +7,7 @@
 #include "store_pg_int.h"
 
 #include <kopilka/people.h>
+#include <stdio.h>
 
 const char store_pg_people_schema[] = "";
 
@@ -17,5 +18,14 @@ kp_err store_pg_people_open(pg_store *s)
 }
 
 void store_pg_people_close(pg_store *s) { (void)s; }
+
+kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char *line), void *ctx,
+                              int64_t *problems)
+{
+    (void)report, (void)ctx, (void)problems;
+    snprintf(s->base.last_error, sizeof s->base.last_error,
+             "the people part of the PostgreSQL backend is not merged yet");
+    return KP_ERR_INTERNAL;
+}
 
 const struct kp_people_ops store_pg_people_ops = {0};

@@ -20,7 +20,6 @@
 #include <cmocka.h>
 
 #include "fixture.h"
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,86 +32,10 @@
 #define NOW ((kp_time)1780000000) /* 2026-05-28T20:26:40Z */
 #define DAY ((kp_time)KP_DAY_SECONDS)
 
-/* ------------------------------------------------------------ locations */
-
-/* Which backend the suite runs on: KOPILKA_TEST_STORE=pg for PostgreSQL,
- * whose cluster is at $KOPILKA_TEST_PG (scripts/pg.sh url). */
-static bool on_pg(void)
-{
-    const char *b = getenv("KOPILKA_TEST_STORE");
-    return b && strcmp(b, "pg") == 0;
-}
-
-/* Runs one statement on the cluster's base database; false with a message
- * on stderr when it fails. */
-static bool pg_admin(const char *sql)
-{
-    PGconn *c = PQconnectdb(getenv("KOPILKA_TEST_PG"));
-    bool ok = PQstatus(c) == CONNECTION_OK;
-    if (ok) {
-        PGresult *r = PQexec(c, sql);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok) fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
-        PQclear(r);
-    } else {
-        fprintf(stderr, "cannot connect to $KOPILKA_TEST_PG: %s", PQerrorMessage(c));
-    }
-    PQfinish(c);
-    return ok;
-}
-
-/* The database name of a postgresql:// location ("" when none). */
-static void pg_dbname(const char *url, char *out, size_t size)
-{
-    const char *p = strstr(url, "://");
-    p = p ? strchr(p + 3, '/') : NULL;
-    size_t n = p ? strcspn(p + 1, "?") : 0;
-    snprintf(out, size, "%.*s", (int)n, p ? p + 1 : "");
-}
-
-/* A fresh, empty store location for one test into out[size]: a temporary
- * SQLite path, or a new PostgreSQL database (CREATE DATABASE on the cluster
- * at $KOPILKA_TEST_PG) as a postgresql:// URL. The local stand-in of
- * tests/unit/fixture.h's backend-aware location (branch h-tests). */
-static bool fixture_location(const char *name, char *out, size_t size)
-{
-    static int seq;
-    seq++;
-    if (!on_pg()) {
-        snprintf(out, size, "/tmp/kp-test-%s-%d-%d.db", name, (int)getpid(), seq);
-        fixture_remove_db(out);
-        return true;
-    }
-    const char *base = getenv("KOPILKA_TEST_PG");
-    char db[64], sql[128];
-    snprintf(db, sizeof db, "kp_%s_%d_%d", name, (int)getpid(), seq);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
-    if (!pg_admin(sql)) return false;
-    /* postgresql://[authority]/[dbname][?query]: the new dbname in place. */
-    const char *auth = strstr(base, "://") + 3;
-    size_t auth_len = strcspn(auth, "/?");
-    const char *query = strchr(auth, '?');
-    snprintf(out, size, "%.*s/%s%s", (int)(auth - base + auth_len), base, db, query ? query : "");
-    return true;
-}
-
-/* Removes what fixture_location() made. */
-static void fixture_location_drop(const char *location)
-{
-    if (strncmp(location, "postgres", 8) != 0) {
-        fixture_remove_db(location);
-        return;
-    }
-    char db[64], sql[160];
-    pg_dbname(location, db, sizeof db);
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
-    pg_admin(sql);
-}
-
 /* -------------------------------------------------------------- fixture */
 
 typedef struct fx {
-    char location[512];
+    char location[FIXTURE_LOCATION_MAX];
     kp_store *s;
     const kp_store_ops *o;
     const kp_triggers_ops *t;
@@ -127,7 +50,7 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof *f);
     f->acct = calloc(1, sizeof *f->acct);
     f->plan = calloc(1, sizeof *f->plan);
-    if (!fixture_location("contract", f->location, sizeof f->location)) return -1;
+    fixture_location(f->location, "contract");
     kp_error e = {0};
     kp_err err = kp_store_open(f->location, true, &f->s, &e);
     if (err) {
@@ -145,7 +68,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     kp_store_close(f->s);
-    fixture_location_drop(f->location);
+    fixture_remove(f->location);
     free(f->acct);
     free(f->plan);
     free(f);
@@ -185,7 +108,7 @@ static void expect_(kp_store *s, kp_err got, kp_err want, const char *what, cons
 static void refused_(kp_store *s, kp_err got, const char *what, const char *file, int line)
 {
     if (got == KP_ERR_CONFLICT || got == KP_ERR_BUSY) {
-        printf("NOTE %s: %s -> %s\n", on_pg() ? "pg" : "sqlite", what, kp_err_name(got));
+        printf("NOTE %s: %s -> %s\n", fixture_is_pg() ? "pg" : "sqlite", what, kp_err_name(got));
         return;
     }
     print_error("%s:%d: %s returned %s, want conflict (or busy) (last_error: %s)\n", file, line,
@@ -1331,8 +1254,8 @@ static void test_identity_is_made_once_and_differs_between_databases(void **stat
     assert_memory_equal(id1, id2, 16);
     kp_store_close(s2);
 
-    char other[512];
-    assert_true(fixture_location("contract", other, sizeof other));
+    char other[FIXTURE_LOCATION_MAX];
+    fixture_location(other, "contract-other"); /* a name of its own: another file on SQLite */
     kp_store *s3 = NULL;
     kp_error e = {0};
     OK(f->s, kp_store_open(other, true, &s3, &e));
@@ -1340,7 +1263,7 @@ static void test_identity_is_made_once_and_differs_between_databases(void **stat
     OK(s3, s3->ops->identity(s3, id3));
     OK(s3, s3->ops->commit(s3));
     kp_store_close(s3);
-    fixture_location_drop(other);
+    fixture_remove(other);
     assert_memory_not_equal(id1, id3, 16);
 }
 
@@ -2197,7 +2120,7 @@ static void test_balances_each_gives_every_card_with_its_accounts_balance(void *
     assert_int_equal(v.n, 5);
     assert_int_equal(v.balance_sum, 30);
     if (!v.ordered) printf("NOTE %s: balances_each is not in byte order of card numbers\n",
-                           on_pg() ? "pg" : "sqlite");
+                           fixture_is_pg() ? "pg" : "sqlite");
     assert_true(v.ordered);
     assert_string_equal(v.last_number, "old-1");
     free(r);
@@ -2641,7 +2564,7 @@ static void test_group_commit_publishes_to_another_connection(void **state)
     const kp_group_ops *g = f->o->group;
     if (g == NULL) {
         printf("NOTE %s: no kp_group_ops: the group test does not apply\n",
-               on_pg() ? "pg" : "sqlite");
+               fixture_is_pg() ? "pg" : "sqlite");
         skip();
     }
     assert_true(g->writers >= 1);
@@ -2705,14 +2628,7 @@ static void test_group_commit_publishes_to_another_connection(void **state)
 
 int main(void)
 {
-    if (on_pg() && getenv("KOPILKA_TEST_PG") == NULL) {
-        const char *ci = getenv("CI");
-        fprintf(stderr, "KOPILKA_TEST_STORE=pg but KOPILKA_TEST_PG is not set: start a cluster "
-                        "with scripts/pg.sh and export its URL%s\n",
-                ci && strcmp(ci, "true") == 0 ? " (CI must run both backends)" : "; skipped");
-        return ci && strcmp(ci, "true") == 0 ? 1 : 77;
-    }
-    printf("store contract on %s\n", on_pg() ? "PostgreSQL" : "SQLite");
+    printf("store contract on %s\n", fixture_is_pg() ? "PostgreSQL" : "SQLite");
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_commit_makes_work_visible_to_another_connection),

@@ -24,6 +24,8 @@
 
 #include <kopilka/store.h>
 
+#include "store_pg.h"
+
 enum { PG_PARAMS_MAX = 24, PG_STMTS_MAX = 512 };
 
 /* One named statement. `slot` is given out once per process at the first
@@ -40,6 +42,13 @@ typedef struct pg_store {
     bool in_txn;              /* between begin() and commit()/rollback() */
     int savepoints;           /* open savepoint depth */
     bool prepared[PG_STMTS_MAX];
+    char sqlstate[6];         /* of the last failure, "" when none */
+    char location[256];       /* the location, password elided, for messages */
+    /* System accounts' deltas summed in memory and written right before
+     * COMMIT (store_pg.c), as SQLite's backend does; `sys_saved` is the
+     * state at the last savepoint. Indexed by -id (1..-KP_SYS__MIN). */
+    int64_t sys_pending[1 - KP_SYS__MIN];
+    int64_t sys_saved[1 - KP_SYS__MIN];
     struct pg_people *people;
     struct pg_triggers *triggers;
 } pg_store;
@@ -67,6 +76,38 @@ void pg_p_null(pg_params *p);
 kp_err pg_run(pg_store *s, pg_stmt *stmt, const pg_params *p, PGresult **out);
 /* Runs SQL text with no parameters and no result rows (DDL, SAVEPOINT). */
 kp_err pg_exec(pg_store *s, const char *sql);
+/* pg_run() for a statement that must touch exactly one row (an UPDATE of a
+ * row the caller knows exists): KP_ERR_NOT_FOUND when it touched none. */
+kp_err pg_run_one(pg_store *s, pg_stmt *stmt, const pg_params *p);
+/* The rows a command touched (PQcmdTuples), 0 when it says nothing. */
+int64_t pg_changes(const PGresult *r);
+
+/* Pipeline mode (libpq >= 14): several statements sent at once and one
+ * sync, one round trip for all. pg_pipe_begin() enters it; pg_pipe_send()
+ * queues a statement (preparing it first on this connection when needed,
+ * in the same pipeline); pg_pipe_end() sends the sync and reads every
+ * result in order, checks that a statement queued with `want_rows` >= 0
+ * touched exactly that many rows (KP_ERR_INTERNAL with `what` otherwise),
+ * and leaves pipeline mode. After a failure the server skips the rest of
+ * the pipeline; pg_pipe_end() reports the first failure. At most
+ * PG_PIPE_MAX statements a pipeline. */
+enum { PG_PIPE_MAX = 640 };
+typedef struct pg_pipe {
+    int n;       /* entries queued, prepares included */
+    kp_err err;  /* the first failure while sending; pg_pipe_end() reports it */
+    struct {
+        int prepared_slot; /* > 0: this entry is the PQsendPrepare of that slot */
+        int want_rows;     /* -1: any */
+        const char *what;  /* names the row in the message of a row-count mismatch */
+    } items[PG_PIPE_MAX];
+} pg_pipe;
+kp_err pg_pipe_begin(pg_store *s, pg_pipe *pp);
+void pg_pipe_send(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, int want_rows,
+                  const char *what);
+kp_err pg_pipe_end(pg_store *s, pg_pipe *pp);
+/* Round trips to the server made by this process so far (each
+ * PQexecPrepared, PQprepare, PQexec and pipeline sync counts one). */
+uint64_t pg_round_trips(void);
 
 /* Maps a failed result (or a broken connection when r is NULL):
  * 23505 unique_violation and 23xxx constraints -> KP_ERR_CONFLICT,
@@ -103,10 +144,9 @@ void store_pg_triggers_close(pg_store *s);
 extern const kp_triggers_ops store_pg_triggers_ops;
 extern const struct kp_people_ops store_pg_people_ops;
 
-/* Opens a connection to `location` (a postgresql:// URI). `create` creates
- * the schema; without it, a database without Kopilka's schema is
- * KP_ERR_NOT_FOUND. Pending migrations run at open under an advisory lock,
- * so several servers starting at once migrate once. */
-kp_err store_pg_open(const char *location, bool create, kp_store **out, kp_error *e);
+/* store_pg_open() is declared in store_pg.h. */
+/* Writes `location` into out[size] with any password replaced by "***"
+ * (in the URI's user-info and in a password= parameter). */
+void pg_location_safe(const char *location, char *out, size_t size);
 
 #endif

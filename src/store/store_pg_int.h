@@ -142,6 +142,11 @@ void store_pg_people_close(pg_store *s);
 kp_err store_pg_triggers_open(pg_store *s);
 void store_pg_triggers_close(pg_store *s);
 extern const kp_triggers_ops store_pg_triggers_ops;
+/* The people part of verify (store_pg_people.c): the audit chain, every
+ * entry's hash recomputed and linked to the one before, no number missing;
+ * one line per problem to report(ctx, line), added to *problems. */
+kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char *line), void *ctx,
+                              int64_t *problems);
 extern const struct kp_people_ops store_pg_people_ops;
 
 /* store_pg_open() is declared in store_pg.h. */

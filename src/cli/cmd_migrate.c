@@ -20,6 +20,7 @@
 #include "service/people.h"
 #include "store/store_backup.h"
 #include "store/store_migrate.h"
+#include "store/store_pg_int.h"
 
 enum { PATH_BYTES = 4096 };
 
@@ -150,8 +151,8 @@ int cmd_migrate(int argc, char **argv)
         return 2;
     }
     char shown_to[PATH_BYTES];
-    kp_migrate_location_shown(to, shown_to, sizeof shown_to);
-    if (strncmp(to, "postgresql://", 13) != 0 && strncmp(to, "postgres://", 11) != 0) {
+    pg_location_safe(to, shown_to, sizeof shown_to);
+    if (!store_pg_location(to)) {
         fprintf(stderr,
                 "kopilka migrate: TO: must be a postgresql:// location (a database made with "
                 "CREATE DATABASE), got %s; to copy a SQLite file use `kopilka backup`\n",

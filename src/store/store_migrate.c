@@ -369,9 +369,8 @@ static kp_err target_order(kp_migrate *m, kp_error *e)
 kp_err kp_migrate_open(const char *from_path, const char *to, kp_migrate **out, kp_error *e)
 {
     *out = NULL;
-    if (strncmp(to, "postgresql://", 13) != 0 && strncmp(to, "postgres://", 11) != 0)
-        return kp_error_set(e, KP_ERR_INVALID, "to",
-                            "the target must be a postgresql:// location, got %s", to);
+    if (!store_pg_location(to))
+        return kp_error_set(e, KP_ERR_INVALID, "to", "the target must be a postgresql:// location");
     kp_migrate *m = calloc(1, sizeof *m);
     if (m == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     snprintf(m->from, sizeof m->from, "%s", from_path);
@@ -754,32 +753,4 @@ void kp_migrate_close(kp_migrate *m)
     kp_store_close(m->dst);
     sqlite3_close(m->src); /* ends the read transaction */
     free(m);
-}
-
-void kp_migrate_location_shown(const char *location, char *out, size_t size)
-{
-    snprintf(out, size, "%s", location);
-    /* postgresql://user:PASSWORD@host/... */
-    char *scheme = strstr(out, "://");
-    if (scheme) {
-        char *at = strchr(scheme + 3, '@');
-        char *slash = strchr(scheme + 3, '/');
-        char *colon = strchr(scheme + 3, ':');
-        if (at && (slash == NULL || at < slash) && colon && colon < at) {
-            size_t tail = strlen(at) + 1;
-            if ((size_t)(colon + 1 - out) + 3 + tail <= size) {
-                memmove(colon + 4, at, tail);
-                memcpy(colon + 1, "***", 3);
-            }
-        }
-    }
-    /* ...?password=PASSWORD&... */
-    for (char *p = strstr(out, "password="); p; p = strstr(p + 1, "password=")) {
-        char *value = p + 9, *end = value + strcspn(value, "& ");
-        size_t tail = strlen(end) + 1;
-        if ((size_t)(value - out) + 3 + tail <= size) {
-            memmove(value + 3, end, tail);
-            memcpy(value, "***", 3);
-        }
-    }
 }

@@ -97,8 +97,4 @@ kp_err kp_migrate_commit(kp_migrate *m, kp_error *e);
 /* Rolls back unless committed, and closes both connections. NULL is a no-op. */
 void kp_migrate_close(kp_migrate *m);
 
-/* Writes `location` into out[size] with the password of a postgresql://
- * URI, or a password=... parameter, replaced by "***", for messages. */
-void kp_migrate_location_shown(const char *location, char *out, size_t size);
-
 #endif

@@ -187,10 +187,7 @@ static kp_err load_program_audited(cli_office *c, const char *json, size_t len, 
 static bool create_key_file(const char *db, kp_error *e)
 {
     char path[4096];
-    if (!kp_pii_key_path(db, path, sizeof path)) {
-        kp_error_set(e, KP_ERR_INVALID, "database", "the database path is too long");
-        return false;
-    }
+    if (kp_pii_key_locate(db, path, sizeof path, e)) return false;
     kp_err err = kp_pii_create(path, e);
     if (err == KP_ERR_CONFLICT) {
         fprintf(stderr, "kopilka: note: keeping the existing key file %s\n", path);

@@ -19,6 +19,7 @@
  * binary that wrote them answered (log_format1 in service.h).
  */
 #include "service.h"
+#include "store/store_pg.h"
 
 #include <kopilka/oplog.h>
 #include <sodium.h>
@@ -402,6 +403,8 @@ kp_err kp_durable_open_log(kp_store *st, const char *db_path, kp_oplog **log, si
 {
     *log = NULL;
     *applied = 0;
+    /* PostgreSQL keeps no operation log: a commit is durable when it returns. */
+    if (store_pg_location(db_path)) return KP_OK;
     uint8_t id[16];
     kp_err err = st->ops->identity(st, id);
     if (err) return kp_error_set(e, err, "database", "cannot read the database's identity: %s",

@@ -28,8 +28,9 @@
 
 enum { PG_PARAMS_MAX = 24, PG_STMTS_MAX = 512 };
 
-/* One named statement. `slot` is given out once per process at the first
- * use (an atomic counter) and indexes pg_store.prepared. */
+/* One named statement, `static pg_stmt q = {"SELECT ... $1", 1, 0};`.
+ * `slot` is given out once per process at the first use (an atomic
+ * counter) and indexes pg_store.prepared. */
 typedef struct pg_stmt {
     const char *sql;
     int n_params;
@@ -49,6 +50,7 @@ typedef struct pg_store {
      * state at the last savepoint. Indexed by -id (1..-KP_SYS__MIN). */
     int64_t sys_pending[1 - KP_SYS__MIN];
     int64_t sys_saved[1 - KP_SYS__MIN];
+    struct pg_pipe *pipe;     /* the connection's pipeline (store_pg.c) */
     struct pg_people *people;
     struct pg_triggers *triggers;
 } pg_store;
@@ -88,7 +90,8 @@ int64_t pg_changes(const PGresult *r);
  * in the same pipeline); pg_pipe_end() sends the sync and reads every
  * result in order, checks that a statement queued with `want_rows` >= 0
  * touched exactly that many rows (KP_ERR_INTERNAL with `what` otherwise),
- * and leaves pipeline mode. After a failure the server skips the rest of
+ * and leaves pipeline mode. A COMMIT in a pipeline that the server answers
+ * ROLLBACK (the transaction had failed) is a failure. After a failure the server skips the rest of
  * the pipeline; pg_pipe_end() reports the first failure. At most
  * PG_PIPE_MAX statements a pipeline. */
 enum { PG_PIPE_MAX = 640 };
@@ -99,11 +102,17 @@ typedef struct pg_pipe {
         int prepared_slot; /* > 0: this entry is the PQsendPrepare of that slot */
         int want_rows;     /* -1: any */
         const char *what;  /* names the row in the message of a row-count mismatch */
+        PGresult **out;    /* pg_pipe_query(): where its result goes */
+        bool commit;       /* a COMMIT: answered ROLLBACK, it failed */
     } items[PG_PIPE_MAX];
 } pg_pipe;
 kp_err pg_pipe_begin(pg_store *s, pg_pipe *pp);
 void pg_pipe_send(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, int want_rows,
                   const char *what);
+/* Queues a statement whose rows the caller reads: after pg_pipe_end()
+ * returns KP_OK, *out holds its result (the caller PQclear()s it); after a
+ * failure *out is NULL. */
+void pg_pipe_query(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, PGresult **out);
 kp_err pg_pipe_end(pg_store *s, pg_pipe *pp);
 /* Round trips to the server made by this process so far (each
  * PQexecPrepared, PQprepare, PQexec and pipeline sync counts one). */
@@ -136,7 +145,8 @@ extern const char store_pg_people_schema[];
 extern const char store_pg_triggers_schema[];
 
 /* The parts' open and close, called by store_pg_open() and close: each may
- * keep state of its own in s->people / s->triggers. */
+ * keep state of its own in s->people / s->triggers. close() is called even
+ * when open() was not, or failed: it must accept its pointer NULL. */
 kp_err store_pg_people_open(pg_store *s);
 void store_pg_people_close(pg_store *s);
 kp_err store_pg_triggers_open(pg_store *s);

@@ -158,10 +158,12 @@ static pg_stmt q_birthday_forget = {"DELETE FROM account_birthdays WHERE account
 static pg_stmt q_card_info_get = {"SELECT " CARD_COLS " FROM cards c LEFT JOIN card_info i "
                                   "ON i.number = c.number WHERE c.number = $1",
                                   1, 0};
-static pg_stmt q_card_info_get_lock = {"SELECT " CARD_COLS " FROM cards c LEFT JOIN card_info i "
-                                       "ON i.number = c.number WHERE c.number = $1 "
-                                       "FOR UPDATE OF c",
-                                       1, 0};
+/* Inside a transaction the card's row is locked first, by a statement of
+ * its own: a locking read that waited for another transaction re-reads the
+ * locked row only, not card_info's, so one statement would see the card's
+ * new state beside its old details. The read after it sees both as
+ * committed. */
+static pg_stmt q_card_lock = {"SELECT 1 FROM cards WHERE number = $1 FOR UPDATE", 1, 0};
 /* The card's row in `cards` and its details in one statement: no row
  * inserted means no such card. */
 static pg_stmt q_card_info_put = {
@@ -556,7 +558,8 @@ static kp_err pp_card_info_get(kp_store *st, const char *number, kp_card_info *o
     pg_params p = {0};
     pg_p_text(&p, number);
     PGresult *r;
-    kp_err err = one(s, s->in_txn ? &q_card_info_get_lock : &q_card_info_get, &p, &r);
+    kp_err err = s->in_txn ? pg_run_one(s, &q_card_lock, &p) : KP_OK;
+    if (err == KP_OK) err = one(s, &q_card_info_get, &p, &r);
     if (err) return err;
     read_card(r, 0, out);
     PQclear(r);

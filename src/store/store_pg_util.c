@@ -84,9 +84,28 @@ kp_err pg_fail(pg_store *s, const PGresult *r)
 
 const char *pg_last_sqlstate(const pg_store *s) { return s->sqlstate; }
 
-static kp_err check_result(pg_store *s, PGresult *r, PGresult **out)
+/* PostgreSQL answers COMMIT of a transaction that had failed with the tag
+ * ROLLBACK and no error: for Kopilka that is a failed commit. */
+static bool commit_rolled_back(const char *sql, PGresult *r)
+{
+    return strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
+}
+
+static kp_err commit_failed(pg_store *s)
+{
+    snprintf(s->base.last_error, sizeof s->base.last_error,
+             "the transaction had failed and was rolled back, not committed");
+    snprintf(s->sqlstate, sizeof s->sqlstate, "25P02");
+    return KP_ERR_IO;
+}
+
+static kp_err check_result(pg_store *s, const char *sql, PGresult *r, PGresult **out)
 {
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if ((st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) && commit_rolled_back(sql, r)) {
+        PQclear(r);
+        return commit_failed(s);
+    }
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (out) *out = r;
         else PQclear(r);
@@ -139,21 +158,22 @@ kp_err pg_run(pg_store *s, pg_stmt *stmt, const pg_params *p, PGresult **out)
     stmt_name(slot, name);
     if (!s->prepared[slot]) {
         count_trip();
-        err = check_result(s, PQprepare(s->conn, name, stmt->sql, stmt->n_params, NULL), NULL);
+        err = check_result(s, "", PQprepare(s->conn, name, stmt->sql, stmt->n_params, NULL),
+                           NULL);
         if (err) return err;
         s->prepared[slot] = true;
     }
     count_trip();
     PGresult *r = PQexecPrepared(s->conn, name, stmt->n_params, p ? p->values : NULL,
                                  p ? p->lengths : NULL, p ? p->formats : NULL, 0);
-    return check_result(s, r, out);
+    return check_result(s, stmt->sql, r, out);
 }
 
 kp_err pg_exec(pg_store *s, const char *sql)
 {
     s->sqlstate[0] = '\0';
     count_trip();
-    return check_result(s, PQexec(s->conn, sql), NULL);
+    return check_result(s, sql, PQexec(s->conn, sql), NULL);
 }
 
 int64_t pg_changes(const PGresult *r)
@@ -194,8 +214,23 @@ static bool pipe_room(pg_store *s, pg_pipe *pp)
     return false;
 }
 
+static void pipe_queue(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p,
+                       int want_rows, const char *what, PGresult **out);
+
 void pg_pipe_send(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, int want_rows,
                   const char *what)
+{
+    pipe_queue(s, pp, stmt, p, want_rows, what, NULL);
+}
+
+void pg_pipe_query(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, PGresult **out)
+{
+    *out = NULL;
+    pipe_queue(s, pp, stmt, p, -1, NULL, out);
+}
+
+static void pipe_queue(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p,
+                       int want_rows, const char *what, PGresult **out)
 {
     if (pp->err) return; /* after a failed send nothing more is queued */
     kp_err err = check_params(s, stmt, p);
@@ -215,9 +250,7 @@ void pg_pipe_send(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, i
         /* Assumed prepared from here on; pg_pipe_end() takes it back if the
          * server refused it. */
         s->prepared[slot] = true;
-        pp->items[pp->n].prepared_slot = slot;
-        pp->items[pp->n].want_rows = -1;
-        pp->items[pp->n].what = NULL;
+        pp->items[pp->n] = (typeof(pp->items[0])){.prepared_slot = slot, .want_rows = -1};
         pp->n++;
     }
     if (!pipe_room(s, pp)) return;
@@ -226,9 +259,8 @@ void pg_pipe_send(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, i
         pp->err = pg_fail(s, NULL);
         return;
     }
-    pp->items[pp->n].prepared_slot = 0;
-    pp->items[pp->n].want_rows = want_rows;
-    pp->items[pp->n].what = what;
+    pp->items[pp->n] = (typeof(pp->items[0])){.want_rows = want_rows, .what = what, .out = out,
+                                               .commit = strcmp(stmt->sql, "COMMIT") == 0};
     pp->n++;
 }
 
@@ -272,6 +304,14 @@ kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
                 err = pg_fail(s, r);
                 snprintf(first_error, sizeof first_error, "%s", s->base.last_error);
                 snprintf(first_state, sizeof first_state, "%s", s->sqlstate);
+            } else if (ok && err == KP_OK && pp->items[i].commit &&
+                       strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
+                err = commit_failed(s);
+                snprintf(first_error, sizeof first_error, "%s", s->base.last_error);
+                snprintf(first_state, sizeof first_state, "%s", s->sqlstate);
+            } else if (ok && err == KP_OK && pp->items[i].out) {
+                *pp->items[i].out = r; /* the caller's now */
+                r = NULL;
             } else if (ok && err == KP_OK && pp->items[i].want_rows >= 0 &&
                        pg_changes(r) != pp->items[i].want_rows) {
                 snprintf(first_error, sizeof first_error, "%s: touched %lld rows, not %d",
@@ -295,6 +335,12 @@ kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
             if (pp->items[k].prepared_slot > 0) s->prepared[pp->items[k].prepared_slot] = false;
     }
     PQexitPipelineMode(s->conn);
+    if (err)
+        for (int k = 0; k < pp->n; k++)
+            if (pp->items[k].out) {
+                PQclear(*pp->items[k].out);
+                *pp->items[k].out = NULL;
+            }
     if (err) {
         snprintf(s->base.last_error, sizeof s->base.last_error, "%s", first_error);
         snprintf(s->sqlstate, sizeof s->sqlstate, "%s", first_state);

@@ -9,6 +9,7 @@
  */
 #include "store_sqlite.h"
 #include "store_sqlite_int.h"
+#include "store_invariants.h"
 #include "store_sqlite_vfs.h"
 #include "store_sqlite_people.h"
 #include "store_sqlite_triggers.h"
@@ -691,39 +692,6 @@ static kp_err s_history(kp_store *b, int64_t account_id, kp_history_item *items,
     return err;
 }
 
-/* Each check is a query whose every row is a problem, and a sentence for it. */
-static const struct {
-    const char *sql;
-    const char *what;
-} checks[] = {
-    {"SELECT op_id, SUM(points) FROM postings GROUP BY op_id HAVING SUM(points) != 0",
-     "operation %lld: its postings sum to %lld, not 0"},
-    {"WITH s AS (SELECT account_id, SUM(points) t FROM postings WHERE account_id > 0 "
-     "GROUP BY account_id) SELECT a.id, a.balance - COALESCE(s.t, 0) FROM accounts a "
-     "LEFT JOIN s ON s.account_id = a.id WHERE a.balance != COALESCE(s.t, 0)",
-     "account %lld: balance differs from the replay of its postings by %lld"},
-    {"WITH l AS (SELECT account_id, SUM(remaining) r FROM lots GROUP BY account_id) "
-     "SELECT a.id, a.balance - (COALESCE(l.r, 0) - a.debt) FROM accounts a "
-     "LEFT JOIN l ON l.account_id = a.id WHERE a.balance != COALESCE(l.r, 0) - a.debt",
-     "account %lld: balance differs from its lots less debt by %lld"},
-    {"SELECT id, remaining FROM lots WHERE remaining < 0 OR remaining > amount",
-     "lot %lld: remaining %lld is outside 0..amount"},
-    {"SELECT id, debt FROM accounts WHERE debt < 0", "account %lld: negative debt %lld"},
-    {"WITH s AS (SELECT account_id, SUM(points) t FROM postings WHERE account_id < 0 "
-     "GROUP BY account_id) SELECT y.id, y.balance - COALESCE(s.t, 0) FROM sys_accounts y "
-     "LEFT JOIN s ON s.account_id = y.id WHERE y.balance != COALESCE(s.t, 0)",
-     "system account %lld: balance differs from the replay of its postings by %lld"},
-    {"SELECT 0, (SELECT COALESCE(SUM(balance),0) FROM accounts) + "
-     "(SELECT COALESCE(SUM(balance),0) FROM sys_accounts) WHERE "
-     "(SELECT COALESCE(SUM(balance),0) FROM accounts) + "
-     "(SELECT COALESCE(SUM(balance),0) FROM sys_accounts) != 0",
-     "ledger %lld: all balances sum to %lld, not 0"},
-    {"WITH p AS (SELECT op_id, SUM(points) t FROM postings WHERE account_id > 0 GROUP BY op_id) "
-     "SELECT o.id, o.points - COALESCE(p.t, 0) FROM ops o LEFT JOIN p ON p.op_id = o.id "
-     "WHERE o.points != COALESCE(p.t, 0)",
-     "operation %lld: its recorded change differs from its postings by %lld"},
-};
-
 /* SQLite's own check of the file: quick_check reads every page and record
  * (time grows with the file's size, about as a full read of it);
  * integrity_check also checks that every index matches its table (more
@@ -887,15 +855,15 @@ static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line),
     kp_err err = s->file_checked ? KP_OK : s_integrity(b, false, report, ctx, problems);
     if (err || *problems) return err;
     int rc;
-    for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++) {
+    for (size_t c = 0; c < store_invariants_count; c++) {
         sqlite3_stmt *st;
-        rc = sqlite3_prepare_v2(s->db, checks[c].sql, -1, &st, NULL);
+        rc = sqlite3_prepare_v2(s->db, store_invariants[c].sql, -1, &st, NULL);
         if (rc != SQLITE_OK) return fail(s, rc);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             char line[256];
-            snprintf(line, sizeof line, checks[c].what, (long long)sqlite3_column_int64(st, 0),
-                     (long long)sqlite3_column_int64(st, 1));
-            if (*problems < 100) report(ctx, line);
+            snprintf(line, sizeof line, store_invariants[c].what,
+                     (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1));
+            if (*problems < STORE_INVARIANT_LINES_MAX) report(ctx, line);
             (*problems)++;
         }
         sqlite3_finalize(st);

@@ -22,11 +22,8 @@ Needs psql (Debian's postgresql-client, a dependency of postgresql).
 """
 import json
 import os
-import shutil
 import sqlite3
 import stat
-import subprocess
-import sys
 import unittest
 
 import harness
@@ -37,20 +34,9 @@ CONSENT = {"given": True, "text_version": "2026-01"}
 
 
 def pg_base():
-    base = os.environ.get("KOPILKA_TEST_PG")
-    if not base:
+    if not os.environ.get("KOPILKA_TEST_PG"):
         raise unittest.SkipTest("KOPILKA_TEST_PG is not set (scripts/pg.sh start prints it)")
-    return base.rstrip("/")
-
-
-def psql(location, sql):
-    """Runs sql on the database at location; returns its rows as lists of text."""
-    p = subprocess.run(["psql", location, "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t",
-                        "-c", sql], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=60)
-    if p.returncode != 0:
-        raise RuntimeError("psql %s: %s" % (sql, p.stderr))
-    return [line.split("\t") for line in p.stdout.splitlines()]
+    return harness.pg_base()
 
 
 _made = [0]
@@ -62,8 +48,8 @@ def pg_database(test):
     _made[0] += 1
     name = "kp_migrate_%d_%d" % (os.getpid(), _made[0])
     admin = pg_base() + "/postgres"
-    psql(admin, "CREATE DATABASE %s" % name)
-    test.addCleanup(psql, admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    harness.psql(admin, "CREATE DATABASE %s" % name)
+    test.addCleanup(harness.psql, admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
     return pg_base() + "/" + name
 
 
@@ -221,11 +207,11 @@ class MigrateCase(unittest.TestCase):
         return p
 
     def kopilka_tables(self, location):
-        return int(psql(location, "SELECT count(*) FROM pg_tables WHERE tablename IN "
-                                  "('accounts', 'ops', 'audit', 'customers')")[0][0])
+        return int(harness.psql(location, "SELECT count(*) FROM pg_tables WHERE tablename IN "
+                                          "('accounts', 'ops', 'audit', 'customers')"))
 
     def rows(self, location, table):
-        return int(psql(location, "SELECT count(*) FROM %s" % table)[0][0])
+        return int(harness.psql(location, "SELECT count(*) FROM %s" % table))
 
 
 class Moves(MigrateCase):
@@ -251,13 +237,13 @@ class Moves(MigrateCase):
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))
 
-        env = {"KOPILKA_KEY_FILE": key_out}
-        v = harness.run_cli(["verify", target], timeout=120, check=False, env=env)
+        # Every command and the server on the target use the key it names.
+        pg = harness.Kopilka.existing(target, shop.k.key, key_out)
+        self.addCleanup(pg.close)
+        v = pg.verify()
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         self.assertIn("MAC", v.stdout)
-
-        pg = harness.Server(target, shop.k.key, env=env, serve_args=("--tick", "0"))
-        self.addCleanup(pg.stop)
+        pg.start(serve_args=("--tick", "0"))
         for number, before in shop.cards.items():
             s, after = pg.call("GET", "/v1/cards/" + number)
             self.assertEqual((s, after), (200, before), number)
@@ -292,7 +278,7 @@ class Moves(MigrateCase):
         self.assertEqual(s, 201, a)
         self.assertGreater(a["id"], max(shop.customers))
         pg.stop()
-        v = harness.run_cli(["verify", target], timeout=120, check=False, env=env)
+        v = pg.verify()
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
 
 

@@ -20,6 +20,7 @@ row behind.
 
 Needs psql (Debian's postgresql-client, a dependency of postgresql).
 """
+import datetime
 import json
 import os
 import sqlite3
@@ -55,9 +56,11 @@ def pg_database(test):
 
 def program_with_customers(directory):
     """Seed 004 case 2 (its partner-card grant makes an event) with a
-    customers section: version 2 of the database's program."""
+    birthday grant (a scheduler job) and a customers section: version 2 of
+    the database's program."""
     with open(harness.program_file("autoservice-case2.json"), "rb") as f:
         doc = json.load(f)
+    doc["rules"].append({"id": "birthday-500", "kind": "grant", "on": "birthday", "points": 500})
     doc["customers"] = {
         "unregistered": {"earn": True, "burn": False},
         "transfers": {"max_points": 5000, "daily_max_points": 8000, "kinds": ["regular"]},
@@ -120,8 +123,13 @@ class Shop:
         k.cli("terminal", "revoke", "DB", "--id", south)
         self.batch = k.cli("cards", "issue", "DB", "--count", "3", "--batch", "B1").stdout.split()
         k.cli("discount", "set", "DB", "--card", c[5], "--percent", "3.5")
-        k.cli("birthday", "set", "DB", "--card", c[6], "--date", "1990-02-11")
-        k.cli("tick", "DB")
+        # Today in the program's +03:00 is this card's birthday: the tick
+        # grants it and records the job's run.
+        today = (datetime.datetime.now(datetime.timezone.utc)
+                 + datetime.timedelta(hours=3)).date()
+        k.cli("birthday", "set", "DB", "--card", c[6],
+              "--date", "1992-%02d-%02d" % (today.month, today.day))
+        assert "1 birthday grants" in k.cli("tick", "DB").stdout
         k.start(serve_args=("--tick", "0"))
 
         self.answers = {}
@@ -132,11 +140,6 @@ class Shop:
             s, a = k.call("POST", "/v1/purchases", body)
             self.ok(s, 201, "purchase R-%d" % i)
             self.answers["R-%d" % i] = (body, a)
-        burn = {"card": c[0], "receipt": "R-burn", "burn": 300, "lines": basket(400000)}
-        s, a = k.call("POST", "/v1/purchases", burn)
-        self.ok(s, 201, "purchase with burn")
-        assert a["burned"] > 0, a
-        self.answers["R-burn"] = (burn, a)
         s, a = k.call("POST", "/v1/returns", {"card": c[2], "receipt": "RET-1",
                                               "original_receipt": "R-2"})
         self.ok(s, 201, "return")
@@ -155,6 +158,11 @@ class Shop:
             s, a = k.call("POST", "/v1/customers", body)
             self.ok(s, 201, "register %s" % name)
             self.customers.append(a["id"])
+        burn = {"card": c[0], "receipt": "R-burn", "burn": 300, "lines": basket(400000)}
+        s, a = k.call("POST", "/v1/purchases", burn)
+        self.ok(s, 201, "purchase with burn")
+        assert a["burned"] > 0, a
+        self.answers["R-burn"] = (burn, a)
         manager = self.staff_token("ivan", "manager")
         s, fam = k.call("POST", "/v1/admin/families", {"owner": self.customers[0]}, key=manager)
         self.ok(s, 201, "family")

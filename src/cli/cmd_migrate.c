@@ -13,8 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <kopilka/oplog.h>
-
 #include "cli.h"
 #include "crypto/pii.h"
 #include "service/people.h"
@@ -29,40 +27,40 @@ static void print_problem(void *ctx, const char *line)
     fprintf(stderr, "  %s%s\n", ctx ? (const char *)ctx : "", line);
 }
 
-/* Counts the log records past the database's mark (kp_oplog_fn). */
-static kp_err count_record(void *ctx, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+/* kp_redo_fn for the source's recovery: migrate never applies what the
+ * operation log holds (that is `kopilka recover`'s work, with its report);
+ * the first record found stops the recovery, which then changes nothing. */
+static kp_err refuse_record(void *ctx, kp_store *s, const void *record, size_t len, kp_error *e)
 {
-    (void)seq, (void)data, (void)len, (void)e;
-    (*(size_t *)ctx)++;
-    return KP_OK;
+    (void)s, (void)record, (void)len;
+    const char *from = ctx;
+    return kp_error_set(e, KP_ERR_CONFLICT, "FROM",
+                        "%s's operation log holds operations not yet in the database (a "
+                        "server stopped without closing it): run `kopilka recover %s`, then "
+                        "migrate again",
+                        from, from);
 }
 
-/* Holds FROM's operation log (no server may start on it meanwhile) and
- * makes sure every operation it logged is in the database. NULL after
- * printing why. */
-static struct kp_oplog *source_at_rest(kp_store *st, const char *from)
+/* Makes st the writer of FROM for the whole migration (no server can start
+ * on it meanwhile) when its operation log holds nothing the database lacks.
+ * False after printing why. */
+static bool source_at_rest(kp_store *st, const char *from)
 {
-    struct kp_oplog *log = cli_hold_stopped("migrate", st, from);
-    if (log == NULL) return NULL;
-    uint64_t mark = 0, last = 0;
-    size_t pending = 0;
+    const kp_group_ops *g = st->ops->group;
+    if (g == NULL) return true;
     kp_error e = {0};
-    kp_err err = st->ops->oplog_mark_get(st, &mark);
-    if (err == KP_OK) err = kp_oplog_replay(log, mark, count_record, &pending, &last, &e);
-    if (err == KP_OK && pending == 0) return log;
-    if (err == KP_OK)
-        fprintf(stderr,
-                "kopilka migrate: %s's operation log holds %zu operation(s) not yet in the "
-                "database (a server stopped without closing it): run `kopilka recover %s` "
-                "first, then migrate\n",
-                from, pending, from);
+    size_t recovered = 0;
+    kp_err err = g->open(st, from, refuse_record, (void *)from, &recovered, &e);
+    if (err == KP_OK) return true;
+    if (err == KP_ERR_BUSY)
+        fprintf(stderr, "kopilka migrate: FROM: %s: stop the server serving %s, then migrate\n",
+                e.message, from);
+    else if (err == KP_ERR_CONFLICT)
+        fprintf(stderr, "kopilka migrate: FROM: %s\n", e.message);
     else
-        fprintf(stderr,
-                "kopilka migrate: cannot read %s's operation log (%s): run `kopilka recover "
-                "%s` first (see `kopilka recover --help`)\n",
-                from, e.message[0] ? e.message : st->last_error, from);
-    kp_oplog_close(log);
-    return NULL;
+        fprintf(stderr, "kopilka migrate: FROM: %s%s%s; see `kopilka recover --help`\n", e.field,
+                e.field[0] ? ": " : "", e.message);
+    return false;
 }
 
 /* The source's key file, loaded when it is there. False after printing
@@ -168,7 +166,7 @@ int cmd_migrate(int argc, char **argv)
 
     kp_error e = {0};
     kp_store *src = NULL;
-    struct kp_oplog *held = NULL;
+    bool held = false;
     kp_pii *pii = NULL;
     kp_migrate *m = NULL;
     bool key_written = false;
@@ -178,7 +176,7 @@ int cmd_migrate(int argc, char **argv)
         fprintf(stderr, "kopilka migrate: FROM: %s\n", e.message);
         return 1;
     }
-    if ((held = source_at_rest(src, from)) == NULL) goto out;
+    if (!(held = source_at_rest(src, from))) goto out;
     if (!source_key(src, from, key_path, sizeof key_path, &pii)) goto out;
     int64_t problems = verify_side(src, pii, "source");
     if (problems != 0) {
@@ -264,7 +262,7 @@ out:
     if (key_written) unlink(key_out);
     kp_migrate_close(m);
     kp_pii_free(pii);
-    kp_oplog_close(held);
+    if (held && src->ops->group) src->ops->group->close(src);
     kp_store_close(src);
     return rc;
 }

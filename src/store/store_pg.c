@@ -1005,7 +1005,7 @@ static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *r
 {
     /* Nothing to replay: a group is durable when its COMMIT returns. */
     (void)location, (void)redo, (void)redo_ctx;
-    *recovered = 0;
+    if (recovered) *recovered = 0;
     pg_store *s = (pg_store *)b;
     PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK
                                   "'::bigint)");

@@ -181,7 +181,8 @@ class ProgramVersions(TwoServers):
 
     def test_a_program_loaded_while_both_serve_is_used_by_both_within_seconds(self):
         self.start_both()
-        quote = {"card": self.a.cards[0], "lines": basket(1000000)}
+        # 4 % of 50 000.00 is 2000 points, past the first visit's 1000.
+        quote = {"card": self.a.cards[0], "lines": basket(5000000)}
         before = [s.call("POST", "/v1/quote", quote)[1] for s in (self.a, self.b)]
         self.assertEqual([q["program_version"] for q in before], [1, 1])
         with open(harness.program_file(), "rb") as f:
@@ -236,10 +237,10 @@ class SchedulerOnce(TwoServers):
         # the expiry, and every day's birthday run between, caught up.
         self.start_both(("--tick", "1", "--now", "2026-06-14T09:00:00Z"))
         self.wait_balances(0, "expired the birthday points")
-        self.stop_both()
         for card in self.a.cards:
             kinds = [h["type"] for h in self.a.card(card)["history"]]
             self.assertEqual(sorted(kinds), ["expiry", "grant"], card)
+        self.stop_both()
         runs = self.a.cli("jobs", "DB", "--limit", "1000").stdout.splitlines()
         due = [tuple(line.split("\t")[1:3]) for line in runs]
         self.assertIn("birthday", {job for job, _ in due})

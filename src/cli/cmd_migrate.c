@@ -9,7 +9,9 @@
  * own verify and by the totals of both sides; the key file is copied last
  * before the commit and removed again if the commit fails.
  */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -114,15 +116,10 @@ static int64_t verify_side(kp_store *st, const kp_pii *pii, const char *side)
     return problems;
 }
 
-typedef struct shown {
-    cli_progress bar;
-} shown;
-
 static void on_rows(void *ctx, int64_t done, int64_t total)
 {
-    shown *s = ctx;
-    s->bar.total = total;
-    cli_progress_update(&s->bar, done);
+    (void)total; /* the bar was started with it */
+    cli_progress_update(ctx, done);
 }
 
 static void on_table(void *ctx, const char *table, int64_t rows)
@@ -193,13 +190,13 @@ int cmd_migrate(int argc, char **argv)
                 e.message);
         goto out;
     }
-    shown display;
+    cli_progress bar;
     int64_t all = 0;
     for (size_t i = 0; i < kp_migrate_tables(m); i++) all += kp_migrate_table_rows(m, i);
-    cli_progress_start(&display.bar, "migrate", "rows", all);
-    kp_migrate_progress progress = {on_rows, on_table, &display};
+    cli_progress_start(&bar, "migrate", "rows", all);
+    kp_migrate_progress progress = {on_rows, on_table, &bar};
     kp_err err = kp_migrate_copy(m, &progress, &e);
-    cli_progress_end(&display.bar, err ? 0 : all, err == KP_OK);
+    cli_progress_end(&bar, err ? 0 : all, err == KP_OK);
     if (err) {
         fprintf(stderr, "kopilka migrate: %s%s%s; nothing was committed\n", e.field,
                 e.field[0] ? ": " : "", e.message);
@@ -248,6 +245,10 @@ int cmd_migrate(int argc, char **argv)
            (long long)after.balance_sum, (long long)after.ops, (long long)after.lots,
            (long long)after.customers, (long long)after.audit,
            after.audit_head[0] ? after.audit_head : "none", after.audit_head[0] ? "..." : "");
+    /* The server may run elsewhere than this command: the key's full path. */
+    char key_shown[PATH_MAX];
+    if (key_path[0] && realpath(key_out ? key_out : key_path, key_shown) == NULL)
+        snprintf(key_shown, sizeof key_shown, "%s", key_out ? key_out : key_path);
     if (key_path[0] == '\0')
         printf("key: %s has no key file and nothing sealed: the first command on the target "
                "that needs one makes it where KOPILKA_KEY_FILE points\n",
@@ -256,7 +257,7 @@ int cmd_migrate(int argc, char **argv)
         printf("key: customers' personal data and the audit MACs need the key file %s: set "
                "KOPILKA_KEY_FILE=%s for `kopilka serve` and every command on %s; keep it "
                "(mode 0600) apart from the database's backups\n",
-               key_out ? key_out : key_path, key_out ? key_out : key_path, shown_to);
+               key_shown, key_shown, shown_to);
     rc = 0;
 out:
     if (key_written) unlink(key_out);

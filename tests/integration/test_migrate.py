@@ -214,6 +214,16 @@ class MigrateCase(unittest.TestCase):
                          % (p.returncode, p.stdout, p.stderr))
         return p
 
+    def copy_of_source(self, name):
+        """A copy of the shop's database (`kopilka backup`, with its key
+        file) to spoil; removed when the test ends."""
+        path = os.path.join(self.shop.k.dir, name)
+        self.addCleanup(lambda: [os.unlink(path + s) for s in ("", ".key", "-wal", "-shm",
+                                                                 ".oplog-0", ".oplog-1")
+                                 if os.path.exists(path + s)])
+        harness.run_cli(["backup", self.shop.k.db, path], timeout=120)
+        return path
+
     def kopilka_tables(self, location):
         return int(harness.psql(location, "SELECT count(*) FROM pg_tables WHERE tablename IN "
                                           "('accounts', 'ops', 'audit', 'customers')"))
@@ -317,11 +327,7 @@ class Refuses(MigrateCase):
         self.assertEqual(self.kopilka_tables(target), 0)
 
     def test_a_copy_that_fails_half_way_leaves_no_row(self):
-        broken = os.path.join(self.shop.k.dir, "broken.db")
-        self.addCleanup(lambda: [os.unlink(broken + s) for s in ("", ".key", "-wal", "-shm",
-                                                                   ".oplog-0", ".oplog-1")
-                                 if os.path.exists(broken + s)])
-        harness.run_cli(["backup", self.shop.k.db, broken], timeout=120)
+        broken = self.copy_of_source("broken.db")
         # A value the target's text column cannot hold, in a table copied
         # after the ledger's.
         with sqlite3.connect(broken) as db:
@@ -336,12 +342,19 @@ class Refuses(MigrateCase):
         self.migrate(self.shop.k.db, target)
         self.assertGreater(self.rows(target, "ops"), 0)
 
+    def test_a_source_that_does_not_verify_is_refused_before_the_target_is_touched(self):
+        bad = self.copy_of_source("bad.db")
+        with sqlite3.connect(bad) as db:
+            db.execute("UPDATE accounts SET balance = balance + 7 WHERE id = "
+                       "(SELECT max(account_id) FROM lots)")
+        target = pg_database(self)
+        p = self.migrate(bad, target, expect=1)
+        self.assertIn("does not verify", p.stderr)
+        self.assertIn("differs from", p.stderr)
+        self.assertEqual(self.kopilka_tables(target), 0)
+
     def test_a_table_the_target_lacks_is_refused(self):
-        odd = os.path.join(self.shop.k.dir, "odd.db")
-        self.addCleanup(lambda: [os.unlink(odd + s) for s in ("", ".key", "-wal", "-shm",
-                                                                ".oplog-0", ".oplog-1")
-                                 if os.path.exists(odd + s)])
-        harness.run_cli(["backup", self.shop.k.db, odd], timeout=120)
+        odd = self.copy_of_source("odd.db")
         with sqlite3.connect(odd) as db:
             db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
             db.execute("INSERT INTO notes(text) VALUES ('keep me')")

@@ -545,7 +545,43 @@ class Kopilka:
         finally:
             self._drop()
 
+    @classmethod
+    def existing(cls, location, key, key_file=None):
+        """A Kopilka on a database made elsewhere (the target of `kopilka
+        migrate`), with `key` as its terminal key and, for a PostgreSQL
+        location, `key_file` given to every command and server on it. It has
+        no cards of its own; close() stops its server and leaves the
+        database."""
+        k = object.__new__(cls)
+        k.dir = tempfile.mkdtemp(prefix="kopilka-it-")
+        k.db, k.key, k.key_file, k.cards = location, key, key_file, []
+        k.proc = k.port = k._client = k.clock = None
+        k.log = os.path.join(k.dir, "serve.log")
+        k._lock = threading.Lock()
+        k.pg_name = None
+        k._key_entry = key_file is not None and location not in _key_files
+        if k._key_entry:
+            _key_files[location] = key_file
+        return k
+
+    def another_server(self):
+        """A second Kopilka on this one's database (several servers on one
+        PostgreSQL database): the same db, key, cards and key file, a server,
+        port and log of its own. Its close() stops its server and leaves the
+        database to this one."""
+        k = object.__new__(type(self))
+        k.__dict__.update(self.__dict__)
+        k.dir = tempfile.mkdtemp(prefix="kopilka-it-")
+        k.log = os.path.join(k.dir, "serve.log")
+        k.proc = k.port = k._client = None
+        k._lock = threading.Lock()
+        k.pg_name = None
+        k._key_entry = False
+        return k
+
     def _drop(self):
+        if getattr(self, "_key_entry", False):
+            _key_files.pop(self.db, None)
         try:
             if self.pg_name is not None:
                 _key_files.pop(getattr(self, "db", None), None)

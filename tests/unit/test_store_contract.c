@@ -274,6 +274,63 @@ static void fill(uint8_t *out, size_t n, uint8_t seed)
     for (size_t i = 0; i < n; i++) out[i] = (uint8_t)(seed + i * 37); /* 0x00 and 0xff among them */
 }
 
+/* ------------------------------------------------------ the tables */
+
+/* Every operation of the three tables is there: a backend has no optional
+ * operation but kp_store_ops.group (and, in it, sync and upkeep). */
+static void test_every_operation_is_implemented(void **state)
+{
+    fx *f = *state;
+    const kp_store_ops *o = f->o;
+    const void *store_ops[] = {
+        o->close, o->begin, o->commit, o->rollback, o->savepoint, o->release, o->rollback_to,
+        o->program_insert, o->program_get, o->terminal_insert, o->terminal_find,
+        o->terminal_get, o->terminal_list, o->terminal_change, o->terminal_touch,
+        o->terminal_generation, o->card_create, o->card_find, o->account_load, o->lots_merge,
+        o->op_find, o->op_insert, o->op_set_detail, o->plan_apply, o->history, o->verify,
+        o->integrity, o->identity, o->triggers, o->people,
+    };
+    for (size_t i = 0; i < sizeof store_ops / sizeof store_ops[0]; i++) {
+        if (store_ops[i] == NULL) print_error("kp_store_ops: entry %zu is NULL\n", i);
+        assert_non_null(store_ops[i]);
+    }
+    const kp_triggers_ops *t = f->t;
+    const void *triggers_ops[] = {
+        t->account_rules_get, t->account_tier_set, t->account_discount_set,
+        t->account_spend_between, t->review_page, t->accounts_expiring, t->accounts_created_on,
+        t->event_find, t->event_insert, t->grant_key_find, t->grant_key_insert,
+        t->job_state_get, t->job_state_set, t->job_run_insert, t->job_runs, t->birthday_set,
+        t->birthday_accounts,
+    };
+    for (size_t i = 0; i < sizeof triggers_ops / sizeof triggers_ops[0]; i++) {
+        if (triggers_ops[i] == NULL) print_error("kp_triggers_ops: entry %zu is NULL\n", i);
+        assert_non_null(triggers_ops[i]);
+    }
+    const kp_people_ops *p = f->p;
+    const void *people_ops[] = {
+        p->customer_insert, p->customer_update, p->customer_get, p->customer_by_index,
+        p->customer_by_external, p->customers_by_name, p->customers_of_account,
+        p->customers_each, p->card_info_get, p->card_info_put, p->cards_of_customer,
+        p->card_event_insert, p->card_events, p->batch_insert, p->batch_get,
+        p->batch_cards_each, p->balances_each, p->account_is_empty, p->account_create,
+        p->birthday_forget, p->staff_insert, p->staff_update, p->staff_get, p->staff_list,
+        p->session_insert, p->session_find, p->session_delete, p->sessions_delete_staff,
+        p->audit_append, p->audit_list, p->family_insert, p->family_get, p->member_put,
+        p->member_get, p->member_delete, p->members_of_family, p->ops_points_since,
+        p->op_response_set, p->history_cards, p->sealed_count,
+    };
+    for (size_t i = 0; i < sizeof people_ops / sizeof people_ops[0]; i++) {
+        if (people_ops[i] == NULL) print_error("kp_people_ops: entry %zu is NULL\n", i);
+        assert_non_null(people_ops[i]);
+    }
+    if (o->group) {
+        assert_non_null(o->group->open);
+        assert_non_null(o->group->begin);
+        assert_non_null(o->group->end);
+        assert_non_null(o->group->close);
+    }
+}
+
 /* ---------------------------------------------------- transactions */
 
 static void test_commit_makes_work_visible_to_another_connection(void **state)
@@ -283,6 +340,7 @@ static void test_commit_makes_work_visible_to_another_connection(void **state)
     kp_card c;
     begin(f);
     int64_t a = card(f, "T-1", NOW);
+    EXPECT(s2, s2->ops->card_find(s2, "T-1", &c), KP_ERR_NOT_FOUND); /* not before commit */
     commit(f);
     OK(s2, s2->ops->card_find(s2, "T-1", &c));
     assert_int_equal(c.account_id, a);
@@ -413,6 +471,26 @@ static void test_a_failed_statement_rolls_back_to_its_savepoint_and_the_transact
     EXPECT(f->s, f->o->card_find(f->s, "F-3", &c), KP_ERR_NOT_FOUND);
     OK(f->s, f->o->card_find(f->s, "F-4", &c));
     assert_verifies_clean(f->s);
+}
+
+/* begin() while a transaction is open is a caller's mistake: it is
+ * refused, and the open transaction goes on unharmed (its pending system
+ * postings included). */
+static void test_begin_inside_a_transaction_is_refused_and_harms_nothing(void **state)
+{
+    fx *f = *state;
+    begin(f);
+    int64_t a = account(f, "nested", NOW);
+    credit(f, a, 10, "regular", NOW, KP_TIME_NEVER);
+    kp_err err = f->o->begin(f->s);
+    printf("NOTE %s: begin() inside a transaction -> %s\n", fixture_is_pg() ? "pg" : "sqlite",
+           kp_err_name(err));
+    credit(f, a, 5, "regular", NOW, NOW + DAY);
+    commit(f);
+    load(f, a);
+    assert_int_equal(f->acct->balance, 15);
+    assert_verifies_clean(f->s);
+    assert_int_not_equal(err, KP_OK);
 }
 
 /* Outside begin()/commit() a write stands alone (what `kopilka recover`
@@ -1072,6 +1150,9 @@ static void test_op_set_detail_and_op_response_set_replace_what_is_stored(void *
     OK(f->s, f->o->op_set_detail(f->s, id, "takes\t1\t5\n"));
     OK(f->s, f->p->op_response_set(f->s, "s", "d-1", "{\"again\":true}"));
     EXPECT(f->s, f->p->op_response_set(f->s, "s", "d-404", "{}"), KP_ERR_NOT_FOUND);
+    /* An operation that does not exist, as for every single-row change of
+     * the seam (terminal_change, customer_update, op_response_set...). */
+    EXPECT(f->s, f->o->op_set_detail(f->s, id + 1000, "lost"), KP_ERR_NOT_FOUND);
     commit(f);
     kp_op_row got;
     OK(f->s, f->o->op_find(f->s, "s", "d-1", &got));
@@ -1173,7 +1254,7 @@ static void test_plan_apply_writes_postings_lot_changes_new_lot_and_totals(void 
     assert_verifies_clean(f->s);
 }
 
-static void test_plan_apply_refuses_an_unbalanced_plan_and_a_lot_of_another_account(void **state)
+static void test_plan_apply_refuses_an_unbalanced_plan_a_foreign_lot_and_an_unknown_account(void **state)
 {
     fx *f = *state;
     begin(f);
@@ -1213,7 +1294,22 @@ static void test_plan_apply_refuses_an_unbalanced_plan_and_a_lot_of_another_acco
     assert_int_not_equal(err, KP_OK);
     print_message("foreign lot: %s (%s)\n", kp_err_name(err), f->s->last_error);
     OK(f->s, f->o->rollback_to(f->s));
+
+    /* A plan for an account that does not exist: nothing to apply it to. */
+    f->acct->id = b + 1000;
+    f->acct->balance = 0;
+    f->acct->debt = 0;
+    plan_credit(f->plan, f->acct, 5, "regular", NOW, NOW + DAY);
+    OK(f->s, f->o->savepoint(f->s));
+    op = op_add(f, KP_OP_ADJUST, b + 1000, NULL, NULL, NOW, 0, 5);
+    err = f->o->plan_apply(f->s, op, f->plan, NOW);
+    print_message("unknown account: %s (%s)\n", kp_err_name(err), f->s->last_error);
+    OK(f->s, f->o->rollback_to(f->s));
     commit(f);
+    if (err == KP_OK)
+        print_error("plan_apply applied a plan to account %lld, which does not exist\n",
+                    (long long)(b + 1000));
+    assert_int_not_equal(err, KP_OK);
 
     load(f, b);
     assert_int_equal(f->acct->lots[0].remaining, 10);
@@ -2879,10 +2975,12 @@ int main(void)
     printf("store contract on %s\n", fixture_is_pg() ? "PostgreSQL" : "SQLite");
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(test_every_operation_is_implemented),
         T(test_commit_makes_work_visible_to_another_connection),
         T(test_a_rolled_back_transaction_leaves_nothing),
         T(test_work_rolled_back_to_a_savepoint_is_gone_the_rest_is_kept),
         T(test_a_failed_statement_rolls_back_to_its_savepoint_and_the_transaction_goes_on),
+        T(test_begin_inside_a_transaction_is_refused_and_harms_nothing),
         T(test_writes_outside_a_transaction_stand_alone),
         T(test_two_connections_crediting_one_account_lose_no_update),
         T(test_one_receipt_from_two_connections_at_once_is_stored_once),
@@ -2899,7 +2997,7 @@ int main(void)
         T(test_a_receipt_is_unique_per_store_and_operations_without_one_are_not),
         T(test_op_set_detail_and_op_response_set_replace_what_is_stored),
         T(test_plan_apply_writes_postings_lot_changes_new_lot_and_totals),
-        T(test_plan_apply_refuses_an_unbalanced_plan_and_a_lot_of_another_account),
+        T(test_plan_apply_refuses_an_unbalanced_plan_a_foreign_lot_and_an_unknown_account),
         T(test_history_is_newest_first_and_pages_back_by_id),
         T(test_a_ledger_written_through_the_seam_verifies_clean),
         T(test_verify_reports_an_inconsistent_ledger_made_through_the_seam),

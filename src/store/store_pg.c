@@ -333,8 +333,6 @@ static pg_stmt q_terminal_gen_bump = {
     "INSERT INTO meta(key, value) VALUES ('terminals_generation', '1') ON CONFLICT(key) "
     "DO UPDATE SET value = (meta.value::bigint + 1)::text", 0, 0};
 static pg_stmt q_meta_get = {"SELECT value FROM meta WHERE key = $1", 1, 0};
-static pg_stmt q_meta_set = {"INSERT INTO meta(key, value) VALUES ($1, $2) "
-                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", 2, 0};
 
 static void terminal_row(const PGresult *r, int row, kp_terminal *out)
 {
@@ -968,29 +966,6 @@ static kp_err s_integrity(kp_store *b, bool full, void (*report)(void *ctx, cons
 
 /* ------------------------------------------------------------ identity */
 
-static kp_err meta_set_text(pg_store *s, const char *key, const char *value)
-{
-    pg_params p = {0};
-    pg_p_text(&p, key);
-    pg_p_text(&p, value);
-    return pg_run(s, &q_meta_set, &p, NULL);
-}
-
-static kp_err s_oplog_mark_get(kp_store *b, uint64_t *seq)
-{
-    int64_t v;
-    kp_err err = meta_get_int((pg_store *)b, "oplog_seq", &v, NULL);
-    *seq = (uint64_t)v;
-    return err;
-}
-
-static kp_err s_oplog_mark_set(kp_store *b, uint64_t seq)
-{
-    char v[24];
-    snprintf(v, sizeof v, "%llu", (unsigned long long)seq);
-    return meta_set_text((pg_store *)b, "oplog_seq", v);
-}
-
 static pg_stmt q_identity = {"SELECT value FROM meta WHERE key = 'db_id'", 0, 0};
 
 /* Migration 1 makes the database's random identity; a database copied in
@@ -1020,12 +995,48 @@ static kp_err s_identity(kp_store *b, uint8_t id[16])
  * only while others wait on the network or the disk. */
 enum { WRITERS_DEFAULT = 4, WRITERS_MAX = 32 };
 
+/* The advisory lock that says "a server serves this database": shared by
+ * every writer connection of every server, exclusive for a repair that
+ * needs them all stopped ("Kopilka serve" in ASCII). */
+#define SERVING_LOCK "4b6f7365727665"
+
 static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *redo_ctx,
                      size_t *recovered, kp_error *e)
 {
     /* Nothing to replay: a group is durable when its COMMIT returns. */
-    (void)b, (void)location, (void)redo, (void)redo_ctx, (void)e;
-    *recovered = 0;
+    (void)location, (void)redo, (void)redo_ctx;
+    if (recovered) *recovered = 0;
+    pg_store *s = (pg_store *)b;
+    PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK
+                                  "'::bigint)");
+    kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
+    bool got = err == KP_OK && pg_int(r, 0, 0) != 0;
+    PQclear(r);
+    if (err)
+        return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
+                            s->location, s->base.last_error);
+    if (!got)
+        return kp_error_set(e, KP_ERR_BUSY, "database",
+                            "a repair command (lots merge, phones migrate) is running on %s; "
+                            "start the server when it ends", s->location);
+    return KP_OK;
+}
+
+kp_err store_pg_hold_stopped(kp_store *b, const char *command, kp_error *e)
+{
+    pg_store *s = (pg_store *)b;
+    PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock(x'" SERVING_LOCK "'::bigint)");
+    kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
+    bool got = err == KP_OK && pg_int(r, 0, 0) != 0;
+    PQclear(r);
+    if (err)
+        return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
+                            s->location, s->base.last_error);
+    if (!got)
+        return kp_error_set(e, KP_ERR_BUSY, "database",
+                            "a kopilka server is serving %s; `kopilka %s` runs with every "
+                            "server on the database stopped",
+                            s->location, command);
     return KP_OK;
 }
 
@@ -1101,12 +1112,7 @@ static const kp_store_ops pg_ops = {
     .history = s_history,
     .verify = s_verify,
     .integrity = s_integrity,
-    .checkpoint = NULL,
-    .oplog_mark_get = s_oplog_mark_get,
-    .oplog_mark_set = s_oplog_mark_set,
     .identity = s_identity,
-    .defer_sync = NULL,
-    .sync_journal = NULL,
     .triggers = &store_pg_triggers_ops,
     .people = &store_pg_people_ops,
     .group = &pg_group,

@@ -46,6 +46,11 @@ bool cli_take_flag(int *argc, char **argv, const char *name);
  * while it serves. NULL after printing why (a running server); the caller
  * closes the log (kp_oplog_close) when done. */
 struct kp_oplog *cli_hold_stopped(const char *command, kp_store *st, const char *db);
+/* The same for any location (cmd_admin.c): a SQLite file's operation log
+ * lock in *held (the caller closes it), or for PostgreSQL the exclusive
+ * serving lock, held by st's connection until it closes (*held NULL).
+ * False after printing why (a server is running). */
+bool cli_stop_servers(const char *command, kp_store *st, const char *db, struct kp_oplog **held);
 
 /* cmd_people.c */
 int cmd_staff_add(int argc, char **argv);

@@ -24,6 +24,7 @@
 #include "crypto/pii.h"
 #include "service/service.h"
 #include "store/store_backup.h"
+#include "store/store_pg.h"
 
 enum { PAGES_PER_STEP = 256, PATH_BYTES = 4096 };
 
@@ -73,6 +74,14 @@ int cmd_backup(int argc, char **argv)
     const char *out = cli_positional(argc, argv, 1);
     if (db == NULL || out == NULL) {
         fprintf(stderr, "usage: kopilka backup DB OUT\n");
+        return 2;
+    }
+    if (store_pg_location(db) || store_pg_location(out)) {
+        fprintf(stderr,
+                "kopilka backup: copies a SQLite database file; a PostgreSQL database is backed "
+                "up with PostgreSQL's own tools: pg_dump (a logical copy) or pg_basebackup with "
+                "WAL archiving (to a point in time), as docs/deploy.md describes; keep a copy "
+                "of its key file ($KOPILKA_KEY_FILE) apart from those backups\n");
         return 2;
     }
     char db_key[PATH_BYTES], out_key[PATH_BYTES];

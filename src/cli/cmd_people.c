@@ -737,8 +737,8 @@ int cmd_phones_migrate(int argc, char **argv)
     cli_office c;
     if (!cli_office_open(&c, "phones migrate", db, true)) return 1;
     /* One transaction over every customer: the tills would wait for it. */
-    struct kp_oplog *held = cli_hold_stopped("phones migrate", c.st, db);
-    if (held == NULL) {
+    struct kp_oplog *held = NULL;
+    if (!cli_stop_servers("phones migrate", c.st, db, &held)) {
         cli_office_close(&c);
         return 1;
     }

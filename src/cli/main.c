@@ -12,7 +12,11 @@
 
 static const kp_command commands[] = {
     {"init", "kopilka init DB --program FILE",
-     "Creates a new database at DB (SQLite) and loads the program FILE as version 1.", cmd_init},
+     "Creates a new database at DB and loads the program FILE as version 1. DB is a SQLite "
+     "file (created, with its key file DB.key beside it) or, in every command, a PostgreSQL "
+     "location postgresql://USER@HOST/NAME (the database must exist; init creates Kopilka's "
+     "tables in it, and the key file is the path in $KOPILKA_KEY_FILE, which every command "
+     "on that database then needs).", cmd_init},
     {"program load", "kopilka program load DB FILE",
      "Validates the program FILE and loads it as a new version; the server uses it from its "
      "next operation. Prints the version. Audited (program.load, by the operating-system "
@@ -161,7 +165,9 @@ static const kp_command commands[] = {
      "operation log, replayed into the copy). The key file DB.key is copied to OUT.key "
      "(mode 0600); then the copy is checked as `kopilka verify OUT` does. Exits 0 when the "
      "copy is whole and verifies. To restore: stop the server, move DB, its DB.oplog-0/-1 "
-     "and DB.key aside, copy OUT to DB and OUT.key to DB.key, start the server (README).",
+     "and DB.key aside, copy OUT to DB and OUT.key to DB.key, start the server (README). "
+     "A PostgreSQL database is backed up with pg_dump or pg_basebackup instead "
+     "(docs/deploy.md).",
      cmd_backup},
     {"recover", "kopilka recover DB [--accept-loss [--salvage]]",
      "Replays the operation log into DB, as every command and the server do at start. When "

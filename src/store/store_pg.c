@@ -1020,12 +1020,48 @@ static kp_err s_identity(kp_store *b, uint8_t id[16])
  * only while others wait on the network or the disk. */
 enum { WRITERS_DEFAULT = 4, WRITERS_MAX = 32 };
 
+/* The advisory lock that says "a server serves this database": shared by
+ * every writer connection of every server, exclusive for a repair that
+ * needs them all stopped ("Kopilka serve" in ASCII). */
+#define SERVING_LOCK "4b6f7365727665"
+
 static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *redo_ctx,
                      size_t *recovered, kp_error *e)
 {
     /* Nothing to replay: a group is durable when its COMMIT returns. */
-    (void)b, (void)location, (void)redo, (void)redo_ctx, (void)e;
+    (void)location, (void)redo, (void)redo_ctx;
     *recovered = 0;
+    pg_store *s = (pg_store *)b;
+    PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK
+                                  "'::bigint)");
+    kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
+    bool got = err == KP_OK && pg_int(r, 0, 0) != 0;
+    PQclear(r);
+    if (err)
+        return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
+                            s->location, s->base.last_error);
+    if (!got)
+        return kp_error_set(e, KP_ERR_BUSY, "database",
+                            "a repair command (lots merge, phones migrate) is running on %s; "
+                            "start the server when it ends", s->location);
+    return KP_OK;
+}
+
+kp_err store_pg_hold_stopped(kp_store *b, const char *command, kp_error *e)
+{
+    pg_store *s = (pg_store *)b;
+    PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock(x'" SERVING_LOCK "'::bigint)");
+    kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
+    bool got = err == KP_OK && pg_int(r, 0, 0) != 0;
+    PQclear(r);
+    if (err)
+        return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
+                            s->location, s->base.last_error);
+    if (!got)
+        return kp_error_set(e, KP_ERR_BUSY, "database",
+                            "a kopilka server is serving %s; `kopilka %s` runs with every "
+                            "server on the database stopped",
+                            s->location, command);
     return KP_OK;
 }
 

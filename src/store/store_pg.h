@@ -18,4 +18,11 @@ bool store_pg_location(const char *location);
  * password elided. */
 kp_err store_pg_open(const char *location, bool create, kp_store **out, kp_error *e);
 
+/* For a command that must run with every server stopped (lots merge,
+ * phones migrate), as the operation log's lock is for SQLite: takes the
+ * exclusive side of the session advisory lock whose shared side every
+ * serving writer connection holds (kp_group_ops.open). KP_ERR_BUSY, with a
+ * sentence in e, while a server serves. Held until the store closes. */
+kp_err store_pg_hold_stopped(kp_store *s, const char *command, kp_error *e);
+
 #endif

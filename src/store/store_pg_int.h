@@ -93,10 +93,13 @@ int64_t pg_changes(const PGresult *r);
  * and leaves pipeline mode. A COMMIT in a pipeline that the server answers
  * ROLLBACK (the transaction had failed) is a failure. After a failure the server skips the rest of
  * the pipeline; pg_pipe_end() reports the first failure. At most
- * PG_PIPE_MAX statements a pipeline. */
+ * PG_PIPE_MAX statements a pipeline. With KOPILKA_PG_PIPELINE=off in the
+ * environment each statement runs at once instead, its own round trip, with
+ * the same results (to measure what pipelining saves). */
 enum { PG_PIPE_MAX = 640 };
 typedef struct pg_pipe {
     int n;       /* entries queued, prepares included */
+    bool one_by_one; /* KOPILKA_PG_PIPELINE=off: each statement runs at once */
     kp_err err;  /* the first failure while sending; pg_pipe_end() reports it */
     struct {
         int prepared_slot; /* > 0: this entry is the PQsendPrepare of that slot */

@@ -133,8 +133,7 @@ static pg_stmt q_customer_get_lock = {
     "SELECT " CUSTOMER_COLS " FROM customers WHERE id = $1 FOR UPDATE", 1, 0};
 static pg_stmt q_customer_by_phone = {"SELECT id FROM customers WHERE phone_ix = $1", 1, 0};
 static pg_stmt q_customer_by_email = {"SELECT id FROM customers WHERE email_ix = $1", 1, 0};
-static pg_stmt q_customer_by_external = {"SELECT id FROM customers WHERE external_id = $1", 1,
-                                         0};
+static pg_stmt q_customer_by_external = {"SELECT id FROM customers WHERE external_id = $1", 1, 0};
 /* Up to KP_NAME_WORDS_MAX indexes, unused ones NULL ($1..$8), how many
  * must match ($9), the limit ($10). */
 static pg_stmt q_customers_by_name = {
@@ -190,8 +189,7 @@ static pg_stmt q_batch_insert = {"INSERT INTO card_batches(name, count, created_
                                  "VALUES ($1, $2, $3, $4) RETURNING id",
                                  4, 0};
 static pg_stmt q_batch_get = {"SELECT " BATCH_COLS " FROM card_batches WHERE id = $1", 1, 0};
-static pg_stmt q_batch_by_name = {"SELECT " BATCH_COLS " FROM card_batches WHERE name = $1", 1,
-                                  0};
+static pg_stmt q_batch_by_name = {"SELECT " BATCH_COLS " FROM card_batches WHERE name = $1", 1, 0};
 static pg_stmt q_batch_cards_page = {
     "SELECT " CARD_COLS " FROM card_info i JOIN cards c ON c.number = i.number "
     "WHERE i.batch_id = $1 AND i.number > $2 ORDER BY i.number LIMIT $3",
@@ -243,10 +241,10 @@ static pg_stmt q_family_insert = {
     "INSERT INTO families(owner_id, account_id, created_at) VALUES ($1, $2, $3) RETURNING id", 3,
     0};
 static pg_stmt q_family_get = {"SELECT " FAMILY_COLS " FROM families WHERE id = $1", 1, 0};
-static pg_stmt q_family_get_lock = {
-    "SELECT " FAMILY_COLS " FROM families WHERE id = $1 FOR UPDATE", 1, 0};
-static pg_stmt q_family_by_owner = {"SELECT " FAMILY_COLS " FROM families WHERE owner_id = $1",
+static pg_stmt q_family_get_lock = {"SELECT " FAMILY_COLS " FROM families WHERE id = $1 FOR UPDATE",
                                     1, 0};
+static pg_stmt q_family_by_owner = {"SELECT " FAMILY_COLS " FROM families WHERE owner_id = $1", 1,
+                                    0};
 static pg_stmt q_family_by_owner_lock = {
     "SELECT " FAMILY_COLS " FROM families WHERE owner_id = $1 FOR UPDATE", 1, 0};
 static pg_stmt q_member_put = {
@@ -255,8 +253,8 @@ static pg_stmt q_member_put = {
     "may_spend = EXCLUDED.may_spend, own_account_id = EXCLUDED.own_account_id, "
     "joined_at = EXCLUDED.joined_at",
     5, 0};
-static pg_stmt q_member_get = {
-    "SELECT " MEMBER_COLS " FROM family_members WHERE customer_id = $1", 1, 0};
+static pg_stmt q_member_get = {"SELECT " MEMBER_COLS " FROM family_members WHERE customer_id = $1",
+                               1, 0};
 static pg_stmt q_member_delete = {"DELETE FROM family_members WHERE customer_id = $1", 1, 0};
 static pg_stmt q_members = {"SELECT " MEMBER_COLS " FROM family_members WHERE family_id = $1 "
                             "ORDER BY joined_at, customer_id LIMIT $2",
@@ -267,8 +265,8 @@ static pg_stmt q_ops_points_since = {
     "SELECT COALESCE(SUM(points), 0)::bigint FROM ops WHERE account_id = $1 "
     "AND type = $2 AND store = $3 AND at >= $4",
     4, 0};
-static pg_stmt q_op_response = {"UPDATE ops SET response = $3 WHERE store = $1 AND receipt = $2",
-                                3, 0};
+static pg_stmt q_op_response = {"UPDATE ops SET response = $3 WHERE store = $1 AND receipt = $2", 3,
+                                0};
 static pg_stmt q_history_cards = {
     "SELECT id, type, card, COALESCE(store, ''), COALESCE(receipt, ''), at, "
     "points, amount, earned, burned FROM ops WHERE account_id = $1 "
@@ -283,7 +281,10 @@ static pg_stmt q_sealed_count = {
 
 /* --------------------------------------------------------------- helpers */
 
-static pg_store *P(kp_store *s) { return (pg_store *)s; }
+static pg_store *P(kp_store *s)
+{
+    return (pg_store *)s;
+}
 
 /* Runs a statement that returns at most one row: KP_OK with the row in
  * *r (the caller clears it), KP_ERR_NOT_FOUND without (nothing to clear). */
@@ -299,6 +300,32 @@ static kp_err one(pg_store *s, pg_stmt *st, const pg_params *p, PGresult **r)
     return KP_OK;
 }
 
+/* Reads row i of a result into one item (of a list, or the one asked for). */
+typedef void (*row_reader)(const PGresult *r, int i, void *item);
+
+/* Runs a statement that returns at most one row and reads it into *out:
+ * KP_ERR_NOT_FOUND without one. */
+static kp_err get_row(pg_store *s, pg_stmt *st, const pg_params *p, row_reader read, void *out)
+{
+    PGresult *r;
+    kp_err err = one(s, st, p, &r);
+    if (err) return err;
+    read(r, 0, out);
+    PQclear(r);
+    return KP_OK;
+}
+
+/* A parameter that is an id, or a name when the id is 0. */
+static pg_params *id_or_name(pg_params *p, int64_t id, const char *name)
+{
+    memset(p, 0, sizeof *p);
+    if (id)
+        pg_p_int(p, id);
+    else
+        pg_p_text(p, name);
+    return p;
+}
+
 /* Runs a statement returning one id (INSERT ... RETURNING id, or a lookup
  * by a unique key) into *id. */
 static kp_err one_id(pg_store *s, pg_stmt *st, const pg_params *p, int64_t *id)
@@ -312,12 +339,17 @@ static kp_err one_id(pg_store *s, pg_stmt *st, const pg_params *p, int64_t *id)
 }
 
 /* Binds a text that is NULL in the table when empty. */
-static void p_text_or_null(pg_params *p, const char *v) { pg_p_text(p, v[0] ? v : NULL); }
+static void p_text_or_null(pg_params *p, const char *v)
+{
+    pg_p_text(p, v[0] ? v : NULL);
+}
 /* Binds a number that is NULL in the table when 0. */
 static void p_int_or_null(pg_params *p, int64_t v)
 {
-    if (v) pg_p_int(p, v);
-    else pg_p_null(p);
+    if (v)
+        pg_p_int(p, v);
+    else
+        pg_p_null(p);
 }
 static void p_bytes_or_null(pg_params *p, const void *v, size_t n)
 {
@@ -339,12 +371,77 @@ static bool bytes32(const PGresult *r, int row, int col, uint8_t out[32])
     return pg_bytes(r, row, col, out, 32) == 32;
 }
 
-/* Sets *n to the number of rows read (at most limit) and calls read for each. */
-#define READ_ROWS(r, limit, n, read)                                                               \
-    do {                                                                                           \
-        int rows_ = PQntuples(r);                                                                  \
-        for (int i_ = 0; i_ < rows_ && *(n) < (limit); i_++) read;                                 \
-    } while (0)
+/* Runs a list statement and reads at most `limit` rows into out[], items of
+ * `size` bytes; *n is how many. */
+static kp_err list_rows(pg_store *s, pg_stmt *st, const pg_params *p, void *out, size_t size,
+                        size_t limit, size_t *n, row_reader read)
+{
+    *n = 0;
+    PGresult *r;
+    kp_err err = pg_run(s, st, p, &r);
+    if (err) return err;
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows && *n < limit; i++) read(r, i, (char *)out + (*n)++ * size);
+    PQclear(r);
+    return KP_OK;
+}
+
+/* Parameters of the lists that take one number and the limit. (Not
+ * returned by value: a pg_params points into itself.) */
+static pg_params *key_limit(pg_params *p, int64_t key, size_t limit)
+{
+    memset(p, 0, sizeof *p);
+    pg_p_int(p, key);
+    pg_p_int(p, (int64_t)limit);
+    return p;
+}
+
+/* Runs a statement whose one parameter is a number, reading no rows. */
+static kp_err run_by_id(kp_store *st, pg_stmt *stmt, int64_t id)
+{
+    pg_params p = {0};
+    pg_p_int(&p, id);
+    return pg_run(P(st), stmt, &p, NULL);
+}
+
+/* The callbacks' reading in pages: `stmt` takes ([a batch id,] the key
+ * after which to start, the page size) and orders its rows by the key,
+ * column 0. Parameters travel as text (store_pg_int.h), so one pager
+ * serves numeric ids and card numbers alike. */
+typedef struct pager {
+    pg_stmt *stmt;
+    int64_t batch_id;       /* a leading parameter when not 0 */
+    int page;               /* rows a page */
+    char after[KP_STR_MAX]; /* the key of the last row seen: "0" or "" before the first */
+} pager;
+
+/* Calls visit(ctx, r, i) for every row, in key order, until it returns
+ * false. One page is in memory at a time, read whole before the first
+ * visit, so visit may run statements of its own on the connection. */
+static kp_err page_each(pg_store *s, pager *pg, bool (*visit)(void *ctx, const PGresult *r, int i),
+                        void *ctx)
+{
+    for (bool more = true; more;) {
+        pg_params p = {0};
+        if (pg->batch_id) pg_p_int(&p, pg->batch_id);
+        pg_p_text(&p, pg->after);
+        pg_p_int(&p, pg->page);
+        PGresult *r;
+        kp_err err = pg_run(s, pg->stmt, &p, &r);
+        if (err) return err;
+        int rows = PQntuples(r);
+        more = rows == pg->page;
+        for (int i = 0; i < rows; i++) {
+            pg_text(r, i, 0, pg->after, sizeof pg->after);
+            if (!visit(ctx, r, i)) {
+                more = false;
+                break;
+            }
+        }
+        PQclear(r);
+    }
+    return KP_OK;
+}
 
 /* ------------------------------------------------------------- customers */
 
@@ -369,8 +466,9 @@ static void bind_customer(pg_params *p, const kp_customer_row *r)
     p_int_or_null(p, r->erased_at);
 }
 
-static void read_customer(const PGresult *r, int i, kp_customer_row *c)
+static void read_customer(const PGresult *r, int i, void *item)
 {
+    kp_customer_row *c = item;
     memset(c, 0, sizeof *c);
     c->id = pg_int(r, i, 0);
     c->account_id = pg_int(r, i, 1);
@@ -441,12 +539,7 @@ static kp_err pp_customer_get(kp_store *st, int64_t id, kp_customer_row *out)
     pg_store *s = P(st);
     pg_params p = {0};
     pg_p_int(&p, id);
-    PGresult *r;
-    kp_err err = one(s, s->in_txn ? &q_customer_get_lock : &q_customer_get, &p, &r);
-    if (err) return err;
-    read_customer(r, 0, out);
-    PQclear(r);
-    return KP_OK;
+    return get_row(s, s->in_txn ? &q_customer_get_lock : &q_customer_get, &p, read_customer, out);
 }
 
 static kp_err pp_customer_by_index(kp_store *st, kp_contact contact, const uint8_t ix[32],
@@ -466,19 +559,13 @@ static kp_err pp_customer_by_external(kp_store *st, const char *external_id, int
 }
 
 /* Reads the first column of each row as an id. */
-static kp_err list_ids(pg_store *s, pg_stmt *st, const pg_params *p, int64_t *ids, size_t limit,
-                       size_t *n)
+static void read_id(const PGresult *r, int i, void *item)
 {
-    PGresult *r;
-    kp_err err = pg_run(s, st, p, &r);
-    if (err) return err;
-    READ_ROWS(r, limit, n, ids[(*n)++] = pg_int(r, i_, 0));
-    PQclear(r);
-    return KP_OK;
+    *(int64_t *)item = pg_int(r, i, 0);
 }
 
-static kp_err pp_customers_by_name(kp_store *st, const uint8_t (*ix)[32], size_t n_ix,
-                                   int64_t *ids, size_t limit, size_t *n)
+static kp_err pp_customers_by_name(kp_store *st, const uint8_t (*ix)[32], size_t n_ix, int64_t *ids,
+                                   size_t limit, size_t *n)
 {
     *n = 0;
     if (n_ix == 0 || n_ix > KP_NAME_WORDS_MAX) return KP_ERR_INVALID;
@@ -486,60 +573,53 @@ static kp_err pp_customers_by_name(kp_store *st, const uint8_t (*ix)[32], size_t
     for (size_t i = 0; i < KP_NAME_WORDS_MAX; i++) pg_p_bytes(&p, i < n_ix ? ix[i] : NULL, 32);
     pg_p_int(&p, (int64_t)n_ix);
     pg_p_int(&p, (int64_t)limit);
-    return list_ids(P(st), &q_customers_by_name, &p, ids, limit, n);
+    return list_rows(P(st), &q_customers_by_name, &p, ids, sizeof *ids, limit, n, read_id);
 }
 
-static kp_err pp_customers_of_account(kp_store *st, int64_t account_id, int64_t *ids,
-                                      size_t limit, size_t *n)
+static kp_err pp_customers_of_account(kp_store *st, int64_t account_id, int64_t *ids, size_t limit,
+                                      size_t *n)
 {
-    *n = 0;
-    pg_params p = {0};
-    pg_p_int(&p, account_id);
-    pg_p_int(&p, (int64_t)limit);
-    return list_ids(P(st), &q_customers_of_account, &p, ids, limit, n);
+    pg_params p;
+    return list_rows(P(st), &q_customers_of_account, key_limit(&p, account_id, limit), ids,
+                     sizeof *ids, limit, n, read_id);
+}
+
+typedef struct customer_visit {
+    bool (*fn)(void *ctx, const kp_customer_row *row);
+    void *ctx;
+    kp_customer_row row;
+} customer_visit;
+
+static bool visit_customer(void *ctx, const PGresult *r, int i)
+{
+    customer_visit *v = ctx;
+    read_customer(r, i, &v->row);
+    return v->fn(v->ctx, &v->row);
 }
 
 static kp_err pp_customers_each(kp_store *st, bool (*fn)(void *ctx, const kp_customer_row *row),
                                 void *ctx)
 {
-    pg_store *s = P(st);
-    kp_customer_row *row = malloc(sizeof *row);
-    if (row == NULL) return KP_ERR_NOMEM;
-    kp_err err = KP_OK;
-    int64_t after = 0;
-    for (bool more = true; more;) {
-        pg_params p = {0};
-        pg_p_int(&p, after);
-        pg_p_int(&p, CUSTOMERS_PAGE);
-        PGresult *r;
-        if ((err = pg_run(s, &q_customers_page, &p, &r))) break;
-        int rows = PQntuples(r);
-        more = rows == CUSTOMERS_PAGE;
-        for (int i = 0; i < rows; i++) {
-            read_customer(r, i, row);
-            after = row->id;
-            if (!fn(ctx, row)) {
-                more = false;
-                break;
-            }
-        }
-        PQclear(r);
-    }
-    free(row);
+    customer_visit *v = malloc(sizeof *v);
+    if (v == NULL) return KP_ERR_NOMEM;
+    v->fn = fn;
+    v->ctx = ctx;
+    pager pg = {.stmt = &q_customers_page, .page = CUSTOMERS_PAGE, .after = "0"};
+    kp_err err = page_each(P(st), &pg, visit_customer, v);
+    free(v);
     return err;
 }
 
 static kp_err pp_birthday_forget(kp_store *st, int64_t account_id)
 {
-    pg_params p = {0};
-    pg_p_int(&p, account_id);
-    return pg_run(P(st), &q_birthday_forget, &p, NULL);
+    return run_by_id(st, &q_birthday_forget, account_id);
 }
 
 /* ----------------------------------------------------------------- cards */
 
-static void read_card(const PGresult *r, int i, kp_card_info *c)
+static void read_card(const PGresult *r, int i, void *item)
 {
+    kp_card_info *c = item;
     memset(c, 0, sizeof *c);
     pg_text(r, i, 0, c->number, sizeof c->number);
     c->account_id = pg_int(r, i, 1);
@@ -557,13 +637,8 @@ static kp_err pp_card_info_get(kp_store *st, const char *number, kp_card_info *o
     pg_store *s = P(st);
     pg_params p = {0};
     pg_p_text(&p, number);
-    PGresult *r;
     kp_err err = s->in_txn ? pg_run_one(s, &q_card_lock, &p) : KP_OK;
-    if (err == KP_OK) err = one(s, &q_card_info_get, &p, &r);
-    if (err) return err;
-    read_card(r, 0, out);
-    PQclear(r);
-    return KP_OK;
+    return err ? err : get_row(s, &q_card_info_get, &p, read_card, out);
 }
 
 static kp_err pp_card_info_put(kp_store *st, const kp_card_info *c, kp_time now)
@@ -585,16 +660,9 @@ static kp_err pp_card_info_put(kp_store *st, const kp_card_info *c, kp_time now)
 static kp_err pp_cards_of_customer(kp_store *st, int64_t customer_id, kp_card_info *out,
                                    size_t limit, size_t *n)
 {
-    *n = 0;
-    pg_params p = {0};
-    pg_p_int(&p, customer_id);
-    pg_p_int(&p, (int64_t)limit);
-    PGresult *r;
-    kp_err err = pg_run(P(st), &q_cards_of_customer, &p, &r);
-    if (err) return err;
-    READ_ROWS(r, limit, n, read_card(r, i_, &out[(*n)++]));
-    PQclear(r);
-    return KP_OK;
+    pg_params p;
+    return list_rows(P(st), &q_cards_of_customer, key_limit(&p, customer_id, limit), out,
+                     sizeof *out, limit, n, read_card);
 }
 
 static kp_err pp_card_event_insert(kp_store *st, kp_card_event *ev)
@@ -610,8 +678,9 @@ static kp_err pp_card_event_insert(kp_store *st, kp_card_event *ev)
     return one_id(P(st), &q_event_insert, &p, &ev->id);
 }
 
-static void read_event(const PGresult *r, int i, kp_card_event *ev)
+static void read_event(const PGresult *r, int i, void *item)
 {
+    kp_card_event *ev = item;
     memset(ev, 0, sizeof *ev);
     ev->id = pg_int(r, i, 0);
     pg_text(r, i, 1, ev->card, sizeof ev->card);
@@ -626,16 +695,10 @@ static void read_event(const PGresult *r, int i, kp_card_event *ev)
 static kp_err pp_card_events(kp_store *st, const char *number, kp_card_event *out, size_t limit,
                              size_t *n)
 {
-    *n = 0;
     pg_params p = {0};
     pg_p_text(&p, number);
     pg_p_int(&p, (int64_t)limit);
-    PGresult *r;
-    kp_err err = pg_run(P(st), &q_events, &p, &r);
-    if (err) return err;
-    READ_ROWS(r, limit, n, read_event(r, i_, &out[(*n)++]));
-    PQclear(r);
-    return KP_OK;
+    return list_rows(P(st), &q_events, &p, out, sizeof *out, limit, n, read_event);
 }
 
 static kp_err pp_batch_insert(kp_store *st, kp_card_batch *b)
@@ -648,98 +711,69 @@ static kp_err pp_batch_insert(kp_store *st, kp_card_batch *b)
     return one_id(P(st), &q_batch_insert, &p, &b->id);
 }
 
-static kp_err pp_batch_get(kp_store *st, int64_t id, const char *name, kp_card_batch *out)
+static void read_batch(const PGresult *r, int i, void *item)
 {
-    pg_params p = {0};
-    if (id) pg_p_int(&p, id);
-    else pg_p_text(&p, name);
-    PGresult *r;
-    kp_err err = one(P(st), id ? &q_batch_get : &q_batch_by_name, &p, &r);
-    if (err) return err;
-    memset(out, 0, sizeof *out);
-    out->id = pg_int(r, 0, 0);
-    pg_text(r, 0, 1, out->name, sizeof out->name);
-    out->count = pg_int(r, 0, 2);
-    out->created_at = pg_int(r, 0, 3);
-    pg_text(r, 0, 4, out->actor, sizeof out->actor);
-    PQclear(r);
-    return KP_OK;
+    kp_card_batch *b = item;
+    memset(b, 0, sizeof *b);
+    b->id = pg_int(r, i, 0);
+    pg_text(r, i, 1, b->name, sizeof b->name);
+    b->count = pg_int(r, i, 2);
+    b->created_at = pg_int(r, i, 3);
+    pg_text(r, i, 4, b->actor, sizeof b->actor);
 }
 
-/* The card-ordered callbacks: one page after card number `after` ("" for
- * the first), its rows, and whether the callback asked to stop. */
-typedef struct card_pager {
-    pg_stmt *stmt;
-    int64_t batch_id; /* batch_cards_each's first parameter; 0 = none */
-    char after[KP_STR_MAX];
-} card_pager;
-
-static kp_err card_page(pg_store *s, card_pager *pg, PGresult **r)
+static kp_err pp_batch_get(kp_store *st, int64_t id, const char *name, kp_card_batch *out)
 {
-    pg_params p = {0};
-    if (pg->batch_id) pg_p_int(&p, pg->batch_id);
-    pg_p_text(&p, pg->after);
-    pg_p_int(&p, CARDS_PAGE);
-    return pg_run(s, pg->stmt, &p, r);
+    pg_params p;
+    return get_row(P(st), id ? &q_batch_get : &q_batch_by_name, id_or_name(&p, id, name),
+                   read_batch, out);
+}
+
+typedef struct card_visit {
+    bool (*card_fn)(void *ctx, const kp_card_info *card);
+    bool (*balance_fn)(void *ctx, const kp_balance_row *row);
+    void *ctx;
+} card_visit;
+
+static bool visit_card(void *ctx, const PGresult *r, int i)
+{
+    card_visit *v = ctx;
+    kp_card_info c;
+    read_card(r, i, &c);
+    return v->card_fn(v->ctx, &c);
 }
 
 static kp_err pp_batch_cards_each(kp_store *st, int64_t batch_id,
                                   bool (*fn)(void *ctx, const kp_card_info *card), void *ctx)
 {
-    pg_store *s = P(st);
-    card_pager pg = {.stmt = &q_batch_cards_page, .batch_id = batch_id};
+    card_visit v = {.card_fn = fn, .ctx = ctx};
+    pager pg = {.stmt = &q_batch_cards_page, .batch_id = batch_id, .page = CARDS_PAGE};
+    return page_each(P(st), &pg, visit_card, &v);
+}
+
+static bool visit_balance(void *ctx, const PGresult *r, int i)
+{
+    card_visit *v = ctx;
     kp_card_info c;
-    for (bool more = true; more;) {
-        PGresult *r;
-        kp_err err = card_page(s, &pg, &r);
-        if (err) return err;
-        int rows = PQntuples(r);
-        more = rows == CARDS_PAGE;
-        for (int i = 0; i < rows; i++) {
-            read_card(r, i, &c);
-            memcpy(pg.after, c.number, sizeof pg.after);
-            if (!fn(ctx, &c)) {
-                more = false;
-                break;
-            }
-        }
-        PQclear(r);
-    }
-    return KP_OK;
+    read_card(r, i, &c);
+    kp_balance_row b;
+    memset(&b, 0, sizeof b);
+    memcpy(b.card, c.number, sizeof b.card);
+    b.state = c.state;
+    b.registered = c.registered;
+    b.account_id = c.account_id;
+    b.customer_id = c.customer_id;
+    b.balance = pg_int(r, i, 9);
+    b.debt = pg_int(r, i, 10);
+    return v->balance_fn(v->ctx, &b);
 }
 
 static kp_err pp_balances_each(kp_store *st, bool (*fn)(void *ctx, const kp_balance_row *row),
                                void *ctx)
 {
-    pg_store *s = P(st);
-    card_pager pg = {.stmt = &q_balances_page};
-    kp_card_info c;
-    kp_balance_row b;
-    for (bool more = true; more;) {
-        PGresult *r;
-        kp_err err = card_page(s, &pg, &r);
-        if (err) return err;
-        int rows = PQntuples(r);
-        more = rows == CARDS_PAGE;
-        for (int i = 0; i < rows; i++) {
-            read_card(r, i, &c);
-            memcpy(pg.after, c.number, sizeof pg.after);
-            memset(&b, 0, sizeof b);
-            memcpy(b.card, c.number, sizeof b.card);
-            b.state = c.state;
-            b.registered = c.registered;
-            b.account_id = c.account_id;
-            b.customer_id = c.customer_id;
-            b.balance = pg_int(r, i, 9);
-            b.debt = pg_int(r, i, 10);
-            if (!fn(ctx, &b)) {
-                more = false;
-                break;
-            }
-        }
-        PQclear(r);
-    }
-    return KP_OK;
+    card_visit v = {.balance_fn = fn, .ctx = ctx};
+    pager pg = {.stmt = &q_balances_page, .page = CARDS_PAGE};
+    return page_each(P(st), &pg, visit_balance, &v);
 }
 
 static kp_err pp_account_is_empty(kp_store *st, int64_t account_id, bool *empty)
@@ -793,30 +827,23 @@ static kp_err pp_staff_update(kp_store *st, const kp_staff *staff)
     return pg_run_one(P(st), &q_staff_update, &p);
 }
 
+static void read_staff_row(const PGresult *r, int i, void *item)
+{
+    read_staff(r, i, 0, item);
+}
+
 static kp_err pp_staff_get(kp_store *st, int64_t id, const char *login, kp_staff *out)
 {
-    pg_params p = {0};
-    if (id) pg_p_int(&p, id);
-    else pg_p_text(&p, login);
-    PGresult *r;
-    kp_err err = one(P(st), id ? &q_staff_get : &q_staff_by_login, &p, &r);
-    if (err) return err;
-    read_staff(r, 0, 0, out);
-    PQclear(r);
-    return KP_OK;
+    pg_params p;
+    return get_row(P(st), id ? &q_staff_get : &q_staff_by_login, id_or_name(&p, id, login),
+                   read_staff_row, out);
 }
 
 static kp_err pp_staff_list(kp_store *st, kp_staff *out, size_t limit, size_t *n)
 {
-    *n = 0;
     pg_params p = {0};
     pg_p_int(&p, (int64_t)limit);
-    PGresult *r;
-    kp_err err = pg_run(P(st), &q_staff_list, &p, &r);
-    if (err) return err;
-    READ_ROWS(r, limit, n, read_staff(r, i_, 0, &out[(*n)++]));
-    PQclear(r);
-    return KP_OK;
+    return list_rows(P(st), &q_staff_list, &p, out, sizeof *out, limit, n, read_staff_row);
 }
 
 static kp_err pp_session_insert(kp_store *st, const uint8_t token_hash[32], int64_t staff_id,
@@ -854,15 +881,14 @@ static kp_err pp_session_delete(kp_store *st, const uint8_t token_hash[32])
 
 static kp_err pp_sessions_delete_staff(kp_store *st, int64_t staff_id)
 {
-    pg_params p = {0};
-    pg_p_int(&p, staff_id);
-    return pg_run(P(st), &q_sessions_delete_staff, &p, NULL);
+    return run_by_id(st, &q_sessions_delete_staff, staff_id);
 }
 
 /* ----------------------------------------------------------------- audit */
 
-static void read_audit(const PGresult *r, int i, kp_audit_entry *a)
+static void read_audit(const PGresult *r, int i, void *item)
 {
+    kp_audit_entry *a = item;
     memset(a, 0, sizeof *a);
     a->seq = pg_int(r, i, 0);
     a->at = pg_int(r, i, 1);
@@ -934,16 +960,9 @@ static kp_err pp_audit_append(kp_store *st, kp_audit_entry *entry)
 static kp_err pp_audit_list(kp_store *st, int64_t after_seq, kp_audit_entry *out, size_t limit,
                             size_t *n)
 {
-    *n = 0;
-    pg_params p = {0};
-    pg_p_int(&p, after_seq);
-    pg_p_int(&p, (int64_t)limit);
-    PGresult *r;
-    kp_err err = pg_run(P(st), &q_audit_list, &p, &r);
-    if (err) return err;
-    READ_ROWS(r, limit, n, read_audit(r, i_, &out[(*n)++]));
-    PQclear(r);
-    return KP_OK;
+    pg_params p;
+    return list_rows(P(st), &q_audit_list, key_limit(&p, after_seq, limit), out, sizeof *out, limit,
+                     n, read_audit);
 }
 
 /* -------------------------------------------------------------- families */
@@ -957,6 +976,15 @@ static kp_err pp_family_insert(kp_store *st, kp_family *f)
     return one_id(P(st), &q_family_insert, &p, &f->id);
 }
 
+static void read_family(const PGresult *r, int i, void *item)
+{
+    kp_family *f = item;
+    f->id = pg_int(r, i, 0);
+    f->owner_id = pg_int(r, i, 1);
+    f->account_id = pg_int(r, i, 2);
+    f->created_at = pg_int(r, i, 3);
+}
+
 static kp_err pp_family_get(kp_store *st, int64_t id, int64_t owner_id, kp_family *out)
 {
     pg_store *s = P(st);
@@ -964,19 +992,12 @@ static kp_err pp_family_get(kp_store *st, int64_t id, int64_t owner_id, kp_famil
     pg_p_int(&p, id ? id : owner_id);
     pg_stmt *q = id ? (s->in_txn ? &q_family_get_lock : &q_family_get)
                     : (s->in_txn ? &q_family_by_owner_lock : &q_family_by_owner);
-    PGresult *r;
-    kp_err err = one(s, q, &p, &r);
-    if (err) return err;
-    out->id = pg_int(r, 0, 0);
-    out->owner_id = pg_int(r, 0, 1);
-    out->account_id = pg_int(r, 0, 2);
-    out->created_at = pg_int(r, 0, 3);
-    PQclear(r);
-    return KP_OK;
+    return get_row(s, q, &p, read_family, out);
 }
 
-static void read_member(const PGresult *r, int i, kp_family_member *m)
+static void read_member(const PGresult *r, int i, void *item)
 {
+    kp_family_member *m = item;
     m->customer_id = pg_int(r, i, 0);
     m->family_id = pg_int(r, i, 1);
     m->may_spend = pg_int(r, i, 2) != 0;
@@ -999,34 +1020,20 @@ static kp_err pp_member_get(kp_store *st, int64_t customer_id, kp_family_member 
 {
     pg_params p = {0};
     pg_p_int(&p, customer_id);
-    PGresult *r;
-    kp_err err = one(P(st), &q_member_get, &p, &r);
-    if (err) return err;
-    read_member(r, 0, out);
-    PQclear(r);
-    return KP_OK;
+    return get_row(P(st), &q_member_get, &p, read_member, out);
 }
 
 static kp_err pp_member_delete(kp_store *st, int64_t customer_id)
 {
-    pg_params p = {0};
-    pg_p_int(&p, customer_id);
-    return pg_run(P(st), &q_member_delete, &p, NULL);
+    return run_by_id(st, &q_member_delete, customer_id);
 }
 
 static kp_err pp_members_of_family(kp_store *st, int64_t family_id, kp_family_member *out,
                                    size_t limit, size_t *n)
 {
-    *n = 0;
-    pg_params p = {0};
-    pg_p_int(&p, family_id);
-    pg_p_int(&p, (int64_t)limit);
-    PGresult *r;
-    kp_err err = pg_run(P(st), &q_members, &p, &r);
-    if (err) return err;
-    READ_ROWS(r, limit, n, read_member(r, i_, &out[(*n)++]));
-    PQclear(r);
-    return KP_OK;
+    pg_params p;
+    return list_rows(P(st), &q_members, key_limit(&p, family_id, limit), out, sizeof *out, limit, n,
+                     read_member);
 }
 
 /* ------------------------------------------------------------ operations */
@@ -1052,8 +1059,9 @@ static kp_err pp_op_response_set(kp_store *st, const char *store, const char *re
     return pg_run_one(P(st), &q_op_response, &p);
 }
 
-static void read_history(const PGresult *r, int i, kp_history_entry *h)
+static void read_history(const PGresult *r, int i, void *item)
 {
+    kp_history_entry *h = item;
     memset(h, 0, sizeof *h);
     h->op_id = pg_int(r, i, 0);
     h->type = (kp_op_type)pg_int(r, i, 1);
@@ -1070,17 +1078,11 @@ static void read_history(const PGresult *r, int i, kp_history_entry *h)
 static kp_err pp_history_cards(kp_store *st, int64_t account_id, int64_t before,
                                kp_history_entry *out, size_t limit, size_t *n)
 {
-    *n = 0;
     pg_params p = {0};
     pg_p_int(&p, account_id);
     pg_p_int(&p, before);
     pg_p_int(&p, (int64_t)limit);
-    PGresult *r;
-    kp_err err = pg_run(P(st), &q_history_cards, &p, &r);
-    if (err) return err;
-    READ_ROWS(r, limit, n, read_history(r, i_, &out[(*n)++]));
-    PQclear(r);
-    return KP_OK;
+    return list_rows(P(st), &q_history_cards, &p, out, sizeof *out, limit, n, read_history);
 }
 
 static kp_err pp_sealed_count(kp_store *st, int64_t *n)
@@ -1091,42 +1093,45 @@ static kp_err pp_sealed_count(kp_store *st, int64_t *n)
 
 /* ---------------------------------------------------------------- verify */
 
+typedef struct audit_walk {
+    uint8_t prev[32];
+    int64_t seq;
+    void (*report)(void *ctx, const char *line);
+    void *ctx;
+    int64_t *problems;
+} audit_walk;
+
+static bool visit_audit(void *ctx, const PGresult *r, int i)
+{
+    audit_walk *w = ctx;
+    kp_audit_entry a;
+    read_audit(r, i, &a);
+    uint8_t expect[32];
+    const char *what = NULL;
+    if (a.seq != w->seq + 1)
+        what = "entries before it are missing";
+    else if (memcmp(a.prev_hash, w->prev, 32) != 0)
+        what = "it does not link to the entry before it";
+    kp_audit_hash(a.prev_hash, &a, expect);
+    if (what == NULL && memcmp(expect, a.hash, 32) != 0)
+        what = "its content does not match its hash (changed after it was written)";
+    if (what) {
+        char line[256];
+        snprintf(line, sizeof line, "audit entry %lld: %s", (long long)a.seq, what);
+        if (*w->problems < 100) w->report(w->ctx, line);
+        (*w->problems)++;
+    }
+    w->seq = a.seq;
+    memcpy(w->prev, a.hash, 32);
+    return true;
+}
+
 kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char *line), void *ctx,
                               int64_t *problems)
 {
-    uint8_t prev[32] = {0}, expect[32];
-    int64_t seq = 0;
-    kp_audit_entry a;
-    char line[256];
-    for (bool more = true; more;) {
-        pg_params p = {0};
-        pg_p_int(&p, seq);
-        pg_p_int(&p, AUDIT_PAGE);
-        PGresult *r;
-        kp_err err = pg_run(s, &q_audit_list, &p, &r);
-        if (err) return err;
-        int rows = PQntuples(r);
-        more = rows == AUDIT_PAGE;
-        for (int i = 0; i < rows; i++) {
-            read_audit(r, i, &a);
-            const char *what = NULL;
-            if (a.seq != seq + 1) what = "entries before it are missing";
-            else if (memcmp(a.prev_hash, prev, 32) != 0)
-                what = "it does not link to the entry before it";
-            kp_audit_hash(a.prev_hash, &a, expect);
-            if (what == NULL && memcmp(expect, a.hash, 32) != 0)
-                what = "its content does not match its hash (changed after it was written)";
-            if (what) {
-                snprintf(line, sizeof line, "audit entry %lld: %s", (long long)a.seq, what);
-                if (*problems < 100) report(ctx, line);
-                (*problems)++;
-            }
-            seq = a.seq;
-            memcpy(prev, a.hash, 32);
-        }
-        PQclear(r);
-    }
-    return KP_OK;
+    audit_walk w = {.report = report, .ctx = ctx, .problems = problems};
+    pager pg = {.stmt = &q_audit_list, .page = AUDIT_PAGE, .after = "0"};
+    return page_each(s, &pg, visit_audit, &w);
 }
 
 /* ------------------------------------------------------------------ open */
@@ -1182,4 +1187,7 @@ kp_err store_pg_people_open(pg_store *s)
     return KP_OK;
 }
 
-void store_pg_people_close(pg_store *s) { s->people = NULL; }
+void store_pg_people_close(pg_store *s)
+{
+    s->people = NULL;
+}

@@ -194,13 +194,51 @@ kp_err pg_run_one(pg_store *s, pg_stmt *stmt, const pg_params *p)
 
 /* ---- pipelines ---- */
 
+/* KOPILKA_PG_PIPELINE=off runs a pipeline's statements one by one, each
+ * its own round trip, with the same results: to measure what the pipeline
+ * saves, or to rule it out when chasing a problem. Read once. */
+static bool pipelines_off(void)
+{
+    static atomic_int off = -1;
+    int v = atomic_load_explicit(&off, memory_order_relaxed);
+    if (v < 0) {
+        const char *env = getenv("KOPILKA_PG_PIPELINE");
+        v = env != NULL && strcmp(env, "off") == 0;
+        atomic_store_explicit(&off, v, memory_order_relaxed);
+    }
+    return v;
+}
+
 kp_err pg_pipe_begin(pg_store *s, pg_pipe *pp)
 {
     pp->n = 0;
     pp->err = KP_OK;
+    pp->one_by_one = pipelines_off();
     s->sqlstate[0] = '\0';
-    if (PQenterPipelineMode(s->conn) != 1) return pg_fail(s, NULL);
+    if (!pp->one_by_one && PQenterPipelineMode(s->conn) != 1) return pg_fail(s, NULL);
     return KP_OK;
+}
+
+/* pipe_queue() without a pipeline: runs the statement now. The first
+ * failure is kept and what follows is skipped, as the server would. */
+static void run_now(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, int want_rows,
+                    const char *what, PGresult **out)
+{
+    PGresult *r = NULL;
+    kp_err err = pg_run(s, stmt, p, &r);
+    if (err == KP_OK && want_rows >= 0 && pg_changes(r) != want_rows) {
+        snprintf(s->base.last_error, sizeof s->base.last_error, "%s: touched %lld rows, not %d",
+                 what ? what : "a statement", (long long)pg_changes(r), want_rows);
+        err = KP_ERR_INTERNAL;
+    }
+    if (err == KP_OK && out) {
+        *out = r;
+        pp->items[pp->n < PG_PIPE_MAX ? pp->n++ : pp->n - 1] =
+            (typeof(pp->items[0])){.want_rows = -1, .out = out};
+        return;
+    }
+    PQclear(r);
+    pp->err = err;
 }
 
 static bool pipe_room(pg_store *s, pg_pipe *pp)
@@ -233,6 +271,10 @@ static void pipe_queue(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params 
                        int want_rows, const char *what, PGresult **out)
 {
     if (pp->err) return; /* after a failed send nothing more is queued */
+    if (pp->one_by_one) {
+        run_now(s, pp, stmt, p, want_rows, what, out);
+        return;
+    }
     kp_err err = check_params(s, stmt, p);
     int slot = err ? -1 : stmt_slot(s, stmt);
     if (slot < 0) {
@@ -267,6 +309,14 @@ static void pipe_queue(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params 
 kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
 {
     kp_err err = pp->err;
+    if (pp->one_by_one) {
+        if (err) /* results kept before the failure go back */
+            for (int k = 0; k < pp->n; k++) {
+                PQclear(*pp->items[k].out);
+                *pp->items[k].out = NULL;
+            }
+        return err;
+    }
     char first_error[sizeof s->base.last_error];
     char first_state[sizeof s->sqlstate];
     snprintf(first_error, sizeof first_error, "%s", err ? s->base.last_error : "");

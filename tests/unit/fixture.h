@@ -43,7 +43,14 @@ static inline bool fixture_is_pg(void)
     abort();
 }
 
-/* Connects to `location` or aborts with libpq's reason. */
+static inline void fixture_pg_quiet(void *ctx, const char *message)
+{
+    (void)ctx;
+    (void)message;
+}
+
+/* Connects to `location` or aborts with libpq's reason. Notices ("does not
+ * exist, skipping") are not printed. */
 static inline PGconn *fixture_pg_connect(const char *location)
 {
     PGconn *c = PQconnectdb(location);
@@ -51,6 +58,7 @@ static inline PGconn *fixture_pg_connect(const char *location)
         fprintf(stderr, "fixture: cannot connect to %s: %s", location, PQerrorMessage(c));
         abort();
     }
+    PQsetNoticeProcessor(c, fixture_pg_quiet, NULL);
     return c;
 }
 

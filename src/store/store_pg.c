@@ -714,6 +714,7 @@ static pg_stmt q_lot_insert = {
 static pg_stmt q_account_update = {
     "UPDATE accounts SET balance = $2, debt = $3, purchases = purchases + $4, "
     "spend = spend + $5 WHERE id = $1", 5, 0};
+static pg_stmt q_account_lock_only = {"SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", 1, 0};
 static pg_stmt q_lots_all = {"SELECT id, kind, amount, remaining, earned_at, active_from, "
                              "expires_at FROM lots WHERE account_id = $1 AND remaining > 0 "
                              "ORDER BY expires_at, id", 1, 0};
@@ -726,16 +727,20 @@ static pg_stmt q_lots_over = {"SELECT account_id, count(*) FROM lots WHERE remai
 
 /* Merges the open lots of one account down to `max` with
  * kp_lots_merge_plan() at `now` (as store_sqlite.c's merge_account_lots):
- * reads them whole, however many, and applies every merge in one
- * pipeline. */
+ * locks the account's row first (as a purchase does, so none plans from
+ * lots this is merging), reads them whole, however many, and applies every
+ * merge in one pipeline. */
 static kp_err merge_account_lots(pg_store *s, int64_t account_id, size_t max, kp_time now,
                                  size_t *before, size_t *after)
 {
     pg_params p = {0};
     pg_p_int(&p, account_id);
-    PGresult *r;
-    kp_err err = pg_run(s, &q_lots_all, &p, &r);
+    PGresult *r = NULL;
+    kp_err err = pg_pipe_begin(s, s->pipe);
     if (err) return err;
+    if (s->in_txn) pg_pipe_send(s, s->pipe, &q_account_lock_only, &p, -1, NULL);
+    pg_pipe_query(s, s->pipe, &q_lots_all, &p, &r);
+    if ((err = pg_pipe_end(s, s->pipe))) return err;
     size_t got = (size_t)PQntuples(r), left = got;
     kp_lot *all = malloc((got ? got : 1) * sizeof *all);
     kp_lot_merge *merges = got > max ? malloc((got - max) * sizeof *merges) : NULL;

@@ -626,7 +626,8 @@ static kp_err s_op_insert(kp_store *b, kp_op_row *row)
     pg_p_text(&p, row->detail);
     pg_p_text(&p, row->response);
     kp_err err = run_returning(s, &q_op_insert, &p, &row->id);
-    if (err == KP_ERR_CONFLICT && strcmp(pg_last_sqlstate(s), "23505") == 0 && row->receipt[0]) {
+    if (err == KP_ERR_CONFLICT && strcmp(pg_last_sqlstate(s), "23505") == 0 &&
+        strcmp(s->constraint, "ops_receipt") == 0) {
         /* ops_receipt: another connection (another writer, another server)
          * stored this receipt and committed while this one ran. Rolled back
          * and run again, the request finds that operation and replays it. */

@@ -44,6 +44,7 @@ typedef struct pg_store {
     int savepoints;           /* open savepoint depth */
     bool prepared[PG_STMTS_MAX];
     char sqlstate[6];         /* of the last failure, "" when none */
+    char constraint[64];      /* the constraint it broke, "" when none */
     char location[256];       /* the location, password elided, for messages */
     /* System accounts' deltas summed in memory and written right before
      * COMMIT (store_pg.c), as SQLite's backend does; `sys_saved` is the

@@ -68,6 +68,8 @@ kp_err pg_fail(pg_store *s, const PGresult *r)
     if (msg == NULL) msg = PQerrorMessage(s->conn);
     if (msg == NULL || *msg == '\0') msg = "the connection to PostgreSQL failed";
     snprintf(s->sqlstate, sizeof s->sqlstate, "%s", state ? state : "");
+    const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    snprintf(s->constraint, sizeof s->constraint, "%s", constraint ? constraint : "");
     /* libpq's own messages end with a newline. */
     int len = (int)strcspn(msg, "\n");
     if (state)
@@ -96,6 +98,7 @@ static kp_err commit_failed(pg_store *s)
     snprintf(s->base.last_error, sizeof s->base.last_error,
              "the transaction had failed and was rolled back, not committed");
     snprintf(s->sqlstate, sizeof s->sqlstate, "25P02");
+    s->constraint[0] = '\0';
     return KP_ERR_IO;
 }
 
@@ -318,9 +321,10 @@ kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
         return err;
     }
     char first_error[sizeof s->base.last_error];
-    char first_state[sizeof s->sqlstate];
+    char first_state[sizeof s->sqlstate], first_constraint[sizeof s->constraint];
     snprintf(first_error, sizeof first_error, "%s", err ? s->base.last_error : "");
     snprintf(first_state, sizeof first_state, "%s", err ? s->sqlstate : "");
+    snprintf(first_constraint, sizeof first_constraint, "%s", err ? s->constraint : "");
     count_trip();
     if (PQpipelineSync(s->conn) != 1) {
         kp_err e = pg_fail(s, NULL);
@@ -354,6 +358,7 @@ kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
                 err = pg_fail(s, r);
                 snprintf(first_error, sizeof first_error, "%s", s->base.last_error);
                 snprintf(first_state, sizeof first_state, "%s", s->sqlstate);
+                snprintf(first_constraint, sizeof first_constraint, "%s", s->constraint);
             } else if (ok && err == KP_OK && pp->items[i].commit &&
                        strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
                 err = commit_failed(s);
@@ -394,6 +399,7 @@ kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
     if (err) {
         snprintf(s->base.last_error, sizeof s->base.last_error, "%s", first_error);
         snprintf(s->sqlstate, sizeof s->sqlstate, "%s", first_state);
+        snprintf(s->constraint, sizeof s->constraint, "%s", first_constraint);
     }
     return err;
 }

@@ -22,6 +22,7 @@
  * pages by key, so no result larger than a page is ever held in memory and
  * the connection is free for the callback's own statements.
  */
+#include "store_invariants.h"
 #include "store_pg_int.h"
 
 #include <stdio.h>
@@ -1093,45 +1094,31 @@ static kp_err pp_sealed_count(kp_store *st, int64_t *n)
 
 /* ---------------------------------------------------------------- verify */
 
-typedef struct audit_walk {
-    uint8_t prev[32];
-    int64_t seq;
+/* The audit chain, in pages, each entry checked by store_audit_step() (the
+ * same check as SQLite's verify). */
+
+typedef struct audit_visit {
+    store_audit_walk walk;
     void (*report)(void *ctx, const char *line);
     void *ctx;
     int64_t *problems;
-} audit_walk;
+} audit_visit;
 
 static bool visit_audit(void *ctx, const PGresult *r, int i)
 {
-    audit_walk *w = ctx;
+    audit_visit *v = ctx;
     kp_audit_entry a;
     read_audit(r, i, &a);
-    uint8_t expect[32];
-    const char *what = NULL;
-    if (a.seq != w->seq + 1)
-        what = "entries before it are missing";
-    else if (memcmp(a.prev_hash, w->prev, 32) != 0)
-        what = "it does not link to the entry before it";
-    kp_audit_hash(a.prev_hash, &a, expect);
-    if (what == NULL && memcmp(expect, a.hash, 32) != 0)
-        what = "its content does not match its hash (changed after it was written)";
-    if (what) {
-        char line[256];
-        snprintf(line, sizeof line, "audit entry %lld: %s", (long long)a.seq, what);
-        if (*w->problems < 100) w->report(w->ctx, line);
-        (*w->problems)++;
-    }
-    w->seq = a.seq;
-    memcpy(w->prev, a.hash, 32);
+    store_audit_step(&v->walk, &a, v->report, v->ctx, v->problems);
     return true;
 }
 
 kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char *line), void *ctx,
                               int64_t *problems)
 {
-    audit_walk w = {.report = report, .ctx = ctx, .problems = problems};
+    audit_visit v = {.report = report, .ctx = ctx, .problems = problems};
     pager pg = {.stmt = &q_audit_list, .page = AUDIT_PAGE, .after = "0"};
-    return page_each(s, &pg, visit_audit, &w);
+    return page_each(s, &pg, visit_audit, &v);
 }
 
 /* ------------------------------------------------------------------ open */

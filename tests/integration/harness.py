@@ -83,6 +83,11 @@ def sqlite_only(test, reason):
         test.skipTest("SQLite only: " + reason)
 
 
+# Why a full disk (start(file_size_limit=...)) is tested on SQLite alone.
+FULL_DISK_IS_SQLITES = ("the file-size limit applies to the files the server writes, "
+                        "SQLite's; PostgreSQL's are its own server's")
+
+
 class DatabaseError(Exception):
     """A statement the database refused (query(), execute())."""
 
@@ -606,6 +611,19 @@ class Kopilka:
                    + _pg_bind(sql, params) + ") q")
         # Each row is a JSON object in column order; its values are the row.
         return json.loads(out, object_pairs_hook=lambda pairs: tuple(v for _, v in pairs))
+
+    def holds_text(self, text):
+        """Whether `text` is anywhere in what the store keeps: the SQLite
+        file (its journal checkpointed into it first), or any row of any
+        of the PostgreSQL database's tables, read as text."""
+        if self.pg_name is None:
+            self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with open(self.db, "rb") as f:
+                return text.encode("utf-8") in f.read()
+        return self.query(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND "
+            "strpos(query_to_xml(format('SELECT * FROM %I.%I', schemaname, tablename), "
+            "true, false, '')::text, ?) > 0", (text,)) != [(0,)]
 
     def execute(self, sql, params=()):
         """Runs statements (`;` between them; with params, one statement)

@@ -415,7 +415,6 @@ out:
 }
 
 size_t kp_migrate_tables(const kp_migrate *m) { return m->n_tables; }
-const char *kp_migrate_table_name(const kp_migrate *m, size_t i) { return m->tables[i].name; }
 int64_t kp_migrate_table_rows(const kp_migrate *m, size_t i) { return m->tables[i].rows; }
 kp_store *kp_migrate_target(kp_migrate *m) { return m->dst; }
 

@@ -257,6 +257,11 @@ class Moves(MigrateCase):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))
+            # The database keeps its identity and its terminal generation.
+            for key in ("db_id", "terminals_generation"):
+                value = src.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+                self.assertEqual(harness.psql(target, "SELECT value FROM meta WHERE key = '%s'"
+                                              % key).strip(), str(value), key)
 
         # Every command and the server on the target use the key it names.
         pg = harness.Kopilka.existing(target, shop.k.key, key_out)

@@ -34,8 +34,7 @@ typedef struct mig_table {
     char name[MIG_NAME_MAX];
     mig_column cols[MIG_COLUMNS_MAX];
     int n_cols;
-    const char *where;        /* rows of the source left out (NULL: none) */
-    bool target_wins;         /* on a key both sides have, the target's row stays */
+    const char *where;        /* the source's rows to copy (NULL: all) */
     bool seeded;              /* the target's schema made rows in it: merged by key */
     char key[MIG_COLUMNS_MAX][MIG_NAME_MAX]; /* the target's primary key, when seeded */
     int n_key;
@@ -56,22 +55,21 @@ struct kp_migrate {
 };
 
 /* Tables whose rows the target's schema makes itself, and how the source's
- * rows join them. Every other table must be empty in the target.
- *   meta: the target keeps its own rows (they describe its own schema);
- *     the keys that describe the SQLite file (its schema versions, its
- *     operation-log mark) are not copied.
+ * rows join them (by key, the source's row replacing the target's). Every
+ * other table must be empty in the target.
+ *   meta: the keys that describe the SQLite file (its schema versions, its
+ *     operation-log mark) are not copied: the target's own describe it;
+ *     the rest (the database's identity, the terminal generation) are.
  *   sys_accounts: the program's own accounts, made at zero balance; the
  *     source's balances replace them. */
 static const struct {
     const char *table;
-    const char *where;
-    bool target_wins;
+    const char *where;        /* the source's rows to copy */
     const char *empty_unless; /* a target row "holds data" when this is true */
 } seeded_tables[] = {
-    {"meta",
-     "key NOT IN ('schema_version', 'people_schema', 'terminals_schema', 'oplog_seq')", true,
+    {"meta", "key NOT IN ('schema_version', 'people_schema', 'terminals_schema', 'oplog_seq')",
      NULL},
-    {"sys_accounts", NULL, false, "balance <> 0"},
+    {"sys_accounts", NULL, "balance <> 0"},
 };
 
 static kp_err sqlite_failed(kp_migrate *m, kp_error *e, const char *what)
@@ -187,10 +185,7 @@ static kp_err source_open(kp_migrate *m, kp_error *e)
         mig_table *t = &m->tables[m->n_tables++];
         snprintf(t->name, sizeof t->name, "%s", name);
         for (size_t i = 0; i < sizeof seeded_tables / sizeof seeded_tables[0]; i++)
-            if (strcmp(name, seeded_tables[i].table) == 0) {
-                t->where = seeded_tables[i].where;
-                t->target_wins = seeded_tables[i].target_wins;
-            }
+            if (strcmp(name, seeded_tables[i].table) == 0) t->where = seeded_tables[i].where;
     }
     if (err == KP_OK && rc != SQLITE_DONE) err = sqlite_failed(m, e, "the tables");
     sqlite3_finalize(st);
@@ -415,7 +410,6 @@ out:
 }
 
 size_t kp_migrate_tables(const kp_migrate *m) { return m->n_tables; }
-const char *kp_migrate_table_name(const kp_migrate *m, size_t i) { return m->tables[i].name; }
 int64_t kp_migrate_table_rows(const kp_migrate *m, size_t i) { return m->tables[i].rows; }
 kp_store *kp_migrate_target(kp_migrate *m) { return m->dst; }
 
@@ -576,9 +570,9 @@ static kp_err copy_table(kp_migrate *m, const mig_table *t, const kp_migrate_pro
                       t->name, cols.data, cols.data);
         for (int k = 0; k < t->n_key; k++)
             kp_buf_printf(&sql, "%s\"%s\"", k ? ", " : "", t->key[k]);
-        kp_buf_puts(&sql, t->target_wins ? ") DO NOTHING" : ") DO UPDATE SET ");
-        for (int c = 0, n = 0; c < t->n_cols && !t->target_wins; c++)
-            kp_buf_printf(&sql, "%s\"%s\" = EXCLUDED.\"%s\"", n++ ? ", " : "", t->cols[c].name,
+        kp_buf_puts(&sql, ") DO UPDATE SET ");
+        for (int c = 0; c < t->n_cols; c++)
+            kp_buf_printf(&sql, "%s\"%s\" = EXCLUDED.\"%s\"", c ? ", " : "", t->cols[c].name,
                           t->cols[c].name);
         kp_buf_puts(&sql, "; DROP TABLE kp_migrate_in");
         kp_buf_append(&sql, "", 1);

@@ -20,7 +20,7 @@
  * The source is read in one SQLite transaction (one snapshot) on a
  * connection of this module's own, which holds the file's write lock until
  * kp_migrate_close(); the caller makes sure no server is serving it
- * (cmd_migrate.c holds its operation log).
+ * (cmd_migrate.c holds its writer's lock, kp_group_ops.open, throughout).
  */
 #ifndef KOPILKA_STORE_MIGRATE_H
 #define KOPILKA_STORE_MIGRATE_H
@@ -64,10 +64,10 @@ typedef struct kp_migrate_totals {
  * *out is NULL on failure, with e saying why. */
 kp_err kp_migrate_open(const char *from_path, const char *to, kp_migrate **out, kp_error *e);
 
-/* The tables to copy, in the order they will be copied (the target's
- * foreign keys first), and the source's row count of each. */
+/* How many tables will be copied, and the source's row count of table i
+ * (in the order of the copy: tables a foreign key of the target names come
+ * before the tables that name them). */
 size_t kp_migrate_tables(const kp_migrate *m);
-const char *kp_migrate_table_name(const kp_migrate *m, size_t i);
 int64_t kp_migrate_table_rows(const kp_migrate *m, size_t i);
 
 /* Copies every table with COPY ... FROM STDIN, in dependency order, then

@@ -193,29 +193,45 @@ static void s_close(kp_store *b)
     free(s);
 }
 
+static pg_stmt q_begin = {"BEGIN", 0, 0};
+static pg_stmt q_savepoint = {"SAVEPOINT op", 0, 0};
+static pg_stmt q_release = {"RELEASE op", 0, 0};
+static pg_stmt q_rollback_to = {"ROLLBACK TO op", 0, 0};
+
+/* BEGIN, SAVEPOINT and RELEASE are deferred (pg_defer()): each goes out in
+ * the round trip of the statement after it, never alone. */
 static kp_err s_begin(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
     memset(s->sys_pending, 0, sizeof s->sys_pending);
-    kp_err err = pg_exec(s, "BEGIN");
-    if (err == KP_OK) s->in_txn = true;
-    return err;
+    pg_forget_deferred(s);
+    pg_defer(s, &q_begin);
+    s->in_txn = true;
+    s->savepoints = 0;
+    return KP_OK;
 }
 
 /* The system accounts' deltas go out right before COMMIT, in the same
  * round trip: their rows, which every operation touches, stay locked only
- * for the commit itself. */
+ * for the commit itself. A transaction that ran nothing costs nothing. */
 static kp_err s_commit(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
+    bool empty = s->n_deferred == 1 && pg_deferred(s, &q_begin);
+    for (int i = 0; empty && i < (int)(sizeof s->sys_pending / sizeof s->sys_pending[0]); i++)
+        empty = s->sys_pending[i] == 0;
+    s->in_txn = false;
+    s->savepoints = 0;
+    if (empty) {
+        pg_forget_deferred(s);
+        return KP_OK;
+    }
     kp_err err = pg_pipe_begin(s, s->pipe);
     if (err == KP_OK) {
         sys_flush_send(s, s->pipe);
         pg_pipe_send(s, s->pipe, &q_commit, NULL, -1, NULL);
         err = pg_pipe_end(s, s->pipe);
     }
-    s->in_txn = false;
-    s->savepoints = 0;
     if (err && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
         char why[sizeof s->base.last_error];
         snprintf(why, sizeof why, "%s", s->base.last_error);
@@ -229,9 +245,10 @@ static kp_err s_rollback(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
     memset(s->sys_pending, 0, sizeof s->sys_pending);
+    pg_forget_deferred(s);
     s->in_txn = false;
     s->savepoints = 0;
-    if (PQtransactionStatus(s->conn) == PQTRANS_IDLE) return KP_OK;
+    if (PQtransactionStatus(s->conn) == PQTRANS_IDLE) return KP_OK; /* BEGIN was never sent */
     return pg_exec(s, "ROLLBACK");
 }
 
@@ -239,28 +256,32 @@ static kp_err s_savepoint(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
     memcpy(s->sys_saved, s->sys_pending, sizeof s->sys_saved);
-    kp_err err = pg_exec(s, "SAVEPOINT op");
-    if (err == KP_OK) s->savepoints++;
-    return err;
+    pg_defer(s, &q_savepoint);
+    s->savepoints++;
+    return KP_OK;
 }
 
 static kp_err s_release(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
-    kp_err err = pg_exec(s, "RELEASE op");
-    if (err == KP_OK && s->savepoints > 0) s->savepoints--;
-    return err;
+    if (!pg_undefer(s, &q_savepoint)) pg_defer(s, &q_release); /* nothing ran in it */
+    if (s->savepoints > 0) s->savepoints--;
+    return KP_OK;
 }
 
-/* As SQLite's backend: back to the savepoint, and the savepoint released. */
+/* As SQLite's backend: back to the savepoint, and the savepoint released;
+ * nothing to send when nothing ran since it. */
 static kp_err s_rollback_to(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
     memcpy(s->sys_pending, s->sys_saved, sizeof s->sys_pending);
-    kp_err err = pg_exec(s, "ROLLBACK TO op");
-    if (err == KP_OK) err = pg_exec(s, "RELEASE op");
-    if (err == KP_OK && s->savepoints > 0) s->savepoints--;
-    return err;
+    if (s->savepoints > 0) s->savepoints--;
+    if (pg_undefer(s, &q_savepoint)) return KP_OK;
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    if (err) return err;
+    pg_pipe_send(s, s->pipe, &q_rollback_to, NULL, -1, NULL);
+    pg_pipe_send(s, s->pipe, &q_release, NULL, -1, NULL);
+    return pg_pipe_end(s, s->pipe);
 }
 
 /* --------------------------------------------------------------- programs */
@@ -626,7 +647,8 @@ static kp_err s_op_insert(kp_store *b, kp_op_row *row)
     pg_p_text(&p, row->detail);
     pg_p_text(&p, row->response);
     kp_err err = run_returning(s, &q_op_insert, &p, &row->id);
-    if (err == KP_ERR_CONFLICT && strcmp(pg_last_sqlstate(s), "23505") == 0 && row->receipt[0]) {
+    if (err == KP_ERR_CONFLICT && strcmp(pg_last_sqlstate(s), "23505") == 0 &&
+        strcmp(s->constraint, "ops_receipt") == 0) {
         /* ops_receipt: another connection (another writer, another server)
          * stored this receipt and committed while this one ran. Rolled back
          * and run again, the request finds that operation and replays it. */
@@ -690,6 +712,7 @@ static pg_stmt q_lot_insert = {
 static pg_stmt q_account_update = {
     "UPDATE accounts SET balance = $2, debt = $3, purchases = purchases + $4, "
     "spend = spend + $5 WHERE id = $1", 5, 0};
+static pg_stmt q_account_lock_only = {"SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", 1, 0};
 static pg_stmt q_lots_all = {"SELECT id, kind, amount, remaining, earned_at, active_from, "
                              "expires_at FROM lots WHERE account_id = $1 AND remaining > 0 "
                              "ORDER BY expires_at, id", 1, 0};
@@ -702,16 +725,20 @@ static pg_stmt q_lots_over = {"SELECT account_id, count(*) FROM lots WHERE remai
 
 /* Merges the open lots of one account down to `max` with
  * kp_lots_merge_plan() at `now` (as store_sqlite.c's merge_account_lots):
- * reads them whole, however many, and applies every merge in one
- * pipeline. */
+ * locks the account's row first (as a purchase does, so none plans from
+ * lots this is merging), reads them whole, however many, and applies every
+ * merge in one pipeline. */
 static kp_err merge_account_lots(pg_store *s, int64_t account_id, size_t max, kp_time now,
                                  size_t *before, size_t *after)
 {
     pg_params p = {0};
     pg_p_int(&p, account_id);
-    PGresult *r;
-    kp_err err = pg_run(s, &q_lots_all, &p, &r);
+    PGresult *r = NULL;
+    kp_err err = pg_pipe_begin(s, s->pipe);
     if (err) return err;
+    if (s->in_txn) pg_pipe_send(s, s->pipe, &q_account_lock_only, &p, -1, NULL);
+    pg_pipe_query(s, s->pipe, &q_lots_all, &p, &r);
+    if ((err = pg_pipe_end(s, s->pipe))) return err;
     size_t got = (size_t)PQntuples(r), left = got;
     kp_lot *all = malloc((got ? got : 1) * sizeof *all);
     kp_lot_merge *merges = got > max ? malloc((got - max) * sizeof *merges) : NULL;
@@ -893,6 +920,8 @@ static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line),
 {
     pg_store *s = (pg_store *)b;
     *problems = 0;
+    kp_err flushed = pg_flush(s);
+    if (flushed) return flushed;
     for (size_t c = 0; c < store_invariants_count; c++) {
         PGresult *r = PQexec(s->conn, store_invariants[c].sql);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -1007,6 +1036,8 @@ static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *r
     (void)location, (void)redo, (void)redo_ctx;
     if (recovered) *recovered = 0;
     pg_store *s = (pg_store *)b;
+    kp_err flushed = pg_flush(s);
+    if (flushed) return kp_error_set(e, flushed, "database", "%s", s->base.last_error);
     PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK
                                   "'::bigint)");
     kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
@@ -1025,6 +1056,8 @@ static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *r
 kp_err store_pg_hold_stopped(kp_store *b, const char *command, kp_error *e)
 {
     pg_store *s = (pg_store *)b;
+    kp_err flushed = pg_flush(s);
+    if (flushed) return kp_error_set(e, flushed, "database", "%s", s->base.last_error);
     PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock(x'" SERVING_LOCK "'::bigint)");
     kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
     bool got = err == KP_OK && pg_int(r, 0, 0) != 0;

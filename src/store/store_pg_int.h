@@ -44,6 +44,7 @@ typedef struct pg_store {
     int savepoints;           /* open savepoint depth */
     bool prepared[PG_STMTS_MAX];
     char sqlstate[6];         /* of the last failure, "" when none */
+    char constraint[64];      /* the constraint it broke, "" when none */
     char location[256];       /* the location, password elided, for messages */
     /* System accounts' deltas summed in memory and written right before
      * COMMIT (store_pg.c), as SQLite's backend does; `sys_saved` is the
@@ -51,6 +52,10 @@ typedef struct pg_store {
     int64_t sys_pending[1 - KP_SYS__MIN];
     int64_t sys_saved[1 - KP_SYS__MIN];
     struct pg_pipe *pipe;     /* the connection's pipeline (store_pg.c) */
+    /* BEGIN, SAVEPOINT, RELEASE not sent yet: they go out in the round trip
+     * of the next statement (pg_defer()). */
+    struct pg_stmt *deferred[4];
+    int n_deferred;
     struct pg_people *people;
     struct pg_triggers *triggers;
 } pg_store;
@@ -76,8 +81,25 @@ void pg_p_null(pg_params *p);
  * s->base.last_error to the server's message and maps the SQLSTATE with
  * pg_fail(); *out is NULL. */
 kp_err pg_run(pg_store *s, pg_stmt *stmt, const pg_params *p, PGresult **out);
-/* Runs SQL text with no parameters and no result rows (DDL, SAVEPOINT). */
+/* Runs SQL text with no parameters and no result rows (DDL, SAVEPOINT),
+ * after any deferred statements (pg_flush()). */
 kp_err pg_exec(pg_store *s, const char *sql);
+
+/* Deferred statements: a statement without parameters or rows (BEGIN,
+ * SAVEPOINT, RELEASE) that need not cost a round trip of its own. It is
+ * sent in front of the next statement that runs (pg_run(), a pipeline, or
+ * pg_flush()), in its round trip; a failure of it is that statement's
+ * failure. At most four wait; a fifth flushes them first. */
+void pg_defer(pg_store *s, pg_stmt *stmt);
+/* Sends the deferred statements now (nothing when there are none). */
+kp_err pg_flush(pg_store *s);
+/* When `stmt` is the last statement deferred, drops it unsent (a SAVEPOINT
+ * with nothing after it has nothing to roll back to) and says true. */
+bool pg_undefer(pg_store *s, const pg_stmt *stmt);
+/* True when `stmt` waits unsent. */
+bool pg_deferred(const pg_store *s, const pg_stmt *stmt);
+/* Drops every deferred statement unsent (a rollback). */
+void pg_forget_deferred(pg_store *s);
 /* pg_run() for a statement that must touch exactly one row (an UPDATE of a
  * row the caller knows exists): KP_ERR_NOT_FOUND when it touched none. */
 kp_err pg_run_one(pg_store *s, pg_stmt *stmt, const pg_params *p);

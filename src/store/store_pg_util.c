@@ -68,6 +68,8 @@ kp_err pg_fail(pg_store *s, const PGresult *r)
     if (msg == NULL) msg = PQerrorMessage(s->conn);
     if (msg == NULL || *msg == '\0') msg = "the connection to PostgreSQL failed";
     snprintf(s->sqlstate, sizeof s->sqlstate, "%s", state ? state : "");
+    const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    snprintf(s->constraint, sizeof s->constraint, "%s", constraint ? constraint : "");
     /* libpq's own messages end with a newline. */
     int len = (int)strcspn(msg, "\n");
     if (state)
@@ -96,6 +98,7 @@ static kp_err commit_failed(pg_store *s)
     snprintf(s->base.last_error, sizeof s->base.last_error,
              "the transaction had failed and was rolled back, not committed");
     snprintf(s->sqlstate, sizeof s->sqlstate, "25P02");
+    s->constraint[0] = '\0';
     return KP_ERR_IO;
 }
 
@@ -152,6 +155,15 @@ kp_err pg_run(pg_store *s, pg_stmt *stmt, const pg_params *p, PGresult **out)
     s->sqlstate[0] = '\0';
     kp_err err = check_params(s, stmt, p);
     if (err) return err;
+    if (s->n_deferred) { /* one round trip for them and this */
+        PGresult *r = NULL;
+        if ((err = pg_pipe_begin(s, s->pipe))) return err;
+        pg_pipe_query(s, s->pipe, stmt, p, &r);
+        if ((err = pg_pipe_end(s, s->pipe))) return err;
+        if (out) *out = r;
+        else PQclear(r);
+        return KP_OK;
+    }
     int slot = stmt_slot(s, stmt);
     if (slot < 0) return KP_ERR_INTERNAL;
     char name[16];
@@ -171,6 +183,8 @@ kp_err pg_run(pg_store *s, pg_stmt *stmt, const pg_params *p, PGresult **out)
 
 kp_err pg_exec(pg_store *s, const char *sql)
 {
+    kp_err err = pg_flush(s);
+    if (err) return err;
     s->sqlstate[0] = '\0';
     count_trip();
     return check_result(s, sql, PQexec(s->conn, sql), NULL);
@@ -215,9 +229,48 @@ kp_err pg_pipe_begin(pg_store *s, pg_pipe *pp)
     pp->err = KP_OK;
     pp->one_by_one = pipelines_off();
     s->sqlstate[0] = '\0';
+    /* The deferred statements lead; taken off first, as sending them in
+     * one-by-one mode runs pg_run(). */
+    pg_stmt *lead[4];
+    int n_lead = s->n_deferred;
+    memcpy(lead, s->deferred, sizeof lead);
+    s->n_deferred = 0;
     if (!pp->one_by_one && PQenterPipelineMode(s->conn) != 1) return pg_fail(s, NULL);
+    for (int i = 0; i < n_lead; i++) pg_pipe_send(s, pp, lead[i], NULL, -1, NULL);
     return KP_OK;
 }
+
+void pg_defer(pg_store *s, pg_stmt *stmt)
+{
+    enum { MAX = sizeof s->deferred / sizeof s->deferred[0] };
+    /* A failure of the flush leaves the transaction aborted: the server
+     * says so to whatever runs next, which fails with it. */
+    if (s->n_deferred == MAX) (void)pg_flush(s);
+    if (s->n_deferred < MAX) s->deferred[s->n_deferred++] = stmt;
+}
+
+kp_err pg_flush(pg_store *s)
+{
+    if (s->n_deferred == 0) return KP_OK;
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    return err ? err : pg_pipe_end(s, s->pipe);
+}
+
+bool pg_undefer(pg_store *s, const pg_stmt *stmt)
+{
+    if (s->n_deferred == 0 || s->deferred[s->n_deferred - 1] != stmt) return false;
+    s->n_deferred--;
+    return true;
+}
+
+bool pg_deferred(const pg_store *s, const pg_stmt *stmt)
+{
+    for (int i = 0; i < s->n_deferred; i++)
+        if (s->deferred[i] == stmt) return true;
+    return false;
+}
+
+void pg_forget_deferred(pg_store *s) { s->n_deferred = 0; }
 
 /* pipe_queue() without a pipeline: runs the statement now. The first
  * failure is kept and what follows is skipped, as the server would. */
@@ -318,9 +371,10 @@ kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
         return err;
     }
     char first_error[sizeof s->base.last_error];
-    char first_state[sizeof s->sqlstate];
+    char first_state[sizeof s->sqlstate], first_constraint[sizeof s->constraint];
     snprintf(first_error, sizeof first_error, "%s", err ? s->base.last_error : "");
     snprintf(first_state, sizeof first_state, "%s", err ? s->sqlstate : "");
+    snprintf(first_constraint, sizeof first_constraint, "%s", err ? s->constraint : "");
     count_trip();
     if (PQpipelineSync(s->conn) != 1) {
         kp_err e = pg_fail(s, NULL);
@@ -354,6 +408,7 @@ kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
                 err = pg_fail(s, r);
                 snprintf(first_error, sizeof first_error, "%s", s->base.last_error);
                 snprintf(first_state, sizeof first_state, "%s", s->sqlstate);
+                snprintf(first_constraint, sizeof first_constraint, "%s", s->constraint);
             } else if (ok && err == KP_OK && pp->items[i].commit &&
                        strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
                 err = commit_failed(s);
@@ -394,6 +449,7 @@ kp_err pg_pipe_end(pg_store *s, pg_pipe *pp)
     if (err) {
         snprintf(s->base.last_error, sizeof s->base.last_error, "%s", first_error);
         snprintf(s->sqlstate, sizeof s->sqlstate, "%s", first_state);
+        snprintf(s->constraint, sizeof s->constraint, "%s", first_constraint);
     }
     return err;
 }

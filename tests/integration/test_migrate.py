@@ -214,14 +214,17 @@ class MigrateCase(unittest.TestCase):
                          % (p.returncode, p.stdout, p.stderr))
         return p
 
-    def copy_of_source(self, name):
+    def copy_of_source(self, name, *statements):
         """A copy of the shop's database (`kopilka backup`, with its key
-        file) to spoil; removed when the test ends."""
+        file), spoiled by `statements`; removed when the test ends."""
         path = os.path.join(self.shop.k.dir, name)
         self.addCleanup(lambda: [os.unlink(path + s) for s in ("", ".key", "-wal", "-shm",
                                                                  ".oplog-0", ".oplog-1")
                                  if os.path.exists(path + s)])
         harness.run_cli(["backup", self.shop.k.db, path], timeout=120)
+        with sqlite3.connect(path) as db:
+            for sql in statements:
+                db.execute(sql)
         return path
 
     def kopilka_tables(self, location):
@@ -254,6 +257,11 @@ class Moves(MigrateCase):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))
+            # The database keeps its identity and its terminal generation.
+            for key in ("db_id", "terminals_generation"):
+                value = src.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+                self.assertEqual(harness.psql(target, "SELECT value FROM meta WHERE key = '%s'"
+                                              % key).strip(), str(value), key)
 
         # Every command and the server on the target use the key it names.
         pg = harness.Kopilka.existing(target, shop.k.key, key_out)
@@ -327,11 +335,10 @@ class Refuses(MigrateCase):
         self.assertEqual(self.kopilka_tables(target), 0)
 
     def test_a_copy_that_fails_half_way_leaves_no_row(self):
-        broken = self.copy_of_source("broken.db")
         # A value the target's text column cannot hold, in a table copied
         # after the ledger's.
-        with sqlite3.connect(broken) as db:
-            db.execute("UPDATE job_runs SET detail = x'00ff' WHERE id = (SELECT max(id) FROM job_runs)")
+        broken = self.copy_of_source("broken.db", "UPDATE job_runs SET detail = x'00ff' "
+                                     "WHERE id = (SELECT max(id) FROM job_runs)")
         target = pg_database(self)
         p = self.migrate(broken, target, expect=1)
         self.assertIn("job_runs.detail", p.stderr)
@@ -343,10 +350,8 @@ class Refuses(MigrateCase):
         self.assertGreater(self.rows(target, "ops"), 0)
 
     def test_a_source_that_does_not_verify_is_refused_before_the_target_is_touched(self):
-        bad = self.copy_of_source("bad.db")
-        with sqlite3.connect(bad) as db:
-            db.execute("UPDATE accounts SET balance = balance + 7 WHERE id = "
-                       "(SELECT max(account_id) FROM lots)")
+        bad = self.copy_of_source("bad.db", "UPDATE accounts SET balance = balance + 7 "
+                                  "WHERE id = (SELECT max(account_id) FROM lots)")
         target = pg_database(self)
         p = self.migrate(bad, target, expect=1)
         self.assertIn("does not verify", p.stderr)
@@ -354,10 +359,8 @@ class Refuses(MigrateCase):
         self.assertEqual(self.kopilka_tables(target), 0)
 
     def test_a_table_the_target_lacks_is_refused(self):
-        odd = self.copy_of_source("odd.db")
-        with sqlite3.connect(odd) as db:
-            db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
-            db.execute("INSERT INTO notes(text) VALUES ('keep me')")
+        odd = self.copy_of_source("odd.db", "CREATE TABLE notes (id INTEGER PRIMARY KEY, "
+                                  "text TEXT)", "INSERT INTO notes(text) VALUES ('keep me')")
         target = pg_database(self)
         p = self.migrate(odd, target, expect=1)
         self.assertIn("table notes", p.stderr)

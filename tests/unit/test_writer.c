@@ -1,6 +1,6 @@
 /*
  * test_writer.c: the server's writer over the storage seam (writer.c,
- * kp_group_ops in store.h), on a SQLite database:
+ * kp_group_ops in store.h), on SQLite or PostgreSQL (fixture.h):
  *  - a job that meets a concurrent writer (KP_ERR_BUSY) is rolled back to
  *    its savepoint and run again, and what the failed runs wrote is gone;
  *  - a job busy every time is answered with a sentence after its retries,
@@ -29,7 +29,7 @@ static const char program_json[] =
     "{\"name\":\"t\",\"rules\":[{\"id\":\"earn\",\"kind\":\"earn_percent\",\"percent\":5}]}";
 
 typedef struct fx {
-    char path[64];
+    char path[FIXTURE_LOCATION_MAX]; /* the store's location (fixture.h) */
     char card[KP_STR_MAX];
     kp_programs *programs;
     kp_writer *w;
@@ -40,8 +40,7 @@ static void keep_number(void *ctx, const char *number) { snprintf(ctx, KP_STR_MA
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/kp-test-writer-%d.db", (int)getpid());
-    fixture_remove_db(f->path);
+    fixture_location(f->path, "writer");
     kp_store *st = NULL;
     kp_error e = {0};
     int64_t version = 0;
@@ -61,7 +60,7 @@ static int teardown(void **state)
     fx *f = *state;
     kp_writer_stop(f->w);
     kp_programs_free(f->programs);
-    fixture_remove_db(f->path);
+    fixture_remove(f->path);
     free(f);
     return 0;
 }

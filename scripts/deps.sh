@@ -12,7 +12,9 @@ case "${1:-}" in
     # tests/integration/test_deploy.py runs deploy/nginx/kopilka.conf in a
     # real nginx. Debian's package also enables nginx's own service where
     # systemd runs; the demo (scripts/run.sh) does not install it.
-    pkgs+=(nginx openssl) ;;
+    # postgresql: scripts/test.sh runs every suite on a throwaway cluster
+    # too (scripts/pg.sh).
+    pkgs+=(nginx openssl postgresql) ;;
   "") ;;
   *) echo "usage: scripts/deps.sh [--test]" >&2; exit 2 ;;
 esac

@@ -89,6 +89,7 @@ typedef struct kp_triggers_ops {
 
     /* ---- scheduler: per job, due items up to done_until are done; a
      * job working through a long item keeps its place in cursor. */
+    /* BUSY: another server holds this job until its transaction ends; skip the job, no failure. */
     kp_err (*job_state_get)(kp_store *s, const char *job, kp_time *done_until, int64_t *cursor);
     kp_err (*job_state_set)(kp_store *s, const char *job, kp_time done_until, int64_t cursor);
     kp_err (*job_run_insert)(kp_store *s, const kp_job_run *run);

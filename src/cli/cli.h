@@ -36,6 +36,9 @@ int cmd_discount_clear(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_birthday_set(int argc, char **argv);
 
+/* cmd_migrate.c */
+int cmd_migrate(int argc, char **argv);
+
 /* cmd_recover.c */
 int cmd_recover(int argc, char **argv);
 /* Removes every `name` (an option without a value, "--accept-loss") from
@@ -46,6 +49,11 @@ bool cli_take_flag(int *argc, char **argv, const char *name);
  * while it serves. NULL after printing why (a running server); the caller
  * closes the log (kp_oplog_close) when done. */
 struct kp_oplog *cli_hold_stopped(const char *command, kp_store *st, const char *db);
+/* The same for any location (cmd_admin.c): a SQLite file's operation log
+ * lock in *held (the caller closes it), or for PostgreSQL the exclusive
+ * serving lock, held by st's connection until it closes (*held NULL).
+ * False after printing why (a server is running). */
+bool cli_stop_servers(const char *command, kp_store *st, const char *db, struct kp_oplog **held);
 
 /* cmd_people.c */
 int cmd_staff_add(int argc, char **argv);

@@ -21,6 +21,8 @@
 #include "crypto/pii.h"
 #include "service/people.h"
 #include "service/service.h"
+#include "store/store_invariants.h"
+#include "store/store_pg.h"
 
 extern const char kp_demo_program_json[];
 extern const size_t kp_demo_program_json_len;
@@ -187,16 +189,35 @@ static kp_err load_program_audited(cli_office *c, const char *json, size_t len, 
 static bool create_key_file(const char *db, kp_error *e)
 {
     char path[4096];
-    if (!kp_pii_key_path(db, path, sizeof path)) {
-        kp_error_set(e, KP_ERR_INVALID, "database", "the database path is too long");
-        return false;
-    }
+    if (kp_pii_key_locate(db, path, sizeof path, e)) return false;
     kp_err err = kp_pii_create(path, e);
     if (err == KP_ERR_CONFLICT) {
         fprintf(stderr, "kopilka: note: keeping the existing key file %s\n", path);
         return true;
     }
     return err == KP_OK;
+}
+
+/* True when db names no database yet: no file, or a PostgreSQL database
+ * without Kopilka's schema. False after saying why not (it exists), or
+ * with e set when it could not be told. */
+static bool database_absent(const char *command, const char *db, kp_error *e)
+{
+    if (!store_pg_location(db)) {
+        if (access(db, F_OK) != 0) return true;
+    } else {
+        kp_store *st = NULL;
+        kp_err err = kp_store_open(db, false, &st, e);
+        if (err == KP_ERR_NOT_FOUND) {
+            kp_error_clear(e);
+            return true;
+        }
+        kp_store_close(st);
+        if (err) return false;
+    }
+    fprintf(stderr, "kopilka %s: %s already holds a Kopilka database; use `kopilka program "
+                    "load` to change its program\n", command, db);
+    return false;
 }
 
 int cmd_init(int argc, char **argv)
@@ -209,12 +230,8 @@ int cmd_init(int argc, char **argv)
         fprintf(stderr, "usage: kopilka init DB --program FILE\n");
         return 2;
     }
-    if (access(db, F_OK) == 0) {
-        fprintf(stderr, "kopilka init: %s already exists; use `kopilka program load` to change "
-                        "its program\n", db);
-        return 1;
-    }
     kp_error e = {0};
+    if (!database_absent("init", db, &e)) return e.message[0] ? fail("init", &e) : 1;
     size_t len;
     char *json = read_file(program, &len, &e);
     if (json == NULL) return fail("init", &e);
@@ -423,6 +440,29 @@ static void print_problem(void *ctx, const char *line)
     printf("FAIL %s\n", line);
 }
 
+/* The file check's lines, held until its count says whether they are
+ * problems ("FAIL") or a note with none (PostgreSQL without amcheck says
+ * what it could not check). */
+typedef struct held_lines {
+    char *lines[STORE_INVARIANT_LINES_MAX];
+    size_t n;
+} held_lines;
+
+static void hold_line(void *ctx, const char *line)
+{
+    held_lines *h = ctx;
+    if (h->n < STORE_INVARIANT_LINES_MAX && (h->lines[h->n] = strdup(line)) != NULL) h->n++;
+}
+
+static void print_held(held_lines *h, bool problems)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        printf("%s %s\n", problems ? "FAIL" : "note:", h->lines[i]);
+        free(h->lines[i]);
+    }
+    h->n = 0;
+}
+
 int cmd_verify(int argc, char **argv)
 {
     static const char *const opts[] = {NULL};
@@ -433,7 +473,9 @@ int cmd_verify(int argc, char **argv)
     if (st == NULL) return 2;
     int64_t problems = 0;
     /* --full: SQLite's integrity_check first (indexes against tables too). */
-    kp_err err = full ? st->ops->integrity(st, true, print_problem, NULL, &problems) : KP_OK;
+    held_lines held = {0};
+    kp_err err = full ? st->ops->integrity(st, true, hold_line, &held, &problems) : KP_OK;
+    print_held(&held, problems > 0);
     if (err == KP_OK && problems == 0) err = st->ops->verify(st, print_problem, NULL, &problems);
     if (err) {
         fprintf(stderr, "kopilka verify: cannot check %s: %s\n", db, st->last_error);
@@ -444,7 +486,10 @@ int cmd_verify(int argc, char **argv)
     char key_path[4096], macs[160] = "its MACs not checked: no key file";
     kp_pii *pii = NULL;
     kp_error ke = {0};
-    if (kp_pii_key_path(db, key_path, sizeof key_path) && access(key_path, F_OK) == 0) {
+    kp_err located = kp_pii_key_locate(db, key_path, sizeof key_path, &ke);
+    if (located == KP_ERR_NOT_FOUND && store_pg_location(db))
+        snprintf(macs, sizeof macs, "its MACs not checked: KOPILKA_KEY_FILE is not set");
+    if (located == KP_OK && access(key_path, F_OK) == 0) {
         if (kp_pii_load(key_path, &pii, &ke) != KP_OK) {
             fprintf(stderr, "kopilka verify: %s\n", ke.message);
             kp_store_close(st);
@@ -474,6 +519,16 @@ int cmd_verify(int argc, char **argv)
 
 /* ---- lots merge */
 
+bool cli_stop_servers(const char *command, kp_store *st, const char *db, struct kp_oplog **held)
+{
+    *held = NULL;
+    if (!store_pg_location(db)) return (*held = cli_hold_stopped(command, st, db)) != NULL;
+    kp_error e = {0};
+    if (store_pg_hold_stopped(st, command, &e) == KP_OK) return true;
+    fprintf(stderr, "kopilka %s: %s\n", command, e.message);
+    return false;
+}
+
 static void print_merged(void *ctx, int64_t account_id, size_t before, size_t after)
 {
     int *accounts = ctx;
@@ -498,8 +553,8 @@ int cmd_lots_merge(int argc, char **argv)
     }
     kp_store *st = open_db("lots merge", db, false);
     if (st == NULL) return 2;
-    struct kp_oplog *held = cli_hold_stopped("lots merge", st, db);
-    if (held == NULL) {
+    struct kp_oplog *held = NULL;
+    if (!cli_stop_servers("lots merge", st, db, &held)) {
         kp_store_close(st);
         return 1;
     }
@@ -607,6 +662,12 @@ int cmd_demo(int argc, char **argv)
     unsigned port;
     if (!cli_parse_listen(listen, host, sizeof host, &port)) {
         fprintf(stderr, "kopilka demo: --listen must be HOST:PORT, got %s\n", listen);
+        return 2;
+    }
+    if (store_pg_location(db)) {
+        fprintf(stderr, "kopilka demo: --db must be a SQLite file (the demo keeps its key and "
+                        "cards beside it); on PostgreSQL run `kopilka init`, `terminal add`, "
+                        "`cards issue` and `serve` (README.md)\n");
         return 2;
     }
     char state_path[4096];

@@ -60,13 +60,12 @@ bool cli_office_open(cli_office *c, const char *command, const char *db, bool ne
         return false;
     }
     char key_path[4096];
-    if (kp_pii_key_path(db, key_path, sizeof key_path)) {
-        kp_err err = kp_pii_load(key_path, &c->pii, &e);
-        if (err && (need_key || err != KP_ERR_NOT_FOUND)) {
-            fail(command, &e);
-            cli_office_close(c);
-            return false;
-        }
+    kp_err err = kp_pii_key_locate(db, key_path, sizeof key_path, &e);
+    if (err == KP_OK) err = kp_pii_load(key_path, &c->pii, &e);
+    if (err && (need_key || err != KP_ERR_NOT_FOUND)) {
+        fail(command, &e);
+        cli_office_close(c);
+        return false;
     }
     c->program = malloc(sizeof *c->program);
     c->sc = kp_scratch_new();
@@ -103,12 +102,12 @@ void cli_actor_name(char *out, size_t size)
 bool cli_key_ensure(const char *command, const char *db)
 {
     char key_path[4096];
-    if (!kp_pii_key_path(db, key_path, sizeof key_path)) {
-        fprintf(stderr, "kopilka %s: the database path is too long\n", command);
+    kp_error e = {0};
+    if (kp_pii_key_locate(db, key_path, sizeof key_path, &e)) {
+        fail(command, &e);
         return false;
     }
     if (access(key_path, F_OK) == 0) return true;
-    kp_error e = {0};
     kp_store *st = NULL;
     if (kp_service_open(db, false, &st, &e)) {
         fail(command, &e);
@@ -738,8 +737,8 @@ int cmd_phones_migrate(int argc, char **argv)
     cli_office c;
     if (!cli_office_open(&c, "phones migrate", db, true)) return 1;
     /* One transaction over every customer: the tills would wait for it. */
-    struct kp_oplog *held = cli_hold_stopped("phones migrate", c.st, db);
-    if (held == NULL) {
+    struct kp_oplog *held = NULL;
+    if (!cli_stop_servers("phones migrate", c.st, db, &held)) {
         cli_office_close(&c);
         return 1;
     }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,10 +42,32 @@ static const char *field_name(kp_pii_field field)
     return "?";
 }
 
+kp_err kp_pii_key_locate(const char *db_path, char *out, size_t out_size, kp_error *e)
+{
+    int n;
+    if (strncmp(db_path, "postgresql://", 13) == 0 || strncmp(db_path, "postgres://", 11) == 0) {
+        const char *env = getenv("KOPILKA_KEY_FILE");
+        if (env == NULL || *env == '\0') {
+            if (out_size) out[0] = '\0';
+            return kp_error_set(e, KP_ERR_NOT_FOUND, "key",
+                                "a PostgreSQL database keeps no key file beside it: set "
+                                "KOPILKA_KEY_FILE to the path of its key file (`kopilka init` "
+                                "creates it there; keep it off the database server)");
+        }
+        n = snprintf(out, out_size, "%s", env);
+    } else {
+        n = snprintf(out, out_size, "%s.key", db_path);
+    }
+    if (n > 0 && (size_t)n < out_size) return KP_OK;
+    if (out_size) out[0] = '\0';
+    return kp_error_set(e, KP_ERR_INVALID, "key", "the key file's path is over %zu bytes",
+                        out_size ? out_size - 1 : 0);
+}
+
 bool kp_pii_key_path(const char *db_path, char *out, size_t out_size)
 {
-    int n = snprintf(out, out_size, "%s.key", db_path);
-    return n > 0 && (size_t)n < out_size;
+    kp_error e;
+    return kp_pii_key_locate(db_path, out, out_size, &e) == KP_OK;
 }
 
 kp_err kp_pii_create(const char *path, kp_error *e)

@@ -44,8 +44,14 @@ typedef enum kp_pii_field {
     KP_PII_BIRTHDAY_MD, /* blind index only: "MM-DD" of the birthday */
 } kp_pii_field;
 
-/* Writes the key file path of a database ("DB.key") into out. False when it
- * does not fit. */
+/* Writes the key file path of a database into out: "DB.key" beside a SQLite
+ * file; for a PostgreSQL location (postgresql://, postgres://) the value of
+ * $KOPILKA_KEY_FILE, since the key must not live in the database it
+ * protects. KP_ERR_NOT_FOUND (field "key") when that variable is unset or
+ * empty, KP_ERR_INVALID when the path does not fit; e says which, with what
+ * to do. */
+kp_err kp_pii_key_locate(const char *db_path, char *out, size_t out_size, kp_error *e);
+/* The same, as a yes or no (false for either failure). */
 bool kp_pii_key_path(const char *db_path, char *out, size_t out_size);
 
 /* Creates a new random key file at `path` with mode 0600. Fails with

@@ -7,6 +7,17 @@
  * each job commits its effects together with the job state that makes
  * every due item run exactly once.
  *
+ * Several servers on one PostgreSQL database each run this scheduler, and
+ * each job still runs exactly once: a tick job takes its jobs' state with
+ * job_state_get, which on PostgreSQL holds a transaction-scoped advisory
+ * lock per job until the job's group commits, so another server's tick
+ * skips that job (kp_tick_report.busy) and looks again at its next wake-up.
+ * Expiry needs no lock: it empties the lots it expires, under the account's
+ * row lock, so a second server finds nothing left to expire. A job the
+ * writer answers KP_ERR_BUSY (contention with another server, after the
+ * writer's own retries, or a full queue) is no failure either: that work
+ * waits quietly for the next wake-up.
+ *
  * Finding the accounts with expired lots scans every open lot; that scan
  * runs here, on the scheduler's own read connection, and only the accounts
  * found go to the writer, so the scan never holds up purchases.
@@ -84,6 +95,8 @@ static bool submit(kp_scheduler *s, kp_metrics_job kind, kp_job *job, kp_buf *ou
     job->out = out;
     job->now = now;
     kp_writer_submit(s->srv->writer, job);
+    /* Busy: not run now, nothing written; neither a run nor a failure. */
+    if (job->err == KP_ERR_BUSY) return false;
     if (s->srv->metrics) kp_metrics_scheduler_run(s->srv->metrics, kind, job->err == KP_OK);
     if (job->err == KP_OK) return true;
     fprintf(stderr, "kopilka: scheduler: %s%s%s\n", job->error.field,

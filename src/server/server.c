@@ -769,9 +769,7 @@ int kp_server_run(const kp_server_config *config)
     kp_reader_pool_follow(srv->readers, srv->writer); /* lookups see every answered write */
     char key_path[4096];
     kp_error key_error = {0};
-    if (!kp_pii_key_path(config->db_path, key_path, sizeof key_path))
-        kp_error_set(&key_error, KP_ERR_INVALID, "key", "the key file's path is too long");
-    else
+    if (kp_pii_key_locate(config->db_path, key_path, sizeof key_path, &key_error) == KP_OK)
         kp_pii_load(key_path, &srv->pii, &key_error);
     if (srv->pii == NULL) {
         snprintf(srv->pii_problem, sizeof srv->pii_problem, "%s", key_error.message);

@@ -48,9 +48,14 @@ kp_err kp_birthdays_open(const char *db_path, kp_birthdays **out, kp_error *e)
     *out = NULL;
     kp_birthdays *b = calloc(1, sizeof *b);
     if (b == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    if (!kp_pii_key_path(db_path, b->key_path, sizeof b->key_path)) {
+    /* No key file (for PostgreSQL, $KOPILKA_KEY_FILE unset) is no birthday
+     * recorded, as find() treats a missing file; the server says at start
+     * that the key is missing. */
+    kp_error ke;
+    kp_err err = kp_pii_key_locate(db_path, b->key_path, sizeof b->key_path, &ke);
+    if (err != KP_OK && err != KP_ERR_NOT_FOUND) {
         free(b);
-        return kp_error_set(e, KP_ERR_INVALID, "database", "the database path is too long");
+        return kp_error_set(e, err, ke.field, "%s", ke.message);
     }
     b->finder.find = find;
     b->finder.ctx = b;

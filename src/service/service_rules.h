@@ -99,6 +99,7 @@ typedef struct kp_tick_report {
     int64_t expired_accounts, expired_points;
     int64_t birthday_grants, tenure_grants, tier_changes;
     int64_t runs;   /* job runs recorded */
+    int64_t busy;   /* jobs skipped: another server is running them now */
     bool more;      /* work is left: call again */
     char note[256]; /* e.g. why birthdays were skipped */
 } kp_tick_report;
@@ -133,7 +134,9 @@ typedef struct kp_tick_opts {
 /* Runs due time-driven work at `now`, at most `budget` accounts of it, in
  * one transaction the caller opened; each due item exactly once (its state
  * commits with its effects), missed items caught up in order. opts may be
- * NULL. Adds to *report; report->more says whether to call again. */
+ * NULL. Adds to *report; report->more says whether to call again. A job
+ * whose state another server holds (job_state_get: KP_ERR_BUSY) is skipped
+ * with nothing written and counted in report->busy; not an error. */
 kp_err kp_service_tick(kp_store *st, const kp_program *program, const kp_tick_opts *opts,
                        kp_time now, int64_t budget, kp_scratch *sc, kp_tick_report *report,
                        kp_error *e);

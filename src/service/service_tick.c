@@ -12,7 +12,9 @@
  * Exactly once per due item: each job keeps in job_state the last due item
  * it finished and, inside a long item, the last account it did; that state
  * is written in the same transaction as the work, so a crash repeats
- * nothing and loses nothing. Grants also carry their once-keys. A job that
+ * nothing and loses nothing; with several servers on one database, the
+ * job's state is held by one of them at a time (job_state_get) and the
+ * others skip the job. Grants also carry their once-keys. A job that
  * was down catches up item by item (at most a year of days). Every finished
  * item is recorded in job_runs.
  */
@@ -54,6 +56,16 @@ static kp_err record_run(kp_store *st, const char *job, kp_time due, kp_time now
     kp_err err = st->ops->triggers->job_run_insert(st, &run);
     if (err) return storage(st, err, e);
     rep->runs++;
+    return KP_OK;
+}
+
+/* job_state_get answered that another server holds the job (several
+ * servers on one PostgreSQL database): that server does the job's due items
+ * and commits them with its state, so this one skips the job quietly, with
+ * nothing written, and looks again at its next tick. */
+static kp_err job_busy(kp_tick_report *rep)
+{
+    rep->busy++;
     return KP_OK;
 }
 
@@ -184,6 +196,7 @@ static kp_err job_daily(kp_store *st, const kp_program *p, const daily *d, kp_ti
     kp_time done = 0;
     int64_t cursor = 0;
     kp_err err = t->job_state_get(st, d->job, &done, &cursor);
+    if (err == KP_ERR_BUSY) return job_busy(rep);
     if (err == KP_ERR_NOT_FOUND) {
         done = today - KP_DAY_SECONDS; /* a new job starts with today */
         cursor = 0;
@@ -287,6 +300,7 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
     kp_time done = 0;
     int64_t cursor = 0;
     kp_err err = t->job_state_get(st, "tier_review", &done, &cursor);
+    if (err == KP_ERR_BUSY) return job_busy(rep);
     kp_time due;
     if (err == KP_ERR_NOT_FOUND)
         due = review_at_or_before(p, now);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_pg.h"
 #include "store_sqlite.h"
 
 const char *kp_card_state_name(kp_card_state state)
@@ -27,9 +28,7 @@ void kp_op_row_release(kp_op_row *row)
 kp_err kp_store_open(const char *location, bool create, kp_store **out, kp_error *e)
 {
     *out = NULL;
-    if (strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0)
-        return kp_error_set(e, KP_ERR_INVALID, "database",
-                            "the PostgreSQL backend is not built yet; use a SQLite file path");
+    if (store_pg_location(location)) return store_pg_open(location, create, out, e);
     return store_sqlite_open(location, create, out, e);
 }
 

@@ -24,10 +24,13 @@
 
 #include <kopilka/store.h>
 
+#include "store_pg.h"
+
 enum { PG_PARAMS_MAX = 24, PG_STMTS_MAX = 512 };
 
-/* One named statement. `slot` is given out once per process at the first
- * use (an atomic counter) and indexes pg_store.prepared. */
+/* One named statement, `static pg_stmt q = {"SELECT ... $1", 1, 0};`.
+ * `slot` is given out once per process at the first use (an atomic
+ * counter) and indexes pg_store.prepared. */
 typedef struct pg_stmt {
     const char *sql;
     int n_params;
@@ -40,6 +43,19 @@ typedef struct pg_store {
     bool in_txn;              /* between begin() and commit()/rollback() */
     int savepoints;           /* open savepoint depth */
     bool prepared[PG_STMTS_MAX];
+    char sqlstate[6];         /* of the last failure, "" when none */
+    char constraint[64];      /* the constraint it broke, "" when none */
+    char location[256];       /* the location, password elided, for messages */
+    /* System accounts' deltas summed in memory and written right before
+     * COMMIT (store_pg.c), as SQLite's backend does; `sys_saved` is the
+     * state at the last savepoint. Indexed by -id (1..-KP_SYS__MIN). */
+    int64_t sys_pending[1 - KP_SYS__MIN];
+    int64_t sys_saved[1 - KP_SYS__MIN];
+    struct pg_pipe *pipe;     /* the connection's pipeline (store_pg.c) */
+    /* BEGIN, SAVEPOINT, RELEASE not sent yet: they go out in the round trip
+     * of the next statement (pg_defer()). */
+    struct pg_stmt *deferred[4];
+    int n_deferred;
     struct pg_people *people;
     struct pg_triggers *triggers;
 } pg_store;
@@ -65,8 +81,67 @@ void pg_p_null(pg_params *p);
  * s->base.last_error to the server's message and maps the SQLSTATE with
  * pg_fail(); *out is NULL. */
 kp_err pg_run(pg_store *s, pg_stmt *stmt, const pg_params *p, PGresult **out);
-/* Runs SQL text with no parameters and no result rows (DDL, SAVEPOINT). */
+/* Runs SQL text with no parameters and no result rows (DDL, SAVEPOINT),
+ * after any deferred statements (pg_flush()). */
 kp_err pg_exec(pg_store *s, const char *sql);
+
+/* Deferred statements: a statement without parameters or rows (BEGIN,
+ * SAVEPOINT, RELEASE) that need not cost a round trip of its own. It is
+ * sent in front of the next statement that runs (pg_run(), a pipeline, or
+ * pg_flush()), in its round trip; a failure of it is that statement's
+ * failure. At most four wait; a fifth flushes them first. */
+void pg_defer(pg_store *s, pg_stmt *stmt);
+/* Sends the deferred statements now (nothing when there are none). */
+kp_err pg_flush(pg_store *s);
+/* When `stmt` is the last statement deferred, drops it unsent (a SAVEPOINT
+ * with nothing after it has nothing to roll back to) and says true. */
+bool pg_undefer(pg_store *s, const pg_stmt *stmt);
+/* True when `stmt` waits unsent. */
+bool pg_deferred(const pg_store *s, const pg_stmt *stmt);
+/* Drops every deferred statement unsent (a rollback). */
+void pg_forget_deferred(pg_store *s);
+/* pg_run() for a statement that must touch exactly one row (an UPDATE of a
+ * row the caller knows exists): KP_ERR_NOT_FOUND when it touched none. */
+kp_err pg_run_one(pg_store *s, pg_stmt *stmt, const pg_params *p);
+/* The rows a command touched (PQcmdTuples), 0 when it says nothing. */
+int64_t pg_changes(const PGresult *r);
+
+/* Pipeline mode (libpq >= 14): several statements sent at once and one
+ * sync, one round trip for all. pg_pipe_begin() enters it; pg_pipe_send()
+ * queues a statement (preparing it first on this connection when needed,
+ * in the same pipeline); pg_pipe_end() sends the sync and reads every
+ * result in order, checks that a statement queued with `want_rows` >= 0
+ * touched exactly that many rows (KP_ERR_INTERNAL with `what` otherwise),
+ * and leaves pipeline mode. A COMMIT in a pipeline that the server answers
+ * ROLLBACK (the transaction had failed) is a failure. After a failure the server skips the rest of
+ * the pipeline; pg_pipe_end() reports the first failure. At most
+ * PG_PIPE_MAX statements a pipeline. With KOPILKA_PG_PIPELINE=off in the
+ * environment each statement runs at once instead, its own round trip, with
+ * the same results (to measure what pipelining saves). */
+enum { PG_PIPE_MAX = 640 };
+typedef struct pg_pipe {
+    int n;       /* entries queued, prepares included */
+    bool one_by_one; /* KOPILKA_PG_PIPELINE=off: each statement runs at once */
+    kp_err err;  /* the first failure while sending; pg_pipe_end() reports it */
+    struct {
+        int prepared_slot; /* > 0: this entry is the PQsendPrepare of that slot */
+        int want_rows;     /* -1: any */
+        const char *what;  /* names the row in the message of a row-count mismatch */
+        PGresult **out;    /* pg_pipe_query(): where its result goes */
+        bool commit;       /* a COMMIT: answered ROLLBACK, it failed */
+    } items[PG_PIPE_MAX];
+} pg_pipe;
+kp_err pg_pipe_begin(pg_store *s, pg_pipe *pp);
+void pg_pipe_send(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, int want_rows,
+                  const char *what);
+/* Queues a statement whose rows the caller reads: after pg_pipe_end()
+ * returns KP_OK, *out holds its result (the caller PQclear()s it); after a
+ * failure *out is NULL. */
+void pg_pipe_query(pg_store *s, pg_pipe *pp, pg_stmt *stmt, const pg_params *p, PGresult **out);
+kp_err pg_pipe_end(pg_store *s, pg_pipe *pp);
+/* Round trips to the server made by this process so far (each
+ * PQexecPrepared, PQprepare, PQexec and pipeline sync counts one). */
+uint64_t pg_round_trips(void);
 
 /* Maps a failed result (or a broken connection when r is NULL):
  * 23505 unique_violation and 23xxx constraints -> KP_ERR_CONFLICT,
@@ -95,18 +170,23 @@ extern const char store_pg_people_schema[];
 extern const char store_pg_triggers_schema[];
 
 /* The parts' open and close, called by store_pg_open() and close: each may
- * keep state of its own in s->people / s->triggers. */
+ * keep state of its own in s->people / s->triggers. close() is called even
+ * when open() was not, or failed: it must accept its pointer NULL. */
 kp_err store_pg_people_open(pg_store *s);
 void store_pg_people_close(pg_store *s);
 kp_err store_pg_triggers_open(pg_store *s);
 void store_pg_triggers_close(pg_store *s);
 extern const kp_triggers_ops store_pg_triggers_ops;
+/* The people part of verify (store_pg_people.c): the audit chain, every
+ * entry's hash recomputed and linked to the one before, no number missing;
+ * one line per problem to report(ctx, line), added to *problems. */
+kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char *line), void *ctx,
+                              int64_t *problems);
 extern const struct kp_people_ops store_pg_people_ops;
 
-/* Opens a connection to `location` (a postgresql:// URI). `create` creates
- * the schema; without it, a database without Kopilka's schema is
- * KP_ERR_NOT_FOUND. Pending migrations run at open under an advisory lock,
- * so several servers starting at once migrate once. */
-kp_err store_pg_open(const char *location, bool create, kp_store **out, kp_error *e);
+/* store_pg_open() is declared in store_pg.h. */
+/* Writes `location` into out[size] with any password replaced by "***"
+ * (in the URI's user-info and in a password= parameter). */
+void pg_location_safe(const char *location, char *out, size_t size);
 
 #endif

@@ -18,6 +18,17 @@ Client receives is appended to FILE as one JSON line {method, path, status,
 content_type, body} for tests/integration/test_openapi.py to check against
 docs/openapi.json.
 
+The backend: $KOPILKA_TEST_STORE unset or "sqlite" = a file in the
+temporary directory; "pg" = PostgreSQL: each Kopilka() creates a database
+of its own (CREATE DATABASE kp_<pid>_<n>, dropped at close()) on the cluster
+$KOPILKA_TEST_PG names (a base URL, see scripts/pg.sh), `db` is its
+postgresql:// location, and its PII key file (KOPILKA_KEY_FILE, which a
+PostgreSQL location needs) is in the temporary directory; run_cli(),
+cli_env() and start() give every command the key file of the location it
+names. A test about SQLite's files says so with sqlite_only(reason). The
+database under a store is reached with query() and execute() (sqlite3, or
+psql on PostgreSQL).
+
 Standard library only.
 """
 import http.client
@@ -29,6 +40,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -48,6 +60,99 @@ _binary_from_argv = None
 
 # Sentinel for call(): "the server's own terminal key".
 DEFAULT_KEY = object()
+
+
+def store_kind():
+    """"sqlite" or "pg", from $KOPILKA_TEST_STORE (unset = sqlite); any
+    other value raises, so a typo never tests SQLite in PostgreSQL's name."""
+    kind = os.environ.get("KOPILKA_TEST_STORE") or "sqlite"
+    if kind not in ("sqlite", "pg"):
+        raise RuntimeError("KOPILKA_TEST_STORE=%s: expected sqlite or pg" % kind)
+    return kind
+
+
+def is_pg():
+    """True when the tests run on PostgreSQL (KOPILKA_TEST_STORE=pg)."""
+    return store_kind() == "pg"
+
+
+def sqlite_only(test, reason):
+    """In a unittest.TestCase: skips `test` on PostgreSQL, saying `reason`
+    (what about SQLite's files it checks)."""
+    if is_pg():
+        test.skipTest("SQLite only: " + reason)
+
+
+# Why a full disk (start(file_size_limit=...)) is tested on SQLite alone.
+FULL_DISK_IS_SQLITES = ("the file-size limit applies to the files the server writes, "
+                        "SQLite's; PostgreSQL's are its own server's")
+
+
+class DatabaseError(Exception):
+    """A statement the database refused (query(), execute())."""
+
+
+def pg_base():
+    """The cluster's base URL, $KOPILKA_TEST_PG; raises when it is unset."""
+    base = os.environ.get("KOPILKA_TEST_PG")
+    if not base:
+        raise RuntimeError("KOPILKA_TEST_STORE=pg needs KOPILKA_TEST_PG, the base URL of a "
+                           "cluster (scripts/pg.sh start prints one)")
+    return base.rstrip("/")
+
+
+def psql(url, sql, timeout=60):
+    """Runs `sql` with psql on `url` (stops at the first error); returns its
+    unaligned output. Raises DatabaseError with PostgreSQL's message."""
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                        "-d", url, "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout)
+    if p.returncode != 0:
+        raise DatabaseError("psql %s: %s" % (sql[:200], p.stderr.strip()))
+    return p.stdout
+
+
+def _pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return "'\\x%s'::bytea" % bytes(v).hex()
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _pg_bind(sql, params):
+    """`sql` with each `?` replaced by the next parameter as a literal."""
+    parts = sql.split("?")
+    if len(parts) - 1 != len(params):
+        raise ValueError("%d parameters for %d placeholders in %s"
+                         % (len(params), len(parts) - 1, sql))
+    out = [parts[0]]
+    for v, rest in zip(params, parts[1:]):
+        out += [_pg_literal(v), rest]
+    return "".join(out)
+
+
+# PostgreSQL locations of live Kopilka() instances -> their key files.
+_key_files = {}
+_pg_serial = 0
+
+
+def cli_env(args, env=None):
+    """The environment for running kopilka with `args`: os.environ (or
+    `env`), plus on PostgreSQL KOPILKA_KEY_FILE of the first argument that
+    is the location of a live Kopilka()."""
+    out = dict(os.environ if env is None else env)
+    for a in args:
+        key_file = _key_files.get(str(a))
+        if key_file is not None:
+            out["KOPILKA_KEY_FILE"] = key_file
+            break
+    return out
 
 
 def take_argv(argv=None):
@@ -130,7 +235,7 @@ def run_cli(args, timeout=60, check=True):
     """Runs `kopilka ARGS...`; returns the CompletedProcess (text mode)."""
     cmd = [binary()] + [str(a) for a in args]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout)
+                       timeout=timeout, env=cli_env(cmd))
     if check and p.returncode != 0:
         raise RuntimeError("%s exited %d\nstdout: %s\nstderr: %s"
                            % (" ".join(cmd), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
@@ -275,24 +380,38 @@ class Client:
 class Kopilka:
     """A database and (after start()) a server on a free port.
 
-    Attributes: dir, db, key (terminal of store "main"), cards (issued
-    numbers), port, log (the server's stdout+stderr file)."""
+    Attributes: dir, db (the location: a file in dir, or a postgresql://
+    URL), key (terminal of store "main"), cards (issued numbers), port, log
+    (the server's stdout+stderr file), key_file (the PII key file)."""
 
     def __init__(self, cards=10, store="main", program=PROGRAM_NAME):
         self.dir = tempfile.mkdtemp(prefix="kopilka-it-")
-        self.db = os.path.join(self.dir, "kopilka.db")
         self.proc = None
         self.clock = None  # the --now of every start (set_clock)
         self.port = None
         self.log = os.path.join(self.dir, "serve.log")
         self._client = None
         self._lock = threading.Lock()
+        self.pg_name = None
         try:
+            if is_pg():
+                global _pg_serial
+                _pg_serial += 1
+                self.pg_name = "kp_%d_%d" % (os.getpid(), _pg_serial)
+                psql(pg_base() + "/postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)"
+                     % self.pg_name)
+                psql(pg_base() + "/postgres", "CREATE DATABASE " + self.pg_name)
+                self.db = pg_base() + "/" + self.pg_name
+                self.key_file = os.path.join(self.dir, "kopilka.key")
+                _key_files[self.db] = self.key_file
+            else:
+                self.db = os.path.join(self.dir, "kopilka.db")
+                self.key_file = self.db + ".key"
             run_cli(["init", self.db, "--program", program_file(program)])
             self.key = self.terminal_add(store)
             self.cards = self.issue_cards(cards) if cards else []
         except Exception:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self._drop()
             raise
 
     # --- CLI -----------------------------------------------------------
@@ -344,7 +463,7 @@ class Kopilka:
                 [binary(), "serve", self.db, "--listen", "127.0.0.1:%d" % self.port]
                 + [str(a) for a in serve_args],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                preexec_fn=limit)
+                preexec_fn=limit, env=cli_env([self.db]))
         finally:
             logf.close()
         deadline = time.monotonic() + timeout
@@ -419,11 +538,111 @@ class Kopilka:
         return self.proc is not None and self.proc.poll() is None
 
     def close(self):
-        """Stops the server and removes the directory."""
+        """Stops the server and removes the directory (and, on PostgreSQL,
+        the database)."""
         try:
             self.stop()
         finally:
+            self._drop()
+
+    @classmethod
+    def existing(cls, location, key, key_file=None):
+        """A Kopilka on a database made elsewhere (the target of `kopilka
+        migrate`), with `key` as its terminal key and, for a PostgreSQL
+        location, `key_file` given to every command and server on it. It has
+        no cards of its own; close() stops its server and leaves the
+        database."""
+        k = object.__new__(cls)
+        k.dir = tempfile.mkdtemp(prefix="kopilka-it-")
+        k.db, k.key, k.key_file, k.cards = location, key, key_file, []
+        k.proc = k.port = k._client = k.clock = None
+        k.log = os.path.join(k.dir, "serve.log")
+        k._lock = threading.Lock()
+        k.pg_name = None
+        k._key_entry = key_file is not None and location not in _key_files
+        if k._key_entry:
+            _key_files[location] = key_file
+        return k
+
+    def another_server(self):
+        """A second Kopilka on this one's database (several servers on one
+        PostgreSQL database): the same db, key, cards and key file, a server,
+        port and log of its own. Its close() stops its server and leaves the
+        database to this one."""
+        k = object.__new__(type(self))
+        k.__dict__.update(self.__dict__)
+        k.dir = tempfile.mkdtemp(prefix="kopilka-it-")
+        k.log = os.path.join(k.dir, "serve.log")
+        k.proc = k.port = k._client = None
+        k._lock = threading.Lock()
+        k.pg_name = None
+        k._key_entry = False
+        return k
+
+    def _drop(self):
+        if getattr(self, "_key_entry", False):
+            _key_files.pop(self.db, None)
+        try:
+            if self.pg_name is not None:
+                _key_files.pop(getattr(self, "db", None), None)
+                # FORCE: a server killed by a test may leave a connection
+                # PostgreSQL has not noticed yet.
+                psql(pg_base() + "/postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)"
+                     % self.pg_name)
+                self.pg_name = None
+        finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- the database under the store -----------------------------------
+    def query(self, sql, params=()):
+        """Rows (tuples) of one SELECT on the store's database, on a
+        connection of its own; `?` marks a parameter. Integers come back as
+        int, text as str, on both backends (a BLOB as bytes on SQLite, as
+        "\\x..." text on PostgreSQL)."""
+        if self.pg_name is None:
+            db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
+            try:
+                return [tuple(r) for r in db.execute(sql, params).fetchall()]
+            except sqlite3.Error as e:
+                raise DatabaseError("%s: %s" % (sql, e))
+            finally:
+                db.close()
+        out = psql(self.db, "SELECT coalesce(json_agg(q), '[]') FROM ("
+                   + _pg_bind(sql, params) + ") q")
+        # Each row is a JSON object in column order; its values are the row.
+        return json.loads(out, object_pairs_hook=lambda pairs: tuple(v for _, v in pairs))
+
+    def holds_text(self, text):
+        """Whether `text` is anywhere in what the store keeps: the SQLite
+        file (its journal checkpointed into it first), or any row of any
+        of the PostgreSQL database's tables, read as text."""
+        if self.pg_name is None:
+            self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with open(self.db, "rb") as f:
+                return text.encode("utf-8") in f.read()
+        return self.query(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND "
+            "strpos(query_to_xml(format('SELECT * FROM %I.%I', schemaname, tablename), "
+            "true, false, '')::text, ?) > 0", (text,)) != [(0,)]
+
+    def execute(self, sql, params=()):
+        """Runs statements (`;` between them; with params, one statement)
+        on the store's database in one transaction. Raises DatabaseError
+        when the database refuses, e.g. an append-only guard."""
+        if self.pg_name is None:
+            db = sqlite3.connect(self.db, timeout=10)
+            try:
+                if params:
+                    db.execute(sql, params)
+                else:
+                    db.executescript(sql)
+                db.commit()
+            except sqlite3.Error as e:
+                raise DatabaseError("%s: %s" % (sql, e))
+            finally:
+                db.close()
+            return
+        psql(self.db, "BEGIN; %s; COMMIT" % _pg_bind(sql, params))
 
     def log_tail(self, n=4000):
         try:

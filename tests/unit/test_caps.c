@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include "fixture.h"
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,7 @@ static const char program_json[] =
 enum { DAY = 86400, T0 = 1790000000 };
 
 typedef struct fx {
-    char path[64];
+    char path[FIXTURE_LOCATION_MAX]; /* the store's location (fixture.h) */
     kp_store *st;
     kp_scratch *sc;
     char card[KP_STR_MAX];
@@ -48,16 +47,10 @@ static void keep_number(void *ctx, const char *number)
     snprintf(ctx, KP_STR_MAX, "%s", number);
 }
 
-static void remove_db(const char *path)
-{
-    fixture_remove_db(path);
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/kp-test-caps-%d.db", (int)getpid());
-    remove_db(f->path);
+    fixture_location(f->path, "caps");
     kp_error e = {0};
     assert_int_equal(kp_store_open(f->path, true, &f->st, &e), KP_OK);
     int64_t v;
@@ -79,7 +72,7 @@ static int teardown(void **state)
     fx *f = *state;
     kp_scratch_free(f->sc);
     kp_store_close(f->st);
-    remove_db(f->path);
+    fixture_remove(f->path);
     free(f);
     return 0;
 }
@@ -391,18 +384,14 @@ static void report_merge(void *ctx, int64_t account_id, size_t before, size_t af
 static void test_load_of_more_lots_than_the_cap_is_refused(void **state)
 {
     fx *f = *state;
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     char sql[512];
     snprintf(sql, sizeof sql,
              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600) "
              "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
              "expires_at, op_id) SELECT %lld, 'promo', 1, 1, %d, %d, %d + i, 1 FROM n",
              (long long)f->account_id, T0, T0, T0);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) fail_msg("insert: %s", msg);
-    sqlite3_close(db);
+    char why[512];
+    if (fixture_exec(f->path, sql, why, sizeof why) != 0) fail_msg("insert: %s", why);
     kp_account *a = &f->sc->account;
     assert_int_equal(f->st->ops->account_load(f->st, f->account_id, a), KP_ERR_LIMIT);
     assert_int_equal(a->n_lots, 0);

@@ -1,6 +1,7 @@
 /*
  * test_cards.c: long jobs in chunks (src/service/chunks.h) over a real
- * SQLite store: the write lock is free each time the job reports progress
+ * store (SQLite, or PostgreSQL with KOPILKA_TEST_STORE=pg, see fixture.h):
+ * the write lock is free each time the job reports progress
  * (another connection writes at once), a job reports exactly the rows it
  * made durable, and a job that fails keeps its committed chunks and loses
  * only the open one.
@@ -13,7 +14,6 @@
 #include <cmocka.h>
 
 #include "fixture.h"
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@
 #define NOW 1780000000 /* 2026-05-28 */
 
 typedef struct fx {
-    char path[64];
+    char path[FIXTURE_LOCATION_MAX]; /* the store's location (fixture.h) */
     kp_store *st;    /* the job's connection */
     kp_store *other; /* another writer, as the server's would be */
     int64_t reports, last_done, other_writes;
@@ -36,8 +36,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/kp-test-cards-%d.db", (int)getpid());
-    unlink(f->path);
+    fixture_location(f->path, "cards");
     kp_error e = {0};
     assert_int_equal(kp_store_open(f->path, true, &f->st, &e), KP_OK);
     assert_int_equal(kp_store_open(f->path, false, &f->other, &e), KP_OK);
@@ -50,24 +49,16 @@ static int teardown(void **state)
     fx *f = *state;
     kp_store_close(f->st);
     kp_store_close(f->other);
-    fixture_remove_db(f->path);
+    fixture_remove(f->path);
     free(f);
     return 0;
 }
 
 static int64_t count_rows(const fx *f, const char *table)
 {
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
+    return fixture_query_int64(f->path, sql);
 }
 
 static double now_ms(void)

@@ -1,7 +1,7 @@
 /*
- * test_keys.c: terminal keys over a real SQLite store (add, revoke, rotate:
- * a refused key, the generation a running server polls, "last used" never
- * going back), who may manage keys and set a discount, the reserved partner
+ * test_keys.c: terminal keys over a real store, SQLite or PostgreSQL
+ * (fixture.h): add, revoke, rotate (a refused key, the generation a running
+ * server polls, "last used" never going back); who may manage keys and set a discount, the reserved partner
  * role, and the count of sealed values that forbids making a new key file.
  */
 #define _GNU_SOURCE
@@ -22,7 +22,7 @@
 #define NOW ((kp_time)1780000000)
 
 typedef struct fx {
-    char path[64];
+    char path[FIXTURE_LOCATION_MAX]; /* the store's location (fixture.h) */
     kp_store *st;
     kp_pii *pii;
     kp_scratch *sc;
@@ -31,8 +31,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/kp-test-keys-%d.db", (int)getpid());
-    unlink(f->path);
+    fixture_location(f->path, "keys");
     kp_error e = {0};
     assert_int_equal(kp_store_open(f->path, true, &f->st, &e), KP_OK);
     uint8_t master[32];
@@ -49,7 +48,7 @@ static int teardown(void **state)
     kp_store_close(f->st);
     kp_pii_free(f->pii);
     kp_scratch_free(f->sc);
-    fixture_remove_db(f->path);
+    fixture_remove(f->path);
     free(f);
     return 0;
 }

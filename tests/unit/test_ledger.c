@@ -1,6 +1,6 @@
 /*
- * test_ledger.c: the ledger through the service over a real SQLite store:
- * purchases, returns (whole, by line, after the points were spent), debt
+ * test_ledger.c: the ledger through the service over a real store (SQLite,
+ * or PostgreSQL with KOPILKA_TEST_STORE=pg, see fixture.h): purchases, returns (whole, by line, after the points were spent), debt
  * repaid by later earnings, idempotency, and `verify` finding tampering.
  */
 #include <setjmp.h>
@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include "fixture.h"
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +25,7 @@ static const char case1[] =
     "{\"id\":\"cap\",\"kind\":\"burn_limit\",\"category\":\"labor\",\"percent\":10}]}";
 
 typedef struct fx {
-    char path[64];
+    char path[FIXTURE_LOCATION_MAX]; /* the store's location (fixture.h) */
     kp_store *st;
     kp_program program;
     kp_scratch *sc;
@@ -41,8 +40,7 @@ static void keep_number(void *ctx, const char *number) { snprintf(ctx, KP_STR_MA
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/kp-test-ledger-%d.db", (int)getpid());
-    unlink(f->path);
+    fixture_location(f->path, "ledger");
     kp_error e = {0};
     assert_int_equal(kp_store_open(f->path, true, &f->st, &e), KP_OK);
     int64_t v;
@@ -63,7 +61,7 @@ static int teardown(void **state)
     kp_store_close(f->st);
     kp_scratch_free(f->sc);
     kp_buf_release(&f->out);
-    fixture_remove_db(f->path);
+    fixture_remove(f->path);
     free(f);
     return 0;
 }
@@ -224,11 +222,7 @@ static void test_verify_detects_a_tampered_balance(void **state)
     bool replayed;
     assert_int_equal(purchase(f, "R1", 500000, 0, 0, &replayed, &e), KP_OK);
     assert_int_equal(problems(f), 0);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE accounts SET balance = balance + 5", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_equal(fixture_exec(f->path, "UPDATE accounts SET balance = balance + 5", NULL, 0), 0);
     assert_true(problems(f) >= 2);
 }
 

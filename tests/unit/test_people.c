@@ -1,5 +1,5 @@
 /*
- * test_people.c: the back office over a real SQLite store: personal data
+ * test_people.c: the back office over a real store (fixture.h): personal data
  * sealed at rest (a copied database file holds no plaintext), normalisation,
  * roles, registration with per-field errors and conflicts, the card
  * lifecycle (block, replace: the balance moves, the old number is dead),
@@ -37,7 +37,7 @@ static const char program_json[] =
 #define NOW 1780000000 /* 2026-05-28 */
 
 typedef struct fx {
-    char path[64];
+    char path[FIXTURE_LOCATION_MAX]; /* the store's location (fixture.h) */
     kp_store *st;
     kp_pii *pii;
     kp_program program;
@@ -60,8 +60,7 @@ static void keep_numbers(void *ctx, const char *number)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/kp-test-people-%d.db", (int)getpid());
-    unlink(f->path);
+    fixture_location(f->path, "people");
     kp_error e = {0};
     assert_int_equal(kp_store_open(f->path, true, &f->st, &e), KP_OK);
     uint8_t master[32];
@@ -90,7 +89,7 @@ static int teardown(void **state)
     kp_pii_free(f->pii);
     kp_scratch_free(f->sc);
     kp_buf_release(&f->out);
-    fixture_remove_db(f->path);
+    fixture_remove(f->path);
     free(f);
     return 0;
 }
@@ -307,6 +306,26 @@ static bool file_contains(const char *path, const char *needle)
     return memmem(buf, n, needle, strlen(needle)) != NULL;
 }
 
+/* Whether `needle` is anywhere in what the store keeps: SQLite's file and
+ * journal (the journal checkpointed into the file first), or any row of
+ * any of Kopilka's PostgreSQL tables, read as text. */
+static bool store_contains(const fx *f, const char *needle)
+{
+    if (fixture_is_pg()) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND "
+                 "query_to_xml(format('SELECT * FROM %%I.%%I', schemaname, tablename), "
+                 "true, false, '')::text LIKE '%%%s%%'",
+                 needle);
+        return fixture_query_int64(f->path, sql) > 0;
+    }
+    assert_int_equal(fixture_exec(f->path, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, 0), 0);
+    char wal[FIXTURE_LOCATION_MAX + 8];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    return file_contains(f->path, needle) || file_contains(wal, needle);
+}
+
 static void test_a_copied_database_holds_no_personal_data(void **state)
 {
     fx *f = *state;
@@ -321,20 +340,12 @@ static void test_a_copied_database_holds_no_personal_data(void **state)
     kp_field_errors fe = {0};
     assert_int_equal(reg(f, body, &fe, &e), KP_OK);
     assert_non_null(strstr(f->out.data, "Zinaida Kvitka"));
-    /* Everything on disk: checkpoint the journal into the file, then look. */
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
     const char *secrets[] = {"Zinaida",     "Kvitka",     "380671112233", "0671112233",
                              "zina.kvitka", "1979-03-08", "Skoda"};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
-        assert_false(file_contains(f->path, secrets[i]));
-    char wal[96];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
-        assert_false(file_contains(wal, secrets[i]));
+        assert_false(store_contains(f, secrets[i]));
+    /* The check itself finds what is there in the clear. */
+    assert_true(store_contains(f, f->cards[2]));
 }
 
 static void test_search_by_phone_email_name_and_card(void **state)
@@ -635,6 +646,14 @@ static void test_family_pools_points_and_the_owner_decides_who_spends(void **sta
 
 /* ---- the audit chain */
 
+/* SQL that removes the audit table's append-only guard, as someone with
+ * write access to the database could (the schema's triggers). */
+static const char *audit_unguard(void)
+{
+    return fixture_is_pg() ? "ALTER TABLE audit DISABLE TRIGGER USER"
+                           : "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete";
+}
+
 static void test_audit_chain_detects_a_changed_and_a_deleted_entry(void **state)
 {
     fx *f = *state;
@@ -642,24 +661,20 @@ static void test_audit_chain_detects_a_changed_and_a_deleted_entry(void **state)
     adjust(f, KP_ROLE_MANAGER, 0, 100, "A1", KP_OK);
     adjust(f, KP_ROLE_MANAGER, 0, 200, "A2", KP_OK);
     assert_int_equal(problems(f), 0);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     /* Append-only: the database itself refuses a change... */
     assert_int_not_equal(
-        sqlite3_exec(db, "UPDATE audit SET detail = 'x' WHERE seq = 2", NULL, NULL, NULL),
-        SQLITE_OK);
+        fixture_exec(f->path, "UPDATE audit SET detail = 'x' WHERE seq = 2", NULL, 0), 0);
+    assert_int_not_equal(fixture_exec(f->path, "DELETE FROM audit WHERE seq = 2", NULL, 0), 0);
     /* ...and when someone removes that guard, verify still finds it. */
-    assert_int_equal(sqlite3_exec(db,
-                                  "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
+    assert_int_equal(fixture_exec(f->path, audit_unguard(), NULL, 0), 0);
+    assert_int_equal(fixture_exec(f->path,
                                   "UPDATE audit SET detail = 'card=x points=1 reason=none' "
                                   "WHERE seq = 2",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+                                  NULL, 0),
+                     0);
     assert_int_equal(problems(f), 1);
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM audit WHERE seq = 2", NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(fixture_exec(f->path, "DELETE FROM audit WHERE seq = 2", NULL, 0), 0);
     assert_true(problems(f) >= 1);
-    sqlite3_close(db);
 }
 
 static int64_t mac_problems(fx *f, int64_t *checked, int64_t *without)
@@ -670,29 +685,80 @@ static int64_t mac_problems(fx *f, int64_t *checked, int64_t *without)
     return n;
 }
 
+/* One audit row as rewrite_chain() reads it. */
+static void audit_row(kp_audit_entry *a, const char *const col[7])
+{
+    memset(a, 0, sizeof *a);
+    a->seq = strtoll(col[0], NULL, 10);
+    a->at = strtoll(col[1], NULL, 10);
+    snprintf(a->actor, sizeof a->actor, "%s", col[2]);
+    snprintf(a->role, sizeof a->role, "%s", col[3]);
+    snprintf(a->action, sizeof a->action, "%s", col[4]);
+    snprintf(a->target, sizeof a->target, "%s", col[5]);
+    snprintf(a->detail, sizeof a->detail, "%s", col[6]);
+}
+
+static const char rewrite_select[] = "SELECT seq, at, actor, role, action, target, detail, "
+                                     "prev_hash FROM audit WHERE seq >= %lld ORDER BY seq";
+
+/* rewrite_chain() on PostgreSQL: the same, hashes as hex through libpq. */
+static void rewrite_chain_pg(const char *location, int64_t from)
+{
+    PGconn *c = fixture_pg_connect(location);
+    char sql[256];
+    snprintf(sql, sizeof sql, rewrite_select, (long long)from);
+    /* Binary results: prev_hash comes back as its 32 bytes; the numbers
+     * are read from a text copy of the row instead. */
+    PGresult *r = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 1);
+    PGresult *t = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQresultStatus(t), PGRES_TUPLES_OK);
+    uint8_t prev[32];
+    assert_int_equal(PQgetlength(r, 0, 7), 32);
+    memcpy(prev, PQgetvalue(r, 0, 7), 32);
+    for (int i = 0; i < PQntuples(t); i++) {
+        const char *col[7];
+        for (int k = 0; k < 7; k++) col[k] = PQgetvalue(t, i, k);
+        kp_audit_entry a;
+        audit_row(&a, col);
+        kp_audit_hash(prev, &a, a.hash);
+        char seq[24];
+        snprintf(seq, sizeof seq, "%lld", (long long)a.seq);
+        const char *values[3] = {(const char *)prev, (const char *)a.hash, seq};
+        const int lengths[3] = {32, 32, 0};
+        const int formats[3] = {1, 1, 0};
+        PGresult *u = PQexecParams(c, "UPDATE audit SET prev_hash = $1, hash = $2 WHERE seq = $3",
+                                   3, NULL, values, lengths, formats, 0);
+        if (PQresultStatus(u) != PGRES_COMMAND_OK) fail_msg("%s", PQerrorMessage(c));
+        PQclear(u);
+        memcpy(prev, a.hash, 32);
+    }
+    PQclear(r);
+    PQclear(t);
+    PQfinish(c);
+}
+
 /* Rewrites the chain from entry `from` on as someone with the database but
  * without the key file would: every hash made valid again. */
-static void rewrite_chain(sqlite3 *db, int64_t from)
+static void rewrite_chain(const char *location, int64_t from)
 {
+    if (fixture_is_pg()) {
+        rewrite_chain_pg(location, from);
+        return;
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(location, &db), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, rewrite_select, (long long)from);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT seq, at, actor, role, action, target, detail, "
-                                        "prev_hash FROM audit WHERE seq >= ?1 ORDER BY seq",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_int64(st, 1, from);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     uint8_t prev[32];
     bool first = true;
     while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *col[7];
+        for (int k = 0; k < 7; k++) col[k] = (const char *)sqlite3_column_text(st, k);
         kp_audit_entry a;
-        memset(&a, 0, sizeof a);
-        a.seq = sqlite3_column_int64(st, 0);
-        a.at = sqlite3_column_int64(st, 1);
-        snprintf(a.actor, sizeof a.actor, "%s", (const char *)sqlite3_column_text(st, 2));
-        snprintf(a.role, sizeof a.role, "%s", (const char *)sqlite3_column_text(st, 3));
-        snprintf(a.action, sizeof a.action, "%s", (const char *)sqlite3_column_text(st, 4));
-        snprintf(a.target, sizeof a.target, "%s", (const char *)sqlite3_column_text(st, 5));
-        snprintf(a.detail, sizeof a.detail, "%s", (const char *)sqlite3_column_text(st, 6));
+        audit_row(&a, col);
         if (first) memcpy(prev, sqlite3_column_blob(st, 7), 32);
         first = false;
         kp_audit_hash(prev, &a, a.hash);
@@ -710,6 +776,7 @@ static void rewrite_chain(sqlite3 *db, int64_t from)
         memcpy(prev, a.hash, 32);
     }
     sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 static void test_audit_macs_detect_a_rewritten_chain(void **state)
@@ -724,16 +791,13 @@ static void test_audit_macs_detect_a_rewritten_chain(void **state)
     assert_int_equal(without, 0);
     /* Change an entry and make the whole chain after it valid again: the
      * chain alone no longer shows it, the MACs do. */
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "DROP TRIGGER audit_no_update;"
+    assert_int_equal(fixture_exec(f->path, audit_unguard(), NULL, 0), 0);
+    assert_int_equal(fixture_exec(f->path,
                                   "UPDATE audit SET detail = 'card=x points=1 reason=none' "
                                   "WHERE seq = 2",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    rewrite_chain(db, 2);
-    sqlite3_close(db);
+                                  NULL, 0),
+                     0);
+    rewrite_chain(f->path, 2);
     assert_int_equal(problems(f), 0);
     assert_true(mac_problems(f, &checked, &without) >= 1);
 }
@@ -761,18 +825,17 @@ static void test_audit_entry_without_a_mac_after_macs_is_a_problem(void **state)
 
 static void test_audit_of_a_database_from_before_macs(void **state)
 {
+    FIXTURE_SQLITE_ONLY("people_schema 1 is an SQLite schema from before MACs; PostgreSQL's "
+                        "schema had the mac column from its first version");
     fx *f = *state;
     /* A database of people_schema 1: an entry, and no mac column. */
     append_unsigned(f, "old.entry");
     kp_store_close(f->st);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
+    assert_int_equal(fixture_exec(f->path,
                                   "ALTER TABLE audit DROP COLUMN mac;"
                                   "UPDATE meta SET value = '1' WHERE key = 'people_schema';",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+                                  NULL, 0),
+                     0);
     /* Opened again, it gains the column, keeps the old entry, and new
      * entries carry MACs. */
     kp_error e = {0};
@@ -817,13 +880,19 @@ static kp_err import(fx *f, const kp_import_files *files, lines *bad, kp_import_
     return in_tx(f, kp_import(&o, files, keep_line, bad, stats, &e));
 }
 
+/* A file of this test's own in /tmp (the store may not be a file). */
+static void scratch_file(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "/tmp/kp-test-people-%d.%s", (int)getpid(), name);
+}
+
 static void test_import_reports_every_bad_row_and_writes_nothing(void **state)
 {
     fx *f = *state;
     char cards[80], customers[80], balances[80];
-    snprintf(cards, sizeof cards, "%s.cards.csv", f->path);
-    snprintf(customers, sizeof customers, "%s.customers.csv", f->path);
-    snprintf(balances, sizeof balances, "%s.balances.csv", f->path);
+    scratch_file(cards, sizeof cards, "cards.csv");
+    scratch_file(customers, sizeof customers, "customers.csv");
+    scratch_file(balances, sizeof balances, "balances.csv");
     write_text(cards, "number,state,batch\nOLD-1,issued,legacy\nOLD-2,active,legacy\n"
                       "OLD-1,issued,legacy\nbad number!,issued,\n");
     write_text(customers, "external_id,cards,full_name,phone,email,consent_version,attr.mileage\n"
@@ -859,9 +928,9 @@ static void test_import_then_rerun_changes_nothing_and_verify_holds(void **state
 {
     fx *f = *state;
     char cards[80], customers[80], balances[80];
-    snprintf(cards, sizeof cards, "%s.cards.csv", f->path);
-    snprintf(customers, sizeof customers, "%s.customers.csv", f->path);
-    snprintf(balances, sizeof balances, "%s.balances.csv", f->path);
+    scratch_file(cards, sizeof cards, "cards.csv");
+    scratch_file(customers, sizeof customers, "customers.csv");
+    scratch_file(balances, sizeof balances, "balances.csv");
     write_text(cards,
                "number,state,batch\nOLD-1,issued,legacy\nOLD-2,issued,legacy\nOLD-3,blocked,\n");
     write_text(customers, "external_id,cards,full_name,phone,email,birthday,consent_version,"

@@ -5,7 +5,8 @@
  * are refused with a sentence that says what is wrong. The program's
  * "country" field and its default. Card numbers with a wrong check digit.
  * Phones stored before E.164 ("+" and the digits as typed) rewritten by
- * the migration, over a real SQLite store.
+ * the migration, over a real store (SQLite, or
+ * PostgreSQL with KOPILKA_TEST_STORE=pg, see fixture.h).
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -204,7 +205,7 @@ static const char program_json[] = "{\"name\":\"phones\",\"rules\":[]}";
 #define NOW 1780000000 /* 2026-05-28 */
 
 typedef struct fx {
-    char path[64];
+    char path[FIXTURE_LOCATION_MAX]; /* the store's location (fixture.h) */
     kp_store *st;
     kp_pii *pii;
     kp_program program;
@@ -224,8 +225,7 @@ static void keep_number(void *ctx, const char *number)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/kp-test-phone-%d.db", (int)getpid());
-    unlink(f->path);
+    fixture_location(f->path, "phone");
     kp_error e = {0};
     assert_int_equal(kp_store_open(f->path, true, &f->st, &e), KP_OK);
     uint8_t master[32];
@@ -251,7 +251,7 @@ static int teardown(void **state)
     kp_pii_free(f->pii);
     kp_scratch_free(f->sc);
     kp_buf_release(&f->out);
-    fixture_remove_db(f->path);
+    fixture_remove(f->path);
     free(f);
     return 0;
 }

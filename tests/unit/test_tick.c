@@ -1,5 +1,6 @@
 /*
- * test_tick.c: the time-driven work over a real SQLite store: every due item
+ * test_tick.c: the time-driven work over a real store (SQLite, or
+ * PostgreSQL with KOPILKA_TEST_STORE=pg, see fixture.h): every due item
  * exactly once, missed days caught up in order, work split over bounded
  * steps, a rolled-back step repeated without a double grant, expiry to
  * program:expired, birthdays through the finder, and the ledger still
@@ -28,7 +29,7 @@ static const char program_json[] =
     "\"points\":200,\"point_kind\":\"premium\"}]}";
 
 typedef struct fx {
-    char path[64];
+    char path[FIXTURE_LOCATION_MAX]; /* the store's location (fixture.h) */
     kp_store *st;
     kp_program program;
     kp_scratch *sc;
@@ -54,8 +55,7 @@ static void keep(void *ctx, const char *number)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/kp-test-tick-%d.db", (int)getpid());
-    unlink(f->path);
+    fixture_location(f->path, "tick");
     kp_error e = {0};
     assert_int_equal(kp_store_open(f->path, true, &f->st, &e), KP_OK);
     int64_t v;
@@ -74,7 +74,7 @@ static int teardown(void **state)
     fx *f = *state;
     kp_scratch_free(f->sc);
     kp_store_close(f->st);
-    fixture_remove_db(f->path);
+    fixture_remove(f->path);
     free(f);
     return 0;
 }

@@ -1,0 +1,87 @@
+/*
+ * store_invariants.c: the ledger's invariants (store_invariants.h), each
+ * with why it must hold. Points move only by double entry: every operation
+ * writes postings that sum to zero, one for the customer's account and one
+ * for a system account (issued, redeemed, expired...); the balances and
+ * lots are caches of what the postings say, kept so a purchase need not
+ * replay them. A row of any query below means a cache and the postings
+ * disagree, or an operation created or destroyed points.
+ *
+ * Portable SQL only: no backend's functions (SQLite's max() of two values,
+ * PostgreSQL's casts), `!=` and COALESCE, CTEs, and a SELECT with a WHERE and
+ * no FROM, which both accept. Sums are of 64-bit integers (PostgreSQL gives
+ * them as numeric; the backends read them as text or integer).
+ */
+#include "store_invariants.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const store_invariant store_invariants[] = {
+    /* Double entry: an operation moves points from one account to another,
+     * never makes or loses them; each operation's postings net to zero. */
+    {"SELECT op_id, SUM(points) FROM postings GROUP BY op_id HAVING SUM(points) != 0",
+     "operation %lld: its postings sum to %lld, not 0"},
+    /* A customer's balance is the sum of their postings: the cached figure a
+     * till shows is what replaying the ledger gives. */
+    {"WITH s AS (SELECT account_id, SUM(points) t FROM postings WHERE account_id > 0 "
+     "GROUP BY account_id) SELECT a.id, a.balance - COALESCE(s.t, 0) FROM accounts a "
+     "LEFT JOIN s ON s.account_id = a.id WHERE a.balance != COALESCE(s.t, 0)",
+     "account %lld: balance differs from the replay of its postings by %lld"},
+    /* Points are spent from lots (for expiry and returns): the open lots,
+     * less any debt a return left, are exactly the balance. */
+    {"WITH l AS (SELECT account_id, SUM(remaining) r FROM lots GROUP BY account_id) "
+     "SELECT a.id, a.balance - (COALESCE(l.r, 0) - a.debt) FROM accounts a "
+     "LEFT JOIN l ON l.account_id = a.id WHERE a.balance != COALESCE(l.r, 0) - a.debt",
+     "account %lld: balance differs from its lots less debt by %lld"},
+    /* A lot can be spent down to zero and given back up to what it was
+     * earned with, no further (the schema's CHECK says the same). */
+    {"SELECT id, remaining FROM lots WHERE remaining < 0 OR remaining > amount",
+     "lot %lld: remaining %lld is outside 0..amount"},
+    /* Debt is what a return could not take back: owed by the customer,
+     * never owed to them. */
+    {"SELECT id, debt FROM accounts WHERE debt < 0", "account %lld: negative debt %lld"},
+    /* The program's side of the ledger (issued, redeemed, expired...) is a
+     * cache of its postings too; backends sum these per transaction, so a
+     * lost flush shows here. */
+    {"WITH s AS (SELECT account_id, SUM(points) t FROM postings WHERE account_id < 0 "
+     "GROUP BY account_id) SELECT y.id, y.balance - COALESCE(s.t, 0) FROM sys_accounts y "
+     "LEFT JOIN s ON s.account_id = y.id WHERE y.balance != COALESCE(s.t, 0)",
+     "system account %lld: balance differs from the replay of its postings by %lld"},
+    /* Customers' and system balances together are zero: every point a
+     * customer holds is a point the program issued and owes. */
+    {"SELECT 0, (SELECT COALESCE(SUM(balance),0) FROM accounts) + "
+     "(SELECT COALESCE(SUM(balance),0) FROM sys_accounts) WHERE "
+     "(SELECT COALESCE(SUM(balance),0) FROM accounts) + "
+     "(SELECT COALESCE(SUM(balance),0) FROM sys_accounts) != 0",
+     "ledger %lld: all balances sum to %lld, not 0"},
+    /* The change an operation reports (in its answer, in history) is what
+     * its postings did to the customer's accounts. */
+    {"WITH p AS (SELECT op_id, SUM(points) t FROM postings WHERE account_id > 0 GROUP BY op_id) "
+     "SELECT o.id, o.points - COALESCE(p.t, 0) FROM ops o LEFT JOIN p ON p.op_id = o.id "
+     "WHERE o.points != COALESCE(p.t, 0)",
+     "operation %lld: its recorded change differs from its postings by %lld"},
+};
+
+const size_t store_invariants_count = sizeof store_invariants / sizeof store_invariants[0];
+
+void store_audit_step(store_audit_walk *w, const kp_audit_entry *a,
+                      void (*report)(void *ctx, const char *line), void *ctx, int64_t *problems)
+{
+    const char *what = NULL;
+    uint8_t expect[32];
+    if (a->seq != w->seq + 1) what = "entries before it are missing";
+    else if (memcmp(a->prev_hash, w->prev, 32) != 0)
+        what = "it does not link to the entry before it";
+    kp_audit_hash(a->prev_hash, a, expect);
+    if (what == NULL && memcmp(expect, a->hash, 32) != 0)
+        what = "its content does not match its hash (changed after it was written)";
+    if (what) {
+        char line[256];
+        snprintf(line, sizeof line, "audit entry %lld: %s", (long long)a->seq, what);
+        if (*problems < STORE_INVARIANT_LINES_MAX) report(ctx, line);
+        (*problems)++;
+    }
+    w->seq = a->seq;
+    memcpy(w->prev, a->hash, 32);
+}

@@ -81,45 +81,114 @@ typedef struct kp_history_item {
 typedef struct kp_store kp_store;
 
 /* Replays one record that kp_group_ops.log() was given by an earlier run of
- * the server (the service layer's own encoding, src/service/durable.c). */
+ * the server (the service layer's own encoding, src/service/durable.c), on
+ * `s`, inside the backend's recovery transaction. KP_OK: the record's work
+ * is in that transaction. An error stops the recovery, which then changes
+ * nothing; the message says why (the backend prefixes where the record was). */
 typedef kp_err (*kp_redo_fn)(void *ctx, kp_store *s, const void *record, size_t len,
                              kp_error *e);
 
-/* Group commit: how a backend makes the server writer's work durable. The
- * writer (src/server/writer.c) runs each job in a savepoint of a group and
- * tells nobody "done" before the group is durable; everything that depends
- * on a backend's costs (SQLite's operation log and long transaction,
- * PostgreSQL's commits) is behind these. A CLI command uses begin()/commit()
- * of kp_store_ops instead. TARGET of the storage-seam work (issue 15): the
- * writer moves onto it from defer_sync/sync_journal/checkpoint/oplog_mark_*. */
+/* Group commit: how a backend makes the server writer's work durable
+ * (src/server/writer.c). The writer runs a group of jobs on a connection,
+ * each job in its own savepoint, and tells nobody "done" before the group is
+ * durable. Everything that depends on a backend's costs lives behind these
+ * operations: SQLite's operation log and the database transaction it keeps
+ * open across groups (src/store/store_sqlite_group.c), PostgreSQL's commits.
+ *
+ * The life of a connection that writes groups:
+ *
+ *     open(s, location, redo, ...)        once; recovers what a crash left
+ *     begin(s); job savepoints...; log(s, record) per job; end(s, publish, &ticket, &published)
+ *     ... more groups ...
+ *     sync(s, ticket) from another thread before answering the group's jobs
+ *     close(s)
+ *
+ * A connection is a group writer from open() to close() and uses nothing of
+ * kp_store_ops to end a transaction meanwhile (no commit(); rollback() only
+ * on a connection opened without redo, to drop a group not yet ended).
+ * Reads and writes of kp_store_ops run inside a group between begin() and
+ * end(). A CLI command that is not a long job uses kp_store_ops'
+ * begin()/commit() and no group at all.
+ *
+ * A backend without group commit leaves kp_store_ops.group NULL: the writer
+ * then runs each group as begin() ... commit(), durable when commit()
+ * returns, one writer connection. */
 typedef struct kp_group_ops {
-    /* Writer connections that may run groups at once: 1 for SQLite (one
-     * writer per file); more for PostgreSQL, whose row locks order them. */
+    /* Writer connections that may run groups at the same time, each on a
+     * thread of its own, taking groups from one queue: 1 for SQLite (one
+     * writer per file); more for PostgreSQL, whose row locks order them.
+     * From 1 to 32. */
     int writers;
-    /* Makes this connection a group writer for `location`. `redo` replays
-     * records that a crash left logged but not in the database (SQLite's
-     * operation log); *recovered counts them. KP_ERR_BUSY when another
-     * process holds the writer's lock. */
+    /* How long a writer whose groups are ended but not published (end()
+     * gave *published false) waits for more work before it publishes them:
+     * then it runs an empty group, begin() and end(publish = true). 0 when
+     * end() always publishes. */
+    uint64_t publish_idle_ns;
+    /* Makes `s` a group writer for the database at `location` (the one `s`
+     * was opened on).
+     * With `redo`: the server's writer. Takes what keeps other writers of
+     * this kind off the database (SQLite: the operation log's lock), then
+     * replays through redo(redo_ctx, s, record, ...) every record that a
+     * crash left logged but not in the database, commits them durably and
+     * counts them in *recovered (0 for a backend that logs nothing).
+     * Without `redo` (NULL; redo_ctx and recovered unused, may be NULL): a
+     * long CLI job beside a running server (src/service/chunks.c). Takes no
+     * lock, recovers nothing; every end() publishes.
+     * Errors: KP_ERR_BUSY when another process holds the writer's lock
+     * (a running server); KP_ERR_IO when the log cannot be read or is
+     * damaged in its middle (field "oplog"; nothing was changed); the
+     * error of redo, which stopped the recovery; KP_ERR_NOMEM. On error
+     * `s` is not a group writer, and close() must not be called. */
     kp_err (*open)(kp_store *s, const char *location, kp_redo_fn redo, void *redo_ctx,
                    size_t *recovered, kp_error *e);
-    /* Starts a group (a transaction, or goes on with the open one). */
+    /* Starts a group: a transaction, or goes on with the one left open by
+     * an unpublished group. KP_ERR_BUSY when the database's write lock
+     * stays taken by another process past the backend's wait; KP_ERR_IO. */
     kp_err (*begin)(kp_store *s);
-    /* A job of the group succeeded (its savepoint released) and `record`
-     * redoes it; a backend that does not log ignores it. KP_ERR_LIMIT: the
-     * backend cannot log it, and end() will publish the group. */
+    /* A job of the open group succeeded (its savepoint released) and wrote
+     * something: `record` (len bytes, the caller's, read during the call)
+     * redoes it after a crash; the backend copies it. record NULL (len 0):
+     * the job has no record (not a purchase or return), and end() must make
+     * the group durable without the log (SQLite: a database commit).
+     * KP_ERR_LIMIT: the backend cannot log this record (too large, too many
+     * waiting); end() then makes the group durable the other way. The job
+     * is not failed by it either way. NULL when the backend keeps no log:
+     * the writer then encodes no records. */
     kp_err (*log)(kp_store *s, const void *record, size_t len);
-    /* Ends the group. With `publish`, other connections see its work when
-     * end() returns. *ticket is what sync() must reach before any job of the
-     * group is acknowledged; *published says whether other connections see
-     * the group's work now (a backend may publish without being asked). */
+    /* Ends the open group. With `publish`, the group's work (and that of
+     * every earlier group of this connection) is visible to other
+     * connections when end() returns. *published says whether it is (a
+     * backend may publish without being asked: SQLite every 500 ms, at a
+     * job without a record, past 200 000 logged jobs in one transaction).
+     * *ticket is what sync() must reach before any job of this group is
+     * acknowledged; tickets of a connection only grow.
+     * Errors: KP_ERR_IO when the connection cannot take more groups and
+     * acknowledged work of earlier groups is no longer in the database (a
+     * failed log write, or a failed commit of logged work: SQLite replays
+     * it at the next open()); the writer refuses writes until a restart.
+     * Any other error: this group was rolled back, earlier groups stay
+     * durable, and the next begin() starts afresh (KP_ERR_BUSY: a
+     * serialization failure or a deadlock at commit). Either way no job of
+     * this group may be told it succeeded. */
     kp_err (*end)(kp_store *s, bool publish, uint64_t *ticket, bool *published);
-    /* Makes every group up to `ticket` durable. Runs on another thread while
-     * this connection goes on. NULL: end() is durable when it returns. */
-    kp_err (*sync)(kp_store *s, uint64_t ticket);
-    /* Upkeep on a connection of its own, every 200 ms (SQLite: a passive
-     * checkpoint). NULL: none. */
+    /* Makes every group of `s` up to `ticket` durable (and any later one
+     * already ended). Runs on one other thread at a time while the
+     * connection goes on with its next groups: it touches only what end()
+     * hands over under the backend's own lock, never last_error (the
+     * message goes to *e). KP_ERR_IO: a sync failed; what was acknowledged
+     * before is unaffected, the groups it covers are of unknown outcome.
+     * NULL: end() is durable when it returns. */
+    kp_err (*sync)(kp_store *s, uint64_t ticket, kp_error *e);
+    /* Housekeeping the backend wants done beside the writer, called every
+     * 200 ms on a connection of its own that is not a group writer and has
+     * no transaction open (SQLite: a passive checkpoint of the WAL into the
+     * database file, so commits do not pay for it). KP_OK or the failure,
+     * which the caller reports and otherwise ignores. NULL: none. */
     kp_err (*upkeep)(kp_store *s);
-    /* Releases what open() took (the log, its lock). */
+    /* Releases what open() took (the log, its lock). Work of groups ended
+     * but not published is dropped from the database, as a crash would
+     * drop it; a logging backend keeps it in the log for the next open().
+     * The writer publishes before it closes. */
     void (*close)(kp_store *s);
 } kp_group_ops;
 
@@ -193,23 +262,8 @@ typedef struct kp_store_ops {
      * also matches every index with its table. */
     kp_err (*integrity)(kp_store *s, bool full, void (*report)(void *ctx, const char *line),
                         void *ctx, int64_t *problems);
-    /* Copies committed work from the journal into the database without
-     * blocking the writer (SQLite: a passive WAL checkpoint). */
-    kp_err (*checkpoint)(kp_store *s);
-    /* The last operation-log record (oplog.h) whose work is in the
-     * database; set inside the transaction that holds that work. */
-    kp_err (*oplog_mark_get)(kp_store *s, uint64_t *seq);
-    kp_err (*oplog_mark_set)(kp_store *s, uint64_t seq);
     /* The database's random identity, made at the first call. */
     kp_err (*identity)(kp_store *s, uint8_t id[16]);
-    /* Pipelined durability. After defer_sync(), commit() returns once the
-     * transaction is written but before it is on stable storage; the caller
-     * must call sync_journal() and tell nobody of a commit until it returns
-     * KP_OK. sync_journal() makes every earlier commit durable and may run on
-     * another thread while this connection goes on (it touches only a file
-     * descriptor of its own). */
-    kp_err (*defer_sync)(kp_store *s);
-    kp_err (*sync_journal)(kp_store *s);
     /* Rule state, events, grant keys and the scheduler (triggers.h). */
     const kp_triggers_ops *triggers;
     /* Customers, cards' details and events, staff, sessions, the audit

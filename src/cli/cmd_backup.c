@@ -18,13 +18,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <kopilka/oplog.h>
-
 #include "cli.h"
 #include "crypto/pii.h"
 #include "service/service.h"
 #include "store/store_backup.h"
 #include "store/store_pg.h"
+#include "store/store_sqlite.h"
 
 enum { PAGES_PER_STEP = 256, PATH_BYTES = 4096 };
 
@@ -112,20 +111,15 @@ int cmd_backup(int argc, char **argv)
      * as damage, with records after it. Those were all written after the
      * backup began, so not acknowledged before it: the copy leaves them
      * out (and says so) rather than fail. */
-    kp_store *st = NULL;
-    kp_oplog *log = NULL;
-    uint8_t id[16];
-    size_t applied = 0, salvaged = 0, late = 0;
-    kp_oplog_damage damage = {0};
-    kp_err err = kp_store_open(out, false, &st, &e);
-    if (err == KP_OK && (err = st->ops->identity(st, id)))
-        kp_error_set(&e, err, "database", "cannot read the copy's identity: %s", st->last_error);
-    if (err == KP_OK) err = kp_oplog_open(out, id, &log, &e);
-    if (err == KP_OK)
-        err = kp_durable_recover_accepting_loss(st, log, false, count_late, &late, &applied,
-                                                &salvaged, &damage, &e);
-    kp_oplog_close(log);
-    kp_store_close(st);
+    size_t late = 0;
+    kp_durable_lost_ctx lost = {.report = count_late, .report_ctx = &late};
+    store_sqlite_recovery r = {.redo = kp_durable_redo, .lost = kp_durable_lost,
+                               .lost_ctx = &lost};
+    kp_err err = (r.redo_ctx = kp_durable_replay_new()) == NULL
+                     ? kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory")
+                     : store_sqlite_recover(out, &r, &e);
+    kp_durable_replay_free(r.redo_ctx);
+    kp_oplog_damage damage = r.damage;
     if (err) {
         fprintf(stderr, "kopilka backup: the copy %s does not open: %s; it was removed\n", out,
                 e.message);

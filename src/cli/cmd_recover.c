@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "service/service.h"
+#include "store/store_sqlite.h"
 
 /* One line per readable record after the damage: LOST, or SALVAGED when
  * --salvage applied it; then the record and, after " -- ", how it went. */
@@ -72,38 +73,38 @@ int cmd_recover(int argc, char **argv)
         fprintf(stderr, "kopilka recover: --salvage goes with --accept-loss (see --help)\n");
         return 2;
     }
-    kp_error e = {0};
-    kp_store *st = NULL;
-    kp_oplog *log = NULL;
-    uint8_t id[16];
-    int rc = 1;
-    kp_err err = kp_store_open(db, false, &st, &e);
-    if (err == KP_OK && (err = st->ops->identity(st, id)))
-        kp_error_set(&e, err, "database", "cannot read the database's identity: %s",
-                     st->last_error);
-    if (err == KP_OK) err = kp_oplog_open(db, id, &log, &e);
-    if (err) {
-        fprintf(stderr, "kopilka recover: %s%s%s\n", e.field, e.field[0] ? ": " : "", e.message);
-        goto out;
+    if (strstr(db, "://") != NULL) {
+        fprintf(stderr, "kopilka recover: %s is not a file: this command recovers a SQLite "
+                        "database's operation log; a database server recovers on its own when "
+                        "it starts\n",
+                db);
+        return 2;
     }
-    size_t applied = 0, salvaged = 0, listed = 0;
-    kp_oplog_damage damage;
-    if (accept)
-        err = kp_durable_recover_accepting_loss(st, log, salvage, print_lost, &listed, &applied,
-                                                &salvaged, &damage, &e);
+    kp_error e = {0};
+    int rc = 1;
+    size_t listed = 0;
+    kp_durable_lost_ctx lost = {.report = print_lost, .report_ctx = &listed};
+    store_sqlite_recovery r = {.redo = kp_durable_redo};
+    if (accept) {
+        r.lost = kp_durable_lost;
+        r.lost_ctx = &lost;
+    }
+    kp_err err = KP_OK;
+    if ((r.redo_ctx = kp_durable_replay_new()) == NULL ||
+        (salvage && (lost.salvage = kp_durable_replay_new()) == NULL))
+        err = kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
     else
-        err = kp_durable_recover(st, log, &applied, &e);
+        err = store_sqlite_recover(db, &r, &e);
     if (err) {
-        if (kp_oplog_damage_get(log)->first_lost) {
-            char why[2048];
-            kp_oplog_damage_explain(log, why, sizeof why);
-            fprintf(stderr, "kopilka recover: %s\n", why);
-        } else {
+        if (r.explanation[0])
+            fprintf(stderr, "kopilka recover: %s\n", r.explanation);
+        else
             fprintf(stderr, "kopilka recover: %s%s%s\n", e.field, e.field[0] ? ": " : "",
                     e.message);
-        }
         goto out;
     }
+    kp_oplog_damage damage = r.damage;
+    size_t applied = r.redone + lost.salvaged, salvaged = lost.salvaged;
     if (accept && damage.first_lost) {
         unsigned long long span = damage.last_lost - damage.first_lost + 1;
         printf("%s: recovered %zu operations before the damage; of operations %llu to %llu "
@@ -118,7 +119,7 @@ int cmd_recover(int argc, char **argv)
     }
     rc = 0;
 out:
-    kp_oplog_close(log);
-    kp_store_close(st);
+    kp_durable_replay_free(r.redo_ctx);
+    kp_durable_replay_free(lost.salvage);
     return rc;
 }

@@ -1,21 +1,22 @@
 /*
- * writer.c: group commit. One thread owns the database's write connection.
- * Request handlers queue jobs; the writer takes every waiting job (up to
- * KP_BATCH_MAX) and runs each in its own savepoint of a transaction that
- * stays open across batches. A batch of purchases and returns is made
- * durable by its operation-log records (oplog.h: one pwrite, then the
- * syncer's fdatasync); any other write, a reader's barrier, idleness, stop
- * or COMMIT_EVERY_NS commit the database itself (docs/architecture.md). No
- * requester is told "done" before its batch is on disk; a job that fails
- * rolls back alone; a failed log write or sync refuses writes until a
- * restart recovers from the log.
+ * writer.c: group commit. Writer threads, each with a connection of its own
+ * (one for SQLite, several for PostgreSQL: kp_group_ops.writers), take the
+ * waiting jobs from one queue (up to KP_BATCH_MAX at a time) and run them as
+ * a group of the store's kp_group_ops (store.h), each job in its own
+ * savepoint: begin, the jobs, log() of each purchase's and return's redo
+ * record, end(). How the group becomes durable is the backend's business
+ * (SQLite: its operation log and a transaction open across groups); the
+ * writer only keeps the rule that nobody is told "done" before the group's
+ * ticket is synced, by the syncer thread when the backend has sync(). A job
+ * that fails rolls back alone; one that meets a concurrent writer
+ * (KP_ERR_BUSY) runs again, at most JOB_RETRIES times. A reader's barrier,
+ * idleness and stop publish groups left unpublished. A failed log write or
+ * sync refuses writes until a restart recovers (docs/architecture.md).
  *
  * Also here: the program cache and the reader pool.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
-
-#include <kopilka/oplog.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -135,76 +136,93 @@ kp_err kp_programs_refresh(kp_programs *p, kp_store *st, kp_error *e)
 
 /* ------------------------------------------------------------------ writer */
 
-struct kp_writer {
+enum {
+    WRITERS_MAX = 32,     /* writer connections a backend may ask for */
+    JOB_RETRIES = 3,      /* a job that met a concurrent writer runs again at most this often */
+    RECORD_MAX = 1 << 20, /* a larger redo record is not encoded: log(NULL) instead */
+    UPKEEP_EVERY_NS = 200 * 1000 * 1000,
+};
+
+/* One writer connection and its thread. */
+typedef struct writer_conn {
+    kp_writer *w;
+    int index;              /* connection 0 also refreshes the program cache */
     kp_store *store;
     kp_scratch *scratch;
-    kp_programs *programs;
+    kp_buf record;          /* the redo record being encoded */
     pthread_t thread;
+    bool running;           /* its thread was started */
+    bool grouped;           /* kp_group_ops.open() succeeded on it */
+    uint64_t program_checked_ns;
+    /* under w->lock */
+    uint64_t unpublished_since; /* w->unpublished_seq when its oldest unpublished
+                                 * group ended; 0: every group is published */
+    uint64_t ended_ticket;      /* the last ticket handed to the syncer */
+    uint64_t synced_ticket;     /* the last ticket sync() reached */
+} writer_conn;
+
+struct kp_writer {
+    const kp_group_ops *group; /* NULL: each group is begin() ... commit() */
+    kp_programs *programs;
+    int n_conns;
+    writer_conn conns[WRITERS_MAX];
     pthread_mutex_t lock;
-    pthread_cond_t wake;   /* jobs arrived, or stop */
-    pthread_cond_t wake_checkpointer;
+    pthread_cond_t wake;       /* jobs arrived, a publish was asked, or stop */
     kp_job *head, *tail;
     size_t queued;
     bool stop;
-    pthread_t checkpointer;
-    kp_store *checkpoint_store;
-    /* Committed batches waiting for the journal to reach the disk. The
-     * syncer thread fsyncs and answers them while the writer goes on with
-     * the next batch: commit and fsync overlap (pipelined group commit). */
+    /* Ended groups waiting for kp_group_ops.sync(): the syncer thread makes
+     * each connection's latest ticket durable and answers the jobs while
+     * the writers go on with the next groups (pipelined group commit). */
     pthread_t syncer;
+    bool syncer_running;
+    bool syncer_stop;          /* set once the writers are gone */
     pthread_cond_t wake_syncer;
     kp_job *sync_head, *sync_tail;
-    bool syncer_running;
-    _Atomic uint64_t syncs; /* read by kp_writer_stats_get() */
-    kp_time program_checked_ns;
-    /* The operation log (oplog.h; NULL: every batch commits the database).
-     * Batches of purchases and returns are "soft": their records are
-     * appended to the log and fsynced there, while the database
-     * transaction stays open across batches; a "hard" commit of the
-     * database ends it every COMMIT_EVERY_NS, at a write that is not a
-     * purchase or return, when a reader needs to see the work, when idle,
-     * and at stop. */
-    kp_oplog *log;
-    kp_buf record;             /* the record being encoded */
-    bool txn_open;
-    uint64_t txn_start_ns;
-    size_t txn_ops;            /* soft operations in the open transaction */
-    /* under lock */
-    unsigned sync_files;       /* log files written since the last sync */
-    bool sync_wal;             /* a database commit waits for its sync */
-    uint64_t sync_wal_seq;     /* the log record that commit covers */
-    uint64_t open_seq;         /* last log record in the open transaction */
-    uint64_t committed_seq;    /* last log record whose work readers see */
-    uint64_t durable_seq;      /* last log record whose work is durable in the database */
-    bool commit_asked;         /* a reader waits for the open transaction */
+    /* kp_group_ops.upkeep() every 200 ms on a connection of its own */
+    pthread_t upkeeper;
+    bool upkeeper_running;
+    kp_store *upkeep_store;
+    pthread_cond_t wake_upkeeper;
+    /* The readers' barrier waits for groups ended but not published. */
+    uint64_t unpublished_seq;  /* counts connections turning unpublished */
+    bool publish_asked;        /* a reader waits for them */
+    pthread_cond_t published;  /* broadcast when a connection publishes or fails */
     bool failed;               /* acknowledged work may be missing from the
                                 * database: writes are refused until a restart
-                                * recovers it from the log */
+                                * recovers it */
     char failed_reason[256];   /* the first failure, for /health */
     atomic_bool failed_seen;   /* `failed`, read without the lock by every
                                 * lookup and quote (kp_writer_failed) */
-    pthread_cond_t committed;  /* broadcast at each database commit */
-    /* statistics, printed when the writer stops (only the writer writes
-     * them); the atomic ones are read by kp_writer_stats_get() for /metrics */
-    _Atomic uint64_t batches, jobs, hard_commits, log_bytes;
-    uint64_t exec_ns, commit_ns, soft_batches;
+    /* statistics, printed when the writer stops; read by
+     * kp_writer_stats_get() for /metrics */
+    _Atomic uint64_t batches, jobs, hard_commits, log_bytes, syncs;
+    _Atomic uint64_t exec_ns, commit_ns, soft_batches;
     kp_histogram group_sizes; /* jobs per batch */
 };
 
 /* Buckets of the group size histogram: powers of two up to KP_BATCH_MAX. */
 static const uint64_t group_size_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
-enum {
-    COMMIT_EVERY_NS = 500 * 1000 * 1000, /* a hard commit at least this often */
-    COMMIT_IDLE_NS = 2 * 1000 * 1000,    /* ... and after this long without work */
-    TXN_OPS_MAX = 200000,                /* ... and before the transaction grows past this */
-};
-
 static uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The CLOCK_REALTIME deadline `ns` from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(uint64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec += (long)(ns % 1000000000u);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
 }
 
 /* Enters the failed state (called with w->lock), keeping the first reason. */
@@ -231,36 +249,79 @@ static void job_fail(kp_job *job, kp_err err, const char *msg)
     kp_buf_reset(job->out);
 }
 
-static void run_job(kp_writer *w, kp_job *job)
+static kp_err run_job_once(writer_conn *c, kp_job *job, const kp_program *program)
 {
-    kp_store *st = w->store;
-    const kp_program *program = kp_programs_current(w->programs);
+    kp_store *st = c->store;
+    if (job->type == KP_JOB_PURCHASE) {
+        /* Resolved here, not on an HTTP thread: the writer sees its own
+         * unpublished work and no reader has to wait for a publish. */
+        kp_err err = kp_till_purchase_by_phone(st, job->pii, program, job->store, job->purchase,
+                                               &job->error);
+        if (err) return err;
+        return kp_service_purchase(st, program, job->store, job->purchase, job->now, c->scratch,
+                                   job->out, &job->replayed, &job->error);
+    }
+    if (job->type == KP_JOB_CALL)
+        return job->call(job->ctx, st, program, c->scratch, job->out, &job->replayed,
+                         &job->error);
+    return kp_service_return(st, program, job->store, job->ret, job->now, c->scratch, job->out,
+                             &job->replayed, &job->error);
+}
+
+/* Runs a job in its own savepoint. KP_ERR_BUSY (a deadlock, a serialization
+ * failure, the same receipt inserted by another writer at once) rolls it
+ * back to its savepoint and runs it again, at most JOB_RETRIES times. */
+static void run_job(writer_conn *c, kp_job *job, const kp_program *program)
+{
+    kp_store *st = c->store;
     if (job->type == KP_JOB_PURCHASE && program == NULL) {
         job_fail(job, KP_ERR_NOT_FOUND, "no program is loaded");
         return;
     }
-    kp_err err = st->ops->savepoint(st);
-    if (err) {
-        job_fail(job, err, "storage failed");
-        return;
+    for (int retry = 0;; retry++) {
+        kp_err err = st->ops->savepoint(st);
+        if (err) {
+            job_fail(job, err, "storage failed");
+            return;
+        }
+        err = run_job_once(c, job, program);
+        job->err = err;
+        kp_err end = err ? st->ops->rollback_to(st) : st->ops->release(st);
+        if (end) {
+            job_fail(job, end, "storage failed");
+            return;
+        }
+        if (err != KP_ERR_BUSY) return;
+        if (retry == JOB_RETRIES) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "the database refused this write %d times because concurrent writes held "
+                     "what it needed (a deadlock, a serialization failure, or the same receipt "
+                     "at another server at once); nothing of it was written: send it again",
+                     JOB_RETRIES + 1);
+            job_fail(job, KP_ERR_BUSY, msg);
+            return;
+        }
+        kp_buf_reset(job->out);
+        job->replayed = false;
+        kp_error_clear(&job->error);
     }
-    if (job->type == KP_JOB_PURCHASE) {
-        /* Resolved here, not on an HTTP thread: the writer sees its own
-         * uncommitted work and no reader has to wait for a commit. */
-        err = kp_till_purchase_by_phone(st, job->pii, program, job->store, job->purchase,
-                                         &job->error);
-        if (err == KP_OK)
-            err = kp_service_purchase(st, program, job->store, job->purchase, job->now,
-                                      w->scratch, job->out, &job->replayed, &job->error);
-    }
-    else if (job->type == KP_JOB_CALL)
-        err = job->call(job->ctx, st, program, w->scratch, job->out, &job->replayed, &job->error);
-    else
-        err = kp_service_return(st, program, job->store, job->ret, job->now, w->scratch,
-                                job->out, &job->replayed, &job->error);
-    job->err = err;
-    kp_err end = err ? st->ops->rollback_to(st) : st->ops->release(st);
-    if (end) job_fail(job, end, "storage failed");
+}
+
+/* Hands a successful job's redo record to the group's log: a purchase's or
+ * a return's; any other write has none (record NULL). */
+static void log_job(writer_conn *c, const kp_job *job, const kp_program *program)
+{
+    kp_err err = KP_ERR_INVALID;
+    if (job->type == KP_JOB_PURCHASE)
+        err = kp_durable_purchase(&c->record, job->store, job->purchase, job->now,
+                                  program->version, job->out);
+    else if (job->type == KP_JOB_RETURN)
+        err = kp_durable_return(&c->record, job->store, job->ret, job->now,
+                                program ? program->version : 0, job->out);
+    const void *record = err == KP_OK ? c->record.data : NULL;
+    size_t len = err == KP_OK ? c->record.len : 0;
+    if (c->w->group->log(c->store, record, len) == KP_OK) c->w->log_bytes += len;
 }
 
 /* Marks a list of jobs done and wakes each waiting requester. Called with
@@ -291,133 +352,147 @@ static void finish_async(kp_job *list)
     }
 }
 
-static void *syncer_main(void *arg)
+static bool unpublished_upto_locked(const kp_writer *w, uint64_t seq)
 {
-    kp_writer *w = arg;
-    pthread_setname_np(pthread_self(), "kp-syncer");
-    pthread_mutex_lock(&w->lock);
-    for (;;) {
-        while (w->sync_head == NULL && !w->sync_wal && !w->sync_files && !w->stop)
-            pthread_cond_wait(&w->wake_syncer, &w->lock);
-        if (w->sync_head == NULL && !w->sync_wal && !w->sync_files && w->stop) break;
-        kp_job *list = w->sync_head;
-        w->sync_head = w->sync_tail = NULL;
-        bool wal = w->sync_wal;
-        uint64_t wal_seq = w->sync_wal_seq;
-        unsigned files = w->sync_files;
-        w->sync_wal = false;
-        w->sync_files = 0;
-        pthread_mutex_unlock(&w->lock);
-        /* Everything taken was written before this point: one sync of each
-         * file covers it all. */
-        kp_err err = KP_OK;
-        kp_error e = {0};
-        if (wal) {
-            err = w->store->ops->sync_journal(w->store);
-            if (err) kp_error_set(&e, err, "", "%s", w->store->last_error);
-        }
-        if (err == KP_OK && files) err = kp_oplog_sync(w->log, files, &e);
-        w->syncs++;
-        if (err) {
-            fprintf(stderr, "kopilka: %s; answering 503 (retries replay safely)\n", e.message);
-            for (kp_job *j = list; j; j = j->next)
-                if (j->err == KP_OK) job_fail(j, KP_ERR_IO, OUTCOME_UNKNOWN);
-        }
-        pthread_mutex_lock(&w->lock);
-        if (err) fail_locked(w, e.message);
-        else if (wal && wal_seq > w->durable_seq) w->durable_seq = wal_seq;
-        kp_job *async = complete_locked(list);
-        if (async) {
-            pthread_mutex_unlock(&w->lock);
-            finish_async(async);
-            pthread_mutex_lock(&w->lock);
-        }
-    }
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
+    for (int i = 0; i < w->n_conns; i++)
+        if (w->conns[i].unpublished_since && w->conns[i].unpublished_since <= seq) return true;
+    return false;
 }
 
-/* Appends a successful purchase's or return's record to the log's queue.
- * False when it cannot: the batch then commits the database instead. */
-static bool journal_job(kp_writer *w, const kp_job *job)
+/* After end() on c: the readers' barrier and the failed state. Called
+ * with w->lock. */
+static void group_ended_locked(writer_conn *c, kp_err err, bool published)
 {
-    kp_err err;
-    if (job->type == KP_JOB_PURCHASE) {
-        const kp_program *program = kp_programs_current(w->programs);
-        err = kp_durable_purchase(&w->record, job->store, job->purchase, job->now,
-                                  program->version, job->out);
-    } else if (job->type == KP_JOB_RETURN) {
-        const kp_program *program = kp_programs_current(w->programs);
-        err = kp_durable_return(&w->record, job->store, job->ret, job->now,
-                                program ? program->version : 0, job->out);
-    } else {
-        return false;
+    kp_writer *w = c->w;
+    if (err == KP_OK && !published) {
+        if (c->unpublished_since == 0) c->unpublished_since = ++w->unpublished_seq;
+        return;
     }
-    kp_error e;
-    if (err != KP_OK || kp_oplog_add(w->log, w->record.data, w->record.len, &e) != KP_OK)
-        return false;
-    w->log_bytes += w->record.len;
-    return true;
+    /* Published, or rolled back: nothing of this connection waits. */
+    c->unpublished_since = 0;
+    if (err == KP_ERR_IO && w->group) fail_locked(w, c->store->last_error);
+    if (!unpublished_upto_locked(w, UINT64_MAX)) w->publish_asked = false;
+    pthread_cond_broadcast(&w->published);
 }
 
-/* Commits the open transaction, marking every log record written so far as
- * held by the database, and queues the batch for the journal's sync. */
-static kp_err hard_commit(kp_writer *w)
+/* Hands c's ended groups up to `ticket` to the syncer. Called with w->lock. */
+static void to_syncer_locked(writer_conn *c, uint64_t ticket, kp_job *first, kp_job *last)
 {
-    kp_store *st = w->store;
-    uint64_t seq = w->log ? kp_oplog_seq(w->log) : 0;
-    if (w->log) kp_oplog_discard(w->log);
-    kp_err err = w->log ? st->ops->oplog_mark_set(st, seq) : KP_OK;
-    if (err == KP_OK) err = st->ops->commit(st);
+    kp_writer *w = c->w;
+    if (ticket > c->ended_ticket) c->ended_ticket = ticket;
+    if (first) {
+        if (w->sync_tail) w->sync_tail->next = first;
+        else w->sync_head = first;
+        w->sync_tail = last;
+    }
+    pthread_cond_signal(&w->wake_syncer);
+}
+
+static kp_err begin_group(writer_conn *c)
+{
+    kp_store *st = c->store;
+    return c->w->group ? c->w->group->begin(st) : st->ops->begin(st);
+}
+
+static kp_err end_group(writer_conn *c, bool publish, uint64_t *ticket, bool *published)
+{
+    kp_store *st = c->store;
+    *ticket = 0;
+    *published = true;
+    if (c->w->group) return c->w->group->end(st, publish, ticket, published);
+    kp_err err = st->ops->commit(st);
     if (err) st->ops->rollback(st);
-    bool had_soft = w->txn_ops > 0;
-    w->txn_open = false;
-    w->txn_ops = 0;
-    w->hard_commits++;
-    pthread_mutex_lock(&w->lock);
-    if (err == KP_OK) {
-        w->committed_seq = seq;
-        w->sync_wal = true;
-        w->sync_wal_seq = seq;
-    } else if (had_soft) {
-        char reason[256];
-        snprintf(reason, sizeof reason, "a database commit failed: %.200s", st->last_error);
-        fail_locked(w, reason);
-    }
-    w->commit_asked = false;
-    pthread_cond_broadcast(&w->committed);
-    uint64_t durable = w->durable_seq;
-    pthread_mutex_unlock(&w->lock);
-    if (err == KP_OK && w->log) kp_oplog_commit_point(w->log, durable);
-    if (err && had_soft)
-        fprintf(stderr, "kopilka: a database commit failed (%s); acknowledged work is in the "
-                        "operation log: writes are refused until a restart recovers it\n",
-                st->last_error);
     return err;
+}
+
+/* Publishes c's unpublished groups: an empty group ended with publish. */
+static void publish(writer_conn *c)
+{
+    kp_writer *w = c->w;
+    uint64_t ticket = 0;
+    bool published = false;
+    kp_err err = begin_group(c);
+    if (err == KP_OK) {
+        err = end_group(c, true, &ticket, &published);
+        if (err)
+            fprintf(stderr, "kopilka: publishing the writer's work failed: %s%s\n",
+                    c->store->last_error,
+                    err == KP_ERR_IO ? "; writes are refused until a restart recovers it" : "");
+        else
+            w->hard_commits++;
+    }
+    pthread_mutex_lock(&w->lock);
+    group_ended_locked(c, err, published || err != KP_OK);
+    if (err == KP_OK && w->syncer_running) to_syncer_locked(c, ticket, NULL, NULL);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Runs a batch as one group on c and hands its jobs to the syncer (or
+ * answers them at once when the group is durable or failed). */
+static void run_group(writer_conn *c, kp_job *batch, kp_job *last, size_t n, bool publish)
+{
+    kp_writer *w = c->w;
+    const kp_program *program = kp_programs_hold(w->programs);
+    uint64_t t0 = now_ns(), t1 = t0, ticket = 0;
+    bool published = false, ended = false;
+    kp_err err = begin_group(c);
+    if (err == KP_OK) {
+        bool logs = w->group && w->group->log;
+        for (kp_job *j = batch; j; j = j->next) {
+            run_job(c, j, program);
+            if (logs && j->err == KP_OK && !j->replayed) log_job(c, j, program);
+        }
+        t1 = now_ns();
+        err = end_group(c, publish, &ticket, &published);
+        ended = true;
+    }
+    kp_programs_drop(w->programs, program);
+    w->batches++;
+    w->jobs += n;
+    kp_histogram_observe(&w->group_sizes, n);
+    w->exec_ns += t1 - t0;
+    w->commit_ns += now_ns() - t1;
+    if (err == KP_OK && published) w->hard_commits++;
+    if (err == KP_OK && !published) w->soft_batches++;
+    if (err) {
+        fprintf(stderr, "kopilka: a batch of %zu operations failed to commit: %s%s\n", n,
+                c->store->last_error,
+                ended && err == KP_ERR_IO && w->group
+                    ? "; writes are refused until a restart recovers the acknowledged work"
+                    : "");
+        for (kp_job *j = batch; j; j = j->next)
+            if (j->err == KP_OK) job_fail(j, KP_ERR_IO, OUTCOME_UNKNOWN);
+    }
+    /* Wake exactly the requesters of this batch, each on its own condition
+     * (a broadcast would wake every waiting thread): at once when it failed
+     * or is durable already, after the sync otherwise. */
+    pthread_mutex_lock(&w->lock);
+    if (ended) group_ended_locked(c, err, published);
+    kp_job *async = NULL;
+    if (err || !w->syncer_running) async = complete_locked(batch);
+    else to_syncer_locked(c, ticket, batch, last);
+    pthread_mutex_unlock(&w->lock);
+    finish_async(async);
 }
 
 static void *writer_main(void *arg)
 {
-    kp_writer *w = arg;
-    pthread_setname_np(pthread_self(), "kp-writer");
+    writer_conn *c = arg;
+    kp_writer *w = c->w;
+    char name[16];
+    if (c->index == 0) snprintf(name, sizeof name, "kp-writer");
+    else snprintf(name, sizeof name, "kp-writer-%d", c->index);
+    pthread_setname_np(pthread_self(), name);
+    uint64_t idle_ns = w->group ? w->group->publish_idle_ns : 0;
     for (;;) {
         pthread_mutex_lock(&w->lock);
         bool idle = false;
-        while (w->head == NULL && !w->stop && !w->commit_asked) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            if (w->txn_open) {
-                ts.tv_nsec += COMMIT_IDLE_NS;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
-            } else {
-                ts.tv_sec += 1;
-            }
+        while (w->head == NULL && !w->stop && !(w->publish_asked && c->unpublished_since)) {
+            struct timespec ts =
+                deadline_in(c->unpublished_since && idle_ns ? idle_ns : 1000000000u);
             pthread_cond_timedwait(&w->wake, &w->lock, &ts);
-            if (w->head == NULL && !w->stop && !w->commit_asked) {
-                idle = true; /* commit an open transaction; refresh the program */
+            if (w->head == NULL && !w->stop && !(w->publish_asked && c->unpublished_since)) {
+                idle = true; /* publish; refresh the program */
                 break;
             }
         }
@@ -434,25 +509,21 @@ static void *writer_main(void *arg)
             last->next = NULL;
             w->queued -= n;
         }
-        bool asked = w->commit_asked, stopping = w->stop, failed = w->failed;
+        bool dirty = c->unpublished_since != 0;
+        bool asked = w->publish_asked && dirty, stopping = w->stop, failed = w->failed;
         pthread_mutex_unlock(&w->lock);
 
         /* A new program version is picked up within a second (or at once
          * when idle), without a query per batch. */
         uint64_t t_now = now_ns();
-        if (batch == NULL || t_now - (uint64_t)w->program_checked_ns > 1000000000u) {
+        if (c->index == 0 && (batch == NULL || t_now - c->program_checked_ns > 1000000000u)) {
             kp_error e;
-            kp_programs_refresh(w->programs, w->store, &e);
-            w->program_checked_ns = (kp_time)t_now;
+            kp_programs_refresh(w->programs, c->store, &e);
+            c->program_checked_ns = t_now;
         }
         if (batch == NULL) {
-            if (w->txn_open && (asked || idle || stopping)) {
-                hard_commit(w);
-                pthread_mutex_lock(&w->lock);
-                pthread_cond_signal(&w->wake_syncer);
-                pthread_mutex_unlock(&w->lock);
-            }
-            if (stopping && !w->txn_open) break;
+            if (dirty && (asked || idle || stopping)) publish(c);
+            if (stopping) break;
             continue;
         }
         if (failed) {
@@ -466,81 +537,78 @@ static void *writer_main(void *arg)
             finish_async(async);
             continue;
         }
+        run_group(c, batch, last, n, asked || stopping);
+    }
+    return NULL;
+}
 
-        uint64_t t0 = now_ns(), t1 = t0;
+static bool sync_pending_locked(const kp_writer *w)
+{
+    for (int i = 0; i < w->n_conns; i++)
+        if (w->conns[i].ended_ticket > w->conns[i].synced_ticket) return true;
+    return false;
+}
+
+static void *syncer_main(void *arg)
+{
+    kp_writer *w = arg;
+    pthread_setname_np(pthread_self(), "kp-syncer");
+    uint64_t want[WRITERS_MAX];
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->sync_head == NULL && !sync_pending_locked(w) && !w->syncer_stop)
+            pthread_cond_wait(&w->wake_syncer, &w->lock);
+        if (w->sync_head == NULL && !sync_pending_locked(w)) break; /* stopping */
+        kp_job *list = w->sync_head;
+        w->sync_head = w->sync_tail = NULL;
+        for (int i = 0; i < w->n_conns; i++) want[i] = w->conns[i].ended_ticket;
+        pthread_mutex_unlock(&w->lock);
+        /* Every job taken belongs to a group ended before this point: one
+         * sync of each connection covers them all. */
         kp_err err = KP_OK;
-        if (!w->txn_open) {
-            err = w->store->ops->begin(w->store);
-            if (err == KP_OK) {
-                w->txn_open = true;
-                w->txn_start_ns = t0;
-            }
-        }
-        bool hard = w->log == NULL || asked || stopping;
-        if (err == KP_OK) {
-            for (kp_job *j = batch; j; j = j->next) {
-                run_job(w, j);
-                if (j->err == KP_OK && !j->replayed && !hard && !journal_job(w, j)) hard = true;
-            }
-            t1 = now_ns();
-            hard = hard || w->txn_ops + n > TXN_OPS_MAX || t1 - w->txn_start_ns > COMMIT_EVERY_NS;
-            unsigned files = 0;
-            uint64_t seq = 0;
-            if (hard) {
-                err = hard_commit(w);
-            } else {
-                kp_error e;
-                err = kp_oplog_write(w->log, &files, &seq, &e);
-                if (err) {
-                    /* Earlier batches' work is acknowledged and only in the
-                     * log and this transaction: roll back and refuse writes
-                     * until a restart replays the log. */
-                    fprintf(stderr, "kopilka: %s; writes are refused until a restart\n",
-                            e.message);
-                    kp_oplog_discard(w->log);
-                    w->store->ops->rollback(w->store);
-                    w->txn_open = false;
-                    pthread_mutex_lock(&w->lock);
-                    fail_locked(w, e.message);
-                    pthread_cond_broadcast(&w->committed);
-                    pthread_mutex_unlock(&w->lock);
-                } else {
-                    w->txn_ops += n;
-                    w->soft_batches++;
-                    pthread_mutex_lock(&w->lock);
-                    w->sync_files |= files;
-                    if (files) w->open_seq = seq;
-                    pthread_mutex_unlock(&w->lock);
-                }
-            }
-        }
-        w->batches++;
-        w->jobs += n;
-        kp_histogram_observe(&w->group_sizes, n);
-        w->exec_ns += t1 - t0;
-        w->commit_ns += now_ns() - t1;
+        kp_error e = {0};
+        for (int i = 0; i < w->n_conns && err == KP_OK; i++)
+            if (want[i] > w->conns[i].synced_ticket)
+                err = w->group->sync(w->conns[i].store, want[i], &e);
+        w->syncs++;
         if (err) {
-            fprintf(stderr, "kopilka: a batch of %zu operations failed to commit: %s\n", n,
-                    w->store->last_error);
-            for (kp_job *j = batch; j; j = j->next)
+            fprintf(stderr, "kopilka: %s; answering 503 (retries replay safely)\n", e.message);
+            for (kp_job *j = list; j; j = j->next)
                 if (j->err == KP_OK) job_fail(j, KP_ERR_IO, OUTCOME_UNKNOWN);
         }
-        /* Wake exactly the requesters of this batch, each on its own
-         * condition (a broadcast would wake every waiting thread): at once
-         * when it failed, after the sync when it was written. */
         pthread_mutex_lock(&w->lock);
-        kp_job *async = NULL;
-        if (err || !w->syncer_running) {
-            async = complete_locked(batch);
-        } else {
-            if (w->sync_tail) w->sync_tail->next = batch;
-            else w->sync_head = batch;
-            w->sync_tail = last;
-            pthread_cond_signal(&w->wake_syncer);
+        /* After a failure too: what it covered is of unknown outcome, and
+         * the writer refuses work from now on. */
+        for (int i = 0; i < w->n_conns; i++)
+            if (want[i] > w->conns[i].synced_ticket) w->conns[i].synced_ticket = want[i];
+        if (err) fail_locked(w, e.message);
+        kp_job *async = complete_locked(list);
+        if (async) {
+            pthread_mutex_unlock(&w->lock);
+            finish_async(async);
+            pthread_mutex_lock(&w->lock);
         }
-        pthread_mutex_unlock(&w->lock);
-        finish_async(async);
     }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static void *upkeeper_main(void *arg)
+{
+    kp_writer *w = arg;
+    pthread_setname_np(pthread_self(), "kp-upkeep");
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec ts = deadline_in(UPKEEP_EVERY_NS);
+        pthread_cond_timedwait(&w->wake_upkeeper, &w->lock, &ts);
+        if (w->stop) break;
+        pthread_mutex_unlock(&w->lock);
+        if (w->group->upkeep(w->upkeep_store) != KP_OK)
+            fprintf(stderr, "kopilka: the store's upkeep (SQLite: a checkpoint) failed: %s\n",
+                    w->upkeep_store->last_error);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
@@ -572,42 +640,15 @@ void kp_writer_stats_get(kp_writer *w, kp_writer_stats *out)
 void kp_writer_barrier(kp_writer *w)
 {
     pthread_mutex_lock(&w->lock);
-    uint64_t target = w->open_seq;
-    /* Bounded: each round trip is one commit of the writer, which resets
-     * commit_asked; a failed or stopping writer ends the wait. */
-    while (w->committed_seq < target && !w->failed && !w->stop) {
-        w->commit_asked = true;
-        pthread_cond_signal(&w->wake);
-        pthread_cond_wait(&w->committed, &w->lock);
+    uint64_t target = w->unpublished_seq;
+    /* Bounded: each round trip is one publish by a writer; a failed or
+     * stopping writer ends the wait. */
+    while (unpublished_upto_locked(w, target) && !w->failed && !w->stop) {
+        w->publish_asked = true;
+        pthread_cond_broadcast(&w->wake);
+        pthread_cond_wait(&w->published, &w->lock);
     }
     pthread_mutex_unlock(&w->lock);
-}
-
-/* Checkpoints the journal every 200 ms from its own connection, so the
- * random page writes of checkpoints overlap the writer's work instead of
- * landing inside a commit. */
-static void *checkpointer_main(void *arg)
-{
-    kp_writer *w = arg;
-    pthread_setname_np(pthread_self(), "kp-checkpoint");
-    pthread_mutex_lock(&w->lock);
-    while (!w->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&w->wake_checkpointer, &w->lock, &ts);
-        if (w->stop) break;
-        pthread_mutex_unlock(&w->lock);
-        if (w->checkpoint_store->ops->checkpoint(w->checkpoint_store) != KP_OK)
-            fprintf(stderr, "kopilka: checkpoint failed: %s\n", w->checkpoint_store->last_error);
-        pthread_mutex_lock(&w->lock);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
 }
 
 static void first_problem(void *ctx, const char *line)
@@ -615,6 +656,9 @@ static void first_problem(void *ctx, const char *line)
     char *first = ctx;
     if (first[0] == '\0') snprintf(first, 256, "%s", line);
 }
+
+/* A location that names a server ("postgresql://...") rather than a file. */
+static bool is_file_location(const char *location) { return strstr(location, "://") == NULL; }
 
 /* SQLite's quick check of the whole file before the server takes any work:
  * a database with damaged pages is refused at start, not found out by the
@@ -645,78 +689,132 @@ static kp_err check_database(kp_store *st, const char *db_path, kp_error *e)
                         "check: %lld); not started", (long long)problems);
 }
 
+/* Prepares writer connection i (its store already open when i is 0) and
+ * makes it a group writer, recovering through `replay`. */
+static kp_err conn_open(kp_writer *w, int i, const char *location, kp_durable_replay *replay,
+                        kp_error *e)
+{
+    writer_conn *c = &w->conns[i];
+    c->w = w;
+    c->index = i;
+    w->n_conns = i + 1;
+    kp_err err = c->store ? KP_OK : kp_store_open(location, false, &c->store, e);
+    if (err) return err;
+    kp_buf_init(&c->record, RECORD_MAX);
+    if ((c->scratch = kp_scratch_new()) == NULL)
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    if (w->group == NULL) return KP_OK;
+    size_t recovered = 0;
+    if ((err = w->group->open(c->store, location, kp_durable_redo, replay, &recovered, e)))
+        return err;
+    c->grouped = true;
+    if (recovered)
+        fprintf(stderr, "kopilka: recovered %zu operations from the operation log\n", recovered);
+    return KP_OK;
+}
+
+/* Stops and joins whatever threads run: the writers first (each publishes
+ * its work), then the syncer (which syncs that last work), then upkeep. */
+static void threads_join(kp_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_broadcast(&w->wake);
+    pthread_cond_signal(&w->wake_upkeeper);
+    pthread_mutex_unlock(&w->lock);
+    for (int i = 0; i < w->n_conns; i++)
+        if (w->conns[i].running) pthread_join(w->conns[i].thread, NULL);
+    if (w->syncer_running) {
+        pthread_mutex_lock(&w->lock);
+        w->syncer_stop = true;
+        pthread_cond_signal(&w->wake_syncer);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->syncer, NULL);
+    }
+    if (w->upkeeper_running) pthread_join(w->upkeeper, NULL);
+}
+
+static void writer_free(kp_writer *w)
+{
+    for (int i = 0; i < w->n_conns; i++) {
+        writer_conn *c = &w->conns[i];
+        if (c->grouped) w->group->close(c->store);
+        kp_store_close(c->store);
+        kp_scratch_free(c->scratch);
+        kp_buf_release(&c->record);
+    }
+    kp_store_close(w->upkeep_store);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->wake_syncer);
+    pthread_cond_destroy(&w->wake_upkeeper);
+    pthread_cond_destroy(&w->published);
+    free(w);
+}
+
 kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **out, kp_error *e)
 {
     *out = NULL;
     kp_writer *w = calloc(1, sizeof *w);
     if (w == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    kp_err err = kp_store_open(db_path, false, &w->store, e);
-    if (err) {
-        free(w);
-        return err;
-    }
-    if ((err = check_database(w->store, db_path, e))) {
-        kp_store_close(w->store);
-        free(w);
-        return err;
-    }
-    w->scratch = kp_scratch_new();
     w->programs = programs;
-    kp_histogram_init(&w->group_sizes, group_size_bounds,
-                      sizeof group_size_bounds / sizeof group_size_bounds[0]);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
-    pthread_cond_init(&w->wake_checkpointer, NULL);
     pthread_cond_init(&w->wake_syncer, NULL);
-    pthread_cond_init(&w->committed, NULL);
-    kp_buf_init(&w->record, KP_OPLOG_RECORD_MAX);
-    /* The log first: what a crash left in it goes into the database before
-     * anything else reads or writes, with a durable commit. The lock on it
-     * keeps a second server (or a CLI's recovery) off this database. */
-    size_t recovered = 0;
-    if ((err = kp_durable_open_log(w->store, db_path, &w->log, &recovered, e))) goto fail;
-    if (recovered)
-        fprintf(stderr, "kopilka: recovered %zu operations from the operation log\n", recovered);
-    if ((err = kp_programs_refresh(programs, w->store, e))) goto fail;
-    if ((err = kp_store_open(db_path, false, &w->checkpoint_store, e))) goto fail;
-    /* Commits are made durable by the syncer thread; a backend without
-     * deferred sync keeps durable commits (synchronous=FULL). */
-    if (w->store->ops->defer_sync && w->store->ops->defer_sync(w->store) == KP_OK) {
+    pthread_cond_init(&w->wake_upkeeper, NULL);
+    pthread_cond_init(&w->published, NULL);
+    kp_histogram_init(&w->group_sizes, group_size_bounds,
+                      sizeof group_size_bounds / sizeof group_size_bounds[0]);
+    kp_durable_replay *replay = NULL;
+    kp_err err = kp_store_open(db_path, false, &w->conns[0].store, e);
+    w->n_conns = 1;
+    if (err == KP_OK && is_file_location(db_path))
+        err = check_database(w->conns[0].store, db_path, e);
+    if (err) goto fail;
+    w->group = w->conns[0].store->ops->group;
+    int n = w->group ? w->group->writers : 1;
+    if (n < 1 || n > WRITERS_MAX) {
+        err = kp_error_set(e, KP_ERR_INVALID, "database",
+                           "the store asks for %d writer connections; 1 to %d are allowed", n,
+                           WRITERS_MAX);
+        goto fail;
+    }
+    /* Connection 0 first: what a crash left goes into the database before
+     * anything else reads or writes it. */
+    if ((replay = kp_durable_replay_new()) == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < n && err == KP_OK; i++) err = conn_open(w, i, db_path, replay, e);
+    kp_durable_replay_free(replay);
+    if (err || (err = kp_programs_refresh(programs, w->conns[0].store, e))) goto fail;
+    if (w->group && w->group->sync) {
         if (pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
             err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the sync thread");
             goto fail;
         }
         w->syncer_running = true;
-    } else {
-        /* Nobody would sync the log: every batch commits the database. */
-        kp_oplog_close(w->log);
-        w->log = NULL;
     }
-    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the writer thread");
-        goto fail;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&w->conns[i].thread, NULL, writer_main, &w->conns[i]) != 0) {
+            err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start a writer thread");
+            goto fail;
+        }
+        w->conns[i].running = true;
     }
-    if (pthread_create(&w->checkpointer, NULL, checkpointer_main, w) != 0) {
-        fprintf(stderr, "kopilka: cannot start the checkpoint thread; commits will checkpoint\n");
-        kp_store_close(w->checkpoint_store);
-        w->checkpoint_store = NULL;
+    if (w->group && w->group->upkeep) {
+        if (kp_store_open(db_path, false, &w->upkeep_store, e) != KP_OK ||
+            pthread_create(&w->upkeeper, NULL, upkeeper_main, w) != 0)
+            fprintf(stderr, "kopilka: cannot start the upkeep thread (SQLite: checkpoints "
+                            "then happen inside commits)\n");
+        else
+            w->upkeeper_running = true;
     }
     *out = w;
     return KP_OK;
 fail:
-    if (w->syncer_running) {
-        pthread_mutex_lock(&w->lock);
-        w->stop = true;
-        pthread_cond_signal(&w->wake_syncer);
-        pthread_mutex_unlock(&w->lock);
-        pthread_join(w->syncer, NULL);
-    }
-    kp_store_close(w->checkpoint_store);
-    kp_store_close(w->store);
-    kp_oplog_close(w->log);
-    kp_buf_release(&w->record);
-    kp_scratch_free(w->scratch);
-    free(w);
+    threads_join(w);
+    writer_free(w);
     return err;
 }
 
@@ -771,42 +869,19 @@ bool kp_writer_enqueue(kp_writer *w, kp_job *job)
 void kp_writer_stop(kp_writer *w)
 {
     if (w == NULL) return;
-    pthread_mutex_lock(&w->lock);
-    w->stop = true;
-    pthread_cond_signal(&w->wake);
-    pthread_cond_signal(&w->wake_checkpointer);
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    if (w->syncer_running) {
-        pthread_mutex_lock(&w->lock);
-        pthread_cond_signal(&w->wake_syncer);
-        pthread_mutex_unlock(&w->lock);
-        pthread_join(w->syncer, NULL);
-    }
-    if (w->checkpoint_store) {
-        pthread_join(w->checkpointer, NULL);
-        kp_store_close(w->checkpoint_store);
-    }
-    if (w->batches)
+    threads_join(w);
+    uint64_t batches = w->batches, jobs = w->jobs;
+    if (batches)
         fprintf(stderr,
                 "kopilka: writer: %llu operations in %llu group commits (%.1f a commit), "
                 "%.1f us of work per operation, %.2f ms per commit, %llu syncs; "
                 "%llu batches in the operation log, %llu database commits\n",
-                (unsigned long long)w->jobs, (unsigned long long)w->batches,
-                (double)w->jobs / (double)w->batches,
-                w->jobs ? (double)w->exec_ns / 1e3 / (double)w->jobs : 0.0,
-                (double)w->commit_ns / 1e6 / (double)w->batches, (unsigned long long)w->syncs,
+                (unsigned long long)jobs, (unsigned long long)batches,
+                (double)jobs / (double)batches,
+                jobs ? (double)w->exec_ns / 1e3 / (double)jobs : 0.0,
+                (double)w->commit_ns / 1e6 / (double)batches, (unsigned long long)w->syncs,
                 (unsigned long long)w->soft_batches, (unsigned long long)w->hard_commits);
-    kp_store_close(w->store);
-    kp_oplog_close(w->log);
-    kp_buf_release(&w->record);
-    kp_scratch_free(w->scratch);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->wake);
-    pthread_cond_destroy(&w->wake_checkpointer);
-    pthread_cond_destroy(&w->wake_syncer);
-    pthread_cond_destroy(&w->committed);
-    free(w);
+    writer_free(w);
 }
 
 /* ------------------------------------------------------------------ readers */

@@ -1,6 +1,9 @@
 /*
  * chunks.c: a long job's writes in transactions of bounded length, so the
  * server's writer gets the database's write lock between them (chunks.h).
+ * Each chunk is a group of the store's kp_group_ops (store.h) when the
+ * backend has them: its commit publishes at once, and its sync is deferred
+ * (SQLite: the WAL's fdatasync, outside the lock).
  */
 #include "chunks.h"
 
@@ -32,12 +35,14 @@ void kp_chunks_init(kp_chunks *ch, kp_store *st, int64_t total, kp_chunks_commit
 kp_err kp_chunks_begin(kp_chunks *ch, kp_error *e)
 {
     if (ch->open) return KP_OK;
-    if (!ch->deferred && ch->st->ops->defer_sync && ch->st->ops->sync_journal) {
-        kp_err err = ch->st->ops->defer_sync(ch->st);
-        if (err) return store_failed(ch, err, e);
-        ch->deferred = true;
+    const kp_group_ops *g = ch->st->ops->group;
+    if (!ch->grouped && g) {
+        kp_err err = g->open(ch->st, NULL, NULL, NULL, NULL, e);
+        if (err) return err;
+        ch->grouped = true;
+        ch->deferred = g->sync != NULL;
     }
-    kp_err err = ch->st->ops->begin(ch->st);
+    kp_err err = ch->grouped ? g->begin(ch->st) : ch->st->ops->begin(ch->st);
     if (err) return store_failed(ch, err, e);
     ch->open = true;
     ch->began_ns = mono_ns();
@@ -48,14 +53,16 @@ kp_err kp_chunks_begin(kp_chunks *ch, kp_error *e)
 /* Makes the committed chunks durable and reports them. */
 static kp_err sync_chunks(kp_chunks *ch, kp_error *e)
 {
+    const kp_group_ops *g = ch->st->ops->group;
     if (ch->deferred) {
-        kp_err err = ch->st->ops->sync_journal(ch->st);
-        if (err) return store_failed(ch, err, e);
+        kp_err err = g->sync(ch->st, ch->ticket, e);
+        if (err) return err;
     }
-    /* Copy the journal into the database now, with the lock free, rather
-     * than let SQLite's automatic checkpoint run inside a later commit
-     * once the journal is long (the server's checkpointer does the same). */
-    if (ch->st->ops->checkpoint) ch->st->ops->checkpoint(ch->st);
+    /* The backend's upkeep now, with the lock free (SQLite: copy the
+     * journal into the database rather than let the automatic checkpoint
+     * run inside a later commit once the journal is long), as the server's
+     * upkeep thread does. */
+    if (ch->grouped && g->upkeep) g->upkeep(ch->st);
     ch->synced_ns = mono_ns();
     ch->done += ch->unsynced;
     ch->unsynced = 0;
@@ -68,10 +75,17 @@ static kp_err sync_chunks(kp_chunks *ch, kp_error *e)
  * the tills' wait) at the last chunk and every KP_CHUNK_SYNC_EVERY_NS. */
 static kp_err commit_chunk(kp_chunks *ch, bool last, kp_error *e)
 {
-    kp_err err = ch->st->ops->commit(ch->st);
+    kp_err err;
+    if (ch->grouped) {
+        bool published = false;
+        err = ch->st->ops->group->end(ch->st, true, &ch->ticket, &published);
+    } else {
+        err = ch->st->ops->commit(ch->st);
+        if (err) ch->st->ops->rollback(ch->st);
+    }
     ch->open = false;
     if (err) {
-        ch->st->ops->rollback(ch->st);
+        ch->pending = 0;
         return store_failed(ch, err, e);
     }
     ch->released_ns = mono_ns();
@@ -105,18 +119,24 @@ kp_err kp_chunks_step(kp_chunks *ch, int64_t rows, kp_error *e)
 
 kp_err kp_chunks_end(kp_chunks *ch, kp_err err, kp_error *e)
 {
-    if (err == KP_OK && ch->open) return commit_chunk(ch, true, e);
-    if (err == KP_OK) return ch->unsynced ? sync_chunks(ch, e) : KP_OK;
-    if (ch->open) {
-        ch->st->ops->rollback(ch->st);
-        ch->open = false;
-        ch->pending = 0;
-    }
-    /* The chunks committed before the failure stay: make them durable and
-     * report them (the job's error is the one returned). */
-    if (ch->unsynced) {
+    if (err == KP_OK && ch->open) {
+        err = commit_chunk(ch, true, e);
+    } else if (err == KP_OK) {
+        if (ch->unsynced) err = sync_chunks(ch, e);
+    } else if (ch->unsynced) {
+        /* The chunks committed before the failure stay: make them durable
+         * and report them (the job's error is the one returned). */
         kp_error ignored = {0};
         sync_chunks(ch, &ignored);
     }
+    if (ch->grouped) {
+        /* Drops the chunk still open after a failure, as rollback would. */
+        ch->st->ops->group->close(ch->st);
+        ch->grouped = ch->deferred = false;
+    } else if (ch->open) {
+        ch->st->ops->rollback(ch->st);
+    }
+    ch->open = false;
+    ch->pending = 0;
     return err;
 }

@@ -10,8 +10,9 @@
  * length instead: the job calls kp_chunks_step() after each row, which
  * commits once the open transaction has worked KP_CHUNK_BUDGET_NS (or
  * holds KP_CHUNK_ROWS_MAX rows), syncs the journal with the lock already
- * released (the store's defer_sync, as the server's writer does; every
- * KP_CHUNK_SYNC_EVERY_NS and at the end, not at every chunk), leaves
+ * released (each chunk is a group of the store's kp_group_ops, opened
+ * without redo, as the server's writer uses it: ended with publish, synced
+ * every KP_CHUNK_SYNC_EVERY_NS and at the end, not at every chunk), leaves
  * the lock free for at least KP_CHUNK_PAUSE_NS so a waiting writer gets
  * it, and begins the next.
  * So a till waits at most about one chunk (a few milliseconds), and the
@@ -57,7 +58,9 @@ typedef struct kp_chunks {
     uint64_t hold_ns_max; /* the longest a chunk held the lock: begin to commit */
     int64_t commits;
     bool open;
-    bool deferred; /* the journal is synced after each commit, unlocked */
+    bool grouped;     /* the connection is a group writer (kp_group_ops) */
+    bool deferred;    /* ... whose commits are made durable by sync() */
+    uint64_t ticket;  /* of the last chunk committed, for sync() */
     kp_chunks_committed_fn committed;
     void *ctx;
 } kp_chunks;
@@ -72,7 +75,8 @@ kp_err kp_chunks_begin(kp_chunks *ch, kp_error *e);
 kp_err kp_chunks_step(kp_chunks *ch, int64_t rows, kp_error *e);
 /* Ends the job: commits the open transaction when err is KP_OK, rolls it
  * back otherwise; either way the chunks committed are synced and reported
- * (a failed job keeps them). Returns err, or the commit's error. */
+ * (a failed job keeps them), and the connection is an ordinary one again.
+ * Returns err, or the commit's error. Calling it again does nothing. */
 kp_err kp_chunks_end(kp_chunks *ch, kp_err err, kp_error *e);
 
 #endif

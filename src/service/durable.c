@@ -1,11 +1,12 @@
 /*
- * durable.c: purchases and returns as operation-log records (oplog.h), and
- * recovery: replaying the records the database does not hold yet through
- * the same service functions that answered them, checking that each answer
- * comes out byte for byte as it was given. A log damaged in its middle
- * stops recovery without changing anything, unless the operator accepts the
- * loss (`kopilka recover --accept-loss`): then what precedes the damage is
- * kept, what follows is listed and dropped, and the log is emptied.
+ * durable.c: purchases and returns as redo records, the server writer's
+ * kp_group_ops.log() (store.h; SQLite keeps them in its operation log,
+ * oplog.h), and their replay: a backend's recovery hands back the records
+ * the database does not hold yet, and they run through the same service
+ * functions that answered them, each answer checked to come out byte for
+ * byte as it was given. For a log damaged in its middle, what `kopilka
+ * recover --accept-loss` reports (and with --salvage applies) of each
+ * readable record after the damage.
  *
  * A record: format version, type, the time and program version the
  * operation ran with, the store, a BLAKE2b of the answer, then the request
@@ -19,9 +20,7 @@
  * binary that wrote them answered (log_format1 in service.h).
  */
 #include "service.h"
-#include "store/store_pg.h"
 
-#include <kopilka/oplog.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,25 +144,44 @@ static size_t get_count(reader *r)
     return (size_t)n;
 }
 
-/* ------------------------------------------------------------------ recover */
+/* ------------------------------------------------------------------ replay */
 
-typedef struct replay_ctx {
-    kp_store *st;
+struct kp_durable_replay {
     kp_scratch *sc;
     kp_buf out;
     kp_program *program; /* the version last used, kept between records */
     kp_purchase_req purchase;
     kp_return_req ret;
-    size_t applied;
-} replay_ctx;
+};
+
+kp_durable_replay *kp_durable_replay_new(void)
+{
+    kp_durable_replay *c = calloc(1, sizeof *c);
+    if (c == NULL) return NULL;
+    if ((c->sc = kp_scratch_new()) == NULL) {
+        free(c);
+        return NULL;
+    }
+    kp_buf_init(&c->out, 64 * 1024 * 1024);
+    return c;
+}
+
+void kp_durable_replay_free(kp_durable_replay *c)
+{
+    if (c == NULL) return;
+    kp_buf_release(&c->out);
+    free(c->program);
+    kp_scratch_free(c->sc);
+    free(c);
+}
 
 /* Makes c->program the program of `version`, kept between records. */
-static kp_err program_of(replay_ctx *c, int64_t version, kp_error *e)
+static kp_err program_of(kp_durable_replay *c, kp_store *st, int64_t version, kp_error *e)
 {
     if (c->program != NULL && c->program->version == version) return KP_OK;
     if (c->program == NULL && (c->program = malloc(sizeof *c->program)) == NULL)
         return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    kp_err err = kp_service_program_get(c->st, version, c->program, e);
+    kp_err err = kp_service_program_get(st, version, c->program, e);
     if (err) {
         free(c->program);
         c->program = NULL;
@@ -174,7 +192,7 @@ static kp_err program_of(replay_ctx *c, int64_t version, kp_error *e)
 /* Decodes a record and runs it through the service. *same says whether the
  * answer hashes to the one given before the stop; *replayed whether the
  * database already held the operation. */
-static kp_err apply_record(replay_ctx *c, uint64_t seq, const uint8_t *data, size_t len,
+static kp_err apply_record(kp_durable_replay *c, kp_store *st, const uint8_t *data, size_t len,
                            bool *same, bool *replayed, kp_error *e)
 {
     *same = false;
@@ -189,9 +207,8 @@ static kp_err apply_record(replay_ctx *c, uint64_t seq, const uint8_t *data, siz
     take(&r, hash, sizeof hash);
     if (r.bad || (format != FORMAT && format != FORMAT_1) ||
         (type != REC_PURCHASE && type != REC_RETURN))
-        return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
-                            "operation-log record %llu is of an unknown format %u/%u",
-                            (unsigned long long)seq, format, type);
+        return kp_error_set(e, KP_ERR_INTERNAL, "oplog", "the record is of an unknown format %u/%u",
+                            format, type);
     kp_err err;
     kp_buf_reset(&c->out);
     if (type == REC_PURCHASE) {
@@ -218,10 +235,9 @@ static kp_err apply_record(replay_ctx *c, uint64_t seq, const uint8_t *data, siz
             l->promo = get_u8(&r) != 0;
         }
         if (r.bad || r.p != r.end)
-            return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
-                                "operation-log record %llu is malformed", (unsigned long long)seq);
-        if ((err = program_of(c, version, e))) return err;
-        err = kp_service_purchase(c->st, c->program, store, q, now, c->sc, &c->out, replayed, e);
+            return kp_error_set(e, KP_ERR_INTERNAL, "oplog", "the record is malformed");
+        if ((err = program_of(c, st, version, e))) return err;
+        err = kp_service_purchase(st, c->program, store, q, now, c->sc, &c->out, replayed, e);
     } else {
         kp_return_req *q = &c->ret;
         memset(q, 0, sizeof *q);
@@ -239,11 +255,10 @@ static kp_err apply_record(replay_ctx *c, uint64_t seq, const uint8_t *data, siz
             q->request.lines[i].qty = get_i64(&r);
         }
         if (r.bad || r.p != r.end)
-            return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
-                                "operation-log record %llu is malformed", (unsigned long long)seq);
+            return kp_error_set(e, KP_ERR_INTERNAL, "oplog", "the record is malformed");
         /* A format 1 return (version 0) ran with no bound on its time. */
-        if (version != 0 && (err = program_of(c, version, e))) return err;
-        err = kp_service_return(c->st, version != 0 ? c->program : NULL, store, q, now, c->sc,
+        if (version != 0 && (err = program_of(c, st, version, e))) return err;
+        err = kp_service_return(st, version != 0 ? c->program : NULL, store, q, now, c->sc,
                                 &c->out, replayed, e);
     }
     if (err) return err;
@@ -253,45 +268,35 @@ static kp_err apply_record(replay_ctx *c, uint64_t seq, const uint8_t *data, siz
     return KP_OK;
 }
 
-static kp_err replay_one(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+kp_err kp_durable_redo(void *ctx, kp_store *st, const void *record, size_t len, kp_error *e)
 {
-    replay_ctx *c = arg;
     bool same, replayed;
-    kp_err err = apply_record(c, seq, data, len, &same, &replayed, e);
+    kp_err err = apply_record(ctx, st, record, len, &same, &replayed, e);
     if (err) return err;
     if (replayed || !same)
         return kp_error_set(e, KP_ERR_INTERNAL, "oplog",
-                            "replaying operation-log record %llu gave another answer than the "
-                            "one given before the stop; this binary prices differently from the "
-                            "one that wrote the log: recover with that version",
-                            (unsigned long long)seq);
-    c->applied++;
+                            "replaying it gave another answer than the one given before the "
+                            "stop; this binary prices differently from the one that wrote the "
+                            "log: recover with that version");
     return KP_OK;
 }
 
-/* Decodes what a till would need to send a lost record again: its kind,
- * store, card and receipt. */
-typedef struct lost_ctx {
-    kp_durable_lost_fn report;
-    void *ctx;
-    replay_ctx *replay; /* salvaging: apply each record too */
-    kp_error error;
-    size_t salvaged;
-} lost_ctx;
-
-static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t len, kp_error *e)
+/* Decodes what a till would need to send a lost record again (its kind,
+ * store, card and receipt) and, salvaging, applies it in a savepoint of its
+ * own: one that fails (a return of the purchase that cannot be read, say)
+ * is rolled back alone and stays lost. */
+kp_err kp_durable_lost(void *arg, kp_store *st, uint64_t seq, const void *record, size_t len,
+                       kp_error *e)
 {
-    lost_ctx *c = arg;
+    kp_durable_lost_ctx *c = arg;
+    const uint8_t *data = record;
     const char *outcome = "lost";
-    if (c->replay) {
-        /* Each in a savepoint: one that fails (a return of the purchase
-         * that cannot be read, say) is rolled back alone and stays lost. */
-        kp_store *st = c->replay->st;
+    kp_error why = {0};
+    if (c->salvage) {
         bool same, replayed;
         kp_err err = st->ops->savepoint(st);
         if (err) return kp_error_set(e, err, "database", "%s", st->last_error);
-        kp_error_clear(&c->error);
-        err = apply_record(c->replay, seq, data, len, &same, &replayed, &c->error);
+        err = apply_record(c->salvage, st, data, len, &same, &replayed, &why);
         if (err == KP_OK && replayed) {
             outcome = "already in the database";
         } else if (err == KP_OK) {
@@ -299,9 +304,8 @@ static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t
                            : "salvaged: another answer than the till was given (the lost "
                              "record before it changed the balance)";
             c->salvaged++;
-            c->replay->applied++;
         } else {
-            outcome = c->error.message;
+            outcome = why.message;
         }
         kp_err end = err ? st->ops->rollback_to(st) : st->ops->release(st);
         if (end) return kp_error_set(e, end, "database", "%s", st->last_error);
@@ -317,126 +321,34 @@ static kp_err describe_lost(void *arg, uint64_t seq, const uint8_t *data, size_t
     take(&r, hash, sizeof hash);
     get_str(&r, card);
     get_str(&r, receipt);
-    bool known = !r.bad && (format == FORMAT || format == FORMAT_1) && (type == REC_PURCHASE || type == REC_RETURN);
-    c->report(c->ctx, seq, known ? (type == REC_PURCHASE ? "purchase" : "return") : "unknown",
+    bool known = !r.bad && (format == FORMAT || format == FORMAT_1) &&
+                 (type == REC_PURCHASE || type == REC_RETURN);
+    c->report(c->report_ctx, seq, known ? (type == REC_PURCHASE ? "purchase" : "return") : "unknown",
               known ? store : "", known ? card : "", known ? receipt : "", outcome);
     return KP_OK;
 }
 
-/* Replays the log into the database in one transaction. With accept_loss,
- * damage in the middle of the log (kp_oplog_replay) does not stop it: the
- * records before the damage are kept, the readable ones after it are
- * reported and dropped, and the log is emptied once the database holds
- * the rest durably. */
-static kp_err recover(kp_store *st, kp_oplog *log, bool accept_loss, bool salvage,
-                      kp_durable_lost_fn report, void *report_ctx, size_t *applied,
-                      size_t *salvaged, kp_oplog_damage *damage, kp_error *e)
+kp_err kp_service_open(const char *location, bool create, kp_store **out, kp_error *e)
 {
-    *applied = 0;
-    if (salvaged) *salvaged = 0;
-    if (damage) memset(damage, 0, sizeof *damage);
-    replay_ctx *c = calloc(1, sizeof *c);
-    kp_scratch *sc = kp_scratch_new();
-    if (c == NULL || sc == NULL) {
-        free(c);
-        kp_scratch_free(sc);
-        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    }
-    c->st = st;
-    c->sc = sc;
-    kp_buf_init(&c->out, 64 * 1024 * 1024);
-    uint64_t mark = 0, last = 0;
-    bool lost = false;
-    kp_err err = st->ops->begin(st);
-    if (err == KP_OK) err = st->ops->oplog_mark_get(st, &mark);
-    if (err) {
-        kp_error_set(e, err, "database", "cannot read the operation-log mark: %s", st->last_error);
-    } else {
-        err = kp_oplog_replay(log, mark, replay_one, c, &last, e);
-        const kp_oplog_damage *d = kp_oplog_damage_get(log);
-        if (err == KP_ERR_IO && d->first_lost != 0) {
-            if (damage) *damage = *d;
-            if (accept_loss) {
-                lost_ctx lc = {report, report_ctx, salvage ? c : NULL, {0}, 0};
-                err = report ? kp_oplog_each_lost(log, describe_lost, &lc, e) : KP_OK;
-                lost = err == KP_OK;
-                if (lost && salvage) last = d->last_lost; /* the log is emptied below */
-                if (salvaged) *salvaged = lc.salvaged;
-            }
-        }
-        if (err == KP_OK && last != mark && (err = st->ops->oplog_mark_set(st, last)))
-            kp_error_set(e, err, "database", "cannot write the operation-log mark: %s",
-                         st->last_error);
-    }
-    if (err == KP_OK && (err = st->ops->commit(st)))
-        kp_error_set(e, err, "database", "cannot commit the recovery: %s", st->last_error);
-    if (err) st->ops->rollback(st);
-    /* The dropped records must never be read again: the database's commit
-     * is durable (synchronous=FULL outside the server's writer), so the
-     * log can go. */
-    if (err == KP_OK && lost) err = kp_oplog_clear(log, e);
-    if (err == KP_OK) {
-        kp_oplog_start(log, last);
-        *applied = c->applied;
-    }
-    kp_buf_release(&c->out);
-    free(c->program);
-    free(c);
-    kp_scratch_free(sc);
-    return err;
-}
-
-kp_err kp_durable_recover(kp_store *st, kp_oplog *log, size_t *applied, kp_error *e)
-{
-    return recover(st, log, false, false, NULL, NULL, applied, NULL, NULL, e);
-}
-
-kp_err kp_durable_recover_accepting_loss(kp_store *st, kp_oplog *log, bool salvage,
-                                         kp_durable_lost_fn report, void *ctx, size_t *applied,
-                                         size_t *salvaged, kp_oplog_damage *damage, kp_error *e)
-{
-    return recover(st, log, true, salvage, report, ctx, applied, salvaged, damage, e);
-}
-
-kp_err kp_durable_open_log(kp_store *st, const char *db_path, kp_oplog **log, size_t *applied,
-                           kp_error *e)
-{
-    *log = NULL;
-    *applied = 0;
-    /* PostgreSQL keeps no operation log: a commit is durable when it returns. */
-    if (store_pg_location(db_path)) return KP_OK;
-    uint8_t id[16];
-    kp_err err = st->ops->identity(st, id);
-    if (err) return kp_error_set(e, err, "database", "cannot read the database's identity: %s",
-                                 st->last_error);
-    if ((err = kp_oplog_open(db_path, id, log, e))) return err;
-    if ((err = kp_durable_recover(st, *log, applied, e))) {
-        if (kp_oplog_damage_get(*log)->first_lost) {
-            char why[2048];
-            kp_oplog_damage_explain(*log, why, sizeof why);
-            fprintf(stderr, "kopilka: %s\n", why);
-        }
-        kp_oplog_close(*log);
-        *log = NULL;
-    }
-    return err;
-}
-
-kp_err kp_service_open(const char *db_path, bool create, kp_store **out, kp_error *e)
-{
-    kp_err err = kp_store_open(db_path, create, out, e);
+    kp_err err = kp_store_open(location, create, out, e);
     if (err) return err;
-    kp_oplog *log = NULL;
+    const kp_group_ops *g = (*out)->ops->group;
+    if (g == NULL) return KP_OK;
+    /* Opening the server's group writer recovers what a crash left (the
+     * operation log of SQLite); then it is let go. */
+    kp_durable_replay *replay = kp_durable_replay_new();
     size_t applied = 0;
-    err = kp_durable_open_log(*out, db_path, &log, &applied, e);
-    if (err == KP_ERR_BUSY) return KP_OK; /* a running server owns the log */
+    err = replay ? g->open(*out, location, kp_durable_redo, replay, &applied, e)
+                 : kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    kp_durable_replay_free(replay);
+    if (err == KP_ERR_BUSY) return KP_OK; /* a running server owns it and recovered */
     if (err) {
         kp_store_close(*out);
         *out = NULL;
         return err;
     }
+    g->close(*out);
     if (applied)
         fprintf(stderr, "kopilka: recovered %zu operations from the operation log\n", applied);
-    kp_oplog_close(log);
     return KP_OK;
 }

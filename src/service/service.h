@@ -148,40 +148,46 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
 kp_err kp_service_identify(kp_store *st, const kp_program *program, const kp_purchase_req *req,
                            kp_time now, kp_scratch *sc, kp_buf *out, kp_error *e);
 
-/* ---- durability through the operation log (durable.c, oplog.h) */
-struct kp_oplog;
-/* Appends the record of a purchase or return that produced `answer` to b. */
+/* ---- durability: purchases and returns as redo records (durable.c) */
+/* Writes the record of a purchase or return that produced `answer` into b
+ * (reset first): what the writer gives kp_group_ops.log() and a backend's
+ * recovery hands back to kp_durable_redo(). KP_ERR_NOMEM when b is full. */
 kp_err kp_durable_purchase(kp_buf *b, const char *store, const kp_purchase_req *r, kp_time now,
                            int64_t program_version, const kp_buf *answer);
 kp_err kp_durable_return(kp_buf *b, const char *store, const kp_return_req *r, kp_time now,
                          int64_t program_version, const kp_buf *answer);
-/* Replays into the database, in one transaction, every log record past its
- * mark, checking each answer; then the log writes after the last one. */
-kp_err kp_durable_recover(kp_store *st, struct kp_oplog *log, size_t *applied, kp_error *e);
-/* Recovery that accepts the loss of a damaged log's records (oplog.h):
- * replays those before the damage, calls report for each readable one
- * after it (kind "purchase" or "return", or "unknown"), commits, then
- * empties the log. With salvage, each readable record after the damage is
- * also applied, at the time and program version it ran with, each in its
- * own savepoint; outcome says how it went ("lost" without salvage, else
- * "salvaged: ...", "already in the database" or why it failed). *applied
- * counts records applied (before the damage and salvaged), *salvaged
- * those after it. *damage says what was damaged (all zero: nothing, and
- * this was an ordinary recovery). */
-struct kp_oplog_damage;
+/* What replaying records keeps between them (the program versions used, the
+ * answer buffer). NULL when out of memory. */
+typedef struct kp_durable_replay kp_durable_replay;
+kp_durable_replay *kp_durable_replay_new(void);
+void kp_durable_replay_free(kp_durable_replay *replay);
+/* A kp_redo_fn (store.h), ctx a kp_durable_replay: runs the record through
+ * the service at the time and program version it ran with, and fails
+ * (KP_ERR_INTERNAL, field "oplog") unless the answer is the one given. */
+kp_err kp_durable_redo(void *ctx, kp_store *st, const void *record, size_t len, kp_error *e);
+/* For a damaged log (`kopilka recover --accept-loss`, `backup`): for each
+ * readable record after the damage, report(ctx, seq, kind, store, card,
+ * receipt, outcome), kind "purchase", "return" or "unknown". With salvage
+ * set, the record is also applied, at the time and program version it ran
+ * with, in its own savepoint; outcome says how it went ("lost" without
+ * salvage, else "salvaged: ...", "already in the database" or why it
+ * failed). */
 typedef void (*kp_durable_lost_fn)(void *ctx, uint64_t seq, const char *kind, const char *store,
                                    const char *card, const char *receipt, const char *outcome);
-kp_err kp_durable_recover_accepting_loss(kp_store *st, struct kp_oplog *log, bool salvage,
-                                         kp_durable_lost_fn report, void *ctx, size_t *applied,
-                                         size_t *salvaged, struct kp_oplog_damage *damage,
-                                         kp_error *e);
-/* Opens the database's operation log (taking its lock) and recovers.
- * KP_ERR_BUSY when another process (a running server) owns the log. */
-kp_err kp_durable_open_log(kp_store *st, const char *db_path, struct kp_oplog **log,
-                           size_t *applied, kp_error *e);
-/* kp_store_open for the CLI: also replays the operation log left by a
- * server that stopped uncleanly, unless a running server owns it. */
-kp_err kp_service_open(const char *db_path, bool create, kp_store **out, kp_error *e);
+typedef struct kp_durable_lost_ctx {
+    kp_durable_replay *salvage; /* NULL: only report */
+    kp_durable_lost_fn report;
+    void *report_ctx;
+    size_t salvaged;            /* out: records salvaged */
+} kp_durable_lost_ctx;
+/* The SQLite backend's lost-record callback (store_sqlite_lost_fn), ctx a
+ * kp_durable_lost_ctx. */
+kp_err kp_durable_lost(void *ctx, kp_store *st, uint64_t seq, const void *record, size_t len,
+                       kp_error *e);
+/* kp_store_open for the CLI: also recovers what a server that stopped
+ * uncleanly left (kp_group_ops.open with kp_durable_redo), unless a running
+ * server holds the database's writer lock. */
+kp_err kp_service_open(const char *location, bool create, kp_store **out, kp_error *e);
 
 /* Administration shared by the CLI and the server. */
 kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64_t *version,

@@ -354,8 +354,6 @@ static pg_stmt q_terminal_gen_bump = {
     "INSERT INTO meta(key, value) VALUES ('terminals_generation', '1') ON CONFLICT(key) "
     "DO UPDATE SET value = (meta.value::bigint + 1)::text", 0, 0};
 static pg_stmt q_meta_get = {"SELECT value FROM meta WHERE key = $1", 1, 0};
-static pg_stmt q_meta_set = {"INSERT INTO meta(key, value) VALUES ($1, $2) "
-                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", 2, 0};
 
 static void terminal_row(const PGresult *r, int row, kp_terminal *out)
 {
@@ -997,29 +995,6 @@ static kp_err s_integrity(kp_store *b, bool full, void (*report)(void *ctx, cons
 
 /* ------------------------------------------------------------ identity */
 
-static kp_err meta_set_text(pg_store *s, const char *key, const char *value)
-{
-    pg_params p = {0};
-    pg_p_text(&p, key);
-    pg_p_text(&p, value);
-    return pg_run(s, &q_meta_set, &p, NULL);
-}
-
-static kp_err s_oplog_mark_get(kp_store *b, uint64_t *seq)
-{
-    int64_t v;
-    kp_err err = meta_get_int((pg_store *)b, "oplog_seq", &v, NULL);
-    *seq = (uint64_t)v;
-    return err;
-}
-
-static kp_err s_oplog_mark_set(kp_store *b, uint64_t seq)
-{
-    char v[24];
-    snprintf(v, sizeof v, "%llu", (unsigned long long)seq);
-    return meta_set_text((pg_store *)b, "oplog_seq", v);
-}
-
 static pg_stmt q_identity = {"SELECT value FROM meta WHERE key = 'db_id'", 0, 0};
 
 /* Migration 1 makes the database's random identity; a database copied in
@@ -1054,13 +1029,17 @@ enum { WRITERS_DEFAULT = 4, WRITERS_MAX = 32 };
  * needs them all stopped ("Kopilka serve" in ASCII). */
 #define SERVING_LOCK "4b6f7365727665"
 
+/* The server's writers (redo given) hold the serving lock's shared side
+ * while they serve; a CLI's long job (redo NULL) takes nothing. Nothing to
+ * replay: a group is durable when its COMMIT returns. */
 static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *redo_ctx,
                      size_t *recovered, kp_error *e)
 {
-    /* Nothing to replay: a group is durable when its COMMIT returns. */
-    (void)location, (void)redo, (void)redo_ctx;
-    *recovered = 0;
+    (void)location, (void)redo_ctx;
+    if (recovered) *recovered = 0;
     pg_store *s = (pg_store *)b;
+    s->serving = false;
+    if (redo == NULL) return KP_OK;
     kp_err flushed = pg_flush(s);
     if (flushed) return kp_error_set(e, flushed, "database", "%s", s->base.last_error);
     PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK
@@ -1075,6 +1054,7 @@ static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *r
         return kp_error_set(e, KP_ERR_BUSY, "database",
                             "a repair command (lots merge, phones migrate) is running on %s; "
                             "start the server when it ends", s->location);
+    s->serving = true;
     return KP_OK;
 }
 
@@ -1098,12 +1078,6 @@ kp_err store_pg_hold_stopped(kp_store *b, const char *command, kp_error *e)
     return KP_OK;
 }
 
-static kp_err g_log(kp_store *b, const void *record, size_t len)
-{
-    (void)b, (void)record, (void)len;
-    return KP_OK;
-}
-
 static kp_err g_end(kp_store *b, bool publish, uint64_t *ticket, bool *published)
 {
     (void)publish; /* every group is published: a commit is all PostgreSQL has */
@@ -1113,13 +1087,20 @@ static kp_err g_end(kp_store *b, bool publish, uint64_t *ticket, bool *published
     return err;
 }
 
-static void g_close(kp_store *b) { (void)b; }
+static void g_close(kp_store *b)
+{
+    pg_store *s = (pg_store *)b;
+    if (!s->serving) return;
+    PQclear(PQexec(s->conn, "SELECT pg_advisory_unlock_shared(x'" SERVING_LOCK "'::bigint)"));
+    s->serving = false;
+}
 
 static kp_group_ops pg_group = {
     .writers = WRITERS_DEFAULT,
+    .publish_idle_ns = 0, /* end() always publishes */
     .open = g_open,
     .begin = s_begin,
-    .log = g_log,
+    .log = NULL, /* no log: the writer encodes no records */
     .end = g_end,
     .sync = NULL,
     .upkeep = NULL,
@@ -1170,12 +1151,7 @@ static const kp_store_ops pg_ops = {
     .history = s_history,
     .verify = s_verify,
     .integrity = s_integrity,
-    .checkpoint = NULL,
-    .oplog_mark_get = s_oplog_mark_get,
-    .oplog_mark_set = s_oplog_mark_set,
     .identity = s_identity,
-    .defer_sync = NULL,
-    .sync_journal = NULL,
     .triggers = &store_pg_triggers_ops,
     .people = &store_pg_people_ops,
     .group = &pg_group,

@@ -46,6 +46,7 @@ typedef struct pg_store {
     char sqlstate[6];         /* of the last failure, "" when none */
     char constraint[64];      /* the constraint it broke, "" when none */
     char location[256];       /* the location, password elided, for messages */
+    bool serving;             /* a group writer holding the serving lock (store_pg.c) */
     /* System accounts' deltas summed in memory and written right before
      * COMMIT (store_pg.c), as SQLite's backend does; `sys_saved` is the
      * state at the last savepoint. Indexed by -id (1..-KP_SYS__MIN). */

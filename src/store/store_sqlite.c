@@ -13,6 +13,7 @@
 #include "store_sqlite_vfs.h"
 #include "store_sqlite_people.h"
 #include "store_sqlite_triggers.h"
+#include "store_sqlite_group.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,7 +146,6 @@ typedef struct sqlite_store {
     kp_store base;
     sqlite3 *db;
     sqlite3_stmt *stmt[Q__COUNT];
-    int wal_fd;              /* for sync_journal(); -1 until first used */
     bool file_checked;       /* an integrity check of this connection found the
                               * file whole: verify need not read it again */
     /* System accounts are touched by every operation; their deltas are
@@ -154,9 +154,9 @@ typedef struct sqlite_store {
      * state at the last savepoint, restored by rollback_to. */
     int64_t sys_pending[1 - KP_SYS__MIN];
     int64_t sys_saved[1 - KP_SYS__MIN];
-    char wal_path[4096];
     sqlite_triggers *triggers; /* store_sqlite_triggers.c */
     sqlite_people *people;     /* store_sqlite_people.c */
+    sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
 } sqlite_store;
 
 sqlite_people *store_sqlite_people_of(kp_store *s)
@@ -168,6 +168,10 @@ sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
 {
     return ((sqlite_store *)s)->triggers;
 }
+
+sqlite_group **store_sqlite_group_slot(kp_store *s) { return &((sqlite_store *)s)->group; }
+
+sqlite3 *store_sqlite_db(kp_store *s) { return ((sqlite_store *)s)->db; }
 
 static kp_err fail(sqlite_store *s, int rc)
 {
@@ -193,8 +197,8 @@ static void s_close(kp_store *base)
     for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(s->stmt[i]);
     store_sqlite_triggers_close(s->triggers);
     store_sqlite_people_close(s->people);
+    store_sqlite_group_free(s->group);
     sqlite3_close(s->db);
-    if (s->wal_fd >= 0) close(s->wal_fd);
     free(s);
 }
 
@@ -381,14 +385,7 @@ static kp_err s_terminal_touch(kp_store *b, int64_t id, kp_time used_at)
 
 static kp_err s_terminal_generation(kp_store *b, int64_t *generation)
 {
-    sqlite_store *s = (sqlite_store *)b;
-    *generation = 0;
-    sqlite3_stmt *st = q(s, Q_META_GET);
-    sqlite3_bind_text(st, 1, "terminals_generation", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *generation = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? KP_OK : fail(s, rc);
+    return store_sqlite_meta_int_get(b, "terminals_generation", generation);
 }
 
 static kp_err s_card_create(kp_store *b, const char *number, kp_card_state state, kp_time now,
@@ -872,26 +869,6 @@ static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line),
     return store_sqlite_people_verify(s->people, report, ctx, problems);
 }
 
-static kp_err s_oplog_mark_get(kp_store *b, uint64_t *seq)
-{
-    sqlite_store *s = (sqlite_store *)b;
-    sqlite3_stmt *st = q(s, Q_META_GET);
-    sqlite3_bind_text(st, 1, "oplog_seq", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    *seq = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? KP_OK : fail(s, rc);
-}
-
-static kp_err s_oplog_mark_set(kp_store *b, uint64_t seq)
-{
-    sqlite_store *s = (sqlite_store *)b;
-    sqlite3_stmt *st = q(s, Q_META_SET);
-    sqlite3_bind_text(st, 1, "oplog_seq", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-    return run(s, st);
-}
-
 /* A random identity made once per database: the operation log is keyed
  * with it, so log files left beside a re-created database are ignored. */
 static kp_err s_identity(kp_store *b, uint8_t id[16])
@@ -914,49 +891,24 @@ static kp_err s_identity(kp_store *b, uint8_t id[16])
     return run(s, st);
 }
 
-static kp_err s_checkpoint(kp_store *b)
+kp_err store_sqlite_meta_int_get(kp_store *b, const char *key, int64_t *value)
 {
     sqlite_store *s = (sqlite_store *)b;
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    return rc == SQLITE_OK || rc == SQLITE_BUSY ? KP_OK : fail(s, rc);
+    sqlite3_stmt *st = q(s, Q_META_GET);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *value = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? KP_OK : fail(s, rc);
 }
 
-/* With synchronous=NORMAL a WAL commit writes its frames but does not fsync;
- * sync_journal() then fdatasyncs the WAL file. SQLite's recovery replays WAL
- * frames up to the last valid commit, so once the fdatasync returns, every
- * transaction committed before it survives a crash or power loss. */
-static kp_err s_defer_sync(kp_store *b)
+kp_err store_sqlite_meta_int_set(kp_store *b, const char *key, int64_t value)
 {
     sqlite_store *s = (sqlite_store *)b;
-    int rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) return fail(s, rc);
-    const char *main_path = sqlite3_db_filename(s->db, "main");
-    snprintf(s->wal_path, sizeof s->wal_path, "%s-wal", main_path ? main_path : "");
-    return KP_OK;
-}
-
-static kp_err s_sync_journal(kp_store *b)
-{
-    sqlite_store *s = (sqlite_store *)b;
-    struct stat by_path, by_fd;
-    /* Reopen when the WAL file was replaced (a new inode); fdatasync of any
-     * descriptor of the file flushes the file. */
-    if (stat(s->wal_path, &by_path) != 0) {
-        snprintf(s->base.last_error, sizeof s->base.last_error, "cannot find the journal: %s",
-                 strerror(errno));
-        return KP_ERR_IO;
-    }
-    if (s->wal_fd >= 0 && (fstat(s->wal_fd, &by_fd) != 0 || by_fd.st_ino != by_path.st_ino)) {
-        close(s->wal_fd);
-        s->wal_fd = -1;
-    }
-    if (s->wal_fd < 0) s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
-    if (s->wal_fd < 0 || fdatasync(s->wal_fd) != 0) {
-        snprintf(s->base.last_error, sizeof s->base.last_error, "cannot sync the journal: %s",
-                 strerror(errno));
-        return KP_ERR_IO;
-    }
-    return KP_OK;
+    sqlite3_stmt *st = q(s, Q_META_SET);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, value);
+    return run(s, st);
 }
 
 static const kp_store_ops sqlite_ops = {
@@ -987,14 +939,10 @@ static const kp_store_ops sqlite_ops = {
     .history = s_history,
     .verify = s_verify,
     .integrity = s_integrity,
-    .checkpoint = s_checkpoint,
-    .oplog_mark_get = s_oplog_mark_get,
-    .oplog_mark_set = s_oplog_mark_set,
     .identity = s_identity,
-    .defer_sync = s_defer_sync,
-    .sync_journal = s_sync_journal,
     .triggers = &store_sqlite_triggers_ops,
     .people = &store_sqlite_people_ops,
+    .group = &store_sqlite_group_ops,
 };
 
 enum {
@@ -1104,7 +1052,6 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
     sqlite_store *s = calloc(1, sizeof *s);
     if (s == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     s->base.ops = &sqlite_ops;
-    s->wal_fd = -1;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(path, &s->db, flags, store_sqlite_vfs());
     if (rc != SQLITE_OK) {
@@ -1122,7 +1069,7 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
     /* WAL lets readers (quotes, card lookups) run beside the writer;
      * synchronous=FULL fsyncs the WAL at every commit: durability first,
      * speed from group commit, not from weaker syncing. */
-    /* The server checkpoints from a thread of its own (kp_store_ops.checkpoint),
+    /* The server checkpoints from a thread of its own (kp_group_ops.upkeep),
      * so commits do not pay for copying pages into the database file; the
      * large auto-checkpoint threshold only bounds the journal if it lags. */
     rc = sqlite3_exec(s->db,

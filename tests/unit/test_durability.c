@@ -21,7 +21,11 @@
 
 #include <kopilka/oplog.h>
 
+#include <sqlite3.h>
+
+#include "group_writer.h"
 #include "service/service.h"
+#include "store/store_sqlite.h"
 
 static const uint8_t key[16] = {4, 5, 6};
 
@@ -265,9 +269,8 @@ static void five_purchases_the_third_damaged(fx *f, char card[KP_STR_MAX])
     kp_program *p = malloc(sizeof *p);
     assert_int_equal(kp_service_program_get(st, 0, p, &e), KP_OK);
     kp_scratch *sc = kp_scratch_new();
-    kp_oplog *log = NULL;
-    size_t applied = 0;
-    assert_int_equal(kp_durable_open_log(st, f->db, &log, &applied, &e), KP_OK);
+    group_writer w;
+    group_writer_open(&w, st, f->db);
 
     /* Five purchases only in the log (the server died before committing
      * the database); each record's offset is noted. */
@@ -275,7 +278,6 @@ static void five_purchases_the_third_damaged(fx *f, char card[KP_STR_MAX])
     kp_buf answer, rec;
     kp_buf_init(&answer, 1 << 20);
     kp_buf_init(&rec, 1 << 20);
-    assert_int_equal(st->ops->begin(st), KP_OK);
     off_t off = 0;
     for (int i = 0; i < 5; i++) {
         char body[512];
@@ -286,26 +288,53 @@ static void five_purchases_the_third_damaged(fx *f, char card[KP_STR_MAX])
         static kp_purchase_req req;
         assert_int_equal(kp_purchase_req_parse(body, strlen(body), true, &req, &e), KP_OK);
         bool replayed = false;
+        group_writer_begin(&w);
         assert_int_equal(
             kp_service_purchase(st, p, "s1", &req, test_now, sc, &answer, &replayed, &e), KP_OK);
         assert_int_equal(kp_durable_purchase(&rec, "s1", &req, test_now, p->version, &answer),
                          KP_OK);
-        assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
+        group_writer_log(&w, &rec);
         at[i] = off;
         off += (off_t)(32 + ((rec.len + 7) & ~(size_t)7));
-        unsigned files;
-        uint64_t seq;
-        assert_int_equal(kp_oplog_write(log, &files, &seq, &e), KP_OK);
-        assert_int_equal(kp_oplog_sync(log, files, &e), KP_OK);
+        group_writer_end_durable(&w); /* one record, one write */
     }
-    assert_int_equal(st->ops->rollback(st), KP_OK);
-    kp_oplog_close(log);
+    group_writer_close(&w); /* the server dies before publishing */
     kp_store_close(st);
     flip(f->file[0], at[2] + 40); /* inside the record of R-3 */
     kp_buf_release(&answer);
     kp_buf_release(&rec);
     kp_scratch_free(sc);
     free(p);
+}
+
+/* meta.oplog_seq, read by a connection of its own. */
+static uint64_t mark_of(const char *db)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT value FROM meta WHERE key = 'oplog_seq'", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    uint64_t mark = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return mark;
+}
+
+/* `kopilka recover --accept-loss [--salvage]` as cmd_recover.c runs it. */
+static kp_err recover_accepting_loss(const char *db, bool salvage, lost_list *lost,
+                                     store_sqlite_recovery *r, size_t *salvaged, kp_error *e)
+{
+    kp_durable_lost_ctx c = {.report = report_lost, .report_ctx = lost};
+    if (salvage) c.salvage = kp_durable_replay_new();
+    *r = (store_sqlite_recovery){.redo = kp_durable_redo, .redo_ctx = kp_durable_replay_new(),
+                                 .lost = kp_durable_lost, .lost_ctx = &c};
+    kp_err err = store_sqlite_recover(db, r, e);
+    kp_durable_replay_free(r->redo_ctx);
+    kp_durable_replay_free(c.salvage);
+    *salvaged = c.salvaged;
+    return err;
 }
 
 static void recovery_refuses_damage_then_accepts_the_loss_on_request(void **state)
@@ -315,8 +344,6 @@ static void recovery_refuses_damage_then_accepts_the_loss_on_request(void **stat
     five_purchases_the_third_damaged(f, card);
     kp_store *st = NULL;
     kp_error e = {0};
-    size_t applied = 0;
-    kp_oplog *log = NULL;
 
     /* Every opening refuses, and changes nothing. */
     assert_int_equal(kp_service_open(f->db, false, &st, &e), KP_ERR_IO);
@@ -325,36 +352,30 @@ static void recovery_refuses_damage_then_accepts_the_loss_on_request(void **stat
     assert_int_equal(kp_store_open(f->db, false, &st, &e), KP_OK);
     kp_op_row row;
     assert_int_equal(st->ops->op_find(st, "s1", "R-1", &row), KP_ERR_NOT_FOUND);
-    uint64_t mark = 99;
-    assert_int_equal(st->ops->oplog_mark_get(st, &mark), KP_OK);
-    assert_int_equal(mark, 0);
+    assert_int_equal(mark_of(f->db), 0);
 
     /* Accepting the loss keeps, lists. */
-    uint8_t id[16];
-    assert_int_equal(st->ops->identity(st, id), KP_OK);
-    assert_int_equal(kp_oplog_open(f->db, id, &log, &e), KP_OK);
     lost_list lost = {0};
-    kp_oplog_damage d;
+    store_sqlite_recovery r;
     size_t salvaged = 99;
-    assert_int_equal(kp_durable_recover_accepting_loss(st, log, false, report_lost, &lost,
-                                                       &applied, &salvaged, &d, &e),
-                     KP_OK);
-    assert_int_equal(applied, 2);
+    assert_int_equal(recover_accepting_loss(f->db, false, &lost, &r, &salvaged, &e), KP_OK);
+    assert_int_equal(r.redone, 2);
     assert_int_equal(salvaged, 0);
-    assert_int_equal(d.first_lost, 3);
-    assert_int_equal(d.last_lost, 5);
+    assert_int_equal(r.damage.first_lost, 3);
+    assert_int_equal(r.damage.last_lost, 5);
+    assert_non_null(strstr(r.explanation, "acknowledged operations 3 to 5"));
     assert_int_equal(lost.n, 2);
     char want[1024];
     snprintf(want, sizeof want, "4 purchase s1 %s R-4: lost", card);
     assert_string_equal(lost.lines[0], want);
     snprintf(want, sizeof want, "5 purchase s1 %s R-5: lost", card);
     assert_string_equal(lost.lines[1], want);
-    kp_oplog_close(log);
     assert_int_equal(st->ops->op_find(st, "s1", "R-2", &row), KP_OK);
     kp_op_row_release(&row);
     assert_int_equal(st->ops->op_find(st, "s1", "R-4", &row), KP_ERR_NOT_FOUND);
-    assert_int_equal(st->ops->oplog_mark_get(st, &mark), KP_OK);
-    assert_int_equal(mark, 2);
+    /* Every record up to the last readable one is accounted for: kept, or
+     * listed and dropped with the emptied log. */
+    assert_int_equal(mark_of(f->db), 5);
     kp_store_close(st);
     /* The log is empty: the dropped records are never read again. */
     struct stat sb;
@@ -373,21 +394,14 @@ static void salvage_applies_the_readable_records_after_the_damage(void **state)
     five_purchases_the_third_damaged(f, card);
     kp_store *st = NULL;
     kp_error e = {0};
-    kp_oplog *log = NULL;
-    uint8_t id[16];
-    assert_int_equal(kp_store_open(f->db, false, &st, &e), KP_OK);
-    assert_int_equal(st->ops->identity(st, id), KP_OK);
-    assert_int_equal(kp_oplog_open(f->db, id, &log, &e), KP_OK);
     lost_list lost = {0};
-    kp_oplog_damage d;
-    size_t applied = 0, salvaged = 0;
-    assert_int_equal(kp_durable_recover_accepting_loss(st, log, true, report_lost, &lost,
-                                                       &applied, &salvaged, &d, &e),
-                     KP_OK);
-    kp_oplog_close(log);
-    assert_int_equal(applied, 4);
+    store_sqlite_recovery r;
+    size_t salvaged = 0;
+    assert_int_equal(recover_accepting_loss(f->db, true, &lost, &r, &salvaged, &e), KP_OK);
+    assert_int_equal(r.redone, 2);
     assert_int_equal(salvaged, 2);
     assert_int_equal(lost.n, 2);
+    assert_int_equal(kp_store_open(f->db, false, &st, &e), KP_OK);
     /* R-4 and R-5 ran at their own time; their balances lack R-3's 500
      * points, so the answers differ from what the till printed. */
     char want[1024];
@@ -398,9 +412,7 @@ static void salvage_applies_the_readable_records_after_the_damage(void **state)
     assert_int_equal(st->ops->op_find(st, "s1", "R-5", &row), KP_OK);
     kp_op_row_release(&row);
     assert_int_equal(st->ops->op_find(st, "s1", "R-3", &row), KP_ERR_NOT_FOUND);
-    uint64_t mark = 0;
-    assert_int_equal(st->ops->oplog_mark_get(st, &mark), KP_OK);
-    assert_int_equal(mark, 5);
+    assert_int_equal(mark_of(f->db), 5);
     kp_store_close(st);
     assert_int_equal(kp_service_open(f->db, false, &st, &e), KP_OK);
     kp_store_close(st);

@@ -23,6 +23,7 @@
 
 #include <kopilka/oplog.h>
 
+#include "group_writer.h"
 #include "service/service.h"
 
 static const uint8_t key_a[16] = {1, 2, 3};
@@ -234,7 +235,7 @@ static const kp_purchase_req *purchase_req(const char *card, const char *receipt
     return &req;
 }
 
-static void purchase(kp_store *st, const kp_program *p, kp_oplog *log, const char *card,
+static void purchase(kp_store *st, const kp_program *p, group_writer *w, const char *card,
                      const char *receipt, int64_t amount, int64_t burn, kp_buf *answer,
                      kp_scratch *sc)
 {
@@ -248,7 +249,7 @@ static void purchase(kp_store *st, const kp_program *p, kp_oplog *log, const cha
     kp_buf rec;
     kp_buf_init(&rec, 1 << 20);
     assert_int_equal(kp_durable_purchase(&rec, "s1", req, now, p->version, answer), KP_OK);
-    assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
+    group_writer_log(w, &rec);
     kp_buf_release(&rec);
 }
 
@@ -269,25 +270,21 @@ static void purchases_only_in_the_log_are_replayed(void **state)
     assert_int_equal(kp_service_program_get(st, 0, p, &e), KP_OK);
     kp_scratch *sc = kp_scratch_new();
 
-    /* The server: log open, a transaction open across two groups, the
-     * records durable, then a crash before the database commit. */
-    kp_oplog *log = NULL;
-    size_t applied = 99;
-    assert_int_equal(kp_durable_open_log(st, f->db, &log, &applied, &e), KP_OK);
-    assert_int_equal(applied, 0);
+    /* The server: its group writer open, a transaction open across two
+     * groups, the records durable, then a crash before the database commit. */
+    group_writer w;
+    group_writer_open(&w, st, f->db);
+    assert_int_equal(w.recovered, 0);
     kp_buf a1, a2;
     kp_buf_init(&a1, 1 << 20);
     kp_buf_init(&a2, 1 << 20);
-    assert_int_equal(st->ops->begin(st), KP_OK);
-    purchase(st, p, log, card, "R-1", 100000, 0, &a1, sc);   /* earns 50 */
-    purchase(st, p, log, card, "R-2", 60000, 20, &a2, sc);   /* burns 20 */
-    unsigned files;
-    uint64_t seq;
-    assert_int_equal(kp_oplog_write(log, &files, &seq, &e), KP_OK);
-    assert_int_equal(kp_oplog_sync(log, files, &e), KP_OK);
-    assert_int_equal(seq, 2);
-    assert_int_equal(st->ops->rollback(st), KP_OK); /* the crash loses the transaction */
-    kp_oplog_close(log);
+    group_writer_begin(&w);
+    purchase(st, p, &w, card, "R-1", 100000, 0, &a1, sc);   /* earns 50 */
+    group_writer_end_durable(&w);
+    group_writer_begin(&w);
+    purchase(st, p, &w, card, "R-2", 60000, 20, &a2, sc);   /* burns 20 */
+    group_writer_end_durable(&w);
+    group_writer_close(&w); /* the crash loses the transaction */
     kp_store_close(st);
 
     /* Reopening (as the CLI or the server does) replays both. */
@@ -310,8 +307,8 @@ static void purchases_only_in_the_log_are_replayed(void **state)
     assert_int_equal(kp_service_card(st, card, 0, sc, &out, &e), KP_OK);
     assert_non_null(strstr(out.data, "\"balance\":59")); /* 50, then -20 and +29 */
     /* A second recovery finds nothing left to do. */
-    assert_int_equal(kp_durable_open_log(st, f->db, &log, &applied, &e), KP_OK);
-    assert_int_equal(applied, 0);
+    group_writer_open(&w, st, f->db);
+    assert_int_equal(w.recovered, 0);
 
     /* A record whose replay answers differently (here: its answer hash
      * does not match) stops recovery and changes nothing. */
@@ -325,12 +322,13 @@ static void purchases_only_in_the_log_are_replayed(void **state)
     kp_buf rec;
     kp_buf_init(&rec, 1 << 20);
     assert_int_equal(kp_durable_purchase(&rec, "s1", &req, 0, p->version, &fake), KP_OK);
-    assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
-    assert_int_equal(kp_oplog_write(log, &files, &seq, &e), KP_OK);
-    kp_oplog_close(log);
+    group_writer_begin(&w);
+    group_writer_log(&w, &rec);
+    group_writer_end_durable(&w);
+    group_writer_close(&w);
     kp_store_close(st);
     assert_int_equal(kp_service_open(f->db, false, &st, &e), KP_ERR_INTERNAL);
-    assert_non_null(strstr(e.message, "another answer"));
+    assert_non_null(strstr(e.message, "operation-log record 3: replaying it gave another answer"));
     assert_int_equal(kp_store_open(f->db, false, &st, &e), KP_OK);
     assert_int_equal(st->ops->op_find(st, "s1", "R-3", &row), KP_ERR_NOT_FOUND);
 

@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include <kopilka/clock.h>
-#include <kopilka/oplog.h>
 #include <sodium.h>
 
+#include "group_writer.h"
 #include "service/service.h"
 
 static const kp_time MINUTE = 60;
@@ -171,30 +171,25 @@ static void what_a_till_said_is_replayed_from_the_log(void **state)
     assert_int_equal(kp_return_req_parse(rbody, strlen(rbody), &ret, &e), KP_OK);
     snprintf(ret.card, sizeof ret.card, "%s", card);
 
-    kp_oplog *log = NULL;
-    size_t applied = 0;
-    assert_int_equal(kp_durable_open_log(st, f->db, &log, &applied, &e), KP_OK);
+    group_writer w;
+    group_writer_open(&w, st, f->db);
     kp_buf a1, a2, rec;
     kp_buf_init(&a1, 1 << 20);
     kp_buf_init(&a2, 1 << 20);
     kp_buf_init(&rec, 1 << 20);
     bool replayed = true;
-    assert_int_equal(st->ops->begin(st), KP_OK);
+    group_writer_begin(&w);
     assert_int_equal(kp_service_purchase(st, p, "s1", &buy, now, sc, &a1, &replayed, &e), KP_OK);
     assert_non_null(strstr(a1.data, "\"identified_by\":\"phone\""));
     assert_non_null(strstr(a1.data, "\"offline\":true"));
     assert_int_equal(kp_durable_purchase(&rec, "s1", &buy, now, p->version, &a1), KP_OK);
-    assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
+    group_writer_log(&w, &rec);
     assert_int_equal(kp_service_return(st, p, "s2", &ret, now, sc, &a2, &replayed, &e), KP_OK);
     assert_non_null(strstr(a2.data, "\"original_store\":\"s1\",\"store\":\"s2\""));
     assert_int_equal(kp_durable_return(&rec, "s2", &ret, now, p->version, &a2), KP_OK);
-    assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
-    unsigned files;
-    uint64_t seq;
-    assert_int_equal(kp_oplog_write(log, &files, &seq, &e), KP_OK);
-    assert_int_equal(kp_oplog_sync(log, files, &e), KP_OK);
-    assert_int_equal(st->ops->rollback(st), KP_OK); /* the crash loses the transaction */
-    kp_oplog_close(log);
+    group_writer_log(&w, &rec);
+    group_writer_end_durable(&w);
+    group_writer_close(&w); /* the crash loses the transaction */
     kp_store_close(st);
 
     /* Recovery replays both (it checks each answer's hash); a retry of the
@@ -300,9 +295,9 @@ static void a_format_1_log_recovers_after_the_upgrade(void **state)
     assert_null(strstr(a2.data, "original_store")); /* the answer as format 1's binary gave it */
     assert_int_equal(st->ops->rollback(st), KP_OK);
 
-    kp_oplog *log = NULL;
-    size_t applied = 0;
-    assert_int_equal(kp_durable_open_log(st, f->db, &log, &applied, &e), KP_OK);
+    group_writer w;
+    group_writer_open(&w, st, f->db);
+    group_writer_begin(&w);
     put_head(&rec, 1, now, p->version, "s1", &a1);
     put_str(&rec, buy.card);
     put_str(&rec, buy.receipt);
@@ -315,7 +310,7 @@ static void a_format_1_log_recovers_after_the_upgrade(void **state)
     put_i64(&rec, 100000);
     put_i64(&rec, 1);
     put_u8(&rec, 0);
-    assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
+    group_writer_log(&w, &rec);
     put_head(&rec, 2, now, 0, "s1", &a2);
     put_str(&rec, ret.card);
     put_str(&rec, ret.receipt);
@@ -324,12 +319,9 @@ static void a_format_1_log_recovers_after_the_upgrade(void **state)
     put_i64(&rec, 0);
     put_u8(&rec, 1);
     put_i64(&rec, 0);
-    assert_int_equal(kp_oplog_add(log, rec.data, rec.len, &e), KP_OK);
-    unsigned files;
-    uint64_t seq;
-    assert_int_equal(kp_oplog_write(log, &files, &seq, &e), KP_OK);
-    assert_int_equal(kp_oplog_sync(log, files, &e), KP_OK);
-    kp_oplog_close(log);
+    group_writer_log(&w, &rec);
+    group_writer_end_durable(&w);
+    group_writer_close(&w);
     kp_store_close(st);
 
     assert_int_equal(kp_service_open(f->db, false, &st, &e), KP_OK);

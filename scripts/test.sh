@@ -15,11 +15,12 @@ cmake --build build-test -j"$(nproc)"
 if [ -z "${KOPILKA_TEST_PG:-}" ]; then
   KOPILKA_PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kopilka-pg.XXXXXX")
   export KOPILKA_PG_DIR
-  trap 'scripts/pg.sh stop' EXIT
+  pg="$PWD/scripts/pg.sh"
+  trap '"$pg" stop' EXIT
   # An interrupted run stops the cluster too (EXIT runs after these exits).
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  KOPILKA_TEST_PG=$(scripts/pg.sh start)
+  KOPILKA_TEST_PG=$("$pg" start)
   export KOPILKA_TEST_PG
 fi
 echo "test: PostgreSQL at $KOPILKA_TEST_PG" >&2

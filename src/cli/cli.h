@@ -36,6 +36,9 @@ int cmd_discount_clear(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_birthday_set(int argc, char **argv);
 
+/* cmd_migrate.c */
+int cmd_migrate(int argc, char **argv);
+
 /* cmd_recover.c */
 int cmd_recover(int argc, char **argv);
 /* Removes every `name` (an option without a value, "--accept-loss") from

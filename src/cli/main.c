@@ -169,6 +169,21 @@ static const kp_command commands[] = {
      "A PostgreSQL database is backed up with pg_dump or pg_basebackup instead "
      "(docs/deploy.md).",
      cmd_backup},
+    {"migrate", "kopilka migrate FROM.db postgresql://… [--key-out FILE]",
+     "Moves the SQLite database FROM.db, with everything in it, into an empty PostgreSQL "
+     "database (made with CREATE DATABASE; Kopilka's schema is created there): every table "
+     "copied with COPY in one transaction, ids kept. FROM.db must be at rest: no server "
+     "serving it and nothing left in its operation log (else run `kopilka recover FROM.db` "
+     "first); a target that already holds Kopilka data is refused. Before the commit, "
+     "verify runs on both sides (ledger, audit chain, the audit MACs with the key file) and "
+     "the totals must match (accounts, sum of balances, operations, postings, lots, "
+     "customers, audit entries and the chain's head hash); any difference rolls the whole "
+     "copy back. Progress on stderr, each table's rows on stdout. The personal-data key "
+     "file FROM.db.key is not stored in PostgreSQL: --key-out copies it to FILE (a new "
+     "file, mode 0600); either way the command says which file KOPILKA_KEY_FILE must name "
+     "for the server and commands on the target. Exits 0 when committed, 1 when nothing "
+     "was.",
+     cmd_migrate},
     {"recover", "kopilka recover DB [--accept-loss [--salvage]]",
      "Replays the operation log into DB, as every command and the server do at start. When "
      "the log is damaged in its middle (a record that cannot be read with readable records "

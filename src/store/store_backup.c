@@ -15,18 +15,16 @@
 
 enum { LOG_FILES = 2, PATH_MAX_BYTES = 4096, STEP_PAUSE_US = 1000 };
 
-/* Copies the file at from to a new file at to (mode 0600). A missing
- * source is not an error (a database that never served has no log). */
-static kp_err copy_file(const char *from, const char *to, kp_error *e)
+kp_err store_backup_copy_file(const char *from, const char *to, const char *field, kp_error *e)
 {
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         if (errno == ENOENT) return KP_OK;
-        return kp_error_set(e, KP_ERR_IO, "backup", "cannot read %s: %s", from, strerror(errno));
+        return kp_error_set(e, KP_ERR_IO, field, "cannot read %s: %s", from, strerror(errno));
     }
     int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out < 0) {
-        kp_error_set(e, KP_ERR_IO, "backup", "cannot create %s: %s", to, strerror(errno));
+        kp_error_set(e, KP_ERR_IO, field, "cannot create %s: %s", to, strerror(errno));
         close(in);
         return KP_ERR_IO;
     }
@@ -37,14 +35,14 @@ static kp_err copy_file(const char *from, const char *to, kp_error *e)
         if (n == 0) break;
         if (n < 0) {
             if (errno == EINTR) continue;
-            err = kp_error_set(e, KP_ERR_IO, "backup", "cannot read %s: %s", from, strerror(errno));
+            err = kp_error_set(e, KP_ERR_IO, field, "cannot read %s: %s", from, strerror(errno));
             break;
         }
         for (ssize_t done = 0; done < n;) {
             ssize_t w = write(out, chunk + done, (size_t)(n - done));
             if (w < 0 && errno == EINTR) continue;
             if (w <= 0) {
-                err = kp_error_set(e, KP_ERR_IO, "backup", "cannot write %s: %s", to,
+                err = kp_error_set(e, KP_ERR_IO, field, "cannot write %s: %s", to,
                                    strerror(errno));
                 break;
             }
@@ -53,7 +51,7 @@ static kp_err copy_file(const char *from, const char *to, kp_error *e)
         if (err) break;
     }
     if (err == KP_OK && fsync(out) != 0)
-        err = kp_error_set(e, KP_ERR_IO, "backup", "cannot sync %s: %s", to, strerror(errno));
+        err = kp_error_set(e, KP_ERR_IO, field, "cannot sync %s: %s", to, strerror(errno));
     close(out);
     close(in);
     return err;
@@ -156,7 +154,7 @@ kp_err store_backup_copy(const char *db_path, const char *out_path, int pages_pe
     for (int i = 0; i < LOG_FILES && err == KP_OK; i++) {
         log_path(from, sizeof from, db_path, i);
         log_path(to, sizeof to, out_path, i);
-        err = copy_file(from, to, e);
+        err = store_backup_copy_file(from, to, "backup", e);
     }
     if (err == KP_OK) err = copy_pages(db_path, out_path, pages_per_step, e);
     if (err == KP_OK) chmod(out_path, 0600);

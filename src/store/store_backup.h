@@ -26,6 +26,11 @@
  * On failure the partial copy (out_path and its log files) is removed. */
 kp_err store_backup_copy(const char *db_path, const char *out_path, int pages_per_step,
                          kp_error *e);
+/* Copies the file at `from` to a new file at `to` (mode 0600, fsync'ed;
+ * an existing `to` is refused, never overwritten). A missing source is not
+ * an error (a database that never served has no log): the caller checks
+ * first when it must exist. Errors name `field`. */
+kp_err store_backup_copy_file(const char *from, const char *to, const char *field, kp_error *e);
 /* Removes a copy: out_path, its journal files and its operation-log files. */
 void store_backup_remove(const char *out_path);
 

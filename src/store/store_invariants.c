@@ -14,6 +14,9 @@
  */
 #include "store_invariants.h"
 
+#include <stdio.h>
+#include <string.h>
+
 const store_invariant store_invariants[] = {
     /* Double entry: an operation moves points from one account to another,
      * never makes or loses them; each operation's postings net to zero. */
@@ -61,3 +64,24 @@ const store_invariant store_invariants[] = {
 };
 
 const size_t store_invariants_count = sizeof store_invariants / sizeof store_invariants[0];
+
+void store_audit_step(store_audit_walk *w, const kp_audit_entry *a,
+                      void (*report)(void *ctx, const char *line), void *ctx, int64_t *problems)
+{
+    const char *what = NULL;
+    uint8_t expect[32];
+    if (a->seq != w->seq + 1) what = "entries before it are missing";
+    else if (memcmp(a->prev_hash, w->prev, 32) != 0)
+        what = "it does not link to the entry before it";
+    kp_audit_hash(a->prev_hash, a, expect);
+    if (what == NULL && memcmp(expect, a->hash, 32) != 0)
+        what = "its content does not match its hash (changed after it was written)";
+    if (what) {
+        char line[256];
+        snprintf(line, sizeof line, "audit entry %lld: %s", (long long)a->seq, what);
+        if (*problems < STORE_INVARIANT_LINES_MAX) report(ctx, line);
+        (*problems)++;
+    }
+    w->seq = a->seq;
+    memcpy(w->prev, a->hash, 32);
+}

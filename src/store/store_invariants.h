@@ -9,6 +9,9 @@
 #define KOPILKA_STORE_INVARIANTS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <kopilka/people.h>
 
 typedef struct store_invariant {
     const char *sql;  /* rows: (id, amount), both integers */
@@ -20,5 +23,20 @@ extern const size_t store_invariants_count;
 
 /* Problems a verify reports line by line; beyond it they are only counted. */
 enum { STORE_INVARIANT_LINES_MAX = 100 };
+
+/* The audit chain (people.h, kp_audit_entry), checked the same way by each
+ * backend's verify: it reads every entry in seq order and gives each to
+ * store_audit_step(). An entry must be numbered right after the one before
+ * (none deleted), carry that one's hash as prev_hash (none inserted or
+ * reordered), and hash to its own `hash` (none changed). A problem is one
+ * line to report(ctx, line), while *problems is under
+ * STORE_INVARIANT_LINES_MAX, and is counted in *problems. */
+typedef struct store_audit_walk {
+    int64_t seq;          /* the last entry walked, 0 before the first */
+    uint8_t prev[32];     /* its hash; all zero before the first */
+} store_audit_walk;
+
+void store_audit_step(store_audit_walk *w, const kp_audit_entry *a,
+                      void (*report)(void *ctx, const char *line), void *ctx, int64_t *problems);
 
 #endif

@@ -22,6 +22,7 @@
  * pages by key, so no result larger than a page is ever held in memory and
  * the connection is free for the callback's own statements.
  */
+#include "store_invariants.h"
 #include "store_pg_int.h"
 
 #include <stdio.h>
@@ -158,10 +159,10 @@ static pg_stmt q_card_info_get = {"SELECT " CARD_COLS " FROM cards c LEFT JOIN c
                                   "ON i.number = c.number WHERE c.number = $1",
                                   1, 0};
 /* Inside a transaction the card's row is locked first, by a statement of
- * its own: a locking read that waited for another transaction re-reads the
- * locked row only, not card_info's, so one statement would see the card's
- * new state beside its old details. The read after it sees both as
- * committed. */
+ * its own (locked_one): a locking read that waited for another transaction
+ * re-reads the locked row only, not card_info's, so one statement would see
+ * the card's new state beside its old details. The read after it sees both
+ * as committed. */
 static pg_stmt q_card_lock = {"SELECT 1 FROM cards WHERE number = $1 FOR UPDATE", 1, 0};
 /* The card's row in `cards` and its details in one statement: no row
  * inserted means no such card. */
@@ -286,6 +287,14 @@ static pg_store *P(kp_store *s)
     return (pg_store *)s;
 }
 
+/* Whether the connection is inside a transaction block, as the server says
+ * (libpq tracks it without a round trip): whoever opened it, begin() or a
+ * group of the writer. */
+static bool in_txn(pg_store *s)
+{
+    return PQtransactionStatus(s->conn) != PQTRANS_IDLE;
+}
+
 /* Runs a statement that returns at most one row: KP_OK with the row in
  * *r (the caller clears it), KP_ERR_NOT_FOUND without (nothing to clear). */
 static kp_err one(pg_store *s, pg_stmt *st, const pg_params *p, PGresult **r)
@@ -298,6 +307,25 @@ static kp_err one(pg_store *s, pg_stmt *st, const pg_params *p, PGresult **r)
         return KP_ERR_NOT_FOUND;
     }
     return KP_OK;
+}
+
+/* Runs `lock` then `get` in one pipeline (one round trip), each a
+ * statement of its own: in READ COMMITTED `get` takes its snapshot after
+ * `lock` has its lock, so it reads what committed while `lock` waited.
+ * Then as one(): KP_OK with get's row in *r, KP_ERR_NOT_FOUND without. */
+static kp_err locked_one(pg_store *s, pg_stmt *lock, const pg_params *lock_p, pg_stmt *get,
+                         const pg_params *get_p, PGresult **r)
+{
+    *r = NULL;
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    if (err) return err;
+    pg_pipe_send(s, s->pipe, lock, lock_p, -1, NULL);
+    pg_pipe_query(s, s->pipe, get, get_p, r);
+    if ((err = pg_pipe_end(s, s->pipe))) return err;
+    if (PQntuples(*r) > 0) return KP_OK;
+    PQclear(*r);
+    *r = NULL;
+    return KP_ERR_NOT_FOUND;
 }
 
 /* Reads row i of a result into one item (of a list, or the one asked for). */
@@ -539,7 +567,7 @@ static kp_err pp_customer_get(kp_store *st, int64_t id, kp_customer_row *out)
     pg_store *s = P(st);
     pg_params p = {0};
     pg_p_int(&p, id);
-    return get_row(s, s->in_txn ? &q_customer_get_lock : &q_customer_get, &p, read_customer, out);
+    return get_row(s, in_txn(s) ? &q_customer_get_lock : &q_customer_get, &p, read_customer, out);
 }
 
 static kp_err pp_customer_by_index(kp_store *st, kp_contact contact, const uint8_t ix[32],
@@ -637,8 +665,13 @@ static kp_err pp_card_info_get(kp_store *st, const char *number, kp_card_info *o
     pg_store *s = P(st);
     pg_params p = {0};
     pg_p_text(&p, number);
-    kp_err err = s->in_txn ? pg_run_one(s, &q_card_lock, &p) : KP_OK;
-    return err ? err : get_row(s, &q_card_info_get, &p, read_card, out);
+    if (!in_txn(s)) return get_row(s, &q_card_info_get, &p, read_card, out);
+    PGresult *r;
+    kp_err err = locked_one(s, &q_card_lock, &p, &q_card_info_get, &p, &r);
+    if (err) return err;
+    read_card(r, 0, out);
+    PQclear(r);
+    return KP_OK;
 }
 
 static kp_err pp_card_info_put(kp_store *st, const kp_card_info *c, kp_time now)
@@ -910,11 +943,9 @@ static void read_audit(const PGresult *r, int i, void *item)
 static kp_err audit_append_locked(pg_store *s, kp_audit_entry *entry)
 {
     PGresult *r;
-    kp_err err = pg_run(s, &q_audit_lock, NULL, NULL);
-    if (err) return err;
     int64_t seq = 0;
     memset(entry->prev_hash, 0, 32);
-    err = one(s, &q_audit_head, NULL, &r);
+    kp_err err = locked_one(s, &q_audit_lock, NULL, &q_audit_head, NULL, &r);
     if (err == KP_OK) {
         seq = pg_int(r, 0, 0);
         bytes32(r, 0, 1, entry->prev_hash);
@@ -943,7 +974,7 @@ static kp_err audit_append_locked(pg_store *s, kp_audit_entry *entry)
 static kp_err pp_audit_append(kp_store *st, kp_audit_entry *entry)
 {
     pg_store *s = P(st);
-    if (s->in_txn) return audit_append_locked(s, entry);
+    if (in_txn(s)) return audit_append_locked(s, entry);
     /* Alone, the append is its own transaction: the lock must cover the
      * head's read and the insert. */
     kp_err err = pg_exec(s, "BEGIN");
@@ -990,8 +1021,8 @@ static kp_err pp_family_get(kp_store *st, int64_t id, int64_t owner_id, kp_famil
     pg_store *s = P(st);
     pg_params p = {0};
     pg_p_int(&p, id ? id : owner_id);
-    pg_stmt *q = id ? (s->in_txn ? &q_family_get_lock : &q_family_get)
-                    : (s->in_txn ? &q_family_by_owner_lock : &q_family_by_owner);
+    pg_stmt *q = id ? (in_txn(s) ? &q_family_get_lock : &q_family_get)
+                    : (in_txn(s) ? &q_family_by_owner_lock : &q_family_by_owner);
     return get_row(s, q, &p, read_family, out);
 }
 
@@ -1093,45 +1124,31 @@ static kp_err pp_sealed_count(kp_store *st, int64_t *n)
 
 /* ---------------------------------------------------------------- verify */
 
-typedef struct audit_walk {
-    uint8_t prev[32];
-    int64_t seq;
+/* The audit chain, in pages, each entry checked by store_audit_step() (the
+ * same check as SQLite's verify). */
+
+typedef struct audit_visit {
+    store_audit_walk walk;
     void (*report)(void *ctx, const char *line);
     void *ctx;
     int64_t *problems;
-} audit_walk;
+} audit_visit;
 
 static bool visit_audit(void *ctx, const PGresult *r, int i)
 {
-    audit_walk *w = ctx;
+    audit_visit *v = ctx;
     kp_audit_entry a;
     read_audit(r, i, &a);
-    uint8_t expect[32];
-    const char *what = NULL;
-    if (a.seq != w->seq + 1)
-        what = "entries before it are missing";
-    else if (memcmp(a.prev_hash, w->prev, 32) != 0)
-        what = "it does not link to the entry before it";
-    kp_audit_hash(a.prev_hash, &a, expect);
-    if (what == NULL && memcmp(expect, a.hash, 32) != 0)
-        what = "its content does not match its hash (changed after it was written)";
-    if (what) {
-        char line[256];
-        snprintf(line, sizeof line, "audit entry %lld: %s", (long long)a.seq, what);
-        if (*w->problems < 100) w->report(w->ctx, line);
-        (*w->problems)++;
-    }
-    w->seq = a.seq;
-    memcpy(w->prev, a.hash, 32);
+    store_audit_step(&v->walk, &a, v->report, v->ctx, v->problems);
     return true;
 }
 
 kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char *line), void *ctx,
                               int64_t *problems)
 {
-    audit_walk w = {.report = report, .ctx = ctx, .problems = problems};
+    audit_visit v = {.report = report, .ctx = ctx, .problems = problems};
     pager pg = {.stmt = &q_audit_list, .page = AUDIT_PAGE, .after = "0"};
-    return page_each(s, &pg, visit_audit, &w);
+    return page_each(s, &pg, visit_audit, &v);
 }
 
 /* ------------------------------------------------------------------ open */

@@ -153,6 +153,19 @@ static kp_err raced(pg_store *s, kp_err err, const char *what)
     return KP_ERR_BUSY;
 }
 
+/* Runs a statement that reads at most one row: KP_OK with the result in
+ * *r for the caller to PQclear, or KP_ERR_NOT_FOUND (nothing to clear). */
+static kp_err row_of(pg_store *s, pg_stmt *stmt, const pg_params *p, PGresult **r)
+{
+    kp_err err = pg_run(s, stmt, p, r);
+    if (err == KP_OK && PQntuples(*r) == 0) {
+        PQclear(*r);
+        *r = NULL;
+        err = KP_ERR_NOT_FOUND;
+    }
+    return err;
+}
+
 /* ---- account rule state */
 
 static kp_err t_rules_get(kp_store *st, int64_t account_id, kp_account_rules *out)
@@ -300,12 +313,8 @@ static kp_err t_event_find(kp_store *st, const char *store, const char *id, kp_e
     pg_p_text(&p, store);
     pg_p_text(&p, id);
     PGresult *r;
-    kp_err err = pg_run(P(st), &q_event_find, &p, &r);
+    kp_err err = row_of(P(st), &q_event_find, &p, &r);
     if (err) return err;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return KP_ERR_NOT_FOUND;
-    }
     snprintf(out->store, sizeof out->store, "%s", store);
     snprintf(out->id, sizeof out->id, "%s", id);
     pg_text(r, 0, 0, out->type, sizeof out->type);
@@ -338,12 +347,11 @@ static kp_err t_key_find(kp_store *st, const char *key, int64_t *op_id)
     pg_params p = {0};
     pg_p_text(&p, key);
     PGresult *r;
-    kp_err err = pg_run(P(st), &q_key_find, &p, &r);
+    kp_err err = row_of(P(st), &q_key_find, &p, &r);
     if (err) return err;
-    err = PQntuples(r) > 0 ? KP_OK : KP_ERR_NOT_FOUND;
-    if (err == KP_OK) *op_id = pg_int(r, 0, 0);
+    *op_id = pg_int(r, 0, 0);
     PQclear(r);
-    return err;
+    return KP_OK;
 }
 
 static kp_err t_key_insert(kp_store *st, const char *key, int64_t op_id, kp_time at)
@@ -390,14 +398,11 @@ static kp_err t_state_get(kp_store *st, const char *job, kp_time *done_until, in
     }
     pg_params p = {0};
     pg_p_text(&p, job);
-    if ((err = pg_run(s, &q_state_get, &p, &r))) return err;
-    err = PQntuples(r) > 0 ? KP_OK : KP_ERR_NOT_FOUND;
-    if (err == KP_OK) {
-        *done_until = pg_int(r, 0, 0);
-        *cursor = pg_int(r, 0, 1);
-    }
+    if ((err = row_of(s, &q_state_get, &p, &r))) return err;
+    *done_until = pg_int(r, 0, 0);
+    *cursor = pg_int(r, 0, 1);
     PQclear(r);
-    return err;
+    return KP_OK;
 }
 
 static kp_err t_state_set(kp_store *st, const char *job, kp_time done_until, int64_t cursor)

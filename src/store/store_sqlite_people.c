@@ -12,6 +12,7 @@
  */
 #include "store_sqlite_people.h"
 #include "store_sqlite_int.h"
+#include "store_invariants.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -862,27 +863,11 @@ kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, co
     int rc =
         sqlite3_prepare_v2(p->db, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
-    uint8_t prev[32] = {0}, expect[32];
-    int64_t seq = 0;
+    store_audit_walk w = {0};
     kp_audit_entry a;
-    char line[256];
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         read_audit(st, &a);
-        const char *what = NULL;
-        if (a.seq != seq + 1)
-            what = "entries before it are missing";
-        else if (memcmp(a.prev_hash, prev, 32) != 0)
-            what = "it does not link to the entry before it";
-        kp_audit_hash(a.prev_hash, &a, expect);
-        if (what == NULL && memcmp(expect, a.hash, 32) != 0)
-            what = "its content does not match its hash (changed after it was written)";
-        if (what) {
-            snprintf(line, sizeof line, "audit entry %lld: %s", (long long)a.seq, what);
-            if (*problems < 100) report(ctx, line);
-            (*problems)++;
-        }
-        seq = a.seq;
-        memcpy(prev, a.hash, 32);
+        store_audit_step(&w, &a, report, ctx, problems);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? KP_OK : fail(p, rc);

@@ -83,6 +83,11 @@ def sqlite_only(test, reason):
         test.skipTest("SQLite only: " + reason)
 
 
+# Why a full disk (start(file_size_limit=...)) is tested on SQLite alone.
+FULL_DISK_IS_SQLITES = ("the file-size limit applies to the files the server writes, "
+                        "SQLite's; PostgreSQL's are its own server's")
+
+
 class DatabaseError(Exception):
     """A statement the database refused (query(), execute())."""
 
@@ -540,7 +545,43 @@ class Kopilka:
         finally:
             self._drop()
 
+    @classmethod
+    def existing(cls, location, key, key_file=None):
+        """A Kopilka on a database made elsewhere (the target of `kopilka
+        migrate`), with `key` as its terminal key and, for a PostgreSQL
+        location, `key_file` given to every command and server on it. It has
+        no cards of its own; close() stops its server and leaves the
+        database."""
+        k = object.__new__(cls)
+        k.dir = tempfile.mkdtemp(prefix="kopilka-it-")
+        k.db, k.key, k.key_file, k.cards = location, key, key_file, []
+        k.proc = k.port = k._client = k.clock = None
+        k.log = os.path.join(k.dir, "serve.log")
+        k._lock = threading.Lock()
+        k.pg_name = None
+        k._key_entry = key_file is not None and location not in _key_files
+        if k._key_entry:
+            _key_files[location] = key_file
+        return k
+
+    def another_server(self):
+        """A second Kopilka on this one's database (several servers on one
+        PostgreSQL database): the same db, key, cards and key file, a server,
+        port and log of its own. Its close() stops its server and leaves the
+        database to this one."""
+        k = object.__new__(type(self))
+        k.__dict__.update(self.__dict__)
+        k.dir = tempfile.mkdtemp(prefix="kopilka-it-")
+        k.log = os.path.join(k.dir, "serve.log")
+        k.proc = k.port = k._client = None
+        k._lock = threading.Lock()
+        k.pg_name = None
+        k._key_entry = False
+        return k
+
     def _drop(self):
+        if getattr(self, "_key_entry", False):
+            _key_files.pop(self.db, None)
         try:
             if self.pg_name is not None:
                 _key_files.pop(getattr(self, "db", None), None)
@@ -570,6 +611,19 @@ class Kopilka:
                    + _pg_bind(sql, params) + ") q")
         # Each row is a JSON object in column order; its values are the row.
         return json.loads(out, object_pairs_hook=lambda pairs: tuple(v for _, v in pairs))
+
+    def holds_text(self, text):
+        """Whether `text` is anywhere in what the store keeps: the SQLite
+        file (its journal checkpointed into it first), or any row of any
+        of the PostgreSQL database's tables, read as text."""
+        if self.pg_name is None:
+            self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with open(self.db, "rb") as f:
+                return text.encode("utf-8") in f.read()
+        return self.query(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND "
+            "strpos(query_to_xml(format('SELECT * FROM %I.%I', schemaname, tablename), "
+            "true, false, '')::text, ?) > 0", (text,)) != [(0,)]
 
     def execute(self, sql, params=()):
         """Runs statements (`;` between them; with params, one statement)

@@ -23,7 +23,6 @@ import re
 import resource
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -61,7 +60,8 @@ class IssueBesideTills(unittest.TestCase):
         out_path = os.path.join(k.dir, "issued.txt")
         with open(out_path, "wb") as out:
             job = subprocess.Popen([harness.binary(), "cards", "issue", k.db, "--count",
-                                    str(ISSUE_COUNT)], stdout=out, stderr=subprocess.PIPE)
+                                    str(ISSUE_COUNT)], stdout=out, stderr=subprocess.PIPE,
+                                   env=harness.cli_env([k.db]))
         self.addCleanup(reap, job)
         time.sleep(0.5)
         c = k.client()
@@ -103,6 +103,8 @@ class IssueCutShort(unittest.TestCase):
     def test_an_issue_stopped_by_a_full_disk_printed_exactly_the_cards_it_kept(self):
         k = harness.Kopilka(cards=0)
         self.addCleanup(k.close)
+        harness.sqlite_only(self, "the disk fills under the SQLite file its process writes; "
+                                  "PostgreSQL's files are its server's")
         limit = os.path.getsize(k.db) + 6 * 1024 * 1024
 
         def full_disk():
@@ -115,9 +117,7 @@ class IssueCutShort(unittest.TestCase):
                            preexec_fn=full_disk, timeout=300)
         self.assertEqual(p.returncode, 1, p.stderr)
         numbers = p.stdout.split()
-        db = sqlite3.connect("file:%s?mode=ro" % k.db, uri=True)
-        kept = [r[0] for r in db.execute("SELECT number FROM cards")]
-        db.close()
+        kept = [r[0] for r in k.query("SELECT number FROM cards")]
         self.assertGreater(len(kept), 0)
         self.assertLess(len(kept), 200000)
         self.assertEqual(sorted(numbers), sorted(kept))
@@ -135,7 +135,8 @@ class Progress(unittest.TestCase):
         master, slave = pty.openpty()
         with open(os.devnull, "wb") as null:
             job = subprocess.Popen([harness.binary(), "cards", "issue", self.k.db, "--count",
-                                    "30000"], stdout=null, stderr=slave)
+                                    "30000"], stdout=null, stderr=slave,
+                                   env=harness.cli_env([self.k.db]))
         os.close(slave)
         data = b""
         while True:
@@ -194,17 +195,16 @@ class ImportInChunks(unittest.TestCase):
                   (["x%d" % i, "IMP%06d" % i, "Customer %d" % i, "+38050%07d" % i, "2026-01"]
                    for i in range(n)))
         args = [harness.binary(), "import", k.db, "--cards", cards, "--customers", customers]
-        job = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        job = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=harness.cli_env(args))
         self.addCleanup(reap, job)
         # Kill it once some customers are committed (before: none until the end).
         seen = 0
         deadline = time.monotonic() + 120
         while job.poll() is None and time.monotonic() < deadline:
             try:
-                db = sqlite3.connect("file:%s?mode=ro" % k.db, uri=True, timeout=5)
-                seen = db.execute("SELECT count(*) FROM customers").fetchone()[0]
-                db.close()
-            except sqlite3.Error:
+                ((seen,),) = k.query("SELECT count(*) FROM customers")
+            except harness.DatabaseError:
                 seen = 0
             if seen > 0:
                 job.send_signal(signal.SIGKILL)
@@ -213,9 +213,7 @@ class ImportInChunks(unittest.TestCase):
         job.communicate(timeout=60)
         self.assertEqual(job.returncode, -signal.SIGKILL,
                          "the import ended before any customer was committed")
-        db = sqlite3.connect("file:%s?mode=ro" % k.db, uri=True)
-        kept = db.execute("SELECT count(*) FROM customers").fetchone()[0]
-        db.close()
+        ((kept,),) = k.query("SELECT count(*) FROM customers")
         self.assertGreater(kept, 0)
         self.assertLess(kept, n)
         p = harness.run_cli(["import", k.db, "--cards", cards, "--customers", customers],
@@ -230,9 +228,7 @@ class ImportInChunks(unittest.TestCase):
         self.assertRegex(p.stderr.splitlines()[-1],
                          r"^import: %d rows in [0-9.]+ s \([0-9]+/s, [0-9]+ commits, the longest "
                          r"held the database [0-9.]+ ms\)$" % (2 * n))
-        db = sqlite3.connect("file:%s?mode=ro" % k.db, uri=True)
-        self.assertEqual(db.execute("SELECT count(*) FROM customers").fetchone()[0], n)
-        db.close()
+        self.assertEqual(k.query("SELECT count(*) FROM customers"), [(n,)])
         self.assertEqual(k.verify().returncode, 0)
 
 

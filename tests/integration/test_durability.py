@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import stat
 import struct
 import subprocess
@@ -45,24 +44,20 @@ def purchase_body(card, receipt, amount=100000):
             "lines": [{"sku": "LAB-1", "category": harness.LABOR, "amount": amount}]}
 
 
-def meta(db, key):
-    """A value of the database's meta table (read-only connection)."""
-    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    try:
-        row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-    finally:
-        c.close()
+def meta(k, key):
+    """A value of the database's meta table."""
+    rows = k.query("SELECT value FROM meta WHERE key = ?", (key,))
+    return rows[0][0] if rows else None
 
 
-def oplog_records(db):
-    """Every record with a good hash in DB.oplog-0/-1: (seq, file, offset,
+def oplog_records(k):
+    """Every record with a good hash in DB.oplog-0/-1 of Kopilka k: (seq, file, offset,
     payload length), by sequence number. The hash is BLAKE2b-128 keyed with
     the database's identity (include/kopilka/oplog.h)."""
-    key = bytes.fromhex(meta(db, "db_id"))
+    key = bytes.fromhex(meta(k, "db_id"))
     found = []
     for i in (0, 1):
-        with open("%s.oplog-%d" % (db, i), "rb") as f:
+        with open("%s.oplog-%d" % (k.db, i), "rb") as f:
             data = f.read()
         off = 0
         while off + HEADER <= len(data):
@@ -85,6 +80,8 @@ def oplog_records(db):
 class Durability(unittest.TestCase):
 
     def setUp(self):
+        harness.sqlite_only(self, "SQLite's operation log and its recovery (on PostgreSQL "
+                                  "an acknowledged purchase is committed: test_pos.py Crash)")
         self.k = harness.Kopilka(cards=8)
         self.addCleanup(self.k.close)
 
@@ -131,8 +128,8 @@ class Durability(unittest.TestCase):
             stop.set()
             for t in threads:
                 t.join(30)
-            mark = int(meta(self.k.db, "oplog_seq") or 0)
-            past = [r for r in oplog_records(self.k.db) if r[0] > mark]
+            mark = int(meta(self.k, "oplog_seq") or 0)
+            past = [r for r in oplog_records(self.k) if r[0] > mark]
             if len(past) >= wanted:
                 return acked, mark, past
             # Everything was committed: recover and try again.
@@ -182,12 +179,12 @@ class Durability(unittest.TestCase):
         v = self.k.verify()
         self.assertEqual(v.returncode, 2, v.stdout + v.stderr)
         self.assertIn("record %d cannot be read" % seq, v.stderr)
-        self.assertEqual(int(meta(self.k.db, "oplog_seq") or 0), mark)
+        self.assertEqual(int(meta(self.k, "oplog_seq") or 0), mark)
         # Without --accept-loss, recover explains and changes nothing.
         r = self.k.cli("recover", "DB", check=False)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("acknowledged operations %d to %d" % (seq, last), r.stderr)
-        self.assertEqual(int(meta(self.k.db, "oplog_seq") or 0), mark)
+        self.assertEqual(int(meta(self.k, "oplog_seq") or 0), mark)
         # The way forward: keep what is before the damage, list the rest.
         r = self.k.cli("recover", "DB", "--accept-loss")
         lost_lines = [l for l in r.stdout.splitlines() if l.startswith("LOST ")]
@@ -251,7 +248,7 @@ class Durability(unittest.TestCase):
         path = "%s.oplog-%d" % (self.k.db, f)
         os.truncate(path, off + HEADER // 2 + length // 2)
         self.k.start()
-        self.assertEqual(int(meta(self.k.db, "oplog_seq")), seq - 1)
+        self.assertEqual(int(meta(self.k, "oplog_seq")), seq - 1)
         self.assertIn("recovered %d operations from the operation log" % (seq - 1 - mark),
                       self.k.log_tail())
         v = self.k.verify()
@@ -271,6 +268,7 @@ class StorageFailure(unittest.TestCase):
         return st, body
 
     def test_health_ready_lookups_and_503s_tell_the_truth_after_a_storage_failure(self):
+        harness.sqlite_only(self, harness.FULL_DISK_IS_SQLITES)
         self.k.start()
         self.assertEqual(self.health("/health"), (200, {"status": "ok", "problems": []}))
         self.assertEqual(self.health("/ready"), (200, {"status": "ok", "problems": []}))
@@ -334,15 +332,15 @@ class StorageFailure(unittest.TestCase):
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
 
     def test_a_missing_key_file_makes_health_degraded_not_ready(self):
-        os.rename(self.k.db + ".key", self.k.db + ".key-away")
+        os.rename(self.k.key_file, self.k.key_file + "-away")
         self.k.start()
         st, h = self.health("/health")
         self.assertEqual((st, h["status"], len(h["problems"])), (503, "degraded", 1))
         self.assertEqual(h["problems"][0]["check"], "key")
-        self.assertIn("no key file %s.key" % self.k.db, h["problems"][0]["reason"])
+        self.assertIn("no key file %s" % self.k.key_file, h["problems"][0]["reason"])
         self.assertEqual(self.health("/ready"), (200, {"status": "ok", "problems": []}))
         self.k.stop()
-        os.rename(self.k.db + ".key-away", self.k.db + ".key")
+        os.rename(self.k.key_file + "-away", self.k.key_file)
         self.k.start()
         self.assertEqual(self.health("/health"), (200, {"status": "ok", "problems": []}))
 
@@ -361,6 +359,8 @@ class FilesAndKeys(unittest.TestCase):
         self.addCleanup(self.k.close)
 
     def test_database_and_journal_are_readable_by_their_owner_only(self):
+        self.assertEqual(mode(self.k.key_file), 0o600)
+        harness.sqlite_only(self, "the modes of SQLite's files (PostgreSQL keeps its own)")
         self.assertEqual(mode(self.k.db), 0o600)
         self.k.start()
         s, _ = self.k.call("POST", "/v1/purchases", purchase_body(self.k.cards[0], "M-1"))
@@ -375,6 +375,7 @@ class FilesAndKeys(unittest.TestCase):
                       self.k.log_tail())
 
     def test_a_damaged_database_is_refused_at_start_and_verify_lists_the_damage(self):
+        harness.sqlite_only(self, "pages of the SQLite file damaged, found by its quick check")
         self.k.issue_cards(3000)
         size = os.path.getsize(self.k.db)
         self.assertEqual(os.path.getsize(self.k.db + "-wal") if os.path.exists(
@@ -409,6 +410,7 @@ class FilesAndKeys(unittest.TestCase):
                               stderr=subprocess.PIPE, text=True, timeout=30, **kw)
 
     def test_a_read_only_database_or_folder_says_read_only(self):
+        harness.sqlite_only(self, "the SQLite file's and folder's permission bits")
         os.chmod(self.k.db, 0o400)
         p = self.run_as_other_user(["verify", self.k.db])
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
@@ -445,9 +447,9 @@ class FilesAndKeys(unittest.TestCase):
         self.assertEqual(s, 201, self.k.last_raw())
         self.k.stop()
         # Another database's key file in its place.
-        other = os.path.join(self.k.dir, "other.db")
-        harness.run_cli(["init", other, "--program", harness.program_file()])
-        shutil.copy(other + ".key", self.k.db + ".key")
+        other = harness.Kopilka(cards=0)
+        self.addCleanup(other.close)
+        shutil.copy(other.key_file, self.k.key_file)
         self.k.start()
         s, a = self.k.call("POST", "/v1/admin/login", {"login": "anna", "password": PASSWORD},
                            key=None)

@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import pwd
-import sqlite3
 import time
 import unittest
 
@@ -173,15 +172,14 @@ class OldDatabase(unittest.TestCase):
     def test_old_terminals_table_is_migrated(self):
         k = harness.Kopilka(cards=1)
         self.addCleanup(k.close)
-        db = sqlite3.connect(k.db)
-        db.executescript(
+        harness.sqlite_only(self, "the terminals table of an older SQLite schema; "
+                                  "PostgreSQL's schema began with today's")
+        k.execute(
             "CREATE TABLE t2 (id INTEGER PRIMARY KEY, store TEXT NOT NULL,"
             " key_hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL);"
             "INSERT INTO t2 SELECT id, store, key_hash, created_at FROM terminals;"
             "DROP TABLE terminals; ALTER TABLE t2 RENAME TO terminals;"
             "DELETE FROM meta WHERE key IN ('terminals_schema', 'terminals_generation');")
-        db.commit()
-        db.close()
         rows = k.cli("terminal", "list", "DB").stdout.splitlines()
         self.assertEqual(rows[0], HEADER)
         self.assertEqual(rows[1].split("\t")[:3], ["1", "main", "active"])
@@ -396,7 +394,7 @@ class Birthday(KeysTestCase):
     def test_no_new_key_file_for_a_database_with_sealed_data(self):
         self.register(self.k.cards[1], "1985-04-12")
         self.k.stop()
-        key = self.k.db + ".key"
+        key = self.k.key_file
         os.rename(key, key + ".saved")
         p = self.k.cli("birthday", "set", "DB", "--card", self.k.cards[2], "--date",
                        "1990-03-14", check=False)
@@ -430,10 +428,7 @@ class PartnerRole(KeysTestCase):
 
     def test_an_old_partner_account_cannot_log_in(self):
         self.token("cashier")
-        db = sqlite3.connect(self.k.db)
-        db.execute("UPDATE staff SET role = 7 WHERE login = 'k_cashier'")
-        db.commit()
-        db.close()
+        self.k.execute("UPDATE staff SET role = 7 WHERE login = 'k_cashier'")
         s, a = self.k.call("POST", "/v1/admin/login", {"login": "k_cashier",
                                                        "password": PASSWORD}, key=None)
         self.assertEqual((s, a["error"]["code"]), (403, "forbidden"))

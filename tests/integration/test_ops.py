@@ -251,13 +251,25 @@ class SlowClients(unittest.TestCase):
 
 
 class Backup(unittest.TestCase):
+    SQLITE_ONLY = "`kopilka backup` copies an SQLite file (PostgreSQL's is pg_dump)"
+
     def setUp(self):
         self.k = harness.Kopilka(cards=20)
 
     def tearDown(self):
         self.k.close()
 
+    def test_backup_of_a_postgresql_database_is_refused_for_pg_dump(self):
+        if not harness.is_pg():
+            self.skipTest("PostgreSQL only: SQLite's backup is tested below")
+        out = os.path.join(self.k.dir, "copy.db")
+        p = harness.run_cli(["backup", self.k.db, out], check=False)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("pg_dump", p.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_backup_while_serving_holds_every_acknowledged_purchase(self):
+        harness.sqlite_only(self, self.SQLITE_ONLY)
         self.k.start()
         acknowledged = {}
         stop = threading.Event()
@@ -326,6 +338,7 @@ class Backup(unittest.TestCase):
             copy.stop()
 
     def test_backup_refuses_an_existing_out_and_bad_arguments(self):
+        harness.sqlite_only(self, self.SQLITE_ONLY)
         out = os.path.join(self.k.dir, "exists.db")
         with open(out, "w") as f:
             f.write("keep me")
@@ -346,6 +359,8 @@ class Backup(unittest.TestCase):
 
 class Demo(unittest.TestCase):
     def setUp(self):
+        harness.sqlite_only(self, "`kopilka demo` makes an SQLite file whatever the backend "
+                                  "under test")
         self.dir = harness.tempfile.mkdtemp(prefix="kopilka-demo-")
         self.db = os.path.join(self.dir, "demo.db")
 
@@ -472,8 +487,9 @@ class CommandLine(unittest.TestCase):
             password = "correct-horse-42"
             pid, fd = pty.fork()
             if pid == 0:
-                os.execv(harness.binary(), [harness.binary(), "staff", "add", k.db,
-                                            "--login", "anna", "--role", "manager"])
+                os.execve(harness.binary(), [harness.binary(), "staff", "add", k.db,
+                                             "--login", "anna", "--role", "manager"],
+                          harness.cli_env([k.db]))
             seen = b""
 
             def read_until(marker, timeout=20):

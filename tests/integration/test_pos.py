@@ -1197,6 +1197,7 @@ class DiskFull(KopilkaTestCase):
     past it fail as on a full disk)."""
 
     def test_a_full_disk_refuses_purchases_and_loses_no_acknowledged_one(self):
+        harness.sqlite_only(self, harness.FULL_DISK_IS_SQLITES)
         self.k.stop()
         sizes = [os.path.getsize(p) for p in (self.k.db, self.k.db + "-wal")
                  if os.path.exists(p)]

@@ -203,6 +203,11 @@ static pg_stmt q_rollback_to = {"ROLLBACK TO op", 0, 0};
 static kp_err s_begin(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
+    if (s->in_txn) { /* the open one, and its system postings, go on */
+        snprintf(s->base.last_error, sizeof s->base.last_error,
+                 "begin() inside a transaction: commit or roll back the open one first");
+        return KP_ERR_INTERNAL;
+    }
     memset(s->sys_pending, 0, sizeof s->sys_pending);
     pg_forget_deferred(s);
     pg_defer(s, &q_begin);

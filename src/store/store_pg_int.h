@@ -92,6 +92,8 @@ kp_err pg_exec(pg_store *s, const char *sql);
  * pg_flush()), in its round trip; a failure of it is that statement's
  * failure. At most four wait; a fifth flushes them first. */
 void pg_defer(pg_store *s, pg_stmt *stmt);
+/* Code that talks to s->conn itself (PQexec, COPY) calls pg_flush() first:
+ * a transaction begun by begin() may not have reached the server yet. */
 /* Sends the deferred statements now (nothing when there are none). */
 kp_err pg_flush(pg_store *s);
 /* When `stmt` is the last statement deferred, drops it unsent (a SAVEPOINT

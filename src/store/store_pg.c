@@ -1034,6 +1034,24 @@ enum { WRITERS_DEFAULT = 4, WRITERS_MAX = 32 };
  * needs them all stopped ("Kopilka serve" in ASCII). */
 #define SERVING_LOCK "4b6f7365727665"
 
+static pg_stmt q_serving_shared = {
+    "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK "'::bigint)", 0, 0};
+static pg_stmt q_serving_exclusive = {"SELECT pg_try_advisory_lock(x'" SERVING_LOCK "'::bigint)",
+                                      0, 0};
+
+/* Tries one side of the serving lock (session-level: held until released
+ * or the connection closes). *got false when the other side is held. */
+static kp_err serving_try(pg_store *s, pg_stmt *which, bool *got, kp_error *e)
+{
+    int64_t v = 0;
+    kp_err err = run_returning(s, which, NULL, &v);
+    *got = err == KP_OK && v != 0;
+    if (err)
+        return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
+                            s->location, s->base.last_error);
+    return KP_OK;
+}
+
 /* The server's writers (redo given) hold the serving lock's shared side
  * while they serve; a CLI's long job (redo NULL) takes nothing. Nothing to
  * replay: a group is durable when its COMMIT returns. */
@@ -1045,16 +1063,9 @@ static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *r
     pg_store *s = (pg_store *)b;
     s->serving = false;
     if (redo == NULL) return KP_OK;
-    kp_err flushed = pg_flush(s);
-    if (flushed) return kp_error_set(e, flushed, "database", "%s", s->base.last_error);
-    PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK
-                                  "'::bigint)");
-    kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
-    bool got = err == KP_OK && pg_int(r, 0, 0) != 0;
-    PQclear(r);
-    if (err)
-        return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
-                            s->location, s->base.last_error);
+    bool got;
+    kp_err err = serving_try(s, &q_serving_shared, &got, e);
+    if (err) return err;
     if (!got)
         return kp_error_set(e, KP_ERR_BUSY, "database",
                             "a repair command (lots merge, phones migrate) is running on %s; "
@@ -1066,15 +1077,9 @@ static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *r
 kp_err store_pg_hold_stopped(kp_store *b, const char *command, kp_error *e)
 {
     pg_store *s = (pg_store *)b;
-    kp_err flushed = pg_flush(s);
-    if (flushed) return kp_error_set(e, flushed, "database", "%s", s->base.last_error);
-    PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock(x'" SERVING_LOCK "'::bigint)");
-    kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
-    bool got = err == KP_OK && pg_int(r, 0, 0) != 0;
-    PQclear(r);
-    if (err)
-        return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
-                            s->location, s->base.last_error);
+    bool got;
+    kp_err err = serving_try(s, &q_serving_exclusive, &got, e);
+    if (err) return err;
     if (!got)
         return kp_error_set(e, KP_ERR_BUSY, "database",
                             "a kopilka server is serving %s; `kopilka %s` runs with every "

@@ -466,6 +466,16 @@ static kp_err page_each(pg_store *s, pager *pg, bool (*visit)(void *ctx, const P
         int rows = PQntuples(r);
         more = rows == pg->page;
         for (int i = 0; i < rows; i++) {
+            /* A key cut short would start the next page before this row,
+             * and the walk would never end: refused instead. */
+            if ((size_t)PQgetlength(r, i, 0) >= sizeof pg->after) {
+                snprintf(s->base.last_error, sizeof s->base.last_error,
+                         "a key of %d bytes (%.40s...) is longer than the %zu a page can start "
+                         "after",
+                         PQgetlength(r, i, 0), PQgetvalue(r, i, 0), sizeof pg->after - 1);
+                PQclear(r);
+                return KP_ERR_LIMIT;
+            }
             pg_text(r, i, 0, pg->after, sizeof pg->after);
             if (!visit(ctx, r, i)) {
                 more = false;

@@ -135,10 +135,9 @@ typedef kp_err (*kp_redo_fn)(void *ctx, kp_store *s, const void *record, size_t 
  *     close(s)
  *
  * A connection is a group writer from open() to close() and uses nothing of
- * kp_store_ops to end a transaction meanwhile (no commit(); rollback() only
- * on a connection opened without redo, to drop a group not yet ended).
- * Reads and writes of kp_store_ops run inside a group between begin() and
- * end(). A CLI command that is not a long job uses kp_store_ops'
+ * kp_store_ops to end a transaction meanwhile (no commit() or rollback():
+ * close() drops a group not yet ended). Reads and writes of kp_store_ops
+ * run inside a group between begin() and end(). A CLI command that is not a long job uses kp_store_ops'
  * begin()/commit() and no group at all.
  *
  * A backend without group commit leaves kp_store_ops.group NULL: the writer
@@ -193,10 +192,11 @@ typedef struct kp_group_ops {
      * job without a record, past 200 000 logged jobs in one transaction).
      * *ticket is what sync() must reach before any job of this group is
      * acknowledged; tickets of a connection only grow.
-     * Errors: KP_ERR_IO when the connection cannot take more groups and
-     * acknowledged work of earlier groups is no longer in the database (a
-     * failed log write, or a failed commit of logged work: SQLite replays
-     * it at the next open()); the writer refuses writes until a restart.
+     * Errors: KP_ERR_IO when the connection cannot take more groups: the
+     * connection is lost, or acknowledged work of earlier groups is no
+     * longer in the database (SQLite: a failed log write, or a failed
+     * commit of logged work, which the next open() replays from the log);
+     * the writer refuses writes until a restart.
      * Any other error: this group was rolled back, earlier groups stay
      * durable, and the next begin() starts afresh (KP_ERR_BUSY: a
      * serialization failure or a deadlock at commit). Either way no job of

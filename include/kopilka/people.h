@@ -281,93 +281,141 @@ typedef struct kp_balance_row {
 
 typedef enum kp_contact { KP_CONTACT_PHONE = 1, KP_CONTACT_EMAIL = 2 } kp_contact;
 
-/* The store's people operations. Writes run inside the caller's
- * transaction. Lists return at most `limit` items and their count in *n;
- * "after" arguments page by id (0 = from the start). KP_ERR_NOT_FOUND when a
- * single item asked for does not exist. */
+/* The store's people operations. The general contract of store.h holds
+ * (errors, transactions, lists, ownership); each says what it adds. Writes
+ * (write) run inside the caller's transaction, or are one of their own
+ * outside one. "after" arguments page by id, exclusive (0 = from the
+ * start). A single item asked for that does not exist is KP_ERR_NOT_FOUND.
+ * An `each` calls fn(ctx, row) for every row in the order it says, the row
+ * valid during the call only, and stops early when fn returns false (still
+ * KP_OK). None of these pointers is NULL. */
 typedef struct kp_people_ops {
     /* ---- customers */
-    kp_err (*customer_insert)(kp_store *s, kp_customer_row *row); /* sets row->id */
-    /* Rewrites every field and the name index of row->id. */
+    /* (write) Stores a new customer with its name-word indexes; sets
+     * row->id. KP_ERR_CONFLICT when another customer has the same phone
+     * or e-mail index or external_id. */
+    kp_err (*customer_insert)(kp_store *s, kp_customer_row *row);
+    /* (write) Rewrites every field and the name index of row->id.
+     * KP_ERR_NOT_FOUND for no such customer; KP_ERR_CONFLICT as for
+     * customer_insert. */
     kp_err (*customer_update)(kp_store *s, const kp_customer_row *row);
+    /* The customer `id`, erased or not. KP_ERR_NOT_FOUND. */
     kp_err (*customer_get)(kp_store *s, int64_t id, kp_customer_row *out);
-    /* The customer whose phone (or e-mail) has this blind index. */
+    /* The customer whose phone (or e-mail) has this blind index.
+     * KP_ERR_NOT_FOUND. */
     kp_err (*customer_by_index)(kp_store *s, kp_contact contact, const uint8_t ix[32], int64_t *id);
+    /* The customer imported with this external id. KP_ERR_NOT_FOUND. */
     kp_err (*customer_by_external)(kp_store *s, const char *external_id, int64_t *id);
-    /* Customers having every one of the n name-word indexes. */
+    /* Customers having every one of the n_ix name-word indexes, in id
+     * order. KP_ERR_INVALID when n_ix is 0 or over KP_NAME_WORDS_MAX. */
     kp_err (*customers_by_name)(kp_store *s, const uint8_t (*ix)[32], size_t n_ix, int64_t *ids,
                                 size_t limit, size_t *n);
+    /* Customers whose cards earn into the account, in id order. */
     kp_err (*customers_of_account)(kp_store *s, int64_t account_id, int64_t *ids, size_t limit,
                                    size_t *n);
-    /* Calls fn for every customer in id order; stops when fn returns false. */
+    /* Every customer, in id order. */
     kp_err (*customers_each)(kp_store *s, bool (*fn)(void *ctx, const kp_customer_row *row),
                              void *ctx);
 
     /* ---- cards */
+    /* The card with what Kopilka keeps beyond kp_card (zero and "" where
+     * nothing was recorded). KP_ERR_NOT_FOUND for no such card. */
     kp_err (*card_info_get)(kp_store *s, const char *number, kp_card_info *out);
-    /* Writes state, registered, account and the card_info fields of info. */
+    /* (write) Writes the card's state, registered flag and account, and
+     * every card_info field of info (batch_id and customer_id 0 = none).
+     * KP_ERR_NOT_FOUND for no such card (card_create makes cards). */
     kp_err (*card_info_put)(kp_store *s, const kp_card_info *info, kp_time now);
+    /* The customer's cards, oldest first. */
     kp_err (*cards_of_customer)(kp_store *s, int64_t customer_id, kp_card_info *out, size_t limit,
                                 size_t *n);
-    kp_err (*card_event_insert)(kp_store *s, kp_card_event *event); /* sets event->id */
+    /* (write) Appends an event of a card's life; sets event->id. */
+    kp_err (*card_event_insert)(kp_store *s, kp_card_event *event);
+    /* A card's events, oldest first. */
     kp_err (*card_events)(kp_store *s, const char *number, kp_card_event *out, size_t limit,
                           size_t *n);
-    kp_err (*batch_insert)(kp_store *s, kp_card_batch *batch); /* sets batch->id */
-    /* By id, or by name when id is 0. */
+    /* (write) A new batch of cards; sets batch->id. KP_ERR_CONFLICT when a
+     * batch has that name. */
+    kp_err (*batch_insert)(kp_store *s, kp_card_batch *batch);
+    /* By id, or by name when id is 0. KP_ERR_NOT_FOUND. */
     kp_err (*batch_get)(kp_store *s, int64_t id, const char *name, kp_card_batch *out);
+    /* The batch's cards, in number order. */
     kp_err (*batch_cards_each)(kp_store *s, int64_t batch_id,
                                bool (*fn)(void *ctx, const kp_card_info *card), void *ctx);
     /* Every card with its balance, in card number order. */
     kp_err (*balances_each)(kp_store *s, bool (*fn)(void *ctx, const kp_balance_row *row),
                             void *ctx);
-    /* True when the account has no operation and no lot (a fresh card's). */
+    /* *empty: the account has no balance, debt, operation or lot (a fresh
+     * card's); false for no such account. */
     kp_err (*account_is_empty)(kp_store *s, int64_t account_id, bool *empty);
-    /* A new empty account; sets *id. */
+    /* (write) A new empty account (created_at = now); sets *id. */
     kp_err (*account_create)(kp_store *s, kp_time now, int64_t *id);
-    /* Forgets the birthday index of an account (triggers.h birthday_set
-     * writes it): an erased customer's month-day is personal data too. */
+    /* (write) Forgets the birthday index of an account (triggers.h
+     * birthday_set writes it): an erased customer's month-day is personal
+     * data too. None stored is KP_OK. */
     kp_err (*birthday_forget)(kp_store *s, int64_t account_id);
 
     /* ---- staff and sessions */
-    kp_err (*staff_insert)(kp_store *s, kp_staff *staff); /* sets staff->id */
+    /* (write) Sets staff->id. KP_ERR_CONFLICT when the login is taken. */
+    kp_err (*staff_insert)(kp_store *s, kp_staff *staff);
+    /* (write) Rewrites staff->id's row. KP_ERR_NOT_FOUND; KP_ERR_CONFLICT
+     * for a login another member has. */
     kp_err (*staff_update)(kp_store *s, const kp_staff *staff);
+    /* By id, or by login when id is 0 (active or not). KP_ERR_NOT_FOUND. */
     kp_err (*staff_get)(kp_store *s, int64_t id, const char *login, kp_staff *out);
+    /* Staff in id order. */
     kp_err (*staff_list)(kp_store *s, kp_staff *out, size_t limit, size_t *n);
+    /* (write) Stores a session by the hash of its token (the token itself
+     * is never stored). KP_ERR_CONFLICT for a hash stored already. */
     kp_err (*session_insert)(kp_store *s, const uint8_t token_hash[32], int64_t staff_id,
                              kp_time now, kp_time expires_at);
-    /* The active staff member of an unexpired session. */
+    /* The active staff member of a session that expires after `now`, and
+     * when it expires. KP_ERR_NOT_FOUND for an unknown or expired session
+     * or a disabled member. */
     kp_err (*session_find)(kp_store *s, const uint8_t token_hash[32], kp_time now, kp_staff *out,
                            kp_time *expires_at);
+    /* (write) Ends a session; an unknown one is KP_OK. */
     kp_err (*session_delete)(kp_store *s, const uint8_t token_hash[32]);
-    /* Ends every session of a staff member (disabled, password changed). */
+    /* (write) Ends every session of a staff member (disabled, password
+     * changed); none is KP_OK. */
     kp_err (*sessions_delete_staff)(kp_store *s, int64_t staff_id);
 
     /* ---- the audit log: append-only, hash-chained */
-    /* Fills entry->seq, prev_hash and hash from the chain's current head. */
+    /* (write) Appends the entry after the chain's current head: fills
+     * entry->seq (head + 1, 1 for the first), prev_hash and hash, and mac
+     * when entry->mac_key is set (has_mac says which). KP_ERR_BUSY when
+     * another connection appended at the same time (run again). */
     kp_err (*audit_append)(kp_store *s, kp_audit_entry *entry);
+    /* Entries with seq > after_seq, in seq order. */
     kp_err (*audit_list)(kp_store *s, int64_t after_seq, kp_audit_entry *out, size_t limit,
                          size_t *n);
 
     /* ---- families */
-    kp_err (*family_insert)(kp_store *s, kp_family *family); /* sets family->id */
-    /* By id, or by owner when id is 0. */
+    /* (write) Sets family->id. KP_ERR_CONFLICT when the owner has a family. */
+    kp_err (*family_insert)(kp_store *s, kp_family *family);
+    /* By id, or by owner when id is 0. KP_ERR_NOT_FOUND. */
     kp_err (*family_get)(kp_store *s, int64_t id, int64_t owner_id, kp_family *out);
+    /* (write) Creates or replaces the customer's membership. */
     kp_err (*member_put)(kp_store *s, const kp_family_member *member);
+    /* The customer's membership. KP_ERR_NOT_FOUND for none. */
     kp_err (*member_get)(kp_store *s, int64_t customer_id, kp_family_member *out);
+    /* (write) Ends the customer's membership; none is KP_OK. */
     kp_err (*member_delete)(kp_store *s, int64_t customer_id);
+    /* The family's members, in the order they joined. */
     kp_err (*members_of_family)(kp_store *s, int64_t family_id, kp_family_member *out, size_t limit,
                                 size_t *n);
 
     /* ---- operations */
     /* Sum of the `points` of an account's operations of `type` made under
-     * the idempotency store `store` at or after `since` (daily limits). */
+     * the idempotency store `store` at or after `since` (daily limits); 0
+     * when none. */
     kp_err (*ops_points_since)(kp_store *s, int64_t account_id, kp_op_type type, const char *store,
                                kp_time since, int64_t *sum);
-    /* Replaces the stored answer of the operation (store, receipt), replayed
-     * on an idempotent retry. */
+    /* (write) Replaces the stored answer of the operation (store, receipt),
+     * replayed on an idempotent retry. KP_ERR_NOT_FOUND. */
     kp_err (*op_response_set)(kp_store *s, const char *store, const char *receipt,
                               const char *response);
-    /* An account's operations, newest first, before op id `before` (0 = newest). */
+    /* An account's operations, newest first, before op id `before` (0 =
+     * from the newest). */
     kp_err (*history_cards)(kp_store *s, int64_t account_id, int64_t before, kp_history_entry *out,
                             size_t limit, size_t *n);
     /* How many values the database holds that only its key file opens or

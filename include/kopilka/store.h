@@ -1,15 +1,46 @@
 /*
- * store.h: the one narrow interface to storage, a struct of function
- * pointers in the manner of SQLite's VFS. Backends: SQLite (the embedded
- * default, WAL, synchronous=FULL) and, later, PostgreSQL. Nothing above this
- * header knows SQL.
+ * store.h: the one narrow interface to storage, structs of function
+ * pointers in the manner of SQLite's VFS: kp_store_ops here (with
+ * kp_group_ops for the server's writer), kp_triggers_ops (triggers.h) and
+ * kp_people_ops (people.h). Backends: SQLite (src/store/store_sqlite*.c,
+ * the embedded default) and PostgreSQL (src/store/store_pg*.c). Nothing
+ * above these headers knows SQL; nothing here knows a backend's durability
+ * strategy except through kp_group_ops.
  *
- * A kp_store is one connection, used by one thread at a time. Writes happen
- * inside begin()/commit(); savepoints let a batch of operations share one
- * durable commit (group commit) while a failing operation rolls back alone.
- *
- * Ownership: strings a store returns through `char **` are malloc'd and the
- * caller frees them with free().
+ * The contract every operation keeps, unless its own comment says
+ * otherwise:
+ *  - Connections. A kp_store is one connection, used by one thread at a
+ *    time (kp_group_ops.sync is the one exception). Several connections,
+ *    in one process or several, may use one database at once.
+ *  - Results. KP_OK, or an error with the backend's own message in
+ *    s->last_error (NUL-terminated, truncated to fit). Out-parameters
+ *    hold a result only on KP_OK (a list's *n is 0 on error). Errors any operation may return, not
+ *    repeated below: KP_ERR_IO (storage failed: a disk, the connection, a
+ *    damaged file), KP_ERR_NOMEM, and KP_ERR_BUSY (a lock another
+ *    connection holds stayed taken past the backend's wait; or, where
+ *    several connections write at once, a deadlock or serialization failure
+ *    or another connection's uncommitted insert of the same key: the
+ *    caller rolls back to its savepoint and may run the work again).
+ *    KP_ERR_INTERNAL is a broken invariant (a bug), never bad input.
+ *  - Transactions. begin() ... commit() or rollback(); inside, savepoint()
+ *    ... release() or rollback_to() isolate one operation. An operation
+ *    marked (write) changes the database: inside a transaction its work
+ *    lands with the commit; outside one it is a transaction of its own. Reads
+ *    see the connection's own uncommitted work and what other connections
+ *    committed. A backend with several writers (kp_group_ops.writers > 1)
+ *    orders them with row locks: account_load() inside a transaction locks
+ *    the account until the transaction ends.
+ *  - Lists fill at most `limit` items of the caller's array and set *n;
+ *    "after" arguments page by id, exclusive (0 = from the start).
+ *    Callbacks (`each`, `report`) run during the call; the rows they get
+ *    are valid only then.
+ *  - Ownership. Arguments are borrowed for the call. Strings a store returns
+ *    through `char **` or in a row's `char *` fields are malloc'd, owned by
+ *    the caller (free(), kp_op_row_release()). Arrays are fixed-size
+ *    fields of the caller's structs.
+ *  - NULL. No operation pointer is NULL except kp_store_ops.group and,
+ *    within kp_group_ops, log, sync and upkeep, as they say. No pointer
+ *    argument may be NULL unless its operation says so.
  */
 #ifndef KOPILKA_STORE_H
 #define KOPILKA_STORE_H
@@ -104,10 +135,9 @@ typedef kp_err (*kp_redo_fn)(void *ctx, kp_store *s, const void *record, size_t 
  *     close(s)
  *
  * A connection is a group writer from open() to close() and uses nothing of
- * kp_store_ops to end a transaction meanwhile (no commit(); rollback() only
- * on a connection opened without redo, to drop a group not yet ended).
- * Reads and writes of kp_store_ops run inside a group between begin() and
- * end(). A CLI command that is not a long job uses kp_store_ops'
+ * kp_store_ops to end a transaction meanwhile (no commit() or rollback():
+ * close() drops a group not yet ended). Reads and writes of kp_store_ops
+ * run inside a group between begin() and end(). A CLI command that is not a long job uses kp_store_ops'
  * begin()/commit() and no group at all.
  *
  * A backend without group commit leaves kp_store_ops.group NULL: the writer
@@ -162,10 +192,11 @@ typedef struct kp_group_ops {
      * job without a record, past 200 000 logged jobs in one transaction).
      * *ticket is what sync() must reach before any job of this group is
      * acknowledged; tickets of a connection only grow.
-     * Errors: KP_ERR_IO when the connection cannot take more groups and
-     * acknowledged work of earlier groups is no longer in the database (a
-     * failed log write, or a failed commit of logged work: SQLite replays
-     * it at the next open()); the writer refuses writes until a restart.
+     * Errors: KP_ERR_IO when the connection cannot take more groups: the
+     * connection is lost, or acknowledged work of earlier groups is no
+     * longer in the database (SQLite: a failed log write, or a failed
+     * commit of logged work, which the next open() replays from the log);
+     * the writer refuses writes until a restart.
      * Any other error: this group was rolled back, earlier groups stay
      * durable, and the next begin() starts afresh (KP_ERR_BUSY: a
      * serialization failure or a deadlock at commit). Either way no job of
@@ -193,95 +224,161 @@ typedef struct kp_group_ops {
 } kp_group_ops;
 
 typedef struct kp_store_ops {
+    /* Closes the connection; an open transaction is rolled back. */
     void (*close)(kp_store *s);
+    /* Starts a transaction that writes (SQLite: BEGIN IMMEDIATE, taking
+     * the database's write lock; KP_ERR_BUSY after the backend's wait,
+     * 10 s). Not nested: begin() inside a transaction is the caller's bug
+     * and fails. */
     kp_err (*begin)(kp_store *s);
+    /* Ends the transaction, its work durable when commit() returns (a
+     * server's group writer uses kp_group_ops.end instead). On error the
+     * caller calls rollback(): nothing of the transaction stays. */
     kp_err (*commit)(kp_store *s);
+    /* Undoes the open transaction. KP_OK when none is open (after a
+     * failed commit, say). */
     kp_err (*rollback)(kp_store *s);
+    /* One savepoint at a time, inside a transaction: savepoint() marks the
+     * point, release() keeps the work since and drops the mark,
+     * rollback_to() undoes the work since and drops the mark (the
+     * transaction goes on, usable again whatever error an operation inside
+     * the savepoint returned). */
     kp_err (*savepoint)(kp_store *s);
     kp_err (*release)(kp_store *s);
     kp_err (*rollback_to)(kp_store *s);
 
+    /* (write) A new program version with its file's text and name; sets
+     * *version (1, 2, ... in load order). */
     kp_err (*program_insert)(kp_store *s, const char *json, const char *name, int64_t *version);
-    /* version 0 = the latest. KP_ERR_NOT_FOUND when there is none. */
+    /* The text of program `version`, 0 = the latest, in *json (malloc'd,
+     * the caller frees it), and its version in *version_out.
+     * KP_ERR_NOT_FOUND when there is no such version (or none at all). */
     kp_err (*program_get)(kp_store *s, int64_t version, char **json, int64_t *version_out);
 
+    /* (write) A till's terminal of `store` with the hash of its key; sets
+     * *id. KP_ERR_CONFLICT when a terminal has that hash already. */
     kp_err (*terminal_insert)(kp_store *s, const char *store, const uint8_t key_hash[32], int64_t *id);
     /* The terminal of a key that is not revoked; KP_ERR_NOT_FOUND otherwise. */
     kp_err (*terminal_find)(kp_store *s, const uint8_t key_hash[32], kp_terminal *out);
-    /* By id, revoked or not. */
+    /* By id, revoked or not; KP_ERR_NOT_FOUND when there is no such id. */
     kp_err (*terminal_get)(kp_store *s, int64_t id, kp_terminal *out);
     /* Terminals with id > after_id in id order, at most `limit`. */
     kp_err (*terminal_list)(kp_store *s, int64_t after_id, kp_terminal *out, size_t limit,
                             size_t *n);
-    /* Revokes terminal `id` (new_hash NULL) or replaces its key with
-     * new_hash, and bumps terminal_generation in the same transaction.
-     * KP_ERR_NOT_FOUND when there is no such terminal. */
+    /* (write) Revokes terminal `id` (new_hash NULL) or replaces its key with
+     * new_hash (rotated_at = now), and bumps terminal_generation in the
+     * same transaction. KP_ERR_NOT_FOUND when there is no such terminal;
+     * KP_ERR_CONFLICT when another terminal has new_hash. */
     kp_err (*terminal_change)(kp_store *s, int64_t id, const uint8_t *new_hash, kp_time now);
-    /* Raises last_used_at to used_at (never lowers it). */
+    /* (write) Raises last_used_at to used_at (never lowers it). An unknown
+     * id changes nothing and is KP_OK. */
     kp_err (*terminal_touch)(kp_store *s, int64_t id, kp_time used_at);
     /* A number that grows whenever a key is revoked or rotated: a server
      * that caches keys polls it to forget them (0 before the first). */
     kp_err (*terminal_generation)(kp_store *s, int64_t *generation);
 
-    /* Creates an account and its card; KP_ERR_CONFLICT if the number exists. */
+    /* (write) Creates an account (created_at = now) and its card `number`
+     * in `state`, not registered; sets *account_id. KP_ERR_CONFLICT when
+     * the number exists (nothing is written then). */
     kp_err (*card_create)(kp_store *s, const char *number, kp_card_state state, kp_time now,
                           int64_t *account_id);
+    /* The card `number` (copied into out->number). KP_ERR_NOT_FOUND. */
     kp_err (*card_find)(kp_store *s, const char *number, kp_card *out);
 
-    /* Loads the account and all its open lots in burn order (earliest
-     * expiry first, never-expiring last, then oldest). The ledger keeps an
-     * account at KP_LOTS_MAX open lots at most; one with more (written by an
-     * older version) is refused with KP_ERR_LIMIT and a sentence in
-     * last_error, never cut short: `kopilka lots merge` repairs it. */
+    /* Loads the account (balance, debt, purchases, spend; `registered`
+     * false: the caller knows the card) and all its open lots in burn order
+     * (earliest expiry first, never-expiring last, then oldest).
+     * KP_ERR_NOT_FOUND for no such account. The ledger keeps an account at
+     * KP_LOTS_MAX open lots at most; one with more (written by an older
+     * version) is refused with KP_ERR_LIMIT and a sentence in last_error,
+     * never cut short: `kopilka lots merge` repairs it. Inside a
+     * transaction the account stays locked against other writers until it
+     * ends (see the top of this file). */
     kp_err (*account_load)(kp_store *s, int64_t account_id, kp_account *out);
-    /* The repair: merges the open lots of every account that has more than
-     * `max` (kp_lots_merge_plan() at `now`), inside the caller's
-     * transaction; report(ctx, account, lots before, lots after) for each. */
+    /* (write) The repair: merges the open lots of every account that has
+     * more than `max` (kp_lots_merge_plan() at `now`), inside the caller's
+     * transaction; report(ctx, account, lots before, lots after) for each
+     * (report may be NULL). */
     kp_err (*lots_merge)(kp_store *s, size_t max, kp_time now,
                          void (*report)(void *ctx, int64_t account_id, size_t before, size_t after),
                          void *ctx);
 
-    /* Idempotency: the operation stored under (store, receipt). */
+    /* Idempotency: the operation stored under (store, receipt). Zeroes *out
+     * first; out->detail and out->response are malloc'd (NULL when not
+     * stored): kp_op_row_release() frees them. KP_ERR_NOT_FOUND. */
     kp_err (*op_find)(kp_store *s, const char *store, const char *receipt, kp_op_row *out);
-    kp_err (*op_insert)(kp_store *s, kp_op_row *row); /* sets row->id */
+    /* (write) Stores the operation; sets row->id. An empty receipt stores
+     * none (no idempotency key); detail and response may be NULL.
+     * KP_ERR_CONFLICT when (store, receipt) is stored already;
+     * KP_ERR_BUSY when another writer inserted it and has not committed
+     * yet (a request sent to two servers at once; run again, op_find then
+     * finds it). */
+    kp_err (*op_insert)(kp_store *s, kp_op_row *row);
+    /* (write) Replaces the detail of operation op_id. An unknown id
+     * changes nothing and is KP_OK. */
     kp_err (*op_set_detail)(kp_store *s, int64_t op_id, const char *detail);
-    /* Applies a ledger plan: postings, lot changes, new lot, account totals. */
+    /* (write) Applies a ledger plan of operation op_id: its postings, lot
+     * changes, new or merged lot and the account's new balance and debt
+     * (absolute values from the plan, which account_load() read in this
+     * transaction) and totals; the system accounts' balances by the
+     * postings' sums (a backend may hold those sums until commit()). A plan
+     * that does not balance is refused with kp_ledger_plan_check()'s error
+     * and nothing is written; a lot of another account or one missing is
+     * KP_ERR_INTERNAL; KP_ERR_LIMIT when a plan's lots_merge cannot bring
+     * the account down to KP_LOTS_MAX open lots. On error the caller rolls
+     * back (to its savepoint): part of the plan may be written. */
     kp_err (*plan_apply)(kp_store *s, int64_t op_id, const kp_ledger_plan *plan, kp_time now);
 
-    /* Newest first, at most `limit`; returns the count in *n. */
+    /* An account's operations, newest first, at most `limit`. */
     kp_err (*history)(kp_store *s, int64_t account_id, kp_history_item *items, size_t limit,
                       size_t *n);
-    /* Checks every invariant; writes one line per problem to report(ctx, line)
-     * and sets *problems. */
+    /* Checks the database's structure (integrity(false)) unless this
+     * connection just did, then every invariant of the ledger (stated once
+     * for every backend in src/store/store_invariants.c) and the audit
+     * chain: report(ctx, line) for each problem, the first 100 of them, and
+     * *problems counts all. KP_OK with *problems > 0 for a ledger that
+     * does not hold; an error only when the checks could not run. */
     kp_err (*verify)(kp_store *s, void (*report)(void *ctx, const char *line), void *ctx,
                      int64_t *problems);
-    /* Checks the database file's structure (SQLite: PRAGMA quick_check, or
-     * integrity_check when full): one line per problem to report(ctx, line),
-     * *problems counted; KP_OK with *problems > 0 for a damaged file. The
-     * quick one reads every page (time grows with the file); the full one
-     * also matches every index with its table. */
+    /* Checks the database's structure (SQLite: PRAGMA quick_check, or
+     * integrity_check when full; PostgreSQL: amcheck on Kopilka's indexes
+     * where the extension is available): one line per problem to
+     * report(ctx, line), *problems counted; KP_OK with *problems > 0 for a
+     * damaged database; a check the backend cannot make is one report line
+     * saying so, not a problem. The quick one reads every page (time grows
+     * with the database); the full one also matches every index with its
+     * table. */
     kp_err (*integrity)(kp_store *s, bool full, void (*report)(void *ctx, const char *line),
                         void *ctx, int64_t *problems);
-    /* The database's random identity, made at the first call. */
+    /* The database's random identity, made (a write) at the first call and
+     * the same ever after, also in a copy (`kopilka backup`, `migrate`).
+     * Keys what must not be read against another database (SQLite's
+     * operation log). */
     kp_err (*identity)(kp_store *s, uint8_t id[16]);
     /* Rule state, events, grant keys and the scheduler (triggers.h). */
     const kp_triggers_ops *triggers;
     /* Customers, cards' details and events, staff, sessions, the audit
      * chain, families (people.h). */
     const struct kp_people_ops *people;
-    /* Group commit for the server's writer; NULL until a backend has it. */
+    /* Group commit for the server's writer; NULL: a backend without it
+     * (the writer then runs groups as begin() ... commit()). */
     const kp_group_ops *group;
 } kp_store_ops;
 
 struct kp_store {
     const kp_store_ops *ops;
-    char last_error[256]; /* the backend's own message for the last failure */
+    /* The backend's own message for the last failure of an operation of
+     * this connection (never written by kp_group_ops.sync). */
+    char last_error[256];
 };
 
-/* Opens a store from a location: a file path (SQLite) or, later,
- * "postgresql://..." (PostgreSQL). `create` makes a new database and its
- * schema; without it, a missing database is KP_ERR_NOT_FOUND. */
+/* Opens a store from a location: a file path (SQLite) or
+ * "postgresql://..." / "postgres://..." (PostgreSQL). `create` makes a new
+ * database and its schema; without it, a missing database is
+ * KP_ERR_NOT_FOUND. Errors are described in *e (field "database"); *out is
+ * NULL on error. */
 kp_err kp_store_open(const char *location, bool create, kp_store **out, kp_error *e);
+/* Closes s (s->ops->close); NULL is ignored. */
 void kp_store_close(kp_store *s);
 
 #endif

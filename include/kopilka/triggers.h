@@ -53,51 +53,76 @@ typedef struct kp_job_run {
     char detail[256];
 } kp_job_run;
 
-/* The store's operations for rules and time. Writes run inside the caller's
- * transaction. Lists return at most `limit` items and their count in *n. */
+/* The store's operations for rules and time. The general contract of
+ * store.h holds (errors, transactions, lists, ownership); each says what
+ * it adds. Writes (write) run inside the caller's transaction, or are one of
+ * their own outside one. None of these pointers is NULL. */
 typedef struct kp_triggers_ops {
     /* ---- account rule state */
+    /* Zeroes *out, then fills it: an account no rule touched yet (or no
+     * such account) is KP_OK with everything zero. */
     kp_err (*account_rules_get)(kp_store *s, int64_t account_id, kp_account_rules *out);
-    /* Sets the tier and logs the change with its reason. */
+    /* (write) Sets the tier (tier_since = at) and logs the change from the
+     * tier before with `spend_minor` and `reason`. */
     kp_err (*account_tier_set)(kp_store *s, int64_t account_id, const char *tier,
                                int64_t spend_minor, kp_time at, const char *reason);
-    /* has = false removes the individual rate. */
+    /* (write) Sets the individual discount rate (bp: basis points); has =
+     * false removes it. */
     kp_err (*account_discount_set)(kp_store *s, int64_t account_id, bool has, int32_t bp);
-    /* Receipt amounts of an account's purchases less its returns in [from, to). */
+    /* Receipt amounts of an account's purchases less its returns with `at`
+     * in [from, to), in *sum (0 when none). */
     kp_err (*account_spend_between)(kp_store *s, int64_t account_id, kp_time from, kp_time to,
                                     int64_t *sum);
     /* Accounts after id `after`, in id order, with their spend in [from, to)
-     * and their tier: a page of a tier review. */
+     * and their tier ("" for none): a page of a tier review. */
     kp_err (*review_page)(kp_store *s, int64_t after, kp_time from, kp_time to, kp_review_row *out,
                           size_t limit, size_t *n);
-    /* Accounts holding a lot with points left that expires at or before `now`. */
+    /* Accounts holding a lot with points left that expires at or before
+     * `now`, in id order, each once. */
     kp_err (*accounts_expiring)(kp_store *s, kp_time now, int64_t *ids, size_t limit, size_t *n);
     /* Accounts after id `after` created before `before` on month-day
-     * (month, day) of the calendar `offset_minutes` from UTC; with
-     * created_at. The tenure job's anniversaries. */
+     * (month, day) of the calendar `offset_minutes` from UTC, in id order,
+     * with created_at (both arrays hold `limit`). The tenure job's
+     * anniversaries. */
     kp_err (*accounts_created_on)(kp_store *s, int month, int day, int32_t offset_minutes,
                                   kp_time before, int64_t after, int64_t *ids, kp_time *created_at,
                                   size_t limit, size_t *n);
 
     /* ---- events: idempotent by (store, id) */
+    /* The event stored under (store, id); out->response is malloc'd
+     * (kp_event_row_release() frees it). KP_ERR_NOT_FOUND. */
     kp_err (*event_find)(kp_store *s, const char *store, const char *id, kp_event_row *out);
+    /* (write) Stores the event (row->response is copied). KP_ERR_CONFLICT
+     * when (store, id) is stored already; KP_ERR_BUSY when another writer
+     * inserted it and has not committed yet (run again: event_find then
+     * finds it). */
     kp_err (*event_insert)(kp_store *s, const kp_event_row *row);
 
-    /* ---- grant keys: "<rule>/<account>/<year>", "<rule>/token/<token>", ... */
-    kp_err (*grant_key_find)(kp_store *s, const char *key, int64_t *op_id); /* NOT_FOUND */
+    /* ---- grant keys: "<rule>/<account>/<year>", "<rule>/token/<token>", ...
+     * A key makes a grant happen once. */
+    /* The operation that used `key`, in *op_id. KP_ERR_NOT_FOUND. */
+    kp_err (*grant_key_find)(kp_store *s, const char *key, int64_t *op_id);
+    /* (write) KP_ERR_CONFLICT when the key is used already; KP_ERR_BUSY as
+     * for event_insert. */
     kp_err (*grant_key_insert)(kp_store *s, const char *key, int64_t op_id, kp_time at);
 
     /* ---- scheduler: per job, due items up to done_until are done; a
      * job working through a long item keeps its place in cursor. */
-    /* BUSY: another server holds this job until its transaction ends; skip the job, no failure. */
+    /* The job's state; KP_ERR_NOT_FOUND for a job that never ran (then
+     * *done_until and *cursor are 0). Inside a transaction the job's state
+     * stays locked against other servers until the transaction ends.
+     * BUSY: another server holds this job until its transaction ends; skip the job, no failure. */
     kp_err (*job_state_get)(kp_store *s, const char *job, kp_time *done_until, int64_t *cursor);
+    /* (write) Creates or replaces the job's state. */
     kp_err (*job_state_set)(kp_store *s, const char *job, kp_time done_until, int64_t cursor);
+    /* (write) Records a run (run->id is not read: the store numbers runs). */
     kp_err (*job_run_insert)(kp_store *s, const kp_job_run *run);
-    /* Newest first. */
+    /* The latest runs, newest first. */
     kp_err (*job_runs)(kp_store *s, kp_job_run *out, size_t limit, size_t *n);
 
     /* ---- birthdays: only a keyed hash of "MM-DD" (kp_pii_birthday_index),
      * never the date, so the scheduler can find whose birthday it is. */
+    /* (write) Creates or replaces the account's index. */
     kp_err (*birthday_set)(kp_store *s, int64_t account_id, const uint8_t month_day_index[32]);
     /* Accounts after id `after`, in id order, with this month-day index. */
     kp_err (*birthday_accounts)(kp_store *s, const uint8_t month_day_index[32], int64_t after,

@@ -58,9 +58,10 @@ const kp_program *kp_programs_hold(kp_programs *p);
 /* Lets go of a program from kp_programs_hold(); NULL is ignored. */
 void kp_programs_drop(kp_programs *p, const kp_program *program);
 
-/* ---- the writer: one thread owns the write connection and commits jobs in
- * batches: each job runs in a savepoint, the batch in one transaction, one
- * fsync for all, and every job is answered only after that commit. */
+/* ---- the writer (writer.c): writer threads, each with a connection of its
+ * own (kp_group_ops.writers of the store, store.h), run queued jobs in
+ * groups: each job in a savepoint, the group made durable the backend's way
+ * (kp_group_ops), and every job answered only once its group is durable. */
 typedef enum kp_job_type { KP_JOB_PURCHASE = 1, KP_JOB_RETURN, KP_JOB_CALL } kp_job_type;
 
 typedef struct kp_job {
@@ -93,23 +94,28 @@ typedef struct kp_job {
 } kp_job;
 
 typedef struct kp_writer kp_writer;
-kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **out, kp_error *e);
-/* Queues the job and waits until its batch is committed (or failed). */
+/* Opens the writer connections on the database at `location` (a file's
+ * start-up quick check first), recovers what a crash left (kp_group_ops.open)
+ * and loads the program cache. */
+kp_err kp_writer_start(const char *location, kp_programs *programs, kp_writer **out, kp_error *e);
+/* Queues the job and waits until its group is durable (or failed). */
 void kp_writer_submit(kp_writer *w, kp_job *job);
 /* Queues the job without waiting; job->on_done must be set. False when the
  * queue refused it (full, or stopping): job->err says why, and on_done will
  * not be called. */
 bool kp_writer_enqueue(kp_writer *w, kp_job *job);
 void kp_writer_stop(kp_writer *w);
-/* True once storage failed (a log write or sync, or a database commit
- * holding acknowledged work): writes are refused and reads would see a
- * database without acknowledged work, until a restart recovers it. The
- * first failure's reason goes to reason (may be NULL). */
+/* True once storage failed under acknowledged work (a sync, or an end()
+ * that lost the connection or logged work: kp_group_ops.end's KP_ERR_IO):
+ * writes are refused and reads would see a database without acknowledged
+ * work, until a restart recovers it. The first failure's reason goes to
+ * reason (may be NULL). */
 bool kp_writer_failed(kp_writer *w, char *reason, size_t size);
 /* The writer's counters and its queue's depth now, for /metrics. */
 void kp_writer_stats_get(kp_writer *w, kp_writer_stats *out);
 /* Returns once every write acknowledged so far is visible to other
- * connections of the database (commits the writer's open transaction). */
+ * connections of the database: asks the writers to publish the groups
+ * they left unpublished (kp_group_ops.end) and waits for it. */
 void kp_writer_barrier(kp_writer *w);
 
 /* ---- readers: a fixed pool of read connections with their scratch. */

@@ -752,7 +752,7 @@ static void writer_free(kp_writer *w)
     free(w);
 }
 
-kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **out, kp_error *e)
+kp_err kp_writer_start(const char *location, kp_programs *programs, kp_writer **out, kp_error *e)
 {
     *out = NULL;
     kp_writer *w = calloc(1, sizeof *w);
@@ -766,10 +766,10 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
     kp_histogram_init(&w->group_sizes, group_size_bounds,
                       sizeof group_size_bounds / sizeof group_size_bounds[0]);
     kp_durable_replay *replay = NULL;
-    kp_err err = kp_store_open(db_path, false, &w->conns[0].store, e);
+    kp_err err = kp_store_open(location, false, &w->conns[0].store, e);
     w->n_conns = 1;
-    if (err == KP_OK && is_file_location(db_path))
-        err = check_database(w->conns[0].store, db_path, e);
+    if (err == KP_OK && is_file_location(location))
+        err = check_database(w->conns[0].store, location, e);
     if (err) goto fail;
     w->group = w->conns[0].store->ops->group;
     int n = w->group ? w->group->writers : 1;
@@ -785,7 +785,7 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
         goto fail;
     }
-    for (int i = 0; i < n && err == KP_OK; i++) err = conn_open(w, i, db_path, replay, e);
+    for (int i = 0; i < n && err == KP_OK; i++) err = conn_open(w, i, location, replay, e);
     kp_durable_replay_free(replay);
     if (err || (err = kp_programs_refresh(programs, w->conns[0].store, e))) goto fail;
     if (w->group && w->group->sync) {
@@ -803,7 +803,7 @@ kp_err kp_writer_start(const char *db_path, kp_programs *programs, kp_writer **o
         w->conns[i].running = true;
     }
     if (w->group && w->group->upkeep) {
-        if (kp_store_open(db_path, false, &w->upkeep_store, e) != KP_OK ||
+        if (kp_store_open(location, false, &w->upkeep_store, e) != KP_OK ||
             pthread_create(&w->upkeeper, NULL, upkeeper_main, w) != 0)
             fprintf(stderr, "kopilka: cannot start the upkeep thread (SQLite: checkpoints "
                             "then happen inside commits)\n");

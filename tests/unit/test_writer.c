@@ -159,7 +159,7 @@ static void a_job_busy_every_time_is_refused_after_its_retries(void **state)
 static kp_purchase_req *purchase_req(const char *card, const char *receipt)
 {
     kp_purchase_req *req = calloc(1, sizeof *req);
-    char body[256];
+    char body[2 * KP_STR_MAX + 128];
     snprintf(body, sizeof body,
              "{\"card\":\"%s\",\"receipt\":\"%s\",\"lines\":[{\"sku\":\"a\",\"amount\":10000}]}",
              card, receipt);

@@ -205,6 +205,13 @@ static void s_close(kp_store *base)
 static kp_err s_begin(kp_store *b)
 {
     sqlite_store *s = (sqlite_store *)b;
+    /* Refused before anything is touched: the open transaction's pending
+     * system-account postings must survive a mistaken second begin(). */
+    if (!sqlite3_get_autocommit(s->db)) {
+        snprintf(s->base.last_error, sizeof s->base.last_error,
+                 "begin() inside an open transaction");
+        return KP_ERR_INTERNAL;
+    }
     memset(s->sys_pending, 0, sizeof s->sys_pending);
     return run(s, q(s, Q_BEGIN));
 }

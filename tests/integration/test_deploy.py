@@ -576,6 +576,12 @@ class UnitFile(unittest.TestCase):
                         self.assertLess(time.monotonic(), deadline, k.log_tail())
                         time.sleep(0.05)
                 self.assertEqual(status, 200)
+                # The start line is printed once the listener runs, so a
+                # /ready may be answered (and logged) a moment before it.
+                deadline = time.monotonic() + 5
+                while ("at most 2048 connections an address" not in k.log_tail()
+                       and time.monotonic() < deadline):
+                    time.sleep(0.05)
                 self.assertIn("at most 2048 connections an address", k.log_tail())
             finally:
                 p.send_signal(signal.SIGTERM)

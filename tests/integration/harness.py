@@ -594,12 +594,17 @@ class Kopilka:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- the database under the store -----------------------------------
+    def on_pg(self):
+        """Whether this store's location is a PostgreSQL one (its database
+        made by this Kopilka or, for existing() and another_server(), not)."""
+        return self.db.startswith(("postgresql://", "postgres://"))
+
     def query(self, sql, params=()):
         """Rows (tuples) of one SELECT on the store's database, on a
         connection of its own; `?` marks a parameter. Integers come back as
         int, text as str, on both backends (a BLOB as bytes on SQLite, as
         "\\x..." text on PostgreSQL)."""
-        if self.pg_name is None:
+        if not self.on_pg():
             db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
             try:
                 return [tuple(r) for r in db.execute(sql, params).fetchall()]
@@ -616,7 +621,7 @@ class Kopilka:
         """Whether `text` is anywhere in what the store keeps: the SQLite
         file (its journal checkpointed into it first), or any row of any
         of the PostgreSQL database's tables, read as text."""
-        if self.pg_name is None:
+        if not self.on_pg():
             self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             with open(self.db, "rb") as f:
                 return text.encode("utf-8") in f.read()
@@ -629,7 +634,7 @@ class Kopilka:
         """Runs statements (`;` between them; with params, one statement)
         on the store's database in one transaction. Raises DatabaseError
         when the database refuses, e.g. an append-only guard."""
-        if self.pg_name is None:
+        if not self.on_pg():
             db = sqlite3.connect(self.db, timeout=10)
             try:
                 if params:

@@ -373,7 +373,8 @@ kp_err kp_migrate_open(const char *from_path, const char *to, kp_migrate **out, 
     if (err) goto out;
     if ((err = kp_store_open(to, true, &m->dst, e))) goto out;
     m->conn = ((pg_store *)m->dst)->conn;
-    if ((err = m->dst->ops->begin(m->dst))) {
+    /* begin() defers its BEGIN (store_pg_int.h): send it before using conn. */
+    if ((err = m->dst->ops->begin(m->dst)) || (err = pg_flush((pg_store *)m->dst))) {
         kp_error_set(e, err, "to", "cannot begin a transaction: %s", m->dst->last_error);
         goto out;
     }

@@ -203,6 +203,11 @@ static pg_stmt q_rollback_to = {"ROLLBACK TO op", 0, 0};
 static kp_err s_begin(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
+    if (s->in_txn) { /* the open one, and its system postings, go on */
+        snprintf(s->base.last_error, sizeof s->base.last_error,
+                 "begin() inside a transaction: commit or roll back the open one first");
+        return KP_ERR_INTERNAL;
+    }
     memset(s->sys_pending, 0, sizeof s->sys_pending);
     pg_forget_deferred(s);
     pg_defer(s, &q_begin);
@@ -1029,53 +1034,57 @@ enum { WRITERS_DEFAULT = 4, WRITERS_MAX = 32 };
  * needs them all stopped ("Kopilka serve" in ASCII). */
 #define SERVING_LOCK "4b6f7365727665"
 
-static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *redo_ctx,
-                     size_t *recovered, kp_error *e)
+static pg_stmt q_serving_shared = {
+    "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK "'::bigint)", 0, 0};
+static pg_stmt q_serving_exclusive = {"SELECT pg_try_advisory_lock(x'" SERVING_LOCK "'::bigint)",
+                                      0, 0};
+
+/* Tries one side of the serving lock (session-level: held until released
+ * or the connection closes). *got false when the other side is held. */
+static kp_err serving_try(pg_store *s, pg_stmt *which, bool *got, kp_error *e)
 {
-    /* Nothing to replay: a group is durable when its COMMIT returns. */
-    (void)location, (void)redo, (void)redo_ctx;
-    if (recovered) *recovered = 0;
-    pg_store *s = (pg_store *)b;
-    kp_err flushed = pg_flush(s);
-    if (flushed) return kp_error_set(e, flushed, "database", "%s", s->base.last_error);
-    PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock_shared(x'" SERVING_LOCK
-                                  "'::bigint)");
-    kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
-    bool got = err == KP_OK && pg_int(r, 0, 0) != 0;
-    PQclear(r);
+    int64_t v = 0;
+    kp_err err = run_returning(s, which, NULL, &v);
+    *got = err == KP_OK && v != 0;
     if (err)
         return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
                             s->location, s->base.last_error);
+    return KP_OK;
+}
+
+/* The server's writers (redo given) hold the serving lock's shared side
+ * while they serve; a CLI's long job (redo NULL) takes nothing. Nothing to
+ * replay: a group is durable when its COMMIT returns. */
+static kp_err g_open(kp_store *b, const char *location, kp_redo_fn redo, void *redo_ctx,
+                     size_t *recovered, kp_error *e)
+{
+    (void)location, (void)redo_ctx;
+    if (recovered) *recovered = 0;
+    pg_store *s = (pg_store *)b;
+    s->serving = false;
+    if (redo == NULL) return KP_OK;
+    bool got;
+    kp_err err = serving_try(s, &q_serving_shared, &got, e);
+    if (err) return err;
     if (!got)
         return kp_error_set(e, KP_ERR_BUSY, "database",
                             "a repair command (lots merge, phones migrate) is running on %s; "
                             "start the server when it ends", s->location);
+    s->serving = true;
     return KP_OK;
 }
 
 kp_err store_pg_hold_stopped(kp_store *b, const char *command, kp_error *e)
 {
     pg_store *s = (pg_store *)b;
-    kp_err flushed = pg_flush(s);
-    if (flushed) return kp_error_set(e, flushed, "database", "%s", s->base.last_error);
-    PGresult *r = PQexec(s->conn, "SELECT pg_try_advisory_lock(x'" SERVING_LOCK "'::bigint)");
-    kp_err err = PQresultStatus(r) == PGRES_TUPLES_OK ? KP_OK : pg_fail(s, r);
-    bool got = err == KP_OK && pg_int(r, 0, 0) != 0;
-    PQclear(r);
-    if (err)
-        return kp_error_set(e, err, "database", "cannot take the serving lock of %s: %s",
-                            s->location, s->base.last_error);
+    bool got;
+    kp_err err = serving_try(s, &q_serving_exclusive, &got, e);
+    if (err) return err;
     if (!got)
         return kp_error_set(e, KP_ERR_BUSY, "database",
                             "a kopilka server is serving %s; `kopilka %s` runs with every "
                             "server on the database stopped",
                             s->location, command);
-    return KP_OK;
-}
-
-static kp_err g_log(kp_store *b, const void *record, size_t len)
-{
-    (void)b, (void)record, (void)len;
     return KP_OK;
 }
 
@@ -1088,13 +1097,20 @@ static kp_err g_end(kp_store *b, bool publish, uint64_t *ticket, bool *published
     return err;
 }
 
-static void g_close(kp_store *b) { (void)b; }
+static void g_close(kp_store *b)
+{
+    pg_store *s = (pg_store *)b;
+    if (!s->serving) return;
+    PQclear(PQexec(s->conn, "SELECT pg_advisory_unlock_shared(x'" SERVING_LOCK "'::bigint)"));
+    s->serving = false;
+}
 
 static kp_group_ops pg_group = {
     .writers = WRITERS_DEFAULT,
+    .publish_idle_ns = 0, /* end() always publishes */
     .open = g_open,
     .begin = s_begin,
-    .log = g_log,
+    .log = NULL, /* no log: the writer encodes no records */
     .end = g_end,
     .sync = NULL,
     .upkeep = NULL,

@@ -46,6 +46,7 @@ typedef struct pg_store {
     char sqlstate[6];         /* of the last failure, "" when none */
     char constraint[64];      /* the constraint it broke, "" when none */
     char location[256];       /* the location, password elided, for messages */
+    bool serving;             /* a group writer holding the serving lock (store_pg.c) */
     /* System accounts' deltas summed in memory and written right before
      * COMMIT (store_pg.c), as SQLite's backend does; `sys_saved` is the
      * state at the last savepoint. Indexed by -id (1..-KP_SYS__MIN). */
@@ -91,6 +92,8 @@ kp_err pg_exec(pg_store *s, const char *sql);
  * pg_flush()), in its round trip; a failure of it is that statement's
  * failure. At most four wait; a fifth flushes them first. */
 void pg_defer(pg_store *s, pg_stmt *stmt);
+/* Code that talks to s->conn itself (PQexec, COPY) calls pg_flush() first:
+ * a transaction begun by begin() may not have reached the server yet. */
 /* Sends the deferred statements now (nothing when there are none). */
 kp_err pg_flush(pg_store *s);
 /* When `stmt` is the last statement deferred, drops it unsent (a SAVEPOINT

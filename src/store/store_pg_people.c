@@ -287,12 +287,12 @@ static pg_store *P(kp_store *s)
     return (pg_store *)s;
 }
 
-/* Whether the connection is inside a transaction block, as the server says
- * (libpq tracks it without a round trip): whoever opened it, begin() or a
- * group of the writer. */
+/* Whether the statements run inside a transaction block: begin() was
+ * called (its BEGIN may still wait, deferred, for the next statement), or
+ * libpq says a block is open (tracked without a round trip). */
 static bool in_txn(pg_store *s)
 {
-    return PQtransactionStatus(s->conn) != PQTRANS_IDLE;
+    return s->in_txn || PQtransactionStatus(s->conn) != PQTRANS_IDLE;
 }
 
 /* Runs a statement that returns at most one row: KP_OK with the row in

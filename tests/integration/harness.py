@@ -101,12 +101,14 @@ def pg_base():
     return base.rstrip("/")
 
 
-def psql(url, sql, timeout=60):
-    """Runs `sql` with psql on `url` (stops at the first error); returns its
+def psql(url, sql, *more, timeout=60):
+    """Runs `sql` (then each of `more`, each on its own, as CREATE DATABASE
+    must be) with psql on `url`, stopping at the first error; returns the
     unaligned output. Raises DatabaseError with PostgreSQL's message."""
-    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                        "-d", url, "-c", sql],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    args = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url]
+    for statement in (sql,) + more:
+        args += ["-c", statement]
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout)
     if p.returncode != 0:
         raise DatabaseError("psql %s: %s" % (sql[:200], p.stderr.strip()))
@@ -398,9 +400,10 @@ class Kopilka:
                 global _pg_serial
                 _pg_serial += 1
                 self.pg_name = "kp_%d_%d" % (os.getpid(), _pg_serial)
-                psql(pg_base() + "/postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)"
-                     % self.pg_name)
-                psql(pg_base() + "/postgres", "CREATE DATABASE " + self.pg_name)
+                # A database a crashed run left under this name goes first.
+                psql(pg_base() + "/postgres",
+                     "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg_name,
+                     "CREATE DATABASE " + self.pg_name)
                 self.db = pg_base() + "/" + self.pg_name
                 self.key_file = os.path.join(self.dir, "kopilka.key")
                 _key_files[self.db] = self.key_file

@@ -101,12 +101,14 @@ def pg_base():
     return base.rstrip("/")
 
 
-def psql(url, sql, timeout=60):
-    """Runs `sql` with psql on `url` (stops at the first error); returns its
+def psql(url, sql, *more, timeout=60):
+    """Runs `sql` (then each of `more`, each on its own, as CREATE DATABASE
+    must be) with psql on `url`, stopping at the first error; returns the
     unaligned output. Raises DatabaseError with PostgreSQL's message."""
-    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                        "-d", url, "-c", sql],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    args = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url]
+    for statement in (sql,) + more:
+        args += ["-c", statement]
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout)
     if p.returncode != 0:
         raise DatabaseError("psql %s: %s" % (sql[:200], p.stderr.strip()))
@@ -398,9 +400,10 @@ class Kopilka:
                 global _pg_serial
                 _pg_serial += 1
                 self.pg_name = "kp_%d_%d" % (os.getpid(), _pg_serial)
-                psql(pg_base() + "/postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)"
-                     % self.pg_name)
-                psql(pg_base() + "/postgres", "CREATE DATABASE " + self.pg_name)
+                # A database a crashed run left under this name goes first.
+                psql(pg_base() + "/postgres",
+                     "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg_name,
+                     "CREATE DATABASE " + self.pg_name)
                 self.db = pg_base() + "/" + self.pg_name
                 self.key_file = os.path.join(self.dir, "kopilka.key")
                 _key_files[self.db] = self.key_file
@@ -594,12 +597,17 @@ class Kopilka:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- the database under the store -----------------------------------
+    def on_pg(self):
+        """Whether this store's location is a PostgreSQL one (its database
+        made by this Kopilka or, for existing() and another_server(), not)."""
+        return self.db.startswith(("postgresql://", "postgres://"))
+
     def query(self, sql, params=()):
         """Rows (tuples) of one SELECT on the store's database, on a
         connection of its own; `?` marks a parameter. Integers come back as
         int, text as str, on both backends (a BLOB as bytes on SQLite, as
         "\\x..." text on PostgreSQL)."""
-        if self.pg_name is None:
+        if not self.on_pg():
             db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
             try:
                 return [tuple(r) for r in db.execute(sql, params).fetchall()]
@@ -616,7 +624,7 @@ class Kopilka:
         """Whether `text` is anywhere in what the store keeps: the SQLite
         file (its journal checkpointed into it first), or any row of any
         of the PostgreSQL database's tables, read as text."""
-        if self.pg_name is None:
+        if not self.on_pg():
             self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             with open(self.db, "rb") as f:
                 return text.encode("utf-8") in f.read()
@@ -629,7 +637,7 @@ class Kopilka:
         """Runs statements (`;` between them; with params, one statement)
         on the store's database in one transaction. Raises DatabaseError
         when the database refuses, e.g. an append-only guard."""
-        if self.pg_name is None:
+        if not self.on_pg():
             db = sqlite3.connect(self.db, timeout=10)
             try:
                 if params:

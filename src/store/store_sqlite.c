@@ -548,7 +548,13 @@ static kp_err s_op_set_detail(kp_store *b, int64_t op_id, const char *detail)
     sqlite3_stmt *st = q(s, Q_OP_SET_DETAIL);
     sqlite3_bind_int64(st, 1, op_id);
     sqlite3_bind_text(st, 2, detail, -1, SQLITE_STATIC);
-    return run(s, st);
+    kp_err err = run(s, st);
+    if (err == KP_OK && sqlite3_changes(s->db) == 0) {
+        snprintf(s->base.last_error, sizeof s->base.last_error, "no operation %lld",
+                 (long long)op_id);
+        return KP_ERR_NOT_FOUND;
+    }
+    return err;
 }
 
 static kp_err merge_account_lots(sqlite_store *s, int64_t account_id, size_t max, kp_time now,
@@ -666,6 +672,13 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
         sqlite3_bind_int64(st, 4, plan->purchases_delta);
         sqlite3_bind_int64(st, 5, plan->spend_delta_minor);
         err = run(s, st);
+        if (err == KP_OK && sqlite3_changes(s->db) == 0) {
+            /* The caller rolls back to its savepoint: the postings written
+             * above go with it. */
+            snprintf(s->base.last_error, sizeof s->base.last_error,
+                     "plan_apply: account %lld does not exist", (long long)plan->account_id);
+            err = KP_ERR_INTERNAL;
+        }
     }
     /* Outside a transaction nothing would reach commit(): write now. */
     if (err == KP_OK && sqlite3_get_autocommit(s->db)) err = sys_flush(s);

@@ -142,7 +142,7 @@ static inline void fixture_remove(const char *location)
         fixture_remove_db(location);
         return;
     }
-    char sql[160];
+    char sql[640]; /* a database name is at most 511 bytes (fixture_pg_dbname) */
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)",
              fixture_pg_dbname(location));
     fixture_pg_admin(sql);

@@ -156,10 +156,11 @@ done
 
 # The servers' CPU time by thread name (utime + stime in clock ticks).
 thread_ticks() {
-    for t in "${server_pids[@]/#//proc/}"/task/*; do
+    local pid t
+    for pid in "${server_pids[@]}"; do for t in /proc/"$pid"/task/*; do
         printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" \
             "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
-    done | awk 'NF == 2 {sum[$1] += $2} END {for (k in sum) print k, sum[k]}' | sort
+    done; done | awk 'NF == 2 {sum[$1] += $2} END {for (k in sum) print k, sum[k]}' | sort
 }
 
 say "loadgen: $conns connections over $instances server(s), ${warmup}s warm-up + ${secs}s"

@@ -378,6 +378,10 @@ struct kp_store {
  * KP_ERR_NOT_FOUND. Errors are described in *e (field "database"); *out is
  * NULL on error. */
 kp_err kp_store_open(const char *location, bool create, kp_store **out, kp_error *e);
+/* Whether a location names a file (SQLite) rather than a database server
+ * ("postgresql://..."): the one test every layer uses before it treats a
+ * location as a path (stat, the key file beside it, the operation log). */
+bool kp_store_is_file(const char *location);
 /* Closes s (s->ops->close); NULL is ignored. */
 void kp_store_close(kp_store *s);
 

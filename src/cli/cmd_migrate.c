@@ -140,7 +140,7 @@ int cmd_migrate(int argc, char **argv)
         fprintf(stderr, "kopilka migrate: FROM.db and the target are required (see --help)\n");
         return 2;
     }
-    if (strstr(from, "://") != NULL) {
+    if (!kp_store_is_file(from)) {
         fprintf(stderr, "kopilka migrate: FROM: must be the path of a SQLite database file, got "
                         "%s\n", from);
         return 2;

@@ -73,7 +73,7 @@ int cmd_recover(int argc, char **argv)
         fprintf(stderr, "kopilka recover: --salvage goes with --accept-loss (see --help)\n");
         return 2;
     }
-    if (strstr(db, "://") != NULL) {
+    if (!kp_store_is_file(db)) {
         fprintf(stderr, "kopilka recover: %s is not a file: this command recovers a SQLite "
                         "database's operation log; a database server recovers on its own when "
                         "it starts\n",

@@ -4,6 +4,8 @@
  */
 #include "pii.h"
 
+#include <kopilka/store.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -45,7 +47,7 @@ static const char *field_name(kp_pii_field field)
 kp_err kp_pii_key_locate(const char *db_path, char *out, size_t out_size, kp_error *e)
 {
     int n;
-    if (strncmp(db_path, "postgresql://", 13) == 0 || strncmp(db_path, "postgres://", 11) == 0) {
+    if (!kp_store_is_file(db_path)) {
         const char *env = getenv("KOPILKA_KEY_FILE");
         if (env == NULL || *env == '\0') {
             if (out_size) out[0] = '\0';

@@ -4,6 +4,8 @@
  */
 #include "metrics.h"
 
+#include <kopilka/store.h>
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,6 +306,19 @@ static void write_requests(const kp_metrics *m, kp_buf *out)
     }
 }
 
+/* The scheduler's runs by job and outcome. */
+static void write_scheduler(const kp_metrics *m, kp_buf *out)
+{
+    head(out, "kopilka_scheduler_runs_total", "counter",
+         "Jobs of the scheduler (expiry, the other clock-driven work), by outcome.");
+    for (size_t j = 0; j < KP_METRICS_JOBS; j++)
+        for (int ok = 1; ok >= 0; ok--)
+            kp_buf_printf(out, "kopilka_scheduler_runs_total{job=\"%s\",outcome=\"%s\"} %llu\n",
+                          job_names[j], ok ? "ok" : "error",
+                          (unsigned long long)atomic_load_explicit(&m->scheduler_runs[j][ok],
+                                                                   memory_order_relaxed));
+}
+
 void kp_metrics_write(const kp_metrics *m, const kp_metrics_sample *s, kp_buf *out)
 {
     head(out, "kopilka_build_info", "gauge", "The running build; the value is always 1.");
@@ -349,6 +364,12 @@ void kp_metrics_write(const kp_metrics *m, const kp_metrics_sample *s, kp_buf *o
     counter(out, "kopilka_oplog_written_bytes_total",
             "Bytes of operations appended to the operation log.", w->log_bytes);
 
+    /* A database server's own size is its to report (pg_database_size, a
+     * PostgreSQL exporter); these series are of the SQLite files. */
+    if (!kp_store_is_file(s->db_path)) {
+        write_scheduler(m, out);
+        return;
+    }
     char path[4096 + 16];
     snprintf(path, sizeof path, "%s.oplog-0", s->db_path);
     long long oplog = file_size(path);
@@ -360,12 +381,5 @@ void kp_metrics_write(const kp_metrics *m, const kp_metrics_sample *s, kp_buf *o
     gauge(out, "kopilka_database_wal_size_bytes", "Size of the database's write-ahead log.",
           file_size(path));
 
-    head(out, "kopilka_scheduler_runs_total", "counter",
-         "Jobs of the scheduler (expiry, the other clock-driven work), by outcome.");
-    for (size_t j = 0; j < KP_METRICS_JOBS; j++)
-        for (int ok = 1; ok >= 0; ok--)
-            kp_buf_printf(out, "kopilka_scheduler_runs_total{job=\"%s\",outcome=\"%s\"} %llu\n",
-                          job_names[j], ok ? "ok" : "error",
-                          (unsigned long long)atomic_load_explicit(&m->scheduler_runs[j][ok],
-                                                                   memory_order_relaxed));
+    write_scheduler(m, out);
 }

@@ -657,9 +657,6 @@ static void first_problem(void *ctx, const char *line)
     if (first[0] == '\0') snprintf(first, 256, "%s", line);
 }
 
-/* A location that names a server ("postgresql://...") rather than a file. */
-static bool is_file_location(const char *location) { return strstr(location, "://") == NULL; }
-
 /* SQLite's quick check of the whole file before the server takes any work:
  * a database with damaged pages is refused at start, not found out by the
  * purchase that reads the bad page. */
@@ -768,7 +765,7 @@ kp_err kp_writer_start(const char *location, kp_programs *programs, kp_writer **
     kp_durable_replay *replay = NULL;
     kp_err err = kp_store_open(location, false, &w->conns[0].store, e);
     w->n_conns = 1;
-    if (err == KP_OK && is_file_location(location))
+    if (err == KP_OK && kp_store_is_file(location))
         err = check_database(w->conns[0].store, location, e);
     if (err) goto fail;
     w->group = w->conns[0].store->ops->group;

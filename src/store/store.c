@@ -32,6 +32,8 @@ kp_err kp_store_open(const char *location, bool create, kp_store **out, kp_error
     return store_sqlite_open(location, create, out, e);
 }
 
+bool kp_store_is_file(const char *location) { return !store_pg_location(location); }
+
 void kp_store_close(kp_store *s)
 {
     if (s) s->ops->close(s);

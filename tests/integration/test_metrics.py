@@ -274,6 +274,10 @@ class MetricsAfterTraffic(unittest.TestCase):
             self.assertGreater(value(fams, "kopilka_oplog_syncs_total"), 0)
             self.assertGreater(value(fams, "kopilka_oplog_size_bytes"), 0)
             self.assertGreater(value(fams, "kopilka_database_size_bytes"), 0)
+        else:  # no file series that would read 0 for a database server
+            for name in ("kopilka_oplog_size_bytes", "kopilka_database_size_bytes",
+                         "kopilka_database_wal_size_bytes"):
+                self.assertNotIn(name, fams)
         self.assertEqual(value(fams, "kopilka_storage_failed"), 0)
         self.assertEqual(value(fams, "kopilka_program_version"), 1)
         self.assertEqual(value(fams, "kopilka_office_queue_depth"), 0)

@@ -143,9 +143,6 @@ kp_err kp_till_purchase_by_phone(kp_store *st, const kp_pii *pii, const kp_progr
     return KP_OK;
 }
 
-#define FAMILY_NO_BURN \
-    "family card: the owner has not allowed this card to spend the shared points"
-
 kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *card,
                       const kp_basket *basket, const bool *may_burn, kp_scratch *sc,
                       bool *no_earn, const char **why)
@@ -164,19 +161,19 @@ kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *ca
             *why = "the card is not registered: its points can be spent once it is registered";
         }
     }
-    if (basket->burn_request > 0 && sc->till_burn_max != 0 && may_burn) {
-        if (!*may_burn) {
-            sc->till_burn_max = 0;
-            *why = FAMILY_NO_BURN;
+    if (basket->burn_request > 0 && sc->till_burn_max != 0) {
+        bool allowed = true;
+        if (may_burn) {
+            allowed = *may_burn;
+        } else {
+            kp_card_info info;
+            kp_err err = st->ops->people->card_info_get(st, card->number, &info);
+            if (err == KP_OK) allowed = info.may_burn;
+            else if (err != KP_ERR_NOT_FOUND) return err;
         }
-    } else if (basket->burn_request > 0 && sc->till_burn_max != 0) {
-        kp_card_info info;
-        kp_err err = st->ops->people->card_info_get(st, card->number, &info);
-        if (err == KP_OK && !info.may_burn) {
+        if (!allowed) {
             sc->till_burn_max = 0;
-            *why = FAMILY_NO_BURN;
-        } else if (err != KP_OK && err != KP_ERR_NOT_FOUND) {
-            return err;
+            *why = "family card: the owner has not allowed this card to spend the shared points";
         }
     }
     return KP_OK;

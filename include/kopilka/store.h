@@ -109,6 +109,27 @@ typedef struct kp_history_item {
     int64_t amount_minor;
 } kp_history_item;
 
+/* What a purchase at a till reads (kp_store_ops.till_load). */
+typedef struct kp_till_read {
+    bool op_found;      /* an operation is stored under (store, receipt): `op` */
+    kp_op_row op;       /* as op_find() gives it; kp_op_row_release() frees it */
+    bool card_found;    /* the card exists: `card` */
+    kp_card card;
+    /* The card is found and neither blocked nor replaced, and its account
+     * was loaded: KP_OK, the account in the caller's kp_account; otherwise
+     * the error account_load() gives (KP_ERR_LIMIT with its sentence in
+     * last_error), or KP_ERR_NOT_FOUND when nothing was loaded. */
+    kp_err account;
+    kp_account_rules rules; /* with KP_TILL_RULES and `account` KP_OK; else zero */
+    bool may_burn;          /* with KP_TILL_MAY_BURN: card_info's may_burn (true when none) */
+} kp_till_read;
+
+/* What till_load() reads beyond the operation, the card and the account. */
+enum {
+    KP_TILL_RULES = 1u,    /* the account's rule state (triggers->account_rules_get) */
+    KP_TILL_MAY_BURN = 2u, /* whether the card may spend (people->card_info_get) */
+};
+
 typedef struct kp_store kp_store;
 
 /* Replays one record that kp_group_ops.log() was given by an earlier run of
@@ -328,6 +349,24 @@ typedef struct kp_store_ops {
      * the account down to KP_LOTS_MAX open lots. On error the caller rolls
      * back (to its savepoint): part of the plan may be written. */
     kp_err (*plan_apply)(kp_store *s, int64_t op_id, const kp_ledger_plan *plan, kp_time now);
+    /* A purchase's reads in one call, as these operations would give them
+     * one after the other: op_find(store, receipt); card_find(card); when
+     * the card is found, neither blocked nor replaced: account_load() of
+     * its account into *account (inside a transaction locked as
+     * account_load() locks it, before its lots are read) and, with
+     * KP_TILL_RULES in `want`, triggers->account_rules_get(); with
+     * KP_TILL_MAY_BURN and the card found, people->card_info_get()'s
+     * may_burn. When an operation is found the rest may be left unread
+     * (SQLite reads nothing more; PostgreSQL sends every statement in one
+     * round trip and may lock the account). Zeroes *out first. The error
+     * is a failure of the storage; what was not found is in *out. */
+    kp_err (*till_load)(kp_store *s, const char *store, const char *receipt, const char *card,
+                        unsigned want, kp_account *account, kp_till_read *out);
+    /* (write) op_insert(row) then plan_apply(row->id, plan, now) in one
+     * call, with their results and errors (row->id set on KP_OK). On error
+     * the caller rolls back (to its savepoint), as after either. */
+    kp_err (*op_insert_apply)(kp_store *s, kp_op_row *row, const kp_ledger_plan *plan,
+                              kp_time now);
 
     /* An account's operations, newest first, at most `limit`. */
     kp_err (*history)(kp_store *s, int64_t account_id, kp_history_item *items, size_t limit,

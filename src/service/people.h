@@ -275,9 +275,12 @@ kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool
 /* Before pricing: sets sc->till_burn_max (0 when the card may not spend:
  * unregistered under a program that says so, or a family member the owner
  * has not allowed) and *no_earn (an unregistered card under a program that
- * gives it nothing). *why says which. */
+ * gives it nothing). *why says which. `may_burn`: whether the card may
+ * spend, already read (till_load with KP_TILL_MAY_BURN), or NULL to read it
+ * here when it matters. */
 kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *card,
-                      const kp_basket *basket, kp_scratch *sc, bool *no_earn, const char **why);
+                      const kp_basket *basket, const bool *may_burn, kp_scratch *sc,
+                      bool *no_earn, const char **why);
 /* After pricing: applies *no_earn and explains a limited burn. */
 void kp_till_apply(kp_quote *q, bool burn_limited, bool no_earn, const char *why);
 

@@ -404,17 +404,24 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
     kp_buf_puts(b, "]}");
 }
 
-static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_error *e)
+/* A card found (or not) that a till may use: unknown, blocked and
+ * replaced cards are refused. */
+static kp_err card_usable(const char *number, bool found, const kp_card *card, kp_error *e)
 {
-    kp_err err = st->ops->card_find(st, number, card);
-    if (err == KP_ERR_NOT_FOUND)
-        return kp_card_unknown(number, "card", e);
-    if (err != KP_OK) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    if (!found) return kp_card_unknown(number, "card", e);
     if (card->state == KP_CARD_BLOCKED || card->state == KP_CARD_REPLACED)
         return kp_error_setr(e, KP_ERR_NOT_FOUND, KP_REASON_UNKNOWN_CARD, "card",
                              "card %s is %s and cannot be used", number,
                              kp_card_state_name(card->state));
     return KP_OK;
+}
+
+static kp_err card_account(kp_store *st, const char *number, kp_card *card, kp_error *e)
+{
+    kp_err err = st->ops->card_find(st, number, card);
+    if (err != KP_OK && err != KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    return card_usable(number, err == KP_OK, card, e);
 }
 
 static kp_err storage_error(kp_store *st, kp_err err, kp_error *e)
@@ -430,11 +437,11 @@ static kp_err storage_error(kp_store *st, kp_err err, kp_error *e)
  * till.c). */
 static kp_err price_at_till(kp_store *st, const kp_program *program, const char *store,
                             const kp_card *card, const kp_purchase_req *req, kp_time at,
-                            kp_scratch *sc, kp_error *e)
+                            const bool *may_burn, kp_scratch *sc, kp_error *e)
 {
     bool no_earn = false;
     const char *why = NULL;
-    kp_err err = kp_till_limits(st, program, card, &req->basket, sc, &no_earn, &why);
+    kp_err err = kp_till_limits(st, program, card, &req->basket, may_burn, sc, &no_earn, &why);
     if (err) return storage_error(st, err, e);
     bool burn_limited = sc->till_burn_max == 0;
     if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
@@ -454,8 +461,8 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
         return storage_error(st, err, e);
     sc->account.registered = card.registered;
     kp_time at = req->at_given ? req->at : now;
-    if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
-    if ((err = price_at_till(st, program, store, &card, req, at, sc, e))) return err;
+    if ((err = kp_service_account_rules(st, program, at, &sc->account, NULL, e))) return err;
+    if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
     kp_buf_reset(out);
     quote_json(out, program, store, req, at, &sc->quote, true, false);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
@@ -536,29 +543,36 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     *replayed = false;
     uint8_t hash[16];
     purchase_hash(req, hash);
-    kp_op_row row;
-    kp_err err = st->ops->op_find(st, store, req->receipt, &row);
-    if (err == KP_OK) {
-        err = replay(st, program, &row, KP_OP_PURCHASE, hash, sc, out, replayed, e);
-        kp_op_row_release(&row);
+    /* Everything the purchase reads, in one call (one round trip on
+     * PostgreSQL): the stored operation, the card, its account locked. */
+    unsigned want = (kp_service_uses_rule_state(program) ? KP_TILL_RULES : 0u) |
+                    (req->basket.burn_request > 0 ? KP_TILL_MAY_BURN : 0u);
+    kp_till_read tr;
+    kp_err err = st->ops->till_load(st, store, req->receipt, req->card, want, &sc->account, &tr);
+    if (err) return storage_error(st, err, e);
+    if (tr.op_found) {
+        err = replay(st, program, &tr.op, KP_OP_PURCHASE, hash, sc, out, replayed, e);
+        kp_op_row_release(&tr.op);
         return err;
     }
-    if (err != KP_ERR_NOT_FOUND) return storage_error(st, err, e);
     /* After the lookup: a retry of a purchase already made gets its first
      * answer even when it comes later than the clock allows. */
     if (!req->log_format1 &&
         (err = kp_till_check_at(program, req->at_given, req->at, req->offline, now, e)))
         return err;
 
-    kp_card card;
-    if ((err = card_account(st, req->card, &card, e))) return err;
-    if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
-        return storage_error(st, err, e);
+    const kp_card card = tr.card;
+    if ((err = card_usable(req->card, tr.card_found, &card, e))) return err;
+    if (tr.account) return storage_error(st, tr.account, e);
     sc->account.registered = card.registered;
     kp_time at = req->at_given ? req->at : now;
     kp_quote *q = &sc->quote;
-    if ((err = kp_service_account_rules(st, program, at, &sc->account, e))) return err;
-    if ((err = price_at_till(st, program, store, &card, req, at, sc, e))) return err;
+    if ((err = kp_service_account_rules(st, program, at, &sc->account,
+                                        (want & KP_TILL_RULES) ? &tr.rules : NULL, e)))
+        return err;
+    if ((err = price_at_till(st, program, store, &card, req, at,
+                             (want & KP_TILL_MAY_BURN) ? &tr.may_burn : NULL, sc, e)))
+        return err;
     if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan))) {
         /* The plan's own check says why, in words (and logs a broken
          * invariant by name). */
@@ -585,6 +599,7 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
                  (req->offline ? DETAIL_OFFLINE : 0u) | (req->by_phone ? DETAIL_BY_PHONE : 0u));
     if (sc->detail.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the purchase is too large");
 
+    kp_op_row row;
     memset(&row, 0, sizeof row);
     row.type = KP_OP_PURCHASE;
     row.account_id = card.account_id;
@@ -603,8 +618,8 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     answer_write(&sc->answer, q);
     if (sc->answer.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
     row.response = sc->answer.data;
-    if ((err = st->ops->op_insert(st, &row))) return storage_error(st, err, e);
-    if ((err = st->ops->plan_apply(st, row.id, &sc->plan, at))) return storage_error(st, err, e);
+    if ((err = st->ops->op_insert_apply(st, &row, &sc->plan, at)))
+        return storage_error(st, err, e);
     return KP_OK;
 }
 

@@ -13,7 +13,7 @@
 
 #include "script/script.h"
 
-static bool program_uses_rule_state(const kp_program *p)
+bool kp_service_uses_rule_state(const kp_program *p)
 {
     if (p->n_tiers > 0) return true;
     for (size_t r = 0; r < p->n_rules; r++)
@@ -30,7 +30,7 @@ static bool program_uses_year_spend(const kp_program *p)
 }
 
 kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time at, kp_account *a,
-                                kp_error *e)
+                                const kp_account_rules *known, kp_error *e)
 {
     a->tier[0] = '\0';
     a->has_personal_discount = false;
@@ -38,9 +38,10 @@ kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time
     a->year_spend_minor = 0;
     const kp_triggers_ops *t = st->ops->triggers;
     kp_err err;
-    if (program_uses_rule_state(program)) {
+    if (kp_service_uses_rule_state(program)) {
         kp_account_rules rules;
-        if ((err = t->account_rules_get(st, a->id, &rules)))
+        if (known) rules = *known;
+        else if ((err = t->account_rules_get(st, a->id, &rules)))
             return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
         memcpy(a->tier, rules.tier, sizeof a->tier);
         a->has_personal_discount = rules.has_personal_discount;

@@ -17,9 +17,14 @@
 
 /* Fills the rule state of sc->account the program uses (tier, individual
  * discount, this calendar year's spend before `at`). Call after
- * account_load. */
+ * account_load. `rules`: the account's rule state already read (till_load
+ * with KP_TILL_RULES), or NULL to read it here. */
 kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time at,
-                                kp_account *account, kp_error *e);
+                                kp_account *account, const kp_account_rules *rules,
+                                kp_error *e);
+/* Whether the program prices with the accounts' rule state (tiers, a
+ * cumulative discount): what kp_service_account_rules() reads. */
+bool kp_service_uses_rule_state(const kp_program *program);
 
 /* Prices req's basket for sc->account (loaded, with its rule state) into
  * sc->quote: the script's burn ceiling, the engine, the script's earn. A

@@ -144,7 +144,8 @@ kp_err kp_till_purchase_by_phone(kp_store *st, const kp_pii *pii, const kp_progr
 }
 
 kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *card,
-                      const kp_basket *basket, kp_scratch *sc, bool *no_earn, const char **why)
+                      const kp_basket *basket, const bool *may_burn, kp_scratch *sc,
+                      bool *no_earn, const char **why)
 {
     sc->till_burn_max = -1;
     *no_earn = false;
@@ -161,13 +162,18 @@ kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *ca
         }
     }
     if (basket->burn_request > 0 && sc->till_burn_max != 0) {
-        kp_card_info info;
-        kp_err err = st->ops->people->card_info_get(st, card->number, &info);
-        if (err == KP_OK && !info.may_burn) {
+        bool allowed = true;
+        if (may_burn) {
+            allowed = *may_burn;
+        } else {
+            kp_card_info info;
+            kp_err err = st->ops->people->card_info_get(st, card->number, &info);
+            if (err == KP_OK) allowed = info.may_burn;
+            else if (err != KP_ERR_NOT_FOUND) return err;
+        }
+        if (!allowed) {
             sc->till_burn_max = 0;
             *why = "family card: the owner has not allowed this card to spend the shared points";
-        } else if (err != KP_OK && err != KP_ERR_NOT_FOUND) {
-            return err;
         }
     }
     return KP_OK;

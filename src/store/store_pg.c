@@ -531,23 +531,12 @@ static void lot_row(const PGresult *r, int row, kp_lot *l)
  * statements. The lots' SELECT runs after the row lock is granted and, at
  * READ COMMITTED, takes its snapshot then: it sees the lots as the previous
  * holder of the lock committed them. */
-static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
+/* Reads the account row `acc` (balance, debt, purchases, spend) and its
+ * open lots `lots` (at most KP_LOTS_MAX + 1 rows) into *out. */
+static kp_err account_read(pg_store *s, int64_t account_id, const PGresult *acc,
+                           const PGresult *lots, kp_account *out)
 {
-    pg_store *s = (pg_store *)b;
-    PGresult *acc = NULL, *lots = NULL;
-    pg_params pa = {0}, pl = {0};
-    pg_p_int(&pa, account_id);
-    pg_p_int(&pl, account_id);
-    pg_p_int(&pl, KP_LOTS_MAX + 1); /* one more: to refuse, never to cut short */
-    kp_err err = pg_pipe_begin(s, s->pipe);
-    if (err) return err;
-    pg_pipe_query(s, s->pipe, s->in_txn ? &q_account_lock : &q_account_get, &pa, &acc);
-    pg_pipe_query(s, s->pipe, &q_lots_open, &pl, &lots);
-    if ((err = pg_pipe_end(s, s->pipe))) return err;
-    if (PQntuples(acc) == 0) {
-        err = KP_ERR_NOT_FOUND;
-        goto out;
-    }
+    if (PQntuples(acc) == 0) return KP_ERR_NOT_FOUND;
     out->id = account_id;
     out->balance = pg_int(acc, 0, 0);
     out->debt = pg_int(acc, 0, 1);
@@ -563,11 +552,30 @@ static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
                  "account %lld has more than %d open lots, more than one operation may see; "
                  "`kopilka lots merge DB` merges them",
                  (long long)account_id, KP_LOTS_MAX);
-        err = KP_ERR_LIMIT;
-        goto out;
+        return KP_ERR_LIMIT;
     }
     for (int i = 0; i < PQntuples(lots); i++) lot_row(lots, i, &out->lots[out->n_lots++]);
-out:
+    return KP_OK;
+}
+
+/* The account row and its open lots in one round trip: a pipeline of two
+ * statements. The lots' SELECT runs after the row lock is granted and, at
+ * READ COMMITTED, takes its snapshot then: it sees the lots as the previous
+ * holder of the lock committed them. */
+static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
+{
+    pg_store *s = (pg_store *)b;
+    PGresult *acc = NULL, *lots = NULL;
+    pg_params pa = {0}, pl = {0};
+    pg_p_int(&pa, account_id);
+    pg_p_int(&pl, account_id);
+    pg_p_int(&pl, KP_LOTS_MAX + 1); /* one more: to refuse, never to cut short */
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    if (err) return err;
+    pg_pipe_query(s, s->pipe, s->in_txn ? &q_account_lock : &q_account_get, &pa, &acc);
+    pg_pipe_query(s, s->pipe, &q_lots_open, &pl, &lots);
+    if ((err = pg_pipe_end(s, s->pipe))) return err;
+    err = account_read(s, account_id, acc, lots, out);
     PQclear(acc);
     PQclear(lots);
     return err;
@@ -588,20 +596,9 @@ static pg_stmt q_history = {
     "SELECT id, type, coalesce(store,''), coalesce(receipt,''), at, points, amount FROM ops "
     "WHERE account_id = $1 ORDER BY id DESC LIMIT $2", 2, 0};
 
-static kp_err s_op_find(kp_store *b, const char *store, const char *receipt, kp_op_row *out)
+/* Reads a q_op_find row into *out (stored under store, receipt). */
+static void op_row_read(const PGresult *r, const char *store, const char *receipt, kp_op_row *out)
 {
-    pg_store *s = (pg_store *)b;
-    memset(out, 0, sizeof *out);
-    pg_params p = {0};
-    pg_p_text(&p, store);
-    pg_p_text(&p, receipt);
-    PGresult *r;
-    kp_err err = pg_run(s, &q_op_find, &p, &r);
-    if (err) return err;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return KP_ERR_NOT_FOUND;
-    }
     out->id = pg_int(r, 0, 0);
     out->type = (kp_op_type)pg_int(r, 0, 1);
     out->account_id = pg_int(r, 0, 2);
@@ -620,49 +617,173 @@ static kp_err s_op_find(kp_store *b, const char *store, const char *receipt, kp_
     if (pg_bytes(r, 0, 12, hash, sizeof hash) == 16) memcpy(out->request_hash, hash, 16);
     out->detail = pg_text_dup(r, 0, 13);
     out->response = pg_text_dup(r, 0, 14);
-    PQclear(r);
-    return KP_OK;
 }
 
-static kp_err s_op_insert(kp_store *b, kp_op_row *row)
+static kp_err s_op_find(kp_store *b, const char *store, const char *receipt, kp_op_row *out)
 {
     pg_store *s = (pg_store *)b;
+    memset(out, 0, sizeof *out);
     pg_params p = {0};
-    pg_p_int(&p, (int64_t)row->type);
-    pg_p_int(&p, row->account_id);
-    pg_p_text(&p, row->card);
+    pg_p_text(&p, store);
+    pg_p_text(&p, receipt);
+    PGresult *r;
+    kp_err err = pg_run(s, &q_op_find, &p, &r);
+    if (err) return err;
+    if (PQntuples(r) == 0) err = KP_ERR_NOT_FOUND;
+    else op_row_read(r, store, receipt, out);
+    PQclear(r);
+    return err;
+}
+
+/* The parameters of q_op_insert for `row`. */
+static void op_insert_params(const kp_op_row *row, pg_params *p)
+{
+    pg_p_int(p, (int64_t)row->type);
+    pg_p_int(p, row->account_id);
+    pg_p_text(p, row->card);
     if (row->receipt[0]) {
-        pg_p_text(&p, row->store);
-        pg_p_text(&p, row->receipt);
-        pg_p_bytes(&p, row->request_hash, 16);
+        pg_p_text(p, row->store);
+        pg_p_text(p, row->receipt);
+        pg_p_bytes(p, row->request_hash, 16);
     } else {
-        pg_p_null(&p);
-        pg_p_null(&p);
-        pg_p_null(&p);
+        pg_p_null(p);
+        pg_p_null(p);
+        pg_p_null(p);
     }
-    pg_p_int(&p, row->program_version);
-    pg_p_int(&p, row->at);
-    pg_p_int(&p, row->amount_minor);
-    pg_p_int(&p, row->paid_minor);
-    pg_p_int(&p, row->earned);
-    pg_p_int(&p, row->burned);
-    pg_p_int(&p, row->points);
-    if (row->original_op_id) pg_p_int(&p, row->original_op_id);
-    else pg_p_null(&p);
-    pg_p_text(&p, row->detail);
-    pg_p_text(&p, row->response);
-    kp_err err = run_returning(s, &q_op_insert, &p, &row->id);
+    pg_p_int(p, row->program_version);
+    pg_p_int(p, row->at);
+    pg_p_int(p, row->amount_minor);
+    pg_p_int(p, row->paid_minor);
+    pg_p_int(p, row->earned);
+    pg_p_int(p, row->burned);
+    pg_p_int(p, row->points);
+    if (row->original_op_id) pg_p_int(p, row->original_op_id);
+    else pg_p_null(p);
+    pg_p_text(p, row->detail);
+    pg_p_text(p, row->response);
+}
+
+/* The error of a failed insert of `row`: a clash on ops_receipt is
+ * KP_ERR_BUSY. Another connection (another writer, another server) stored
+ * this receipt and committed while this one ran; rolled back and run
+ * again, the request finds that operation and replays it. */
+static kp_err op_insert_failed(pg_store *s, const kp_op_row *row, kp_err err)
+{
     if (err == KP_ERR_CONFLICT && strcmp(pg_last_sqlstate(s), "23505") == 0 &&
         strcmp(s->constraint, "ops_receipt") == 0) {
-        /* ops_receipt: another connection (another writer, another server)
-         * stored this receipt and committed while this one ran. Rolled back
-         * and run again, the request finds that operation and replays it. */
         snprintf(s->base.last_error, sizeof s->base.last_error,
                  "a concurrent request with receipt %.60s of store %.60s was stored first; "
                  "run again, this one replays it",
                  row->receipt, row->store);
         return KP_ERR_BUSY;
     }
+    return err;
+}
+
+static kp_err s_op_insert(kp_store *b, kp_op_row *row)
+{
+    pg_store *s = (pg_store *)b;
+    pg_params p = {0};
+    op_insert_params(row, &p);
+    kp_err err = run_returning(s, &q_op_insert, &p, &row->id);
+    return err ? op_insert_failed(s, row, err) : KP_OK;
+}
+
+/* ------------------------------------------------------- a till's reads */
+
+/* The card's account, when the card may be used (state neither
+ * KP_CARD_BLOCKED, 2, nor KP_CARD_REPLACED, 3): so the account's statements
+ * need no answer of an earlier one and all go out at once. */
+#define TILL_ACCOUNT "(SELECT account_id FROM cards WHERE number = $1 AND state NOT IN (2, 3))"
+_Static_assert(KP_CARD_BLOCKED == 2 && KP_CARD_REPLACED == 3, "TILL_ACCOUNT's card states");
+
+static pg_stmt q_till_account_get = {
+    "SELECT balance, debt, purchases, spend, id FROM accounts WHERE id = " TILL_ACCOUNT, 1, 0};
+static pg_stmt q_till_account_lock = {
+    "SELECT balance, debt, purchases, spend, id FROM accounts WHERE id = " TILL_ACCOUNT
+    " FOR UPDATE", 1, 0};
+static pg_stmt q_till_lots = {"SELECT id, kind, amount, remaining, earned_at, active_from, "
+                              "expires_at FROM lots WHERE account_id = " TILL_ACCOUNT
+                              " AND remaining > 0 ORDER BY expires_at, id LIMIT $2", 2, 0};
+/* As store_pg_triggers.c's account_rules_get. */
+static pg_stmt q_till_rules = {
+    "SELECT tier, tier_since, personal_discount_bp FROM account_rules WHERE account_id = "
+    TILL_ACCOUNT, 1, 0};
+/* The card with card_info's may_burn (store_pg_people.c's table), as
+ * card_info_get reads it. */
+static pg_stmt q_till_card = {
+    "SELECT c.account_id, c.state, c.registered, COALESCE(i.may_burn, 1) FROM cards c "
+    "LEFT JOIN card_info i ON i.number = c.number WHERE c.number = $1", 1, 0};
+
+/* The reads of a purchase in one round trip: the operation, then the
+ * account locked (inside a transaction) and only then its lots and rule
+ * state, then the card. Each statement finds the account through the card
+ * by itself; the card read last says whether they all found the one it
+ * names now (a card moved to another account meanwhile: the account is
+ * loaded again by its id, as account_load() would). */
+static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, const char *card,
+                          unsigned want, kp_account *account, kp_till_read *out)
+{
+    pg_store *s = (pg_store *)b;
+    memset(out, 0, sizeof *out);
+    out->account = KP_ERR_NOT_FOUND;
+    out->may_burn = true;
+    PGresult *op = NULL, *acc = NULL, *lots = NULL, *rules = NULL, *cr = NULL;
+    pg_params po = {0}, pc = {0}, pl = {0};
+    pg_p_text(&po, store);
+    pg_p_text(&po, receipt);
+    pg_p_text(&pc, card);
+    pg_p_text(&pl, card);
+    pg_p_int(&pl, KP_LOTS_MAX + 1);
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    if (err) return err;
+    pg_pipe_query(s, s->pipe, &q_op_find, &po, &op);
+    pg_pipe_query(s, s->pipe, s->in_txn ? &q_till_account_lock : &q_till_account_get, &pc, &acc);
+    pg_pipe_query(s, s->pipe, &q_till_lots, &pl, &lots);
+    if (want & KP_TILL_RULES) pg_pipe_query(s, s->pipe, &q_till_rules, &pc, &rules);
+    pg_pipe_query(s, s->pipe, &q_till_card, &pc, &cr);
+    if ((err = pg_pipe_end(s, s->pipe))) return err;
+    if (PQntuples(op) > 0) {
+        out->op_found = true;
+        op_row_read(op, store, receipt, &out->op);
+    }
+    if (PQntuples(cr) > 0) {
+        out->card_found = true;
+        snprintf(out->card.number, sizeof out->card.number, "%s", card);
+        out->card.account_id = pg_int(cr, 0, 0);
+        out->card.state = (kp_card_state)pg_int(cr, 0, 1);
+        out->card.registered = pg_int(cr, 0, 2) != 0;
+        if (want & KP_TILL_MAY_BURN) out->may_burn = pg_int(cr, 0, 3) != 0;
+    }
+    bool usable = out->card_found && out->card.state != KP_CARD_BLOCKED &&
+                  out->card.state != KP_CARD_REPLACED;
+    if (!usable) goto done;
+    if (PQntuples(acc) == 1 && pg_int(acc, 0, 4) == out->card.account_id) {
+        out->account = account_read(s, out->card.account_id, acc, lots, account);
+    } else {
+        out->account = s_account_load(b, out->card.account_id, account);
+        if (out->account == KP_OK && (want & KP_TILL_RULES)) {
+            PQclear(rules);
+            rules = NULL;
+            err = store_pg_triggers_ops.account_rules_get(b, account->id, &out->rules);
+            goto done;
+        }
+    }
+    if (out->account != KP_OK && out->account != KP_ERR_NOT_FOUND && out->account != KP_ERR_LIMIT)
+        err = out->account;
+    if (out->account == KP_OK && rules && PQntuples(rules) > 0) {
+        pg_text(rules, 0, 0, out->rules.tier, sizeof out->rules.tier);
+        out->rules.tier_since = pg_int(rules, 0, 1);
+        out->rules.has_personal_discount = !pg_is_null(rules, 0, 2);
+        out->rules.personal_discount_bp = (int32_t)pg_int(rules, 0, 2);
+    }
+done:
+    PQclear(op);
+    PQclear(acc);
+    PQclear(lots);
+    PQclear(rules);
+    PQclear(cr);
+    if (err) kp_op_row_release(&out->op);
     return err;
 }
 
@@ -813,13 +934,22 @@ static void account_update_send(pg_store *s, const kp_ledger_plan *plan)
     pg_pipe_send(s, s->pipe, &q_account_update, &p, 1, "the account");
 }
 
-/* Postings, lot changes, the new lot and the account's totals go out as one
- * pipeline with one sync: one round trip (the statements run in order; the
- * first failure skips the rest and is reported). Outside a transaction the
- * pipeline is one implicit transaction, the system accounts included. */
-static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *plan, kp_time now)
+/* The id of the operation op_insert_apply() inserts earlier in the same
+ * pipeline: its identity sequence's value in this session. */
+#define OP_JUST_INSERTED "currval(pg_get_serial_sequence('ops', 'id'))"
+static pg_stmt q_posting_insert_cur = {
+    "INSERT INTO postings(op_id, account_id, points) VALUES (" OP_JUST_INSERTED ", $1, $2)", 2,
+    0};
+static pg_stmt q_posting_insert2_cur = {
+    "INSERT INTO postings(op_id, account_id, points) VALUES (" OP_JUST_INSERTED ", $1, $2), "
+    "(" OP_JUST_INSERTED ", $3, $4)", 4, 0};
+static pg_stmt q_lot_insert_cur = {
+    "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, expires_at, "
+    "op_id) VALUES ($1, $2, $3, $3, $4, $5, $6, " OP_JUST_INSERTED ")", 6, 0};
+
+/* plan_apply's checks of the plan before anything is sent. */
+static kp_err plan_check(pg_store *s, const kp_ledger_plan *plan)
 {
-    pg_store *s = (pg_store *)b;
     /* The last gate before the database, in every build: a plan that does
      * not balance is never written, whoever built it. */
     kp_error check;
@@ -836,21 +966,30 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             return KP_ERR_INTERNAL;
         }
     }
-    if ((err = pg_pipe_begin(s, s->pipe))) return err;
-    pg_pipe *pp = s->pipe;
+    return KP_OK;
+}
+
+/* Queues a plan's postings, lot changes, the new lot and (without a lots
+ * merge) the account's totals, and sums the system accounts' deltas.
+ * op_id 0: the operation inserted earlier in this pipeline. */
+static void plan_send(pg_store *s, pg_pipe *pp, int64_t op_id, const kp_ledger_plan *plan,
+                      kp_time now)
+{
     /* Postings go in pairs (customer, system account): one statement a pair. */
     for (size_t i = 0; i < plan->n_postings; i += 2) {
         const kp_posting *p = &plan->postings[i];
+        bool pair = i + 1 < plan->n_postings;
         pg_params pr = {0};
-        pg_p_int(&pr, op_id);
+        if (op_id) pg_p_int(&pr, op_id);
         pg_p_int(&pr, p[0].account);
         pg_p_int(&pr, p[0].points);
-        if (i + 1 < plan->n_postings) {
+        if (pair) {
             pg_p_int(&pr, p[1].account);
             pg_p_int(&pr, p[1].points);
         }
-        pg_pipe_send(s, pp, i + 1 < plan->n_postings ? &q_posting_insert2 : &q_posting_insert,
-                     &pr, -1, NULL);
+        pg_stmt *st = op_id ? (pair ? &q_posting_insert2 : &q_posting_insert)
+                            : (pair ? &q_posting_insert2_cur : &q_posting_insert_cur);
+        pg_pipe_send(s, pp, st, &pr, -1, NULL);
     }
     /* A purchase usually burns from and earns into the same merged lot: that
      * lot's change is folded into the merge, one UPDATE instead of two. */
@@ -884,8 +1023,8 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             pg_p_int(&pr, l->earned_at ? l->earned_at : now);
             pg_p_int(&pr, l->active_from);
             pg_p_int(&pr, l->expires_at);
-            pg_p_int(&pr, op_id);
-            pg_pipe_send(s, pp, &q_lot_insert, &pr, 1, "the new lot");
+            if (op_id) pg_p_int(&pr, op_id);
+            pg_pipe_send(s, pp, op_id ? &q_lot_insert : &q_lot_insert_cur, &pr, 1, "the new lot");
         }
     }
     /* Only a plan that would leave the account over KP_LOTS_MAX open lots
@@ -897,6 +1036,20 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             s->sys_pending[-plan->postings[i].account] += plan->postings[i].points;
     /* Outside a transaction nothing would reach commit(): write now. */
     if (!s->in_txn && !plan->lots_merge) sys_flush_send(s, pp);
+}
+
+/* Postings, lot changes, the new lot and the account's totals go out as one
+ * pipeline with one sync: one round trip (the statements run in order; the
+ * first failure skips the rest and is reported). Outside a transaction the
+ * pipeline is one implicit transaction, the system accounts included. */
+static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *plan, kp_time now)
+{
+    pg_store *s = (pg_store *)b;
+    kp_err err = plan_check(s, plan);
+    if (err) return err;
+    pg_pipe *pp = s->pipe;
+    if ((err = pg_pipe_begin(s, pp))) return err;
+    plan_send(s, pp, op_id, plan, now);
     if ((err = pg_pipe_end(s, pp)) || !plan->lots_merge) return err;
 
     size_t before = 0, after = 0;
@@ -914,6 +1067,32 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
     account_update_send(s, plan);
     if (!s->in_txn) sys_flush_send(s, pp);
     return pg_pipe_end(s, pp);
+}
+
+/* The operation and its plan in one pipeline: the INSERT first, the plan's
+ * rows naming it by its sequence's current value. A plan with a lots merge
+ * (rare) takes the two calls. */
+static kp_err s_op_insert_apply(kp_store *b, kp_op_row *row, const kp_ledger_plan *plan,
+                                kp_time now)
+{
+    pg_store *s = (pg_store *)b;
+    kp_err err;
+    if (plan->lots_merge) {
+        if ((err = s_op_insert(b, row))) return err;
+        return s_plan_apply(b, row->id, plan, now);
+    }
+    if ((err = plan_check(s, plan))) return err;
+    pg_params p = {0};
+    op_insert_params(row, &p);
+    PGresult *r = NULL;
+    pg_pipe *pp = s->pipe;
+    if ((err = pg_pipe_begin(s, pp))) return err;
+    pg_pipe_query(s, pp, &q_op_insert, &p, &r);
+    plan_send(s, pp, 0, plan, now);
+    if ((err = pg_pipe_end(s, pp))) return op_insert_failed(s, row, err);
+    row->id = pg_int(r, 0, 0);
+    PQclear(r);
+    return KP_OK;
 }
 
 /* ----------------------------------------------------------------- verify */
@@ -1158,6 +1337,8 @@ static const kp_store_ops pg_ops = {
     .op_insert = s_op_insert,
     .op_set_detail = s_op_set_detail,
     .plan_apply = s_plan_apply,
+    .till_load = s_till_load,
+    .op_insert_apply = s_op_insert_apply,
     .history = s_history,
     .verify = s_verify,
     .integrity = s_integrity,

@@ -287,7 +287,8 @@ static void test_every_operation_is_implemented(void **state)
         o->program_insert, o->program_get, o->terminal_insert, o->terminal_find,
         o->terminal_get, o->terminal_list, o->terminal_change, o->terminal_touch,
         o->terminal_generation, o->card_create, o->card_find, o->account_load, o->lots_merge,
-        o->op_find, o->op_insert, o->op_set_detail, o->plan_apply, o->history, o->verify,
+        o->op_find, o->op_insert, o->op_set_detail, o->plan_apply, o->till_load,
+        o->op_insert_apply, o->history, o->verify,
         o->integrity, o->identity, o->triggers, o->people,
     };
     for (size_t i = 0; i < sizeof store_ops / sizeof store_ops[0]; i++) {
@@ -1252,6 +1253,253 @@ static void test_plan_apply_writes_postings_lot_changes_new_lot_and_totals(void 
     assert_int_equal(f->acct->purchases, 2);
     assert_int_equal(f->acct->spend_minor, 100000);
     assert_verifies_clean(f->s);
+}
+
+/* ------------------------------------------------------ a till's calls */
+
+/* What till_load gave for the account, the same as account_load's. */
+static void assert_same_account(const kp_account *got, const kp_account *want)
+{
+    assert_int_equal(got->id, want->id);
+    assert_int_equal(got->balance, want->balance);
+    assert_int_equal(got->debt, want->debt);
+    assert_int_equal(got->purchases, want->purchases);
+    assert_int_equal(got->spend_minor, want->spend_minor);
+    assert_int_equal(got->n_lots, want->n_lots);
+    for (size_t i = 0; i < want->n_lots; i++) {
+        assert_int_equal(got->lots[i].id, want->lots[i].id);
+        assert_int_equal(got->lots[i].remaining, want->lots[i].remaining);
+        assert_int_equal(got->lots[i].expires_at, want->lots[i].expires_at);
+        assert_string_equal(got->lots[i].kind, want->lots[i].kind);
+    }
+}
+
+static void test_till_load_reads_the_operation_card_account_rules_and_may_burn(void **state)
+{
+    fx *f = *state;
+    kp_account *got = calloc(1, sizeof *got);
+    kp_till_read tr;
+    begin(f);
+    int64_t a = card(f, "TL-1", NOW);
+    credit(f, a, 40, "regular", NOW, NOW + 90 * DAY);
+    credit(f, a, 60, "regular", NOW, NOW + 30 * DAY);
+    OK(f->s, f->t->account_tier_set(f->s, a, "gold", 500000, NOW, "review"));
+    OK(f->s, f->t->account_discount_set(f->s, a, true, 750));
+    int64_t blocked = card(f, "TL-BLOCKED", NOW);
+    kp_card_info info;
+    OK(f->s, f->p->card_info_get(f->s, "TL-BLOCKED", &info));
+    info.state = KP_CARD_BLOCKED;
+    OK(f->s, f->p->card_info_put(f->s, &info, NOW));
+    int64_t op = op_add(f, KP_OP_PURCHASE, a, "s", "tl-done", NOW, 5000, 10);
+    commit(f);
+    load(f, a);
+
+    /* Nothing stored under the receipt: the card, its account with its
+     * lots in burn order, the rule state, may_burn. */
+    memset(&tr, 0x55, sizeof tr);
+    OK(f->s, f->o->till_load(f->s, "s", "tl-new", "TL-1", KP_TILL_RULES | KP_TILL_MAY_BURN, got,
+                             &tr));
+    assert_false(tr.op_found);
+    assert_true(tr.card_found);
+    assert_string_equal(tr.card.number, "TL-1");
+    assert_int_equal(tr.card.account_id, a);
+    assert_int_equal(tr.card.state, KP_CARD_ISSUED);
+    assert_false(tr.card.registered);
+    assert_int_equal(tr.account, KP_OK);
+    assert_same_account(got, f->acct);
+    assert_int_equal(got->n_lots, 2);
+    assert_int_equal(got->lots[0].remaining, 60); /* the earlier expiry first */
+    assert_string_equal(tr.rules.tier, "gold");
+    assert_int_equal(tr.rules.tier_since, NOW);
+    assert_true(tr.rules.has_personal_discount);
+    assert_int_equal(tr.rules.personal_discount_bp, 750);
+    assert_true(tr.may_burn);
+
+    /* Without the extras: no rule state; may_burn stays true. */
+    OK(f->s, f->o->till_load(f->s, "s", "tl-new", "TL-1", 0, got, &tr));
+    assert_int_equal(tr.account, KP_OK);
+    assert_string_equal(tr.rules.tier, "");
+    assert_false(tr.rules.has_personal_discount);
+    assert_true(tr.may_burn);
+
+    /* The owner forbids spending: may_burn says so when asked. */
+    begin(f);
+    OK(f->s, f->p->card_info_get(f->s, "TL-1", &info));
+    info.may_burn = false;
+    OK(f->s, f->p->card_info_put(f->s, &info, NOW));
+    commit(f);
+    OK(f->s, f->o->till_load(f->s, "s", "tl-new", "TL-1", KP_TILL_MAY_BURN, got, &tr));
+    assert_false(tr.may_burn);
+    OK(f->s, f->o->till_load(f->s, "s", "tl-new", "TL-1", 0, got, &tr));
+    assert_true(tr.may_burn);
+
+    /* An operation stored under the receipt: as op_find gives it. */
+    OK(f->s, f->o->till_load(f->s, "s", "tl-done", "TL-1", KP_TILL_RULES, got, &tr));
+    assert_true(tr.op_found);
+    assert_int_equal(tr.op.id, op);
+    assert_int_equal(tr.op.type, KP_OP_PURCHASE);
+    assert_int_equal(tr.op.account_id, a);
+    assert_int_equal(tr.op.amount_minor, 5000);
+    assert_string_equal(tr.op.store, "s");
+    assert_string_equal(tr.op.receipt, "tl-done");
+    kp_op_row_release(&tr.op);
+    OK(f->s, f->o->till_load(f->s, "other", "tl-done", "TL-1", 0, got, &tr));
+    assert_false(tr.op_found);
+
+    /* An unknown card; a blocked one is found, its account not loaded. */
+    OK(f->s, f->o->till_load(f->s, "s", "tl-new", "TL-404", KP_TILL_RULES | KP_TILL_MAY_BURN,
+                             got, &tr));
+    assert_false(tr.op_found);
+    assert_false(tr.card_found);
+    assert_int_equal(tr.account, KP_ERR_NOT_FOUND);
+    OK(f->s, f->o->till_load(f->s, "s", "tl-new", "TL-BLOCKED", KP_TILL_RULES, got, &tr));
+    assert_true(tr.card_found);
+    assert_int_equal(tr.card.state, KP_CARD_BLOCKED);
+    assert_int_equal(tr.card.account_id, blocked);
+    assert_int_equal(tr.account, KP_ERR_NOT_FOUND);
+
+    /* Inside a transaction: the account as this connection left it. */
+    begin(f);
+    credit(f, a, 5, "regular", NOW, NOW + 10 * DAY);
+    OK(f->s, f->o->till_load(f->s, "s", "tl-new", "TL-1", 0, got, &tr));
+    assert_int_equal(tr.account, KP_OK);
+    assert_int_equal(got->balance, 105);
+    assert_int_equal(got->n_lots, 3);
+    assert_int_equal(got->lots[0].remaining, 5);
+    OK(f->s, f->o->rollback(f->s));
+    free(got);
+}
+
+/* A second connection's purchase read while the first holds the account. */
+typedef struct till_reader {
+    const char *location;
+    kp_err err;
+    char why[300];
+    int64_t balance;
+    size_t n_lots;
+    kp_time done_at;
+} till_reader;
+
+static void *read_at_till(void *arg)
+{
+    till_reader *r = arg;
+    kp_store *s = NULL;
+    kp_error e = {0};
+    kp_account *acct = calloc(1, sizeof *acct);
+    kp_till_read tr;
+    kp_err err = kp_store_open(r->location, false, &s, &e);
+    if (err == KP_OK) err = s->ops->begin(s); /* SQLite waits here */
+    if (err == KP_OK) err = s->ops->till_load(s, "s", "lock-2", "TL-LOCK", 0, acct, &tr);
+    if (err == KP_OK) err = tr.account; /* PostgreSQL waits in the lock */
+    r->done_at = kp_clock_now(NULL);
+    r->err = err;
+    if (err) snprintf(r->why, sizeof r->why, "%s", s ? s->last_error : e.message);
+    r->balance = acct->balance;
+    r->n_lots = acct->n_lots;
+    if (s) s->ops->rollback(s);
+    kp_store_close(s);
+    free(acct);
+    return NULL;
+}
+
+static void test_till_load_in_a_transaction_holds_the_account_until_it_ends(void **state)
+{
+    fx *f = *state;
+    kp_account *got = calloc(1, sizeof *got);
+    kp_till_read tr;
+    begin(f);
+    int64_t a = card(f, "TL-LOCK", NOW);
+    credit(f, a, 10, "regular", NOW, NOW + 30 * DAY);
+    commit(f);
+    begin(f);
+    OK(f->s, f->o->till_load(f->s, "s", "lock-1", "TL-LOCK", 0, got, &tr));
+    assert_int_equal(tr.account, KP_OK);
+    till_reader r = {.location = f->location};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, read_at_till, &r), 0);
+    struct timespec pause = {1, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* the other connection waits meanwhile */
+    credit(f, a, 5, "regular", NOW, NOW + 60 * DAY);
+    kp_time committed = kp_clock_now(NULL);
+    commit(f);
+    pthread_join(th, NULL);
+    if (r.err) print_error("reader: %s\n", r.why);
+    assert_int_equal(r.err, KP_OK);
+    /* It read after the commit: the lots as the holder left them. */
+    assert_true(r.done_at >= committed);
+    assert_int_equal(r.balance, 15);
+    assert_int_equal(r.n_lots, 2);
+    free(got);
+}
+
+static void test_op_insert_apply_stores_the_operation_and_applies_its_plan(void **state)
+{
+    fx *f = *state;
+    begin(f);
+    int64_t a = account(f, "apply", NOW);
+    commit(f);
+    load(f, a);
+    plan_credit(f->plan, f->acct, 70, "regular", NOW, NOW + 30 * DAY);
+    kp_op_row row;
+    memset(&row, 0, sizeof row);
+    row.type = KP_OP_ADJUST;
+    row.account_id = a;
+    snprintf(row.card, sizeof row.card, "C-apply");
+    snprintf(row.store, sizeof row.store, "s");
+    snprintf(row.receipt, sizeof row.receipt, "apply-1");
+    row.program_version = 1;
+    row.at = NOW;
+    row.points = row.earned = 70;
+    begin(f);
+    OK(f->s, f->o->op_insert_apply(f->s, &row, f->plan, NOW));
+    assert_true(row.id > 0);
+    commit(f);
+    kp_op_row got;
+    OK(f->s, f->o->op_find(f->s, "s", "apply-1", &got));
+    assert_int_equal(got.id, row.id);
+    assert_int_equal(got.points, 70);
+    kp_op_row_release(&got);
+    load(f, a);
+    assert_int_equal(f->acct->balance, 70);
+    assert_int_equal(f->acct->n_lots, 1);
+    assert_int_equal(f->acct->lots[0].remaining, 70);
+    assert_verifies_clean(f->s); /* the postings name the operation */
+
+    /* Outside a transaction: a transaction of its own. */
+    plan_credit(f->plan, f->acct, 30, "regular", NOW, NOW + 60 * DAY);
+    snprintf(row.receipt, sizeof row.receipt, "apply-2");
+    row.points = row.earned = 30;
+    int64_t first = row.id;
+    OK(f->s, f->o->op_insert_apply(f->s, &row, f->plan, NOW));
+    assert_true(row.id > first);
+    load(f, a);
+    assert_int_equal(f->acct->balance, 100);
+    assert_verifies_clean(f->s);
+
+    /* The receipt stored already: refused, and nothing of the plan stays
+     * once the savepoint is rolled back. */
+    plan_credit(f->plan, f->acct, 5, "regular", NOW, NOW + 60 * DAY);
+    begin(f);
+    OK(f->s, f->o->savepoint(f->s));
+    REFUSED(f->s, f->o->op_insert_apply(f->s, &row, f->plan, NOW));
+    OK(f->s, f->o->rollback_to(f->s));
+    commit(f);
+    load(f, a);
+    assert_int_equal(f->acct->balance, 100);
+    assert_int_equal(f->acct->n_lots, 2);
+    assert_verifies_clean(f->s);
+
+    /* An unbalanced plan: plan_apply's error, nothing written. */
+    plan_credit(f->plan, f->acct, 5, "regular", NOW, NOW + 60 * DAY);
+    f->plan->postings[1].points = -4;
+    snprintf(row.receipt, sizeof row.receipt, "apply-3");
+    begin(f);
+    OK(f->s, f->o->savepoint(f->s));
+    kp_err err = f->o->op_insert_apply(f->s, &row, f->plan, NOW);
+    assert_int_not_equal(err, KP_OK);
+    OK(f->s, f->o->rollback_to(f->s));
+    commit(f);
+    EXPECT(f->s, f->o->op_find(f->s, "s", "apply-3", &got), KP_ERR_NOT_FOUND);
 }
 
 static void test_plan_apply_refuses_an_unbalanced_plan_a_foreign_lot_and_an_unknown_account(void **state)
@@ -2998,6 +3246,9 @@ int main(void)
         T(test_op_set_detail_and_op_response_set_replace_what_is_stored),
         T(test_plan_apply_writes_postings_lot_changes_new_lot_and_totals),
         T(test_plan_apply_refuses_an_unbalanced_plan_a_foreign_lot_and_an_unknown_account),
+        T(test_till_load_reads_the_operation_card_account_rules_and_may_burn),
+        T(test_till_load_in_a_transaction_holds_the_account_until_it_ends),
+        T(test_op_insert_apply_stores_the_operation_and_applies_its_plan),
         T(test_history_is_newest_first_and_pages_back_by_id),
         T(test_a_ledger_written_through_the_seam_verifies_clean),
         T(test_verify_reports_an_inconsistent_ledger_made_through_the_seam),

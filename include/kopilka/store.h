@@ -399,6 +399,9 @@ typedef struct kp_store_ops {
     /* Customers, cards' details and events, staff, sessions, the audit
      * chain, families (people.h). */
     const struct kp_people_ops *people;
+    /* The outbox: notification events, messages, preferences, templates,
+     * webhook endpoints, login codes (notify.h). */
+    const struct kp_notify_ops *notify;
     /* Group commit for the server's writer; NULL: a backend without it
      * (the writer then runs groups as begin() ... commit()). */
     const kp_group_ops *group;

@@ -40,6 +40,10 @@ static const char *field_name(kp_pii_field field)
     case KP_PII_ATTRIBUTES: return "attributes";
     case KP_PII_NAME_WORD: return "name-word";
     case KP_PII_BIRTHDAY_MD: return "birthday-md";
+    case KP_PII_MESSAGE: return "message";
+    case KP_PII_SECRET: return "secret";
+    case KP_PII_LINK: return "link";
+    case KP_PII_LOGIN_CODE: return "login-code";
     }
     return "?";
 }
@@ -198,6 +202,17 @@ void kp_pii_index(const kp_pii *k, kp_pii_field field, const char *value,
     crypto_generichash_init(&h, k->index_key, sizeof k->index_key, KP_PII_INDEX_BYTES);
     crypto_generichash_update(&h, (const uint8_t *)name, strlen(name) + 1);
     crypto_generichash_update(&h, (const uint8_t *)value, strlen(value));
+    crypto_generichash_final(&h, out, KP_PII_INDEX_BYTES);
+}
+
+void kp_pii_mac(const kp_pii *k, kp_pii_field field, const void *data, size_t len,
+                uint8_t out[KP_PII_INDEX_BYTES])
+{
+    crypto_generichash_state h;
+    const char *name = field_name(field);
+    crypto_generichash_init(&h, k->index_key, sizeof k->index_key, KP_PII_INDEX_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)name, strlen(name) + 1);
+    crypto_generichash_update(&h, (const uint8_t *)data, len);
     crypto_generichash_final(&h, out, KP_PII_INDEX_BYTES);
 }
 

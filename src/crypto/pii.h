@@ -42,6 +42,10 @@ typedef enum kp_pii_field {
     KP_PII_ATTRIBUTES,
     KP_PII_NAME_WORD,   /* blind index only: one word of the name */
     KP_PII_BIRTHDAY_MD, /* blind index only: "MM-DD" of the birthday */
+    KP_PII_MESSAGE,     /* a message's recipient and text, an event's secret payload (outbox) */
+    KP_PII_SECRET,      /* a webhook endpoint's signing secret */
+    KP_PII_LINK,        /* MAC key of unsubscribe links (kp_pii_mac) */
+    KP_PII_LOGIN_CODE,  /* keyed hash of a one-time login code (kp_pii_index) */
 } kp_pii_field;
 
 /* Writes the key file path of a database into out: "DB.key" beside a SQLite
@@ -86,6 +90,10 @@ const uint8_t *kp_pii_audit_key(const kp_pii *k);
 void kp_pii_index(const kp_pii *k, kp_pii_field field, const char *value,
                   uint8_t out[KP_PII_INDEX_BYTES]);
 
+/* A keyed MAC (BLAKE2b-256) of `len` bytes for a purpose (`field`, e.g.
+ * KP_PII_LINK): the same input and key give the same MAC. */
+void kp_pii_mac(const kp_pii *k, kp_pii_field field, const void *data, size_t len,
+                uint8_t out[KP_PII_INDEX_BYTES]);
 /* The blind index of a month-day, for "whose birthday is today?". */
 void kp_pii_birthday_index(const kp_pii *k, int month, int day, uint8_t out[KP_PII_INDEX_BYTES]);
 

@@ -1,0 +1,3 @@
+/*
+ * config.c: the channels' configuration file (SMTP, SMS gateway, webhooks, retries).
+ */

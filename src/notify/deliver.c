@@ -1,0 +1,3 @@
+/*
+ * deliver.c: the delivery pass: claim due messages, send them, settle each (backoff, dead letter, rate).
+ */

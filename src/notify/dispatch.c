@@ -1,0 +1,3 @@
+/*
+ * dispatch.c: events to messages: recipients, preferences, templates, sealing; opening them again.
+ */

@@ -1,0 +1,3 @@
+/*
+ * sms.c: SMS through an HTTP gateway configured by URL, auth, body template and success rule.
+ */

@@ -1,0 +1,3 @@
+/*
+ * template.c: message templates: {{field}} and {{#field}} sections, checked when loaded, rendered per language.
+ */

@@ -1,0 +1,3 @@
+/*
+ * templates_default.c: the built-in templates of every kind, channel and language.
+ */

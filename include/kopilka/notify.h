@@ -253,6 +253,10 @@ typedef struct kp_notify_ops {
      * unsubscribed, erased. Sets *n to how many. */
     kp_err (*messages_cancel)(kp_store *s, int64_t customer_id, uint32_t channels, uint32_t kinds,
                               int64_t *n);
+    /* (write) Erasure: drops the sealed text of every message of the
+     * customer (the rows, their states and times stay for the record) and
+     * cancels those pending. Sets *n to how many messages. */
+    kp_err (*messages_erase)(kp_store *s, int64_t customer_id, int64_t *n);
     kp_err (*outbox_stats)(kp_store *s, kp_outbox_stats *out);
 
     /* ---- preferences */
@@ -292,6 +296,16 @@ typedef struct kp_notify_ops {
      * KP_ERR_NOT_FOUND when the customer has no live code. */
     kp_err (*login_code_check)(kp_store *s, int64_t customer_id, const uint8_t hash[32],
                                kp_time now, int32_t max_attempts, bool *ok);
+
+    /* ---- customers' sessions (the cabinet), by the hash of the token */
+    /* (write) KP_ERR_CONFLICT for a hash stored already. */
+    kp_err (*customer_session_insert)(kp_store *s, const uint8_t token_hash[32],
+                                      int64_t customer_id, kp_time now, kp_time expires_at);
+    /* The customer of a session that expires after `now`. KP_ERR_NOT_FOUND. */
+    kp_err (*customer_session_find)(kp_store *s, const uint8_t token_hash[32], kp_time now,
+                                    int64_t *customer_id, kp_time *expires_at);
+    /* (write) Ends a session; an unknown one is KP_OK. */
+    kp_err (*customer_session_delete)(kp_store *s, const uint8_t token_hash[32]);
 
     /* ---- reminders */
     /* Accounts after id `after`, in id order, holding open lots with

@@ -96,6 +96,12 @@ typedef struct kp_op_row {
     int64_t original_op_id;
     char *detail;
     char *response;
+    /* In, for op_insert and op_insert_apply: a notification event to write
+     * with the operation (NULL = none). The store sets its op_id to the
+     * operation's id and its key to "op:<id>", and writes it as
+     * notify->event_insert does, in the same call, so a backend can send
+     * both in one round trip. Never filled by reads. */
+    struct kp_notify_event *notify;
 } kp_op_row;
 void kp_op_row_release(kp_op_row *row);
 
@@ -329,7 +335,8 @@ typedef struct kp_store_ops {
      * stored): kp_op_row_release() frees them. KP_ERR_NOT_FOUND. */
     kp_err (*op_find)(kp_store *s, const char *store, const char *receipt, kp_op_row *out);
     /* (write) Stores the operation; sets row->id. An empty receipt stores
-     * none (no idempotency key); detail and response may be NULL.
+     * none (no idempotency key); detail and response may be NULL. With
+     * row->notify, also its event (see kp_op_row).
      * KP_ERR_CONFLICT when (store, receipt) is stored already;
      * KP_ERR_BUSY when another writer inserted it and has not committed
      * yet (a request sent to two servers at once; run again, op_find then

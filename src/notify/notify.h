@@ -278,24 +278,60 @@ bool kp_unsubscribe_check(const kp_notify_env *env, const char *token, int64_t *
 
 /* ------------------------------------------------------------ deliver.c */
 
-/* How the delivery pass writes: straight to a store (the CLI), or through
- * the server's writer. Each runs one store call in a transaction of its
- * own and returns its error. */
+/* One event's planned messages, for kp_notify_io.dispatch_batch. */
+typedef struct kp_dispatch_item {
+    int64_t event_id;
+    kp_message *msgs;
+    size_t n;
+} kp_dispatch_item;
+
+/* How the delivery pass writes: straight to a store (the CLI,
+ * kp_notify_io_store), or through the server's writer (notifier.c). Each
+ * runs its store calls in a transaction of its own and returns its error. */
 typedef struct kp_notify_io {
     void *ctx;
     kp_err (*dispatch)(void *ctx, int64_t event_id, kp_message *msgs, size_t n, kp_time now,
                        kp_error *e);
+    /* May be NULL (then dispatch is called per event): event_dispatch of
+     * every item in one transaction, so a pass of many events costs one
+     * commit, not one each. */
+    kp_err (*dispatch_batch)(void *ctx, kp_dispatch_item *items, size_t n, kp_time now,
+                             kp_error *e);
     kp_err (*claim)(void *ctx, kp_time now, kp_time lease_until, kp_channel channel,
                     kp_message *out, size_t limit, size_t *n, kp_error *e);
     kp_err (*settle)(void *ctx, const kp_message_result *r, size_t n, kp_error *e);
+    /* May be NULL. True asks a delivery pass to stop early: messages not
+     * yet sent are handed back (pending, due at once, attempts unchanged)
+     * and sends in flight finish or time out first. */
+    bool (*stopping)(void *ctx);
+    /* May be NULL. A problem a person should hear of that does not stop
+     * the pass (an event that cannot be planned), in words. */
+    void (*note)(void *ctx, const char *text);
 } kp_notify_io;
+
+/* An io straight on `st` (the CLI): each call is begin, the store call(s),
+ * commit (rollback on failure). Store errors are put into e with the
+ * store's last_error. stopping and note are left NULL for the caller. */
+void kp_notify_io_store(kp_notify_io *io, kp_store *st);
+
+/* Fills env for `config` and the database's key `pii` (may be NULL): the
+ * program and its notification policy (read on st), and link_key, the MAC
+ * key of unsubscribe links derived from the key file (kp_pii_mac,
+ * KP_PII_LINK, over "kopilka unsubscribe links"), so the server, the CLI
+ * and the back office make and check the same links. program may be
+ * NULL. */
+void kp_notify_env_init(kp_notify_env *env, kp_store *st, const struct kp_pii *pii,
+                        const kp_program *program, const kp_notify_config *config);
 
 /* Counters of a delivery worker, for /metrics and `kopilka deliver`. */
 typedef struct kp_deliver_stats {
     uint64_t dispatched_events;
+    uint64_t planned_messages;           /* messages the dispatched events made */
+    uint64_t unplanned_events;           /* events that could not be planned (io->note says why) */
     uint64_t sent[KP_CHANNEL__COUNT];
     uint64_t failed[KP_CHANNEL__COUNT];  /* attempts that failed */
     uint64_t dead[KP_CHANNEL__COUNT];
+    uint64_t handed_back[KP_CHANNEL__COUNT]; /* claimed, not attempted (stop, lease running out) */
 } kp_deliver_stats;
 
 /* One dispatch pass: plans every pending event (read on `rd`) and writes
@@ -315,7 +351,25 @@ uint64_t kp_rate_take(kp_rate *r, uint64_t now_ns);
 
 /* One delivery pass of a channel: claims due messages, opens, sends
  * (honouring `rate`), settles each with its outcome (sent, retry at
- * backoff, dead). `rd` reads endpoints. *n messages attempted. */
+ * backoff, dead). `rd` reads endpoints. *n messages attempted.
+ *
+ * A pass claims at most KP_DELIVER_BATCH messages (fewer when the rate is
+ * low: about two seconds' worth), leased for twice the channel's timeout
+ * plus the time the rate needs for the batch; a message whose turn comes
+ * too late to finish before the lease ends is handed back, so a lease never
+ * runs out under a live worker. Outcomes are settled every
+ * KP_SETTLE_BATCH messages or 250 ms, and at the end: a crash re-sends at
+ * most the messages attempted since the last settle (the provider gets
+ * the message's key as its idempotency key).
+ *
+ * Outcomes: accepted -> SENT (provider id kept); refused -> attempts + 1,
+ * DEAD when the provider said it is permanent or attempts reached
+ * retry.max_attempts, else PENDING at kp_notify_backoff() (random jitter).
+ * A webhook whose endpoint is gone or inactive is DEAD at once with that
+ * reason (not cancelled: the back office can retry it once the endpoint is
+ * active again); a message that cannot be opened (another key file) is
+ * DEAD too. last_error says why in words. */
+enum { KP_DELIVER_BATCH = 64, KP_SETTLE_BATCH = 32 };
 kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                               kp_sender *sender, kp_channel channel, kp_rate *rate,
                               kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e);

@@ -17,6 +17,7 @@
 #ifndef KOPILKA_NOTIFY_NOTIFY_H
 #define KOPILKA_NOTIFY_NOTIFY_H
 
+#include <kopilka/ledger.h>
 #include <kopilka/notify.h>
 #include <kopilka/program.h>
 
@@ -115,6 +116,29 @@ kp_err kp_notify_payload(const kp_notify_figures *f, kp_buf *out);
 kp_err kp_notify_emit(kp_store *st, kp_notify_kind kind, const char *key, int64_t account_id,
                       int64_t customer_id, const char *card, int64_t op_id, kp_time at,
                       const kp_notify_figures *f, kp_error *e);
+
+/* Fills *ev (zeroed first) for event_insert() or kp_op_row.notify: the
+ * figures are written into `payload` (reset first) and ev->payload points
+ * into it, so `payload` must outlive the store call. key may be NULL for
+ * kp_op_row.notify (the store names it "op:<id>"). KP_ERR_INVALID for a
+ * key too long, KP_ERR_NOMEM when the payload does not fit. */
+kp_err kp_notify_event_fill(kp_notify_event *ev, kp_notify_kind kind, const char *key,
+                            int64_t account_id, int64_t customer_id, const char *card,
+                            int64_t op_id, kp_time at, const kp_notify_figures *f,
+                            kp_buf *payload, kp_error *e);
+
+/* The figures of account `a` after ledger plan `plan` (NULL: as loaded),
+ * computed in memory: has_balance and balance (the plan's balance_after),
+ * the balance by kind of points (sum of the open lots' remaining points,
+ * kinds in order of first appearance) and the next expiry (the earliest
+ * expires_at after `now` among lots with points left, and the points of
+ * the lots expiring then). A plan's lots_merge (an account at KP_LOTS_MAX
+ * lots) is not simulated: the merged lots' points are the same, their
+ * expiry may be later than shown. A plan that refills lots `a` does not
+ * hold (a return refunding spent lots) gives the balance only. Other
+ * fields are left as they are. */
+void kp_notify_figures_after(const kp_account *a, const kp_ledger_plan *plan, kp_time now,
+                             kp_notify_figures *f);
 
 /* ----------------------------------------------------------- template.c */
 

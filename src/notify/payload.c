@@ -3,8 +3,8 @@
  *
  * One flat JSON object; a figure not known (0 / "", has_balance false) is
  * left out, so a template's {{#field}} section shows only what the event
- * has. Names: earned, burnt, points, balance, balance_by_kind (an object of
- * kind -> points), expiry_points, expiry_at (RFC 3339), amount (minor
+ * has. Names: earned, burnt, points, balance, balances (an object of
+ * kind -> points), expiry_points, expiry_at (RFC 3339), amount_minor (minor
  * units), currency, store, receipt, tier, tier_before, other_card, reason,
  * rule.
  */
@@ -45,7 +45,7 @@ kp_err kp_notify_payload(const kp_notify_figures *f, kp_buf *out)
     if (n_kinds > 0) {
         if (!first) kp_buf_puts(out, ",");
         first = false;
-        kp_buf_json_key(out, "balance_by_kind");
+        kp_buf_json_key(out, "balances");
         kp_buf_puts(out, "{");
         for (size_t i = 0; i < n_kinds; i++)
             kp_buf_json_kv_i64(out, f->by_kind[i].kind, f->by_kind[i].points, i > 0);
@@ -57,7 +57,7 @@ kp_err kp_notify_payload(const kp_notify_figures *f, kp_buf *out)
         put_i64(out, &first, "expiry_points", f->expiry_points);
         put_str(out, &first, "expiry_at", ts);
     }
-    put_i64(out, &first, "amount", f->amount_minor);
+    put_i64(out, &first, "amount_minor", f->amount_minor);
     put_str(out, &first, "currency", f->currency);
     put_str(out, &first, "store", f->store);
     put_str(out, &first, "receipt", f->receipt);

@@ -26,6 +26,8 @@
 
 #include <kopilka/clock.h>
 
+#include "notify/notify.h"
+
 enum { PAGE_MAX = 256, CATCH_UP_DAYS = 366 };
 
 static kp_err storage(kp_store *st, kp_err err, kp_error *e)
@@ -98,6 +100,15 @@ kp_err kp_service_expire(kp_store *st, const kp_program *p, kp_time now, const i
             row.program_version = p->version;
             row.at = now;
             row.points = -expired;
+            kp_notify_figures f;
+            memset(&f, 0, sizeof f);
+            f.points = -expired;
+            kp_notify_figures_after(a, &sc->plan, now, &f);
+            kp_notify_event ev;
+            if ((err = kp_notify_event_fill(&ev, KP_NOTIFY_EXPIRED, NULL, a->id, 0, "", 0, now, &f,
+                                            &sc->notify, e)))
+                return err;
+            row.notify = &ev;
             if ((err = st->ops->op_insert(st, &row))) return storage(st, err, e);
             if ((err = st->ops->plan_apply(st, row.id, &sc->plan, now))) return storage(st, err, e);
             points += expired;
@@ -293,6 +304,19 @@ static int reviewed_tier(const kp_program *p, int current, int qualified)
     return qualified;
 }
 
+/* The tier changed: a TIER event, key "tier:<account>:<at>". */
+static kp_err tier_notify(kp_store *st, int64_t account_id, const char *tier, const char *before,
+                          kp_time at, kp_error *e)
+{
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.tier, sizeof f.tier, "%s", tier);
+    snprintf(f.tier_before, sizeof f.tier_before, "%s", before);
+    char key[KP_NOTIFY_KEY_MAX];
+    snprintf(key, sizeof key, "tier:%lld:%lld", (long long)account_id, (long long)at);
+    return kp_notify_emit(st, KP_NOTIFY_TIER, key, account_id, 0, "", 0, at, &f, e);
+}
+
 static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, int64_t *budget,
                               kp_tick_report *rep, kp_error *e)
 {
@@ -343,6 +367,7 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
                 if ((err =
                          t->account_tier_set(st, r->account_id, name, r->spend_minor, due, reason)))
                     return storage(st, err, e);
+                if ((err = tier_notify(st, r->account_id, name, r->tier, due, e))) return err;
                 changes++;
             }
             if (n < limit) break;

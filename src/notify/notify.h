@@ -143,7 +143,8 @@ void kp_notify_figures_after(const kp_account *a, const kp_ledger_plan *plan, kp
 /* ----------------------------------------------------------- template.c */
 
 /* A template: text with {{field}} substitutions and {{#field}}...{{/field}}
- * sections shown only when the field is set (not "" and not "0"). The
+ * sections shown only when the field is set (not "" and not "0"),
+ * {{^field}}...{{/field}} only when it is not. The
  * fields a kind offers are listed by kp_template_fields(); a template
  * naming any other is refused when loaded. */
 typedef struct kp_template kp_template;
@@ -158,9 +159,13 @@ const char *const *kp_template_fields(kp_notify_kind kind);
 /* Values for rendering: name -> text, already formatted for the language. */
 typedef struct kp_vars {
     size_t n;
-    struct { const char *name; char value[256]; } v[48];
+    struct { const char *name; char value[512]; } v[48];
 } kp_vars;
-void kp_vars_set(kp_vars *vars, const char *name, const char *value);
+/* Sets (or replaces) a field's value. False, and nothing set, for a name
+ * no template can use (not a field of any kind) or a value of 512 bytes or
+ * more: nothing is cut short. */
+bool kp_vars_set(kp_vars *vars, const char *name, const char *value);
+/* NULL when not set. */
 const char *kp_vars_get(const kp_vars *vars, const char *name);
 /* Fills vars from an event: its payload's figures formatted in `language`
  * ("1 560", "1 March 2027" / "1 марта 2027"), the card, the customer's
@@ -168,6 +173,20 @@ const char *kp_vars_get(const kp_vars *vars, const char *name);
 kp_err kp_vars_from_event(const kp_notify_event *ev, const struct json_t *payload,
                           const char *language, const char *first_name, const char *program_name,
                           kp_vars *vars, kp_error *e);
+/* The same with the customer's calendar (dates are that day there) and the
+ * currency of amounts when the payload names none (the program's). */
+kp_err kp_vars_from_event_in(const kp_notify_event *ev, const struct json_t *payload,
+                             const char *language, int32_t utc_offset_minutes,
+                             const char *currency, const char *first_name,
+                             const char *program_name, kp_vars *vars, kp_error *e);
+/* Formatting for a language ("ru": "1 560" with U+00A0, "1 марта 2027",
+ * "1 234,50 ₽"; any other: "1,560", "1 March 2027", "RUB 1,234.50"). A
+ * date is the calendar day at utc_offset_minutes. */
+void kp_notify_format_number(int64_t v, const char *language, char *out, size_t size);
+void kp_notify_format_date(kp_time t, int32_t utc_offset_minutes, const char *language, char *out,
+                           size_t size);
+void kp_notify_format_money(int64_t minor, const char *currency, const char *language, char *out,
+                            size_t size);
 /* html: escape values for HTML. KP_ERR_LIMIT when out fills up. */
 kp_err kp_template_render(const kp_template *t, const kp_vars *vars, bool html, kp_buf *out);
 

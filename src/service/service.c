@@ -18,6 +18,7 @@
 #include "script/script.h"
 #include "people.h"
 #include "service_rules.h"
+#include "notify/notify.h"
 
 kp_scratch *kp_scratch_new(void)
 {
@@ -901,6 +902,11 @@ kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64
         kp_people_policy *policy = malloc(sizeof *policy);
         err = policy ? kp_people_policy_parse(json, len, policy, e) : KP_ERR_NOMEM;
         free(policy);
+    }
+    if (err == KP_OK) {
+        /* And the "notifications" section (src/notify/notify.h). */
+        kp_notify_policy np;
+        err = kp_notify_policy_parse(json, len, &np, e);
     }
     if (err == KP_OK) {
         char *text = strndup(json, len);

@@ -180,10 +180,13 @@ typedef struct kp_notify_config {
         char body[1024];           /* template of the request body */
         size_t n_headers;
         char headers[8][256];      /* "Authorization: Bearer ..." */
-        char username[128], password[256]; /* HTTP basic auth, optional */
+        char username[128], password[256]; /* {{username}}, {{password}} */
+        bool basic_auth;           /* send username:password as HTTP basic auth */
         /* Success: the HTTP status is 2xx and, when set, the JSON body's
-         * success_field equals success_value; provider_id_field names
-         * the provider's id of the message in the answer. */
+         * success_field (a dotted path) equals success_value, or, with
+         * success_value "", is present and neither null nor false;
+         * provider_id_field (a dotted path) names the provider's id of
+         * the message in the answer. */
         char success_field[64], success_value[64], provider_id_field[64];
         char sender[64];           /* the sender name, {{sender}} */
         double rate_per_second;

@@ -17,6 +17,7 @@
 #ifndef KOPILKA_NOTIFY_NOTIFY_H
 #define KOPILKA_NOTIFY_NOTIFY_H
 
+#include <kopilka/ledger.h>
 #include <kopilka/notify.h>
 #include <kopilka/program.h>
 
@@ -116,10 +117,34 @@ kp_err kp_notify_emit(kp_store *st, kp_notify_kind kind, const char *key, int64_
                       int64_t customer_id, const char *card, int64_t op_id, kp_time at,
                       const kp_notify_figures *f, kp_error *e);
 
+/* Fills *ev (zeroed first) for event_insert() or kp_op_row.notify: the
+ * figures are written into `payload` (reset first) and ev->payload points
+ * into it, so `payload` must outlive the store call. key may be NULL for
+ * kp_op_row.notify (the store names it "op:<id>"). KP_ERR_INVALID for a
+ * key too long, KP_ERR_NOMEM when the payload does not fit. */
+kp_err kp_notify_event_fill(kp_notify_event *ev, kp_notify_kind kind, const char *key,
+                            int64_t account_id, int64_t customer_id, const char *card,
+                            int64_t op_id, kp_time at, const kp_notify_figures *f,
+                            kp_buf *payload, kp_error *e);
+
+/* The figures of account `a` after ledger plan `plan` (NULL: as loaded),
+ * computed in memory: has_balance and balance (the plan's balance_after),
+ * the balance by kind of points (sum of the open lots' remaining points,
+ * kinds in order of first appearance) and the next expiry (the earliest
+ * expires_at after `now` among lots with points left, and the points of
+ * the lots expiring then). A plan's lots_merge (an account at KP_LOTS_MAX
+ * lots) is not simulated: the merged lots' points are the same, their
+ * expiry may be later than shown. A plan that refills lots `a` does not
+ * hold (a return refunding spent lots) gives the balance only. Other
+ * fields are left as they are. */
+void kp_notify_figures_after(const kp_account *a, const kp_ledger_plan *plan, kp_time now,
+                             kp_notify_figures *f);
+
 /* ----------------------------------------------------------- template.c */
 
 /* A template: text with {{field}} substitutions and {{#field}}...{{/field}}
- * sections shown only when the field is set (not "" and not "0"). The
+ * sections shown only when the field is set (not "" and not "0"),
+ * {{^field}}...{{/field}} only when it is not. The
  * fields a kind offers are listed by kp_template_fields(); a template
  * naming any other is refused when loaded. */
 typedef struct kp_template kp_template;
@@ -134,9 +159,13 @@ const char *const *kp_template_fields(kp_notify_kind kind);
 /* Values for rendering: name -> text, already formatted for the language. */
 typedef struct kp_vars {
     size_t n;
-    struct { const char *name; char value[256]; } v[48];
+    struct { const char *name; char value[512]; } v[48];
 } kp_vars;
-void kp_vars_set(kp_vars *vars, const char *name, const char *value);
+/* Sets (or replaces) a field's value. False, and nothing set, for a name
+ * no template can use (not a field of any kind) or a value of 512 bytes or
+ * more: nothing is cut short. */
+bool kp_vars_set(kp_vars *vars, const char *name, const char *value);
+/* NULL when not set. */
 const char *kp_vars_get(const kp_vars *vars, const char *name);
 /* Fills vars from an event: its payload's figures formatted in `language`
  * ("1 560", "1 March 2027" / "1 марта 2027"), the card, the customer's
@@ -144,6 +173,20 @@ const char *kp_vars_get(const kp_vars *vars, const char *name);
 kp_err kp_vars_from_event(const kp_notify_event *ev, const struct json_t *payload,
                           const char *language, const char *first_name, const char *program_name,
                           kp_vars *vars, kp_error *e);
+/* The same with the customer's calendar (dates are that day there) and the
+ * currency of amounts when the payload names none (the program's). */
+kp_err kp_vars_from_event_in(const kp_notify_event *ev, const struct json_t *payload,
+                             const char *language, int32_t utc_offset_minutes,
+                             const char *currency, const char *first_name,
+                             const char *program_name, kp_vars *vars, kp_error *e);
+/* Formatting for a language ("ru": "1 560" with U+00A0, "1 марта 2027",
+ * "1 234,50 ₽"; any other: "1,560", "1 March 2027", "RUB 1,234.50"). A
+ * date is the calendar day at utc_offset_minutes. */
+void kp_notify_format_number(int64_t v, const char *language, char *out, size_t size);
+void kp_notify_format_date(kp_time t, int32_t utc_offset_minutes, const char *language, char *out,
+                           size_t size);
+void kp_notify_format_money(int64_t minor, const char *currency, const char *language, char *out,
+                            size_t size);
 /* html: escape values for HTML. KP_ERR_LIMIT when out fills up. */
 kp_err kp_template_render(const kp_template *t, const kp_vars *vars, bool html, kp_buf *out);
 
@@ -180,10 +223,13 @@ typedef struct kp_notify_config {
         char body[1024];           /* template of the request body */
         size_t n_headers;
         char headers[8][256];      /* "Authorization: Bearer ..." */
-        char username[128], password[256]; /* HTTP basic auth, optional */
+        char username[128], password[256]; /* {{username}}, {{password}} */
+        bool basic_auth;           /* send username:password as HTTP basic auth */
         /* Success: the HTTP status is 2xx and, when set, the JSON body's
-         * success_field equals success_value; provider_id_field names
-         * the provider's id of the message in the answer. */
+         * success_field (a dotted path) equals success_value, or, with
+         * success_value "", is present and neither null nor false;
+         * provider_id_field (a dotted path) names the provider's id of
+         * the message in the answer. */
         char success_field[64], success_value[64], provider_id_field[64];
         char sender[64];           /* the sender name, {{sender}} */
         double rate_per_second;

@@ -23,21 +23,6 @@
 
 static const kp_notify_ops *nops(const kp_office *o) { return o->st->ops->notify; }
 
-void kp_notify_env_init(kp_notify_env *env, const struct kp_pii *pii, const kp_program *program,
-                        const kp_notify_policy *policy, const kp_notify_config *config)
-{
-    memset(env, 0, sizeof *env);
-    env->pii = pii;
-    env->program = program;
-    env->policy = policy;
-    env->config = config;
-    if (pii) {
-        static const char purpose[] = "unsubscribe-link";
-        kp_pii_mac(pii, KP_PII_LINK, purpose, sizeof purpose - 1, env->link_key);
-        env->has_link_key = true;
-    }
-}
-
 /* ,"key":["email","sms"] for a bit set of channels. */
 static void channels_kv(kp_buf *out, const char *key, uint32_t set)
 {

@@ -25,12 +25,6 @@ enum {
     KP_CUSTOMER_TOKEN_LEN = 68,    /* "kpc_" + 64 hex digits */
 };
 
-/* An environment for the routes that need the key (opening messages,
- * unsubscribe links): pii and the link key derived from it, the program's
- * policy, the channels' config (may be NULL: none configured). */
-void kp_notify_env_init(kp_notify_env *env, const struct kp_pii *pii, const kp_program *program,
-                        const kp_notify_policy *policy, const kp_notify_config *config);
-
 /* ---- messages (notify.read) */
 
 /* Newest first, id < before (0 = from the newest), at most limit

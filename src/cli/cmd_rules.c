@@ -93,6 +93,7 @@ int cmd_tick(int argc, char **argv)
         total.birthday_grants += step.birthday_grants;
         total.tenure_grants += step.tenure_grants;
         total.tier_changes += step.tier_changes;
+        total.reminders += step.reminders;
         total.runs += step.runs;
         if (step.note[0]) memcpy(total.note, step.note, sizeof total.note);
         if (!step.more) break;
@@ -105,10 +106,11 @@ int cmd_tick(int argc, char **argv)
     char at[32];
     kp_time_format(now, at, sizeof at);
     printf("tick at %s: %lld job runs; expired %lld points of %lld accounts; %lld birthday "
-           "grants, %lld tenure grants, %lld tier changes\n",
+           "grants, %lld tenure grants, %lld tier changes, %lld expiry reminders\n",
            at, (long long)total.runs, (long long)total.expired_points,
            (long long)total.expired_accounts, (long long)total.birthday_grants,
-           (long long)total.tenure_grants, (long long)total.tier_changes);
+           (long long)total.tenure_grants, (long long)total.tier_changes,
+           (long long)total.reminders);
     if (total.note[0]) printf("note: %s\n", total.note);
     return 0;
 }

@@ -1,3 +1,453 @@
 /*
- * deliver.c: the delivery pass: claim due messages, send them, settle each (backoff, dead letter, rate).
+ * deliver.c: the delivery pass: claim due messages, send them, settle each
+ * (backoff, dead letter, rate); the dispatch pass that turns pending events
+ * into messages; the token bucket; and the io straight on a store that the
+ * CLI uses. The server's io (through its writer) is in
+ * src/server/notifier.c. Contracts: src/notify/notify.h.
  */
+#include "notify.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/pii.h"
+
+enum {
+    EVENTS_PAGE = 64,      /* events read and dispatched per transaction */
+    PLAN_CAP = 2 + 256,    /* messages one event may make: e-mail, SMS, endpoints */
+    SETTLE_EVERY_MS = 250, /* settle at least this often while sending */
+    SECRET_MAX = 256,      /* an opened webhook secret */
+    TIMEOUT_DEFAULT_S = 10,
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+/* ------------------------------------------------------------- env */
+
+void kp_notify_env_init(kp_notify_env *env, kp_store *st, const struct kp_pii *pii,
+                        const kp_program *program, const kp_notify_config *config)
+{
+    static const char LINK_CONTEXT[] = "kopilka unsubscribe links";
+    memset(env, 0, sizeof *env);
+    env->pii = pii;
+    env->program = program;
+    env->policy = kp_notify_policy_of(st, program);
+    env->config = config;
+    if (pii) {
+        kp_pii_mac(pii, KP_PII_LINK, LINK_CONTEXT, sizeof LINK_CONTEXT - 1, env->link_key);
+        env->has_link_key = true;
+    }
+}
+
+/* ------------------------------------------------------------ rate */
+
+void kp_rate_init(kp_rate *r, double per_second)
+{
+    /* A burst of one: sends are spaced 1/rate apart, so no window of a
+     * second ever holds more than the rate (providers count per second). */
+    r->rate = per_second > 0 ? per_second : 0;
+    r->burst = 1;
+    r->tokens = 1;
+    r->last_ns = 0;
+}
+
+uint64_t kp_rate_take(kp_rate *r, uint64_t now_ns)
+{
+    if (r->rate <= 0) return 0;
+    if (r->last_ns != 0 && now_ns > r->last_ns) {
+        r->tokens += (double)(now_ns - r->last_ns) * r->rate / 1e9;
+        if (r->tokens > r->burst) r->tokens = r->burst;
+    }
+    if (r->last_ns == 0 || now_ns > r->last_ns) r->last_ns = now_ns;
+    if (r->tokens >= 1) {
+        r->tokens -= 1;
+        return 0;
+    }
+    uint64_t wait = (uint64_t)((1 - r->tokens) / r->rate * 1e9);
+    return wait > 0 ? wait : 1;
+}
+
+/* -------------------------------------------------------- dispatch */
+
+static void note(const kp_notify_io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(const kp_notify_io *io, const char *fmt, ...)
+{
+    if (io->note == NULL) return;
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    io->note(io->ctx, text);
+}
+
+/* Writes the planned items: in one transaction when the io can, else one
+ * event at a time. */
+static kp_err write_items(const kp_notify_io *io, kp_dispatch_item *items, size_t n, kp_time now,
+                          kp_error *e)
+{
+    if (n == 0) return KP_OK;
+    if (io->dispatch_batch) return io->dispatch_batch(io->ctx, items, n, now, e);
+    for (size_t i = 0; i < n; i++) {
+        kp_err err = io->dispatch(io->ctx, items[i].event_id, items[i].msgs, items[i].n, now, e);
+        if (err) return err;
+    }
+    return KP_OK;
+}
+
+/* A planning failure that is the event's own (its data), so planning it
+ * again would fail again: it is dispatched with no message and reported.
+ * Anything else (storage, memory) stops the pass; the event stays pending. */
+static bool plan_error_is_permanent(kp_err err)
+{
+    return err == KP_ERR_INVALID || err == KP_ERR_NOT_FOUND || err == KP_ERR_LIMIT ||
+           err == KP_ERR_OVERFLOW;
+}
+
+kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
+                               kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e)
+{
+    *n = 0;
+    kp_err err = KP_OK;
+    kp_notify_event *events = calloc(EVENTS_PAGE, sizeof *events);
+    kp_dispatch_item *items = calloc(EVENTS_PAGE, sizeof *items);
+    kp_message *msgs = calloc((size_t)EVENTS_PAGE * PLAN_CAP, sizeof *msgs);
+    size_t n_events = 0, n_items = 0;
+    if (events == NULL || items == NULL || msgs == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory for a dispatch pass");
+        goto out;
+    }
+    int64_t after = 0;
+    for (;;) {
+        n_events = 0;
+        n_items = 0;
+        if ((err = rd->ops->notify->events_pending(rd, after, events, EVENTS_PAGE, &n_events))) {
+            kp_error_set(e, err, "database", "reading pending events: %s", rd->last_error);
+            goto out;
+        }
+        for (size_t i = 0; i < n_events; i++) {
+            kp_notify_event *ev = &events[i];
+            kp_dispatch_item *it = &items[n_items];
+            it->event_id = ev->id;
+            it->msgs = msgs + n_items * PLAN_CAP;
+            it->n = 0;
+            kp_error pe = {0};
+            kp_err perr = kp_notify_plan(rd, env, ev, now, it->msgs, PLAN_CAP, &it->n, &pe);
+            if (perr && !plan_error_is_permanent(perr)) {
+                err = perr;
+                *e = pe;
+                goto out;
+            }
+            if (perr) {
+                for (size_t j = 0; j < it->n; j++) kp_message_release(&it->msgs[j]);
+                it->n = 0;
+                stats->unplanned_events++;
+                note(io, "event %lld (%s, %s) could not be planned, so nobody is told of it: "
+                         "%s%s%s",
+                     (long long)ev->id, kp_notify_kind_name(ev->kind) ? kp_notify_kind_name(ev->kind) : "?",
+                     ev->key, pe.field, pe.field[0] ? ": " : "", pe.message);
+            }
+            n_items++;
+        }
+        if ((err = write_items(io, items, n_items, now, e))) goto out;
+        for (size_t i = 0; i < n_items; i++) {
+            stats->planned_messages += items[i].n;
+            for (size_t j = 0; j < items[i].n; j++) kp_message_release(&items[i].msgs[j]);
+            items[i].n = 0;
+        }
+        stats->dispatched_events += n_items;
+        *n += n_items;
+        for (size_t i = 0; i < n_events; i++) kp_notify_event_release(&events[i]);
+        if (n_events < EVENTS_PAGE) {
+            n_events = 0;
+            break;
+        }
+        after = events[n_events - 1].id;
+        n_events = 0;
+    }
+out:
+    for (size_t i = 0; items && i < n_items; i++)
+        for (size_t j = 0; j < items[i].n; j++) kp_message_release(&items[i].msgs[j]);
+    for (size_t i = 0; events && i < n_events; i++) kp_notify_event_release(&events[i]);
+    free(msgs);
+    free(items);
+    free(events);
+    return err;
+}
+
+/* --------------------------------------------------------- deliver */
+
+static int channel_timeout(const kp_notify_config *c, kp_channel channel)
+{
+    int t = channel == KP_CHANNEL_EMAIL ? c->email.timeout_seconds
+            : channel == KP_CHANNEL_SMS ? c->sms.timeout_seconds
+                                        : c->webhook.timeout_seconds;
+    return t > 0 ? t : TIMEOUT_DEFAULT_S;
+}
+
+/* The outcome of a failed attempt: dead or another try later. */
+static void failed(const kp_notify_env *env, const kp_message *m, kp_message_result *r,
+                   bool permanent, int64_t retry_after, const char *why, kp_time t)
+{
+    const kp_retry_policy *retry = &env->config->retry;
+    r->attempts = m->attempts + 1;
+    if (permanent) {
+        r->state = KP_MSG_DEAD;
+        snprintf(r->last_error, sizeof r->last_error, "%s", why);
+    } else if (retry->max_attempts > 0 && r->attempts >= retry->max_attempts) {
+        r->state = KP_MSG_DEAD;
+        snprintf(r->last_error, sizeof r->last_error, "gave up after %d attempts: %s",
+                 (int)r->attempts, why);
+    } else {
+        r->state = KP_MSG_PENDING;
+        r->next_at = kp_notify_backoff(retry, r->attempts, retry_after, randombytes_random(), t);
+        snprintf(r->last_error, sizeof r->last_error, "%s", why);
+    }
+}
+
+/* A webhook's endpoint and its opened secret. False with r filled when the
+ * message cannot go. */
+static bool webhook_target(kp_store *rd, const kp_notify_env *env, const kp_message *m,
+                           kp_webhook_endpoint *ep, char *secret, kp_message_result *r, kp_time t)
+{
+    char why[512];
+    kp_err err = rd->ops->notify->endpoint_get(rd, m->endpoint_id, ep);
+    if (err == KP_ERR_NOT_FOUND) {
+        snprintf(why, sizeof why, "webhook endpoint %lld no longer exists", (long long)m->endpoint_id);
+        failed(env, m, r, true, 0, why, t);
+        return false;
+    }
+    if (err) {
+        snprintf(why, sizeof why, "reading webhook endpoint %lld failed: %.180s",
+                 (long long)m->endpoint_id, rd->last_error);
+        failed(env, m, r, false, 0, why, t);
+        return false;
+    }
+    if (!ep->active) {
+        snprintf(why, sizeof why, "webhook endpoint %lld is inactive (turned off in the back "
+                 "office); retry this delivery once it is active again", (long long)m->endpoint_id);
+        failed(env, m, r, true, 0, why, t);
+        return false;
+    }
+    if (env->pii == NULL) {
+        failed(env, m, r, false, 0, "the database's key file is not loaded, so the endpoint's "
+                                    "signing secret cannot be opened", t);
+        return false;
+    }
+    size_t len = 0;
+    if (kp_pii_open(env->pii, KP_PII_SECRET, ep->secret.data, ep->secret.len, secret, SECRET_MAX,
+                    &len) != KP_OK) {
+        snprintf(why, sizeof why, "the signing secret of webhook endpoint %lld cannot be opened "
+                 "with this key file (sealed with another key?)", (long long)m->endpoint_id);
+        failed(env, m, r, true, 0, why, t);
+        return false;
+    }
+    return true;
+}
+
+/* One attempt at message m: r gets its outcome. */
+static void attempt(kp_store *rd, const kp_notify_env *env, kp_sender *sender, const kp_message *m,
+                    kp_time t, kp_message_result *r, kp_deliver_stats *stats)
+{
+    kp_webhook_endpoint ep;
+    char secret[SECRET_MAX] = "";
+    kp_outgoing o;
+    memset(&o, 0, sizeof o);
+    memset(r, 0, sizeof *r);
+    r->id = m->id;
+    bool webhook = m->channel == KP_CHANNEL_WEBHOOK;
+    if (webhook && !webhook_target(rd, env, m, &ep, secret, r, t)) goto out;
+    kp_error oe = {0};
+    if (kp_notify_open(env, m, &o, &oe) != KP_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "the message cannot be opened for sending: %.60s%s%.160s",
+                 oe.field, oe.field[0] ? ": " : "", oe.message);
+        failed(env, m, r, true, 0, why, t);
+        goto out;
+    }
+    kp_send_result sr;
+    memset(&sr, 0, sizeof sr);
+    kp_sender_send(sender, &o, webhook ? &ep : NULL, webhook ? secret : NULL, t, &sr);
+    if (sr.ok) {
+        r->state = KP_MSG_SENT;
+        r->attempts = m->attempts + 1;
+        r->sent_at = t;
+        memcpy(r->provider_id, sr.provider_id, sizeof r->provider_id);
+        r->provider_id[sizeof r->provider_id - 1] = '\0';
+    } else {
+        failed(env, m, r, sr.permanent, sr.retry_after,
+               sr.error[0] ? sr.error : "the provider refused it without saying why", t);
+    }
+out:
+    sodium_memzero(secret, sizeof secret);
+    kp_outgoing_release(&o);
+    if (r->state == KP_MSG_SENT) stats->sent[m->channel]++;
+    else {
+        stats->failed[m->channel]++;
+        if (r->state == KP_MSG_DEAD) stats->dead[m->channel]++;
+    }
+}
+
+static kp_err settle(const kp_notify_io *io, kp_message_result *results, size_t *n, kp_error *e)
+{
+    if (*n == 0) return KP_OK;
+    kp_err err = io->settle(io->ctx, results, *n, e);
+    if (err == KP_OK) *n = 0;
+    return err;
+}
+
+kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
+                              kp_sender *sender, kp_channel channel, kp_rate *rate,
+                              kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e)
+{
+    *n = 0;
+    int timeout = channel_timeout(env->config, channel);
+    size_t limit = KP_DELIVER_BATCH;
+    if (rate->rate > 0 && rate->rate * 2 < (double)limit)
+        limit = rate->rate * 2 < 1 ? 1 : (size_t)(rate->rate * 2);
+    kp_time lease_until = now + 2 * timeout + 1 +
+                          (rate->rate > 0 ? (kp_time)((double)limit / rate->rate) : 0);
+    kp_message *msgs = calloc(limit, sizeof *msgs);
+    kp_message_result *results = calloc(limit, sizeof *results);
+    size_t got = 0, pending = 0;
+    kp_err err = KP_OK;
+    if (msgs == NULL || results == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory for a delivery pass");
+        goto out;
+    }
+    if ((err = io->claim(io->ctx, now, lease_until, channel, msgs, limit, &got, e))) goto out;
+    uint64_t start = mono_ns(), last_settle = start;
+    for (size_t i = 0; i < got; i++) {
+        const kp_message *m = &msgs[i];
+        /* Wait for the rate (a stop cuts the wait short). */
+        bool stop = io->stopping && io->stopping(io->ctx);
+        for (uint64_t wait; !stop && (wait = kp_rate_take(rate, mono_ns())) > 0;) {
+            sleep_ns(wait < 50000000u ? wait : 50000000u);
+            stop = io->stopping && io->stopping(io->ctx);
+        }
+        kp_time t = now + (kp_time)((mono_ns() - start) / 1000000000u);
+        kp_message_result *r = &results[pending];
+        if (stop || t + timeout >= lease_until) {
+            /* Handed back untried: due at once, for this worker's next pass
+             * or another's. */
+            memset(r, 0, sizeof *r);
+            r->id = m->id;
+            r->state = KP_MSG_PENDING;
+            r->attempts = m->attempts;
+            r->next_at = t;
+            memcpy(r->last_error, m->last_error, sizeof r->last_error);
+            r->last_error[sizeof r->last_error - 1] = '\0';
+            stats->handed_back[channel]++;
+        } else {
+            attempt(rd, env, sender, m, t, r, stats);
+            (*n)++;
+        }
+        pending++;
+        uint64_t now_ns = mono_ns();
+        if (pending >= KP_SETTLE_BATCH || now_ns - last_settle >= SETTLE_EVERY_MS * 1000000ull) {
+            if ((err = settle(io, results, &pending, e))) goto out;
+            last_settle = now_ns;
+        }
+    }
+    err = settle(io, results, &pending, e);
+out:
+    for (size_t i = 0; msgs && i < got; i++) kp_message_release(&msgs[i]);
+    free(results);
+    free(msgs);
+    return err;
+}
+
+/* ------------------------------------------------- io on a store */
+
+static kp_err store_failed(kp_store *st, kp_err err, const char *what, kp_error *e)
+{
+    kp_error_set(e, err, "database", "%s: %s", what, st->last_error);
+    return err;
+}
+
+/* Runs begin, then the caller's work (err), then commit or rollback. */
+static kp_err store_begin(kp_store *st, kp_error *e)
+{
+    kp_err err = st->ops->begin(st);
+    return err ? store_failed(st, err, "cannot begin a transaction", e) : KP_OK;
+}
+
+static kp_err store_end(kp_store *st, kp_err err, const char *what, kp_error *e)
+{
+    if (err) {
+        if (e->message[0] == '\0') store_failed(st, err, what, e);
+        st->ops->rollback(st);
+        return err;
+    }
+    if ((err = st->ops->commit(st))) return store_failed(st, err, "commit failed", e);
+    return KP_OK;
+}
+
+static kp_err store_dispatch_batch(void *ctx, kp_dispatch_item *items, size_t n, kp_time now,
+                                   kp_error *e)
+{
+    kp_store *st = ctx;
+    kp_err err = store_begin(st, e);
+    for (size_t i = 0; err == KP_OK && i < n; i++)
+        err = st->ops->notify->event_dispatch(st, items[i].event_id, items[i].msgs, items[i].n,
+                                              now);
+    return store_end(st, err, "writing the messages of events", e);
+}
+
+static kp_err store_dispatch(void *ctx, int64_t event_id, kp_message *msgs, size_t n, kp_time now,
+                             kp_error *e)
+{
+    kp_dispatch_item item = {.event_id = event_id, .msgs = msgs, .n = n};
+    return store_dispatch_batch(ctx, &item, 1, now, e);
+}
+
+static kp_err store_claim(void *ctx, kp_time now, kp_time lease_until, kp_channel channel,
+                          kp_message *out, size_t limit, size_t *n, kp_error *e)
+{
+    kp_store *st = ctx;
+    *n = 0;
+    kp_err err = store_begin(st, e);
+    if (err) return err;
+    err = st->ops->notify->messages_claim(st, now, lease_until, channel, out, limit, n);
+    err = store_end(st, err, "claiming due messages", e);
+    if (err) {
+        for (size_t i = 0; i < *n; i++) kp_message_release(&out[i]);
+        *n = 0;
+    }
+    return err;
+}
+
+static kp_err store_settle(void *ctx, const kp_message_result *r, size_t n, kp_error *e)
+{
+    kp_store *st = ctx;
+    kp_err err = store_begin(st, e);
+    if (err) return err;
+    return store_end(st, st->ops->notify->messages_settle(st, r, n), "recording outcomes", e);
+}
+
+void kp_notify_io_store(kp_notify_io *io, kp_store *st)
+{
+    memset(io, 0, sizeof *io);
+    io->ctx = st;
+    io->dispatch = store_dispatch;
+    io->dispatch_batch = store_dispatch_batch;
+    io->claim = store_claim;
+    io->settle = store_settle;
+}

@@ -17,6 +17,7 @@
 #ifndef KOPILKA_NOTIFY_NOTIFY_H
 #define KOPILKA_NOTIFY_NOTIFY_H
 
+#include <kopilka/ledger.h>
 #include <kopilka/notify.h>
 #include <kopilka/program.h>
 
@@ -116,10 +117,34 @@ kp_err kp_notify_emit(kp_store *st, kp_notify_kind kind, const char *key, int64_
                       int64_t customer_id, const char *card, int64_t op_id, kp_time at,
                       const kp_notify_figures *f, kp_error *e);
 
+/* Fills *ev (zeroed first) for event_insert() or kp_op_row.notify: the
+ * figures are written into `payload` (reset first) and ev->payload points
+ * into it, so `payload` must outlive the store call. key may be NULL for
+ * kp_op_row.notify (the store names it "op:<id>"). KP_ERR_INVALID for a
+ * key too long, KP_ERR_NOMEM when the payload does not fit. */
+kp_err kp_notify_event_fill(kp_notify_event *ev, kp_notify_kind kind, const char *key,
+                            int64_t account_id, int64_t customer_id, const char *card,
+                            int64_t op_id, kp_time at, const kp_notify_figures *f,
+                            kp_buf *payload, kp_error *e);
+
+/* The figures of account `a` after ledger plan `plan` (NULL: as loaded),
+ * computed in memory: has_balance and balance (the plan's balance_after),
+ * the balance by kind of points (sum of the open lots' remaining points,
+ * kinds in order of first appearance) and the next expiry (the earliest
+ * expires_at after `now` among lots with points left, and the points of
+ * the lots expiring then). A plan's lots_merge (an account at KP_LOTS_MAX
+ * lots) is not simulated: the merged lots' points are the same, their
+ * expiry may be later than shown. A plan that refills lots `a` does not
+ * hold (a return refunding spent lots) gives the balance only. Other
+ * fields are left as they are. */
+void kp_notify_figures_after(const kp_account *a, const kp_ledger_plan *plan, kp_time now,
+                             kp_notify_figures *f);
+
 /* ----------------------------------------------------------- template.c */
 
 /* A template: text with {{field}} substitutions and {{#field}}...{{/field}}
- * sections shown only when the field is set (not "" and not "0"). The
+ * sections shown only when the field is set (not "" and not "0"),
+ * {{^field}}...{{/field}} only when it is not. The
  * fields a kind offers are listed by kp_template_fields(); a template
  * naming any other is refused when loaded. */
 typedef struct kp_template kp_template;
@@ -134,9 +159,13 @@ const char *const *kp_template_fields(kp_notify_kind kind);
 /* Values for rendering: name -> text, already formatted for the language. */
 typedef struct kp_vars {
     size_t n;
-    struct { const char *name; char value[256]; } v[48];
+    struct { const char *name; char value[512]; } v[48];
 } kp_vars;
-void kp_vars_set(kp_vars *vars, const char *name, const char *value);
+/* Sets (or replaces) a field's value. False, and nothing set, for a name
+ * no template can use (not a field of any kind) or a value of 512 bytes or
+ * more: nothing is cut short. */
+bool kp_vars_set(kp_vars *vars, const char *name, const char *value);
+/* NULL when not set. */
 const char *kp_vars_get(const kp_vars *vars, const char *name);
 /* Fills vars from an event: its payload's figures formatted in `language`
  * ("1 560", "1 March 2027" / "1 марта 2027"), the card, the customer's
@@ -144,6 +173,20 @@ const char *kp_vars_get(const kp_vars *vars, const char *name);
 kp_err kp_vars_from_event(const kp_notify_event *ev, const struct json_t *payload,
                           const char *language, const char *first_name, const char *program_name,
                           kp_vars *vars, kp_error *e);
+/* The same with the customer's calendar (dates are that day there) and the
+ * currency of amounts when the payload names none (the program's). */
+kp_err kp_vars_from_event_in(const kp_notify_event *ev, const struct json_t *payload,
+                             const char *language, int32_t utc_offset_minutes,
+                             const char *currency, const char *first_name,
+                             const char *program_name, kp_vars *vars, kp_error *e);
+/* Formatting for a language ("ru": "1 560" with U+00A0, "1 марта 2027",
+ * "1 234,50 ₽"; any other: "1,560", "1 March 2027", "RUB 1,234.50"). A
+ * date is the calendar day at utc_offset_minutes. */
+void kp_notify_format_number(int64_t v, const char *language, char *out, size_t size);
+void kp_notify_format_date(kp_time t, int32_t utc_offset_minutes, const char *language, char *out,
+                           size_t size);
+void kp_notify_format_money(int64_t minor, const char *currency, const char *language, char *out,
+                            size_t size);
 /* html: escape values for HTML. KP_ERR_LIMIT when out fills up. */
 kp_err kp_template_render(const kp_template *t, const kp_vars *vars, bool html, kp_buf *out);
 
@@ -180,10 +223,13 @@ typedef struct kp_notify_config {
         char body[1024];           /* template of the request body */
         size_t n_headers;
         char headers[8][256];      /* "Authorization: Bearer ..." */
-        char username[128], password[256]; /* HTTP basic auth, optional */
+        char username[128], password[256]; /* {{username}}, {{password}} */
+        bool basic_auth;           /* send username:password as HTTP basic auth */
         /* Success: the HTTP status is 2xx and, when set, the JSON body's
-         * success_field equals success_value; provider_id_field names
-         * the provider's id of the message in the answer. */
+         * success_field (a dotted path) equals success_value, or, with
+         * success_value "", is present and neither null nor false;
+         * provider_id_field (a dotted path) names the provider's id of
+         * the message in the answer. */
         char success_field[64], success_value[64], provider_id_field[64];
         char sender[64];           /* the sender name, {{sender}} */
         double rate_per_second;
@@ -278,24 +324,60 @@ bool kp_unsubscribe_check(const kp_notify_env *env, const char *token, int64_t *
 
 /* ------------------------------------------------------------ deliver.c */
 
-/* How the delivery pass writes: straight to a store (the CLI), or through
- * the server's writer. Each runs one store call in a transaction of its
- * own and returns its error. */
+/* One event's planned messages, for kp_notify_io.dispatch_batch. */
+typedef struct kp_dispatch_item {
+    int64_t event_id;
+    kp_message *msgs;
+    size_t n;
+} kp_dispatch_item;
+
+/* How the delivery pass writes: straight to a store (the CLI,
+ * kp_notify_io_store), or through the server's writer (notifier.c). Each
+ * runs its store calls in a transaction of its own and returns its error. */
 typedef struct kp_notify_io {
     void *ctx;
     kp_err (*dispatch)(void *ctx, int64_t event_id, kp_message *msgs, size_t n, kp_time now,
                        kp_error *e);
+    /* May be NULL (then dispatch is called per event): event_dispatch of
+     * every item in one transaction, so a pass of many events costs one
+     * commit, not one each. */
+    kp_err (*dispatch_batch)(void *ctx, kp_dispatch_item *items, size_t n, kp_time now,
+                             kp_error *e);
     kp_err (*claim)(void *ctx, kp_time now, kp_time lease_until, kp_channel channel,
                     kp_message *out, size_t limit, size_t *n, kp_error *e);
     kp_err (*settle)(void *ctx, const kp_message_result *r, size_t n, kp_error *e);
+    /* May be NULL. True asks a delivery pass to stop early: messages not
+     * yet sent are handed back (pending, due at once, attempts unchanged)
+     * and sends in flight finish or time out first. */
+    bool (*stopping)(void *ctx);
+    /* May be NULL. A problem a person should hear of that does not stop
+     * the pass (an event that cannot be planned), in words. */
+    void (*note)(void *ctx, const char *text);
 } kp_notify_io;
+
+/* An io straight on `st` (the CLI): each call is begin, the store call(s),
+ * commit (rollback on failure). Store errors are put into e with the
+ * store's last_error. stopping and note are left NULL for the caller. */
+void kp_notify_io_store(kp_notify_io *io, kp_store *st);
+
+/* Fills env for `config` and the database's key `pii` (may be NULL): the
+ * program and its notification policy (read on st), and link_key, the MAC
+ * key of unsubscribe links derived from the key file (kp_pii_mac,
+ * KP_PII_LINK, over "kopilka unsubscribe links"), so the server, the CLI
+ * and the back office make and check the same links. program may be
+ * NULL. */
+void kp_notify_env_init(kp_notify_env *env, kp_store *st, const struct kp_pii *pii,
+                        const kp_program *program, const kp_notify_config *config);
 
 /* Counters of a delivery worker, for /metrics and `kopilka deliver`. */
 typedef struct kp_deliver_stats {
     uint64_t dispatched_events;
+    uint64_t planned_messages;           /* messages the dispatched events made */
+    uint64_t unplanned_events;           /* events that could not be planned (io->note says why) */
     uint64_t sent[KP_CHANNEL__COUNT];
     uint64_t failed[KP_CHANNEL__COUNT];  /* attempts that failed */
     uint64_t dead[KP_CHANNEL__COUNT];
+    uint64_t handed_back[KP_CHANNEL__COUNT]; /* claimed, not attempted (stop, lease running out) */
 } kp_deliver_stats;
 
 /* One dispatch pass: plans every pending event (read on `rd`) and writes
@@ -315,7 +397,25 @@ uint64_t kp_rate_take(kp_rate *r, uint64_t now_ns);
 
 /* One delivery pass of a channel: claims due messages, opens, sends
  * (honouring `rate`), settles each with its outcome (sent, retry at
- * backoff, dead). `rd` reads endpoints. *n messages attempted. */
+ * backoff, dead). `rd` reads endpoints. *n messages attempted.
+ *
+ * A pass claims at most KP_DELIVER_BATCH messages (fewer when the rate is
+ * low: about two seconds' worth), leased for twice the channel's timeout
+ * plus the time the rate needs for the batch; a message whose turn comes
+ * too late to finish before the lease ends is handed back, so a lease never
+ * runs out under a live worker. Outcomes are settled every
+ * KP_SETTLE_BATCH messages or 250 ms, and at the end: a crash re-sends at
+ * most the messages attempted since the last settle (the provider gets
+ * the message's key as its idempotency key).
+ *
+ * Outcomes: accepted -> SENT (provider id kept); refused -> attempts + 1,
+ * DEAD when the provider said it is permanent or attempts reached
+ * retry.max_attempts, else PENDING at kp_notify_backoff() (random jitter).
+ * A webhook whose endpoint is gone or inactive is DEAD at once with that
+ * reason (not cancelled: the back office can retry it once the endpoint is
+ * active again); a message that cannot be opened (another key file) is
+ * DEAD too. last_error says why in words. */
+enum { KP_DELIVER_BATCH = 64, KP_SETTLE_BATCH = 32 };
 kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                               kp_sender *sender, kp_channel channel, kp_rate *rate,
                               kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e);

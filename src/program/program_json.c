@@ -786,13 +786,14 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
         err = kp_error_set(e, KP_ERR_INVALID, "", "a program file is a JSON object");
         goto out;
     }
-    /* "customers" is read by kp_people_policy_parse (people.h). */
+    /* "customers" is read by kp_people_policy_parse (people.h),
+     * "notifications" by kp_notify_policy_parse (src/notify/notify.h). */
     static const char *const keys[] = {"name",     "currency",      "minor_per_point",
                                        "rounding", "utc_offset",    "point_kinds",
                                        "earn",     "tiers",         "rules",
                                        "script",   "description",   "customers",
                                        "till",     "event_sources", "country",
-                                       NULL};
+                                       "notifications", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_string(root, "name", "", true, p->name, sizeof p->name, e))) goto out;
     snprintf(p->currency, sizeof p->currency, "RUB");

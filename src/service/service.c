@@ -14,15 +14,18 @@
 #include <kopilka/card_number.h>
 #include <kopilka/money.h>
 
+#include "notify/notify.h"
 #include "script/script.h"
 #include "people.h"
 #include "service_rules.h"
+#include "notify/notify.h"
 
 kp_scratch *kp_scratch_new(void)
 {
     kp_scratch *s = calloc(1, sizeof *s);
     if (s) kp_buf_init(&s->detail, 4 * KP_BODY_MAX);
     if (s) kp_buf_init(&s->answer, 4 * KP_BODY_MAX);
+    if (s) kp_buf_init(&s->notify, 16 * 1024);
     if (s) s->till_burn_max = -1;
     return s;
 }
@@ -33,6 +36,7 @@ void kp_scratch_free(kp_scratch *s)
     kp_script_cache_free(s->script);
     kp_buf_release(&s->detail);
     kp_buf_release(&s->answer);
+    kp_buf_release(&s->notify);
     free(s);
 }
 
@@ -618,6 +622,26 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     answer_write(&sc->answer, q);
     if (sc->answer.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
     row.response = sc->answer.data;
+    /* Its notification goes with the operation, in the same store call:
+     * earned (and burnt nothing) or burnt; neither tells nobody. */
+    kp_notify_event ev;
+    if (q->earned > 0 || q->burned > 0) {
+        kp_notify_figures f;
+        memset(&f, 0, sizeof f);
+        f.earned = q->earned;
+        f.burnt = q->burned;
+        f.points = q->earned - q->burned;
+        kp_notify_figures_after(&sc->account, &sc->plan, at, &f);
+        f.amount_minor = q->amount_minor;
+        snprintf(f.currency, sizeof f.currency, "%s", program->currency);
+        snprintf(f.store, sizeof f.store, "%s", store);
+        snprintf(f.receipt, sizeof f.receipt, "%s", req->receipt);
+        if ((err = kp_notify_event_fill(&ev, q->burned > 0 ? KP_NOTIFY_BURNT : KP_NOTIFY_EARNED,
+                                        NULL, card.account_id, 0, req->card, 0, at, &f,
+                                        &sc->notify, e)))
+            return err;
+        row.notify = &ev;
+    }
     if ((err = st->ops->op_insert_apply(st, &row, &sc->plan, at)))
         return storage_error(st, err, e);
     return KP_OK;
@@ -738,6 +762,26 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
     row.points = res->burned_refunded - res->earned_reversed;
     row.original_op_id = orig.id;
     row.response = out->data;
+    /* The return's notification, written with its operation: earned =
+     * points taken back, burnt = points given back, points = the net
+     * change. */
+    kp_notify_event ev;
+    if (res->earned_reversed > 0 || res->burned_refunded > 0) {
+        kp_notify_figures f;
+        memset(&f, 0, sizeof f);
+        f.earned = res->earned_reversed;
+        f.burnt = res->burned_refunded;
+        f.points = row.points;
+        kp_notify_figures_after(&sc->account, &sc->plan, at, &f);
+        f.amount_minor = res->amount_reversed_minor;
+        if (program) snprintf(f.currency, sizeof f.currency, "%s", program->currency);
+        snprintf(f.store, sizeof f.store, "%s", store);
+        snprintf(f.receipt, sizeof f.receipt, "%s", req->receipt);
+        if ((err = kp_notify_event_fill(&ev, KP_NOTIFY_RETURNED, NULL, card.account_id, 0,
+                                        req->card, 0, at, &f, &sc->notify, e)))
+            goto out;
+        row.notify = &ev;
+    }
     if ((err = st->ops->op_insert(st, &row))) { err = storage_error(st, err, e); goto out; }
     detail_write(&sc->detail, rec, flags);
     if ((err = st->ops->op_set_detail(st, orig.id, sc->detail.data))) {
@@ -858,6 +902,11 @@ kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64
         kp_people_policy *policy = malloc(sizeof *policy);
         err = policy ? kp_people_policy_parse(json, len, policy, e) : KP_ERR_NOMEM;
         free(policy);
+    }
+    if (err == KP_OK) {
+        /* And the "notifications" section (src/notify/notify.h). */
+        kp_notify_policy np;
+        err = kp_notify_policy_parse(json, len, &np, e);
     }
     if (err == KP_OK) {
         char *text = strndup(json, len);

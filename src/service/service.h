@@ -62,6 +62,7 @@ typedef struct kp_scratch {
     kp_history_item history[50];
     kp_buf detail;
     kp_buf answer;              /* a purchase's stored answer (service.c) */
+    kp_buf notify;              /* the payload of an operation's notification event */
     kp_purchase_req replay_req; /* a purchase rebuilt to render its answer again */
     struct kp_script_cache *script; /* this thread's Lua state (src/script), NULL until used */
     /* A ceiling on the next pricing's burn from what the card may do

@@ -32,6 +32,8 @@
 #include <kopilka/clock.h>
 #include <kopilka/money.h>
 
+#include "notify/notify.h"
+
 enum { KEY_MAX = 200 };
 
 static void hex16(const void *data, size_t len, char out[33])
@@ -151,6 +153,22 @@ kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int
     row.earned = amount;
     row.points = amount;
     row.detail = text;
+    /* BIRTHDAY for a birthday rule's grant, GRANTED for any other, written
+     * with the operation. */
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    f.earned = amount;
+    f.points = amount;
+    kp_notify_figures_after(&sc->account, &sc->plan, g->at, &f);
+    snprintf(f.rule, sizeof f.rule, "%s", r->id);
+    snprintf(f.store, sizeof f.store, "%s", g->store);
+    kp_notify_event ev;
+    if ((err = kp_notify_event_fill(&ev,
+                                    strcmp(r->on, "birthday") == 0 ? KP_NOTIFY_BIRTHDAY
+                                                                   : KP_NOTIFY_GRANTED,
+                                    NULL, account_id, 0, g->card, 0, g->at, &f, &sc->notify, e)))
+        return err;
+    row.notify = &ev;
     if ((err = st->ops->op_insert(st, &row)))
         return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if ((err = st->ops->plan_apply(st, row.id, &sc->plan, g->at)))

@@ -98,11 +98,12 @@ kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t
 /* ---- time-driven work */
 
 /* The jobs, in the order a tick runs them. */
-#define KP_JOBS "expiry, birthday, tenure, tier_review"
+#define KP_JOBS "expiry, birthday, tenure, tier_review, remind_expiry"
 
 typedef struct kp_tick_report {
     int64_t expired_accounts, expired_points;
     int64_t birthday_grants, tenure_grants, tier_changes;
+    int64_t reminders; /* EXPIRING notifications written */
     int64_t runs;   /* job runs recorded */
     int64_t busy;   /* jobs skipped: another server is running them now */
     bool more;      /* work is left: call again */

@@ -7,7 +7,14 @@
  *  - birthday and tenure: once a day (the program's calendar), the grant
  *    rules on "birthday" and "tenure" for the customers whose day it is;
  *  - tier_review: on the 1st of every review_months-th month, each
- *    account's tier from its spend over the window.
+ *    account's tier from its spend over the window (a TIER notification
+ *    per change);
+ *  - remind_expiry: once a day, an EXPIRING notification for each account
+ *    with points expiring in remind_days days (the program's
+ *    "notifications" section; 0 = none).
+ *
+ * Expiries and grants write their notification events with their
+ * operations (kp_op_row.notify).
  *
  * Exactly once per due item: each job keeps in job_state the last due item
  * it finished and, inside a long item, the last account it did; that state
@@ -25,6 +32,8 @@
 #include <string.h>
 
 #include <kopilka/clock.h>
+
+#include "notify/notify.h"
 
 enum { PAGE_MAX = 256, CATCH_UP_DAYS = 366 };
 
@@ -98,6 +107,15 @@ kp_err kp_service_expire(kp_store *st, const kp_program *p, kp_time now, const i
             row.program_version = p->version;
             row.at = now;
             row.points = -expired;
+            kp_notify_figures f;
+            memset(&f, 0, sizeof f);
+            f.points = -expired;
+            kp_notify_figures_after(a, &sc->plan, now, &f);
+            kp_notify_event ev;
+            if ((err = kp_notify_event_fill(&ev, KP_NOTIFY_EXPIRED, NULL, a->id, 0, "", 0, now, &f,
+                                            &sc->notify, e)))
+                return err;
+            row.notify = &ev;
             if ((err = st->ops->op_insert(st, &row))) return storage(st, err, e);
             if ((err = st->ops->plan_apply(st, row.id, &sc->plan, now))) return storage(st, err, e);
             points += expired;
@@ -293,6 +311,19 @@ static int reviewed_tier(const kp_program *p, int current, int qualified)
     return qualified;
 }
 
+/* The tier changed: a TIER event, key "tier:<account>:<at>". */
+static kp_err tier_notify(kp_store *st, int64_t account_id, const char *tier, const char *before,
+                          kp_time at, kp_error *e)
+{
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.tier, sizeof f.tier, "%s", tier);
+    snprintf(f.tier_before, sizeof f.tier_before, "%s", before);
+    char key[KP_NOTIFY_KEY_MAX];
+    snprintf(key, sizeof key, "tier:%lld:%lld", (long long)account_id, (long long)at);
+    return kp_notify_emit(st, KP_NOTIFY_TIER, key, account_id, 0, "", 0, at, &f, e);
+}
+
 static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, int64_t *budget,
                               kp_tick_report *rep, kp_error *e)
 {
@@ -343,6 +374,7 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
                 if ((err =
                          t->account_tier_set(st, r->account_id, name, r->spend_minor, due, reason)))
                     return storage(st, err, e);
+                if ((err = tier_notify(st, r->account_id, name, r->tier, due, e))) return err;
                 changes++;
             }
             if (n < limit) break;
@@ -357,6 +389,94 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
         due = review_next(p, due);
     }
     if ((err = t->job_state_set(st, "tier_review", done, cursor))) return storage(st, err, e);
+    return KP_OK;
+}
+
+/* ------------------------------------------------------- expiry reminder */
+
+/* One EXPIRING event for an account with points expiring on the reminded
+ * day, key "expiring:<account>:<YYYY-MM-DD>" (the expiry's day in the
+ * program's calendar), with the balance as it stands. */
+static kp_err remind_one(kp_store *st, const kp_program *p, const kp_expiring_row *r, kp_time now,
+                         kp_scratch *sc, kp_error *e)
+{
+    kp_err err = st->ops->account_load(st, r->account_id, &sc->account);
+    if (err == KP_ERR_NOT_FOUND) return KP_OK;
+    if (err) return storage(st, err, e);
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    f.has_balance = true;
+    f.balance = sc->account.balance;
+    f.expiry_points = r->points;
+    f.expiry_at = r->first_at;
+    int y, m, d;
+    kp_program_date(p, r->first_at, &y, &m, &d);
+    char key[KP_NOTIFY_KEY_MAX];
+    snprintf(key, sizeof key, "expiring:%lld:%04d-%02d-%02d", (long long)r->account_id, y, m, d);
+    return kp_notify_emit(st, KP_NOTIFY_EXPIRING, key, r->account_id, 0, "", 0, now, &f, e);
+}
+
+/* Each day D of the program's calendar, once: EXPIRING for the accounts
+ * with points that expire in [D + remind_days, D + remind_days + 1 day).
+ * The cursor is the last account done in the current day. A day whose
+ * window has already passed is not caught up: it would remind of nothing. */
+static kp_err job_remind(kp_store *st, const kp_program *p, kp_time now, int64_t *budget,
+                         kp_scratch *sc, kp_tick_report *rep, kp_error *e)
+{
+    const kp_notify_policy *np = kp_notify_policy_of(st, p);
+    if (np->remind_days <= 0) return KP_OK;
+    const kp_time ahead = (kp_time)np->remind_days * KP_DAY_SECONDS;
+    const kp_triggers_ops *t = st->ops->triggers;
+    int y, m, dd;
+    kp_program_date(p, now, &y, &m, &dd);
+    kp_time today = kp_program_date_start(p, y, m, dd);
+    kp_time done = 0;
+    int64_t cursor = 0;
+    kp_err err = t->job_state_get(st, "remind_expiry", &done, &cursor);
+    if (err == KP_ERR_BUSY) return job_busy(rep);
+    if (err == KP_ERR_NOT_FOUND) {
+        done = today - KP_DAY_SECONDS; /* a new job starts with today */
+        cursor = 0;
+    } else if (err) {
+        return storage(st, err, e);
+    }
+    if (done < today - ahead - KP_DAY_SECONDS) {
+        done = today - ahead - KP_DAY_SECONDS;
+        cursor = 0;
+    }
+    static _Thread_local kp_expiring_row rows[PAGE_MAX];
+    while (done < today) {
+        kp_time day = done + KP_DAY_SECONDS, from = day + ahead, to = from + KP_DAY_SECONDS;
+        int64_t items = 0, points = 0;
+        for (;;) {
+            size_t limit = *budget < PAGE_MAX ? (size_t)*budget : PAGE_MAX, n = 0;
+            if (limit == 0) {
+                rep->more = true;
+                goto save;
+            }
+            if ((err = st->ops->notify->expiring_between(st, from, to, cursor, rows, limit, &n)))
+                return storage(st, err, e);
+            for (size_t i = 0; i < n; i++) {
+                (*budget)--;
+                cursor = rows[i].account_id;
+                /* A late day's window may have begun: what expired is gone. */
+                if (rows[i].first_at <= now) continue;
+                if ((err = remind_one(st, p, &rows[i], now, sc, e))) return err;
+                items++;
+                points += rows[i].points;
+            }
+            if (n < limit) break;
+        }
+        rep->reminders += items;
+        char detail[128];
+        snprintf(detail, sizeof detail, "%lld accounts reminded of %lld points expiring",
+                 (long long)items, (long long)points);
+        if ((err = record_run(st, "remind_expiry", day, now, items, detail, rep, e))) return err;
+        done = day;
+        cursor = 0;
+    }
+save:
+    if ((err = t->job_state_set(st, "remind_expiry", done, cursor))) return storage(st, err, e);
     return KP_OK;
 }
 
@@ -386,5 +506,6 @@ kp_err kp_service_tick(kp_store *st, const kp_program *p, const kp_tick_opts *op
     }
     if (p->n_tiers > 0 && p->tier_review_months > 0)
         if ((err = job_tier_review(st, p, now, &budget, rep, e))) return err;
+    if ((err = job_remind(st, p, now, &budget, sc, rep, e))) return err;
     return KP_OK;
 }

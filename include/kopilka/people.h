@@ -56,6 +56,8 @@ typedef enum kp_permission {
     KP_PERM_AUDIT_READ,            /* read the audit log */
     KP_PERM_TERMINALS,             /* list, add, revoke and rotate terminal keys */
     KP_PERM_DISCOUNT,              /* set or clear a card's individual discount */
+    KP_PERM_NOTIFY_READ,           /* see messages, webhook endpoints, templates */
+    KP_PERM_NOTIFY_MANAGE,         /* templates, endpoints, retry/replay, campaigns */
     KP_PERM__COUNT
 } kp_permission;
 

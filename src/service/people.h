@@ -26,6 +26,8 @@ typedef enum kp_actor_kind {
     KP_ACTOR_CLI = 0, /* the command line: the operator of the machine */
     KP_ACTOR_STAFF,
     KP_ACTOR_TERMINAL, /* a till or the web form's backend, by its API key */
+    KP_ACTOR_CUSTOMER, /* the customer themselves: an unsubscribe link, an SMS reply, a
+                        * cabinet session ("customer:<id>"); no back-office permission */
 } kp_actor_kind;
 
 typedef struct kp_actor {

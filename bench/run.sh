@@ -6,7 +6,12 @@
 # with the peer's settings (fsync and synchronous_commit on), served by
 # --instances N `kopilka serve` processes (the connections split between them).
 #
-# Usage: bench/run.sh [seconds=10] [connections=64] [--no-peer] [--pg] [--instances N]
+# With --notify, the server runs with notifications on (`serve --notify`: a
+# channels file with e-mail, SMS and webhooks configured; the dispatcher and
+# delivery threads run, every purchase writes its event): the purchase path's
+# cost of the outbox (bench/notify_load.sh measures delivery itself).
+#
+# Usage: bench/run.sh [seconds=10] [connections=64] [--no-peer] [--pg] [--instances N] [--notify]
 # Environment: WARMUP (seconds, default 1), LOADGEN_THREADS (1 or 2, default 1),
 #              PORT (default: a free port from 20000..59999),
 #              KOPILKA_PG_WRITERS (writer connections an instance, with --pg).
@@ -16,6 +21,7 @@ secs=10
 conns=64
 peer=1
 pg=0
+notify=0
 instances=1
 positional=()
 want_instances=0
@@ -24,9 +30,10 @@ for arg in "$@"; do
     case "$arg" in
         --no-peer) peer=0 ;;
         --pg) pg=1 ;;
+        --notify) notify=1 ;;
         --instances) want_instances=1 ;;
         --instances=*) instances=${arg#--instances=} ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
         *) positional+=("$arg") ;;
     esac
@@ -133,12 +140,24 @@ ncards=$(grep -c . "$tmp/cards.txt" || true)
 [ "$ncards" -ge 1 ] || { echo "run.sh: 'cards issue' printed no card" >&2; exit 1; }
 say "issued $ncards cards"
 
+notify_args=()
+if [ "$notify" -eq 1 ]; then
+    # The loadgen's cards belong to nobody, so their events make no e-mail or
+    # SMS (and no webhook: no endpoint is set); the channels are configured
+    # so the delivery threads run and poll as in production.
+    cat >"$tmp/notify.json" <<'JSON'
+{"email": {"url": "smtp://127.0.0.1:9", "starttls": "off", "from": "Bench <bench@example.com>"},
+ "sms": {"profile": "generic", "url": "http://127.0.0.1:9/send"},
+ "webhooks": {"enabled": true}}
+JSON
+    notify_args=(--notify "$tmp/notify.json")
+fi
 ports=()
 for i in $(seq "$instances"); do
     if [ "$i" -eq 1 ] && [ -n "${PORT:-}" ]; then port=$PORT; else port=$(free_port); fi
     listening "$port" && { echo "run.sh: port $port is busy" >&2; exit 1; }
     say "starting kopilka serve on 127.0.0.1:$port"
-    "$kopilka" serve "$db" --listen "127.0.0.1:$port" >"$tmp/serve$i.log" 2>&1 &
+    "$kopilka" serve "$db" --listen "127.0.0.1:$port" "${notify_args[@]}" >"$tmp/serve$i.log" 2>&1 &
     server_pid=$!
     server_pids+=("$server_pid")
     ports+=("$port")

@@ -187,6 +187,29 @@ static void assert_verifies_clean(fx *f)
     assert_int_equal(problems, 0);
 }
 
+/* Loads account a into f->acct and plans in f->plan `points` credited
+ * from the system account `source` into a new lot of `kind` (with `merge`,
+ * into the account's first open lot when it has one). */
+static void plan_earn(fx *f, int64_t a, kp_op_type type, int64_t source, int64_t points,
+                      const char *kind, kp_time at, kp_time expires_at, bool merge)
+{
+    OK(f->s, f->o->account_load(f->s, a, f->acct));
+    kp_ledger_plan *p = f->plan;
+    memset(p, 0, sizeof *p);
+    p->type = type;
+    p->account_id = a;
+    p->n_postings = 2;
+    p->postings[0] = (kp_posting){a, points};
+    p->postings[1] = (kp_posting){source, -points};
+    p->has_new_lot = true;
+    if (merge && f->acct->n_lots) p->new_lot.id = f->acct->lots[0].id;
+    snprintf(p->new_lot.kind, sizeof p->new_lot.kind, "%s", kind);
+    p->new_lot.amount = p->new_lot.remaining = points;
+    p->new_lot.earned_at = p->new_lot.active_from = at;
+    p->new_lot.expires_at = expires_at;
+    p->balance_after = f->acct->balance + points;
+}
+
 /* A new account (its card "C-<tag>") with `points` in one lot expiring at
  * expires_at; returns the account. */
 static int64_t account_with_lot(fx *f, const char *tag, int64_t points, kp_time expires_at)
@@ -196,20 +219,8 @@ static int64_t account_with_lot(fx *f, const char *tag, int64_t points, kp_time 
     int64_t a = 0;
     OK(f->s, f->o->card_create(f->s, number, KP_CARD_ISSUED, NOW - 100 * DAY, &a));
     if (points) {
-        OK(f->s, f->o->account_load(f->s, a, f->acct));
-        kp_ledger_plan *p = f->plan;
-        memset(p, 0, sizeof *p);
-        p->type = KP_OP_ADJUST;
-        p->account_id = a;
-        p->n_postings = 2;
-        p->postings[0] = (kp_posting){a, points};
-        p->postings[1] = (kp_posting){KP_SYS_ADJUSTMENT, -points};
-        p->has_new_lot = true;
-        snprintf(p->new_lot.kind, sizeof p->new_lot.kind, "regular");
-        p->new_lot.amount = p->new_lot.remaining = points;
-        p->new_lot.earned_at = p->new_lot.active_from = NOW - 100 * DAY;
-        p->new_lot.expires_at = expires_at;
-        p->balance_after = f->acct->balance + points;
+        plan_earn(f, a, KP_OP_ADJUST, KP_SYS_ADJUSTMENT, points, "regular", NOW - 100 * DAY,
+                  expires_at, false);
         kp_op_row row;
         memset(&row, 0, sizeof row);
         row.type = KP_OP_ADJUST;
@@ -218,7 +229,7 @@ static int64_t account_with_lot(fx *f, const char *tag, int64_t points, kp_time 
         row.program_version = 1;
         row.at = NOW - 100 * DAY;
         row.points = row.earned = points;
-        OK(f->s, f->o->op_insert_apply(f->s, &row, p, NOW - 100 * DAY));
+        OK(f->s, f->o->op_insert_apply(f->s, &row, f->plan, NOW - 100 * DAY));
     }
     return a;
 }
@@ -983,20 +994,8 @@ static void test_expiring_between_sums_open_lots_in_the_window(void **state)
     (void)e;
     /* A second lot of `a`, earlier, in the window. */
     begin(f);
-    OK(f->s, f->o->account_load(f->s, a, f->acct));
+    plan_earn(f, a, KP_OP_ADJUST, KP_SYS_ADJUSTMENT, 15, "bonus", NOW, NOW + 3 * DAY, false);
     kp_ledger_plan *p = f->plan;
-    memset(p, 0, sizeof *p);
-    p->type = KP_OP_ADJUST;
-    p->account_id = a;
-    p->n_postings = 2;
-    p->postings[0] = (kp_posting){a, 15};
-    p->postings[1] = (kp_posting){KP_SYS_ADJUSTMENT, -15};
-    p->has_new_lot = true;
-    snprintf(p->new_lot.kind, sizeof p->new_lot.kind, "bonus");
-    p->new_lot.amount = p->new_lot.remaining = 15;
-    p->new_lot.earned_at = p->new_lot.active_from = NOW;
-    p->new_lot.expires_at = NOW + 3 * DAY;
-    p->balance_after = f->acct->balance + 15;
     kp_op_row row;
     memset(&row, 0, sizeof row);
     row.type = KP_OP_ADJUST;
@@ -1088,20 +1087,8 @@ static void test_op_insert_writes_the_operations_event(void **state)
     release_events(got, n);
 
     /* op_insert_apply with one, in a savepoint rolled back: neither stays. */
-    OK(f->s, f->o->account_load(f->s, a, f->acct));
+    plan_earn(f, a, KP_OP_PURCHASE, KP_SYS_ISSUED, 12, "regular", NOW, NOW + 365 * DAY, false);
     kp_ledger_plan *p = f->plan;
-    memset(p, 0, sizeof *p);
-    p->type = KP_OP_PURCHASE;
-    p->account_id = a;
-    p->n_postings = 2;
-    p->postings[0] = (kp_posting){a, 12};
-    p->postings[1] = (kp_posting){KP_SYS_ISSUED, -12};
-    p->has_new_lot = true;
-    snprintf(p->new_lot.kind, sizeof p->new_lot.kind, "regular");
-    p->new_lot.amount = p->new_lot.remaining = 12;
-    p->new_lot.earned_at = p->new_lot.active_from = NOW;
-    p->new_lot.expires_at = NOW + 365 * DAY;
-    p->balance_after = f->acct->balance + 12;
     purchase_row(&row, a, "r-2");
     row.points = row.earned = 12;
     memset(&ev, 0, sizeof ev);
@@ -1167,22 +1154,10 @@ static void test_timing_of_an_event_on_the_till_path(void **state)
             clock_gettime(CLOCK_MONOTONIC, &t0);
             for (int i = 0; i < PURCHASES; i++) {
                 if (i % GROUP == 0) begin(f);
-                OK(f->s, f->o->account_load(f->s, a, f->acct));
-                kp_ledger_plan *p = f->plan;
-                memset(p, 0, sizeof *p);
-                p->type = KP_OP_PURCHASE;
-                p->account_id = a;
-                p->n_postings = 2;
-                p->postings[0] = (kp_posting){a, 12};
-                p->postings[1] = (kp_posting){KP_SYS_ISSUED, -12};
                 /* Into the one lot: the account stays one row of lots. */
-                p->has_new_lot = true;
-                if (f->acct->n_lots) p->new_lot.id = f->acct->lots[0].id;
-                snprintf(p->new_lot.kind, sizeof p->new_lot.kind, "regular");
-                p->new_lot.amount = p->new_lot.remaining = 12;
-                p->new_lot.earned_at = p->new_lot.active_from = NOW;
-                p->new_lot.expires_at = KP_TIME_NEVER;
-                p->balance_after = f->acct->balance + 12;
+                plan_earn(f, a, KP_OP_PURCHASE, KP_SYS_ISSUED, 12, "regular", NOW, KP_TIME_NEVER,
+                          true);
+                kp_ledger_plan *p = f->plan;
                 kp_op_row row;
                 char receipt[32];
                 snprintf(receipt, sizeof receipt, "t-%d", ++serial);

@@ -335,6 +335,44 @@ static void bind_blob(sqlite3_stmt *st, int i, const void *data, size_t len)
     else sqlite3_bind_blob64(st, i, data, (sqlite3_uint64)len, SQLITE_STATIC);
 }
 
+/* Reads one row of a statement into the caller's struct. */
+typedef kp_err (*row_fn)(sqlite_notify *n, sqlite3_stmt *st, void *out);
+
+/* Reads the rows `st` gives, at most limit, into out[] (items of `size`
+ * bytes) with row(); steps through the rest (a RETURNING statement made
+ * its changes at its first step, and completes at its last). On error
+ * frees what it read with release (NULL: nothing to free) and sets *count
+ * 0. */
+static kp_err read_rows(sqlite_notify *n, sqlite3_stmt *st, void *out, size_t size, size_t limit,
+                        row_fn row, void (*release)(void *item), size_t *count)
+{
+    int rc = SQLITE_DONE;
+    kp_err err = KP_OK;
+    size_t got = 0;
+    while (err == KP_OK && got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((err = row(n, st, (char *)out + got * size)) == KP_OK) got++;
+    while (err == KP_OK && rc == SQLITE_ROW) rc = sqlite3_step(st);
+    if (err == KP_OK) err = done(n, st, rc);
+    else sqlite3_reset(st);
+    if (err && release)
+        for (size_t i = 0; i < got; i++) release((char *)out + i * size);
+    *count = err ? 0 : got;
+    return err;
+}
+
+/* Reads the one row `st` gives into out: KP_ERR_NOT_FOUND when none. */
+static kp_err read_one(sqlite_notify *n, sqlite3_stmt *st, void *out, row_fn row,
+                       void (*release)(void *item))
+{
+    size_t got = 0;
+    kp_err err = read_rows(n, st, out, 0, 1, row, release, &got);
+    return err == KP_OK && got == 0 ? KP_ERR_NOT_FOUND : err;
+}
+
+static void release_event(void *ev) { kp_notify_event_release(ev); }
+static void release_message(void *m) { kp_message_release(m); }
+static void release_template(void *t) { kp_template_row_release(t); }
+
 /* ---- events */
 
 static kp_err n_event_insert(kp_store *s, kp_notify_event *ev)
@@ -360,8 +398,9 @@ static kp_err n_event_insert(kp_store *s, kp_notify_event *ev)
     return err;
 }
 
-static kp_err event_row(sqlite_notify *n, sqlite3_stmt *st, kp_notify_event *out)
+static kp_err event_row(sqlite_notify *n, sqlite3_stmt *st, void *row)
 {
+    kp_notify_event *out = row;
     memset(out, 0, sizeof *out);
     out->id = sqlite3_column_int64(st, 0);
     store_sqlite_copy_text(out->key, sizeof out->key, sqlite3_column_text(st, 1));
@@ -383,19 +422,7 @@ static kp_err n_events_pending(kp_store *s, int64_t after, kp_notify_event *out,
     sqlite3_stmt *st = q(n, N_EVENTS_PENDING);
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
-    int rc = SQLITE_DONE;
-    kp_err err = KP_OK;
-    size_t got = 0;
-    while (err == KP_OK && got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if ((err = event_row(n, st, &out[got])) == KP_OK) got++;
-    if (err == KP_OK) err = done(n, st, rc);
-    else sqlite3_reset(st);
-    if (err) {
-        for (size_t i = 0; i < got; i++) kp_notify_event_release(&out[i]);
-        return err;
-    }
-    *count = got;
-    return KP_OK;
+    return read_rows(n, st, out, sizeof *out, limit, event_row, release_event, count);
 }
 
 static kp_err dispatch_messages(sqlite_notify *n, int64_t event_id, kp_message *msgs, size_t count,
@@ -460,8 +487,9 @@ static kp_err n_event_dispatch(kp_store *s, int64_t event_id, kp_message *msgs, 
 
 /* ---- messages */
 
-static kp_err message_row(sqlite_notify *n, sqlite3_stmt *st, kp_message *out)
+static kp_err message_row(sqlite_notify *n, sqlite3_stmt *st, void *row)
 {
+    kp_message *out = row;
     memset(out, 0, sizeof *out);
     out->id = sqlite3_column_int64(st, 0);
     store_sqlite_copy_text(out->key, sizeof out->key, sqlite3_column_text(st, 1));
@@ -481,27 +509,10 @@ static kp_err message_row(sqlite_notify *n, sqlite3_stmt *st, kp_message *out)
     return blob_dup(n, st, 15, &out->sealed, &out->sealed_len);
 }
 
-/* Reads every row `st` gives (at most limit) into out; on error releases
- * what it read and sets *count 0. */
 static kp_err message_rows(sqlite_notify *n, sqlite3_stmt *st, kp_message *out, size_t limit,
                            size_t *count)
 {
-    int rc = SQLITE_DONE;
-    kp_err err = KP_OK;
-    size_t got = 0;
-    while (err == KP_OK && got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if ((err = message_row(n, st, &out[got])) == KP_OK) got++;
-    /* A RETURNING statement made its changes at the first step: the rest
-     * is stepped through so it completes. */
-    while (err == KP_OK && rc == SQLITE_ROW) rc = sqlite3_step(st);
-    if (err == KP_OK) err = done(n, st, rc);
-    else sqlite3_reset(st);
-    if (err) {
-        for (size_t i = 0; i < got; i++) kp_message_release(&out[i]);
-        got = 0;
-    }
-    *count = got;
-    return err;
+    return read_rows(n, st, out, sizeof *out, limit, message_row, release_message, count);
 }
 
 static int by_due(const void *a, const void *b)
@@ -560,12 +571,9 @@ static kp_err n_message_get(kp_store *s, int64_t id, kp_message *out)
     sqlite_notify *n = N(s);
     sqlite3_stmt *st = q(n, N_MESSAGE_GET);
     sqlite3_bind_int64(st, 1, id);
-    size_t got = 0;
-    kp_err err = message_rows(n, st, out, 1, &got);
-    if (err == KP_OK && got == 0) {
+    kp_err err = read_one(n, st, out, message_row, release_message);
+    if (err == KP_ERR_NOT_FOUND)
         snprintf(n->last_error, n->last_error_size, "no message %lld", (long long)id);
-        return KP_ERR_NOT_FOUND;
-    }
     return err;
 }
 
@@ -708,8 +716,9 @@ static kp_err n_prefs_put(kp_store *s, const kp_notify_prefs *p)
 
 /* ---- templates */
 
-static kp_err template_row(sqlite_notify *n, sqlite3_stmt *st, kp_template_row *out)
+static kp_err template_row(sqlite_notify *n, sqlite3_stmt *st, void *row)
 {
+    kp_template_row *out = row;
     memset(out, 0, sizeof *out);
     out->kind = (kp_notify_kind)sqlite3_column_int(st, 0);
     out->channel = (kp_channel)sqlite3_column_int(st, 1);
@@ -731,17 +740,7 @@ static kp_err n_template_get(kp_store *s, kp_notify_kind kind, kp_channel channe
     sqlite3_bind_int(st, 1, (int)kind);
     sqlite3_bind_int(st, 2, (int)channel);
     sqlite3_bind_text(st, 3, language, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return KP_ERR_NOT_FOUND;
-    }
-    kp_err err = rc == SQLITE_ROW ? template_row(n, st, out) : KP_OK;
-    if (err) {
-        sqlite3_reset(st);
-        return err;
-    }
-    return done(n, st, rc);
+    return read_one(n, st, out, template_row, release_template);
 }
 
 static kp_err n_template_put(kp_store *s, const kp_template_row *t)
@@ -776,19 +775,7 @@ static kp_err n_templates_list(kp_store *s, kp_template_row *out, size_t limit, 
     *count = 0;
     sqlite3_stmt *st = q(n, N_TEMPLATES_LIST);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
-    int rc = SQLITE_DONE;
-    kp_err err = KP_OK;
-    size_t got = 0;
-    while (err == KP_OK && got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if ((err = template_row(n, st, &out[got])) == KP_OK) got++;
-    if (err == KP_OK) err = done(n, st, rc);
-    else sqlite3_reset(st);
-    if (err) {
-        for (size_t i = 0; i < got; i++) kp_template_row_release(&out[i]);
-        return err;
-    }
-    *count = got;
-    return KP_OK;
+    return read_rows(n, st, out, sizeof *out, limit, template_row, release_template, count);
 }
 
 /* ---- webhook endpoints */
@@ -836,8 +823,9 @@ static kp_err n_endpoint_update(kp_store *s, const kp_webhook_endpoint *ep)
     return err;
 }
 
-static kp_err endpoint_row(sqlite_notify *n, sqlite3_stmt *st, kp_webhook_endpoint *out)
+static kp_err endpoint_row(sqlite_notify *n, sqlite3_stmt *st, void *row)
 {
+    kp_webhook_endpoint *out = row;
     memset(out, 0, sizeof *out);
     out->id = sqlite3_column_int64(st, 0);
     store_sqlite_copy_text(out->url, sizeof out->url, sqlite3_column_text(st, 1));
@@ -864,18 +852,10 @@ static kp_err n_endpoint_get(kp_store *s, int64_t id, kp_webhook_endpoint *out)
     sqlite_notify *n = N(s);
     sqlite3_stmt *st = q(n, N_ENDPOINT_GET);
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
+    kp_err err = read_one(n, st, out, endpoint_row, NULL);
+    if (err == KP_ERR_NOT_FOUND)
         snprintf(n->last_error, n->last_error_size, "no webhook endpoint %lld", (long long)id);
-        return KP_ERR_NOT_FOUND;
-    }
-    kp_err err = rc == SQLITE_ROW ? endpoint_row(n, st, out) : KP_OK;
-    if (err) {
-        sqlite3_reset(st);
-        return err;
-    }
-    return done(n, st, rc);
+    return err;
 }
 
 static kp_err n_endpoints_list(kp_store *s, kp_webhook_endpoint *out, size_t limit,
@@ -885,15 +865,7 @@ static kp_err n_endpoints_list(kp_store *s, kp_webhook_endpoint *out, size_t lim
     *count = 0;
     sqlite3_stmt *st = q(n, N_ENDPOINTS_LIST);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
-    int rc = SQLITE_DONE;
-    kp_err err = KP_OK;
-    size_t got = 0;
-    while (err == KP_OK && got < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if ((err = endpoint_row(n, st, &out[got])) == KP_OK) got++;
-    if (err == KP_OK) err = done(n, st, rc);
-    else sqlite3_reset(st);
-    if (err == KP_OK) *count = got;
-    return err;
+    return read_rows(n, st, out, sizeof *out, limit, endpoint_row, NULL, count);
 }
 
 /* ---- login codes */

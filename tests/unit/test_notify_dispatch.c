@@ -503,6 +503,19 @@ static void test_event_by_account_reaches_its_customer(void **state)
     assert_int_equal(f->n, 0);
 }
 
+static void test_program_load_refuses_a_bad_section(void **state)
+{
+    fx *f = *state;
+    static const char bad[] = "{\"name\":\"x\",\"rules\":[],"
+                              "\"notifications\":{\"quiet_hours\":{\"from\":\"25:00\","
+                              "\"to\":\"09:00\"}}}";
+    kp_error e = {0};
+    int64_t v = 0;
+    assert_int_equal(kp_service_program_load(f->st, bad, strlen(bad), &v, &e), KP_ERR_INVALID);
+    assert_string_equal(e.field, "notifications.quiet_hours.from");
+    assert_non_null(strstr(e.message, "HH:MM"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +530,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_login_code_goes_where_asked_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_by_account_reaches_its_customer, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_program_load_refuses_a_bad_section, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

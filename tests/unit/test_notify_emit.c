@@ -148,6 +148,14 @@ static found events_of(fx *f, kp_notify_kind kind)
     return x;
 }
 
+static size_t count_of(fx *f, kp_notify_kind kind)
+{
+    found x = events_of(f, kind);
+    size_t n = x.n;
+    found_release(&x);
+    return n;
+}
+
 static size_t count_all(fx *f)
 {
     static kp_notify_event evs[256];
@@ -411,7 +419,7 @@ static void test_registration_welcome_and_grant(void **state)
     assert_int_equal(num(&x, "earned"), 50);
     assert_int_equal(num(&x, "balance"), 50);
     found_release(&x);
-    assert_int_equal(events_of(f, KP_NOTIFY_BIRTHDAY).n, 0);
+    assert_int_equal(count_of(f, KP_NOTIFY_BIRTHDAY), 0);
 }
 
 static void test_adjustment_and_transfer(void **state)
@@ -500,7 +508,7 @@ static void test_card_blocked_and_replaced(void **state)
     assert_string_equal(x.ev.key, want);
     assert_string_equal(str(&x, "other_card"), f->cards[3]);
     found_release(&x);
-    assert_int_equal(events_of(f, KP_NOTIFY_CARD_BLOCKED).n, 1);
+    assert_int_equal(count_of(f, KP_NOTIFY_CARD_BLOCKED), 1);
 }
 
 static void test_erasure_erases_the_customers_messages(void **state)
@@ -609,7 +617,7 @@ static void test_expiry_reminder_once_per_day_and_account(void **state)
 {
     fx *f = *state;
     buy(f, 0, "R1", 100000, 0, NOW, NULL);
-    buy(f, 1, "R1", 50000, 0, NOW, NULL);
+    buy(f, 1, "R2", 50000, 0, NOW, NULL);
     int64_t acct = account_of(f, 0);
     assert_int_equal(f->st->ops->account_load(f->st, acct, &f->sc->account), KP_OK);
     kp_time expires = f->sc->account.lots[0].expires_at;
@@ -618,7 +626,7 @@ static void test_expiry_reminder_once_per_day_and_account(void **state)
     /* A day before: nothing yet. */
     kp_tick_report r = tick(f, day - KP_DAY_SECONDS);
     assert_int_equal(r.reminders, 0);
-    assert_int_equal(events_of(f, KP_NOTIFY_EXPIRING).n, 0);
+    assert_int_equal(count_of(f, KP_NOTIFY_EXPIRING), 0);
     /* The day: both accounts, once; ticking again that day adds none. */
     r = tick(f, day);
     assert_int_equal(r.reminders, 2);
@@ -651,7 +659,7 @@ static void test_expiry_reminder_once_per_day_and_account(void **state)
     /* The next days remind of nothing more for these points. */
     r = tick(f, day + KP_DAY_SECONDS);
     assert_int_equal(r.reminders, 0);
-    assert_int_equal(events_of(f, KP_NOTIFY_EXPIRING).n, 2);
+    assert_int_equal(count_of(f, KP_NOTIFY_EXPIRING), 2);
 }
 
 int main(void)

@@ -468,10 +468,13 @@ static kp_err job_remind(kp_store *st, const kp_program *p, kp_time now, int64_t
             if (n < limit) break;
         }
         rep->reminders += items;
+        /* Recorded when it reminded somebody, as expiry is: most days of
+         * most programs remind nobody. */
         char detail[128];
         snprintf(detail, sizeof detail, "%lld accounts reminded of %lld points expiring",
                  (long long)items, (long long)points);
-        if ((err = record_run(st, "remind_expiry", day, now, items, detail, rep, e))) return err;
+        if (items > 0 && (err = record_run(st, "remind_expiry", day, now, items, detail, rep, e)))
+            return err;
         done = day;
         cursor = 0;
     }

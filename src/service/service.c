@@ -540,6 +540,27 @@ static kp_err replay(kp_store *st, const kp_program *program, const kp_op_row *r
     return KP_OK;
 }
 
+/* The notification event of a purchase or return about to be stored as
+ * `row`: its figures after sc->plan on sc->account, the payload in
+ * sc->notify (for kp_op_row.notify). */
+static kp_err op_notify(kp_notify_kind kind, const kp_op_row *row, int64_t earned, int64_t burnt,
+                        const kp_program *program, kp_scratch *sc, kp_notify_event *ev,
+                        kp_error *e)
+{
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    f.earned = earned;
+    f.burnt = burnt;
+    f.points = row->points;
+    kp_notify_figures_after(&sc->account, &sc->plan, row->at, &f);
+    f.amount_minor = row->amount_minor < 0 ? -row->amount_minor : row->amount_minor;
+    if (program) snprintf(f.currency, sizeof f.currency, "%s", program->currency);
+    snprintf(f.store, sizeof f.store, "%s", row->store);
+    snprintf(f.receipt, sizeof f.receipt, "%s", row->receipt);
+    return kp_notify_event_fill(ev, kind, NULL, row->account_id, 0, row->card, 0, row->at, &f,
+                                &sc->notify, e);
+}
+
 kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *store,
                            const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                            bool *replayed, kp_error *e)
@@ -626,19 +647,8 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
      * earned (and burnt nothing) or burnt; neither tells nobody. */
     kp_notify_event ev;
     if (q->earned > 0 || q->burned > 0) {
-        kp_notify_figures f;
-        memset(&f, 0, sizeof f);
-        f.earned = q->earned;
-        f.burnt = q->burned;
-        f.points = q->earned - q->burned;
-        kp_notify_figures_after(&sc->account, &sc->plan, at, &f);
-        f.amount_minor = q->amount_minor;
-        snprintf(f.currency, sizeof f.currency, "%s", program->currency);
-        snprintf(f.store, sizeof f.store, "%s", store);
-        snprintf(f.receipt, sizeof f.receipt, "%s", req->receipt);
-        if ((err = kp_notify_event_fill(&ev, q->burned > 0 ? KP_NOTIFY_BURNT : KP_NOTIFY_EARNED,
-                                        NULL, card.account_id, 0, req->card, 0, at, &f,
-                                        &sc->notify, e)))
+        if ((err = op_notify(q->burned > 0 ? KP_NOTIFY_BURNT : KP_NOTIFY_EARNED, &row, q->earned,
+                             q->burned, program, sc, &ev, e)))
             return err;
         row.notify = &ev;
     }
@@ -767,18 +777,8 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
      * change. */
     kp_notify_event ev;
     if (res->earned_reversed > 0 || res->burned_refunded > 0) {
-        kp_notify_figures f;
-        memset(&f, 0, sizeof f);
-        f.earned = res->earned_reversed;
-        f.burnt = res->burned_refunded;
-        f.points = row.points;
-        kp_notify_figures_after(&sc->account, &sc->plan, at, &f);
-        f.amount_minor = res->amount_reversed_minor;
-        if (program) snprintf(f.currency, sizeof f.currency, "%s", program->currency);
-        snprintf(f.store, sizeof f.store, "%s", store);
-        snprintf(f.receipt, sizeof f.receipt, "%s", req->receipt);
-        if ((err = kp_notify_event_fill(&ev, KP_NOTIFY_RETURNED, NULL, card.account_id, 0,
-                                        req->card, 0, at, &f, &sc->notify, e)))
+        if ((err = op_notify(KP_NOTIFY_RETURNED, &row, res->earned_reversed, res->burned_refunded,
+                             program, sc, &ev, e)))
             goto out;
         row.notify = &ev;
     }

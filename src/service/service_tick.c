@@ -200,6 +200,26 @@ static bool leap(int y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
+/* A daily job's state: the start of today in the program's calendar, the
+ * last day done and the cursor in the day after it. A job never run starts
+ * with today. KP_ERR_BUSY: another server holds it. */
+static kp_err day_job_state(kp_store *st, const kp_program *p, const char *job, kp_time now,
+                            kp_time *today, kp_time *done, int64_t *cursor)
+{
+    int y, m, d;
+    kp_program_date(p, now, &y, &m, &d);
+    *today = kp_program_date_start(p, y, m, d);
+    *done = 0;
+    *cursor = 0;
+    kp_err err = st->ops->triggers->job_state_get(st, job, done, cursor);
+    if (err == KP_ERR_NOT_FOUND) {
+        *done = *today - KP_DAY_SECONDS;
+        *cursor = 0;
+        return KP_OK;
+    }
+    return err;
+}
+
 /* Runs the days after the job's last finished day up to today. The cursor
  * holds the last account done in the current day: >= 0 in the day's own
  * list, -(id + 1) in the list of Feb 29 that Feb 28 takes in other years. */
@@ -208,19 +228,11 @@ static kp_err job_daily(kp_store *st, const kp_program *p, const daily *d, kp_ti
                         kp_error *e)
 {
     const kp_triggers_ops *t = st->ops->triggers;
-    int y, m, dd;
-    kp_program_date(p, now, &y, &m, &dd);
-    kp_time today = kp_program_date_start(p, y, m, dd);
-    kp_time done = 0;
-    int64_t cursor = 0;
-    kp_err err = t->job_state_get(st, d->job, &done, &cursor);
+    kp_time today, done;
+    int64_t cursor;
+    kp_err err = day_job_state(st, p, d->job, now, &today, &done, &cursor);
     if (err == KP_ERR_BUSY) return job_busy(rep);
-    if (err == KP_ERR_NOT_FOUND) {
-        done = today - KP_DAY_SECONDS; /* a new job starts with today */
-        cursor = 0;
-    } else if (err) {
-        return storage(st, err, e);
-    }
+    if (err) return storage(st, err, e);
     if (done < today - CATCH_UP_DAYS * KP_DAY_SECONDS) {
         done = today - CATCH_UP_DAYS * KP_DAY_SECONDS;
         cursor = 0;
@@ -427,19 +439,11 @@ static kp_err job_remind(kp_store *st, const kp_program *p, kp_time now, int64_t
     if (np->remind_days <= 0) return KP_OK;
     const kp_time ahead = (kp_time)np->remind_days * KP_DAY_SECONDS;
     const kp_triggers_ops *t = st->ops->triggers;
-    int y, m, dd;
-    kp_program_date(p, now, &y, &m, &dd);
-    kp_time today = kp_program_date_start(p, y, m, dd);
-    kp_time done = 0;
-    int64_t cursor = 0;
-    kp_err err = t->job_state_get(st, "remind_expiry", &done, &cursor);
+    kp_time today, done;
+    int64_t cursor;
+    kp_err err = day_job_state(st, p, "remind_expiry", now, &today, &done, &cursor);
     if (err == KP_ERR_BUSY) return job_busy(rep);
-    if (err == KP_ERR_NOT_FOUND) {
-        done = today - KP_DAY_SECONDS; /* a new job starts with today */
-        cursor = 0;
-    } else if (err) {
-        return storage(st, err, e);
-    }
+    if (err) return storage(st, err, e);
     if (done < today - ahead - KP_DAY_SECONDS) {
         done = today - ahead - KP_DAY_SECONDS;
         cursor = 0;
@@ -468,10 +472,13 @@ static kp_err job_remind(kp_store *st, const kp_program *p, kp_time now, int64_t
             if (n < limit) break;
         }
         rep->reminders += items;
+        /* Recorded when it reminded somebody, as expiry is: most days of
+         * most programs remind nobody. */
         char detail[128];
         snprintf(detail, sizeof detail, "%lld accounts reminded of %lld points expiring",
                  (long long)items, (long long)points);
-        if ((err = record_run(st, "remind_expiry", day, now, items, detail, rep, e))) return err;
+        if (items > 0 && (err = record_run(st, "remind_expiry", day, now, items, detail, rep, e)))
+            return err;
         done = day;
         cursor = 0;
     }

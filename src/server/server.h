@@ -175,6 +175,8 @@ typedef struct kp_http_answer {
      * kp_http_write_status() once it is done. The writer fills body, which
      * has been reserved so it never reallocates. */
     kp_job *job;
+    /* Out: seconds for a Retry-After header (a 429 or 503); 0 = none. */
+    int64_t retry_after;
     /* Out, when not NULL (KP_STR_MAX bytes): the store of the terminal key
      * that authenticated the request, for the access log; left as is
      * otherwise. */
@@ -190,11 +192,18 @@ struct kp_server {
     struct kp_pii *pii; /* the personal-data key (DB.key); NULL when missing */
     char pii_problem[256]; /* why pii is NULL, for /health ("" when loaded) */
     kp_metrics *metrics; /* counters for GET /metrics (metrics.h) */
+    /* The channels of `serve --notify FILE` (NULL: none given): the routes
+     * read sms.inbound_token and public_url from it (http_notify.c). */
+    const struct kp_notify_config *notify_config;
 };
 
 /* The value of the query argument `name` of the request this thread is
  * answering ("?after=10"), or NULL. */
 const char *kp_http_arg(const char *name);
+
+/* The value of the request header `name` (any case) of the request this
+ * thread is answering on the office lane, or NULL. */
+const char *kp_http_header(const char *name);
 
 /* The back office's routes (http_people.c): /v1/admin/..., /v1/customers,
  * /v1/transfers and the card pictures. False when the URL is not theirs. */

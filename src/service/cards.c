@@ -6,6 +6,7 @@
  * card event (who, when, why) and an audit entry.
  */
 #include "people_int.h"
+#include "notify/notify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,14 @@
 kp_err kp_card_event_record(kp_office *o, const char *number, kp_card_state from, kp_card_state to,
                             const char *reason, const char *other, kp_error *e)
 {
+    int64_t id;
+    return kp_card_event_record_id(o, number, from, to, reason, other, &id, e);
+}
+
+kp_err kp_card_event_record_id(kp_office *o, const char *number, kp_card_state from,
+                               kp_card_state to, const char *reason, const char *other,
+                               int64_t *id, kp_error *e)
+{
     kp_card_event ev;
     memset(&ev, 0, sizeof ev);
     snprintf(ev.card, sizeof ev.card, "%s", number);
@@ -28,7 +37,24 @@ kp_err kp_card_event_record(kp_office *o, const char *number, kp_card_state from
     snprintf(ev.reason, sizeof ev.reason, "%s", reason ? reason : "");
     snprintf(ev.other_card, sizeof ev.other_card, "%s", other ? other : "");
     kp_err err = o->st->ops->people->card_event_insert(o->st, &ev);
-    return err ? people_storage(o->st, err, e) : KP_OK;
+    if (err) return people_storage(o->st, err, e);
+    *id = ev.id;
+    return KP_OK;
+}
+
+/* CARD_BLOCKED / CARD_REPLACED for card event `event_id`, key
+ * "card-event:<id>", with the reason and the other card. */
+static kp_err card_notify(kp_office *o, kp_notify_kind kind, const kp_card_info *c,
+                          int64_t event_id, const char *reason, const char *other, kp_error *e)
+{
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.reason, sizeof f.reason, "%s", reason);
+    snprintf(f.other_card, sizeof f.other_card, "%s", other);
+    char key[KP_NOTIFY_KEY_MAX];
+    snprintf(key, sizeof key, "card-event:%lld", (long long)event_id);
+    return kp_notify_emit(o->st, kind, key, c->account_id, c->customer_id, c->number, 0, o->now,
+                          &f, e);
 }
 
 /* ---- batches */
@@ -302,7 +328,10 @@ kp_err kp_card_block(kp_office *o, const char *number, const char *body, size_t 
     snprintf(c.reason, sizeof c.reason, "%s", reason);
     if ((err = o->st->ops->people->card_info_put(o->st, &c, o->now)))
         return people_storage(o->st, err, e);
-    if ((err = kp_card_event_record(o, number, from, KP_CARD_BLOCKED, reason, "", e)) ||
+    int64_t event_id = 0;
+    if ((err = kp_card_event_record_id(o, number, from, KP_CARD_BLOCKED, reason, "", &event_id,
+                                       e)) ||
+        (err = card_notify(o, KP_NOTIFY_CARD_BLOCKED, &c, event_id, reason, "", e)) ||
         (err = audit_card(o, "card.block", number, "reason=%s%s", reason, "", e)))
         return err;
     return kp_card_detail(o, number, out, e);
@@ -391,7 +420,10 @@ kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_
     if ((err = pp->card_info_put(o->st, &old, o->now)) ||
         (err = pp->card_info_put(o->st, &fresh, o->now)))
         return people_storage(o->st, err, e);
-    if ((err = kp_card_event_record(o, number, from, KP_CARD_REPLACED, reason, new_number, e)) ||
+    int64_t event_id = 0;
+    if ((err = kp_card_event_record_id(o, number, from, KP_CARD_REPLACED, reason, new_number,
+                                       &event_id, e)) ||
+        (err = card_notify(o, KP_NOTIFY_CARD_REPLACED, &old, event_id, reason, new_number, e)) ||
         (err = kp_card_event_record(o, new_number, KP_CARD_ISSUED, fresh.state, "replacement",
                                     number, e)) ||
         (err =

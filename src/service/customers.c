@@ -7,6 +7,7 @@
  */
 #include "people_int.h"
 #include "service_rules.h"
+#include "notify/notify.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -458,6 +459,24 @@ static char *attributes_text(json_t *attrs)
     return json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 }
 
+/* WELCOME for a card registered to a new customer, key "welcome:<customer
+ * id>", after the registration's grants: the balance they made. */
+static kp_err welcome_notify(kp_office *o, const kp_customer_row *row, const char *card,
+                             kp_error *e)
+{
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    if (o->sc) {
+        kp_err err = o->st->ops->account_load(o->st, row->account_id, &o->sc->account);
+        if (err) return people_storage(o->st, err, e);
+        kp_notify_figures_after(&o->sc->account, NULL, o->now, &f);
+    }
+    char key[KP_NOTIFY_KEY_MAX];
+    snprintf(key, sizeof key, "welcome:%lld", (long long)row->id);
+    return kp_notify_emit(o->st, KP_NOTIFY_WELCOME, key, row->account_id, row->id, card, 0, o->now,
+                          &f, e);
+}
+
 kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *out,
                             kp_field_errors *fe, kp_error *e)
 {
@@ -559,6 +578,10 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
             kp_buf_release(&granted);
             goto out;
         }
+    }
+    if ((err = welcome_notify(o, row, card.number, e))) {
+        kp_buf_release(&granted);
+        goto out;
     }
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)row->id);
@@ -892,14 +915,19 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
      * personal data. */
     row->consent_at = consent_at;
     snprintf(row->consent_version, sizeof row->consent_version, "%s", consent_version);
-    if ((err = pp->customer_update(o->st, row)) || (err = pp->birthday_forget(o->st, account_id))) {
+    /* The outbox forgets them too: the texts of their messages are
+     * dropped, those not sent yet cancelled. */
+    int64_t messages = 0;
+    if ((err = pp->customer_update(o->st, row)) || (err = pp->birthday_forget(o->st, account_id)) ||
+        (err = o->st->ops->notify->messages_erase(o->st, id, &messages))) {
         err = people_storage(o->st, err, e);
         goto out;
     }
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)id);
-    if ((err = kp_office_audit(o, "customer.erase", target, "cards_blocked=%zu reason=%s", n_cards,
-                               reason))) {
+    if ((err = kp_office_audit(o, "customer.erase", target,
+                               "cards_blocked=%zu messages_erased=%lld reason=%s", n_cards,
+                               (long long)messages, reason))) {
         err = people_storage(o->st, err, e);
         goto out;
     }

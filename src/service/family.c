@@ -15,6 +15,7 @@
  * period) as the lots the points came from.
  */
 #include "people_int.h"
+#include "notify/notify.h"
 
 #include <kopilka/check.h>
 
@@ -89,6 +90,33 @@ static kp_err insert_op(kp_office *o, const move *m, const kp_card_info *card, c
     if (err) return people_storage(o->st, err, e);
     *op_id = row.id;
     return KP_OK;
+}
+
+/* TRANSFER_OUT on the giver's operation, TRANSFER_IN on the receiver's
+ * (`to` is the receiver's account as it stands after the move). */
+static kp_err transfer_notify(kp_office *o, const move *m, const kp_account *to, int64_t op_from,
+                              int64_t op_to, kp_error *e)
+{
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    f.points = -m->moved;
+    f.burnt = m->moved;
+    f.has_balance = true;
+    f.balance = m->from_balance;
+    snprintf(f.other_card, sizeof f.other_card, "%s", m->to.number);
+    char key[KP_NOTIFY_KEY_MAX];
+    snprintf(key, sizeof key, "op:%lld", (long long)op_from);
+    kp_err err = kp_notify_emit(o->st, KP_NOTIFY_TRANSFER_OUT, key, m->from.account_id, 0,
+                                m->from.number, op_from, o->now, &f, e);
+    if (err) return err;
+    memset(&f, 0, sizeof f);
+    f.points = m->moved;
+    f.earned = m->moved;
+    kp_notify_figures_after(to, NULL, o->now, &f);
+    snprintf(f.other_card, sizeof f.other_card, "%s", m->from.number);
+    snprintf(key, sizeof key, "op:%lld", (long long)op_to);
+    return kp_notify_emit(o->st, KP_NOTIFY_TRANSFER_IN, key, m->to.account_id, 0, m->to.number,
+                          op_to, o->now, &f, e);
 }
 
 /* Moves the points of m from m->from's account to m->to's: the sending op
@@ -178,6 +206,7 @@ static kp_err move_points(kp_office *o, move *m, kp_buf *out, kp_error *e)
     if ((err = o->st->ops->account_load(o->st, m->to.account_id, a)))
         return people_storage(o->st, err, e);
     m->to_balance = a->balance;
+    if (m->moved > 0) return transfer_notify(o, m, a, op_from, op_to, e);
     return KP_OK;
 }
 

@@ -201,6 +201,10 @@ kp_err kp_card_replace(kp_office *o, const char *number, const char *body, size_
 /* Records a lifecycle event (cards.c; also used by customers.c). */
 kp_err kp_card_event_record(kp_office *o, const char *number, kp_card_state from, kp_card_state to,
                             const char *reason, const char *other, kp_error *e);
+/* The same, with the event's id in *id (a notification's key names it). */
+kp_err kp_card_event_record_id(kp_office *o, const char *number, kp_card_state from,
+                               kp_card_state to, const char *reason, const char *other,
+                               int64_t *id, kp_error *e);
 
 /* ---- barcodes (barcode.c, libzint) */
 typedef enum kp_barcode_kind { KP_BARCODE_CODE128 = 1, KP_BARCODE_QR } kp_barcode_kind;

@@ -5,6 +5,7 @@
  * idempotent by key) and reading the audit log.
  */
 #include "people_int.h"
+#include "notify/notify.h"
 #include <kopilka/card_number.h>
 
 #include <pthread.h>
@@ -411,6 +412,19 @@ kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *
     row.at = o->now;
     row.points = points;
     row.response = out->data;
+    /* ADJUSTED, with its reason, written with the operation. */
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    f.points = points;
+    if (points > 0) f.earned = points;
+    else f.burnt = -points;
+    kp_notify_figures_after(a, &o->sc->plan, o->now, &f);
+    snprintf(f.reason, sizeof f.reason, "%s", reason);
+    kp_notify_event ev;
+    if ((err = kp_notify_event_fill(&ev, KP_NOTIFY_ADJUSTED, NULL, c.account_id, 0, card, 0,
+                                    o->now, &f, &o->sc->notify, e)))
+        goto out;
+    row.notify = &ev;
     if ((err = o->st->ops->op_insert(o->st, &row)) ||
         (err = o->st->ops->plan_apply(o->st, row.id, &o->sc->plan, o->now))) {
         err = people_storage(o->st, err, e);

@@ -25,6 +25,8 @@ int cmd_cards_issue(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_lots_merge(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+/* cmd_deliver.c */
+int cmd_deliver(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 /* cmd_backup.c */
 int cmd_backup(int argc, char **argv);

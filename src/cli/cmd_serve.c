@@ -6,6 +6,7 @@
 #include <kopilka/clock.h>
 
 #include "cli.h"
+#include "notify/notify.h"
 #include "server/server.h"
 
 /* Reads `name N` into *out when given; false (with a message) when N is not
@@ -32,7 +33,7 @@ int cmd_serve(int argc, char **argv)
     static const char *const opts[] = {"--listen", "--readers", "--http-threads", "--now",
                                        "--tick", "--access-log", "--request-timeout",
                                        "--idle-timeout", "--connections-per-address", "--metrics",
-                                       NULL};
+                                       "--notify", NULL};
     if (!cli_check_options(argc, argv, opts, "serve")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
@@ -40,7 +41,8 @@ int cmd_serve(int argc, char **argv)
                         "[--http-threads N] [--now TIME] [--tick SECONDS] "
                         "[--access-log off|stderr|FILE] "
                         "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
-                        "[--connections-per-address N] [--metrics local|on|off]\n");
+                        "[--connections-per-address N] [--metrics local|on|off] "
+                        "[--notify FILE]\n");
         return 2;
     }
     const char *listen = cli_option(argc, argv, "--listen");
@@ -82,6 +84,17 @@ int cmd_serve(int argc, char **argv)
     if (now && !kp_time_parse(now, &config.clock.fixed)) {
         fprintf(stderr, "kopilka serve: --now must be an RFC 3339 time, got %s\n", now);
         return 2;
+    }
+    const char *notify = cli_option(argc, argv, "--notify");
+    kp_notify_config notify_config;
+    if (notify) {
+        kp_error e = {0};
+        if (kp_notify_config_load(notify, &notify_config, &e) != KP_OK) {
+            fprintf(stderr, "kopilka serve: --notify %s: %s%s%s\n", notify, e.field,
+                    e.field[0] ? ": " : "", e.message);
+            return 2;
+        }
+        config.notify = &notify_config;
     }
     return kp_server_run(&config);
 }

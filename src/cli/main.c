@@ -84,7 +84,7 @@ static const kp_command commands[] = {
     {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
               "[--now TIME] [--tick SECONDS] [--access-log off|stderr|FILE] "
               "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
-              "[--connections-per-address N] [--metrics local|on|off]",
+              "[--connections-per-address N] [--metrics local|on|off] [--notify FILE]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
      "SIGTERM. Purchases and returns are answered only once durable: in groups, through "
      "the operation log DB.oplog-0/-1 (replayed after a crash by the next server or CLI "
@@ -114,8 +114,35 @@ static const kp_command commands[] = {
      "text format (requests by route and status, latencies, the writer's groups and queue, "
      "file sizes, scheduler runs; docs/api.md \"Metrics\"), without credentials; --metrics "
      "local (the default) answers it to loopback clients only and 403 to others, on to "
-     "anyone (keep the port from the public), off answers 404.",
+     "anyone (keep the port from the public), off answers 404. "
+     "Notifications (docs/notifications.md): the server empties the outbox itself: a "
+     "dispatch thread turns the events of purchases, returns, grants... into messages "
+     "(every 150 ms, and within about 100 ms of a purchase), and a delivery thread per "
+     "channel sends them, with retries (backoff and jitter), dead letters and the channel's "
+     "rate limit; a crash re-sends at most the messages in flight. --notify FILE configures "
+     "the channels (SMTP e-mail, an SMS gateway, webhook options, retries; read at start, "
+     "refused with the field named if wrong); without it only webhooks are delivered (to "
+     "endpoints set in the back office), e-mail and SMS are not configured. E-mail and SMS "
+     "need the key file (their recipients are sealed). GET /metrics shows the outbox "
+     "(kopilka_outbox_*). SIGTERM lets the sends in flight finish or time out.",
      cmd_serve},
+    {"deliver", "kopilka deliver DB [--notify FILE] [--once] [--now TIME]",
+     "Empties the outbox from the command line, as the server's notifier does: dispatches "
+     "pending events into messages, then sends the messages due at TIME (default: now) on "
+     "every configured channel (--notify FILE as for serve; without it webhooks only), "
+     "settling each (sent; retried later with backoff; dead after the retry limit or a "
+     "permanent refusal). Without --once it repeats until nothing is due (messages waiting "
+     "for a later retry or for the end of quiet hours are left for later) or SIGINT/SIGTERM "
+     "(sends in flight finish first); with --once it makes one dispatch pass and one delivery "
+     "pass a channel. Prints what it did, per channel. Safe beside a running server: "
+     "messages are leased, so the server and this command never send the same message at "
+     "once. On SQLite every step is a short transaction of its own that takes the "
+     "database's write lock between two of the server's commits (each step waits for it up "
+     "to 10 s, about 0.5 s at most under load; the server's tills wait for this command's "
+     "step only as long as the step, a few milliseconds; sending happens outside any "
+     "transaction). Exits 0 when every step succeeded, 1 when one failed (a message it could "
+     "not settle is sent again once its lease ends).",
+     cmd_deliver},
     {"tick", "kopilka tick DB [--now TIME]",
      "Runs the time-driven work due at TIME (default: now) as the server's scheduler does: "
      "expiry of points, birthday and tenure grants, tier reviews; each due item exactly once, "

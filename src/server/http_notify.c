@@ -149,7 +149,7 @@ static unsigned route_messages(const http_request *r, kp_http_answer *a)
 
 static void notify_env(kp_office *o, const http_request *r, kp_notify_env *env)
 {
-    kp_notify_env_init(env, o->st, o->pii, o->program, r->srv->notify_config);
+    kp_notify_env_init(env, o->st, o->pii, o->program, r->srv->config.notify);
 }
 
 static kp_err do_message(kp_office *o, const http_request *r, void *arg, kp_buf *out,
@@ -615,7 +615,7 @@ static bool check_token(const http_request *r, kp_channel *channel)
     kp_reader *rd = kp_reader_acquire(r->srv->readers);
     const kp_program *program = kp_programs_hold(r->srv->programs);
     kp_notify_env env;
-    kp_notify_env_init(&env, rd->store, r->srv->pii, program, r->srv->notify_config);
+    kp_notify_env_init(&env, rd->store, r->srv->pii, program, r->srv->config.notify);
     int64_t customer_id = 0;
     bool ok = r->srv->pii && kp_unsubscribe_check(&env, r->params[0], &customer_id, channel);
     kp_programs_drop(r->srv->programs, program);
@@ -746,7 +746,7 @@ static kp_err do_sms_inbound(kp_office *o, const http_request *r, void *arg, kp_
 static unsigned route_sms_inbound(const http_request *r, kp_http_answer *a)
 {
     kp_error e;
-    const kp_notify_config *cfg = r->srv->notify_config;
+    const kp_notify_config *cfg = r->srv->config.notify;
     if (cfg == NULL || cfg->sms.inbound_token[0] == '\0') {
         kp_error_set(&e, KP_ERR_FORBIDDEN, "", "SMS replies are not taken: set sms.inbound_token "
                      "in the file of `kopilka serve --notify FILE`");

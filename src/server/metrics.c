@@ -4,7 +4,9 @@
  */
 #include "metrics.h"
 
+#include <kopilka/notify.h>
 #include <kopilka/store.h>
+#include <stddef.h>
 
 #include <assert.h>
 #include <stdio.h>
@@ -95,6 +97,8 @@ struct kp_metrics {
     _Atomic int64_t connections_open;
     _Atomic uint64_t connections_opened, connections_refused, connections_timed_out;
     _Atomic uint64_t scheduler_runs[KP_METRICS_JOBS][2]; /* [job][ok] */
+    _Atomic uint64_t outbox_sent[KP_METRICS_CHANNELS], outbox_failed[KP_METRICS_CHANNELS],
+        outbox_dead[KP_METRICS_CHANNELS], outbox_dispatched;
 };
 
 void kp_histogram_init(kp_histogram *h, const uint64_t *bounds, size_t n_bounds)
@@ -248,6 +252,20 @@ void kp_metrics_scheduler_run(kp_metrics *m, kp_metrics_job job, bool ok)
     atomic_fetch_add_explicit(&m->scheduler_runs[job][ok ? 1 : 0], 1, memory_order_relaxed);
 }
 
+void kp_metrics_outbox_delivered(kp_metrics *m, int channel, uint64_t sent, uint64_t failed,
+                                 uint64_t dead)
+{
+    assert(channel > 0 && channel < KP_METRICS_CHANNELS);
+    atomic_fetch_add_explicit(&m->outbox_sent[channel], sent, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->outbox_failed[channel], failed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->outbox_dead[channel], dead, memory_order_relaxed);
+}
+
+void kp_metrics_outbox_dispatched(kp_metrics *m, uint64_t events)
+{
+    atomic_fetch_add_explicit(&m->outbox_dispatched, events, memory_order_relaxed);
+}
+
 /* HELP and TYPE lines of a metric. */
 static void head(kp_buf *out, const char *name, const char *type, const char *help)
 {
@@ -319,6 +337,53 @@ static void write_scheduler(const kp_metrics *m, kp_buf *out)
                                                                    memory_order_relaxed));
 }
 
+/* The outbox: delivery counters by channel, and (when sampled) its depth
+ * by channel and state, events pending and the oldest ages. */
+static void write_outbox(const kp_metrics *m, const kp_metrics_sample *s, kp_buf *out)
+{
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } counters[] = {
+        {"kopilka_outbox_sent_total", "Messages the providers accepted, by channel.",
+         offsetof(kp_metrics, outbox_sent)},
+        {"kopilka_outbox_failed_total",
+         "Delivery attempts that failed (to be retried, or given up), by channel.",
+         offsetof(kp_metrics, outbox_failed)},
+        {"kopilka_outbox_dead_total",
+         "Messages given up (attempts ran out, or refused for good), by channel.",
+         offsetof(kp_metrics, outbox_dead)},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        head(out, counters[i].name, "counter", counters[i].help);
+        const _Atomic uint64_t *v =
+            (const _Atomic uint64_t *)((const char *)m + counters[i].offset);
+        for (int c = 1; c < KP_METRICS_CHANNELS; c++)
+            kp_buf_printf(out, "%s{channel=\"%s\"} %llu\n", counters[i].name, kp_channel_name(c),
+                          (unsigned long long)atomic_load_explicit(&v[c], memory_order_relaxed));
+    }
+    counter(out, "kopilka_outbox_events_dispatched_total",
+            "Notification events turned into messages (or found to need none).",
+            atomic_load_explicit(&m->outbox_dispatched, memory_order_relaxed));
+    const kp_outbox_stats *o = s->outbox;
+    if (o == NULL) return;
+    head(out, "kopilka_outbox_messages", "gauge",
+         "Messages in the outbox now, by channel and state (sampled at most once a second).");
+    for (int st = 0; st < 4; st++)
+        for (int c = 1; c < KP_CHANNEL__COUNT; c++)
+            kp_buf_printf(out, "kopilka_outbox_messages{channel=\"%s\",state=\"%s\"} %lld\n",
+                          kp_channel_name(c), kp_message_state_name(st),
+                          (long long)o->by_state[st][c]);
+    gauge(out, "kopilka_outbox_events_pending",
+          "Notification events not yet turned into messages.", (long long)o->events_pending);
+    gauge(out, "kopilka_outbox_oldest_pending_message_age_seconds",
+          "Age of the oldest pending message (0: none).",
+          o->oldest_pending_at ? (long long)(s->now - o->oldest_pending_at) : 0);
+    gauge(out, "kopilka_outbox_oldest_pending_event_age_seconds",
+          "Age of the oldest event not yet dispatched (0: none).",
+          o->oldest_event_at ? (long long)(s->now - o->oldest_event_at) : 0);
+}
+
 void kp_metrics_write(const kp_metrics *m, const kp_metrics_sample *s, kp_buf *out)
 {
     head(out, "kopilka_build_info", "gauge", "The running build; the value is always 1.");
@@ -332,6 +397,7 @@ void kp_metrics_write(const kp_metrics *m, const kp_metrics_sample *s, kp_buf *o
           "1 when storage failed and writes are refused until a restart, else 0.",
           s->writer.failed ? 1 : 0);
     write_requests(m, out);
+    write_outbox(m, s, out);
 
     gauge(out, "kopilka_http_connections_open", "HTTP connections open now.",
           (long long)atomic_load_explicit(&m->connections_open, memory_order_relaxed));

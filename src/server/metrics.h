@@ -101,6 +101,15 @@ void kp_metrics_connections_timed_out(kp_metrics *m, unsigned n);
 /* One job of the scheduler handed to the writer, and whether it succeeded. */
 void kp_metrics_scheduler_run(kp_metrics *m, kp_metrics_job job, bool ok);
 
+/* The outbox's deliveries (notifier.c): outcomes of attempts on a channel
+ * (a kp_channel, 1 .. KP_METRICS_CHANNELS - 1): sent, failed (each failed
+ * attempt), dead (of those failed, the ones given up); and events
+ * dispatched. Any thread; lock-free. */
+enum { KP_METRICS_CHANNELS = 4 };
+void kp_metrics_outbox_delivered(kp_metrics *m, int channel, uint64_t sent, uint64_t failed,
+                                 uint64_t dead);
+void kp_metrics_outbox_dispatched(kp_metrics *m, uint64_t events);
+
 /* What the writer counted (writer.c, kp_writer_stats_get()). */
 typedef struct kp_writer_stats {
     uint64_t groups;                 /* group commits (batches) */
@@ -120,6 +129,10 @@ typedef struct kp_metrics_sample {
     int64_t program_version; /* 0 when none is loaded */
     const char *db_path;     /* for the files' sizes (stat) */
     const char *version;     /* the program's build version */
+    /* The outbox's figures (kopilka/notify.h), NULL when none are known
+     * yet; ages are taken at `now`. */
+    const struct kp_outbox_stats *outbox;
+    int64_t now;
 } kp_metrics_sample;
 
 /* Writes every series as the Prometheus text format into out. */

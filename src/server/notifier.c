@@ -1,3 +1,504 @@
 /*
- * notifier.c: the server's notification threads: dispatch and delivery through the writer.
+ * notifier.c: the server's notification threads: dispatch and delivery
+ * through the writer.
+ *
+ * The dispatch thread wakes every DISPATCH_EVERY_MS, or sooner after a
+ * purchase or return committed (kp_notifier_poke, at most every
+ * DISPATCH_GAP_MS so a busy till floor does not turn every purchase into a
+ * pass), reads pending events on its own read connection and plans them
+ * (kp_notify_dispatch_pass); the messages are written by one writer job per
+ * page of events. After a poke it first asks the writer to publish
+ * (kp_writer_barrier), so it sees the purchase that poked it at once
+ * instead of after the writer's next commit. When it made messages it
+ * wakes the delivery threads.
+ *
+ * One delivery thread per channel that can send: e-mail and SMS when the
+ * --notify file configures them and the key file is loaded (their
+ * recipients are sealed), webhooks unless the file turns them off. Each has
+ * its own read connection (endpoints), its own kp_sender (a curl handle
+ * kept between messages) and token bucket, and runs
+ * kp_notify_deliver_pass: claim (a writer job), send, settle (writer jobs
+ * in batches). With nothing due it sleeps IDLE_POLL_MS (a retry's backoff
+ * comes due without anyone waking it) or until the dispatcher wakes it.
+ *
+ * Every write is a KP_JOB_CALL job on the writer, so the notifier never
+ * competes with purchases for SQLite's lock; such a job has no redo record
+ * and the group holding it commits the database, so the passes are sized
+ * to need a few jobs a second, not one per message.
+ *
+ * Stopping: the threads see the flag between messages (io.stopping), so a
+ * send in flight finishes or times out, claimed messages not yet sent are
+ * handed back, and outcomes are settled while the writer still runs.
  */
+#include "server.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/pii.h"
+#include "notify/notify.h"
+
+enum {
+    DISPATCH_EVERY_MS = 150, /* the dispatcher's poll */
+    DISPATCH_GAP_MS = 100,   /* a poke runs a pass at most this often */
+    IDLE_POLL_MS = 1000,     /* a delivery thread with nothing due looks again */
+    STATS_EVERY_MS = 1000,   /* the outbox's figures for /metrics, while scraped */
+};
+
+typedef struct lane {
+    struct kp_notifier *nt;
+    kp_channel channel;
+    kp_store *rd;
+    kp_sender *sender;
+    kp_rate rate;
+    pthread_t thread;
+    bool started;
+    kp_buf out; /* the writer jobs' output, unused but required */
+    char last_problem[256];
+} lane;
+
+struct kp_notifier {
+    kp_server *srv;
+    kp_notify_config config;
+    kp_store *rd; /* the dispatcher's read connection */
+    kp_buf out;
+    pthread_t thread;
+    bool started;
+    lane lanes[KP_CHANNEL__COUNT];
+    atomic_bool stop;
+    atomic_bool poked;
+    atomic_bool stats_wanted;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;       /* the dispatcher: a poke or stop */
+    pthread_cond_t lanes_wake; /* the delivery threads: messages made, or stop */
+    uint64_t lanes_gen;        /* bumped with lanes_wake, under lock */
+    bool has_outbox;           /* outbox and outbox_at under lock */
+    kp_outbox_stats outbox;
+    char last_problem[256];
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void deadline_in_ms(struct timespec *until, uint64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += (time_t)(ms / 1000);
+    until->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Prints a problem once, not at every pass while it lasts. */
+static void report(char *last, size_t size, const char *who, const kp_error *e)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%s%s%s", e->field, e->field[0] ? ": " : "", e->message);
+    if (strncmp(text, last, size - 1) == 0) return;
+    fprintf(stderr, "kopilka: notifier: %s: %s\n", who, text);
+    snprintf(last, size, "%s", text);
+}
+
+/* ---- the io: each call one KP_JOB_CALL job on the writer */
+
+typedef struct io_ctx {
+    kp_notifier *nt;
+    kp_buf *out;
+} io_ctx;
+
+typedef struct dispatch_call {
+    kp_dispatch_item *items;
+    size_t n;
+    kp_time now;
+} dispatch_call;
+
+static kp_err run_dispatch(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                           kp_buf *out, bool *replayed, kp_error *e)
+{
+    dispatch_call *c = ctx;
+    (void)program, (void)sc, (void)out, (void)replayed;
+    for (size_t i = 0; i < c->n; i++) {
+        kp_err err = st->ops->notify->event_dispatch(st, c->items[i].event_id, c->items[i].msgs,
+                                                     c->items[i].n, c->now);
+        if (err)
+            return kp_error_set(e, err, "database", "writing the messages of event %lld: %s",
+                                (long long)c->items[i].event_id, st->last_error);
+    }
+    return KP_OK;
+}
+
+typedef struct claim_call {
+    kp_time now, lease_until;
+    kp_channel channel;
+    kp_message *out;
+    size_t limit, n;
+} claim_call;
+
+static kp_err run_claim(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                        kp_buf *out, bool *replayed, kp_error *e)
+{
+    claim_call *c = ctx;
+    (void)program, (void)sc, (void)out, (void)replayed;
+    /* A retry of the job (KP_ERR_BUSY) starts again: let go of the first
+     * try's messages. */
+    for (size_t i = 0; i < c->n; i++) kp_message_release(&c->out[i]);
+    c->n = 0;
+    kp_err err = st->ops->notify->messages_claim(st, c->now, c->lease_until, c->channel, c->out,
+                                                 c->limit, &c->n);
+    if (err) {
+        for (size_t i = 0; i < c->n; i++) kp_message_release(&c->out[i]);
+        c->n = 0;
+        return kp_error_set(e, err, "database", "claiming due messages: %s", st->last_error);
+    }
+    return KP_OK;
+}
+
+typedef struct settle_call {
+    const kp_message_result *r;
+    size_t n;
+} settle_call;
+
+static kp_err run_settle(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                         kp_buf *out, bool *replayed, kp_error *e)
+{
+    settle_call *c = ctx;
+    (void)program, (void)sc, (void)out, (void)replayed;
+    kp_err err = st->ops->notify->messages_settle(st, c->r, c->n);
+    if (err)
+        return kp_error_set(e, err, "database", "recording delivery outcomes: %s", st->last_error);
+    return KP_OK;
+}
+
+static kp_err submit(io_ctx *io, kp_err (*call)(void *, kp_store *, const kp_program *,
+                                                kp_scratch *, kp_buf *, bool *, kp_error *),
+                     void *ctx, kp_time now, kp_error *e)
+{
+    kp_job job;
+    memset(&job, 0, sizeof job);
+    job.type = KP_JOB_CALL;
+    job.store = "";
+    job.call = call;
+    job.ctx = ctx;
+    job.out = io->out;
+    job.now = now;
+    kp_buf_reset(io->out);
+    kp_writer_submit(io->nt->srv->writer, &job);
+    if (job.err) *e = job.error;
+    return job.err;
+}
+
+static kp_err io_dispatch_batch(void *ctx, kp_dispatch_item *items, size_t n, kp_time now,
+                                kp_error *e)
+{
+    dispatch_call c = {.items = items, .n = n, .now = now};
+    return submit(ctx, run_dispatch, &c, now, e);
+}
+
+static kp_err io_dispatch(void *ctx, int64_t event_id, kp_message *msgs, size_t n, kp_time now,
+                          kp_error *e)
+{
+    kp_dispatch_item item = {.event_id = event_id, .msgs = msgs, .n = n};
+    return io_dispatch_batch(ctx, &item, 1, now, e);
+}
+
+static kp_err io_claim(void *ctx, kp_time now, kp_time lease_until, kp_channel channel,
+                       kp_message *out, size_t limit, size_t *n, kp_error *e)
+{
+    claim_call c = {.now = now, .lease_until = lease_until, .channel = channel, .out = out,
+                    .limit = limit};
+    kp_err err = submit(ctx, run_claim, &c, now, e);
+    if (err) {
+        for (size_t i = 0; i < c.n; i++) kp_message_release(&out[i]);
+        c.n = 0;
+    }
+    *n = c.n;
+    return err;
+}
+
+static kp_err io_settle(void *ctx, const kp_message_result *r, size_t n, kp_error *e)
+{
+    settle_call c = {.r = r, .n = n};
+    return submit(ctx, run_settle, &c, 0, e);
+}
+
+static bool io_stopping(void *ctx)
+{
+    io_ctx *io = ctx;
+    return atomic_load(&io->nt->stop);
+}
+
+static void io_note(void *ctx, const char *text)
+{
+    (void)ctx;
+    fprintf(stderr, "kopilka: notifier: %s\n", text);
+}
+
+static void io_init(kp_notify_io *io, io_ctx *ctx)
+{
+    memset(io, 0, sizeof *io);
+    io->ctx = ctx;
+    io->dispatch = io_dispatch;
+    io->dispatch_batch = io_dispatch_batch;
+    io->claim = io_claim;
+    io->settle = io_settle;
+    io->stopping = io_stopping;
+    io->note = io_note;
+}
+
+/* ---- the delivery threads */
+
+static void wake_lanes(kp_notifier *nt)
+{
+    pthread_mutex_lock(&nt->lock);
+    nt->lanes_gen++;
+    pthread_cond_broadcast(&nt->lanes_wake);
+    pthread_mutex_unlock(&nt->lock);
+}
+
+static void *lane_main(void *arg)
+{
+    lane *l = arg;
+    kp_notifier *nt = l->nt;
+    kp_server *srv = nt->srv;
+    io_ctx ctx = {.nt = nt, .out = &l->out};
+    kp_notify_io io;
+    io_init(&io, &ctx);
+    char who[64];
+    snprintf(who, sizeof who, "delivering %s", kp_channel_name(l->channel));
+    while (!atomic_load(&nt->stop)) {
+        pthread_mutex_lock(&nt->lock);
+        uint64_t gen = nt->lanes_gen;
+        pthread_mutex_unlock(&nt->lock);
+        const kp_program *program = kp_programs_hold(srv->programs);
+        kp_notify_env env;
+        kp_notify_env_init(&env, l->rd, srv->pii, program, &nt->config);
+        kp_deliver_stats stats;
+        memset(&stats, 0, sizeof stats);
+        kp_error e = {0};
+        size_t n = 0;
+        kp_err err = kp_notify_deliver_pass(l->rd, &env, &io, l->sender, l->channel, &l->rate,
+                                            kp_clock_now(&srv->config.clock), &n, &stats, &e);
+        kp_programs_drop(srv->programs, program);
+        kp_metrics_outbox_delivered(srv->metrics, l->channel, stats.sent[l->channel],
+                                    stats.failed[l->channel], stats.dead[l->channel]);
+        if (err && err != KP_ERR_BUSY) report(l->last_problem, sizeof l->last_problem, who, &e);
+        if (err == KP_OK) l->last_problem[0] = '\0';
+        if (err == KP_OK && n > 0) continue; /* more may be due */
+        pthread_mutex_lock(&nt->lock);
+        struct timespec until;
+        deadline_in_ms(&until, IDLE_POLL_MS);
+        while (!atomic_load(&nt->stop) && nt->lanes_gen == gen)
+            if (pthread_cond_timedwait(&nt->lanes_wake, &nt->lock, &until) == ETIMEDOUT) break;
+        pthread_mutex_unlock(&nt->lock);
+    }
+    return NULL;
+}
+
+/* ---- the dispatch thread */
+
+static void refresh_stats(kp_notifier *nt)
+{
+    kp_outbox_stats o;
+    memset(&o, 0, sizeof o);
+    if (nt->rd->ops->notify->outbox_stats(nt->rd, &o) != KP_OK) return;
+    pthread_mutex_lock(&nt->lock);
+    nt->outbox = o;
+    nt->has_outbox = true;
+    pthread_mutex_unlock(&nt->lock);
+}
+
+static void *dispatch_main(void *arg)
+{
+    kp_notifier *nt = arg;
+    kp_server *srv = nt->srv;
+    io_ctx ctx = {.nt = nt, .out = &nt->out};
+    kp_notify_io io;
+    io_init(&io, &ctx);
+    uint64_t last_stats = 0;
+    refresh_stats(nt);
+    while (!atomic_load(&nt->stop)) {
+        uint64_t started = mono_ms();
+        if (atomic_exchange(&nt->poked, false)) kp_writer_barrier(srv->writer);
+        const kp_program *program = kp_programs_hold(srv->programs);
+        kp_notify_env env;
+        kp_notify_env_init(&env, nt->rd, srv->pii, program, &nt->config);
+        kp_deliver_stats stats;
+        memset(&stats, 0, sizeof stats);
+        kp_error e = {0};
+        size_t n = 0;
+        kp_err err = kp_notify_dispatch_pass(nt->rd, &env, &io, kp_clock_now(&srv->config.clock),
+                                             &n, &stats, &e);
+        kp_programs_drop(srv->programs, program);
+        kp_metrics_outbox_dispatched(srv->metrics, stats.dispatched_events);
+        if (stats.planned_messages) wake_lanes(nt);
+        if (err && err != KP_ERR_BUSY)
+            report(nt->last_problem, sizeof nt->last_problem, "dispatching", &e);
+        if (err == KP_OK) nt->last_problem[0] = '\0';
+        if (atomic_load(&nt->stats_wanted) && mono_ms() - last_stats >= STATS_EVERY_MS) {
+            atomic_store(&nt->stats_wanted, false);
+            refresh_stats(nt);
+            last_stats = mono_ms();
+        }
+        /* Sleep until the next poll, or a poke once the gap has passed. */
+        pthread_mutex_lock(&nt->lock);
+        for (;;) {
+            uint64_t now = mono_ms(), since = now - started;
+            if (atomic_load(&nt->stop) || since >= DISPATCH_EVERY_MS) break;
+            if (atomic_load(&nt->poked) && since >= DISPATCH_GAP_MS) break;
+            uint64_t wait = atomic_load(&nt->poked) ? DISPATCH_GAP_MS - since
+                                                    : DISPATCH_EVERY_MS - since;
+            struct timespec until;
+            deadline_in_ms(&until, wait);
+            pthread_cond_timedwait(&nt->wake, &nt->lock, &until);
+        }
+        pthread_mutex_unlock(&nt->lock);
+    }
+    return NULL;
+}
+
+/* ---- start, poke, stop */
+
+void kp_notifier_poke(kp_notifier *nt)
+{
+    if (nt == NULL || atomic_load_explicit(&nt->poked, memory_order_relaxed)) return;
+    atomic_store(&nt->poked, true);
+    pthread_mutex_lock(&nt->lock);
+    pthread_cond_signal(&nt->wake);
+    pthread_mutex_unlock(&nt->lock);
+}
+
+bool kp_notifier_outbox(kp_notifier *nt, kp_outbox_stats *out)
+{
+    if (nt == NULL) return false;
+    atomic_store(&nt->stats_wanted, true);
+    pthread_mutex_lock(&nt->lock);
+    bool has = nt->has_outbox;
+    if (has) *out = nt->outbox;
+    pthread_mutex_unlock(&nt->lock);
+    return has;
+}
+
+/* Which channels get a delivery thread, and why not (for the start-up
+ * line). */
+static bool lane_wanted(const kp_notifier *nt, kp_channel c, const char **why)
+{
+    const kp_notify_config *cfg = &nt->config;
+    bool on = c == KP_CHANNEL_EMAIL ? cfg->email.on
+              : c == KP_CHANNEL_SMS ? cfg->sms.on
+                                    : cfg->webhook.on;
+    *why = "";
+    if (!on) {
+        *why = c == KP_CHANNEL_WEBHOOK ? "off in the --notify file" : "not configured";
+        return false;
+    }
+    if (c != KP_CHANNEL_WEBHOOK && nt->srv->pii == NULL) {
+        *why = "no key file, so recipients cannot be opened";
+        return false;
+    }
+    return true;
+}
+
+void kp_notifier_stop(kp_notifier *nt)
+{
+    if (nt == NULL) return;
+    atomic_store(&nt->stop, true);
+    pthread_mutex_lock(&nt->lock);
+    pthread_cond_broadcast(&nt->wake);
+    pthread_cond_broadcast(&nt->lanes_wake);
+    pthread_mutex_unlock(&nt->lock);
+    if (nt->started) pthread_join(nt->thread, NULL);
+    for (int c = 1; c < KP_CHANNEL__COUNT; c++) {
+        lane *l = &nt->lanes[c];
+        if (l->started) pthread_join(l->thread, NULL);
+        kp_sender_free(l->sender);
+        if (l->rd) kp_store_close(l->rd);
+        kp_buf_release(&l->out);
+    }
+    if (nt->rd) kp_store_close(nt->rd);
+    kp_buf_release(&nt->out);
+    pthread_mutex_destroy(&nt->lock);
+    pthread_cond_destroy(&nt->wake);
+    pthread_cond_destroy(&nt->lanes_wake);
+    free(nt);
+}
+
+kp_err kp_notifier_start(kp_server *srv, const kp_notify_config *config, kp_notifier **out,
+                         kp_error *e)
+{
+    *out = NULL;
+    kp_notifier *nt = calloc(1, sizeof *nt);
+    if (nt == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    nt->srv = srv;
+    if (config) nt->config = *config;
+    else kp_notify_config_default(&nt->config);
+    atomic_init(&nt->stop, false);
+    atomic_init(&nt->poked, false);
+    atomic_init(&nt->stats_wanted, true);
+    pthread_mutex_init(&nt->lock, NULL);
+    pthread_cond_init(&nt->wake, NULL);
+    pthread_cond_init(&nt->lanes_wake, NULL);
+    kp_buf_init(&nt->out, 4096);
+    kp_err err = kp_store_open(srv->config.db_path, false, &nt->rd, e);
+    char lanes_line[256] = "";
+    for (int c = 1; err == KP_OK && c < KP_CHANNEL__COUNT; c++) {
+        lane *l = &nt->lanes[c];
+        l->nt = nt;
+        l->channel = c;
+        kp_buf_init(&l->out, 4096);
+        const char *why;
+        size_t used = strlen(lanes_line);
+        if (!lane_wanted(nt, c, &why)) {
+            snprintf(lanes_line + used, sizeof lanes_line - used, "%s%s: %s", used ? "; " : "",
+                     kp_channel_name(c), why);
+            continue;
+        }
+        double rate = c == KP_CHANNEL_EMAIL ? nt->config.email.rate_per_second
+                      : c == KP_CHANNEL_SMS ? nt->config.sms.rate_per_second
+                                            : nt->config.webhook.rate_per_second;
+        kp_rate_init(&l->rate, rate);
+        if ((err = kp_store_open(srv->config.db_path, false, &l->rd, e))) break;
+        if ((l->sender = kp_sender_new(&nt->config, c)) == NULL) {
+            err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot make the %s sender",
+                               kp_channel_name(c));
+            break;
+        }
+        if (rate > 0)
+            snprintf(lanes_line + used, sizeof lanes_line - used, "%s%s: on, %g a second",
+                     used ? "; " : "", kp_channel_name(c), rate);
+        else
+            snprintf(lanes_line + used, sizeof lanes_line - used, "%s%s: on", used ? "; " : "",
+                     kp_channel_name(c));
+    }
+    if (err == KP_OK) {
+        if (pthread_create(&nt->thread, NULL, dispatch_main, nt) != 0)
+            err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the notifier's thread");
+        else
+            nt->started = true;
+    }
+    for (int c = 1; err == KP_OK && c < KP_CHANNEL__COUNT; c++) {
+        lane *l = &nt->lanes[c];
+        if (l->sender == NULL) continue;
+        if (pthread_create(&l->thread, NULL, lane_main, l) != 0)
+            err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the %s delivery thread",
+                               kp_channel_name(c));
+        else
+            l->started = true;
+    }
+    if (err) {
+        kp_notifier_stop(nt);
+        return err;
+    }
+    fprintf(stderr, "kopilka: notifications: %s\n", lanes_line);
+    *out = nt;
+    return KP_OK;
+}

@@ -36,7 +36,8 @@
  * running writer and office lane do as they drain their queues, and until
  * those resumed answers have gone out (for at most ANSWER_WAIT_S); then MHD
  * stops (its threads finish their handler calls first), then the office
- * lane, the scheduler and the writer.
+ * lane, the scheduler, the notifier (notifier.c: its sends in flight finish
+ * or time out, and it settles through the writer) and the writer.
  *
  * Slow clients. A client that trickles its request (a header line every
  * few seconds) would hold a connection slot for as long as MHD's idle
@@ -77,6 +78,7 @@
 
 #include "access_log.h"
 #include "crypto/pii.h"
+#include "notify/notify.h"
 
 #ifndef KOPILKA_VERSION
 #define KOPILKA_VERSION "unknown"
@@ -286,7 +288,16 @@ static void release_to_loop(conn_ctx *c)
 
 /* The job's on_done: from the writer or the syncer thread, once the job is
  * durable or failed. */
-static void on_write_done(kp_job *job) { release_to_loop(job->owner); }
+/* A purchase or return is durable: its answer can go, and the notifier may
+ * have an event to dispatch. */
+static void on_write_done(kp_job *job)
+{
+    conn_ctx *c = job->owner;
+    kp_notifier *notifier = c->hd->srv->notifier;
+    bool ok = job->err == KP_OK;
+    release_to_loop(c);
+    if (ok) kp_notifier_poke(notifier);
+}
 
 /* Queues the answer of c's request, with its X-Request-Id, and logs it. */
 static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, unsigned status,
@@ -499,6 +510,9 @@ static enum MHD_Result answer_metrics(conn_ctx *c, struct MHD_Connection *conn)
     const kp_program *program = kp_programs_hold(srv->programs);
     sample.program_version = program ? program->version : 0;
     kp_programs_drop(srv->programs, program);
+    kp_outbox_stats outbox;
+    if (kp_notifier_outbox(srv->notifier, &outbox)) sample.outbox = &outbox;
+    sample.now = kp_clock_now(&srv->config.clock);
     kp_metrics_write(srv->metrics, &sample, &c->out);
     if (c->out.failed) {
         kp_buf_reset(&c->out);
@@ -800,6 +814,7 @@ int kp_server_run(const kp_server_config *config)
     if (config->tick_seconds > 0 &&
         kp_scheduler_start(srv, config->tick_seconds, NULL, &scheduler, &e))
         goto fail;
+    if (kp_notifier_start(srv, config->notify, &srv->notifier, &e)) goto fail;
     if (kp_programs_current(srv->programs) == NULL)
         fprintf(stderr, "kopilka: warning: no program loaded; purchases will fail until "
                         "`kopilka program load`\n");
@@ -876,6 +891,8 @@ out:
     }
     kp_access_log_close(hd.access_log);
     kp_scheduler_stop(scheduler);
+    kp_notifier_stop(srv->notifier); /* settles through the writer */
+    srv->notifier = NULL;
     kp_keyring_stop(srv->keys); /* writes "last used" through the writer */
     kp_writer_stop(srv->writer);
     kp_reader_pool_free(srv->readers);

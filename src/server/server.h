@@ -30,6 +30,9 @@ typedef struct kp_server_config {
     const char *access_log;
     /* Who may read GET /metrics (metrics.h): "local" (NULL), "on" or "off". */
     const char *metrics;
+    /* The notification channels (`--notify FILE`, kp_notify_config_load);
+     * NULL: the defaults (webhooks only, e-mail and SMS not configured). */
+    const struct kp_notify_config *notify;
 } kp_server_config;
 
 /* Runs the server until SIGINT or SIGTERM. Returns 0 on a clean stop. */
@@ -192,9 +195,7 @@ struct kp_server {
     struct kp_pii *pii; /* the personal-data key (DB.key); NULL when missing */
     char pii_problem[256]; /* why pii is NULL, for /health ("" when loaded) */
     kp_metrics *metrics; /* counters for GET /metrics (metrics.h) */
-    /* The channels of `serve --notify FILE` (NULL: none given): the routes
-     * read sms.inbound_token and public_url from it (http_notify.c). */
-    const struct kp_notify_config *notify_config;
+    struct kp_notifier *notifier; /* the outbox's threads (notifier.c); NULL until started */
 };
 
 /* The value of the query argument `name` of the request this thread is
@@ -228,6 +229,30 @@ kp_err kp_scheduler_start(kp_server *srv, int interval_seconds,
                           const struct kp_birthday_finder *birthdays, kp_scheduler **out,
                           kp_error *e);
 void kp_scheduler_stop(kp_scheduler *s);
+
+/* ---- the notifier (notifier.c): empties the outbox. A dispatch thread
+ * turns pending events into messages (kp_notify_dispatch_pass) every
+ * 150 ms, and at once (at most every 100 ms) after a purchase or return
+ * (kp_notifier_poke); one delivery thread per configured channel (e-mail
+ * and SMS with a key file and --notify, webhooks unless the file turns
+ * them off) sends them (kp_notify_deliver_pass). Each thread has its own
+ * read connection; every write is a KP_JOB_CALL job on the writer. */
+struct kp_notify_config;
+typedef struct kp_notifier kp_notifier;
+/* config NULL: the defaults. Needs srv's writer, programs, pii, metrics. */
+kp_err kp_notifier_start(kp_server *srv, const struct kp_notify_config *config,
+                         kp_notifier **out, kp_error *e);
+/* A write that may have made events has committed: dispatch soon. Cheap
+ * (an atomic load when the dispatcher is busy); any thread; NULL ignored. */
+void kp_notifier_poke(kp_notifier *n);
+/* Asks every thread to stop and joins them: sends in flight finish or time
+ * out, messages claimed but not sent are handed back. Before the writer
+ * stops. NULL ignored. */
+void kp_notifier_stop(kp_notifier *n);
+/* For /metrics: the latest outbox figures (refreshed by the dispatch
+ * thread at most once a second while scraped; false when none yet) and
+ * asks for a fresh one. */
+bool kp_notifier_outbox(kp_notifier *n, struct kp_outbox_stats *out);
 
 /* POST /v1/events (http_events.c), dispatched by http_pos.c: `from` is the
  * kind of credential it came with, `store` its idempotency scope. */

@@ -1,9 +1,9 @@
 /*
  * store_pg.c: the PostgreSQL backend's core (kp_store_ops of store.h):
  * connection, versioned migrations, transactions, programs, terminals,
- * cards, accounts, lots, operations and the ledger. The people and rules
- * parts are store_pg_people.c and store_pg_triggers.c; what the three share
- * is store_pg_int.h.
+ * cards, accounts, lots, operations and the ledger. The people, rules and
+ * outbox parts are store_pg_people.c, store_pg_triggers.c and
+ * store_pg_notify.c; what they share is store_pg_int.h.
  *
  * One kp_store is one libpq connection. Tables and columns carry the SQLite
  * backend's names with compatible types (INTEGER -> BIGINT, BLOB -> BYTEA),
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <kopilka/clock.h>
+#include <kopilka/notify.h>
 #include <sodium.h>
 
 #include "store_invariants.h"
@@ -79,7 +80,9 @@ typedef struct migration {
 
 static const char *const migration_1[] = {core_schema, store_pg_people_schema,
                                           store_pg_triggers_schema, NULL};
-static const migration migrations[] = {{migration_1}};
+/* Migration 2: the outbox (notifications, webhooks, login codes). */
+static const char *const migration_2[] = {store_pg_notify_schema, NULL};
+static const migration migrations[] = {{migration_1}, {migration_2}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -680,13 +683,28 @@ static kp_err op_insert_failed(pg_store *s, const kp_op_row *row, kp_err err)
     return err;
 }
 
+/* With row->notify, the operation's event goes out in the same round trip
+ * (a pipeline of the two inserts). */
 static kp_err s_op_insert(kp_store *b, kp_op_row *row)
 {
     pg_store *s = (pg_store *)b;
     pg_params p = {0};
     op_insert_params(row, &p);
-    kp_err err = run_returning(s, &q_op_insert, &p, &row->id);
-    return err ? op_insert_failed(s, row, err) : KP_OK;
+    if (row->notify == NULL) {
+        kp_err err = run_returning(s, &q_op_insert, &p, &row->id);
+        return err ? op_insert_failed(s, row, err) : KP_OK;
+    }
+    PGresult *r = NULL, *ev = NULL;
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    if (err) return err;
+    pg_pipe_query(s, s->pipe, &q_op_insert, &p, &r);
+    store_pg_notify_op_event_send(s, s->pipe, row->notify, &ev);
+    if ((err = pg_pipe_end(s, s->pipe))) return op_insert_failed(s, row, err);
+    row->id = pg_int(r, 0, 0);
+    store_pg_notify_op_event_done(row->notify, row->id, ev);
+    PQclear(r);
+    PQclear(ev);
+    return KP_OK;
 }
 
 /* ------------------------------------------------------- a till's reads */
@@ -934,9 +952,6 @@ static void account_update_send(pg_store *s, const kp_ledger_plan *plan)
     pg_pipe_send(s, s->pipe, &q_account_update, &p, 1, "the account");
 }
 
-/* The id of the operation op_insert_apply() inserts earlier in the same
- * pipeline: its identity sequence's value in this session. */
-#define OP_JUST_INSERTED "currval(pg_get_serial_sequence('ops', 'id'))"
 static pg_stmt q_posting_insert_cur = {
     "INSERT INTO postings(op_id, account_id, points) VALUES (" OP_JUST_INSERTED ", $1, $2)", 2,
     0};
@@ -1069,8 +1084,9 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
     return pg_pipe_end(s, pp);
 }
 
-/* The operation and its plan in one pipeline: the INSERT first, the plan's
- * rows naming it by its sequence's current value. A plan with a lots merge
+/* The operation, its event (row->notify) and its plan in one pipeline: the
+ * INSERT first, the event's and the plan's rows naming it by its
+ * sequence's current value. A plan with a lots merge
  * (rare) takes the two calls. */
 static kp_err s_op_insert_apply(kp_store *b, kp_op_row *row, const kp_ledger_plan *plan,
                                 kp_time now)
@@ -1084,14 +1100,17 @@ static kp_err s_op_insert_apply(kp_store *b, kp_op_row *row, const kp_ledger_pla
     if ((err = plan_check(s, plan))) return err;
     pg_params p = {0};
     op_insert_params(row, &p);
-    PGresult *r = NULL;
+    PGresult *r = NULL, *ev = NULL;
     pg_pipe *pp = s->pipe;
     if ((err = pg_pipe_begin(s, pp))) return err;
     pg_pipe_query(s, pp, &q_op_insert, &p, &r);
+    if (row->notify) store_pg_notify_op_event_send(s, pp, row->notify, &ev);
     plan_send(s, pp, 0, plan, now);
     if ((err = pg_pipe_end(s, pp))) return op_insert_failed(s, row, err);
     row->id = pg_int(r, 0, 0);
+    if (row->notify) store_pg_notify_op_event_done(row->notify, row->id, ev);
     PQclear(r);
+    PQclear(ev);
     return KP_OK;
 }
 
@@ -1345,6 +1364,7 @@ static const kp_store_ops pg_ops = {
     .identity = s_identity,
     .triggers = &store_pg_triggers_ops,
     .people = &store_pg_people_ops,
+    .notify = &store_pg_notify_ops,
     .group = &pg_group,
 };
 

@@ -1,6 +1,6 @@
 /*
  * store_pg_int.h: what the files of the PostgreSQL backend share
- * (store_pg.c, store_pg_people.c, store_pg_triggers.c), as
+ * (store_pg.c, store_pg_people.c, store_pg_triggers.c, store_pg_notify.c), as
  * store_sqlite_int.h does for SQLite: the connection, one way to prepare and
  * run a statement, one way to read a column, one mapping of SQLSTATE to
  * kp_err.
@@ -171,6 +171,8 @@ size_t pg_bytes(const PGresult *r, int row, int col, void *out, size_t cap);
  * never an edit of these strings. */
 extern const char store_pg_people_schema[];
 extern const char store_pg_triggers_schema[];
+/* The outbox's tables (store_pg_notify.c), created by migration 2. */
+extern const char store_pg_notify_schema[];
 
 /* The parts' open and close, called by store_pg_open() and close: each may
  * keep state of its own in s->people / s->triggers. close() is called even
@@ -186,6 +188,23 @@ extern const kp_triggers_ops store_pg_triggers_ops;
 kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char *line), void *ctx,
                               int64_t *problems);
 extern const struct kp_people_ops store_pg_people_ops;
+extern const struct kp_notify_ops store_pg_notify_ops;
+
+/* In SQL: the id of the operation inserted earlier in the same pipeline
+ * (op_insert_apply(), op_insert() with an event): its identity sequence's
+ * value in this session. */
+#define OP_JUST_INSERTED "currval(pg_get_serial_sequence('ops', 'id'))"
+
+/* kp_op_row.notify (store_pg_notify.c): queues the insert of an
+ * operation's event in the pipeline right after the operation's own insert
+ * (its key "op:<id>" and op_id from the ops sequence's current value), so
+ * both go out in one round trip; *out receives the RETURNING result. After
+ * the pipeline succeeded, store_pg_notify_op_event_done() sets the event's
+ * op_id, key and id (0 when the key was stored already) from the
+ * operation's id and that result (r may be NULL). */
+void store_pg_notify_op_event_send(pg_store *s, pg_pipe *pp, const struct kp_notify_event *ev,
+                                   PGresult **out);
+void store_pg_notify_op_event_done(struct kp_notify_event *ev, int64_t op_id, PGresult *r);
 
 /* store_pg_open() is declared in store_pg.h. */
 /* Writes `location` into out[size] with any password replaced by "***"

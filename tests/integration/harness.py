@@ -684,3 +684,35 @@ class Kopilka:
         if status != 200 or not isinstance(body, dict):
             raise AssertionError("GET /v1/cards/%s -> %s %r" % (number, status, self.last_raw()))
         return body
+
+
+def notify_config(directory, smtp_port=None, sms_port=None, sms_rate=0, email_rate=0,
+                  webhook_rate=0, timeout=5, retry=None, webhooks=True, name="notify.json"):
+    """Writes a `--notify FILE` channels file (docs/notifications.md,
+    "Channels") into directory for the loopback fakes (fakes.py): e-mail to
+    the SMTP fake on smtp_port, SMS to the gateway fake on sms_port (the
+    generic JSON profile; success when "status" is "OK", the provider's id
+    in "id"); a channel without a port is left out. Rates are per second (0
+    = unlimited); retry is a dict of the "retry" object (max_attempts,
+    base_seconds, max_seconds). Returns the file's path."""
+    doc = {"webhooks": {"enabled": webhooks, "timeout_seconds": timeout}}
+    if webhook_rate:
+        doc["webhooks"]["rate_per_second"] = webhook_rate
+    if smtp_port:
+        doc["email"] = {"url": "smtp://127.0.0.1:%d" % smtp_port, "starttls": "off",
+                        "from": "Kopilka <noreply@example.com>", "timeout_seconds": timeout}
+        if email_rate:
+            doc["email"]["rate_per_second"] = email_rate
+    if sms_port:
+        doc["sms"] = {"profile": "generic", "url": "http://127.0.0.1:%d/send" % sms_port,
+                      "success": {"field": "status", "value": "OK"},
+                      "provider_id_field": "id", "sender": "Kopilka",
+                      "timeout_seconds": timeout}
+        if sms_rate:
+            doc["sms"]["rate_per_second"] = sms_rate
+    if retry:
+        doc["retry"] = retry
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+    return path

@@ -341,7 +341,10 @@ class NotifyRoutes(unittest.TestCase):
         self.assertIn('name="List-Unsubscribe" value="One-Click"', page)
         s, _ = self.k.call("GET", "/v1/unsubscribe/" + token, key=None)
         self.assertIn("Unsubscribe", self.k.last_raw().decode())
-        s, _ = self.k.call("GET", "/v1/unsubscribe/AAAA" + token[4:], key=None)
+        tampered = token[:-6] + ("B" if token[-6] != "B" else "C") + token[-5:]
+        s, _ = self.k.call("GET", "/v1/unsubscribe/" + tampered, key=None)
+        self.assertEqual(s, 404)
+        s, _ = self.k.call("POST", "/v1/unsubscribe/" + tampered, key=None)
         self.assertEqual(s, 404)
         s, a = self.k.call("POST", "/v1/unsubscribe/" + token, "List-Unsubscribe=One-Click",
                            key=None, headers={"Content-Type": "application/x-www-form-urlencoded"})

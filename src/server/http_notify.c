@@ -609,6 +609,14 @@ static unsigned unsubscribe_page(kp_http_answer *a, page_kind kind, const char *
     return status;
 }
 
+static unsigned invalid_link(kp_http_answer *a)
+{
+    kp_error e;
+    kp_error_set(&e, KP_ERR_NOT_FOUND, "token", "this unsubscribe link is not valid: copy the "
+                 "whole link from the message");
+    return kp_http_error_answer(a->body, &e, NULL);
+}
+
 static bool check_token(const http_request *r, kp_channel *channel)
 {
     if (!token_shape_ok(r->params[0])) return false;
@@ -626,8 +634,9 @@ static bool check_token(const http_request *r, kp_channel *channel)
 static unsigned route_unsubscribe_page(const http_request *r, kp_http_answer *a)
 {
     kp_channel channel = KP_CHANNEL_EMAIL;
-    if (!check_token(r, &channel)) return unsubscribe_page(a, PAGE_INVALID, "", channel, 404);
-    return unsubscribe_page(a, PAGE_CONFIRM, r->params[0], channel, 200);
+    if (check_token(r, &channel)) return unsubscribe_page(a, PAGE_CONFIRM, r->params[0], channel, 200);
+    if (wants_html()) return unsubscribe_page(a, PAGE_INVALID, "", channel, 404);
+    return invalid_link(a);
 }
 
 typedef struct unsubscribe_call {
@@ -667,10 +676,7 @@ static unsigned route_unsubscribe(const http_request *r, kp_http_answer *a)
     bool html = wants_html();
     if (!token_shape_ok(r->params[0]) || r->srv->pii == NULL) {
         if (html) return unsubscribe_page(a, PAGE_INVALID, "", KP_CHANNEL_EMAIL, 404);
-        kp_error e;
-        kp_error_set(&e, KP_ERR_NOT_FOUND, "token", "this unsubscribe link is not valid: copy "
-                     "the whole link from the message");
-        return kp_http_error_answer(a->body, &e, NULL);
+        return invalid_link(a);
     }
     unsigned status = http_office_write(r, do_unsubscribe, &c, 200, a);
     if (!html) return status;

@@ -342,8 +342,12 @@ class NotifyRoutes(unittest.TestCase):
         s, _ = self.k.call("GET", "/v1/unsubscribe/" + token, key=None)
         self.assertIn("Unsubscribe", self.k.last_raw().decode())
         tampered = token[:-6] + ("B" if token[-6] != "B" else "C") + token[-5:]
-        s, _ = self.k.call("GET", "/v1/unsubscribe/" + tampered, key=None)
+        s, a = self.k.call("GET", "/v1/unsubscribe/" + tampered, key=None)
+        self.assertEqual((s, a["error"]["field"]), (404, "token"))
+        s, _ = self.k.call("GET", "/v1/unsubscribe/" + tampered, key=None,
+                           headers={"Accept": "text/html"})
         self.assertEqual(s, 404)
+        self.assertIn("not valid", self.k.last_raw().decode())
         s, _ = self.k.call("POST", "/v1/unsubscribe/" + tampered, key=None)
         self.assertEqual(s, 404)
         s, a = self.k.call("POST", "/v1/unsubscribe/" + token, "List-Unsubscribe=One-Click",

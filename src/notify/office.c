@@ -156,6 +156,7 @@ kp_err kp_office_message(kp_office *o, const kp_notify_env *env, int64_t id, kp_
             str_or_null(out, "text", og.text);
             str_or_null(out, "html", og.html);
             str_or_null(out, "body", og.body);
+            str_or_null(out, "unsubscribe_url", og.unsubscribe_url);
             kp_buf_puts(out, "}");
         } else {
             kp_buf_puts(out, ",\"content\":null");

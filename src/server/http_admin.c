@@ -300,31 +300,6 @@ static unsigned route_replace(const http_request *r, kp_http_answer *a)
 
 /* ---- request bodies of the routes below: parsed here, typed for the service */
 
-/* Loads a JSON object body ("" = {}) and refuses members not in `allowed`. */
-static json_t *body_object(const http_request *r, const char *const *allowed, kp_error *e)
-{
-    json_t *root = r->body_len == 0 ? json_object() : kp_json_body_load(r->body, r->body_len, 0, e);
-    if (root == NULL) return NULL;
-    if (!json_is_object(root)) {
-        json_decref(root);
-        kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
-        return NULL;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
-        if (!ok) {
-            kp_error_set(e, KP_ERR_INVALID, key, "unknown field (allowed: %s)", allowed[0]);
-            json_decref(root);
-            return NULL;
-        }
-    }
-    return root;
-}
-
 /* ---- a card's individual discount (seed 003) */
 
 typedef struct discount_call {
@@ -357,7 +332,7 @@ static unsigned route_discount_set(const http_request *r, kp_http_answer *a)
     discount_call d = {.has = true};
     kp_error e = {0};
     static const char *const keys[] = {"percent", NULL};
-    json_t *root = body_object(r, keys, &e);
+    json_t *root = http_body_object(r, keys, &e);
     if (root == NULL) return kp_http_error_answer(a->body, &e, NULL);
     json_t *v = json_object_get(root, "percent");
     kp_err err = KP_OK;
@@ -440,7 +415,7 @@ static kp_err do_terminal(kp_office *o, const http_request *r, void *arg, kp_buf
     kp_err err;
     if (verb == TERMINAL_ADD) {
         static const char *const keys[] = {"store", NULL};
-        json_t *root = body_object(r, keys, e);
+        json_t *root = http_body_object(r, keys, e);
         if (root == NULL) return KP_ERR_INVALID;
         json_t *store = json_object_get(root, "store");
         if (!json_is_string(store))

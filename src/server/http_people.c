@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "crypto/pii.h"
+#include "notify/office.h"
+
+#include <jansson.h>
 
 /* ---- errors */
 
@@ -30,6 +33,34 @@ int64_t http_param_id(const char *text)
     long long v = strtoll(text, &end, 10);
     if (end == text || *end != '\0' || v <= 0) return 0;
     return v;
+}
+
+json_t *http_body_object(const http_request *r, const char *const *allowed, kp_error *e)
+{
+    json_t *root = r->body_len == 0 ? json_object() : kp_json_body_load(r->body, r->body_len, 0, e);
+    if (root == NULL) return NULL;
+    if (!json_is_object(root)) {
+        json_decref(root);
+        kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
+        return NULL;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            char names[256] = "";
+            for (size_t i = 0, at = 0; allowed[i] && at < sizeof names; i++)
+                at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
+                                       allowed[i]);
+            kp_error_set(e, KP_ERR_INVALID, key, "unknown field (allowed: %s)", names);
+            json_decref(root);
+            return NULL;
+        }
+    }
+    return root;
 }
 
 /* ---- running operations */
@@ -96,7 +127,19 @@ static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http
     size_t n = strlen(token);
     if (n == 0 || n > 128) return KP_ERR_UNAUTHORIZED;
     kp_err err;
-    if (strncmp(token, "kps_", 4) == 0) {
+    if (strncmp(token, "kpc_", 4) == 0) {
+        /* A customer's session: only HTTP_CUSTOMER routes take it. */
+        int64_t customer_id = 0;
+        kp_reader *rd = kp_reader_acquire(srv->readers);
+        err = kp_customer_session(rd->store, token, now, &customer_id, &c->expires_at);
+        kp_reader_release(srv->readers, rd);
+        if (err == KP_OK) {
+            c->customer_id = customer_id;
+            c->actor.kind = KP_ACTOR_CUSTOMER;
+            snprintf(c->actor.name, sizeof c->actor.name, "customer:%lld", (long long)customer_id);
+            snprintf(c->token, sizeof c->token, "%s", token);
+        }
+    } else if (strncmp(token, "kps_", 4) == 0) {
         kp_staff staff;
         kp_reader *rd = kp_reader_acquire(srv->readers);
         err = kp_session_check(rd->store, token, now, &staff, &c->expires_at);
@@ -158,6 +201,13 @@ static bool match(const char *pattern, const char *url, char params[][KP_STR_MAX
 
 static bool is_people_url(const char *url)
 {
+    static const char *const notify_prefixes[] = {"/v1/customers/", "/v1/unsubscribe/"};
+    static const char *const notify_paths[] = {"/v1/sms/inbound", "/v1/login/code", "/v1/login",
+                                               "/v1/me", "/v1/logout"};
+    for (size_t i = 0; i < sizeof notify_prefixes / sizeof notify_prefixes[0]; i++)
+        if (strncmp(url, notify_prefixes[i], strlen(notify_prefixes[i])) == 0) return true;
+    for (size_t i = 0; i < sizeof notify_paths / sizeof notify_paths[0]; i++)
+        if (strcmp(url, notify_paths[i]) == 0) return true;
     if (strncmp(url, "/v1/admin/", 10) == 0) return true;
     if (strcmp(url, "/v1/customers") == 0 || strcmp(url, "/v1/transfers") == 0) return true;
     if (strncmp(url, "/v1/cards/", 10) == 0) {
@@ -186,8 +236,9 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
         const http_route *routes;
         size_t n;
     } tables[] = {{http_admin_routes, http_admin_routes_count},
-                  {http_customer_routes, http_customer_routes_count}};
-    for (size_t t = 0; t < 2 && route == NULL; t++)
+                  {http_customer_routes, http_customer_routes_count},
+                  {http_notify_routes, http_notify_routes_count}};
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)
             if (match(tables[t].routes[i].pattern, url, req.params)) {
                 path_known = true;
@@ -209,22 +260,40 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
     static _Thread_local http_caller caller;
     if (route->access != HTTP_PUBLIC) {
         kp_err err = authenticate(srv, auth, req.now, &caller);
+        bool customer = caller.customer_id != 0;
         if (err == KP_OK && route->access == HTTP_STAFF && !caller.is_staff) err = KP_ERR_FORBIDDEN;
+        if (err == KP_OK && route->access == HTTP_STAFF_OR_TERMINAL && customer)
+            err = KP_ERR_FORBIDDEN;
+        if (err == KP_OK && route->access == HTTP_CUSTOMER && !customer)
+            err = KP_ERR_FORBIDDEN;
         if (err) {
             answer->status =
                 err == KP_ERR_FORBIDDEN
                     ? simple(out, KP_ERR_FORBIDDEN,
-                             "this route is for staff: log in at POST /v1/admin/login")
+                             route->access == HTTP_CUSTOMER
+                                 ? "this route is for a customer's session: log in at POST "
+                                   "/v1/login"
+                                 : "this route is for staff: log in at POST /v1/admin/login")
                 : err == KP_ERR_UNAUTHORIZED
                     ? simple(out, KP_ERR_UNAUTHORIZED,
                              route->access == HTTP_STAFF
                                  ? "send Authorization: Bearer TOKEN with a staff session "
                                    "token from POST /v1/admin/login"
+                             : route->access == HTTP_CUSTOMER
+                                 ? "send Authorization: Bearer TOKEN with a customer's "
+                                   "session token from POST /v1/login"
                                  : "send Authorization: Bearer with a staff session token or "
                                    "a terminal key")
                     : simple(out, err, "storage failed");
             return true;
         }
+        req.caller = &caller;
+    } else {
+        /* Nobody authenticated: an anonymous customer, allowed nothing of
+         * the back office (a NULL actor would be the command line's). */
+        memset(&caller, 0, sizeof caller);
+        caller.actor.kind = KP_ACTOR_CUSTOMER;
+        snprintf(caller.actor.name, sizeof caller.actor.name, "anonymous");
         req.caller = &caller;
     }
     if (body_too_large) {

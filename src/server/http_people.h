@@ -17,9 +17,12 @@ typedef struct http_caller {
     bool is_staff;
     char token[72];     /* the staff session's token (for logout) */
     kp_time expires_at; /* of the session */
+    int64_t customer_id; /* a customer's session (HTTP_CUSTOMER), else 0 */
 } http_caller;
 
 enum { HTTP_PARAMS_MAX = 3 };
+
+struct json_t;
 
 /* One request as a route sees it. */
 typedef struct http_request {
@@ -36,7 +39,9 @@ typedef unsigned (*http_route_fn)(const http_request *r, kp_http_answer *a);
 typedef enum http_access {
     HTTP_STAFF = 0, /* a staff session */
     HTTP_STAFF_OR_TERMINAL,
-    HTTP_PUBLIC, /* no credentials (login) */
+    HTTP_PUBLIC,   /* no credentials (login, unsubscribe links): the caller is an
+                    * anonymous customer actor, with no permission */
+    HTTP_CUSTOMER, /* a customer's session "kpc_..." (POST /v1/login) */
 } http_access;
 
 typedef struct http_route {
@@ -50,6 +55,8 @@ extern const http_route http_admin_routes[];
 extern const size_t http_admin_routes_count;
 extern const http_route http_customer_routes[];
 extern const size_t http_customer_routes_count;
+extern const http_route http_notify_routes[];
+extern const size_t http_notify_routes_count;
 
 /* An operation on the back office. Read-only ones may run on a reader;
  * everything that writes, and every read of personal data (it is audited),
@@ -62,6 +69,10 @@ unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg, 
                            kp_http_answer *a);
 /* Runs fn on a reader connection (fn must not write). */
 unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, kp_http_answer *a);
+
+/* The request's body as a JSON object ("" = {}), refusing members not in
+ * `allowed` (NULL-terminated) with the allowed ones named; NULL with e set. */
+struct json_t *http_body_object(const http_request *r, const char *const *allowed, kp_error *e);
 
 /* Parses a positive id path parameter; 0 when it is not one. */
 int64_t http_param_id(const char *text);

@@ -71,6 +71,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +163,7 @@ typedef struct conn_ctx {
      * request lasts) and its answer's status. */
     const char *method, *url, *auth;
     http_args args;
+    http_args headers;
     kp_http_answer answer;
     /* Between the event loop and the thread that holds the request. */
     pthread_mutex_t lock;
@@ -191,13 +193,21 @@ static int64_t monotonic_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* The query arguments of the request this thread is answering. */
+/* The query arguments and headers of the request this thread is answering. */
 static _Thread_local const http_args *tl_args;
+static _Thread_local const http_args *tl_headers;
 
 const char *kp_http_arg(const char *name)
 {
     for (size_t i = 0; tl_args && i < tl_args->n; i++)
         if (strcmp(tl_args->name[i], name) == 0) return tl_args->value[i];
+    return NULL;
+}
+
+const char *kp_http_header(const char *name)
+{
+    for (size_t i = 0; tl_headers && i < tl_headers->n; i++)
+        if (strcasecmp(tl_headers->name[i], name) == 0) return tl_headers->value[i];
     return NULL;
 }
 
@@ -234,6 +244,7 @@ static void conn_ctx_start_request(conn_ctx *c)
     c->too_large = false;
     c->queued = false;
     c->office = false;
+    c->answer.retry_after = 0;
 }
 
 static bool conn_ctx_held(conn_ctx *c)
@@ -302,6 +313,11 @@ static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, uns
     MHD_add_response_header(resp, "Content-Type",
                             content_type ? content_type : "application/json");
     MHD_add_response_header(resp, "X-Request-Id", c->request_id);
+    if (c->answer.retry_after > 0) {
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%lld", (long long)c->answer.retry_after);
+        MHD_add_response_header(resp, "Retry-After", seconds);
+    }
     enum MHD_Result r = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     struct timespec now;
@@ -368,9 +384,11 @@ static void handle_here(conn_ctx *c)
     c->answer = (kp_http_answer){
         .status = 500, .body = &c->out, .write = &c->write, .store = c->store};
     tl_args = &c->args;
+    tl_headers = &c->headers;
     kp_http_handle(hd->srv, c->method, c->url, c->auth, c->body.data ? c->body.data : "",
                    c->body.len, c->too_large, &c->answer);
     tl_args = NULL;
+    tl_headers = NULL;
     if (c->answer.job) {
         kp_writer_submit(hd->srv->writer, c->answer.job);
         c->answer.status = kp_http_write_status(&c->write);
@@ -428,6 +446,8 @@ static enum MHD_Result start_office(conn_ctx *c, struct MHD_Connection *conn)
     http_daemon *hd = c->hd;
     c->args.n = 0;
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, keep_arg, &c->args);
+    c->headers.n = 0;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, keep_arg, &c->headers);
     pthread_mutex_lock(&hd->lock);
     bool suspend = !hd->stopping;
     if (suspend) hd->n_suspended++;

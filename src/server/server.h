@@ -178,6 +178,8 @@ typedef struct kp_http_answer {
      * kp_http_write_status() once it is done. The writer fills body, which
      * has been reserved so it never reallocates. */
     kp_job *job;
+    /* Out: seconds for a Retry-After header (a 429 or 503); 0 = none. */
+    int64_t retry_after;
     /* Out, when not NULL (KP_STR_MAX bytes): the store of the terminal key
      * that authenticated the request, for the access log; left as is
      * otherwise. */
@@ -199,6 +201,10 @@ struct kp_server {
 /* The value of the query argument `name` of the request this thread is
  * answering ("?after=10"), or NULL. */
 const char *kp_http_arg(const char *name);
+
+/* The value of the request header `name` (any case) of the request this
+ * thread is answering on the office lane, or NULL. */
+const char *kp_http_header(const char *name);
 
 /* The back office's routes (http_people.c): /v1/admin/..., /v1/customers,
  * /v1/transfers and the card pictures. False when the URL is not theirs. */

@@ -35,6 +35,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import urllib.parse
 
@@ -244,7 +245,8 @@ class Document(unittest.TestCase):
             except KeyError:
                 self.fail("$ref %s names nothing" % r)
         self.assertEqual(self.doc["openapi"], "3.0.3")
-        self.assertEqual(set(self.doc["components"]["securitySchemes"]), {"terminal", "staff"})
+        self.assertEqual(set(self.doc["components"]["securitySchemes"]),
+                         {"terminal", "staff", "customer"})
 
     def test_every_route_of_the_server_is_described_and_nothing_else(self):
         routes, paths = server_routes()
@@ -358,7 +360,17 @@ class Flows(unittest.TestCase):
         old = os.environ.get("KOPILKA_OPENAPI_RECORD")
         os.environ["KOPILKA_OPENAPI_RECORD"] = self.record
         self.addCleanup(self.restore_env, old)
-        self.k.start()
+        # E-mail and SMS to a port nobody listens on (messages stay pending,
+        # their texts readable through the messages route); SMS replies on.
+        closed = harness.free_port()
+        notify = harness.notify_config(self.k.dir, smtp_port=closed, sms_port=closed, timeout=2)
+        with open(notify) as f:
+            doc = json.load(f)
+        doc["sms"]["inbound_token"] = "inbound-token"
+        doc["public_url"] = "https://loyalty.example"
+        with open(notify, "w") as f:
+            json.dump(doc, f)
+        self.k.start(serve_args=["--notify", notify])
 
     @staticmethod
     def restore_env(old):
@@ -564,6 +576,7 @@ class Flows(unittest.TestCase):
         self.staff(400, "GET", "/v1/admin/audit?limit=5000")
         self.staff(200, "GET", "/v1/admin/export/customers.csv")
         self.staff(200, "GET", "/v1/admin/export/balances.csv")
+        self.notify_flows()
         # --- erase
         self.staff(400, "POST", "/v1/admin/customers/%d/erase" % two["id"], {})
         self.staff(200, "POST", "/v1/admin/customers/%d/erase" % two["id"], {"reason": "asked"})
@@ -578,6 +591,95 @@ class Flows(unittest.TestCase):
                 s, _ = k.call("PUT", sample_path(template), {}, key=None)
                 self.assertEqual(s, 405, "PUT %s" % template)
         self.staff(200, "POST", "/v1/admin/logout")
+
+    def wait_messages(self, query, kind):
+        for _ in range(200):
+            s, a = self.k.call("GET", "/v1/admin/messages?" + query, key=self.admin)
+            got = [m for m in a["messages"] if m["kind"] == kind]
+            if got:
+                return got
+            time.sleep(0.1)
+        self.fail("no %s message for %s" % (kind, query))
+
+    def notify_flows(self):
+        k, c = self.k, self.k.cards
+        # --- webhook endpoints
+        ep = self.staff(201, "POST", "/v1/admin/webhooks",
+                        {"url": "http://127.0.0.1:9/hook", "kinds": ["earned", "burnt"]})
+        self.staff(400, "POST", "/v1/admin/webhooks", {"url": "ftp://x.example/"})
+        self.staff(200, "GET", "/v1/admin/webhooks")
+        self.staff(200, "GET", "/v1/admin/webhooks/%d" % ep["id"])
+        self.staff(404, "GET", "/v1/admin/webhooks/999999")
+        self.staff(200, "PATCH", "/v1/admin/webhooks/%d" % ep["id"], {"description": "CRM"})
+        self.staff(400, "PATCH", "/v1/admin/webhooks/%d" % ep["id"], {"kinds": ["nope"]})
+        self.staff(200, "POST", "/v1/admin/webhooks/%d/rotate" % ep["id"])
+        self.staff(404, "POST", "/v1/admin/webhooks/999999/rotate")
+        # --- messages: a purchase's webhook delivery (nobody listens: pending)
+        self.call(201, "POST", "/v1/purchases", {"card": c[0], "receipt": "RN1", "lines": [LINE]})
+        hook = self.wait_messages("channel=webhook", "earned")[0]
+        self.staff(400, "GET", "/v1/admin/messages?state=zombie")
+        self.staff(200, "GET", "/v1/admin/messages/%d" % hook["id"])
+        self.staff(404, "GET", "/v1/admin/messages/999999")
+        k.execute("UPDATE messages SET state = 2, last_error = 'refused' WHERE id = ?",
+                  (hook["id"],))
+        self.staff(200, "POST", "/v1/admin/messages/%d/retry" % hook["id"])
+        self.staff(404, "POST", "/v1/admin/messages/999999/retry")
+        # --- templates
+        self.staff(200, "GET", "/v1/admin/templates")
+        self.staff(200, "GET", "/v1/admin/templates/earned/sms/en")
+        self.staff(400, "GET", "/v1/admin/templates/nope/sms/en")
+        self.staff(400, "PUT", "/v1/admin/templates/earned/sms/en", {"text": "{{balanse}}"})
+        self.staff(200, "PUT", "/v1/admin/templates/earned/sms/en",
+                   {"text": "+{{earned}}, balance {{balance}}"})
+        self.staff(200, "POST", "/v1/admin/templates/earned/sms/en/preview")
+        self.staff(200, "POST", "/v1/admin/templates/earned/email/en/preview",
+                   {"subject": "S", "text": "T {{balance}}", "html": "<p>{{balance}}</p>"})
+        self.staff(400, "POST", "/v1/admin/templates/earned/sms/en/preview", {"text": "{{#x}}"})
+        self.staff(200, "DELETE", "/v1/admin/templates/earned/sms/en")
+        self.staff(404, "DELETE", "/v1/admin/templates/earned/sms/en")
+        # --- a customer's preferences, a campaign, the unsubscribe link
+        me = self.call(201, "POST", "/v1/customers",
+                       {"card": c[7], "full_name": "Notify Me", "phone": "+380500000007",
+                        "email": "n@example.com", "consent": CONSENT})
+        prefs = "/v1/customers/%d/notifications" % me["id"]
+        self.staff(200, "GET", prefs)
+        self.staff(404, "GET", "/v1/customers/999999/notifications")
+        self.staff(200, "PUT", prefs, {"language": "en", "utc_offset": "+02:00",
+                                       "marketing": ["email", "sms"],
+                                       "marketing_consent": {"given": True, "version": "m1"}})
+        self.staff(400, "PUT", prefs, {"utc_offset": "2"})
+        camp = {"name": "spring", "customers": [me["id"]], "subject": {"en": "Spring"},
+                "text": {"en": "Hello {{first_name}}"}}
+        self.staff(202, "POST", "/v1/admin/campaigns", camp)
+        self.staff(400, "POST", "/v1/admin/campaigns", dict(camp, text={"en": "{{x}}"}))
+        mail = self.wait_messages("customer=%d&channel=email" % me["id"], "campaign")[0]
+        opened = self.staff(200, "GET", "/v1/admin/messages/%d" % mail["id"])
+        token = re.split(r"/v1/unsubscribe[/?](?:token=)?", opened["content"]["unsubscribe_url"])[1]
+        self.call(200, "GET", "/v1/unsubscribe/" + token, key=None)
+        self.call(404, "GET", "/v1/unsubscribe/nope", key=None)
+        self.call(400, "POST", "/v1/unsubscribe/" + token, "x=y", key=None)
+        self.call(200, "POST", "/v1/unsubscribe/" + token, "List-Unsubscribe=One-Click", key=None)
+        # --- SMS replies
+        self.call(200, "POST", "/v1/sms/inbound?token=inbound-token",
+                  {"from": "+380500000007", "text": "STOP"}, key=None)
+        self.call(401, "POST", "/v1/sms/inbound", {"from": "+380500000007", "text": "STOP"},
+                  key=None)
+        # --- the cabinet's login
+        self.call(202, "POST", "/v1/login/code", {"phone": "+380500000007"}, key=None)
+        self.call(429, "POST", "/v1/login/code", {"phone": "+380500000007"}, key=None)
+        self.call(400, "POST", "/v1/login/code", {"phone": "1"}, key=None)
+        sms = self.wait_messages("customer=%d&channel=sms" % me["id"], "login_code")[0]
+        text = self.staff(200, "GET", "/v1/admin/messages/%d" % sms["id"])["content"]["text"]
+        code = re.search(r"\b(\d{6})\b", text).group(1)
+        self.call(401, "POST", "/v1/login", {"phone": "+380500000007", "code": "000000"
+                                             if code != "000000" else "111111"}, key=None)
+        self.call(400, "POST", "/v1/login", {"phone": "+380500000007"}, key=None)
+        sess = self.call(200, "POST", "/v1/login", {"phone": "+380500000007", "code": code},
+                         key=None)
+        self.call(200, "GET", "/v1/me", key=sess["token"])
+        self.call(403, "GET", "/v1/me", key=self.admin)
+        self.call(200, "POST", "/v1/logout", key=sess["token"])
+        self.call(401, "POST", "/v1/logout", key=sess["token"])
 
     def recorded(self):
         with open(self.record, encoding="utf-8") as f:

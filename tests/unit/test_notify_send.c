@@ -63,7 +63,8 @@ static void fake_start(fake *f, const char *kind, const char *const *extra)
         int status;
         if (waitpid(f->pid, &status, WNOHANG) == f->pid)
             fail_msg("fakes.py %s exited (status %d): is python3-aiosmtpd installed "
-                     "(scripts/deps.sh --test)?", kind, status);
+                     "(scripts/deps.sh --test)?",
+                     kind, status);
         usleep(100 * 1000);
     }
     fail_msg("fakes.py %s did not start", kind);
@@ -157,7 +158,8 @@ static void expect_refused(const char *json, const char *field, const char *word
     kp_notify_config c;
     kp_error e;
     assert_int_equal(load_text(json, &c, &e), KP_ERR_INVALID);
-    if (strcmp(e.field, field) != 0) fail_msg("field %s, expected %s (%s)", e.field, field, e.message);
+    if (strcmp(e.field, field) != 0)
+        fail_msg("field %s, expected %s (%s)", e.field, field, e.message);
     if (strstr(e.message, words) == NULL) fail_msg("message \"%s\" lacks \"%s\"", e.message, words);
 }
 
@@ -166,12 +168,13 @@ static void expect_refused(const char *json, const char *field, const char *word
 static void test_config_errors_name_the_field(void **state)
 {
     (void)state;
-    expect_refused("{\"sms\":{\"url\":\"http://x\",\"success\":{\"field\":\"status\",\"colour\":1}}}",
-                   "sms.success.colour", "allowed: field, value");
+    expect_refused(
+        "{\"sms\":{\"url\":\"http://x\",\"success\":{\"field\":\"status\",\"colour\":1}}}",
+        "sms.success.colour", "allowed: field, value");
     expect_refused("{\"sms\":{\"url\":\"http://x\",\"success\":{\"value\":\"OK\"}}}",
                    "sms.success.field", "dotted path");
-    expect_refused("{\"sms\":{\"url\":\"http://x\",\"success\":{\"field\":7}}}", "sms.success.field",
-                   "string");
+    expect_refused("{\"sms\":{\"url\":\"http://x\",\"success\":{\"field\":7}}}",
+                   "sms.success.field", "string");
     expect_refused("{\"email\":{\"url\":\"smtp://h\",\"from\":\"a@b\",\"starttls\":\"maybe\"}}",
                    "email.starttls", "\"off\", \"try\" or \"required\"");
     expect_refused("{\"email\":{\"url\":\"http://h\",\"from\":\"a@b\"}}", "email.url", "smtp://");
@@ -189,8 +192,9 @@ static void test_config_errors_name_the_field(void **state)
     expect_refused("{\"email\":{\"url\":\"smtp://h\",\"from\":\"a@b\",\"username\":\"u\","
                    "\"password_env\":\"KP_TEST_NO_SUCH_VAR\"}}",
                    "email.password_env", "KP_TEST_NO_SUCH_VAR is not set");
-    expect_refused("{\"sms\":{\"url\":\"http://x\",\"headers\":[\"A: {{env:KP_TEST_NO_SUCH_VAR}}\"]}}",
-                   "sms.headers[0]", "KP_TEST_NO_SUCH_VAR is not set");
+    expect_refused(
+        "{\"sms\":{\"url\":\"http://x\",\"headers\":[\"A: {{env:KP_TEST_NO_SUCH_VAR}}\"]}}",
+        "sms.headers[0]", "KP_TEST_NO_SUCH_VAR is not set");
 }
 
 static void test_config_never_prints_a_secret(void **state)
@@ -200,18 +204,20 @@ static void test_config_never_prints_a_secret(void **state)
     kp_error e;
     setenv("KP_TEST_TOKEN", "tok-very-secret", 1);
     /* Valid secrets, then an error further on: neither value is told. */
-    assert_int_equal(load_text("{\"email\":{\"url\":\"smtp://h\",\"from\":\"a@b\",\"username\":\"u\","
-                               "\"password\":\"pw-very-secret\"},"
-                               "\"sms\":{\"url\":\"http://x\",\"headers\":[\"Authorization: Bearer "
-                               "{{env:KP_TEST_TOKEN}}\"],\"method\":\"PUT\"}}",
-                               &c, &e),
-                     KP_ERR_INVALID);
+    assert_int_equal(
+        load_text("{\"email\":{\"url\":\"smtp://h\",\"from\":\"a@b\",\"username\":\"u\","
+                  "\"password\":\"pw-very-secret\"},"
+                  "\"sms\":{\"url\":\"http://x\",\"headers\":[\"Authorization: Bearer "
+                  "{{env:KP_TEST_TOKEN}}\"],\"method\":\"PUT\"}}",
+                  &c, &e),
+        KP_ERR_INVALID);
     assert_string_equal(e.field, "sms.method");
     assert_null(strstr(e.message, "very-secret"));
     assert_string_equal(c.email.password, ""); /* a refused file leaves no secret behind */
-    expect_refused("{\"email\":{\"url\":\"smtp://h\",\"from\":\"a@b\",\"password\":\"pw-very-secret\","
-                   "\"password_env\":\"KP_TEST_TOKEN\"}}",
-                   "email.password", "not both");
+    expect_refused(
+        "{\"email\":{\"url\":\"smtp://h\",\"from\":\"a@b\",\"password\":\"pw-very-secret\","
+        "\"password_env\":\"KP_TEST_TOKEN\"}}",
+        "email.password", "not both");
 }
 
 static void test_config_profiles_and_defaults(void **state)
@@ -220,13 +226,14 @@ static void test_config_profiles_and_defaults(void **state)
     kp_notify_config c;
     kp_error e;
     setenv("KP_TEST_TOKEN", "tok-1", 1);
-    assert_int_equal(load_text("{\"email\":{\"url\":\"smtp://127.0.0.1:2525\",\"starttls\":\"off\","
-                               "\"from\":\"Kopilka <noreply@example.com>\"},"
-                               "\"sms\":{\"profile\":\"twilio\",\"username\":\"AC123\","
-                               "\"password_env\":\"KP_TEST_TOKEN\",\"sender\":\"+15550001111\"},"
-                               "\"retry\":{\"max_attempts\":3},\"public_url\":\"https://l.example\"}",
-                               &c, &e),
-                     KP_OK);
+    assert_int_equal(
+        load_text("{\"email\":{\"url\":\"smtp://127.0.0.1:2525\",\"starttls\":\"off\","
+                  "\"from\":\"Kopilka <noreply@example.com>\"},"
+                  "\"sms\":{\"profile\":\"twilio\",\"username\":\"AC123\","
+                  "\"password_env\":\"KP_TEST_TOKEN\",\"sender\":\"+15550001111\"},"
+                  "\"retry\":{\"max_attempts\":3},\"public_url\":\"https://l.example\"}",
+                  &c, &e),
+        KP_OK);
     assert_true(c.email.on);
     assert_int_equal(c.email.starttls, 0);
     assert_true(c.sms.on);
@@ -328,16 +335,17 @@ static void test_webhook_signature_verified_by_the_receiver(void **state)
 
     /* A body changed on the way, with the signature of the original. */
     char sig[128], line[3][200];
-    assert_int_equal(kp_webhook_sign(secret, "43/webhook/7", now, o.body, strlen(o.body), sig,
-                                     sizeof sig),
-                     KP_OK);
+    assert_int_equal(
+        kp_webhook_sign(secret, "43/webhook/7", now, o.body, strlen(o.body), sig, sizeof sig),
+        KP_OK);
     snprintf(line[0], sizeof line[0], "webhook-id: 43/webhook/7");
     snprintf(line[1], sizeof line[1], "webhook-timestamp: %lld", (long long)now);
     snprintf(line[2], sizeof line[2], "webhook-signature: %s", sig);
     struct curl_slist *h = NULL;
     for (int i = 0; i < 3; i++) h = curl_slist_append(h, line[i]);
     h = curl_slist_append(h, "Content-Type: application/json");
-    assert_int_equal(http_post(ep.url, "{\"type\":\"earned\",\"data\":{\"points\":999999}}", h), 401);
+    assert_int_equal(http_post(ep.url, "{\"type\":\"earned\",\"data\":{\"points\":999999}}", h),
+                     401);
     curl_slist_free_all(h);
 
     /* 410 Gone is permanent. */
@@ -444,10 +452,11 @@ static void test_email_arrives_with_subject_parts_and_headers(void **state)
 static kp_sender *sms_sender(const fake *f, const char *extra_json, kp_notify_config *cfg)
 {
     char text[2048];
-    snprintf(text, sizeof text,
-             "{\"sms\":{\"url\":\"http://127.0.0.1:%d/send\",\"sender\":\"Kopilka\","
-             "\"timeout_seconds\":1,\"headers\":[\"Authorization: Bearer {{env:KP_TEST_TOKEN}}\"]%s}}",
-             f->port, extra_json);
+    snprintf(
+        text, sizeof text,
+        "{\"sms\":{\"url\":\"http://127.0.0.1:%d/send\",\"sender\":\"Kopilka\","
+        "\"timeout_seconds\":1,\"headers\":[\"Authorization: Bearer {{env:KP_TEST_TOKEN}}\"]%s}}",
+        f->port, extra_json);
     kp_error e;
     setenv("KP_TEST_TOKEN", "tok-1", 1);
     if (load_text(text, cfg, &e)) fail_msg("%s: %s", e.field, e.message);
@@ -462,8 +471,10 @@ static void test_sms_generic_json_request_and_success_rule(void **state)
     fake f;
     fake_start(&f, "sms", NULL);
     kp_notify_config cfg;
-    kp_sender *s = sms_sender(&f, ",\"success\":{\"field\":\"status\",\"value\":\"OK\"},"
-                                  "\"provider_id_field\":\"id\"", &cfg);
+    kp_sender *s = sms_sender(&f,
+                              ",\"success\":{\"field\":\"status\",\"value\":\"OK\"},"
+                              "\"provider_id_field\":\"id\"",
+                              &cfg);
     kp_message m = message(1, KP_CHANNEL_SMS, "42/sms");
     kp_outgoing o = {.m = &m, .text = strdup("+1 560 баллов, \"баланс\" 4 426\\n")};
     snprintf(o.to, sizeof o.to, "+79255070602");
@@ -503,8 +514,8 @@ static void test_sms_form_body_of_a_profile(void **state)
     kp_notify_config cfg;
     /* SMSC's form, sent to the fake: login/psw/phones/mes percent-encoded,
      * success when the answer has an "id". */
-    kp_sender *s = sms_sender(&f, ",\"profile\":\"smsc\",\"username\":\"shop\",\"password\":\"p&w=1\"",
-                              &cfg);
+    kp_sender *s =
+        sms_sender(&f, ",\"profile\":\"smsc\",\"username\":\"shop\",\"password\":\"p&w=1\"", &cfg);
     kp_message m = message(1, KP_CHANNEL_SMS, "42/sms");
     kp_outgoing o = {.m = &m, .text = strdup("Код 1234 & ещё+")};
     snprintf(o.to, sizeof o.to, "+79255070602");

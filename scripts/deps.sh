@@ -14,7 +14,9 @@ case "${1:-}" in
     # systemd runs; the demo (scripts/run.sh) does not install it.
     # postgresql: scripts/test.sh runs every suite on a throwaway cluster
     # too (scripts/pg.sh).
-    pkgs+=(nginx openssl postgresql) ;;
+    # python3-aiosmtpd: tests/integration/fakes.py's SMTP server, which
+    # test_notify_send and the notification tests send e-mail to.
+    pkgs+=(nginx openssl postgresql python3-aiosmtpd) ;;
   "") ;;
   *) echo "usage: scripts/deps.sh [--test]" >&2; exit 2 ;;
 esac

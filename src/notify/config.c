@@ -43,8 +43,8 @@ static const sms_profile sms_profiles[] = {
     /* Twilio: the Account SID is the username, the auth token the
      * password (basic auth); 201 Created with the message's "sid". */
     {"twilio", "https://api.twilio.com/2010-04-01/Accounts/{{username}}/Messages.json", "POST",
-     "application/x-www-form-urlencoded", "To={{to}}&From={{sender}}&Body={{text}}", true, "",
-     "", "sid"},
+     "application/x-www-form-urlencoded", "To={{to}}&From={{sender}}&Body={{text}}", true, "", "",
+     "sid"},
 };
 
 /* The substitutions a gateway's url, body and headers may use. */
@@ -69,8 +69,7 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pa
         char field[64];
         kp_buf list;
         kp_buf_init(&list, 512);
-        for (size_t i = 0; allowed[i]; i++)
-            kp_buf_printf(&list, "%s%s", i ? ", " : "", allowed[i]);
+        for (size_t i = 0; allowed[i]; i++) kp_buf_printf(&list, "%s%s", i ? ", " : "", allowed[i]);
         path_of(field, sizeof field, path, key);
         kp_err err = kp_error_set(e, KP_ERR_INVALID, field, "unknown key; allowed: %s",
                                   list.data ? list.data : "");
@@ -81,8 +80,7 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pa
 }
 
 /* An object member that must be an object when present; NULL when absent. */
-static kp_err get_object(json_t *obj, const char *key, const char *path, json_t **out,
-                         kp_error *e)
+static kp_err get_object(json_t *obj, const char *key, const char *path, json_t **out, kp_error *e)
 {
     char field[64];
     path_of(field, sizeof field, path, key);
@@ -93,8 +91,8 @@ static kp_err get_object(json_t *obj, const char *key, const char *path, json_t 
 }
 
 /* A string member into out (left as it is when absent). */
-static kp_err get_string(json_t *obj, const char *key, const char *path, char *out,
-                         size_t out_size, kp_error *e)
+static kp_err get_string(json_t *obj, const char *key, const char *path, char *out, size_t out_size,
+                         kp_error *e)
 {
     char field[64];
     path_of(field, sizeof field, path, key);
@@ -112,8 +110,8 @@ static kp_err get_string(json_t *obj, const char *key, const char *path, char *o
 
 /* A secret: "<key>" in the file or "<key>_env" naming an environment
  * variable; not both. The value never appears in an error. */
-static kp_err get_secret(json_t *obj, const char *key, const char *path, char *out,
-                         size_t out_size, kp_error *e)
+static kp_err get_secret(json_t *obj, const char *key, const char *path, char *out, size_t out_size,
+                         kp_error *e)
 {
     char env_key[64], field[64], env_field[64];
     snprintf(env_key, sizeof env_key, "%s_env", key);
@@ -135,8 +133,7 @@ static kp_err get_secret(json_t *obj, const char *key, const char *path, char *o
                             name);
     if (strlen(value) >= out_size)
         return kp_error_set(e, KP_ERR_INVALID, env_field,
-                            "environment variable %s is longer than %zu bytes", name,
-                            out_size - 1);
+                            "environment variable %s is longer than %zu bytes", name, out_size - 1);
     memcpy(out, value, strlen(value) + 1);
     return KP_OK;
 }
@@ -268,9 +265,9 @@ void kp_notify_config_default(kp_notify_config *out)
 
 static kp_err load_email(json_t *o, kp_notify_config *c, kp_error *e)
 {
-    static const char *const keys[] = {"url",  "starttls", "username", "password", "password_env",
-                                       "from", "reply_to", "rate_per_second", "timeout_seconds",
-                                       NULL};
+    static const char *const keys[] = {
+        "url",  "starttls", "username",        "password",        "password_env",
+        "from", "reply_to", "rate_per_second", "timeout_seconds", NULL};
     kp_err err = check_keys(o, keys, "email", e);
     char starttls[16] = "try";
     if (!err) err = get_string(o, "url", "email", c->email.url, sizeof c->email.url, e);
@@ -288,9 +285,12 @@ static kp_err load_email(json_t *o, kp_notify_config *c, kp_error *e)
     if (!starts_with(c->email.url, "smtp://") && !starts_with(c->email.url, "smtps://"))
         return kp_error_set(e, KP_ERR_INVALID, "email.url",
                             "is required: smtp://host:port or smtps://host:port");
-    if (strcmp(starttls, "off") == 0) c->email.starttls = 0;
-    else if (strcmp(starttls, "try") == 0) c->email.starttls = 1;
-    else if (strcmp(starttls, "required") == 0) c->email.starttls = 2;
+    if (strcmp(starttls, "off") == 0)
+        c->email.starttls = 0;
+    else if (strcmp(starttls, "try") == 0)
+        c->email.starttls = 1;
+    else if (strcmp(starttls, "required") == 0)
+        c->email.starttls = 2;
     else
         return kp_error_set(e, KP_ERR_INVALID, "email.starttls",
                             "must be \"off\", \"try\" or \"required\"");
@@ -317,15 +317,16 @@ static kp_err load_sms_success(json_t *o, kp_notify_config *c, kp_error *e)
         return kp_error_set(e, KP_ERR_INVALID, "sms.success.field",
                             "is required: a dotted path into the gateway's JSON answer");
     c->sms.success_value[0] = '\0';
-    err = get_string(s, "field", "sms.success", c->sms.success_field,
-                     sizeof c->sms.success_field, e);
+    err =
+        get_string(s, "field", "sms.success", c->sms.success_field, sizeof c->sms.success_field, e);
     if (!err)
         err = get_string(s, "value", "sms.success", c->sms.success_value,
                          sizeof c->sms.success_value, e);
     if (err) return err;
     if (c->sms.success_field[0] == '\0')
-        return kp_error_set(e, KP_ERR_INVALID, "sms.success.field",
-                            "must not be empty: a dotted path such as \"status\" or \"result.code\"");
+        return kp_error_set(
+            e, KP_ERR_INVALID, "sms.success.field",
+            "must not be empty: a dotted path such as \"status\" or \"result.code\"");
     if (json_object_get(s, "value") && c->sms.success_value[0] == '\0')
         return kp_error_set(e, KP_ERR_INVALID, "sms.success.value",
                             "must not be empty; leave it out to require only that the field is "
@@ -364,11 +365,25 @@ static kp_err load_sms_headers(json_t *o, kp_notify_config *c, kp_error *e)
 
 static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
 {
-    static const char *const keys[] = {
-        "profile",  "url",          "method",         "content_type", "body",
-        "headers",  "username",     "username_env",   "password",     "password_env",
-        "auth",     "success",      "provider_id_field", "sender",    "rate_per_second",
-        "timeout_seconds", "inbound_token", "inbound_token_env", NULL};
+    static const char *const keys[] = {"profile",
+                                       "url",
+                                       "method",
+                                       "content_type",
+                                       "body",
+                                       "headers",
+                                       "username",
+                                       "username_env",
+                                       "password",
+                                       "password_env",
+                                       "auth",
+                                       "success",
+                                       "provider_id_field",
+                                       "sender",
+                                       "rate_per_second",
+                                       "timeout_seconds",
+                                       "inbound_token",
+                                       "inbound_token_env",
+                                       NULL};
     kp_err err = check_keys(o, keys, "sms", e);
     if (!err) err = get_string(o, "profile", "sms", c->sms.profile, sizeof c->sms.profile, e);
     if (err) return err;
@@ -385,15 +400,14 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
     c->sms.basic_auth = p->basic_auth;
     snprintf(c->sms.success_field, sizeof c->sms.success_field, "%s", p->success_field);
     snprintf(c->sms.success_value, sizeof c->sms.success_value, "%s", p->success_value);
-    snprintf(c->sms.provider_id_field, sizeof c->sms.provider_id_field, "%s",
-             p->provider_id_field);
+    snprintf(c->sms.provider_id_field, sizeof c->sms.provider_id_field, "%s", p->provider_id_field);
 
     char auth[16] = "";
     err = get_string(o, "url", "sms", c->sms.url, sizeof c->sms.url, e);
     if (!err) err = get_string(o, "method", "sms", c->sms.method, sizeof c->sms.method, e);
     if (!err)
-        err = get_string(o, "content_type", "sms", c->sms.content_type,
-                         sizeof c->sms.content_type, e);
+        err = get_string(o, "content_type", "sms", c->sms.content_type, sizeof c->sms.content_type,
+                         e);
     if (!err) err = get_string(o, "body", "sms", c->sms.body, sizeof c->sms.body, e);
     if (!err) err = load_sms_headers(o, c, e);
     if (!err) err = get_secret(o, "username", "sms", c->sms.username, sizeof c->sms.username, e);
@@ -420,8 +434,7 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
                             "is required (the generic profile has none): http:// or https://");
     if (strcmp(c->sms.method, "POST") != 0 && strcmp(c->sms.method, "GET") != 0)
         return kp_error_set(e, KP_ERR_INVALID, "sms.method", "must be \"POST\" or \"GET\"");
-    if (strcmp(c->sms.method, "GET") == 0 && json_object_get(o, "body") &&
-        c->sms.body[0] != '\0')
+    if (strcmp(c->sms.method, "GET") == 0 && json_object_get(o, "body") && c->sms.body[0] != '\0')
         return kp_error_set(e, KP_ERR_INVALID, "sms.body",
                             "must be empty with method GET (put the fields in the url)");
     if (strcmp(c->sms.method, "GET") == 0) c->sms.body[0] = '\0';
@@ -432,11 +445,15 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
     if (strpbrk(c->sms.content_type, "\r\n"))
         return kp_error_set(e, KP_ERR_INVALID, "sms.content_type", "must be one line");
     if (auth[0]) {
-        if (strcmp(auth, "basic") == 0) c->sms.basic_auth = true;
-        else if (strcmp(auth, "none") == 0) c->sms.basic_auth = false;
-        else return kp_error_set(e, KP_ERR_INVALID, "sms.auth", "must be \"basic\" or \"none\"");
+        if (strcmp(auth, "basic") == 0)
+            c->sms.basic_auth = true;
+        else if (strcmp(auth, "none") == 0)
+            c->sms.basic_auth = false;
+        else
+            return kp_error_set(e, KP_ERR_INVALID, "sms.auth", "must be \"basic\" or \"none\"");
     } else if (p == &sms_profiles[0]) {
-        c->sms.basic_auth = c->sms.username[0] != '\0' && strstr(c->sms.url, "{{username}}") == NULL &&
+        c->sms.basic_auth = c->sms.username[0] != '\0' &&
+                            strstr(c->sms.url, "{{username}}") == NULL &&
                             strstr(c->sms.body, "{{username}}") == NULL;
     }
     if (c->sms.basic_auth && c->sms.username[0] == '\0')
@@ -518,8 +535,7 @@ kp_err kp_notify_config_load(const char *path, kp_notify_config *out, kp_error *
         goto out;
     if (out->public_url[0] && !starts_with(out->public_url, "http://") &&
         !starts_with(out->public_url, "https://")) {
-        err = kp_error_set(e, KP_ERR_INVALID, "public_url",
-                           "must start with http:// or https://");
+        err = kp_error_set(e, KP_ERR_INVALID, "public_url", "must start with http:// or https://");
         goto out;
     }
 out:

@@ -17,11 +17,11 @@ enum {
 
 struct kp_sender {
     kp_channel channel;
-    kp_notify_config cfg;          /* a copy: the caller's may go */
+    kp_notify_config cfg; /* a copy: the caller's may go */
     CURL *curl;
-    kp_buf answer;                 /* the body of the last answer */
-    int64_t retry_after;           /* the last answer's Retry-After in seconds, 0 = none */
-    kp_time now;                   /* the attempt's time (Retry-After as a date) */
+    kp_buf answer;       /* the body of the last answer */
+    int64_t retry_after; /* the last answer's Retry-After in seconds, 0 = none */
+    kp_time now;         /* the attempt's time (Retry-After as a date) */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -38,16 +38,15 @@ bool send_header(struct curl_slist **list, const char *fmt, ...)
  * (may be NULL for GET), headers (may be NULL), a basic-auth user:password
  * or NULL, within timeout_seconds. Fills s->answer, s->retry_after and
  * *status (0 when no answer came). */
-CURLcode send_http(kp_sender *s, const char *method, const char *url,
-                   struct curl_slist *headers, const char *body, size_t body_len,
-                   const char *userpwd, int timeout_seconds, long *status);
+CURLcode send_http(kp_sender *s, const char *method, const char *url, struct curl_slist *headers,
+                   const char *body, size_t body_len, const char *userpwd, int timeout_seconds,
+                   long *status);
 
 /* The failure class of an HTTP attempt that was not a success: transport
  * errors, 408, 429 and 5xx are temporary; other statuses are temporary
  * unless permanent_4xx and 400 <= status < 500. Sets r (error, permanent,
  * retry_after). */
-void send_http_fail(kp_sender *s, CURLcode rc, long status, bool permanent_4xx,
-                    kp_send_result *r);
+void send_http_fail(kp_sender *s, CURLcode rc, long status, bool permanent_4xx, kp_send_result *r);
 
 void send_smtp(kp_sender *s, const kp_outgoing *o, kp_send_result *r);
 void send_sms(kp_sender *s, const kp_outgoing *o, kp_send_result *r);

@@ -54,7 +54,9 @@ static void put_escaped(kp_buf *out, const char *value, sms_escape how)
 static bool expand(const kp_sender *s, const kp_outgoing *o, const char *tpl, sms_escape how,
                    kp_buf *out)
 {
-    const struct { const char *name, *value; } vars[] = {
+    const struct {
+        const char *name, *value;
+    } vars[] = {
         {"to", o->to},
         {"text", o->text ? o->text : ""},
         {"id", o->m->key},
@@ -112,11 +114,16 @@ static bool json_path_text(json_t *root, const char *path, char *out, size_t out
         p += len + (dot ? 1 : 0);
     }
     if (v == NULL || json_is_null(v)) return false;
-    if (json_is_string(v)) snprintf(out, out_size, "%s", json_string_value(v));
-    else if (json_is_integer(v)) snprintf(out, out_size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v)) snprintf(out, out_size, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v)) snprintf(out, out_size, "%s", json_is_true(v) ? "true" : "false");
-    else snprintf(out, out_size, "(object)");
+    if (json_is_string(v))
+        snprintf(out, out_size, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, out_size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(out, out_size, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, out_size, "%s", json_is_true(v) ? "true" : "false");
+    else
+        snprintf(out, out_size, "(object)");
     return true;
 }
 
@@ -140,8 +147,8 @@ static void judge_answer(kp_sender *s, long status, kp_send_result *r)
         if (!present || (want[0] && strcmp(got, want) != 0) ||
             (!want[0] && strcmp(got, "false") == 0)) {
             if (!present)
-                send_fail(r, false, "HTTP %ld but the answer has no %s (sms.success.field)",
-                          status, field);
+                send_fail(r, false, "HTTP %ld but the answer has no %s (sms.success.field)", status,
+                          field);
             else
                 send_fail(r, false, "HTTP %ld but %s is \"%.64s\", not \"%s\" (sms.success)",
                           status, field, got, want[0] ? want : "present");
@@ -158,7 +165,8 @@ void send_sms(kp_sender *s, const kp_outgoing *o, kp_send_result *r)
 {
     const kp_notify_config *c = &s->cfg;
     char type[sizeof c->sms.content_type];
-    for (size_t i = 0; i < sizeof type; i++) type[i] = (char)tolower((unsigned char)c->sms.content_type[i]);
+    for (size_t i = 0; i < sizeof type; i++)
+        type[i] = (char)tolower((unsigned char)c->sms.content_type[i]);
     bool json = strstr(type, "json") != NULL;
     kp_buf url, body, line;
     kp_buf_init(&url, KP_URL_MAX * 4);
@@ -186,8 +194,10 @@ void send_sms(kp_sender *s, const kp_outgoing *o, kp_send_result *r)
     long status = 0;
     CURLcode rc = send_http(s, c->sms.method, url.data, h, body.data, body.len,
                             c->sms.basic_auth ? userpwd : NULL, c->sms.timeout_seconds, &status);
-    if (rc == CURLE_OK && status >= 200 && status < 300) judge_answer(s, status, r);
-    else send_http_fail(s, rc, status, true, r);
+    if (rc == CURLE_OK && status >= 200 && status < 300)
+        judge_answer(s, status, r);
+    else
+        send_http_fail(s, rc, status, true, r);
 out:
     curl_slist_free_all(h);
     kp_buf_release(&url);

@@ -47,8 +47,10 @@ static bool encode_words(kp_buf *out, const char *text)
 static void address_of(const char *from, char *out, size_t size)
 {
     const char *lt = strrchr(from, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-    if (lt && gt) snprintf(out, size, "%.*s", (int)(gt - lt - 1), lt + 1);
-    else snprintf(out, size, "%s", from);
+    if (lt && gt)
+        snprintf(out, size, "%.*s", (int)(gt - lt - 1), lt + 1);
+    else
+        snprintf(out, size, "%s", from);
 }
 
 /* "From:"-style value: the display name encoded when it is not ASCII. */
@@ -149,8 +151,10 @@ void send_smtp(kp_sender *s, const kp_outgoing *o, kp_send_result *r)
     char from_addr[256], host[256] = "localhost", envelope_from[260], rcpt[KP_EMAIL_MAX + 3];
     char message_id[KP_NOTIFY_KEY_MAX + 260];
     if (o->to[0] == '\0' || strchr(o->to, '@') == NULL || strpbrk(o->to, "<>\r\n \t,") ||
-        !is_ascii_printable(o->to))
-        return send_fail(r, true, "the recipient is not one e-mail address");
+        !is_ascii_printable(o->to)) {
+        send_fail(r, true, "the recipient is not one e-mail address");
+        return;
+    }
     address_of(c->email.from, from_addr, sizeof from_addr);
     const char *at = strrchr(from_addr, '@');
     if (at && at[1]) snprintf(host, sizeof host, "%s", at + 1);

@@ -130,22 +130,20 @@ void kp_sender_send(kp_sender *s, const kp_outgoing *o, const kp_webhook_endpoin
                   kp_channel_name(s->channel));
         return;
     }
-    switch (s->channel) {
-    case KP_CHANNEL_EMAIL:
-        if (!s->cfg.email.on) return send_fail(r, false, "e-mail is not configured (--notify)");
-        return send_smtp(s, o, r);
-    case KP_CHANNEL_SMS:
-        if (!s->cfg.sms.on) return send_fail(r, false, "sms is not configured (--notify)");
-        return send_sms(s, o, r);
-    case KP_CHANNEL_WEBHOOK:
-        if (!s->cfg.webhook.on)
-            return send_fail(r, false, "webhooks are disabled (webhooks.enabled)");
-        if (ep == NULL || secret == NULL)
-            return send_fail(r, false, "a webhook delivery without its endpoint");
-        return send_webhook(s, o, ep, secret, r);
-    default:
-        return send_fail(r, true, "unknown channel %d", (int)s->channel);
-    }
+    if (s->channel == KP_CHANNEL_EMAIL && !s->cfg.email.on)
+        send_fail(r, false, "e-mail is not configured (--notify)");
+    else if (s->channel == KP_CHANNEL_EMAIL)
+        send_smtp(s, o, r);
+    else if (s->channel == KP_CHANNEL_SMS && !s->cfg.sms.on)
+        send_fail(r, false, "sms is not configured (--notify)");
+    else if (s->channel == KP_CHANNEL_SMS)
+        send_sms(s, o, r);
+    else if (!s->cfg.webhook.on)
+        send_fail(r, false, "webhooks are disabled (webhooks.enabled)");
+    else if (ep == NULL || secret == NULL)
+        send_fail(r, false, "a webhook delivery without its endpoint");
+    else
+        send_webhook(s, o, ep, secret, r);
 }
 
 /* ----------------------------------------------------------------- HTTP */
@@ -198,9 +196,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
     return len;
 }
 
-CURLcode send_http(kp_sender *s, const char *method, const char *url,
-                   struct curl_slist *headers, const char *body, size_t body_len,
-                   const char *userpwd, int timeout_seconds, long *status)
+CURLcode send_http(kp_sender *s, const char *method, const char *url, struct curl_slist *headers,
+                   const char *body, size_t body_len, const char *userpwd, int timeout_seconds,
+                   long *status)
 {
     CURL *c = s->curl;
     kp_buf_reset(&s->answer);
@@ -241,18 +239,19 @@ CURLcode send_http(kp_sender *s, const char *method, const char *url,
     return rc;
 }
 
-void send_http_fail(kp_sender *s, CURLcode rc, long status, bool permanent_4xx,
-                    kp_send_result *r)
+void send_http_fail(kp_sender *s, CURLcode rc, long status, bool permanent_4xx, kp_send_result *r)
 {
     r->retry_after = s->retry_after;
     if (rc != CURLE_OK) {
-        if (rc == CURLE_WRITE_ERROR && s->answer.failed)
-            return send_fail(r, false, "the answer is longer than %d bytes", SEND_ANSWER_MAX);
-        return send_fail(r, false, "%s%s%s", curl_easy_strerror(rc), s->errbuf[0] ? ": " : "",
-                         s->errbuf);
+        if (rc == CURLE_WRITE_ERROR && s->answer.failed) {
+            send_fail(r, false, "the answer is longer than %d bytes", SEND_ANSWER_MAX);
+            return;
+        }
+        send_fail(r, false, "%s%s%s", curl_easy_strerror(rc), s->errbuf[0] ? ": " : "", s->errbuf);
+        return;
     }
-    bool permanent = permanent_4xx && status >= 400 && status < 500 && status != 408 &&
-                     status != 429;
+    bool permanent =
+        permanent_4xx && status >= 400 && status < 500 && status != 408 && status != 429;
     send_fail(r, permanent, "HTTP %ld%s", status,
               permanent ? " (refused for good)" : " (will retry)");
 }
@@ -265,8 +264,10 @@ void send_webhook(kp_sender *s, const kp_outgoing *o, const kp_webhook_endpoint 
     const char *body = o->body ? o->body : "";
     size_t body_len = strlen(body);
     char signature[128];
-    if (kp_webhook_sign(secret, o->m->key, s->now, body, body_len, signature, sizeof signature))
-        return send_fail(r, true, "the endpoint's secret is not \"whsec_\" + base64");
+    if (kp_webhook_sign(secret, o->m->key, s->now, body, body_len, signature, sizeof signature)) {
+        send_fail(r, true, "the endpoint's secret is not \"whsec_\" + base64");
+        return;
+    }
     struct curl_slist *h = NULL;
     bool ok = send_header(&h, "Content-Type: application/json") &&
               send_header(&h, "webhook-id: %s", o->m->key) &&
@@ -274,7 +275,8 @@ void send_webhook(kp_sender *s, const kp_outgoing *o, const kp_webhook_endpoint 
               send_header(&h, "webhook-signature: %s", signature) && send_header(&h, "Expect:");
     if (!ok) {
         curl_slist_free_all(h);
-        return send_fail(r, false, "out of memory");
+        send_fail(r, false, "out of memory");
+        return;
     }
     long status = 0;
     CURLcode rc = send_http(s, "POST", ep->url, h, body, body_len, NULL,

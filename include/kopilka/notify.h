@@ -215,9 +215,11 @@ typedef struct kp_notify_ops {
     /* (write) Stores the event; sets ev->id. A key stored already is KP_OK
      * with ev->id 0 and nothing written (the same cause never makes two
      * events). KP_ERR_BUSY as op_insert's (another writer's uncommitted
-     * insert of the key). */
+     * insert of the key). KP_ERR_INVALID for an empty key. */
     kp_err (*event_insert)(kp_store *s, kp_notify_event *ev);
-    /* Events not dispatched yet, after id `after`, in id order. */
+    /* Events not dispatched yet, after id `after`, in id order. Each
+     * payload is malloc'd with a NUL past payload_len (a JSON payload reads
+     * as a string); kp_notify_event_release frees it. */
     kp_err (*events_pending)(kp_store *s, int64_t after, kp_notify_event *out, size_t limit,
                              size_t *n);
     /* (write) Stores the messages made of event `event_id` (created_at =
@@ -232,11 +234,14 @@ typedef struct kp_notify_ops {
     /* (write) Takes up to `limit` pending messages due at `now` (next_at <=
      * now) that no worker holds (lease_until < now), oldest next_at first,
      * optionally of one channel (0 = any), and leases them until
-     * lease_until. Fills out (sealed blobs malloc'd). */
+     * lease_until. Fills out (sealed blobs malloc'd), in that order. One
+     * write: two claims never return one message while its lease runs. */
     kp_err (*messages_claim)(kp_store *s, kp_time now, kp_time lease_until, kp_channel channel,
                              kp_message *out, size_t limit, size_t *n);
     /* (write) Records attempts' outcomes and drops their leases. An
-     * unknown id is skipped. */
+     * unknown id is skipped. A message cancelled while it was in flight
+     * (messages_cancel, messages_erase) stays cancelled unless the result
+     * is SENT (then that is the truth). */
     kp_err (*messages_settle)(kp_store *s, const kp_message_result *results, size_t n);
     /* The message `id`. KP_ERR_NOT_FOUND. */
     kp_err (*message_get)(kp_store *s, int64_t id, kp_message *out);
@@ -246,7 +251,8 @@ typedef struct kp_notify_ops {
                             kp_message *out, size_t limit, size_t *n);
     /* (write) Makes message `id` pending again, due at `now`, with its
      * attempts reset and lease dropped (a retry of a dead one, a replay of
-     * a sent webhook). KP_ERR_NOT_FOUND. */
+     * a sent webhook). KP_ERR_NOT_FOUND; KP_ERR_CONFLICT for a message
+     * erased (messages_erase: nothing left to send). */
     kp_err (*message_retry)(kp_store *s, int64_t id, kp_time now);
     /* (write) Cancels the customer's pending messages of the channels in
      * `channels` (bit set) whose kind is in `kinds` (bit set, 0 = all):
@@ -255,7 +261,8 @@ typedef struct kp_notify_ops {
                               int64_t *n);
     /* (write) Erasure: drops the sealed text of every message of the
      * customer (the rows, their states and times stay for the record) and
-     * cancels those pending. Sets *n to how many messages. */
+     * cancels those pending. Sets *n to how many messages. The reads then
+     * give sealed NULL, sealed_len 0. */
     kp_err (*messages_erase)(kp_store *s, int64_t customer_id, int64_t *n);
     kp_err (*outbox_stats)(kp_store *s, kp_outbox_stats *out);
 
@@ -293,7 +300,8 @@ typedef struct kp_notify_ops {
     /* (write) Checks a code's hash for the customer at `now`: *ok when it
      * matches a code not expired and tried fewer than max_attempts times
      * (the code is then used up); a wrong one counts an attempt.
-     * KP_ERR_NOT_FOUND when the customer has no live code. */
+     * KP_ERR_NOT_FOUND when the customer has no live code: none, used,
+     * expired (expires_at <= now) or tried max_attempts times already. */
     kp_err (*login_code_check)(kp_store *s, int64_t customer_id, const uint8_t hash[32],
                                kp_time now, int32_t max_attempts, bool *ok);
 

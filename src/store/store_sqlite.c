@@ -13,6 +13,7 @@
 #include "store_sqlite_vfs.h"
 #include "store_sqlite_people.h"
 #include "store_sqlite_triggers.h"
+#include "store_sqlite_notify.h"
 #include "store_sqlite_group.h"
 
 #include <errno.h>
@@ -156,12 +157,18 @@ typedef struct sqlite_store {
     int64_t sys_saved[1 - KP_SYS__MIN];
     sqlite_triggers *triggers; /* store_sqlite_triggers.c */
     sqlite_people *people;     /* store_sqlite_people.c */
+    sqlite_notify *notify;     /* store_sqlite_notify.c */
     sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
 } sqlite_store;
 
 sqlite_people *store_sqlite_people_of(kp_store *s)
 {
     return ((sqlite_store *)s)->people;
+}
+
+sqlite_notify *store_sqlite_notify_of(kp_store *s)
+{
+    return ((sqlite_store *)s)->notify;
 }
 
 sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
@@ -197,6 +204,7 @@ static void s_close(kp_store *base)
     for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(s->stmt[i]);
     store_sqlite_triggers_close(s->triggers);
     store_sqlite_people_close(s->people);
+    store_sqlite_notify_close(s->notify);
     store_sqlite_group_free(s->group);
     sqlite3_close(s->db);
     free(s);
@@ -538,8 +546,13 @@ static kp_err s_op_insert(kp_store *b, kp_op_row *row)
     if (row->detail) sqlite3_bind_text(st, 15, row->detail, -1, SQLITE_STATIC);
     if (row->response) sqlite3_bind_text(st, 16, row->response, -1, SQLITE_STATIC);
     kp_err err = run(s, st);
-    if (err == KP_OK) row->id = sqlite3_last_insert_rowid(s->db);
-    return err;
+    if (err != KP_OK) return err;
+    row->id = sqlite3_last_insert_rowid(s->db);
+    if (row->notify == NULL) return KP_OK;
+    /* The operation's notification event, in the same transaction. */
+    row->notify->op_id = row->id;
+    snprintf(row->notify->key, sizeof row->notify->key, "op:%lld", (long long)row->id);
+    return store_sqlite_notify_ops.event_insert(b, row->notify);
 }
 
 static kp_err s_op_set_detail(kp_store *b, int64_t op_id, const char *detail)
@@ -1004,6 +1017,7 @@ static const kp_store_ops sqlite_ops = {
     .identity = s_identity,
     .triggers = &store_sqlite_triggers_ops,
     .people = &store_sqlite_people_ops,
+    .notify = &store_sqlite_notify_ops,
     .group = &store_sqlite_group_ops,
 };
 
@@ -1163,6 +1177,13 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
                                  &s->people) != KP_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database",
                            "cannot prepare the customers tables of %s: %s", path,
+                           s->base.last_error);
+        goto out;
+    }
+    if (store_sqlite_notify_open(s->db, s->base.last_error, sizeof s->base.last_error,
+                                 &s->notify) != KP_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database",
+                           "cannot prepare the notification tables of %s: %s", path,
                            s->base.last_error);
         goto out;
     }

@@ -1,5 +1,5 @@
 /*
- * test_notify_store_pg.c: what the PostgreSQL side of the outbox
+ * test_store_pg_notify.c: what the PostgreSQL side of the outbox
  * (src/store/store_pg_notify.c) must do beyond the contract suite, with
  * two connections standing for two servers on one database:
  *  - two servers claiming at once never take one message twice, and a
@@ -11,7 +11,7 @@
  *  - two dispatchers of one event make its messages once;
  *  - an operation's event (kp_op_row.notify) is written in the operation's
  *    own round trip, by op_insert and op_insert_apply alike.
- * PostgreSQL only: the plain entry skips, test_notify_store_pg_pg runs it.
+ * PostgreSQL only: the plain entry skips, test_store_pg_notify_pg runs it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -419,7 +419,7 @@ static void test_an_operations_event_costs_no_round_trip(void **state)
 int main(void)
 {
     if (!fixture_is_pg()) {
-        fprintf(stderr, "skipped: PostgreSQL only (test_notify_store_pg_pg runs it)\n");
+        fprintf(stderr, "skipped: PostgreSQL only (test_store_pg_notify_pg runs it)\n");
         return 77;
     }
     const struct CMUnitTest tests[] = {

@@ -10,7 +10,9 @@
  *    first rolled back, stores it; never two events of one cause;
  *  - two dispatchers of one event make its messages once;
  *  - an operation's event (kp_op_row.notify) is written in the operation's
- *    own round trip, by op_insert and op_insert_apply alike.
+ *    own round trip, by op_insert and op_insert_apply alike;
+ *  - a database made before the outbox (schema version 1) gains its tables
+ *    when a newer kopilka opens it.
  * PostgreSQL only: the plain entry skips, test_store_pg_notify_pg runs it.
  */
 #include <setjmp.h>
@@ -416,6 +418,37 @@ static void test_an_operations_event_costs_no_round_trip(void **state)
     free(plan);
 }
 
+/* ---- a database made before the outbox */
+
+static void test_a_database_of_schema_1_gains_the_outbox_on_open(void **state)
+{
+    fx *f = *state;
+    kp_store_close(f->b);
+    f->b = NULL;
+    kp_store_close(f->a);
+    f->a = NULL;
+    /* Back to what migration 1 left: no outbox tables, version 1. */
+    PGconn *c = fixture_pg_connect(f->location);
+    PGresult *r = PQexec(c, "BEGIN; DROP TABLE notify_events, messages, notify_prefs, "
+                            "notify_templates, webhook_endpoints, login_codes, "
+                            "customer_sessions; DELETE FROM kopilka_schema WHERE version > 1; "
+                            "COMMIT");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    kp_error e = {0};
+    if (kp_store_open(f->location, false, &f->a, &e) != KP_OK) fail_msg("open: %s", e.message);
+    if (kp_store_open(f->location, false, &f->b, &e) != KP_OK) fail_msg("open: %s", e.message);
+    r = PQexec(c, "SELECT max(version) FROM kopilka_schema");
+    assert_string_equal(PQgetvalue(r, 0, 0), "2");
+    PQclear(r);
+    PQfinish(c);
+    int64_t event_id = event_with_messages(f->a, "after-upgrade", 2);
+    kp_message m;
+    OK(f->b, f->b->ops->notify->message_get(f->b, 1, &m));
+    assert_int_equal(m.event_id, event_id);
+    kp_message_release(&m);
+}
+
 int main(void)
 {
     if (!fixture_is_pg()) {
@@ -433,6 +466,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_operations_event_costs_no_round_trip, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_database_of_schema_1_gains_the_outbox_on_open,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,8 +57,8 @@ struct kp_migrate {
 /* Tables whose rows the target's schema makes itself, and how the source's
  * rows join them (by key, the source's row replacing the target's). Every
  * other table must be empty in the target.
- *   meta: the keys that describe the SQLite file (its schema versions, its
- *     operation-log mark) are not copied: the target's own describe it;
+ *   meta: the keys that describe the SQLite file (its schema versions, the
+ *     outbox's among them, its operation-log mark) are not copied: the target's own describe it;
  *     the rest (the database's identity, the terminal generation) are.
  *   sys_accounts: the program's own accounts, made at zero balance; the
  *     source's balances replace them. */
@@ -67,7 +67,9 @@ static const struct {
     const char *where;        /* the source's rows to copy */
     const char *empty_unless; /* a target row "holds data" when this is true */
 } seeded_tables[] = {
-    {"meta", "key NOT IN ('schema_version', 'people_schema', 'terminals_schema', 'oplog_seq')",
+    {"meta",
+     "key NOT IN ('schema_version', 'people_schema', 'terminals_schema', 'notify_schema', "
+     "'oplog_seq')",
      NULL},
     {"sys_accounts", NULL, "balance <> 0"},
 };

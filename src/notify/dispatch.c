@@ -27,7 +27,7 @@ enum {
 };
 
 /* The path of the unsubscribe route below config->public_url. */
-#define UNSUBSCRIBE_PATH "/v1/unsubscribe?token="
+#define UNSUBSCRIBE_PATH "/v1/unsubscribe/"
 
 /* Webhook blobs hold no personal data: without the key file they are kept
  * as this plain JSON (a sealed blob begins with a random nonce). */

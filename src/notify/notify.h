@@ -35,7 +35,7 @@ typedef struct kp_notify_policy {
     int32_t remind_days;            /* expiry reminder this many days before; 0 = none; default 7 */
     int32_t quiet_from_minute;      /* quiet hours in the customer's day, [from, to): */
     int32_t quiet_to_minute;        /* default 21:00 to 09:00; equal = none */
-    /* Channels a customer without preferences gets (bit sets of
+    /* Channels a customer without preferences receives (bit sets of
      * 1u << kp_channel): transactional default email|sms, marketing 0
      * (marketing needs consent). */
     uint32_t transactional_default;

@@ -76,9 +76,12 @@ static kp_err clock_time(json_t *obj, const char *key, int32_t *minute, kp_error
     char field[64];
     snprintf(field, sizeof field, "notifications.quiet_hours.%s", key);
     const char *s = json_is_string(v) ? json_string_value(v) : "";
-    int h = 0, m = 0;
-    bool ok = strlen(s) == 5 && s[2] == ':' && sscanf(s, "%2d:%2d", &h, &m) == 2 && s[0] >= '0' &&
-              s[0] <= '9' && s[3] >= '0' && s[3] <= '9' && h >= 0 && h < 24 && m >= 0 && m < 60;
+    bool ok = strlen(s) == 5 && s[2] == ':';
+    for (int i = 0; ok && i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9')) ok = false;
+    int h = ok ? (s[0] - '0') * 10 + (s[1] - '0') : 0;
+    int m = ok ? (s[3] - '0') * 10 + (s[4] - '0') : 0;
+    ok = ok && h < 24 && m < 60;
     if (!ok)
         return kp_error_set(e, KP_ERR_INVALID, field,
                             "is required: a time of day \"HH:MM\" from 00:00 to 23:59");

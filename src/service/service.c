@@ -18,7 +18,6 @@
 #include "script/script.h"
 #include "people.h"
 #include "service_rules.h"
-#include "notify/notify.h"
 
 kp_scratch *kp_scratch_new(void)
 {

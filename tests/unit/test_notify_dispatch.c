@@ -328,7 +328,7 @@ static void test_marketing_needs_consent(void **state)
     assert_string_equal(o.subject, "Скидки, Анна!");
     assert_non_null(strstr(o.text, "Только до пятницы."));
     assert_non_null(strstr(o.text, o.unsubscribe_url));
-    const char *prefix = "https://loyalty.example/v1/unsubscribe?token=";
+    const char *prefix = "https://loyalty.example/v1/unsubscribe/";
     assert_memory_equal(o.unsubscribe_url, prefix, strlen(prefix));
     int64_t who = 0;
     kp_channel ch = 0;

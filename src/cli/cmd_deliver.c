@@ -123,6 +123,7 @@ int cmd_deliver(int argc, char **argv)
         if (!channel_on(&config, pii, c)) continue;
         kp_rate_init(&rates[c], channel_rate(&config, c));
         if ((senders[c] = kp_sender_new(&config, c)) == NULL) {
+            kp_rate_release(&rates[c]);
             kp_error_set(&e, KP_ERR_NOMEM, "", "cannot make the %s sender", kp_channel_name(c));
             goto out;
         }
@@ -178,7 +179,10 @@ int cmd_deliver(int argc, char **argv)
     if (err == KP_OK) rc = 0;
 out:
     if (rc) fail(&e);
-    for (int c = 1; c < KP_CHANNEL__COUNT; c++) kp_sender_free(senders[c]);
+    for (int c = 1; c < KP_CHANNEL__COUNT; c++) {
+        if (senders[c]) kp_rate_release(&rates[c]);
+        kp_sender_free(senders[c]);
+    }
     free(program);
     kp_pii_free(pii);
     if (st) kp_store_close(st);

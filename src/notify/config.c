@@ -176,6 +176,22 @@ static kp_err get_rate(json_t *obj, const char *path, double *out, kp_error *e)
     return KP_OK;
 }
 
+/* How many delivery workers a channel runs at once. */
+static kp_err get_concurrency(json_t *obj, const char *path, int *out, kp_error *e)
+{
+    char field[64];
+    path_of(field, sizeof field, path, "concurrency");
+    json_t *v = json_object_get(obj, "concurrency");
+    if (v == NULL) return KP_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > KP_CONCURRENCY_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, field,
+                            "must be an integer from 1 to %d: the channel's delivery workers, "
+                            "which share its rate_per_second", KP_CONCURRENCY_MAX);
+    *out = (int)json_integer_value(v);
+    return KP_OK;
+}
+
 static bool starts_with(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -251,13 +267,16 @@ void kp_notify_config_default(kp_notify_config *out)
     out->email.starttls = 1;
     out->email.rate_per_second = 10;
     out->email.timeout_seconds = 10;
+    out->email.concurrency = KP_CONCURRENCY_EMAIL;
     snprintf(out->sms.profile, sizeof out->sms.profile, "generic");
     snprintf(out->sms.method, sizeof out->sms.method, "POST");
     out->sms.rate_per_second = 5;
     out->sms.timeout_seconds = 10;
+    out->sms.concurrency = KP_CONCURRENCY_SMS;
     out->webhook.on = true;
     out->webhook.rate_per_second = 50;
     out->webhook.timeout_seconds = 10;
+    out->webhook.concurrency = KP_CONCURRENCY_WEBHOOK;
     out->retry.max_attempts = 8;
     out->retry.base_seconds = 30;
     out->retry.max_seconds = 3600;
@@ -267,7 +286,7 @@ static kp_err load_email(json_t *o, kp_notify_config *c, kp_error *e)
 {
     static const char *const keys[] = {
         "url",  "starttls", "username",        "password",        "password_env",
-        "from", "reply_to", "rate_per_second", "timeout_seconds", NULL};
+        "from", "reply_to", "rate_per_second", "timeout_seconds", "concurrency", NULL};
     kp_err err = check_keys(o, keys, "email", e);
     char starttls[16] = "try";
     if (!err) err = get_string(o, "url", "email", c->email.url, sizeof c->email.url, e);
@@ -281,6 +300,7 @@ static kp_err load_email(json_t *o, kp_notify_config *c, kp_error *e)
         err = get_string(o, "reply_to", "email", c->email.reply_to, sizeof c->email.reply_to, e);
     if (!err) err = get_rate(o, "email", &c->email.rate_per_second, e);
     if (!err) err = get_int(o, "timeout_seconds", "email", 1, 300, &c->email.timeout_seconds, e);
+    if (!err) err = get_concurrency(o, "email", &c->email.concurrency, e);
     if (err) return err;
     if (!starts_with(c->email.url, "smtp://") && !starts_with(c->email.url, "smtps://"))
         return kp_error_set(e, KP_ERR_INVALID, "email.url",
@@ -381,6 +401,7 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
                                        "sender",
                                        "rate_per_second",
                                        "timeout_seconds",
+                                       "concurrency",
                                        "inbound_token",
                                        "inbound_token_env",
                                        NULL};
@@ -420,6 +441,7 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
     if (!err) err = get_string(o, "sender", "sms", c->sms.sender, sizeof c->sms.sender, e);
     if (!err) err = get_rate(o, "sms", &c->sms.rate_per_second, e);
     if (!err) err = get_int(o, "timeout_seconds", "sms", 1, 300, &c->sms.timeout_seconds, e);
+    if (!err) err = get_concurrency(o, "sms", &c->sms.concurrency, e);
     if (!err)
         err = get_secret(o, "inbound_token", "sms", c->sms.inbound_token,
                          sizeof c->sms.inbound_token, e);
@@ -478,12 +500,14 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
 
 static kp_err load_webhooks(json_t *o, kp_notify_config *c, kp_error *e)
 {
-    static const char *const keys[] = {"enabled", "rate_per_second", "timeout_seconds", NULL};
+    static const char *const keys[] = {"enabled", "rate_per_second", "timeout_seconds",
+                                       "concurrency", NULL};
     kp_err err = check_keys(o, keys, "webhooks", e);
     if (!err) err = get_bool(o, "enabled", "webhooks", &c->webhook.on, e);
     if (!err) err = get_rate(o, "webhooks", &c->webhook.rate_per_second, e);
     if (!err)
         err = get_int(o, "timeout_seconds", "webhooks", 1, 300, &c->webhook.timeout_seconds, e);
+    if (!err) err = get_concurrency(o, "webhooks", &c->webhook.concurrency, e);
     return err;
 }
 

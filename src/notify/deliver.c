@@ -66,11 +66,22 @@ void kp_rate_init(kp_rate *r, double per_second)
     r->burst = 1;
     r->tokens = 1;
     r->last_ns = 0;
+    r->workers = 1;
+    pthread_mutex_init(&r->lock, NULL);
 }
 
-uint64_t kp_rate_take(kp_rate *r, uint64_t now_ns)
+void kp_rate_release(kp_rate *r)
 {
-    if (r->rate <= 0) return 0;
+    pthread_mutex_destroy(&r->lock);
+}
+
+void kp_rate_share(kp_rate *r, int workers)
+{
+    r->workers = workers < 1 ? 1 : workers;
+}
+
+static uint64_t rate_take_locked(kp_rate *r, uint64_t now_ns)
+{
     if (r->last_ns != 0 && now_ns > r->last_ns) {
         r->tokens += (double)(now_ns - r->last_ns) * r->rate / 1e9;
         if (r->tokens > r->burst) r->tokens = r->burst;
@@ -82,6 +93,15 @@ uint64_t kp_rate_take(kp_rate *r, uint64_t now_ns)
     }
     uint64_t wait = (uint64_t)((1 - r->tokens) / r->rate * 1e9);
     return wait > 0 ? wait : 1;
+}
+
+uint64_t kp_rate_take(kp_rate *r, uint64_t now_ns)
+{
+    if (r->rate <= 0) return 0;
+    pthread_mutex_lock(&r->lock);
+    uint64_t wait = rate_take_locked(r, now_ns);
+    pthread_mutex_unlock(&r->lock);
+    return wait;
 }
 
 /* -------------------------------------------------------- dispatch */
@@ -319,11 +339,14 @@ kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_n
 {
     *n = 0;
     int timeout = channel_timeout(env->config, channel);
-    size_t limit = KP_DELIVER_BATCH;
-    if (rate->rate > 0 && rate->rate * 2 < (double)limit)
-        limit = rate->rate * 2 < 1 ? 1 : (size_t)(rate->rate * 2);
+    /* This pass's share of the channel: of the batch and of the rate. */
+    int workers = rate->workers < 1 ? 1 : rate->workers;
+    size_t limit = KP_DELIVER_BATCH / (size_t)workers;
+    if (limit < KP_DELIVER_BATCH_MIN) limit = KP_DELIVER_BATCH_MIN;
+    double share = rate->rate / workers;
+    if (share > 0 && share * 2 < (double)limit) limit = share * 2 < 1 ? 1 : (size_t)(share * 2);
     kp_time lease_until = now + 2 * timeout + 1 +
-                          (rate->rate > 0 ? (kp_time)((double)limit / rate->rate) : 0);
+                          (share > 0 ? (kp_time)((double)limit / share) + 1 : 0);
     kp_message *msgs = calloc(limit, sizeof *msgs);
     kp_message_result *results = calloc(limit, sizeof *results);
     size_t got = 0, pending = 0;

@@ -21,6 +21,8 @@
 #include <kopilka/notify.h>
 #include <kopilka/program.h>
 
+#include <pthread.h>
+
 #include "core/buf.h"
 
 struct kp_pii;
@@ -213,6 +215,7 @@ typedef struct kp_notify_config {
         char reply_to[256];
         double rate_per_second;    /* 0 = unlimited */
         int timeout_seconds;
+        int concurrency;           /* delivery workers sharing the rate; KP_CONCURRENCY_* */
     } email;
     struct {
         bool on;
@@ -234,16 +237,29 @@ typedef struct kp_notify_config {
         char sender[64];           /* the sender name, {{sender}} */
         double rate_per_second;
         int timeout_seconds;
+        int concurrency;
         char inbound_token[128];   /* replies forwarded to /v1/sms/inbound must carry it */
     } sms;
     struct {
         bool on;                   /* webhooks are always available; off disables them */
         double rate_per_second;
         int timeout_seconds;
+        int concurrency;
     } webhook;
     kp_retry_policy retry;
     char public_url[KP_URL_MAX];   /* where unsubscribe links point: https://loyalty.example */
 } kp_notify_config;
+
+/* "concurrency" of a channel: how many messages it sends at once (delivery
+ * workers, each with its own connection, sharing the channel's
+ * rate_per_second); the defaults, and the limit (a file asking outside
+ * 1..KP_CONCURRENCY_MAX is refused). */
+enum {
+    KP_CONCURRENCY_EMAIL = 4,
+    KP_CONCURRENCY_SMS = 8,
+    KP_CONCURRENCY_WEBHOOK = 8,
+    KP_CONCURRENCY_MAX = 64,
+};
 
 void kp_notify_config_default(kp_notify_config *out);
 /* Reads the JSON file at path; secrets may come from the environment
@@ -385,23 +401,36 @@ typedef struct kp_deliver_stats {
 kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                                kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e);
 
-/* A token bucket per channel (rate_per_second of the config). */
+/* A token bucket per channel (rate_per_second of the config), shared by
+ * the channel's delivery workers: kp_rate_take holds its mutex. */
 typedef struct kp_rate {
     double rate, tokens, burst;
     uint64_t last_ns;
+    int workers;          /* how many passes share it at once (kp_rate_share); 1 */
+    pthread_mutex_t lock;
 } kp_rate;
 void kp_rate_init(kp_rate *r, double per_second);
+void kp_rate_release(kp_rate *r);
+/* Tells the bucket that `workers` (1..KP_CONCURRENCY_MAX) delivery passes
+ * take from it at once: each pass then claims and leases for its share of
+ * the rate. Call before the workers start. */
+void kp_rate_share(kp_rate *r, int workers);
 /* Nanoseconds to wait before the next send (0: go now, and a token was
- * taken). */
+ * taken). Thread-safe. */
 uint64_t kp_rate_take(kp_rate *r, uint64_t now_ns);
 
 /* One delivery pass of a channel: claims due messages, opens, sends
  * (honouring `rate`), settles each with its outcome (sent, retry at
- * backoff, dead). `rd` reads endpoints. *n messages attempted.
+ * backoff, dead). `rd` reads endpoints. *n messages attempted. Several
+ * passes of one channel may run at once in threads of their own (each its
+ * own rd, sender and io), sharing `rate` (kp_rate_share): the leases keep
+ * them from claiming the same message.
  *
- * A pass claims at most KP_DELIVER_BATCH messages (fewer when the rate is
- * low: about two seconds' worth), leased for twice the channel's timeout
- * plus the time the rate needs for the batch; a message whose turn comes
+ * A pass claims at most KP_DELIVER_BATCH / rate->workers messages (at
+ * least KP_DELIVER_BATCH_MIN; fewer when the rate is low: about two
+ * seconds' worth of the pass's share of it), so a burst of due messages is
+ * spread over the workers; leased for twice the channel's timeout
+ * plus the time the pass's share of the rate needs for the batch; a message whose turn comes
  * too late to finish before the lease ends is handed back, so a lease never
  * runs out under a live worker. Outcomes are settled every
  * KP_SETTLE_BATCH messages or 250 ms, and at the end: a crash re-sends at
@@ -415,7 +444,7 @@ uint64_t kp_rate_take(kp_rate *r, uint64_t now_ns);
  * reason (not cancelled: the back office can retry it once the endpoint is
  * active again); a message that cannot be opened (another key file) is
  * DEAD too. last_error says why in words. */
-enum { KP_DELIVER_BATCH = 64, KP_SETTLE_BATCH = 32 };
+enum { KP_DELIVER_BATCH = 64, KP_DELIVER_BATCH_MIN = 8, KP_SETTLE_BATCH = 32 };
 kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                               kp_sender *sender, kp_channel channel, kp_rate *rate,
                               kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e);

@@ -12,14 +12,19 @@
  * instead of after the writer's next commit. When it made messages it
  * wakes the delivery threads.
  *
- * One delivery thread per channel that can send: e-mail and SMS when the
- * --notify file configures them and the key file is loaded (their
- * recipients are sealed), webhooks unless the file turns them off. Each has
- * its own read connection (endpoints), its own kp_sender (a curl handle
- * kept between messages) and token bucket, and runs
- * kp_notify_deliver_pass: claim (a writer job), send, settle (writer jobs
- * in batches). With nothing due it sleeps IDLE_POLL_MS (a retry's backoff
- * comes due without anyone waking it) or until the dispatcher wakes it.
+ * A lane per channel that can send: e-mail and SMS when the --notify file
+ * configures them and the key file is loaded (their recipients are
+ * sealed), webhooks unless the file turns them off. A lane runs the
+ * channel's "concurrency" delivery threads (workers), which share its
+ * token bucket (kp_rate_share: the rate is the channel's, not each
+ * worker's); each worker has its own read connection (endpoints) and its
+ * own kp_sender (a curl handle kept between messages), and runs
+ * kp_notify_deliver_pass: claim its share of the due messages (a writer
+ * job; the leases keep two workers off one message), send, settle (writer
+ * jobs in batches). So a channel has up to "concurrency" sends in flight,
+ * each waiting for its provider. With nothing due a worker sleeps
+ * IDLE_POLL_MS (a retry's backoff comes due without anyone waking it) or
+ * until the dispatcher wakes the lanes.
  *
  * Every write is a KP_JOB_CALL job on the writer, so the notifier never
  * competes with purchases for SQLite's lock; such a job has no redo record
@@ -49,16 +54,23 @@ enum {
     STATS_EVERY_MS = 1000,   /* the outbox's figures for /metrics, while scraped */
 };
 
-typedef struct lane {
-    struct kp_notifier *nt;
-    kp_channel channel;
+typedef struct worker {
+    struct lane *lane;
     kp_store *rd;
     kp_sender *sender;
-    kp_rate rate;
     pthread_t thread;
     bool started;
     kp_buf out; /* the writer jobs' output, unused but required */
-    char last_problem[256];
+} worker;
+
+typedef struct lane {
+    struct kp_notifier *nt;
+    kp_channel channel;
+    bool on;
+    kp_rate rate; /* shared by the workers */
+    int n_workers;
+    worker *workers;
+    char last_problem[256]; /* under nt->lock */
 } lane;
 
 struct kp_notifier {
@@ -267,10 +279,11 @@ static void wake_lanes(kp_notifier *nt)
 
 static void *lane_main(void *arg)
 {
-    lane *l = arg;
+    worker *w = arg;
+    lane *l = w->lane;
     kp_notifier *nt = l->nt;
     kp_server *srv = nt->srv;
-    io_ctx ctx = {.nt = nt, .out = &l->out};
+    io_ctx ctx = {.nt = nt, .out = &w->out};
     kp_notify_io io;
     io_init(&io, &ctx);
     char who[64];
@@ -281,18 +294,24 @@ static void *lane_main(void *arg)
         pthread_mutex_unlock(&nt->lock);
         const kp_program *program = kp_programs_hold(srv->programs);
         kp_notify_env env;
-        kp_notify_env_init(&env, l->rd, srv->pii, program, &nt->config);
+        kp_notify_env_init(&env, w->rd, srv->pii, program, &nt->config);
         kp_deliver_stats stats;
         memset(&stats, 0, sizeof stats);
         kp_error e = {0};
         size_t n = 0;
-        kp_err err = kp_notify_deliver_pass(l->rd, &env, &io, l->sender, l->channel, &l->rate,
+        kp_err err = kp_notify_deliver_pass(w->rd, &env, &io, w->sender, l->channel, &l->rate,
                                             kp_clock_now(&srv->config.clock), &n, &stats, &e);
         kp_programs_drop(srv->programs, program);
         kp_metrics_outbox_delivered(srv->metrics, l->channel, stats.sent[l->channel],
                                     stats.failed[l->channel], stats.dead[l->channel]);
-        if (err && err != KP_ERR_BUSY) report(l->last_problem, sizeof l->last_problem, who, &e);
-        if (err == KP_OK) l->last_problem[0] = '\0';
+        if (err != KP_ERR_BUSY) {
+            /* The lane's workers share one line of report: a problem is
+             * printed once, not once per worker. */
+            pthread_mutex_lock(&nt->lock);
+            if (err) report(l->last_problem, sizeof l->last_problem, who, &e);
+            else l->last_problem[0] = '\0';
+            pthread_mutex_unlock(&nt->lock);
+        }
         if (err == KP_OK && n > 0) continue; /* more may be due */
         pthread_mutex_lock(&nt->lock);
         struct timespec until;
@@ -419,10 +438,15 @@ void kp_notifier_stop(kp_notifier *nt)
     if (nt->started) pthread_join(nt->thread, NULL);
     for (int c = 1; c < KP_CHANNEL__COUNT; c++) {
         lane *l = &nt->lanes[c];
-        if (l->started) pthread_join(l->thread, NULL);
-        kp_sender_free(l->sender);
-        if (l->rd) kp_store_close(l->rd);
-        kp_buf_release(&l->out);
+        for (int i = 0; l->workers && i < l->n_workers; i++) {
+            worker *w = &l->workers[i];
+            if (w->started) pthread_join(w->thread, NULL);
+            kp_sender_free(w->sender);
+            if (w->rd) kp_store_close(w->rd);
+            kp_buf_release(&w->out);
+        }
+        free(l->workers);
+        if (l->on) kp_rate_release(&l->rate);
     }
     if (nt->rd) kp_store_close(nt->rd);
     kp_buf_release(&nt->out);
@@ -454,7 +478,6 @@ kp_err kp_notifier_start(kp_server *srv, const kp_notify_config *config, kp_noti
         lane *l = &nt->lanes[c];
         l->nt = nt;
         l->channel = c;
-        kp_buf_init(&l->out, 4096);
         const char *why;
         size_t used = strlen(lanes_line);
         if (!lane_wanted(nt, c, &why)) {
@@ -465,19 +488,40 @@ kp_err kp_notifier_start(kp_server *srv, const kp_notify_config *config, kp_noti
         double rate = c == KP_CHANNEL_EMAIL ? nt->config.email.rate_per_second
                       : c == KP_CHANNEL_SMS ? nt->config.sms.rate_per_second
                                             : nt->config.webhook.rate_per_second;
-        kp_rate_init(&l->rate, rate);
-        if ((err = kp_store_open(srv->config.db_path, false, &l->rd, e))) break;
-        if ((l->sender = kp_sender_new(&nt->config, c)) == NULL) {
-            err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot make the %s sender",
-                               kp_channel_name(c));
+        int n = c == KP_CHANNEL_EMAIL ? nt->config.email.concurrency
+                : c == KP_CHANNEL_SMS ? nt->config.sms.concurrency
+                                      : nt->config.webhook.concurrency;
+        if (n < 1 || n > KP_CONCURRENCY_MAX) {
+            err = kp_error_set(e, KP_ERR_INVALID, "concurrency",
+                               "%s: %d delivery workers; allowed 1 to %d", kp_channel_name(c), n,
+                               KP_CONCURRENCY_MAX);
             break;
         }
+        kp_rate_init(&l->rate, rate);
+        kp_rate_share(&l->rate, n);
+        l->on = true;
+        if ((l->workers = calloc((size_t)n, sizeof *l->workers)) == NULL) {
+            err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+            break;
+        }
+        l->n_workers = n;
+        for (int i = 0; err == KP_OK && i < n; i++) {
+            worker *w = &l->workers[i];
+            w->lane = l;
+            kp_buf_init(&w->out, 4096);
+            if ((err = kp_store_open(srv->config.db_path, false, &w->rd, e))) break;
+            if ((w->sender = kp_sender_new(&nt->config, c)) == NULL)
+                err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot make the %s sender",
+                                   kp_channel_name(c));
+        }
+        if (err) break;
         if (rate > 0)
-            snprintf(lanes_line + used, sizeof lanes_line - used, "%s%s: on, %g a second",
-                     used ? "; " : "", kp_channel_name(c), rate);
+            snprintf(lanes_line + used, sizeof lanes_line - used,
+                     "%s%s: on, %d at once, %g a second", used ? "; " : "", kp_channel_name(c), n,
+                     rate);
         else
-            snprintf(lanes_line + used, sizeof lanes_line - used, "%s%s: on", used ? "; " : "",
-                     kp_channel_name(c));
+            snprintf(lanes_line + used, sizeof lanes_line - used, "%s%s: on, %d at once",
+                     used ? "; " : "", kp_channel_name(c), n);
     }
     if (err == KP_OK) {
         if (pthread_create(&nt->thread, NULL, dispatch_main, nt) != 0)
@@ -487,12 +531,14 @@ kp_err kp_notifier_start(kp_server *srv, const kp_notify_config *config, kp_noti
     }
     for (int c = 1; err == KP_OK && c < KP_CHANNEL__COUNT; c++) {
         lane *l = &nt->lanes[c];
-        if (l->sender == NULL) continue;
-        if (pthread_create(&l->thread, NULL, lane_main, l) != 0)
-            err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the %s delivery thread",
-                               kp_channel_name(c));
-        else
-            l->started = true;
+        for (int i = 0; err == KP_OK && i < l->n_workers; i++) {
+            worker *w = &l->workers[i];
+            if (pthread_create(&w->thread, NULL, lane_main, w) != 0)
+                err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start %s delivery thread %d",
+                                   kp_channel_name(c), i + 1);
+            else
+                w->started = true;
+        }
     }
     if (err) {
         kp_notifier_stop(nt);

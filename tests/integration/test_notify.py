@@ -183,13 +183,14 @@ class RateLimit(NotifyTestCase):
         self.fakes()
         rate = 4
         card = self.k.cards[0]
-        self.k.start()
+        # The notifier runs from the start (a server without --notify would
+        # dispatch the events to no channel): 12 SMS made faster than the
+        # rate, sent by the SMS channel's 8 workers sharing it.
+        self.k.start(serve_args=["--notify", self.config(sms_rate=rate)])
         self.register(card)
         for i in range(11):
             self.purchase(card, "R-%d" % i, labor=10000 + i)
-        self.k.stop()
-        self.k.start(serve_args=["--notify", self.config(sms_rate=rate)])
-        wait_for("12 SMS", lambda: len(self.sms_to()) >= 12, timeout=20)
+        wait_for("12 SMS", lambda: len(self.sms_to()) >= 12, timeout=60)
         at = sorted(r["at"] for r in self.sms_to())
         for i in range(len(at) - rate):
             self.assertGreaterEqual(at[i + rate] - at[i], 0.95,
@@ -201,14 +202,17 @@ class Crash(NotifyTestCase):
     def test_kill9_mid_delivery_resends_only_what_was_in_flight(self):
         self.fakes(sms_mode="timeout", delay=0.3)
         card = self.k.cards[0]
-        self.k.start()
+        config = self.config(timeout=2)
+        # The notifier runs from the start (a server without --notify would
+        # dispatch the events to no channel); every SMS times out until the
+        # kill, so all 16 are dispatched and some are in flight.
+        self.k.start(serve_args=["--notify", config])
         self.register(card)
         for i in range(15):
             self.purchase(card, "R-%d" % i, labor=10000 + i)
-        self.k.stop()
-        config = self.config(timeout=2)
-        self.k.start(serve_args=["--notify", config])
-        wait_for("some SMS", lambda: len(self.sms.received()) >= 4)
+        wait_for("16 SMS made", lambda: len([m for m in self.messages() if m[2] == 2]) == 16,
+                 timeout=60)
+        wait_for("some SMS", lambda: len(self.sms.received()) >= 4, timeout=60)
         self.k.kill9()
         sent = {key for _, key, ch, st, _, _ in self.messages() if ch == 2 and st == 1}
         before = [r["id"] for r in self.sms.received()]
@@ -216,7 +220,7 @@ class Crash(NotifyTestCase):
         self.k.start(serve_args=["--notify", config])
         keys = {key for _, key, ch, _, _, _ in self.messages() if ch == 2}
         self.assertEqual(len(keys), 16)
-        wait_for("every SMS", lambda: {r["id"] for r in self.sms.received()} >= keys, timeout=30)
+        wait_for("every SMS", lambda: {r["id"] for r in self.sms.received()} >= keys, timeout=90)
         time.sleep(1)
         counts = {}
         for r in self.sms.received():

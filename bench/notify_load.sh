@@ -16,7 +16,7 @@ cd "$root"
 build=build-bench
 echo "== building $build (Release)" >&2
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 >/dev/null
+cmake --build "$build" -j2 --target kopilka_bin >/dev/null
 py=python3
 "$py" -c 'import aiosmtpd' 2>/dev/null || py=/usr/bin/python3
 exec "$py" bench/notify_load.py --kopilka "$build/kopilka" --seconds "$secs" --rate "$rate" \

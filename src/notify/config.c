@@ -113,7 +113,7 @@ static kp_err get_string(json_t *obj, const char *key, const char *path, char *o
 static kp_err get_secret(json_t *obj, const char *key, const char *path, char *out, size_t out_size,
                          kp_error *e)
 {
-    char env_key[64], field[64], env_field[64];
+    char env_key[64], field[64], env_field[sizeof env_key + 64];
     snprintf(env_key, sizeof env_key, "%s_env", key);
     path_of(field, sizeof field, path, key);
     path_of(env_field, sizeof env_field, path, env_key);

@@ -227,18 +227,21 @@ static void failed(const kp_notify_env *env, const kp_message *m, kp_message_res
                    bool permanent, int64_t retry_after, const char *why, kp_time t)
 {
     const kp_retry_policy *retry = &env->config->retry;
+    /* last_error is a column of KP_NOTIFY_ERROR_MAX bytes: a longer reason
+     * is kept to its start (the precision says so to the compiler). */
+    enum { KEEP = sizeof r->last_error - 1, KEEP_AFTER_PREFIX = sizeof r->last_error - 40 };
     r->attempts = m->attempts + 1;
     if (permanent) {
         r->state = KP_MSG_DEAD;
-        snprintf(r->last_error, sizeof r->last_error, "%s", why);
+        snprintf(r->last_error, sizeof r->last_error, "%.*s", (int)KEEP, why);
     } else if (retry->max_attempts > 0 && r->attempts >= retry->max_attempts) {
         r->state = KP_MSG_DEAD;
-        snprintf(r->last_error, sizeof r->last_error, "gave up after %d attempts: %s",
-                 (int)r->attempts, why);
+        snprintf(r->last_error, sizeof r->last_error, "gave up after %d attempts: %.*s",
+                 (int)r->attempts, (int)KEEP_AFTER_PREFIX, why);
     } else {
         r->state = KP_MSG_PENDING;
         r->next_at = kp_notify_backoff(retry, r->attempts, retry_after, randombytes_random(), t);
-        snprintf(r->last_error, sizeof r->last_error, "%s", why);
+        snprintf(r->last_error, sizeof r->last_error, "%.*s", (int)KEEP, why);
     }
 }
 

@@ -70,7 +70,7 @@ typedef struct lane {
     kp_rate rate; /* shared by the workers */
     int n_workers;
     worker *workers;
-    char last_problem[256]; /* under nt->lock */
+    char last_problem[512]; /* under nt->lock */
 } lane;
 
 struct kp_notifier {
@@ -90,7 +90,7 @@ struct kp_notifier {
     uint64_t lanes_gen;        /* bumped with lanes_wake, under lock */
     bool has_outbox;           /* outbox and outbox_at under lock */
     kp_outbox_stats outbox;
-    char last_problem[256];
+    char last_problem[512];
 };
 
 static uint64_t mono_ms(void)

@@ -32,10 +32,10 @@ import harness  # noqa: E402
 FAKES = os.path.join(HERE, "..", "tests", "integration", "fakes.py")
 
 
-def start_fake(directory, kind):
+def start_fake(directory, kind, *extra):
     port_file = os.path.join(directory, kind + ".port")
     proc = subprocess.Popen([sys.executable, FAKES, kind, "--port-file", port_file,
-                             "--log", os.path.join(directory, kind + ".log")],
+                             "--log", os.path.join(directory, kind + ".log")] + list(extra),
                             stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while not os.path.exists(port_file):
@@ -71,6 +71,28 @@ def depth_age(m):
     return depth, age
 
 
+def cpu_seconds(pid):
+    """CPU seconds (user + system) of process pid, by thread name:
+    {name: seconds}, from /proc (Linux)."""
+    out = {}
+    hz = os.sysconf("SC_CLK_TCK")
+    task = "/proc/%d/task" % pid
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                name = f.read().strip()
+            with open(os.path.join(task, tid, "stat")) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / hz
+    return out
+
+
+def cpu_total(pid):
+    return sum(cpu_seconds(pid).values())
+
+
 def sent(m):
     return sum(v for k, v in m.items() if k.startswith("kopilka_outbox_sent_total"))
 
@@ -90,7 +112,9 @@ def main():
     procs = []
     try:
         harness.run_cli(["program", "load", k.db, test_notify.program_file(k.dir)])
-        smtp, smtp_port = start_fake(k.dir, "smtp")
+        # The SMTP fake records envelopes only: parsing each mail would make
+        # the fake, not Kopilka, the bottleneck (one core at ~170 mails/s).
+        smtp, smtp_port = start_fake(k.dir, "smtp", "--record", "envelope")
         sms, sms_port = start_fake(k.dir, "sms")
         procs += [smtp, sms]
         config = harness.notify_config(k.dir, smtp_port=smtp_port, sms_port=sms_port,
@@ -136,6 +160,8 @@ def main():
                     state["ok" if s == 201 else "errors"] += 1
             c.close()
 
+        cpu0 = {"server": cpu_seconds(k.proc.pid), "smtp fake": cpu_total(smtp.pid),
+                "sms fake": cpu_total(sms.pid), "load generator": os.times()}
         samples = []
         stop = threading.Event()
 
@@ -166,6 +192,12 @@ def main():
         stop.set()
         sampler_thread.join()
         t_drained = time.monotonic()
+        server_cpu = cpu_seconds(k.proc.pid)
+        me = os.times()
+        cpu = {"smtp fake": cpu_total(smtp.pid) - cpu0["smtp fake"],
+               "sms fake": cpu_total(sms.pid) - cpu0["sms fake"],
+               "load generator": (me.user + me.system) - (cpu0["load generator"].user
+                                                          + cpu0["load generator"].system)}
         final_sent = sent(metrics(k.port)) - base_sent
         window = t_end - t0
         print("purchases: %d in %.1f s (target %.1f/s), errors %d"
@@ -178,6 +210,17 @@ def main():
         print("outbox max depth: %d" % max((s[1][0] for s in samples), default=0))
         print("outbox max age s: %d" % max((s[1][1] for s in samples), default=0))
         print("drained after s: %s" % ("%.1f" % drained if drained is not None else "NOT DRAINED"))
+        # Where the time went, from the first purchase to the drain: the
+        # server by thread (kp-email, kp-sms: delivery workers; kp-dispatch;
+        # the writer), the fakes, this script.
+        span = t_drained - t0
+        busy = {n: v - cpu0["server"].get(n, 0) for n, v in server_cpu.items()}
+        print("cpu s over %.1f s (%d cores): server %.1f (%s); %s"
+              % (span, os.cpu_count(), sum(busy.values()),
+                 ", ".join("%s %.1f" % (n, v) for n, v in sorted(busy.items(), key=lambda x: -x[1])
+                           if v >= 0.1),
+                 "; ".join("%s %.1f" % kv for kv in cpu.items())))
+        print("load average at the end: %s" % " ".join("%.2f" % x for x in os.getloadavg()))
         return 0 if drained is not None and state["errors"] == 0 else 1
     finally:
         k.close()

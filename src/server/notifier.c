@@ -35,6 +35,7 @@
  * send in flight finishes or times out, claimed messages not yet sent are
  * handed back, and outcomes are settled while the writer still runs.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
 
 #include <errno.h>
@@ -284,6 +285,9 @@ static void *lane_main(void *arg)
     kp_notifier *nt = l->nt;
     kp_server *srv = nt->srv;
     io_ctx ctx = {.nt = nt, .out = &w->out};
+    char name[16];
+    snprintf(name, sizeof name, "kp-%s", kp_channel_name(l->channel));
+    pthread_setname_np(pthread_self(), name);
     kp_notify_io io;
     io_init(&io, &ctx);
     char who[64];
@@ -341,6 +345,7 @@ static void *dispatch_main(void *arg)
     kp_notifier *nt = arg;
     kp_server *srv = nt->srv;
     io_ctx ctx = {.nt = nt, .out = &nt->out};
+    pthread_setname_np(pthread_self(), "kp-dispatch");
     kp_notify_io io;
     io_init(&io, &ctx);
     uint64_t last_stats = 0;

@@ -9,6 +9,7 @@ As a program (one fake per process, until SIGTERM):
     python3 fakes.py smtp|sms|webhook --port-file F --log FILE
         [--mode ok|fail|timeout|ratelimit|permanent|gone|flaky N]
         [--count K] [--retry-after N] [--delay S] [--secret whsec_...]
+        [--record full|envelope]
   F receives the port once the fake listens; FILE one JSON line per
   message or request received.
 
@@ -70,10 +71,14 @@ class _Recorder:
 class SmtpFake:
     """An SMTP server. RCPT of an address starting with "reject" gets 550,
     "defer" gets 451; everything else is accepted and recorded with its
-    envelope and the parsed message."""
+    envelope and the parsed message. With parse=False only the envelope,
+    the Message-ID and the size are recorded: parsing every mail with the
+    email package costs ~5 ms of CPU, so a load test (bench/notify_load.py)
+    would measure the fake instead of the sender."""
 
-    def __init__(self, log=None):
+    def __init__(self, log=None, parse=True):
         self.recorder = _Recorder(log)
+        self.full = parse
         self.controller = None
         self.port = None
 
@@ -92,8 +97,11 @@ class SmtpFake:
                 return "250 OK"
 
             async def handle_DATA(self, server, session, envelope):
-                fake.recorder.add(fake.parse(envelope.mail_from, envelope.rcpt_tos,
-                                             envelope.original_content or envelope.content))
+                raw = envelope.original_content or envelope.content
+                if fake.full:
+                    fake.recorder.add(fake.parse(envelope.mail_from, envelope.rcpt_tos, raw))
+                else:
+                    fake.recorder.add(fake.envelope(envelope.mail_from, envelope.rcpt_tos, raw))
                 return "250 OK queued"
 
         self.port = free_port()
@@ -117,6 +125,16 @@ class SmtpFake:
             "html": html.get_content() if html is not None else None,
             "types": types,
         }
+
+    @staticmethod
+    def envelope(mail_from, rcpt_tos, raw):
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        message_id = None
+        for line in head.split(b"\r\n"):
+            if line[:11].lower() == b"message-id:":
+                message_id = line[11:].strip().decode("ascii", "replace")
+        return {"mail_from": mail_from, "rcpt_tos": list(rcpt_tos),
+                "headers": {"message-id": message_id}, "size": len(raw)}
 
     def stop(self):
         if self.controller:
@@ -329,11 +347,14 @@ def main():
     ap.add_argument("--retry-after", type=int, default=2)
     ap.add_argument("--delay", type=float, default=5.0)
     ap.add_argument("--secret", default="")
+    ap.add_argument("--record", default="full", choices=("full", "envelope"),
+                    help="smtp: record each parsed mail, or only its envelope and "
+                         "Message-ID (for load)")
     ap.add_argument("n", nargs="?", type=int, help="with --mode flaky: how many fail")
     a = ap.parse_args()
     count = a.n if (a.mode == "flaky" and a.n is not None) else a.count
     if a.kind == "smtp":
-        fake = SmtpFake(log=a.log)
+        fake = SmtpFake(log=a.log, parse=a.record == "full")
     elif a.kind == "sms":
         fake = SmsFake(mode=a.mode, count=count, retry_after=a.retry_after, delay=a.delay,
                        log=a.log)

@@ -7,9 +7,12 @@
 # --instances N `kopilka serve` processes (the connections split between them).
 #
 # With --notify, the server runs with notifications on (`serve --notify`: a
-# channels file with e-mail, SMS and webhooks configured; the dispatcher and
-# delivery threads run, every purchase writes its event): the purchase path's
-# cost of the outbox (bench/notify_load.sh measures delivery itself).
+# channels file with e-mail and SMS to loopback fakes (tests/integration/
+# fakes.py) and one webhook endpoint, made through POST /v1/admin/webhooks,
+# whose deliveries go to the SMS fake's HTTP server; the dispatcher and the
+# delivery workers run, every purchase writes its event and makes one webhook
+# delivery): the purchase path's cost of the outbox (bench/notify_load.sh
+# measures delivery itself).
 #
 # Usage: bench/run.sh [seconds=10] [connections=64] [--no-peer] [--pg] [--instances N] [--notify]
 # Environment: WARMUP (seconds, default 1), LOADGEN_THREADS (1 or 2, default 1),
@@ -95,7 +98,7 @@ quiet() {
 
 say "building Kopilka (Release) in $build"
 quiet cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
-quiet cmake --build "$build" -j2
+quiet cmake --build "$build" -j2 --target kopilka_bin
 [ -x "$kopilka" ] || { echo "run.sh: $kopilka was not built" >&2; exit 1; }
 say "building loadgen"
 quiet cc -std=c17 -Wall -Wextra -Werror -O2 -pthread -o "$loadgen" bench/loadgen.c
@@ -141,16 +144,33 @@ ncards=$(grep -c . "$tmp/cards.txt" || true)
 say "issued $ncards cards"
 
 notify_args=()
+# start_fake KIND: starts a fake of tests/integration/fakes.py (stopped with
+# the servers); its port into $fake_port.
+start_fake() {
+    local py=python3
+    "$py" -c 'import aiosmtpd' 2>/dev/null || py=/usr/bin/python3
+    "$py" tests/integration/fakes.py "$1" --port-file "$tmp/$1.port" --log /dev/null \
+        --record envelope >"$tmp/$1.out" 2>&1 &
+    server_pids+=($!)
+    for _ in $(seq 100); do [ -s "$tmp/$1.port" ] && break; sleep 0.1; done
+    [ -s "$tmp/$1.port" ] || { cat "$tmp/$1.out" >&2; echo "run.sh: the $1 fake did not start" >&2; exit 1; }
+    fake_port=$(cat "$tmp/$1.port")
+}
 if [ "$notify" -eq 1 ]; then
     # The loadgen's cards belong to nobody, so their events make no e-mail or
-    # SMS (and no webhook: no endpoint is set); the channels are configured
-    # so the delivery threads run and poll as in production.
-    cat >"$tmp/notify.json" <<'JSON'
-{"email": {"url": "smtp://127.0.0.1:9", "starttls": "off", "from": "Bench <bench@example.com>"},
- "sms": {"profile": "generic", "url": "http://127.0.0.1:9/send"},
- "webhooks": {"enabled": true}}
+    # SMS; each makes a delivery to the webhook endpoint added below. The
+    # channels point at fast loopback fakes with no rate limit.
+    start_fake smtp; smtp_port=$fake_port
+    start_fake sms; sms_port=$fake_port
+    cat >"$tmp/notify.json" <<JSON
+{"email": {"url": "smtp://127.0.0.1:$smtp_port", "starttls": "off",
+           "from": "Bench <bench@example.com>", "rate_per_second": 0},
+ "sms": {"profile": "generic", "url": "http://127.0.0.1:$sms_port/send", "rate_per_second": 0},
+ "webhooks": {"enabled": true, "rate_per_second": 0}}
 JSON
     notify_args=(--notify "$tmp/notify.json")
+    printf 'bench staff password\n' >"$tmp/staff.pw"
+    quiet "$kopilka" staff add "$db" --login bench --role admin --password-file "$tmp/staff.pw"
 fi
 ports=()
 for i in $(seq "$instances"); do
@@ -172,6 +192,19 @@ for i in $(seq "$instances"); do
         sleep 0.1
     done
 done
+
+if [ "$notify" -eq 1 ]; then
+    token=$(curl -sf -X POST "http://127.0.0.1:${ports[0]}/v1/admin/login" \
+        -H 'Content-Type: application/json' \
+        -d '{"login": "bench", "password": "bench staff password"}' \
+        | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+    [ -n "$token" ] || { echo "run.sh: the staff login failed" >&2; exit 1; }
+    curl -sf -X POST "http://127.0.0.1:${ports[0]}/v1/admin/webhooks" \
+        -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        -d "{\"url\": \"http://127.0.0.1:$sms_port/hook\", \"description\": \"bench\"}" \
+        >/dev/null || { echo "run.sh: making the webhook endpoint failed" >&2; exit 1; }
+    say "notifications on: e-mail, SMS and one webhook endpoint to loopback fakes"
+fi
 
 # The servers' CPU time by thread name (utime + stime in clock ticks).
 thread_ticks() {

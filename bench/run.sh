@@ -66,11 +66,12 @@ say() { echo "== $*" >&2; }
 
 tmp=$(mktemp -d /tmp/kopilka-bench.XXXXXX)
 server_pids=()
+fake_pids=() # loopback providers of --notify, stopped like the servers
 pg_dir=
 pgbin=
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
-    for pid in "${server_pids[@]}"; do
+    for pid in "${server_pids[@]}" "${fake_pids[@]}"; do
         kill -0 "$pid" 2>/dev/null || continue
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -151,7 +152,7 @@ start_fake() {
     "$py" -c 'import aiosmtpd' 2>/dev/null || py=/usr/bin/python3
     "$py" tests/integration/fakes.py "$1" --port-file "$tmp/$1.port" --log /dev/null \
         --record envelope >"$tmp/$1.out" 2>&1 &
-    server_pids+=($!)
+    fake_pids+=($!)
     for _ in $(seq 100); do [ -s "$tmp/$1.port" ] && break; sleep 0.1; done
     [ -s "$tmp/$1.port" ] || { cat "$tmp/$1.out" >&2; echo "run.sh: the $1 fake did not start" >&2; exit 1; }
     fake_port=$(cat "$tmp/$1.port")

@@ -5,7 +5,9 @@ test_notify.py: the outbox end to end against a real `kopilka serve
 rate-limit, a webhook receiver that checks signatures): a purchase of a
 registered customer reaches them by SMS and e-mail with its figures; a
 webhook endpoint gets a signed delivery; a provider outage is retried and
-delivered once; a rate limit holds at the gateway; attempts run out into a
+delivered once; a rate limit holds at the gateway (shared by the channel's
+workers); a channel's workers send several messages at once, and a
+"concurrency" outside 1..64 is refused; attempts run out into a
 dead letter; kill -9 during slow sends re-sends at most what was in flight;
 quiet hours hold a non-urgent SMS and let an urgent one go, and `kopilka
 deliver` sends the rest the next morning.
@@ -42,7 +44,7 @@ def program_file(directory, quiet=None):
     return path
 
 
-def wait_for(what, check, timeout=15.0, step=0.05):
+def wait_for(what, check, timeout=60.0, step=0.05):
     """Polls check() until it returns something true; fails after timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -124,11 +126,13 @@ class Delivery(NotifyTestCase):
         mail = wait_for("the e-mail of the purchase",
                         lambda: [m for m in self.mails_to()
                                  if "You earned %s points" % points(earned) in m["subject"]])
-        self.assertLess(time.monotonic() - t0, 5.0)
+        # Prompt (about 100 ms when idle), with room for a loaded 2-core machine.
+        self.assertLess(time.monotonic() - t0, 20.0)
         self.assertIn("Balance: %s" % points(balance), mail[0]["text"])
         self.assertIn("text/html", mail[0]["types"])
         # The welcome of the registration came too; each message exactly
         # once, the message's key given to the provider as its id.
+        wait_for("the welcome too", lambda: len(self.mails_to()) >= 2 and len(self.sms_to()) >= 2)
         time.sleep(0.5)
         self.assertEqual(len(self.mails_to()), 2)
         ids = sorted(r["id"] for r in self.sms_to())
@@ -149,7 +153,7 @@ class Retries(NotifyTestCase):
         wait_for("failed attempts", lambda: len(self.sms.received()) >= 3)
         self.assertEqual(self.sms_to(), [])
         self.sms.set_mode("ok")
-        got = wait_for("the SMS after the outage", self.sms_to, timeout=20)
+        got = wait_for("the SMS after the outage", self.sms_to)
         time.sleep(3)  # nothing more comes
         self.assertEqual(len(self.sms_to()), 1, got)
         (_, _, _, state, attempts, _), = [m for m in self.messages() if m[2] == 2]
@@ -162,7 +166,7 @@ class Retries(NotifyTestCase):
         self.k.start(serve_args=["--notify", self.config(retry=retry)])
         self.register(self.k.cards[0])
         sms = wait_for("the dead SMS", lambda: [m for m in self.messages()
-                                                 if m[2] == 2 and m[3] == 2], timeout=20)
+                                                 if m[2] == 2 and m[3] == 2])
         (_, key, _, _, attempts, error), = sms
         self.assertEqual(attempts, 3)
         self.assertIn("gave up after 3 attempts", error)
@@ -195,7 +199,52 @@ class RateLimit(NotifyTestCase):
         for i in range(len(at) - rate):
             self.assertGreaterEqual(at[i + rate] - at[i], 0.95,
                                     "more than %d SMS within a second: %r" % (rate, at))
-        self.assertLess(at[-1] - at[0], 11 / rate + 1.5)
+        # Not much slower than the rate either (room for a loaded machine).
+        self.assertLess(at[-1] - at[0], 11 / rate + 6)
+
+
+class Concurrency(NotifyTestCase):
+    def test_a_channel_sends_concurrency_messages_at_once(self):
+        # Every SMS takes the gateway 1 s to answer. 33 of them (a welcome
+        # and 32 purchases) through 6 workers, each claiming its share (64 /
+        # 6 = 10): at least 4 requests at the gateway at once, all done in
+        # about 10 s; one at a time would take 33 s.
+        self.fakes(sms_mode="timeout", delay=1.0)
+        config = self.config(sms_rate=0, timeout=10)
+        with open(config) as f:
+            doc = json.load(f)
+        doc["sms"]["concurrency"] = 6
+        with open(config, "w") as f:
+            json.dump(doc, f)
+        self.k.start(serve_args=["--notify", config])
+        with open(self.k.log, encoding="utf-8") as f:
+            self.assertIn("sms: on, 6 at once", f.read())
+        card = self.k.cards[0]
+        self.register(card)
+        t0 = time.monotonic()
+        for i in range(32):
+            self.purchase(card, "R-%d" % i, labor=10000 + i)
+        sent = lambda: [m for m in self.messages() if m[2] == 2 and m[3] == 1]  # noqa: E731
+        wait_for("33 SMS sent", lambda: len(sent()) >= 33)
+        took = time.monotonic() - t0
+        starts = sorted(r["at"] for r in self.sms_to(ok_only=False))
+        self.assertEqual(len(starts), 33, starts)
+        self.assertGreaterEqual(len([a for a in starts if a - starts[0] < 0.9]), 4, starts)
+        self.assertLess(took, 25, "33 SMS of 1 s each took %.1f s with 6 workers" % took)
+
+    def test_concurrency_outside_1_to_64_is_refused_with_the_field(self):
+        self.fakes()
+        for bad in (0, 65, "4"):
+            config = self.config()
+            with open(config) as f:
+                doc = json.load(f)
+            doc["sms"]["concurrency"] = bad
+            with open(config, "w") as f:
+                json.dump(doc, f)
+            p = self.k.cli("deliver", "DB", "--notify", config, "--once", check=False)
+            self.assertEqual(p.returncode, 2, (bad, p.stdout, p.stderr))
+            self.assertIn("sms.concurrency", p.stderr)
+            self.assertIn("from 1 to 64", p.stderr)
 
 
 class Crash(NotifyTestCase):

@@ -283,7 +283,10 @@ static pg_stmt q_sealed_count = {
     "SELECT (SELECT count(*) FROM customers WHERE name IS NOT NULL OR "
     "phone IS NOT NULL OR email IS NOT NULL OR birthday IS NOT NULL OR "
     "attributes IS NOT NULL) + (SELECT count(*) FROM account_birthdays) + "
-    "(SELECT count(*) FROM audit WHERE mac IS NOT NULL)",
+    "(SELECT count(*) FROM audit WHERE mac IS NOT NULL) + "
+    "(SELECT count(*) FROM notify_events WHERE sealed = 1) + "
+    "(SELECT count(*) FROM messages WHERE sealed IS NOT NULL) + "
+    "(SELECT count(*) FROM webhook_endpoints) + (SELECT count(*) FROM login_codes)",
     0, 0};
 
 /* --------------------------------------------------------------- helpers */

@@ -1224,6 +1224,67 @@ static void test_an_older_database_gains_the_outbox_tables(void **state)
     assert_verifies_clean(f);
 }
 
+/* people->sealed_count counts the outbox's values a new key file could
+ * not open or check (kp_people_ops.sealed_count): an event with a sealed
+ * payload, a message's sealed text until it is erased, a webhook
+ * endpoint's sealed secret, a login code's keyed hash; not a customer's
+ * session (an unkeyed hash), not an event without sealed data. A database
+ * holding only these never gets a fresh key from init or migrate. */
+static void test_sealed_count_counts_the_outboxs_sealed_values(void **state)
+{
+    fx *f = *state;
+    const kp_people_ops *p = f->o->people;
+    int64_t n = -1;
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 0);
+
+    event(f, "op:1", KP_NOTIFY_EARNED, 1, "{}"); /* sealed = false */
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 0);
+    kp_notify_event ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.key, sizeof ev.key, "login:1");
+    ev.kind = KP_NOTIFY_LOGIN_CODE;
+    ev.customer_id = 7;
+    ev.at = NOW;
+    ev.sealed = true;
+    ev.payload = (uint8_t *)"sealed bytes";
+    ev.payload_len = 12;
+    OK(f->s, f->n->event_insert(f->s, &ev));
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 1);
+
+    one_message(f, "op:2", KP_CHANNEL_SMS, 7, 0, NOW); /* its event is not sealed */
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 2);
+
+    kp_webhook_endpoint ep = {.active = true, .created_at = NOW, .updated_at = NOW};
+    snprintf(ep.url, sizeof ep.url, "https://crm.example/hooks");
+    ep.secret.len = 40;
+    memset(ep.secret.data, 0x42, ep.secret.len);
+    OK(f->s, f->n->endpoint_insert(f->s, &ep));
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 3);
+
+    uint8_t hash[32];
+    memset(hash, 0xa1, sizeof hash);
+    OK(f->s, f->n->login_code_put(f->s, 7, hash, NOW + 300, NOW));
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 4);
+
+    memset(hash, 0x5c, sizeof hash);
+    OK(f->s, f->n->customer_session_insert(f->s, hash, 7, NOW, NOW + 3600));
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 4);
+
+    /* Erasure drops the message's text: nothing of it left to open. */
+    int64_t erased = 0;
+    OK(f->s, f->n->messages_erase(f->s, 7, &erased));
+    assert_int_equal(erased, 1);
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 3);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(void)
@@ -1251,6 +1312,7 @@ int main(void)
         T(test_op_insert_writes_the_operations_event),
         T(test_timing_of_an_event_on_the_till_path),
         T(test_an_older_database_gains_the_outbox_tables),
+        T(test_sealed_count_counts_the_outboxs_sealed_values),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,6 +86,20 @@ const store_invariant store_invariants[] = {
 
 const size_t store_invariants_count = sizeof store_invariants / sizeof store_invariants[0];
 
+/* Every value here needs the key file: customers' sealed fields, birthday
+ * indexes, audit MACs, sealed event payloads, messages' sealed texts (NULL
+ * once erased), webhook secrets (always sealed), login codes (keyed
+ * hashes). Customers' sessions are not counted: their tokens are unkeyed
+ * hashes, which a new key leaves valid. */
+const char store_sealed_count_sql[] =
+    "SELECT (SELECT count(*) FROM customers WHERE name IS NOT NULL OR "
+    "phone IS NOT NULL OR email IS NOT NULL OR birthday IS NOT NULL OR "
+    "attributes IS NOT NULL) + (SELECT count(*) FROM account_birthdays) + "
+    "(SELECT count(*) FROM audit WHERE mac IS NOT NULL) + "
+    "(SELECT count(*) FROM notify_events WHERE sealed = 1) + "
+    "(SELECT count(*) FROM messages WHERE sealed IS NOT NULL) + "
+    "(SELECT count(*) FROM webhook_endpoints) + (SELECT count(*) FROM login_codes)";
+
 void store_audit_step(store_audit_walk *w, const kp_audit_entry *a,
                       void (*report)(void *ctx, const char *line), void *ctx, int64_t *problems)
 {

@@ -1008,29 +1008,15 @@ static kp_err sp_history_cards(kp_store *s, int64_t account_id, int64_t before,
     return done(p, st, rc);
 }
 
-/* sealed_count reads the outbox's tables too, which store_sqlite_notify.c
- * creates after this part has opened: prepared when called (init and
- * migrate call it once), not with the rest. Every value here needs the
- * key file: customers' sealed fields, birthday indexes, audit MACs, sealed
- * event payloads, messages' sealed texts (NULL once erased), webhook
- * secrets (always sealed), login codes (keyed hashes). Customers' sessions
- * are not counted: their tokens are unkeyed hashes a new key leaves valid. */
-static const char sealed_count_sql[] =
-    "SELECT (SELECT count(*) FROM customers WHERE name IS NOT NULL OR "
-    "phone IS NOT NULL OR email IS NOT NULL OR birthday IS NOT NULL OR "
-    "attributes IS NOT NULL) + (SELECT count(*) FROM account_birthdays) + "
-    "(SELECT count(*) FROM audit WHERE mac IS NOT NULL) + "
-    "(SELECT count(*) FROM notify_events WHERE sealed = 1) + "
-    "(SELECT count(*) FROM messages WHERE sealed IS NOT NULL) + "
-    "(SELECT count(*) FROM webhook_endpoints) + "
-    "(SELECT count(*) FROM login_codes)";
-
+/* sealed_count (store_sealed_count_sql) reads the outbox's tables too,
+ * which store_sqlite_notify.c creates after this part has opened: prepared
+ * when called (init and migrate call it once), not with the rest. */
 static kp_err sp_sealed_count(kp_store *s, int64_t *n)
 {
     sqlite_people *p = P(s);
     *n = 0;
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(p->db, sealed_count_sql, -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(p->db, store_sealed_count_sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);

@@ -421,8 +421,12 @@ typedef struct kp_people_ops {
     kp_err (*history_cards)(kp_store *s, int64_t account_id, int64_t before, kp_history_entry *out,
                             size_t limit, size_t *n);
     /* How many values the database holds that only its key file opens or
-     * checks: customers with sealed personal data, birthday indexes and
-     * audit MACs. Not 0: a new key file must never be made for it. */
+     * checks: customers with sealed personal data, birthday indexes, audit
+     * MACs, and the outbox's: events with a sealed payload, messages with
+     * a sealed text (an erased one has none), webhook endpoints (their
+     * secrets are sealed) and login codes (keyed hashes). Customers'
+     * sessions are not counted: their tokens are hashed without the key.
+     * Not 0: a new key file must never be made for it. */
     kp_err (*sealed_count)(kp_store *s, int64_t *n);
 } kp_people_ops;
 

@@ -91,8 +91,9 @@ static bool source_key(kp_store *st, const char *from, char *path, size_t size, 
     }
     fprintf(stderr,
             "kopilka migrate: key: the key file %s is missing, but %s holds %lld value(s) "
-            "made with it (customers' personal data, birthday indexes, audit MACs), which the "
-            "target could never open: restore it (mode 0600) first\n",
+            "made with it (customers' personal data, birthday indexes, audit MACs, "
+            "notifications' texts, webhook secrets, login codes), which the target could "
+            "never open: restore it (mode 0600) first\n",
             path, from, (long long)sealed);
     return false;
 }

@@ -121,7 +121,8 @@ bool cli_key_ensure(const char *command, const char *db)
     if (sealed > 0) {
         fprintf(stderr,
                 "kopilka %s: key: the key file %s is missing, but %s holds %lld value(s) "
-                "made with a key (customers' personal data, birthday indexes, audit MACs). "
+                "made with a key (customers' personal data, birthday indexes, audit MACs, "
+                "notifications' texts, webhook secrets, login codes). "
                 "A new key would not open them, so none is made: restore %s (mode 0600) "
                 "from the copy you keep apart from the database backups, then run the "
                 "command again\n",

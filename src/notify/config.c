@@ -51,9 +51,12 @@ static const sms_profile sms_profiles[] = {
 static const char *const sms_placeholders[] = {"to",       "text",     "id", "sender",
                                                "username", "password", NULL};
 
+/* "<path>.<key>" into out (a kp_error.field); one too long for it ends in
+ * "..." so the cut shows. */
 static void path_of(char *out, size_t size, const char *path, const char *key)
 {
-    snprintf(out, size, "%s%s%s", path, path[0] ? "." : "", key);
+    int n = snprintf(out, size, "%s%s%s", path, path[0] ? "." : "", key);
+    if (n >= 0 && (size_t)n >= size && size >= 4) memcpy(out + size - 4, "...", 4);
 }
 
 static kp_err check_keys(json_t *obj, const char *const *allowed, const char *path, kp_error *e)
@@ -113,7 +116,7 @@ static kp_err get_string(json_t *obj, const char *key, const char *path, char *o
 static kp_err get_secret(json_t *obj, const char *key, const char *path, char *out, size_t out_size,
                          kp_error *e)
 {
-    char env_key[64], field[64], env_field[sizeof env_key + 64];
+    char env_key[64], field[64], env_field[64];
     snprintf(env_key, sizeof env_key, "%s_env", key);
     path_of(field, sizeof field, path, key);
     path_of(env_field, sizeof env_field, path, env_key);

@@ -738,19 +738,23 @@ kp_err kp_office_template_preview(kp_office *o, kp_notify_kind kind, kp_channel 
 
 /* ---------------------------------------------------------- preferences */
 
-bool kp_utc_offset_parse(const char *text, int32_t *minutes)
+kp_err kp_utc_offset_parse(const char *text, int32_t *minutes, kp_error *e)
 {
     if (strcmp(text, "Z") == 0) {
         *minutes = 0;
-        return true;
+        return KP_OK;
     }
-    if (strlen(text) != 6 || (text[0] != '+' && text[0] != '-') || text[3] != ':') return false;
-    for (int i = 1; i < 6; i++)
-        if (i != 3 && !isdigit((unsigned char)text[i])) return false;
-    int h = (text[1] - '0') * 10 + (text[2] - '0'), m = (text[4] - '0') * 10 + (text[5] - '0');
-    if (m > 59 || h * 60 + m > 14 * 60) return false;
+    bool ok = strlen(text) == 6 && (text[0] == '+' || text[0] == '-') && text[3] == ':';
+    for (int i = 1; ok && i < 6; i++)
+        if (i != 3 && !isdigit((unsigned char)text[i])) ok = false;
+    int h = ok ? (text[1] - '0') * 10 + (text[2] - '0') : 0;
+    int m = ok ? (text[4] - '0') * 10 + (text[5] - '0') : 0;
+    if (!ok || m > 59 || h * 60 + m > 14 * 60)
+        return kp_error_set(e, KP_ERR_INVALID, "utc_offset",
+                            "must be an offset from UTC as \"+03:00\", \"-05:30\" or \"Z\" "
+                            "(-14:00 to +14:00), or null");
     *minutes = (text[0] == '-' ? -1 : 1) * (h * 60 + m);
-    return true;
+    return KP_OK;
 }
 
 static kp_err customer_live(kp_office *o, int64_t id, kp_customer_row *row, kp_error *e)
@@ -945,10 +949,30 @@ kp_err kp_office_unsubscribe(kp_office *o, const kp_notify_env *env, const char 
     return marketing_off(o, customer_id, *channel, why, cancelled, e);
 }
 
+/* Upper-cases ASCII letters and the Russian alphabet (а..я, ё) of the
+ * UTF-8 text s[0..n) in place; every other byte stays. Each letter keeps
+ * its length (two bytes for Cyrillic in either case). */
+static void fold_upper(char *s, size_t n)
+{
+    unsigned char *u = (unsigned char *)s;
+    for (size_t i = 0; i < n; i++) {
+        if (u[i] >= 'a' && u[i] <= 'z') {
+            u[i] = (unsigned char)(u[i] - 'a' + 'A');
+        } else if (i + 1 < n && u[i] == 0xD0 && u[i + 1] >= 0xB0 && u[i + 1] <= 0xBF) {
+            u[++i] -= 0x20; /* а..п U+0430..043F -> А..П U+0410..041F */
+        } else if (i + 1 < n && u[i] == 0xD1 && u[i + 1] >= 0x80 && u[i + 1] <= 0x8F) {
+            u[i] = 0xD0; /* р..я U+0440..044F -> Р..Я U+0420..042F */
+            u[++i] += 0x20;
+        } else if (i + 1 < n && u[i] == 0xD1 && u[i + 1] == 0x91) {
+            u[i] = 0xD0; /* ё U+0451 -> Ё U+0401 */
+            u[++i] = 0x81;
+        }
+    }
+}
+
 bool kp_sms_is_stop(const char *text)
 {
-    static const char *const words[] = {"STOP", "СТОП", "ОТПИСКА", "UNSUBSCRIBE", "stop",
-                                        "стоп", "отписка", "unsubscribe", NULL};
+    static const char *const words[] = {"STOP", "СТОП", "ОТПИСКА", "UNSUBSCRIBE", NULL};
     /* Trim spaces and punctuation (ASCII) around the word. */
     const char *a = text;
     while (*a && (isspace((unsigned char)*a) || ispunct((unsigned char)*a))) a++;
@@ -958,15 +982,9 @@ bool kp_sms_is_stop(const char *text)
     char w[40];
     memcpy(w, a, n);
     w[n] = '\0';
-    /* ASCII case folded; the Cyrillic words are listed in both cases, and a
-     * mixed-case one ("Стоп") is folded by its first letter's pair. */
-    for (size_t i = 0; i < n; i++) w[i] = (char)toupper((unsigned char)w[i]);
+    fold_upper(w, n);
     for (size_t i = 0; words[i]; i++)
         if (strcmp(w, words[i]) == 0) return true;
-    /* "Стоп", "Отписка": the capital then lowercase of the Cyrillic words. */
-    static const char *const capitalised[] = {"Стоп", "Отписка", NULL};
-    for (size_t i = 0; capitalised[i]; i++)
-        if (strncmp(a, capitalised[i], n) == 0 && strlen(capitalised[i]) == n) return true;
     return false;
 }
 

@@ -99,8 +99,10 @@ typedef struct kp_prefs_req {
     char consent_version[KP_CONSENT_TEXT_MAX];
 } kp_prefs_req;
 
-/* Parses "+03:00", "-05:30", "Z" into minutes (-14:00..+14:00). */
-bool kp_utc_offset_parse(const char *text, int32_t *minutes);
+/* Parses "+03:00", "-05:30", "Z" into minutes (-14:00..+14:00, minutes
+ * 00..59, two digits each). Anything else: KP_ERR_INVALID naming
+ * "utc_offset" with the forms allowed. */
+kp_err kp_utc_offset_parse(const char *text, int32_t *minutes, kp_error *e);
 kp_err kp_office_prefs(kp_office *o, int64_t customer_id, kp_buf *out, kp_error *e);
 /* (write) Withdrawing consent (or taking a channel off marketing) cancels
  * the pending marketing messages of those channels. */
@@ -117,8 +119,9 @@ kp_err kp_prefs_json(kp_office *o, int64_t customer_id, kp_buf *out, kp_error *e
  * does not check. *channel gets the link's channel. */
 kp_err kp_office_unsubscribe(kp_office *o, const kp_notify_env *env, const char *token,
                              kp_channel *channel, int64_t *cancelled, kp_error *e);
-/* True for a reply that asks to stop: STOP, СТОП, ОТПИСКА, UNSUBSCRIBE (any
- * case, spaces and punctuation around). */
+/* True for a reply that asks to stop: STOP, СТОП, ОТПИСКА, UNSUBSCRIBE in
+ * any case (ASCII and Cyrillic letters folded, "сТоП" too), with ASCII
+ * spaces and punctuation around; nothing else in the text. */
 bool kp_sms_is_stop(const char *text);
 /* (write) A reply from `from`: a stop word turns marketing SMS off for the
  * customer with that phone. *acted: it was a stop word from a known

@@ -4,6 +4,7 @@
  * customer's day, and the retry backoff of a failed delivery.
  */
 #include "notify/notify.h"
+#include "program/program_fields.h"
 
 #include <kopilka/clock.h>
 
@@ -31,42 +32,14 @@ void kp_notify_policy_default(kp_notify_policy *out)
 
 /* ---- parsing */
 
-/* Refuses keys of `obj` not in `allowed`, naming the field and the list. */
-static kp_err only_keys(json_t *obj, const char *path, const char *const *allowed, kp_error *e)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        size_t i = 0;
-        while (allowed[i] && strcmp(allowed[i], key) != 0) i++;
-        if (allowed[i]) continue;
-        char list[256] = "";
-        size_t used = 0;
-        for (size_t j = 0; allowed[j] && used < sizeof list; j++)
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "",
-                                     allowed[j]);
-        char field[96];
-        snprintf(field, sizeof field, "%s.%s", path, key);
-        return kp_error_set(e, KP_ERR_INVALID, field, "unknown field; allowed: %s", list);
-    }
-    return KP_OK;
-}
-
-/* An integer member in [min, max], if present. */
+/* An integer member in [min, max], if present (program_get_int). */
 static kp_err int_in(json_t *obj, const char *path, const char *key, int32_t min, int32_t max,
                      int32_t *out, kp_error *e)
 {
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL) return KP_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        char field[96];
-        snprintf(field, sizeof field, "%s.%s", path, key);
-        return kp_error_set(e, KP_ERR_INVALID, field, "must be an integer from %d to %d", min,
-                            max);
-    }
-    *out = (int32_t)json_integer_value(v);
-    return KP_OK;
+    int64_t v = *out;
+    kp_err err = program_get_int(obj, key, path, false, min, max, &v, e);
+    if (err == KP_OK) *out = (int32_t)v;
+    return err;
 }
 
 /* "HH:MM", 00:00 to 23:59, as minutes of the day. */
@@ -157,7 +130,7 @@ static kp_err parse_section(json_t *n, kp_notify_policy *p, kp_error *e)
     if (!json_is_object(n)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
     static const char *const keys[] = {"language", "remind_days", "quiet_hours", "channels",
                                        "kinds",    "login_code",  "note",        NULL};
-    kp_err err = only_keys(n, path, keys, e);
+    kp_err err = program_only_keys(n, keys, path, e);
     if (err) return err;
 
     json_t *lang = json_object_get(n, "language");
@@ -177,7 +150,7 @@ static kp_err parse_section(json_t *n, kp_notify_policy *p, kp_error *e)
                                 "must be an object {\"from\": \"21:00\", \"to\": \"09:00\"} "
                                 "(equal times: no quiet hours)");
         static const char *const qkeys[] = {"from", "to", "note", NULL};
-        if ((err = only_keys(q, "notifications.quiet_hours", qkeys, e))) return err;
+        if ((err = program_only_keys(q, qkeys, "notifications.quiet_hours", e))) return err;
         if ((err = clock_time(q, "from", &p->quiet_from_minute, e))) return err;
         if ((err = clock_time(q, "to", &p->quiet_to_minute, e))) return err;
     }
@@ -188,7 +161,7 @@ static kp_err parse_section(json_t *n, kp_notify_policy *p, kp_error *e)
             return kp_error_set(e, KP_ERR_INVALID, "notifications.channels",
                                 "must be an object {\"transactional\": [...], \"marketing\": [...]}");
         static const char *const ckeys[] = {"transactional", "marketing", "note", NULL};
-        if ((err = only_keys(c, "notifications.channels", ckeys, e))) return err;
+        if ((err = program_only_keys(c, ckeys, "notifications.channels", e))) return err;
         if ((err = channel_list(c, "transactional", &p->transactional_default, e))) return err;
         if ((err = channel_list(c, "marketing", &p->marketing_default, e))) return err;
     }
@@ -203,7 +176,7 @@ static kp_err parse_section(json_t *n, kp_notify_policy *p, kp_error *e)
             return kp_error_set(e, KP_ERR_INVALID, lpath,
                                 "must be an object {\"ttl_seconds\": 300, \"attempts\": 5}");
         static const char *const lkeys[] = {"ttl_seconds", "attempts", "note", NULL};
-        if ((err = only_keys(lc, lpath, lkeys, e))) return err;
+        if ((err = program_only_keys(lc, lkeys, lpath, e))) return err;
         if ((err = int_in(lc, lpath, "ttl_seconds", 30, 3600, &p->login_code_ttl_seconds, e)))
             return err;
         if ((err = int_in(lc, lpath, "attempts", 1, 20, &p->login_code_attempts, e))) return err;

@@ -17,6 +17,7 @@
 
 #include <kopilka/clock.h>
 
+#include "program/program_fields.h"
 #include "service/phone.h"
 
 const char *kp_rule_kind_name(kp_rule_kind kind)
@@ -57,13 +58,13 @@ const char *kp_downgrade_name(kp_downgrade d)
     return "unknown";
 }
 
-/* "path.key", or "key" at the top level. */
-static void field_name(char *out, size_t size, const char *path, const char *key)
+/* program_fields.h */
+void program_field_name(char *out, size_t size, const char *path, const char *key)
 {
     snprintf(out, size, "%s%s%s", path, path[0] ? "." : "", key);
 }
 
-static kp_err check_keys(json_t *obj, const char *const *allowed, const char *path, kp_error *e)
+kp_err program_only_keys(json_t *obj, const char *const *allowed, const char *path, kp_error *e)
 {
     const char *key;
     json_t *v;
@@ -74,7 +75,7 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pa
             if (strcmp(key, allowed[i]) == 0) ok = true;
         if (!ok) {
             char field[64], list[256] = "";
-            field_name(field, sizeof field, path, key);
+            program_field_name(field, sizeof field, path, key);
             for (size_t i = 0; allowed[i]; i++) {
                 strncat(list, allowed[i], sizeof list - strlen(list) - 1);
                 if (allowed[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
@@ -89,7 +90,7 @@ static kp_err get_string(json_t *obj, const char *key, const char *path, bool re
                          size_t out_size, kp_error *e)
 {
     char field[64];
-    field_name(field, sizeof field, path, key);
+    program_field_name(field, sizeof field, path, key);
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
         if (required) return kp_error_set(e, KP_ERR_INVALID, field, "is required (a string)");
@@ -102,11 +103,11 @@ static kp_err get_string(json_t *obj, const char *key, const char *path, bool re
     return KP_OK;
 }
 
-static kp_err get_int(json_t *obj, const char *key, const char *path, bool required, int64_t min,
-                      int64_t max, int64_t *out, kp_error *e)
+kp_err program_get_int(json_t *obj, const char *key, const char *path, bool required, int64_t min,
+                       int64_t max, int64_t *out, kp_error *e)
 {
     char field[64];
-    field_name(field, sizeof field, path, key);
+    program_field_name(field, sizeof field, path, key);
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
         if (required) return kp_error_set(e, KP_ERR_INVALID, field, "is required (an integer)");
@@ -119,10 +120,10 @@ static kp_err get_int(json_t *obj, const char *key, const char *path, bool requi
     return KP_OK;
 }
 
-static kp_err get_bool(json_t *obj, const char *key, const char *path, bool *out, kp_error *e)
+kp_err program_get_bool(json_t *obj, const char *key, const char *path, bool *out, kp_error *e)
 {
     char field[64];
-    field_name(field, sizeof field, path, key);
+    program_field_name(field, sizeof field, path, key);
     json_t *v = json_object_get(obj, key);
     if (v == NULL) return KP_OK;
     if (!json_is_boolean(v)) return kp_error_set(e, KP_ERR_INVALID, field, "must be true or false");
@@ -135,7 +136,7 @@ static kp_err get_percent_key(json_t *obj, const char *key, const char *path, bo
                               int32_t max_bp, int32_t *bp, kp_error *e)
 {
     char field[64];
-    field_name(field, sizeof field, path, key);
+    program_field_name(field, sizeof field, path, key);
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
         if (required) return kp_error_set(e, KP_ERR_INVALID, field, "is required");
@@ -171,7 +172,7 @@ static kp_err get_time(json_t *obj, const char *key, const char *path, const kp_
                        kp_time *out, kp_error *e)
 {
     char field[64], text[40];
-    field_name(field, sizeof field, path, key);
+    program_field_name(field, sizeof field, path, key);
     json_t *v = json_object_get(obj, key);
     if (v == NULL) return KP_OK;
     if (!json_is_string(v) || json_string_length(v) >= sizeof text)
@@ -205,19 +206,21 @@ static kp_err get_validity(json_t *obj, const char *path, const kp_program *p, k
     bool has_on = json_object_get(obj, "expires_on") != NULL;
     if ((int)has_days + (int)has_months + (int)has_on > 1) {
         char field[64];
-        field_name(field, sizeof field, path, "ttl_days");
+        program_field_name(field, sizeof field, path, "ttl_days");
         return kp_error_set(e, KP_ERR_INVALID, field,
                             "give at most one of ttl_days, ttl_months, expires_on");
     }
-    if ((err = get_int(obj, "pending_days", path, false, 0, 3650, &v->pending_days, e))) return err;
+    if ((err = program_get_int(obj, "pending_days", path, false, 0, 3650, &v->pending_days, e)))
+        return err;
     if (has_days || has_months || has_on) {
         v->ttl_days = 0;
         v->ttl_months = 0;
         v->expires_on = 0;
         months = 0;
     }
-    if ((err = get_int(obj, "ttl_days", path, false, 0, 36500, &v->ttl_days, e))) return err;
-    if ((err = get_int(obj, "ttl_months", path, false, 0, 1200, &months, e))) return err;
+    if ((err = program_get_int(obj, "ttl_days", path, false, 0, 36500, &v->ttl_days, e)))
+        return err;
+    if ((err = program_get_int(obj, "ttl_months", path, false, 0, 1200, &months, e))) return err;
     v->ttl_months = (int32_t)months;
     if ((err = get_time(obj, "expires_on", path, p, &v->expires_on, e))) return err;
     if (given) *given = has_days || has_months || has_on || json_object_get(obj, "pending_days");
@@ -229,7 +232,7 @@ static kp_err get_steps(json_t *obj, const char *path, const char *amount_key, k
                         kp_error *e)
 {
     char field[64], sp[96];
-    field_name(field, sizeof field, path, "steps");
+    program_field_name(field, sizeof field, path, "steps");
     json_t *steps = json_object_get(obj, "steps");
     if (!json_is_array(steps) || json_array_size(steps) == 0 ||
         json_array_size(steps) > KP_RATE_STEPS_MAX)
@@ -240,10 +243,11 @@ static kp_err get_steps(json_t *obj, const char *path, const char *amount_key, k
         snprintf(sp, sizeof sp, "%s[%zu]", field, i);
         if (!json_is_object(s)) return kp_error_set(e, KP_ERR_INVALID, sp, "must be an object");
         const char *const keys[] = {amount_key, "percent", NULL};
-        kp_err err = check_keys(s, keys, sp, e);
+        kp_err err = program_only_keys(s, keys, sp, e);
         if (err) return err;
         kp_rate_step *st = &rule->steps[i];
-        if ((err = get_int(s, amount_key, sp, true, 0, KP_AMOUNT_MAX * 1000, &st->min_minor, e)))
+        if ((err = program_get_int(s, amount_key, sp, true, 0, KP_AMOUNT_MAX * 1000, &st->min_minor,
+                                   e)))
             return err;
         if ((err = get_percent(s, sp, 10000, &st->rate_bp, e))) return err;
         if (i > 0 && st->min_minor <= rule->steps[i - 1].min_minor) {
@@ -266,7 +270,7 @@ static kp_err check_kind(const kp_program *p, const kp_rule *rule, const char *p
 {
     if (kind_known(p, rule->point_kind)) return KP_OK;
     char field[64];
-    field_name(field, sizeof field, path, "point_kind");
+    program_field_name(field, sizeof field, path, "point_kind");
     return kp_error_set(e, KP_ERR_INVALID, field,
                         "unknown point kind \"%s\"; define it in point_kinds", rule->point_kind);
 }
@@ -279,7 +283,7 @@ static kp_err parse_window(json_t *r, const char *path, const kp_program *p, kp_
     if ((err = get_time(r, "ends", path, p, &rule->ends_at, e))) return err;
     if (rule->starts_at && rule->ends_at && rule->ends_at <= rule->starts_at) {
         char field[64];
-        field_name(field, sizeof field, path, "ends");
+        program_field_name(field, sizeof field, path, "ends");
         return kp_error_set(e, KP_ERR_INVALID, field, "must be after starts");
     }
     return KP_OK;
@@ -303,15 +307,16 @@ static kp_err parse_grant(json_t *r, const char *path, kp_program *p, kp_rule *r
                                        "expires_on", "note",         NULL};
     kp_err err;
     char field[64];
-    if ((err = check_keys(r, keys, path, e))) return err;
+    if ((err = program_only_keys(r, keys, path, e))) return err;
     if ((err = get_string(r, "on", path, true, rule->on, sizeof rule->on, e))) return err;
     if (!event_type_ok(rule->on)) {
-        field_name(field, sizeof field, path, "on");
+        program_field_name(field, sizeof field, path, "on");
         return kp_error_set(e, KP_ERR_INVALID, field,
                             "must be an event type of a-z, 0-9, '_', '-', '.' (registration, "
                             "birthday, tenure, survey, partner_card, or your own)");
     }
-    if ((err = get_int(r, "points", path, true, 1, 1000000000, &rule->points, e))) return err;
+    if ((err = program_get_int(r, "points", path, true, 1, 1000000000, &rule->points, e)))
+        return err;
     snprintf(rule->point_kind, sizeof rule->point_kind, "%s", p->point_kind);
     if ((err = get_string(r, "point_kind", path, false, rule->point_kind, sizeof rule->point_kind,
                           e)))
@@ -319,8 +324,8 @@ static kp_err parse_grant(json_t *r, const char *path, kp_program *p, kp_rule *r
     if ((err = check_kind(p, rule, path, e))) return err;
     if (json_object_get(r, "value_over")) {
         rule->has_value_over = true;
-        if ((err = get_int(r, "value_over", path, false, INT64_MIN / 2, INT64_MAX / 2,
-                           &rule->value_over, e)))
+        if ((err = program_get_int(r, "value_over", path, false, INT64_MIN / 2, INT64_MAX / 2,
+                                   &rule->value_over, e)))
             return err;
     }
     bool yearly = strcmp(rule->on, "birthday") == 0 || strcmp(rule->on, "tenure") == 0;
@@ -335,15 +340,15 @@ static kp_err parse_grant(json_t *r, const char *path, kp_program *p, kp_rule *r
         else if (strcmp(once, "event") == 0)
             rule->once = KP_ONCE_EVENT;
         else {
-            field_name(field, sizeof field, path, "once");
+            program_field_name(field, sizeof field, path, "once");
             return kp_error_set(e, KP_ERR_INVALID, field,
                                 "must be \"customer\", \"year\" or \"event\", got \"%s\"", once);
         }
     }
-    if ((err = get_bool(r, "unique_token", path, &rule->unique_token, e))) return err;
-    if ((err = get_bool(r, "per_year", path, &rule->per_year, e))) return err;
+    if ((err = program_get_bool(r, "unique_token", path, &rule->unique_token, e))) return err;
+    if ((err = program_get_bool(r, "per_year", path, &rule->per_year, e))) return err;
     if (rule->per_year && strcmp(rule->on, "tenure") != 0) {
-        field_name(field, sizeof field, path, "per_year");
+        program_field_name(field, sizeof field, path, "per_year");
         return kp_error_set(e, KP_ERR_INVALID, field, "only a grant on \"tenure\" can be per_year");
     }
     const kp_point_kind *k = kp_program_kind(p, rule->point_kind);
@@ -361,12 +366,12 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
     kp_err err;
     if ((err = get_string(r, "id", path, true, rule->id, sizeof rule->id, e))) return err;
     if (rule->id[0] == '\0') {
-        field_name(field, sizeof field, path, "id");
+        program_field_name(field, sizeof field, path, "id");
         return kp_error_set(e, KP_ERR_INVALID, field, "must not be empty");
     }
     for (size_t i = 0; i < index; i++)
         if (strcmp(p->rules[i].id, rule->id) == 0) {
-            field_name(field, sizeof field, path, "id");
+            program_field_name(field, sizeof field, path, "id");
             return kp_error_set(e, KP_ERR_INVALID, field, "\"%s\" is already the id of rules[%zu]",
                                 rule->id, i);
         }
@@ -379,18 +384,18 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
                                            "tier", "percent", "steps",    "starts",
                                            "ends", "note",    NULL};
         rule->kind = KP_RULE_EARN_PERCENT;
-        if ((err = check_keys(r, keys, path, e))) return err;
+        if ((err = program_only_keys(r, keys, path, e))) return err;
         if ((err = get_string(r, "tier", path, false, rule->tier, sizeof rule->tier, e)))
             return err;
         if (rule->tier[0] && kp_program_tier(p, rule->tier, NULL) == NULL) {
-            field_name(field, sizeof field, path, "tier");
+            program_field_name(field, sizeof field, path, "tier");
             return kp_error_set(e, KP_ERR_INVALID, field, "no tier is named \"%s\"", rule->tier);
         }
         if ((err = parse_window(r, path, p, rule, e))) return err;
         bool has_percent = json_object_get(r, "percent") != NULL;
         bool has_steps = json_object_get(r, "steps") != NULL;
         if (has_percent == has_steps) {
-            field_name(field, sizeof field, path, "percent");
+            program_field_name(field, sizeof field, path, "percent");
             return kp_error_set(e, KP_ERR_INVALID, field,
                                 "give either percent or steps (a ladder by receipt amount)");
         }
@@ -401,7 +406,7 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
         static const char *const keys[] = {"id",      "kind", "category", "point_kind",
                                            "percent", "note", NULL};
         rule->kind = KP_RULE_BURN_LIMIT;
-        if ((err = check_keys(r, keys, path, e))) return err;
+        if ((err = program_only_keys(r, keys, path, e))) return err;
         if ((err = get_string(r, "point_kind", path, false, rule->point_kind,
                               sizeof rule->point_kind, e)))
             return err;
@@ -410,7 +415,7 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
             const kp_rule *o = &p->rules[i];
             if (o->kind == KP_RULE_BURN_LIMIT && strcmp(o->category, rule->category) == 0 &&
                 strcmp(o->point_kind, rule->point_kind) == 0) {
-                field_name(field, sizeof field, path, "category");
+                program_field_name(field, sizeof field, path, "category");
                 return kp_error_set(e, KP_ERR_INVALID, field,
                                     "rules[%zu] already limits %s points on %s", i,
                                     rule->point_kind[0] ? rule->point_kind : "all",
@@ -422,16 +427,17 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
     if (strcmp(kind, "first_purchase_min") == 0 || strcmp(kind, "burn_min_balance") == 0) {
         static const char *const keys[] = {"id", "kind", "points", "note", NULL};
         rule->kind = kind[0] == 'f' ? KP_RULE_FIRST_PURCHASE_MIN : KP_RULE_BURN_MIN_BALANCE;
-        if ((err = check_keys(r, keys, path, e))) return err;
-        return get_int(r, "points", path, true, 1, 1000000000, &rule->points, e);
+        if ((err = program_only_keys(r, keys, path, e))) return err;
+        return program_get_int(r, "points", path, true, 1, 1000000000, &rule->points, e);
     }
     if (strcmp(kind, "discount_fixed") == 0) {
         static const char *const keys[] = {
             "id",     "kind", "category", "store", "percent", "registered_only",
             "starts", "ends", "note",     NULL};
         rule->kind = KP_RULE_DISCOUNT_FIXED;
-        if ((err = check_keys(r, keys, path, e))) return err;
-        if ((err = get_bool(r, "registered_only", path, &rule->registered_only, e))) return err;
+        if ((err = program_only_keys(r, keys, path, e))) return err;
+        if ((err = program_get_bool(r, "registered_only", path, &rule->registered_only, e)))
+            return err;
         if ((err = parse_window(r, path, p, rule, e))) return err;
         return get_percent(r, path, 10000, &rule->rate_bp, e);
     }
@@ -439,33 +445,34 @@ static kp_err parse_rule(json_t *r, size_t index, kp_program *p, kp_error *e)
         static const char *const keys[] = {
             "id", "kind", "category", "steps", "individual_from", "registered_only", "note", NULL};
         rule->kind = KP_RULE_DISCOUNT_CUMULATIVE;
-        if ((err = check_keys(r, keys, path, e))) return err;
-        if ((err = get_bool(r, "registered_only", path, &rule->registered_only, e))) return err;
-        if ((err = get_int(r, "individual_from", path, false, 1, KP_AMOUNT_MAX * 1000,
-                           &rule->amount_minor, e)))
+        if ((err = program_only_keys(r, keys, path, e))) return err;
+        if ((err = program_get_bool(r, "registered_only", path, &rule->registered_only, e)))
+            return err;
+        if ((err = program_get_int(r, "individual_from", path, false, 1, KP_AMOUNT_MAX * 1000,
+                                   &rule->amount_minor, e)))
             return err;
         return get_steps(r, path, "min_spend", rule, e);
     }
     if (strcmp(kind, "join_min_purchase") == 0) {
         static const char *const keys[] = {"id", "kind", "amount", "note", NULL};
         rule->kind = KP_RULE_JOIN_MIN_PURCHASE;
-        if ((err = check_keys(r, keys, path, e))) return err;
-        return get_int(r, "amount", path, true, 1, KP_AMOUNT_MAX, &rule->amount_minor, e);
+        if ((err = program_only_keys(r, keys, path, e))) return err;
+        return program_get_int(r, "amount", path, true, 1, KP_AMOUNT_MAX, &rule->amount_minor, e);
     }
     if (strcmp(kind, "annual_spend_bonus") == 0) {
         static const char *const keys[] = {"id", "kind", "spend_over", "points", "note", NULL};
         rule->kind = KP_RULE_ANNUAL_SPEND_BONUS;
-        if ((err = check_keys(r, keys, path, e))) return err;
-        if ((err = get_int(r, "spend_over", path, true, 0, KP_AMOUNT_MAX * 1000,
-                           &rule->amount_minor, e)))
+        if ((err = program_only_keys(r, keys, path, e))) return err;
+        if ((err = program_get_int(r, "spend_over", path, true, 0, KP_AMOUNT_MAX * 1000,
+                                   &rule->amount_minor, e)))
             return err;
-        return get_int(r, "points", path, true, 1, 1000000000, &rule->points, e);
+        return program_get_int(r, "points", path, true, 1, 1000000000, &rule->points, e);
     }
     if (strcmp(kind, "grant") == 0) {
         rule->kind = KP_RULE_GRANT;
         return parse_grant(r, path, p, rule, e);
     }
-    field_name(field, sizeof field, path, "kind");
+    program_field_name(field, sizeof field, path, "kind");
     return kp_error_set(e, KP_ERR_INVALID, field,
                         "unknown rule kind \"%s\"; allowed: earn_percent, first_purchase_min, "
                         "burn_limit, burn_min_balance, discount_fixed, discount_cumulative, "
@@ -485,13 +492,13 @@ static kp_err parse_kinds(json_t *kinds, kp_program *p, kp_error *e)
         if (!json_is_object(k)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
         static const char *const keys[] = {"name",       "pending_days", "ttl_days", "ttl_months",
                                            "expires_on", "note",         NULL};
-        kp_err err = check_keys(k, keys, path, e);
+        kp_err err = program_only_keys(k, keys, path, e);
         if (err) return err;
         kp_point_kind *pk = &p->kinds[i];
         if ((err = get_string(k, "name", path, true, pk->name, sizeof pk->name, e))) return err;
         if (pk->name[0] == '\0' || kp_program_kind(p, pk->name)) {
             char field[64];
-            field_name(field, sizeof field, path, "name");
+            program_field_name(field, sizeof field, path, "name");
             return kp_error_set(e, KP_ERR_INVALID, field, "must be a non-empty, unique name");
         }
         if ((err = get_validity(k, path, p, &pk->validity, NULL, e))) return err;
@@ -505,13 +512,13 @@ static kp_err parse_tiers(json_t *t, kp_program *p, kp_error *e)
     static const char *const keys[] = {"window_days", "review_months", "downgrade",
                                        "levels",      "note",          NULL};
     if (!json_is_object(t)) return kp_error_set(e, KP_ERR_INVALID, "tiers", "must be an object");
-    kp_err err = check_keys(t, keys, "tiers", e);
+    kp_err err = program_only_keys(t, keys, "tiers", e);
     if (err) return err;
     p->tier_window_days = 365;
-    if ((err = get_int(t, "window_days", "tiers", false, 1, 3660, &p->tier_window_days, e)))
+    if ((err = program_get_int(t, "window_days", "tiers", false, 1, 3660, &p->tier_window_days, e)))
         return err;
     int64_t months = 1;
-    if ((err = get_int(t, "review_months", "tiers", false, 0, 120, &months, e))) return err;
+    if ((err = program_get_int(t, "review_months", "tiers", false, 0, 120, &months, e))) return err;
     p->tier_review_months = (int32_t)months;
     char down[16] = "to_qualified";
     if ((err = get_string(t, "downgrade", "tiers", false, down, sizeof down, e))) return err;
@@ -537,18 +544,18 @@ static kp_err parse_tiers(json_t *t, kp_program *p, kp_error *e)
         if (!json_is_object(l)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
         static const char *const lkeys[] = {
             "name", "min_spend", "earn_multiplier", "discount_percent", "privileges", "note", NULL};
-        if ((err = check_keys(l, lkeys, path, e))) return err;
+        if ((err = program_only_keys(l, lkeys, path, e))) return err;
         kp_tier *tier = &p->tiers[i];
         if ((err = get_string(l, "name", path, true, tier->name, sizeof tier->name, e))) return err;
         if (tier->name[0] == '\0' || kp_program_tier(p, tier->name, NULL)) {
-            field_name(field, sizeof field, path, "name");
+            program_field_name(field, sizeof field, path, "name");
             return kp_error_set(e, KP_ERR_INVALID, field, "must be a non-empty, unique name");
         }
-        if ((err = get_int(l, "min_spend", path, true, 0, KP_AMOUNT_MAX * 1000,
-                           &tier->min_spend_minor, e)))
+        if ((err = program_get_int(l, "min_spend", path, true, 0, KP_AMOUNT_MAX * 1000,
+                                   &tier->min_spend_minor, e)))
             return err;
         if (i > 0 && tier->min_spend_minor <= p->tiers[i - 1].min_spend_minor) {
-            field_name(field, sizeof field, path, "min_spend");
+            program_field_name(field, sizeof field, path, "min_spend");
             return kp_error_set(e, KP_ERR_INVALID, field,
                                 "tiers are listed lowest first: must be above %lld",
                                 (long long)p->tiers[i - 1].min_spend_minor);
@@ -564,7 +571,7 @@ static kp_err parse_tiers(json_t *t, kp_program *p, kp_error *e)
             return err;
         json_t *priv = json_object_get(l, "privileges");
         if (priv) {
-            field_name(field, sizeof field, path, "privileges");
+            program_field_name(field, sizeof field, path, "privileges");
             if (!json_is_array(priv) || json_array_size(priv) > KP_TIER_PRIVILEGES_MAX)
                 return kp_error_set(e, KP_ERR_INVALID, field,
                                     "must be an array of at most %d names", KP_TIER_PRIVILEGES_MAX);
@@ -600,7 +607,7 @@ static kp_err parse_script(json_t *s, kp_program *p, kp_error *e)
     static const char *const keys[] = {"source",        "earn", "burn", "instructions_max",
                                        "memory_max_kb", "note", NULL};
     if (!json_is_object(s)) return kp_error_set(e, KP_ERR_INVALID, "script", "must be an object");
-    kp_err err = check_keys(s, keys, "script", e);
+    kp_err err = program_only_keys(s, keys, "script", e);
     if (err) return err;
     json_t *src = json_object_get(s, "source");
     size_t used = 0;
@@ -641,11 +648,11 @@ static kp_err parse_script(json_t *s, kp_program *p, kp_error *e)
         return kp_error_set(e, KP_ERR_INVALID, "script",
                             "name the function that adjusts earn (\"earn\") or burn (\"burn\")");
     p->script_instructions_max = 100000;
-    if ((err = get_int(s, "instructions_max", "script", false, 1000, 100000000,
-                       &p->script_instructions_max, e)))
+    if ((err = program_get_int(s, "instructions_max", "script", false, 1000, 100000000,
+                               &p->script_instructions_max, e)))
         return err;
     int64_t kb = 1024;
-    if ((err = get_int(s, "memory_max_kb", "script", false, 64, 65536, &kb, e))) return err;
+    if ((err = program_get_int(s, "memory_max_kb", "script", false, 64, 65536, &kb, e))) return err;
     p->script_memory_max_bytes = kb * 1024;
     return KP_OK;
 }
@@ -664,11 +671,11 @@ static kp_err parse_event_sources(json_t *list, kp_program *p, kp_error *e)
         snprintf(path, sizeof path, "event_sources[%zu]", i);
         if (!json_is_object(s)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
         static const char *const keys[] = {"type", "from", "note", NULL};
-        kp_err err = check_keys(s, keys, path, e);
+        kp_err err = program_only_keys(s, keys, path, e);
         if (err) return err;
         kp_event_source *src = &p->event_sources[i];
         if ((err = get_string(s, "type", path, true, src->type, sizeof src->type, e))) return err;
-        field_name(field, sizeof field, path, "type");
+        program_field_name(field, sizeof field, path, "type");
         if (!event_type_ok(src->type))
             return kp_error_set(e, KP_ERR_INVALID, field,
                                 "must be an event type of a-z, 0-9, '_', '-', '.'");
@@ -683,7 +690,7 @@ static kp_err parse_event_sources(json_t *list, kp_program *p, kp_error *e)
                 return kp_error_set(e, KP_ERR_INVALID, field, "\"%s\" is declared twice",
                                     src->type);
         json_t *from = json_object_get(s, "from");
-        field_name(field, sizeof field, path, "from");
+        program_field_name(field, sizeof field, path, "from");
         if (!json_is_array(from) || json_array_size(from) == 0 || json_array_size(from) > 3)
             return kp_error_set(e, KP_ERR_INVALID, field,
                                 "is required: a non-empty array of \"till\", \"partner\", "
@@ -711,14 +718,15 @@ static kp_err parse_till(json_t *t, kp_program *p, kp_error *e)
     if (!json_is_object(t)) return kp_error_set(e, KP_ERR_INVALID, "till", "must be an object");
     static const char *const keys[] = {"clock_skew_minutes", "offline_days", "identify_by_phone",
                                        "note", NULL};
-    kp_err err = check_keys(t, keys, "till", e);
+    kp_err err = program_only_keys(t, keys, "till", e);
     if (err) return err;
     int64_t minutes = p->till.clock_skew_seconds / 60;
-    if ((err = get_int(t, "clock_skew_minutes", "till", false, 0, 1440, &minutes, e))) return err;
-    p->till.clock_skew_seconds = minutes * 60;
-    if ((err = get_int(t, "offline_days", "till", false, 0, 90, &p->till.offline_days, e)))
+    if ((err = program_get_int(t, "clock_skew_minutes", "till", false, 0, 1440, &minutes, e)))
         return err;
-    return get_bool(t, "identify_by_phone", "till", &p->till.identify_by_phone, e);
+    p->till.clock_skew_seconds = minutes * 60;
+    if ((err = program_get_int(t, "offline_days", "till", false, 0, 90, &p->till.offline_days, e)))
+        return err;
+    return program_get_bool(t, "identify_by_phone", "till", &p->till.identify_by_phone, e);
 }
 
 static kp_err parse_utc_offset(json_t *root, kp_program *p, kp_error *e)
@@ -794,14 +802,15 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
                                        "script",   "description",   "customers",
                                        "till",     "event_sources", "country",
                                        "notifications", NULL};
-    if ((err = check_keys(root, keys, "", e))) goto out;
+    if ((err = program_only_keys(root, keys, "", e))) goto out;
     if ((err = get_string(root, "name", "", true, p->name, sizeof p->name, e))) goto out;
     snprintf(p->currency, sizeof p->currency, "RUB");
     if ((err = get_string(root, "currency", "", false, p->currency, sizeof p->currency, e)))
         goto out;
     if ((err = parse_country(root, p, e))) goto out;
     p->minor_per_point = 100;
-    if ((err = get_int(root, "minor_per_point", "", false, 1, 1000000, &p->minor_per_point, e)))
+    if ((err = program_get_int(root, "minor_per_point", "", false, 1, 1000000, &p->minor_per_point,
+                               e)))
         goto out;
     char rounding[16] = "down";
     if ((err = get_string(root, "rounding", "", false, rounding, sizeof rounding, e))) goto out;
@@ -829,7 +838,7 @@ kp_err kp_program_parse(const char *text, size_t len, kp_program *p, kp_error *e
             err = kp_error_set(e, KP_ERR_INVALID, "earn", "must be an object");
             goto out;
         }
-        if ((err = check_keys(earn, earn_keys, "earn", e))) goto out;
+        if ((err = program_only_keys(earn, earn_keys, "earn", e))) goto out;
         if ((err = get_string(earn, "point_kind", "earn", false, p->point_kind,
                               sizeof p->point_kind, e)))
             goto out;

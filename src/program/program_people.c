@@ -7,6 +7,8 @@
  */
 #include <kopilka/people.h>
 
+#include "program/program_fields.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,56 +18,6 @@ void kp_people_policy_default(kp_people_policy *out)
     memset(out, 0, sizeof *out);
     out->unregistered.earn = true;
     out->unregistered.burn = true;
-}
-
-static kp_err check_keys(json_t *obj, const char *const *allowed, const char *path, kp_error *e)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
-        if (!ok) {
-            char list[256] = "";
-            for (size_t i = 0; allowed[i]; i++) {
-                strncat(list, allowed[i], sizeof list - strlen(list) - 1);
-                if (allowed[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
-            }
-            char field[96];
-            snprintf(field, sizeof field, "%s.%s", path, key);
-            return kp_error_set(e, KP_ERR_INVALID, field, "unknown field; allowed: %s", list);
-        }
-    }
-    return KP_OK;
-}
-
-static kp_err get_bool(json_t *obj, const char *key, const char *path, bool *out, kp_error *e)
-{
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL) return KP_OK;
-    if (!json_is_boolean(v)) {
-        char field[96];
-        snprintf(field, sizeof field, "%s.%s", path, key);
-        return kp_error_set(e, KP_ERR_INVALID, field, "must be true or false");
-    }
-    *out = json_is_true(v);
-    return KP_OK;
-}
-
-static kp_err get_int(json_t *obj, const char *key, const char *path, int64_t min, int64_t max,
-                      int64_t *out, kp_error *e)
-{
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL) return KP_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        char field[96];
-        snprintf(field, sizeof field, "%s.%s", path, key);
-        return kp_error_set(e, KP_ERR_INVALID, field, "must be an integer from %lld to %lld",
-                            (long long)min, (long long)max);
-    }
-    *out = json_integer_value(v);
-    return KP_OK;
 }
 
 /* Attribute names are identifiers: they become JSON keys and CSV column names. */
@@ -88,7 +40,7 @@ static kp_err parse_attribute(json_t *a, size_t index, kp_people_policy *p, kp_e
     if (!json_is_object(a)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
     static const char *const keys[] = {"name",       "type",       "required", "min", "max",
                                        "min_length", "max_length", "note",     NULL};
-    kp_err err = check_keys(a, keys, path, e);
+    kp_err err = program_only_keys(a, keys, path, e);
     if (err) return err;
     kp_attr_decl *d = &p->attributes[index];
     char field[96];
@@ -116,17 +68,23 @@ static kp_err parse_attribute(json_t *a, size_t index, kp_people_policy *p, kp_e
     else
         return kp_error_set(e, KP_ERR_INVALID, field,
                             "is required: one of string, integer, date, boolean");
-    if ((err = get_bool(a, "required", path, &d->required, e))) return err;
+    if ((err = program_get_bool(a, "required", path, &d->required, e))) return err;
     if (d->type == KP_ATTR_INTEGER) {
         d->min = INT64_MIN / 2;
         d->max = INT64_MAX / 2;
-        if ((err = get_int(a, "min", path, INT64_MIN / 2, INT64_MAX / 2, &d->min, e))) return err;
-        if ((err = get_int(a, "max", path, INT64_MIN / 2, INT64_MAX / 2, &d->max, e))) return err;
+        if ((err =
+                 program_get_int(a, "min", path, false, INT64_MIN / 2, INT64_MAX / 2, &d->min, e)))
+            return err;
+        if ((err =
+                 program_get_int(a, "max", path, false, INT64_MIN / 2, INT64_MAX / 2, &d->max, e)))
+            return err;
     } else if (d->type == KP_ATTR_STRING) {
         d->min = 0;
         d->max = KP_STR_MAX - 1;
-        if ((err = get_int(a, "min_length", path, 0, KP_STR_MAX - 1, &d->min, e))) return err;
-        if ((err = get_int(a, "max_length", path, 1, KP_STR_MAX - 1, &d->max, e))) return err;
+        if ((err = program_get_int(a, "min_length", path, false, 0, KP_STR_MAX - 1, &d->min, e)))
+            return err;
+        if ((err = program_get_int(a, "max_length", path, false, 1, KP_STR_MAX - 1, &d->max, e)))
+            return err;
     } else if (json_object_get(a, "min") || json_object_get(a, "max") ||
                json_object_get(a, "min_length") || json_object_get(a, "max_length")) {
         return kp_error_set(e, KP_ERR_INVALID, path, "a %s attribute takes no bounds", t);
@@ -142,7 +100,7 @@ static kp_err parse_section(json_t *c, kp_people_policy *p, kp_error *e)
         return kp_error_set(e, KP_ERR_INVALID, "customers", "must be an object");
     static const char *const keys[] = {"unregistered", "transfers", "consent_version",
                                        "attributes",   "note",      NULL};
-    kp_err err = check_keys(c, keys, "customers", e);
+    kp_err err = program_only_keys(c, keys, "customers", e);
     if (err) return err;
 
     json_t *u = json_object_get(c, "unregistered");
@@ -150,10 +108,10 @@ static kp_err parse_section(json_t *c, kp_people_policy *p, kp_error *e)
         if (!json_is_object(u))
             return kp_error_set(e, KP_ERR_INVALID, "customers.unregistered", "must be an object");
         static const char *const ukeys[] = {"earn", "burn", "note", NULL};
-        if ((err = check_keys(u, ukeys, "customers.unregistered", e))) return err;
-        if ((err = get_bool(u, "earn", "customers.unregistered", &p->unregistered.earn, e)))
+        if ((err = program_only_keys(u, ukeys, "customers.unregistered", e))) return err;
+        if ((err = program_get_bool(u, "earn", "customers.unregistered", &p->unregistered.earn, e)))
             return err;
-        if ((err = get_bool(u, "burn", "customers.unregistered", &p->unregistered.burn, e)))
+        if ((err = program_get_bool(u, "burn", "customers.unregistered", &p->unregistered.burn, e)))
             return err;
     }
 
@@ -163,13 +121,14 @@ static kp_err parse_section(json_t *c, kp_people_policy *p, kp_error *e)
         if (!json_is_object(t)) return kp_error_set(e, KP_ERR_INVALID, path, "must be an object");
         static const char *const tkeys[] = {"enabled", "max_points", "daily_max_points",
                                             "kinds",   "note",       NULL};
-        if ((err = check_keys(t, tkeys, path, e))) return err;
+        if ((err = program_only_keys(t, tkeys, path, e))) return err;
         p->transfers.enabled = true;
-        if ((err = get_bool(t, "enabled", path, &p->transfers.enabled, e))) return err;
-        if ((err = get_int(t, "max_points", path, 0, 1000000000000LL, &p->transfers.max_points, e)))
+        if ((err = program_get_bool(t, "enabled", path, &p->transfers.enabled, e))) return err;
+        if ((err = program_get_int(t, "max_points", path, false, 0, 1000000000000LL,
+                                   &p->transfers.max_points, e)))
             return err;
-        if ((err = get_int(t, "daily_max_points", path, 0, 1000000000000LL,
-                           &p->transfers.daily_max_points, e)))
+        if ((err = program_get_int(t, "daily_max_points", path, false, 0, 1000000000000LL,
+                                   &p->transfers.daily_max_points, e)))
             return err;
         json_t *kinds = json_object_get(t, "kinds");
         if (kinds) {

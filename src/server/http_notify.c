@@ -390,10 +390,7 @@ static kp_err prefs_parse(const http_request *r, kp_prefs_req *req, kp_error *e)
     if (err == KP_OK && given) {
         req->has_utc_offset = true;
         req->clear_utc_offset = offset[0] == '\0';
-        if (!req->clear_utc_offset && !kp_utc_offset_parse(offset, &req->utc_offset_minutes))
-            err = kp_error_set(e, KP_ERR_INVALID, "utc_offset",
-                               "must be an offset from UTC as \"+03:00\", \"-05:30\" or \"Z\" "
-                               "(-14:00 to +14:00), or null");
+        if (!req->clear_utc_offset) err = kp_utc_offset_parse(offset, &req->utc_offset_minutes, e);
     }
     json_t *v;
     if (err == KP_OK && (v = json_object_get(root, "transactional"))) {

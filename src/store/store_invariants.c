@@ -5,7 +5,9 @@
  * for a system account (issued, redeemed, expired...); the balances and
  * lots are caches of what the postings say, kept so a purchase need not
  * replay them. A row of any query below means a cache and the postings
- * disagree, or an operation created or destroyed points.
+ * disagree, or an operation created or destroyed points. The outbox's
+ * rows (notify.h) close the list: messages belong to dispatched events,
+ * and their states and times agree.
  *
  * Portable SQL only: no backend's functions (SQLite's max() of two values,
  * PostgreSQL's casts), `!=` and COALESCE, CTEs, and a SELECT with a WHERE and
@@ -61,9 +63,42 @@ const store_invariant store_invariants[] = {
      "SELECT o.id, o.points - COALESCE(p.t, 0) FROM ops o LEFT JOIN p ON p.op_id = o.id "
      "WHERE o.points != COALESCE(p.t, 0)",
      "operation %lld: its recorded change differs from its postings by %lld"},
+
+    /* The outbox (kopilka/notify.h). A message is planned from its event
+     * and written by the event's dispatch, in one transaction with the
+     * mark: its event exists and is dispatched. Events and messages are
+     * never deleted (an erasure drops only the sealed text). */
+    {"SELECT m.id, m.event_id FROM messages m WHERE NOT EXISTS "
+     "(SELECT 1 FROM notify_events e WHERE e.id = m.event_id)",
+     "message %lld: its event %lld does not exist"},
+    {"SELECT m.id, m.event_id FROM messages m JOIN notify_events e ON e.id = m.event_id "
+     "WHERE e.dispatched_at IS NULL",
+     "message %lld: its event %lld is not marked dispatched, yet the dispatch wrote it"},
+    /* A message is pending, sent, dead or cancelled (kp_message_state; the
+     * schema's CHECK says the same, for a file whose CHECK was bypassed). */
+    {"SELECT id, state FROM messages WHERE state < 0 OR state > 3",
+     "message %lld: state %lld is not one of pending, sent, dead, cancelled (0..3)"},
+    /* A sent message records when: the delivery settles it with the time
+     * the provider took it, and a replay keeps it. */
+    {"SELECT id, sent_at FROM messages WHERE state = 1 AND sent_at <= 0",
+     "message %lld: sent, but its sent_at is %lld"},
 };
 
 const size_t store_invariants_count = sizeof store_invariants / sizeof store_invariants[0];
+
+/* Every value here needs the key file: customers' sealed fields, birthday
+ * indexes, audit MACs, sealed event payloads, messages' sealed texts (NULL
+ * once erased), webhook secrets (always sealed), login codes (keyed
+ * hashes). Customers' sessions are not counted: their tokens are unkeyed
+ * hashes, which a new key leaves valid. */
+const char store_sealed_count_sql[] =
+    "SELECT (SELECT count(*) FROM customers WHERE name IS NOT NULL OR "
+    "phone IS NOT NULL OR email IS NOT NULL OR birthday IS NOT NULL OR "
+    "attributes IS NOT NULL) + (SELECT count(*) FROM account_birthdays) + "
+    "(SELECT count(*) FROM audit WHERE mac IS NOT NULL) + "
+    "(SELECT count(*) FROM notify_events WHERE sealed = 1) + "
+    "(SELECT count(*) FROM messages WHERE sealed IS NOT NULL) + "
+    "(SELECT count(*) FROM webhook_endpoints) + (SELECT count(*) FROM login_codes)";
 
 void store_audit_step(store_audit_walk *w, const kp_audit_entry *a,
                       void (*report)(void *ctx, const char *line), void *ctx, int64_t *problems)

@@ -3,7 +3,8 @@
  * backend. Each is a query in portable SQL (it runs unchanged on SQLite and
  * PostgreSQL) whose every row is one broken invariant, two integers (what
  * and by how much), and the sentence that reports such a row. `verify` of
- * each backend runs this very list (store_sqlite.c, store_pg.c).
+ * each backend runs this very list (store_sqlite.c, store_pg.c). So is
+ * the count of sealed values behind kp_people_ops.sealed_count.
  */
 #ifndef KOPILKA_STORE_INVARIANTS_H
 #define KOPILKA_STORE_INVARIANTS_H
@@ -20,6 +21,11 @@ typedef struct store_invariant {
 
 extern const store_invariant store_invariants[];
 extern const size_t store_invariants_count;
+
+/* kp_people_ops.sealed_count's query, one row of one integer, run as is by
+ * each backend: what the database holds that only its key file opens or
+ * checks. */
+extern const char store_sealed_count_sql[];
 
 /* Problems a verify reports line by line; beyond it they are only counted. */
 enum { STORE_INVARIANT_LINES_MAX = 100 };

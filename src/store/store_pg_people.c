@@ -279,12 +279,7 @@ static pg_stmt q_history_cards = {
     "points, amount, earned, burned FROM ops WHERE account_id = $1 "
     "AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
     3, 0};
-static pg_stmt q_sealed_count = {
-    "SELECT (SELECT count(*) FROM customers WHERE name IS NOT NULL OR "
-    "phone IS NOT NULL OR email IS NOT NULL OR birthday IS NOT NULL OR "
-    "attributes IS NOT NULL) + (SELECT count(*) FROM account_birthdays) + "
-    "(SELECT count(*) FROM audit WHERE mac IS NOT NULL)",
-    0, 0};
+static pg_stmt q_sealed_count = {store_sealed_count_sql, 0, 0};
 
 /* --------------------------------------------------------------- helpers */
 

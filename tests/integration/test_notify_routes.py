@@ -419,7 +419,12 @@ class NotifyRoutes(unittest.TestCase):
                         expect=409)
         self.assertIn("pending", a["error"]["message"])
         # Make one dead and one sent (a provider's answers, as the store
-        # would record them), then retry and replay.
+        # would record them), then retry and replay. First wait for the
+        # first try of each to be settled (the next is an hour away): a
+        # delivery in flight would settle over the rows changed here.
+        for m in (pending[0], hook):
+            wait_for("the first try of message %d" % m["id"], lambda: self.as_(
+                "admin", "GET", "/v1/admin/messages/%d" % m["id"], expect=200)[1]["attempts"] >= 1)
         self.k.execute("UPDATE messages SET state = 2, last_error = 'refused' WHERE id = ?",
                        (pending[0]["id"],))
         self.k.execute("UPDATE messages SET state = 1, sent_at = 1 WHERE id = ?", (hook["id"],))

@@ -337,7 +337,7 @@ static void test_marketing_needs_consent(void **state)
     assert_int_equal(who, f->anna);
     assert_int_equal(ch, KP_CHANNEL_EMAIL);
     /* A changed token does not check. */
-    char bad[128];
+    char bad[sizeof o.unsubscribe_url];
     snprintf(bad, sizeof bad, "%s", token);
     bad[3] = bad[3] == 'A' ? 'B' : 'A';
     assert_false(kp_unsubscribe_check(&f->env, bad, &who, &ch));

@@ -1224,6 +1224,142 @@ static void test_an_older_database_gains_the_outbox_tables(void **state)
     assert_verifies_clean(f);
 }
 
+/* people->sealed_count counts the outbox's values a new key file could
+ * not open or check (kp_people_ops.sealed_count): an event with a sealed
+ * payload, a message's sealed text until it is erased, a webhook
+ * endpoint's sealed secret, a login code's keyed hash; not a customer's
+ * session (an unkeyed hash), not an event without sealed data. A database
+ * holding only these never gets a fresh key from init or migrate. */
+static void test_sealed_count_counts_the_outboxs_sealed_values(void **state)
+{
+    fx *f = *state;
+    const kp_people_ops *p = f->o->people;
+    int64_t n = -1;
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 0);
+
+    event(f, "op:1", KP_NOTIFY_EARNED, 1, "{}"); /* sealed = false */
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 0);
+    kp_notify_event ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.key, sizeof ev.key, "login:1");
+    ev.kind = KP_NOTIFY_LOGIN_CODE;
+    ev.customer_id = 7;
+    ev.at = NOW;
+    ev.sealed = true;
+    ev.payload = (uint8_t *)"sealed bytes";
+    ev.payload_len = 12;
+    OK(f->s, f->n->event_insert(f->s, &ev));
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 1);
+
+    one_message(f, "op:2", KP_CHANNEL_SMS, 7, 0, NOW); /* its event is not sealed */
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 2);
+
+    kp_webhook_endpoint ep = {.active = true, .created_at = NOW, .updated_at = NOW};
+    snprintf(ep.url, sizeof ep.url, "https://crm.example/hooks");
+    ep.secret.len = 40;
+    memset(ep.secret.data, 0x42, ep.secret.len);
+    OK(f->s, f->n->endpoint_insert(f->s, &ep));
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 3);
+
+    uint8_t hash[32];
+    memset(hash, 0xa1, sizeof hash);
+    OK(f->s, f->n->login_code_put(f->s, 7, hash, NOW + 300, NOW));
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 4);
+
+    memset(hash, 0x5c, sizeof hash);
+    OK(f->s, f->n->customer_session_insert(f->s, hash, 7, NOW, NOW + 3600));
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 4);
+
+    /* Erasure drops the message's text: nothing of it left to open. */
+    int64_t erased = 0;
+    OK(f->s, f->n->messages_erase(f->s, 7, &erased));
+    assert_int_equal(erased, 1);
+    OK(f->s, p->sealed_count(f->s, &n));
+    assert_int_equal(n, 3);
+}
+
+/* verify states the outbox's invariants (store_invariants.c): a row
+ * broken by hand is reported, each in its own words, on every backend. */
+typedef struct verify_lines {
+    char text[8][256];
+    int n;
+} verify_lines;
+
+static void collect_line(void *ctx, const char *line)
+{
+    verify_lines *l = ctx;
+    if (l->n < 8) snprintf(l->text[l->n++], sizeof l->text[0], "%s", line);
+}
+
+/* Breaks the store with `sql` (printf format, one id), then expects verify
+ * to report exactly one problem whose line is `want`; `undo` mends it. */
+static void expect_reported(fx *f, const char *sql, const char *undo, long long id,
+                            const char *want)
+{
+    char stmt[256], why[256] = "";
+    snprintf(stmt, sizeof stmt, sql, id);
+    if (fixture_exec(f->location, stmt, why, sizeof why)) fail_msg("%s: %s", stmt, why);
+    verify_lines l = {.n = 0};
+    int64_t problems = -1;
+    OK(f->s, f->o->verify(f->s, collect_line, &l, &problems));
+    if (problems != 1 || l.n != 1 || strcmp(l.text[0], want) != 0)
+        fail_msg("after %s: %lld problem(s), first \"%s\"; want \"%s\"", stmt,
+                 (long long)problems, l.n ? l.text[0] : "", want);
+    snprintf(stmt, sizeof stmt, undo, id);
+    if (fixture_exec(f->location, stmt, why, sizeof why)) fail_msg("%s: %s", stmt, why);
+    assert_verifies_clean(f);
+}
+
+static void test_verify_reports_a_broken_outbox_row(void **state)
+{
+    fx *f = *state;
+    int64_t id = one_message(f, "op:1", KP_CHANNEL_SMS, 3, 0, NOW);
+    kp_message_result r = {.id = id, .state = KP_MSG_SENT, .attempts = 1, .sent_at = NOW};
+    OK(f->s, f->n->messages_settle(f->s, &r, 1));
+    kp_message m = get(f, id);
+    long long ev = (long long)m.event_id;
+    kp_message_release(&m);
+    assert_verifies_clean(f);
+    char want[256];
+
+    snprintf(want, sizeof want, "message %lld: sent, but its sent_at is 0", (long long)id);
+    expect_reported(f, "UPDATE messages SET sent_at = 0 WHERE id = %lld",
+                    "UPDATE messages SET sent_at = 1780000000 WHERE id = %lld", (long long)id,
+                    want);
+
+    snprintf(want, sizeof want, "message %lld: its event %lld does not exist", (long long)id,
+             ev + 1000);
+    expect_reported(f, "UPDATE messages SET event_id = event_id + 1000 WHERE id = %lld",
+                    "UPDATE messages SET event_id = event_id - 1000 WHERE id = %lld",
+                    (long long)id, want);
+
+    snprintf(want, sizeof want,
+             "message %lld: its event %lld is not marked dispatched, yet the dispatch wrote it",
+             (long long)id, ev);
+    expect_reported(f, "UPDATE notify_events SET dispatched_at = NULL WHERE id = %lld",
+                    "UPDATE notify_events SET dispatched_at = 1780000000 WHERE id = %lld", ev,
+                    want);
+
+    if (!fixture_is_pg()) { /* SQLite can be told to skip its CHECKs; PostgreSQL cannot */
+        snprintf(want, sizeof want,
+                 "message %lld: state 7 is not one of pending, sent, dead, cancelled (0..3)",
+                 (long long)id);
+        expect_reported(f,
+                        "PRAGMA ignore_check_constraints = ON; "
+                        "UPDATE messages SET state = 7 WHERE id = %lld",
+                        "PRAGMA ignore_check_constraints = ON; "
+                        "UPDATE messages SET state = 1 WHERE id = %lld",
+                        (long long)id, want);
+    }
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(void)
@@ -1251,6 +1387,8 @@ int main(void)
         T(test_op_insert_writes_the_operations_event),
         T(test_timing_of_an_event_on_the_till_path),
         T(test_an_older_database_gains_the_outbox_tables),
+        T(test_sealed_count_counts_the_outboxs_sealed_values),
+        T(test_verify_reports_a_broken_outbox_row),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -162,6 +162,14 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
             kp_error_set(e, err, "database", "reading pending events: %s", rd->last_error);
             goto out;
         }
+        /* The page's events share one read of the webhook endpoints. */
+        kp_notify_env page_env = *env;
+        kp_webhook_endpoint *endpoints = NULL;
+        if (n_events > 0 && (!env->config || env->config->webhook.on)) {
+            if ((err = kp_notify_endpoints_read(rd, &endpoints, &page_env.n_endpoints, e)))
+                goto out;
+            page_env.endpoints = endpoints;
+        }
         for (size_t i = 0; i < n_events; i++) {
             kp_notify_event *ev = &events[i];
             kp_dispatch_item *it = &items[n_items];
@@ -169,10 +177,11 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
             it->msgs = msgs + n_items * PLAN_CAP;
             it->n = 0;
             kp_error pe = {0};
-            kp_err perr = kp_notify_plan(rd, env, ev, now, it->msgs, PLAN_CAP, &it->n, &pe);
+            kp_err perr = kp_notify_plan(rd, &page_env, ev, now, it->msgs, PLAN_CAP, &it->n, &pe);
             if (perr && !plan_error_is_permanent(perr)) {
                 err = perr;
                 *e = pe;
+                free(endpoints);
                 goto out;
             }
             if (perr) {
@@ -186,6 +195,7 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
             }
             n_items++;
         }
+        free(endpoints);
         if ((err = write_items(io, items, n_items, now, e))) goto out;
         for (size_t i = 0; i < n_items; i++) {
             stats->planned_messages += items[i].n;

@@ -152,17 +152,33 @@ static kp_err add_message(plan *p, kp_channel channel, int64_t endpoint_id, int6
     return KP_OK;
 }
 
+kp_err kp_notify_endpoints_read(kp_store *st, kp_webhook_endpoint **out, size_t *n, kp_error *e)
+{
+    *out = NULL;
+    *n = 0;
+    kp_webhook_endpoint *eps = malloc(ENDPOINTS_MAX * sizeof *eps);
+    if (eps == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    kp_err err = st->ops->notify->endpoints_list(st, eps, ENDPOINTS_MAX, n);
+    if (err) {
+        free(eps);
+        *n = 0;
+        return store_error(st, err, "webhook endpoints", e);
+    }
+    *out = eps;
+    return KP_OK;
+}
+
 static kp_err plan_webhooks(plan *p)
 {
     const kp_notify_config *cfg = p->env->config;
     if (cfg && !cfg->webhook.on) return KP_OK;
-    kp_webhook_endpoint *eps = malloc(ENDPOINTS_MAX * sizeof *eps);
-    if (eps == NULL) return kp_error_set(p->e, KP_ERR_NOMEM, "", "out of memory");
-    size_t n = 0;
-    kp_err err = p->st->ops->notify->endpoints_list(p->st, eps, ENDPOINTS_MAX, &n);
-    if (err) {
-        free(eps);
-        return store_error(p->st, err, "webhook endpoints", p->e);
+    kp_webhook_endpoint *own = NULL;
+    const kp_webhook_endpoint *eps = p->env->endpoints;
+    size_t n = p->env->n_endpoints;
+    kp_err err = KP_OK;
+    if (eps == NULL) {
+        if ((err = kp_notify_endpoints_read(p->st, &own, &n, p->e))) return err;
+        eps = own;
     }
     const kp_notify_event *ev = p->ev;
     json_t *body = NULL;
@@ -199,7 +215,7 @@ static kp_err plan_webhooks(plan *p)
         free(text);
     }
     json_decref(body);
-    free(eps);
+    free(own);
     return err;
 }
 

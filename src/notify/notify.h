@@ -315,6 +315,11 @@ typedef struct kp_notify_env {
     /* A secret for unsubscribe links, derived from the key file. */
     uint8_t link_key[32];
     bool has_link_key;
+    /* The webhook endpoints, read once by a caller that plans many events
+     * (a dispatch pass reads them once a page); NULL: kp_notify_plan reads
+     * them for each event. */
+    const kp_webhook_endpoint *endpoints;
+    size_t n_endpoints;
 } kp_notify_env;
 
 /* Plans the messages of one event: who gets it, on which channels,
@@ -325,6 +330,11 @@ typedef struct kp_notify_env {
  * is to hear of gives *n = 0. */
 kp_err kp_notify_plan(kp_store *st, const kp_notify_env *env, const kp_notify_event *ev,
                       kp_time now, kp_message *out, size_t cap, size_t *n, kp_error *e);
+
+/* The webhook endpoints (active or not) into *out, malloc'd (free()), for
+ * kp_notify_env.endpoints. */
+kp_err kp_notify_endpoints_read(kp_store *st, kp_webhook_endpoint **out, size_t *n,
+                                kp_error *e);
 
 /* Opens a claimed message for sending: the recipient and texts (or the
  * webhook's body). */

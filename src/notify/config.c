@@ -1,6 +1,6 @@
 /*
  * config.c: the channels' configuration file (SMTP, SMS gateway, webhooks,
- * retries), read strictly: an unknown key, a wrong type or a value out of
+ * retries), read strictly: an unknown field, a wrong type or a value out of
  * range is refused with the field's path and what is allowed. Secrets come
  * from the file or the environment and never appear in an error.
  * docs/notifications.md, "Channels", is the user's description.
@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "notify/notify.h"
+#include "program/program_fields.h"
 
 enum { CONFIG_FILE_MAX = 64 * 1024 };
 
@@ -53,40 +54,11 @@ static const char *const sms_placeholders[] = {"to",       "text",     "id", "se
 
 /* "<path>.<key>" into out (a kp_error.field); one too long for it ends in
  * "..." so the cut shows. */
-static void path_of(char *out, size_t size, const char *path, const char *key)
-{
-    int n = snprintf(out, size, "%s%s%s", path, path[0] ? "." : "", key);
-    if (n >= 0 && (size_t)n >= size && size >= 4) memcpy(out + size - 4, "...", 4);
-}
-
-static kp_err check_keys(json_t *obj, const char *const *allowed, const char *path, kp_error *e)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i]; i++)
-            if (strcmp(key, allowed[i]) == 0) ok = true;
-        if (ok) continue;
-        char field[64];
-        kp_buf list;
-        kp_buf_init(&list, 512);
-        for (size_t i = 0; allowed[i]; i++) kp_buf_printf(&list, "%s%s", i ? ", " : "", allowed[i]);
-        path_of(field, sizeof field, path, key);
-        kp_err err = kp_error_set(e, KP_ERR_INVALID, field, "unknown key; allowed: %s",
-                                  list.data ? list.data : "");
-        kp_buf_release(&list);
-        return err;
-    }
-    return KP_OK;
-}
-
 /* An object member that must be an object when present; NULL when absent. */
 static kp_err get_object(json_t *obj, const char *key, const char *path, json_t **out, kp_error *e)
 {
     char field[64];
-    path_of(field, sizeof field, path, key);
+    program_field_name(field, sizeof field, path, key);
     *out = json_object_get(obj, key);
     if (*out && !json_is_object(*out))
         return kp_error_set(e, KP_ERR_INVALID, field, "must be an object");
@@ -98,7 +70,7 @@ static kp_err get_string(json_t *obj, const char *key, const char *path, char *o
                          kp_error *e)
 {
     char field[64];
-    path_of(field, sizeof field, path, key);
+    program_field_name(field, sizeof field, path, key);
     json_t *v = json_object_get(obj, key);
     if (v == NULL) return KP_OK;
     if (!json_is_string(v)) return kp_error_set(e, KP_ERR_INVALID, field, "must be a string");
@@ -118,8 +90,8 @@ static kp_err get_secret(json_t *obj, const char *key, const char *path, char *o
 {
     char env_key[64], field[64], env_field[64];
     snprintf(env_key, sizeof env_key, "%s_env", key);
-    path_of(field, sizeof field, path, key);
-    path_of(env_field, sizeof env_field, path, env_key);
+    program_field_name(field, sizeof field, path, key);
+    program_field_name(env_field, sizeof env_field, path, env_key);
     json_t *env = json_object_get(obj, env_key);
     if (env && json_object_get(obj, key))
         return kp_error_set(e, KP_ERR_INVALID, field, "give either %s or %s_env, not both", key,
@@ -141,35 +113,20 @@ static kp_err get_secret(json_t *obj, const char *key, const char *path, char *o
     return KP_OK;
 }
 
-static kp_err get_bool(json_t *obj, const char *key, const char *path, bool *out, kp_error *e)
-{
-    char field[64];
-    path_of(field, sizeof field, path, key);
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL) return KP_OK;
-    if (!json_is_boolean(v)) return kp_error_set(e, KP_ERR_INVALID, field, "must be true or false");
-    *out = json_is_true(v);
-    return KP_OK;
-}
-
+/* An integer in [lo, hi] into an int (left as it is when absent). */
 static kp_err get_int(json_t *obj, const char *key, const char *path, int64_t lo, int64_t hi,
                       int *out, kp_error *e)
 {
-    char field[64];
-    path_of(field, sizeof field, path, key);
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL) return KP_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return kp_error_set(e, KP_ERR_INVALID, field, "must be an integer from %lld to %lld",
-                            (long long)lo, (long long)hi);
-    *out = (int)json_integer_value(v);
-    return KP_OK;
+    int64_t v = *out;
+    kp_err err = program_get_int(obj, key, path, false, lo, hi, &v, e);
+    if (err == KP_OK) *out = (int)v;
+    return err;
 }
 
 static kp_err get_rate(json_t *obj, const char *path, double *out, kp_error *e)
 {
     char field[64];
-    path_of(field, sizeof field, path, "rate_per_second");
+    program_field_name(field, sizeof field, path, "rate_per_second");
     json_t *v = json_object_get(obj, "rate_per_second");
     if (v == NULL) return KP_OK;
     if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 100000)
@@ -183,7 +140,7 @@ static kp_err get_rate(json_t *obj, const char *path, double *out, kp_error *e)
 static kp_err get_concurrency(json_t *obj, const char *path, int *out, kp_error *e)
 {
     char field[64];
-    path_of(field, sizeof field, path, "concurrency");
+    program_field_name(field, sizeof field, path, "concurrency");
     json_t *v = json_object_get(obj, "concurrency");
     if (v == NULL) return KP_OK;
     if (!json_is_integer(v) || json_integer_value(v) < 1 ||
@@ -290,7 +247,7 @@ static kp_err load_email(json_t *o, kp_notify_config *c, kp_error *e)
     static const char *const keys[] = {
         "url",  "starttls", "username",        "password",        "password_env",
         "from", "reply_to", "rate_per_second", "timeout_seconds", "concurrency", NULL};
-    kp_err err = check_keys(o, keys, "email", e);
+    kp_err err = program_only_keys(o, keys, "email", e);
     char starttls[16] = "try";
     if (!err) err = get_string(o, "url", "email", c->email.url, sizeof c->email.url, e);
     if (!err) err = get_string(o, "starttls", "email", starttls, sizeof starttls, e);
@@ -335,7 +292,7 @@ static kp_err load_sms_success(json_t *o, kp_notify_config *c, kp_error *e)
     json_t *s;
     kp_err err = get_object(o, "success", "sms", &s, e);
     if (err || s == NULL) return err;
-    if ((err = check_keys(s, keys, "sms.success", e))) return err;
+    if ((err = program_only_keys(s, keys, "sms.success", e))) return err;
     if (!json_object_get(s, "field"))
         return kp_error_set(e, KP_ERR_INVALID, "sms.success.field",
                             "is required: a dotted path into the gateway's JSON answer");
@@ -408,7 +365,7 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
                                        "inbound_token",
                                        "inbound_token_env",
                                        NULL};
-    kp_err err = check_keys(o, keys, "sms", e);
+    kp_err err = program_only_keys(o, keys, "sms", e);
     if (!err) err = get_string(o, "profile", "sms", c->sms.profile, sizeof c->sms.profile, e);
     if (err) return err;
     const sms_profile *p = NULL;
@@ -505,8 +462,8 @@ static kp_err load_webhooks(json_t *o, kp_notify_config *c, kp_error *e)
 {
     static const char *const keys[] = {"enabled", "rate_per_second", "timeout_seconds",
                                        "concurrency", NULL};
-    kp_err err = check_keys(o, keys, "webhooks", e);
-    if (!err) err = get_bool(o, "enabled", "webhooks", &c->webhook.on, e);
+    kp_err err = program_only_keys(o, keys, "webhooks", e);
+    if (!err) err = program_get_bool(o, "enabled", "webhooks", &c->webhook.on, e);
     if (!err) err = get_rate(o, "webhooks", &c->webhook.rate_per_second, e);
     if (!err)
         err = get_int(o, "timeout_seconds", "webhooks", 1, 300, &c->webhook.timeout_seconds, e);
@@ -517,7 +474,7 @@ static kp_err load_webhooks(json_t *o, kp_notify_config *c, kp_error *e)
 static kp_err load_retry(json_t *o, kp_notify_config *c, kp_error *e)
 {
     static const char *const keys[] = {"max_attempts", "base_seconds", "max_seconds", NULL};
-    kp_err err = check_keys(o, keys, "retry", e);
+    kp_err err = program_only_keys(o, keys, "retry", e);
     if (!err) err = get_int(o, "max_attempts", "retry", 1, 100, &c->retry.max_attempts, e);
     if (!err) err = get_int(o, "base_seconds", "retry", 1, 86400, &c->retry.base_seconds, e);
     if (!err) err = get_int(o, "max_seconds", "retry", 1, 7 * 86400, &c->retry.max_seconds, e);
@@ -549,7 +506,7 @@ kp_err kp_notify_config_load(const char *path, kp_notify_config *out, kp_error *
         err = kp_error_set(e, KP_ERR_INVALID, "notify", "%s must hold a JSON object", path);
         goto out;
     }
-    if ((err = check_keys(root, keys, "", e))) goto out;
+    if ((err = program_only_keys(root, keys, "", e))) goto out;
     if ((err = get_object(root, "email", "", &email, e))) goto out;
     if ((err = get_object(root, "sms", "", &sms, e))) goto out;
     if ((err = get_object(root, "webhooks", "", &webhooks, e))) goto out;

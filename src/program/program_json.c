@@ -17,6 +17,7 @@
 
 #include <kopilka/clock.h>
 
+#include "core/buf.h"
 #include "program/program_fields.h"
 #include "service/phone.h"
 
@@ -61,7 +62,9 @@ const char *kp_downgrade_name(kp_downgrade d)
 /* program_fields.h */
 void program_field_name(char *out, size_t size, const char *path, const char *key)
 {
-    snprintf(out, size, "%s%s%s", path, path[0] ? "." : "", key);
+    int n = snprintf(out, size, "%s%s%s", path, path[0] ? "." : "", key);
+    /* A path too long for the error's field ends in "...", never cut silently. */
+    if (n >= 0 && (size_t)n >= size && size >= 4) memcpy(out + size - 4, "...", 4);
 }
 
 kp_err program_only_keys(json_t *obj, const char *const *allowed, const char *path, kp_error *e)
@@ -74,13 +77,16 @@ kp_err program_only_keys(json_t *obj, const char *const *allowed, const char *pa
         for (size_t i = 0; allowed[i]; i++)
             if (strcmp(key, allowed[i]) == 0) ok = true;
         if (!ok) {
-            char field[64], list[256] = "";
+            char field[64];
             program_field_name(field, sizeof field, path, key);
-            for (size_t i = 0; allowed[i]; i++) {
-                strncat(list, allowed[i], sizeof list - strlen(list) - 1);
-                if (allowed[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
-            }
-            return kp_error_set(e, KP_ERR_INVALID, field, "unknown field; allowed: %s", list);
+            kp_buf list;
+            kp_buf_init(&list, 1024);
+            for (size_t i = 0; allowed[i]; i++)
+                kp_buf_printf(&list, "%s%s", i ? ", " : "", allowed[i]);
+            kp_err err = kp_error_set(e, KP_ERR_INVALID, field, "unknown field; allowed: %s",
+                                      list.data ? list.data : "");
+            kp_buf_release(&list);
+            return err;
         }
     }
     return KP_OK;

@@ -157,6 +157,19 @@ static bool starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* A value that goes into a message's header (From, Reply-To, the
+ * List-Unsubscribe link, an SMS sender): one line of printable text, so no
+ * file can add a header of its own (CR LF) or a stray control byte. */
+static kp_err one_line(const char *value, const char *field, kp_error *e)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return kp_error_set(e, KP_ERR_INVALID, field,
+                                "must be one line without control characters (a line break "
+                                "would start a header of its own)");
+    return KP_OK;
+}
+
 /* Replaces every {{env:NAME}} in text (of size `size`) by the variable's
  * value, at load, so a missing variable is refused before anything is
  * sent. Values go in as they are (not escaped). */
@@ -274,6 +287,9 @@ static kp_err load_email(json_t *o, kp_notify_config *c, kp_error *e)
     else
         return kp_error_set(e, KP_ERR_INVALID, "email.starttls",
                             "must be \"off\", \"try\" or \"required\"");
+    if ((err = one_line(c->email.from, "email.from", e)) ||
+        (err = one_line(c->email.reply_to, "email.reply_to", e)))
+        return err;
     if (strchr(c->email.from, '@') == NULL)
         return kp_error_set(e, KP_ERR_INVALID, "email.from",
                             "is required: an address, as \"Kopilka <noreply@example.com>\"");
@@ -409,6 +425,7 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
     if (!err) err = expand_env(c->sms.body, sizeof c->sms.body, "sms.body", e);
     if (!err) err = check_placeholders(c->sms.url, "sms.url", e);
     if (!err) err = check_placeholders(c->sms.body, "sms.body", e);
+    if (!err) err = one_line(c->sms.sender, "sms.sender", e);
     if (err) return err;
 
     if (!starts_with(c->sms.url, "http://") && !starts_with(c->sms.url, "https://"))
@@ -517,6 +534,7 @@ kp_err kp_notify_config_load(const char *path, kp_notify_config *out, kp_error *
     if (retry && (err = load_retry(retry, out, e))) goto out;
     if ((err = get_string(root, "public_url", "", out->public_url, sizeof out->public_url, e)))
         goto out;
+    if ((err = one_line(out->public_url, "public_url", e))) goto out;
     if (out->public_url[0] && !starts_with(out->public_url, "http://") &&
         !starts_with(out->public_url, "https://")) {
         err = kp_error_set(e, KP_ERR_INVALID, "public_url", "must start with http:// or https://");

@@ -197,6 +197,26 @@ static void test_config_errors_name_the_field(void **state)
         "sms.headers[0]", "KP_TEST_NO_SUCH_VAR is not set");
 }
 
+/* Values that go into headers are one line: no file adds a header. */
+static void test_config_refuses_line_breaks_in_header_values(void **state)
+{
+    (void)state;
+    expect_refused("{\"email\":{\"url\":\"smtp://h\",\"from\":\"a@b\\r\\nBcc: x@evil\"}}",
+                   "email.from", "one line");
+    expect_refused("{\"email\":{\"url\":\"smtp://h\",\"from\":\"a@b\","
+                   "\"reply_to\":\"r@b\\nX: y\"}}",
+                   "email.reply_to", "one line");
+    expect_refused("{\"public_url\":\"https://l.example\\r\\nX: y\"}", "public_url", "one line");
+    expect_refused("{\"sms\":{\"url\":\"http://x\",\"sender\":\"Shop\\u0007\"}}", "sms.sender",
+                   "one line");
+    kp_notify_config c;
+    kp_error e;
+    assert_int_equal(load_text("{\"email\":{\"url\":\"smtp://h\",\"from\":\"Копилка <a@b>\"},"
+                               "\"public_url\":\"https://l.example/\"}",
+                               &c, &e),
+                     KP_OK);
+}
+
 static void test_config_never_prints_a_secret(void **state)
 {
     (void)state;
@@ -599,6 +619,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_errors_name_the_field),
+        cmocka_unit_test(test_config_refuses_line_breaks_in_header_values),
         cmocka_unit_test(test_config_never_prints_a_secret),
         cmocka_unit_test(test_config_profiles_and_defaults),
         cmocka_unit_test(test_webhook_sign_known_answer),

@@ -295,6 +295,20 @@ static bool webhook_target(kp_store *rd, const kp_notify_env *env, const kp_mess
     return true;
 }
 
+/* Is m still pending as claimed? A message cancelled or erased after the
+ * claim (an unsubscribe, an erasure, while it waited for the rate) is not
+ * sent: the store keeps it cancelled when it is settled. A failed read
+ * sends it, as before this check. */
+static bool still_pending(kp_store *rd, const kp_message *m)
+{
+    kp_message now;
+    memset(&now, 0, sizeof now);
+    kp_err err = rd->ops->notify->message_get(rd, m->id, &now);
+    bool pending = err != KP_OK || (now.state == KP_MSG_PENDING && now.sealed_len > 0);
+    kp_message_release(&now);
+    return pending;
+}
+
 /* One attempt at message m: r gets its outcome. */
 static void attempt(kp_store *rd, const kp_notify_env *env, kp_sender *sender, const kp_message *m,
                     kp_time t, kp_message_result *r, kp_deliver_stats *stats)
@@ -380,7 +394,17 @@ kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_n
         }
         kp_time t = now + (kp_time)((mono_ns() - start) / 1000000000u);
         kp_message_result *r = &results[pending];
-        if (stop || t + timeout >= lease_until) {
+        bool gone = !stop && t + timeout < lease_until && !still_pending(rd, m);
+        if (gone) {
+            /* Cancelled in flight: settled untried (it stays cancelled). */
+            memset(r, 0, sizeof *r);
+            r->id = m->id;
+            r->state = KP_MSG_PENDING;
+            r->attempts = m->attempts;
+            r->next_at = t;
+            memcpy(r->last_error, m->last_error, sizeof r->last_error);
+            r->last_error[sizeof r->last_error - 1] = '\0';
+        } else if (stop || t + timeout >= lease_until) {
             /* Handed back untried: due at once, for this worker's next pass
              * or another's. */
             memset(r, 0, sizeof *r);

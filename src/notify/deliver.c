@@ -394,17 +394,10 @@ kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_n
         }
         kp_time t = now + (kp_time)((mono_ns() - start) / 1000000000u);
         kp_message_result *r = &results[pending];
+        /* A message cancelled in flight is settled untried too (the store
+         * keeps it cancelled). */
         bool gone = !stop && t + timeout < lease_until && !still_pending(rd, m);
-        if (gone) {
-            /* Cancelled in flight: settled untried (it stays cancelled). */
-            memset(r, 0, sizeof *r);
-            r->id = m->id;
-            r->state = KP_MSG_PENDING;
-            r->attempts = m->attempts;
-            r->next_at = t;
-            memcpy(r->last_error, m->last_error, sizeof r->last_error);
-            r->last_error[sizeof r->last_error - 1] = '\0';
-        } else if (stop || t + timeout >= lease_until) {
+        if (gone || stop || t + timeout >= lease_until) {
             /* Handed back untried: due at once, for this worker's next pass
              * or another's. */
             memset(r, 0, sizeof *r);
@@ -414,7 +407,7 @@ kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_n
             r->next_at = t;
             memcpy(r->last_error, m->last_error, sizeof r->last_error);
             r->last_error[sizeof r->last_error - 1] = '\0';
-            stats->handed_back[channel]++;
+            if (!gone) stats->handed_back[channel]++;
         } else {
             attempt(rd, env, sender, m, t, r, stats);
             (*n)++;

@@ -27,9 +27,11 @@
  * until the dispatcher wakes the lanes.
  *
  * Every write is a KP_JOB_CALL job on the writer, so the notifier never
- * competes with purchases for SQLite's lock; such a job has no redo record
- * and the group holding it commits the database, so the passes are sized
- * to need a few jobs a second, not one per message.
+ * competes with purchases for SQLite's lock. The jobs are lazy (server.h):
+ * they force no commit of their own but ride the writer's next one, so
+ * the outbox does not turn SQLite's long transaction into a commit per
+ * job; a crash may lose the last half second of bookkeeping, which only
+ * re-dispatches events (same keys) and re-sends what was in flight.
  *
  * Stopping: the threads see the flag between messages (io.stopping), so a
  * send in flight finishes or times out, claimed messages not yet sent are
@@ -199,6 +201,7 @@ static kp_err submit(io_ctx *io, kp_err (*call)(void *, kp_store *, const kp_pro
     kp_job job;
     memset(&job, 0, sizeof job);
     job.type = KP_JOB_CALL;
+    job.lazy = true; /* bookkeeping: rides the writer's next commit (server.h) */
     job.store = "";
     job.call = call;
     job.ctx = ctx;

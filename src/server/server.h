@@ -92,6 +92,15 @@ typedef struct kp_job {
      * without the writer's lock, when the job is done (durable or failed).
      * The writer does not touch the job after the call. */
     void (*on_done)(struct kp_job *job);
+    /* KP_JOB_CALL only: the job's writes need not be durable before it is
+     * answered (the outbox's bookkeeping: dispatch, claims, settles). It
+     * writes no redo record and makes its group commit nothing of its
+     * own: its work lands with the group's next commit (SQLite: the next
+     * publish, at most 500 ms later; PostgreSQL: every group commits), and
+     * a crash before that loses it, which the outbox tolerates (events
+     * are dispatched again under the same keys; a message whose outcome
+     * was lost is sent again, as one in flight). */
+    bool lazy;
     void *owner;          /* for on_done */
     struct kp_job *next;
 } kp_job;

@@ -440,7 +440,7 @@ static void run_group(writer_conn *c, kp_job *batch, kp_job *last, size_t n, boo
         bool logs = w->group && w->group->log;
         for (kp_job *j = batch; j; j = j->next) {
             run_job(c, j, program);
-            if (logs && j->err == KP_OK && !j->replayed) log_job(c, j, program);
+            if (logs && j->err == KP_OK && !j->replayed && !j->lazy) log_job(c, j, program);
         }
         t1 = now_ns();
         err = end_group(c, publish, &ticket, &published);

@@ -237,6 +237,37 @@ static void readers_see_every_answered_purchase_and_a_restart_keeps_them(void **
     assert_int_equal(kp_writer_start(f->path, f->programs, &f->w, &e), KP_OK);
 }
 
+/* A lazy job (the outbox's bookkeeping) makes its group commit nothing of
+ * its own: on SQLite a plain call job commits the database transaction, a
+ * lazy one rides the next publish, and readers see it once published. */
+static void a_lazy_job_forces_no_commit_of_its_own(void **state)
+{
+    fx *f = *state;
+    kp_buf out;
+    kp_buf_init(&out, 1 << 16);
+    kp_writer_stats before, after;
+    busy_call plain = {"PLAIN", 0, 0};
+    kp_job job = call_job(&plain, &out);
+    kp_writer_stats_get(f->w, &before);
+    kp_writer_submit(f->w, &job);
+    assert_int_equal(job.err, KP_OK);
+    kp_writer_stats_get(f->w, &after);
+    bool commits_count = kp_store_is_file(f->path); /* PostgreSQL: every group commits */
+    if (commits_count) assert_true(after.database_commits > before.database_commits);
+
+    busy_call lazy = {"LAZY", 0, 0};
+    kp_buf_reset(&out);
+    job = call_job(&lazy, &out);
+    job.lazy = true;
+    kp_writer_stats_get(f->w, &before);
+    kp_writer_submit(f->w, &job);
+    assert_int_equal(job.err, KP_OK);
+    kp_writer_stats_get(f->w, &after);
+    if (commits_count) assert_int_equal(after.database_commits, before.database_commits);
+    assert_true(seen(f, "LAZY-1")); /* the barrier publishes it */
+    kp_buf_release(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +276,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             readers_see_every_answered_purchase_and_a_restart_keeps_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_lazy_job_forces_no_commit_of_its_own, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,9 +29,9 @@ enum {
 /* The path of the unsubscribe route below config->public_url. */
 #define UNSUBSCRIBE_PATH "/v1/unsubscribe/"
 
-/* Webhook blobs hold no personal data: without the key file they are kept
- * as this plain JSON (a sealed blob begins with a random nonce). */
-static const char PLAIN_WEBHOOK[] = "{\"body\":";
+/* A webhook's blob is its body as it is (it holds no personal data), which
+ * begins {"type":"earned",...; a sealed blob begins with a random nonce. */
+static const char WEBHOOK_BODY[] = "{\"type\":";
 
 /* ---- unsubscribe tokens */
 
@@ -182,6 +182,7 @@ static kp_err plan_webhooks(plan *p)
     }
     const kp_notify_event *ev = p->ev;
     json_t *body = NULL;
+    char *text = NULL;
     for (size_t i = 0; i < n && err == KP_OK; i++) {
         if (!eps[i].active || (eps[i].kinds && !(eps[i].kinds & (1u << ev->kind)))) continue;
         if (body == NULL) {
@@ -202,18 +203,16 @@ static kp_err plan_webhooks(plan *p)
             if (body == NULL) err = kp_error_set(p->e, KP_ERR_NOMEM, "", "out of memory");
             if (err) break;
         }
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_t *blob = text ? json_pack("{s:s}", "body", text) : NULL;
-        char *blob_text = blob ? json_dumps(blob, JSON_COMPACT) : NULL;
-        if (blob_text == NULL)
+        /* The body is the blob, as it is: it holds no personal data (no
+         * name, phone or e-mail; a sealed payload never goes), so it is
+         * not sealed, and it is written once for every endpoint. */
+        if (text == NULL) text = json_dumps(body, JSON_COMPACT);
+        if (text == NULL)
             err = kp_error_set(p->e, KP_ERR_NOMEM, "", "out of memory");
         else
-            err = add_message(p, KP_CHANNEL_WEBHOOK, eps[i].id, 0, p->now, blob_text,
-                              p->env->pii != NULL);
-        free(blob_text);
-        json_decref(blob);
-        free(text);
+            err = add_message(p, KP_CHANNEL_WEBHOOK, eps[i].id, 0, p->now, text, false);
     }
+    free(text);
     json_decref(body);
     free(own);
     return err;
@@ -557,33 +556,30 @@ kp_err kp_notify_open(const kp_notify_env *env, const kp_message *m, kp_outgoing
     memset(out, 0, sizeof *out);
     out->m = m;
     size_t plain_len = 0;
-    char *plain = NULL;
-    bool plain_webhook = m->channel == KP_CHANNEL_WEBHOOK &&
-                         m->sealed_len >= sizeof PLAIN_WEBHOOK - 1 &&
-                         memcmp(m->sealed, PLAIN_WEBHOOK, sizeof PLAIN_WEBHOOK - 1) == 0;
+    /* A webhook's body stored as it is (plan_webhooks). */
+    if (m->channel == KP_CHANNEL_WEBHOOK && m->sealed_len >= sizeof WEBHOOK_BODY - 1 &&
+        memcmp(m->sealed, WEBHOOK_BODY, sizeof WEBHOOK_BODY - 1) == 0) {
+        out->body = malloc(m->sealed_len + 1);
+        if (out->body == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        memcpy(out->body, m->sealed, m->sealed_len);
+        out->body[m->sealed_len] = '\0';
+        return KP_OK;
+    }
     if (m->sealed_len == 0)
         return kp_error_set(e, KP_ERR_NOT_FOUND, "message",
                             "message %lld has no text (erased)", (long long)m->id);
-    if (plain_webhook) {
-        plain = malloc(m->sealed_len + 1);
-        if (plain) {
-            memcpy(plain, m->sealed, m->sealed_len);
-            plain[m->sealed_len] = '\0';
-            plain_len = m->sealed_len;
-        }
-    } else {
-        if (env->pii == NULL)
-            return kp_error_set(e, KP_ERR_UNAUTHORIZED, "key",
-                                "message %lld is sealed and no key file is loaded",
-                                (long long)m->id);
-        plain = malloc(m->sealed_len);
-        if (plain && kp_pii_open(env->pii, KP_PII_MESSAGE, m->sealed, m->sealed_len, plain,
-                                 m->sealed_len, &plain_len) != KP_OK) {
-            free(plain);
-            return kp_error_set(e, KP_ERR_INVALID, "key",
-                                "message %lld cannot be opened with this key file",
-                                (long long)m->id);
-        }
+    if (m->channel == KP_CHANNEL_WEBHOOK)
+        return kp_error_set(e, KP_ERR_INVALID, "message",
+                            "message %lld's webhook body is malformed", (long long)m->id);
+    if (env->pii == NULL)
+        return kp_error_set(e, KP_ERR_UNAUTHORIZED, "key",
+                            "message %lld is sealed and no key file is loaded", (long long)m->id);
+    char *plain = malloc(m->sealed_len);
+    if (plain && kp_pii_open(env->pii, KP_PII_MESSAGE, m->sealed, m->sealed_len, plain,
+                             m->sealed_len, &plain_len) != KP_OK) {
+        free(plain);
+        return kp_error_set(e, KP_ERR_INVALID, "key",
+                            "message %lld cannot be opened with this key file", (long long)m->id);
     }
     if (plain == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     json_t *o = json_loadb(plain, plain_len, 0, NULL);
@@ -595,25 +591,20 @@ kp_err kp_notify_open(const kp_notify_env *env, const kp_message *m, kp_outgoing
                             (long long)m->id);
     }
     kp_err err = KP_OK;
-    if (m->channel == KP_CHANNEL_WEBHOOK) {
-        out->body = dup_member(o, "body");
-        if (out->body == NULL) err = KP_ERR_NOMEM;
-    } else {
-        json_t *to = json_object_get(o, "to");
-        json_t *u = json_object_get(o, "unsubscribe_url");
-        if (!json_is_string(to) || json_string_length(to) >= sizeof out->to)
-            err = kp_error_set(e, KP_ERR_INVALID, "message",
-                               "message %lld has no recipient", (long long)m->id);
-        else
-            snprintf(out->to, sizeof out->to, "%s", json_string_value(to));
-        if (json_is_string(u) && json_string_length(u) < sizeof out->unsubscribe_url)
-            snprintf(out->unsubscribe_url, sizeof out->unsubscribe_url, "%s",
-                     json_string_value(u));
-        out->subject = dup_member(o, "subject");
-        out->text = dup_member(o, "text");
-        out->html = dup_member(o, "html");
-        if (err == KP_OK && (!out->subject || !out->text || !out->html)) err = KP_ERR_NOMEM;
-    }
+    json_t *to = json_object_get(o, "to");
+    json_t *u = json_object_get(o, "unsubscribe_url");
+    if (!json_is_string(to) || json_string_length(to) >= sizeof out->to)
+        err = kp_error_set(e, KP_ERR_INVALID, "message",
+                           "message %lld has no recipient", (long long)m->id);
+    else
+        snprintf(out->to, sizeof out->to, "%s", json_string_value(to));
+    if (json_is_string(u) && json_string_length(u) < sizeof out->unsubscribe_url)
+        snprintf(out->unsubscribe_url, sizeof out->unsubscribe_url, "%s",
+                 json_string_value(u));
+    out->subject = dup_member(o, "subject");
+    out->text = dup_member(o, "text");
+    out->html = dup_member(o, "html");
+    if (err == KP_OK && (!out->subject || !out->text || !out->html)) err = KP_ERR_NOMEM;
     json_decref(o);
     if (err == KP_ERR_NOMEM) kp_error_set(e, err, "", "out of memory");
     if (err) {

@@ -421,6 +421,11 @@ static kp_err load_sms(json_t *o, kp_notify_config *c, kp_error *e)
     if (!err)
         err = get_secret(o, "inbound_token", "sms", c->sms.inbound_token,
                          sizeof c->sms.inbound_token, e);
+    /* Whoever knows it can turn customers' marketing SMS off: not a word
+     * one guesses. */
+    if (!err && c->sms.inbound_token[0] != '\0' && strlen(c->sms.inbound_token) < 12)
+        err = kp_error_set(e, KP_ERR_INVALID, "sms.inbound_token",
+                           "is too short: at least 12 characters (a random token)");
     if (!err) err = expand_env(c->sms.url, sizeof c->sms.url, "sms.url", e);
     if (!err) err = expand_env(c->sms.body, sizeof c->sms.body, "sms.body", e);
     if (!err) err = check_placeholders(c->sms.url, "sms.url", e);

@@ -24,7 +24,9 @@ static const char *const route_words[] = {
     "unblock",     "replace",   "export",      "customers.csv", "balances.csv", "barcode.svg",
     "barcode.png", "qr.svg",    "qr.png",      "search",        "erase",        "history",
     "families",    "members",   "leave",       "terminals",     "revoke",       "rotate",
-    "discount",    "birthday",  "import",
+    "discount",    "birthday",  "import",      "messages",      "retry",        "webhooks",
+    "templates",   "preview",   "notifications", "campaigns",   "unsubscribe",  "sms",
+    "inbound",     "code",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

@@ -184,6 +184,8 @@ static void test_config_errors_name_the_field(void **state)
     expect_refused("{\"sms\":{\"url\":\"http://x/{{phone}}\"}}", "sms.url", "{{to}}");
     expect_refused("{\"sms\":{\"profile\":\"smsru\"}}", "sms.password", "required");
     expect_refused("{\"retry\":{\"max_attempts\":0}}", "retry.max_attempts", "from 1 to 100");
+    expect_refused("{\"sms\":{\"url\":\"http://x\",\"inbound_token\":\"stop\"}}",
+                   "sms.inbound_token", "at least 12 characters");
     expect_refused("{\"webhooks\":{\"enabled\":\"yes\"}}", "webhooks.enabled", "true or false");
     expect_refused("{\"emial\":{}}", "emial", "allowed: email, sms, webhooks, retry, public_url");
     expect_refused("{\"sms\":{\"url\":\"http://x\",\"headers\":[\"no colon\"]}}", "sms.headers[0]",

@@ -40,6 +40,11 @@ static void routes_never_carry_card_numbers_or_ids(void **state)
     route_of("/v1/admin/customers/17/history", "/v1/admin/customers/{}/history");
     route_of("/v1/admin/families/3/members/9/leave", "/v1/admin/families/{}/members/{}/leave");
     route_of("/v1/admin/staff/anna", "/v1/admin/staff/{}");
+    route_of("/v1/admin/messages/12/retry", "/v1/admin/messages/{}/retry");
+    route_of("/v1/unsubscribe/AAAAsecret", "/v1/unsubscribe/{}");
+    route_of("/v1/sms/inbound", "/v1/sms/inbound");
+    route_of("/v1/login/code", "/v1/login/code");
+    route_of("/v1/admin/templates/earned/sms/en/preview", "/v1/admin/templates/{}/sms/{}/preview");
     route_of("/v1/cards/", "/v1/cards/");
     route_of("/", "/");
     route_of("", "/");

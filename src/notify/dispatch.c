@@ -496,6 +496,26 @@ static kp_err plan_customer(plan *p)
     return err;
 }
 
+/* Whether a message of `kind` could go anywhere: e-mail or SMS configured
+ * (with the key file to read contacts) for a kind the program tells
+ * customers of, or an active webhook endpoint subscribed to it (unknown
+ * when the caller gave no endpoints: then yes). */
+static bool anyone_listens(const kp_notify_env *env, const kp_notify_policy *policy,
+                           kp_notify_kind kind)
+{
+    const kp_notify_config *cfg = env->config;
+    bool channel = cfg && (cfg->email.on || cfg->sms.on);
+    bool told = kind == KP_NOTIFY_LOGIN_CODE || (policy->kinds & (1u << kind));
+    if (env->pii && channel && told) return true;
+    if (cfg && !cfg->webhook.on) return false;
+    if (env->endpoints == NULL) return true;
+    for (size_t i = 0; i < env->n_endpoints; i++)
+        if (env->endpoints[i].active &&
+            (env->endpoints[i].kinds == 0 || (env->endpoints[i].kinds & (1u << kind))))
+            return true;
+    return false;
+}
+
 kp_err kp_notify_plan(kp_store *st, const kp_notify_env *env, const kp_notify_event *ev,
                       kp_time now, kp_message *out, size_t cap, size_t *n, kp_error *e)
 {
@@ -505,6 +525,7 @@ kp_err kp_notify_plan(kp_store *st, const kp_notify_env *env, const kp_notify_ev
                             (long long)ev->id, (int)ev->kind);
     plan p = {.st = st, .env = env, .ev = ev, .now = now, .out = out, .cap = cap, .n = n, .e = e};
     p.policy = env->policy ? env->policy : kp_notify_policy_of(st, env->program);
+    if (!anyone_listens(env, p.policy, ev->kind)) return KP_OK; /* nobody to tell: no reads */
 
     /* The figures: sealed ones only with the key file. */
     if (ev->payload_len > 0) {

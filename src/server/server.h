@@ -242,10 +242,11 @@ void kp_scheduler_stop(kp_scheduler *s);
 /* ---- the notifier (notifier.c): empties the outbox. A dispatch thread
  * turns pending events into messages (kp_notify_dispatch_pass) every
  * 150 ms, and at once (at most every 100 ms) after a purchase or return
- * (kp_notifier_poke); one delivery thread per configured channel (e-mail
- * and SMS with a key file and --notify, webhooks unless the file turns
- * them off) sends them (kp_notify_deliver_pass). Each thread has its own
- * read connection; every write is a KP_JOB_CALL job on the writer. */
+ * (kp_notifier_poke); each configured channel (e-mail and SMS with a key
+ * file and --notify, webhooks unless the file turns them off) has its
+ * `concurrency` delivery threads sharing the channel's rate, which send
+ * them (kp_notify_deliver_pass). Each thread has its own read connection;
+ * every write is a lazy KP_JOB_CALL job on the writer. */
 struct kp_notify_config;
 typedef struct kp_notifier kp_notifier;
 /* config NULL: the defaults. Needs srv's writer, programs, pii, metrics. */

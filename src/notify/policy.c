@@ -4,6 +4,7 @@
  * customer's day, and the retry backoff of a failed delivery.
  */
 #include "notify/notify.h"
+#include "program/program_section.h"
 #include "program/program_fields.h"
 
 #include <kopilka/clock.h>
@@ -199,66 +200,24 @@ kp_err kp_notify_policy_parse(const char *json, size_t len, kp_notify_policy *ou
     return err;
 }
 
-/* ---- the section of a program version, parsed once. Versions are few
- * and never change, so each parsed section lives until the process ends
- * (a request may hold it); past CACHED versions the oldest slot is reused
- * and its policy leaked, a few hundred bytes per 64 program loads. */
+/* ---- the section of a program version, parsed once (program_section.h) */
 
-enum { CACHED = 64 };
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    int64_t version;
-    const kp_notify_policy *policy;
-} cache[CACHED];
-static size_t cache_next; /* the slot to fill next, round robin */
-
-static const kp_notify_policy *cached(int64_t version)
+static kp_err parse_any(const char *json, size_t len, void *out, kp_error *e)
 {
-    for (size_t i = 0; i < CACHED; i++)
-        if (cache[i].version == version) return cache[i].policy;
-    return NULL;
+    return kp_notify_policy_parse(json, len, out, e);
 }
 
-static kp_notify_policy defaults;
-static pthread_once_t defaults_once = PTHREAD_ONCE_INIT;
-static void defaults_init(void)
+static void defaults_any(void *out)
 {
-    kp_notify_policy_default(&defaults);
+    kp_notify_policy_default(out);
 }
+
+static program_section_cache policies =
+    PROGRAM_SECTION_CACHE(kp_notify_policy, parse_any, defaults_any);
 
 const kp_notify_policy *kp_notify_policy_of(kp_store *st, const kp_program *program)
 {
-    pthread_once(&defaults_once, defaults_init);
-    if (program == NULL || program->version == 0 || st == NULL) return &defaults;
-
-    pthread_mutex_lock(&cache_lock);
-    const kp_notify_policy *found = cached(program->version);
-    pthread_mutex_unlock(&cache_lock);
-    if (found) return found;
-
-    kp_notify_policy *p = malloc(sizeof *p);
-    if (p == NULL) return &defaults;
-    char *json = NULL;
-    int64_t version = 0;
-    kp_error e = {0};
-    if (st->ops->program_get(st, program->version, &json, &version) != KP_OK ||
-        kp_notify_policy_parse(json, strlen(json), p, &e) != KP_OK)
-        kp_notify_policy_default(p); /* checked at load: only a storage failure lands here */
-    free(json);
-
-    pthread_mutex_lock(&cache_lock);
-    found = cached(program->version);
-    if (found == NULL) {
-        cache[cache_next].version = program->version;
-        cache[cache_next].policy = p;
-        cache_next = (cache_next + 1) % CACHED;
-        found = p;
-        p = NULL;
-    }
-    pthread_mutex_unlock(&cache_lock);
-    free(p);
-    return found;
+    return program_section_of(&policies, st, program);
 }
 
 /* ---- urgency, quiet hours, backoff */

@@ -4,6 +4,7 @@
  * parsed once per program version.
  */
 #include "people_int.h"
+#include "program/program_section.h"
 #include <kopilka/card_number.h>
 
 #include <kopilka/clock.h>
@@ -14,64 +15,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the policy cache: program versions are few and immutable, so a
- * parsed section is kept until the process ends (at most POLICIES_MAX; past
- * that the oldest is dropped from the list but not freed, as a request may
- * still hold it: a bounded leak of a few KiB per 64 program loads). */
+/* ---- the "customers" section, parsed once per program version
+ * (program_section.h) */
 
-enum { POLICIES_MAX = 64 };
-
-static pthread_mutex_t policies_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    int64_t version;
-    kp_people_policy *policy;
-} policies[POLICIES_MAX];
-static size_t n_policies;
-
-static kp_people_policy the_default;
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static void default_init(void)
+static kp_err parse_any(const char *json, size_t len, void *out, kp_error *e)
 {
-    kp_people_policy_default(&the_default);
+    return kp_people_policy_parse(json, len, out, e);
 }
+
+static void defaults_any(void *out)
+{
+    kp_people_policy_default(out);
+}
+
+static program_section_cache policies =
+    PROGRAM_SECTION_CACHE(kp_people_policy, parse_any, defaults_any);
 
 const kp_people_policy *kp_people_policy_of(kp_store *st, const kp_program *program)
 {
-    pthread_once(&default_once, default_init);
-    if (program == NULL || program->version == 0) return &the_default;
-    const kp_people_policy *found = NULL;
-    pthread_mutex_lock(&policies_lock);
-    for (size_t i = 0; i < n_policies && !found; i++)
-        if (policies[i].version == program->version) found = policies[i].policy;
-    pthread_mutex_unlock(&policies_lock);
-    if (found) return found;
-
-    char *json = NULL;
-    int64_t version = 0;
-    kp_people_policy *p = malloc(sizeof *p);
-    if (p == NULL) return &the_default;
-    kp_error e = {0};
-    if (st->ops->program_get(st, program->version, &json, &version) != KP_OK ||
-        kp_people_policy_parse(json, strlen(json), p, &e) != KP_OK)
-        kp_people_policy_default(p); /* validated at load: only a storage failure lands here */
-    free(json);
-    pthread_mutex_lock(&policies_lock);
-    for (size_t i = 0; i < n_policies && !found; i++)
-        if (policies[i].version == program->version) found = policies[i].policy;
-    if (found == NULL) {
-        if (n_policies == POLICIES_MAX) {
-            memmove(policies, policies + 1, (POLICIES_MAX - 1) * sizeof policies[0]);
-            n_policies--;
-        }
-        policies[n_policies].version = program->version;
-        policies[n_policies].policy = p;
-        n_policies++;
-        found = p;
-        p = NULL;
-    }
-    pthread_mutex_unlock(&policies_lock);
-    free(p);
-    return found;
+    return program_section_of(&policies, st, program);
 }
 
 void kp_office_init(kp_office *o, kp_store *st, const kp_pii *pii, const kp_program *program,

@@ -58,6 +58,10 @@ typedef enum kp_permission {
     KP_PERM_DISCOUNT,              /* set or clear a card's individual discount */
     KP_PERM_NOTIFY_READ,           /* see messages, webhook endpoints, templates */
     KP_PERM_NOTIFY_MANAGE,         /* templates, endpoints, retry/replay, campaigns */
+    KP_PERM_PROGRAM_READ,          /* program versions, their diff, the sandbox quote */
+    KP_PERM_PROGRAM_MANAGE,        /* load a program version, schedule its activation */
+    KP_PERM_REPORT_READ,           /* the dashboard's figures */
+    KP_PERM_IMPORT,                /* CSV imports of cards, customers, balances */
     KP_PERM__COUNT
 } kp_permission;
 

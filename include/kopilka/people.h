@@ -240,6 +240,19 @@ typedef struct kp_audit_entry {
     const uint8_t *mac_key;
 } kp_audit_entry;
 
+/* Which entries audit_list() answers. Every criterion is optional: a zero,
+ * NULL or "" one does not filter. Borrowed for the call. */
+typedef struct kp_audit_filter {
+    int64_t after_seq;  /* seq > after_seq */
+    int64_t before_seq; /* seq < before_seq */
+    bool newest_first;  /* in descending seq order (else ascending) */
+    const char *actor;  /* exactly this actor ("staff:anna") */
+    const char *action; /* actions that begin with this ("card." matches "card.block") */
+    const char *target; /* exactly this target ("customer:12") */
+    kp_time from;       /* at >= from */
+    kp_time to;         /* at < to */
+} kp_audit_filter;
+
 /* The chain hash of `entry` after `prev_hash`: fixed field order, each field
  * length-prefixed, so no two different entries hash alike. */
 void kp_audit_hash(const uint8_t prev_hash[32], const kp_audit_entry *entry, uint8_t out[32]);
@@ -286,6 +299,55 @@ typedef struct kp_balance_row {
 } kp_balance_row;
 
 typedef enum kp_contact { KP_CONTACT_PHONE = 1, KP_CONTACT_EMAIL = 2 } kp_contact;
+
+/* ------------------------------------------------------------ the dashboard */
+
+/* Calendar months one dashboard may cover: a period of 36 months that does
+ * not start on the 1st touches 37. */
+enum { KP_DASHBOARD_MONTHS_MAX = 37 };
+
+/* What the dashboard is asked (kp_people_ops.dashboard). Times are
+ * instants; the period is from <= at < to. */
+typedef struct kp_dashboard_query {
+    kp_time from, to;
+    /* members_active: a purchase at or after this instant, before `to`. */
+    kp_time active_since;
+    /* Months are calendar months of the program's clock: an instant t
+     * belongs to the UTC month of t + utc_offset_minutes. */
+    int32_t utc_offset_minutes;
+    /* Only operations recorded under this store (kp_op_row.store) count in
+     * the operation figures; NULL or "" = every store. */
+    const char *store;
+} kp_dashboard_query;
+
+/* One calendar month's figures, of the operations (and registrations) in
+ * the period that fall in it. */
+typedef struct kp_dashboard_month {
+    char month[8];       /* "2026-10" */
+    int64_t issued;      /* points given by the program, net of returns' take-backs */
+    int64_t burnt;       /* points spent at tills, net of returns' refunds */
+    int64_t expired;     /* points that expired */
+    int64_t new_members; /* customers registered (never filtered by store) */
+    int64_t purchases;   /* purchase operations */
+    int64_t revenue_minor; /* receipts' amounts before discounts, net of returns */
+} kp_dashboard_month;
+
+typedef struct kp_dashboard {
+    /* Customers registered before `to` and not erased by then (never
+     * filtered by store), and those of them whose cards made a purchase in
+     * [active_since, to) (at the store, with one). */
+    int64_t members, members_active;
+    /* The period's totals, as the months': issued, burnt, expired; adjusted
+     * = points manual adjustments gave (less those they took). */
+    int64_t issued, burnt, expired, adjusted;
+    /* The customers' balances at `to`: every posting to a customer's
+     * account before it (never filtered by store). */
+    int64_t outstanding;
+    /* The months that have any figure, in order; months without one are
+     * left out (the caller fills them in). */
+    size_t n_months;
+    kp_dashboard_month months[KP_DASHBOARD_MONTHS_MAX];
+} kp_dashboard;
 
 /* The store's people operations. The general contract of store.h holds
  * (errors, transactions, lists, ownership); each says what it adds. Writes
@@ -391,9 +453,11 @@ typedef struct kp_people_ops {
      * when entry->mac_key is set (has_mac says which). KP_ERR_BUSY when
      * another connection appended at the same time (run again). */
     kp_err (*audit_append)(kp_store *s, kp_audit_entry *entry);
-    /* Entries with seq > after_seq, in seq order. */
-    kp_err (*audit_list)(kp_store *s, int64_t after_seq, kp_audit_entry *out, size_t limit,
-                         size_t *n);
+    /* The entries `filter` selects, in seq order (descending with
+     * newest_first), at most `limit`: each criterion is part of the query,
+     * never applied to a page after it was read. filter NULL: every entry. */
+    kp_err (*audit_list)(kp_store *s, const kp_audit_filter *filter, kp_audit_entry *out,
+                         size_t limit, size_t *n);
 
     /* ---- families */
     /* (write) Sets family->id. KP_ERR_CONFLICT when the owner has a family. */
@@ -432,6 +496,17 @@ typedef struct kp_people_ops {
      * sessions are not counted: their tokens are hashed without the key.
      * Not 0: a new key file must never be made for it. */
     kp_err (*sealed_count)(kp_store *s, int64_t *n);
+
+    /* ---- reports */
+    /* The dashboard's figures for q (see kp_dashboard), read from the
+     * ledger (postings and operations) and the customers, all in one
+     * consistent snapshot: outside a transaction the call reads in a
+     * read-only transaction of its own (SQLite: a deferred one; PostgreSQL:
+     * REPEATABLE READ), so a purchase committed meanwhile is in every
+     * figure or in none; inside one, what that transaction sees. Writes
+     * nothing. Fills *out (zeroed first). KP_ERR_LIMIT when the figures
+     * fall in more than KP_DASHBOARD_MONTHS_MAX months. */
+    kp_err (*dashboard)(kp_store *s, const kp_dashboard_query *q, kp_dashboard *out);
 } kp_people_ops;
 
 #endif

@@ -611,7 +611,13 @@ out:
 
 /* ---- import, export */
 
-static void print_bad_row(void *ctx, const char *line)
+static void print_bad_row(void *ctx, const kp_import_problem *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", problem->text);
+}
+
+static void print_line(void *ctx, const char *line)
 {
     (void)ctx;
     fprintf(stderr, "%s\n", line);
@@ -629,16 +635,16 @@ int cmd_import(int argc, char **argv)
     static const char *const opts[] = {"--customers", "--cards", "--balances", NULL};
     if (!cli_check_options(argc, argv, opts, "import")) return 2;
     const char *db = cli_positional(argc, argv, 0);
-    kp_import_files files = {.customers = cli_option(argc, argv, "--customers"),
-                             .cards = cli_option(argc, argv, "--cards"),
-                             .balances = cli_option(argc, argv, "--balances")};
-    if (db == NULL || (!files.customers && !files.cards && !files.balances)) {
+    kp_import_files files = {.customers = {cli_option(argc, argv, "--customers")},
+                             .cards = {cli_option(argc, argv, "--cards")},
+                             .balances = {cli_option(argc, argv, "--balances")}};
+    if (db == NULL || (!files.customers.path && !files.cards.path && !files.balances.path)) {
         fprintf(stderr, "usage: kopilka import DB [--cards F.csv] [--customers F.csv] "
                         "[--balances F.csv]\n");
         return 2;
     }
     cli_office c;
-    if (!cli_office_open(&c, "import", db, files.customers != NULL)) return 1;
+    if (!cli_office_open(&c, "import", db, files.customers.path != NULL)) return 1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     kp_error e = {0};
@@ -748,7 +754,7 @@ int cmd_phones_migrate(int argc, char **argv)
     memset(&m, 0, sizeof m);
     kp_err err = c.st->ops->begin(c.st);
     if (err == KP_OK) {
-        err = kp_customers_phones_migrate(&c.office, dry_run, print_bad_row, NULL, &m, &e);
+        err = kp_customers_phones_migrate(&c.office, dry_run, print_line, NULL, &m, &e);
         if (dry_run && err == KP_OK) {
             c.st->ops->rollback(c.st);
         } else {

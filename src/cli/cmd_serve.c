@@ -34,6 +34,7 @@ int cmd_serve(int argc, char **argv)
                                        "--tick", "--access-log", "--request-timeout",
                                        "--idle-timeout", "--connections-per-address", "--metrics",
                                        "--notify", NULL};
+    bool trust_proxy = cli_take_flag(&argc, argv, "--trust-proxy");
     if (!cli_check_options(argc, argv, opts, "serve")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
@@ -42,7 +43,7 @@ int cmd_serve(int argc, char **argv)
                         "[--access-log off|stderr|FILE] "
                         "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
                         "[--connections-per-address N] [--metrics local|on|off] "
-                        "[--notify FILE]\n");
+                        "[--notify FILE] [--trust-proxy]\n");
         return 2;
     }
     const char *listen = cli_option(argc, argv, "--listen");
@@ -50,6 +51,7 @@ int cmd_serve(int argc, char **argv)
     kp_server_config config = {.db_path = db, .host = host, .port = 8080, .readers = 8,
                                .http_threads = 4, .tick_seconds = 60, .request_timeout_s = 30,
                                .idle_timeout_s = 60, .connections_per_address = 256};
+    config.trust_proxy = trust_proxy;
     snprintf(host, sizeof host, "127.0.0.1");
     if (listen && !cli_parse_listen(listen, host, sizeof host, &config.port)) {
         fprintf(stderr, "kopilka serve: --listen must be HOST:PORT (like 127.0.0.1:8080), got %s\n",

@@ -84,7 +84,8 @@ static const kp_command commands[] = {
     {"serve", "kopilka serve DB [--listen HOST:PORT] [--readers N] [--http-threads N] "
               "[--now TIME] [--tick SECONDS] [--access-log off|stderr|FILE] "
               "[--request-timeout SECONDS] [--idle-timeout SECONDS] "
-              "[--connections-per-address N] [--metrics local|on|off] [--notify FILE]",
+              "[--connections-per-address N] [--metrics local|on|off] [--notify FILE] "
+              "[--trust-proxy]",
      "Serves the POS API (docs/api.md) on HOST:PORT (default 127.0.0.1:8080) until SIGINT or "
      "SIGTERM. Purchases and returns are answered only once durable: in groups, through "
      "the operation log DB.oplog-0/-1 (replayed after a crash by the next server or CLI "
@@ -125,7 +126,11 @@ static const kp_command commands[] = {
      "refused with the field named if wrong); without it only webhooks are delivered (to "
      "endpoints set in the back office), e-mail and SMS are not configured. E-mail and SMS "
      "need the key file (their recipients are sealed). GET /metrics shows the outbox "
-     "(kopilka_outbox_*). SIGTERM lets the sends in flight finish or time out.",
+     "(kopilka_outbox_*). SIGTERM lets the sends in flight finish or time out. "
+     "Logins are limited per client address (docs/api.md \"Login limits\"): behind a proxy "
+     "every connection comes from the proxy, so give --trust-proxy there to take the "
+     "client's address from the last entry of X-Forwarded-For (which nginx appends); never "
+     "without a proxy, as a client could then name any address.",
      cmd_serve},
     {"deliver", "kopilka deliver DB [--notify FILE] [--once] [--now TIME]",
      "Empties the outbox from the command line, as the server's notifier does: dispatches "

@@ -8,6 +8,7 @@
  */
 #include "http_people.h"
 #include <kopilka/card_number.h>
+#include <kopilka/clock.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,14 +169,71 @@ static int64_t arg_int(const char *name, int64_t dflt)
     return *end == '\0' ? x : -1;
 }
 
+/* A text argument of the audit filter: NULL when absent or empty; refused
+ * past `max` bytes. */
+static kp_err audit_text_arg(const char *name, size_t max, const char **out, kp_error *e)
+{
+    const char *v = kp_http_arg(name);
+    *out = v && v[0] ? v : NULL;
+    if (*out && strlen(*out) >= max)
+        return kp_error_set(e, KP_ERR_INVALID, name, "must be at most %zu bytes", max - 1);
+    return KP_OK;
+}
+
+static kp_err audit_time_arg(const char *name, kp_time *out, kp_error *e)
+{
+    const char *v = kp_http_arg(name);
+    *out = 0;
+    if (v == NULL || v[0] == '\0') return KP_OK;
+    if (!kp_time_parse(v, out) || *out <= 0)
+        return kp_error_set(e, KP_ERR_INVALID, name,
+                            "must be an RFC 3339 time (2026-10-01T00:00:00Z or with an offset)");
+    return KP_OK;
+}
+
+/* ?after=&before=&order=&limit=&actor=&action=&target=&from=&to= into a
+ * filter the store applies in its query. */
+static kp_err audit_filter_args(kp_audit_filter *f, int64_t *limit, kp_error *e)
+{
+    memset(f, 0, sizeof *f);
+    f->after_seq = arg_int("after", 0);
+    f->before_seq = arg_int("before", 0);
+    *limit = arg_int("limit", 100);
+    if (f->after_seq < 0)
+        return kp_error_set(e, KP_ERR_INVALID, "after", "must be an entry number >= 0");
+    if (f->before_seq < 0)
+        return kp_error_set(e, KP_ERR_INVALID, "before", "must be an entry number >= 1");
+    if (*limit < 1 || *limit > KP_AUDIT_PAGE_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "limit", "must be from 1 to %d", KP_AUDIT_PAGE_MAX);
+    const char *order = kp_http_arg("order");
+    if (order == NULL || order[0] == '\0')
+        f->newest_first = f->before_seq > 0; /* paging back with before */
+    else if (strcmp(order, "desc") == 0)
+        f->newest_first = true;
+    else if (strcmp(order, "asc") != 0)
+        return kp_error_set(e, KP_ERR_INVALID, "order",
+                            "must be asc (oldest first, the default) or desc (newest first)");
+    kp_audit_entry probe;
+    kp_err err;
+    if ((err = audit_text_arg("actor", sizeof probe.actor, &f->actor, e)) ||
+        (err = audit_text_arg("action", sizeof probe.action, &f->action, e)) ||
+        (err = audit_text_arg("target", sizeof probe.target, &f->target, e)) ||
+        (err = audit_time_arg("from", &f->from, e)) || (err = audit_time_arg("to", &f->to, e)))
+        return err;
+    if (f->from && f->to && f->to <= f->from)
+        return kp_error_set(e, KP_ERR_INVALID, "to", "must be after from");
+    return KP_OK;
+}
+
 static kp_err do_audit(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
                        kp_field_errors *fe, kp_error *e)
 {
-    int64_t after = arg_int("after", 0), limit = arg_int("limit", 100);
-    if (after < 0) return kp_error_set(e, KP_ERR_INVALID, "after", "must be an entry number >= 0");
-    if (limit < 1 || limit > 1000)
-        return kp_error_set(e, KP_ERR_INVALID, "limit", "must be from 1 to 1000");
-    return kp_audit_json(o, after, limit, out, e);
+    kp_audit_filter f;
+    int64_t limit;
+    kp_err err = kp_office_require(o, KP_PERM_AUDIT_READ, e);
+    if (err == KP_OK) err = audit_filter_args(&f, &limit, e);
+    if (err) return err;
+    return kp_audit_json(o, &f, limit, out, e);
 }
 
 static unsigned route_audit(const http_request *r, kp_http_answer *a)

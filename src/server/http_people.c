@@ -222,6 +222,13 @@ static bool is_people_url(const char *url)
     return false;
 }
 
+size_t kp_http_body_max(const char *method, const char *url)
+{
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/admin/imports") == 0)
+        return KP_IMPORT_BODY_MAX;
+    return KP_BODY_MAX;
+}
+
 bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, const char *auth,
                            const char *body, size_t body_len, bool body_too_large,
                            kp_http_answer *answer)
@@ -237,7 +244,8 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
         size_t n;
     } tables[] = {{http_admin_routes, http_admin_routes_count},
                   {http_customer_routes, http_customer_routes_count},
-                  {http_notify_routes, http_notify_routes_count}};
+                  {http_notify_routes, http_notify_routes_count},
+                  {http_office_routes, http_office_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)
             if (match(tables[t].routes[i].pattern, url, req.params)) {
@@ -257,6 +265,7 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
     }
     req.srv = srv;
     req.now = kp_clock_now(&srv->config.clock);
+    req.client = kp_http_client_address();
     static _Thread_local http_caller caller;
     if (route->access != HTTP_PUBLIC) {
         kp_err err = authenticate(srv, auth, req.now, &caller);
@@ -298,7 +307,8 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
     }
     if (body_too_large) {
         kp_error e;
-        kp_error_set(&e, KP_ERR_LIMIT, "", "the body is over the limit of %d bytes", KP_BODY_MAX);
+        kp_error_set(&e, KP_ERR_LIMIT, "", "the body is over the limit of %zu bytes",
+                     kp_http_body_max(method, url));
         kp_http_error(out, 413, "too_large", &e);
         answer->status = 413;
         return true;

@@ -3,8 +3,9 @@
  * the caller (a staff session or a terminal key), route tables with {}
  * path parameters, running an operation on a reader or through the writer,
  * and answering errors (http_error.h). http_admin.c (staff, audit, adjustments,
- * cards, exports) and http_customers.c (customers, families, transfers)
- * each register one table.
+ * cards, exports), http_customers.c (customers, families, transfers),
+ * http_notify.c (notifications, the cabinet's login) and http_office.c (the
+ * dashboard, CSV imports) each register one table.
  */
 #ifndef KOPILKA_HTTP_PEOPLE_H
 #define KOPILKA_HTTP_PEOPLE_H
@@ -32,6 +33,7 @@ typedef struct http_request {
     const char *body;
     size_t body_len;
     kp_time now;
+    const char *client; /* the client's address (kp_http_client_address), "" if unknown */
 } http_request;
 
 typedef unsigned (*http_route_fn)(const http_request *r, kp_http_answer *a);
@@ -57,6 +59,8 @@ extern const http_route http_customer_routes[];
 extern const size_t http_customer_routes_count;
 extern const http_route http_notify_routes[];
 extern const size_t http_notify_routes_count;
+extern const http_route http_office_routes[];
+extern const size_t http_office_routes_count;
 
 /* An operation on the back office. Read-only ones may run on a reader;
  * everything that writes, and every read of personal data (it is audited),

@@ -2,7 +2,8 @@
  * server.c: the HTTP plumbing over libmicrohttpd, as an event loop: a pool
  * of config.http_threads threads (MHD's internal thread pool, epoll), each
  * serving many keep-alive connections (the norm at tills). Each request's
- * body is collected up to KP_BODY_MAX, then handed to kp_http_handle().
+ * body is collected up to its route's limit (kp_http_body_max: KP_BODY_MAX,
+ * 32 MiB for a CSV import), then handed to kp_http_handle().
  *
  * Purchases and returns do not block their thread. kp_http_handle() parses
  * the request into a writer's job and leaves it to us: we suspend the
@@ -78,6 +79,7 @@
 
 #include "access_log.h"
 #include "crypto/pii.h"
+#include "login_limit.h"
 #include "notify/notify.h"
 
 #ifndef KOPILKA_VERSION
@@ -175,6 +177,8 @@ typedef struct conn_ctx {
     struct timespec started; /* the request's headers arrived */
     char request_id[KP_REQUEST_ID_MAX + 1];
     char store[KP_STR_MAX];
+    size_t body_max;  /* the route's body limit (kp_http_body_max) */
+    char client[INET6_ADDRSTRLEN]; /* kp_http_client_address() of the request */
     /* For the slow-client limits (in hd->conns, under hd->conns_lock). */
     struct conn_ctx *prev, *next;
     int fd;
@@ -193,9 +197,11 @@ static int64_t monotonic_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* The query arguments and headers of the request this thread is answering. */
+/* The query arguments, headers and client of the request this thread is
+ * answering. */
 static _Thread_local const http_args *tl_args;
 static _Thread_local const http_args *tl_headers;
+static _Thread_local const char *tl_client;
 
 const char *kp_http_arg(const char *name)
 {
@@ -209,6 +215,48 @@ const char *kp_http_header(const char *name)
     for (size_t i = 0; tl_headers && i < tl_headers->n; i++)
         if (strcasecmp(tl_headers->name[i], name) == 0) return tl_headers->value[i];
     return NULL;
+}
+
+const char *kp_http_client_address(void)
+{
+    return tl_client ? tl_client : "";
+}
+
+/* The last address of the request's last X-Forwarded-For header (the one
+ * the proxy in front appended; the ones before it are the client's own
+ * word), written canonical into out; false when there is none or it is
+ * not an IPv4 or IPv6 address. */
+static bool forwarded_for(const http_args *headers, char out[INET6_ADDRSTRLEN])
+{
+    const char *value = NULL;
+    for (size_t i = 0; i < headers->n; i++)
+        if (headers->value[i] && strcasecmp(headers->name[i], "X-Forwarded-For") == 0)
+            value = headers->value[i];
+    if (value == NULL) return false;
+    const char *start = strrchr(value, ',');
+    start = start ? start + 1 : value;
+    while (*start == ' ' || *start == '\t') start++;
+    size_t n = strlen(start);
+    while (n > 0 && (start[n - 1] == ' ' || start[n - 1] == '\t')) n--;
+    char text[INET6_ADDRSTRLEN];
+    if (n == 0 || n >= sizeof text) return false;
+    memcpy(text, start, n);
+    text[n] = '\0';
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, text, addr) == 1)
+        return inet_ntop(AF_INET, addr, out, INET6_ADDRSTRLEN) != NULL;
+    if (inet_pton(AF_INET6, text, addr) == 1)
+        return inet_ntop(AF_INET6, addr, out, INET6_ADDRSTRLEN) != NULL;
+    return false;
+}
+
+/* The request's client address into c->client (kp_http_client_address). */
+static void client_address(conn_ctx *c)
+{
+    c->client[0] = '\0';
+    if (c->hd->srv->config.trust_proxy && forwarded_for(&c->headers, c->client)) return;
+    if (c->address == 0 || inet_ntop(AF_INET, &c->address, c->client, sizeof c->client) == NULL)
+        c->client[0] = '\0';
 }
 
 static enum MHD_Result keep_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -383,12 +431,15 @@ static void handle_here(conn_ctx *c)
     http_daemon *hd = c->hd;
     c->answer = (kp_http_answer){
         .status = 500, .body = &c->out, .write = &c->write, .store = c->store};
+    client_address(c);
     tl_args = &c->args;
     tl_headers = &c->headers;
+    tl_client = c->client;
     kp_http_handle(hd->srv, c->method, c->url, c->auth, c->body.data ? c->body.data : "",
                    c->body.len, c->too_large, &c->answer);
     tl_args = NULL;
     tl_headers = NULL;
+    tl_client = NULL;
     if (c->answer.job) {
         kp_writer_submit(hd->srv->writer, c->answer.job);
         c->answer.status = kp_http_write_status(&c->write);
@@ -555,8 +606,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             memcpy(c->request_id, rid, strlen(rid) + 1);
         else
             kp_request_id_new(c->request_id);
+        /* The route's limit: a CSV import may bring 32 MiB, the rest 1 MiB. */
+        c->body_max = kp_http_body_max(method, url);
+        c->body.max = c->body_max + 1;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > KP_BODY_MAX) c->too_large = true;
+        if (cl && strtoull(cl, NULL, 10) > c->body_max) c->too_large = true;
         if (!c->too_large) return MHD_YES;
     }
     if (c->queued || c->office) {
@@ -811,6 +865,10 @@ int kp_server_run(const kp_server_config *config)
                         "read until it is there\n", key_error.message);
     }
     if (kp_keyring_start(srv, &srv->keys, &e)) goto fail;
+    if ((srv->login_limits = kp_login_limits_new()) == NULL) {
+        kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory for the login limits");
+        goto fail;
+    }
     if (config->tick_seconds > 0 &&
         kp_scheduler_start(srv, config->tick_seconds, NULL, &scheduler, &e))
         goto fail;
@@ -899,6 +957,7 @@ out:
     kp_programs_free(srv->programs);
     kp_pii_free(srv->pii);
     kp_metrics_free(srv->metrics);
+    kp_login_limits_free(srv->login_limits);
     pthread_cond_destroy(&hd.resumed);
     pthread_mutex_destroy(&hd.lock);
     pthread_cond_destroy(&hd.conns_wake);

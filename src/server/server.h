@@ -33,6 +33,10 @@ typedef struct kp_server_config {
     /* The notification channels (`--notify FILE`, kp_notify_config_load);
      * NULL: the defaults (webhooks only, e-mail and SMS not configured). */
     const struct kp_notify_config *notify;
+    /* `--trust-proxy`: the client's address is the last one of the
+     * request's X-Forwarded-For (which a proxy in front, nginx, appends),
+     * not the connection's peer (kp_http_client_address). */
+    bool trust_proxy;
 } kp_server_config;
 
 /* Runs the server until SIGINT or SIGTERM. Returns 0 on a clean stop. */
@@ -204,6 +208,7 @@ struct kp_server {
     struct kp_pii *pii; /* the personal-data key (DB.key); NULL when missing */
     char pii_problem[256]; /* why pii is NULL, for /health ("" when loaded) */
     kp_metrics *metrics; /* counters for GET /metrics (metrics.h) */
+    struct kp_login_limits *login_limits; /* failed logins counted (login_limit.h) */
     struct kp_notifier *notifier; /* the outbox's threads (notifier.c); NULL until started */
 };
 
@@ -214,6 +219,18 @@ const char *kp_http_arg(const char *name);
 /* The value of the request header `name` (any case) of the request this
  * thread is answering on the office lane, or NULL. */
 const char *kp_http_header(const char *name);
+
+/* The address of the client of the request this thread is answering on the
+ * office lane, as text ("192.0.2.7", "2001:db8::1"): the connection's peer,
+ * or with `serve --trust-proxy` the last address of X-Forwarded-For when it
+ * has a valid one. "" when not known. Valid until the request is answered. */
+const char *kp_http_client_address(void);
+
+/* The largest request body a route takes: KP_BODY_MAX, except
+ * KP_IMPORT_BODY_MAX for POST /v1/admin/imports (a CSV file). Past it the
+ * answer is 413 too_large, the body unread. */
+enum { KP_IMPORT_BODY_MAX = 32 * 1024 * 1024 };
+size_t kp_http_body_max(const char *method, const char *url);
 
 /* The back office's routes (http_people.c): /v1/admin/..., /v1/customers,
  * /v1/transfers and the card pictures. False when the URL is not theirs. */

@@ -33,7 +33,7 @@
 
 #include "chunks.h"
 
-enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, REPORT_MAX = 1000, PHONE_CACHE_MAX = 1 << 21 };
+enum { CSV_LINE_MAX = 65536, CSV_FIELDS_MAX = 64, PHONE_CACHE_MAX = 1 << 21 };
 
 /* ---------------------------------------------------------------- CSV */
 
@@ -186,9 +186,10 @@ static bool strset_has(const strset *s, const char *str)
 
 typedef struct importer {
     kp_office *o;
-    void (*report)(void *ctx, const char *line);
+    kp_import_report_fn report;
     void *ctx;
     kp_import_stats *stats;
+    bool dry_run; /* the write pass only counts what it would do */
     bool nomem;
     strset card_numbers; /* cards.csv numbers */
     strset linked_cards; /* cards named by customers.csv */
@@ -208,7 +209,7 @@ static void bad(importer *im, const csv *c, const char *field, const char *fmt, 
 static void bad(importer *im, const csv *c, const char *field, const char *fmt, ...)
 {
     im->stats->bad_rows++;
-    if (im->stats->bad_rows > REPORT_MAX) return;
+    if (im->stats->bad_rows > KP_IMPORT_REPORT_MAX) return;
     char msg[320], line[512];
     va_list ap;
     va_start(ap, fmt);
@@ -218,7 +219,12 @@ static void bad(importer *im, const csv *c, const char *field, const char *fmt, 
         snprintf(line, sizeof line, "%s:%lld: %s: %s", c->name, (long long)c->line, field, msg);
     else
         snprintf(line, sizeof line, "%s:%lld: %s", c->name, (long long)c->line, msg);
-    im->report(im->ctx, line);
+    kp_import_problem problem = {.file = c->name,
+                                 .line = c->line,
+                                 .field = field ? field : "",
+                                 .message = msg,
+                                 .text = line};
+    im->report(im->ctx, &problem);
 }
 
 static const char *base_name(const char *path)
@@ -227,21 +233,32 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* Opens a file and reads its header; `allowed` lists the known columns
- * (attr_prefix: columns "attr.NAME" too), `required` those that must be. */
-static kp_err csv_open(importer *im, csv *c, const char *path, const char *const *allowed,
-                       const char *const *required, bool attrs, kp_error *e)
+/* Opens a file (from disk, or its bytes in memory) and reads its header;
+ * `allowed` lists the known columns (attrs: columns "attr.NAME" too),
+ * `required` those that must be. */
+static kp_err csv_open(importer *im, csv *c, const kp_import_file *file,
+                       const char *const *allowed, const char *const *required, bool attrs,
+                       kp_error *e)
 {
     memset(c, 0, sizeof *c);
-    c->name = base_name(path);
-    c->f = fopen(path, "rb");
+    c->name = base_name(file->path);
+    if (file->data && file->len == 0) {
+        c->line = 1;
+        bad(im, c, "", "the file is empty: line 1 must be the header row");
+        return kp_error_set(e, KP_ERR_INVALID, "file", "%s is empty", c->name);
+    }
+    /* fmemopen reads the caller's bytes in place (mode "r" never writes). */
+    c->f = file->data ? fmemopen((void *)file->data, file->len, "r") : fopen(file->path, "rb");
     if (c->f == NULL)
-        return kp_error_set(e, KP_ERR_NOT_FOUND, "file", "cannot read %s: %s", path,
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "file", "cannot read %s: %s", file->path,
                             strerror(errno));
     int rc = csv_read(c);
-    if (rc != 1)
+    if (rc != 1) {
+        c->line = 1;
+        bad(im, c, "", "line 1 must be the header row naming the columns (see docs/import.md)");
         return kp_error_set(e, KP_ERR_INVALID, "file", "%s: line 1 must be the header row",
                             c->name);
+    }
     /* A UTF-8 byte order mark before the first column is ignored. */
     if ((unsigned char)c->field[0][0] == 0xef && (unsigned char)c->field[0][1] == 0xbb &&
         (unsigned char)c->field[0][2] == 0xbf)
@@ -399,6 +416,10 @@ static kp_err card_row_write(importer *im, csv *c, int64_t *batch_id, char *batc
         return KP_OK;
     }
     if (err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
+    if (im->dry_run) {
+        im->stats->cards_created++;
+        return KP_OK;
+    }
     if (batch[0] && strcmp(batch, batch_name) != 0) {
         kp_card_batch b;
         memset(&b, 0, sizeof b);
@@ -979,6 +1000,10 @@ static kp_err customer_row_update(importer *im, csv *c, const customer_fields *f
         im->stats->customers_unchanged++;
         return KP_OK;
     }
+    if (im->dry_run) {
+        im->stats->customers_updated++;
+        return KP_OK;
+    }
     row->updated_at = o->now;
     if ((err = pp->customer_update(o->st, row))) return people_storage(o->st, err, e);
     if (birthday_changed) {
@@ -1020,6 +1045,10 @@ static kp_err customer_row_write(importer *im, csv *c, kp_error *e)
         return KP_OK;
     }
     if (existing) return customer_row_update(im, c, &f, existing, e);
+    if (im->dry_run) {
+        im->stats->customers_created++;
+        return KP_OK;
+    }
     kp_err err;
     /* The first card's account is the customer's; the others join it. */
     kp_card_info cards[8];
@@ -1221,6 +1250,10 @@ static kp_err balance_row_write(importer *im, csv *c, strset *seen, kp_error *e)
         return KP_OK;
     }
     if (err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
+    if (im->dry_run) {
+        im->stats->balances_posted++;
+        return KP_OK;
+    }
     kp_card_info info;
     if ((err = o->st->ops->people->card_info_get(o->st, f.card, &info)) ||
         (err = o->st->ops->account_load(o->st, info.account_id, &o->sc->account)))
@@ -1254,20 +1287,19 @@ static kp_err balance_row_write(importer *im, csv *c, strset *seen, kp_error *e)
 
 /* ---------------------------------------------------------------- import */
 
-kp_err kp_import(kp_office *o, const kp_import_files *files,
-                 void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
-                 kp_error *e)
+kp_err kp_import(kp_office *o, const kp_import_files *files, kp_import_report_fn report,
+                 void *ctx, kp_import_stats *stats, kp_error *e)
 {
     return kp_import_chunks(o, files, report, ctx, NULL, stats, e);
 }
 
-kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
-                        void (*report)(void *ctx, const char *line), void *ctx,
-                        struct kp_chunks *ch, kp_import_stats *stats, kp_error *e)
+kp_err kp_import_chunks(kp_office *o, const kp_import_files *files, kp_import_report_fn report,
+                        void *ctx, struct kp_chunks *ch, kp_import_stats *stats, kp_error *e)
 {
     memset(stats, 0, sizeof *stats);
-    kp_err err = KP_OK;
-    if (files->customers && (err = people_need_key(o, e))) return err;
+    kp_err err = kp_office_require(o, KP_PERM_IMPORT, e);
+    if (err) return err;
+    if (files->customers.path && (err = people_need_key(o, e))) return err;
     importer *im = calloc(1, sizeof *im);
     csv *cards = calloc(1, sizeof *cards), *customers = calloc(1, sizeof *customers),
         *balances = calloc(1, sizeof *balances);
@@ -1281,19 +1313,20 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
     im->report = report;
     im->ctx = ctx;
     im->stats = stats;
+    im->dry_run = files->dry_run;
     kp_err header = KP_OK;
-    if (files->cards &&
-        (err = csv_open(im, cards, files->cards, card_cols, card_required, false, e))) {
+    if (files->cards.path &&
+        (err = csv_open(im, cards, &files->cards, card_cols, card_required, false, e))) {
         if (err != KP_ERR_INVALID) goto out;
         header = err;
     }
-    if (files->customers && (err = csv_open(im, customers, files->customers, customer_cols,
-                                            customer_required, true, e))) {
+    if (files->customers.path && (err = csv_open(im, customers, &files->customers, customer_cols,
+                                                 customer_required, true, e))) {
         if (err != KP_ERR_INVALID) goto out;
         header = err;
     }
-    if (files->balances &&
-        (err = csv_open(im, balances, files->balances, balance_cols, balance_required, false, e))) {
+    if (files->balances.path && (err = csv_open(im, balances, &files->balances, balance_cols,
+                                                balance_required, false, e))) {
         if (err != KP_ERR_INVALID) goto out;
         header = err;
     }
@@ -1341,6 +1374,7 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory while checking the files");
         goto out;
     }
+    stats->rows = rows;
     if (stats->bad_rows) {
         err = kp_error_set(e, KP_ERR_INVALID, "file", "%lld bad row(s); nothing was imported",
                            (long long)stats->bad_rows);
@@ -1369,6 +1403,7 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
         if (!blank_row(balances) && ((err = balance_row_write(im, balances, &seen, e)) ||
                                      (ch && (err = kp_chunks_step(ch, 1, e)))))
             goto out;
+    if (im->dry_run) goto out;
     if ((err = kp_office_audit(
              o, "import", "import",
              "cards=%lld/%lld customers=%lld/%lld balances=%lld/%lld "

@@ -246,8 +246,12 @@ kp_err kp_session_end(kp_office *o, const char *token, kp_error *e);
 /* POST /v1/admin/adjustments {"card", "points", "reason", "key", "kind"?}. */
 kp_err kp_adjust(kp_office *o, const char *body, size_t len, kp_buf *out, bool *replayed,
                  kp_error *e);
-/* GET /v1/admin/audit: entries after `after` (at most `limit`, <= 1000). */
-kp_err kp_audit_json(kp_office *o, int64_t after, int64_t limit, kp_buf *out, kp_error *e);
+/* GET /v1/admin/audit: the entries `filter` selects (audit_list), at most
+ * `limit` (1..KP_AUDIT_PAGE_MAX): {"entries": [...], "next_after"}, or
+ * "next_before" when newest first. */
+enum { KP_AUDIT_PAGE_MAX = 1000 };
+kp_err kp_audit_json(kp_office *o, const kp_audit_filter *filter, int64_t limit, kp_buf *out,
+                     kp_error *e);
 /* Checks the audit log's MACs with the key file's audit key (`kopilka
  * verify`): each entry's MAC must match, and once one entry has a MAC every
  * later one must have one too (an entry without, after it, was written by
@@ -290,43 +294,99 @@ kp_err kp_till_limits(kp_store *st, const kp_program *program, const kp_card *ca
 /* After pricing: applies *no_earn and explains a limited burn. */
 void kp_till_apply(kp_quote *q, bool burn_limited, bool no_earn, const char *why);
 
+/* ---- the dashboard (dashboard.c) */
+
+enum {
+    KP_DASHBOARD_PERIOD_MONTHS_MAX = 36, /* the longest period one dashboard covers */
+    KP_DASHBOARD_MONTHS_DEFAULT = 12,    /* without `from`: the 12 months ending with to's */
+    KP_DASHBOARD_ACTIVE_MONTHS = 12,     /* an active member bought within this before `to` */
+};
+
+typedef struct kp_dashboard_report {
+    char from[11], to[11]; /* the period, dates of the program's clock, both included */
+    char store[KP_STR_MAX]; /* "" = every store */
+    /* The store's figures, with every month of the period in months[]
+     * (those without operations as zeros). */
+    kp_dashboard figures;
+    int32_t active_share_bp;  /* members_active / members, in 1/10000, rounded */
+    int64_t minor_per_point;  /* of the running program (0 without one) */
+    int64_t liability_minor;  /* outstanding x minor_per_point */
+} kp_dashboard_report;
+
+/* (report.read) The dashboard of the period from..to ("YYYY-MM-DD" on the
+ * program's clock, both days included; `to` NULL = today, `from` NULL =
+ * the first day of the 12 calendar months ending with to's), of the
+ * operations recorded under `store` (NULL or "" = all). Reads on o->st
+ * only (a reader, for the server). KP_ERR_INVALID naming "from" or "to"
+ * for a bad date or to before from; KP_ERR_LIMIT naming "from" for a
+ * period over KP_DASHBOARD_PERIOD_MONTHS_MAX months. */
+kp_err kp_dashboard_read(kp_office *o, const char *from, const char *to, const char *store,
+                         kp_dashboard_report *out, kp_error *e);
+
 /* ---- import and export (import.c) */
 
+/* One file of an import: read from `path`, or, when `data` is set, from its
+ * `len` bytes in memory (the HTTP route), `path` then only naming it in
+ * reports ("cards.csv"). path NULL: no such file. */
+typedef struct kp_import_file {
+    const char *path;
+    const char *data;
+    size_t len;
+} kp_import_file;
+
 typedef struct kp_import_files {
-    const char *customers; /* paths, NULL = none */
-    const char *cards;
-    const char *balances;
+    kp_import_file customers;
+    kp_import_file cards;
+    kp_import_file balances;
+    /* Check every row and count what the import would do (created,
+     * updated, unchanged), writing nothing, not even the audit entry. */
+    bool dry_run;
 } kp_import_files;
 
 typedef struct kp_import_stats {
+    int64_t rows; /* data rows read (blank ones not counted) */
     int64_t cards_created, cards_unchanged;
     int64_t customers_created, customers_unchanged;
     int64_t customers_updated; /* known customers re-imported with other personal data */
     int64_t balances_posted, balances_unchanged;
-    int64_t bad_rows;
+    int64_t bad_rows; /* problems found; the first KP_IMPORT_REPORT_MAX are reported */
 } kp_import_stats;
 
+enum { KP_IMPORT_REPORT_MAX = 1000 };
+
+/* One problem of a file, as the check reports it. */
+typedef struct kp_import_problem {
+    const char *file;    /* the file's name ("customers.csv") */
+    int64_t line;        /* 1 is the header row; a record spanning lines counts at its first */
+    const char *field;   /* the column, "" for the row as a whole */
+    const char *message; /* what is wrong, and what is allowed */
+    const char *text;    /* the whole in one line: "customers.csv:17: phone: must have ..." */
+} kp_import_problem;
+
+/* Called for each of the first KP_IMPORT_REPORT_MAX problems; the problem
+ * is valid during the call only. */
+typedef void (*kp_import_report_fn)(void *ctx, const kp_import_problem *problem);
+
 /* Validates every row of every file first, reporting each bad one through
- * report(ctx, "customers.csv:17: phone: must have 10 to 15 digits"); writes
- * nothing unless all are good; then imports all in the caller's
- * transaction. Rows already imported are skipped, so re-running a file
- * changes nothing; a known customer whose personal data differs is
- * updated (stats->customers_updated, one audit entry each; docs/import.md).
- * KP_ERR_INVALID when any row is bad. */
-kp_err kp_import(kp_office *o, const kp_import_files *files,
-                 void (*report)(void *ctx, const char *line), void *ctx, kp_import_stats *stats,
-                 kp_error *e);
+ * report(ctx, problem); writes nothing unless all are good; then imports
+ * all in the caller's transaction. Rows already imported are skipped, so
+ * re-running a file changes nothing; a known customer whose personal data
+ * differs is updated (stats->customers_updated, one audit entry each;
+ * docs/import.md). KP_ERR_INVALID when any row is bad. */
+kp_err kp_import(kp_office *o, const kp_import_files *files, kp_import_report_fn report,
+                 void *ctx, kp_import_stats *stats, kp_error *e);
 /* The same for the CLI, in chunks (chunks.h; `ch` initialised, not
  * begun): the check pass writes nothing (its reads run in chunks too), then
  * the rows are written in chunks, the audit entry in the last, which it
  * commits itself on success (the caller's kp_chunks_end then does nothing).
  * Not all or nothing once writing began: an interruption (a crash, kill,
  * a full disk) keeps the committed chunks, and running the same files
- * again completes the import (rows already written count as unchanged). */
+ * again completes the import (rows already written count as unchanged).
+ * ch NULL: as kp_import(). A dry run (files->dry_run) only reads: give it
+ * no chunks. */
 struct kp_chunks;
-kp_err kp_import_chunks(kp_office *o, const kp_import_files *files,
-                        void (*report)(void *ctx, const char *line), void *ctx,
-                        struct kp_chunks *ch, kp_import_stats *stats, kp_error *e);
+kp_err kp_import_chunks(kp_office *o, const kp_import_files *files, kp_import_report_fn report,
+                        void *ctx, struct kp_chunks *ch, kp_import_stats *stats, kp_error *e);
 /* CSV exports; write(ctx, data, len) receives the file in pieces; *rows
  * gets the number of rows. They only read (so the server runs them on a
  * reader, off the writer); the caller audits them (`export.customers`,

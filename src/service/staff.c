@@ -442,16 +442,16 @@ out:
 
 /* ---- the audit log */
 
-kp_err kp_audit_json(kp_office *o, int64_t after, int64_t limit, kp_buf *out, kp_error *e)
+kp_err kp_audit_json(kp_office *o, const kp_audit_filter *filter, int64_t limit, kp_buf *out,
+                     kp_error *e)
 {
     kp_err err = kp_office_require(o, KP_PERM_AUDIT_READ, e);
     if (err) return err;
-    if (limit < 1 || limit > 1000) limit = 1000;
-    if (after < 0) after = 0;
+    if (limit < 1 || limit > KP_AUDIT_PAGE_MAX) limit = KP_AUDIT_PAGE_MAX;
     kp_audit_entry *a = calloc((size_t)limit, sizeof *a);
     if (a == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     size_t n = 0;
-    if ((err = o->st->ops->people->audit_list(o->st, after, a, (size_t)limit, &n))) {
+    if ((err = o->st->ops->people->audit_list(o->st, filter, a, (size_t)limit, &n))) {
         free(a);
         return people_storage(o->st, err, e);
     }
@@ -474,7 +474,12 @@ kp_err kp_audit_json(kp_office *o, int64_t after, int64_t limit, kp_buf *out, kp
         kp_buf_puts(out, "}");
     }
     kp_buf_puts(out, "]");
-    kp_buf_json_kv_i64(out, "next_after", n ? a[n - 1].seq : after, true);
+    /* The next page starts after the last entry given (before it, newest
+     * first); with none, the same bound again. */
+    if (filter->newest_first)
+        kp_buf_json_kv_i64(out, "next_before", n ? a[n - 1].seq : filter->before_seq, true);
+    else
+        kp_buf_json_kv_i64(out, "next_after", n ? a[n - 1].seq : filter->after_seq, true);
     kp_buf_puts(out, "}");
     free(a);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
@@ -495,7 +500,8 @@ kp_err kp_audit_check_macs(kp_store *st, const kp_pii *pii,
     char line[160];
     for (;;) {
         size_t n = 0;
-        if ((err = st->ops->people->audit_list(st, after, a, PAGE, &n)) || n == 0) break;
+        kp_audit_filter page = {.after_seq = after};
+        if ((err = st->ops->people->audit_list(st, &page, a, PAGE, &n)) || n == 0) break;
         for (size_t i = 0; i < n; i++) {
             const char *what = NULL;
             if (a[i].has_mac) {

@@ -23,8 +23,10 @@
  * the connection is free for the callback's own statements.
  */
 #include "store_invariants.h"
+#include "store_report.h"
 #include "store_pg_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +244,15 @@ static pg_stmt q_audit_insert = {"INSERT INTO audit(" AUDIT_COLS ") "
                                  10, 0};
 static pg_stmt q_audit_list = {
     "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2", 2, 0};
+/* audit_list with a filter: '' and 0 stand for a criterion not given. */
+#define AUDIT_FILTER                                                                               \
+    "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1::bigint AND seq < $2::bigint "               \
+    "AND ($3::text = '' OR actor = $3::text) "                                                     \
+    "AND ($4::text = '' OR left(action, length($4::text)) = $4::text) "                           \
+    "AND ($5::text = '' OR target = $5::text) AND ($6::bigint = 0 OR at >= $6::bigint) "          \
+    "AND ($7::bigint = 0 OR at < $7::bigint) "
+static pg_stmt q_audit_find = {AUDIT_FILTER "ORDER BY seq LIMIT $8", 8, 0};
+static pg_stmt q_audit_find_desc = {AUDIT_FILTER "ORDER BY seq DESC LIMIT $8", 8, 0};
 
 /* families */
 static pg_stmt q_family_insert = {
@@ -999,12 +1010,22 @@ static kp_err pp_audit_append(kp_store *st, kp_audit_entry *entry)
     return err;
 }
 
-static kp_err pp_audit_list(kp_store *st, int64_t after_seq, kp_audit_entry *out, size_t limit,
-                            size_t *n)
+static kp_err pp_audit_list(kp_store *st, const kp_audit_filter *filter, kp_audit_entry *out,
+                            size_t limit, size_t *n)
 {
-    pg_params p;
-    return list_rows(P(st), &q_audit_list, key_limit(&p, after_seq, limit), out, sizeof *out, limit,
-                     n, read_audit);
+    kp_audit_filter all = {0};
+    const kp_audit_filter *f = filter ? filter : &all;
+    pg_params p = {0};
+    pg_p_int(&p, f->after_seq);
+    pg_p_int(&p, f->before_seq > 0 ? f->before_seq : INT64_MAX);
+    pg_p_text(&p, f->actor ? f->actor : "");
+    pg_p_text(&p, f->action ? f->action : "");
+    pg_p_text(&p, f->target ? f->target : "");
+    pg_p_int(&p, f->from);
+    pg_p_int(&p, f->to);
+    pg_p_int(&p, (int64_t)limit);
+    return list_rows(P(st), f->newest_first ? &q_audit_find_desc : &q_audit_find, &p, out,
+                     sizeof *out, limit, n, read_audit);
 }
 
 /* -------------------------------------------------------------- families */
@@ -1133,6 +1154,67 @@ static kp_err pp_sealed_count(kp_store *st, int64_t *n)
     return one_id(P(st), &q_sealed_count, NULL, n);
 }
 
+/* --------------------------------------------------------------- reports */
+
+/* store_report.h's queries, as statements of this backend (their text is
+ * the portable one, set once). */
+static pg_stmt q_dashboard[STORE_DASHBOARD_PARTS];
+static pthread_once_t q_dashboard_once = PTHREAD_ONCE_INIT;
+static pg_stmt q_dashboard_begin = {"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, 0};
+static pg_stmt q_dashboard_commit = {"COMMIT", 0, 0};
+
+static void q_dashboard_make(void)
+{
+    for (int i = 0; i < STORE_DASHBOARD_PARTS; i++) {
+        q_dashboard[i].sql = store_dashboard_queries[i].sql;
+        q_dashboard[i].n_params =
+            store_dashboard_queries[i].n_ints + (store_dashboard_queries[i].has_store ? 1 : 0);
+    }
+}
+
+/* The four queries in one round trip; outside a transaction inside one of
+ * their own in REPEATABLE READ, so all four read one snapshot (in READ
+ * COMMITTED each statement would take its own). */
+static kp_err pp_dashboard(kp_store *st, const kp_dashboard_query *dq, kp_dashboard *out)
+{
+    pg_store *s = P(st);
+    memset(out, 0, sizeof *out);
+    pthread_once(&q_dashboard_once, q_dashboard_make);
+    bool own = !in_txn(s);
+    pg_params p[STORE_DASHBOARD_PARTS];
+    PGresult *r[STORE_DASHBOARD_PARTS] = {0};
+    for (int part = 0; part < STORE_DASHBOARD_PARTS; part++) {
+        const store_dashboard_sql *q = &store_dashboard_queries[part];
+        int64_t ints[3];
+        store_dashboard_params(dq, (store_dashboard_part)part, ints);
+        memset(&p[part], 0, sizeof p[part]);
+        for (int i = 0; i < q->n_ints; i++) pg_p_int(&p[part], ints[i]);
+        if (q->has_store) pg_p_text(&p[part], store_dashboard_store(dq));
+    }
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    if (err) return err;
+    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_begin, NULL, -1, NULL);
+    for (int part = 0; part < STORE_DASHBOARD_PARTS; part++)
+        pg_pipe_query(s, s->pipe, &q_dashboard[part], &p[part], &r[part]);
+    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_commit, NULL, -1, NULL);
+    err = pg_pipe_end(s, s->pipe);
+    if (err && own && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        char why[sizeof s->base.last_error];
+        snprintf(why, sizeof why, "%s", s->base.last_error);
+        pg_exec(s, "ROLLBACK");
+        snprintf(s->base.last_error, sizeof s->base.last_error, "%s", why);
+    }
+    for (int part = 0; part < STORE_DASHBOARD_PARTS; part++) {
+        for (int i = 0; err == KP_OK && r[part] && i < PQntuples(r[part]); i++)
+            err = store_dashboard_fold(out, (store_dashboard_part)part, pg_int(r[part], i, 0),
+                                       pg_int(r[part], i, 1), pg_int(r[part], i, 2),
+                                       s->base.last_error, sizeof s->base.last_error);
+        if (r[part]) PQclear(r[part]);
+    }
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
 /* ---------------------------------------------------------------- verify */
 
 /* The audit chain, in pages, each entry checked by store_audit_step() (the
@@ -1205,6 +1287,7 @@ const kp_people_ops store_pg_people_ops = {
     .op_response_set = pp_op_response_set,
     .history_cards = pp_history_cards,
     .sealed_count = pp_sealed_count,
+    .dashboard = pp_dashboard,
 };
 
 /* The people part keeps no state of its own: its statements are prepared

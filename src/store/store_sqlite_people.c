@@ -11,6 +11,7 @@
  * database writes nothing.
  */
 #include "store_sqlite_people.h"
+#include "store_report.h"
 #include "store_sqlite_int.h"
 #include "store_invariants.h"
 
@@ -119,6 +120,7 @@ enum {
     P_AUDIT_HEAD,
     P_AUDIT_INSERT,
     P_AUDIT_LIST,
+    P_AUDIT_LIST_DESC,
     P_FAMILY_INSERT,
     P_FAMILY_GET,
     P_FAMILY_BY_OWNER,
@@ -196,7 +198,18 @@ static const char *const queries[P__COUNT] = {
     [P_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
     [P_AUDIT_INSERT] = "INSERT INTO audit(seq, at, actor, role, action, target, detail, "
                        "prev_hash, hash, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [P_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    /* Both bounds of seq are a range of the rowid, so a page deep in the log
+     * reads only its rows; the other criteria are NULL when not given. */
+    [P_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 AND seq < ?2 "
+                     "AND (?3 IS NULL OR actor = ?3) "
+                     "AND (?4 IS NULL OR substr(action, 1, length(?4)) = ?4) "
+                     "AND (?5 IS NULL OR target = ?5) AND (?6 IS NULL OR at >= ?6) "
+                     "AND (?7 IS NULL OR at < ?7) ORDER BY seq LIMIT ?8",
+    [P_AUDIT_LIST_DESC] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 AND seq < ?2 "
+                          "AND (?3 IS NULL OR actor = ?3) "
+                          "AND (?4 IS NULL OR substr(action, 1, length(?4)) = ?4) "
+                          "AND (?5 IS NULL OR target = ?5) AND (?6 IS NULL OR at >= ?6) "
+                          "AND (?7 IS NULL OR at < ?7) ORDER BY seq DESC LIMIT ?8",
     [P_FAMILY_INSERT] =
         "INSERT INTO families(owner_id, account_id, created_at) VALUES (?1, ?2, ?3)",
     [P_FAMILY_GET] = "SELECT id, owner_id, account_id, created_at FROM families WHERE id = ?1",
@@ -838,17 +851,94 @@ static kp_err sp_audit_append(kp_store *s, kp_audit_entry *entry)
     return run(p, st);
 }
 
-static kp_err sp_audit_list(kp_store *s, int64_t after_seq, kp_audit_entry *out, size_t limit,
-                            size_t *n)
+static void bind_filter_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s && s[0]) sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static kp_err sp_audit_list(kp_store *s, const kp_audit_filter *filter, kp_audit_entry *out,
+                            size_t limit, size_t *n)
 {
     sqlite_people *p = P(s);
     *n = 0;
-    sqlite3_stmt *st = q(p, P_AUDIT_LIST);
-    sqlite3_bind_int64(st, 1, after_seq);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    kp_audit_filter all = {0};
+    const kp_audit_filter *f = filter ? filter : &all;
+    sqlite3_stmt *st = q(p, f->newest_first ? P_AUDIT_LIST_DESC : P_AUDIT_LIST);
+    sqlite3_bind_int64(st, 1, f->after_seq);
+    sqlite3_bind_int64(st, 2, f->before_seq > 0 ? f->before_seq : INT64_MAX);
+    bind_filter_text(st, 3, f->actor);
+    bind_filter_text(st, 4, f->action);
+    bind_filter_text(st, 5, f->target);
+    if (f->from) sqlite3_bind_int64(st, 6, f->from);
+    if (f->to) sqlite3_bind_int64(st, 7, f->to);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)limit);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) read_audit(st, &out[(*n)++]);
     return done(p, st, rc);
+}
+
+/* --------------------------------------------------------------- reports */
+
+/* Binds the named parameter ("$1") where the statement has it. */
+static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    if (i > 0) sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_named_text(sqlite3_stmt *st, const char *name, const char *v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    if (i > 0) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* Runs one of store_report.h's queries and folds each row into d. */
+static kp_err report_part(sqlite_people *p, const kp_dashboard_query *dq,
+                          store_dashboard_part part, kp_dashboard *d)
+{
+    const store_dashboard_sql *q = &store_dashboard_queries[part];
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(p, rc);
+    int64_t ints[3];
+    store_dashboard_params(dq, part, ints);
+    char name[16];
+    for (int i = 0; i < q->n_ints; i++) {
+        snprintf(name, sizeof name, "$%d", i + 1);
+        bind_named_int(st, name, ints[i]);
+    }
+    if (q->has_store) {
+        snprintf(name, sizeof name, "$%d", q->n_ints + 1);
+        bind_named_text(st, name, store_dashboard_store(dq));
+    }
+    kp_err err = KP_OK;
+    while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        err = store_dashboard_fold(d, part, sqlite3_column_int64(st, 0),
+                                   sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                                   p->last_error, p->last_error_size);
+    if (err == KP_OK && rc != SQLITE_DONE) err = fail(p, rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static kp_err sp_dashboard(kp_store *s, const kp_dashboard_query *dq, kp_dashboard *out)
+{
+    sqlite_people *p = P(s);
+    memset(out, 0, sizeof *out);
+    /* Outside a transaction, one read transaction for the four queries: a
+     * commit between two of them would otherwise show in one figure and not
+     * in another. */
+    bool own = sqlite3_get_autocommit(p->db) != 0;
+    if (own) {
+        int rc = sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) return fail(p, rc);
+    }
+    kp_err err = KP_OK;
+    for (int part = 0; err == KP_OK && part < STORE_DASHBOARD_PARTS; part++)
+        err = report_part(p, dq, (store_dashboard_part)part, out);
+    if (own) sqlite3_exec(p->db, err == KP_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    if (err) memset(out, 0, sizeof *out);
+    return err;
 }
 
 kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, const char *line),
@@ -1068,6 +1158,7 @@ const kp_people_ops store_sqlite_people_ops = {
     .op_response_set = sp_op_response_set,
     .history_cards = sp_history_cards,
     .sealed_count = sp_sealed_count,
+    .dashboard = sp_dashboard,
 };
 
 /* The people_schema version of the database: 0 when it has none yet. */

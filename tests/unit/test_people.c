@@ -863,10 +863,10 @@ typedef struct lines {
     char text[16][256];
 } lines;
 
-static void keep_line(void *ctx, const char *line)
+static void keep_line(void *ctx, const kp_import_problem *problem)
 {
     lines *l = ctx;
-    if (l->n < 16) snprintf(l->text[l->n++], sizeof l->text[0], "%s", line);
+    if (l->n < 16) snprintf(l->text[l->n++], sizeof l->text[0], "%s", problem->text);
 }
 
 static kp_err import(fx *f, const kp_import_files *files, lines *bad, kp_import_stats *stats)
@@ -899,7 +899,7 @@ static void test_import_reports_every_bad_row_and_writes_nothing(void **state)
                           "c1,OLD-1,Ivan Petrenko,+380501111111,ivan@example.com,v1,1000\n"
                           "c2,OLD-9,Olga,+380501111111,,v1,lots\n");
     write_text(balances, "card,points,expires_at\nOLD-1,500,\nOLD-2,-5,\n");
-    kp_import_files files = {.customers = customers, .cards = cards, .balances = balances};
+    kp_import_files files = {.customers = {customers}, .cards = {cards}, .balances = {balances}};
     lines bad;
     kp_import_stats stats;
     assert_int_equal(import(f, &files, &bad, &stats), KP_ERR_INVALID);
@@ -940,7 +940,7 @@ static void test_import_then_rerun_changes_nothing_and_verify_holds(void **state
     write_text(balances,
                "card,points,kind,expires_at\nOLD-1,500,,\nOLD-1,250,,2027-01-01T00:00:00Z\n"
                "OLD-3,40,,\n");
-    kp_import_files files = {.customers = customers, .cards = cards, .balances = balances};
+    kp_import_files files = {.customers = {customers}, .cards = {cards}, .balances = {balances}};
     lines bad;
     kp_import_stats stats;
     assert_int_equal(import(f, &files, &bad, &stats), KP_OK);
@@ -965,13 +965,77 @@ static void test_import_then_rerun_changes_nothing_and_verify_holds(void **state
     assert_int_equal(f->sc->account.balance, 750);
     /* The same key with another figure is a bad row, not a second posting. */
     write_text(balances, "card,points\nOLD-1,501\n");
-    kp_import_files only = {.balances = balances};
+    kp_import_files only = {.balances = {balances}};
     assert_int_equal(import(f, &only, &bad, &stats), KP_ERR_INVALID);
     assert_int_equal(bad.n, 1);
     assert_int_equal(problems(f), 0);
     unlink(cards);
     unlink(customers);
     unlink(balances);
+}
+
+/* The HTTP route's way in: a file's bytes in memory, checked and counted
+ * without a write (a dry run), each problem with its line, field and
+ * message apart; then imported for real from the same bytes. */
+typedef struct problems_kept {
+    int n;
+    int64_t line[8];
+    char field[8][32], message[8][160];
+} problems_kept;
+
+static void keep_problem(void *ctx, const kp_import_problem *problem)
+{
+    problems_kept *k = ctx;
+    if (k->n == 8) return;
+    k->line[k->n] = problem->line;
+    snprintf(k->field[k->n], sizeof k->field[0], "%s", problem->field);
+    snprintf(k->message[k->n], sizeof k->message[0], "%s", problem->message);
+    k->n++;
+}
+
+static void test_import_from_memory_dry_run_counts_and_writes_nothing(void **state)
+{
+    fx *f = *state;
+    kp_office o;
+    office(f, &o, KP_ROLE_ADMIN, NOW);
+    kp_error e = {0};
+    kp_import_stats stats;
+    problems_kept kept = {0};
+    static const char bad_csv[] = "number,state\nMEM-1,issued\nMEM-2,lost\n\nMEM-1,issued\n";
+    kp_import_files files = {.cards = {"cards.csv", bad_csv, sizeof bad_csv - 1}, .dry_run = true};
+    assert_int_equal(kp_import(&o, &files, keep_problem, &kept, &stats, &e), KP_ERR_INVALID);
+    assert_int_equal(stats.bad_rows, 2);
+    assert_int_equal(kept.n, 2);
+    assert_int_equal(kept.line[0], 3);
+    assert_string_equal(kept.field[0], "state");
+    assert_string_equal(kept.message[0], "must be issued, active or blocked");
+    assert_int_equal(kept.line[1], 5);
+    assert_string_equal(kept.field[1], "number");
+    assert_string_equal(kept.message[1], "card MEM-1 is listed twice");
+
+    static const char good_csv[] = "number,state\nMEM-1,issued\nMEM-2,blocked\n";
+    files.cards = (kp_import_file){"cards.csv", good_csv, sizeof good_csv - 1};
+    memset(&kept, 0, sizeof kept);
+    assert_int_equal(kp_import(&o, &files, keep_problem, &kept, &stats, &e), KP_OK);
+    assert_int_equal(stats.rows, 2);
+    assert_int_equal(stats.cards_created, 2);
+    kp_card c;
+    assert_int_equal(f->st->ops->card_find(f->st, "MEM-1", &c), KP_ERR_NOT_FOUND);
+    kp_audit_entry a[4];
+    size_t n = 0;
+    assert_int_equal(f->st->ops->people->audit_list(f->st, NULL, a, 4, &n), KP_OK);
+    assert_int_equal(n, 0);
+
+    files.dry_run = false;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_import(&o, &files, keep_problem, &kept, &stats, &e)), KP_OK);
+    assert_int_equal(stats.cards_created, 2);
+    assert_int_equal(f->st->ops->card_find(f->st, "MEM-1", &c), KP_OK);
+    files.dry_run = true;
+    assert_int_equal(kp_import(&o, &files, keep_problem, &kept, &stats, &e), KP_OK);
+    assert_int_equal(stats.cards_created, 0);
+    assert_int_equal(stats.cards_unchanged, 2);
+    assert_int_equal(kept.n, 0);
 }
 
 int main(void)
@@ -1013,6 +1077,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_reports_every_bad_row_and_writes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_import_then_rerun_changes_nothing_and_verify_holds,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_from_memory_dry_run_counts_and_writes_nothing,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

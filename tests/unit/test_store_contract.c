@@ -318,7 +318,7 @@ static void test_every_operation_is_implemented(void **state)
         p->session_insert, p->session_find, p->session_delete, p->sessions_delete_staff,
         p->audit_append, p->audit_list, p->family_insert, p->family_get, p->member_put,
         p->member_get, p->member_delete, p->members_of_family, p->ops_points_since,
-        p->op_response_set, p->history_cards, p->sealed_count,
+        p->op_response_set, p->history_cards, p->sealed_count, p->dashboard,
     };
     for (size_t i = 0; i < sizeof people_ops / sizeof people_ops[0]; i++) {
         if (people_ops[i] == NULL) print_error("kp_people_ops: entry %zu is NULL\n", i);
@@ -383,7 +383,7 @@ static void test_a_rolled_back_transaction_leaves_nothing(void **state)
     EXPECT(f->s, f->o->op_find(f->s, "shop", "r-1", &row), KP_ERR_NOT_FOUND);
     kp_audit_entry list[2];
     size_t n = 9;
-    OK(f->s, f->p->audit_list(f->s, 0, list, 2, &n));
+    OK(f->s, f->p->audit_list(f->s, NULL, list, 2, &n));
     assert_int_equal(n, 0);
     int64_t op_id;
     EXPECT(f->s, f->t->grant_key_find(f->s, "rule/1/2026", &op_id), KP_ERR_NOT_FOUND);
@@ -433,7 +433,7 @@ static void test_work_rolled_back_to_a_savepoint_is_gone_the_rest_is_kept(void *
     OK(s2, s2->ops->history(s2, a, h, 8, &n));
     assert_int_equal(n, 2);
     kp_audit_entry list[2];
-    OK(s2, s2->ops->people->audit_list(s2, 0, list, 2, &n));
+    OK(s2, s2->ops->people->audit_list(s2, NULL, list, 2, &n));
     assert_int_equal(n, 0);
     /* The rolled back credit's system posting is gone with it. */
     assert_verifies_clean(s2);
@@ -2920,7 +2920,7 @@ static void test_the_audit_chain_links_every_entry_to_the_one_before(void **stat
 
     kp_audit_entry out[8];
     size_t n = 0;
-    OK(f->s, f->p->audit_list(f->s, 0, out, 8, &n));
+    OK(f->s, f->p->audit_list(f->s, NULL, out, 8, &n));
     assert_int_equal(n, 4);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(out[i].seq, (int64_t)i + 1);
@@ -2942,11 +2942,11 @@ static void test_the_audit_chain_links_every_entry_to_the_one_before(void **stat
             assert_memory_equal(out[i].mac, mac, 32);
         }
     }
-    OK(f->s, f->p->audit_list(f->s, 1, out, 2, &n));
+    OK(f->s, f->p->audit_list(f->s, &(kp_audit_filter){.after_seq = 1}, out, 2, &n));
     assert_int_equal(n, 2);
     assert_int_equal(out[0].seq, 2);
     assert_int_equal(out[1].seq, 3);
-    OK(f->s, f->p->audit_list(f->s, 4, out, 8, &n));
+    OK(f->s, f->p->audit_list(f->s, &(kp_audit_filter){.after_seq = 4}, out, 8, &n));
     assert_int_equal(n, 0);
     assert_verifies_clean(f->s);
     /* The chain goes on from another connection. */

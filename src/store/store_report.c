@@ -1,0 +1,127 @@
+/*
+ * store_report.c: the dashboard's queries and the folding of their rows
+ * (store_report.h). Points are read from the postings of the program's
+ * side of the ledger, so each figure is what the double entry says, not a
+ * cache: program:issued is debited when points are given (a return's
+ * take-back credits it), program:redeemed credited when they are spent,
+ * program:expired when they expire, program:adjustment debited by a
+ * manual credit. Portable SQL only, as in store_invariants.c: integer
+ * arithmetic, COALESCE, ordinal GROUP BY, a SELECT without FROM.
+ */
+#include "store_report.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <kopilka/clock.h>
+#include <kopilka/ledger.h>
+
+const store_dashboard_sql store_dashboard_queries[STORE_DASHBOARD_PARTS] = {
+    [STORE_DASHBOARD_POINTS] =
+        {"SELECT (o.at + $3) / 86400, p.account_id, SUM(p.points) FROM postings p "
+         "JOIN ops o ON o.id = p.op_id WHERE p.account_id IN (-1, -2, -3, -4) "
+         "AND o.at >= $1 AND o.at < $2 AND ($4 = '' OR o.store = $4) GROUP BY 1, 2",
+         3, true},
+    [STORE_DASHBOARD_OPS] =
+        {"SELECT (at + $3) / 86400, SUM(CASE WHEN type = 1 THEN 1 ELSE 0 END), SUM(amount) "
+         "FROM ops WHERE type IN (1, 2) AND at >= $1 AND at < $2 "
+         "AND ($4 = '' OR store = $4) GROUP BY 1",
+         3, true},
+    [STORE_DASHBOARD_MEMBERS] = {"SELECT (created_at + $3) / 86400, COUNT(*), 0 FROM customers "
+                                 "WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
+                                 3, false},
+    /* A member at `to`: registered before it, not erased by then. Active:
+     * one of the member's cards (card_info names its holder) made a
+     * purchase in [active_since, to). */
+    [STORE_DASHBOARD_TOTALS] =
+        {"SELECT (SELECT COALESCE(SUM(p.points), 0) FROM postings p "
+         "JOIN ops o ON o.id = p.op_id WHERE p.account_id > 0 AND o.at < $1), "
+         "(SELECT COUNT(*) FROM customers WHERE created_at < $1 "
+         "AND (erased_at IS NULL OR erased_at >= $1)), "
+         "(SELECT COUNT(DISTINCT c.id) FROM ops o JOIN card_info i ON i.number = o.card "
+         "JOIN customers c ON c.id = i.customer_id WHERE o.type = 1 AND o.at >= $2 "
+         "AND o.at < $1 AND ($3 = '' OR o.store = $3) AND c.created_at < $1 "
+         "AND (c.erased_at IS NULL OR c.erased_at >= $1))",
+         2, true},
+};
+
+void store_dashboard_params(const kp_dashboard_query *q, store_dashboard_part part,
+                            int64_t ints[3])
+{
+    if (part == STORE_DASHBOARD_TOTALS) {
+        ints[0] = q->to;
+        ints[1] = q->active_since;
+        ints[2] = 0;
+        return;
+    }
+    ints[0] = q->from;
+    ints[1] = q->to;
+    ints[2] = (int64_t)q->utc_offset_minutes * 60;
+}
+
+const char *store_dashboard_store(const kp_dashboard_query *q)
+{
+    return q->store ? q->store : "";
+}
+
+/* The month of a day (days since 1970-01-01 on the program's clock): its
+ * entry in d, added in order when new; NULL when d holds the most. */
+static kp_dashboard_month *month_of(kp_dashboard *d, int64_t day)
+{
+    int year, month, mday;
+    kp_time_to_civil(day * KP_DAY_SECONDS, &year, &month, &mday);
+    char key[16];
+    snprintf(key, sizeof key, "%04d-%02d", year, month);
+    size_t at = 0;
+    while (at < d->n_months && strcmp(d->months[at].month, key) < 0) at++;
+    if (at < d->n_months && strcmp(d->months[at].month, key) == 0) return &d->months[at];
+    if (d->n_months == KP_DASHBOARD_MONTHS_MAX) return NULL;
+    memmove(&d->months[at + 1], &d->months[at], (d->n_months - at) * sizeof d->months[0]);
+    d->n_months++;
+    kp_dashboard_month *m = &d->months[at];
+    memset(m, 0, sizeof *m);
+    snprintf(m->month, sizeof m->month, "%.7s", key);
+    return m;
+}
+
+static bool add(int64_t *to, int64_t v)
+{
+    return !__builtin_add_overflow(*to, v, to);
+}
+
+/* Points of a system account's postings: program:issued is debited when
+ * points are given, the others credited when points leave a customer. */
+static bool fold_points(kp_dashboard *d, kp_dashboard_month *m, int64_t account, int64_t points)
+{
+    switch (account) {
+    case KP_SYS_ISSUED: return add(&d->issued, -points) && add(&m->issued, -points);
+    case KP_SYS_REDEEMED: return add(&d->burnt, points) && add(&m->burnt, points);
+    case KP_SYS_EXPIRED: return add(&d->expired, points) && add(&m->expired, points);
+    case KP_SYS_ADJUSTMENT: return add(&d->adjusted, -points);
+    default: return true;
+    }
+}
+
+kp_err store_dashboard_fold(kp_dashboard *d, store_dashboard_part part, int64_t a, int64_t b,
+                            int64_t c, char *why, size_t why_size)
+{
+    if (part == STORE_DASHBOARD_TOTALS) {
+        d->outstanding = a;
+        d->members = b;
+        d->members_active = c;
+        return KP_OK;
+    }
+    kp_dashboard_month *m = month_of(d, a);
+    if (m == NULL) {
+        if (why)
+            snprintf(why, why_size, "the figures fall in more than %d months",
+                     KP_DASHBOARD_MONTHS_MAX);
+        return KP_ERR_LIMIT;
+    }
+    bool ok = part == STORE_DASHBOARD_POINTS ? fold_points(d, m, b, c)
+              : part == STORE_DASHBOARD_OPS  ? add(&m->purchases, b) && add(&m->revenue_minor, c)
+                                             : add(&m->new_members, b);
+    if (ok) return KP_OK;
+    if (why) snprintf(why, why_size, "a sum of the dashboard does not fit in 64 bits");
+    return KP_ERR_OVERFLOW;
+}

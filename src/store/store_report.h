@@ -1,0 +1,58 @@
+/*
+ * store_report.h: the dashboard (kp_people_ops.dashboard, people.h), stated
+ * once for every backend, as store_invariants.h states the ledger's
+ * invariants: four queries in portable SQL that each backend runs unchanged
+ * in one read-only snapshot, and the folding of their rows into a
+ * kp_dashboard. So SQLite and PostgreSQL give the same figures by
+ * construction.
+ *
+ * The queries group by day of the program's clock, (at + offset) / 86400,
+ * which both backends compute alike with integer arithmetic; the days are
+ * folded into calendar months here (kp_time_to_civil), not with either
+ * backend's date functions. Parameters are $1, $2, ... (SQLite binds them
+ * by name, PostgreSQL by number); a store of '' means every store.
+ */
+#ifndef KOPILKA_STORE_REPORT_H
+#define KOPILKA_STORE_REPORT_H
+
+#include <kopilka/people.h>
+
+/* The four queries. Each backend runs them in order, in one snapshot,
+ * with the parameters store_dashboard_params() gives, and hands every row's
+ * three columns (a missing one read as 0) to store_dashboard_fold(). */
+typedef enum store_dashboard_part {
+    /* (day, system account, sum of its postings) of the operations in the
+     * period: $1 from, $2 to, $3 offset in seconds, $4 store. */
+    STORE_DASHBOARD_POINTS,
+    /* (day, purchases, receipts' amounts) of the purchases and returns in
+     * the period; the same parameters. */
+    STORE_DASHBOARD_OPS,
+    /* (day, customers registered): $1 from, $2 to, $3 offset in seconds. */
+    STORE_DASHBOARD_MEMBERS,
+    /* One row (outstanding, members, members_active): $1 to,
+     * $2 active_since, $3 store. */
+    STORE_DASHBOARD_TOTALS,
+    STORE_DASHBOARD_PARTS
+} store_dashboard_part;
+
+typedef struct store_dashboard_sql {
+    const char *sql;
+    int n_ints;     /* integer parameters $1..$n_ints */
+    bool has_store; /* then $(n_ints + 1), the store ('' = every store) */
+} store_dashboard_sql;
+
+extern const store_dashboard_sql store_dashboard_queries[STORE_DASHBOARD_PARTS];
+
+/* The integer parameters of `part` for q (at most 3), and its store. */
+void store_dashboard_params(const kp_dashboard_query *q, store_dashboard_part part,
+                            int64_t ints[3]);
+const char *store_dashboard_store(const kp_dashboard_query *q);
+
+/* Folds one row of `part` into d (zeroed by the caller first). KP_ERR_LIMIT
+ * when the row's month would be past KP_DASHBOARD_MONTHS_MAX,
+ * KP_ERR_OVERFLOW when a sum does not fit; `why` (may be NULL) then gets
+ * the sentence. */
+kp_err store_dashboard_fold(kp_dashboard *d, store_dashboard_part part, int64_t a, int64_t b,
+                            int64_t c, char *why, size_t why_size);
+
+#endif

@@ -16,6 +16,7 @@
 
 #include "crypto/pii.h"
 #include "keyring.h"
+#include "login_limit.h"
 
 #include <jansson.h>
 #include <kopilka/money.h>
@@ -27,6 +28,7 @@ typedef struct login_call {
     char token[69];
     kp_time expires_at;
     bool failed;
+    const char *why; /* the failure's audit detail ("" for a wrong password) */
 } login_call;
 
 static kp_err do_login(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
@@ -48,7 +50,7 @@ static kp_err do_login(kp_office *o, const http_request *r, void *arg, kp_buf *o
         snprintf(o->actor.name, sizeof o->actor.name, "anonymous");
         char target[KP_LOGIN_MAX + 8];
         snprintf(target, sizeof target, "staff:%s", plain ? c->staff.login : "?");
-        kp_err err = kp_office_audit(o, "staff.login_failed", target, "%s", "");
+        kp_err err = kp_office_audit(o, "staff.login_failed", target, "%s", c->why ? c->why : "");
         return err ? kp_error_set(e, err, "", "storage failed") : KP_OK;
     }
     kp_err err = kp_session_start(o, &c->staff, c->token, &c->expires_at, e);
@@ -63,11 +65,68 @@ static kp_err do_login(kp_office *o, const http_request *r, void *arg, kp_buf *o
     return KP_OK;
 }
 
+/* The login the body names, for its limit ("" when it names none: the
+ * check below then refuses the body). */
+static void login_named(const http_request *r, char login[KP_LOGIN_MAX])
+{
+    login[0] = '\0';
+    json_t *root = json_loadb(r->body, r->body_len, 0, NULL);
+    json_t *v = json_is_object(root) ? json_object_get(root, "login") : NULL;
+    if (json_is_string(v) && json_string_length(v) < KP_LOGIN_MAX)
+        snprintf(login, KP_LOGIN_MAX, "%s", json_string_value(v));
+    json_decref(root);
+}
+
+/* 429 rate_limited for a login refused by its limits (docs/api.md, "Login
+ * limits"); the first refusal of a run is audited as a failed login. */
+static unsigned login_refused(const http_request *r, login_call *c, const char *what,
+                              int64_t retry_after, bool audit, kp_http_answer *a)
+{
+    char why[160];
+    snprintf(why, sizeof why, "rate_limited: %d failed attempts %s within %d minutes",
+             strcmp(what, "login") == 0 ? KP_LOGIN_FAILURES_PER_ACCOUNT
+                                        : KP_LOGIN_FAILURES_PER_ADDRESS,
+             strcmp(what, "login") == 0 ? "for this login" : "from this address",
+             KP_LOGIN_WINDOW_S / 60);
+    if (audit) {
+        c->failed = true;
+        c->why = why;
+        kp_buf scratch;
+        kp_buf_init(&scratch, 64 * 1024);
+        kp_http_answer side = {.status = 500, .body = &scratch};
+        http_office_write(r, do_login, c, 200, &side);
+        kp_buf_release(&scratch);
+    }
+    kp_error e;
+    kp_error_set(&e, KP_ERR_LIMIT, strcmp(what, "login") == 0 ? "login" : "",
+                 "too many failed logins %s: at most %d in %d minutes; try again in %lld seconds",
+                 strcmp(what, "login") == 0 ? "for this login" : "from this address",
+                 strcmp(what, "login") == 0 ? KP_LOGIN_FAILURES_PER_ACCOUNT
+                                            : KP_LOGIN_FAILURES_PER_ADDRESS,
+                 KP_LOGIN_WINDOW_S / 60, (long long)retry_after);
+    a->retry_after = retry_after;
+    return kp_http_error(a->body, 429, "rate_limited", &e);
+}
+
 static unsigned route_login(const http_request *r, kp_http_answer *a)
 {
     login_call c;
     memset(&c, 0, sizeof c);
     kp_error e = {0};
+    /* Each attempt is taken from the address's and the login's allowance
+     * before the password is checked, and given back unless it failed. */
+    kp_login_limits *limits = r->srv->login_limits;
+    char login[KP_LOGIN_MAX];
+    login_named(r, login);
+    snprintf(c.staff.login, sizeof c.staff.login, "%s", login);
+    int64_t retry_after;
+    bool first;
+    if (!kp_attempts_take(limits->staff_address, r->client, r->now, &retry_after, &first))
+        return login_refused(r, &c, "address", retry_after, first, a);
+    if (!kp_attempts_take(limits->staff_login, login, r->now, &retry_after, &first)) {
+        kp_attempts_give_back(limits->staff_address, r->client);
+        return login_refused(r, &c, "login", retry_after, first, a);
+    }
     /* Argon2id runs here, on the request's thread, never on the writer. */
     kp_reader *rd = kp_reader_acquire(r->srv->readers);
     kp_err err = kp_staff_check_password(rd->store, r->body, r->body_len, &c.staff, &e);
@@ -77,6 +136,14 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
         http_office_write(r, do_login, &c, 200, a);
         return kp_http_error_answer(a->body, &e, NULL);
     }
+    /* Not a wrong password (a good one, or a body refused before any
+     * check): nothing counts against the address; a good one clears the
+     * login's count. */
+    kp_attempts_give_back(limits->staff_address, r->client);
+    if (err == KP_OK)
+        kp_attempts_clear(limits->staff_login, login);
+    else
+        kp_attempts_give_back(limits->staff_login, login);
     if (err) return kp_http_error_answer(a->body, &e, NULL);
     unsigned status = http_office_write(r, do_login, &c, 200, a);
     memset(c.token, 0, sizeof c.token);

@@ -9,6 +9,7 @@
  * http_people.c authenticates and dispatches.
  */
 #include "http_people.h"
+#include "login_limit.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -851,13 +852,36 @@ static kp_err do_login_code(kp_office *o, const http_request *r, void *arg, kp_b
     return kp_office_login_code(o, c->customer_id, c->channel, e);
 }
 
+/* The per-address limit of the cabinet's login (docs/api.md, "Login
+ * limits"): one attempt taken; false with the 429 answered when the
+ * address has none left. */
+static bool address_take(const http_request *r, kp_http_answer *a, unsigned *status)
+{
+    int64_t retry_after;
+    bool first;
+    if (kp_attempts_take(r->srv->login_limits->customer_address, r->client, r->now, &retry_after,
+                         &first))
+        return true;
+    kp_error e;
+    kp_error_set(&e, KP_ERR_LIMIT, "", "too many login attempts from this address: at most %d "
+                 "in %d minutes; try again in %lld seconds", KP_LOGIN_FAILURES_PER_ADDRESS,
+                 KP_LOGIN_WINDOW_S / 60, (long long)retry_after);
+    a->retry_after = retry_after;
+    *status = kp_http_error(a->body, 429, "rate_limited", &e);
+    return false;
+}
+
 static unsigned route_login_code(const http_request *r, kp_http_answer *a)
 {
     login_call c;
     memset(&c, 0, sizeof c);
     kp_error e;
     if (login_parse(r, false, &c, &e)) return kp_http_error_answer(a->body, &e, NULL);
-    unsigned status = http_office_read(r, do_lookup, &c, a);
+    /* Every code asked for counts against the address: each may send an
+     * SMS, and whether the contact is a customer's is never told. */
+    unsigned status;
+    if (!address_take(r, a, &status)) return status;
+    status = http_office_read(r, do_lookup, &c, a);
     if (status != 200) return status;
     /* Limited by the contact, known or not: the answer tells nothing of
      * whether it is a customer's. */
@@ -914,8 +938,16 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
     memset(&c, 0, sizeof c);
     kp_error e;
     if (login_parse(r, true, &c, &e)) return kp_http_error_answer(a->body, &e, NULL);
-    unsigned status = http_office_read(r, do_lookup, &c, a);
-    if (status != 200) return status;
+    /* A wrong code (or an unknown contact) stays counted against the
+     * address; anything else is given back. */
+    kp_attempts *limit = r->srv->login_limits->customer_address;
+    unsigned status;
+    if (!address_take(r, a, &status)) return status;
+    status = http_office_read(r, do_lookup, &c, a);
+    if (status != 200) {
+        kp_attempts_give_back(limit, r->client);
+        return status;
+    }
     if (c.customer_id == 0) {
         /* The same answer as a wrong code: nobody learns who is a customer. */
         kp_error_set(&e, KP_ERR_UNAUTHORIZED, "code", "the code is wrong, expired or used up: "
@@ -925,6 +957,7 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
     status = http_office_write(r, do_login, &c, 200, a);
     sodium_memzero(c.token, sizeof c.token);
     if (status == 200 && c.failed) return kp_http_error_answer(a->body, &c.failure, NULL);
+    kp_attempts_give_back(limit, r->client);
     return status;
 }
 

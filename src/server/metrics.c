@@ -68,6 +68,8 @@ static const char *const routes[] = {
     "/v1/admin/families/{}/members",
     "/v1/admin/families/{}/members/{}",
     "/v1/admin/families/{}/members/{}/leave",
+    "/v1/admin/dashboard",
+    "/v1/admin/imports",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

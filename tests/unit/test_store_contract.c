@@ -2964,6 +2964,204 @@ static void test_the_audit_chain_links_every_entry_to_the_one_before(void **stat
 
 /* ---------------------------------------------------------- families */
 
+/* Each criterion of the audit filter, and their sum, as the store's query
+ * applies them: never a page read and filtered after. */
+static void test_audit_list_filters_by_actor_action_target_time_and_pages_back(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *actor, *action, *target;
+    } rows[] = {
+        {"staff:anna", "card.block", "card:1"},   {"staff:olga", "card.unblock", "card:1"},
+        {"cli:root", "import", "import"},         {"staff:anna", "ledger.adjust", "account:7"},
+        {"staff:olga", "card.block", "card:2"},   {"staff:anna", "cardinal.sin", "card:3"},
+    };
+    begin(f);
+    for (int i = 0; i < 6; i++) {
+        kp_audit_entry a;
+        audit_entry(&a, i * 10, NULL); /* at NOW, NOW + 10, ... */
+        snprintf(a.actor, sizeof a.actor, "%s", rows[i].actor);
+        snprintf(a.action, sizeof a.action, "%s", rows[i].action);
+        snprintf(a.target, sizeof a.target, "%s", rows[i].target);
+        OK(f->s, f->p->audit_append(f->s, &a));
+    }
+    commit(f);
+    kp_audit_entry out[8];
+    size_t n = 0;
+#define SEQS(filter, limit, ...)                                                                  \
+    do {                                                                                           \
+        const int64_t want[] = {__VA_ARGS__};                                                      \
+        OK(f->s, f->p->audit_list(f->s, filter, out, limit, &n));                                  \
+        assert_int_equal(n, sizeof want / sizeof want[0] - 1);                                     \
+        for (size_t i = 0; i + 1 < sizeof want / sizeof want[0]; i++)                              \
+            assert_int_equal(out[i].seq, want[i + 1]);                                             \
+    } while (0)
+    /* The leading 0 of each list is not an entry: a list may be empty. */
+    SEQS(&((kp_audit_filter){.actor = "staff:anna"}), 8, 0, 1, 4, 6);
+    SEQS(&((kp_audit_filter){.action = "card."}), 8, 0, 1, 2, 5);
+    SEQS(&((kp_audit_filter){.action = "card.block"}), 8, 0, 1, 5);
+    SEQS(&((kp_audit_filter){.action = "card"}), 8, 0, 1, 2, 5, 6);
+    SEQS(&((kp_audit_filter){.target = "card:1"}), 8, 0, 1, 2);
+    SEQS(&((kp_audit_filter){.from = NOW + 10, .to = NOW + 40}), 8, 0, 2, 3, 4);
+    SEQS(&((kp_audit_filter){.actor = "staff:olga", .action = "card.", .target = "card:2"}), 8,
+         0, 5);
+    SEQS(&((kp_audit_filter){.actor = "nobody"}), 8, 0);
+    /* Pages: after and before bound seq either way; newest first. */
+    SEQS(&((kp_audit_filter){.after_seq = 2, .before_seq = 6}), 8, 0, 3, 4, 5);
+    SEQS(&((kp_audit_filter){.newest_first = true}), 2, 0, 6, 5);
+    SEQS(&((kp_audit_filter){.newest_first = true, .before_seq = 5}), 2, 0, 4, 3);
+    SEQS(&((kp_audit_filter){.newest_first = true, .before_seq = 5, .actor = "staff:anna"}), 8,
+         0, 4, 1);
+    SEQS(&((kp_audit_filter){.after_seq = 6}), 8, 0);
+    SEQS(NULL, 3, 0, 1, 2, 3);
+#undef SEQS
+    /* The entries come back whole. */
+    OK(f->s, f->p->audit_list(f->s, &((kp_audit_filter){.action = "import"}), out, 8, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].actor, "cli:root");
+    assert_int_equal(out[0].at, NOW + 20);
+    assert_verifies_clean(f->s);
+}
+
+/* An operation with its postings, planned by the ledger: a credit
+ * (points > 0) from `source`, or a debit (points < 0) to it. */
+static void dash_op(fx *f, int64_t account_id, const char *number, kp_op_type type,
+                    const char *store, kp_time at, int64_t amount, int64_t source, int64_t points)
+{
+    load(f, account_id);
+    kp_lot lot;
+    memset(&lot, 0, sizeof lot);
+    snprintf(lot.kind, sizeof lot.kind, "regular");
+    lot.earned_at = lot.active_from = at;
+    lot.expires_at = KP_TIME_NEVER;
+    kp_error e = {0};
+    kp_err err = kp_ledger_plan_move(f->acct, type, source, points, &lot, at, f->plan, &e);
+    if (err) print_error("plan: %s\n", e.message);
+    assert_int_equal(err, KP_OK);
+    kp_op_row row;
+    memset(&row, 0, sizeof row);
+    row.type = type;
+    row.account_id = account_id;
+    snprintf(row.card, sizeof row.card, "%s", number);
+    /* A store is kept with a receipt (its idempotency key) only. */
+    if (store[0]) {
+        snprintf(row.store, sizeof row.store, "%s", store);
+        snprintf(row.receipt, sizeof row.receipt, "dash-%d", ++f->receipts);
+    }
+    row.program_version = 1;
+    row.at = at;
+    row.amount_minor = amount;
+    row.points = points;
+    OK(f->s, f->o->op_insert(f->s, &row));
+    OK(f->s, f->o->plan_apply(f->s, row.id, f->plan, at));
+}
+
+/* A customer registered at `created` (erased at `erased`, 0 = not), holding
+ * card `number` when given. */
+static int64_t dash_customer(fx *f, int64_t account_id, const char *number, kp_time created,
+                             kp_time erased)
+{
+    kp_customer_row r;
+    bare_customer_row(&r, account_id);
+    r.created_at = created;
+    if (erased) {
+        r.state = KP_CUSTOMER_ERASED;
+        r.erased_at = erased;
+    }
+    OK(f->s, f->p->customer_insert(f->s, &r));
+    if (number) {
+        kp_card_info info;
+        OK(f->s, f->p->card_info_get(f->s, number, &info));
+        info.customer_id = r.id;
+        info.registered = true;
+        info.state = KP_CARD_ACTIVE;
+        OK(f->s, f->p->card_info_put(f->s, &info, created));
+    }
+    return r.id;
+}
+
+#define CIVIL(y, m, d) kp_time_from_civil(y, m, d)
+#define HOUR ((kp_time)3600)
+
+/* The dashboard's figures on a ledger made through the seam, on a clock
+ * three hours ahead of UTC: April to June of the program's calendar. */
+static void test_dashboard_figures_of_a_period_by_month_and_store(void **state)
+{
+    fx *f = *state;
+    kp_dashboard *d = calloc(1, sizeof *d);
+    begin(f);
+    int64_t a = card(f, "DASH-A", CIVIL(2026, 3, 1));
+    int64_t b = card(f, "DASH-B", CIVIL(2026, 3, 1));
+    dash_customer(f, b, "DASH-B", CIVIL(2026, 3, 1), 0);            /* a member since March */
+    dash_customer(f, a, "DASH-A", CIVIL(2026, 4, 20), 0);           /* new in April */
+    dash_customer(f, account(f, "dash-y", NOW), NULL, CIVIL(2026, 4, 5), CIVIL(2026, 5, 1));
+    dash_customer(f, account(f, "dash-z", NOW), NULL, CIVIL(2026, 7, 2), 0); /* after */
+    /* Before the period: outstanding only. */
+    dash_op(f, b, "DASH-B", KP_OP_PURCHASE, "main", CIVIL(2026, 3, 15), 9999, KP_SYS_ISSUED, 500);
+    dash_op(f, a, "DASH-A", KP_OP_PURCHASE, "main", CIVIL(2026, 4, 10) + 12 * HOUR, 5000,
+            KP_SYS_ISSUED, 100);
+    /* 22:30 UTC on May 31 is June 1 on the program's clock. */
+    dash_op(f, a, "DASH-A", KP_OP_PURCHASE, "north", CIVIL(2026, 5, 31) + 22 * HOUR + 1800, 3000,
+            KP_SYS_REDEEMED, -30);
+    dash_op(f, a, "DASH-A", KP_OP_EXPIRE, "", CIVIL(2026, 6, 10), 0, KP_SYS_EXPIRED, -10);
+    dash_op(f, b, "DASH-B", KP_OP_ADJUST, "#adjust", CIVIL(2026, 6, 11), 0, KP_SYS_ADJUSTMENT, 40);
+    dash_op(f, a, "DASH-A", KP_OP_RETURN, "main", CIVIL(2026, 6, 12), -1000, KP_SYS_ISSUED, -20);
+    /* After the period: nowhere. */
+    dash_op(f, a, "DASH-A", KP_OP_PURCHASE, "main", CIVIL(2026, 7, 5), 777, KP_SYS_ISSUED, 7);
+    commit(f);
+
+    kp_dashboard_query q = {.from = CIVIL(2026, 4, 1) - 3 * HOUR,
+                            .to = CIVIL(2026, 7, 1) - 3 * HOUR,
+                            .active_since = CIVIL(2025, 7, 1) - 3 * HOUR,
+                            .utc_offset_minutes = 180};
+    OK(f->s, f->p->dashboard(f->s, &q, d));
+    assert_int_equal(d->members, 2);
+    assert_int_equal(d->members_active, 2); /* both bought within the 12 months */
+    assert_int_equal(d->issued, 80);
+    assert_int_equal(d->burnt, 30);
+    assert_int_equal(d->expired, 10);
+    assert_int_equal(d->adjusted, 40);
+    assert_int_equal(d->outstanding, 580);
+    assert_int_equal(d->n_months, 2);
+    kp_dashboard_month april = {"2026-04", 100, 0, 0, 2, 1, 5000};
+    kp_dashboard_month june = {"2026-06", -20, 30, 10, 0, 1, 2000};
+    assert_memory_equal(&d->months[0], &april, sizeof april);
+    assert_memory_equal(&d->months[1], &june, sizeof june);
+
+    /* One store: its operations only; members and outstanding are all. */
+    q.store = "north";
+    OK(f->s, f->p->dashboard(f->s, &q, d));
+    assert_int_equal(d->members, 2);
+    assert_int_equal(d->members_active, 1); /* only DASH-A bought at north */
+    assert_int_equal(d->issued + d->expired + d->adjusted, 0);
+    assert_int_equal(d->burnt, 30);
+    assert_int_equal(d->outstanding, 580);
+    assert_int_equal(d->n_months, 2); /* April's new members */
+    kp_dashboard_month june_north = {"2026-06", 0, 30, 0, 0, 1, 3000};
+    assert_memory_equal(&d->months[1], &june_north, sizeof june_north);
+    q.store = "nowhere";
+    OK(f->s, f->p->dashboard(f->s, &q, d));
+    assert_int_equal(d->members_active, 0);
+
+    /* Inside a transaction, the same figures. */
+    q.store = NULL;
+    begin(f);
+    OK(f->s, f->p->dashboard(f->s, &q, d));
+    assert_int_equal(d->outstanding, 580);
+    OK(f->s, f->o->rollback(f->s));
+
+    /* More months than a dashboard holds: refused, never cut short. */
+    begin(f);
+    for (int m = 0; m < KP_DASHBOARD_MONTHS_MAX + 1; m++)
+        dash_op(f, b, "DASH-B", KP_OP_PURCHASE, "main", CIVIL(2020, 1, 15) + m * 31 * DAY, 100,
+                KP_SYS_ISSUED, 1);
+    commit(f);
+    q.from = CIVIL(2020, 1, 1);
+    EXPECT(f->s, f->p->dashboard(f->s, &q, d), KP_ERR_LIMIT);
+    assert_int_equal(d->n_months, 0);
+    free(d);
+}
+
 static void test_families_and_their_members(void **state)
 {
     fx *f = *state;
@@ -3276,6 +3474,8 @@ int main(void)
         T(test_staff_insert_get_update_and_list),
         T(test_sessions_of_active_staff_until_they_expire),
         T(test_the_audit_chain_links_every_entry_to_the_one_before),
+        T(test_audit_list_filters_by_actor_action_target_time_and_pages_back),
+        T(test_dashboard_figures_of_a_period_by_month_and_store),
         T(test_families_and_their_members),
         T(test_ops_points_since_sums_one_type_under_one_store),
         T(test_sealed_count_counts_what_only_the_key_file_opens),

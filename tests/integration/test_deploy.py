@@ -353,6 +353,52 @@ class Proxy(unittest.TestCase):
                               headers={"Content-Type": "application/json"})
         self.assertEqual((s, a["error"]["code"]), (400, "bad_json"), a)
 
+    def test_imports_take_32_mib_and_logins_count_the_address_nginx_gives(self):
+        pw = os.path.join(self.stack.dir, "password")
+        with open(pw, "w") as f:
+            f.write("correct horse battery\n")
+        harness.run_cli(["staff", "add", self.k.db, "--login", "u_deploy", "--role", "admin",
+                         "--password-file", pw])
+        s, a, _ = self.n.call("POST", "/v1/admin/login",
+                              {"login": "u_deploy", "password": "correct horse battery"})
+        self.assertEqual(s, 200, a)
+        token = a["token"]
+        # A file past 1 MiB reaches the import route (a dry run: nothing written).
+        text = "number,state,block_reason\n" + "".join(
+            "NGX-%05d,issued,%s\n" % (i, "r" * 240) for i in range(5000))
+        self.assertGreater(len(text), BODY_MAX)
+        s, a, _ = self.n.call("POST", "/v1/admin/imports?kind=cards&dry_run=1", text.encode(),
+                              key=token, headers={"Content-Type": "text/csv"})
+        self.assertEqual((s, a and a.get("inserted")), (200, 5000), a)
+        # Past 32 MiB nginx refuses it on its Content-Length, in the server's words.
+        conn = self.n.https()
+        try:
+            conn.putrequest("POST", "/v1/admin/imports?kind=cards")
+            conn.putheader("Authorization", "Bearer " + token)
+            conn.putheader("Content-Length", str(32 * 1024 * 1024 + 1))
+            conn.endheaders()
+            r = conn.getresponse()
+            self.assertEqual(r.status, 413)
+            self.assertEqual(json.loads(r.read()), {"error": {"code": "too_large", "message":
+                             "the body is over the limit of 33554432 bytes"}})
+        finally:
+            conn.close()
+        # The unit trusts the proxy: the address is the one nginx appends,
+        # whatever a client claims before it. Twenty failures from this
+        # client, each claiming another address, and its logins are refused.
+        for i in range(20):
+            s, _, _ = self.n.call("POST", "/v1/admin/login",
+                                  {"login": "u_deploy", "password": "wrong %d" % i} if i < 4 else
+                                  {"login": "ghost%d" % i, "password": "wrong"},
+                                  headers={"X-Forwarded-For": "203.0.113.%d" % i})
+            self.assertEqual(s, 401)
+        s, a, h = self.n.call("POST", "/v1/admin/login",
+                              {"login": "u_deploy", "password": "correct horse battery"},
+                              headers={"X-Forwarded-For": "203.0.113.200"})
+        self.assertEqual((s, a["error"]["code"]), (429, "rate_limited"), a)
+        self.assertIn("from this address", a["error"]["message"])
+        self.assertGreater(int(h["retry-after"]), 0)
+
     def test_the_servers_own_errors_pass_through(self):
         s, a, _ = self.n.call("GET", "/v1/cards/" + self.k.cards[3])
         self.assertEqual((s, a["error"]["code"]), (401, "unauthorized"))
@@ -542,6 +588,8 @@ class UnitFile(unittest.TestCase):
         self.assertNotIn("--access-log", argv)
         # Behind nginx every connection is 127.0.0.1's.
         self.assertEqual(argv[argv.index("--connections-per-address") + 1], "2048")
+        # ... so the login limits per address read X-Forwarded-For, which nginx sets.
+        self.assertIn("--trust-proxy", argv)
         timer = parse_unit(BACKUP_TIMER)["Timer"]
         self.assertEqual(timer["Persistent"], ["true"])
         self.assertTrue(timer["OnCalendar"][0].startswith("*-*-* "))

@@ -574,6 +574,22 @@ class Flows(unittest.TestCase):
         # --- audit and exports
         self.staff(200, "GET", "/v1/admin/audit?limit=1000")
         self.staff(400, "GET", "/v1/admin/audit?limit=5000")
+        self.staff(200, "GET", "/v1/admin/audit?order=desc&action=card.&limit=2")
+        self.staff(400, "GET", "/v1/admin/audit?from=yesterday")
+        # --- the dashboard and imports
+        self.staff(200, "GET", "/v1/admin/dashboard?from=2026-01-01&to=2026-12-31")
+        self.staff(200, "GET", "/v1/admin/dashboard?store=main")
+        self.staff(400, "GET", "/v1/admin/dashboard?from=2020-01-01&to=2026-12-31")
+        self.staff(200, "POST", "/v1/admin/imports?kind=cards&dry_run=1", "number\nOAS-1\n")
+        self.staff(200, "POST", "/v1/admin/imports?kind=cards", "number\nOAS-1\n")
+        self.staff(400, "POST", "/v1/admin/imports?kind=cards", "number,state\nOAS-2,lost\n")
+        self.staff(400, "POST", "/v1/admin/imports?kind=people", "number\nOAS-3\n")
+        # --- login limits: a login's sixth failure in 15 minutes
+        for _ in range(5):
+            self.call(401, "POST", "/v1/admin/login", {"login": "nobody", "password": "x"},
+                      key=None)
+        self.call(429, "POST", "/v1/admin/login", {"login": "nobody", "password": "x"},
+                  key=None)
         self.staff(200, "GET", "/v1/admin/export/customers.csv")
         self.staff(200, "GET", "/v1/admin/export/balances.csv")
         self.notify_flows()
@@ -740,7 +756,7 @@ def check_file(test, name):
 # The suites whose answers Suites records (test_openapi.py's own are Flows').
 SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test_keys.py",
           "test_till.py", "test_durability.py", "test_caps.py", "test_phone.py",
-          "test_cards.py")
+          "test_cards.py", "test_office_extras.py")
 
 
 class Recorded(unittest.TestCase):

@@ -21,8 +21,7 @@ static kp_err do_dashboard(kp_office *o, const http_request *r, void *arg, kp_bu
                            bool *replayed, kp_field_errors *fe, kp_error *e)
 {
     kp_dashboard_report *d = arg;
-    return kp_dashboard_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"), d,
-                             e);
+    return kp_dashboard_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"), d, e);
 }
 
 static void dashboard_json(kp_buf *out, const kp_dashboard_report *d)
@@ -108,8 +107,8 @@ static pthread_mutex_t import_lock = PTHREAD_MUTEX_INITIALIZER;
  * milliseconds, as `kopilka import` does beside a running server: the
  * writer's tills wait at most about one chunk, never for the whole file. */
 static kp_err import_in_chunks(const http_request *r, const kp_import_files *files,
-                               const kp_program *program, import_answer *x,
-                               kp_import_stats *stats, kp_error *e)
+                               const kp_program *program, import_answer *x, kp_import_stats *stats,
+                               kp_error *e)
 {
     kp_store *st = NULL;
     kp_scratch *sc = kp_scratch_new();
@@ -168,11 +167,9 @@ static void import_json(kp_buf *out, const char *kind, bool dry_run, const kp_im
                        failure ? 0 : s->cards_created + s->customers_created + s->balances_posted,
                        true);
     kp_buf_json_kv_i64(out, "updated", failure ? 0 : s->customers_updated, true);
-    kp_buf_json_kv_i64(out, "skipped",
-                       failure ? 0
-                               : s->cards_unchanged + s->customers_unchanged +
-                                     s->balances_unchanged,
-                       true);
+    kp_buf_json_kv_i64(
+        out, "skipped",
+        failure ? 0 : s->cards_unchanged + s->customers_unchanged + s->balances_unchanged, true);
     kp_buf_puts(out, dry_run ? ",\"dry_run\":true" : ",\"dry_run\":false");
     kp_buf_puts(out, ",\"errors\":[");
     kp_buf_append(out, x->errors.data ? x->errors.data : "", x->errors.len);
@@ -215,7 +212,8 @@ static unsigned route_import(const http_request *r, kp_http_answer *a)
     file->len = r->body_len;
 
     if (!files.dry_run && pthread_mutex_trylock(&import_lock) != 0) {
-        kp_error_set(&e, KP_ERR_CONFLICT, "", "another import is running on this server; send "
+        kp_error_set(&e, KP_ERR_CONFLICT, "",
+                     "another import is running on this server; send "
                      "this one again when it has been answered");
         return kp_http_error_answer(a->body, &e, NULL);
     }

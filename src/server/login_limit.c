@@ -17,8 +17,8 @@ enum { SLOTS = 4096, PROBE = 8, KEY_BYTES = 16 };
 typedef struct slot {
     uint8_t key[KEY_BYTES];
     bool used;
-    bool refused;   /* a refusal was reported since the key reached the limit */
-    int n;          /* attempts in at[], the newest last */
+    bool refused; /* a refusal was reported since the key reached the limit */
+    int n;        /* attempts in at[], the newest last */
     kp_time at[KP_ATTEMPTS_LIMIT_MAX];
 } slot;
 

@@ -48,16 +48,17 @@ kp_err kp_dashboard_read(kp_office *o, const char *from, const char *to, const c
         if ((err = date_arg(from, "from", &fy, &fm, &fd, e))) return err;
     } else {
         /* The twelve calendar months that end with to's. */
-        kp_time first = kp_time_add_months(kp_time_from_civil(ty, tm, 1), -(KP_DASHBOARD_MONTHS_DEFAULT - 1));
+        kp_time first =
+            kp_time_add_months(kp_time_from_civil(ty, tm, 1), -(KP_DASHBOARD_MONTHS_DEFAULT - 1));
         kp_time_to_civil(first, &fy, &fm, &fd);
     }
     if (store && strlen(store) >= KP_STR_MAX)
-        return kp_error_set(e, KP_ERR_INVALID, "store", "must be a store's name of at most %d bytes",
-                            KP_STR_MAX - 1);
+        return kp_error_set(e, KP_ERR_INVALID, "store",
+                            "must be a store's name of at most %d bytes", KP_STR_MAX - 1);
     kp_time from_day = kp_time_from_civil(fy, fm, fd), to_day = kp_time_from_civil(ty, tm, td);
     if (to_day < from_day)
-        return kp_error_set(e, KP_ERR_INVALID, "to", "must not be before from (%04d-%02d-%02d)",
-                            fy, fm, fd);
+        return kp_error_set(e, KP_ERR_INVALID, "to", "must not be before from (%04d-%02d-%02d)", fy,
+                            fm, fd);
     /* The period ends at the end of `to`; at most 36 months after from. */
     kp_time end_day = to_day + KP_DAY_SECONDS;
     if (end_day > kp_time_add_months(from_day, KP_DASHBOARD_PERIOD_MONTHS_MAX))
@@ -82,8 +83,8 @@ kp_err kp_dashboard_read(kp_office *o, const char *from, const char *to, const c
     size_t n_given = d->n_months;
     memcpy(given, d->months, n_given * sizeof given[0]);
     d->n_months = 0;
-    for (kp_time m = kp_time_from_civil(fy, fm, 1); m < end_day && d->n_months < KP_DASHBOARD_MONTHS_MAX;
-         m = kp_time_add_months(m, 1)) {
+    for (kp_time m = kp_time_from_civil(fy, fm, 1);
+         m < end_day && d->n_months < KP_DASHBOARD_MONTHS_MAX; m = kp_time_add_months(m, 1)) {
         int y, mo, dd;
         kp_time_to_civil(m, &y, &mo, &dd);
         kp_dashboard_month *slot = &d->months[d->n_months++];

@@ -45,8 +45,7 @@ const store_dashboard_sql store_dashboard_queries[STORE_DASHBOARD_PARTS] = {
          2, true},
 };
 
-void store_dashboard_params(const kp_dashboard_query *q, store_dashboard_part part,
-                            int64_t ints[3])
+void store_dashboard_params(const kp_dashboard_query *q, store_dashboard_part part, int64_t ints[3])
 {
     if (part == STORE_DASHBOARD_TOTALS) {
         ints[0] = q->to;

@@ -24,7 +24,8 @@ static void test_the_limit_refuses_with_the_time_until_the_oldest_leaves(void **
     kp_attempts *a = kp_attempts_new(3, 900);
     int64_t retry;
     bool first;
-    for (int i = 0; i < 3; i++) assert_true(kp_attempts_take(a, "anna", T0 + i * 10, &retry, &first));
+    for (int i = 0; i < 3; i++)
+        assert_true(kp_attempts_take(a, "anna", T0 + i * 10, &retry, &first));
     assert_false(kp_attempts_take(a, "anna", T0 + 100, &retry, &first));
     assert_int_equal(retry, 800); /* the attempt at T0 leaves at T0 + 900 */
     assert_true(first);

@@ -78,16 +78,16 @@ static void login_named(const http_request *r, char login[KP_LOGIN_MAX])
 }
 
 /* 429 rate_limited for a login refused by its limits (docs/api.md, "Login
- * limits"); the first refusal of a run is audited as a failed login. */
-static unsigned login_refused(const http_request *r, login_call *c, const char *what,
+ * limits"): the login's (per_login) or the address's; the first refusal of
+ * a run is audited as a failed login. */
+static unsigned login_refused(const http_request *r, login_call *c, bool per_login,
                               int64_t retry_after, bool audit, kp_http_answer *a)
 {
+    int most = per_login ? KP_LOGIN_FAILURES_PER_ACCOUNT : KP_LOGIN_FAILURES_PER_ADDRESS;
+    const char *whose = per_login ? "for this login" : "from this address";
     char why[160];
-    snprintf(why, sizeof why, "rate_limited: %d failed attempts %s within %d minutes",
-             strcmp(what, "login") == 0 ? KP_LOGIN_FAILURES_PER_ACCOUNT
-                                        : KP_LOGIN_FAILURES_PER_ADDRESS,
-             strcmp(what, "login") == 0 ? "for this login" : "from this address",
-             KP_LOGIN_WINDOW_S / 60);
+    snprintf(why, sizeof why, "rate_limited: %d failed attempts %s within %d minutes", most,
+             whose, KP_LOGIN_WINDOW_S / 60);
     if (audit) {
         c->failed = true;
         c->why = why;
@@ -98,12 +98,9 @@ static unsigned login_refused(const http_request *r, login_call *c, const char *
         kp_buf_release(&scratch);
     }
     kp_error e;
-    kp_error_set(&e, KP_ERR_LIMIT, strcmp(what, "login") == 0 ? "login" : "",
+    kp_error_set(&e, KP_ERR_LIMIT, per_login ? "login" : "",
                  "too many failed logins %s: at most %d in %d minutes; try again in %lld seconds",
-                 strcmp(what, "login") == 0 ? "for this login" : "from this address",
-                 strcmp(what, "login") == 0 ? KP_LOGIN_FAILURES_PER_ACCOUNT
-                                            : KP_LOGIN_FAILURES_PER_ADDRESS,
-                 KP_LOGIN_WINDOW_S / 60, (long long)retry_after);
+                 whose, most, KP_LOGIN_WINDOW_S / 60, (long long)retry_after);
     a->retry_after = retry_after;
     return kp_http_error(a->body, 429, "rate_limited", &e);
 }
@@ -122,10 +119,10 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
     int64_t retry_after;
     bool first;
     if (!kp_attempts_take(limits->staff_address, r->client, r->now, &retry_after, &first))
-        return login_refused(r, &c, "address", retry_after, first, a);
+        return login_refused(r, &c, false, retry_after, first, a);
     if (!kp_attempts_take(limits->staff_login, login, r->now, &retry_after, &first)) {
         kp_attempts_give_back(limits->staff_address, r->client);
-        return login_refused(r, &c, "login", retry_after, first, a);
+        return login_refused(r, &c, true, retry_after, first, a);
     }
     /* Argon2id runs here, on the request's thread, never on the writer. */
     kp_reader *rd = kp_reader_acquire(r->srv->readers);

@@ -41,23 +41,24 @@ const apps = [
   { name: 'office', path: '/office', title: 'Kopilka — back office' },
 ];
 
-// Each page's words (src/<app>/strings.js: export const strings = {ru, en})
+// Each page's words (src/<app>/strings.js or <page>.strings.js: export const
+// strings = {ru, en})
 // in both languages: a key missing from one is a build error, not a page
 // that shows a key.
-for (const name of ['lib', ...apps.map((a) => a.name)]) {
-  const file = join(here, 'src', name, 'strings.js');
-  try {
-    statSync(file);
-  } catch {
-    continue;
-  }
+const stringFiles = ['lib', ...apps.map((a) => a.name)].flatMap((dir) =>
+  readdirSync(join(here, 'src', dir))
+    .filter((f) => f === 'strings.js' || f.endsWith('.strings.js'))
+    .map((f) => join(dir, f)),
+);
+for (const name of stringFiles) {
+  const file = join(here, 'src', name);
   const { strings } = await import(file);
   const ru = Object.keys(strings.ru || {});
   const en = Object.keys(strings.en || {});
   const onlyRu = ru.filter((key) => !(key in strings.en));
   const onlyEn = en.filter((key) => !(key in strings.ru));
   if (onlyRu.length || onlyEn.length) {
-    console.error(`web/src/${name}/strings.js: keys only in ru: ${onlyRu.join(', ') || 'none'}; ` +
+    console.error(`web/src/${name}: keys only in ru: ${onlyRu.join(', ') || 'none'}; ` +
                   `only in en: ${onlyEn.join(', ') || 'none'}`);
     process.exit(1);
   }

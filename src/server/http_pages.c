@@ -19,11 +19,17 @@ const char kp_page_csp[] =
     "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'";
 
+/* The pages, each also with a trailing slash; described in docs/openapi.json. */
+static const char *const pages[] = {"/", "/till", "/office"};
+
 bool kp_http_is_page(const char *url)
 {
-    return strcmp(url, "/") == 0 || strcmp(url, "/till") == 0 || strcmp(url, "/till/") == 0 ||
-           strcmp(url, "/office") == 0 || strcmp(url, "/office/") == 0 ||
-           strncmp(url, "/assets/", 8) == 0;
+    if (strncmp(url, "/assets/", 8) == 0) return true;
+    size_t n = strlen(url);
+    if (n > 1 && url[n - 1] == '/') n--;
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++)
+        if (strlen(pages[i]) == n && strncmp(pages[i], url, n) == 0) return true;
+    return false;
 }
 
 const kp_web_asset *kp_http_page_find(const char *url)

@@ -98,7 +98,8 @@ test('pages load clean, pass axe, switch language', async () => {
   await page.getByLabel('Login').fill('anna');
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByText('Logged in as anna').waitFor();
+  await page.getByText('anna · admin').waitFor();
+  await page.getByRole('navigation', { name: 'Sections' }).waitFor();
   // The cookie is HttpOnly: the page's script cannot read it.
   assert.equal(await page.evaluate(() => document.cookie), '');
   assertClean(page);

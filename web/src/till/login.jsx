@@ -1,0 +1,77 @@
+// login.jsx: the cashier's login on a paired till (a staff cookie session;
+// the login is shown and printed on receipts) and "unpair", which makes
+// this browser forget its terminal key.
+import { useRef, useState } from 'preact/hooks';
+import { api, ApiError } from '../lib/api.js';
+import { makeT } from '../lib/i18n.js';
+import { Alert, Button, Field } from '../lib/ui.jsx';
+import { useFocus } from './keys.jsx';
+import { update } from './state.js';
+import { strings } from './strings.js';
+
+const t = makeT(strings);
+
+/* "Unpair this till", asked twice: the key is gone from this browser. */
+export function Unpair() {
+  const [asking, setAsking] = useState(false);
+  const yes = useRef(null);
+  useFocus(yes, asking);
+  if (!asking)
+    return (
+      <Button kind="link" type="button" onClick={() => setAsking(true)}>
+        {t('unpair')}
+      </Button>
+    );
+  return (
+    <div class="card confirm" role="group" aria-label={t('unpair')}>
+      <p>{t('unpairSure')}</p>
+      <div class="row">
+        <button type="button" class="btn btn-danger" ref={yes}
+          onClick={() => update(() => ({ pairing: null, customer: null, keyRefused: false }))}>
+          {t('unpairYes')}
+        </button>
+        <Button kind="secondary" type="button" onClick={() => setAsking(false)}>
+          {t('cancel')}
+        </Button>
+      </div>
+    </div>
+  );
+}
+
+export function Login({ pairing, onDone, expired }) {
+  const [form, setForm] = useState({ login: '', password: '' });
+  const [err, setErr] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const first = useRef(null);
+  useFocus(first);
+  async function submit(ev) {
+    ev.preventDefault();
+    setBusy(true);
+    setErr(null);
+    try {
+      await api('POST', '/v1/admin/login', form, { session: true });
+      onDone();
+    } catch (e) {
+      setErr(e instanceof ApiError ? e : new ApiError(0, { message: String(e) }));
+      setBusy(false);
+    }
+  }
+  return (
+    <main class="narrow">
+      <form class="card" onSubmit={submit}>
+        <h1>{t('cashierLogin')}</h1>
+        <p class="muted">
+          {pairing.store ? t('pairedStore', { store: pairing.store, tag: pairing.tag }) : t('pairedTag', { tag: pairing.tag })}
+        </p>
+        {expired && !err && <Alert kind="info">{t('expired')}</Alert>}
+        <Alert kind="error">{err && err.message}</Alert>
+        <Field label={t('login')} name="login" autocomplete="username" required inputRef={first}
+          value={form.login} onInput={(e) => setForm({ ...form, login: e.currentTarget.value })} />
+        <Field label={t('password')} name="password" type="password" autocomplete="current-password" required
+          value={form.password} onInput={(e) => setForm({ ...form, password: e.currentTarget.value })} />
+        <Button type="submit" busy={busy}>{t('enter')}</Button>
+      </form>
+      <Unpair />
+    </main>
+  );
+}

@@ -144,7 +144,7 @@ test('pair (admin), cashier login, identify, basket, quote, burn max, commit, re
   await snap(page, 'till-sale', [TILL, PHONE]);
   // Max (F7 or the button), then pay.
   await page.getByRole('button', { name: /^Max/ }).click();
-  assert.equal(await page.getByLabel('Points to burn').inputValue(), '500');
+  await page.waitForFunction(() => document.querySelector('input[name=burn]').value === '500');
   await page.getByText('(500 pts)').first().waitFor();
   await page.getByRole('button', { name: /^Pay/ }).click();
   await page.getByRole('heading', { name: 'Purchase made' }).waitFor();
@@ -181,7 +181,7 @@ test('a purchase whose answer is lost is resent with the same receipt, and made 
   await addLine(page, 'LAB-2', 'labor', 1, '5000');
   await page.getByText('up to 500 points').waitFor();
   await page.keyboard.press('F7');
-  assert.equal(await page.getByLabel('Points to burn').inputValue(), '500');
+  await page.waitForFunction(() => document.querySelector('input[name=burn]').value === '500');
 
   // First a receipt number some other till took: a clear 409, nothing made.
   const taken = await nextReceiptOf(page);
@@ -367,6 +367,21 @@ test('unpair forgets the key; a revoked key is said so', async () => {
   await page.getByRole('button', { name: 'Yes, unpair' }).click();
   await page.getByRole('heading', { name: 'Pair this till' }).waitFor();
   assert.equal(await page.evaluate(() => localStorage.getItem('kopilka.till.pairing')), null);
+  // Paired again with a key pasted by the admin: the server checks it first.
+  await page.getByLabel('Login').fill('anna');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByLabel('Terminal key').fill(made.body.key);
+  await page.getByRole('button', { name: 'Pair with this key' }).click();
+  await page.getByText('The server refused this key: it is unknown or revoked.').waitFor();
+  await page.getByLabel('Terminal key').fill(' ' + key + ' ');
+  await page.getByRole('button', { name: 'Pair with this key' }).click();
+  await page.getByRole('heading', { name: 'Cashier login' }).waitFor();
+  const pairing = await page.evaluate(() => JSON.parse(localStorage.getItem('kopilka.till.pairing')));
+  assert.equal(pairing.key, key);
+  assert.match(pairing.tag, /^x[0-9a-f]{6}$/);
+  // The admin's session ended with the pairing.
+  assert.equal((await page.evaluate(() => fetch('/v1/admin/me').then((r) => r.status))), 401);
   assertClean(page);
   await page.context().close();
 });

@@ -4,7 +4,7 @@
 // (returns.jsx) and the new customer's registration (register.jsx), each
 // on its hash route and its Alt key. The till is keyboard-first: see
 // keys.jsx; docs/pages.md lists the keys.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, setCsrf } from '../lib/api.js';
 import { makeT, useLang } from '../lib/i18n.js';
 import { Alert, LangSwitch, navigate, useLoad, useRoute } from '../lib/ui.jsx';
@@ -65,6 +65,14 @@ export function App() {
     [],
   );
   const paired = !!till.pairing;
+  /* Pairing ends the admin's session: whoever is logged in is asked again. */
+  const pairedKey = paired ? till.pairing.key : null;
+  const seenKey = useRef(pairedKey);
+  useEffect(() => {
+    if (seenKey.current === pairedKey) return;
+    seenKey.current = pairedKey;
+    me.reload();
+  }, [pairedKey]);
   async function lock() {
     await api('POST', '/v1/admin/logout').catch(() => {});
     setCsrf(null);

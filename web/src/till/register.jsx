@@ -26,6 +26,7 @@ export function Register({ onExpired }) {
   const [done, setDone] = useState(null);
   const first = useRef(null);
   const sell = useRef(null);
+  const form = useRef(null);
   useFocus(done ? sell : first, true, [done]);
   const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
 
@@ -50,6 +51,8 @@ export function Register({ onExpired }) {
     } catch (e) {
       if (e.status === 401) onExpired();
       setErr(e instanceof ApiError ? e : new ApiError(0, { message: String(e) }));
+      /* The first field the server refused, once it is marked. */
+      setTimeout(() => form.current?.querySelector('[aria-invalid="true"]')?.focus(), 0);
     } finally {
       setBusy(false);
     }
@@ -91,7 +94,7 @@ export function Register({ onExpired }) {
   const by = err ? err.byField() : {};
   return (
     <main class="till-wrap">
-      <form class="card register" onSubmit={submit} noValidate>
+      <form class="card register" onSubmit={submit} noValidate ref={form}>
         <h1>{t('registerTitle')}</h1>
         <Alert kind="error">{err && (err.fields.length > 1 ? t('fixFields') : err.message)}</Alert>
         <div class="row">

@@ -52,7 +52,7 @@ export function Receipt({ kind, answer: a, cashier, pairing }) {
           {a.discount > 0 && <Row label={t('discount')}>−{money(a.discount)}</Row>}
           {a.burned > 0 && <Row label={t('byPoints')}>−{money(a.paid_with_points)} ({t('pointsN', { n: points(a.burned) })})</Row>}
           <Row label={t('toPay')} strong>{money(a.paid)}</Row>
-          <Row label={t('earned')}>{points(a.earned)}</Row>
+          <Row label={t('earnedDone')}>{points(a.earned)}</Row>
           <Row label={t('balance')}>{points(a.balance)}</Row>
         </div>
       ) : (

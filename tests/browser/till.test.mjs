@@ -57,6 +57,11 @@ async function tillPage(lang, login = 'kate') {
   return page;
 }
 
+async function finish(page) {
+  assertClean(page);
+  await page.context().close();
+}
+
 /* The till's next receipt number, as the page will make it. */
 async function nextReceiptOf(page) {
   return page.evaluate(() => {
@@ -167,8 +172,7 @@ test('pair (admin), cashier login, identify, basket, quote, burn max, commit, re
   const made = after.history.filter((h) => h.type === 'purchase' && h.receipt !== 'SEED-0');
   assert.equal(made.length, 1);
   assert.equal(after.balance, before.balance - 500 + 1680);
-  assertClean(page);
-  await page.context().close();
+  await finish(page);
 });
 
 test('a purchase whose answer is lost is resent with the same receipt, and made once', async () => {
@@ -220,8 +224,7 @@ test('a purchase whose answer is lost is resent with the same receipt, and made 
   assert.equal(after.balance, before.balance - 500 + 180);
   assert.equal(await page.evaluate(() => localStorage.getItem('kopilka.till.pending')), null);
   page.problems = page.problems.filter((p) => !/ERR_CONNECTION_RESET|Failed to fetch/.test(p));
-  assertClean(page);
-  await page.context().close();
+  await finish(page);
 });
 
 test('keyboard only (Russian): login, identify, basket, max, pay, next card scanned', async () => {
@@ -267,8 +270,7 @@ test('keyboard only (Russian): login, identify, basket, max, pay, next card scan
   // Lock: back to the login, the basket kept.
   await kb.press('Alt+L');
   await page.getByRole('heading', { name: 'Вход кассира' }).waitFor();
-  assertClean(page);
-  await page.context().close();
+  await finish(page);
 });
 
 test('a return against a receipt', async () => {
@@ -300,8 +302,7 @@ test('a return against a receipt', async () => {
   await page.getByLabel('Purchase receipt').fill('NO-SUCH');
   await page.getByRole('button', { name: /Make the return/ }).click();
   await page.getByRole('alert').filter({ hasText: 'original_receipt' }).waitFor();
-  assertClean(page);
-  await page.context().close();
+  await finish(page);
 });
 
 test('register a new customer at the till, then sell to them found by phone', async () => {
@@ -345,8 +346,7 @@ test('register a new customer at the till, then sell to them found by phone', as
   await page.getByText('by phone').waitFor();
   await page.getByText(`Card ${card}`).waitFor();
   await snap(page, 'till-by-phone', [TILL]);
-  assertClean(page);
-  await page.context().close();
+  await finish(page);
 });
 
 test('unpair forgets the key; a revoked key is said so', async () => {
@@ -382,6 +382,5 @@ test('unpair forgets the key; a revoked key is said so', async () => {
   assert.match(pairing.tag, /^x[0-9a-f]{6}$/);
   // The admin's session ended with the pairing.
   assert.equal((await page.evaluate(() => fetch('/v1/admin/me').then((r) => r.status))), 401);
-  assertClean(page);
-  await page.context().close();
+  await finish(page);
 });

@@ -181,3 +181,52 @@ export function useLoad(load, deps = []) {
 
 /* The language in use, for components that format outside of t(). */
 export { getLang };
+
+/*
+ * useAction() → {busy, error, run, setError}: run(fn) awaits fn() with busy
+ * set, and keeps what it threw (an ApiError from api(), or any Error) as
+ * error for the form to show; run resolves to fn's result, or undefined.
+ */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  async function run(fn) {
+    setBusy(true);
+    setError(null);
+    try {
+      return await fn();
+    } catch (e) {
+      setError(e instanceof Error ? e : new Error(String(e)));
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, error, run, setError };
+}
+
+/*
+ * A login form in a card: children (a heading, a note) first, then the
+ * error of the last try, the login and password fields and the button.
+ * labels: {login, password, enter}; onLogin({login, password}) → a promise
+ * whose rejection is shown; inputRef: the login field's ref (to focus it).
+ */
+export function LoginForm({ labels, onLogin, inputRef, children }) {
+  const [form, setForm] = useState({ login: '', password: '' });
+  const action = useAction();
+  function submit(ev) {
+    ev.preventDefault();
+    action.run(() => onLogin(form));
+  }
+  return (
+    <form class="card" onSubmit={submit}>
+      {children}
+      <Alert kind="error">{action.error && action.error.message}</Alert>
+      <Field label={labels.login} name="login" autocomplete="username" required inputRef={inputRef}
+        value={form.login} onInput={(e) => setForm({ ...form, login: e.currentTarget.value })} />
+      <Field label={labels.password} name="password" type="password" autocomplete="current-password" required
+        value={form.password} onInput={(e) => setForm({ ...form, password: e.currentTarget.value })} />
+      <Button type="submit" busy={action.busy}>{labels.enter}</Button>
+    </form>
+  );
+}

@@ -2,9 +2,9 @@
 // the login is shown and printed on receipts) and "unpair", which makes
 // this browser forget its terminal key.
 import { useRef, useState } from 'preact/hooks';
-import { api, ApiError } from '../lib/api.js';
+import { api } from '../lib/api.js';
 import { makeT } from '../lib/i18n.js';
-import { Alert, Button, Field } from '../lib/ui.jsx';
+import { Alert, Button, LoginForm } from '../lib/ui.jsx';
 import { useFocus } from './keys.jsx';
 import { update } from './state.js';
 import { strings } from './strings.js';
@@ -39,38 +39,19 @@ export function Unpair() {
 }
 
 export function Login({ pairing, onDone, expired }) {
-  const [form, setForm] = useState({ login: '', password: '' });
-  const [err, setErr] = useState(null);
-  const [busy, setBusy] = useState(false);
   const first = useRef(null);
   useFocus(first);
-  async function submit(ev) {
-    ev.preventDefault();
-    setBusy(true);
-    setErr(null);
-    try {
-      await api('POST', '/v1/admin/login', form, { session: true });
-      onDone();
-    } catch (e) {
-      setErr(e instanceof ApiError ? e : new ApiError(0, { message: String(e) }));
-      setBusy(false);
-    }
-  }
+  const labels = { login: t('login'), password: t('password'), enter: t('enter') };
   return (
     <main class="narrow">
-      <form class="card" onSubmit={submit}>
+      <LoginForm labels={labels} inputRef={first}
+        onLogin={(form) => api('POST', '/v1/admin/login', form, { session: true }).then(onDone)}>
         <h1>{t('cashierLogin')}</h1>
         <p class="muted">
           {pairing.store ? t('pairedStore', { store: pairing.store, tag: pairing.tag }) : t('pairedTag', { tag: pairing.tag })}
         </p>
-        {expired && !err && <Alert kind="info">{t('expired')}</Alert>}
-        <Alert kind="error">{err && err.message}</Alert>
-        <Field label={t('login')} name="login" autocomplete="username" required inputRef={first}
-          value={form.login} onInput={(e) => setForm({ ...form, login: e.currentTarget.value })} />
-        <Field label={t('password')} name="password" type="password" autocomplete="current-password" required
-          value={form.password} onInput={(e) => setForm({ ...form, password: e.currentTarget.value })} />
-        <Button type="submit" busy={busy}>{t('enter')}</Button>
-      </form>
+        {expired && <Alert kind="info">{t('expired')}</Alert>}
+      </LoginForm>
       <Unpair />
     </main>
   );

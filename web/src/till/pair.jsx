@@ -5,129 +5,93 @@
 // localStorage (state.js); the admin's session ends when the till is
 // paired, so the next person logs in as the cashier.
 import { useRef, useState } from 'preact/hooks';
-import { api, ApiError, setCsrf } from '../lib/api.js';
+import { api, setCsrf } from '../lib/api.js';
 import { makeT } from '../lib/i18n.js';
-import { Alert, Button, Field, useLoad } from '../lib/ui.jsx';
+import { Button, Field, LoginForm, useAction, useLoad } from '../lib/ui.jsx';
 import { useFocus } from './keys.jsx';
 import { randomTag, update } from './state.js';
 import { strings } from './strings.js';
 
 const t = makeT(strings);
 
-function asError(e) {
-  return e instanceof ApiError ? e : new ApiError(0, { message: String(e) });
-}
-
+/* The admin's login; a role that may not manage till keys is logged out
+ * again and told so. */
 function AdminLogin({ onDone }) {
-  const [form, setForm] = useState({ login: '', password: '' });
-  const [err, setErr] = useState(null);
-  const [busy, setBusy] = useState(false);
   const first = useRef(null);
   useFocus(first);
-  async function submit(ev) {
-    ev.preventDefault();
-    setBusy(true);
-    setErr(null);
-    try {
-      await api('POST', '/v1/admin/login', form, { session: true });
-      const me = await api('GET', '/v1/admin/me');
-      if (!me.permissions.includes('terminals')) {
-        await api('POST', '/v1/admin/logout').catch(() => {});
-        setCsrf(null);
-        setErr(new ApiError(403, { message: t('pairNotAdmin', { role: me.role }) }));
-        return;
-      }
-      onDone(me);
-    } catch (e) {
-      setErr(asError(e));
-    } finally {
-      setBusy(false);
+  async function login(form) {
+    await api('POST', '/v1/admin/login', form, { session: true });
+    const me = await api('GET', '/v1/admin/me');
+    if (!me.permissions.includes('terminals')) {
+      await api('POST', '/v1/admin/logout').catch(() => {});
+      setCsrf(null);
+      throw new Error(t('pairNotAdmin', { role: me.role }));
     }
+    onDone(me);
   }
   return (
-    <form class="card" onSubmit={submit}>
+    <LoginForm labels={{ login: t('login'), password: t('password'), enter: t('enter') }} inputRef={first} onLogin={login}>
       <h2>{t('pairAdmin')}</h2>
-      <Alert kind="error">{err && err.message}</Alert>
-      <Field label={t('login')} name="login" autocomplete="username" required inputRef={first}
-        value={form.login} onInput={(e) => setForm({ ...form, login: e.currentTarget.value })} />
-      <Field label={t('password')} name="password" type="password" autocomplete="current-password" required
-        value={form.password} onInput={(e) => setForm({ ...form, password: e.currentTarget.value })} />
-      <Button type="submit" busy={busy}>{t('enter')}</Button>
-    </form>
+    </LoginForm>
   );
 }
 
 function PasteKey({ onPaired }) {
   const [key, setKey] = useState('');
-  const [err, setErr] = useState(null);
-  const [busy, setBusy] = useState(false);
-  async function submit(ev) {
+  const action = useAction();
+  function submit(ev) {
     ev.preventDefault();
     const k = key.trim();
-    setErr(null);
-    if (!/^kp_[0-9a-f]{48}$/.test(k)) {
-      setErr(t('keyForm'));
-      return;
-    }
-    setBusy(true);
-    try {
+    action.run(async () => {
+      if (!/^kp_[0-9a-f]{48}$/.test(k)) throw new Error(t('keyForm'));
       /* Any answer but 401 says the key is one the server knows: an
        * unknown card is the expected answer. */
       await api('GET', '/v1/cards/-', null, { bearer: k }).catch((e) => {
-        if (e.status === 401 || e.status === 0) throw e;
+        if (e.status === 401) throw new Error(t('keyRefused'));
+        if (e.status === 0) throw e;
       });
       await onPaired({ key: k, store: null, terminal: null, tag: randomTag() });
-    } catch (e) {
-      setErr(e.status === 401 ? t('keyRefused') : asError(e).message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
   return (
     <form class="card" onSubmit={submit}>
       <h2>{t('pairPaste')}</h2>
       <Field label={t('terminalKey')} name="key" autocomplete="off" spellcheck={false}
-        hint={t('terminalKeyHint')} error={err} value={key} onInput={(e) => setKey(e.currentTarget.value)} />
-      <Button type="submit" busy={busy}>{t('pairThis')}</Button>
+        hint={t('terminalKeyHint')} error={action.error && action.error.message} value={key}
+        onInput={(e) => setKey(e.currentTarget.value)} />
+      <Button type="submit" busy={action.busy}>{t('pairThis')}</Button>
     </form>
   );
 }
 
 function CreateKey({ onPaired }) {
   const [store, setStore] = useState('');
-  const [err, setErr] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const action = useAction();
   const first = useRef(null);
   useFocus(first);
   const stores = useLoad(
     () => api('GET', '/v1/admin/terminals?limit=1000').then((r) => [...new Set(r.terminals.map((x) => x.store))]),
     [],
   );
-  async function submit(ev) {
+  function submit(ev) {
     ev.preventDefault();
-    setBusy(true);
-    setErr(null);
-    try {
+    action.run(async () => {
       const r = await api('POST', '/v1/admin/terminals', { store: store.trim() });
       await onPaired({ key: r.key, store: r.store, terminal: r.id, tag: String(r.id) });
-    } catch (e) {
-      setErr(asError(e));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
   return (
     <form class="card" onSubmit={submit}>
       <h2>{t('pairCreate')}</h2>
       <Field label={t('store')} name="store" required list="till-stores" autocomplete="off" inputRef={first}
-        hint={t('storeHint')} error={err && err.message} value={store}
+        hint={t('storeHint')} error={action.error && action.error.message} value={store}
         onInput={(e) => setStore(e.currentTarget.value)} />
       <datalist id="till-stores">
         {(stores.data || []).map((s) => (
           <option value={s} key={s} />
         ))}
       </datalist>
-      <Button type="submit" busy={busy}>{t('pairCreateDo')}</Button>
+      <Button type="submit" busy={action.busy}>{t('pairCreateDo')}</Button>
     </form>
   );
 }

@@ -5,9 +5,9 @@
 // version (remembered in this browser once the server took it). Every
 // field the server refuses is shown at its field.
 import { useRef, useState } from 'preact/hooks';
-import { api, ApiError } from '../lib/api.js';
+import { api } from '../lib/api.js';
 import { makeT, points } from '../lib/i18n.js';
-import { Alert, Check, Field, navigate } from '../lib/ui.jsx';
+import { Alert, Check, Field, navigate, useAction } from '../lib/ui.jsx';
 import { KeyButton, useFocus, useKeys } from './keys.jsx';
 import { emptySale, load, save, update } from './state.js';
 import { strings } from './strings.js';
@@ -21,8 +21,8 @@ const emptyForm = () => ({
 
 export function Register({ onExpired }) {
   const [f, setF] = useState(emptyForm);
-  const [err, setErr] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const action = useAction();
+  const err = action.error;
   const [done, setDone] = useState(null);
   const first = useRef(null);
   const sell = useRef(null);
@@ -30,11 +30,9 @@ export function Register({ onExpired }) {
   useFocus(done ? sell : first, true, [done]);
   const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
 
-  async function submit(ev) {
+  function submit(ev) {
     ev?.preventDefault();
-    if (busy || done) return;
-    setBusy(true);
-    setErr(null);
+    if (action.busy || done) return;
     const body = {
       card: f.card.trim(),
       full_name: f.full_name.trim(),
@@ -44,22 +42,22 @@ export function Register({ onExpired }) {
     if (f.email.trim()) body.email = f.email.trim();
     if (f.birthday) body.birthday = f.birthday;
     if (f.receipt.trim()) body.receipt = f.receipt.trim();
-    try {
-      const c = await api('POST', '/v1/customers', body);
-      save('consent', body.consent.text_version);
-      setDone({ customer: c, card: body.card });
-    } catch (e) {
-      if (e.status === 401) onExpired();
-      setErr(e instanceof ApiError ? e : new ApiError(0, { message: String(e) }));
-      /* The first field the server refused, once it is marked. */
-      setTimeout(() => form.current?.querySelector('[aria-invalid="true"]')?.focus(), 0);
-    } finally {
-      setBusy(false);
-    }
+    action.run(async () => {
+      try {
+        const c = await api('POST', '/v1/customers', body);
+        save('consent', body.consent.text_version);
+        setDone({ customer: c, card: body.card });
+      } catch (e) {
+        if (e.status === 401) onExpired();
+        /* The first field the server refused, once it is marked. */
+        setTimeout(() => form.current?.querySelector('[aria-invalid="true"]')?.focus(), 0);
+        throw e;
+      }
+    });
   }
   function another() {
     setF(emptyForm());
-    setErr(null);
+    action.setError(null);
     setDone(null);
   }
   function sellTo() {
@@ -91,12 +89,12 @@ export function Register({ onExpired }) {
       </main>
     );
   }
-  const by = err ? err.byField() : {};
+  const by = err && err.byField ? err.byField() : {};
   return (
     <main class="till-wrap">
       <form class="card register" onSubmit={submit} noValidate ref={form}>
         <h1>{t('registerTitle')}</h1>
-        <Alert kind="error">{err && (err.fields.length > 1 ? t('fixFields') : err.message)}</Alert>
+        <Alert kind="error">{err && ((err.fields || []).length > 1 ? t('fixFields') : err.message)}</Alert>
         <div class="row">
           <Field label={t('cardNumber')} name="card" autocomplete="off" inputMode="numeric" inputRef={first}
             required value={f.card} error={by.card} onInput={set('card')} />
@@ -122,7 +120,7 @@ export function Register({ onExpired }) {
             hint={t('consentVersionHint')} error={by['consent.text_version']} onInput={set('version')} />
         </div>
         <div class="pay-actions">
-          <KeyButton k="F9" type="submit" busy={busy}>
+          <KeyButton k="F9" type="submit" busy={action.busy}>
             {t('registerDo')}
           </KeyButton>
           <KeyButton k="F8" kind="secondary" type="button" onClick={another}>

@@ -6,9 +6,8 @@
 // fails"), so a resend of a purchase it already made answers the first
 // answer ("replayed": true): a purchase is never doubled. Any other
 // answer ends the sending: an answer (201/200) or a refusal (4xx).
-import { useEffect, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
-import { getTill, load, save } from './state.js';
+import { getTill, load, save, shared } from './state.js';
 
 const PAUSE_FIRST_MS = 500;
 const PAUSE_MAX_MS = 15000;
@@ -17,26 +16,13 @@ const TIMEOUT_MS = 10000;
 /* status: pending ({kind, path, receipt, body} or null), attempt (1 = the
  * first send), lastError (what made the latest attempt fail), waitMs
  * (the pause before the next). */
-let status = { pending: load('pending', null), attempt: 0, lastError: null, waitMs: 0 };
-const listeners = new Set();
+const status = shared({ pending: load('pending', null), attempt: 0, lastError: null, waitMs: 0 });
+const set = status.set;
 const handlers = {};
 let running = false;
 let wake = null;
 
-function set(patch) {
-  status = { ...status, ...patch };
-  for (const f of listeners) f(status);
-}
-
-export function useSender() {
-  const [s, setS] = useState(status);
-  useEffect(() => {
-    listeners.add(setS);
-    setS(status);
-    return () => listeners.delete(setS);
-  }, []);
-  return s;
-}
+export const useSender = status.use;
 
 /* onAnswer(kind, fn): fn(pending, answer | null, error | null) when a
  * request of that kind is answered or refused (module-wide, so an answer
@@ -61,12 +47,12 @@ function pause(ms) {
 }
 
 async function run() {
-  if (running || !status.pending) return;
+  if (running || !status.get().pending) return;
   running = true;
-  const p = status.pending;
+  const p = status.get().pending;
   let waitMs = PAUSE_FIRST_MS;
   try {
-    for (let attempt = status.attempt + 1; ; attempt++) {
+    for (let attempt = status.get().attempt + 1; ; attempt++) {
       set({ attempt });
       const key = getTill().pairing && getTill().pairing.key;
       try {
@@ -96,7 +82,7 @@ async function run() {
 
 /* Sends {kind, path, receipt, body} until answered. */
 export function send(pending) {
-  if (status.pending) return;
+  if (status.get().pending) return;
   save('pending', pending);
   set({ pending, attempt: 0, lastError: null, waitMs: 0 });
   run();

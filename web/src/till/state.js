@@ -38,38 +38,49 @@ export function save(name, value) {
 export const emptySale = () => ({ card: null, lines: [], burn: 0, receipt: null, done: null });
 export const emptyReturn = () => ({ receipt: null, done: null });
 
+/* A value views follow: get(), set(patch) (merged and announced to every
+ * view that follows it), use() (the hook that follows it). */
+export function shared(initial) {
+  let value = initial;
+  const listeners = new Set();
+  return {
+    get: () => value,
+    set(patch) {
+      value = { ...value, ...patch };
+      for (const f of listeners) f(value);
+    },
+    use() {
+      const [v, setV] = useState(value);
+      useEffect(() => {
+        listeners.add(setV);
+        setV(value);
+        return () => listeners.delete(setV);
+      }, []);
+      return v;
+    },
+  };
+}
+
 /* The state every view shares. customer: the identify answer for
  * sale.card (memory only: personal figures are not kept in storage). */
-let state = {
+const till = shared({
   pairing: load('pairing', null),
   sale: { ...emptySale(), ...load('sale', {}) },
   ret: { ...emptyReturn(), ...load('ret', {}) },
   customer: null,
-};
-const listeners = new Set();
+});
 
-export function getTill() {
-  return state;
-}
+export const getTill = till.get;
+export const useTill = till.use;
 
 /* update(fn): fn(state) → the parts that change; saved and announced. */
 export function update(fn) {
-  const patch = fn(state);
-  state = { ...state, ...patch };
-  if ('pairing' in patch) save('pairing', state.pairing);
-  if ('sale' in patch) save('sale', state.sale);
-  if ('ret' in patch) save('ret', state.ret);
-  for (const f of listeners) f(state);
-}
-
-export function useTill() {
-  const [s, set] = useState(state);
-  useEffect(() => {
-    listeners.add(set);
-    set(state);
-    return () => listeners.delete(set);
-  }, []);
-  return s;
+  const patch = fn(till.get());
+  till.set(patch);
+  const now = till.get();
+  if ('pairing' in patch) save('pairing', now.pairing);
+  if ('sale' in patch) save('sale', now.sale);
+  if ('ret' in patch) save('ret', now.ret);
 }
 
 /* A tag for a till paired with a pasted key: its terminal id is not
@@ -92,7 +103,8 @@ function today() {
  * tells this till from the store's others.
  */
 export function nextReceipt() {
-  const tag = (state.pairing && state.pairing.tag) || 'x';
+  const pairing = till.get().pairing;
+  const tag = (pairing && pairing.tag) || 'x';
   const date = today();
   const c = load('counter', null);
   const n = c && c.date === date && Number.isInteger(c.n) ? c.n + 1 : 1;

@@ -7,8 +7,8 @@ import { api } from '../lib/api.js';
 import { dateTime, makeT, points } from '../lib/i18n.js';
 import { Alert, Button, Field, navigate } from '../lib/ui.jsx';
 import {
-  CardLink, CustomerLink, ErrorAlert, Facts, LoadState, LotsTable, StateBadge, mayOf, tp, useAction, useApiLoad,
-  ScrollTable,
+  CardLink, CustomerLink, ErrorAlert, Facts, LoadState, LotsTable, PageHead, Panel, ScrollTable, StateBadge,
+  mayOf, tp, useAction, useApiLoad,
 } from './people.jsx';
 import { strings } from './cards.strings.js';
 
@@ -58,15 +58,11 @@ function CardView({ number, me, route, onExpired }) {
   };
   return (
     <>
-      <div class="head">
-        <h1>{t('cardTitle', { card: card.card })}</h1>
-        <div class="actions">
-          <a href="#/cards" class="btn btn-link">{tp('back')}</a>
-          {may('adjust') && card.state !== 'replaced' && (
-            <a class="btn btn-secondary" href={'#/adjustments?card=' + encodeURIComponent(card.card)}>{t('adjust')}</a>
-          )}
-        </div>
-      </div>
+      <PageHead title={t('cardTitle', { card: card.card })} back="#/cards">
+        {may('adjust') && card.state !== 'replaced' && (
+          <a class="btn btn-secondary" href={'#/adjustments?card=' + encodeURIComponent(card.card)}>{t('adjust')}</a>
+        )}
+      </PageHead>
       {note && <Alert kind="ok">{note}</Alert>}
       <section class="card" aria-label={t('cardTitle', { card: card.card })}>
         <Facts
@@ -89,8 +85,7 @@ function CardView({ number, me, route, onExpired }) {
       {card.lots && card.lots.length > 0 && <section class="card"><LotsTable lots={card.lots} /></section>}
       {may('card.manage') && <Manage card={card} onExpired={onExpired} changed={changed} />}
       {may('discount') && card.state !== 'replaced' && <Discount card={card} onExpired={onExpired} changed={changed} />}
-      <section class="card" aria-labelledby="k-events">
-        <h2 id="k-events">{t('events')}</h2>
+      <Panel title={t('events')}>
         <ScrollTable
           wide
           label={t('events')}
@@ -105,7 +100,7 @@ function CardView({ number, me, route, onExpired }) {
             { key: 'other_card', label: t('other'), render: (ev) => <CardLink number={ev.other_card} /> },
           ]}
         />
-      </section>
+      </Panel>
     </>
   );
 }
@@ -138,8 +133,7 @@ function Manage({ card, onExpired, changed }) {
   if (card.state === 'replaced') return null;
   return (
     <div class="grid">
-      <section class="card" aria-labelledby="k-block">
-        <h2 id="k-block">{blocked ? t('unblockTitle') : t('blockTitle')}</h2>
+      <Panel title={blocked ? t('unblockTitle') : t('blockTitle')}>
         <form onSubmit={toggle}>
           <Field label={blocked ? t('reasonOptional') : tp('reason')} name="reason" value={reason}
             required={!blocked} hint={blocked ? null : t('blockHint')} error={state.fields.reason}
@@ -149,9 +143,8 @@ function Manage({ card, onExpired, changed }) {
           </Button>
         </form>
         <ErrorAlert error={state.error} shown={['reason']} />
-      </section>
-      <section class="card" aria-labelledby="k-replace">
-        <h2 id="k-replace">{t('replaceTitle')}</h2>
+      </Panel>
+      <Panel title={t('replaceTitle')}>
         <form onSubmit={replace}>
           <Field label={tp('reason')} name="replace_reason" value={replaceReason} required
             error={repl.fields.reason} onInput={(e) => setReplaceReason(e.currentTarget.value)} />
@@ -160,7 +153,7 @@ function Manage({ card, onExpired, changed }) {
           <Button type="submit" kind="secondary" busy={repl.busy}>{t('replace')}</Button>
         </form>
         <ErrorAlert error={repl.error} shown={['reason', 'new_card']} />
-      </section>
+      </Panel>
     </div>
   );
 }
@@ -182,8 +175,7 @@ function Discount({ card, onExpired, changed }) {
     if (done) changed(t('discountCleared'));
   }
   return (
-    <section class="card" aria-labelledby="k-discount">
-      <h2 id="k-discount">{t('discountTitle')}</h2>
+    <Panel title={t('discountTitle')}>
       <p>{t('discount')}: {card.personal_discount || t('noDiscount')}</p>
       <form class="inline" onSubmit={set}>
         <Field label={t('percent')} name="percent" value={percent} inputMode="decimal" required
@@ -194,7 +186,7 @@ function Discount({ card, onExpired, changed }) {
         )}
       </form>
       <ErrorAlert error={act.error} shown={['percent']} />
-    </section>
+    </Panel>
   );
 }
 
@@ -209,8 +201,7 @@ function Batches({ onExpired }) {
   }
   const done = issue.done;
   return (
-    <section class="card" aria-labelledby="k-batches">
-      <h2 id="k-batches">{t('batches')}</h2>
+    <Panel title={t('batches')}>
       <form onSubmit={submit} noValidate>
         <div class="row">
           <Field label={t('batchName')} name="batch_name" value={form.name} required hint={t('batchNameHint')}
@@ -237,6 +228,6 @@ function Batches({ onExpired }) {
           <div class="field"><a class="btn btn-secondary" href={csvPath(batchId)} download>{t('download')}</a></div>
         )}
       </div>
-    </section>
+    </Panel>
   );
 }

@@ -8,8 +8,8 @@ import { api } from '../lib/api.js';
 import { date, dateTime, makeT, points } from '../lib/i18n.js';
 import { Alert, Button, Check, Field, navigate } from '../lib/ui.jsx';
 import {
-  CardLink, ErrorAlert, Facts, HistoryTable, LoadState, LotsTable, StateBadge, customerName, mayOf, tp,
-  ScrollTable, useAction, useApiLoad,
+  BalanceFigures, CardLink, ErrorAlert, Facts, HistoryTable, LoadState, LotsTable, PageHead, Panel,
+  ScrollTable, StateBadge, customerName, mayOf, tp, useAction, useApiLoad,
 } from './people.jsx';
 import { strings } from './customers.strings.js';
 
@@ -104,15 +104,11 @@ function View({ id, me, route, onExpired }) {
   const erased = cust.state === 'erased';
   return (
     <>
-      <div class="head">
-        <h1>{customerName(cust)}</h1>
-        <div class="actions">
-          <a href="#/customers" class="btn btn-link">{tp('back')}</a>
-          {!erased && may('customer.edit') && (
-            <a class="btn btn-secondary" href={'#/customers/' + id + '/edit'}>{t('edit')}</a>
-          )}
-        </div>
-      </div>
+      <PageHead title={customerName(cust)} back="#/customers">
+        {!erased && may('customer.edit') && (
+          <a class="btn btn-secondary" href={'#/customers/' + id + '/edit'}>{t('edit')}</a>
+        )}
+      </PageHead>
       {route.query.get('saved') && <Alert kind="ok">{t('saved')}</Alert>}
       <Personal cust={cust} />
       <Cards cust={cust} may={may} onExpired={onExpired} reload={c.reload} />
@@ -131,8 +127,7 @@ function Personal({ cust }) {
     : t('consentNone');
   const attrs = cust.attributes ? Object.entries(cust.attributes).map(([k, v]) => `${k}: ${v}`).join('; ') : '';
   return (
-    <section class="card" aria-labelledby="c-personal">
-      <h2 id="c-personal">{t('personal')}</h2>
+    <Panel title={t('personal')}>
       <Facts
         items={[
           [t('name'), cust.full_name],
@@ -147,7 +142,7 @@ function Personal({ cust }) {
           [cust.erased_at ? t('erasedAt') : t('updated'), dateTime(cust.erased_at || cust.updated_at)],
         ]}
       />
-    </section>
+    </Panel>
   );
 }
 
@@ -173,12 +168,8 @@ function Cards({ cust, may, onExpired, reload }) {
     }
   }
   return (
-    <section class="card" aria-labelledby="c-cards">
-      <h2 id="c-cards">{t('cardsTitle')}</h2>
-      <div class="figures">
-        <div><div class="figure">{points(cust.balance)}</div><div class="figure-label">{tp('balance')}</div></div>
-        <div><div class="figure">{points(cust.available)}</div><div class="figure-label">{tp('available')}</div></div>
-      </div>
+    <Panel title={t('cardsTitle')}>
+      <BalanceFigures balance={cust.balance} available={cust.available} />
       <ScrollTable
         caption={tp('cards')}
         rows={cust.cards}
@@ -200,7 +191,7 @@ function Cards({ cust, may, onExpired, reload }) {
       )}
       <ErrorAlert error={add.error} shown={['card']} />
       {add.done && <Alert kind="ok">{add.done}</Alert>}
-    </section>
+    </Panel>
   );
 }
 
@@ -212,8 +203,7 @@ function Family({ cust, may, onExpired }) {
     if (fam) navigate('/families/' + fam.id);
   }
   return (
-    <section class="card" aria-labelledby="c-family">
-      <h2 id="c-family">{t('family')}</h2>
+    <Panel title={t('family')}>
       {f ? (
         <p>
           <a href={'#/families/' + f.id}>{t('familyOf', { id: f.id })}</a>
@@ -229,17 +219,16 @@ function Family({ cust, may, onExpired }) {
         </>
       )}
       <ErrorAlert error={create.error} />
-    </section>
+    </Panel>
   );
 }
 
 function History({ id, onExpired }) {
   const h = useApiLoad(() => api('GET', `/v1/admin/customers/${id}/history`), [id], onExpired);
   return (
-    <section class="card" aria-labelledby="c-history">
-      <h2 id="c-history">{tp('historyCaption')}</h2>
+    <Panel title={tp('historyCaption')}>
       {h.data ? <HistoryTable history={h.data.history} /> : <LoadState load={h} />}
-    </section>
+    </Panel>
   );
 }
 
@@ -248,8 +237,7 @@ function Prefs({ id, onExpired }) {
   const channels = (list) => (list && list.length ? list.map((c) => tp('ch.' + c)).join(', ') : tp('none'));
   const d = p.data;
   return (
-    <section class="card" aria-labelledby="c-prefs">
-      <h2 id="c-prefs">{t('prefs')}</h2>
+    <Panel title={t('prefs')}>
       {d ? (
         <>
           {!d.stored && <p class="muted">{t('prefsDefault')}</p>}
@@ -268,15 +256,14 @@ function Prefs({ id, onExpired }) {
       ) : (
         <LoadState load={p} />
       )}
-    </section>
+    </Panel>
   );
 }
 
 function Messages({ id, onExpired }) {
   const m = useApiLoad(() => api('GET', `/v1/admin/messages?customer=${id}&limit=20`), [id], onExpired);
   return (
-    <section class="card" aria-labelledby="c-messages">
-      <h2 id="c-messages">{t('messages')}</h2>
+    <Panel title={t('messages')}>
       {m.data ? (
         <ScrollTable
           wide
@@ -294,7 +281,7 @@ function Messages({ id, onExpired }) {
       ) : (
         <LoadState load={m} />
       )}
-    </section>
+    </Panel>
   );
 }
 
@@ -318,8 +305,7 @@ function Erase({ cust, onExpired, reload }) {
     if (done) reload();
   }
   return (
-    <section class="card danger-zone" aria-labelledby="c-erase">
-      <h2 id="c-erase">{t('erase')}</h2>
+    <Panel title={t('erase')} class="danger-zone">
       <p>{t('eraseWhat')}</p>
       <form onSubmit={submit}>
         <Field label={t('eraseReason')} name="reason" value={reason} required error={erase.fields.reason}
@@ -330,7 +316,7 @@ function Erase({ cust, onExpired, reload }) {
         <Button type="submit" kind="danger" busy={erase.busy}>{t('eraseButton')}</Button>
       </form>
       <ErrorAlert error={erase.error} shown={['reason']} />
-    </section>
+    </Panel>
   );
 }
 
@@ -428,10 +414,7 @@ function Register({ me, onExpired }) {
   const f = reg.fields;
   return (
     <>
-      <div class="head">
-        <h1>{t('registerTitle')}</h1>
-        <a href="#/customers" class="btn btn-link">{tp('back')}</a>
-      </div>
+      <PageHead title={t('registerTitle')} back="#/customers" />
       <form class="card" onSubmit={submit} noValidate>
         <ErrorAlert error={reg.error} shown={['card', ...EDITABLE, 'consent', 'consent.given', 'consent.text_version']} />
         <Field label={t('cardNumber')} name="card" value={form.card} required inputMode="numeric" inputRef={cardRef}

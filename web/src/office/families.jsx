@@ -6,7 +6,10 @@ import { useState } from 'preact/hooks';
 import { api, ApiError } from '../lib/api.js';
 import { dateTime, makeT, points } from '../lib/i18n.js';
 import { Alert, Button, Check, Field, navigate } from '../lib/ui.jsx';
-import { CustomerLink, ErrorAlert, HistoryTable, LoadState, tp, ScrollTable, useAction, useApiLoad } from './people.jsx';
+import {
+  BalanceFigures, CustomerLink, ErrorAlert, HistoryTable, LoadState, PageHead, Panel, ScrollTable, tp,
+  useAction, useApiLoad,
+} from './people.jsx';
 import { strings } from './families.strings.js';
 
 const t = makeT(strings);
@@ -48,23 +51,21 @@ function Start({ route, onExpired }) {
       {route.query.get('closed') && <Alert kind="ok">{t('closed')}</Alert>}
       <p class="muted">{t('about')}</p>
       <div class="grid">
-        <section class="card" aria-labelledby="f-create">
-          <h2 id="f-create">{t('create')}</h2>
+        <Panel title={t('create')}>
           <form onSubmit={submit}>
             <Field label={t('who')} name="owner" value={owner} required hint={t('whoHint')} inputMode="numeric"
               error={whoError(create)} onInput={(e) => setOwner(e.currentTarget.value)} />
             <Button type="submit" busy={create.busy}>{t('create')}</Button>
           </form>
           <ErrorAlert error={create.error} shown={['owner', 'customer', 'card']} />
-        </section>
-        <section class="card" aria-labelledby="f-open">
-          <h2 id="f-open">{t('openTitle')}</h2>
+        </Panel>
+        <Panel title={t('openTitle')}>
           <form onSubmit={go}>
             <Field label={t('familyId')} name="family" type="number" min="1" value={open} required
               onInput={(e) => setOpen(e.currentTarget.value)} />
             <Button type="submit" kind="secondary">{tp('open')}</Button>
           </form>
-        </section>
+        </Panel>
       </div>
     </>
   );
@@ -111,20 +112,12 @@ function FamilyView({ id, onExpired }) {
   const others = fam.members.filter((m) => !m.owner).length;
   return (
     <>
-      <div class="head">
-        <h1>{tp('familyN', { id })}</h1>
-        <a href="#/families" class="btn btn-link">{tp('back')}</a>
-      </div>
-      <section class="card" aria-labelledby="f-pot">
-        <h2 id="f-pot">{t('pot')}</h2>
-        <div class="figures">
-          <div><div class="figure">{points(fam.balance)}</div><div class="figure-label">{tp('balance')}</div></div>
-          <div><div class="figure">{points(fam.available)}</div><div class="figure-label">{tp('available')}</div></div>
-        </div>
+      <PageHead title={tp('familyN', { id })} back="#/families" />
+      <Panel title={t('pot')}>
+        <BalanceFigures balance={fam.balance} available={fam.available} />
         <p>{t('owner')}: <CustomerLink id={fam.owner} /></p>
-      </section>
-      <section class="card" aria-labelledby="f-members">
-        <h2 id="f-members">{t('members')}</h2>
+      </Panel>
+      <Panel title={t('members')}>
         {act.done && <Alert kind="ok">{act.done}</Alert>}
         <ErrorAlert error={act.error} />
         <ScrollTable
@@ -168,11 +161,10 @@ function FamilyView({ id, onExpired }) {
         </form>
         <ErrorAlert error={add.error} shown={['customer', 'card']} />
         {add.done && <Alert kind="ok">{add.done}</Alert>}
-      </section>
-      <section class="card" aria-labelledby="f-history">
-        <h2 id="f-history">{t('history')}</h2>
+      </Panel>
+      <Panel title={t('history')}>
         <HistoryTable history={fam.history} />
-      </section>
+      </Panel>
     </>
   );
 }

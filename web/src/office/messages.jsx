@@ -8,8 +8,8 @@ import { api } from '../lib/api.js';
 import { dateTime, makeT } from '../lib/i18n.js';
 import { Alert, Button, Check, Field, navigate } from '../lib/ui.jsx';
 import {
-  CustomerLink, ErrorAlert, Facts, LoadState, Secret, StateBadge, mayOf, tp, useAction, useApiLoad,
-  ScrollTable,
+  CustomerLink, ErrorAlert, Facts, LoadState, PageHead, Panel, ScrollTable, Secret, StateBadge, mayOf, tp,
+  useAction, useApiLoad,
 } from './people.jsx';
 import { strings } from './messages.strings.js';
 
@@ -145,10 +145,7 @@ function Message({ me, id, onExpired }) {
   }
   return (
     <>
-      <div class="head">
-        <h1>{t('messageTitle', { id })}</h1>
-        <a href="#/messages" class="btn btn-link">{tp('back')}</a>
-      </div>
+      <PageHead title={t('messageTitle', { id })} back="#/messages" />
       {retry.done && <Alert kind="ok">{retry.done}</Alert>}
       <ErrorAlert error={retry.error} />
       <section class="card" aria-label={t('messageTitle', { id })}>
@@ -176,8 +173,7 @@ function Message({ me, id, onExpired }) {
           </div>
         )}
       </section>
-      <section class="card" aria-labelledby="m-content">
-        <h2 id="m-content">{t('content')}</h2>
+      <Panel title={t('content')}>
         {c ? (
           <>
             <Facts items={[[t('to'), c.to], [t('subject'), c.subject], [t('unsubscribe'), c.unsubscribe_url]]} />
@@ -191,7 +187,7 @@ function Message({ me, id, onExpired }) {
         ) : (
           <p class="muted">{msg.content_problem || t('noContent')}</p>
         )}
-      </section>
+      </Panel>
     </>
   );
 }
@@ -259,10 +255,7 @@ function Template({ me, kind, channel, language, onExpired }) {
   const shown = view.done;
   return (
     <>
-      <div class="head">
-        <h1>{title}</h1>
-        <a href="#/messages/templates" class="btn btn-link">{tp('back')}</a>
-      </div>
+      <PageHead title={title} back="#/messages/templates" />
       {act.done && <Alert kind="ok">{act.done}</Alert>}
       <form class="card" onSubmit={save}>
         <p class="muted">{t('source')}: {t('source.' + tpl.data.source)}{!manage && ' · ' + t('readOnly')}</p>
@@ -285,12 +278,11 @@ function Template({ me, kind, channel, language, onExpired }) {
         </div>
       </form>
       {shown && (
-        <section class="card" aria-labelledby="m-preview">
-          <h2 id="m-preview">{t('previewTitle')}</h2>
+        <Panel title={t('previewTitle')}>
           {shown.subject && <p><strong>{shown.subject}</strong></p>}
           {shown.text && <pre class="preview">{shown.text}</pre>}
           {shown.html && <><h3>{t('html')}</h3><pre class="preview">{shown.html}</pre></>}
-        </section>
+        </Panel>
       )}
     </>
   );
@@ -343,8 +335,7 @@ function Endpoints({ me, onExpired }) {
     <>
       <h1>{t('webhooks')}</h1>
       {made && <Secret label={t('secretLabel')} value={made.secret} note={t('secretOnce', { id: made.id })} />}
-      <section class="card" aria-labelledby="w-list">
-        <h2 id="w-list">{t('endpoints')}</h2>
+      <Panel title={t('endpoints')}>
         {list.data ? (
           <ScrollTable
             wide
@@ -362,14 +353,13 @@ function Endpoints({ me, onExpired }) {
         ) : (
           <LoadState load={list} />
         )}
-      </section>
+      </Panel>
       {may('notify.manage') && (
-        <section class="card" aria-labelledby="w-add">
-          <h2 id="w-add">{t('addEndpoint')}</h2>
+        <Panel title={t('addEndpoint')}>
           <ErrorAlert error={add.error} shown={['url', 'description', 'kinds']} />
           <EndpointForm key={formKey} initial={{ url: '', description: '', kinds: [], active: true }}
             submitLabel={t('addEndpoint')} busy={add.busy} fields={add.fields} onSubmit={create} />
-        </section>
+        </Panel>
       )}
     </>
   );
@@ -391,10 +381,7 @@ function Endpoint({ me, id, onExpired }) {
   }
   return (
     <>
-      <div class="head">
-        <h1>{t('endpointTitle', { id })}</h1>
-        <a href="#/messages/webhooks" class="btn btn-link">{tp('back')}</a>
-      </div>
+      <PageHead title={t('endpointTitle', { id })} back="#/messages/webhooks" />
       {save.done && <Alert kind="ok">{save.done}</Alert>}
       {rot.done && <Secret label={t('secretLabel')} value={rot.done.secret} note={t('secretOnce', { id })} />}
       <ErrorAlert error={save.error || rot.error} shown={['url', 'description', 'kinds']} />

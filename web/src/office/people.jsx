@@ -232,3 +232,39 @@ export function ScrollTable({ wide: _wide, label, ...props }) {
     </div>
   );
 }
+
+let panels = 0;
+/* A card with its heading (h2), named by it for screen readers. */
+export function Panel({ title, class: extra, children }) {
+  const id = useRef(null);
+  if (id.current === null) id.current = 'panel-' + ++panels;
+  return (
+    <section class={'card' + (extra ? ' ' + extra : '')} aria-labelledby={id.current}>
+      <h2 id={id.current}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/* A view's h1 with a link back (a hash route) and its actions beside it. */
+export function PageHead({ title, back, children }) {
+  return (
+    <div class="head">
+      <h1>{title}</h1>
+      <div class="actions">
+        {back && <a href={back} class="btn btn-link">{tp('back')}</a>}
+        {children}
+      </div>
+    </div>
+  );
+}
+
+/* An account's balance and what of it may be spent now, large. */
+export function BalanceFigures({ balance, available }) {
+  return (
+    <div class="figures">
+      <div><div class="figure">{points(balance)}</div><div class="figure-label">{tp('balance')}</div></div>
+      <div><div class="figure">{points(available)}</div><div class="figure-label">{tp('available')}</div></div>
+    </div>
+  );
+}

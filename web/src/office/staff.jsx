@@ -5,7 +5,9 @@ import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { date, makeT } from '../lib/i18n.js';
 import { Alert, Button, Field } from '../lib/ui.jsx';
-import { ErrorAlert, LoadState, StateBadge, tp, ScrollTable, useAction, useApiLoad } from './people.jsx';
+import {
+  ErrorAlert, LoadState, Panel, ScrollTable, StateBadge, tp, useAction, useApiLoad,
+} from './people.jsx';
 import { strings } from './staff.strings.js';
 
 const t = makeT(strings);
@@ -26,8 +28,7 @@ export function Staff({ me, onExpired }) {
   return (
     <>
       <h1>{t('title')}</h1>
-      <section class="card" aria-labelledby="s-list">
-        <h2 id="s-list">{t('list')}</h2>
+      <Panel title={t('list')}>
         <p class="muted">{t('sessionsNote')}</p>
         {act.done && <Alert kind="ok">{act.done}</Alert>}
         <ErrorAlert error={act.error} />
@@ -78,7 +79,7 @@ export function Staff({ me, onExpired }) {
         ) : (
           <LoadState load={list} />
         )}
-      </section>
+      </Panel>
       <Add onExpired={onExpired} added={list.reload} />
     </>
   );
@@ -104,8 +105,7 @@ function Add({ onExpired, added }) {
       onInput={(e) => setForm({ ...form, [name]: e.currentTarget.value })} {...props} />
   );
   return (
-    <section class="card" aria-labelledby="s-add">
-      <h2 id="s-add">{t('add')}</h2>
+    <Panel title={t('add')}>
       <form onSubmit={submit} noValidate>
         <ErrorAlert error={act.error} shown={['login', 'role', 'password']} />
         <div class="row">
@@ -121,6 +121,6 @@ function Add({ onExpired, added }) {
         <Button type="submit" busy={act.busy}>{t('add')}</Button>
       </form>
       {act.done && <Alert kind="ok">{act.done}</Alert>}
-    </section>
+    </Panel>
   );
 }

@@ -6,7 +6,9 @@ import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { dateTime, makeT } from '../lib/i18n.js';
 import { Alert, Button, Field } from '../lib/ui.jsx';
-import { ErrorAlert, LoadState, Secret, StateBadge, tp, ScrollTable, useAction, useApiLoad } from './people.jsx';
+import {
+  ErrorAlert, LoadState, Panel, ScrollTable, Secret, StateBadge, tp, useAction, useApiLoad,
+} from './people.jsx';
 import { strings } from './terminals.strings.js';
 
 const t = makeT(strings);
@@ -59,8 +61,7 @@ export function Terminals({ onExpired }) {
       <p class="muted">{t('about')}</p>
       <Add onExpired={onExpired} added={(term) => { setSecret(term); list.reload(); }} />
       {secret && <Secret label={t('keyLabel')} value={secret.key} note={t('keyOnce', { id: secret.id, store: secret.store })} />}
-      <section class="card" aria-labelledby="t-list">
-        <h2 id="t-list">{t('list')}</h2>
+      <Panel title={t('list')}>
         {act.done && <Alert kind="ok">{act.done}</Alert>}
         <ErrorAlert error={act.error} />
         {asking && (
@@ -109,7 +110,7 @@ export function Terminals({ onExpired }) {
         ) : (
           <LoadState load={list} />
         )}
-      </section>
+      </Panel>
     </>
   );
 }
@@ -127,14 +128,13 @@ function Add({ onExpired, added }) {
     }
   }
   return (
-    <section class="card" aria-labelledby="t-add">
-      <h2 id="t-add">{t('add')}</h2>
+    <Panel title={t('add')}>
       <form class="inline" onSubmit={submit}>
         <Field label={t('store')} name="store" value={store} required hint={t('storeHint')} error={act.fields.store}
           onInput={(e) => setStore(e.currentTarget.value)} />
         <Button type="submit" busy={act.busy}>{t('add')}</Button>
       </form>
       <ErrorAlert error={act.error} shown={['store']} />
-    </section>
+    </Panel>
   );
 }

@@ -300,7 +300,7 @@ function Sandbox({ text, onExpired }) {
           <option value="running">{t('useRunning')}</option>
           <option value="editor">{t('useEditor')}</option>
         </Field>
-        <div class="row">
+        <div class="row row-top">
           <Field label={t('card')} name="card" value={form.card} hint={t('cardHint')} error={errs.card}
             onInput={(e) => setForm({ ...form, card: e.currentTarget.value })} />
           <Field label={t('balance')} name="balance" type="number" min="0" value={form.balance} hint={t('balanceHint')}

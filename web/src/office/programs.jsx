@@ -42,19 +42,23 @@ function fieldErrors(err) {
 
 const json = (v) => (v === undefined ? '—' : JSON.stringify(v));
 
-function Changes({ changes }) {
+/* A diff's changes; total: how many there are (an answer lists 1000). */
+function Changes({ changes, total }) {
   if (!changes) return null;
   if (changes.length === 0) return <p class="muted">{t('noChanges')}</p>;
   return (
-    <Table
-      rows={changes}
-      columns={[
-        { key: 'path', label: t('path'), render: (c) => <code>{c.path}</code> },
-        { key: 'op', label: t('op'), render: (c) => <span class={'badge ' + (OP_BADGE[c.op] || '')}>{t(c.op)}</span> },
-        { key: 'from', label: t('before'), render: (c) => <code>{json(c.from)}</code> },
-        { key: 'to', label: t('after'), render: (c) => <code>{json(c.to)}</code> },
-      ]}
-    />
+    <>
+      {total > changes.length && <p class="muted">{t('moreChanges', { shown: changes.length, total })}</p>}
+      <Table
+        rows={changes}
+        columns={[
+          { key: 'path', label: t('path'), render: (c) => <code>{c.path}</code> },
+          { key: 'op', label: t('op'), render: (c) => <span class={'badge ' + (OP_BADGE[c.op] || '')}>{t(c.op)}</span> },
+          { key: 'from', label: t('before'), render: (c) => <code>{json(c.from)}</code> },
+          { key: 'to', label: t('after'), render: (c) => <code>{json(c.to)}</code> },
+        ]}
+      />
+    </>
   );
 }
 
@@ -141,7 +145,7 @@ function Editor({ text, setText, running, may, onExpired, onLoaded }) {
     const p = program();
     if (!p) return;
     const r = await act.run(() => api('POST', '/v1/admin/programs/validate', { program: p }));
-    if (r) setChecked({ changes: r.changes || [], against: r.against });
+    if (r) setChecked({ changes: r.changes || [], against: r.against, total: r.changes_total });
   }
   async function load(ev) {
     ev.preventDefault();
@@ -234,7 +238,7 @@ function Editor({ text, setText, running, may, onExpired, onLoaded }) {
         {checked && (
           <>
             <h3>{checked.against ? t('diffAgainst', { v: checked.against }) : t('diff')}</h3>
-            <Changes changes={checked.changes} />
+            <Changes changes={checked.changes} total={checked.total} />
           </>
         )}
       </div>
@@ -385,7 +389,7 @@ function Version({ v, may, onExpired }) {
   const diff = useLoad(
     expiring(onExpired, () =>
       one.data && one.data.state !== 'running'
-        ? api('POST', '/v1/admin/programs/diff', { program: one.data.program }).then((r) => r.changes)
+        ? api('POST', '/v1/admin/programs/diff', { program: one.data.program })
         : Promise.resolve(null),
     ),
     [one.data],
@@ -422,7 +426,7 @@ function Version({ v, may, onExpired }) {
             </div>
           )}
           <h2>{t('diff')}</h2>
-          {d.state === 'running' ? <p class="muted">{t('diffRunning')}</p> : <Changes changes={diff.data} />}
+          {d.state === 'running' ? <p class="muted">{t('diffRunning')}</p> : <Changes changes={diff.data && diff.data.changes} total={diff.data && diff.data.changes_total} />}
           <details>
             <summary>{t('programText')}</summary>
             <pre>{JSON.stringify(d.program, null, 2)}</pre>

@@ -197,7 +197,10 @@ test('program versions: each bad field named, then loaded with its changes; sand
   assert.equal(listed.state, 'scheduled');
   assert.equal(listed.activates_at, new Date(local).toISOString().replace('.000Z', 'Z'));
   await v3.getByRole('button', { name: 'Отменить версию 3' }).click();
-  await v3.getByRole('button', { name: 'Да, отменить версию 3' }).click();
+  // The question takes the focus: confirmed from the keyboard.
+  await v3.getByRole('button', { name: 'Да, отменить версию 3' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Да, отменить версию 3');
+  await page.keyboard.press('Enter');
   await page.getByText('Версия 3 отменена.').waitFor();
   await v3.getByText('отменена').waitFor();
   assert.equal((await k.api('GET', '/v1/admin/programs', undefined, admin)).body.versions.find((v) => v.version === 3).state, 'cancelled');

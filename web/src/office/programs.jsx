@@ -62,23 +62,51 @@ function Changes({ changes, total }) {
   );
 }
 
-function Versions({ list, may, onExpired, onChanged }) {
-  const [asking, setAsking] = useState(null);
-  const [done, setDone] = useState(null);
+/* "Cancel" for a scheduled version, asked twice; focus moves to the
+ * question and back. label: the button's visible words (default "Cancel
+ * version V"). */
+function CancelVersion({ v, label, onExpired, onDone }) {
+  const [asking, setAsking] = useState(false);
   const act = useAction(onExpired);
-  async function cancel(v) {
-    const ok = await act.run(() => api('POST', `/v1/admin/programs/${v}/cancel`, {}));
-    setAsking(null);
-    if (ok) {
-      setDone(t('cancelled_ok', { v }));
-      onChanged();
+  const box = useRef(null);
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
     }
+    const button = box.current && box.current.querySelector('button');
+    if (button) button.focus();
+  }, [asking]);
+  async function cancel() {
+    const r = await act.run(() => api('POST', `/v1/admin/programs/${v}/cancel`, {}));
+    setAsking(false);
+    if (r) onDone(v);
   }
+  return (
+    <span class="actions" ref={box}>
+      {asking ? (
+        <>
+          <Button kind="danger" busy={act.busy} onClick={cancel}>{t('confirmCancel', { v })}</Button>
+          <Button kind="secondary" onClick={() => setAsking(false)}>{t('keep')}</Button>
+        </>
+      ) : (
+        <Button kind="secondary" aria-label={label ? t('cancelV', { v }) : undefined} onClick={() => setAsking(true)}>
+          {label || t('cancelV', { v })}
+        </Button>
+      )}
+      {act.error && <span class="error-text" role="alert">{act.error.message}</span>}
+    </span>
+  );
+}
+
+function Versions({ list, may, onExpired, onChanged }) {
+  const [done, setDone] = useState(null);
   const d = list.data;
   return (
     <section aria-labelledby="versions-h">
       <h2 id="versions-h">{t('versions')}</h2>
-      <Alert kind="error">{(list.error || act.error) && (list.error || act.error).message}</Alert>
+      <Alert kind="error">{list.error && list.error.message}</Alert>
       <Alert kind="ok">{done}</Alert>
       {list.loading && !d && <p class="muted">{t('loading')}</p>}
       {d && (
@@ -98,19 +126,10 @@ function Versions({ list, may, onExpired, onChanged }) {
               { key: 'state', label: t('state'), render: (r) => <StateBadge state={r.state} /> },
               { key: 'actions', label: t('actions'),
                 render: (r) =>
-                  r.state !== 'scheduled' || !may ? null : asking === r.version ? (
-                    <span class="actions">
-                      <Button kind="danger" busy={act.busy} onClick={() => cancel(r.version)}>
-                        {t('confirmCancel', { v: r.version })}
-                      </Button>
-                      <Button kind="secondary" onClick={() => setAsking(null)}>{t('keep')}</Button>
-                    </span>
-                  ) : (
-                    <Button kind="secondary" onClick={() => { setDone(null); setAsking(r.version); }}
-                      aria-label={t('cancelV', { v: r.version })}>
-                      {t('cancel')}
-                    </Button>
-                  ) },
+                  r.state === 'scheduled' && may ? (
+                    <CancelVersion v={r.version} label={t('cancel')} onExpired={onExpired}
+                      onDone={(v) => { setDone(t('cancelled_ok', { v })); onChanged(); }} />
+                  ) : null },
             ]}
           />
         </>
@@ -394,37 +413,19 @@ function Version({ v, may, onExpired }) {
     ),
     [one.data],
   );
-  const act = useAction(onExpired);
-  const [asking, setAsking] = useState(false);
-  async function cancel() {
-    const r = await act.run(() => api('POST', `/v1/admin/programs/${v}/cancel`, {}));
-    setAsking(false);
-    if (r) one.reload();
-  }
   const d = one.data;
   return (
     <>
       <p><a href="#/programs">← {t('back')}</a></p>
       <h1>{d ? t('versionTitle', { v, name: d.name }) : t('version') + ' ' + v}</h1>
-      <Alert kind="error">{(one.error || diff.error || act.error) && (one.error || diff.error || act.error).message}</Alert>
+      <Alert kind="error">{(one.error || diff.error) && (one.error || diff.error).message}</Alert>
       {one.loading && !d && <p class="muted">{t('loading')}</p>}
       {d && (
         <>
           <p>
             <StateBadge state={d.state} /> · {t('activatesAt')}: {d.activates_at ? dateTime(d.activates_at) : t('atOnce')}
           </p>
-          {may && d.state === 'scheduled' && (
-            <div class="actions">
-              {asking ? (
-                <>
-                  <Button kind="danger" busy={act.busy} onClick={cancel}>{t('confirmCancel', { v })}</Button>
-                  <Button kind="secondary" onClick={() => setAsking(false)}>{t('keep')}</Button>
-                </>
-              ) : (
-                <Button kind="secondary" onClick={() => setAsking(true)}>{t('cancelV', { v })}</Button>
-              )}
-            </div>
-          )}
+          {may && d.state === 'scheduled' && <CancelVersion v={v} onExpired={onExpired} onDone={() => one.reload()} />}
           <h2>{t('diff')}</h2>
           {d.state === 'running' ? <p class="muted">{t('diffRunning')}</p> : <Changes changes={diff.data && diff.data.changes} total={diff.data && diff.data.changes_total} />}
           <details>

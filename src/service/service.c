@@ -793,6 +793,23 @@ out:
     return err;
 }
 
+void kp_service_lots_json(kp_buf *out, const kp_account *a)
+{
+    kp_buf_puts(out, ",\"lots\":[");
+    for (size_t i = 0; i < a->n_lots; i++) {
+        const kp_lot *l = &a->lots[i];
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "kind", l->kind, false);
+        kp_buf_json_kv_i64(out, "amount", l->amount, true);
+        kp_buf_json_kv_i64(out, "remaining", l->remaining, true);
+        time_field(out, "earned_at", l->earned_at);
+        time_field(out, "active_from", l->active_from);
+        time_field(out, "expires_at", l->expires_at);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "]");
+}
+
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
                        kp_error *e)
 {
@@ -842,19 +859,8 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
             kp_buf_json_kv_str(out, "personal_discount", rate, true);
         }
     }
-    kp_buf_puts(out, ",\"lots\":[");
-    for (size_t i = 0; i < a->n_lots; i++) {
-        const kp_lot *l = &a->lots[i];
-        kp_buf_puts(out, i ? ",{" : "{");
-        kp_buf_json_kv_str(out, "kind", l->kind, false);
-        kp_buf_json_kv_i64(out, "amount", l->amount, true);
-        kp_buf_json_kv_i64(out, "remaining", l->remaining, true);
-        time_field(out, "earned_at", l->earned_at);
-        time_field(out, "active_from", l->active_from);
-        time_field(out, "expires_at", l->expires_at);
-        kp_buf_puts(out, "}");
-    }
-    kp_buf_puts(out, "],\"history\":[");
+    kp_service_lots_json(out, a);
+    kp_buf_puts(out, ",\"history\":[");
     for (size_t i = 0; i < n_hist; i++) {
         const kp_history_item *h = &sc->history[i];
         kp_buf_puts(out, i ? ",{" : "{");

@@ -78,7 +78,9 @@ export async function api(method, path, body, options = {}) {
     data = null;
   }
   if (!res.ok) {
-    throw new ApiError(res.status, data && data.error, Number(res.headers.get('Retry-After')) || 0);
+    const err = new ApiError(res.status, data && data.error, Number(res.headers.get('Retry-After')) || 0);
+    err.body = data; /* the whole answer, for routes that say more than `error` (imports) */
+    throw err;
   }
   if (data && typeof data === 'object' && data.csrf) setCsrf(data.csrf);
   return data;

@@ -184,13 +184,18 @@ export async function startKopilka(options = {}) {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     return r.body.token;
   };
+  /* The latest code in a message's own text (an SMS's fields, an e-mail's
+   * body) to `to`: never in the fakes' bookkeeping (times, ids). */
   k.code = async (to) =>
     waitFor(`a login code sent to ${to}`, () => {
-      const sent = [...(k.sms ? k.sms.received() : []), ...(k.smtp ? k.smtp.received() : [])].reverse();
-      for (const m of sent) {
-        const text = JSON.stringify(m);
-        if (!text.includes(to)) continue;
-        const code = text.match(/\b(\d{6})\b/);
+      const texts = [
+        ...(k.sms ? k.sms.received() : []).map((m) => [JSON.stringify(m.fields || {}), m.fields || {}]),
+        ...(k.smtp ? k.smtp.received() : []).map((m) => [(m.rcpt_tos || []).join(' '), { text: m.text || '' }]),
+      ].reverse();
+      for (const [head, fields] of texts) {
+        if (!head.includes(to)) continue;
+        const body = Object.values(fields).filter((v) => typeof v === 'string' && !v.includes(to)).join(' ');
+        const code = body.match(/(?<![\d.])(\d{6})(?![\d.])/);
         if (code) return code[1];
       }
       return null;

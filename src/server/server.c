@@ -245,6 +245,7 @@ static void conn_ctx_start_request(conn_ctx *c)
     c->queued = false;
     c->office = false;
     c->answer.retry_after = 0;
+    c->answer.disposition = NULL;
 }
 
 static bool conn_ctx_held(conn_ctx *c)
@@ -313,6 +314,8 @@ static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, uns
     MHD_add_response_header(resp, "Content-Type",
                             content_type ? content_type : "application/json");
     MHD_add_response_header(resp, "X-Request-Id", c->request_id);
+    if (c->answer.disposition)
+        MHD_add_response_header(resp, "Content-Disposition", c->answer.disposition);
     if (c->answer.retry_after > 0) {
         char seconds[24];
         snprintf(seconds, sizeof seconds, "%lld", (long long)c->answer.retry_after);

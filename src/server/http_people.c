@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "crypto/pii.h"
 #include "notify/office.h"
 
 #include <jansson.h>
+#include <sodium.h>
 
 /* ---- errors */
 
@@ -278,6 +280,142 @@ static bool is_people_url(const char *url)
     return false;
 }
 
+/* ---- cookie sessions (the pages)
+ *
+ * A page logs in with the header `X-Kopilka-Session: cookie`: the session's
+ * token then goes into an HttpOnly, SameSite=Strict cookie (Secure behind
+ * TLS) instead of the answer, which carries `csrf` in its place. A request
+ * without Authorization is authenticated by the cookie its route takes
+ * (kp_customer on a customer's routes, kp_staff elsewhere); one that is,
+ * and is not a GET or HEAD, must carry `X-CSRF-Token` equal to its
+ * session's csrf, a hash of the token no other site can compute. Any
+ * request that is not a GET or HEAD and carries an Origin of another host
+ * is refused too (a second line against cross-site requests). */
+
+enum { CSRF_HEX = 32 };
+
+static const char *const login_routes[] = {"/v1/admin/login", "/v1/login", "/v1/signup"};
+static const char *const logout_routes[] = {"/v1/admin/logout", "/v1/logout", "/v1/me/erase"};
+static const char *const me_routes[] = {"/v1/admin/me", "/v1/me"};
+
+static bool url_in(const char *url, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(url, list[i]) == 0) return true;
+    return false;
+}
+#define URL_IN(url, list) url_in(url, list, sizeof list / sizeof list[0])
+
+/* The csrf of a session token: 32 hex digits of BLAKE2b over it. */
+static void csrf_of(const char *token, char out[CSRF_HEX + 1])
+{
+    static const unsigned char context[] = "kopilka csrf v1";
+    unsigned char h[CSRF_HEX / 2];
+    crypto_generichash(h, sizeof h, (const unsigned char *)token, strlen(token), context,
+                       sizeof context - 1);
+    sodium_bin2hex(out, CSRF_HEX + 1, h, sizeof h);
+}
+
+/* The value of cookie `name` in a Cookie header, into out; false when
+ * absent, empty or longer than cap - 1. */
+static bool cookie_value(const char *header, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    const char *p = header;
+    while (p && *p) {
+        while (*p == ' ' || *p == ';') p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            size_t v = len - n - 1;
+            if (v == 0 || v >= cap) return false;
+            memcpy(out, p + n + 1, v);
+            out[v] = '\0';
+            return true;
+        }
+        p = end;
+    }
+    return false;
+}
+
+static bool behind_tls(void)
+{
+    const char *proto = kp_http_header("X-Forwarded-Proto");
+    return proto && strcmp(proto, "https") == 0;
+}
+
+static const char *cookie_name(bool customer)
+{
+    return customer ? "kp_customer" : "kp_staff";
+}
+
+/* True when an Origin header names another host than the Host header. */
+static bool cross_site(void)
+{
+    const char *origin = kp_http_header("Origin");
+    if (origin == NULL) return false;
+    const char *host = kp_http_header("Host");
+    const char *o = strstr(origin, "://");
+    if (host == NULL || o == NULL) return true; /* "null" or garbage */
+    return strcasecmp(o + 3, host) != 0;
+}
+
+static unsigned refuse(kp_buf *out, const char *field, const char *message)
+{
+    kp_error e;
+    kp_error_set(&e, KP_ERR_FORBIDDEN, field, "%s", message);
+    return kp_http_error_answer(out, &e, NULL);
+}
+
+/* After a login by a page: the token into the cookie, csrf into the answer. */
+static void session_to_cookie(kp_http_answer *a, bool customer, kp_time now)
+{
+    json_t *root = json_loadb(a->body->data, a->body->len, 0, NULL);
+    const char *token = json_string_value(json_object_get(root, "token"));
+    kp_time expires = 0;
+    if (token == NULL || strlen(token) > 128 ||
+        !kp_time_parse(json_string_value(json_object_get(root, "expires_at")), &expires)) {
+        json_decref(root);
+        return;
+    }
+    char csrf[CSRF_HEX + 1];
+    csrf_of(token, csrf);
+    snprintf(a->set_cookie, sizeof a->set_cookie,
+             "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", cookie_name(customer),
+             token, (long long)(expires > now ? expires - now : 0),
+             behind_tls() ? "; Secure" : "");
+    json_object_del(root, "token");
+    json_object_set_new(root, "csrf", json_string(csrf));
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (text == NULL) {
+        a->set_cookie[0] = '\0';
+        return;
+    }
+    kp_buf_reset(a->body);
+    kp_buf_puts(a->body, text);
+    free(text);
+}
+
+/* A "me" answer of a cookie session gains its csrf. */
+static void add_csrf(kp_http_answer *a, const char *token)
+{
+    json_t *root = json_loadb(a->body->data, a->body->len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return;
+    }
+    char csrf[CSRF_HEX + 1];
+    csrf_of(token, csrf);
+    json_object_set_new(root, "csrf", json_string(csrf));
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (text == NULL) return;
+    kp_buf_reset(a->body);
+    kp_buf_puts(a->body, text);
+    free(text);
+}
+
 bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, const char *auth,
                            const char *body, size_t body_len, bool body_too_large,
                            kp_http_answer *answer)
@@ -314,8 +452,24 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
     }
     req.srv = srv;
     req.now = kp_clock_now(&srv->config.clock);
+    bool safe_method = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (!safe_method && cross_site()) {
+        answer->status = refuse(out, "Origin", "a cross-site request is refused: its Origin "
+                                "is not this server's host");
+        return true;
+    }
     static _Thread_local http_caller caller;
+    bool by_cookie = false;
     if (route->access != HTTP_PUBLIC) {
+        static _Thread_local char cookie_auth[160];
+        const char *cookies = auth == NULL ? kp_http_header("Cookie") : NULL;
+        char token[136];
+        if (cookies && cookie_value(cookies, cookie_name(route->access == HTTP_CUSTOMER), token,
+                                    sizeof token)) {
+            snprintf(cookie_auth, sizeof cookie_auth, "Bearer %s", token);
+            auth = cookie_auth;
+            by_cookie = true;
+        }
         kp_err err = authenticate(srv, auth, req.now, &caller);
         bool customer = caller.customer_id != 0;
         if (err == KP_OK && route->access == HTTP_STAFF && !caller.is_staff) err = KP_ERR_FORBIDDEN;
@@ -344,6 +498,17 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
                     : simple(out, err, "storage failed");
             return true;
         }
+        if (by_cookie && !safe_method) {
+            const char *sent = kp_http_header("X-CSRF-Token");
+            char csrf[CSRF_HEX + 1];
+            csrf_of(caller.token, csrf);
+            if (sent == NULL || strlen(sent) != CSRF_HEX || sodium_memcmp(sent, csrf, CSRF_HEX)) {
+                answer->status = refuse(out, "X-CSRF-Token", "a request authenticated by the "
+                                        "session cookie must carry X-CSRF-Token with the csrf "
+                                        "its login (or GET of \"me\") answered");
+                return true;
+            }
+        }
         req.caller = &caller;
     } else {
         /* Nobody authenticated: an anonymous customer, allowed nothing of
@@ -363,5 +528,17 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
     req.body = body;
     req.body_len = body_len;
     answer->status = route->fn(&req, answer);
+    bool ok = answer->status == 200 || answer->status == 201;
+    if (ok && URL_IN(url, login_routes)) {
+        const char *mode = kp_http_header("X-Kopilka-Session");
+        if (mode && strcmp(mode, "cookie") == 0)
+            session_to_cookie(answer, strcmp(url, "/v1/admin/login") != 0, req.now);
+    } else if (ok && by_cookie && URL_IN(url, logout_routes)) {
+        snprintf(answer->set_cookie, sizeof answer->set_cookie,
+                 "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+                 cookie_name(route->access == HTTP_CUSTOMER), behind_tls() ? "; Secure" : "");
+    } else if (ok && by_cookie && strcmp(method, "GET") == 0 && URL_IN(url, me_routes)) {
+        add_csrf(answer, caller.token);
+    }
     return true;
 }

@@ -73,12 +73,12 @@ typedef struct signup_call {
 static kp_err signup_parse(const http_request *r, signup_call *c, kp_error *e)
 {
     static const char *const keys[] = {"phone",   "code",     "card",    "full_name", "email",
-                                       "receipt", "birthday", "consent", "cookie",    NULL};
+                                       "receipt", "birthday", "consent", NULL};
     json_t *root = http_body_object(r, keys, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err = KP_OK;
     json_t *phone = json_object_get(root, "phone"), *code = json_object_get(root, "code");
-    json_t *consent = json_object_get(root, "consent"), *cookie = json_object_get(root, "cookie");
+    json_t *consent = json_object_get(root, "consent");
     if (!json_is_string(phone) || json_string_length(phone) == 0 ||
         json_string_length(phone) >= sizeof c->phone) {
         err = kp_error_set(e, KP_ERR_INVALID, "phone",
@@ -97,10 +97,6 @@ static kp_err signup_parse(const http_request *r, signup_call *c, kp_error *e)
         goto out;
     }
     snprintf(c->code, sizeof c->code, "%s", json_string_value(code));
-    if (cookie && !json_is_boolean(cookie)) {
-        err = kp_error_set(e, KP_ERR_INVALID, "cookie", "must be true or false");
-        goto out;
-    }
     if (!json_is_object(consent)) {
         err = kp_error_set(e, KP_ERR_INVALID, "consent",
                            "is required: {\"rules\": true, \"marketing\": true|false, "
@@ -138,7 +134,6 @@ static kp_err signup_parse(const http_request *r, signup_call *c, kp_error *e)
         goto out;
     }
     json_object_del(c->registration, "code");
-    json_object_del(c->registration, "cookie");
     json_object_set_new(c->registration, "consent",
                         json_pack("{s:b,s:s}", "given", 1, "text_version", c->version));
 out:

@@ -206,6 +206,10 @@ def server_routes():
             routes.add(("GET", "/v1/cards/{}"))
         for m in re.finditer(r'strcmp\(url, "(/[^"]*)"\) [!=]= 0', text):
             paths.add(m.group(1))
+        table = re.search(r"\*const pages\[\] = \{(.*?)\};", text, re.S)  # http_pages.c
+        if table:
+            for m in re.finditer(r'"(/[^"]*)"', table.group(1)):
+                routes.add(("GET", m.group(1)))
     return routes, paths
 
 
@@ -411,7 +415,7 @@ class Flows(unittest.TestCase):
 
     def run_flows(self):
         k, c = self.k, self.k.cards
-        for p in ("/live", "/ready", "/health", "/v1/openapi.json"):
+        for p in ("/live", "/ready", "/health", "/v1/openapi.json", "/", "/till", "/office"):
             self.call(200, "GET", p, key=None)
         self.call(405, "PUT", "/v1/openapi.json", {}, key=None)
         self.call(200, "GET", "/metrics", key=None)  # loopback: --metrics local serves it

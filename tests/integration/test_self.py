@@ -208,6 +208,34 @@ class SignUp(SelfTestCase):
         self.assertIn("signup.failed", [x["action"] for x in entries])
         self.assertNotIn(phone, json.dumps(entries))
 
+    def test_sign_up_into_a_cookie_session(self):
+        phone = "+79161110004"
+        self.k.call("POST", "/v1/login/code", {"phone": phone, "purpose": "signup"}, key=None)
+        code = self.code_sent_to(phone)
+        s, sess = self.k.call("POST", "/v1/signup",
+                              self.signup_body(phone, code, self.k.cards[3]), key=None,
+                              headers={"X-Kopilka-Session": "cookie"})
+        self.assertEqual(s, 201, self.k.last_raw())
+        self.assertNotIn("token", sess)
+        cookie = self.k._client.last_headers["Set-Cookie"]
+        self.assertIn("HttpOnly", cookie)
+        jar = {"Cookie": cookie.split(";")[0]}
+        # A write by cookie needs the csrf; its answer is the customer, no csrf in it.
+        s, _ = self.k.call("PATCH", "/v1/me", {"email": "c@example.com"}, key=None, headers=jar)
+        self.assertEqual(s, 403)
+        s, c = self.k.call("PATCH", "/v1/me", {"email": "c@example.com"}, key=None,
+                           headers=dict(jar, **{"X-CSRF-Token": sess["csrf"]}))
+        self.assertEqual((s, c["email"]), (200, "c@example.com"))
+        self.assertNotIn("csrf", c)
+        s, me = self.k.call("GET", "/v1/me", key=None, headers=jar)
+        self.assertEqual((s, me["csrf"]), (200, sess["csrf"]))
+        s, _ = self.k.call("POST", "/v1/me/erase", {"confirm": "ERASE"}, key=None,
+                           headers=dict(jar, **{"X-CSRF-Token": sess["csrf"]}))
+        self.assertEqual(s, 200)
+        self.assertIn("Max-Age=0", self.k._client.last_headers["Set-Cookie"])
+        s, _ = self.k.call("GET", "/v1/me", key=None, headers=jar)
+        self.assertEqual(s, 401)
+
     def test_sign_up_code_limits_are_the_login_codes(self):
         phone = "+79161110003"
         s, _ = self.k.call("POST", "/v1/login/code", {"phone": phone, "purpose": "signup"},

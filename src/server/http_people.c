@@ -1,9 +1,10 @@
 /*
  * http_people.c: the dispatcher of the back office's routes (docs/api.md,
- * "Back office"): finds the route in the tables of http_admin.c and
- * http_customers.c, authenticates the caller (a staff session token
- * "kps_...", or a terminal key "kp_..." where a till may call), and runs the
- * operation on a reader or through the writer. Personal data never reaches
+ * "Back office"): finds the route in the tables of http_admin.c,
+ * http_customers.c, http_notify.c and http_self.c, authenticates the
+ * caller (a staff session token "kps_...", a customer's "kpc_...", or a
+ * terminal key "kp_..." where a till may call), and runs the operation on
+ * a reader or through the writer. Personal data never reaches
  * a log from here: errors name fields, not values.
  */
 #include "http_people.h"
@@ -35,6 +36,29 @@ int64_t http_param_id(const char *text)
     long long v = strtoll(text, &end, 10);
     if (end == text || *end != '\0' || v <= 0) return 0;
     return v;
+}
+
+int64_t http_query_int(const char *name, int64_t dflt)
+{
+    const char *v = kp_http_arg(name);
+    if (v == NULL || v[0] == '\0') return dflt;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return *end == '\0' && x >= 0 ? x : -1;
+}
+
+kp_err http_history_page(int64_t *before, int64_t *limit, kp_error *e)
+{
+    *before = http_query_int("before", 0);
+    *limit = http_query_int("limit", KP_HISTORY_PAGE_MAX);
+    if (*before < 0)
+        return kp_error_set(e, KP_ERR_INVALID, "before",
+                            "must be an operation id (a whole number >= 0): the next_before of "
+                            "the page before");
+    if (*limit < 1 || *limit > KP_HISTORY_PAGE_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "limit", "must be a whole number from 1 to %d",
+                            KP_HISTORY_PAGE_MAX);
+    return KP_OK;
 }
 
 json_t *http_body_object(const http_request *r, const char *const *allowed, kp_error *e)
@@ -119,6 +143,28 @@ unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, k
     return err ? kp_http_error_answer(a->body, &e, &fe) : 200;
 }
 
+static kp_err do_audit_note(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                            bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    const http_audit_note *n = arg;
+    kp_err err = kp_office_audit(o, n->action, n->target, "%s", n->detail);
+    return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+unsigned http_audited(const http_request *r, http_audit_note *note, kp_http_answer *a)
+{
+    kp_buf scratch;
+    kp_buf_init(&scratch, 64 * 1024);
+    kp_http_answer side = {.status = 500, .body = &scratch};
+    unsigned status = http_office_write(r, do_audit_note, note, 200, &side);
+    if (status != 200) {
+        kp_buf_reset(a->body);
+        kp_buf_append(a->body, scratch.data, scratch.len);
+    }
+    kp_buf_release(&scratch);
+    return status;
+}
+
 /* ---- authentication */
 
 static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http_caller *c)
@@ -138,6 +184,7 @@ static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http
         if (err == KP_OK) {
             c->customer_id = customer_id;
             c->actor.kind = KP_ACTOR_CUSTOMER;
+            c->actor.customer_id = customer_id;
             snprintf(c->actor.name, sizeof c->actor.name, "customer:%lld", (long long)customer_id);
             snprintf(c->token, sizeof c->token, "%s", token);
         }
@@ -203,9 +250,10 @@ static bool match(const char *pattern, const char *url, char params[][KP_STR_MAX
 
 static bool is_people_url(const char *url)
 {
-    static const char *const notify_prefixes[] = {"/v1/customers/", "/v1/unsubscribe/"};
+    static const char *const notify_prefixes[] = {"/v1/customers/", "/v1/unsubscribe/",
+                                                  "/v1/me/"};
     static const char *const notify_paths[] = {"/v1/sms/inbound", "/v1/login/code", "/v1/login",
-                                               "/v1/me", "/v1/logout"};
+                                               "/v1/me",          "/v1/logout",     "/v1/signup"};
     for (size_t i = 0; i < sizeof notify_prefixes / sizeof notify_prefixes[0]; i++)
         if (strncmp(url, notify_prefixes[i], strlen(notify_prefixes[i])) == 0) return true;
     for (size_t i = 0; i < sizeof notify_paths / sizeof notify_paths[0]; i++)
@@ -375,7 +423,8 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
         size_t n;
     } tables[] = {{http_admin_routes, http_admin_routes_count},
                   {http_customer_routes, http_customer_routes_count},
-                  {http_notify_routes, http_notify_routes_count}};
+                  {http_notify_routes, http_notify_routes_count},
+                  {http_self_routes, http_self_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)
             if (match(tables[t].routes[i].pattern, url, req.params)) {

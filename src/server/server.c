@@ -247,6 +247,7 @@ static void conn_ctx_start_request(conn_ctx *c)
     c->office = false;
     c->answer.retry_after = 0;
     c->answer.set_cookie[0] = '\0';
+    c->answer.disposition = NULL;
 }
 
 static bool conn_ctx_held(conn_ctx *c)
@@ -330,6 +331,8 @@ static enum MHD_Result queue_answer(conn_ctx *c, struct MHD_Connection *conn, un
                                     struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Request-Id", c->request_id);
+    if (c->answer.disposition)
+        MHD_add_response_header(resp, "Content-Disposition", c->answer.disposition);
     if (c->answer.retry_after > 0) {
         char seconds[24];
         snprintf(seconds, sizeof seconds, "%lld", (long long)c->answer.retry_after);

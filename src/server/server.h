@@ -189,6 +189,9 @@ typedef struct kp_http_answer {
     kp_job *job;
     /* Out: seconds for a Retry-After header (a 429 or 503); 0 = none. */
     int64_t retry_after;
+    /* Out: a Content-Disposition header ("attachment; filename=..."), a
+     * string constant; NULL = none. */
+    const char *disposition;
     /* Out, when not NULL (KP_STR_MAX bytes): the store of the terminal key
      * that authenticated the request, for the access log; left as is
      * otherwise. */

@@ -228,12 +228,25 @@ kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *ou
 
 /* ---- one card */
 
+/* The card `number`; a customer's own session finds only their own cards:
+ * anyone else's is as unknown as a number never issued. */
 static kp_err find_card(kp_office *o, const char *number, kp_card_info *c, kp_error *e)
 {
     kp_err err = o->st->ops->people->card_info_get(o->st, number, c);
+    if (err == KP_OK && kp_office_is_self(o) && c->customer_id != o->actor.customer_id)
+        err = KP_ERR_NOT_FOUND;
     if (err == KP_ERR_NOT_FOUND)
         return kp_card_unknown(number, "card", e);
     return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+kp_err kp_card_picture(kp_office *o, kp_barcode_kind kind, bool png, const char *number,
+                       kp_buf *out, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_CARD_READ, e);
+    kp_card_info c;
+    if (err || (err = find_card(o, number, &c, e))) return err;
+    return png ? kp_barcode_png(kind, number, out, e) : kp_barcode_svg(kind, number, out, e);
 }
 
 kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e)

@@ -136,6 +136,15 @@ kp_err kp_till_purchase_by_phone(kp_store *st, const struct kp_pii *pii,
                                  const kp_program *program, const char *store,
                                  kp_purchase_req *req, kp_error *e);
 
+/* Why an operation of an account's history moved its points, as a JSON
+ * array written into out (appended): a purchase's explain list as the
+ * till got it (rule, kind, base, rate, points, text), and for the other
+ * types items of the same shape saying what happened (a return's points
+ * taken back and given back, a grant's rule, an adjustment's reason, a
+ * transfer, an expiry, an opening balance). `store` and `receipt` are the
+ * operation's (kp_history_entry); reads only. */
+kp_err kp_service_explain(kp_store *st, kp_op_type type, const char *store, const char *receipt,
+                          int64_t points, kp_scratch *sc, kp_buf *out, kp_error *e);
 /* The card's balance, lots and recent history. */
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
                        kp_error *e);

@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { date, dateTime, points } from '../lib/i18n.js';
 import { Alert, Button, Field, Table, useLoad } from '../lib/ui.jsx';
-import { opName, t, useAction } from './util.js';
+import { opName, t, unit, useAction } from './util.js';
 
 /* GET that answers null for a 404 (no family yet). */
 const orNull = (p) => p.catch((e) => (e.status === 404 ? null : Promise.reject(e)));
@@ -204,7 +204,7 @@ export function Family({ me, reload: reloadMe, onExpired }) {
           <div>
             <section class="card" aria-labelledby="pot-h">
               <h2 id="pot-h" class="figure-label">{t('family_pot')}</h2>
-              <p class="cab-big">{points(f.available !== undefined ? f.available : f.balance)} <span class="cab-unit">{t('points_word')}</span></p>
+              <p class="cab-big">{points(f.available !== undefined ? f.available : f.balance)} <span class="cab-unit">{unit(f.available !== undefined ? f.available : f.balance)}</span></p>
               <p class="muted">{iOwn ? t('family_you_own') : t('family_you_member')}</p>
             </section>
             <Members family={f} me={me} reload={reloadAll} onExpired={onExpired}

@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { date, points } from '../lib/i18n.js';
 import { Alert, Button, navigate } from '../lib/ui.jsx';
-import { byKind, groupDigits, kindName, mainCard, t, useAction } from './util.js';
+import { byKind, groupDigits, kindName, mainCard, pts, t, unit, useAction } from './util.js';
 
 const cardPath = (n, what) => `/v1/me/cards/${encodeURIComponent(n)}/${what}`;
 
@@ -17,9 +17,9 @@ function Balance({ card }) {
     <section class="card cab-balance" aria-labelledby="bal-h">
       <h2 id="bal-h" class="figure-label">{t('balance')}</h2>
       <p class="cab-big">
-        {points(card.available)} <span class="cab-unit">{t('points_word')}</span>
+        {points(card.available)} <span class="cab-unit">{unit(card.available)}</span>
       </p>
-      {card.pending > 0 && <p class="muted">{t('pending_total', { n: points(card.pending) })}</p>}
+      {card.pending > 0 && <p class="muted">{t('pending_total', { pts: pts(card.pending) })}</p>}
       {card.debt > 0 && <Alert kind="info">{t('debt', { n: points(card.debt) })}</Alert>}
       {kinds.length > 0 && (
         <table class="cab-kinds">
@@ -49,7 +49,7 @@ function Balance({ card }) {
         <ul class="cab-list">
           {expiring.slice(0, 12).map((x, i) => (
             <li key={i}>
-              <span>{t('expires_line', { n: points(x.points), kind: kindName(x.kind) })}</span>
+              <span>{t('expires_line', { pts: pts(x.points), kind: kindName(x.kind).toLowerCase() })}</span>
               <strong>{date(x.expires_at)}</strong>
             </li>
           ))}
@@ -69,7 +69,9 @@ function Tier({ card }) {
         {tier && tier.earn_multiplier && tier.earn_multiplier !== '1' && (
           <li>{t('tier_multiplier', { x: tier.earn_multiplier })}</li>
         )}
-        {tier && tier.discount ? <li>{t('tier_discount', { d: String(tier.discount) })}</li> : null}
+        {tier && tier.discount && !/^0(\.0+)?%?$/.test(String(tier.discount)) ? (
+          <li>{t('tier_discount', { d: String(tier.discount) })}</li>
+        ) : null}
         {card.personal_discount && <li>{t('personal_discount', { d: card.personal_discount })}</li>}
       </ul>
       {tier && tier.privileges && tier.privileges.length > 0 && (
@@ -199,7 +201,7 @@ export function ShowCard({ me, number }) {
           <img class="cab-show-barcode" src={cardPath(number, 'barcode.svg')} alt={t('barcode_of', { n: number })} />
           <p class="cab-show-number" aria-hidden="true">{groupDigits(number)}</p>
           <img class="cab-show-qr" src={cardPath(number, 'qr.svg')} alt={t('qr_of', { n: number })} />
-          <p class="cab-show-balance">{t('show_balance', { n: points(card.available) })}</p>
+          <p class="cab-show-balance">{t('show_balance', { pts: pts(card.available) })}</p>
         </>
       )}
       <a class="btn btn-secondary cab-show-close" href="#/" ref={closeRef}>{t('close')}</a>

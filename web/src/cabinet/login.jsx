@@ -135,19 +135,14 @@ export function Signup({ onDone }) {
   const [phone, setPhone] = useState('');
   const [step, setStep] = useState('phone');
   const [form, setForm] = useState({ code: '', ...EMPTY, rules: false, marketing: false });
-  const [version, setVersion] = useState(null);
   const code = useCode();
   const save = useAction();
   const codeRef = useRef(null);
   useRateWait(code);
   useFocus(codeRef, step === 'form');
-  /* The consent text's version the program asks for (public). */
-  useEffect(() => {
-    api('GET', '/v1/signup').then(
-      (r) => setVersion((r && r.consent_version) || ''),
-      () => setVersion(''),
-    );
-  }, []);
+  /* The version of the consent text the program asks for comes with the
+   * code; a program that names none takes the cabinet's own. */
+  const version = (code.sent && code.sent.consent_version) || TEXT_VERSION;
 
   async function ask(ev) {
     ev && ev.preventDefault();
@@ -160,7 +155,7 @@ export function Signup({ onDone }) {
       code: form.code.trim(),
       card: form.card.replace(/\s+/g, ''),
       full_name: form.full_name.trim(),
-      consent: { rules: form.rules, marketing: form.marketing, version: version || TEXT_VERSION },
+      consent: { rules: form.rules, marketing: form.marketing, version },
     };
     for (const k of ['email', 'receipt', 'birthday']) if (form[k].trim()) body[k] = form[k].trim();
     const r = await save.run(() => api('POST', '/v1/signup', body, { session: true }));
@@ -172,7 +167,7 @@ export function Signup({ onDone }) {
   const named = new Set(Object.keys(f));
   /* A refusal that names no field of the form is shown on top. */
   const known = ['code', 'card', 'full_name', 'email', 'receipt', 'birthday', 'consent', 'consent.rules',
-    'consent.marketing', 'consent.version', 'phone'];
+    'consent.marketing', 'consent.version', 'consent.text_version', 'phone'];
   const loose = save.err && (named.size === 0 || [...named].some((k) => !known.includes(k)));
   return (
     <div class="narrow">
@@ -191,7 +186,7 @@ export function Signup({ onDone }) {
         </form>
       ) : (
         <form class="card" onSubmit={submit} noValidate>
-          <Alert kind="info">{t('code_sent_sms', { to: phone.trim() })}</Alert>
+          <Alert kind="info">{t('code_sent_signup', { to: phone.trim() })}</Alert>
           <Alert kind="error">{codeError(code) || (loose ? save.err.message : null)}</Alert>
           {f.phone && <Alert kind="error">{f.phone}</Alert>}
           <Field label={t('code')} name="code" autocomplete="one-time-code" inputMode="numeric" maxLength={6}
@@ -210,8 +205,8 @@ export function Signup({ onDone }) {
             error={f.receipt} hint={t('receipt_hint')} onInput={set('receipt')} />
           <Field label={t('birthday_optional')} name="birthday" type="date" value={form.birthday}
             error={f.birthday} hint={t('birthday_hint')} onInput={set('birthday')} />
-          <Check label={t('consent_rules', { version: version || '—' })} checked={form.rules}
-            error={f['consent.rules'] || f['consent.version'] || f.consent} onChange={set('rules')} />
+          <Check label={t('consent_rules', { version })} checked={form.rules}
+            error={f['consent.rules'] || f['consent.version'] || f['consent.text_version'] || f.consent} onChange={set('rules')} />
           <Check label={t('consent_marketing')} checked={form.marketing} error={f['consent.marketing']}
             onChange={set('marketing')} />
           <Button type="submit" busy={save.busy} disabled={!form.rules}>{t('signup_submit')}</Button>

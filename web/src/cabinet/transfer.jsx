@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { points } from '../lib/i18n.js';
 import { Alert, Button, Field } from '../lib/ui.jsx';
-import { kindName, mainCard, newKey, t, useAction } from './util.js';
+import { kindName, mainCard, newKey, pts, t, useAction } from './util.js';
 
 export function Transfer({ me, reload, onExpired }) {
   const [by, setBy] = useState('phone');
@@ -55,19 +55,19 @@ export function Transfer({ me, reload, onExpired }) {
       {done && (
         <div ref={doneRef} tabIndex={-1}>
           <Alert kind="ok">
-            {t('transfer_done', { n: points(done.points), to: done.to })}
+            {t('transfer_done', { pts: pts(done.points), to: done.to })}
             {done.balance !== undefined ? ' ' + t('balance_now', { n: points(done.balance) }) : ''}
           </Alert>
         </div>
       )}
       <form class="card" onSubmit={submit} noValidate>
         <p class="muted">
-          {card ? t('transfer_from', { n: points(card.available) }) : t('no_cards')}
+          {card ? t('transfer_from', { pts: pts(card.available) }) : t('no_cards')}
         </p>
         {limits && (
           <ul class="hint cab-limits">
-            {limits.max_points ? <li>{t('limit_each', { n: points(limits.max_points) })}</li> : null}
-            {limits.daily_max_points ? <li>{t('limit_day', { n: points(limits.daily_max_points) })}</li> : null}
+            {limits.max_points ? <li>{t('limit_each', { pts: pts(limits.max_points) })}</li> : null}
+            {limits.daily_max_points ? <li>{t('limit_day', { pts: pts(limits.daily_max_points) })}</li> : null}
             {limits.kinds && limits.kinds.length ? (
               <li>{t('limit_kinds', { kinds: limits.kinds.map(kindName).join(', ') })}</li>
             ) : null}
@@ -96,7 +96,7 @@ export function Transfer({ me, reload, onExpired }) {
         <Field label={t('points_to_give')} name="points" inputMode="numeric" autocomplete="off" value={amount}
           error={f.points} onInput={edit(setAmount)} />
         <Button type="submit" busy={act.busy} disabled={!to.trim() || !amount.trim() || !card}>
-          {amount.trim() && /^\d+$/.test(amount.trim()) ? t('transfer_do_n', { n: points(Number(amount)) }) : t('transfer_do')}
+          {amount.trim() && /^\d+$/.test(amount.trim()) ? t('transfer_do_n', { pts: pts(Number(amount)) }) : t('transfer_do')}
         </Button>
       </form>
     </div>

@@ -4,7 +4,7 @@
 // card split by point kind.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../lib/api.js';
-import { makeT } from '../lib/i18n.js';
+import { getLang, makeT, points } from '../lib/i18n.js';
 import { strings } from './strings.js';
 
 export const t = makeT(strings);
@@ -79,9 +79,30 @@ export function newKey(prefix) {
   return prefix + '-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/* A card number in groups of four digits, for reading aloud. */
+/* A card number in groups of four (the last group takes up to five
+ * digits: 13 digits read 4 4 5), for reading aloud and comparing. */
 export function groupDigits(n) {
-  return String(n).replace(/(.{4})(?=.)/g, '$1 ');
+  const s = String(n);
+  if (!/^\d{9,}$/.test(s)) return s;
+  const groups = [];
+  let i = 0;
+  while (s.length - i > 5) {
+    groups.push(s.slice(i, i + 4));
+    i += 4;
+  }
+  groups.push(s.slice(i));
+  return groups.join(' ');
+}
+
+/* "1 500 баллов", "21 балл", "1 point": a number of points with the word
+ * in the language's plural form (strings.js: pt_one, pt_few, pt_many,
+ * pt_other). unit(n) is the word alone. */
+export function unit(n) {
+  const form = new Intl.PluralRules(getLang() === 'ru' ? 'ru-RU' : 'en-GB').select(Number(n) || 0);
+  return t('pt_' + form);
+}
+export function pts(n) {
+  return points(n) + '\u00a0' + unit(n);
 }
 
 /* The name of a point kind in the page's language (unknown kinds: as named). */

@@ -132,17 +132,19 @@ function Members({ family, me, reload, onLeft, onExpired }) {
               <div class="row cab-actions">
                 {iOwn && !m.owner && (
                   <Button kind="secondary" busy={act.busy} onClick={() => setSpend(m, !m.may_spend)}>
-                    {m.may_spend ? t('forbid_spend', { name: memberName(m, me) }) : t('allow_spend', { name: memberName(m, me) })}
+                    {m.may_spend ? t('forbid_spend') : t('allow_spend')}
+                    <span class="sr-only"> ({memberName(m, me)})</span>
                   </Button>
                 )}
                 {mayRemove && asking !== m.customer && (
                   <Button kind="secondary" onClick={() => setAsking(m.customer)}>
-                    {self ? (m.owner ? t('close_family') : t('leave')) : t('remove', { name: memberName(m, me) })}
+                    {self ? (m.owner ? t('close_family') : t('leave')) : t('remove')}
+                    {!self && <span class="sr-only"> ({memberName(m, me)})</span>}
                   </Button>
                 )}
               </div>
               {asking === m.customer && (
-                <div class="cab-confirm" role="group" aria-label={self ? t('leave') : t('remove', { name: memberName(m, me) })}>
+                <div class="cab-confirm" role="group" aria-label={self ? t('leave') : t('remove') + ' (' + memberName(m, me) + ')'}>
                   <p>{self ? (m.owner ? t('close_confirm') : t('leave_confirm')) : t('remove_confirm', { name: memberName(m, me) })}</p>
                   <div class="row">
                     <Button kind="danger" busy={act.busy} onClick={() => remove(m)}>{t('yes')}</Button>
@@ -183,6 +185,7 @@ export function Family({ me, reload: reloadMe, onExpired }) {
   const f = family.data;
   const inv = invites.data || { received: [], sent: [] };
   const iOwn = f && f.owner === me.customer;
+  const byId = new Map(((f && f.members) || []).map((m) => [m.customer, m]));
   return (
     <div class="cab-family">
       <h1>{t('family_title')}</h1>
@@ -219,7 +222,7 @@ export function Family({ me, reload: reloadMe, onExpired }) {
               columns={[
                 { key: 'at', label: t('when'), render: (h) => dateTime(h.at) },
                 { key: 'type', label: t('what'), render: (h) => opName(h.type) },
-                { key: 'customer', label: t('who'), render: (h) => memberName({ customer: h.customer, name: h.name }, me) },
+                { key: 'customer', label: t('who'), render: (h) => (h.customer ? memberName(byId.get(h.customer) || { customer: h.customer }, me) : '—') },
                 { key: 'points', label: t('points_col'), num: true, render: (h) => points(h.points) },
               ]}
             />

@@ -84,7 +84,7 @@ export function Login({ notice, onDone }) {
     );
     if (r) onDone();
   }
-  const codeErr = login.err && (login.err.byField().code || login.err.message);
+  const codeErr = login.err && (login.err.status === 401 ? t('code_wrong') : login.err.byField().code || login.err.message);
   return (
     <div class="narrow">
       <h1>{t('login_title')}</h1>
@@ -162,6 +162,7 @@ export function Signup({ onDone }) {
     if (r) onDone();
   }
   const f = save.err ? save.err.byField() : {};
+  if (save.err && save.err.status === 401) f.code = t('code_wrong');
   const set = (k) => (e) =>
     setForm({ ...form, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
   const named = new Set(Object.keys(f));

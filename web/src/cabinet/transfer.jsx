@@ -32,8 +32,15 @@ export function Transfer({ me, reload, onExpired }) {
     const body = { points: Number(amount), key };
     if (by === 'phone') body.to_phone = to.trim();
     else body.to_card = to.replace(/\s+/g, '');
-    if (!/^\d+$/.test(amount.trim())) {
-      act.setErr({ byField: () => ({ points: t('points_whole') }), message: t('points_whole') });
+    /* What the page knows already is said at once, in the page's words;
+     * the rest (the day's limit, an unknown phone) the server says. */
+    const n = Number(amount.trim());
+    let why = null;
+    if (!/^\d+$/.test(amount.trim()) || n <= 0) why = t('points_whole');
+    else if (limits && limits.max_points && n > limits.max_points) why = t('over_limit', { pts: pts(limits.max_points) });
+    else if (card && n > card.available) why = t('over_balance', { pts: pts(card.available) });
+    if (why) {
+      act.setErr({ byField: () => ({ points: why }), message: why });
       return;
     }
     const r = await act.run(() => api('POST', '/v1/me/transfers', body));
@@ -69,7 +76,7 @@ export function Transfer({ me, reload, onExpired }) {
             {limits.max_points ? <li>{t('limit_each', { pts: pts(limits.max_points) })}</li> : null}
             {limits.daily_max_points ? <li>{t('limit_day', { pts: pts(limits.daily_max_points) })}</li> : null}
             {limits.kinds && limits.kinds.length ? (
-              <li>{t('limit_kinds', { kinds: limits.kinds.map(kindName).join(', ') })}</li>
+              <li>{t('limit_kinds', { kinds: limits.kinds.map((k) => kindName(k).toLowerCase()).join(', ') })}</li>
             ) : null}
           </ul>
         )}

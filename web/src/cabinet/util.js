@@ -36,6 +36,7 @@ export function useAction(onUnauthorized) {
       return await fn();
     } catch (e) {
       const ae = asApiError(e);
+      if (ae.status === 0) ae.message = t('network');
       if (ae.status === 401 && onUnauthorized) onUnauthorized();
       else setErr(ae);
       return undefined;

@@ -314,7 +314,7 @@ test('transfer points within the limits, errors on the fields', async () => {
   await anna.getByLabel('Сколько баллов').fill('300');
   await anna.getByRole('button', { name: 'Перевести 300 баллов' }).click();
   await anna.getByText(`Переведено получателю ${PHONES.xss}: 300 баллов.`).waitFor();
-  await anna.getByText('Ваш баланс: 1 200.', { exact: false }).waitFor();
+  await anna.getByText('Ваш баланс: 1 200 баллов.', { exact: false }).waitFor();
   const to = await k.api('GET', '/v1/admin/customers/' + ids.xss, undefined, staff);
   assert.equal(to.body.balance, 300);
   // By card number too.

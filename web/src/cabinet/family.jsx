@@ -2,11 +2,11 @@
 // /v1/me/family and its invitations): create one, invite by phone (the
 // owner), accept or decline an invitation, say who may spend from the
 // shared pot, remove a member (the owner) or leave, and the pot's history.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { date, dateTime, points } from '../lib/i18n.js';
 import { Alert, Button, Field, Table, useLoad } from '../lib/ui.jsx';
-import { opName, t, unit, useAction } from './util.js';
+import { opName, t, unit, useAction, useFocus } from './util.js';
 
 /* GET that answers null for a 404 (no family yet). */
 const orNull = (p) => p.catch((e) => (e.status === 404 ? null : Promise.reject(e)));
@@ -95,10 +95,7 @@ function Members({ family, me, reload, onLeft, onExpired }) {
   const [asking, setAsking] = useState(null);
   const act = useAction(onExpired);
   const iOwn = family.owner === me.customer;
-  const confirmRef = useRef(null);
-  useEffect(() => {
-    if (asking && confirmRef.current) confirmRef.current.focus();
-  }, [asking]);
+  const confirmRef = useFocus(asking);
   async function setSpend(m, on) {
     const r = await act.run(() => api('PATCH', `/v1/me/family/members/${m.customer}`, { may_spend: on }));
     if (r !== undefined) reload();

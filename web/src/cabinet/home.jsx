@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { date, points } from '../lib/i18n.js';
 import { Alert, Button, navigate } from '../lib/ui.jsx';
-import { byKind, groupDigits, kindName, mainCard, pts, t, unit, useAction } from './util.js';
+import { byKind, groupDigits, kindName, mainCard, pts, t, unit, useAction, useFocus } from './util.js';
 
 const cardPath = (n, what) => `/v1/me/cards/${encodeURIComponent(n)}/${what}`;
 
@@ -94,10 +94,7 @@ function CardView({ card, reload, onExpired }) {
   const [asking, setAsking] = useState(false);
   const [done, setDone] = useState(false);
   const act = useAction(onExpired);
-  const cancelRef = useRef(null);
-  useEffect(() => {
-    if (asking && cancelRef.current) cancelRef.current.focus();
-  }, [asking]);
+  const cancelRef = useFocus(asking);
   async function block() {
     const r = await act.run(() => api('POST', cardPath(card.card, 'block'), { reason: 'lost' }));
     if (r !== undefined) {

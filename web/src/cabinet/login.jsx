@@ -3,20 +3,13 @@
 // the sign-up of a card from the website form (seed 003: the phone proved
 // by a code, then card number, name, e-mail, receipt number, birthday and
 // consents → POST /v1/signup), which logs the new customer in.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { Alert, Button, Check, Field } from '../lib/ui.jsx';
-import { TEXT_VERSION, contactBody, t, useAction, useCountdown } from './util.js';
+import { TEXT_VERSION, contactBody, t, useAction, useCountdown, useFocus } from './util.js';
 
 /* The gap the server keeps between two codes to one contact. */
 const CODE_GAP_SECONDS = 60;
-
-/* Puts the focus on the element of `ref` when `when` turns true. */
-function useFocus(ref, when) {
-  useEffect(() => {
-    if (when && ref.current) ref.current.focus();
-  }, [when]);
-}
 
 /*
  * Asking for a code: send(body) posts it, starts the wait before the next
@@ -68,10 +61,8 @@ export function Login({ notice, onDone }) {
   const [step, setStep] = useState('contact');
   const code = useCode();
   const login = useAction();
-  const codeRef = useRef(null);
-  const contactRef = useRef(null);
+  const codeRef = useFocus(step === 'code');
   useRateWait(code);
-  useFocus(codeRef, step === 'code');
 
   async function ask(ev) {
     ev && ev.preventDefault();
@@ -95,7 +86,7 @@ export function Login({ notice, onDone }) {
           <p class="muted">{t('login_intro')}</p>
           <Alert kind="error">{codeError(code)}</Alert>
           <Field label={t('phone_or_email')} name="contact" autocomplete="username" inputMode="email"
-            required value={contact} inputRef={contactRef} hint={t('phone_or_email_hint')}
+            required value={contact} hint={t('phone_or_email_hint')}
             error={code.err && code.err.status !== 429 ? Object.values(code.err.byField())[0] : null}
             onInput={(e) => setContact(e.currentTarget.value)} />
           <Button type="submit" busy={code.busy} disabled={!contact.trim() || code.wait > 0}>
@@ -137,9 +128,8 @@ export function Signup({ onDone }) {
   const [form, setForm] = useState({ code: '', ...EMPTY, rules: false, marketing: false });
   const code = useCode();
   const save = useAction();
-  const codeRef = useRef(null);
+  const codeRef = useFocus(step === 'form');
   useRateWait(code);
-  useFocus(codeRef, step === 'form');
   /* The version of the consent text the program asks for comes with the
    * code; a program that names none takes the cabinet's own. */
   const version = (code.sent && code.sent.consent_version) || TEXT_VERSION;

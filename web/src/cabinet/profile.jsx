@@ -4,11 +4,11 @@
 // language, marketing consent with its text version), the page's language,
 // a download of everything kept about them (GET /v1/me/export) and the
 // request to erase it (POST /v1/me/erase, typed confirmation).
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { date, dateTime, getLang, setLang, useLang } from '../lib/i18n.js';
 import { Alert, Button, Check, Field } from '../lib/ui.jsx';
-import { TEXT_VERSION, t, useAction } from './util.js';
+import { TEXT_VERSION, t, useAction, useFocus } from './util.js';
 
 const CHANNELS = ['email', 'sms'];
 
@@ -20,7 +20,7 @@ function Personal({ profile, reload, onExpired }) {
   });
   const [saved, setSaved] = useState(false);
   const act = useAction(onExpired);
-  const okRef = useRef(null);
+  const okRef = useFocus(saved);
   async function submit(ev) {
     ev.preventDefault();
     setSaved(false);
@@ -38,9 +38,6 @@ function Personal({ profile, reload, onExpired }) {
       reload();
     }
   }
-  useEffect(() => {
-    if (saved && okRef.current) okRef.current.focus();
-  }, [saved]);
   const f = act.err ? act.err.byField() : {};
   const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
   const loose = act.err && !['full_name', 'email', 'birthday', 'phone'].some((k) => f[k]);
@@ -160,10 +157,7 @@ function MyData({ onExpired, onErased }) {
   const [open, setOpen] = useState(false);
   const act = useAction(onExpired);
   const word = t('erase_word');
-  const inputRef = useRef(null);
-  useEffect(() => {
-    if (open && inputRef.current) inputRef.current.focus();
-  }, [open]);
+  const inputRef = useFocus(open);
   async function erase(ev) {
     ev.preventDefault();
     const r = await act.run(() => api('POST', '/v1/me/erase', { confirm: 'ERASE' }));

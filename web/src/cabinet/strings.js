@@ -118,7 +118,7 @@ export const strings = {
     points_whole: 'Укажите целое число баллов больше нуля.', over_limit: 'За один раз можно перевести не больше: {pts}.',
     over_balance: 'У вас доступно только {pts}.', transfer_do: 'Перевести',
     transfer_do_n: 'Перевести {pts}', transfer_done: 'Переведено получателю {to}: {pts}.',
-    balance_now: 'Ваш баланс: {n}.',
+    balance_now: 'Ваш баланс: {pts}.',
   },
   en: {
     brand: 'Kopilka', nav: 'Cabinet sections', loading: 'Loading…', retry: 'Try again', network: 'The server cannot be reached: check the connection and try again.',
@@ -230,6 +230,6 @@ export const strings = {
     points_whole: 'Enter a whole number of points above zero.', over_limit: 'At most {pts} may be transferred at a time.',
     over_balance: 'You have only {pts} available.', transfer_do: 'Transfer',
     transfer_do_n: 'Transfer {pts}', transfer_done: 'Transferred {pts} to {to}.',
-    balance_now: 'Your balance: {n}.',
+    balance_now: 'Your balance: {pts}.',
   },
 };

@@ -2,11 +2,10 @@
 // (POST /v1/me/transfers), within the program's limits; a refusal is shown
 // on the field it is about. Each filled-in form has its own key, so a
 // retried request never gives twice.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
-import { points } from '../lib/i18n.js';
 import { Alert, Button, Field } from '../lib/ui.jsx';
-import { kindName, mainCard, newKey, pts, t, useAction } from './util.js';
+import { kindName, mainCard, newKey, pts, t, useAction, useFocus } from './util.js';
 
 export function Transfer({ me, reload, onExpired }) {
   const [by, setBy] = useState('phone');
@@ -15,10 +14,7 @@ export function Transfer({ me, reload, onExpired }) {
   const [key, setKey] = useState(() => newKey('cab'));
   const [done, setDone] = useState(null);
   const act = useAction(onExpired);
-  const doneRef = useRef(null);
-  useEffect(() => {
-    if (done && doneRef.current) doneRef.current.focus();
-  }, [done]);
+  const doneRef = useFocus(done);
   const card = mainCard(me);
   const limits = me.transfers || null;
   /* Anything edited is a new transfer: a new key. */
@@ -63,7 +59,7 @@ export function Transfer({ me, reload, onExpired }) {
         <div ref={doneRef} tabIndex={-1}>
           <Alert kind="ok">
             {t('transfer_done', { pts: pts(done.points), to: done.to })}
-            {done.balance !== undefined ? ' ' + t('balance_now', { n: points(done.balance) }) : ''}
+            {done.balance !== undefined ? ' ' + t('balance_now', { pts: pts(done.balance) }) : ''}
           </Alert>
         </div>
       )}

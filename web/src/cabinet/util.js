@@ -47,6 +47,16 @@ export function useAction(onUnauthorized) {
   return { busy, err, setErr, run };
 }
 
+/* A ref whose element takes the focus each time `when` turns truthy (a
+ * confirmation opening, a result shown). */
+export function useFocus(when) {
+  const ref = useRef(null);
+  useEffect(() => {
+    if (when && ref.current) ref.current.focus();
+  }, [!!when]);
+  return ref;
+}
+
 /* A countdown in seconds (for "send again in N s"): [left, start(seconds)]. */
 export function useCountdown() {
   const [left, setLeft] = useState(0);

@@ -6,6 +6,7 @@
  * card event (who, when, why) and an audit entry.
  */
 #include "people_int.h"
+#include "service.h"
 #include "notify/notify.h"
 
 #include <stdio.h>
@@ -282,8 +283,25 @@ kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e
     kp_buf_puts(out, c.may_burn ? ",\"may_spend\":true" : ",\"may_spend\":false");
     kp_buf_json_kv_str(out, "block_reason", c.reason, true);
     kp_buf_json_kv_str(out, "replaced_by", c.replaced_by, true);
-    if (o->sc && o->st->ops->account_load(o->st, c.account_id, &o->sc->account) == KP_OK)
-        kp_buf_json_kv_i64(out, "balance", o->sc->account.balance, true);
+    if (o->sc && o->st->ops->account_load(o->st, c.account_id, &o->sc->account) == KP_OK) {
+        /* What the till would show beside the balance: spendable points,
+         * the individual discount and the lots they come from. */
+        const kp_account *a = &o->sc->account;
+        kp_buf_json_kv_i64(out, "balance", a->balance, true);
+        kp_buf_json_kv_i64(out, "available", kp_account_spendable(a, o->now), true);
+        kp_account_rules rules;
+        if ((err = o->st->ops->triggers->account_rules_get(o->st, c.account_id, &rules)))
+            return people_storage(o->st, err, e);
+        kp_buf_puts(out, ",\"personal_discount\":");
+        if (rules.has_personal_discount) {
+            char rate[16];
+            kp_percent_format(rules.personal_discount_bp, rate, sizeof rate);
+            kp_buf_json_str(out, rate);
+        } else {
+            kp_buf_puts(out, "null");
+        }
+        kp_service_lots_json(out, a);
+    }
     kp_buf_puts(out, ",\"events\":[");
     for (size_t i = 0; i < n; i++) {
         kp_buf_puts(out, i ? ",{" : "{");

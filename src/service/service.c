@@ -925,6 +925,22 @@ kp_err kp_service_explain(kp_store *st, kp_op_type type, const char *store, cons
     json_decref(answer);
     kp_op_row_release(&row);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+
+void kp_service_lots_json(kp_buf *out, const kp_account *a)
+{
+    kp_buf_puts(out, ",\"lots\":[");
+    for (size_t i = 0; i < a->n_lots; i++) {
+        const kp_lot *l = &a->lots[i];
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "kind", l->kind, false);
+        kp_buf_json_kv_i64(out, "amount", l->amount, true);
+        kp_buf_json_kv_i64(out, "remaining", l->remaining, true);
+        time_field(out, "earned_at", l->earned_at);
+        time_field(out, "active_from", l->active_from);
+        time_field(out, "expires_at", l->expires_at);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "]");
 }
 
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
@@ -976,19 +992,8 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
             kp_buf_json_kv_str(out, "personal_discount", rate, true);
         }
     }
-    kp_buf_puts(out, ",\"lots\":[");
-    for (size_t i = 0; i < a->n_lots; i++) {
-        const kp_lot *l = &a->lots[i];
-        kp_buf_puts(out, i ? ",{" : "{");
-        kp_buf_json_kv_str(out, "kind", l->kind, false);
-        kp_buf_json_kv_i64(out, "amount", l->amount, true);
-        kp_buf_json_kv_i64(out, "remaining", l->remaining, true);
-        time_field(out, "earned_at", l->earned_at);
-        time_field(out, "active_from", l->active_from);
-        time_field(out, "expires_at", l->expires_at);
-        kp_buf_puts(out, "}");
-    }
-    kp_buf_puts(out, "],\"history\":[");
+    kp_service_lots_json(out, a);
+    kp_buf_puts(out, ",\"history\":[");
     for (size_t i = 0; i < n_hist; i++) {
         const kp_history_item *h = &sc->history[i];
         kp_buf_puts(out, i ? ",{" : "{");

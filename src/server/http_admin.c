@@ -491,7 +491,7 @@ static unsigned route_picture(const http_request *r, kp_http_answer *a, kp_barco
     return status;
 }
 
-static unsigned route_barcode_svg(const http_request *r, kp_http_answer *a)
+unsigned http_route_barcode_svg(const http_request *r, kp_http_answer *a)
 {
     return route_picture(r, a, KP_BARCODE_CODE128, false);
 }
@@ -501,7 +501,7 @@ static unsigned route_barcode_png(const http_request *r, kp_http_answer *a)
     return route_picture(r, a, KP_BARCODE_CODE128, true);
 }
 
-static unsigned route_qr_svg(const http_request *r, kp_http_answer *a)
+unsigned http_route_qr_svg(const http_request *r, kp_http_answer *a)
 {
     return route_picture(r, a, KP_BARCODE_QR, false);
 }
@@ -534,9 +534,9 @@ const http_route http_admin_routes[] = {
     {"POST", "/v1/admin/terminals/{}/rotate", HTTP_STAFF, route_terminal_rotate},
     {"GET", "/v1/admin/export/customers.csv", HTTP_STAFF, route_export_customers},
     {"GET", "/v1/admin/export/balances.csv", HTTP_STAFF, route_export_balances},
-    {"GET", "/v1/cards/{}/barcode.svg", HTTP_STAFF_OR_TERMINAL, route_barcode_svg},
+    {"GET", "/v1/cards/{}/barcode.svg", HTTP_STAFF_OR_TERMINAL, http_route_barcode_svg},
     {"GET", "/v1/cards/{}/barcode.png", HTTP_STAFF_OR_TERMINAL, route_barcode_png},
-    {"GET", "/v1/cards/{}/qr.svg", HTTP_STAFF_OR_TERMINAL, route_qr_svg},
+    {"GET", "/v1/cards/{}/qr.svg", HTTP_STAFF_OR_TERMINAL, http_route_qr_svg},
     {"GET", "/v1/cards/{}/qr.png", HTTP_STAFF_OR_TERMINAL, route_qr_png},
 };
 const size_t http_admin_routes_count = sizeof http_admin_routes / sizeof http_admin_routes[0];

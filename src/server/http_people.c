@@ -70,23 +70,31 @@ json_t *http_body_object(const http_request *r, const char *const *allowed, kp_e
         kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
         return NULL;
     }
+    if (http_keys_check(root, "", allowed, e)) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+kp_err http_keys_check(json_t *obj, const char *prefix, const char *const *allowed, kp_error *e)
+{
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v)
+    json_object_foreach(obj, key, v)
     {
         bool ok = false;
         for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
         if (!ok) {
-            char names[256] = "";
+            char names[256] = "", field[sizeof e->field];
             for (size_t i = 0, at = 0; allowed[i] && at < sizeof names; i++)
                 at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
                                        allowed[i]);
-            kp_error_set(e, KP_ERR_INVALID, key, "unknown field (allowed: %s)", names);
-            json_decref(root);
-            return NULL;
+            snprintf(field, sizeof field, "%s%s", prefix, key);
+            return kp_error_set(e, KP_ERR_INVALID, field, "unknown field (allowed: %s)", names);
         }
     }
-    return root;
+    return KP_OK;
 }
 
 /* ---- running operations */

@@ -66,6 +66,11 @@ struct kp_prefs_req;
  * the field. */
 kp_err http_prefs_parse(const http_request *r, struct kp_prefs_req *req, kp_error *e);
 
+/* GET .../barcode.svg and .../qr.svg of a card (http_admin.c), for the back
+ * office's routes and the customer's own (kp_card_picture checks whose). */
+unsigned http_route_barcode_svg(const http_request *r, kp_http_answer *a);
+unsigned http_route_qr_svg(const http_request *r, kp_http_answer *a);
+
 /* The answer of a new customer's session (POST /v1/login, POST
  * /v1/signup): {"token", "expires_at", "customer"} into out (reset). */
 void http_customer_session_json(kp_buf *out, const char *token, kp_time expires_at,
@@ -96,6 +101,11 @@ unsigned http_audited(const http_request *r, http_audit_note *note, kp_http_answ
 /* The request's body as a JSON object ("" = {}), refusing members not in
  * `allowed` (NULL-terminated) with the allowed ones named; NULL with e set. */
 struct json_t *http_body_object(const http_request *r, const char *const *allowed, kp_error *e);
+
+/* Refuses a member of obj not in `allowed` (NULL-terminated), naming it
+ * (prefix + its key) and the allowed ones. */
+kp_err http_keys_check(struct json_t *obj, const char *prefix, const char *const *allowed,
+                       kp_error *e);
 
 /* Parses a positive id path parameter; 0 when it is not one. */
 int64_t http_param_id(const char *text);

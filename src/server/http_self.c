@@ -107,21 +107,11 @@ static kp_err signup_parse(const http_request *r, signup_call *c, kp_error *e)
                            "\"version\": \"<the texts' version>\"}");
         goto out;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach(consent, k, v)
-    {
-        if (strcmp(k, "rules") && strcmp(k, "marketing") && strcmp(k, "version")) {
-            char field[64];
-            snprintf(field, sizeof field, "consent.%.50s", k);
-            err = kp_error_set(e, KP_ERR_INVALID, field,
-                               "unknown field (allowed: rules, marketing, version)");
-            goto out;
-        }
-    }
-    json_t *rules = json_object_get(consent, "rules"), *marketing;
+    static const char *const consent_keys[] = {"rules", "marketing", "version", NULL};
+    if ((err = http_keys_check(consent, "consent.", consent_keys, e))) goto out;
+    json_t *rules = json_object_get(consent, "rules");
+    json_t *marketing = json_object_get(consent, "marketing");
     json_t *version = json_object_get(consent, "version");
-    marketing = json_object_get(consent, "marketing");
     if (!json_is_true(rules)) {
         err = kp_error_set(e, KP_ERR_INVALID, "consent.rules",
                            "must be true: the program's rules and the processing of personal "
@@ -311,29 +301,6 @@ static unsigned route_block(const http_request *r, kp_http_answer *a)
     return http_office_write(r, do_block, NULL, 200, a);
 }
 
-static kp_err do_picture(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                         bool *replayed, kp_field_errors *fe, kp_error *e)
-{
-    return kp_card_picture(o, *(const kp_barcode_kind *)arg, false, r->params[0], out, e);
-}
-
-static unsigned route_picture(const http_request *r, kp_http_answer *a, kp_barcode_kind kind)
-{
-    unsigned status = http_office_read(r, do_picture, &kind, a);
-    if (status == 200) a->content_type = "image/svg+xml";
-    return status;
-}
-
-static unsigned route_barcode(const http_request *r, kp_http_answer *a)
-{
-    return route_picture(r, a, KP_BARCODE_CODE128);
-}
-
-static unsigned route_qr(const http_request *r, kp_http_answer *a)
-{
-    return route_picture(r, a, KP_BARCODE_QR);
-}
-
 /* ---- family */
 
 typedef enum family_verb {
@@ -519,8 +486,9 @@ const http_route http_self_routes[] = {
     {"PATCH", "/v1/me", HTTP_CUSTOMER, route_edit},
     {"PUT", "/v1/me/notifications", HTTP_CUSTOMER, route_prefs},
     {"POST", "/v1/me/cards/{}/block", HTTP_CUSTOMER, route_block},
-    {"GET", "/v1/me/cards/{}/barcode.svg", HTTP_CUSTOMER, route_barcode},
-    {"GET", "/v1/me/cards/{}/qr.svg", HTTP_CUSTOMER, route_qr},
+    /* The back office's pictures: kp_card_picture draws only one's own. */
+    {"GET", "/v1/me/cards/{}/barcode.svg", HTTP_CUSTOMER, http_route_barcode_svg},
+    {"GET", "/v1/me/cards/{}/qr.svg", HTTP_CUSTOMER, http_route_qr_svg},
     {"GET", "/v1/me/family", HTTP_CUSTOMER, route_family_get},
     {"POST", "/v1/me/family", HTTP_CUSTOMER, route_family_create},
     {"GET", "/v1/me/family/invitations", HTTP_CUSTOMER, route_invitations},

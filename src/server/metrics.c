@@ -68,6 +68,22 @@ static const char *const routes[] = {
     "/v1/admin/families/{}/members",
     "/v1/admin/families/{}/members/{}",
     "/v1/admin/families/{}/members/{}/leave",
+    "/v1/signup", /* the customer's own API (http_self.c) */
+    "/v1/me",
+    "/v1/me/history",
+    "/v1/me/notifications",
+    "/v1/me/cards/{}/block",
+    "/v1/me/cards/{}/barcode.svg",
+    "/v1/me/cards/{}/qr.svg",
+    "/v1/me/family",
+    "/v1/me/family/invitations",
+    "/v1/me/family/invitations/{}/accept",
+    "/v1/me/family/invitations/{}/decline",
+    "/v1/me/family/members/{}",
+    "/v1/me/family/members/{}/remove",
+    "/v1/me/transfers",
+    "/v1/me/export",
+    "/v1/me/erase",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

@@ -636,7 +636,7 @@ kp_err kp_customer_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
 
 kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
+    kp_err err = kp_office_require_back_office(o, KP_PERM_CUSTOMER_READ, e);
     if (err == KP_OK) err = people_need_key(o, e);
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
@@ -934,6 +934,12 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
         if ((err = kp_card_event_record(o, c->number, from, KP_CARD_BLOCKED, "customer erased", "",
                                         e)))
             goto out;
+    }
+    /* The invitations they made, and those to their phone, go too: they
+     * hold a phone and its index. */
+    if ((err = pp->invitations_forget(o->st, id, row->has_phone_ix ? row->phone_ix : NULL))) {
+        err = people_storage(o->st, err, e);
+        goto out;
     }
     int64_t account_id = row->account_id;
     kp_time created = row->created_at, consent_at = row->consent_at;

@@ -93,6 +93,16 @@ kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e)
                         kp_permission_name(perm));
 }
 
+kp_err kp_office_require_back_office(const kp_office *o, kp_permission perm, kp_error *e)
+{
+    kp_err err = kp_office_require(o, perm, e);
+    if (err == KP_OK && o->actor.kind == KP_ACTOR_CUSTOMER)
+        err = kp_error_set(e, KP_ERR_FORBIDDEN, "",
+                           "this is the back office's, not a customer's own (%s is needed)",
+                           kp_permission_name(perm));
+    return err;
+}
+
 bool kp_office_is_self(const kp_office *o)
 {
     return o->actor.kind == KP_ACTOR_CUSTOMER && o->actor.customer_id > 0;

@@ -77,6 +77,11 @@ kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e);
  * learns which ids exist. */
 kp_err kp_office_require_customer(const kp_office *o, kp_permission perm, int64_t customer_id,
                                   kp_error *e);
+/* kp_office_require for an operation over many customers or cards (a
+ * search, a migration, a card by number nobody checked is theirs): a
+ * customer actor is refused (KP_ERR_FORBIDDEN) whatever their self
+ * permissions. */
+kp_err kp_office_require_back_office(const kp_office *o, kp_permission perm, kp_error *e);
 /* True when the actor is a customer's own session (kp_actor.customer_id). */
 bool kp_office_is_self(const kp_office *o);
 /* Makes the actor customer `customer_id` themselves ("customer:<id>"),

@@ -925,6 +925,7 @@ kp_err kp_service_explain(kp_store *st, kp_op_type type, const char *store, cons
     json_decref(answer);
     kp_op_row_release(&row);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
 
 void kp_service_lots_json(kp_buf *out, const kp_account *a)
 {

@@ -26,6 +26,7 @@ import unittest
 
 import harness
 from harness import LABOR
+from test_notify_routes import wait_for
 from test_people import CUSTOMERS_SECTION, PASSWORD
 
 CONSENT = {"given": True, "text_version": "2026-01"}
@@ -41,17 +42,6 @@ def program_file(directory):
     with open(path, "w") as f:
         json.dump(doc, f)
     return path
-
-
-def wait_for(what, check, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(step)
 
 
 class SelfTestCase(unittest.TestCase):

@@ -85,7 +85,7 @@ export function Login({ notice, onDone }) {
         <form class="card" onSubmit={ask} noValidate>
           <p class="muted">{t('login_intro')}</p>
           <Alert kind="error">{codeError(code)}</Alert>
-          <Field label={t('phone_or_email')} name="contact" autocomplete="username" inputMode="email"
+          <Field label={t('phone_or_email')} name="contact" autocomplete="username"
             required value={contact} hint={t('phone_or_email_hint')}
             error={code.err && code.err.status !== 429 ? Object.values(code.err.byField())[0] : null}
             onInput={(e) => setContact(e.currentTarget.value)} />

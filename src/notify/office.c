@@ -1237,6 +1237,38 @@ kp_err kp_customer_logout(kp_store *st, const char *token, kp_error *e)
     return err ? kp_error_set(e, err, "", "storage failed: %s", st->last_error) : KP_OK;
 }
 
+/* ,"profile": the customer's record as staff read it (kp_customer_get). */
+static kp_err me_profile(kp_office *o, int64_t customer_id, kp_buf *out, kp_error *e)
+{
+    kp_buf one;
+    kp_buf_init(&one, 64 * 1024);
+    kp_err err = kp_customer_get(o, customer_id, &one, e);
+    if (err == KP_OK) {
+        kp_buf_puts(out, ",\"profile\":");
+        kp_buf_append(out, one.data, one.len);
+    }
+    kp_buf_release(&one);
+    return err;
+}
+
+/* ,"transfers": what the program lets a customer give, or null. */
+static void me_transfers(const kp_people_policy *p, kp_buf *out)
+{
+    if (!p->transfers.enabled) {
+        kp_buf_puts(out, ",\"transfers\":null");
+        return;
+    }
+    kp_buf_puts(out, ",\"transfers\":{");
+    kp_buf_json_kv_i64(out, "max_points", p->transfers.max_points, false);
+    kp_buf_json_kv_i64(out, "daily_max_points", p->transfers.daily_max_points, true);
+    kp_buf_puts(out, ",\"kinds\":[");
+    for (size_t i = 0; i < p->transfers.n_kinds; i++) {
+        if (i) kp_buf_puts(out, ",");
+        kp_buf_json_str(out, p->transfers.kinds[i]);
+    }
+    kp_buf_puts(out, "]}");
+}
+
 kp_err kp_office_me(kp_office *o, int64_t customer_id, kp_time expires_at, kp_buf *out,
                     kp_error *e)
 {
@@ -1266,7 +1298,10 @@ kp_err kp_office_me(kp_office *o, int64_t customer_id, kp_time expires_at, kp_bu
     if (err) return err;
     kp_buf_puts(out, "],\"notifications\":{");
     err = kp_prefs_json(o, customer_id, out, e);
-    kp_buf_puts(out, "}}");
+    kp_buf_puts(out, "}");
+    if (err == KP_OK) err = me_profile(o, customer_id, out, e);
+    if (err == KP_OK) me_transfers(o->policy, out);
+    kp_buf_puts(out, "}");
     return err;
 }
 

@@ -174,7 +174,9 @@ kp_err kp_office_signup_check(kp_office *o, const uint8_t phone_ix[32], const ch
 kp_err kp_customer_session(kp_store *st, const char *token, kp_time now, int64_t *customer_id,
                            kp_time *expires_at);
 kp_err kp_customer_logout(kp_store *st, const char *token, kp_error *e);
-/* GET /v1/me: the customer's cards with their balance, and preferences. */
+/* GET /v1/me: the customer's own record (as staff read it: "profile"),
+ * cards with their balance, preferences, and the program's transfer limits
+ * ("transfers", null when it allows none). */
 kp_err kp_office_me(kp_office *o, int64_t customer_id, kp_time expires_at, kp_buf *out,
                     kp_error *e);
 

@@ -890,12 +890,24 @@ static unsigned route_login_code(const http_request *r, kp_http_answer *a)
     kp_reader *rd = kp_reader_acquire(r->srv->readers);
     const kp_program *program = kp_programs_hold(r->srv->programs);
     int32_t ttl = kp_notify_policy_of(rd->store, program)->login_code_ttl_seconds;
+    /* A sign-up's form shows the consent text of the version the program
+     * asks for (public: the same for everyone). */
+    char consent[sizeof ((kp_people_policy *)0)->consent_version];
+    snprintf(consent, sizeof consent, "%s",
+             kp_people_policy_of(rd->store, program)->consent_version);
     kp_programs_drop(r->srv->programs, program);
     kp_reader_release(r->srv->readers, rd);
     kp_buf_reset(a->body);
     kp_buf_puts(a->body, "{\"accepted\":true");
     kp_buf_json_kv_str(a->body, "channel", kp_channel_name(c.channel), true);
     kp_buf_json_kv_i64(a->body, "expires_in", ttl, true);
+    if (c.signup) {
+        kp_buf_puts(a->body, ",\"consent_version\":");
+        if (consent[0])
+            kp_buf_json_str(a->body, consent);
+        else
+            kp_buf_puts(a->body, "null");
+    }
     kp_buf_puts(a->body, "}");
     return 202;
 }

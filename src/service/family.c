@@ -438,6 +438,23 @@ static kp_err self_owner(const kp_office *o, const kp_family *f, kp_error *e)
                         "only the family's owner may do this (a member may leave)");
 }
 
+/* ,"name": a member's full name, opened with the key (null without it, or
+ * for an erased member): the family's members see whom they share with. */
+static void member_name_kv(kp_office *o, int64_t customer_id, kp_customer_row *row, kp_buf *out)
+{
+    char name[KP_NAME_MAX + 1] = "";
+    if (o->pii && o->st->ops->people->customer_get(o->st, customer_id, row) == KP_OK &&
+        row->state == KP_CUSTOMER_ACTIVE && row->name.len > 0 &&
+        kp_pii_open(o->pii, KP_PII_NAME, row->name.data, row->name.len, name, sizeof name,
+                    NULL) != KP_OK)
+        name[0] = '\0';
+    if (name[0])
+        kp_buf_json_kv_str(out, "name", name, true);
+    else
+        kp_buf_puts(out, ",\"name\":null");
+    sodium_memzero(name, sizeof name);
+}
+
 kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
 {
     kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
@@ -447,13 +464,19 @@ kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
     kp_family_member members[KP_FAMILY_MEMBERS_MAX];
     size_t n = 0;
     kp_history_entry *h = calloc(100, sizeof *h);
+    kp_customer_row *row = malloc(sizeof *row);
     size_t nh = 0;
-    if (h == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    if (h == NULL || row == NULL) {
+        free(h);
+        free(row);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    }
     if ((err = o->st->ops->people->members_of_family(o->st, id, members, KP_FAMILY_MEMBERS_MAX,
                                                      &n)) ||
         (err = o->st->ops->people->history_cards(o->st, f.account_id, 0, h, 100, &nh)) ||
         (err = o->st->ops->account_load(o->st, f.account_id, &o->sc->account))) {
         free(h);
+        free(row);
         return people_storage(o->st, err, e);
     }
     kp_buf_reset(out);
@@ -471,8 +494,10 @@ kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
                     members[i].customer_id == f.owner_id ? ",\"owner\":true" : ",\"owner\":false");
         kp_buf_puts(out, members[i].may_spend ? ",\"may_spend\":true" : ",\"may_spend\":false");
         people_time_kv(out, "joined_at", members[i].joined_at);
+        member_name_kv(o, members[i].customer_id, row, out);
         kp_buf_puts(out, "}");
     }
+    free(row);
     kp_buf_puts(out, "],\"history\":[");
     for (size_t i = 0; i < nh; i++) {
         kp_card_info c;

@@ -16,10 +16,15 @@ case "${1:-}" in
     # too (scripts/pg.sh).
     # python3-aiosmtpd: tests/integration/fakes.py's SMTP server, which
     # test_notify_send and the notification tests send e-mail to.
-    pkgs+=(nginx openssl postgresql python3-aiosmtpd) ;;
+    # chromium: the browser tests (tests/browser) drive Debian's chromium
+    # through playwright-core (web/package-lock.json).
+    pkgs+=(nginx openssl postgresql python3-aiosmtpd chromium) ;;
   "") ;;
   *) echo "usage: scripts/deps.sh [--test]" >&2; exit 2 ;;
 esac
+# Node.js bundles the pages (web/). An image that ships its own Node.js
+# with npm keeps it (Debian's npm package would conflict with it).
+command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -30,4 +35,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The pages' npm packages, exactly as web/package-lock.json pins them; again
+# only when the lockfile changed since the last install.
+web="$(dirname "$0")/../web"
+if [ ! -f "$web/node_modules/.package-lock.json" ] ||
+   [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+  echo "deps: npm ci in web/" >&2
+  npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
 fi

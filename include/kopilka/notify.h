@@ -51,12 +51,14 @@ typedef enum kp_notify_kind {
     KP_NOTIFY_CARD_REPLACED,  /* a card was replaced by another */
     KP_NOTIFY_LOGIN_CODE,     /* a one-time code to log in to the cabinet */
     KP_NOTIFY_CAMPAIGN,       /* a marketer's message to a segment */
+    KP_NOTIFY_FAMILY_INVITE,  /* a family's owner invited the customer to join it */
     KP_NOTIFY__COUNT
 } kp_notify_kind;
 
 /* "earned", "burnt", "returned", "expiring", "expired", "birthday",
  * "granted", "adjusted", "welcome", "tier", "transfer_in", "transfer_out",
- * "card_blocked", "card_replaced", "login_code", "campaign"; NULL when out
+ * "card_blocked", "card_replaced", "login_code", "campaign", "family_invite";
+ * NULL when out
  * of range. */
 const char *kp_notify_kind_name(kp_notify_kind kind);
 bool kp_notify_kind_parse(const char *name, kp_notify_kind *out);
@@ -314,6 +316,8 @@ typedef struct kp_notify_ops {
                                     int64_t *customer_id, kp_time *expires_at);
     /* (write) Ends a session; an unknown one is KP_OK. */
     kp_err (*customer_session_delete)(kp_store *s, const uint8_t token_hash[32]);
+    /* (write) Ends every session of the customer (erased); none is KP_OK. */
+    kp_err (*customer_sessions_end)(kp_store *s, int64_t customer_id);
 
     /* ---- reminders */
     /* Accounts after id `after`, in id order, holding open lots with

@@ -274,6 +274,28 @@ typedef struct kp_family_member {
     kp_time joined_at;
 } kp_family_member;
 
+/* An owner's invitation into their family, made out to whoever holds a
+ * phone (by its blind index: the phone need not be a customer's yet). The
+ * invitee sees it in their cabinet while it is pending and not expired,
+ * and accepts (joins the family) or declines it. */
+typedef enum kp_invitation_state {
+    KP_INVITATION_PENDING = 0,
+    KP_INVITATION_ACCEPTED = 1,
+    KP_INVITATION_DECLINED = 2,
+    KP_INVITATION_CANCELLED = 3, /* by the owner, or the family closed */
+} kp_invitation_state;
+
+typedef struct kp_family_invitation {
+    int64_t id;
+    int64_t family_id;
+    int64_t inviter_id;   /* the customer who owned the family and invited */
+    uint8_t phone_ix[32]; /* the invitee's phone's blind index */
+    kp_sealed phone;      /* the invitee's phone, sealed: the owner's list shows it */
+    kp_invitation_state state;
+    int64_t invitee_id; /* the customer who answered; 0 while pending */
+    kp_time created_at, expires_at, answered_at;
+} kp_family_invitation;
+
 /* One operation of an account's history, with the card that made it. */
 typedef struct kp_history_entry {
     int64_t op_id;
@@ -474,6 +496,25 @@ typedef struct kp_people_ops {
     kp_err (*members_of_family)(kp_store *s, int64_t family_id, kp_family_member *out, size_t limit,
                                 size_t *n);
 
+    /* ---- family invitations */
+    /* (write) Stores a new invitation; sets inv->id. */
+    kp_err (*invitation_insert)(kp_store *s, kp_family_invitation *inv);
+    /* The invitation `id`. KP_ERR_NOT_FOUND. */
+    kp_err (*invitation_get)(kp_store *s, int64_t id, kp_family_invitation *out);
+    /* (write) Rewrites the state, invitee_id and answered_at of inv->id.
+     * KP_ERR_NOT_FOUND. */
+    kp_err (*invitation_update)(kp_store *s, const kp_family_invitation *inv);
+    /* The pending invitations that expire after `now`, newest first: of
+     * family `family_id` when phone_ix is NULL, else to that phone (any
+     * family). */
+    kp_err (*invitations_pending)(kp_store *s, int64_t family_id, const uint8_t *phone_ix,
+                                  kp_time now, kp_family_invitation *out, size_t limit,
+                                  size_t *n);
+    /* (write) Deletes every invitation (any state) that customer
+     * inviter_id made, or that names phone_ix (NULL: none): an erased
+     * customer's phone and index go with them. None is KP_OK. */
+    kp_err (*invitations_forget)(kp_store *s, int64_t inviter_id, const uint8_t *phone_ix);
+
     /* ---- operations */
     /* Sum of the `points` of an account's operations of `type` made under
      * the idempotency store `store` at or after `since` (daily limits); 0
@@ -492,7 +533,8 @@ typedef struct kp_people_ops {
      * checks: customers with sealed personal data, birthday indexes, audit
      * MACs, and the outbox's: events with a sealed payload, messages with
      * a sealed text (an erased one has none), webhook endpoints (their
-     * secrets are sealed) and login codes (keyed hashes). Customers'
+     * secrets are sealed), login codes (keyed hashes) and family
+     * invitations (a sealed phone and its blind index). Customers'
      * sessions are not counted: their tokens are hashed without the key.
      * Not 0: a new key file must never be made for it. */
     kp_err (*sealed_count)(kp_store *s, int64_t *n);

@@ -650,6 +650,72 @@ static bool demo_state_save(const char *path, const demo_state *d, kp_error *e)
     return true;
 }
 
+/* The demo's staff, for the pages: an admin (the back office) and a
+ * cashier (the till), with random passwords kept in DEMO.db.demo-staff
+ * (mode 0600, "login password" a line) so every run can print them. Made
+ * once; a database whose file is gone keeps its accounts and gets no new
+ * ones (the passwords cannot be shown again: only their hashes are kept). */
+static const char *const demo_staff[][2] = {{"admin", "admin"}, {"cashier", "cashier"}};
+enum { DEMO_STAFF = 2 };
+
+static bool demo_staff_load(const char *path, char passwords[DEMO_STAFF][32])
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return false;
+    char line[96];
+    int n = 0;
+    while (n < DEMO_STAFF && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        size_t login = strlen(demo_staff[n][0]);
+        if (strncmp(line, demo_staff[n][0], login) != 0 || line[login] != ' ' ||
+            strlen(line + login + 1) >= 32)
+            break;
+        memcpy(passwords[n], line + login + 1, strlen(line + login + 1) + 1);
+        n++;
+    }
+    fclose(f);
+    return n == DEMO_STAFF;
+}
+
+static bool demo_staff_make(const char *db, const char *path, char passwords[DEMO_STAFF][32],
+                            kp_error *e)
+{
+    cli_office c;
+    if (!cli_office_open(&c, "demo", db, false)) {
+        kp_error_set(e, KP_ERR_IO, "demo", "cannot open %s to add the demo's staff", db);
+        return false;
+    }
+    kp_err err = c.st->ops->begin(c.st);
+    for (int i = 0; i < DEMO_STAFF && err == KP_OK; i++) {
+        unsigned char raw[12];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2base64(passwords[i], 32, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        int64_t id = 0;
+        err = kp_staff_add(&c.office, demo_staff[i][0], demo_staff[i][1], passwords[i], &id, e);
+    }
+    if (err == KP_OK) {
+        err = c.st->ops->commit(c.st);
+        if (err) kp_error_set(e, err, "database", "%s", c.st->last_error);
+    } else {
+        c.st->ops->rollback(c.st);
+    }
+    cli_office_close(&c);
+    if (err) return false;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        if (fd >= 0) close(fd);
+        kp_error_set(e, KP_ERR_IO, "demo", "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    for (int i = 0; i < DEMO_STAFF; i++) fprintf(f, "%s %s\n", demo_staff[i][0], passwords[i]);
+    if (fclose(f) != 0) {
+        kp_error_set(e, KP_ERR_IO, "demo", "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     static const char *const opts[] = {"--db", "--listen", NULL};
@@ -701,6 +767,14 @@ int cmd_demo(int argc, char **argv)
         if (err == KP_OK && !demo_state_save(state_path, &d, &e)) err = e.code;
         if (err) return fail("demo", &e);
     }
+    char staff_path[4200];
+    char passwords[DEMO_STAFF][32] = {{0}};
+    snprintf(staff_path, sizeof staff_path, "%s-staff", state_path);
+    bool have_staff = demo_staff_load(staff_path, passwords);
+    if (!have_staff && (fresh || !reused)) {
+        if (!demo_staff_make(db, staff_path, passwords, &e)) return fail("demo", &e);
+        have_staff = true;
+    }
     /* A receipt number of this run's own (the time and the process), so the
      * printed purchase is a new one, not a replay of the last run's. */
     char receipt[48];
@@ -717,6 +791,15 @@ int cmd_demo(int argc, char **argv)
            "\"amount\":200000}]}'\n  curl -s http://%s:%u/v1/cards/%s -H 'Authorization: Bearer "
            "%s'\n\n",
            host, port, d.key, d.cards[0], receipt, host, port, d.cards[0], d.key);
+    printf("Pages:\n  back office   http://%s:%u/office\n  cashier page  http://%s:%u/till "
+           "(pair it with the terminal key above, then log in as the cashier)\n  customers     "
+           "http://%s:%u/ (log-in codes need a channel: kopilka serve --notify FILE, "
+           "docs/notifications.md)\n",
+           host, port, host, port, host, port);
+    if (have_staff)
+        printf("  staff: admin / %s, cashier / %s (kept in %s, mode 0600)\n", passwords[0],
+               passwords[1], staff_path);
+    printf("\n");
     fflush(stdout);
     char *serve_argv[] = {(char *)db, (char *)"--listen", (char *)listen};
     return cmd_serve(3, serve_argv);

@@ -423,11 +423,31 @@ static kp_err plan_channel(plan *p, kp_channel channel, const char *to, const ch
     return err;
 }
 
+/* A sign-up's code (kp_office_signup_code): nobody's yet, so it goes to
+ * the phone its sealed payload names, in the program's language. */
+static kp_err plan_signup(plan *p)
+{
+    json_t *to = json_object_get(p->payload, "to"), *ch = json_object_get(p->payload, "channel");
+    kp_channel want;
+    if (!json_is_string(to) || !json_is_string(ch) ||
+        !kp_channel_parse(json_string_value(ch), &want) || want == KP_CHANNEL_WEBHOOK)
+        return KP_OK;
+    const kp_notify_config *cfg = p->env->config;
+    if (cfg == NULL || (want == KP_CHANNEL_SMS && !cfg->sms.on) ||
+        (want == KP_CHANNEL_EMAIL && !cfg->email.on))
+        return KP_OK;
+    kp_notify_prefs prefs;
+    memset(&prefs, 0, sizeof prefs);
+    return plan_channel(p, want, json_string_value(to), p->policy->language, &prefs, "");
+}
+
 static kp_err plan_customer(plan *p)
 {
     const kp_notify_env *env = p->env;
     const kp_notify_event *ev = p->ev;
     bool login = ev->kind == KP_NOTIFY_LOGIN_CODE;
+    if (login && p->customer_id == 0 && ev->account_id == 0 && env->pii && p->payload)
+        return plan_signup(p);
     if (p->customer_id == 0 || env->pii == NULL) return KP_OK;
     if (!login && !(p->policy->kinds & (1u << ev->kind))) return KP_OK;
     if (ev->sealed && p->payload == NULL) return KP_OK; /* nothing readable to send */

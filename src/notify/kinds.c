@@ -24,6 +24,7 @@ static const char *const kind_names[KP_NOTIFY__COUNT] = {
     [KP_NOTIFY_CARD_REPLACED] = "card_replaced",
     [KP_NOTIFY_LOGIN_CODE] = "login_code",
     [KP_NOTIFY_CAMPAIGN] = "campaign",
+    [KP_NOTIFY_FAMILY_INVITE] = "family_invite",
 };
 
 static const char *const channel_names[KP_CHANNEL__COUNT] = {

@@ -821,7 +821,7 @@ kp_err kp_prefs_json(kp_office *o, int64_t customer_id, kp_buf *out, kp_error *e
 
 kp_err kp_office_prefs(kp_office *o, int64_t customer_id, kp_buf *out, kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
+    kp_err err = kp_office_require_customer(o, KP_PERM_CUSTOMER_READ, customer_id, e);
     kp_customer_row *row = malloc(sizeof *row);
     if (err == KP_OK && row == NULL) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     if (err == KP_OK) err = customer_live(o, customer_id, row, e);
@@ -855,7 +855,7 @@ static kp_err prefs_store(kp_office *o, kp_notify_prefs *p, uint32_t off, const 
 kp_err kp_office_prefs_put(kp_office *o, int64_t customer_id, const kp_prefs_req *req, kp_buf *out,
                            kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_EDIT, e);
+    kp_err err = kp_office_require_customer(o, KP_PERM_CUSTOMER_EDIT, customer_id, e);
     kp_customer_row *row = malloc(sizeof *row);
     if (err == KP_OK && row == NULL) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     if (err == KP_OK) err = customer_live(o, customer_id, row, e);
@@ -909,14 +909,6 @@ kp_err kp_office_prefs_put(kp_office *o, int64_t customer_id, const kp_prefs_req
 
 /* --------------------------------------------- unsubscribe, SMS replies */
 
-/* The customer themselves acts: audited as "customer:<id>". */
-static void act_as_customer(kp_office *o, int64_t customer_id)
-{
-    memset(&o->actor, 0, sizeof o->actor);
-    o->actor.kind = KP_ACTOR_CUSTOMER;
-    snprintf(o->actor.name, sizeof o->actor.name, "customer:%lld", (long long)customer_id);
-}
-
 /* Takes `channel` off the customer's marketing. */
 static kp_err marketing_off(kp_office *o, int64_t customer_id, kp_channel channel,
                             const char *why, int64_t *cancelled, kp_error *e)
@@ -943,7 +935,7 @@ kp_err kp_office_unsubscribe(kp_office *o, const kp_notify_env *env, const char 
     kp_err err = customer_live(o, customer_id, row, e);
     free(row);
     if (err) return err;
-    act_as_customer(o, customer_id);
+    kp_office_act_as_customer(o, customer_id);
     char why[32];
     snprintf(why, sizeof why, "link channel=%s", kp_channel_name(*channel));
     return marketing_off(o, customer_id, *channel, why, cancelled, e);
@@ -998,7 +990,7 @@ kp_err kp_office_sms_inbound(kp_office *o, const char *from, const char *text, b
     kp_err err = kp_office_customer_by_contact(o, KP_CHANNEL_SMS, from, &customer_id, ix, e);
     if (err == KP_ERR_NOT_FOUND) return KP_OK; /* nobody's phone: nothing to stop */
     if (err) return err;
-    act_as_customer(o, customer_id);
+    kp_office_act_as_customer(o, customer_id);
     int64_t cancelled;
     err = marketing_off(o, customer_id, KP_CHANNEL_SMS, "sms-reply channel=sms", &cancelled, e);
     *acted = err == KP_OK;
@@ -1041,8 +1033,8 @@ static void code_hash(const kp_office *o, int64_t customer_id, const char *code,
 }
 
 /* Writes an event whose payload is sealed (a login code, a campaign). */
-static kp_err sealed_event(kp_office *o, kp_notify_kind kind, const char *key,
-                           const kp_customer_row *row, const char *payload, int64_t *event_id,
+static kp_err sealed_event(kp_office *o, kp_notify_kind kind, const char *key, int64_t account_id,
+                           int64_t customer_id, const char *payload, int64_t *event_id,
                            kp_error *e)
 {
     size_t len = strlen(payload), cap = len + KP_PII_OVERHEAD, sealed_len = 0;
@@ -1057,8 +1049,8 @@ static kp_err sealed_event(kp_office *o, kp_notify_kind kind, const char *key,
     memset(&ev, 0, sizeof ev);
     snprintf(ev.key, sizeof ev.key, "%s", key);
     ev.kind = kind;
-    ev.account_id = row->account_id;
-    ev.customer_id = row->id;
+    ev.account_id = account_id;
+    ev.customer_id = customer_id;
     ev.at = o->now;
     ev.sealed = true;
     ev.payload = sealed;
@@ -1096,13 +1088,14 @@ kp_err kp_office_login_code(kp_office *o, int64_t customer_id, kp_channel channe
                  kp_channel_name(channel));
         snprintf(key, sizeof key, "login:%lld:%s", (long long)customer_id, nonce);
         int64_t event_id;
-        err = sealed_event(o, KP_NOTIFY_LOGIN_CODE, key, row, payload, &event_id, e);
+        err = sealed_event(o, KP_NOTIFY_LOGIN_CODE, key, row->account_id, row->id, payload,
+                           &event_id, e);
         sodium_memzero(payload, sizeof payload);
     }
     sodium_memzero(code, sizeof code);
     free(row);
     if (err) return err;
-    act_as_customer(o, customer_id);
+    kp_office_act_as_customer(o, customer_id);
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)customer_id);
     err = kp_office_audit(o, "login.code", target, "channel=%s", kp_channel_name(channel));
@@ -1121,7 +1114,7 @@ kp_err kp_office_login(kp_office *o, int64_t customer_id, const char *code,
     err = nops(o)->login_code_check(o->st, customer_id, hash, o->now, pol->login_code_attempts,
                                     &ok);
     if (err && err != KP_ERR_NOT_FOUND) return storage(o, err, e);
-    act_as_customer(o, customer_id);
+    kp_office_act_as_customer(o, customer_id);
     char target[48];
     snprintf(target, sizeof target, "customer:%lld", (long long)customer_id);
     if (!ok) {
@@ -1133,6 +1126,14 @@ kp_err kp_office_login(kp_office *o, int64_t customer_id, const char *code,
                             "the code is wrong, expired or used up: ask for a new one at POST "
                             "/v1/login/code");
     }
+    return kp_office_session_start(o, customer_id, token, expires_at, e);
+}
+
+kp_err kp_office_session_start(kp_office *o, int64_t customer_id,
+                               char token[KP_CUSTOMER_TOKEN_LEN + 1], kp_time *expires_at,
+                               kp_error *e)
+{
+    kp_office_act_as_customer(o, customer_id);
     uint8_t raw[32], token_hash[32];
     randombytes_buf(raw, sizeof raw);
     memcpy(token, "kpc_", 4);
@@ -1140,9 +1141,74 @@ kp_err kp_office_login(kp_office *o, int64_t customer_id, const char *code,
     sodium_memzero(raw, sizeof raw);
     kp_token_hash(token, token_hash);
     *expires_at = o->now + KP_CUSTOMER_SESSION_TTL_SECONDS;
-    err = nops(o)->customer_session_insert(o->st, token_hash, customer_id, o->now, *expires_at);
+    kp_err err =
+        nops(o)->customer_session_insert(o->st, token_hash, customer_id, o->now, *expires_at);
+    char target[48];
+    snprintf(target, sizeof target, "customer:%lld", (long long)customer_id);
     if (err == KP_OK) err = kp_office_audit(o, "login", target, "%s", "");
     return err ? storage(o, err, e) : KP_OK;
+}
+
+/* ------------------------------------------------------------- sign-up */
+
+int64_t kp_signup_code_key(const uint8_t phone_ix[32])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | phone_ix[i];
+    return -(int64_t)(v >> 2) - 1;
+}
+
+kp_err kp_office_signup_code(kp_office *o, const char *phone, const uint8_t phone_ix[32],
+                             kp_error *e)
+{
+    kp_err err = people_need_key(o, e);
+    if (err) return err;
+    const kp_notify_policy *pol = kp_notify_policy_of(o->st, o->program);
+    int64_t key_id = kp_signup_code_key(phone_ix);
+    char code[KP_LOGIN_CODE_DIGITS + 1];
+    snprintf(code, sizeof code, "%06u", (unsigned)randombytes_uniform(1000000));
+    uint8_t hash[32];
+    code_hash(o, key_id, code, hash);
+    err = nops(o)->login_code_put(o->st, key_id, hash, o->now + pol->login_code_ttl_seconds,
+                                  o->now);
+    if (err) err = storage(o, err, e);
+    if (err == KP_OK) {
+        /* Nobody's yet: the phone travels (sealed) with the code. */
+        char payload[160], key[KP_NOTIFY_KEY_MAX], nonce[17];
+        uint8_t r[8];
+        randombytes_buf(r, sizeof r);
+        sodium_bin2hex(nonce, sizeof nonce, r, sizeof r);
+        snprintf(payload, sizeof payload, "{\"code\":\"%s\",\"channel\":\"sms\",\"to\":\"%s\"}",
+                 code, phone);
+        snprintf(key, sizeof key, "signup:%s", nonce);
+        int64_t event_id;
+        err = sealed_event(o, KP_NOTIFY_LOGIN_CODE, key, 0, 0, payload, &event_id, e);
+        sodium_memzero(payload, sizeof payload);
+    }
+    sodium_memzero(code, sizeof code);
+    if (err) return err;
+    err = kp_office_audit(o, "signup.code", "signup", "channel=sms");
+    return err ? storage(o, err, e) : KP_OK;
+}
+
+kp_err kp_office_signup_check(kp_office *o, const uint8_t phone_ix[32], const char *code,
+                              kp_error *e)
+{
+    kp_err err = people_need_key(o, e);
+    if (err) return err;
+    const kp_notify_policy *pol = kp_notify_policy_of(o->st, o->program);
+    int64_t key_id = kp_signup_code_key(phone_ix);
+    uint8_t hash[32];
+    code_hash(o, key_id, code, hash);
+    bool ok = false;
+    err = nops(o)->login_code_check(o->st, key_id, hash, o->now, pol->login_code_attempts, &ok);
+    if (err && err != KP_ERR_NOT_FOUND) return storage(o, err, e);
+    if (ok) return KP_OK;
+    if ((err = kp_office_audit(o, "signup.failed", "signup", "%s", "")))
+        return storage(o, err, e);
+    return kp_error_set(e, KP_ERR_UNAUTHORIZED, "code",
+                        "the code is wrong, expired or used up: ask for a new one at POST "
+                        "/v1/login/code with \"purpose\": \"signup\"");
 }
 
 static bool customer_token_shape(const char *token)
@@ -1169,6 +1235,38 @@ kp_err kp_customer_logout(kp_store *st, const char *token, kp_error *e)
     kp_token_hash(token, hash);
     kp_err err = st->ops->notify->customer_session_delete(st, hash);
     return err ? kp_error_set(e, err, "", "storage failed: %s", st->last_error) : KP_OK;
+}
+
+/* ,"profile": the customer's record as staff read it (kp_customer_get). */
+static kp_err me_profile(kp_office *o, int64_t customer_id, kp_buf *out, kp_error *e)
+{
+    kp_buf one;
+    kp_buf_init(&one, 64 * 1024);
+    kp_err err = kp_customer_get(o, customer_id, &one, e);
+    if (err == KP_OK) {
+        kp_buf_puts(out, ",\"profile\":");
+        kp_buf_append(out, one.data, one.len);
+    }
+    kp_buf_release(&one);
+    return err;
+}
+
+/* ,"transfers": what the program lets a customer give, or null. */
+static void me_transfers(const kp_people_policy *p, kp_buf *out)
+{
+    if (!p->transfers.enabled) {
+        kp_buf_puts(out, ",\"transfers\":null");
+        return;
+    }
+    kp_buf_puts(out, ",\"transfers\":{");
+    kp_buf_json_kv_i64(out, "max_points", p->transfers.max_points, false);
+    kp_buf_json_kv_i64(out, "daily_max_points", p->transfers.daily_max_points, true);
+    kp_buf_puts(out, ",\"kinds\":[");
+    for (size_t i = 0; i < p->transfers.n_kinds; i++) {
+        if (i) kp_buf_puts(out, ",");
+        kp_buf_json_str(out, p->transfers.kinds[i]);
+    }
+    kp_buf_puts(out, "]}");
 }
 
 kp_err kp_office_me(kp_office *o, int64_t customer_id, kp_time expires_at, kp_buf *out,
@@ -1200,7 +1298,10 @@ kp_err kp_office_me(kp_office *o, int64_t customer_id, kp_time expires_at, kp_bu
     if (err) return err;
     kp_buf_puts(out, "],\"notifications\":{");
     err = kp_prefs_json(o, customer_id, out, e);
-    kp_buf_puts(out, "}}");
+    kp_buf_puts(out, "}");
+    if (err == KP_OK) err = me_profile(o, customer_id, out, e);
+    if (err == KP_OK) me_transfers(o->policy, out);
+    kp_buf_puts(out, "}");
     return err;
 }
 
@@ -1361,7 +1462,8 @@ kp_err kp_office_campaign(kp_office *o, const kp_campaign_req *req, kp_buf *out,
         char key[KP_NOTIFY_KEY_MAX];
         snprintf(key, sizeof key, "campaign:%s:%lld", req->name, (long long)row->id);
         int64_t event_id = 0;
-        err = sealed_event(o, KP_NOTIFY_CAMPAIGN, key, row, payload, &event_id, e);
+        err = sealed_event(o, KP_NOTIFY_CAMPAIGN, key, row->account_id, row->id, payload,
+                           &event_id, e);
         if (err == KP_OK) {
             if (event_id) queued++;
             else already++;

@@ -143,13 +143,53 @@ kp_err kp_office_login_code(kp_office *o, int64_t customer_id, kp_channel channe
  * hashed), *expires_at. Wrong, expired or used up: KP_ERR_UNAUTHORIZED. */
 kp_err kp_office_login(kp_office *o, int64_t customer_id, const char *code,
                        char token[KP_CUSTOMER_TOKEN_LEN + 1], kp_time *expires_at, kp_error *e);
+/* (write) A session "kpc_..." for the customer into token (stored hashed)
+ * and *expires_at; the actor becomes the customer, the login is audited.
+ * What every way in (a login code, a sign-up) ends with. */
+kp_err kp_office_session_start(kp_office *o, int64_t customer_id,
+                               char token[KP_CUSTOMER_TOKEN_LEN + 1], kp_time *expires_at,
+                               kp_error *e);
+
+/* ---- the sign-up's code (a phone that is no customer's yet) */
+
+/* The login-code slot of a sign-up (login_code_put's customer_id): a
+ * negative number made from the phone's blind index, never a customer's
+ * id, so the code is bound to that phone as a login code is to its
+ * customer. */
+int64_t kp_signup_code_key(const uint8_t phone_ix[32]);
+/* (write) A new code for `phone` (E.164, its blind index phone_ix): its
+ * keyed hash stored in the phone's slot with the policy's ttl, and a
+ * LOGIN_CODE event with the sealed payload {"code","channel":"sms","to"}
+ * and no customer (the dispatcher sends it to "to"). Audited as
+ * signup.code, without the phone. */
+kp_err kp_office_signup_code(kp_office *o, const char *phone, const uint8_t phone_ix[32],
+                             kp_error *e);
+/* (write) Checks a sign-up's code for the phone: right, the code is used
+ * up; wrong, expired or used up: KP_ERR_UNAUTHORIZED (the attempt counted
+ * and audited as signup.failed: the caller keeps the write). */
+kp_err kp_office_signup_check(kp_office *o, const uint8_t phone_ix[32], const char *code,
+                              kp_error *e);
+
 /* The customer of a "kpc_..." token. KP_ERR_UNAUTHORIZED. */
 kp_err kp_customer_session(kp_store *st, const char *token, kp_time now, int64_t *customer_id,
                            kp_time *expires_at);
 kp_err kp_customer_logout(kp_store *st, const char *token, kp_error *e);
-/* GET /v1/me: the customer's cards with their balance, and preferences. */
+/* GET /v1/me: the customer's own record (as staff read it: "profile"),
+ * cards with their balance, preferences, and the program's transfer limits
+ * ("transfers", null when it allows none). */
 kp_err kp_office_me(kp_office *o, int64_t customer_id, kp_time expires_at, kp_buf *out,
                     kp_error *e);
+
+/* GET /v1/me/export (export.c): everything kept about the customer as one
+ * JSON object: "customer" (as the back office sees it), "cards" with their
+ * events (no staff names), "notifications" (preferences and consents),
+ * "history" (every operation with its explain list), "invitations" (a
+ * customer's own session), "messages" with their texts (a login code's
+ * left out); "history_complete" / "messages_complete" false past the
+ * export's bounds. customer.read on `customer_id`; reads only (the caller
+ * audits it). */
+kp_err kp_office_export(kp_office *o, const kp_notify_env *env, int64_t customer_id, kp_buf *out,
+                        kp_error *e);
 
 /* A per-contact limit of login codes (in the server's memory): at most
  * one a minute and five an hour for a contact's blind index. */

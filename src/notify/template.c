@@ -58,6 +58,7 @@ static const uint32_t kind_fields[KP_NOTIFY__COUNT] = {
     [KP_NOTIFY_CARD_REPLACED] = COMMON | B(F_OTHER_CARD),
     [KP_NOTIFY_LOGIN_CODE] = B(F_FIRST_NAME) | B(F_PROGRAM) | B(F_CODE),
     [KP_NOTIFY_CAMPAIGN] = COMMON | B(F_SUBJECT) | B(F_TEXT) | B(F_UNSUBSCRIBE_URL),
+    [KP_NOTIFY_FAMILY_INVITE] = B(F_FIRST_NAME) | B(F_PROGRAM),
 };
 
 static const char *kind_lists[KP_NOTIFY__COUNT][F__COUNT + 1];

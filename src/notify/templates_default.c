@@ -168,6 +168,19 @@ static const kind_lines lines[KP_NOTIFY__COUNT] = {
     [KP_NOTIFY_CAMPAIGN] = {
         .ru = {"{{subject}}", "{{text}}", "{{text}}"},
         .en = {"{{subject}}", "{{text}}", "{{text}}"}},
+    [KP_NOTIFY_FAMILY_INVITE] = {
+        .ru = {"Приглашение в семейный счёт",
+               "Вас пригласили в семейный счёт программы {{program}}: общие баллы на всю "
+               "семью. Откройте личный кабинет, чтобы принять или отклонить приглашение; оно "
+               "действует 7 дней.",
+               "Вас пригласили в семейный счёт {{program}}. Ответьте в личном кабинете за 7 "
+               "дней."},
+        .en = {"An invitation to a family account",
+               "You are invited to share a family account in {{program}}: one pot of points "
+               "for the whole family. Open your account to accept or decline the invitation; "
+               "it is valid for 7 days.",
+               "You are invited to a family account in {{program}}. Answer in your account "
+               "within 7 days."}},
 };
 
 /* The greeting and signature of the e-mails; the unsubscribe line for the

@@ -224,15 +224,6 @@ static unsigned route_staff_update(const http_request *r, kp_http_answer *a)
 
 /* ---- audit */
 
-static int64_t arg_int(const char *name, int64_t dflt)
-{
-    const char *v = kp_http_arg(name);
-    if (v == NULL || v[0] == '\0') return dflt;
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    return *end == '\0' ? x : -1;
-}
-
 /* A text argument of the audit filter: NULL when absent or empty; refused
  * past `max` bytes. */
 static kp_err audit_text_arg(const char *name, size_t max, const char **out, kp_error *e)
@@ -260,9 +251,9 @@ static kp_err audit_time_arg(const char *name, kp_time *out, kp_error *e)
 static kp_err audit_filter_args(kp_audit_filter *f, int64_t *limit, kp_error *e)
 {
     memset(f, 0, sizeof *f);
-    f->after_seq = arg_int("after", 0);
-    f->before_seq = arg_int("before", 0);
-    *limit = arg_int("limit", 100);
+    f->after_seq = http_query_int("after", 0);
+    f->before_seq = http_query_int("before", 0);
+    *limit = http_query_int("limit", 100);
     if (f->after_seq < 0)
         return kp_error_set(e, KP_ERR_INVALID, "after", "must be an entry number >= 0");
     if (f->before_seq < 0)
@@ -333,36 +324,6 @@ static unsigned route_batch(const http_request *r, kp_http_answer *a)
 }
 
 /* An audit entry for a read done on a reader (exports): one small job. */
-typedef struct audit_note {
-    const char *action;
-    char target[64];
-    char detail[128];
-} audit_note;
-
-static kp_err do_audit_note(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                            bool *replayed, kp_field_errors *fe, kp_error *e)
-{
-    const audit_note *n = arg;
-    kp_err err = kp_office_audit(o, n->action, n->target, "%s", n->detail);
-    return err ? people_storage(o->st, err, e) : KP_OK;
-}
-
-/* Records the note; on failure the answer becomes the error (an export
- * that cannot be audited is not given out). */
-static unsigned audited(const http_request *r, audit_note *note, kp_http_answer *a)
-{
-    kp_buf scratch;
-    kp_buf_init(&scratch, 64 * 1024);
-    kp_http_answer side = {.status = 500, .body = &scratch};
-    unsigned status = http_office_write(r, do_audit_note, note, 200, &side);
-    if (status != 200) {
-        kp_buf_reset(a->body);
-        kp_buf_append(a->body, scratch.data, scratch.len);
-    }
-    kp_buf_release(&scratch);
-    return status;
-}
-
 static kp_err do_batch_csv(kp_office *o, const http_request *r, void *arg, kp_buf *out,
                            bool *replayed, kp_field_errors *fe, kp_error *e)
 {
@@ -375,9 +336,9 @@ static unsigned route_batch_csv(const http_request *r, kp_http_answer *a)
 {
     unsigned status = http_office_read(r, do_batch_csv, NULL, a);
     if (status != 200) return status;
-    audit_note note = {.action = "card.export"};
+    http_audit_note note = {.action = "card.export"};
     snprintf(note.target, sizeof note.target, "batch:%lld", (long long)http_param_id(r->params[0]));
-    if ((status = audited(r, &note, a)) == 200) a->content_type = "text/csv; charset=utf-8";
+    if ((status = http_audited(r, &note, a)) == 200) a->content_type = "text/csv; charset=utf-8";
     return status;
 }
 
@@ -497,7 +458,7 @@ static void terminal_json(kp_buf *out, const kp_terminal *t, const char *key)
 static kp_err do_terminals(kp_office *o, const http_request *r, void *arg, kp_buf *out,
                            bool *replayed, kp_field_errors *fe, kp_error *e)
 {
-    int64_t after = arg_int("after", 0), limit = arg_int("limit", 100);
+    int64_t after = http_query_int("after", 0), limit = http_query_int("limit", 100);
     if (after < 0) return kp_error_set(e, KP_ERR_INVALID, "after", "must be a terminal id >= 0");
     if (limit < 1 || limit > KP_TERMINALS_PAGE_MAX)
         return kp_error_set(e, KP_ERR_INVALID, "limit", "must be from 1 to %d",
@@ -612,10 +573,10 @@ static unsigned route_export(const http_request *r, kp_http_answer *a, bool cust
     export_call x = {.customers = customers};
     unsigned status = http_office_read(r, do_export, &x, a);
     if (status != 200) return status;
-    audit_note note = {.action = customers ? "export.customers" : "export.balances"};
+    http_audit_note note = {.action = customers ? "export.customers" : "export.balances"};
     snprintf(note.target, sizeof note.target, "%s", customers ? "customers" : "balances");
     snprintf(note.detail, sizeof note.detail, "rows=%lld", (long long)x.rows);
-    if ((status = audited(r, &note, a)) == 200) a->content_type = "text/csv; charset=utf-8";
+    if ((status = http_audited(r, &note, a)) == 200) a->content_type = "text/csv; charset=utf-8";
     return status;
 }
 
@@ -640,15 +601,7 @@ static kp_err do_picture(kp_office *o, const http_request *r, void *arg, kp_buf 
                          bool *replayed, kp_field_errors *fe, kp_error *e)
 {
     const picture *p = arg;
-    kp_err err = kp_office_require(o, KP_PERM_CARD_READ, e);
-    if (err) return err;
-    kp_card card;
-    err = o->st->ops->card_find(o->st, r->params[0], &card);
-    if (err == KP_ERR_NOT_FOUND)
-        return kp_card_unknown(r->params[0], "card", e);
-    if (err) return people_storage(o->st, err, e);
-    return p->png ? kp_barcode_png(p->kind, r->params[0], out, e)
-                  : kp_barcode_svg(p->kind, r->params[0], out, e);
+    return kp_card_picture(o, p->kind, p->png, r->params[0], out, e);
 }
 
 static unsigned route_picture(const http_request *r, kp_http_answer *a, kp_barcode_kind kind,
@@ -660,7 +613,7 @@ static unsigned route_picture(const http_request *r, kp_http_answer *a, kp_barco
     return status;
 }
 
-static unsigned route_barcode_svg(const http_request *r, kp_http_answer *a)
+unsigned http_route_barcode_svg(const http_request *r, kp_http_answer *a)
 {
     return route_picture(r, a, KP_BARCODE_CODE128, false);
 }
@@ -670,7 +623,7 @@ static unsigned route_barcode_png(const http_request *r, kp_http_answer *a)
     return route_picture(r, a, KP_BARCODE_CODE128, true);
 }
 
-static unsigned route_qr_svg(const http_request *r, kp_http_answer *a)
+unsigned http_route_qr_svg(const http_request *r, kp_http_answer *a)
 {
     return route_picture(r, a, KP_BARCODE_QR, false);
 }
@@ -703,9 +656,9 @@ const http_route http_admin_routes[] = {
     {"POST", "/v1/admin/terminals/{}/rotate", HTTP_STAFF, route_terminal_rotate},
     {"GET", "/v1/admin/export/customers.csv", HTTP_STAFF, route_export_customers},
     {"GET", "/v1/admin/export/balances.csv", HTTP_STAFF, route_export_balances},
-    {"GET", "/v1/cards/{}/barcode.svg", HTTP_STAFF_OR_TERMINAL, route_barcode_svg},
+    {"GET", "/v1/cards/{}/barcode.svg", HTTP_STAFF_OR_TERMINAL, http_route_barcode_svg},
     {"GET", "/v1/cards/{}/barcode.png", HTTP_STAFF_OR_TERMINAL, route_barcode_png},
-    {"GET", "/v1/cards/{}/qr.svg", HTTP_STAFF_OR_TERMINAL, route_qr_svg},
+    {"GET", "/v1/cards/{}/qr.svg", HTTP_STAFF_OR_TERMINAL, http_route_qr_svg},
     {"GET", "/v1/cards/{}/qr.png", HTTP_STAFF_OR_TERMINAL, route_qr_png},
 };
 const size_t http_admin_routes_count = sizeof http_admin_routes / sizeof http_admin_routes[0];

@@ -89,9 +89,10 @@ static unsigned route_add_card(const http_request *r, kp_http_answer *a)
 static kp_err do_history(kp_office *o, const http_request *r, void *arg, kp_buf *out,
                          bool *replayed, kp_field_errors *fe, kp_error *e)
 {
-    int64_t id = http_param_id(r->params[0]);
+    int64_t id = http_param_id(r->params[0]), before, limit;
     if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "customer", "no such customer");
-    return kp_customer_history(o, id, out, e);
+    kp_err err = http_history_page(&before, &limit, e);
+    return err ? err : kp_customer_history(o, id, before, limit, out, e);
 }
 
 static unsigned route_history(const http_request *r, kp_http_answer *a)

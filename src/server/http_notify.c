@@ -23,16 +23,6 @@
 
 /* ---- small parsers */
 
-/* A query argument as a number >= 0 (absent: dflt); -1 when malformed. */
-static int64_t query_int(const char *name, int64_t dflt)
-{
-    const char *v = kp_http_arg(name);
-    if (v == NULL || v[0] == '\0') return dflt;
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    return *end == '\0' && x >= 0 ? x : -1;
-}
-
 static kp_err path_id(const char *param, const char *what, int64_t *id, kp_error *e)
 {
     *id = http_param_id(param);
@@ -125,11 +115,11 @@ static unsigned route_messages(const http_request *r, kp_http_answer *a)
     const char *ids[] = {"customer", "endpoint", "event", "before"};
     int64_t *into[] = {&q.f.customer_id, &q.f.endpoint_id, &q.f.event_id, &q.before};
     for (size_t i = 0; i < 4; i++)
-        if ((*into[i] = query_int(ids[i], 0)) < 0) {
+        if ((*into[i] = http_query_int(ids[i], 0)) < 0) {
             kp_error_set(&e, KP_ERR_INVALID, ids[i], "must be an id (a whole number >= 0)");
             return kp_http_error_answer(a->body, &e, NULL);
         }
-    q.limit = query_int("limit", 50);
+    q.limit = http_query_int("limit", 50);
     const char *state = kp_http_arg("state"), *channel = kp_http_arg("channel");
     kp_message_state st;
     if (state && state[0]) {
@@ -376,7 +366,7 @@ static unsigned route_templates_list(const http_request *r, kp_http_answer *a)
 
 /* ---- a customer's preferences */
 
-static kp_err prefs_parse(const http_request *r, kp_prefs_req *req, kp_error *e)
+kp_err http_prefs_parse(const http_request *r, kp_prefs_req *req, kp_error *e)
 {
     static const char *const keys[] = {"language", "utc_offset", "transactional", "marketing",
                                        "marketing_consent", NULL};
@@ -433,7 +423,7 @@ static kp_err do_prefs(kp_office *o, const http_request *r, void *arg, kp_buf *o
     if (err) return err;
     if (arg == NULL) return kp_office_prefs(o, id, out, e);
     kp_prefs_req req;
-    if ((err = prefs_parse(r, &req, e))) return err;
+    if ((err = http_prefs_parse(r, &req, e))) return err;
     return kp_office_prefs_put(o, id, &req, out, e);
 }
 
@@ -803,20 +793,23 @@ typedef struct login_call {
     kp_time expires_at;
     bool failed;
     kp_error failure;
+    bool signup; /* POST /v1/login/code with "purpose": "signup" */
 } login_call;
 
-/* {"phone"} or {"email"} (and "code" when `with_code`). */
+/* {"phone"} or {"email"} (and "code" when `with_code`; "purpose" when
+ * not). */
 static kp_err login_parse(const http_request *r, bool with_code, login_call *c, kp_error *e)
 {
-    static const char *const keys_code[] = {"phone", "email", "code", NULL};
+    static const char *const keys_code[] = {"phone", "email", "code", "purpose", NULL};
     json_t *root = http_body_object(r, keys_code, e);
     if (root == NULL) return KP_ERR_INVALID;
-    bool phone, email, code;
-    char p[64];
+    bool phone, email, code, purpose;
+    char p[64], why[16];
     kp_err err = str_member(root, "phone", false, p, sizeof p, &phone, e);
     if (err == KP_OK)
         err = str_member(root, "email", false, c->contact, sizeof c->contact, &email, e);
     if (err == KP_OK) err = str_member(root, "code", false, c->code, sizeof c->code, &code, e);
+    if (err == KP_OK) err = str_member(root, "purpose", false, why, sizeof why, &purpose, e);
     json_decref(root);
     if (err) return err;
     if (phone == email)
@@ -824,7 +817,19 @@ static kp_err login_parse(const http_request *r, bool with_code, login_call *c, 
     if (phone) snprintf(c->contact, sizeof c->contact, "%s", p);
     c->channel = phone ? KP_CHANNEL_SMS : KP_CHANNEL_EMAIL;
     if (!with_code && code)
-        return kp_error_set(e, KP_ERR_INVALID, "code", "unknown field (allowed: phone, email)");
+        return kp_error_set(e, KP_ERR_INVALID, "code",
+                            "unknown field (allowed: phone, email, purpose)");
+    if (with_code && purpose)
+        return kp_error_set(e, KP_ERR_INVALID, "purpose",
+                            "unknown field (allowed: phone, email, code)");
+    if (purpose && strcmp(why, "login") != 0 && strcmp(why, "signup") != 0)
+        return kp_error_set(e, KP_ERR_INVALID, "purpose",
+                            "must be \"login\" (the default) or \"signup\"");
+    c->signup = purpose && strcmp(why, "signup") == 0;
+    if (c->signup && !phone)
+        return kp_error_set(e, KP_ERR_INVALID, "phone",
+                            "is required for a sign-up: the code goes by SMS to the phone you "
+                            "register with");
     if (with_code) {
         bool digits = strlen(c->code) == KP_LOGIN_CODE_DIGITS;
         for (size_t i = 0; digits && c->code[i]; i++)
@@ -849,7 +854,12 @@ static kp_err do_login_code(kp_office *o, const http_request *r, void *arg, kp_b
                             bool *replayed, kp_field_errors *fe, kp_error *e)
 {
     login_call *c = arg;
-    return kp_office_login_code(o, c->customer_id, c->channel, e);
+    if (!c->signup) return kp_office_login_code(o, c->customer_id, c->channel, e);
+    char phone[KP_PHONE_MAX + 1];
+    const char *why;
+    if (!kp_norm_phone_in(c->contact, kp_phone_region_of(o->program), phone, &why))
+        return kp_error_set(e, KP_ERR_INVALID, "phone", "%s", why);
+    return kp_office_signup_code(o, phone, c->ix, e);
 }
 
 /* The per-address limit of the cabinet's login (docs/api.md, "Login
@@ -894,19 +904,34 @@ static unsigned route_login_code(const http_request *r, kp_http_answer *a)
         a->retry_after = retry_after;
         return kp_http_error(a->body, 429, "rate_limited", &e);
     }
-    if (c.customer_id) {
+    /* A login code goes to a customer's contact, a sign-up's to a phone
+     * that is nobody's yet; otherwise nothing goes, and the answer is the
+     * same. */
+    if (c.signup ? c.customer_id == 0 : c.customer_id != 0) {
         status = http_office_write(r, do_login_code, &c, 202, a);
         if (status != 202) return status;
     }
     kp_reader *rd = kp_reader_acquire(r->srv->readers);
     const kp_program *program = kp_programs_hold(r->srv->programs);
     int32_t ttl = kp_notify_policy_of(rd->store, program)->login_code_ttl_seconds;
+    /* A sign-up's form shows the consent text of the version the program
+     * asks for (public: the same for everyone). */
+    char consent[sizeof ((kp_people_policy *)0)->consent_version];
+    snprintf(consent, sizeof consent, "%s",
+             kp_people_policy_of(rd->store, program)->consent_version);
     kp_programs_drop(r->srv->programs, program);
     kp_reader_release(r->srv->readers, rd);
     kp_buf_reset(a->body);
     kp_buf_puts(a->body, "{\"accepted\":true");
     kp_buf_json_kv_str(a->body, "channel", kp_channel_name(c.channel), true);
     kp_buf_json_kv_i64(a->body, "expires_in", ttl, true);
+    if (c.signup) {
+        kp_buf_puts(a->body, ",\"consent_version\":");
+        if (consent[0])
+            kp_buf_json_str(a->body, consent);
+        else
+            kp_buf_puts(a->body, "null");
+    }
     kp_buf_puts(a->body, "}");
     return 202;
 }
@@ -923,13 +948,19 @@ static kp_err do_login(kp_office *o, const http_request *r, void *arg, kp_buf *o
         return KP_OK;
     }
     if (err) return err;
+    http_customer_session_json(out, c->token, c->expires_at, c->customer_id);
+    return KP_OK;
+}
+
+void http_customer_session_json(kp_buf *out, const char *token, kp_time expires_at,
+                                int64_t customer_id)
+{
     kp_buf_reset(out);
     kp_buf_puts(out, "{");
-    kp_buf_json_kv_str(out, "token", c->token, false);
-    people_time_kv(out, "expires_at", c->expires_at);
-    kp_buf_json_kv_i64(out, "customer", c->customer_id, true);
+    kp_buf_json_kv_str(out, "token", token, false);
+    people_time_kv(out, "expires_at", expires_at);
+    kp_buf_json_kv_i64(out, "customer", customer_id, true);
     kp_buf_puts(out, "}");
-    return KP_OK;
 }
 
 static unsigned route_login(const http_request *r, kp_http_answer *a)

@@ -1,9 +1,10 @@
 /*
  * http_people.c: the dispatcher of the back office's routes (docs/api.md,
- * "Back office"): finds the route in the tables of http_admin.c and
- * http_customers.c, authenticates the caller (a staff session token
- * "kps_...", or a terminal key "kp_..." where a till may call), and runs the
- * operation on a reader or through the writer. Personal data never reaches
+ * "Back office"): finds the route in the tables of http_admin.c,
+ * http_customers.c, http_notify.c and http_self.c, authenticates the
+ * caller (a staff session token "kps_...", a customer's "kpc_...", or a
+ * terminal key "kp_..." where a till may call), and runs the operation on
+ * a reader or through the writer. Personal data never reaches
  * a log from here: errors name fields, not values.
  */
 #include "http_people.h"
@@ -12,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "crypto/pii.h"
 #include "notify/office.h"
 
 #include <jansson.h>
+#include <sodium.h>
 
 /* ---- errors */
 
@@ -35,6 +38,29 @@ int64_t http_param_id(const char *text)
     return v;
 }
 
+int64_t http_query_int(const char *name, int64_t dflt)
+{
+    const char *v = kp_http_arg(name);
+    if (v == NULL || v[0] == '\0') return dflt;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return *end == '\0' && x >= 0 ? x : -1;
+}
+
+kp_err http_history_page(int64_t *before, int64_t *limit, kp_error *e)
+{
+    *before = http_query_int("before", 0);
+    *limit = http_query_int("limit", KP_HISTORY_PAGE_MAX);
+    if (*before < 0)
+        return kp_error_set(e, KP_ERR_INVALID, "before",
+                            "must be an operation id (a whole number >= 0): the next_before of "
+                            "the page before");
+    if (*limit < 1 || *limit > KP_HISTORY_PAGE_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "limit", "must be a whole number from 1 to %d",
+                            KP_HISTORY_PAGE_MAX);
+    return KP_OK;
+}
+
 json_t *http_body_object(const http_request *r, const char *const *allowed, kp_error *e)
 {
     json_t *root = r->body_len == 0 ? json_object() : kp_json_body_load(r->body, r->body_len, 0, e);
@@ -44,23 +70,31 @@ json_t *http_body_object(const http_request *r, const char *const *allowed, kp_e
         kp_error_set(e, KP_ERR_INVALID, "", "the body must be a JSON object");
         return NULL;
     }
+    if (http_keys_check(root, "", allowed, e)) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+kp_err http_keys_check(json_t *obj, const char *prefix, const char *const *allowed, kp_error *e)
+{
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v)
+    json_object_foreach(obj, key, v)
     {
         bool ok = false;
         for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
         if (!ok) {
-            char names[256] = "";
+            char names[256] = "", field[sizeof e->field];
             for (size_t i = 0, at = 0; allowed[i] && at < sizeof names; i++)
                 at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
                                        allowed[i]);
-            kp_error_set(e, KP_ERR_INVALID, key, "unknown field (allowed: %s)", names);
-            json_decref(root);
-            return NULL;
+            snprintf(field, sizeof field, "%s%s", prefix, key);
+            return kp_error_set(e, KP_ERR_INVALID, field, "unknown field (allowed: %s)", names);
         }
     }
-    return root;
+    return KP_OK;
 }
 
 /* ---- running operations */
@@ -117,6 +151,28 @@ unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, k
     return err ? kp_http_error_answer(a->body, &e, &fe) : 200;
 }
 
+static kp_err do_audit_note(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                            bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    const http_audit_note *n = arg;
+    kp_err err = kp_office_audit(o, n->action, n->target, "%s", n->detail);
+    return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+unsigned http_audited(const http_request *r, http_audit_note *note, kp_http_answer *a)
+{
+    kp_buf scratch;
+    kp_buf_init(&scratch, 64 * 1024);
+    kp_http_answer side = {.status = 500, .body = &scratch};
+    unsigned status = http_office_write(r, do_audit_note, note, 200, &side);
+    if (status != 200) {
+        kp_buf_reset(a->body);
+        kp_buf_append(a->body, scratch.data, scratch.len);
+    }
+    kp_buf_release(&scratch);
+    return status;
+}
+
 /* ---- authentication */
 
 static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http_caller *c)
@@ -136,6 +192,7 @@ static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http
         if (err == KP_OK) {
             c->customer_id = customer_id;
             c->actor.kind = KP_ACTOR_CUSTOMER;
+            c->actor.customer_id = customer_id;
             snprintf(c->actor.name, sizeof c->actor.name, "customer:%lld", (long long)customer_id);
             snprintf(c->token, sizeof c->token, "%s", token);
         }
@@ -201,9 +258,10 @@ static bool match(const char *pattern, const char *url, char params[][KP_STR_MAX
 
 static bool is_people_url(const char *url)
 {
-    static const char *const notify_prefixes[] = {"/v1/customers/", "/v1/unsubscribe/"};
+    static const char *const notify_prefixes[] = {"/v1/customers/", "/v1/unsubscribe/",
+                                                  "/v1/me/"};
     static const char *const notify_paths[] = {"/v1/sms/inbound", "/v1/login/code", "/v1/login",
-                                               "/v1/me", "/v1/logout"};
+                                               "/v1/me",          "/v1/logout",     "/v1/signup"};
     for (size_t i = 0; i < sizeof notify_prefixes / sizeof notify_prefixes[0]; i++)
         if (strncmp(url, notify_prefixes[i], strlen(notify_prefixes[i])) == 0) return true;
     for (size_t i = 0; i < sizeof notify_paths / sizeof notify_paths[0]; i++)
@@ -229,6 +287,142 @@ size_t kp_http_body_max(const char *method, const char *url)
     return KP_BODY_MAX;
 }
 
+/* ---- cookie sessions (the pages)
+ *
+ * A page logs in with the header `X-Kopilka-Session: cookie`: the session's
+ * token then goes into an HttpOnly, SameSite=Strict cookie (Secure behind
+ * TLS) instead of the answer, which carries `csrf` in its place. A request
+ * without Authorization is authenticated by the cookie its route takes
+ * (kp_customer on a customer's routes, kp_staff elsewhere); one that is,
+ * and is not a GET or HEAD, must carry `X-CSRF-Token` equal to its
+ * session's csrf, a hash of the token no other site can compute. Any
+ * request that is not a GET or HEAD and carries an Origin of another host
+ * is refused too (a second line against cross-site requests). */
+
+enum { CSRF_HEX = 32 };
+
+static const char *const login_routes[] = {"/v1/admin/login", "/v1/login", "/v1/signup"};
+static const char *const logout_routes[] = {"/v1/admin/logout", "/v1/logout", "/v1/me/erase"};
+static const char *const me_routes[] = {"/v1/admin/me", "/v1/me"};
+
+static bool url_in(const char *url, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(url, list[i]) == 0) return true;
+    return false;
+}
+#define URL_IN(url, list) url_in(url, list, sizeof list / sizeof list[0])
+
+/* The csrf of a session token: 32 hex digits of BLAKE2b over it. */
+static void csrf_of(const char *token, char out[CSRF_HEX + 1])
+{
+    static const unsigned char context[] = "kopilka csrf v1";
+    unsigned char h[CSRF_HEX / 2];
+    crypto_generichash(h, sizeof h, (const unsigned char *)token, strlen(token), context,
+                       sizeof context - 1);
+    sodium_bin2hex(out, CSRF_HEX + 1, h, sizeof h);
+}
+
+/* The value of cookie `name` in a Cookie header, into out; false when
+ * absent, empty or longer than cap - 1. */
+static bool cookie_value(const char *header, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    const char *p = header;
+    while (p && *p) {
+        while (*p == ' ' || *p == ';') p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            size_t v = len - n - 1;
+            if (v == 0 || v >= cap) return false;
+            memcpy(out, p + n + 1, v);
+            out[v] = '\0';
+            return true;
+        }
+        p = end;
+    }
+    return false;
+}
+
+static bool behind_tls(void)
+{
+    const char *proto = kp_http_header("X-Forwarded-Proto");
+    return proto && strcmp(proto, "https") == 0;
+}
+
+static const char *cookie_name(bool customer)
+{
+    return customer ? "kp_customer" : "kp_staff";
+}
+
+/* True when an Origin header names another host than the Host header. */
+static bool cross_site(void)
+{
+    const char *origin = kp_http_header("Origin");
+    if (origin == NULL) return false;
+    const char *host = kp_http_header("Host");
+    const char *o = strstr(origin, "://");
+    if (host == NULL || o == NULL) return true; /* "null" or garbage */
+    return strcasecmp(o + 3, host) != 0;
+}
+
+static unsigned refuse(kp_buf *out, const char *field, const char *message)
+{
+    kp_error e;
+    kp_error_set(&e, KP_ERR_FORBIDDEN, field, "%s", message);
+    return kp_http_error_answer(out, &e, NULL);
+}
+
+/* After a login by a page: the token into the cookie, csrf into the answer. */
+static void session_to_cookie(kp_http_answer *a, bool customer, kp_time now)
+{
+    json_t *root = json_loadb(a->body->data, a->body->len, 0, NULL);
+    const char *token = json_string_value(json_object_get(root, "token"));
+    kp_time expires = 0;
+    if (token == NULL || strlen(token) > 128 ||
+        !kp_time_parse(json_string_value(json_object_get(root, "expires_at")), &expires)) {
+        json_decref(root);
+        return;
+    }
+    char csrf[CSRF_HEX + 1];
+    csrf_of(token, csrf);
+    snprintf(a->set_cookie, sizeof a->set_cookie,
+             "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", cookie_name(customer),
+             token, (long long)(expires > now ? expires - now : 0),
+             behind_tls() ? "; Secure" : "");
+    json_object_del(root, "token");
+    json_object_set_new(root, "csrf", json_string(csrf));
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (text == NULL) {
+        a->set_cookie[0] = '\0';
+        return;
+    }
+    kp_buf_reset(a->body);
+    kp_buf_puts(a->body, text);
+    free(text);
+}
+
+/* A "me" answer of a cookie session gains its csrf. */
+static void add_csrf(kp_http_answer *a, const char *token)
+{
+    json_t *root = json_loadb(a->body->data, a->body->len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return;
+    }
+    char csrf[CSRF_HEX + 1];
+    csrf_of(token, csrf);
+    json_object_set_new(root, "csrf", json_string(csrf));
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (text == NULL) return;
+    kp_buf_reset(a->body);
+    kp_buf_puts(a->body, text);
+    free(text);
+}
+
 bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, const char *auth,
                            const char *body, size_t body_len, bool body_too_large,
                            kp_http_answer *answer)
@@ -245,6 +439,7 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
     } tables[] = {{http_admin_routes, http_admin_routes_count},
                   {http_customer_routes, http_customer_routes_count},
                   {http_notify_routes, http_notify_routes_count},
+                  {http_self_routes, http_self_routes_count},
                   {http_office_routes, http_office_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)
@@ -266,8 +461,24 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
     req.srv = srv;
     req.now = kp_clock_now(&srv->config.clock);
     req.client = kp_http_client_address();
+    bool safe_method = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (!safe_method && cross_site()) {
+        answer->status = refuse(out, "Origin", "a cross-site request is refused: its Origin "
+                                "is not this server's host");
+        return true;
+    }
     static _Thread_local http_caller caller;
+    bool by_cookie = false;
     if (route->access != HTTP_PUBLIC) {
+        static _Thread_local char cookie_auth[160];
+        const char *cookies = auth == NULL ? kp_http_header("Cookie") : NULL;
+        char token[136];
+        if (cookies && cookie_value(cookies, cookie_name(route->access == HTTP_CUSTOMER), token,
+                                    sizeof token)) {
+            snprintf(cookie_auth, sizeof cookie_auth, "Bearer %s", token);
+            auth = cookie_auth;
+            by_cookie = true;
+        }
         kp_err err = authenticate(srv, auth, req.now, &caller);
         bool customer = caller.customer_id != 0;
         if (err == KP_OK && route->access == HTTP_STAFF && !caller.is_staff) err = KP_ERR_FORBIDDEN;
@@ -296,6 +507,17 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
                     : simple(out, err, "storage failed");
             return true;
         }
+        if (by_cookie && !safe_method) {
+            const char *sent = kp_http_header("X-CSRF-Token");
+            char csrf[CSRF_HEX + 1];
+            csrf_of(caller.token, csrf);
+            if (sent == NULL || strlen(sent) != CSRF_HEX || sodium_memcmp(sent, csrf, CSRF_HEX)) {
+                answer->status = refuse(out, "X-CSRF-Token", "a request authenticated by the "
+                                        "session cookie must carry X-CSRF-Token with the csrf "
+                                        "its login (or GET of \"me\") answered");
+                return true;
+            }
+        }
         req.caller = &caller;
     } else {
         /* Nobody authenticated: an anonymous customer, allowed nothing of
@@ -316,5 +538,17 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
     req.body = body;
     req.body_len = body_len;
     answer->status = route->fn(&req, answer);
+    bool ok = answer->status == 200 || answer->status == 201;
+    if (ok && URL_IN(url, login_routes)) {
+        const char *mode = kp_http_header("X-Kopilka-Session");
+        if (mode && strcmp(mode, "cookie") == 0)
+            session_to_cookie(answer, strcmp(url, "/v1/admin/login") != 0, req.now);
+    } else if (ok && by_cookie && URL_IN(url, logout_routes)) {
+        snprintf(answer->set_cookie, sizeof answer->set_cookie,
+                 "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+                 cookie_name(route->access == HTTP_CUSTOMER), behind_tls() ? "; Secure" : "");
+    } else if (ok && by_cookie && strcmp(method, "GET") == 0 && URL_IN(url, me_routes)) {
+        add_csrf(answer, caller.token);
+    }
     return true;
 }

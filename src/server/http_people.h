@@ -4,8 +4,9 @@
  * path parameters, running an operation on a reader or through the writer,
  * and answering errors (http_error.h). http_admin.c (staff, audit, adjustments,
  * cards, exports), http_customers.c (customers, families, transfers),
- * http_notify.c (notifications, the cabinet's login) and http_office.c (the
- * dashboard, CSV imports) each register one table.
+ * http_notify.c (notifications, the cabinet's login), http_self.c (the
+ * customer's own API) and http_office.c (the dashboard, CSV imports) each
+ * register one table.
  */
 #ifndef KOPILKA_HTTP_PEOPLE_H
 #define KOPILKA_HTTP_PEOPLE_H
@@ -61,6 +62,23 @@ extern const http_route http_notify_routes[];
 extern const size_t http_notify_routes_count;
 extern const http_route http_office_routes[];
 extern const size_t http_office_routes_count;
+extern const http_route http_self_routes[];
+extern const size_t http_self_routes_count;
+
+struct kp_prefs_req;
+/* The body of PUT .../notifications (http_notify.c) into req; errors name
+ * the field. */
+kp_err http_prefs_parse(const http_request *r, struct kp_prefs_req *req, kp_error *e);
+
+/* GET .../barcode.svg and .../qr.svg of a card (http_admin.c), for the back
+ * office's routes and the customer's own (kp_card_picture checks whose). */
+unsigned http_route_barcode_svg(const http_request *r, kp_http_answer *a);
+unsigned http_route_qr_svg(const http_request *r, kp_http_answer *a);
+
+/* The answer of a new customer's session (POST /v1/login, POST
+ * /v1/signup): {"token", "expires_at", "customer"} into out (reset). */
+void http_customer_session_json(kp_buf *out, const char *token, kp_time expires_at,
+                                int64_t customer_id);
 
 /* An operation on the back office. Read-only ones may run on a reader;
  * everything that writes, and every read of personal data (it is audited),
@@ -74,11 +92,32 @@ unsigned http_office_write(const http_request *r, http_office_fn fn, void *arg, 
 /* Runs fn on a reader connection (fn must not write). */
 unsigned http_office_read(const http_request *r, http_office_fn fn, void *arg, kp_http_answer *a);
 
+/* An audit entry written after an answer read on a reader (an export). */
+typedef struct http_audit_note {
+    const char *action;
+    char target[64];
+    char detail[128];
+} http_audit_note;
+/* Records the note through the writer; on failure the answer becomes the
+ * error (an export that cannot be audited is not given out). */
+unsigned http_audited(const http_request *r, http_audit_note *note, kp_http_answer *a);
+
 /* The request's body as a JSON object ("" = {}), refusing members not in
  * `allowed` (NULL-terminated) with the allowed ones named; NULL with e set. */
 struct json_t *http_body_object(const http_request *r, const char *const *allowed, kp_error *e);
 
+/* Refuses a member of obj not in `allowed` (NULL-terminated), naming it
+ * (prefix + its key) and the allowed ones. */
+kp_err http_keys_check(struct json_t *obj, const char *prefix, const char *const *allowed,
+                       kp_error *e);
+
 /* Parses a positive id path parameter; 0 when it is not one. */
 int64_t http_param_id(const char *text);
+/* A query argument as a whole number >= 0 (absent or empty: dflt); -1
+ * when it is malformed or negative. */
+int64_t http_query_int(const char *name, int64_t dflt);
+/* ?before=&limit= of a history page (limit 1..KP_HISTORY_PAGE_MAX, default
+ * the most); KP_ERR_INVALID naming the argument. */
+kp_err http_history_page(int64_t *before, int64_t *limit, kp_error *e);
 
 #endif

@@ -62,6 +62,7 @@
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
+#include "web_assets.h"
 #include "keyring.h"
 
 #include <arpa/inet.h>
@@ -293,6 +294,8 @@ static void conn_ctx_start_request(conn_ctx *c)
     c->queued = false;
     c->office = false;
     c->answer.retry_after = 0;
+    c->answer.disposition = NULL;
+    c->answer.set_cookie[0] = '\0';
 }
 
 static bool conn_ctx_held(conn_ctx *c)
@@ -347,6 +350,9 @@ static void on_write_done(kp_job *job)
     if (ok) kp_notifier_poke(notifier);
 }
 
+static enum MHD_Result queue_answer(conn_ctx *c, struct MHD_Connection *conn, unsigned status,
+                                    struct MHD_Response *resp);
+
 /* Queues the answer of c's request, with its X-Request-Id, and logs it. */
 static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, unsigned status,
                                    kp_buf *body, const char *content_type)
@@ -360,7 +366,21 @@ static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, uns
     }
     MHD_add_response_header(resp, "Content-Type",
                             content_type ? content_type : "application/json");
+    if (c->answer.set_cookie[0]) {
+        MHD_add_response_header(resp, "Set-Cookie", c->answer.set_cookie);
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+    }
+    return queue_answer(c, conn, status, resp);
+}
+
+/* Queues resp with the request's X-Request-Id and Retry-After, logs the
+ * request and counts it. */
+static enum MHD_Result queue_answer(conn_ctx *c, struct MHD_Connection *conn, unsigned status,
+                                    struct MHD_Response *resp)
+{
     MHD_add_response_header(resp, "X-Request-Id", c->request_id);
+    if (c->answer.disposition)
+        MHD_add_response_header(resp, "Content-Disposition", c->answer.disposition);
     if (c->answer.retry_after > 0) {
         char seconds[24];
         snprintf(seconds, sizeof seconds, "%lld", (long long)c->answer.retry_after);
@@ -574,6 +594,51 @@ static enum MHD_Result answer_metrics(conn_ctx *c, struct MHD_Connection *conn)
     return send_answer(c, conn, 200, &c->out, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* A page or one of its files (http_pages.c), from memory: GET and HEAD,
+ * gzip when the browser takes it, 304 when its ETag matches. */
+static enum MHD_Result answer_page(conn_ctx *c, struct MHD_Connection *conn, const char *method)
+{
+    kp_error e;
+    unsigned status = 0;
+    const kp_web_asset *f = kp_http_page_find(c->url);
+    if (f == NULL) {
+        if (kp_http_pages_count() == 0)
+            kp_error_set(&e, KP_ERR_NOT_FOUND, "", "this kopilka was built without its pages "
+                         "(cmake -DKOPILKA_WEB=OFF); build it with Node.js to serve them");
+        else
+            kp_error_set(&e, KP_ERR_NOT_FOUND, "", "no such page or file: the pages are /, "
+                         "/till and /office");
+        status = kp_http_error(&c->out, 404, "not_found", &e);
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        kp_error_set(&e, KP_ERR_INVALID, "", "pages take GET (and HEAD) only");
+        status = kp_http_error(&c->out, 405, "method_not_allowed", &e);
+    }
+    if (status) return send_answer(c, conn, status, &c->out, NULL);
+    const char *inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
+    bool fresh = inm && strstr(inm, f->etag) != NULL;
+    bool gz = !fresh && f->gz &&
+              kp_http_accepts_gzip(
+                  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+    struct MHD_Response *resp =
+        fresh ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+        : gz  ? MHD_create_response_from_buffer(f->gz_len, (void *)f->gz, MHD_RESPMEM_PERSISTENT)
+              : MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) return MHD_NO;
+    if (!fresh) MHD_add_response_header(resp, "Content-Type", f->type);
+    if (gz) MHD_add_response_header(resp, "Content-Encoding", "gzip");
+    if (f->gz) MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+    MHD_add_response_header(resp, "ETag", f->etag);
+    MHD_add_response_header(resp, "Cache-Control",
+                            f->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+    MHD_add_response_header(resp, "Content-Security-Policy", kp_page_csp);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    MHD_add_response_header(resp, "Permissions-Policy", "camera=(), microphone=(), geolocation=()");
+    return queue_answer(c, conn, fresh ? 304 : 200, resp);
+}
+
 static bool answered_in_loop(const char *url)
 {
     return strcmp(url, "/v1/purchases") == 0 || strcmp(url, "/v1/returns") == 0 ||
@@ -633,6 +698,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     atomic_store_explicit(&c->deadline_ms, 0, memory_order_relaxed);
     c->auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (strcmp(url, "/metrics") == 0) return answer_metrics(c, conn);
+    if (kp_http_is_page(url)) return answer_page(c, conn, method);
     if (!answered_in_loop(url)) return start_office(c, conn);
     kp_http_answer answer = {
         .status = 500, .body = &c->out, .write = &c->write, .store = c->store};

@@ -193,10 +193,16 @@ typedef struct kp_http_answer {
     kp_job *job;
     /* Out: seconds for a Retry-After header (a 429 or 503); 0 = none. */
     int64_t retry_after;
+    /* Out: a Content-Disposition header ("attachment; filename=..."), a
+     * string constant; NULL = none. */
+    const char *disposition;
     /* Out, when not NULL (KP_STR_MAX bytes): the store of the terminal key
      * that authenticated the request, for the access log; left as is
      * otherwise. */
     char *store;
+    /* Out: a Set-Cookie header's value ("" = none): a page's login or
+     * logout (http_people.c). */
+    char set_cookie[400];
 } kp_http_answer;
 
 struct kp_server {
@@ -231,6 +237,18 @@ const char *kp_http_client_address(void);
  * answer is 413 too_large, the body unread. */
 enum { KP_IMPORT_BODY_MAX = 32 * 1024 * 1024 };
 size_t kp_http_body_max(const char *method, const char *url);
+/* ---- the pages (http_pages.c, web_assets.h): "/", "/till", "/office" and
+ * "/assets/...", embedded from web/ at build time. */
+struct kp_web_asset;
+extern const char kp_page_csp[]; /* their Content-Security-Policy */
+/* True when url is a page's or an asset's path (served or not). */
+bool kp_http_is_page(const char *url);
+/* The embedded file at url ("/till/" is "/till"), or NULL. */
+const struct kp_web_asset *kp_http_page_find(const char *url);
+/* How many files are embedded (0 in a -DKOPILKA_WEB=OFF build). */
+size_t kp_http_pages_count(void);
+/* True when an Accept-Encoding header takes gzip. */
+bool kp_http_accepts_gzip(const char *accept_encoding);
 
 /* The back office's routes (http_people.c): /v1/admin/..., /v1/customers,
  * /v1/transfers and the card pictures. False when the URL is not theirs. */

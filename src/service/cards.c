@@ -6,6 +6,7 @@
  * card event (who, when, why) and an audit entry.
  */
 #include "people_int.h"
+#include "service.h"
 #include "notify/notify.h"
 
 #include <stdio.h>
@@ -228,12 +229,25 @@ kp_err kp_cards_batch_csv(kp_office *o, int64_t id, const char *name, kp_buf *ou
 
 /* ---- one card */
 
+/* The card `number`; a customer's own session finds only their own cards:
+ * anyone else's is as unknown as a number never issued. */
 static kp_err find_card(kp_office *o, const char *number, kp_card_info *c, kp_error *e)
 {
     kp_err err = o->st->ops->people->card_info_get(o->st, number, c);
+    if (err == KP_OK && kp_office_is_self(o) && c->customer_id != o->actor.customer_id)
+        err = KP_ERR_NOT_FOUND;
     if (err == KP_ERR_NOT_FOUND)
         return kp_card_unknown(number, "card", e);
     return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+kp_err kp_card_picture(kp_office *o, kp_barcode_kind kind, bool png, const char *number,
+                       kp_buf *out, kp_error *e)
+{
+    kp_err err = kp_office_require(o, KP_PERM_CARD_READ, e);
+    kp_card_info c;
+    if (err || (err = find_card(o, number, &c, e))) return err;
+    return png ? kp_barcode_png(kind, number, out, e) : kp_barcode_svg(kind, number, out, e);
 }
 
 kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e)
@@ -269,8 +283,25 @@ kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e
     kp_buf_puts(out, c.may_burn ? ",\"may_spend\":true" : ",\"may_spend\":false");
     kp_buf_json_kv_str(out, "block_reason", c.reason, true);
     kp_buf_json_kv_str(out, "replaced_by", c.replaced_by, true);
-    if (o->sc && o->st->ops->account_load(o->st, c.account_id, &o->sc->account) == KP_OK)
-        kp_buf_json_kv_i64(out, "balance", o->sc->account.balance, true);
+    if (o->sc && o->st->ops->account_load(o->st, c.account_id, &o->sc->account) == KP_OK) {
+        /* What the till would show beside the balance: spendable points,
+         * the individual discount and the lots they come from. */
+        const kp_account *a = &o->sc->account;
+        kp_buf_json_kv_i64(out, "balance", a->balance, true);
+        kp_buf_json_kv_i64(out, "available", kp_account_spendable(a, o->now), true);
+        kp_account_rules rules;
+        if ((err = o->st->ops->triggers->account_rules_get(o->st, c.account_id, &rules)))
+            return people_storage(o->st, err, e);
+        kp_buf_puts(out, ",\"personal_discount\":");
+        if (rules.has_personal_discount) {
+            char rate[16];
+            kp_percent_format(rules.personal_discount_bp, rate, sizeof rate);
+            kp_buf_json_str(out, rate);
+        } else {
+            kp_buf_puts(out, "null");
+        }
+        kp_service_lots_json(out, a);
+    }
     kp_buf_puts(out, ",\"events\":[");
     for (size_t i = 0; i < n; i++) {
         kp_buf_puts(out, i ? ",{" : "{");

@@ -548,6 +548,10 @@ kp_err kp_customer_register(kp_office *o, const char *body, size_t len, kp_buf *
         err = people_storage(o->st, err, e);
         goto out;
     }
+    /* A sign-up is the customer from here on: the card's event and the
+     * audit entry name them ("customer:<id>"). */
+    if (o->actor.kind == KP_ACTOR_CUSTOMER && o->actor.signup)
+        kp_office_act_as_customer(o, row->id);
     kp_card_state from = card.state;
     card.state = KP_CARD_ACTIVE;
     card.registered = true;
@@ -616,7 +620,7 @@ static kp_err load_customer(kp_office *o, int64_t id, kp_customer_row *row, kp_e
 
 kp_err kp_customer_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
+    kp_err err = kp_office_require_customer(o, KP_PERM_CUSTOMER_READ, id, e);
     if (err) return err;
     kp_customer_row *row = malloc(sizeof *row);
     if (row == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -632,7 +636,7 @@ kp_err kp_customer_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
 
 kp_err kp_customer_search(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
+    kp_err err = kp_office_require_back_office(o, KP_PERM_CUSTOMER_READ, e);
     if (err == KP_OK) err = people_need_key(o, e);
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
@@ -742,10 +746,39 @@ out:
 
 /* ---- edit */
 
+/* What a customer may change of themselves in the cabinet: the name, the
+ * e-mail, and the birthday while none is set (it drives the birthday
+ * grants, so a set one is corrected by staff); the phone is the login and
+ * is changed by staff too. Every refusal names its field. */
+static kp_err self_edit_check(json_t *root, const kp_customer_row *row, kp_field_errors *fe,
+                              kp_error *e)
+{
+    const char *key;
+    json_t *v;
+    kp_error_clear(e);
+    json_object_foreach(root, key, v)
+    {
+        char field[64];
+        snprintf(field, sizeof field, "%.60s", key);
+        if (strcmp(key, "phone") == 0)
+            people_field_error(fe, e, KP_ERR_INVALID, "phone",
+                               "cannot be changed here: it is how you log in; call the shop to "
+                               "change it");
+        else if (strcmp(key, "birthday") == 0 && row->birthday.len > 0)
+            people_field_error(fe, e, KP_ERR_INVALID, "birthday",
+                               "is set already and cannot be changed here: it decides the "
+                               "birthday bonuses; call the shop to correct it");
+        else if (strcmp(key, "full_name") && strcmp(key, "email") && strcmp(key, "birthday"))
+            people_field_error(fe, e, KP_ERR_INVALID, field,
+                               "cannot be changed here (allowed: full_name, email, birthday)");
+    }
+    return e->code;
+}
+
 kp_err kp_customer_update(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
                           kp_field_errors *fe, kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_EDIT, e);
+    kp_err err = kp_office_require_customer(o, KP_PERM_CUSTOMER_EDIT, id, e);
     if (err == KP_OK) err = people_need_key(o, e);
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
@@ -764,6 +797,7 @@ kp_err kp_customer_update(kp_office *o, int64_t id, const char *body, size_t len
                            (long long)id);
         goto out;
     }
+    if (kp_office_is_self(o) && (err = self_edit_check(root, row, fe, e))) goto out;
     customer_input in;
     kp_error_clear(e);
     parse_input(o, root, false, &in, fe, e);
@@ -859,7 +893,7 @@ out:
 kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
                          kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_ERASE, e);
+    kp_err err = kp_office_require_customer(o, KP_PERM_CUSTOMER_ERASE, id, e);
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
@@ -901,6 +935,12 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
                                         e)))
             goto out;
     }
+    /* The invitations they made, and those to their phone, go too: they
+     * hold a phone and its index. */
+    if ((err = pp->invitations_forget(o->st, id, row->has_phone_ix ? row->phone_ix : NULL))) {
+        err = people_storage(o->st, err, e);
+        goto out;
+    }
     int64_t account_id = row->account_id;
     kp_time created = row->created_at, consent_at = row->consent_at;
     char consent_version[64];
@@ -918,8 +958,10 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
     /* The outbox forgets them too: the texts of their messages are
      * dropped, those not sent yet cancelled. */
     int64_t messages = 0;
+    /* Their cabinet closes: every session of theirs ends with the erase. */
     if ((err = pp->customer_update(o->st, row)) || (err = pp->birthday_forget(o->st, account_id)) ||
-        (err = o->st->ops->notify->messages_erase(o->st, id, &messages))) {
+        (err = o->st->ops->notify->messages_erase(o->st, id, &messages)) ||
+        (err = o->st->ops->notify->customer_sessions_end(o->st, id))) {
         err = people_storage(o->st, err, e);
         goto out;
     }
@@ -945,7 +987,7 @@ out:
 kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
                             kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_EDIT, e);
+    kp_err err = kp_office_require_customer(o, KP_PERM_CUSTOMER_EDIT, id, e);
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
@@ -1012,35 +1054,23 @@ out:
     return err;
 }
 
-/* ---- history with who */
+/* ---- history with who and why */
 
-kp_err kp_customer_history(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
+kp_err people_history_items(kp_office *o, int64_t account_id, int64_t before, size_t limit,
+                            bool comma, kp_buf *out, size_t *n, int64_t *last_op_id, kp_error *e)
 {
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
-    if (err) return err;
-    kp_customer_row *row = malloc(sizeof *row);
-    kp_history_entry *h = calloc(100, sizeof *h);
-    size_t n = 0;
-    if (row == NULL || h == NULL) {
-        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-        goto out;
-    }
-    if ((err = load_customer(o, id, row, e))) goto out;
-    if ((err = o->st->ops->people->history_cards(o->st, row->account_id, 0, h, 100, &n))) {
-        err = people_storage(o->st, err, e);
-        goto out;
-    }
-    kp_buf_reset(out);
-    kp_buf_puts(out, "{");
-    kp_buf_json_kv_i64(out, "customer", id, false);
-    kp_buf_json_kv_i64(out, "account_id", row->account_id, true);
-    kp_buf_puts(out, ",\"history\":[");
-    for (size_t i = 0; i < n; i++) {
+    *n = 0;
+    *last_op_id = 0;
+    kp_history_entry *h = calloc(limit, sizeof *h);
+    if (h == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    kp_err err = o->st->ops->people->history_cards(o->st, account_id, before, h, limit, n);
+    if (err) err = people_storage(o->st, err, e);
+    for (size_t i = 0; i < *n && err == KP_OK; i++) {
         kp_card_info c;
         int64_t who = 0;
         if (h[i].card[0] && o->st->ops->people->card_info_get(o->st, h[i].card, &c) == KP_OK)
             who = c.customer_id;
-        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_puts(out, comma || i ? ",{" : "{");
         kp_buf_json_kv_i64(out, "op_id", h[i].op_id, false);
         kp_buf_json_kv_str(out, "type", kp_op_type_name(h[i].type), true);
         kp_buf_json_kv_str(out, "card", h[i].card, true);
@@ -1056,12 +1086,48 @@ kp_err kp_customer_history(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
         kp_buf_json_kv_i64(out, "earned", h[i].earned, true);
         kp_buf_json_kv_i64(out, "spent", h[i].burned, true);
         kp_buf_json_kv_i64(out, "amount", h[i].amount_minor, true);
+        kp_buf_puts(out, ",\"explain\":");
+        err = kp_service_explain(o->st, h[i].type, h[i].store, h[i].receipt, h[i].points, o->sc,
+                                 out, e);
+        kp_buf_puts(out, "}");
+        *last_op_id = h[i].op_id;
+    }
+    free(h);
+    if (err == KP_OK && out->failed)
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
+    return err;
+}
+
+kp_err kp_customer_history(kp_office *o, int64_t id, int64_t before, int64_t limit, kp_buf *out,
+                           kp_error *e)
+{
+    kp_err err = kp_office_require_customer(o, KP_PERM_CUSTOMER_READ, id, e);
+    if (err) return err;
+    if (before < 0)
+        return kp_error_set(e, KP_ERR_INVALID, "before", "must be an operation id (>= 0)");
+    if (limit < 1 || limit > KP_HISTORY_PAGE_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "limit", "must be from 1 to %d",
+                            KP_HISTORY_PAGE_MAX);
+    kp_customer_row *row = malloc(sizeof *row);
+    if (row == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    size_t n = 0;
+    int64_t last = 0;
+    if ((err = load_customer(o, id, row, e)) == KP_OK) {
+        kp_buf_reset(out);
+        kp_buf_puts(out, "{");
+        kp_buf_json_kv_i64(out, "customer", id, false);
+        kp_buf_json_kv_i64(out, "account_id", row->account_id, true);
+        kp_buf_puts(out, ",\"history\":[");
+        err = people_history_items(o, row->account_id, before, (size_t)limit, false, out, &n,
+                                   &last, e);
+        /* A full page may have more after it; a short one is the last. */
+        kp_buf_puts(out, "],\"next_before\":");
+        if (n == (size_t)limit && n > 0)
+            kp_buf_i64(out, last);
+        else
+            kp_buf_puts(out, "null");
         kp_buf_puts(out, "}");
     }
-    kp_buf_puts(out, "]}");
-    if (out->failed) err = kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
-out:
-    free(h);
     free(row);
     return err;
 }

@@ -148,7 +148,7 @@ kp_err kp_customers_phones_migrate(kp_office *o, bool dry_run,
                                    kp_phones_migration *m, kp_error *e)
 {
     memset(m, 0, sizeof *m);
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_EDIT, e);
+    kp_err err = kp_office_require_back_office(o, KP_PERM_CUSTOMER_EDIT, e);
     if (err == KP_OK) err = people_need_key(o, e);
     if (err) return err;
     id_list l = {0};

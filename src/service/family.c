@@ -17,6 +17,7 @@
 #include "people_int.h"
 #include "notify/notify.h"
 
+#include <kopilka/card_number.h>
 #include <kopilka/check.h>
 
 #include <sodium.h>
@@ -314,6 +315,11 @@ kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool
         goto out;
     }
     if ((err = people_card_account(o, from, &m->from, e))) goto out;
+    if (kp_office_is_self(o) && m->from.customer_id != o->actor.customer_id) {
+        /* A customer's session gives only from a card of their own. */
+        err = kp_card_unknown(from, "from_card", e);
+        goto out;
+    }
     if ((err = people_card_account(o, to, &m->to, e))) {
         if (strcmp(e->field, "card") == 0) snprintf(e->field, sizeof e->field, "to_card");
         goto out;
@@ -398,12 +404,55 @@ static kp_err repoint_cards(kp_office *o, int64_t customer_id, int64_t account_i
     return err ? people_storage(o->st, err, e) : KP_OK;
 }
 
-static kp_err family_load(kp_office *o, int64_t id, kp_family *f, kp_error *e)
+/* The family `id`, whoever asks (an invitation accepted: the invitee is no
+ * member yet). */
+static kp_err family_load_any(kp_office *o, int64_t id, kp_family *f, kp_error *e)
 {
     kp_err err = o->st->ops->people->family_get(o->st, id, 0, f);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_set(e, err, "family", "no family %lld", (long long)id);
     return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+/* The family `id`; a customer's own session finds only the family they
+ * belong to: any other is as unknown as an id never made. */
+static kp_err family_load(kp_office *o, int64_t id, kp_family *f, kp_error *e)
+{
+    kp_err err = KP_OK;
+    if (kp_office_is_self(o)) {
+        kp_family_member m;
+        err = o->st->ops->people->member_get(o->st, o->actor.customer_id, &m);
+        if (err == KP_OK && m.family_id != id) err = KP_ERR_NOT_FOUND;
+    }
+    if (err == KP_OK) err = o->st->ops->people->family_get(o->st, id, 0, f);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "family", "no family %lld", (long long)id);
+    return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+/* A customer's own session changes a family only as its owner. */
+static kp_err self_owner(const kp_office *o, const kp_family *f, kp_error *e)
+{
+    if (!kp_office_is_self(o) || f->owner_id == o->actor.customer_id) return KP_OK;
+    return kp_error_set(e, KP_ERR_FORBIDDEN, "family",
+                        "only the family's owner may do this (a member may leave)");
+}
+
+/* ,"name": a member's full name, opened with the key (null without it, or
+ * for an erased member): the family's members see whom they share with. */
+static void member_name_kv(kp_office *o, int64_t customer_id, kp_customer_row *row, kp_buf *out)
+{
+    char name[KP_NAME_MAX + 1] = "";
+    if (o->pii && o->st->ops->people->customer_get(o->st, customer_id, row) == KP_OK &&
+        row->state == KP_CUSTOMER_ACTIVE && row->name.len > 0 &&
+        kp_pii_open(o->pii, KP_PII_NAME, row->name.data, row->name.len, name, sizeof name,
+                    NULL) != KP_OK)
+        name[0] = '\0';
+    if (name[0])
+        kp_buf_json_kv_str(out, "name", name, true);
+    else
+        kp_buf_puts(out, ",\"name\":null");
+    sodium_memzero(name, sizeof name);
 }
 
 kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
@@ -415,13 +464,19 @@ kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
     kp_family_member members[KP_FAMILY_MEMBERS_MAX];
     size_t n = 0;
     kp_history_entry *h = calloc(100, sizeof *h);
+    kp_customer_row *row = malloc(sizeof *row);
     size_t nh = 0;
-    if (h == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    if (h == NULL || row == NULL) {
+        free(h);
+        free(row);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    }
     if ((err = o->st->ops->people->members_of_family(o->st, id, members, KP_FAMILY_MEMBERS_MAX,
                                                      &n)) ||
         (err = o->st->ops->people->history_cards(o->st, f.account_id, 0, h, 100, &nh)) ||
         (err = o->st->ops->account_load(o->st, f.account_id, &o->sc->account))) {
         free(h);
+        free(row);
         return people_storage(o->st, err, e);
     }
     kp_buf_reset(out);
@@ -439,8 +494,10 @@ kp_err kp_family_get(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
                     members[i].customer_id == f.owner_id ? ",\"owner\":true" : ",\"owner\":false");
         kp_buf_puts(out, members[i].may_spend ? ",\"may_spend\":true" : ",\"may_spend\":false");
         people_time_kv(out, "joined_at", members[i].joined_at);
+        member_name_kv(o, members[i].customer_id, row, out);
         kp_buf_puts(out, "}");
     }
+    free(row);
     kp_buf_puts(out, "],\"history\":[");
     for (size_t i = 0; i < nh; i++) {
         kp_card_info c;
@@ -485,6 +542,7 @@ kp_err kp_family_create(kp_office *o, const char *body, size_t len, kp_buf *out,
     }
     if ((err = people_json_keys(root, keys, e)) ||
         (err = people_json_int(root, "owner", true, 1, INT64_MAX, &owner, e)) ||
+        (err = kp_office_require_customer(o, KP_PERM_FAMILY, owner, e)) ||
         (err = load_active_customer(o, owner, row, "owner", e)))
         goto out;
     err = o->st->ops->people->member_get(o->st, owner, &m);
@@ -536,11 +594,28 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
 {
     kp_err err = kp_office_require(o, KP_PERM_FAMILY, e);
     if (err) return err;
+    if (kp_office_is_self(o))
+        return kp_error_set(e, KP_ERR_FORBIDDEN, "family",
+                            "a customer joins a family by accepting its owner's invitation");
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     static const char *const keys[] = {"customer", "may_spend", NULL};
     int64_t cid = 0;
     bool may_spend = false;
+    if ((err = people_json_keys(root, keys, e)) ||
+        (err = people_json_int(root, "customer", true, 1, INT64_MAX, &cid, e)) ||
+        (err = people_json_bool(root, "may_spend", &may_spend, NULL, e)))
+        goto out;
+    err = people_family_join(o, family_id, cid, may_spend, out, e);
+out:
+    json_decref(root);
+    return err;
+}
+
+kp_err people_family_join(kp_office *o, int64_t family_id, int64_t cid, bool may_spend,
+                          kp_buf *out, kp_error *e)
+{
+    kp_err err;
     kp_customer_row *row = malloc(sizeof *row);
     move *mv = calloc(1, sizeof *mv);
     kp_card_info *cards = NULL, *owner_cards = NULL;
@@ -550,10 +625,7 @@ kp_err kp_family_join(kp_office *o, int64_t family_id, const char *body, size_t 
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
         goto out;
     }
-    if ((err = people_json_keys(root, keys, e)) ||
-        (err = people_json_int(root, "customer", true, 1, INT64_MAX, &cid, e)) ||
-        (err = people_json_bool(root, "may_spend", &may_spend, NULL, e)) ||
-        (err = family_load(o, family_id, &f, e)) ||
+    if ((err = family_load_any(o, family_id, &f, e)) ||
         (err = load_active_customer(o, cid, row, "customer", e)))
         goto out;
     err = o->st->ops->people->member_get(o->st, cid, &m);
@@ -646,7 +718,6 @@ out:
     free(cards);
     free(mv);
     free(row);
-    json_decref(root);
     return err;
 }
 
@@ -676,7 +747,7 @@ kp_err kp_family_set(kp_office *o, int64_t family_id, int64_t cid, const char *b
     kp_family_member m;
     if ((err = people_json_keys(root, keys, e)) ||
         (err = people_json_bool(root, "may_spend", &may_spend, &given, e)) ||
-        (err = member_of(o, family_id, cid, &f, &m, e)))
+        (err = member_of(o, family_id, cid, &f, &m, e)) || (err = self_owner(o, &f, e)))
         goto out;
     if (!given) {
         err = kp_error_set(e, KP_ERR_INVALID, "may_spend", "is required (true or false)");
@@ -734,6 +805,7 @@ kp_err kp_family_leave(kp_office *o, int64_t family_id, int64_t cid, kp_buf *out
     kp_family f;
     kp_family_member m;
     if (err || (err = member_of(o, family_id, cid, &f, &m, e))) return err;
+    if (cid != o->actor.customer_id && (err = self_owner(o, &f, e))) return err;
     if (cid == f.owner_id) {
         kp_family_member all[2];
         size_t n = 0;
@@ -750,6 +822,12 @@ kp_err kp_family_leave(kp_office *o, int64_t family_id, int64_t cid, kp_buf *out
             return people_storage(o->st, err, e);
     } else if ((err = leave(o, &f, &m, e))) {
         return err;
+    }
+    if (kp_office_is_self(o) && cid == o->actor.customer_id) {
+        /* The family is none of theirs any more: nothing of it to show. */
+        kp_buf_reset(out);
+        kp_buf_printf(out, "{\"left\":true,\"family\":%lld}", (long long)family_id);
+        return KP_OK;
     }
     return kp_family_get(o, family_id, out, e);
 }
@@ -773,4 +851,151 @@ kp_err people_family_detach(kp_office *o, int64_t customer_id, kp_error *e)
                             (long long)customer_id, (long long)f.id);
     err = o->st->ops->people->member_delete(o->st, customer_id);
     return err ? people_storage(o->st, err, e) : KP_OK;
+}
+
+kp_err kp_family_of_customer(kp_office *o, int64_t customer_id, int64_t *family_id, kp_error *e)
+{
+    *family_id = 0;
+    kp_err err = kp_office_require_customer(o, KP_PERM_FAMILY, customer_id, e);
+    if (err) return err;
+    kp_family_member m;
+    err = o->st->ops->people->member_get(o->st, customer_id, &m);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "family",
+                            "you are in no family: create one (POST /v1/me/family) or accept an "
+                            "invitation");
+    if (err) return people_storage(o->st, err, e);
+    *family_id = m.family_id;
+    return KP_OK;
+}
+
+/* ---- a transfer from the customer's own cabinet */
+
+/* The first active card of a customer (number into out); KP_ERR_NOT_FOUND
+ * when they have none. */
+static kp_err active_card(kp_office *o, int64_t customer_id, char out[KP_STR_MAX], kp_error *e)
+{
+    kp_card_info *cards = NULL;
+    size_t n = 0;
+    kp_err err = people_cards_all(o->st, customer_id, &cards, &n, e);
+    if (err) return err;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && out[0] == '\0'; i++)
+        if (cards[i].state == KP_CARD_ACTIVE) snprintf(out, KP_STR_MAX, "%s", cards[i].number);
+    free(cards);
+    return out[0] ? KP_OK : KP_ERR_NOT_FOUND;
+}
+
+/* The staff answer of a transfer as the giver may see it: the receiver's
+ * card only by its last four digits, and not their balance. */
+static kp_err self_answer(kp_buf *out, kp_error *e)
+{
+    json_t *a = json_loadb(out->data, out->len, 0, NULL);
+    json_t *to = a ? json_object_get(a, "to_card") : NULL;
+    if (!json_is_string(to)) {
+        json_decref(a);
+        return kp_error_set(e, KP_ERR_INTERNAL, "", "the transfer's answer is unreadable");
+    }
+    const char *card = json_string_value(to);
+    size_t len = strlen(card);
+    json_object_set_new(a, "to_card_last4", json_string(card + (len > 4 ? len - 4 : 0)));
+    json_object_del(a, "to_card");
+    json_object_del(a, "to_balance");
+    json_t *from = json_object_get(a, "from_balance");
+    if (from) json_object_set(a, "balance", from);
+    json_object_del(a, "from_balance");
+    char *text = json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(a);
+    if (text == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    kp_buf_reset(out);
+    kp_buf_puts(out, text);
+    free(text);
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+kp_err kp_transfer_from_self(kp_office *o, const char *body, size_t len, kp_buf *out,
+                             bool *replayed, kp_error *e)
+{
+    *replayed = false;
+    kp_err err = kp_office_require(o, KP_PERM_TRANSFER, e);
+    if (err == KP_OK && !kp_office_is_self(o))
+        err = kp_error_set(e, KP_ERR_FORBIDDEN, "", "this is a customer's own transfer: staff "
+                           "use POST /v1/transfers");
+    if (err) return err;
+    json_t *root = people_json_load(body, len, e);
+    if (root == NULL) return KP_ERR_INVALID;
+    static const char *const keys[] = {"to_phone", "to_card", "points", "key", NULL};
+    char phone[64], to[KP_STR_MAX], from[KP_STR_MAX], key[KP_STR_MAX];
+    int64_t points = 0;
+    json_t *req = NULL;
+    char *text = NULL;
+    if ((err = people_json_keys(root, keys, e)) ||
+        (err = people_json_str(root, "to_phone", false, phone, sizeof phone - 1, e)) ||
+        (err = people_json_str(root, "to_card", false, to, KP_STR_MAX - 1, e)) ||
+        (err = people_json_int(root, "points", true, 1, 1000000000000LL, &points, e)) ||
+        (err = people_json_str(root, "key", true, key, KP_STR_MAX - 5, e)))
+        goto out;
+    if ((phone[0] != '\0') == (to[0] != '\0')) {
+        err = kp_error_set(e, KP_ERR_INVALID, "to_phone",
+                           "give exactly one of to_phone, to_card: whom the points go to");
+        goto out;
+    }
+    if (!o->policy->transfers.enabled) {
+        err = kp_error_set(e, KP_ERR_FORBIDDEN, "",
+                           "the program does not allow transfers between customers");
+        goto out;
+    }
+    err = active_card(o, o->actor.customer_id, from, e);
+    if (err == KP_ERR_NOT_FOUND) {
+        err = kp_error_set(e, KP_ERR_CONFLICT, "from_card",
+                           "you have no active card to give points from");
+        goto out;
+    }
+    if (err) goto out;
+    if (phone[0]) {
+        int64_t other = 0;
+        char norm[KP_PHONE_MAX + 1];
+        uint8_t ix[32];
+        const char *why;
+        if ((err = people_need_key(o, e))) goto out;
+        if (!kp_norm_phone_in(phone, kp_phone_region_of(o->program), norm, &why)) {
+            err = kp_error_set(e, KP_ERR_INVALID, "to_phone", "%s", why);
+            goto out;
+        }
+        kp_pii_index(o->pii, KP_PII_PHONE, norm, ix);
+        err = o->st->ops->people->customer_by_index(o->st, KP_CONTACT_PHONE, ix, &other);
+        if (err == KP_OK && other == o->actor.customer_id) {
+            err = kp_error_set(e, KP_ERR_INVALID, "to_phone", "is your own phone");
+            goto out;
+        }
+        if (err == KP_OK) err = active_card(o, other, to, e);
+        if (err == KP_ERR_NOT_FOUND) {
+            err = kp_error_set(e, err, "to_phone",
+                               "no customer with an active card has this phone");
+            goto out;
+        }
+        if (err) {
+            err = people_storage(o->st, err, e);
+            goto out;
+        }
+    }
+    req = json_pack("{s:s,s:s,s:I,s:s}", "from_card", from, "to_card", to, "points",
+                    (json_int_t)points, "key", key);
+    text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    if (text == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        goto out;
+    }
+    if ((err = kp_transfer(o, text, strlen(text), out, replayed, e))) {
+        /* Said of the card looked up for the phone: say it of the phone. */
+        if (phone[0] && strcmp(e->field, "to_card") == 0)
+            snprintf(e->field, sizeof e->field, "to_phone");
+        goto out;
+    }
+    err = self_answer(out, e);
+out:
+    free(text);
+    json_decref(req);
+    json_decref(root);
+    return err;
 }

@@ -52,22 +52,78 @@ void kp_office_init(kp_office *o, kp_store *st, const kp_pii *pii, const kp_prog
     o->sc = sc;
 }
 
+/* What a customer may do on their own account (the cabinet, docs/api.md
+ * "The customer's own API"); the operations check the "own". */
+static bool self_may(kp_permission perm)
+{
+    switch (perm) {
+    case KP_PERM_CUSTOMER_READ:
+    case KP_PERM_CUSTOMER_EDIT:
+    case KP_PERM_CUSTOMER_ERASE:
+    case KP_PERM_CARD_READ:
+    case KP_PERM_CARD_MANAGE:
+    case KP_PERM_FAMILY:
+    case KP_PERM_TRANSFER: return true;
+    default: return false;
+    }
+}
+
 kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e)
 {
     bool ok;
+    const char *who = "a terminal";
     switch (o->actor.kind) {
     case KP_ACTOR_CLI: ok = true; break;
     case KP_ACTOR_TERMINAL:
         ok = perm == KP_PERM_CUSTOMER_REGISTER || perm == KP_PERM_CARD_READ;
         break;
-    case KP_ACTOR_STAFF: ok = kp_role_may(o->actor.role, perm); break;
+    case KP_ACTOR_STAFF:
+        ok = kp_role_may(o->actor.role, perm);
+        who = kp_role_name(o->actor.role);
+        break;
+    case KP_ACTOR_CUSTOMER:
+        ok = (o->actor.customer_id > 0 && self_may(perm)) ||
+             (o->actor.signup && perm == KP_PERM_CUSTOMER_REGISTER);
+        who = "a customer";
+        break;
     default: ok = false; break;
     }
     if (ok) return KP_OK;
-    return kp_error_set(e, KP_ERR_FORBIDDEN, "", "%s may not do this (%s is needed)",
-                        o->actor.kind == KP_ACTOR_STAFF ? kp_role_name(o->actor.role)
-                                                        : "a terminal",
+    return kp_error_set(e, KP_ERR_FORBIDDEN, "", "%s may not do this (%s is needed)", who,
                         kp_permission_name(perm));
+}
+
+kp_err kp_office_require_back_office(const kp_office *o, kp_permission perm, kp_error *e)
+{
+    kp_err err = kp_office_require(o, perm, e);
+    if (err == KP_OK && o->actor.kind == KP_ACTOR_CUSTOMER)
+        err = kp_error_set(e, KP_ERR_FORBIDDEN, "",
+                           "this is the back office's, not a customer's own (%s is needed)",
+                           kp_permission_name(perm));
+    return err;
+}
+
+bool kp_office_is_self(const kp_office *o)
+{
+    return o->actor.kind == KP_ACTOR_CUSTOMER && o->actor.customer_id > 0;
+}
+
+kp_err kp_office_require_customer(const kp_office *o, kp_permission perm, int64_t customer_id,
+                                  kp_error *e)
+{
+    kp_err err = kp_office_require(o, perm, e);
+    if (err == KP_OK && o->actor.kind == KP_ACTOR_CUSTOMER && o->actor.customer_id != customer_id)
+        err = kp_error_set(e, KP_ERR_NOT_FOUND, "customer", "no customer %lld",
+                           (long long)customer_id);
+    return err;
+}
+
+void kp_office_act_as_customer(kp_office *o, int64_t customer_id)
+{
+    memset(&o->actor, 0, sizeof o->actor);
+    o->actor.kind = KP_ACTOR_CUSTOMER;
+    o->actor.customer_id = customer_id;
+    snprintf(o->actor.name, sizeof o->actor.name, "customer:%lld", (long long)customer_id);
 }
 
 kp_err kp_office_audit(kp_office *o, const char *action, const char *target, const char *fmt, ...)

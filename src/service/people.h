@@ -32,9 +32,18 @@ typedef enum kp_actor_kind {
 
 typedef struct kp_actor {
     kp_actor_kind kind;
-    char name[96];    /* "staff:anna", "terminal:main", "cli" */
+    char name[96];    /* "staff:anna", "terminal:main", "cli", "customer:12" */
     kp_role role;     /* staff only */
     int64_t staff_id; /* staff only */
+    /* Customer only: whose account a cabinet session acts on (0 = an
+     * anonymous customer: a link, an SMS reply). Such an actor holds the
+     * self permissions (kp_office_require), and every operation it runs
+     * checks that what it touches is that customer's own. */
+    int64_t customer_id;
+    /* Customer only: a sign-up whose phone a one-time code has proved
+     * (POST /v1/signup): may register a card, and then acts as the new
+     * customer (kp_customer_register). */
+    bool signup;
 } kp_actor;
 
 /* Everything a back-office operation needs. */
@@ -57,8 +66,27 @@ void kp_office_init(kp_office *o, kp_store *st, const kp_pii *pii, const kp_prog
 const kp_people_policy *kp_people_policy_of(kp_store *st, const kp_program *program);
 
 /* Refuses (KP_ERR_FORBIDDEN) an actor whose role lacks `perm`. The CLI may
- * do everything; a terminal may register cards and read cards. */
+ * do everything; a terminal may register cards and read cards; a customer
+ * with a session (actor.customer_id) holds the self permissions, on their
+ * own account only: customer.read, customer.edit, customer.erase, card.read,
+ * card.manage, family and transfer; a proved sign-up may register. */
 kp_err kp_office_require(const kp_office *o, kp_permission perm, kp_error *e);
+/* kp_office_require for an operation on customer `customer_id`: a
+ * customer actor may only touch themselves; anyone else's id is
+ * KP_ERR_NOT_FOUND ("customer"), as an unknown one is, so a session never
+ * learns which ids exist. */
+kp_err kp_office_require_customer(const kp_office *o, kp_permission perm, int64_t customer_id,
+                                  kp_error *e);
+/* kp_office_require for an operation over many customers or cards (a
+ * search, a migration, a card by number nobody checked is theirs): a
+ * customer actor is refused (KP_ERR_FORBIDDEN) whatever their self
+ * permissions. */
+kp_err kp_office_require_back_office(const kp_office *o, kp_permission perm, kp_error *e);
+/* True when the actor is a customer's own session (kp_actor.customer_id). */
+bool kp_office_is_self(const kp_office *o);
+/* Makes the actor customer `customer_id` themselves ("customer:<id>"),
+ * as an unsubscribe link, an SMS reply, a login and a sign-up do. */
+void kp_office_act_as_customer(kp_office *o, int64_t customer_id);
 
 /* Appends an audit entry for the actor. Never pass personal data. */
 kp_err kp_office_audit(kp_office *o, const char *action, const char *target, const char *fmt, ...)
@@ -128,8 +156,13 @@ kp_err kp_customer_erase(kp_office *o, int64_t id, const char *body, size_t len,
 /* Adds a fresh card to a customer's account: {"card": "..."}. */
 kp_err kp_customer_add_card(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
                             kp_error *e);
-/* The customer's account history with the card of each operation. */
-kp_err kp_customer_history(kp_office *o, int64_t id, kp_buf *out, kp_error *e);
+/* The customer's account history, newest first: the operations with op
+ * id < before (0 = from the newest), at most limit (1..KP_HISTORY_PAGE_MAX),
+ * each with its card, the customer of that card and its explain list
+ * (kp_service_explain); "next_before" pages on (null on the last page). */
+enum { KP_HISTORY_PAGE_MAX = 100 };
+kp_err kp_customer_history(kp_office *o, int64_t id, int64_t before, int64_t limit, kp_buf *out,
+                           kp_error *e);
 /* Writes the customer as JSON (personal data opened with the key). */
 kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, kp_error *e);
 
@@ -212,6 +245,10 @@ typedef enum kp_barcode_kind { KP_BARCODE_CODE128 = 1, KP_BARCODE_QR } kp_barcod
 kp_err kp_barcode_svg(kp_barcode_kind kind, const char *number, kp_buf *out, kp_error *e);
 /* A PNG image of `number`, written into out (binary). */
 kp_err kp_barcode_png(kp_barcode_kind kind, const char *number, kp_buf *out, kp_error *e);
+/* GET /v1/cards/{number}/barcode.svg and the like (card.read): the picture
+ * of a card that exists (a customer's own session: of their own card). */
+kp_err kp_card_picture(kp_office *o, kp_barcode_kind kind, bool png, const char *number,
+                       kp_buf *out, kp_error *e);
 /* Both pictures of one encoding (svg or png may be NULL): the batch
  * export draws each symbol once. */
 kp_err kp_barcode_pictures(kp_barcode_kind kind, const char *number, kp_buf *svg, kp_buf *png,
@@ -276,9 +313,45 @@ kp_err kp_family_set(kp_office *o, int64_t family_id, int64_t customer_id, const
 /* POST /v1/admin/families/{id}/members/{customer}/leave. */
 kp_err kp_family_leave(kp_office *o, int64_t family_id, int64_t customer_id, kp_buf *out,
                        kp_error *e);
+/* ---- family invitations (family_invite.c): a customer's own session only */
+
+enum {
+    KP_INVITATION_TTL_SECONDS = 7 * 24 * 3600, /* an invitation waits a week for its answer */
+    KP_FAMILY_INVITATIONS_MAX = 16,            /* pending ones per family, and per phone shown */
+};
+/* POST /v1/me/family/invitations {"phone"}: the family's owner invites a
+ * phone (any form people type; normalised as at registration). The same
+ * phone asked again while pending gives the same invitation (*replayed).
+ * A customer holding the phone gets a family_invite notification. 409 when
+ * the actor owns no family, 403 when they are a member, not the owner. */
+kp_err kp_family_invite(kp_office *o, const char *phone, kp_buf *out, bool *replayed,
+                        kp_error *e);
+/* GET /v1/me/family/invitations: {"received": [pending ones to the actor's
+ * phone, with the inviter's name], "sent": [an owner's pending ones, with
+ * the phone]}. */
+kp_err kp_family_invitations(kp_office *o, kp_buf *out, kp_error *e);
+/* POST /v1/me/family/invitations/{id}/accept | decline: an invitation to
+ * the actor's own phone (anyone else's is 404), pending and not expired
+ * (409 otherwise). Accepting joins the family (its answer is the family,
+ * may_spend false until the owner allows); declining answers the
+ * invitation. */
+kp_err kp_family_invitation_answer(kp_office *o, int64_t id, bool accept, kp_buf *out,
+                                   kp_error *e);
+
 /* POST /v1/transfers {"from_card", "to_card", "points", "key"}. */
 kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool *replayed,
                    kp_error *e);
+/* POST /v1/me/transfers {"to_phone" | "to_card", "points", "key"}: a
+ * customer's own session gives from their first active card, to the
+ * first active card of the customer with that phone (or to the card),
+ * through kp_transfer (the program's limits, idempotent by key). The
+ * answer hides the receiver: {"key", "from_card", "to_card_last4",
+ * "points", "balance", "lots"} ("replayed" on a retry). */
+kp_err kp_transfer_from_self(kp_office *o, const char *body, size_t len, kp_buf *out,
+                             bool *replayed, kp_error *e);
+/* The family customer_id belongs to (a customer's own session: only
+ * themselves); 404 "family" when none. */
+kp_err kp_family_of_customer(kp_office *o, int64_t customer_id, int64_t *family_id, kp_error *e);
 
 /* ---- the till (till.c): what a card may do beyond the program's rules */
 

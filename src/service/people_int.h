@@ -53,6 +53,19 @@ enum { KP_FAMILY_MEMBERS_MAX = 64 };
 kp_err people_cards_all(kp_store *st, int64_t customer_id, kp_card_info **cards, size_t *n,
                         kp_error *e);
 
+/* Adds customer cid to family family_id (family.c): their points move into
+ * the pot, their cards point at it; answers the family. The caller has
+ * checked who may ask (kp_family_join: staff; an accepted invitation: the
+ * invitee). */
+kp_err people_family_join(kp_office *o, int64_t family_id, int64_t cid, bool may_spend,
+                          kp_buf *out, kp_error *e);
+
+/* Appends the items of one page of an account's history (customers.c),
+ * each as kp_customer_history gives them, with a comma before the first
+ * when `comma`; *n gets how many, *last_op_id the last one's op id. */
+kp_err people_history_items(kp_office *o, int64_t account_id, int64_t before, size_t limit,
+                            bool comma, kp_buf *out, size_t *n, int64_t *last_op_id, kp_error *e);
+
 /* Takes a customer out of their family before an erase (family.c): a
  * member leaves; an owner whose family has other members is refused
  * (KP_ERR_CONFLICT); an owner alone closes the family. */

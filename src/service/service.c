@@ -5,6 +5,7 @@
 #include "service.h"
 #include "chunks.h"
 
+#include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -325,6 +326,27 @@ static void receipt_line(kp_buf *b, bool *first, const char *fmt, ...)
     kp_buf_json_str(b, line);
 }
 
+/* The explain list of a quote as a JSON array: why every point. */
+static void explain_json(kp_buf *b, const kp_quote *q)
+{
+    kp_buf_puts(b, "[");
+    for (size_t i = 0; i < q->n_explain; i++) {
+        const kp_explain *x = &q->explain[i];
+        char rate[16];
+        kp_percent_format(x->rate_bp, rate, sizeof rate);
+        kp_buf_puts(b, i ? ",{" : "{");
+        kp_buf_json_kv_str(b, "rule", x->rule, false);
+        kp_buf_json_kv_str(b, "kind", kp_rule_kind_name(x->kind), true);
+        kp_buf_json_kv_i64(b, "base", x->base_minor, true);
+        kp_buf_json_kv_str(b, "rate", x->rate_bp ? rate : "", true);
+        kp_buf_json_kv_i64(b, "points", x->points, true);
+        if (x->discount_minor) kp_buf_json_kv_i64(b, "discount", x->discount_minor, true);
+        kp_buf_json_kv_str(b, "text", x->text, true);
+        kp_buf_puts(b, "}");
+    }
+    kp_buf_puts(b, "]");
+}
+
 static void quote_json(kp_buf *b, const kp_program *program, const char *store,
                        const kp_purchase_req *req, kp_time at, const kp_quote *q, bool is_quote,
                        bool replayed)
@@ -368,22 +390,9 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
         kp_buf_json_kv_i64(b, "earned", r->earned, true);
         kp_buf_puts(b, "}");
     }
-    kp_buf_puts(b, "],\"explain\":[");
-    for (size_t i = 0; i < q->n_explain; i++) {
-        const kp_explain *x = &q->explain[i];
-        char rate[16];
-        kp_percent_format(x->rate_bp, rate, sizeof rate);
-        kp_buf_puts(b, i ? ",{" : "{");
-        kp_buf_json_kv_str(b, "rule", x->rule, false);
-        kp_buf_json_kv_str(b, "kind", kp_rule_kind_name(x->kind), true);
-        kp_buf_json_kv_i64(b, "base", x->base_minor, true);
-        kp_buf_json_kv_str(b, "rate", x->rate_bp ? rate : "", true);
-        kp_buf_json_kv_i64(b, "points", x->points, true);
-        if (x->discount_minor) kp_buf_json_kv_i64(b, "discount", x->discount_minor, true);
-        kp_buf_json_kv_str(b, "text", x->text, true);
-        kp_buf_puts(b, "}");
-    }
-    kp_buf_puts(b, "],\"receipt_lines\":[");
+    kp_buf_puts(b, "],\"explain\":");
+    explain_json(b, q);
+    kp_buf_puts(b, ",\"receipt_lines\":[");
     bool first = true;
     char money[32];
     receipt_line(b, &first, "%s card %s", is_quote ? "Quote for" : "Loyalty", req->card);
@@ -793,6 +802,148 @@ out:
     return err;
 }
 
+void kp_service_lots_json(kp_buf *out, const kp_account *a)
+{
+    kp_buf_puts(out, ",\"lots\":[");
+    for (size_t i = 0; i < a->n_lots; i++) {
+        const kp_lot *l = &a->lots[i];
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "kind", l->kind, false);
+        kp_buf_json_kv_i64(out, "amount", l->amount, true);
+        kp_buf_json_kv_i64(out, "remaining", l->remaining, true);
+        time_field(out, "earned_at", l->earned_at);
+        time_field(out, "active_from", l->active_from);
+        time_field(out, "expires_at", l->expires_at);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "]");
+}
+
+/* ---- why an operation moved points (a history's explain lists) */
+
+/* One item of an explain list, in the shape of a purchase's items. */
+static void explain_item(kp_buf *b, bool *first, const char *rule, const char *kind,
+                         int64_t points, const char *text)
+{
+    kp_buf_puts(b, *first ? "{" : ",{");
+    *first = false;
+    kp_buf_json_kv_str(b, "rule", rule, false);
+    kp_buf_json_kv_str(b, "kind", kind, true);
+    kp_buf_json_kv_i64(b, "base", 0, true);
+    kp_buf_json_kv_str(b, "rate", "", true);
+    kp_buf_json_kv_i64(b, "points", points, true);
+    kp_buf_json_kv_str(b, "text", text, true);
+    kp_buf_puts(b, "}");
+}
+
+static int64_t json_i64_of(json_t *root, const char *key)
+{
+    json_t *v = root ? json_object_get(root, key) : NULL;
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static const char *json_str_of(json_t *root, const char *key)
+{
+    json_t *v = root ? json_object_get(root, key) : NULL;
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+kp_err kp_service_explain(kp_store *st, kp_op_type type, const char *store, const char *receipt,
+                          int64_t points, kp_scratch *sc, kp_buf *out, kp_error *e)
+{
+    kp_op_row row;
+    memset(&row, 0, sizeof row);
+    bool found = false;
+    if (receipt[0] && type != KP_OP_EXPIRE && type != KP_OP_TRANSFER && type != KP_OP_OPENING) {
+        kp_err err = st->ops->op_find(st, store, receipt, &row);
+        if (err != KP_OK && err != KP_ERR_NOT_FOUND) return storage_error(st, err, e);
+        found = err == KP_OK;
+    }
+    const char *response = found && row.response ? row.response : "";
+    json_t *answer = response[0] == '{' ? json_loads(response, 0, NULL) : NULL;
+    bool first = true;
+    char text[KP_REASON_MAX + 96];
+    switch (type) {
+    case KP_OP_PURCHASE:
+        if (response[0] && response[0] != '{') {
+            kp_quote *q = sc ? &sc->quote : malloc(sizeof *q);
+            bool read = q && (memset(q, 0, sizeof *q), answer_read(response, q) == KP_OK);
+            if (read) explain_json(out, q);
+            if (sc == NULL) free(q);
+            if (read) break;
+        }
+        {
+            /* A purchase stored as JSON (before the compact answers) has
+             * its list in the answer as the till got it. */
+            json_t *list = answer ? json_object_get(answer, "explain") : NULL;
+            char *dump = json_is_array(list) ? json_dumps(list, JSON_COMPACT) : NULL;
+            kp_buf_puts(out, dump ? dump : "[]");
+            free(dump);
+        }
+        break;
+    case KP_OP_RETURN: {
+        kp_buf_puts(out, "[");
+        const char *original = json_str_of(answer, "original_receipt");
+        int64_t taken = json_i64_of(answer, "earned_reversed");
+        int64_t given = json_i64_of(answer, "burned_refunded");
+        snprintf(text, sizeof text, "a return of purchase %s: the points it earned taken back",
+                 original);
+        if (taken) explain_item(out, &first, "", "return", -taken, text);
+        snprintf(text, sizeof text, "a return of purchase %s: the points paid with given back",
+                 original);
+        if (given) explain_item(out, &first, "", "refund", given, text);
+        if (first) explain_item(out, &first, "", "return", points, "a return");
+        kp_buf_puts(out, "]");
+        break;
+    }
+    case KP_OP_GRANT: {
+        /* The detail reads "rule ID on TRIGGER: N KIND points". */
+        const char *detail = found && row.detail ? row.detail : "";
+        char rule[KP_STR_MAX] = "";
+        if (strncmp(detail, "rule ", 5) == 0) {
+            const char *end = strstr(detail + 5, " on ");
+            size_t n = end ? (size_t)(end - detail - 5) : 0;
+            if (n < sizeof rule) snprintf(rule, sizeof rule, "%.*s", (int)n, detail + 5);
+        }
+        kp_buf_puts(out, "[");
+        explain_item(out, &first, rule, "grant", points, detail[0] ? detail : "a bonus");
+        kp_buf_puts(out, "]");
+        break;
+    }
+    case KP_OP_ADJUST:
+        snprintf(text, sizeof text, "a manual adjustment: %s", json_str_of(answer, "reason"));
+        kp_buf_puts(out, "[");
+        explain_item(out, &first, "", "adjustment", points, text);
+        kp_buf_puts(out, "]");
+        break;
+    case KP_OP_TRANSFER:
+        kp_buf_puts(out, "[");
+        explain_item(out, &first, "", "transfer", points,
+                     strcmp(store, "#family") == 0
+                         ? (points < 0 ? "moved into the family's shared account on joining"
+                                       : "a member's points moved in on joining the family")
+                         : (points < 0 ? "given to another customer"
+                                       : "received from another customer"));
+        kp_buf_puts(out, "]");
+        break;
+    case KP_OP_EXPIRE:
+        kp_buf_puts(out, "[");
+        explain_item(out, &first, "", "expiry", points, "points whose validity ended");
+        kp_buf_puts(out, "]");
+        break;
+    case KP_OP_OPENING:
+        kp_buf_puts(out, "[");
+        explain_item(out, &first, "", "opening", points,
+                     "the balance carried over from the previous program");
+        kp_buf_puts(out, "]");
+        break;
+    default: kp_buf_puts(out, "[]"); break;
+    }
+    json_decref(answer);
+    kp_op_row_release(&row);
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
                        kp_error *e)
 {
@@ -842,19 +993,8 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
             kp_buf_json_kv_str(out, "personal_discount", rate, true);
         }
     }
-    kp_buf_puts(out, ",\"lots\":[");
-    for (size_t i = 0; i < a->n_lots; i++) {
-        const kp_lot *l = &a->lots[i];
-        kp_buf_puts(out, i ? ",{" : "{");
-        kp_buf_json_kv_str(out, "kind", l->kind, false);
-        kp_buf_json_kv_i64(out, "amount", l->amount, true);
-        kp_buf_json_kv_i64(out, "remaining", l->remaining, true);
-        time_field(out, "earned_at", l->earned_at);
-        time_field(out, "active_from", l->active_from);
-        time_field(out, "expires_at", l->expires_at);
-        kp_buf_puts(out, "}");
-    }
-    kp_buf_puts(out, "],\"history\":[");
+    kp_service_lots_json(out, a);
+    kp_buf_puts(out, ",\"history\":[");
     for (size_t i = 0; i < n_hist; i++) {
         const kp_history_item *h = &sc->history[i];
         kp_buf_puts(out, i ? ",{" : "{");

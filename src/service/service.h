@@ -136,6 +136,20 @@ kp_err kp_till_purchase_by_phone(kp_store *st, const struct kp_pii *pii,
                                  const kp_program *program, const char *store,
                                  kp_purchase_req *req, kp_error *e);
 
+/* Appends `,"lots":[{"kind","amount","remaining","earned_at","active_from",
+ * "expires_at"}]` (the account's open lots; a time that never comes is null)
+ * to out: GET /v1/cards/{number} and GET /v1/admin/cards/{number} share it. */
+void kp_service_lots_json(kp_buf *out, const kp_account *a);
+
+/* Why an operation of an account's history moved its points, as a JSON
+ * array written into out (appended): a purchase's explain list as the
+ * till got it (rule, kind, base, rate, points, text), and for the other
+ * types items of the same shape saying what happened (a return's points
+ * taken back and given back, a grant's rule, an adjustment's reason, a
+ * transfer, an expiry, an opening balance). `store` and `receipt` are the
+ * operation's (kp_history_entry); reads only. */
+kp_err kp_service_explain(kp_store *st, kp_op_type type, const char *store, const char *receipt,
+                          int64_t points, kp_scratch *sc, kp_buf *out, kp_error *e);
 /* The card's balance, lots and recent history. */
 kp_err kp_service_card(kp_store *st, const char *number, kp_time now, kp_scratch *sc, kp_buf *out,
                        kp_error *e);

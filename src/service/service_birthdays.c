@@ -79,7 +79,7 @@ kp_err kp_birthday_set(kp_office *o, const char *number, const char *date, int64
                        kp_error *e)
 {
     *customer_id = 0;
-    kp_err err = kp_office_require(o, KP_PERM_CUSTOMER_EDIT, e);
+    kp_err err = kp_office_require_back_office(o, KP_PERM_CUSTOMER_EDIT, e);
     if (err == KP_OK) err = people_need_key(o, e);
     if (err) return err;
     int year, month, day;

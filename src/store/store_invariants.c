@@ -98,7 +98,8 @@ const char store_sealed_count_sql[] =
     "(SELECT count(*) FROM audit WHERE mac IS NOT NULL) + "
     "(SELECT count(*) FROM notify_events WHERE sealed = 1) + "
     "(SELECT count(*) FROM messages WHERE sealed IS NOT NULL) + "
-    "(SELECT count(*) FROM webhook_endpoints) + (SELECT count(*) FROM login_codes)";
+    "(SELECT count(*) FROM webhook_endpoints) + (SELECT count(*) FROM login_codes) + "
+    "(SELECT count(*) FROM family_invitations)";
 
 void store_audit_step(store_audit_walk *w, const kp_audit_entry *a,
                       void (*report)(void *ctx, const char *line), void *ctx, int64_t *problems)

@@ -82,7 +82,9 @@ static const char *const migration_1[] = {core_schema, store_pg_people_schema,
                                           store_pg_triggers_schema, NULL};
 /* Migration 2: the outbox (notifications, webhooks, login codes). */
 static const char *const migration_2[] = {store_pg_notify_schema, NULL};
-static const migration migrations[] = {{migration_1}, {migration_2}};
+/* Migration 3: family invitations. */
+static const char *const migration_3[] = {store_pg_people_schema_3, NULL};
+static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across

@@ -173,6 +173,8 @@ extern const char store_pg_people_schema[];
 extern const char store_pg_triggers_schema[];
 /* The outbox's tables (store_pg_notify.c), created by migration 2. */
 extern const char store_pg_notify_schema[];
+/* The family invitations (store_pg_people.c), created by migration 3. */
+extern const char store_pg_people_schema_3[];
 
 /* The parts' open and close, called by store_pg_open() and close: each may
  * keep state of its own in s->people / s->triggers. close() is called even

@@ -924,6 +924,7 @@ static pg_stmt q_session_find = {"SELECT customer_id, expires_at FROM customer_s
                                  "WHERE token_hash = $1 AND expires_at > $2",
                                  2, 0};
 static pg_stmt q_session_delete = {"DELETE FROM customer_sessions WHERE token_hash = $1", 1, 0};
+static pg_stmt q_sessions_end = {"DELETE FROM customer_sessions WHERE customer_id = $1", 1, 0};
 
 static kp_err n_customer_session_insert(kp_store *b, const uint8_t token_hash[32],
                                         int64_t customer_id, kp_time now, kp_time expires_at)
@@ -961,6 +962,13 @@ static kp_err n_customer_session_delete(kp_store *b, const uint8_t token_hash[32
     pg_params p = {0};
     pg_p_bytes(&p, token_hash, 32);
     return pg_run(P(b), &q_session_delete, &p, NULL);
+}
+
+static kp_err n_customer_sessions_end(kp_store *b, int64_t customer_id)
+{
+    pg_params p = {0};
+    pg_p_int(&p, customer_id);
+    return pg_run(P(b), &q_sessions_end, &p, NULL);
 }
 
 /* --------------------------------------------------------------- reminders */
@@ -1022,5 +1030,6 @@ const kp_notify_ops store_pg_notify_ops = {
     .customer_session_insert = n_customer_session_insert,
     .customer_session_find = n_customer_session_find,
     .customer_session_delete = n_customer_session_delete,
+    .customer_sessions_end = n_customer_sessions_end,
     .expiring_between = n_expiring_between,
 };

@@ -149,6 +149,7 @@ enum {
     N_SESSION_INSERT,
     N_SESSION_FIND,
     N_SESSION_DELETE,
+    N_SESSIONS_END,
     N_EXPIRING,
     N__COUNT
 };
@@ -228,6 +229,7 @@ static const char *const queries[N__COUNT] = {
     [N_SESSION_FIND] = "SELECT customer_id, expires_at FROM customer_sessions "
                        "WHERE token_hash = ?1 AND expires_at > ?2",
     [N_SESSION_DELETE] = "DELETE FROM customer_sessions WHERE token_hash = ?1",
+    [N_SESSIONS_END] = "DELETE FROM customer_sessions WHERE customer_id = ?1",
     [N_EXPIRING] = "SELECT account_id, sum(remaining), min(expires_at) FROM lots "
                    "WHERE remaining > 0 AND expires_at >= ?1 AND expires_at < ?2 "
                    "AND account_id > ?3 GROUP BY account_id ORDER BY account_id LIMIT ?4",
@@ -964,6 +966,14 @@ static kp_err n_session_delete(kp_store *s, const uint8_t token_hash[32])
     return run(n, st);
 }
 
+static kp_err n_sessions_end(kp_store *s, int64_t customer_id)
+{
+    sqlite_notify *n = N(s);
+    sqlite3_stmt *st = q(n, N_SESSIONS_END);
+    sqlite3_bind_int64(st, 1, customer_id);
+    return run(n, st);
+}
+
 /* ---- reminders */
 
 static kp_err n_expiring_between(kp_store *s, kp_time from, kp_time to, int64_t after,
@@ -1070,5 +1080,6 @@ const kp_notify_ops store_sqlite_notify_ops = {
     .customer_session_insert = n_session_insert,
     .customer_session_find = n_session_find,
     .customer_session_delete = n_session_delete,
+    .customer_sessions_end = n_sessions_end,
     .expiring_between = n_expiring_between,
 };

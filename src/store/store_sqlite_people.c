@@ -7,8 +7,8 @@
  *
  * Statements are prepared once per connection, as in store_sqlite.c; the
  * schema is created when the `people_schema` meta key is missing, or brought
- * from version 1 (audit entries without MACs) to 2, so opening an up-to-date
- * database writes nothing.
+ * from version 1 (audit entries without MACs) to 2 and from 2 (no family
+ * invitations) to 3, so opening an up-to-date database writes nothing.
  */
 #include "store_sqlite_people.h"
 #include "store_report.h"
@@ -18,6 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { PEOPLE_SCHEMA_VERSION = 3 };
+
+/* The family invitations (version 3). */
+#define INVITATIONS_SQL                                                                            \
+    "CREATE TABLE IF NOT EXISTS family_invitations (id INTEGER PRIMARY KEY,"                       \
+    "  family_id INTEGER NOT NULL, inviter_id INTEGER NOT NULL,"                                   \
+    "  phone_ix BLOB NOT NULL, phone BLOB, state INTEGER NOT NULL, invitee_id INTEGER,"            \
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, answered_at INTEGER);"            \
+    "CREATE INDEX IF NOT EXISTS family_invitations_phone ON family_invitations(phone_ix, id);"     \
+    "CREATE INDEX IF NOT EXISTS family_invitations_family ON family_invitations(family_id, id);"   \
+    "CREATE INDEX IF NOT EXISTS family_invitations_inviter ON family_invitations(inviter_id);"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS customers (id INTEGER PRIMARY KEY,"
@@ -63,13 +75,23 @@ static const char schema_sql[] =
     "  family_id INTEGER NOT NULL, may_spend INTEGER NOT NULL, own_account_id INTEGER NOT NULL,"
     "  joined_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS family_members_family ON family_members(family_id);"
+    INVITATIONS_SQL
     "INSERT OR IGNORE INTO sys_accounts(id, code) VALUES (-6, 'program:transfer');"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('people_schema', '2');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('people_schema', '3');";
 
 /* Version 1 had no MAC on audit entries. */
 static const char migrate_1_2_sql[] =
     "ALTER TABLE audit ADD COLUMN mac BLOB;"
     "UPDATE meta SET value = '2' WHERE key = 'people_schema';";
+
+/* Version 2 had no family invitations. */
+static const char migrate_2_3_sql[] =
+    INVITATIONS_SQL "UPDATE meta SET value = '3' WHERE key = 'people_schema';";
+
+#define INVITATION_INSERT_COLS                                                                     \
+    "family_id, inviter_id, phone_ix, phone, state, invitee_id, created_at, expires_at, "          \
+    "answered_at"
+#define INVITATION_COLS "id, " INVITATION_INSERT_COLS
 
 #define CUSTOMER_COLS                                                                              \
     "id, account_id, state, name, phone, email, birthday, attributes, phone_ix, email_ix, "        \
@@ -131,6 +153,12 @@ enum {
     P_OPS_POINTS_SINCE,
     P_HISTORY_CARDS,
     P_OP_RESPONSE,
+    P_INVITATION_INSERT,
+    P_INVITATION_GET,
+    P_INVITATION_UPDATE,
+    P_INVITATIONS_OF_FAMILY,
+    P_INVITATIONS_TO_PHONE,
+    P_INVITATIONS_FORGET,
     P__COUNT
 };
 
@@ -226,6 +254,19 @@ static const char *const queries[P__COUNT] = {
     [P_OPS_POINTS_SINCE] = "SELECT COALESCE(SUM(points), 0) FROM ops WHERE account_id = ?1 "
                            "AND type = ?2 AND store = ?3 AND at >= ?4",
     [P_OP_RESPONSE] = "UPDATE ops SET response = ?3 WHERE store = ?1 AND receipt = ?2",
+    [P_INVITATION_INSERT] = "INSERT INTO family_invitations(" INVITATION_INSERT_COLS ") "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [P_INVITATION_GET] = "SELECT " INVITATION_COLS " FROM family_invitations WHERE id = ?1",
+    [P_INVITATION_UPDATE] = "UPDATE family_invitations SET state = ?2, invitee_id = ?3, "
+                            "answered_at = ?4 WHERE id = ?1",
+    [P_INVITATIONS_OF_FAMILY] = "SELECT " INVITATION_COLS " FROM family_invitations "
+                                "WHERE family_id = ?1 AND state = 0 AND expires_at > ?2 "
+                                "ORDER BY id DESC LIMIT ?3",
+    [P_INVITATIONS_TO_PHONE] = "SELECT " INVITATION_COLS " FROM family_invitations "
+                               "WHERE phone_ix = ?1 AND state = 0 AND expires_at > ?2 "
+                               "ORDER BY id DESC LIMIT ?3",
+    [P_INVITATIONS_FORGET] = "DELETE FROM family_invitations WHERE inviter_id = ?1 "
+                             "OR phone_ix = ?2",
     [P_HISTORY_CARDS] = "SELECT id, type, card, COALESCE(store, ''), COALESCE(receipt, ''), at, "
                         "points, amount, earned, burned FROM ops WHERE account_id = ?1 "
                         "AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
@@ -1041,6 +1082,93 @@ static kp_err sp_members_of_family(kp_store *s, int64_t family_id, kp_family_mem
     return done(p, st, rc);
 }
 
+/* --------------------------------------------------------- invitations */
+
+static void read_invitation(sqlite3_stmt *st, kp_family_invitation *inv)
+{
+    memset(inv, 0, sizeof *inv);
+    inv->id = sqlite3_column_int64(st, 0);
+    inv->family_id = sqlite3_column_int64(st, 1);
+    inv->inviter_id = sqlite3_column_int64(st, 2);
+    blob32(inv->phone_ix, st, 3);
+    blob(inv->phone.data, sizeof inv->phone.data, &inv->phone.len, st, 4);
+    inv->state = (kp_invitation_state)sqlite3_column_int(st, 5);
+    inv->invitee_id = sqlite3_column_int64(st, 6);
+    inv->created_at = sqlite3_column_int64(st, 7);
+    inv->expires_at = sqlite3_column_int64(st, 8);
+    inv->answered_at = sqlite3_column_int64(st, 9);
+}
+
+static kp_err sp_invitation_insert(kp_store *s, kp_family_invitation *inv)
+{
+    sqlite_people *p = P(s);
+    sqlite3_stmt *st = q(p, P_INVITATION_INSERT);
+    sqlite3_bind_int64(st, 1, inv->family_id);
+    sqlite3_bind_int64(st, 2, inv->inviter_id);
+    sqlite3_bind_blob(st, 3, inv->phone_ix, 32, SQLITE_STATIC);
+    bind_blob(st, 4, inv->phone.data, inv->phone.len);
+    sqlite3_bind_int(st, 5, (int)inv->state);
+    if (inv->invitee_id) sqlite3_bind_int64(st, 6, inv->invitee_id);
+    sqlite3_bind_int64(st, 7, inv->created_at);
+    sqlite3_bind_int64(st, 8, inv->expires_at);
+    if (inv->answered_at) sqlite3_bind_int64(st, 9, inv->answered_at);
+    kp_err err = run(p, st);
+    if (err == KP_OK) inv->id = sqlite3_last_insert_rowid(p->db);
+    return err;
+}
+
+static kp_err sp_invitation_get(kp_store *s, int64_t id, kp_family_invitation *out)
+{
+    sqlite_people *p = P(s);
+    sqlite3_stmt *st = q(p, P_INVITATION_GET);
+    sqlite3_bind_int64(st, 1, id);
+    kp_err err = one(p, st);
+    if (err) return err;
+    read_invitation(st, out);
+    sqlite3_reset(st);
+    return KP_OK;
+}
+
+static kp_err sp_invitation_update(kp_store *s, const kp_family_invitation *inv)
+{
+    sqlite_people *p = P(s);
+    sqlite3_stmt *st = q(p, P_INVITATION_UPDATE);
+    sqlite3_bind_int64(st, 1, inv->id);
+    sqlite3_bind_int(st, 2, (int)inv->state);
+    if (inv->invitee_id) sqlite3_bind_int64(st, 3, inv->invitee_id);
+    if (inv->answered_at) sqlite3_bind_int64(st, 4, inv->answered_at);
+    kp_err err = run(p, st);
+    if (err == KP_OK && sqlite3_changes(p->db) == 0) err = KP_ERR_NOT_FOUND;
+    return err;
+}
+
+static kp_err sp_invitations_pending(kp_store *s, int64_t family_id, const uint8_t *phone_ix,
+                                     kp_time now, kp_family_invitation *out, size_t limit,
+                                     size_t *n)
+{
+    sqlite_people *p = P(s);
+    *n = 0;
+    sqlite3_stmt *st = q(p, phone_ix ? P_INVITATIONS_TO_PHONE : P_INVITATIONS_OF_FAMILY);
+    if (phone_ix)
+        sqlite3_bind_blob(st, 1, phone_ix, 32, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 1, family_id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) read_invitation(st, &out[(*n)++]);
+    return done(p, st, rc);
+}
+
+static kp_err sp_invitations_forget(kp_store *s, int64_t inviter_id, const uint8_t *phone_ix)
+{
+    sqlite_people *p = P(s);
+    sqlite3_stmt *st = q(p, P_INVITATIONS_FORGET);
+    sqlite3_bind_int64(st, 1, inviter_id);
+    if (phone_ix) sqlite3_bind_blob(st, 2, phone_ix, 32, SQLITE_STATIC);
+    return run(p, st);
+}
+
 /* ------------------------------------------------------------ operations */
 
 static kp_err sp_ops_points_since(kp_store *s, int64_t account_id, kp_op_type type,
@@ -1154,6 +1282,11 @@ const kp_people_ops store_sqlite_people_ops = {
     .member_get = sp_member_get,
     .member_delete = sp_member_delete,
     .members_of_family = sp_members_of_family,
+    .invitation_insert = sp_invitation_insert,
+    .invitation_get = sp_invitation_get,
+    .invitation_update = sp_invitation_update,
+    .invitations_pending = sp_invitations_pending,
+    .invitations_forget = sp_invitations_forget,
     .ops_points_since = sp_ops_points_since,
     .op_response_set = sp_op_response_set,
     .history_cards = sp_history_cards,
@@ -1182,7 +1315,9 @@ static int schema_update(sqlite3 *db)
     if (rc != SQLITE_OK) return rc;
     int v = schema_version(db);
     if (v == 0) rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
-    else if (v == 1) rc = sqlite3_exec(db, migrate_1_2_sql, NULL, NULL, NULL);
+    if (v == 1) rc = sqlite3_exec(db, migrate_1_2_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && (v == 1 || v == 2))
+        rc = sqlite3_exec(db, migrate_2_3_sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -1199,7 +1334,7 @@ kp_err store_sqlite_people_open(sqlite3 *db, char *last_error, size_t last_error
     p->last_error = last_error;
     p->last_error_size = last_error_size;
     kp_err err = KP_OK;
-    if (schema_version(db) != 2) {
+    if (schema_version(db) != PEOPLE_SCHEMA_VERSION) {
         int rc = schema_update(db);
         if (rc != SQLITE_OK) {
             err = fail(p, rc);

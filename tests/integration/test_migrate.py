@@ -257,7 +257,9 @@ class Moves(MigrateCase):
                           # The outbox (issue 10): its tables exist on both sides
                           # and every row of them moves.
                           "notify_events", "messages", "notify_prefs", "notify_templates",
-                          "webhook_endpoints", "login_codes", "customer_sessions"):
+                          "webhook_endpoints", "login_codes", "customer_sessions",
+                          # The cabinet's family invitations (issue 11).
+                          "family_invitations"):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))

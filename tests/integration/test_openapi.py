@@ -206,6 +206,10 @@ def server_routes():
             routes.add(("GET", "/v1/cards/{}"))
         for m in re.finditer(r'strcmp\(url, "(/[^"]*)"\) [!=]= 0', text):
             paths.add(m.group(1))
+        table = re.search(r"\*const pages\[\] = \{(.*?)\};", text, re.S)  # http_pages.c
+        if table:
+            for m in re.finditer(r'"(/[^"]*)"', table.group(1)):
+                routes.add(("GET", m.group(1)))
     return routes, paths
 
 
@@ -411,7 +415,7 @@ class Flows(unittest.TestCase):
 
     def run_flows(self):
         k, c = self.k, self.k.cards
-        for p in ("/live", "/ready", "/health", "/v1/openapi.json"):
+        for p in ("/live", "/ready", "/health", "/v1/openapi.json", "/", "/till", "/office"):
             self.call(200, "GET", p, key=None)
         self.call(405, "PUT", "/v1/openapi.json", {}, key=None)
         self.call(200, "GET", "/metrics", key=None)  # loopback: --metrics local serves it
@@ -593,6 +597,7 @@ class Flows(unittest.TestCase):
         self.staff(200, "GET", "/v1/admin/export/customers.csv")
         self.staff(200, "GET", "/v1/admin/export/balances.csv")
         self.notify_flows()
+        self.self_flows()
         # --- erase
         self.staff(400, "POST", "/v1/admin/customers/%d/erase" % two["id"], {})
         self.staff(200, "POST", "/v1/admin/customers/%d/erase" % two["id"], {"reason": "asked"})
@@ -697,6 +702,99 @@ class Flows(unittest.TestCase):
         self.call(200, "POST", "/v1/logout", key=sess["token"])
         self.call(401, "POST", "/v1/logout", key=sess["token"])
 
+    def sms_code(self, phone):
+        """The code of the newest login_code SMS to phone, opened by the admin."""
+        for _ in range(200):
+            s, a = self.k.call("GET", "/v1/admin/messages?channel=sms&limit=100", key=self.admin)
+            for m in a["messages"]:
+                if m["kind"] != "login_code":
+                    continue
+                s, full = self.k.call("GET", "/v1/admin/messages/%d" % m["id"], key=self.admin)
+                if full["content"] and full["content"]["to"] == phone:
+                    return re.search(r"\b(\d{6})\b", full["content"]["text"]).group(1)
+            time.sleep(0.1)
+        self.fail("no login code to " + phone)
+
+    def self_flows(self):
+        """The customer's own API (http_self.c), each route's success and
+        errors."""
+        c = self.k.cards
+        # --- sign-up
+        self.call(202, "POST", "/v1/login/code", {"phone": "+380500000008", "purpose": "signup"},
+                  key=None)
+        self.call(400, "POST", "/v1/login/code", {"phone": "+380500000018", "purpose": "x"},
+                  key=None)
+        code = self.sms_code("+380500000008")
+        form = {"phone": "+380500000008", "code": code, "card": c[8], "full_name": "Self Signed",
+                "email": "self@example.com",
+                "consent": {"rules": True, "marketing": True, "version": "2026-01"}}
+        self.call(401, "POST", "/v1/signup", dict(form, code="000000" if code != "000000"
+                                                  else "111111"), key=None)
+        self.call(400, "POST", "/v1/signup", dict(form, consent={"rules": False,
+                                                                 "version": "2026-01"}), key=None)
+        self.call(404, "POST", "/v1/signup", dict(form, card="NOPE-1"), key=None)
+        sess = self.call(201, "POST", "/v1/signup", form, key=None)
+        a, me = sess["token"], sess["customer"]
+        other = self.call(201, "POST", "/v1/customers",
+                          {"card": c[9], "full_name": "Other Self", "phone": "+380500000009",
+                           "consent": CONSENT})
+        self.call(202, "POST", "/v1/login/code", {"phone": "+380500000009"}, key=None)
+        code = self.sms_code("+380500000009")
+        b = self.call(200, "POST", "/v1/login", {"phone": "+380500000009", "code": code},
+                      key=None)["token"]
+        self.staff(201, "POST", "/v1/admin/adjustments",
+                   {"card": c[8], "points": 600, "reason": "gift", "key": "SELF-1"})
+        self.call(201, "POST", "/v1/purchases", {"card": c[8], "receipt": "SELF-P1",
+                                                 "lines": [LINE]})
+        # --- history, own data, preferences
+        self.call(200, "GET", "/v1/me/history", key=a)
+        self.call(200, "GET", "/v1/me/history?limit=1", key=a)
+        self.call(400, "GET", "/v1/me/history?limit=0", key=a)
+        self.call(403, "GET", "/v1/me/history", key=self.admin)
+        self.call(200, "PATCH", "/v1/me", {"full_name": "Self Signed Two",
+                                           "birthday": "1990-01-02"}, key=a)
+        self.call(400, "PATCH", "/v1/me", {"phone": "+380500000099"}, key=a)
+        self.call(200, "PUT", "/v1/me/notifications", {"language": "en", "marketing": ["sms"]},
+                  key=a)
+        self.call(400, "PUT", "/v1/me/notifications", {"utc_offset": "2"}, key=a)
+        # --- cards
+        for pic in ("barcode.svg", "qr.svg"):
+            self.call(200, "GET", "/v1/me/cards/%s/%s" % (c[8], pic), key=a)
+            self.call(404, "GET", "/v1/me/cards/%s/%s" % (c[9], pic), key=a)
+        # --- family
+        self.call(404, "GET", "/v1/me/family", key=a)
+        self.call(201, "POST", "/v1/me/family", key=a)
+        self.call(409, "POST", "/v1/me/family", key=a)
+        self.call(200, "GET", "/v1/me/family", key=a)
+        inv = self.call(201, "POST", "/v1/me/family/invitations", {"phone": "+380500000009"},
+                        key=a)
+        self.call(200, "POST", "/v1/me/family/invitations", {"phone": "+380500000009"}, key=a)
+        self.call(400, "POST", "/v1/me/family/invitations", {"phone": "12"}, key=a)
+        self.call(200, "GET", "/v1/me/family/invitations", key=a)
+        self.call(200, "GET", "/v1/me/family/invitations", key=b)
+        self.call(404, "POST", "/v1/me/family/invitations/%d/accept" % inv["id"], key=a)
+        self.call(200, "POST", "/v1/me/family/invitations/%d/decline" % inv["id"], key=b)
+        self.call(409, "POST", "/v1/me/family/invitations/%d/decline" % inv["id"], key=b)
+        inv = self.call(201, "POST", "/v1/me/family/invitations", {"phone": "+380500000009"},
+                        key=a)
+        self.call(200, "POST", "/v1/me/family/invitations/%d/accept" % inv["id"], key=b)
+        member = "/v1/me/family/members/%d" % other["id"]
+        self.call(200, "PATCH", member, {"may_spend": True}, key=a)
+        self.call(403, "PATCH", member, {"may_spend": True}, key=b)
+        self.call(403, "POST", "/v1/me/family/members/%d/remove" % me, key=b)
+        self.call(200, "POST", member + "/remove", key=b)
+        # --- transfers, a lost card, the export, erasure
+        t = {"to_phone": "+380500000009", "points": 100, "key": "SELF-T1"}
+        self.call(201, "POST", "/v1/me/transfers", t, key=a)
+        self.call(200, "POST", "/v1/me/transfers", t, key=a)
+        self.call(400, "POST", "/v1/me/transfers", dict(t, points=0, key="SELF-T2"), key=a)
+        self.call(200, "POST", "/v1/me/cards/%s/block" % c[9], {}, key=b)
+        self.call(404, "POST", "/v1/me/cards/%s/block" % c[8], {}, key=b)
+        self.call(200, "GET", "/v1/me/export", key=a)
+        self.call(400, "POST", "/v1/me/erase", {"confirm": "no"}, key=b)
+        self.call(200, "POST", "/v1/me/erase", {"confirm": "ERASE"}, key=b)
+        self.call(401, "GET", "/v1/me/export", key=b)
+
     def recorded(self):
         with open(self.record, encoding="utf-8") as f:
             return [json.loads(line) for line in f]
@@ -756,7 +854,7 @@ def check_file(test, name):
 # The suites whose answers Suites records (test_openapi.py's own are Flows').
 SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test_keys.py",
           "test_till.py", "test_durability.py", "test_caps.py", "test_phone.py",
-          "test_cards.py", "test_office_extras.py")
+          "test_cards.py", "test_self.py", "test_office_extras.py")
 
 
 class Recorded(unittest.TestCase):

@@ -72,6 +72,10 @@ static void routes_are_bounded_labels(void **state)
                         "/v1/admin/customers/{}/history");
     assert_string_equal(kp_metrics_route_label("/v1/admin/families/3/members/9/leave"),
                         "/v1/admin/families/{}/members/{}/leave");
+    assert_string_equal(kp_metrics_route_label("/v1/me/family/invitations/12/accept"),
+                        "/v1/me/family/invitations/{}/accept");
+    assert_string_equal(kp_metrics_route_label("/v1/me/cards/2000000000018/block"),
+                        "/v1/me/cards/{}/block");
     assert_string_equal(kp_metrics_route_label("/metrics"), "/metrics");
     /* Anything else is one label, however many distinct paths come. */
     assert_string_equal(kp_metrics_route_label("/v1/cards"), "other");

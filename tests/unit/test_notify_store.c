@@ -253,7 +253,8 @@ static void test_every_operation_is_there(void **state)
         n->template_get, n->template_put, n->template_delete, n->templates_list,
         n->endpoint_insert, n->endpoint_update, n->endpoint_get, n->endpoints_list,
         n->login_code_put, n->login_code_check, n->customer_session_insert,
-        n->customer_session_find, n->customer_session_delete, n->expiring_between,
+        n->customer_session_find, n->customer_session_delete, n->customer_sessions_end,
+        n->expiring_between,
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) assert_non_null(ops[i]);
 }
@@ -982,6 +983,19 @@ static void test_customer_sessions_insert_find_expire_delete(void **state)
     EXPECT(f->s, f->n->customer_session_find(f->s, a, NOW + 10, &customer, &expires),
            KP_ERR_NOT_FOUND);
     OK(f->s, f->n->customer_session_delete(f->s, a)); /* unknown: OK */
+    /* An erased customer's sessions all end; another's stay. */
+    uint8_t c[32];
+    memset(c, 3, sizeof c);
+    OK(f->s, f->n->customer_session_insert(f->s, a, 43, NOW, NOW + 3600));
+    OK(f->s, f->n->customer_session_insert(f->s, c, 45, NOW, NOW + 3600));
+    OK(f->s, f->n->customer_sessions_end(f->s, 43));
+    EXPECT(f->s, f->n->customer_session_find(f->s, a, NOW + 10, &customer, &expires),
+           KP_ERR_NOT_FOUND);
+    EXPECT(f->s, f->n->customer_session_find(f->s, b, NOW + 10, &customer, &expires),
+           KP_ERR_NOT_FOUND);
+    OK(f->s, f->n->customer_session_find(f->s, c, NOW + 10, &customer, &expires));
+    assert_int_equal(customer, 45);
+    OK(f->s, f->n->customer_sessions_end(f->s, 43)); /* none left: OK */
 }
 
 static void test_expiring_between_sums_open_lots_in_the_window(void **state)

@@ -644,6 +644,56 @@ static void test_family_pools_points_and_the_owner_decides_who_spends(void **sta
     assert_int_equal(problems(f), 0);
 }
 
+/* A customer's own session (kp_actor.customer_id) reaches only what is
+ * theirs: another's record, card, family is as unknown as none, and the
+ * operations over many customers refuse it. */
+static void test_a_customers_session_touches_only_their_own(void **state)
+{
+    fx *f = *state;
+    register_card(f, 0, "Owner", "+380500000001");
+    register_card(f, 1, "Other", "+380500000002");
+    kp_office staff, self;
+    office(f, &staff, KP_ROLE_ADMIN, NOW);
+    kp_actor me = {.kind = KP_ACTOR_CUSTOMER, .customer_id = 2};
+    snprintf(me.name, sizeof me.name, "customer:2");
+    kp_office_init(&self, f->st, f->pii, &f->program, NOW, &me, f->sc);
+    kp_error e = {0};
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_family_create(&staff, "{\"owner\":1}", 11, &f->out, &e)), KP_OK);
+    assert_int_equal(kp_customer_get(&self, 2, &f->out, &e), KP_OK);
+    assert_int_equal(kp_customer_get(&self, 1, &f->out, &e), KP_ERR_NOT_FOUND);
+    assert_string_equal(e.field, "customer");
+    assert_int_equal(kp_customer_history(&self, 1, 0, 10, &f->out, &e), KP_ERR_NOT_FOUND);
+    assert_int_equal(kp_family_get(&self, 1, &f->out, &e), KP_ERR_NOT_FOUND);
+    assert_int_equal(kp_customer_search(&self, "{\"name\":\"owner\"}", 16, &f->out, &e),
+                     KP_ERR_FORBIDDEN);
+    const char *why = "{\"reason\":\"x\"}";
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_card_block(&self, f->cards[0], why, strlen(why), &f->out, &e)),
+                     KP_ERR_NOT_FOUND);
+    assert_int_equal(e.code, KP_ERR_NOT_FOUND);
+    assert_int_equal(kp_card_picture(&self, KP_BARCODE_QR, false, f->cards[0], &f->out, &e),
+                     KP_ERR_NOT_FOUND);
+    assert_int_equal(kp_card_picture(&self, KP_BARCODE_QR, false, f->cards[1], &f->out, &e),
+                     KP_OK);
+    char body[640];
+    snprintf(body, sizeof body, "{\"from_card\":\"%s\",\"to_card\":\"%s\",\"points\":1,"
+             "\"key\":\"k\"}", f->cards[0], f->cards[1]);
+    bool replayed = false;
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_transfer(&self, body, strlen(body), &f->out, &replayed, &e)),
+                     KP_ERR_NOT_FOUND); /* only ever from a card of one's own */
+    assert_string_equal(e.field, "from_card");
+    const char *join = "{\"customer\":2}";
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_family_join(&self, 1, join, strlen(join), &f->out, &e)),
+                     KP_ERR_FORBIDDEN);
+    assert_int_equal(f->st->ops->begin(f->st), KP_OK);
+    assert_int_equal(in_tx(f, kp_family_leave(&self, 1, 1, &f->out, &e)), KP_ERR_NOT_FOUND);
+    /* A staff member's office is as before. */
+    assert_int_equal(kp_customer_get(&staff, 1, &f->out, &e), KP_OK);
+}
+
 /* ---- the audit chain */
 
 /* SQL that removes the audit table's append-only guard, as someone with
@@ -1064,6 +1114,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_transfer_keeps_expiry_respects_limits_and_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_customers_session_touches_only_their_own, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_family_pools_points_and_the_owner_decides_who_spends,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_macs_detect_a_rewritten_chain, setup,

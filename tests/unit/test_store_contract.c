@@ -318,7 +318,9 @@ static void test_every_operation_is_implemented(void **state)
         p->session_insert, p->session_find, p->session_delete, p->sessions_delete_staff,
         p->audit_append, p->audit_list, p->family_insert, p->family_get, p->member_put,
         p->member_get, p->member_delete, p->members_of_family, p->ops_points_since,
-        p->op_response_set, p->history_cards, p->sealed_count, p->dashboard,
+        p->op_response_set, p->history_cards, p->sealed_count, p->invitation_insert,
+        p->invitation_get, p->invitation_update, p->invitations_pending, p->invitations_forget,
+        p->dashboard,
     };
     for (size_t i = 0; i < sizeof people_ops / sizeof people_ops[0]; i++) {
         if (people_ops[i] == NULL) print_error("kp_people_ops: entry %zu is NULL\n", i);
@@ -3162,6 +3164,92 @@ static void test_dashboard_figures_of_a_period_by_month_and_store(void **state)
     free(d);
 }
 
+static kp_family_invitation invitation(int64_t family, int64_t inviter, uint8_t phone,
+                                       kp_time created)
+{
+    kp_family_invitation inv;
+    memset(&inv, 0, sizeof inv);
+    inv.family_id = family;
+    inv.inviter_id = inviter;
+    memset(inv.phone_ix, phone, sizeof inv.phone_ix);
+    inv.phone.len = 3;
+    memset(inv.phone.data, phone, 3);
+    inv.state = KP_INVITATION_PENDING;
+    inv.created_at = created;
+    inv.expires_at = created + 7 * DAY;
+    return inv;
+}
+
+static void test_family_invitations_by_family_and_by_phone(void **state)
+{
+    fx *f = *state;
+    kp_family_invitation a = invitation(5, 11, 0xA1, NOW), b = invitation(5, 11, 0xB2, NOW + 1);
+    kp_family_invitation c = invitation(6, 12, 0xA1, NOW + 2), got, list[8];
+    begin(f);
+    OK(f->s, f->p->invitation_insert(f->s, &a));
+    OK(f->s, f->p->invitation_insert(f->s, &b));
+    OK(f->s, f->p->invitation_insert(f->s, &c));
+    commit(f);
+    assert_true(a.id > 0 && b.id > a.id && c.id > b.id);
+    OK(f->s, f->p->invitation_get(f->s, b.id, &got));
+    assert_int_equal(got.family_id, 5);
+    assert_int_equal(got.inviter_id, 11);
+    assert_memory_equal(got.phone_ix, b.phone_ix, 32);
+    assert_int_equal(got.phone.len, 3);
+    assert_memory_equal(got.phone.data, b.phone.data, 3);
+    assert_int_equal(got.state, KP_INVITATION_PENDING);
+    assert_int_equal(got.invitee_id, 0);
+    assert_int_equal(got.created_at, NOW + 1);
+    assert_int_equal(got.expires_at, NOW + 1 + 7 * DAY);
+    assert_int_equal(got.answered_at, 0);
+    EXPECT(f->s, f->p->invitation_get(f->s, c.id + 100, &got), KP_ERR_NOT_FOUND);
+    /* Pending ones of a family, and to a phone, newest first. */
+    size_t n = 0;
+    OK(f->s, f->p->invitations_pending(f->s, 5, NULL, NOW, list, 8, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, b.id);
+    assert_int_equal(list[1].id, a.id);
+    OK(f->s, f->p->invitations_pending(f->s, 0, a.phone_ix, NOW, list, 8, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, c.id);
+    OK(f->s, f->p->invitations_pending(f->s, 0, a.phone_ix, NOW, list, 1, &n));
+    assert_int_equal(n, 1);
+    /* Expired at expires_at; answered ones are no longer pending. */
+    OK(f->s, f->p->invitations_pending(f->s, 5, NULL, NOW + 7 * DAY, list, 8, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].id, b.id);
+    b.state = KP_INVITATION_ACCEPTED;
+    b.invitee_id = 77;
+    b.answered_at = NOW + 5;
+    begin(f);
+    OK(f->s, f->p->invitation_update(f->s, &b));
+    kp_family_invitation ghost = b;
+    ghost.id = c.id + 100;
+    EXPECT(f->s, f->p->invitation_update(f->s, &ghost), KP_ERR_NOT_FOUND);
+    commit(f);
+    OK(f->s, f->p->invitation_get(f->s, b.id, &got));
+    assert_int_equal(got.state, KP_INVITATION_ACCEPTED);
+    assert_int_equal(got.invitee_id, 77);
+    assert_int_equal(got.answered_at, NOW + 5);
+    OK(f->s, f->p->invitations_pending(f->s, 5, NULL, NOW, list, 8, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].id, a.id);
+    /* An erased customer's: those they made and those to their phone. */
+    int64_t before = 0, after = 0;
+    OK(f->s, f->p->sealed_count(f->s, &before));
+    begin(f);
+    OK(f->s, f->p->invitations_forget(f->s, 12, b.phone_ix));
+    commit(f);
+    OK(f->s, f->p->sealed_count(f->s, &after));
+    assert_int_equal(after, before - 2);
+    EXPECT(f->s, f->p->invitation_get(f->s, b.id, &got), KP_ERR_NOT_FOUND);
+    EXPECT(f->s, f->p->invitation_get(f->s, c.id, &got), KP_ERR_NOT_FOUND);
+    OK(f->s, f->p->invitation_get(f->s, a.id, &got));
+    begin(f);
+    OK(f->s, f->p->invitations_forget(f->s, 99, NULL)); /* none: OK */
+    commit(f);
+}
+
 static void test_families_and_their_members(void **state)
 {
     fx *f = *state;
@@ -3477,6 +3565,7 @@ int main(void)
         T(test_audit_list_filters_by_actor_action_target_time_and_pages_back),
         T(test_dashboard_figures_of_a_period_by_month_and_store),
         T(test_families_and_their_members),
+        T(test_family_invitations_by_family_and_by_phone),
         T(test_ops_points_since_sums_one_type_under_one_store),
         T(test_sealed_count_counts_what_only_the_key_file_opens),
         T(test_group_commit_publishes_to_another_connection),

@@ -1,0 +1,126 @@
+// staff.jsx: the back office's staff section (admin): the accounts with
+// their roles, adding one (login, role, password), changing a role,
+// disabling and enabling. Routes: docs/api.md "Staff".
+import { useState } from 'preact/hooks';
+import { api } from '../lib/api.js';
+import { date, makeT } from '../lib/i18n.js';
+import { Alert, Button, Field } from '../lib/ui.jsx';
+import {
+  ErrorAlert, LoadState, Panel, ScrollTable, StateBadge, tp, useAction, useApiLoad,
+} from './people.jsx';
+import { strings } from './staff.strings.js';
+
+const t = makeT(strings);
+/* The roles an account may be given ("partner" is reserved). */
+export const ROLES = ['cashier', 'call_centre', 'manager', 'marketer', 'admin', 'auditor'];
+
+export function Staff({ me, onExpired }) {
+  const list = useApiLoad(() => api('GET', '/v1/admin/staff'), [], onExpired);
+  const act = useAction(onExpired);
+  const [roles, setRoles] = useState({});
+  async function change(s, body, message) {
+    const done = await act.run(async () => {
+      await api('PATCH', '/v1/admin/staff/' + s.id, body);
+      return message;
+    });
+    if (done) list.reload();
+  }
+  return (
+    <>
+      <h1>{t('title')}</h1>
+      <Panel title={t('list')}>
+        <p class="muted">{t('sessionsNote')}</p>
+        {act.done && <Alert kind="ok">{act.done}</Alert>}
+        <ErrorAlert error={act.error} />
+        {list.data ? (
+          <ScrollTable
+            wide
+            label={t('list')}
+            rows={list.data.staff}
+            rowKey={(s) => s.id}
+            columns={[
+              { key: 'login', label: t('login'), render: (s) => (s.login === me.login ? `${s.login} ${t('you')}` : s.login) },
+              {
+                key: 'role',
+                label: t('role'),
+                render: (s) => (
+                  <div class="actions">
+                    <label class="sr-only" for={'role-' + s.id}>{t('roleOf', { login: s.login })}</label>
+                    <select id={'role-' + s.id} value={roles[s.id] || s.role}
+                      onChange={(e) => setRoles({ ...roles, [s.id]: e.currentTarget.value })}>
+                      {(ROLES.includes(s.role) ? ROLES : [s.role, ...ROLES]).map((r) => (
+                        <option value={r} key={r}>{tp('role.' + r)}</option>
+                      ))}
+                    </select>
+                    {roles[s.id] && roles[s.id] !== s.role && (
+                      <Button kind="secondary" busy={act.busy}
+                        onClick={() => change(s, { role: roles[s.id] }, t('roleChanged', { login: s.login, role: tp('role.' + roles[s.id]) }))}>
+                        {t('applyRole')}
+                      </Button>
+                    )}
+                  </div>
+                ),
+              },
+              { key: 'active', label: t('state'), render: (s) => <StateBadge group="staff" state={s.active ? 'active' : 'disabled'} /> },
+              { key: 'created_at', label: t('created'), render: (s) => date(s.created_at) },
+              {
+                key: 'do',
+                label: tp('actions'),
+                render: (s) => (
+                  <Button kind={s.active ? 'danger' : 'secondary'} busy={act.busy}
+                    aria-label={`${s.active ? t('disable') : t('enable')}: ${s.login}`}
+                    onClick={() => change(s, { active: !s.active }, t(s.active ? 'disabled' : 'enabled', { login: s.login }))}>
+                    {s.active ? t('disable') : t('enable')}
+                  </Button>
+                ),
+              },
+            ]}
+          />
+        ) : (
+          <LoadState load={list} />
+        )}
+      </Panel>
+      <Add onExpired={onExpired} added={list.reload} />
+    </>
+  );
+}
+
+function Add({ onExpired, added }) {
+  const empty = { login: '', role: 'cashier', password: '' };
+  const [form, setForm] = useState(empty);
+  const act = useAction(onExpired);
+  async function submit(ev) {
+    ev.preventDefault();
+    const done = await act.run(async () => {
+      const s = await api('POST', '/v1/admin/staff', form);
+      return t('added', { login: s.login });
+    });
+    if (done) {
+      setForm(empty);
+      added();
+    }
+  }
+  const input = (name, props) => (
+    <Field label={t(name)} name={'new-' + name} value={form[name]} error={act.fields[name]}
+      onInput={(e) => setForm({ ...form, [name]: e.currentTarget.value })} {...props} />
+  );
+  return (
+    <Panel title={t('add')}>
+      <form onSubmit={submit} noValidate>
+        <ErrorAlert error={act.error} shown={['login', 'role', 'password']} />
+        <div class="row">
+          {input('login', { required: true, autocomplete: 'off' })}
+          <Field label={t('role')} kind="select" name="new-role" value={form.role} error={act.fields.role}
+            onChange={(e) => setForm({ ...form, role: e.currentTarget.value })}>
+            {ROLES.map((r) => (
+              <option value={r} key={r}>{tp('role.' + r)}</option>
+            ))}
+          </Field>
+          {input('password', { required: true, type: 'password', autocomplete: 'new-password', hint: t('passwordHint') })}
+        </div>
+        <Button type="submit" busy={act.busy}>{t('add')}</Button>
+      </form>
+      {act.done && <Alert kind="ok">{act.done}</Alert>}
+    </Panel>
+  );
+}

@@ -23,31 +23,17 @@ the audit log's filters and the login limits (docs/api.md, "Dashboard",
 
     python3 test_office_extras.py --kopilka build/kopilka [unittest options]
 """
-import json
 import os
 import time
 import unittest
 
 import harness
 from harness import LABOR, PARTS
-
-PASSWORD = "correct horse battery"
-CONSENT = {"given": True, "text_version": "2026-01"}
+from test_people import CONSENT, PASSWORD, program_with_customers
 
 SEPTEMBER = "2026-09-10T09:00:00Z"
 OCTOBER = "2026-10-05T09:00:00Z"
 NOVEMBER = "2026-11-02T09:00:00Z"
-
-
-def program_file(directory):
-    with open(harness.program_file(), "rb") as f:
-        doc = json.load(f)
-    doc["customers"] = {"unregistered": {"earn": True, "burn": False},
-                        "consent_version": "2026-01"}
-    path = os.path.join(directory, "program-office-extras.json")
-    with open(path, "w") as f:
-        json.dump(doc, f)
-    return path
 
 
 class OfficeCase(unittest.TestCase):
@@ -60,7 +46,7 @@ class OfficeCase(unittest.TestCase):
     def setUp(self):
         self.k = harness.Kopilka(cards=self.cards)
         self.addCleanup(self.k.close)
-        harness.run_cli(["program", "load", self.k.db, program_file(self.k.dir)])
+        harness.run_cli(["program", "load", self.k.db, program_with_customers(self.k.dir)])
         pw = os.path.join(self.k.dir, "password")
         with open(pw, "w") as f:
             f.write(PASSWORD + "\n")

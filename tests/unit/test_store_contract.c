@@ -195,10 +195,11 @@ static int64_t credit(fx *f, int64_t account_id, int64_t points, const char *kin
     return op;
 }
 
-/* Plans with the ledger itself (kp_ledger_plan_move) and applies: a credit
- * (points > 0, into a lot like `lot`) or a debit from `source`. */
-static int64_t move(fx *f, int64_t account_id, kp_op_type type, int64_t source, int64_t points,
-                    kp_time expires_at, kp_time now)
+/* Plans into f->plan with the ledger itself (kp_ledger_plan_move): a credit
+ * (points > 0, into a "regular" lot expiring at expires_at) or a debit from
+ * `source`. */
+static void plan_move(fx *f, int64_t account_id, kp_op_type type, int64_t source, int64_t points,
+                      kp_time expires_at, kp_time now)
 {
     load(f, account_id);
     kp_lot lot;
@@ -210,6 +211,13 @@ static int64_t move(fx *f, int64_t account_id, kp_op_type type, int64_t source, 
     kp_err err = kp_ledger_plan_move(f->acct, type, source, points, &lot, now, f->plan, &e);
     if (err) print_error("plan: %s\n", e.message);
     assert_int_equal(err, KP_OK);
+}
+
+/* plan_move() applied, with an operation row of its own. */
+static int64_t move(fx *f, int64_t account_id, kp_op_type type, int64_t source, int64_t points,
+                    kp_time expires_at, kp_time now)
+{
+    plan_move(f, account_id, type, source, points, expires_at, now);
     int64_t op = op_add(f, type, account_id, NULL, NULL, now, 0, points);
     OK(f->s, f->o->plan_apply(f->s, op, f->plan, now));
     return op;
@@ -3030,16 +3038,7 @@ static void test_audit_list_filters_by_actor_action_target_time_and_pages_back(v
 static void dash_op(fx *f, int64_t account_id, const char *number, kp_op_type type,
                     const char *store, kp_time at, int64_t amount, int64_t source, int64_t points)
 {
-    load(f, account_id);
-    kp_lot lot;
-    memset(&lot, 0, sizeof lot);
-    snprintf(lot.kind, sizeof lot.kind, "regular");
-    lot.earned_at = lot.active_from = at;
-    lot.expires_at = KP_TIME_NEVER;
-    kp_error e = {0};
-    kp_err err = kp_ledger_plan_move(f->acct, type, source, points, &lot, at, f->plan, &e);
-    if (err) print_error("plan: %s\n", e.message);
-    assert_int_equal(err, KP_OK);
+    plan_move(f, account_id, type, source, points, KP_TIME_NEVER, at);
     kp_op_row row;
     memset(&row, 0, sizeof row);
     row.type = type;

@@ -678,6 +678,14 @@ class Kopilka:
     def last_raw(self):
         return self._client.last_raw if self._client else b""
 
+    def staff_token(self, login, password):
+        """POST /v1/admin/login; raises unless 200, returns the session token."""
+        status, body = self.call("POST", "/v1/admin/login",
+                                 {"login": login, "password": password}, key=None)
+        if status != 200 or not isinstance(body, dict):
+            raise AssertionError("login of %s -> %s %r" % (login, status, self.last_raw()))
+        return body["token"]
+
     def card(self, number):
         """GET /v1/cards/NUMBER; asserts 200 and returns the card object."""
         status, body = self.call("GET", "/v1/cards/" + number)

@@ -83,10 +83,7 @@ class NotifyRoutes(unittest.TestCase):
     # --- helpers
     def token(self, role):
         if role not in self.tokens:
-            s, a = self.k.call("POST", "/v1/admin/login",
-                               {"login": "u_" + role, "password": PASSWORD}, key=None)
-            self.assertEqual(s, 200, self.k.last_raw())
-            self.tokens[role] = a["token"]
+            self.tokens[role] = self.k.staff_token("u_" + role, PASSWORD)
         return self.tokens[role]
 
     def as_(self, role, method, path, body=None, expect=None, headers=None):

@@ -862,10 +862,7 @@ static kp_err do_login_code(kp_office *o, const http_request *r, void *arg, kp_b
     return kp_office_signup_code(o, phone, c->ix, e);
 }
 
-/* The per-address limit of the cabinet's login (docs/api.md, "Login
- * limits"): one attempt taken; false with the 429 answered when the
- * address has none left. */
-static bool address_take(const http_request *r, kp_http_answer *a, unsigned *status)
+bool http_login_address_take(const http_request *r, kp_http_answer *a, unsigned *status)
 {
     int64_t retry_after;
     bool first;
@@ -881,6 +878,11 @@ static bool address_take(const http_request *r, kp_http_answer *a, unsigned *sta
     return false;
 }
 
+void http_login_address_give_back(const http_request *r)
+{
+    kp_attempts_give_back(r->srv->login_limits->customer_address, r->client);
+}
+
 static unsigned route_login_code(const http_request *r, kp_http_answer *a)
 {
     login_call c;
@@ -890,7 +892,7 @@ static unsigned route_login_code(const http_request *r, kp_http_answer *a)
     /* Every code asked for counts against the address: each may send an
      * SMS, and whether the contact is a customer's is never told. */
     unsigned status;
-    if (!address_take(r, a, &status)) return status;
+    if (!http_login_address_take(r, a, &status)) return status;
     status = http_office_read(r, do_lookup, &c, a);
     if (status != 200) return status;
     /* Limited by the contact, known or not: the answer tells nothing of
@@ -971,12 +973,11 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
     if (login_parse(r, true, &c, &e)) return kp_http_error_answer(a->body, &e, NULL);
     /* A wrong code (or an unknown contact) stays counted against the
      * address; anything else is given back. */
-    kp_attempts *limit = r->srv->login_limits->customer_address;
     unsigned status;
-    if (!address_take(r, a, &status)) return status;
+    if (!http_login_address_take(r, a, &status)) return status;
     status = http_office_read(r, do_lookup, &c, a);
     if (status != 200) {
-        kp_attempts_give_back(limit, r->client);
+        http_login_address_give_back(r);
         return status;
     }
     if (c.customer_id == 0) {
@@ -988,7 +989,7 @@ static unsigned route_login(const http_request *r, kp_http_answer *a)
     status = http_office_write(r, do_login, &c, 200, a);
     sodium_memzero(c.token, sizeof c.token);
     if (status == 200 && c.failed) return kp_http_error_answer(a->body, &c.failure, NULL);
-    kp_attempts_give_back(limit, r->client);
+    http_login_address_give_back(r);
     return status;
 }
 

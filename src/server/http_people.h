@@ -75,6 +75,14 @@ kp_err http_prefs_parse(const http_request *r, struct kp_prefs_req *req, kp_erro
 unsigned http_route_barcode_svg(const http_request *r, kp_http_answer *a);
 unsigned http_route_qr_svg(const http_request *r, kp_http_answer *a);
 
+/* The per-address limit of the cabinet's logins (http_notify.c; docs/api.md,
+ * "Login limits"): takes one attempt of the request's client address; false
+ * with the 429 answered into a (and *status) when it has none left. A route
+ * gives the attempt back when it was not a failure (a good code, a refusal
+ * before any check). */
+bool http_login_address_take(const http_request *r, kp_http_answer *a, unsigned *status);
+void http_login_address_give_back(const http_request *r);
+
 /* The answer of a new customer's session (POST /v1/login, POST
  * /v1/signup): {"token", "expires_at", "customer"} into out (reset). */
 void http_customer_session_json(kp_buf *out, const char *token, kp_time expires_at,

@@ -202,7 +202,13 @@ static unsigned route_signup(const http_request *r, kp_http_answer *a)
         status = kp_http_error_answer(a->body, &e, NULL);
         goto out;
     }
-    if ((status = http_office_read(r, do_signup_lookup, &c, a)) != 200) goto out;
+    /* A code is checked here as at POST /v1/login: a wrong one counts
+     * against the address (docs/api.md, "Login limits"). */
+    if (!http_login_address_take(r, a, &status)) goto out;
+    if ((status = http_office_read(r, do_signup_lookup, &c, a)) != 200) {
+        http_login_address_give_back(r);
+        goto out;
+    }
     if (c.customer_id) {
         /* No sign-up code was ever sent to a customer's phone: the same
          * answer as a wrong code, so nobody learns whose phone it is. */
@@ -213,7 +219,10 @@ static unsigned route_signup(const http_request *r, kp_http_answer *a)
         goto out;
     }
     status = http_office_write(r, do_signup, &c, 201, a);
-    if (status == 201 && c.failed) status = kp_http_error_answer(a->body, &c.failure, NULL);
+    if (status == 201 && c.failed)
+        status = kp_http_error_answer(a->body, &c.failure, NULL);
+    else
+        http_login_address_give_back(r);
 out:
     sodium_memzero(c.token, sizeof c.token);
     json_decref(c.registration);

@@ -424,6 +424,15 @@ class LoginLimits(OfficeCase):
                            key=None, headers={"X-Forwarded-For": "192.0.2.50"})
         self.assertEqual((s, a["error"]["code"]), (429, "rate_limited"))
         self.assertEqual(self.retry_after(), "900")
+        # A sign-up checks a code too: the same count.
+        signup = {"phone": "+380501230000", "code": "123456", "card": self.k.cards[0],
+                  "full_name": "Ivan Petrenko", "consent": {"rules": True, "version": "2026-01"}}
+        s, a = self.k.call("POST", "/v1/signup", signup, key=None,
+                           headers={"X-Forwarded-For": "192.0.2.50"})
+        self.assertEqual((s, a["error"]["code"]), (429, "rate_limited"))
+        s, a = self.k.call("POST", "/v1/signup", signup, key=None,
+                           headers={"X-Forwarded-For": "192.0.2.53"})
+        self.assertEqual((s, a["error"]["field"]), (401, "code"))
         for i in range(20):
             s, _ = self.k.call("POST", "/v1/login/code", {"phone": "+38050124%04d" % i},
                                key=None, headers={"X-Forwarded-For": "192.0.2.51"})

@@ -26,7 +26,8 @@ static const char *const route_words[] = {
     "families",    "members",   "leave",       "terminals",     "revoke",       "rotate",
     "discount",    "birthday",  "import",      "messages",      "retry",        "webhooks",
     "templates",   "preview",   "notifications", "campaigns",   "unsubscribe",  "sms",
-    "inbound",     "code",
+    "inbound",     "code",      "programs",    "validate",      "diff",         "sandbox",
+    "cancel",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

@@ -1,8 +1,9 @@
 /*
  * http_people.c: the dispatcher of the back office's routes (docs/api.md,
- * "Back office"): finds the route in the tables of http_admin.c and
- * http_customers.c, authenticates the caller (a staff session token
- * "kps_...", or a terminal key "kp_..." where a till may call), and runs the
+ * "Back office"): finds the route in the tables of http_admin.c,
+ * http_customers.c, http_notify.c and http_programs.c, authenticates the
+ * caller (a staff session token "kps_...", or a terminal key "kp_..." where
+ * a till may call), and runs the
  * operation on a reader or through the writer. Personal data never reaches
  * a log from here: errors name fields, not values.
  */
@@ -33,6 +34,15 @@ int64_t http_param_id(const char *text)
     long long v = strtoll(text, &end, 10);
     if (end == text || *end != '\0' || v <= 0) return 0;
     return v;
+}
+
+int64_t http_query_int(const char *name, int64_t dflt)
+{
+    const char *v = kp_http_arg(name);
+    if (v == NULL || v[0] == '\0') return dflt;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return *end == '\0' && x >= 0 ? x : -1;
 }
 
 json_t *http_body_object(const http_request *r, const char *const *allowed, kp_error *e)
@@ -237,7 +247,8 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
         size_t n;
     } tables[] = {{http_admin_routes, http_admin_routes_count},
                   {http_customer_routes, http_customer_routes_count},
-                  {http_notify_routes, http_notify_routes_count}};
+                  {http_notify_routes, http_notify_routes_count},
+                  {http_program_routes, http_program_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)
             if (match(tables[t].routes[i].pattern, url, req.params)) {

@@ -3,7 +3,8 @@
  * the caller (a staff session or a terminal key), route tables with {}
  * path parameters, running an operation on a reader or through the writer,
  * and answering errors (http_error.h). http_admin.c (staff, audit, adjustments,
- * cards, exports) and http_customers.c (customers, families, transfers)
+ * cards, exports), http_customers.c (customers, families, transfers),
+ * http_notify.c (notifications) and http_programs.c (program versions)
  * each register one table.
  */
 #ifndef KOPILKA_HTTP_PEOPLE_H
@@ -57,6 +58,8 @@ extern const http_route http_customer_routes[];
 extern const size_t http_customer_routes_count;
 extern const http_route http_notify_routes[];
 extern const size_t http_notify_routes_count;
+extern const http_route http_program_routes[];
+extern const size_t http_program_routes_count;
 
 /* An operation on the back office. Read-only ones may run on a reader;
  * everything that writes, and every read of personal data (it is audited),
@@ -76,5 +79,9 @@ struct json_t *http_body_object(const http_request *r, const char *const *allowe
 
 /* Parses a positive id path parameter; 0 when it is not one. */
 int64_t http_param_id(const char *text);
+
+/* The query argument `name` as an integer >= 0; `dflt` when absent, -1 when
+ * it is not one. */
+int64_t http_query_int(const char *name, int64_t dflt);
 
 #endif

@@ -68,6 +68,12 @@ static const char *const routes[] = {
     "/v1/admin/families/{}/members",
     "/v1/admin/families/{}/members/{}",
     "/v1/admin/families/{}/members/{}/leave",
+    "/v1/admin/programs",
+    "/v1/admin/programs/{}",
+    "/v1/admin/programs/validate",
+    "/v1/admin/programs/diff",
+    "/v1/admin/programs/sandbox",
+    "/v1/admin/programs/{}/cancel",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,6 +467,47 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
     kp_time at = req->at_given ? req->at : now;
     if ((err = kp_service_account_rules(st, program, at, &sc->account, NULL, e))) return err;
     if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
+    kp_buf_reset(out);
+    quote_json(out, program, store, req, at, &sc->quote, true, false);
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+kp_err kp_service_sandbox(kp_store *st, const kp_program *program, const char *store,
+                          const kp_purchase_req *req, int64_t balance, kp_time now,
+                          kp_scratch *sc, kp_buf *out, kp_error *e)
+{
+    kp_time at = req->at_given ? req->at : now;
+    kp_err err;
+    if (req->card[0]) {
+        kp_card card;
+        if ((err = card_account(st, req->card, &card, e))) return err;
+        if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
+            return storage_error(st, err, e);
+        sc->account.registered = card.registered;
+        if ((err = kp_service_account_rules(st, program, at, &sc->account, NULL, e))) return err;
+        if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
+    } else {
+        if (balance < 0 || balance > KP_SANDBOX_BALANCE_MAX)
+            return kp_error_set(e, KP_ERR_INVALID, "balance", "must be from 0 to %lld points",
+                                (long long)KP_SANDBOX_BALANCE_MAX);
+        /* A blank registered account: no history, tier or counters, its
+         * points in one lot of the purchase kind, spendable, never expiring. */
+        kp_account *a = &sc->account;
+        memset(a, 0, offsetof(kp_account, lots));
+        a->registered = true;
+        a->balance = balance;
+        a->n_lots = 0;
+        if (balance > 0) {
+            kp_lot *lot = &a->lots[a->n_lots++];
+            memset(lot, 0, sizeof *lot);
+            snprintf(lot->kind, sizeof lot->kind, "%s", program->point_kind);
+            lot->amount = lot->remaining = balance;
+            lot->earned_at = lot->active_from = at;
+            lot->expires_at = KP_TIME_NEVER;
+        }
+        sc->till_burn_max = -1;
+        if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
+    }
     kp_buf_reset(out);
     quote_json(out, program, store, req, at, &sc->quote, true, false);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;

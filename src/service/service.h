@@ -93,6 +93,19 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
                         const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                         kp_error *e);
 
+/* The back office's sandbox quote (POST /v1/admin/programs/sandbox): the
+ * basket priced under `program` as kp_service_quote prices it (the same
+ * engine, script and till limits, the same answer), at req's "at" or `now`
+ * (any instant: no till's clock applies), for req->card's account as stored
+ * (balance, lots, tier, counters), or, when req->card is "", for a blank
+ * registered account holding `balance` points (0 to KP_SANDBOX_BALANCE_MAX)
+ * of the program's purchase kind, spendable and never expiring. Reads
+ * only: writes nothing, whatever the program's script does. */
+#define KP_SANDBOX_BALANCE_MAX 1000000000000LL
+kp_err kp_service_sandbox(kp_store *st, const kp_program *program, const char *store,
+                          const kp_purchase_req *req, int64_t balance, kp_time now,
+                          kp_scratch *sc, kp_buf *out, kp_error *e);
+
 /* Purchase: idempotent by (store, receipt). *replayed is set when the answer
  * is the stored one of an earlier identical request. KP_ERR_CONFLICT when
  * the receipt was used with another body. */

@@ -69,7 +69,7 @@ int cmd_program_load(int argc, char **argv)
     const char *file = cli_positional(argc, argv, 1);
     const char *at_text = cli_option(argc, argv, "--activate-at");
     if (db == NULL || file == NULL) {
-        fprintf(stderr, "usage: kopilka program load DB FILE [--activate-at TIME]\n");
+        fprintf(stderr, "usage: kopilka program load DB FILE [--activate-at TIME] [--now TIME]\n");
         return 2;
     }
     kp_time activates_at = 0;
@@ -118,7 +118,7 @@ int cmd_program_list(int argc, char **argv)
     if (!cli_check_options(argc, argv, opts, "program list")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     if (db == NULL) {
-        fprintf(stderr, "usage: kopilka program list DB\n");
+        fprintf(stderr, "usage: kopilka program list DB [--now TIME]\n");
         return 2;
     }
     cli_office c;
@@ -162,7 +162,7 @@ int cmd_program_cancel(int argc, char **argv)
     char *end = NULL;
     long long version = text ? strtoll(text, &end, 10) : 0;
     if (db == NULL || text == NULL) {
-        fprintf(stderr, "usage: kopilka program cancel DB --version N\n");
+        fprintf(stderr, "usage: kopilka program cancel DB --version N [--now TIME]\n");
         return 2;
     }
     if (*end != '\0' || version <= 0) {

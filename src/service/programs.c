@@ -60,9 +60,10 @@ static kp_err summarize(const kp_field_errors *fe, kp_err err, kp_error *e)
 {
     size_t total = fe ? fe->n + fe->more : 0;
     if (err && total > 1) {
-        char first[sizeof e->message];
+        char field[sizeof e->field], first[sizeof e->message];
+        snprintf(field, sizeof field, "%s", e->field);
         snprintf(first, sizeof first, "%s", e->message);
-        kp_error_set(e, err, e->field, "%s (and %zu more errors%s)", first, total - 1,
+        kp_error_set(e, err, field, "%s (and %zu more errors%s)", first, total - 1,
                      fe->more ? "; the first ones are listed" : ", each in fields");
     }
     return err;

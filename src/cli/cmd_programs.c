@@ -38,8 +38,7 @@ static void print_errors(const char *command, const kp_field_errors *fe, const k
     }
     for (size_t i = 0; i < fe->n; i++)
         print_error(command, fe->items[i].field, fe->items[i].message);
-    if (fe->more)
-        fprintf(stderr, "kopilka %s: and %zu more errors\n", command, fe->more);
+    if (fe->more) fprintf(stderr, "kopilka %s: and %zu more errors\n", command, fe->more);
 }
 
 int cli_program_load(cli_office *c, const char *command, const char *json, size_t len,
@@ -51,12 +50,14 @@ int cli_program_load(cli_office *c, const char *command, const char *json, size_
     snprintf(source, sizeof source, "file=%s", file);
     kp_err err = fe ? c->st->ops->begin(c->st) : KP_ERR_NOMEM;
     if (err == KP_OK)
-        err = cli_office_finish(c, kp_program_load(&c->office, json, len, "", source, activates_at,
-                                                   version, fe, &e),
-                                &e);
+        err = cli_office_finish(
+            c, kp_program_load(&c->office, json, len, "", source, activates_at, version, fe, &e),
+            &e);
     if (err && e.message[0] == '\0') kp_error_set(&e, err, "database", "%s", c->st->last_error);
-    if (err && fe) print_errors(command, fe, &e);
-    else if (err) print_error(command, "", "out of memory");
+    if (err && fe)
+        print_errors(command, fe, &e);
+    else if (err)
+        print_error(command, "", "out of memory");
     free(fe);
     return err ? 1 : 0;
 }
@@ -74,8 +75,10 @@ int cmd_program_load(int argc, char **argv)
     }
     kp_time activates_at = 0;
     if (at_text && !kp_time_parse(at_text, &activates_at)) {
-        fprintf(stderr, "kopilka program load: --activate-at must be an RFC 3339 time "
-                        "(\"2027-01-01T00:00:00+03:00\"), got %s\n", at_text);
+        fprintf(stderr,
+                "kopilka program load: --activate-at must be an RFC 3339 time "
+                "(\"2027-01-01T00:00:00+03:00\"), got %s\n",
+                at_text);
         return 2;
     }
     kp_error e = {0};
@@ -108,8 +111,10 @@ int cmd_program_load(int argc, char **argv)
 
 static void time_or_dash(kp_time t, char out[32])
 {
-    if (t == 0) snprintf(out, 32, "-");
-    else kp_time_format(t, out, 32);
+    if (t == 0)
+        snprintf(out, 32, "-");
+    else
+        kp_time_format(t, out, 32);
 }
 
 int cmd_program_list(int argc, char **argv)
@@ -130,10 +135,10 @@ int cmd_program_list(int argc, char **argv)
     kp_error e = {0};
     kp_program_version *page = calloc(KP_PROGRAM_VERSIONS_PAGE_MAX, sizeof *page);
     kp_err err = page ? KP_OK : kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
-    if (err == KP_OK)
-        printf("version\tname\tloaded at\tloaded by\tactivates at\tstate\n");
+    if (err == KP_OK) printf("version\tname\tloaded at\tloaded by\tactivates at\tstate\n");
     int64_t before = 0, running = 0;
-    for (size_t n = KP_PROGRAM_VERSIONS_PAGE_MAX; err == KP_OK && n == KP_PROGRAM_VERSIONS_PAGE_MAX;) {
+    for (size_t n = KP_PROGRAM_VERSIONS_PAGE_MAX;
+         err == KP_OK && n == KP_PROGRAM_VERSIONS_PAGE_MAX;) {
         err = kp_program_versions(&c.office, before, page, KP_PROGRAM_VERSIONS_PAGE_MAX, &n,
                                   &running, &e);
         for (size_t i = 0; err == KP_OK && i < n; i++) {

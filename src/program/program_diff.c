@@ -91,8 +91,10 @@ static void walk_object(diff *d, const char *path, json_t *from, json_t *to)
     {
         path_join(sub, path, NULL, key, NULL);
         json_t *w = json_object_get(to, key);
-        if (w == NULL) add(d, sub, "removed", v, NULL);
-        else walk(d, sub, v, w);
+        if (w == NULL)
+            add(d, sub, "removed", v, NULL);
+        else
+            walk(d, sub, v, w);
     }
     json_object_foreach(to, key, v)
     {
@@ -111,8 +113,10 @@ static void walk_keyed(diff *d, const char *path, const char *key, json_t *from,
         const char *k = item_key(v, key);
         path_join(sub, path, key, NULL, k);
         long j = find_item(to, key, k);
-        if (j < 0) add(d, sub, "removed", v, NULL);
-        else walk(d, sub, v, json_array_get(to, (size_t)j));
+        if (j < 0)
+            add(d, sub, "removed", v, NULL);
+        else
+            walk(d, sub, v, json_array_get(to, (size_t)j));
     }
     for (size_t j = 0; j < json_array_size(to); j++) {
         json_t *w = json_array_get(to, j);
@@ -143,9 +147,12 @@ static void walk_indexed(diff *d, const char *path, json_t *from, json_t *to)
     size_t n_from = json_array_size(from), n_to = json_array_size(to);
     for (size_t i = 0; i < n_from || i < n_to; i++) {
         path_index(sub, path, i);
-        if (i >= n_to) add(d, sub, "removed", json_array_get(from, i), NULL);
-        else if (i >= n_from) add(d, sub, "added", NULL, json_array_get(to, i));
-        else walk(d, sub, json_array_get(from, i), json_array_get(to, i));
+        if (i >= n_to)
+            add(d, sub, "removed", json_array_get(from, i), NULL);
+        else if (i >= n_from)
+            add(d, sub, "added", NULL, json_array_get(to, i));
+        else
+            walk(d, sub, json_array_get(from, i), json_array_get(to, i));
     }
 }
 
@@ -156,8 +163,10 @@ static void walk(diff *d, const char *path, json_t *from, json_t *to)
         walk_object(d, path, from, to);
     } else if (json_is_array(from) && json_is_array(to)) {
         const char *key = array_key(from, to);
-        if (key) walk_keyed(d, path, key, from, to);
-        else walk_indexed(d, path, from, to);
+        if (key)
+            walk_keyed(d, path, key, from, to);
+        else
+            walk_indexed(d, path, from, to);
     } else {
         add(d, path, "changed", from, to);
     }

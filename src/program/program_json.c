@@ -214,8 +214,8 @@ static kp_err get_time(json_t *obj, const char *key, const char *path, const kp_
 /* A parse of one program file: the checks note their errors here and the
  * parse goes on, so every error of the file is reported in one pass. */
 typedef struct parse {
-    kp_error e;             /* the error of the check in hand (the field readers fill it) */
-    kp_error *first;        /* the caller's: the first error noted */
+    kp_error e;      /* the error of the check in hand (the field readers fill it) */
+    kp_error *first; /* the caller's: the first error noted */
     size_t n_errors;
     kp_program_error_fn report;
     void *report_ctx;
@@ -411,8 +411,8 @@ static void parse_grant(parse *x, json_t *r, const char *path, kp_program *p, kp
 /* The fields of an earn_percent rule after its id and kind. */
 static void parse_earn_percent(parse *x, json_t *r, const char *path, kp_program *p, kp_rule *rule)
 {
-    static const char *const keys[] = {"id",   "kind",    "category", "store", "tier",
-                                       "percent", "steps", "starts",  "ends",  "note", NULL};
+    static const char *const keys[] = {"id",    "kind",   "category", "store", "tier", "percent",
+                                       "steps", "starts", "ends",     "note",  NULL};
     char field[64];
     only_keys(x, r, keys, path);
     if (ok(x, get_string(r, "tier", path, false, rule->tier, sizeof rule->tier, &x->e)) &&
@@ -514,8 +514,8 @@ static void parse_rule(parse *x, json_t *r, size_t index, kp_program *p)
         static const char *const keys[] = {"id", "kind", "amount", "note", NULL};
         rule->kind = KP_RULE_JOIN_MIN_PURCHASE;
         only_keys(x, r, keys, path);
-        ok(x, program_get_int(r, "amount", path, true, 1, KP_AMOUNT_MAX, &rule->amount_minor,
-                              &x->e));
+        ok(x,
+           program_get_int(r, "amount", path, true, 1, KP_AMOUNT_MAX, &rule->amount_minor, &x->e));
     } else if (strcmp(kind, "annual_spend_bonus") == 0) {
         static const char *const keys[] = {"id", "kind", "spend_over", "points", "note", NULL};
         rule->kind = KP_RULE_ANNUAL_SPEND_BONUS;
@@ -650,10 +650,10 @@ static void parse_tiers(parse *x, json_t *t, kp_program *p)
         /* A multiplier is written like a percentage without the sign:
          * "1.5" reads as 150 hundredths, the way "1.5" % reads as 150 bp. */
         tier->earn_multiplier_x100 = 100;
-        ok(x, get_percent_key(l, "earn_multiplier", path, false, 1000,
-                              &tier->earn_multiplier_x100, &x->e));
-        ok(x, get_percent_key(l, "discount_percent", path, false, 10000, &tier->discount_bp,
+        ok(x, get_percent_key(l, "earn_multiplier", path, false, 1000, &tier->earn_multiplier_x100,
                               &x->e));
+        ok(x,
+           get_percent_key(l, "discount_percent", path, false, 10000, &tier->discount_bp, &x->e));
         json_t *priv = json_object_get(l, "privileges");
         if (priv) parse_privileges(x, priv, path, tier);
         p->n_tiers = i + 1;
@@ -717,14 +717,14 @@ static void parse_script(parse *x, json_t *s, kp_program *p)
     }
     only_keys(x, s, keys, "script");
     parse_script_source(x, json_object_get(s, "source"), p);
-    bool earn = ok(x, get_string(s, "earn", "script", false, p->script_earn,
-                                 sizeof p->script_earn, &x->e));
+    bool earn =
+        ok(x, get_string(s, "earn", "script", false, p->script_earn, sizeof p->script_earn, &x->e));
     if (earn && p->script_earn[0] && !identifier_ok(p->script_earn)) {
         p->script_earn[0] = '\0';
         earn = fail(x, KP_ERR_INVALID, "script.earn", "must be a Lua function name");
     }
-    bool burn = ok(x, get_string(s, "burn", "script", false, p->script_burn,
-                                 sizeof p->script_burn, &x->e));
+    bool burn =
+        ok(x, get_string(s, "burn", "script", false, p->script_burn, sizeof p->script_burn, &x->e));
     if (burn && p->script_burn[0] && !identifier_ok(p->script_burn)) {
         p->script_burn[0] = '\0';
         burn = fail(x, KP_ERR_INVALID, "script.burn", "must be a Lua function name");
@@ -783,7 +783,8 @@ static void parse_event_source(parse *x, json_t *s, size_t i, kp_program *p)
                        : strcmp(name, "back_office") == 0 ? KP_FROM_BACK_OFFICE
                                                           : 0;
         if (bit == 0) {
-            fail(x, KP_ERR_INVALID, field, "each source is \"till\", \"partner\" or \"back_office\"");
+            fail(x, KP_ERR_INVALID, field,
+                 "each source is \"till\", \"partner\" or \"back_office\"");
             break;
         }
         src->from |= bit;
@@ -885,8 +886,8 @@ static void parse_earn(parse *x, json_t *earn, kp_program *p)
     }
     if (earn) {
         only_keys(x, earn, earn_keys, "earn");
-        if (ok(x, get_string(earn, "point_kind", "earn", false, p->point_kind,
-                             sizeof p->point_kind, &x->e)) &&
+        if (ok(x, get_string(earn, "point_kind", "earn", false, p->point_kind, sizeof p->point_kind,
+                             &x->e)) &&
             p->point_kind[0] == '\0') {
             snprintf(p->point_kind, sizeof p->point_kind, "regular");
             fail(x, KP_ERR_INVALID, "earn.point_kind", "must not be empty");
@@ -915,8 +916,8 @@ static void parse_root(parse *x, json_t *root, kp_program *p)
     ok(x, get_string(root, "currency", "", false, p->currency, sizeof p->currency, &x->e));
     parse_country(x, root, p);
     p->minor_per_point = 100;
-    ok(x, program_get_int(root, "minor_per_point", "", false, 1, 1000000, &p->minor_per_point,
-                          &x->e));
+    ok(x,
+       program_get_int(root, "minor_per_point", "", false, 1, 1000000, &p->minor_per_point, &x->e));
     char rounding[16] = "down";
     if (ok(x, get_string(root, "rounding", "", false, rounding, sizeof rounding, &x->e))) {
         if (strcmp(rounding, "down") == 0)
@@ -926,8 +927,8 @@ static void parse_root(parse *x, json_t *root, kp_program *p)
         else if (strcmp(rounding, "up") == 0)
             p->rounding = KP_ROUND_UP;
         else
-            fail(x, KP_ERR_INVALID, "rounding", "must be \"down\", \"half_up\" or \"up\", got \"%s\"",
-                 rounding);
+            fail(x, KP_ERR_INVALID, "rounding",
+                 "must be \"down\", \"half_up\" or \"up\", got \"%s\"", rounding);
     }
     parse_utc_offset(x, root, p);
     json_t *kinds = json_object_get(root, "point_kinds");

@@ -70,16 +70,18 @@ static void version_fields(kp_buf *out, const kp_program_version *v, int64_t run
     kp_buf_json_kv_str(out, "loaded_by", v->loaded_by, true);
     time_or_null(out, "activates_at", v->activates_at);
     time_or_null(out, "cancelled_at", v->cancelled_at);
-    kp_buf_json_kv_str(out, "state",
-                       kp_program_state_name(kp_program_state_of(v, running, now)), true);
+    kp_buf_json_kv_str(out, "state", kp_program_state_name(kp_program_state_of(v, running, now)),
+                       true);
 }
 
 static void running_field(kp_buf *out, int64_t running, bool comma)
 {
     if (comma) kp_buf_puts(out, ",");
     kp_buf_json_key(out, "running");
-    if (running) kp_buf_printf(out, "%lld", (long long)running);
-    else kp_buf_puts(out, "null");
+    if (running)
+        kp_buf_printf(out, "%lld", (long long)running);
+    else
+        kp_buf_puts(out, "null");
 }
 
 /* Appends a JSON value, compact. */
@@ -165,8 +167,8 @@ static unsigned route_get(const http_request *r, kp_http_answer *a)
 /* Writes "against", "changes_total" and "changes" (after a comma when
  * `comma`) of `program` against version `against` (0: the running one; none
  * running: against {}, every member added). */
-static kp_err changes_json(kp_office *o, json_t *program, int64_t against, bool comma,
-                           kp_buf *out, kp_error *e)
+static kp_err changes_json(kp_office *o, json_t *program, int64_t against, bool comma, kp_buf *out,
+                           kp_error *e)
 {
     kp_program_version row;
     int64_t running = 0;
@@ -189,8 +191,10 @@ static kp_err changes_json(kp_office *o, json_t *program, int64_t against, bool 
     if (err == KP_OK) {
         if (comma) kp_buf_puts(out, ",");
         kp_buf_puts(out, "\"against\":");
-        if (row.version) kp_buf_printf(out, "%lld", (long long)row.version);
-        else kp_buf_puts(out, "null");
+        if (row.version)
+            kp_buf_printf(out, "%lld", (long long)row.version);
+        else
+            kp_buf_puts(out, "null");
         kp_buf_json_kv_i64(out, "changes_total", (int64_t)total, true);
         kp_buf_puts(out, ",\"changes\":");
         err = put_json(out, changes, e);
@@ -318,8 +322,8 @@ static kp_err sandbox_request(json_t *root, kp_purchase_req *req, int64_t *balan
 static kp_err do_sandbox(kp_office *o, const http_request *r, void *arg, kp_buf *out,
                          bool *replayed, kp_field_errors *fe, kp_error *e)
 {
-    static const char *const keys[] = {"program", "card", "balance", "burn",
-                                       "at",      "lines", "store",  NULL};
+    static const char *const keys[] = {"program", "card",  "balance", "burn",
+                                       "at",      "lines", "store",   NULL};
     program_body b = {0};
     kp_purchase_req *req = malloc(sizeof *req);
     kp_program *draft = NULL;
@@ -331,7 +335,8 @@ static kp_err do_sandbox(kp_office *o, const http_request *r, void *arg, kp_buf 
     if (err == KP_OK) {
         json_t *s = json_object_get(b.root, "store");
         if (s && !(json_is_string(s) && json_string_length(s) < KP_STR_MAX))
-            err = kp_error_set(e, KP_ERR_INVALID, "store", "must be a store's name of up to %d "
+            err = kp_error_set(e, KP_ERR_INVALID, "store",
+                               "must be a store's name of up to %d "
                                "bytes (rules limited to a store apply only there)",
                                KP_STR_MAX - 1);
         else if (s)
@@ -365,7 +370,7 @@ static unsigned route_sandbox(const http_request *r, kp_http_answer *a)
 /* ---- POST /v1/admin/programs, POST /v1/admin/programs/{version}/cancel */
 
 typedef struct load_call {
-    char *text;           /* the program's file as stored */
+    char *text; /* the program's file as stored */
     char name[128];
     kp_time activates_at; /* 0: at once */
     int64_t version;      /* out */
@@ -388,7 +393,8 @@ static kp_err do_load_check(kp_office *o, const http_request *r, void *arg, kp_b
         if (!json_is_string(name) || json_string_length(name) >= sizeof c->name)
             err = kp_error_set(e, KP_ERR_INVALID, "name",
                                "must be a string of at most %zu bytes (absent: the program's "
-                               "own name)", sizeof c->name - 1);
+                               "own name)",
+                               sizeof c->name - 1);
         else
             snprintf(c->name, sizeof c->name, "%s", json_string_value(name));
     }
@@ -432,8 +438,10 @@ static void programs_refresh(const http_request *r)
     kp_error e = {0};
     kp_reader *rd = kp_reader_acquire(r->srv->readers);
     if (kp_programs_refresh(r->srv->programs, rd->store, &e))
-        fprintf(stderr, "kopilka: the program cache was not refreshed: %s (it is within a "
-                        "second)\n", e.message);
+        fprintf(stderr,
+                "kopilka: the program cache was not refreshed: %s (it is within a "
+                "second)\n",
+                e.message);
     kp_reader_release(r->srv->readers, rd);
 }
 

@@ -87,17 +87,17 @@ kp_err kp_program_load(kp_office *o, const char *json, size_t len, const char *n
         people_field_error(fe, NULL, err, e->field, e->message);
         return err;
     }
-    if (strlen(name) >= sizeof ((kp_program_version *)0)->name)
+    if (strlen(name) >= sizeof((kp_program_version *)0)->name)
         return kp_error_set(e, KP_ERR_INVALID, "name", "must be at most %zu bytes",
-                            sizeof ((kp_program_version *)0)->name - 1);
+                            sizeof((kp_program_version *)0)->name - 1);
     kp_program_version meta;
     memset(&meta, 0, sizeof meta);
     snprintf(meta.name, sizeof meta.name, "%s", name);
     snprintf(meta.loaded_by, sizeof meta.loaded_by, "%s", o->actor.name);
     meta.loaded_at = o->now;
     meta.activates_at = activates_at;
-    err = kp_service_program_insert(o->st, json, len, &meta, version, fe ? field_error : NULL, fe,
-                                    e);
+    err =
+        kp_service_program_insert(o->st, json, len, &meta, version, fe ? field_error : NULL, fe, e);
     if (err) return summarize(fe, err, e);
     char target[48], at[32] = "now";
     snprintf(target, sizeof target, "program:%lld", (long long)*version);
@@ -136,8 +136,7 @@ kp_err kp_program_cancel(kp_office *o, int64_t version, kp_program_version *row,
                             (long long)version, at, (int)KP_PROGRAM_NOTICE_SECONDS);
     }
     err = o->st->ops->program_cancel(o->st, version, o->now);
-    if (err == KP_ERR_CONFLICT)
-        return kp_error_set(e, err, "version", "%s", o->st->last_error);
+    if (err == KP_ERR_CONFLICT) return kp_error_set(e, err, "version", "%s", o->st->last_error);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_set(e, err, "version", "there is no program version %lld",
                             (long long)version);

@@ -26,10 +26,10 @@ enum {
 
 /* Where a version stands at an instant. */
 typedef enum kp_program_state {
-    KP_PROGRAM_PAST = 0,   /* it ran and another took over (or never will run) */
-    KP_PROGRAM_RUNNING,    /* operations run with it now */
-    KP_PROGRAM_SCHEDULED,  /* it takes over at its activates_at */
-    KP_PROGRAM_CANCELLED,  /* cancelled before it took effect */
+    KP_PROGRAM_PAST = 0,  /* it ran and another took over (or never will run) */
+    KP_PROGRAM_RUNNING,   /* operations run with it now */
+    KP_PROGRAM_SCHEDULED, /* it takes over at its activates_at */
+    KP_PROGRAM_CANCELLED, /* cancelled before it took effect */
 } kp_program_state;
 
 /* "past", "running", "scheduled", "cancelled". */

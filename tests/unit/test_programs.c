@@ -175,9 +175,9 @@ static void test_every_error_of_a_file_is_reported_in_its_order(void **state)
     errors x = {0};
     kp_error e = {0};
     assert_int_equal(kp_program_parse_each(bad, strlen(bad), p, collect, &x, &e), KP_ERR_INVALID);
-    static const char *const want[] = {"rounding",        "rules[0].colour", "rules[0].percent",
-                                       "rules[1].id",     "rules[1].points", "rules[2]",
-                                       "rules[3].kind",   "till.offline_days"};
+    static const char *const want[] = {"rounding",      "rules[0].colour",  "rules[0].percent",
+                                       "rules[1].id",   "rules[1].points",  "rules[2]",
+                                       "rules[3].kind", "till.offline_days"};
     assert_int_equal(x.n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < x.n; i++) assert_string_equal(x.fields[i], want[i]);
     assert_string_equal(e.field, "rounding");
@@ -256,14 +256,15 @@ static int teardown(void **state)
 }
 
 /* Loads `json` at o->now = now, activating at `at` (0: at once). */
-static kp_err load(fx *f, const char *json, kp_time now, kp_time at, int64_t *version,
-                   kp_error *e)
+static kp_err load(fx *f, const char *json, kp_time now, kp_time at, int64_t *version, kp_error *e)
 {
     f->office.now = now;
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
     kp_err err = kp_program_load(&f->office, json, strlen(json), "", "test", at, version, NULL, e);
-    if (err) f->st->ops->rollback(f->st);
-    else assert_int_equal(f->st->ops->commit(f->st), KP_OK);
+    if (err)
+        f->st->ops->rollback(f->st);
+    else
+        assert_int_equal(f->st->ops->commit(f->st), KP_OK);
     return err;
 }
 
@@ -445,7 +446,8 @@ int main(void)
     };
     int failed = 0;
     /* The pure tests once, on the SQLite run; the stored ones on each backend. */
-    if (!fixture_is_pg()) failed += cmocka_run_group_tests_name("diff and errors", pure, NULL, NULL);
+    if (!fixture_is_pg())
+        failed += cmocka_run_group_tests_name("diff and errors", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("versions", stored, NULL, NULL);
     return failed;
 }

@@ -94,6 +94,8 @@ void cli_actor_name(char *out, size_t size);
  * error of the file is printed on stderr. 0, or 1 after printing. */
 int cli_program_load(cli_office *c, const char *command, const char *json, size_t len,
                      const char *file, kp_time activates_at, int64_t *version);
+/* t as RFC 3339 into out, or "-" for 0 (never). */
+void cli_time_or_dash(kp_time t, char out[32]);
 /* The whole file at path (malloc'd, NUL-terminated, its length in *len; at
  * most 16 MiB); NULL with e set. */
 char *cli_read_file(const char *path, size_t *len, kp_error *e);

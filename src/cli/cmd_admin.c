@@ -273,7 +273,7 @@ int cmd_terminal_add(int argc, char **argv)
     return 0;
 }
 
-static void time_or_dash(kp_time t, char out[32])
+void cli_time_or_dash(kp_time t, char out[32])
 {
     if (t == 0)
         snprintf(out, 32, "-");
@@ -302,10 +302,10 @@ int cmd_terminal_list(int argc, char **argv)
         for (size_t i = 0; err == KP_OK && i < n; i++) {
             const kp_terminal *t = &page[i];
             char created[32], rotated[32], used[32], revoked[32];
-            time_or_dash(t->created_at, created);
-            time_or_dash(t->rotated_at, rotated);
-            time_or_dash(t->last_used_at, used);
-            time_or_dash(t->revoked_at, revoked);
+            cli_time_or_dash(t->created_at, created);
+            cli_time_or_dash(t->rotated_at, rotated);
+            cli_time_or_dash(t->last_used_at, used);
+            cli_time_or_dash(t->revoked_at, revoked);
             printf("%lld\t%s\t%s\t%s\t%s\t%s\t%s\n", (long long)t->id, t->store,
                    t->revoked_at ? "revoked" : "active", created, rotated, used, revoked);
             after = t->id;

@@ -14,14 +14,16 @@
 #include "cli.h"
 #include "service/programs.h"
 
-/* --now TIME into c's office, for tests; true when absent or valid. */
-static bool now_option(const char *command, int argc, char **argv, cli_office *c)
+/* Opens db for `command` with the office's clock at --now TIME (tests),
+ * when given. 0, or the exit status after printing why. */
+static int office_open(const char *command, const char *db, int argc, char **argv, cli_office *c)
 {
+    if (!cli_office_open(c, command, db, false)) return 1;
     const char *text = cli_option(argc, argv, "--now");
-    if (text == NULL) return true;
-    if (kp_time_parse(text, &c->office.now)) return true;
+    if (text == NULL || kp_time_parse(text, &c->office.now)) return 0;
     fprintf(stderr, "kopilka %s: --now must be an RFC 3339 time, got %s\n", command, text);
-    return false;
+    cli_office_close(c);
+    return 2;
 }
 
 static void print_error(const char *command, const char *field, const char *message)
@@ -89,15 +91,13 @@ int cmd_program_load(int argc, char **argv)
         return 1;
     }
     cli_office c;
-    if (!cli_office_open(&c, "program load", db, false)) {
-        free(json);
-        return 1;
-    }
     int64_t version = 0;
-    int rc = now_option("program load", argc, argv, &c) ? 0 : 2;
-    if (rc == 0) rc = cli_program_load(&c, "program load", json, len, file, activates_at, &version);
+    int rc = office_open("program load", db, argc, argv, &c);
+    if (rc == 0) {
+        rc = cli_program_load(&c, "program load", json, len, file, activates_at, &version);
+        cli_office_close(&c);
+    }
     free(json);
-    cli_office_close(&c);
     if (rc) return rc;
     if (activates_at) {
         char at[32];
@@ -107,14 +107,6 @@ int cmd_program_load(int argc, char **argv)
         printf("program version %lld\n", (long long)version);
     }
     return 0;
-}
-
-static void time_or_dash(kp_time t, char out[32])
-{
-    if (t == 0)
-        snprintf(out, 32, "-");
-    else
-        kp_time_format(t, out, 32);
 }
 
 int cmd_program_list(int argc, char **argv)
@@ -127,11 +119,8 @@ int cmd_program_list(int argc, char **argv)
         return 2;
     }
     cli_office c;
-    if (!cli_office_open(&c, "program list", db, false)) return 1;
-    if (!now_option("program list", argc, argv, &c)) {
-        cli_office_close(&c);
-        return 2;
-    }
+    int rc = office_open("program list", db, argc, argv, &c);
+    if (rc) return rc;
     kp_error e = {0};
     kp_program_version *page = calloc(KP_PROGRAM_VERSIONS_PAGE_MAX, sizeof *page);
     kp_err err = page ? KP_OK : kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
@@ -144,8 +133,8 @@ int cmd_program_list(int argc, char **argv)
         for (size_t i = 0; err == KP_OK && i < n; i++) {
             const kp_program_version *v = &page[i];
             char loaded[32], activates[32];
-            time_or_dash(v->loaded_at, loaded);
-            time_or_dash(v->activates_at, activates);
+            cli_time_or_dash(v->loaded_at, loaded);
+            cli_time_or_dash(v->activates_at, activates);
             printf("%lld\t%s\t%s\t%s\t%s\t%s\n", (long long)v->version, v->name, loaded,
                    v->loaded_by[0] ? v->loaded_by : "-", activates,
                    kp_program_state_name(kp_program_state_of(v, running, c.office.now)));
@@ -176,11 +165,8 @@ int cmd_program_cancel(int argc, char **argv)
         return 2;
     }
     cli_office c;
-    if (!cli_office_open(&c, "program cancel", db, false)) return 1;
-    if (!now_option("program cancel", argc, argv, &c)) {
-        cli_office_close(&c);
-        return 2;
-    }
+    int rc = office_open("program cancel", db, argc, argv, &c);
+    if (rc) return rc;
     kp_error e = {0};
     kp_program_version row;
     kp_err err = c.st->ops->begin(c.st);

@@ -86,8 +86,9 @@ static const char *const migration_2[] = {store_pg_notify_schema, NULL};
 /* Migration 3: program versions scheduled from a date, cancelled, and who
  * loaded them (store_sqlite.c's programs_schema 2). */
 static const char programs_schedule_schema[] =
-    "ALTER TABLE programs ADD COLUMN loaded_by TEXT NOT NULL DEFAULT '',"
-    "  ADD COLUMN activates_at BIGINT, ADD COLUMN cancelled_at BIGINT;";
+    "ALTER TABLE programs ADD COLUMN IF NOT EXISTS loaded_by TEXT NOT NULL DEFAULT '',"
+    "  ADD COLUMN IF NOT EXISTS activates_at BIGINT,"
+    "  ADD COLUMN IF NOT EXISTS cancelled_at BIGINT;";
 static const char *const migration_3[] = {programs_schedule_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };

@@ -7,7 +7,8 @@
  * loaded from a date through the back office (src/service/programs.c),
  * their states as time passes, cancellation and its limits, and the
  * server's program cache (src/server/writer.c, compiled in) switching to a
- * scheduled version at its instant on its clock, without a query.
+ * scheduled version at its instant on its clock, without a query; a
+ * database from before scheduled versions migrated on open.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -422,6 +423,41 @@ static void test_the_cache_forgets_a_cancelled_version(void **state)
     kp_programs_free(programs);
 }
 
+/* A database made before versions could be scheduled (its programs table
+ * without loaded_by, activates_at, cancelled_at) gains them when it is
+ * opened, keeps its versions, and schedules from then on. */
+static void test_a_database_from_before_gains_scheduled_versions_on_open(void **state)
+{
+    fx *f = *state;
+    int64_t v1 = 0, v2 = 0;
+    kp_error e = {0};
+    assert_int_equal(load(f, base_json, T0, 0, &v1, &e), KP_OK);
+    kp_store_close(f->st);
+    f->st = NULL;
+    char why[256] = "";
+    const char *old =
+        fixture_is_pg()
+            ? "BEGIN; ALTER TABLE programs DROP COLUMN loaded_by, DROP COLUMN activates_at, "
+              "DROP COLUMN cancelled_at; DELETE FROM kopilka_schema WHERE version > 2; COMMIT"
+            : "BEGIN; ALTER TABLE programs DROP COLUMN loaded_by; ALTER TABLE programs DROP "
+              "COLUMN activates_at; ALTER TABLE programs DROP COLUMN cancelled_at; DELETE FROM "
+              "meta WHERE key = 'programs_schema'; COMMIT";
+    if (fixture_exec(f->location, old, why, sizeof why) != 0) fail_msg("%s", why);
+    assert_int_equal(kp_store_open(f->location, false, &f->st, &e), KP_OK);
+    f->office.st = f->st;
+    assert_int_equal(load(f, next_json, T0, T0 + HOUR, &v2, &e), KP_OK);
+    char states[128];
+    states_at(f, T0, states, sizeof states);
+    assert_string_equal(states, "scheduled running");
+    kp_program_version row;
+    int64_t running = 0;
+    char *json = NULL;
+    assert_int_equal(kp_program_version_get(&f->office, v1, &row, &running, &json, &e), KP_OK);
+    assert_string_equal(row.loaded_by, ""); /* not recorded before */
+    assert_string_equal(json, base_json);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -443,6 +479,7 @@ int main(void)
         T(test_a_role_without_program_manage_may_not_load_or_cancel),
         T(test_the_cache_switches_at_the_activation_instant),
         T(test_the_cache_forgets_a_cancelled_version),
+        T(test_a_database_from_before_gains_scheduled_versions_on_open),
     };
     int failed = 0;
     /* The pure tests once, on the SQLite run; the stored ones on each backend. */

@@ -28,6 +28,8 @@ static const char *const route_words[] = {
     "templates",   "preview",   "notifications", "campaigns",   "unsubscribe",  "sms",
     "inbound",     "code",      "signup",      "family",        "invitations",  "accept",
     "decline",     "remove",
+    "programs",    "validate",      "diff",         "sandbox",
+    "cancel",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     char *json = NULL;
     int64_t version = 0;
     kp_program *program = calloc(1, sizeof *program);
-    if (program == NULL || st->ops->program_get(st, 0, &json, &version) ||
+    if (program == NULL || st->ops->program_get(st, 0, kp_clock_now(NULL), &json, &version) ||
         kp_program_parse(json, strlen(json), program, &e))
         return fail("program", st, &e);
     free(json);

@@ -182,10 +182,24 @@ typedef struct kp_program {
 } kp_program;
 
 /* Parses and validates a program file's text. On failure returns
- * KP_ERR_INVALID with e->field naming the rule and field ("rules[2].percent")
- * and *out left zeroed. `out` is caller-owned (it is large: keep it off small
- * stacks). */
+ * KP_ERR_INVALID (or KP_ERR_LIMIT past a limit) with e->field naming the
+ * rule and field ("rules[2].percent") of the first error and *out left
+ * zeroed. `out` is caller-owned (it is large: keep it off small stacks). */
 kp_err kp_program_parse(const char *json, size_t len, kp_program *out, kp_error *e);
+
+/* Called once for each error a program file has, in the order of the file;
+ * `error` is valid only during the call. */
+typedef void (*kp_program_error_fn)(void *ctx, const kp_error *error);
+
+/* kp_program_parse, reporting every error of the file rather than the first
+ * only: a field in error keeps its default and the parse goes on, so one
+ * pass names them all (an error that makes the rest of its object
+ * meaningless, such as a rule that is not an object, skips that object).
+ * report(ctx, error) for each (report may be NULL); *e is the first. On
+ * failure *out holds what could be read, each field in error at its
+ * default (kp_program_parse zeroes it). */
+kp_err kp_program_parse_each(const char *json, size_t len, kp_program *out,
+                             kp_program_error_fn report, void *ctx, kp_error *e);
 
 const char *kp_rule_kind_name(kp_rule_kind kind);
 const char *kp_grant_once_name(kp_grant_once once);

@@ -136,6 +136,20 @@ enum {
     KP_TILL_MAY_BURN = 2u, /* whether the card may spend (people->card_info_get) */
 };
 
+/* A program version as the store keeps it, without its text. A version
+ * runs from its activation (activates_at, or its load when that is 0) until
+ * a later version's activation; at any instant the running version is the
+ * highest one not cancelled whose activates_at is 0 or not after that
+ * instant (docs/rules.md, "Program versions"). */
+typedef struct kp_program_version {
+    int64_t version;
+    char name[128];
+    char loaded_by[96];   /* the actor: "staff:anna", "cli:root" */
+    kp_time loaded_at;
+    kp_time activates_at; /* 0: at once, on load */
+    kp_time cancelled_at; /* 0: not cancelled (only a version that has not run can be) */
+} kp_program_version;
+
 typedef struct kp_store kp_store;
 
 /* Replays one record that kp_group_ops.log() was given by an earlier run of
@@ -274,13 +288,39 @@ typedef struct kp_store_ops {
     kp_err (*release)(kp_store *s);
     kp_err (*rollback_to)(kp_store *s);
 
-    /* (write) A new program version with its file's text and name; sets
-     * *version (1, 2, ... in load order). */
-    kp_err (*program_insert)(kp_store *s, const char *json, const char *name, int64_t *version);
-    /* The text of program `version`, 0 = the latest, in *json (malloc'd,
-     * the caller frees it), and its version in *version_out.
-     * KP_ERR_NOT_FOUND when there is no such version (or none at all). */
-    kp_err (*program_get)(kp_store *s, int64_t version, char **json, int64_t *version_out);
+    /* (write) A new program version: the file's text, and of `meta` its
+     * name, loaded_by, loaded_at (the caller's now) and activates_at (0 =
+     * at once; else not before loaded_at: the caller checks its range).
+     * Sets *version (1, 2, ... in load order). KP_ERR_CONFLICT, nothing
+     * written, when a version not cancelled activates at or after this
+     * one's activation (activates_at, or loaded_at for 0): this version
+     * would keep that one from ever running; last_error names it. The check
+     * and the insert are one step against concurrent loads (PostgreSQL
+     * locks the table against writers until the transaction ends). */
+    kp_err (*program_insert)(kp_store *s, const char *json, const kp_program_version *meta,
+                             int64_t *version);
+    /* The text of program `version` in *json (malloc'd, the caller frees
+     * it), and its version in *version_out; version 0: the one running at
+     * `at` (unused otherwise). KP_ERR_NOT_FOUND when there is no such
+     * version (or none runs at `at`). A cancelled version is still found
+     * by its number. */
+    kp_err (*program_get)(kp_store *s, int64_t version, kp_time at, char **json,
+                          int64_t *version_out);
+    /* Versions below `before` (0 = from the newest), newest first, at most
+     * `limit`. */
+    kp_err (*program_list)(kp_store *s, int64_t before, kp_program_version *out, size_t limit,
+                           size_t *n);
+    /* The version running at `at` in *running (0: none), and in *next the
+     * version that takes over after `at`: of the versions above *running,
+     * not cancelled, with activates_at after `at`, the one activating
+     * first (next->version 0: none). */
+    kp_err (*program_schedule)(kp_store *s, kp_time at, int64_t *running,
+                               kp_program_version *next);
+    /* (write) Cancels version `version` (cancelled_at = now). KP_ERR_NOT_FOUND
+     * when there is no such version; KP_ERR_CONFLICT when it took effect
+     * (activates_at 0, or not after now) or is cancelled already, with the
+     * reason in last_error. */
+    kp_err (*program_cancel)(kp_store *s, int64_t version, kp_time now);
 
     /* (write) A till's terminal of `store` with the hash of its key; sets
      * *id. KP_ERR_CONFLICT when a terminal has that hash already. */

@@ -16,7 +16,10 @@ typedef struct kp_command {
 } kp_command;
 
 int cmd_init(int argc, char **argv);
+/* cmd_programs.c */
 int cmd_program_load(int argc, char **argv);
+int cmd_program_list(int argc, char **argv);
+int cmd_program_cancel(int argc, char **argv);
 int cmd_terminal_add(int argc, char **argv);
 int cmd_terminal_list(int argc, char **argv);
 int cmd_terminal_revoke(int argc, char **argv);
@@ -86,6 +89,16 @@ void cli_office_close(cli_office *c);
 kp_err cli_office_finish(cli_office *c, kp_err err, kp_error *e);
 /* "cli:" and the operating-system user of the effective uid. */
 void cli_actor_name(char *out, size_t size);
+/* Loads a program file as a new version for c's actor, in a transaction of
+ * its own (activates_at 0: at once), audited with the file's name; every
+ * error of the file is printed on stderr. 0, or 1 after printing. */
+int cli_program_load(cli_office *c, const char *command, const char *json, size_t len,
+                     const char *file, kp_time activates_at, int64_t *version);
+/* t as RFC 3339 into out, or "-" for 0 (never). */
+void cli_time_or_dash(kp_time t, char out[32]);
+/* The whole file at path (malloc'd, NUL-terminated, its length in *len; at
+ * most 16 MiB); NULL with e set. */
+char *cli_read_file(const char *path, size_t *len, kp_error *e);
 /* Makes sure db has its key file: true when it is there or was just made
  * (with a note on stderr). Never makes one for a database that holds
  * values sealed with a key (kp_people_ops.sealed_count): it refuses and

@@ -1,7 +1,8 @@
 /*
- * cmd_admin.c: the administrative commands: init, program load, terminal
+ * cmd_admin.c: the administrative commands: init, terminal
  * add|list|revoke|rotate, cards issue, verify, and demo; plus the small argv
- * helpers. Program loads and terminal changes are audited (cli.h).
+ * helpers and reading a file. Terminal changes are audited (cli.h); the
+ * program commands are cmd_programs.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,7 +106,7 @@ static int fail(const char *command, const kp_error *e)
     return 1;
 }
 
-static char *read_file(const char *path, size_t *len, kp_error *e)
+char *cli_read_file(const char *path, size_t *len, kp_error *e)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -162,26 +163,7 @@ static kp_err load_program_text(kp_store *st, const char *json, size_t len, int6
     return err;
 }
 
-/* Loads a program as a new version in one transaction with its audit entry
- * ("program.load", by the operating-system user). */
-static kp_err load_program_audited(cli_office *c, const char *json, size_t len, const char *file,
-                                   int64_t *version, kp_error *e)
-{
-    kp_err err = c->st->ops->begin(c->st);
-    if (err) return kp_error_set(e, err, "database", "%s", c->st->last_error);
-    err = kp_service_program_load(c->st, json, len, version, e);
-    if (err == KP_OK) {
-        char target[48];
-        snprintf(target, sizeof target, "program:%lld", (long long)*version);
-        if ((err = kp_office_audit(&c->office, "program.load", target, "file=%s", file)))
-            kp_error_set(e, err, "database", "%s", c->st->last_error);
-    }
-    err = cli_office_finish(c, err, e);
-    if (err && e->message[0] == '\0') kp_error_set(e, err, "database", "%s", c->st->last_error);
-    return err;
-}
-
-/* ---- init, program load */
+/* ---- init */
 
 /* Creates the personal-data key file DB.key (mode 0600) beside a new
  * database; one left from an earlier database of that name is kept, as it
@@ -233,7 +215,7 @@ int cmd_init(int argc, char **argv)
     kp_error e = {0};
     if (!database_absent("init", db, &e)) return e.message[0] ? fail("init", &e) : 1;
     size_t len;
-    char *json = read_file(program, &len, &e);
+    char *json = cli_read_file(program, &len, &e);
     if (json == NULL) return fail("init", &e);
     kp_program *p = malloc(sizeof *p);
     kp_err err = p ? kp_program_parse(json, len, p, &e) : KP_ERR_NOMEM;
@@ -255,39 +237,11 @@ int cmd_init(int argc, char **argv)
         return e.message[0] ? fail("init", &e) : 1;
     }
     int64_t version = 0;
-    err = load_program_audited(&c, json, len, program, &version, &e);
+    int rc = cli_program_load(&c, "init", json, len, program, 0, &version);
     free(json);
     cli_office_close(&c);
-    if (err) return fail("init", &e);
+    if (rc) return rc;
     printf("created %s with program version %lld\n", db, (long long)version);
-    return 0;
-}
-
-int cmd_program_load(int argc, char **argv)
-{
-    static const char *const opts[] = {NULL};
-    if (!cli_check_options(argc, argv, opts, "program load")) return 2;
-    const char *db = cli_positional(argc, argv, 0);
-    const char *file = cli_positional(argc, argv, 1);
-    if (db == NULL || file == NULL) {
-        fprintf(stderr, "usage: kopilka program load DB FILE\n");
-        return 2;
-    }
-    kp_error e = {0};
-    size_t len;
-    char *json = read_file(file, &len, &e);
-    if (json == NULL) return fail("program load", &e);
-    cli_office c;
-    if (!cli_office_open(&c, "program load", db, false)) {
-        free(json);
-        return 1;
-    }
-    int64_t version = 0;
-    kp_err err = load_program_audited(&c, json, len, file, &version, &e);
-    free(json);
-    cli_office_close(&c);
-    if (err) return fail("program load", &e);
-    printf("program version %lld\n", (long long)version);
     return 0;
 }
 
@@ -319,7 +273,7 @@ int cmd_terminal_add(int argc, char **argv)
     return 0;
 }
 
-static void time_or_dash(kp_time t, char out[32])
+void cli_time_or_dash(kp_time t, char out[32])
 {
     if (t == 0)
         snprintf(out, 32, "-");
@@ -348,10 +302,10 @@ int cmd_terminal_list(int argc, char **argv)
         for (size_t i = 0; err == KP_OK && i < n; i++) {
             const kp_terminal *t = &page[i];
             char created[32], rotated[32], used[32], revoked[32];
-            time_or_dash(t->created_at, created);
-            time_or_dash(t->rotated_at, rotated);
-            time_or_dash(t->last_used_at, used);
-            time_or_dash(t->revoked_at, revoked);
+            cli_time_or_dash(t->created_at, created);
+            cli_time_or_dash(t->rotated_at, rotated);
+            cli_time_or_dash(t->last_used_at, used);
+            cli_time_or_dash(t->revoked_at, revoked);
             printf("%lld\t%s\t%s\t%s\t%s\t%s\t%s\n", (long long)t->id, t->store,
                    t->revoked_at ? "revoked" : "active", created, rotated, used, revoked);
             after = t->id;

@@ -115,7 +115,9 @@ int cmd_deliver(int argc, char **argv)
     kp_error key_error = {0};
     if (kp_pii_key_locate(db, key_path, sizeof key_path, &key_error) == KP_OK)
         kp_pii_load(key_path, &pii, &key_error);
-    kp_err err = kp_service_program_get(st, 0, program, &e);
+    /* The version running at the command's time (--now, else the clock's). */
+    kp_time at = fixed ? fixed : kp_clock_now(NULL);
+    kp_err err = kp_service_program_running(st, 0, at, program, &e);
     if (err == KP_OK) has_program = true;
     else if (err != KP_ERR_NOT_FOUND) goto out;
     kp_error_clear(&e);

@@ -74,7 +74,7 @@ int cmd_tick(int argc, char **argv)
     kp_scratch *sc = kp_scratch_new();
     kp_tick_report total;
     memset(&total, 0, sizeof total);
-    kp_err err = program && sc ? kp_service_program_get(st, 0, program, &e) : KP_ERR_NOMEM;
+    kp_err err = program && sc ? kp_service_program_running(st, 0, now, program, &e) : KP_ERR_NOMEM;
     kp_birthdays *birthdays = NULL;
     if (err == KP_OK) err = kp_birthdays_open(db, &birthdays, &e);
     kp_tick_opts tick_opts = {.birthdays = kp_birthdays_finder(birthdays)};

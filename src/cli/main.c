@@ -17,11 +17,27 @@ static const kp_command commands[] = {
      "location postgresql://USER@HOST/NAME (the database must exist; init creates Kopilka's "
      "tables in it, and the key file is the path in $KOPILKA_KEY_FILE, which every command "
      "on that database then needs).", cmd_init},
-    {"program load", "kopilka program load DB FILE",
-     "Validates the program FILE and loads it as a new version; the server uses it from its "
-     "next operation. Prints the version. Audited (program.load, by the operating-system "
-     "user).",
+    {"program load", "kopilka program load DB FILE [--activate-at TIME] [--now TIME]",
+     "Validates the program FILE (every error is printed, each with its field) and loads it as "
+     "a new version; prints the version. Without --activate-at it runs at once: a running "
+     "server uses it within a second. With --activate-at (RFC 3339, from 5 seconds to 10 "
+     "years ahead) it is scheduled: every server switches to it at that instant without a "
+     "restart, and operations record the version they ran with. A version loaded at once, or "
+     "scheduled at or after a version already scheduled, is refused while that one waits (it "
+     "would never run): cancel it first. Audited (program.load, by the operating-system "
+     "user). --now fixes the clock (RFC 3339) for tests.",
      cmd_program_load},
+    {"program list", "kopilka program list DB [--now TIME]",
+     "Lists the program versions, newest first, one a line (tab-separated, with a header): "
+     "version, name, loaded at, loaded by, activates at (- for at once) and state: running "
+     "(operations use it now), scheduled (it takes over at its time), past, or cancelled. "
+     "--now fixes the clock (RFC 3339) for tests.",
+     cmd_program_list},
+    {"program cancel", "kopilka program cancel DB --version N [--now TIME]",
+     "Cancels scheduled version N before it takes effect; one that has taken effect (or does "
+     "within 5 seconds) never can be: load the program you want instead. Audited "
+     "(program.cancel). --now fixes the clock (RFC 3339) for tests.",
+     cmd_program_cancel},
     {"terminal add", "kopilka terminal add DB --store NAME",
      "Creates a terminal (a till) of store NAME and prints its API key, once. Only a hash of "
      "the key is stored. The till sends it as `Authorization: Bearer KEY`. Audited "

@@ -44,7 +44,7 @@ const void *program_section_of(program_section_cache *c, kp_store *st,
     char *json = NULL;
     int64_t version = 0;
     kp_error e = {0};
-    if (st->ops->program_get(st, program->version, &json, &version) != KP_OK ||
+    if (st->ops->program_get(st, program->version, 0, &json, &version) != KP_OK ||
         c->parse(json, strlen(json), section, &e) != KP_OK)
         c->defaults(section); /* checked at load: only a storage failure lands here */
     free(json);

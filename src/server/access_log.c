@@ -27,7 +27,9 @@ static const char *const route_words[] = {
     "discount",    "birthday",  "import",      "messages",      "retry",        "webhooks",
     "templates",   "preview",   "notifications", "campaigns",   "unsubscribe",  "sms",
     "inbound",     "code",      "signup",      "family",        "invitations",  "accept",
-    "decline",     "remove",    "dashboard",   "imports",
+    "decline",     "remove",
+    "programs",    "validate",      "diff",         "sandbox",
+    "cancel",      "dashboard",     "imports",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

@@ -1,10 +1,10 @@
 /*
  * http_people.c: the dispatcher of the back office's routes (docs/api.md,
  * "Back office"): finds the route in the tables of http_admin.c,
- * http_customers.c, http_notify.c and http_self.c, authenticates the
- * caller (a staff session token "kps_...", a customer's "kpc_...", or a
- * terminal key "kp_..." where a till may call), and runs the operation on
- * a reader or through the writer. Personal data never reaches
+ * http_customers.c, http_notify.c, http_self.c and http_programs.c,
+ * authenticates the caller (a staff session token "kps_...", a customer's
+ * "kpc_...", or a terminal key "kp_..." where a till may call), and runs
+ * the operation on a reader or through the writer. Personal data never reaches
  * a log from here: errors name fields, not values.
  */
 #include "http_people.h"
@@ -440,6 +440,7 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
                   {http_customer_routes, http_customer_routes_count},
                   {http_notify_routes, http_notify_routes_count},
                   {http_self_routes, http_self_routes_count},
+                  {http_program_routes, http_program_routes_count},
                   {http_office_routes, http_office_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)

@@ -5,8 +5,8 @@
  * and answering errors (http_error.h). http_admin.c (staff, audit, adjustments,
  * cards, exports), http_customers.c (customers, families, transfers),
  * http_notify.c (notifications, the cabinet's login), http_self.c (the
- * customer's own API) and http_office.c (the dashboard, CSV imports) each
- * register one table.
+ * customer's own API), http_programs.c (program versions) and http_office.c
+ * (the dashboard, CSV imports) each register one table.
  */
 #ifndef KOPILKA_HTTP_PEOPLE_H
 #define KOPILKA_HTTP_PEOPLE_H
@@ -88,6 +88,9 @@ void http_login_address_give_back(const http_request *r);
 void http_customer_session_json(kp_buf *out, const char *token, kp_time expires_at,
                                 int64_t customer_id);
 
+extern const http_route http_program_routes[];
+extern const size_t http_program_routes_count;
+
 /* An operation on the back office. Read-only ones may run on a reader;
  * everything that writes, and every read of personal data (it is audited),
  * runs through the writer in a savepoint of a group commit. */
@@ -127,5 +130,9 @@ int64_t http_query_int(const char *name, int64_t dflt);
 /* ?before=&limit= of a history page (limit 1..KP_HISTORY_PAGE_MAX, default
  * the most); KP_ERR_INVALID naming the argument. */
 kp_err http_history_page(int64_t *before, int64_t *limit, kp_error *e);
+
+/* The query argument `name` as an integer >= 0; `dflt` when absent, -1 when
+ * it is not one. */
+int64_t http_query_int(const char *name, int64_t dflt);
 
 #endif

@@ -84,6 +84,12 @@ static const char *const routes[] = {
     "/v1/me/transfers",
     "/v1/me/export",
     "/v1/me/erase",
+    "/v1/admin/programs",
+    "/v1/admin/programs/{}",
+    "/v1/admin/programs/validate",
+    "/v1/admin/programs/diff",
+    "/v1/admin/programs/sandbox",
+    "/v1/admin/programs/{}/cancel",
     "/v1/admin/dashboard",
     "/v1/admin/imports",
 };

@@ -916,7 +916,7 @@ int kp_server_run(const kp_server_config *config)
         goto fail;
     }
     if ((srv->metrics = kp_metrics_new(metrics_access)) == NULL) goto out;
-    srv->programs = kp_programs_new();
+    srv->programs = kp_programs_new(&srv->config.clock);
     if (srv->programs == NULL) goto out;
     if (kp_writer_start(config->db_path, srv->programs, &srv->writer, &e)) goto fail;
     if (kp_reader_pool_new(config->db_path, config->readers, &srv->readers, &e)) goto fail;

@@ -42,22 +42,28 @@ typedef struct kp_server_config {
 /* Runs the server until SIGINT or SIGTERM. Returns 0 on a clean stop. */
 int kp_server_run(const kp_server_config *config);
 
-/* ---- programs: the writer refreshes the current one; everyone reads it. */
+/* ---- programs: the writer refreshes the running one; everyone reads it. */
 /* The program cache. A reload makes a new version current; a superseded
  * version is freed when the last request holding it lets go (a count of
  * holders per version), so a request never sees its program freed however
  * many reloads happen meanwhile, and the cache holds at most one old version
- * per request in flight. */
+ * per request in flight. A version scheduled from a date (docs/rules.md,
+ * "Program versions") is read ahead and takes over at its instant on the
+ * cache's clock, in every thread, without a query. */
 typedef struct kp_programs kp_programs;
-kp_programs *kp_programs_new(void);
+/* `clock` (borrowed; it outlives the cache) says when a scheduled version
+ * takes over: the server's --now, or the real clock. */
+kp_programs *kp_programs_new(const kp_clock *clock);
 /* Frees every version; nobody may hold one any more. */
 void kp_programs_free(kp_programs *p);
-/* Reloads from the store when its latest version differs. Only the writer's
- * thread calls it (and kp_writer_start before the thread runs). */
+/* Reads from the store which version runs now and which one is scheduled
+ * next, and loads what changed. The writer calls it within a second of any
+ * change (another server's load too); a route that loaded or cancelled a
+ * version calls it at once on a reader. Refreshes are serialized. */
 kp_err kp_programs_refresh(kp_programs *p, kp_store *st, kp_error *e);
-/* The current program, or NULL when none is loaded, for the thread that
- * refreshes (the writer): valid until its own next refresh. Any other thread
- * uses kp_programs_hold(). */
+/* The current program, or NULL when none is loaded, without a hold: for
+ * the writer (valid until its own next refresh) and for a test of whether
+ * any is loaded. Any other use takes kp_programs_hold(). */
 const kp_program *kp_programs_current(kp_programs *p);
 /* The current program with a hold on it (NULL when none is loaded): it stays
  * valid, whatever reloads happen, until kp_programs_drop(). */

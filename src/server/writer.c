@@ -39,14 +39,24 @@ typedef struct program_entry {
 
 struct kp_programs {
     pthread_mutex_t lock;
+    pthread_mutex_t refresh_lock; /* one refresh at a time */
+    const kp_clock *clock;
     program_entry *current;
+    /* The version that takes over at next_at, read ahead of its time so
+     * that every thread switches to it at that instant without a query
+     * (NULL: none scheduled). Never held while it waits. */
+    program_entry *next;
+    kp_time next_at;
     program_entry *old; /* superseded, each with holds > 0 */
 };
 
-kp_programs *kp_programs_new(void)
+kp_programs *kp_programs_new(const kp_clock *clock)
 {
     kp_programs *p = calloc(1, sizeof *p);
-    if (p) pthread_mutex_init(&p->lock, NULL);
+    if (p == NULL) return NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->refresh_lock, NULL);
+    p->clock = clock;
     return p;
 }
 
@@ -58,13 +68,38 @@ void kp_programs_free(kp_programs *p)
         free(o);
     }
     free(p->current);
+    free(p->next);
+    pthread_mutex_destroy(&p->refresh_lock);
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+/* A superseded version goes when nobody holds it, else at its last drop. */
+static void retire_locked(kp_programs *p, program_entry *entry)
+{
+    if (entry == NULL) return;
+    if (entry->holds > 0) {
+        entry->next = p->old; /* freed by the last kp_programs_drop() */
+        p->old = entry;
+    } else {
+        free(entry);
+    }
+}
+
+/* The scheduled version takes over once its time has come. */
+static void promote_locked(kp_programs *p)
+{
+    if (p->next == NULL || kp_clock_now(p->clock) < p->next_at) return;
+    retire_locked(p, p->current);
+    p->current = p->next;
+    p->next = NULL;
+    p->next_at = 0;
 }
 
 const kp_program *kp_programs_current(kp_programs *p)
 {
     pthread_mutex_lock(&p->lock);
+    promote_locked(p);
     const kp_program *c = p->current ? &p->current->program : NULL;
     pthread_mutex_unlock(&p->lock);
     return c;
@@ -73,6 +108,7 @@ const kp_program *kp_programs_current(kp_programs *p)
 const kp_program *kp_programs_hold(kp_programs *p)
 {
     pthread_mutex_lock(&p->lock);
+    promote_locked(p);
     const kp_program *c = NULL;
     if (p->current) {
         p->current->holds++;
@@ -97,41 +133,70 @@ void kp_programs_drop(kp_programs *p, const kp_program *program)
     pthread_mutex_unlock(&p->lock);
 }
 
-kp_err kp_programs_refresh(kp_programs *p, kp_store *st, kp_error *e)
+/* Reads and parses version `version` into a new entry (NULL with e set). */
+static program_entry *entry_load(kp_store *st, int64_t version, kp_error *e)
 {
     char *json = NULL;
-    int64_t version = 0;
-    kp_err err = st->ops->program_get(st, 0, &json, &version);
-    if (err == KP_ERR_NOT_FOUND) return KP_OK;
-    if (err) return kp_error_set(e, err, "", "cannot read the program: %s", st->last_error);
-    const kp_program *cur = kp_programs_current(p);
-    if (cur && cur->version == version) {
-        free(json);
-        return KP_OK;
-    }
-    program_entry *next = calloc(1, sizeof *next);
-    if (next == NULL) {
-        free(json);
-        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    }
-    err = kp_program_parse(json, strlen(json), &next->program, e);
-    free(json);
+    int64_t got = 0;
+    kp_err err = st->ops->program_get(st, version, 0, &json, &got);
     if (err) {
-        free(next);
-        return err;
+        kp_error_set(e, err, "", "cannot read program version %lld: %s", (long long)version,
+                     st->last_error);
+        return NULL;
     }
-    next->program.version = version;
+    program_entry *entry = calloc(1, sizeof *entry);
+    if (entry == NULL) kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    if (entry && kp_program_parse(json, strlen(json), &entry->program, e) != KP_OK) {
+        free(entry);
+        entry = NULL;
+    }
+    free(json);
+    if (entry) entry->program.version = version;
+    return entry;
+}
+
+kp_err kp_programs_refresh(kp_programs *p, kp_store *st, kp_error *e)
+{
+    pthread_mutex_lock(&p->refresh_lock);
+    int64_t running = 0;
+    kp_program_version next;
+    kp_err err = st->ops->program_schedule(st, kp_clock_now(p->clock), &running, &next);
+    if (err) {
+        kp_error_set(e, err, "", "cannot read the program: %s", st->last_error);
+        goto out;
+    }
     pthread_mutex_lock(&p->lock);
-    program_entry *prev = p->current;
-    p->current = next;
-    if (prev && prev->holds > 0) {
-        prev->next = p->old; /* freed by the last kp_programs_drop() */
-        p->old = prev;
-    } else {
-        free(prev);
-    }
+    promote_locked(p);
+    int64_t have = p->current ? p->current->program.version : 0;
+    int64_t have_next = p->next ? p->next->program.version : 0;
     pthread_mutex_unlock(&p->lock);
-    return KP_OK;
+    /* No version runs yet (none loaded): nothing to serve, nothing to read
+     * ahead either; a version of the future is read when it is next. */
+    program_entry *cur = running && running != have ? entry_load(st, running, e) : NULL;
+    program_entry *ahead =
+        next.version && next.version != have_next ? entry_load(st, next.version, e) : NULL;
+    if ((running && running != have && cur == NULL) ||
+        (next.version && next.version != have_next && ahead == NULL)) {
+        free(cur);
+        free(ahead);
+        err = e->code ? e->code : KP_ERR_INTERNAL;
+        goto out;
+    }
+    pthread_mutex_lock(&p->lock);
+    if (cur) {
+        retire_locked(p, p->current);
+        p->current = cur;
+    }
+    if (ahead || next.version == 0) {
+        free(p->next); /* a version waiting is never held */
+        p->next = ahead;
+        p->next_at = ahead ? next.activates_at : 0;
+    }
+    promote_locked(p);
+    pthread_mutex_unlock(&p->lock);
+out:
+    pthread_mutex_unlock(&p->refresh_lock);
+    return err;
 }
 
 /* ------------------------------------------------------------------ writer */

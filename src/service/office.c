@@ -224,7 +224,11 @@ void people_field_error(kp_field_errors *fe, kp_error *e, kp_err code, const cha
                         const char *message)
 {
     if (e && e->code == KP_OK) kp_error_set(e, code, field, "%s", message);
-    if (fe == NULL || fe->n == KP_FIELD_ERRORS_MAX) return;
+    if (fe == NULL) return;
+    if (fe->n == KP_FIELD_ERRORS_MAX) {
+        fe->more++;
+        return;
+    }
     snprintf(fe->items[fe->n].field, sizeof fe->items[0].field, "%s", field);
     snprintf(fe->items[fe->n].message, sizeof fe->items[0].message, "%s", message);
     fe->n++;

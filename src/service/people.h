@@ -97,13 +97,15 @@ kp_err people_storage(kp_store *st, kp_err err, kp_error *e);
 /* Writes ,"key":"time" into a JSON object (null for 0 or KP_TIME_NEVER). */
 void people_time_kv(kp_buf *b, const char *key, kp_time t);
 
-/* Every field a request got wrong, for a form to show them all at once. */
-enum { KP_FIELD_ERRORS_MAX = 16 };
+/* Every field a request got wrong, for a form to show them all at once:
+ * the first KP_FIELD_ERRORS_MAX, and how many more there were. */
+enum { KP_FIELD_ERRORS_MAX = 64 };
 typedef struct kp_field_errors {
     size_t n;
+    size_t more; /* errors found past the list */
     struct {
         char field[64];
-        char message[192];
+        char message[256];
     } items[KP_FIELD_ERRORS_MAX];
 } kp_field_errors;
 

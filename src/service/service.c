@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,6 +476,47 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
     kp_time at = req->at_given ? req->at : now;
     if ((err = kp_service_account_rules(st, program, at, &sc->account, NULL, e))) return err;
     if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
+    kp_buf_reset(out);
+    quote_json(out, program, store, req, at, &sc->quote, true, false);
+    return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+kp_err kp_service_sandbox(kp_store *st, const kp_program *program, const char *store,
+                          const kp_purchase_req *req, int64_t balance, kp_time now,
+                          kp_scratch *sc, kp_buf *out, kp_error *e)
+{
+    kp_time at = req->at_given ? req->at : now;
+    kp_err err;
+    if (req->card[0]) {
+        kp_card card;
+        if ((err = card_account(st, req->card, &card, e))) return err;
+        if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
+            return storage_error(st, err, e);
+        sc->account.registered = card.registered;
+        if ((err = kp_service_account_rules(st, program, at, &sc->account, NULL, e))) return err;
+        if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
+    } else {
+        if (balance < 0 || balance > KP_SANDBOX_BALANCE_MAX)
+            return kp_error_set(e, KP_ERR_INVALID, "balance", "must be from 0 to %lld points",
+                                (long long)KP_SANDBOX_BALANCE_MAX);
+        /* A blank registered account: no history, tier or counters, its
+         * points in one lot of the purchase kind, spendable, never expiring. */
+        kp_account *a = &sc->account;
+        memset(a, 0, offsetof(kp_account, lots));
+        a->registered = true;
+        a->balance = balance;
+        a->n_lots = 0;
+        if (balance > 0) {
+            kp_lot *lot = &a->lots[a->n_lots++];
+            memset(lot, 0, sizeof *lot);
+            snprintf(lot->kind, sizeof lot->kind, "%s", program->point_kind);
+            lot->amount = lot->remaining = balance;
+            lot->earned_at = lot->active_from = at;
+            lot->expires_at = KP_TIME_NEVER;
+        }
+        sc->till_burn_max = -1;
+        if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
+    }
     kp_buf_reset(out);
     quote_json(out, program, store, req, at, &sc->quote, true, false);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
@@ -1028,40 +1070,97 @@ kp_err kp_service_identify(kp_store *st, const kp_program *program, const kp_pur
 
 /* ---- administration */
 
-kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64_t *version,
-                               kp_error *e)
+/* The errors of one check of a program file (kp_service_program_check). */
+typedef struct program_check {
+    kp_program_error_fn report;
+    void *ctx;
+    kp_error first;
+    size_t n;
+    bool script_error; /* an error in the "script" section */
+    bool unreadable;   /* not JSON, or not an object: nothing else to check */
+} program_check;
+
+static void program_check_note(void *arg, const kp_error *error)
+{
+    program_check *c = arg;
+    if (c->n++ == 0) c->first = *error;
+    if (strncmp(error->field, "script", 6) == 0) c->script_error = true;
+    if (error->field[0] == '\0') c->unreadable = true;
+    if (c->report) c->report(c->ctx, error);
+}
+
+kp_err kp_service_program_check(const char *json, size_t len, kp_program *p,
+                                kp_program_error_fn report, void *ctx, kp_error *e)
+{
+    program_check c = {.report = report, .ctx = ctx};
+    kp_error first;
+    kp_program_parse_each(json, len, p, program_check_note, &c, &first);
+    kp_error one = {0};
+    /* The script is run only when its section was read without error: a
+     * function name in error would be reported twice. */
+    if (!c.unreadable && !c.script_error && (p->script_earn[0] || p->script_burn[0]) &&
+        kp_script_check(p, &one) != KP_OK)
+        program_check_note(&c, &one);
+    if (!c.unreadable) {
+        /* The "customers" section (people.h) and the "notifications"
+         * section (src/notify/notify.h) are checked here too, so a typo
+         * there fails the load, not a registration later. */
+        kp_people_policy *policy = malloc(sizeof *policy);
+        kp_notify_policy np;
+        kp_error_clear(&one);
+        if (policy == NULL) kp_error_set(&one, KP_ERR_NOMEM, "", "out of memory");
+        if (policy == NULL || kp_people_policy_parse(json, len, policy, &one) != KP_OK)
+            program_check_note(&c, &one);
+        free(policy);
+        kp_error_clear(&one);
+        if (kp_notify_policy_parse(json, len, &np, &one) != KP_OK) program_check_note(&c, &one);
+    }
+    if (c.n == 0) return KP_OK;
+    if (e) *e = c.first;
+    return c.first.code;
+}
+
+kp_err kp_service_program_insert(kp_store *st, const char *json, size_t len,
+                                 const kp_program_version *meta, int64_t *version,
+                                 kp_program_error_fn report, void *ctx, kp_error *e)
 {
     kp_program *p = malloc(sizeof *p);
-    if (p == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    kp_err err = kp_program_parse(json, len, p, e);
-    if (err == KP_OK) err = kp_script_check(p, e);
+    char *text = strndup(json, len);
+    kp_err err = p && text ? kp_service_program_check(json, len, p, report, ctx, e)
+                           : kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     if (err == KP_OK) {
-        /* The "customers" section (people.h) is checked here too, so a
-         * typo there fails the load, not a registration later. */
-        kp_people_policy *policy = malloc(sizeof *policy);
-        err = policy ? kp_people_policy_parse(json, len, policy, e) : KP_ERR_NOMEM;
-        free(policy);
+        kp_program_version row = *meta;
+        if (row.name[0] == '\0') snprintf(row.name, sizeof row.name, "%s", p->name);
+        err = st->ops->program_insert(st, text, &row, version);
+        if (err == KP_ERR_CONFLICT)
+            kp_error_set(e, err, "activates_at", "%s", st->last_error);
+        else if (err)
+            storage_error(st, err, e);
     }
-    if (err == KP_OK) {
-        /* And the "notifications" section (src/notify/notify.h). */
-        kp_notify_policy np;
-        err = kp_notify_policy_parse(json, len, &np, e);
-    }
-    if (err == KP_OK) {
-        char *text = strndup(json, len);
-        err = text ? st->ops->program_insert(st, text, p->name, version) : KP_ERR_NOMEM;
-        if (err) storage_error(st, err, e);
-        free(text);
-    }
+    free(text);
     free(p);
     return err;
 }
 
-kp_err kp_service_program_get(kp_store *st, int64_t version, kp_program *out, kp_error *e)
+kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64_t *version,
+                               kp_error *e)
+{
+    kp_program_version meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.loaded_by, sizeof meta.loaded_by, "cli");
+    meta.loaded_at = kp_clock_now(NULL);
+    return kp_service_program_insert(st, json, len, &meta, version, NULL, NULL, e);
+}
+
+kp_err kp_service_program_running(kp_store *st, int64_t version, kp_time at, kp_program *out,
+                                  kp_error *e)
 {
     char *json = NULL;
     int64_t v = 0;
-    kp_err err = st->ops->program_get(st, version, &json, &v);
+    kp_err err = st->ops->program_get(st, version, at, &json, &v);
+    if (err == KP_ERR_NOT_FOUND && version)
+        return kp_error_set(e, err, "program", "there is no program version %lld",
+                            (long long)version);
     if (err == KP_ERR_NOT_FOUND)
         return kp_error_set(e, err, "program", "no program is loaded (use `kopilka program load`)");
     if (err) return storage_error(st, err, e);
@@ -1069,6 +1168,11 @@ kp_err kp_service_program_get(kp_store *st, int64_t version, kp_program *out, kp
     free(json);
     if (err == KP_OK) out->version = v;
     return err;
+}
+
+kp_err kp_service_program_get(kp_store *st, int64_t version, kp_program *out, kp_error *e)
+{
+    return kp_service_program_running(st, version, kp_clock_now(NULL), out, e);
 }
 
 void kp_service_key_hash(const char *key, uint8_t hash[32])

@@ -93,6 +93,19 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
                         const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                         kp_error *e);
 
+/* The back office's sandbox quote (POST /v1/admin/programs/sandbox): the
+ * basket priced under `program` as kp_service_quote prices it (the same
+ * engine, script and till limits, the same answer), at req's "at" or `now`
+ * (any instant: no till's clock applies), for req->card's account as stored
+ * (balance, lots, tier, counters), or, when req->card is "", for a blank
+ * registered account holding `balance` points (0 to KP_SANDBOX_BALANCE_MAX)
+ * of the program's purchase kind, spendable and never expiring. Reads
+ * only: writes nothing, whatever the program's script does. */
+#define KP_SANDBOX_BALANCE_MAX 1000000000000LL
+kp_err kp_service_sandbox(kp_store *st, const kp_program *program, const char *store,
+                          const kp_purchase_req *req, int64_t balance, kp_time now,
+                          kp_scratch *sc, kp_buf *out, kp_error *e);
+
 /* Purchase: idempotent by (store, receipt). *replayed is set when the answer
  * is the stored one of an earlier identical request. KP_ERR_CONFLICT when
  * the receipt was used with another body. */
@@ -205,9 +218,28 @@ kp_err kp_durable_lost(void *ctx, kp_store *st, uint64_t seq, const void *record
 kp_err kp_service_open(const char *location, bool create, kp_store **out, kp_error *e);
 
 /* Administration shared by the CLI and the server. */
+/* Checks a program file as a load does: the file (kp_program_parse_each),
+ * its script (compiled in a sandbox, when its section has no error), its
+ * "customers" and "notifications" sections. report(ctx, error) for every
+ * error found (report may be NULL), *e the first; *out is the program read
+ * (with fields in error at their defaults when it fails). */
+kp_err kp_service_program_check(const char *json, size_t len, kp_program *out,
+                                kp_program_error_fn report, void *ctx, kp_error *e);
+/* Checks the file (kp_service_program_check, with report) and stores it as
+ * a new version (program_insert) with `meta`'s loaded_at, loaded_by and
+ * activates_at (the caller checked its range) and name ("" = the program's
+ * own). KP_ERR_CONFLICT on field "activates_at" when a scheduled version
+ * would never run because of it. */
+kp_err kp_service_program_insert(kp_store *st, const char *json, size_t len,
+                                 const kp_program_version *meta, int64_t *version,
+                                 kp_program_error_fn report, void *ctx, kp_error *e);
+/* kp_service_program_insert at once, loaded by "cli" at the system clock. */
 kp_err kp_service_program_load(kp_store *st, const char *json, size_t len, int64_t *version,
                                kp_error *e);
-/* Loads the program of `version` (0 = latest) into *out. */
+/* Reads program `version` into *out; 0: the version running at `at`. */
+kp_err kp_service_program_running(kp_store *st, int64_t version, kp_time at, kp_program *out,
+                                  kp_error *e);
+/* kp_service_program_running at the system clock's now. */
 kp_err kp_service_program_get(kp_store *st, int64_t version, kp_program *out, kp_error *e);
 /* Creates a terminal of `store`; writes its new API key (NUL-terminated) to key_out[65]. */
 kp_err kp_service_terminal_add(kp_store *st, const char *store, char key_out[65], kp_error *e);

@@ -68,7 +68,8 @@ static const struct {
     const char *empty_unless; /* a target row "holds data" when this is true */
 } seeded_tables[] = {
     {"meta",
-     "key NOT IN ('schema_version', 'people_schema', 'terminals_schema', 'notify_schema', "
+     "key NOT IN ('schema_version', 'people_schema', 'terminals_schema', 'programs_schema', "
+     "'notify_schema', "
      "'oplog_seq')",
      NULL},
     {"sys_accounts", NULL, "balance <> 0"},

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "store_invariants.h"
+#include "store_programs.h"
 
 bool store_pg_location(const char *location)
 {
@@ -84,7 +85,15 @@ static const char *const migration_1[] = {core_schema, store_pg_people_schema,
 static const char *const migration_2[] = {store_pg_notify_schema, NULL};
 /* Migration 3: family invitations. */
 static const char *const migration_3[] = {store_pg_people_schema_3, NULL};
-static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3}};
+/* Migration 4: program versions scheduled from a date, cancelled, and who
+ * loaded them (store_sqlite.c's programs_schema 2). */
+static const char programs_schedule_schema[] =
+    "ALTER TABLE programs ADD COLUMN IF NOT EXISTS loaded_by TEXT NOT NULL DEFAULT '',"
+    "  ADD COLUMN IF NOT EXISTS activates_at BIGINT,"
+    "  ADD COLUMN IF NOT EXISTS cancelled_at BIGINT;";
+static const char *const migration_4[] = {programs_schedule_schema, NULL};
+static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
+                                        {migration_4}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -296,11 +305,40 @@ static kp_err s_rollback_to(kp_store *b)
 
 /* --------------------------------------------------------------- programs */
 
+/* As store_sqlite.c's: a row as kp_program_version holds it; the versions
+ * started at $1; those a new version activating at coalesce($5, $3) would
+ * keep from running. */
+#define PROGRAM_COLUMNS                                                                         \
+    "version, name, loaded_by, loaded_at, coalesce(activates_at, 0), coalesce(cancelled_at, 0)"
+#define PROGRAM_STARTED "cancelled_at IS NULL AND (activates_at IS NULL OR activates_at <= $1)"
+#define PROGRAM_CONFLICT "cancelled_at IS NULL AND activates_at >= coalesce($2::bigint, $1)"
+
+/* Loads serialize on the table (readers are not held): no version can slip
+ * in between a load's check and its insert. */
+static pg_stmt q_program_lock = {"LOCK TABLE programs IN EXCLUSIVE MODE", 0, 0};
+static pg_stmt q_program_conflict = {
+    "SELECT version, activates_at FROM programs WHERE " PROGRAM_CONFLICT
+    " ORDER BY version LIMIT 1", 2, 0};
 static pg_stmt q_program_insert = {
-    "INSERT INTO programs(name, json, loaded_at) VALUES ($1, $2, $3) RETURNING version", 3, 0};
+    "INSERT INTO programs(name, json, loaded_at, loaded_by, activates_at) "
+    "VALUES ($1, $2, $3, $4, $5) RETURNING version", 5, 0};
 static pg_stmt q_program_get = {"SELECT version, json FROM programs WHERE version = $1", 1, 0};
-static pg_stmt q_program_latest = {
-    "SELECT version, json FROM programs ORDER BY version DESC LIMIT 1", 0, 0};
+static pg_stmt q_program_running = {
+    "SELECT version, json FROM programs WHERE " PROGRAM_STARTED " ORDER BY version DESC LIMIT 1",
+    1, 0};
+static pg_stmt q_program_running_version = {
+    "SELECT coalesce(max(version), 0) FROM programs WHERE " PROGRAM_STARTED, 1, 0};
+static pg_stmt q_program_list = {
+    "SELECT " PROGRAM_COLUMNS " FROM programs WHERE $1 = 0 OR version < $1 "
+    "ORDER BY version DESC LIMIT $2", 2, 0};
+static pg_stmt q_program_next = {
+    "SELECT " PROGRAM_COLUMNS " FROM programs WHERE cancelled_at IS NULL AND activates_at > $1 "
+    "AND version > $2 ORDER BY activates_at, version DESC LIMIT 1", 2, 0};
+static pg_stmt q_program_row = {"SELECT " PROGRAM_COLUMNS " FROM programs WHERE version = $1", 1,
+                                0};
+static pg_stmt q_program_cancel = {
+    "UPDATE programs SET cancelled_at = $2 WHERE version = $1 AND cancelled_at IS NULL "
+    "AND activates_at > $2", 2, 0};
 
 /* Runs a statement returning one row's first column as an integer. */
 static kp_err run_returning(pg_store *s, pg_stmt *stmt, const pg_params *p, int64_t *value)
@@ -314,23 +352,60 @@ static kp_err run_returning(pg_store *s, pg_stmt *stmt, const pg_params *p, int6
     return err;
 }
 
-static kp_err s_program_insert(kp_store *b, const char *json, const char *name, int64_t *version)
+/* The lock, the check and the insert, in the caller's transaction. */
+static kp_err program_insert_locked(pg_store *s, const char *json, const kp_program_version *meta,
+                                    int64_t *version)
 {
+    kp_err err = pg_run(s, &q_program_lock, NULL, NULL);
+    if (err) return err;
+    pg_params c = {0};
+    pg_p_int(&c, meta->loaded_at);
+    if (meta->activates_at) pg_p_int(&c, meta->activates_at);
+    else pg_p_null(&c);
+    PGresult *r;
+    if ((err = pg_run(s, &q_program_conflict, &c, &r))) return err;
+    if (PQntuples(r) > 0) {
+        store_program_conflict(&s->base, pg_int(r, 0, 0), pg_int(r, 0, 1));
+        PQclear(r);
+        return KP_ERR_CONFLICT;
+    }
+    PQclear(r);
     pg_params p = {0};
-    pg_p_text(&p, name);
+    pg_p_text(&p, meta->name);
     pg_p_text(&p, json);
-    pg_p_int(&p, kp_clock_now(NULL));
-    return run_returning((pg_store *)b, &q_program_insert, &p, version);
+    pg_p_int(&p, meta->loaded_at);
+    pg_p_text(&p, meta->loaded_by);
+    if (meta->activates_at) pg_p_int(&p, meta->activates_at);
+    else pg_p_null(&p);
+    return run_returning(s, &q_program_insert, &p, version);
 }
 
-static kp_err s_program_get(kp_store *b, int64_t version, char **json, int64_t *version_out)
+static kp_err s_program_insert(kp_store *b, const char *json, const kp_program_version *meta,
+                               int64_t *version)
+{
+    pg_store *s = (pg_store *)b;
+    if (s->in_txn) return program_insert_locked(s, json, meta, version);
+    /* A transaction of its own: the lock holds until it ends. */
+    kp_err err = pg_exec(s, "BEGIN");
+    if (err) return err;
+    err = program_insert_locked(s, json, meta, version);
+    if (err == KP_OK) return pg_exec(s, "COMMIT");
+    char why[sizeof s->base.last_error];
+    snprintf(why, sizeof why, "%s", s->base.last_error);
+    pg_exec(s, "ROLLBACK");
+    snprintf(s->base.last_error, sizeof s->base.last_error, "%s", why);
+    return err;
+}
+
+static kp_err s_program_get(kp_store *b, int64_t version, kp_time at, char **json,
+                            int64_t *version_out)
 {
     pg_store *s = (pg_store *)b;
     *json = NULL;
     pg_params p = {0};
-    if (version) pg_p_int(&p, version);
+    pg_p_int(&p, version ? version : at);
     PGresult *r;
-    kp_err err = pg_run(s, version ? &q_program_get : &q_program_latest, &p, &r);
+    kp_err err = pg_run(s, version ? &q_program_get : &q_program_running, &p, &r);
     if (err) return err;
     if (PQntuples(r) == 0) {
         err = KP_ERR_NOT_FOUND;
@@ -340,6 +415,75 @@ static kp_err s_program_get(kp_store *b, int64_t version, char **json, int64_t *
     }
     PQclear(r);
     return err;
+}
+
+static void program_row(const PGresult *r, int row, kp_program_version *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = pg_int(r, row, 0);
+    pg_text(r, row, 1, out->name, sizeof out->name);
+    pg_text(r, row, 2, out->loaded_by, sizeof out->loaded_by);
+    out->loaded_at = pg_int(r, row, 3);
+    out->activates_at = pg_int(r, row, 4);
+    out->cancelled_at = pg_int(r, row, 5);
+}
+
+static kp_err s_program_list(kp_store *b, int64_t before, kp_program_version *out, size_t limit,
+                             size_t *n)
+{
+    pg_store *s = (pg_store *)b;
+    *n = 0;
+    pg_params p = {0};
+    pg_p_int(&p, before);
+    pg_p_int(&p, (int64_t)limit);
+    PGresult *r;
+    kp_err err = pg_run(s, &q_program_list, &p, &r);
+    if (err) return err;
+    for (int i = 0; i < PQntuples(r) && *n < limit; i++) program_row(r, i, &out[(*n)++]);
+    PQclear(r);
+    return KP_OK;
+}
+
+static kp_err s_program_schedule(kp_store *b, kp_time at, int64_t *running,
+                                 kp_program_version *next)
+{
+    pg_store *s = (pg_store *)b;
+    *running = 0;
+    memset(next, 0, sizeof *next);
+    pg_params p = {0};
+    pg_p_int(&p, at);
+    int64_t version = 0;
+    kp_err err = run_returning(s, &q_program_running_version, &p, &version);
+    if (err) return err;
+    pg_p_int(&p, version);
+    PGresult *r;
+    if ((err = pg_run(s, &q_program_next, &p, &r))) return err;
+    if (PQntuples(r) > 0) program_row(r, 0, next);
+    PQclear(r);
+    *running = version;
+    return KP_OK;
+}
+
+static kp_err s_program_cancel(kp_store *b, int64_t version, kp_time now)
+{
+    pg_store *s = (pg_store *)b;
+    pg_params p = {0};
+    pg_p_int(&p, version);
+    pg_p_int(&p, now);
+    PGresult *r;
+    kp_err err = pg_run(s, &q_program_cancel, &p, &r);
+    if (err) return err;
+    int64_t changed = pg_changes(r);
+    PQclear(r);
+    if (changed == 1) return KP_OK;
+    pg_params k = {0};
+    pg_p_int(&k, version);
+    if ((err = pg_run(s, &q_program_row, &k, &r))) return err;
+    kp_program_version row;
+    bool found = PQntuples(r) > 0;
+    if (found) program_row(r, 0, &row);
+    PQclear(r);
+    return found ? store_program_uncancellable(b, &row) : KP_ERR_NOT_FOUND;
 }
 
 /* -------------------------------------------------------------- terminals */
@@ -1343,6 +1487,9 @@ static const kp_store_ops pg_ops = {
     .rollback_to = s_rollback_to,
     .program_insert = s_program_insert,
     .program_get = s_program_get,
+    .program_list = s_program_list,
+    .program_schedule = s_program_schedule,
+    .program_cancel = s_program_cancel,
     .terminal_insert = s_terminal_insert,
     .terminal_find = s_terminal_find,
     .terminal_get = s_terminal_get,

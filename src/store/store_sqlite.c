@@ -15,7 +15,9 @@
 #include "store_sqlite_triggers.h"
 #include "store_sqlite_notify.h"
 #include "store_sqlite_group.h"
+#include "store_programs.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -32,7 +34,8 @@
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS programs (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-    "  json TEXT NOT NULL, loaded_at INTEGER NOT NULL);"
+    "  json TEXT NOT NULL, loaded_at INTEGER NOT NULL, loaded_by TEXT NOT NULL DEFAULT '',"
+    "  activates_at INTEGER, cancelled_at INTEGER);"
     "CREATE TABLE IF NOT EXISTS terminals (id INTEGER PRIMARY KEY, store TEXT NOT NULL,"
     "  key_hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, rotated_at INTEGER,"
     "  last_used_at INTEGER, revoked_at INTEGER);"
@@ -69,7 +72,8 @@ static const char schema_sql[] =
 
 enum {
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
-    Q_PROGRAM_INSERT, Q_PROGRAM_GET, Q_PROGRAM_LATEST,
+    Q_PROGRAM_INSERT, Q_PROGRAM_CONFLICT, Q_PROGRAM_GET, Q_PROGRAM_RUNNING, Q_PROGRAM_LIST,
+    Q_PROGRAM_NEXT, Q_PROGRAM_ROW, Q_PROGRAM_CANCEL,
     Q_TERMINAL_INSERT, Q_TERMINAL_FIND, Q_TERMINAL_LIST, Q_TERMINAL_GET, Q_TERMINAL_REVOKE,
     Q_TERMINAL_ROTATE, Q_TERMINAL_TOUCH, Q_TERMINAL_GEN_BUMP,
     Q_ACCOUNT_INSERT, Q_CARD_INSERT, Q_CARD_FIND,
@@ -85,6 +89,15 @@ enum {
     "id, store, created_at, coalesce(rotated_at, 0), coalesce(last_used_at, 0), "              \
     "coalesce(revoked_at, 0)"
 
+/* A program row as kp_program_version holds it (program_row() reads it). */
+#define PROGRAM_COLUMNS                                                                         \
+    "version, name, loaded_by, loaded_at, coalesce(activates_at, 0), coalesce(cancelled_at, 0)"
+/* The versions that have started at ?1: the running one is the highest. */
+#define PROGRAM_STARTED "cancelled_at IS NULL AND (activates_at IS NULL OR activates_at <= ?1)"
+/* Versions a new one activating at coalesce(?5, ?3) would keep from running. */
+#define PROGRAM_CONFLICT "cancelled_at IS NULL AND activates_at >= coalesce(?5, ?3)"
+#define PROGRAM_CONFLICTS "SELECT 1 FROM programs WHERE " PROGRAM_CONFLICT
+
 static const char *const queries[Q__COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -92,9 +105,23 @@ static const char *const queries[Q__COUNT] = {
     [Q_SAVEPOINT] = "SAVEPOINT op",
     [Q_RELEASE] = "RELEASE op",
     [Q_ROLLBACK_TO] = "ROLLBACK TO op",
-    [Q_PROGRAM_INSERT] = "INSERT INTO programs(name, json, loaded_at) VALUES (?1, ?2, ?3)",
+    /* A version that activates at or after the new one's activation
+     * would never run: the insert does nothing then (program_insert). */
+    [Q_PROGRAM_INSERT] = "INSERT INTO programs(name, json, loaded_at, loaded_by, activates_at) "
+                         "SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (" PROGRAM_CONFLICTS ")",
+    [Q_PROGRAM_CONFLICT] = "SELECT version, activates_at FROM programs WHERE " PROGRAM_CONFLICT
+                           " ORDER BY version LIMIT 1",
     [Q_PROGRAM_GET] = "SELECT version, json FROM programs WHERE version = ?1",
-    [Q_PROGRAM_LATEST] = "SELECT version, json FROM programs ORDER BY version DESC LIMIT 1",
+    [Q_PROGRAM_RUNNING] = "SELECT version, json FROM programs WHERE " PROGRAM_STARTED
+                          " ORDER BY version DESC LIMIT 1",
+    [Q_PROGRAM_LIST] = "SELECT " PROGRAM_COLUMNS " FROM programs WHERE ?1 = 0 OR version < ?1 "
+                       "ORDER BY version DESC LIMIT ?2",
+    [Q_PROGRAM_NEXT] = "SELECT " PROGRAM_COLUMNS " FROM programs WHERE cancelled_at IS NULL "
+                       "AND activates_at > ?1 AND version > ?2 "
+                       "ORDER BY activates_at, version DESC LIMIT 1",
+    [Q_PROGRAM_ROW] = "SELECT " PROGRAM_COLUMNS " FROM programs WHERE version = ?1",
+    [Q_PROGRAM_CANCEL] = "UPDATE programs SET cancelled_at = ?2 WHERE version = ?1 "
+                         "AND cancelled_at IS NULL AND activates_at > ?2",
     [Q_TERMINAL_INSERT] = "INSERT INTO terminals(store, key_hash, created_at) VALUES (?1, ?2, ?3)",
     [Q_TERMINAL_FIND] = "SELECT " TERMINAL_COLUMNS " FROM terminals "
                         "WHERE key_hash = ?1 AND revoked_at IS NULL",
@@ -271,24 +298,49 @@ static kp_err s_rollback_to(kp_store *b)
     return err;
 }
 
-static kp_err s_program_insert(kp_store *b, const char *json, const char *name, int64_t *version)
+static kp_err s_program_insert(kp_store *b, const char *json, const kp_program_version *meta,
+                               int64_t *version)
 {
     sqlite_store *s = (sqlite_store *)b;
     sqlite3_stmt *st = q(s, Q_PROGRAM_INSERT);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, meta->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, kp_clock_now(NULL));
+    sqlite3_bind_int64(st, 3, meta->loaded_at);
+    sqlite3_bind_text(st, 4, meta->loaded_by, -1, SQLITE_STATIC);
+    if (meta->activates_at) sqlite3_bind_int64(st, 5, meta->activates_at);
+    else sqlite3_bind_null(st, 5);
     kp_err err = run(s, st);
-    if (err == KP_OK) *version = sqlite3_last_insert_rowid(s->db);
+    if (err) return err;
+    if (sqlite3_changes(s->db) == 1) {
+        *version = sqlite3_last_insert_rowid(s->db);
+        return KP_OK;
+    }
+    /* One statement: nothing came between the check and the insert. */
+    st = q(s, Q_PROGRAM_CONFLICT);
+    sqlite3_bind_int64(st, 3, meta->loaded_at);
+    if (meta->activates_at) sqlite3_bind_int64(st, 5, meta->activates_at);
+    else sqlite3_bind_null(st, 5);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        store_program_conflict(b, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+        err = KP_ERR_CONFLICT;
+    } else {
+        err = rc == SQLITE_DONE ? KP_ERR_INTERNAL : fail(s, rc);
+        if (rc == SQLITE_DONE)
+            snprintf(s->base.last_error, sizeof s->base.last_error,
+                     "the program version was not inserted, and no version conflicts with it");
+    }
+    sqlite3_reset(st);
     return err;
 }
 
-static kp_err s_program_get(kp_store *b, int64_t version, char **json, int64_t *version_out)
+static kp_err s_program_get(kp_store *b, int64_t version, kp_time at, char **json,
+                            int64_t *version_out)
 {
     sqlite_store *s = (sqlite_store *)b;
     *json = NULL;
-    sqlite3_stmt *st = q(s, version ? Q_PROGRAM_GET : Q_PROGRAM_LATEST);
-    if (version) sqlite3_bind_int64(st, 1, version);
+    sqlite3_stmt *st = q(s, version ? Q_PROGRAM_GET : Q_PROGRAM_RUNNING);
+    sqlite3_bind_int64(st, 1, version ? version : at);
     int rc = sqlite3_step(st);
     kp_err err = KP_OK;
     if (rc == SQLITE_ROW) {
@@ -300,6 +352,79 @@ static kp_err s_program_get(kp_store *b, int64_t version, char **json, int64_t *
     }
     sqlite3_reset(st);
     return err;
+}
+
+static void program_row(sqlite3_stmt *st, kp_program_version *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = sqlite3_column_int64(st, 0);
+    const unsigned char *name = sqlite3_column_text(st, 1);
+    const unsigned char *by = sqlite3_column_text(st, 2);
+    snprintf(out->name, sizeof out->name, "%s", name ? (const char *)name : "");
+    snprintf(out->loaded_by, sizeof out->loaded_by, "%s", by ? (const char *)by : "");
+    out->loaded_at = sqlite3_column_int64(st, 3);
+    out->activates_at = sqlite3_column_int64(st, 4);
+    out->cancelled_at = sqlite3_column_int64(st, 5);
+}
+
+static kp_err s_program_list(kp_store *b, int64_t before, kp_program_version *out, size_t limit,
+                             size_t *n)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    *n = 0;
+    sqlite3_stmt *st = q(s, Q_PROGRAM_LIST);
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    int rc;
+    while (*n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) program_row(st, &out[(*n)++]);
+    kp_err err = *n == limit || rc == SQLITE_DONE ? KP_OK : fail(s, rc);
+    if (err) *n = 0;
+    sqlite3_reset(st);
+    return err;
+}
+
+static kp_err s_program_schedule(kp_store *b, kp_time at, int64_t *running,
+                                 kp_program_version *next)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    *running = 0;
+    memset(next, 0, sizeof *next);
+    sqlite3_stmt *st = q(s, Q_PROGRAM_RUNNING);
+    sqlite3_bind_int64(st, 1, at);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *running = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(s, rc);
+    st = q(s, Q_PROGRAM_NEXT);
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_int64(st, 2, *running);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) program_row(st, next);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        *running = 0;
+        return fail(s, rc);
+    }
+    return KP_OK;
+}
+
+static kp_err s_program_cancel(kp_store *b, int64_t version, kp_time now)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = q(s, Q_PROGRAM_CANCEL);
+    sqlite3_bind_int64(st, 1, version);
+    sqlite3_bind_int64(st, 2, now);
+    kp_err err = run(s, st);
+    if (err || sqlite3_changes(s->db) == 1) return err;
+    st = q(s, Q_PROGRAM_ROW);
+    sqlite3_bind_int64(st, 1, version);
+    int rc = sqlite3_step(st);
+    kp_program_version row;
+    if (rc == SQLITE_ROW) program_row(st, &row);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return KP_ERR_NOT_FOUND;
+    if (rc != SQLITE_ROW) return fail(s, rc);
+    return store_program_uncancellable(b, &row);
 }
 
 static kp_err s_terminal_insert(kp_store *b, const char *store, const uint8_t key_hash[32],
@@ -994,6 +1119,9 @@ static const kp_store_ops sqlite_ops = {
     .rollback_to = s_rollback_to,
     .program_insert = s_program_insert,
     .program_get = s_program_get,
+    .program_list = s_program_list,
+    .program_schedule = s_program_schedule,
+    .program_cancel = s_program_cancel,
     .terminal_insert = s_terminal_insert,
     .terminal_find = s_terminal_find,
     .terminal_get = s_terminal_get,
@@ -1043,42 +1171,65 @@ static int busy_wait(void *arg, int tries)
     return 1;
 }
 
-/* Databases made before terminal keys could be revoked have a terminals
- * table without rotated_at, last_used_at and revoked_at: they are added
- * once, in one transaction (the `terminals_schema` meta key says it is
- * done), before the statements that read them are prepared. Opening an
- * up-to-date database writes nothing. */
-static int terminals_schema_update(sqlite3 *db)
+/* Columns added to a table after databases were made with it: added once,
+ * in one transaction (the meta key `key` at `version` says it is done),
+ * before the statements that read them are prepared. Opening an up-to-date
+ * database writes nothing. `columns` are "name TYPE ..." definitions. */
+static int columns_update(sqlite3 *db, const char *key, int version, const char *table,
+                          const char *const *columns, size_t n)
 {
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'terminals_schema'", -1,
-                                &st, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
     if (rc != SQLITE_OK) return rc;
-    bool current = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) >= 2;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    bool current = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) >= version;
     sqlite3_finalize(st);
     if (current) return SQLITE_OK;
     if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) return rc;
-    static const char *const columns[] = {"rotated_at", "last_used_at", "revoked_at"};
-    bool has[3] = {false, false, false};
-    rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('terminals')", -1, &st, NULL);
-    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        for (int i = 0; i < 3; i++)
-            if (strcmp((const char *)sqlite3_column_text(st, 0), columns[i]) == 0) has[i] = true;
+    bool has[8] = {false};
+    assert(n <= sizeof has / sizeof has[0]);
+    rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1)", -1, &st, NULL);
+    if (rc == SQLITE_OK) sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(name, columns[i], strcspn(columns[i], " ")) == 0 &&
+                strlen(name) == strcspn(columns[i], " "))
+                has[i] = true;
+    }
     if (rc == SQLITE_OK) sqlite3_finalize(st);
-    for (int i = 0; i < 3 && rc == SQLITE_OK; i++) {
+    for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
         if (has[i]) continue;
-        char sql[96];
-        snprintf(sql, sizeof sql, "ALTER TABLE terminals ADD COLUMN %s INTEGER", columns[i]);
+        char sql[160];
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s", table, columns[i]);
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db,
-                          "INSERT INTO meta(key, value) VALUES ('terminals_schema', '2') "
-                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
-                          "COMMIT",
-                          NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO meta(key, value) VALUES ('%s', '%d') "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
+                 "COMMIT",
+                 key, version);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
     if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Databases made before terminal keys could be revoked have a terminals
+ * table without rotated_at, last_used_at and revoked_at; those made before
+ * program versions could be scheduled have a programs table without
+ * loaded_by, activates_at and cancelled_at. */
+static int schema_columns_update(sqlite3 *db)
+{
+    static const char *const terminals[] = {"rotated_at INTEGER", "last_used_at INTEGER",
+                                            "revoked_at INTEGER"};
+    static const char *const programs[] = {"loaded_by TEXT NOT NULL DEFAULT ''",
+                                           "activates_at INTEGER", "cancelled_at INTEGER"};
+    int rc = columns_update(db, "terminals_schema", 2, "terminals", terminals, 3);
+    if (rc == SQLITE_OK) rc = columns_update(db, "programs_schema", 2, "programs", programs, 3);
     return rc;
 }
 
@@ -1153,7 +1304,7 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
                       "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=50000;",
                       NULL, NULL, NULL);
     if (rc == SQLITE_OK && create) rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK) rc = terminals_schema_update(s->db);
+    if (rc == SQLITE_OK) rc = schema_columns_update(s->db);
     if (rc != SQLITE_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare %s: %s", path,
                            sqlite3_errmsg(s->db));

@@ -528,6 +528,30 @@ class Flows(unittest.TestCase):
         self.staff(409, "POST", "/v1/admin/adjustments", dict(adj, points=5))
         self.staff(400, "POST", "/v1/admin/adjustments", dict(adj, points=0, key="ADJ2"))
         self.staff(404, "POST", "/v1/admin/adjustments", dict(adj, card="NOPE-1", key="ADJ3"))
+        # --- program versions
+        lst = self.staff(200, "GET", "/v1/admin/programs?limit=10")
+        self.staff(400, "GET", "/v1/admin/programs?limit=0")
+        current = self.staff(200, "GET", "/v1/admin/programs/%d" % lst["running"])["program"]
+        self.staff(404, "GET", "/v1/admin/programs/999999")
+        self.staff(200, "POST", "/v1/admin/programs/validate", {"program": current})
+        self.staff(400, "POST", "/v1/admin/programs/validate",
+                   {"program": dict(current, rounding="x", minor_per_point=0)})
+        self.staff(200, "POST", "/v1/admin/programs/diff", {"program": dict(current, name="x")})
+        self.staff(404, "POST", "/v1/admin/programs/diff", {"program": current, "against": 999999})
+        self.staff(200, "POST", "/v1/admin/programs/sandbox",
+                   {"card": c[1], "burn": 10, "lines": [LINE], "store": "main"})
+        self.staff(200, "POST", "/v1/admin/programs/sandbox",
+                   {"balance": 100, "lines": [LINE], "program": current})
+        self.staff(400, "POST", "/v1/admin/programs/sandbox", {"balance": 1, "lines": []})
+        tomorrow = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+        later = self.staff(201, "POST", "/v1/admin/programs",
+                           {"program": current, "name": "tomorrow", "activates_at": tomorrow})
+        self.staff(409, "POST", "/v1/admin/programs", {"program": current})
+        self.staff(400, "POST", "/v1/admin/programs",
+                   {"program": current, "activates_at": "2000-01-01T00:00:00Z"})
+        self.staff(200, "POST", "/v1/admin/programs/%d/cancel" % later["version"])
+        self.staff(409, "POST", "/v1/admin/programs/%d/cancel" % later["version"])
+        self.staff(201, "POST", "/v1/admin/programs", {"program": current, "name": "again"})
         fam = self.staff(201, "POST", "/v1/admin/families", {"owner": one["id"]})
         self.staff(404, "POST", "/v1/admin/families", {"owner": 999999})
         self.staff(200, "GET", "/v1/admin/families/%d" % fam["id"])
@@ -854,7 +878,7 @@ def check_file(test, name):
 # The suites whose answers Suites records (test_openapi.py's own are Flows').
 SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test_keys.py",
           "test_till.py", "test_durability.py", "test_caps.py", "test_phone.py",
-          "test_cards.py", "test_self.py", "test_office_extras.py")
+          "test_cards.py", "test_self.py", "test_programs.py", "test_office_extras.py")
 
 
 class Recorded(unittest.TestCase):

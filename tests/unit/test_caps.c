@@ -503,7 +503,7 @@ static void test_program_held_through_70_reloads(void **state)
 {
     fx *f = *state;
     kp_error e = {0};
-    kp_programs *programs = kp_programs_new();
+    kp_programs *programs = kp_programs_new(NULL);
     assert_non_null(programs);
     assert_int_equal(kp_programs_refresh(programs, f->st, &e), KP_OK);
     const kp_program *held = kp_programs_hold(programs);

@@ -45,6 +45,8 @@ static void routes_never_carry_card_numbers_or_ids(void **state)
     route_of("/v1/sms/inbound", "/v1/sms/inbound");
     route_of("/v1/login/code", "/v1/login/code");
     route_of("/v1/admin/templates/earned/sms/en/preview", "/v1/admin/templates/{}/sms/{}/preview");
+    route_of("/v1/admin/programs/12/cancel", "/v1/admin/programs/{}/cancel");
+    route_of("/v1/admin/programs/sandbox", "/v1/admin/programs/sandbox");
     route_of("/v1/cards/", "/v1/cards/");
     route_of("/", "/");
     route_of("", "/");

@@ -292,7 +292,8 @@ static void test_every_operation_is_implemented(void **state)
     const kp_store_ops *o = f->o;
     const void *store_ops[] = {
         o->close, o->begin, o->commit, o->rollback, o->savepoint, o->release, o->rollback_to,
-        o->program_insert, o->program_get, o->terminal_insert, o->terminal_find,
+        o->program_insert, o->program_get, o->program_list, o->program_schedule,
+        o->program_cancel, o->terminal_insert, o->terminal_find,
         o->terminal_get, o->terminal_list, o->terminal_change, o->terminal_touch,
         o->terminal_generation, o->card_create, o->card_find, o->account_load, o->lots_merge,
         o->op_find, o->op_insert, o->op_set_detail, o->plan_apply, o->till_load,
@@ -358,13 +359,26 @@ static void test_commit_makes_work_visible_to_another_connection(void **state)
     kp_store_close(s2);
 }
 
+/* A load's description: loaded at NOW by "staff:test", activating at
+ * `activates_at` (0 = at once). Valid until the next call. */
+static const kp_program_version *meta(const char *name, kp_time activates_at)
+{
+    static kp_program_version m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.name, sizeof m.name, "%s", name);
+    snprintf(m.loaded_by, sizeof m.loaded_by, "staff:test");
+    m.loaded_at = NOW;
+    m.activates_at = activates_at;
+    return &m;
+}
+
 static void test_a_rolled_back_transaction_leaves_nothing(void **state)
 {
     fx *f = *state;
     begin(f);
     int64_t a = card(f, "R-1", NOW);
     int64_t v = 0, gen = 0;
-    OK(f->s, f->o->program_insert(f->s, "{\"name\":\"x\"}", "x", &v));
+    OK(f->s, f->o->program_insert(f->s, "{\"name\":\"x\"}", meta("x", 0), &v));
     int64_t term = 0;
     uint8_t hash[32];
     fill(hash, 32, 1);
@@ -383,7 +397,7 @@ static void test_a_rolled_back_transaction_leaves_nothing(void **state)
     EXPECT(f->s, f->o->card_find(f->s, "R-1", &c), KP_ERR_NOT_FOUND);
     EXPECT(f->s, f->o->account_load(f->s, a, f->acct), KP_ERR_NOT_FOUND);
     char *json = NULL;
-    EXPECT(f->s, f->o->program_get(f->s, 0, &json, &v), KP_ERR_NOT_FOUND);
+    EXPECT(f->s, f->o->program_get(f->s, 0, NOW, &json, &v), KP_ERR_NOT_FOUND);
     free(json);
     kp_terminal t;
     EXPECT(f->s, f->o->terminal_find(f->s, hash, &t), KP_ERR_NOT_FOUND);
@@ -691,30 +705,145 @@ static void test_one_receipt_from_two_connections_at_once_is_stored_once(void **
 
 /* ----------------------------------------------------------- programs */
 
-static void test_programs_are_versioned_and_version_0_is_the_latest(void **state)
+static void test_programs_are_versioned_and_version_0_is_the_running_one(void **state)
 {
     fx *f = *state;
     char *json = NULL;
     int64_t v1 = 0, v2 = 0, got = 0;
-    EXPECT(f->s, f->o->program_get(f->s, 0, &json, &got), KP_ERR_NOT_FOUND);
+    EXPECT(f->s, f->o->program_get(f->s, 0, NOW, &json, &got), KP_ERR_NOT_FOUND);
     assert_null(json);
     begin(f);
-    OK(f->s, f->o->program_insert(f->s, "{\"name\":\"first\",\"text\":\"Привет\"}", "first", &v1));
-    OK(f->s, f->o->program_insert(f->s, "{\"name\":\"second\"}", "second", &v2));
+    OK(f->s, f->o->program_insert(f->s, "{\"name\":\"first\",\"text\":\"Привет\"}",
+                                  meta("first", 0), &v1));
+    OK(f->s, f->o->program_insert(f->s, "{\"name\":\"second\"}", meta("second", 0), &v2));
     commit(f);
     assert_true(v1 > 0);
     assert_true(v2 > v1);
-    OK(f->s, f->o->program_get(f->s, 0, &json, &got));
+    OK(f->s, f->o->program_get(f->s, 0, NOW, &json, &got));
     assert_int_equal(got, v2);
     assert_string_equal(json, "{\"name\":\"second\"}");
     free(json);
-    OK(f->s, f->o->program_get(f->s, v1, &json, &got));
+    OK(f->s, f->o->program_get(f->s, v1, 0, &json, &got));
     assert_int_equal(got, v1);
     assert_string_equal(json, "{\"name\":\"first\",\"text\":\"Привет\"}");
     free(json);
     json = NULL;
-    EXPECT(f->s, f->o->program_get(f->s, v2 + 100, &json, &got), KP_ERR_NOT_FOUND);
+    EXPECT(f->s, f->o->program_get(f->s, v2 + 100, 0, &json, &got), KP_ERR_NOT_FOUND);
     assert_null(json);
+    kp_program_version rows[4];
+    size_t n = 0;
+    OK(f->s, f->o->program_list(f->s, 0, rows, 4, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].version, v2);
+    assert_string_equal(rows[0].name, "second");
+    assert_string_equal(rows[0].loaded_by, "staff:test");
+    assert_int_equal(rows[0].loaded_at, NOW);
+    assert_int_equal(rows[0].activates_at, 0);
+    assert_int_equal(rows[0].cancelled_at, 0);
+    assert_int_equal(rows[1].version, v1);
+    OK(f->s, f->o->program_list(f->s, v2, rows, 4, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].version, v1);
+}
+
+/* The running version at T is the highest one, not cancelled, activating
+ * at or before T; the next is the first to activate after T. */
+static void test_the_running_version_at_a_time_follows_the_schedule(void **state)
+{
+    fx *f = *state;
+    int64_t v1 = 0, v2 = 0, v3 = 0, running = 0, got = 0;
+    kp_program_version next;
+    OK(f->s, f->o->program_schedule(f->s, NOW, &running, &next));
+    assert_int_equal(running, 0);
+    assert_int_equal(next.version, 0);
+    begin(f);
+    OK(f->s, f->o->program_insert(f->s, "{\"v\":1}", meta("one", 0), &v1));
+    OK(f->s, f->o->program_insert(f->s, "{\"v\":2}", meta("two", NOW + 10 * DAY), &v2));
+    OK(f->s, f->o->program_insert(f->s, "{\"v\":3}", meta("three", NOW + 20 * DAY), &v3));
+    commit(f);
+    static const struct {
+        kp_time at;
+        int running, next; /* 1, 2, 3 = v1, v2, v3; 0 = none */
+    } cases[] = {
+        {NOW, 1, 2},
+        {NOW + 10 * DAY - 1, 1, 2},
+        {NOW + 10 * DAY, 2, 3},
+        {NOW + 20 * DAY - 1, 2, 3},
+        {NOW + 20 * DAY, 3, 0},
+        {NOW + 400 * DAY, 3, 0},
+    };
+    int64_t versions[] = {0, v1, v2, v3};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        OK(f->s, f->o->program_schedule(f->s, cases[i].at, &running, &next));
+        assert_int_equal(running, versions[cases[i].running]);
+        assert_int_equal(next.version, versions[cases[i].next]);
+        char *json = NULL;
+        OK(f->s, f->o->program_get(f->s, 0, cases[i].at, &json, &got));
+        assert_int_equal(got, versions[cases[i].running]);
+        free(json);
+    }
+    OK(f->s, f->o->program_schedule(f->s, NOW, &running, &next));
+    assert_int_equal(next.activates_at, NOW + 10 * DAY);
+    assert_string_equal(next.name, "two");
+
+    /* Cancelled, v2 never runs: v1 until v3. */
+    begin(f);
+    OK(f->s, f->o->program_cancel(f->s, v2, NOW + DAY));
+    commit(f);
+    OK(f->s, f->o->program_schedule(f->s, NOW + 15 * DAY, &running, &next));
+    assert_int_equal(running, v1);
+    assert_int_equal(next.version, v3);
+    OK(f->s, f->o->program_schedule(f->s, NOW, &running, &next));
+    assert_int_equal(next.version, v3);
+    kp_program_version rows[3];
+    size_t n = 0;
+    OK(f->s, f->o->program_list(f->s, 0, rows, 3, &n));
+    assert_int_equal(rows[1].version, v2);
+    assert_int_equal(rows[1].cancelled_at, NOW + DAY);
+    assert_int_equal(rows[1].activates_at, NOW + 10 * DAY);
+}
+
+static void test_a_version_that_ran_cannot_be_cancelled(void **state)
+{
+    fx *f = *state;
+    int64_t v1 = 0, v2 = 0;
+    begin(f);
+    OK(f->s, f->o->program_insert(f->s, "{}", meta("one", 0), &v1));
+    OK(f->s, f->o->program_insert(f->s, "{}", meta("two", NOW + DAY), &v2));
+    commit(f);
+    EXPECT(f->s, f->o->program_cancel(f->s, v1, NOW), KP_ERR_CONFLICT);
+    assert_non_null(strstr(f->s->last_error, "took effect"));
+    EXPECT(f->s, f->o->program_cancel(f->s, v2, NOW + DAY), KP_ERR_CONFLICT);
+    EXPECT(f->s, f->o->program_cancel(f->s, v2 + 1, NOW), KP_ERR_NOT_FOUND);
+    OK(f->s, f->o->program_cancel(f->s, v2, NOW + DAY - 1));
+    EXPECT(f->s, f->o->program_cancel(f->s, v2, NOW + DAY - 1), KP_ERR_CONFLICT);
+    assert_non_null(strstr(f->s->last_error, "cancelled"));
+}
+
+/* A version loaded now, or activating at or after a scheduled one, would
+ * keep it from ever running: refused until that one is cancelled. */
+static void test_a_load_that_would_bury_a_scheduled_version_is_refused(void **state)
+{
+    fx *f = *state;
+    int64_t v1 = 0, v2 = 0, v = 0;
+    begin(f);
+    OK(f->s, f->o->program_insert(f->s, "{}", meta("one", 0), &v1));
+    OK(f->s, f->o->program_insert(f->s, "{}", meta("two", NOW + DAY), &v2));
+    EXPECT(f->s, f->o->program_insert(f->s, "{}", meta("now", 0), &v), KP_ERR_CONFLICT);
+    assert_non_null(strstr(f->s->last_error, "is scheduled for"));
+    EXPECT(f->s, f->o->program_insert(f->s, "{}", meta("same", NOW + DAY), &v), KP_ERR_CONFLICT);
+    OK(f->s, f->o->program_insert(f->s, "{}", meta("later", NOW + DAY + 1), &v));
+    OK(f->s, f->o->program_cancel(f->s, v, NOW));
+    OK(f->s, f->o->program_cancel(f->s, v2, NOW));
+    OK(f->s, f->o->program_insert(f->s, "{}", meta("now", 0), &v));
+    commit(f);
+    int64_t running = 0;
+    kp_program_version next;
+    OK(f->s, f->o->program_schedule(f->s, NOW + 2 * DAY, &running, &next));
+    assert_int_equal(running, v);
+    /* Outside a transaction too, as an operation of its own. */
+    OK(f->s, f->o->program_insert(f->s, "{}", meta("own", NOW + DAY), &v2));
+    EXPECT(f->s, f->o->program_insert(f->s, "{}", meta("own2", 0), &v), KP_ERR_CONFLICT);
 }
 
 /* ---------------------------------------------------------- terminals */
@@ -3517,7 +3646,10 @@ int main(void)
         T(test_writes_outside_a_transaction_stand_alone),
         T(test_two_connections_crediting_one_account_lose_no_update),
         T(test_one_receipt_from_two_connections_at_once_is_stored_once),
-        T(test_programs_are_versioned_and_version_0_is_the_latest),
+        T(test_programs_are_versioned_and_version_0_is_the_running_one),
+        T(test_the_running_version_at_a_time_follows_the_schedule),
+        T(test_a_version_that_ran_cannot_be_cancelled),
+        T(test_a_load_that_would_bury_a_scheduled_version_is_refused),
         T(test_terminals_find_get_and_list_in_id_pages),
         T(test_revoke_and_rotate_bump_the_generation),
         T(test_terminal_touch_never_lowers_last_used),

@@ -49,7 +49,7 @@ static int setup(void **state)
                      KP_OK);
     assert_int_equal(kp_service_cards_issue(st, 1, 0, keep_number, f->card, &e), KP_OK);
     kp_store_close(st);
-    f->programs = kp_programs_new();
+    f->programs = kp_programs_new(NULL);
     assert_int_equal(kp_writer_start(f->path, f->programs, &f->w, &e), KP_OK);
     *state = f;
     return 0;

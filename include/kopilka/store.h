@@ -449,6 +449,9 @@ typedef struct kp_store_ops {
     /* The outbox: notification events, messages, preferences, templates,
      * webhook endpoints, login codes (notify.h). */
     const struct kp_notify_ops *notify;
+    /* The sales history for analytics: receipts with or without a card
+     * (sales.h). */
+    const struct kp_sales_ops *sales;
     /* Group commit for the server's writer; NULL: a backend without it
      * (the writer then runs groups as begin() ... commit()). */
     const kp_group_ops *group;

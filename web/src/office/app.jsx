@@ -17,6 +17,8 @@ import { Programs } from './programs.jsx';
 import { Imports } from './imports.jsx';
 import { Audit } from './audit.jsx';
 import { Messages } from './messages.jsx';
+import { Reports } from './reports.jsx';
+import { Simulate } from './simulate.jsx';
 
 const t = makeT(strings);
 
@@ -28,6 +30,8 @@ export const SECTIONS = [
   ['/families', 'families', 'family', Families],
   ['/adjustments', 'adjustments', 'adjust', Adjustments],
   ['/programs', 'programs', 'program.read', Programs],
+  ['/reports', 'reports', 'report.read', Reports],
+  ['/simulate', 'simulate', 'program.read', Simulate],
   ['/imports', 'imports', 'import', Imports],
   ['/messages', 'messages', 'notify.read', Messages],
   ['/staff', 'staff', 'staff', Staff],

@@ -22,6 +22,8 @@
  */
 #include "service/history_gen.h"
 
+#include <kopilka/clock.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,49 +88,32 @@ static int64_t round_pos(double x)
     return (int64_t)(x + 0.5);
 }
 
-/* ---- civil dates (days since 1970-01-01, proleptic Gregorian) */
+/* ---- dates: days since 1970-01-01 (clock.h's civil conversions) */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
+static int64_t days_from_civil(int y, int m, int d)
 {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    return (int64_t)kp_time_from_civil(y, m, d) / 86400;
 }
 
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
+static void civil_from_days(int64_t day, int *y, int *m, int *d)
 {
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
+    kp_time_to_civil((kp_time)(day * 86400), y, m, d);
 }
 
-static bool leap(int y)
+/* Whether y-m-d is a date of the calendar. */
+static bool real_date(int y, int m, int d)
 {
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int month_days(int y, int m)
-{
-    static const int n[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && leap(y) ? 29 : n[m - 1];
+    int yy, mm, dd;
+    if (m < 1 || m > 12 || d < 1 || d > 31) return false;
+    civil_from_days(days_from_civil(y, m, d), &yy, &mm, &dd);
+    return yy == y && mm == m && dd == d;
 }
 
 /* The day `months` after y-m-d (the day clamped to the month's end). */
 static int64_t add_months(int y, int m, int d, int months)
 {
     int64_t k = (int64_t)y * 12 + (m - 1) + months;
-    int ny = (int)(k / 12), nm = (int)(k % 12) + 1;
-    int md = month_days(ny, nm);
-    return days_from_civil(ny, nm, d > md ? md : d);
+    return days_from_civil((int)(k / 12), (int)(k % 12) + 1, d);
 }
 
 /* Seasonality of an auto service: tyre changes in April and October to
@@ -213,9 +198,8 @@ kp_err kp_history_check(const kp_history_params *p, kp_error *e)
                             "--months is %d: it is from 13 (the last 12 months and one "
                             "before them) to %d",
                             p->months, KP_HISTORY_MONTHS_MAX);
-    if (p->start_year < 1971 || p->start_year > 9000 || p->start_month < 1 ||
-        p->start_month > 12 || p->start_day < 1 ||
-        p->start_day > month_days(p->start_year, p->start_month))
+    if (p->start_year < 1971 || p->start_year > 9000 ||
+        !real_date(p->start_year, p->start_month, p->start_day))
         return kp_error_set(e, KP_ERR_INVALID, "--start",
                             "--start is not a date: it is YYYY-MM-DD, from 1971 to 9000");
     if (p->stores < 1 || p->stores > KP_HISTORY_STORES_MAX)

@@ -39,7 +39,7 @@ enum { KP_REPORT_SCHEDULE_MAX = 256 };
  * calendar month. */
 typedef struct kp_report_schedule_row {
     char kind[KP_STR_MAX]; /* the lot's kind, as the program named it */
-    char month[8];         /* "2027-03", the month of expires_at */
+    char month[8];         /* "2027-03", the month of expires_at; "never" */
     int64_t points;        /* the lots' remaining points */
     int64_t lots;          /* how many lots */
 } kp_report_schedule_row;
@@ -61,7 +61,8 @@ typedef struct kp_report_points {
     int64_t buyers, retained;
     /* The liability schedule at the time of the read (the lots as they
      * are, not at `to`; never filtered by store): open lots' remaining
-     * points by kind and expiry month, ordered by kind then month. */
+     * points by kind and expiry month, ordered by kind then month ("never"
+     * last). */
     size_t n_schedule;
     kp_report_schedule_row schedule[KP_REPORT_SCHEDULE_MAX];
 } kp_report_points;

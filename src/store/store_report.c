@@ -152,7 +152,9 @@ const store_points_sql store_points_queries[STORE_POINTS_PARTS] = {
          "WHERE o.account_id = f.account_id AND o.type = 1 AND o.at >= $1 AND o.at < $2 "
          "AND ($3 = '' OR o.store = $3))",
          "fts"},
-    [STORE_POINTS_SCHEDULE] = {"SELECT kind, (expires_at + $1) / 86400, SUM(remaining), COUNT(*) "
+    /* Lots that never expire (KP_TIME_NEVER, past the year 9999) as day -1. */
+    [STORE_POINTS_SCHEDULE] = {"SELECT kind, CASE WHEN expires_at >= 253402300800 THEN -1 "
+                               "ELSE (expires_at + $1) / 86400 END, SUM(remaining), COUNT(*) "
                                "FROM lots WHERE remaining > 0 GROUP BY 1, 2",
                                "o"},
 };
@@ -172,10 +174,12 @@ const char *store_points_param(const kp_report_query *q, char p, int64_t *v)
  * NULL when full. */
 static kp_report_schedule_row *schedule_row(kp_report_points *r, const char *kind, int64_t day)
 {
-    int year, month, mday;
-    kp_time_to_civil(day * KP_DAY_SECONDS, &year, &month, &mday);
-    char key[16];
-    snprintf(key, sizeof key, "%04d-%02d", year, month);
+    char key[16] = "never";
+    if (day >= 0) {
+        int year, month, mday;
+        kp_time_to_civil(day * KP_DAY_SECONDS, &year, &month, &mday);
+        snprintf(key, sizeof key, "%04d-%02d", year, month);
+    }
     size_t at = 0;
     int c = 1;
     for (; at < r->n_schedule; at++) {

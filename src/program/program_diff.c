@@ -23,22 +23,45 @@ static void add(diff *d, const char *path, const char *op, json_t *from, json_t 
     if (c == NULL || json_array_append_new(d->changes, c) != 0) d->err = KP_ERR_NOMEM;
 }
 
-/* out = base + suffix, ending in "..." when it does not fit. */
+/* out = the parts one after another, ending in "..." when they do not fit
+ * (written by hand: snprintf's truncation is what -Wformat-truncation
+ * refuses in a release build). */
+static void path_put(char out[PROGRAM_PATH_MAX], const char *const *parts, size_t n)
+{
+    size_t len = 0;
+    bool cut = false;
+    for (size_t i = 0; i < n && !cut; i++) {
+        size_t k = strlen(parts[i]);
+        if (len + k >= PROGRAM_PATH_MAX) {
+            k = PROGRAM_PATH_MAX - 1 - len;
+            cut = true;
+        }
+        memcpy(out + len, parts[i], k);
+        len += k;
+    }
+    out[len] = '\0';
+    if (cut) memcpy(out + PROGRAM_PATH_MAX - 4, "...", 4);
+}
+
+/* out = base + ".key", or base + "[fmt_key=value]" when fmt_key is set. */
 static void path_join(char out[PROGRAM_PATH_MAX], const char *base, const char *fmt_key,
                       const char *key, const char *value)
 {
-    int n;
-    if (fmt_key == NULL)
-        n = snprintf(out, PROGRAM_PATH_MAX, "%s%s%s", base, base[0] ? "." : "", key);
-    else
-        n = snprintf(out, PROGRAM_PATH_MAX, "%s[%s=%s]", base, fmt_key, value);
-    if (n >= PROGRAM_PATH_MAX) memcpy(out + PROGRAM_PATH_MAX - 4, "...", 4);
+    if (fmt_key == NULL) {
+        const char *parts[] = {base, base[0] ? "." : "", key};
+        path_put(out, parts, 3);
+    } else {
+        const char *parts[] = {base, "[", fmt_key, "=", value, "]"};
+        path_put(out, parts, 6);
+    }
 }
 
 static void path_index(char out[PROGRAM_PATH_MAX], const char *base, size_t i)
 {
-    int n = snprintf(out, PROGRAM_PATH_MAX, "%s[%zu]", base, i);
-    if (n >= PROGRAM_PATH_MAX) memcpy(out + PROGRAM_PATH_MAX - 4, "...", 4);
+    char index[32];
+    snprintf(index, sizeof index, "[%zu]", i);
+    const char *parts[] = {base, index};
+    path_put(out, parts, 2);
 }
 
 /* The string member `key` of an array's item, or NULL. */

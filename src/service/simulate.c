@@ -325,6 +325,7 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
     int col[COL_N];
     char *fields[16];
     long long lineno = 0;
+    bool header = false;
     kp_err err = KP_OK;
     csv_pending *c = calloc(1, sizeof *c);
     if (!c) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -337,7 +338,8 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
             text += 3;
         if (!*text) continue;
         size_t n = csv_split(text, fields, 16);
-        if (lineno == 1) {
+        if (!header) {
+            header = true;
             for (int k = 0; k < COL_N; k++) col[k] = -1;
             for (size_t i = 0; i < n && i < 16; i++)
                 for (int k = 0; k < COL_N; k++)
@@ -409,7 +411,7 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
         l->amount_minor = amount;
         l->qty = qty;
     }
-    if (err == KP_OK && lineno == 0)
+    if (err == KP_OK && !header)
         err = kp_error_set(e, KP_ERR_INVALID, "line 1", "the file is empty: a header is required");
     if (err == KP_OK) err = csv_flush(h, c, e);
     free(line);

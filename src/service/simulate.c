@@ -15,7 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include <kopilka/clock.h>
+#include <kopilka/store.h>
+#include <kopilka/sales.h>
 
 #include "service.h"
 #include "service_rules.h"
@@ -25,6 +29,7 @@
 typedef struct sim_line {
     uint32_t sku, category;
     int64_t amount, qty;
+    bool promo;
 } sim_line;
 
 typedef struct sim_rec {
@@ -145,7 +150,7 @@ static uint64_t receipt_key(const char *store, const char *receipt)
     return hash_bytes(k, receipt, strlen(receipt));
 }
 
-kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, const char *receipt,
+static kp_err history_add(kp_sim_history *h, kp_time at, const char *store, uint64_t key,
                           const char *card, bool is_return, const kp_line *lines, size_t n,
                           int64_t burn, kp_error *e)
 {
@@ -161,7 +166,7 @@ kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, cons
     sim_rec *r = &h->recs[h->n_recs];
     memset(r, 0, sizeof *r);
     r->at = at;
-    r->key = receipt_key(store, receipt);
+    r->key = key;
     r->line0 = h->n_lines;
     r->n_lines = (uint32_t)n;
     r->burn = burn;
@@ -178,6 +183,7 @@ kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, cons
             return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory reading the history");
         l->amount = lines[i].amount_minor;
         l->qty = lines[i].qty;
+        l->promo = lines[i].promo;
         r->amount += l->amount;
     }
     h->n_lines += n;
@@ -185,6 +191,14 @@ kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, cons
     if (h->n_recs == 0 || at > h->last) h->last = at;
     h->n_recs++;
     return KP_OK;
+}
+
+kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, const char *receipt,
+                          const char *card, bool is_return, const kp_line *lines, size_t n,
+                          int64_t burn, kp_error *e)
+{
+    return history_add(h, at, store, receipt_key(store, receipt), card, is_return, lines, n, burn,
+                       e);
 }
 
 /* ---- the sales CSV */
@@ -419,6 +433,143 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
     return err;
 }
 
+/* ---- a database's history: the ledger's purchases and returns, and the
+ * sales the store keeps (sales.h) when it has them */
+
+typedef struct db_load {
+    kp_sim_history *h;
+    kp_purchase_record rec;
+    kp_line lines[KP_LINES_MAX];
+    /* purchase op id -> its receipt's index + 1 (open addressing) */
+    int64_t *ids;
+    uint32_t *idx;
+    size_t n_slots, n_used;
+    kp_err err;
+    kp_error *e;
+} db_load;
+
+static bool ids_put(db_load *d, int64_t id, uint32_t rec)
+{
+    if ((d->n_used + 1) * 2 > d->n_slots) {
+        size_t n = d->n_slots ? d->n_slots * 2 : 4096;
+        int64_t *ids = calloc(n, sizeof *ids);
+        uint32_t *idx = calloc(n, sizeof *idx);
+        if (!ids || !idx) {
+            free(ids);
+            free(idx);
+            return false;
+        }
+        for (size_t i = 0; i < d->n_slots; i++) {
+            if (!d->idx[i]) continue;
+            size_t k = (uint64_t)d->ids[i] * 11400714819323198485ull & (n - 1);
+            while (idx[k]) k = (k + 1) & (n - 1);
+            ids[k] = d->ids[i];
+            idx[k] = d->idx[i];
+        }
+        free(d->ids);
+        free(d->idx);
+        d->ids = ids;
+        d->idx = idx;
+        d->n_slots = n;
+    }
+    size_t k = (uint64_t)id * 11400714819323198485ull & (d->n_slots - 1);
+    while (d->idx[k]) k = (k + 1) & (d->n_slots - 1);
+    d->ids[k] = id;
+    d->idx[k] = rec + 1;
+    d->n_used++;
+    return true;
+}
+
+static uint32_t ids_get(const db_load *d, int64_t id)
+{
+    if (!d->n_slots) return 0;
+    size_t k = (uint64_t)id * 11400714819323198485ull & (d->n_slots - 1);
+    while (d->idx[k]) {
+        if (d->ids[k] == id) return d->idx[k];
+        k = (k + 1) & (d->n_slots - 1);
+    }
+    return 0;
+}
+
+static bool db_op(void *ctx, const kp_op_row *row)
+{
+    db_load *d = ctx;
+    kp_sim_history *h = d->h;
+    if (row->type == KP_OP_PURCHASE) {
+        if (kp_service_detail_read(row->detail, &d->rec) || d->rec.n_lines == 0) return true;
+        for (size_t i = 0; i < d->rec.n_lines; i++) d->lines[i] = d->rec.lines[i].line;
+        uint32_t at = (uint32_t)h->n_recs;
+        d->err = kp_sim_history_add(h, row->at, row->store, row->receipt, row->card, false,
+                                    d->lines, d->rec.n_lines, row->burned, d->e);
+        if (d->err == KP_OK && !ids_put(d, row->id, at))
+            d->err = kp_error_set(d->e, KP_ERR_NOMEM, "", "out of memory reading the history");
+        return d->err == KP_OK;
+    }
+    /* A return: its lines (sku, qty) are in its stored answer. */
+    uint32_t orig = ids_get(d, row->original_op_id);
+    if (!orig || !row->response) return true;
+    json_error_t je;
+    json_t *root = json_loads(row->response, 0, &je);
+    json_t *lines = root ? json_object_get(root, "lines") : NULL;
+    size_t n = 0;
+    for (size_t i = 0; json_is_array(lines) && i < json_array_size(lines) && n < KP_LINES_MAX;
+         i++) {
+        json_t *l = json_array_get(lines, i);
+        const char *sku = json_string_value(json_object_get(l, "sku"));
+        json_int_t qty = json_integer_value(json_object_get(l, "qty"));
+        if (!sku || qty < 1) continue;
+        kp_line *x = &d->lines[n++];
+        memset(x, 0, sizeof *x);
+        snprintf(x->sku, sizeof x->sku, "%s", sku);
+        x->qty = qty;
+    }
+    json_decref(root);
+    if (n == 0) return true;
+    const sim_rec *p = &h->recs[orig - 1];
+    d->err = history_add(h, row->at, str_of(&h->str, p->store), p->key, row->card, true, d->lines,
+                         n, -1, d->e);
+    if (d->err == KP_OK) h->recs[h->n_recs - 1].amount = -row->amount_minor;
+    return d->err == KP_OK;
+}
+
+static bool db_sale(void *ctx, const kp_sale *sale)
+{
+    db_load *d = ctx;
+    size_t n = sale->n_lines < KP_LINES_MAX ? sale->n_lines : KP_LINES_MAX;
+    for (size_t i = 0; i < n; i++) {
+        kp_line *x = &d->lines[i];
+        memset(x, 0, sizeof *x);
+        memcpy(x->sku, sale->lines[i].sku, sizeof x->sku);
+        memcpy(x->category, sale->lines[i].category, sizeof x->category);
+        x->amount_minor = sale->lines[i].amount;
+        x->qty = sale->lines[i].qty;
+    }
+    if (n == 0) return true;
+    d->err = kp_sim_history_add(d->h, sale->at, sale->store, sale->receipt, sale->card,
+                                sale->kind == KP_SALE_RETURN, d->lines, n, -1, d->e);
+    return d->err == KP_OK;
+}
+
+kp_err kp_sim_history_db(kp_sim_history *h, kp_store *st, kp_time from, kp_time to, kp_error *e)
+{
+    db_load *d = calloc(1, sizeof *d);
+    if (!d) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    d->h = h;
+    d->e = e;
+    kp_err err = st->ops->ops_scan(st, from, to, db_op, d);
+    if (err == KP_OK) err = d->err;
+    else kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    if (err == KP_OK && st->ops->sales && st->ops->sales->sales_scan) {
+        err = st->ops->sales->sales_scan(st, from, to, "", db_sale, d);
+        if (err == KP_OK) err = d->err;
+        else kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    }
+    free(d->ids);
+    free(d->idx);
+    free(d);
+    return err;
+}
+
 /* ---- the replay */
 
 typedef struct sim_pline {
@@ -632,7 +783,7 @@ static void basket_fill(worker *w, const sim_rec *r, kp_basket *b)
         memcpy(l->category, cat, nc + 1);
         l->amount_minor = sl->amount;
         l->qty = sl->qty;
-        l->promo = false;
+        l->promo = sl->promo;
     }
 }
 
@@ -750,7 +901,7 @@ static void do_return(worker *w, const sim_rec *r)
         snprintf(l->category, sizeof l->category, "%s", str_of(&w->h->str, sl->category));
         l->amount_minor = sl->amount;
         l->qty = sl->qty;
-        l->promo = false;
+        l->promo = sl->promo;
         rec->lines[i].result = pl->result;
         rec->lines[i].returned_qty = pl->returned_qty;
     }

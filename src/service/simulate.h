@@ -45,6 +45,15 @@ kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, cons
  * time zone. e->field names "line N: column". */
 kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program, kp_error *e);
 
+/* Reads a database's history with from <= at < to (0 = no bound): the
+ * ledger's purchases (their stored lines, and the points they burnt) and
+ * returns (the lines their answer names), and the sales the store keeps
+ * (kp_store_ops.sales, when the backend has them). A read: the caller may
+ * hold a read transaction for one snapshot. */
+struct kp_store;
+kp_err kp_sim_history_db(kp_sim_history *h, struct kp_store *st, kp_time from, kp_time to,
+                         kp_error *e);
+
 typedef struct kp_sim_month {
     int year, month;
     int64_t receipts;          /* purchases with a card */

@@ -340,6 +340,21 @@ static void test_reproduces_ledger(void **state)
         assert_int_equal(r.total.liability, issued - burnt - expired);
         kp_sim_result_free(&r);
     }
+    /* The same history read back from the database's ledger. */
+    kp_sim_history *hd = kp_sim_history_new();
+    assert_int_equal(kp_sim_history_db(hd, st, 0, 0, &e), KP_OK);
+    assert_int_equal(kp_sim_history_count(hd), kp_sim_history_count(h));
+    for (int threads = 1; threads <= 2; threads++) {
+        kp_sim_opts o = {.redemption_bp = -1, .threads = threads};
+        kp_sim_result r;
+        assert_int_equal(kp_sim_run(hd, p, &o, &r, &e), KP_OK);
+        assert_int_equal(r.skipped, 0);
+        assert_int_equal(r.total.issued, issued);
+        assert_int_equal(r.total.burnt, burnt);
+        assert_int_equal(r.total.expired, expired);
+        kp_sim_result_free(&r);
+    }
+    kp_sim_history_free(hd);
     kp_sim_history_free(h);
     free(req);
     free(ret);

@@ -97,9 +97,9 @@ static bool is_csv(const char *path)
 
 int cmd_simulate(int argc, char **argv)
 {
-    static const char *const opts[] = {"--history", "--program", "--baseline", "--redemption",
-                                       "--from",    "--to",      "--threads",  "--json",
-                                       NULL};
+    static const char *const opts[] = {"--history",    "--program", "--baseline",
+                                       "--redemption", "--from",    "--to",
+                                       "--threads",    "--json",    NULL};
     bool json = cli_take_flag(&argc, argv, "--json");
     if (!cli_check_options(argc, argv, opts, "simulate")) return 2;
     const char *history = cli_option(argc, argv, "--history");
@@ -126,12 +126,8 @@ int cmd_simulate(int argc, char **argv)
         }
         o.threads = (int)t;
     }
-    if (!is_csv(history)) {
-        sim_fail("--history",
-                 "must be a sales CSV file (FILE.csv, or - for standard input); replaying a "
-                 "database is not implemented yet");
-        return 2;
-    }
+    bool from_db = !is_csv(history);
+    if (from_db && !red) o.redemption_bp = -1; /* the burn the ledger saw */
     kp_program *cand = program_file(cand_path);
     kp_program *base = cand && base_path ? program_file(base_path) : NULL;
     int rc = 1;
@@ -150,13 +146,26 @@ int cmd_simulate(int argc, char **argv)
         goto done;
     }
     h = kp_sim_history_new();
-    FILE *f = strcmp(history, "-") == 0 ? stdin : fopen(history, "r");
-    if (!h || !f) {
-        sim_fail(history, h ? "cannot be opened" : "out of memory");
+    kp_err err;
+    if (!h) {
+        sim_fail("", "out of memory");
         goto done;
     }
-    kp_err err = kp_sim_history_csv(h, f, cand, &e);
-    if (f != stdin) fclose(f);
+    if (from_db) {
+        kp_store *st = NULL;
+        if ((err = kp_service_open(history, false, &st, &e)) == KP_OK) {
+            err = kp_sim_history_db(h, st, o.from, o.to, &e);
+            kp_store_close(st);
+        }
+    } else {
+        FILE *f = strcmp(history, "-") == 0 ? stdin : fopen(history, "r");
+        if (!f) {
+            sim_fail(history, "cannot be opened");
+            goto done;
+        }
+        err = kp_sim_history_csv(h, f, cand, &e);
+        if (f != stdin) fclose(f);
+    }
     if (err) {
         char where[320];
         snprintf(where, sizeof where, "%s %s", history, e.field);

@@ -34,7 +34,7 @@ typedef struct sim_line {
 
 typedef struct sim_rec {
     kp_time at;
-    uint64_t key;  /* hash of (store, receipt): a return finds its purchase */
+    uint64_t key; /* hash of (store, receipt): a return finds its purchase */
     uint64_t line0;
     int64_t amount;
     int64_t burn;  /* observed, -1 = unknown */
@@ -83,7 +83,10 @@ static bool grow(void **p, size_t *cap, size_t need, size_t size)
     return true;
 }
 
-static const char *str_of(const interner *t, uint32_t id) { return t->chars + t->offs[id]; }
+static const char *str_of(const interner *t, uint32_t id)
+{
+    return t->chars + t->offs[id];
+}
 
 static bool intern_rehash(interner *t)
 {
@@ -142,7 +145,10 @@ void kp_sim_history_free(kp_sim_history *h)
     free(h);
 }
 
-int64_t kp_sim_history_count(const kp_sim_history *h) { return (int64_t)h->n_recs; }
+int64_t kp_sim_history_count(const kp_sim_history *h)
+{
+    return (int64_t)h->n_recs;
+}
 
 static uint64_t receipt_key(const char *store, const char *receipt)
 {
@@ -203,8 +209,18 @@ kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, cons
 
 /* ---- the sales CSV */
 
-enum { COL_AT, COL_STORE, COL_RECEIPT, COL_CARD, COL_KIND, COL_SKU, COL_CATEGORY, COL_AMOUNT,
-       COL_QTY, COL_N };
+enum {
+    COL_AT,
+    COL_STORE,
+    COL_RECEIPT,
+    COL_CARD,
+    COL_KIND,
+    COL_SKU,
+    COL_CATEGORY,
+    COL_AMOUNT,
+    COL_QTY,
+    COL_N
+};
 static const char *const col_names[COL_N] = {"at",  "store",    "receipt", "card", "kind",
                                              "sku", "category", "amount",  "qty"};
 
@@ -270,8 +286,7 @@ static bool csv_time(const char *s, const kp_program *program, kp_time *out)
         if (!digits(&p, 2, &hh) || *p++ != ':' || !digits(&p, 2, &mi)) return false;
         if (*p == ':' && (p++, !digits(&p, 2, &ss))) return false;
     }
-    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || hh > 23 || mi > 59 || ss > 60)
-        return false;
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || hh > 23 || mi > 59 || ss > 60) return false;
     *out = kp_program_date_start(program, y, mo, d) + (kp_time)hh * 3600 + mi * 60 + ss;
     return true;
 }
@@ -327,8 +342,8 @@ static kp_err csv_flush(kp_sim_history *h, csv_pending *c, kp_error *e)
 {
     if (!c->open) return KP_OK;
     c->open = false;
-    return kp_sim_history_add(h, c->at, c->store, c->receipt, c->card, c->is_return, c->lines,
-                              c->n, -1, e);
+    return kp_sim_history_add(h, c->at, c->store, c->receipt, c->card, c->is_return, c->lines, c->n,
+                              -1, e);
 }
 
 kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program, kp_error *e)
@@ -557,12 +572,16 @@ kp_err kp_sim_history_db(kp_sim_history *h, kp_store *st, kp_time from, kp_time 
     d->h = h;
     d->e = e;
     kp_err err = st->ops->ops_scan(st, from, to, db_op, d);
-    if (err == KP_OK) err = d->err;
-    else kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    if (err == KP_OK)
+        err = d->err;
+    else
+        kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if (err == KP_OK && st->ops->sales && st->ops->sales->sales_scan) {
         err = st->ops->sales->sales_scan(st, from, to, "", db_sale, d);
-        if (err == KP_OK) err = d->err;
-        else kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+        if (err == KP_OK)
+            err = d->err;
+        else
+            kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     }
     free(d->ids);
     free(d->idx);
@@ -670,8 +689,10 @@ static void open_lots_sync(worker *w, const int64_t *ids, size_t n_ids)
         size_t i;
         for (i = 0; i < a->n_lots; i++)
             if (a->lots[i].id == id) break;
-        if (i < a->n_lots) a->lots[i] = *src;
-        else if (src->remaining > 0 && a->n_lots < KP_LOTS_MAX) a->lots[a->n_lots++] = *src;
+        if (i < a->n_lots)
+            a->lots[i] = *src;
+        else if (src->remaining > 0 && a->n_lots < KP_LOTS_MAX)
+            a->lots[a->n_lots++] = *src;
     }
     size_t out = 0;
     for (size_t i = 0; i < a->n_lots; i++)
@@ -839,10 +860,8 @@ static void do_purchase(worker *w, const sim_rec *r)
     }
     /* Kept for a return: the lines' results and the lots burnt. */
     if (!grow((void **)&w->purs, &w->cap_purs, w->n_purs + 1, sizeof *w->purs) ||
-        !grow((void **)&w->plines, &w->cap_plines, w->n_plines + r->n_lines,
-              sizeof *w->plines) ||
-        !grow((void **)&w->takes, &w->cap_takes, w->n_takes + q->n_takes + 1,
-              sizeof *w->takes)) {
+        !grow((void **)&w->plines, &w->cap_plines, w->n_plines + r->n_lines, sizeof *w->plines) ||
+        !grow((void **)&w->takes, &w->cap_takes, w->n_takes + q->n_takes + 1, sizeof *w->takes)) {
         w->nomem = true;
         return;
     }
@@ -966,8 +985,10 @@ static void *worker_run(void *arg)
             if (!r->is_return) m->receipts_nocard++;
         } else {
             expire_until(w, r->at);
-            if (r->is_return) do_return(w, r);
-            else do_purchase(w, r);
+            if (r->is_return)
+                do_return(w, r);
+            else
+                do_purchase(w, r);
         }
         if (++since == 4096) {
             atomic_fetch_add(w->done, since);
@@ -1174,7 +1195,10 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
 /* ---- the report */
 
 /* Cost of the program in money: discounts given and what points paid. */
-static int64_t cost_of(const kp_sim_month *m) { return m->discount_minor + m->burnt_minor; }
+static int64_t cost_of(const kp_sim_month *m)
+{
+    return m->discount_minor + m->burnt_minor;
+}
 
 /* What the points issued will cost once the unexpired ones are spent:
  * the discounts plus the points issued less those expired, at their value. */
@@ -1204,8 +1228,7 @@ static void month_json(kp_buf *b, const kp_sim_month *m, int64_t mpp, bool total
                   (long long)m->discount_minor, (long long)m->burnt_minor, (long long)m->issued,
                   (long long)m->burnt, (long long)m->expired, (long long)m->liability,
                   (long long)(m->liability * mpp), (long long)cost_of(m),
-                  (long long)share_bp(cost_of(m), m->revenue_minor),
-                  (long long)accrued_of(m, mpp),
+                  (long long)share_bp(cost_of(m), m->revenue_minor), (long long)accrued_of(m, mpp),
                   (long long)-share_bp(accrued_of(m, mpp), m->revenue_minor));
 }
 
@@ -1241,8 +1264,10 @@ void kp_sim_json(kp_buf *b, const kp_sim_result *candidate, const kp_sim_result 
     kp_buf_puts(b, "{\"candidate\":");
     result_json(b, candidate);
     kp_buf_puts(b, ",\"baseline\":");
-    if (baseline) result_json(b, baseline);
-    else kp_buf_puts(b, "null");
+    if (baseline)
+        result_json(b, baseline);
+    else
+        kp_buf_puts(b, "null");
     kp_buf_puts(b, "}");
 }
 
@@ -1278,10 +1303,10 @@ static void result_text(FILE *f, const char *title, const kp_sim_result *r)
 {
     fprintf(f, "%s: %lld receipts, %lld cards%s\n", title, (long long)r->receipts,
             (long long)r->cards, r->skipped ? "" : "");
-    if (r->skipped) fprintf(f, "  %lld receipts refused by the engine or the ledger\n",
-                            (long long)r->skipped);
-    fprintf(f, "%-8s %14s %12s %12s %12s %10s %14s %12s %8s %8s\n", "month", "revenue",
-            "discounts", "issued", "burnt", "expired", "liability", "paid_pts", "cost", "margin");
+    if (r->skipped)
+        fprintf(f, "  %lld receipts refused by the engine or the ledger\n", (long long)r->skipped);
+    fprintf(f, "%-8s %14s %12s %12s %12s %10s %14s %12s %8s %8s\n", "month", "revenue", "discounts",
+            "issued", "burnt", "expired", "liability", "paid_pts", "cost", "margin");
     for (size_t i = 0; i < r->n_months; i++) {
         char label[16];
         snprintf(label, sizeof label, "%04d-%02d", r->months[i].year, r->months[i].month);

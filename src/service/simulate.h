@@ -56,16 +56,16 @@ kp_err kp_sim_history_db(kp_sim_history *h, struct kp_store *st, kp_time from, k
 
 typedef struct kp_sim_month {
     int year, month;
-    int64_t receipts;          /* purchases with a card */
-    int64_t receipts_nocard;   /* purchases without one */
-    int64_t revenue_minor;     /* every purchase, less returns */
+    int64_t receipts;        /* purchases with a card */
+    int64_t receipts_nocard; /* purchases without one */
+    int64_t revenue_minor;   /* every purchase, less returns */
     int64_t member_revenue_minor;
-    int64_t discount_minor;    /* discounts given (less returned ones) */
-    int64_t burnt_minor;       /* money paid with points (less refunded) */
-    int64_t issued;            /* points earned (less clawed back by returns) */
-    int64_t burnt;             /* points burnt (less refunded by returns) */
+    int64_t discount_minor; /* discounts given (less returned ones) */
+    int64_t burnt_minor;    /* money paid with points (less refunded) */
+    int64_t issued;         /* points earned (less clawed back by returns) */
+    int64_t burnt;          /* points burnt (less refunded by returns) */
     int64_t expired;
-    int64_t liability;         /* points outstanding at the month's end */
+    int64_t liability; /* points outstanding at the month's end */
 } kp_sim_month;
 
 typedef struct kp_sim_rule {
@@ -76,15 +76,15 @@ typedef struct kp_sim_rule {
 } kp_sim_rule;
 
 typedef struct kp_sim_result {
-    int64_t receipts;     /* replayed */
+    int64_t receipts; /* replayed */
     int64_t cards;
-    int64_t skipped;      /* refused by the engine or the ledger (a bad basket) */
+    int64_t skipped; /* refused by the engine or the ledger (a bad basket) */
     int64_t minor_per_point;
     size_t n_months;
     kp_sim_month *months;
     size_t n_rules;
-    kp_sim_rule *rules;   /* by points + discount, most first */
-    kp_sim_month total;   /* liability: at the end */
+    kp_sim_rule *rules; /* by points + discount, most first */
+    kp_sim_month total; /* liability: at the end */
 } kp_sim_result;
 
 void kp_sim_result_free(kp_sim_result *r);
@@ -92,9 +92,9 @@ void kp_sim_result_free(kp_sim_result *r);
 typedef void (*kp_sim_progress_fn)(void *ctx, int64_t done, int64_t total);
 
 typedef struct kp_sim_opts {
-    int32_t redemption_bp; /* 0..10000: the share of the allowed burn; -1 = the history's */
-    kp_time from, to;      /* receipts with from <= at < to; 0 = no bound */
-    int threads;           /* >= 1 */
+    int32_t redemption_bp;       /* 0..10000: the share of the allowed burn; -1 = the history's */
+    kp_time from, to;            /* receipts with from <= at < to; 0 = no bound */
+    int threads;                 /* >= 1 */
     kp_sim_progress_fn progress; /* called from the calling thread, may be NULL */
     void *progress_ctx;
 } kp_sim_opts;

@@ -29,14 +29,13 @@ static const char prog_json[] =
     "\"earn\":{\"point_kind\":\"regular\"},"
     "\"rules\":[{\"id\":\"earn-10\",\"kind\":\"earn_percent\",\"percent\":10}]}";
 
-static const char csv[] =
-    "at,store,receipt,card,kind,sku,category,amount,qty\n"
-    "2026-01-05 10:00,s1,r1,A,sale,x,c,1000.00,1\n"
-    "2026-01-10 10:00,s1,r2,A,,x,c,500,1\n"
-    "2026-01-20 10:00,s1,r3,B,sale,x,c,\"200,00\",\n"
-    "2026-01-25,s1,r4,,sale,x,c,300,1\n"
-    "2026-02-15T10:00:00Z,s1,r5,A,sale,x,c,100,1\n"
-    "2026-02-16 10:00,s1,r3,B,return,x,c,200,1\n";
+static const char csv[] = "at,store,receipt,card,kind,sku,category,amount,qty\n"
+                          "2026-01-05 10:00,s1,r1,A,sale,x,c,1000.00,1\n"
+                          "2026-01-10 10:00,s1,r2,A,,x,c,500,1\n"
+                          "2026-01-20 10:00,s1,r3,B,sale,x,c,\"200,00\",\n"
+                          "2026-01-25,s1,r4,,sale,x,c,300,1\n"
+                          "2026-02-15T10:00:00Z,s1,r5,A,sale,x,c,100,1\n"
+                          "2026-02-16 10:00,s1,r3,B,return,x,c,200,1\n";
 
 static kp_program *program_of(const char *json)
 {
@@ -180,12 +179,10 @@ static void test_threads_same(void **state)
         l[1] = l[0];
         snprintf(l[1].sku, sizeof l[1].sku, "b");
         l[1].qty = 2;
-        assert_int_equal(
-            kp_sim_history_add(h, t, "s1", receipt, card, false, l, 2, -1, &e), KP_OK);
+        assert_int_equal(kp_sim_history_add(h, t, "s1", receipt, card, false, l, 2, -1, &e), KP_OK);
         if (card[0] && i % 17 == 0) /* a return of line b */
             assert_int_equal(
-                kp_sim_history_add(h, t + 60, "s1", receipt, card, true, &l[1], 1, -1, &e),
-                KP_OK);
+                kp_sim_history_add(h, t + 60, "s1", receipt, card, true, &l[1], 1, -1, &e), KP_OK);
     }
     char *first = NULL;
     for (int threads = 1; threads <= 3; threads++) {
@@ -199,8 +196,10 @@ static void test_threads_same(void **state)
         kp_sim_json(&b, &r, NULL);
         assert_false(b.failed);
         kp_buf_puts(&b, "");
-        if (!first) first = kp_buf_steal(&b);
-        else assert_string_equal(b.data, first);
+        if (!first)
+            first = kp_buf_steal(&b);
+        else
+            assert_string_equal(b.data, first);
         kp_buf_release(&b);
         kp_sim_result_free(&r);
     }
@@ -313,8 +312,7 @@ static void test_reproduces_ledger(void **state)
             part.qty = 1;
             part.amount_minor = b->lines[1].amount_minor / 2;
             assert_int_equal(
-                kp_sim_history_add(h, rt, "s1", req->receipt, card, true, &part, 1, -1, &e),
-                KP_OK);
+                kp_sim_history_add(h, rt, "s1", req->receipt, card, true, &part, 1, -1, &e), KP_OK);
             returned++;
             t = rt;
         }

@@ -387,7 +387,7 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
             v[k] = col[k] >= 0 && (size_t)col[k] < n ? fields[col[k]] : "";
         kp_time at;
         bool is_return;
-        int64_t amount, qty;
+        int64_t amount = 0, qty = 1;
         char where[64];
         snprintf(where, sizeof where, "line %lld", lineno);
         if (!csv_time(v[COL_AT], program, &at))

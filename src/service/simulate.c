@@ -1044,6 +1044,20 @@ void kp_sim_result_free(kp_sim_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Adds b's counts (not the liability, a running sum) to a. */
+static void month_add(kp_sim_month *a, const kp_sim_month *b)
+{
+    a->receipts += b->receipts;
+    a->receipts_nocard += b->receipts_nocard;
+    a->revenue_minor += b->revenue_minor;
+    a->member_revenue_minor += b->member_revenue_minor;
+    a->discount_minor += b->discount_minor;
+    a->burnt_minor += b->burnt_minor;
+    a->issued += b->issued;
+    a->burnt += b->burnt;
+    a->expired += b->expired;
+}
+
 static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
 
 kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_sim_opts *opts,
@@ -1135,19 +1149,7 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         out->receipts += w->receipts;
         out->cards += w->cards;
         out->skipped += w->skipped;
-        for (size_t i = 0; i < n_months; i++) {
-            kp_sim_month *a = &out->months[i];
-            const kp_sim_month *b = &w->months[i];
-            a->receipts += b->receipts;
-            a->receipts_nocard += b->receipts_nocard;
-            a->revenue_minor += b->revenue_minor;
-            a->member_revenue_minor += b->member_revenue_minor;
-            a->discount_minor += b->discount_minor;
-            a->burnt_minor += b->burnt_minor;
-            a->issued += b->issued;
-            a->burnt += b->burnt;
-            a->expired += b->expired;
-        }
+        for (size_t i = 0; i < n_months; i++) month_add(&out->months[i], &w->months[i]);
         for (size_t i = 0; i < w->n_rules && !err; i++) {
             size_t k;
             for (k = 0; k < out->n_rules; k++)
@@ -1179,15 +1181,7 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
             a->month = (month0 + (int)i) % 12 + 1;
             liability += a->issued - a->burnt - a->expired;
             a->liability = liability;
-            tot->receipts += a->receipts;
-            tot->receipts_nocard += a->receipts_nocard;
-            tot->revenue_minor += a->revenue_minor;
-            tot->member_revenue_minor += a->member_revenue_minor;
-            tot->discount_minor += a->discount_minor;
-            tot->burnt_minor += a->burnt_minor;
-            tot->issued += a->issued;
-            tot->burnt += a->burnt;
-            tot->expired += a->expired;
+            month_add(tot, a);
         }
         tot->liability = liability;
         if (out->n_rules) qsort(out->rules, out->n_rules, sizeof *out->rules, rule_cmp);

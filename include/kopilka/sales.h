@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct kp_store kp_store;
+
 typedef enum kp_sale_kind {
     KP_SALE_PURCHASE = 1,
     KP_SALE_RETURN = 2,

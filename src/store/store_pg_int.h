@@ -191,6 +191,9 @@ kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char 
                               int64_t *problems);
 extern const struct kp_people_ops store_pg_people_ops;
 extern const struct kp_notify_ops store_pg_notify_ops;
+/* The sales history (store_pg_sales.c), its tables created by migration 5. */
+extern const char store_pg_sales_schema[];
+extern const struct kp_sales_ops store_pg_sales_ops;
 
 /* In SQL: the id of the operation inserted earlier in the same pipeline
  * (op_insert_apply(), op_insert() with an event): its identity sequence's

@@ -40,6 +40,11 @@ static pg_stmt q_scan = {
     " AND (s.at, s.id) > ($4, $5)"
     " ORDER BY s.at, s.id, l.n LIMIT 20000",
     5, 0};
+static pg_stmt q_get = {
+    "SELECT s.id, s.at, s.store, s.receipt, s.card, s.kind, s.source, s.amount,"
+    " l.sku, l.category, l.amount, l.qty FROM sales s JOIN sale_lines l ON l.sale_id = s.id"
+    " WHERE s.store = $1 AND s.receipt = $2 AND s.kind = $3 ORDER BY l.n",
+    3, 0};
 static pg_stmt q_span = {
     "SELECT count(*), coalesce(min(at), 0), coalesce(max(at), 0) FROM sales", 0, 0};
 
@@ -122,6 +127,31 @@ static kp_err sales_put(kp_store *st, const kp_sale *sales, size_t n, int64_t *i
     return err;
 }
 
+/* Reads row i of q_scan or q_get into *cur: the sale's columns when
+ * `first`, then the line. */
+static void row_read(const PGresult *r, int i, bool first, kp_sale *cur, kp_sale_line *lines)
+{
+    if (first) {
+        cur->id = pg_int(r, i, 0);
+        cur->at = pg_int(r, i, 1);
+        pg_text(r, i, 2, cur->store, sizeof cur->store);
+        pg_text(r, i, 3, cur->receipt, sizeof cur->receipt);
+        pg_text(r, i, 4, cur->card, sizeof cur->card);
+        cur->kind = (kp_sale_kind)pg_int(r, i, 5);
+        cur->source = (kp_sale_source)pg_int(r, i, 6);
+        cur->amount = pg_int(r, i, 7);
+        cur->n_lines = 0;
+        cur->lines = lines;
+    }
+    if (cur->n_lines < KP_SALE_LINES_MAX) {
+        kp_sale_line *l = &lines[cur->n_lines++];
+        pg_text(r, i, 8, l->sku, sizeof l->sku);
+        pg_text(r, i, 9, l->category, sizeof l->category);
+        l->amount = pg_int(r, i, 10);
+        l->qty = pg_int(r, i, 11);
+    }
+}
+
 /* Reads the scan in pages of rows, keyed by (at, id): a page ends inside a
  * sale only when it is full, and then that sale is read again whole. */
 static kp_err sales_scan(kp_store *st, kp_time from, kp_time to, const char *store, kp_sale_fn fn,
@@ -162,25 +192,8 @@ static kp_err sales_scan(kp_store *st, kp_time from, kp_time to, const char *sto
                 have = false;
                 if (!go) break;
             }
-            if (!have) {
-                cur.id = id;
-                cur.at = pg_int(r, i, 1);
-                pg_text(r, i, 2, cur.store, sizeof cur.store);
-                pg_text(r, i, 3, cur.receipt, sizeof cur.receipt);
-                pg_text(r, i, 4, cur.card, sizeof cur.card);
-                cur.kind = (kp_sale_kind)pg_int(r, i, 5);
-                cur.source = (kp_sale_source)pg_int(r, i, 6);
-                cur.amount = pg_int(r, i, 7);
-                cur.n_lines = 0;
-                have = true;
-            }
-            if (cur.n_lines < KP_SALE_LINES_MAX) {
-                kp_sale_line *l = &lines[cur.n_lines++];
-                pg_text(r, i, 8, l->sku, sizeof l->sku);
-                pg_text(r, i, 9, l->category, sizeof l->category);
-                l->amount = pg_int(r, i, 10);
-                l->qty = pg_int(r, i, 11);
-            }
+            row_read(r, i, !have, &cur, lines);
+            have = true;
         }
         if (go && have) {
             go = fn(ctx, &cur);
@@ -191,6 +204,23 @@ static kp_err sales_scan(kp_store *st, kp_time from, kp_time to, const char *sto
     }
     free(lines);
     return err;
+}
+
+static kp_err sale_get(kp_store *st, const char *store, const char *receipt, kp_sale_kind kind,
+                       kp_sale *out, kp_sale_line *lines)
+{
+    memset(out, 0, sizeof *out);
+    pg_params p = {0};
+    pg_p_text(&p, store);
+    pg_p_text(&p, receipt);
+    pg_p_int(&p, kind);
+    PGresult *r;
+    kp_err err = pg_run(P(st), &q_get, &p, &r);
+    if (err) return err;
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) row_read(r, i, i == 0, out, lines);
+    PQclear(r);
+    return rows ? KP_OK : KP_ERR_NOT_FOUND;
 }
 
 static kp_err sales_span(kp_store *st, int64_t *count, kp_time *first, kp_time *last)
@@ -210,4 +240,5 @@ const kp_sales_ops store_pg_sales_ops = {
     .sales_put = sales_put,
     .sales_scan = sales_scan,
     .sales_span = sales_span,
+    .sale_get = sale_get,
 };

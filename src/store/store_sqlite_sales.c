@@ -22,7 +22,7 @@ static const char schema_sql[] =
     "  sku TEXT NOT NULL, category TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount >= 0),"
     "  qty INTEGER NOT NULL CHECK (qty >= 1), PRIMARY KEY (sale_id, n)) WITHOUT ROWID;";
 
-enum { S_INSERT, S_LINE, S_SCAN, S_SPAN, S__COUNT };
+enum { S_INSERT, S_LINE, S_SCAN, S_SPAN, S_GET, S__COUNT };
 
 static const char *const queries[S__COUNT] = {
     [S_INSERT] = "INSERT INTO sales(at, store, receipt, card, kind, source, amount) "
@@ -35,6 +35,10 @@ static const char *const queries[S__COUNT] = {
                " JOIN sale_lines l ON l.sale_id = s.id"
                " WHERE s.at >= ?1 AND (?2 = 0 OR s.at < ?2) AND (?3 = '' OR s.store = ?3)"
                " ORDER BY s.at, s.id, l.n",
+    [S_GET] = "SELECT s.id, s.at, s.store, s.receipt, s.card, s.kind, s.source, s.amount,"
+              " l.sku, l.category, l.amount, l.qty FROM sales s"
+              " JOIN sale_lines l ON l.sale_id = s.id"
+              " WHERE s.store = ?1 AND s.receipt = ?2 AND s.kind = ?3 ORDER BY l.n",
     [S_SPAN] = "SELECT count(*), coalesce(min(at), 0), coalesce(max(at), 0) FROM sales",
 };
 
@@ -119,6 +123,31 @@ static kp_err sales_put(kp_store *s, const kp_sale *sales, size_t n, int64_t *in
     return err;
 }
 
+/* Reads a row of S_SCAN or S_GET into *cur: the sale's columns when
+ * `first`, then the line. */
+static void row_read(sqlite3_stmt *st, bool first, kp_sale *cur, kp_sale_line *lines)
+{
+    if (first) {
+        cur->id = sqlite3_column_int64(st, 0);
+        cur->at = sqlite3_column_int64(st, 1);
+        store_sqlite_copy_text(cur->store, sizeof cur->store, sqlite3_column_text(st, 2));
+        store_sqlite_copy_text(cur->receipt, sizeof cur->receipt, sqlite3_column_text(st, 3));
+        store_sqlite_copy_text(cur->card, sizeof cur->card, sqlite3_column_text(st, 4));
+        cur->kind = (kp_sale_kind)sqlite3_column_int(st, 5);
+        cur->source = (kp_sale_source)sqlite3_column_int(st, 6);
+        cur->amount = sqlite3_column_int64(st, 7);
+        cur->n_lines = 0;
+        cur->lines = lines;
+    }
+    if (cur->n_lines < KP_SALE_LINES_MAX) {
+        kp_sale_line *l = &lines[cur->n_lines++];
+        store_sqlite_copy_text(l->sku, sizeof l->sku, sqlite3_column_text(st, 8));
+        store_sqlite_copy_text(l->category, sizeof l->category, sqlite3_column_text(st, 9));
+        l->amount = sqlite3_column_int64(st, 10);
+        l->qty = sqlite3_column_int64(st, 11);
+    }
+}
+
 static kp_err sales_scan(kp_store *s, kp_time from, kp_time to, const char *store, kp_sale_fn fn,
                          void *ctx)
 {
@@ -141,31 +170,30 @@ static kp_err sales_scan(kp_store *s, kp_time from, kp_time to, const char *stor
             have = false;
             if (!go) break;
         }
-        if (!have) {
-            cur.id = id;
-            cur.at = sqlite3_column_int64(st, 1);
-            store_sqlite_copy_text(cur.store, sizeof cur.store, sqlite3_column_text(st, 2));
-            store_sqlite_copy_text(cur.receipt, sizeof cur.receipt, sqlite3_column_text(st, 3));
-            store_sqlite_copy_text(cur.card, sizeof cur.card, sqlite3_column_text(st, 4));
-            cur.kind = (kp_sale_kind)sqlite3_column_int(st, 5);
-            cur.source = (kp_sale_source)sqlite3_column_int(st, 6);
-            cur.amount = sqlite3_column_int64(st, 7);
-            cur.n_lines = 0;
-            have = true;
-        }
-        if (cur.n_lines < KP_SALE_LINES_MAX) {
-            kp_sale_line *l = &lines[cur.n_lines++];
-            store_sqlite_copy_text(l->sku, sizeof l->sku, sqlite3_column_text(st, 8));
-            store_sqlite_copy_text(l->category, sizeof l->category, sqlite3_column_text(st, 9));
-            l->amount = sqlite3_column_int64(st, 10);
-            l->qty = sqlite3_column_int64(st, 11);
-        }
+        row_read(st, !have, &cur, lines);
+        have = true;
     }
     kp_err err = KP_OK;
     if (go && rc != SQLITE_DONE) err = fail(t, rc);
     else if (go && have) fn(ctx, &cur);
     sqlite3_reset(st);
     free(lines);
+    return err;
+}
+
+static kp_err sale_get(kp_store *s, const char *store, const char *receipt, kp_sale_kind kind,
+                       kp_sale *out, kp_sale_line *lines)
+{
+    sqlite_sales *t = store_sqlite_sales_of(s);
+    sqlite3_stmt *st = q(t, S_GET);
+    sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, receipt, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)kind);
+    memset(out, 0, sizeof *out);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) row_read(st, n++ == 0, out, lines);
+    kp_err err = rc == SQLITE_DONE ? (n ? KP_OK : KP_ERR_NOT_FOUND) : fail(t, rc);
+    sqlite3_reset(st);
     return err;
 }
 
@@ -218,4 +246,5 @@ const kp_sales_ops store_sqlite_sales_ops = {
     .sales_put = sales_put,
     .sales_scan = sales_scan,
     .sales_span = sales_span,
+    .sale_get = sale_get,
 };

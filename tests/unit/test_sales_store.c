@@ -4,7 +4,7 @@
  * (KOPILKA_TEST_STORE=pg: PostgreSQL; else SQLite), through the seam only:
  * put and its skips by (store, receipt, kind), refusals that write
  * nothing, rollback, scan order, bounds and store filter, lines kept in
- * order with odd characters, a scan stopped early, span.
+ * order with odd characters, a scan stopped early, sale_get, span.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -153,6 +153,21 @@ static void test_put_skip_and_scan(void **state)
     s.stop_at = 1;
     assert_int_equal(f->o->sales_scan(f->s, 0, 0, "", collect, &s), KP_OK);
     assert_int_equal(s.n, 1);
+
+    kp_sale got;
+    kp_sale_line *lines = calloc(KP_SALE_LINES_MAX, sizeof *lines);
+    assert_int_equal(f->o->sale_get(f->s, "S1", "r1", KP_SALE_PURCHASE, &got, lines), KP_OK);
+    assert_int_equal(got.at, T0 + 20);
+    assert_int_equal(got.n_lines, 2);
+    assert_ptr_equal(got.lines, lines);
+    assert_string_equal(lines[1].category, "bread, {x}\\");
+    assert_int_equal(f->o->sale_get(f->s, "S1", "r1", KP_SALE_RETURN, &got, lines), KP_OK);
+    assert_int_equal(got.amount, 999);
+    assert_int_equal(f->o->sale_get(f->s, "S1", "r2", KP_SALE_PURCHASE, &got, lines),
+                     KP_ERR_NOT_FOUND);
+    assert_int_equal(f->o->sale_get(f->s, "S2", "r1", KP_SALE_RETURN, &got, lines),
+                     KP_ERR_NOT_FOUND);
+    free(lines);
 
     int64_t count;
     kp_time first, last;

@@ -1630,6 +1630,16 @@ kp_err kp_import(kp_office *o, const kp_import_files *files, kp_import_report_fn
     return kp_import_chunks(o, files, report, ctx, NULL, stats, e);
 }
 
+static void importer_init(importer *im, kp_office *o, kp_import_report_fn report, void *ctx,
+                          kp_import_stats *stats, bool dry_run)
+{
+    im->o = o;
+    im->report = report;
+    im->ctx = ctx;
+    im->stats = stats;
+    im->dry_run = dry_run;
+}
+
 /* An import of sales.csv alone (kp_import_files.sales). */
 static kp_err import_sales_only(kp_office *o, const kp_import_files *files,
                                 kp_import_report_fn report, void *ctx, kp_chunks *ch,
@@ -1646,11 +1656,7 @@ static kp_err import_sales_only(kp_office *o, const kp_import_files *files,
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
         goto out;
     }
-    im->o = o;
-    im->report = report;
-    im->ctx = ctx;
-    im->stats = stats;
-    im->dry_run = files->dry_run;
+    importer_init(im, o, report, ctx, stats, files->dry_run);
     if ((err = csv_open(im, c, &files->sales, sale_cols, sale_required, false, e))) {
         if (err == KP_ERR_INVALID)
             err = kp_error_set(e, KP_ERR_INVALID, "file", "%lld bad row(s); nothing was imported",
@@ -1688,11 +1694,7 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files, kp_import_re
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
         goto out;
     }
-    im->o = o;
-    im->report = report;
-    im->ctx = ctx;
-    im->stats = stats;
-    im->dry_run = files->dry_run;
+    importer_init(im, o, report, ctx, stats, files->dry_run);
     kp_err header = KP_OK;
     if (files->cards.path &&
         (err = csv_open(im, cards, &files->cards, card_cols, card_required, false, e))) {

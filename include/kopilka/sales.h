@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct kp_store kp_store;
+
 typedef enum kp_sale_kind {
     KP_SALE_PURCHASE = 1,
     KP_SALE_RETURN = 2,
@@ -75,6 +77,12 @@ typedef struct kp_sales_ops {
      * when not "" (else every store), in (at, id) order, with its lines. */
     kp_err (*sales_scan)(kp_store *s, kp_time from, kp_time to, const char *store, kp_sale_fn fn,
                          void *ctx);
+    /* (read) The sale (store, receipt, kind) into *out, its lines into
+     * lines[KP_SALE_LINES_MAX] (out->lines points there); KP_ERR_NOT_FOUND
+     * when there is none. A till's sale without a card reads it to answer
+     * a retry (the same receipt sent again). */
+    kp_err (*sale_get)(kp_store *s, const char *store, const char *receipt, kp_sale_kind kind,
+                       kp_sale *out, kp_sale_line *lines);
     /* (read) How many sales there are, the first's and the last's time (0
      * when none). */
     kp_err (*sales_span)(kp_store *s, int64_t *count, kp_time *first, kp_time *last);

@@ -76,8 +76,10 @@ static const kp_command commands[] = {
      "twice and without echo, or read from the first line of stdin when that is not a "
      "terminal; only its Argon2id hash is stored. Staff log in at POST /v1/admin/login.",
      cmd_staff_add},
-    {"import", "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv]",
-     "Imports cards, customers and opening balances from CSV (docs/import.md). Every row of "
+    {"import",
+     "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv] [--sales F.csv]",
+     "Imports cards, customers and opening balances from CSV (docs/import.md); --sales, alone, "
+     "imports the sales history (receipts' lines, with or without a card). Every row of "
      "every file is checked first and each bad one reported with its line; nothing is written "
      "unless all are good. Then rows are written in chunks of about 5 ms (a running server's "
      "tills are not held); progress on stderr. Rows already imported are skipped: running it "

@@ -140,13 +140,14 @@ static kp_err import_dry(const http_request *r, const kp_import_files *files,
     return err;
 }
 
-/* Which file the body is: ?kind=cards|customers|balances. */
+/* Which file the body is: ?kind=cards|customers|balances|sales. */
 static kp_import_file *import_kind(kp_import_files *files, const char *kind)
 {
     if (kind == NULL) return NULL;
     if (strcmp(kind, "cards") == 0) return &files->cards;
     if (strcmp(kind, "customers") == 0) return &files->customers;
     if (strcmp(kind, "balances") == 0) return &files->balances;
+    if (strcmp(kind, "sales") == 0) return &files->sales;
     return NULL;
 }
 
@@ -164,12 +165,17 @@ static void import_json(kp_buf *out, const char *kind, bool dry_run, const kp_im
     kp_buf_json_kv_str(out, "kind", kind, false);
     kp_buf_json_kv_i64(out, "rows", s->rows, true);
     kp_buf_json_kv_i64(out, "inserted",
-                       failure ? 0 : s->cards_created + s->customers_created + s->balances_posted,
+                       failure ? 0
+                               : s->cards_created + s->customers_created + s->balances_posted +
+                                     s->sales_inserted,
                        true);
     kp_buf_json_kv_i64(out, "updated", failure ? 0 : s->customers_updated, true);
     kp_buf_json_kv_i64(
         out, "skipped",
-        failure ? 0 : s->cards_unchanged + s->customers_unchanged + s->balances_unchanged, true);
+        failure ? 0
+                : s->cards_unchanged + s->customers_unchanged + s->balances_unchanged +
+                      s->sales_unchanged,
+        true);
     kp_buf_puts(out, dry_run ? ",\"dry_run\":true" : ",\"dry_run\":false");
     kp_buf_puts(out, ",\"errors\":[");
     kp_buf_append(out, x->errors.data ? x->errors.data : "", x->errors.len);
@@ -178,7 +184,7 @@ static void import_json(kp_buf *out, const char *kind, bool dry_run, const kp_im
     kp_buf_puts(out, "}");
 }
 
-/* POST /v1/admin/imports?kind=cards|customers|balances[&dry_run=1], the body
+/* POST /v1/admin/imports?kind=cards|customers|balances|sales[&dry_run=1], the body
  * the CSV file. Every row is checked first; one bad row and nothing is
  * written: 400 with every problem (the first KP_IMPORT_REPORT_MAX). */
 static unsigned route_import(const http_request *r, kp_http_answer *a)
@@ -195,7 +201,7 @@ static unsigned route_import(const http_request *r, kp_http_answer *a)
     kp_import_file *file = import_kind(&files, kind);
     if (file == NULL) {
         kp_error_set(&e, KP_ERR_INVALID, "kind",
-                     "is required: cards, customers or balances (the file the body is)");
+                     "is required: cards, customers, balances or sales (the file the body is)");
         return kp_http_error_answer(a->body, &e, NULL);
     }
     const char *dry = kp_http_arg("dry_run");
@@ -206,8 +212,12 @@ static unsigned route_import(const http_request *r, kp_http_answer *a)
         return kp_http_error_answer(a->body, &e, NULL);
     }
     files.dry_run = dry && (strcmp(dry, "1") == 0 || strcmp(dry, "true") == 0);
-    static const char *const names[] = {"cards.csv", "customers.csv", "balances.csv"};
-    file->path = names[file == &files.cards ? 0 : file == &files.customers ? 1 : 2];
+    static const char *const names[] = {"cards.csv", "customers.csv", "balances.csv",
+                                        "sales.csv"};
+    file->path = names[file == &files.cards       ? 0
+                       : file == &files.customers ? 1
+                       : file == &files.balances  ? 2
+                                                  : 3];
     file->data = r->body;
     file->len = r->body_len;
 

@@ -30,6 +30,7 @@
 
 #include <kopilka/card_number.h>
 #include <kopilka/clock.h>
+#include <kopilka/sales.h>
 
 #include "chunks.h"
 
@@ -1285,6 +1286,342 @@ static kp_err balance_row_write(importer *im, csv *c, strset *seen, kp_error *e)
     return KP_OK;
 }
 
+/* ---------------------------------------------------------------- sales */
+
+/* sales.csv (docs/import.md "Sales"): one row a receipt line, the rows of
+ * a receipt consecutive; a receipt is (store, receipt, kind). Written
+ * through kp_sales_ops.sales_put, which skips receipts it holds. */
+static const char *const sale_cols[] = {"at",  "store",    "receipt", "card", "kind",
+                                        "sku", "category", "amount",  "qty",  NULL};
+static const char *const sale_required[] = {"at", "store", "receipt", "amount", NULL};
+
+enum { SALES_BATCH = 512, SALES_LINES_POOL = 8192 };
+
+typedef struct sale_row {
+    kp_time at;
+    const char *store, *receipt, *card, *sku, *category; /* into the csv's buffer */
+    kp_sale_kind kind;
+    int64_t amount, qty;
+} sale_row;
+
+/* A set of 64-bit hashes of the receipts seen (a receipt's rows must be
+ * consecutive): 8 bytes a receipt, so ten million rows fit. 0 is empty. */
+typedef struct hashset {
+    size_t cap, n;
+    uint64_t *slot;
+} hashset;
+
+static bool hashset_add(hashset *s, uint64_t h, bool *nomem)
+{
+    if (h == 0) h = 1;
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        uint64_t *slot = calloc(cap, sizeof *slot);
+        if (slot == NULL) {
+            *nomem = true;
+            return true;
+        }
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slot[i]) {
+                size_t j = s->slot[i] & (cap - 1);
+                while (slot[j]) j = (j + 1) & (cap - 1);
+                slot[j] = s->slot[i];
+            }
+        free(s->slot);
+        s->slot = slot;
+        s->cap = cap;
+    }
+    size_t j = h & (s->cap - 1);
+    while (s->slot[j]) {
+        if (s->slot[j] == h) return false;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->slot[j] = h;
+    s->n++;
+    return true;
+}
+
+static uint64_t receipt_hash(const char *store, const char *receipt, kp_sale_kind kind)
+{
+    uint64_t h = hash_str(store);
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const char *p = receipt; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    return (h ^ (uint64_t)kind) * 1099511628211ULL;
+}
+
+/* "1250.50", "1250,5", "1250": minor units; false when not such. */
+static bool money_parse(const char *s, int64_t *out)
+{
+    int64_t major = 0, minor = 0;
+    size_t i = 0, digits = 0, decimals = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+        if (major > 100000000000000LL) return false;
+        major = major * 10 + (s[i] - '0');
+    }
+    if (digits == 0) return false;
+    if (s[i] == '.' || s[i] == ',') {
+        for (i++; s[i] >= '0' && s[i] <= '9'; i++, decimals++) {
+            if (decimals == 2) return false;
+            minor = minor * 10 + (s[i] - '0');
+        }
+        if (decimals == 0) return false;
+        if (decimals == 1) minor *= 10;
+    }
+    if (s[i] != '\0') return false;
+    *out = major * 100 + minor;
+    return true;
+}
+
+/* Reads n digits of s at *i into *v; false when they are not digits. */
+static bool digits_at(const char *s, size_t *i, int n, int *v)
+{
+    *v = 0;
+    for (int k = 0; k < n; k++, (*i)++) {
+        if (s[*i] < '0' || s[*i] > '9') return false;
+        *v = *v * 10 + (s[*i] - '0');
+    }
+    return true;
+}
+
+/* RFC 3339, or "YYYY-MM-DD[ HH:MM[:SS]]" in the program's time zone. */
+static bool sale_time_parse(const char *s, int32_t offset_minutes, kp_time *out)
+{
+    if (strchr(s, 'T') || strchr(s, 't')) return kp_time_parse(s, out);
+    size_t i = 0;
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    if (!digits_at(s, &i, 4, &y) || s[i++] != '-' || !digits_at(s, &i, 2, &mo) ||
+        s[i++] != '-' || !digits_at(s, &i, 2, &d))
+        return false;
+    if (s[i] == ' ') {
+        i++;
+        if (!digits_at(s, &i, 2, &h) || s[i++] != ':' || !digits_at(s, &i, 2, &mi)) return false;
+        if (s[i] == ':' && (i++, !digits_at(s, &i, 2, &sec))) return false;
+    }
+    if (s[i] != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return false;
+    kp_time day = kp_time_from_civil(y, mo, d);
+    int cy, cm, cd;
+    kp_time_to_civil(day, &cy, &cm, &cd);
+    if (cd != d) return false; /* 31 April */
+    *out = day + h * 3600 + mi * 60 + sec - (kp_time)offset_minutes * 60;
+    return true;
+}
+
+/* Reads and checks one row (each problem reported); false when bad. */
+static bool sale_row_read(importer *im, csv *c, const int *col, sale_row *r)
+{
+    bool ok = true;
+    memset(r, 0, sizeof *r);
+    const char *at = csv_get(c, col[0]);
+    int32_t offset = im->o->program ? im->o->program->utc_offset_minutes : 0;
+    if (!sale_time_parse(at, offset, &r->at)) {
+        bad(im, c, "at", "must be an RFC 3339 time (2026-03-01T10:15:00+03:00), or "
+                         "YYYY-MM-DD HH:MM[:SS] or YYYY-MM-DD in the program's time zone");
+        ok = false;
+    }
+    static const char *const text_names[] = {"store", "receipt", "card", "sku", "category"};
+    const char **text[] = {&r->store, &r->receipt, &r->card, &r->sku, &r->category};
+    static const int text_col[] = {1, 2, 3, 5, 6};
+    for (int k = 0; k < 5; k++) {
+        *text[k] = csv_get(c, col[text_col[k]]);
+        if (strlen(*text[k]) >= KP_STR_MAX) {
+            bad(im, c, text_names[k], "is longer than %d bytes", KP_STR_MAX - 1);
+            ok = false;
+        } else if (k < 2 && (*text[k])[0] == '\0') {
+            bad(im, c, text_names[k], "is required: the store's code, the receipt's number");
+            ok = false;
+        }
+    }
+    if (r->card[0] && !number_ok(r->card)) {
+        bad(im, c, "card", "must be a card number (letters, digits, -; up to 32), or empty for "
+                           "a sale without a card");
+        ok = false;
+    }
+    const char *kind = csv_get(c, col[4]);
+    if (kind[0] == '\0' || strcmp(kind, "sale") == 0) r->kind = KP_SALE_PURCHASE;
+    else if (strcmp(kind, "return") == 0) r->kind = KP_SALE_RETURN;
+    else {
+        bad(im, c, "kind", "must be sale (or empty) or return");
+        ok = false;
+    }
+    if (!money_parse(csv_get(c, col[7]), &r->amount)) {
+        bad(im, c, "amount", "must be the line's total in major units, never negative, with "
+                             "up to 2 decimals after . or , (1250.50)");
+        ok = false;
+    }
+    const char *qty = csv_get(c, col[8]);
+    r->qty = 1;
+    if (qty[0]) {
+        char *end;
+        errno = 0;
+        long long q = strtoll(qty, &end, 10);
+        if (*end != '\0' || errno || q < 1 || q > 1000000000LL || qty[0] == '+' ||
+            qty[0] == ' ') {
+            bad(im, c, "qty", "must be a whole number from 1 to 10^9, or empty for 1");
+            ok = false;
+        }
+        r->qty = q;
+    }
+    return ok;
+}
+
+/* The receipt being read: its first row's key, to tell where it ends. */
+typedef struct sale_group {
+    bool open;
+    int64_t line;
+    kp_time at;
+    kp_sale_kind kind;
+    char store[KP_STR_MAX], receipt[KP_STR_MAX], card[KP_STR_MAX];
+    size_t n_lines;
+} sale_group;
+
+static bool same_receipt(const sale_group *g, const sale_row *r)
+{
+    return g->open && g->kind == r->kind && strcmp(g->store, r->store) == 0 &&
+           strcmp(g->receipt, r->receipt) == 0;
+}
+
+static void group_start(sale_group *g, const csv *c, const sale_row *r)
+{
+    g->open = true;
+    g->line = c->line;
+    g->at = r->at;
+    g->kind = r->kind;
+    snprintf(g->store, sizeof g->store, "%s", r->store);
+    snprintf(g->receipt, sizeof g->receipt, "%s", r->receipt);
+    snprintf(g->card, sizeof g->card, "%s", r->card);
+    g->n_lines = 0;
+}
+
+/* Pass 1 for one row: its fields, and its place in its receipt. */
+static void sale_row_check(importer *im, csv *c, const int *col, sale_group *g, hashset *done)
+{
+    sale_row r;
+    if (!sale_row_read(im, c, col, &r)) return;
+    if (!same_receipt(g, &r)) {
+        group_start(g, c, &r);
+        if (!hashset_add(done, receipt_hash(r.store, r.receipt, r.kind), &im->nomem))
+            bad(im, c, "receipt", "receipt %s of store %s (%s) is also on earlier rows: the "
+                                  "rows of one receipt must be consecutive",
+                r.receipt, r.store, r.kind == KP_SALE_RETURN ? "return" : "sale");
+    } else if (r.at != g->at || strcmp(r.card, g->card) != 0) {
+        bad(im, c, r.at != g->at ? "at" : "card",
+            "differs from line %lld, the receipt's first row: a receipt has one time and one card",
+            (long long)g->line);
+    }
+    if (++g->n_lines == KP_SALE_LINES_MAX + 1)
+        bad(im, c, "receipt", "receipt %s has more than %d lines", r.receipt, KP_SALE_LINES_MAX);
+}
+
+/* Pass 2's batch: whole receipts, written with one sales_put. */
+typedef struct sale_batch {
+    kp_sale sale[SALES_BATCH];
+    kp_sale_line line[SALES_LINES_POOL];
+    size_t n, n_lines;
+    int64_t rows;
+} sale_batch;
+
+static kp_err sales_flush(importer *im, sale_batch *b, kp_chunks *ch, kp_error *e)
+{
+    if (b->n == 0) return KP_OK;
+    kp_store *st = im->o->st;
+    int64_t inserted = 0, skipped = 0;
+    kp_err err = KP_OK;
+    if (!im->dry_run) {
+        err = st->ops->sales->sales_put(st, b->sale, b->n, &inserted, &skipped);
+        if (err) return people_storage(st, err, e);
+    } else {
+        inserted = (int64_t)b->n;
+    }
+    im->stats->sales_inserted += inserted;
+    im->stats->sales_unchanged += skipped;
+    if (ch) err = kp_chunks_step(ch, b->rows, e);
+    b->n = b->n_lines = 0;
+    b->rows = 0;
+    return err;
+}
+
+/* Pass 2 for one row: appended to its receipt, a new receipt begun (and
+ * the batch written when full). */
+static kp_err sale_row_write(importer *im, csv *c, const int *col, sale_batch *b, kp_chunks *ch,
+                             kp_error *e)
+{
+    sale_row r;
+    if (!sale_row_read(im, c, col, &r))
+        return kp_error_set(e, KP_ERR_INTERNAL, "file", "%s:%lld changed during the import",
+                            c->name, (long long)c->line);
+    kp_sale *cur = b->n ? &b->sale[b->n - 1] : NULL;
+    bool same = cur && cur->kind == r.kind && strcmp(cur->store, r.store) == 0 &&
+                strcmp(cur->receipt, r.receipt) == 0;
+    if (!same) {
+        kp_err err;
+        if ((b->n == SALES_BATCH || b->n_lines + KP_SALE_LINES_MAX > SALES_LINES_POOL) &&
+            (err = sales_flush(im, b, ch, e)))
+            return err;
+        cur = &b->sale[b->n++];
+        memset(cur, 0, sizeof *cur);
+        cur->at = r.at;
+        snprintf(cur->store, sizeof cur->store, "%s", r.store);
+        snprintf(cur->receipt, sizeof cur->receipt, "%s", r.receipt);
+        snprintf(cur->card, sizeof cur->card, "%s", r.card);
+        cur->kind = r.kind;
+        cur->source = KP_SALE_IMPORT;
+        cur->lines = &b->line[b->n_lines];
+    }
+    kp_sale_line *l = &b->line[b->n_lines++];
+    snprintf(l->sku, sizeof l->sku, "%s", r.sku);
+    snprintf(l->category, sizeof l->category, "%s", r.category);
+    l->amount = r.amount;
+    l->qty = r.qty;
+    cur->n_lines++;
+    cur->amount += r.amount;
+    b->rows++;
+    return KP_OK;
+}
+
+/* Both passes over sales.csv (the file opened, its header read). */
+static kp_err sales_import(importer *im, csv *c, kp_chunks *ch, kp_error *e)
+{
+    int col[9];
+    for (int k = 0; k < 9; k++) col[k] = csv_col(c, sale_cols[k]);
+    if (im->o->st->ops->sales == NULL)
+        return kp_error_set(e, KP_ERR_INTERNAL, "", "this store keeps no sales history");
+    hashset done = {0};
+    sale_group g;
+    memset(&g, 0, sizeof g);
+    kp_err err = KP_OK;
+    int rc;
+    int64_t rows = 0;
+    while ((rc = csv_read(c)) != 0) {
+        if (rc < 0) {
+            bad(im, c, "", "malformed CSV (an unclosed quote, or a line over 64 KiB)");
+            g.open = false;
+        } else if (!blank_row(c)) {
+            rows++;
+            sale_row_check(im, c, col, &g, &done);
+        }
+        if (ch && (rows & 1023) == 0 && (err = kp_chunks_step(ch, 0, e))) break;
+    }
+    free(done.slot);
+    im->stats->rows += rows;
+    if (err) return err;
+    if (im->nomem) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory while checking");
+    if (im->stats->bad_rows)
+        return kp_error_set(e, KP_ERR_INVALID, "file", "%lld bad row(s); nothing was imported",
+                            (long long)im->stats->bad_rows);
+    if (ch) ch->total = rows;
+    if (!rewind_csv(c))
+        return kp_error_set(e, KP_ERR_IO, "file", "cannot read %s again for the second pass",
+                            c->name);
+    sale_batch *b = calloc(1, sizeof *b);
+    if (b == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    while (err == KP_OK && (rc = csv_read(c)) == 1)
+        if (!blank_row(c)) err = sale_row_write(im, c, col, b, ch, e);
+    if (err == KP_OK) err = sales_flush(im, b, ch, e);
+    free(b);
+    return err;
+}
+
 /* ---------------------------------------------------------------- import */
 
 kp_err kp_import(kp_office *o, const kp_import_files *files, kp_import_report_fn report,
@@ -1293,12 +1630,60 @@ kp_err kp_import(kp_office *o, const kp_import_files *files, kp_import_report_fn
     return kp_import_chunks(o, files, report, ctx, NULL, stats, e);
 }
 
+static void importer_init(importer *im, kp_office *o, kp_import_report_fn report, void *ctx,
+                          kp_import_stats *stats, bool dry_run)
+{
+    im->o = o;
+    im->report = report;
+    im->ctx = ctx;
+    im->stats = stats;
+    im->dry_run = dry_run;
+}
+
+/* An import of sales.csv alone (kp_import_files.sales). */
+static kp_err import_sales_only(kp_office *o, const kp_import_files *files,
+                                kp_import_report_fn report, void *ctx, kp_chunks *ch,
+                                kp_import_stats *stats, kp_error *e)
+{
+    if (files->cards.path || files->customers.path || files->balances.path)
+        return kp_error_set(e, KP_ERR_INVALID, "sales",
+                            "is imported alone: import cards, customers and balances first, "
+                            "then the sales in a run of their own");
+    importer *im = calloc(1, sizeof *im);
+    csv *c = calloc(1, sizeof *c);
+    kp_err err;
+    if (im == NULL || c == NULL) {
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        goto out;
+    }
+    importer_init(im, o, report, ctx, stats, files->dry_run);
+    if ((err = csv_open(im, c, &files->sales, sale_cols, sale_required, false, e))) {
+        if (err == KP_ERR_INVALID)
+            err = kp_error_set(e, KP_ERR_INVALID, "file", "%lld bad row(s); nothing was imported",
+                               (long long)stats->bad_rows);
+        goto out;
+    }
+    if (ch && (err = kp_chunks_begin(ch, e))) goto out;
+    if ((err = sales_import(im, c, ch, e)) || im->dry_run) goto out;
+    if ((err = kp_office_audit(o, "import", "import", "sales=%lld/%lld (created/unchanged)",
+                               (long long)stats->sales_inserted,
+                               (long long)stats->sales_unchanged)))
+        err = people_storage(o->st, err, e);
+    if (ch && err == KP_OK) err = kp_chunks_end(ch, err, e);
+out:
+    if (c) csv_close(c);
+    free(c);
+    free(im);
+    return err;
+}
+
 kp_err kp_import_chunks(kp_office *o, const kp_import_files *files, kp_import_report_fn report,
                         void *ctx, struct kp_chunks *ch, kp_import_stats *stats, kp_error *e)
 {
     memset(stats, 0, sizeof *stats);
     kp_err err = kp_office_require(o, KP_PERM_IMPORT, e);
     if (err) return err;
+    if (files->sales.path) return import_sales_only(o, files, report, ctx, ch, stats, e);
     if (files->customers.path && (err = people_need_key(o, e))) return err;
     importer *im = calloc(1, sizeof *im);
     csv *cards = calloc(1, sizeof *cards), *customers = calloc(1, sizeof *customers),
@@ -1309,11 +1694,7 @@ kp_err kp_import_chunks(kp_office *o, const kp_import_files *files, kp_import_re
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
         goto out;
     }
-    im->o = o;
-    im->report = report;
-    im->ctx = ctx;
-    im->stats = stats;
-    im->dry_run = files->dry_run;
+    importer_init(im, o, report, ctx, stats, files->dry_run);
     kp_err header = KP_OK;
     if (files->cards.path &&
         (err = csv_open(im, cards, &files->cards, card_cols, card_required, false, e))) {

@@ -451,6 +451,9 @@ typedef struct kp_import_files {
     kp_import_file customers;
     kp_import_file cards;
     kp_import_file balances;
+    /* Sales history (docs/import.md "Sales"): imported alone, written
+     * through kp_store_ops.sales; receipts already there are skipped. */
+    kp_import_file sales;
     /* Check every row and count what the import would do (created,
      * updated, unchanged), writing nothing, not even the audit entry. */
     bool dry_run;
@@ -462,6 +465,7 @@ typedef struct kp_import_stats {
     int64_t customers_created, customers_unchanged;
     int64_t customers_updated; /* known customers re-imported with other personal data */
     int64_t balances_posted, balances_unchanged;
+    int64_t sales_inserted, sales_unchanged; /* receipts (a row is a receipt's line) */
     int64_t bad_rows; /* problems found; the first KP_IMPORT_REPORT_MAX are reported */
 } kp_import_stats;
 

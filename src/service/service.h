@@ -132,6 +132,11 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
  * till section: within now ± clock_skew, or for an offline upload from
  * offline_days back to now + clock_skew. KP_ERR_INVALID on field "at" (or
  * "offline") saying what is allowed. */
+/* A purchase without a card or phone (till_sale.c): an anonymous sale in
+ * the sales history, touching no account; kp_service_purchase calls it. */
+kp_err kp_service_sale_anonymous(kp_store *st, const kp_program *program, const char *store,
+                                 const kp_purchase_req *req, kp_time now, kp_buf *out,
+                                 bool *replayed, kp_error *e);
 kp_err kp_till_check_at(const kp_program *program, bool at_given, kp_time at, bool offline,
                         kp_time now, kp_error *e);
 

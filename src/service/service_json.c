@@ -158,13 +158,18 @@ static kp_err check_keys(json_t *obj, const char *const *allowed, const char *pr
     return KP_OK;
 }
 
-/* "card" or "phone": exactly one names the customer. */
-static kp_err get_customer(json_t *root, kp_purchase_req *out, kp_error *e)
+/* "card" or "phone": exactly one names the customer. A purchase
+ * (`anonymous`) may have neither: a sale without a card, card "". */
+static kp_err get_customer(json_t *root, bool anonymous, kp_purchase_req *out, kp_error *e)
 {
     json_t *phone = json_object_get(root, "phone");
+    json_t *card = json_object_get(root, "card");
+    if (anonymous && (phone == NULL || json_is_null(phone)) && (card == NULL || json_is_null(card))) {
+        out->card[0] = '\0';
+        return KP_OK;
+    }
     if (phone == NULL || json_is_null(phone))
         return get_str(root, "card", "card", true, out->card, e);
-    json_t *card = json_object_get(root, "card");
     if (card && !json_is_null(card))
         return kp_error_set(e, KP_ERR_INVALID, "phone", "give the card or the phone, not both");
     if (!json_is_string(phone) || json_string_length(phone) == 0 ||
@@ -192,7 +197,7 @@ kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required
                                        "burn", "lines", "offline", NULL};
     static const char *const line_keys[] = {"sku", "category", "amount", "qty", "promo", "name", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
-    if ((err = get_customer(root, out, e))) goto out;
+    if ((err = get_customer(root, receipt_required, out, e))) goto out;
     if ((err = get_str(root, "receipt", "receipt", receipt_required, out->receipt, e))) goto out;
     if ((err = get_at(root, &out->at_given, &out->at, e))) goto out;
     json_t *offline = json_object_get(root, "offline");
@@ -269,7 +274,7 @@ kp_err kp_identify_req_parse(const char *body, size_t len, kp_purchase_req *out,
     if (root == NULL) return KP_ERR_INVALID;
     static const char *const keys[] = {"card", "phone", NULL};
     kp_err err = check_keys(root, keys, "", e);
-    if (err == KP_OK) err = get_customer(root, out, e);
+    if (err == KP_OK) err = get_customer(root, false, out, e);
     json_decref(root);
     return err;
 }

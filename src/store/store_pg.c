@@ -17,6 +17,7 @@
 
 #include <kopilka/clock.h>
 #include <kopilka/notify.h>
+#include <kopilka/sales.h>
 #include <sodium.h>
 
 #include "store_invariants.h"
@@ -92,8 +93,10 @@ static const char programs_schedule_schema[] =
     "  ADD COLUMN IF NOT EXISTS activates_at BIGINT,"
     "  ADD COLUMN IF NOT EXISTS cancelled_at BIGINT;";
 static const char *const migration_4[] = {programs_schedule_schema, NULL};
+/* Migration 5: the sales history (store_pg_sales.c). */
+static const char *const migration_5[] = {store_pg_sales_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
-                                        {migration_4}};
+                                        {migration_4}, {migration_5}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -1570,6 +1573,7 @@ static const kp_store_ops pg_ops = {
     .triggers = &store_pg_triggers_ops,
     .people = &store_pg_people_ops,
     .notify = &store_pg_notify_ops,
+    .sales = &store_pg_sales_ops,
     .report = &store_pg_report_ops,
     .group = &pg_group,
 };

@@ -193,6 +193,9 @@ extern const struct kp_people_ops store_pg_people_ops;
 /* The reports (report.h), in store_pg_people.c beside the dashboard. */
 extern const struct kp_report_ops store_pg_report_ops;
 extern const struct kp_notify_ops store_pg_notify_ops;
+/* The sales history (store_pg_sales.c), its tables created by migration 5. */
+extern const char store_pg_sales_schema[];
+extern const struct kp_sales_ops store_pg_sales_ops;
 
 /* In SQL: the id of the operation inserted earlier in the same pipeline
  * (op_insert_apply(), op_insert() with an event): its identity sequence's

@@ -14,6 +14,7 @@
 #include "store_sqlite_people.h"
 #include "store_sqlite_triggers.h"
 #include "store_sqlite_notify.h"
+#include "store_sqlite_sales.h"
 #include "store_sqlite_group.h"
 #include "store_programs.h"
 
@@ -185,6 +186,7 @@ typedef struct sqlite_store {
     sqlite_triggers *triggers; /* store_sqlite_triggers.c */
     sqlite_people *people;     /* store_sqlite_people.c */
     sqlite_notify *notify;     /* store_sqlite_notify.c */
+    sqlite_sales *sales;       /* store_sqlite_sales.c */
     sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
 } sqlite_store;
 
@@ -196,6 +198,11 @@ sqlite_people *store_sqlite_people_of(kp_store *s)
 sqlite_notify *store_sqlite_notify_of(kp_store *s)
 {
     return ((sqlite_store *)s)->notify;
+}
+
+sqlite_sales *store_sqlite_sales_of(kp_store *s)
+{
+    return ((sqlite_store *)s)->sales;
 }
 
 sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
@@ -232,6 +239,7 @@ static void s_close(kp_store *base)
     store_sqlite_triggers_close(s->triggers);
     store_sqlite_people_close(s->people);
     store_sqlite_notify_close(s->notify);
+    store_sqlite_sales_close(s->sales);
     store_sqlite_group_free(s->group);
     sqlite3_close(s->db);
     free(s);
@@ -1193,6 +1201,7 @@ static const kp_store_ops sqlite_ops = {
     .triggers = &store_sqlite_triggers_ops,
     .people = &store_sqlite_people_ops,
     .notify = &store_sqlite_notify_ops,
+    .sales = &store_sqlite_sales_ops,
     .report = &store_sqlite_report_ops,
     .group = &store_sqlite_group_ops,
 };
@@ -1384,6 +1393,12 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
         err = kp_error_set(e, KP_ERR_IO, "database",
                            "cannot prepare the notification tables of %s: %s", path,
                            s->base.last_error);
+        goto out;
+    }
+    if (store_sqlite_sales_open(s->db, s->base.last_error, sizeof s->base.last_error,
+                                &s->sales) != KP_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare the sales tables of %s: %s",
+                           path, s->base.last_error);
         goto out;
     }
     *out = &s->base;

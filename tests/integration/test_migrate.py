@@ -192,6 +192,11 @@ class Shop:
         body, first = self.answers["R-1"]
         s, self.replay = k.call("POST", "/v1/purchases", body)
         self.ok(s, 200, "replay of R-1")
+        # A sale without a card (issue 12): a row of the sales history.
+        self.anonymous_body = {"receipt": "ANON-1", "lines": [
+            {"sku": "OIL-1", "category": "parts", "amount": 4200, "qty": 2}]}
+        s, self.anonymous = k.call("POST", "/v1/purchases", self.anonymous_body)
+        self.ok(s, 201, "sale without a card")
         s, log = k.call("GET", "/v1/admin/audit?limit=1000", key=self.staff_token("petra", "auditor"))
         self.ok(s, 200, "audit")
         self.audit = log["entries"]
@@ -259,7 +264,9 @@ class Moves(MigrateCase):
                           "notify_events", "messages", "notify_prefs", "notify_templates",
                           "webhook_endpoints", "login_codes", "customer_sessions",
                           # The cabinet's family invitations (issue 11).
-                          "family_invitations"):
+                          "family_invitations",
+                          # The sales history (issue 12).
+                          "sales", "sale_lines"):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))
@@ -291,6 +298,8 @@ class Moves(MigrateCase):
         body, first = shop.answers["R-1"]
         s, again = pg.call("POST", "/v1/purchases", body)
         self.assertEqual((s, again), (200, shop.replay))
+        s, again = pg.call("POST", "/v1/purchases", shop.anonymous_body)
+        self.assertEqual((s, again), (200, dict(shop.anonymous, replayed=True)))
         self.assertEqual(pg.call("GET", "/v1/cards/" + body["card"])[1]["balance"],
                          shop.cards[body["card"]]["balance"])
         s, a = pg.call("POST", "/v1/admin/login", {"login": "petra", "password": PASSWORD},

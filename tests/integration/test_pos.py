@@ -604,7 +604,12 @@ class Errors(KopilkaTestCase):
              DEFAULT_KEY, 400, "bad_json", None),
             ("not JSON at all", "POST", "/v1/quote", b"card=1", DEFAULT_KEY, 400, "bad_json", None),
             ("nested past 16", "POST", "/v1/purchases", nested, DEFAULT_KEY, 400, "bad_json", None),
-            ("missing card", "POST", "/v1/purchases", {"receipt": "R-E1", "lines": [ok_line]},
+            # A purchase without a card is a sale without a card (test_sales.py);
+            # a quote needs one.
+            ("missing card", "POST", "/v1/quote", {"lines": [ok_line]},
+             DEFAULT_KEY, 400, "bad_field", "card"),
+            ("empty card", "POST", "/v1/purchases", {"card": "", "receipt": "R-E1",
+                                                     "lines": [ok_line]},
              DEFAULT_KEY, 400, "bad_field", "card"),
             ("card not a string", "POST", "/v1/purchases",
              {"card": 2000000000017, "receipt": "R-E1", "lines": [ok_line]},

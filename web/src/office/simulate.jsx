@@ -1,4 +1,261 @@
-// simulate.jsx: the back office's "simulate" section (issue 12; to be built).
-export function Simulate() {
-  return <h1>Simulate</h1>;
+// simulate.jsx: the back office's program model (#/simulate, program.read):
+// a candidate program (a file or pasted JSON), an optional program to
+// compare with (empty: the running one; one button fills in the
+// cumulative discount of examples/), a redemption share and a period start
+// a replay of the database's sales history (POST /v1/admin/simulations),
+// whose progress is polled (GET /v1/admin/simulations/{id}); its result is
+// shown month by month beside the program compared with — charts with
+// their tables, totals side by side, the rules that cost most, and the
+// discount alternative when that is what was compared.
+// The result read here: {receipts, candidate, baseline?}, each side
+// {totals, months: [{month, ...}], rules: [{rule, points}]} with the
+// figures issued, burnt, expired, liability, liability_minor,
+// revenue_minor, cost_minor, discount_minor, cost_share,
+// margin_impact_minor (a figure missing shows as "—").
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api } from '../lib/api.js';
+import { makeT, useLang, money, points, number, percent } from '../lib/i18n.js';
+import { Alert, Button, Field, Table } from '../lib/ui.jsx';
+import { useAction } from '../lib/action.js';
+import { MonthChart } from '../lib/chart.jsx';
+import { monthAxes, column } from './analytics.js';
+import discountProgram from '../../../examples/cumulative-discount.json';
+import '../lib/data.css';
+import { strings } from './simulate.strings.js';
+
+const t = makeT(strings);
+const POLL_MS = 400;
+
+/* Text as a program object, or {error}. Empty text is {} when optional. */
+function parseProgram(text, optional) {
+  if (!text.trim()) return optional ? {} : { error: t('empty') };
+  let program;
+  try {
+    program = JSON.parse(text);
+  } catch (e) {
+    return { error: t('notJson', { message: e.message }) };
+  }
+  if (!program || typeof program !== 'object' || Array.isArray(program)) return { error: t('notObject') };
+  return { program };
+}
+
+/* A run's progress as a share 0..1 (a number, or {done, total}). */
+function share(p) {
+  if (typeof p === 'number') return p > 1 ? p / 100 : p;
+  if (p && typeof p === 'object' && Number(p.total) > 0) return Number(p.done) / Number(p.total);
+  return 0;
+}
+
+/* The figures of the totals table: [key, label, format]. */
+const FIGURES = [
+  ['issued', 'issued', points],
+  ['burnt', 'burnt', points],
+  ['expired', 'expired', points],
+  ['liability', 'liability', points],
+  ['liability_minor', 'liabilityMoney', money],
+  ['revenue_minor', 'revenue', money],
+  ['cost_minor', 'cost', money],
+  ['discount_minor', 'discount', money],
+  ['cost_share', 'costShare', (v) => percent(v, 2)],
+  ['margin_impact_minor', 'margin', money],
+];
+
+function ProgramInput({ label, fileLabel, textLabel, hint, text, setText, error, children }) {
+  async function pick(ev) {
+    const f = ev.currentTarget.files && ev.currentTarget.files[0];
+    if (f) setText(await f.text());
+  }
+  return (
+    <fieldset>
+      <legend>{label}</legend>
+      <Field label={fileLabel} type="file" accept=".json,application/json" hint={t('fileHint')} onChange={pick} />
+      {children}
+      <Field label={textLabel} kind="textarea" rows={8} spellcheck={false} value={text} hint={hint} error={error}
+        onInput={(e) => setText(e.currentTarget.value)} />
+    </fieldset>
+  );
+}
+
+function Results({ result, baseName }) {
+  const cand = result.candidate || {};
+  const base = result.baseline || null;
+  const months = cand.months || [];
+  const baseMonths = new Map(((base && base.months) || []).map((m) => [m.month, m]));
+  const aligned = months.map((m) => baseMonths.get(m.month) || {});
+  const { labels, ticks } = monthAxes(months);
+  const ct = cand.totals || {};
+  const bt = (base && base.totals) || {};
+  const present = FIGURES.filter(([k]) => ct[k] != null || bt[k] != null);
+  const rules = [...(cand.rules || [])].sort((a, b) => Number(b.points) - Number(a.points));
+  const ruleTotal = rules.reduce((s, r) => s + (Number(r.points) || 0), 0);
+  const isDiscount = base && (Number(bt.discount_minor) > 0 || result.baseline_kind === 'discount');
+  const pair = (key, fmt) => [
+    { label: t('cand'), values: column(months, key), format: fmt },
+    ...(base ? [{ label: baseName, values: column(aligned, key), format: fmt }] : []),
+  ];
+  return (
+    <>
+      <h3>{t('totals')}</h3>
+      <Table rows={present.map(([k, label, fmt]) => ({ k, label: t(label), fmt }))} columns={[
+        { key: 'label', label: t('measure') },
+        { key: 'c', label: t('cand'), num: true, render: (r) => r.fmt(ct[r.k]) },
+        ...(base ? [
+          { key: 'b', label: baseName, num: true, render: (r) => r.fmt(bt[r.k]) },
+          { key: 'd', label: t('diff'), num: true,
+            render: (r) => (ct[r.k] == null || bt[r.k] == null ? '—' : r.fmt(Number(ct[r.k]) - Number(bt[r.k]))) },
+        ] : []),
+      ]} />
+      {isDiscount && (
+        <section aria-labelledby="disc-h" class="card">
+          <h3 id="disc-h">{t('discountAlt')}</h3>
+          <p class="muted">{t('discountAltHint')}</p>
+          <div class="grid figures">
+            <div class="card"><div class="figure-label">{t('cand')} · {t('cost')}</div><div class="figure">{money(ct.cost_minor)}</div></div>
+            <div class="card"><div class="figure-label">{t('discount')}</div><div class="figure">{money(bt.discount_minor ?? bt.cost_minor)}</div></div>
+            <div class="card"><div class="figure-label">{t('cand')} · {t('costShare')}</div><div class="figure">{percent(ct.cost_share, 2)}</div></div>
+            <div class="card"><div class="figure-label">{baseName} · {t('costShare')}</div><div class="figure">{percent(bt.cost_share, 2)}</div></div>
+          </div>
+        </section>
+      )}
+      {months.length > 0 && (
+        <div class="chart-pair">
+          <MonthChart title={t('chartPoints')} tableLabel={t('asTable', { title: t('chartPoints') })} monthLabel={t('month')}
+            labels={labels} ticks={ticks}
+            series={[
+              { label: t('cand') + ': ' + t('issued'), values: column(months, 'issued'), format: points },
+              { label: t('cand') + ': ' + t('burnt'), values: column(months, 'burnt'), format: points },
+              ...(base ? [
+                { label: baseName + ': ' + t('issued'), values: column(aligned, 'issued'), format: points },
+                { label: baseName + ': ' + t('burnt'), values: column(aligned, 'burnt'), format: points },
+              ] : []),
+            ]}
+            extra={[{ key: 'expired', label: t('cand') + ': ' + t('expired'), values: column(months, 'expired'), format: points }]} />
+          <MonthChart title={t('chartCost')} tableLabel={t('asTable', { title: t('chartCost') })} monthLabel={t('month')}
+            labels={labels} ticks={ticks} series={pair('cost_share', (v) => percent(v, 2))}
+            extra={[{ key: 'cost', label: t('cand') + ': ' + t('cost'), values: column(months, 'cost_minor'), format: money }]} />
+          <MonthChart title={t('chartLiability')} tableLabel={t('asTable', { title: t('chartLiability') })} monthLabel={t('month')}
+            labels={labels} ticks={ticks} series={pair('liability', points)} />
+        </div>
+      )}
+      <h3>{t('rules')}</h3>
+      <Table rows={rules.slice(0, 20)} columns={[
+        { key: 'rule', label: t('rule'), render: (r) => <code>{r.rule}</code> },
+        { key: 'points', label: t('points'), num: true, render: (r) => points(r.points) },
+        { key: 'share', label: t('share'), num: true, render: (r) => (ruleTotal ? percent(Number(r.points) / ruleTotal) : '—') },
+      ]} />
+    </>
+  );
+}
+
+export function Simulate({ onExpired }) {
+  useLang();
+  const [cand, setCand] = useState('');
+  const [base, setBase] = useState('');
+  const [form, setForm] = useState({ redemption: '', from: '', to: '' });
+  const [local, setLocal] = useState({});
+  const [run, setRun] = useState(null); /* {id, state, progress, result, error, baseName} */
+  const act = useAction(onExpired);
+  const resultRef = useRef(null);
+  const byField = act.error && act.error.byField ? act.error.byField() : {};
+  const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
+
+  /* Poll a running run until it is done or failed. */
+  useEffect(() => {
+    if (!run || run.state !== 'running') return undefined;
+    const timer = setTimeout(async () => {
+      const r = await act.run(() => api('GET', '/v1/admin/simulations/' + encodeURIComponent(run.id)));
+      if (r) setRun((old) => ({ ...old, ...r }));
+    }, POLL_MS);
+    return () => clearTimeout(timer);
+  }, [run]);
+  useEffect(() => {
+    if (run && run.state !== 'running' && resultRef.current) resultRef.current.focus();
+  }, [run && run.state]);
+
+  async function fromRunning() {
+    const list = await act.run(() => api('GET', '/v1/admin/programs'));
+    const running = list && (list.versions || []).find((v) => v.state === 'running');
+    if (!running) return;
+    const r = await act.run(() => api('GET', '/v1/admin/programs/' + running.version));
+    if (r) setCand(JSON.stringify(r.program, null, 2));
+  }
+  async function start(ev) {
+    ev.preventDefault();
+    const c = parseProgram(cand, false);
+    const b = parseProgram(base, true);
+    const errs = {};
+    if (c.error) errs.program = c.error;
+    if (b.error) errs.baseline = b.error;
+    const body = { program: c.program };
+    if (b.program) body.baseline = b.program;
+    if (form.redemption.trim()) {
+      const r = Number(form.redemption.trim().replace(',', '.'));
+      if (!(r >= 0 && r <= 1)) errs.redemption = t('redemptionBad');
+      else body.redemption = r;
+    }
+    if (form.from) body.from = form.from;
+    if (form.to) body.to = form.to;
+    setLocal(errs);
+    if (Object.keys(errs).length) return;
+    setRun(null);
+    const r = await act.run(() => api('POST', '/v1/admin/simulations', body));
+    if (r) setRun({ id: r.id, state: 'running', progress: 0, baseName: b.program ? b.program.name || t('base') : t('current') });
+  }
+  const p = run ? share(run.progress) : 0;
+  const programErr = local.program || byField.program;
+  return (
+    <>
+      <h1>{t('title')}</h1>
+      <p class="muted">{t('intro')}</p>
+      <form class="card" onSubmit={start} noValidate aria-label={t('title')}>
+        <ProgramInput label={t('candidate')} fileLabel={t('candidateFile')} textLabel={t('candidateText')} text={cand}
+          setText={setCand} error={programErr}>
+          <div class="actions">
+            <Button kind="secondary" type="button" onClick={fromRunning}>{t('fromRunning')}</Button>
+          </div>
+        </ProgramInput>
+        <ProgramInput label={t('baseline')} fileLabel={t('baselineFile')} textLabel={t('baselineText')} text={base}
+          setText={setBase} hint={t('baselineHint')} error={local.baseline || byField.baseline}>
+          <div class="actions">
+            <Button kind="secondary" type="button" onClick={() => setBase(JSON.stringify(discountProgram, null, 2))}>
+              {t('useDiscount')}
+            </Button>
+            {base && <Button kind="link" type="button" onClick={() => setBase('')}>{t('clearBaseline')}</Button>}
+          </div>
+        </ProgramInput>
+        <fieldset>
+          <legend>{t('settings')}</legend>
+          <div class="row row-top">
+            <Field label={t('redemption')} name="redemption" inputMode="decimal" value={form.redemption}
+              hint={t('redemptionHint')} error={local.redemption || byField.redemption} onInput={set('redemption')} />
+            <Field label={t('from')} name="from" type="date" value={form.from} hint={t('periodHint')} error={byField.from}
+              onInput={set('from')} />
+            <Field label={t('to')} name="to" type="date" value={form.to} error={byField.to} onInput={set('to')} />
+          </div>
+        </fieldset>
+        <div class="actions">
+          <Button type="submit" busy={act.busy || (run && run.state === 'running')}>{t('run')}</Button>
+        </div>
+      </form>
+      <Alert kind="error">{act.error && !byField.program && !byField.baseline && !byField.redemption && act.error.message}</Alert>
+      {run && (
+        <section aria-labelledby="results-h">
+          <h2 id="results-h" ref={resultRef} tabIndex={-1}>{t('results')}</h2>
+          {run.state === 'running' && (
+            <div class="progress" role="status">
+              <progress max="100" value={Math.round(p * 100)} aria-label={t('progress')} />
+              <span>{t('running', { p: percent(p, 0) })}</span>
+            </div>
+          )}
+          {run.state === 'failed' && <Alert kind="error">{t('failed', { message: run.error || run.message || '' })}</Alert>}
+          {run.state === 'done' && run.result && (
+            <>
+              <Alert kind="ok">{t('done', { receipts: number(run.result.receipts) })}</Alert>
+              <Results result={run.result} baseName={run.baseName} />
+            </>
+          )}
+        </section>
+      )}
+    </>
+  );
 }

@@ -10,11 +10,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { makeT, useLang, money, points, number, percent, date } from '../lib/i18n.js';
-import { Alert, Button, Field, Table, useLoad, useRoute } from '../lib/ui.jsx';
+import { Alert, Button, Field, useLoad, useRoute } from '../lib/ui.jsx';
 import { expiring, isoDay, monthStart } from '../lib/action.js';
 import { MonthChart } from '../lib/chart.jsx';
 import { monthAxes, column, otherScalars, monthWords } from './analytics.js';
 import '../lib/data.css';
+import { ScrollTable } from './people.jsx';
 import './people.css';
 import { strings } from './reports.strings.js';
 
@@ -49,7 +50,7 @@ function More({ obj, known }) {
   return (
     <details class="card">
       <summary>{t('more')}</summary>
-      <Table rows={rows} columns={[
+      <ScrollTable label={t('more')} rows={rows} columns={[
         { key: 'key', label: t('key'), render: (r) => <code>{r.key}</code> },
         { key: 'value', label: t('value'), num: true, render: (r) => (typeof r.value === 'number' ? number(r.value, 4) : r.value) },
       ]} />
@@ -126,7 +127,7 @@ function Points({ d }) {
         )}
       </div>
       <h3>{t('byKind')}</h3>
-      <Table rows={d.by_kind || []} empty={t('none')} caption={t('byKind')} columns={[
+      <ScrollTable label={t('byKind')} rows={d.by_kind || []} empty={t('none')} caption={t('byKind')} columns={[
         { key: 'kind', label: t('kind'), render: (r) => word(r.kind) },
         { key: 'issued', label: t('issued'), num: true, render: (r) => points(r.issued) },
         { key: 'burnt', label: t('burnt'), num: true, render: (r) => points(r.burnt) },
@@ -148,14 +149,14 @@ function Customers({ d }) {
       <div class="chart-pair">
         <section aria-labelledby="tiers-h">
           <h3 id="tiers-h">{t('tiersNow')}</h3>
-          <Table rows={d.tiers || []} empty={t('none')} columns={[
+          <ScrollTable label={t('tiersNow')} rows={d.tiers || []} empty={t('none')} columns={[
             { key: 'tier', label: t('tierName'), render: (r) => r.tier || t('noTier') },
             { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
           ]} />
         </section>
         <section aria-labelledby="moves-h">
           <h3 id="moves-h">{t('moves')}</h3>
-          <Table rows={d.tier_moves || []} empty={t('none')} columns={[
+          <ScrollTable label={t('moves')} rows={d.tier_moves || []} empty={t('none')} columns={[
             { key: 'from', label: t('moveFrom'), render: (r) => r.from || t('noTier') },
             { key: 'to', label: t('moveTo'), render: (r) => r.to || t('noTier') },
             { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
@@ -163,14 +164,14 @@ function Customers({ d }) {
         </section>
       </div>
       <h3>{t('rfm')}</h3>
-      <Table rows={d.rfm || []} empty={t('none')} columns={[
+      <ScrollTable label={t('rfm')} rows={d.rfm || []} empty={t('none')} columns={[
         { key: 'segment', label: t('segment'), render: (r) => word(r.segment) },
         { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
         { key: 'share', label: t('share'), num: true, render: (r) => percent(r.share) },
         { key: 'revenue', label: t('revenue'), num: true, render: (r) => money(r.revenue_minor) },
       ]} />
       <h3>{t('cohorts')}</h3>
-      <Table rows={cohorts} empty={t('none')} columns={[
+      <ScrollTable label={t('cohorts')} rows={cohorts} empty={t('none')} columns={[
         { key: 'month', label: t('cohort'), render: (r) => monthWords(r.month) },
         { key: 'size', label: t('size'), num: true, render: (r) => number(r.size) },
         ...Array.from({ length: width }, (_, i) => ({
@@ -182,7 +183,7 @@ function Customers({ d }) {
         <>
           <h3>{t('beforeAfter')}</h3>
           <p class="muted">{t('beforeAfterHint', { n: ba.months ?? '—', customers: number(ba.customers) })}</p>
-          <Table rows={[
+          <ScrollTable label={t('beforeAfter')} rows={[
             { m: t('frequency'), b: number(ba.before && ba.before.frequency, 2), a: number(ba.after && ba.after.frequency, 2) },
             { m: t('avgReceipt'), b: money(ba.before && ba.before.average_receipt_minor), a: money(ba.after && ba.after.average_receipt_minor) },
           ]} columns={[

@@ -15,12 +15,13 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { makeT, useLang, money, points, number, percent } from '../lib/i18n.js';
-import { Alert, Button, Field, Table } from '../lib/ui.jsx';
+import { Alert, Button, Field } from '../lib/ui.jsx';
 import { useAction } from '../lib/action.js';
 import { MonthChart } from '../lib/chart.jsx';
 import { monthAxes, column } from './analytics.js';
 import discountProgram from '../../../examples/cumulative-discount.json';
 import '../lib/data.css';
+import { ScrollTable } from './people.jsx';
 import { strings } from './simulate.strings.js';
 
 const t = makeT(strings);
@@ -96,7 +97,7 @@ function Results({ result, baseName }) {
   return (
     <>
       <h3>{t('totals')}</h3>
-      <Table rows={present.map(([k, label, fmt]) => ({ k, label: t(label), fmt }))} columns={[
+      <ScrollTable label={t('totals')} rows={present.map(([k, label, fmt]) => ({ k, label: t(label), fmt }))} columns={[
         { key: 'label', label: t('measure') },
         { key: 'c', label: t('cand'), num: true, render: (r) => r.fmt(ct[r.k]) },
         ...(base ? [
@@ -138,7 +139,7 @@ function Results({ result, baseName }) {
         </div>
       )}
       <h3>{t('rules')}</h3>
-      <Table rows={rules.slice(0, 20)} columns={[
+      <ScrollTable label={t('rules')} rows={rules.slice(0, 20)} columns={[
         { key: 'rule', label: t('rule'), render: (r) => <code>{r.rule}</code> },
         { key: 'points', label: t('points'), num: true, render: (r) => points(r.points) },
         { key: 'share', label: t('share'), num: true, render: (r) => (ruleTotal ? percent(Number(r.points) / ruleTotal) : '—') },
@@ -174,9 +175,8 @@ export function Simulate({ onExpired }) {
 
   async function fromRunning() {
     const list = await act.run(() => api('GET', '/v1/admin/programs'));
-    const running = list && (list.versions || []).find((v) => v.state === 'running');
-    if (!running) return;
-    const r = await act.run(() => api('GET', '/v1/admin/programs/' + running.version));
+    if (!list || !list.running) return;
+    const r = await act.run(() => api('GET', '/v1/admin/programs/' + list.running));
     if (r) setCand(JSON.stringify(r.program, null, 2));
   }
   async function start(ev) {

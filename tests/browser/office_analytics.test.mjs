@@ -175,7 +175,10 @@ const RESULT = {
   },
   baseline: {
     totals: { issued: 0, burnt: 0, expired: 0, liability: 0, revenue_minor: 3000000, cost_minor: 90000, discount_minor: 90000, cost_share: 0.03 },
-    months: MONTHS(0),
+    months: [
+      { month: '2026-01', issued: 0, burnt: 0, expired: 0, liability: 0, revenue_minor: 1000000, cost_minor: 30000, discount_minor: 30000, cost_share: 0.03 },
+      { month: '2026-02', issued: 0, burnt: 0, expired: 0, liability: 0, revenue_minor: 2000000, cost_minor: 60000, discount_minor: 60000, cost_share: 0.03 },
+    ],
     rules: [],
   },
 };

@@ -15,8 +15,8 @@ import { expiring, isoDay, monthStart } from '../lib/action.js';
 import { MonthChart } from '../lib/chart.jsx';
 import { monthAxes, column, otherScalars, monthWords } from './analytics.js';
 import '../lib/data.css';
+import './analytics.css';
 import { ScrollTable } from './people.jsx';
-import './people.css';
 import { strings } from './reports.strings.js';
 
 const t = makeT(strings);
@@ -65,19 +65,19 @@ function Members({ d }) {
   const act = d.members_active || {};
   return (
     <>
-      <div class="grid figures">
+      <div class="grid figures even">
         <Figure label={t('avgMember')} value={money(m.average_receipt_minor)} />
         <Figure label={t('avgNonMember')} value={money(n.average_receipt_minor)} />
         <Figure label={t('ratio')} value={d.average_receipt_ratio == null ? '—' : number(d.average_receipt_ratio, 2) + '×'} hint={t('ratioHint')} />
         <Figure label={t('top10')} value={percent(d.non_members_top10_share)} hint={t('top10Hint')} />
       </div>
-      <div class="grid figures">
+      <div class="grid figures even">
         <Figure label={t('memberRevenue')} value={money(m.revenue_minor)} />
         <Figure label={t('memberReceipts')} value={number(m.receipts)} />
         <Figure label={t('nonMemberRevenue')} value={money(n.revenue_minor)} />
         <Figure label={t('nonMemberReceipts')} value={number(n.receipts)} />
       </div>
-      <div class="grid figures">
+      <div class="grid figures even">
         <Figure label={t('low')} value={number(low.count)} />
         <Figure label={t('lowShare')} value={percent(low.share)} />
         <Figure label={t('lowRevenue')} value={percent(low.revenue_share)} />
@@ -96,13 +96,13 @@ function Points({ d }) {
   const s = monthAxes(schedule);
   return (
     <>
-      <div class="grid figures">
+      <div class="grid figures even">
         <Figure label={t('issued')} value={points(d.issued)} />
         <Figure label={t('burnt')} value={points(d.burnt)} />
         <Figure label={t('expired')} value={points(d.expired)} />
         <Figure label={t('outstanding')} value={points(d.outstanding)} />
       </div>
-      <div class="grid figures">
+      <div class="grid figures even">
         <Figure label={t('breakage')} value={percent(d.breakage_rate)} hint={t('breakageHint')} />
         <Figure label={t('redemption')} value={percent(d.redemption_rate)} hint={t('redemptionHint')} />
         <Figure label={t('costShare')} value={percent(d.cost_share, 2)} hint={t('costShareHint')} />
@@ -126,7 +126,6 @@ function Points({ d }) {
               ? [{ key: 'liability', label: t('liability'), values: column(schedule, 'liability_minor'), format: money }] : []} />
         )}
       </div>
-      <h3>{t('byKind')}</h3>
       <ScrollTable label={t('byKind')} rows={d.by_kind || []} empty={t('none')} caption={t('byKind')} columns={[
         { key: 'kind', label: t('kind'), render: (r) => word(r.kind) },
         { key: 'issued', label: t('issued'), num: true, render: (r) => points(r.issued) },
@@ -232,7 +231,7 @@ export function Reports({ onExpired }) {
           <Field label={t('from')} name="from" type="date" value={form.from} required onInput={set('from')} error={errs.from} />
           <Field label={t('to')} name="to" type="date" value={form.to} required onInput={set('to')} error={errs.to} />
           <Field label={t('store')} name="store" value={form.store} onInput={set('store')} error={errs.store} />
-          <Field label={t('tier')} name="tier" value={form.tier} onInput={set('tier')} error={errs.tier} hint={t('anyTier')} />
+          <Field label={t('tier')} name="tier" value={form.tier} onInput={set('tier')} error={errs.tier} />
           <div class="actions field-actions">
             <Button type="submit" busy={data.loading}>{t('show')}</Button>
           </div>

@@ -3,7 +3,7 @@ export const strings = {
   ru: {
     title: 'Отчёты', which: 'Отчёт', members: 'Участники и покупатели', points: 'Баллы', customers: 'Клиенты',
     filters: 'Период, магазин и уровень', from: 'С', to: 'По', store: 'Магазин', tier: 'Уровень',
-    anyTier: 'пусто — все уровни', show: 'Показать', loading: 'Загрузка…', csv: 'Скачать CSV: {name}',
+show: 'Показать', loading: 'Загрузка…', csv: 'Скачать CSV: {name}',
     period: '{from} — {to}', allStores: 'все магазины', inStore: 'магазин {store}',
     avgMember: 'Средний чек участника', avgNonMember: 'Средний чек без карты', ratio: 'Отношение средних чеков',
     ratioHint: 'средний чек участника / средний чек без карты',
@@ -35,7 +35,7 @@ export const strings = {
   en: {
     title: 'Reports', which: 'Report', members: 'Members and buyers', points: 'Points', customers: 'Customers',
     filters: 'Period, store and tier', from: 'From', to: 'To', store: 'Store', tier: 'Tier',
-    anyTier: 'empty: every tier', show: 'Show', loading: 'Loading…', csv: 'Download CSV: {name}',
+show: 'Show', loading: 'Loading…', csv: 'Download CSV: {name}',
     period: '{from} – {to}', allStores: 'every store', inStore: 'store {store}',
     avgMember: 'Members’ average receipt', avgNonMember: 'Non-members’ average receipt', ratio: 'Average receipt ratio',
     ratioHint: 'members’ average receipt / non-members’',

@@ -21,6 +21,7 @@ import { MonthChart } from '../lib/chart.jsx';
 import { monthAxes, column } from './analytics.js';
 import discountProgram from '../../../examples/cumulative-discount.json';
 import '../lib/data.css';
+import './analytics.css';
 import { ScrollTable } from './people.jsx';
 import { strings } from './simulate.strings.js';
 
@@ -110,7 +111,7 @@ function Results({ result, baseName }) {
         <section aria-labelledby="disc-h" class="card">
           <h3 id="disc-h">{t('discountAlt')}</h3>
           <p class="muted">{t('discountAltHint')}</p>
-          <div class="grid figures">
+          <div class="grid figures even">
             <div class="card"><div class="figure-label">{t('cand')} · {t('cost')}</div><div class="figure">{money(ct.cost_minor)}</div></div>
             <div class="card"><div class="figure-label">{t('discount')}</div><div class="figure">{money(bt.discount_minor ?? bt.cost_minor)}</div></div>
             <div class="card"><div class="figure-label">{t('cand')} · {t('costShare')}</div><div class="figure">{percent(ct.cost_share, 2)}</div></div>
@@ -119,7 +120,7 @@ function Results({ result, baseName }) {
         </section>
       )}
       {months.length > 0 && (
-        <div class="chart-pair">
+        <div class="chart-trio">
           <MonthChart title={t('chartPoints')} tableLabel={t('asTable', { title: t('chartPoints') })} monthLabel={t('month')}
             labels={labels} ticks={ticks}
             series={[

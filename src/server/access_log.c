@@ -29,7 +29,7 @@ static const char *const route_words[] = {
     "inbound",     "code",      "signup",      "family",        "invitations",  "accept",
     "decline",     "remove",
     "programs",    "validate",      "diff",         "sandbox",
-    "cancel",      "dashboard",     "imports",
+    "cancel",      "dashboard",     "imports",      "reports",      "points",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

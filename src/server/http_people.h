@@ -62,6 +62,8 @@ extern const http_route http_notify_routes[];
 extern const size_t http_notify_routes_count;
 extern const http_route http_office_routes[];
 extern const size_t http_office_routes_count;
+extern const http_route http_reports_routes[];
+extern const size_t http_reports_routes_count;
 extern const http_route http_self_routes[];
 extern const size_t http_self_routes_count;
 

@@ -92,6 +92,7 @@ static const char *const routes[] = {
     "/v1/admin/programs/{}/cancel",
     "/v1/admin/dashboard",
     "/v1/admin/imports",
+    "/v1/admin/reports/points",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

@@ -13,12 +13,6 @@
 
 #include <kopilka/clock.h>
 
-/* A date's first instant on a clock `offset` seconds ahead of UTC. */
-static kp_time day_start(int year, int month, int day, int64_t offset)
-{
-    return kp_time_from_civil(year, month, day) - offset;
-}
-
 /* Parses `text` (NULL or "" = absent) as a date into *y, *m, *d; `field`
  * names it in the error. */
 static kp_err date_arg(const char *text, const char *field, int *y, int *m, int *d, kp_error *e)
@@ -29,8 +23,8 @@ static kp_err date_arg(const char *text, const char *field, int *y, int *m, int 
     return KP_OK;
 }
 
-kp_err kp_dashboard_read(kp_office *o, const char *from, const char *to, const char *store,
-                         kp_dashboard_report *out, kp_error *e)
+kp_err kp_report_period_read(kp_office *o, const char *from, const char *to, const char *store,
+                             kp_report_period *out, kp_error *e)
 {
     memset(out, 0, sizeof *out);
     kp_err err = kp_office_require(o, KP_PERM_REPORT_READ, e);
@@ -64,16 +58,38 @@ kp_err kp_dashboard_read(kp_office *o, const char *from, const char *to, const c
     if (end_day > kp_time_add_months(from_day, KP_DASHBOARD_PERIOD_MONTHS_MAX))
         return kp_error_set(e, KP_ERR_LIMIT, "from",
                             "the period from %04d-%02d-%02d to %04d-%02d-%02d is longer than "
-                            "%d months, the most one dashboard covers: ask for a later from",
+                            "%d months, the most one report covers: ask for a later from",
                             fy, fm, fd, ty, tm, td, KP_DASHBOARD_PERIOD_MONTHS_MAX);
     snprintf(out->from, sizeof out->from, "%04d-%02d-%02d", fy, fm, fd);
     snprintf(out->to, sizeof out->to, "%04d-%02d-%02d", ty, tm, td);
     snprintf(out->store, sizeof out->store, "%s", store ? store : "");
+    out->from_day = from_day;
+    out->end_day = end_day;
+    out->utc_offset_minutes = offset_minutes;
+    out->from_at = from_day - offset;
+    out->to_at = end_day - offset;
+    return KP_OK;
+}
+
+kp_err kp_dashboard_read(kp_office *o, const char *from, const char *to, const char *store,
+                         kp_dashboard_report *out, kp_error *e)
+{
+    memset(out, 0, sizeof *out);
+    kp_report_period pd;
+    kp_err err = kp_report_period_read(o, from, to, store, &pd, e);
+    if (err) return err;
+    int64_t offset = (int64_t)pd.utc_offset_minutes * 60;
+    kp_time end_day = pd.end_day;
+    int fy, fm, fd;
+    kp_time_to_civil(pd.from_day, &fy, &fm, &fd);
+    snprintf(out->from, sizeof out->from, "%s", pd.from);
+    snprintf(out->to, sizeof out->to, "%s", pd.to);
+    snprintf(out->store, sizeof out->store, "%s", pd.store);
     kp_dashboard_query q = {
-        .from = day_start(fy, fm, fd, offset),
-        .to = end_day - offset,
+        .from = pd.from_at,
+        .to = pd.to_at,
         .active_since = kp_time_add_months(end_day, -KP_DASHBOARD_ACTIVE_MONTHS) - offset,
-        .utc_offset_minutes = offset_minutes,
+        .utc_offset_minutes = pd.utc_offset_minutes,
         .store = out->store,
     };
     kp_dashboard *d = &out->figures;

@@ -18,6 +18,7 @@
 #define KOPILKA_SERVICE_PEOPLE_H
 
 #include <kopilka/people.h>
+#include <kopilka/report.h>
 
 #include "crypto/pii.h"
 #include "service.h"
@@ -397,6 +398,43 @@ typedef struct kp_dashboard_report {
  * period over KP_DASHBOARD_PERIOD_MONTHS_MAX months. */
 kp_err kp_dashboard_read(kp_office *o, const char *from, const char *to, const char *store,
                          kp_dashboard_report *out, kp_error *e);
+
+/* A report's period (dashboard.c): the dates asked for, checked, and their
+ * instants on the program's clock. */
+typedef struct kp_report_period {
+    char from[11], to[11];  /* "YYYY-MM-DD", both days included */
+    char store[KP_STR_MAX]; /* "" = every store */
+    kp_time from_day, end_day; /* from's and the day after to's midnight, as UTC dates */
+    kp_time from_at, to_at;    /* the period's instants: from_at <= at < to_at */
+    int32_t utc_offset_minutes;
+} kp_report_period;
+
+/* (report.read) The period from..to as kp_dashboard_read() takes it (the
+ * same defaults, errors and limit). */
+kp_err kp_report_period_read(kp_office *o, const char *from, const char *to, const char *store,
+                             kp_report_period *out, kp_error *e);
+
+/* ---- reports (reports.c) */
+
+/* The points report (docs/analytics.md "Reports"): the store's figures
+ * (kp_report_ops.points) and the ratios built on them. Shares are in
+ * ten-thousandths rounded half up, 0 when their denominator is 0. */
+typedef struct kp_points_report {
+    kp_report_period period;
+    kp_report_points figures;
+    int64_t minor_per_point;       /* of the running program (0 without one) */
+    int64_t liability_minor;       /* outstanding x minor_per_point */
+    int32_t breakage_bp;           /* expired / (expired + burnt) */
+    int32_t redemption_bp;         /* burnt / issued */
+    int64_t cost_minor;            /* burnt x minor_per_point: what the program gave away */
+    int32_t cost_share_bp;         /* cost_minor / members_revenue_minor */
+    int64_t cost_per_retained_minor; /* cost_minor / retained, rounded half up */
+} kp_points_report;
+
+/* (report.read) The points report of the period (kp_report_period_read()'s
+ * arguments and errors), read on o->st in one snapshot. */
+kp_err kp_points_report_read(kp_office *o, const char *from, const char *to, const char *store,
+                             kp_points_report *out, kp_error *e);
 
 /* ---- import and export (import.c) */
 

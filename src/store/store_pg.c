@@ -1514,6 +1514,7 @@ static const kp_store_ops pg_ops = {
     .triggers = &store_pg_triggers_ops,
     .people = &store_pg_people_ops,
     .notify = &store_pg_notify_ops,
+    .report = &store_pg_report_ops,
     .group = &pg_group,
 };
 

@@ -190,6 +190,8 @@ extern const kp_triggers_ops store_pg_triggers_ops;
 kp_err store_pg_people_verify(pg_store *s, void (*report)(void *ctx, const char *line), void *ctx,
                               int64_t *problems);
 extern const struct kp_people_ops store_pg_people_ops;
+/* The reports (report.h), in store_pg_people.c beside the dashboard. */
+extern const struct kp_report_ops store_pg_report_ops;
 extern const struct kp_notify_ops store_pg_notify_ops;
 
 /* In SQL: the id of the operation inserted earlier in the same pipeline

@@ -1329,6 +1329,71 @@ static kp_err pp_dashboard(kp_store *st, const kp_dashboard_query *dq, kp_dashbo
     return err;
 }
 
+/* The points report's queries, as statements of this backend. */
+static pg_stmt q_points[STORE_POINTS_PARTS];
+static pthread_once_t q_points_once = PTHREAD_ONCE_INIT;
+
+static void q_points_make(void)
+{
+    for (int i = 0; i < STORE_POINTS_PARTS; i++) {
+        q_points[i].sql = store_points_queries[i].sql;
+        q_points[i].n_params = (int)strlen(store_points_queries[i].params);
+    }
+}
+
+/* The five queries in one round trip, in one REPEATABLE READ snapshot of
+ * their own outside a transaction (as the dashboard's). */
+static kp_err pr_points(kp_store *st, const kp_report_query *q, kp_report_points *out)
+{
+    pg_store *s = P(st);
+    memset(out, 0, sizeof *out);
+    pthread_once(&q_points_once, q_points_make);
+    bool own = !in_txn(s);
+    pg_params p[STORE_POINTS_PARTS];
+    PGresult *r[STORE_POINTS_PARTS] = {0};
+    for (int part = 0; part < STORE_POINTS_PARTS; part++) {
+        const char *letters = store_points_queries[part].params;
+        memset(&p[part], 0, sizeof p[part]);
+        for (int i = 0; letters[i]; i++) {
+            int64_t v;
+            const char *text = store_points_param(q, letters[i], &v);
+            if (text)
+                pg_p_text(&p[part], text);
+            else
+                pg_p_int(&p[part], v);
+        }
+    }
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    if (err) return err;
+    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_begin, NULL, -1, NULL);
+    for (int part = 0; part < STORE_POINTS_PARTS; part++)
+        pg_pipe_query(s, s->pipe, &q_points[part], &p[part], &r[part]);
+    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_commit, NULL, -1, NULL);
+    err = pg_pipe_end(s, s->pipe);
+    if (err && own && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        char why[sizeof s->base.last_error];
+        snprintf(why, sizeof why, "%s", s->base.last_error);
+        pg_exec(s, "ROLLBACK");
+        snprintf(s->base.last_error, sizeof s->base.last_error, "%s", why);
+    }
+    for (int part = 0; part < STORE_POINTS_PARTS; part++) {
+        char kind[KP_STR_MAX];
+        for (int i = 0; err == KP_OK && r[part] && i < PQntuples(r[part]); i++) {
+            pg_text(r[part], i, 0, kind, sizeof kind);
+            err = store_points_fold(out, (store_points_part)part, kind, pg_int(r[part], i, 1),
+                                    pg_int(r[part], i, 2), pg_int(r[part], i, 3),
+                                    s->base.last_error, sizeof s->base.last_error);
+        }
+        if (r[part]) PQclear(r[part]);
+    }
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
+const kp_report_ops store_pg_report_ops = {
+    .points = pr_points,
+};
+
 /* ---------------------------------------------------------------- verify */
 
 /* The audit chain, in pages, each entry checked by store_audit_step() (the

@@ -124,3 +124,114 @@ kp_err store_dashboard_fold(kp_dashboard *d, store_dashboard_part part, int64_t 
     if (why) snprintf(why, why_size, "a sum of the dashboard does not fit in 64 bits");
     return KP_ERR_OVERFLOW;
 }
+
+/* ---- the points report */
+
+const store_points_sql store_points_queries[STORE_POINTS_PARTS] = {
+    /* Expiries carry no store: they count at every store. */
+    [STORE_POINTS_POSTINGS] =
+        {"SELECT '', p.account_id, SUM(p.points), 0 FROM postings p "
+         "JOIN ops o ON o.id = p.op_id WHERE p.account_id IN (-1, -2, -3, -4) "
+         "AND o.at >= $1 AND o.at < $2 AND ($3 = '' OR o.store = $3 OR p.account_id = -3) "
+         "GROUP BY p.account_id",
+         "fts"},
+    [STORE_POINTS_REVENUE] = {"SELECT '', COALESCE(SUM(amount), 0), 0, 0 FROM ops "
+                              "WHERE type IN (1, 2) AND at >= $1 AND at < $2 "
+                              "AND ($3 = '' OR store = $3)",
+                              "fts"},
+    [STORE_POINTS_OUTSTANDING] = {"SELECT '', COALESCE(SUM(p.points), 0), 0, 0 FROM postings p "
+                                  "JOIN ops o ON o.id = p.op_id "
+                                  "WHERE p.account_id > 0 AND o.at < $1",
+                                  "t"},
+    /* Each account that bought in the period at the store, with the time of
+     * its first purchase anywhere: before `from` = retained. */
+    [STORE_POINTS_RETAINED] =
+        {"SELECT '', COUNT(*), COALESCE(SUM(CASE WHEN f.first_at < $1 THEN 1 ELSE 0 END), 0), 0 "
+         "FROM (SELECT account_id, MIN(at) AS first_at FROM ops WHERE type = 1 AND at < $2 "
+         "GROUP BY account_id) f WHERE EXISTS (SELECT 1 FROM ops o "
+         "WHERE o.account_id = f.account_id AND o.type = 1 AND o.at >= $1 AND o.at < $2 "
+         "AND ($3 = '' OR o.store = $3))",
+         "fts"},
+    /* Lots that never expire (KP_TIME_NEVER, past the year 9999) as day -1. */
+    [STORE_POINTS_SCHEDULE] = {"SELECT kind, CASE WHEN expires_at >= 253402300800 THEN -1 "
+                               "ELSE (expires_at + $1) / 86400 END, SUM(remaining), COUNT(*) "
+                               "FROM lots WHERE remaining > 0 GROUP BY 1, 2",
+                               "o"},
+};
+
+const char *store_points_param(const kp_report_query *q, char p, int64_t *v)
+{
+    *v = 0;
+    switch (p) {
+    case 'f': *v = q->from; return NULL;
+    case 't': *v = q->to; return NULL;
+    case 'o': *v = (int64_t)q->utc_offset_minutes * 60; return NULL;
+    default: return q->store ? q->store : "";
+    }
+}
+
+/* The schedule's row of (kind, month of `day`), added in order when new;
+ * NULL when full. */
+static kp_report_schedule_row *schedule_row(kp_report_points *r, const char *kind, int64_t day)
+{
+    char key[16] = "never";
+    if (day >= 0) {
+        int year, month, mday;
+        kp_time_to_civil(day * KP_DAY_SECONDS, &year, &month, &mday);
+        snprintf(key, sizeof key, "%04d-%02d", year, month);
+    }
+    size_t at = 0;
+    int c = 1;
+    for (; at < r->n_schedule; at++) {
+        c = strcmp(r->schedule[at].kind, kind);
+        if (c == 0) c = strcmp(r->schedule[at].month, key);
+        if (c >= 0) break;
+    }
+    if (at < r->n_schedule && c == 0) return &r->schedule[at];
+    if (r->n_schedule == KP_REPORT_SCHEDULE_MAX) return NULL;
+    memmove(&r->schedule[at + 1], &r->schedule[at], (r->n_schedule - at) * sizeof r->schedule[0]);
+    r->n_schedule++;
+    kp_report_schedule_row *row = &r->schedule[at];
+    memset(row, 0, sizeof *row);
+    snprintf(row->kind, sizeof row->kind, "%s", kind);
+    snprintf(row->month, sizeof row->month, "%.7s", key);
+    return row;
+}
+
+kp_err store_points_fold(kp_report_points *r, store_points_part part, const char *text, int64_t a,
+                         int64_t b, int64_t c, char *why, size_t why_size)
+{
+    bool ok = true;
+    switch (part) {
+    case STORE_POINTS_POSTINGS:
+        switch (a) {
+        case KP_SYS_ISSUED: ok = add(&r->issued, -b); break;
+        case KP_SYS_REDEEMED: ok = add(&r->burnt, b); break;
+        case KP_SYS_EXPIRED: ok = add(&r->expired, b); break;
+        case KP_SYS_ADJUSTMENT: ok = add(&r->adjusted, -b); break;
+        default: break;
+        }
+        break;
+    case STORE_POINTS_REVENUE: r->members_revenue_minor = a; break;
+    case STORE_POINTS_OUTSTANDING: r->outstanding = a; break;
+    case STORE_POINTS_RETAINED:
+        r->buyers = a;
+        r->retained = b;
+        break;
+    case STORE_POINTS_SCHEDULE: {
+        kp_report_schedule_row *row = schedule_row(r, text ? text : "", a);
+        if (row == NULL) {
+            if (why)
+                snprintf(why, why_size, "the liability schedule has more than %d rows",
+                         KP_REPORT_SCHEDULE_MAX);
+            return KP_ERR_LIMIT;
+        }
+        ok = add(&row->points, b) && add(&row->lots, c);
+        break;
+    }
+    default: break;
+    }
+    if (ok) return KP_OK;
+    if (why) snprintf(why, why_size, "a sum of the points report does not fit in 64 bits");
+    return KP_ERR_OVERFLOW;
+}

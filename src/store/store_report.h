@@ -1,5 +1,6 @@
 /*
- * store_report.h: the dashboard (kp_people_ops.dashboard, people.h), stated
+ * store_report.h: the dashboard (kp_people_ops.dashboard, people.h) and the
+ * reports (kp_store_ops.report, report.h), stated
  * once for every backend, as store_invariants.h states the ledger's
  * invariants: four queries in portable SQL that each backend runs unchanged
  * in one read-only snapshot, and the folding of their rows into a
@@ -16,6 +17,7 @@
 #define KOPILKA_STORE_REPORT_H
 
 #include <kopilka/people.h>
+#include <kopilka/report.h>
 
 /* The four queries. Each backend runs them in order, in one snapshot,
  * with the parameters store_dashboard_params() gives, and hands every row's
@@ -54,5 +56,44 @@ const char *store_dashboard_store(const kp_dashboard_query *q);
  * the sentence. */
 kp_err store_dashboard_fold(kp_dashboard *d, store_dashboard_part part, int64_t a, int64_t b,
                             int64_t c, char *why, size_t why_size);
+
+/* ---- the points report (kp_report_ops.points) */
+
+/* Its five queries, run in order in one snapshot like the dashboard's;
+ * every row's four columns (text, a, b, c; a missing one read as "" or 0)
+ * go to store_points_fold(). */
+typedef enum store_points_part {
+    /* ('', system account, sum of its postings) of the period's ops at the
+     * store (expiries at every store). */
+    STORE_POINTS_POSTINGS,
+    /* One row ('', amounts of purchases and returns in the period). */
+    STORE_POINTS_REVENUE,
+    /* One row ('', customers' postings before `to`). */
+    STORE_POINTS_OUTSTANDING,
+    /* One row ('', buyers in the period, of them those who bought before). */
+    STORE_POINTS_RETAINED,
+    /* (kind, day of expiry, remaining points, lots) of the open lots. */
+    STORE_POINTS_SCHEDULE,
+    STORE_POINTS_PARTS
+} store_points_part;
+
+typedef struct store_points_sql {
+    const char *sql;
+    /* Its parameters $1, $2, ... in order, one letter each: f from, t to,
+     * o the offset in seconds (integers), s the store (text, '' = all). */
+    const char *params;
+} store_points_sql;
+
+extern const store_points_sql store_points_queries[STORE_POINTS_PARTS];
+
+/* The value of parameter letter `p` for q: integers in *v, the store's
+ * text returned (NULL for an integer). */
+const char *store_points_param(const kp_report_query *q, char p, int64_t *v);
+
+/* Folds one row of `part` into r (zeroed by the caller first). KP_ERR_LIMIT
+ * past KP_REPORT_SCHEDULE_MAX rows of the schedule, KP_ERR_OVERFLOW when a
+ * sum does not fit; `why` (may be NULL) then gets the sentence. */
+kp_err store_points_fold(kp_report_points *r, store_points_part part, const char *text, int64_t a,
+                         int64_t b, int64_t c, char *why, size_t why_size);
 
 #endif

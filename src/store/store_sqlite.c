@@ -1146,6 +1146,7 @@ static const kp_store_ops sqlite_ops = {
     .triggers = &store_sqlite_triggers_ops,
     .people = &store_sqlite_people_ops,
     .notify = &store_sqlite_notify_ops,
+    .report = &store_sqlite_report_ops,
     .group = &store_sqlite_group_ops,
 };
 

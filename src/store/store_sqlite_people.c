@@ -982,6 +982,58 @@ static kp_err sp_dashboard(kp_store *s, const kp_dashboard_query *dq, kp_dashboa
     return err;
 }
 
+/* One query of the points report (store_report.h), folded into r. */
+static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_points_part part,
+                          kp_report_points *r)
+{
+    const store_points_sql *q = &store_points_queries[part];
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(p, rc);
+    char name[16];
+    for (int i = 0; q->params[i]; i++) {
+        int64_t v;
+        const char *text = store_points_param(rq, q->params[i], &v);
+        snprintf(name, sizeof name, "$%d", i + 1);
+        if (text)
+            bind_named_text(st, name, text);
+        else
+            bind_named_int(st, name, v);
+    }
+    kp_err err = KP_OK;
+    while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(st, 0);
+        err = store_points_fold(r, part, text ? (const char *)text : "",
+                                sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                                sqlite3_column_int64(st, 3), p->last_error, p->last_error_size);
+    }
+    if (err == KP_OK && rc != SQLITE_DONE) err = fail(p, rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static kp_err sr_points(kp_store *s, const kp_report_query *q, kp_report_points *out)
+{
+    sqlite_people *p = P(s);
+    memset(out, 0, sizeof *out);
+    /* One read transaction for the five queries, as the dashboard's. */
+    bool own = sqlite3_get_autocommit(p->db) != 0;
+    if (own) {
+        int rc = sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) return fail(p, rc);
+    }
+    kp_err err = KP_OK;
+    for (int part = 0; err == KP_OK && part < STORE_POINTS_PARTS; part++)
+        err = points_part(p, q, (store_points_part)part, out);
+    if (own) sqlite3_exec(p->db, err == KP_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
+const kp_report_ops store_sqlite_report_ops = {
+    .points = sr_points,
+};
+
 kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, const char *line),
                                   void *ctx, int64_t *problems)
 {

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include <kopilka/people.h>
+#include <kopilka/report.h>
 #include <kopilka/store.h>
 
 typedef struct sqlite_people sqlite_people;
@@ -28,6 +29,8 @@ kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, co
                                   void *ctx, int64_t *problems);
 
 extern const kp_people_ops store_sqlite_people_ops;
+/* The reports (report.h), on the same connection. */
+extern const kp_report_ops store_sqlite_report_ops;
 
 /* Defined in store_sqlite.c: the people half of a SQLite store. */
 sqlite_people *store_sqlite_people_of(kp_store *s);

@@ -29,6 +29,7 @@
 
 #include <kopilka/clock.h>
 #include <kopilka/people.h>
+#include <kopilka/report.h>
 #include <kopilka/store.h>
 
 #define NOW ((kp_time)1780000000) /* 2026-05-28T20:26:40Z */
@@ -298,7 +299,7 @@ static void test_every_operation_is_implemented(void **state)
         o->terminal_generation, o->card_create, o->card_find, o->account_load, o->lots_merge,
         o->op_find, o->op_insert, o->op_set_detail, o->plan_apply, o->till_load,
         o->op_insert_apply, o->history, o->verify,
-        o->integrity, o->identity, o->triggers, o->people,
+        o->integrity, o->identity, o->triggers, o->people, o->report, o->report->points,
     };
     for (size_t i = 0; i < sizeof store_ops / sizeof store_ops[0]; i++) {
         if (store_ops[i] == NULL) print_error("kp_store_ops: entry %zu is NULL\n", i);
@@ -3292,6 +3293,89 @@ static void test_dashboard_figures_of_a_period_by_month_and_store(void **state)
     free(d);
 }
 
+/* The points report on a ledger made through the seam, on a clock three
+ * hours ahead of UTC, the period April to June of the program's calendar;
+ * every figure worked out by hand below. */
+static void test_points_report_of_a_period_and_a_store(void **state)
+{
+    fx *f = *state;
+    kp_report_points *r = calloc(1, sizeof *r);
+    begin(f);
+    int64_t a = card(f, "REP-A", CIVIL(2026, 3, 1));
+    int64_t b = card(f, "REP-B", CIVIL(2026, 3, 1));
+    /* Before the period: B's first purchase (B is then retained). */
+    dash_op(f, b, "REP-B", KP_OP_PURCHASE, "main", CIVIL(2026, 3, 15), 9999, KP_SYS_ISSUED, 500);
+    /* In it: A's first purchase (+100), B's second (+20), A's purchase at
+     * north on June 1 of the program's clock (-30 burnt), an expiry of 10,
+     * a manual credit of 40 and one of 25 "promo" points expiring in
+     * September, A's return taking back 20. */
+    dash_op(f, a, "REP-A", KP_OP_PURCHASE, "main", CIVIL(2026, 4, 10) + 12 * HOUR, 5000,
+            KP_SYS_ISSUED, 100);
+    dash_op(f, b, "REP-B", KP_OP_PURCHASE, "main", CIVIL(2026, 5, 5), 2000, KP_SYS_ISSUED, 20);
+    dash_op(f, a, "REP-A", KP_OP_PURCHASE, "north", CIVIL(2026, 5, 31) + 22 * HOUR + 1800, 3000,
+            KP_SYS_REDEEMED, -30);
+    dash_op(f, a, "REP-A", KP_OP_EXPIRE, "", CIVIL(2026, 6, 10), 0, KP_SYS_EXPIRED, -10);
+    dash_op(f, b, "REP-B", KP_OP_ADJUST, "", CIVIL(2026, 6, 11), 0, KP_SYS_ADJUSTMENT, 40);
+    credit(f, b, 25, "promo", CIVIL(2026, 6, 20), CIVIL(2026, 9, 15));
+    dash_op(f, a, "REP-A", KP_OP_RETURN, "main", CIVIL(2026, 6, 12), -1000, KP_SYS_ISSUED, -20);
+    /* After it: in the schedule (lots as they are now) only. */
+    dash_op(f, a, "REP-A", KP_OP_PURCHASE, "main", CIVIL(2026, 7, 5), 777, KP_SYS_ISSUED, 7);
+    commit(f);
+
+    kp_report_query q = {.from = CIVIL(2026, 4, 1) - 3 * HOUR,
+                         .to = CIVIL(2026, 7, 1) - 3 * HOUR,
+                         .utc_offset_minutes = 180};
+    OK(f->s, f->o->report->points(f->s, &q, r));
+    assert_int_equal(r->issued, 100 + 20 - 20);
+    assert_int_equal(r->burnt, 30);
+    assert_int_equal(r->expired, 10);
+    assert_int_equal(r->adjusted, 40 + 25);
+    /* A: 100 - 30 - 10 - 20; B: 500 + 20 + 40 + 25. */
+    assert_int_equal(r->outstanding, 40 + 585);
+    assert_int_equal(r->members_revenue_minor, 5000 + 2000 + 3000 - 1000);
+    assert_int_equal(r->buyers, 2);
+    assert_int_equal(r->retained, 1);
+    /* Now: A's 40 + 7 and B's 560 never expire; B's 25 promo in September. */
+    assert_int_equal(r->n_schedule, 2);
+    assert_string_equal(r->schedule[0].kind, "promo");
+    assert_string_equal(r->schedule[0].month, "2026-09");
+    assert_int_equal(r->schedule[0].points, 25);
+    assert_int_equal(r->schedule[0].lots, 1);
+    assert_string_equal(r->schedule[1].kind, "regular");
+    assert_string_equal(r->schedule[1].month, "never");
+    assert_int_equal(r->schedule[1].points, 47 + 560);
+
+    /* One store: its operations; expiries, outstanding, schedule are all. */
+    q.store = "north";
+    OK(f->s, f->o->report->points(f->s, &q, r));
+    assert_int_equal(r->issued, 0);
+    assert_int_equal(r->burnt, 30);
+    assert_int_equal(r->expired, 10);
+    assert_int_equal(r->adjusted, 0);
+    assert_int_equal(r->outstanding, 625);
+    assert_int_equal(r->members_revenue_minor, 3000);
+    assert_int_equal(r->buyers, 1);
+    assert_int_equal(r->retained, 0);
+    assert_int_equal(r->n_schedule, 2);
+
+    /* Inside a transaction, the same figures. */
+    q.store = NULL;
+    begin(f);
+    OK(f->s, f->o->report->points(f->s, &q, r));
+    assert_int_equal(r->outstanding, 625);
+    assert_int_equal(r->buyers, 2);
+    OK(f->s, f->o->rollback(f->s));
+
+    /* More rows than a schedule holds: refused, never cut short. */
+    begin(f);
+    for (int m = 0; m < KP_REPORT_SCHEDULE_MAX + 1; m++)
+        credit(f, a, 1, "promo", CIVIL(2026, 6, 1), CIVIL(2030, 1, 15) + m * 31 * DAY);
+    commit(f);
+    EXPECT(f->s, f->o->report->points(f->s, &q, r), KP_ERR_LIMIT);
+    assert_int_equal(r->n_schedule, 0);
+    free(r);
+}
+
 static kp_family_invitation invitation(int64_t family, int64_t inviter, uint8_t phone,
                                        kp_time created)
 {
@@ -3695,6 +3779,7 @@ int main(void)
         T(test_the_audit_chain_links_every_entry_to_the_one_before),
         T(test_audit_list_filters_by_actor_action_target_time_and_pages_back),
         T(test_dashboard_figures_of_a_period_by_month_and_store),
+        T(test_points_report_of_a_period_and_a_store),
         T(test_families_and_their_members),
         T(test_family_invitations_by_family_and_by_phone),
         T(test_ops_points_since_sums_one_type_under_one_store),

@@ -1,0 +1,79 @@
+/*
+ * report.h: the back office's reports as the store computes them
+ * (kp_store_ops.report, docs/analytics.md "Reports"): figures of the ledger
+ * read in ONE read transaction (a consistent snapshot) on the caller's
+ * connection, a reader for the server, never the writer. Each op states
+ * what it sums; the ratios built on them are the service's (reports.c).
+ *
+ * Points are read from the postings of the program's side of the ledger
+ * (ledger.h), as the dashboard does: program:issued is debited when points
+ * are given, program:redeemed credited when they are spent,
+ * program:expired when they expire, program:adjustment debited by a
+ * manual credit.
+ *
+ * The general contract of store.h holds (errors, transactions). None of
+ * these pointers is NULL; `store` in a query may be NULL or "".
+ */
+#ifndef KOPILKA_REPORT_H
+#define KOPILKA_REPORT_H
+
+#include "kopilka.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a report is asked: the period from <= at < to (instants), months of
+ * the program's clock (an instant t is in the UTC month of t +
+ * utc_offset_minutes), and the store whose operations count (NULL or "" =
+ * every store; per partner later, when partners exist). */
+typedef struct kp_report_query {
+    kp_time from, to;
+    int32_t utc_offset_minutes;
+    const char *store;
+} kp_report_query;
+
+/* Rows of the liability schedule one report holds: kinds x expiry months. */
+enum { KP_REPORT_SCHEDULE_MAX = 256 };
+
+/* The points still on customers' lots of one kind that expire in one
+ * calendar month. */
+typedef struct kp_report_schedule_row {
+    char kind[KP_STR_MAX]; /* the lot's kind, as the program named it */
+    char month[8];         /* "2027-03", the month of expires_at; "never" */
+    int64_t points;        /* the lots' remaining points */
+    int64_t lots;          /* how many lots */
+} kp_report_schedule_row;
+
+typedef struct kp_report_points {
+    /* The period's points, of operations recorded under the store: issued
+     * (net of returns' take-backs), burnt (net of returns' refunds),
+     * expired (never filtered by store: expiry has none), adjusted (points
+     * manual adjustments gave less those they took). */
+    int64_t issued, burnt, expired, adjusted;
+    /* Every posting to a customer's account before `to` (never filtered by
+     * store). */
+    int64_t outstanding;
+    /* Members' revenue: the amounts of the ledger's purchases and returns
+     * (a return's amount counts against it) in the period, at the store. */
+    int64_t members_revenue_minor;
+    /* Accounts with a purchase in the period at the store, and those of
+     * them with a purchase (anywhere) before `from`: retained customers. */
+    int64_t buyers, retained;
+    /* The liability schedule at the time of the read (the lots as they
+     * are, not at `to`; never filtered by store): open lots' remaining
+     * points by kind and expiry month, ordered by kind then month ("never"
+     * last). */
+    size_t n_schedule;
+    kp_report_schedule_row schedule[KP_REPORT_SCHEDULE_MAX];
+} kp_report_points;
+
+typedef struct kp_report_ops {
+    /* (read) The points report of q into *out (zeroed first, and again on
+     * failure), in one snapshot: inside the caller's transaction when one
+     * is open, else one read transaction of its own. KP_ERR_LIMIT when the
+     * schedule has more than KP_REPORT_SCHEDULE_MAX rows, KP_ERR_OVERFLOW
+     * when a sum does not fit in 64 bits (last_error says which). */
+    kp_err (*points)(kp_store *s, const kp_report_query *q, kp_report_points *out);
+} kp_report_ops;
+
+#endif

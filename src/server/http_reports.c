@@ -1,0 +1,156 @@
+/*
+ * http_reports.c: the back office's reports (docs/api.md "Reports",
+ * docs/analytics.md "Reports"): each read on a reader in one snapshot,
+ * never the writer, answered as JSON or, with format=csv, as CSV of one
+ * figure a row (figure,kind,month,value). One function a route, in the
+ * table at the end; http_people.c authenticates and dispatches.
+ */
+#include "http_people.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The answer's form from `format`: false with *e set for another word. */
+static bool wants_csv(const char *format, bool *csv, kp_error *e)
+{
+    *csv = format && strcmp(format, "csv") == 0;
+    if (format == NULL || format[0] == '\0' || *csv || strcmp(format, "json") == 0) return true;
+    kp_error_set(e, KP_ERR_INVALID, "format", "must be json or csv, got %.40s", format);
+    return false;
+}
+
+/* A share in ten-thousandths as a decimal: 2500 -> 0.2500. */
+static void put_share(kp_buf *out, int32_t bp)
+{
+    kp_buf_printf(out, "%d.%04d", (int)(bp / 10000), (int)(bp % 10000));
+}
+
+/* One CSV cell of text, always quoted, its quotes doubled. */
+static void csv_text(kp_buf *out, const char *s)
+{
+    kp_buf_puts(out, "\"");
+    for (const char *p = s; *p; p++) kp_buf_puts(out, *p == '"' ? "\"\"" : (char[]){*p, 0});
+    kp_buf_puts(out, "\"");
+}
+
+/* ---- the points report */
+
+static kp_err do_points(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                        bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    kp_points_report *p = arg;
+    return kp_points_report_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"),
+                                 p, e);
+}
+
+static void points_json(kp_buf *out, const kp_points_report *p)
+{
+    const kp_report_points *f = &p->figures;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "from", p->period.from, false);
+    kp_buf_json_kv_str(out, "to", p->period.to, true);
+    if (p->period.store[0])
+        kp_buf_json_kv_str(out, "store", p->period.store, true);
+    else
+        kp_buf_puts(out, ",\"store\":null");
+    kp_buf_json_kv_i64(out, "issued", f->issued, true);
+    kp_buf_json_kv_i64(out, "burnt", f->burnt, true);
+    kp_buf_json_kv_i64(out, "expired", f->expired, true);
+    kp_buf_json_kv_i64(out, "adjusted", f->adjusted, true);
+    kp_buf_json_kv_i64(out, "outstanding", f->outstanding, true);
+    kp_buf_json_kv_i64(out, "minor_per_point", p->minor_per_point, true);
+    kp_buf_json_kv_i64(out, "liability_minor", p->liability_minor, true);
+    kp_buf_puts(out, ",\"breakage_rate\":");
+    put_share(out, p->breakage_bp);
+    kp_buf_puts(out, ",\"redemption_rate\":");
+    put_share(out, p->redemption_bp);
+    kp_buf_json_kv_i64(out, "members_revenue_minor", f->members_revenue_minor, true);
+    kp_buf_json_kv_i64(out, "cost_minor", p->cost_minor, true);
+    kp_buf_puts(out, ",\"cost_share\":");
+    put_share(out, p->cost_share_bp);
+    kp_buf_json_kv_i64(out, "buyers", f->buyers, true);
+    kp_buf_json_kv_i64(out, "retained", f->retained, true);
+    kp_buf_json_kv_i64(out, "cost_per_retained_minor", p->cost_per_retained_minor, true);
+    kp_buf_puts(out, ",\"schedule\":[");
+    for (size_t i = 0; i < f->n_schedule; i++) {
+        const kp_report_schedule_row *row = &f->schedule[i];
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "kind", row->kind, false);
+        kp_buf_json_kv_str(out, "month", row->month, true);
+        kp_buf_json_kv_i64(out, "points", row->points, true);
+        kp_buf_json_kv_i64(out, "lots", row->lots, true);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "]}");
+}
+
+static void csv_int(kp_buf *out, const char *figure, int64_t v)
+{
+    kp_buf_printf(out, "%s,,,%lld\r\n", figure, (long long)v);
+}
+
+static void csv_share(kp_buf *out, const char *figure, int32_t bp)
+{
+    kp_buf_printf(out, "%s,,,", figure);
+    put_share(out, bp);
+    kp_buf_puts(out, "\r\n");
+}
+
+static void points_csv(kp_buf *out, const kp_points_report *p)
+{
+    const kp_report_points *f = &p->figures;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "figure,kind,month,value\r\n");
+    csv_int(out, "issued", f->issued);
+    csv_int(out, "burnt", f->burnt);
+    csv_int(out, "expired", f->expired);
+    csv_int(out, "adjusted", f->adjusted);
+    csv_int(out, "outstanding", f->outstanding);
+    csv_int(out, "minor_per_point", p->minor_per_point);
+    csv_int(out, "liability_minor", p->liability_minor);
+    csv_share(out, "breakage_rate", p->breakage_bp);
+    csv_share(out, "redemption_rate", p->redemption_bp);
+    csv_int(out, "members_revenue_minor", f->members_revenue_minor);
+    csv_int(out, "cost_minor", p->cost_minor);
+    csv_share(out, "cost_share", p->cost_share_bp);
+    csv_int(out, "buyers", f->buyers);
+    csv_int(out, "retained", f->retained);
+    csv_int(out, "cost_per_retained_minor", p->cost_per_retained_minor);
+    for (size_t i = 0; i < f->n_schedule; i++) {
+        kp_buf_puts(out, "schedule_points,");
+        csv_text(out, f->schedule[i].kind);
+        kp_buf_printf(out, ",%s,%lld\r\n", f->schedule[i].month,
+                      (long long)f->schedule[i].points);
+    }
+}
+
+/* On a reader: never the writer, whose groups the tills wait for. */
+static unsigned route_points(const http_request *r, kp_http_answer *a)
+{
+    kp_error e = {0};
+    bool csv;
+    if (!wants_csv(kp_http_arg("format"), &csv, &e)) return kp_http_error_answer(a->body, &e, NULL);
+    kp_points_report *p = malloc(sizeof *p);
+    if (p == NULL) {
+        kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
+        return kp_http_error_answer(a->body, &e, NULL);
+    }
+    unsigned status = http_office_read(r, do_points, p, a);
+    if (status == 200) {
+        if (csv) {
+            points_csv(a->body, p);
+            a->content_type = "text/csv; charset=utf-8";
+        } else {
+            points_json(a->body, p);
+        }
+    }
+    free(p);
+    return status;
+}
+
+const http_route http_reports_routes[] = {
+    {"GET", "/v1/admin/reports/points", HTTP_STAFF, route_points},
+};
+const size_t http_reports_routes_count = sizeof http_reports_routes / sizeof http_reports_routes[0];

@@ -89,24 +89,38 @@ function Members({ d }) {
   );
 }
 
+/* The schedule's rows [{kind, month, points, lots}] summed by month, in
+ * month order ("never" left out: it has no month). */
+function byExpiryMonth(schedule) {
+  const m = new Map();
+  for (const r of schedule) if (/^\d{4}-\d{2}$/.test(r.month)) m.set(r.month, (m.get(r.month) || 0) + (Number(r.points) || 0));
+  return [...m.keys()].sort().map((month) => ({ month, points: m.get(month) }));
+}
+
 function Points({ d }) {
   const byMonth = d.by_month || [];
-  const schedule = d.by_expiry_month || [];
+  const schedule = d.schedule || [];
+  const months = byExpiryMonth(schedule);
+  const mpp = Number(d.minor_per_point) || 0;
   const m = monthAxes(byMonth);
-  const s = monthAxes(schedule);
+  const s = monthAxes(months);
   return (
     <>
       <div class="grid figures even">
         <Figure label={t('issued')} value={points(d.issued)} />
         <Figure label={t('burnt')} value={points(d.burnt)} />
         <Figure label={t('expired')} value={points(d.expired)} />
-        <Figure label={t('outstanding')} value={points(d.outstanding)} />
+        <Figure label={t('adjusted')} value={points(d.adjusted)} />
+        <Figure label={t('outstanding')} value={points(d.outstanding)} hint={t('outstandingHint')} />
+        <Figure label={t('liabilityMoney')} value={money(d.liability_minor)} />
       </div>
       <div class="grid figures even">
-        <Figure label={t('breakage')} value={percent(d.breakage_rate)} hint={t('breakageHint')} />
-        <Figure label={t('redemption')} value={percent(d.redemption_rate)} hint={t('redemptionHint')} />
+        <Figure label={t('breakage')} value={percent(d.breakage_rate, 2)} hint={t('breakageHint')} />
+        <Figure label={t('redemption')} value={percent(d.redemption_rate, 2)} hint={t('redemptionHint')} />
         <Figure label={t('costShare')} value={percent(d.cost_share, 2)} hint={t('costShareHint')} />
-        <Figure label={t('costRetained')} value={money(d.cost_per_retained_minor)} />
+        <Figure label={t('cost')} value={money(d.cost_minor)} hint={t('costHint', { revenue: money(d.members_revenue_minor) })} />
+        <Figure label={t('costRetained')} value={money(d.cost_per_retained_minor)}
+          hint={d.retained == null ? undefined : t('retainedHint', { retained: number(d.retained), buyers: number(d.buyers) })} />
       </div>
       <div class="chart-pair">
         {byMonth.length > 0 && (
@@ -118,23 +132,23 @@ function Points({ d }) {
               { label: t('expired'), values: column(byMonth, 'expired'), format: points },
             ]} />
         )}
-        {schedule.length > 0 && (
+        {months.length > 0 && (
           <MonthChart title={t('schedule')} tableLabel={t('asTable', { title: t('schedule') })} monthLabel={t('expiryMonth')}
             labels={s.labels} ticks={s.ticks}
-            series={[{ label: t('outstanding'), values: column(schedule, 'points'), format: points, bars: true }]}
-            extra={schedule.some((r) => r.liability_minor != null)
-              ? [{ key: 'liability', label: t('liability'), values: column(schedule, 'liability_minor'), format: money }] : []} />
+            series={[{ label: t('outstanding'), values: column(months, 'points'), format: points, bars: true }]}
+            extra={mpp ? [{ key: 'liability', label: t('liability'), values: months.map((r) => r.points * mpp), format: money }] : []} />
         )}
       </div>
-      <ScrollTable label={t('byKind')} rows={d.by_kind || []} empty={t('none')} caption={t('byKind')} columns={[
-        { key: 'kind', label: t('kind'), render: (r) => word(r.kind) },
-        { key: 'issued', label: t('issued'), num: true, render: (r) => points(r.issued) },
-        { key: 'burnt', label: t('burnt'), num: true, render: (r) => points(r.burnt) },
-        { key: 'expired', label: t('expired'), num: true, render: (r) => points(r.expired) },
-        { key: 'outstanding', label: t('outstanding'), num: true, render: (r) => points(r.outstanding) },
+      <ScrollTable label={t('scheduleByKind')} caption={t('scheduleByKind')} rows={schedule} empty={t('none')} columns={[
+        { key: 'kind', label: t('kind') },
+        { key: 'month', label: t('expiryMonth'), render: (r) => (r.month === 'never' ? t('never') : monthWords(r.month)) },
+        { key: 'points', label: t('outstanding'), num: true, render: (r) => points(r.points) },
+        { key: 'lots', label: t('lots'), num: true, render: (r) => number(r.lots) },
+        ...(mpp ? [{ key: 'money', label: t('liability'), num: true, render: (r) => money(Number(r.points) * mpp) }] : []),
       ]} />
-      <More obj={d} known={['from', 'to', 'store', 'tier', 'issued', 'burnt', 'expired', 'outstanding', 'breakage_rate',
-        'redemption_rate', 'cost_share', 'cost_per_retained_minor']} />
+      <More obj={d} known={['from', 'to', 'store', 'tier', 'issued', 'burnt', 'expired', 'adjusted', 'outstanding',
+        'minor_per_point', 'liability_minor', 'breakage_rate', 'redemption_rate', 'members_revenue_minor', 'cost_minor',
+        'cost_share', 'buyers', 'retained', 'cost_per_retained_minor']} />
     </>
   );
 }
@@ -204,7 +218,8 @@ export function Reports({ onExpired }) {
   const kind = KINDS.includes(route.query.get('r')) ? route.query.get('r') : 'members';
   const [form, setForm] = useState({ from: monthStart(11), to: isoDay(), store: '', tier: '' });
   const [shown, setShown] = useState(form);
-  const q = reportQuery(shown);
+  /* The points report has no tier (a lot's points are not a tier's). */
+  const q = reportQuery(kind === 'points' ? { ...shown, tier: '' } : shown);
   const data = useLoad(expiring(onExpired, () => api('GET', `/v1/admin/reports/${kind}?` + q)), [kind, q]);
   const errs = data.error ? data.error.byField() : {};
   const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
@@ -231,7 +246,9 @@ export function Reports({ onExpired }) {
           <Field label={t('from')} name="from" type="date" value={form.from} required onInput={set('from')} error={errs.from} />
           <Field label={t('to')} name="to" type="date" value={form.to} required onInput={set('to')} error={errs.to} />
           <Field label={t('store')} name="store" value={form.store} onInput={set('store')} error={errs.store} />
-          <Field label={t('tier')} name="tier" value={form.tier} onInput={set('tier')} error={errs.tier} />
+          {kind !== 'points' && (
+            <Field label={t('tier')} name="tier" value={form.tier} onInput={set('tier')} error={errs.tier} />
+          )}
           <div class="actions field-actions">
             <Button type="submit" busy={data.loading}>{t('show')}</Button>
           </div>
@@ -245,9 +262,9 @@ export function Reports({ onExpired }) {
             <h2 id="report-h" ref={resultRef} tabIndex={-1}>
               {t(kind)} · {t('period', { from: date(shown.from), to: date(shown.to) })} ·{' '}
               {shown.store ? t('inStore', { store: shown.store }) : t('allStores')}
-              {shown.tier ? ' · ' + t('tier') + ' ' + shown.tier : ''}
+              {shown.tier && kind !== 'points' ? ' · ' + t('tier') + ' ' + shown.tier : ''}
             </h2>
-            <a class="btn btn-secondary" href={`/v1/admin/reports/${kind}?` + reportQuery(shown, 'csv')} download={`${kind}.csv`}>
+            <a class="btn btn-secondary" href={`/v1/admin/reports/${kind}?` + reportQuery(kind === 'points' ? { ...shown, tier: '' } : shown, 'csv')} download={`${kind}.csv`}>
               {t('csv', { name: t(kind) })}
             </a>
           </div>

@@ -191,24 +191,28 @@ test('the points report in Russian on a phone', async () => {
   await page.context().close();
 });
 
-const MONTHS = (issued) => [
-  { month: '2026-01', issued: issued, burnt: 100, expired: 0, liability: issued - 100, revenue_minor: 1000000, cost_minor: 10000, cost_share: 0.01 },
-  { month: '2026-02', issued: issued * 2, burnt: 300, expired: 50, liability: issued * 3 - 450, revenue_minor: 2000000, cost_minor: 30000, cost_share: 0.015 },
-];
+/* A month or total of kopilka simulate --json (src/service/simulate.c). */
+const M = (month, o) => ({
+  ...(month ? { month } : {}), receipts: 10, receipts_without_card: 5, revenue_minor: 1000000, member_revenue_minor: 600000,
+  discount_minor: 0, points_paid_minor: 0, issued: 0, burnt: 0, expired: 0, liability: 0, liability_minor: 0,
+  cost_minor: 0, cost_share_bp: 0, accrued_cost_minor: 0, margin_impact_bp: 0, ...o,
+});
 const RESULT = {
-  receipts: 1234,
   candidate: {
-    totals: { issued: 3000, burnt: 400, expired: 50, liability: 2550, revenue_minor: 3000000, cost_minor: 40000, cost_share: 0.0133 },
-    months: MONTHS(1000),
-    rules: [{ rule: 'base', points: 1000 }, { rule: 'labor-x2', points: 2000 }],
+    receipts: 1234, cards: 56, skipped: 0, minor_per_point: 100,
+    months: [M('2026-01', { issued: 1000, burnt: 100, liability: 900, cost_minor: 10000, cost_share_bp: 100 }),
+      M('2026-02', { issued: 2000, burnt: 300, expired: 50, liability: 2550, cost_minor: 30000, cost_share_bp: 150 })],
+    rules: [{ rule: 'base', kind: 'earn_percent', points: 1000, points_minor: 100000, discount_minor: 0 },
+      { rule: 'labor-x2', kind: 'earn_percent', points: 2000, points_minor: 200000, discount_minor: 0 }],
+    total: M(null, { receipts: 20, revenue_minor: 2000000, issued: 3000, burnt: 400, expired: 50, liability: 2550,
+      cost_minor: 40000, cost_share_bp: 200, margin_impact_bp: -1500 }),
   },
   baseline: {
-    totals: { issued: 0, burnt: 0, expired: 0, liability: 0, revenue_minor: 3000000, cost_minor: 90000, discount_minor: 90000, cost_share: 0.03 },
-    months: [
-      { month: '2026-01', issued: 0, burnt: 0, expired: 0, liability: 0, revenue_minor: 1000000, cost_minor: 30000, discount_minor: 30000, cost_share: 0.03 },
-      { month: '2026-02', issued: 0, burnt: 0, expired: 0, liability: 0, revenue_minor: 2000000, cost_minor: 60000, discount_minor: 60000, cost_share: 0.03 },
-    ],
-    rules: [],
+    receipts: 1234, cards: 56, skipped: 0, minor_per_point: 100,
+    months: [M('2026-01', { discount_minor: 30000, cost_minor: 30000, cost_share_bp: 300 }),
+      M('2026-02', { discount_minor: 60000, cost_minor: 60000, cost_share_bp: 300 })],
+    rules: [{ rule: 'cumulative', kind: 'discount_cumulative', points: 0, points_minor: 0, discount_minor: 90000 }],
+    total: M(null, { receipts: 20, revenue_minor: 2000000, discount_minor: 90000, cost_minor: 90000, cost_share_bp: 450 }),
   },
 };
 
@@ -249,7 +253,7 @@ test('the program model (answers mocked): files, errors, the run, its progress a
   await page.getByLabel('Redemption share').fill('0,6');
   await page.getByLabel('From').fill('2026-01-01');
   await page.getByRole('button', { name: 'Run', exact: true }).click();
-  await page.getByText('Run finished: 1,234 receipts.').waitFor();
+  await page.getByText('Run finished: 1,234 receipts, 56 cards.').waitFor();
   assert.equal(polls, 3);
   assert.equal(posted.length, 1);
   assert.deepEqual(posted[0].program, real);
@@ -261,6 +265,8 @@ test('the program model (answers mocked): files, errors, the run, its progress a
   const totals = page.getByRole('table').first();
   const row = totals.getByRole('row', { name: /^Cost RUB/ });
   assert.deepEqual(await row.getByRole('cell').allTextContents(), ['Cost', rub(40000), rub(90000), rub(-50000)]);
+  const share = totals.getByRole('row', { name: /^Cost \/ revenue/ });
+  assert.deepEqual(await share.getByRole('cell').allTextContents(), ['Cost / revenue', '2%', '4.5%', '-2.5%']);
   await page.getByRole('heading', { name: 'A discount instead of the bonus' }).waitFor();
   const rules = page.getByRole('heading', { name: 'Rules that cost most' }).locator('xpath=following-sibling::div[1]');
   assert.deepEqual(await rules.locator('tbody td:first-child').allTextContents(), ['labor-x2', 'base']);

@@ -7,11 +7,14 @@
 // shown month by month beside the program compared with — charts with
 // their tables, totals side by side, the rules that cost most, and the
 // discount alternative when that is what was compared.
-// The result read here: {receipts, candidate, baseline?}, each side
-// {totals, months: [{month, ...}], rules: [{rule, points}]} with the
-// figures issued, burnt, expired, liability, liability_minor,
-// revenue_minor, cost_minor, discount_minor, cost_share,
-// margin_impact_minor (a figure missing shows as "—").
+// The result read is kopilka simulate --json's (src/service/simulate.c,
+// kp_sim_json): {candidate, baseline|null}, each {receipts, cards,
+// skipped, minor_per_point, months: [{month, ...}], rules: [{rule, kind,
+// points, points_minor, discount_minor}], total} with the figures
+// receipts, revenue_minor, member_revenue_minor, discount_minor,
+// points_paid_minor, issued, burnt, expired, liability, liability_minor,
+// cost_minor, cost_share_bp, accrued_cost_minor, margin_impact_bp. An empty
+// "compare with" sends the running program as the baseline.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { makeT, useLang, money, points, number, percent } from '../lib/i18n.js';
@@ -48,18 +51,25 @@ function share(p) {
   return 0;
 }
 
-/* The figures of the totals table: [key, label, format]. */
+const bp = (v) => (v == null ? null : Number(v) / 10000);
+const pct2 = (v) => percent(v, 2);
+
+/* The figures of the totals table: [label, value of a month or total, format]. */
 const FIGURES = [
-  ['issued', 'issued', points],
-  ['burnt', 'burnt', points],
-  ['expired', 'expired', points],
-  ['liability', 'liability', points],
-  ['liability_minor', 'liabilityMoney', money],
-  ['revenue_minor', 'revenue', money],
-  ['cost_minor', 'cost', money],
-  ['discount_minor', 'discount', money],
-  ['cost_share', 'costShare', (v) => percent(v, 2)],
-  ['margin_impact_minor', 'margin', money],
+  ['receipts', (m) => m.receipts, number],
+  ['revenue', (m) => m.revenue_minor, money],
+  ['memberRevenue', (m) => m.member_revenue_minor, money],
+  ['issued', (m) => m.issued, points],
+  ['burnt', (m) => m.burnt, points],
+  ['expired', (m) => m.expired, points],
+  ['liability', (m) => m.liability, points],
+  ['liabilityMoney', (m) => m.liability_minor, money],
+  ['discount', (m) => m.discount_minor, money],
+  ['pointsPaid', (m) => m.points_paid_minor, money],
+  ['cost', (m) => m.cost_minor, money],
+  ['costShare', (m) => bp(m.cost_share_bp), pct2],
+  ['accrued', (m) => m.accrued_cost_minor, money],
+  ['margin', (m) => bp(m.margin_impact_bp), pct2],
 ];
 
 function ProgramInput({ label, fileLabel, textLabel, hint, text, setText, error, children }) {
@@ -85,37 +95,41 @@ function Results({ result, baseName }) {
   const baseMonths = new Map(((base && base.months) || []).map((m) => [m.month, m]));
   const aligned = months.map((m) => baseMonths.get(m.month) || {});
   const { labels, ticks } = monthAxes(months);
-  const ct = cand.totals || {};
-  const bt = (base && base.totals) || {};
-  const present = FIGURES.filter(([k]) => ct[k] != null || bt[k] != null);
-  const rules = [...(cand.rules || [])].sort((a, b) => Number(b.points) - Number(a.points));
-  const ruleTotal = rules.reduce((s, r) => s + (Number(r.points) || 0), 0);
-  const isDiscount = base && (Number(bt.discount_minor) > 0 || result.baseline_kind === 'discount');
-  const pair = (key, fmt) => [
-    { label: t('cand'), values: column(months, key), format: fmt },
-    ...(base ? [{ label: baseName, values: column(aligned, key), format: fmt }] : []),
+  const ct = cand.total || {};
+  const bt = (base && base.total) || {};
+  const rows = FIGURES.map(([label, get, fmt]) => ({ label: t(label), c: get(ct), b: get(bt), fmt }))
+    .filter((r) => r.c != null || r.b != null);
+  const costOf = (r) => (Number(r.points_minor) || 0) + (Number(r.discount_minor) || 0);
+  const rules = [...(cand.rules || [])].sort((a, b) => costOf(b) - costOf(a));
+  const ruleTotal = rules.reduce((s, r) => s + costOf(r), 0);
+  const discount = base && (Number(bt.discount_minor) > 0 || Number(ct.discount_minor) > 0);
+  const pair = (get, fmt) => [
+    { label: t('cand'), values: months.map((m) => Number(get(m)) || 0), format: fmt },
+    ...(base ? [{ label: baseName, values: aligned.map((m) => Number(get(m)) || 0), format: fmt }] : []),
   ];
   return (
     <>
+      <Alert kind="ok">{t('done', { receipts: number(cand.receipts), cards: number(cand.cards) })}</Alert>
+      {Number(cand.skipped) > 0 && <Alert kind="info">{t('skipped', { n: number(cand.skipped) })}</Alert>}
       <h3>{t('totals')}</h3>
-      <ScrollTable label={t('totals')} rows={present.map(([k, label, fmt]) => ({ k, label: t(label), fmt }))} columns={[
+      <ScrollTable label={t('totals')} rows={rows} columns={[
         { key: 'label', label: t('measure') },
-        { key: 'c', label: t('cand'), num: true, render: (r) => r.fmt(ct[r.k]) },
+        { key: 'c', label: t('cand'), num: true, render: (r) => r.fmt(r.c) },
         ...(base ? [
-          { key: 'b', label: baseName, num: true, render: (r) => r.fmt(bt[r.k]) },
+          { key: 'b', label: baseName, num: true, render: (r) => r.fmt(r.b) },
           { key: 'd', label: t('diff'), num: true,
-            render: (r) => (ct[r.k] == null || bt[r.k] == null ? '—' : r.fmt(Number(ct[r.k]) - Number(bt[r.k]))) },
+            render: (r) => (r.c == null || r.b == null ? '—' : r.fmt(Number(r.c) - Number(r.b))) },
         ] : []),
       ]} />
-      {isDiscount && (
+      {discount && (
         <section aria-labelledby="disc-h" class="card">
           <h3 id="disc-h">{t('discountAlt')}</h3>
           <p class="muted">{t('discountAltHint')}</p>
           <div class="grid figures even">
-            <div class="card"><div class="figure-label">{t('cand')} · {t('cost')}</div><div class="figure">{money(ct.cost_minor)}</div></div>
-            <div class="card"><div class="figure-label">{t('discount')}</div><div class="figure">{money(bt.discount_minor ?? bt.cost_minor)}</div></div>
-            <div class="card"><div class="figure-label">{t('cand')} · {t('costShare')}</div><div class="figure">{percent(ct.cost_share, 2)}</div></div>
-            <div class="card"><div class="figure-label">{baseName} · {t('costShare')}</div><div class="figure">{percent(bt.cost_share, 2)}</div></div>
+            {[[t('cand'), ct], [baseName, bt]].flatMap(([name, x]) => [
+              <div class="card" key={name + 'c'}><div class="figure-label">{name} · {t('cost')}</div><div class="figure">{money(x.cost_minor)}</div></div>,
+              <div class="card" key={name + 's'}><div class="figure-label">{name} · {t('costShare')}</div><div class="figure">{pct2(bp(x.cost_share_bp))}</div></div>,
+            ])}
           </div>
         </section>
       )}
@@ -133,17 +147,20 @@ function Results({ result, baseName }) {
             ]}
             extra={[{ key: 'expired', label: t('cand') + ': ' + t('expired'), values: column(months, 'expired'), format: points }]} />
           <MonthChart title={t('chartCost')} tableLabel={t('asTable', { title: t('chartCost') })} monthLabel={t('month')}
-            labels={labels} ticks={ticks} series={pair('cost_share', (v) => percent(v, 2))}
+            labels={labels} ticks={ticks} series={pair((m) => bp(m.cost_share_bp), pct2)}
             extra={[{ key: 'cost', label: t('cand') + ': ' + t('cost'), values: column(months, 'cost_minor'), format: money }]} />
           <MonthChart title={t('chartLiability')} tableLabel={t('asTable', { title: t('chartLiability') })} monthLabel={t('month')}
-            labels={labels} ticks={ticks} series={pair('liability', points)} />
+            labels={labels} ticks={ticks} series={pair((m) => m.liability, points)} />
         </div>
       )}
       <h3>{t('rules')}</h3>
       <ScrollTable label={t('rules')} rows={rules.slice(0, 20)} columns={[
         { key: 'rule', label: t('rule'), render: (r) => <code>{r.rule}</code> },
+        { key: 'kind', label: t('ruleKind'), render: (r) => <code>{r.kind}</code> },
         { key: 'points', label: t('points'), num: true, render: (r) => points(r.points) },
-        { key: 'share', label: t('share'), num: true, render: (r) => (ruleTotal ? percent(Number(r.points) / ruleTotal) : '—') },
+        { key: 'points_minor', label: t('pointsMoney'), num: true, render: (r) => money(r.points_minor) },
+        { key: 'discount_minor', label: t('discount'), num: true, render: (r) => money(r.discount_minor) },
+        { key: 'share', label: t('share'), num: true, render: (r) => (ruleTotal ? percent(costOf(r) / ruleTotal) : '—') },
       ]} />
     </>
   );
@@ -174,11 +191,16 @@ export function Simulate({ onExpired }) {
     if (run && run.state !== 'running' && resultRef.current) resultRef.current.focus();
   }, [run && run.state]);
 
-  async function fromRunning() {
+  /* The running program (or undefined, the error kept). */
+  async function runningProgram() {
     const list = await act.run(() => api('GET', '/v1/admin/programs'));
-    if (!list || !list.running) return;
+    if (!list || !list.running) return undefined;
     const r = await act.run(() => api('GET', '/v1/admin/programs/' + list.running));
-    if (r) setCand(JSON.stringify(r.program, null, 2));
+    return r ? r.program : undefined;
+  }
+  async function fromRunning() {
+    const p = await runningProgram();
+    if (p) setCand(JSON.stringify(p, null, 2));
   }
   async function start(ev) {
     ev.preventDefault();
@@ -199,6 +221,10 @@ export function Simulate({ onExpired }) {
     setLocal(errs);
     if (Object.keys(errs).length) return;
     setRun(null);
+    if (!body.baseline) {
+      body.baseline = await runningProgram();
+      if (!body.baseline) return;
+    }
     const r = await act.run(() => api('POST', '/v1/admin/simulations', body));
     if (r) setRun({ id: r.id, state: 'running', progress: 0, baseName: b.program ? b.program.name || t('base') : t('current') });
   }
@@ -250,10 +276,7 @@ export function Simulate({ onExpired }) {
           )}
           {run.state === 'failed' && <Alert kind="error">{t('failed', { message: run.error || run.message || '' })}</Alert>}
           {run.state === 'done' && run.result && (
-            <>
-              <Alert kind="ok">{t('done', { receipts: number(run.result.receipts) })}</Alert>
-              <Results result={run.result} baseName={run.baseName} />
-            </>
+            <Results result={run.result} baseName={run.baseName} />
           )}
         </section>
       )}

@@ -15,7 +15,7 @@
 // English.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKopilka, launch, newPage, assertClean, checkA11y, snap, PASSWORD, PHONE } from './harness.mjs';
+import { startKopilka, launch, officePage, assertClean, checkA11y, snap, PHONE } from './harness.mjs';
 
 let k, browser, admin;
 
@@ -49,15 +49,7 @@ after(async () => {
   await k?.stop();
 });
 
-async function office(path, { lang = 'en', viewport, login = 'anna' } = {}) {
-  const page = await newPage(browser, { lang, viewport });
-  await page.goto(k.base + '/office#' + path);
-  await page.getByLabel(lang === 'ru' ? 'Логин' : 'Login').fill(login);
-  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill(PASSWORD);
-  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Log in' }).click();
-  await page.getByRole('navigation', { name: lang === 'ru' ? 'Разделы' : 'Sections' }).waitFor();
-  return page;
-}
+const office = (path, opts = {}) => officePage(browser, k, path, { login: 'anna', ...opts });
 
 const MEMBERS = {
   members: { receipts: 120, revenue_minor: 4200000, average_receipt_minor: 35000 },
@@ -233,7 +225,7 @@ test('the program model (answers mocked): files, errors, the run, its progress a
   });
   await page.getByRole('heading', { name: 'Program model', level: 1 }).waitFor();
   await page.getByRole('button', { name: 'Run', exact: true }).click();
-  await page.getByText('Paste or pick a program file.').waitFor();
+  await page.getByText('Paste a program or choose a file.').waitFor();
   assert.equal(await page.getByLabel('Candidate (JSON)').getAttribute('aria-invalid'), 'true');
   await page.getByLabel('Candidate (JSON)').fill('{ not json');
   await page.getByRole('button', { name: 'Run', exact: true }).click();

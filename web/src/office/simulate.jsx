@@ -26,22 +26,16 @@ import discountProgram from '../../../examples/cumulative-discount.json';
 import '../lib/data.css';
 import './analytics.css';
 import { ScrollTable } from './people.jsx';
+import { parseProgram } from './programs.jsx';
 import { strings } from './simulate.strings.js';
 
 const t = makeT(strings);
 const POLL_MS = 400;
 
-/* Text as a program object, or {error}. Empty text is {} when optional. */
-function parseProgram(text, optional) {
-  if (!text.trim()) return optional ? {} : { error: t('empty') };
-  let program;
-  try {
-    program = JSON.parse(text);
-  } catch (e) {
-    return { error: t('notJson', { message: e.message }) };
-  }
-  if (!program || typeof program !== 'object' || Array.isArray(program)) return { error: t('notObject') };
-  return { program };
+/* Text as a program object, or {error} (programs.jsx's words). Empty
+ * text is {} when optional. */
+function programOf(text, optional) {
+  return optional && !text.trim() ? {} : parseProgram(text);
 }
 
 /* A run's progress as a share 0..1 (a number, or {done, total}). */
@@ -204,8 +198,8 @@ export function Simulate({ onExpired }) {
   }
   async function start(ev) {
     ev.preventDefault();
-    const c = parseProgram(cand, false);
-    const b = parseProgram(base, true);
+    const c = programOf(cand, false);
+    const b = programOf(base, true);
     const errs = {};
     if (c.error) errs.program = c.error;
     if (b.error) errs.baseline = b.error;

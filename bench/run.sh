@@ -17,7 +17,11 @@
 # Usage: bench/run.sh [seconds=10] [connections=64] [--no-peer] [--pg] [--instances N] [--notify]
 # Environment: WARMUP (seconds, default 1), LOADGEN_THREADS (1 or 2, default 1),
 #              PORT (default: a free port from 20000..59999),
-#              KOPILKA_PG_WRITERS (writer connections an instance, with --pg).
+#              KOPILKA_PG_WRITERS (writer connections an instance, with --pg),
+#              BENCH_BESIDE (a program run beside the load, from the warm-up's
+#              start to the load's end, with BENCH_PORT, BENCH_TOKEN (an
+#              auditor's session) and BENCH_OUT (a file whose lines it counts
+#              in the summary): bench/report_load.sh's report loop).
 set -euo pipefail
 
 secs=10
@@ -173,6 +177,11 @@ JSON
     printf 'bench staff password\n' >"$tmp/staff.pw"
     quiet "$kopilka" staff add "$db" --login bench --role admin --password-file "$tmp/staff.pw"
 fi
+if [ -n "${BENCH_BESIDE:-}" ]; then
+    printf 'bench staff password\n' >"$tmp/auditor.pw"
+    quiet "$kopilka" staff add "$db" --login bench_auditor --role auditor \
+        --password-file "$tmp/auditor.pw"
+fi
 ports=()
 for i in $(seq "$instances"); do
     if [ "$i" -eq 1 ] && [ -n "${PORT:-}" ]; then port=$PORT; else port=$(free_port); fi
@@ -216,6 +225,21 @@ thread_ticks() {
     done; done | awk 'NF == 2 {sum[$1] += $2} END {for (k in sum) print k, sum[k]}' | sort
 }
 
+beside_pid=
+if [ -n "${BENCH_BESIDE:-}" ]; then
+    token=$(curl -sf -X POST "http://127.0.0.1:${ports[0]}/v1/admin/login" \
+        -H 'Content-Type: application/json' \
+        -d '{"login": "bench_auditor", "password": "bench staff password"}' \
+        | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+    [ -n "$token" ] || { echo "run.sh: the auditor's login failed" >&2; exit 1; }
+    : >"$tmp/beside.out"
+    BENCH_PORT=${ports[0]} BENCH_TOKEN=$token BENCH_OUT=$tmp/beside.out \
+        "$BENCH_BESIDE" >"$tmp/beside.log" 2>&1 &
+    beside_pid=$!
+    fake_pids+=("$beside_pid")
+    say "beside the load: $BENCH_BESIDE"
+fi
+
 say "loadgen: $conns connections over $instances server(s), ${warmup}s warm-up + ${secs}s"
 lg_rc=0
 lg_pids=()
@@ -232,6 +256,11 @@ sleep "$warmup"
 thread_ticks >"$tmp/ticks0"
 for pid in "${lg_pids[@]}"; do wait "$pid" || lg_rc=$?; done
 thread_ticks >"$tmp/ticks1"
+if [ -n "$beside_pid" ]; then
+    kill -TERM "$beside_pid" 2>/dev/null || true
+    wait "$beside_pid" 2>/dev/null || true
+    echo "beside: $(grep -c . "$tmp/beside.out" || true) lines from $BENCH_BESIDE"
+fi
 for i in $(seq "$instances"); do
     [ "$instances" -eq 1 ] || echo "-- instance $i (port ${ports[$((i - 1))]})"
     cat "$tmp/loadgen$i.out"

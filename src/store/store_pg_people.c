@@ -1286,15 +1286,33 @@ static void q_dashboard_make(void)
     }
 }
 
-/* The four queries in one round trip; outside a transaction inside one of
- * their own in REPEATABLE READ, so all four read one snapshot (in READ
- * COMMITTED each statement would take its own). */
+/* Runs n statements in one round trip; outside a transaction inside one of
+ * their own in REPEATABLE READ, so all read one snapshot (in READ
+ * COMMITTED each statement would take its own). r[i] gets each result. */
+static kp_err pipe_snapshot(pg_store *s, pg_stmt *stmts, const pg_params *p, PGresult **r, int n)
+{
+    bool own = !in_txn(s);
+    kp_err err = pg_pipe_begin(s, s->pipe);
+    if (err) return err;
+    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_begin, NULL, -1, NULL);
+    for (int i = 0; i < n; i++) pg_pipe_query(s, s->pipe, &stmts[i], &p[i], &r[i]);
+    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_commit, NULL, -1, NULL);
+    err = pg_pipe_end(s, s->pipe);
+    if (err && own && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        char why[sizeof s->base.last_error];
+        snprintf(why, sizeof why, "%s", s->base.last_error);
+        pg_exec(s, "ROLLBACK");
+        snprintf(s->base.last_error, sizeof s->base.last_error, "%s", why);
+    }
+    return err;
+}
+
+/* The four queries in one snapshot (pipe_snapshot). */
 static kp_err pp_dashboard(kp_store *st, const kp_dashboard_query *dq, kp_dashboard *out)
 {
     pg_store *s = P(st);
     memset(out, 0, sizeof *out);
     pthread_once(&q_dashboard_once, q_dashboard_make);
-    bool own = !in_txn(s);
     pg_params p[STORE_DASHBOARD_PARTS];
     PGresult *r[STORE_DASHBOARD_PARTS] = {0};
     for (int part = 0; part < STORE_DASHBOARD_PARTS; part++) {
@@ -1305,19 +1323,7 @@ static kp_err pp_dashboard(kp_store *st, const kp_dashboard_query *dq, kp_dashbo
         for (int i = 0; i < q->n_ints; i++) pg_p_int(&p[part], ints[i]);
         if (q->has_store) pg_p_text(&p[part], store_dashboard_store(dq));
     }
-    kp_err err = pg_pipe_begin(s, s->pipe);
-    if (err) return err;
-    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_begin, NULL, -1, NULL);
-    for (int part = 0; part < STORE_DASHBOARD_PARTS; part++)
-        pg_pipe_query(s, s->pipe, &q_dashboard[part], &p[part], &r[part]);
-    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_commit, NULL, -1, NULL);
-    err = pg_pipe_end(s, s->pipe);
-    if (err && own && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
-        char why[sizeof s->base.last_error];
-        snprintf(why, sizeof why, "%s", s->base.last_error);
-        pg_exec(s, "ROLLBACK");
-        snprintf(s->base.last_error, sizeof s->base.last_error, "%s", why);
-    }
+    kp_err err = pipe_snapshot(s, q_dashboard, p, r, STORE_DASHBOARD_PARTS);
     for (int part = 0; part < STORE_DASHBOARD_PARTS; part++) {
         for (int i = 0; err == KP_OK && r[part] && i < PQntuples(r[part]); i++)
             err = store_dashboard_fold(out, (store_dashboard_part)part, pg_int(r[part], i, 0),
@@ -1341,14 +1347,12 @@ static void q_points_make(void)
     }
 }
 
-/* The five queries in one round trip, in one REPEATABLE READ snapshot of
- * their own outside a transaction (as the dashboard's). */
+/* The five queries in one snapshot (pipe_snapshot). */
 static kp_err pr_points(kp_store *st, const kp_report_query *q, kp_report_points *out)
 {
     pg_store *s = P(st);
     memset(out, 0, sizeof *out);
     pthread_once(&q_points_once, q_points_make);
-    bool own = !in_txn(s);
     pg_params p[STORE_POINTS_PARTS];
     PGresult *r[STORE_POINTS_PARTS] = {0};
     for (int part = 0; part < STORE_POINTS_PARTS; part++) {
@@ -1363,19 +1367,7 @@ static kp_err pr_points(kp_store *st, const kp_report_query *q, kp_report_points
                 pg_p_int(&p[part], v);
         }
     }
-    kp_err err = pg_pipe_begin(s, s->pipe);
-    if (err) return err;
-    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_begin, NULL, -1, NULL);
-    for (int part = 0; part < STORE_POINTS_PARTS; part++)
-        pg_pipe_query(s, s->pipe, &q_points[part], &p[part], &r[part]);
-    if (own) pg_pipe_send(s, s->pipe, &q_dashboard_commit, NULL, -1, NULL);
-    err = pg_pipe_end(s, s->pipe);
-    if (err && own && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
-        char why[sizeof s->base.last_error];
-        snprintf(why, sizeof why, "%s", s->base.last_error);
-        pg_exec(s, "ROLLBACK");
-        snprintf(s->base.last_error, sizeof s->base.last_error, "%s", why);
-    }
+    kp_err err = pipe_snapshot(s, q_points, p, r, STORE_POINTS_PARTS);
     for (int part = 0; part < STORE_POINTS_PARTS; part++) {
         char kind[KP_STR_MAX];
         for (int i = 0; err == KP_OK && r[part] && i < PQntuples(r[part]); i++) {

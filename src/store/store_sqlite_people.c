@@ -933,6 +933,22 @@ static void bind_named_text(sqlite3_stmt *st, const char *name, const char *v)
     if (i > 0) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
+/* Outside a transaction, one read transaction for a report's queries
+ * (*own then true): a commit between two of them would otherwise show in
+ * one figure and not in another. */
+static kp_err snapshot_begin(sqlite_people *p, bool *own)
+{
+    *own = sqlite3_get_autocommit(p->db) != 0;
+    int rc = *own ? sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL) : SQLITE_OK;
+    if (rc != SQLITE_OK) *own = false;
+    return rc == SQLITE_OK ? KP_OK : fail(p, rc);
+}
+
+static void snapshot_end(sqlite_people *p, bool own, kp_err err)
+{
+    if (own) sqlite3_exec(p->db, err == KP_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+}
+
 /* Runs one of store_report.h's queries and folds each row into d. */
 static kp_err report_part(sqlite_people *p, const kp_dashboard_query *dq,
                           store_dashboard_part part, kp_dashboard *d)
@@ -966,18 +982,11 @@ static kp_err sp_dashboard(kp_store *s, const kp_dashboard_query *dq, kp_dashboa
 {
     sqlite_people *p = P(s);
     memset(out, 0, sizeof *out);
-    /* Outside a transaction, one read transaction for the four queries: a
-     * commit between two of them would otherwise show in one figure and not
-     * in another. */
-    bool own = sqlite3_get_autocommit(p->db) != 0;
-    if (own) {
-        int rc = sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) return fail(p, rc);
-    }
-    kp_err err = KP_OK;
+    bool own;
+    kp_err err = snapshot_begin(p, &own);
     for (int part = 0; err == KP_OK && part < STORE_DASHBOARD_PARTS; part++)
         err = report_part(p, dq, (store_dashboard_part)part, out);
-    if (own) sqlite3_exec(p->db, err == KP_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    snapshot_end(p, own, err);
     if (err) memset(out, 0, sizeof *out);
     return err;
 }
@@ -1016,16 +1025,11 @@ static kp_err sr_points(kp_store *s, const kp_report_query *q, kp_report_points 
 {
     sqlite_people *p = P(s);
     memset(out, 0, sizeof *out);
-    /* One read transaction for the five queries, as the dashboard's. */
-    bool own = sqlite3_get_autocommit(p->db) != 0;
-    if (own) {
-        int rc = sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) return fail(p, rc);
-    }
-    kp_err err = KP_OK;
+    bool own;
+    kp_err err = snapshot_begin(p, &own);
     for (int part = 0; err == KP_OK && part < STORE_POINTS_PARTS; part++)
         err = points_part(p, q, (store_points_part)part, out);
-    if (own) sqlite3_exec(p->db, err == KP_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    snapshot_end(p, own, err);
     if (err) memset(out, 0, sizeof *out);
     return err;
 }

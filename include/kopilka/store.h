@@ -418,6 +418,13 @@ typedef struct kp_store_ops {
     /* An account's operations, newest first, at most `limit`. */
     kp_err (*history)(kp_store *s, int64_t account_id, kp_history_item *items, size_t limit,
                       size_t *n);
+    /* (read) The purchases and returns with from <= at < to (to = 0: no
+     * end), in (at, id) order: fn(ctx, row) for each, its id, type,
+     * account, card, store, receipt, at, figures, original_op_id, detail
+     * and response set (request_hash not); false from fn stops the scan
+     * (KP_OK). The economic model's history (src/service/simulate.c). */
+    kp_err (*ops_scan)(kp_store *s, kp_time from, kp_time to,
+                       bool (*fn)(void *ctx, const kp_op_row *row), void *ctx);
     /* Checks the database's structure (integrity(false)) unless this
      * connection just did, then every invariant of the ledger (stated once
      * for every backend in src/store/store_invariants.c) and the audit

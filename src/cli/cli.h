@@ -44,6 +44,9 @@ int cmd_birthday_set(int argc, char **argv);
 /* cmd_migrate.c */
 int cmd_migrate(int argc, char **argv);
 
+/* cmd_simulate.c */
+int cmd_simulate(int argc, char **argv);
+
 /* cmd_recover.c */
 int cmd_recover(int argc, char **argv);
 /* Removes every `name` (an option without a value, "--accept-loss") from

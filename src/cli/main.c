@@ -165,6 +165,20 @@ static const kp_command commands[] = {
      "transaction). Exits 0 when every step succeeded, 1 when one failed (a message it could "
      "not settle is sent again once its lease ends).",
      cmd_deliver},
+    {"simulate",
+     "kopilka simulate --history FILE.csv|DB --program FILE.json [--baseline FILE.json] "
+     "[--redemption R] [--from DATE] [--to DATE] [--threads N] [--json]",
+     "The economic model (docs/analytics.md): replays every receipt of a sales history (the "
+     "sales CSV: at,store,receipt,card,kind,sku,category,amount,qty; or a database: its "
+     "ledger's purchases and returns and its sales) through the engine and ledger a till uses, each card's account in memory and its points expiring as time "
+     "passes, under the candidate program and the baseline side by side. With --redemption "
+     "R (0..1) each member burns at each purchase the share R of what the rules allow, "
+     "rounded down; without it, what the ledger burnt (a database) or nothing (a CSV). "
+     "Prints month by month the revenue, discounts, points issued, "
+     "burnt and expired, the liability, the cost as a share of revenue and the margin impact, "
+     "and the rules that cost most; --json for machines. --threads N (default 2) splits the "
+     "cards; the result is the same for any N.",
+     cmd_simulate},
     {"tick", "kopilka tick DB [--now TIME]",
      "Runs the time-driven work due at TIME (default: now) as the server's scheduler does: "
      "expiry of points, birthday and tenure grants, tier reviews; each due item exactly once, "

@@ -30,6 +30,7 @@ static const char *const route_words[] = {
     "decline",     "remove",
     "programs",    "validate",      "diff",         "sandbox",
     "cancel",      "dashboard",     "imports",      "reports",      "points",
+    "simulations",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

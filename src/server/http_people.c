@@ -441,6 +441,7 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
                   {http_notify_routes, http_notify_routes_count},
                   {http_self_routes, http_self_routes_count},
                   {http_program_routes, http_program_routes_count},
+                  {http_simulate_routes, http_simulate_routes_count},
                   {http_office_routes, http_office_routes_count},
                   {http_reports_routes, http_reports_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)

@@ -92,6 +92,8 @@ void http_customer_session_json(kp_buf *out, const char *token, kp_time expires_
 
 extern const http_route http_program_routes[];
 extern const size_t http_program_routes_count;
+extern const http_route http_simulate_routes[];
+extern const size_t http_simulate_routes_count;
 
 /* An operation on the back office. Read-only ones may run on a reader;
  * everything that writes, and every read of personal data (it is audited),

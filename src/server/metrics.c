@@ -90,6 +90,8 @@ static const char *const routes[] = {
     "/v1/admin/programs/diff",
     "/v1/admin/programs/sandbox",
     "/v1/admin/programs/{}/cancel",
+    "/v1/admin/simulations",
+    "/v1/admin/simulations/{}",
     "/v1/admin/dashboard",
     "/v1/admin/imports",
     "/v1/admin/reports/points",

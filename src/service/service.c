@@ -187,6 +187,12 @@ static kp_err detail_read(const char *text, kp_purchase_record *r, unsigned *fla
     return err;
 }
 
+kp_err kp_service_detail_read(const char *text, kp_purchase_record *r)
+{
+    unsigned flags;
+    return detail_read(text, r, &flags);
+}
+
 /* ---- the stored answer of a purchase. A purchase's JSON answer (about
  * 1.4 KB) was the largest thing written per purchase, four fifths of the
  * journal's bytes; it is stored instead as what quote_json() needs beyond the

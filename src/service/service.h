@@ -70,6 +70,11 @@ typedef struct kp_scratch {
     int64_t till_burn_max;
 } kp_scratch;
 
+/* The lines (with their results and returned quantities) and lot takes of
+ * a purchase's stored detail (kp_op_row.detail). KP_ERR_INTERNAL when it is
+ * not one. */
+kp_err kp_service_detail_read(const char *text, kp_purchase_record *r);
+
 kp_scratch *kp_scratch_new(void);
 void kp_scratch_free(kp_scratch *s);
 

@@ -959,6 +959,61 @@ static kp_err s_op_set_detail(kp_store *b, int64_t op_id, const char *detail)
     return pg_run_one((pg_store *)b, &q_op_set_detail, &p);
 }
 
+/* A page of the purchases and returns after (at, id) = ($3, $4). */
+static pg_stmt q_ops_scan = {
+    "SELECT id, type, account_id, card, coalesce(store,''), coalesce(receipt,''), "
+    "program_version, at, amount, paid, earned, burned, points, coalesce(original_op_id, 0), "
+    "detail, response FROM ops WHERE type IN (1, 2) AND at >= $1 AND ($2 = 0 OR at < $2) "
+    "AND (at, id) > ($3, $4) ORDER BY at, id LIMIT 5000", 4, 0};
+
+static kp_err s_ops_scan(kp_store *b, kp_time from, kp_time to,
+                         bool (*fn)(void *ctx, const kp_op_row *row), void *ctx)
+{
+    pg_store *s = (pg_store *)b;
+    kp_op_row *row = calloc(1, sizeof *row);
+    if (!row) return KP_ERR_NOMEM;
+    int64_t after_at = INT64_MIN, after_id = 0;
+    kp_err err = KP_OK;
+    for (bool more = true; more && err == KP_OK;) {
+        pg_params p = {0};
+        pg_p_int(&p, from);
+        pg_p_int(&p, to);
+        pg_p_int(&p, after_at);
+        pg_p_int(&p, after_id);
+        PGresult *r;
+        if ((err = pg_run(s, &q_ops_scan, &p, &r))) break;
+        int n = PQntuples(r);
+        more = n == 5000;
+        for (int i = 0; i < n; i++) {
+            row->id = pg_int(r, i, 0);
+            row->type = (kp_op_type)pg_int(r, i, 1);
+            row->account_id = pg_int(r, i, 2);
+            pg_text(r, i, 3, row->card, sizeof row->card);
+            pg_text(r, i, 4, row->store, sizeof row->store);
+            pg_text(r, i, 5, row->receipt, sizeof row->receipt);
+            row->program_version = pg_int(r, i, 6);
+            row->at = pg_int(r, i, 7);
+            row->amount_minor = pg_int(r, i, 8);
+            row->paid_minor = pg_int(r, i, 9);
+            row->earned = pg_int(r, i, 10);
+            row->burned = pg_int(r, i, 11);
+            row->points = pg_int(r, i, 12);
+            row->original_op_id = pg_int(r, i, 13);
+            row->detail = PQgetisnull(r, i, 14) ? NULL : PQgetvalue(r, i, 14);
+            row->response = PQgetisnull(r, i, 15) ? NULL : PQgetvalue(r, i, 15);
+            after_at = row->at;
+            after_id = row->id;
+            if (!fn(ctx, row)) {
+                more = false;
+                break;
+            }
+        }
+        PQclear(r);
+    }
+    free(row);
+    return err;
+}
+
 static kp_err s_history(kp_store *b, int64_t account_id, kp_history_item *items, size_t limit,
                         size_t *n)
 {
@@ -1508,6 +1563,7 @@ static const kp_store_ops pg_ops = {
     .till_load = s_till_load,
     .op_insert_apply = s_op_insert_apply,
     .history = s_history,
+    .ops_scan = s_ops_scan,
     .verify = s_verify,
     .integrity = s_integrity,
     .identity = s_identity,

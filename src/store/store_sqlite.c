@@ -648,6 +648,52 @@ static kp_err s_op_find(kp_store *b, const char *store, const char *receipt, kp_
     return err;
 }
 
+static kp_err s_ops_scan(kp_store *b, kp_time from, kp_time to,
+                         bool (*fn)(void *ctx, const kp_op_row *row), void *ctx)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT id, type, account_id, card, coalesce(store,''), coalesce(receipt,''), "
+        "program_version, at, amount, paid, earned, burned, points, "
+        "coalesce(original_op_id, 0), detail, response FROM ops "
+        "WHERE type IN (1, 2) AND at >= ?1 AND (?2 = 0 OR at < ?2) ORDER BY at, id",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(s, rc);
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    kp_op_row *row = calloc(1, sizeof *row);
+    if (!row) {
+        sqlite3_finalize(st);
+        return KP_ERR_NOMEM;
+    }
+    kp_err err = KP_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        row->id = sqlite3_column_int64(st, 0);
+        row->type = (kp_op_type)sqlite3_column_int(st, 1);
+        row->account_id = sqlite3_column_int64(st, 2);
+        store_sqlite_copy_text(row->card, sizeof row->card, sqlite3_column_text(st, 3));
+        store_sqlite_copy_text(row->store, sizeof row->store, sqlite3_column_text(st, 4));
+        store_sqlite_copy_text(row->receipt, sizeof row->receipt, sqlite3_column_text(st, 5));
+        row->program_version = sqlite3_column_int64(st, 6);
+        row->at = sqlite3_column_int64(st, 7);
+        row->amount_minor = sqlite3_column_int64(st, 8);
+        row->paid_minor = sqlite3_column_int64(st, 9);
+        row->earned = sqlite3_column_int64(st, 10);
+        row->burned = sqlite3_column_int64(st, 11);
+        row->points = sqlite3_column_int64(st, 12);
+        row->original_op_id = sqlite3_column_int64(st, 13);
+        row->detail = (char *)sqlite3_column_text(st, 14);
+        row->response = (char *)sqlite3_column_text(st, 15);
+        if (!fn(ctx, row)) break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) err = fail(s, rc);
+    sqlite3_finalize(st);
+    free(row);
+    return err;
+}
+
 static kp_err s_op_insert(kp_store *b, kp_op_row *row)
 {
     sqlite_store *s = (sqlite_store *)b;
@@ -1140,6 +1186,7 @@ static const kp_store_ops sqlite_ops = {
     .op_insert_apply = s_op_insert_apply,
     .lots_merge = s_lots_merge,
     .history = s_history,
+    .ops_scan = s_ops_scan,
     .verify = s_verify,
     .integrity = s_integrity,
     .identity = s_identity,

@@ -1,11 +1,13 @@
 // office_analytics.test.mjs: the back office's reports (#/reports) and
 // program model (#/simulate) in the browser, against a real `kopilka
-// serve` for the login, the sections each role sees, the running program
-// and the points report (GET /v1/admin/reports/points, JSON and its CSV:
-// the page's figures and liability schedule are the API's, on purchases
-// at two stores). The routes not in this branch when the pages were built
-// (GET /v1/admin/reports/members and /customers, POST and GET
-// /v1/admin/simulations) are answered by the test itself (page.route)
+// serve` for the login, the sections each role sees, the running program,
+// the points report (GET /v1/admin/reports/points, JSON and its CSV: the
+// page's figures and liability schedule are the API's, on purchases at two
+// stores) and a simulation run (POST/GET /v1/admin/simulations: the
+// page's totals and rules are the run's; a refusal is shown at its field).
+// The routes not in this branch when the pages were built (GET
+// /v1/admin/reports/members and /customers), and a run whose progress is
+// seen over several polls, are answered by the test itself (page.route)
 // with answers of the shape the pages read (see the comments at the top of
 // reports.jsx and simulate.jsx): those tests prove the pages — filters
 // sent as the query, every figure shown in the language's format, charts
@@ -208,7 +210,7 @@ const RESULT = {
   },
 };
 
-test('the program model (answers mocked): files, errors, the run, its progress and results', async () => {
+test('the program model (answers mocked): files, local errors, the body sent, progress over polls, results', async () => {
   const page = await office('/simulate');
   const posted = [];
   let polls = 0;
@@ -269,15 +271,50 @@ test('the program model (answers mocked): files, errors, the run, its progress a
   await page.context().close();
 });
 
-test('the program model in Russian: a refusal of the server is shown (answer mocked)', async () => {
+test('the program model runs on the server: the page shows the run\'s result', async () => {
+  const page = await office('/simulate');
+  await page.getByRole('button', { name: 'Take the running program' }).click();
+  await page.waitForFunction(() => document.querySelector('textarea').value.includes('"rules"'));
+  await page.getByRole('button', { name: 'Compare with the cumulative discount' }).click();
+  const started = page.waitForResponse((r) => r.url().endsWith('/v1/admin/simulations') && r.request().method() === 'POST');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const answer = await started;
+  assert.equal(answer.status(), 202);
+  const { id } = await answer.json();
+  await page.getByText(/^Run finished: /).waitFor({ timeout: 30000 });
+  const run = (await k.api('GET', '/v1/admin/simulations/' + id, undefined, admin)).body;
+  assert.equal(run.state, 'done', JSON.stringify(run));
+  const c = run.result.candidate.total;
+  const b = run.result.baseline.total;
+  assert.equal(run.result.candidate.receipts, 3, 'the three purchases made at the tills');
+  assert.equal(c.issued > 0, true, JSON.stringify(c));
+  await page.getByText(`Run finished: ${run.result.candidate.receipts} receipts, ${run.result.candidate.cards} cards.`).waitFor();
+  const totals = page.getByRole('table').first();
+  const cells = async (re) => totals.getByRole('row', { name: re }).getByRole('cell').allTextContents();
+  assert.deepEqual(await cells(/^Issued /), ['Issued', en(c.issued), en(b.issued), en(c.issued - b.issued)]);
+  assert.deepEqual(await cells(/^Revenue /), ['Revenue', rub(c.revenue_minor), rub(b.revenue_minor), rub(c.revenue_minor - b.revenue_minor)]);
+  assert.deepEqual(await cells(/^Cost RUB/), ['Cost', rub(c.cost_minor), rub(b.cost_minor), rub(c.cost_minor - b.cost_minor)]);
+  const first = run.result.candidate.rules.slice().sort((x, y) => y.points_minor + y.discount_minor - x.points_minor - x.discount_minor)[0];
+  const rules = page.getByRole('heading', { name: 'Rules that cost most' }).locator('xpath=following-sibling::div[1]');
+  assert.equal(await rules.locator('tbody tr').count(), Math.max(1, run.result.candidate.rules.length));
+  assert.equal(await rules.locator('tbody tr:first-child td:first-child').textContent(), first.rule);
+  await checkA11y(page, 'the program model with a real run');
+  assertClean(page);
+  await page.context().close();
+});
+
+test('the program model in Russian: the server\'s refusal is shown at the candidate', async () => {
   const page = await office('/simulate', { lang: 'ru' });
-  await page.route(/\/v1\/admin\/simulations/, (route) =>
-    route.fulfill({ status: 409, contentType: 'application/json',
-      body: JSON.stringify({ error: { code: 'conflict', message: 'Прогон уже идёт; дождитесь его конца.' } }) }));
   await page.getByRole('heading', { name: 'Модель программы', level: 1 }).waitFor();
   await page.getByLabel('Кандидат (JSON)').fill('{"name": "x"}');
+  const refused = page.waitForResponse((r) => r.url().endsWith('/v1/admin/simulations'));
   await page.getByRole('button', { name: 'Запустить' }).click();
-  await page.getByRole('alert').filter({ hasText: 'Прогон уже идёт' }).waitFor();
+  const r = await refused;
+  assert.equal(r.status(), 400);
+  const body = await r.json();
+  assert.match(body.error.field, /^program\b/, JSON.stringify(body));
+  await page.getByRole('alert').filter({ hasText: 'Сервер не принял прогон' }).waitFor();
+  assert.equal(await page.getByLabel('Кандидат (JSON)').getAttribute('aria-invalid'), 'true');
   await checkA11y(page, 'the program model in Russian');
   await snap(page, 'office-simulate-ru');
   assertClean(page);

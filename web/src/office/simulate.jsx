@@ -38,6 +38,16 @@ function programOf(text, optional) {
   return optional && !text.trim() ? {} : parseProgram(text);
 }
 
+/* The server's error for field `name` or one inside it ("program.rules[1]
+ * .percent" is the candidate's), with the inner path before its message. */
+function fieldError(err, name) {
+  if (!err || !err.byField) return undefined;
+  const m = err.byField();
+  const k = Object.keys(m).find((f) => f === name || f.startsWith(name + '.') || f.startsWith(name + '['));
+  return k === undefined ? undefined : k === name ? m[k] : `${k.slice(name.length + 1)}: ${m[k]}`;
+}
+const FIELDS = ['program', 'baseline', 'redemption', 'from', 'to'];
+
 /* A run's progress as a share 0..1 (a number, or {done, total}). */
 function share(p) {
   if (typeof p === 'number') return p > 1 ? p / 100 : p;
@@ -169,7 +179,7 @@ export function Simulate({ onExpired }) {
   const [run, setRun] = useState(null); /* {id, state, progress, result, error, baseName} */
   const act = useAction(onExpired);
   const resultRef = useRef(null);
-  const byField = act.error && act.error.byField ? act.error.byField() : {};
+  const fe = (name) => fieldError(act.error, name);
   const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
 
   /* Poll a running run until it is done or failed. */
@@ -223,7 +233,7 @@ export function Simulate({ onExpired }) {
     if (r) setRun({ id: r.id, state: 'running', progress: 0, baseName: b.program ? b.program.name || t('base') : t('current') });
   }
   const p = run ? share(run.progress) : 0;
-  const programErr = local.program || byField.program;
+  const programErr = local.program || fe('program');
   return (
     <>
       <h1>{t('title')}</h1>
@@ -236,7 +246,7 @@ export function Simulate({ onExpired }) {
           </div>
         </ProgramInput>
         <ProgramInput label={t('baseline')} fileLabel={t('baselineFile')} textLabel={t('baselineText')} text={base}
-          setText={setBase} hint={t('baselineHint')} error={local.baseline || byField.baseline}>
+          setText={setBase} hint={t('baselineHint')} error={local.baseline || fe('baseline')}>
           <div class="actions">
             <Button kind="secondary" type="button" onClick={() => setBase(JSON.stringify(discountProgram, null, 2))}>
               {t('useDiscount')}
@@ -248,17 +258,17 @@ export function Simulate({ onExpired }) {
           <legend>{t('settings')}</legend>
           <div class="row row-top">
             <Field label={t('redemption')} name="redemption" inputMode="decimal" value={form.redemption}
-              hint={t('redemptionHint')} error={local.redemption || byField.redemption} onInput={set('redemption')} />
-            <Field label={t('from')} name="from" type="date" value={form.from} hint={t('periodHint')} error={byField.from}
+              hint={t('redemptionHint')} error={local.redemption || fe('redemption')} onInput={set('redemption')} />
+            <Field label={t('from')} name="from" type="date" value={form.from} hint={t('periodHint')} error={fe('from')}
               onInput={set('from')} />
-            <Field label={t('to')} name="to" type="date" value={form.to} error={byField.to} onInput={set('to')} />
+            <Field label={t('to')} name="to" type="date" value={form.to} error={fe('to')} onInput={set('to')} />
           </div>
         </fieldset>
         <div class="actions">
           <Button type="submit" busy={act.busy || (run && run.state === 'running')}>{t('run')}</Button>
         </div>
       </form>
-      <Alert kind="error">{act.error && !byField.program && !byField.baseline && !byField.redemption && act.error.message}</Alert>
+      <Alert kind="error">{act.error && (FIELDS.some((f) => fe(f)) ? t('fixFields') : act.error.message)}</Alert>
       {run && (
         <section aria-labelledby="results-h">
           <h2 id="results-h" ref={resultRef} tabIndex={-1}>{t('results')}</h2>
@@ -268,7 +278,7 @@ export function Simulate({ onExpired }) {
               <span>{t('running', { p: percent(p, 0) })}</span>
             </div>
           )}
-          {run.state === 'failed' && <Alert kind="error">{t('failed', { message: run.error || run.message || '' })}</Alert>}
+          {run.state === 'failed' && <Alert kind="error">{t('failed', { message: typeof run.error === 'string' ? run.error : (run.error && run.error.message) || '' })}</Alert>}
           {run.state === 'done' && run.result && (
             <Results result={run.result} baseName={run.baseName} />
           )}

@@ -87,6 +87,13 @@ const result = await build({
   logLevel: 'warning',
 });
 
+// A warning (a duplicate key, an import that does not resolve...) is a
+// mistake in a page: the build fails on it.
+if (result.warnings.length) {
+  console.error(`web: ${result.warnings.length} warning(s) above: fix them`);
+  process.exit(1);
+}
+
 // Each entry's script and style, for its index page.
 const entries = {};
 for (const [file, meta] of Object.entries(result.metafile.outputs)) {

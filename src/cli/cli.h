@@ -41,6 +41,9 @@ int cmd_discount_clear(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_birthday_set(int argc, char **argv);
 
+/* cmd_history.c */
+int cmd_history_generate(int argc, char **argv);
+
 /* cmd_migrate.c */
 int cmd_migrate(int argc, char **argv);
 

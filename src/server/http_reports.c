@@ -36,12 +36,12 @@ static void csv_text(kp_buf *out, const char *s)
 
 /* ---- the points report */
 
-static kp_err do_points(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                        bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_points(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
+                        kp_field_errors *fe, kp_error *e)
 {
     kp_points_report *p = arg;
-    return kp_points_report_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"),
-                                 p, e);
+    return kp_points_report_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"), p,
+                                 e);
 }
 
 static void points_json(kp_buf *out, const kp_points_report *p)
@@ -121,8 +121,7 @@ static void points_csv(kp_buf *out, const kp_points_report *p)
     for (size_t i = 0; i < f->n_schedule; i++) {
         kp_buf_puts(out, "schedule_points,");
         csv_text(out, f->schedule[i].kind);
-        kp_buf_printf(out, ",%s,%lld\r\n", f->schedule[i].month,
-                      (long long)f->schedule[i].points);
+        kp_buf_printf(out, ",%s,%lld\r\n", f->schedule[i].month, (long long)f->schedule[i].points);
     }
 }
 

@@ -36,10 +36,12 @@ kp_err kp_points_report_read(kp_office *o, const char *from, const char *to, con
     out->minor_per_point = o->program ? o->program->minor_per_point : 0;
     if (__builtin_mul_overflow(f->outstanding, out->minor_per_point, &out->liability_minor) ||
         __builtin_mul_overflow(f->burnt, out->minor_per_point, &out->cost_minor))
-        return kp_error_set(e, KP_ERR_OVERFLOW, "", "a sum of the points report does not fit in 64 bits");
+        return kp_error_set(e, KP_ERR_OVERFLOW, "",
+                            "a sum of the points report does not fit in 64 bits");
     int64_t settled;
     if (__builtin_add_overflow(f->expired, f->burnt, &settled))
-        return kp_error_set(e, KP_ERR_OVERFLOW, "", "a sum of the points report does not fit in 64 bits");
+        return kp_error_set(e, KP_ERR_OVERFLOW, "",
+                            "a sum of the points report does not fit in 64 bits");
     out->breakage_bp = share_bp(f->expired, settled);
     out->redemption_bp = share_bp(f->burnt, f->issued);
     out->cost_share_bp = share_bp(out->cost_minor, f->members_revenue_minor);

@@ -197,6 +197,42 @@ test('a cashier is added, and sees only what a cashier may', async () => {
   await cashier.context().close();
 });
 
+test('an admin sets a new password: the old one no longer opens the account', async () => {
+  await open('/staff', 'Staff');
+  await page.getByLabel('Member of staff', { exact: true }).selectOption({ label: 'kassa1' });
+  await page.getByLabel('New password', { exact: true }).fill('a brand new secret');
+  await page.getByRole('button', { name: 'Set the password' }).click();
+  await page.getByText('The password of kassa1 is changed; their sessions are ended.').waitFor();
+  let r = await k.api('POST', '/v1/admin/login', { login: 'kassa1', password: PASSWORD });
+  assert.equal(r.status, 401);
+  r = await k.api('POST', '/v1/admin/login', { login: 'kassa1', password: 'a brand new secret' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await checkA11y(page, 'staff with a new password');
+  assertClean(page);
+});
+
+test('notification settings are changed from the customer view', async () => {
+  await open('/customers/' + ids.olga, 'Olga Member');
+  await page.getByRole('button', { name: 'Change notification settings' }).click();
+  const transactional = page.getByRole('group', { name: 'About operations' });
+  await transactional.getByLabel('SMS').uncheck();
+  await page.getByLabel('Marketing consent').check();
+  await page.getByLabel('Consent text version').fill('2026-01');
+  await page.getByLabel('Time zone (UTC)').fill('+5');
+  await page.getByRole('button', { name: 'Save the settings' }).click();
+  await page.locator('#' + (await page.getByLabel('Time zone (UTC)').getAttribute('id')) + '-err').waitFor();
+  await checkA11y(page, 'notification settings with an error');
+  await page.getByLabel('Time zone (UTC)').fill('+05:00');
+  await page.getByRole('button', { name: 'Save the settings' }).click();
+  await page.getByText('The notification settings are saved.').waitFor();
+  const r = await k.api('GET', `/v1/customers/${ids.olga}/notifications`, undefined, admin);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.transactional, ['email']);
+  assert.equal(r.body.utc_offset, '+05:00');
+  assert.equal(r.body.marketing_consent.given, true);
+  assertClean(page);
+});
+
 test('a till is added and its key shown once', async () => {
   await open('/terminals', 'Tills');
   await page.getByLabel('Store', { exact: true }).fill('kiosk-2');

@@ -197,7 +197,10 @@ class RateLimit(NotifyTestCase):
         wait_for("12 SMS", lambda: len(self.sms_to()) >= 12, timeout=60)
         at = sorted(r["at"] for r in self.sms_to())
         for i in range(len(at) - rate):
-            self.assertGreaterEqual(at[i + rate] - at[i], 0.95,
+            # Measured where the gateway receives them: a send delayed on a
+            # loaded machine lands closer to the next one than the limiter
+            # spaced them (without the limiter all 12 land within ms).
+            self.assertGreaterEqual(at[i + rate] - at[i], 0.8,
                                     "more than %d SMS within a second: %r" % (rate, at))
         # Not much slower than the rate either (room for a loaded machine).
         self.assertLess(at[-1] - at[0], 11 / rate + 6)

@@ -114,7 +114,7 @@ function View({ id, me, route, onExpired }) {
       <Cards cust={cust} may={may} onExpired={onExpired} reload={c.reload} />
       <Family cust={cust} may={may} onExpired={onExpired} />
       <History id={id} onExpired={onExpired} />
-      <Prefs id={id} onExpired={onExpired} />
+      <Prefs id={id} onExpired={onExpired} editable={!erased && may('customer.edit')} />
       {may('notify.read') && <Messages id={id} onExpired={onExpired} />}
       {!erased && may('customer.erase') && <Erase cust={cust} onExpired={onExpired} reload={c.reload} />}
     </>
@@ -232,13 +232,76 @@ function History({ id, onExpired }) {
   );
 }
 
-function Prefs({ id, onExpired }) {
+function Prefs({ id, onExpired, editable }) {
   const p = useApiLoad(() => api('GET', `/v1/customers/${id}/notifications`), [id], onExpired);
+  const [edit, setEdit] = useState(null);
+  const act = useAction(onExpired);
   const channels = (list) => (list && list.length ? list.map((c) => tp('ch.' + c)).join(', ') : tp('none'));
   const d = p.data;
+  const open = () =>
+    setEdit({
+      language: d.language || '',
+      utc_offset: d.utc_offset || '',
+      transactional: [...(d.transactional || [])],
+      marketing: [...(d.marketing || [])],
+      consent: !!d.marketing_consent.given,
+      version: d.marketing_consent.version || '',
+    });
+  const toggle = (list, ch) => (edit[list].includes(ch) ? edit[list].filter((c) => c !== ch) : [...edit[list], ch]);
+  async function save(ev) {
+    ev.preventDefault();
+    const body = {
+      language: edit.language || null,
+      utc_offset: edit.utc_offset || null,
+      transactional: edit.transactional,
+      marketing: edit.marketing,
+      marketing_consent: { given: edit.consent, version: edit.version },
+    };
+    const done = await act.run(async () => {
+      const r = await api('PUT', `/v1/customers/${id}/notifications`, body);
+      return r.cancelled ? t('prefsSavedCancelled', { n: r.cancelled }) : t('prefsSaved');
+    });
+    if (done) {
+      setEdit(null);
+      p.reload();
+    }
+  }
+  const f = act.fields;
   return (
     <Panel title={t('prefs')}>
-      {d ? (
+      {act.done && <Alert kind="ok">{act.done}</Alert>}
+      {d && edit ? (
+        <form onSubmit={save} noValidate>
+          <ErrorAlert error={act.error} shown={['language', 'utc_offset', 'transactional', 'marketing', 'marketing_consent.version']} />
+          <div class="row">
+            <Field label={t('language')} kind="select" name="pref-language" value={edit.language} error={f.language}
+              onChange={(e) => setEdit({ ...edit, language: e.currentTarget.value })}>
+              <option value="">{t('prefsProgramDefault')}</option>
+              <option value="ru">Русский</option>
+              <option value="en">English</option>
+            </Field>
+            <Field label={t('utcOffset')} name="pref-utc" value={edit.utc_offset} error={f.utc_offset}
+              hint={t('utcHint')} onInput={(e) => setEdit({ ...edit, utc_offset: e.currentTarget.value })} />
+          </div>
+          {['transactional', 'marketing'].map((list) => (
+            <fieldset class="checks" key={list}>
+              <legend>{t(list)}</legend>
+              {['email', 'sms'].map((ch) => (
+                <Check key={ch} label={tp('ch.' + ch)} checked={edit[list].includes(ch)} error={ch === 'email' ? f[list] : undefined}
+                  onChange={() => setEdit({ ...edit, [list]: toggle(list, ch) })} />
+              ))}
+            </fieldset>
+          ))}
+          <Check label={t('marketingConsent')} checked={edit.consent}
+            onChange={(e) => setEdit({ ...edit, consent: e.currentTarget.checked })} />
+          <Field label={t('consentVersion')} name="pref-version" value={edit.version} error={f['marketing_consent.version']}
+            onInput={(e) => setEdit({ ...edit, version: e.currentTarget.value })} />
+          <div class="actions">
+            <Button type="submit" busy={act.busy}>{t('prefsSave')}</Button>
+            <Button kind="secondary" type="button" onClick={() => setEdit(null)}>{t('prefsCancel')}</Button>
+          </div>
+        </form>
+      ) : d ? (
         <>
           {!d.stored && <p class="muted">{t('prefsDefault')}</p>}
           <Facts
@@ -252,6 +315,9 @@ function Prefs({ id, onExpired }) {
                 : t('consentNone')],
             ]}
           />
+          {editable && (
+            <Button kind="secondary" onClick={open}>{t('prefsEdit')}</Button>
+          )}
         </>
       ) : (
         <LoadState load={p} />

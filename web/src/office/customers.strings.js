@@ -19,7 +19,7 @@ export const strings = {
     familyMay: 'может тратить общие баллы', familyMayNot: 'не может тратить общие баллы',
     noFamily: 'Не состоит в семье.', createFamily: 'Создать семью (владелец — этот клиент)',
     prefs: 'Уведомления', language: 'Язык', utcOffset: 'Часовой пояс (UTC)', transactional: 'Об операциях',
-    marketing: 'Рекламные', marketingConsent: 'Согласие на рекламу', prefsDefault: 'настройки программы по умолчанию',
+    marketing: 'Рекламные', marketingConsent: 'Согласие на рекламу', prefsDefault: 'настройки программы по умолчанию', prefsEdit: 'Изменить настройки уведомлений', prefsSave: 'Сохранить настройки', prefsCancel: 'Отмена', prefsSaved: 'Настройки уведомлений сохранены.', prefsSavedCancelled: 'Настройки сохранены; отменено рекламных сообщений: {n}.', prefsProgramDefault: 'как в программе', utcHint: 'Например +03:00; пусто — как в программе.',
     messages: 'Отправленные сообщения', msgKind: 'Событие', msgChannel: 'Канал', msgCreated: 'Создано',
     msgOpen: 'Сообщение № {id}', msgId: 'Сообщение',
     erase: 'Удалить персональные данные', eraseWhat:
@@ -50,7 +50,7 @@ export const strings = {
     familyMay: 'may spend the shared points', familyMayNot: 'may not spend the shared points',
     noFamily: 'Not in a family.', createFamily: 'Create a family (this customer owns it)',
     prefs: 'Notifications', language: 'Language', utcOffset: 'Time zone (UTC)', transactional: 'About operations',
-    marketing: 'Marketing', marketingConsent: 'Marketing consent', prefsDefault: 'the program’s defaults',
+    marketing: 'Marketing', marketingConsent: 'Marketing consent', prefsDefault: 'the program’s defaults', prefsEdit: 'Change notification settings', prefsSave: 'Save the settings', prefsCancel: 'Cancel', prefsSaved: 'The notification settings are saved.', prefsSavedCancelled: 'Saved; {n} pending marketing messages cancelled.', prefsProgramDefault: 'as the program says', utcHint: 'For example +03:00; empty: as the program says.',
     messages: 'Messages sent', msgKind: 'Event', msgChannel: 'Channel', msgCreated: 'Created',
     msgOpen: 'Message #{id}', msgId: 'Message',
     erase: 'Erase the personal data', eraseWhat:

@@ -2,7 +2,7 @@
 // their roles, adding one (login, role, password), changing a role,
 // disabling and enabling. Routes: docs/api.md "Staff".
 import { useState } from 'preact/hooks';
-import { api } from '../lib/api.js';
+import { api, ApiError } from '../lib/api.js';
 import { date, makeT } from '../lib/i18n.js';
 import { Alert, Button, Field } from '../lib/ui.jsx';
 import {
@@ -81,7 +81,46 @@ export function Staff({ me, onExpired }) {
         )}
       </Panel>
       <Add onExpired={onExpired} added={list.reload} />
+      {list.data && <Password staff={list.data.staff} onExpired={onExpired} />}
     </>
+  );
+}
+
+/* A new password for an account (PATCH .../staff/{id} {"password"}): its
+ * sessions end, as with every change. */
+function Password({ staff, onExpired }) {
+  const [who, setWho] = useState('');
+  const [password, setPassword] = useState('');
+  const act = useAction(onExpired);
+  async function submit(ev) {
+    ev.preventDefault();
+    const s = staff.find((x) => String(x.id) === who);
+    const done = await act.run(async () => {
+      if (!s) throw new ApiError(400, { message: t('pickOne'), field: 'staff' });
+      await api('PATCH', '/v1/admin/staff/' + s.id, { password });
+      return t('passwordSet', { login: s.login });
+    });
+    if (done) setPassword('');
+  }
+  return (
+    <Panel title={t('newPassword')}>
+      <form onSubmit={submit} noValidate>
+        <ErrorAlert error={act.error} shown={['password', 'staff']} />
+        <div class="row">
+          <Field label={t('account')} kind="select" name="pw-staff" value={who} error={act.fields.staff}
+            onChange={(e) => setWho(e.currentTarget.value)}>
+            <option value="">{t('pickOne')}</option>
+            {staff.map((s) => (
+              <option value={String(s.id)} key={s.id}>{s.login}</option>
+            ))}
+          </Field>
+          <Field label={t('newPasswordField')} name="pw-new" type="password" autocomplete="new-password" value={password}
+            error={act.fields.password} hint={t('passwordHint')} onInput={(e) => setPassword(e.currentTarget.value)} />
+        </div>
+        <Button type="submit" busy={act.busy}>{t('setPassword')}</Button>
+      </form>
+      {act.done && <Alert kind="ok">{act.done}</Alert>}
+    </Panel>
   );
 }
 

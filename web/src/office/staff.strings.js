@@ -9,6 +9,8 @@ export const strings = {
     roleChanged: 'Роль {login}: {role}. Его сессии закрыты.', disable: 'Отключить', enable: 'Включить',
     disabled: '{login} отключён: войти не сможет, его сессии закрыты.', enabled: '{login} снова может войти.',
     sessionsNote: 'Любое изменение закрывает сессии сотрудника.',
+    newPassword: 'Новый пароль', newPasswordField: 'Новый пароль сотрудника', account: 'Сотрудник', pickOne: 'Выберите сотрудника', setPassword: 'Задать пароль',
+    passwordSet: 'Пароль {login} изменён; его сессии закрыты.',
   },
   en: {
     title: 'Staff', list: 'Accounts', login: 'Login', role: 'Role', state: 'State',
@@ -18,5 +20,7 @@ export const strings = {
     roleChanged: '{login} is now {role}; their sessions are ended.', disable: 'Disable', enable: 'Enable',
     disabled: '{login} is disabled: they cannot log in, their sessions are ended.', enabled: '{login} may log in again.',
     sessionsNote: 'Every change ends the member’s sessions.',
+    newPassword: 'A new password', newPasswordField: 'New password', account: 'Member of staff', pickOne: 'Choose a member of staff', setPassword: 'Set the password',
+    passwordSet: 'The password of {login} is changed; their sessions are ended.',
   },
 };

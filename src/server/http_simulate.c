@@ -181,7 +181,7 @@ static kp_err do_start_check(kp_office *o, const http_request *r, void *arg, kp_
     if (err) return err;
     json_t *root = http_body_object(r, keys, e);
     if (!root) return e->code ? e->code : KP_ERR_INVALID;
-    c->opts.threads = 2;
+    c->opts.threads = 1; /* the tills keep the other cores */
     c->opts.redemption_bp = -1;
     if ((err = program_of(root, "program", true, &c->program, fe, e)) == KP_OK)
         err = program_of(root, "baseline", false, &c->baseline, fe, e);

@@ -329,6 +329,13 @@ static bool csv_qty(const char *s, int64_t *out)
     return true;
 }
 
+/* Copies s (checked shorter than KP_STR_MAX) into a KP_STR_MAX buffer. */
+static void text_copy(char *out, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(out, s, n + 1);
+}
+
 typedef struct csv_pending {
     bool open;
     kp_time at;
@@ -355,6 +362,8 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
     char *fields[16];
     long long lineno = 0;
     bool header = false;
+    char last_at[64] = "";
+    kp_time last_t = 0;
     kp_err err = KP_OK;
     csv_pending *c = calloc(1, sizeof *c);
     if (!c) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -385,12 +394,15 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
         const char *v[COL_N];
         for (int k = 0; k < COL_N; k++)
             v[k] = col[k] >= 0 && (size_t)col[k] < n ? fields[col[k]] : "";
-        kp_time at;
+        kp_time at = 0;
         bool is_return;
-        int64_t amount, qty;
+        int64_t amount = 0, qty = 1;
         char where[64];
         snprintf(where, sizeof where, "line %lld", lineno);
-        if (!csv_time(v[COL_AT], program, &at))
+        /* the rows of one receipt repeat its time: parsed once */
+        bool same_at = strcmp(v[COL_AT], last_at) == 0;
+        if (same_at) at = last_t;
+        if (!same_at && !csv_time(v[COL_AT], program, &at))
             err = kp_error_set(e, KP_ERR_INVALID, where,
                                "at \"%.40s\" is no time: RFC 3339, \"YYYY-MM-DD HH:MM[:SS]\" or "
                                "\"YYYY-MM-DD\"",
@@ -416,6 +428,10 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
                                "qty \"%.40s\" is no quantity: a whole number from 1 to %d",
                                v[COL_QTY], KP_QTY_MAX);
         if (err) break;
+        if (!same_at && strlen(v[COL_AT]) < sizeof last_at) {
+            text_copy(last_at, v[COL_AT]);
+            last_t = at;
+        }
         is_return = strcmp(v[COL_KIND], "return") == 0;
         bool same = c->open && c->is_return == is_return && strcmp(c->store, v[COL_STORE]) == 0 &&
                     strcmp(c->receipt, v[COL_RECEIPT]) == 0;
@@ -428,15 +444,15 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
             c->at = at;
             c->is_return = is_return;
             c->n = 0;
-            snprintf(c->store, sizeof c->store, "%s", v[COL_STORE]);
-            snprintf(c->receipt, sizeof c->receipt, "%s", v[COL_RECEIPT]);
-            snprintf(c->card, sizeof c->card, "%s", v[COL_CARD]);
+            text_copy(c->store, v[COL_STORE]);
+            text_copy(c->receipt, v[COL_RECEIPT]);
+            text_copy(c->card, v[COL_CARD]);
         }
         if (err) break;
         kp_line *l = &c->lines[c->n++];
-        memset(l, 0, sizeof *l);
-        snprintf(l->sku, sizeof l->sku, "%s", v[COL_SKU]);
-        snprintf(l->category, sizeof l->category, "%s", v[COL_CATEGORY]);
+        l->promo = false;
+        text_copy(l->sku, v[COL_SKU]);
+        text_copy(l->category, v[COL_CATEGORY]);
         l->amount_minor = amount;
         l->qty = qty;
     }
@@ -1028,6 +1044,20 @@ void kp_sim_result_free(kp_sim_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Adds b's counts (not the liability, a running sum) to a. */
+static void month_add(kp_sim_month *a, const kp_sim_month *b)
+{
+    a->receipts += b->receipts;
+    a->receipts_nocard += b->receipts_nocard;
+    a->revenue_minor += b->revenue_minor;
+    a->member_revenue_minor += b->member_revenue_minor;
+    a->discount_minor += b->discount_minor;
+    a->burnt_minor += b->burnt_minor;
+    a->issued += b->issued;
+    a->burnt += b->burnt;
+    a->expired += b->expired;
+}
+
 static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
 
 kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_sim_opts *opts,
@@ -1119,19 +1149,7 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         out->receipts += w->receipts;
         out->cards += w->cards;
         out->skipped += w->skipped;
-        for (size_t i = 0; i < n_months; i++) {
-            kp_sim_month *a = &out->months[i];
-            const kp_sim_month *b = &w->months[i];
-            a->receipts += b->receipts;
-            a->receipts_nocard += b->receipts_nocard;
-            a->revenue_minor += b->revenue_minor;
-            a->member_revenue_minor += b->member_revenue_minor;
-            a->discount_minor += b->discount_minor;
-            a->burnt_minor += b->burnt_minor;
-            a->issued += b->issued;
-            a->burnt += b->burnt;
-            a->expired += b->expired;
-        }
+        for (size_t i = 0; i < n_months; i++) month_add(&out->months[i], &w->months[i]);
         for (size_t i = 0; i < w->n_rules && !err; i++) {
             size_t k;
             for (k = 0; k < out->n_rules; k++)
@@ -1163,15 +1181,7 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
             a->month = (month0 + (int)i) % 12 + 1;
             liability += a->issued - a->burnt - a->expired;
             a->liability = liability;
-            tot->receipts += a->receipts;
-            tot->receipts_nocard += a->receipts_nocard;
-            tot->revenue_minor += a->revenue_minor;
-            tot->member_revenue_minor += a->member_revenue_minor;
-            tot->discount_minor += a->discount_minor;
-            tot->burnt_minor += a->burnt_minor;
-            tot->issued += a->issued;
-            tot->burnt += a->burnt;
-            tot->expired += a->expired;
+            month_add(tot, a);
         }
         tot->liability = liability;
         if (out->n_rules) qsort(out->rules, out->n_rules, sizeof *out->rules, rule_cmp);
@@ -1287,7 +1297,7 @@ static void pct(char *out, size_t size, int64_t bp)
 
 static void month_row(FILE *f, const char *label, const kp_sim_month *m, int64_t mpp)
 {
-    char rev[32], disc[32], paid[32], lia[32], share[16], margin[16];
+    char rev[32], disc[32], paid[32], lia[32], share[32], margin[32];
     money(rev, sizeof rev, m->revenue_minor);
     money(disc, sizeof disc, m->discount_minor);
     money(paid, sizeof paid, m->burnt_minor);
@@ -1328,7 +1338,7 @@ void kp_sim_text(FILE *f, const kp_sim_result *candidate, const kp_sim_result *b
     if (baseline) {
         fprintf(f, "\n");
         result_text(f, "baseline", baseline);
-        char c[16], b[16];
+        char c[32], b[32];
         pct(c, sizeof c, share_bp(cost_of(&candidate->total), candidate->total.revenue_minor));
         pct(b, sizeof b, share_bp(cost_of(&baseline->total), baseline->total.revenue_minor));
         fprintf(f, "\ncost as a share of revenue: candidate %s, baseline %s\n", c, b);

@@ -552,6 +552,17 @@ class Flows(unittest.TestCase):
         self.staff(200, "POST", "/v1/admin/programs/%d/cancel" % later["version"])
         self.staff(409, "POST", "/v1/admin/programs/%d/cancel" % later["version"])
         self.staff(201, "POST", "/v1/admin/programs", {"program": current, "name": "again"})
+        # --- simulations
+        sim = self.staff(202, "POST", "/v1/admin/simulations",
+                         {"program": current, "baseline": current, "redemption": 0.5})
+        self.staff(400, "POST", "/v1/admin/simulations", {"program": current, "redemption": 2})
+        for _ in range(600):
+            got = self.staff(200, "GET", "/v1/admin/simulations/" + sim["id"])
+            if got["state"] != "running":
+                break
+            time.sleep(0.05)
+        self.assertEqual(got["state"], "done")
+        self.staff(404, "GET", "/v1/admin/simulations/nope")
         fam = self.staff(201, "POST", "/v1/admin/families", {"owner": one["id"]})
         self.staff(404, "POST", "/v1/admin/families", {"owner": 999999})
         self.staff(200, "GET", "/v1/admin/families/%d" % fam["id"])

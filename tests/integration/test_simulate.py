@@ -176,6 +176,20 @@ class Simulations(unittest.TestCase):
         p = self.k.cli("simulate", "--history", path, "--program", harness.program_file())
         self.assertIn("2026-01", p.stdout)
         self.assertIn("total", p.stdout)
+        # Seed 004's points against seed 003's cumulative discount: from
+        # 5 000 roubles of earlier orders a card gets 3% off.
+        with open(path, "a") as f:
+            f.write("2026-02-11,s1,r3,A,sale,LAB-1,labor,5000,1\n"
+                    "2026-02-12,s1,r4,A,sale,LAB-1,labor,1000,1\n")
+        discount = os.path.join(harness.REPO, "examples", "cumulative-discount.json")
+        p = self.k.cli("simulate", "--history", path, "--program", harness.program_file(),
+                       "--baseline", discount, "--json")
+        r = json.loads(p.stdout)
+        self.assertEqual(r["baseline"]["total"]["discount_minor"], 3000)
+        self.assertEqual(r["baseline"]["total"]["issued"], 0)
+        self.assertEqual(r["candidate"]["total"]["discount_minor"], 0)
+        self.assertGreater(r["candidate"]["total"]["issued"], 0)
+        self.assertEqual(r["baseline"]["rules"][0]["rule"], "cumulative")
         p = self.k.cli("simulate", "--history", path, "--program", harness.program_file(),
                        "--redemption", "1.5", check=False)
         self.assertEqual(p.returncode, 2)

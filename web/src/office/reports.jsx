@@ -124,7 +124,7 @@ function Points({ d }) {
       </div>
       <div class="chart-pair">
         {byMonth.length > 0 && (
-          <MonthChart title={t('byMonth')} tableLabel={t('asTable', { title: t('byMonth') })} monthLabel={t('month')}
+          <MonthChart fromZero title={t('byMonth')} tableLabel={t('asTable', { title: t('byMonth') })} monthLabel={t('month')}
             labels={m.labels} ticks={m.ticks}
             series={[
               { label: t('issued'), values: column(byMonth, 'issued'), format: points },
@@ -133,7 +133,7 @@ function Points({ d }) {
             ]} />
         )}
         {months.length > 0 && (
-          <MonthChart title={t('schedule')} tableLabel={t('asTable', { title: t('schedule') })} monthLabel={t('expiryMonth')}
+          <MonthChart fromZero title={t('schedule')} tableLabel={t('asTable', { title: t('schedule') })} monthLabel={t('expiryMonth')}
             labels={s.labels} ticks={s.ticks}
             series={[{ label: t('outstanding'), values: column(months, 'points'), format: points, bars: true }]}
             extra={mpp ? [{ key: 'liability', label: t('liability'), values: months.map((r) => r.points * mpp), format: money }] : []} />

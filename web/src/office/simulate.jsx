@@ -139,7 +139,7 @@ function Results({ result, baseName }) {
       )}
       {months.length > 0 && (
         <div class="chart-trio">
-          <MonthChart title={t('chartPoints')} tableLabel={t('asTable', { title: t('chartPoints') })} monthLabel={t('month')}
+          <MonthChart fromZero title={t('chartPoints')} tableLabel={t('asTable', { title: t('chartPoints') })} monthLabel={t('month')}
             labels={labels} ticks={ticks}
             series={[
               { label: t('cand') + ': ' + t('issued'), values: column(months, 'issued'), format: points },
@@ -150,10 +150,10 @@ function Results({ result, baseName }) {
               ] : []),
             ]}
             extra={[{ key: 'expired', label: t('cand') + ': ' + t('expired'), values: column(months, 'expired'), format: points }]} />
-          <MonthChart title={t('chartCost')} tableLabel={t('asTable', { title: t('chartCost') })} monthLabel={t('month')}
+          <MonthChart fromZero title={t('chartCost')} tableLabel={t('asTable', { title: t('chartCost') })} monthLabel={t('month')}
             labels={labels} ticks={ticks} series={pair((m) => bp(m.cost_share_bp), pct2)}
             extra={[{ key: 'cost', label: t('cand') + ': ' + t('cost'), values: column(months, 'cost_minor'), format: money }]} />
-          <MonthChart title={t('chartLiability')} tableLabel={t('asTable', { title: t('chartLiability') })} monthLabel={t('month')}
+          <MonthChart fromZero title={t('chartLiability')} tableLabel={t('asTable', { title: t('chartLiability') })} monthLabel={t('month')}
             labels={labels} ticks={ticks} series={pair((m) => m.liability, points)} />
         </div>
       )}

@@ -5,14 +5,11 @@
 // page's figures and liability schedule are the API's, on purchases at two
 // stores) and a simulation run (POST/GET /v1/admin/simulations: the
 // page's totals and rules are the run's; a refusal is shown at its field).
-// The routes not in this branch when the pages were built (GET
-// /v1/admin/reports/members and /customers), and a run whose progress is
-// seen over several polls, are answered by the test itself (page.route)
-// with answers of the shape the pages read (see the comments at the top of
-// reports.jsx and simulate.jsx): those tests prove the pages — filters
-// sent as the query, every figure shown in the language's format, charts
-// drawn with their tables, the CSV link, the program files and their
-// errors, the run's body, its progress and its results — not the routes.
+// A run whose progress is seen over several polls is answered by the test
+// itself (page.route) in the route's documented shape, to prove the
+// program files and their errors, the run's body, the progress and the
+// results shown. The members and customers reports are not tested: their
+// routes were not in this branch (no test for a missing route).
 // axe on each view, screenshots at desktop and phone widths, Russian and
 // English.
 import { test, after, before } from 'node:test';
@@ -53,36 +50,6 @@ after(async () => {
 
 const office = (path, opts = {}) => officePage(browser, k, path, { login: 'anna', ...opts });
 
-const MEMBERS = {
-  members: { receipts: 120, revenue_minor: 4200000, average_receipt_minor: 35000 },
-  non_members: { receipts: 300, revenue_minor: 7500000, average_receipt_minor: 25000 },
-  average_receipt_ratio: 1.4,
-  non_members_top10_share: 0.5,
-  members_low: { count: 40, share: 0.25, revenue_share: 0.02 },
-  members_active: { count: 96, share: 0.6 },
-};
-const CUSTOMERS = {
-  tiers: [{ tier: '', members: 100 }, { tier: 'gold', members: 20 }],
-  tier_moves: [{ from: '', to: 'gold', members: 5 }],
-  rfm: [{ segment: 'champions', members: 12, share: 0.1, revenue_minor: 2000000 }, { segment: 'at_risk', members: 30, share: 0.25, revenue_minor: 500000 }],
-  cohorts: [{ month: '2026-01', size: 50, retention: [1, 0.6, 0.4] }, { month: '2026-02', size: 30, retention: [1, 0.5] }],
-  before_after: { months: 6, customers: 25, before: { frequency: 0.5, average_receipt_minor: 30000 }, after: { frequency: 1.25, average_receipt_minor: 36000 } },
-};
-const REPORTS = { members: MEMBERS, customers: CUSTOMERS };
-
-/* Answers the members and customers reports with the data above (the
- * points report is the server's), keeping each URL asked. */
-async function mockReports(page) {
-  const asked = [];
-  await page.route(/\/v1\/admin\/reports\/(members|customers)/, (route) => {
-    const url = new URL(route.request().url());
-    asked.push(url);
-    const kind = url.pathname.split('/').pop();
-    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(REPORTS[kind]) });
-  });
-  return asked;
-}
-
 async function figure(page, label) {
   const card = page.locator('.figures .card').filter({ has: page.locator('.figure-label', { hasText: new RegExp(`^${label}$`) }) });
   return (await card.locator('.figure').textContent()).trim();
@@ -103,37 +70,20 @@ test('the sections a role sees: reports for the auditor, neither for a cashier',
   await ivan.context().close();
 });
 
-test('reports: the points report is the API\'s, with its CSV; members and customers (answers mocked) with filters as the query', async () => {
-  const page = await office('/');
-  const asked = await mockReports(page);
-  await page.goto(k.base + '/office#/reports');
+test('reports: the points report is the API\'s, per store, with its CSV', async () => {
+  const page = await office('/reports?r=points');
+  const asked = [];
+  page.on('request', (r) => r.url().includes('/v1/admin/reports/') && asked.push(new URL(r.url())));
   await page.getByRole('heading', { name: 'Reports', level: 1 }).waitFor();
-  await page.locator('.figures').first().waitFor();
-  assert.equal(await figure(page, 'Members’ average receipt'), rub(35000));
-  assert.equal(await figure(page, 'Non-members’ average receipt'), rub(25000));
-  assert.equal(await figure(page, 'Average receipt ratio'), '1.4×');
-  assert.equal(await figure(page, 'Top 10 % of non-members'), '50%');
-  assert.equal(await figure(page, 'Their share of members'), '25%');
-  assert.equal(await figure(page, 'Active within 12 months'), '96');
-  await checkA11y(page, 'the members report');
-  await snap(page, 'office-reports-members');
-
+  await page.getByRole('heading', { name: /^Points ·.*every store$/ }).waitFor();
   await page.getByLabel('Store', { exact: true }).fill('north');
-  await page.getByLabel('Tier', { exact: true }).fill('gold');
   await page.getByRole('button', { name: 'Show' }).click();
-  await page.getByRole('heading', { name: /store north · Tier gold/ }).waitFor();
-  const last = asked[asked.length - 1];
-  assert.equal(last.pathname, '/v1/admin/reports/members');
-  assert.equal(last.searchParams.get('store'), 'north');
-  assert.equal(last.searchParams.get('tier'), 'gold');
-  const csv = page.getByRole('link', { name: 'Download CSV: Members and buyers' });
-  const href = new URL(await csv.getAttribute('href'), k.base);
-  assert.equal(href.pathname, '/v1/admin/reports/members');
-  assert.equal(href.searchParams.get('format'), 'csv');
-  assert.equal(href.searchParams.get('store'), 'north');
-
-  await page.getByRole('navigation', { name: 'Report' }).getByRole('link', { name: 'Points' }).click();
   await page.getByRole('heading', { name: /^Points ·.*store north$/ }).waitFor();
+  const last = asked[asked.length - 1];
+  assert.equal(last.pathname, '/v1/admin/reports/points');
+  assert.equal(last.searchParams.get('store'), 'north');
+  assert.equal(last.searchParams.get('from'), monthStart(11));
+  assert.equal(last.searchParams.get('tier'), null);
   assert.equal(await page.getByLabel('Tier', { exact: true }).count(), 0, 'the points report has no tier');
   const api = (await k.api('GET', `/v1/admin/reports/points?from=${monthStart(11)}&to=${day(new Date())}&store=north`, undefined, admin)).body;
   assert.equal(api.issued > 0, true, JSON.stringify(api));
@@ -159,14 +109,6 @@ test('reports: the points report is the API\'s, with its CSV; members and custom
   await checkA11y(page, 'the points report');
   await snap(page, 'office-reports-points');
 
-  await page.getByRole('link', { name: 'Customers', exact: true }).last().click();
-  await page.getByRole('heading', { name: 'Retention by month of joining' }).waitFor();
-  await page.getByRole('cell', { name: 'Champions' }).waitFor();
-  await page.getByRole('cell', { name: 'At risk' }).waitFor();
-  await page.getByRole('columnheader', { name: 'Month 2' }).waitFor();
-  await page.getByRole('cell', { name: '40%' }).waitFor();
-  await checkA11y(page, 'the customers report');
-  await snap(page, 'office-reports-customers');
   assertClean(page);
   await page.context().close();
 });

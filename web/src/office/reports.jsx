@@ -7,6 +7,16 @@
 // cost), customers (tiers and their moves, RFM segments, cohort retention,
 // before and after joining) — as figures, charts with their tables, and a
 // CSV download of each (the same query with format=csv).
+// The points report is read as src/server/http_reports.c answers it. The
+// members and customers routes were not written when this page was: it
+// reads {members: {receipts, revenue_minor, average_receipt_minor},
+// non_members: {the same}, average_receipt_ratio, non_members_top10_share,
+// members_low: {count, share, revenue_share}, members_active: {count,
+// share}} and {tiers: [{tier, members}], tier_moves: [{from, to, members}],
+// rfm: [{segment, members, share, revenue_minor}], cohorts: [{month, size,
+// retention: [share…]}], before_after: {months, customers, before:
+// {frequency, average_receipt_minor}, after: {…}}}; a field it has no
+// words for is listed under "Other figures" by its name.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { makeT, useLang, money, points, number, percent, date } from '../lib/i18n.js';

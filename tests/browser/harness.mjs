@@ -281,3 +281,15 @@ export async function checkA11y(page, label) {
   );
   assert.deepEqual(problems, [], `accessibility of ${label}`);
 }
+
+/* A back-office page (own context) of kopilka `k` at #path, logged in as
+ * `login` with PASSWORD in language `lang`, once the menu shows. */
+export async function officePage(browser, k, path, { lang = 'en', viewport, login = 'admin' } = {}) {
+  const page = await newPage(browser, { lang, viewport });
+  await page.goto(k.base + '/office#' + path);
+  await page.getByLabel(lang === 'ru' ? 'Логин' : 'Login').fill(login);
+  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill(PASSWORD);
+  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Log in' }).click();
+  await page.getByRole('navigation', { name: lang === 'ru' ? 'Разделы' : 'Sections' }).waitFor();
+  return page;
+}

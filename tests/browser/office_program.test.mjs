@@ -9,7 +9,7 @@
 // section, screenshots at desktop and phone widths, Russian and English.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKopilka, launch, newPage, assertClean, checkA11y, snap, PASSWORD, PHONE } from './harness.mjs';
+import { startKopilka, launch, officePage, assertClean, checkA11y, snap, PHONE } from './harness.mjs';
 
 let k, browser, admin, program1;
 
@@ -47,15 +47,7 @@ after(async () => {
 });
 
 /* A page of the office, logged in as `login` (default anna), at #path. */
-async function office(path, { lang = 'en', viewport, login = 'anna' } = {}) {
-  const page = await newPage(browser, { lang, viewport });
-  await page.goto(k.base + '/office#' + path);
-  await page.getByLabel(lang === 'ru' ? 'Логин' : 'Login').fill(login);
-  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill(PASSWORD);
-  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Log in' }).click();
-  await page.getByRole('navigation', { name: lang === 'ru' ? 'Разделы' : 'Sections' }).waitFor();
-  return page;
-}
+const office = (path, opts = {}) => officePage(browser, k, path, { login: 'anna', ...opts });
 
 /* The value shown on the dashboard's figure card labelled `label`. */
 async function figure(page, label) {

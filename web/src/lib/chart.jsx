@@ -22,9 +22,10 @@ const HEIGHT = 240;
  * the axis, the legend and the table), title (the figure's caption),
  * tableLabel (the <summary> that opens the table), monthLabel (the table's
  * first column), extra (more table-only columns [{key, label, values,
- * format}]).
+ * format}]), fromZero (the y axis starts at 0 or below: for amounts whose
+ * bars would mislead from another base; off by default).
  */
-export function MonthChart({ title, labels, ticks = labels, series, tableLabel, monthLabel, extra = [] }) {
+export function MonthChart({ title, labels, ticks = labels, series, tableLabel, monthLabel, extra = [], fromZero = false }) {
   const box = useRef(null);
   useEffect(() => {
     const el = box.current;
@@ -36,7 +37,10 @@ export function MonthChart({ title, labels, ticks = labels, series, tableLabel, 
       height: HEIGHT,
       legend: { show: true, live: false },
       cursor: { show: true, drag: { x: false, y: false } },
-      scales: { x: { time: false, range: [-0.5, Math.max(0.5, labels.length - 0.5)] } },
+      scales: {
+        x: { time: false, range: [-0.5, Math.max(0.5, labels.length - 0.5)] },
+        ...(fromZero ? { y: { range: (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.1 : 1] } } : {}),
+      },
       axes: [
         {
           /* As many month labels as fit, about 64 px each. */
@@ -70,7 +74,7 @@ export function MonthChart({ title, labels, ticks = labels, series, tableLabel, 
       resize.disconnect();
       plot.destroy();
     };
-  }, [labels.join(), ticks.join(), series.map((s) => s.label + s.values.join()).join('|')]);
+  }, [labels.join(), ticks.join(), series.map((s) => s.label + s.values.join()).join('|'), fromZero]);
 
   const rows = labels.map((month, i) => {
     const r = { month };

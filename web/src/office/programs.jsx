@@ -20,8 +20,9 @@ function StateBadge({ state }) {
   return <span class={'badge ' + (BADGE[state] || '')}>{t(state)}</span>;
 }
 
-/* The editor's text as a program object, or {error} saying why not. */
-function parseProgram(text) {
+/* The editor's text as a program object, or {error} saying why not (also
+ * the program model's, simulate.jsx). */
+export function parseProgram(text) {
   if (!text.trim()) return { error: t('empty') };
   let program;
   try {

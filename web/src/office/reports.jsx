@@ -1,4 +1,286 @@
-// reports.jsx: the back office's "reports" section (issue 12; to be built).
-export function Reports() {
-  return <h1>Reports</h1>;
+// reports.jsx: the back office's reports (#/reports, report.read): three
+// reports of GET /v1/admin/reports/{members,points,customers} for a
+// period, a store and a tier — members against non-members (average
+// receipts, the top decile, members who bought almost nothing, the active
+// ones), points (issued, burnt, expired, outstanding by kind, the
+// liability by expiry month, breakage and redemption rates, the program's
+// cost), customers (tiers and their moves, RFM segments, cohort retention,
+// before and after joining) — as figures, charts with their tables, and a
+// CSV download of each (the same query with format=csv).
+// The points report is read as src/server/http_reports.c answers it. The
+// members and customers routes were not written when this page was: it
+// reads {members: {receipts, revenue_minor, average_receipt_minor},
+// non_members: {the same}, average_receipt_ratio, non_members_top10_share,
+// members_low: {count, share, revenue_share}, members_active: {count,
+// share}} and {tiers: [{tier, members}], tier_moves: [{from, to, members}],
+// rfm: [{segment, members, share, revenue_minor}], cohorts: [{month, size,
+// retention: [share…]}], before_after: {months, customers, before:
+// {frequency, average_receipt_minor}, after: {…}}}; a field it has no
+// words for is listed under "Other figures" by its name.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api } from '../lib/api.js';
+import { makeT, useLang, money, points, number, percent, date } from '../lib/i18n.js';
+import { Alert, Button, Field, useLoad, useRoute } from '../lib/ui.jsx';
+import { expiring, isoDay, monthStart } from '../lib/action.js';
+import { MonthChart } from '../lib/chart.jsx';
+import { monthAxes, column, otherScalars, monthWords } from './analytics.js';
+import '../lib/data.css';
+import './analytics.css';
+import { ScrollTable } from './people.jsx';
+import { strings } from './reports.strings.js';
+
+const t = makeT(strings);
+const KINDS = ['members', 'points', 'customers'];
+/* A word of the dictionary for a server's name (segment, kind), else the name. */
+const word = (name) => (name && strings.en[name] ? t(name) : name || '—');
+
+function Figure({ label, value, hint }) {
+  return (
+    <div class="card">
+      <div class="figure-label">{label}</div>
+      <div class="figure">{value}</div>
+      {hint && <div class="hint">{hint}</div>}
+    </div>
+  );
+}
+
+/* The query of a report: from, to, store and tier when given, format. */
+export function reportQuery(p, format) {
+  const q = new URLSearchParams({ from: p.from, to: p.to });
+  if (p.store) q.set('store', p.store);
+  if (p.tier) q.set('tier', p.tier);
+  if (format) q.set('format', format);
+  return q.toString();
+}
+
+/* Fields the server added that this page has no words for, under their names. */
+function More({ obj, known }) {
+  const rows = otherScalars(obj, known);
+  if (!rows.length) return null;
+  return (
+    <details class="card">
+      <summary>{t('more')}</summary>
+      <ScrollTable label={t('more')} rows={rows} columns={[
+        { key: 'key', label: t('key'), render: (r) => <code>{r.key}</code> },
+        { key: 'value', label: t('value'), num: true, render: (r) => (typeof r.value === 'number' ? number(r.value, 4) : r.value) },
+      ]} />
+    </details>
+  );
+}
+
+function Members({ d }) {
+  const m = d.members || {};
+  const n = d.non_members || {};
+  const low = d.members_low || {};
+  const act = d.members_active || {};
+  return (
+    <>
+      <div class="grid figures even">
+        <Figure label={t('avgMember')} value={money(m.average_receipt_minor)} />
+        <Figure label={t('avgNonMember')} value={money(n.average_receipt_minor)} />
+        <Figure label={t('ratio')} value={d.average_receipt_ratio == null ? '—' : number(d.average_receipt_ratio, 2) + '×'} hint={t('ratioHint')} />
+        <Figure label={t('top10')} value={percent(d.non_members_top10_share)} hint={t('top10Hint')} />
+      </div>
+      <div class="grid figures even">
+        <Figure label={t('memberRevenue')} value={money(m.revenue_minor)} />
+        <Figure label={t('memberReceipts')} value={number(m.receipts)} />
+        <Figure label={t('nonMemberRevenue')} value={money(n.revenue_minor)} />
+        <Figure label={t('nonMemberReceipts')} value={number(n.receipts)} />
+      </div>
+      <div class="grid figures even">
+        <Figure label={t('low')} value={number(low.count)} />
+        <Figure label={t('lowShare')} value={percent(low.share)} />
+        <Figure label={t('lowRevenue')} value={percent(low.revenue_share)} />
+        <Figure label={t('active12')} value={number(act.count)} />
+        <Figure label={t('activeShare')} value={percent(act.share)} />
+      </div>
+      <More obj={d} known={['from', 'to', 'store', 'tier', 'average_receipt_ratio', 'non_members_top10_share']} />
+    </>
+  );
+}
+
+/* The schedule's rows [{kind, month, points, lots}] summed by month, in
+ * month order ("never" left out: it has no month). */
+function byExpiryMonth(schedule) {
+  const m = new Map();
+  for (const r of schedule) if (/^\d{4}-\d{2}$/.test(r.month)) m.set(r.month, (m.get(r.month) || 0) + (Number(r.points) || 0));
+  return [...m.keys()].sort().map((month) => ({ month, points: m.get(month) }));
+}
+
+function Points({ d }) {
+  const byMonth = d.by_month || [];
+  const schedule = d.schedule || [];
+  const months = byExpiryMonth(schedule);
+  const mpp = Number(d.minor_per_point) || 0;
+  const m = monthAxes(byMonth);
+  const s = monthAxes(months);
+  return (
+    <>
+      <div class="grid figures even">
+        <Figure label={t('issued')} value={points(d.issued)} />
+        <Figure label={t('burnt')} value={points(d.burnt)} />
+        <Figure label={t('expired')} value={points(d.expired)} />
+        <Figure label={t('adjusted')} value={points(d.adjusted)} />
+        <Figure label={t('outstanding')} value={points(d.outstanding)} hint={t('outstandingHint')} />
+        <Figure label={t('liabilityMoney')} value={money(d.liability_minor)} />
+      </div>
+      <div class="grid figures even">
+        <Figure label={t('breakage')} value={percent(d.breakage_rate, 2)} hint={t('breakageHint')} />
+        <Figure label={t('redemption')} value={percent(d.redemption_rate, 2)} hint={t('redemptionHint')} />
+        <Figure label={t('costShare')} value={percent(d.cost_share, 2)} hint={t('costShareHint')} />
+        <Figure label={t('cost')} value={money(d.cost_minor)} hint={t('costHint', { revenue: money(d.members_revenue_minor) })} />
+        <Figure label={t('costRetained')} value={money(d.cost_per_retained_minor)}
+          hint={d.retained == null ? undefined : t('retainedHint', { retained: number(d.retained), buyers: number(d.buyers) })} />
+      </div>
+      <div class="chart-pair">
+        {byMonth.length > 0 && (
+          <MonthChart fromZero title={t('byMonth')} tableLabel={t('asTable', { title: t('byMonth') })} monthLabel={t('month')}
+            labels={m.labels} ticks={m.ticks}
+            series={[
+              { label: t('issued'), values: column(byMonth, 'issued'), format: points },
+              { label: t('burnt'), values: column(byMonth, 'burnt'), format: points },
+              { label: t('expired'), values: column(byMonth, 'expired'), format: points },
+            ]} />
+        )}
+        {months.length > 0 && (
+          <MonthChart fromZero title={t('schedule')} tableLabel={t('asTable', { title: t('schedule') })} monthLabel={t('expiryMonth')}
+            labels={s.labels} ticks={s.ticks}
+            series={[{ label: t('outstanding'), values: column(months, 'points'), format: points, bars: true }]}
+            extra={mpp ? [{ key: 'liability', label: t('liability'), values: months.map((r) => r.points * mpp), format: money }] : []} />
+        )}
+      </div>
+      <ScrollTable label={t('scheduleByKind')} caption={t('scheduleByKind')} rows={schedule} empty={t('none')} columns={[
+        { key: 'kind', label: t('kind') },
+        { key: 'month', label: t('expiryMonth'), render: (r) => (r.month === 'never' ? t('never') : monthWords(r.month)) },
+        { key: 'points', label: t('outstanding'), num: true, render: (r) => points(r.points) },
+        { key: 'lots', label: t('lots'), num: true, render: (r) => number(r.lots) },
+        ...(mpp ? [{ key: 'money', label: t('liability'), num: true, render: (r) => money(Number(r.points) * mpp) }] : []),
+      ]} />
+      <More obj={d} known={['from', 'to', 'store', 'tier', 'issued', 'burnt', 'expired', 'adjusted', 'outstanding',
+        'minor_per_point', 'liability_minor', 'breakage_rate', 'redemption_rate', 'members_revenue_minor', 'cost_minor',
+        'cost_share', 'buyers', 'retained', 'cost_per_retained_minor']} />
+    </>
+  );
+}
+
+function Customers({ d }) {
+  const cohorts = d.cohorts || [];
+  const width = cohorts.reduce((w, c) => Math.max(w, (c.retention || []).length), 0);
+  const ba = d.before_after;
+  return (
+    <>
+      <div class="chart-pair">
+        <section aria-labelledby="tiers-h">
+          <h3 id="tiers-h">{t('tiersNow')}</h3>
+          <ScrollTable label={t('tiersNow')} rows={d.tiers || []} empty={t('none')} columns={[
+            { key: 'tier', label: t('tierName'), render: (r) => r.tier || t('noTier') },
+            { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
+          ]} />
+        </section>
+        <section aria-labelledby="moves-h">
+          <h3 id="moves-h">{t('moves')}</h3>
+          <ScrollTable label={t('moves')} rows={d.tier_moves || []} empty={t('none')} columns={[
+            { key: 'from', label: t('moveFrom'), render: (r) => r.from || t('noTier') },
+            { key: 'to', label: t('moveTo'), render: (r) => r.to || t('noTier') },
+            { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
+          ]} />
+        </section>
+      </div>
+      <h3>{t('rfm')}</h3>
+      <ScrollTable label={t('rfm')} rows={d.rfm || []} empty={t('none')} columns={[
+        { key: 'segment', label: t('segment'), render: (r) => word(r.segment) },
+        { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
+        { key: 'share', label: t('share'), num: true, render: (r) => percent(r.share) },
+        { key: 'revenue', label: t('revenue'), num: true, render: (r) => money(r.revenue_minor) },
+      ]} />
+      <h3>{t('cohorts')}</h3>
+      <ScrollTable label={t('cohorts')} rows={cohorts} empty={t('none')} columns={[
+        { key: 'month', label: t('cohort'), render: (r) => monthWords(r.month) },
+        { key: 'size', label: t('size'), num: true, render: (r) => number(r.size) },
+        ...Array.from({ length: width }, (_, i) => ({
+          key: 'm' + i, label: t('monthN', { n: i }), num: true,
+          render: (r) => (r.retention && r.retention[i] != null ? percent(r.retention[i], 0) : ''),
+        })),
+      ]} />
+      {ba && (
+        <>
+          <h3>{t('beforeAfter')}</h3>
+          <p class="muted">{t('beforeAfterHint', { n: ba.months ?? '—', customers: number(ba.customers) })}</p>
+          <ScrollTable label={t('beforeAfter')} rows={[
+            { m: t('frequency'), b: number(ba.before && ba.before.frequency, 2), a: number(ba.after && ba.after.frequency, 2) },
+            { m: t('avgReceipt'), b: money(ba.before && ba.before.average_receipt_minor), a: money(ba.after && ba.after.average_receipt_minor) },
+          ]} columns={[
+            { key: 'm', label: t('measure') },
+            { key: 'b', label: t('before'), num: true },
+            { key: 'a', label: t('after'), num: true },
+          ]} />
+        </>
+      )}
+    </>
+  );
+}
+
+const VIEWS = { members: Members, points: Points, customers: Customers };
+
+export function Reports({ onExpired }) {
+  useLang();
+  const route = useRoute();
+  const kind = KINDS.includes(route.query.get('r')) ? route.query.get('r') : 'members';
+  const [form, setForm] = useState({ from: monthStart(11), to: isoDay(), store: '', tier: '' });
+  const [shown, setShown] = useState(form);
+  /* The points report has no tier (a lot's points are not a tier's). */
+  const q = reportQuery(kind === 'points' ? { ...shown, tier: '' } : shown);
+  const data = useLoad(expiring(onExpired, () => api('GET', `/v1/admin/reports/${kind}?` + q)), [kind, q]);
+  const errs = data.error ? data.error.byField() : {};
+  const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
+  const resultRef = useRef(null);
+  const d = data.data;
+  const View = VIEWS[kind];
+  useEffect(() => {
+    if (d && resultRef.current && document.activeElement && document.activeElement.closest('form')) resultRef.current.focus();
+  }, [d]);
+  return (
+    <>
+      <h1>{t('title')}</h1>
+      <nav class="subtabs" aria-label={t('which')}>
+        {KINDS.map((k) => (
+          <a href={'#/reports?r=' + k} aria-current={k === kind ? 'page' : undefined} key={k}>{t(k)}</a>
+        ))}
+      </nav>
+      <form class="card" aria-label={t('filters')}
+        onSubmit={(e) => {
+          e.preventDefault();
+          setShown({ ...form, store: form.store.trim(), tier: form.tier.trim() });
+        }}>
+        <div class="row">
+          <Field label={t('from')} name="from" type="date" value={form.from} required onInput={set('from')} error={errs.from} />
+          <Field label={t('to')} name="to" type="date" value={form.to} required onInput={set('to')} error={errs.to} />
+          <Field label={t('store')} name="store" value={form.store} onInput={set('store')} error={errs.store} />
+          {kind !== 'points' && (
+            <Field label={t('tier')} name="tier" value={form.tier} onInput={set('tier')} error={errs.tier} />
+          )}
+          <div class="actions field-actions">
+            <Button type="submit" busy={data.loading}>{t('show')}</Button>
+          </div>
+        </div>
+      </form>
+      <Alert kind="error">{data.error && data.error.message}</Alert>
+      {data.loading && !d && <p class="muted">{t('loading')}</p>}
+      {d && (
+        <section aria-labelledby="report-h">
+          <div class="row report-head">
+            <h2 id="report-h" ref={resultRef} tabIndex={-1}>
+              {t(kind)} · {t('period', { from: date(shown.from), to: date(shown.to) })} ·{' '}
+              {shown.store ? t('inStore', { store: shown.store }) : t('allStores')}
+              {shown.tier && kind !== 'points' ? ' · ' + t('tier') + ' ' + shown.tier : ''}
+            </h2>
+            <a class="btn btn-secondary" href={`/v1/admin/reports/${kind}?` + reportQuery(kind === 'points' ? { ...shown, tier: '' } : shown, 'csv')} download={`${kind}.csv`}>
+              {t('csv', { name: t(kind) })}
+            </a>
+          </div>
+          <View d={d} />
+        </section>
+      )}
+    </>
+  );
 }

@@ -1,0 +1,264 @@
+// office_analytics.test.mjs: the back office's reports (#/reports) and
+// program model (#/simulate) in the browser, against a real `kopilka
+// serve` for the login, the sections each role sees, the running program,
+// the points report (GET /v1/admin/reports/points, JSON and its CSV: the
+// page's figures and liability schedule are the API's, on purchases at two
+// stores) and a simulation run (POST/GET /v1/admin/simulations: the
+// page's totals and rules are the run's; a refusal is shown at its field).
+// A run whose progress is seen over several polls is answered by the test
+// itself (page.route) in the route's documented shape, to prove the
+// program files and their errors, the run's body, the progress and the
+// results shown. The members and customers reports are not tested: their
+// routes were not in this branch (no test for a missing route).
+// axe on each view, screenshots at desktop and phone widths, Russian and
+// English.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startKopilka, launch, officePage, assertClean, checkA11y, snap, PHONE } from './harness.mjs';
+
+let k, browser, admin;
+
+const day = (d) => d.toISOString().slice(0, 10);
+function monthStart(back) {
+  const d = new Date();
+  return day(new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1)));
+}
+
+before(async () => {
+  k = await startKopilka({ staff: { anna: 'admin', olga: 'auditor', ivan: 'cashier' }, stores: ['main', 'north'], notify: false, cards: 3 });
+  browser = await launch();
+  admin = await k.login('anna');
+  for (const [i, phone] of [[0, '+7 916 765-43-21'], [1, '+7 916 765-43-22']]) {
+    const r = await k.api('POST', '/v1/customers', {
+      card: k.cards[i], full_name: `Customer ${i}`, phone,
+      consent: { given: true, text_version: '2026-01' },
+    }, k.keys.main);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  const buy = async (store, card, receipt, lines, burn = 0) => {
+    const r = await k.api('POST', '/v1/purchases', { card, receipt, burn, lines }, k.keys[store]);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  };
+  await buy('main', k.cards[0], 'M-1', [{ sku: 'OIL', category: 'parts', amount: 1250000 }]);
+  await buy('main', k.cards[0], 'M-2', [{ sku: 'LABOR', category: 'labor', amount: 300000 }], 100);
+  await buy('north', k.cards[1], 'N-1', [{ sku: 'OIL', category: 'parts', amount: 500000 }]);
+});
+after(async () => {
+  await browser?.close();
+  await k?.stop();
+});
+
+const office = (path, opts = {}) => officePage(browser, k, path, { login: 'anna', ...opts });
+
+async function figure(page, label) {
+  const card = page.locator('.figures .card').filter({ has: page.locator('.figure-label', { hasText: new RegExp(`^${label}$`) }) });
+  return (await card.locator('.figure').textContent()).trim();
+}
+const rub = (minor, l = 'en-GB') => new Intl.NumberFormat(l, { style: 'currency', currency: 'RUB' }).format(minor / 100);
+const en = (n) => new Intl.NumberFormat('en-GB', { maximumFractionDigits: 0 }).format(n);
+const pct = (v, l = 'en-GB') => new Intl.NumberFormat(l, { style: 'percent', maximumFractionDigits: 2 }).format(v);
+
+test('the sections a role sees: reports for the auditor, neither for a cashier', async () => {
+  const olga = await office('/', { login: 'olga' });
+  const nav = olga.getByRole('navigation', { name: 'Sections' });
+  await nav.getByRole('link', { name: 'Reports' }).waitFor();
+  await olga.context().close();
+  const ivan = await office('/', { login: 'ivan' });
+  const inav = ivan.getByRole('navigation', { name: 'Sections' });
+  assert.equal(await inav.getByRole('link', { name: 'Reports' }).count(), 0);
+  assert.equal(await inav.getByRole('link', { name: 'Program model' }).count(), 0);
+  await ivan.context().close();
+});
+
+test('reports: the points report is the API\'s, per store, with its CSV', async () => {
+  const page = await office('/reports?r=points');
+  const asked = [];
+  page.on('request', (r) => r.url().includes('/v1/admin/reports/') && asked.push(new URL(r.url())));
+  await page.getByRole('heading', { name: 'Reports', level: 1 }).waitFor();
+  await page.getByRole('heading', { name: /^Points ·.*every store$/ }).waitFor();
+  await page.getByLabel('Store', { exact: true }).fill('north');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.getByRole('heading', { name: /^Points ·.*store north$/ }).waitFor();
+  const last = asked[asked.length - 1];
+  assert.equal(last.pathname, '/v1/admin/reports/points');
+  assert.equal(last.searchParams.get('store'), 'north');
+  assert.equal(last.searchParams.get('from'), monthStart(11));
+  assert.equal(last.searchParams.get('tier'), null);
+  assert.equal(await page.getByLabel('Tier', { exact: true }).count(), 0, 'the points report has no tier');
+  const api = (await k.api('GET', `/v1/admin/reports/points?from=${monthStart(11)}&to=${day(new Date())}&store=north`, undefined, admin)).body;
+  assert.equal(api.issued > 0, true, JSON.stringify(api));
+  assert.equal(await figure(page, 'Issued'), en(api.issued));
+  assert.equal(await figure(page, 'Burnt'), en(api.burnt));
+  assert.equal(await figure(page, 'Outstanding'), en(api.outstanding));
+  assert.equal(await figure(page, 'Liability'), rub(api.liability_minor));
+  assert.equal(await figure(page, 'Redemption rate'), pct(api.redemption_rate));
+  assert.equal(await figure(page, 'Program cost'), pct(api.cost_share));
+  const kinds = page.getByRole('table', { name: 'Liability by kind of points and expiry month' });
+  assert.equal(await kinds.locator('tbody tr').count(), Math.max(1, api.schedule.length));
+  for (const row of api.schedule) {
+    const cells = kinds.locator('tbody tr').filter({ has: page.getByRole('cell', { name: row.kind, exact: true }) });
+    await cells.getByRole('cell', { name: en(row.points), exact: true }).first().waitFor();
+    if (row.month === 'never') await cells.getByRole('cell', { name: 'never expire' }).first().waitFor();
+  }
+  const pcsv = page.getByRole('link', { name: 'Download CSV: Points' });
+  const phref = new URL(await pcsv.getAttribute('href'), k.base);
+  assert.equal(phref.searchParams.get('tier'), null);
+  const got = await page.request.get(phref.toString());
+  assert.equal(got.status(), 200);
+  assert.match(await got.text(), new RegExp(`issued,,,${api.issued}\r\n`));
+  await checkA11y(page, 'the points report');
+  await snap(page, 'office-reports-points');
+
+  assertClean(page);
+  await page.context().close();
+});
+
+test('the points report in Russian on a phone', async () => {
+  const page = await office('/reports?r=points', { lang: 'ru', viewport: PHONE });
+  await page.getByRole('heading', { name: 'Отчёты', level: 1 }).waitFor();
+  await page.locator('.figures').first().waitFor();
+  const api = (await k.api('GET', `/v1/admin/reports/points?from=${monthStart(11)}&to=${day(new Date())}`, undefined, admin)).body;
+  assert.equal(await figure(page, 'Доля списанных'), pct(api.redemption_rate, 'ru-RU'));
+  assert.equal(await figure(page, 'Обязательства'), rub(api.liability_minor, 'ru-RU'));
+  await page.getByRole('link', { name: 'Скачать CSV: Баллы' }).waitFor();
+  await checkA11y(page, 'the points report in Russian');
+  await snap(page, 'office-reports-points-ru', [PHONE]);
+  assertClean(page);
+  await page.context().close();
+});
+
+/* A month or total of kopilka simulate --json (src/service/simulate.c). */
+const M = (month, o) => ({
+  ...(month ? { month } : {}), receipts: 10, receipts_without_card: 5, revenue_minor: 1000000, member_revenue_minor: 600000,
+  discount_minor: 0, points_paid_minor: 0, issued: 0, burnt: 0, expired: 0, liability: 0, liability_minor: 0,
+  cost_minor: 0, cost_share_bp: 0, accrued_cost_minor: 0, margin_impact_bp: 0, ...o,
+});
+const RESULT = {
+  candidate: {
+    receipts: 1234, cards: 56, skipped: 0, minor_per_point: 100,
+    months: [M('2026-01', { issued: 1000, burnt: 100, liability: 900, cost_minor: 10000, cost_share_bp: 100 }),
+      M('2026-02', { issued: 2000, burnt: 300, expired: 50, liability: 2550, cost_minor: 30000, cost_share_bp: 150 })],
+    rules: [{ rule: 'base', kind: 'earn_percent', points: 1000, points_minor: 100000, discount_minor: 0 },
+      { rule: 'labor-x2', kind: 'earn_percent', points: 2000, points_minor: 200000, discount_minor: 0 }],
+    total: M(null, { receipts: 20, revenue_minor: 2000000, issued: 3000, burnt: 400, expired: 50, liability: 2550,
+      cost_minor: 40000, cost_share_bp: 200, margin_impact_bp: -1500 }),
+  },
+  baseline: {
+    receipts: 1234, cards: 56, skipped: 0, minor_per_point: 100,
+    months: [M('2026-01', { discount_minor: 30000, cost_minor: 30000, cost_share_bp: 300 }),
+      M('2026-02', { discount_minor: 60000, cost_minor: 60000, cost_share_bp: 300 })],
+    rules: [{ rule: 'cumulative', kind: 'discount_cumulative', points: 0, points_minor: 0, discount_minor: 90000 }],
+    total: M(null, { receipts: 20, revenue_minor: 2000000, discount_minor: 90000, cost_minor: 90000, cost_share_bp: 450 }),
+  },
+};
+
+test('the program model (answers mocked): files, local errors, the body sent, progress over polls, results', async () => {
+  const page = await office('/simulate');
+  const posted = [];
+  let polls = 0;
+  await page.route(/\/v1\/admin\/simulations/, (route) => {
+    const r = route.request();
+    if (r.method() === 'POST') {
+      posted.push(JSON.parse(r.postData()));
+      return route.fulfill({ status: 202, contentType: 'application/json', body: JSON.stringify({ id: 's1' }) });
+    }
+    assert.equal(new URL(r.url()).pathname, '/v1/admin/simulations/s1');
+    polls++;
+    const body = polls < 3 ? { state: 'running', progress: 0.25 * polls } : { state: 'done', progress: 1, result: RESULT };
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+  });
+  await page.getByRole('heading', { name: 'Program model', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.getByText('Paste a program or choose a file.').waitFor();
+  assert.equal(await page.getByLabel('Candidate (JSON)').getAttribute('aria-invalid'), 'true');
+  await page.getByLabel('Candidate (JSON)').fill('{ not json');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.getByText(/This is not JSON/).waitFor();
+  assert.equal(posted.length, 0);
+
+  await page.getByRole('button', { name: 'Take the running program' }).click();
+  await page.waitForFunction(() => document.querySelector('textarea').value.includes('"rules"'));
+  const running = JSON.parse(await page.getByLabel('Candidate (JSON)').inputValue());
+  const real = (await k.api('GET', '/v1/admin/programs/1', undefined, await k.login('anna'))).body.program;
+  assert.deepEqual(running, real);
+  await page.getByRole('button', { name: 'Compare with the cumulative discount' }).click();
+  await page.getByLabel('Redemption share').fill('1.5');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.getByText('The redemption share is a number from 0 to 1.').waitFor();
+  assert.equal(posted.length, 0);
+  await page.getByLabel('Redemption share').fill('0,6');
+  await page.getByLabel('From').fill('2026-01-01');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.getByText('Run finished: 1,234 receipts, 56 cards.').waitFor();
+  assert.equal(polls, 3);
+  assert.equal(posted.length, 1);
+  assert.deepEqual(posted[0].program, real);
+  assert.equal(posted[0].baseline.rules[0].kind, 'discount_cumulative');
+  assert.equal(posted[0].redemption, 0.6);
+  assert.equal(posted[0].from, '2026-01-01');
+  assert.equal(posted[0].to, undefined);
+
+  const totals = page.getByRole('table').first();
+  const row = totals.getByRole('row', { name: /^Cost RUB/ });
+  assert.deepEqual(await row.getByRole('cell').allTextContents(), ['Cost', rub(40000), rub(90000), rub(-50000)]);
+  const share = totals.getByRole('row', { name: /^Cost \/ revenue/ });
+  assert.deepEqual(await share.getByRole('cell').allTextContents(), ['Cost / revenue', '2%', '4.5%', '-2.5%']);
+  await page.getByRole('heading', { name: 'A discount instead of the bonus' }).waitFor();
+  const rules = page.getByRole('heading', { name: 'Rules that cost most' }).locator('xpath=following-sibling::div[1]');
+  assert.deepEqual(await rules.locator('tbody td:first-child').allTextContents(), ['labor-x2', 'base']);
+  assert.equal(await page.locator('.chart-canvas canvas').count(), 3);
+  await checkA11y(page, 'the program model with results');
+  await snap(page, 'office-simulate-results');
+  assertClean(page);
+  await page.context().close();
+});
+
+test('the program model runs on the server: the page shows the run\'s result', async () => {
+  const page = await office('/simulate');
+  await page.getByRole('button', { name: 'Take the running program' }).click();
+  await page.waitForFunction(() => document.querySelector('textarea').value.includes('"rules"'));
+  await page.getByRole('button', { name: 'Compare with the cumulative discount' }).click();
+  const started = page.waitForResponse((r) => r.url().endsWith('/v1/admin/simulations') && r.request().method() === 'POST');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const answer = await started;
+  assert.equal(answer.status(), 202);
+  const { id } = await answer.json();
+  await page.getByText(/^Run finished: /).waitFor({ timeout: 30000 });
+  const run = (await k.api('GET', '/v1/admin/simulations/' + id, undefined, admin)).body;
+  assert.equal(run.state, 'done', JSON.stringify(run));
+  const c = run.result.candidate.total;
+  const b = run.result.baseline.total;
+  assert.equal(run.result.candidate.receipts, 3, 'the three purchases made at the tills');
+  assert.equal(c.issued > 0, true, JSON.stringify(c));
+  await page.getByText(`Run finished: ${run.result.candidate.receipts} receipts, ${run.result.candidate.cards} cards.`).waitFor();
+  const totals = page.getByRole('table').first();
+  const cells = async (re) => totals.getByRole('row', { name: re }).getByRole('cell').allTextContents();
+  assert.deepEqual(await cells(/^Issued /), ['Issued', en(c.issued), en(b.issued), en(c.issued - b.issued)]);
+  assert.deepEqual(await cells(/^Revenue /), ['Revenue', rub(c.revenue_minor), rub(b.revenue_minor), rub(c.revenue_minor - b.revenue_minor)]);
+  assert.deepEqual(await cells(/^Cost RUB/), ['Cost', rub(c.cost_minor), rub(b.cost_minor), rub(c.cost_minor - b.cost_minor)]);
+  const first = run.result.candidate.rules.slice().sort((x, y) => y.points_minor + y.discount_minor - x.points_minor - x.discount_minor)[0];
+  const rules = page.getByRole('heading', { name: 'Rules that cost most' }).locator('xpath=following-sibling::div[1]');
+  assert.equal(await rules.locator('tbody tr').count(), Math.max(1, run.result.candidate.rules.length));
+  assert.equal(await rules.locator('tbody tr:first-child td:first-child').textContent(), first.rule);
+  await checkA11y(page, 'the program model with a real run');
+  assertClean(page);
+  await page.context().close();
+});
+
+test('the program model in Russian: the server\'s refusal is shown at the candidate', async () => {
+  const page = await office('/simulate', { lang: 'ru' });
+  await page.getByRole('heading', { name: 'Модель программы', level: 1 }).waitFor();
+  await page.getByLabel('Кандидат (JSON)').fill('{"name": "x"}');
+  const refused = page.waitForResponse((r) => r.url().endsWith('/v1/admin/simulations'));
+  await page.getByRole('button', { name: 'Запустить' }).click();
+  const r = await refused;
+  assert.equal(r.status(), 400);
+  const body = await r.json();
+  assert.match(body.error.field, /^program\b/, JSON.stringify(body));
+  await page.getByRole('alert').filter({ hasText: 'Сервер не принял прогон' }).waitFor();
+  assert.equal(await page.getByLabel('Кандидат (JSON)').getAttribute('aria-invalid'), 'true');
+  await checkA11y(page, 'the program model in Russian');
+  await snap(page, 'office-simulate-ru');
+  assertClean(page);
+  await page.context().close();
+});

@@ -1,22 +1,8 @@
-// reports.jsx: the back office's reports (#/reports, report.read): three
-// reports of GET /v1/admin/reports/{members,points,customers} for a
-// period, a store and a tier — members against non-members (average
-// receipts, the top decile, members who bought almost nothing, the active
-// ones), points (issued, burnt, expired, outstanding by kind, the
-// liability by expiry month, breakage and redemption rates, the program's
-// cost), customers (tiers and their moves, RFM segments, cohort retention,
-// before and after joining) — as figures, charts with their tables, and a
-// CSV download of each (the same query with format=csv).
-// The points report is read as src/server/http_reports.c answers it. The
-// members and customers routes were not written when this page was: it
-// reads {members: {receipts, revenue_minor, average_receipt_minor},
-// non_members: {the same}, average_receipt_ratio, non_members_top10_share,
-// members_low: {count, share, revenue_share}, members_active: {count,
-// share}} and {tiers: [{tier, members}], tier_moves: [{from, to, members}],
-// rfm: [{segment, members, share, revenue_minor}], cohorts: [{month, size,
-// retention: [share…]}], before_after: {months, customers, before:
-// {frequency, average_receipt_minor}, after: {…}}}; a field it has no
-// words for is listed under "Other figures" by its name.
+// reports.jsx: the back office's reports (#/reports, report.read), from
+// GET /v1/admin/reports/{name} for a period and a store: points (issued,
+// burnt, expired, outstanding by kind, the liability by expiry month,
+// breakage and redemption rates, the program's cost) as figures, charts
+// with their tables, and a CSV download (the same query with format=csv).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { makeT, useLang, money, points, number, percent, date } from '../lib/i18n.js';
@@ -30,7 +16,9 @@ import { ScrollTable } from './people.jsx';
 import { strings } from './reports.strings.js';
 
 const t = makeT(strings);
-const KINDS = ['members', 'points', 'customers'];
+/* The reports the server answers (docs/api.md, "Reports"): the members and
+ * customers reports of issue 12 join this list with their routes. */
+const KINDS = ['points'];
 /* A word of the dictionary for a server's name (segment, kind), else the name. */
 const word = (name) => (name && strings.en[name] ? t(name) : name || '—');
 
@@ -68,39 +56,7 @@ function More({ obj, known }) {
   );
 }
 
-function Members({ d }) {
-  const m = d.members || {};
-  const n = d.non_members || {};
-  const low = d.members_low || {};
-  const act = d.members_active || {};
-  return (
-    <>
-      <div class="grid figures even">
-        <Figure label={t('avgMember')} value={money(m.average_receipt_minor)} />
-        <Figure label={t('avgNonMember')} value={money(n.average_receipt_minor)} />
-        <Figure label={t('ratio')} value={d.average_receipt_ratio == null ? '—' : number(d.average_receipt_ratio, 2) + '×'} hint={t('ratioHint')} />
-        <Figure label={t('top10')} value={percent(d.non_members_top10_share)} hint={t('top10Hint')} />
-      </div>
-      <div class="grid figures even">
-        <Figure label={t('memberRevenue')} value={money(m.revenue_minor)} />
-        <Figure label={t('memberReceipts')} value={number(m.receipts)} />
-        <Figure label={t('nonMemberRevenue')} value={money(n.revenue_minor)} />
-        <Figure label={t('nonMemberReceipts')} value={number(n.receipts)} />
-      </div>
-      <div class="grid figures even">
-        <Figure label={t('low')} value={number(low.count)} />
-        <Figure label={t('lowShare')} value={percent(low.share)} />
-        <Figure label={t('lowRevenue')} value={percent(low.revenue_share)} />
-        <Figure label={t('active12')} value={number(act.count)} />
-        <Figure label={t('activeShare')} value={percent(act.share)} />
-      </div>
-      <More obj={d} known={['from', 'to', 'store', 'tier', 'average_receipt_ratio', 'non_members_top10_share']} />
-    </>
-  );
-}
 
-/* The schedule's rows [{kind, month, points, lots}] summed by month, in
- * month order ("never" left out: it has no month). */
 function byExpiryMonth(schedule) {
   const m = new Map();
   for (const r of schedule) if (/^\d{4}-\d{2}$/.test(r.month)) m.set(r.month, (m.get(r.month) || 0) + (Number(r.points) || 0));
@@ -163,69 +119,13 @@ function Points({ d }) {
   );
 }
 
-function Customers({ d }) {
-  const cohorts = d.cohorts || [];
-  const width = cohorts.reduce((w, c) => Math.max(w, (c.retention || []).length), 0);
-  const ba = d.before_after;
-  return (
-    <>
-      <div class="chart-pair">
-        <section aria-labelledby="tiers-h">
-          <h3 id="tiers-h">{t('tiersNow')}</h3>
-          <ScrollTable label={t('tiersNow')} rows={d.tiers || []} empty={t('none')} columns={[
-            { key: 'tier', label: t('tierName'), render: (r) => r.tier || t('noTier') },
-            { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
-          ]} />
-        </section>
-        <section aria-labelledby="moves-h">
-          <h3 id="moves-h">{t('moves')}</h3>
-          <ScrollTable label={t('moves')} rows={d.tier_moves || []} empty={t('none')} columns={[
-            { key: 'from', label: t('moveFrom'), render: (r) => r.from || t('noTier') },
-            { key: 'to', label: t('moveTo'), render: (r) => r.to || t('noTier') },
-            { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
-          ]} />
-        </section>
-      </div>
-      <h3>{t('rfm')}</h3>
-      <ScrollTable label={t('rfm')} rows={d.rfm || []} empty={t('none')} columns={[
-        { key: 'segment', label: t('segment'), render: (r) => word(r.segment) },
-        { key: 'members', label: t('count'), num: true, render: (r) => number(r.members) },
-        { key: 'share', label: t('share'), num: true, render: (r) => percent(r.share) },
-        { key: 'revenue', label: t('revenue'), num: true, render: (r) => money(r.revenue_minor) },
-      ]} />
-      <h3>{t('cohorts')}</h3>
-      <ScrollTable label={t('cohorts')} rows={cohorts} empty={t('none')} columns={[
-        { key: 'month', label: t('cohort'), render: (r) => monthWords(r.month) },
-        { key: 'size', label: t('size'), num: true, render: (r) => number(r.size) },
-        ...Array.from({ length: width }, (_, i) => ({
-          key: 'm' + i, label: t('monthN', { n: i }), num: true,
-          render: (r) => (r.retention && r.retention[i] != null ? percent(r.retention[i], 0) : ''),
-        })),
-      ]} />
-      {ba && (
-        <>
-          <h3>{t('beforeAfter')}</h3>
-          <p class="muted">{t('beforeAfterHint', { n: ba.months ?? '—', customers: number(ba.customers) })}</p>
-          <ScrollTable label={t('beforeAfter')} rows={[
-            { m: t('frequency'), b: number(ba.before && ba.before.frequency, 2), a: number(ba.after && ba.after.frequency, 2) },
-            { m: t('avgReceipt'), b: money(ba.before && ba.before.average_receipt_minor), a: money(ba.after && ba.after.average_receipt_minor) },
-          ]} columns={[
-            { key: 'm', label: t('measure') },
-            { key: 'b', label: t('before'), num: true },
-            { key: 'a', label: t('after'), num: true },
-          ]} />
-        </>
-      )}
-    </>
-  );
-}
 
-const VIEWS = { members: Members, points: Points, customers: Customers };
+const VIEWS = { points: Points };
 
 export function Reports({ onExpired }) {
   useLang();
   const route = useRoute();
-  const kind = KINDS.includes(route.query.get('r')) ? route.query.get('r') : 'members';
+  const kind = KINDS.includes(route.query.get('r')) ? route.query.get('r') : 'points';
   const [form, setForm] = useState({ from: monthStart(11), to: isoDay(), store: '', tier: '' });
   const [shown, setShown] = useState(form);
   /* The points report has no tier (a lot's points are not a tier's). */
@@ -242,11 +142,13 @@ export function Reports({ onExpired }) {
   return (
     <>
       <h1>{t('title')}</h1>
-      <nav class="subtabs" aria-label={t('which')}>
-        {KINDS.map((k) => (
-          <a href={'#/reports?r=' + k} aria-current={k === kind ? 'page' : undefined} key={k}>{t(k)}</a>
-        ))}
-      </nav>
+      {KINDS.length > 1 && (
+        <nav class="subtabs" aria-label={t('which')}>
+          {KINDS.map((k) => (
+            <a href={'#/reports?r=' + k} aria-current={k === kind ? 'page' : undefined} key={k}>{t(k)}</a>
+          ))}
+        </nav>
+      )}
       <form class="card" aria-label={t('filters')}
         onSubmit={(e) => {
           e.preventDefault();

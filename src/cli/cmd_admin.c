@@ -584,24 +584,39 @@ static bool demo_state_load(const char *path, demo_state *d)
     return n == DEMO_CARDS + 1 && strlen(d->key) > 0;
 }
 
-/* Writes the demo's key and cards to path, readable by its owner only. */
-static bool demo_state_save(const char *path, const demo_state *d, kp_error *e)
+/* Opens path for writing, readable by its owner only; NULL with e set. */
+static FILE *demo_file_create(const char *path, kp_error *e)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
         if (fd >= 0) close(fd);
         kp_error_set(e, KP_ERR_IO, "demo", "cannot write %s: %s", path, strerror(errno));
-        return false;
+        return NULL;
     }
     fchmod(fd, 0600);
-    fprintf(f, "%s\n", d->key);
-    for (int i = 0; i < DEMO_CARDS; i++) fprintf(f, "%s\n", d->cards[i]);
+    return f;
+}
+
+/* Closes a file of demo_file_create(); false with e set when the writes
+ * failed. */
+static bool demo_file_close(FILE *f, const char *path, kp_error *e)
+{
     if (fclose(f) != 0) {
         kp_error_set(e, KP_ERR_IO, "demo", "cannot write %s: %s", path, strerror(errno));
         return false;
     }
     return true;
+}
+
+/* Writes the demo's key and cards to path, readable by its owner only. */
+static bool demo_state_save(const char *path, const demo_state *d, kp_error *e)
+{
+    FILE *f = demo_file_create(path, e);
+    if (f == NULL) return false;
+    fprintf(f, "%s\n", d->key);
+    for (int i = 0; i < DEMO_CARDS; i++) fprintf(f, "%s\n", d->cards[i]);
+    return demo_file_close(f, path, e);
 }
 
 /* The demo's staff, for the pages: an admin (the back office) and a
@@ -655,19 +670,10 @@ static bool demo_staff_make(const char *db, const char *path, char passwords[DEM
     }
     cli_office_close(&c);
     if (err) return false;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL) {
-        if (fd >= 0) close(fd);
-        kp_error_set(e, KP_ERR_IO, "demo", "cannot write %s: %s", path, strerror(errno));
-        return false;
-    }
+    FILE *f = demo_file_create(path, e);
+    if (f == NULL) return false;
     for (int i = 0; i < DEMO_STAFF; i++) fprintf(f, "%s %s\n", demo_staff[i][0], passwords[i]);
-    if (fclose(f) != 0) {
-        kp_error_set(e, KP_ERR_IO, "demo", "cannot write %s: %s", path, strerror(errno));
-        return false;
-    }
-    return true;
+    return demo_file_close(f, path, e);
 }
 
 int cmd_demo(int argc, char **argv)

@@ -45,3 +45,13 @@ if [ ! -f "$web/node_modules/.package-lock.json" ] ||
   echo "deps: npm ci in web/" >&2
   npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
 fi
+# playwright-core (the browser tests) needs Node.js 20 or later; Debian 12's
+# own nodejs is 18. Say so before the tests fail on it.
+if [ "${1:-}" = "--test" ]; then
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 20 ]; then
+    echo "deps: the browser tests (tests/browser) need Node.js 20 or later for playwright-core;" \
+         "this machine has $(node --version): install a newer Node.js (e.g. from NodeSource)" >&2
+    exit 1
+  fi
+fi

@@ -140,9 +140,18 @@ static kp_err program_of(json_t *root, const char *key, bool required, kp_progra
         free(*out);
         *out = NULL;
         if (e->field[0] == '\0' || strncmp(e->field, key, strlen(key)) != 0) {
-            char field[64];
-            snprintf(field, sizeof field, "%s%s%s", key, e->field[0] ? "." : "", e->field);
-            snprintf(e->field, sizeof e->field, "%s", field);
+            /* key + "." + the file's field, cut to the field's room (joined
+             * by hand: snprintf's truncation fails a release build). */
+            char field[sizeof e->field];
+            size_t k = strlen(key), f = strlen(e->field), room = sizeof field - 1;
+            if (k > room) k = room;
+            memcpy(field, key, k);
+            size_t n = k;
+            if (f && n < room) field[n++] = '.';
+            if (f > room - n) f = room - n;
+            memcpy(field + n, e->field, f);
+            field[n + f] = '\0';
+            memcpy(e->field, field, n + f + 1);
         }
     }
     return err;

@@ -1315,6 +1315,22 @@ static kp_err check_writable(const char *path, kp_error *e)
     return KP_OK;
 }
 
+/* A file SQLite cannot read at open (a page of the schema or of a table
+ * read at open is damaged): said as the quick check says it, with what to
+ * do. False when rc is another failure. */
+static bool open_damaged(sqlite3 *db, const char *path, kp_error *e)
+{
+    int code = sqlite3_errcode(db) & 0xff;
+    if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB) return false;
+    kp_error_set(e, KP_ERR_IO, "database",
+                 "the database file is damaged: SQLite could not read %s at open (%s); nothing "
+                 "was changed. Run `kopilka verify %s --full` for the list, then restore the "
+                 "database from its last good backup (docs/architecture.md, \"A damaged "
+                 "database\")",
+                 path, sqlite3_errmsg(db), path);
+    return true;
+}
+
 kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error *e)
 {
     *out = NULL;
@@ -1363,15 +1379,20 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
     if (rc == SQLITE_OK && create) rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = schema_columns_update(s->db);
     if (rc != SQLITE_OK) {
-        err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare %s: %s", path,
-                           sqlite3_errmsg(s->db));
+        err = open_damaged(s->db, path, e) ? KP_ERR_IO
+                                            : kp_error_set(e, KP_ERR_IO, "database",
+                                                           "cannot prepare %s: %s", path,
+                                                           sqlite3_errmsg(s->db));
         goto out;
     }
     for (int i = 0; i < Q__COUNT; i++) {
         rc = sqlite3_prepare_v3(s->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
         if (rc != SQLITE_OK) {
-            err = kp_error_set(e, KP_ERR_IO, "database", "%s is not a Kopilka database (%s)",
-                               path, sqlite3_errmsg(s->db));
+            err = open_damaged(s->db, path, e)
+                      ? KP_ERR_IO
+                      : kp_error_set(e, KP_ERR_IO, "database",
+                                     "%s is not a Kopilka database (%s)", path,
+                                     sqlite3_errmsg(s->db));
             goto out;
         }
     }

@@ -9,7 +9,7 @@
 // section, screenshots at desktop and phone widths, Russian and English.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKopilka, launch, officePage, assertClean, checkA11y, snap, PHONE } from './harness.mjs';
+import { startKopilka, launch, officePage, assertClean, checkA11y, snap, waitFor, PHONE } from './harness.mjs';
 
 let k, browser, admin, program1;
 
@@ -104,6 +104,9 @@ test('the dashboard shows the API figures, charts with their tables, per store',
   await page.getByLabel('Store', { exact: true }).fill('north');
   await page.getByRole('button', { name: 'Show' }).click();
   await page.getByRole('heading', { name: /store north/ }).waitFor();
+  // The heading names the store at once; the figures follow their answer.
+  await waitFor('the north store\'s figures',
+    async () => (await figure(page, 'Points issued')) === en(north.points.issued), 10000);
   assert.equal(await figure(page, 'Points issued'), en(north.points.issued));
   assert.equal(await figure(page, 'Liability'), rub(north.liability_minor));
 

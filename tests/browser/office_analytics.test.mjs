@@ -14,7 +14,7 @@
 // English.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKopilka, launch, officePage, assertClean, checkA11y, snap, PHONE } from './harness.mjs';
+import { startKopilka, launch, officePage, assertClean, checkA11y, snap, waitFor, PHONE } from './harness.mjs';
 
 let k, browser, admin;
 
@@ -87,6 +87,8 @@ test('reports: the points report is the API\'s, per store, with its CSV', async 
   assert.equal(await page.getByLabel('Tier', { exact: true }).count(), 0, 'the points report has no tier');
   const api = (await k.api('GET', `/v1/admin/reports/points?from=${monthStart(11)}&to=${day(new Date())}&store=north`, undefined, admin)).body;
   assert.equal(api.issued > 0, true, JSON.stringify(api));
+  // The heading names the store at once; the figures follow their answer.
+  await waitFor('the north store\'s figures', async () => (await figure(page, 'Issued')) === en(api.issued), 10000);
   assert.equal(await figure(page, 'Issued'), en(api.issued));
   assert.equal(await figure(page, 'Burnt'), en(api.burnt));
   assert.equal(await figure(page, 'Outstanding'), en(api.outstanding));

@@ -103,8 +103,10 @@ export function Dashboard({ me, onExpired }) {
         </div>
       </form>
       <Alert kind="error">{data.error && data.error.message}</Alert>
-      {data.loading && !d && <p class="muted">{t('loading')}</p>}
-      {d && (
+      {/* The last answer goes while the next loads: figures never sit under
+          another period's or store's heading. */}
+      {data.loading && <p class="muted" role="status">{t('loading')}</p>}
+      {d && !data.loading && (
         <>
           <h2>
             {t('figures', { from: date(shown.from), to: date(shown.to) })} ·{' '}

@@ -167,8 +167,10 @@ export function Reports({ onExpired }) {
         </div>
       </form>
       <Alert kind="error">{data.error && data.error.message}</Alert>
-      {data.loading && !d && <p class="muted">{t('loading')}</p>}
-      {d && (
+      {/* The last answer goes while the next loads: figures never sit under
+          another period's or store's heading. */}
+      {data.loading && <p class="muted" role="status">{t('loading')}</p>}
+      {d && !data.loading && (
         <section aria-labelledby="report-h">
           <div class="row report-head">
             <h2 id="report-h" ref={resultRef} tabIndex={-1}>

@@ -15,6 +15,7 @@
 #include "store_sqlite_triggers.h"
 #include "store_sqlite_notify.h"
 #include "store_sqlite_sales.h"
+#include "store_marketing.h"
 #include "store_sqlite_group.h"
 #include "store_programs.h"
 
@@ -1203,6 +1204,7 @@ static const kp_store_ops sqlite_ops = {
     .notify = &store_sqlite_notify_ops,
     .sales = &store_sqlite_sales_ops,
     .report = &store_sqlite_report_ops,
+    .marketing = &store_sqlite_marketing_ops,
     .group = &store_sqlite_group_ops,
 };
 
@@ -1420,6 +1422,12 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
                                 &s->sales) != KP_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare the sales tables of %s: %s",
                            path, s->base.last_error);
+        goto out;
+    }
+    if (sqlite3_exec(s->db, store_sqlite_marketing_schema, NULL, NULL, NULL) != SQLITE_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database",
+                           "cannot make the segments and campaigns tables of %s: %s", path,
+                           sqlite3_errmsg(s->db));
         goto out;
     }
     *out = &s->base;

@@ -102,6 +102,7 @@ typedef struct kp_campaign {
     kp_time created_at, started_at, finished_at;
     char actor[96];
     char note[256]; /* why it ended as it did ("budget reached after ..."), "" */
+    int64_t granted; /* points granted so far (kept with each grant) */
 } kp_campaign;
 
 /* A member's outcome. */

@@ -15,7 +15,8 @@
 #define SEG_COLS "id, name, filter, created_at, updated_at, actor"
 #define CAMP_COLS                                                                                  \
     "id, name, segment_id, filter, kind, points, validity_days, budget, control_bp, message, "    \
-    "state, start_at, every_months, parent_id, created_at, started_at, finished_at, actor, note"
+    "state, start_at, every_months, parent_id, created_at, started_at, finished_at, actor, note, " \
+    "granted"
 /* A customer who never bought: before every instant a filter names. */
 #define NEVER "(-4611686018427387904)"
 
@@ -58,20 +59,20 @@ const store_mk_sql store_mk_queries[MK__COUNT] = {
     [MK_CAMP_INSERT] = {"INSERT INTO campaigns(name, segment_id, filter, kind, points, "
                         "validity_days, budget, control_bp, message, state, start_at, "
                         "every_months, parent_id, created_at, started_at, finished_at, actor, "
-                        "note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-                        "$14, $15, $16, $17, $18) RETURNING id",
-                        "tittiiiitiiiiiiitt", "i"},
+                        "note, granted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                        "$12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
+                        "tittiiiitiiiiiiitti", "i"},
     [MK_CAMP_UPDATE] = {"UPDATE campaigns SET name = $2, segment_id = $3, filter = $4, kind = $5, "
                         "points = $6, validity_days = $7, budget = $8, control_bp = $9, "
                         "message = $10, state = $11, start_at = $12, every_months = $13, "
                         "parent_id = $14, created_at = $15, started_at = $16, finished_at = $17, "
-                        "actor = $18, note = $19 WHERE id = $1",
-                        "itittiiiitiiiiiiitt", ""},
+                        "actor = $18, note = $19, granted = $20 WHERE id = $1",
+                        "itittiiiitiiiiiiitti", ""},
     [MK_CAMP_GET] = {"SELECT " CAMP_COLS " FROM campaigns WHERE id = $1", "i",
-                     "itittiiiitiiiiiiitt"},
+                     "itittiiiitiiiiiiitti"},
     [MK_CAMP_LIST] = {"SELECT " CAMP_COLS " FROM campaigns WHERE ($1 = 0 OR id < $1) "
                       "ORDER BY id DESC LIMIT $2",
-                      "ii", "itittiiiitiiiiiiitt"},
+                      "ii", "itittiiiitiiiiiiitti"},
     [MK_CAMP_DUE] = {"SELECT id FROM campaigns WHERE state = 2 OR (state = 1 AND start_at <= $1) "
                      "ORDER BY id LIMIT $2",
                      "ii", "i"},
@@ -116,7 +117,7 @@ const store_mk_sql store_mk_queries[MK__COUNT] = {
     "  control_bp " INT " NOT NULL, message TEXT NOT NULL, state " INT " NOT NULL,"               \
     "  start_at " INT " NOT NULL, every_months " INT " NOT NULL, parent_id " INT " NOT NULL,"     \
     "  created_at " INT " NOT NULL, started_at " INT " NOT NULL, finished_at " INT " NOT NULL,"   \
-    "  actor TEXT NOT NULL, note TEXT NOT NULL);"                                                  \
+    "  actor TEXT NOT NULL, note TEXT NOT NULL, granted " INT " NOT NULL);"                                                  \
     "CREATE INDEX IF NOT EXISTS campaigns_state ON campaigns(state, start_at);"                    \
     "CREATE TABLE IF NOT EXISTS campaign_members (campaign_id " INT " NOT NULL,"                  \
     "  customer_id " INT " NOT NULL, account_id " INT " NOT NULL, state " INT " NOT NULL,"        \
@@ -196,6 +197,7 @@ static void camp_read(kp_campaign *k, const store_mk_val *c)
     k->finished_at = c[16].i;
     copy(k->actor, sizeof k->actor, c[17].t);
     copy(k->note, sizeof k->note, c[18].t);
+    k->granted = c[19].i;
 }
 
 /* A page of rows into an array of `size`-byte items. */
@@ -305,28 +307,28 @@ static kp_err seg_scan(store_mk_exec_fn x, kp_store *s, const kp_segment_query *
 
 static void camp_vals(const kp_campaign *c, store_mk_val *v)
 {
-    store_mk_val all[19] = {
+    store_mk_val all[20] = {
         {.i = c->id},           {.t = c->name},         {.i = c->segment_id},
         {.t = c->filter},       {.t = c->kind},         {.i = c->points},
         {.i = c->validity_days}, {.i = c->budget},      {.i = c->control_bp},
         {.t = c->message},      {.i = c->state},        {.i = c->start_at},
         {.i = c->every_months}, {.i = c->parent_id},    {.i = c->created_at},
         {.i = c->started_at},   {.i = c->finished_at},  {.t = c->actor},
-        {.t = c->note},
+        {.t = c->note},         {.i = c->granted},
     };
     memcpy(v, all, sizeof all);
 }
 
 static kp_err camp_insert(store_mk_exec_fn x, kp_store *s, kp_campaign *c)
 {
-    store_mk_val v[19];
+    store_mk_val v[20];
     camp_vals(c, v);
     return x(s, MK_CAMP_INSERT, v + 1, one_id, &c->id, NULL);
 }
 
 static kp_err camp_update(store_mk_exec_fn x, kp_store *s, const kp_campaign *c)
 {
-    store_mk_val v[19];
+    store_mk_val v[20];
     camp_vals(c, v);
     int64_t changes = 0;
     kp_err err = x(s, MK_CAMP_UPDATE, v, NULL, NULL, &changes);

@@ -35,17 +35,17 @@ typedef struct seg_attr {
     char name[KP_ATTR_NAME_MAX];
     kp_attr_type type;
     size_t n_in;
-    char in[SEG_IN_MAX][128];   /* string: one of these */
-    bool has_min, has_max;      /* integer: bounds, inclusive */
+    char in[SEG_IN_MAX][128]; /* string: one of these */
+    bool has_min, has_max;    /* integer: bounds, inclusive */
     int64_t min, max;
-    char from[11], to[11];      /* date: bounds, inclusive, "" = open */
-    int is;                     /* boolean: -1 any, 0 false, 1 true */
+    char from[11], to[11]; /* date: bounds, inclusive, "" = open */
+    int is;                /* boolean: -1 any, 0 false, 1 true */
 } seg_attr;
 
 /* A parsed filter; the instants follow from it at evaluation (seg_query). */
 typedef struct seg_filter {
     kp_segment_query q;
-    int64_t period_days;   /* > 0: the last N days; else [from, to) */
+    int64_t period_days; /* > 0: the last N days; else [from, to) */
     kp_time from, to;
     int64_t rec_min, rec_max; /* days since the last purchase, -1 = open */
     uint32_t months;          /* birthday months, bit 1 << month; 0 = any */
@@ -53,9 +53,9 @@ typedef struct seg_filter {
     seg_attr attrs[SEG_ATTRS_MAX];
 } seg_filter;
 
-static const char *const FILTER_KEYS[] = {"tier",     "period",         "spend",  "visits",
+static const char *const FILTER_KEYS[] = {"tier",         "period",         "spend",  "visits",
                                           "recency_days", "birthday_month", "stores", "card_state",
-                                          "consent",  "attributes",     NULL};
+                                          "consent",      "attributes",     NULL};
 
 static kp_err storage(kp_office *o, kp_err err, kp_error *e)
 {
@@ -115,8 +115,8 @@ static kp_err range(json_t *v, const char *field, int64_t lo, int64_t hi, bool *
         *out[i] = json_integer_value(x);
     }
     if (err == KP_OK && *has_min && *has_max && *min > *max)
-        err = kp_error_set(e, KP_ERR_INVALID, field, "has min %lld over max %lld",
-                           (long long)*min, (long long)*max);
+        err = kp_error_set(e, KP_ERR_INVALID, field, "has min %lld over max %lld", (long long)*min,
+                           (long long)*max);
     return err;
 }
 
@@ -244,8 +244,10 @@ static kp_err parse_attr(kp_office *o, const char *name, json_t *v, seg_attr *a,
         for (size_t i = 0; i < json_array_size(in); i++) {
             const char *s = json_string_value(json_array_get(in, i));
             if (s == NULL || strlen(s) >= sizeof a->in[0])
-                return kp_error_set(e, KP_ERR_INVALID, f, "item %zu must be a text of at most "
-                                    "127 bytes", i);
+                return kp_error_set(e, KP_ERR_INVALID, f,
+                                    "item %zu must be a text of at most "
+                                    "127 bytes",
+                                    i);
             snprintf(a->in[a->n_in++], sizeof a->in[0], "%s", s);
         }
         return KP_OK;
@@ -277,7 +279,8 @@ static kp_err parse_attr(kp_office *o, const char *name, json_t *v, seg_attr *a,
         if ((err = keys_check(v, field, keys, e))) return err;
         json_t *x = json_object_get(v, "is");
         if (!json_is_boolean(x))
-            return kp_error_set(e, KP_ERR_INVALID, field, "must be {\"is\": true} or {\"is\": false}");
+            return kp_error_set(e, KP_ERR_INVALID, field,
+                                "must be {\"is\": true} or {\"is\": false}");
         a->is = json_is_true(x) ? 1 : 0;
         return KP_OK;
     }
@@ -304,8 +307,8 @@ static kp_err filter_parse(kp_office *o, json_t *root, seg_filter *f, kp_error *
         for (size_t i = 0; o->program && i < o->program->n_tiers; i++)
             n += (size_t)snprintf(allowed + n, n < sizeof allowed ? sizeof allowed - n : 0, ", %s",
                                   o->program->tiers[i].name);
-        err = names(v, "filter.tier", f->q.tiers, sizeof f->q.tiers, tier_ok,
-                    (void *)o->program, allowed, e);
+        err = names(v, "filter.tier", f->q.tiers, sizeof f->q.tiers, tier_ok, (void *)o->program,
+                    allowed, e);
         /* "none" is the tier of a customer without one: the name "". */
         char *none = strstr(f->q.tiers, ",none,");
         if (err == KP_OK && none) memmove(none + 1, none + 5, strlen(none + 5) + 1);
@@ -314,8 +317,8 @@ static kp_err filter_parse(kp_office *o, json_t *root, seg_filter *f, kp_error *
     bool h1, h2;
     if (err == KP_OK && (v = json_object_get(root, "spend"))) {
         int64_t lo = INT64_MIN, hi = INT64_MAX;
-        err = range(v, "filter.spend", -1000000000000000LL, 1000000000000000LL, &h1, &lo, &h2,
-                    &hi, e);
+        err = range(v, "filter.spend", -1000000000000000LL, 1000000000000000LL, &h1, &lo, &h2, &hi,
+                    e);
         f->q.spend_min = h1 ? lo : INT64_MIN;
         f->q.spend_max = h2 ? hi : INT64_MAX;
     }
@@ -378,17 +381,19 @@ static kp_err filter_parse(kp_office *o, json_t *root, seg_filter *f, kp_error *
         } else if (json_is_array(v) && json_array_size(v) > 0 && json_array_size(v) <= 2) {
             for (size_t i = 0; err == KP_OK && i < json_array_size(v); i++) {
                 const char *s = json_string_value(json_array_get(v, i));
-                if (s && strcmp(s, "email") == 0) f->q.consent_channels |= 1u << KP_CHANNEL_EMAIL;
-                else if (s && strcmp(s, "sms") == 0) f->q.consent_channels |= 1u << KP_CHANNEL_SMS;
-                else err = kp_error_set(e, KP_ERR_INVALID, "filter.consent", "%s", msg);
+                if (s && strcmp(s, "email") == 0)
+                    f->q.consent_channels |= 1u << KP_CHANNEL_EMAIL;
+                else if (s && strcmp(s, "sms") == 0)
+                    f->q.consent_channels |= 1u << KP_CHANNEL_SMS;
+                else
+                    err = kp_error_set(e, KP_ERR_INVALID, "filter.consent", "%s", msg);
             }
         } else {
             err = kp_error_set(e, KP_ERR_INVALID, "filter.consent", "%s", msg);
         }
     }
     if (err == KP_OK && (v = json_object_get(root, "attributes"))) {
-        if (!json_is_object(v) || json_object_size(v) == 0 ||
-            json_object_size(v) > SEG_ATTRS_MAX) {
+        if (!json_is_object(v) || json_object_size(v) == 0 || json_object_size(v) > SEG_ATTRS_MAX) {
             err = kp_error_set(e, KP_ERR_INVALID, "filter.attributes",
                                "must be an object of 1 to %d attributes, each with its condition",
                                SEG_ATTRS_MAX);
@@ -501,7 +506,8 @@ static kp_err seg_run(kp_office *o, const seg_filter *f, hit_fn each, void *ctx,
     filter_at(f, o->now, &q);
     kp_segment_hit *hits = malloc(SCAN_PAGE * sizeof *hits);
     kp_customer_row *row = sealed ? malloc(sizeof *row) : NULL;
-    if (hits == NULL || (sealed && row == NULL)) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    if (hits == NULL || (sealed && row == NULL))
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     int64_t after = 0;
     for (;;) {
         size_t n = 0;
@@ -521,7 +527,8 @@ static kp_err seg_run(kp_office *o, const seg_filter *f, hit_fn each, void *ctx,
                 break;
             }
             res->count++;
-            if (res->n_sample < KP_SEGMENT_SAMPLE) res->sample[res->n_sample++] = hits[i].customer_id;
+            if (res->n_sample < KP_SEGMENT_SAMPLE)
+                res->sample[res->n_sample++] = hits[i].customer_id;
             if (each) err = each(ctx, &hits[i], e);
         }
         if (err || n < SCAN_PAGE) break;
@@ -532,29 +539,17 @@ static kp_err seg_run(kp_office *o, const seg_filter *f, hit_fn each, void *ctx,
     return err;
 }
 
-/* ,"count":n,"sample":[{"customer":id,"full_name":...}] (names only for
- * an actor who may read customers). */
+/* ,"count":n,"sample":[{"customer":id}]: ids only, so the live count
+ * reads no personal data (a marketer has no customer.read). */
 static kp_err result_json(kp_office *o, const seg_result *r, kp_buf *out, kp_error *e)
 {
-    kp_error ignore = {0};
-    bool names_ok = o->pii && kp_office_require(o, KP_PERM_CUSTOMER_READ, &ignore) == KP_OK;
+    (void)o;
+    (void)e;
     kp_buf_json_kv_i64(out, "count", r->count, true);
     kp_buf_puts(out, ",\"sample\":[");
-    kp_customer_row *row = names_ok ? malloc(sizeof *row) : NULL;
-    for (size_t i = 0; i < r->n_sample; i++) {
-        kp_buf_puts(out, i ? ",{" : "{");
-        kp_buf_json_kv_i64(out, "customer", r->sample[i], false);
-        char name[KP_NAME_MAX + 1] = "";
-        if (row && o->st->ops->people->customer_get(o->st, r->sample[i], row) == KP_OK &&
-            row->name.len)
-            kp_pii_open(o->pii, KP_PII_NAME, row->name.data, row->name.len, name, sizeof name,
-                        NULL);
-        if (name[0]) kp_buf_json_kv_str(out, "full_name", name, true);
-        kp_buf_puts(out, "}");
-    }
-    free(row);
+    for (size_t i = 0; i < r->n_sample; i++)
+        kp_buf_printf(out, "%s{\"customer\":%lld}", i ? "," : "", (long long)r->sample[i]);
     kp_buf_puts(out, "]");
-    (void)e;
     return KP_OK;
 }
 
@@ -578,8 +573,10 @@ static kp_err filter_member(kp_office *o, json_t *root, seg_filter *f, char *tex
     if (err) return err;
     char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
     if (s == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    if (strlen(s) >= cap) err = kp_error_set(e, KP_ERR_LIMIT, "filter", "is over %zu bytes", cap - 1);
-    else snprintf(text, cap, "%s", s);
+    if (strlen(s) >= cap)
+        err = kp_error_set(e, KP_ERR_LIMIT, "filter", "is over %zu bytes", cap - 1);
+    else
+        snprintf(text, cap, "%s", s);
     free(s);
     return err;
 }
@@ -824,8 +821,9 @@ static kp_err message_parse(json_t *m, kp_campaign *c, kp_error *e)
         snprintf(field, sizeof field, "message.%s", parts[p]);
         if (v && (!json_is_object(v) || (err = keys_check(v, field, LANGS, e))))
             err = err ? err
-                      : kp_error_set(e, KP_ERR_INVALID, field, "must be an object by language: "
-                                                               "ru, en");
+                      : kp_error_set(e, KP_ERR_INVALID, field,
+                                     "must be an object by language: "
+                                     "ru, en");
     }
     json_t *text = json_object_get(m, "text");
     if (err == KP_OK && (text == NULL || json_object_size(text) == 0))
@@ -838,16 +836,16 @@ static kp_err message_parse(json_t *m, kp_campaign *c, kp_error *e)
             json_t *x = json_object_get(json_object_get(m, parts[p]), LANGS[l]);
             s[p] = json_string_value(x);
             if (x && s[p] == NULL)
-                return kp_error_set(e, KP_ERR_INVALID, "message", "%s.%s must be a text",
-                                    parts[p], LANGS[l]);
+                return kp_error_set(e, KP_ERR_INVALID, "message", "%s.%s must be a text", parts[p],
+                                    LANGS[l]);
         }
         if (s[1] == NULL && (s[0] || s[2]))
             return kp_error_set(e, KP_ERR_INVALID, "message.text",
                                 "needs language %s too (its subject or html is given)", LANGS[l]);
         if (s[1] == NULL) continue;
         kp_error te = {0};
-        if (kp_office_template_check(KP_NOTIFY_CAMPAIGN, KP_CHANNEL_EMAIL, s[0], s[1], s[2],
-                                     &te) != KP_OK) {
+        if (kp_office_template_check(KP_NOTIFY_CAMPAIGN, KP_CHANNEL_EMAIL, s[0], s[1], s[2], &te) !=
+            KP_OK) {
             char field[64];
             snprintf(field, sizeof field, "message.%.40s.%s", te.field[0] ? te.field : "text",
                      LANGS[l]);
@@ -857,8 +855,7 @@ static kp_err message_parse(json_t *m, kp_campaign *c, kp_error *e)
     char *s = err ? NULL : json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
     if (err == KP_OK && s == NULL) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     if (err == KP_OK && strlen(s) >= sizeof c->message)
-        err = kp_error_set(e, KP_ERR_LIMIT, "message", "is over %zu bytes",
-                           sizeof c->message - 1);
+        err = kp_error_set(e, KP_ERR_LIMIT, "message", "is over %zu bytes", sizeof c->message - 1);
     if (err == KP_OK) snprintf(c->message, sizeof c->message, "%s", s);
     free(s);
     return err;
@@ -866,7 +863,7 @@ static kp_err message_parse(json_t *m, kp_campaign *c, kp_error *e)
 
 static kp_err campaign_fields(kp_office *o, json_t *root, kp_campaign *c, bool create, kp_error *e)
 {
-    static const char *const keys[] = {"name",   "segment",       "grant",   "budget",
+    static const char *const keys[] = {"name",          "segment", "grant",        "budget",
                                        "control_share", "message", "every_months", NULL};
     static const char *const gkeys[] = {"kind", "points", "validity_days", NULL};
     kp_err err = keys_check(root, "body", keys, e);
@@ -904,9 +901,9 @@ static kp_err campaign_fields(kp_office *o, json_t *root, kp_campaign *c, bool c
             for (size_t i = 0; o->program && i < o->program->n_kinds; i++)
                 n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
                                       i ? ", " : "", o->program->kinds[i].name);
-            err = kp_error_set(e, KP_ERR_INVALID, "grant.kind",
-                               "must be a point kind of the running program: %s",
-                               n ? list : (o->program ? o->program->point_kind : "(no program loaded)"));
+            err = kp_error_set(
+                e, KP_ERR_INVALID, "grant.kind", "must be a point kind of the running program: %s",
+                n ? list : (o->program ? o->program->point_kind : "(no program loaded)"));
         }
         if (err == KP_OK) snprintf(c->kind, sizeof c->kind, "%s", kind);
         json_t *p = json_object_get(v, "points");
@@ -916,8 +913,8 @@ static kp_err campaign_fields(kp_office *o, json_t *root, kp_campaign *c, bool c
                                "is required: whole points per customer, 1 to 1000000000");
         if (err == KP_OK) c->points = json_integer_value(p);
         json_t *d = json_object_get(v, "validity_days");
-        if (err == KP_OK && d && (!json_is_integer(d) || json_integer_value(d) < 0 ||
-                                  json_integer_value(d) > 3660))
+        if (err == KP_OK && d &&
+            (!json_is_integer(d) || json_integer_value(d) < 0 || json_integer_value(d) > 3660))
             err = kp_error_set(e, KP_ERR_INVALID, "grant.validity_days",
                                "must be whole days, 1 to 3660, or 0 (the kind's own validity)");
         if (err == KP_OK) c->validity_days = d ? (int32_t)json_integer_value(d) : 0;
@@ -1153,7 +1150,8 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
     if (err == KP_OK) {
         int64_t targeted = r->count - cc.control;
         int64_t grants = targeted;
-        if (c->points && c->budget && c->budget / c->points < grants) grants = c->budget / c->points;
+        if (c->points && c->budget && c->budget / c->points < grants)
+            grants = c->budget / c->points;
         int64_t points = grants * c->points;
         int64_t mpp = o->program ? o->program->minor_per_point : 0;
         kp_buf_reset(out);
@@ -1186,11 +1184,13 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
         json_t *m = c->message[0] ? json_loads(c->message, 0, NULL) : NULL;
         size_t nm = 0;
         for (size_t l = 0; err == KP_OK && m && LANGS[l]; l++) {
-            const char *text = json_string_value(json_object_get(json_object_get(m, "text"), LANGS[l]));
+            const char *text =
+                json_string_value(json_object_get(json_object_get(m, "text"), LANGS[l]));
             if (text == NULL) continue;
             const char *subject =
                 json_string_value(json_object_get(json_object_get(m, "subject"), LANGS[l]));
-            const char *html = json_string_value(json_object_get(json_object_get(m, "html"), LANGS[l]));
+            const char *html =
+                json_string_value(json_object_get(json_object_get(m, "html"), LANGS[l]));
             kp_channel chans[2] = {KP_CHANNEL_EMAIL, KP_CHANNEL_SMS};
             for (int ch = 0; err == KP_OK && ch < 2; ch++) {
                 err = kp_office_template_preview(o, KP_NOTIFY_CAMPAIGN, chans[ch], LANGS[l],
@@ -1295,8 +1295,7 @@ kp_err kp_campaign_cancel(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
     return err;
 }
 
-kp_err kp_campaign_results(kp_office *o, int64_t id, int64_t window_days, kp_buf *out,
-                           kp_error *e)
+kp_err kp_campaign_results(kp_office *o, int64_t id, int64_t window_days, kp_buf *out, kp_error *e)
 {
     kp_err err = kp_office_require_back_office(o, KP_PERM_CAMPAIGN_MANAGE, e);
     if (err) return err;
@@ -1307,8 +1306,7 @@ kp_err kp_campaign_results(kp_office *o, int64_t id, int64_t window_days, kp_buf
     kp_campaign_stats s;
     if (c == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     err = campaign_load(o, id, c, e);
-    if (err == KP_OK &&
-        (err = mk(o)->campaign_stats(o->st, c, window_days * KP_DAY_SECONDS, &s)))
+    if (err == KP_OK && (err = mk(o)->campaign_stats(o->st, c, window_days * KP_DAY_SECONDS, &s)))
         err = storage(o, err, e);
     if (err == KP_OK) {
         int64_t groups[2] = {s.members - s.by_state[KP_MEMBER_CONTROL],
@@ -1496,15 +1494,16 @@ static char *message_payload(const kp_campaign *c)
     return s;
 }
 
-static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, bool *more, kp_error *e)
+static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, size_t step, bool *more,
+                                  kp_error *e)
 {
-    kp_campaign_member *ms = malloc(KP_CAMPAIGN_STEP * sizeof *ms);
+    kp_campaign_member *ms = malloc(step * sizeof *ms);
     kp_customer_row *row = malloc(sizeof *row);
     char *payload = NULL;
     size_t n = 0;
     kp_err err = (!ms || !row) ? kp_error_set(e, KP_ERR_NOMEM, "", "out of memory") : KP_OK;
     if (err == KP_OK &&
-        (err = mk(o)->members_list(o->st, c->id, KP_MEMBER_PENDING, 0, ms, KP_CAMPAIGN_STEP, &n)))
+        (err = mk(o)->members_list(o->st, c->id, KP_MEMBER_PENDING, 0, ms, step, &n)))
         err = storage(o, err, e);
     if (err == KP_OK && n == 0) {
         c->state = KP_CAMPAIGN_DONE;
@@ -1512,9 +1511,8 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, bool *more, kp_e
         if ((err = mk(o)->campaign_update(o->st, c))) err = storage(o, err, e);
         char target[48];
         snprintf(target, sizeof target, "campaign:%lld", (long long)c->id);
-        if (err == KP_OK &&
-            (err = kp_office_audit(o, "campaign.done", target, "granted=%lld %s",
-                                   (long long)c->granted, c->note)))
+        if (err == KP_OK && (err = kp_office_audit(o, "campaign.done", target, "granted=%lld %s",
+                                                   (long long)c->granted, c->note)))
             err = storage(o, err, e);
         free(ms), free(row);
         return err;
@@ -1563,8 +1561,9 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, bool *more, kp_e
     return err;
 }
 
-kp_err kp_campaign_step(kp_office *o, int64_t id, bool *more, kp_error *e)
+kp_err kp_campaign_step(kp_office *o, int64_t id, size_t step, bool *more, kp_error *e)
 {
+    if (step == 0 || step > KP_CAMPAIGN_STEP_MAX) step = KP_CAMPAIGN_STEP;
     *more = false;
     /* On PostgreSQL, one server at a time works on a campaign (the
      * scheduler's advisory lock of its job); another skips it. */
@@ -1582,7 +1581,7 @@ kp_err kp_campaign_step(kp_office *o, int64_t id, bool *more, kp_error *e)
         err = campaign_begin(o, c, e);
         *more = err == KP_OK && c->state == KP_CAMPAIGN_RUNNING;
     } else if (err == KP_OK && c->state == KP_CAMPAIGN_RUNNING) {
-        err = campaign_grant_step(o, c, more, e);
+        err = campaign_grant_step(o, c, step, more, e);
     }
     free(c);
     return err;

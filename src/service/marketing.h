@@ -16,7 +16,8 @@
 enum {
     KP_SEGMENT_SAMPLE = 20,           /* customers a segment's answer shows */
     KP_CAMPAIGN_MEMBERS_MAX = 1000000, /* customers one campaign's list may hold */
-    KP_CAMPAIGN_STEP = 200,           /* members one run step grants */
+    KP_CAMPAIGN_STEP = 200,           /* members one run step grants, by default */
+    KP_CAMPAIGN_STEP_MAX = 10000,
 };
 
 /* ---- segments */
@@ -62,11 +63,11 @@ kp_err kp_campaign_results(kp_office *o, int64_t id, int64_t window_days, kp_buf
 /* (write) One step of campaign `id`'s run at o->now, in the caller's
  * transaction: a scheduled one that is due takes its list (the segment
  * evaluated once, the control group held out) and starts, and the next
- * run of a recurring one is scheduled; a running one grants up to
- * KP_CAMPAIGN_STEP pending members (a ledger grant each, keyed
+ * run of a recurring one is scheduled; a running one grants up to `step`
+ * pending members (0: KP_CAMPAIGN_STEP) (a ledger grant each, keyed
  * "campaign/<id>/<customer>", and its message) and finishes when none is
  * left. *more: call again. Nothing to do (another step did it) is KP_OK. */
-kp_err kp_campaign_step(kp_office *o, int64_t id, bool *more, kp_error *e);
+kp_err kp_campaign_step(kp_office *o, int64_t id, size_t step, bool *more, kp_error *e);
 
 /* Whether customer `customer_id` of campaign `campaign_id` is held out
  * with `control_bp` in 10 000: a fixed hash of the two ids, so the same

@@ -14,7 +14,7 @@
 
 #define SEG_COLS "id, name, filter, created_at, updated_at, actor"
 #define CAMP_COLS                                                                                  \
-    "id, name, segment_id, filter, kind, points, validity_days, budget, control_bp, message, "    \
+    "id, name, segment_id, filter, kind, points, validity_days, budget, control_bp, message, "     \
     "state, start_at, every_months, parent_id, created_at, started_at, finished_at, actor, note, " \
     "granted"
 /* A customer who never bought: before every instant a filter names. */
@@ -108,19 +108,19 @@ const store_mk_sql store_mk_queries[MK__COUNT] = {
 };
 
 #define MK_TABLES(ID, INT, BLOBLESS)                                                               \
-    "CREATE TABLE IF NOT EXISTS segments (id " ID ", name TEXT NOT NULL UNIQUE,"                  \
+    "CREATE TABLE IF NOT EXISTS segments (id " ID ", name TEXT NOT NULL UNIQUE,"                   \
     "  filter TEXT NOT NULL, created_at " INT " NOT NULL, updated_at " INT " NOT NULL,"            \
     "  actor TEXT NOT NULL);"                                                                      \
-    "CREATE TABLE IF NOT EXISTS campaigns (id " ID ", name TEXT NOT NULL,"                        \
-    "  segment_id " INT " NOT NULL, filter TEXT NOT NULL, kind TEXT NOT NULL,"                    \
-    "  points " INT " NOT NULL, validity_days " INT " NOT NULL, budget " INT " NOT NULL,"         \
-    "  control_bp " INT " NOT NULL, message TEXT NOT NULL, state " INT " NOT NULL,"               \
-    "  start_at " INT " NOT NULL, every_months " INT " NOT NULL, parent_id " INT " NOT NULL,"     \
-    "  created_at " INT " NOT NULL, started_at " INT " NOT NULL, finished_at " INT " NOT NULL,"   \
-    "  actor TEXT NOT NULL, note TEXT NOT NULL, granted " INT " NOT NULL);"                                                  \
+    "CREATE TABLE IF NOT EXISTS campaigns (id " ID ", name TEXT NOT NULL,"                         \
+    "  segment_id " INT " NOT NULL, filter TEXT NOT NULL, kind TEXT NOT NULL,"                     \
+    "  points " INT " NOT NULL, validity_days " INT " NOT NULL, budget " INT " NOT NULL,"          \
+    "  control_bp " INT " NOT NULL, message TEXT NOT NULL, state " INT " NOT NULL,"                \
+    "  start_at " INT " NOT NULL, every_months " INT " NOT NULL, parent_id " INT " NOT NULL,"      \
+    "  created_at " INT " NOT NULL, started_at " INT " NOT NULL, finished_at " INT " NOT NULL,"    \
+    "  actor TEXT NOT NULL, note TEXT NOT NULL, granted " INT " NOT NULL);"                        \
     "CREATE INDEX IF NOT EXISTS campaigns_state ON campaigns(state, start_at);"                    \
-    "CREATE TABLE IF NOT EXISTS campaign_members (campaign_id " INT " NOT NULL,"                  \
-    "  customer_id " INT " NOT NULL, account_id " INT " NOT NULL, state " INT " NOT NULL,"        \
+    "CREATE TABLE IF NOT EXISTS campaign_members (campaign_id " INT " NOT NULL,"                   \
+    "  customer_id " INT " NOT NULL, account_id " INT " NOT NULL, state " INT " NOT NULL,"         \
     "  op_id " INT " NOT NULL, points " INT " NOT NULL,"                                           \
     "  PRIMARY KEY (campaign_id, customer_id))" BLOBLESS ";"
 
@@ -216,8 +216,14 @@ static kp_err page_row(void *ctx, const store_mk_val *c)
     return KP_OK;
 }
 
-static void seg_item(void *item, const store_mk_val *c) { seg_read(item, c); }
-static void camp_item(void *item, const store_mk_val *c) { camp_read(item, c); }
+static void seg_item(void *item, const store_mk_val *c)
+{
+    seg_read(item, c);
+}
+static void camp_item(void *item, const store_mk_val *c)
+{
+    camp_read(item, c);
+}
 
 static void hit_item(void *item, const store_mk_val *c)
 {
@@ -236,7 +242,10 @@ static void member_item(void *item, const store_mk_val *c)
     m->points = c[4].i;
 }
 
-static void id_item(void *item, const store_mk_val *c) { *(int64_t *)item = c[0].i; }
+static void id_item(void *item, const store_mk_val *c)
+{
+    *(int64_t *)item = c[0].i;
+}
 
 static kp_err found(kp_store *s, bool got, const char *what, int64_t id)
 {
@@ -249,15 +258,18 @@ static kp_err found(kp_store *s, bool got, const char *what, int64_t id)
 
 static kp_err seg_insert(store_mk_exec_fn x, kp_store *s, kp_segment *g)
 {
-    store_mk_val v[5] = {{.t = g->name}, {.t = g->filter}, {.i = g->created_at},
-                         {.i = g->updated_at}, {.t = g->actor}};
+    store_mk_val v[5] = {{.t = g->name},
+                         {.t = g->filter},
+                         {.i = g->created_at},
+                         {.i = g->updated_at},
+                         {.t = g->actor}};
     return x(s, MK_SEG_INSERT, v, one_id, &g->id, NULL);
 }
 
 static kp_err seg_update(store_mk_exec_fn x, kp_store *s, const kp_segment *g)
 {
-    store_mk_val v[5] = {{.i = g->id}, {.t = g->name}, {.t = g->filter}, {.i = g->updated_at},
-                         {.t = g->actor}};
+    store_mk_val v[5] = {
+        {.i = g->id}, {.t = g->name}, {.t = g->filter}, {.i = g->updated_at}, {.t = g->actor}};
     int64_t changes = 0;
     kp_err err = x(s, MK_SEG_UPDATE, v, NULL, NULL, &changes);
     return err ? err : found(s, changes > 0, "segment", g->id);
@@ -296,10 +308,14 @@ static kp_err seg_scan(store_mk_exec_fn x, kp_store *s, const kp_segment_query *
                   q->visits_max != INT64_MAX;
     bool recency = q->last_before != INT64_MAX || q->last_after != INT64_MIN;
     store_mk_val v[16] = {
-        {.i = after},          {.i = (int64_t)limit}, {.i = q->from},         {.i = q->to},
-        {.i = q->spend_min},   {.i = q->spend_max},   {.i = q->visits_min},   {.i = q->visits_max},
-        {.i = q->last_before}, {.i = q->last_after},  {.t = q->tiers},        {.t = q->stores},
-        {.i = q->card_states}, {.i = q->consent_channels}, {.i = period},     {.i = recency},
+        {.i = after},          {.i = (int64_t)limit},
+        {.i = q->from},        {.i = q->to},
+        {.i = q->spend_min},   {.i = q->spend_max},
+        {.i = q->visits_min},  {.i = q->visits_max},
+        {.i = q->last_before}, {.i = q->last_after},
+        {.t = q->tiers},       {.t = q->stores},
+        {.i = q->card_states}, {.i = q->consent_channels},
+        {.i = period},         {.i = recency},
     };
     page p = {out, sizeof *out, limit, n, hit_item};
     return x(s, MK_SEG_SCAN, v, page_row, &p, NULL);
@@ -308,13 +324,11 @@ static kp_err seg_scan(store_mk_exec_fn x, kp_store *s, const kp_segment_query *
 static void camp_vals(const kp_campaign *c, store_mk_val *v)
 {
     store_mk_val all[20] = {
-        {.i = c->id},           {.t = c->name},         {.i = c->segment_id},
-        {.t = c->filter},       {.t = c->kind},         {.i = c->points},
-        {.i = c->validity_days}, {.i = c->budget},      {.i = c->control_bp},
-        {.t = c->message},      {.i = c->state},        {.i = c->start_at},
-        {.i = c->every_months}, {.i = c->parent_id},    {.i = c->created_at},
-        {.i = c->started_at},   {.i = c->finished_at},  {.t = c->actor},
-        {.t = c->note},         {.i = c->granted},
+        {.i = c->id},           {.t = c->name},      {.i = c->segment_id},    {.t = c->filter},
+        {.t = c->kind},         {.i = c->points},    {.i = c->validity_days}, {.i = c->budget},
+        {.i = c->control_bp},   {.t = c->message},   {.i = c->state},         {.i = c->start_at},
+        {.i = c->every_months}, {.i = c->parent_id}, {.i = c->created_at},    {.i = c->started_at},
+        {.i = c->finished_at},  {.t = c->actor},     {.t = c->note},          {.i = c->granted},
     };
     memcpy(v, all, sizeof all);
 }
@@ -386,8 +400,11 @@ static kp_err mem_list(store_mk_exec_fn x, kp_store *s, int64_t campaign_id, int
 static kp_err mem_settle(store_mk_exec_fn x, kp_store *s, int64_t campaign_id,
                          const kp_campaign_member *m)
 {
-    store_mk_val v[5] = {{.i = campaign_id}, {.i = m->customer_id}, {.i = m->state},
-                         {.i = m->op_id},    {.i = m->points}};
+    store_mk_val v[5] = {{.i = campaign_id},
+                         {.i = m->customer_id},
+                         {.i = m->state},
+                         {.i = m->op_id},
+                         {.i = m->points}};
     int64_t changes = 0;
     kp_err err = x(s, MK_MEM_SETTLE, v, NULL, NULL, &changes);
     return err ? err : found(s, changes > 0, "campaign member", m->customer_id);
@@ -444,47 +461,65 @@ static kp_err camp_stats(store_mk_exec_fn x, kp_store *s, const kp_campaign *c, 
 /* One ops table per executor: each entry hands its executor to the shared
  * operation above. */
 #define MK_OPS(NAME, X)                                                                            \
-    static kp_err NAME##_si(kp_store *s, kp_segment *g) { return seg_insert(X, s, g); }           \
-    static kp_err NAME##_su(kp_store *s, const kp_segment *g) { return seg_update(X, s, g); }     \
-    static kp_err NAME##_sg(kp_store *s, int64_t id, kp_segment *o) { return seg_get(X, s, id, o); } \
-    static kp_err NAME##_sl(kp_store *s, kp_segment *o, size_t l, size_t *n)                      \
+    static kp_err NAME##_si(kp_store *s, kp_segment *g)                                            \
+    {                                                                                              \
+        return seg_insert(X, s, g);                                                                \
+    }                                                                                              \
+    static kp_err NAME##_su(kp_store *s, const kp_segment *g)                                      \
+    {                                                                                              \
+        return seg_update(X, s, g);                                                                \
+    }                                                                                              \
+    static kp_err NAME##_sg(kp_store *s, int64_t id, kp_segment *o)                                \
+    {                                                                                              \
+        return seg_get(X, s, id, o);                                                               \
+    }                                                                                              \
+    static kp_err NAME##_sl(kp_store *s, kp_segment *o, size_t l, size_t *n)                       \
     {                                                                                              \
         return seg_list(X, s, o, l, n);                                                            \
     }                                                                                              \
-    static kp_err NAME##_sd(kp_store *s, int64_t id) { return seg_delete(X, s, id); }             \
-    static kp_err NAME##_ss(kp_store *s, const kp_segment_query *q, int64_t a, kp_segment_hit *o, \
+    static kp_err NAME##_sd(kp_store *s, int64_t id)                                               \
+    {                                                                                              \
+        return seg_delete(X, s, id);                                                               \
+    }                                                                                              \
+    static kp_err NAME##_ss(kp_store *s, const kp_segment_query *q, int64_t a, kp_segment_hit *o,  \
                             size_t l, size_t *n)                                                   \
     {                                                                                              \
         return seg_scan(X, s, q, a, o, l, n);                                                      \
     }                                                                                              \
-    static kp_err NAME##_ci(kp_store *s, kp_campaign *c) { return camp_insert(X, s, c); }         \
-    static kp_err NAME##_cu(kp_store *s, const kp_campaign *c) { return camp_update(X, s, c); }   \
-    static kp_err NAME##_cg(kp_store *s, int64_t id, kp_campaign *o)                              \
+    static kp_err NAME##_ci(kp_store *s, kp_campaign *c)                                           \
+    {                                                                                              \
+        return camp_insert(X, s, c);                                                               \
+    }                                                                                              \
+    static kp_err NAME##_cu(kp_store *s, const kp_campaign *c)                                     \
+    {                                                                                              \
+        return camp_update(X, s, c);                                                               \
+    }                                                                                              \
+    static kp_err NAME##_cg(kp_store *s, int64_t id, kp_campaign *o)                               \
     {                                                                                              \
         return camp_get(X, s, id, o);                                                              \
     }                                                                                              \
-    static kp_err NAME##_cl(kp_store *s, int64_t b, kp_campaign *o, size_t l, size_t *n)          \
+    static kp_err NAME##_cl(kp_store *s, int64_t b, kp_campaign *o, size_t l, size_t *n)           \
     {                                                                                              \
         return camp_list(X, s, b, o, l, n);                                                        \
     }                                                                                              \
-    static kp_err NAME##_cd(kp_store *s, kp_time now, int64_t *o, size_t l, size_t *n)            \
+    static kp_err NAME##_cd(kp_store *s, kp_time now, int64_t *o, size_t l, size_t *n)             \
     {                                                                                              \
         return camp_due(X, s, now, o, l, n);                                                       \
     }                                                                                              \
-    static kp_err NAME##_ma(kp_store *s, int64_t c, const kp_campaign_member *m, size_t n)        \
+    static kp_err NAME##_ma(kp_store *s, int64_t c, const kp_campaign_member *m, size_t n)         \
     {                                                                                              \
         return mem_add(X, s, c, m, n);                                                             \
     }                                                                                              \
-    static kp_err NAME##_ml(kp_store *s, int64_t c, int st, int64_t a, kp_campaign_member *o,     \
+    static kp_err NAME##_ml(kp_store *s, int64_t c, int st, int64_t a, kp_campaign_member *o,      \
                             size_t l, size_t *n)                                                   \
     {                                                                                              \
         return mem_list(X, s, c, st, a, o, l, n);                                                  \
     }                                                                                              \
-    static kp_err NAME##_ms(kp_store *s, int64_t c, const kp_campaign_member *m)                  \
+    static kp_err NAME##_ms(kp_store *s, int64_t c, const kp_campaign_member *m)                   \
     {                                                                                              \
         return mem_settle(X, s, c, m);                                                             \
     }                                                                                              \
-    static kp_err NAME##_st(kp_store *s, const kp_campaign *c, kp_time w, kp_campaign_stats *o)   \
+    static kp_err NAME##_st(kp_store *s, const kp_campaign *c, kp_time w, kp_campaign_stats *o)    \
     {                                                                                              \
         return camp_stats(X, s, c, w, o);                                                          \
     }                                                                                              \

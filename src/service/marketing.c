@@ -96,6 +96,7 @@ static kp_err range(json_t *v, const char *field, int64_t lo, int64_t hi, bool *
 {
     static const char *const keys[] = {"min", "max", NULL};
     char f[96];
+    *has_min = *has_max = false;
     if (!json_is_object(v) || json_object_size(v) == 0)
         return kp_error_set(e, KP_ERR_INVALID, field,
                             "must be an object {\"min\": n, \"max\": n} (either may be left out), "
@@ -314,7 +315,7 @@ static kp_err filter_parse(kp_office *o, json_t *root, seg_filter *f, kp_error *
         if (err == KP_OK && none) memmove(none + 1, none + 5, strlen(none + 5) + 1);
     }
     if (err == KP_OK && (v = json_object_get(root, "period"))) err = parse_period(o, v, f, e);
-    bool h1, h2;
+    bool h1 = false, h2 = false;
     if (err == KP_OK && (v = json_object_get(root, "spend"))) {
         int64_t lo = INT64_MIN, hi = INT64_MAX;
         err = range(v, "filter.spend", -1000000000000000LL, 1000000000000000LL, &h1, &lo, &h2, &hi,
@@ -843,6 +844,10 @@ static kp_err message_parse(json_t *m, kp_campaign *c, kp_error *e)
             return kp_error_set(e, KP_ERR_INVALID, "message.text",
                                 "needs language %s too (its subject or html is given)", LANGS[l]);
         if (s[1] == NULL) continue;
+        if (s[0] == NULL || s[0][0] == '\0')
+            return kp_error_set(e, KP_ERR_INVALID, "message.subject",
+                                "is required in %s too: the e-mail's subject, by language",
+                                LANGS[l]);
         kp_error te = {0};
         if (kp_office_template_check(KP_NOTIFY_CAMPAIGN, KP_CHANNEL_EMAIL, s[0], s[1], s[2], &te) !=
             KP_OK) {
@@ -1193,9 +1198,10 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
                 json_string_value(json_object_get(json_object_get(m, "html"), LANGS[l]));
             kp_channel chans[2] = {KP_CHANNEL_EMAIL, KP_CHANNEL_SMS};
             for (int ch = 0; err == KP_OK && ch < 2; ch++) {
+                bool sms = chans[ch] == KP_CHANNEL_SMS;
                 err = kp_office_template_preview(o, KP_NOTIFY_CAMPAIGN, chans[ch], LANGS[l],
-                                                 subject ? subject : "", text, html ? html : "",
-                                                 &part, e);
+                                                 sms || !subject ? NULL : subject, text,
+                                                 sms || !html ? NULL : html, &part, e);
                 if (err == KP_OK) {
                     if (nm++) kp_buf_puts(out, ",");
                     kp_buf_append(out, part.data, part.len);

@@ -217,7 +217,7 @@ class Segments(Case):
         s, a = self.as_("marketer", "POST", "/v1/admin/segments",
                         {"name": "Lada owners", "filter": {}})
         self.assertEqual((s, a["error"]["field"]), (409, "name"))
-        s, g2 = self.as_("marketer", "PUT", "/v1/admin/segments/%d" % g["id"],
+        s, g2 = self.as_("marketer", "PATCH", "/v1/admin/segments/%d" % g["id"],
                          {"filter": {"birthday_month": [3]}})
         self.assertEqual((s, g2["count"], g2["name"]), (200, 3, "Lada owners"))
         s, lst = self.as_("marketer", "GET", "/v1/admin/segments")
@@ -279,11 +279,11 @@ class Campaigns(Case):
         self.assertEqual(len(p["messages"]), 4)  # ru and en, by e-mail and SMS
         self.assertTrue(any("500 points for you" in (m.get("text") or "") for m in p["messages"]))
         # A bad text is refused naming its part and language.
-        s, a = self.as_("marketer", "PUT", "/v1/admin/campaigns/%d" % c["id"],
+        s, a = self.as_("marketer", "PATCH", "/v1/admin/campaigns/%d" % c["id"],
                         {"message": {"text": {"en": "Hi {{no_such_field}}"},
                                      "subject": {"en": "Hi"}}})
         self.assertEqual((s, a["error"]["field"]), (400, "message.text.en"))
-        s, a = self.as_("marketer", "PUT", "/v1/admin/campaigns/%d" % c["id"],
+        s, a = self.as_("marketer", "PATCH", "/v1/admin/campaigns/%d" % c["id"],
                         {"grant": {"kind": "gold", "points": 1}})
         self.assertEqual((s, a["error"]["field"]), (400, "grant.kind"))
         self.assertIn("regular, premium", a["error"]["message"])

@@ -636,6 +636,7 @@ class Flows(unittest.TestCase):
         self.staff(200, "GET", "/v1/admin/export/balances.csv")
         self.notify_flows()
         self.self_flows()
+        self.marketing_flows()
         # --- erase
         self.staff(400, "POST", "/v1/admin/customers/%d/erase" % two["id"], {})
         self.staff(200, "POST", "/v1/admin/customers/%d/erase" % two["id"], {"reason": "asked"})
@@ -650,6 +651,43 @@ class Flows(unittest.TestCase):
                 s, _ = k.call("PUT", sample_path(template), {}, key=None)
                 self.assertEqual(s, 405, "PUT %s" % template)
         self.staff(200, "POST", "/v1/admin/logout")
+
+    def marketing_flows(self):
+        # --- segments and campaigns (docs/marketing.md)
+        seg = self.staff(201, "POST", "/v1/admin/segments",
+                         {"name": "OAS all", "filter": {"period": {"days": 30},
+                                                        "spend": {"min": 0}}})
+        self.staff(400, "POST", "/v1/admin/segments", {"name": "OAS bad", "filter": {"x": 1}})
+        self.staff(200, "GET", "/v1/admin/segments")
+        self.staff(200, "POST", "/v1/admin/segments/preview", {"filter": {"consent": "any"}})
+        self.staff(400, "POST", "/v1/admin/segments/preview", {"filter": {"spend": {"min": "x"}}})
+        self.staff(200, "GET", "/v1/admin/segments/%d" % seg["id"])
+        self.staff(404, "GET", "/v1/admin/segments/999999")
+        self.staff(200, "PATCH", "/v1/admin/segments/%d" % seg["id"], {"filter": {}})
+        self.staff(404, "PATCH", "/v1/admin/segments/999999", {"filter": {}})
+        tmp = self.staff(201, "POST", "/v1/admin/segments", {"name": "OAS tmp", "filter": {}})
+        self.staff(200, "DELETE", "/v1/admin/segments/%d" % tmp["id"])
+        self.staff(404, "DELETE", "/v1/admin/segments/%d" % tmp["id"])
+        body = {"name": "OAS", "segment": seg["id"],
+                "grant": {"kind": "premium", "points": 10, "validity_days": 30},
+                "budget": 100, "control_share": 0.1,
+                "message": {"subject": {"en": "Hi"}, "text": {"en": "Hi {{first_name}}"}}}
+        c = self.staff(201, "POST", "/v1/admin/campaigns", body)
+        self.staff(400, "POST", "/v1/admin/campaigns", {"name": "OAS", "segment": 999999})
+        self.staff(200, "GET", "/v1/admin/campaigns")
+        self.staff(200, "GET", "/v1/admin/campaigns/%d" % c["id"])
+        self.staff(404, "GET", "/v1/admin/campaigns/999999")
+        self.staff(200, "PATCH", "/v1/admin/campaigns/%d" % c["id"], {"budget": 200})
+        self.staff(400, "PATCH", "/v1/admin/campaigns/%d" % c["id"], {"control_share": 2})
+        self.staff(200, "POST", "/v1/admin/campaigns/%d/preview" % c["id"])
+        self.staff(404, "POST", "/v1/admin/campaigns/999999/preview")
+        self.staff(200, "POST", "/v1/admin/campaigns/%d/start" % c["id"], {})
+        self.staff(409, "POST", "/v1/admin/campaigns/%d/start" % c["id"], {})
+        self.staff(200, "GET", "/v1/admin/campaigns/%d/results" % c["id"])
+        self.staff(400, "GET", "/v1/admin/campaigns/%d/results?window_days=0" % c["id"])
+        c2 = self.staff(201, "POST", "/v1/admin/campaigns", dict(body, name="OAS 2"))
+        self.staff(200, "POST", "/v1/admin/campaigns/%d/cancel" % c2["id"])
+        self.staff(409, "POST", "/v1/admin/campaigns/%d/cancel" % c2["id"])
 
     def wait_messages(self, query, kind):
         for _ in range(200):

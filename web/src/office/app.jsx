@@ -19,6 +19,7 @@ import { Audit } from './audit.jsx';
 import { Messages } from './messages.jsx';
 import { Reports } from './reports.jsx';
 import { Simulate } from './simulate.jsx';
+import { Segments, Campaigns } from './marketing.jsx';
 
 const t = makeT(strings);
 
@@ -32,6 +33,8 @@ export const SECTIONS = [
   ['/programs', 'programs', 'program.read', Programs],
   ['/reports', 'reports', 'report.read', Reports],
   ['/simulate', 'simulate', 'program.read', Simulate],
+  ['/segments', 'segments', 'campaign.manage', Segments],
+  ['/campaigns', 'campaigns', 'campaign.manage', Campaigns],
   ['/imports', 'imports', 'import', Imports],
   ['/messages', 'messages', 'notify.read', Messages],
   ['/staff', 'staff', 'staff', Staff],

@@ -582,6 +582,15 @@ static kp_err filter_member(kp_office *o, json_t *root, seg_filter *f, char *tex
     return err;
 }
 
+static kp_err segment_load(kp_office *o, int64_t id, kp_segment *g, kp_error *e)
+{
+    kp_err err = mk(o)->segment_get(o->st, id, g);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, KP_ERR_NOT_FOUND, "segment", "no segment has id %lld",
+                            (long long)id);
+    return err ? storage(o, err, e) : KP_OK;
+}
+
 static void segment_json(const kp_segment *g, kp_buf *out)
 {
     kp_buf_puts(out, "{");
@@ -635,12 +644,7 @@ static kp_err segment_put(kp_office *o, int64_t id, const char *body, size_t len
     if (!g || !f || !r) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     if (err == KP_OK) err = keys_check(root, "body", keys, e);
     if (err == KP_OK && id) {
-        err = mk(o)->segment_get(o->st, id, g);
-        if (err == KP_ERR_NOT_FOUND)
-            err = kp_error_set(e, KP_ERR_NOT_FOUND, "segment", "no segment has id %lld",
-                               (long long)id);
-        else if (err)
-            err = storage(o, err, e);
+        err = segment_load(o, id, g, e);
     }
     json_t *name = json_object_get(root, "name");
     if (err == KP_OK && (name || id == 0)) {
@@ -729,12 +733,7 @@ kp_err kp_segment_show(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
     seg_result *r = malloc(sizeof *r);
     if (!g || !f || !r) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     if (err == KP_OK) {
-        err = mk(o)->segment_get(o->st, id, g);
-        if (err == KP_ERR_NOT_FOUND)
-            err = kp_error_set(e, KP_ERR_NOT_FOUND, "segment", "no segment has id %lld",
-                               (long long)id);
-        else if (err)
-            err = storage(o, err, e);
+        err = segment_load(o, id, g, e);
     }
     if (err == KP_OK) {
         json_t *v = json_loads(g->filter, 0, NULL);

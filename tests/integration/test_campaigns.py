@@ -318,6 +318,16 @@ class Campaigns(Case):
         self.k.stop()
         v = self.k.verify()
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        # The command line reads the same.
+        shown = json.loads(self.k.cli("campaign", "show", "DB", str(c["id"])).stdout)
+        self.assertEqual((shown["state"], shown["progress"]["granted"]), ("done", 4))
+        res = json.loads(self.k.cli("campaign", "results", "DB", str(c["id"])).stdout)
+        self.assertEqual(res["grants"], 4)
+        counted = json.loads(self.k.cli("segment", "count", "DB", "{}").stdout)
+        self.assertEqual(counted["count"], 10)
+        bad = self.k.cli("segment", "count", "DB", '{"visits": {"min": -1}}', check=False)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("filter.visits.min", bad.stderr)
 
     def test_kill9_mid_run_grants_each_member_once(self):
         ids = self.customers(12)

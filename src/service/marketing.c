@@ -1386,11 +1386,14 @@ static kp_err campaign_begin(kp_office *o, kp_campaign *c, kp_error *e)
     kp_err err = (!f || !r || !s) ? kp_error_set(e, KP_ERR_NOMEM, "", "out of memory") : KP_OK;
     if (err == KP_OK) {
         err = campaign_filter(o, c, f, c->filter, sizeof c->filter, e);
-        if (err == KP_ERR_NOT_FOUND) {
-            /* Its segment is gone: nothing to run. */
+        if (err == KP_ERR_NOT_FOUND || err == KP_ERR_INVALID) {
+            /* Its segment is gone, or its filter no longer holds (a tier
+             * or an attribute the running program dropped): nothing to
+             * run, and it says why rather than failing at every tick. */
             c->state = KP_CAMPAIGN_CANCELLED;
             c->finished_at = o->now;
-            snprintf(c->note, sizeof c->note, "%s", e->message);
+            snprintf(c->note, sizeof c->note, "not started: %.60s%s%.180s", e->field,
+                     e->field[0] ? ": " : "", e->message);
             memset(e, 0, sizeof *e);
             err = mk(o)->campaign_update(o->st, c);
             free(f), free(r), free(s);

@@ -21,6 +21,7 @@ import os
 import time
 import unittest
 
+import fakes
 import harness
 
 PASSWORD = "correct horse battery"
@@ -77,11 +78,11 @@ class Case(unittest.TestCase):
         self.k.clock = when
         self.start(env)
 
-    def start(self, env=None):
+    def start(self, env=None, more=()):
         saved = dict(os.environ)
         os.environ.update(env if env is not None else self.env)
         try:
-            self.k.start(serve_args=["--tick", "1"])
+            self.k.start(serve_args=["--tick", "1"] + list(more))
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -356,6 +357,32 @@ class Campaigns(Case):
         self.k.stop()
         v = self.k.verify()
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    def test_the_message_reaches_who_consented(self):
+        sms = fakes.SmsFake()
+        sms.start()
+        self.addCleanup(sms.stop)
+        self.k.stop()
+        self.start(more=["--notify", harness.notify_config(self.k.dir, sms_port=sms.port)])
+        ids = self.customers(3)
+        self.consent(ids[1], ["sms"])
+        c = self.campaign(self.segment())
+        s, _ = self.as_("marketer", "POST", "/v1/admin/campaigns/%d/start" % c["id"], {})
+        self.assertEqual(s, 200, self.k.last_raw())
+        self.wait_state(c["id"], "done")
+        mine = lambda: [m for m in sms.received() if "500" in m["fields"].get("text", "")]
+        wait_for("the SMS", lambda: len(mine()) >= 1)
+
+        def sent():
+            s, r = self.as_("marketer", "GET", "/v1/admin/campaigns/%d/results" % c["id"])
+            return r["messages_sent"] == 1
+        wait_for("the SMS recorded as sent", sent)
+        time.sleep(1)
+        got = mine()  # (the others are the registrations' welcome)
+        self.assertEqual(len(got), 1, got)  # the two without consent get points, no SMS
+        self.assertEqual(got[0]["fields"]["to"], "+380501230001")
+        self.assertEqual(got[0]["fields"]["text"], "Вам 500 баллов, Customer!")
+        self.assertEqual(len(self.grants()), 3)
 
     def test_scheduled_start_and_cancel(self):
         self.customers(3)

@@ -384,6 +384,39 @@ class Campaigns(Case):
         self.assertEqual(got[0]["fields"]["text"], "Вам 500 баллов, Customer!")
         self.assertEqual(len(self.grants()), 3)
 
+    def test_two_servers_run_a_campaign_once(self):
+        """Several servers on one PostgreSQL database each run the scheduler:
+        the campaign's job lock lets one at a time step it, so each member
+        is granted once and a monthly run is scheduled once."""
+        if not self.k.on_pg():
+            self.skipTest("several servers share a PostgreSQL database only")
+        self.customers(12)
+        c = self.campaign(self.segment(), every_months=1)
+        env = {"KOPILKA_CAMPAIGN_STEP": "1", "KOPILKA_CAMPAIGN_PAUSE_MS": "20"}
+        self.at(self.k.clock, env)
+        other = self.k.another_server()
+        self.addCleanup(other.close)
+        saved = dict(os.environ)
+        os.environ.update(env)
+        try:
+            other.start(serve_args=["--tick", "1"])
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        s, _ = self.as_("marketer", "POST", "/v1/admin/campaigns/%d/start" % c["id"], {})
+        self.assertEqual(s, 200, self.k.last_raw())
+        done = self.wait_state(c["id"], "done")
+        self.assertEqual(done["progress"]["granted"], 12)
+        g = self.grants()
+        self.assertEqual(len(g), 12)
+        self.assertTrue(all(n == 1 for _, n, _ in g), g)
+        s, lst = self.as_("marketer", "GET", "/v1/admin/campaigns")
+        self.assertEqual(len([x for x in lst["campaigns"] if x["parent"] == c["id"]]), 1)
+        other.stop()
+        self.k.stop()
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
     def test_scheduled_start_and_cancel(self):
         self.customers(3)
         seg = self.segment()

@@ -21,10 +21,10 @@
 #include "store.h"
 
 enum {
-    KP_SEGMENT_NAME_MAX = 64,    /* bytes of a segment's or a campaign's name, with NUL */
-    KP_SEGMENT_FILTER_MAX = 4096, /* bytes of a filter's JSON, with NUL */
+    KP_SEGMENT_NAME_MAX = 64,       /* bytes of a segment's or a campaign's name, with NUL */
+    KP_SEGMENT_FILTER_MAX = 4096,   /* bytes of a filter's JSON, with NUL */
     KP_CAMPAIGN_MESSAGE_MAX = 8192, /* bytes of a campaign's texts as JSON, with NUL */
-    KP_SEGMENT_LIST_MAX = 1024,  /* bytes of a ",a,b," list of tiers or stores, with NUL */
+    KP_SEGMENT_LIST_MAX = 1024,     /* bytes of a ",a,b," list of tiers or stores, with NUL */
 };
 
 /* A saved filter (its grammar: docs/marketing.md, src/service/marketing.c). */
@@ -89,19 +89,20 @@ typedef struct kp_campaign {
     /* The segment's filter as the campaign started (its list is this
      * filter's result at started_at); "" before. */
     char filter[KP_SEGMENT_FILTER_MAX];
-    char kind[32];         /* the program's point kind granted */
-    int64_t points;        /* per member (0: a message only) */
-    int32_t validity_days; /* 0: the kind's own validity */
-    int64_t budget;        /* points in all; 0 = no cap */
-    int32_t control_bp;    /* share held out, in 1/10000 */
-    char message[KP_CAMPAIGN_MESSAGE_MAX]; /* {"subject":{"ru":..},"text":{..},"html":{..}}, "" = none */
+    char kind[32];                         /* the program's point kind granted */
+    int64_t points;                        /* per member (0: a message only) */
+    int32_t validity_days;                 /* 0: the kind's own validity */
+    int64_t budget;                        /* points in all; 0 = no cap */
+    int32_t control_bp;                    /* share held out, in 1/10000 */
+    char message[KP_CAMPAIGN_MESSAGE_MAX]; /* {"subject":{"ru":..},"text":{..},"html":{..}}, "" =
+                                              none */
     kp_campaign_state state;
-    kp_time start_at;  /* scheduled: when to start */
+    kp_time start_at;     /* scheduled: when to start */
     int32_t every_months; /* recurring: a copy starts this many months after each start; 0 = once */
-    int64_t parent_id; /* a recurring campaign's run: the campaign it repeats; else 0 */
+    int64_t parent_id;    /* a recurring campaign's run: the campaign it repeats; else 0 */
     kp_time created_at, started_at, finished_at;
     char actor[96];
-    char note[256]; /* why it ended as it did ("budget reached after ..."), "" */
+    char note[256];  /* why it ended as it did ("budget reached after ..."), "" */
     int64_t granted; /* points granted so far (kept with each grant) */
 } kp_campaign;
 
@@ -124,11 +125,11 @@ typedef struct kp_campaign_member {
 
 /* A campaign's figures, counted from its members and the outbox. */
 typedef struct kp_campaign_stats {
-    int64_t members;  /* every member, control included */
-    int64_t by_state[5]; /* members by kp_member_state */
-    int64_t points;   /* granted */
-    int64_t used;     /* of the granted lots' points, no longer on them (spent or expired) */
-    int64_t messages_sent;    /* the campaign's messages the provider accepted */
+    int64_t members;       /* every member, control included */
+    int64_t by_state[5];   /* members by kp_member_state */
+    int64_t points;        /* granted */
+    int64_t used;          /* of the granted lots' points, no longer on them (spent or expired) */
+    int64_t messages_sent; /* the campaign's messages the provider accepted */
     int64_t messages_pending; /* still to be sent */
     /* Revenue (purchases less returns, minor units) of the members in the
      * `window` before and after started_at, for the targeted and the
@@ -161,16 +162,14 @@ typedef struct kp_marketing_ops {
     kp_err (*campaign_update)(kp_store *s, const kp_campaign *c);
     kp_err (*campaign_get)(kp_store *s, int64_t id, kp_campaign *out);
     /* Campaigns with id < before (0 = from the newest), newest first. */
-    kp_err (*campaign_list)(kp_store *s, int64_t before, kp_campaign *out, size_t limit,
-                            size_t *n);
+    kp_err (*campaign_list)(kp_store *s, int64_t before, kp_campaign *out, size_t limit, size_t *n);
     /* Ids of the campaigns with work to do at `now`: RUNNING, or SCHEDULED
      * with start_at <= now; in id order. */
     kp_err (*campaigns_due)(kp_store *s, kp_time now, int64_t *ids, size_t limit, size_t *n);
 
     /* ---- a campaign's members */
     /* (write) Adds the members (a customer there already is skipped). */
-    kp_err (*members_add)(kp_store *s, int64_t campaign_id, const kp_campaign_member *m,
-                          size_t n);
+    kp_err (*members_add)(kp_store *s, int64_t campaign_id, const kp_campaign_member *m, size_t n);
     /* Members with customer_id > after, in customer order, of one state
      * (-1 = any). */
     kp_err (*members_list)(kp_store *s, int64_t campaign_id, int state, int64_t after,

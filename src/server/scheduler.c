@@ -56,10 +56,10 @@ struct kp_scheduler {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
-    bool woken; /* kp_scheduler_wake since the last wake-up */
+    bool woken;             /* kp_scheduler_wake since the last wake-up */
     size_t campaign_step;   /* KOPILKA_CAMPAIGN_STEP; 0 = the default */
     long campaign_pause_ms; /* KOPILKA_CAMPAIGN_PAUSE_MS */
-    char last_note[256]; /* printed once, not at every wake-up */
+    char last_note[256];    /* printed once, not at every wake-up */
 };
 
 typedef struct tick_call {

@@ -14,9 +14,9 @@
 #include "people.h"
 
 enum {
-    KP_SEGMENT_SAMPLE = 20,           /* customers a segment's answer shows */
+    KP_SEGMENT_SAMPLE = 20,            /* customers a segment's answer shows */
     KP_CAMPAIGN_MEMBERS_MAX = 1000000, /* customers one campaign's list may hold */
-    KP_CAMPAIGN_STEP = 200,           /* members one run step grants, by default */
+    KP_CAMPAIGN_STEP = 200,            /* members one run step grants, by default */
     KP_CAMPAIGN_STEP_MAX = 10000,
 };
 
@@ -57,8 +57,7 @@ kp_err kp_campaign_start(kp_office *o, int64_t id, const char *body, size_t len,
 kp_err kp_campaign_cancel(kp_office *o, int64_t id, kp_buf *out, kp_error *e);
 /* (read) Grants, messages, points used, and the members' revenue in the
  * `window_days` before and after the start, targeted vs control. */
-kp_err kp_campaign_results(kp_office *o, int64_t id, int64_t window_days, kp_buf *out,
-                           kp_error *e);
+kp_err kp_campaign_results(kp_office *o, int64_t id, int64_t window_days, kp_buf *out, kp_error *e);
 
 /* (write) One step of campaign `id`'s run at o->now, in the caller's
  * transaction: a scheduled one that is due takes its list (the segment

@@ -95,8 +95,10 @@ static const char programs_schedule_schema[] =
 static const char *const migration_4[] = {programs_schedule_schema, NULL};
 /* Migration 5: the sales history (store_pg_sales.c). */
 static const char *const migration_5[] = {store_pg_sales_schema, NULL};
+/* Migration 6: sales.customer, the shop's key of a customer (store_pg_sales.c). */
+static const char *const migration_6[] = {store_pg_sales_customer, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
-                                        {migration_4}, {migration_5}};
+                                        {migration_4}, {migration_5}, {migration_6}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across

@@ -97,9 +97,8 @@ static const char programs_schedule_schema[] =
 static const char *const migration_4[] = {programs_schedule_schema, NULL};
 /* Migration 5: the sales history (store_pg_sales.c). */
 static const char *const migration_5[] = {store_pg_sales_schema, NULL};
-/* Migration 6 is the lead's (the sales' customer column); empty on this
- * branch until the merge fills it. */
-static const char *const migration_6[] = {NULL};
+/* Migration 6: sales.customer, the shop's key of a customer (store_pg_sales.c). */
+static const char *const migration_6[] = {store_pg_sales_customer, NULL};
 /* Migration 7: segments and campaigns (store_marketing.c). */
 static const char *const migration_7[] = {store_pg_marketing_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},

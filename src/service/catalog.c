@@ -419,6 +419,14 @@ static kp_err takes_read(const char *detail, kp_lot_take *takes, size_t *n, kp_e
     return KP_OK;
 }
 
+static kp_err out_of_stock(const kp_catalog_item *it, const char *store, int64_t left,
+                           int64_t qty, kp_error *e)
+{
+    return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_OUT_OF_STOCK, "item_id",
+                         "catalog item %lld (%s) has %lld left at store %s, %lld ordered",
+                         (long long)it->id, it->name, (long long)left, store, (long long)qty);
+}
+
 static void key_scope(kp_office *o, const kp_catalog_caller *c, const char *key, char *out,
                       size_t size)
 {
@@ -496,6 +504,22 @@ kp_err kp_catalog_order_create(kp_office *o, const kp_catalog_caller *c, const c
                            it.name);
         goto out;
     }
+    /* Too few left is said before too few points (the take below is what
+     * counts under concurrent orders; this read only orders the refusals). */
+    if (!it.unlimited) {
+        kp_catalog_stock stock[KP_CATALOG_STORES_MAX];
+        size_t n = 0;
+        if ((err = o->st->ops->catalog->stock_list(o->st, item_id, stock, KP_CATALOG_STORES_MAX,
+                                                   &n))) {
+            err = people_storage(o->st, err, e);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(stock[i].store, store) == 0 && stock[i].qty < qty) {
+                err = out_of_stock(&it, store, stock[i].qty, qty, e);
+                goto out;
+            }
+    }
     kp_account *a = &o->sc->account;
     if ((err = o->st->ops->account_load(o->st, ci.account_id, a))) {
         err = people_storage(o->st, err, e);
@@ -511,10 +535,7 @@ kp_err kp_catalog_order_create(kp_office *o, const kp_catalog_caller *c, const c
         int64_t left = 0;
         err = o->st->ops->catalog->stock_take(o->st, item_id, store, qty, &left);
         if (err == KP_ERR_CONFLICT) {
-            err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_OUT_OF_STOCK, "item_id",
-                                "catalog item %lld (%s) has %lld left at store %s, %lld ordered",
-                                (long long)item_id, it.name, (long long)left, store,
-                                (long long)qty);
+            err = out_of_stock(&it, store, left, qty, e);
             goto out;
         }
         if (err == KP_ERR_NOT_FOUND) {

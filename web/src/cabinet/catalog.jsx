@@ -26,7 +26,7 @@ function Item({ item, stores, card, onOrdered, onExpired }) {
   const id = 'item-' + item.id;
   async function order() {
     const r = await act.run(() =>
-      api('POST', '/v1/me/orders', { card: card.number, item_id: item.id, store, key }));
+      api('POST', '/v1/me/orders', { card: card.card, item_id: item.id, store, key }));
     if (r) {
       setKey(newKey('cat'));
       onOrdered(r);

@@ -64,6 +64,7 @@ export const strings = {
     history_title: 'История операций', history_empty: 'Операций пока нет.', more: 'Показать ещё',
     op_purchase: 'Покупка', op_return: 'Возврат', op_grant: 'Бонус', op_expiry: 'Сгорание баллов',
     op_adjustment: 'Корректировка', op_transfer: 'Перевод', op_opening_balance: 'Перенос остатка',
+    op_reward: 'Подарок за баллы', op_reward_cancel: 'Отмена заказа подарка',
     store: 'магазин {s}', receipt_n: 'чек {r}', points_delta: 'Баллы: {n}', amount: 'Сумма', earned: 'Начислено',
     spent: 'Списано', card: 'Карта', why: 'Откуда баллы', no_explain: 'Без пояснений.',
     ex_discount: 'скидка {m}', ex_cap: 'не больше {n}',
@@ -76,6 +77,7 @@ export const strings = {
     ex_refund: 'Возврат покупки: баллы, которыми она была оплачена, возвращены',
     ex_adjustment: 'Корректировка: {reason}', ex_expiry: 'Срок действия баллов закончился',
     ex_opening: 'Остаток, перенесённый из прежней программы',
+    ex_reward: 'Оплата заказа из каталога подарков', ex_reward_cancel: 'Заказ подарка отменён: баллы возвращены',
     ex_transfer_out: 'Переданы другому участнику', ex_transfer_in: 'Получены от другого участника',
     ex_family_out: 'Перенесены на общий счёт семьи', ex_family_in: 'Баллы участника, вступившего в семью',
 
@@ -188,6 +190,7 @@ export const strings = {
     history_title: 'History', history_empty: 'No operations yet.', more: 'Show more',
     op_purchase: 'Purchase', op_return: 'Return', op_grant: 'Bonus', op_expiry: 'Points expired',
     op_adjustment: 'Adjustment', op_transfer: 'Transfer', op_opening_balance: 'Balance carried over',
+    op_reward: 'Gift for points', op_reward_cancel: 'Gift order cancelled',
     store: 'store {s}', receipt_n: 'receipt {r}', points_delta: 'Points: {n}', amount: 'Amount', earned: 'Earned',
     spent: 'Spent', card: 'Card', why: 'Why these points', no_explain: 'No explanation.',
     ex_discount: 'discount {m}', ex_cap: 'at most {n}',
@@ -200,6 +203,7 @@ export const strings = {
     ex_refund: 'A return: the points it was paid with given back',
     ex_adjustment: 'Adjustment: {reason}', ex_expiry: 'The points’ validity ended',
     ex_opening: 'The balance carried over from the previous program',
+    ex_reward: 'Paid for an order from the rewards catalog', ex_reward_cancel: 'A gift order cancelled: the points given back',
     ex_transfer_out: 'Given to another customer', ex_transfer_in: 'Received from another customer',
     ex_family_out: 'Moved into the family’s shared account', ex_family_in: 'A new member’s points moved in',
 

@@ -565,6 +565,9 @@ kp_err kp_catalog_order_create(kp_office *o, const kp_catalog_caller *c, const c
     snprintf(ord.by, sizeof ord.by, "%s", o->actor.name);
     ord.created_at = ord.updated_at = o->now;
     if ((err = o->st->ops->catalog->order_insert(o->st, &ord))) {
+        /* The same key stored by another server meanwhile: run it again,
+         * which then answers that order (the writer retries KP_ERR_BUSY). */
+        if (err == KP_ERR_CONFLICT) err = KP_ERR_BUSY;
         err = people_storage(o->st, err, e);
         goto out;
     }

@@ -290,6 +290,41 @@ class Orders(CatalogCase):
         self.assertEqual(self.left(mug["id"]), 1)
         self.assertVerified()
 
+    def test_the_same_order_sent_at_once_is_made_once(self):
+        """Eight copies of one order (one key) at once, through two servers
+        on PostgreSQL: one order, one payment; every answer names it."""
+        card = self.k.cards[0]
+        self.adjust(card, 1000, "adj-same")
+        mug = self.item("Mug", 100)
+        self.stock(mug["id"], main=5)
+        servers = [self.k]
+        if harness.is_pg():
+            k2 = self.k.another_server()
+            k2.start()
+            self.addCleanup(k2.close)
+            servers.append(k2)
+        n = 8
+        results = [None] * n
+        start = threading.Barrier(n)
+
+        def order(i):
+            c = servers[i % len(servers)].client()
+            try:
+                start.wait()
+                results[i] = self.till_order(card, mug["id"], "same", client=c)
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=order, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(s for s, _ in results), [200] * (n - 1) + [201], results)
+        self.assertEqual(len({a["id"] for _, a in results}), 1)
+        self.assertEqual((self.balance(card), self.left(mug["id"])), (900, 4))
+        self.assertVerified()
+
 
 if __name__ == "__main__":
     harness.take_argv()

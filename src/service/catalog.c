@@ -458,6 +458,10 @@ kp_err kp_catalog_order_create(kp_office *o, const kp_catalog_caller *c, const c
         (err = people_json_int(root, "qty", false, 1, 100, &qty, e)) ||
         (err = people_json_str(root, "key", true, key, sizeof key - 1, e)))
         goto out;
+    if (store[0] == '#') {
+        err = kp_error_set(e, KP_ERR_INVALID, "store", "a store's name does not start with #");
+        goto out;
+    }
     if (is_till(c)) {
         if (store[0] && strcmp(store, c->store) != 0) {
             err = kp_error_set(e, KP_ERR_FORBIDDEN, "store",

@@ -9,7 +9,7 @@ import { useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { makeT, money, points } from '../lib/i18n.js';
 import { Alert, Field, useAction, useLoad } from '../lib/ui.jsx';
-import { KeyButton, useFocus } from './keys.jsx';
+import { KeyButton, useFocus, useKeys } from './keys.jsx';
 import { useTill } from './state.js';
 import { strings } from './strings.js';
 import '../lib/catalog.css';
@@ -42,7 +42,8 @@ export function Gifts({ onExpired }) {
     throw e;
   };
   async function identify(ev) {
-    ev.preventDefault();
+    ev?.preventDefault();
+    if (!typed.trim()) return;
     setNote(null);
     const number = typed.replace(/\s+/g, '');
     await action.run(async () => {
@@ -50,6 +51,7 @@ export function Gifts({ onExpired }) {
       setCard({ number, balance: c.balance });
     });
   }
+  useKeys({ F9: () => identify() });
   async function order(item) {
     const key = keys[item.id] || newKey();
     setKeys({ ...keys, [item.id]: key });

@@ -196,6 +196,20 @@ class Orders(CatalogCase):
         self.assertIn("reward", types, c)
         self.assertVerified()
 
+    def test_verify_finds_an_order_the_ledger_does_not_back(self):
+        card = self.k.cards[0]
+        self.adjust(card, 500, "adj-v")
+        mug = self.item("Mug", 200)
+        self.stock(mug["id"], main=2)
+        s, o = self.till_order(card, mug["id"], "v-1")
+        self.assertEqual(s, 201)
+        self.assertVerified()
+        # Marked cancelled behind the server's back: no points were given back.
+        self.k.execute("UPDATE catalog_orders SET state = 4 WHERE id = %d" % o["id"])
+        v = self.k.verify()
+        self.assertNotEqual(v.returncode, 0)
+        self.assertIn("catalog order %d: in state 4" % o["id"], v.stdout + v.stderr)
+
     def test_cabinet_orders_and_cancels(self):
         cid, tok = self.customer(0, "+79161230001")
         other = self.k.cards[1]

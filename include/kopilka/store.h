@@ -464,6 +464,8 @@ typedef struct kp_store_ops {
     const struct kp_catalog_ops *catalog;
     /* The back office's reports, each read in one snapshot (report.h). */
     const struct kp_report_ops *report;
+    /* Segments and campaigns (marketing.h). */
+    const struct kp_marketing_ops *marketing;
     /* Group commit for the server's writer; NULL: a backend without it
      * (the writer then runs groups as begin() ... commit()). */
     const kp_group_ops *group;

@@ -95,6 +95,15 @@ static const char *const routes[] = {
     "/v1/admin/dashboard",
     "/v1/admin/imports",
     "/v1/admin/reports/points",
+    "/v1/admin/segments", /* segments and campaigns (http_marketing.c) */
+    "/v1/admin/segments/preview",
+    "/v1/admin/segments/{}",
+    "/v1/admin/campaigns",
+    "/v1/admin/campaigns/{}",
+    "/v1/admin/campaigns/{}/preview",
+    "/v1/admin/campaigns/{}/start",
+    "/v1/admin/campaigns/{}/cancel",
+    "/v1/admin/campaigns/{}/results",
     "/v1/catalog", /* the rewards catalog (http_catalog.c) */
     "/v1/catalog/items/{}/image",
     "/v1/admin/catalog/items",

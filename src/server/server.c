@@ -943,6 +943,7 @@ int kp_server_run(const kp_server_config *config)
     if (config->tick_seconds > 0 &&
         kp_scheduler_start(srv, config->tick_seconds, NULL, &scheduler, &e))
         goto fail;
+    srv->scheduler = scheduler;
     if (kp_notifier_start(srv, config->notify, &srv->notifier, &e)) goto fail;
     if (kp_programs_current(srv->programs) == NULL)
         fprintf(stderr, "kopilka: warning: no program loaded; purchases will fail until "
@@ -1019,6 +1020,7 @@ out:
         pthread_join(hd.deadline_thread, NULL);
     }
     kp_access_log_close(hd.access_log);
+    srv->scheduler = NULL;
     kp_scheduler_stop(scheduler);
     kp_notifier_stop(srv->notifier); /* settles through the writer */
     srv->notifier = NULL;

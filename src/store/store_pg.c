@@ -19,6 +19,8 @@
 #include <kopilka/notify.h>
 #include <kopilka/sales.h>
 #include <kopilka/catalog.h>
+
+#include "store_marketing.h"
 #include <sodium.h>
 
 #include "store_invariants.h"
@@ -96,15 +98,15 @@ static const char programs_schedule_schema[] =
 static const char *const migration_4[] = {programs_schedule_schema, NULL};
 /* Migration 5: the sales history (store_pg_sales.c). */
 static const char *const migration_5[] = {store_pg_sales_schema, NULL};
-/* Migrations 6 and 7 are taken by other work of issues 12 and 13 (the
- * sales' customer column, ...): empty here until that work is merged,
- * when its own entries replace these two. */
-static const char *const migration_reserved[] = {NULL};
+/* Migration 6: sales.customer, the shop's key of a customer (store_pg_sales.c). */
+static const char *const migration_6[] = {store_pg_sales_customer, NULL};
+/* Migration 7: segments and campaigns (store_marketing.c). */
+static const char *const migration_7[] = {store_pg_marketing_schema, NULL};
 /* Migration 8: the rewards catalog (store_pg_catalog.c). */
 static const char *const migration_8[] = {store_pg_catalog_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
-                                        {migration_4}, {migration_5}, {migration_reserved},
-                                        {migration_reserved}, {migration_8}};
+                                        {migration_4}, {migration_5}, {migration_6},
+                                        {migration_7}, {migration_8}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -1584,6 +1586,7 @@ static const kp_store_ops pg_ops = {
     .sales = &store_pg_sales_ops,
     .catalog = &store_pg_catalog_ops,
     .report = &store_pg_report_ops,
+    .marketing = &store_pg_marketing_ops,
     .group = &pg_group,
 };
 

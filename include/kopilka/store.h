@@ -459,6 +459,9 @@ typedef struct kp_store_ops {
     /* The sales history for analytics: receipts with or without a card
      * (sales.h). */
     const struct kp_sales_ops *sales;
+    /* The rewards catalog: items, images, stock per store, orders
+     * (catalog.h). */
+    const struct kp_catalog_ops *catalog;
     /* The back office's reports, each read in one snapshot (report.h). */
     const struct kp_report_ops *report;
     /* Segments and campaigns (marketing.h). */

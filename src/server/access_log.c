@@ -32,6 +32,8 @@ static const char *const route_words[] = {
     "cancel",      "dashboard",     "imports",      "reports",      "points",
     "simulations",
     "segments",    "start",         "results",
+    "catalog",     "items",         "image",        "stock",        "orders",
+    "hand-over",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

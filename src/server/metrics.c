@@ -104,6 +104,19 @@ static const char *const routes[] = {
     "/v1/admin/campaigns/{}/start",
     "/v1/admin/campaigns/{}/cancel",
     "/v1/admin/campaigns/{}/results",
+    "/v1/catalog", /* the rewards catalog (http_catalog.c) */
+    "/v1/catalog/items/{}/image",
+    "/v1/admin/catalog/items",
+    "/v1/admin/catalog/items/{}",
+    "/v1/admin/catalog/items/{}/stock",
+    "/v1/admin/catalog/items/{}/image",
+    "/v1/orders",
+    "/v1/orders/{}/ready",
+    "/v1/orders/{}/hand-over",
+    "/v1/orders/{}/cancel",
+    "/v1/me/catalog",
+    "/v1/me/orders",
+    "/v1/me/orders/{}/cancel",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

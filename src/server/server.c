@@ -296,6 +296,8 @@ static void conn_ctx_start_request(conn_ctx *c)
     c->answer.retry_after = 0;
     c->answer.disposition = NULL;
     c->answer.set_cookie[0] = '\0';
+    c->answer.etag[0] = '\0';
+    c->answer.cache_control = NULL;
 }
 
 static bool conn_ctx_held(conn_ctx *c)
@@ -369,7 +371,10 @@ static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, uns
     if (c->answer.set_cookie[0]) {
         MHD_add_response_header(resp, "Set-Cookie", c->answer.set_cookie);
         MHD_add_response_header(resp, "Cache-Control", "no-store");
+    } else if (c->answer.cache_control) {
+        MHD_add_response_header(resp, "Cache-Control", c->answer.cache_control);
     }
+    if (c->answer.etag[0]) MHD_add_response_header(resp, "ETag", c->answer.etag);
     return queue_answer(c, conn, status, resp);
 }
 

@@ -209,6 +209,11 @@ typedef struct kp_http_answer {
     /* Out: a Set-Cookie header's value ("" = none): a page's login or
      * logout (http_people.c). */
     char set_cookie[400];
+    /* Out: an ETag header's value ("" = none) and a Cache-Control one
+     * (NULL = none): a cached file served from the database (a catalog
+     * item's image, http_catalog.c). */
+    char etag[40];
+    const char *cache_control;
 } kp_http_answer;
 
 struct kp_server {

@@ -197,6 +197,9 @@ extern const struct kp_notify_ops store_pg_notify_ops;
 extern const char store_pg_sales_schema[];
 extern const char store_pg_sales_customer[];
 extern const struct kp_sales_ops store_pg_sales_ops;
+/* The rewards catalog (store_pg_catalog.c), its tables created by migration 8. */
+extern const char store_pg_catalog_schema[];
+extern const struct kp_catalog_ops store_pg_catalog_ops;
 
 /* In SQL: the id of the operation inserted earlier in the same pipeline
  * (op_insert_apply(), op_insert() with an event): its identity sequence's

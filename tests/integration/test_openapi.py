@@ -872,6 +872,61 @@ class Flows(unittest.TestCase):
         self.call(400, "POST", "/v1/me/erase", {"confirm": "no"}, key=b)
         self.call(200, "POST", "/v1/me/erase", {"confirm": "ERASE"}, key=b)
         self.call(401, "GET", "/v1/me/export", key=b)
+        self.catalog_flows(a, c[8])
+
+    def catalog_flows(self, me, card):
+        """The rewards catalog (http_catalog.c): each route's success and
+        errors; `me` is a customer's session holding `card`."""
+        k, c = self.k, self.k.cards
+        self.staff(400, "POST", "/v1/admin/catalog/items", {"name": "Mug", "price": 0})
+        mug = self.staff(201, "POST", "/v1/admin/catalog/items",
+                         {"name": "Mug", "price": 10, "copay": 500, "description": "red"})
+        wash = self.staff(201, "POST", "/v1/admin/catalog/items",
+                          {"name": "Wash", "price": 999999, "unlimited": True})
+        self.staff(200, "PATCH", "/v1/admin/catalog/items/%d" % mug["id"], {"price": 20})
+        self.staff(404, "PATCH", "/v1/admin/catalog/items/999999", {"price": 20})
+        stock = "/v1/admin/catalog/items/%d/stock" % mug["id"]
+        self.staff(200, "PUT", stock, {"stock": [{"store": "main", "qty": 3}]})
+        self.staff(400, "PUT", stock, {"stock": []})
+        image = "/v1/admin/catalog/items/%d/image" % mug["id"]
+        png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+        for body, ctype, expect in ((png, "image/png", 200), (png, "image/gif", 400)):
+            s, _ = k.call("PUT", image, body, key=self.admin, headers={"Content-Type": ctype})
+            self.assertEqual(s, expect, k.last_raw()[:400])
+        path = "/v1/catalog/items/%d/image" % mug["id"]
+        self.call(200, "GET", path, key=None)
+        self.call(404, "GET", "/v1/catalog/items/%d/image" % wash["id"], key=None)
+        self.call(200, "GET", "/v1/catalog")
+        self.staff(200, "GET", "/v1/catalog?all=1")
+        self.call(403, "GET", "/v1/catalog", key=me)
+        # The till orders for a card; the refusals of stock and points.
+        self.staff(201, "POST", "/v1/admin/adjustments",
+                   {"card": c[0], "points": 500, "reason": "gift", "key": "CAT-1"})
+        o = self.call(201, "POST", "/v1/orders", {"card": c[0], "item_id": mug["id"], "key": "O1"})
+        self.call(200, "POST", "/v1/orders", {"card": c[0], "item_id": mug["id"], "key": "O1"})
+        self.call(409, "POST", "/v1/orders", {"card": c[0], "item_id": mug["id"], "qty": 5,
+                                              "key": "O2"})
+        self.call(422, "POST", "/v1/orders", {"card": c[0], "item_id": wash["id"], "key": "O3"})
+        self.call(200, "GET", "/v1/orders?card=" + c[0])
+        self.staff(200, "GET", "/v1/orders?state=ordered")
+        self.call(400, "GET", "/v1/orders?state=lost")
+        self.staff(200, "POST", "/v1/orders/%d/ready" % o["id"])
+        self.staff(409, "POST", "/v1/orders/%d/ready" % o["id"])
+        self.call(200, "POST", "/v1/orders/%d/hand-over" % o["id"])
+        self.call(409, "POST", "/v1/orders/%d/hand-over" % o["id"])
+        o = self.call(201, "POST", "/v1/orders", {"card": c[0], "item_id": mug["id"], "key": "O4"})
+        self.call(200, "POST", "/v1/orders/%d/cancel" % o["id"])
+        self.call(409, "POST", "/v1/orders/%d/cancel" % o["id"])
+        # The customer's own.
+        self.call(200, "GET", "/v1/me/catalog", key=me)
+        self.call(404, "POST", "/v1/me/orders", {"card": c[0], "item_id": mug["id"],
+                                                 "store": "main", "key": "M1"}, key=me)
+        mine = self.call(201, "POST", "/v1/me/orders", {"card": card, "item_id": mug["id"],
+                                                        "store": "main", "key": "M1"}, key=me)
+        self.call(200, "GET", "/v1/me/orders", key=me)
+        self.call(400, "GET", "/v1/me/orders?limit=0", key=me)
+        self.call(200, "POST", "/v1/me/orders/%d/cancel" % mine["id"], key=me)
+        self.call(409, "POST", "/v1/me/orders/%d/cancel" % mine["id"], key=me)
 
     def recorded(self):
         with open(self.record, encoding="utf-8") as f:

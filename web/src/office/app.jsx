@@ -20,6 +20,7 @@ import { Messages } from './messages.jsx';
 import { Reports } from './reports.jsx';
 import { Simulate } from './simulate.jsx';
 import { Segments, Campaigns } from './marketing.jsx';
+import { Catalog } from './catalog.jsx';
 
 const t = makeT(strings);
 
@@ -37,6 +38,7 @@ export const SECTIONS = [
   ['/campaigns', 'campaigns', 'campaign.manage', Campaigns],
   ['/imports', 'imports', 'import', Imports],
   ['/messages', 'messages', 'notify.read', Messages],
+  ['/catalog', 'catalog', 'catalog.manage', Catalog],
   ['/staff', 'staff', 'staff', Staff],
   ['/terminals', 'terminals', 'terminals', Terminals],
   ['/audit', 'audit', 'audit.read', Audit],

@@ -988,7 +988,7 @@ def check_file(test, name):
 SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test_keys.py",
           "test_till.py", "test_durability.py", "test_caps.py", "test_phone.py",
           "test_cards.py", "test_self.py", "test_programs.py", "test_office_extras.py",
-          "test_campaigns.py")
+          "test_campaigns.py", "test_catalog.py")
 
 
 class Recorded(unittest.TestCase):

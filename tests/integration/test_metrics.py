@@ -204,6 +204,8 @@ class MetricsAfterTraffic(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "the scheduler never ran")
             time.sleep(0.05)
         jobs_before = value(fams, "kopilka_writer_jobs_total")
+        runs = "kopilka_scheduler_runs_total"
+        runs_before = sum(v for _, _, v in fams[runs]["samples"])
         bytes_before = value(fams, "kopilka_oplog_written_bytes_total")
 
         n = 5
@@ -260,10 +262,12 @@ class MetricsAfterTraffic(unittest.TestCase):
                                    0.5, 1, 2.5, 5, 10, float("inf")])
 
         # The writer: six purchases reached it (five new, one replay); the
-        # keyring's "last used" flush may add one more job meanwhile.
+        # keyring's "last used" flush may add one more job meanwhile, and
+        # each scheduler run meanwhile (a slow, loaded machine) at most one.
         jobs = value(fams, "kopilka_writer_jobs_total")
+        runs_during = sum(v for _, _, v in fams[runs]["samples"]) - runs_before
         self.assertGreaterEqual(jobs - jobs_before, 6)
-        self.assertLessEqual(jobs - jobs_before, 7)
+        self.assertLessEqual(jobs - jobs_before, 7 + runs_during)
         g = "kopilka_writer_group_size"
         self.assertEqual(value(fams, g, g + "_sum"), jobs)
         self.assertEqual(value(fams, g, g + "_count"), value(fams, "kopilka_writer_groups_total"))

@@ -157,6 +157,10 @@ const store_points_sql store_points_queries[STORE_POINTS_PARTS] = {
                                "ELSE (expires_at + $1) / 86400 END, SUM(remaining), COUNT(*) "
                                "FROM lots WHERE remaining > 0 GROUP BY 1, 2",
                                "o"},
+    [STORE_POINTS_SALES] = {"SELECT '', COALESCE(SUM(CASE WHEN kind = 1 THEN amount ELSE -amount "
+                            "END), 0), 0, 0 FROM sales WHERE card = '' AND at >= $1 AND at < $2 "
+                            "AND ($3 = '' OR store = $3)",
+                            "fts"},
 };
 
 const char *store_points_param(const kp_report_query *q, char p, int64_t *v)
@@ -213,6 +217,7 @@ kp_err store_points_fold(kp_report_points *r, store_points_part part, const char
         }
         break;
     case STORE_POINTS_REVENUE: r->members_revenue_minor = a; break;
+    case STORE_POINTS_SALES: r->nonmembers_revenue_minor = a; break;
     case STORE_POINTS_OUTSTANDING: r->outstanding = a; break;
     case STORE_POINTS_RETAINED:
         r->buyers = a;
@@ -234,4 +239,96 @@ kp_err store_points_fold(kp_report_points *r, store_points_part part, const char
     if (ok) return KP_OK;
     if (why) snprintf(why, why_size, "a sum of the points report does not fit in 64 bits");
     return KP_ERR_OVERFLOW;
+}
+
+/* ---- the members report */
+
+/* Every member's receipt before `to` at the store, of the tier: the
+ * ledger's purchases (the account is the member) and the imported sales
+ * with a card (the card's account when the cards table knows it, else the
+ * card alone, account 0). $1 from, $2 to, $3 store, $4 tier ('' = all). */
+#define MEMBER_RECEIPTS                                                                        \
+    "WITH m AS (SELECT o.account_id AS acc, '' AS card, o.at AS at, o.amount AS amount "       \
+    "FROM ops o WHERE o.type = 1 AND o.at < $2 AND ($3 = '' OR o.store = $3) "                 \
+    "AND ($4 = '' OR o.account_id IN (SELECT account_id FROM account_rules WHERE tier = $4)) " \
+    "UNION ALL SELECT COALESCE(c.account_id, 0), CASE WHEN c.account_id IS NULL THEN s.card "  \
+    "ELSE '' END, s.at, s.amount FROM sales s LEFT JOIN cards c ON c.number = s.card "         \
+    "WHERE s.kind = 1 AND s.card <> '' AND s.at < $2 AND ($3 = '' OR s.store = $3) "           \
+    "AND ($4 = '' OR c.account_id IN (SELECT account_id FROM account_rules WHERE tier = $4))) "
+
+const store_points_sql store_members_queries[STORE_MEMBERS_PARTS] = {
+    [STORE_MEMBERS_TOTALS] = {MEMBER_RECEIPTS "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM m "
+                                              "WHERE at >= $1",
+                              "ftsg"},
+    [STORE_MEMBERS_SALES] =
+        {"SELECT COUNT(*), COALESCE(SUM(amount), 0), "
+         "COALESCE(SUM(CASE WHEN customer <> '' THEN 1 ELSE 0 END), 0), "
+         "COALESCE(SUM(CASE WHEN customer <> '' THEN amount ELSE 0 END), 0), "
+         "COUNT(DISTINCT CASE WHEN customer <> '' THEN customer END) FROM sales "
+         "WHERE kind = 1 AND card = '' AND at >= $1 AND at < $2 AND ($3 = '' OR store = $3)",
+         "fts"},
+    /* One row a member (before `to`): the last receipt, and the receipts
+     * and their sum in the period; $5 recent_since, $6 the average. */
+    [STORE_MEMBERS_EACH] =
+        {MEMBER_RECEIPTS ", g AS (SELECT acc, card, MAX(at) AS last_at, "
+                         "SUM(CASE WHEN at >= $1 THEN 1 ELSE 0 END) AS n, "
+                         "SUM(CASE WHEN at >= $1 THEN amount ELSE 0 END) AS v "
+                         "FROM m GROUP BY acc, card) "
+                         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_at >= $5 THEN 1 ELSE 0 END), 0), "
+                         "COALESCE(SUM(CASE WHEN n > 0 THEN 1 ELSE 0 END), 0), "
+                         "COALESCE(SUM(CASE WHEN n = 1 AND v <= $6 THEN 1 ELSE 0 END), 0), "
+                         "COALESCE(SUM(CASE WHEN n = 1 AND v <= $6 THEN v ELSE 0 END), 0) FROM g",
+         "ftsgra"},
+    /* The database sorts one row a followed customer; $4 the top's size. */
+    [STORE_MEMBERS_TOP] =
+        {"SELECT COUNT(*), COALESCE(SUM(v), 0), COALESCE(MIN(v), 0) FROM (SELECT SUM(amount) AS v "
+         "FROM sales WHERE kind = 1 AND card = '' AND customer <> '' AND at >= $1 AND at < $2 "
+         "AND ($3 = '' OR store = $3) GROUP BY customer ORDER BY v DESC LIMIT $4) t",
+         "ftsk"},
+};
+
+const char *store_members_param(const kp_report_members_query *q, const kp_report_members *r,
+                                char p, int64_t *v)
+{
+    *v = 0;
+    switch (p) {
+    case 'f': *v = q->period.from; return NULL;
+    case 't': *v = q->period.to; return NULL;
+    case 'r': *v = q->recent_since; return NULL;
+    case 'a': *v = r->member_receipts > 0 ? r->member_revenue_minor / r->member_receipts : -1; return NULL;
+    case 'k': *v = r->followed_customers / 10 + (r->followed_customers % 10 >= 5); return NULL;
+    case 'g': return q->tier ? q->tier : "";
+    default: return q->period.store ? q->period.store : "";
+    }
+}
+
+void store_members_fold(kp_report_members *r, store_members_part part,
+                        const int64_t v[STORE_MEMBERS_COLS])
+{
+    switch (part) {
+    case STORE_MEMBERS_TOTALS:
+        r->member_receipts = v[0];
+        r->member_revenue_minor = v[1];
+        break;
+    case STORE_MEMBERS_SALES:
+        r->nonmember_receipts = v[0];
+        r->nonmember_revenue_minor = v[1];
+        r->followed_receipts = v[2];
+        r->followed_revenue_minor = v[3];
+        r->followed_customers = v[4];
+        break;
+    case STORE_MEMBERS_EACH:
+        r->members_before = v[0];
+        r->members_recent = v[1];
+        r->members = v[2];
+        r->idle_members = v[3];
+        r->idle_revenue_minor = v[4];
+        break;
+    case STORE_MEMBERS_TOP:
+        r->top_customers = v[0];
+        r->top_revenue_minor = v[1];
+        r->top_threshold_minor = v[2];
+        break;
+    default: break;
+    }
 }

@@ -1034,8 +1034,54 @@ static kp_err sr_points(kp_store *s, const kp_report_query *q, kp_report_points 
     return err;
 }
 
+/* One query of the members report (store_report.h): its one row folded
+ * into r. */
+static kp_err members_part(sqlite_people *p, const kp_report_members_query *mq,
+                           store_members_part part, kp_report_members *r)
+{
+    const store_points_sql *q = &store_members_queries[part];
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(p, rc);
+    char name[16];
+    for (int i = 0; q->params[i]; i++) {
+        int64_t v;
+        const char *text = store_members_param(mq, r, q->params[i], &v);
+        snprintf(name, sizeof name, "$%d", i + 1);
+        if (text)
+            bind_named_text(st, name, text);
+        else
+            bind_named_int(st, name, v);
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t v[STORE_MEMBERS_COLS] = {0};
+        int n = sqlite3_column_count(st);
+        for (int i = 0; i < n && i < STORE_MEMBERS_COLS; i++) v[i] = sqlite3_column_int64(st, i);
+        store_members_fold(r, part, v);
+        rc = sqlite3_step(st);
+    }
+    kp_err err = rc == SQLITE_DONE ? KP_OK : fail(p, rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static kp_err sr_members(kp_store *s, const kp_report_members_query *q, kp_report_members *out)
+{
+    sqlite_people *p = P(s);
+    memset(out, 0, sizeof *out);
+    bool own;
+    kp_err err = snapshot_begin(p, &own);
+    for (int part = 0; err == KP_OK && part < STORE_MEMBERS_PARTS; part++)
+        err = members_part(p, q, (store_members_part)part, out);
+    snapshot_end(p, own, err);
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
 const kp_report_ops store_sqlite_report_ops = {
     .points = sr_points,
+    .members = sr_members,
 };
 
 kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, const char *line),

@@ -1394,9 +1394,8 @@ static void q_members_report_make(void)
     }
 }
 
-/* The four queries one after another (a later one's parameters come from
- * an earlier one's row), outside a transaction inside one of their own in
- * REPEATABLE READ: one snapshot. */
+/* The two queries one after another, outside a transaction inside one of
+ * their own in REPEATABLE READ: one snapshot. */
 static kp_err pr_members(kp_store *st, const kp_report_members_query *q, kp_report_members *out)
 {
     pg_store *s = P(st);
@@ -1410,7 +1409,7 @@ static kp_err pr_members(kp_store *st, const kp_report_members_query *q, kp_repo
         pg_params p = {0};
         for (int i = 0; letters[i]; i++) {
             int64_t v;
-            const char *text = store_members_param(q, out, letters[i], &v);
+            const char *text = store_members_param(q, letters[i], &v);
             if (text)
                 pg_p_text(&p, text);
             else

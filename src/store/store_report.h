@@ -95,37 +95,32 @@ const char *store_points_param(const kp_report_query *q, char p, int64_t *v);
 
 /* ---- the members report (kp_report_ops.members) */
 
-/* Its four queries, run in this order in one snapshot; each gives ONE row
- * of up to STORE_MEMBERS_COLS integers (a missing one read as 0), handed
- * to store_members_fold(). A later query's parameters may depend on an
- * earlier one's row (the average receipt, the top's size), so the backend
- * runs them one after another, binding each with store_members_param(). */
+/* Its two queries, run one after the other in one snapshot; each gives ONE
+ * row of up to STORE_MEMBERS_COLS integers (a missing one read as 0),
+ * handed to store_members_fold(). Each reads its receipts once: the
+ * database groups them (one row a member, one a customer key) and ranks
+ * the followed customers; nothing of it comes to C. */
 typedef enum store_members_part {
-    /* (members' receipts, their sum) in the period, of the tier. */
-    STORE_MEMBERS_TOTALS,
-    /* (receipts, sum, followed receipts, their sum, followed customers)
-     * of the sales without a card in the period. */
+    /* (members' receipts, their sum, in the period; members before `to`,
+     * of them recent; members in the period, idle members, their sum), of
+     * the tier. */
+    STORE_MEMBERS_MEMBERS,
+    /* (receipts, sum, followed receipts, their sum, followed customers,
+     * top customers, their spend, the least of it) of the sales without a
+     * card in the period. */
     STORE_MEMBERS_SALES,
-    /* (members before `to`, of them recent, members in the period, idle
-     * members, their receipts' sum). */
-    STORE_MEMBERS_EACH,
-    /* (top customers, their spend, the least spend among them). */
-    STORE_MEMBERS_TOP,
     STORE_MEMBERS_PARTS
 } store_members_part;
 
-enum { STORE_MEMBERS_COLS = 5 };
+enum { STORE_MEMBERS_COLS = 8 };
 
-/* The queries; params letters: f from, t to, s store, g tier (texts),
- * r recent_since, a the members' average receipt rounded down (members'
- * receipts of at most it are those of at most the exact average: amounts
- * are whole), k the top's size. */
+/* The queries; params letters: f from, t to, r recent_since (integers),
+ * s store, g tier (texts, '' = all). */
 extern const store_points_sql store_members_queries[STORE_MEMBERS_PARTS];
 
-/* The value of letter `p` for q, given the parts folded so far into r:
- * integers in *v, a text returned (NULL for an integer). */
-const char *store_members_param(const kp_report_members_query *q, const kp_report_members *r,
-                                char p, int64_t *v);
+/* The value of letter `p` for q: integers in *v, a text returned (NULL for
+ * an integer). */
+const char *store_members_param(const kp_report_members_query *q, char p, int64_t *v);
 
 /* Folds the row of `part` into r (zeroed by the caller first). */
 void store_members_fold(kp_report_members *r, store_members_part part,

@@ -1046,7 +1046,7 @@ static kp_err members_part(sqlite_people *p, const kp_report_members_query *mq,
     char name[16];
     for (int i = 0; q->params[i]; i++) {
         int64_t v;
-        const char *text = store_members_param(mq, r, q->params[i], &v);
+        const char *text = store_members_param(mq, q->params[i], &v);
         snprintf(name, sizeof name, "$%d", i + 1);
         if (text)
             bind_named_text(st, name, text);
@@ -1066,15 +1066,40 @@ static kp_err members_part(sqlite_people *p, const kp_report_members_query *mq,
     return err;
 }
 
+/* The connection's temp_store (0 default, 1 file, 2 memory), -1 when it
+ * cannot be read. */
+static int temp_store_get(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA temp_store", -1, &st, NULL) != SQLITE_OK) return -1;
+    int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void temp_store_set(sqlite3 *db, int v)
+{
+    char sql[32];
+    snprintf(sql, sizeof sql, "PRAGMA temp_store=%d", v);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Outside a transaction the report's sorts and groupings go to temporary
+ * files for its run (temp_store=FILE: past the page cache they spill to
+ * disk) instead of the connection's memory, so a history of tens of
+ * millions of receipts needs no more memory than a small one. */
 static kp_err sr_members(kp_store *s, const kp_report_members_query *q, kp_report_members *out)
 {
     sqlite_people *p = P(s);
     memset(out, 0, sizeof *out);
+    int temp = sqlite3_get_autocommit(p->db) ? temp_store_get(p->db) : -1;
+    if (temp >= 0) temp_store_set(p->db, 1);
     bool own;
     kp_err err = snapshot_begin(p, &own);
     for (int part = 0; err == KP_OK && part < STORE_MEMBERS_PARTS; part++)
         err = members_part(p, q, (store_members_part)part, out);
     snapshot_end(p, own, err);
+    if (temp >= 0) temp_store_set(p->db, temp);
     if (err) memset(out, 0, sizeof *out);
     return err;
 }

@@ -119,10 +119,10 @@ typedef struct kp_report_ops {
     kp_err (*points)(kp_store *s, const kp_report_query *q, kp_report_points *out);
 
     /* (read) The members report's sums of q into *out (zeroed first, and
-     * again on failure), in one snapshot as `points`. The followed
-     * customers are ranked by the database (a sort of one row a customer,
-     * O(1) memory here). KP_ERR_OVERFLOW when a sum does not fit in 64
-     * bits. */
+     * again on failure), in one snapshot as `points`. The database groups
+     * the receipts (one row a member, one a customer key) and ranks the
+     * followed customers; this side holds O(1) memory whatever the
+     * history's size. A sum past 64 bits is the database's error. */
     kp_err (*members)(kp_store *s, const kp_report_members_query *q, kp_report_members *out);
 } kp_report_ops;
 

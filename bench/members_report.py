@@ -3,7 +3,7 @@
 members_report.py: the members report (GET /v1/admin/reports/members) over
 a large SQLite history, timed, with the server's peak memory.
 
-    bench/members_report.py KOPILKA_BINARY [receipts=10000000] [dir]
+    bench/members_report.py KOPILKA_BINARY [receipts=10000000] [dir | postgresql://...]
 
 Makes a database with `kopilka init`, then fills the tables the report
 reads straight with SQL (faster than importing, the same rows an import and
@@ -29,13 +29,19 @@ kopilka = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000
 work = sys.argv[3] if len(sys.argv) > 3 else tempfile.mkdtemp(prefix="kp-members-")
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.makedirs(work, exist_ok=True)
-db = os.path.join(work, "big.db")
+# A PostgreSQL database (filled beforehand, e.g. with bench/members_report_pg.sql)
+# is used as it is; its key file in KOPILKA_KEY_FILE.
+on_pg = work.startswith(("postgresql://", "postgres://"))
+if on_pg:
+    db, work = work, tempfile.mkdtemp(prefix="kp-members-")
+else:
+    os.makedirs(work, exist_ok=True)
+    db = os.path.join(work, "big.db")
 prog = os.path.join(root, "examples", "autoservice-case1.json")
 START = 1704067200  # 2024-01-01 UTC
 SPAN = 730 * 86400
 
-if not os.path.exists(db):
+if not on_pg and not os.path.exists(db):
     subprocess.run([kopilka, "init", db, "--program", prog], check=True, capture_output=True)
     c = sqlite3.connect(db)
     c.execute("PRAGMA journal_mode=WAL")

@@ -131,28 +131,41 @@ static void points_csv(kp_buf *out, const kp_points_report *p)
     }
 }
 
-/* On a reader: never the writer, whose groups the tills wait for. */
-static unsigned route_points(const http_request *r, kp_http_answer *a)
+/* A report's route: its form from `format`, the report read by fn into a
+ * zeroed `size` bytes on a reader (never the writer, whose groups the tills
+ * wait for), then written as JSON or CSV. */
+static unsigned report_route(const http_request *r, kp_http_answer *a, size_t size,
+                             http_office_fn fn, void (*json)(kp_buf *, const void *),
+                             void (*csv_form)(kp_buf *, const void *))
 {
     kp_error e = {0};
     bool csv;
     if (!wants_csv(kp_http_arg("format"), &csv, &e)) return kp_http_error_answer(a->body, &e, NULL);
-    kp_points_report *p = malloc(sizeof *p);
+    void *p = calloc(1, size);
     if (p == NULL) {
         kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
         return kp_http_error_answer(a->body, &e, NULL);
     }
-    unsigned status = http_office_read(r, do_points, p, a);
+    unsigned status = http_office_read(r, fn, p, a);
     if (status == 200) {
         if (csv) {
-            points_csv(a->body, p);
+            csv_form(a->body, p);
             a->content_type = "text/csv; charset=utf-8";
         } else {
-            points_json(a->body, p);
+            json(a->body, p);
         }
     }
     free(p);
     return status;
+}
+
+static void points_json_any(kp_buf *out, const void *p) { points_json(out, p); }
+static void points_csv_any(kp_buf *out, const void *p) { points_csv(out, p); }
+
+static unsigned route_points(const http_request *r, kp_http_answer *a)
+{
+    return report_route(r, a, sizeof(kp_points_report), do_points, points_json_any,
+                        points_csv_any);
 }
 
 /* ---- the members report */
@@ -256,28 +269,13 @@ static void members_csv(kp_buf *out, const kp_members_report *p)
     }
 }
 
-/* On a reader, as the points report. */
+static void members_json_any(kp_buf *out, const void *p) { members_json(out, p); }
+static void members_csv_any(kp_buf *out, const void *p) { members_csv(out, p); }
+
 static unsigned route_members(const http_request *r, kp_http_answer *a)
 {
-    kp_error e = {0};
-    bool csv;
-    if (!wants_csv(kp_http_arg("format"), &csv, &e)) return kp_http_error_answer(a->body, &e, NULL);
-    kp_members_report *p = malloc(sizeof *p);
-    if (p == NULL) {
-        kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
-        return kp_http_error_answer(a->body, &e, NULL);
-    }
-    unsigned status = http_office_read(r, do_members, p, a);
-    if (status == 200) {
-        if (csv) {
-            members_csv(a->body, p);
-            a->content_type = "text/csv; charset=utf-8";
-        } else {
-            members_json(a->body, p);
-        }
-    }
-    free(p);
-    return status;
+    return report_route(r, a, sizeof(kp_members_report), do_members, members_json_any,
+                        members_csv_any);
 }
 
 const http_route http_reports_routes[] = {

@@ -991,6 +991,17 @@ static kp_err sp_dashboard(kp_store *s, const kp_dashboard_query *dq, kp_dashboa
     return err;
 }
 
+/* Parameter $(i + 1) of a report's query: `text` when not NULL, else v. */
+static void bind_param(sqlite3_stmt *st, int i, const char *text, int64_t v)
+{
+    char name[16];
+    snprintf(name, sizeof name, "$%d", i + 1);
+    if (text)
+        bind_named_text(st, name, text);
+    else
+        bind_named_int(st, name, v);
+}
+
 /* One query of the points report (store_report.h), folded into r. */
 static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_points_part part,
                           kp_report_points *r)
@@ -999,15 +1010,10 @@ static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_poi
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
-    char name[16];
     for (int i = 0; q->params[i]; i++) {
         int64_t v;
         const char *text = store_points_param(rq, q->params[i], &v);
-        snprintf(name, sizeof name, "$%d", i + 1);
-        if (text)
-            bind_named_text(st, name, text);
-        else
-            bind_named_int(st, name, v);
+        bind_param(st, i, text, v);
     }
     kp_err err = KP_OK;
     while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1043,15 +1049,10 @@ static kp_err members_part(sqlite_people *p, const kp_report_members_query *mq,
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
-    char name[16];
     for (int i = 0; q->params[i]; i++) {
         int64_t v;
         const char *text = store_members_param(mq, q->params[i], &v);
-        snprintf(name, sizeof name, "$%d", i + 1);
-        if (text)
-            bind_named_text(st, name, text);
-        else
-            bind_named_int(st, name, v);
+        bind_param(st, i, text, v);
     }
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {

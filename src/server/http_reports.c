@@ -35,6 +35,19 @@ static void csv_text(kp_buf *out, const char *s)
     kp_buf_puts(out, "\"");
 }
 
+/* A report's JSON opening: `{"from", "to", "store"` (null for every store). */
+static void period_json(kp_buf *out, const kp_report_period *period)
+{
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "from", period->from, false);
+    kp_buf_json_kv_str(out, "to", period->to, true);
+    if (period->store[0])
+        kp_buf_json_kv_str(out, "store", period->store, true);
+    else
+        kp_buf_puts(out, ",\"store\":null");
+}
+
 /* ---- the points report */
 
 static kp_err do_points(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
@@ -48,14 +61,7 @@ static kp_err do_points(kp_office *o, const http_request *r, void *arg, kp_buf *
 static void points_json(kp_buf *out, const kp_points_report *p)
 {
     const kp_report_points *f = &p->figures;
-    kp_buf_reset(out);
-    kp_buf_puts(out, "{");
-    kp_buf_json_kv_str(out, "from", p->period.from, false);
-    kp_buf_json_kv_str(out, "to", p->period.to, true);
-    if (p->period.store[0])
-        kp_buf_json_kv_str(out, "store", p->period.store, true);
-    else
-        kp_buf_puts(out, ",\"store\":null");
+    period_json(out, &p->period);
     kp_buf_json_kv_i64(out, "issued", f->issued, true);
     kp_buf_json_kv_i64(out, "burnt", f->burnt, true);
     kp_buf_json_kv_i64(out, "expired", f->expired, true);
@@ -226,14 +232,7 @@ enum { MEMBERS_FIGURES_MAX = 32 };
 
 static void members_json(kp_buf *out, const kp_members_report *p)
 {
-    kp_buf_reset(out);
-    kp_buf_puts(out, "{");
-    kp_buf_json_kv_str(out, "from", p->period.from, false);
-    kp_buf_json_kv_str(out, "to", p->period.to, true);
-    if (p->period.store[0])
-        kp_buf_json_kv_str(out, "store", p->period.store, true);
-    else
-        kp_buf_puts(out, ",\"store\":null");
+    period_json(out, &p->period);
     if (p->tier[0])
         kp_buf_json_kv_str(out, "tier", p->tier, true);
     else

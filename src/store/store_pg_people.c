@@ -1339,12 +1339,27 @@ static kp_err pp_dashboard(kp_store *st, const kp_dashboard_query *dq, kp_dashbo
 static pg_stmt q_points[STORE_POINTS_PARTS];
 static pthread_once_t q_points_once = PTHREAD_ONCE_INIT;
 
+/* A report's n queries as statements (each parameter one letter). */
+static void report_stmts(pg_stmt *out, const store_points_sql *q, int n)
+{
+    for (int i = 0; i < n; i++) {
+        out[i].sql = q[i].sql;
+        out[i].n_params = (int)strlen(q[i].params);
+    }
+}
+
+/* A report's parameter: `text` when not NULL, else v. */
+static void report_param(pg_params *p, const char *text, int64_t v)
+{
+    if (text)
+        pg_p_text(p, text);
+    else
+        pg_p_int(p, v);
+}
+
 static void q_points_make(void)
 {
-    for (int i = 0; i < STORE_POINTS_PARTS; i++) {
-        q_points[i].sql = store_points_queries[i].sql;
-        q_points[i].n_params = (int)strlen(store_points_queries[i].params);
-    }
+    report_stmts(q_points, store_points_queries, STORE_POINTS_PARTS);
 }
 
 /* The five queries in one snapshot (pipe_snapshot). */
@@ -1361,10 +1376,7 @@ static kp_err pr_points(kp_store *st, const kp_report_query *q, kp_report_points
         for (int i = 0; letters[i]; i++) {
             int64_t v;
             const char *text = store_points_param(q, letters[i], &v);
-            if (text)
-                pg_p_text(&p[part], text);
-            else
-                pg_p_int(&p[part], v);
+            report_param(&p[part], text, v);
         }
     }
     kp_err err = pipe_snapshot(s, q_points, p, r, STORE_POINTS_PARTS);
@@ -1388,10 +1400,7 @@ static pthread_once_t q_members_report_once = PTHREAD_ONCE_INIT;
 
 static void q_members_report_make(void)
 {
-    for (int i = 0; i < STORE_MEMBERS_PARTS; i++) {
-        q_members_report[i].sql = store_members_queries[i].sql;
-        q_members_report[i].n_params = (int)strlen(store_members_queries[i].params);
-    }
+    report_stmts(q_members_report, store_members_queries, STORE_MEMBERS_PARTS);
 }
 
 /* The two queries one after another, outside a transaction inside one of
@@ -1410,10 +1419,7 @@ static kp_err pr_members(kp_store *st, const kp_report_members_query *q, kp_repo
         for (int i = 0; letters[i]; i++) {
             int64_t v;
             const char *text = store_members_param(q, letters[i], &v);
-            if (text)
-                pg_p_text(&p, text);
-            else
-                pg_p_int(&p, v);
+            report_param(&p, text, v);
         }
         PGresult *r;
         err = pg_run(s, &q_members_report[part], &p, &r);

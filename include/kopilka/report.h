@@ -56,6 +56,9 @@ typedef struct kp_report_points {
     /* Members' revenue: the amounts of the ledger's purchases and returns
      * (a return's amount counts against it) in the period, at the store. */
     int64_t members_revenue_minor;
+    /* Sales without a card in the period at the store (the sales history,
+     * sales.h), returns subtracted: the rest of the revenue. */
+    int64_t nonmembers_revenue_minor;
     /* Accounts with a purchase in the period at the store, and those of
      * them with a purchase (anywhere) before `from`: retained customers. */
     int64_t buyers, retained;
@@ -67,6 +70,46 @@ typedef struct kp_report_points {
     kp_report_schedule_row schedule[KP_REPORT_SCHEDULE_MAX];
 } kp_report_points;
 
+/* What the members report is asked (docs/analytics.md "The members
+ * report"): the period and store of `period`, the tier whose members count
+ * (NULL or "" = every member; non-members are never filtered by it), and
+ * the first instant of "the last 12 months" before period.to (figure 4). */
+typedef struct kp_report_members_query {
+    kp_report_query period;
+    const char *tier;
+    kp_time recent_since;
+} kp_report_members_query;
+
+/* The sums behind the members report's four figures. A receipt is a sale
+ * (returns are neither counted nor subtracted) at the store, in the period
+ * unless said otherwise. A member's receipt: a purchase of the ledger (ops
+ * type purchase, which always has a card) or an imported sale with a card.
+ * One member: one account, the card's account when the cards table knows
+ * the card, else the card's number alone. A non-member's receipt: a sale
+ * without a card; such a customer is followed only by the sale's customer
+ * key (sales.customer), receipts without one are counted, never guessed. */
+typedef struct kp_report_members {
+    /* Members (of the tier) with a receipt in the period, their receipts
+     * and the receipts' sum. */
+    int64_t members, member_receipts, member_revenue_minor;
+    /* Sales without a card in the period, and of them those with a
+     * customer key (followed), and how many keys. */
+    int64_t nonmember_receipts, nonmember_revenue_minor;
+    int64_t followed_receipts, followed_revenue_minor, followed_customers;
+    /* The first top_customers of the followed customers by their spend in
+     * the period (top_customers = round(followed_customers / 10), half up),
+     * their spend, and the least of them (ties at the cut do not change
+     * the sum: they spent the same). */
+    int64_t top_customers, top_revenue_minor, top_threshold_minor;
+    /* Members with exactly one receipt in the period, of at most the
+     * members' average receipt (member_revenue_minor / member_receipts),
+     * and the sum of those receipts. */
+    int64_t idle_members, idle_revenue_minor;
+    /* Members (of the tier) with a receipt before period.to (any time),
+     * and of them those with one on or after recent_since. */
+    int64_t members_before, members_recent;
+} kp_report_members;
+
 typedef struct kp_report_ops {
     /* (read) The points report of q into *out (zeroed first, and again on
      * failure), in one snapshot: inside the caller's transaction when one
@@ -74,6 +117,13 @@ typedef struct kp_report_ops {
      * schedule has more than KP_REPORT_SCHEDULE_MAX rows, KP_ERR_OVERFLOW
      * when a sum does not fit in 64 bits (last_error says which). */
     kp_err (*points)(kp_store *s, const kp_report_query *q, kp_report_points *out);
+
+    /* (read) The members report's sums of q into *out (zeroed first, and
+     * again on failure), in one snapshot as `points`. The database groups
+     * the receipts (one row a member, one a customer key) and ranks the
+     * followed customers; this side holds O(1) memory whatever the
+     * history's size. A sum past 64 bits is the database's error. */
+    kp_err (*members)(kp_store *s, const kp_report_members_query *q, kp_report_members *out);
 } kp_report_ops;
 
 #endif

@@ -2,7 +2,8 @@
  * http_reports.c: the back office's reports (docs/api.md "Reports",
  * docs/analytics.md "Reports"): each read on a reader in one snapshot,
  * never the writer, answered as JSON or, with format=csv, as CSV of one
- * figure a row (figure,kind,month,value). One function a route, in the
+ * figure a row (the points report: figure,kind,month,value; the members
+ * report: figure,value). One function a route, in the
  * table at the end; http_people.c authenticates and dispatches.
  */
 #include "http_people.h"
@@ -34,6 +35,19 @@ static void csv_text(kp_buf *out, const char *s)
     kp_buf_puts(out, "\"");
 }
 
+/* A report's JSON opening: `{"from", "to", "store"` (null for every store). */
+static void period_json(kp_buf *out, const kp_report_period *period)
+{
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "from", period->from, false);
+    kp_buf_json_kv_str(out, "to", period->to, true);
+    if (period->store[0])
+        kp_buf_json_kv_str(out, "store", period->store, true);
+    else
+        kp_buf_puts(out, ",\"store\":null");
+}
+
 /* ---- the points report */
 
 static kp_err do_points(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
@@ -47,14 +61,7 @@ static kp_err do_points(kp_office *o, const http_request *r, void *arg, kp_buf *
 static void points_json(kp_buf *out, const kp_points_report *p)
 {
     const kp_report_points *f = &p->figures;
-    kp_buf_reset(out);
-    kp_buf_puts(out, "{");
-    kp_buf_json_kv_str(out, "from", p->period.from, false);
-    kp_buf_json_kv_str(out, "to", p->period.to, true);
-    if (p->period.store[0])
-        kp_buf_json_kv_str(out, "store", p->period.store, true);
-    else
-        kp_buf_puts(out, ",\"store\":null");
+    period_json(out, &p->period);
     kp_buf_json_kv_i64(out, "issued", f->issued, true);
     kp_buf_json_kv_i64(out, "burnt", f->burnt, true);
     kp_buf_json_kv_i64(out, "expired", f->expired, true);
@@ -70,6 +77,9 @@ static void points_json(kp_buf *out, const kp_points_report *p)
     kp_buf_json_kv_i64(out, "cost_minor", p->cost_minor, true);
     kp_buf_puts(out, ",\"cost_share\":");
     put_share(out, p->cost_share_bp);
+    kp_buf_json_kv_i64(out, "total_revenue_minor", p->total_revenue_minor, true);
+    kp_buf_puts(out, ",\"cost_share_of_total\":");
+    put_share(out, p->cost_share_total_bp);
     kp_buf_json_kv_i64(out, "buyers", f->buyers, true);
     kp_buf_json_kv_i64(out, "retained", f->retained, true);
     kp_buf_json_kv_i64(out, "cost_per_retained_minor", p->cost_per_retained_minor, true);
@@ -115,6 +125,8 @@ static void points_csv(kp_buf *out, const kp_points_report *p)
     csv_int(out, "members_revenue_minor", f->members_revenue_minor);
     csv_int(out, "cost_minor", p->cost_minor);
     csv_share(out, "cost_share", p->cost_share_bp);
+    csv_int(out, "total_revenue_minor", p->total_revenue_minor);
+    csv_share(out, "cost_share_of_total", p->cost_share_total_bp);
     csv_int(out, "buyers", f->buyers);
     csv_int(out, "retained", f->retained);
     csv_int(out, "cost_per_retained_minor", p->cost_per_retained_minor);
@@ -125,31 +137,148 @@ static void points_csv(kp_buf *out, const kp_points_report *p)
     }
 }
 
-/* On a reader: never the writer, whose groups the tills wait for. */
-static unsigned route_points(const http_request *r, kp_http_answer *a)
+/* A report's route: its form from `format`, the report read by fn into a
+ * zeroed `size` bytes on a reader (never the writer, whose groups the tills
+ * wait for), then written as JSON or CSV. */
+static unsigned report_route(const http_request *r, kp_http_answer *a, size_t size,
+                             http_office_fn fn, void (*json)(kp_buf *, const void *),
+                             void (*csv_form)(kp_buf *, const void *))
 {
     kp_error e = {0};
     bool csv;
     if (!wants_csv(kp_http_arg("format"), &csv, &e)) return kp_http_error_answer(a->body, &e, NULL);
-    kp_points_report *p = malloc(sizeof *p);
+    void *p = calloc(1, size);
     if (p == NULL) {
         kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
         return kp_http_error_answer(a->body, &e, NULL);
     }
-    unsigned status = http_office_read(r, do_points, p, a);
+    unsigned status = http_office_read(r, fn, p, a);
     if (status == 200) {
         if (csv) {
-            points_csv(a->body, p);
+            csv_form(a->body, p);
             a->content_type = "text/csv; charset=utf-8";
         } else {
-            points_json(a->body, p);
+            json(a->body, p);
         }
     }
     free(p);
     return status;
 }
 
+static void points_json_any(kp_buf *out, const void *p) { points_json(out, p); }
+static void points_csv_any(kp_buf *out, const void *p) { points_csv(out, p); }
+
+static unsigned route_points(const http_request *r, kp_http_answer *a)
+{
+    return report_route(r, a, sizeof(kp_points_report), do_points, points_json_any,
+                        points_csv_any);
+}
+
+/* ---- the members report */
+
+static kp_err do_members(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                         bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_members_report_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"),
+                                  kp_http_arg("tier"), arg, e);
+}
+
+/* The report's figures as (name, value, is a share) in one order, for the
+ * JSON's flat part and the CSV alike. */
+typedef struct members_figure {
+    const char *name;
+    int64_t v;
+    bool share;
+} members_figure;
+
+static size_t members_figures(const kp_members_report *p, members_figure *fig)
+{
+    const kp_report_members *f = &p->figures;
+    size_t n = 0;
+#define FIG(nm, val, sh) fig[n++] = (members_figure){nm, (int64_t)(val), sh}
+    FIG("average_receipt_ratio", p->average_ratio_bp, true);
+    FIG("top_share", p->top_share_bp, true);
+    FIG("idle_share", p->idle_share_bp, true);
+    FIG("idle_revenue_share", p->idle_revenue_bp, true);
+    FIG("recent_share", p->recent_share_bp, true);
+    FIG("members", f->members, false);
+    FIG("member_receipts", f->member_receipts, false);
+    FIG("member_revenue_minor", f->member_revenue_minor, false);
+    FIG("member_average_receipt_minor", p->member_average_minor, false);
+    FIG("nonmember_receipts", f->nonmember_receipts, false);
+    FIG("nonmember_revenue_minor", f->nonmember_revenue_minor, false);
+    FIG("nonmember_average_receipt_minor", p->nonmember_average_minor, false);
+    FIG("followed_receipts", f->followed_receipts, false);
+    FIG("followed_revenue_minor", f->followed_revenue_minor, false);
+    FIG("followed_customers", f->followed_customers, false);
+    FIG("unfollowed_receipts", f->nonmember_receipts - f->followed_receipts, false);
+    FIG("unfollowed_revenue_minor", f->nonmember_revenue_minor - f->followed_revenue_minor, false);
+    FIG("followed_receipts_share", p->followed_receipts_bp, true);
+    FIG("followed_revenue_share", p->followed_revenue_bp, true);
+    FIG("top_customers", f->top_customers, false);
+    FIG("top_revenue_minor", f->top_revenue_minor, false);
+    FIG("top_threshold_minor", f->top_threshold_minor, false);
+    FIG("idle_members", f->idle_members, false);
+    FIG("idle_revenue_minor", f->idle_revenue_minor, false);
+    FIG("members_before", f->members_before, false);
+    FIG("members_recent", f->members_recent, false);
+    FIG("total_receipts", p->total_receipts, false);
+    FIG("total_revenue_minor", p->total_revenue_minor, false);
+#undef FIG
+    return n;
+}
+
+enum { MEMBERS_FIGURES_MAX = 32 };
+
+static void members_json(kp_buf *out, const kp_members_report *p)
+{
+    period_json(out, &p->period);
+    if (p->tier[0])
+        kp_buf_json_kv_str(out, "tier", p->tier, true);
+    else
+        kp_buf_puts(out, ",\"tier\":null");
+    kp_buf_json_kv_str(out, "recent_since", p->recent_since, true);
+    kp_buf_puts(out, ",\"returns_subtracted\":false");
+    members_figure fig[MEMBERS_FIGURES_MAX];
+    size_t n = members_figures(p, fig);
+    for (size_t i = 0; i < n; i++) {
+        if (fig[i].share) {
+            kp_buf_printf(out, ",\"%s\":", fig[i].name);
+            put_share(out, (int32_t)fig[i].v);
+        } else {
+            kp_buf_json_kv_i64(out, fig[i].name, fig[i].v, true);
+        }
+    }
+    kp_buf_puts(out, "}");
+}
+
+static void members_csv(kp_buf *out, const kp_members_report *p)
+{
+    kp_buf_reset(out);
+    kp_buf_puts(out, "figure,value\r\n");
+    members_figure fig[MEMBERS_FIGURES_MAX];
+    size_t n = members_figures(p, fig);
+    for (size_t i = 0; i < n; i++) {
+        kp_buf_printf(out, "%s,", fig[i].name);
+        if (fig[i].share)
+            put_share(out, (int32_t)fig[i].v);
+        else
+            kp_buf_printf(out, "%lld", (long long)fig[i].v);
+        kp_buf_puts(out, "\r\n");
+    }
+}
+
+static void members_json_any(kp_buf *out, const void *p) { members_json(out, p); }
+static void members_csv_any(kp_buf *out, const void *p) { members_csv(out, p); }
+
+static unsigned route_members(const http_request *r, kp_http_answer *a)
+{
+    return report_route(r, a, sizeof(kp_members_report), do_members, members_json_any,
+                        members_csv_any);
+}
+
 const http_route http_reports_routes[] = {
     {"GET", "/v1/admin/reports/points", HTTP_STAFF, route_points},
+    {"GET", "/v1/admin/reports/members", HTTP_STAFF, route_members},
 };
 const size_t http_reports_routes_count = sizeof http_reports_routes / sizeof http_reports_routes[0];

@@ -95,6 +95,7 @@ static const char *const routes[] = {
     "/v1/admin/dashboard",
     "/v1/admin/imports",
     "/v1/admin/reports/points",
+    "/v1/admin/reports/members",
     "/v1/admin/segments", /* segments and campaigns (http_marketing.c) */
     "/v1/admin/segments/preview",
     "/v1/admin/segments/{}",

@@ -429,12 +429,43 @@ typedef struct kp_points_report {
     int64_t cost_minor;            /* burnt x minor_per_point: what the program gave away */
     int32_t cost_share_bp;         /* cost_minor / members_revenue_minor */
     int64_t cost_per_retained_minor; /* cost_minor / retained, rounded half up */
+    /* members_revenue_minor + nonmembers_revenue_minor (the sales without
+     * a card), and cost_minor's share of it. */
+    int64_t total_revenue_minor;
+    int32_t cost_share_total_bp;
 } kp_points_report;
 
 /* (report.read) The points report of the period (kp_report_period_read()'s
  * arguments and errors), read on o->st in one snapshot. */
 kp_err kp_points_report_read(kp_office *o, const char *from, const char *to, const char *store,
                              kp_points_report *out, kp_error *e);
+
+/* The members report (docs/analytics.md "The members report"): the
+ * store's sums (kp_report_ops.members) and the four figures built on them.
+ * Shares and the ratio are in ten-thousandths rounded half up, 0 when
+ * their denominator is 0. */
+typedef struct kp_members_report {
+    kp_report_period period;
+    char tier[KP_STR_MAX];  /* "" = every member */
+    char recent_since[11];  /* the first day of the 12 months that end with `to` */
+    kp_report_members figures;
+    int64_t total_revenue_minor, total_receipts; /* members' + non-members' */
+    int64_t member_average_minor, nonmember_average_minor; /* rounded half up */
+    int32_t average_ratio_bp;      /* (1) members' average receipt / non-members' */
+    int32_t top_share_bp;          /* (2) top_revenue / followed_revenue */
+    int32_t followed_receipts_bp;  /* followed_receipts / nonmember_receipts: coverage */
+    int32_t followed_revenue_bp;   /* followed_revenue / nonmember_revenue */
+    int32_t idle_share_bp;         /* (3) idle_members / members */
+    int32_t idle_revenue_bp;       /*     idle_revenue / member_revenue */
+    int32_t recent_share_bp;       /* (4) members_recent / members_before */
+} kp_members_report;
+
+/* (report.read) The members report of the period (kp_report_period_read()'s
+ * arguments and errors) for the members of `tier` (NULL or "" = all;
+ * KP_ERR_INVALID naming "tier" when too long), read on o->st in one
+ * snapshot. */
+kp_err kp_members_report_read(kp_office *o, const char *from, const char *to, const char *store,
+                              const char *tier, kp_members_report *out, kp_error *e);
 
 /* ---- import and export (import.c) */
 

@@ -1339,12 +1339,27 @@ static kp_err pp_dashboard(kp_store *st, const kp_dashboard_query *dq, kp_dashbo
 static pg_stmt q_points[STORE_POINTS_PARTS];
 static pthread_once_t q_points_once = PTHREAD_ONCE_INIT;
 
+/* A report's n queries as statements (each parameter one letter). */
+static void report_stmts(pg_stmt *out, const store_points_sql *q, int n)
+{
+    for (int i = 0; i < n; i++) {
+        out[i].sql = q[i].sql;
+        out[i].n_params = (int)strlen(q[i].params);
+    }
+}
+
+/* A report's parameter: `text` when not NULL, else v. */
+static void report_param(pg_params *p, const char *text, int64_t v)
+{
+    if (text)
+        pg_p_text(p, text);
+    else
+        pg_p_int(p, v);
+}
+
 static void q_points_make(void)
 {
-    for (int i = 0; i < STORE_POINTS_PARTS; i++) {
-        q_points[i].sql = store_points_queries[i].sql;
-        q_points[i].n_params = (int)strlen(store_points_queries[i].params);
-    }
+    report_stmts(q_points, store_points_queries, STORE_POINTS_PARTS);
 }
 
 /* The five queries in one snapshot (pipe_snapshot). */
@@ -1361,10 +1376,7 @@ static kp_err pr_points(kp_store *st, const kp_report_query *q, kp_report_points
         for (int i = 0; letters[i]; i++) {
             int64_t v;
             const char *text = store_points_param(q, letters[i], &v);
-            if (text)
-                pg_p_text(&p[part], text);
-            else
-                pg_p_int(&p[part], v);
+            report_param(&p[part], text, v);
         }
     }
     kp_err err = pipe_snapshot(s, q_points, p, r, STORE_POINTS_PARTS);
@@ -1382,8 +1394,59 @@ static kp_err pr_points(kp_store *st, const kp_report_query *q, kp_report_points
     return err;
 }
 
+/* The members report's queries, as statements of this backend. */
+static pg_stmt q_members_report[STORE_MEMBERS_PARTS];
+static pthread_once_t q_members_report_once = PTHREAD_ONCE_INIT;
+
+static void q_members_report_make(void)
+{
+    report_stmts(q_members_report, store_members_queries, STORE_MEMBERS_PARTS);
+}
+
+/* The two queries one after another, outside a transaction inside one of
+ * their own in REPEATABLE READ: one snapshot. */
+static kp_err pr_members(kp_store *st, const kp_report_members_query *q, kp_report_members *out)
+{
+    pg_store *s = P(st);
+    memset(out, 0, sizeof *out);
+    pthread_once(&q_members_report_once, q_members_report_make);
+    bool own = !in_txn(s);
+    kp_err err = own ? pg_run(s, &q_dashboard_begin, NULL, NULL) : KP_OK;
+    if (err) return err;
+    for (int part = 0; err == KP_OK && part < STORE_MEMBERS_PARTS; part++) {
+        const char *letters = store_members_queries[part].params;
+        pg_params p = {0};
+        for (int i = 0; letters[i]; i++) {
+            int64_t v;
+            const char *text = store_members_param(q, letters[i], &v);
+            report_param(&p, text, v);
+        }
+        PGresult *r;
+        err = pg_run(s, &q_members_report[part], &p, &r);
+        if (err) break;
+        int64_t v[STORE_MEMBERS_COLS] = {0};
+        for (int i = 0; PQntuples(r) > 0 && i < PQnfields(r) && i < STORE_MEMBERS_COLS; i++)
+            v[i] = pg_int(r, 0, i);
+        store_members_fold(out, (store_members_part)part, v);
+        PQclear(r);
+    }
+    if (own) {
+        if (err == KP_OK) {
+            err = pg_run(s, &q_dashboard_commit, NULL, NULL);
+        } else if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+            char why[sizeof s->base.last_error];
+            snprintf(why, sizeof why, "%s", s->base.last_error);
+            pg_exec(s, "ROLLBACK");
+            snprintf(s->base.last_error, sizeof s->base.last_error, "%s", why);
+        }
+    }
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
 const kp_report_ops store_pg_report_ops = {
     .points = pr_points,
+    .members = pr_members,
 };
 
 /* ---------------------------------------------------------------- verify */

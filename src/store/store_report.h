@@ -59,7 +59,7 @@ kp_err store_dashboard_fold(kp_dashboard *d, store_dashboard_part part, int64_t 
 
 /* ---- the points report (kp_report_ops.points) */
 
-/* Its five queries, run in order in one snapshot like the dashboard's;
+/* Its six queries, run in order in one snapshot like the dashboard's;
  * every row's four columns (text, a, b, c; a missing one read as "" or 0)
  * go to store_points_fold(). */
 typedef enum store_points_part {
@@ -74,6 +74,9 @@ typedef enum store_points_part {
     STORE_POINTS_RETAINED,
     /* (kind, day of expiry, remaining points, lots) of the open lots. */
     STORE_POINTS_SCHEDULE,
+    /* One row ('', sales without a card less their returns, in the period
+     * at the store). */
+    STORE_POINTS_SALES,
     STORE_POINTS_PARTS
 } store_points_part;
 
@@ -89,6 +92,39 @@ extern const store_points_sql store_points_queries[STORE_POINTS_PARTS];
 /* The value of parameter letter `p` for q: integers in *v, the store's
  * text returned (NULL for an integer). */
 const char *store_points_param(const kp_report_query *q, char p, int64_t *v);
+
+/* ---- the members report (kp_report_ops.members) */
+
+/* Its two queries, run one after the other in one snapshot; each gives ONE
+ * row of up to STORE_MEMBERS_COLS integers (a missing one read as 0),
+ * handed to store_members_fold(). Each reads its receipts once: the
+ * database groups them (one row a member, one a customer key) and ranks
+ * the followed customers; nothing of it comes to C. */
+typedef enum store_members_part {
+    /* (members' receipts, their sum, in the period; members before `to`,
+     * of them recent; members in the period, idle members, their sum), of
+     * the tier. */
+    STORE_MEMBERS_MEMBERS,
+    /* (receipts, sum, followed receipts, their sum, followed customers,
+     * top customers, their spend, the least of it) of the sales without a
+     * card in the period. */
+    STORE_MEMBERS_SALES,
+    STORE_MEMBERS_PARTS
+} store_members_part;
+
+enum { STORE_MEMBERS_COLS = 8 };
+
+/* The queries; params letters: f from, t to, r recent_since (integers),
+ * s store, g tier (texts, '' = all). */
+extern const store_points_sql store_members_queries[STORE_MEMBERS_PARTS];
+
+/* The value of letter `p` for q: integers in *v, a text returned (NULL for
+ * an integer). */
+const char *store_members_param(const kp_report_members_query *q, char p, int64_t *v);
+
+/* Folds the row of `part` into r (zeroed by the caller first). */
+void store_members_fold(kp_report_members *r, store_members_part part,
+                        const int64_t v[STORE_MEMBERS_COLS]);
 
 /* Folds one row of `part` into r (zeroed by the caller first). KP_ERR_LIMIT
  * past KP_REPORT_SCHEDULE_MAX rows of the schedule, KP_ERR_OVERFLOW when a

@@ -991,6 +991,17 @@ static kp_err sp_dashboard(kp_store *s, const kp_dashboard_query *dq, kp_dashboa
     return err;
 }
 
+/* Parameter $(i + 1) of a report's query: `text` when not NULL, else v. */
+static void bind_param(sqlite3_stmt *st, int i, const char *text, int64_t v)
+{
+    char name[16];
+    snprintf(name, sizeof name, "$%d", i + 1);
+    if (text)
+        bind_named_text(st, name, text);
+    else
+        bind_named_int(st, name, v);
+}
+
 /* One query of the points report (store_report.h), folded into r. */
 static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_points_part part,
                           kp_report_points *r)
@@ -999,15 +1010,10 @@ static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_poi
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
-    char name[16];
     for (int i = 0; q->params[i]; i++) {
         int64_t v;
         const char *text = store_points_param(rq, q->params[i], &v);
-        snprintf(name, sizeof name, "$%d", i + 1);
-        if (text)
-            bind_named_text(st, name, text);
-        else
-            bind_named_int(st, name, v);
+        bind_param(st, i, text, v);
     }
     kp_err err = KP_OK;
     while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1034,8 +1040,74 @@ static kp_err sr_points(kp_store *s, const kp_report_query *q, kp_report_points 
     return err;
 }
 
+/* One query of the members report (store_report.h): its one row folded
+ * into r. */
+static kp_err members_part(sqlite_people *p, const kp_report_members_query *mq,
+                           store_members_part part, kp_report_members *r)
+{
+    const store_points_sql *q = &store_members_queries[part];
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(p, rc);
+    for (int i = 0; q->params[i]; i++) {
+        int64_t v;
+        const char *text = store_members_param(mq, q->params[i], &v);
+        bind_param(st, i, text, v);
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t v[STORE_MEMBERS_COLS] = {0};
+        int n = sqlite3_column_count(st);
+        for (int i = 0; i < n && i < STORE_MEMBERS_COLS; i++) v[i] = sqlite3_column_int64(st, i);
+        store_members_fold(r, part, v);
+        rc = sqlite3_step(st);
+    }
+    kp_err err = rc == SQLITE_DONE ? KP_OK : fail(p, rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* The connection's temp_store (0 default, 1 file, 2 memory), -1 when it
+ * cannot be read. */
+static int temp_store_get(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA temp_store", -1, &st, NULL) != SQLITE_OK) return -1;
+    int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void temp_store_set(sqlite3 *db, int v)
+{
+    char sql[32];
+    snprintf(sql, sizeof sql, "PRAGMA temp_store=%d", v);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Outside a transaction the report's sorts and groupings go to temporary
+ * files for its run (temp_store=FILE: past the page cache they spill to
+ * disk) instead of the connection's memory, so a history of tens of
+ * millions of receipts needs no more memory than a small one. */
+static kp_err sr_members(kp_store *s, const kp_report_members_query *q, kp_report_members *out)
+{
+    sqlite_people *p = P(s);
+    memset(out, 0, sizeof *out);
+    int temp = sqlite3_get_autocommit(p->db) ? temp_store_get(p->db) : -1;
+    if (temp >= 0) temp_store_set(p->db, 1);
+    bool own;
+    kp_err err = snapshot_begin(p, &own);
+    for (int part = 0; err == KP_OK && part < STORE_MEMBERS_PARTS; part++)
+        err = members_part(p, q, (store_members_part)part, out);
+    snapshot_end(p, own, err);
+    if (temp >= 0) temp_store_set(p->db, temp);
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
 const kp_report_ops store_sqlite_report_ops = {
     .points = sr_points,
+    .members = sr_members,
 };
 
 kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, const char *line),

@@ -2,7 +2,9 @@
 // GET /v1/admin/reports/{name} for a period and a store: points (issued,
 // burnt, expired, outstanding by kind, the liability by expiry month,
 // breakage and redemption rates, the program's cost) as figures, charts
-// with their tables, and a CSV download (the same query with format=csv).
+// with their tables; members and non-members (the four figures of seeds
+// 000 and 001 beside their claims, bars of members against non-members,
+// a tier); and a CSV download (the same query with format=csv).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { makeT, useLang, money, points, number, percent, date } from '../lib/i18n.js';
@@ -16,9 +18,9 @@ import { ScrollTable } from './people.jsx';
 import { strings } from './reports.strings.js';
 
 const t = makeT(strings);
-/* The reports the server answers (docs/api.md, "Reports"): the members and
- * customers reports of issue 12 join this list with their routes. */
-const KINDS = ['points'];
+/* The reports the server answers (docs/api.md, "Reports"): the customers
+ * report of issue 12 joins this list with its route. */
+const KINDS = ['points', 'members'];
 /* A word of the dictionary for a server's name (segment, kind), else the name. */
 const word = (name) => (name && strings.en[name] ? t(name) : name || '—');
 
@@ -84,6 +86,10 @@ function Points({ d }) {
         <Figure label={t('breakage')} value={percent(d.breakage_rate, 2)} hint={t('breakageHint')} />
         <Figure label={t('redemption')} value={percent(d.redemption_rate, 2)} hint={t('redemptionHint')} />
         <Figure label={t('costShare')} value={percent(d.cost_share, 2)} hint={t('costShareHint')} />
+        {d.cost_share_of_total != null && (
+          <Figure label={t('costShareTotal')} value={percent(d.cost_share_of_total, 2)}
+            hint={t('costShareTotalHint', { revenue: money(d.total_revenue_minor) })} />
+        )}
         <Figure label={t('cost')} value={money(d.cost_minor)} hint={t('costHint', { revenue: money(d.members_revenue_minor) })} />
         <Figure label={t('costRetained')} value={money(d.cost_per_retained_minor)}
           hint={d.retained == null ? undefined : t('retainedHint', { retained: number(d.retained), buyers: number(d.buyers) })} />
@@ -114,13 +120,88 @@ function Points({ d }) {
       ]} />
       <More obj={d} known={['from', 'to', 'store', 'tier', 'issued', 'burnt', 'expired', 'adjusted', 'outstanding',
         'minor_per_point', 'liability_minor', 'breakage_rate', 'redemption_rate', 'members_revenue_minor', 'cost_minor',
-        'cost_share', 'buyers', 'retained', 'cost_per_retained_minor']} />
+        'cost_share', 'total_revenue_minor', 'cost_share_of_total', 'buyers', 'retained', 'cost_per_retained_minor']} />
     </>
   );
 }
 
 
-const VIEWS = { points: Points };
+/* One of the four figures: the value big, what it is, and the seed's claim
+ * beside it (the figure the seed reported, for comparison). */
+function Claim({ label, value, detail, claim, source }) {
+  return (
+    <div class="card claim">
+      <div class="figure-label">{label}</div>
+      <div class="figure">{value}</div>
+      {detail && <div class="hint">{detail}</div>}
+      <p class="claim-seed"><span class="claim-source">{source}</span> {claim}</p>
+    </div>
+  );
+}
+
+/* Members against non-members, one measure: two bars scaled to the larger,
+ * each with its value as text (what a screen reader reads). */
+function PairBars({ title, members, nonMembers, format }) {
+  const a = Math.max(0, Number(members) || 0);
+  const b = Math.max(0, Number(nonMembers) || 0);
+  const top = Math.max(a, b, 1);
+  const rows = [[t('membersShort'), a, 'bar-members'], [t('nonMembersShort'), b, 'bar-non']];
+  return (
+    <figure class="pair-bars">
+      <figcaption>{title}</figcaption>
+      <dl>
+        {rows.map(([label, v, cls]) => (
+          <div class="pair-row" key={cls}>
+            <dt>{label}</dt>
+            <dd class="track" aria-hidden="true"><span class={'bar ' + cls} style={{ width: `${(100 * v) / top}%` }} /></dd>
+            <dd class="bar-value">{format(v)}</dd>
+          </div>
+        ))}
+      </dl>
+    </figure>
+  );
+}
+
+const MEMBERS_KNOWN = ['from', 'to', 'store', 'tier', 'recent_since', 'returns_subtracted', 'average_receipt_ratio', 'top_share',
+  'idle_share', 'idle_revenue_share', 'recent_share', 'members', 'member_receipts', 'member_revenue_minor',
+  'member_average_receipt_minor', 'nonmember_receipts', 'nonmember_revenue_minor', 'nonmember_average_receipt_minor',
+  'followed_receipts', 'followed_revenue_minor', 'followed_customers', 'unfollowed_receipts', 'unfollowed_revenue_minor',
+  'followed_receipts_share', 'followed_revenue_share', 'top_customers', 'top_revenue_minor', 'top_threshold_minor',
+  'idle_members', 'idle_revenue_minor', 'members_before', 'members_recent', 'total_receipts', 'total_revenue_minor'];
+
+function Members({ d }) {
+  return (
+    <>
+      <div class="grid figures even claims">
+        <Claim label={t('ratio')} value={t('times', { n: number(d.average_receipt_ratio, 2) })}
+          detail={t('ratioDetail', { m: money(d.member_average_receipt_minor), n: money(d.nonmember_average_receipt_minor) })}
+          source={t('seed000')} claim={t('claimRatio')} />
+        <Claim label={t('top10')} value={percent(d.top_share, 1)}
+          detail={t('topDetail', { k: number(d.top_customers), n: number(d.followed_customers), c: percent(d.followed_receipts_share, 1) })}
+          source={t('seed000')} claim={t('claimTop')} />
+        <Claim label={t('low')} value={percent(d.idle_share, 1)}
+          detail={t('lowDetail', { k: number(d.idle_members), n: number(d.members), r: percent(d.idle_revenue_share, 1) })}
+          source={t('seed000')} claim={t('claimLow')} />
+        <Claim label={t('active12')} value={percent(d.recent_share, 1)}
+          detail={t('activeDetail', { k: number(d.members_recent), n: number(d.members_before), since: date(d.recent_since) })}
+          source={t('seed001')} claim={t('claimActive')} />
+      </div>
+      <div class="chart-trio">
+        <PairBars title={t('avgReceipt')} members={d.member_average_receipt_minor} nonMembers={d.nonmember_average_receipt_minor} format={money} />
+        <PairBars title={t('revenue')} members={d.member_revenue_minor} nonMembers={d.nonmember_revenue_minor} format={money} />
+        <PairBars title={t('receipts')} members={d.member_receipts} nonMembers={d.nonmember_receipts} format={(v) => number(v)} />
+      </div>
+      <p class="muted">{t('membersNote', {
+        total: money(d.total_revenue_minor),
+        u: number(d.unfollowed_receipts),
+        um: money(d.unfollowed_revenue_minor),
+      })}</p>
+      <More obj={d} known={MEMBERS_KNOWN} />
+    </>
+  );
+}
+
+const VIEWS = { points: Points, members: Members };
 
 export function Reports({ onExpired }) {
   useLang();

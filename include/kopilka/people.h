@@ -62,6 +62,7 @@ typedef enum kp_permission {
     KP_PERM_PROGRAM_MANAGE,        /* load a program version, schedule its activation */
     KP_PERM_REPORT_READ,           /* the dashboard's figures */
     KP_PERM_IMPORT,                /* CSV imports of cards, customers, balances */
+    KP_PERM_DRAW_MANAGE,           /* prize draws: create, close, list, export */
     KP_PERM__COUNT
 } kp_permission;
 

@@ -459,6 +459,9 @@ typedef struct kp_store_ops {
     /* The sales history for analytics: receipts with or without a card
      * (sales.h). */
     const struct kp_sales_ops *sales;
+    /* Prize draws: their commitments, frozen entries and winners
+     * (draws.h). */
+    const struct kp_draws_ops *draws;
     /* The back office's reports, each read in one snapshot (report.h). */
     const struct kp_report_ops *report;
     /* Group commit for the server's writer; NULL: a backend without it

@@ -18,6 +18,7 @@
 #include <kopilka/clock.h>
 #include <kopilka/notify.h>
 #include <kopilka/sales.h>
+#include <kopilka/draws.h>
 #include <sodium.h>
 
 #include "store_invariants.h"
@@ -95,8 +96,12 @@ static const char programs_schedule_schema[] =
 static const char *const migration_4[] = {programs_schedule_schema, NULL};
 /* Migration 5: the sales history (store_pg_sales.c). */
 static const char *const migration_5[] = {store_pg_sales_schema, NULL};
+/* Migration 7: prize draws (store_pg_draws.c). Number 6 is the sales'
+ * `customer` column, on another branch: until it is merged here, this
+ * list's sixth entry is this migration (the merge puts 6 before it). */
+static const char *const migration_7[] = {store_pg_draws_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
-                                        {migration_4}, {migration_5}};
+                                        {migration_4}, {migration_5}, {migration_7}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -1574,6 +1579,7 @@ static const kp_store_ops pg_ops = {
     .people = &store_pg_people_ops,
     .notify = &store_pg_notify_ops,
     .sales = &store_pg_sales_ops,
+    .draws = &store_pg_draws_ops,
     .report = &store_pg_report_ops,
     .group = &pg_group,
 };

@@ -196,6 +196,9 @@ extern const struct kp_notify_ops store_pg_notify_ops;
 /* The sales history (store_pg_sales.c), its tables created by migration 5. */
 extern const char store_pg_sales_schema[];
 extern const struct kp_sales_ops store_pg_sales_ops;
+/* Prize draws (store_pg_draws.c), their table created by migration 7. */
+extern const char store_pg_draws_schema[];
+extern const struct kp_draws_ops store_pg_draws_ops;
 
 /* In SQL: the id of the operation inserted earlier in the same pipeline
  * (op_insert_apply(), op_insert() with an event): its identity sequence's

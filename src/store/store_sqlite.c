@@ -15,6 +15,7 @@
 #include "store_sqlite_triggers.h"
 #include "store_sqlite_notify.h"
 #include "store_sqlite_sales.h"
+#include "store_sqlite_draws.h"
 #include "store_sqlite_group.h"
 #include "store_programs.h"
 
@@ -187,6 +188,7 @@ typedef struct sqlite_store {
     sqlite_people *people;     /* store_sqlite_people.c */
     sqlite_notify *notify;     /* store_sqlite_notify.c */
     sqlite_sales *sales;       /* store_sqlite_sales.c */
+    sqlite_draws *draws;       /* store_sqlite_draws.c */
     sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
 } sqlite_store;
 
@@ -203,6 +205,11 @@ sqlite_notify *store_sqlite_notify_of(kp_store *s)
 sqlite_sales *store_sqlite_sales_of(kp_store *s)
 {
     return ((sqlite_store *)s)->sales;
+}
+
+sqlite_draws *store_sqlite_draws_of(kp_store *s)
+{
+    return ((sqlite_store *)s)->draws;
 }
 
 sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
@@ -240,6 +247,7 @@ static void s_close(kp_store *base)
     store_sqlite_people_close(s->people);
     store_sqlite_notify_close(s->notify);
     store_sqlite_sales_close(s->sales);
+    store_sqlite_draws_close(s->draws);
     store_sqlite_group_free(s->group);
     sqlite3_close(s->db);
     free(s);
@@ -1202,6 +1210,7 @@ static const kp_store_ops sqlite_ops = {
     .people = &store_sqlite_people_ops,
     .notify = &store_sqlite_notify_ops,
     .sales = &store_sqlite_sales_ops,
+    .draws = &store_sqlite_draws_ops,
     .report = &store_sqlite_report_ops,
     .group = &store_sqlite_group_ops,
 };
@@ -1419,6 +1428,12 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
     if (store_sqlite_sales_open(s->db, s->base.last_error, sizeof s->base.last_error,
                                 &s->sales) != KP_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare the sales tables of %s: %s",
+                           path, s->base.last_error);
+        goto out;
+    }
+    if (store_sqlite_draws_open(s->db, s->base.last_error, sizeof s->base.last_error,
+                                &s->draws) != KP_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare the draws table of %s: %s",
                            path, s->base.last_error);
         goto out;
     }

@@ -31,6 +31,7 @@ static const char *const route_words[] = {
     "programs",    "validate",      "diff",         "sandbox",
     "cancel",      "dashboard",     "imports",      "reports",      "points",
     "simulations",
+    "draws",       "close",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

@@ -95,6 +95,10 @@ static const char *const routes[] = {
     "/v1/admin/dashboard",
     "/v1/admin/imports",
     "/v1/admin/reports/points",
+    "/v1/draws/{}", /* prize draws (http_draws.c) */
+    "/v1/admin/draws",
+    "/v1/admin/draws/{}/close",
+    "/v1/me/draws",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

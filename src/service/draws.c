@@ -559,13 +559,13 @@ static kp_err entries_compute(kp_office *o, const kp_draw *d, kp_draw_entry **ou
     else if (err) err = people_storage(o->st, err, e);
     if (err) goto done;
     /* returns of the period's purchases take their amounts back */
-    qsort(c.buys, c.n, sizeof *c.buys, cmp_buy_op);
-    for (size_t i = 0; i < c.n_rets; i++) {
+    if (c.n > 0) qsort(c.buys, c.n, sizeof *c.buys, cmp_buy_op);
+    for (size_t i = 0; i < c.n_rets && c.n > 0; i++) {
         buy key = {.op_id = c.rets[i][0]};
         buy *b = bsearch(&key, c.buys, c.n, sizeof *c.buys, cmp_buy_op);
         if (b) b->left -= c.rets[i][1];
     }
-    qsort(c.buys, c.n, sizeof *c.buys, cmp_buy_account);
+    if (c.n > 0) qsort(c.buys, c.n, sizeof *c.buys, cmp_buy_account);
     kp_draw_entry *entries = calloc(c.n ? c.n : 1, sizeof *entries);
     if (entries == NULL) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -790,7 +790,7 @@ kp_err kp_draw_mine(kp_office *o, int64_t customer_id, kp_buf *out, kp_error *e)
         int64_t count = 0;
         kp_draw_entry *entries;
         size_t ne;
-        if (entries_read(full.entries, &entries, &ne)) {
+        if (entries_read(full.entries, &entries, &ne) && ne > 0) {
             kp_draw_entry key;
             snprintf(key.id, sizeof key.id, "%s", me);
             kp_draw_entry *hit = bsearch(&key, entries, ne, sizeof *entries, cmp_entry);

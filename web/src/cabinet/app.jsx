@@ -12,6 +12,7 @@ import { History } from './history.jsx';
 import { Family } from './family.jsx';
 import { Transfer } from './transfer.jsx';
 import { Profile } from './profile.jsx';
+import { MyDraws, PublicDraw } from './draws.jsx';
 
 /* The menu: route, words key, view. */
 const VIEWS = [
@@ -20,6 +21,7 @@ const VIEWS = [
   ['/family', 'nav_family', Family],
   ['/transfer', 'nav_transfer', Transfer],
   ['/profile', 'nav_profile', Profile],
+  ['/draws', 'nav_draws', MyDraws],
 ];
 
 export function App() {
@@ -64,6 +66,22 @@ export function App() {
   const show = route.path.match(/^\/show\/([^/]+)$/);
   if (me.data && show)
     return <ShowCard me={me.data} number={decodeURIComponent(show[1])} />;
+
+  /* A prize draw's public page: anyone, logged in or not. */
+  const draw = route.path.match(/^\/draw\/(\d+)$/);
+  if (draw)
+    return (
+      <>
+        <header class="topbar">
+          <a class="brand" href="#/">{t('brand')}</a>
+          <span class="spacer" />
+          <LangSwitch />
+        </header>
+        <main class="cab" ref={mainRef}>
+          <PublicDraw id={draw[1]} />
+        </main>
+      </>
+    );
 
   const top = '/' + route.path.split('/')[1];
   const current = VIEWS.find((v) => v[0] === top) || VIEWS[0];

@@ -6,7 +6,7 @@ export const strings = {
     load_failed: 'Не удалось открыть кабинет: {why}', logout: 'Выйти', cancel: 'Отмена', yes: 'Да',
     close: 'Закрыть', save: 'Сохранить', saved: 'Сохранено.',
     nav_home: 'Баллы', nav_history: 'История', nav_family: 'Семья', nav_transfer: 'Перевод',
-    nav_profile: 'Профиль',
+    nav_profile: 'Профиль', nav_draws: 'Розыгрыши',
 
     // login
     login_title: 'Вход в личный кабинет',
@@ -125,7 +125,7 @@ export const strings = {
     load_failed: 'Could not open the cabinet: {why}', logout: 'Log out', cancel: 'Cancel', yes: 'Yes',
     close: 'Close', save: 'Save', saved: 'Saved.',
     nav_home: 'Points', nav_history: 'History', nav_family: 'Family', nav_transfer: 'Transfer',
-    nav_profile: 'Profile',
+    nav_profile: 'Profile', nav_draws: 'Prize draws',
 
     login_title: 'Log in to your cabinet',
     login_intro: 'Enter the phone or e-mail you registered your card with: we will send you a code to log in.',

@@ -19,6 +19,7 @@ import { Audit } from './audit.jsx';
 import { Messages } from './messages.jsx';
 import { Reports } from './reports.jsx';
 import { Simulate } from './simulate.jsx';
+import { Draws } from './draws.jsx';
 
 const t = makeT(strings);
 
@@ -34,6 +35,7 @@ export const SECTIONS = [
   ['/simulate', 'simulate', 'program.read', Simulate],
   ['/imports', 'imports', 'import', Imports],
   ['/messages', 'messages', 'notify.read', Messages],
+  ['/draws', 'draws', 'draw.manage', Draws],
   ['/staff', 'staff', 'staff', Staff],
   ['/terminals', 'terminals', 'terminals', Terminals],
   ['/audit', 'audit', 'audit.read', Audit],

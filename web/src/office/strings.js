@@ -10,6 +10,7 @@ export const strings = {
     imports: 'Импорт', reports: 'Отчёты', simulate: 'Модель программы', audit: 'Журнал аудита', messages: 'Уведомления',
     nothing: 'Для вашей роли здесь нет разделов.', expired: 'Сессия закончилась: войдите снова.',
     loading: 'Загрузка…', forbidden: 'Вашей роли этот раздел недоступен.',
+    draws: 'Розыгрыши',
   },
   en: {
     title: 'Back office', login: 'Login', password: 'Password', enter: 'Log in', out: 'Log out',
@@ -19,5 +20,6 @@ export const strings = {
     imports: 'Import', reports: 'Reports', simulate: 'Program model', audit: 'Audit log', messages: 'Notifications',
     nothing: 'Your role has no sections here.', expired: 'The session ended: log in again.',
     loading: 'Loading…', forbidden: 'Your role may not open this section.',
+    draws: 'Prize draws',
   },
 };

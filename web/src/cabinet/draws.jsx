@@ -6,7 +6,7 @@
 // prize.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
-import { canVerify, verifyDraw } from '../lib/draw.js';
+import { canVerify, useJsonUrl, verifyDraw } from '../lib/draw.js';
 import { date, dateTime, makeT, money, number } from '../lib/i18n.js';
 import { Alert, Button, Table, useLoad } from '../lib/ui.jsx';
 import { strings } from './draws.strings.js';
@@ -41,13 +41,7 @@ function Verification({ d }) {
 
 export function PublicDraw({ id }) {
   const load = useLoad(() => api('GET', '/v1/draws/' + encodeURIComponent(id)), [id]);
-  const [url, setUrl] = useState(null);
-  useEffect(() => {
-    if (!load.data) return undefined;
-    const u = URL.createObjectURL(new Blob([JSON.stringify(load.data, null, 1)], { type: 'application/json' }));
-    setUrl(u);
-    return () => URL.revokeObjectURL(u);
-  }, [load.data]);
+  const url = useJsonUrl(load.data);
   if (load.error)
     return (
       <>

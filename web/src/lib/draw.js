@@ -4,6 +4,8 @@
 // entries' order, total and digest, and every winner drawn again. The same
 // checks as `kopilka draw verify` (src/service/draws.c).
 
+import { useEffect, useState } from 'preact/hooks';
+
 const enc = new TextEncoder();
 const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
 const unhex = (s) => Uint8Array.from(s.match(/../g) || [], (h) => parseInt(h, 16));
@@ -85,4 +87,17 @@ export async function verifyDraw(d) {
       say('winners', `slot ${w.slot} (${w.prize}) goes to ${w.id}, published ${p ? p.id : 'none'}`);
   });
   return { ok: problems.length === 0, problems, winners };
+}
+
+/* A URL of the draw's JSON as published, for a download link (null until
+ * there is data); revoked when the data changes or the page goes. */
+export function useJsonUrl(data) {
+  const [url, setUrl] = useState(null);
+  useEffect(() => {
+    if (!data) return undefined;
+    const u = URL.createObjectURL(new Blob([JSON.stringify(data, null, 1)], { type: 'application/json' }));
+    setUrl(u);
+    return () => URL.revokeObjectURL(u);
+  }, [data]);
+  return url;
 }

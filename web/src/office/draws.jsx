@@ -4,8 +4,9 @@
 // after its period (POST /v1/admin/draws/{id}/close), its results (winners,
 // participants) from the public answer (GET /v1/draws/{id}), a link to the
 // public page and the JSON to download (what kopilka draw verify checks).
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
+import { useJsonUrl } from '../lib/draw.js';
 import { dateTime, makeT, number } from '../lib/i18n.js';
 import { Alert, Button, Field } from '../lib/ui.jsx';
 import { ErrorAlert, LoadState, Panel, ScrollTable, useAction, useApiLoad } from './people.jsx';
@@ -75,13 +76,7 @@ function Create({ onExpired, created }) {
 
 function Results({ id, onExpired }) {
   const load = useApiLoad(() => api('GET', `/v1/draws/${id}`), [id], onExpired);
-  const [url, setUrl] = useState(null);
-  useEffect(() => {
-    if (!load.data) return undefined;
-    const u = URL.createObjectURL(new Blob([JSON.stringify(load.data, null, 1)], { type: 'application/json' }));
-    setUrl(u);
-    return () => URL.revokeObjectURL(u);
-  }, [load.data]);
+  const url = useJsonUrl(load.data);
   if (!load.data) return <LoadState load={load} />;
   const d = load.data;
   return (

@@ -16,6 +16,8 @@ and PostgreSQL (integration_draws and its _pg twin):
   - a second close (HTTP or `kopilka draw close`) answers the same result;
   - the winner sees the prize in the cabinet (GET /v1/me/draws), a
     customer with no entry sees none;
+  - a store's draw: other stores' purchases left out, a partial return
+    taking its amount back;
   - refusals: a cashier (403 naming draw.manage), a bad rule (400 on
     rule.per_minor); `kopilka draw create|list` for operators.
 
@@ -195,6 +197,43 @@ class Draws(SelfTestCase):
         mine = self.me(self.session("+380501230003"), "GET", "/v1/me/draws", expect=200)[1]
         self.assertIsNone([d for d in mine["draws"] if d["id"] == did][0]["me"])
         self.assertTrue(ids)
+
+    def test_store_filter_and_a_partial_return(self):
+        self.k.set_clock(SEPTEMBER)
+        self._admin = None
+        c = self.k.cards
+        north = self.k.terminal_add("north")
+        d = self.staff("POST", "/v1/admin/draws", {
+            "name": "North", "from": "2026-09-01T00:00:00Z", "to": "2026-10-01T00:00:00Z",
+            "rule": {"kind": "spend", "per_minor": 5000, "store": "north"},
+            "prizes": [{"name": "Mug", "count": 1}]}, expect=201)
+        self.assertEqual(d["rule"], {"kind": "spend", "per_minor": 5000, "store": "north",
+                                     "tier": None})
+        for i in range(3):
+            self.register(c[i], "+38050123002%d" % i)
+        two = [{"sku": "A", "category": LABOR, "amount": 6000},
+               {"sku": "B", "category": LABOR, "amount": 6000}]
+        # Customer 0 at north: 12 000, then B returned: 6 000 left = 1 entry.
+        s, _ = self.k.call("POST", "/v1/purchases", {"card": c[0], "receipt": "N1",
+                                                     "lines": two}, key=north)
+        self.assertEqual(s, 201, self.k.last_raw())
+        s, _ = self.k.call("POST", "/v1/returns", {"card": c[0], "receipt": "NR1",
+                                                   "original_receipt": "N1",
+                                                   "lines": [{"sku": "B"}]}, key=north)
+        self.assertEqual(s, 201, self.k.last_raw())
+        # Customer 1 at main only: nothing. Customer 2 at north: 10 000 = 2.
+        self.buy(c[1], "M1", 50000)
+        s, _ = self.k.call("POST", "/v1/purchases", {
+            "card": c[2], "receipt": "N2",
+            "lines": [{"sku": "A", "category": LABOR, "amount": 10000}]}, key=north)
+        self.assertEqual(s, 201, self.k.last_raw())
+        self.k.set_clock(OCTOBER)
+        self._admin = None
+        closed = self.staff("POST", "/v1/admin/draws/%d/close" % d["id"])
+        self.assertEqual(sorted(e["count"] for e in closed["entries"]), [1, 2])
+        self.assertEqual(closed["total_entries"], 3)
+        self.assertEqual([(w["slot"], w["prize"], w["id"]) for w in closed["winners"]],
+                         reference_winners(closed))
 
     def test_cli_create_list_visits(self):
         self.k.set_clock(SEPTEMBER)

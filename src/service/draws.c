@@ -244,7 +244,7 @@ static kp_err public_json(const kp_draw *d, kp_buf *b, kp_error *e)
             kp_buf_json_kv_str(b, "id", entries[i].id, false);
             kp_buf_json_kv_i64(b, "count", entries[i].count, true);
             kp_buf_puts(b, "}");
-            total += entries[i].count;
+            if (__builtin_add_overflow(total, entries[i].count, &total)) total = INT64_MAX;
         }
         kp_buf_puts(b, "]");
         kp_buf_json_kv_i64(b, "total_entries", total, true);
@@ -269,7 +269,7 @@ static kp_err public_json(const kp_draw *d, kp_buf *b, kp_error *e)
                 k -= prizes[i].count;
             }
             char id[KP_DRAW_ID_HEX];
-            snprintf(id, sizeof id, "%.*s", (int)(nl - sp - 1 < KP_DRAW_ID_HEX - 1 ? nl - sp - 1 : KP_DRAW_ID_HEX - 1), sp + 1);
+            snprintf(id, sizeof id, "%.*s", (int)(nl - sp - 1), sp + 1); /* cut to 16 */
             kp_buf_puts(b, first ? "{" : ",{");
             first = false;
             kp_buf_json_kv_i64(b, "slot", slot, false);
@@ -575,7 +575,7 @@ static kp_err entries_compute(kp_office *o, const kp_draw *d, kp_draw_entry **ou
         int64_t account = c.buys[i].account_id, spend = 0, visits = 0;
         for (; i < c.n && c.buys[i].account_id == account; i++) {
             if (c.buys[i].left > 0) {
-                spend += c.buys[i].left;
+                if (__builtin_add_overflow(spend, c.buys[i].left, &spend)) spend = INT64_MAX;
                 visits++;
             }
         }

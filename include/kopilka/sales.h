@@ -52,6 +52,11 @@ typedef struct kp_sale {
     char store[KP_STR_MAX];
     char receipt[KP_STR_MAX];
     char card[KP_STR_MAX];     /* "" = a sale without a card (a non-member's) */
+    /* The shop's own key of the customer, card or not (1C's counterparty
+     * code, a VIN, a client number; never a raw phone or name): "" when
+     * unknown. It lets reports follow a customer without a card (the top
+     * non-members) and a member before they joined. */
+    char customer[KP_STR_MAX];
     kp_sale_kind kind;
     kp_sale_source source;
     int64_t amount;            /* sum of the lines' amounts */

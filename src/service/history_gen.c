@@ -379,12 +379,12 @@ static int write_receipt(FILE *f, const gen *g, const receipt *x)
     if (member) snprintf(card, sizeof card, "HG-%08lld", id);
     for (int i = 0; i < n; i++)
         fprintf(f, "%04d-%02d-%02d %02d:%02d:%02d,store-%d,%c%08lld-%d,%s,%s,%s-%03d,%s,"
-                   "%lld.%02lld,%d\n",
+                   "%lld.%02lld,%d,%c%08lld\n",
                 y, m, d, (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60), x->store + 1,
                 member ? 'C' : 'N', id, x->k, card,
                 x->is_return ? "return" : "sale", CATEGORY[ln[i].category], ln[i].sku,
                 CATEGORY[ln[i].category], (long long)(ln[i].amount / 100),
-                (long long)(ln[i].amount % 100), ln[i].qty);
+                (long long)(ln[i].amount % 100), ln[i].qty, member ? 'C' : 'N', id);
     return n;
 }
 
@@ -513,7 +513,7 @@ kp_err kp_history_generate(const kp_history_params *p, FILE *sales, FILE *cards,
     qsort(g.rc, (size_t)g.n_rc, sizeof *g.rc, receipt_order);
 
     /* out */
-    fputs("at,store,receipt,card,kind,sku,category,amount,qty\n", sales);
+    fputs("at,store,receipt,card,kind,sku,category,amount,qty,customer\n", sales);
     for (int64_t i = 0; i < g.n_rc; i++) {
         stats->rows += write_receipt(sales, &g, &g.rc[i]);
         if (progress && (i & 0xffff) == 0xffff) progress(progress_ctx, i + 1, g.n_rc);

@@ -1291,15 +1291,16 @@ static kp_err balance_row_write(importer *im, csv *c, strset *seen, kp_error *e)
 /* sales.csv (docs/import.md "Sales"): one row a receipt line, the rows of
  * a receipt consecutive; a receipt is (store, receipt, kind). Written
  * through kp_sales_ops.sales_put, which skips receipts it holds. */
-static const char *const sale_cols[] = {"at",  "store",    "receipt", "card", "kind",
-                                        "sku", "category", "amount",  "qty",  NULL};
+static const char *const sale_cols[] = {"at",     "store", "receipt",  "card",
+                                        "kind",   "sku",   "category", "amount",
+                                        "qty",    "customer", NULL};
 static const char *const sale_required[] = {"at", "store", "receipt", "amount", NULL};
 
 enum { SALES_BATCH = 512, SALES_LINES_POOL = 8192 };
 
 typedef struct sale_row {
     kp_time at;
-    const char *store, *receipt, *card, *sku, *category; /* into the csv's buffer */
+    const char *store, *receipt, *card, *sku, *category, *customer; /* into the csv's buffer */
     kp_sale_kind kind;
     int64_t amount, qty;
 } sale_row;
@@ -1419,10 +1420,11 @@ static bool sale_row_read(importer *im, csv *c, const int *col, sale_row *r)
                          "YYYY-MM-DD HH:MM[:SS] or YYYY-MM-DD in the program's time zone");
         ok = false;
     }
-    static const char *const text_names[] = {"store", "receipt", "card", "sku", "category"};
-    const char **text[] = {&r->store, &r->receipt, &r->card, &r->sku, &r->category};
-    static const int text_col[] = {1, 2, 3, 5, 6};
-    for (int k = 0; k < 5; k++) {
+    static const char *const text_names[] = {"store", "receipt",  "card",
+                                             "sku",   "category", "customer"};
+    const char **text[] = {&r->store, &r->receipt, &r->card, &r->sku, &r->category, &r->customer};
+    static const int text_col[] = {1, 2, 3, 5, 6, 9};
+    for (int k = 0; k < 6; k++) {
         *text[k] = csv_get(c, col[text_col[k]]);
         if (strlen(*text[k]) >= KP_STR_MAX) {
             bad(im, c, text_names[k], "is longer than %d bytes", KP_STR_MAX - 1);
@@ -1432,6 +1434,13 @@ static bool sale_row_read(importer *im, csv *c, const int *col, sale_row *r)
             ok = false;
         }
     }
+    for (const unsigned char *ch = (const unsigned char *)r->customer; *ch; ch++)
+        if (*ch < 0x20 || *ch == 0x7f) {
+            bad(im, c, "customer", "must be text without control characters (the shop's key of "
+                                   "the customer), or empty when unknown");
+            ok = false;
+            break;
+        }
     if (r->card[0] && !number_ok(r->card)) {
         bad(im, c, "card", "must be a card number (letters, digits, -; up to 32), or empty for "
                            "a sale without a card");
@@ -1471,7 +1480,7 @@ typedef struct sale_group {
     int64_t line;
     kp_time at;
     kp_sale_kind kind;
-    char store[KP_STR_MAX], receipt[KP_STR_MAX], card[KP_STR_MAX];
+    char store[KP_STR_MAX], receipt[KP_STR_MAX], card[KP_STR_MAX], customer[KP_STR_MAX];
     size_t n_lines;
 } sale_group;
 
@@ -1490,6 +1499,7 @@ static void group_start(sale_group *g, const csv *c, const sale_row *r)
     snprintf(g->store, sizeof g->store, "%s", r->store);
     snprintf(g->receipt, sizeof g->receipt, "%s", r->receipt);
     snprintf(g->card, sizeof g->card, "%s", r->card);
+    snprintf(g->customer, sizeof g->customer, "%s", r->customer);
     g->n_lines = 0;
 }
 
@@ -1504,9 +1514,14 @@ static void sale_row_check(importer *im, csv *c, const int *col, sale_group *g, 
             bad(im, c, "receipt", "receipt %s of store %s (%s) is also on earlier rows: the "
                                   "rows of one receipt must be consecutive",
                 r.receipt, r.store, r.kind == KP_SALE_RETURN ? "return" : "sale");
-    } else if (r.at != g->at || strcmp(r.card, g->card) != 0) {
-        bad(im, c, r.at != g->at ? "at" : "card",
-            "differs from line %lld, the receipt's first row: a receipt has one time and one card",
+    } else if (r.at != g->at || strcmp(r.card, g->card) != 0 ||
+               strcmp(r.customer, g->customer) != 0) {
+        bad(im, c,
+            r.at != g->at                  ? "at"
+            : strcmp(r.card, g->card) != 0 ? "card"
+                                           : "customer",
+            "differs from line %lld, the receipt's first row: a receipt has one time, one card "
+            "and one customer",
             (long long)g->line);
     }
     if (++g->n_lines == KP_SALE_LINES_MAX + 1)
@@ -1564,6 +1579,7 @@ static kp_err sale_row_write(importer *im, csv *c, const int *col, sale_batch *b
         snprintf(cur->store, sizeof cur->store, "%s", r.store);
         snprintf(cur->receipt, sizeof cur->receipt, "%s", r.receipt);
         snprintf(cur->card, sizeof cur->card, "%s", r.card);
+        snprintf(cur->customer, sizeof cur->customer, "%s", r.customer);
         cur->kind = r.kind;
         cur->source = KP_SALE_IMPORT;
         cur->lines = &b->line[b->n_lines];
@@ -1582,8 +1598,8 @@ static kp_err sale_row_write(importer *im, csv *c, const int *col, sale_batch *b
 /* Both passes over sales.csv (the file opened, its header read). */
 static kp_err sales_import(importer *im, csv *c, kp_chunks *ch, kp_error *e)
 {
-    int col[9];
-    for (int k = 0; k < 9; k++) col[k] = csv_col(c, sale_cols[k]);
+    int col[10];
+    for (int k = 0; k < 10; k++) col[k] = csv_col(c, sale_cols[k]);
     if (im->o->st->ops->sales == NULL)
         return kp_error_set(e, KP_ERR_INTERNAL, "", "this store keeps no sales history");
     hashset done = {0};

@@ -96,12 +96,13 @@ static const char programs_schedule_schema[] =
 static const char *const migration_4[] = {programs_schedule_schema, NULL};
 /* Migration 5: the sales history (store_pg_sales.c). */
 static const char *const migration_5[] = {store_pg_sales_schema, NULL};
-/* Migration 7: prize draws (store_pg_draws.c). Number 6 is the sales'
- * `customer` column, on another branch: until it is merged here, this
- * list's sixth entry is this migration (the merge puts 6 before it). */
+/* Migration 6: sales.customer, the shop's key of a customer (store_pg_sales.c). */
+static const char *const migration_6[] = {store_pg_sales_customer, NULL};
+/* Migration 7: prize draws (store_pg_draws.c). */
 static const char *const migration_7[] = {store_pg_draws_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
-                                        {migration_4}, {migration_5}, {migration_7}};
+                                        {migration_4}, {migration_5}, {migration_6},
+                                        {migration_7}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across

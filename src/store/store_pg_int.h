@@ -195,6 +195,7 @@ extern const struct kp_report_ops store_pg_report_ops;
 extern const struct kp_notify_ops store_pg_notify_ops;
 /* The sales history (store_pg_sales.c), its tables created by migration 5. */
 extern const char store_pg_sales_schema[];
+extern const char store_pg_sales_customer[];
 extern const struct kp_sales_ops store_pg_sales_ops;
 /* Prize draws (store_pg_draws.c), their table created by migration 7. */
 extern const char store_pg_draws_schema[];

@@ -1,6 +1,7 @@
 /*
  * store_pg_sales.c: kp_sales_ops over PostgreSQL (kopilka/sales.h): the
- * tables `sales` and `sale_lines` (migration 5 of store_pg.c). A sale and
+ * tables `sales` and `sale_lines` (migration 5 of store_pg.c; migration 6
+ * adds sales.customer). A sale and
  * its lines go in one statement: the lines as arrays, unnested.
  */
 #include "store_pg_int.h"
@@ -22,27 +23,33 @@ const char store_pg_sales_schema[] =
     "  sku TEXT NOT NULL, category TEXT NOT NULL, amount BIGINT NOT NULL CHECK (amount >= 0),"
     "  qty BIGINT NOT NULL CHECK (qty >= 1), PRIMARY KEY (sale_id, n));";
 
+/* Migration 6: the customer's key on a sale (kopilka/sales.h). */
+const char store_pg_sales_customer[] =
+    "ALTER TABLE sales ADD COLUMN IF NOT EXISTS customer TEXT NOT NULL DEFAULT ''";
+
 /* Inserts the sale when its (store, receipt, kind) is new, then its lines;
  * the rows it touched are the lines' (0: the sale was there). */
 static pg_stmt q_put = {
-    "WITH s AS (INSERT INTO sales(at, store, receipt, card, kind, source, amount)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (store, receipt, kind) DO NOTHING"
+    "WITH s AS (INSERT INTO sales(at, store, receipt, card, kind, source, amount, customer)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $12) ON CONFLICT (store, receipt, kind) DO NOTHING"
     " RETURNING id)"
     " INSERT INTO sale_lines(sale_id, n, sku, category, amount, qty)"
     " SELECT s.id, l.n - 1, l.sku, l.category, l.amount, l.qty FROM s,"
     " unnest($8::text[], $9::text[], $10::bigint[], $11::bigint[])"
     " WITH ORDINALITY AS l(sku, category, amount, qty, n)",
-    11, 0};
+    12, 0};
 static pg_stmt q_scan = {
     "SELECT s.id, s.at, s.store, s.receipt, s.card, s.kind, s.source, s.amount,"
-    " l.sku, l.category, l.amount, l.qty FROM sales s JOIN sale_lines l ON l.sale_id = s.id"
+    " l.sku, l.category, l.amount, l.qty, s.customer FROM sales s"
+    " JOIN sale_lines l ON l.sale_id = s.id"
     " WHERE s.at >= $1 AND ($2 = 0 OR s.at < $2) AND ($3 = '' OR s.store = $3)"
     " AND (s.at, s.id) > ($4, $5)"
     " ORDER BY s.at, s.id, l.n LIMIT 20000",
     5, 0};
 static pg_stmt q_get = {
     "SELECT s.id, s.at, s.store, s.receipt, s.card, s.kind, s.source, s.amount,"
-    " l.sku, l.category, l.amount, l.qty FROM sales s JOIN sale_lines l ON l.sale_id = s.id"
+    " l.sku, l.category, l.amount, l.qty, s.customer FROM sales s"
+    " JOIN sale_lines l ON l.sale_id = s.id"
     " WHERE s.store = $1 AND s.receipt = $2 AND s.kind = $3 ORDER BY l.n",
     3, 0};
 static pg_stmt q_span = {
@@ -116,6 +123,7 @@ static kp_err sales_put(kp_store *st, const kp_sale *sales, size_t n, int64_t *i
         pg_p_int(&p, x->source);
         pg_p_int(&p, x->amount);
         for (int k = 0; k < 4; k++) pg_p_text(&p, a[k].p);
+        pg_p_text(&p, x->customer);
         PGresult *r;
         err = pg_run(P(st), &q_put, &p, &r);
         if (err) break;
@@ -140,6 +148,7 @@ static void row_read(const PGresult *r, int i, bool first, kp_sale *cur, kp_sale
         cur->kind = (kp_sale_kind)pg_int(r, i, 5);
         cur->source = (kp_sale_source)pg_int(r, i, 6);
         cur->amount = pg_int(r, i, 7);
+        pg_text(r, i, 12, cur->customer, sizeof cur->customer);
         cur->n_lines = 0;
         cur->lines = lines;
     }

@@ -15,7 +15,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS sales (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
     "  store TEXT NOT NULL, receipt TEXT NOT NULL, card TEXT NOT NULL DEFAULT '',"
     "  kind INTEGER NOT NULL, source INTEGER NOT NULL, amount INTEGER NOT NULL"
-    "  CHECK (amount >= 0));"
+    "  CHECK (amount >= 0), customer TEXT NOT NULL DEFAULT '');"
     "CREATE UNIQUE INDEX IF NOT EXISTS sales_receipt ON sales(store, receipt, kind);"
     "CREATE INDEX IF NOT EXISTS sales_at ON sales(at, id);"
     "CREATE TABLE IF NOT EXISTS sale_lines (sale_id INTEGER NOT NULL, n INTEGER NOT NULL,"
@@ -25,18 +25,18 @@ static const char schema_sql[] =
 enum { S_INSERT, S_LINE, S_SCAN, S_SPAN, S_GET, S__COUNT };
 
 static const char *const queries[S__COUNT] = {
-    [S_INSERT] = "INSERT INTO sales(at, store, receipt, card, kind, source, amount) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(store, receipt, kind) DO NOTHING",
+    [S_INSERT] = "INSERT INTO sales(at, store, receipt, card, kind, source, amount, customer) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(store, receipt, kind) DO NOTHING",
     [S_LINE] = "INSERT INTO sale_lines(sale_id, n, sku, category, amount, qty) "
                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     /* One row a line, a sale's lines consecutive (sales_scan groups them). */
     [S_SCAN] = "SELECT s.id, s.at, s.store, s.receipt, s.card, s.kind, s.source, s.amount,"
-               " l.sku, l.category, l.amount, l.qty FROM sales s"
+               " l.sku, l.category, l.amount, l.qty, s.customer FROM sales s"
                " JOIN sale_lines l ON l.sale_id = s.id"
                " WHERE s.at >= ?1 AND (?2 = 0 OR s.at < ?2) AND (?3 = '' OR s.store = ?3)"
                " ORDER BY s.at, s.id, l.n",
     [S_GET] = "SELECT s.id, s.at, s.store, s.receipt, s.card, s.kind, s.source, s.amount,"
-              " l.sku, l.category, l.amount, l.qty FROM sales s"
+              " l.sku, l.category, l.amount, l.qty, s.customer FROM sales s"
               " JOIN sale_lines l ON l.sale_id = s.id"
               " WHERE s.store = ?1 AND s.receipt = ?2 AND s.kind = ?3 ORDER BY l.n",
     [S_SPAN] = "SELECT count(*), coalesce(min(at), 0), coalesce(max(at), 0) FROM sales",
@@ -96,6 +96,7 @@ static kp_err sales_put(kp_store *s, const kp_sale *sales, size_t n, int64_t *in
         sqlite3_bind_int(st, 5, (int)x->kind);
         sqlite3_bind_int(st, 6, (int)x->source);
         sqlite3_bind_int64(st, 7, x->amount);
+        sqlite3_bind_text(st, 8, x->customer, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
@@ -136,6 +137,7 @@ static void row_read(sqlite3_stmt *st, bool first, kp_sale *cur, kp_sale_line *l
         cur->kind = (kp_sale_kind)sqlite3_column_int(st, 5);
         cur->source = (kp_sale_source)sqlite3_column_int(st, 6);
         cur->amount = sqlite3_column_int64(st, 7);
+        store_sqlite_copy_text(cur->customer, sizeof cur->customer, sqlite3_column_text(st, 12));
         cur->n_lines = 0;
         cur->lines = lines;
     }
@@ -214,6 +216,23 @@ static kp_err sales_span(kp_store *s, int64_t *count, kp_time *first, kp_time *l
     return err;
 }
 
+/* A database made before sales had a `customer` column gets it (empty). */
+static int customer_column(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        db, "SELECT count(*) FROM pragma_table_info('sales') WHERE name = 'customer'", -1, &st,
+        NULL);
+    if (rc != SQLITE_OK) return rc;
+    rc = sqlite3_step(st);
+    bool has = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return rc;
+    if (has) return SQLITE_OK;
+    return sqlite3_exec(db, "ALTER TABLE sales ADD COLUMN customer TEXT NOT NULL DEFAULT ''", NULL,
+                        NULL, NULL);
+}
+
 kp_err store_sqlite_sales_open(sqlite3 *db, char *last_error, size_t last_error_size,
                                sqlite_sales **out)
 {
@@ -224,6 +243,7 @@ kp_err store_sqlite_sales_open(sqlite3 *db, char *last_error, size_t last_error_
     t->last_error = last_error;
     t->last_error_size = last_error_size;
     int rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = customer_column(db);
     for (int i = 0; i < S__COUNT && rc == SQLITE_OK; i++)
         rc = sqlite3_prepare_v3(db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &t->stmt[i], NULL);
     if (rc != SQLITE_OK) {

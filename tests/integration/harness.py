@@ -16,7 +16,9 @@ Where things come from:
 With $KOPILKA_OPENAPI_RECORD=FILE set (off by default), every answer a
 Client receives is appended to FILE as one JSON line {method, path, status,
 content_type, body} for tests/integration/test_openapi.py to check against
-docs/openapi.json.
+docs/openapi.json. With $KOPILKA_OPENAPI_RECORD_FRESH=1 too (CTest's SQLite
+entries), take_argv() empties FILE first, so it holds this run's answers
+only (the variable is then dropped: suites a suite starts append).
 
 The backend: $KOPILKA_TEST_STORE unset or "sqlite" = a file in the
 temporary directory; "pg" = PostgreSQL: each Kopilka() creates a database
@@ -178,6 +180,11 @@ def take_argv(argv=None):
         out.append(a)
         i += 1
     argv[:] = out
+    record = os.environ.get("KOPILKA_OPENAPI_RECORD")
+    if record and os.environ.pop("KOPILKA_OPENAPI_RECORD_FRESH", None) == "1":
+        os.makedirs(os.path.dirname(os.path.abspath(record)), exist_ok=True)
+        with open(record, "w", encoding="utf-8"):
+            pass
     return argv
 
 

@@ -29,7 +29,7 @@ import unittest
 
 import harness
 
-HEADER = ["at", "store", "receipt", "card", "kind", "sku", "category", "amount", "qty"]
+HEADER = ["at", "store", "receipt", "card", "kind", "sku", "category", "amount", "qty", "customer"]
 
 
 def cents(text):
@@ -47,15 +47,15 @@ def figures(rows, start, months):
     """The four figures, computed from the rows of kind "sale"."""
     receipts = collections.OrderedDict()  # (store, receipt) -> [card, total, at]
     for r in rows:
-        at, store, receipt, card, kind, _sku, _cat, amount, _qty = r
+        at, store, receipt, card, kind, _sku, _cat, amount, _qty, customer = r
         if kind != "sale":
             continue
-        x = receipts.setdefault((store, receipt), [card, 0, at])
+        x = receipts.setdefault((store, receipt), [card, 0, at, customer])
         x[1] += cents(amount)
     m_rev = m_cnt = n_rev = n_cnt = 0
     members = collections.defaultdict(list)  # card -> [(total, at)]
     guests = collections.defaultdict(int)    # the customer of "N<id>-<k>" -> spend
-    for (_store, receipt), (card, total, at) in receipts.items():
+    for (_store, receipt), (card, total, at, customer) in receipts.items():
         if card:
             m_rev += total
             m_cnt += 1
@@ -63,7 +63,8 @@ def figures(rows, start, months):
         else:
             n_rev += total
             n_cnt += 1
-            guests[receipt.split("-")[0]] += total
+            assert customer == receipt.split("-")[0], (customer, receipt)
+            guests[customer] += total
     m_avg = m_rev / m_cnt
     ratio = m_avg / (n_rev / n_cnt)
     spends = sorted(guests.values(), reverse=True)
@@ -121,13 +122,14 @@ class HistoryGenerate(unittest.TestCase):
         lines = collections.Counter()
         last_at = ""
         for r in rows:
-            at, store, receipt, card, kind, sku, cat, amount, qty = r
+            at, store, receipt, card, kind, sku, cat, amount, qty, customer = r
             self.assertGreaterEqual(at, last_at)
             last_at = at
             self.assertIn(kind, ("sale", "return"))
             cats.add(cat)
             self.assertTrue(sku.startswith(cat + "-"))
             self.assertGreaterEqual(int(qty), 1)
+            self.assertEqual(customer, receipt.split("-")[0])
             self.assertGreaterEqual(cents(amount), 0)
             key = (store, receipt, kind)
             if not receipts or receipts[-1] != key:

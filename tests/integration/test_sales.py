@@ -21,20 +21,22 @@ import harness
 
 PASSWORD = "correct horse battery"
 
-GOOD = """at,store,receipt,card,kind,sku,category,amount,qty
-2026-03-01T10:15:00+03:00,S1,r1,,sale,A-1,milk,"1250,50",2
-2026-03-01T10:15:00+03:00,S1,r1,,,B-2,bread,30,
-2026-03-01 11:00,S1,r2,2000000000001,return,A-1,milk,10.5,1
-2026-03-02,S2,r1,,,,,0.99,
+GOOD = """at,store,receipt,card,kind,sku,category,amount,qty,customer
+2026-03-01T10:15:00+03:00,S1,r1,,sale,A-1,milk,"1250,50",2,K-77
+2026-03-01T10:15:00+03:00,S1,r1,,,B-2,bread,30,,K-77
+2026-03-01 11:00,S1,r2,2000000000001,return,A-1,milk,10.5,1,
+2026-03-02,S2,r1,,,,,0.99,,
 """
 
-BAD = """at,store,receipt,card,kind,sku,category,amount,qty
+BAD = """at,store,receipt,card,kind,sku,category,amount,qty,customer
 2026-13-01,S1,x1,,sale,A-1,milk,5,1
 2026-03-01,S1,x2,,gift,A-1,milk,1.234,0
 2026-03-01,,x3,,,A-1,milk,1,1
 2026-03-01,S1,x4,,,A-1,milk,1,1
 2026-03-01,S1,x5,,,A-1,milk,1,1
 2026-03-01,S1,x4,,,A-1,milk,1,1
+2026-03-01,S1,x6,,,A-1,milk,1,1,K-1
+2026-03-01,S1,x6,,,A-1,milk,1,1,K-2
 """
 
 
@@ -138,7 +140,8 @@ class Sales(unittest.TestCase):
         r = self.k.cli("import", "DB", "--sales", bad, check=False)
         self.assertNotEqual(r.returncode, 0)
         for want in ("bad.csv:2: at:", "bad.csv:3: kind:", "bad.csv:3: amount:",
-                     "bad.csv:3: qty:", "bad.csv:4: store:", "bad.csv:7: receipt:"):
+                     "bad.csv:3: qty:", "bad.csv:4: store:", "bad.csv:7: receipt:",
+                     "bad.csv:9: customer:"):
             self.assertIn(want, r.stderr)
         self.assertIn("nothing was imported", r.stderr)
         self.assertEqual(count(self.k, "sales"), 0)
@@ -147,12 +150,12 @@ class Sales(unittest.TestCase):
         self.assertIn("4 rows", r.stdout)
         self.assertIn("sales 3 new, 0 unchanged", r.stdout)
         self.assertIn("import:", r.stderr)  # progress
-        rows = self.k.query("SELECT store, receipt, card, kind, source, amount, at FROM sales "
-                            "ORDER BY id")
+        rows = self.k.query("SELECT store, receipt, card, kind, source, amount, at, customer "
+                            "FROM sales ORDER BY id")
         self.assertEqual([tuple(x) for x in rows],
-                         [("S1", "r1", "", 1, 2, 128050, 1772349300),
-                          ("S1", "r2", "2000000000001", 2, 2, 1050, 1772352000),
-                          ("S2", "r1", "", 1, 2, 99, 1772398800)])
+                         [("S1", "r1", "", 1, 2, 128050, 1772349300, "K-77"),
+                          ("S1", "r2", "2000000000001", 2, 2, 1050, 1772352000, ""),
+                          ("S2", "r1", "", 1, 2, 99, 1772398800, "")])
         self.assertEqual(count(self.k, "sale_lines"), 4)
         r = self.k.cli("import", "DB", "--sales", good)
         self.assertIn("sales 0 new, 3 unchanged", r.stdout)

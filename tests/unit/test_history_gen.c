@@ -108,7 +108,8 @@ static void test_counts_and_figures(void **state)
     assert_int_equal(o.st.cards, 400);
     assert_int_equal(count_lines(o.cards, o.cards_n), 401);
     assert_true(strncmp(o.cards, "number,state\nHG-00000001,active\n", 32) == 0);
-    assert_true(strncmp(o.sales, "at,store,receipt,card,kind,sku,category,amount,qty\n", 51) == 0);
+    assert_true(strncmp(o.sales, "at,store,receipt,card,kind,sku,category,amount,qty,customer\n",
+                        60) == 0);
     assert_true(o.st.member_ratio > 2.6 * 0.995 && o.st.member_ratio < 2.6 * 1.005);
     assert_true(o.st.top_revenue > 0.245 && o.st.top_revenue < 0.255);
     assert_true(o.st.idle_share > 0.365 && o.st.idle_share < 0.375);

@@ -117,6 +117,7 @@ static void test_put_skip_and_scan(void **state)
     kp_sale v[3] = {sale(T0 + 20, "S1", "r1", "", KP_SALE_PURCHASE, L1, 2),
                     sale(T0 + 10, "S2", "r1", "2000000000001", KP_SALE_PURCHASE, L2, 1),
                     sale(T0 + 30, "S1", "r1", "", KP_SALE_RETURN, L2, 1)};
+    snprintf(v[0].customer, sizeof v[0].customer, "K-77 \"Ё\"");
     int64_t ins = -1, skip = -1;
     assert_int_equal(put(f, v, 3, &ins, &skip), KP_OK);
     assert_int_equal(ins, 3);
@@ -132,7 +133,9 @@ static void test_put_skip_and_scan(void **state)
     assert_int_equal(s.n, 3);
     assert_string_equal(s.got[0].store, "S2");
     assert_string_equal(s.got[0].card, "2000000000001");
+    assert_string_equal(s.got[0].customer, "");
     assert_int_equal(s.got[1].at, T0 + 20);
+    assert_string_equal(s.got[1].customer, "K-77 \"Ё\"");
     assert_int_equal(s.got[1].amount, 1600);
     assert_int_equal(s.got[1].kind, KP_SALE_PURCHASE);
     assert_int_equal(s.got[1].source, KP_SALE_IMPORT);
@@ -158,6 +161,7 @@ static void test_put_skip_and_scan(void **state)
     kp_sale_line *lines = calloc(KP_SALE_LINES_MAX, sizeof *lines);
     assert_int_equal(f->o->sale_get(f->s, "S1", "r1", KP_SALE_PURCHASE, &got, lines), KP_OK);
     assert_int_equal(got.at, T0 + 20);
+    assert_string_equal(got.customer, "K-77 \"Ё\"");
     assert_int_equal(got.n_lines, 2);
     assert_ptr_equal(got.lines, lines);
     assert_string_equal(lines[1].category, "bread, {x}\\");

@@ -51,6 +51,8 @@ typedef enum kp_reason {
     KP_REASON_LOGIN_IN_USE,     /* CONFLICT: a staff login that exists already */
     KP_REASON_UNKNOWN_PHONE,    /* NOT_FOUND: no customer with an active card has the phone */
     KP_REASON_AMBIGUOUS_PHONE,  /* CONFLICT: the phone's customer has cards on several accounts */
+    KP_REASON_OUT_OF_STOCK,     /* CONFLICT: a catalog item has too few left at the store */
+    KP_REASON_NOT_ENOUGH_POINTS, /* LIMIT: the account cannot pay a catalog order's points */
     KP_REASON__COUNT
 } kp_reason;
 

@@ -30,6 +30,8 @@ typedef enum kp_op_type {
     KP_OP_OPENING = 5,
     KP_OP_GRANT = 6,
     KP_OP_TRANSFER = 7,
+    KP_OP_REWARD = 8,        /* points paying a rewards catalog order (catalog.h) */
+    KP_OP_REWARD_CANCEL = 9, /* a cancelled order's points given back */
 } kp_op_type;
 
 const char *kp_op_type_name(kp_op_type type);
@@ -152,6 +154,24 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
 kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t source,
                            int64_t points, const kp_lot *lot, kp_time now,
                            kp_ledger_plan *plan, kp_error *e);
+
+/* Plans the points of a rewards catalog order (KP_OP_REWARD): `points`
+ * (> 0) taken from the account's spendable lots of `kind` ("" = any kind):
+ * active at `now`, not expired, in burn order (earliest expiry first),
+ * moved to KP_SYS_REDEEMED. The lots taken go to takes[KP_LOTS_MAX] and
+ * *n_takes, for the cancellation. KP_ERR_LIMIT on field "points" when the
+ * account has fewer such points (or a smaller balance, debt counted): the
+ * message says how many it has. */
+kp_err kp_ledger_plan_reward(const kp_account *account, const char *kind, int64_t points,
+                             kp_time now, kp_ledger_plan *plan, kp_lot_take *takes,
+                             size_t *n_takes, kp_error *e);
+
+/* Plans the cancellation of such an order (KP_OP_REWARD_CANCEL): the
+ * points of its n takes go back from KP_SYS_REDEEMED to the lots they came
+ * from (debt repaid first, as a return's refund), an expired lot keeping
+ * its expiry; reopening spent lots past KP_LOTS_MAX sets lots_merge. */
+kp_err kp_ledger_plan_reward_cancel(const kp_account *account, const kp_lot_take *takes,
+                                    size_t n, kp_time now, kp_ledger_plan *plan, kp_error *e);
 
 /* Plans the expiry of every lot of `account` that expired at or before
  * `now` with points left: they move to KP_SYS_EXPIRED. Sets *expired to the

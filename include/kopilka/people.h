@@ -62,6 +62,8 @@ typedef enum kp_permission {
     KP_PERM_PROGRAM_MANAGE,        /* load a program version, schedule its activation */
     KP_PERM_REPORT_READ,           /* the dashboard's figures */
     KP_PERM_IMPORT,                /* CSV imports of cards, customers, balances */
+    KP_PERM_CAMPAIGN_MANAGE,       /* segments and campaigns that grant points */
+    KP_PERM_CATALOG_MANAGE,        /* the rewards catalog: items, images, stock, orders */
     KP_PERM_DRAW_MANAGE,           /* prize draws: create, close, list, export */
     KP_PERM__COUNT
 } kp_permission;

@@ -459,11 +459,16 @@ typedef struct kp_store_ops {
     /* The sales history for analytics: receipts with or without a card
      * (sales.h). */
     const struct kp_sales_ops *sales;
+    /* The rewards catalog: items, images, stock per store, orders
+     * (catalog.h). */
+    const struct kp_catalog_ops *catalog;
     /* Prize draws: their commitments, frozen entries and winners
      * (draws.h). */
     const struct kp_draws_ops *draws;
     /* The back office's reports, each read in one snapshot (report.h). */
     const struct kp_report_ops *report;
+    /* Segments and campaigns (marketing.h). */
+    const struct kp_marketing_ops *marketing;
     /* Group commit for the server's writer; NULL: a backend without it
      * (the writer then runs groups as begin() ... commit()). */
     const kp_group_ops *group;

@@ -47,6 +47,11 @@ int cmd_history_generate(int argc, char **argv);
 /* cmd_migrate.c */
 int cmd_migrate(int argc, char **argv);
 
+/* cmd_marketing.c */
+int cmd_segment_count(int argc, char **argv);
+int cmd_campaign_list(int argc, char **argv);
+int cmd_campaign_show(int argc, char **argv);
+int cmd_campaign_results(int argc, char **argv);
 /* cmd_simulate.c */
 int cmd_simulate(int argc, char **argv);
 

@@ -198,6 +198,22 @@ static const kp_command commands[] = {
      "and the rules that cost most; --json for machines. --threads N (default 2) splits the "
      "cards; the result is the same for any N.",
      cmd_simulate},
+    {"segment count", "kopilka segment count DB FILTER_JSON",
+     "Counts the customers a segment's filter finds now (docs/marketing.md, \"The filter\") "
+     "and prints {\"filter\", \"count\", \"sample\"} as POST /v1/admin/segments/preview does. "
+     "A filter over attributes or birthdays needs the key file.",
+     cmd_segment_count},
+    {"campaign list", "kopilka campaign list DB",
+     "Prints the campaigns, newest first, as GET /v1/admin/campaigns does.", cmd_campaign_list},
+    {"campaign show", "kopilka campaign show DB ID",
+     "Prints a campaign with its progress (members pending, granted, over budget, held out, "
+     "skipped; points; messages sent). A server's scheduler runs campaigns.",
+     cmd_campaign_show},
+    {"campaign results", "kopilka campaign results DB ID [--window-days N]",
+     "Prints a campaign's results: grants, points and points used, messages, and the "
+     "revenue per customer of the targeted and control groups N days (default 30) before "
+     "and after its start.",
+     cmd_campaign_results},
     {"draw create",
      "kopilka draw create DB --name N --from TIME --to TIME [--rule spend --per-minor M | "
      "--rule visit] [--store S] [--tier T] --prize NAME:COUNT [--prize ...]",

@@ -40,6 +40,8 @@ static const char *const reason_names[KP_REASON__COUNT] = {
     [KP_REASON_LOGIN_IN_USE] = "login_in_use",
     [KP_REASON_UNKNOWN_PHONE] = "unknown_phone",
     [KP_REASON_AMBIGUOUS_PHONE] = "ambiguous_phone",
+    [KP_REASON_OUT_OF_STOCK] = "out_of_stock",
+    [KP_REASON_NOT_ENOUGH_POINTS] = "not_enough_points",
 };
 
 const char *kp_reason_name(kp_reason reason)

@@ -24,6 +24,8 @@ const char *kp_op_type_name(kp_op_type type)
     case KP_OP_OPENING: return "opening_balance";
     case KP_OP_GRANT: return "grant";
     case KP_OP_TRANSFER: return "transfer";
+    case KP_OP_REWARD: return "reward";
+    case KP_OP_REWARD_CANCEL: return "reward_cancel";
     }
     return "unknown";
 }
@@ -403,6 +405,81 @@ kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t s
         post_pair(plan, source, points);
     }
     plan->balance_after = account->balance + points;
+    return kp_ledger_plan_check(plan, e);
+}
+
+kp_err kp_ledger_plan_reward(const kp_account *account, const char *kind, int64_t points,
+                             kp_time now, kp_ledger_plan *plan, kp_lot_take *takes,
+                             size_t *n_takes, kp_error *e)
+{
+    plan_init(plan, KP_OP_REWARD, account);
+    *n_takes = 0;
+    if (points <= 0) return kp_error_set(e, KP_ERR_INVALID, "points", "must be > 0");
+    int64_t have = 0;
+    for (size_t i = 0; i < account->n_lots; i++) {
+        const kp_lot *l = &account->lots[i];
+        if (l->active_from <= now && l->expires_at > now && (!kind[0] || strcmp(l->kind, kind) == 0))
+            have += l->remaining;
+    }
+    if (have > account->balance) have = account->balance < 0 ? 0 : account->balance;
+    if (points > have)
+        return kp_error_set(e, KP_ERR_LIMIT, "points",
+                            "not enough points: the order costs %lld%s%s points, the account "
+                            "has %lld of them to spend",
+                            (long long)points, kind[0] ? " " : "", kind, (long long)have);
+    int64_t need = points;
+    for (size_t i = 0; i < account->n_lots && need > 0; i++) {
+        const kp_lot *l = &account->lots[i];
+        if (l->active_from > now || l->expires_at <= now || (kind[0] && strcmp(l->kind, kind) != 0))
+            continue;
+        int64_t take = l->remaining < need ? l->remaining : need;
+        if (take <= 0) continue;
+        change_add(plan, l->id, -take);
+        takes[(*n_takes)++] = (kp_lot_take){l->id, take};
+        need -= take;
+    }
+    KP_CHECK(need == 0, "ledger: a reward takes every point it costs", e);
+    post_pair(plan, KP_SYS_REDEEMED, -points);
+    plan->balance_after = account->balance - points;
+    return kp_ledger_plan_check(plan, e);
+}
+
+kp_err kp_ledger_plan_reward_cancel(const kp_account *account, const kp_lot_take *takes,
+                                    size_t n, kp_time now, kp_ledger_plan *plan, kp_error *e)
+{
+    plan_init(plan, KP_OP_REWARD_CANCEL, account);
+    int64_t total = 0;
+    for (size_t t = 0; t < n; t++) {
+        KP_CHECK(takes[t].points > 0, "ledger: a reward's takes are positive", e);
+        total += takes[t].points;
+    }
+    if (total == 0) return kp_error_set(e, KP_ERR_INVALID, "points", "nothing to give back");
+    post_pair(plan, KP_SYS_REDEEMED, total);
+    int64_t refund = total;
+    int64_t repay = refund < plan->debt_after ? refund : plan->debt_after;
+    plan->debt_after -= repay;
+    /* Debt repaid first: the rest goes back to the lots, the last taken
+     * first (as a return's refund). */
+    size_t reopened = 0;
+    for (size_t t = n; t-- > 0;) {
+        int64_t give = takes[t].points;
+        if (repay > 0) {
+            int64_t r = repay < give ? repay : give;
+            repay -= r;
+            give -= r;
+        }
+        if (give == 0) continue;
+        bool open = false;
+        for (size_t i = 0; i < account->n_lots && !open; i++)
+            open = account->lots[i].id == takes[t].lot_id;
+        reopened += !open;
+        change_add(plan, takes[t].lot_id, give);
+    }
+    if (account->n_lots + reopened > KP_LOTS_MAX) {
+        plan->lots_merge = true;
+        plan->lots_merge_at = now;
+    }
+    plan->balance_after = account->balance + total;
     return kp_ledger_plan_check(plan, e);
 }
 

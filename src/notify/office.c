@@ -1061,6 +1061,19 @@ static kp_err sealed_event(kp_office *o, kp_notify_kind kind, const char *key, i
     return err ? storage(o, err, e) : KP_OK;
 }
 
+kp_err kp_office_campaign_event(kp_office *o, const char *key, int64_t account_id,
+                                int64_t customer_id, const char *payload, bool *queued,
+                                kp_error *e)
+{
+    int64_t event_id = 0;
+    kp_err err = people_need_key(o, e);
+    if (err == KP_OK)
+        err = sealed_event(o, KP_NOTIFY_CAMPAIGN, key, account_id, customer_id, payload,
+                           &event_id, e);
+    *queued = err == KP_OK && event_id != 0;
+    return err;
+}
+
 kp_err kp_office_login_code(kp_office *o, int64_t customer_id, kp_channel channel, kp_error *e)
 {
     kp_err err = people_need_key(o, e);

@@ -220,4 +220,13 @@ typedef struct kp_campaign_req {
  * dispatcher applies consent). {"queued": n, "already": m}. */
 kp_err kp_office_campaign(kp_office *o, const kp_campaign_req *req, kp_buf *out, kp_error *e);
 
+/* (write) One CAMPAIGN event for a customer, for the campaigns that grant
+ * points (src/service/marketing.c): `payload` is the texts as JSON,
+ * {"name":..., "subject":{"ru":...}, "text":{...}, "html":{...}}, sealed
+ * here; `key` names it ("campaign:#<id>:<customer>"). A key stored already
+ * writes nothing and sets *queued false. The dispatcher applies consent. */
+kp_err kp_office_campaign_event(kp_office *o, const char *key, int64_t account_id,
+                                int64_t customer_id, const char *payload, bool *queued,
+                                kp_error *e);
+
 #endif

@@ -31,6 +31,9 @@ static const char *const route_words[] = {
     "programs",    "validate",      "diff",         "sandbox",
     "cancel",      "dashboard",     "imports",      "reports",      "points",
     "simulations",
+    "segments",    "start",         "results",
+    "catalog",     "items",         "image",        "stock",        "orders",
+    "hand-over",
     "draws",       "close",
 };
 

@@ -48,6 +48,8 @@ static const struct {
     [KP_REASON_LOGIN_IN_USE] = {KP_ERR_CONFLICT, {409, "login_in_use"}},
     [KP_REASON_UNKNOWN_PHONE] = {KP_ERR_NOT_FOUND, {404, "unknown_phone"}},
     [KP_REASON_AMBIGUOUS_PHONE] = {KP_ERR_CONFLICT, {409, "ambiguous_phone"}},
+    [KP_REASON_OUT_OF_STOCK] = {KP_ERR_CONFLICT, {409, "out_of_stock"}},
+    [KP_REASON_NOT_ENOUGH_POINTS] = {KP_ERR_LIMIT, {422, "not_enough_points"}},
 };
 
 void kp_http_error_of(kp_err err, kp_reason reason, unsigned *status, const char **code)

@@ -522,6 +522,12 @@ static kp_err do_campaign(kp_office *o, const http_request *r, void *arg, kp_buf
 
 static unsigned route_campaign(const http_request *r, kp_http_answer *a)
 {
+    /* A body naming a "segment" is a campaign that grants points
+     * (http_marketing.c); one with "customers" a message to those. */
+    json_t *probe = json_loadb(r->body, r->body_len, 0, NULL);
+    bool segment = json_object_get(probe, "segment") != NULL;
+    json_decref(probe);
+    if (segment) return http_marketing_campaign_create(r, a);
     kp_buf_reserve(a->body, 64 * 1024);
     return http_office_write(r, do_campaign, NULL, 202, a);
 }

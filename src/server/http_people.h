@@ -91,9 +91,16 @@ void http_customer_session_json(kp_buf *out, const char *token, kp_time expires_
                                 int64_t customer_id);
 
 extern const http_route http_program_routes[];
+/* Segments and campaigns (http_marketing.c); POST /v1/admin/campaigns with
+ * a "segment" is a campaign that grants points, made there. */
+extern const http_route http_marketing_routes[];
+extern const size_t http_marketing_routes_count;
+unsigned http_marketing_campaign_create(const http_request *r, kp_http_answer *a);
 extern const size_t http_program_routes_count;
 extern const http_route http_simulate_routes[];
 extern const size_t http_simulate_routes_count;
+extern const http_route http_catalog_routes[];
+extern const size_t http_catalog_routes_count;
 extern const http_route http_draws_routes[];
 extern const size_t http_draws_routes_count;
 

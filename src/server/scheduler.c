@@ -21,6 +21,13 @@
  * Finding the accounts with expired lots scans every open lot; that scan
  * runs here, on the scheduler's own read connection, and only the accounts
  * found go to the writer, so the scan never holds up purchases.
+ *
+ * Campaigns (src/service/marketing.c) run here too: the due ones found on
+ * the read connection, each advanced by writer jobs of one step (its start,
+ * or up to KOPILKA_CAMPAIGN_STEP members' grants, default 200), with
+ * KOPILKA_CAMPAIGN_PAUSE_MS milliseconds between steps (default 0) to
+ * throttle a large one. A started campaign wakes the scheduler at once
+ * (kp_scheduler_wake).
  */
 #include "server.h"
 
@@ -30,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "service/marketing.h"
 #include "service/service_rules.h"
 
 /* Accounts one tick job may touch: small enough that purchases queued
@@ -48,7 +56,10 @@ struct kp_scheduler {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
-    char last_note[256]; /* printed once, not at every wake-up */
+    bool woken;             /* kp_scheduler_wake since the last wake-up */
+    size_t campaign_step;   /* KOPILKA_CAMPAIGN_STEP; 0 = the default */
+    long campaign_pause_ms; /* KOPILKA_CAMPAIGN_PAUSE_MS */
+    char last_note[256];    /* printed once, not at every wake-up */
 };
 
 typedef struct tick_call {
@@ -129,6 +140,61 @@ static void expire_all(kp_scheduler *s, kp_buf *out)
     }
 }
 
+typedef struct campaign_call {
+    kp_server *srv;
+    int64_t id;
+    size_t step;
+    kp_time now;
+    bool more;
+} campaign_call;
+
+static kp_err run_campaign(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
+                           kp_buf *out, bool *replayed, kp_error *e)
+{
+    campaign_call *c = ctx;
+    (void)out;
+    (void)replayed;
+    kp_actor actor = {.kind = KP_ACTOR_CLI};
+    snprintf(actor.name, sizeof actor.name, "scheduler");
+    kp_office o;
+    kp_office_init(&o, st, c->srv->pii, program, c->now, &actor, sc);
+    return kp_campaign_step(&o, c->id, c->step, &c->more, e);
+}
+
+/* The due campaigns, each stepped until it has nothing more to do now. */
+static void campaigns_all(kp_scheduler *s, kp_buf *out)
+{
+    int64_t ids[64];
+    size_t n = 0;
+    kp_time now = kp_clock_now(&s->srv->config.clock);
+    if (s->scan->ops->marketing->campaigns_due(s->scan, now, ids, 64, &n) != KP_OK) {
+        fprintf(stderr, "kopilka: scheduler: campaigns: %s\n", s->scan->last_error);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (int steps = 0; steps < TICK_JOBS_MAX; steps++) {
+            pthread_mutex_lock(&s->lock);
+            bool stop = s->stop;
+            pthread_mutex_unlock(&s->lock);
+            if (stop) return;
+            campaign_call call = {.srv = s->srv,
+                                  .id = ids[i],
+                                  .step = s->campaign_step,
+                                  .now = kp_clock_now(&s->srv->config.clock)};
+            kp_job job;
+            memset(&job, 0, sizeof job);
+            job.call = run_campaign;
+            job.ctx = &call;
+            if (!submit(s, KP_METRICS_JOB_TICK, &job, out, call.now) || !call.more) break;
+            if (s->campaign_pause_ms > 0) {
+                struct timespec pause = {s->campaign_pause_ms / 1000,
+                                         (s->campaign_pause_ms % 1000) * 1000000L};
+                nanosleep(&pause, NULL);
+            }
+        }
+    }
+}
+
 /* One wake-up: tick jobs until no work is left. */
 static void tick_all(kp_scheduler *s)
 {
@@ -149,6 +215,7 @@ static void tick_all(kp_scheduler *s)
         }
         if (!call.report.more) break;
     }
+    campaigns_all(s, &out);
     kp_buf_release(&out);
 }
 
@@ -161,8 +228,9 @@ static void *scheduler_main(void *arg)
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += s->interval_seconds;
-        while (!s->stop)
+        while (!s->stop && !s->woken)
             if (pthread_cond_timedwait(&s->wake, &s->lock, &until) == ETIMEDOUT) break;
+        s->woken = false;
         bool stop = s->stop;
         pthread_mutex_unlock(&s->lock);
         if (stop) break;
@@ -179,6 +247,13 @@ kp_err kp_scheduler_start(kp_server *srv, int interval_seconds, const kp_birthda
     s->srv = srv;
     s->interval_seconds = interval_seconds;
     s->birthdays = birthdays;
+    const char *env = getenv("KOPILKA_CAMPAIGN_STEP");
+    char *end;
+    long long v = env ? strtoll(env, &end, 10) : 0;
+    if (env && *end == '\0' && v > 0 && v <= KP_CAMPAIGN_STEP_MAX) s->campaign_step = (size_t)v;
+    env = getenv("KOPILKA_CAMPAIGN_PAUSE_MS");
+    v = env ? strtoll(env, &end, 10) : 0;
+    if (env && *end == '\0' && v > 0 && v <= 60000) s->campaign_pause_ms = (long)v;
     kp_err err = kp_store_open(srv->config.db_path, false, &s->scan, e);
     if (err) {
         free(s);
@@ -219,4 +294,13 @@ void kp_scheduler_stop(kp_scheduler *s)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     free(s);
+}
+
+void kp_scheduler_wake(kp_scheduler *s)
+{
+    if (s == NULL) return;
+    pthread_mutex_lock(&s->lock);
+    s->woken = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
 }

@@ -296,6 +296,8 @@ static void conn_ctx_start_request(conn_ctx *c)
     c->answer.retry_after = 0;
     c->answer.disposition = NULL;
     c->answer.set_cookie[0] = '\0';
+    c->answer.etag[0] = '\0';
+    c->answer.cache_control = NULL;
 }
 
 static bool conn_ctx_held(conn_ctx *c)
@@ -369,7 +371,10 @@ static enum MHD_Result send_answer(conn_ctx *c, struct MHD_Connection *conn, uns
     if (c->answer.set_cookie[0]) {
         MHD_add_response_header(resp, "Set-Cookie", c->answer.set_cookie);
         MHD_add_response_header(resp, "Cache-Control", "no-store");
+    } else if (c->answer.cache_control) {
+        MHD_add_response_header(resp, "Cache-Control", c->answer.cache_control);
     }
+    if (c->answer.etag[0]) MHD_add_response_header(resp, "ETag", c->answer.etag);
     return queue_answer(c, conn, status, resp);
 }
 
@@ -938,6 +943,7 @@ int kp_server_run(const kp_server_config *config)
     if (config->tick_seconds > 0 &&
         kp_scheduler_start(srv, config->tick_seconds, NULL, &scheduler, &e))
         goto fail;
+    srv->scheduler = scheduler;
     if (kp_notifier_start(srv, config->notify, &srv->notifier, &e)) goto fail;
     if (kp_programs_current(srv->programs) == NULL)
         fprintf(stderr, "kopilka: warning: no program loaded; purchases will fail until "
@@ -1014,6 +1020,7 @@ out:
         pthread_join(hd.deadline_thread, NULL);
     }
     kp_access_log_close(hd.access_log);
+    srv->scheduler = NULL;
     kp_scheduler_stop(scheduler);
     kp_notifier_stop(srv->notifier); /* settles through the writer */
     srv->notifier = NULL;

@@ -209,6 +209,11 @@ typedef struct kp_http_answer {
     /* Out: a Set-Cookie header's value ("" = none): a page's login or
      * logout (http_people.c). */
     char set_cookie[400];
+    /* Out: an ETag header's value ("" = none) and a Cache-Control one
+     * (NULL = none): a cached file served from the database (a catalog
+     * item's image, http_catalog.c). */
+    char etag[40];
+    const char *cache_control;
 } kp_http_answer;
 
 struct kp_server {
@@ -222,6 +227,7 @@ struct kp_server {
     kp_metrics *metrics; /* counters for GET /metrics (metrics.h) */
     struct kp_login_limits *login_limits; /* failed logins counted (login_limit.h) */
     struct kp_notifier *notifier; /* the outbox's threads (notifier.c); NULL until started */
+    struct kp_scheduler *scheduler; /* scheduler.c; NULL without one (--tick 0) */
 };
 
 /* The value of the query argument `name` of the request this thread is
@@ -279,6 +285,8 @@ kp_err kp_scheduler_start(kp_server *srv, int interval_seconds,
                           const struct kp_birthday_finder *birthdays, kp_scheduler **out,
                           kp_error *e);
 void kp_scheduler_stop(kp_scheduler *s);
+/* Wakes the scheduler now (a campaign started); NULL is ignored. */
+void kp_scheduler_wake(kp_scheduler *s);
 
 /* ---- the notifier (notifier.c): empties the outbox. A dispatch thread
  * turns pending events into messages (kp_notify_dispatch_pass) every

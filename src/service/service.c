@@ -981,6 +981,16 @@ kp_err kp_service_explain(kp_store *st, kp_op_type type, const char *store, cons
         explain_item(out, &first, "", "expiry", points, "points whose validity ended");
         kp_buf_puts(out, "]");
         break;
+    case KP_OP_REWARD:
+    case KP_OP_REWARD_CANCEL:
+        /* The receipt is "order:<id>" (":cancel" for the points given back). */
+        snprintf(text, sizeof text, "%s %s from the rewards catalog",
+                 type == KP_OP_REWARD ? "paid for" : "given back: cancelled", receipt);
+        kp_buf_puts(out, "[");
+        explain_item(out, &first, "", type == KP_OP_REWARD ? "reward" : "reward_cancel", points,
+                     text);
+        kp_buf_puts(out, "]");
+        break;
     case KP_OP_OPENING:
         kp_buf_puts(out, "[");
         explain_item(out, &first, "", "opening", points,

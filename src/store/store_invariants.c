@@ -6,8 +6,10 @@
  * lots are caches of what the postings say, kept so a purchase need not
  * replay them. A row of any query below means a cache and the postings
  * disagree, or an operation created or destroyed points. The outbox's
- * rows (notify.h) close the list: messages belong to dispatched events,
- * and their states and times agree.
+ * rows (notify.h) follow: messages belong to dispatched events, and their
+ * states and times agree; then the rewards catalog's (catalog.h): stock
+ * never below 0, each order paid and, when cancelled, paid back by the
+ * ledger.
  *
  * Portable SQL only: no backend's functions (SQLite's max() of two values,
  * PostgreSQL's casts), `!=` and COALESCE, CTEs, and a SELECT with a WHERE and
@@ -82,6 +84,24 @@ const store_invariant store_invariants[] = {
      * the provider took it, and a replay keeps it. */
     {"SELECT id, sent_at FROM messages WHERE state = 1 AND sent_at <= 0",
      "message %lld: sent, but its sent_at is %lld"},
+
+    /* The rewards catalog (kopilka/catalog.h). A store's stock is what is
+     * left to order: never below 0 (the schema's CHECK says the same). */
+    {"SELECT item_id, qty FROM catalog_stock WHERE qty < 0",
+     "catalog item %lld: its stock at a store is %lld, below 0"},
+    /* An order's points left the account as one operation of the order
+     * (reward, receipt order:<id>) taking exactly its price. */
+    {"SELECT o.id, o.points FROM catalog_orders o WHERE NOT EXISTS (SELECT 1 FROM ops p "
+     "WHERE p.store = '#catalog' AND p.receipt = 'order:' || o.id AND p.type = 8 "
+     "AND p.points = -o.points)",
+     "catalog order %lld: no ledger operation of it took its %lld points"},
+    /* A cancelled order, and only a cancelled one, has had its points given
+     * back (reward_cancel, receipt order:<id>:cancel), all of them. */
+    {"SELECT o.id, o.state FROM catalog_orders o WHERE (o.state = 4) != EXISTS (SELECT 1 "
+     "FROM ops p WHERE p.store = '#catalog' AND p.receipt = 'order:' || o.id || ':cancel' "
+     "AND p.type = 9 AND p.points = o.points)",
+     "catalog order %lld: in state %lld, yet its points given back say otherwise "
+     "(4 = cancelled: given back; any other: not)"},
 };
 
 const size_t store_invariants_count = sizeof store_invariants / sizeof store_invariants[0];

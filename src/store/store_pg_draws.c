@@ -1,6 +1,6 @@
 /*
  * store_pg_draws.c: kp_draws_ops over PostgreSQL (kopilka/draws.h): the
- * table `draws` (migration 7 of store_pg.c), one row a draw, its closing
+ * table `draws` (migration 9 of store_pg.c), one row a draw, its closing
  * columns empty (closed_at 0) until draw_close fills them once.
  */
 #include "store_draws.h"

@@ -197,7 +197,10 @@ extern const struct kp_notify_ops store_pg_notify_ops;
 extern const char store_pg_sales_schema[];
 extern const char store_pg_sales_customer[];
 extern const struct kp_sales_ops store_pg_sales_ops;
-/* Prize draws (store_pg_draws.c), their table created by migration 7. */
+/* The rewards catalog (store_pg_catalog.c), its tables created by migration 8. */
+extern const char store_pg_catalog_schema[];
+extern const struct kp_catalog_ops store_pg_catalog_ops;
+/* Prize draws (store_pg_draws.c), their table created by migration 9. */
 extern const char store_pg_draws_schema[];
 extern const struct kp_draws_ops store_pg_draws_ops;
 

@@ -15,6 +15,8 @@
 #include "store_sqlite_triggers.h"
 #include "store_sqlite_notify.h"
 #include "store_sqlite_sales.h"
+#include "store_sqlite_catalog.h"
+#include "store_marketing.h"
 #include "store_sqlite_draws.h"
 #include "store_sqlite_group.h"
 #include "store_programs.h"
@@ -188,6 +190,7 @@ typedef struct sqlite_store {
     sqlite_people *people;     /* store_sqlite_people.c */
     sqlite_notify *notify;     /* store_sqlite_notify.c */
     sqlite_sales *sales;       /* store_sqlite_sales.c */
+    sqlite_catalog *catalog;   /* store_sqlite_catalog.c */
     sqlite_draws *draws;       /* store_sqlite_draws.c */
     sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
 } sqlite_store;
@@ -205,6 +208,11 @@ sqlite_notify *store_sqlite_notify_of(kp_store *s)
 sqlite_sales *store_sqlite_sales_of(kp_store *s)
 {
     return ((sqlite_store *)s)->sales;
+}
+
+sqlite_catalog *store_sqlite_catalog_of(kp_store *s)
+{
+    return ((sqlite_store *)s)->catalog;
 }
 
 sqlite_draws *store_sqlite_draws_of(kp_store *s)
@@ -247,6 +255,7 @@ static void s_close(kp_store *base)
     store_sqlite_people_close(s->people);
     store_sqlite_notify_close(s->notify);
     store_sqlite_sales_close(s->sales);
+    store_sqlite_catalog_close(s->catalog);
     store_sqlite_draws_close(s->draws);
     store_sqlite_group_free(s->group);
     sqlite3_close(s->db);
@@ -1210,8 +1219,10 @@ static const kp_store_ops sqlite_ops = {
     .people = &store_sqlite_people_ops,
     .notify = &store_sqlite_notify_ops,
     .sales = &store_sqlite_sales_ops,
+    .catalog = &store_sqlite_catalog_ops,
     .draws = &store_sqlite_draws_ops,
     .report = &store_sqlite_report_ops,
+    .marketing = &store_sqlite_marketing_ops,
     .group = &store_sqlite_group_ops,
 };
 
@@ -1429,6 +1440,19 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
                                 &s->sales) != KP_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare the sales tables of %s: %s",
                            path, s->base.last_error);
+        goto out;
+    }
+    if (sqlite3_exec(s->db, store_sqlite_marketing_schema, NULL, NULL, NULL) != SQLITE_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database",
+                           "cannot make the segments and campaigns tables of %s: %s", path,
+                           sqlite3_errmsg(s->db));
+        goto out;
+    }
+    if (store_sqlite_catalog_open(s->db, s->base.last_error, sizeof s->base.last_error,
+                                  &s->catalog) != KP_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database",
+                           "cannot prepare the catalog tables of %s: %s", path,
+                           s->base.last_error);
         goto out;
     }
     if (store_sqlite_draws_open(s->db, s->base.last_error, sizeof s->base.last_error,

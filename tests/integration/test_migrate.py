@@ -196,6 +196,27 @@ class Shop:
         s, _ = k.call("POST", "/v1/admin/draws/%d/close" % self.draws[0], key=admin)
         self.ok(s, 200, "draw close")
         self.draw_answers = [k.call("GET", "/v1/draws/%d" % i, key=None)[1] for i in self.draws]
+
+        # The rewards catalog (issue 13): an item with its image and stock,
+        # an order and a cancelled one (their ledger operations too).
+        olga = self.staff_token("olga", "admin")
+        s, mug = k.call("POST", "/v1/admin/catalog/items", {"name": "Mug", "price": 5},
+                        key=olga)
+        self.ok(s, 201, "catalog item")
+        self.mug = mug["id"]
+        self.png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+        s, _ = k.call("PUT", "/v1/admin/catalog/items/%d/image" % self.mug, self.png, key=olga,
+                      headers={"Content-Type": "image/png"})
+        self.ok(s, 200, "catalog image")
+        s, _ = k.call("PUT", "/v1/admin/catalog/items/%d/stock" % self.mug,
+                      {"stock": [{"store": "main", "qty": 5}]}, key=olga)
+        self.ok(s, 200, "catalog stock")
+        for key in ("CAT-1", "CAT-2"):
+            s, o = k.call("POST", "/v1/orders", {"card": c[0], "item_id": self.mug, "key": key})
+            self.ok(s, 201, "catalog order " + key)
+        s, _ = k.call("POST", "/v1/orders/%d/cancel" % o["id"])
+        self.ok(s, 200, "catalog cancel")
+
         # What the SQLite server answers, read before the migration.
         self.cards = {n: k.card(n) for n in c + self.batch}
         self.customer_data = {}
@@ -283,6 +304,9 @@ class Moves(MigrateCase):
                           "family_invitations",
                           # The sales history (issue 12).
                           "sales", "sale_lines",
+                          # The rewards catalog (issue 13).
+                          "catalog_items", "catalog_images", "catalog_stock",
+                          "catalog_orders",
                           # Prize draws (issue 13).
                           "draws"):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
@@ -336,6 +360,14 @@ class Moves(MigrateCase):
         self.assertEqual(s, 200, closed)
         self.assertEqual(hashlib.sha256(bytes.fromhex(closed["seed"])).hexdigest(),
                          shop.draw_answers[1]["commitment"])
+        # The catalog's image moved byte for byte; a new order takes the next id.
+        c = pg.client(key=None)
+        s, _ = c.call("GET", "/v1/catalog/items/%d/image" % shop.mug, key=None)
+        self.assertEqual((s, c.last_raw), (200, shop.png))
+        c.close()
+        s, o = pg.call("POST", "/v1/orders", {"card": shop.k.cards[0], "item_id": shop.mug,
+                                              "key": "PG-CAT"})
+        self.assertEqual((s, o["id"]), (201, 3), o)
         # New work goes on where the old left off: new ids, no collision.
         card = shop.k.cards[3]
         s, a = pg.call("POST", "/v1/purchases", {"card": card, "receipt": "PG-1",

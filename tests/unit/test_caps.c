@@ -602,6 +602,8 @@ static void test_error_map_covers_every_kp_err_and_reason(void **state)
         {KP_REASON_LOGIN_IN_USE, KP_ERR_CONFLICT, 409},
         {KP_REASON_UNKNOWN_PHONE, KP_ERR_NOT_FOUND, 404},
         {KP_REASON_AMBIGUOUS_PHONE, KP_ERR_CONFLICT, 409},
+        {KP_REASON_OUT_OF_STOCK, KP_ERR_CONFLICT, 409},
+        {KP_REASON_NOT_ENOUGH_POINTS, KP_ERR_LIMIT, 422},
     };
     assert_int_equal(sizeof refined / sizeof refined[0], KP_REASON__COUNT - 1);
     for (size_t i = 0; i < sizeof refined / sizeof refined[0]; i++) {

@@ -11,6 +11,7 @@ import { Home, ShowCard } from './home.jsx';
 import { History } from './history.jsx';
 import { Family } from './family.jsx';
 import { Transfer } from './transfer.jsx';
+import { Catalog } from './catalog.jsx';
 import { Profile } from './profile.jsx';
 import { MyDraws, PublicDraw } from './draws.jsx';
 
@@ -20,6 +21,7 @@ const VIEWS = [
   ['/history', 'nav_history', History],
   ['/family', 'nav_family', Family],
   ['/transfer', 'nav_transfer', Transfer],
+  ['/catalog', 'nav_catalog', Catalog],
   ['/profile', 'nav_profile', Profile],
   ['/draws', 'nav_draws', MyDraws],
 ];

@@ -19,7 +19,7 @@ function signed(n) {
  * any other is shown in the engine's words. */
 const WORDED = new Set(['earn_percent', 'burn_limit', 'discount_fixed', 'discount_cumulative', 'tier',
   'first_purchase_min', 'annual_spend_bonus', 'join_min_purchase', 'burn_min_balance', 'grant', 'return',
-  'refund', 'adjustment', 'expiry', 'opening']);
+  'refund', 'adjustment', 'expiry', 'opening', 'reward', 'reward_cancel']);
 
 /* An explanation in the page's language. English pages show the engine's
  * own text (it names the category, the rule and the sums); Russian ones

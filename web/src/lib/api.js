@@ -32,7 +32,8 @@ export class ApiError extends Error {
 
 /*
  * api(method, path, body, options) → the answer's JSON (or text for a
- * non-JSON answer). options: bearer (a terminal key, sent as
+ * non-JSON answer); body: an object (JSON), a string or a Blob (a file,
+ * sent as it is). options: bearer (a terminal key, sent as
  * Authorization), session (true on a login: the server sets the cookie),
  * contentType with a string body (CSV), timeoutMs (default 15 s), signal.
  * Throws ApiError.
@@ -44,6 +45,10 @@ export async function api(method, path, body, options = {}) {
     if (typeof body === 'string') {
       payload = body;
       headers['Content-Type'] = options.contentType || 'text/plain; charset=utf-8';
+    } else if (typeof Blob !== 'undefined' && body instanceof Blob) {
+      /* A file as it is (a catalog item's image): its own type. */
+      payload = body;
+      headers['Content-Type'] = options.contentType || body.type || 'application/octet-stream';
     } else {
       payload = JSON.stringify(body);
       headers['Content-Type'] = 'application/json';

@@ -19,6 +19,8 @@ import { Audit } from './audit.jsx';
 import { Messages } from './messages.jsx';
 import { Reports } from './reports.jsx';
 import { Simulate } from './simulate.jsx';
+import { Segments, Campaigns } from './marketing.jsx';
+import { Catalog } from './catalog.jsx';
 import { Draws } from './draws.jsx';
 
 const t = makeT(strings);
@@ -33,8 +35,11 @@ export const SECTIONS = [
   ['/programs', 'programs', 'program.read', Programs],
   ['/reports', 'reports', 'report.read', Reports],
   ['/simulate', 'simulate', 'program.read', Simulate],
+  ['/segments', 'segments', 'campaign.manage', Segments],
+  ['/campaigns', 'campaigns', 'campaign.manage', Campaigns],
   ['/imports', 'imports', 'import', Imports],
   ['/messages', 'messages', 'notify.read', Messages],
+  ['/catalog', 'catalog', 'catalog.manage', Catalog],
   ['/draws', 'draws', 'draw.manage', Draws],
   ['/staff', 'staff', 'staff', Staff],
   ['/terminals', 'terminals', 'terminals', Terminals],

@@ -14,6 +14,7 @@ import { Pair } from './pair.jsx';
 import { Register } from './register.jsx';
 import { Returns } from './returns.jsx';
 import { Sale } from './sale.jsx';
+import { Gifts } from './gifts.jsx';
 import { resume } from './sender.js';
 import { useTill } from './state.js';
 import { strings } from './strings.js';
@@ -24,6 +25,7 @@ const VIEWS = [
   ['/', 'sale', 'Alt+S', Sale],
   ['/return', 'return', 'Alt+R', Returns],
   ['/register', 'register', 'Alt+N', Register],
+  ['/gifts', 'gifts', 'Alt+G', Gifts],
 ];
 
 function Shell({ me, onLock, onExpired }) {

@@ -1,0 +1,48 @@
+// catalog.strings.js: the words of the back office's rewards catalog
+// section (items, stock, images, orders), Russian and English.
+export const strings = {
+  ru: {
+    title: 'Каталог подарков', about:
+      'Подарки и услуги за баллы. Заказ сразу резервирует товар в магазине и списывает баллы; отмена возвращает и то и другое.',
+    items: 'Позиции', newItem: 'Новая позиция', name: 'Название', description: 'Описание',
+    price: 'Цена в баллах', copay: 'Доплата, ₽', copayHint: 'Деньги, которые магазин берёт при выдаче; пусто — без доплаты.',
+    kind: 'Вид баллов', kindHint: 'Пусто — вид баллов за покупки из программы.',
+    unlimited: 'Услуга: без остатков, любой магазин', active: 'Предлагается', add: 'Добавить',
+    added: 'Позиция «{name}» добавлена.', saved: 'Сохранено.',
+    image: 'Картинка', noImage: 'нет', imageOf: 'Картинка «{name}»', upload: 'Загрузить картинку',
+    uploadHint: 'PNG, JPEG или WebP, не больше 512 КиБ.', uploaded: 'Картинка загружена.',
+    tooBig: 'Файл больше 512 КиБ.', badType: 'Нужен PNG, JPEG или WebP.',
+    stock: 'Остатки', stockOf: 'Остатки «{name}»', store: 'Магазин', qty: 'Остаток', setStock: 'Сохранить остаток',
+    unlimitedStock: 'без ограничений', available: 'Всего', on: 'да', off: 'нет',
+    deactivate: 'Снять с предложения', activate: 'Вернуть в предложение', edit: 'Изменить',
+    orders: 'Заказы', state: 'Состояние', anyState: 'Все', card: 'Карта', item: 'Позиция',
+    points: 'Баллы', when: 'Когда', source: 'Откуда', actions: 'Действия', noOrders: 'Заказов нет.',
+    'state.ordered': 'заказан', 'state.ready': 'готов к выдаче', 'state.handed_over': 'выдан',
+    'state.cancelled': 'отменён', 'source.cabinet': 'кабинет', 'source.till': 'касса', 'source.office': 'бэк-офис',
+    ready: 'Готов к выдаче', handOver: 'Выдан', cancel: 'Отменить', moved: 'Заказ {id}: {state}.',
+    order: 'Заказ для клиента', orderDo: 'Оформить заказ', ordered: 'Заказ {id} оформлен: списано {points}, баланс {balance}.',
+    priceWhole: 'Целое число больше нуля.', none: '—',
+  },
+  en: {
+    title: 'Rewards catalog', about:
+      'Gifts and services for points. An order reserves the item at the store and takes the points at once; a cancellation gives both back.',
+    items: 'Items', newItem: 'New item', name: 'Name', description: 'Description',
+    price: 'Price in points', copay: 'Co-payment, ₽', copayHint: 'Money the store takes at hand-over; empty: none.',
+    kind: 'Kind of points', kindHint: 'Empty: the program’s purchase kind.',
+    unlimited: 'A service: no stock, any store', active: 'Offered', add: 'Add',
+    added: 'Item “{name}” added.', saved: 'Saved.',
+    image: 'Image', noImage: 'none', imageOf: 'Image of “{name}”', upload: 'Upload an image',
+    uploadHint: 'PNG, JPEG or WebP, at most 512 KiB.', uploaded: 'Image uploaded.',
+    tooBig: 'The file is over 512 KiB.', badType: 'A PNG, JPEG or WebP file, please.',
+    stock: 'Stock', stockOf: 'Stock of “{name}”', store: 'Store', qty: 'Left', setStock: 'Save the stock',
+    unlimitedStock: 'unlimited', available: 'In all', on: 'yes', off: 'no',
+    deactivate: 'Stop offering', activate: 'Offer again', edit: 'Edit',
+    orders: 'Orders', state: 'State', anyState: 'All', card: 'Card', item: 'Item',
+    points: 'Points', when: 'When', source: 'From', actions: 'Actions', noOrders: 'No orders.',
+    'state.ordered': 'ordered', 'state.ready': 'ready', 'state.handed_over': 'handed over',
+    'state.cancelled': 'cancelled', 'source.cabinet': 'cabinet', 'source.till': 'till', 'source.office': 'back office',
+    ready: 'Ready', handOver: 'Handed over', cancel: 'Cancel', moved: 'Order {id}: {state}.',
+    order: 'Order for a customer', orderDo: 'Place the order', ordered: 'Order {id} placed: {points} taken, balance {balance}.',
+    priceWhole: 'A whole number above zero.', none: '—',
+  },
+};

@@ -64,6 +64,7 @@ typedef enum kp_permission {
     KP_PERM_IMPORT,                /* CSV imports of cards, customers, balances */
     KP_PERM_CAMPAIGN_MANAGE,       /* segments and campaigns that grant points */
     KP_PERM_CATALOG_MANAGE,        /* the rewards catalog: items, images, stock, orders */
+    KP_PERM_DRAW_MANAGE,           /* prize draws: create, close, list, export */
     KP_PERM__COUNT
 } kp_permission;
 

@@ -462,6 +462,9 @@ typedef struct kp_store_ops {
     /* The rewards catalog: items, images, stock per store, orders
      * (catalog.h). */
     const struct kp_catalog_ops *catalog;
+    /* Prize draws: their commitments, frozen entries and winners
+     * (draws.h). */
+    const struct kp_draws_ops *draws;
     /* The back office's reports, each read in one snapshot (report.h). */
     const struct kp_report_ops *report;
     /* Segments and campaigns (marketing.h). */

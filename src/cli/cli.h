@@ -55,6 +55,13 @@ int cmd_campaign_results(int argc, char **argv);
 /* cmd_simulate.c */
 int cmd_simulate(int argc, char **argv);
 
+/* cmd_draw.c */
+int cmd_draw_create(int argc, char **argv);
+int cmd_draw_close(int argc, char **argv);
+int cmd_draw_show(int argc, char **argv);
+int cmd_draw_list(int argc, char **argv);
+int cmd_draw_verify(int argc, char **argv);
+
 /* cmd_recover.c */
 int cmd_recover(int argc, char **argv);
 /* Removes every `name` (an option without a value, "--accept-loss") from

@@ -214,6 +214,31 @@ static const kp_command commands[] = {
      "revenue per customer of the targeted and control groups N days (default 30) before "
      "and after its start.",
      cmd_campaign_results},
+    {"draw create",
+     "kopilka draw create DB --name N --from TIME --to TIME [--rule spend --per-minor M | "
+     "--rule visit] [--store S] [--tier T] --prize NAME:COUNT [--prize ...]",
+     "Creates a prize draw (docs/marketing.md \"Prize draws\"): purchases from <= at < to "
+     "count, one entry per M minor units spent net of returns (spend) or per receipt (visit), "
+     "at store S and for tier T only when given; prizes in the order they are drawn. A random "
+     "seed is drawn and sealed with the key file; its SHA-256, the commitment, is printed "
+     "with the draw and never changes. Audited (draw.create).",
+     cmd_draw_create},
+    {"draw close", "kopilka draw close DB ID",
+     "Closes draw ID after its period: the entries are computed from the ledger and frozen "
+     "(anonymised participants and their counts), the winners drawn by the published "
+     "procedure, and the seed revealed. Prints the public JSON (as GET /v1/draws/{id}). A "
+     "second close prints the same result. Audited (draw.close).",
+     cmd_draw_close},
+    {"draw show", "kopilka draw show DB ID", "Prints the public JSON of draw ID.",
+     cmd_draw_show},
+    {"draw list", "kopilka draw list DB",
+     "Lists the draws, newest first: id, state, period, commitment, name.", cmd_draw_list},
+    {"draw verify", "kopilka draw verify FILE",
+     "Verifies a closed draw from its published JSON alone (GET /v1/draws/{id}, or `draw "
+     "show`): the seed against the commitment, the entries' order, total and digest, and "
+     "every winner recomputed by the procedure. Exit 0 and \"verified\", or exit 1 with a "
+     "MISMATCH line naming each field that does not match.",
+     cmd_draw_verify},
     {"tick", "kopilka tick DB [--now TIME]",
      "Runs the time-driven work due at TIME (default: now) as the server's scheduler does: "
      "expiry of points, birthday and tenure grants, tier reviews; each due item exactly once, "

@@ -58,6 +58,7 @@ static const char *const perm_names[KP_PERM__COUNT] = {
     [KP_PERM_IMPORT] = "import",
     [KP_PERM_CAMPAIGN_MANAGE] = "campaign.manage",
     [KP_PERM_CATALOG_MANAGE] = "catalog.manage",
+    [KP_PERM_DRAW_MANAGE] = "draw.manage",
 };
 
 const char *kp_permission_name(kp_permission perm)
@@ -90,7 +91,8 @@ static const unsigned role_perms[KP_ROLE__COUNT] = {
                          P(KP_PERM_NOTIFY_READ) | P(KP_PERM_NOTIFY_MANAGE) |
                          P(KP_PERM_PROGRAM_READ) | P(KP_PERM_REPORT_READ) |
                          P(KP_PERM_CAMPAIGN_MANAGE) |
-                         P(KP_PERM_CATALOG_MANAGE),
+                         P(KP_PERM_CATALOG_MANAGE) |
+                         P(KP_PERM_DRAW_MANAGE),
     [KP_ROLE_ADMIN] = P(KP_PERM_CUSTOMER_REGISTER) | P(KP_PERM_CUSTOMER_READ) |
                       P(KP_PERM_CUSTOMER_EDIT) | P(KP_PERM_CUSTOMER_ERASE) | P(KP_PERM_CARD_READ) |
                       P(KP_PERM_CARD_ISSUE) | P(KP_PERM_CARD_MANAGE) | P(KP_PERM_ADJUST) |
@@ -100,7 +102,8 @@ static const unsigned role_perms[KP_ROLE__COUNT] = {
                       P(KP_PERM_NOTIFY_MANAGE) | P(KP_PERM_PROGRAM_READ) |
                       P(KP_PERM_PROGRAM_MANAGE) | P(KP_PERM_REPORT_READ) | P(KP_PERM_IMPORT) |
                       P(KP_PERM_CAMPAIGN_MANAGE) |
-                      P(KP_PERM_CATALOG_MANAGE),
+                      P(KP_PERM_CATALOG_MANAGE) |
+                      P(KP_PERM_DRAW_MANAGE),
     [KP_ROLE_AUDITOR] = P(KP_PERM_CUSTOMER_READ) | P(KP_PERM_CARD_READ) | P(KP_PERM_AUDIT_READ) |
                         P(KP_PERM_NOTIFY_READ) | P(KP_PERM_PROGRAM_READ) | P(KP_PERM_REPORT_READ),
     [KP_ROLE_PARTNER] = 0,

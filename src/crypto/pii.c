@@ -44,6 +44,8 @@ static const char *field_name(kp_pii_field field)
     case KP_PII_SECRET: return "secret";
     case KP_PII_LINK: return "link";
     case KP_PII_LOGIN_CODE: return "login-code";
+    case KP_PII_DRAW_SEED: return "draw-seed";
+    case KP_PII_DRAW_ANON: return "draw-anon";
     }
     return "?";
 }

@@ -46,6 +46,8 @@ typedef enum kp_pii_field {
     KP_PII_SECRET,      /* a webhook endpoint's signing secret */
     KP_PII_LINK,        /* MAC key of unsubscribe links (kp_pii_mac) */
     KP_PII_LOGIN_CODE,  /* keyed hash of a one-time login code (kp_pii_index) */
+    KP_PII_DRAW_SEED,   /* a prize draw's seed until the draw is closed (draws.c) */
+    KP_PII_DRAW_ANON,   /* MAC key of a draw's anonymised participant ids (kp_pii_mac) */
 } kp_pii_field;
 
 /* Writes the key file path of a database into out: "DB.key" beside a SQLite

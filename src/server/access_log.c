@@ -34,6 +34,7 @@ static const char *const route_words[] = {
     "segments",    "start",         "results",
     "catalog",     "items",         "image",        "stock",        "orders",
     "hand-over",
+    "draws",       "close",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

@@ -269,6 +269,7 @@ static bool is_people_url(const char *url)
     if (strncmp(url, "/v1/admin/", 10) == 0) return true;
     if (strcmp(url, "/v1/customers") == 0 || strcmp(url, "/v1/transfers") == 0) return true;
     if (strncmp(url, "/v1/catalog", 11) == 0 || strncmp(url, "/v1/orders", 10) == 0) return true;
+    if (strncmp(url, "/v1/draws/", 10) == 0) return true; /* a draw's public answer */
     if (strncmp(url, "/v1/cards/", 10) == 0) {
         size_t n = strlen(url);
         static const char *const pictures[] = {"/barcode.svg", "/barcode.png", "/qr.svg",
@@ -446,7 +447,8 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
                   {http_office_routes, http_office_routes_count},
                   {http_reports_routes, http_reports_routes_count},
                   {http_marketing_routes, http_marketing_routes_count},
-                  {http_catalog_routes, http_catalog_routes_count}};
+                  {http_catalog_routes, http_catalog_routes_count},
+                  {http_draws_routes, http_draws_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)
             if (match(tables[t].routes[i].pattern, url, req.params)) {

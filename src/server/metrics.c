@@ -118,6 +118,10 @@ static const char *const routes[] = {
     "/v1/me/catalog",
     "/v1/me/orders",
     "/v1/me/orders/{}/cancel",
+    "/v1/draws/{}", /* prize draws (http_draws.c) */
+    "/v1/admin/draws",
+    "/v1/admin/draws/{}/close",
+    "/v1/me/draws",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

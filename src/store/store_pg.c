@@ -19,6 +19,7 @@
 #include <kopilka/notify.h>
 #include <kopilka/sales.h>
 #include <kopilka/catalog.h>
+#include <kopilka/draws.h>
 
 #include "store_marketing.h"
 #include <sodium.h>
@@ -104,9 +105,11 @@ static const char *const migration_6[] = {store_pg_sales_customer, NULL};
 static const char *const migration_7[] = {store_pg_marketing_schema, NULL};
 /* Migration 8: the rewards catalog (store_pg_catalog.c). */
 static const char *const migration_8[] = {store_pg_catalog_schema, NULL};
+/* Migration 9: prize draws (store_pg_draws.c). */
+static const char *const migration_9[] = {store_pg_draws_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
-                                        {migration_7}, {migration_8}};
+                                        {migration_7}, {migration_8}, {migration_9}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -1585,6 +1588,7 @@ static const kp_store_ops pg_ops = {
     .notify = &store_pg_notify_ops,
     .sales = &store_pg_sales_ops,
     .catalog = &store_pg_catalog_ops,
+    .draws = &store_pg_draws_ops,
     .report = &store_pg_report_ops,
     .marketing = &store_pg_marketing_ops,
     .group = &pg_group,

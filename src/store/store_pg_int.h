@@ -200,6 +200,9 @@ extern const struct kp_sales_ops store_pg_sales_ops;
 /* The rewards catalog (store_pg_catalog.c), its tables created by migration 8. */
 extern const char store_pg_catalog_schema[];
 extern const struct kp_catalog_ops store_pg_catalog_ops;
+/* Prize draws (store_pg_draws.c), their table created by migration 9. */
+extern const char store_pg_draws_schema[];
+extern const struct kp_draws_ops store_pg_draws_ops;
 
 /* In SQL: the id of the operation inserted earlier in the same pipeline
  * (op_insert_apply(), op_insert() with an event): its identity sequence's

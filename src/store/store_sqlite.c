@@ -17,6 +17,7 @@
 #include "store_sqlite_sales.h"
 #include "store_sqlite_catalog.h"
 #include "store_marketing.h"
+#include "store_sqlite_draws.h"
 #include "store_sqlite_group.h"
 #include "store_programs.h"
 
@@ -190,6 +191,7 @@ typedef struct sqlite_store {
     sqlite_notify *notify;     /* store_sqlite_notify.c */
     sqlite_sales *sales;       /* store_sqlite_sales.c */
     sqlite_catalog *catalog;   /* store_sqlite_catalog.c */
+    sqlite_draws *draws;       /* store_sqlite_draws.c */
     sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
 } sqlite_store;
 
@@ -211,6 +213,11 @@ sqlite_sales *store_sqlite_sales_of(kp_store *s)
 sqlite_catalog *store_sqlite_catalog_of(kp_store *s)
 {
     return ((sqlite_store *)s)->catalog;
+}
+
+sqlite_draws *store_sqlite_draws_of(kp_store *s)
+{
+    return ((sqlite_store *)s)->draws;
 }
 
 sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
@@ -249,6 +256,7 @@ static void s_close(kp_store *base)
     store_sqlite_notify_close(s->notify);
     store_sqlite_sales_close(s->sales);
     store_sqlite_catalog_close(s->catalog);
+    store_sqlite_draws_close(s->draws);
     store_sqlite_group_free(s->group);
     sqlite3_close(s->db);
     free(s);
@@ -1212,6 +1220,7 @@ static const kp_store_ops sqlite_ops = {
     .notify = &store_sqlite_notify_ops,
     .sales = &store_sqlite_sales_ops,
     .catalog = &store_sqlite_catalog_ops,
+    .draws = &store_sqlite_draws_ops,
     .report = &store_sqlite_report_ops,
     .marketing = &store_sqlite_marketing_ops,
     .group = &store_sqlite_group_ops,
@@ -1444,6 +1453,12 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
         err = kp_error_set(e, KP_ERR_IO, "database",
                            "cannot prepare the catalog tables of %s: %s", path,
                            s->base.last_error);
+        goto out;
+    }
+    if (store_sqlite_draws_open(s->db, s->base.last_error, sizeof s->base.last_error,
+                                &s->draws) != KP_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database", "cannot prepare the draws table of %s: %s",
+                           path, s->base.last_error);
         goto out;
     }
     *out = &s->base;

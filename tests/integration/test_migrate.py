@@ -21,6 +21,7 @@ row behind.
 Needs psql (Debian's postgresql-client, a dependency of postgresql).
 """
 import datetime
+import hashlib
 import json
 import os
 import sqlite3
@@ -180,6 +181,22 @@ class Shop:
                       {"reason": "lost", "new_card": c[7]}, key=manager)
         self.ok(s, 200, "replace")
 
+        # Prize draws (issue 13): one closed, one whose period ends in two
+        # seconds, closed on the target with the moved key.
+        admin = self.staff_token("olga", "admin")
+        soon = (datetime.datetime.now(datetime.timezone.utc)
+                + datetime.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.draws = []
+        for to in ("2020-02-01T00:00:00Z", soon):
+            s, d = k.call("POST", "/v1/admin/draws", {
+                "name": "Draw to " + to, "from": "2020-01-01T00:00:00Z", "to": to,
+                "rule": {"kind": "visit"}, "prizes": [{"name": "Mug", "count": 2}]}, key=admin)
+            self.ok(s, 201, "draw")
+            self.draws.append(d["id"])
+        s, _ = k.call("POST", "/v1/admin/draws/%d/close" % self.draws[0], key=admin)
+        self.ok(s, 200, "draw close")
+        self.draw_answers = [k.call("GET", "/v1/draws/%d" % i, key=None)[1] for i in self.draws]
+
         # The rewards catalog (issue 13): an item with its image and stock,
         # an order and a cancelled one (their ledger operations too).
         olga = self.staff_token("olga", "admin")
@@ -289,7 +306,9 @@ class Moves(MigrateCase):
                           "sales", "sale_lines",
                           # The rewards catalog (issue 13).
                           "catalog_items", "catalog_images", "catalog_stock",
-                          "catalog_orders"):
+                          "catalog_orders",
+                          # Prize draws (issue 13).
+                          "draws"):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))
@@ -331,6 +350,16 @@ class Moves(MigrateCase):
         self.assertEqual(s, 200)
         self.assertEqual(log["entries"][:len(shop.audit)], shop.audit)
 
+        # Draws answer as before; the open one's sealed seed opens with the
+        # moved key when it is closed there, and matches its commitment.
+        for i, before in zip(shop.draws, shop.draw_answers):
+            self.assertEqual(pg.call("GET", "/v1/draws/%d" % i, key=None), (200, before))
+        s, a = pg.call("POST", "/v1/admin/login", {"login": "olga", "password": PASSWORD},
+                       key=None)
+        s, closed = pg.call("POST", "/v1/admin/draws/%d/close" % shop.draws[1], key=a["token"])
+        self.assertEqual(s, 200, closed)
+        self.assertEqual(hashlib.sha256(bytes.fromhex(closed["seed"])).hexdigest(),
+                         shop.draw_answers[1]["commitment"])
         # The catalog's image moved byte for byte; a new order takes the next id.
         c = pg.client(key=None)
         s, _ = c.call("GET", "/v1/catalog/items/%d/image" % shop.mug, key=None)

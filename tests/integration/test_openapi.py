@@ -627,6 +627,21 @@ class Flows(unittest.TestCase):
         self.staff(200, "GET", "/v1/admin/reports/members?from=2026-01-01&to=2026-12-31")
         self.staff(200, "GET", "/v1/admin/reports/members?store=main&tier=gold&format=csv")
         self.staff(400, "GET", "/v1/admin/reports/members?format=xml")
+        # --- prize draws (docs/marketing.md): one past, one still open
+        draw = {"name": "OAS draw", "from": "2020-01-01T00:00:00Z", "to": "2020-02-01T00:00:00Z",
+                "rule": {"kind": "spend", "per_minor": 1000}, "prizes": [{"name": "Mug", "count": 1}]}
+        past = self.staff(201, "POST", "/v1/admin/draws", draw)
+        future = self.staff(201, "POST", "/v1/admin/draws",
+                            dict(draw, to="2099-01-01T00:00:00Z", rule={"kind": "visit"}))
+        self.staff(400, "POST", "/v1/admin/draws", dict(draw, rule={"kind": "lottery"}))
+        self.staff(200, "GET", "/v1/admin/draws")
+        self.staff(400, "GET", "/v1/admin/draws?before=x")
+        self.call(200, "GET", "/v1/draws/%d" % future["id"], key=None)
+        self.staff(200, "POST", "/v1/admin/draws/%d/close" % past["id"])
+        self.staff(409, "POST", "/v1/admin/draws/%d/close" % future["id"])
+        self.staff(404, "POST", "/v1/admin/draws/999999/close")
+        self.call(200, "GET", "/v1/draws/%d" % past["id"], key=None)
+        self.call(404, "GET", "/v1/draws/999999", key=None)
         self.staff(200, "POST", "/v1/admin/imports?kind=cards&dry_run=1", "number\nOAS-1\n")
         self.staff(200, "POST", "/v1/admin/imports?kind=cards", "number\nOAS-1\n")
         self.staff(400, "POST", "/v1/admin/imports?kind=cards", "number,state\nOAS-2,lost\n")
@@ -832,6 +847,8 @@ class Flows(unittest.TestCase):
         self.call(200, "GET", "/v1/me/history?limit=1", key=a)
         self.call(400, "GET", "/v1/me/history?limit=0", key=a)
         self.call(403, "GET", "/v1/me/history", key=self.admin)
+        self.call(200, "GET", "/v1/me/draws", key=a)
+        self.call(403, "GET", "/v1/me/draws", key=self.admin)
         self.call(200, "PATCH", "/v1/me", {"full_name": "Self Signed Two",
                                            "birthday": "1990-01-02"}, key=a)
         self.call(400, "PATCH", "/v1/me", {"phone": "+380500000099"}, key=a)
@@ -991,7 +1008,8 @@ def check_file(test, name):
 SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test_keys.py",
           "test_till.py", "test_durability.py", "test_caps.py", "test_phone.py",
           "test_cards.py", "test_self.py", "test_programs.py", "test_office_extras.py",
-          "test_campaigns.py", "test_catalog.py")
+          "test_campaigns.py", "test_catalog.py", "test_draws.py", "test_reports.py",
+          "test_members_report.py")
 
 
 class Recorded(unittest.TestCase):

@@ -13,6 +13,7 @@ import { Family } from './family.jsx';
 import { Transfer } from './transfer.jsx';
 import { Catalog } from './catalog.jsx';
 import { Profile } from './profile.jsx';
+import { MyDraws, PublicDraw } from './draws.jsx';
 
 /* The menu: route, words key, view. */
 const VIEWS = [
@@ -22,6 +23,7 @@ const VIEWS = [
   ['/transfer', 'nav_transfer', Transfer],
   ['/catalog', 'nav_catalog', Catalog],
   ['/profile', 'nav_profile', Profile],
+  ['/draws', 'nav_draws', MyDraws],
 ];
 
 export function App() {
@@ -66,6 +68,22 @@ export function App() {
   const show = route.path.match(/^\/show\/([^/]+)$/);
   if (me.data && show)
     return <ShowCard me={me.data} number={decodeURIComponent(show[1])} />;
+
+  /* A prize draw's public page: anyone, logged in or not. */
+  const draw = route.path.match(/^\/draw\/(\d+)$/);
+  if (draw)
+    return (
+      <>
+        <header class="topbar">
+          <a class="brand" href="#/">{t('brand')}</a>
+          <span class="spacer" />
+          <LangSwitch />
+        </header>
+        <main class="cab" ref={mainRef}>
+          <PublicDraw id={draw[1]} />
+        </main>
+      </>
+    );
 
   const top = '/' + route.path.split('/')[1];
   const current = VIEWS.find((v) => v[0] === top) || VIEWS[0];

@@ -21,6 +21,7 @@ import { Reports } from './reports.jsx';
 import { Simulate } from './simulate.jsx';
 import { Segments, Campaigns } from './marketing.jsx';
 import { Catalog } from './catalog.jsx';
+import { Draws } from './draws.jsx';
 
 const t = makeT(strings);
 
@@ -39,6 +40,7 @@ export const SECTIONS = [
   ['/imports', 'imports', 'import', Imports],
   ['/messages', 'messages', 'notify.read', Messages],
   ['/catalog', 'catalog', 'catalog.manage', Catalog],
+  ['/draws', 'draws', 'draw.manage', Draws],
   ['/staff', 'staff', 'staff', Staff],
   ['/terminals', 'terminals', 'terminals', Terminals],
   ['/audit', 'audit', 'audit.read', Audit],

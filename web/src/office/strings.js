@@ -12,6 +12,7 @@ export const strings = {
     catalog: 'Каталог подарков',
     nothing: 'Для вашей роли здесь нет разделов.', expired: 'Сессия закончилась: войдите снова.',
     loading: 'Загрузка…', forbidden: 'Вашей роли этот раздел недоступен.',
+    draws: 'Розыгрыши',
   },
   en: {
     title: 'Back office', login: 'Login', password: 'Password', enter: 'Log in', out: 'Log out',
@@ -23,5 +24,6 @@ export const strings = {
     catalog: 'Rewards catalog',
     nothing: 'Your role has no sections here.', expired: 'The session ended: log in again.',
     loading: 'Loading…', forbidden: 'Your role may not open this section.',
+    draws: 'Prize draws',
   },
 };

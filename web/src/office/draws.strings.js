@@ -1,0 +1,38 @@
+// draws.strings.js: the words of the back office's prize draws section
+// (list, create, close, results, export), Russian and English.
+export const strings = {
+  ru: {
+    title: 'Розыгрыши призов',
+    about: 'Победители определяются по опубликованной процедуре из случайного зерна, хеш которого публикуется при создании розыгрыша. После закрытия любой может проверить результат на публичной странице или командой kopilka draw verify.',
+    create: 'Новый розыгрыш', name: 'Название', from: 'Начало периода', to: 'Конец периода (не включая)',
+    kind: 'Правило', kind_spend: 'Шанс за каждую сумму покупок', kind_visit: 'Шанс за каждый чек',
+    per_rub: 'Сумма одного шанса, ₽', per_rub_hint: 'Например, 1000: один шанс за каждую 1 000 ₽ покупок за вычетом возвратов.',
+    store: 'Магазин (необязательно)', tier: 'Уровень (необязательно)',
+    prizes: 'Призы, по одному на строке: «название: количество»', prizes_hint: 'В порядке розыгрыша, например «Зимние шины: 1».',
+    prizes_bad: 'Строка {n}: нужно «название: количество».',
+    created: 'Розыгрыш № {id} создан. Обязательство опубликовано: {commitment}',
+    list: 'Розыгрыши', id: '№', state: 'Состояние', period: 'Период', commitment: 'Обязательство', actions: 'Действия',
+    state_open: 'идёт', state_closed: 'проведён', close: 'Провести', close_of: 'Провести розыгрыш № {id}',
+    confirm: 'Провести розыгрыш № {id} «{name}»? Участники и победители будут зафиксированы и опубликованы.', yes: 'Да, провести', no: 'Отмена',
+    results: 'Результаты', results_of: 'Результаты розыгрыша № {id}', public: 'Публичная страница', export: 'Скачать JSON',
+    winners: 'Победители', slot: '№', prize: 'Приз', winner: 'Участник', participants: 'Участников: {n}, шансов: {total}',
+    no_winners: 'Участников не было.', none: 'Розыгрышей пока нет.', more: 'Ещё', closed_done: 'Розыгрыш № {id} проведён.',
+  },
+  en: {
+    title: 'Prize draws',
+    about: 'Winners follow from a published procedure over a random seed whose hash is published when the draw is created. Once closed, anyone can check the result on the public page or with kopilka draw verify.',
+    create: 'New draw', name: 'Name', from: 'Period starts', to: 'Period ends (excluded)',
+    kind: 'Rule', kind_spend: 'A chance per amount spent', kind_visit: 'A chance per receipt',
+    per_rub: 'Amount of one chance, ₽', per_rub_hint: 'E.g. 1000: one chance for every 1 000 ₽ spent, net of returns.',
+    store: 'Store (optional)', tier: 'Tier (optional)',
+    prizes: 'Prizes, one a line: “name: count”', prizes_hint: 'In the order they are drawn, e.g. “Winter tyres: 1”.',
+    prizes_bad: 'Line {n}: write “name: count”.',
+    created: 'Draw #{id} created. Its commitment is published: {commitment}',
+    list: 'Draws', id: '#', state: 'State', period: 'Period', commitment: 'Commitment', actions: 'Actions',
+    state_open: 'open', state_closed: 'drawn', close: 'Draw', close_of: 'Draw #{id}',
+    confirm: 'Draw #{id} “{name}” now? Its participants and winners are frozen and published.', yes: 'Yes, draw', no: 'Cancel',
+    results: 'Results', results_of: 'Results of draw #{id}', public: 'Public page', export: 'Download JSON',
+    winners: 'Winners', slot: '#', prize: 'Prize', winner: 'Participant', participants: 'Participants: {n}, chances: {total}',
+    no_winners: 'Nobody took part.', none: 'No draws yet.', more: 'More', closed_done: 'Draw #{id} is drawn.',
+  },
+};

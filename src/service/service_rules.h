@@ -97,6 +97,22 @@ kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t
 
 /* ---- time-driven work */
 
+/* The tier review's pure parts, shared by the scheduler's tier_review job
+ * and the economic model's replay (simulate.c), so both move accounts
+ * between tiers the same way. The review instants are the 1st of every
+ * month whose index (year * 12 + month - 1) is a multiple of the program's
+ * tier_review_months, 00:00 in the program's calendar (program->n_tiers > 0
+ * and tier_review_months > 0). */
+/* The latest review instant at or before t. */
+kp_time kp_tier_review_at_or_before(const kp_program *program, kp_time t);
+/* The first review instant after the review month holding t. */
+kp_time kp_tier_review_next(const kp_program *program, kp_time t);
+/* The tier (index, -1 = none) after a review of an account in tier
+ * `current` whose spend over the window qualifies for `qualified`
+ * (kp_program_tier_for_spend): the qualified one, limited by the program's
+ * downgrade rule. */
+int kp_tier_reviewed(const kp_program *program, int current, int qualified);
+
 /* The jobs, in the order a tick runs them. */
 #define KP_JOBS "expiry, birthday, tenure, tier_review, remind_expiry"
 

@@ -621,6 +621,14 @@ typedef struct sim_purchase {
     bool not_joined;
 } sim_purchase;
 
+/* What a purchase or a return adds to the card's spend, as the ledger's
+ * operation amount does (the receipt's amount; minus what a return took
+ * back): what tier reviews and the annual spend read. */
+typedef struct sim_spend {
+    kp_time at;
+    int64_t amount_minor;
+} sim_spend;
+
 typedef struct worker {
     const kp_sim_history *h;
     const kp_program *p;
@@ -642,6 +650,14 @@ typedef struct worker {
     size_t n_takes, cap_takes;
     int year;
     int64_t year_spend;
+    /* the card's spend in time order, for its tier reviews: the window of
+     * the next review is spends[spend_lo..], worth spend_sum */
+    sim_spend *spends;
+    size_t n_spends, cap_spends, spend_lo;
+    int64_t spend_sum;
+    kp_time review_first; /* the first review of the period; KP_TIME_NEVER = none */
+    kp_time review_due;   /* the card's next review */
+    int tier;             /* the card's tier, index in the program, -1 = none */
     /* counts */
     kp_sim_month *months;
     size_t n_months;
@@ -649,6 +665,8 @@ typedef struct worker {
     kp_sim_rule *rules;
     size_t n_rules, cap_rules;
     int64_t receipts, cards, skipped;
+    int64_t tier_changes;
+    int64_t tier_cards[KP_TIERS_MAX + 1]; /* cards per tier at the end; [0] = none */
     bool nomem;
     atomic_llong *done;
     atomic_int *finished;
@@ -804,7 +822,64 @@ static void card_start(worker *w, uint32_t card)
     w->n_lots = w->n_purs = w->n_plines = w->n_takes = 0;
     w->year = 0;
     w->year_spend = 0;
+    w->n_spends = w->spend_lo = 0;
+    w->spend_sum = 0;
+    w->review_due = w->review_first;
+    w->tier = -1;
     w->cards++;
+}
+
+/* Adds to the card's spend at `at` (the ledger's purchase or return
+ * amount): this calendar year's spend, and the log tier reviews read. */
+static void spend_add(worker *w, kp_time at, int64_t amount_minor)
+{
+    int y, m, d;
+    kp_program_date(w->p, at, &y, &m, &d);
+    if (y != w->year) {
+        w->year = y;
+        w->year_spend = 0;
+    }
+    w->year_spend += amount_minor;
+    if (w->review_first == KP_TIME_NEVER) return;
+    if (!grow((void **)&w->spends, &w->cap_spends, w->n_spends + 1, sizeof *w->spends)) {
+        w->nomem = true;
+        return;
+    }
+    w->spends[w->n_spends++] = (sim_spend){at, amount_minor};
+    w->spend_sum += amount_minor;
+}
+
+/* Runs the card's tier reviews due at or before `t`, as the scheduler's
+ * tier_review job does (service_tick.c, the same functions): the spend of
+ * [due - window, due) decides the tier, limited by the downgrade rule.
+ * Every spend logged so far is before the due review: the replay reaches
+ * a receipt at `t` only after the reviews due at or before it. */
+static void reviews_until(worker *w, kp_time t)
+{
+    const kp_program *p = w->p;
+    while (w->review_due <= t) {
+        kp_time from = w->review_due - p->tier_window_days * KP_DAY_SECONDS;
+        while (w->spend_lo < w->n_spends && w->spends[w->spend_lo].at < from)
+            w->spend_sum -= w->spends[w->spend_lo++].amount_minor;
+        int next = kp_tier_reviewed(p, w->tier, kp_program_tier_for_spend(p, w->spend_sum));
+        if (next != w->tier) {
+            kp_account *a = &w->sc->account;
+            const char *name = next >= 0 ? p->tiers[next].name : "";
+            memcpy(a->tier, name, strlen(name) + 1);
+            w->tier = next;
+            w->tier_changes++;
+        }
+        w->review_due = kp_tier_review_next(p, w->review_due);
+    }
+}
+
+/* The card's replay is over at `end`: what expires by then expires, the
+ * reviews due by then run, and its tier is counted. */
+static void card_end(worker *w, kp_time end)
+{
+    expire_until(w, end);
+    reviews_until(w, end);
+    w->tier_cards[w->tier + 1]++;
 }
 
 static void basket_fill(worker *w, const sim_rec *r, kp_basket *b)
@@ -901,7 +976,7 @@ static void do_purchase(worker *w, const sim_rec *r)
     m->issued += q->earned;
     m->burnt += q->burned;
     for (size_t i = 0; i < q->n_explain; i++) rule_add(w, &q->explain[i], 1);
-    w->year_spend += sc->plan.spend_delta_minor;
+    spend_add(w, r->at, q->amount_minor);
     plan_apply(w, &sc->plan, r->at);
 }
 
@@ -975,7 +1050,7 @@ static void do_return(worker *w, const sim_rec *r)
     m->burnt_minor -= points_minor;
     m->issued -= res->earned_reversed;
     m->burnt -= res->burned_refunded;
-    w->year_spend += sc->plan.spend_delta_minor;
+    spend_add(w, r->at, -res->amount_reversed_minor);
     plan_apply(w, &sc->plan, r->at);
 }
 
@@ -989,7 +1064,7 @@ static void *worker_run(void *arg)
     for (size_t i = w->lo; i < w->hi && !w->nomem; i++) {
         const sim_rec *r = &h->recs[w->order[i]];
         if (r->card != card) {
-            if (card) expire_until(w, end);
+            if (card) card_end(w, end);
             card = r->card;
             if (card) card_start(w, card);
         }
@@ -1001,6 +1076,7 @@ static void *worker_run(void *arg)
             if (!r->is_return) m->receipts_nocard++;
         } else {
             expire_until(w, r->at);
+            reviews_until(w, r->at);
             if (r->is_return)
                 do_return(w, r);
             else
@@ -1011,7 +1087,7 @@ static void *worker_run(void *arg)
             since = 0;
         }
     }
-    if (card) expire_until(w, end);
+    if (card) card_end(w, end);
     atomic_fetch_add(w->done, since);
     atomic_fetch_add(w->finished, 1);
     return NULL;
@@ -1065,6 +1141,9 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
 {
     memset(out, 0, sizeof *out);
     out->minor_per_point = program->minor_per_point;
+    out->n_tiers = program->n_tiers;
+    for (size_t i = 0; i < program->n_tiers; i++)
+        memcpy(out->tier_names[i], program->tiers[i].name, sizeof out->tier_names[i]);
     int nt = opts->threads < 1 ? 1 : opts->threads > 64 ? 64 : opts->threads;
     /* The receipts in the period, by (card, time, order read). */
     uint32_t *order = malloc((h->n_recs ? h->n_recs : 1) * sizeof *order);
@@ -1112,6 +1191,9 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         w->done = &done;
         w->finished = &finished;
         w->month0 = month0;
+        w->review_first = program->n_tiers > 0 && program->tier_review_months > 0 && n > 0
+                              ? kp_tier_review_at_or_before(program, lo_t)
+                              : KP_TIME_NEVER;
         w->n_months = n_months;
         w->months = calloc(n_months, sizeof *w->months);
         w->sc = kp_scratch_new();
@@ -1149,6 +1231,8 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         out->receipts += w->receipts;
         out->cards += w->cards;
         out->skipped += w->skipped;
+        out->tier_changes += w->tier_changes;
+        for (size_t k = 0; k <= KP_TIERS_MAX; k++) out->tier_cards[k] += w->tier_cards[k];
         for (size_t i = 0; i < n_months; i++) month_add(&out->months[i], &w->months[i]);
         for (size_t i = 0; i < w->n_rules && !err; i++) {
             size_t k;
@@ -1193,6 +1277,7 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         free(ws[t].purs);
         free(ws[t].plines);
         free(ws[t].takes);
+        free(ws[t].spends);
         kp_scratch_free(ws[t].sc);
     }
     free(ws);
@@ -1264,6 +1349,17 @@ static void result_json(kp_buf *b, const kp_sim_result *r)
         kp_buf_json_kv_i64(b, "discount_minor", x->discount_minor, true);
         kp_buf_puts(b, "}");
     }
+    kp_buf_printf(b, "],\"tier_changes\":%lld,\"tiers\":[", (long long)r->tier_changes);
+    for (size_t i = 0; r->n_tiers && i <= r->n_tiers; i++) {
+        if (i) kp_buf_puts(b, ",");
+        kp_buf_puts(b, "{");
+        if (i)
+            kp_buf_json_kv_str(b, "tier", r->tier_names[i - 1], false);
+        else
+            kp_buf_puts(b, "\"tier\":null");
+        kp_buf_json_kv_i64(b, "cards", r->tier_cards[i], true);
+        kp_buf_puts(b, "}");
+    }
     kp_buf_puts(b, "],\"total\":");
     month_json(b, &r->total, r->minor_per_point, true);
     kp_buf_puts(b, "}");
@@ -1323,6 +1419,12 @@ static void result_text(FILE *f, const char *title, const kp_sim_result *r)
         month_row(f, label, &r->months[i], r->minor_per_point);
     }
     month_row(f, "total", &r->total, r->minor_per_point);
+    if (r->n_tiers) {
+        fprintf(f, "tiers at the end (%lld changes by reviews):", (long long)r->tier_changes);
+        for (size_t i = 0; i <= r->n_tiers; i++)
+            fprintf(f, " %s %lld", i ? r->tier_names[i - 1] : "none", (long long)r->tier_cards[i]);
+        fprintf(f, "\n");
+    }
     if (r->n_rules) fprintf(f, "rules by cost:\n");
     for (size_t i = 0; i < r->n_rules && i < 10; i++) {
         char disc[32];

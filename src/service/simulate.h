@@ -79,6 +79,13 @@ typedef struct kp_sim_result {
     int64_t receipts; /* replayed */
     int64_t cards;
     int64_t skipped; /* refused by the engine or the ledger (a bad basket) */
+    /* Tier reviews (a program with tiers and tier_review_months): the
+     * cards' tier changes, and the cards in each tier at the end
+     * (tier_cards[0]: none, [i + 1]: program->tiers[i]). */
+    int64_t tier_changes;
+    int64_t tier_cards[KP_TIERS_MAX + 1];
+    size_t n_tiers;
+    char tier_names[KP_TIERS_MAX][KP_TIER_NAME_MAX];
     int64_t minor_per_point;
     size_t n_months;
     kp_sim_month *months;

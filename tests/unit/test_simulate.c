@@ -219,6 +219,21 @@ static const char real_json[] =
     "{\"id\":\"first\",\"kind\":\"first_purchase_min\",\"points\":300},"
     "{\"id\":\"cap\",\"kind\":\"burn_limit\",\"category\":\"labor\",\"percent\":30}]}";
 
+/* The same with tiers reviewed monthly over 30 days' spend: Silver from
+ * 10 000.00 (earnings x1.5), Gold from 25 000.00 (x2 and 5 % off). The
+ * purchases below (about 5 a month a card, 100 to 7 000 each) cross both
+ * thresholds up and down. */
+static const char tiered_json[] =
+    "{\"name\":\"sim tiers\",\"currency\":\"RUB\",\"minor_per_point\":100,\"rounding\":\"down\","
+    "\"utc_offset\":\"+03:00\",\"point_kinds\":[{\"name\":\"regular\",\"ttl_days\":20}],"
+    "\"earn\":{\"point_kind\":\"regular\"},"
+    "\"tiers\":{\"window_days\":30,\"review_months\":1,\"downgrade\":\"to_qualified\","
+    "\"levels\":[{\"name\":\"Silver\",\"min_spend\":1200000,\"earn_multiplier\":\"1.5\"},"
+    "{\"name\":\"Gold\",\"min_spend\":1600000,\"earn_multiplier\":\"2\",\"discount_percent\":5}]},"
+    "\"rules\":[{\"id\":\"labor\",\"kind\":\"earn_percent\",\"category\":\"labor\",\"percent\":5},"
+    "{\"id\":\"parts\",\"kind\":\"earn_percent\",\"category\":\"parts\",\"percent\":12},"
+    "{\"id\":\"cap\",\"kind\":\"burn_limit\",\"category\":\"labor\",\"percent\":30}]}";
+
 enum { N_CARDS = 4 };
 static char cards[N_CARDS][KP_STR_MAX];
 static int n_cards;
@@ -236,9 +251,13 @@ static int64_t sys_sum(const char *loc, int account)
     return fixture_query_int64(loc, sql);
 }
 
-static void test_reproduces_ledger(void **state)
+/* Purchases and returns through the service under program `json`, the
+ * scheduler's tick before each; then the replay of the same history (as
+ * the test built it, and as read back from the database) must give the
+ * ledger's totals. With tiers, the replay's tier changes must be the
+ * ledger's too. */
+static void reproduce(const char *json, bool tiered)
 {
-    (void)state;
     char loc[FIXTURE_LOCATION_MAX];
     fixture_location(loc, "simulate");
     kp_store *st;
@@ -247,7 +266,7 @@ static void test_reproduces_ledger(void **state)
     int64_t v;
     n_cards = 0;
     assert_int_equal(st->ops->begin(st), KP_OK);
-    assert_int_equal(kp_service_program_load(st, real_json, strlen(real_json), &v, &e), KP_OK);
+    assert_int_equal(kp_service_program_load(st, json, strlen(json), &v, &e), KP_OK);
     assert_int_equal(kp_service_cards_issue(st, N_CARDS, 1000, keep_card, NULL, &e), KP_OK);
     assert_int_equal(st->ops->commit(st), KP_OK);
     kp_program *p = malloc(sizeof *p);
@@ -327,6 +346,24 @@ static void test_reproduces_ledger(void **state)
     int64_t issued = -sys_sum(loc, KP_SYS_ISSUED), burnt = sys_sum(loc, KP_SYS_REDEEMED),
             expired = sys_sum(loc, KP_SYS_EXPIRED);
     assert_true(issued > 0 && burnt > 0 && expired > 0 && returned > 0);
+    int64_t tier_changes = fixture_query_int64(loc, "SELECT count(*) FROM tier_changes");
+    if (tiered) {
+        /* moved up and down */
+        assert_true(tier_changes >= 4);
+        assert_true(fixture_query_int64(loc, "SELECT count(*) FROM tier_changes WHERE to_tier = "
+                                             "'Silver' AND from_tier = 'Gold'") > 0);
+        /* and the tiers mattered: a replay without them would miss */
+        kp_program *flat = malloc(sizeof *flat);
+        *flat = *p;
+        flat->n_tiers = 0;
+        kp_sim_opts o = {.redemption_bp = -1, .threads = 1};
+        kp_sim_result r;
+        assert_int_equal(kp_sim_run(h, flat, &o, &r, &e), KP_OK);
+        assert_true(r.total.issued < issued);
+        assert_int_equal(r.tier_changes, 0);
+        kp_sim_result_free(&r);
+        free(flat);
+    }
     for (int threads = 1; threads <= 2; threads++) {
         kp_sim_opts o = {.redemption_bp = -1, .threads = threads};
         kp_sim_result r;
@@ -336,6 +373,8 @@ static void test_reproduces_ledger(void **state)
         assert_int_equal(r.total.burnt, burnt);
         assert_int_equal(r.total.expired, expired);
         assert_int_equal(r.total.liability, issued - burnt - expired);
+        /* the ledger reviews every account, so its changes are the cards' */
+        assert_int_equal(r.tier_changes, tiered ? tier_changes : 0);
         kp_sim_result_free(&r);
     }
     /* The same history read back from the database's ledger. */
@@ -350,6 +389,7 @@ static void test_reproduces_ledger(void **state)
         assert_int_equal(r.total.issued, issued);
         assert_int_equal(r.total.burnt, burnt);
         assert_int_equal(r.total.expired, expired);
+        assert_int_equal(r.tier_changes, tiered ? tier_changes : 0);
         kp_sim_result_free(&r);
     }
     kp_sim_history_free(hd);
@@ -363,6 +403,21 @@ static void test_reproduces_ledger(void **state)
     fixture_remove(loc);
 }
 
+static void test_reproduces_ledger(void **state)
+{
+    (void)state;
+    reproduce(real_json, false);
+}
+
+/* A tiered candidate identical to the running program: the replay moves
+ * its cards between tiers at the same reviews as the scheduler did, so it
+ * prices each purchase at the tier the till did. */
+static void test_reproduces_ledger_tiers(void **state)
+{
+    (void)state;
+    reproduce(tiered_json, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_threads_same),
         cmocka_unit_test(test_reproduces_ledger),
+        cmocka_unit_test(test_reproduces_ledger_tiers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

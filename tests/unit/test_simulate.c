@@ -123,6 +123,65 @@ static void test_by_hand(void **state)
     free(p);
 }
 
+/* Earn 10 %; Gold from 1 000.00 over 30 days, earnings x2, reviewed on
+ * the 1st of every month; `downgrade` as given. */
+static const char tiers_fmt[] =
+    "{\"name\":\"sim\",\"currency\":\"RUB\",\"minor_per_point\":100,\"rounding\":\"down\","
+    "\"utc_offset\":\"+00:00\",\"point_kinds\":[{\"name\":\"regular\"}],"
+    "\"earn\":{\"point_kind\":\"regular\"},"
+    "\"tiers\":{\"window_days\":30,\"review_months\":1,\"downgrade\":\"%s\","
+    "\"levels\":[{\"name\":\"Gold\",\"min_spend\":100000,\"earn_multiplier\":\"2\"}]},"
+    "\"rules\":[{\"id\":\"earn-10\",\"kind\":\"earn_percent\",\"percent\":10}]}";
+
+static const char tiers_csv[] = "at,store,receipt,card,kind,sku,category,amount,qty\n"
+                                "2026-01-10 10:00,s1,r1,A,,x,c,1000.00,1\n"
+                                "2026-01-15 10:00,s1,r2,B,,x,c,1200.00,1\n"
+                                "2026-01-20 10:00,s1,r2,B,return,x,c,1200.00,1\n"
+                                "2026-02-05 10:00,s1,r3,B,,x,c,100.00,1\n"
+                                "2026-02-10 10:00,s1,r4,A,,x,c,500.00,1\n"
+                                "2026-03-05 10:00,s1,r5,A,,x,c,200.00,1\n";
+
+/* By hand, no burning:
+ *  review 01-01 (the first of the period): nobody spent, nobody moves.
+ *  A 01-10 1000.00: earns 100. B 01-15 1200.00: 120, returned 01-20: -120.
+ *  review 02-01, spend of [01-02, 02-01): A 1000.00 -> Gold; B 0 (the
+ *    return took its purchase back) stays none.
+ *  B 02-05 100.00: 10. A 02-10 500.00 at Gold: 50 x 2 = 100.
+ *  review 03-01, spend of [01-30, 03-01): A 500.00 -> none (to_qualified),
+ *    stays Gold (never).
+ *  A 03-05 200.00: 20 at none, 40 at Gold.
+ *  Issued: 100 + 0 + 10 + 100 + 20 = 230 (250 never downgrading); tier
+ *  changes 2 (1); at the end none 2, Gold 0 (none 1, Gold 1). */
+static void test_tiers_by_hand(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *downgrade;
+        int64_t issued, changes, none, gold;
+    } cases[] = {{"to_qualified", 230, 2, 2, 0}, {"never", 250, 1, 1, 1}};
+    for (size_t c = 0; c < 2; c++) {
+        char json[1024];
+        snprintf(json, sizeof json, tiers_fmt, cases[c].downgrade);
+        kp_program *p = program_of(json);
+        kp_sim_history *h = history_of(tiers_csv, p);
+        kp_sim_opts o = {.redemption_bp = 0, .threads = 2};
+        kp_sim_result r;
+        kp_error e = {0};
+        assert_int_equal(kp_sim_run(h, p, &o, &r, &e), KP_OK);
+        assert_int_equal(r.skipped, 0);
+        assert_int_equal(r.total.issued, cases[c].issued);
+        assert_int_equal(r.months[1].issued, 110);
+        assert_int_equal(r.tier_changes, cases[c].changes);
+        assert_int_equal(r.n_tiers, 1);
+        assert_string_equal(r.tier_names[0], "Gold");
+        assert_int_equal(r.tier_cards[0], cases[c].none);
+        assert_int_equal(r.tier_cards[1], cases[c].gold);
+        kp_sim_result_free(&r);
+        kp_sim_history_free(h);
+        free(p);
+    }
+}
+
 static void test_csv_errors(void **state)
 {
     (void)state;
@@ -422,6 +481,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_by_hand),
+        cmocka_unit_test(test_tiers_by_hand),
         cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_threads_same),
         cmocka_unit_test(test_reproduces_ledger),

@@ -613,11 +613,20 @@ typedef struct sim_pline {
     int64_t returned_qty;
 } sim_pline;
 
+/* Points one rule gave a purchase: a return takes its share back from it. */
+typedef struct sim_gave {
+    size_t rule;       /* index in worker.rules */
+    int64_t points;    /* what the rule's explanation says it gave */
+    int16_t earn_rule; /* an earn rule: its index in the program (lines name it); -1 = the
+                          receipt's (tier, bonus, script) */
+} sim_gave;
+
 /* A purchase of the current card a later return may reverse. */
 typedef struct sim_purchase {
     uint64_t key;
-    size_t pline0, n_lines, take0, n_takes;
+    size_t pline0, n_lines, take0, n_takes, gave0, n_gave;
     int64_t earned, burned, points_minor;
+    int tier_index; /* the tier it was priced at (a tier's discount is that tier's) */
     bool not_joined;
 } sim_purchase;
 
@@ -648,6 +657,8 @@ typedef struct worker {
     size_t n_plines, cap_plines;
     kp_lot_take *takes;
     size_t n_takes, cap_takes;
+    sim_gave *gave;
+    size_t n_gave, cap_gave;
     int year;
     int64_t year_spend;
     /* the card's spend in time order, for its tier reviews: the window of
@@ -682,27 +693,108 @@ static kp_sim_month *month_of(worker *w, kp_time t)
     return &w->months[i];
 }
 
-static void rule_add(worker *w, const kp_explain *x, int64_t sign)
+/* The index in w->rules of (rule, kind), added when new; SIZE_MAX when out
+ * of memory. */
+static size_t rule_slot(worker *w, const char *rule, kp_rule_kind kind)
+{
+    for (size_t i = 0; i < w->n_rules; i++)
+        if (w->rules[i].kind == kind && strcmp(w->rules[i].rule, rule) == 0) return i;
+    if (!grow((void **)&w->rules, &w->cap_rules, w->n_rules + 1, sizeof *w->rules)) {
+        w->nomem = true;
+        return SIZE_MAX;
+    }
+    kp_sim_rule *r = &w->rules[w->n_rules];
+    memset(r, 0, sizeof *r);
+    snprintf(r->rule, sizeof r->rule, "%s", rule);
+    r->kind = kind;
+    return w->n_rules++;
+}
+
+/* Counts what a purchase's explanation `x` gave to its rule, and keeps the
+ * points in w->gave for a return to take back (index of the earn rule when
+ * it is one: its lines name it, q->lines[].earn_rule). */
+static void rule_gave(worker *w, const kp_quote *q, const kp_explain *x)
 {
     if (x->points == 0 && x->discount_minor == 0) return;
     /* a burn rule's points are a cap or a floor, not points given */
     if (x->kind == KP_RULE_BURN_LIMIT || x->kind == KP_RULE_BURN_MIN_BALANCE) return;
-    for (size_t i = 0; i < w->n_rules; i++)
-        if (w->rules[i].kind == x->kind && strcmp(w->rules[i].rule, x->rule) == 0) {
-            w->rules[i].points += sign * x->points;
-            w->rules[i].discount_minor += sign * x->discount_minor;
-            return;
-        }
-    if (!grow((void **)&w->rules, &w->cap_rules, w->n_rules + 1, sizeof *w->rules)) {
+    size_t slot = rule_slot(w, x->rule, x->kind);
+    if (slot == SIZE_MAX) return;
+    w->rules[slot].points += x->points;
+    w->rules[slot].discount_minor += x->discount_minor;
+    if (x->points == 0) return;
+    int16_t earn_rule = -1;
+    for (size_t i = 0; x->kind == KP_RULE_EARN_PERCENT && i < q->n_lines && earn_rule < 0; i++) {
+        int16_t r = q->lines[i].earn_rule;
+        if (r >= 0 && strcmp(w->p->rules[r].id, x->rule) == 0) earn_rule = r;
+    }
+    if (!grow((void **)&w->gave, &w->cap_gave, w->n_gave + 1, sizeof *w->gave)) {
         w->nomem = true;
         return;
     }
-    kp_sim_rule *r = &w->rules[w->n_rules++];
-    memset(r, 0, sizeof *r);
-    memcpy(r->rule, x->rule, sizeof r->rule);
-    r->kind = x->kind;
-    r->points = sign * x->points;
-    r->discount_minor = sign * x->discount_minor;
+    w->gave[w->n_gave++] = (sim_gave){slot, x->points, earn_rule};
+}
+
+/* Takes a returned line's share back from the rules that gave it: its
+ * discount from the rule (or tier) that discounted it; its points
+ * (`taken`, the ledger's claw-back of the line) from the rules that gave
+ * the purchase points, each in proportion to what it gave this line: an
+ * earn rule its points spread over its own lines by what they paid, a
+ * receipt's rule (a tier's multiplier, a bonus, the script) its points
+ * spread over every line by what it paid. Integer shares; what rounding
+ * leaves goes to the largest giver, so the rules' points add up to the
+ * points issued net of returns. */
+static void rule_take_back(worker *w, const sim_purchase *p, const kp_purchase_record *rec,
+                           size_t k, int64_t taken, int64_t discount)
+{
+    const kp_line_result *lr = &rec->lines[k].result;
+    int16_t src = lr->discount_rule;
+    if (discount && src >= 0) {
+        size_t slot = SIZE_MAX;
+        if ((size_t)src < w->p->n_rules)
+            slot = rule_slot(w, w->p->rules[src].id, w->p->rules[src].kind);
+        else if (p->tier_index >= 0 && (size_t)p->tier_index < w->p->n_tiers)
+            slot = rule_slot(w, w->p->tiers[p->tier_index].name, KP_RULE_TIER);
+        if (slot != SIZE_MAX) {
+            w->rules[slot].discount_minor -= discount;
+            w->rules[slot].discount_returned_minor += discount;
+        }
+    }
+    if (taken == 0 || p->n_gave == 0) return;
+    enum { SCALE = 1000000 };
+    static _Thread_local __int128 weight[KP_EXPLAIN_MAX];
+    __int128 total = 0;
+    int64_t paid_all = 0;
+    for (size_t i = 0; i < rec->n_lines; i++) paid_all += rec->lines[i].result.paid_minor;
+    size_t n = p->n_gave < KP_EXPLAIN_MAX ? p->n_gave : KP_EXPLAIN_MAX, big = 0;
+    for (size_t g = 0; g < n; g++) {
+        const sim_gave *x = &w->gave[p->gave0 + g];
+        int64_t base = paid_all;
+        weight[g] = 0;
+        if (x->earn_rule >= 0) {
+            if (lr->earn_rule != x->earn_rule) continue;
+            base = 0;
+            for (size_t i = 0; i < rec->n_lines; i++)
+                if (rec->lines[i].result.earn_rule == x->earn_rule)
+                    base += rec->lines[i].result.paid_minor;
+        }
+        if (base > 0) weight[g] = (__int128)x->points * lr->paid_minor * SCALE / base;
+        total += weight[g];
+        if ((weight[g] < 0 ? -weight[g] : weight[g]) >
+            (weight[big] < 0 ? -weight[big] : weight[big]))
+            big = g;
+    }
+    int64_t left = taken;
+    for (size_t g = 0; g < n && total != 0; g++) {
+        int64_t share = (int64_t)((__int128)taken * weight[g] / total);
+        size_t slot = w->gave[p->gave0 + g].rule;
+        w->rules[slot].points -= share;
+        w->rules[slot].points_returned += share;
+        left -= share;
+    }
+    size_t slot = w->gave[p->gave0 + big].rule;
+    w->rules[slot].points -= left;
+    w->rules[slot].points_returned += left;
 }
 
 static int lot_cmp(const kp_lot *a, const kp_lot *b)
@@ -819,7 +911,7 @@ static void card_start(worker *w, uint32_t card)
     a->id = card;
     a->n_lots = 0;
     a->registered = true;
-    w->n_lots = w->n_purs = w->n_plines = w->n_takes = 0;
+    w->n_lots = w->n_purs = w->n_plines = w->n_takes = w->n_gave = 0;
     w->year = 0;
     w->year_spend = 0;
     w->n_spends = w->spend_lo = 0;
@@ -966,6 +1058,8 @@ static void do_purchase(worker *w, const sim_rec *r)
     p->burned = q->burned;
     p->points_minor = q->points_minor;
     p->not_joined = !q->joined;
+    p->tier_index = q->tier_index;
+    p->gave0 = w->n_gave;
     for (size_t i = 0; i < r->n_lines; i++)
         w->plines[w->n_plines++] = (sim_pline){r->line0 + i, q->lines[i], 0};
     memcpy(w->takes + w->n_takes, q->takes, q->n_takes * sizeof *q->takes);
@@ -975,7 +1069,9 @@ static void do_purchase(worker *w, const sim_rec *r)
     m->burnt_minor += q->points_minor;
     m->issued += q->earned;
     m->burnt += q->burned;
-    for (size_t i = 0; i < q->n_explain; i++) rule_add(w, &q->explain[i], 1);
+    for (size_t i = 0; i < q->n_explain; i++) rule_gave(w, q, &q->explain[i]);
+    p = &w->purs[w->n_purs - 1];
+    p->n_gave = w->n_gave - p->gave0;
     spend_add(w, r->at, q->amount_minor);
     plan_apply(w, &sc->plan, r->at);
 }
@@ -1039,8 +1135,10 @@ static void do_return(worker *w, const sim_rec *r)
         size_t k = res->lines[i].index;
         points_minor += res->lines[i].points_minor;
         const kp_op_line *ol = &rec->lines[k];
-        discount += (int64_t)((__int128)ol->result.discount_minor * res->lines[i].qty /
+        int64_t d = (int64_t)((__int128)ol->result.discount_minor * res->lines[i].qty /
                               (ol->line.qty ? ol->line.qty : 1));
+        discount += d;
+        rule_take_back(w, p, rec, k, res->lines[i].earned_reversed, d);
     }
     for (size_t i = 0; i < p->n_lines; i++)
         w->plines[p->pline0 + i].returned_qty = rec->lines[i].returned_qty;
@@ -1104,10 +1202,14 @@ static int order_cmp(const void *pa, const void *pb)
     return a < b ? -1 : a > b;
 }
 
+/* Sort key of the rules: their cost in money (points at sort_mpp each, plus
+ * discounts), most first. */
+static int64_t sort_mpp;
 static int rule_cmp(const void *pa, const void *pb)
 {
     const kp_sim_rule *a = pa, *b = pb;
-    int64_t ca = a->points + a->discount_minor, cb = b->points + b->discount_minor;
+    int64_t ca = a->points * sort_mpp + a->discount_minor,
+            cb = b->points * sort_mpp + b->discount_minor;
     if (ca != cb) return ca > cb ? -1 : 1;
     int c = strcmp(a->rule, b->rule);
     return c ? c : (a->kind > b->kind) - (a->kind < b->kind);
@@ -1252,6 +1354,8 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
             } else {
                 out->rules[k].points += w->rules[i].points;
                 out->rules[k].discount_minor += w->rules[i].discount_minor;
+                out->rules[k].points_returned += w->rules[i].points_returned;
+                out->rules[k].discount_returned_minor += w->rules[i].discount_returned_minor;
             }
         }
     }
@@ -1268,7 +1372,10 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
             month_add(tot, a);
         }
         tot->liability = liability;
+        pthread_mutex_lock(&sort_lock);
+        sort_mpp = program->minor_per_point;
         if (out->n_rules) qsort(out->rules, out->n_rules, sizeof *out->rules, rule_cmp);
+        pthread_mutex_unlock(&sort_lock);
     }
     for (int t = 0; t < nt && ws; t++) {
         free(ws[t].months);
@@ -1278,6 +1385,7 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         free(ws[t].plines);
         free(ws[t].takes);
         free(ws[t].spends);
+        free(ws[t].gave);
         kp_scratch_free(ws[t].sc);
     }
     free(ws);
@@ -1347,6 +1455,8 @@ static void result_json(kp_buf *b, const kp_sim_result *r)
         kp_buf_json_kv_i64(b, "points", x->points, true);
         kp_buf_json_kv_i64(b, "points_minor", x->points * r->minor_per_point, true);
         kp_buf_json_kv_i64(b, "discount_minor", x->discount_minor, true);
+        kp_buf_json_kv_i64(b, "points_returned", x->points_returned, true);
+        kp_buf_json_kv_i64(b, "discount_returned_minor", x->discount_returned_minor, true);
         kp_buf_puts(b, "}");
     }
     kp_buf_printf(b, "],\"tier_changes\":%lld,\"tiers\":[", (long long)r->tier_changes);
@@ -1425,12 +1535,15 @@ static void result_text(FILE *f, const char *title, const kp_sim_result *r)
             fprintf(f, " %s %lld", i ? r->tier_names[i - 1] : "none", (long long)r->tier_cards[i]);
         fprintf(f, "\n");
     }
-    if (r->n_rules) fprintf(f, "rules by cost:\n");
+    if (r->n_rules) fprintf(f, "rules by cost, net of returns (taken back by returns):\n");
     for (size_t i = 0; i < r->n_rules && i < 10; i++) {
-        char disc[32];
-        money(disc, sizeof disc, r->rules[i].discount_minor);
-        fprintf(f, "  %-40s %-22s %12lld points %14s discount\n", r->rules[i].rule,
-                kp_rule_kind_name(r->rules[i].kind), (long long)r->rules[i].points, disc);
+        const kp_sim_rule *x = &r->rules[i];
+        char disc[32], disc_back[32];
+        money(disc, sizeof disc, x->discount_minor);
+        money(disc_back, sizeof disc_back, x->discount_returned_minor);
+        fprintf(f, "  %-40s %-22s %12lld points (%lld) %14s discount (%s)\n", x->rule,
+                kp_rule_kind_name(x->kind), (long long)x->points, (long long)x->points_returned,
+                disc, disc_back);
     }
 }
 

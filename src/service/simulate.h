@@ -68,11 +68,16 @@ typedef struct kp_sim_month {
     int64_t liability; /* points outstanding at the month's end */
 } kp_sim_month;
 
+/* What one rule gave, net of returns: a return takes a line's points back
+ * from the rules that gave them (each its share) and its discount from the
+ * rule that gave it. */
 typedef struct kp_sim_rule {
     char rule[48];
     kp_rule_kind kind;
-    int64_t points;         /* earned by it */
-    int64_t discount_minor; /* given by it */
+    int64_t points;                  /* earned by it, less taken back */
+    int64_t discount_minor;          /* given by it, less taken back */
+    int64_t points_returned;         /* taken back by returns */
+    int64_t discount_returned_minor; /* taken back by returns */
 } kp_sim_rule;
 
 typedef struct kp_sim_result {
@@ -90,7 +95,7 @@ typedef struct kp_sim_result {
     size_t n_months;
     kp_sim_month *months;
     size_t n_rules;
-    kp_sim_rule *rules; /* by points + discount, most first */
+    kp_sim_rule *rules; /* by points + discount (net of returns), most first */
     kp_sim_month total; /* liability: at the end */
 } kp_sim_result;
 

@@ -103,7 +103,9 @@ static void test_by_hand(void **state)
     assert_int_equal(r.total.liability, 10);
     assert_int_equal(r.n_rules, 1);
     assert_string_equal(r.rules[0].rule, "earn-10");
-    assert_int_equal(r.rules[0].points, 175); /* earned at purchases, before returns */
+    /* 175 earned at purchases, less r3's 20 taken back by its return */
+    assert_int_equal(r.rules[0].points, 155);
+    assert_int_equal(r.rules[0].points_returned, 20);
     /* No redemption: nothing burnt, 100 + 50 + 20 + 10 earned. */
     kp_sim_result r0;
     o.redemption_bp = 0;
@@ -180,6 +182,65 @@ static void test_tiers_by_hand(void **state)
         kp_sim_history_free(h);
         free(p);
     }
+}
+
+/* Labor earns 5 %, parts 10 % and have 10 % off, a first purchase earns at
+ * least 300 points. */
+static const char rules_json[] =
+    "{\"name\":\"sim\",\"currency\":\"RUB\",\"minor_per_point\":100,\"rounding\":\"down\","
+    "\"utc_offset\":\"+00:00\",\"point_kinds\":[{\"name\":\"regular\"}],"
+    "\"earn\":{\"point_kind\":\"regular\"},"
+    "\"rules\":[{\"id\":\"labor\",\"kind\":\"earn_percent\",\"category\":\"labor\",\"percent\":5},"
+    "{\"id\":\"parts\",\"kind\":\"earn_percent\",\"category\":\"parts\",\"percent\":10},"
+    "{\"id\":\"parts-off\",\"kind\":\"discount_fixed\",\"category\":\"parts\",\"percent\":10},"
+    "{\"id\":\"first\",\"kind\":\"first_purchase_min\",\"points\":300}]}";
+
+static const char rules_csv[] = "at,store,receipt,card,kind,sku,category,amount,qty\n"
+                                "2026-01-10 10:00,s1,r1,A,,work,labor,1000.00,1\n"
+                                "2026-01-10 10:00,s1,r1,A,,pad,parts,2000.00,2\n"
+                                "2026-01-12 10:00,s1,r1,A,return,pad,parts,1000.00,1\n";
+
+/* By hand: r1's parts get 200.00 off; paid: labor 1000.00, parts 1800.00.
+ * labor earns 50, parts 180; "first" adds 70 to reach 300, spread by what
+ * the lines paid: labor 25, parts 45. Lines: labor 75, parts 225.
+ * The return of one pad of two: the ledger takes back 225 / 2 = 112 points
+ * and 100.00 of discount. The parts line got 180 from "parts" and
+ * 70 x 1800 / 2800 = 45 from "first": 112 x 180 / 225 = 89 (89.6) and
+ * 112 x 45 / 225 = 22 (22.4), the 1 left to the larger, "parts": 90.
+ * Net: parts 180 - 90 = 90, first 70 - 22 = 48, labor 50 (untouched),
+ * parts-off 200.00 - 100.00 = 100.00; 188 points = 300 - 112 issued. */
+static void test_rules_net_of_returns(void **state)
+{
+    (void)state;
+    kp_program *p = program_of(rules_json);
+    kp_sim_history *h = history_of(rules_csv, p);
+    kp_sim_opts o = {.redemption_bp = 0, .threads = 1};
+    kp_sim_result r;
+    kp_error e = {0};
+    assert_int_equal(kp_sim_run(h, p, &o, &r, &e), KP_OK);
+    assert_int_equal(r.skipped, 0);
+    assert_int_equal(r.total.issued, 188);
+    assert_int_equal(r.n_rules, 4);
+    static const struct {
+        const char *rule;
+        int64_t points, returned, discount, discount_returned;
+    } want[] = {{"parts-off", 0, 0, 10000, 10000},
+                {"parts", 90, 90, 0, 0},
+                {"labor", 50, 0, 0, 0},
+                {"first", 48, 22, 0, 0}};
+    int64_t sum = 0;
+    for (size_t i = 0; i < 4; i++) { /* costliest first: 100.00 off, then by points */
+        assert_string_equal(r.rules[i].rule, want[i].rule);
+        assert_int_equal(r.rules[i].points, want[i].points);
+        assert_int_equal(r.rules[i].points_returned, want[i].returned);
+        assert_int_equal(r.rules[i].discount_minor, want[i].discount);
+        assert_int_equal(r.rules[i].discount_returned_minor, want[i].discount_returned);
+        sum += r.rules[i].points;
+    }
+    assert_int_equal(sum, r.total.issued);
+    kp_sim_result_free(&r);
+    kp_sim_history_free(h);
+    free(p);
 }
 
 static void test_csv_errors(void **state)
@@ -432,6 +493,10 @@ static void reproduce(const char *json, bool tiered)
         assert_int_equal(r.total.burnt, burnt);
         assert_int_equal(r.total.expired, expired);
         assert_int_equal(r.total.liability, issued - burnt - expired);
+        /* the rules' points, net of returns, are the points issued */
+        int64_t sum = 0;
+        for (size_t k = 0; k < r.n_rules; k++) sum += r.rules[k].points;
+        assert_int_equal(sum, issued);
         /* the ledger reviews every account, so its changes are the cards' */
         assert_int_equal(r.tier_changes, tiered ? tier_changes : 0);
         kp_sim_result_free(&r);
@@ -482,6 +547,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_by_hand),
         cmocka_unit_test(test_tiers_by_hand),
+        cmocka_unit_test(test_rules_net_of_returns),
         cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_threads_same),
         cmocka_unit_test(test_reproduces_ledger),

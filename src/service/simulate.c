@@ -53,8 +53,16 @@ typedef struct interner {
     size_t n_slots;
 } interner;
 
+/* What the history knows of a card beyond its receipts (kp_sim_history_card). */
+typedef struct sim_card {
+    uint8_t birth_month, birth_day; /* 0 = unknown */
+    kp_time joined_at;              /* 0 = unknown */
+} sim_card;
+
 struct kp_sim_history {
     interner str;
+    sim_card *cards; /* by interned id, n_cards of them (the rest unknown) */
+    size_t n_cards, cap_cards;
     sim_rec *recs;
     size_t n_recs, cap_recs;
     sim_line *lines;
@@ -140,6 +148,7 @@ void kp_sim_history_free(kp_sim_history *h)
     free(h->str.chars);
     free(h->str.offs);
     free(h->str.slots);
+    free(h->cards);
     free(h->recs);
     free(h->lines);
     free(h);
@@ -205,6 +214,25 @@ kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, cons
 {
     return history_add(h, at, store, receipt_key(store, receipt), card, is_return, lines, n, burn,
                        e);
+}
+
+kp_err kp_sim_history_card(kp_sim_history *h, const char *card, int birth_month, int birth_day,
+                           kp_time joined_at, kp_error *e)
+{
+    if (!card[0]) return KP_OK;
+    if (birth_month < 0 || birth_month > 12 || birth_day < 0 || birth_day > 31 ||
+        (birth_month == 0) != (birth_day == 0))
+        return kp_error_set(e, KP_ERR_INVALID, "birthday", "month 1..12 and day 1..31, or none");
+    uint32_t id = intern(&h->str, card);
+    if (!id) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory reading the history");
+    if (id >= h->n_cards) {
+        if (!grow((void **)&h->cards, &h->cap_cards, (size_t)id + 1, sizeof *h->cards))
+            return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory reading the history");
+        memset(h->cards + h->n_cards, 0, ((size_t)id + 1 - h->n_cards) * sizeof *h->cards);
+        h->n_cards = (size_t)id + 1;
+    }
+    h->cards[id] = (sim_card){(uint8_t)birth_month, (uint8_t)birth_day, joined_at};
+    return KP_OK;
 }
 
 /* ---- the sales CSV */
@@ -475,6 +503,12 @@ typedef struct db_load {
     int64_t *ids;
     uint32_t *idx;
     size_t n_slots, n_used;
+    /* (account, card's interned id) of the ledger's purchases */
+    struct db_member {
+        int64_t account;
+        uint32_t card;
+    } *members;
+    size_t n_members, cap_members;
     kp_err err;
     kp_error *e;
 } db_load;
@@ -534,6 +568,13 @@ static bool db_op(void *ctx, const kp_op_row *row)
                                     d->lines, d->rec.n_lines, row->burned, d->e);
         if (d->err == KP_OK && !ids_put(d, row->id, at))
             d->err = kp_error_set(d->e, KP_ERR_NOMEM, "", "out of memory reading the history");
+        if (d->err == KP_OK && h->recs[at].card) {
+            if (!grow((void **)&d->members, &d->cap_members, d->n_members + 1,
+                      sizeof *d->members))
+                d->err = kp_error_set(d->e, KP_ERR_NOMEM, "", "out of memory reading the history");
+            else
+                d->members[d->n_members++] = (struct db_member){row->account_id, h->recs[at].card};
+        }
         return d->err == KP_OK;
     }
     /* A return: its lines (sku, qty) are in its stored answer. */
@@ -581,7 +622,88 @@ static bool db_sale(void *ctx, const kp_sale *sale)
     return d->err == KP_OK;
 }
 
-kp_err kp_sim_history_db(kp_sim_history *h, kp_store *st, kp_time from, kp_time to, kp_error *e)
+static int member_cmp(const void *pa, const void *pb)
+{
+    const struct db_member *a = pa, *b = pb;
+    if (a->account != b->account) return a->account < b->account ? -1 : 1;
+    return (a->card > b->card) - (a->card < b->card);
+}
+
+/* Sets what `set` says of every card of `account` (the members, sorted). */
+static kp_err members_set(kp_sim_history *h, const db_load *d, int64_t account, int month,
+                          int day, kp_time joined_at, kp_error *e)
+{
+    size_t lo = 0, hi = d->n_members;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->members[mid].account < account)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < d->n_members && d->members[i].account == account; i++) {
+        uint32_t c = d->members[i].card;
+        sim_card now = c < h->n_cards ? h->cards[c] : (sim_card){0, 0, 0};
+        if (month) {
+            now.birth_month = (uint8_t)month;
+            now.birth_day = (uint8_t)day;
+        }
+        if (joined_at) now.joined_at = joined_at;
+        kp_err err = kp_sim_history_card(h, str_of(&h->str, c), now.birth_month, now.birth_day,
+                                         now.joined_at, e);
+        if (err) return err;
+    }
+    return KP_OK;
+}
+
+/* The ledger's members' birthdays (through `birthdays`, which holds the
+ * key to the sealed dates) and the creation of their accounts: every
+ * month-day of the year asked once, a page at a time. */
+static kp_err members_load(kp_sim_history *h, db_load *d, kp_store *st,
+                           const kp_birthday_finder *birthdays, kp_error *e)
+{
+    if (d->n_members == 0) return KP_OK;
+    qsort(d->members, d->n_members, sizeof *d->members, member_cmp);
+    size_t out = 0;
+    for (size_t i = 0; i < d->n_members; i++)
+        if (out == 0 || member_cmp(&d->members[out - 1], &d->members[i]) != 0)
+            d->members[out++] = d->members[i];
+    d->n_members = out;
+    static const int days_in[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    enum { PAGE = 256 };
+    int64_t ids[PAGE];
+    kp_time created[PAGE];
+    kp_err err = KP_OK;
+    for (int m = 1; m <= 12 && !err; m++)
+        for (int day = 1; day <= days_in[m - 1] && !err; day++) {
+            int64_t after = 0;
+            for (;;) {
+                size_t n = 0;
+                if ((err = st->ops->triggers->accounts_created_on(st, m, day, 0, INT64_MAX, after,
+                                                                  ids, created, PAGE, &n)))
+                    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+                for (size_t i = 0; i < n && !err; i++)
+                    err = members_set(h, d, ids[i], 0, 0, created[i] ? created[i] : 1, e);
+                if (err || n < PAGE) break;
+                after = ids[n - 1];
+            }
+            after = 0;
+            while (!err && birthdays && birthdays->find) {
+                size_t n = 0;
+                if ((err = birthdays->find(birthdays->ctx, st, m, day, after, ids, PAGE, &n)))
+                    return kp_error_set(e, err, "", "storage failed reading birthdays: %s",
+                                        st->last_error);
+                for (size_t i = 0; i < n && !err; i++)
+                    err = members_set(h, d, ids[i], m, day, 0, e);
+                if (err || n < PAGE) break;
+                after = ids[n - 1];
+            }
+        }
+    return err;
+}
+
+kp_err kp_sim_history_db(kp_sim_history *h, kp_store *st, kp_time from, kp_time to,
+                         const kp_birthday_finder *birthdays, kp_error *e)
 {
     db_load *d = calloc(1, sizeof *d);
     if (!d) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -599,6 +721,8 @@ kp_err kp_sim_history_db(kp_sim_history *h, kp_store *st, kp_time from, kp_time 
         else
             kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     }
+    if (err == KP_OK) err = members_load(h, d, st, birthdays, e);
+    free(d->members);
     free(d->ids);
     free(d->idx);
     free(d);
@@ -669,6 +793,14 @@ typedef struct worker {
     kp_time review_first; /* the first review of the period; KP_TIME_NEVER = none */
     kp_time review_due;   /* the card's next review */
     int tier;             /* the card's tier, index in the program, -1 = none */
+    /* the scheduler's grants (birthday, tenure): days after grants_after are
+     * due; the once-keys the card used */
+    bool grants_birthday, grants_tenure; /* the program has grant rules on them */
+    kp_time grants_from;                 /* the day before the period's first */
+    kp_time grants_after;
+    sim_card card_info; /* joined_at: the first receipt when not known */
+    char (*keys)[KP_GRANT_KEY_MAX];
+    size_t n_keys, cap_keys;
     /* counts */
     kp_sim_month *months;
     size_t n_months;
@@ -678,6 +810,7 @@ typedef struct worker {
     int64_t receipts, cards, skipped;
     int64_t tier_changes;
     int64_t tier_cards[KP_TIERS_MAX + 1]; /* cards per tier at the end; [0] = none */
+    int64_t birthday_grants, tenure_grants, cards_without_birthday, cards_joined_unknown;
     bool nomem;
     atomic_llong *done;
     atomic_int *finished;
@@ -904,8 +1037,17 @@ static void expire_until(worker *w, kp_time t)
     }
 }
 
-static void card_start(worker *w, uint32_t card)
+static void card_start(worker *w, uint32_t card, kp_time first_at)
 {
+    const kp_sim_history *h = w->h;
+    w->card_info = card < h->n_cards ? h->cards[card] : (sim_card){0, 0, 0};
+    if (w->grants_birthday && !w->card_info.birth_month) w->cards_without_birthday++;
+    if (!w->card_info.joined_at) {
+        w->card_info.joined_at = first_at;
+        if (w->grants_tenure) w->cards_joined_unknown++;
+    }
+    w->grants_after = w->grants_from;
+    w->n_keys = 0;
     kp_account *a = &w->sc->account;
     memset(a, 0, offsetof(kp_account, lots));
     a->id = card;
@@ -965,11 +1107,107 @@ static void reviews_until(worker *w, kp_time t)
     }
 }
 
+static bool leap_year(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* The start of (month, day) in year y of the program's calendar; 29
+ * February is 28 February in other years, as the scheduler's daily jobs
+ * take it. */
+static kp_time grant_day(const kp_program *p, int y, int month, int day)
+{
+    if (month == 2 && day == 29 && !leap_year(y)) day = 28;
+    return kp_program_date_start(p, y, month, day);
+}
+
+static bool key_used(const worker *w, const char *key)
+{
+    for (size_t i = 0; i < w->n_keys; i++)
+        if (strcmp(w->keys[i], key) == 0) return true;
+    return false;
+}
+
+/* Gives the card the program's grant rules on `on` ("birthday", "tenure")
+ * for day `day`, as the scheduler's daily job does (service_tick.c): the
+ * rule's points, once-keys and lot from kp_grant_prepare, the keys checked
+ * against those the card used, the ledger's planning of the move. */
+static void grant(worker *w, const char *on, kp_time day, int64_t years)
+{
+    const kp_program *p = w->p;
+    kp_scratch *sc = w->sc;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_GRANT || strcmp(rule->on, on) != 0) continue;
+        kp_grant_ctx g = {
+            .card = "", .store = "", .event_id = "", .token = "", .years = years, .at = day};
+        kp_grant_plan gp;
+        char why[192];
+        if (!kp_grant_prepare(p, rule, sc->account.id, &g, &gp, why, sizeof why) || gp.overflow)
+            continue;
+        bool used = false;
+        for (size_t k = 0; k < gp.n_keys && !used; k++) used = key_used(w, gp.keys[k]);
+        if (used) continue;
+        kp_error e;
+        if (kp_ledger_plan_move(&sc->account, KP_OP_GRANT, KP_SYS_ISSUED, gp.amount, &gp.lot, day,
+                                &sc->plan, &e) ||
+            kp_ledger_plan_check(&sc->plan, NULL)) {
+            w->skipped++;
+            continue;
+        }
+        if (!grow((void **)&w->keys, &w->cap_keys, w->n_keys + gp.n_keys, sizeof *w->keys)) {
+            w->nomem = true;
+            return;
+        }
+        for (size_t k = 0; k < gp.n_keys; k++) memcpy(w->keys[w->n_keys++], gp.keys[k], sizeof *w->keys);
+        plan_apply(w, &sc->plan, day);
+        month_of(w, day)->issued += gp.amount;
+        size_t slot = rule_slot(w, rule->id, rule->kind);
+        if (slot != SIZE_MAX) w->rules[slot].points += gp.amount;
+        if (strcmp(on, "birthday") == 0)
+            w->birthday_grants++;
+        else
+            w->tenure_grants++;
+    }
+}
+
+/* Runs the card's birthday and tenure grants of the days after
+ * w->grants_after up to `t`, as a scheduler's tick at `t` does: every
+ * birthday day, then every anniversary (full years since joining, the
+ * account created before that day). A birthday only when the history knows
+ * it, and only once the card had joined by the end of that day. */
+static void grants_until(worker *w, kp_time t)
+{
+    if ((!w->grants_birthday && !w->grants_tenure) || t <= w->grants_after) return;
+    const kp_program *p = w->p;
+    const sim_card *c = &w->card_info;
+    int y0, y1, m, d;
+    kp_program_date(p, w->grants_after + 1, &y0, &m, &d);
+    kp_program_date(p, t, &y1, &m, &d);
+    if (w->grants_birthday && c->birth_month)
+        for (int y = y0; y <= y1; y++) {
+            kp_time day = grant_day(p, y, c->birth_month, c->birth_day);
+            if (day > w->grants_after && day <= t && c->joined_at < day + KP_DAY_SECONDS)
+                grant(w, "birthday", day, 0);
+        }
+    if (w->grants_tenure) {
+        int cy, cm, cd;
+        kp_program_date(p, c->joined_at, &cy, &cm, &cd);
+        for (int y = y0; y <= y1; y++) {
+            kp_time day = grant_day(p, y, cm, cd);
+            if (day > w->grants_after && day <= t && c->joined_at < day)
+                grant(w, "tenure", day, y - cy);
+        }
+    }
+    w->grants_after = t;
+}
+
 /* The card's replay is over at `end`: what expires by then expires, the
- * reviews due by then run, and its tier is counted. */
+ * grants and reviews due by then run, and its tier is counted. */
 static void card_end(worker *w, kp_time end)
 {
     expire_until(w, end);
+    grants_until(w, end);
     reviews_until(w, end);
     w->tier_cards[w->tier + 1]++;
 }
@@ -1164,7 +1402,7 @@ static void *worker_run(void *arg)
         if (r->card != card) {
             if (card) card_end(w, end);
             card = r->card;
-            if (card) card_start(w, card);
+            if (card) card_start(w, card, r->at);
         }
         w->receipts++;
         if (!card) {
@@ -1174,6 +1412,7 @@ static void *worker_run(void *arg)
             if (!r->is_return) m->receipts_nocard++;
         } else {
             expire_until(w, r->at);
+            grants_until(w, r->at);
             reviews_until(w, r->at);
             if (r->is_return)
                 do_return(w, r);
@@ -1293,6 +1532,17 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         w->done = &done;
         w->finished = &finished;
         w->month0 = month0;
+        for (size_t k = 0; k < program->n_rules; k++) {
+            const kp_rule *rule = &program->rules[k];
+            if (rule->kind != KP_RULE_GRANT) continue;
+            if (strcmp(rule->on, "birthday") == 0) w->grants_birthday = true;
+            if (strcmp(rule->on, "tenure") == 0) w->grants_tenure = true;
+        }
+        {
+            int fy, fm, fd;
+            kp_program_date(program, lo_t, &fy, &fm, &fd);
+            w->grants_from = kp_program_date_start(program, fy, fm, fd) - 1;
+        }
         w->review_first = program->n_tiers > 0 && program->tier_review_months > 0 && n > 0
                               ? kp_tier_review_at_or_before(program, lo_t)
                               : KP_TIME_NEVER;
@@ -1334,6 +1584,10 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         out->cards += w->cards;
         out->skipped += w->skipped;
         out->tier_changes += w->tier_changes;
+        out->birthday_grants += w->birthday_grants;
+        out->tenure_grants += w->tenure_grants;
+        out->cards_without_birthday += w->cards_without_birthday;
+        out->cards_joined_unknown += w->cards_joined_unknown;
         for (size_t k = 0; k <= KP_TIERS_MAX; k++) out->tier_cards[k] += w->tier_cards[k];
         for (size_t i = 0; i < n_months; i++) month_add(&out->months[i], &w->months[i]);
         for (size_t i = 0; i < w->n_rules && !err; i++) {
@@ -1386,6 +1640,7 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         free(ws[t].takes);
         free(ws[t].spends);
         free(ws[t].gave);
+        free(ws[t].keys);
         kp_scratch_free(ws[t].sc);
     }
     free(ws);
@@ -1440,6 +1695,11 @@ static void result_json(kp_buf *b, const kp_sim_result *r)
     kp_buf_printf(b, "{\"receipts\":%lld,\"cards\":%lld,\"skipped\":%lld,\"minor_per_point\":%lld,",
                   (long long)r->receipts, (long long)r->cards, (long long)r->skipped,
                   (long long)r->minor_per_point);
+    kp_buf_printf(b,
+                  "\"birthday_grants\":%lld,\"tenure_grants\":%lld,\"cards_without_birthday\":%lld,"
+                  "\"cards_joined_unknown\":%lld,",
+                  (long long)r->birthday_grants, (long long)r->tenure_grants,
+                  (long long)r->cards_without_birthday, (long long)r->cards_joined_unknown);
     kp_buf_puts(b, "\"months\":[");
     for (size_t i = 0; i < r->n_months; i++) {
         if (i) kp_buf_puts(b, ",");
@@ -1521,6 +1781,16 @@ static void result_text(FILE *f, const char *title, const kp_sim_result *r)
             (long long)r->cards, r->skipped ? "" : "");
     if (r->skipped)
         fprintf(f, "  %lld receipts refused by the engine or the ledger\n", (long long)r->skipped);
+    if (r->birthday_grants || r->cards_without_birthday)
+        fprintf(f,
+                "  birthday grants: %lld; %lld cards have no known birthday and got none "
+                "(only members from the ledger have one; imported cards and a CSV have none)\n",
+                (long long)r->birthday_grants, (long long)r->cards_without_birthday);
+    if (r->tenure_grants || r->cards_joined_unknown)
+        fprintf(f,
+                "  tenure grants: %lld; %lld cards without a known joining date count their "
+                "years from their first receipt in the history\n",
+                (long long)r->tenure_grants, (long long)r->cards_joined_unknown);
     fprintf(f, "%-8s %14s %12s %12s %12s %10s %14s %12s %8s %8s\n", "month", "revenue", "discounts",
             "issued", "burnt", "expired", "liability", "paid_pts", "cost", "margin");
     for (size_t i = 0; i < r->n_months; i++) {

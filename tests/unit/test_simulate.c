@@ -243,6 +243,56 @@ static void test_rules_net_of_returns(void **state)
     free(p);
 }
 
+/* Earn 10 %, 500 points on the birthday, 100 a year of tenure. */
+static const char grant_rules_json[] =
+    "{\"name\":\"sim\",\"currency\":\"RUB\",\"minor_per_point\":100,\"rounding\":\"down\","
+    "\"utc_offset\":\"+00:00\",\"point_kinds\":[{\"name\":\"regular\"}],"
+    "\"earn\":{\"point_kind\":\"regular\"},"
+    "\"rules\":[{\"id\":\"earn-10\",\"kind\":\"earn_percent\",\"percent\":10},"
+    "{\"id\":\"bday\",\"kind\":\"grant\",\"on\":\"birthday\",\"points\":500},"
+    "{\"id\":\"tenure\",\"kind\":\"grant\",\"on\":\"tenure\",\"points\":100,\"per_year\":true}]}";
+
+static const char grant_csv[] = "at,store,receipt,card,kind,sku,category,amount,qty\n"
+                                "2026-01-05 10:00,s1,r1,B,,x,c,100.00,1\n"
+                                "2026-01-10 10:00,s1,r2,A,,x,c,100.00,1\n"
+                                "2027-01-20 10:00,s1,r3,B,,x,c,100.00,1\n"
+                                "2027-02-01 10:00,s1,r4,A,,x,c,100.00,1\n";
+
+/* By hand: the CSV knows no birthday nor joining; A's birthday (20
+ * January) is told, B's is not. Both count tenure from their first receipt.
+ *  A: earns 10 + 10; birthdays 2026-01-20 and 2027-01-20: 2 x 500; first
+ *     anniversary 2027-01-10: 100.
+ *  B: earns 10 + 10; no birthday; first anniversary 2027-01-05: 100.
+ *  Issued 1 240; January 2026: 10 + 500 + 10 = 520. */
+static void test_grants_by_hand(void **state)
+{
+    (void)state;
+    kp_program *p = program_of(grant_rules_json);
+    kp_sim_history *h = history_of(grant_csv, p);
+    kp_error e = {0};
+    assert_int_equal(kp_sim_history_card(h, "A", 1, 20, 0, &e), KP_OK);
+    assert_int_equal(kp_sim_history_card(h, "C", 13, 1, 0, &e), KP_ERR_INVALID);
+    kp_sim_opts o = {.redemption_bp = 0, .threads = 2};
+    kp_sim_result r;
+    assert_int_equal(kp_sim_run(h, p, &o, &r, &e), KP_OK);
+    assert_int_equal(r.skipped, 0);
+    assert_int_equal(r.total.issued, 1240);
+    assert_int_equal(r.months[0].issued, 520);
+    assert_int_equal(r.birthday_grants, 2);
+    assert_int_equal(r.tenure_grants, 2);
+    assert_int_equal(r.cards_without_birthday, 1);
+    assert_int_equal(r.cards_joined_unknown, 2);
+    assert_int_equal(r.n_rules, 3);
+    assert_string_equal(r.rules[0].rule, "bday");
+    assert_int_equal(r.rules[0].points, 1000);
+    assert_string_equal(r.rules[1].rule, "tenure");
+    assert_int_equal(r.rules[1].points, 200);
+    assert_int_equal(r.rules[2].points, 40);
+    kp_sim_result_free(&r);
+    kp_sim_history_free(h);
+    free(p);
+}
+
 static void test_csv_errors(void **state)
 {
     (void)state;
@@ -354,9 +404,39 @@ static const char tiered_json[] =
     "{\"id\":\"parts\",\"kind\":\"earn_percent\",\"category\":\"parts\",\"percent\":12},"
     "{\"id\":\"cap\",\"kind\":\"burn_limit\",\"category\":\"labor\",\"percent\":30}]}";
 
+/* The same with the scheduler's grants: 500 points on the birthday, 100 a
+ * year of tenure on each anniversary. */
+static const char grants_json[] =
+    "{\"name\":\"sim grants\",\"currency\":\"RUB\",\"minor_per_point\":100,\"rounding\":\"down\","
+    "\"utc_offset\":\"+03:00\",\"point_kinds\":[{\"name\":\"regular\",\"ttl_days\":20}],"
+    "\"earn\":{\"point_kind\":\"regular\"},"
+    "\"rules\":[{\"id\":\"labor\",\"kind\":\"earn_percent\",\"category\":\"labor\",\"percent\":5},"
+    "{\"id\":\"parts\",\"kind\":\"earn_percent\",\"category\":\"parts\",\"percent\":12},"
+    "{\"id\":\"bday\",\"kind\":\"grant\",\"on\":\"birthday\",\"points\":500},"
+    "{\"id\":\"tenure\",\"kind\":\"grant\",\"on\":\"tenure\",\"points\":100,\"per_year\":true},"
+    "{\"id\":\"cap\",\"kind\":\"burn_limit\",\"category\":\"labor\",\"percent\":30}]}";
+
 enum { N_CARDS = 4 };
 static char cards[N_CARDS][KP_STR_MAX];
 static int n_cards;
+
+/* The customers' birthdays of the four cards (the third has none). */
+static const int birth[N_CARDS][2] = {{3, 15}, {5, 20}, {0, 0}, {7, 4}};
+static int64_t card_account[N_CARDS];
+
+static kp_err test_birthdays(void *ctx, kp_store *st, int month, int day, int64_t after,
+                             int64_t *ids, size_t limit, size_t *n)
+{
+    (void)ctx;
+    (void)st;
+    *n = 0;
+    for (int64_t id = after + 1; id <= card_account[N_CARDS - 1] + 1; id++)
+        for (int c = 0; c < N_CARDS && *n < limit; c++)
+            if (card_account[c] == id && birth[c][0] == month && birth[c][1] == day)
+                ids[(*n)++] = id;
+    return KP_OK;
+}
+static const kp_birthday_finder finder = {test_birthdays, NULL};
 static void keep_card(void *ctx, const char *number)
 {
     (void)ctx;
@@ -376,8 +456,11 @@ static int64_t sys_sum(const char *loc, int account)
  * the test built it, and as read back from the database) must give the
  * ledger's totals. With tiers, the replay's tier changes must be the
  * ledger's too. */
-static void reproduce(const char *json, bool tiered)
+enum { TIERED = 1, GRANTS = 2 };
+
+static void reproduce(const char *json, unsigned flags)
 {
+    bool tiered = flags & TIERED, grants = flags & GRANTS;
     char loc[FIXTURE_LOCATION_MAX];
     fixture_location(loc, "simulate");
     kp_store *st;
@@ -387,10 +470,18 @@ static void reproduce(const char *json, bool tiered)
     n_cards = 0;
     assert_int_equal(st->ops->begin(st), KP_OK);
     assert_int_equal(kp_service_program_load(st, json, strlen(json), &v, &e), KP_OK);
-    assert_int_equal(kp_service_cards_issue(st, N_CARDS, 1000, keep_card, NULL, &e), KP_OK);
-    assert_int_equal(st->ops->commit(st), KP_OK);
     kp_program *p = malloc(sizeof *p);
     assert_int_equal(kp_service_program_get(st, 0, p, &e), KP_OK);
+    /* the accounts open 2025-04-10: their first anniversary is in the history */
+    kp_time joined = kp_program_date_start(p, 2025, 4, 10) + 36000;
+    assert_int_equal(kp_service_cards_issue(st, N_CARDS, joined, keep_card, NULL, &e), KP_OK);
+    assert_int_equal(st->ops->commit(st), KP_OK);
+    for (int c = 0; c < N_CARDS; c++) {
+        kp_card card;
+        assert_int_equal(st->ops->card_find(st, cards[c], &card), KP_OK);
+        card_account[c] = card.account_id;
+    }
+    kp_tick_opts tick_opts = {.birthdays = &finder};
     kp_scratch *sc = kp_scratch_new();
     kp_buf out;
     kp_buf_init(&out, 1 << 20);
@@ -406,7 +497,7 @@ static void reproduce(const char *json, bool tiered)
         kp_tick_report rep;
         memset(&rep, 0, sizeof rep);
         assert_int_equal(st->ops->begin(st), KP_OK);
-        assert_int_equal(kp_service_tick(st, p, NULL, t, 100000, sc, &rep, &e), KP_OK);
+        assert_int_equal(kp_service_tick(st, p, &tick_opts, t, 100000, sc, &rep, &e), KP_OK);
         assert_int_equal(st->ops->commit(st), KP_OK);
         const char *card = cards[lcg(&s) % N_CARDS];
         memset(req, 0, sizeof *req);
@@ -460,13 +551,22 @@ static void reproduce(const char *json, bool tiered)
     kp_tick_report rep;
     memset(&rep, 0, sizeof rep);
     assert_int_equal(st->ops->begin(st), KP_OK);
-    assert_int_equal(kp_service_tick(st, p, NULL, t, 100000, sc, &rep, &e), KP_OK);
+    assert_int_equal(kp_service_tick(st, p, &tick_opts, t, 100000, sc, &rep, &e), KP_OK);
     assert_int_equal(st->ops->commit(st), KP_OK);
+    /* what the history knows of the customers */
+    for (int c = 0; c < N_CARDS; c++)
+        assert_int_equal(kp_sim_history_card(h, cards[c], birth[c][0], birth[c][1], joined, &e),
+                         KP_OK);
 
     int64_t issued = -sys_sum(loc, KP_SYS_ISSUED), burnt = sys_sum(loc, KP_SYS_REDEEMED),
             expired = sys_sum(loc, KP_SYS_EXPIRED);
     assert_true(issued > 0 && burnt > 0 && expired > 0 && returned > 0);
     int64_t tier_changes = fixture_query_int64(loc, "SELECT count(*) FROM tier_changes");
+    int64_t granted = fixture_query_int64(loc, "SELECT count(*) FROM ops WHERE type = 6");
+    /* By hand: the history runs from 2026-03-01 into September, so 03-15,
+     * 05-20 and 07-04 are birthdays in it (the third card has none) and
+     * 04-10 is every card's first anniversary. */
+    assert_int_equal(granted, grants ? 3 + 4 : 0);
     if (tiered) {
         /* moved up and down */
         assert_true(tier_changes >= 4);
@@ -499,11 +599,15 @@ static void reproduce(const char *json, bool tiered)
         assert_int_equal(sum, issued);
         /* the ledger reviews every account, so its changes are the cards' */
         assert_int_equal(r.tier_changes, tiered ? tier_changes : 0);
+        assert_int_equal(r.birthday_grants, grants ? 3 : 0);
+        assert_int_equal(r.tenure_grants, grants ? 4 : 0);
+        assert_int_equal(r.cards_without_birthday, grants ? 1 : 0);
+        assert_int_equal(r.cards_joined_unknown, 0);
         kp_sim_result_free(&r);
     }
     /* The same history read back from the database's ledger. */
     kp_sim_history *hd = kp_sim_history_new();
-    assert_int_equal(kp_sim_history_db(hd, st, 0, 0, &e), KP_OK);
+    assert_int_equal(kp_sim_history_db(hd, st, 0, 0, &finder, &e), KP_OK);
     assert_int_equal(kp_sim_history_count(hd), kp_sim_history_count(h));
     for (int threads = 1; threads <= 2; threads++) {
         kp_sim_opts o = {.redemption_bp = -1, .threads = threads};
@@ -514,6 +618,8 @@ static void reproduce(const char *json, bool tiered)
         assert_int_equal(r.total.burnt, burnt);
         assert_int_equal(r.total.expired, expired);
         assert_int_equal(r.tier_changes, tiered ? tier_changes : 0);
+        assert_int_equal(r.birthday_grants + r.tenure_grants, granted);
+        assert_int_equal(r.cards_without_birthday, grants ? 1 : 0);
         kp_sim_result_free(&r);
     }
     kp_sim_history_free(hd);
@@ -530,7 +636,7 @@ static void reproduce(const char *json, bool tiered)
 static void test_reproduces_ledger(void **state)
 {
     (void)state;
-    reproduce(real_json, false);
+    reproduce(real_json, 0);
 }
 
 /* A tiered candidate identical to the running program: the replay moves
@@ -539,7 +645,17 @@ static void test_reproduces_ledger(void **state)
 static void test_reproduces_ledger_tiers(void **state)
 {
     (void)state;
-    reproduce(tiered_json, true);
+    reproduce(tiered_json, TIERED);
+}
+
+/* A candidate with birthday and tenure grants: the replay gives them on the
+ * days the scheduler did, from the customers' birthdays and the accounts'
+ * creation (the history built here is told them; the database's is read
+ * from the ledger and the birthday finder). */
+static void test_reproduces_ledger_grants(void **state)
+{
+    (void)state;
+    reproduce(grants_json, GRANTS);
 }
 
 int main(void)
@@ -548,10 +664,12 @@ int main(void)
         cmocka_unit_test(test_by_hand),
         cmocka_unit_test(test_tiers_by_hand),
         cmocka_unit_test(test_rules_net_of_returns),
+        cmocka_unit_test(test_grants_by_hand),
         cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_threads_same),
         cmocka_unit_test(test_reproduces_ledger),
         cmocka_unit_test(test_reproduces_ledger_tiers),
+        cmocka_unit_test(test_reproduces_ledger_grants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -798,6 +798,7 @@ typedef struct worker {
     bool grants_birthday, grants_tenure; /* the program has grant rules on them */
     kp_time grants_from;                 /* the day before the period's first */
     kp_time grants_after;
+    kp_time grants_next; /* no grant day before it (0 = not known yet) */
     sim_card card_info; /* joined_at: the first receipt when not known */
     char (*keys)[KP_GRANT_KEY_MAX];
     size_t n_keys, cap_keys;
@@ -1047,6 +1048,7 @@ static void card_start(worker *w, uint32_t card, kp_time first_at)
         if (w->grants_tenure) w->cards_joined_unknown++;
     }
     w->grants_after = w->grants_from;
+    w->grants_next = 0;
     w->n_keys = 0;
     kp_account *a = &w->sc->account;
     memset(a, 0, offsetof(kp_account, lots));
@@ -1179,6 +1181,10 @@ static void grant(worker *w, const char *on, kp_time day, int64_t years)
 static void grants_until(worker *w, kp_time t)
 {
     if ((!w->grants_birthday && !w->grants_tenure) || t <= w->grants_after) return;
+    if (t < w->grants_next) { /* most receipts: no grant day since the last one */
+        w->grants_after = t;
+        return;
+    }
     const kp_program *p = w->p;
     const sim_card *c = &w->card_info;
     int y0, y1, m, d;
@@ -1190,8 +1196,8 @@ static void grants_until(worker *w, kp_time t)
             if (day > w->grants_after && day <= t && c->joined_at < day + KP_DAY_SECONDS)
                 grant(w, "birthday", day, 0);
         }
+    int cy = 0, cm = 0, cd = 0;
     if (w->grants_tenure) {
-        int cy, cm, cd;
         kp_program_date(p, c->joined_at, &cy, &cm, &cd);
         for (int y = y0; y <= y1; y++) {
             kp_time day = grant_day(p, y, cm, cd);
@@ -1200,6 +1206,16 @@ static void grants_until(worker *w, kp_time t)
         }
     }
     w->grants_after = t;
+    /* The first grant day after t: this year's or next year's. */
+    w->grants_next = KP_TIME_NEVER;
+    for (int y = y1; y <= y1 + 1; y++) {
+        kp_time b = w->grants_birthday && c->birth_month
+                        ? grant_day(p, y, c->birth_month, c->birth_day)
+                        : KP_TIME_NEVER,
+                ten = w->grants_tenure ? grant_day(p, y, cm, cd) : KP_TIME_NEVER;
+        if (b > t && b < w->grants_next) w->grants_next = b;
+        if (ten > t && ten < w->grants_next) w->grants_next = ten;
+    }
 }
 
 /* The card's replay is over at `end`: what expires by then expires, the

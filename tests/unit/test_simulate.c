@@ -59,6 +59,18 @@ static kp_sim_history *history_of(const char *text, const kp_program *p)
     return h;
 }
 
+/* Replays h under p into *r, which must run with no receipt refused. */
+static void replay(const kp_program *p, const kp_sim_history *h, int32_t redemption_bp,
+                   int threads, kp_sim_result *r)
+{
+    kp_sim_opts o = {.redemption_bp = redemption_bp, .threads = threads};
+    kp_error e = {0};
+    kp_err err = kp_sim_run(h, p, &o, r, &e);
+    if (err) print_error("%s: %s\n", e.field, e.message);
+    assert_int_equal(err, KP_OK);
+    assert_int_equal(r->skipped, 0);
+}
+
 /* By hand, redemption 0.5:
  *  r1 A 1000.00: earns 100 (lot 1, expires 02-04).
  *  r2 A 500.00: may burn all 100, burns half: 50 (50.00 paid with points);
@@ -166,11 +178,8 @@ static void test_tiers_by_hand(void **state)
         snprintf(json, sizeof json, tiers_fmt, cases[c].downgrade);
         kp_program *p = program_of(json);
         kp_sim_history *h = history_of(tiers_csv, p);
-        kp_sim_opts o = {.redemption_bp = 0, .threads = 2};
         kp_sim_result r;
-        kp_error e = {0};
-        assert_int_equal(kp_sim_run(h, p, &o, &r, &e), KP_OK);
-        assert_int_equal(r.skipped, 0);
+        replay(p, h, 0, 2, &r);
         assert_int_equal(r.total.issued, cases[c].issued);
         assert_int_equal(r.months[1].issued, 110);
         assert_int_equal(r.tier_changes, cases[c].changes);
@@ -214,11 +223,8 @@ static void test_rules_net_of_returns(void **state)
     (void)state;
     kp_program *p = program_of(rules_json);
     kp_sim_history *h = history_of(rules_csv, p);
-    kp_sim_opts o = {.redemption_bp = 0, .threads = 1};
     kp_sim_result r;
-    kp_error e = {0};
-    assert_int_equal(kp_sim_run(h, p, &o, &r, &e), KP_OK);
-    assert_int_equal(r.skipped, 0);
+    replay(p, h, 0, 1, &r);
     assert_int_equal(r.total.issued, 188);
     assert_int_equal(r.n_rules, 4);
     static const struct {
@@ -272,10 +278,8 @@ static void test_grants_by_hand(void **state)
     kp_error e = {0};
     assert_int_equal(kp_sim_history_card(h, "A", 1, 20, 0, &e), KP_OK);
     assert_int_equal(kp_sim_history_card(h, "C", 13, 1, 0, &e), KP_ERR_INVALID);
-    kp_sim_opts o = {.redemption_bp = 0, .threads = 2};
     kp_sim_result r;
-    assert_int_equal(kp_sim_run(h, p, &o, &r, &e), KP_OK);
-    assert_int_equal(r.skipped, 0);
+    replay(p, h, 0, 2, &r);
     assert_int_equal(r.total.issued, 1240);
     assert_int_equal(r.months[0].issued, 520);
     assert_int_equal(r.birthday_grants, 2);

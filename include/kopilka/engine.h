@@ -75,6 +75,12 @@ typedef struct kp_line_result {
     int64_t points_minor;  /* part of the line paid with points, minor units */
     int64_t paid_minor;    /* amount - discount - points_minor */
     int64_t earned;        /* points this line earned */
+    /* Which rules priced the line (for attributing a return's take-back;
+     * not stored with a purchase): the earn rule, an index in
+     * program->rules, -1 = none; the discount's source, an index in
+     * program->rules, program->n_rules = the account's tier, -1 = none. */
+    int16_t earn_rule;
+    int16_t discount_rule;
 } kp_line_result;
 
 typedef struct kp_explain {

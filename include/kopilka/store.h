@@ -128,6 +128,11 @@ typedef struct kp_till_read {
     kp_err account;
     kp_account_rules rules; /* with KP_TILL_RULES and `account` KP_OK; else zero */
     bool may_burn;          /* with KP_TILL_MAY_BURN: card_info's may_burn (true when none) */
+    /* When no operation is stored under (store, receipt): the id of a
+     * till's sale without a card stored under them (kopilka/sales.h: kind
+     * purchase, source till, card ""), 0 when none. A card purchase may not
+     * take an anonymous sale's receipt. */
+    int64_t anonymous_sale_id;
 } kp_till_read;
 
 /* What till_load() reads beyond the operation, the card and the account. */

@@ -153,10 +153,12 @@ int cmd_simulate(int argc, char **argv)
     }
     if (from_db) {
         kp_store *st = NULL;
-        if ((err = kp_service_open(history, false, &st, &e)) == KP_OK) {
-            err = kp_sim_history_db(h, st, o.from, o.to, &e);
-            kp_store_close(st);
-        }
+        kp_birthdays *bd = NULL;
+        if ((err = kp_service_open(history, false, &st, &e)) == KP_OK &&
+            (err = kp_birthdays_open(history, &bd, &e)) == KP_OK)
+            err = kp_sim_history_db(h, st, o.from, o.to, kp_birthdays_finder(bd), &e);
+        kp_birthdays_free(bd);
+        if (st) kp_store_close(st);
     } else {
         FILE *f = strcmp(history, "-") == 0 ? stdin : fopen(history, "r");
         if (!f) {

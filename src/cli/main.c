@@ -190,12 +190,18 @@ static const kp_command commands[] = {
      "The economic model (docs/analytics.md): replays every receipt of a sales history (the "
      "sales CSV: at,store,receipt,card,kind,sku,category,amount,qty; or a database: its "
      "ledger's purchases and returns and its sales) through the engine and ledger a till uses, each card's account in memory and its points expiring as time "
-     "passes, under the candidate program and the baseline side by side. With --redemption "
+     "passes, under the candidate program and the baseline side by side. The scheduler's work "
+     "is replayed with its own functions: tier reviews move cards between tiers, birthday and "
+     "tenure grants are given (a birthday only where the history knows it: the ledger's "
+     "members with a recorded birthday, never imported cards or a CSV, whose cards without "
+     "one are counted; tenure from the account's creation, else from the card's first "
+     "receipt). With --redemption "
      "R (0..1) each member burns at each purchase the share R of what the rules allow, "
      "rounded down; without it, what the ledger burnt (a database) or nothing (a CSV). "
      "Prints month by month the revenue, discounts, points issued, "
      "burnt and expired, the liability, the cost as a share of revenue and the margin impact, "
-     "and the rules that cost most; --json for machines. --threads N (default 2) splits the "
+     "and the rules that cost most, net of returns (a return takes its points back from the "
+     "rules that gave them); --json for machines. --threads N (default 2) splits the "
      "cards; the result is the same for any N.",
      cmd_simulate},
     {"segment count", "kopilka segment count DB FILTER_JSON",

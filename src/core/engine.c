@@ -293,10 +293,9 @@ static void explain_discount(kp_quote *q, const kp_program *p, const kp_account 
 /* Step 1: fills disc[i] and the quote's discount, with explanations. */
 static void price_discounts(const kp_program *p, const kp_account *a, const kp_tier *tier,
                             const kp_basket *b, const char *store, kp_time now, kp_quote *q,
-                            int64_t *disc)
+                            int64_t *disc, int *src)
 {
     const size_t n = b->n_lines;
-    int src[KP_LINES_MAX];
     int32_t rate_of_src[KP_RULES_MAX + 1];
     bool any = false;
     for (size_t i = 0; i < n; i++) {
@@ -640,12 +639,11 @@ static void explain_earn(kp_quote *q, const kp_rule *rule, int32_t rate, int64_t
 /* Step 3: fills earned[i] and the quote's earn, with explanations. */
 static kp_err price_earn(const kp_program *p, const kp_account *a, const kp_tier *tier,
                          const kp_basket *b, const char *store, const int64_t *paid, kp_time now,
-                         kp_quote *q, int64_t *earned, kp_error *e)
+                         kp_quote *q, int64_t *earned, int *rule_of, kp_error *e)
 {
     const size_t n = b->n_lines;
     const int64_t mpp = p->minor_per_point;
     const int64_t mult = tier ? tier->earn_multiplier_x100 : 100;
-    int rule_of[KP_LINES_MAX];
     for (size_t i = 0; i < n; i++) {
         earned[i] = 0;
         rule_of[i] = earn_rule_for(p, &b->lines[i], store, a->tier, now);
@@ -765,6 +763,7 @@ static void refuse_join(const kp_program *p, const kp_rule *join, const kp_baske
     for (size_t i = 0; i < b->n_lines; i++) {
         q->lines[i].discount_minor = q->lines[i].points_minor = q->lines[i].earned = 0;
         q->lines[i].paid_minor = b->lines[i].amount_minor;
+        q->lines[i].earn_rule = q->lines[i].discount_rule = -1;
     }
     q->paid_minor = q->amount_minor;
     (void)p;
@@ -790,6 +789,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
     const kp_tier *tier = kp_program_tier(program, account->tier, &q->tier_index);
     int64_t disc[KP_LINES_MAX], net[KP_LINES_MAX], points_minor[KP_LINES_MAX];
     int64_t paid[KP_LINES_MAX], earned[KP_LINES_MAX];
+    int disc_src[KP_LINES_MAX], earn_src[KP_LINES_MAX];
 
     q->n_lines = n;
     q->burn_request = basket->burn_request;
@@ -807,7 +807,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
         break;
     }
 
-    price_discounts(program, account, tier, basket, store, now, q, disc);
+    price_discounts(program, account, tier, basket, store, now, q, disc, disc_src);
     for (size_t i = 0; i < n; i++) net[i] = basket->lines[i].amount_minor - disc[i];
 
     price_burn(program, account, basket, net, burn_max, now, q, points_minor);
@@ -818,7 +818,8 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
         q->points_minor += points_minor[i];
         q->paid_minor += paid[i];
     }
-    if ((err = price_earn(program, account, tier, basket, store, paid, now, q, earned, e)))
+    if ((err = price_earn(program, account, tier, basket, store, paid, now, q, earned, earn_src,
+                          e)))
         return err;
     if ((err = price_bonuses(program, account, paid, n, q, earned, e))) return err;
 
@@ -827,6 +828,8 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
         q->lines[i].points_minor = points_minor[i];
         q->lines[i].paid_minor = paid[i];
         q->lines[i].earned = earned[i];
+        q->lines[i].earn_rule = (int16_t)earn_src[i];
+        q->lines[i].discount_rule = (int16_t)disc_src[i];
     }
     q->balance_after = account->balance - q->burned;
     if (!kp_add_checked(&q->balance_after, q->earned))

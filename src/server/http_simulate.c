@@ -77,7 +77,11 @@ static void *sim_thread(void *arg)
     kp_buf_init(&out, (size_t)256 << 20);
     kp_err err = h ? kp_service_open(s->db, false, &st, &e)
                    : kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
-    if (err == KP_OK) err = kp_sim_history_db(h, st, s->opts.from, s->opts.to, &e);
+    kp_birthdays *bd = NULL;
+    if (err == KP_OK) err = kp_birthdays_open(s->db, &bd, &e);
+    if (err == KP_OK)
+        err = kp_sim_history_db(h, st, s->opts.from, s->opts.to, kp_birthdays_finder(bd), &e);
+    kp_birthdays_free(bd);
     if (st) kp_store_close(st);
     s->opts.progress = on_progress;
     s->opts.progress_ctx = s;

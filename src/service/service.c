@@ -638,6 +638,13 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
         kp_op_row_release(&tr.op);
         return err;
     }
+    /* One receipt is one sale: the till sent it without a card before. */
+    if (tr.anonymous_sale_id)
+        return kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_RECEIPT_CONFLICT, "receipt",
+                             "receipt %s of store %s is already a sale without a card (sale %lld): "
+                             "a purchase with a card cannot use it; send this purchase under a "
+                             "receipt of its own",
+                             req->receipt, store, (long long)tr.anonymous_sale_id);
     /* After the lookup: a retry of a purchase already made gets its first
      * answer even when it comes later than the clock allows. */
     if (!req->log_format1 &&

@@ -34,7 +34,7 @@
 
 #include "notify/notify.h"
 
-enum { KEY_MAX = 200 };
+enum { KEY_MAX = KP_GRANT_KEY_MAX };
 
 static void hex16(const void *data, size_t len, char out[33])
 {
@@ -90,12 +90,13 @@ static bool grant_keys(const kp_program *p, const kp_rule *r, int64_t account,
     return true;
 }
 
-kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int64_t account_id,
-                        const kp_grant_ctx *g, kp_scratch *sc, int64_t *points, kp_time *expires_at,
-                        char *why, size_t why_size, kp_error *e)
+bool kp_grant_prepare(const kp_program *p, const kp_rule *r, int64_t account_id,
+                      const kp_grant_ctx *g, kp_grant_plan *out, char *why, size_t why_size)
 {
-    *points = 0;
-    *expires_at = KP_TIME_NEVER;
+    out->n_keys = 0;
+    out->amount = 0;
+    out->overflow = false;
+    memset(&out->lot, 0, sizeof out->lot);
     if (r->has_value_over && (!g->has_value || g->value <= r->value_over)) {
         if (g->has_value)
             snprintf(why, why_size, "needs a value over %lld, got %lld", (long long)r->value_over,
@@ -103,11 +104,29 @@ kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int
         else
             snprintf(why, why_size, "needs a value over %lld, the event has none",
                      (long long)r->value_over);
-        return KP_OK;
+        return false;
     }
-    char keys[2][KEY_MAX];
-    size_t n_keys;
-    if (!grant_keys(p, r, account_id, g, keys, &n_keys, why, why_size)) return KP_OK;
+    if (!grant_keys(p, r, account_id, g, out->keys, &out->n_keys, why, why_size)) return false;
+    out->amount = r->points;
+    if (r->per_year &&
+        __builtin_mul_overflow(r->points, g->years > 0 ? g->years : 1, &out->amount))
+        out->overflow = true;
+    snprintf(out->lot.kind, sizeof out->lot.kind, "%s", r->point_kind);
+    out->lot.earned_at = g->at;
+    kp_validity_apply(&r->validity, g->at, &out->lot.active_from, &out->lot.expires_at);
+    return true;
+}
+
+kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int64_t account_id,
+                        const kp_grant_ctx *g, kp_scratch *sc, int64_t *points, kp_time *expires_at,
+                        char *why, size_t why_size, kp_error *e)
+{
+    *points = 0;
+    *expires_at = KP_TIME_NEVER;
+    kp_grant_plan gp;
+    if (!kp_grant_prepare(p, r, account_id, g, &gp, why, why_size)) return KP_OK;
+    char (*keys)[KEY_MAX] = gp.keys;
+    size_t n_keys = gp.n_keys;
     const kp_triggers_ops *t = st->ops->triggers;
     for (size_t k = 0; k < n_keys; k++) {
         int64_t op_id;
@@ -125,16 +144,13 @@ kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int
         if (err != KP_ERR_NOT_FOUND)
             return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     }
-    int64_t amount = r->points;
-    if (r->per_year && __builtin_mul_overflow(r->points, g->years > 0 ? g->years : 1, &amount))
+    int64_t amount = gp.amount;
+    if (gp.overflow)
         return kp_error_set(e, KP_ERR_OVERFLOW, "", "rule %s: points x years overflow", r->id);
 
     kp_err err = st->ops->account_load(st, account_id, &sc->account);
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
-    kp_lot lot = {0};
-    snprintf(lot.kind, sizeof lot.kind, "%s", r->point_kind);
-    lot.earned_at = g->at;
-    kp_validity_apply(&r->validity, g->at, &lot.active_from, &lot.expires_at);
+    kp_lot lot = gp.lot;
     if ((err = kp_ledger_plan_move(&sc->account, KP_OP_GRANT, KP_SYS_ISSUED, amount, &lot, g->at,
                                    &sc->plan, e)))
         return err;

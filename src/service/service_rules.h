@@ -51,6 +51,26 @@ typedef struct kp_grant_ctx {
     kp_time at;    /* earned at, and the year of a once-a-year grant */
 } kp_grant_ctx;
 
+enum { KP_GRANT_KEY_MAX = 200 };
+
+/* What a grant rule would give: its once-keys, the points and the lot. */
+typedef struct kp_grant_plan {
+    char keys[2][KP_GRANT_KEY_MAX];
+    size_t n_keys;
+    int64_t amount;
+    bool overflow; /* points x years overflow: refused by the caller */
+    kp_lot lot;    /* kind, earned_at, active_from, expires_at */
+} kp_grant_plan;
+
+/* The pure part of a grant, shared by kp_service_grant and the economic
+ * model's replay (simulate.c): whether rule `rule` can give anything in
+ * context g (false, with `why`, when it needs a value or a token the context
+ * lacks), its once-keys for account_id, its points (times the years for a
+ * per_year rule) and the lot they go to. Whether a key is used already is
+ * the caller's to check. */
+bool kp_grant_prepare(const kp_program *program, const kp_rule *rule, int64_t account_id,
+                      const kp_grant_ctx *g, kp_grant_plan *out, char *why, size_t why_size);
+
 /* Gives grant rule `rule` to account `account_id` when the context meets
  * it and its once-keys (per customer, year, event, token) are still free:
  * a KP_OP_GRANT operation, a lot of the rule's kind and validity, and the
@@ -96,6 +116,22 @@ kp_err kp_service_event(kp_store *st, const kp_program *program, kp_event_from f
 kp_err kp_service_discount_set(kp_store *st, const char *card, bool has, int32_t bp, kp_error *e);
 
 /* ---- time-driven work */
+
+/* The tier review's pure parts, shared by the scheduler's tier_review job
+ * and the economic model's replay (simulate.c), so both move accounts
+ * between tiers the same way. The review instants are the 1st of every
+ * month whose index (year * 12 + month - 1) is a multiple of the program's
+ * tier_review_months, 00:00 in the program's calendar (program->n_tiers > 0
+ * and tier_review_months > 0). */
+/* The latest review instant at or before t. */
+kp_time kp_tier_review_at_or_before(const kp_program *program, kp_time t);
+/* The first review instant after the review month holding t. */
+kp_time kp_tier_review_next(const kp_program *program, kp_time t);
+/* The tier (index, -1 = none) after a review of an account in tier
+ * `current` whose spend over the window qualifies for `qualified`
+ * (kp_program_tier_for_spend): the qualified one, limited by the program's
+ * downgrade rule. */
+int kp_tier_reviewed(const kp_program *program, int current, int qualified);
 
 /* The jobs, in the order a tick runs them. */
 #define KP_JOBS "expiry, birthday, tenure, tier_review, remind_expiry"

@@ -289,10 +289,7 @@ save:
 
 /* ---------------------------------------------------------- tier review */
 
-/* The review instants: the 1st of every month whose index (year * 12 +
- * month - 1) is a multiple of review_months, 00:00 in the program's
- * calendar. The latest one at or before t. */
-static kp_time review_at_or_before(const kp_program *p, kp_time t)
+kp_time kp_tier_review_at_or_before(const kp_program *p, kp_time t)
 {
     int y, m, d;
     kp_program_date(p, t, &y, &m, &d);
@@ -301,7 +298,7 @@ static kp_time review_at_or_before(const kp_program *p, kp_time t)
     return kp_program_date_start(p, (int)(index / 12), (int)(index % 12) + 1, 1);
 }
 
-static kp_time review_next(const kp_program *p, kp_time t)
+kp_time kp_tier_review_next(const kp_program *p, kp_time t)
 {
     int y, m, d;
     kp_program_date(p, t, &y, &m, &d);
@@ -310,9 +307,7 @@ static kp_time review_next(const kp_program *p, kp_time t)
     return kp_program_date_start(p, (int)(index / 12), (int)(index % 12) + 1, 1);
 }
 
-/* The tier after a review: the one the spend qualifies for, limited by the
- * program's downgrade rule. -1 = none. */
-static int reviewed_tier(const kp_program *p, int current, int qualified)
+int kp_tier_reviewed(const kp_program *p, int current, int qualified)
 {
     if (qualified >= current) return qualified;
     switch (p->tier_downgrade) {
@@ -346,14 +341,14 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
     if (err == KP_ERR_BUSY) return job_busy(rep);
     kp_time due;
     if (err == KP_ERR_NOT_FOUND)
-        due = review_at_or_before(p, now);
+        due = kp_tier_review_at_or_before(p, now);
     else if (err)
         return storage(st, err, e);
     else
-        due = review_next(p, done);
+        due = kp_tier_review_next(p, done);
     if (err == KP_OK &&
-        due < review_at_or_before(p, now) - (kp_time)CATCH_UP_DAYS * KP_DAY_SECONDS) {
-        due = review_at_or_before(p, now);
+        due < kp_tier_review_at_or_before(p, now) - (kp_time)CATCH_UP_DAYS * KP_DAY_SECONDS) {
+        due = kp_tier_review_at_or_before(p, now);
         cursor = 0;
     }
     static _Thread_local kp_review_row rows[PAGE_MAX];
@@ -374,7 +369,7 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
                 const kp_review_row *r = &rows[i];
                 int current = -1;
                 kp_program_tier(p, r->tier, &current);
-                int next = reviewed_tier(p, current, kp_program_tier_for_spend(p, r->spend_minor));
+                int next = kp_tier_reviewed(p, current, kp_program_tier_for_spend(p, r->spend_minor));
                 (*budget)--;
                 items++;
                 cursor = r->account_id;
@@ -398,7 +393,7 @@ static kp_err job_tier_review(kp_store *st, const kp_program *p, kp_time now, in
         if ((err = record_run(st, "tier_review", due, now, items, detail, rep, e))) return err;
         done = due;
         cursor = 0;
-        due = review_next(p, due);
+        due = kp_tier_review_next(p, due);
     }
     if ((err = t->job_state_set(st, "tier_review", done, cursor))) return storage(st, err, e);
     return KP_OK;

@@ -53,8 +53,16 @@ typedef struct interner {
     size_t n_slots;
 } interner;
 
+/* What the history knows of a card beyond its receipts (kp_sim_history_card). */
+typedef struct sim_card {
+    uint8_t birth_month, birth_day; /* 0 = unknown */
+    kp_time joined_at;              /* 0 = unknown */
+} sim_card;
+
 struct kp_sim_history {
     interner str;
+    sim_card *cards; /* by interned id, n_cards of them (the rest unknown) */
+    size_t n_cards, cap_cards;
     sim_rec *recs;
     size_t n_recs, cap_recs;
     sim_line *lines;
@@ -140,6 +148,7 @@ void kp_sim_history_free(kp_sim_history *h)
     free(h->str.chars);
     free(h->str.offs);
     free(h->str.slots);
+    free(h->cards);
     free(h->recs);
     free(h->lines);
     free(h);
@@ -205,6 +214,25 @@ kp_err kp_sim_history_add(kp_sim_history *h, kp_time at, const char *store, cons
 {
     return history_add(h, at, store, receipt_key(store, receipt), card, is_return, lines, n, burn,
                        e);
+}
+
+kp_err kp_sim_history_card(kp_sim_history *h, const char *card, int birth_month, int birth_day,
+                           kp_time joined_at, kp_error *e)
+{
+    if (!card[0]) return KP_OK;
+    if (birth_month < 0 || birth_month > 12 || birth_day < 0 || birth_day > 31 ||
+        (birth_month == 0) != (birth_day == 0))
+        return kp_error_set(e, KP_ERR_INVALID, "birthday", "month 1..12 and day 1..31, or none");
+    uint32_t id = intern(&h->str, card);
+    if (!id) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory reading the history");
+    if (id >= h->n_cards) {
+        if (!grow((void **)&h->cards, &h->cap_cards, (size_t)id + 1, sizeof *h->cards))
+            return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory reading the history");
+        memset(h->cards + h->n_cards, 0, ((size_t)id + 1 - h->n_cards) * sizeof *h->cards);
+        h->n_cards = (size_t)id + 1;
+    }
+    h->cards[id] = (sim_card){(uint8_t)birth_month, (uint8_t)birth_day, joined_at};
+    return KP_OK;
 }
 
 /* ---- the sales CSV */
@@ -475,6 +503,12 @@ typedef struct db_load {
     int64_t *ids;
     uint32_t *idx;
     size_t n_slots, n_used;
+    /* (account, card's interned id) of the ledger's purchases */
+    struct db_member {
+        int64_t account;
+        uint32_t card;
+    } *members;
+    size_t n_members, cap_members;
     kp_err err;
     kp_error *e;
 } db_load;
@@ -534,6 +568,13 @@ static bool db_op(void *ctx, const kp_op_row *row)
                                     d->lines, d->rec.n_lines, row->burned, d->e);
         if (d->err == KP_OK && !ids_put(d, row->id, at))
             d->err = kp_error_set(d->e, KP_ERR_NOMEM, "", "out of memory reading the history");
+        if (d->err == KP_OK && h->recs[at].card) {
+            if (!grow((void **)&d->members, &d->cap_members, d->n_members + 1,
+                      sizeof *d->members))
+                d->err = kp_error_set(d->e, KP_ERR_NOMEM, "", "out of memory reading the history");
+            else
+                d->members[d->n_members++] = (struct db_member){row->account_id, h->recs[at].card};
+        }
         return d->err == KP_OK;
     }
     /* A return: its lines (sku, qty) are in its stored answer. */
@@ -581,7 +622,88 @@ static bool db_sale(void *ctx, const kp_sale *sale)
     return d->err == KP_OK;
 }
 
-kp_err kp_sim_history_db(kp_sim_history *h, kp_store *st, kp_time from, kp_time to, kp_error *e)
+static int member_cmp(const void *pa, const void *pb)
+{
+    const struct db_member *a = pa, *b = pb;
+    if (a->account != b->account) return a->account < b->account ? -1 : 1;
+    return (a->card > b->card) - (a->card < b->card);
+}
+
+/* Sets what `set` says of every card of `account` (the members, sorted). */
+static kp_err members_set(kp_sim_history *h, const db_load *d, int64_t account, int month,
+                          int day, kp_time joined_at, kp_error *e)
+{
+    size_t lo = 0, hi = d->n_members;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->members[mid].account < account)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < d->n_members && d->members[i].account == account; i++) {
+        uint32_t c = d->members[i].card;
+        sim_card now = c < h->n_cards ? h->cards[c] : (sim_card){0, 0, 0};
+        if (month) {
+            now.birth_month = (uint8_t)month;
+            now.birth_day = (uint8_t)day;
+        }
+        if (joined_at) now.joined_at = joined_at;
+        kp_err err = kp_sim_history_card(h, str_of(&h->str, c), now.birth_month, now.birth_day,
+                                         now.joined_at, e);
+        if (err) return err;
+    }
+    return KP_OK;
+}
+
+/* The ledger's members' birthdays (through `birthdays`, which holds the
+ * key to the sealed dates) and the creation of their accounts: every
+ * month-day of the year asked once, a page at a time. */
+static kp_err members_load(kp_sim_history *h, db_load *d, kp_store *st,
+                           const kp_birthday_finder *birthdays, kp_error *e)
+{
+    if (d->n_members == 0) return KP_OK;
+    qsort(d->members, d->n_members, sizeof *d->members, member_cmp);
+    size_t out = 0;
+    for (size_t i = 0; i < d->n_members; i++)
+        if (out == 0 || member_cmp(&d->members[out - 1], &d->members[i]) != 0)
+            d->members[out++] = d->members[i];
+    d->n_members = out;
+    static const int days_in[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    enum { PAGE = 256 };
+    int64_t ids[PAGE];
+    kp_time created[PAGE];
+    kp_err err = KP_OK;
+    for (int m = 1; m <= 12 && !err; m++)
+        for (int day = 1; day <= days_in[m - 1] && !err; day++) {
+            int64_t after = 0;
+            for (;;) {
+                size_t n = 0;
+                if ((err = st->ops->triggers->accounts_created_on(st, m, day, 0, INT64_MAX, after,
+                                                                  ids, created, PAGE, &n)))
+                    return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+                for (size_t i = 0; i < n && !err; i++)
+                    err = members_set(h, d, ids[i], 0, 0, created[i] ? created[i] : 1, e);
+                if (err || n < PAGE) break;
+                after = ids[n - 1];
+            }
+            after = 0;
+            while (!err && birthdays && birthdays->find) {
+                size_t n = 0;
+                if ((err = birthdays->find(birthdays->ctx, st, m, day, after, ids, PAGE, &n)))
+                    return kp_error_set(e, err, "", "storage failed reading birthdays: %s",
+                                        st->last_error);
+                for (size_t i = 0; i < n && !err; i++)
+                    err = members_set(h, d, ids[i], m, day, 0, e);
+                if (err || n < PAGE) break;
+                after = ids[n - 1];
+            }
+        }
+    return err;
+}
+
+kp_err kp_sim_history_db(kp_sim_history *h, kp_store *st, kp_time from, kp_time to,
+                         const kp_birthday_finder *birthdays, kp_error *e)
 {
     db_load *d = calloc(1, sizeof *d);
     if (!d) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -599,6 +721,8 @@ kp_err kp_sim_history_db(kp_sim_history *h, kp_store *st, kp_time from, kp_time 
         else
             kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     }
+    if (err == KP_OK) err = members_load(h, d, st, birthdays, e);
+    free(d->members);
     free(d->ids);
     free(d->idx);
     free(d);
@@ -613,13 +737,30 @@ typedef struct sim_pline {
     int64_t returned_qty;
 } sim_pline;
 
+/* Points one rule gave a purchase: a return takes its share back from it. */
+typedef struct sim_gave {
+    size_t rule;       /* index in worker.rules */
+    int64_t points;    /* what the rule's explanation says it gave */
+    int16_t earn_rule; /* an earn rule: its index in the program (lines name it); -1 = the
+                          receipt's (tier, bonus, script) */
+} sim_gave;
+
 /* A purchase of the current card a later return may reverse. */
 typedef struct sim_purchase {
     uint64_t key;
-    size_t pline0, n_lines, take0, n_takes;
+    size_t pline0, n_lines, take0, n_takes, gave0, n_gave;
     int64_t earned, burned, points_minor;
+    int tier_index; /* the tier it was priced at (a tier's discount is that tier's) */
     bool not_joined;
 } sim_purchase;
+
+/* What a purchase or a return adds to the card's spend, as the ledger's
+ * operation amount does (the receipt's amount; minus what a return took
+ * back): what tier reviews and the annual spend read. */
+typedef struct sim_spend {
+    kp_time at;
+    int64_t amount_minor;
+} sim_spend;
 
 typedef struct worker {
     const kp_sim_history *h;
@@ -640,8 +781,27 @@ typedef struct worker {
     size_t n_plines, cap_plines;
     kp_lot_take *takes;
     size_t n_takes, cap_takes;
+    sim_gave *gave;
+    size_t n_gave, cap_gave;
     int year;
     int64_t year_spend;
+    /* the card's spend in time order, for its tier reviews: the window of
+     * the next review is spends[spend_lo..], worth spend_sum */
+    sim_spend *spends;
+    size_t n_spends, cap_spends, spend_lo;
+    int64_t spend_sum;
+    kp_time review_first; /* the first review of the period; KP_TIME_NEVER = none */
+    kp_time review_due;   /* the card's next review */
+    int tier;             /* the card's tier, index in the program, -1 = none */
+    /* the scheduler's grants (birthday, tenure): days after grants_after are
+     * due; the once-keys the card used */
+    bool grants_birthday, grants_tenure; /* the program has grant rules on them */
+    kp_time grants_from;                 /* the day before the period's first */
+    kp_time grants_after;
+    kp_time grants_next; /* no grant day before it (0 = not known yet) */
+    sim_card card_info; /* joined_at: the first receipt when not known */
+    char (*keys)[KP_GRANT_KEY_MAX];
+    size_t n_keys, cap_keys;
     /* counts */
     kp_sim_month *months;
     size_t n_months;
@@ -649,6 +809,9 @@ typedef struct worker {
     kp_sim_rule *rules;
     size_t n_rules, cap_rules;
     int64_t receipts, cards, skipped;
+    int64_t tier_changes;
+    int64_t tier_cards[KP_TIERS_MAX + 1]; /* cards per tier at the end; [0] = none */
+    int64_t birthday_grants, tenure_grants, cards_without_birthday, cards_joined_unknown;
     bool nomem;
     atomic_llong *done;
     atomic_int *finished;
@@ -664,27 +827,108 @@ static kp_sim_month *month_of(worker *w, kp_time t)
     return &w->months[i];
 }
 
-static void rule_add(worker *w, const kp_explain *x, int64_t sign)
+/* The index in w->rules of (rule, kind), added when new; SIZE_MAX when out
+ * of memory. */
+static size_t rule_slot(worker *w, const char *rule, kp_rule_kind kind)
+{
+    for (size_t i = 0; i < w->n_rules; i++)
+        if (w->rules[i].kind == kind && strcmp(w->rules[i].rule, rule) == 0) return i;
+    if (!grow((void **)&w->rules, &w->cap_rules, w->n_rules + 1, sizeof *w->rules)) {
+        w->nomem = true;
+        return SIZE_MAX;
+    }
+    kp_sim_rule *r = &w->rules[w->n_rules];
+    memset(r, 0, sizeof *r);
+    snprintf(r->rule, sizeof r->rule, "%s", rule);
+    r->kind = kind;
+    return w->n_rules++;
+}
+
+/* Counts what a purchase's explanation `x` gave to its rule, and keeps the
+ * points in w->gave for a return to take back (index of the earn rule when
+ * it is one: its lines name it, q->lines[].earn_rule). */
+static void rule_gave(worker *w, const kp_quote *q, const kp_explain *x)
 {
     if (x->points == 0 && x->discount_minor == 0) return;
     /* a burn rule's points are a cap or a floor, not points given */
     if (x->kind == KP_RULE_BURN_LIMIT || x->kind == KP_RULE_BURN_MIN_BALANCE) return;
-    for (size_t i = 0; i < w->n_rules; i++)
-        if (w->rules[i].kind == x->kind && strcmp(w->rules[i].rule, x->rule) == 0) {
-            w->rules[i].points += sign * x->points;
-            w->rules[i].discount_minor += sign * x->discount_minor;
-            return;
-        }
-    if (!grow((void **)&w->rules, &w->cap_rules, w->n_rules + 1, sizeof *w->rules)) {
+    size_t slot = rule_slot(w, x->rule, x->kind);
+    if (slot == SIZE_MAX) return;
+    w->rules[slot].points += x->points;
+    w->rules[slot].discount_minor += x->discount_minor;
+    if (x->points == 0) return;
+    int16_t earn_rule = -1;
+    for (size_t i = 0; x->kind == KP_RULE_EARN_PERCENT && i < q->n_lines && earn_rule < 0; i++) {
+        int16_t r = q->lines[i].earn_rule;
+        if (r >= 0 && strcmp(w->p->rules[r].id, x->rule) == 0) earn_rule = r;
+    }
+    if (!grow((void **)&w->gave, &w->cap_gave, w->n_gave + 1, sizeof *w->gave)) {
         w->nomem = true;
         return;
     }
-    kp_sim_rule *r = &w->rules[w->n_rules++];
-    memset(r, 0, sizeof *r);
-    memcpy(r->rule, x->rule, sizeof r->rule);
-    r->kind = x->kind;
-    r->points = sign * x->points;
-    r->discount_minor = sign * x->discount_minor;
+    w->gave[w->n_gave++] = (sim_gave){slot, x->points, earn_rule};
+}
+
+/* Takes a returned line's share back from the rules that gave it: its
+ * discount from the rule (or tier) that discounted it; its points
+ * (`taken`, the ledger's claw-back of the line) from the rules that gave
+ * the purchase points, each in proportion to what it gave this line: an
+ * earn rule its points spread over its own lines by what they paid, a
+ * receipt's rule (a tier's multiplier, a bonus, the script) its points
+ * spread over every line by what it paid. Integer shares; what rounding
+ * leaves goes to the largest giver, so the rules' points add up to the
+ * points issued net of returns. */
+static void rule_take_back(worker *w, const sim_purchase *p, const kp_purchase_record *rec,
+                           size_t k, int64_t taken, int64_t discount)
+{
+    const kp_line_result *lr = &rec->lines[k].result;
+    int16_t src = lr->discount_rule;
+    if (discount && src >= 0) {
+        size_t slot = SIZE_MAX;
+        if ((size_t)src < w->p->n_rules)
+            slot = rule_slot(w, w->p->rules[src].id, w->p->rules[src].kind);
+        else if (p->tier_index >= 0 && (size_t)p->tier_index < w->p->n_tiers)
+            slot = rule_slot(w, w->p->tiers[p->tier_index].name, KP_RULE_TIER);
+        if (slot != SIZE_MAX) {
+            w->rules[slot].discount_minor -= discount;
+            w->rules[slot].discount_returned_minor += discount;
+        }
+    }
+    if (taken == 0 || p->n_gave == 0) return;
+    enum { SCALE = 1000000 };
+    static _Thread_local __int128 weight[KP_EXPLAIN_MAX];
+    __int128 total = 0;
+    int64_t paid_all = 0;
+    for (size_t i = 0; i < rec->n_lines; i++) paid_all += rec->lines[i].result.paid_minor;
+    size_t n = p->n_gave < KP_EXPLAIN_MAX ? p->n_gave : KP_EXPLAIN_MAX, big = 0;
+    for (size_t g = 0; g < n; g++) {
+        const sim_gave *x = &w->gave[p->gave0 + g];
+        int64_t base = paid_all;
+        weight[g] = 0;
+        if (x->earn_rule >= 0) {
+            if (lr->earn_rule != x->earn_rule) continue;
+            base = 0;
+            for (size_t i = 0; i < rec->n_lines; i++)
+                if (rec->lines[i].result.earn_rule == x->earn_rule)
+                    base += rec->lines[i].result.paid_minor;
+        }
+        if (base > 0) weight[g] = (__int128)x->points * lr->paid_minor * SCALE / base;
+        total += weight[g];
+        if ((weight[g] < 0 ? -weight[g] : weight[g]) >
+            (weight[big] < 0 ? -weight[big] : weight[big]))
+            big = g;
+    }
+    int64_t left = taken;
+    for (size_t g = 0; g < n && total != 0; g++) {
+        int64_t share = (int64_t)((__int128)taken * weight[g] / total);
+        size_t slot = w->gave[p->gave0 + g].rule;
+        w->rules[slot].points -= share;
+        w->rules[slot].points_returned += share;
+        left -= share;
+    }
+    size_t slot = w->gave[p->gave0 + big].rule;
+    w->rules[slot].points -= left;
+    w->rules[slot].points_returned += left;
 }
 
 static int lot_cmp(const kp_lot *a, const kp_lot *b)
@@ -794,17 +1038,194 @@ static void expire_until(worker *w, kp_time t)
     }
 }
 
-static void card_start(worker *w, uint32_t card)
+static void card_start(worker *w, uint32_t card, kp_time first_at)
 {
+    const kp_sim_history *h = w->h;
+    w->card_info = card < h->n_cards ? h->cards[card] : (sim_card){0, 0, 0};
+    if (w->grants_birthday && !w->card_info.birth_month) w->cards_without_birthday++;
+    if (!w->card_info.joined_at) {
+        w->card_info.joined_at = first_at;
+        if (w->grants_tenure) w->cards_joined_unknown++;
+    }
+    w->grants_after = w->grants_from;
+    w->grants_next = 0;
+    w->n_keys = 0;
     kp_account *a = &w->sc->account;
     memset(a, 0, offsetof(kp_account, lots));
     a->id = card;
     a->n_lots = 0;
     a->registered = true;
-    w->n_lots = w->n_purs = w->n_plines = w->n_takes = 0;
+    w->n_lots = w->n_purs = w->n_plines = w->n_takes = w->n_gave = 0;
     w->year = 0;
     w->year_spend = 0;
+    w->n_spends = w->spend_lo = 0;
+    w->spend_sum = 0;
+    w->review_due = w->review_first;
+    w->tier = -1;
     w->cards++;
+}
+
+/* Adds to the card's spend at `at` (the ledger's purchase or return
+ * amount): this calendar year's spend, and the log tier reviews read. */
+static void spend_add(worker *w, kp_time at, int64_t amount_minor)
+{
+    int y, m, d;
+    kp_program_date(w->p, at, &y, &m, &d);
+    if (y != w->year) {
+        w->year = y;
+        w->year_spend = 0;
+    }
+    w->year_spend += amount_minor;
+    if (w->review_first == KP_TIME_NEVER) return;
+    if (!grow((void **)&w->spends, &w->cap_spends, w->n_spends + 1, sizeof *w->spends)) {
+        w->nomem = true;
+        return;
+    }
+    w->spends[w->n_spends++] = (sim_spend){at, amount_minor};
+    w->spend_sum += amount_minor;
+}
+
+/* Runs the card's tier reviews due at or before `t`, as the scheduler's
+ * tier_review job does (service_tick.c, the same functions): the spend of
+ * [due - window, due) decides the tier, limited by the downgrade rule.
+ * Every spend logged so far is before the due review: the replay reaches
+ * a receipt at `t` only after the reviews due at or before it. */
+static void reviews_until(worker *w, kp_time t)
+{
+    const kp_program *p = w->p;
+    while (w->review_due <= t) {
+        kp_time from = w->review_due - p->tier_window_days * KP_DAY_SECONDS;
+        while (w->spend_lo < w->n_spends && w->spends[w->spend_lo].at < from)
+            w->spend_sum -= w->spends[w->spend_lo++].amount_minor;
+        int next = kp_tier_reviewed(p, w->tier, kp_program_tier_for_spend(p, w->spend_sum));
+        if (next != w->tier) {
+            kp_account *a = &w->sc->account;
+            const char *name = next >= 0 ? p->tiers[next].name : "";
+            memcpy(a->tier, name, strlen(name) + 1);
+            w->tier = next;
+            w->tier_changes++;
+        }
+        w->review_due = kp_tier_review_next(p, w->review_due);
+    }
+}
+
+static bool leap_year(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* The start of (month, day) in year y of the program's calendar; 29
+ * February is 28 February in other years, as the scheduler's daily jobs
+ * take it. */
+static kp_time grant_day(const kp_program *p, int y, int month, int day)
+{
+    if (month == 2 && day == 29 && !leap_year(y)) day = 28;
+    return kp_program_date_start(p, y, month, day);
+}
+
+static bool key_used(const worker *w, const char *key)
+{
+    for (size_t i = 0; i < w->n_keys; i++)
+        if (strcmp(w->keys[i], key) == 0) return true;
+    return false;
+}
+
+/* Gives the card the program's grant rules on `on` ("birthday", "tenure")
+ * for day `day`, as the scheduler's daily job does (service_tick.c): the
+ * rule's points, once-keys and lot from kp_grant_prepare, the keys checked
+ * against those the card used, the ledger's planning of the move. */
+static void grant(worker *w, const char *on, kp_time day, int64_t years)
+{
+    const kp_program *p = w->p;
+    kp_scratch *sc = w->sc;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (rule->kind != KP_RULE_GRANT || strcmp(rule->on, on) != 0) continue;
+        kp_grant_ctx g = {
+            .card = "", .store = "", .event_id = "", .token = "", .years = years, .at = day};
+        kp_grant_plan gp;
+        char why[192];
+        if (!kp_grant_prepare(p, rule, sc->account.id, &g, &gp, why, sizeof why) || gp.overflow)
+            continue;
+        bool used = false;
+        for (size_t k = 0; k < gp.n_keys && !used; k++) used = key_used(w, gp.keys[k]);
+        if (used) continue;
+        kp_error e;
+        if (kp_ledger_plan_move(&sc->account, KP_OP_GRANT, KP_SYS_ISSUED, gp.amount, &gp.lot, day,
+                                &sc->plan, &e) ||
+            kp_ledger_plan_check(&sc->plan, NULL)) {
+            w->skipped++;
+            continue;
+        }
+        if (!grow((void **)&w->keys, &w->cap_keys, w->n_keys + gp.n_keys, sizeof *w->keys)) {
+            w->nomem = true;
+            return;
+        }
+        for (size_t k = 0; k < gp.n_keys; k++) memcpy(w->keys[w->n_keys++], gp.keys[k], sizeof *w->keys);
+        plan_apply(w, &sc->plan, day);
+        month_of(w, day)->issued += gp.amount;
+        size_t slot = rule_slot(w, rule->id, rule->kind);
+        if (slot != SIZE_MAX) w->rules[slot].points += gp.amount;
+        if (strcmp(on, "birthday") == 0)
+            w->birthday_grants++;
+        else
+            w->tenure_grants++;
+    }
+}
+
+/* Runs the card's birthday and tenure grants of the days after
+ * w->grants_after up to `t`, as a scheduler's tick at `t` does: every
+ * birthday day, then every anniversary (full years since joining, the
+ * account created before that day). A birthday only when the history knows
+ * it, and only once the card had joined by the end of that day. */
+static void grants_until(worker *w, kp_time t)
+{
+    if ((!w->grants_birthday && !w->grants_tenure) || t <= w->grants_after) return;
+    if (t < w->grants_next) { /* most receipts: no grant day since the last one */
+        w->grants_after = t;
+        return;
+    }
+    const kp_program *p = w->p;
+    const sim_card *c = &w->card_info;
+    int y0, y1, m, d;
+    kp_program_date(p, w->grants_after + 1, &y0, &m, &d);
+    kp_program_date(p, t, &y1, &m, &d);
+    if (w->grants_birthday && c->birth_month)
+        for (int y = y0; y <= y1; y++) {
+            kp_time day = grant_day(p, y, c->birth_month, c->birth_day);
+            if (day > w->grants_after && day <= t && c->joined_at < day + KP_DAY_SECONDS)
+                grant(w, "birthday", day, 0);
+        }
+    int cy = 0, cm = 0, cd = 0;
+    if (w->grants_tenure) {
+        kp_program_date(p, c->joined_at, &cy, &cm, &cd);
+        for (int y = y0; y <= y1; y++) {
+            kp_time day = grant_day(p, y, cm, cd);
+            if (day > w->grants_after && day <= t && c->joined_at < day)
+                grant(w, "tenure", day, y - cy);
+        }
+    }
+    w->grants_after = t;
+    /* The first grant day after t: this year's or next year's. */
+    w->grants_next = KP_TIME_NEVER;
+    for (int y = y1; y <= y1 + 1; y++) {
+        kp_time b = w->grants_birthday && c->birth_month
+                        ? grant_day(p, y, c->birth_month, c->birth_day)
+                        : KP_TIME_NEVER,
+                ten = w->grants_tenure ? grant_day(p, y, cm, cd) : KP_TIME_NEVER;
+        if (b > t && b < w->grants_next) w->grants_next = b;
+        if (ten > t && ten < w->grants_next) w->grants_next = ten;
+    }
+}
+
+/* The card's replay is over at `end`: what expires by then expires, the
+ * grants and reviews due by then run, and its tier is counted. */
+static void card_end(worker *w, kp_time end)
+{
+    expire_until(w, end);
+    grants_until(w, end);
+    reviews_until(w, end);
+    w->tier_cards[w->tier + 1]++;
 }
 
 static void basket_fill(worker *w, const sim_rec *r, kp_basket *b)
@@ -891,6 +1312,8 @@ static void do_purchase(worker *w, const sim_rec *r)
     p->burned = q->burned;
     p->points_minor = q->points_minor;
     p->not_joined = !q->joined;
+    p->tier_index = q->tier_index;
+    p->gave0 = w->n_gave;
     for (size_t i = 0; i < r->n_lines; i++)
         w->plines[w->n_plines++] = (sim_pline){r->line0 + i, q->lines[i], 0};
     memcpy(w->takes + w->n_takes, q->takes, q->n_takes * sizeof *q->takes);
@@ -900,8 +1323,10 @@ static void do_purchase(worker *w, const sim_rec *r)
     m->burnt_minor += q->points_minor;
     m->issued += q->earned;
     m->burnt += q->burned;
-    for (size_t i = 0; i < q->n_explain; i++) rule_add(w, &q->explain[i], 1);
-    w->year_spend += sc->plan.spend_delta_minor;
+    for (size_t i = 0; i < q->n_explain; i++) rule_gave(w, q, &q->explain[i]);
+    p = &w->purs[w->n_purs - 1];
+    p->n_gave = w->n_gave - p->gave0;
+    spend_add(w, r->at, q->amount_minor);
     plan_apply(w, &sc->plan, r->at);
 }
 
@@ -964,8 +1389,10 @@ static void do_return(worker *w, const sim_rec *r)
         size_t k = res->lines[i].index;
         points_minor += res->lines[i].points_minor;
         const kp_op_line *ol = &rec->lines[k];
-        discount += (int64_t)((__int128)ol->result.discount_minor * res->lines[i].qty /
+        int64_t d = (int64_t)((__int128)ol->result.discount_minor * res->lines[i].qty /
                               (ol->line.qty ? ol->line.qty : 1));
+        discount += d;
+        rule_take_back(w, p, rec, k, res->lines[i].earned_reversed, d);
     }
     for (size_t i = 0; i < p->n_lines; i++)
         w->plines[p->pline0 + i].returned_qty = rec->lines[i].returned_qty;
@@ -975,7 +1402,7 @@ static void do_return(worker *w, const sim_rec *r)
     m->burnt_minor -= points_minor;
     m->issued -= res->earned_reversed;
     m->burnt -= res->burned_refunded;
-    w->year_spend += sc->plan.spend_delta_minor;
+    spend_add(w, r->at, -res->amount_reversed_minor);
     plan_apply(w, &sc->plan, r->at);
 }
 
@@ -989,9 +1416,9 @@ static void *worker_run(void *arg)
     for (size_t i = w->lo; i < w->hi && !w->nomem; i++) {
         const sim_rec *r = &h->recs[w->order[i]];
         if (r->card != card) {
-            if (card) expire_until(w, end);
+            if (card) card_end(w, end);
             card = r->card;
-            if (card) card_start(w, card);
+            if (card) card_start(w, card, r->at);
         }
         w->receipts++;
         if (!card) {
@@ -1001,6 +1428,8 @@ static void *worker_run(void *arg)
             if (!r->is_return) m->receipts_nocard++;
         } else {
             expire_until(w, r->at);
+            grants_until(w, r->at);
+            reviews_until(w, r->at);
             if (r->is_return)
                 do_return(w, r);
             else
@@ -1011,7 +1440,7 @@ static void *worker_run(void *arg)
             since = 0;
         }
     }
-    if (card) expire_until(w, end);
+    if (card) card_end(w, end);
     atomic_fetch_add(w->done, since);
     atomic_fetch_add(w->finished, 1);
     return NULL;
@@ -1028,10 +1457,14 @@ static int order_cmp(const void *pa, const void *pb)
     return a < b ? -1 : a > b;
 }
 
+/* Sort key of the rules: their cost in money (points at sort_mpp each, plus
+ * discounts), most first. */
+static int64_t sort_mpp;
 static int rule_cmp(const void *pa, const void *pb)
 {
     const kp_sim_rule *a = pa, *b = pb;
-    int64_t ca = a->points + a->discount_minor, cb = b->points + b->discount_minor;
+    int64_t ca = a->points * sort_mpp + a->discount_minor,
+            cb = b->points * sort_mpp + b->discount_minor;
     if (ca != cb) return ca > cb ? -1 : 1;
     int c = strcmp(a->rule, b->rule);
     return c ? c : (a->kind > b->kind) - (a->kind < b->kind);
@@ -1065,6 +1498,9 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
 {
     memset(out, 0, sizeof *out);
     out->minor_per_point = program->minor_per_point;
+    out->n_tiers = program->n_tiers;
+    for (size_t i = 0; i < program->n_tiers; i++)
+        memcpy(out->tier_names[i], program->tiers[i].name, sizeof out->tier_names[i]);
     int nt = opts->threads < 1 ? 1 : opts->threads > 64 ? 64 : opts->threads;
     /* The receipts in the period, by (card, time, order read). */
     uint32_t *order = malloc((h->n_recs ? h->n_recs : 1) * sizeof *order);
@@ -1112,6 +1548,20 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         w->done = &done;
         w->finished = &finished;
         w->month0 = month0;
+        for (size_t k = 0; k < program->n_rules; k++) {
+            const kp_rule *rule = &program->rules[k];
+            if (rule->kind != KP_RULE_GRANT) continue;
+            if (strcmp(rule->on, "birthday") == 0) w->grants_birthday = true;
+            if (strcmp(rule->on, "tenure") == 0) w->grants_tenure = true;
+        }
+        {
+            int fy, fm, fd;
+            kp_program_date(program, lo_t, &fy, &fm, &fd);
+            w->grants_from = kp_program_date_start(program, fy, fm, fd) - 1;
+        }
+        w->review_first = program->n_tiers > 0 && program->tier_review_months > 0 && n > 0
+                              ? kp_tier_review_at_or_before(program, lo_t)
+                              : KP_TIME_NEVER;
         w->n_months = n_months;
         w->months = calloc(n_months, sizeof *w->months);
         w->sc = kp_scratch_new();
@@ -1149,6 +1599,12 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         out->receipts += w->receipts;
         out->cards += w->cards;
         out->skipped += w->skipped;
+        out->tier_changes += w->tier_changes;
+        out->birthday_grants += w->birthday_grants;
+        out->tenure_grants += w->tenure_grants;
+        out->cards_without_birthday += w->cards_without_birthday;
+        out->cards_joined_unknown += w->cards_joined_unknown;
+        for (size_t k = 0; k <= KP_TIERS_MAX; k++) out->tier_cards[k] += w->tier_cards[k];
         for (size_t i = 0; i < n_months; i++) month_add(&out->months[i], &w->months[i]);
         for (size_t i = 0; i < w->n_rules && !err; i++) {
             size_t k;
@@ -1168,6 +1624,8 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
             } else {
                 out->rules[k].points += w->rules[i].points;
                 out->rules[k].discount_minor += w->rules[i].discount_minor;
+                out->rules[k].points_returned += w->rules[i].points_returned;
+                out->rules[k].discount_returned_minor += w->rules[i].discount_returned_minor;
             }
         }
     }
@@ -1184,7 +1642,10 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
             month_add(tot, a);
         }
         tot->liability = liability;
+        pthread_mutex_lock(&sort_lock);
+        sort_mpp = program->minor_per_point;
         if (out->n_rules) qsort(out->rules, out->n_rules, sizeof *out->rules, rule_cmp);
+        pthread_mutex_unlock(&sort_lock);
     }
     for (int t = 0; t < nt && ws; t++) {
         free(ws[t].months);
@@ -1193,6 +1654,9 @@ kp_err kp_sim_run(const kp_sim_history *h, const kp_program *program, const kp_s
         free(ws[t].purs);
         free(ws[t].plines);
         free(ws[t].takes);
+        free(ws[t].spends);
+        free(ws[t].gave);
+        free(ws[t].keys);
         kp_scratch_free(ws[t].sc);
     }
     free(ws);
@@ -1247,6 +1711,11 @@ static void result_json(kp_buf *b, const kp_sim_result *r)
     kp_buf_printf(b, "{\"receipts\":%lld,\"cards\":%lld,\"skipped\":%lld,\"minor_per_point\":%lld,",
                   (long long)r->receipts, (long long)r->cards, (long long)r->skipped,
                   (long long)r->minor_per_point);
+    kp_buf_printf(b,
+                  "\"birthday_grants\":%lld,\"tenure_grants\":%lld,\"cards_without_birthday\":%lld,"
+                  "\"cards_joined_unknown\":%lld,",
+                  (long long)r->birthday_grants, (long long)r->tenure_grants,
+                  (long long)r->cards_without_birthday, (long long)r->cards_joined_unknown);
     kp_buf_puts(b, "\"months\":[");
     for (size_t i = 0; i < r->n_months; i++) {
         if (i) kp_buf_puts(b, ",");
@@ -1262,6 +1731,19 @@ static void result_json(kp_buf *b, const kp_sim_result *r)
         kp_buf_json_kv_i64(b, "points", x->points, true);
         kp_buf_json_kv_i64(b, "points_minor", x->points * r->minor_per_point, true);
         kp_buf_json_kv_i64(b, "discount_minor", x->discount_minor, true);
+        kp_buf_json_kv_i64(b, "points_returned", x->points_returned, true);
+        kp_buf_json_kv_i64(b, "discount_returned_minor", x->discount_returned_minor, true);
+        kp_buf_puts(b, "}");
+    }
+    kp_buf_printf(b, "],\"tier_changes\":%lld,\"tiers\":[", (long long)r->tier_changes);
+    for (size_t i = 0; r->n_tiers && i <= r->n_tiers; i++) {
+        if (i) kp_buf_puts(b, ",");
+        kp_buf_puts(b, "{");
+        if (i)
+            kp_buf_json_kv_str(b, "tier", r->tier_names[i - 1], false);
+        else
+            kp_buf_puts(b, "\"tier\":null");
+        kp_buf_json_kv_i64(b, "cards", r->tier_cards[i], true);
         kp_buf_puts(b, "}");
     }
     kp_buf_puts(b, "],\"total\":");
@@ -1315,6 +1797,16 @@ static void result_text(FILE *f, const char *title, const kp_sim_result *r)
             (long long)r->cards, r->skipped ? "" : "");
     if (r->skipped)
         fprintf(f, "  %lld receipts refused by the engine or the ledger\n", (long long)r->skipped);
+    if (r->birthday_grants || r->cards_without_birthday)
+        fprintf(f,
+                "  birthday grants: %lld; %lld cards have no known birthday and got none "
+                "(only members from the ledger have one; imported cards and a CSV have none)\n",
+                (long long)r->birthday_grants, (long long)r->cards_without_birthday);
+    if (r->tenure_grants || r->cards_joined_unknown)
+        fprintf(f,
+                "  tenure grants: %lld; %lld cards without a known joining date count their "
+                "years from their first receipt in the history\n",
+                (long long)r->tenure_grants, (long long)r->cards_joined_unknown);
     fprintf(f, "%-8s %14s %12s %12s %12s %10s %14s %12s %8s %8s\n", "month", "revenue", "discounts",
             "issued", "burnt", "expired", "liability", "paid_pts", "cost", "margin");
     for (size_t i = 0; i < r->n_months; i++) {
@@ -1323,12 +1815,21 @@ static void result_text(FILE *f, const char *title, const kp_sim_result *r)
         month_row(f, label, &r->months[i], r->minor_per_point);
     }
     month_row(f, "total", &r->total, r->minor_per_point);
-    if (r->n_rules) fprintf(f, "rules by cost:\n");
+    if (r->n_tiers) {
+        fprintf(f, "tiers at the end (%lld changes by reviews):", (long long)r->tier_changes);
+        for (size_t i = 0; i <= r->n_tiers; i++)
+            fprintf(f, " %s %lld", i ? r->tier_names[i - 1] : "none", (long long)r->tier_cards[i]);
+        fprintf(f, "\n");
+    }
+    if (r->n_rules) fprintf(f, "rules by cost, net of returns (taken back by returns):\n");
     for (size_t i = 0; i < r->n_rules && i < 10; i++) {
-        char disc[32];
-        money(disc, sizeof disc, r->rules[i].discount_minor);
-        fprintf(f, "  %-40s %-22s %12lld points %14s discount\n", r->rules[i].rule,
-                kp_rule_kind_name(r->rules[i].kind), (long long)r->rules[i].points, disc);
+        const kp_sim_rule *x = &r->rules[i];
+        char disc[32], disc_back[32];
+        money(disc, sizeof disc, x->discount_minor);
+        money(disc_back, sizeof disc_back, x->discount_returned_minor);
+        fprintf(f, "  %-40s %-22s %12lld points (%lld) %14s discount (%s)\n", x->rule,
+                kp_rule_kind_name(x->kind), (long long)x->points, (long long)x->points_returned,
+                disc, disc_back);
     }
 }
 

@@ -6,7 +6,9 @@
  * record and replay after a crash runs this code again (same request,
  * same time, same answer). Idempotent by (store, receipt) as a purchase
  * is: the same body again answers the first answer with "replayed": true;
- * another body, or a receipt a card purchase used, is 409 receipt_conflict.
+ * another body is 409 receipt_conflict, and so is a receipt an operation
+ * with a card used (and, the other way round, kp_service_purchase refuses
+ * a card purchase under an anonymous sale's receipt).
  */
 #include "service.h"
 
@@ -111,8 +113,14 @@ kp_err kp_service_sale_anonymous(kp_store *st, const kp_program *program, const 
     } else if (err != KP_ERR_NOT_FOUND) {
         err = storage(st, err, e);
     } else if ((err = st->ops->op_find(st, store, req->receipt, &op)) == KP_OK) {
-        kp_op_row_release(&op); /* a card purchase's receipt */
-        err = conflict(store, req->receipt, e);
+        /* One receipt is one sale: an operation with a card took it. */
+        err = kp_error_setr(e, KP_ERR_CONFLICT, KP_REASON_RECEIPT_CONFLICT, "receipt",
+                            "receipt %s of store %s is already %s with a card (operation %lld): "
+                            "a sale without a card cannot use it; send this sale under a "
+                            "receipt of its own",
+                            req->receipt, store,
+                            op.type == KP_OP_RETURN ? "a return" : "a purchase", (long long)op.id);
+        kp_op_row_release(&op);
     } else if (err != KP_ERR_NOT_FOUND) {
         err = storage(st, err, e);
     } else if (req->log_format1 ||

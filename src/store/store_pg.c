@@ -895,7 +895,13 @@ static pg_stmt q_till_card = {
     "SELECT c.account_id, c.state, c.registered, COALESCE(i.may_burn, 1) FROM cards c "
     "LEFT JOIN card_info i ON i.number = c.number WHERE c.number = $1", 1, 0};
 
-/* The reads of a purchase in one round trip: the operation, then the
+/* A till's sale without a card under the receipt (kp_till_read). */
+static pg_stmt q_till_sale = {"SELECT id FROM sales WHERE store = $1 AND receipt = $2 AND "
+                              "kind = 1 AND source = 1 AND card = ''", 2, 0};
+_Static_assert(KP_SALE_PURCHASE == 1 && KP_SALE_TILL == 1, "q_till_sale's kind and source");
+
+/* The reads of a purchase in one round trip: the operation, a till's sale
+ * without a card under the same receipt, then the
  * account locked (inside a transaction) and only then its lots and rule
  * state, then the card. Each statement finds the account through the card
  * by itself; the card read last says whether they all found the one it
@@ -908,7 +914,7 @@ static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, c
     memset(out, 0, sizeof *out);
     out->account = KP_ERR_NOT_FOUND;
     out->may_burn = true;
-    PGresult *op = NULL, *acc = NULL, *lots = NULL, *rules = NULL, *cr = NULL;
+    PGresult *op = NULL, *sale = NULL, *acc = NULL, *lots = NULL, *rules = NULL, *cr = NULL;
     pg_params po = {0}, pc = {0}, pl = {0};
     pg_p_text(&po, store);
     pg_p_text(&po, receipt);
@@ -918,6 +924,7 @@ static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, c
     kp_err err = pg_pipe_begin(s, s->pipe);
     if (err) return err;
     pg_pipe_query(s, s->pipe, &q_op_find, &po, &op);
+    pg_pipe_query(s, s->pipe, &q_till_sale, &po, &sale);
     pg_pipe_query(s, s->pipe, s->in_txn ? &q_till_account_lock : &q_till_account_get, &pc, &acc);
     pg_pipe_query(s, s->pipe, &q_till_lots, &pl, &lots);
     if (want & KP_TILL_RULES) pg_pipe_query(s, s->pipe, &q_till_rules, &pc, &rules);
@@ -926,6 +933,8 @@ static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, c
     if (PQntuples(op) > 0) {
         out->op_found = true;
         op_row_read(op, store, receipt, &out->op);
+    } else if (PQntuples(sale) > 0) {
+        out->anonymous_sale_id = pg_int(sale, 0, 0);
     }
     if (PQntuples(cr) > 0) {
         out->card_found = true;
@@ -959,6 +968,7 @@ static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, c
     }
 done:
     PQclear(op);
+    PQclear(sale);
     PQclear(acc);
     PQclear(lots);
     PQclear(rules);

@@ -1154,6 +1154,8 @@ static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, c
         return KP_OK;
     }
     if (err != KP_ERR_NOT_FOUND) return err;
+    if ((err = store_sqlite_sales_anonymous(b, store, receipt, &out->anonymous_sale_id)))
+        return err;
     if ((err = s_card_find(b, card, &out->card)) == KP_ERR_NOT_FOUND) return KP_OK;
     if (err) return err;
     out->card_found = true;

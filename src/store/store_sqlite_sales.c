@@ -2,7 +2,8 @@
  * store_sqlite_sales.c: kp_sales_ops over SQLite (kopilka/sales.h): the
  * tables `sales` (one row a receipt, unique by store, receipt and kind,
  * indexed by time) and `sale_lines` (its lines, in order). Statements are
- * prepared once at open; none of them is on a card purchase's path.
+ * prepared once at open; one of them is on a card purchase's path (is the
+ * receipt a till's sale without a card?), an indexed lookup.
  */
 #include "store_sqlite_sales.h"
 #include "store_sqlite_int.h"
@@ -22,7 +23,8 @@ static const char schema_sql[] =
     "  sku TEXT NOT NULL, category TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount >= 0),"
     "  qty INTEGER NOT NULL CHECK (qty >= 1), PRIMARY KEY (sale_id, n)) WITHOUT ROWID;";
 
-enum { S_INSERT, S_LINE, S_SCAN, S_SPAN, S_GET, S__COUNT };
+enum { S_INSERT, S_LINE, S_SCAN, S_SPAN, S_GET, S_ANONYMOUS, S__COUNT };
+_Static_assert(KP_SALE_PURCHASE == 1 && KP_SALE_TILL == 1, "S_ANONYMOUS's kind and source");
 
 static const char *const queries[S__COUNT] = {
     [S_INSERT] = "INSERT INTO sales(at, store, receipt, card, kind, source, amount, customer) "
@@ -40,6 +42,8 @@ static const char *const queries[S__COUNT] = {
               " JOIN sale_lines l ON l.sale_id = s.id"
               " WHERE s.store = ?1 AND s.receipt = ?2 AND s.kind = ?3 ORDER BY l.n",
     [S_SPAN] = "SELECT count(*), coalesce(min(at), 0), coalesce(max(at), 0) FROM sales",
+    [S_ANONYMOUS] = "SELECT id FROM sales WHERE store = ?1 AND receipt = ?2 AND kind = 1"
+                    " AND source = 1 AND card = ''",
 };
 
 struct sqlite_sales {
@@ -195,6 +199,24 @@ static kp_err sale_get(kp_store *s, const char *store, const char *receipt, kp_s
     int rc, n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) row_read(st, n++ == 0, out, lines);
     kp_err err = rc == SQLITE_DONE ? (n ? KP_OK : KP_ERR_NOT_FOUND) : fail(t, rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+kp_err store_sqlite_sales_anonymous(kp_store *s, const char *store, const char *receipt,
+                                    int64_t *id)
+{
+    sqlite_sales *t = store_sqlite_sales_of(s);
+    sqlite3_stmt *st = q(t, S_ANONYMOUS);
+    sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, receipt, -1, SQLITE_STATIC);
+    *id = 0;
+    int rc = sqlite3_step(st);
+    kp_err err = KP_OK;
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        err = fail(t, rc);
     sqlite3_reset(st);
     return err;
 }

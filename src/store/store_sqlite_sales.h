@@ -23,6 +23,12 @@ void store_sqlite_sales_close(sqlite_sales *t);
 
 extern const kp_sales_ops store_sqlite_sales_ops;
 
+/* The id of a till's sale without a card under (store, receipt) in *id, 0
+ * when none (kp_till_read.anonymous_sale_id): read on a card purchase's
+ * path, one indexed lookup. */
+kp_err store_sqlite_sales_anonymous(kp_store *s, const char *store, const char *receipt,
+                                    int64_t *id);
+
 /* Defined in store_sqlite.c: the sales half of a SQLite store. */
 sqlite_sales *store_sqlite_sales_of(kp_store *s);
 

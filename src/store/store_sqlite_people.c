@@ -1034,8 +1034,62 @@ static kp_err sr_points(kp_store *s, const kp_report_query *q, kp_report_points 
     return err;
 }
 
+
+/* One query of the customers report (store_report.h): each row folded
+ * into r, or, for the members, handed to fn as it is read. */
+static kp_err customers_part(sqlite_people *p, const kp_customers_query *cq,
+                             store_customers_part part, kp_report_customers *r,
+                             kp_report_member_fn fn, void *ctx)
+{
+    const store_customers_sql *q = &store_customers_queries[part];
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(p, rc);
+    char name[16];
+    for (int i = 0; q->params[i]; i++) {
+        int64_t v;
+        const char *text = store_customers_param(cq, q->params[i], &v);
+        snprintf(name, sizeof name, "$%d", i + 1);
+        if (text)
+            bind_named_text(st, name, text);
+        else
+            bind_named_int(st, name, v);
+    }
+    kp_err err = KP_OK;
+    while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t1 = sqlite3_column_text(st, 0);
+        const unsigned char *t2 = sqlite3_column_text(st, 1);
+        int64_t v[6];
+        for (int i = 0; i < 6; i++) v[i] = sqlite3_column_int64(st, 2 + i);
+        if (part == STORE_CUSTOMERS_MEMBERS)
+            err = store_customers_member(t1 ? (const char *)t1 : "", v, fn, ctx);
+        else
+            err = store_customers_fold(cq, r, part, t1 ? (const char *)t1 : "",
+                                       t2 ? (const char *)t2 : "", v, p->last_error,
+                                       p->last_error_size);
+    }
+    if (err == KP_OK && rc != SQLITE_DONE) err = fail(p, rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static kp_err sr_customers(kp_store *s, const kp_customers_query *q, kp_report_customers *out,
+                           kp_report_member_fn fn, void *ctx)
+{
+    sqlite_people *p = P(s);
+    memset(out, 0, sizeof *out);
+    bool own;
+    kp_err err = snapshot_begin(p, &own);
+    for (int part = 0; err == KP_OK && part < STORE_CUSTOMERS_PARTS; part++)
+        err = customers_part(p, q, (store_customers_part)part, out, fn, ctx);
+    snapshot_end(p, own, err);
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
 const kp_report_ops store_sqlite_report_ops = {
     .points = sr_points,
+    .customers = sr_customers,
 };
 
 kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, const char *line),

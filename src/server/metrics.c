@@ -95,6 +95,7 @@ static const char *const routes[] = {
     "/v1/admin/dashboard",
     "/v1/admin/imports",
     "/v1/admin/reports/points",
+    "/v1/admin/reports/customers",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

@@ -14,6 +14,7 @@ import '../lib/data.css';
 import './analytics.css';
 import { ScrollTable } from './people.jsx';
 import { strings } from './reports.strings.js';
+import { CustomersReport } from './customers_report.jsx';
 
 const t = makeT(strings);
 /* The reports the server answers (docs/api.md, "Reports"): the members and
@@ -121,6 +122,7 @@ function Points({ d }) {
 
 
 const VIEWS = { points: Points };
+KINDS.push('customers'); VIEWS.customers = CustomersReport; /* the customers report (customers_report.jsx) */
 
 export function Reports({ onExpired }) {
   useLang();

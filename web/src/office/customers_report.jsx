@@ -89,7 +89,7 @@ function Rfm({ rfm }) {
       <div class="grid figures even">
         <Figure label={t('rfmMembers')} value={number(rfm.members)} hint={t('rfmHint')} />
       </div>
-      <div class="scroll">
+      <div class="scroll" tabIndex={0} role="region" aria-label={t('grid')}>
         <table class="heat">
           <caption>{t('grid')}</caption>
           <thead>

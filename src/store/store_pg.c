@@ -97,8 +97,14 @@ static const char *const migration_4[] = {programs_schedule_schema, NULL};
 static const char *const migration_5[] = {store_pg_sales_schema, NULL};
 /* Migration 6: sales.customer, the shop's key of a customer (store_pg_sales.c). */
 static const char *const migration_6[] = {store_pg_sales_customer, NULL};
+/* Migration 7: sales by customer key, for the customers report's "before
+ * and after joining" (store_report.c). */
+static const char sales_customer_index[] =
+    "CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer) WHERE customer <> ''";
+static const char *const migration_7[] = {sales_customer_index, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
-                                        {migration_4}, {migration_5}, {migration_6}};
+                                        {migration_4}, {migration_5}, {migration_6},
+                                        {migration_7}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across

@@ -266,18 +266,23 @@ int64_t store_month_number(kp_time at, int64_t offset_seconds)
 
 /* A member's receipts: purchases at the tills with a card (ops, the
  * account known) and imported sales with a card (the card's account when
- * the card is known, else the card), before `to` ($T). */
+ * the card is known, else the card), before `to` ($T). The casts give the
+ * member's key (acc, card) one type everywhere, so SQLite can index it
+ * when it joins these sets. */
 #define RECEIPTS(T)                                                                                \
-    "r AS (SELECT account_id AS acc, '' AS card, at, amount, COALESCE(store, '') AS store "       \
+    "r AS (SELECT account_id AS acc, CAST('' AS TEXT) AS card, at, amount, "                      \
+    "COALESCE(store, '') AS store "                                                                \
     "FROM ops WHERE type = 1 AND account_id > 0 AND at < " T " UNION ALL "                         \
-    "SELECT COALESCE(k.account_id, 0), CASE WHEN k.account_id IS NULL THEN s.card ELSE '' END, "   \
+    "SELECT CAST(COALESCE(k.account_id, 0) AS BIGINT), "                                          \
+    "CAST(CASE WHEN k.account_id IS NULL THEN s.card ELSE '' END AS TEXT), "                       \
     "s.at, s.amount, s.store FROM sales s LEFT JOIN cards k ON k.number = s.card "                 \
     "WHERE s.card <> '' AND s.kind = 1 AND s.at < " T ")"
 
 /* Members who joined in [$F, $T): an account's customers' first
  * registration; a member without a customer, the first receipt. */
 #define JOINED(F, T)                                                                               \
-    "j AS (SELECT account_id AS acc, '' AS card, MIN(created_at) AS join_at FROM customers "       \
+    "j AS (SELECT account_id AS acc, CAST('' AS TEXT) AS card, MIN(created_at) AS join_at "        \
+    "FROM customers "                                                                              \
     "GROUP BY account_id HAVING MIN(created_at) >= " F " AND MIN(created_at) < " T " UNION ALL "   \
     "SELECT acc, card, MIN(at) FROM r WHERE NOT EXISTS (SELECT 1 FROM customers c "               \
     "WHERE c.account_id = r.acc) GROUP BY acc, card HAVING MIN(at) >= " F ")"
@@ -304,29 +309,33 @@ const store_customers_sql store_customers_queries[STORE_CUSTOMERS_PARTS] = {
         {"WITH " RECEIPTS("$2") ", " JOINED("$1", "$2")
          " SELECT '', '', x.jm, x.am, COUNT(*), 0, 0, 0 FROM (SELECT DISTINCT "
          MONTH_NO("j.join_at", "$3") " AS jm, " MONTH_NO("r.at", "$3")
-         " AS am, j.acc, j.card FROM j JOIN r ON r.acc = j.acc AND r.card = j.card "
-         "WHERE r.at >= j.join_at AND ($4 = '' OR r.store = $4) AND " OF_TIER("j.acc", "$5")
+         " AS am, j.acc, j.card FROM r CROSS JOIN j WHERE j.acc = r.acc AND j.card = r.card "
+         "AND r.at >= j.join_at AND ($4 = '' OR r.store = $4) AND " OF_TIER("j.acc", "$5")
          ") x GROUP BY x.jm, x.am",
          "ftosr"},
     /* k: the customer keys on sales with a member's card; m: members whose
-     * window after joining ends by `to`; f: those of them with a key; p:
-     * their receipts in the windows, with their card and, without a card,
-     * under one of their keys. */
+     * window after joining ends by `to`; f: those of them with a key; fk:
+     * their keys; p: their receipts in the windows, with their card and,
+     * without a card, under one of their keys. CROSS JOIN puts the big side
+     * outside and lets SQLite index the small one (PostgreSQL plans it as
+     * any join): a member's row is found, never scanned for. */
     [STORE_CUSTOMERS_BEFORE_AFTER] =
         {"WITH " RECEIPTS("$2") ", " JOINED("$1", "$2") ", "
-         "k AS (SELECT DISTINCT COALESCE(c.account_id, 0) AS acc, CASE WHEN c.account_id IS NULL "
-         "THEN s.card ELSE '' END AS card, s.customer AS ckey FROM sales s LEFT JOIN cards c "
+         "k AS (SELECT DISTINCT CAST(COALESCE(c.account_id, 0) AS BIGINT) AS acc, "
+         "CAST(CASE WHEN c.account_id IS NULL THEN s.card ELSE '' END AS TEXT) AS card, "
+         "s.customer AS ckey FROM sales s LEFT JOIN cards c "
          "ON c.number = s.card WHERE s.card <> '' AND s.customer <> ''), "
          "m AS (SELECT acc, card, join_at FROM j WHERE join_at + $3 <= $2 AND " OF_TIER("j.acc", "$5")
-         "), f AS (SELECT acc, card, join_at FROM m WHERE EXISTS (SELECT 1 FROM k "
-         "WHERE k.acc = m.acc AND k.card = m.card)), "
-         "p AS (SELECT f.join_at AS join_at, r.at AS at, r.amount AS amount FROM f JOIN r "
-         "ON r.acc = f.acc AND r.card = f.card WHERE r.at >= f.join_at - $3 "
+         "), f AS (SELECT DISTINCT m.acc AS acc, m.card AS card, m.join_at AS join_at "
+         "FROM m CROSS JOIN k WHERE k.acc = m.acc AND k.card = m.card), "
+         "fk AS (SELECT f.join_at AS join_at, k.ckey AS ckey FROM f CROSS JOIN k "
+         "WHERE k.acc = f.acc AND k.card = f.card), "
+         "p AS (SELECT f.join_at AS join_at, r.at AS at, r.amount AS amount FROM r CROSS JOIN f "
+         "WHERE f.acc = r.acc AND f.card = r.card AND r.at >= f.join_at - $3 "
          "AND r.at < f.join_at + $3 AND ($4 = '' OR r.store = $4) UNION ALL "
-         "SELECT f.join_at, s.at, s.amount FROM f JOIN k ON k.acc = f.acc AND k.card = f.card "
-         "JOIN sales s ON s.customer = k.ckey WHERE s.card = '' AND s.customer <> '' "
-         "AND s.kind = 1 AND s.at >= f.join_at - $3 AND s.at < f.join_at + $3 "
-         "AND ($4 = '' OR s.store = $4)) "
+         "SELECT fk.join_at, s.at, s.amount FROM fk CROSS JOIN sales s WHERE s.customer = fk.ckey "
+         "AND s.card = '' AND s.customer <> '' AND s.kind = 1 AND s.at >= fk.join_at - $3 "
+         "AND s.at < fk.join_at + $3 AND ($4 = '' OR s.store = $4)) "
          "SELECT '', '', (SELECT COUNT(*) FROM m), (SELECT COUNT(*) FROM f), "
          "COALESCE(SUM(CASE WHEN at < join_at THEN 1 ELSE 0 END), 0), "
          "COALESCE(SUM(CASE WHEN at < join_at THEN amount ELSE 0 END), 0), "

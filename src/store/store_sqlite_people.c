@@ -1078,11 +1078,19 @@ static kp_err sr_customers(kp_store *s, const kp_customers_query *q, kp_report_c
 {
     sqlite_people *p = P(s);
     memset(out, 0, sizeof *out);
+    /* The connection keeps temporary tables in memory (store_sqlite.c);
+     * this report's (its grouped members, the receipts it joins) go to
+     * temporary files instead, so its memory does not grow with the
+     * members. Only outside a transaction: the pragma cannot change
+     * inside one. */
+    bool files = sqlite3_get_autocommit(p->db) != 0 &&
+                 sqlite3_exec(p->db, "PRAGMA temp_store=FILE", NULL, NULL, NULL) == SQLITE_OK;
     bool own;
     kp_err err = snapshot_begin(p, &own);
     for (int part = 0; err == KP_OK && part < STORE_CUSTOMERS_PARTS; part++)
         err = customers_part(p, q, (store_customers_part)part, out, fn, ctx);
     snapshot_end(p, own, err);
+    if (files) sqlite3_exec(p->db, "PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
     if (err) memset(out, 0, sizeof *out);
     return err;
 }

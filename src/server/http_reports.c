@@ -125,28 +125,47 @@ static void points_csv(kp_buf *out, const kp_points_report *p)
     }
 }
 
+/* A report's route: its answer's size, how it is read (in
+ * http_office_read) and written as JSON and as CSV. */
+typedef struct report_kind {
+    size_t size;
+    http_office_fn read;
+    void (*json)(kp_buf *out, const void *report);
+    void (*csv)(kp_buf *out, const void *report);
+} report_kind;
+
 /* On a reader: never the writer, whose groups the tills wait for. */
-static unsigned route_points(const http_request *r, kp_http_answer *a)
+static unsigned route_report(const http_request *r, kp_http_answer *a, const report_kind *k)
 {
     kp_error e = {0};
     bool csv;
     if (!wants_csv(kp_http_arg("format"), &csv, &e)) return kp_http_error_answer(a->body, &e, NULL);
-    kp_points_report *p = malloc(sizeof *p);
+    void *p = malloc(k->size);
     if (p == NULL) {
         kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
         return kp_http_error_answer(a->body, &e, NULL);
     }
-    unsigned status = http_office_read(r, do_points, p, a);
+    unsigned status = http_office_read(r, k->read, p, a);
     if (status == 200) {
         if (csv) {
-            points_csv(a->body, p);
+            k->csv(a->body, p);
             a->content_type = "text/csv; charset=utf-8";
         } else {
-            points_json(a->body, p);
+            k->json(a->body, p);
         }
     }
     free(p);
     return status;
+}
+
+static void points_json_any(kp_buf *out, const void *p) { points_json(out, p); }
+static void points_csv_any(kp_buf *out, const void *p) { points_csv(out, p); }
+
+static unsigned route_points(const http_request *r, kp_http_answer *a)
+{
+    static const report_kind kind = {sizeof(kp_points_report), do_points, points_json_any,
+                                     points_csv_any};
+    return route_report(r, a, &kind);
 }
 
 /* ---- the customers report */
@@ -370,28 +389,14 @@ static void customers_csv(kp_buf *out, const kp_customers_report *c)
     }
 }
 
-/* On a reader, as the points report. */
+static void customers_json_any(kp_buf *out, const void *c) { customers_json(out, c); }
+static void customers_csv_any(kp_buf *out, const void *c) { customers_csv(out, c); }
+
 static unsigned route_customers(const http_request *r, kp_http_answer *a)
 {
-    kp_error e = {0};
-    bool csv;
-    if (!wants_csv(kp_http_arg("format"), &csv, &e)) return kp_http_error_answer(a->body, &e, NULL);
-    kp_customers_report *c = malloc(sizeof *c);
-    if (c == NULL) {
-        kp_error_set(&e, KP_ERR_NOMEM, "", "out of memory");
-        return kp_http_error_answer(a->body, &e, NULL);
-    }
-    unsigned status = http_office_read(r, do_customers, c, a);
-    if (status == 200) {
-        if (csv) {
-            customers_csv(a->body, c);
-            a->content_type = "text/csv; charset=utf-8";
-        } else {
-            customers_json(a->body, c);
-        }
-    }
-    free(c);
-    return status;
+    static const report_kind kind = {sizeof(kp_customers_report), do_customers,
+                                     customers_json_any, customers_csv_any};
+    return route_report(r, a, &kind);
 }
 
 const http_route http_reports_routes[] = {

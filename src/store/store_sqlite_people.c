@@ -991,6 +991,33 @@ static kp_err sp_dashboard(kp_store *s, const kp_dashboard_query *dq, kp_dashboa
     return err;
 }
 
+/* Binds $1, $2, ... of a report's query, one a letter of `params`, each
+ * value from param(q, letter): text when it returns one, else *v. */
+static void bind_letters(sqlite3_stmt *st, const char *params,
+                         const char *(*param)(const void *q, char p, int64_t *v), const void *q)
+{
+    char name[16];
+    for (int i = 0; params[i]; i++) {
+        int64_t v;
+        const char *text = param(q, params[i], &v);
+        snprintf(name, sizeof name, "$%d", i + 1);
+        if (text)
+            bind_named_text(st, name, text);
+        else
+            bind_named_int(st, name, v);
+    }
+}
+
+static const char *points_param(const void *q, char p, int64_t *v)
+{
+    return store_points_param(q, p, v);
+}
+
+static const char *customers_param(const void *q, char p, int64_t *v)
+{
+    return store_customers_param(q, p, v);
+}
+
 /* One query of the points report (store_report.h), folded into r. */
 static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_points_part part,
                           kp_report_points *r)
@@ -999,16 +1026,7 @@ static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_poi
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
-    char name[16];
-    for (int i = 0; q->params[i]; i++) {
-        int64_t v;
-        const char *text = store_points_param(rq, q->params[i], &v);
-        snprintf(name, sizeof name, "$%d", i + 1);
-        if (text)
-            bind_named_text(st, name, text);
-        else
-            bind_named_int(st, name, v);
-    }
+    bind_letters(st, q->params, points_param, rq);
     kp_err err = KP_OK;
     while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *text = sqlite3_column_text(st, 0);
@@ -1045,16 +1063,7 @@ static kp_err customers_part(sqlite_people *p, const kp_customers_query *cq,
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
-    char name[16];
-    for (int i = 0; q->params[i]; i++) {
-        int64_t v;
-        const char *text = store_customers_param(cq, q->params[i], &v);
-        snprintf(name, sizeof name, "$%d", i + 1);
-        if (text)
-            bind_named_text(st, name, text);
-        else
-            bind_named_int(st, name, v);
-    }
+    bind_letters(st, q->params, customers_param, cq);
     kp_err err = KP_OK;
     while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *t1 = sqlite3_column_text(st, 0);

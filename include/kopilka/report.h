@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct kp_store kp_store;
+
 /* What a report is asked: the period from <= at < to (instants), months of
  * the program's clock (an instant t is in the UTC month of t +
  * utc_offset_minutes), and the store whose operations count (NULL or "" =

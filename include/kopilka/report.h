@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct kp_store kp_store;
+
 /* What a report is asked: the period from <= at < to (instants), months of
  * the program's clock (an instant t is in the UTC month of t +
  * utc_offset_minutes), and the store whose operations count (NULL or "" =
@@ -110,6 +112,70 @@ typedef struct kp_report_members {
     int64_t members_before, members_recent;
 } kp_report_members;
 
+/* ---- the customers report (kp_report_ops.customers) */
+
+/* Tiers and moves one report holds at most, and the months of cohorts (a
+ * period of at most 36 months spans at most 37). */
+enum { KP_REPORT_TIERS_MAX = 32, KP_REPORT_MOVES_MAX = 256, KP_REPORT_COHORT_MONTHS = 37 };
+
+/* What the customers report is asked: the period, months and store of
+ * `period`; `tier` ("" or NULL = every member) keeps the members whose
+ * account holds that tier at the read; `window` (seconds, > 0) is the
+ * length of each side of "before and after joining". */
+typedef struct kp_customers_query {
+    kp_report_query period;
+    const char *tier;
+    int64_t window;
+} kp_customers_query;
+
+/* One member who bought in the period (a receipt with a card: a purchase
+ * at a till, from ops, or an imported sale with a card): the account when
+ * the card is known (card ""), else the card (account 0). */
+typedef struct kp_report_member {
+    int64_t account_id;
+    char card[KP_STR_MAX];
+    kp_time last_at;     /* the last receipt before `to` */
+    int64_t receipts;    /* receipts in the period */
+    int64_t spend_minor; /* their amounts */
+} kp_report_member;
+
+/* Called once a member, in no particular order; a failure stops the read
+ * and is returned. */
+typedef kp_err (*kp_report_member_fn)(void *ctx, const kp_report_member *m);
+
+typedef struct kp_report_tier_count {
+    char tier[KP_STR_MAX]; /* "" = none */
+    int64_t accounts;
+} kp_report_tier_count;
+
+typedef struct kp_report_tier_move {
+    char from[KP_STR_MAX], to[KP_STR_MAX]; /* "" = none */
+    int64_t moves;
+} kp_report_tier_move;
+
+typedef struct kp_report_customers {
+    /* Every account by its tier at the read (never by store), by tier name. */
+    size_t n_tiers;
+    kp_report_tier_count tiers[KP_REPORT_TIERS_MAX];
+    /* The tier changes in the period (never by store), by (from, to). */
+    size_t n_moves;
+    kp_report_tier_move moves[KP_REPORT_MOVES_MAX];
+    /* Cohorts by month of joining, month 0 = the month of `from` on the
+     * program's clock: cohort[j] members joined in month j of the period;
+     * active[j][k] of them had a receipt (at the store) at or after joining
+     * in month j + k. */
+    size_t n_months;
+    int64_t cohort[KP_REPORT_COHORT_MONTHS];
+    int64_t active[KP_REPORT_COHORT_MONTHS][KP_REPORT_COHORT_MONTHS];
+    /* Before and after joining: members who joined in the period early
+     * enough for the window after to end by `to`; of them those followed
+     * (a customer key on a sale with their card); the followed members'
+     * receipts (at the store) and their amounts in the window before
+     * joining and in the window after. */
+    int64_t ba_members, ba_followed;
+    int64_t before_receipts, before_minor, after_receipts, after_minor;
+} kp_report_customers;
+
 typedef struct kp_report_ops {
     /* (read) The points report of q into *out (zeroed first, and again on
      * failure), in one snapshot: inside the caller's transaction when one
@@ -124,6 +190,21 @@ typedef struct kp_report_ops {
      * followed customers; this side holds O(1) memory whatever the
      * history's size. A sum past 64 bits is the database's error. */
     kp_err (*members)(kp_store *s, const kp_report_members_query *q, kp_report_members *out);
+
+    /* (read) The customers report of q in one snapshot as `points` reads:
+     * *out (zeroed first, and again on failure) gets the tiers, moves,
+     * cohorts and before/after; fn gets each member who bought in the
+     * period (at q's store, of q's tier), streamed, never held: the store
+     * keeps no member in memory. Joining: the customer's registration
+     * (customers.created_at) for an account that has a customer, else the
+     * member's first receipt (anywhere). A person's receipts before joining
+     * are the sales without a card whose customer key is on a sale with
+     * the member's card (docs/analytics.md "Before and after joining").
+     * KP_ERR_LIMIT past KP_REPORT_TIERS_MAX tiers or KP_REPORT_MOVES_MAX
+     * moves, KP_ERR_OVERFLOW when a sum does not fit (last_error says
+     * which); fn's error as it returned it. */
+    kp_err (*customers)(kp_store *s, const kp_customers_query *q, kp_report_customers *out,
+                        kp_report_member_fn fn, void *ctx);
 } kp_report_ops;
 
 #endif

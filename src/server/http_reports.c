@@ -2,9 +2,10 @@
  * http_reports.c: the back office's reports (docs/api.md "Reports",
  * docs/analytics.md "Reports"): each read on a reader in one snapshot,
  * never the writer, answered as JSON or, with format=csv, as CSV of one
- * figure a row (the points report: figure,kind,month,value; the members
- * report: figure,value). One function a route, in the
- * table at the end; http_people.c authenticates and dispatches.
+ * figure a row (the points and customers reports: figure,kind,month,value
+ * and figure,key,sub,value; the members report: figure,value). One
+ * function a route, in the table at the end; http_people.c authenticates
+ * and dispatches.
  */
 #include "http_people.h"
 
@@ -277,8 +278,239 @@ static unsigned route_members(const http_request *r, kp_http_answer *a)
                         members_csv_any);
 }
 
+/* ---- the customers report */
+
+/* num / den to two decimals, rounded half up: 1234 / 100 -> 12.34; 0 when
+ * den <= 0. */
+static void put_hundredths(kp_buf *out, int64_t num, int64_t den)
+{
+    if (den <= 0 || num < 0) {
+        kp_buf_puts(out, "0");
+        return;
+    }
+    __int128 v = ((__int128)num * 100 + den / 2) / den;
+    kp_buf_printf(out, "%lld.%02lld", (long long)(v / 100), (long long)(v % 100));
+}
+
+/* num / den rounded half up to a whole number; 0 when den <= 0. */
+static int64_t mean_whole(int64_t num, int64_t den)
+{
+    return den > 0 && num >= 0 ? (int64_t)(((__int128)num + den / 2) / den) : 0;
+}
+
+/* share_bp of reports.c, for the cohorts' shares. */
+static int32_t ratio_bp(int64_t num, int64_t den)
+{
+    if (den <= 0 || num < 0) return 0;
+    __int128 v = ((__int128)num * 10000 + den / 2) / den;
+    return v > INT32_MAX ? INT32_MAX : (int32_t)v;
+}
+
+static const char *direction(int8_t d) { return d > 0 ? "up" : d < 0 ? "down" : "none"; }
+
+static kp_err do_customers(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                           bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    kp_customers_report *c = arg;
+    return kp_customers_report_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"),
+                                    kp_http_arg("tier"), kp_http_arg("window"), c, e);
+}
+
+/* The months of cohort j from its month to the period's last. */
+static size_t cohort_span(const kp_customers_report *c, size_t j)
+{
+    return c->figures.n_months - j;
+}
+
+static void customers_json(kp_buf *out, const kp_customers_report *c)
+{
+    const kp_report_customers *f = &c->figures;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "from", c->period.from, false);
+    kp_buf_json_kv_str(out, "to", c->period.to, true);
+    if (c->period.store[0])
+        kp_buf_json_kv_str(out, "store", c->period.store, true);
+    else
+        kp_buf_puts(out, ",\"store\":null");
+    if (c->tier[0])
+        kp_buf_json_kv_str(out, "tier", c->tier, true);
+    else
+        kp_buf_puts(out, ",\"tier\":null");
+    /* tiers */
+    kp_buf_puts(out, ",\"tiers\":{\"accounts\":[");
+    for (size_t i = 0; i < f->n_tiers; i++) {
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "tier", f->tiers[i].tier, false);
+        kp_buf_json_kv_i64(out, "accounts", f->tiers[i].accounts, true);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "],\"moves\":[");
+    for (size_t i = 0; i < f->n_moves; i++) {
+        kp_buf_puts(out, i ? ",{" : "{");
+        kp_buf_json_kv_str(out, "from", f->moves[i].from, false);
+        kp_buf_json_kv_str(out, "to", f->moves[i].to, true);
+        kp_buf_json_kv_str(out, "direction", direction(c->move_direction[i]), true);
+        kp_buf_json_kv_i64(out, "moves", f->moves[i].moves, true);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "]");
+    kp_buf_json_kv_i64(out, "up", c->moves_up, true);
+    kp_buf_json_kv_i64(out, "down", c->moves_down, true);
+    /* rfm */
+    const kp_rfm_cutoffs *k = &c->cutoffs;
+    kp_buf_puts(out, "},\"rfm\":{");
+    kp_buf_json_kv_i64(out, "members", (int64_t)k->n, false);
+    const char *names[3] = {"recency_days", "frequency", "monetary_minor"};
+    const int64_t *cuts[3] = {k->recency, k->frequency, k->monetary};
+    kp_buf_puts(out, ",\"cutoffs\":{");
+    for (int i = 0; i < 3; i++) {
+        kp_buf_printf(out, "%s\"%s\":[", i ? "," : "", names[i]);
+        for (int b = 0; b < 4; b++) kp_buf_printf(out, "%s%lld", b ? "," : "", (long long)cuts[i][b]);
+        kp_buf_puts(out, "]");
+    }
+    kp_buf_puts(out, "},\"segments\":[");
+    for (int s = 0; s < KP_RFM_SEGMENTS; s++) {
+        const kp_customers_segment *g = &c->segments[s];
+        kp_buf_puts(out, s ? ",{" : "{");
+        kp_buf_json_kv_str(out, "segment", kp_rfm_segment_name((kp_rfm_segment)s), false);
+        kp_buf_json_kv_i64(out, "members", g->members, true);
+        kp_buf_json_kv_i64(out, "revenue_minor", g->revenue_minor, true);
+        kp_buf_puts(out, ",\"mean_recency_days\":");
+        put_hundredths(out, g->recency_days, g->members);
+        kp_buf_puts(out, ",\"mean_frequency\":");
+        put_hundredths(out, g->receipts, g->members);
+        kp_buf_json_kv_i64(out, "mean_monetary_minor", mean_whole(g->revenue_minor, g->members),
+                           true);
+        kp_buf_puts(out, "}");
+    }
+    /* grid[R - 1][F - 1], and the segment of each cell */
+    kp_buf_puts(out, "],\"grid\":[");
+    for (int r = 0; r < 5; r++) {
+        kp_buf_puts(out, r ? ",[" : "[");
+        for (int fq = 0; fq < 5; fq++)
+            kp_buf_printf(out, "%s%lld", fq ? "," : "", (long long)c->grid[r][fq]);
+        kp_buf_puts(out, "]");
+    }
+    kp_buf_puts(out, "],\"grid_segments\":[");
+    for (int r = 0; r < 5; r++) {
+        kp_buf_puts(out, r ? ",[" : "[");
+        for (int fq = 0; fq < 5; fq++)
+            kp_buf_printf(out, "%s\"%s\"", fq ? "," : "",
+                          kp_rfm_segment_name(kp_rfm_segment_of(r + 1, fq + 1)));
+        kp_buf_puts(out, "]");
+    }
+    /* cohorts */
+    kp_buf_puts(out, "]},\"cohorts\":[");
+    for (size_t j = 0; j < f->n_months; j++) {
+        kp_buf_puts(out, j ? ",{" : "{");
+        kp_buf_json_kv_str(out, "month", c->months[j], false);
+        kp_buf_json_kv_i64(out, "members", f->cohort[j], true);
+        kp_buf_puts(out, ",\"active\":[");
+        for (size_t m = 0; m < cohort_span(c, j); m++)
+            kp_buf_printf(out, "%s%lld", m ? "," : "", (long long)f->active[j][m]);
+        kp_buf_puts(out, "],\"share\":[");
+        for (size_t m = 0; m < cohort_span(c, j); m++) {
+            if (m) kp_buf_puts(out, ",");
+            put_share(out, ratio_bp(f->active[j][m], f->cohort[j]));
+        }
+        kp_buf_puts(out, "]}");
+    }
+    /* before and after joining */
+    int64_t months = (int64_t)c->window_months * f->ba_followed;
+    kp_buf_puts(out, "],\"before_after\":{");
+    kp_buf_json_kv_i64(out, "window_months", c->window_months, false);
+    kp_buf_json_kv_i64(out, "members", f->ba_members, true);
+    kp_buf_json_kv_i64(out, "followed", f->ba_followed, true);
+    const char *side[2] = {"before", "after"};
+    int64_t n[2] = {f->before_receipts, f->after_receipts},
+            sum[2] = {f->before_minor, f->after_minor};
+    for (int i = 0; i < 2; i++) {
+        kp_buf_printf(out, ",\"%s\":{", side[i]);
+        kp_buf_json_kv_i64(out, "receipts", n[i], false);
+        kp_buf_json_kv_i64(out, "amount_minor", sum[i], true);
+        kp_buf_puts(out, ",\"receipts_per_month\":");
+        put_hundredths(out, n[i], months);
+        kp_buf_json_kv_i64(out, "average_receipt_minor", mean_whole(sum[i], n[i]), true);
+        kp_buf_puts(out, "}");
+    }
+    kp_buf_puts(out, "}}");
+}
+
+static void customers_csv(kp_buf *out, const kp_customers_report *c)
+{
+    const kp_report_customers *f = &c->figures;
+    kp_buf_reset(out);
+    kp_buf_puts(out, "figure,key,sub,value\r\n");
+    for (size_t i = 0; i < f->n_tiers; i++) {
+        kp_buf_puts(out, "tier_accounts,");
+        csv_text(out, f->tiers[i].tier);
+        kp_buf_printf(out, ",,%lld\r\n", (long long)f->tiers[i].accounts);
+    }
+    for (size_t i = 0; i < f->n_moves; i++) {
+        kp_buf_printf(out, "tier_move_%s,", direction(c->move_direction[i]));
+        csv_text(out, f->moves[i].from);
+        kp_buf_puts(out, ",");
+        csv_text(out, f->moves[i].to);
+        kp_buf_printf(out, ",%lld\r\n", (long long)f->moves[i].moves);
+    }
+    csv_int(out, "tier_moves_up", c->moves_up);
+    csv_int(out, "tier_moves_down", c->moves_down);
+    csv_int(out, "rfm_members", (int64_t)c->cutoffs.n);
+    for (int s = 0; s < KP_RFM_SEGMENTS; s++) {
+        const kp_customers_segment *g = &c->segments[s];
+        const char *name = kp_rfm_segment_name((kp_rfm_segment)s);
+        kp_buf_printf(out, "segment_members,%s,,%lld\r\n", name, (long long)g->members);
+        kp_buf_printf(out, "segment_revenue_minor,%s,,%lld\r\n", name, (long long)g->revenue_minor);
+        kp_buf_printf(out, "segment_mean_recency_days,%s,,", name);
+        put_hundredths(out, g->recency_days, g->members);
+        kp_buf_printf(out, "\r\nsegment_mean_frequency,%s,,", name);
+        put_hundredths(out, g->receipts, g->members);
+        kp_buf_printf(out, "\r\nsegment_mean_monetary_minor,%s,,%lld\r\n", name,
+                      (long long)mean_whole(g->revenue_minor, g->members));
+    }
+    for (int r = 5; r >= 1; r--)
+        for (int fq = 1; fq <= 5; fq++)
+            kp_buf_printf(out, "rfm_grid,%d,%d,%lld\r\n", r, fq, (long long)c->grid[r - 1][fq - 1]);
+    for (size_t j = 0; j < f->n_months; j++) {
+        kp_buf_printf(out, "cohort_members,%s,,%lld\r\n", c->months[j], (long long)f->cohort[j]);
+        for (size_t m = 0; m < cohort_span(c, j); m++) {
+            kp_buf_printf(out, "cohort_active,%s,%zu,%lld\r\n", c->months[j], m,
+                          (long long)f->active[j][m]);
+            kp_buf_printf(out, "cohort_share,%s,%zu,", c->months[j], m);
+            put_share(out, ratio_bp(f->active[j][m], f->cohort[j]));
+            kp_buf_puts(out, "\r\n");
+        }
+    }
+    int64_t months = (int64_t)c->window_months * f->ba_followed;
+    csv_int(out, "window_months", c->window_months);
+    csv_int(out, "before_after_members", f->ba_members);
+    csv_int(out, "before_after_followed", f->ba_followed);
+    const char *side[2] = {"before", "after"};
+    int64_t n[2] = {f->before_receipts, f->after_receipts},
+            sum[2] = {f->before_minor, f->after_minor};
+    for (int i = 0; i < 2; i++) {
+        kp_buf_printf(out, "%s_receipts,,,%lld\r\n", side[i], (long long)n[i]);
+        kp_buf_printf(out, "%s_amount_minor,,,%lld\r\n", side[i], (long long)sum[i]);
+        kp_buf_printf(out, "%s_receipts_per_month,,,", side[i]);
+        put_hundredths(out, n[i], months);
+        kp_buf_printf(out, "\r\n%s_average_receipt_minor,,,%lld\r\n", side[i],
+                      (long long)mean_whole(sum[i], n[i]));
+    }
+}
+
+static void customers_json_any(kp_buf *out, const void *c) { customers_json(out, c); }
+static void customers_csv_any(kp_buf *out, const void *c) { customers_csv(out, c); }
+
+static unsigned route_customers(const http_request *r, kp_http_answer *a)
+{
+    return report_route(r, a, sizeof(kp_customers_report), do_customers, customers_json_any,
+                        customers_csv_any);
+}
+
 const http_route http_reports_routes[] = {
     {"GET", "/v1/admin/reports/points", HTTP_STAFF, route_points},
     {"GET", "/v1/admin/reports/members", HTTP_STAFF, route_members},
+    {"GET", "/v1/admin/reports/customers", HTTP_STAFF, route_customers},
 };
 const size_t http_reports_routes_count = sizeof http_reports_routes / sizeof http_reports_routes[0];

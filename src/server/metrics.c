@@ -122,6 +122,7 @@ static const char *const routes[] = {
     "/v1/admin/draws",
     "/v1/admin/draws/{}/close",
     "/v1/me/draws",
+    "/v1/admin/reports/customers",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

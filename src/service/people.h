@@ -19,6 +19,7 @@
 
 #include <kopilka/people.h>
 #include <kopilka/report.h>
+#include <kopilka/rfm.h>
 
 #include "crypto/pii.h"
 #include "service.h"
@@ -466,6 +467,47 @@ typedef struct kp_members_report {
  * snapshot. */
 kp_err kp_members_report_read(kp_office *o, const char *from, const char *to, const char *store,
                               const char *tier, kp_members_report *out, kp_error *e);
+/* The customers report (docs/analytics.md "The customers report"): the
+ * store's figures (kp_report_ops.customers) with the members who bought in
+ * the period scored by RFM (rfm.h) and the tier moves given their
+ * direction by the running program's tier order. */
+enum { KP_CUSTOMERS_WINDOW_DEFAULT = 6, KP_CUSTOMERS_WINDOW_MAX = 24 };
+/* A month of the before/after window: a twelfth of the Gregorian year
+ * (30.436875 days), in seconds. */
+#define KP_CUSTOMERS_MONTH_SECONDS ((int64_t)2629746)
+
+typedef struct kp_customers_segment {
+    int64_t members;
+    int64_t revenue_minor;
+    int64_t recency_days; /* the members' sums: the route divides by members */
+    int64_t receipts;
+} kp_customers_segment;
+
+typedef struct kp_customers_report {
+    kp_report_period period;
+    char tier[KP_STR_MAX]; /* "" = every member */
+    int window_months;     /* 1..KP_CUSTOMERS_WINDOW_MAX */
+    kp_report_customers figures;
+    /* Each move's direction by the program's tier order: 1 up, -1 down, 0
+     * when either tier is not the running program's; and their counts. */
+    int8_t move_direction[KP_REPORT_MOVES_MAX];
+    int64_t moves_up, moves_down;
+    /* "YYYY-MM" of each month of figures.n_months */
+    char months[KP_REPORT_COHORT_MONTHS][8];
+    /* RFM of the members who bought in the period */
+    kp_rfm_cutoffs cutoffs;
+    kp_customers_segment segments[KP_RFM_SEGMENTS];
+    int64_t grid[5][5]; /* members by [R - 1][F - 1] */
+} kp_customers_report;
+
+/* (report.read) The customers report of the period (kp_report_period_read()'s
+ * arguments and errors), `tier` ("" or NULL = every member; else one of the
+ * running program's tiers) and `window` (months, "" or NULL = 6, else 1 to
+ * 24), read on o->st in one snapshot. KP_ERR_LIMIT when more members bought
+ * in the period than RFM scores at once (KP_RFM_MEMBERS_DEFAULT_LIMIT). */
+kp_err kp_customers_report_read(kp_office *o, const char *from, const char *to, const char *store,
+                                const char *tier, const char *window, kp_customers_report *out,
+                                kp_error *e);
 
 /* ---- import and export (import.c) */
 

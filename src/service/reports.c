@@ -8,7 +8,12 @@
  */
 #include "people_int.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <kopilka/clock.h>
+#include <kopilka/program.h>
 
 /* num / den in ten-thousandths, rounded half up; 0 when den <= 0 or num
  * < 0; saturated at INT32_MAX. */
@@ -113,5 +118,154 @@ kp_err kp_members_report_read(kp_office *o, const char *from, const char *to, co
     out->idle_share_bp = share_bp(f->idle_members, f->members);
     out->idle_revenue_bp = share_bp(f->idle_revenue_minor, f->member_revenue_minor);
     out->recent_share_bp = share_bp(f->members_recent, f->members_before);
+    return KP_OK;
+}
+
+/* ---- the customers report */
+
+/* What the members' stream fills: the RFM set, and the first failure's
+ * sentence. */
+typedef struct customers_ctx {
+    kp_rfm_set set;
+    kp_time to;
+    char why[160];
+} customers_ctx;
+
+static kp_err customers_member(void *ctx, const kp_report_member *m)
+{
+    customers_ctx *c = ctx;
+    int64_t days = m->last_at < c->to ? (c->to - m->last_at) / KP_DAY_SECONDS : 0;
+    kp_rfm_member r = {
+        .monetary = m->spend_minor,
+        .frequency = m->receipts > INT32_MAX ? INT32_MAX : (int32_t)m->receipts,
+        .recency_days = days > INT32_MAX ? INT32_MAX : (int32_t)days,
+    };
+    kp_err err = kp_rfm_set_add(&c->set, r);
+    if (err == KP_ERR_LIMIT)
+        snprintf(c->why, sizeof c->why,
+                 "more than %zu members bought in the period, the most RFM scores at once "
+                 "(16 bytes a member): ask for a shorter period, one store or one tier",
+                 c->set.limit ? c->set.limit : (size_t)KP_RFM_MEMBERS_DEFAULT_LIMIT);
+    else if (err == KP_ERR_NOMEM)
+        snprintf(c->why, sizeof c->why, "out of memory scoring %zu members", c->set.n);
+    return err;
+}
+
+/* The window in months from its text: 1..KP_CUSTOMERS_WINDOW_MAX. */
+static kp_err window_arg(const char *text, int *months, kp_error *e)
+{
+    *months = KP_CUSTOMERS_WINDOW_DEFAULT;
+    if (text == NULL || text[0] == '\0') return KP_OK;
+    int v = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9' || v > KP_CUSTOMERS_WINDOW_MAX)
+            return kp_error_set(e, KP_ERR_INVALID, "window",
+                                "must be a whole number of months from 1 to %d, got %.20s",
+                                KP_CUSTOMERS_WINDOW_MAX, text);
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > KP_CUSTOMERS_WINDOW_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "window",
+                            "must be a whole number of months from 1 to %d, got %.20s",
+                            KP_CUSTOMERS_WINDOW_MAX, text);
+    *months = v;
+    return KP_OK;
+}
+
+/* The tier's index in the running program, -1 for none or unknown. */
+static int tier_rank(const kp_program *p, const char *name)
+{
+    int at = -1;
+    if (p && name && name[0] && kp_program_tier(p, name, &at) == NULL) at = -2;
+    return at;
+}
+
+static kp_err customers_tier_arg(const kp_program *p, const char *tier, kp_error *e)
+{
+    if (tier == NULL || tier[0] == '\0') return KP_OK;
+    if (p && kp_program_tier(p, tier, NULL)) return KP_OK;
+    char names[KP_TIERS_MAX * (KP_TIER_NAME_MAX + 2)] = "";
+    size_t len = 0;
+    for (size_t i = 0; p && i < p->n_tiers && len < sizeof names; i++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
+                                p->tiers[i].name);
+    if (names[0] == '\0')
+        return kp_error_set(e, KP_ERR_INVALID, "tier",
+                            "the running program has no tiers: leave tier out");
+    return kp_error_set(e, KP_ERR_INVALID, "tier",
+                        "must be one of the running program's tiers (%s), got %.40s", names, tier);
+}
+
+static bool sum_into(int64_t *to, int64_t v) { return !__builtin_add_overflow(*to, v, to); }
+
+kp_err kp_customers_report_read(kp_office *o, const char *from, const char *to, const char *store,
+                                const char *tier, const char *window, kp_customers_report *out,
+                                kp_error *e)
+{
+    memset(out, 0, sizeof *out);
+    kp_err err = kp_report_period_read(o, from, to, store, &out->period, e);
+    if (err) return err;
+    if ((err = window_arg(window, &out->window_months, e))) return err;
+    if (tier && strlen(tier) >= KP_TIER_NAME_MAX)
+        return kp_error_set(e, KP_ERR_INVALID, "tier", "must be a tier's name of at most %d bytes",
+                            KP_TIER_NAME_MAX - 1);
+    if ((err = customers_tier_arg(o->program, tier, e))) return err;
+    snprintf(out->tier, sizeof out->tier, "%s", tier ? tier : "");
+    kp_customers_query q = {
+        .period =
+            {
+                .from = out->period.from_at,
+                .to = out->period.to_at,
+                .utc_offset_minutes = out->period.utc_offset_minutes,
+                .store = out->period.store,
+            },
+        .tier = out->tier,
+        .window = out->window_months * KP_CUSTOMERS_MONTH_SECONDS,
+    };
+    customers_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    c->to = out->period.to_at;
+    kp_report_customers *f = &out->figures;
+    err = o->st->ops->report->customers(o->st, &q, f, customers_member, c);
+    if (err) {
+        if (c->why[0]) kp_error_set(e, err, err == KP_ERR_LIMIT ? "from" : "", "%s", c->why);
+        else people_storage(o->st, err, e);
+        kp_rfm_set_release(&c->set);
+        free(c);
+        return err;
+    }
+    /* Months of the cohorts. */
+    int y, m, d;
+    kp_time_to_civil(out->period.from_day, &y, &m, &d);
+    for (size_t i = 0; i < f->n_months; i++) {
+        int my, mm, md;
+        kp_time_to_civil(kp_time_add_months(kp_time_from_civil(y, m, 1), (int)i), &my, &mm, &md);
+        snprintf(out->months[i], sizeof out->months[i], "%04d-%02d", my, mm);
+    }
+    /* Moves up and down by the program's order. */
+    for (size_t i = 0; i < f->n_moves; i++) {
+        int a = tier_rank(o->program, f->moves[i].from), b = tier_rank(o->program, f->moves[i].to);
+        int8_t dir = a < -1 || b < -1 || a == b ? 0 : b > a ? 1 : -1;
+        out->move_direction[i] = dir;
+        if (dir > 0) out->moves_up += f->moves[i].moves;
+        if (dir < 0) out->moves_down += f->moves[i].moves;
+    }
+    /* RFM: cut, then score every member once. */
+    kp_rfm_cut(&c->set, &out->cutoffs);
+    bool ok = true;
+    for (size_t i = 0; ok && i < c->set.n; i++) {
+        const kp_rfm_member *mb = &c->set.members[i];
+        kp_rfm_score s = kp_rfm_score_of(&out->cutoffs, mb);
+        kp_customers_segment *g = &out->segments[kp_rfm_segment_of(s.r, s.f)];
+        out->grid[s.r - 1][s.f - 1]++;
+        g->members++;
+        ok = sum_into(&g->revenue_minor, mb->monetary) && sum_into(&g->recency_days, mb->recency_days) &&
+             sum_into(&g->receipts, mb->frequency);
+    }
+    kp_rfm_set_release(&c->set);
+    free(c);
+    if (!ok)
+        return kp_error_set(e, KP_ERR_OVERFLOW, "",
+                            "a sum of the customers report does not fit in 64 bits");
     return KP_OK;
 }

@@ -107,9 +107,15 @@ static const char *const migration_7[] = {store_pg_marketing_schema, NULL};
 static const char *const migration_8[] = {store_pg_catalog_schema, NULL};
 /* Migration 9: prize draws (store_pg_draws.c). */
 static const char *const migration_9[] = {store_pg_draws_schema, NULL};
+/* Migration 10: sales by customer key, for the customers report's "before
+ * and after joining" (store_report.c). */
+static const char sales_customer_index[] =
+    "CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer) WHERE customer <> ''";
+static const char *const migration_10[] = {sales_customer_index, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
-                                        {migration_7}, {migration_8}, {migration_9}};
+                                        {migration_7}, {migration_8}, {migration_9},
+                                        {migration_10}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across

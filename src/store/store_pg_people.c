@@ -1444,9 +1444,114 @@ static kp_err pr_members(kp_store *st, const kp_report_members_query *q, kp_repo
     return err;
 }
 
+
+/* The customers report's queries, as statements of this backend; the
+ * members' query is read through a cursor, a page of rows at a time, so
+ * no more than a page is ever in memory (10 M members stream). */
+enum { CUSTOMERS_FETCH = 10000 };
+static pg_stmt q_customers[STORE_CUSTOMERS_PARTS];
+static char q_customers_declare_sql[16384];
+static pg_stmt q_customers_declare;
+static pg_stmt q_customers_fetch = {"FETCH 10000 FROM kp_customers", 0, 0};
+static pg_stmt q_customers_close = {"CLOSE kp_customers", 0, 0};
+static pthread_once_t q_customers_once = PTHREAD_ONCE_INIT;
+
+static void q_customers_make(void)
+{
+    for (int i = 0; i < STORE_CUSTOMERS_PARTS; i++) {
+        q_customers[i].sql = store_customers_queries[i].sql;
+        q_customers[i].n_params = (int)strlen(store_customers_queries[i].params);
+    }
+    const store_customers_sql *m = &store_customers_queries[STORE_CUSTOMERS_MEMBERS];
+    snprintf(q_customers_declare_sql, sizeof q_customers_declare_sql,
+             "DECLARE kp_customers NO SCROLL CURSOR FOR %s", m->sql);
+    q_customers_declare.sql = q_customers_declare_sql;
+    q_customers_declare.n_params = (int)strlen(m->params);
+}
+
+static void customers_params(const kp_customers_query *q, store_customers_part part, pg_params *p)
+{
+    const char *letters = store_customers_queries[part].params;
+    memset(p, 0, sizeof *p);
+    for (int i = 0; letters[i]; i++) {
+        int64_t v;
+        const char *text = store_customers_param(q, letters[i], &v);
+        if (text)
+            pg_p_text(p, text);
+        else
+            pg_p_int(p, v);
+    }
+}
+
+static void customers_row(const PGresult *r, int i, char *t1, char *t2, size_t size, int64_t v[6])
+{
+    pg_text(r, i, 0, t1, size);
+    pg_text(r, i, 1, t2, size);
+    for (int c = 0; c < 6; c++) v[c] = pg_int(r, i, 2 + c);
+}
+
+/* Every part in order inside one REPEATABLE READ transaction (the
+ * caller's when one is open). */
+static kp_err customers_read(pg_store *s, const kp_customers_query *q, kp_report_customers *out,
+                             kp_report_member_fn fn, void *ctx)
+{
+    char t1[KP_STR_MAX], t2[KP_STR_MAX];
+    int64_t v[6];
+    pg_params p;
+    kp_err err = KP_OK;
+    for (int part = 0; err == KP_OK && part < STORE_CUSTOMERS_MEMBERS; part++) {
+        customers_params(q, (store_customers_part)part, &p);
+        PGresult *r;
+        if ((err = pg_run(s, &q_customers[part], &p, &r))) return err;
+        for (int i = 0; err == KP_OK && i < PQntuples(r); i++) {
+            customers_row(r, i, t1, t2, sizeof t1, v);
+            err = store_customers_fold(q, out, (store_customers_part)part, t1, t2, v,
+                                       s->base.last_error, sizeof s->base.last_error);
+        }
+        PQclear(r);
+    }
+    if (err) return err;
+    customers_params(q, STORE_CUSTOMERS_MEMBERS, &p);
+    if ((err = pg_run(s, &q_customers_declare, &p, NULL))) return err;
+    for (bool more = true; err == KP_OK && more;) {
+        PGresult *r;
+        if ((err = pg_run(s, &q_customers_fetch, NULL, &r))) return err;
+        int rows = PQntuples(r);
+        more = rows == CUSTOMERS_FETCH;
+        for (int i = 0; err == KP_OK && i < rows; i++) {
+            customers_row(r, i, t1, t2, sizeof t1, v);
+            err = store_customers_member(t1, v, fn, ctx);
+        }
+        PQclear(r);
+    }
+    if (err) return err;
+    return pg_run(s, &q_customers_close, NULL, NULL);
+}
+
+static kp_err pr_customers(kp_store *st, const kp_customers_query *q, kp_report_customers *out,
+                           kp_report_member_fn fn, void *ctx)
+{
+    pg_store *s = P(st);
+    memset(out, 0, sizeof *out);
+    pthread_once(&q_customers_once, q_customers_make);
+    bool own = !in_txn(s);
+    kp_err err = own ? pg_exec(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") : KP_OK;
+    if (err == KP_OK) err = customers_read(s, q, out, fn, ctx);
+    if (own && err == KP_OK) err = pg_exec(s, "COMMIT");
+    if (err && own && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        char why[sizeof s->base.last_error];
+        snprintf(why, sizeof why, "%s", s->base.last_error);
+        pg_exec(s, "ROLLBACK");
+        snprintf(s->base.last_error, sizeof s->base.last_error, "%s", why);
+    }
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
 const kp_report_ops store_pg_report_ops = {
     .points = pr_points,
     .members = pr_members,
+    .customers = pr_customers,
 };
 
 /* ---------------------------------------------------------------- verify */

@@ -334,3 +334,198 @@ void store_members_fold(kp_report_members *r, store_members_part part,
     default: break;
     }
 }
+
+/* ---- the customers report */
+
+/* The month number of an instant column `t` on the program's clock, offset
+ * parameter `o`: the days since 1970-01-01 made a civil date by H.
+ * Hinnant's days_from_civil inverse in integer arithmetic (eras of 400
+ * years, years starting in March), the result era * 4800 + year of era *
+ * 12 + month from March: consecutive calendar months differ by one.
+ * store_month_number() is the same in C. Times before 1970 are not
+ * expected (the divisions truncate). */
+#define M_Z(t, o) "((" t " + " o ") / 86400 + 719468)"
+#define M_DOE(t, o) "(" M_Z(t, o) " % 146097)"
+#define M_YOE(t, o)                                                                                \
+    "((" M_DOE(t, o) " - " M_DOE(t, o) " / 1460 + " M_DOE(t, o) " / 36524 - " M_DOE(t, o)          \
+    " / 146096) / 365)"
+#define M_DOY(t, o) "(" M_DOE(t, o) " - (365 * " M_YOE(t, o) " + " M_YOE(t, o) " / 4 - " M_YOE(t, o) " / 100))"
+#define M_MP(t, o) "((5 * " M_DOY(t, o) " + 2) / 153)"
+#define MONTH_NO(t, o) "(" M_Z(t, o) " / 146097 * 4800 + " M_YOE(t, o) " * 12 + " M_MP(t, o) ")"
+
+int64_t store_month_number(kp_time at, int64_t offset_seconds)
+{
+    int64_t z = (at + offset_seconds) / 86400 + 719468;
+    int64_t doe = z % 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    return z / 146097 * 4800 + yoe * 12 + mp;
+}
+
+/* A member's receipts: purchases at the tills with a card (ops, the
+ * account known) and imported sales with a card (the card's account when
+ * the card is known, else the card), before `to` ($T). The casts give the
+ * member's key (acc, card) one type everywhere, so SQLite can index it
+ * when it joins these sets. */
+#define RECEIPTS(T)                                                                                \
+    "r AS (SELECT account_id AS acc, CAST('' AS TEXT) AS card, at, amount, "                      \
+    "COALESCE(store, '') AS store "                                                                \
+    "FROM ops WHERE type = 1 AND account_id > 0 AND at < " T " UNION ALL "                         \
+    "SELECT CAST(COALESCE(k.account_id, 0) AS BIGINT), "                                          \
+    "CAST(CASE WHEN k.account_id IS NULL THEN s.card ELSE '' END AS TEXT), "                       \
+    "s.at, s.amount, s.store FROM sales s LEFT JOIN cards k ON k.number = s.card "                 \
+    "WHERE s.card <> '' AND s.kind = 1 AND s.at < " T ")"
+
+/* Members who joined in [$F, $T): an account's customers' first
+ * registration; a member without a customer, the first receipt. */
+#define JOINED(F, T)                                                                               \
+    "j AS (SELECT account_id AS acc, CAST('' AS TEXT) AS card, MIN(created_at) AS join_at "        \
+    "FROM customers "                                                                              \
+    "GROUP BY account_id HAVING MIN(created_at) >= " F " AND MIN(created_at) < " T " UNION ALL "   \
+    "SELECT acc, card, MIN(at) FROM r WHERE NOT EXISTS (SELECT 1 FROM customers c "               \
+    "WHERE c.account_id = r.acc) GROUP BY acc, card HAVING MIN(at) >= " F ")"
+
+/* The member of account column `acc` holds tier $R ('' = any). */
+#define OF_TIER(acc, R)                                                                            \
+    "(" R " = '' OR EXISTS (SELECT 1 FROM account_rules a WHERE a.account_id = " acc             \
+    " AND a.tier = " R "))"
+
+const store_customers_sql store_customers_queries[STORE_CUSTOMERS_PARTS] = {
+    [STORE_CUSTOMERS_TIERS] = {"SELECT COALESCE(a.tier, ''), '', COUNT(*), 0, 0, 0, 0, 0 "
+                               "FROM accounts x LEFT JOIN account_rules a ON a.account_id = x.id "
+                               "WHERE x.id > 0 GROUP BY 1",
+                               ""},
+    [STORE_CUSTOMERS_MOVES] = {"SELECT from_tier, to_tier, COUNT(*), 0, 0, 0, 0, 0 "
+                               "FROM tier_changes WHERE at >= $1 AND at < $2 GROUP BY 1, 2",
+                               "ft"},
+    [STORE_CUSTOMERS_COHORTS] = {"WITH " RECEIPTS("$2") ", " JOINED("$1", "$2")
+                                 " SELECT '', '', " MONTH_NO("j.join_at", "$3")
+                                 ", COUNT(*), 0, 0, 0, 0 FROM j WHERE " OF_TIER("j.acc", "$4")
+                                 " GROUP BY 3",
+                                 "ftor"},
+    [STORE_CUSTOMERS_ACTIVE] =
+        {"WITH " RECEIPTS("$2") ", " JOINED("$1", "$2")
+         " SELECT '', '', x.jm, x.am, COUNT(*), 0, 0, 0 FROM (SELECT DISTINCT "
+         MONTH_NO("j.join_at", "$3") " AS jm, " MONTH_NO("r.at", "$3")
+         " AS am, j.acc, j.card FROM r CROSS JOIN j WHERE j.acc = r.acc AND j.card = r.card "
+         "AND r.at >= j.join_at AND ($4 = '' OR r.store = $4) AND " OF_TIER("j.acc", "$5")
+         ") x GROUP BY x.jm, x.am",
+         "ftosr"},
+    /* k: the customer keys on sales with a member's card; m: members whose
+     * window after joining ends by `to`; f: those of them with a key; fk:
+     * their keys; p: their receipts in the windows, with their card and,
+     * without a card, under one of their keys. CROSS JOIN puts the big side
+     * outside and lets SQLite index the small one (PostgreSQL plans it as
+     * any join): a member's row is found, never scanned for. */
+    [STORE_CUSTOMERS_BEFORE_AFTER] =
+        {"WITH " RECEIPTS("$2") ", " JOINED("$1", "$2") ", "
+         "k AS (SELECT DISTINCT CAST(COALESCE(c.account_id, 0) AS BIGINT) AS acc, "
+         "CAST(CASE WHEN c.account_id IS NULL THEN s.card ELSE '' END AS TEXT) AS card, "
+         "s.customer AS ckey FROM sales s LEFT JOIN cards c "
+         "ON c.number = s.card WHERE s.card <> '' AND s.customer <> ''), "
+         "m AS (SELECT acc, card, join_at FROM j WHERE join_at + $3 <= $2 AND " OF_TIER("j.acc", "$5")
+         "), f AS (SELECT DISTINCT m.acc AS acc, m.card AS card, m.join_at AS join_at "
+         "FROM m CROSS JOIN k WHERE k.acc = m.acc AND k.card = m.card), "
+         "fk AS (SELECT f.join_at AS join_at, k.ckey AS ckey FROM f CROSS JOIN k "
+         "WHERE k.acc = f.acc AND k.card = f.card), "
+         "p AS (SELECT f.join_at AS join_at, r.at AS at, r.amount AS amount FROM r CROSS JOIN f "
+         "WHERE f.acc = r.acc AND f.card = r.card AND r.at >= f.join_at - $3 "
+         "AND r.at < f.join_at + $3 AND ($4 = '' OR r.store = $4) UNION ALL "
+         "SELECT fk.join_at, s.at, s.amount FROM fk CROSS JOIN sales s WHERE s.customer = fk.ckey "
+         "AND s.card = '' AND s.customer <> '' AND s.kind = 1 AND s.at >= fk.join_at - $3 "
+         "AND s.at < fk.join_at + $3 AND ($4 = '' OR s.store = $4)) "
+         "SELECT '', '', (SELECT COUNT(*) FROM m), (SELECT COUNT(*) FROM f), "
+         "COALESCE(SUM(CASE WHEN at < join_at THEN 1 ELSE 0 END), 0), "
+         "COALESCE(SUM(CASE WHEN at < join_at THEN amount ELSE 0 END), 0), "
+         "COALESCE(SUM(CASE WHEN at >= join_at THEN 1 ELSE 0 END), 0), "
+         "COALESCE(SUM(CASE WHEN at >= join_at THEN amount ELSE 0 END), 0) FROM p",
+         "ftwsr"},
+    [STORE_CUSTOMERS_MEMBERS] = {"WITH " RECEIPTS("$2") " SELECT card, '', acc, MAX(at), COUNT(*), "
+                                 "SUM(amount), 0, 0 FROM r WHERE at >= $1 "
+                                 "AND ($3 = '' OR store = $3) AND " OF_TIER("r.acc", "$4")
+                                 " GROUP BY acc, card",
+                                 "ftsr"},
+};
+
+const char *store_customers_param(const kp_customers_query *q, char p, int64_t *v)
+{
+    *v = 0;
+    switch (p) {
+    case 'f': *v = q->period.from; return NULL;
+    case 't': *v = q->period.to; return NULL;
+    case 'o': *v = (int64_t)q->period.utc_offset_minutes * 60; return NULL;
+    case 'w': *v = q->window; return NULL;
+    case 'r': return q->tier ? q->tier : "";
+    default: return q->period.store ? q->period.store : "";
+    }
+}
+
+static kp_err customers_limit(char *why, size_t why_size, const char *what, int max)
+{
+    if (why) snprintf(why, why_size, "the customers report has more than %d %s", max, what);
+    return KP_ERR_LIMIT;
+}
+
+kp_err store_customers_fold(const kp_customers_query *q, kp_report_customers *r,
+                            store_customers_part part, const char *t1, const char *t2,
+                            const int64_t v[6], char *why, size_t why_size)
+{
+    int64_t off = (int64_t)q->period.utc_offset_minutes * 60;
+    int64_t base = store_month_number(q->period.from, off);
+    if (r->n_months == 0) {
+        int64_t n = store_month_number(q->period.to - 1, off) - base + 1;
+        r->n_months = n < 1 ? 1 : n > KP_REPORT_COHORT_MONTHS ? KP_REPORT_COHORT_MONTHS : (size_t)n;
+    }
+    bool ok = true;
+    switch (part) {
+    case STORE_CUSTOMERS_TIERS:
+        if (r->n_tiers == KP_REPORT_TIERS_MAX)
+            return customers_limit(why, why_size, "tiers", KP_REPORT_TIERS_MAX);
+        snprintf(r->tiers[r->n_tiers].tier, sizeof r->tiers[0].tier, "%s", t1);
+        r->tiers[r->n_tiers++].accounts = v[0];
+        break;
+    case STORE_CUSTOMERS_MOVES:
+        if (r->n_moves == KP_REPORT_MOVES_MAX)
+            return customers_limit(why, why_size, "kinds of tier moves", KP_REPORT_MOVES_MAX);
+        snprintf(r->moves[r->n_moves].from, sizeof r->moves[0].from, "%s", t1);
+        snprintf(r->moves[r->n_moves].to, sizeof r->moves[0].to, "%s", t2);
+        r->moves[r->n_moves++].moves = v[0];
+        break;
+    case STORE_CUSTOMERS_COHORTS: {
+        int64_t j = v[0] - base;
+        if (j >= 0 && j < (int64_t)r->n_months) ok = add(&r->cohort[j], v[1]);
+        break;
+    }
+    case STORE_CUSTOMERS_ACTIVE: {
+        int64_t j = v[0] - base, k = v[1] - v[0];
+        if (j >= 0 && k >= 0 && j + k < (int64_t)r->n_months) ok = add(&r->active[j][k], v[2]);
+        break;
+    }
+    case STORE_CUSTOMERS_BEFORE_AFTER:
+        r->ba_members = v[0];
+        r->ba_followed = v[1];
+        r->before_receipts = v[2];
+        r->before_minor = v[3];
+        r->after_receipts = v[4];
+        r->after_minor = v[5];
+        break;
+    default: break;
+    }
+    if (ok) return KP_OK;
+    if (why) snprintf(why, why_size, "a sum of the customers report does not fit in 64 bits");
+    return KP_ERR_OVERFLOW;
+}
+
+kp_err store_customers_member(const char *card, const int64_t v[6], kp_report_member_fn fn,
+                              void *ctx)
+{
+    kp_report_member m;
+    memset(&m, 0, sizeof m);
+    m.account_id = v[0];
+    snprintf(m.card, sizeof m.card, "%s", card ? card : "");
+    m.last_at = v[1];
+    m.receipts = v[2];
+    m.spend_minor = v[3];
+    return fn(ctx, &m);
+}

@@ -132,4 +132,59 @@ void store_members_fold(kp_report_members *r, store_members_part part,
 kp_err store_points_fold(kp_report_points *r, store_points_part part, const char *text, int64_t a,
                          int64_t b, int64_t c, char *why, size_t why_size);
 
+/* ---- the customers report (kp_report_ops.customers) */
+
+/* Its queries, run in order in one snapshot like the points report's; each
+ * row has eight columns (text, text, six integers; a missing one read as
+ * "" or 0). The rows of STORE_CUSTOMERS_MEMBERS go one by one to
+ * store_customers_member(), never held; the others to
+ * store_customers_fold(). */
+typedef enum store_customers_part {
+    /* (tier, '', accounts) of every account by its tier. */
+    STORE_CUSTOMERS_TIERS,
+    /* (from tier, to tier, changes) in the period. */
+    STORE_CUSTOMERS_MOVES,
+    /* ('', '', month number of joining, members) of those who joined in
+     * the period. */
+    STORE_CUSTOMERS_COHORTS,
+    /* ('', '', month of joining, month of a receipt, members). */
+    STORE_CUSTOMERS_ACTIVE,
+    /* One row ('', '', members with a whole window after, followed,
+     * receipts and amounts before, receipts and amounts after). */
+    STORE_CUSTOMERS_BEFORE_AFTER,
+    /* (card, '', account, last receipt, receipts, spend) of each member
+     * who bought in the period. */
+    STORE_CUSTOMERS_MEMBERS,
+    STORE_CUSTOMERS_PARTS
+} store_customers_part;
+
+typedef struct store_customers_sql {
+    const char *sql;
+    /* Its parameters $1, $2, ... in order: f from, t to, o the offset and
+     * w the window in seconds (integers), s the store, r the tier (text,
+     * '' = all). */
+    const char *params;
+} store_customers_sql;
+
+extern const store_customers_sql store_customers_queries[STORE_CUSTOMERS_PARTS];
+
+/* The value of parameter letter `p` for q: integers in *v, text returned
+ * (NULL for an integer). */
+const char *store_customers_param(const kp_customers_query *q, char p, int64_t *v);
+
+/* The month number the queries compute for an instant on the program's
+ * clock (consecutive months differ by 1; see store_report.c). */
+int64_t store_month_number(kp_time at, int64_t offset_seconds);
+
+/* Folds one row of `part` (not MEMBERS) into r (zeroed by the caller
+ * first). KP_ERR_LIMIT past the tiers' or moves' room, KP_ERR_OVERFLOW
+ * when a sum does not fit; `why` (may be NULL) then gets the sentence. */
+kp_err store_customers_fold(const kp_customers_query *q, kp_report_customers *r,
+                            store_customers_part part, const char *t1, const char *t2,
+                            const int64_t v[6], char *why, size_t why_size);
+
+/* Hands one row of STORE_CUSTOMERS_MEMBERS to fn. */
+kp_err store_customers_member(const char *card, const int64_t v[6], kp_report_member_fn fn,
+                              void *ctx);
+
 #endif

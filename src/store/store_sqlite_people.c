@@ -1002,6 +1002,33 @@ static void bind_param(sqlite3_stmt *st, int i, const char *text, int64_t v)
         bind_named_int(st, name, v);
 }
 
+/* Binds $1, $2, ... of a report's query, one a letter of `params`, each
+ * value from param(q, letter): text when it returns one, else *v. */
+static void bind_letters(sqlite3_stmt *st, const char *params,
+                         const char *(*param)(const void *q, char p, int64_t *v), const void *q)
+{
+    char name[16];
+    for (int i = 0; params[i]; i++) {
+        int64_t v;
+        const char *text = param(q, params[i], &v);
+        snprintf(name, sizeof name, "$%d", i + 1);
+        if (text)
+            bind_named_text(st, name, text);
+        else
+            bind_named_int(st, name, v);
+    }
+}
+
+static const char *points_param(const void *q, char p, int64_t *v)
+{
+    return store_points_param(q, p, v);
+}
+
+static const char *customers_param(const void *q, char p, int64_t *v)
+{
+    return store_customers_param(q, p, v);
+}
+
 /* One query of the points report (store_report.h), folded into r. */
 static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_points_part part,
                           kp_report_points *r)
@@ -1010,11 +1037,7 @@ static kp_err points_part(sqlite_people *p, const kp_report_query *rq, store_poi
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return fail(p, rc);
-    for (int i = 0; q->params[i]; i++) {
-        int64_t v;
-        const char *text = store_points_param(rq, q->params[i], &v);
-        bind_param(st, i, text, v);
-    }
+    bind_letters(st, q->params, points_param, rq);
     kp_err err = KP_OK;
     while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *text = sqlite3_column_text(st, 0);
@@ -1067,6 +1090,36 @@ static kp_err members_part(sqlite_people *p, const kp_report_members_query *mq,
     return err;
 }
 
+
+/* One query of the customers report (store_report.h): each row folded
+ * into r, or, for the members, handed to fn as it is read. */
+static kp_err customers_part(sqlite_people *p, const kp_customers_query *cq,
+                             store_customers_part part, kp_report_customers *r,
+                             kp_report_member_fn fn, void *ctx)
+{
+    const store_customers_sql *q = &store_customers_queries[part];
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(p->db, q->sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(p, rc);
+    bind_letters(st, q->params, customers_param, cq);
+    kp_err err = KP_OK;
+    while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t1 = sqlite3_column_text(st, 0);
+        const unsigned char *t2 = sqlite3_column_text(st, 1);
+        int64_t v[6];
+        for (int i = 0; i < 6; i++) v[i] = sqlite3_column_int64(st, 2 + i);
+        if (part == STORE_CUSTOMERS_MEMBERS)
+            err = store_customers_member(t1 ? (const char *)t1 : "", v, fn, ctx);
+        else
+            err = store_customers_fold(cq, r, part, t1 ? (const char *)t1 : "",
+                                       t2 ? (const char *)t2 : "", v, p->last_error,
+                                       p->last_error_size);
+    }
+    if (err == KP_OK && rc != SQLITE_DONE) err = fail(p, rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
 /* The connection's temp_store (0 default, 1 file, 2 memory), -1 when it
  * cannot be read. */
 static int temp_store_get(sqlite3 *db)
@@ -1105,9 +1158,32 @@ static kp_err sr_members(kp_store *s, const kp_report_members_query *q, kp_repor
     return err;
 }
 
+static kp_err sr_customers(kp_store *s, const kp_customers_query *q, kp_report_customers *out,
+                           kp_report_member_fn fn, void *ctx)
+{
+    sqlite_people *p = P(s);
+    memset(out, 0, sizeof *out);
+    /* The connection keeps temporary tables in memory (store_sqlite.c);
+     * this report's (its grouped members, the receipts it joins) go to
+     * temporary files instead, so its memory does not grow with the
+     * members. Only outside a transaction: the pragma cannot change
+     * inside one. */
+    bool files = sqlite3_get_autocommit(p->db) != 0 &&
+                 sqlite3_exec(p->db, "PRAGMA temp_store=FILE", NULL, NULL, NULL) == SQLITE_OK;
+    bool own;
+    kp_err err = snapshot_begin(p, &own);
+    for (int part = 0; err == KP_OK && part < STORE_CUSTOMERS_PARTS; part++)
+        err = customers_part(p, q, (store_customers_part)part, out, fn, ctx);
+    snapshot_end(p, own, err);
+    if (files) sqlite3_exec(p->db, "PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
+    if (err) memset(out, 0, sizeof *out);
+    return err;
+}
+
 const kp_report_ops store_sqlite_report_ops = {
     .points = sr_points,
     .members = sr_members,
+    .customers = sr_customers,
 };
 
 kp_err store_sqlite_people_verify(sqlite_people *p, void (*report)(void *ctx, const char *line),

@@ -10,8 +10,10 @@
 // program files and their errors, the run's body, the progress and the
 // results shown. The members report (GET /v1/admin/reports/members, with
 // sales imported and a till's sale without a card): the four figures are
-// the API's, beside their seeds' claims, its bars, a tier, the CSV. The
-// customers report is not tested: its route is not in this branch.
+// the API's, beside their seeds' claims, its bars, a tier, the CSV.
+// The customers report: the page's figures are the API's
+// on that story, and an answer made by the test draws the bars, the R x F
+// heat map, the cohort triangle and the before/after bars.
 // axe on each view, screenshots at desktop and phone widths, Russian and
 // English.
 import { test, after, before } from 'node:test';
@@ -130,6 +132,116 @@ test('the points report in Russian on a phone', async () => {
   assertClean(page);
   await page.context().close();
 });
+
+/* The customers report (customers_report.jsx). A real answer first: the
+ * view shows the API's figures for the story of before(); then an answer
+ * made here (page.route) in the route's documented shape, rich enough to
+ * prove the bars, the heat map's cells and names, the cohort triangle and
+ * the before/after bars, in English and Russian. */
+const CUSTOMERS = {
+  from: '2026-01-01', to: '2026-04-30', store: null, tier: null,
+  tiers: {
+    accounts: [{ tier: 'Silver', accounts: 120 }, { tier: 'Gold', accounts: 30 }, { tier: '', accounts: 50 }],
+    moves: [{ from: '', to: 'Silver', direction: 'up', moves: 40 }, { from: 'Silver', to: 'Gold', direction: 'up', moves: 12 },
+      { from: 'Gold', to: 'Silver', direction: 'down', moves: 3 }],
+    up: 52, down: 3,
+  },
+  rfm: {
+    members: 25,
+    cutoffs: { recency_days: [90, 60, 30, 10], frequency: [1, 2, 3, 5], monetary_minor: [100000, 250000, 400000, 800000] },
+    segments: ['champions', 'loyal', 'potential_loyalists', 'new', 'promising', 'need_attention', 'about_to_sleep',
+      'at_risk', 'cant_lose', 'hibernating', 'lost'].map((segment, i) => ({
+      segment, members: i === 0 ? 7 : i < 5 ? 3 : 1, revenue_minor: (11 - i) * 100000,
+      mean_recency_days: 5.5 + i, mean_frequency: 6 - i / 2, mean_monetary_minor: 150000 - i * 10000,
+    })),
+    grid: [[1, 1, 0, 0, 0], [0, 1, 0, 0, 1], [1, 0, 1, 2, 0], [3, 1, 0, 2, 1], [3, 0, 1, 4, 3]],
+    grid_segments: [['lost', 'lost', 'at_risk', 'at_risk', 'cant_lose'],
+      ['hibernating', 'hibernating', 'at_risk', 'at_risk', 'cant_lose'],
+      ['about_to_sleep', 'about_to_sleep', 'need_attention', 'loyal', 'loyal'],
+      ['promising', 'potential_loyalists', 'potential_loyalists', 'loyal', 'loyal'],
+      ['new', 'potential_loyalists', 'potential_loyalists', 'champions', 'champions']],
+  },
+  cohorts: [
+    { month: '2026-01', members: 10, active: [10, 6, 4, 3], share: [1, 0.6, 0.4, 0.3] },
+    { month: '2026-02', members: 8, active: [8, 4, 2], share: [1, 0.5, 0.25] },
+    { month: '2026-03', members: 0, active: [0, 0], share: [0, 0] },
+    { month: '2026-04', members: 5, active: [5], share: [1] },
+  ],
+  before_after: {
+    window_months: 6, members: 20, followed: 8,
+    before: { receipts: 24, amount_minor: 6000000, receipts_per_month: 0.5, average_receipt_minor: 250000 },
+    after: { receipts: 60, amount_minor: 21000000, receipts_per_month: 1.25, average_receipt_minor: 350000 },
+  },
+};
+
+test('reports: the customers report is the API\'s, with its CSV', async () => {
+  const page = await office('/reports?r=customers');
+  await page.getByRole('heading', { name: /^Customers ·.*every store$/ }).waitFor();
+  const api = (await k.api('GET', `/v1/admin/reports/customers?from=${monthStart(11)}&to=${day(new Date())}`, undefined, admin)).body;
+  assert.equal(api.rfm.members, 2, JSON.stringify(api.rfm));
+  assert.equal(await figure(page, 'Bought in the period'), en(api.rfm.members));
+  const heat = page.getByRole('table', { name: 'Recency (R) × frequency (F): members' });
+  let cells = 0;
+  for (let r = 0; r < 5; r++) for (let f = 0; f < 5; f++) cells += api.rfm.grid[r][f];
+  assert.equal(cells, 2);
+  const tiers = page.getByRole('list', { name: 'Tiers now' });
+  for (const a of api.tiers.accounts) await tiers.getByText(en(a.accounts), { exact: true }).first().waitFor();
+  const link = page.getByRole('link', { name: 'Download CSV: Customers' });
+  const got = await page.request.get(new URL(await link.getAttribute('href'), k.base).toString());
+  assert.equal(got.status(), 200);
+  assert.match(await got.text(), /^figure,key,sub,value\r\n/);
+  assert.match(await got.text(), new RegExp(`rfm_members,,,${api.rfm.members}\r\n`));
+  assert.equal(await heat.locator('tbody tr').count(), 5);
+  await checkA11y(page, 'the customers report');
+  assertClean(page);
+  await page.context().close();
+});
+
+for (const [lang, viewport, words] of [
+  ['en', undefined, { title: 'Customers', champions: 'Champions', lost: 'Lost', before: 'Before', after: 'After', month: 'Jan 2026', loc: 'en-GB' }],
+  ['ru', PHONE, { title: 'Клиенты', champions: 'Чемпионы', lost: 'Потерянные', before: 'До', after: 'После', month: 'янв. 2026 г.', loc: 'ru-RU' }],
+]) {
+  test(`the customers report drawn (answer made here), ${lang}`, async () => {
+    const page = await office('/reports?r=customers', { lang, ...(viewport ? { viewport } : {}) });
+    const asked = [];
+    await page.route(/\/v1\/admin\/reports\/customers/, (route) => {
+      asked.push(new URL(route.request().url()));
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(CUSTOMERS) });
+    });
+    await page.reload();
+    await page.locator('table.heat').waitFor();
+    assert.equal(asked[asked.length - 1].pathname, '/v1/admin/reports/customers');
+    const num = (n, d = 0) => new Intl.NumberFormat(words.loc, { maximumFractionDigits: d }).format(n);
+    /* Heat map: row R 5 (first), column F 4 is champions with 4 members. */
+    const rows = page.locator('table.heat tbody tr');
+    const r5f4 = rows.nth(0).locator('td').nth(3);
+    assert.equal((await r5f4.locator('strong').textContent()).trim(), num(4));
+    assert.match(await r5f4.textContent(), new RegExp(words.champions));
+    const r1f1 = rows.nth(4).locator('td').nth(0);
+    assert.equal((await r1f1.locator('strong').textContent()).trim(), num(1));
+    assert.match(await r1f1.textContent(), new RegExp(words.lost));
+    /* The fullest cell is the darkest; an empty one is white. */
+    const bg = async (cell) => cell.evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert.notEqual(await bg(r5f4), await bg(rows.nth(0).locator('td').nth(1)));
+    assert.equal(await bg(rows.nth(0).locator('td').nth(1)), 'rgb(255, 255, 255)');
+    /* The cohort triangle: January's month 1 is 60 %, March (nobody) a dash. */
+    const tri = page.locator('table.triangle tbody tr');
+    assert.equal(await tri.count(), 4);
+    const jan = tri.nth(0);
+    assert.equal((await jan.locator('th').textContent()).trim(), words.month);
+    assert.equal((await jan.locator('td').nth(2).textContent()).trim(), new Intl.NumberFormat(words.loc, { style: 'percent', maximumFractionDigits: 0 }).format(0.6));
+    assert.equal(await tri.nth(3).locator('td.off').count(), 3);
+    assert.equal((await tri.nth(2).locator('td').nth(1).textContent()).trim(), '—');
+    /* Before/after bars with their values as text. */
+    const freq = page.getByRole('list').filter({ hasText: num(1.25, 2) });
+    await freq.getByText(words.after).waitFor();
+    await freq.getByText(num(0.5, 2), { exact: true }).waitFor();
+    await checkA11y(page, `the customers report drawn (${lang})`);
+    await snap(page, `office-reports-customers-${lang}`, viewport ? [viewport] : undefined);
+    assertClean(page);
+    await page.context().close();
+  });
+}
 
 /* A month or total of kopilka simulate --json (src/service/simulate.c). */
 const M = (month, o) => ({

@@ -642,6 +642,9 @@ class Flows(unittest.TestCase):
         self.staff(404, "POST", "/v1/admin/draws/999999/close")
         self.call(200, "GET", "/v1/draws/%d" % past["id"], key=None)
         self.call(404, "GET", "/v1/draws/999999", key=None)
+        self.staff(200, "GET", "/v1/admin/reports/customers?from=2026-01-01&to=2026-12-31")
+        self.staff(200, "GET", "/v1/admin/reports/customers?store=main&window=3&format=csv")
+        self.staff(400, "GET", "/v1/admin/reports/customers?window=25")
         self.staff(200, "POST", "/v1/admin/imports?kind=cards&dry_run=1", "number\nOAS-1\n")
         self.staff(200, "POST", "/v1/admin/imports?kind=cards", "number\nOAS-1\n")
         self.staff(400, "POST", "/v1/admin/imports?kind=cards", "number,state\nOAS-2,lost\n")
@@ -1009,7 +1012,7 @@ SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test
           "test_till.py", "test_durability.py", "test_caps.py", "test_phone.py",
           "test_cards.py", "test_self.py", "test_programs.py", "test_office_extras.py",
           "test_campaigns.py", "test_catalog.py", "test_draws.py", "test_reports.py",
-          "test_members_report.py")
+          "test_members_report.py", "test_customers_report.py")
 
 
 class Recorded(unittest.TestCase):

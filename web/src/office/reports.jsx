@@ -16,11 +16,12 @@ import '../lib/data.css';
 import './analytics.css';
 import { ScrollTable } from './people.jsx';
 import { strings } from './reports.strings.js';
+import { CustomersReport } from './customers_report.jsx';
 
 const t = makeT(strings);
 /* The reports the server answers (docs/api.md, "Reports"): the customers
  * report of issue 12 joins this list with its route. */
-const KINDS = ['points', 'members'];
+const KINDS = ['points', 'members', 'customers'];
 /* A word of the dictionary for a server's name (segment, kind), else the name. */
 const word = (name) => (name && strings.en[name] ? t(name) : name || '—');
 
@@ -201,7 +202,7 @@ function Members({ d }) {
   );
 }
 
-const VIEWS = { points: Points, members: Members };
+const VIEWS = { points: Points, members: Members, customers: CustomersReport };
 
 export function Reports({ onExpired }) {
   useLang();

@@ -197,9 +197,40 @@ test('reports: the customers report is the API\'s, with its CSV', async () => {
   await page.context().close();
 });
 
+test('reports: the customers report\'s window (1 to 24 months) is the route\'s window', async () => {
+  const page = await office('/reports?r=customers');
+  await page.getByRole('heading', { name: /^Customers ·.*every store$/ }).waitFor();
+  const window = page.getByLabel('Window before/after');
+  assert.equal(await window.inputValue(), '6', 'the route\'s default');
+  const options = await window.locator('option').allTextContents();
+  assert.equal(options.length, 24);
+  assert.deepEqual([options[0], options[1], options[23]], ['1 month', '2 months', '24 months']);
+  await page.getByText('6 months before and after;').waitFor();
+  const asked = page.waitForResponse((r) => r.url().includes('/v1/admin/reports/customers?'));
+  await window.selectOption('12');
+  await page.getByRole('button', { name: 'Show' }).click();
+  const r = await asked;
+  assert.equal(new URL(r.url()).searchParams.get('window'), '12');
+  assert.equal((await r.json()).before_after.window_months, 12);
+  await page.getByText('12 months before and after;').waitFor();
+  const link = page.getByRole('link', { name: 'Download CSV: Customers' });
+  const href = new URL(await link.getAttribute('href'), k.base);
+  assert.equal(href.searchParams.get('window'), '12');
+  const csv = await (await page.request.get(href.toString())).text();
+  assert.match(csv, /window_months,,,12\r\n/);
+  // The points report has no window: none is sent.
+  const points = page.waitForResponse((x) => x.url().includes('/v1/admin/reports/points?'));
+  await page.getByRole('link', { name: 'Points', exact: true }).click();
+  assert.equal(new URL((await points).url()).searchParams.get('window'), null);
+  assert.equal(await page.getByLabel('Window before/after').count(), 0);
+  await checkA11y(page, 'the customers report with its window');
+  assertClean(page);
+  await page.context().close();
+});
+
 for (const [lang, viewport, words] of [
-  ['en', undefined, { title: 'Customers', champions: 'Champions', lost: 'Lost', before: 'Before', after: 'After', month: 'Jan 2026', loc: 'en-GB' }],
-  ['ru', PHONE, { title: 'Клиенты', champions: 'Чемпионы', lost: 'Потерянные', before: 'До', after: 'После', month: 'янв. 2026 г.', loc: 'ru-RU' }],
+  ['en', undefined, { title: 'Customers', champions: 'Champions', lost: 'Lost', before: 'Before', after: 'After', month: 'Jan 2026', loc: 'en-GB', window: 'Window before/after', window24: '24 months' }],
+  ['ru', PHONE, { title: 'Клиенты', champions: 'Чемпионы', lost: 'Потерянные', before: 'До', after: 'После', month: 'янв. 2026 г.', loc: 'ru-RU', window: 'Окно до/после', window24: '24 мес.' }],
 ]) {
   test(`the customers report drawn (answer made here), ${lang}`, async () => {
     const page = await office('/reports?r=customers', { lang, ...(viewport ? { viewport } : {}) });
@@ -211,6 +242,8 @@ for (const [lang, viewport, words] of [
     await page.reload();
     await page.locator('table.heat').waitFor();
     assert.equal(asked[asked.length - 1].pathname, '/v1/admin/reports/customers');
+    assert.equal(asked[asked.length - 1].searchParams.get('window'), '6');
+    assert.equal(await page.getByLabel(words.window).locator('option').last().textContent(), words.window24);
     const num = (n, d = 0) => new Intl.NumberFormat(words.loc, { maximumFractionDigits: d }).format(n);
     /* Heat map: row R 5 (first), column F 4 is champions with 4 members. */
     const rows = page.locator('table.heat tbody tr');

@@ -52,12 +52,16 @@ typedef enum kp_notify_kind {
     KP_NOTIFY_LOGIN_CODE,     /* a one-time code to log in to the cabinet */
     KP_NOTIFY_CAMPAIGN,       /* a marketer's message to a segment */
     KP_NOTIFY_FAMILY_INVITE,  /* a family's owner invited the customer to join it */
+    KP_NOTIFY_ORDER_PLACED,   /* a rewards catalog order was placed (points taken) */
+    KP_NOTIFY_ORDER_READY,    /* the order is ready to collect at its store */
+    KP_NOTIFY_ORDER_CANCELLED, /* the order was cancelled (points given back) */
     KP_NOTIFY__COUNT
 } kp_notify_kind;
 
 /* "earned", "burnt", "returned", "expiring", "expired", "birthday",
  * "granted", "adjusted", "welcome", "tier", "transfer_in", "transfer_out",
- * "card_blocked", "card_replaced", "login_code", "campaign", "family_invite";
+ * "card_blocked", "card_replaced", "login_code", "campaign", "family_invite",
+ * "order_placed", "order_ready", "order_cancelled";
  * NULL when out
  * of range. */
 const char *kp_notify_kind_name(kp_notify_kind kind);

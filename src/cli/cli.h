@@ -55,6 +55,11 @@ int cmd_campaign_results(int argc, char **argv);
 /* cmd_simulate.c */
 int cmd_simulate(int argc, char **argv);
 
+/* cmd_catalog.c */
+int cmd_catalog_list(int argc, char **argv);
+int cmd_catalog_orders(int argc, char **argv);
+int cmd_catalog_order_state(int argc, char **argv);
+
 /* cmd_draw.c */
 int cmd_draw_create(int argc, char **argv);
 int cmd_draw_close(int argc, char **argv);

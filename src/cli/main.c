@@ -220,6 +220,22 @@ static const kp_command commands[] = {
      "revenue per customer of the targeted and control groups N days (default 30) before "
      "and after its start.",
      cmd_campaign_results},
+    {"catalog list", "kopilka catalog list DB",
+     "Prints every item of the rewards catalog (docs/marketing.md \"Rewards catalog\"), "
+     "active or not, with its stock by store, as GET /v1/catalog?all=1 does.",
+     cmd_catalog_list},
+    {"catalog orders",
+     "kopilka catalog orders DB [--state ordered|ready|handed_over|cancelled] [--store S] "
+     "[--card C] [--before ID] [--limit N]",
+     "Prints the catalog's orders, newest first, as GET /v1/orders does for the back office: "
+     "N (1 to 200, default 50) of them, before order ID when given; next_before pages on.",
+     cmd_catalog_orders},
+    {"catalog order-state", "kopilka catalog order-state DB ORDER ready|handed-over|cancel",
+     "Moves order ORDER as the back office does: ready (from ordered; the customer is told), "
+     "handed-over (from ordered or ready) or cancel (before it is handed over: the stock and "
+     "the points go back, the customer is told). Prints the order. Audited "
+     "(catalog.order_state) as the operating-system user.",
+     cmd_catalog_order_state},
     {"draw create",
      "kopilka draw create DB --name N --from TIME --to TIME [--rule spend --per-minor M | "
      "--rule visit] [--store S] [--tier T] --prize NAME:COUNT [--prize ...]",

@@ -25,6 +25,9 @@ static const char *const kind_names[KP_NOTIFY__COUNT] = {
     [KP_NOTIFY_LOGIN_CODE] = "login_code",
     [KP_NOTIFY_CAMPAIGN] = "campaign",
     [KP_NOTIFY_FAMILY_INVITE] = "family_invite",
+    [KP_NOTIFY_ORDER_PLACED] = "order_placed",
+    [KP_NOTIFY_ORDER_READY] = "order_ready",
+    [KP_NOTIFY_ORDER_CANCELLED] = "order_cancelled",
 };
 
 static const char *const channel_names[KP_CHANNEL__COUNT] = {

@@ -104,6 +104,9 @@ typedef struct kp_notify_figures {
     char other_card[KP_STR_MAX];  /* a transfer's other side, a replacement card */
     char reason[KP_REASON_MAX];   /* a block's or an adjustment's reason */
     char rule[64];                /* the rule of a grant */
+    char item[128];               /* a catalog order: the item's name, */
+    int64_t order_id;             /* the order's number */
+    int64_t qty;                  /* and how many */
 } kp_notify_figures;
 
 /* Writes the figures as a JSON object into out (reset first). */

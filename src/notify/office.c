@@ -638,6 +638,9 @@ static kp_err sample_vars(kp_office *o, kp_notify_kind kind, const char *languag
     snprintf(f.other_card, sizeof f.other_card, "2000000000024");
     snprintf(f.reason, sizeof f.reason, "lost");
     snprintf(f.rule, sizeof f.rule, "birthday");
+    snprintf(f.item, sizeof f.item, "%s", strcmp(language, "ru") == 0 ? "Термокружка" : "Travel mug");
+    f.order_id = 1042;
+    f.qty = 1;
     kp_buf payload;
     kp_buf_init(&payload, 64 * 1024);
     kp_err err = kp_notify_payload(&f, &payload);

@@ -6,7 +6,7 @@
  * has. Names: earned, burnt, points, balance, balances (an object of
  * kind -> points), expiry_points, expiry_at (RFC 3339), amount_minor (minor
  * units), currency, store, receipt, tier, tier_before, other_card, reason,
- * rule.
+ * rule, item, order, qty (a catalog order's).
  */
 #include <string.h>
 
@@ -66,6 +66,9 @@ kp_err kp_notify_payload(const kp_notify_figures *f, kp_buf *out)
     put_str(out, &first, "other_card", f->other_card);
     put_str(out, &first, "reason", f->reason);
     put_str(out, &first, "rule", f->rule);
+    put_str(out, &first, "item", f->item);
+    put_i64(out, &first, "order", f->order_id);
+    put_i64(out, &first, "qty", f->qty);
     kp_buf_puts(out, "}");
     return out->failed ? KP_ERR_NOMEM : KP_OK;
 }

@@ -20,7 +20,7 @@ enum field {
     F_FIRST_NAME, F_CARD, F_CARD_LAST4, F_PROGRAM, F_BALANCE, F_BALANCES,
     F_EARNED, F_BURNT, F_POINTS, F_CHANGE, F_EXPIRY_POINTS, F_EXPIRY_DATE,
     F_AMOUNT, F_STORE, F_RECEIPT, F_TIER, F_TIER_BEFORE, F_OTHER_CARD,
-    F_REASON, F_CODE, F_UNSUBSCRIBE_URL, F_SUBJECT, F_TEXT,
+    F_REASON, F_CODE, F_UNSUBSCRIBE_URL, F_SUBJECT, F_TEXT, F_ITEM, F_ORDER, F_QTY,
     F__COUNT
 };
 
@@ -32,13 +32,14 @@ static const char *const field_names[F__COUNT] = {
     [F_AMOUNT] = "amount", [F_STORE] = "store", [F_RECEIPT] = "receipt", [F_TIER] = "tier",
     [F_TIER_BEFORE] = "tier_before", [F_OTHER_CARD] = "other_card", [F_REASON] = "reason",
     [F_CODE] = "code", [F_UNSUBSCRIBE_URL] = "unsubscribe_url", [F_SUBJECT] = "subject",
-    [F_TEXT] = "text",
+    [F_TEXT] = "text", [F_ITEM] = "item", [F_ORDER] = "order", [F_QTY] = "qty",
 };
 
 #define B(f) (1u << (f))
 #define COMMON (B(F_FIRST_NAME) | B(F_CARD) | B(F_CARD_LAST4) | B(F_PROGRAM) | B(F_BALANCE) | B(F_BALANCES))
 #define EXPIRY (B(F_EXPIRY_POINTS) | B(F_EXPIRY_DATE))
 #define RECEIPT (B(F_AMOUNT) | B(F_STORE) | B(F_RECEIPT))
+#define ORDER (B(F_ITEM) | B(F_ORDER) | B(F_QTY) | B(F_POINTS) | B(F_STORE))
 
 /* What each kind's figures hold (payload.c, emit.c). */
 static const uint32_t kind_fields[KP_NOTIFY__COUNT] = {
@@ -59,6 +60,9 @@ static const uint32_t kind_fields[KP_NOTIFY__COUNT] = {
     [KP_NOTIFY_LOGIN_CODE] = B(F_FIRST_NAME) | B(F_PROGRAM) | B(F_CODE),
     [KP_NOTIFY_CAMPAIGN] = COMMON | B(F_SUBJECT) | B(F_TEXT) | B(F_UNSUBSCRIBE_URL),
     [KP_NOTIFY_FAMILY_INVITE] = B(F_FIRST_NAME) | B(F_PROGRAM),
+    [KP_NOTIFY_ORDER_PLACED] = COMMON | ORDER,
+    [KP_NOTIFY_ORDER_READY] = COMMON | ORDER,
+    [KP_NOTIFY_ORDER_CANCELLED] = COMMON | ORDER,
 };
 
 static const char *kind_lists[KP_NOTIFY__COUNT][F__COUNT + 1];
@@ -431,8 +435,15 @@ kp_err kp_vars_from_event_in(const kp_notify_event *ev, const json_t *payload,
         kp_vars_set(vars, "amount", m);
     }
     static const char *const strings[] = {"store", "receipt", "tier", "tier_before",
-                                          "other_card", "reason", "code", NULL};
+                                          "other_card", "reason", "code", "item", NULL};
     for (size_t i = 0; strings[i]; i++) set_string(vars, payload, strings[i], strings[i]);
+    /* A catalog order's number is written as it is ("№ 1042", not "1 042"). */
+    if ((v = member_int(payload, "order", &has)), has) {
+        char s[24];
+        snprintf(s, sizeof s, "%lld", (long long)v);
+        kp_vars_set(vars, "order", s);
+    }
+    if ((v = member_int(payload, "qty", &has)), has) set_number(vars, "qty", v, language);
     return KP_OK;
 }
 

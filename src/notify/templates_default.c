@@ -181,6 +181,36 @@ static const kind_lines lines[KP_NOTIFY__COUNT] = {
                "it is valid for 7 days.",
                "You are invited to a family account in {{program}}. Answer in your account "
                "within 7 days."}},
+    [KP_NOTIFY_ORDER_PLACED] = {
+        .ru = {"Заказ №{{order}} оформлен",
+               "Вы заказали «{{item}}»{{#qty}} ({{qty}} шт.){{/qty}} за {{points}} баллов, "
+               CARD_RU ". Заберите его в магазине {{store}}: мы сообщим, когда он будет готов. "
+               "Баланс: {{balance}}.",
+               "Заказ №{{order}}: «{{item}}» за {{points}} баллов. Сообщим, когда он будет готов."},
+        .en = {"Order {{order}} placed",
+               "You ordered {{item}}{{#qty}} (x{{qty}}){{/qty}} for {{points}} points on "
+               CARD_EN ". Collect it at store {{store}}: we will tell you when it is ready. "
+               "Balance: {{balance}}.",
+               "Order {{order}}: {{item}} for {{points}} points. We will tell you when it is "
+               "ready."}},
+    [KP_NOTIFY_ORDER_READY] = {
+        .ru = {"Заказ №{{order}} готов",
+               "Ваш заказ №{{order}} «{{item}}» готов: заберите его в магазине {{store}}, "
+               "назовите номер заказа или покажите карту.",
+               "Заказ №{{order}} «{{item}}» готов: заберите его в магазине {{store}}."},
+        .en = {"Order {{order}} is ready",
+               "Your order {{order}} ({{item}}) is ready: collect it at store {{store}}, "
+               "giving the order's number or showing your card.",
+               "Order {{order}} ({{item}}) is ready: collect it at store {{store}}."}},
+    [KP_NOTIFY_ORDER_CANCELLED] = {
+        .ru = {"Заказ №{{order}} отменён",
+               "Заказ №{{order}} «{{item}}» отменён. {{points}} баллов вернулись на "
+               CARD_RU ". Баланс: {{balance}}.",
+               "Заказ №{{order}} отменён, баллы вернулись: +{{points}}, баланс {{balance}}."},
+        .en = {"Order {{order}} cancelled",
+               "Order {{order}} ({{item}}) was cancelled. {{points}} points went back to "
+               CARD_EN ". Balance: {{balance}}.",
+               "Order {{order}} cancelled, points back: +{{points}}, balance {{balance}}."}},
 };
 
 /* The greeting and signature of the e-mails; the unsubscribe line for the

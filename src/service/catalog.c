@@ -4,10 +4,14 @@
  * and an order's states. An order's points are one ledger operation
  * (KP_OP_REWARD, store "#catalog", receipt "order:<id>", the lots it took
  * in its detail); a cancellation gives them back to those lots as another
- * (KP_OP_REWARD_CANCEL, receipt "order:<id>:cancel").
+ * (KP_OP_REWARD_CANCEL, receipt "order:<id>:cancel"). The customer hears
+ * of an order placed, ready and cancelled (order_placed, order_ready,
+ * order_cancelled: docs/notifications.md), the event written beside the
+ * change in the same transaction.
  */
 #include "catalog.h"
 #include "people_int.h"
+#include "notify/notify.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -47,6 +51,30 @@ const char *kp_catalog_image_sniff(const void *data, size_t len)
     if (len >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
         return "image/webp";
     return NULL;
+}
+
+/* ---- telling the customer */
+
+/* The order's event, key "catalog-order:<id>:<state>": its item, number,
+ * quantity (when more than one), store and points; with `plan` (the
+ * ledger change just planned on o->sc->account) the balance after it.
+ * `op_id` is the ledger operation (0: none). */
+static kp_err order_notify(kp_office *o, kp_notify_kind kind, const kp_catalog_order *ord,
+                           const kp_ledger_plan *plan, int64_t op_id, kp_error *e)
+{
+    kp_notify_figures f;
+    memset(&f, 0, sizeof f);
+    if (plan) kp_notify_figures_after(&o->sc->account, plan, o->now, &f);
+    f.points = ord->points;
+    f.order_id = ord->id;
+    f.qty = ord->qty > 1 ? ord->qty : 0;
+    snprintf(f.item, sizeof f.item, "%s", ord->item_name);
+    snprintf(f.store, sizeof f.store, "%s", ord->store);
+    char key[KP_NOTIFY_KEY_MAX];
+    snprintf(key, sizeof key, "catalog-order:%lld:%s", (long long)ord->id,
+             kp_order_state_name(ord->state));
+    return kp_notify_emit(o->st, kind, key, ord->account_id, ord->customer_id, ord->card, op_id,
+                          o->now, &f, e);
 }
 
 /* ---- who may do what */
@@ -606,6 +634,7 @@ kp_err kp_catalog_order_create(kp_office *o, const kp_catalog_caller *c, const c
         err = people_storage(o->st, err, e);
         goto out;
     }
+    if ((err = order_notify(o, KP_NOTIFY_ORDER_PLACED, &ord, &o->sc->plan, row.id, e))) goto out;
     err = answer_order(&ord, false, o->sc->plan.balance_after, out, e);
 out:
     json_decref(root);
@@ -664,9 +693,9 @@ kp_err kp_catalog_orders_json(kp_office *o, const kp_catalog_caller *c, const ch
 }
 
 /* Gives an order's points back: KP_OP_REWARD_CANCEL to the lots its
- * KP_OP_REWARD took. Sets *balance. */
+ * KP_OP_REWARD took. Sets *balance and *op_id (o->sc->plan is the change). */
 static kp_err points_back(kp_office *o, const kp_catalog_order *ord, int64_t *balance,
-                          kp_error *e)
+                          int64_t *op_id, kp_error *e)
 {
     kp_op_row paid;
     char receipt[KP_STR_MAX];
@@ -702,6 +731,7 @@ static kp_err points_back(kp_office *o, const kp_catalog_order *ord, int64_t *ba
         (err = o->st->ops->plan_apply(o->st, row.id, &o->sc->plan, o->now)))
         return people_storage(o->st, err, e);
     *balance = o->sc->plan.balance_after;
+    *op_id = row.id;
     return KP_OK;
 }
 
@@ -747,9 +777,9 @@ kp_err kp_catalog_order_move(kp_office *o, const kp_catalog_caller *c, int64_t i
         return kp_error_set(e, err, "state", "order %lld changed meanwhile; read it again",
                             (long long)id);
     if (err) return people_storage(o->st, err, e);
-    int64_t balance = -1;
+    int64_t balance = -1, op_id = 0;
     if (to == KP_ORDER_CANCELLED) {
-        if ((err = points_back(o, &ord, &balance, e))) return err;
+        if ((err = points_back(o, &ord, &balance, &op_id, e))) return err;
         kp_catalog_item it;
         bool limited = o->st->ops->catalog->item_get(o->st, ord.item_id, &it) == KP_OK &&
                        !it.unlimited;
@@ -764,5 +794,11 @@ kp_err kp_catalog_order_move(kp_office *o, const kp_catalog_caller *c, int64_t i
         return people_storage(o->st, err, e);
     ord.state = to;
     ord.updated_at = o->now;
+    if (to == KP_ORDER_READY || to == KP_ORDER_CANCELLED) {
+        kp_notify_kind kind = to == KP_ORDER_READY ? KP_NOTIFY_ORDER_READY : KP_NOTIFY_ORDER_CANCELLED;
+        if ((err = order_notify(o, kind, &ord, to == KP_ORDER_CANCELLED ? &o->sc->plan : NULL,
+                                op_id, e)))
+            return err;
+    }
     return answer_order(&ord, false, balance, out, e);
 }

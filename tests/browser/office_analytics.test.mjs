@@ -197,9 +197,40 @@ test('reports: the customers report is the API\'s, with its CSV', async () => {
   await page.context().close();
 });
 
+test('reports: the customers report\'s window (1 to 24 months) is the route\'s window', async () => {
+  const page = await office('/reports?r=customers');
+  await page.getByRole('heading', { name: /^Customers ·.*every store$/ }).waitFor();
+  const window = page.getByLabel('Window before/after');
+  assert.equal(await window.inputValue(), '6', 'the route\'s default');
+  const options = await window.locator('option').allTextContents();
+  assert.equal(options.length, 24);
+  assert.deepEqual([options[0], options[1], options[23]], ['1 month', '2 months', '24 months']);
+  await page.getByText('6 months before and after;').waitFor();
+  const asked = page.waitForResponse((r) => r.url().includes('/v1/admin/reports/customers?'));
+  await window.selectOption('12');
+  await page.getByRole('button', { name: 'Show' }).click();
+  const r = await asked;
+  assert.equal(new URL(r.url()).searchParams.get('window'), '12');
+  assert.equal((await r.json()).before_after.window_months, 12);
+  await page.getByText('12 months before and after;').waitFor();
+  const link = page.getByRole('link', { name: 'Download CSV: Customers' });
+  const href = new URL(await link.getAttribute('href'), k.base);
+  assert.equal(href.searchParams.get('window'), '12');
+  const csv = await (await page.request.get(href.toString())).text();
+  assert.match(csv, /window_months,,,12\r\n/);
+  // The points report has no window: none is sent.
+  const points = page.waitForResponse((x) => x.url().includes('/v1/admin/reports/points?'));
+  await page.getByRole('link', { name: 'Points', exact: true }).click();
+  assert.equal(new URL((await points).url()).searchParams.get('window'), null);
+  assert.equal(await page.getByLabel('Window before/after').count(), 0);
+  await checkA11y(page, 'the customers report with its window');
+  assertClean(page);
+  await page.context().close();
+});
+
 for (const [lang, viewport, words] of [
-  ['en', undefined, { title: 'Customers', champions: 'Champions', lost: 'Lost', before: 'Before', after: 'After', month: 'Jan 2026', loc: 'en-GB' }],
-  ['ru', PHONE, { title: 'Клиенты', champions: 'Чемпионы', lost: 'Потерянные', before: 'До', after: 'После', month: 'янв. 2026 г.', loc: 'ru-RU' }],
+  ['en', undefined, { title: 'Customers', champions: 'Champions', lost: 'Lost', before: 'Before', after: 'After', month: 'Jan 2026', loc: 'en-GB', window: 'Window before/after', window24: '24 months' }],
+  ['ru', PHONE, { title: 'Клиенты', champions: 'Чемпионы', lost: 'Потерянные', before: 'До', after: 'После', month: 'янв. 2026 г.', loc: 'ru-RU', window: 'Окно до/после', window24: '24 мес.' }],
 ]) {
   test(`the customers report drawn (answer made here), ${lang}`, async () => {
     const page = await office('/reports?r=customers', { lang, ...(viewport ? { viewport } : {}) });
@@ -211,6 +242,8 @@ for (const [lang, viewport, words] of [
     await page.reload();
     await page.locator('table.heat').waitFor();
     assert.equal(asked[asked.length - 1].pathname, '/v1/admin/reports/customers');
+    assert.equal(asked[asked.length - 1].searchParams.get('window'), '6');
+    assert.equal(await page.getByLabel(words.window).locator('option').last().textContent(), words.window24);
     const num = (n, d = 0) => new Intl.NumberFormat(words.loc, { maximumFractionDigits: d }).format(n);
     /* Heat map: row R 5 (first), column F 4 is champions with 4 members. */
     const rows = page.locator('table.heat tbody tr');
@@ -254,8 +287,10 @@ const RESULT = {
     receipts: 1234, cards: 56, skipped: 0, minor_per_point: 100,
     months: [M('2026-01', { issued: 1000, burnt: 100, liability: 900, cost_minor: 10000, cost_share_bp: 100 }),
       M('2026-02', { issued: 2000, burnt: 300, expired: 50, liability: 2550, cost_minor: 30000, cost_share_bp: 150 })],
-    rules: [{ rule: 'base', kind: 'earn_percent', points: 1000, points_minor: 100000, discount_minor: 0 },
-      { rule: 'labor-x2', kind: 'earn_percent', points: 2000, points_minor: 200000, discount_minor: 0 }],
+    rules: [{ rule: 'base', kind: 'earn_percent', points: 1000, points_minor: 100000, discount_minor: 0, points_returned: 40, discount_returned_minor: 0 },
+      { rule: 'labor-x2', kind: 'earn_percent', points: 2000, points_minor: 200000, discount_minor: 0, points_returned: 0, discount_returned_minor: 0 }],
+    tier_changes: 7, tiers: [{ tier: null, cards: 30 }, { tier: 'silver', cards: 20 }, { tier: 'gold', cards: 6 }],
+    birthday_grants: 12, tenure_grants: 3, cards_without_birthday: 9, cards_joined_unknown: 4,
     total: M(null, { receipts: 20, revenue_minor: 2000000, issued: 3000, burnt: 400, expired: 50, liability: 2550,
       cost_minor: 40000, cost_share_bp: 200, margin_impact_bp: -1500 }),
   },
@@ -263,7 +298,8 @@ const RESULT = {
     receipts: 1234, cards: 56, skipped: 0, minor_per_point: 100,
     months: [M('2026-01', { discount_minor: 30000, cost_minor: 30000, cost_share_bp: 300 }),
       M('2026-02', { discount_minor: 60000, cost_minor: 60000, cost_share_bp: 300 })],
-    rules: [{ rule: 'cumulative', kind: 'discount_cumulative', points: 0, points_minor: 0, discount_minor: 90000 }],
+    rules: [{ rule: 'cumulative', kind: 'discount_cumulative', points: 0, points_minor: 0, discount_minor: 90000, points_returned: 0, discount_returned_minor: 2500 }],
+    tier_changes: 0, tiers: [], birthday_grants: 0, tenure_grants: 0, cards_without_birthday: 0, cards_joined_unknown: 0,
     total: M(null, { receipts: 20, revenue_minor: 2000000, discount_minor: 90000, cost_minor: 90000, cost_share_bp: 450 }),
   },
 };
@@ -322,6 +358,27 @@ test('the program model (answers mocked): files, local errors, the body sent, pr
   await page.getByRole('heading', { name: 'A discount instead of the bonus' }).waitFor();
   const rules = page.getByRole('heading', { name: 'Rules that cost most' }).locator('xpath=following-sibling::div[1]');
   assert.deepEqual(await rules.locator('tbody td:first-child').allTextContents(), ['labor-x2', 'base']);
+  assert.deepEqual(await rules.locator('thead th').allTextContents(),
+    ['Rule', 'Rule kind', 'Points', 'Points in money', 'Discounts', 'Points taken back', 'Discounts taken back', 'Share']);
+  assert.deepEqual(await rules.locator('tbody tr:last-child td').allTextContents(),
+    ['base', 'earn_percent', '1,000', rub(100000), rub(0), '40', rub(0), '33.3%']);
+  await page.getByText('Points and discounts are net of returns').waitFor();
+  // The tiers at the end and the scheduler's grants, side by side (the
+  // baseline has no tiers: a dash, not a zero).
+  const tiers = page.getByRole('heading', { name: 'Tiers and scheduled grants' }).locator('xpath=following-sibling::div[1]');
+  const tierRows = await tiers.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(tierRows, [
+    ['Tier changes by reviews', '7', '0', '7'],
+    ['Cards without a tier at the end', '30', '—', '—'],
+    ['Cards in tier “silver” at the end', '20', '—', '—'],
+    ['Cards in tier “gold” at the end', '6', '—', '—'],
+    ['Birthday grants', '12', '0', '12'],
+    ['Tenure grants', '3', '0', '3'],
+    ['Cards without a known birthday', '9', '0', '9'],
+    ['Cards with an unknown joining date', '4', '0', '4'],
+  ]);
+  await page.getByText('9 cards have no known birthday and got no birthday grant').waitFor();
+  await page.getByText('4 cards have no known joining date: their tenure counts from their first receipt').waitFor();
   assert.equal(await page.locator('.chart-canvas canvas').count(), 3);
   await checkA11y(page, 'the program model with results');
   await snap(page, 'office-simulate-results');

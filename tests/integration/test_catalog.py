@@ -19,6 +19,7 @@ and PostgreSQL (integration_catalog and its _pg twin):
 
     python3 test_catalog.py --kopilka build/kopilka [unittest options]
 """
+import json
 import threading
 import unittest
 
@@ -337,6 +338,69 @@ class Orders(CatalogCase):
         self.assertEqual(sorted(s for s, _ in results), [200] * (n - 1) + [201], results)
         self.assertEqual(len({a["id"] for _, a in results}), 1)
         self.assertEqual((self.balance(card), self.left(mug["id"])), (900, 4))
+        self.assertVerified()
+
+
+class OperatorCli(CatalogCase):
+    """`kopilka catalog list | orders | order-state`: the back office's
+    reads and state changes from the command line, audited as the
+    operating-system user, the customer told as from the back office."""
+
+    def cli(self, *args, code=0):
+        p = harness.run_cli(["catalog"] + list(args), check=False)
+        self.assertEqual(p.returncode, code, p.stdout + p.stderr)
+        return json.loads(p.stdout) if code == 0 and p.stdout.startswith("{") else p
+
+    def test_list_orders_and_state_changes(self):
+        card = self.k.cards[0]
+        self.adjust(card, 1000, "adj-cli")
+        mug = self.item("Mug", 200)
+        self.stock(mug["id"], main=3)
+        hidden = self.item("Old mug", 100, active=False)
+        items = self.cli("list", self.k.db)["items"]
+        self.assertEqual([(i["id"], i["active"], i["available"]) for i in items
+                          if i["id"] in (mug["id"], hidden["id"])],
+                         [(mug["id"], True, 3), (hidden["id"], False, 0)])
+        s, o1 = self.till_order(card, mug["id"], "cli-1")
+        self.assertEqual(s, 201, self.k.last_raw())
+        s, o2 = self.till_order(card, mug["id"], "cli-2", qty=2)
+        self.assertEqual(s, 201, self.k.last_raw())
+        orders = self.cli("orders", self.k.db, "--state", "ordered", "--card", card)
+        self.assertEqual([o["id"] for o in orders["orders"]], [o2["id"], o1["id"]])
+        page = self.cli("orders", self.k.db, "--limit", "1")
+        self.assertEqual(([o["id"] for o in page["orders"]], page["next_before"]),
+                         ([o2["id"]], o2["id"]))
+        page = self.cli("orders", self.k.db, "--limit", "1", "--before", str(o2["id"]))
+        self.assertEqual([o["id"] for o in page["orders"]], [o1["id"]])
+
+        a = self.cli("order-state", self.k.db, str(o1["id"]), "ready")
+        self.assertEqual(a["state"], "ready")
+        a = self.cli("order-state", self.k.db, str(o1["id"]), "handed-over")
+        self.assertEqual(a["state"], "handed_over")
+        a = self.cli("order-state", self.k.db, str(o2["id"]), "cancel")
+        self.assertEqual((a["state"], a["balance"]), ("cancelled", 800))
+        self.assertEqual((self.balance(card), self.left(mug["id"])), (800, 2))
+        # Refusals say why; a wrong word or a missing order is the usage.
+        p = self.cli("order-state", self.k.db, str(o1["id"]), "cancel", code=1)
+        self.assertIn("state: order %d is handed_over" % o1["id"], p.stderr)
+        p = self.cli("order-state", self.k.db, "999", "ready", code=1)
+        self.assertIn("id: no order 999", p.stderr)
+        p = self.cli("order-state", self.k.db, str(o1["id"]), "done", code=2)
+        self.assertIn("ready|handed-over|cancel", p.stderr)
+        p = self.cli("orders", self.k.db, "--state", "lost", code=1)
+        self.assertIn("state: must be ordered, ready, handed_over or cancelled", p.stderr)
+        p = self.cli("orders", self.k.db, "--limit", "0", code=2)
+        p = self.cli("order-state", "--help")
+        self.assertIn("Usage: kopilka catalog order-state DB ORDER", p.stdout)
+        # Audited as the operating-system user; the customer told of ready
+        # and cancelled (handing over tells nothing).
+        moves = [e for e in self.audit() if e["action"] == "catalog.order_state"]
+        self.assertEqual(len(moves), 3)
+        self.assertTrue(all(e["actor"].startswith("cli:") for e in moves), moves)
+        keys = [k for (k,) in self.k.query(
+            "SELECT key FROM notify_events WHERE key LIKE 'catalog-order:%' ORDER BY id")]
+        self.assertEqual(keys[-2:], ["catalog-order:%d:ready" % o1["id"],
+                                     "catalog-order:%d:cancelled" % o2["id"]])
         self.assertVerified()
 
 

@@ -4,6 +4,9 @@
 // segments' table, the cohort triangle (retention by month of joining, a
 // table with shaded cells), and purchases before and after joining as bars.
 // Every figure is also written as text, so nothing is only a colour.
+// WindowField is the report form's `window` control (the months compared
+// before and after joining, 1 to 24; the route's default 6).
+import { Field } from '../lib/ui.jsx';
 import { makeT, useLang, money, number, percent } from '../lib/i18n.js';
 import { monthWords } from './analytics.js';
 import { ScrollTable } from './people.jsx';
@@ -44,6 +47,23 @@ function Bars({ rows, label }) {
         </li>
       ))}
     </ul>
+  );
+}
+
+/* The route's window: 1..24 months, 6 when not given (docs/api.md). */
+export const WINDOW_DEFAULT = '6';
+const WINDOW_MAX = 24;
+
+/* The form's control for the window, a choice of 1 to 24 months (nothing
+ * else can be sent); the server's refusal, if any, under it. */
+export function WindowField({ value, onInput, error }) {
+  useLang();
+  return (
+    <Field label={t('window')} name="window" kind="select" value={value} error={error} onInput={onInput}>
+      {Array.from({ length: WINDOW_MAX }, (_, i) => (
+        <option value={String(i + 1)} key={i}>{t(i === 0 ? 'windowOne' : 'windowN', { n: number(i + 1) })}</option>
+      ))}
+    </Field>
   );
 }
 

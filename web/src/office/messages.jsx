@@ -19,7 +19,8 @@ const CHANNELS = ['email', 'sms', 'webhook'];
 const FILTER_IDS = ['customer', 'endpoint', 'event'];
 /* The kinds of event a webhook endpoint may subscribe to (docs/api.md). */
 const KINDS = ['earned', 'burnt', 'returned', 'expiring', 'expired', 'birthday', 'granted', 'adjusted', 'welcome',
-  'tier', 'transfer_in', 'transfer_out', 'card_blocked', 'card_replaced', 'login_code', 'campaign'];
+  'tier', 'transfer_in', 'transfer_out', 'card_blocked', 'card_replaced', 'login_code', 'campaign',
+  'family_invite', 'order_placed', 'order_ready', 'order_cancelled'];
 
 export function Messages({ me, route, onExpired }) {
   const parts = route.path.split('/');

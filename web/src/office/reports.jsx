@@ -16,7 +16,7 @@ import '../lib/data.css';
 import './analytics.css';
 import { ScrollTable } from './people.jsx';
 import { strings } from './reports.strings.js';
-import { CustomersReport } from './customers_report.jsx';
+import { CustomersReport, WindowField, WINDOW_DEFAULT } from './customers_report.jsx';
 
 const t = makeT(strings);
 /* The reports the server answers (docs/api.md, "Reports"): the customers
@@ -35,11 +35,12 @@ function Figure({ label, value, hint }) {
   );
 }
 
-/* The query of a report: from, to, store and tier when given, format. */
+/* The query of a report: from, to, store, tier and window when given, format. */
 export function reportQuery(p, format) {
   const q = new URLSearchParams({ from: p.from, to: p.to });
   if (p.store) q.set('store', p.store);
   if (p.tier) q.set('tier', p.tier);
+  if (p.window) q.set('window', p.window);
   if (format) q.set('format', format);
   return q.toString();
 }
@@ -208,10 +209,12 @@ export function Reports({ onExpired }) {
   useLang();
   const route = useRoute();
   const kind = KINDS.includes(route.query.get('r')) ? route.query.get('r') : 'points';
-  const [form, setForm] = useState({ from: monthStart(11), to: isoDay(), store: '', tier: '' });
+  const [form, setForm] = useState({ from: monthStart(11), to: isoDay(), store: '', tier: '', window: WINDOW_DEFAULT });
   const [shown, setShown] = useState(form);
-  /* The points report has no tier (a lot's points are not a tier's). */
-  const q = reportQuery(kind === 'points' ? { ...shown, tier: '' } : shown);
+  /* The points report has no tier (a lot's points are not a tier's); only
+   * the customers report has a window. */
+  const asked = { ...shown, tier: kind === 'points' ? '' : shown.tier, window: kind === 'customers' ? shown.window : '' };
+  const q = reportQuery(asked);
   const data = useLoad(expiring(onExpired, () => api('GET', `/v1/admin/reports/${kind}?` + q)), [kind, q]);
   const errs = data.error ? data.error.byField() : {};
   const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
@@ -243,6 +246,7 @@ export function Reports({ onExpired }) {
           {kind !== 'points' && (
             <Field label={t('tier')} name="tier" value={form.tier} onInput={set('tier')} error={errs.tier} />
           )}
+          {kind === 'customers' && <WindowField value={form.window} onInput={set('window')} error={errs.window} />}
           <div class="actions field-actions">
             <Button type="submit" busy={data.loading}>{t('show')}</Button>
           </div>
@@ -260,7 +264,7 @@ export function Reports({ onExpired }) {
               {shown.store ? t('inStore', { store: shown.store }) : t('allStores')}
               {shown.tier && kind !== 'points' ? ' · ' + t('tier') + ' ' + shown.tier : ''}
             </h2>
-            <a class="btn btn-secondary" href={`/v1/admin/reports/${kind}?` + reportQuery(kind === 'points' ? { ...shown, tier: '' } : shown, 'csv')} download={`${kind}.csv`}>
+            <a class="btn btn-secondary" href={`/v1/admin/reports/${kind}?` + reportQuery(asked, 'csv')} download={`${kind}.csv`}>
               {t('csv', { name: t(kind) })}
             </a>
           </div>

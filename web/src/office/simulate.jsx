@@ -10,7 +10,10 @@
 // The result read is kopilka simulate --json's (src/service/simulate.c,
 // kp_sim_json): {candidate, baseline|null}, each {receipts, cards,
 // skipped, minor_per_point, months: [{month, ...}], rules: [{rule, kind,
-// points, points_minor, discount_minor}], total} with the figures
+// points, points_minor, discount_minor, points_returned,
+// discount_returned_minor}], tier_changes, tiers: [{tier|null, cards}],
+// birthday_grants, tenure_grants, cards_without_birthday,
+// cards_joined_unknown, total} with the figures
 // receipts, revenue_minor, member_revenue_minor, discount_minor,
 // points_paid_minor, issued, burnt, expired, liability, liability_minor,
 // cost_minor, cost_share_bp, accrued_cost_minor, margin_impact_bp. An empty
@@ -76,6 +79,31 @@ const FIGURES = [
   ['margin', (m) => bp(m.margin_impact_bp), pct2],
 ];
 
+/* The tiers and grants table: rows of [label, candidate, baseline] for the
+ * tier changes, the cards in each tier at the end (tiers of either side,
+ * candidate's order first; null = no tier) and the scheduler's grants;
+ * a row only when either side has it (a program without tiers or grants
+ * has none). */
+function tierGrantRows(cand, base) {
+  const rows = [];
+  const has = (k) => Number(cand[k]) > 0 || (base && Number(base[k]) > 0);
+  const tiers = (x) => new Map(((x && x.tiers) || []).map((r) => [r.tier, r.cards]));
+  const ct = tiers(cand);
+  const bt = tiers(base);
+  if (ct.size || bt.size || has('tier_changes')) {
+    rows.push({ key: 'changes', label: t('tierChanges'), c: cand.tier_changes, b: base && base.tier_changes });
+    for (const name of [...new Set([...ct.keys(), ...bt.keys()])]) {
+      rows.push({ key: 'tier:' + name, label: name == null ? t('noTier') : t('tierCards', { tier: name }),
+        c: ct.get(name) ?? (ct.size ? 0 : null), b: base ? bt.get(name) ?? (bt.size ? 0 : null) : null });
+    }
+  }
+  for (const [k, label] of [['birthday_grants', 'birthdayGrants'], ['tenure_grants', 'tenureGrants'],
+    ['cards_without_birthday', 'withoutBirthday'], ['cards_joined_unknown', 'joinedUnknown']]) {
+    if (has(k)) rows.push({ key: k, label: t(label), c: cand[k], b: base && base[k] });
+  }
+  return rows;
+}
+
 function ProgramInput({ label, fileLabel, textLabel, hint, text, setText, error, children }) {
   async function pick(ev) {
     const f = ev.currentTarget.files && ev.currentTarget.files[0];
@@ -107,6 +135,11 @@ function Results({ result, baseName }) {
   const rules = [...(cand.rules || [])].sort((a, b) => costOf(b) - costOf(a));
   const ruleTotal = rules.reduce((s, r) => s + costOf(r), 0);
   const discount = base && (Number(bt.discount_minor) > 0 || Number(ct.discount_minor) > 0);
+  const tierRows = tierGrantRows(cand, base);
+  const unknownBirthdays = Number(cand.cards_without_birthday) || 0;
+  const unknownJoined = Number(cand.cards_joined_unknown) || 0;
+  const returned = rules.some((r) => Number(r.points_returned) || Number(r.discount_returned_minor));
+  const num = (v) => (v == null ? '—' : number(v));
   const pair = (get, fmt) => [
     { label: t('cand'), values: months.map((m) => Number(get(m)) || 0), format: fmt },
     ...(base ? [{ label: baseName, values: aligned.map((m) => Number(get(m)) || 0), format: fmt }] : []),
@@ -125,6 +158,22 @@ function Results({ result, baseName }) {
             render: (r) => (r.c == null || r.b == null ? '—' : r.fmt(Number(r.c) - Number(r.b))) },
         ] : []),
       ]} />
+      {tierRows.length > 0 && (
+        <section aria-labelledby="tiers-h">
+          <h3 id="tiers-h">{t('tiersGrants')}</h3>
+          <ScrollTable label={t('tiersGrants')} rows={tierRows} columns={[
+            { key: 'label', label: t('measure') },
+            { key: 'c', label: t('cand'), num: true, render: (r) => num(r.c) },
+            ...(base ? [
+              { key: 'b', label: baseName, num: true, render: (r) => num(r.b) },
+              { key: 'd', label: t('diff'), num: true,
+                render: (r) => (r.c == null || r.b == null ? '—' : number(Number(r.c) - Number(r.b))) },
+            ] : []),
+          ]} />
+          {unknownBirthdays > 0 && <p class="muted">{t('withoutBirthdayNote', { n: number(unknownBirthdays) })}</p>}
+          {unknownJoined > 0 && <p class="muted">{t('joinedUnknownNote', { n: number(unknownJoined) })}</p>}
+        </section>
+      )}
       {discount && (
         <section aria-labelledby="disc-h" class="card">
           <h3 id="disc-h">{t('discountAlt')}</h3>
@@ -158,12 +207,17 @@ function Results({ result, baseName }) {
         </div>
       )}
       <h3>{t('rules')}</h3>
+      {returned && <p class="muted">{t('rulesNet')}</p>}
       <ScrollTable label={t('rules')} rows={rules.slice(0, 20)} columns={[
         { key: 'rule', label: t('rule'), render: (r) => <code>{r.rule}</code> },
         { key: 'kind', label: t('ruleKind'), render: (r) => <code>{r.kind}</code> },
         { key: 'points', label: t('points'), num: true, render: (r) => points(r.points) },
         { key: 'points_minor', label: t('pointsMoney'), num: true, render: (r) => money(r.points_minor) },
         { key: 'discount_minor', label: t('discount'), num: true, render: (r) => money(r.discount_minor) },
+        ...(returned ? [
+          { key: 'points_returned', label: t('pointsReturned'), num: true, render: (r) => points(r.points_returned || 0) },
+          { key: 'discount_returned_minor', label: t('discountReturned'), num: true, render: (r) => money(r.discount_returned_minor || 0) },
+        ] : []),
         { key: 'share', label: t('share'), num: true, render: (r) => (ruleTotal ? percent(costOf(r) / ruleTotal) : '—') },
       ]} />
     </>

@@ -727,7 +727,21 @@ kp_err kp_draw_close_write(kp_office *o, int64_t id, kp_draw_closing *cl, kp_buf
     snprintf(c.seed, sizeof c.seed, "%s", cl->seed_hex);
     c.entries = cl->text.data;
     c.winners = cl->text.data + cl->split;
-    if ((err = o->st->ops->draws->draw_close(o->st, id, &c))) {
+    err = o->st->ops->draws->draw_close(o->st, id, &c);
+    if (err == KP_ERR_CONFLICT) {
+        /* Closed by a concurrent writer (PostgreSQL's several writers, or
+         * another server) after our read: its result, read again. */
+        kp_draw now;
+        if ((err = o->st->ops->draws->draw_get(o->st, id, &now))) {
+            err = people_storage(o->st, err, e);
+            goto out;
+        }
+        *replayed = true;
+        err = public_json(&now, out, e);
+        kp_draw_release(&now);
+        goto out;
+    }
+    if (err) {
         err = people_storage(o->st, err, e);
         goto out;
     }

@@ -23,13 +23,12 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import harness  # noqa: E402
-from cli_stall import summary, till  # noqa: E402
+from cli_stall import start_tills, summary  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
@@ -84,13 +83,7 @@ def main():
             "message": {"text": {"ru": "500", "en": "500"}, "subject": {"ru": "-", "en": "-"}}},
             key=token)
         assert s == 201, k.last_raw()
-        stop = threading.Event()
-        samples = []
-        threads = [threading.Thread(target=till, args=(k, k.cards, i, args.tills / args.rate,
-                                                       stop, samples))
-                   for i in range(args.tills)]
-        for t in threads:
-            t.start()
+        stop, samples, threads = start_tills(k, args.tills, args.rate)
         time.sleep(args.before)
         watch = k.client()
         start_at = time.monotonic()

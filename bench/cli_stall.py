@@ -58,6 +58,18 @@ def till(k, cards, index, interval, stop, out):
     c.close()
 
 
+def start_tills(k, tills, rate):
+    """`tills` paced tills together making `rate` purchases a second:
+    (stop event, samples of (sent at, seconds, status), threads)."""
+    stop = threading.Event()
+    samples = []
+    threads = [threading.Thread(target=till, args=(k, k.cards, i, tills / rate, stop, samples))
+               for i in range(tills)]
+    for t in threads:
+        t.start()
+    return stop, samples, threads
+
+
 def summary(name, samples):
     lat = sorted(s[1] * 1000 for s in samples)
     bad = sum(1 for s in samples if not 200 <= s[2] < 300)
@@ -85,13 +97,7 @@ def main():
     k = harness.Kopilka(cards=200)
     try:
         k.start()
-        stop = threading.Event()
-        samples = []
-        threads = [threading.Thread(target=till, args=(k, k.cards, i, args.tills / args.rate,
-                                                       stop, samples))
-                   for i in range(args.tills)]
-        for t in threads:
-            t.start()
+        stop, samples, threads = start_tills(k, args.tills, args.rate)
         time.sleep(args.before)
         job_start = time.monotonic()
         if args.control > 0:

@@ -49,19 +49,31 @@ static unsigned route_create(const http_request *r, kp_http_answer *a)
     return http_office_write(r, do_create, NULL, 201, a);
 }
 
-static kp_err do_close(kp_office *o, const http_request *r, void *arg, kp_buf *out,
-                       bool *replayed, kp_field_errors *fe, kp_error *e)
+static kp_err do_close_read(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                            bool *replayed, kp_field_errors *fe, kp_error *e)
 {
     int64_t id = http_param_id(r->params[0]);
     if (id == 0) return kp_error_set(e, KP_ERR_NOT_FOUND, "id", "no draw %.40s", r->params[0]);
-    return kp_draw_close(o, id, out, replayed, e);
+    return kp_draw_close_read(o, id, arg, out, e);
 }
 
-/* Through the writer: the entries are read and the result written in one
- * transaction. A second close answers the frozen result (200 either way). */
+static kp_err do_close_write(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                             bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_draw_close_write(o, http_param_id(r->params[0]), arg, out, replayed, e);
+}
+
+/* The entries are read on a reader (the writer and the tills are not held
+ * while the period's purchases are read), then frozen through the writer
+ * in a short transaction that closes the draw only if nobody closed it
+ * meanwhile. A second close answers the frozen result (200 either way). */
 static unsigned route_close(const http_request *r, kp_http_answer *a)
 {
-    return http_office_write(r, do_close, NULL, 200, a);
+    kp_draw_closing cl = {0};
+    unsigned status = http_office_read(r, do_close_read, &cl, a);
+    if (status == 200 && !cl.closed) status = http_office_write(r, do_close_write, &cl, 200, a);
+    kp_draw_closing_release(&cl);
+    return status;
 }
 
 static kp_err do_mine(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,

@@ -27,7 +27,12 @@
  * or up to KOPILKA_CAMPAIGN_STEP members' grants, default 200), with
  * KOPILKA_CAMPAIGN_PAUSE_MS milliseconds between steps (default 0) to
  * throttle a large one. A started campaign wakes the scheduler at once
- * (kp_scheduler_wake).
+ * (kp_scheduler_wake). One wake-up gives each due campaign at most
+ * KOPILKA_CAMPAIGN_WAKE_STEPS steps (default 50: 10 000 members at the
+ * default step); a campaign with more to do makes the next wake-up come at
+ * once, after the expiry scan and the tick jobs of that wake-up, so a long
+ * campaign never makes expiry, birthdays, reviews or reminders wait for its
+ * end, and several running campaigns advance side by side.
  */
 #include "server.h"
 
@@ -59,6 +64,7 @@ struct kp_scheduler {
     bool woken;             /* kp_scheduler_wake since the last wake-up */
     size_t campaign_step;   /* KOPILKA_CAMPAIGN_STEP; 0 = the default */
     long campaign_pause_ms; /* KOPILKA_CAMPAIGN_PAUSE_MS */
+    int campaign_wake_steps; /* KOPILKA_CAMPAIGN_WAKE_STEPS: steps a campaign a wake-up */
     char last_note[256];    /* printed once, not at every wake-up */
 };
 
@@ -161,22 +167,28 @@ static kp_err run_campaign(void *ctx, kp_store *st, const kp_program *program, k
     return kp_campaign_step(&o, c->id, c->step, &c->more, e);
 }
 
-/* The due campaigns, each stepped until it has nothing more to do now. */
-static void campaigns_all(kp_scheduler *s, kp_buf *out)
+/* The due campaigns, each stepped at most campaign_wake_steps times; true
+ * when one of them has more to do (the next wake-up comes at once). */
+static bool campaigns_all(kp_scheduler *s, kp_buf *out)
 {
     int64_t ids[64];
     size_t n = 0;
+    bool left = false;
     kp_time now = kp_clock_now(&s->srv->config.clock);
     if (s->scan->ops->marketing->campaigns_due(s->scan, now, ids, 64, &n) != KP_OK) {
         fprintf(stderr, "kopilka: scheduler: campaigns: %s\n", s->scan->last_error);
-        return;
+        return false;
     }
     for (size_t i = 0; i < n; i++) {
-        for (int steps = 0; steps < TICK_JOBS_MAX; steps++) {
+        for (int steps = 0;; steps++) {
             pthread_mutex_lock(&s->lock);
             bool stop = s->stop;
             pthread_mutex_unlock(&s->lock);
-            if (stop) return;
+            if (stop) return false;
+            if (steps >= s->campaign_wake_steps) {
+                left = true;
+                break;
+            }
             campaign_call call = {.srv = s->srv,
                                   .id = ids[i],
                                   .step = s->campaign_step,
@@ -193,10 +205,12 @@ static void campaigns_all(kp_scheduler *s, kp_buf *out)
             }
         }
     }
+    return left;
 }
 
-/* One wake-up: tick jobs until no work is left. */
-static void tick_all(kp_scheduler *s)
+/* One wake-up: tick jobs until no work is left, then a bounded slice of
+ * each due campaign; true when a campaign has more to do. */
+static bool tick_all(kp_scheduler *s)
 {
     kp_buf out;
     kp_buf_init(&out, 4096);
@@ -215,16 +229,25 @@ static void tick_all(kp_scheduler *s)
         }
         if (!call.report.more) break;
     }
-    campaigns_all(s, &out);
+    bool left = campaigns_all(s, &out);
     kp_buf_release(&out);
+    return left;
 }
 
 static void *scheduler_main(void *arg)
 {
     kp_scheduler *s = arg;
     for (;;) {
-        tick_all(s);
+        bool left = tick_all(s);
         pthread_mutex_lock(&s->lock);
+        if (left) {
+            /* A campaign has more: the next slice now, after the rest. */
+            bool stop = s->stop;
+            s->woken = false;
+            pthread_mutex_unlock(&s->lock);
+            if (stop) break;
+            continue;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += s->interval_seconds;
@@ -254,6 +277,10 @@ kp_err kp_scheduler_start(kp_server *srv, int interval_seconds, const kp_birthda
     env = getenv("KOPILKA_CAMPAIGN_PAUSE_MS");
     v = env ? strtoll(env, &end, 10) : 0;
     if (env && *end == '\0' && v > 0 && v <= 60000) s->campaign_pause_ms = (long)v;
+    s->campaign_wake_steps = 50;
+    env = getenv("KOPILKA_CAMPAIGN_WAKE_STEPS");
+    v = env ? strtoll(env, &end, 10) : 0;
+    if (env && *end == '\0' && v > 0 && v <= TICK_JOBS_MAX) s->campaign_wake_steps = (int)v;
     kp_err err = kp_store_open(srv->config.db_path, false, &s->scan, e);
     if (err) {
         free(s);

@@ -611,9 +611,18 @@ done:
     return err;
 }
 
-kp_err kp_draw_close(kp_office *o, int64_t id, kp_buf *out, bool *replayed, kp_error *e)
+void kp_draw_closing_release(kp_draw_closing *c)
 {
-    *replayed = false;
+    kp_buf_release(&c->text);
+    sodium_memzero(c->seed_hex, sizeof c->seed_hex);
+    memset(c, 0, sizeof *c);
+}
+
+kp_err kp_draw_close_read(kp_office *o, int64_t id, kp_draw_closing *cl, kp_buf *out,
+                          kp_error *e)
+{
+    memset(cl, 0, sizeof *cl);
+    kp_buf_init(&cl->text, (size_t)1 << 30);
     kp_err err = kp_office_require(o, KP_PERM_DRAW_MANAGE, e);
     if (err) return err;
     if ((err = people_need_key(o, e))) return err;
@@ -624,10 +633,8 @@ kp_err kp_draw_close(kp_office *o, int64_t id, kp_buf *out, bool *replayed, kp_e
     if (err) return people_storage(o->st, err, e);
     kp_draw_entry *entries = NULL;
     kp_draw_winner *winners = NULL;
-    kp_buf text;
-    kp_buf_init(&text, (size_t)1 << 30);
     if (d.closed_at) {
-        *replayed = true;
+        cl->closed = true;
         err = public_json(&d, out, e);
         goto out;
     }
@@ -655,55 +662,112 @@ kp_err kp_draw_close(kp_office *o, int64_t id, kp_buf *out, bool *replayed, kp_e
     if (!prizes_read(d.prizes, prizes, &n_prizes)) {
         err = kp_error_set(e, KP_ERR_INTERNAL, "", "draw %lld: its prizes are malformed",
                            (long long)id);
-        goto out;
+        goto out_seed;
     }
-    if ((err = entries_compute(o, &d, &entries, &n, e))) goto out;
+    if ((err = entries_compute(o, &d, &entries, &n, e))) goto out_seed;
     winners = calloc(KP_DRAW_SLOTS_MAX, sizeof *winners);
     if (winners == NULL) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-        goto out;
+        goto out_seed;
     }
     err = kp_draw_winners((const uint8_t *)seed, entries, n, prizes, n_prizes, winners,
                           &n_winners, e);
-    if (err) goto out;
+    if (err) goto out_seed;
     /* the texts: entries, then winners, in one buffer split by a NUL */
     for (size_t i = 0; i < n; i++)
-        kp_buf_printf(&text, "%s %lld\n", entries[i].id, (long long)entries[i].count);
-    kp_buf_append(&text, "", 1);
-    size_t split = text.len;
+        kp_buf_printf(&cl->text, "%s %lld\n", entries[i].id, (long long)entries[i].count);
+    kp_buf_append(&cl->text, "", 1);
+    cl->split = cl->text.len;
     for (size_t i = 0; i < n_winners; i++)
-        kp_buf_printf(&text, "%lld %s\n", (long long)winners[i].slot, winners[i].id);
-    kp_buf_append(&text, "", 1);
-    if (text.failed) {
+        kp_buf_printf(&cl->text, "%lld %s\n", (long long)winners[i].slot, winners[i].id);
+    kp_buf_append(&cl->text, "", 1);
+    if (cl->text.failed) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-        goto out;
+        goto out_seed;
+    }
+    cl->n = n;
+    cl->n_winners = n_winners;
+    sodium_bin2hex(cl->seed_hex, sizeof cl->seed_hex, (const uint8_t *)seed, 32);
+    cl->ready = true;
+out_seed:
+    sodium_memzero(seed, sizeof seed);
+out:
+    kp_draw_release(&d);
+    free(entries);
+    free(winners);
+    return err;
+}
+
+kp_err kp_draw_close_write(kp_office *o, int64_t id, kp_draw_closing *cl, kp_buf *out,
+                           bool *replayed, kp_error *e)
+{
+    *replayed = false;
+    kp_err err = kp_office_require(o, KP_PERM_DRAW_MANAGE, e);
+    if (err) return err;
+    if (!cl->ready)
+        return kp_error_set(e, KP_ERR_INTERNAL, "", "draw %lld: nothing read to close with",
+                            (long long)id);
+    kp_draw d;
+    err = o->st->ops->draws->draw_get(o->st, id, &d);
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "id", "no draw %lld", (long long)id);
+    if (err) return people_storage(o->st, err, e);
+    if (d.closed_at) {
+        /* Closed meanwhile (another close, another server): its frozen
+         * result, never a second one. */
+        *replayed = true;
+        err = public_json(&d, out, e);
+        kp_draw_release(&d);
+        return err;
     }
     kp_draw c = d;
     c.prizes = NULL;
     c.closed_at = o->now;
     snprintf(c.closed_by, sizeof c.closed_by, "%s", o->actor.name);
-    sodium_bin2hex(c.seed, sizeof c.seed, (const uint8_t *)seed, 32);
-    sodium_memzero(seed, sizeof seed);
-    c.entries = text.data;
-    c.winners = text.data + split;
-    if ((err = o->st->ops->draws->draw_close(o->st, id, &c))) {
+    snprintf(c.seed, sizeof c.seed, "%s", cl->seed_hex);
+    c.entries = cl->text.data;
+    c.winners = cl->text.data + cl->split;
+    err = o->st->ops->draws->draw_close(o->st, id, &c);
+    if (err == KP_ERR_CONFLICT) {
+        /* Closed by a concurrent writer (PostgreSQL's several writers, or
+         * another server) after our read: its result, read again. */
+        kp_draw now;
+        if ((err = o->st->ops->draws->draw_get(o->st, id, &now))) {
+            err = people_storage(o->st, err, e);
+            goto out;
+        }
+        *replayed = true;
+        err = public_json(&now, out, e);
+        kp_draw_release(&now);
+        goto out;
+    }
+    if (err) {
         err = people_storage(o->st, err, e);
         goto out;
     }
     char target[32];
     snprintf(target, sizeof target, "draw:%lld", (long long)id);
-    if ((err = kp_office_audit(o, "draw.close", target, "entries=%zu winners=%zu", n,
-                               n_winners))) {
+    if ((err = kp_office_audit(o, "draw.close", target, "entries=%zu winners=%zu", cl->n,
+                               cl->n_winners))) {
         err = kp_error_set(e, err, "", "cannot audit the draw: %s", o->st->last_error);
         goto out;
     }
     c.prizes = d.prizes;
     err = public_json(&c, out, e);
 out:
+    sodium_memzero(c.seed, sizeof c.seed);
     kp_draw_release(&d);
-    free(entries);
-    free(winners);
-    kp_buf_release(&text);
+    return err;
+}
+
+kp_err kp_draw_close(kp_office *o, int64_t id, kp_buf *out, bool *replayed, kp_error *e)
+{
+    *replayed = false;
+    kp_draw_closing cl;
+    kp_err err = kp_draw_close_read(o, id, &cl, out, e);
+    if (err == KP_OK && cl.closed) *replayed = true;
+    else if (err == KP_OK) err = kp_draw_close_write(o, id, &cl, out, replayed, e);
+    kp_draw_closing_release(&cl);
     return err;
 }
 

@@ -97,6 +97,28 @@ kp_err kp_draw_create_json(kp_office *o, const char *body, size_t len, kp_buf *o
  * Runs in the caller's transaction. */
 kp_err kp_draw_close(kp_office *o, int64_t id, kp_buf *out, bool *replayed, kp_error *e);
 
+/* The close in two halves, so the server reads on a reader and writes
+ * through the writer (src/server/http_draws.c): kp_draw_close_read()
+ * checks the draw, opens its seed, reads the period's purchases and
+ * returns (one statement: one snapshot) and the tiers, and computes the
+ * entries and winners into *c (or, for a closed draw, answers its frozen
+ * result into out with c->closed set); kp_draw_close_write() then freezes
+ * them unless the draw was closed meanwhile, whose frozen result it
+ * answers instead (*replayed). kp_draw_close() is both on one office.
+ * Release c with kp_draw_closing_release() (its seed is wiped). */
+typedef struct kp_draw_closing {
+    bool closed, ready;
+    kp_buf text;  /* entries, NUL, winners, NUL */
+    size_t split; /* where the winners start */
+    size_t n, n_winners;
+    char seed_hex[65];
+} kp_draw_closing;
+kp_err kp_draw_close_read(kp_office *o, int64_t id, kp_draw_closing *c, kp_buf *out,
+                          kp_error *e);
+kp_err kp_draw_close_write(kp_office *o, int64_t id, kp_draw_closing *c, kp_buf *out,
+                           bool *replayed, kp_error *e);
+void kp_draw_closing_release(kp_draw_closing *c);
+
 /* (draw.manage) Draws, newest first (id < before; 0 = from the newest),
  * at most KP_DRAW_LIST_MAX: {"draws":[...]} of office JSON. */
 kp_err kp_draw_list(kp_office *o, int64_t before, kp_buf *out, kp_error *e);

@@ -26,6 +26,7 @@
 #include <kopilka/clock.h>
 #include <kopilka/ledger.h>
 #include <kopilka/notify.h>
+#include <kopilka/rfm.h>
 
 #include "notify/office.h"
 
@@ -51,11 +52,16 @@ typedef struct seg_filter {
     uint32_t months;          /* birthday months, bit 1 << month; 0 = any */
     size_t n_attrs;
     seg_attr attrs[SEG_ATTRS_MAX];
+    uint32_t rfm_mask; /* RFM segments, bit 1 << kp_rfm_segment; 0 = any */
+    int64_t rfm_days;  /* the period they are scored over, days ending today */
 } seg_filter;
+
+/* The longest RFM period: 36 months of the customers report at the least. */
+enum { SEG_RFM_DAYS_MAX = 1095 };
 
 static const char *const FILTER_KEYS[] = {"tier",         "period",         "spend",  "visits",
                                           "recency_days", "birthday_month", "stores", "card_state",
-                                          "consent",      "attributes",     NULL};
+                                          "consent",      "attributes",     "rfm",    NULL};
 
 static kp_err storage(kp_office *o, kp_err err, kp_error *e)
 {
@@ -289,6 +295,48 @@ static kp_err parse_attr(kp_office *o, const char *name, json_t *v, seg_attr *a,
     return kp_error_set(e, KP_ERR_INTERNAL, field, "unknown attribute type");
 }
 
+/* The `rfm` member: {"segments": [names], "period_days": N}. */
+static kp_err parse_rfm(json_t *v, seg_filter *f, kp_error *e)
+{
+    char allowed[256] = "";
+    size_t len = 0;
+    for (int s = 0; s < KP_RFM_SEGMENTS && len < sizeof allowed; s++)
+        len += (size_t)snprintf(allowed + len, sizeof allowed - len, "%s%s", s ? ", " : "",
+                                kp_rfm_segment_name((kp_rfm_segment)s));
+    static const char *const keys[] = {"segments", "period_days", NULL};
+    if (!json_is_object(v))
+        return kp_error_set(e, KP_ERR_INVALID, "filter.rfm",
+                            "must be an object: {\"segments\": [names], \"period_days\": N}");
+    kp_err err = keys_check(v, "filter.rfm", keys, e);
+    if (err) return err;
+    json_t *segs = json_object_get(v, "segments");
+    if (!json_is_array(segs) || json_array_size(segs) == 0 ||
+        json_array_size(segs) > KP_RFM_SEGMENTS)
+        return kp_error_set(e, KP_ERR_INVALID, "filter.rfm.segments",
+                            "must be an array of 1 to %d RFM segments: %s", KP_RFM_SEGMENTS,
+                            allowed);
+    for (size_t i = 0; i < json_array_size(segs); i++) {
+        const char *name = json_string_value(json_array_get(segs, i));
+        kp_rfm_segment sg = kp_rfm_segment_parse(name);
+        if (sg == KP_RFM_SEGMENTS)
+            return kp_error_set(e, KP_ERR_INVALID, "filter.rfm.segments",
+                                "item %zu (%.40s) is not an RFM segment; allowed: %s", i,
+                                name ? name : "not a string", allowed);
+        f->rfm_mask |= 1u << sg;
+    }
+    f->rfm_days = 365;
+    json_t *days = json_object_get(v, "period_days");
+    if (days) {
+        if (!json_is_integer(days) || json_integer_value(days) < 1 ||
+            json_integer_value(days) > SEG_RFM_DAYS_MAX)
+            return kp_error_set(e, KP_ERR_INVALID, "filter.rfm.period_days",
+                                "must be a whole number of days from 1 to %d (default 365)",
+                                SEG_RFM_DAYS_MAX);
+        f->rfm_days = json_integer_value(days);
+    }
+    return KP_OK;
+}
+
 /* Parses a filter object (docs/marketing.md, "The filter"). */
 static kp_err filter_parse(kp_office *o, json_t *root, seg_filter *f, kp_error *e)
 {
@@ -408,6 +456,7 @@ static kp_err filter_parse(kp_office *o, json_t *root, seg_filter *f, kp_error *
             }
         }
     }
+    if (err == KP_OK && (v = json_object_get(root, "rfm"))) err = parse_rfm(v, f, e);
     return err;
 }
 
@@ -494,6 +543,12 @@ static kp_err sealed_match(kp_office *o, const seg_filter *f, int64_t customer_i
     return KP_OK;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Every customer the filter finds at o->now, in id order: counted, the
  * first KP_SEGMENT_SAMPLE kept, each handed to each(ctx, hit) when given. */
 static kp_err seg_run(kp_office *o, const seg_filter *f, hit_fn each, void *ctx, seg_result *res,
@@ -505,6 +560,12 @@ static kp_err seg_run(kp_office *o, const seg_filter *f, hit_fn each, void *ctx,
     if (err) return err;
     kp_segment_query q;
     filter_at(f, o->now, &q);
+    /* RFM: the accounts in the named segments, scored once by the
+     * customers report's code (reports.c) in the store's read. */
+    int64_t *rfm = NULL;
+    size_t n_rfm = 0;
+    if (f->rfm_mask && (err = kp_rfm_accounts(o, f->rfm_days, f->rfm_mask, &rfm, &n_rfm, e)))
+        return err;
     kp_segment_hit *hits = malloc(SCAN_PAGE * sizeof *hits);
     kp_customer_row *row = sealed ? malloc(sizeof *row) : NULL;
     if (hits == NULL || (sealed && row == NULL))
@@ -518,7 +579,9 @@ static kp_err seg_run(kp_office *o, const seg_filter *f, hit_fn each, void *ctx,
         }
         for (size_t i = 0; err == KP_OK && i < n; i++) {
             bool ok = true;
-            if (sealed) err = sealed_match(o, f, hits[i].customer_id, row, &ok, e);
+            if (f->rfm_mask)
+                ok = n_rfm && bsearch(&hits[i].account_id, rfm, n_rfm, sizeof *rfm, cmp_id);
+            if (ok && sealed) err = sealed_match(o, f, hits[i].customer_id, row, &ok, e);
             if (err || !ok) continue;
             if (res->count >= KP_CAMPAIGN_MEMBERS_MAX && each) {
                 err = kp_error_set(e, KP_ERR_LIMIT, "segment",
@@ -537,6 +600,7 @@ static kp_err seg_run(kp_office *o, const seg_filter *f, hit_fn each, void *ctx,
     }
     free(hits);
     free(row);
+    free(rfm);
     return err;
 }
 

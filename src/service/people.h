@@ -509,6 +509,16 @@ kp_err kp_customers_report_read(kp_office *o, const char *from, const char *to, 
                                 const char *tier, const char *window, kp_customers_report *out,
                                 kp_error *e);
 
+/* The accounts whose RFM segment is in `mask` (bit 1 << kp_rfm_segment),
+ * scored as kp_customers_report_read() scores the members of the `days`
+ * whole days on the program's clock that end with today (o->now), every
+ * store and tier: the same store read, cut-offs and map. Sorted ascending
+ * into *accounts (malloc'd, the caller frees), *n of them. Members known
+ * only by a card (account 0) count for the cut-offs and are never listed.
+ * Needs no permission: the caller's does (campaign.manage). */
+kp_err kp_rfm_accounts(kp_office *o, int64_t days, uint32_t mask, int64_t **accounts, size_t *n,
+                       kp_error *e);
+
 /* ---- import and export (import.c) */
 
 /* One file of an import: read from `path`, or, when `data` is set, from its

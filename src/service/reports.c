@@ -129,6 +129,10 @@ typedef struct customers_ctx {
     kp_rfm_set set;
     kp_time to;
     char why[160];
+    /* When kept (kp_rfm_accounts): each member's account, in set order. */
+    bool keep_accounts;
+    int64_t *accounts;
+    size_t cap_accounts;
 } customers_ctx;
 
 static kp_err customers_member(void *ctx, const kp_report_member *m)
@@ -141,6 +145,20 @@ static kp_err customers_member(void *ctx, const kp_report_member *m)
         .recency_days = days > INT32_MAX ? INT32_MAX : (int32_t)days,
     };
     kp_err err = kp_rfm_set_add(&c->set, r);
+    if (err == KP_OK && c->keep_accounts) {
+        if (c->set.n > c->cap_accounts) {
+            size_t cap = c->set.cap;
+            int64_t *grown = realloc(c->accounts, cap * sizeof *grown);
+            if (grown == NULL) {
+                c->set.n--;
+                err = KP_ERR_NOMEM;
+            } else {
+                c->accounts = grown;
+                c->cap_accounts = cap;
+            }
+        }
+        if (err == KP_OK) c->accounts[c->set.n - 1] = m->account_id;
+    }
     if (err == KP_ERR_LIMIT)
         snprintf(c->why, sizeof c->why,
                  "more than %zu members bought in the period, the most RFM scores at once "
@@ -268,4 +286,81 @@ kp_err kp_customers_report_read(kp_office *o, const char *from, const char *to, 
         return kp_error_set(e, KP_ERR_OVERFLOW, "",
                             "a sum of the customers report does not fit in 64 bits");
     return KP_OK;
+}
+
+/* ---- RFM classes for segments (marketing.c's `rfm` criterion) */
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+kp_err kp_rfm_accounts(kp_office *o, int64_t days, uint32_t mask, int64_t **accounts, size_t *n,
+                       kp_error *e)
+{
+    *accounts = NULL;
+    *n = 0;
+    /* The customers report's period: `days` whole days on the program's
+     * clock that end with today (kp_report_period_read's arithmetic). */
+    int32_t offset_minutes = o->program ? o->program->utc_offset_minutes : 0;
+    int64_t offset = (int64_t)offset_minutes * 60;
+    int ty, tm, td;
+    kp_time_to_civil(o->now + offset, &ty, &tm, &td);
+    kp_time end_day = kp_time_from_civil(ty, tm, td) + KP_DAY_SECONDS;
+    kp_customers_query q = {
+        .period =
+            {
+                .from = end_day - days * KP_DAY_SECONDS - offset,
+                .to = end_day - offset,
+                .utc_offset_minutes = offset_minutes,
+                .store = "",
+            },
+        .tier = "",
+        .window = KP_CUSTOMERS_WINDOW_DEFAULT * KP_CUSTOMERS_MONTH_SECONDS,
+    };
+    customers_ctx *c = calloc(1, sizeof *c);
+    kp_report_customers *f = calloc(1, sizeof *f);
+    if (c == NULL || f == NULL) {
+        free(c);
+        free(f);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    }
+    c->to = q.period.to;
+    c->keep_accounts = true;
+    kp_err err = o->st->ops->report->customers(o->st, &q, f, customers_member, c);
+    free(f);
+    if (err) {
+        if (c->why[0]) kp_error_set(e, err, err == KP_ERR_LIMIT ? "filter.rfm.period_days" : "", "%s", c->why);
+        else people_storage(o->st, err, e);
+    }
+    /* The cut reorders its set: cut a copy, score the members in order. */
+    kp_rfm_set copy = {0};
+    if (err == KP_OK && c->set.n) {
+        copy.members = malloc(c->set.n * sizeof *copy.members);
+        if (copy.members == NULL) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        else {
+            memcpy(copy.members, c->set.members, c->set.n * sizeof *copy.members);
+            copy.n = copy.cap = c->set.n;
+        }
+    }
+    if (err == KP_OK) {
+        kp_rfm_cutoffs cut;
+        kp_rfm_cut(&copy, &cut);
+        size_t kept = 0;
+        for (size_t i = 0; i < c->set.n; i++) {
+            kp_rfm_score sc = kp_rfm_score_of(&cut, &c->set.members[i]);
+            if (c->accounts[i] > 0 && (mask & (1u << kp_rfm_segment_of(sc.r, sc.f))))
+                c->accounts[kept++] = c->accounts[i];
+        }
+        qsort(c->accounts, kept, sizeof *c->accounts, cmp_id);
+        *accounts = c->accounts;
+        *n = kept;
+        c->accounts = NULL;
+    }
+    kp_rfm_set_release(&copy);
+    kp_rfm_set_release(&c->set);
+    free(c->accounts);
+    free(c);
+    return err;
 }

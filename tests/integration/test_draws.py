@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 import unittest
 
 import harness
@@ -144,8 +145,28 @@ class Draws(SelfTestCase):
         self.k.set_clock(OCTOBER)
         self._admin = None
         self.buy(c[1], "B2", 50000)
+        # Four closes at once: the entries are read on readers, frozen
+        # through the writer once; every answer is that one result.
+        token = self.as_role("marketer", "POST", "/v1/admin/login",
+                             {"login": "u_marketer", "password": PASSWORD})[1]["token"]
+        answers = []
+
+        def close_once():
+            cl = self.k.client()
+            answers.append(cl.call("POST", "/v1/admin/draws/%d/close" % did, None, key=token))
+            cl.close()
+        threads = [threading.Thread(target=close_once) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([a[0] for a in answers], [200] * 4, answers)
+        self.assertTrue(all(a[1] == answers[0][1] for a in answers))
+        self.assertEqual(self.k.query("SELECT count(*) FROM audit WHERE action = 'draw.close'"),
+                         [(1,)])
         s, closed = self.as_role("marketer", "POST", "/v1/admin/draws/%d/close" % did)
         self.assertEqual(s, 200, self.k.last_raw())
+        self.assertEqual(closed, answers[0][1])
         self.assertEqual(closed["state"], "closed")
         self.assertEqual(closed["commitment"], commitment)
         self.assertEqual(hashlib.sha256(bytes.fromhex(closed["seed"])).hexdigest(), commitment)

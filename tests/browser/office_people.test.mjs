@@ -9,7 +9,7 @@
 // Russian and English are both driven.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKopilka, launch, newPage, assertClean, checkA11y, snap, PASSWORD } from './harness.mjs';
+import { startKopilka, launch, newPage, assertClean, checkA11y, snap, waitFor, PASSWORD } from './harness.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
 let k, browser, admin, page;
@@ -145,8 +145,12 @@ test('a card is blocked, then replaced: the new card holds the account', async (
   await page.getByRole('region', { name: 'Replace the card' }).getByLabel('Reason').fill('lost, a new card given');
   await page.getByRole('button', { name: 'Replace', exact: true }).click();
   await page.getByText(/The card is replaced/).waitFor();
-  const heading = await page.getByRole('heading', { level: 1 }).innerText();
-  const fresh = heading.replace(/^Card /, '');
+  // The message may come a moment before the page moves to the new card.
+  const fresh = await waitFor('the new card\'s heading', async () => {
+    const heading = await page.getByRole('heading', { level: 1 }).innerText();
+    const number = heading.replace(/^Card /, '');
+    return number && number !== k.cards[0] ? number : null;
+  });
   assert.notEqual(fresh, k.cards[0]);
   const old = (await k.api('GET', '/v1/admin/cards/' + k.cards[0], undefined, admin)).body;
   assert.equal(old.state, 'replaced');

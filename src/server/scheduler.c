@@ -151,6 +151,7 @@ typedef struct campaign_call {
     int64_t id;
     size_t step;
     kp_time now;
+    const kp_campaign_list *start; /* its list when it starts now, taken on the scan connection */
     bool more;
 } campaign_call;
 
@@ -164,7 +165,31 @@ static kp_err run_campaign(void *ctx, kp_store *st, const kp_program *program, k
     snprintf(actor.name, sizeof actor.name, "scheduler");
     kp_office o;
     kp_office_init(&o, st, c->srv->pii, program, c->now, &actor, sc);
-    return kp_campaign_step(&o, c->id, c->step, &c->more, e);
+    return kp_campaign_step_with(&o, c->id, c->step, c->start, &c->more, e);
+}
+
+/* A due campaign's list, evaluated on the scheduler's own read connection
+ * before its start's writer job, so the tills never wait for a segment's
+ * evaluation (only for its members' rows being written). NULL when it is
+ * not starting now or the evaluation failed (the writer job then
+ * evaluates it as before, and says why it fails). */
+static kp_campaign_list *campaign_prepare(kp_scheduler *s, int64_t id, kp_time now)
+{
+    const kp_program *program = kp_programs_hold(s->srv->programs);
+    kp_scratch *sc = kp_scratch_new();
+    kp_campaign_list *start = NULL;
+    if (sc) {
+        kp_actor actor = {.kind = KP_ACTOR_CLI};
+        snprintf(actor.name, sizeof actor.name, "scheduler");
+        kp_office o;
+        kp_office_init(&o, s->scan, s->srv->pii, program, now, &actor, sc);
+        kp_error e = {0};
+        if (kp_campaign_prepare(&o, id, &start, &e) != KP_OK)
+            fprintf(stderr, "kopilka: scheduler: campaign %lld: %s\n", (long long)id, e.message);
+        kp_scratch_free(sc);
+    }
+    kp_programs_drop(s->srv->programs, program);
+    return start;
 }
 
 /* The due campaigns, each stepped at most campaign_wake_steps times; true
@@ -180,11 +205,15 @@ static bool campaigns_all(kp_scheduler *s, kp_buf *out)
         return false;
     }
     for (size_t i = 0; i < n; i++) {
+        kp_campaign_list *start = campaign_prepare(s, ids[i], now);
         for (int steps = 0;; steps++) {
             pthread_mutex_lock(&s->lock);
             bool stop = s->stop;
             pthread_mutex_unlock(&s->lock);
-            if (stop) return false;
+            if (stop) {
+                kp_campaign_list_free(start);
+                return false;
+            }
             if (steps >= s->campaign_wake_steps) {
                 left = true;
                 break;
@@ -192,7 +221,8 @@ static bool campaigns_all(kp_scheduler *s, kp_buf *out)
             campaign_call call = {.srv = s->srv,
                                   .id = ids[i],
                                   .step = s->campaign_step,
-                                  .now = kp_clock_now(&s->srv->config.clock)};
+                                  .now = kp_clock_now(&s->srv->config.clock),
+                                  .start = steps == 0 ? start : NULL};
             kp_job job;
             memset(&job, 0, sizeof job);
             job.call = run_campaign;
@@ -204,6 +234,7 @@ static bool campaigns_all(kp_scheduler *s, kp_buf *out)
                 nanosleep(&pause, NULL);
             }
         }
+        kp_campaign_list_free(start);
     }
     return left;
 }

@@ -1441,30 +1441,61 @@ static kp_err snapshot_hit(void *ctx, const kp_segment_hit *h, kp_error *e)
     return s->n == sizeof s->batch / sizeof s->batch[0] ? snapshot_flush(s, e) : KP_OK;
 }
 
-/* The start: the list taken, the next run of a recurring one scheduled. */
-static kp_err campaign_begin(kp_office *o, kp_campaign *c, kp_error *e)
+/* A campaign whose segment is gone or whose filter no longer holds: not
+ * started, saying why. */
+static kp_err campaign_refuse(kp_office *o, kp_campaign *c, const char *why, kp_error *e)
 {
-    seg_filter *f = malloc(sizeof *f);
-    seg_result *r = malloc(sizeof *r);
-    snapshot *s = malloc(sizeof *s);
-    kp_err err = (!f || !r || !s) ? kp_error_set(e, KP_ERR_NOMEM, "", "out of memory") : KP_OK;
-    if (err == KP_OK) {
+    c->state = KP_CAMPAIGN_CANCELLED;
+    c->finished_at = o->now;
+    snprintf(c->note, sizeof c->note, "not started: %.240s", why);
+    kp_err err = mk(o)->campaign_update(o->st, c);
+    return err ? storage(o, err, e) : KP_OK;
+}
+
+/* The members of a list prepared outside the writer, written in batches. */
+static kp_err start_write(kp_office *o, const kp_campaign *c, const kp_campaign_list *start,
+                          kp_error *e)
+{
+    enum { BATCH = 1024 };
+    for (size_t at = 0; at < start->n; at += BATCH) {
+        size_t n = start->n - at < BATCH ? start->n - at : BATCH;
+        kp_err err = mk(o)->members_add(o->st, c->id, start->members + at, n);
+        if (err) return storage(o, err, e);
+    }
+    return KP_OK;
+}
+
+/* The start: the list taken (evaluated here, or prepared on a reader), the
+ * next run of a recurring one scheduled. */
+static kp_err campaign_begin(kp_office *o, kp_campaign *c, const kp_campaign_list *start,
+                             kp_error *e)
+{
+    if (start) {
+        if (start->refused) return campaign_refuse(o, c, start->why, e);
+        snprintf(c->filter, sizeof c->filter, "%s", start->filter);
+    }
+    seg_filter *f = start ? NULL : malloc(sizeof *f);
+    seg_result *r = start ? NULL : malloc(sizeof *r);
+    snapshot *s = start ? NULL : malloc(sizeof *s);
+    kp_err err = (!start && (!f || !r || !s))
+                     ? kp_error_set(e, KP_ERR_NOMEM, "", "out of memory")
+                     : KP_OK;
+    if (err == KP_OK && start) err = start_write(o, c, start, e);
+    if (err == KP_OK && !start) {
         err = campaign_filter(o, c, f, c->filter, sizeof c->filter, e);
         if (err == KP_ERR_NOT_FOUND || err == KP_ERR_INVALID) {
             /* Its segment is gone, or its filter no longer holds (a tier
              * or an attribute the running program dropped): nothing to
              * run, and it says why rather than failing at every tick. */
-            c->state = KP_CAMPAIGN_CANCELLED;
-            c->finished_at = o->now;
-            snprintf(c->note, sizeof c->note, "not started: %.60s%s%.180s", e->field,
-                     e->field[0] ? ": " : "", e->message);
+            char why[320];
+            snprintf(why, sizeof why, "%.60s%s%.240s", e->field, e->field[0] ? ": " : "",
+                     e->message);
             memset(e, 0, sizeof *e);
-            err = mk(o)->campaign_update(o->st, c);
             free(f), free(r), free(s);
-            return err ? storage(o, err, e) : KP_OK;
+            return campaign_refuse(o, c, why, e);
         }
     }
-    if (err == KP_OK) {
+    if (err == KP_OK && !start) {
         s->o = o;
         s->c = c;
         s->n = 0;
@@ -1501,7 +1532,8 @@ static kp_err campaign_begin(kp_office *o, kp_campaign *c, kp_error *e)
     if (err == KP_OK) {
         char target[48];
         snprintf(target, sizeof target, "campaign:%lld", (long long)c->id);
-        if ((err = kp_office_audit(o, "campaign.run", target, "members=%lld", (long long)r->count)))
+        long long members = start ? (long long)start->n : (long long)r->count;
+        if ((err = kp_office_audit(o, "campaign.run", target, "members=%lld", members)))
             err = storage(o, err, e);
     }
     free(f), free(r), free(s);
@@ -1635,6 +1667,75 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, size_t step, boo
 
 kp_err kp_campaign_step(kp_office *o, int64_t id, size_t step, bool *more, kp_error *e)
 {
+    return kp_campaign_step_with(o, id, step, NULL, more, e);
+}
+
+/* The prepared list's members: grown as the segment's run finds them. */
+static kp_err start_hit(void *ctx, const kp_segment_hit *h, kp_error *e)
+{
+    kp_campaign_list *s = ((void **)ctx)[0];
+    const kp_campaign *c = ((void **)ctx)[1];
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        kp_campaign_member *m = realloc(s->members, cap * sizeof *m);
+        if (m == NULL)
+            return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory for %zu members of campaign %lld",
+                                s->n, (long long)c->id);
+        s->members = m;
+        s->cap = cap;
+    }
+    kp_campaign_member *m = &s->members[s->n++];
+    memset(m, 0, sizeof *m);
+    m->customer_id = h->customer_id;
+    m->account_id = h->account_id;
+    m->state = kp_campaign_is_control(c->id, h->customer_id, c->control_bp) ? KP_MEMBER_CONTROL
+                                                                          : KP_MEMBER_PENDING;
+    return KP_OK;
+}
+
+void kp_campaign_list_free(kp_campaign_list *s)
+{
+    if (s == NULL) return;
+    free(s->members);
+    free(s);
+}
+
+kp_err kp_campaign_prepare(kp_office *o, int64_t id, kp_campaign_list **out, kp_error *e)
+{
+    *out = NULL;
+    kp_campaign *c = malloc(sizeof *c);
+    kp_campaign_list *s = calloc(1, sizeof *s);
+    seg_filter *f = malloc(sizeof *f);
+    seg_result *r = malloc(sizeof *r);
+    kp_err err = (!c || !s || !f || !r) ? kp_error_set(e, KP_ERR_NOMEM, "", "out of memory")
+                                        : campaign_load(o, id, c, e);
+    bool due = err == KP_OK && c->state == KP_CAMPAIGN_SCHEDULED && c->start_at <= o->now;
+    if (due) {
+        s->id = id;
+        err = campaign_filter(o, c, f, s->filter, sizeof s->filter, e);
+        if (err == KP_ERR_NOT_FOUND || err == KP_ERR_INVALID) {
+            s->refused = true;
+            snprintf(s->why, sizeof s->why, "%.60s%s%.240s", e->field, e->field[0] ? ": " : "",
+                     e->message);
+            memset(e, 0, sizeof *e);
+            err = KP_OK;
+        } else if (err == KP_OK) {
+            void *ctx[2] = {s, c};
+            err = seg_run(o, f, start_hit, ctx, r, e);
+        }
+    }
+    free(c), free(f), free(r);
+    if (err == KP_OK && due) {
+        *out = s;
+        return KP_OK;
+    }
+    kp_campaign_list_free(s);
+    return err;
+}
+
+kp_err kp_campaign_step_with(kp_office *o, int64_t id, size_t step, const kp_campaign_list *start,
+                             bool *more, kp_error *e)
+{
     if (step == 0 || step > KP_CAMPAIGN_STEP_MAX) step = KP_CAMPAIGN_STEP;
     *more = false;
     /* On PostgreSQL, one server at a time works on a campaign (the
@@ -1650,7 +1751,7 @@ kp_err kp_campaign_step(kp_office *o, int64_t id, size_t step, bool *more, kp_er
     if (c == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     err = campaign_load(o, id, c, e);
     if (err == KP_OK && c->state == KP_CAMPAIGN_SCHEDULED && c->start_at <= o->now) {
-        err = campaign_begin(o, c, e);
+        err = campaign_begin(o, c, start && start->id == id ? start : NULL, e);
         *more = err == KP_OK && c->state == KP_CAMPAIGN_RUNNING;
     } else if (err == KP_OK && c->state == KP_CAMPAIGN_RUNNING) {
         err = campaign_grant_step(o, c, step, more, e);

@@ -68,6 +68,34 @@ kp_err kp_campaign_results(kp_office *o, int64_t id, int64_t window_days, kp_buf
  * left. *more: call again. Nothing to do (another step did it) is KP_OK. */
 kp_err kp_campaign_step(kp_office *o, int64_t id, size_t step, bool *more, kp_error *e);
 
+/* A start's list taken outside the writer (kp_campaign_prepare): the
+ * campaign, the filter text the list was taken with and its members
+ * (control group marked), or, when its segment is gone or its filter no
+ * longer holds, why it is not started. */
+typedef struct kp_campaign_list {
+    int64_t id;
+    bool refused;
+    char why[320];
+    char filter[KP_SEGMENT_FILTER_MAX];
+    size_t n, cap;
+    kp_campaign_member *members;
+} kp_campaign_list;
+
+/* (read) When campaign `id` is scheduled and due at o->now, evaluates its
+ * segment on o->st (a reader: the server's scheduler connection, never
+ * the writer, so the tills do not wait for the evaluation) into *out
+ * (NULL when there is nothing to start); kp_campaign_list_free() it. */
+kp_err kp_campaign_prepare(kp_office *o, int64_t id, kp_campaign_list **out, kp_error *e);
+void kp_campaign_list_free(kp_campaign_list *s);
+
+/* kp_campaign_step with the list prepared outside the writer: a due start
+ * writes `start`'s members (when start->id is the campaign's) instead of
+ * evaluating the segment in the writer's transaction; NULL = as
+ * kp_campaign_step. A campaign no longer scheduled (cancelled, started by
+ * another server) ignores it. */
+kp_err kp_campaign_step_with(kp_office *o, int64_t id, size_t step, const kp_campaign_list *start,
+                             bool *more, kp_error *e);
+
 /* Whether customer `customer_id` of campaign `campaign_id` is held out
  * with `control_bp` in 10 000: a fixed hash of the two ids, so the same
  * campaign always holds out the same customers. */

@@ -26,7 +26,44 @@ enum {
     KP_SCRIPT_MAX = 16384, /* bytes of a program's Lua script */
     KP_SCRIPT_FN_MAX = 48,
     KP_EVENT_SOURCES_MAX = 32, /* event types a program accepts from outside */
+    KP_PARTNERS_MAX = 32,       /* partners of a coalition program (coalition.h) */
+    KP_PARTNER_CODE_MAX = 24,   /* bytes of a partner's code, with the NUL */
+    KP_STORE_PATTERNS_MAX = 32, /* store patterns of one partner, or of the program */
+    KP_STORE_PATTERN_MAX = 64,  /* bytes of one pattern, with the NUL */
+    KP_CURRENCIES_MAX = 8,      /* currencies a program accepts besides its own */
 };
+
+/* Stores by code: "WASH-7" is that store, "WASH-*" every store whose code
+ * starts with "WASH-", "*" every store. A pattern may fix the currency of
+ * its stores' receipts (docs/coalition.md, "Currencies"). */
+typedef struct kp_store_pattern {
+    char match[KP_STORE_PATTERN_MAX];
+    char currency[4]; /* "" = not fixed */
+} kp_store_pattern;
+
+/* A partner of a coalition program: its stores, and what it pays the
+ * operator (docs/coalition.md, "Funding"). Fees are owed in the receipt's
+ * currency. */
+typedef struct kp_partner {
+    char code[KP_PARTNER_CODE_MAX]; /* [a-z0-9_-], unique; never "" (the operator) */
+    char name[128];
+    size_t n_stores;
+    kp_store_pattern stores[KP_STORE_PATTERNS_MAX];
+    int64_t fee_per_operation_minor; /* per purchase at its stores */
+    int32_t fee_per_point_bp;        /* per point it issues, a share of the point's value */
+    int32_t breakage_to_operator_bp; /* the operator's share of its expired points' value */
+    /* A co-branded bank card's bank: cashback on card spend anywhere,
+     * credited as points it funds (docs/coalition.md, "Co-branded card"). */
+    bool bank;
+    int32_t cashback_bp;                     /* of a card transaction's amount */
+    char cashback_kind[KP_KIND_NAME_MAX];    /* the point kind credited */
+} kp_partner;
+
+/* A currency the program accepts besides its own, and a point's value in it. */
+typedef struct kp_currency_def {
+    char code[4];
+    int64_t minor_per_point;
+} kp_currency_def;
 
 /* The kinds of credential an outside event may come with (a bit set). The
  * scheduler and `kopilka tick` are not outside sources: time-driven grants
@@ -103,6 +140,13 @@ typedef struct kp_rule {
     kp_rule_kind kind;
     char category[KP_STR_MAX];         /* "" = every line */
     char store[KP_STR_MAX];            /* earn, discounts: only at this store ("" = every store) */
+    /* Coalition (docs/coalition.md): the partner funding the rule ("" =
+     * the partner of the store where it applies); the rule applies only
+     * at `partner`'s stores, or at `at_partner`'s when that is set (a
+     * promotion `partner` pays at another partner's stores). */
+    char partner[KP_PARTNER_CODE_MAX];
+    char at_partner[KP_PARTNER_CODE_MAX];
+    char currency[4];                  /* only for receipts in this currency ("" = any) */
     char tier[KP_TIER_NAME_MAX];       /* earn: only for customers of this tier ("" = all) */
     char point_kind[KP_KIND_NAME_MAX]; /* burn_limit: the kind capped ("" = every kind);
                                         * grant: the kind granted */
@@ -179,6 +223,15 @@ typedef struct kp_program {
     size_t n_event_sources;
     kp_event_source event_sources[KP_EVENT_SOURCES_MAX];
     kp_till_policy till;
+    /* Coalition and currencies (coalition.h, docs/coalition.md). */
+    size_t n_partners;
+    kp_partner partners[KP_PARTNERS_MAX];
+    size_t n_store_currencies; /* the program's own stores' currencies ("stores") */
+    kp_store_pattern store_currencies[KP_STORE_PATTERNS_MAX];
+    size_t n_currencies;       /* accepted besides `currency` */
+    kp_currency_def currencies[KP_CURRENCIES_MAX];
+    bool rules_per_currency;   /* "currency_rules": "separate": every earn, discount
+                                * and burn rule names its currency */
 } kp_program;
 
 /* Parses and validates a program file's text. On failure returns

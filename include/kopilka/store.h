@@ -472,6 +472,8 @@ typedef struct kp_store_ops {
     const struct kp_draws_ops *draws;
     /* The back office's reports, each read in one snapshot (report.h). */
     const struct kp_report_ops *report;
+    /* Coalition settlement entries, periods and statements (coalition.h). */
+    const struct kp_settle_ops *settle;
     /* Segments and campaigns (marketing.h). */
     const struct kp_marketing_ops *marketing;
     /* Group commit for the server's writer; NULL: a backend without it

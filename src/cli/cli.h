@@ -66,6 +66,11 @@ int cmd_draw_close(int argc, char **argv);
 int cmd_draw_show(int argc, char **argv);
 int cmd_draw_list(int argc, char **argv);
 int cmd_draw_verify(int argc, char **argv);
+/* cmd_settlement.c */
+int cmd_settlement_periods(int argc, char **argv);
+int cmd_settlement_show(int argc, char **argv);
+int cmd_settlement_close(int argc, char **argv);
+int cmd_settlement_statement(int argc, char **argv);
 
 /* cmd_recover.c */
 int cmd_recover(int argc, char **argv);

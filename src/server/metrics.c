@@ -123,6 +123,10 @@ static const char *const routes[] = {
     "/v1/admin/draws/{}/close",
     "/v1/me/draws",
     "/v1/admin/reports/customers",
+    "/v1/admin/settlement/periods", /* coalition settlement (http_settlement.c) */
+    "/v1/admin/settlement/periods/{}",
+    "/v1/admin/settlement/periods/{}/close",
+    "/v1/admin/settlement/statements/{}",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

@@ -400,9 +400,7 @@ static kp_err state_of(kp_office *o, kp_settle_state *state, kp_error *e)
 /* The current period on the program's calendar. */
 static int32_t period_now(const kp_office *o)
 {
-    int y, m, d;
-    kp_time_to_civil(o->now + (kp_time)offset_of(o->program) * 60, &y, &m, &d);
-    return (int32_t)(y * 100 + m);
+    return kp_settle_period_of(o->now, offset_of(o->program));
 }
 
 kp_err kp_settlement_periods(kp_office *o, kp_buf *out, kp_error *e)

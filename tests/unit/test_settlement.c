@@ -29,8 +29,11 @@
 #include "service/settlement.h"
 
 static const char program_json[] =
-    "{\"name\":\"coalition\",\"currency\":\"RUB\",\"utc_offset\":\"+03:00\",\"rules\":["
-    "{\"id\":\"earn\",\"kind\":\"earn_percent\",\"percent\":1}]}";
+    "{\"name\":\"coalition\",\"currency\":\"RUB\",\"utc_offset\":\"+03:00\","
+    "\"currencies\":[{\"code\":\"KZT\",\"minor_per_point\":500}],"
+    "\"partners\":[{\"code\":\"fuel\",\"name\":\"Fuel\",\"stores\":[\"FUEL-*\"]},"
+    "{\"code\":\"wash\",\"name\":\"Wash\",\"stores\":[\"WASH-*\"]}],"
+    "\"rules\":[{\"id\":\"earn\",\"kind\":\"earn_percent\",\"percent\":1}]}";
 
 /* 2026-11-15T12:00:00Z */
 #define NOV ((kp_time)1794744000)
@@ -55,11 +58,8 @@ static int setup(void **state)
                      KP_OK);
     assert_int_equal(f->st->ops->commit(f->st), KP_OK);
     assert_int_equal(kp_service_program_get(f->st, 0, &f->program, &e), KP_OK);
-    /* The partners, as the program file's "partners" would give them. */
-    f->program.n_partners = 2;
-    snprintf(f->program.partners[0].code, KP_PARTNER_CODE_MAX, "fuel");
-    snprintf(f->program.partners[1].code, KP_PARTNER_CODE_MAX, "wash");
-    f->program.utc_offset_minutes = 180;
+    assert_int_equal(f->program.n_partners, 2);
+    assert_int_equal(f->program.utc_offset_minutes, 180);
     f->sc = kp_scratch_new();
     kp_buf_init(&f->out, 8 << 20);
     *state = f;

@@ -263,7 +263,7 @@ static const kp_command commands[] = {
      cmd_draw_verify},
     {"settlement periods", "kopilka settlement periods DB [--now TIME]",
      "Lists a coalition's settlement periods (docs/coalition.md \"Periods and statements\"): "
-     "the open ones (with entries, and the current month) and whether each may be closed, "
+     "the open ones (with entries, the last month and the current one) and whether each may be closed, "
      "then the closed ones, newest first, with their statements' numbers. JSON, as GET "
      "/v1/admin/settlement/periods.",
      cmd_settlement_periods},

@@ -410,12 +410,23 @@ kp_err kp_settlement_periods(kp_office *o, kp_buf *out, kp_error *e)
     kp_settle_state state;
     if ((err = state_of(o, &state, e))) return err;
     enum { OPEN_MAX = 240 };
-    int32_t open[OPEN_MAX + 1];
+    int32_t open[OPEN_MAX + 2];
     size_t n_open = 0;
     if ((err = o->st->ops->settle->open_periods(o->st, open, OPEN_MAX, &n_open)))
         return people_storage(o->st, err, e);
-    int32_t now = period_now(o);
-    if (now > state.closed_through && (n_open == 0 || open[n_open - 1] < now)) open[n_open++] = now;
+    /* The last month and the current one are listed even without entries:
+     * the last is the one to close next. */
+    int32_t now = period_now(o), last = now % 100 == 1 ? now - 89 : now - 1;
+    const int32_t extra[2] = {last, now};
+    for (int x = 0; x < 2; x++) {
+        if (extra[x] <= state.closed_through) continue;
+        size_t at = 0;
+        while (at < n_open && open[at] < extra[x]) at++;
+        if (at < n_open && open[at] == extra[x]) continue;
+        memmove(open + at + 1, open + at, (n_open - at) * sizeof open[0]);
+        open[at] = extra[x];
+        n_open++;
+    }
     kp_settle_period_row *rows = calloc(KP_SETTLE_PERIODS_LIST_MAX, sizeof *rows);
     if (rows == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     size_t n = 0;

@@ -103,8 +103,9 @@ void kp_settle_period_format(int32_t period, char out[8]);
 
 /* (settlement.read) The periods: {"current", "closed_through",
  * "periods":[{"period", "state": "open"|"closed", "closable", closed ones'
- * "closed_at", "closed_by", "first_number", "statements"}]}, open ones
- * (those with entries, and the current one) first, newest first. */
+ * "closed_at", "closed_by", "first_number", "statements_count"}]}, open
+ * ones (those with entries, the last month and the current one) first,
+ * newest first. */
 kp_err kp_settlement_periods(kp_office *o, kp_buf *out, kp_error *e);
 
 /* (settlement.read) One period: {"period", "state", "closed_at",

@@ -29,10 +29,14 @@ const store_st_sql store_st_queries[ST__COUNT] = {
                          "SELECT closed_through, next_number FROM settle_state WHERE id = 1 "
                          "FOR UPDATE",
                          "", "ii"},
-    /* seq: the entry's place among its operation's, after any put before. */
+    /* seq: the entry's place among its operation's, after any put before;
+     * period: $3, or the month after the last closed when $3 is closed. */
     [ST_ENTRY_INSERT] = {"INSERT INTO settle_entries(" ENTRY_COLS ") VALUES ($1, "
                          "(SELECT COALESCE(MAX(seq) + 1, 0) FROM settle_entries WHERE op_id = $1), "
-                         "$2, $3, $4, $5, $6, $7, $8, $9)",
+                         "$2, (SELECT CASE WHEN $3 > closed_through THEN $3 "
+                         "WHEN closed_through % 100 = 12 THEN closed_through + 89 "
+                         "ELSE closed_through + 1 END FROM settle_state WHERE id = 1), "
+                         "$4, $5, $6, $7, $8, $9)",
                          NULL, "iiitittii", ""},
     [ST_ENTRIES_OF_OP] = {"SELECT " ENTRY_COLS " FROM settle_entries WHERE op_id = $1 "
                           "ORDER BY seq",
@@ -116,11 +120,6 @@ static void copy(char *out, size_t size, const char *t)
 static bool period_valid(int64_t p)
 {
     return p >= 100 && p <= 999912 && p % 100 >= 1 && p % 100 <= 12;
-}
-
-static int32_t period_next(int32_t p)
-{
-    return p % 100 == 12 ? p + 89 : p + 1;
 }
 
 __attribute__((format(printf, 2, 3))) static kp_err invalid(kp_store *s, const char *why, ...)
@@ -261,10 +260,9 @@ static kp_err state_get(store_st_exec_fn x, kp_store *s, bool for_close, kp_sett
     return err;
 }
 
-static kp_err entries_put(store_st_exec_fn x, kp_store *s, int64_t op_id, kp_time booked_at,
-                          int32_t period, const kp_settle_entry *entries, size_t n)
+kp_err store_settle_entries_check(kp_store *s, int32_t period, const kp_settle_entry *entries,
+                                  size_t n)
 {
-    if (n == 0) return KP_OK;
     if (n > KP_SETTLE_ENTRIES_MAX)
         return invalid(s, "%zu entries of one operation: at most %d are allowed", n,
                        (int)KP_SETTLE_ENTRIES_MAX);
@@ -284,18 +282,39 @@ static kp_err entries_put(store_st_exec_fn x, kp_store *s, int64_t op_id, kp_tim
             return invalid(s, "entries[%lld]: points or amount out of range (at most 10^15)",
                            (long long)i);
     }
-    kp_settle_state st;
-    kp_err err = state_get(x, s, false, &st);
+    return KP_OK;
+}
+
+void store_settle_entry_values(int64_t op_id, kp_time booked_at, int32_t period,
+                               const kp_settle_entry *e, store_st_val v[9])
+{
+    store_st_val all[9] = {{.i = op_id},       {.i = booked_at}, {.i = period},
+                           {.t = e->currency}, {.i = e->kind},   {.t = e->payer},
+                           {.t = e->payee},    {.i = e->points}, {.i = e->amount_minor}};
+    memcpy(v, all, sizeof all);
+}
+
+/* The lock (a read on SQLite), then one insert per entry. */
+static kp_err entries_put(store_st_exec_fn x, kp_store *s, int64_t op_id, kp_time booked_at,
+                          int32_t period, const kp_settle_entry *entries, size_t n)
+{
+    if (n == 0) return KP_OK;
+    kp_err err = store_settle_entries_check(s, period, entries, n);
     if (err) return err;
-    if (period <= st.closed_through) period = period_next(st.closed_through);
+    kp_settle_state st;
+    if ((err = state_get(x, s, false, &st))) return err;
     for (size_t i = 0; err == KP_OK && i < n; i++) {
-        const kp_settle_entry *e = &entries[i];
-        store_st_val v[9] = {{.i = op_id},      {.i = booked_at},  {.i = period},
-                             {.t = e->currency}, {.i = e->kind},    {.t = e->payer},
-                             {.t = e->payee},    {.i = e->points},  {.i = e->amount_minor}};
+        store_st_val v[9];
+        store_settle_entry_values(op_id, booked_at, period, &entries[i], v);
         err = x(s, ST_ENTRY_INSERT, v, NULL, NULL);
     }
     return err;
+}
+
+static kp_err sqlite_entries_put(kp_store *s, int64_t op_id, kp_time booked_at, int32_t period,
+                                 const kp_settle_entry *entries, size_t n)
+{
+    return entries_put(store_sqlite_st_exec, s, op_id, booked_at, period, entries, n);
 }
 
 static kp_err entries_of_op(store_st_exec_fn x, kp_store *s, int64_t op_id, kp_settle_entry *out,
@@ -442,12 +461,7 @@ static kp_err statements_of(store_st_exec_fn x, kp_store *s, int32_t period,
 
 /* One ops table per executor: each entry hands its executor to the shared
  * operation above. */
-#define ST_OPS(NAME, X)                                                                            \
-    static kp_err NAME##_put(kp_store *s, int64_t op, kp_time at, int32_t period,                 \
-                             const kp_settle_entry *e, size_t n)                                   \
-    {                                                                                              \
-        return entries_put(X, s, op, at, period, e, n);                                            \
-    }                                                                                              \
+#define ST_OPS(NAME, X, PUT)                                                                       \
     static kp_err NAME##_of(kp_store *s, int64_t op, kp_settle_entry *o, size_t max, size_t *n)   \
     {                                                                                              \
         return entries_of_op(X, s, op, o, max, n);                                                 \
@@ -489,7 +503,7 @@ static kp_err statements_of(store_st_exec_fn x, kp_store *s, int32_t period,
         return statements_of(X, s, period, o, l, n);                                               \
     }                                                                                              \
     const kp_settle_ops NAME = {                                                                   \
-        .entries_put = NAME##_put,                                                                 \
+        .entries_put = PUT,                                                                 \
         .entries_of_op = NAME##_of,                                                                \
         .entries_scan = NAME##_scan,                                                               \
         .state_get = NAME##_state,                                                                 \
@@ -501,5 +515,5 @@ static kp_err statements_of(store_st_exec_fn x, kp_store *s, int32_t period,
         .statements_of = NAME##_sof,                                                               \
     };
 
-ST_OPS(store_sqlite_settle_ops, store_sqlite_st_exec)
-ST_OPS(store_pg_settle_ops, store_pg_st_exec)
+ST_OPS(store_sqlite_settle_ops, store_sqlite_st_exec, sqlite_entries_put)
+ST_OPS(store_pg_settle_ops, store_pg_st_exec, store_pg_settle_entries_put)

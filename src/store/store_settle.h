@@ -67,6 +67,16 @@ kp_err store_sqlite_st_exec(kp_store *s, store_st_stmt stmt, const store_st_val 
 kp_err store_pg_st_exec(kp_store *s, store_st_stmt stmt, const store_st_val *v,
                         store_st_row_fn row, void *ctx);
 
+/* entries_put's checks (KP_ERR_INVALID with the sentence in last_error)
+ * and an entry's values for ST_ENTRY_INSERT, for a backend's own put. */
+kp_err store_settle_entries_check(kp_store *s, int32_t period, const kp_settle_entry *entries,
+                                  size_t n);
+void store_settle_entry_values(int64_t op_id, kp_time booked_at, int32_t period,
+                               const kp_settle_entry *e, store_st_val v[9]);
+/* PostgreSQL's entries_put: the lock and the inserts in one round trip. */
+kp_err store_pg_settle_entries_put(kp_store *s, int64_t op_id, kp_time booked_at, int32_t period,
+                                   const kp_settle_entry *entries, size_t n);
+
 /* The ops over each executor (store.h's kp_store_ops.settle). */
 extern const kp_settle_ops store_sqlite_settle_ops;
 extern const kp_settle_ops store_pg_settle_ops;

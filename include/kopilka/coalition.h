@@ -154,7 +154,7 @@ int32_t kp_settle_period_of(kp_time at, int32_t utc_offset_minutes);
 typedef struct kp_store kp_store;
 
 /* The settlement state: the last closed period (yyyymm; 0 before the first
- * close) and the number the next statement gets (from 1; a number once
+ * close) and the number of the next statement (from 1; a number once
  * given is never given again). Periods close in order: every period up to
  * closed_through is closed, every later one open. */
 typedef struct kp_settle_state {

@@ -21,17 +21,6 @@ static int fail(const char *command, const kp_error *e)
     return 1;
 }
 
-/* Opens db with the clock at --now when given. 0, or the exit status. */
-static int open_at(const char *command, const char *db, int argc, char **argv, cli_office *c)
-{
-    if (!cli_office_open(c, command, db, false)) return 1;
-    const char *text = cli_option(argc, argv, "--now");
-    if (text == NULL || kp_time_parse(text, &c->office.now)) return 0;
-    fprintf(stderr, "kopilka %s: --now must be an RFC 3339 time, got %s\n", command, text);
-    cli_office_close(c);
-    return 2;
-}
-
 static bool period_arg(const char *command, int argc, char **argv, int32_t *period)
 {
     const char *text = cli_option(argc, argv, "--period");
@@ -59,7 +48,7 @@ int cmd_settlement_periods(int argc, char **argv)
         return 2;
     }
     cli_office c;
-    int rc = open_at("settlement periods", db, argc, argv, &c);
+    int rc = cli_office_open_at(&c, "settlement periods", db, argc, argv);
     if (rc) return rc;
     kp_error e = {0};
     kp_buf out;
@@ -84,7 +73,7 @@ int cmd_settlement_show(int argc, char **argv)
     }
     if (!period_arg("settlement show", argc, argv, &period)) return 2;
     cli_office c;
-    int rc = open_at("settlement show", db, argc, argv, &c);
+    int rc = cli_office_open_at(&c, "settlement show", db, argc, argv);
     if (rc) return rc;
     kp_error e = {0};
     kp_buf out;
@@ -108,7 +97,7 @@ int cmd_settlement_close(int argc, char **argv)
     }
     if (!period_arg("settlement close", argc, argv, &period)) return 2;
     cli_office c;
-    int rc = open_at("settlement close", db, argc, argv, &c);
+    int rc = cli_office_open_at(&c, "settlement close", db, argc, argv);
     if (rc) return rc;
     kp_error e = {0};
     kp_buf out;

@@ -18,6 +18,8 @@
 #include <kopilka/coalition.h>
 #include <kopilka/store.h>
 
+#include "store_sql.h"
+
 typedef enum store_st_stmt {
     ST_STATE_SHARE,   /* the state row, locked FOR SHARE on PostgreSQL */
     ST_STATE_UPDATE,  /* the state row, locked FOR UPDATE on PostgreSQL */
@@ -35,8 +37,6 @@ typedef enum store_st_stmt {
     ST__COUNT
 } store_st_stmt;
 
-enum { ST_PARAMS_MAX = 12, ST_COLS_MAX = 12 };
-
 typedef struct store_st_sql {
     const char *sql;
     const char *pg;     /* PostgreSQL's own text, NULL: `sql` */
@@ -46,14 +46,9 @@ typedef struct store_st_sql {
 
 extern const store_st_sql store_st_queries[ST__COUNT];
 
-/* One value: a parameter or a column (text valid during the call only; a
- * NULL column reads as 0 or ""). */
-typedef struct store_st_val {
-    int64_t i;
-    const char *t;
-} store_st_val;
-
-typedef kp_err (*store_st_row_fn)(void *ctx, const store_st_val *cols);
+/* One value: a parameter or a column (store_sql.h). */
+typedef store_sql_val store_st_val;
+typedef store_sql_row_fn store_st_row_fn;
 
 /* A backend's executor: runs `stmt` with parameters v[] (as
  * store_st_queries[stmt].params says), calls row(ctx, cols) for each row

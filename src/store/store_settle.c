@@ -294,15 +294,14 @@ void store_settle_entry_values(int64_t op_id, kp_time booked_at, int32_t period,
     memcpy(v, all, sizeof all);
 }
 
-/* The lock (a read on SQLite), then one insert per entry. */
+/* One insert per entry: SQLite's one writer needs no lock of the state (a
+ * close cannot run meanwhile), and each insert reads closed_through itself.
+ * PostgreSQL's is store_pg_settle_entries_put(). */
 static kp_err entries_put(store_st_exec_fn x, kp_store *s, int64_t op_id, kp_time booked_at,
                           int32_t period, const kp_settle_entry *entries, size_t n)
 {
     if (n == 0) return KP_OK;
     kp_err err = store_settle_entries_check(s, period, entries, n);
-    if (err) return err;
-    kp_settle_state st;
-    if ((err = state_get(x, s, false, &st))) return err;
     for (size_t i = 0; err == KP_OK && i < n; i++) {
         store_st_val v[9];
         store_settle_entry_values(op_id, booked_at, period, &entries[i], v);

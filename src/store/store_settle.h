@@ -57,6 +57,14 @@ typedef store_sql_row_fn store_st_row_fn;
 typedef kp_err (*store_st_exec_fn)(kp_store *s, store_st_stmt stmt, const store_st_val *v,
                                    store_st_row_fn row, void *ctx);
 
+/* SQLite's statements of these operations on one connection, prepared at
+ * their first use and kept (an operation's entries are written on a
+ * till's path); store_sqlite.c keeps the pointer and closes it with the
+ * connection. */
+struct sqlite_settle;
+struct sqlite_settle **store_sqlite_settle_slot(kp_store *s);
+void store_sqlite_settle_close(struct sqlite_settle *t);
+
 kp_err store_sqlite_st_exec(kp_store *s, store_st_stmt stmt, const store_st_val *v,
                             store_st_row_fn row, void *ctx);
 kp_err store_pg_st_exec(kp_store *s, store_st_stmt stmt, const store_st_val *v,

@@ -29,6 +29,12 @@ typedef kp_err (*store_sql_row_fn)(void *ctx, const store_sql_val *cols);
 kp_err store_sqlite_sql_run(kp_store *s, const char *sql, const char *params, const char *cols,
                             const store_sql_val *v, store_sql_row_fn row, void *ctx,
                             int64_t *changes);
+/* The same with a statement prepared already (st, of sqlite3_prepare*),
+ * reset after: no text prepared on the way. */
+struct sqlite3_stmt;
+kp_err store_sqlite_sql_step(kp_store *s, struct sqlite3_stmt *st, const char *params,
+                             const char *cols, const store_sql_val *v, store_sql_row_fn row,
+                             void *ctx, int64_t *changes);
 /* The same on PostgreSQL; `stmt` is a struct pg_stmt (store_pg_int.h)
  * whose text is the statement's. */
 struct pg_stmt;

@@ -193,6 +193,7 @@ typedef struct sqlite_store {
     sqlite_sales *sales;       /* store_sqlite_sales.c */
     sqlite_catalog *catalog;   /* store_sqlite_catalog.c */
     sqlite_draws *draws;       /* store_sqlite_draws.c */
+    struct sqlite_settle *settle; /* store_sqlite_settle.c: its statements, made at first use */
     sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
 } sqlite_store;
 
@@ -219,6 +220,11 @@ sqlite_catalog *store_sqlite_catalog_of(kp_store *s)
 sqlite_draws *store_sqlite_draws_of(kp_store *s)
 {
     return ((sqlite_store *)s)->draws;
+}
+
+struct sqlite_settle **store_sqlite_settle_slot(kp_store *s)
+{
+    return &((sqlite_store *)s)->settle;
 }
 
 sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
@@ -258,6 +264,7 @@ static void s_close(kp_store *base)
     store_sqlite_sales_close(s->sales);
     store_sqlite_catalog_close(s->catalog);
     store_sqlite_draws_close(s->draws);
+    store_sqlite_settle_close(s->settle);
     store_sqlite_group_free(s->group);
     sqlite3_close(s->db);
     free(s);

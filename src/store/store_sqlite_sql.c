@@ -10,14 +10,11 @@
 
 #include <stdio.h>
 
-kp_err store_sqlite_sql_run(kp_store *s, const char *sql, const char *params, const char *cols,
-                            const store_sql_val *v, store_sql_row_fn row, void *ctx,
-                            int64_t *changes)
+kp_err store_sqlite_sql_step(kp_store *s, sqlite3_stmt *st, const char *params, const char *cols,
+                             const store_sql_val *v, store_sql_row_fn row, void *ctx,
+                             int64_t *changes)
 {
     sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK) return store_sqlite_fail(db, s->last_error, sizeof s->last_error, rc);
     char name[16];
     for (int i = 0; params[i]; i++) {
         snprintf(name, sizeof name, "$%d", i + 1);
@@ -29,6 +26,7 @@ kp_err store_sqlite_sql_run(kp_store *s, const char *sql, const char *params, co
             sqlite3_bind_int64(st, at, v[i].i);
     }
     kp_err err = KP_OK;
+    int rc;
     store_sql_val out[STORE_SQL_COLS_MAX];
     while (err == KP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         for (int c = 0; cols[c] && c < STORE_SQL_COLS_MAX; c++) {
@@ -41,6 +39,20 @@ kp_err store_sqlite_sql_run(kp_store *s, const char *sql, const char *params, co
     if (err == KP_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
         err = store_sqlite_fail(db, s->last_error, sizeof s->last_error, rc);
     if (err == KP_OK && changes) *changes = sqlite3_changes(db);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return err;
+}
+
+kp_err store_sqlite_sql_run(kp_store *s, const char *sql, const char *params, const char *cols,
+                            const store_sql_val *v, store_sql_row_fn row, void *ctx,
+                            int64_t *changes)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return store_sqlite_fail(db, s->last_error, sizeof s->last_error, rc);
+    kp_err err = store_sqlite_sql_step(s, st, params, cols, v, row, ctx, changes);
     sqlite3_finalize(st);
     return err;
 }

@@ -871,6 +871,7 @@ void kp_service_lots_json(kp_buf *out, const kp_account *a)
         time_field(out, "earned_at", l->earned_at);
         time_field(out, "active_from", l->active_from);
         time_field(out, "expires_at", l->expires_at);
+        kp_buf_json_kv_str(out, "partner", l->partner[0] ? l->partner : "operator", true);
         kp_buf_puts(out, "}");
     }
     kp_buf_puts(out, "]");

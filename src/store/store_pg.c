@@ -22,6 +22,7 @@
 #include <kopilka/draws.h>
 
 #include "store_marketing.h"
+#include "store_settle.h"
 #include <sodium.h>
 
 #include "store_invariants.h"
@@ -121,10 +122,16 @@ static const char *const migration_11[] = {migration_11_reserved, NULL};
 static const char lots_partner_column[] =
     "ALTER TABLE lots ADD COLUMN IF NOT EXISTS partner TEXT NOT NULL DEFAULT ''";
 static const char *const migration_12[] = {lots_partner_column, NULL};
+/* Migration 13: coalition settlement: entries, the state (last closed
+ * period, next statement number), closed periods and their statements
+ * (store_settle.c). Numbered 13 in issue 14's plan: 11 and 12 are other
+ * branches' and land before it. */
+static const char *const migration_13[] = {store_pg_settle_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
                                         {migration_7}, {migration_8}, {migration_9},
-                                        {migration_10}, {migration_11}, {migration_12}};
+                                        {migration_10}, {migration_11}, {migration_12},
+                                        {migration_13}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -1617,6 +1624,7 @@ static const kp_store_ops pg_ops = {
     .catalog = &store_pg_catalog_ops,
     .draws = &store_pg_draws_ops,
     .report = &store_pg_report_ops,
+    .settle = &store_pg_settle_ops,
     .marketing = &store_pg_marketing_ops,
     .group = &pg_group,
 };

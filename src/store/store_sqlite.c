@@ -17,6 +17,7 @@
 #include "store_sqlite_sales.h"
 #include "store_sqlite_catalog.h"
 #include "store_marketing.h"
+#include "store_settle.h"
 #include "store_sqlite_draws.h"
 #include "store_sqlite_group.h"
 #include "store_programs.h"
@@ -1227,6 +1228,7 @@ static const kp_store_ops sqlite_ops = {
     .catalog = &store_sqlite_catalog_ops,
     .draws = &store_sqlite_draws_ops,
     .report = &store_sqlite_report_ops,
+    .settle = &store_sqlite_settle_ops,
     .marketing = &store_sqlite_marketing_ops,
     .group = &store_sqlite_group_ops,
 };
@@ -1453,6 +1455,12 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
     if (sqlite3_exec(s->db, store_sqlite_marketing_schema, NULL, NULL, NULL) != SQLITE_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database",
                            "cannot make the segments and campaigns tables of %s: %s", path,
+                           sqlite3_errmsg(s->db));
+        goto out;
+    }
+    if (sqlite3_exec(s->db, store_sqlite_settle_schema, NULL, NULL, NULL) != SQLITE_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database",
+                           "cannot make the settlement tables of %s: %s", path,
                            sqlite3_errmsg(s->db));
         goto out;
     }

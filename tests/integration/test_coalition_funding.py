@@ -119,6 +119,25 @@ class CoalitionFunding(unittest.TestCase):
         p = self.k.verify()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
+        # verify reconciles each operation's entries with its postings: one
+        # point more in any kind's entry, and it says which operation.
+        (c1,), = self.k.query("SELECT id FROM ops WHERE receipt = 'C-1'")
+        (f1,), = self.k.query("SELECT id FROM ops WHERE receipt = 'F-1'")
+        (ex,), = self.k.query("SELECT min(id) FROM ops WHERE type = 4")
+        for kind, op, word in ((2, c1, "burn"), (1, f1, "issue"), (3, ex, "expire")):
+            self.k.stop()
+            self.k.execute("UPDATE settle_entries SET points = points + 1 "
+                           "WHERE op_id = ? AND kind = ? AND seq = (SELECT min(seq) FROM "
+                           "settle_entries WHERE op_id = ? AND kind = ?)", (op, kind, op, kind))
+            p = self.k.verify()
+            self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("operation %d: its %s entries differ" % (op, word), p.stdout + p.stderr)
+            self.k.execute("UPDATE settle_entries SET points = points - 1 "
+                           "WHERE op_id = ? AND kind = ? AND seq = (SELECT min(seq) FROM "
+                           "settle_entries WHERE op_id = ? AND kind = ?)", (op, kind, op, kind))
+        p = self.k.verify()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
 
 if __name__ == "__main__":
     harness.take_argv()

@@ -53,18 +53,21 @@ static kp_err add(kp_settle_plan *out, kp_settle_kind kind, const char *currency
     return KP_OK;
 }
 
-/* The currency an entry is booked in: the receipt's, else the program's. */
-static const char *currency_or(const kp_program *p, const char *currency)
+/* Starts a plan: empties it; for a coalition program sets *cur to the
+ * currency entries are booked in (the receipt's, else the program's) and
+ * *value to a point's value in it, and *go to true. KP_ERR_INVALID on
+ * "currency" when the program does not accept it. */
+static kp_err plan_start(const kp_program *p, const char *currency, kp_settle_plan *out,
+                         bool *go, const char **cur, int64_t *value, kp_error *e)
 {
-    return currency && currency[0] ? currency : p->currency;
-}
-
-static kp_err point_value(const kp_program *p, const char *currency, int64_t *value, kp_error *e)
-{
-    *value = kp_program_minor_per_point(p, currency);
+    plan_reset(out);
+    *go = kp_program_is_coalition(p);
+    if (!*go) return KP_OK;
+    *cur = currency && currency[0] ? currency : p->currency;
+    *value = kp_program_minor_per_point(p, *cur);
     if (*value <= 0)
         return kp_error_set(e, KP_ERR_INVALID, "currency",
-                            "the program does not accept %s: its currency is %s", currency,
+                            "the program does not accept %s: its currency is %s", *cur,
                             p->currency);
     return KP_OK;
 }
@@ -131,12 +134,11 @@ kp_err kp_settle_purchase(const kp_program *p, const char *store, const char *cu
                           const kp_account *account, const kp_quote *quote,
                           int64_t earned_without_promos, kp_settle_plan *out, kp_error *e)
 {
-    plan_reset(out);
-    if (!kp_program_is_coalition(p)) return KP_OK;
-    const char *cur = currency_or(p, currency);
-    int64_t value;
-    kp_err err = point_value(p, cur, &value, e);
-    if (err) return err;
+    const char *cur = NULL;
+    int64_t value = 0;
+    bool go;
+    kp_err err = plan_start(p, currency, out, &go, &cur, &value, e);
+    if (err || !go) return err;
     const char *seller = kp_program_partner_of_store(p, store);
     const kp_partner *sp = kp_program_partner(p, seller);
     if (quote->earned != 0 &&
@@ -164,12 +166,11 @@ kp_err kp_settle_burn(const kp_program *p, const char *payee, const char *curren
                       const kp_account *account, const kp_lot_take *takes, size_t n_takes,
                       kp_settle_plan *out, kp_error *e)
 {
-    plan_reset(out);
-    if (!kp_program_is_coalition(p)) return KP_OK;
-    const char *cur = currency_or(p, currency);
-    int64_t value;
-    kp_err err = point_value(p, cur, &value, e);
-    if (err) return err;
+    const char *cur = NULL;
+    int64_t value = 0;
+    bool go;
+    kp_err err = plan_start(p, currency, out, &go, &cur, &value, e);
+    if (err || !go) return err;
     return burn_entries(account, takes, n_takes, payee ? payee : KP_OPERATOR, cur, value, out, e);
 }
 
@@ -239,12 +240,11 @@ kp_err kp_settle_return(const kp_settle_entry *original, size_t n, int64_t earne
 kp_err kp_settle_expire(const kp_program *p, const char *currency, const kp_account *account,
                         const kp_ledger_plan *plan, kp_settle_plan *out, kp_error *e)
 {
-    plan_reset(out);
-    if (!kp_program_is_coalition(p)) return KP_OK;
-    const char *cur = currency_or(p, currency);
-    int64_t value;
-    kp_err err = point_value(p, cur, &value, e);
-    if (err) return err;
+    const char *cur = NULL;
+    int64_t value = 0;
+    bool go;
+    kp_err err = plan_start(p, currency, out, &go, &cur, &value, e);
+    if (err || !go) return err;
     for (size_t c = 0; c < plan->n_changes; c++) {
         if (plan->changes[c].delta >= 0) continue;
         const char *issuer = issuer_of(account, plan->changes[c].lot_id);
@@ -268,12 +268,11 @@ kp_err kp_settle_expire(const kp_program *p, const char *currency, const kp_acco
 kp_err kp_settle_credit(const kp_program *p, const char *partner, const char *currency,
                         int64_t points, kp_settle_plan *out, kp_error *e)
 {
-    plan_reset(out);
-    if (!kp_program_is_coalition(p) || points == 0) return KP_OK;
-    const char *cur = currency_or(p, currency);
-    int64_t value;
-    kp_err err = point_value(p, cur, &value, e);
-    if (err) return err;
+    const char *cur = NULL;
+    int64_t value = 0;
+    bool go;
+    kp_err err = plan_start(p, currency, out, &go, &cur, &value, e);
+    if (err || !go || points == 0) return err;
     const char *issuer = partner ? partner : KP_OPERATOR;
     const kp_partner *ip = kp_program_partner(p, issuer);
     if (issuer[0] && ip == NULL)

@@ -12,6 +12,7 @@ operation's entries with its postings.
     python3 test_coalition_funding.py --kopilka build/kopilka
 """
 import datetime
+import os
 import unittest
 
 import harness
@@ -135,6 +136,57 @@ class CoalitionFunding(unittest.TestCase):
             self.k.execute("UPDATE settle_entries SET points = points - 1 "
                            "WHERE op_id = ? AND kind = ? AND seq = (SELECT min(seq) FROM "
                            "settle_entries WHERE op_id = ? AND kind = ?)", (op, kind, op, kind))
+        p = self.k.verify()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_catalog_order_burns_at_the_operator(self):
+        """A rewards order burns at the operator, each issuer's points
+        apart; its cancellation books the same entries negated; an
+        adjustment books none (its lot is the operator's)."""
+        card = self.k.cards[1]
+        BURN = 2
+        self.post("WASH-1", "/v1/purchases", {
+            "card": card, "receipt": "W-2", "at": iso(2026, 11, 2),
+            "lines": [{"sku": "WASH", "category": "service", "amount": 100000}]}, iso(2026, 11, 2))
+        self.k.stop()
+        pw = os.path.join(self.k.dir, "password")
+        with open(pw, "w") as f:
+            f.write("correct horse battery\n")
+        self.k.cli("staff", "add", "DB", "--login", "boss", "--role", "admin",
+                   "--password-file", pw)
+        self.k.set_clock(iso(2026, 11, 3))
+        s, a = self.k.call("POST", "/v1/admin/login",
+                           {"login": "boss", "password": "correct horse battery"}, key=None)
+        self.assertEqual(s, 200, self.k.last_raw())
+        boss = a["token"]
+
+        def staff(method, path, body, expect):
+            s, a = self.k.call(method, path, body, key=boss)
+            self.assertEqual(s, expect, "%s %s: %r" % (method, path, self.k.last_raw()))
+            return a
+
+        staff("POST", "/v1/admin/adjustments",
+              {"card": card, "points": 20, "reason": "goodwill", "key": "ADJ-1"}, 201)
+        lots = {l["partner"]: l["remaining"] for l in self.k.card(card)["lots"]}
+        self.assertEqual(lots, {"wash": 50, "operator": 20})
+        item = staff("POST", "/v1/admin/catalog/items",
+                     {"name": "Mug", "price": 60, "unlimited": True}, 201)
+        # The till of the operator's store "main": 50 of the wash's points
+        # (the wash owes the operator 50.00) and 10 of the operator's own.
+        s, order = self.k.call("POST", "/v1/orders", {"card": card, "item_id": item["id"],
+                                                      "key": "O-1"})
+        self.assertEqual(s, 201, self.k.last_raw())
+        q = ("SELECT e.kind, e.payer, e.payee, e.points, e.amount_minor FROM settle_entries e "
+             "JOIN ops o ON o.id = e.op_id WHERE o.receipt = ? ORDER BY e.seq")
+        self.assertEqual([tuple(r) for r in self.k.query(q, ("order:%d" % order["id"],))],
+                         [(BURN, "wash", "", 50, 5000), (BURN, "", "", 10, 0)])
+        s, _ = self.k.call("POST", "/v1/orders/%d/cancel" % order["id"])
+        self.assertEqual(s, 200, self.k.last_raw())
+        self.assertEqual([tuple(r) for r in self.k.query(q, ("order:%d:cancel" % order["id"],))],
+                         [(BURN, "wash", "", -50, -5000), (BURN, "", "", -10, 0)])
+        self.assertEqual(self.k.query(
+            "SELECT count(*) FROM settle_entries e JOIN ops o ON o.id = e.op_id "
+            "WHERE o.type = 3"), [(0,)])
         p = self.k.verify()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 

@@ -12,6 +12,7 @@ operation's entries with its postings.
     python3 test_coalition_funding.py --kopilka build/kopilka
 """
 import datetime
+import json
 import os
 import unittest
 
@@ -36,6 +37,27 @@ class CoalitionFunding(unittest.TestCase):
         status, ans = self.k.call("POST", path, body, key=self.keys[store])
         self.assertEqual(status, expect, "%s %s -> %s %r" % (store, path, status, self.k.last_raw()))
         return ans
+
+    def boss(self, when):
+        """Adds an admin (the server stopped meanwhile) and logs in at `when`;
+        returns a function (method, path, body, expect) -> answer."""
+        self.k.stop()
+        pw = os.path.join(self.k.dir, "password")
+        with open(pw, "w") as f:
+            f.write("correct horse battery\n")
+        self.k.cli("staff", "add", "DB", "--login", "boss", "--role", "admin",
+                   "--password-file", pw)
+        self.k.set_clock(when)
+        s, a = self.k.call("POST", "/v1/admin/login",
+                           {"login": "boss", "password": "correct horse battery"}, key=None)
+        self.assertEqual(s, 200, self.k.last_raw())
+        token = a["token"]
+
+        def staff(method, path, body, expect):
+            s, a = self.k.call(method, path, body, key=token)
+            self.assertEqual(s, expect, "%s %s: %r" % (method, path, self.k.last_raw()))
+            return a
+        return staff
 
     def entries(self, receipt):
         """(kind, payer, payee, points, amount, currency) of the operation
@@ -148,23 +170,7 @@ class CoalitionFunding(unittest.TestCase):
         self.post("WASH-1", "/v1/purchases", {
             "card": card, "receipt": "W-2", "at": iso(2026, 11, 2),
             "lines": [{"sku": "WASH", "category": "service", "amount": 100000}]}, iso(2026, 11, 2))
-        self.k.stop()
-        pw = os.path.join(self.k.dir, "password")
-        with open(pw, "w") as f:
-            f.write("correct horse battery\n")
-        self.k.cli("staff", "add", "DB", "--login", "boss", "--role", "admin",
-                   "--password-file", pw)
-        self.k.set_clock(iso(2026, 11, 3))
-        s, a = self.k.call("POST", "/v1/admin/login",
-                           {"login": "boss", "password": "correct horse battery"}, key=None)
-        self.assertEqual(s, 200, self.k.last_raw())
-        boss = a["token"]
-
-        def staff(method, path, body, expect):
-            s, a = self.k.call(method, path, body, key=boss)
-            self.assertEqual(s, expect, "%s %s: %r" % (method, path, self.k.last_raw()))
-            return a
-
+        staff = self.boss(iso(2026, 11, 3))
         staff("POST", "/v1/admin/adjustments",
               {"card": card, "points": 20, "reason": "goodwill", "key": "ADJ-1"}, 201)
         lots = {l["partner"]: l["remaining"] for l in self.k.card(card)["lots"]}
@@ -187,6 +193,44 @@ class CoalitionFunding(unittest.TestCase):
         self.assertEqual(self.k.query(
             "SELECT count(*) FROM settle_entries e JOIN ops o ON o.id = e.op_id "
             "WHERE o.type = 3"), [(0,)])
+        p = self.k.verify()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_transfer_moves_the_liability_to_the_operator(self):
+        """A transfer between customers burns the sender's points at the
+        operator (their issuer pays) and the receiver's lot is the
+        operator's, which issues it."""
+        ISSUE, BURN = 1, 2
+        with open(harness.program_file("coalition.json")) as f:
+            doc = json.load(f)
+        doc["customers"] = {"transfers": {"max_points": 5000, "daily_max_points": 8000,
+                                          "kinds": ["regular"]},
+                            "consent_version": "2026-01"}
+        path = os.path.join(self.k.dir, "coalition-transfers.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        self.k.stop()
+        self.k.cli("program", "load", "DB", path)
+        a, b = self.k.cards
+        self.post("WASH-1", "/v1/purchases", {
+            "card": a, "receipt": "W-3", "at": iso(2026, 11, 2),
+            "lines": [{"sku": "WASH", "category": "service", "amount": 100000}]}, iso(2026, 11, 2))
+        staff = self.boss(iso(2026, 11, 3))
+        for card, phone in ((a, "+79990000001"), (b, "+79990000002")):
+            s, _ = self.k.call("POST", "/v1/customers", {
+                "card": card, "full_name": "Holder " + card[-2:], "phone": phone,
+                "consent": {"given": True, "text_version": "2026-01"}})
+            self.assertEqual(s, 201, self.k.last_raw())
+        staff("POST", "/v1/transfers", {"from_card": a, "to_card": b, "points": 30,
+                                        "key": "G-1"}, 201)
+        q = ("SELECT e.kind, e.payer, e.payee, e.points, e.amount_minor FROM settle_entries e "
+             "JOIN ops o ON o.id = e.op_id WHERE o.receipt = ? ORDER BY e.seq")
+        self.assertEqual([tuple(r) for r in self.k.query(q, ("G-1",))],
+                         [(BURN, "wash", "", 30, 3000)])
+        self.assertEqual([tuple(r) for r in self.k.query(q, ("G-1#in",))],
+                         [(ISSUE, "", "", 30, 0)])
+        self.assertEqual({l["partner"]: l["remaining"] for l in self.k.card(b)["lots"]},
+                         {"operator": 30})
         p = self.k.verify()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 

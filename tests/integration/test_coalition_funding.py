@@ -234,6 +234,35 @@ class CoalitionFunding(unittest.TestCase):
         p = self.k.verify()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
+    def test_a_partner_funded_grant(self):
+        """A grant rule naming a partner: the partner issues the lot, and
+        pays the operator its per-point fee (fuel: 2 % of 10.00)."""
+        ISSUE, FEE = 1, 5
+        with open(harness.program_file("coalition.json")) as f:
+            doc = json.load(f)
+        doc["rules"].append({"id": "welcome", "kind": "grant", "on": "registration",
+                             "points": 10, "partner": "fuel"})
+        doc["customers"] = {"consent_version": "2026-01"}
+        path = os.path.join(self.k.dir, "coalition-welcome.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        self.k.stop()
+        self.k.cli("program", "load", "DB", path)
+        self.k.set_clock(iso(2026, 11, 2))
+        card = self.k.cards[0]
+        s, _ = self.k.call("POST", "/v1/customers", {
+            "card": card, "full_name": "Holder", "phone": "+79990000003",
+            "consent": {"given": True, "text_version": "2026-01"}})
+        self.assertEqual(s, 201, self.k.last_raw())
+        self.assertEqual({l["partner"]: l["remaining"] for l in self.k.card(card)["lots"]},
+                         {"fuel": 10})
+        self.assertEqual([tuple(r) for r in self.k.query(
+            "SELECT e.kind, e.payer, e.payee, e.points, e.amount_minor FROM settle_entries e "
+            "JOIN ops o ON o.id = e.op_id WHERE o.type = 6 ORDER BY e.seq")],
+            [(ISSUE, "fuel", "fuel", 10, 0), (FEE, "fuel", "", 10, 20)])
+        p = self.k.verify()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
 
 if __name__ == "__main__":
     harness.take_argv()

@@ -31,13 +31,15 @@ const char *kp_settle_kind_name(kp_settle_kind kind)
     return "unknown";
 }
 
-static void plan_reset(kp_settle_plan *out) { out->n = 0; }
+static void plan_reset(kp_settle_plan *out)
+{
+    out->n = 0;
+}
 
 /* Appends one entry; KP_ERR_LIMIT past KP_SETTLE_ENTRIES_MAX (never for a
  * plan of one account's lots: at most KP_LOTS_MAX issuers and a few more). */
-static kp_err add(kp_settle_plan *out, kp_settle_kind kind, const char *currency,
-                  const char *payer, const char *payee, int64_t points, int64_t amount,
-                  kp_error *e)
+static kp_err add(kp_settle_plan *out, kp_settle_kind kind, const char *currency, const char *payer,
+                  const char *payee, int64_t points, int64_t amount, kp_error *e)
 {
     if (out->n == KP_SETTLE_ENTRIES_MAX)
         return kp_error_set(e, KP_ERR_LIMIT, "", "more than %d settlement entries in one operation",
@@ -57,8 +59,8 @@ static kp_err add(kp_settle_plan *out, kp_settle_kind kind, const char *currency
  * currency entries are booked in (the receipt's, else the program's) and
  * *value to a point's value in it, and *go to true. KP_ERR_INVALID on
  * "currency" when the program does not accept it. */
-static kp_err plan_start(const kp_program *p, const char *currency, kp_settle_plan *out,
-                         bool *go, const char **cur, int64_t *value, kp_error *e)
+static kp_err plan_start(const kp_program *p, const char *currency, kp_settle_plan *out, bool *go,
+                         const char **cur, int64_t *value, kp_error *e)
 {
     plan_reset(out);
     *go = kp_program_is_coalition(p);
@@ -152,8 +154,8 @@ kp_err kp_settle_purchase(const kp_program *p, const char *store, const char *cu
     if ((err = burn_entries(account, quote->takes, quote->n_takes, seller, cur, value, out, e)))
         return err;
     if (sp != NULL && sp->fee_per_operation_minor > 0 &&
-        (err = add(out, KP_SETTLE_FEE, cur, seller, KP_OPERATOR, 0, sp->fee_per_operation_minor,
-                   e)))
+        (err =
+             add(out, KP_SETTLE_FEE, cur, seller, KP_OPERATOR, 0, sp->fee_per_operation_minor, e)))
         return err;
     if (sp != NULL && sp->fee_per_point_bp > 0 && quote->earned > 0 &&
         (err = add(out, KP_SETTLE_FEE, cur, seller, KP_OPERATOR, quote->earned,
@@ -176,7 +178,10 @@ kp_err kp_settle_burn(const kp_program *p, const char *payee, const char *curren
 
 /* Whether entry x is scaled by the earned points (else by the burnt ones);
  * per-operation fees (a FEE of 0 points) are not scaled at all. */
-static bool by_earned(const kp_settle_entry *x) { return x->kind != KP_SETTLE_BURN; }
+static bool by_earned(const kp_settle_entry *x)
+{
+    return x->kind != KP_SETTLE_BURN;
+}
 
 kp_err kp_settle_return(const kp_settle_entry *original, size_t n, int64_t earned,
                         int64_t earned_reversed, int64_t burned, int64_t burned_refunded,
@@ -293,8 +298,8 @@ kp_err kp_settle_return_step(const kp_settle_entry *original, size_t n, int64_t 
     static _Thread_local kp_settle_plan before;
     kp_err err = kp_settle_return(original, n, earned, earned_after, burned, burned_after, out, e);
     if (err == KP_OK)
-        err = kp_settle_return(original, n, earned, earned_before, burned, burned_before, &before,
-                               e);
+        err =
+            kp_settle_return(original, n, earned, earned_before, burned, burned_before, &before, e);
     if (err) {
         plan_reset(out);
         return err;

@@ -14,9 +14,8 @@ kp_err kp_book_put(kp_store *st, const kp_program *p, int64_t op_id, kp_time now
                    const kp_settle_plan *plan, kp_error *e)
 {
     if (plan->n == 0) return KP_OK;
-    kp_err err = st->ops->settle->entries_put(st, op_id, now,
-                                              kp_settle_period_of(now, p->utc_offset_minutes),
-                                              plan->entries, plan->n);
+    kp_err err = st->ops->settle->entries_put(
+        st, op_id, now, kp_settle_period_of(now, p->utc_offset_minutes), plan->entries, plan->n);
     if (err)
         return kp_error_set(e, err, "", "cannot book the settlement entries of operation %lld: %s",
                             (long long)op_id, st->last_error);
@@ -130,9 +129,9 @@ kp_err kp_book_credit(kp_store *st, const kp_program *p, const char *partner, in
     return err;
 }
 
-kp_err kp_book_burn(kp_store *st, const kp_program *p, const char *payee,
-                    const kp_account *account, const kp_lot_take *takes, size_t n_takes,
-                    int64_t op_id, kp_time now, kp_error *e)
+kp_err kp_book_burn(kp_store *st, const kp_program *p, const char *payee, const kp_account *account,
+                    const kp_lot_take *takes, size_t n_takes, int64_t op_id, kp_time now,
+                    kp_error *e)
 {
     if (!kp_program_is_coalition(p)) return KP_OK;
     kp_settle_plan *plan = plan_new(e);
@@ -149,8 +148,8 @@ kp_err kp_book_negate(kp_store *st, const kp_program *p, int64_t of_op_id, int64
     if (!kp_program_is_coalition(p)) return KP_OK;
     kp_settle_plan *plan = plan_new(e);
     if (plan == NULL) return KP_ERR_NOMEM;
-    kp_err err = st->ops->settle->entries_of_op(st, of_op_id, plan->entries,
-                                                KP_SETTLE_ENTRIES_MAX, &plan->n);
+    kp_err err = st->ops->settle->entries_of_op(st, of_op_id, plan->entries, KP_SETTLE_ENTRIES_MAX,
+                                                &plan->n);
     if (err)
         err = kp_error_set(e, err, "", "cannot read the settlement entries of operation %lld: %s",
                            (long long)of_op_id, st->last_error);

@@ -52,9 +52,9 @@ kp_err kp_book_credit(kp_store *st, const kp_program *p, const char *partner, in
 
 /* Points of `account`'s lots taken (`takes`) at `payee` ("" = the
  * operator: a rewards order, a transfer's sender). */
-kp_err kp_book_burn(kp_store *st, const kp_program *p, const char *payee,
-                    const kp_account *account, const kp_lot_take *takes, size_t n_takes,
-                    int64_t op_id, kp_time now, kp_error *e);
+kp_err kp_book_burn(kp_store *st, const kp_program *p, const char *payee, const kp_account *account,
+                    const kp_lot_take *takes, size_t n_takes, int64_t op_id, kp_time now,
+                    kp_error *e);
 
 /* The entries of operation `of_op_id` booked again negated as op `op_id`
  * (a cancelled rewards order). */

@@ -209,10 +209,15 @@ static void test_return_largest_remainder(void **state)
     (void)state;
     kp_settle_entry orig[5];
     memset(orig, 0, sizeof orig);
-    const struct { kp_settle_kind k; const char *payer, *payee; int64_t pts, amt; } o[] = {
-        {KP_SETTLE_ISSUE, "cafe", "cafe", 20, 0},   {KP_SETTLE_PROMO, "fuel", "cafe", 8, 800},
-        {KP_SETTLE_BURN, "wash", "cafe", 30, 3000}, {KP_SETTLE_BURN, "cafe", "cafe", 10, 0},
-        {KP_SETTLE_BURN, "", "cafe", 5, 500}};
+    const struct {
+        kp_settle_kind k;
+        const char *payer, *payee;
+        int64_t pts, amt;
+    } o[] = {{KP_SETTLE_ISSUE, "cafe", "cafe", 20, 0},
+             {KP_SETTLE_PROMO, "fuel", "cafe", 8, 800},
+             {KP_SETTLE_BURN, "wash", "cafe", 30, 3000},
+             {KP_SETTLE_BURN, "cafe", "cafe", 10, 0},
+             {KP_SETTLE_BURN, "", "cafe", 5, 500}};
     for (size_t i = 0; i < 5; i++) {
         orig[i].kind = o[i].k;
         snprintf(orig[i].currency, sizeof orig[i].currency, "RUB");

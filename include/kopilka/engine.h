@@ -132,11 +132,10 @@ kp_err kp_basket_validate(const kp_basket *basket, kp_error *e);
  * store, partner, currency, registration), so a quote priced with it is
  * byte for byte the quote priced without it (tests/unit/test_engine_index.c
  * compares them on random programs). Plain data, caller-owned like the
- * program (about 40 KB), valid while the program it was compiled from
+ * program (about 7 KB), valid while the program it was compiled from
  * stays where it is and unchanged. */
 enum {
     KP_INDEX_GROUPS = 3, /* per-line rule groups: discounts, burn limits, earn */
-    KP_INDEX_POOL = KP_RULES_MAX * (KP_RULES_MAX / 2 + 2),
 };
 typedef struct kp_engine_index {
     const kp_program *program; /* compiled from: another program's index is ignored */
@@ -148,11 +147,13 @@ typedef struct kp_engine_index {
     uint8_t rule_cat[KP_RULES_MAX];          /* 0 = every line */
     size_t n_scoped;
     uint8_t scoped[KP_RULES_MAX]; /* rules with a store, partner or currency (kp_rule_scoped) */
-    /* Per group: the group's rules that can apply to a line of category id
-     * c (its own and the basket-wide ones), in rule order: pool[g][start..+len). */
+    /* Per group: the group's rules naming category id c (c = 0: the
+     * basket-wide ones), pool[g][start..+len); earn rules most specific
+     * first (ties in rule order), the others in rule order. A line's
+     * candidates are its category's and the basket-wide ones. */
     uint16_t start[KP_INDEX_GROUPS][KP_RULES_MAX + 1];
     uint8_t len[KP_INDEX_GROUPS][KP_RULES_MAX + 1];
-    uint8_t pool[KP_INDEX_GROUPS][KP_INDEX_POOL];
+    uint8_t pool[KP_INDEX_GROUPS][KP_RULES_MAX];
     /* Per group: every rule of the group, in rule order. */
     uint8_t n_all[KP_INDEX_GROUPS];
     uint8_t all[KP_INDEX_GROUPS][KP_RULES_MAX];

@@ -93,14 +93,12 @@ static text text_at(char *buf, size_t size)
     return (text){buf, size};
 }
 
-/* The pieces are short (words, names, numbers): a byte loop beats a call
- * to memcpy. */
-static inline void t_mem(text *t, const char *s, size_t n)
+/* Inlined, so that a literal's copy (n known when compiled) is a few moves. */
+static inline __attribute__((always_inline)) void t_mem(text *t, const char *s, size_t n)
 {
     if (n >= t->left) n = t->left - 1;
-    char *p = t->p;
-    for (size_t i = 0; i < n; i++) p[i] = s[i];
-    t->p = p + n;
+    memcpy(t->p, s, n);
+    t->p += n;
     t->left -= n;
     *t->p = '\0';
 }
@@ -177,6 +175,18 @@ static const char *category_label(const char *category)
     return category[0] ? category : "the basket";
 }
 
+/* kp_muldiv, its 64-bit case inlined (the engine divides a few times per
+ * line); anything else, refusals included, goes to kp_muldiv. */
+static inline int64_t muldiv(int64_t value, int64_t num, int64_t den, kp_rounding rounding)
+{
+    int64_t p;
+    if (value < 0 || num < 0 || den <= 0 || __builtin_mul_overflow(value, num, &p))
+        return kp_muldiv(value, num, den, rounding);
+    int64_t q = p / den, r = p % den;
+    if (rounding == KP_ROUND_HALF_UP ? r >= den - r : rounding == KP_ROUND_UP && r != 0) q++;
+    return q;
+}
+
 /* Distributes `total` over lines of `group` in proportion to weight[i] with
  * cumulative rounding down; adds each share into share[i]. With all weights
  * zero the first line of the group takes it all. */
@@ -199,7 +209,7 @@ static void distribute(const int64_t *weight, const int *group, int group_id, si
     for (size_t i = 0; i < n; i++) {
         if (group[i] != group_id) continue;
         cum += weight[i];
-        int64_t upto = kp_muldiv(total, cum, weight_sum, KP_ROUND_DOWN);
+        int64_t upto = muldiv(total, cum, weight_sum, KP_ROUND_DOWN);
         share[i] += upto - given;
         given = upto;
     }
@@ -260,13 +270,32 @@ static int group_of(kp_rule_kind kind)
     }
 }
 
-/* The rules of group g that can apply to line i (its category's and the
- * basket-wide ones). */
-static cands for_line(const kp_program *p, const scope *sc, int g, size_t i)
+/* With a compiled program: the rules of group g naming category id c, or
+ * the basket-wide ones for c = 0 (earn rules most specific first, the
+ * others in rule order). Without: every rule. */
+static cands of_category(const kp_program *p, const scope *sc, int g, int c)
 {
     if (!sc->ix) return (cands){NULL, p->n_rules};
-    int c = sc->cat[i];
     return (cands){&sc->ix->pool[g][sc->ix->start[g][c]], sc->ix->len[g][c]};
+}
+
+/* Of two partial results of a scan for the best rule (key: larger wins,
+ * then the first in rule order; -1 = none, with key `none`), the one a
+ * scan over both would keep. */
+static int better_of(int a, int32_t ka, int b, int32_t kb, int32_t *key)
+{
+    bool take_a = b < 0 || (a >= 0 && (ka > kb || (ka == kb && a < b)));
+    *key = take_a ? ka : kb;
+    return take_a ? a : b;
+}
+
+/* How specific an earn rule is (earn_rule_for): a promotional window beats
+ * a standing rule, then a category the basket, a tier every tier, a store
+ * (or a partner's stores) every store. */
+static int earn_score(const kp_rule *rule)
+{
+    return ((rule->starts_at || rule->ends_at) ? 8 : 0) + (rule->category[0] ? 4 : 0) +
+           (rule->tier[0] ? 2 : 0) + (rule->store[0] || rule->partner[0] ? 1 : 0);
 }
 
 /* Every rule of group g. */
@@ -364,30 +393,39 @@ void kp_engine_compile(const kp_program *p, kp_engine_index *x)
         }
         x->rule_cat[r] = (uint8_t)id;
     }
+    /* Each rule of a group goes in the list of its category exactly once. */
     for (int g = 0; g < KP_INDEX_GROUPS; g++) {
         size_t pos = 0;
         for (size_t c = 0; c <= x->n_cats; c++) {
             x->start[g][c] = (uint16_t)pos;
             for (size_t k = 0; k < x->n_all[g]; k++) {
                 uint8_t r = x->all[g][k];
-                if (x->rule_cat[r] != 0 && x->rule_cat[r] != c) continue;
-                KP_CHECK_ABORT(pos < KP_INDEX_POOL, "engine: a compiled program fits its pool");
-                x->pool[g][pos++] = r;
+                if (x->rule_cat[r] != c) continue;
+                uint8_t *list = &x->pool[g][x->start[g][c]];
+                size_t at = pos - x->start[g][c];
+                /* Earn rules by specificity, ties in rule order (insertion:
+                 * a later rule goes after every rule as specific). */
+                if (g == G_EARN)
+                    while (at > 0 && earn_score(&p->rules[list[at - 1]]) < earn_score(&p->rules[r])) {
+                        list[at] = list[at - 1];
+                        at--;
+                    }
+                list[at] = r;
+                pos++;
             }
             x->len[g][c] = (uint8_t)(pos - x->start[g][c]);
         }
     }
 }
 
-/* The discount rule (or the tier, as source n_rules) that gives line `i`
- * its largest rate; -1 when none does. */
-static int discount_source(const kp_program *p, const scope *sc, const kp_account *a,
-                           const kp_tier *tier, const kp_line *l, size_t i, kp_time now,
-                           int32_t *rate_out)
+/* Among the candidates `c`, the discount rule that gives line `i` its
+ * largest rate (the first in rule order of those); -1 when none gives more
+ * than 0. */
+static int discount_best(const kp_program *p, const scope *sc, const kp_account *a,
+                         const kp_line *l, size_t i, kp_time now, cands c, int32_t *rate_out)
 {
     int best = -1;
     int32_t best_rate = 0;
-    cands c = for_line(p, sc, G_DISCOUNT, i);
     for (size_t k = 0; k < c.n; k++) {
         size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
@@ -409,11 +447,17 @@ static int discount_source(const kp_program *p, const scope *sc, const kp_accoun
             best_rate = rate;
         }
     }
-    if (tier && tier->discount_bp > best_rate) {
-        best = (int)p->n_rules;
-        best_rate = tier->discount_bp;
-    }
     *rate_out = best_rate;
+    return best;
+}
+
+/* The tier's discount (source n_rules) when it is larger than the rules'. */
+static int with_tier(const kp_program *p, const kp_tier *tier, int best, int32_t *rate)
+{
+    if (tier && tier->discount_bp > *rate) {
+        *rate = tier->discount_bp;
+        return (int)p->n_rules;
+    }
     return best;
 }
 
@@ -467,11 +511,19 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
 {
     const size_t n = b->n_lines;
     int32_t rate_of_src[KP_RULES_MAX + 1];
-    /* With a compiled program, lines of one category id share the answer. */
+    /* With a compiled program, lines of one category id share the answer:
+     * the better of the basket-wide rules' (found once) and the category's
+     * own rules'. */
     int memo_src[KP_RULES_MAX + 1];
     int32_t memo_rate[KP_RULES_MAX + 1];
     uint8_t known[KP_RULES_MAX + 1];
-    if (sc->ix) memset(known, 0, sc->ix->n_cats + 1);
+    int wide = -1;
+    int32_t wide_rate = 0;
+    if (sc->ix) {
+        memset(known, 0, sc->ix->n_cats + 1);
+        wide = discount_best(p, sc, a, &b->lines[0], 0, now, of_category(p, sc, G_DISCOUNT, 0),
+                             &wide_rate);
+    }
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         int32_t rate = 0;
@@ -479,13 +531,20 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
         if (sc->ix) {
             int c = sc->cat[i];
             if (!known[c]) {
-                memo_src[c] = discount_source(p, sc, a, tier, &b->lines[i], i, now, &memo_rate[c]);
+                int32_t own_rate = 0;
+                int own = c ? discount_best(p, sc, a, &b->lines[i], i, now,
+                                            of_category(p, sc, G_DISCOUNT, c), &own_rate)
+                            : -1;
+                memo_src[c] = better_of(wide, wide_rate, own, own_rate, &memo_rate[c]);
+                memo_src[c] = with_tier(p, tier, memo_src[c], &memo_rate[c]);
                 known[c] = 1;
             }
             src[i] = memo_src[c];
             rate = memo_rate[c];
         } else {
-            src[i] = discount_source(p, sc, a, tier, &b->lines[i], i, now, &rate);
+            src[i] = discount_best(p, sc, a, &b->lines[i], i, now, of_category(p, sc, G_DISCOUNT, 0),
+                                   &rate);
+            src[i] = with_tier(p, tier, src[i], &rate);
         }
         if (src[i] >= 0) {
             rate_of_src[src[i]] = rate;
@@ -522,7 +581,7 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
         int64_t cum = 0, given = 0;
         for (int i = ch.first[s]; i >= 0; i = ch.next[i]) {
             cum += b->lines[i].amount_minor;
-            int64_t upto = kp_muldiv(cum, rate_of_src[s], 10000, p->rounding);
+            int64_t upto = muldiv(cum, rate_of_src[s], 10000, p->rounding);
             disc[i] = upto - given;
             given = upto;
         }
@@ -541,8 +600,19 @@ static int burn_pot_for(const kp_program *p, const scope *sc, const kp_line *lin
 {
     if (line->promo) return -1;
     if (!any_burn_rule) return POT_ALL;
+    if (sc->ix) {
+        /* The first of the category's own rules, else the first basket-wide. */
+        for (int c = sc->cat[i];; c = 0) {
+            cands own = of_category(p, sc, G_BURN, c);
+            for (size_t k = 0; k < own.n; k++) {
+                size_t r = cand_at(own, k);
+                if (p->rules[r].kind == KP_RULE_BURN_LIMIT && !sc->off[r]) return (int)r;
+            }
+            if (c == 0) return -1;
+        }
+    }
     int basket_wide = -1;
-    cands c = for_line(p, sc, G_BURN, i);
+    cands c = of_category(p, sc, G_BURN, 0);
     for (size_t k = 0; k < c.n; k++) {
         size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
@@ -717,7 +787,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         size_t r = cand_at(burn_rules, k);
         if (p->rules[r].kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
         int h = bs.head[r];
-        bs.rule_cap[r] = kp_muldiv(bs.pot_base[h], p->rules[r].rate_bp, 10000 * mpp, KP_ROUND_DOWN);
+        bs.rule_cap[r] = muldiv(bs.pot_base[h], p->rules[r].rate_bp, 10000 * mpp, KP_ROUND_DOWN);
         if (bs.rule_cap[r] > bs.pot_cap[h]) bs.pot_cap[h] = bs.rule_cap[r];
     }
     if (!any_burn_rule) bs.rule_cap[POT_ALL] = bs.pot_cap[POT_ALL] = bs.pot_base[POT_ALL] / mpp;
@@ -839,11 +909,10 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
  * store and the account's tier, the most specific: a promotional window
  * beats a standing rule, then a category beats the basket, a tier beats
  * every tier, a store beats every store; ties go to the first. -1 = none. */
-static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *line, size_t i,
-                         const char *tier, kp_time now)
+static int earn_best(const kp_program *p, const scope *sc, const kp_line *line, size_t i,
+                     const char *tier, kp_time now, cands c, int32_t *score_out)
 {
     int best = -1, best_score = -1;
-    cands c = for_line(p, sc, G_EARN, i);
     for (size_t k = 0; k < c.n; k++) {
         size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
@@ -851,15 +920,23 @@ static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *li
             continue;
         if (!category_fits(sc, r, rule, i, line)) continue;
         if (rule->tier[0] && strcmp(rule->tier, tier) != 0) continue;
-        /* A store, or a partner's stores, are more specific than every store. */
-        int score = ((rule->starts_at || rule->ends_at) ? 8 : 0) + (rule->category[0] ? 4 : 0) +
-                    (rule->tier[0] ? 2 : 0) + (rule->store[0] || rule->partner[0] ? 1 : 0);
+        int score = earn_score(rule);
         if (score > best_score) {
             best = (int)r;
             best_score = score;
         }
+        /* A compiled list is most specific first: the first that fits wins. */
+        if (sc->ix) break;
     }
+    *score_out = best_score;
     return best;
+}
+
+static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *line, size_t i,
+                         const char *tier, kp_time now)
+{
+    int32_t score;
+    return earn_best(p, sc, line, i, tier, now, of_category(p, sc, G_EARN, 0), &score);
 }
 
 static void explain_earn(kp_quote *q, const kp_rule *rule, int32_t rate, int64_t base,
@@ -879,11 +956,23 @@ static void explain_earn(kp_quote *q, const kp_rule *rule, int32_t rate, int64_t
         t_money(&t, from);
         T_LIT(&t, ")");
     } else if (rule->ends_at) {
-        char until[32];
-        kp_time_format(rule->ends_at, until, sizeof until);
-        until[10] = '\0';
+        /* The first 10 characters of kp_time_format(): years 0..9999 are
+         * "%04d-%02d-%02d"; others go the long way. */
+        int y, m, d;
+        kp_time_to_civil(rule->ends_at, &y, &m, &d);
         T_LIT(&t, " (promotion until ");
-        t_str(&t, until);
+        if (y >= 0 && y <= 9999) {
+            t_u64(&t, (uint64_t)y, 4);
+            T_LIT(&t, "-");
+            t_u64(&t, (uint64_t)m, 2);
+            T_LIT(&t, "-");
+            t_u64(&t, (uint64_t)d, 2);
+        } else {
+            char until[32];
+            kp_time_format(rule->ends_at, until, sizeof until);
+            until[10] = '\0';
+            t_str(&t, until);
+        }
         T_LIT(&t, ")");
     } else if (rule->starts_at) {
         T_LIT(&t, " (promotion)");
@@ -905,16 +994,28 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
     const size_t n = b->n_lines;
     const int64_t mpp = sc->mpp;
     const int64_t mult = tier ? tier->earn_multiplier_x100 : 100;
-    /* With a compiled program, lines of one category id share the rule. */
+    /* With a compiled program, lines of one category id share the rule:
+     * the better of the basket-wide rules' (found once) and the category's
+     * own rules'. */
     int memo[KP_RULES_MAX + 1];
     uint8_t known[KP_RULES_MAX + 1];
-    if (sc->ix) memset(known, 0, sc->ix->n_cats + 1);
+    int wide = -1;
+    int32_t wide_score = -1;
+    if (sc->ix) {
+        memset(known, 0, sc->ix->n_cats + 1);
+        wide = earn_best(p, sc, &b->lines[0], 0, a->tier, now, of_category(p, sc, G_EARN, 0),
+                         &wide_score);
+    }
     for (size_t i = 0; i < n; i++) {
         earned[i] = 0;
         if (sc->ix) {
             int c = sc->cat[i];
             if (!known[c]) {
-                memo[c] = earn_rule_for(p, sc, &b->lines[i], i, a->tier, now);
+                int32_t own_score = -1, score;
+                int own = c ? earn_best(p, sc, &b->lines[i], i, a->tier, now,
+                                        of_category(p, sc, G_EARN, c), &own_score)
+                            : -1;
+                memo[c] = better_of(wide, wide_score, own, own_score, &score);
                 known[c] = 1;
             }
             rule_of[i] = memo[c];
@@ -942,13 +1043,13 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
         for (int i = ch.first[r]; i >= 0; i = ch.next[i]) {
             used = true;
             cum += paid[i];
-            int64_t upto = kp_muldiv(cum, (int64_t)rate * mult, 10000 * 100 * mpp, p->rounding);
+            int64_t upto = muldiv(cum, (int64_t)rate * mult, 10000 * 100 * mpp, p->rounding);
             earned[i] += upto - given;
             given = upto;
         }
         if (!used) continue;
         any = true;
-        int64_t plain = kp_muldiv(cum, rate, 10000 * mpp, p->rounding);
+        int64_t plain = muldiv(cum, rate, 10000 * mpp, p->rounding);
         tier_extra += given - plain;
         if (!kp_add_checked(&q->earned, given))
             return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");

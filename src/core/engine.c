@@ -93,7 +93,9 @@ static text text_at(char *buf, size_t size)
     return (text){buf, size};
 }
 
-/* Inlined, so that a literal's copy (n known when compiled) is a few moves. */
+/* Inlined: a literal's copy (n known when compiled) is a few moves, and
+ * the short pieces of unknown length (digits, ids, names) a byte loop
+ * rather than a call to memcpy. */
 static inline __attribute__((always_inline)) void t_mem(text *t, const char *s, size_t n)
 {
     if (n >= t->left) n = t->left - 1;
@@ -103,6 +105,16 @@ static inline __attribute__((always_inline)) void t_mem(text *t, const char *s, 
     *t->p = '\0';
 }
 
+/* strcmp(a, b) == 0 for the engine's short names, without a call. */
+static inline bool str_eq(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
 static void t_str(text *t, const char *s) { t_mem(t, s, strlen(s)); }
 
 /* A string literal, its length known at compile time. */
@@ -110,6 +122,16 @@ static void t_str(text *t, const char *s) { t_mem(t, s, strlen(s)); }
 
 static void t_u64(text *t, uint64_t v, int min_digits)
 {
+    size_t n = 1;
+    for (uint64_t x = v / 10; x; x /= 10) n++;
+    if (n < (size_t)min_digits) n = (size_t)min_digits;
+    if (n < t->left) { /* the digits straight into place, last first */
+        for (size_t i = n; i > 0; i--, v /= 10) t->p[i - 1] = (char)('0' + v % 10);
+        t->p += n;
+        t->left -= n;
+        *t->p = '\0';
+        return;
+    }
     char d[24];
     char *end = d + sizeof d, *b = end;
     do {
@@ -363,7 +385,7 @@ static int cat_find(const kp_engine_index *x, const char *name, uint32_t h)
 {
     for (size_t k = h % CAT_SLOTS; x->cat_slot[k]; k = (k + 1) % CAT_SLOTS) {
         int id = x->cat_slot[k];
-        if (x->cat_hash[id] == h && strcmp(x->cat_name[id], name) == 0) return id;
+        if (x->cat_hash[id] == h && str_eq(x->cat_name[id], name)) return id;
     }
     return 0;
 }
@@ -653,7 +675,7 @@ static int slot_for(const kp_program *p, const scope *sc, int head, const char *
         if (rule->kind != KP_RULE_BURN_LIMIT || sc->off[r] ||
             !same_category(p, sc, r, (size_t)head))
             continue;
-        if (strcmp(rule->point_kind, kind) == 0) return (int)r;
+        if (str_eq(rule->point_kind, kind)) return (int)r;
         if (rule->point_kind[0] == '\0' && any < 0) any = (int)r;
     }
     return any;
@@ -815,7 +837,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         if (i > 0) assert(a->lots[i - 1].expires_at <= lot->expires_at);
         if (!lot_spendable(lot, now)) continue;
         size_t kid = 0;
-        while (kid < n_kinds && strcmp(kinds[kid], lot->kind) != 0) kid++;
+        while (kid < n_kinds && !str_eq(kinds[kid], lot->kind)) kid++;
         if (kid == n_kinds && n_kinds < KINDS_MEMO && sc->ix) {
             kinds[n_kinds++] = lot->kind;
             for (size_t k = 0; k < bs.n_heads; k++) slot_memo[kid][k] = -2;
@@ -919,7 +941,7 @@ static int earn_best(const kp_program *p, const scope *sc, const kp_line *line, 
         if (rule->kind != KP_RULE_EARN_PERCENT || sc->off[r] || !kp_rule_active(rule, now))
             continue;
         if (!category_fits(sc, r, rule, i, line)) continue;
-        if (rule->tier[0] && strcmp(rule->tier, tier) != 0) continue;
+        if (rule->tier[0] && !str_eq(rule->tier, tier)) continue;
         int score = earn_score(rule);
         if (score > best_score) {
             best = (int)r;

@@ -93,9 +93,7 @@ static text text_at(char *buf, size_t size)
     return (text){buf, size};
 }
 
-/* Inlined: a literal's copy (n known when compiled) is a few moves, and
- * the short pieces of unknown length (digits, ids, names) a byte loop
- * rather than a call to memcpy. */
+/* Inlined, so that a literal's copy (n known when compiled) is a few moves. */
 static inline __attribute__((always_inline)) void t_mem(text *t, const char *s, size_t n)
 {
     if (n >= t->left) n = t->left - 1;

@@ -83,6 +83,8 @@ typedef struct kp_line_result {
     int16_t discount_rule;
 } kp_line_result;
 
+enum { KP_EXPLAIN_TEXT_MAX = 192 };
+
 typedef struct kp_explain {
     char rule[48];
     kp_rule_kind kind;
@@ -90,7 +92,7 @@ typedef struct kp_explain {
     int32_t rate_bp;
     int64_t points;        /* points earned, or the cap of a burn limit */
     int64_t discount_minor; /* the discount a discount rule gave */
-    char text[192];        /* one sentence a cashier can read */
+    char text[KP_EXPLAIN_TEXT_MAX]; /* one sentence a cashier can read */
 } kp_explain;
 
 typedef struct kp_lot_take {
@@ -132,7 +134,7 @@ kp_err kp_basket_validate(const kp_basket *basket, kp_error *e);
  * store, partner, currency, registration), so a quote priced with it is
  * byte for byte the quote priced without it (tests/unit/test_engine_index.c
  * compares them on random programs). Plain data, caller-owned like the
- * program (about 7 KB), valid while the program it was compiled from
+ * program (about 55 KB), valid while the program it was compiled from
  * stays where it is and unchanged. */
 enum {
     KP_INDEX_GROUPS = 3, /* per-line rule groups: discounts, burn limits, earn */
@@ -160,6 +162,10 @@ typedef struct kp_engine_index {
     /* Per kind (kp_rule_kind, 1..KP_RULE_GRANT): its rules in rule order. */
     uint8_t n_kind[KP_RULE_GRANT + 1];
     uint8_t kind[KP_RULE_GRANT + 1][KP_RULES_MAX];
+    /* The fixed parts of each rule's explanation (a burn limit's head; an
+     * earn rule's head and middle, for a rule without a ladder). */
+    uint8_t text_len[KP_RULES_MAX][2];
+    char text[KP_RULES_MAX][2][KP_EXPLAIN_TEXT_MAX];
 } kp_engine_index;
 
 /* Compiles `program` into *out (both caller-owned; out is overwritten). */

@@ -388,6 +388,66 @@ static int cat_find(const kp_engine_index *x, const char *name, uint32_t h)
     return 0;
 }
 
+/* The fixed parts of the explanations of a rule, written by the scan as
+ * the explanation is, and by kp_engine_compile once for the compiled
+ * program to copy. A burn limit's: "[kind ]points may pay 10% of cat ";
+ * an earn rule's: "2.5%[ (receipts from 0.00)| (promotion until
+ * 2099-01-01)| (promotion)] of ", then " paid for cat = ". */
+static void burn_text_head(text *t, const kp_rule *rule)
+{
+    if (rule->point_kind[0]) {
+        t_str(t, rule->point_kind);
+        T_LIT(t, " ");
+    }
+    T_LIT(t, "points may pay ");
+    t_rate(t, rule->rate_bp);
+    T_LIT(t, " of ");
+    t_str(t, category_label(rule->category));
+    T_LIT(t, " ");
+}
+
+static void earn_text_head(text *t, const kp_rule *rule, int32_t rate)
+{
+    t_rate(t, rate);
+    if (rule->n_steps) {
+        int64_t from = rule->steps[0].min_minor;
+        for (size_t s = 0; s < rule->n_steps; s++)
+            if (rule->steps[s].rate_bp == rate) from = rule->steps[s].min_minor;
+        T_LIT(t, " (receipts from ");
+        t_money(t, from);
+        T_LIT(t, ")");
+    } else if (rule->ends_at) {
+        /* The first 10 characters of kp_time_format(): years 0..9999 are
+         * "%04d-%02d-%02d"; others go the long way. */
+        int y, m, d;
+        kp_time_to_civil(rule->ends_at, &y, &m, &d);
+        T_LIT(t, " (promotion until ");
+        if (y >= 0 && y <= 9999) {
+            t_u64(t, (uint64_t)y, 4);
+            T_LIT(t, "-");
+            t_u64(t, (uint64_t)m, 2);
+            T_LIT(t, "-");
+            t_u64(t, (uint64_t)d, 2);
+        } else {
+            char until[32];
+            kp_time_format(rule->ends_at, until, sizeof until);
+            until[10] = '\0';
+            t_str(t, until);
+        }
+        T_LIT(t, ")");
+    } else if (rule->starts_at) {
+        T_LIT(t, " (promotion)");
+    }
+    T_LIT(t, " of ");
+}
+
+static void earn_text_mid(text *t, const kp_rule *rule)
+{
+    T_LIT(t, " paid for ");
+    t_str(t, category_label(rule->category));
+    T_LIT(t, " = ");
+}
+
 void kp_engine_compile(const kp_program *p, kp_engine_index *x)
 {
     memset(x, 0, sizeof *x);
@@ -396,6 +456,17 @@ void kp_engine_compile(const kp_program *p, kp_engine_index *x)
     for (size_t r = 0; r < p->n_rules; r++) {
         const kp_rule *rule = &p->rules[r];
         if (kp_rule_scoped(rule)) x->scoped[x->n_scoped++] = (uint8_t)r;
+        /* The explanations' fixed parts, cut where the explanation's text
+         * would be (both are KP_EXPLAIN_TEXT_MAX bytes). */
+        text t0 = text_at(x->text[r][0], sizeof x->text[r][0]);
+        text t1 = text_at(x->text[r][1], sizeof x->text[r][1]);
+        if (rule->kind == KP_RULE_BURN_LIMIT) burn_text_head(&t0, rule);
+        if (rule->kind == KP_RULE_EARN_PERCENT && !rule->n_steps) {
+            earn_text_head(&t0, rule, rule->rate_bp);
+            earn_text_mid(&t1, rule);
+        }
+        x->text_len[r][0] = (uint8_t)(sizeof x->text[r][0] - t0.left);
+        x->text_len[r][1] = (uint8_t)(sizeof x->text[r][1] - t1.left);
         if (rule->kind >= 1 && rule->kind <= KP_RULE_GRANT)
             x->kind[rule->kind][x->n_kind[rule->kind]++] = (uint8_t)r;
         int g = group_of(rule->kind);
@@ -830,6 +901,9 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
     const char *kinds[KINDS_MEMO];
     size_t n_kinds = 0;
     int16_t slot_memo[KINDS_MEMO][KP_RULES_MAX + 1];
+    /* A kind whose lot took nothing takes nothing from later lots either:
+     * room only shrinks as lots are taken. */
+    bool spent_out[KINDS_MEMO];
     for (size_t i = 0; i < a->n_lots && (need > 0 || left_kind == NULL); i++) {
         const kp_lot *lot = &a->lots[i];
         if (i > 0) assert(a->lots[i - 1].expires_at <= lot->expires_at);
@@ -838,8 +912,10 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         while (kid < n_kinds && !str_eq(kinds[kid], lot->kind)) kid++;
         if (kid == n_kinds && n_kinds < KINDS_MEMO && sc->ix) {
             kinds[n_kinds++] = lot->kind;
+            spent_out[kid] = false;
             for (size_t k = 0; k < bs.n_heads; k++) slot_memo[kid][k] = -2;
         }
+        if (kid < n_kinds && spent_out[kid] && left_kind != NULL) continue;
         int64_t avail = lot->remaining, taken = 0;
         for (size_t k = 0; k < bs.n_heads && need > 0 && avail > 0; k++) {
             int h = bs.heads[k];
@@ -864,6 +940,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
             taken += t;
         }
         if (avail > 0 && left_kind == NULL) left_kind = lot->kind;
+        if (taken == 0 && kid < n_kinds) spent_out[kid] = true;
         if (taken > 0) {
             q->takes[q->n_takes].lot_id = lot->id;
             q->takes[q->n_takes].points = taken;
@@ -907,15 +984,10 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         x->rate_bp = rule->rate_bp;
         x->points = bs.rule_cap[r];
         text t = text_at(x->text, sizeof x->text);
-        if (rule->point_kind[0]) {
-            t_str(&t, rule->point_kind);
-            T_LIT(&t, " ");
-        }
-        T_LIT(&t, "points may pay ");
-        t_rate(&t, rule->rate_bp);
-        T_LIT(&t, " of ");
-        t_str(&t, category_label(rule->category));
-        T_LIT(&t, " ");
+        if (sc->ix)
+            t_mem(&t, sc->ix->text[r][0], sc->ix->text_len[r][0]);
+        else
+            burn_text_head(&t, rule);
         t_money(&t, x->base_minor);
         T_LIT(&t, ": at most ");
         t_i64(&t, bs.rule_cap[r]);
@@ -959,49 +1031,23 @@ static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *li
     return earn_best(p, sc, line, i, tier, now, of_category(p, sc, G_EARN, 0), &score);
 }
 
-static void explain_earn(kp_quote *q, const kp_rule *rule, int32_t rate, int64_t base,
-                         int64_t points)
+static void explain_earn(kp_quote *q, const scope *sc, size_t r, const kp_rule *rule,
+                         int32_t rate, int64_t base, int64_t points)
 {
     kp_explain *x = explain_add(q, rule->id, rule->kind);
     x->base_minor = base;
     x->rate_bp = rate;
     x->points = points;
     text t = text_at(x->text, sizeof x->text);
-    t_rate(&t, rate);
-    if (rule->n_steps) {
-        int64_t from = rule->steps[0].min_minor;
-        for (size_t s = 0; s < rule->n_steps; s++)
-            if (rule->steps[s].rate_bp == rate) from = rule->steps[s].min_minor;
-        T_LIT(&t, " (receipts from ");
-        t_money(&t, from);
-        T_LIT(&t, ")");
-    } else if (rule->ends_at) {
-        /* The first 10 characters of kp_time_format(): years 0..9999 are
-         * "%04d-%02d-%02d"; others go the long way. */
-        int y, m, d;
-        kp_time_to_civil(rule->ends_at, &y, &m, &d);
-        T_LIT(&t, " (promotion until ");
-        if (y >= 0 && y <= 9999) {
-            t_u64(&t, (uint64_t)y, 4);
-            T_LIT(&t, "-");
-            t_u64(&t, (uint64_t)m, 2);
-            T_LIT(&t, "-");
-            t_u64(&t, (uint64_t)d, 2);
-        } else {
-            char until[32];
-            kp_time_format(rule->ends_at, until, sizeof until);
-            until[10] = '\0';
-            t_str(&t, until);
-        }
-        T_LIT(&t, ")");
-    } else if (rule->starts_at) {
-        T_LIT(&t, " (promotion)");
+    if (sc->ix && !rule->n_steps) { /* compiled: the text's fixed parts */
+        t_mem(&t, sc->ix->text[r][0], sc->ix->text_len[r][0]);
+        t_money(&t, base);
+        t_mem(&t, sc->ix->text[r][1], sc->ix->text_len[r][1]);
+    } else {
+        earn_text_head(&t, rule, rate);
+        t_money(&t, base);
+        earn_text_mid(&t, rule);
     }
-    T_LIT(&t, " of ");
-    t_money(&t, base);
-    T_LIT(&t, " paid for ");
-    t_str(&t, category_label(rule->category));
-    T_LIT(&t, " = ");
     t_i64(&t, points);
     T_LIT(&t, " points");
 }
@@ -1073,7 +1119,7 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
         tier_extra += given - plain;
         if (!kp_add_checked(&q->earned, given))
             return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");
-        explain_earn(q, rule, rate, cum, plain);
+        explain_earn(q, sc, r, rule, rate, cum, plain);
     }
     if (any && tier && mult != 100) {
         kp_explain *x = explain_add(q, tier->name, KP_RULE_TIER);

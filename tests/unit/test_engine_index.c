@@ -48,8 +48,15 @@ static void put(out *o, const char *fmt, ...)
     o->len += (size_t)n;
 }
 
-static const char *const categories[] = {"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"};
-#define N_CATS 8
+/* The last is long enough that explanations naming it are cut at the
+ * text's end (KP_EXPLAIN_TEXT_MAX). */
+#define LONG_CATEGORY                                                                              \
+    "a-category-named-at-length-so-that-every-sentence-about-it-runs-past-the-end-of-the-"        \
+    "explanation-text-and-is-cut-there-exactly-as-the-scanning-engine-cuts-it-0123456789-"         \
+    "0123456789"
+static const char *const categories[] = {"c0", "c1", "c2", "c3", "c4",
+                                         "c5", "c6", "c7", LONG_CATEGORY};
+#define N_CATS 9
 static const char *const dates[] = {"2024-06-01", "2025-01-01", "2025-07-01", "2026-01-01",
                                     "2027-01-01"};
 

@@ -737,7 +737,8 @@ static int slot_for(const kp_program *p, const scope *sc, int head, const char *
     if (head == POT_ALL) return POT_ALL;
     int any = -1;
     cands c = of_group(p, sc, G_BURN);
-    for (size_t k = 0; k < c.n; k++) {
+    /* A scan starts at the pot's rule, as the pot holds none before it. */
+    for (size_t k = c.r ? 0 : (size_t)head; k < c.n; k++) {
         size_t r = cand_at(c, k);
         if (r < (size_t)head) continue;
         const kp_rule *rule = &p->rules[r];
@@ -785,7 +786,7 @@ static void burn_limited_by_caps(const kp_program *p, const scope *sc, const bur
             chosen = s;
         } else {
             cands c = of_group(p, sc, G_BURN);
-            for (size_t j = 0; j < c.n; j++) {
+            for (size_t j = c.r ? 0 : (size_t)h; j < c.n; j++) {
                 size_t r = cand_at(c, j);
                 if (r < (size_t)h) continue;
                 if (p->rules[r].kind == KP_RULE_BURN_LIMIT && !sc->off[r] && bs->head[r] == h &&

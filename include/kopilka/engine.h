@@ -5,6 +5,9 @@
  * give the same result. It writes nothing; quotes, purchases, simulations and
  * tests all call it. It allocates nothing: every array is bounded (see the
  * limits in kopilka.h) and lives in the caller's structs or on the stack.
+ * A program compiled once (kp_engine_compile, kp_price_opts.index) prices
+ * the same quotes several times faster: the server and the simulation
+ * compile every program they hold (kp_program.compiled).
  *
  * Order of work on a basket (docs/rules.md says the same, with examples):
  *  0. joining: under a join_min_purchase rule a card with no purchase yet

@@ -100,6 +100,11 @@ const char *kp_program_store_currency(const kp_program *p, const char *store);
  * category and tier are the engine's to check. */
 bool kp_rule_fits_store(const kp_program *p, const kp_rule *rule, const char *store,
                         const char *store_partner, const char *currency);
+/* False when kp_rule_fits_store() is true for `rule` at every store in
+ * every currency (it names no store, partner, at_partner or currency): the
+ * compiled engine (kp_engine_compile) checks only the other rules. Keep the
+ * two together. */
+bool kp_rule_scoped(const kp_rule *rule);
 
 /* The partner named `code`, or NULL. */
 const kp_partner *kp_program_partner(const kp_program *p, const char *code);

@@ -232,6 +232,11 @@ typedef struct kp_program {
     kp_currency_def currencies[KP_CURRENCIES_MAX];
     bool rules_per_currency;   /* "currency_rules": "separate": every earn, discount
                                 * and burn rule names its currency */
+    /* Not of the file: the program compiled for pricing (engine.h,
+     * kp_engine_compile), kept next to it by its owner (the server's program
+     * cache); NULL = none, every rule is scanned. The engine ignores an
+     * index compiled from another program (a copy of this one included). */
+    const struct kp_engine_index *compiled;
 } kp_program;
 
 /* Parses and validates a program file's text. On failure returns

@@ -74,6 +74,11 @@ bool kp_rule_fits_store(const kp_program *p, const kp_rule *rule, const char *st
     return true;
 }
 
+bool kp_rule_scoped(const kp_rule *rule)
+{
+    return rule->store[0] || rule->currency[0] || rule->partner[0] || rule->at_partner[0];
+}
+
 int32_t kp_settle_period_of(kp_time at, int32_t utc_offset_minutes)
 {
     int y, m, d;

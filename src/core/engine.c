@@ -93,9 +93,9 @@ static text text_at(char *buf, size_t size)
     return (text){buf, size};
 }
 
-static void t_str(text *t, const char *s)
+/* Inlined, so that a literal's copy (n known when compiled) is a few moves. */
+static inline __attribute__((always_inline)) void t_mem(text *t, const char *s, size_t n)
 {
-    size_t n = strlen(s);
     if (n >= t->left) n = t->left - 1;
     memcpy(t->p, s, n);
     t->p += n;
@@ -103,33 +103,55 @@ static void t_str(text *t, const char *s)
     *t->p = '\0';
 }
 
+/* strcmp(a, b) == 0 for the engine's short names, without a call. */
+static inline bool str_eq(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
+static void t_str(text *t, const char *s) { t_mem(t, s, strlen(s)); }
+
+/* A string literal, its length known at compile time. */
+#define T_LIT(t, lit) t_mem((t), "" lit, sizeof(lit) - 1)
+
 static void t_u64(text *t, uint64_t v, int min_digits)
 {
+    size_t n = 1;
+    for (uint64_t x = v / 10; x; x /= 10) n++;
+    if (n < (size_t)min_digits) n = (size_t)min_digits;
+    if (n < t->left) { /* the digits straight into place, last first */
+        for (size_t i = n; i > 0; i--, v /= 10) t->p[i - 1] = (char)('0' + v % 10);
+        t->p += n;
+        t->left -= n;
+        *t->p = '\0';
+        return;
+    }
     char d[24];
-    int n = 0;
+    char *end = d + sizeof d, *b = end;
     do {
-        d[n++] = (char)('0' + v % 10);
+        *--b = (char)('0' + v % 10);
         v /= 10;
-    } while (v || n < min_digits);
-    char out[24];
-    for (int i = 0; i < n; i++) out[i] = d[n - 1 - i];
-    out[n] = '\0';
-    t_str(t, out);
+    } while (v || end - b < min_digits);
+    t_mem(t, b, (size_t)(end - b));
 }
 
 static void t_i64(text *t, int64_t v)
 {
-    if (v < 0) t_str(t, "-");
+    if (v < 0) T_LIT(t, "-");
     t_u64(t, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 1);
 }
 
 /* As kp_money_format: "1234.56". */
 static void t_money(text *t, int64_t minor)
 {
-    if (minor < 0) t_str(t, "-");
+    if (minor < 0) T_LIT(t, "-");
     uint64_t v = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
     t_u64(t, v / 100, 1);
-    t_str(t, ".");
+    T_LIT(t, ".");
     t_u64(t, v % 100, 2);
 }
 
@@ -138,7 +160,7 @@ static void t_decimal(text *t, int32_t hundredths)
 {
     t_u64(t, (uint64_t)(hundredths / 100), 1);
     if (hundredths % 100 == 0) return;
-    t_str(t, ".");
+    T_LIT(t, ".");
     if (hundredths % 10 == 0)
         t_u64(t, (uint64_t)(hundredths % 100 / 10), 1);
     else
@@ -148,25 +170,41 @@ static void t_decimal(text *t, int32_t hundredths)
 static void t_rate(text *t, int32_t bp)
 {
     t_decimal(t, bp);
-    t_str(t, "%");
+    T_LIT(t, "%");
 }
 
 static kp_explain *explain_add(kp_quote *q, const char *rule, kp_rule_kind kind)
 {
     assert(q->n_explain < KP_EXPLAIN_MAX);
     kp_explain *x = &q->explain[q->n_explain++];
-    memset(x, 0, sizeof *x);
-    if (rule) {
-        text t = text_at(x->rule, sizeof x->rule);
-        t_str(&t, rule);
-    }
+    /* Every field is set; the text's bytes past its NUL are never read
+     * (the stored and JSON forms are strings), so are not zeroed. */
+    text t = text_at(x->rule, sizeof x->rule);
+    if (rule) t_str(&t, rule);
     x->kind = kind;
+    x->base_minor = 0;
+    x->rate_bp = 0;
+    x->points = 0;
+    x->discount_minor = 0;
+    x->text[0] = '\0';
     return x;
 }
 
 static const char *category_label(const char *category)
 {
     return category[0] ? category : "the basket";
+}
+
+/* kp_muldiv, its 64-bit case inlined (the engine divides a few times per
+ * line); anything else, refusals included, goes to kp_muldiv. */
+static inline int64_t muldiv(int64_t value, int64_t num, int64_t den, kp_rounding rounding)
+{
+    int64_t p;
+    if (value < 0 || num < 0 || den <= 0 || __builtin_mul_overflow(value, num, &p))
+        return kp_muldiv(value, num, den, rounding);
+    int64_t q = p / den, r = p % den;
+    if (rounding == KP_ROUND_HALF_UP ? r >= den - r : rounding == KP_ROUND_UP && r != 0) q++;
+    return q;
 }
 
 /* Distributes `total` over lines of `group` in proportion to weight[i] with
@@ -191,7 +229,7 @@ static void distribute(const int64_t *weight, const int *group, int group_id, si
     for (size_t i = 0; i < n; i++) {
         if (group[i] != group_id) continue;
         cum += weight[i];
-        int64_t upto = kp_muldiv(total, cum, weight_sum, KP_ROUND_DOWN);
+        int64_t upto = muldiv(total, cum, weight_sum, KP_ROUND_DOWN);
         share[i] += upto - given;
         given = upto;
     }
@@ -216,26 +254,276 @@ static int32_t cumulative_rate(const kp_rule *r, const kp_account *a, bool *indi
 
 /* Where one pricing happens (kp_price_opts), resolved once: which rules
  * cannot apply there (their store, partner or currency does not fit, or
- * they are partner-funded promotions and the caller asked for none), and
- * what a point is worth in the receipt's currency. */
+ * they are partner-funded promotions and the caller asked for none), what
+ * a point is worth in the receipt's currency, and the compiled program
+ * with each line's category id when there is one. */
 typedef struct scope {
     uint8_t off[KP_RULES_MAX];
     int64_t mpp;
+    const kp_engine_index *ix; /* NULL = scan every rule */
+    uint8_t cat[KP_LINES_MAX]; /* with ix: each line's category id */
 } scope;
 
-/* The discount rule (or the tier, as source n_rules) that gives line `l`
- * its largest rate; -1 when none does. */
-static int discount_source(const kp_program *p, const scope *sc, const kp_account *a,
-                           const kp_tier *tier, const kp_line *l, kp_time now, int32_t *rate_out)
+/* ------------------------------------------------------------ candidates */
+
+/* The rules a step looks at: with a compiled program the few that can
+ * apply, in rule order; without, every rule. Every loop below goes
+ * through these and makes all of its checks on each candidate, so the two
+ * give the same answer (the index only skips rules those checks refuse). */
+enum { G_DISCOUNT, G_BURN, G_EARN };
+
+typedef struct cands {
+    const uint8_t *r; /* NULL = 0..n-1 */
+    size_t n;
+} cands;
+
+static inline size_t cand_at(cands c, size_t k) { return c.r ? c.r[k] : k; }
+
+static int group_of(kp_rule_kind kind)
+{
+    switch (kind) {
+    case KP_RULE_DISCOUNT_FIXED:
+    case KP_RULE_DISCOUNT_CUMULATIVE: return G_DISCOUNT;
+    case KP_RULE_BURN_LIMIT: return G_BURN;
+    case KP_RULE_EARN_PERCENT: return G_EARN;
+    default: return -1;
+    }
+}
+
+/* With a compiled program: the rules of group g naming category id c, or
+ * the basket-wide ones for c = 0 (earn rules most specific first, the
+ * others in rule order). Without: every rule. */
+static cands of_category(const kp_program *p, const scope *sc, int g, int c)
+{
+    if (!sc->ix) return (cands){NULL, p->n_rules};
+    return (cands){&sc->ix->pool[g][sc->ix->start[g][c]], sc->ix->len[g][c]};
+}
+
+/* Of two partial results of a scan for the best rule (key: larger wins,
+ * then the first in rule order; -1 = none, with key `none`), the one a
+ * scan over both would keep. */
+static int better_of(int a, int32_t ka, int b, int32_t kb, int32_t *key)
+{
+    bool take_a = b < 0 || (a >= 0 && (ka > kb || (ka == kb && a < b)));
+    *key = take_a ? ka : kb;
+    return take_a ? a : b;
+}
+
+/* How specific an earn rule is (earn_rule_for): a promotional window beats
+ * a standing rule, then a category the basket, a tier every tier, a store
+ * (or a partner's stores) every store. */
+static int earn_score(const kp_rule *rule)
+{
+    return ((rule->starts_at || rule->ends_at) ? 8 : 0) + (rule->category[0] ? 4 : 0) +
+           (rule->tier[0] ? 2 : 0) + (rule->store[0] || rule->partner[0] ? 1 : 0);
+}
+
+/* Every rule of group g. */
+static cands of_group(const kp_program *p, const scope *sc, int g)
+{
+    if (!sc->ix) return (cands){NULL, p->n_rules};
+    return (cands){sc->ix->all[g], sc->ix->n_all[g]};
+}
+
+/* Every rule of one kind. */
+static cands of_kind(const kp_program *p, const scope *sc, kp_rule_kind kind)
+{
+    if (!sc->ix) return (cands){NULL, p->n_rules};
+    return (cands){sc->ix->kind[kind], sc->ix->n_kind[kind]};
+}
+
+/* True when rule r (of category rule->category) may price line i. */
+static inline bool category_fits(const scope *sc, size_t r, const kp_rule *rule, size_t i,
+                                 const kp_line *l)
+{
+    if (sc->ix) return sc->ix->rule_cat[r] == 0 || sc->ix->rule_cat[r] == sc->cat[i];
+    return rule->category[0] == '\0' || strcmp(rule->category, l->category) == 0;
+}
+
+/* True when rules r and j name the same category ("" included). */
+static inline bool same_category(const kp_program *p, const scope *sc, size_t r, size_t j)
+{
+    if (sc->ix) return sc->ix->rule_cat[r] == sc->ix->rule_cat[j];
+    return strcmp(p->rules[r].category, p->rules[j].category) == 0;
+}
+
+/* Lines grouped by the rule (or other source 0..n_src-1) that priced
+ * them, each group in line order: first[s], then next[i]; -1 ends. */
+typedef struct chains {
+    int16_t first[KP_RULES_MAX + 1];
+    int16_t last[KP_RULES_MAX + 1];
+    int16_t next[KP_LINES_MAX];
+} chains;
+
+static void chains_build(chains *ch, const int *src, size_t n, size_t n_src)
+{
+    for (size_t s = 0; s < n_src; s++) ch->first[s] = -1;
+    for (size_t i = 0; i < n; i++) {
+        int s = src[i];
+        if (s < 0) continue;
+        ch->next[i] = -1;
+        if (ch->first[s] < 0) ch->first[s] = (int16_t)i;
+        else ch->next[ch->last[s]] = (int16_t)i;
+        ch->last[s] = (int16_t)i;
+    }
+}
+
+/* Category ids of the compiled program: FNV-1a over the name, open
+ * addressing in cat_slot. */
+#define CAT_SLOTS (2 * KP_RULES_MAX)
+
+static uint32_t cat_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+static int cat_find(const kp_engine_index *x, const char *name, uint32_t h)
+{
+    for (size_t k = h % CAT_SLOTS; x->cat_slot[k]; k = (k + 1) % CAT_SLOTS) {
+        int id = x->cat_slot[k];
+        if (x->cat_hash[id] == h && str_eq(x->cat_name[id], name)) return id;
+    }
+    return 0;
+}
+
+/* The fixed parts of the explanations of a rule, written by the scan as
+ * the explanation is, and by kp_engine_compile once for the compiled
+ * program to copy. A burn limit's: "[kind ]points may pay 10% of cat ";
+ * an earn rule's: "2.5%[ (receipts from 0.00)| (promotion until
+ * 2099-01-01)| (promotion)] of ", then " paid for cat = ". */
+static void burn_text_head(text *t, const kp_rule *rule)
+{
+    if (rule->point_kind[0]) {
+        t_str(t, rule->point_kind);
+        T_LIT(t, " ");
+    }
+    T_LIT(t, "points may pay ");
+    t_rate(t, rule->rate_bp);
+    T_LIT(t, " of ");
+    t_str(t, category_label(rule->category));
+    T_LIT(t, " ");
+}
+
+static void earn_text_head(text *t, const kp_rule *rule, int32_t rate)
+{
+    t_rate(t, rate);
+    if (rule->n_steps) {
+        int64_t from = rule->steps[0].min_minor;
+        for (size_t s = 0; s < rule->n_steps; s++)
+            if (rule->steps[s].rate_bp == rate) from = rule->steps[s].min_minor;
+        T_LIT(t, " (receipts from ");
+        t_money(t, from);
+        T_LIT(t, ")");
+    } else if (rule->ends_at) {
+        /* The first 10 characters of kp_time_format(): years 0..9999 are
+         * "%04d-%02d-%02d"; others go the long way. */
+        int y, m, d;
+        kp_time_to_civil(rule->ends_at, &y, &m, &d);
+        T_LIT(t, " (promotion until ");
+        if (y >= 0 && y <= 9999) {
+            t_u64(t, (uint64_t)y, 4);
+            T_LIT(t, "-");
+            t_u64(t, (uint64_t)m, 2);
+            T_LIT(t, "-");
+            t_u64(t, (uint64_t)d, 2);
+        } else {
+            char until[32];
+            kp_time_format(rule->ends_at, until, sizeof until);
+            until[10] = '\0';
+            t_str(t, until);
+        }
+        T_LIT(t, ")");
+    } else if (rule->starts_at) {
+        T_LIT(t, " (promotion)");
+    }
+    T_LIT(t, " of ");
+}
+
+static void earn_text_mid(text *t, const kp_rule *rule)
+{
+    T_LIT(t, " paid for ");
+    t_str(t, category_label(rule->category));
+    T_LIT(t, " = ");
+}
+
+void kp_engine_compile(const kp_program *p, kp_engine_index *x)
+{
+    memset(x, 0, sizeof *x);
+    x->program = p;
+    x->n_rules = p->n_rules;
+    for (size_t r = 0; r < p->n_rules; r++) {
+        const kp_rule *rule = &p->rules[r];
+        if (kp_rule_scoped(rule)) x->scoped[x->n_scoped++] = (uint8_t)r;
+        /* The explanations' fixed parts, cut where the explanation's text
+         * would be (both are KP_EXPLAIN_TEXT_MAX bytes). */
+        text t0 = text_at(x->text[r][0], sizeof x->text[r][0]);
+        text t1 = text_at(x->text[r][1], sizeof x->text[r][1]);
+        if (rule->kind == KP_RULE_BURN_LIMIT) burn_text_head(&t0, rule);
+        if (rule->kind == KP_RULE_EARN_PERCENT && !rule->n_steps) {
+            earn_text_head(&t0, rule, rule->rate_bp);
+            earn_text_mid(&t1, rule);
+        }
+        x->text_len[r][0] = (uint8_t)(sizeof x->text[r][0] - t0.left);
+        x->text_len[r][1] = (uint8_t)(sizeof x->text[r][1] - t1.left);
+        if (rule->kind >= 1 && rule->kind <= KP_RULE_GRANT)
+            x->kind[rule->kind][x->n_kind[rule->kind]++] = (uint8_t)r;
+        int g = group_of(rule->kind);
+        if (g >= 0) x->all[g][x->n_all[g]++] = (uint8_t)r;
+        if (rule->category[0] == '\0') continue;
+        uint32_t h = cat_hash(rule->category);
+        int id = cat_find(x, rule->category, h);
+        if (id == 0) {
+            id = (int)++x->n_cats;
+            x->cat_name[id] = rule->category;
+            x->cat_hash[id] = h;
+            size_t k = h % CAT_SLOTS;
+            while (x->cat_slot[k]) k = (k + 1) % CAT_SLOTS;
+            x->cat_slot[k] = (uint8_t)id;
+        }
+        x->rule_cat[r] = (uint8_t)id;
+    }
+    /* Each rule of a group goes in the list of its category exactly once. */
+    for (int g = 0; g < KP_INDEX_GROUPS; g++) {
+        size_t pos = 0;
+        for (size_t c = 0; c <= x->n_cats; c++) {
+            x->start[g][c] = (uint16_t)pos;
+            for (size_t k = 0; k < x->n_all[g]; k++) {
+                uint8_t r = x->all[g][k];
+                if (x->rule_cat[r] != c) continue;
+                uint8_t *list = &x->pool[g][x->start[g][c]];
+                size_t at = pos - x->start[g][c];
+                /* Earn rules by specificity, ties in rule order (insertion:
+                 * a later rule goes after every rule as specific). */
+                if (g == G_EARN)
+                    while (at > 0 && earn_score(&p->rules[list[at - 1]]) < earn_score(&p->rules[r])) {
+                        list[at] = list[at - 1];
+                        at--;
+                    }
+                list[at] = r;
+                pos++;
+            }
+            x->len[g][c] = (uint8_t)(pos - x->start[g][c]);
+        }
+    }
+}
+
+/* Among the candidates `c`, the discount rule that gives line `i` its
+ * largest rate (the first in rule order of those); -1 when none gives more
+ * than 0. */
+static int discount_best(const kp_program *p, const scope *sc, const kp_account *a,
+                         const kp_line *l, size_t i, kp_time now, cands c, int32_t *rate_out)
 {
     int best = -1;
     int32_t best_rate = 0;
-    for (size_t r = 0; r < p->n_rules; r++) {
+    for (size_t k = 0; k < c.n; k++) {
+        size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
         if (rule->kind != KP_RULE_DISCOUNT_FIXED && rule->kind != KP_RULE_DISCOUNT_CUMULATIVE)
             continue;
         if (sc->off[r]) continue;
-        if (rule->category[0] && strcmp(rule->category, l->category) != 0) continue;
+        if (!category_fits(sc, r, rule, i, l)) continue;
         if (rule->registered_only && !a->registered) continue;
         int32_t rate;
         if (rule->kind == KP_RULE_DISCOUNT_FIXED) {
@@ -250,11 +538,17 @@ static int discount_source(const kp_program *p, const scope *sc, const kp_accoun
             best_rate = rate;
         }
     }
-    if (tier && tier->discount_bp > best_rate) {
-        best = (int)p->n_rules;
-        best_rate = tier->discount_bp;
-    }
     *rate_out = best_rate;
+    return best;
+}
+
+/* The tier's discount (source n_rules) when it is larger than the rules'. */
+static int with_tier(const kp_program *p, const kp_tier *tier, int best, int32_t *rate)
+{
+    if (tier && tier->discount_bp > *rate) {
+        *rate = tier->discount_bp;
+        return (int)p->n_rules;
+    }
     return best;
 }
 
@@ -267,34 +561,34 @@ static void explain_discount(kp_quote *q, const kp_program *p, const kp_account 
     if (source == (int)p->n_rules) {
         x = explain_add(q, tier->name, KP_RULE_TIER);
         t = text_at(x->text, sizeof x->text);
-        t_str(&t, "tier ");
+        T_LIT(&t, "tier ");
         t_str(&t, tier->name);
-        t_str(&t, ": ");
+        T_LIT(&t, ": ");
         t_rate(&t, rate);
-        t_str(&t, " discount on ");
+        T_LIT(&t, " discount on ");
     } else {
         const kp_rule *rule = &p->rules[source];
         x = explain_add(q, rule->id, rule->kind);
         t = text_at(x->text, sizeof x->text);
         if (rule->kind == KP_RULE_DISCOUNT_FIXED) {
             t_rate(&t, rate);
-            t_str(&t, " discount on ");
+            T_LIT(&t, " discount on ");
             t_str(&t, category_label(rule->category));
-            t_str(&t, " ");
+            T_LIT(&t, " ");
         } else {
             bool individual = false;
             cumulative_rate(rule, a, &individual);
-            if (individual) t_str(&t, "individual ");
+            if (individual) T_LIT(&t, "individual ");
             t_rate(&t, rate);
-            t_str(&t, " discount for an accumulated spend of ");
+            T_LIT(&t, " discount for an accumulated spend of ");
             t_money(&t, a->spend_minor);
-            t_str(&t, ": ");
+            T_LIT(&t, ": ");
             t_rate(&t, rate);
-            t_str(&t, " of ");
+            T_LIT(&t, " of ");
         }
     }
     t_money(&t, base);
-    t_str(&t, " = ");
+    T_LIT(&t, " = ");
     t_money(&t, discount);
     x->base_minor = base;
     x->rate_bp = rate;
@@ -308,11 +602,41 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
 {
     const size_t n = b->n_lines;
     int32_t rate_of_src[KP_RULES_MAX + 1];
+    /* With a compiled program, lines of one category id share the answer:
+     * the better of the basket-wide rules' (found once) and the category's
+     * own rules'. */
+    int memo_src[KP_RULES_MAX + 1];
+    int32_t memo_rate[KP_RULES_MAX + 1];
+    uint8_t known[KP_RULES_MAX + 1];
+    int wide = -1;
+    int32_t wide_rate = 0;
+    if (sc->ix) {
+        memset(known, 0, sc->ix->n_cats + 1);
+        wide = discount_best(p, sc, a, &b->lines[0], 0, now, of_category(p, sc, G_DISCOUNT, 0),
+                             &wide_rate);
+    }
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         int32_t rate = 0;
         disc[i] = 0;
-        src[i] = discount_source(p, sc, a, tier, &b->lines[i], now, &rate);
+        if (sc->ix) {
+            int c = sc->cat[i];
+            if (!known[c]) {
+                int32_t own_rate = 0;
+                int own = c ? discount_best(p, sc, a, &b->lines[i], i, now,
+                                            of_category(p, sc, G_DISCOUNT, c), &own_rate)
+                            : -1;
+                memo_src[c] = better_of(wide, wide_rate, own, own_rate, &memo_rate[c]);
+                memo_src[c] = with_tier(p, tier, memo_src[c], &memo_rate[c]);
+                known[c] = 1;
+            }
+            src[i] = memo_src[c];
+            rate = memo_rate[c];
+        } else {
+            src[i] = discount_best(p, sc, a, &b->lines[i], i, now, of_category(p, sc, G_DISCOUNT, 0),
+                                   &rate);
+            src[i] = with_tier(p, tier, src[i], &rate);
+        }
         if (src[i] >= 0) {
             rate_of_src[src[i]] = rate;
             any = true;
@@ -320,7 +644,9 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
     }
     /* Tell the cashier why a registered-only discount was not given. */
     if (!a->registered) {
-        for (size_t r = 0; r < p->n_rules; r++) {
+        cands c = of_group(p, sc, G_DISCOUNT);
+        for (size_t k = 0; k < c.n; k++) {
+            size_t r = cand_at(c, k);
             const kp_rule *rule = &p->rules[r];
             bool individual;
             if (!rule->registered_only || sc->off[r]) continue;
@@ -336,20 +662,22 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
         }
     }
     if (!any) return;
-    for (int s = 0; s <= (int)p->n_rules; s++) {
+    /* Each source in rule order (the tier last), its lines in line order. */
+    chains ch;
+    chains_build(&ch, src, n, p->n_rules + 1);
+    cands c = of_group(p, sc, G_DISCOUNT);
+    for (size_t k = 0; k <= c.n; k++) {
+        size_t s = k < c.n ? cand_at(c, k) : p->n_rules;
+        if (ch.first[s] < 0) continue;
         int64_t cum = 0, given = 0;
-        bool used = false;
-        for (size_t i = 0; i < n; i++) {
-            if (src[i] != s) continue;
-            used = true;
+        for (int i = ch.first[s]; i >= 0; i = ch.next[i]) {
             cum += b->lines[i].amount_minor;
-            int64_t upto = kp_muldiv(cum, rate_of_src[s], 10000, p->rounding);
+            int64_t upto = muldiv(cum, rate_of_src[s], 10000, p->rounding);
             disc[i] = upto - given;
             given = upto;
         }
-        if (!used) continue;
         q->discount_minor += given;
-        explain_discount(q, p, a, tier, s, cum, rate_of_src[s], given);
+        explain_discount(q, p, a, tier, (int)s, cum, rate_of_src[s], given);
     }
 }
 
@@ -358,18 +686,31 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
 /* The pot of a line: the first burn_limit rule naming its category, else
  * the first basket-wide one; -1 = not payable with points. With no
  * burn_limit rule at all every non-promo line is in POT_ALL. */
-static int burn_pot_for(const kp_program *p, const scope *sc, const kp_line *line,
+static int burn_pot_for(const kp_program *p, const scope *sc, const kp_line *line, size_t i,
                         bool any_burn_rule)
 {
     if (line->promo) return -1;
     if (!any_burn_rule) return POT_ALL;
+    if (sc->ix) {
+        /* The first of the category's own rules, else the first basket-wide. */
+        for (int c = sc->cat[i];; c = 0) {
+            cands own = of_category(p, sc, G_BURN, c);
+            for (size_t k = 0; k < own.n; k++) {
+                size_t r = cand_at(own, k);
+                if (p->rules[r].kind == KP_RULE_BURN_LIMIT && !sc->off[r]) return (int)r;
+            }
+            if (c == 0) return -1;
+        }
+    }
     int basket_wide = -1;
-    for (size_t r = 0; r < p->n_rules; r++) {
+    cands c = of_category(p, sc, G_BURN, 0);
+    for (size_t k = 0; k < c.n; k++) {
+        size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
         if (rule->kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
         if (rule->category[0] == '\0') {
             if (basket_wide < 0) basket_wide = (int)r;
-        } else if (strcmp(rule->category, line->category) == 0) {
+        } else if (category_fits(sc, r, rule, i, line)) {
             return (int)r;
         }
     }
@@ -379,10 +720,13 @@ static int burn_pot_for(const kp_program *p, const scope *sc, const kp_line *lin
 /* The pot (its first rule) a burn_limit rule belongs to. */
 static int pot_head(const kp_program *p, const scope *sc, size_t r)
 {
-    for (size_t j = 0; j < r; j++)
-        if (p->rules[j].kind == KP_RULE_BURN_LIMIT && !sc->off[j] &&
-            strcmp(p->rules[j].category, p->rules[r].category) == 0)
+    cands c = of_group(p, sc, G_BURN);
+    for (size_t k = 0; k < c.n; k++) {
+        size_t j = cand_at(c, k);
+        if (j >= r) break;
+        if (p->rules[j].kind == KP_RULE_BURN_LIMIT && !sc->off[j] && same_category(p, sc, j, r))
             return (int)j;
+    }
     return (int)r;
 }
 
@@ -392,12 +736,16 @@ static int slot_for(const kp_program *p, const scope *sc, int head, const char *
 {
     if (head == POT_ALL) return POT_ALL;
     int any = -1;
-    const char *category = p->rules[head].category;
-    for (size_t r = (size_t)head; r < p->n_rules; r++) {
+    cands c = of_group(p, sc, G_BURN);
+    /* A scan starts at the pot's rule, as the pot holds none before it. */
+    for (size_t k = c.r ? 0 : (size_t)head; k < c.n; k++) {
+        size_t r = cand_at(c, k);
+        if (r < (size_t)head) continue;
         const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_BURN_LIMIT || sc->off[r] || strcmp(rule->category, category) != 0)
+        if (rule->kind != KP_RULE_BURN_LIMIT || sc->off[r] ||
+            !same_category(p, sc, r, (size_t)head))
             continue;
-        if (strcmp(rule->point_kind, kind) == 0) return (int)r;
+        if (str_eq(rule->point_kind, kind)) return (int)r;
         if (rule->point_kind[0] == '\0' && any < 0) any = (int)r;
     }
     return any;
@@ -437,12 +785,16 @@ static void burn_limited_by_caps(const kp_program *p, const scope *sc, const bur
         if (bs->rule_used[s] >= bs->rule_cap[s]) {
             chosen = s;
         } else {
-            for (size_t r = (size_t)h; r < p->n_rules; r++)
+            cands c = of_group(p, sc, G_BURN);
+            for (size_t j = c.r ? 0 : (size_t)h; j < c.n; j++) {
+                size_t r = cand_at(c, j);
+                if (r < (size_t)h) continue;
                 if (p->rules[r].kind == KP_RULE_BURN_LIMIT && !sc->off[r] && bs->head[r] == h &&
                     bs->rule_cap[r] == bs->pot_cap[h]) {
                     chosen = (int)r;
                     break;
                 }
+            }
         }
     }
     if (chosen < 0) chosen = fallback;
@@ -452,12 +804,22 @@ static void burn_limited_by_caps(const kp_program *p, const scope *sc, const bur
         return;
     }
     const kp_rule *rule = &p->rules[chosen];
-    char rate[16], kind_label[24] = "";
-    kp_percent_format(rule->rate_bp, rate, sizeof rate);
-    if (rule->point_kind[0]) snprintf(kind_label, sizeof kind_label, "%s ", rule->point_kind);
-    snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
-             "rule %s: %spoints pay at most %s of %s (%lld points on this basket)", rule->id,
-             kind_label, rate, category_label(rule->category), (long long)bs->rule_cap[chosen]);
+    /* "rule %s: %spoints pay at most %s of %s (%lld points on this basket)" */
+    text t = text_at(q->burn_limited_by, sizeof q->burn_limited_by);
+    T_LIT(&t, "rule ");
+    t_str(&t, rule->id);
+    T_LIT(&t, ": ");
+    if (rule->point_kind[0]) {
+        t_str(&t, rule->point_kind);
+        T_LIT(&t, " ");
+    }
+    T_LIT(&t, "points pay at most ");
+    t_rate(&t, rule->rate_bp);
+    T_LIT(&t, " of ");
+    t_str(&t, category_label(rule->category));
+    T_LIT(&t, " (");
+    t_i64(&t, bs->rule_cap[chosen]);
+    T_LIT(&t, " points on this basket)");
 }
 
 /* Step 2: fills points_minor[i], the takes and the quote's burn. */
@@ -470,14 +832,20 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
     const int64_t mpp = sc->mpp;
     bool any_burn_rule = false;
     const kp_rule *min_balance = NULL;
-    for (size_t r = 0; r < p->n_rules; r++) {
-        if (sc->off[r]) continue;
-        if (p->rules[r].kind == KP_RULE_BURN_LIMIT) any_burn_rule = true;
-        if (p->rules[r].kind == KP_RULE_BURN_MIN_BALANCE && min_balance == NULL)
-            min_balance = &p->rules[r];
+    const cands burn_rules = of_group(p, sc, G_BURN);
+    for (size_t k = 0; k < burn_rules.n; k++) {
+        size_t r = cand_at(burn_rules, k);
+        if (!sc->off[r] && p->rules[r].kind == KP_RULE_BURN_LIMIT) any_burn_rule = true;
+    }
+    cands c = of_kind(p, sc, KP_RULE_BURN_MIN_BALANCE);
+    for (size_t k = 0; k < c.n && min_balance == NULL; k++) {
+        size_t r = cand_at(c, k);
+        if (!sc->off[r] && p->rules[r].kind == KP_RULE_BURN_MIN_BALANCE) min_balance = &p->rules[r];
     }
     bs.n_heads = 0;
-    for (size_t r = 0; r < p->n_rules; r++) {
+    /* Only the burn_limit rules' entries are ever read. */
+    for (size_t k = 0; k < burn_rules.n; k++) {
+        size_t r = cand_at(burn_rules, k);
         bs.pot_base[r] = bs.pot_cap[r] = bs.pot_used[r] = bs.rule_cap[r] = bs.rule_used[r] = 0;
         bs.head[r] = -1;
         if (p->rules[r].kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
@@ -487,15 +855,31 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
     bs.pot_base[POT_ALL] = bs.pot_cap[POT_ALL] = bs.pot_used[POT_ALL] = 0;
     bs.rule_cap[POT_ALL] = bs.rule_used[POT_ALL] = 0;
     if (!any_burn_rule) bs.heads[bs.n_heads++] = POT_ALL;
+    /* With a compiled program, the non-promo lines of one category id
+     * share a pot. */
+    int memo_pot[KP_RULES_MAX + 1];
+    uint8_t known[KP_RULES_MAX + 1];
+    if (sc->ix) memset(known, 0, sc->ix->n_cats + 1);
     for (size_t i = 0; i < n; i++) {
         points_minor[i] = 0;
-        bs.pot[i] = burn_pot_for(p, sc, &b->lines[i], any_burn_rule);
+        const kp_line *l = &b->lines[i];
+        if (sc->ix && !l->promo) {
+            int cat = sc->cat[i];
+            if (!known[cat]) {
+                memo_pot[cat] = burn_pot_for(p, sc, l, i, any_burn_rule);
+                known[cat] = 1;
+            }
+            bs.pot[i] = memo_pot[cat];
+        } else {
+            bs.pot[i] = burn_pot_for(p, sc, l, i, any_burn_rule);
+        }
         if (bs.pot[i] >= 0) bs.pot_base[bs.pot[i]] += net[i];
     }
-    for (size_t r = 0; r < p->n_rules; r++) {
+    for (size_t k = 0; k < burn_rules.n; k++) {
+        size_t r = cand_at(burn_rules, k);
         if (p->rules[r].kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
         int h = bs.head[r];
-        bs.rule_cap[r] = kp_muldiv(bs.pot_base[h], p->rules[r].rate_bp, 10000 * mpp, KP_ROUND_DOWN);
+        bs.rule_cap[r] = muldiv(bs.pot_base[h], p->rules[r].rate_bp, 10000 * mpp, KP_ROUND_DOWN);
         if (bs.rule_cap[r] > bs.pot_cap[h]) bs.pot_cap[h] = bs.rule_cap[r];
     }
     if (!any_burn_rule) bs.rule_cap[POT_ALL] = bs.pot_cap[POT_ALL] = bs.pot_base[POT_ALL] / mpp;
@@ -512,15 +896,38 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
      * checks rather than trusts it. */
     int64_t need = want;
     const char *left_kind = NULL; /* the first kind with points the caps left unspent */
+    /* The slot of each pot for the first few kinds of lots met: lots of one
+     * kind ask the same question. */
+    enum { KINDS_MEMO = 4 };
+    const char *kinds[KINDS_MEMO];
+    size_t n_kinds = 0;
+    int16_t slot_memo[KINDS_MEMO][KP_RULES_MAX + 1];
+    /* A kind whose lot took nothing takes nothing from later lots either:
+     * room only shrinks as lots are taken. */
+    bool spent_out[KINDS_MEMO];
     for (size_t i = 0; i < a->n_lots && (need > 0 || left_kind == NULL); i++) {
         const kp_lot *lot = &a->lots[i];
         if (i > 0) assert(a->lots[i - 1].expires_at <= lot->expires_at);
         if (!lot_spendable(lot, now)) continue;
+        size_t kid = 0;
+        while (kid < n_kinds && !str_eq(kinds[kid], lot->kind)) kid++;
+        if (kid == n_kinds && n_kinds < KINDS_MEMO && sc->ix) {
+            kinds[n_kinds++] = lot->kind;
+            spent_out[kid] = false;
+            for (size_t k = 0; k < bs.n_heads; k++) slot_memo[kid][k] = -2;
+        }
+        if (kid < n_kinds && spent_out[kid] && left_kind != NULL) continue;
         int64_t avail = lot->remaining, taken = 0;
         for (size_t k = 0; k < bs.n_heads && need > 0 && avail > 0; k++) {
             int h = bs.heads[k];
             if (bs.pot_base[h] == 0) continue;
-            int s = slot_for(p, sc, h, lot->kind);
+            int s;
+            if (kid < n_kinds) {
+                if (slot_memo[kid][k] == -2) slot_memo[kid][k] = (int16_t)slot_for(p, sc, h, lot->kind);
+                s = slot_memo[kid][k];
+            } else {
+                s = slot_for(p, sc, h, lot->kind);
+            }
             if (s < 0) continue;
             int64_t room = bs.rule_cap[s] - bs.rule_used[s];
             if (bs.pot_cap[h] - bs.pot_used[h] < room) room = bs.pot_cap[h] - bs.pot_used[h];
@@ -534,6 +941,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
             taken += t;
         }
         if (avail > 0 && left_kind == NULL) left_kind = lot->kind;
+        if (taken == 0 && kid < n_kinds) spent_out[kid] = true;
         if (taken > 0) {
             q->takes[q->n_takes].lot_id = lot->id;
             q->takes[q->n_takes].points = taken;
@@ -552,9 +960,12 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
             snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
                      "script: points may pay at most %lld points of this basket",
                      (long long)burn_max);
-        else if (q->burned == spendable)
-            snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
-                     "balance: %lld points spendable now", (long long)spendable);
+        else if (q->burned == spendable) {
+            text t = text_at(q->burn_limited_by, sizeof q->burn_limited_by);
+            T_LIT(&t, "balance: ");
+            t_i64(&t, spendable);
+            T_LIT(&t, " points spendable now");
+        }
         else
             burn_limited_by_caps(p, sc, &bs, q, any_burn_rule, left_kind ? left_kind : "");
     }
@@ -564,7 +975,8 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         distribute(net, bs.pot, h, n, bs.pot_used[h] * mpp, points_minor);
     }
     if (!any_burn_rule || b->burn_request == 0) return;
-    for (size_t r = 0; r < p->n_rules; r++) {
+    for (size_t k = 0; k < burn_rules.n; k++) {
+        size_t r = cand_at(burn_rules, k);
         const kp_rule *rule = &p->rules[r];
         if (rule->kind != KP_RULE_BURN_LIMIT || sc->off[r] || bs.pot_base[bs.head[r]] == 0)
             continue;
@@ -573,19 +985,14 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         x->rate_bp = rule->rate_bp;
         x->points = bs.rule_cap[r];
         text t = text_at(x->text, sizeof x->text);
-        if (rule->point_kind[0]) {
-            t_str(&t, rule->point_kind);
-            t_str(&t, " ");
-        }
-        t_str(&t, "points may pay ");
-        t_rate(&t, rule->rate_bp);
-        t_str(&t, " of ");
-        t_str(&t, category_label(rule->category));
-        t_str(&t, " ");
+        if (sc->ix)
+            t_mem(&t, sc->ix->text[r][0], sc->ix->text_len[r][0]);
+        else
+            burn_text_head(&t, rule);
         t_money(&t, x->base_minor);
-        t_str(&t, ": at most ");
+        T_LIT(&t, ": at most ");
         t_i64(&t, bs.rule_cap[r]);
-        t_str(&t, " points");
+        T_LIT(&t, " points");
     }
 }
 
@@ -595,60 +1002,55 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
  * store and the account's tier, the most specific: a promotional window
  * beats a standing rule, then a category beats the basket, a tier beats
  * every tier, a store beats every store; ties go to the first. -1 = none. */
-static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *line,
-                         const char *tier, kp_time now)
+static int earn_best(const kp_program *p, const scope *sc, const kp_line *line, size_t i,
+                     const char *tier, kp_time now, cands c, int32_t *score_out)
 {
     int best = -1, best_score = -1;
-    for (size_t r = 0; r < p->n_rules; r++) {
+    for (size_t k = 0; k < c.n; k++) {
+        size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
         if (rule->kind != KP_RULE_EARN_PERCENT || sc->off[r] || !kp_rule_active(rule, now))
             continue;
-        if (rule->category[0] && strcmp(rule->category, line->category) != 0) continue;
-        if (rule->tier[0] && strcmp(rule->tier, tier) != 0) continue;
-        /* A store, or a partner's stores, are more specific than every store. */
-        int score = ((rule->starts_at || rule->ends_at) ? 8 : 0) + (rule->category[0] ? 4 : 0) +
-                    (rule->tier[0] ? 2 : 0) + (rule->store[0] || rule->partner[0] ? 1 : 0);
+        if (!category_fits(sc, r, rule, i, line)) continue;
+        if (rule->tier[0] && !str_eq(rule->tier, tier)) continue;
+        int score = earn_score(rule);
         if (score > best_score) {
             best = (int)r;
             best_score = score;
         }
+        /* A compiled list is most specific first: the first that fits wins. */
+        if (sc->ix) break;
     }
+    *score_out = best_score;
     return best;
 }
 
-static void explain_earn(kp_quote *q, const kp_rule *rule, int32_t rate, int64_t base,
-                         int64_t points)
+static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *line, size_t i,
+                         const char *tier, kp_time now)
+{
+    int32_t score;
+    return earn_best(p, sc, line, i, tier, now, of_category(p, sc, G_EARN, 0), &score);
+}
+
+static void explain_earn(kp_quote *q, const scope *sc, size_t r, const kp_rule *rule,
+                         int32_t rate, int64_t base, int64_t points)
 {
     kp_explain *x = explain_add(q, rule->id, rule->kind);
     x->base_minor = base;
     x->rate_bp = rate;
     x->points = points;
     text t = text_at(x->text, sizeof x->text);
-    t_rate(&t, rate);
-    if (rule->n_steps) {
-        int64_t from = rule->steps[0].min_minor;
-        for (size_t s = 0; s < rule->n_steps; s++)
-            if (rule->steps[s].rate_bp == rate) from = rule->steps[s].min_minor;
-        t_str(&t, " (receipts from ");
-        t_money(&t, from);
-        t_str(&t, ")");
-    } else if (rule->ends_at) {
-        char until[32];
-        kp_time_format(rule->ends_at, until, sizeof until);
-        until[10] = '\0';
-        t_str(&t, " (promotion until ");
-        t_str(&t, until);
-        t_str(&t, ")");
-    } else if (rule->starts_at) {
-        t_str(&t, " (promotion)");
+    if (sc->ix && !rule->n_steps) { /* compiled: the text's fixed parts */
+        t_mem(&t, sc->ix->text[r][0], sc->ix->text_len[r][0]);
+        t_money(&t, base);
+        t_mem(&t, sc->ix->text[r][1], sc->ix->text_len[r][1]);
+    } else {
+        earn_text_head(&t, rule, rate);
+        t_money(&t, base);
+        earn_text_mid(&t, rule);
     }
-    t_str(&t, " of ");
-    t_money(&t, base);
-    t_str(&t, " paid for ");
-    t_str(&t, category_label(rule->category));
-    t_str(&t, " = ");
     t_i64(&t, points);
-    t_str(&t, " points");
+    T_LIT(&t, " points");
 }
 
 /* Step 3: fills earned[i] and the quote's earn, with explanations. */
@@ -659,15 +1061,45 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
     const size_t n = b->n_lines;
     const int64_t mpp = sc->mpp;
     const int64_t mult = tier ? tier->earn_multiplier_x100 : 100;
+    /* With a compiled program, lines of one category id share the rule:
+     * the better of the basket-wide rules' (found once) and the category's
+     * own rules'. */
+    int memo[KP_RULES_MAX + 1];
+    uint8_t known[KP_RULES_MAX + 1];
+    int wide = -1;
+    int32_t wide_score = -1;
+    if (sc->ix) {
+        memset(known, 0, sc->ix->n_cats + 1);
+        wide = earn_best(p, sc, &b->lines[0], 0, a->tier, now, of_category(p, sc, G_EARN, 0),
+                         &wide_score);
+    }
     for (size_t i = 0; i < n; i++) {
         earned[i] = 0;
-        rule_of[i] = earn_rule_for(p, sc, &b->lines[i], a->tier, now);
+        if (sc->ix) {
+            int c = sc->cat[i];
+            if (!known[c]) {
+                int32_t own_score = -1, score;
+                int own = c ? earn_best(p, sc, &b->lines[i], i, a->tier, now,
+                                        of_category(p, sc, G_EARN, c), &own_score)
+                            : -1;
+                memo[c] = better_of(wide, wide_score, own, own_score, &score);
+                known[c] = 1;
+            }
+            rule_of[i] = memo[c];
+        } else {
+            rule_of[i] = earn_rule_for(p, sc, &b->lines[i], i, a->tier, now);
+        }
     }
     int64_t tier_extra = 0;
     bool any = false;
-    for (size_t r = 0; r < p->n_rules; r++) {
+    /* Each rule that priced a line, in rule order; its lines in line order. */
+    chains ch;
+    chains_build(&ch, rule_of, n, p->n_rules);
+    cands c = of_group(p, sc, G_EARN);
+    for (size_t k = 0; k < c.n; k++) {
+        size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_EARN_PERCENT) continue;
+        if (rule->kind != KP_RULE_EARN_PERCENT || ch.first[r] < 0) continue;
         int32_t rate = rule->rate_bp;
         if (rule->n_steps) {
             rate = kp_steps_rate(rule->steps, rule->n_steps, q->amount_minor);
@@ -675,34 +1107,33 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
         }
         int64_t cum = 0, given = 0;
         bool used = false;
-        for (size_t i = 0; i < n; i++) {
-            if (rule_of[i] != (int)r) continue;
+        for (int i = ch.first[r]; i >= 0; i = ch.next[i]) {
             used = true;
             cum += paid[i];
-            int64_t upto = kp_muldiv(cum, (int64_t)rate * mult, 10000 * 100 * mpp, p->rounding);
+            int64_t upto = muldiv(cum, (int64_t)rate * mult, 10000 * 100 * mpp, p->rounding);
             earned[i] += upto - given;
             given = upto;
         }
         if (!used) continue;
         any = true;
-        int64_t plain = kp_muldiv(cum, rate, 10000 * mpp, p->rounding);
+        int64_t plain = muldiv(cum, rate, 10000 * mpp, p->rounding);
         tier_extra += given - plain;
         if (!kp_add_checked(&q->earned, given))
             return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");
-        explain_earn(q, rule, rate, cum, plain);
+        explain_earn(q, sc, r, rule, rate, cum, plain);
     }
     if (any && tier && mult != 100) {
         kp_explain *x = explain_add(q, tier->name, KP_RULE_TIER);
         x->base_minor = q->paid_minor;
         x->points = tier_extra;
         text t = text_at(x->text, sizeof x->text);
-        t_str(&t, "tier ");
+        T_LIT(&t, "tier ");
         t_str(&t, tier->name);
-        t_str(&t, " earns x");
+        T_LIT(&t, " earns x");
         t_decimal(&t, (int32_t)mult);
         t_str(&t, tier_extra >= 0 ? ": +" : ": ");
         t_i64(&t, tier_extra);
-        t_str(&t, " points");
+        T_LIT(&t, " points");
     }
     return KP_OK;
 }
@@ -721,8 +1152,11 @@ static kp_err price_bonuses(const kp_program *p, const scope *sc, const kp_accou
                             kp_error *e)
 {
     const kp_rule *first_min = NULL;
-    for (size_t r = 0; r < p->n_rules && first_min == NULL; r++)
+    cands c = of_kind(p, sc, KP_RULE_FIRST_PURCHASE_MIN);
+    for (size_t k = 0; k < c.n && first_min == NULL; k++) {
+        size_t r = cand_at(c, k);
         if (p->rules[r].kind == KP_RULE_FIRST_PURCHASE_MIN && !sc->off[r]) first_min = &p->rules[r];
+    }
     if (first_min && a->purchases == 0 && q->paid_minor > 0 && q->earned < first_min->points) {
         int64_t bump = first_min->points - q->earned;
         add_bonus(paid, n, bump, earned);
@@ -736,7 +1170,9 @@ static kp_err price_bonuses(const kp_program *p, const scope *sc, const kp_accou
     }
     /* Receipt amounts, as the store sums the year's purchases (ops.amount). */
     int64_t spend_now = q->amount_minor;
-    for (size_t r = 0; r < p->n_rules; r++) {
+    c = of_kind(p, sc, KP_RULE_ANNUAL_SPEND_BONUS);
+    for (size_t k = 0; k < c.n; k++) {
+        size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
         if (rule->kind != KP_RULE_ANNUAL_SPEND_BONUS || sc->off[r]) continue;
         int64_t before = a->year_spend_minor, after = before;
@@ -810,11 +1246,23 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
                             currency, program->currency);
     const char *store_partner = kp_program_partner_of_store(program, store);
     const bool no_promos = opts && opts->no_partner_promos;
-    for (size_t r = 0; r < program->n_rules; r++) {
+    sc.ix = opts ? opts->index : NULL;
+    if (sc.ix && (sc.ix->program != program || sc.ix->n_rules != program->n_rules)) sc.ix = NULL;
+    /* A rule that names no store, partner or currency fits everywhere: the
+     * compiled program lists the others. */
+    if (sc.ix) memset(sc.off, 0, program->n_rules);
+    const size_t n_check = sc.ix ? sc.ix->n_scoped : program->n_rules;
+    for (size_t k = 0; k < n_check; k++) {
+        size_t r = sc.ix ? sc.ix->scoped[k] : k;
         const kp_rule *rule = &program->rules[r];
         sc.off[r] = !kp_rule_fits_store(program, rule, store, store_partner, currency) ||
                     (no_promos && rule->at_partner[0]);
     }
+    if (sc.ix)
+        for (size_t i = 0; i < basket->n_lines; i++) {
+            const char *cat = basket->lines[i].category;
+            sc.cat[i] = (uint8_t)cat_find(sc.ix, cat, cat_hash(cat));
+        }
     const size_t n = basket->n_lines;
     const kp_tier *tier = kp_program_tier(program, account->tier, &q->tier_index);
     int64_t disc[KP_LINES_MAX], net[KP_LINES_MAX], points_minor[KP_LINES_MAX];
@@ -826,7 +1274,9 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
     q->balance_before = account->balance;
     for (size_t i = 0; i < n; i++) q->amount_minor += basket->lines[i].amount_minor;
 
-    for (size_t r = 0; r < program->n_rules; r++) {
+    cands joins = of_kind(program, &sc, KP_RULE_JOIN_MIN_PURCHASE);
+    for (size_t k = 0; k < joins.n; k++) {
+        size_t r = cand_at(joins, k);
         const kp_rule *join = &program->rules[r];
         if (join->kind != KP_RULE_JOIN_MIN_PURCHASE || sc.off[r]) continue;
         if (account->purchases == 0 && q->amount_minor < join->amount_minor) {

@@ -12,6 +12,22 @@ int64_t kp_muldiv(int64_t value, int64_t num, int64_t den, kp_rounding rounding)
      * amount, and a wrong amount must never reach a ledger. */
     KP_CHECK_ABORT(value >= 0 && num >= 0 && den > 0,
                    "kp_muldiv: value >= 0, num >= 0 and den > 0");
+    /* Most products fit in 64 bits: dividing them there avoids the 128-bit
+     * division's library call and gives the same quotient and remainder. */
+    int64_t p64;
+    if (!__builtin_mul_overflow(value, num, &p64)) {
+        int64_t q64 = p64 / den, r64 = p64 % den;
+        switch (rounding) {
+        case KP_ROUND_DOWN: break;
+        case KP_ROUND_HALF_UP:
+            if (r64 >= den - r64) q64++;
+            break;
+        case KP_ROUND_UP:
+            if (r64 != 0) q64++;
+            break;
+        }
+        return q64;
+    }
     __int128 p = (__int128)value * num;
     __int128 q = p / den;
     __int128 r = p % den;

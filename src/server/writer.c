@@ -27,12 +27,16 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <kopilka/engine.h>
+
 /* ---------------------------------------------------------------- programs */
 
-/* A version of the program and how many requests hold it. `program` comes
- * first so a held `const kp_program *` leads back to its entry. */
+/* A version of the program, compiled for pricing (program.compiled points
+ * at index), and how many requests hold it. `program` comes first so a
+ * held `const kp_program *` leads back to its entry. */
 typedef struct program_entry {
     kp_program program;
+    kp_engine_index index;
     int holds;
     struct program_entry *next; /* superseded versions still held */
 } program_entry;
@@ -151,7 +155,11 @@ static program_entry *entry_load(kp_store *st, int64_t version, kp_error *e)
         entry = NULL;
     }
     free(json);
-    if (entry) entry->program.version = version;
+    if (entry) {
+        entry->program.version = version;
+        kp_engine_compile(&entry->program, &entry->index);
+        entry->program.compiled = &entry->index;
+    }
     return entry;
 }
 

@@ -174,7 +174,10 @@ typedef struct kp_marketing_ops {
      * (-1 = any). */
     kp_err (*members_list)(kp_store *s, int64_t campaign_id, int state, int64_t after,
                            kp_campaign_member *out, size_t limit, size_t *n);
-    /* (write) Records a member's outcome. KP_ERR_NOT_FOUND. */
+    /* (write) Records a member's outcome (state, op_id, points) and keeps
+     * with it the lot its grant made: the open lot of m->account_id whose
+     * operation is m->op_id, if any (what campaign_stats' `used` reads).
+     * KP_ERR_NOT_FOUND. */
     kp_err (*member_settle)(kp_store *s, int64_t campaign_id, const kp_campaign_member *m);
     /* The figures of campaign c (its id, started_at and key prefix of its
      * messages, "campaign:#<id>:"), with revenue over `window` seconds

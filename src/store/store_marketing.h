@@ -75,5 +75,14 @@ extern const kp_marketing_ops store_pg_marketing_ops;
 /* The tables, for SQLite (made at open) and PostgreSQL (migration 7). */
 extern const char store_sqlite_marketing_schema[];
 extern const char store_pg_marketing_schema[];
+/* campaign_members.lot_id added, and filled for the members granted
+ * before it (SQLite: at open when missing; PostgreSQL: migration 11). */
+extern const char store_mk_lot_column[];
+extern const char store_mk_lot_fill[];
+
+struct sqlite3;
+/* Makes the tables at open, adding lot_id to an older campaign_members;
+ * an SQLite result code. */
+int store_sqlite_marketing_open(struct sqlite3 *db);
 
 #endif

@@ -112,10 +112,13 @@ static const char *const migration_9[] = {store_pg_draws_schema, NULL};
 static const char sales_customer_index[] =
     "CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer) WHERE customer <> ''";
 static const char *const migration_10[] = {sales_customer_index, NULL};
+/* Migration 11: campaign_members.lot_id, the lot of a member's grant, so a
+ * campaign's "points used" joins lots by primary key (store_marketing.c). */
+static const char *const migration_11[] = {store_mk_lot_column, store_mk_lot_fill, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
                                         {migration_7}, {migration_8}, {migration_9},
-                                        {migration_10}};
+                                        {migration_10}, {migration_11}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across

@@ -73,7 +73,8 @@ const store_mk_sql store_mk_queries[MK__COUNT] = {
     [MK_CAMP_LIST] = {"SELECT " CAMP_COLS " FROM campaigns WHERE ($1 = 0 OR id < $1) "
                       "ORDER BY id DESC LIMIT $2",
                       "ii", "itittiiiitiiiiiiitti"},
-    [MK_CAMP_DUE] = {"SELECT id FROM campaigns WHERE state = 2 OR (state = 1 AND start_at <= $1) "
+    [MK_CAMP_DUE] = {"SELECT id FROM campaigns WHERE state IN (2, 5) "
+                     "OR (state = 1 AND start_at <= $1) "
                      "ORDER BY id LIMIT $2",
                      "ii", "i"},
     [MK_MEM_ADD] = {"INSERT INTO campaign_members(campaign_id, customer_id, account_id, state, "
@@ -91,6 +92,10 @@ const store_mk_sql store_mk_queries[MK__COUNT] = {
                        "WHERE l.account_id = $6 AND l.remaining > 0 AND l.op_id = $4), 0) "
                        "WHERE campaign_id = $1 AND customer_id = $2",
                        "iiiiii", ""},
+    [MK_MEM_DELETE] = {"DELETE FROM campaign_members WHERE campaign_id = $1 AND customer_id IN "
+                       "(SELECT customer_id FROM campaign_members WHERE campaign_id = $1 "
+                       "ORDER BY customer_id LIMIT $2)",
+                       "ii", ""},
     [MK_STATS_MEMBERS] = {"SELECT state, COUNT(*), COALESCE(SUM(points), 0) FROM campaign_members "
                           "WHERE campaign_id = $1 GROUP BY state",
                           "i", "iii"},
@@ -163,6 +168,7 @@ const char *kp_campaign_state_name(kp_campaign_state s)
     case KP_CAMPAIGN_RUNNING: return "running";
     case KP_CAMPAIGN_DONE: return "done";
     case KP_CAMPAIGN_CANCELLED: return "cancelled";
+    case KP_CAMPAIGN_STARTING: return "starting";
     }
     return "unknown";
 }
@@ -423,6 +429,16 @@ static kp_err mem_settle(store_mk_exec_fn x, kp_store *s, int64_t campaign_id,
     return err ? err : found(s, changes > 0, "campaign member", m->customer_id);
 }
 
+static kp_err mem_delete(store_mk_exec_fn x, kp_store *s, int64_t campaign_id, size_t limit,
+                         size_t *n)
+{
+    store_mk_val v[2] = {{.i = campaign_id}, {.i = limit > INT64_MAX ? INT64_MAX : (int64_t)limit}};
+    int64_t changes = 0;
+    kp_err err = x(s, MK_MEM_DELETE, v, NULL, NULL, &changes);
+    *n = err ? 0 : (size_t)changes;
+    return err;
+}
+
 static kp_err stats_member(void *ctx, const store_mk_val *c)
 {
     kp_campaign_stats *st = ctx;
@@ -528,6 +544,10 @@ static kp_err camp_stats(store_mk_exec_fn x, kp_store *s, const kp_campaign *c, 
     {                                                                                              \
         return mem_list(X, s, c, st, a, o, l, n);                                                  \
     }                                                                                              \
+    static kp_err NAME##_md(kp_store *s, int64_t c, size_t l, size_t *n)                           \
+    {                                                                                              \
+        return mem_delete(X, s, c, l, n);                                                          \
+    }                                                                                              \
     static kp_err NAME##_ms(kp_store *s, int64_t c, const kp_campaign_member *m)                   \
     {                                                                                              \
         return mem_settle(X, s, c, m);                                                             \
@@ -550,6 +570,7 @@ static kp_err camp_stats(store_mk_exec_fn x, kp_store *s, const kp_campaign *c, 
         .campaigns_due = NAME##_cd,                                                                \
         .members_add = NAME##_ma,                                                                  \
         .members_list = NAME##_ml,                                                                 \
+        .members_delete = NAME##_md,                                                               \
         .member_settle = NAME##_ms,                                                                \
         .campaign_stats = NAME##_st,                                                               \
     };

@@ -29,6 +29,7 @@ typedef enum store_mk_stmt {
     MK_MEM_ADD,
     MK_MEM_LIST,
     MK_MEM_SETTLE,
+    MK_MEM_DELETE,
     MK_STATS_MEMBERS,
     MK_STATS_USED,
     MK_STATS_MESSAGES,

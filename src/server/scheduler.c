@@ -66,7 +66,7 @@ struct kp_scheduler {
     bool stop;
     bool woken;             /* kp_scheduler_wake since the last wake-up */
     size_t campaign_step;   /* KOPILKA_CAMPAIGN_STEP; 0 = the default */
-    size_t start_chunk;     /* KOPILKA_CAMPAIGN_START_CHUNK: members a start's writer job writes */
+    size_t start_chunk;     /* KOPILKA_CAMPAIGN_START_CHUNK: members a start's job */
     long campaign_pause_ms; /* KOPILKA_CAMPAIGN_PAUSE_MS */
     int campaign_wake_steps; /* KOPILKA_CAMPAIGN_WAKE_STEPS: steps a campaign a wake-up */
     char last_note[256];    /* printed once, not at every wake-up */
@@ -153,11 +153,26 @@ static void expire_all(kp_scheduler *s, kp_buf *out)
 typedef struct campaign_call {
     kp_server *srv;
     int64_t id;
-    size_t step;
+    size_t step; /* a grant step's members */
     kp_time now;
-    const kp_campaign_list *start; /* its list when it starts now, taken on the scan connection */
+    /* A start's chunk: its list, taken on the scan connection (NULL: a
+     * grant step), the chunk's size, where the start stands before the
+     * job and after it (valid once the job committed). */
+    const kp_campaign_list *start;
+    size_t chunk;
+    kp_campaign_start_pos at, next;
     bool more;
 } campaign_call;
+
+/* The back office as the scheduler acts in it, on `st`. */
+static void scheduler_office(kp_office *o, kp_actor *actor, kp_server *srv, kp_store *st,
+                             const kp_program *program, kp_time now, kp_scratch *sc)
+{
+    memset(actor, 0, sizeof *actor);
+    actor->kind = KP_ACTOR_CLI;
+    snprintf(actor->name, sizeof actor->name, "scheduler");
+    kp_office_init(o, st, srv->pii, program, now, actor, sc);
+}
 
 static kp_err run_campaign(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
                            kp_buf *out, bool *replayed, kp_error *e)
@@ -165,33 +180,12 @@ static kp_err run_campaign(void *ctx, kp_store *st, const kp_program *program, k
     campaign_call *c = ctx;
     (void)out;
     (void)replayed;
-    kp_actor actor = {.kind = KP_ACTOR_CLI};
-    snprintf(actor.name, sizeof actor.name, "scheduler");
+    kp_actor actor;
     kp_office o;
-    kp_office_init(&o, st, c->srv->pii, program, c->now, &actor, sc);
-    return kp_campaign_step_with(&o, c->id, c->step, c->start, &c->more, e);
-}
-
-typedef struct start_call {
-    kp_server *srv;
-    kp_time now;
-    const kp_campaign_list *start;
-    size_t chunk;
-    kp_campaign_start_pos at, next; /* next: valid once the job committed */
-    bool more;
-} start_call;
-
-static kp_err run_start(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
-                        kp_buf *out, bool *replayed, kp_error *e)
-{
-    start_call *c = ctx;
-    (void)out;
-    (void)replayed;
-    kp_actor actor = {.kind = KP_ACTOR_CLI};
-    snprintf(actor.name, sizeof actor.name, "scheduler");
-    kp_office o;
-    kp_office_init(&o, st, c->srv->pii, program, c->now, &actor, sc);
-    return kp_campaign_start_chunk(&o, c->start, c->chunk, &c->at, &c->next, &c->more, e);
+    scheduler_office(&o, &actor, c->srv, st, program, c->now, sc);
+    if (c->start)
+        return kp_campaign_start_chunk(&o, c->start, c->chunk, &c->at, &c->next, &c->more, e);
+    return kp_campaign_step_with(&o, c->id, c->step, NULL, &c->more, e);
 }
 
 static bool stopping(kp_scheduler *s)
@@ -221,14 +215,14 @@ typedef enum start_end { START_STOPPED, START_WRITTEN, START_LEFT } start_end;
  * this wake-up (the list is not kept across wake-ups). */
 static start_end campaign_start(kp_scheduler *s, const kp_campaign_list *start, kp_buf *out)
 {
-    start_call call = {.srv = s->srv, .start = start, .chunk = s->start_chunk};
+    campaign_call call = {.srv = s->srv, .id = start->id, .start = start, .chunk = s->start_chunk};
     for (;;) {
         if (stopping(s)) return START_STOPPED;
         call.now = kp_clock_now(&s->srv->config.clock);
         call.more = false;
         kp_job job;
         memset(&job, 0, sizeof job);
-        job.call = run_start;
+        job.call = run_campaign;
         job.ctx = &call;
         if (!submit(s, KP_METRICS_JOB_TICK, &job, out, call.now)) return START_LEFT;
         call.at = call.next;
@@ -249,10 +243,9 @@ static kp_campaign_list *campaign_prepare(kp_scheduler *s, int64_t id, kp_time n
     kp_scratch *sc = kp_scratch_new();
     kp_campaign_list *start = NULL;
     if (sc) {
-        kp_actor actor = {.kind = KP_ACTOR_CLI};
-        snprintf(actor.name, sizeof actor.name, "scheduler");
+        kp_actor actor;
         kp_office o;
-        kp_office_init(&o, s->scan, s->srv->pii, program, now, &actor, sc);
+        scheduler_office(&o, &actor, s->srv, s->scan, program, now, sc);
         kp_error e = {0};
         if (kp_campaign_prepare(&o, id, &start, &e) != KP_OK)
             fprintf(stderr, "kopilka: scheduler: campaign %lld: %s\n", (long long)id, e.message);
@@ -304,8 +297,7 @@ static bool campaigns_all(kp_scheduler *s, kp_buf *out)
             campaign_call call = {.srv = s->srv,
                                   .id = ids[i],
                                   .step = s->campaign_step,
-                                  .now = kp_clock_now(&s->srv->config.clock),
-                                  .start = NULL};
+                                  .now = kp_clock_now(&s->srv->config.clock)};
             kp_job job;
             memset(&job, 0, sizeof job);
             job.call = run_campaign;

@@ -1775,10 +1775,8 @@ kp_err kp_campaign_step_with(kp_office *o, int64_t id, size_t step, const kp_cam
                          c->state == KP_CAMPAIGN_STARTING)) {
         /* (A STARTING one here: its start in chunks was cut short and its
          * list could not be prepared again on a reader.) */
-        err = campaign_begin(o, c,
-                             start && start->id == id && c->state == KP_CAMPAIGN_SCHEDULED ? start
-                                                                                         : NULL,
-                             e);
+        err = campaign_begin(
+            o, c, start && start->id == id && c->state == KP_CAMPAIGN_SCHEDULED ? start : NULL, e);
         *more = err == KP_OK && c->state == KP_CAMPAIGN_RUNNING;
     } else if (err == KP_OK && c->state == KP_CAMPAIGN_RUNNING) {
         err = campaign_grant_step(o, c, step, more, e);

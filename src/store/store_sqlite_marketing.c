@@ -51,24 +51,19 @@ kp_err store_sqlite_mk_exec(kp_store *s, store_mk_stmt stmt, const store_mk_val 
 int store_sqlite_marketing_open(sqlite3 *db)
 {
     int rc = sqlite3_exec(db, store_sqlite_marketing_schema, NULL, NULL, NULL);
-    sqlite3_stmt *st;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db,
-                                "SELECT count(*) FROM pragma_table_info('campaign_members') "
-                                "WHERE name = 'lot_id'",
-                                -1, &st, NULL);
     if (rc != SQLITE_OK) return rc;
-    rc = sqlite3_step(st);
-    bool has = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) return rc;
-    if (has) return SQLITE_OK;
+    /* A table that has the column reads it. */
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT lot_id FROM campaign_members LIMIT 0", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_finalize(st);
+        return SQLITE_OK;
+    }
     /* One transaction: a crash between the two leaves neither. */
     rc = sqlite3_exec(db, "SAVEPOINT mk_lot_id", NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, store_mk_lot_column, NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, store_mk_lot_fill, NULL, NULL, NULL);
-    sqlite3_exec(db, rc == SQLITE_OK ? "RELEASE mk_lot_id" : "ROLLBACK TO mk_lot_id", NULL, NULL,
-                 NULL);
-    if (rc != SQLITE_OK) sqlite3_exec(db, "RELEASE mk_lot_id", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK TO mk_lot_id", NULL, NULL, NULL);
+    sqlite3_exec(db, "RELEASE mk_lot_id", NULL, NULL, NULL);
     return rc;
 }

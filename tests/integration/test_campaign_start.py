@@ -13,14 +13,12 @@ test_campaign_start.py: a campaign's start written in chunks
 
     python3 test_campaign_start.py --kopilka build/kopilka [unittest options]
 """
-import json
-import os
 import time
 import unittest
 
+import campaign_fixture
 import harness
 
-PASSWORD = "correct horse battery"
 CUSTOMERS = 40
 
 
@@ -36,38 +34,10 @@ class CampaignStart(unittest.TestCase):
     def setUp(self):
         self.k = harness.Kopilka(cards=0)
         self.addCleanup(self.k.close)
-        with open(harness.program_file(), "rb") as f:
-            doc = json.load(f)
-        doc["customers"] = {"unregistered": {"earn": True, "burn": True},
-                            "consent_version": "2026-01"}
-        prog = os.path.join(self.k.dir, "program-start.json")
-        with open(prog, "w") as f:
-            json.dump(doc, f)
-        harness.run_cli(["program", "load", self.k.db, prog])
-        pw = os.path.join(self.k.dir, "password")
-        with open(pw, "w") as f:
-            f.write(PASSWORD + "\n")
-        harness.run_cli(["staff", "add", self.k.db, "--login", "m", "--role", "marketer",
-                         "--password-file", pw])
-        cards = os.path.join(self.k.dir, "start-cards.csv")
-        people = os.path.join(self.k.dir, "start-customers.csv")
-        with open(cards, "w") as c, open(people, "w") as p:
-            c.write("number,state\n")
-            p.write("external_id,cards,full_name,consent_version\n")
-            for i in range(CUSTOMERS):
-                c.write("CT%08d,issued\n" % i)
-                p.write("X%d,CT%08d,Customer %d,2026-01\n" % (i, i, i))
-        harness.run_cli(["import", self.k.db, "--cards", cards, "--customers", people])
+        campaign_fixture.customers(self.k, CUSTOMERS, "CT")
 
     def start(self, env):
-        saved = dict(os.environ)
-        os.environ.update(env)
-        try:
-            self.k.start(serve_args=["--tick", "1"])
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        self.token = self.k.staff_token("m", PASSWORD)
+        self.token = campaign_fixture.start(self.k, env)
 
     def call(self, method, path, body=None):
         return self.k.call(method, path, body, key=self.token)

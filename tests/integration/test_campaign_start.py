@@ -5,7 +5,7 @@ test_campaign_start.py: a campaign's start written in chunks
 
   - the segment is evaluated on the scheduler's read connection, not in
     the writer: the audit entry of the start says "evaluated=reader";
-  - a start throttled to chunks of 3 members (KOPILKA_CAMPAIGN_START_CHUNK,
+  - a start throttled to chunks of 2 members (KOPILKA_CAMPAIGN_START_CHUNK,
     KOPILKA_CAMPAIGN_PAUSE_MS) and killed with kill -9 while `starting`
     leaves a part of the list and no grant; after a restart the start is
     redone from scratch (the part removed, the list written again, a new
@@ -51,7 +51,7 @@ class CampaignStart(unittest.TestCase):
         return self.k.query(sql)[0][0]
 
     def test_kill9_while_starting_redoes_the_start_once(self):
-        self.start({"KOPILKA_CAMPAIGN_START_CHUNK": "3", "KOPILKA_CAMPAIGN_PAUSE_MS": "300"})
+        self.start({"KOPILKA_CAMPAIGN_START_CHUNK": "2", "KOPILKA_CAMPAIGN_PAUSE_MS": "500"})
         s, g = self.call("POST", "/v1/admin/segments", {"name": "all", "filter": {}})
         self.assertEqual(s, 201, self.k.last_raw())
         s, c = self.call("POST", "/v1/admin/campaigns", {
@@ -62,7 +62,7 @@ class CampaignStart(unittest.TestCase):
         s, _ = self.call("POST", "/v1/admin/campaigns/%d/start" % cid, {})
         self.assertEqual(s, 200, self.k.last_raw())
         members = "SELECT COUNT(*) FROM campaign_members WHERE campaign_id = %d" % cid
-        # Starting, with a part of the list written (a few chunks of 3).
+        # Starting, with a part of the list written (a few chunks of 2).
         wait_for("a part of the list",
                  lambda: self.state(cid) == "starting" and self.one(members) >= 6)
         self.k.kill9()

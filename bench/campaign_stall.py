@@ -20,17 +20,15 @@ latency of the purchases sent in each phase: count, p50, p99, worst, not
 Standard library only. Use a Release build for figures worth quoting.
 """
 import argparse
-import json
 import os
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import campaign_fixture  # noqa: E402
 import harness  # noqa: E402
 from cli_stall import start_tills, summary  # noqa: E402
-
-PASSWORD = "correct horse battery"
 
 
 def main():
@@ -49,32 +47,9 @@ def main():
         ap.error("--tills 1..64, --rate 0.1..2000, --customers 1..1000000")
     k = harness.Kopilka(cards=200)
     try:
-        with open(harness.program_file(), "rb") as f:
-            doc = json.load(f)
-        doc["customers"] = {"unregistered": {"earn": True, "burn": True},
-                            "consent_version": "2026-01"}
-        prog = os.path.join(k.dir, "program-bench.json")
-        with open(prog, "w") as f:
-            json.dump(doc, f)
-        harness.run_cli(["program", "load", k.db, prog])
-        pw = os.path.join(k.dir, "password")
-        with open(pw, "w") as f:
-            f.write(PASSWORD + "\n")
-        harness.run_cli(["staff", "add", k.db, "--login", "m", "--role", "marketer",
-                         "--password-file", pw])
-        cards = os.path.join(k.dir, "bench-cards.csv")
-        people = os.path.join(k.dir, "bench-customers.csv")
-        with open(cards, "w") as c, open(people, "w") as p:
-            c.write("number,state\n")
-            p.write("external_id,cards,full_name,consent_version\n")
-            for i in range(args.customers):
-                c.write("CS%08d,issued\n" % i)
-                p.write("X%d,CS%08d,Customer %d,2026-01\n" % (i, i, i))
-        t0 = time.monotonic()
-        harness.run_cli(["import", k.db, "--cards", cards, "--customers", people])
-        print("imported %d customers in %.1f s" % (args.customers, time.monotonic() - t0))
-        k.start(serve_args=["--tick", "1"])
-        token = k.staff_token("m", PASSWORD)
+        took = campaign_fixture.customers(k, args.customers, "CS")
+        print("imported %d customers in %.1f s" % (args.customers, took))
+        token = campaign_fixture.start(k, {})
         s, g = k.call("POST", "/v1/admin/segments", {"name": "all", "filter": {}}, key=token)
         assert s == 201, k.last_raw()
         s, c = k.call("POST", "/v1/admin/campaigns", {

@@ -77,6 +77,9 @@ typedef enum kp_campaign_state {
     KP_CAMPAIGN_RUNNING = 2,   /* its list is taken; grants under way */
     KP_CAMPAIGN_DONE = 3,      /* every member settled */
     KP_CAMPAIGN_CANCELLED = 4, /* stopped by staff before the end */
+    /* its list being written, a chunk a writer job; never granted from:
+     * a start cut short is redone from scratch (docs/marketing.md) */
+    KP_CAMPAIGN_STARTING = 5,
 } kp_campaign_state;
 const char *kp_campaign_state_name(kp_campaign_state s); /* "draft", ... */
 
@@ -163,8 +166,8 @@ typedef struct kp_marketing_ops {
     kp_err (*campaign_get)(kp_store *s, int64_t id, kp_campaign *out);
     /* Campaigns with id < before (0 = from the newest), newest first. */
     kp_err (*campaign_list)(kp_store *s, int64_t before, kp_campaign *out, size_t limit, size_t *n);
-    /* Ids of the campaigns with work to do at `now`: RUNNING, or SCHEDULED
-     * with start_at <= now; in id order. */
+    /* Ids of the campaigns with work to do at `now`: RUNNING, STARTING,
+     * or SCHEDULED with start_at <= now; in id order. */
     kp_err (*campaigns_due)(kp_store *s, kp_time now, int64_t *ids, size_t limit, size_t *n);
 
     /* ---- a campaign's members */
@@ -174,7 +177,14 @@ typedef struct kp_marketing_ops {
      * (-1 = any). */
     kp_err (*members_list)(kp_store *s, int64_t campaign_id, int state, int64_t after,
                            kp_campaign_member *out, size_t limit, size_t *n);
-    /* (write) Records a member's outcome. KP_ERR_NOT_FOUND. */
+    /* (write) Removes up to `limit` members of the campaign (the lowest
+     * customer ids); *n the number removed (fewer than `limit`: none is
+     * left). */
+    kp_err (*members_delete)(kp_store *s, int64_t campaign_id, size_t limit, size_t *n);
+    /* (write) Records a member's outcome (state, op_id, points) and keeps
+     * with it the lot its grant made: the open lot of m->account_id whose
+     * operation is m->op_id, if any (what campaign_stats' `used` reads).
+     * KP_ERR_NOT_FOUND. */
     kp_err (*member_settle)(kp_store *s, int64_t campaign_id, const kp_campaign_member *m);
     /* The figures of campaign c (its id, started_at and key prefix of its
      * messages, "campaign:#<id>:"), with revenue over `window` seconds

@@ -115,6 +115,14 @@ typedef struct kp_triggers_ops {
     kp_err (*job_state_get)(kp_store *s, const char *job, kp_time *done_until, int64_t *cursor);
     /* (write) Creates or replaces the job's state. */
     kp_err (*job_state_set)(kp_store *s, const char *job, kp_time done_until, int64_t cursor);
+    /* Holds `job` for this connection across transactions, against other
+     * servers (several servers on one PostgreSQL database: a session-level
+     * advisory lock, apart from job_state_get's), until job_release or the
+     * connection's end (a crash releases it). *held false: another server
+     * holds it. Outside a transaction. SQLite (one server a database):
+     * always held, nothing taken. */
+    kp_err (*job_hold)(kp_store *s, const char *job, bool *held);
+    void (*job_release)(kp_store *s, const char *job);
     /* (write) Records a run (run->id is not read: the store numbers runs). */
     kp_err (*job_run_insert)(kp_store *s, const kp_job_run *run);
     /* The latest runs, newest first. */

@@ -23,8 +23,11 @@
  * found go to the writer, so the scan never holds up purchases.
  *
  * Campaigns (src/service/marketing.c) run here too: the due ones found on
- * the read connection, each advanced by writer jobs of one step (its start,
- * or up to KOPILKA_CAMPAIGN_STEP members' grants, default 200), with
+ * the read connection; a start's segment evaluated on the read connection
+ * too, its list written by writer jobs of KOPILKA_CAMPAIGN_START_CHUNK
+ * members (default 1000) under a hold of the start (job_hold: on
+ * PostgreSQL one server at a time); then writer jobs of up to
+ * KOPILKA_CAMPAIGN_STEP members' grants (default 200), with
  * KOPILKA_CAMPAIGN_PAUSE_MS milliseconds between steps (default 0) to
  * throttle a large one. A started campaign wakes the scheduler at once
  * (kp_scheduler_wake). One wake-up gives each due campaign at most
@@ -63,6 +66,7 @@ struct kp_scheduler {
     bool stop;
     bool woken;             /* kp_scheduler_wake since the last wake-up */
     size_t campaign_step;   /* KOPILKA_CAMPAIGN_STEP; 0 = the default */
+    size_t start_chunk;     /* KOPILKA_CAMPAIGN_START_CHUNK: members a start's job */
     long campaign_pause_ms; /* KOPILKA_CAMPAIGN_PAUSE_MS */
     int campaign_wake_steps; /* KOPILKA_CAMPAIGN_WAKE_STEPS: steps a campaign a wake-up */
     char last_note[256];    /* printed once, not at every wake-up */
@@ -149,11 +153,26 @@ static void expire_all(kp_scheduler *s, kp_buf *out)
 typedef struct campaign_call {
     kp_server *srv;
     int64_t id;
-    size_t step;
+    size_t step; /* a grant step's members */
     kp_time now;
-    const kp_campaign_list *start; /* its list when it starts now, taken on the scan connection */
+    /* A start's chunk: its list, taken on the scan connection (NULL: a
+     * grant step), the chunk's size, where the start stands before the
+     * job and after it (valid once the job committed). */
+    const kp_campaign_list *start;
+    size_t chunk;
+    kp_campaign_start_pos at, next;
     bool more;
 } campaign_call;
+
+/* The back office as the scheduler acts in it, on `st`. */
+static void scheduler_office(kp_office *o, kp_actor *actor, kp_server *srv, kp_store *st,
+                             const kp_program *program, kp_time now, kp_scratch *sc)
+{
+    memset(actor, 0, sizeof *actor);
+    actor->kind = KP_ACTOR_CLI;
+    snprintf(actor->name, sizeof actor->name, "scheduler");
+    kp_office_init(o, st, srv->pii, program, now, actor, sc);
+}
 
 static kp_err run_campaign(void *ctx, kp_store *st, const kp_program *program, kp_scratch *sc,
                            kp_buf *out, bool *replayed, kp_error *e)
@@ -161,11 +180,56 @@ static kp_err run_campaign(void *ctx, kp_store *st, const kp_program *program, k
     campaign_call *c = ctx;
     (void)out;
     (void)replayed;
-    kp_actor actor = {.kind = KP_ACTOR_CLI};
-    snprintf(actor.name, sizeof actor.name, "scheduler");
+    kp_actor actor;
     kp_office o;
-    kp_office_init(&o, st, c->srv->pii, program, c->now, &actor, sc);
-    return kp_campaign_step_with(&o, c->id, c->step, c->start, &c->more, e);
+    scheduler_office(&o, &actor, c->srv, st, program, c->now, sc);
+    if (c->start)
+        return kp_campaign_start_chunk(&o, c->start, c->chunk, &c->at, &c->next, &c->more, e);
+    return kp_campaign_step_with(&o, c->id, c->step, NULL, &c->more, e);
+}
+
+static bool stopping(kp_scheduler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool stop = s->stop;
+    pthread_mutex_unlock(&s->lock);
+    return stop;
+}
+
+static void pause_between(const kp_scheduler *s)
+{
+    if (s->campaign_pause_ms <= 0) return;
+    struct timespec pause = {s->campaign_pause_ms / 1000, (s->campaign_pause_ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+typedef enum start_end { START_STOPPED, START_WRITTEN, START_LEFT } start_end;
+
+/* A start prepared on the read connection, written by writer jobs of
+ * start_chunk members each (the tills' purchases go between them):
+ * START_WRITTEN when its last job committed (the campaign runs),
+ * START_STOPPED when the server stops first, START_LEFT otherwise (a
+ * failure, or nothing to start: cancelled, refused, another server's).
+ * A start cut short leaves the campaign STARTING: the next wake-up
+ * prepares it again and redoes it from scratch. The whole start runs in
+ * this wake-up (the list is not kept across wake-ups). */
+static start_end campaign_start(kp_scheduler *s, const kp_campaign_list *start, kp_buf *out)
+{
+    campaign_call call = {.srv = s->srv, .id = start->id, .start = start, .chunk = s->start_chunk};
+    for (;;) {
+        if (stopping(s)) return START_STOPPED;
+        call.now = kp_clock_now(&s->srv->config.clock);
+        call.more = false;
+        kp_job job;
+        memset(&job, 0, sizeof job);
+        job.call = run_campaign;
+        job.ctx = &call;
+        if (!submit(s, KP_METRICS_JOB_TICK, &job, out, call.now)) return START_LEFT;
+        call.at = call.next;
+        if (!call.more)
+            return call.at.begun && call.at.written == start->n ? START_WRITTEN : START_LEFT;
+        pause_between(s);
+    }
 }
 
 /* A due campaign's list, evaluated on the scheduler's own read connection
@@ -179,10 +243,9 @@ static kp_campaign_list *campaign_prepare(kp_scheduler *s, int64_t id, kp_time n
     kp_scratch *sc = kp_scratch_new();
     kp_campaign_list *start = NULL;
     if (sc) {
-        kp_actor actor = {.kind = KP_ACTOR_CLI};
-        snprintf(actor.name, sizeof actor.name, "scheduler");
+        kp_actor actor;
         kp_office o;
-        kp_office_init(&o, s->scan, s->srv->pii, program, now, &actor, sc);
+        scheduler_office(&o, &actor, s->srv, s->scan, program, now, sc);
         kp_error e = {0};
         if (kp_campaign_prepare(&o, id, &start, &e) != KP_OK)
             fprintf(stderr, "kopilka: scheduler: campaign %lld: %s\n", (long long)id, e.message);
@@ -205,15 +268,28 @@ static bool campaigns_all(kp_scheduler *s, kp_buf *out)
         return false;
     }
     for (size_t i = 0; i < n; i++) {
+        /* On PostgreSQL, one server at a time prepares and writes a start
+         * (a session-level hold across its writer jobs, released by a
+         * crash); another skips the campaign until then. */
+        char hold[48];
+        bool held = false;
+        snprintf(hold, sizeof hold, "campaign-start:%lld", (long long)ids[i]);
+        if (s->scan->ops->triggers->job_hold(s->scan, hold, &held) != KP_OK) {
+            fprintf(stderr, "kopilka: scheduler: campaign %lld: %s\n", (long long)ids[i],
+                    s->scan->last_error);
+            continue;
+        }
+        if (!held) continue;
         kp_campaign_list *start = campaign_prepare(s, ids[i], now);
+        start_end end = start ? campaign_start(s, start, out) : START_WRITTEN;
+        kp_campaign_list_free(start);
+        s->scan->ops->triggers->job_release(s->scan, hold);
+        if (end == START_STOPPED) return false;
+        /* (A start left unwritten is not granted from: the next wake-up
+         * redoes it.) */
+        if (end == START_LEFT) continue;
         for (int steps = 0;; steps++) {
-            pthread_mutex_lock(&s->lock);
-            bool stop = s->stop;
-            pthread_mutex_unlock(&s->lock);
-            if (stop) {
-                kp_campaign_list_free(start);
-                return false;
-            }
+            if (stopping(s)) return false;
             if (steps >= s->campaign_wake_steps) {
                 left = true;
                 break;
@@ -221,20 +297,14 @@ static bool campaigns_all(kp_scheduler *s, kp_buf *out)
             campaign_call call = {.srv = s->srv,
                                   .id = ids[i],
                                   .step = s->campaign_step,
-                                  .now = kp_clock_now(&s->srv->config.clock),
-                                  .start = steps == 0 ? start : NULL};
+                                  .now = kp_clock_now(&s->srv->config.clock)};
             kp_job job;
             memset(&job, 0, sizeof job);
             job.call = run_campaign;
             job.ctx = &call;
             if (!submit(s, KP_METRICS_JOB_TICK, &job, out, call.now) || !call.more) break;
-            if (s->campaign_pause_ms > 0) {
-                struct timespec pause = {s->campaign_pause_ms / 1000,
-                                         (s->campaign_pause_ms % 1000) * 1000000L};
-                nanosleep(&pause, NULL);
-            }
+            pause_between(s);
         }
-        kp_campaign_list_free(start);
     }
     return left;
 }
@@ -308,6 +378,10 @@ kp_err kp_scheduler_start(kp_server *srv, int interval_seconds, const kp_birthda
     env = getenv("KOPILKA_CAMPAIGN_PAUSE_MS");
     v = env ? strtoll(env, &end, 10) : 0;
     if (env && *end == '\0' && v > 0 && v <= 60000) s->campaign_pause_ms = (long)v;
+    s->start_chunk = 1000;
+    env = getenv("KOPILKA_CAMPAIGN_START_CHUNK");
+    v = env ? strtoll(env, &end, 10) : 0;
+    if (env && *end == '\0' && v > 0 && v <= KP_CAMPAIGN_MEMBERS_MAX) s->start_chunk = (size_t)v;
     s->campaign_wake_steps = 50;
     env = getenv("KOPILKA_CAMPAIGN_WAKE_STEPS");
     v = env ? strtoll(env, &end, 10) : 0;

@@ -1466,6 +1466,9 @@ static kp_err start_write(kp_office *o, const kp_campaign *c, const kp_campaign_
     return KP_OK;
 }
 
+static kp_err campaign_started(kp_office *o, kp_campaign *c, long long members, bool reader,
+                               kp_error *e);
+
 /* The start: the list taken (evaluated here, or prepared on a reader), the
  * next run of a recurring one scheduled. */
 static kp_err campaign_begin(kp_office *o, kp_campaign *c, const kp_campaign_list *start,
@@ -1482,6 +1485,12 @@ static kp_err campaign_begin(kp_office *o, kp_campaign *c, const kp_campaign_lis
                      ? kp_error_set(e, KP_ERR_NOMEM, "", "out of memory")
                      : KP_OK;
     if (err == KP_OK && start) err = start_write(o, c, start, e);
+    if (err == KP_OK && !start && c->state == KP_CAMPAIGN_STARTING) {
+        /* A start in chunks cut short, evaluated here now: its part of a
+         * list goes first. */
+        size_t gone;
+        if ((err = mk(o)->members_delete(o->st, c->id, SIZE_MAX, &gone))) err = storage(o, err, e);
+    }
     if (err == KP_OK && !start) {
         err = campaign_filter(o, c, f, c->filter, sizeof c->filter, e);
         if (err == KP_ERR_NOT_FOUND || err == KP_ERR_INVALID) {
@@ -1503,11 +1512,23 @@ static kp_err campaign_begin(kp_office *o, kp_campaign *c, const kp_campaign_lis
         err = seg_run(o, f, snapshot_hit, s, r, e);
         if (err == KP_OK) err = snapshot_flush(s, e);
     }
-    if (err == KP_OK) {
-        c->state = KP_CAMPAIGN_RUNNING;
-        c->started_at = o->now;
-        if ((err = mk(o)->campaign_update(o->st, c))) err = storage(o, err, e);
-    }
+    if (err == KP_OK)
+        err = campaign_started(o, c, start ? (long long)start->n : (long long)r->count,
+                               start != NULL, e);
+    free(f), free(r), free(s);
+    return err;
+}
+
+/* The list written: the campaign RUNNING, the next run of a recurring one
+ * scheduled, the audit entry (which says where the segment was evaluated:
+ * "reader", the scheduler's read connection, or "writer"). */
+static kp_err campaign_started(kp_office *o, kp_campaign *c, long long members, bool reader,
+                               kp_error *e)
+{
+    c->state = KP_CAMPAIGN_RUNNING;
+    c->started_at = o->now;
+    kp_err err = mk(o)->campaign_update(o->st, c);
+    if (err) err = storage(o, err, e);
     if (err == KP_OK && c->every_months > 0) {
         kp_campaign *next = malloc(sizeof *next);
         if (next == NULL) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
@@ -1533,11 +1554,10 @@ static kp_err campaign_begin(kp_office *o, kp_campaign *c, const kp_campaign_lis
     if (err == KP_OK) {
         char target[48];
         snprintf(target, sizeof target, "campaign:%lld", (long long)c->id);
-        long long members = start ? (long long)start->n : (long long)r->count;
-        if ((err = kp_office_audit(o, "campaign.run", target, "members=%lld", members)))
+        if ((err = kp_office_audit(o, "campaign.run", target, "members=%lld evaluated=%s", members,
+                                   reader ? "reader" : "writer")))
             err = storage(o, err, e);
     }
-    free(f), free(r), free(s);
     return err;
 }
 
@@ -1714,7 +1734,8 @@ kp_err kp_campaign_prepare(kp_office *o, int64_t id, kp_campaign_list **out, kp_
     seg_result *r = malloc(sizeof *r);
     kp_err err = (!c || !s || !f || !r) ? kp_error_set(e, KP_ERR_NOMEM, "", "out of memory")
                                         : campaign_load(o, id, c, e);
-    bool due = err == KP_OK && c->state == KP_CAMPAIGN_SCHEDULED && c->start_at <= o->now;
+    bool due = err == KP_OK && ((c->state == KP_CAMPAIGN_SCHEDULED && c->start_at <= o->now) ||
+                                c->state == KP_CAMPAIGN_STARTING);
     if (due) {
         s->id = id;
         err = campaign_filter(o, c, f, s->filter, sizeof s->filter, e);
@@ -1755,11 +1776,85 @@ kp_err kp_campaign_step_with(kp_office *o, int64_t id, size_t step, const kp_cam
     kp_campaign *c = malloc(sizeof *c);
     if (c == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     err = campaign_load(o, id, c, e);
-    if (err == KP_OK && c->state == KP_CAMPAIGN_SCHEDULED && c->start_at <= o->now) {
-        err = campaign_begin(o, c, start && start->id == id ? start : NULL, e);
+    if (err == KP_OK && ((c->state == KP_CAMPAIGN_SCHEDULED && c->start_at <= o->now) ||
+                         c->state == KP_CAMPAIGN_STARTING)) {
+        /* (A STARTING one here: its start in chunks was cut short and its
+         * list could not be prepared again on a reader.) */
+        err = campaign_begin(
+            o, c, start && start->id == id && c->state == KP_CAMPAIGN_SCHEDULED ? start : NULL, e);
         *more = err == KP_OK && c->state == KP_CAMPAIGN_RUNNING;
     } else if (err == KP_OK && c->state == KP_CAMPAIGN_RUNNING) {
         err = campaign_grant_step(o, c, step, more, e);
+    }
+    free(c);
+    return err;
+}
+
+kp_err kp_campaign_start_chunk(kp_office *o, const kp_campaign_list *start, size_t chunk,
+                               const kp_campaign_start_pos *at, kp_campaign_start_pos *next,
+                               bool *more, kp_error *e)
+{
+    *more = false;
+    *next = *at;
+    if (chunk == 0) chunk = start->n ? start->n : 1;
+    char job[48];
+    kp_time done_until;
+    int64_t cursor;
+    snprintf(job, sizeof job, "campaign:%lld", (long long)start->id);
+    const kp_triggers_ops *t = o->st->ops->triggers;
+    kp_err err = t->job_state_get(o->st, job, &done_until, &cursor);
+    if (err == KP_ERR_BUSY) return KP_OK;
+    if (err && err != KP_ERR_NOT_FOUND) return storage(o, err, e);
+    kp_campaign *c = malloc(sizeof *c);
+    if (c == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    err = campaign_load(o, start->id, c, e);
+    if (err == KP_OK && !at->begun) {
+        bool due = (c->state == KP_CAMPAIGN_SCHEDULED && c->start_at <= o->now) ||
+                   c->state == KP_CAMPAIGN_STARTING;
+        size_t gone = 0;
+        if (!due) {
+            /* cancelled, or started by another server: nothing to do */
+        } else if (start->refused) {
+            err = campaign_refuse(o, c, start->why, e);
+        } else if ((err = mk(o)->members_delete(o->st, c->id, chunk, &gone))) {
+            err = storage(o, err, e);
+        } else if (gone == chunk) {
+            /* What a start cut short left: removed a chunk a job. */
+            c->state = KP_CAMPAIGN_STARTING;
+            if ((err = mk(o)->campaign_update(o->st, c))) err = storage(o, err, e);
+            *more = err == KP_OK;
+        } else {
+            next->begun = true;
+            next->written = 0;
+            next->attempt = cursor + 1;
+            c->state = KP_CAMPAIGN_STARTING;
+            snprintf(c->filter, sizeof c->filter, "%s", start->filter);
+            if ((err = t->job_state_set(o->st, job, done_until, next->attempt)))
+                err = storage(o, err, e);
+        }
+        if (err || !next->begun) {
+            free(c);
+            return err;
+        }
+    } else if (err == KP_OK && (c->state != KP_CAMPAIGN_STARTING || cursor != at->attempt)) {
+        /* Cancelled, or another attempt took over: this one stops. */
+        free(c);
+        return KP_OK;
+    }
+    size_t n = start->n - next->written < chunk ? start->n - next->written : chunk;
+    if (err == KP_OK && n > 0 &&
+        (err = mk(o)->members_add(o->st, c->id, start->members + next->written, n)))
+        err = storage(o, err, e);
+    if (err == KP_OK) {
+        next->written += n;
+        if (next->written < start->n) {
+            if ((err = mk(o)->campaign_update(o->st, c))) err = storage(o, err, e);
+            *more = err == KP_OK;
+        } else {
+            err = campaign_started(o, c, (long long)start->n, true, e);
+            /* the grants follow: kp_campaign_step */
+            *more = false;
+        }
     }
     free(c);
     return err;

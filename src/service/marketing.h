@@ -81,7 +81,8 @@ typedef struct kp_campaign_list {
     kp_campaign_member *members;
 } kp_campaign_list;
 
-/* (read) When campaign `id` is scheduled and due at o->now, evaluates its
+/* (read) When campaign `id` is scheduled and due at o->now (or STARTING:
+ * a start cut short, redone from scratch), evaluates its
  * segment on o->st (a reader: the server's scheduler connection, never
  * the writer, so the tills do not wait for the evaluation) into *out
  * (NULL when there is nothing to start); kp_campaign_list_free() it. */
@@ -95,6 +96,31 @@ void kp_campaign_list_free(kp_campaign_list *s);
  * another server) ignores it. */
 kp_err kp_campaign_step_with(kp_office *o, int64_t id, size_t step, const kp_campaign_list *start,
                              bool *more, kp_error *e);
+
+/* Where a start written in chunks stands: whether the first job has run
+ * (the list of a start cut short removed, the campaign made STARTING, this
+ * attempt numbered), the members written so far and the attempt's number
+ * (kept in the job state "campaign:<id>", so a job of an older attempt
+ * finds it changed and writes nothing). */
+typedef struct kp_campaign_start_pos {
+    bool begun;
+    size_t written;
+    int64_t attempt;
+} kp_campaign_start_pos;
+
+/* (write) One writer job of a start whose list was prepared outside the
+ * writer (kp_campaign_prepare), in the caller's transaction: the first
+ * removes up to `chunk` members left by a start cut short (again while any
+ * is left), then makes the campaign STARTING under a new attempt; each
+ * writes the next `chunk` members of `start` (0: all of them); the one
+ * that writes the last makes it RUNNING (started_at, the next run of a
+ * recurring one, the audit entry "campaign.run" with "evaluated=reader").
+ * A campaign no longer due or STARTING under this attempt (cancelled,
+ * taken over) is left as it is. *next is where the start stands after
+ * this job (valid when it commits); *more: call again with it. */
+kp_err kp_campaign_start_chunk(kp_office *o, const kp_campaign_list *start, size_t chunk,
+                               const kp_campaign_start_pos *at, kp_campaign_start_pos *next,
+                               bool *more, kp_error *e);
 
 /* Whether customer `customer_id` of campaign `campaign_id` is held out
  * with `control_bp` in 10 000: a fixed hash of the two ids, so the same

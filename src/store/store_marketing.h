@@ -31,6 +31,7 @@ typedef enum store_mk_stmt {
     MK_MEM_ADD,
     MK_MEM_LIST,
     MK_MEM_SETTLE,
+    MK_MEM_DELETE,
     MK_STATS_MEMBERS,
     MK_STATS_USED,
     MK_STATS_MESSAGES,
@@ -72,5 +73,14 @@ extern const kp_marketing_ops store_pg_marketing_ops;
 /* The tables, for SQLite (made at open) and PostgreSQL (migration 7). */
 extern const char store_sqlite_marketing_schema[];
 extern const char store_pg_marketing_schema[];
+/* campaign_members.lot_id added, and filled for the members granted
+ * before it (SQLite: at open when missing; PostgreSQL: migration 11). */
+extern const char store_mk_lot_column[];
+extern const char store_mk_lot_fill[];
+
+struct sqlite3;
+/* Makes the tables at open, adding lot_id to an older campaign_members;
+ * an SQLite result code. */
+int store_sqlite_marketing_open(struct sqlite3 *db);
 
 #endif

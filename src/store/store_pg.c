@@ -113,10 +113,9 @@ static const char *const migration_9[] = {store_pg_draws_schema, NULL};
 static const char sales_customer_index[] =
     "CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer) WHERE customer <> ''";
 static const char *const migration_10[] = {sales_customer_index, NULL};
-/* Migration 11: taken by h-mkfinish (marketing); this placeholder keeps the
- * numbers of this branch's migrations until the lead merges them. */
-static const char migration_11_reserved[] = "SELECT 1";
-static const char *const migration_11[] = {migration_11_reserved, NULL};
+/* Migration 11: campaign_members.lot_id, the lot of a member's grant, so a
+ * campaign's "points used" joins lots by primary key (store_marketing.c). */
+static const char *const migration_11[] = {store_mk_lot_column, store_mk_lot_fill, NULL};
 /* Migration 12: lots.partner, the lot's issuer in a coalition program
  * (coalition.h; "" = the operator); store_sqlite.c's lots_schema 2. */
 static const char lots_partner_column[] =
@@ -124,8 +123,7 @@ static const char lots_partner_column[] =
 static const char *const migration_12[] = {lots_partner_column, NULL};
 /* Migration 13: coalition settlement: entries, the state (last closed
  * period, next statement number), closed periods and their statements
- * (store_settle.c). Numbered 13 in issue 14's plan: 11 and 12 are other
- * branches' and land before it. */
+ * (store_settle.c). */
 static const char *const migration_13[] = {store_pg_settle_schema, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},

@@ -106,6 +106,12 @@ static pg_stmt q_key_insert = {"INSERT INTO grant_keys(key, op_id, at) VALUES ($
  * advisory lock (the migrations'): the first key says "a Kopilka job". */
 static pg_stmt q_job_lock = {
     "SELECT pg_try_advisory_xact_lock($1::integer, $2::integer)::integer", 2, 0};
+/* job_hold's session-level lock: its own first key, so a held job never
+ * blocks job_state_get's transaction-scoped lock of the same name. */
+static pg_stmt q_job_hold = {"SELECT pg_try_advisory_lock($1::integer, $2::integer)::integer", 2,
+                             0};
+static pg_stmt q_job_release = {"SELECT pg_advisory_unlock($1::integer, $2::integer)::integer", 2,
+                                0};
 static pg_stmt q_state_get = {
     "SELECT done_until, cursor FROM job_state WHERE job = $1 FOR UPDATE", 1, 0};
 static pg_stmt q_state_set = {
@@ -128,6 +134,8 @@ static pg_stmt q_birthday_accounts = {"SELECT account_id FROM account_birthdays 
 
 /* 'K' 'P' 'J' 'B': the first key of every job's advisory lock. */
 #define JOB_LOCK_CLASS 0x4B504A42
+/* 'K' 'P' 'J' 'H': the first key of job_hold's. */
+#define JOB_HOLD_CLASS 0x4B504A48
 
 static pg_store *P(kp_store *s) { return (pg_store *)s; }
 
@@ -466,6 +474,27 @@ static kp_err t_birthday_accounts(kp_store *st, const uint8_t ix[32], int64_t af
     return ids_of(P(st), &q_birthday_accounts, &p, ids, limit, n);
 }
 
+static kp_err t_hold(kp_store *st, const char *job, bool *held)
+{
+    pg_params p = {0};
+    pg_p_int(&p, JOB_HOLD_CLASS);
+    pg_p_int(&p, job_key(job));
+    PGresult *r;
+    kp_err err = pg_run(P(st), &q_job_hold, &p, &r);
+    *held = err == KP_OK && PQntuples(r) == 1 && pg_int(r, 0, 0) == 1;
+    if (err == KP_OK) PQclear(r);
+    return err;
+}
+
+static void t_release(kp_store *st, const char *job)
+{
+    pg_params p = {0};
+    pg_p_int(&p, JOB_HOLD_CLASS);
+    pg_p_int(&p, job_key(job));
+    PGresult *r;
+    if (pg_run(P(st), &q_job_release, &p, &r) == KP_OK) PQclear(r);
+}
+
 const kp_triggers_ops store_pg_triggers_ops = {
     .account_rules_get = t_rules_get,
     .account_tier_set = t_tier_set,
@@ -480,6 +509,8 @@ const kp_triggers_ops store_pg_triggers_ops = {
     .grant_key_insert = t_key_insert,
     .job_state_get = t_state_get,
     .job_state_set = t_state_set,
+    .job_hold = t_hold,
+    .job_release = t_release,
     .job_run_insert = t_run_insert,
     .job_runs = t_runs,
     .birthday_set = t_birthday_set,

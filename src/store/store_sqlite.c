@@ -1459,7 +1459,7 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
                            path, s->base.last_error);
         goto out;
     }
-    if (sqlite3_exec(s->db, store_sqlite_marketing_schema, NULL, NULL, NULL) != SQLITE_OK) {
+    if (store_sqlite_marketing_open(s->db) != SQLITE_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database",
                            "cannot make the segments and campaigns tables of %s: %s", path,
                            sqlite3_errmsg(s->db));

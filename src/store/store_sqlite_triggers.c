@@ -455,6 +455,21 @@ static kp_err t_birthday_accounts(kp_store *s, const uint8_t ix[32], int64_t aft
     return err;
 }
 
+/* One server a database: nothing to hold against. */
+static kp_err t_hold(kp_store *s, const char *job, bool *held)
+{
+    (void)s;
+    (void)job;
+    *held = true;
+    return KP_OK;
+}
+
+static void t_release(kp_store *s, const char *job)
+{
+    (void)s;
+    (void)job;
+}
+
 const kp_triggers_ops store_sqlite_triggers_ops = {
     .account_rules_get = t_rules_get,
     .account_tier_set = t_tier_set,
@@ -469,6 +484,8 @@ const kp_triggers_ops store_sqlite_triggers_ops = {
     .grant_key_insert = t_key_insert,
     .job_state_get = t_state_get,
     .job_state_set = t_state_set,
+    .job_hold = t_hold,
+    .job_release = t_release,
     .job_run_insert = t_run_insert,
     .job_runs = t_runs,
     .birthday_set = t_birthday_set,

@@ -148,6 +148,13 @@ static void test_campaigns(void **state)
     assert_int_equal(list[0].id, d->id); /* newest first */
     assert_int_equal(f->o->campaign_list(f->s, d->id, list, 4, &n), KP_OK);
     assert_int_equal(n, 1);
+    /* STARTING (a start being written in chunks) is due too. */
+    c->state = KP_CAMPAIGN_STARTING;
+    assert_int_equal(f->o->campaign_update(f->s, c), KP_OK);
+    assert_int_equal(f->o->campaigns_due(f->s, T0, ids, 4, &n), KP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], c->id);
+    assert_string_equal(kp_campaign_state_name(KP_CAMPAIGN_STARTING), "starting");
     got->id = 999999;
     assert_int_equal(f->o->campaign_update(f->s, got), KP_ERR_NOT_FOUND);
     free(c), free(got), free(d), free(list);
@@ -188,6 +195,21 @@ static void test_members(void **state)
     assert_int_equal(st.points, 500);
     assert_int_equal(st.messages_sent, 0);
     assert_int_equal(st.revenue_after[0], 0);
+    /* Removed a chunk at a time, lowest customers first; another
+     * campaign's members stay. */
+    kp_campaign_member other = {10, 100, KP_MEMBER_PENDING, 0, 0};
+    assert_int_equal(f->o->members_add(f->s, 8, &other, 1), KP_OK);
+    assert_int_equal(f->o->members_delete(f->s, 7, 2, &n), KP_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(f->o->members_list(f->s, 7, -1, 0, got, 4, &n), KP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].customer_id, 30);
+    assert_int_equal(f->o->members_delete(f->s, 7, 2, &n), KP_OK);
+    assert_int_equal(n, 1); /* fewer than asked: none left */
+    assert_int_equal(f->o->members_delete(f->s, 7, 2, &n), KP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(f->o->members_list(f->s, 8, -1, 0, got, 4, &n), KP_OK);
+    assert_int_equal(n, 1);
 }
 
 static void test_scan_with_every_criterion(void **state)

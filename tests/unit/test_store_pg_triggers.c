@@ -117,6 +117,35 @@ static void test_a_job_taken_in_a_rolled_back_savepoint_is_let_go(void **state)
     assert_int_equal(f->a->ops->rollback(f->a), KP_OK);
 }
 
+/* job_hold: held by one server across its transactions until released
+ * (or its connection ends), apart from job_state_get's lock of the name. */
+static void test_a_held_job_is_held_across_transactions_until_released(void **state)
+{
+    fx *f = *state;
+    const kp_triggers_ops *t = f->a->ops->triggers;
+    bool held = false;
+    kp_time done;
+    int64_t cursor;
+    assert_int_equal(t->job_hold(f->a, "campaign-start:7", &held), KP_OK);
+    assert_true(held);
+    assert_int_equal(t->job_hold(f->b, "campaign-start:7", &held), KP_OK);
+    assert_false(held);
+    /* A transaction of A's comes and goes: still held. */
+    assert_int_equal(f->a->ops->begin(f->a), KP_OK);
+    assert_int_equal(f->a->ops->commit(f->a), KP_OK);
+    assert_int_equal(t->job_hold(f->b, "campaign-start:7", &held), KP_OK);
+    assert_false(held);
+    /* The same name's transaction lock is another lock. */
+    assert_int_equal(f->b->ops->begin(f->b), KP_OK);
+    assert_int_equal(t->job_state_get(f->b, "campaign-start:7", &done, &cursor),
+                     KP_ERR_NOT_FOUND);
+    assert_int_equal(f->b->ops->rollback(f->b), KP_OK);
+    t->job_release(f->a, "campaign-start:7");
+    assert_int_equal(t->job_hold(f->b, "campaign-start:7", &held), KP_OK);
+    assert_true(held);
+    t->job_release(f->b, "campaign-start:7");
+}
+
 /* One tick step on `st` at `now`, committed. */
 static kp_tick_report tick(kp_store *st, const kp_program *p, kp_scratch *sc, kp_time now,
                            bool commit)
@@ -370,6 +399,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_a_job_is_held_by_one_server_until_its_transaction_ends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_held_job_is_held_across_transactions_until_released,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_job_taken_in_a_rolled_back_savepoint_is_let_go,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -287,7 +287,7 @@ function CampaignView({ id, onExpired, changed }) {
   const [results, setResults] = useState(null);
   const [at, setAt] = useState('');
   const act = useAction(onExpired);
-  const running = c.data && (c.data.state === 'scheduled' || c.data.state === 'running');
+  const running = c.data && (c.data.state === 'scheduled' || c.data.state === 'starting' || c.data.state === 'running');
   useEffect(() => {
     if (!running) return undefined;
     const timer = setTimeout(() => setTick(tick + 1), POLL_MS);

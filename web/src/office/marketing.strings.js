@@ -28,7 +28,7 @@ export const strings = {
     messageAs: 'Сообщение: {channel}, {language}', group: 'Группа', 'group.targeted': 'Получившие', 'group.control': 'Контрольная',
     customers: 'Покупателей', perBefore: 'Выручка на покупателя до', perAfter: 'после',
     list: 'Все кампании', noCampaigns: 'Кампаний пока нет.', open: 'Открыть', openOf: 'Открыть кампанию «{name}»',
-    'state.draft': 'черновик', 'state.scheduled': 'запланирована', 'state.running': 'идёт', 'state.done': 'завершена',
+    'state.draft': 'черновик', 'state.scheduled': 'запланирована', 'state.starting': 'запускается', 'state.running': 'идёт', 'state.done': 'завершена',
     'state.cancelled': 'остановлена',
   },
   en: {
@@ -58,7 +58,7 @@ export const strings = {
     messageAs: 'Message: {channel}, {language}', group: 'Group', 'group.targeted': 'Targeted', 'group.control': 'Control',
     customers: 'Customers', perBefore: 'Revenue per customer before', perAfter: 'after',
     list: 'All campaigns', noCampaigns: 'No campaigns yet.', open: 'Open', openOf: 'Open campaign “{name}”',
-    'state.draft': 'draft', 'state.scheduled': 'scheduled', 'state.running': 'running', 'state.done': 'done',
+    'state.draft': 'draft', 'state.scheduled': 'scheduled', 'state.starting': 'starting', 'state.running': 'running', 'state.done': 'done',
     'state.cancelled': 'cancelled',
   },
 };

@@ -214,14 +214,16 @@ static bool read_password(const char *file, char *out, size_t size, const char *
 
 int cmd_staff_add(int argc, char **argv)
 {
-    static const char *const opts[] = {"--login", "--role", "--password-file", NULL};
+    static const char *const opts[] = {"--login", "--role", "--partner", "--password-file", NULL};
     if (!cli_check_options(argc, argv, opts, "staff add")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     const char *login = cli_option(argc, argv, "--login");
     const char *role = cli_option(argc, argv, "--role");
+    const char *partner = cli_option(argc, argv, "--partner");
     const char *file = cli_option(argc, argv, "--password-file");
     if (db == NULL || login == NULL || role == NULL) {
-        fprintf(stderr, "usage: kopilka staff add DB --login L --role R [--password-file F]\n");
+        fprintf(stderr, "usage: kopilka staff add DB --login L --role R [--partner CODE] "
+                        "[--password-file F]\n");
         return 2;
     }
     char password[KP_PASSWORD_MAX + 2];
@@ -237,13 +239,16 @@ int cmd_staff_add(int argc, char **argv)
     int64_t id = 0;
     kp_err err = c.st->ops->begin(c.st);
     if (err == KP_OK)
-        err = finish(&c, kp_staff_add(&c.office, login, role, password, &id, &e), &e);
+        err = finish(&c, kp_staff_add(&c.office, login, role, partner, password, &id, &e), &e);
     else
         kp_error_set(&e, err, "database", "%s", c.st->last_error);
     memset(password, 0, sizeof password);
     cli_office_close(&c);
     if (err) return fail("staff add", &e);
-    printf("staff %lld: %s (%s)\n", (long long)id, login, role);
+    if (partner)
+        printf("staff %lld: %s (%s of %s)\n", (long long)id, login, role, partner);
+    else
+        printf("staff %lld: %s (%s)\n", (long long)id, login, role);
     return 0;
 }
 

@@ -69,11 +69,11 @@ static const kp_command commands[] = {
      "(DIR/NUMBER-barcode.png, ...), and DIR/cards.csv naming them "
      "(number,batch,state,barcode_png,barcode_svg,qr_png,qr_svg); progress on stderr.",
      cmd_cards_export},
-    {"staff add", "kopilka staff add DB --login L --role R [--password-file F]",
-     "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor; "
-     "partner is reserved until the coalition work defines it). The password (10 to 128 bytes) "
-     "is read from the first line of F; without --password-file it is asked on the terminal, "
-     "twice and without echo, or read from the first line of stdin when that is not a "
+    {"staff add", "kopilka staff add DB --login L --role R [--partner CODE] [--password-file F]",
+     "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor, "
+     "partner; a partner needs --partner, the code of a partner of the running program). The "
+     "password (10 to 128 bytes) is read from the first line of F; without --password-file it "
+     "is asked on the terminal, twice and without echo, or read from the first line of stdin when that is not a "
      "terminal; only its Argon2id hash is stored. Staff log in at POST /v1/admin/login.",
      cmd_staff_add},
     {"import",

@@ -112,10 +112,14 @@ static const char *const migration_9[] = {store_pg_draws_schema, NULL};
 static const char sales_customer_index[] =
     "CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer) WHERE customer <> ''";
 static const char *const migration_10[] = {sales_customer_index, NULL};
+/* Migration 15 (issue 14): staff bound to a partner, and ops by store for a
+ * partner's operations (store_pg_people.c). Listed after 10 until 11..14
+ * (other branches) are merged before it. */
+static const char *const migration_15[] = {store_pg_people_schema_15, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
                                         {migration_7}, {migration_8}, {migration_9},
-                                        {migration_10}};
+                                        {migration_10}, {migration_15}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across

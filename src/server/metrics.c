@@ -123,6 +123,9 @@ static const char *const routes[] = {
     "/v1/admin/draws/{}/close",
     "/v1/me/draws",
     "/v1/admin/reports/customers",
+    "/v1/partner/me", /* a partner's staff (http_partner.c) */
+    "/v1/partner/operations",
+    "/v1/partner/rules",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

@@ -342,6 +342,9 @@ def flow_program(directory):
     doc.setdefault("till", {})["identify_by_phone"] = True
     doc["event_sources"] = [{"type": "survey", "from": ["till", "back_office"]}]
     doc["rules"].append({"id": "survey-100", "kind": "grant", "on": "survey", "points": 100})
+    doc["partners"] = [{"code": "wash", "name": "Car wash", "stores": ["WASH-*"]}]
+    doc["rules"].append({"id": "wash-5", "kind": "earn_percent", "percent": 5,
+                         "partner": "wash"})
     path = os.path.join(directory, "program-openapi.json")
     with open(path, "w") as f:
         json.dump(doc, f)
@@ -361,6 +364,8 @@ class Flows(unittest.TestCase):
         for login, role in (("root", "admin"), ("aud", "auditor")):
             harness.run_cli(["staff", "add", self.k.db, "--login", login, "--role", role,
                              "--password-file", pw])
+        harness.run_cli(["staff", "add", self.k.db, "--login", "washer", "--role", "partner",
+                         "--partner", "wash", "--password-file", pw])
         self.sent = []  # (method, path, body) of every request answered 2xx
         self.record = os.path.join(self.k.dir, "answers.jsonl")
         old = os.environ.get("KOPILKA_OPENAPI_RECORD")
@@ -645,6 +650,19 @@ class Flows(unittest.TestCase):
         self.staff(200, "GET", "/v1/admin/reports/customers?from=2026-01-01&to=2026-12-31")
         self.staff(200, "GET", "/v1/admin/reports/customers?store=main&window=3&format=csv")
         self.staff(400, "GET", "/v1/admin/reports/customers?window=25")
+        # --- a partner's staff (docs/api.md "Partners")
+        wash = self.call(200, "POST", "/v1/admin/login",
+                         {"login": "washer", "password": PASSWORD}, key=None)["token"]
+        self.call(200, "GET", "/v1/partner/me", key=wash)
+        self.call(200, "GET", "/v1/partner/operations?from=2026-01-01&limit=10", key=wash)
+        self.call(400, "GET", "/v1/partner/operations?limit=0", key=wash)
+        self.call(200, "GET", "/v1/partner/rules", key=wash)
+        self.call(403, "GET", "/v1/admin/staff", key=wash)
+        self.staff(403, "GET", "/v1/partner/me")
+        self.staff(201, "POST", "/v1/admin/staff", {"login": "wash2", "role": "partner",
+                                                    "partner": "wash", "password": PASSWORD})
+        self.staff(400, "POST", "/v1/admin/staff", {"login": "wash3", "role": "partner",
+                                                    "password": PASSWORD})
         self.staff(200, "POST", "/v1/admin/imports?kind=cards&dry_run=1", "number\nOAS-1\n")
         self.staff(200, "POST", "/v1/admin/imports?kind=cards", "number\nOAS-1\n")
         self.staff(400, "POST", "/v1/admin/imports?kind=cards", "number,state\nOAS-2,lost\n")

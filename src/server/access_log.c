@@ -35,7 +35,7 @@ static const char *const route_words[] = {
     "catalog",     "items",         "image",        "stock",        "orders",
     "hand-over",
     "draws",       "close",
-    "partner",     "operations",    "rules",
+    "partner",     "operations",    "rules",        "card-transactions",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

@@ -1,12 +1,14 @@
 /*
  * http_partner.c: the routes of a partner's staff (docs/api.md, "Partners";
  * docs/coalition.md, "Partner staff and isolation"): its partner, its
- * stores' operations and the rules that name it, each read on a reader
+ * stores' operations and the rules that name it, each read on a reader,
+ * and a bank's card transactions (cobrand.c), through the writer
  * (src/service/partner.c says what each holds and checks that the caller is
  * the partner's). http_people.c authenticates, keeps a partner's session
  * out of every other route, and dispatches.
  */
 #include "http_people.h"
+#include "service/cobrand.h"
 #include "service/partner.h"
 
 static kp_err do_me(kp_office *o, const http_request *r, void *arg, kp_buf *out, bool *replayed,
@@ -45,9 +47,22 @@ static unsigned route_rules(const http_request *r, kp_http_answer *a)
     return http_office_read(r, do_rules, NULL, a);
 }
 
+static kp_err do_card_txns(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                           bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_card_txns_http(o, r->body, r->body_len, out, replayed, e);
+}
+
+/* The bank's card transactions: written through the writer. */
+static unsigned route_card_txns(const http_request *r, kp_http_answer *a)
+{
+    return http_office_write(r, do_card_txns, NULL, 201, a);
+}
+
 const http_route http_partner_routes[] = {
     {"GET", "/v1/partner/me", HTTP_STAFF, route_me},
     {"GET", "/v1/partner/operations", HTTP_STAFF, route_operations},
     {"GET", "/v1/partner/rules", HTTP_STAFF, route_rules},
+    {"POST", "/v1/partner/card-transactions", HTTP_STAFF, route_card_txns},
 };
 const size_t http_partner_routes_count = sizeof http_partner_routes / sizeof http_partner_routes[0];

@@ -126,6 +126,7 @@ static const char *const routes[] = {
     "/v1/partner/me", /* a partner's staff (http_partner.c) */
     "/v1/partner/operations",
     "/v1/partner/rules",
+    "/v1/partner/card-transactions",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

@@ -342,7 +342,8 @@ def flow_program(directory):
     doc.setdefault("till", {})["identify_by_phone"] = True
     doc["event_sources"] = [{"type": "survey", "from": ["till", "back_office"]}]
     doc["rules"].append({"id": "survey-100", "kind": "grant", "on": "survey", "points": 100})
-    doc["partners"] = [{"code": "wash", "name": "Car wash", "stores": ["WASH-*"]}]
+    doc["partners"] = [{"code": "wash", "name": "Car wash", "stores": ["WASH-*"]},
+                       {"code": "bank", "name": "Bank", "bank": {"cashback_percent": "1"}}]
     doc["rules"].append({"id": "wash-5", "kind": "earn_percent", "percent": 5,
                          "partner": "wash"})
     path = os.path.join(directory, "program-openapi.json")
@@ -364,8 +365,9 @@ class Flows(unittest.TestCase):
         for login, role in (("root", "admin"), ("aud", "auditor")):
             harness.run_cli(["staff", "add", self.k.db, "--login", login, "--role", role,
                              "--password-file", pw])
-        harness.run_cli(["staff", "add", self.k.db, "--login", "washer", "--role", "partner",
-                         "--partner", "wash", "--password-file", pw])
+        for login, partner in (("washer", "wash"), ("banker", "bank")):
+            harness.run_cli(["staff", "add", self.k.db, "--login", login, "--role", "partner",
+                             "--partner", partner, "--password-file", pw])
         self.sent = []  # (method, path, body) of every request answered 2xx
         self.record = os.path.join(self.k.dir, "answers.jsonl")
         old = os.environ.get("KOPILKA_OPENAPI_RECORD")
@@ -663,6 +665,14 @@ class Flows(unittest.TestCase):
                                                     "partner": "wash", "password": PASSWORD})
         self.staff(400, "POST", "/v1/admin/staff", {"login": "wash3", "role": "partner",
                                                     "password": PASSWORD})
+        bank = self.call(200, "POST", "/v1/admin/login",
+                         {"login": "banker", "password": PASSWORD}, key=None)["token"]
+        txns = {"transactions": [{"id": "T-1", "at": "2026-05-20T10:00:00Z", "card": c[0],
+                                  "amount": 150000, "currency": "RUB", "merchant": "Cafe"}]}
+        self.call(201, "POST", "/v1/partner/card-transactions", txns, key=bank)
+        self.call(200, "POST", "/v1/partner/card-transactions", txns, key=bank)
+        self.call(403, "POST", "/v1/partner/card-transactions", txns, key=wash)
+        self.call(400, "POST", "/v1/partner/card-transactions", {"transactions": []}, key=bank)
         self.staff(200, "POST", "/v1/admin/imports?kind=cards&dry_run=1", "number\nOAS-1\n")
         self.staff(200, "POST", "/v1/admin/imports?kind=cards", "number\nOAS-1\n")
         self.staff(400, "POST", "/v1/admin/imports?kind=cards", "number,state\nOAS-2,lost\n")

@@ -200,7 +200,9 @@ class Isolation(PartnersTestCase):
             what = "%s %s -> %s %r" % (method, path, s, a)
             if path.startswith("/v1/partner/"):
                 partner_routes += 1
-                self.assertNotIn(s, (401, 403), what)
+                self.assertNotEqual(s, 401, what)
+                if s == 403:  # a bank's route: refused for what wash is, not for isolation
+                    self.assertNotIn("may use only", a["error"]["message"], what)
             elif "staff" in security:
                 walked += 1
                 self.assertEqual(s, 403, what)
@@ -210,7 +212,7 @@ class Isolation(PartnersTestCase):
             else:  # a terminal's or a customer's route: no staff session at all
                 self.assertIn(s, (401, 403), what)
         self.assertGreater(walked, 90)
-        self.assertGreaterEqual(partner_routes, 3)
+        self.assertGreaterEqual(partner_routes, 4)
         # Nothing was changed by any of them.
         s, me = self.get(self.wash, "/v1/admin/me")
         self.assertEqual(s, 200)
@@ -294,6 +296,94 @@ class PartnerRoutes(PartnersTestCase):
         self.assertEqual(a["program_version"], b["program_version"])
         s, c = self.k.call("GET", "/v1/partner/rules", key=self.k.key)
         self.assertEqual(s, 403)  # a terminal key: the route is for staff
+
+
+class CoBrandedCard(PartnersTestCase):
+    """The bank's cashback: 1 % of a card transaction, at 100 kopecks a point."""
+
+    def setUp(self):
+        super().setUp()
+        self.k.cli("staff", "add", "DB", "--login", "b_staff", "--role", "partner", "--partner",
+                   "bank", "--password-file", self.pwfile)
+        self.bank = self.k.staff_token("b_staff", PASSWORD)
+        self.card = self.k.cards[3]
+
+    def balance(self):
+        return self.k.card(self.card)["balance"]
+
+    def txn(self, id, amount=150000, **more):
+        return dict({"id": id, "at": "2026-05-20T10:00:00Z", "card": self.card,
+                     "amount": amount, "currency": "RUB", "merchant": "Cafe, Main St"}, **more)
+
+    def post(self, token, *txns):
+        return self.k.call("POST", "/v1/partner/card-transactions",
+                           {"transactions": list(txns)}, key=token)
+
+    def test_the_bank_credits_cashback_once_per_transaction(self):
+        before = self.balance()
+        s, a = self.post(self.bank, self.txn("T-1"), self.txn("T-2", amount=99))
+        self.assertEqual(s, 201, a)
+        self.assertEqual(a["bank"], "bank")
+        self.assertEqual([(c["id"], c["points"], c["replayed"]) for c in a["credited"]],
+                         [("T-1", 15, False), ("T-2", 0, False)])
+        self.assertEqual(a["points"], 15)
+        self.assertEqual(self.balance(), before + 15)
+        # Sent again: the same answer, nothing more credited.
+        s, again = self.post(self.bank, self.txn("T-1"))
+        self.assertEqual((s, again["credited"][0]["replayed"], again["credited"][0]["points"]),
+                         (200, True, 15))
+        self.assertEqual(self.balance(), before + 15)
+        # The same id with another amount is another transaction: refused.
+        s, e = self.post(self.bank, self.txn("T-1", amount=150100))
+        self.assertEqual((s, e["error"]["field"]), (409, "transactions[0].id"))
+        # One bad transaction and nothing of the request is credited.
+        s, e = self.post(self.bank, self.txn("T-3"), self.txn("T-4", currency="KZT"))
+        self.assertEqual((s, e["error"]["field"]), (400, "transactions[1].currency"))
+        s, e = self.post(self.bank, self.txn("T-3"), self.txn("T-5", card="2999999999999"))
+        self.assertEqual(e["error"]["field"], "transactions[1].card", e)
+        s, e = self.post(self.bank, self.txn("T-3", amount=0))
+        self.assertEqual((s, e["error"]["field"]), (400, "transactions[0].amount"))
+        self.assertEqual(self.balance(), before + 15)
+
+    def test_only_a_bank_partners_staff_sends_card_transactions(self):
+        s, e = self.post(self.wash, self.txn("W-1"))
+        self.assertEqual(s, 403)
+        self.assertIn("card transactions are a bank partner's", e["error"]["message"])
+        s, e = self.post(self.boss, self.txn("W-1"))
+        self.assertEqual(s, 403)
+        s, e = self.post(self.bank, self.txn("W-1"))
+        self.assertEqual(s, 201)
+        # The bank's staff is a partner's staff like any: the rest is closed.
+        s, e = self.k.call("GET", "/v1/admin/cards/" + self.card, key=self.bank)
+        self.assertEqual(s, 403)
+
+    def test_the_command_line_imports_a_file_whole_or_not_at_all(self):
+        before = self.balance()
+        path = os.path.join(self.k.dir, "txns.csv")
+        with open(path, "w") as f:
+            f.write("id,at,card,amount,currency,merchant\n"
+                    "C-1,2026-05-20T10:00:00Z,%s,250000,RUB,\"Fuel, Ring Rd\"\n"
+                    "C-2,2026-05-20T11:00:00Z,%s,10000,RUB,Bakery\n"
+                    "C-3,2026-05-20T12:00:00Z,%s,10000,USD,Shop\n" % ((self.card,) * 3))
+        p = self.k.cli("import", "DB", "--card-transactions", path, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("txns.csv:4: currency: must be RUB", p.stderr)
+        self.assertIn("1 bad lines", p.stderr)
+        self.assertEqual(self.balance(), before)
+        with open(path) as f:
+            good = f.read().splitlines()[:3]
+        with open(path, "w") as f:
+            f.write("\n".join(good) + "\n")
+        p = self.k.cli("import", "DB", "--card-transactions", path)
+        self.assertIn("2 credited (26 points), 0 credited before", p.stdout)
+        self.assertEqual(self.balance(), before + 26)
+        p = self.k.cli("import", "DB", "--card-transactions", path)
+        self.assertIn("0 credited (0 points), 2 credited before", p.stdout)
+        self.assertEqual(self.balance(), before + 26)
+        p = self.k.cli("import", "DB", "--card-transactions", path, "--bank", "wash",
+                       check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('no bank partner "wash": must be one of bank', p.stderr)
 
 
 if __name__ == "__main__":

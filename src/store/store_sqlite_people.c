@@ -88,10 +88,23 @@ static const char migrate_1_2_sql[] =
 static const char migrate_2_3_sql[] =
     INVITATIONS_SQL "UPDATE meta SET value = '3' WHERE key = 'people_schema';";
 
-/* Version 3 had no partner staff (PostgreSQL's migration 15). */
-static const char migrate_3_4_sql[] =
-    "ALTER TABLE staff ADD COLUMN partner TEXT NOT NULL DEFAULT '';"
-    "UPDATE meta SET value = '4' WHERE key = 'people_schema';";
+/* Version 3 had no partner staff (PostgreSQL's migration 15); the column
+ * is added when missing (schema_update). */
+static const char migrate_3_4_sql[] = "UPDATE meta SET value = '4' WHERE key = 'people_schema';";
+
+/* True when `table` has a column `column`. */
+static bool has_column(sqlite3 *db, const char *table, const char *column)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    bool has = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return has;
+}
 
 #define INVITATION_INSERT_COLS                                                                     \
     "family_id, inviter_id, phone_ix, phone, state, invitee_id, created_at, expires_at, "          \
@@ -1563,6 +1576,9 @@ static int schema_update(sqlite3 *db)
     if (v == 1) rc = sqlite3_exec(db, migrate_1_2_sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK && (v == 1 || v == 2))
         rc = sqlite3_exec(db, migrate_2_3_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && v >= 1 && v <= 3 && !has_column(db, "staff", "partner"))
+        rc = sqlite3_exec(db, "ALTER TABLE staff ADD COLUMN partner TEXT NOT NULL DEFAULT ''",
+                          NULL, NULL, NULL);
     if (rc == SQLITE_OK && v >= 1 && v <= 3)
         rc = sqlite3_exec(db, migrate_3_4_sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);

@@ -94,6 +94,31 @@ static void test_a_staff_members_partner_is_kept_and_carried_by_sessions(void **
     assert_string_equal(list[1].partner, "");
 }
 
+static void test_a_database_from_before_partner_staff_gains_the_column(void **state)
+{
+    FIXTURE_SQLITE_ONLY("people_schema 3 is SQLite's; PostgreSQL adds the column in migration 15");
+    fx *f = *state;
+    kp_store_close(f->st);
+    assert_int_equal(fixture_exec(f->path,
+                                  "ALTER TABLE staff DROP COLUMN partner;"
+                                  "UPDATE meta SET value = '3' WHERE key = 'people_schema';",
+                                  NULL, 0),
+                     0);
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(f->path, false, &f->st, &e), KP_OK);
+    assert_int_equal(fixture_query_int64(f->path, "SELECT value FROM meta WHERE key = "
+                                                  "'people_schema'"),
+                     4);
+    kp_staff s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.login, sizeof s.login, "washer");
+    s.role = KP_ROLE_PARTNER;
+    snprintf(s.password_hash, sizeof s.password_hash, "x");
+    snprintf(s.partner, sizeof s.partner, "wash");
+    assert_int_equal(f->st->ops->people->staff_insert(f->st, &s), KP_OK);
+    staff_kept(f, &s, "wash");
+}
+
 /* An operation at `store` (receipt "" = none) at NOW + minutes. */
 static int64_t op(fx *f, const char *store, const char *receipt, int minutes)
 {
@@ -167,6 +192,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_staff_members_partner_is_kept_and_carried_by_sessions,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_of_stores_reads_a_store_or_a_prefix_newest_first,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_database_from_before_partner_staff_gains_the_column,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

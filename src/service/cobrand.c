@@ -8,6 +8,7 @@
 #include "cobrand.h"
 #include "partner.h"
 #include "people_int.h"
+#include "simulate.h"
 
 #include <jansson.h>
 #include <kopilka/card_number.h>
@@ -299,41 +300,6 @@ out:
 
 /* ---- the CSV file */
 
-/* Splits one CSV line into at most max fields in place ("..." quoted, ""
- * a quote inside); the count, or -1 for an unclosed quote. */
-static int csv_split(char *line, char **fields, int max)
-{
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        if (n == max) return n + 1;
-        char *w = p;
-        fields[n++] = w;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (*p == '\0') return -1;
-                if (*p == '"' && p[1] == '"') {
-                    *w++ = '"';
-                    p += 2;
-                } else if (*p == '"') {
-                    p++;
-                    break;
-                } else {
-                    *w++ = *p++;
-                }
-            }
-            if (*p != ',' && *p != '\0') return -1;
-        } else {
-            while (*p && *p != ',') *w++ = *p++;
-        }
-        bool more = *p == ',';
-        *w = '\0';
-        if (!more) return n;
-        p++;
-    }
-}
-
 static const char CSV_HEADER[] = "id,at,card,amount,currency,merchant";
 
 kp_err kp_card_txns_import(kp_office *o, const char *bank_code, const char *path,
@@ -366,7 +332,7 @@ kp_err kp_card_txns_import(kp_office *o, const char *bank_code, const char *path
         }
         if (len == 0) continue;
         char *cols[7];
-        int k = csv_split(line, cols, 6);
+        size_t k = kp_csv_split(line, cols, 6);
         kp_card_txn t;
         memset(&t, 0, sizeof t);
         kp_error row = {0};

@@ -153,6 +153,42 @@ int32_t kp_settle_period_of(kp_time at, int32_t utc_offset_minutes);
 
 typedef struct kp_store kp_store;
 
+/* The settlement state: the last closed period (yyyymm; 0 before the first
+ * close) and the number of the next statement (from 1; a number once
+ * given is never given again). Periods close in order: every period up to
+ * closed_through is closed, every later one open. */
+typedef struct kp_settle_state {
+    int32_t closed_through;
+    int64_t next_number;
+} kp_settle_state;
+
+/* A closed period as stored. */
+typedef struct kp_settle_period_row {
+    int32_t period;          /* yyyymm */
+    kp_time closed_at;
+    char closed_by[96];      /* the actor: "staff:anna", "cli:root" */
+    int64_t first_number;    /* its statements are first_number .. + statements - 1 */
+    int64_t statements;
+    char *matrix;            /* JSON text (malloc'd; period_get only, NULL in lists) */
+} kp_settle_period_row;
+void kp_settle_period_row_release(kp_settle_period_row *row);
+
+/* A statement as stored: immutable once its period closed. */
+typedef struct kp_settle_statement_row {
+    int64_t number;
+    int32_t period;
+    char party[KP_PARTNER_CODE_MAX]; /* "" = the operator */
+    char currency[4];
+    char *body;                      /* JSON text, malloc'd */
+} kp_settle_statement_row;
+void kp_settle_statement_row_release(kp_settle_statement_row *row);
+
+/* Statements of one period: one per party (every partner in the period's
+ * entries and the operator) and currency; (KP_PARTNERS_MAX + 1) x
+ * (KP_CURRENCIES_MAX + 1) for one program version, with room for partners
+ * an earlier version had. */
+enum { KP_SETTLE_STATEMENTS_MAX = 1024 };
+
 /* Called for each entry of a scan; false stops it (the scan returns KP_OK). */
 typedef bool (*kp_settle_entry_fn)(void *ctx, const kp_settle_entry *entry);
 
@@ -176,6 +212,40 @@ typedef struct kp_settle_ops {
      * payee (NULL = any), in (op_id, order put) order. */
     kp_err (*entries_scan)(kp_store *s, int32_t period, const char *partner,
                            kp_settle_entry_fn fn, void *ctx);
+    /* The settlement state. With `for_close`, inside the close's
+     * transaction: on PostgreSQL the row is locked FOR UPDATE until the
+     * transaction ends, after every writer that holds it FOR SHARE (an
+     * operation booking entries) has ended, and no writer books until the
+     * close ends; the entries the caller then reads are every entry of the
+     * periods up to the one it closes. */
+    kp_err (*state_get)(kp_store *s, bool for_close, kp_settle_state *out);
+    /* (write, in the transaction of state_get(for_close)) Closes period
+     * `row->period`: numbers the n statements from the state's next number
+     * in array order (sets st[i].number and st[i].period, row->first_number
+     * and row->statements), stores the period (closed_at, closed_by,
+     * matrix) and the statements, and moves the state to closed_through =
+     * the period. KP_ERR_CONFLICT, nothing written, when the period is not
+     * after closed_through (closed already, or an earlier one: periods close
+     * in order); KP_ERR_INVALID for a period that is no yyyymm, a statement
+     * without body or currency, n > KP_SETTLE_STATEMENTS_MAX. */
+    kp_err (*period_close)(kp_store *s, kp_settle_period_row *row, kp_settle_statement_row *st,
+                           size_t n);
+    /* A closed period with its matrix (the caller releases it);
+     * KP_ERR_NOT_FOUND for a period not closed. */
+    kp_err (*period_get)(kp_store *s, int32_t period, kp_settle_period_row *out);
+    /* Closed periods before `before` (0 = from the newest), newest first,
+     * at most `limit`, without their matrix. */
+    kp_err (*periods_list)(kp_store *s, int32_t before, kp_settle_period_row *out, size_t limit,
+                           size_t *n);
+    /* The periods that have entries and are after closed_through, oldest
+     * first, at most `limit`. */
+    kp_err (*open_periods)(kp_store *s, int32_t *out, size_t limit, size_t *n);
+    /* Statement `number` (the caller releases it); KP_ERR_NOT_FOUND. */
+    kp_err (*statement_get)(kp_store *s, int64_t number, kp_settle_statement_row *out);
+    /* The statements of closed period `period` in number order, at most
+     * `limit` (the caller releases each); *n = 0 for a period not closed. */
+    kp_err (*statements_of)(kp_store *s, int32_t period, kp_settle_statement_row *out,
+                            size_t limit, size_t *n);
 } kp_settle_ops;
 
 #endif

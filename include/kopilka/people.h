@@ -67,6 +67,8 @@ typedef enum kp_permission {
     KP_PERM_CAMPAIGN_MANAGE,       /* segments and campaigns that grant points */
     KP_PERM_CATALOG_MANAGE,        /* the rewards catalog: items, images, stock, orders */
     KP_PERM_DRAW_MANAGE,           /* prize draws: create, close, list, export */
+    KP_PERM_SETTLEMENT_READ,       /* coalition periods, statements, the matrix */
+    KP_PERM_SETTLEMENT_MANAGE,     /* close a coalition period */
     KP_PERM__COUNT
 } kp_permission;
 

@@ -66,6 +66,11 @@ int cmd_draw_close(int argc, char **argv);
 int cmd_draw_show(int argc, char **argv);
 int cmd_draw_list(int argc, char **argv);
 int cmd_draw_verify(int argc, char **argv);
+/* cmd_settlement.c */
+int cmd_settlement_periods(int argc, char **argv);
+int cmd_settlement_show(int argc, char **argv);
+int cmd_settlement_close(int argc, char **argv);
+int cmd_settlement_statement(int argc, char **argv);
 
 /* cmd_recover.c */
 int cmd_recover(int argc, char **argv);
@@ -107,6 +112,10 @@ typedef struct cli_office {
 /* Opens db with its key file (required when need_key; else loaded when it
  * is there) as actor "cli:USER". False after printing why. */
 bool cli_office_open(cli_office *c, const char *command, const char *db, bool need_key);
+/* cli_office_open(c, command, db, false) with the office's clock at --now
+ * TIME of argv when given (tests). 0, or the exit status after printing
+ * why (1: cannot open, 2: a bad --now). */
+int cli_office_open_at(cli_office *c, const char *command, const char *db, int argc, char **argv);
 void cli_office_close(cli_office *c);
 /* Commits when err is KP_OK (a failed commit sets e), rolls back otherwise. */
 kp_err cli_office_finish(cli_office *c, kp_err err, kp_error *e);

@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "crypto/pii.h"
 #include "service/people.h"
+#include "service/settlement.h"
 #include "service/service.h"
 #include "store/store_invariants.h"
 #include "store/store_pg.h"
@@ -445,6 +446,8 @@ int cmd_verify(int argc, char **argv)
     kp_err err = full ? st->ops->integrity(st, true, hold_line, &held, &problems) : KP_OK;
     print_held(&held, problems > 0);
     if (err == KP_OK && problems == 0) err = st->ops->verify(st, print_problem, NULL, &problems);
+    /* Closed settlement periods against their entries (docs/coalition.md). */
+    if (err == KP_OK) err = kp_settlement_verify(st, print_problem, NULL, &problems);
     if (err) {
         fprintf(stderr, "kopilka verify: cannot check %s: %s\n", db, st->last_error);
         kp_store_close(st);

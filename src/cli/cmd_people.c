@@ -48,6 +48,16 @@ void cli_office_close(cli_office *c)
     memset(c, 0, sizeof *c);
 }
 
+int cli_office_open_at(cli_office *c, const char *command, const char *db, int argc, char **argv)
+{
+    if (!cli_office_open(c, command, db, false)) return 1;
+    const char *text = cli_option(argc, argv, "--now");
+    if (text == NULL || kp_time_parse(text, &c->office.now)) return 0;
+    fprintf(stderr, "kopilka %s: --now must be an RFC 3339 time, got %s\n", command, text);
+    cli_office_close(c);
+    return 2;
+}
+
 bool cli_office_open(cli_office *c, const char *command, const char *db, bool need_key)
 {
     memset(c, 0, sizeof *c);

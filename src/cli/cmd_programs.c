@@ -14,16 +14,10 @@
 #include "cli.h"
 #include "service/programs.h"
 
-/* Opens db for `command` with the office's clock at --now TIME (tests),
- * when given. 0, or the exit status after printing why. */
+/* Opens db for `command` with the office's clock at --now TIME (tests). */
 static int office_open(const char *command, const char *db, int argc, char **argv, cli_office *c)
 {
-    if (!cli_office_open(c, command, db, false)) return 1;
-    const char *text = cli_option(argc, argv, "--now");
-    if (text == NULL || kp_time_parse(text, &c->office.now)) return 0;
-    fprintf(stderr, "kopilka %s: --now must be an RFC 3339 time, got %s\n", command, text);
-    cli_office_close(c);
-    return 2;
+    return cli_office_open_at(c, command, db, argc, argv);
 }
 
 static void print_error(const char *command, const char *field, const char *message)

@@ -264,6 +264,27 @@ static const kp_command commands[] = {
      "every winner recomputed by the procedure. Exit 0 and \"verified\", or exit 1 with a "
      "MISMATCH line naming each field that does not match.",
      cmd_draw_verify},
+    {"settlement periods", "kopilka settlement periods DB [--now TIME]",
+     "Lists a coalition's settlement periods (docs/coalition.md \"Periods and statements\"): "
+     "the open ones (with entries, the last month and the current one) and whether each may be closed, "
+     "then the closed ones, newest first, with their statements' numbers. JSON, as GET "
+     "/v1/admin/settlement/periods.",
+     cmd_settlement_periods},
+    {"settlement show", "kopilka settlement show DB --period YYYY-MM [--csv [--matrix]] [--now TIME]",
+     "Prints a period's statements (one per party and currency) and its matrix (who owes whom) "
+     "as JSON: a closed period's as stored, an open one's computed now (\"state\": \"open\", "
+     "without numbers). --csv: one line per statement; --csv --matrix: one line per payer "
+     "and payee.",
+     cmd_settlement_show},
+    {"settlement close", "kopilka settlement close DB --period YYYY-MM [--now TIME]",
+     "Closes a period once its month has ended in the program's calendar, and the earlier "
+     "periods with entries are closed: its statements are numbered and stored, never to "
+     "change; later entries of the month land in the next open period. A closed period "
+     "prints its statements again. Audited (settlement.close).",
+     cmd_settlement_close},
+    {"settlement statement", "kopilka settlement statement DB NUMBER [--csv]",
+     "Prints statement NUMBER as stored (JSON), or with --csv as lines field,value.",
+     cmd_settlement_statement},
     {"tick", "kopilka tick DB [--now TIME]",
      "Runs the time-driven work due at TIME (default: now) as the server's scheduler does: "
      "expiry of points, birthday and tenure grants, tier reviews; each due item exactly once, "

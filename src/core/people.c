@@ -59,6 +59,8 @@ static const char *const perm_names[KP_PERM__COUNT] = {
     [KP_PERM_CAMPAIGN_MANAGE] = "campaign.manage",
     [KP_PERM_CATALOG_MANAGE] = "catalog.manage",
     [KP_PERM_DRAW_MANAGE] = "draw.manage",
+    [KP_PERM_SETTLEMENT_READ] = "settlement.read",
+    [KP_PERM_SETTLEMENT_MANAGE] = "settlement.manage",
 };
 
 const char *kp_permission_name(kp_permission perm)
@@ -86,7 +88,8 @@ static const unsigned role_perms[KP_ROLE__COUNT] = {
                         P(KP_PERM_ADJUST) | P(KP_PERM_FAMILY) | P(KP_PERM_TRANSFER) |
                         P(KP_PERM_EXPORT_BALANCES) | P(KP_PERM_EXPORT_CUSTOMERS) |
                         P(KP_PERM_DISCOUNT) | P(KP_PERM_NOTIFY_READ) |
-                        P(KP_PERM_PROGRAM_READ) | P(KP_PERM_REPORT_READ) | P(KP_PERM_IMPORT),
+                        P(KP_PERM_PROGRAM_READ) | P(KP_PERM_REPORT_READ) | P(KP_PERM_IMPORT) |
+                        P(KP_PERM_SETTLEMENT_READ),
     [KP_ROLE_MARKETER] = P(KP_PERM_CARD_READ) | P(KP_PERM_CARD_ISSUE) | P(KP_PERM_EXPORT_BALANCES) |
                          P(KP_PERM_NOTIFY_READ) | P(KP_PERM_NOTIFY_MANAGE) |
                          P(KP_PERM_PROGRAM_READ) | P(KP_PERM_REPORT_READ) |
@@ -103,9 +106,11 @@ static const unsigned role_perms[KP_ROLE__COUNT] = {
                       P(KP_PERM_PROGRAM_MANAGE) | P(KP_PERM_REPORT_READ) | P(KP_PERM_IMPORT) |
                       P(KP_PERM_CAMPAIGN_MANAGE) |
                       P(KP_PERM_CATALOG_MANAGE) |
-                      P(KP_PERM_DRAW_MANAGE),
+                      P(KP_PERM_DRAW_MANAGE) |
+                      P(KP_PERM_SETTLEMENT_READ) | P(KP_PERM_SETTLEMENT_MANAGE),
     [KP_ROLE_AUDITOR] = P(KP_PERM_CUSTOMER_READ) | P(KP_PERM_CARD_READ) | P(KP_PERM_AUDIT_READ) |
-                        P(KP_PERM_NOTIFY_READ) | P(KP_PERM_PROGRAM_READ) | P(KP_PERM_REPORT_READ),
+                        P(KP_PERM_NOTIFY_READ) | P(KP_PERM_PROGRAM_READ) | P(KP_PERM_REPORT_READ) |
+                        P(KP_PERM_SETTLEMENT_READ),
     [KP_ROLE_PARTNER] = 0,
 };
 

@@ -36,6 +36,7 @@ static const char *const route_words[] = {
     "hand-over",
     "draws",       "close",
     "partner",     "operations",    "rules",        "card-transactions",
+    "settlement",  "periods",       "statements",
 };
 
 bool kp_access_log_open(const char *target, int *fd, char *problem, size_t problem_size)

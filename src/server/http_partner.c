@@ -1,7 +1,8 @@
 /*
  * http_partner.c: the routes of a partner's staff (docs/api.md, "Partners";
  * docs/coalition.md, "Partner staff and isolation"): its partner, its
- * stores' operations and the rules that name it, each read on a reader,
+ * stores' operations, the rules that name it and its settlement statements,
+ * each read on a reader,
  * and a bank's card transactions (cobrand.c), through the writer
  * (src/service/partner.c says what each holds and checks that the caller is
  * the partner's). http_people.c authenticates, keeps a partner's session
@@ -47,6 +48,28 @@ static unsigned route_rules(const http_request *r, kp_http_answer *a)
     return http_office_read(r, do_rules, NULL, a);
 }
 
+static kp_err do_statements(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                            bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_partner_statements_json(o, kp_http_arg("before"), out, e);
+}
+
+static unsigned route_statements(const http_request *r, kp_http_answer *a)
+{
+    return http_office_read(r, do_statements, NULL, a);
+}
+
+static kp_err do_statement(kp_office *o, const http_request *r, void *arg, kp_buf *out,
+                           bool *replayed, kp_field_errors *fe, kp_error *e)
+{
+    return kp_partner_statement_json(o, http_param_id(r->params[0]), out, e);
+}
+
+static unsigned route_statement(const http_request *r, kp_http_answer *a)
+{
+    return http_office_read(r, do_statement, NULL, a);
+}
+
 static kp_err do_card_txns(kp_office *o, const http_request *r, void *arg, kp_buf *out,
                            bool *replayed, kp_field_errors *fe, kp_error *e)
 {
@@ -63,6 +86,8 @@ const http_route http_partner_routes[] = {
     {"GET", "/v1/partner/me", HTTP_STAFF, route_me},
     {"GET", "/v1/partner/operations", HTTP_STAFF, route_operations},
     {"GET", "/v1/partner/rules", HTTP_STAFF, route_rules},
+    {"GET", "/v1/partner/statements", HTTP_STAFF, route_statements},
+    {"GET", "/v1/partner/statements/{}", HTTP_STAFF, route_statement},
     {"POST", "/v1/partner/card-transactions", HTTP_STAFF, route_card_txns},
 };
 const size_t http_partner_routes_count = sizeof http_partner_routes / sizeof http_partner_routes[0];

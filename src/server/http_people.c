@@ -467,6 +467,7 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
                   {http_marketing_routes, http_marketing_routes_count},
                   {http_catalog_routes, http_catalog_routes_count},
                   {http_draws_routes, http_draws_routes_count},
+                  {http_settlement_routes, http_settlement_routes_count},
                   {http_partner_routes, http_partner_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)

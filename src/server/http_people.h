@@ -106,6 +106,9 @@ extern const size_t http_draws_routes_count;
 /* A partner's staff's routes, /v1/partner/... (http_partner.c). */
 extern const http_route http_partner_routes[];
 extern const size_t http_partner_routes_count;
+/* Coalition settlement: periods, statements, the close (http_settlement.c). */
+extern const http_route http_settlement_routes[];
+extern const size_t http_settlement_routes_count;
 
 /* An operation on the back office. Read-only ones may run on a reader;
  * everything that writes, and every read of personal data (it is audited),

@@ -127,6 +127,12 @@ static const char *const routes[] = {
     "/v1/partner/operations",
     "/v1/partner/rules",
     "/v1/partner/card-transactions",
+    "/v1/partner/statements",
+    "/v1/partner/statements/{}",
+    "/v1/admin/settlement/periods", /* coalition settlement (http_settlement.c) */
+    "/v1/admin/settlement/periods/{}",
+    "/v1/admin/settlement/periods/{}/close",
+    "/v1/admin/settlement/statements/{}",
 };
 enum { ROUTES = sizeof routes / sizeof routes[0] };
 

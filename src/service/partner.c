@@ -2,10 +2,12 @@
  * partner.c: a partner's staff's view of the coalition (partner.h): who the
  * actor's partner is, its stores' operations, read pattern by pattern
  * through kp_people_ops.ops_of_stores and kept only where the program says
- * the store is the partner's, and the program's rules that name it.
+ * the store is the partner's, the program's rules that name it, and its
+ * own statements of closed settlement periods.
  */
 #include "partner.h"
 #include "people_int.h"
+#include "settlement.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -244,4 +246,84 @@ kp_err kp_partner_rules_json(kp_office *o, kp_buf *out, kp_error *e)
     kp_buf_puts(out, "]}");
     json_decref(root);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
+}
+
+/* ---- statements */
+
+kp_err kp_partner_statements_json(kp_office *o, const char *before, kp_buf *out, kp_error *e)
+{
+    const kp_partner *p;
+    kp_err err = kp_partner_of_actor(o, &p, e);
+    if (err) return err;
+    int32_t below = 0;
+    if (before && before[0] && !kp_settle_period_parse(before, &below))
+        return kp_error_set(e, KP_ERR_INVALID, "before",
+                            "must be a month as 2026-11: the next_before of the page before");
+    kp_settle_period_row periods[KP_PARTNER_PERIODS_PAGE];
+    size_t n_periods = 0;
+    if ((err = o->st->ops->settle->periods_list(o->st, below, periods, KP_PARTNER_PERIODS_PAGE,
+                                                &n_periods)))
+        return people_storage(o->st, err, e);
+    kp_settle_statement_row *rows = calloc(KP_SETTLE_STATEMENTS_MAX, sizeof *rows);
+    if (rows == NULL) {
+        for (size_t i = 0; i < n_periods; i++) kp_settle_period_row_release(&periods[i]);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    }
+    kp_buf_reset(out);
+    kp_buf_puts(out, "{");
+    kp_buf_json_kv_str(out, "partner", p->code, false);
+    kp_buf_puts(out, ",\"statements\":[");
+    size_t shown = 0;
+    for (size_t i = 0; i < n_periods && err == KP_OK; i++) {
+        size_t n = 0;
+        err = o->st->ops->settle->statements_of(o->st, periods[i].period, rows,
+                                                KP_SETTLE_STATEMENTS_MAX, &n);
+        if (err) {
+            err = people_storage(o->st, err, e);
+            break;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(rows[j].party, p->code) == 0 && rows[j].body) {
+                if (shown++) kp_buf_puts(out, ",");
+                kp_buf_puts(out, rows[j].body);
+            }
+            kp_settle_statement_row_release(&rows[j]);
+        }
+    }
+    kp_buf_puts(out, "]");
+    if (err == KP_OK && n_periods == KP_PARTNER_PERIODS_PAGE) {
+        char month[8];
+        kp_settle_period_format(periods[n_periods - 1].period, month);
+        kp_buf_json_kv_str(out, "next_before", month, true);
+    } else {
+        kp_buf_puts(out, ",\"next_before\":null");
+    }
+    kp_buf_puts(out, "}");
+    for (size_t i = 0; i < n_periods; i++) kp_settle_period_row_release(&periods[i]);
+    free(rows);
+    if (err == KP_OK && out->failed)
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
+    return err;
+}
+
+kp_err kp_partner_statement_json(kp_office *o, int64_t number, kp_buf *out, kp_error *e)
+{
+    const kp_partner *p;
+    kp_err err = kp_partner_of_actor(o, &p, e);
+    if (err) return err;
+    kp_settle_statement_row row;
+    memset(&row, 0, sizeof row);
+    err = number > 0 ? o->st->ops->settle->statement_get(o->st, number, &row) : KP_ERR_NOT_FOUND;
+    if (err == KP_OK && strcmp(row.party, p->code) != 0) {
+        kp_settle_statement_row_release(&row);
+        err = KP_ERR_NOT_FOUND;
+    }
+    if (err == KP_ERR_NOT_FOUND)
+        return kp_error_set(e, err, "number", "partner %s has no statement numbered %lld",
+                            p->code, (long long)number);
+    if (err) return people_storage(o->st, err, e);
+    kp_buf_reset(out);
+    kp_buf_puts(out, row.body ? row.body : "{}");
+    kp_settle_statement_row_release(&row);
+    return KP_OK;
 }

@@ -18,6 +18,8 @@
 enum {
     /* Operations one page of GET /v1/partner/operations holds at most. */
     KP_PARTNER_OPS_PAGE_MAX = 500,
+    /* Closed periods one page of GET /v1/partner/statements covers. */
+    KP_PARTNER_PERIODS_PAGE = 12,
 };
 
 /* The partner of o's actor in the running program: KP_ERR_FORBIDDEN for an
@@ -46,5 +48,18 @@ kp_err kp_partner_operations_json(kp_office *o, const char *from, const char *to
  * /v1/admin/programs/{version} shows the file): {"program_version",
  * "partner", "rules": [...]}. */
 kp_err kp_partner_rules_json(kp_office *o, kp_buf *out, kp_error *e);
+
+/* GET /v1/partner/statements?before=YYYY-MM: the partner's own statements
+ * (one per closed period and currency, docs/coalition.md "Periods and
+ * statements"), each as stored, of the KP_PARTNER_PERIODS_PAGE closed
+ * periods before `before` (NULL or "": from the newest), newest first:
+ * {"partner", "statements": [...], "next_before": "YYYY-MM" | null}.
+ * KP_ERR_INVALID on "before" for a text that is no month. */
+kp_err kp_partner_statements_json(kp_office *o, const char *before, kp_buf *out, kp_error *e);
+
+/* GET /v1/partner/statements/{number}: the statement as stored when it is
+ * the partner's own; KP_ERR_NOT_FOUND (field "number") for another party's
+ * as for none, so a number tells nothing of other partners. */
+kp_err kp_partner_statement_json(kp_office *o, int64_t number, kp_buf *out, kp_error *e);
 
 #endif

@@ -14,6 +14,8 @@
 
 #include <kopilka/marketing.h>
 
+#include "store_sql.h"
+
 typedef enum store_mk_stmt {
     MK_SEG_INSERT,
     MK_SEG_UPDATE,
@@ -46,14 +48,9 @@ typedef struct store_mk_sql {
 
 extern const store_mk_sql store_mk_queries[MK__COUNT];
 
-/* One value: a parameter or a column (text valid during the call only;
- * a NULL column reads as 0 or ""). */
-typedef struct store_mk_val {
-    int64_t i;
-    const char *t;
-} store_mk_val;
-
-typedef kp_err (*store_mk_row_fn)(void *ctx, const store_mk_val *cols);
+/* One value: a parameter or a column (store_sql.h). */
+typedef store_sql_val store_mk_val;
+typedef store_sql_row_fn store_mk_row_fn;
 
 /* A backend's executor: runs statement `stmt` with its parameters v[]
  * (as store_mk_queries[stmt].params says), calls row(ctx, cols) for each

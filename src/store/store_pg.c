@@ -22,6 +22,7 @@
 #include <kopilka/draws.h>
 
 #include "store_marketing.h"
+#include "store_settle.h"
 #include <sodium.h>
 
 #include "store_invariants.h"
@@ -112,14 +113,20 @@ static const char *const migration_9[] = {store_pg_draws_schema, NULL};
 static const char sales_customer_index[] =
     "CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer) WHERE customer <> ''";
 static const char *const migration_10[] = {sales_customer_index, NULL};
+/* Migration 13: coalition settlement: entries, the state (last closed
+ * period, next statement number), closed periods and their statements
+ * (store_settle.c). Numbered 13 in issue 14's plan: 11 and 12 are other
+ * branches' and land before it. */
+static const char *const migration_13[] = {store_pg_settle_schema, NULL};
 /* Migration 15 (issue 14): staff bound to a partner, and ops by store for a
- * partner's operations (store_pg_people.c). Listed after 10 until 11..14
- * (other branches) are merged before it. */
+ * partner's operations (store_pg_people.c). Listed after 13 until 11, 12
+ * and 14 (other branches) are merged before it. */
 static const char *const migration_15[] = {store_pg_people_schema_15, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
                                         {migration_7}, {migration_8}, {migration_9},
-                                        {migration_10}, {migration_15}};
+                                        {migration_10},
+                                        {migration_13}, {migration_15}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -1610,6 +1617,7 @@ static const kp_store_ops pg_ops = {
     .catalog = &store_pg_catalog_ops,
     .draws = &store_pg_draws_ops,
     .report = &store_pg_report_ops,
+    .settle = &store_pg_settle_ops,
     .marketing = &store_pg_marketing_ops,
     .group = &pg_group,
 };

@@ -25,29 +25,7 @@ static void stmts_make(void)
 kp_err store_pg_mk_exec(kp_store *st, store_mk_stmt stmt, const store_mk_val *v,
                         store_mk_row_fn row, void *ctx, int64_t *changes)
 {
-    pg_store *s = (pg_store *)st;
     pthread_once(&stmts_once, stmts_make);
     const store_mk_sql *q = &store_mk_queries[stmt];
-    pg_params p;
-    memset(&p, 0, sizeof p);
-    for (int i = 0; q->params[i]; i++) {
-        if (q->params[i] == 't')
-            pg_p_text(&p, v[i].t ? v[i].t : "");
-        else
-            pg_p_int(&p, v[i].i);
-    }
-    PGresult *r = NULL;
-    kp_err err = pg_run(s, &stmts[stmt], &p, &r);
-    if (err) return err;
-    store_mk_val cols[MK_COLS_MAX];
-    for (int i = 0; err == KP_OK && row && i < PQntuples(r); i++) {
-        for (int c = 0; q->cols[c] && c < MK_COLS_MAX; c++) {
-            cols[c].i = q->cols[c] == 'i' ? pg_int(r, i, c) : 0;
-            cols[c].t = q->cols[c] == 't' ? PQgetvalue(r, i, c) : NULL;
-        }
-        err = row(ctx, cols);
-    }
-    if (err == KP_OK && changes) *changes = pg_changes(r);
-    PQclear(r);
-    return err;
+    return store_pg_sql_run(st, &stmts[stmt], q->params, q->cols, v, row, ctx, changes);
 }

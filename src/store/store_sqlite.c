@@ -17,6 +17,7 @@
 #include "store_sqlite_sales.h"
 #include "store_sqlite_catalog.h"
 #include "store_marketing.h"
+#include "store_settle.h"
 #include "store_sqlite_draws.h"
 #include "store_sqlite_group.h"
 #include "store_programs.h"
@@ -192,6 +193,7 @@ typedef struct sqlite_store {
     sqlite_sales *sales;       /* store_sqlite_sales.c */
     sqlite_catalog *catalog;   /* store_sqlite_catalog.c */
     sqlite_draws *draws;       /* store_sqlite_draws.c */
+    struct sqlite_settle *settle; /* store_sqlite_settle.c: its statements, made at first use */
     sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
 } sqlite_store;
 
@@ -218,6 +220,11 @@ sqlite_catalog *store_sqlite_catalog_of(kp_store *s)
 sqlite_draws *store_sqlite_draws_of(kp_store *s)
 {
     return ((sqlite_store *)s)->draws;
+}
+
+struct sqlite_settle **store_sqlite_settle_slot(kp_store *s)
+{
+    return &((sqlite_store *)s)->settle;
 }
 
 sqlite_triggers *store_sqlite_triggers_of(kp_store *s)
@@ -257,6 +264,7 @@ static void s_close(kp_store *base)
     store_sqlite_sales_close(s->sales);
     store_sqlite_catalog_close(s->catalog);
     store_sqlite_draws_close(s->draws);
+    store_sqlite_settle_close(s->settle);
     store_sqlite_group_free(s->group);
     sqlite3_close(s->db);
     free(s);
@@ -1224,6 +1232,7 @@ static const kp_store_ops sqlite_ops = {
     .catalog = &store_sqlite_catalog_ops,
     .draws = &store_sqlite_draws_ops,
     .report = &store_sqlite_report_ops,
+    .settle = &store_sqlite_settle_ops,
     .marketing = &store_sqlite_marketing_ops,
     .group = &store_sqlite_group_ops,
 };
@@ -1447,6 +1456,12 @@ kp_err store_sqlite_open(const char *path, bool create, kp_store **out, kp_error
     if (sqlite3_exec(s->db, store_sqlite_marketing_schema, NULL, NULL, NULL) != SQLITE_OK) {
         err = kp_error_set(e, KP_ERR_IO, "database",
                            "cannot make the segments and campaigns tables of %s: %s", path,
+                           sqlite3_errmsg(s->db));
+        goto out;
+    }
+    if (sqlite3_exec(s->db, store_sqlite_settle_schema, NULL, NULL, NULL) != SQLITE_OK) {
+        err = kp_error_set(e, KP_ERR_IO, "database",
+                           "cannot make the settlement tables of %s: %s", path,
                            sqlite3_errmsg(s->db));
         goto out;
     }

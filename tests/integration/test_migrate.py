@@ -196,6 +196,10 @@ class Shop:
         s, _ = k.call("POST", "/v1/admin/draws/%d/close" % self.draws[0], key=admin)
         self.ok(s, 200, "draw close")
         self.draw_answers = [k.call("GET", "/v1/draws/%d" % i, key=None)[1] for i in self.draws]
+        # Coalition settlement (issue 14): a past month closed, its statements
+        # numbered; the target goes on numbering after them.
+        s, self.settled = k.call("POST", "/v1/admin/settlement/periods/2020-01/close", key=admin)
+        self.ok(s, 201, "settlement close")
 
         # The rewards catalog (issue 13): an item with its image and stock,
         # an order and a cancelled one (their ledger operations too).
@@ -312,7 +316,10 @@ class Moves(MigrateCase):
                           "catalog_items", "catalog_images", "catalog_stock",
                           "catalog_orders",
                           # Prize draws (issue 13).
-                          "draws"):
+                          "draws",
+                          # Coalition settlement (issue 14).
+                          "settle_entries", "settle_state", "settle_periods",
+                          "settle_statements"):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))
@@ -369,6 +376,13 @@ class Moves(MigrateCase):
         self.assertEqual(s, 200, closed)
         self.assertEqual(hashlib.sha256(bytes.fromhex(closed["seed"])).hexdigest(),
                          shop.draw_answers[1]["commitment"])
+        # The closed period answers as before; the next close numbers on.
+        s, period = pg.call("GET", "/v1/admin/settlement/periods/2020-01", key=a["token"])
+        self.assertEqual((s, period), (200, shop.settled))
+        s, feb = pg.call("POST", "/v1/admin/settlement/periods/2020-02/close", key=a["token"])
+        self.assertEqual(s, 201, feb)
+        self.assertEqual(feb["first_number"],
+                         shop.settled["first_number"] + shop.settled["statements_count"])
         # The catalog's image moved byte for byte; a new order takes the next id.
         c = pg.client(key=None)
         s, _ = c.call("GET", "/v1/catalog/items/%d/image" % shop.mug, key=None)

@@ -649,6 +649,21 @@ class Flows(unittest.TestCase):
         self.staff(404, "POST", "/v1/admin/draws/999999/close")
         self.call(200, "GET", "/v1/draws/%d" % past["id"], key=None)
         self.call(404, "GET", "/v1/draws/999999", key=None)
+        # --- coalition settlement (docs/coalition.md): a past month closed, twice
+        self.staff(200, "GET", "/v1/admin/settlement/periods")
+        self.staff(200, "GET", "/v1/admin/settlement/periods/2020-01")
+        self.staff(400, "GET", "/v1/admin/settlement/periods/2020-13")
+        self.staff(409, "POST", "/v1/admin/settlement/periods/2099-01/close")
+        closed = self.staff(201, "POST", "/v1/admin/settlement/periods/2020-01/close")
+        self.staff(200, "POST", "/v1/admin/settlement/periods/2020-01/close")
+        self.staff(400, "POST", "/v1/admin/settlement/periods/x/close")
+        self.staff(200, "GET", "/v1/admin/settlement/periods/2020-01?format=csv")
+        self.staff(200, "GET", "/v1/admin/settlement/periods/2020-01?format=csv&part=matrix")
+        self.staff(404, "GET", "/v1/admin/settlement/periods/2019-12")
+        self.staff(200, "GET", "/v1/admin/settlement/statements/%d" % closed["first_number"])
+        self.staff(200, "GET", "/v1/admin/settlement/statements/%d?format=csv"
+                   % closed["first_number"])
+        self.staff(404, "GET", "/v1/admin/settlement/statements/999999")
         self.staff(200, "GET", "/v1/admin/reports/customers?from=2026-01-01&to=2026-12-31")
         self.staff(200, "GET", "/v1/admin/reports/customers?store=main&window=3&format=csv")
         self.staff(400, "GET", "/v1/admin/reports/customers?window=25")
@@ -659,6 +674,11 @@ class Flows(unittest.TestCase):
         self.call(200, "GET", "/v1/partner/operations?from=2026-01-01&limit=10", key=wash)
         self.call(400, "GET", "/v1/partner/operations?limit=0", key=wash)
         self.call(200, "GET", "/v1/partner/rules", key=wash)
+        mine = self.call(200, "GET", "/v1/partner/statements", key=wash)["statements"]
+        self.assertEqual([x["party"] for x in mine], ["wash"])  # of 2020-01, closed above
+        self.call(200, "GET", "/v1/partner/statements/%d" % mine[0]["number"], key=wash)
+        self.call(404, "GET", "/v1/partner/statements/%d" % closed["first_number"], key=wash)
+        self.call(400, "GET", "/v1/partner/statements?before=x", key=wash)
         self.call(403, "GET", "/v1/admin/staff", key=wash)
         self.staff(403, "GET", "/v1/partner/me")
         self.staff(201, "POST", "/v1/admin/staff", {"login": "wash2", "role": "partner",
@@ -1044,7 +1064,7 @@ SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test
           "test_metrics.py", "test_notify.py", "test_notify_routes.py", "test_sales.py",
           "test_sales_receipts.py", "test_simulate.py", "test_webhooks.py",
           "test_catalog_notify.py", "test_segments_rfm.py", "test_scheduler_campaigns.py",
-          "test_partners.py")
+          "test_settlement.py", "test_partners.py")
 
 
 class Recorded(unittest.TestCase):

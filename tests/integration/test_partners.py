@@ -297,6 +297,29 @@ class PartnerRoutes(PartnersTestCase):
         s, c = self.k.call("GET", "/v1/partner/rules", key=self.k.key)
         self.assertEqual(s, 403)  # a terminal key: the route is for staff
 
+    def test_statements_are_the_partners_own(self):
+        p = self.k.cli("settlement", "close", "DB", "--period", "2026-04", "--now",
+                       "2026-05-28T12:00:00Z")
+        s, a = self.get(self.wash, "/v1/partner/statements")
+        self.assertEqual(s, 200, a)
+        self.assertEqual((a["partner"], a["next_before"]), ("wash", None))
+        self.assertEqual([(x["party"], x["period"]) for x in a["statements"]],
+                         [("wash", "2026-04")])
+        mine = a["statements"][0]["number"]
+        s, one = self.get(self.wash, "/v1/partner/statements/%d" % mine)
+        self.assertEqual((s, one), (200, a["statements"][0]))
+        s, b = self.get(self.fuel, "/v1/partner/statements")
+        self.assertEqual([x["party"] for x in b["statements"]], ["fuel"])
+        self.assertNotEqual(b["statements"][0]["number"], mine)
+        # Another party's statement is as unknown as a number nobody has.
+        for number in (mine, 999999):
+            s, e = self.get(self.fuel, "/v1/partner/statements/%d" % number)
+            self.assertEqual((s, e["error"]["field"]), (404, "number"), number)
+        s, e = self.get(self.wash, "/v1/partner/statements?before=April")
+        self.assertEqual((s, e["error"]["field"]), (400, "before"))
+        s, a = self.get(self.wash, "/v1/partner/statements?before=2026-04")
+        self.assertEqual((s, a["statements"]), (200, []))
+
 
 class CoBrandedCard(PartnersTestCase):
     """The bank's cashback: 1 % of a card transaction, at 100 kopecks a point."""

@@ -22,6 +22,7 @@ import { Simulate } from './simulate.jsx';
 import { Segments, Campaigns } from './marketing.jsx';
 import { Catalog } from './catalog.jsx';
 import { Draws } from './draws.jsx';
+import { Settlement } from './settlement.jsx';
 
 const t = makeT(strings);
 
@@ -41,6 +42,7 @@ export const SECTIONS = [
   ['/messages', 'messages', 'notify.read', Messages],
   ['/catalog', 'catalog', 'catalog.manage', Catalog],
   ['/draws', 'draws', 'draw.manage', Draws],
+  ['/settlement', 'settlement', 'settlement.read', Settlement],
   ['/staff', 'staff', 'staff', Staff],
   ['/terminals', 'terminals', 'terminals', Terminals],
   ['/audit', 'audit', 'audit.read', Audit],

@@ -13,6 +13,7 @@ export const strings = {
     nothing: 'Для вашей роли здесь нет разделов.', expired: 'Сессия закончилась: войдите снова.',
     loading: 'Загрузка…', forbidden: 'Вашей роли этот раздел недоступен.',
     draws: 'Розыгрыши',
+    settlement: 'Взаиморасчёты',
   },
   en: {
     title: 'Back office', login: 'Login', password: 'Password', enter: 'Log in', out: 'Log out',
@@ -25,5 +26,6 @@ export const strings = {
     nothing: 'Your role has no sections here.', expired: 'The session ended: log in again.',
     loading: 'Loading…', forbidden: 'Your role may not open this section.',
     draws: 'Prize draws',
+    settlement: 'Settlement',
   },
 };

@@ -849,10 +849,18 @@ static kp_err verify_period(kp_store *st, const kp_settle_period_row *row, verif
         kp_settle_statement_json(&b, rows[i].number, row->period, f, row->closed_at);
         kp_buf_append(&b, "", 1);
         if (b.failed) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-        else if (strcmp(b.data, rows[i].body) != 0)
+        else if (strcmp(b.data, rows[i].body) != 0) {
+            json_t *j = json_loads(rows[i].body, 0, NULL);
+            json_t *net = json_object_get(j, "net_position_minor");
+            char stored[32] = "unreadable";
+            if (json_is_integer(net))
+                snprintf(stored, sizeof stored, "%lld", (long long)json_integer_value(net));
+            json_decref(j);
             problem(v, "settlement %s: statement %lld (%s, %s) differs from what its entries "
-                       "give now (net position stored vs now: see `kopilka settlement statement`)",
-                    p, (long long)rows[i].number, party_name(rows[i].party), rows[i].currency);
+                       "give now (net position stored %s, now %lld)",
+                    p, (long long)rows[i].number, party_name(rows[i].party), rows[i].currency,
+                    stored, (long long)f->net_position_minor);
+        }
     }
     for (size_t j = 0; err == KP_OK && j < s->n; j++)
         if (!matched[j] && s->figures[j].entries > 0)

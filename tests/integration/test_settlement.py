@@ -272,20 +272,25 @@ class Settlement(unittest.TestCase):
         r = self.k.cli("settlement", "close", "DB", "--period", "2026-13", check=False)
         self.assertEqual(r.returncode, 2)
 
-        # --- the close of December under purchases running meanwhile
+        # --- December's own purchases (a burn of fuel's points at wash), then
+        # its close on 3 January under purchases running meanwhile
+        self.buy(self.fuel, c[5], "F2", 50000)
+        self.buy(self.wash, c[0], "W3", 20000, burn=50)
         self.k.set_clock("2027-01-03T09:00:00Z")
         self.tokens = {}
         stop, errors = threading.Event(), []
 
         def till(key, card, prefix):
+            client = self.k.client(key)
             i = 0
             while not stop.is_set() and i < 200:
                 i += 1
-                s, _ = self.k.client(key).call("POST", "/v1/purchases", {
+                s, _ = client.call("POST", "/v1/purchases", {
                     "card": card, "receipt": "%s%d" % (prefix, i),
                     "lines": [{"sku": "x", "category": LABOR, "amount": 1000 + i}]}, key=key)
                 if s != 201:
                     errors.append(s)
+            client.close()
 
         threads = [threading.Thread(target=till, args=(self.fuel, c[3], "CF")),
                    threading.Thread(target=till, args=(self.wash, c[4], "CW"))]

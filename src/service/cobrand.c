@@ -246,8 +246,8 @@ kp_err kp_card_txns_http(kp_office *o, const char *body, size_t len, kp_buf *out
     size_t n = json_array_size(list);
     if ((err = people_json_keys(root, keys, e))) goto out;
     if (!json_is_array(list) || n == 0 || n > KP_CARD_TXNS_MAX) {
-        err = kp_error_set(e, KP_ERR_INVALID, "transactions", "must be an array of 1 to %d "
-                           "transactions", KP_CARD_TXNS_MAX);
+        err = kp_error_set(e, KP_ERR_INVALID, "transactions",
+                           "must be an array of 1 to %d transactions", KP_CARD_TXNS_MAX);
         goto out;
     }
     txns = calloc(n, sizeof *txns);
@@ -275,8 +275,10 @@ kp_err kp_card_txns_http(kp_office *o, const char *body, size_t len, kp_buf *out
         if ((err = kp_card_txn_credit(o, bank, &txns[i], prefix, i > 0, out, &pts, &again, e)))
             goto out;
         total += pts;
-        if (again) replays++;
-        else if (pts) credited++;
+        if (again)
+            replays++;
+        else if (pts)
+            credited++;
     }
     kp_buf_puts(out, "]");
     kp_buf_json_kv_i64(out, "points", total, true);
@@ -288,9 +290,9 @@ kp_err kp_card_txns_http(kp_office *o, const char *body, size_t len, kp_buf *out
     }
     char target[KP_PARTNER_CODE_MAX + 10];
     snprintf(target, sizeof target, "partner:%s", bank->code);
-    if ((err = kp_office_audit(o, "cobrand.credit", target, "transactions=%zu credited=%lld "
-                               "replayed=%zu points=%lld",
-                               n, (long long)credited, replays, (long long)total)))
+    if ((err = kp_office_audit(o, "cobrand.credit", target,
+                               "transactions=%zu credited=%lld replayed=%zu points=%lld", n,
+                               (long long)credited, replays, (long long)total)))
         err = people_storage(o->st, err, e);
 out:
     free(txns);
@@ -311,8 +313,7 @@ kp_err kp_card_txns_import(kp_office *o, const char *bank_code, const char *path
     kp_err err = kp_cobrand_bank(o->program, bank_code, "bank", &bank, e);
     if (err) return err;
     FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return kp_error_set(e, KP_ERR_IO, "card-transactions", "cannot read %s", path);
+    if (f == NULL) return kp_error_set(e, KP_ERR_IO, "card-transactions", "cannot read %s", path);
     size_t cap = 1024, n = 0;
     kp_card_txn *txns = malloc(cap * sizeof *txns);
     char line[4096], message[sizeof line + 400];
@@ -356,8 +357,8 @@ kp_err kp_card_txns_import(kp_office *o, const char *bank_code, const char *path
             kp_card_txn_check(o, &t, "", &row);
         }
         if (row.message[0]) {
-            snprintf(message, sizeof message, "%s:%lld: %s%s%s", path, (long long)lineno,
-                     row.field, row.field[0] ? ": " : "", row.message);
+            snprintf(message, sizeof message, "%s:%lld: %s%s%s", path, (long long)lineno, row.field,
+                     row.field[0] ? ": " : "", row.message);
             if (problems < 100) bad(ctx, message);
             problems++;
             continue;
@@ -393,8 +394,10 @@ kp_err kp_card_txns_import(kp_office *o, const char *bank_code, const char *path
         err = kp_card_txn_credit(o, bank, &txns[i], prefix, false, &scratch, &pts, &again, e);
         if (err) break;
         *points += again ? 0 : pts;
-        if (again) ++*replayed;
-        else if (pts) ++*credited;
+        if (again)
+            ++*replayed;
+        else if (pts)
+            ++*credited;
     }
     kp_buf_release(&scratch);
     free(txns);

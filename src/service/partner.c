@@ -36,9 +36,12 @@ kp_err kp_partner_of_actor(const kp_office *o, const kp_partner **out, kp_error 
 static void bp_text(int32_t bp, char out[24])
 {
     int32_t whole = bp / 100, frac = bp % 100;
-    if (frac == 0) snprintf(out, 24, "%d", (int)whole);
-    else if (frac % 10 == 0) snprintf(out, 24, "%d.%d", (int)whole, (int)(frac / 10));
-    else snprintf(out, 24, "%d.%02d", (int)whole, (int)frac);
+    if (frac == 0)
+        snprintf(out, 24, "%d", (int)whole);
+    else if (frac % 10 == 0)
+        snprintf(out, 24, "%d.%d", (int)whole, (int)(frac / 10));
+    else
+        snprintf(out, 24, "%d.%02d", (int)whole, (int)frac);
 }
 
 kp_err kp_partner_me_json(kp_office *o, kp_buf *out, kp_error *e)
@@ -194,8 +197,10 @@ kp_err kp_partner_operations_json(kp_office *o, const char *from, const char *to
         cursor = best[n_best - 1].op_id;
     }
     kp_buf_puts(out, "]");
-    if (next_before) kp_buf_json_kv_i64(out, "next_before", next_before, true);
-    else kp_buf_puts(out, ",\"next_before\":null");
+    if (next_before)
+        kp_buf_json_kv_i64(out, "next_before", next_before, true);
+    else
+        kp_buf_puts(out, ",\"next_before\":null");
     kp_buf_puts(out, "}");
     if (out->failed) err = kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
 out:
@@ -319,8 +324,8 @@ kp_err kp_partner_statement_json(kp_office *o, int64_t number, kp_buf *out, kp_e
         err = KP_ERR_NOT_FOUND;
     }
     if (err == KP_ERR_NOT_FOUND)
-        return kp_error_set(e, err, "number", "partner %s has no statement numbered %lld",
-                            p->code, (long long)number);
+        return kp_error_set(e, err, "number", "partner %s has no statement numbered %lld", p->code,
+                            (long long)number);
     if (err) return people_storage(o->st, err, e);
     kp_buf_reset(out);
     kp_buf_puts(out, row.body ? row.body : "{}");

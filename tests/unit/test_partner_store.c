@@ -140,9 +140,9 @@ static size_t stores_of(fx *f, const char *prefix, bool exact, int64_t before, k
 {
     kp_history_entry got[16];
     size_t n = 99;
-    assert_int_equal(f->st->ops->people->ops_of_stores(f->st, prefix, exact, before, from, to,
-                                                       got, limit, &n),
-                     KP_OK);
+    assert_int_equal(
+        f->st->ops->people->ops_of_stores(f->st, prefix, exact, before, from, to, got, limit, &n),
+        KP_OK);
     assert_int_equal(n, n_want);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(got[i].receipt, want[i]);
@@ -152,7 +152,8 @@ static size_t stores_of(fx *f, const char *prefix, bool exact, int64_t before, k
     return n ? (size_t)got[n - 1].op_id : 0;
 }
 
-#define WANT(...) (const char *[]){__VA_ARGS__}, sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)
+#define WANT(...)                                                                                  \
+    (const char *[]){__VA_ARGS__}, sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)
 
 static void test_ops_of_stores_reads_a_store_or_a_prefix_newest_first(void **state)
 {
@@ -160,10 +161,10 @@ static void test_ops_of_stores_reads_a_store_or_a_prefix_newest_first(void **sta
     assert_int_equal(f->st->ops->begin(f->st), KP_OK);
     op(f, "FUEL-1", "a", 1);
     op(f, "FUEL-10", "b", 2);
-    op(f, "FUEL2", "c", 3);     /* not under "FUEL-" */
-    op(f, "FUEL-", "d", 4);     /* the prefix itself is a store code under it */
+    op(f, "FUEL2", "c", 3); /* not under "FUEL-" */
+    op(f, "FUEL-", "d", 4); /* the prefix itself is a store code under it */
     op(f, "WASH-1", "e", 5);
-    op(f, "FUEL-1", "", 6);     /* no receipt: not a till's */
+    op(f, "FUEL-1", "", 6); /* no receipt: not a till's */
     op(f, "#office", "g", 7);
     op(f, "FUEL-1", "h", 8);
     op(f, "FUEL-\xc3\xa9", "i", 9); /* a code in UTF-8 after "FUEL-" */
@@ -189,8 +190,8 @@ static void test_ops_of_stores_reads_a_store_or_a_prefix_newest_first(void **sta
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_a_staff_members_partner_is_kept_and_carried_by_sessions,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_staff_members_partner_is_kept_and_carried_by_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_of_stores_reads_a_store_or_a_prefix_newest_first,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_database_from_before_partner_staff_gains_the_column,

@@ -48,7 +48,10 @@ def program(directory, partners=PARTNERS, rules=RULES, name="program-partners.js
     with open(harness.program_file(), "rb") as f:
         doc = json.load(f)
     doc["partners"] = partners
-    doc["rules"] = doc["rules"] + rules
+    doc["rules"] = doc["rules"] + rules + [
+        {"id": "club-300", "kind": "grant", "on": "club", "points": 300}]
+    # A partner system sends "club" events; the back office does not.
+    doc["event_sources"] = [{"type": "club", "from": ["partner"]}]
     path = os.path.join(directory, name)
     with open(path, "w") as f:
         json.dump(doc, f)
@@ -217,6 +220,14 @@ class Isolation(PartnersTestCase):
         s, me = self.get(self.wash, "/v1/admin/me")
         self.assertEqual(s, 200)
 
+    def test_a_partners_session_still_sends_the_events_the_program_takes_from_partners(self):
+        body = {"id": "club-1", "card": self.k.cards[1], "type": "club"}
+        s, a = self.k.call("POST", "/v1/events", body, key=self.wash)
+        self.assertEqual(s, 201, a)
+        self.assertEqual((a["store"], a["points"]), ("#partner:w_staff", 300))
+        s, a = self.k.call("POST", "/v1/events", dict(body, id="club-2"), key=self.boss)
+        self.assertEqual((s, a["error"]["field"]), (403, "type"))
+
     def test_the_operators_staff_cannot_read_the_partner_routes(self):
         for path in ("/v1/partner/me", "/v1/partner/operations", "/v1/partner/rules"):
             s, a = self.get(self.boss, path)
@@ -289,7 +300,7 @@ class PartnerRoutes(PartnersTestCase):
     def test_rules_are_those_naming_the_partner(self):
         s, a = self.get(self.wash, "/v1/partner/rules")
         self.assertEqual(s, 200, a)
-        self.assertEqual([r["id"] for r in a["rules"]], ["wash-5", "fuel-pays-at-wash"])
+        self.assertEqual([r["id"] for r in a["rules"]], ["wash-5", "fuel-pays-at-wash"])  # no club-300
         self.assertEqual(a["rules"][1], RULES[1])
         s, b = self.get(self.fuel, "/v1/partner/rules")
         self.assertEqual([r["id"] for r in b["rules"]], ["fuel-pays-at-wash", "fuel-no-burn"])

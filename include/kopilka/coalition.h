@@ -135,6 +135,17 @@ kp_err kp_settle_return(const kp_settle_entry *original, size_t n, int64_t earne
                         int64_t earned_reversed, int64_t burned, int64_t burned_refunded,
                         kp_settle_plan *out, kp_error *e);
 
+/* One of several returns of a purchase: kp_settle_return at what all its
+ * returns reverse after this one, less kp_settle_return at what they
+ * reversed before it (the earlier returns' share). The purchase's entries
+ * are scaled from its totals each time, so however a purchase is returned
+ * in parts, its returns add up to exactly its entries negated (per-operation
+ * fees aside). (funding) */
+kp_err kp_settle_return_step(const kp_settle_entry *original, size_t n, int64_t earned,
+                             int64_t earned_before, int64_t earned_after, int64_t burned,
+                             int64_t burned_before, int64_t burned_after, kp_settle_plan *out,
+                             kp_error *e);
+
 /* An expiry plan of `account` (plan from kp_ledger_plan_expire): EXPIRE
  * per issuer of the lots it expires. */
 kp_err kp_settle_expire(const kp_program *p, const char *currency, const kp_account *account,
@@ -144,6 +155,14 @@ kp_err kp_settle_expire(const kp_program *p, const char *currency, const kp_acco
  * and the per-point FEE. */
 kp_err kp_settle_credit(const kp_program *p, const char *partner, const char *currency,
                         int64_t points, kp_settle_plan *out, kp_error *e);
+
+/* Points of an account's lots taken at `payee` (a rewards catalog order:
+ * the operator; the sender of a transfer: the operator): BURN per issuer of
+ * the lots `takes` names (`account` holds them before the operation). A
+ * cancellation books the same plan negated. (funding) */
+kp_err kp_settle_burn(const kp_program *p, const char *payee, const char *currency,
+                      const kp_account *account, const kp_lot_take *takes, size_t n_takes,
+                      kp_settle_plan *out, kp_error *e);
 
 /* The period (yyyymm) of an instant in a calendar `utc_offset_minutes`
  * from UTC. */

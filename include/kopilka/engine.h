@@ -51,6 +51,10 @@ typedef struct kp_lot {
     kp_time earned_at;
     kp_time active_from;   /* spendable from */
     kp_time expires_at;    /* KP_TIME_NEVER = never */
+    /* The issuer (coalition.h): the partner whose store issued the lot or
+     * who funded it; "" = the operator. Lots of different issuers never
+     * join or merge. */
+    char partner[KP_PARTNER_CODE_MAX];
 } kp_lot;
 
 /* What the engine needs to know of an account. */

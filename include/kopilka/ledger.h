@@ -137,6 +137,12 @@ typedef struct kp_return_result {
 kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *account,
                                const kp_basket *basket, const kp_quote *quote, kp_time now,
                                kp_ledger_plan *plan);
+/* The same, the earned lot issued by partner `issuer` (kp_lot.partner: the
+ * store's partner in a coalition program; "" or NULL = the operator, as
+ * kp_ledger_plan_purchase): it joins only an open lot of that issuer. */
+kp_err kp_ledger_plan_purchase_issued(const kp_program *program, const kp_account *account,
+                                      const kp_basket *basket, const kp_quote *quote,
+                                      const char *issuer, kp_time now, kp_ledger_plan *plan);
 
 /* Plans a return of `request` against `record` (updating record's
  * returned_qty). Refunds the burnt points to the lots they came from and
@@ -149,7 +155,8 @@ kp_err kp_ledger_plan_return(const kp_account *account, kp_purchase_record *reco
                              kp_time now, kp_ledger_plan *plan, kp_error *e);
 
 /* Plans a credit (adjustment, grant, opening balance) of `points` > 0 from
- * system account `source` as a new lot `lot`, or a debit (points < 0) taken
+ * system account `source` as a new lot `lot` (its `partner` the issuer:
+ * the grant's funder, "" = the operator), or a debit (points < 0) taken
  * earliest expiry first; a debit past the balance fails with KP_ERR_INVALID. */
 kp_err kp_ledger_plan_move(const kp_account *account, kp_op_type type, int64_t source,
                            int64_t points, const kp_lot *lot, kp_time now,
@@ -193,7 +200,7 @@ typedef struct kp_lot_merge {
 
 /* Plans merges that bring `n` open lots in burn order (earliest expiry
  * first) down to at most `max`, the way a credit joins a lot at the cap:
- * only lots of the same kind and pending state at `now` merge, the pair with
+ * only lots of the same kind, pending state at `now` and issuer merge, the pair with
  * the nearest expiries first, and the merged lot keeps the later expiry and
  * start, so no customer loses a day of validity and no pending point becomes
  * spendable early. Rewrites lots[] (the merged ones removed, *n updated) and

@@ -121,7 +121,9 @@ static const kp_lot *lot_to_join(const kp_account *account, const kp_lot *proto,
     bool pending = proto->active_from > now;
     for (size_t i = 0; i < account->n_lots; i++) {
         const kp_lot *l = &account->lots[i];
-        if (strcmp(l->kind, proto->kind) != 0 || (l->active_from > now) != pending) continue;
+        if (strcmp(l->kind, proto->kind) != 0 || (l->active_from > now) != pending ||
+            strcmp(l->partner, proto->partner) != 0)
+            continue;
         uint64_t gap = l->expires_at > proto->expires_at
                            ? (uint64_t)l->expires_at - (uint64_t)proto->expires_at
                            : (uint64_t)proto->expires_at - (uint64_t)l->expires_at;
@@ -175,7 +177,7 @@ static void credit(kp_ledger_plan *plan, const kp_account *account, int64_t poin
         for (size_t i = 0; i < account->n_lots; i++) {
             const kp_lot *l = &account->lots[i];
             if (l->expires_at == KP_TIME_NEVER && l->active_from <= now &&
-                strcmp(l->kind, proto->kind) == 0) {
+                strcmp(l->kind, proto->kind) == 0 && strcmp(l->partner, proto->partner) == 0) {
                 plan->new_lot.id = l->id;
                 plan->new_lot.active_from = l->active_from;
                 return;
@@ -212,6 +214,13 @@ kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *acco
                                const kp_basket *basket, const kp_quote *quote, kp_time now,
                                kp_ledger_plan *plan)
 {
+    return kp_ledger_plan_purchase_issued(program, account, basket, quote, "", now, plan);
+}
+
+kp_err kp_ledger_plan_purchase_issued(const kp_program *program, const kp_account *account,
+                                      const kp_basket *basket, const kp_quote *quote,
+                                      const char *issuer, kp_time now, kp_ledger_plan *plan)
+{
     (void)basket;
     plan_init(plan, KP_OP_PURCHASE, account);
     for (size_t i = 0; i < quote->n_takes; i++)
@@ -221,6 +230,7 @@ kp_err kp_ledger_plan_purchase(const kp_program *program, const kp_account *acco
     if (quote->earned > 0) {
         kp_lot proto = {0};
         snprintf(proto.kind, sizeof proto.kind, "%s", program->point_kind);
+        snprintf(proto.partner, sizeof proto.partner, "%s", issuer ? issuer : "");
         proto.earned_at = now;
         kp_validity_apply(&program->earn_validity, now, &proto.active_from, &proto.expires_at);
         credit(plan, account, quote->earned, &proto, now);
@@ -512,7 +522,8 @@ size_t kp_lots_merge_plan(kp_lot *lots, size_t *n, size_t max, kp_time now, kp_l
             bool pending = lots[i].active_from > now;
             for (size_t j = i + 1; j < *n; j++) {
                 if (strcmp(lots[j].kind, lots[i].kind) != 0 ||
-                    (lots[j].active_from > now) != pending)
+                    (lots[j].active_from > now) != pending ||
+                    strcmp(lots[j].partner, lots[i].partner) != 0)
                     continue;
                 uint64_t gap = (uint64_t)lots[j].expires_at - (uint64_t)lots[i].expires_at;
                 if (gap < best_gap) {

@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "people_int.h"
 #include "notify/notify.h"
+#include "settle_book.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -623,6 +624,9 @@ kp_err kp_catalog_order_create(kp_office *o, const kp_catalog_caller *c, const c
     else if ((err = o->st->ops->op_insert(o->st, &row)) ||
              (err = o->st->ops->plan_apply(o->st, row.id, &o->sc->plan, o->now)))
         err = people_storage(o->st, err, e);
+    /* Burnt at the operator, from each issuer's lots (coalition.h). */
+    else if (o->program)
+        err = kp_book_burn(o->st, o->program, KP_OPERATOR, a, takes, n_takes, row.id, o->now, e);
     kp_buf_release(&detail);
     if (err) goto out;
     char target[48];
@@ -708,6 +712,7 @@ static kp_err points_back(kp_office *o, const kp_catalog_order *ord, int64_t *ba
     static _Thread_local kp_lot_take takes[KP_LOTS_MAX];
     size_t n = 0;
     err = takes_read(paid.detail, takes, &n, e);
+    int64_t paid_id = paid.id;
     kp_op_row_release(&paid);
     if (err) return err;
     kp_account *a = &o->sc->account;
@@ -730,6 +735,9 @@ static kp_err points_back(kp_office *o, const kp_catalog_order *ord, int64_t *ba
     if ((err = o->st->ops->op_insert(o->st, &row)) ||
         (err = o->st->ops->plan_apply(o->st, row.id, &o->sc->plan, o->now)))
         return people_storage(o->st, err, e);
+    /* The order's entries booked back (coalition.h). */
+    if (o->program && (err = kp_book_negate(o->st, o->program, paid_id, row.id, o->now, e)))
+        return err;
     *balance = o->sc->plan.balance_after;
     *op_id = row.id;
     return KP_OK;

@@ -8,6 +8,7 @@
 #include "cobrand.h"
 #include "partner.h"
 #include "people_int.h"
+#include "settle_book.h"
 #include "simulate.h"
 
 #include <jansson.h>
@@ -157,6 +158,7 @@ kp_err kp_card_txn_credit(kp_office *o, const kp_partner *bank, const kp_card_tx
         return people_storage(o->st, err, e);
     kp_lot lot;
     people_credit_lot(o, bank->cashback_kind[0] ? bank->cashback_kind : NULL, &lot);
+    snprintf(lot.partner, sizeof lot.partner, "%s", bank->code); /* the bank issues them */
     if ((err = kp_ledger_plan_move(a, KP_OP_GRANT, KP_SYS_ISSUED, pts, &lot, o->now, &o->sc->plan,
                                    e)))
         return err;
@@ -185,6 +187,8 @@ kp_err kp_card_txn_credit(kp_office *o, const kp_partner *bank, const kp_card_tx
     if (err == KP_OK) err = o->st->ops->plan_apply(o->st, row.id, &o->sc->plan, o->now);
     free(response);
     if (err) return people_storage(o->st, err, e);
+    /* Settlement: the bank's "issue" of the points and its per-point fee. */
+    if ((err = kp_book_credit(o->st, o->program, bank->code, pts, row.id, o->now, e))) return err;
     *points = pts;
     return KP_OK;
 }

@@ -7,7 +7,9 @@
  * operation of its own under the store "#bank:<code>" and the bank's
  * transaction id as its receipt, so (bank, id) is unique and a transaction
  * sent again is answered as it was (the same fields) or refused (other
- * fields, 409). Fed by POST /v1/partner/card-transactions (the bank's
+ * fields, 409); the points' lot is the bank's (kp_lot.partner) and the
+ * credit books the bank's settlement entries ("issue", its per-point fee).
+ * Fed by POST /v1/partner/card-transactions (the bank's
  * staff) and `kopilka import DB --card-transactions FILE.csv`.
  */
 #ifndef KOPILKA_SERVICE_COBRAND_H

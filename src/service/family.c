@@ -16,6 +16,7 @@
  */
 #include "people_int.h"
 #include "notify/notify.h"
+#include "settle_book.h"
 
 #include <kopilka/card_number.h>
 #include <kopilka/check.h>
@@ -168,6 +169,9 @@ static kp_err move_points(kp_office *o, move *m, kp_buf *out, kp_error *e)
     m->n_groups = 0;
     m->from_balance = a->balance;
     int64_t op_from = 0, op_to = 0;
+    /* A coalition program: the sender's points are burnt at the operator,
+     * each issuer's (coalition.h); planned while the lots are at hand. */
+    kp_settle_plan *burnt = NULL;
     char receipt_in[KP_STR_MAX + 4];
     snprintf(receipt_in, sizeof receipt_in, "%s#in", m->key);
     if (m->points > 0) {
@@ -182,12 +186,33 @@ static kp_err move_points(kp_office *o, move *m, kp_buf *out, kp_error *e)
                     group_add(m, &eligible->lots[i], -o->sc->plan.changes[c].delta, m->all_lots,
                               o->now);
         m->from_balance = o->sc->plan.balance_after;
+        if (o->program && kp_program_is_coalition(o->program)) {
+            static _Thread_local kp_lot_take takes[KP_LOTS_MAX];
+            size_t n = 0;
+            for (size_t c = 0; c < o->sc->plan.n_changes; c++)
+                takes[n++] = (kp_lot_take){o->sc->plan.changes[c].lot_id,
+                                           -o->sc->plan.changes[c].delta};
+            if ((burnt = malloc(sizeof *burnt)) == NULL)
+                err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+            else
+                err = kp_settle_burn(o->program, KP_OPERATOR, "", eligible, takes, n, burnt, e);
+            if (err) {
+                free(burnt);
+                free(eligible);
+                return err;
+            }
+        }
     }
     free(eligible);
     kp_buf_reset(out);
-    if ((err = insert_op(o, m, &m->from, m->key, -m->points, "{}", &op_from, e))) return err;
-    if (m->points > 0 && (err = o->st->ops->plan_apply(o->st, op_from, &o->sc->plan, o->now)))
-        return people_storage(o->st, err, e);
+    if ((err = insert_op(o, m, &m->from, m->key, -m->points, "{}", &op_from, e)) ||
+        (m->points > 0 && (err = o->st->ops->plan_apply(o->st, op_from, &o->sc->plan, o->now)) &&
+         (err = people_storage(o->st, err, e))) ||
+        (burnt && (err = kp_book_put(o->st, o->program, op_from, o->now, burnt, e)))) {
+        free(burnt);
+        return err;
+    }
+    free(burnt);
     if ((err = insert_op(o, m, &m->to, receipt_in, m->points, "{}", &op_to, e))) return err;
     for (size_t g = 0; g < m->n_groups; g++) {
         if ((err = o->st->ops->account_load(o->st, m->to.account_id, a)))
@@ -204,6 +229,10 @@ static kp_err move_points(kp_office *o, move *m, kp_buf *out, kp_error *e)
         if ((err = o->st->ops->plan_apply(o->st, op_to, &o->sc->plan, o->now)))
             return people_storage(o->st, err, e);
     }
+    /* The receiver's lots are the operator's: it issues them. */
+    if (m->points > 0 && o->program &&
+        (err = kp_book_credit(o->st, o->program, KP_OPERATOR, m->points, op_to, o->now, e)))
+        return err;
     if ((err = o->st->ops->account_load(o->st, m->to.account_id, a)))
         return people_storage(o->st, err, e);
     m->to_balance = a->balance;

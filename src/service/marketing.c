@@ -29,6 +29,7 @@
 #include <kopilka/rfm.h>
 
 #include "notify/office.h"
+#include "settle_book.h"
 
 enum { SEG_ATTRS_MAX = 8, SEG_IN_MAX = 16, SEG_NAMES_MAX = 32, SCAN_PAGE = 512 };
 
@@ -1577,6 +1578,10 @@ static kp_err member_grant(kp_office *o, const kp_campaign *c, const kp_campaign
     row.detail = text;
     if ((err = o->st->ops->op_insert(o->st, &row))) return storage(o, err, e);
     if ((err = o->st->ops->plan_apply(o->st, row.id, &sc->plan, o->now))) return storage(o, err, e);
+    /* The operator funds a campaign's grant (coalition.h). */
+    if (o->program && (err = kp_book_credit(o->st, o->program, KP_OPERATOR, c->points, row.id,
+                                            o->now, e)))
+        return err;
     if ((err = t->grant_key_insert(o->st, key, row.id, o->now))) return storage(o, err, e);
     *op_id = row.id;
     return KP_OK;

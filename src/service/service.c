@@ -20,6 +20,7 @@
 #include "script/script.h"
 #include "people.h"
 #include "service_rules.h"
+#include "settle_book.h"
 
 kp_scratch *kp_scratch_new(void)
 {
@@ -663,7 +664,9 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     if ((err = price_at_till(st, program, store, &card, req, at,
                              (want & KP_TILL_MAY_BURN) ? &tr.may_burn : NULL, sc, e)))
         return err;
-    if ((err = kp_ledger_plan_purchase(program, &sc->account, &req->basket, q, at, &sc->plan))) {
+    if ((err = kp_ledger_plan_purchase_issued(program, &sc->account, &req->basket, q,
+                                              kp_program_partner_of_store(program, store), at,
+                                              &sc->plan))) {
         /* The plan's own check says why, in words (and logs a broken
          * invariant by name). */
         if (kp_ledger_plan_check(&sc->plan, e) == KP_OK)
@@ -719,6 +722,10 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     }
     if ((err = st->ops->op_insert_apply(st, &row, &sc->plan, at)))
         return storage_error(st, err, e);
+    /* A coalition program's settlement entries, in the same transaction. */
+    if (kp_program_is_coalition(program))
+        return kp_book_purchase(st, program, store, &sc->account, &req->basket, q, at, row.id,
+                                now, e);
     return KP_OK;
 }
 
@@ -783,6 +790,9 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
     }
     kp_return_result *res = &sc->ret;
     kp_time at = req->at_given ? req->at : now;
+    bool coalition = program && kp_program_is_coalition(program);
+    int64_t earned_before = 0, burned_before = 0;
+    if (coalition) kp_book_return_before(rec, &earned_before, &burned_before);
     if ((err = kp_ledger_plan_return(&sc->account, rec, &req->request, res, at, &sc->plan, e)))
         goto out;
 
@@ -853,7 +863,14 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
         err = storage_error(st, err, e);
         goto out;
     }
-    if ((err = st->ops->plan_apply(st, row.id, &sc->plan, at))) err = storage_error(st, err, e);
+    if ((err = st->ops->plan_apply(st, row.id, &sc->plan, at))) {
+        err = storage_error(st, err, e);
+        goto out;
+    }
+    if (coalition)
+        err = kp_book_return(st, program, orig.id, orig.earned, earned_before,
+                             earned_before + res->earned_reversed, orig.burned, burned_before,
+                             burned_before + res->burned_refunded, row.id, now, e);
 out:
     kp_op_row_release(&orig);
     return err;
@@ -871,6 +888,7 @@ void kp_service_lots_json(kp_buf *out, const kp_account *a)
         time_field(out, "earned_at", l->earned_at);
         time_field(out, "active_from", l->active_from);
         time_field(out, "expires_at", l->expires_at);
+        kp_buf_json_kv_str(out, "partner", l->partner[0] ? l->partner : "operator", true);
         kp_buf_puts(out, "}");
     }
     kp_buf_puts(out, "]");

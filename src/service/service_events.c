@@ -33,6 +33,7 @@
 #include <kopilka/money.h>
 
 #include "notify/notify.h"
+#include "settle_book.h"
 
 enum { KEY_MAX = KP_GRANT_KEY_MAX };
 
@@ -151,6 +152,8 @@ kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int
     kp_err err = st->ops->account_load(st, account_id, &sc->account);
     if (err) return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     kp_lot lot = gp.lot;
+    /* A grant rule naming a partner is that partner's: it funds the lot. */
+    if (kp_program_is_coalition(p)) snprintf(lot.partner, sizeof lot.partner, "%s", r->partner);
     if ((err = kp_ledger_plan_move(&sc->account, KP_OP_GRANT, KP_SYS_ISSUED, amount, &lot, g->at,
                                    &sc->plan, e)))
         return err;
@@ -189,6 +192,7 @@ kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int
         return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     if ((err = st->ops->plan_apply(st, row.id, &sc->plan, g->at)))
         return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    if ((err = kp_book_credit(st, p, lot.partner, amount, row.id, g->at, e))) return err;
     for (size_t k = 0; k < n_keys; k++)
         if ((err = t->grant_key_insert(st, keys[k], row.id, g->at)))
             return kp_error_set(e, err, "", "storage failed: %s", st->last_error);

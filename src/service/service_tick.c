@@ -34,6 +34,7 @@
 #include <kopilka/clock.h>
 
 #include "notify/notify.h"
+#include "settle_book.h"
 
 enum { PAGE_MAX = 256, CATCH_UP_DAYS = 366 };
 
@@ -118,6 +119,7 @@ kp_err kp_service_expire(kp_store *st, const kp_program *p, kp_time now, const i
             row.notify = &ev;
             if ((err = st->ops->op_insert(st, &row))) return storage(st, err, e);
             if ((err = st->ops->plan_apply(st, row.id, &sc->plan, now))) return storage(st, err, e);
+            if ((err = kp_book_expire(st, p, a, &sc->plan, row.id, now, e))) return err;
             points += expired;
             if (!counted) accounts++;
             counted = true;

@@ -66,6 +66,41 @@ const store_invariant store_invariants[] = {
      "WHERE o.points != COALESCE(p.t, 0)",
      "operation %lld: its recorded change differs from its postings by %lld"},
 
+    /* Coalition settlement (kopilka/coalition.h): an operation's entries
+     * are written with its postings, in one transaction, so for each
+     * operation that booked entries, the points its `issue` entries say
+     * its issuers issued are the points it credited from the program's
+     * issued account (or, a transfer's receiving side, from the transfer
+     * account); its `burn` entries' points are those it moved to the
+     * redeemed account (or the sender's to the transfer account); its
+     * `expire` entries' those moved to the expired account. Kinds: 1 issue,
+     * 2 burn, 3 expire; accounts: -1 issued, -2 redeemed, -3 expired, -6
+     * transfer (ledger.h). */
+    {"WITH e AS (SELECT op_id, SUM(points) t FROM settle_entries WHERE kind = 1 GROUP BY op_id "
+     "UNION ALL SELECT DISTINCT op_id, 0 FROM settle_entries), "
+     "s AS (SELECT op_id, SUM(t) t FROM e GROUP BY op_id), "
+     "p AS (SELECT op_id, SUM(CASE WHEN account_id = -1 OR (account_id = -6 AND points < 0) "
+     "THEN -points ELSE 0 END) t FROM postings GROUP BY op_id) "
+     "SELECT s.op_id, s.t - COALESCE(p.t, 0) FROM s LEFT JOIN p ON p.op_id = s.op_id "
+     "WHERE s.t != COALESCE(p.t, 0)",
+     "operation %lld: its issue entries differ from the points it issued by %lld"},
+    {"WITH e AS (SELECT op_id, SUM(points) t FROM settle_entries WHERE kind = 2 GROUP BY op_id "
+     "UNION ALL SELECT DISTINCT op_id, 0 FROM settle_entries), "
+     "s AS (SELECT op_id, SUM(t) t FROM e GROUP BY op_id), "
+     "p AS (SELECT op_id, SUM(CASE WHEN account_id = -2 OR (account_id = -6 AND points > 0) "
+     "THEN points ELSE 0 END) t FROM postings GROUP BY op_id) "
+     "SELECT s.op_id, s.t - COALESCE(p.t, 0) FROM s LEFT JOIN p ON p.op_id = s.op_id "
+     "WHERE s.t != COALESCE(p.t, 0)",
+     "operation %lld: its burn entries differ from the points it redeemed by %lld"},
+    {"WITH e AS (SELECT op_id, SUM(points) t FROM settle_entries WHERE kind = 3 GROUP BY op_id "
+     "UNION ALL SELECT DISTINCT op_id, 0 FROM settle_entries), "
+     "s AS (SELECT op_id, SUM(t) t FROM e GROUP BY op_id), "
+     "p AS (SELECT op_id, SUM(CASE WHEN account_id = -3 THEN points ELSE 0 END) t "
+     "FROM postings GROUP BY op_id) "
+     "SELECT s.op_id, s.t - COALESCE(p.t, 0) FROM s LEFT JOIN p ON p.op_id = s.op_id "
+     "WHERE s.t != COALESCE(p.t, 0)",
+     "operation %lld: its expire entries differ from the points it let expire by %lld"},
+
     /* The outbox (kopilka/notify.h). A message is planned from its event
      * and written by the event's dispatch, in one transaction with the
      * mark: its event exists and is dispatched. Events and messages are

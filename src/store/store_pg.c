@@ -113,19 +113,28 @@ static const char *const migration_9[] = {store_pg_draws_schema, NULL};
 static const char sales_customer_index[] =
     "CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer) WHERE customer <> ''";
 static const char *const migration_10[] = {sales_customer_index, NULL};
+/* Migration 11: taken by h-mkfinish (marketing); this placeholder keeps the
+ * numbers of this branch's migrations until the lead merges them. */
+static const char migration_11_reserved[] = "SELECT 1";
+static const char *const migration_11[] = {migration_11_reserved, NULL};
+/* Migration 12: lots.partner, the lot's issuer in a coalition program
+ * (coalition.h; "" = the operator); store_sqlite.c's lots_schema 2. */
+static const char lots_partner_column[] =
+    "ALTER TABLE lots ADD COLUMN IF NOT EXISTS partner TEXT NOT NULL DEFAULT ''";
+static const char *const migration_12[] = {lots_partner_column, NULL};
 /* Migration 13: coalition settlement: entries, the state (last closed
  * period, next statement number), closed periods and their statements
  * (store_settle.c). Numbered 13 in issue 14's plan: 11 and 12 are other
  * branches' and land before it. */
 static const char *const migration_13[] = {store_pg_settle_schema, NULL};
 /* Migration 15 (issue 14): staff bound to a partner, and ops by store for a
- * partner's operations (store_pg_people.c). Listed after 13 until 11, 12
- * and 14 (other branches) are merged before it. */
+ * partner's operations (store_pg_people.c). Listed after 13 until 14
+ * (currency) is merged before it. */
 static const char *const migration_15[] = {store_pg_people_schema_15, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
                                         {migration_7}, {migration_8}, {migration_9},
-                                        {migration_10},
+                                        {migration_10}, {migration_11}, {migration_12},
                                         {migration_13}, {migration_15}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
@@ -665,7 +674,7 @@ static pg_stmt q_account_get = {
 static pg_stmt q_account_lock = {
     "SELECT balance, debt, purchases, spend FROM accounts WHERE id = $1 FOR UPDATE", 1, 0};
 static pg_stmt q_lots_open = {"SELECT id, kind, amount, remaining, earned_at, active_from, "
-                              "expires_at FROM lots WHERE account_id = $1 AND remaining > 0 "
+                              "expires_at, partner FROM lots WHERE account_id = $1 AND remaining > 0 "
                               "ORDER BY expires_at, id LIMIT $2", 2, 0};
 
 static kp_err s_card_create(kp_store *b, const char *number, kp_card_state state, kp_time now,
@@ -707,6 +716,7 @@ static void lot_row(const PGresult *r, int row, kp_lot *l)
     l->earned_at = pg_int(r, row, 4);
     l->active_from = pg_int(r, row, 5);
     l->expires_at = pg_int(r, row, 6);
+    pg_text(r, row, 7, l->partner, sizeof l->partner);
 }
 
 /* The account row and its open lots in one round trip: a pipeline of two
@@ -900,7 +910,7 @@ static pg_stmt q_till_account_lock = {
     "SELECT balance, debt, purchases, spend, id FROM accounts WHERE id = " TILL_ACCOUNT
     " FOR UPDATE", 1, 0};
 static pg_stmt q_till_lots = {"SELECT id, kind, amount, remaining, earned_at, active_from, "
-                              "expires_at FROM lots WHERE account_id = " TILL_ACCOUNT
+                              "expires_at, partner FROM lots WHERE account_id = " TILL_ACCOUNT
                               " AND remaining > 0 ORDER BY expires_at, id LIMIT $2", 2, 0};
 /* As store_pg_triggers.c's account_rules_get. */
 static pg_stmt q_till_rules = {
@@ -1096,13 +1106,13 @@ static pg_stmt q_lot_merge = {
     "WHERE id = $1 AND account_id = $3", 6, 0};
 static pg_stmt q_lot_insert = {
     "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, expires_at, "
-    "op_id) VALUES ($1, $2, $3, $3, $4, $5, $6, $7)", 7, 0};
+    "op_id, partner) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)", 8, 0};
 static pg_stmt q_account_update = {
     "UPDATE accounts SET balance = $2, debt = $3, purchases = purchases + $4, "
     "spend = spend + $5 WHERE id = $1", 5, 0};
 static pg_stmt q_account_lock_only = {"SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", 1, 0};
 static pg_stmt q_lots_all = {"SELECT id, kind, amount, remaining, earned_at, active_from, "
-                             "expires_at FROM lots WHERE account_id = $1 AND remaining > 0 "
+                             "expires_at, partner FROM lots WHERE account_id = $1 AND remaining > 0 "
                              "ORDER BY expires_at, id", 1, 0};
 static pg_stmt q_lot_merge_into = {
     "UPDATE lots SET amount = amount + $2, remaining = remaining + $2, active_from = $3, "
@@ -1204,7 +1214,7 @@ static pg_stmt q_posting_insert2_cur = {
     "(" OP_JUST_INSERTED ", $3, $4)", 4, 0};
 static pg_stmt q_lot_insert_cur = {
     "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, expires_at, "
-    "op_id) VALUES ($1, $2, $3, $3, $4, $5, $6, " OP_JUST_INSERTED ")", 6, 0};
+    "op_id, partner) VALUES ($1, $2, $3, $3, $4, $5, $6, " OP_JUST_INSERTED ", $7)", 7, 0};
 
 /* plan_apply's checks of the plan before anything is sent. */
 static kp_err plan_check(pg_store *s, const kp_ledger_plan *plan)
@@ -1283,6 +1293,7 @@ static void plan_send(pg_store *s, pg_pipe *pp, int64_t op_id, const kp_ledger_p
             pg_p_int(&pr, l->active_from);
             pg_p_int(&pr, l->expires_at);
             if (op_id) pg_p_int(&pr, op_id);
+            pg_p_text(&pr, l->partner);
             pg_pipe_send(s, pp, op_id ? &q_lot_insert : &q_lot_insert_cur, &pr, 1, "the new lot");
         }
     }

@@ -144,8 +144,8 @@ static const char *const queries[Q__COUNT] = {
         "INSERT INTO cards(number, account_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
     [Q_CARD_FIND] = "SELECT account_id, state, registered FROM cards WHERE number = ?1",
     [Q_ACCOUNT_GET] = "SELECT balance, debt, purchases, spend FROM accounts WHERE id = ?1",
-    [Q_LOTS_OPEN] = "SELECT id, kind, amount, remaining, earned_at, active_from, expires_at "
-                    "FROM lots WHERE account_id = ?1 AND remaining > 0 "
+    [Q_LOTS_OPEN] = "SELECT id, kind, amount, remaining, earned_at, active_from, expires_at, "
+                    "partner FROM lots WHERE account_id = ?1 AND remaining > 0 "
                     "ORDER BY expires_at, id LIMIT ?2",
     [Q_OP_FIND] = "SELECT id, type, account_id, card, program_version, at, amount, paid, earned, "
                   "burned, points, original_op_id, request_hash, detail, response "
@@ -165,7 +165,7 @@ static const char *const queries[Q__COUNT] = {
                     "WHERE id = ?1 AND account_id = ?3",
     [Q_LOT_INSERT] =
         "INSERT INTO lots(account_id, kind, amount, remaining, earned_at, active_from, "
-        "expires_at, op_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+        "expires_at, op_id, partner) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
     [Q_ACCOUNT_UPDATE] = "UPDATE accounts SET balance = ?2, debt = ?3, purchases = purchases + ?4, "
                          "spend = spend + ?5 WHERE id = ?1",
     [Q_HISTORY] = "SELECT id, type, coalesce(store,''), coalesce(receipt,''), at, points, amount "
@@ -640,6 +640,7 @@ static kp_err s_account_load(kp_store *b, int64_t account_id, kp_account *out)
         l->earned_at = sqlite3_column_int64(st, 4);
         l->active_from = sqlite3_column_int64(st, 5);
         l->expires_at = sqlite3_column_int64(st, 6);
+        store_sqlite_copy_text(l->partner, sizeof l->partner, sqlite3_column_text(st, 7));
     }
     kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(s, rc);
     sqlite3_reset(st);
@@ -857,6 +858,7 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             sqlite3_bind_int64(st, 5, l->active_from);
             sqlite3_bind_int64(st, 6, l->expires_at);
             sqlite3_bind_int64(st, 7, op_id);
+            sqlite3_bind_text(st, 8, l->partner, -1, SQLITE_STATIC);
         }
         err = run(s, st);
         if (err == KP_OK && sqlite3_changes(s->db) != 1) {
@@ -985,8 +987,8 @@ static kp_err merge_account_lots(sqlite_store *s, int64_t account_id, size_t max
     int rc;
     if ((rc = sqlite3_prepare_v2(s->db,
                                  "SELECT id, kind, amount, remaining, earned_at, active_from, "
-                                 "expires_at FROM lots WHERE account_id = ?1 AND remaining > 0 "
-                                 "ORDER BY expires_at, id",
+                                 "expires_at, partner FROM lots WHERE account_id = ?1 "
+                                 "AND remaining > 0 ORDER BY expires_at, id",
                                  -1, &lots, NULL)) ||
         (rc =
              sqlite3_prepare_v2(s->db,
@@ -1019,6 +1021,7 @@ static kp_err merge_account_lots(sqlite_store *s, int64_t account_id, size_t max
         l->earned_at = sqlite3_column_int64(lots, 4);
         l->active_from = sqlite3_column_int64(lots, 5);
         l->expires_at = sqlite3_column_int64(lots, 6);
+        store_sqlite_copy_text(l->partner, sizeof l->partner, sqlite3_column_text(lots, 7));
     }
     if (rc != SQLITE_DONE) {
         err = fail(s, rc);
@@ -1316,8 +1319,11 @@ static int schema_columns_update(sqlite3 *db)
                                             "revoked_at INTEGER"};
     static const char *const programs[] = {"loaded_by TEXT NOT NULL DEFAULT ''",
                                            "activates_at INTEGER", "cancelled_at INTEGER"};
+    /* lots.partner: the lot's issuer (coalition.h; "" = the operator). */
+    static const char *const lots[] = {"partner TEXT NOT NULL DEFAULT ''"};
     int rc = columns_update(db, "terminals_schema", 2, "terminals", terminals, 3);
     if (rc == SQLITE_OK) rc = columns_update(db, "programs_schema", 2, "programs", programs, 3);
+    if (rc == SQLITE_OK) rc = columns_update(db, "lots_schema", 2, "lots", lots, 1);
     return rc;
 }
 

@@ -378,6 +378,16 @@ class CoBrandedCard(PartnersTestCase):
         s, e = self.post(self.bank, self.txn("T-3", amount=0))
         self.assertEqual((s, e["error"]["field"]), (400, "transactions[0].amount"))
         self.assertEqual(self.balance(), before + 15)
+        # The bank issued them: its statement of the open month says so, and
+        # verify finds each operation's entries equal to its ledger.
+        s, periods = self.get(self.boss, "/v1/admin/settlement/periods")
+        self.assertEqual(s, 200, periods)
+        open_month = [p for p in periods["periods"] if p["state"] == "open"][0]["period"]
+        s, period = self.get(self.boss, "/v1/admin/settlement/periods/" + open_month)
+        bank = [x for x in period["statements"] if x["party"] == "bank"]
+        self.assertEqual([x["issued"] for x in bank], [15], period["statements"])
+        v = self.k.verify()
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
 
     def test_only_a_bank_partners_staff_sends_card_transactions(self):
         s, e = self.post(self.wash, self.txn("W-1"))

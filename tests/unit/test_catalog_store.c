@@ -322,10 +322,10 @@ static kp_account account_with(void)
     a.id = 7;
     a.registered = true;
     /* burn order: regular expiring soon, premium, regular never, pending */
-    a.lots[0] = (kp_lot){1, "regular", 100, 100, T0 - 10, T0 - 10, T0 + 100};
-    a.lots[1] = (kp_lot){2, "premium", 500, 500, T0 - 10, T0 - 10, T0 + 200};
-    a.lots[2] = (kp_lot){3, "regular", 300, 300, T0 - 10, T0 - 10, KP_TIME_NEVER};
-    a.lots[3] = (kp_lot){4, "regular", 50, 50, T0, T0 + 1000, KP_TIME_NEVER};
+    a.lots[0] = (kp_lot){1, "regular", 100, 100, T0 - 10, T0 - 10, T0 + 100, ""};
+    a.lots[1] = (kp_lot){2, "premium", 500, 500, T0 - 10, T0 - 10, T0 + 200, ""};
+    a.lots[2] = (kp_lot){3, "regular", 300, 300, T0 - 10, T0 - 10, KP_TIME_NEVER, ""};
+    a.lots[3] = (kp_lot){4, "regular", 50, 50, T0, T0 + 1000, KP_TIME_NEVER, ""};
     a.n_lots = 4;
     a.balance = 950;
     return a;

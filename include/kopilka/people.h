@@ -33,9 +33,11 @@ typedef enum kp_role {
 } kp_role;
 
 const char *kp_role_name(kp_role role);
-/* Parses "cashier", "manager", "call_centre", ...; false when unknown.
- * "partner" is reserved: it parses, but kp_role_assignable() refuses it
- * (see there) and it has no permission. */
+/* Parses "cashier", "manager", "call_centre", ..., "partner"; false when
+ * unknown. A "partner" staff member is bound to one partner of the running
+ * coalition program (kp_staff.partner) and holds no permission of this
+ * table: it reaches only the /v1/partner/ routes (docs/coalition.md,
+ * "Partner staff and isolation"). */
 bool kp_role_parse(const char *text, kp_role *out);
 
 /* What a staff member can be allowed to do; docs/api.md has the table. */
@@ -72,10 +74,9 @@ typedef enum kp_permission {
 
 const char *kp_permission_name(kp_permission perm);
 bool kp_role_may(kp_role role, kp_permission perm);
-/* False for a role that cannot be given to a staff member: "partner" is
- * reserved until the coalition work defines what a partner may read (its
- * own stores' cards and operations), so no account can hold a role whose
- * meaning is undefined. */
+/* False for a value that is not a role. Every role can be given to a staff
+ * member; "partner" only with a partner code (kp_staff.partner) the running
+ * program knows, and no other role with one (src/service/staff.c). */
 bool kp_role_assignable(kp_role role);
 /* The largest |points| one manual adjustment by `role` may move (0: none). */
 int64_t kp_role_adjust_limit(kp_role role);
@@ -217,6 +218,9 @@ typedef struct kp_staff {
     bool active;
     char password_hash[128];
     kp_time created_at;
+    /* The partner a "partner" staff member works for (a code of the
+     * program's partners[]); "" for every other role. */
+    char partner[KP_PARTNER_CODE_MAX];
 } kp_staff;
 
 /* One entry of the audit log. hash = BLAKE2b-256 of prev_hash and the
@@ -534,6 +538,15 @@ typedef struct kp_people_ops {
      * from the newest). */
     kp_err (*history_cards)(kp_store *s, int64_t account_id, int64_t before, kp_history_entry *out,
                             size_t limit, size_t *n);
+    /* Operations recorded under the store `prefix` (exact) or under every
+     * store whose code starts with `prefix` (!exact; "" = every store), that
+     * have a receipt (the tills' and the back office's: expiries have
+     * none), at from <= at < to, id < before (0 = from the newest), newest
+     * first, at most `limit`. A partner's store patterns ("FUEL-*") are
+     * such prefixes (docs/coalition.md, "Partner staff and isolation"). */
+    kp_err (*ops_of_stores)(kp_store *s, const char *prefix, bool exact, int64_t before,
+                            kp_time from, kp_time to, kp_history_entry *out, size_t limit,
+                            size_t *n);
     /* How many values the database holds that only its key file opens or
      * checks: customers with sealed personal data, birthday indexes, audit
      * MACs, and the outbox's: events with a sealed payload, messages with

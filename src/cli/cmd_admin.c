@@ -677,7 +677,8 @@ static bool demo_staff_make(const char *db, const char *path, char passwords[DEM
         randombytes_buf(raw, sizeof raw);
         sodium_bin2base64(passwords[i], 32, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
         int64_t id = 0;
-        err = kp_staff_add(&c.office, demo_staff[i][0], demo_staff[i][1], passwords[i], &id, e);
+        err = kp_staff_add(&c.office, demo_staff[i][0], demo_staff[i][1], NULL, passwords[i], &id,
+                           e);
     }
     if (err == KP_OK) {
         err = c.st->ops->commit(c.st);

@@ -28,6 +28,7 @@
 #include <kopilka/oplog.h>
 
 #include "cli.h"
+#include "service/cobrand.h"
 #include "crypto/pii.h"
 #include "service/chunks.h"
 #include "service/people.h"
@@ -224,14 +225,16 @@ static bool read_password(const char *file, char *out, size_t size, const char *
 
 int cmd_staff_add(int argc, char **argv)
 {
-    static const char *const opts[] = {"--login", "--role", "--password-file", NULL};
+    static const char *const opts[] = {"--login", "--role", "--partner", "--password-file", NULL};
     if (!cli_check_options(argc, argv, opts, "staff add")) return 2;
     const char *db = cli_positional(argc, argv, 0);
     const char *login = cli_option(argc, argv, "--login");
     const char *role = cli_option(argc, argv, "--role");
+    const char *partner = cli_option(argc, argv, "--partner");
     const char *file = cli_option(argc, argv, "--password-file");
     if (db == NULL || login == NULL || role == NULL) {
-        fprintf(stderr, "usage: kopilka staff add DB --login L --role R [--password-file F]\n");
+        fprintf(stderr, "usage: kopilka staff add DB --login L --role R [--partner CODE] "
+                        "[--password-file F]\n");
         return 2;
     }
     char password[KP_PASSWORD_MAX + 2];
@@ -247,13 +250,16 @@ int cmd_staff_add(int argc, char **argv)
     int64_t id = 0;
     kp_err err = c.st->ops->begin(c.st);
     if (err == KP_OK)
-        err = finish(&c, kp_staff_add(&c.office, login, role, password, &id, &e), &e);
+        err = finish(&c, kp_staff_add(&c.office, login, role, partner, password, &id, &e), &e);
     else
         kp_error_set(&e, err, "database", "%s", c.st->last_error);
     memset(password, 0, sizeof password);
     cli_office_close(&c);
     if (err) return fail("staff add", &e);
-    printf("staff %lld: %s (%s)\n", (long long)id, login, role);
+    if (partner)
+        printf("staff %lld: %s (%s of %s)\n", (long long)id, login, role, partner);
+    else
+        printf("staff %lld: %s (%s)\n", (long long)id, login, role);
     return 0;
 }
 
@@ -640,11 +646,43 @@ static void import_committed(void *ctx, int64_t done, int64_t total)
     if (total > 0) cli_progress_update(p, done); /* 0: still checking the files */
 }
 
+/* `kopilka import DB --card-transactions F.csv [--bank CODE]`: a
+ * co-branded card's cashback (src/service/cobrand.c), in one transaction. */
+static int import_card_transactions(const char *db, const char *path, const char *bank)
+{
+    cli_office c;
+    if (!cli_office_open(&c, "import", db, false)) return 1;
+    kp_error e = {0};
+    int64_t credited = 0, replayed = 0, points = 0;
+    kp_err err = c.st->ops->begin(c.st);
+    if (err == KP_OK)
+        err = finish(&c, kp_card_txns_import(&c.office, bank, path, print_line, NULL, &credited,
+                                             &replayed, &points, &e),
+                     &e);
+    else
+        kp_error_set(&e, err, "database", "%s", c.st->last_error);
+    cli_office_close(&c);
+    if (err) return fail("import", &e);
+    printf("card transactions: %lld credited (%lld points), %lld credited before\n",
+           (long long)credited, (long long)points, (long long)replayed);
+    return 0;
+}
+
 int cmd_import(int argc, char **argv)
 {
-    static const char *const opts[] = {"--customers", "--cards", "--balances", "--sales", NULL};
+    static const char *const opts[] = {"--customers", "--cards", "--balances", "--sales",
+                                       "--card-transactions", "--bank", NULL};
     if (!cli_check_options(argc, argv, opts, "import")) return 2;
     const char *db = cli_positional(argc, argv, 0);
+    const char *card_txns = cli_option(argc, argv, "--card-transactions");
+    if (db && card_txns) {
+        if (cli_option(argc, argv, "--customers") || cli_option(argc, argv, "--cards") ||
+            cli_option(argc, argv, "--balances") || cli_option(argc, argv, "--sales")) {
+            fprintf(stderr, "kopilka import: --card-transactions goes alone\n");
+            return 2;
+        }
+        return import_card_transactions(db, card_txns, cli_option(argc, argv, "--bank"));
+    }
     kp_import_files files = {.customers = {cli_option(argc, argv, "--customers")},
                              .cards = {cli_option(argc, argv, "--cards")},
                              .balances = {cli_option(argc, argv, "--balances")},
@@ -652,7 +690,8 @@ int cmd_import(int argc, char **argv)
     if (db == NULL ||
         (!files.customers.path && !files.cards.path && !files.balances.path && !files.sales.path)) {
         fprintf(stderr, "usage: kopilka import DB [--cards F.csv] [--customers F.csv] "
-                        "[--balances F.csv] [--sales F.csv]\n");
+                        "[--balances F.csv] [--sales F.csv] | --card-transactions F.csv "
+                        "[--bank CODE]\n");
         return 2;
     }
     cli_office c;

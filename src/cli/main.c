@@ -69,15 +69,16 @@ static const kp_command commands[] = {
      "(DIR/NUMBER-barcode.png, ...), and DIR/cards.csv naming them "
      "(number,batch,state,barcode_png,barcode_svg,qr_png,qr_svg); progress on stderr.",
      cmd_cards_export},
-    {"staff add", "kopilka staff add DB --login L --role R [--password-file F]",
-     "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor; "
-     "partner is reserved until the coalition work defines it). The password (10 to 128 bytes) "
-     "is read from the first line of F; without --password-file it is asked on the terminal, "
-     "twice and without echo, or read from the first line of stdin when that is not a "
+    {"staff add", "kopilka staff add DB --login L --role R [--partner CODE] [--password-file F]",
+     "Adds a staff member with role R (cashier, manager, call_centre, marketer, admin, auditor, "
+     "partner; a partner needs --partner, the code of a partner of the running program). The "
+     "password (10 to 128 bytes) is read from the first line of F; without --password-file it "
+     "is asked on the terminal, twice and without echo, or read from the first line of stdin when that is not a "
      "terminal; only its Argon2id hash is stored. Staff log in at POST /v1/admin/login.",
      cmd_staff_add},
     {"import",
-     "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv] [--sales F.csv]",
+     "kopilka import DB [--cards F.csv] [--customers F.csv] [--balances F.csv] [--sales F.csv] "
+     "[--card-transactions F.csv [--bank CODE]]",
      "Imports cards, customers and opening balances from CSV (docs/import.md); --sales, alone, "
      "imports the sales history (receipts' lines, with or without a card). Every row of "
      "every file is checked first and each bad one reported with its line; nothing is written "
@@ -86,7 +87,9 @@ static const kp_command commands[] = {
      "again changes nothing, and completes an import that was cut short; a known customer (by "
      "external_id, or id) whose personal data changed is updated, audited. A customers file "
      "written by `kopilka export` imports back. Opening balances are ledger postings from "
-     "program:opening.",
+     "program:opening. --card-transactions, alone, credits a co-branded card's cashback "
+     "(id,at,card,amount,currency,merchant: docs/coalition.md) from the program's bank partner "
+     "(--bank when it has several), each transaction once, all or nothing.",
      cmd_import},
     {"history generate",
      "kopilka history generate --seed N --out FILE [--cards-out FILE] [--members N] "

@@ -73,8 +73,8 @@ const char *kp_permission_name(kp_permission perm)
 
 /* The permission table (docs/api.md, "Roles"). Least privilege: a cashier
  * registers cards and nothing else of the back office; the auditor reads
- * and never writes; a partner has nothing (the role is reserved, see
- * kp_role_assignable). Only the admin manages staff and terminal keys; an
+ * and never writes; a partner has none of these (it reads only its own
+ * partner's routes, /v1/partner/..., checked by the server). Only the admin manages staff and terminal keys; an
  * individual discount (seed 003) is a manager's or an admin's decision. */
 static const unsigned role_perms[KP_ROLE__COUNT] = {
     [KP_ROLE_CASHIER] = P(KP_PERM_CUSTOMER_REGISTER) | P(KP_PERM_CARD_READ),
@@ -125,7 +125,7 @@ bool kp_role_may(kp_role role, kp_permission perm)
 
 bool kp_role_assignable(kp_role role)
 {
-    return (int)role > 0 && role < KP_ROLE__COUNT && role != KP_ROLE_PARTNER;
+    return (int)role > 0 && role < KP_ROLE__COUNT;
 }
 
 int64_t kp_role_adjust_limit(kp_role role)

@@ -35,6 +35,7 @@ static const char *const route_words[] = {
     "catalog",     "items",         "image",        "stock",        "orders",
     "hand-over",
     "draws",       "close",
+    "partner",     "operations",    "rules",        "card-transactions",
     "settlement",  "periods",       "statements",
 };
 

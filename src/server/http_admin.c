@@ -61,6 +61,8 @@ static kp_err do_login(kp_office *o, const http_request *r, void *arg, kp_buf *o
     people_time_kv(out, "expires_at", c->expires_at);
     kp_buf_json_kv_str(out, "login", c->staff.login, true);
     kp_buf_json_kv_str(out, "role", kp_role_name(c->staff.role), true);
+    if (c->staff.partner[0]) kp_buf_json_kv_str(out, "partner", c->staff.partner, true);
+    else kp_buf_puts(out, ",\"partner\":null");
     kp_buf_puts(out, "}");
     return KP_OK;
 }
@@ -170,6 +172,8 @@ static unsigned route_me(const http_request *r, kp_http_answer *a)
     kp_buf_puts(out, "{");
     kp_buf_json_kv_str(out, "login", ac->name + 6, false);
     kp_buf_json_kv_str(out, "role", kp_role_name(ac->role), true);
+    if (ac->partner[0]) kp_buf_json_kv_str(out, "partner", ac->partner, true);
+    else kp_buf_puts(out, ",\"partner\":null");
     people_time_kv(out, "expires_at", r->caller->expires_at);
     kp_buf_puts(out, ",\"permissions\":[");
     bool first = true;

@@ -206,6 +206,7 @@ static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http
             c->actor.kind = KP_ACTOR_STAFF;
             c->actor.role = staff.role;
             c->actor.staff_id = staff.id;
+            snprintf(c->actor.partner, sizeof c->actor.partner, "%s", staff.partner);
             snprintf(c->actor.name, sizeof c->actor.name, "staff:%s", staff.login);
             snprintf(c->token, sizeof c->token, "%s", token);
         }
@@ -222,6 +223,9 @@ static kp_err authenticate(kp_server *srv, const char *header, kp_time now, http
 }
 
 /* ---- matching */
+
+/* The routes of a partner's staff (http_partner.c). */
+#define PARTNER_PREFIX "/v1/partner/"
 
 /* True when url matches pattern; the {} segments are copied to params. */
 static bool match(const char *pattern, const char *url, char params[][KP_STR_MAX])
@@ -270,6 +274,7 @@ static bool is_people_url(const char *url)
     if (strcmp(url, "/v1/customers") == 0 || strcmp(url, "/v1/transfers") == 0) return true;
     if (strncmp(url, "/v1/catalog", 11) == 0 || strncmp(url, "/v1/orders", 10) == 0) return true;
     if (strncmp(url, "/v1/draws/", 10) == 0) return true; /* a draw's public answer */
+    if (strncmp(url, PARTNER_PREFIX, strlen(PARTNER_PREFIX)) == 0) return true;
     if (strncmp(url, "/v1/cards/", 10) == 0) {
         size_t n = strlen(url);
         static const char *const pictures[] = {"/barcode.svg", "/barcode.png", "/qr.svg",
@@ -314,6 +319,19 @@ static bool url_in(const char *url, const char *const *list, size_t n)
     return false;
 }
 #define URL_IN(url, list) url_in(url, list, sizeof list / sizeof list[0])
+
+/* Partner isolation (docs/coalition.md, "Partner staff and isolation"): a
+ * session of a "partner" staff member reaches its partner's routes and its
+ * own session's, nothing else of the back office, whatever permissions a
+ * route checks. (POST /v1/events, outside these tables, takes it as a
+ * partner system, as the program's event_sources allow: http_pos.c.) */
+static const char *const partner_session_routes[] = {"/v1/admin/me", "/v1/admin/logout"};
+
+static bool partner_may(const char *url)
+{
+    return strncmp(url, PARTNER_PREFIX, strlen(PARTNER_PREFIX)) == 0 ||
+           URL_IN(url, partner_session_routes);
+}
 
 /* The csrf of a session token: 32 hex digits of BLAKE2b over it. */
 static void csrf_of(const char *token, char out[CSRF_HEX + 1])
@@ -449,7 +467,8 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
                   {http_marketing_routes, http_marketing_routes_count},
                   {http_catalog_routes, http_catalog_routes_count},
                   {http_draws_routes, http_draws_routes_count},
-                  {http_settlement_routes, http_settlement_routes_count}};
+                  {http_settlement_routes, http_settlement_routes_count},
+                  {http_partner_routes, http_partner_routes_count}};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0] && route == NULL; t++)
         for (size_t i = 0; i < tables[t].n && route == NULL; i++)
             if (match(tables[t].routes[i].pattern, url, req.params)) {
@@ -526,6 +545,15 @@ bool kp_http_people_handle(kp_server *srv, const char *method, const char *url, 
                                         "its login (or GET of \"me\") answered");
                 return true;
             }
+        }
+        if (caller.is_staff && caller.actor.role == KP_ROLE_PARTNER && !partner_may(url)) {
+            kp_error e;
+            kp_error_set(&e, KP_ERR_FORBIDDEN, "", "a partner's session (partner %s) may use "
+                         "only the " PARTNER_PREFIX "... routes, GET /v1/admin/me and POST "
+                         "/v1/admin/logout; this route is the operator's back office",
+                         caller.actor.partner);
+            answer->status = kp_http_error_answer(out, &e, NULL);
+            return true;
         }
         req.caller = &caller;
     } else {

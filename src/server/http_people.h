@@ -103,6 +103,9 @@ extern const http_route http_catalog_routes[];
 extern const size_t http_catalog_routes_count;
 extern const http_route http_draws_routes[];
 extern const size_t http_draws_routes_count;
+/* A partner's staff's routes, /v1/partner/... (http_partner.c). */
+extern const http_route http_partner_routes[];
+extern const size_t http_partner_routes_count;
 /* Coalition settlement: periods, statements, the close (http_settlement.c). */
 extern const http_route http_settlement_routes[];
 extern const size_t http_settlement_routes_count;

@@ -123,6 +123,12 @@ static const char *const routes[] = {
     "/v1/admin/draws/{}/close",
     "/v1/me/draws",
     "/v1/admin/reports/customers",
+    "/v1/partner/me", /* a partner's staff (http_partner.c) */
+    "/v1/partner/operations",
+    "/v1/partner/rules",
+    "/v1/partner/card-transactions",
+    "/v1/partner/statements",
+    "/v1/partner/statements/{}",
     "/v1/admin/settlement/periods", /* coalition settlement (http_settlement.c) */
     "/v1/admin/settlement/periods/{}",
     "/v1/admin/settlement/periods/{}/close",

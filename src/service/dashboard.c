@@ -28,7 +28,14 @@ kp_err kp_report_period_read(kp_office *o, const char *from, const char *to, con
 {
     memset(out, 0, sizeof *out);
     kp_err err = kp_office_require(o, KP_PERM_REPORT_READ, e);
-    if (err) return err;
+    return err ? err : kp_period_read(o, from, to, store, out, e);
+}
+
+kp_err kp_period_read(const kp_office *o, const char *from, const char *to, const char *store,
+                      kp_report_period *out, kp_error *e)
+{
+    memset(out, 0, sizeof *out);
+    kp_err err;
     int32_t offset_minutes = o->program ? o->program->utc_offset_minutes : 0;
     int64_t offset = (int64_t)offset_minutes * 60;
     /* Today on the program's clock, for the defaults. */

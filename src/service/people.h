@@ -37,6 +37,9 @@ typedef struct kp_actor {
     char name[96];    /* "staff:anna", "terminal:main", "cli", "customer:12" */
     kp_role role;     /* staff only */
     int64_t staff_id; /* staff only */
+    /* Staff of role "partner" only: the partner's code (kp_staff.partner);
+     * such an actor reaches only its partner's data (src/service/partner.c). */
+    char partner[KP_PARTNER_CODE_MAX];
     /* Customer only: whose account a cabinet session acts on (0 = an
      * anonymous customer: a link, an SMS reply). Such an actor holds the
      * self permissions (kp_office_require), and every operation it runs
@@ -262,12 +265,15 @@ kp_err kp_barcode_pictures(kp_barcode_kind kind, const char *number, kp_buf *svg
 
 enum { KP_SESSION_TTL_SECONDS = 8 * 3600, KP_PASSWORD_MIN = 10, KP_PASSWORD_MAX = 128 };
 
-/* Adds a staff member; the password is hashed here (Argon2id). */
-kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const char *password,
-                    int64_t *id, kp_error *e);
-/* POST /v1/admin/staff {"login", "role", "password"}. */
+/* Adds a staff member; the password is hashed here (Argon2id). `partner`
+ * (NULL = "") binds a "partner" member to a partner of the running program:
+ * required for that role, refused (field "partner") for any other. */
+kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const char *partner,
+                    const char *password, int64_t *id, kp_error *e);
+/* POST /v1/admin/staff {"login", "role", "partner"?, "password"}. */
 kp_err kp_staff_add_http(kp_office *o, const char *body, size_t len, kp_buf *out, kp_error *e);
-/* PATCH /v1/admin/staff/{id} {"role"?, "active"?, "password"?}. */
+/* PATCH /v1/admin/staff/{id} {"role"?, "partner"?, "active"?, "password"?};
+ * leaving the partner role unbinds the member. */
 kp_err kp_staff_update_http(kp_office *o, int64_t id, const char *body, size_t len, kp_buf *out,
                             kp_error *e);
 kp_err kp_staff_list_json(kp_office *o, kp_buf *out, kp_error *e);
@@ -414,6 +420,10 @@ typedef struct kp_report_period {
  * same defaults, errors and limit). */
 kp_err kp_report_period_read(kp_office *o, const char *from, const char *to, const char *store,
                              kp_report_period *out, kp_error *e);
+/* The same without a permission: for a caller that checked its own (a
+ * partner's operations, src/service/partner.c). */
+kp_err kp_period_read(const kp_office *o, const char *from, const char *to, const char *store,
+                      kp_report_period *out, kp_error *e);
 
 /* ---- reports (reports.c) */
 

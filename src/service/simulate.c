@@ -252,9 +252,7 @@ enum {
 static const char *const col_names[COL_N] = {"at",  "store",    "receipt", "card", "kind",
                                              "sku", "category", "amount",  "qty"};
 
-/* Splits `line` (no newline) into fields in place: commas, "quoted" fields
- * with "" for a quote. Returns the number of fields (at most max). */
-static size_t csv_split(char *line, char **fields, size_t max)
+size_t kp_csv_split(char *line, char **fields, size_t max)
 {
     size_t n = 0;
     char *p = line;
@@ -403,7 +401,7 @@ kp_err kp_sim_history_csv(kp_sim_history *h, FILE *f, const kp_program *program,
             (unsigned char)text[2] == 0xBF)
             text += 3;
         if (!*text) continue;
-        size_t n = csv_split(text, fields, 16);
+        size_t n = kp_csv_split(text, fields, 16);
         if (!header) {
             header = true;
             for (int k = 0; k < COL_N; k++) col[k] = -1;

@@ -142,4 +142,9 @@ void kp_sim_json(kp_buf *b, const kp_sim_result *candidate, const kp_sim_result 
 /* A text table of the same. */
 void kp_sim_text(FILE *f, const kp_sim_result *candidate, const kp_sim_result *baseline);
 
+/* Splits `line` (no newline) into fields in place: commas, "quoted" fields
+ * with "" for a quote. Returns the number of fields, max + 1 when there are
+ * more (the sales CSV here, a bank's card transactions in cobrand.c). */
+size_t kp_csv_split(char *line, char **fields, size_t max);
+
 #endif

@@ -16,8 +16,50 @@
 
 /* What kp_role_assignable() lets a staff member hold, for errors. */
 #define ROLES_ALLOWED                                                                           \
-    "must be one of cashier, manager, call_centre, marketer, admin, auditor (partner is "      \
-    "reserved until the coalition work defines it)"
+    "must be one of cashier, manager, call_centre, marketer, admin, auditor, partner (with "    \
+    "\"partner\": the code of a partner of the running program)"
+
+/* The running program's partners' codes, "a, b, c", for errors. */
+static void partner_codes(const kp_program *p, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; p && i < p->n_partners && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%s", i ? ", " : "", p->partners[i].code);
+}
+
+/* A staff member's role and partner go together (docs/coalition.md,
+ * "Partner staff and isolation"): the partner role needs the code of a
+ * partner the running program knows, and no other role takes one. */
+static kp_err partner_binding_check(const kp_office *o, kp_role role, const char *partner,
+                                    kp_error *e)
+{
+    if (role != KP_ROLE_PARTNER) {
+        if (partner[0] == '\0') return KP_OK;
+        return kp_error_set(e, KP_ERR_INVALID, "partner",
+                            "only the partner role is bound to a partner; a %s has none (leave "
+                            "\"partner\" out)",
+                            kp_role_name(role));
+    }
+    const kp_program *p = o->program;
+    if (p == NULL || p->n_partners == 0)
+        return kp_error_set(e, KP_ERR_INVALID, "partner",
+                            "the running program has no partners, so nobody can be given the "
+                            "partner role (docs/coalition.md, \"Partners in the program file\")");
+    char codes[KP_PARTNERS_MAX * KP_PARTNER_CODE_MAX + 64];
+    partner_codes(p, codes, sizeof codes);
+    if (partner[0] == '\0')
+        return kp_error_set(e, KP_ERR_INVALID, "partner",
+                            "is required for the partner role: one of the running program's "
+                            "partners (%s)",
+                            codes);
+    for (size_t i = 0; i < p->n_partners; i++)
+        if (strcmp(p->partners[i].code, partner) == 0) return KP_OK;
+    return kp_error_set(e, KP_ERR_INVALID, "partner",
+                        "no partner \"%s\" in the running program (version %lld): must be one "
+                        "of %s",
+                        partner, (long long)p->version, codes);
+}
 
 static bool login_ok(const char *s)
 {
@@ -40,8 +82,8 @@ static kp_err check_password_rules(const char *password, kp_error *e)
     return KP_OK;
 }
 
-kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const char *password,
-                    int64_t *id, kp_error *e)
+kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const char *partner,
+                    const char *password, int64_t *id, kp_error *e)
 {
     *id = 0;
     kp_err err = kp_office_require(o, KP_PERM_STAFF, e);
@@ -54,6 +96,8 @@ kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const cha
     if (!kp_role_parse(role, &s.role) || !kp_role_assignable(s.role))
         return kp_error_set(e, KP_ERR_INVALID, "role", "%s",
                             ROLES_ALLOWED);
+    if (partner == NULL) partner = "";
+    if ((err = partner_binding_check(o, s.role, partner, e))) return err;
     if ((err = check_password_rules(password, e))) return err;
     err = o->st->ops->people->staff_get(o->st, 0, login, &s);
     if (err == KP_OK)
@@ -62,6 +106,7 @@ kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const cha
     if (err != KP_ERR_NOT_FOUND) return people_storage(o->st, err, e);
     kp_role_parse(role, &s.role);
     snprintf(s.login, sizeof s.login, "%s", login);
+    snprintf(s.partner, sizeof s.partner, "%s", partner);
     s.active = true;
     s.created_at = o->now;
     if (kp_password_hash(password, s.password_hash) != KP_OK)
@@ -69,7 +114,8 @@ kp_err kp_staff_add(kp_office *o, const char *login, const char *role, const cha
     if ((err = o->st->ops->people->staff_insert(o->st, &s))) return people_storage(o->st, err, e);
     char target[KP_LOGIN_MAX + 8];
     snprintf(target, sizeof target, "staff:%s", login);
-    if ((err = kp_office_audit(o, "staff.add", target, "role=%s", kp_role_name(s.role))))
+    if ((err = kp_office_audit(o, "staff.add", target, "role=%s%s%s", kp_role_name(s.role),
+                               s.partner[0] ? " partner=" : "", s.partner)))
         return people_storage(o->st, err, e);
     *id = s.id;
     return KP_OK;
@@ -81,6 +127,8 @@ static void staff_json(kp_buf *out, const kp_staff *s)
     kp_buf_json_kv_i64(out, "id", s->id, false);
     kp_buf_json_kv_str(out, "login", s->login, true);
     kp_buf_json_kv_str(out, "role", kp_role_name(s->role), true);
+    if (s->partner[0]) kp_buf_json_kv_str(out, "partner", s->partner, true);
+    else kp_buf_puts(out, ",\"partner\":null");
     kp_buf_puts(out, s->active ? ",\"active\":true" : ",\"active\":false");
     people_time_kv(out, "created_at", s->created_at);
     kp_buf_puts(out, "}");
@@ -92,14 +140,16 @@ kp_err kp_staff_add_http(kp_office *o, const char *body, size_t len, kp_buf *out
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
-    static const char *const keys[] = {"login", "role", "password", NULL};
-    char login[KP_LOGIN_MAX], role[32], password[KP_PASSWORD_MAX + 1];
+    static const char *const keys[] = {"login", "role", "partner", "password", NULL};
+    char login[KP_LOGIN_MAX], role[32], partner[KP_PARTNER_CODE_MAX],
+        password[KP_PASSWORD_MAX + 1];
     int64_t id = 0;
     if ((err = people_json_keys(root, keys, e)) ||
         (err = people_json_str(root, "login", true, login, KP_LOGIN_MAX - 1, e)) ||
         (err = people_json_str(root, "role", true, role, sizeof role - 1, e)) ||
+        (err = people_json_str(root, "partner", false, partner, sizeof partner - 1, e)) ||
         (err = people_json_str(root, "password", true, password, KP_PASSWORD_MAX, e)) ||
-        (err = kp_staff_add(o, login, role, password, &id, e)))
+        (err = kp_staff_add(o, login, role, partner, password, &id, e)))
         goto out;
     kp_staff s;
     if ((err = o->st->ops->people->staff_get(o->st, id, NULL, &s))) {
@@ -121,12 +171,15 @@ kp_err kp_staff_update_http(kp_office *o, int64_t id, const char *body, size_t l
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
-    static const char *const keys[] = {"role", "active", "password", NULL};
-    char role[32], password[KP_PASSWORD_MAX + 1];
+    static const char *const keys[] = {"role", "partner", "active", "password", NULL};
+    char role[32], partner[KP_PARTNER_CODE_MAX] = "", password[KP_PASSWORD_MAX + 1];
     bool active = true, has_active = false;
+    /* "partner": null unbinds, as leaving the partner role does. */
+    bool has_partner = json_object_get(root, "partner") != NULL;
     kp_staff s;
     if ((err = people_json_keys(root, keys, e)) ||
         (err = people_json_str(root, "role", false, role, sizeof role - 1, e)) ||
+        (err = people_json_str(root, "partner", false, partner, sizeof partner - 1, e)) ||
         (err = people_json_str(root, "password", false, password, KP_PASSWORD_MAX, e)) ||
         (err = people_json_bool(root, "active", &active, &has_active, e)))
         goto out;
@@ -151,6 +204,15 @@ kp_err kp_staff_update_http(kp_office *o, int64_t id, const char *body, size_t l
             goto out;
         }
         n += (size_t)snprintf(changes + n, sizeof changes - n, "role=%s ", role);
+    }
+    if (role[0] || has_partner) {
+        /* Leaving the partner role unbinds; a partner given binds. */
+        if (has_partner) snprintf(s.partner, sizeof s.partner, "%s", partner);
+        else if (s.role != KP_ROLE_PARTNER) s.partner[0] = '\0';
+        if ((err = partner_binding_check(o, s.role, s.partner, e))) goto out;
+        if (has_partner)
+            n += (size_t)snprintf(changes + n, sizeof changes - n, "partner=%s ",
+                                  s.partner[0] ? s.partner : "none");
     }
     if (has_active) {
         s.active = active;
@@ -246,14 +308,15 @@ kp_err kp_staff_check_password(kp_store *st, const char *body, size_t len, kp_st
         if (!found) staff->id = 0;
         goto out;
     }
-    /* An account made before the partner role was reserved holds a role
-     * with no defined meaning: it cannot log in until given another. */
-    err = kp_role_assignable(staff->role)
+    /* A partner account from before partners were bound (the role was
+     * reserved then) belongs to nobody: it cannot log in until an admin
+     * binds it to a partner or gives it another role. */
+    err = staff->role != KP_ROLE_PARTNER || staff->partner[0]
               ? KP_OK
-              : kp_error_set(e, KP_ERR_FORBIDDEN, "role",
-                             "the %s role is reserved until the coalition work defines it; an "
-                             "admin must give this account another role",
-                             kp_role_name(staff->role));
+              : kp_error_set(e, KP_ERR_FORBIDDEN, "partner",
+                             "this partner account is bound to no partner; an admin must set "
+                             "its partner (PATCH /v1/admin/staff/{id} {\"partner\"}) or give "
+                             "it another role");
 out:
     sodium_memzero(password, sizeof password);
     json_decref(root);

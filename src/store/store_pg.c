@@ -125,11 +125,15 @@ static const char *const migration_12[] = {lots_partner_column, NULL};
  * period, next statement number), closed periods and their statements
  * (store_settle.c). */
 static const char *const migration_13[] = {store_pg_settle_schema, NULL};
+/* Migration 15 (issue 14): staff bound to a partner, and ops by store for a
+ * partner's operations (store_pg_people.c). Listed after 13 until 14
+ * (currency) is merged before it. */
+static const char *const migration_15[] = {store_pg_people_schema_15, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
                                         {migration_7}, {migration_8}, {migration_9},
                                         {migration_10}, {migration_11}, {migration_12},
-                                        {migration_13}};
+                                        {migration_13}, {migration_15}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across

@@ -175,6 +175,8 @@ extern const char store_pg_triggers_schema[];
 extern const char store_pg_notify_schema[];
 /* The family invitations (store_pg_people.c), created by migration 3. */
 extern const char store_pg_people_schema_3[];
+/* Staff bound to a partner, ops by store (store_pg_people.c), migration 15. */
+extern const char store_pg_people_schema_15[];
 
 /* The parts' open and close, called by store_pg_open() and close: each may
  * keep state of its own in s->people / s->triggers. close() is called even

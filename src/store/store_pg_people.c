@@ -105,6 +105,14 @@ const char store_pg_people_schema_3[] =
     "CREATE INDEX IF NOT EXISTS family_invitations_family ON family_invitations(family_id, id);\n"
     "CREATE INDEX IF NOT EXISTS family_invitations_inviter ON family_invitations(inviter_id);\n";
 
+/* Migration 15 (store_pg.c): staff bound to a partner (SQLite's people
+ * schema version 4), and the operations of a store in byte order, for a
+ * partner's operations (ops_of_stores). */
+const char store_pg_people_schema_15[] =
+    "ALTER TABLE staff ADD COLUMN IF NOT EXISTS partner TEXT NOT NULL DEFAULT '';\n"
+    "CREATE INDEX IF NOT EXISTS ops_store_c ON ops ((store COLLATE \"C\"), id)"
+    "  WHERE receipt IS NOT NULL;\n";
+
 /* The audit chain's advisory lock (pg_advisory_xact_lock's one-bigint key
  * space): "kpaudit" in ASCII. Every connection that appends takes it. */
 #define AUDIT_LOCK_KEY "30241386391693684" /* 0x6b706175646974 */
@@ -122,7 +130,7 @@ enum { CUSTOMERS_PAGE = 128, CARDS_PAGE = 1000, AUDIT_PAGE = 1000 };
     "COALESCE(i.customer_id, 0), COALESCE(i.may_burn, 1), COALESCE(i.reason, ''), "                \
     "COALESCE(i.replaced_by, '')"
 
-#define STAFF_COLS "id, login, role, active, password_hash, created_at"
+#define STAFF_COLS "id, login, role, active, password_hash, created_at, partner"
 #define AUDIT_COLS "seq, at, actor, role, action, target, detail, prev_hash, hash, mac"
 #define FAMILY_COLS "id, owner_id, account_id, created_at"
 #define MEMBER_COLS "customer_id, family_id, may_spend, own_account_id, joined_at"
@@ -234,10 +242,12 @@ static pg_stmt q_account_insert = {"INSERT INTO accounts(created_at) VALUES ($1)
 
 /* staff and sessions */
 static pg_stmt q_staff_insert = {"INSERT INTO staff(login, role, active, password_hash, "
-                                 "created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                                 5, 0};
+                                 "created_at, partner) VALUES ($1, $2, $3, $4, $5, $6) "
+                                 "RETURNING id",
+                                 6, 0};
 static pg_stmt q_staff_update = {
-    "UPDATE staff SET role = $2, active = $3, password_hash = $4 WHERE id = $1", 4, 0};
+    "UPDATE staff SET role = $2, active = $3, password_hash = $4, partner = $5 WHERE id = $1",
+    5, 0};
 static pg_stmt q_staff_get = {"SELECT " STAFF_COLS " FROM staff WHERE id = $1", 1, 0};
 static pg_stmt q_staff_by_login = {"SELECT " STAFF_COLS " FROM staff WHERE login = $1", 1, 0};
 static pg_stmt q_staff_list = {"SELECT " STAFF_COLS " FROM staff ORDER BY id LIMIT $1", 1, 0};
@@ -245,8 +255,8 @@ static pg_stmt q_session_insert = {"INSERT INTO sessions(token_hash, staff_id, c
                                    "expires_at) VALUES ($1, $2, $3, $4)",
                                    4, 0};
 static pg_stmt q_session_find = {
-    "SELECT s.expires_at, t.id, t.login, t.role, t.active, t.password_hash, t.created_at "
-    "FROM sessions s JOIN staff t ON t.id = s.staff_id "
+    "SELECT s.expires_at, t.id, t.login, t.role, t.active, t.password_hash, t.created_at, "
+    "t.partner FROM sessions s JOIN staff t ON t.id = s.staff_id "
     "WHERE s.token_hash = $1 AND s.expires_at > $2 AND t.active = 1",
     2, 0};
 static pg_stmt q_session_delete = {"DELETE FROM sessions WHERE token_hash = $1", 1, 0};
@@ -306,6 +316,17 @@ static pg_stmt q_history_cards = {
     "points, amount, earned, burned FROM ops WHERE account_id = $1 "
     "AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
     3, 0};
+/* ops_of_stores: byte order (COLLATE "C"), on migration 15's ops_store_c. */
+static pg_stmt q_ops_of_store = {
+    "SELECT id, type, card, store, receipt, at, points, amount, earned, burned FROM ops "
+    "WHERE (store COLLATE \"C\") = $1 AND receipt IS NOT NULL AND id < $2 AND at >= $3 "
+    "AND at < $4 ORDER BY id DESC LIMIT $5",
+    5, 0};
+static pg_stmt q_ops_of_prefix = {
+    "SELECT id, type, card, store, receipt, at, points, amount, earned, burned FROM ops "
+    "WHERE (store COLLATE \"C\") >= $1 AND (store COLLATE \"C\") < ($1 || U&'\\+10FFFF') "
+    "AND receipt IS NOT NULL AND id < $2 AND at >= $3 AND at < $4 ORDER BY id DESC LIMIT $5",
+    5, 0};
 static pg_stmt q_sealed_count = {store_sealed_count_sql, 0, 0};
 static pg_stmt q_invitation_insert = {
     "INSERT INTO family_invitations(" INVITATION_INSERT_COLS ") "
@@ -897,6 +918,7 @@ static void read_staff(const PGresult *r, int i, int col, kp_staff *out)
     out->active = pg_int(r, i, col + 3) != 0;
     pg_text(r, i, col + 4, out->password_hash, sizeof out->password_hash);
     out->created_at = pg_int(r, i, col + 5);
+    pg_text(r, i, col + 6, out->partner, sizeof out->partner);
 }
 
 static kp_err pp_staff_insert(kp_store *st, kp_staff *staff)
@@ -907,6 +929,7 @@ static kp_err pp_staff_insert(kp_store *st, kp_staff *staff)
     pg_p_int(&p, staff->active ? 1 : 0);
     pg_p_text(&p, staff->password_hash);
     pg_p_int(&p, staff->created_at);
+    pg_p_text(&p, staff->partner);
     return one_id(P(st), &q_staff_insert, &p, &staff->id);
 }
 
@@ -917,6 +940,7 @@ static kp_err pp_staff_update(kp_store *st, const kp_staff *staff)
     pg_p_int(&p, (int64_t)staff->role);
     pg_p_int(&p, staff->active ? 1 : 0);
     pg_p_text(&p, staff->password_hash);
+    pg_p_text(&p, staff->partner);
     return pg_run_one(P(st), &q_staff_update, &p);
 }
 
@@ -1184,6 +1208,20 @@ static kp_err pp_history_cards(kp_store *st, int64_t account_id, int64_t before,
     pg_p_int(&p, before);
     pg_p_int(&p, (int64_t)limit);
     return list_rows(P(st), &q_history_cards, &p, out, sizeof *out, limit, n, read_history);
+}
+
+static kp_err pp_ops_of_stores(kp_store *st, const char *prefix, bool exact, int64_t before,
+                               kp_time from, kp_time to, kp_history_entry *out, size_t limit,
+                               size_t *n)
+{
+    pg_params p = {0};
+    pg_p_text(&p, prefix);
+    pg_p_int(&p, before > 0 ? before : INT64_MAX);
+    pg_p_int(&p, from);
+    pg_p_int(&p, to);
+    pg_p_int(&p, (int64_t)limit);
+    return list_rows(P(st), exact ? &q_ops_of_store : &q_ops_of_prefix, &p, out, sizeof *out,
+                     limit, n, read_history);
 }
 
 /* --------------------------------------------------------- invitations */
@@ -1630,6 +1668,7 @@ const kp_people_ops store_pg_people_ops = {
     .ops_points_since = pp_ops_points_since,
     .op_response_set = pp_op_response_set,
     .history_cards = pp_history_cards,
+    .ops_of_stores = pp_ops_of_stores,
     .sealed_count = pp_sealed_count,
     .dashboard = pp_dashboard,
 };

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { PEOPLE_SCHEMA_VERSION = 3 };
+enum { PEOPLE_SCHEMA_VERSION = 4 };
 
 /* The family invitations (version 3). */
 #define INVITATIONS_SQL                                                                            \
@@ -57,7 +57,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS card_events_card ON card_events(card, id);"
     "CREATE TABLE IF NOT EXISTS staff (id INTEGER PRIMARY KEY, login TEXT NOT NULL UNIQUE,"
     "  role INTEGER NOT NULL, password_hash TEXT NOT NULL, active INTEGER NOT NULL,"
-    "  created_at INTEGER NOT NULL);"
+    "  created_at INTEGER NOT NULL, partner TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS sessions (token_hash BLOB PRIMARY KEY,"
     "  staff_id INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
@@ -77,7 +77,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS family_members_family ON family_members(family_id);"
     INVITATIONS_SQL
     "INSERT OR IGNORE INTO sys_accounts(id, code) VALUES (-6, 'program:transfer');"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('people_schema', '3');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('people_schema', '4');";
 
 /* Version 1 had no MAC on audit entries. */
 static const char migrate_1_2_sql[] =
@@ -87,6 +87,24 @@ static const char migrate_1_2_sql[] =
 /* Version 2 had no family invitations. */
 static const char migrate_2_3_sql[] =
     INVITATIONS_SQL "UPDATE meta SET value = '3' WHERE key = 'people_schema';";
+
+/* Version 3 had no partner staff (PostgreSQL's migration 15); the column
+ * is added when missing (schema_update). */
+static const char migrate_3_4_sql[] = "UPDATE meta SET value = '4' WHERE key = 'people_schema';";
+
+/* True when `table` has a column `column`. */
+static bool has_column(sqlite3 *db, const char *table, const char *column)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    bool has = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return has;
+}
 
 #define INVITATION_INSERT_COLS                                                                     \
     "family_id, inviter_id, phone_ix, phone, state, invitee_id, created_at, expires_at, "          \
@@ -102,7 +120,7 @@ static const char migrate_2_3_sql[] =
     "COALESCE(i.customer_id, 0), COALESCE(i.may_burn, 1), COALESCE(i.reason, ''), "                \
     "COALESCE(i.replaced_by, '')"
 
-#define STAFF_COLS "id, login, role, active, password_hash, created_at"
+#define STAFF_COLS "id, login, role, active, password_hash, created_at, partner"
 #define AUDIT_COLS "seq, at, actor, role, action, target, detail, prev_hash, hash, mac"
 
 enum {
@@ -152,6 +170,8 @@ enum {
     P_MEMBERS,
     P_OPS_POINTS_SINCE,
     P_HISTORY_CARDS,
+    P_OPS_OF_STORE,
+    P_OPS_OF_PREFIX,
     P_OP_RESPONSE,
     P_INVITATION_INSERT,
     P_INVITATION_GET,
@@ -210,16 +230,17 @@ static const char *const queries[P__COUNT] = {
                         "AND NOT EXISTS (SELECT 1 FROM ops WHERE account_id = ?1) "
                         "AND NOT EXISTS (SELECT 1 FROM lots WHERE account_id = ?1)",
     [P_ACCOUNT_INSERT] = "INSERT INTO accounts(created_at) VALUES (?1)",
-    [P_STAFF_INSERT] = "INSERT INTO staff(login, role, active, password_hash, created_at) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5)",
-    [P_STAFF_UPDATE] = "UPDATE staff SET role = ?2, active = ?3, password_hash = ?4 WHERE id = ?1",
+    [P_STAFF_INSERT] = "INSERT INTO staff(login, role, active, password_hash, created_at, "
+                       "partner) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [P_STAFF_UPDATE] = "UPDATE staff SET role = ?2, active = ?3, password_hash = ?4, "
+                       "partner = ?5 WHERE id = ?1",
     [P_STAFF_GET] = "SELECT " STAFF_COLS " FROM staff WHERE id = ?1",
     [P_STAFF_BY_LOGIN] = "SELECT " STAFF_COLS " FROM staff WHERE login = ?1",
     [P_STAFF_LIST] = "SELECT " STAFF_COLS " FROM staff ORDER BY id LIMIT ?1",
     [P_SESSION_INSERT] = "INSERT INTO sessions(token_hash, staff_id, created_at, expires_at) "
                          "VALUES (?1, ?2, ?3, ?4)",
     [P_SESSION_FIND] = "SELECT s.expires_at, t.id, t.login, t.role, t.active, t.password_hash, "
-                       "t.created_at FROM sessions s JOIN staff t ON t.id = s.staff_id "
+                       "t.created_at, t.partner FROM sessions s JOIN staff t ON t.id = s.staff_id "
                        "WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND t.active = 1",
     [P_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?1",
     [P_SESSIONS_DELETE_STAFF] = "DELETE FROM sessions WHERE staff_id = ?1",
@@ -270,6 +291,14 @@ static const char *const queries[P__COUNT] = {
     [P_HISTORY_CARDS] = "SELECT id, type, card, COALESCE(store, ''), COALESCE(receipt, ''), at, "
                         "points, amount, earned, burned FROM ops WHERE account_id = ?1 "
                         "AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
+    /* ops_of_stores: ranges of ops_receipt's (store, receipt) index. */
+    [P_OPS_OF_STORE] = "SELECT id, type, card, store, receipt, at, points, amount, earned, "
+                       "burned FROM ops WHERE store = ?1 AND receipt IS NOT NULL AND id < ?2 "
+                       "AND at >= ?3 AND at < ?4 ORDER BY id DESC LIMIT ?5",
+    [P_OPS_OF_PREFIX] = "SELECT id, type, card, store, receipt, at, points, amount, earned, "
+                        "burned FROM ops WHERE store >= ?1 AND store < ?1 || char(1114111) "
+                        "AND receipt IS NOT NULL AND id < ?2 AND at >= ?3 AND at < ?4 "
+                        "ORDER BY id DESC LIMIT ?5",
 };
 
 struct sqlite_people {
@@ -743,6 +772,7 @@ static void read_staff(sqlite3_stmt *st, int col, kp_staff *out)
     out->active = sqlite3_column_int(st, col + 3) != 0;
     text(out->password_hash, sizeof out->password_hash, st, col + 4);
     out->created_at = sqlite3_column_int64(st, col + 5);
+    text(out->partner, sizeof out->partner, st, col + 6);
 }
 
 static kp_err sp_staff_insert(kp_store *s, kp_staff *staff)
@@ -754,6 +784,7 @@ static kp_err sp_staff_insert(kp_store *s, kp_staff *staff)
     sqlite3_bind_int(st, 3, staff->active ? 1 : 0);
     sqlite3_bind_text(st, 4, staff->password_hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, staff->created_at);
+    sqlite3_bind_text(st, 6, staff->partner, -1, SQLITE_STATIC);
     kp_err err = run(p, st);
     if (err == KP_OK) staff->id = sqlite3_last_insert_rowid(p->db);
     return err;
@@ -767,6 +798,7 @@ static kp_err sp_staff_update(kp_store *s, const kp_staff *staff)
     sqlite3_bind_int(st, 2, (int)staff->role);
     sqlite3_bind_int(st, 3, staff->active ? 1 : 0);
     sqlite3_bind_text(st, 4, staff->password_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, staff->partner, -1, SQLITE_STATIC);
     kp_err err = run(p, st);
     if (err == KP_OK && sqlite3_changes(p->db) != 1) return KP_ERR_NOT_FOUND;
     return err;
@@ -1404,15 +1436,9 @@ static kp_err sp_op_response_set(kp_store *s, const char *store, const char *rec
     return err;
 }
 
-static kp_err sp_history_cards(kp_store *s, int64_t account_id, int64_t before,
-                               kp_history_entry *out, size_t limit, size_t *n)
+static kp_err read_history(sqlite_people *p, sqlite3_stmt *st, kp_history_entry *out,
+                           size_t limit, size_t *n)
 {
-    sqlite_people *p = P(s);
-    *n = 0;
-    sqlite3_stmt *st = q(p, P_HISTORY_CARDS);
-    sqlite3_bind_int64(st, 1, account_id);
-    sqlite3_bind_int64(st, 2, before);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) {
         kp_history_entry *h = &out[(*n)++];
@@ -1428,6 +1454,33 @@ static kp_err sp_history_cards(kp_store *s, int64_t account_id, int64_t before,
         h->burned = sqlite3_column_int64(st, 9);
     }
     return done(p, st, rc);
+}
+
+static kp_err sp_history_cards(kp_store *s, int64_t account_id, int64_t before,
+                               kp_history_entry *out, size_t limit, size_t *n)
+{
+    sqlite_people *p = P(s);
+    *n = 0;
+    sqlite3_stmt *st = q(p, P_HISTORY_CARDS);
+    sqlite3_bind_int64(st, 1, account_id);
+    sqlite3_bind_int64(st, 2, before);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    return read_history(p, st, out, limit, n);
+}
+
+static kp_err sp_ops_of_stores(kp_store *s, const char *prefix, bool exact, int64_t before,
+                               kp_time from, kp_time to, kp_history_entry *out, size_t limit,
+                               size_t *n)
+{
+    sqlite_people *p = P(s);
+    *n = 0;
+    sqlite3_stmt *st = q(p, exact ? P_OPS_OF_STORE : P_OPS_OF_PREFIX);
+    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, before > 0 ? before : INT64_MAX);
+    sqlite3_bind_int64(st, 3, from);
+    sqlite3_bind_int64(st, 4, to);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)limit);
+    return read_history(p, st, out, limit, n);
 }
 
 /* sealed_count (store_sealed_count_sql) reads the outbox's tables too,
@@ -1494,6 +1547,7 @@ const kp_people_ops store_sqlite_people_ops = {
     .ops_points_since = sp_ops_points_since,
     .op_response_set = sp_op_response_set,
     .history_cards = sp_history_cards,
+    .ops_of_stores = sp_ops_of_stores,
     .sealed_count = sp_sealed_count,
     .dashboard = sp_dashboard,
 };
@@ -1522,6 +1576,11 @@ static int schema_update(sqlite3 *db)
     if (v == 1) rc = sqlite3_exec(db, migrate_1_2_sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK && (v == 1 || v == 2))
         rc = sqlite3_exec(db, migrate_2_3_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && v >= 1 && v <= 3 && !has_column(db, "staff", "partner"))
+        rc = sqlite3_exec(db, "ALTER TABLE staff ADD COLUMN partner TEXT NOT NULL DEFAULT ''",
+                          NULL, NULL, NULL);
+    if (rc == SQLITE_OK && v >= 1 && v <= 3)
+        rc = sqlite3_exec(db, migrate_3_4_sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

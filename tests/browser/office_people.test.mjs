@@ -3,7 +3,8 @@
 // edits them (a refused phone shown under its field, then saved), posts an
 // adjustment with a reason (once, however often clicked; in the audit
 // log), blocks and replaces a card, makes a family and adds a member, adds
-// a cashier (whose menu then shows only what a cashier may) and a till
+// a cashier (whose menu then shows only what a cashier may), a partner's
+// staff bound to a partner picked from the running program's, and a till
 // (its key shown once); a customer named like an HTML tag shows as text.
 // Every section passes axe and is photographed at desktop and phone widths;
 // Russian and English are both driven.
@@ -199,6 +200,32 @@ test('a cashier is added, and sees only what a cashier may', async () => {
   assert.equal(await cashier.getByRole('heading', { name: 'Card batches' }).count(), 0, 'a cashier issues no batches');
   assertClean(cashier);
   await cashier.context().close();
+});
+
+test("a partner's staff is added with a partner of the running program", async () => {
+  const running = await k.api('GET', '/v1/admin/programs?limit=1', undefined, admin);
+  const v = await k.api('GET', '/v1/admin/programs/' + running.body.running, undefined, admin);
+  const doc = { ...v.body.program, partners: [{ code: 'wash', name: 'Car wash', stores: ['WASH-*'] }] };
+  const load = await k.api('POST', '/v1/admin/programs', { program: doc }, admin);
+  assert.equal(load.status, 201, JSON.stringify(load.body));
+  await new Promise((r) => setTimeout(r, 1500)); // every server takes it up within a second
+  await open('/staff', 'Staff');
+  await page.getByLabel('Login', { exact: true }).fill('wash1');
+  await page.getByLabel('Role', { exact: true }).selectOption('partner');
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Add a member of staff' }).click();
+  await page.getByText('is required for the partner role').first().waitFor(); // no partner chosen
+  await page.getByLabel('Partner', { exact: true }).selectOption({ label: 'Car wash (wash)' });
+  await page.getByRole('button', { name: 'Add a member of staff' }).click();
+  await page.getByText('wash1 is added.').waitFor();
+  await page.getByRole('cell', { name: 'wash', exact: true }).waitFor();
+  await checkA11y(page, 'staff with a partner');
+  const token = await k.login('wash1');
+  const me = await k.api('GET', '/v1/partner/me', undefined, token);
+  assert.equal(me.status, 200, JSON.stringify(me.body));
+  assert.equal(me.body.partner.code, 'wash');
+  assert.equal((await k.api('GET', '/v1/admin/staff', undefined, token)).status, 403);
+  assertClean(page);
 });
 
 test('an admin sets a new password: the old one no longer opens the account', async () => {

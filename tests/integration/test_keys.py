@@ -1,7 +1,7 @@
 """
 test_keys.py: black-box tests of terminal keys, the audit of manual changes,
 the individual-discount route, `kopilka birthday set`, the key file and the
-reserved partner role (docs/api.md "Terminal keys", "Audit log", "Roles")
+partner role without partners (docs/api.md "Terminal keys", "Audit log", "Roles")
 against a real `kopilka serve`.
 
     python3 test_keys.py --kopilka build/kopilka [unittest options]
@@ -410,29 +410,34 @@ class Birthday(KeysTestCase):
 # ---------------------------------------------------------------------------
 class PartnerRole(KeysTestCase):
 
-    def test_the_partner_role_is_reserved(self):
+    def test_the_partner_role_needs_a_partner_of_the_program(self):
+        # This program has no partners: nobody can be given the role
+        # (test_partners.py binds partners of a coalition program).
         p = harness.run_cli(["staff", "add", self.k.db, "--login", "bank", "--role", "partner",
                              "--password-file", self.pwfile], check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("role: must be one of cashier, manager, call_centre, marketer, admin, "
-                      "auditor (partner is reserved", p.stderr)
+        self.assertIn("partner: the running program has no partners, so nobody can be given "
+                      "the partner role", p.stderr)
         s, a = self.as_("admin", "POST", "/v1/admin/staff",
                         {"login": "bank", "role": "partner", "password": PASSWORD})
-        self.assertEqual((s, a["error"]["field"]), (400, "role"))
-        s, me = self.as_("cashier", "GET", "/v1/admin/me")
+        self.assertEqual((s, a["error"]["field"]), (400, "partner"))
+        self.token("cashier")
         s, lst = self.as_("admin", "GET", "/v1/admin/staff")
         cashier = [x for x in lst["staff"] if x["login"] == "k_cashier"][0]
         s, a = self.as_("admin", "PATCH", "/v1/admin/staff/%d" % cashier["id"],
                         {"role": "partner"})
-        self.assertEqual((s, a["error"]["field"]), (400, "role"))
+        self.assertEqual((s, a["error"]["field"]), (400, "partner"))
+        s, a = self.as_("admin", "PATCH", "/v1/admin/staff/%d" % cashier["id"],
+                        {"role": "auditor"})
+        self.assertEqual(s, 200)
 
     def test_an_old_partner_account_cannot_log_in(self):
         self.token("cashier")
         self.k.execute("UPDATE staff SET role = 7 WHERE login = 'k_cashier'")
         s, a = self.k.call("POST", "/v1/admin/login", {"login": "k_cashier",
                                                        "password": PASSWORD}, key=None)
-        self.assertEqual((s, a["error"]["code"]), (403, "forbidden"))
-        self.assertIn("the partner role is reserved", a["error"]["message"])
+        self.assertEqual((s, a["error"]["code"], a["error"]["field"]), (403, "forbidden", "partner"))
+        self.assertIn("this partner account is bound to no partner", a["error"]["message"])
 
 
 if __name__ == "__main__":

@@ -288,6 +288,10 @@ class Moves(MigrateCase):
         target = pg_database(self)
         key_out = os.path.join(shop.k.dir, "moved.key")
         self.addCleanup(lambda: os.path.exists(key_out) and os.unlink(key_out))
+        # A partner's staff (issue 14): its partner moves with it.
+        with sqlite3.connect(shop.k.db) as src:
+            src.execute("INSERT OR IGNORE INTO staff(login, role, password_hash, active, "
+                        "created_at, partner) VALUES ('washer', 7, 'x', 1, 0, 'wash')")
         p = self.migrate(shop.k.db, target, "--key-out", key_out)
         # The key's whereabouts said; rows per table below.
         self.assertIn("KOPILKA_KEY_FILE=%s" % key_out, p.stdout)
@@ -319,6 +323,11 @@ class Moves(MigrateCase):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))
+            staff = src.execute("SELECT login, role, partner FROM staff ORDER BY id").fetchall()
+            self.assertIn(("washer", 7, "wash"), staff)
+            self.assertEqual(harness.psql(target, "SELECT login, role, partner FROM staff "
+                                          "ORDER BY id").split(),
+                             ["%s|%d|%s" % row for row in staff])
             # The database keeps its identity and its terminal generation.
             for key in ("db_id", "terminals_generation"):
                 value = src.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]

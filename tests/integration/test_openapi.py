@@ -342,6 +342,10 @@ def flow_program(directory):
     doc.setdefault("till", {})["identify_by_phone"] = True
     doc["event_sources"] = [{"type": "survey", "from": ["till", "back_office"]}]
     doc["rules"].append({"id": "survey-100", "kind": "grant", "on": "survey", "points": 100})
+    doc["partners"] = [{"code": "wash", "name": "Car wash", "stores": ["WASH-*"]},
+                       {"code": "bank", "name": "Bank", "bank": {"cashback_percent": "1"}}]
+    doc["rules"].append({"id": "wash-5", "kind": "earn_percent", "percent": 5,
+                         "partner": "wash"})
     path = os.path.join(directory, "program-openapi.json")
     with open(path, "w") as f:
         json.dump(doc, f)
@@ -361,6 +365,9 @@ class Flows(unittest.TestCase):
         for login, role in (("root", "admin"), ("aud", "auditor")):
             harness.run_cli(["staff", "add", self.k.db, "--login", login, "--role", role,
                              "--password-file", pw])
+        for login, partner in (("washer", "wash"), ("banker", "bank")):
+            harness.run_cli(["staff", "add", self.k.db, "--login", login, "--role", "partner",
+                             "--partner", partner, "--password-file", pw])
         self.sent = []  # (method, path, body) of every request answered 2xx
         self.record = os.path.join(self.k.dir, "answers.jsonl")
         old = os.environ.get("KOPILKA_OPENAPI_RECORD")
@@ -660,6 +667,32 @@ class Flows(unittest.TestCase):
         self.staff(200, "GET", "/v1/admin/reports/customers?from=2026-01-01&to=2026-12-31")
         self.staff(200, "GET", "/v1/admin/reports/customers?store=main&window=3&format=csv")
         self.staff(400, "GET", "/v1/admin/reports/customers?window=25")
+        # --- a partner's staff (docs/api.md "Partners")
+        wash = self.call(200, "POST", "/v1/admin/login",
+                         {"login": "washer", "password": PASSWORD}, key=None)["token"]
+        self.call(200, "GET", "/v1/partner/me", key=wash)
+        self.call(200, "GET", "/v1/partner/operations?from=2026-01-01&limit=10", key=wash)
+        self.call(400, "GET", "/v1/partner/operations?limit=0", key=wash)
+        self.call(200, "GET", "/v1/partner/rules", key=wash)
+        mine = self.call(200, "GET", "/v1/partner/statements", key=wash)["statements"]
+        self.assertEqual([x["party"] for x in mine], ["wash"])  # of 2020-01, closed above
+        self.call(200, "GET", "/v1/partner/statements/%d" % mine[0]["number"], key=wash)
+        self.call(404, "GET", "/v1/partner/statements/%d" % closed["first_number"], key=wash)
+        self.call(400, "GET", "/v1/partner/statements?before=x", key=wash)
+        self.call(403, "GET", "/v1/admin/staff", key=wash)
+        self.staff(403, "GET", "/v1/partner/me")
+        self.staff(201, "POST", "/v1/admin/staff", {"login": "wash2", "role": "partner",
+                                                    "partner": "wash", "password": PASSWORD})
+        self.staff(400, "POST", "/v1/admin/staff", {"login": "wash3", "role": "partner",
+                                                    "password": PASSWORD})
+        bank = self.call(200, "POST", "/v1/admin/login",
+                         {"login": "banker", "password": PASSWORD}, key=None)["token"]
+        txns = {"transactions": [{"id": "T-1", "at": "2026-05-20T10:00:00Z", "card": c[0],
+                                  "amount": 150000, "currency": "RUB", "merchant": "Cafe"}]}
+        self.call(201, "POST", "/v1/partner/card-transactions", txns, key=bank)
+        self.call(200, "POST", "/v1/partner/card-transactions", txns, key=bank)
+        self.call(403, "POST", "/v1/partner/card-transactions", txns, key=wash)
+        self.call(400, "POST", "/v1/partner/card-transactions", {"transactions": []}, key=bank)
         self.staff(200, "POST", "/v1/admin/imports?kind=cards&dry_run=1", "number\nOAS-1\n")
         self.staff(200, "POST", "/v1/admin/imports?kind=cards", "number\nOAS-1\n")
         self.staff(400, "POST", "/v1/admin/imports?kind=cards", "number,state\nOAS-2,lost\n")
@@ -1031,7 +1064,7 @@ SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test
           "test_metrics.py", "test_notify.py", "test_notify_routes.py", "test_sales.py",
           "test_sales_receipts.py", "test_simulate.py", "test_webhooks.py",
           "test_catalog_notify.py", "test_segments_rfm.py", "test_scheduler_campaigns.py",
-          "test_settlement.py")
+          "test_settlement.py", "test_partners.py")
 
 
 class Recorded(unittest.TestCase):

@@ -1,6 +1,7 @@
 // staff.jsx: the back office's staff section (admin): the accounts with
-// their roles, adding one (login, role, password), changing a role,
-// disabling and enabling. Routes: docs/api.md "Staff".
+// their roles (and a partner's staff's partner), adding one (login, role,
+// the partner from the running program's partners, password), changing a
+// role, disabling and enabling. Routes: docs/api.md "Staff".
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../lib/api.js';
 import { date, makeT } from '../lib/i18n.js';
@@ -11,8 +12,18 @@ import {
 import { strings } from './staff.strings.js';
 
 const t = makeT(strings);
-/* The roles an account may be given ("partner" is reserved). */
-export const ROLES = ['cashier', 'call_centre', 'manager', 'marketer', 'admin', 'auditor'];
+/* The roles an account may be given; "partner" with a partner of the
+ * running program (chosen when the account is added). */
+export const ROLES = ['cashier', 'call_centre', 'manager', 'marketer', 'admin', 'auditor', 'partner'];
+const LIST_ROLES = ROLES.filter((r) => r !== 'partner');
+
+/* The running program's partners ([] when none runs or it has none). */
+async function runningPartners() {
+  const versions = await api('GET', '/v1/admin/programs?limit=1');
+  if (!versions.running) return [];
+  const v = await api('GET', '/v1/admin/programs/' + versions.running);
+  return (v.program && v.program.partners) || [];
+}
 
 export function Staff({ me, onExpired }) {
   const list = useApiLoad(() => api('GET', '/v1/admin/staff'), [], onExpired);
@@ -48,7 +59,7 @@ export function Staff({ me, onExpired }) {
                     <label class="sr-only" for={'role-' + s.id}>{t('roleOf', { login: s.login })}</label>
                     <select id={'role-' + s.id} value={roles[s.id] || s.role}
                       onChange={(e) => setRoles({ ...roles, [s.id]: e.currentTarget.value })}>
-                      {(ROLES.includes(s.role) ? ROLES : [s.role, ...ROLES]).map((r) => (
+                      {(LIST_ROLES.includes(s.role) ? LIST_ROLES : [s.role, ...LIST_ROLES]).map((r) => (
                         <option value={r} key={r}>{tp('role.' + r)}</option>
                       ))}
                     </select>
@@ -61,6 +72,7 @@ export function Staff({ me, onExpired }) {
                   </div>
                 ),
               },
+              { key: 'partner', label: t('partner'), render: (s) => s.partner || '—' },
               { key: 'active', label: t('state'), render: (s) => <StateBadge group="staff" state={s.active ? 'active' : 'disabled'} /> },
               { key: 'created_at', label: t('created'), render: (s) => date(s.created_at) },
               {
@@ -125,13 +137,19 @@ function Password({ staff, onExpired }) {
 }
 
 function Add({ onExpired, added }) {
-  const empty = { login: '', role: 'cashier', password: '' };
+  const empty = { login: '', role: 'cashier', partner: '', password: '' };
   const [form, setForm] = useState(empty);
   const act = useAction(onExpired);
+  /* Read again whenever the partner role is picked: a version loaded since
+   * the page opened may have other partners. */
+  const partnerRole = form.role === 'partner';
+  const partners = useApiLoad(() => (partnerRole ? runningPartners() : Promise.resolve([])), [partnerRole], onExpired);
   async function submit(ev) {
     ev.preventDefault();
     const done = await act.run(async () => {
-      const s = await api('POST', '/v1/admin/staff', form);
+      const { partner, ...body } = form;
+      if (form.role === 'partner') body.partner = partner;
+      const s = await api('POST', '/v1/admin/staff', body);
       return t('added', { login: s.login });
     });
     if (done) {
@@ -146,7 +164,7 @@ function Add({ onExpired, added }) {
   return (
     <Panel title={t('add')}>
       <form onSubmit={submit} noValidate>
-        <ErrorAlert error={act.error} shown={['login', 'role', 'password']} />
+        <ErrorAlert error={act.error} shown={['login', 'role', 'partner', 'password']} />
         <div class="row">
           {input('login', { required: true, autocomplete: 'off' })}
           <Field label={t('role')} kind="select" name="new-role" value={form.role} error={act.fields.role}
@@ -155,6 +173,16 @@ function Add({ onExpired, added }) {
               <option value={r} key={r}>{tp('role.' + r)}</option>
             ))}
           </Field>
+          {form.role === 'partner' && (
+            <Field label={t('partner')} kind="select" name="new-partner" value={form.partner} error={act.fields.partner}
+              hint={partners.data && partners.data.length === 0 ? t('noPartners') : t('partnerHint')}
+              onChange={(e) => setForm({ ...form, partner: e.currentTarget.value })}>
+              <option value="">{t('pickPartner')}</option>
+              {(partners.data || []).map((p) => (
+                <option value={p.code} key={p.code}>{p.name ? `${p.name} (${p.code})` : p.code}</option>
+              ))}
+            </Field>
+          )}
           {input('password', { required: true, type: 'password', autocomplete: 'new-password', hint: t('passwordHint') })}
         </div>
         <Button type="submit" busy={act.busy}>{t('add')}</Button>

@@ -11,6 +11,9 @@ export const strings = {
     sessionsNote: 'Любое изменение закрывает сессии сотрудника.',
     newPassword: 'Новый пароль', newPasswordField: 'Новый пароль сотрудника', account: 'Сотрудник', pickOne: 'Выберите сотрудника', setPassword: 'Задать пароль',
     passwordSet: 'Пароль {login} изменён; его сессии закрыты.',
+    partner: 'Партнёр', pickPartner: 'Выберите партнёра',
+    partnerHint: 'Сотрудник партнёра видит только данные своего партнёра.',
+    noPartners: 'В действующей программе нет партнёров.',
   },
   en: {
     title: 'Staff', list: 'Accounts', login: 'Login', role: 'Role', state: 'State',
@@ -22,5 +25,8 @@ export const strings = {
     sessionsNote: 'Every change ends the member’s sessions.',
     newPassword: 'A new password', newPasswordField: 'New password', account: 'Member of staff', pickOne: 'Choose a member of staff', setPassword: 'Set the password',
     passwordSet: 'The password of {login} is changed; their sessions are ended.',
+    partner: 'Partner', pickPartner: 'Choose a partner',
+    partnerHint: 'A partner’s staff sees only their partner’s data.',
+    noPartners: 'The running program has no partners.',
   },
 };

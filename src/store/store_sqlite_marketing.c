@@ -8,6 +8,8 @@
  */
 #include "store_marketing.h"
 
+#include <sqlite3.h>
+
 kp_err store_sqlite_mk_exec(kp_store *s, store_mk_stmt stmt, const store_mk_val *v,
                             store_mk_row_fn row, void *ctx, int64_t *changes)
 {

@@ -115,7 +115,9 @@ static const char sales_customer_index[] =
 static const char *const migration_10[] = {sales_customer_index, NULL};
 /* Migration 11: campaign_members.lot_id, the lot of a member's grant, so a
  * campaign's "points used" joins lots by primary key (store_marketing.c). */
-static const char *const migration_11[] = {store_mk_lot_column, store_mk_lot_fill, NULL};
+static const char campaign_lot_column[] =
+    "ALTER TABLE campaign_members ADD COLUMN IF NOT EXISTS lot_id BIGINT NOT NULL DEFAULT 0";
+static const char *const migration_11[] = {campaign_lot_column, store_mk_lot_fill, NULL};
 /* Migration 12: lots.partner, the lot's issuer in a coalition program
  * (coalition.h; "" = the operator); store_sqlite.c's lots_schema 2. */
 static const char lots_partner_column[] =

@@ -90,6 +90,17 @@ typedef struct kp_settle_plan {
  * or KP_OPERATOR. Never NULL. */
 const char *kp_program_partner_of_store(const kp_program *p, const char *store);
 
+/* The currency a store pattern fixes for `store`'s receipts (partners'
+ * patterns first, then the program's "stores"), or "" when none does. */
+const char *kp_program_store_currency(const kp_program *p, const char *store);
+
+/* True when `rule` may apply to a receipt at `store` (of `store_partner`,
+ * kp_program_partner_of_store) in `currency` ("" = the program's own): its
+ * store, its partner (or at_partner) and its currency fit. Kind, window,
+ * category and tier are the engine's to check. */
+bool kp_rule_fits_store(const kp_program *p, const kp_rule *rule, const char *store,
+                        const char *store_partner, const char *currency);
+
 /* The partner named `code`, or NULL. */
 const kp_partner *kp_program_partner(const kp_program *p, const char *code);
 

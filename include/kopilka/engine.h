@@ -125,8 +125,16 @@ kp_err kp_basket_validate(const kp_basket *basket, kp_error *e);
 
 /* Where and how a basket is priced, beyond the basket itself. */
 typedef struct kp_price_opts {
-    const char *store; /* the till's store, for per-store rules; NULL = none */
+    const char *store; /* the till's store, for per-store and partners' rules; NULL = none */
     int64_t burn_max;  /* a ceiling on the burn (the script's), -1 = none */
+    /* The receipt's currency (ISO 4217; NULL or "" = the program's own):
+     * rules naming another currency do not apply, and a point is worth
+     * kp_program_minor_per_point() of it. KP_ERR_INVALID on "currency"
+     * when the program does not accept it. */
+    const char *currency;
+    /* Price as if no partner-funded promotion (a rule with at_partner)
+     * existed: what the store's partner alone would give (coalition.h). */
+    bool no_partner_promos;
 } kp_price_opts;
 
 /* Prices `basket` for `account` under `program` at `now` into *out.

@@ -13,6 +13,8 @@
  */
 #include <kopilka/engine.h>
 
+#include <kopilka/coalition.h>
+
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -212,10 +214,19 @@ static int32_t cumulative_rate(const kp_rule *r, const kp_account *a, bool *indi
     return rate < 0 ? 0 : rate;
 }
 
+/* Where one pricing happens (kp_price_opts), resolved once: which rules
+ * cannot apply there (their store, partner or currency does not fit, or
+ * they are partner-funded promotions and the caller asked for none), and
+ * what a point is worth in the receipt's currency. */
+typedef struct scope {
+    uint8_t off[KP_RULES_MAX];
+    int64_t mpp;
+} scope;
+
 /* The discount rule (or the tier, as source n_rules) that gives line `l`
  * its largest rate; -1 when none does. */
-static int discount_source(const kp_program *p, const kp_account *a, const kp_tier *tier,
-                           const kp_line *l, const char *store, kp_time now, int32_t *rate_out)
+static int discount_source(const kp_program *p, const scope *sc, const kp_account *a,
+                           const kp_tier *tier, const kp_line *l, kp_time now, int32_t *rate_out)
 {
     int best = -1;
     int32_t best_rate = 0;
@@ -223,12 +234,12 @@ static int discount_source(const kp_program *p, const kp_account *a, const kp_ti
         const kp_rule *rule = &p->rules[r];
         if (rule->kind != KP_RULE_DISCOUNT_FIXED && rule->kind != KP_RULE_DISCOUNT_CUMULATIVE)
             continue;
+        if (sc->off[r]) continue;
         if (rule->category[0] && strcmp(rule->category, l->category) != 0) continue;
         if (rule->registered_only && !a->registered) continue;
         int32_t rate;
         if (rule->kind == KP_RULE_DISCOUNT_FIXED) {
             if (!kp_rule_active(rule, now)) continue;
-            if (rule->store[0] && strcmp(rule->store, store) != 0) continue;
             rate = rule->rate_bp;
         } else {
             bool individual;
@@ -291,8 +302,8 @@ static void explain_discount(kp_quote *q, const kp_program *p, const kp_account 
 }
 
 /* Step 1: fills disc[i] and the quote's discount, with explanations. */
-static void price_discounts(const kp_program *p, const kp_account *a, const kp_tier *tier,
-                            const kp_basket *b, const char *store, kp_time now, kp_quote *q,
+static void price_discounts(const kp_program *p, const scope *sc, const kp_account *a,
+                            const kp_tier *tier, const kp_basket *b, kp_time now, kp_quote *q,
                             int64_t *disc, int *src)
 {
     const size_t n = b->n_lines;
@@ -301,7 +312,7 @@ static void price_discounts(const kp_program *p, const kp_account *a, const kp_t
     for (size_t i = 0; i < n; i++) {
         int32_t rate = 0;
         disc[i] = 0;
-        src[i] = discount_source(p, a, tier, &b->lines[i], store, now, &rate);
+        src[i] = discount_source(p, sc, a, tier, &b->lines[i], now, &rate);
         if (src[i] >= 0) {
             rate_of_src[src[i]] = rate;
             any = true;
@@ -312,15 +323,13 @@ static void price_discounts(const kp_program *p, const kp_account *a, const kp_t
         for (size_t r = 0; r < p->n_rules; r++) {
             const kp_rule *rule = &p->rules[r];
             bool individual;
-            if (!rule->registered_only) continue;
+            if (!rule->registered_only || sc->off[r]) continue;
             if (rule->kind == KP_RULE_DISCOUNT_CUMULATIVE &&
                 cumulative_rate(rule, a, &individual) == 0)
                 continue;
             if (rule->kind != KP_RULE_DISCOUNT_CUMULATIVE && rule->kind != KP_RULE_DISCOUNT_FIXED)
                 continue;
-            if (rule->kind == KP_RULE_DISCOUNT_FIXED &&
-                (!kp_rule_active(rule, now) || (rule->store[0] && strcmp(rule->store, store) != 0)))
-                continue;
+            if (rule->kind == KP_RULE_DISCOUNT_FIXED && !kp_rule_active(rule, now)) continue;
             kp_explain *x = explain_add(q, rule->id, rule->kind);
             snprintf(x->text, sizeof x->text,
                      "the card is not registered: no discount (register it to get one)");
@@ -349,14 +358,15 @@ static void price_discounts(const kp_program *p, const kp_account *a, const kp_t
 /* The pot of a line: the first burn_limit rule naming its category, else
  * the first basket-wide one; -1 = not payable with points. With no
  * burn_limit rule at all every non-promo line is in POT_ALL. */
-static int burn_pot_for(const kp_program *p, const kp_line *line, bool any_burn_rule)
+static int burn_pot_for(const kp_program *p, const scope *sc, const kp_line *line,
+                        bool any_burn_rule)
 {
     if (line->promo) return -1;
     if (!any_burn_rule) return POT_ALL;
     int basket_wide = -1;
     for (size_t r = 0; r < p->n_rules; r++) {
         const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_BURN_LIMIT) continue;
+        if (rule->kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
         if (rule->category[0] == '\0') {
             if (basket_wide < 0) basket_wide = (int)r;
         } else if (strcmp(rule->category, line->category) == 0) {
@@ -367,10 +377,10 @@ static int burn_pot_for(const kp_program *p, const kp_line *line, bool any_burn_
 }
 
 /* The pot (its first rule) a burn_limit rule belongs to. */
-static int pot_head(const kp_program *p, size_t r)
+static int pot_head(const kp_program *p, const scope *sc, size_t r)
 {
     for (size_t j = 0; j < r; j++)
-        if (p->rules[j].kind == KP_RULE_BURN_LIMIT &&
+        if (p->rules[j].kind == KP_RULE_BURN_LIMIT && !sc->off[j] &&
             strcmp(p->rules[j].category, p->rules[r].category) == 0)
             return (int)j;
     return (int)r;
@@ -378,14 +388,15 @@ static int pot_head(const kp_program *p, size_t r)
 
 /* The rule that caps points of `kind` in pot `head`: the pot's rule for
  * that kind, else its rule for every kind; -1 = that kind cannot pay it. */
-static int slot_for(const kp_program *p, int head, const char *kind)
+static int slot_for(const kp_program *p, const scope *sc, int head, const char *kind)
 {
     if (head == POT_ALL) return POT_ALL;
     int any = -1;
     const char *category = p->rules[head].category;
     for (size_t r = (size_t)head; r < p->n_rules; r++) {
         const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_BURN_LIMIT || strcmp(rule->category, category) != 0) continue;
+        if (rule->kind != KP_RULE_BURN_LIMIT || sc->off[r] || strcmp(rule->category, category) != 0)
+            continue;
         if (strcmp(rule->point_kind, kind) == 0) return (int)r;
         if (rule->point_kind[0] == '\0' && any < 0) any = (int)r;
     }
@@ -407,8 +418,8 @@ typedef struct burn_state {
 /* Says which cap stopped the burn, for the first kind of points left
  * unspent: that kind's own cap, or the pot's cap of all kinds together
  * (named by the rule that sets it, the pot's largest). */
-static void burn_limited_by_caps(const kp_program *p, const burn_state *bs, kp_quote *q,
-                                 bool any_burn_rule, const char *kind)
+static void burn_limited_by_caps(const kp_program *p, const scope *sc, const burn_state *bs,
+                                 kp_quote *q, bool any_burn_rule, const char *kind)
 {
     if (!any_burn_rule) {
         snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
@@ -419,7 +430,7 @@ static void burn_limited_by_caps(const kp_program *p, const burn_state *bs, kp_q
     int chosen = -1, fallback = -1;
     for (size_t k = 0; k < bs->n_heads && chosen < 0; k++) {
         int h = bs->heads[k];
-        int s = slot_for(p, h, kind);
+        int s = slot_for(p, sc, h, kind);
         if (s < 0) continue;
         if (fallback < 0) fallback = s;
         if (bs->pot_base[h] == 0) continue;
@@ -427,7 +438,7 @@ static void burn_limited_by_caps(const kp_program *p, const burn_state *bs, kp_q
             chosen = s;
         } else {
             for (size_t r = (size_t)h; r < p->n_rules; r++)
-                if (p->rules[r].kind == KP_RULE_BURN_LIMIT && bs->head[r] == h &&
+                if (p->rules[r].kind == KP_RULE_BURN_LIMIT && !sc->off[r] && bs->head[r] == h &&
                     bs->rule_cap[r] == bs->pot_cap[h]) {
                     chosen = (int)r;
                     break;
@@ -450,16 +461,17 @@ static void burn_limited_by_caps(const kp_program *p, const burn_state *bs, kp_q
 }
 
 /* Step 2: fills points_minor[i], the takes and the quote's burn. */
-static void price_burn(const kp_program *p, const kp_account *a, const kp_basket *b,
-                       const int64_t *net, int64_t burn_max, kp_time now, kp_quote *q,
-                       int64_t *points_minor)
+static void price_burn(const kp_program *p, const scope *sc, const kp_account *a,
+                       const kp_basket *b, const int64_t *net, int64_t burn_max, kp_time now,
+                       kp_quote *q, int64_t *points_minor)
 {
     burn_state bs;
     const size_t n = b->n_lines;
-    const int64_t mpp = p->minor_per_point;
+    const int64_t mpp = sc->mpp;
     bool any_burn_rule = false;
     const kp_rule *min_balance = NULL;
     for (size_t r = 0; r < p->n_rules; r++) {
+        if (sc->off[r]) continue;
         if (p->rules[r].kind == KP_RULE_BURN_LIMIT) any_burn_rule = true;
         if (p->rules[r].kind == KP_RULE_BURN_MIN_BALANCE && min_balance == NULL)
             min_balance = &p->rules[r];
@@ -467,8 +479,9 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
     bs.n_heads = 0;
     for (size_t r = 0; r < p->n_rules; r++) {
         bs.pot_base[r] = bs.pot_cap[r] = bs.pot_used[r] = bs.rule_cap[r] = bs.rule_used[r] = 0;
-        if (p->rules[r].kind != KP_RULE_BURN_LIMIT) continue;
-        bs.head[r] = pot_head(p, r);
+        bs.head[r] = -1;
+        if (p->rules[r].kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
+        bs.head[r] = pot_head(p, sc, r);
         if (bs.head[r] == (int)r) bs.heads[bs.n_heads++] = (int)r;
     }
     bs.pot_base[POT_ALL] = bs.pot_cap[POT_ALL] = bs.pot_used[POT_ALL] = 0;
@@ -476,11 +489,11 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
     if (!any_burn_rule) bs.heads[bs.n_heads++] = POT_ALL;
     for (size_t i = 0; i < n; i++) {
         points_minor[i] = 0;
-        bs.pot[i] = burn_pot_for(p, &b->lines[i], any_burn_rule);
+        bs.pot[i] = burn_pot_for(p, sc, &b->lines[i], any_burn_rule);
         if (bs.pot[i] >= 0) bs.pot_base[bs.pot[i]] += net[i];
     }
     for (size_t r = 0; r < p->n_rules; r++) {
-        if (p->rules[r].kind != KP_RULE_BURN_LIMIT) continue;
+        if (p->rules[r].kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
         int h = bs.head[r];
         bs.rule_cap[r] = kp_muldiv(bs.pot_base[h], p->rules[r].rate_bp, 10000 * mpp, KP_ROUND_DOWN);
         if (bs.rule_cap[r] > bs.pot_cap[h]) bs.pot_cap[h] = bs.rule_cap[r];
@@ -507,7 +520,7 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
         for (size_t k = 0; k < bs.n_heads && need > 0 && avail > 0; k++) {
             int h = bs.heads[k];
             if (bs.pot_base[h] == 0) continue;
-            int s = slot_for(p, h, lot->kind);
+            int s = slot_for(p, sc, h, lot->kind);
             if (s < 0) continue;
             int64_t room = bs.rule_cap[s] - bs.rule_used[s];
             if (bs.pot_cap[h] - bs.pot_used[h] < room) room = bs.pot_cap[h] - bs.pot_used[h];
@@ -543,7 +556,7 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
             snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
                      "balance: %lld points spendable now", (long long)spendable);
         else
-            burn_limited_by_caps(p, &bs, q, any_burn_rule, left_kind ? left_kind : "");
+            burn_limited_by_caps(p, sc, &bs, q, any_burn_rule, left_kind ? left_kind : "");
     }
 
     for (size_t k = 0; k < bs.n_heads; k++) {
@@ -553,7 +566,8 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
     if (!any_burn_rule || b->burn_request == 0) return;
     for (size_t r = 0; r < p->n_rules; r++) {
         const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_BURN_LIMIT || bs.pot_base[bs.head[r]] == 0) continue;
+        if (rule->kind != KP_RULE_BURN_LIMIT || sc->off[r] || bs.pot_base[bs.head[r]] == 0)
+            continue;
         kp_explain *x = explain_add(q, rule->id, rule->kind);
         x->base_minor = bs.pot_base[bs.head[r]];
         x->rate_bp = rule->rate_bp;
@@ -581,18 +595,19 @@ static void price_burn(const kp_program *p, const kp_account *a, const kp_basket
  * store and the account's tier, the most specific: a promotional window
  * beats a standing rule, then a category beats the basket, a tier beats
  * every tier, a store beats every store; ties go to the first. -1 = none. */
-static int earn_rule_for(const kp_program *p, const kp_line *line, const char *store,
+static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *line,
                          const char *tier, kp_time now)
 {
     int best = -1, best_score = -1;
     for (size_t r = 0; r < p->n_rules; r++) {
         const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_EARN_PERCENT || !kp_rule_active(rule, now)) continue;
+        if (rule->kind != KP_RULE_EARN_PERCENT || sc->off[r] || !kp_rule_active(rule, now))
+            continue;
         if (rule->category[0] && strcmp(rule->category, line->category) != 0) continue;
-        if (rule->store[0] && strcmp(rule->store, store) != 0) continue;
         if (rule->tier[0] && strcmp(rule->tier, tier) != 0) continue;
+        /* A store, or a partner's stores, are more specific than every store. */
         int score = ((rule->starts_at || rule->ends_at) ? 8 : 0) + (rule->category[0] ? 4 : 0) +
-                    (rule->tier[0] ? 2 : 0) + (rule->store[0] ? 1 : 0);
+                    (rule->tier[0] ? 2 : 0) + (rule->store[0] || rule->partner[0] ? 1 : 0);
         if (score > best_score) {
             best = (int)r;
             best_score = score;
@@ -637,16 +652,16 @@ static void explain_earn(kp_quote *q, const kp_rule *rule, int32_t rate, int64_t
 }
 
 /* Step 3: fills earned[i] and the quote's earn, with explanations. */
-static kp_err price_earn(const kp_program *p, const kp_account *a, const kp_tier *tier,
-                         const kp_basket *b, const char *store, const int64_t *paid, kp_time now,
+static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account *a,
+                         const kp_tier *tier, const kp_basket *b, const int64_t *paid, kp_time now,
                          kp_quote *q, int64_t *earned, int *rule_of, kp_error *e)
 {
     const size_t n = b->n_lines;
-    const int64_t mpp = p->minor_per_point;
+    const int64_t mpp = sc->mpp;
     const int64_t mult = tier ? tier->earn_multiplier_x100 : 100;
     for (size_t i = 0; i < n; i++) {
         earned[i] = 0;
-        rule_of[i] = earn_rule_for(p, &b->lines[i], store, a->tier, now);
+        rule_of[i] = earn_rule_for(p, sc, &b->lines[i], a->tier, now);
     }
     int64_t tier_extra = 0;
     bool any = false;
@@ -701,12 +716,13 @@ static void add_bonus(const int64_t *paid, size_t n, int64_t bonus, int64_t *ear
 }
 
 /* Step 4: the first-purchase minimum and the annual spend bonus. */
-static kp_err price_bonuses(const kp_program *p, const kp_account *a, const int64_t *paid, size_t n,
-                            kp_quote *q, int64_t *earned, kp_error *e)
+static kp_err price_bonuses(const kp_program *p, const scope *sc, const kp_account *a,
+                            const int64_t *paid, size_t n, kp_quote *q, int64_t *earned,
+                            kp_error *e)
 {
     const kp_rule *first_min = NULL;
     for (size_t r = 0; r < p->n_rules && first_min == NULL; r++)
-        if (p->rules[r].kind == KP_RULE_FIRST_PURCHASE_MIN) first_min = &p->rules[r];
+        if (p->rules[r].kind == KP_RULE_FIRST_PURCHASE_MIN && !sc->off[r]) first_min = &p->rules[r];
     if (first_min && a->purchases == 0 && q->paid_minor > 0 && q->earned < first_min->points) {
         int64_t bump = first_min->points - q->earned;
         add_bonus(paid, n, bump, earned);
@@ -722,7 +738,7 @@ static kp_err price_bonuses(const kp_program *p, const kp_account *a, const int6
     int64_t spend_now = q->amount_minor;
     for (size_t r = 0; r < p->n_rules; r++) {
         const kp_rule *rule = &p->rules[r];
-        if (rule->kind != KP_RULE_ANNUAL_SPEND_BONUS) continue;
+        if (rule->kind != KP_RULE_ANNUAL_SPEND_BONUS || sc->off[r]) continue;
         int64_t before = a->year_spend_minor, after = before;
         if (!kp_add_checked(&after, spend_now))
             return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the year's spend overflows");
@@ -784,7 +800,21 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
     KP_CHECK(program->minor_per_point > 0, "engine: a point is worth at least one minor unit", e);
 
     const char *store = opts && opts->store ? opts->store : "";
+    const char *currency = opts && opts->currency ? opts->currency : "";
     const int64_t burn_max = opts ? opts->burn_max : -1;
+    scope sc;
+    sc.mpp = kp_program_minor_per_point(program, currency);
+    if (sc.mpp <= 0)
+        return kp_error_set(e, KP_ERR_INVALID, "currency",
+                            "the program does not accept \"%s\" (its own currency is \"%s\")",
+                            currency, program->currency);
+    const char *store_partner = kp_program_partner_of_store(program, store);
+    const bool no_promos = opts && opts->no_partner_promos;
+    for (size_t r = 0; r < program->n_rules; r++) {
+        const kp_rule *rule = &program->rules[r];
+        sc.off[r] = !kp_rule_fits_store(program, rule, store, store_partner, currency) ||
+                    (no_promos && rule->at_partner[0]);
+    }
     const size_t n = basket->n_lines;
     const kp_tier *tier = kp_program_tier(program, account->tier, &q->tier_index);
     int64_t disc[KP_LINES_MAX], net[KP_LINES_MAX], points_minor[KP_LINES_MAX];
@@ -798,7 +828,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
 
     for (size_t r = 0; r < program->n_rules; r++) {
         const kp_rule *join = &program->rules[r];
-        if (join->kind != KP_RULE_JOIN_MIN_PURCHASE) continue;
+        if (join->kind != KP_RULE_JOIN_MIN_PURCHASE || sc.off[r]) continue;
         if (account->purchases == 0 && q->amount_minor < join->amount_minor) {
             refuse_join(program, join, basket, q);
             q->balance_after = account->balance;
@@ -807,10 +837,10 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
         break;
     }
 
-    price_discounts(program, account, tier, basket, store, now, q, disc, disc_src);
+    price_discounts(program, &sc, account, tier, basket, now, q, disc, disc_src);
     for (size_t i = 0; i < n; i++) net[i] = basket->lines[i].amount_minor - disc[i];
 
-    price_burn(program, account, basket, net, burn_max, now, q, points_minor);
+    price_burn(program, &sc, account, basket, net, burn_max, now, q, points_minor);
 
     for (size_t i = 0; i < n; i++) {
         paid[i] = net[i] - points_minor[i];
@@ -818,10 +848,9 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
         q->points_minor += points_minor[i];
         q->paid_minor += paid[i];
     }
-    if ((err = price_earn(program, account, tier, basket, store, paid, now, q, earned, earn_src,
-                          e)))
+    if ((err = price_earn(program, &sc, account, tier, basket, paid, now, q, earned, earn_src, e)))
         return err;
-    if ((err = price_bonuses(program, account, paid, n, q, earned, e))) return err;
+    if ((err = price_bonuses(program, &sc, account, paid, n, q, earned, e))) return err;
 
     for (size_t i = 0; i < n; i++) {
         q->lines[i].discount_minor = disc[i];

@@ -258,6 +258,38 @@ static bool only_keys(parse *x, json_t *obj, const char *const *allowed, const c
     return all;
 }
 
+/* program_fields.h: the parse as the other files of a program see it. */
+bool program_ok(parse *x, kp_err err) { return ok(x, err); }
+
+bool program_fail(parse *x, kp_err code, const char *field, const char *fmt, ...)
+{
+    char message[sizeof x->e.message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    return ok(x, kp_error_set(&x->e, code, field, "%s", message));
+}
+
+bool program_keys(parse *x, json_t *obj, const char *const *allowed, const char *path)
+{
+    return only_keys(x, obj, allowed, path);
+}
+
+kp_error *program_parse_error(parse *x) { return &x->e; }
+
+kp_err program_get_string(json_t *obj, const char *key, const char *path, bool required, char *out,
+                          size_t out_size, kp_error *e)
+{
+    return get_string(obj, key, path, required, out, out_size, e);
+}
+
+kp_err program_get_percent(json_t *obj, const char *key, const char *path, bool required,
+                           int32_t max_bp, int32_t *bp, kp_error *e)
+{
+    return get_percent_key(obj, key, path, required, max_bp, bp, e);
+}
+
 /* pending_days, ttl_days, ttl_months, expires_on of `obj` into *v; *given
  * says whether any validity field was present. */
 static void get_validity(parse *x, json_t *obj, const char *path, const kp_program *p,
@@ -361,7 +393,7 @@ static void parse_grant(parse *x, json_t *r, const char *path, kp_program *p, kp
     static const char *const keys[] = {"id",         "kind",         "on",       "points",
                                        "point_kind", "value_over",   "once",     "unique_token",
                                        "per_year",   "pending_days", "ttl_days", "ttl_months",
-                                       "expires_on", "note",         NULL};
+                                       "expires_on", "note",         "partner",  NULL};
     char field[64];
     only_keys(x, r, keys, path);
     if (ok(x, get_string(r, "on", path, true, rule->on, sizeof rule->on, &x->e)) &&
@@ -411,8 +443,9 @@ static void parse_grant(parse *x, json_t *r, const char *path, kp_program *p, kp
 /* The fields of an earn_percent rule after its id and kind. */
 static void parse_earn_percent(parse *x, json_t *r, const char *path, kp_program *p, kp_rule *rule)
 {
-    static const char *const keys[] = {"id",    "kind",   "category", "store", "tier", "percent",
-                                       "steps", "starts", "ends",     "note",  NULL};
+    static const char *const keys[] = {"id",      "kind",       "category", "store",  "tier",
+                                       "percent", "steps",      "starts",   "ends",   "note",
+                                       "partner", "at_partner", "currency", NULL};
     char field[64];
     only_keys(x, r, keys, path);
     if (ok(x, get_string(r, "tier", path, false, rule->tier, sizeof rule->tier, &x->e)) &&
@@ -436,8 +469,8 @@ static void parse_earn_percent(parse *x, json_t *r, const char *path, kp_program
 static void parse_burn_limit(parse *x, json_t *r, const char *path, size_t index, kp_program *p,
                              kp_rule *rule)
 {
-    static const char *const keys[] = {"id",      "kind", "category", "point_kind",
-                                       "percent", "note", NULL};
+    static const char *const keys[] = {"id",   "kind",    "category", "point_kind", "percent",
+                                       "note", "partner", "currency", NULL};
     only_keys(x, r, keys, path);
     if (ok(x, get_string(r, "point_kind", path, false, rule->point_kind, sizeof rule->point_kind,
                          &x->e)))
@@ -445,7 +478,8 @@ static void parse_burn_limit(parse *x, json_t *r, const char *path, size_t index
     for (size_t i = 0; i < index; i++) {
         const kp_rule *o = &p->rules[i];
         if (o->kind == KP_RULE_BURN_LIMIT && strcmp(o->category, rule->category) == 0 &&
-            strcmp(o->point_kind, rule->point_kind) == 0) {
+            strcmp(o->point_kind, rule->point_kind) == 0 && strcmp(o->partner, rule->partner) == 0 &&
+            strcmp(o->currency, rule->currency) == 0) {
             char field[64];
             program_field_name(field, sizeof field, path, "category");
             fail(x, KP_ERR_INVALID, field, "rules[%zu] already limits %s points on %s", i,
@@ -480,6 +514,7 @@ static void parse_rule(parse *x, json_t *r, size_t index, kp_program *p)
     bool kind_read = ok(x, get_string(r, "kind", path, true, kind, sizeof kind, &x->e));
     ok(x, get_string(r, "category", path, false, rule->category, sizeof rule->category, &x->e));
     ok(x, get_string(r, "store", path, false, rule->store, sizeof rule->store, &x->e));
+    program_parse_rule_coalition(x, r, path, p, rule);
     if (!kind_read) return; /* its other fields depend on the kind */
     if (strcmp(kind, "earn_percent") == 0) {
         rule->kind = KP_RULE_EARN_PERCENT;
@@ -488,14 +523,14 @@ static void parse_rule(parse *x, json_t *r, size_t index, kp_program *p)
         rule->kind = KP_RULE_BURN_LIMIT;
         parse_burn_limit(x, r, path, index, p, rule);
     } else if (strcmp(kind, "first_purchase_min") == 0 || strcmp(kind, "burn_min_balance") == 0) {
-        static const char *const keys[] = {"id", "kind", "points", "note", NULL};
+        static const char *const keys[] = {"id", "kind", "points", "note", "currency", NULL};
         rule->kind = kind[0] == 'f' ? KP_RULE_FIRST_PURCHASE_MIN : KP_RULE_BURN_MIN_BALANCE;
         only_keys(x, r, keys, path);
         ok(x, program_get_int(r, "points", path, true, 1, 1000000000, &rule->points, &x->e));
     } else if (strcmp(kind, "discount_fixed") == 0) {
         static const char *const keys[] = {
-            "id",     "kind", "category", "store", "percent", "registered_only",
-            "starts", "ends", "note",     NULL};
+            "id",     "kind", "category", "store",   "percent",  "registered_only",
+            "starts", "ends", "note",     "partner", "currency", NULL};
         rule->kind = KP_RULE_DISCOUNT_FIXED;
         only_keys(x, r, keys, path);
         ok(x, program_get_bool(r, "registered_only", path, &rule->registered_only, &x->e));
@@ -503,7 +538,8 @@ static void parse_rule(parse *x, json_t *r, size_t index, kp_program *p)
         ok(x, get_percent(r, path, 10000, &rule->rate_bp, &x->e));
     } else if (strcmp(kind, "discount_cumulative") == 0) {
         static const char *const keys[] = {
-            "id", "kind", "category", "steps", "individual_from", "registered_only", "note", NULL};
+            "id",   "kind",    "category", "steps", "individual_from", "registered_only",
+            "note", "currency", NULL};
         rule->kind = KP_RULE_DISCOUNT_CUMULATIVE;
         only_keys(x, r, keys, path);
         ok(x, program_get_bool(r, "registered_only", path, &rule->registered_only, &x->e));
@@ -511,13 +547,14 @@ static void parse_rule(parse *x, json_t *r, size_t index, kp_program *p)
                               &rule->amount_minor, &x->e));
         get_steps(x, r, path, "min_spend", rule);
     } else if (strcmp(kind, "join_min_purchase") == 0) {
-        static const char *const keys[] = {"id", "kind", "amount", "note", NULL};
+        static const char *const keys[] = {"id", "kind", "amount", "note", "currency", NULL};
         rule->kind = KP_RULE_JOIN_MIN_PURCHASE;
         only_keys(x, r, keys, path);
         ok(x,
            program_get_int(r, "amount", path, true, 1, KP_AMOUNT_MAX, &rule->amount_minor, &x->e));
     } else if (strcmp(kind, "annual_spend_bonus") == 0) {
-        static const char *const keys[] = {"id", "kind", "spend_over", "points", "note", NULL};
+        static const char *const keys[] = {"id",   "kind",    "spend_over", "points",
+                                           "note", "currency", NULL};
         rule->kind = KP_RULE_ANNUAL_SPEND_BONUS;
         only_keys(x, r, keys, path);
         ok(x, program_get_int(r, "spend_over", path, true, 0, KP_AMOUNT_MAX * 1000,
@@ -909,7 +946,8 @@ static void parse_root(parse *x, json_t *root, kp_program *p)
                                        "earn",     "tiers",         "rules",
                                        "script",   "description",   "customers",
                                        "till",     "event_sources", "country",
-                                       "notifications", NULL};
+                                       "notifications", "partners", "stores",
+                                       "currencies", "currency_rules", NULL};
     only_keys(x, root, keys, "");
     ok(x, get_string(root, "name", "", true, p->name, sizeof p->name, &x->e));
     snprintf(p->currency, sizeof p->currency, "RUB");
@@ -932,6 +970,8 @@ static void parse_root(parse *x, json_t *root, kp_program *p)
     }
     parse_utc_offset(x, root, p);
     json_t *kinds = json_object_get(root, "point_kinds");
+    /* Partners and currencies before the rules, which name them. */
+    program_parse_coalition(x, root, p);
     if (kinds) parse_kinds(x, kinds, p);
     snprintf(p->point_kind, sizeof p->point_kind, "regular");
     parse_earn(x, json_object_get(root, "earn"), p);
@@ -949,6 +989,7 @@ static void parse_root(parse *x, json_t *root, kp_program *p)
             parse_rule(x, json_array_get(rules, i), i, p);
             p->n_rules = i + 1;
         }
+    program_check_rules_coalition(x, p);
     json_t *script = json_object_get(root, "script");
     if (script) parse_script(x, script, p);
     p->till.clock_skew_seconds = KP_TILL_SKEW_SECONDS_DEFAULT;

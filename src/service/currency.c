@@ -8,40 +8,14 @@
 #include "currency.h"
 #include "service_rules.h"
 
+#include <kopilka/coalition.h>
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
-
-/* Whether a store pattern ("WASH-7", "WASH-*", "*") matches a store code. */
-static bool pattern_matches(const char *pattern, const char *store)
-{
-    size_t n = strlen(pattern);
-    if (n > 0 && pattern[n - 1] == '*') return strncmp(pattern, store, n - 1) == 0;
-    return strcmp(pattern, store) == 0;
-}
-
-/* The currency the store's pattern fixes ("" = none): the first partner
- * (in file order) with a matching pattern decides; a store no partner has,
- * or whose pattern fixes none, goes by the program's own "stores". */
-static const char *store_currency(const kp_program *p, const char *store)
-{
-    for (size_t i = 0; i < p->n_partners; i++) {
-        const kp_partner *partner = &p->partners[i];
-        for (size_t j = 0; j < partner->n_stores; j++)
-            if (pattern_matches(partner->stores[j].match, store)) {
-                if (partner->stores[j].currency[0]) return partner->stores[j].currency;
-                goto program_stores;
-            }
-    }
-program_stores:
-    for (size_t j = 0; j < p->n_store_currencies; j++)
-        if (pattern_matches(p->store_currencies[j].match, store))
-            return p->store_currencies[j].currency;
-    return "";
-}
 
 bool kp_service_currency_accepted(const kp_program *p, const char *code)
 {
@@ -63,7 +37,7 @@ kp_err kp_service_receipt_currency(const kp_program *p, const char *store, const
                                    char out[4], kp_error *e)
 {
     out[0] = '\0';
-    const char *fixed = store_currency(p, store ? store : "");
+    const char *fixed = kp_program_store_currency(p, store);
     const char *code = given && given[0] ? given : fixed[0] ? fixed : p->currency;
     char list[64];
     accepted_list(p, list, sizeof list);

@@ -1128,6 +1128,10 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
     kp_buf_json_kv_i64(out, "debt", a->debt, true);
     kp_buf_json_kv_i64(out, "purchases", a->purchases, true);
     kp_buf_json_kv_i64(out, "spend", a->spend_minor, true);
+    /* The figures above are the card's own account's, in the program's
+     * currency; "balances" has every currency's (docs/coalition.md). */
+    if ((err = kp_service_balances_json(st, program ? program->currency : "", a, now, out, e)))
+        return err;
     if (program) {
         /* What the till shows beside the balance: tier, privileges, the
          * individual discount. */
@@ -1154,6 +1158,8 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
         time_field(out, "at", h->at);
         kp_buf_json_kv_i64(out, "points", h->points, true);
         kp_buf_json_kv_i64(out, "amount", h->amount_minor, true);
+        if (h->currency[0]) kp_buf_json_kv_str(out, "currency", h->currency, true);
+        else if (program) kp_buf_json_kv_str(out, "currency", program->currency, true);
         kp_buf_puts(out, "}");
     }
     kp_buf_puts(out, "]}");

@@ -489,6 +489,23 @@ static kp_err price_at_till(kp_store *st, const kp_program *program, const char 
     return KP_OK;
 }
 
+/* A quote's card and account: the card's account of the receipt's
+ * currency (sc->currency), with its rule state, into sc->account; one not
+ * made yet is an empty one (a quote writes nothing). */
+static kp_err quote_account(kp_store *st, const kp_program *program, const kp_purchase_req *req,
+                            kp_time now, kp_time at, kp_card *card, kp_scratch *sc, kp_error *e)
+{
+    kp_err err = card_account(st, req->card, card, e);
+    if (err) return err;
+    if ((err = st->ops->account_load(st, card->account_id, &sc->account)))
+        return storage_error(st, err, e);
+    sc->account.registered = card->registered;
+    if (sc->currency[0])
+        return kp_service_currency_switch(st, program, sc->currency, false, now, at, NULL,
+                                          &sc->account, e);
+    return kp_service_account_rules(st, program, at, &sc->account, NULL, e);
+}
+
 kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *store,
                         const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                         kp_error *e)
@@ -498,17 +515,8 @@ kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *sto
     if ((err = kp_service_receipt_currency(program, store, req->currency, sc->currency, e)))
         return err;
     kp_card card;
-    if ((err = card_account(st, req->card, &card, e))) return err;
-    if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
-        return storage_error(st, err, e);
-    sc->account.registered = card.registered;
     kp_time at = req->at_given ? req->at : now;
-    if (sc->currency[0])
-        err = kp_service_currency_switch(st, program, sc->currency, false, now, at, NULL,
-                                         &sc->account, e);
-    else
-        err = kp_service_account_rules(st, program, at, &sc->account, NULL, e);
-    if (err) return err;
+    if ((err = quote_account(st, program, req, now, at, &card, sc, e))) return err;
     if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
     kp_buf_reset(out);
     quote_json(out, program, store, sc->currency, req, at, &sc->quote, true, false);
@@ -524,16 +532,7 @@ kp_err kp_service_sandbox(kp_store *st, const kp_program *program, const char *s
     if (err) return err;
     if (req->card[0]) {
         kp_card card;
-        if ((err = card_account(st, req->card, &card, e))) return err;
-        if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
-            return storage_error(st, err, e);
-        sc->account.registered = card.registered;
-        if (sc->currency[0])
-            err = kp_service_currency_switch(st, program, sc->currency, false, now, at, NULL,
-                                             &sc->account, e);
-        else
-            err = kp_service_account_rules(st, program, at, &sc->account, NULL, e);
-        if (err) return err;
+        if ((err = quote_account(st, program, req, now, at, &card, sc, e))) return err;
         if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
     } else {
         if (balance < 0 || balance > KP_SANDBOX_BALANCE_MAX)

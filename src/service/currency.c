@@ -11,6 +11,7 @@
 #include <kopilka/coalition.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ kp_err kp_service_currency_switch(kp_store *st, const kp_program *program, const
         rules = &own_rules;
     }
     const bool registered = account->registered;
+    const int64_t own_purchases = account->purchases;
     int64_t sub = 0;
     kp_err err;
     if (create) {
@@ -94,6 +96,12 @@ kp_err kp_service_currency_switch(kp_store *st, const kp_program *program, const
         account->n_lots = 0;
     }
     account->registered = registered;
+    /* Whether the customer has joined or bought before (join_min_purchase,
+     * first_purchase_min) counts the purchases of the card's own account
+     * too: a first receipt in tenge is not the customer's first purchase.
+     * Spend stays the currency's own: sums of two currencies mean nothing. */
+    if (__builtin_add_overflow(account->purchases, own_purchases, &account->purchases))
+        account->purchases = INT64_MAX;
     /* The tier and the individual discount are the customer's, kept on the
      * card's own account; this year's spend is the currency's own. */
     return kp_service_account_rules(st, program, at, account, rules, e);

@@ -174,7 +174,7 @@ test('sign-up from the website form, then the balance moves after a till purchas
   const currencies = anna.getByRole('table', { name: 'Баллы по валютам' });
   await currencies.waitFor();
   const rows = await currencies.getByRole('row').allTextContents();
-  assert.deepEqual(rows.slice(1).map((r) => r.replace(/\s+/g, ' ').trim()), ['RUB 1 500', 'KZT 300']);
+  assert.deepEqual(rows.slice(1).map((r) => r.replace(/\s+/g, '')), ['RUB1500', 'KZT300']);
   // The big figure stays the program currency's.
   await balance.getByText('1 500', { exact: false }).first().waitFor();
   await anna.getByRole('heading', { name: 'Уровень «Silver»' }).waitFor();

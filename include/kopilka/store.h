@@ -454,6 +454,11 @@ typedef struct kp_store_ops {
      * (none for an unknown id), in currency order, at most `limit`. */
     kp_err (*account_currencies)(kp_store *s, int64_t account_id, kp_currency_account *out,
                                  size_t limit, size_t *n);
+    /* (read) Whose account `account_id` is: for a currency account, the
+     * card's own account it belongs to in *own_id and its currency in
+     * currency[4]; for any other id (an own account, an unknown one),
+     * account_id itself and "". */
+    kp_err (*account_owner)(kp_store *s, int64_t account_id, int64_t *own_id, char currency[4]);
     /* (read) The purchases and returns with from <= at < to (to = 0: no
      * end), in (at, id) order: fn(ctx, row) for each, its id, type,
      * account, card, store, receipt, at, figures, original_op_id, detail

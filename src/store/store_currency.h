@@ -28,6 +28,8 @@ kp_err store_sqlite_account_currency(kp_store *s, int64_t account_id, const char
                                      kp_time now, int64_t *sub_id);
 kp_err store_sqlite_account_currencies(kp_store *s, int64_t account_id, kp_currency_account *out,
                                        size_t limit, size_t *n);
+kp_err store_sqlite_account_owner(kp_store *s, int64_t account_id, int64_t *own_id,
+                                  char currency[4]);
 
 /* PostgreSQL: migration 14's text. */
 extern const char store_pg_currency_schema[];
@@ -35,5 +37,6 @@ kp_err store_pg_account_currency(kp_store *s, int64_t account_id, const char *cu
                                  kp_time now, int64_t *sub_id);
 kp_err store_pg_account_currencies(kp_store *s, int64_t account_id, kp_currency_account *out,
                                    size_t limit, size_t *n);
+kp_err store_pg_account_owner(kp_store *s, int64_t account_id, int64_t *own_id, char currency[4]);
 
 #endif

@@ -1607,6 +1607,7 @@ static const kp_store_ops pg_ops = {
     .history = s_history,
     .account_currency = store_pg_account_currency,
     .account_currencies = store_pg_account_currencies,
+    .account_owner = store_pg_account_owner,
     .ops_scan = s_ops_scan,
     .verify = s_verify,
     .integrity = s_integrity,

@@ -31,6 +31,9 @@ static pg_stmt q_list = {
     "JOIN accounts a ON a.id = c.sub_account_id WHERE c.account_id = $1 "
     "ORDER BY c.currency LIMIT $2", 2, 0};
 
+static pg_stmt q_owner = {
+    "SELECT account_id, currency FROM account_currencies WHERE sub_account_id = $1", 1, 0};
+
 /* One int64 of a statement's first row: KP_ERR_NOT_FOUND for no row. */
 static kp_err one_int(pg_store *s, pg_stmt *stmt, const pg_params *p, int64_t *out)
 {
@@ -103,6 +106,24 @@ kp_err store_pg_account_currencies(kp_store *b, int64_t account_id, kp_currency_
         pg_text(r, i, 0, a->currency, sizeof a->currency);
         a->account_id = pg_int(r, i, 1);
         a->balance = pg_int(r, i, 2);
+    }
+    PQclear(r);
+    return KP_OK;
+}
+
+kp_err store_pg_account_owner(kp_store *b, int64_t account_id, int64_t *own_id, char currency[4])
+{
+    pg_store *s = (pg_store *)b;
+    *own_id = account_id;
+    currency[0] = '\0';
+    pg_params p = {0};
+    pg_p_int(&p, account_id);
+    PGresult *r;
+    kp_err err = pg_run(s, &q_owner, &p, &r);
+    if (err) return err;
+    if (PQntuples(r) > 0) {
+        *own_id = pg_int(r, 0, 0);
+        pg_text(r, 0, 1, currency, 4);
     }
     PQclear(r);
     return KP_OK;

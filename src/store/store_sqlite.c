@@ -1221,6 +1221,7 @@ static const kp_store_ops sqlite_ops = {
     .history = s_history,
     .account_currency = store_sqlite_account_currency,
     .account_currencies = store_sqlite_account_currencies,
+    .account_owner = store_sqlite_account_owner,
     .ops_scan = s_ops_scan,
     .verify = s_verify,
     .integrity = s_integrity,

@@ -134,3 +134,26 @@ kp_err store_sqlite_account_currencies(kp_store *s, int64_t account_id, kp_curre
     sqlite3_finalize(st);
     return err;
 }
+
+kp_err store_sqlite_account_owner(kp_store *s, int64_t account_id, int64_t *own_id,
+                                  char currency[4])
+{
+    *own_id = account_id;
+    currency[0] = '\0';
+    sqlite3_stmt *st;
+    kp_err err = prep(s,
+                      "SELECT account_id, currency FROM account_currencies "
+                      "WHERE sub_account_id = ?1",
+                      &st);
+    if (err) return err;
+    sqlite3_bind_int64(st, 1, account_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *own_id = sqlite3_column_int64(st, 0);
+        store_sqlite_copy_text(currency, 4, sqlite3_column_text(st, 1));
+    } else if (rc != SQLITE_DONE) {
+        err = store_sqlite_fail(store_sqlite_db(s), s->last_error, sizeof s->last_error, rc);
+    }
+    sqlite3_finalize(st);
+    return err;
+}

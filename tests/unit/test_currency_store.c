@@ -4,7 +4,7 @@
  * history's currency, store.h; docs/coalition.md "Currencies"), run against
  * every backend (KOPILKA_TEST_STORE=pg: PostgreSQL; else SQLite), through
  * the seam only: made once and found after, listed in currency order with
- * their balances, refused for a bad code, an unknown account or a currency
+ * their balances, their owner found (account_owner), refused for a bad code, an unknown account or a currency
  * account; undone with its transaction; a currency account's operations in
  * its card's history with their currency; verify still clean.
  */
@@ -94,6 +94,17 @@ static void test_made_once_then_found(void **state)
     int64_t other_kzt = 0;
     OK(s, s->ops->account_currency(s, f->other, "KZT", T0, &other_kzt));
     assert_true(other_kzt != kzt);
+    /* Whose they are. */
+    int64_t owner = 0;
+    char code[4] = "x";
+    OK(s, s->ops->account_owner(s, kzt, &owner, code));
+    assert_int_equal(owner, f->own);
+    assert_string_equal(code, "KZT");
+    OK(s, s->ops->account_owner(s, f->own, &owner, code));
+    assert_int_equal(owner, f->own);
+    assert_string_equal(code, "");
+    OK(s, s->ops->account_owner(s, 999999, &owner, code));
+    assert_int_equal(owner, 999999);
     /* A currency account loads as any account. */
     kp_account *a = malloc(sizeof *a);
     OK(s, s->ops->account_load(s, kzt, a));

@@ -8,6 +8,8 @@
 #include "currency.h"
 #include "service_rules.h"
 
+#include <jansson.h>
+
 #include <kopilka/coalition.h>
 
 #include <stddef.h>
@@ -139,4 +141,17 @@ kp_err kp_service_balances_json(kp_store *st, const char *own_currency, const kp
     free(a);
     kp_buf_puts(out, "]");
     return err;
+}
+
+kp_err kp_service_own_currency_only(json_t *request, const kp_program *p, const char *what,
+                                    kp_error *e)
+{
+    json_t *v = json_object_get(request, "currency");
+    if (v == NULL || json_is_null(v)) return KP_OK;
+    const char *own = p ? p->currency : "";
+    if (json_is_string(v) && own[0] && strcmp(json_string_value(v), own) == 0) return KP_OK;
+    return kp_error_set(e, KP_ERR_INVALID, "currency",
+                        "%s use points of the program's own currency (%s) only: points in "
+                        "another currency stay in the card's account of that currency",
+                        what, own[0] ? own : "none: no program is loaded");
 }

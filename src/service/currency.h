@@ -38,4 +38,11 @@ kp_err kp_service_currency_switch(kp_store *st, const kp_program *program, const
 kp_err kp_service_balances_json(kp_store *st, const char *own_currency, const kp_account *own,
                                 kp_time now, kp_buf *out, kp_error *e);
 
+/* Transfers and rewards catalog orders move points of the program's own
+ * currency only: a request's "currency" (optional) must be it. `what` says
+ * what is refused ("transfers"). KP_ERR_INVALID on "currency" otherwise. */
+struct json_t;
+kp_err kp_service_own_currency_only(struct json_t *request, const kp_program *p,
+                                    const char *what, kp_error *e);
+
 #endif

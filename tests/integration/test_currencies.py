@@ -172,7 +172,21 @@ class Currencies(unittest.TestCase):
         s, a = self.k.call("GET", base + "&currency=USD", None, key=token)
         self.assertEqual((s, a["error"]["field"]), (400, "currency"))
 
-        # ledger invariants hold with the currency accounts
+        # Transfers and catalog orders stay in the program's own currency.
+        admin = self.k.staff_token("u_admin", PASSWORD)
+        s, a = self.k.call("POST", "/v1/transfers",
+                           {"from_card": card, "to_card": self.k.cards[1], "points": 5,
+                            "key": "t-1", "currency": "KZT"}, key=admin)
+        self.assertEqual((s, a["error"]["field"]), (400, "currency"), self.k.last_raw())
+        self.assertIn("RUB", a["error"]["message"])
+        s, a = self.k.call("POST", "/v1/transfers",
+                           {"from_card": card, "to_card": self.k.cards[1], "points": 5,
+                            "key": "t-2", "currency": "RUB"}, key=admin)
+        self.assertEqual(s, 201, self.k.last_raw())
+        self.assertEqual([(b["currency"], b["balance"]) for b in self.k.card(card)["balances"]],
+                         [("RUB", 95), ("KZT", 40)])
+
+        # The ledger's invariants hold with the currency accounts.
         out = harness.run_cli(["verify", self.k.db]).stdout
         self.assertIn("ok", out.lower())
 

@@ -660,8 +660,14 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
                            const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                            bool *replayed, kp_error *e)
 {
-    if (req->card[0] == '\0' && !req->by_phone)
+    if (req->card[0] == '\0' && !req->by_phone) {
+        /* A sale without a card has no account: its currency is checked,
+         * not kept (docs/coalition.md "Currencies"). */
+        char currency[4];
+        kp_err err = kp_service_receipt_currency(program, store, req->currency, currency, e);
+        if (err) return err;
         return kp_service_sale_anonymous(st, program, store, req, now, out, replayed, e);
+    }
     *replayed = false;
     uint8_t hash[16];
     purchase_hash(req, hash);

@@ -111,6 +111,10 @@ class Currencies(unittest.TestCase):
         self.assertIn("KZT", a["error"]["message"])
         s, a = self.k.call("POST", "/v1/quote", {"card": card, "lines": LINE, "currency": "kzt"})
         self.assertEqual((s, a["error"]["field"]), (400, "currency"))
+        # A sale without a card: its currency checked too.
+        s, a = self.k.call("POST", "/v1/purchases", {"receipt": "S1", "lines": LINE,
+                                                     "currency": "KZT"})
+        self.assertEqual((s, a["error"]["field"]), (400, "currency"), self.k.last_raw())
         # A store no pattern names takes the currency the till says.
         m1 = self.buy("M1", key=self.main, currency="KZT")
         self.assertEqual((m1["currency"], m1["earned"], m1["balance"]), ("KZT", 20, 38))

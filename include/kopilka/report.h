@@ -26,12 +26,16 @@ typedef struct kp_store kp_store;
 
 /* What a report is asked: the period from <= at < to (instants), months of
  * the program's clock (an instant t is in the UTC month of t +
- * utc_offset_minutes), and the store whose operations count (NULL or "" =
- * every store; per partner later, when partners exist). */
+ * utc_offset_minutes), the store whose operations count (NULL or "" =
+ * every store; per partner later, when partners exist), and the currency. */
 typedef struct kp_report_query {
     kp_time from, to;
     int32_t utc_offset_minutes;
     const char *store;
+    /* The currency whose accounts count (docs/coalition.md "Currencies"):
+     * NULL or "" = the program's own (the cards' own accounts), else a
+     * code of the cards' currency accounts. The points report only. */
+    const char *currency;
 } kp_report_query;
 
 /* Rows of the liability schedule one report holds: kinds x expiry months. */

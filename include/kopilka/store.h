@@ -113,7 +113,21 @@ typedef struct kp_history_item {
     kp_time at;
     int64_t points;       /* net change of the balance */
     int64_t amount_minor;
+    char currency[4];     /* the account's currency: "" = the program's own */
 } kp_history_item;
+
+/* One of a card's accounts in a currency other than the program's
+ * (docs/coalition.md "Currencies"): a receipt in `currency` earns and
+ * burns there. The card's own account is in the program's currency. */
+typedef struct kp_currency_account {
+    char currency[4];   /* ISO 4217, three capital letters */
+    int64_t account_id; /* the sub-account: an account without a card */
+    int64_t balance;
+} kp_currency_account;
+
+/* Currencies a program may accept besides its own, and so currency
+ * accounts a card may have. */
+enum { KP_CURRENCY_ACCOUNTS_MAX = 16 };
 
 /* What a purchase at a till reads (kp_store_ops.till_load). */
 typedef struct kp_till_read {
@@ -420,9 +434,31 @@ typedef struct kp_store_ops {
     kp_err (*op_insert_apply)(kp_store *s, kp_op_row *row, const kp_ledger_plan *plan,
                               kp_time now);
 
-    /* An account's operations, newest first, at most `limit`. */
+    /* An account's operations and those of its currency accounts
+     * (account_currency), newest first, at most `limit`; each item says
+     * its account's currency. */
     kp_err (*history)(kp_store *s, int64_t account_id, kp_history_item *items, size_t limit,
                       size_t *n);
+    /* (write) The account of currency `currency` beside the card's own
+     * account `account_id` (an account in the program's currency): the one
+     * linked to it (table account_currencies), or a new one (an account with
+     * that currency and no card, created_at = now, and its link) made now.
+     * *sub_id is its id. Inside a transaction it locks the own account's
+     * row first (as account_load() does), so two writers make one.
+     * KP_ERR_NOT_FOUND when account_id does not exist; KP_ERR_INVALID when
+     * currency is not three capital letters or account_id is itself a
+     * currency account. */
+    kp_err (*account_currency)(kp_store *s, int64_t account_id, const char *currency,
+                               kp_time now, int64_t *sub_id);
+    /* (read) The currency accounts of the card's own account `account_id`
+     * (none for an unknown id), in currency order, at most `limit`. */
+    kp_err (*account_currencies)(kp_store *s, int64_t account_id, kp_currency_account *out,
+                                 size_t limit, size_t *n);
+    /* (read) Whose account `account_id` is: for a currency account, the
+     * card's own account it belongs to in *own_id and its currency in
+     * currency[4]; for any other id (an own account, an unknown one),
+     * account_id itself and "". */
+    kp_err (*account_owner)(kp_store *s, int64_t account_id, int64_t *own_id, char currency[4]);
     /* (read) The purchases and returns with from <= at < to (to = 0: no
      * end), in (at, id) order: fn(ctx, row) for each, its id, type,
      * account, card, store, receipt, at, figures, original_op_id, detail

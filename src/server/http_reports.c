@@ -55,14 +55,15 @@ static kp_err do_points(kp_office *o, const http_request *r, void *arg, kp_buf *
                         kp_field_errors *fe, kp_error *e)
 {
     kp_points_report *p = arg;
-    return kp_points_report_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"), p,
-                                 e);
+    return kp_points_report_read(o, kp_http_arg("from"), kp_http_arg("to"), kp_http_arg("store"),
+                                 kp_http_arg("currency"), p, e);
 }
 
 static void points_json(kp_buf *out, const kp_points_report *p)
 {
     const kp_report_points *f = &p->figures;
     period_json(out, &p->period);
+    kp_buf_json_kv_str(out, "currency", p->currency, true);
     kp_buf_json_kv_i64(out, "issued", f->issued, true);
     kp_buf_json_kv_i64(out, "burnt", f->burnt, true);
     kp_buf_json_kv_i64(out, "expired", f->expired, true);

@@ -6,6 +6,7 @@
  * card event (who, when, why) and an audit entry.
  */
 #include "people_int.h"
+#include "currency.h"
 #include "service.h"
 #include "notify/notify.h"
 
@@ -289,6 +290,9 @@ kp_err kp_card_detail(kp_office *o, const char *number, kp_buf *out, kp_error *e
         const kp_account *a = &o->sc->account;
         kp_buf_json_kv_i64(out, "balance", a->balance, true);
         kp_buf_json_kv_i64(out, "available", kp_account_spendable(a, o->now), true);
+        if ((err = kp_service_balances_json(o->st, o->program ? o->program->currency : "", a,
+                                            o->now, out, e)))
+            return err;
         kp_account_rules rules;
         if ((err = o->st->ops->triggers->account_rules_get(o->st, c.account_id, &rules)))
             return people_storage(o->st, err, e);

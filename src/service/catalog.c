@@ -11,6 +11,7 @@
  */
 #include "catalog.h"
 #include "people_int.h"
+#include "currency.h"
 #include "notify/notify.h"
 #include "settle_book.h"
 
@@ -475,12 +476,13 @@ kp_err kp_catalog_order_create(kp_office *o, const kp_catalog_caller *c, const c
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
-    static const char *const keys[] = {"card", "item_id", "store", "qty", "key", NULL};
+    static const char *const keys[] = {"card", "item_id", "store", "qty", "key", "currency", NULL};
     char card[KP_STR_MAX], store[KP_STR_MAX] = "", key[KP_STR_MAX - 40];
     int64_t item_id = 0, qty = 1;
     kp_catalog_order ord;
     memset(&ord, 0, sizeof ord);
     if ((err = people_json_keys(root, keys, e)) ||
+        (err = kp_service_own_currency_only(root, o->program, "catalog orders", e)) ||
         (err = people_json_str(root, "card", true, card, KP_STR_MAX - 1, e)) ||
         (err = people_json_int(root, "item_id", true, 1, INT64_MAX, &item_id, e)) ||
         (err = people_json_str(root, "store", !is_till(c), store, KP_STR_MAX - 1, e)) ||

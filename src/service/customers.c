@@ -6,6 +6,7 @@
  * e-mail or a word of the name without the store ever seeing them.
  */
 #include "people_int.h"
+#include "currency.h"
 #include "service_rules.h"
 #include "notify/notify.h"
 
@@ -425,6 +426,9 @@ kp_err kp_customer_json(kp_office *o, const kp_customer_row *row, kp_buf *out, k
         (err = o->st->ops->account_load(o->st, row->account_id, &o->sc->account)) == KP_OK) {
         kp_buf_json_kv_i64(out, "balance", o->sc->account.balance, true);
         kp_buf_json_kv_i64(out, "available", kp_account_spendable(&o->sc->account, o->now), true);
+        if ((err = kp_service_balances_json(o->st, o->program ? o->program->currency : "",
+                                            &o->sc->account, o->now, out, e)))
+            return err;
     } else if (o->sc && err != KP_ERR_NOT_FOUND) {
         return people_storage(o->st, err, e);
     }

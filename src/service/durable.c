@@ -15,7 +15,8 @@
  * Format 2 adds what a till may say beyond format 1: a purchase's flags
  * byte after its time (1 = an offline upload, 2 = the card was found by
  * phone; the record holds that card, so replay never looks the phone up
- * again), a return's program version (its time is bounded by it) and its
+ * again; 4 = the request named the receipt's currency, whose code follows
+ * the flags), a return's program version (its time is bounded by it) and its
  * original store. Format 1 records are still read, and replayed as the
  * binary that wrote them answered (log_format1 in service.h).
  */
@@ -67,7 +68,8 @@ kp_err kp_durable_purchase(kp_buf *b, const char *store, const kp_purchase_req *
     put_str(b, r->receipt);
     put_u8(b, r->at_given);
     put_i64(b, r->at);
-    put_u8(b, (uint8_t)((r->offline ? 1 : 0) | (r->by_phone ? 2 : 0)));
+    put_u8(b, (uint8_t)((r->offline ? 1 : 0) | (r->by_phone ? 2 : 0) | (r->currency[0] ? 4 : 0)));
+    if (r->currency[0]) put_str(b, r->currency);
     put_i64(b, r->basket.burn_request);
     put_i64(b, (int64_t)r->basket.n_lines);
     for (size_t i = 0; i < r->basket.n_lines; i++) {
@@ -223,6 +225,12 @@ static kp_err apply_record(kp_durable_replay *c, kp_store *st, const uint8_t *da
             uint8_t flags = get_u8(&r);
             q->offline = (flags & 1) != 0;
             q->by_phone = (flags & 2) != 0;
+            if (flags & 4) {
+                char code[KP_STR_MAX];
+                get_str(&r, code);
+                if (strlen(code) != 3) r.bad = true;
+                else memcpy(q->currency, code, 4);
+            }
         }
         q->basket.burn_request = get_i64(&r);
         q->basket.n_lines = get_count(&r);

@@ -15,6 +15,7 @@
  * period) as the lots the points came from.
  */
 #include "people_int.h"
+#include "currency.h"
 #include "notify/notify.h"
 #include "settle_book.h"
 
@@ -289,7 +290,7 @@ kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
-    static const char *const keys[] = {"from_card", "to_card", "points", "key", NULL};
+    static const char *const keys[] = {"from_card", "to_card", "points", "key", "currency", NULL};
     move *m = calloc(1, sizeof *m);
     char from[KP_STR_MAX], to[KP_STR_MAX];
     if (m == NULL) {
@@ -299,6 +300,7 @@ kp_err kp_transfer(kp_office *o, const char *body, size_t len, kp_buf *out, bool
     m->tag = "#transfer";
     m->policy = o->policy;
     if ((err = people_json_keys(root, keys, e)) ||
+        (err = kp_service_own_currency_only(root, o->program, "transfers", e)) ||
         (err = people_json_str(root, "from_card", true, from, KP_STR_MAX - 1, e)) ||
         (err = people_json_str(root, "to_card", true, to, KP_STR_MAX - 1, e)) ||
         (err = people_json_int(root, "points", true, 1, 1000000000000LL, &m->points, e)) ||
@@ -953,12 +955,13 @@ kp_err kp_transfer_from_self(kp_office *o, const char *body, size_t len, kp_buf 
     if (err) return err;
     json_t *root = people_json_load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
-    static const char *const keys[] = {"to_phone", "to_card", "points", "key", NULL};
+    static const char *const keys[] = {"to_phone", "to_card", "points", "key", "currency", NULL};
     char phone[64], to[KP_STR_MAX], from[KP_STR_MAX], key[KP_STR_MAX];
     int64_t points = 0;
     json_t *req = NULL;
     char *text = NULL;
     if ((err = people_json_keys(root, keys, e)) ||
+        (err = kp_service_own_currency_only(root, o->program, "transfers", e)) ||
         (err = people_json_str(root, "to_phone", false, phone, sizeof phone - 1, e)) ||
         (err = people_json_str(root, "to_card", false, to, KP_STR_MAX - 1, e)) ||
         (err = people_json_int(root, "points", true, 1, 1000000000000LL, &points, e)) ||

@@ -433,7 +433,8 @@ kp_err kp_period_read(const kp_office *o, const char *from, const char *to, cons
 typedef struct kp_points_report {
     kp_report_period period;
     kp_report_points figures;
-    int64_t minor_per_point;       /* of the running program (0 without one) */
+    char currency[4];              /* the report's currency ("" without a program) */
+    int64_t minor_per_point;       /* of the running program in that currency (0 without one) */
     int64_t liability_minor;       /* outstanding x minor_per_point */
     int32_t breakage_bp;           /* expired / (expired + burnt) */
     int32_t redemption_bp;         /* burnt / issued */
@@ -448,7 +449,11 @@ typedef struct kp_points_report {
 
 /* (report.read) The points report of the period (kp_report_period_read()'s
  * arguments and errors), read on o->st in one snapshot. */
+/* `currency`: the accounts whose points count (NULL or "" = the program's
+ * own currency); never a sum of two. KP_ERR_INVALID on "currency" for a
+ * currency the program does not accept. */
 kp_err kp_points_report_read(kp_office *o, const char *from, const char *to, const char *store,
+                             const char *currency,
                              kp_points_report *out, kp_error *e);
 
 /* The members report (docs/analytics.md "The members report"): the

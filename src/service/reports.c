@@ -7,12 +7,14 @@
  * route writes JSON or CSV.
  */
 #include "people_int.h"
+#include "currency.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <kopilka/clock.h>
+#include <kopilka/coalition.h>
 #include <kopilka/program.h>
 
 /* num / den in ten-thousandths, rounded half up; 0 when den <= 0 or num
@@ -25,20 +27,29 @@ static int32_t share_bp(int64_t num, int64_t den)
 }
 
 kp_err kp_points_report_read(kp_office *o, const char *from, const char *to, const char *store,
-                             kp_points_report *out, kp_error *e)
+                             const char *currency, kp_points_report *out, kp_error *e)
 {
     memset(out, 0, sizeof *out);
     kp_err err = kp_report_period_read(o, from, to, store, &out->period, e);
     if (err) return err;
+    /* One currency at a time: its accounts' points, at its point value. */
+    const char *own = o->program ? o->program->currency : "";
+    const char *cur = currency && currency[0] ? currency : own;
+    if (cur[0] && !(o->program && kp_service_currency_accepted(o->program, cur)))
+        return kp_error_set(e, KP_ERR_INVALID, "currency",
+                            "must be a currency the program accepts (its own is %s), got \"%s\"",
+                            own[0] ? own : "not set: no program is loaded", cur);
+    snprintf(out->currency, sizeof out->currency, "%s", cur);
     kp_report_query q = {
         .from = out->period.from_at,
         .to = out->period.to_at,
         .utc_offset_minutes = out->period.utc_offset_minutes,
         .store = out->period.store,
+        .currency = strcmp(cur, own) == 0 ? "" : cur,
     };
     kp_report_points *f = &out->figures;
     if ((err = o->st->ops->report->points(o->st, &q, f))) return people_storage(o->st, err, e);
-    out->minor_per_point = o->program ? o->program->minor_per_point : 0;
+    out->minor_per_point = o->program ? kp_program_minor_per_point(o->program, cur) : 0;
     if (__builtin_mul_overflow(f->outstanding, out->minor_per_point, &out->liability_minor) ||
         __builtin_mul_overflow(f->burnt, out->minor_per_point, &out->cost_minor))
         return kp_error_set(e, KP_ERR_OVERFLOW, "",

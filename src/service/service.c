@@ -3,6 +3,7 @@
  * engine and the ledger; the answers' JSON; the stored detail of a purchase.
  */
 #include "service.h"
+#include "currency.h"
 #include "chunks.h"
 
 #include <jansson.h>
@@ -64,6 +65,10 @@ static void purchase_hash(const kp_purchase_req *r, uint8_t out[16])
      * hashes: a retry of a purchase stored then still matches. */
     if (r->by_phone) hash_str(&h, "by phone");
     if (r->offline) hash_str(&h, "offline");
+    if (r->currency[0]) {
+        hash_str(&h, "currency");
+        hash_str(&h, r->currency);
+    }
     hash_i64(&h, r->at_given ? r->at : -1);
     hash_i64(&h, r->basket.burn_request);
     hash_i64(&h, (int64_t)r->basket.n_lines);
@@ -102,13 +107,17 @@ static void return_hash(const kp_return_req *r, uint8_t out[16])
  * text line, tab-separated. sku and category never hold control characters
  * (the request parser refuses them), so tabs and newlines are safe. Flags
  * of how the till sent it are lines of their own: "O" an offline upload,
- * "P" the customer named by phone. */
+ * "P" the customer named by phone. "C" names the receipt's currency when it
+ * is not the program's own (the operation's account is the card's account
+ * of that currency). */
 
 enum { DETAIL_OFFLINE = 1, DETAIL_BY_PHONE = 2 };
 
-static void detail_write(kp_buf *b, const kp_purchase_record *r, unsigned flags)
+static void detail_write(kp_buf *b, const kp_purchase_record *r, unsigned flags,
+                         const char *currency)
 {
     kp_buf_reset(b);
+    if (currency && currency[0]) kp_buf_printf(b, "C\t%s\n", currency);
     if (r->not_joined) kp_buf_puts(b, "N\t\n");
     if (flags & DETAIL_OFFLINE) kp_buf_puts(b, "O\t\n");
     if (flags & DETAIL_BY_PHONE) kp_buf_puts(b, "P\t\n");
@@ -147,11 +156,13 @@ static bool field_str(char **p, char *out, size_t size)
     return true;
 }
 
-static kp_err detail_read(const char *text, kp_purchase_record *r, unsigned *flags)
+static kp_err detail_read(const char *text, kp_purchase_record *r, unsigned *flags,
+                          char currency[4])
 {
     r->n_lines = r->n_takes = 0;
     r->not_joined = false;
     *flags = 0;
+    currency[0] = '\0';
     char *copy = strdup(text ? text : "");
     if (copy == NULL) return KP_ERR_NOMEM;
     kp_err err = KP_OK;
@@ -177,6 +188,8 @@ static kp_err detail_read(const char *text, kp_purchase_record *r, unsigned *fla
             if (tag == 'P') *flags |= DETAIL_BY_PHONE;
             p = strchr(p, '\n');
             p = p ? p + 1 : copy + strlen(text ? text : "");
+        } else if (tag == 'C') {
+            if (!field_str(&p, currency, 4)) err = KP_ERR_INTERNAL;
         } else if (tag == 'T' && r->n_takes < KP_LOTS_MAX) {
             kp_lot_take *t = &r->takes[r->n_takes++];
             if (!field_i64(&p, &t->lot_id) || !field_i64(&p, &t->points)) err = KP_ERR_INTERNAL;
@@ -191,7 +204,8 @@ static kp_err detail_read(const char *text, kp_purchase_record *r, unsigned *fla
 kp_err kp_service_detail_read(const char *text, kp_purchase_record *r)
 {
     unsigned flags;
-    return detail_read(text, r, &flags);
+    char currency[4];
+    return detail_read(text, r, &flags, currency);
 }
 
 /* ---- the stored answer of a purchase. A purchase's JSON answer (about
@@ -355,16 +369,20 @@ static void explain_json(kp_buf *b, const kp_quote *q)
     kp_buf_puts(b, "]");
 }
 
+/* currency: the receipt's ("" = the program's own); its points and money
+ * are in it. */
 static void quote_json(kp_buf *b, const kp_program *program, const char *store,
-                       const kp_purchase_req *req, kp_time at, const kp_quote *q, bool is_quote,
-                       bool replayed)
+                       const char *currency, const kp_purchase_req *req, kp_time at,
+                       const kp_quote *q, bool is_quote, bool replayed)
 {
+    const char *cur = currency && currency[0] ? currency : program->currency;
     kp_buf_puts(b, replayed ? "{\"replayed\":true," : "{");
     kp_buf_json_kv_str(b, "card", req->card, false);
     if (req->by_phone) kp_buf_puts(b, ",\"identified_by\":\"phone\"");
     kp_buf_json_kv_str(b, "receipt", req->receipt, true);
     kp_buf_json_kv_str(b, "store", store, true);
     kp_buf_json_kv_i64(b, "program_version", program->version, true);
+    kp_buf_json_kv_str(b, "currency", cur, true);
     time_field(b, "at", at);
     if (req->offline) kp_buf_puts(b, ",\"offline\":true");
     kp_buf_json_kv_i64(b, "amount", q->amount_minor, true);
@@ -405,22 +423,25 @@ static void quote_json(kp_buf *b, const kp_program *program, const char *store,
     char money[32];
     receipt_line(b, &first, "%s card %s", is_quote ? "Quote for" : "Loyalty", req->card);
     kp_money_format(q->amount_minor, money, sizeof money);
-    receipt_line(b, &first, "Amount: %s %s", money, program->currency);
+    receipt_line(b, &first, "Amount: %s %s", money, cur);
     if (q->tier_index >= 0)
         receipt_line(b, &first, "Tier: %s", program->tiers[q->tier_index].name);
     if (q->discount_minor > 0) {
         kp_money_format(q->discount_minor, money, sizeof money);
-        receipt_line(b, &first, "Discount: %s %s", money, program->currency);
+        receipt_line(b, &first, "Discount: %s %s", money, cur);
     }
     if (q->burned > 0) {
         kp_money_format(q->points_minor, money, sizeof money);
         receipt_line(b, &first, "Paid with points: %lld (%s %s)", (long long)q->burned, money,
-                     program->currency);
+                     cur);
     }
     kp_money_format(q->paid_minor, money, sizeof money);
-    receipt_line(b, &first, "To pay: %s %s", money, program->currency);
+    receipt_line(b, &first, "To pay: %s %s", money, cur);
     receipt_line(b, &first, "Points earned: %lld", (long long)q->earned);
-    receipt_line(b, &first, "Balance: %lld points", (long long)q->balance_after);
+    if (currency && currency[0])
+        receipt_line(b, &first, "Balance: %lld points (%s)", (long long)q->balance_after, cur);
+    else
+        receipt_line(b, &first, "Balance: %lld points", (long long)q->balance_after);
     kp_buf_puts(b, "]}");
 }
 
@@ -469,22 +490,37 @@ static kp_err price_at_till(kp_store *st, const kp_program *program, const char 
     return KP_OK;
 }
 
+/* A quote's card and account: the card's account of the receipt's
+ * currency (sc->currency), with its rule state, into sc->account; one not
+ * made yet is an empty one (a quote writes nothing). */
+static kp_err quote_account(kp_store *st, const kp_program *program, const kp_purchase_req *req,
+                            kp_time now, kp_time at, kp_card *card, kp_scratch *sc, kp_error *e)
+{
+    kp_err err = card_account(st, req->card, card, e);
+    if (err) return err;
+    if ((err = st->ops->account_load(st, card->account_id, &sc->account)))
+        return storage_error(st, err, e);
+    sc->account.registered = card->registered;
+    if (sc->currency[0])
+        return kp_service_currency_switch(st, program, sc->currency, false, now, at, NULL,
+                                          &sc->account, e);
+    return kp_service_account_rules(st, program, at, &sc->account, NULL, e);
+}
+
 kp_err kp_service_quote(kp_store *st, const kp_program *program, const char *store,
                         const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                         kp_error *e)
 {
     kp_err err = kp_till_check_at(program, req->at_given, req->at, req->offline, now, e);
     if (err) return err;
+    if ((err = kp_service_receipt_currency(program, store, req->currency, sc->currency, e)))
+        return err;
     kp_card card;
-    if ((err = card_account(st, req->card, &card, e))) return err;
-    if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
-        return storage_error(st, err, e);
-    sc->account.registered = card.registered;
     kp_time at = req->at_given ? req->at : now;
-    if ((err = kp_service_account_rules(st, program, at, &sc->account, NULL, e))) return err;
+    if ((err = quote_account(st, program, req, now, at, &card, sc, e))) return err;
     if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
     kp_buf_reset(out);
-    quote_json(out, program, store, req, at, &sc->quote, true, false);
+    quote_json(out, program, store, sc->currency, req, at, &sc->quote, true, false);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
 }
 
@@ -493,14 +529,11 @@ kp_err kp_service_sandbox(kp_store *st, const kp_program *program, const char *s
                           kp_scratch *sc, kp_buf *out, kp_error *e)
 {
     kp_time at = req->at_given ? req->at : now;
-    kp_err err;
+    kp_err err = kp_service_receipt_currency(program, store, req->currency, sc->currency, e);
+    if (err) return err;
     if (req->card[0]) {
         kp_card card;
-        if ((err = card_account(st, req->card, &card, e))) return err;
-        if ((err = st->ops->account_load(st, card.account_id, &sc->account)))
-            return storage_error(st, err, e);
-        sc->account.registered = card.registered;
-        if ((err = kp_service_account_rules(st, program, at, &sc->account, NULL, e))) return err;
+        if ((err = quote_account(st, program, req, now, at, &card, sc, e))) return err;
         if ((err = price_at_till(st, program, store, &card, req, at, NULL, sc, e))) return err;
     } else {
         if (balance < 0 || balance > KP_SANDBOX_BALANCE_MAX)
@@ -525,7 +558,7 @@ kp_err kp_service_sandbox(kp_store *st, const kp_program *program, const char *s
         if ((err = kp_service_price(program, store, req, at, sc, e))) return err;
     }
     kp_buf_reset(out);
-    quote_json(out, program, store, req, at, &sc->quote, true, false);
+    quote_json(out, program, store, sc->currency, req, at, &sc->quote, true, false);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
 }
 
@@ -540,7 +573,9 @@ static kp_err answer_render(kp_store *st, const kp_program *current, const kp_op
     kp_purchase_record *rec = &sc->record;
     memset(q, 0, sizeof *q);
     unsigned flags = 0;
-    if (detail_read(row->detail, rec, &flags) != KP_OK || answer_read(row->response, q) != KP_OK)
+    char currency[4];
+    if (detail_read(row->detail, rec, &flags, currency) != KP_OK ||
+        answer_read(row->response, q) != KP_OK)
         return kp_error_set(e, KP_ERR_INTERNAL, "", "the stored answer of receipt %s is unreadable",
                             row->receipt);
     kp_purchase_req *req = &sc->replay_req;
@@ -573,7 +608,7 @@ static kp_err answer_render(kp_store *st, const kp_program *current, const kp_op
     }
     if (q->tier_index < 0 || (size_t)q->tier_index >= program->n_tiers) q->tier_index = -1;
     kp_buf_reset(out);
-    quote_json(out, program, row->store, req, row->at, q, false, true);
+    quote_json(out, program, row->store, currency, req, row->at, q, false, true);
     free(priced_by);
     return out->failed ? kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large") : KP_OK;
 }
@@ -600,7 +635,10 @@ static kp_err replay(kp_store *st, const kp_program *program, const kp_op_row *r
 /* The notification event of a purchase or return about to be stored as
  * `row`: its figures after sc->plan on sc->account, the payload in
  * sc->notify (for kp_op_row.notify). */
-static kp_err op_notify(kp_notify_kind kind, const kp_op_row *row, int64_t earned, int64_t burnt,
+/* account: the card's own account (whose customer is told); currency:
+ * the operation's account's ("" = the program's own). */
+static kp_err op_notify(kp_notify_kind kind, const kp_op_row *row, int64_t account,
+                        const char *currency, int64_t earned, int64_t burnt,
                         const kp_program *program, kp_scratch *sc, kp_notify_event *ev,
                         kp_error *e)
 {
@@ -611,10 +649,11 @@ static kp_err op_notify(kp_notify_kind kind, const kp_op_row *row, int64_t earne
     f.points = row->points;
     kp_notify_figures_after(&sc->account, &sc->plan, row->at, &f);
     f.amount_minor = row->amount_minor < 0 ? -row->amount_minor : row->amount_minor;
-    if (program) snprintf(f.currency, sizeof f.currency, "%s", program->currency);
+    if (currency && currency[0]) snprintf(f.currency, sizeof f.currency, "%s", currency);
+    else if (program) snprintf(f.currency, sizeof f.currency, "%s", program->currency);
     snprintf(f.store, sizeof f.store, "%s", row->store);
     snprintf(f.receipt, sizeof f.receipt, "%s", row->receipt);
-    return kp_notify_event_fill(ev, kind, NULL, row->account_id, 0, row->card, 0, row->at, &f,
+    return kp_notify_event_fill(ev, kind, NULL, account, 0, row->card, 0, row->at, &f,
                                 &sc->notify, e);
 }
 
@@ -622,8 +661,14 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
                            const kp_purchase_req *req, kp_time now, kp_scratch *sc, kp_buf *out,
                            bool *replayed, kp_error *e)
 {
-    if (req->card[0] == '\0' && !req->by_phone)
+    if (req->card[0] == '\0' && !req->by_phone) {
+        /* A sale without a card has no account: its currency is checked,
+         * not kept (docs/coalition.md "Currencies"). */
+        char currency[4];
+        kp_err err = kp_service_receipt_currency(program, store, req->currency, currency, e);
+        if (err) return err;
         return kp_service_sale_anonymous(st, program, store, req, now, out, replayed, e);
+    }
     *replayed = false;
     uint8_t hash[16];
     purchase_hash(req, hash);
@@ -651,6 +696,8 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     if (!req->log_format1 &&
         (err = kp_till_check_at(program, req->at_given, req->at, req->offline, now, e)))
         return err;
+    if ((err = kp_service_receipt_currency(program, store, req->currency, sc->currency, e)))
+        return err;
 
     const kp_card card = tr.card;
     if ((err = card_usable(req->card, tr.card_found, &card, e))) return err;
@@ -658,9 +705,16 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     sc->account.registered = card.registered;
     kp_time at = req->at_given ? req->at : now;
     kp_quote *q = &sc->quote;
-    if ((err = kp_service_account_rules(st, program, at, &sc->account,
-                                        (want & KP_TILL_RULES) ? &tr.rules : NULL, e)))
-        return err;
+    /* A receipt in another currency earns and burns in the card's account
+     * of that currency, made at its first purchase. */
+    if (sc->currency[0])
+        err = kp_service_currency_switch(st, program, sc->currency, true, now, at,
+                                         (want & KP_TILL_RULES) ? &tr.rules : NULL, &sc->account,
+                                         e);
+    else
+        err = kp_service_account_rules(st, program, at, &sc->account,
+                                       (want & KP_TILL_RULES) ? &tr.rules : NULL, e);
+    if (err) return err;
     if ((err = price_at_till(st, program, store, &card, req, at,
                              (want & KP_TILL_MAY_BURN) ? &tr.may_burn : NULL, sc, e)))
         return err;
@@ -675,7 +729,7 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     }
 
     kp_buf_reset(out);
-    quote_json(out, program, store, req, at, q, false, false);
+    quote_json(out, program, store, sc->currency, req, at, q, false, false);
     if (out->failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the answer is too large");
 
     kp_purchase_record *rec = &sc->record;
@@ -689,13 +743,14 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
     rec->not_joined = !q->joined;
     memcpy(rec->takes, q->takes, q->n_takes * sizeof q->takes[0]);
     detail_write(&sc->detail, rec,
-                 (req->offline ? DETAIL_OFFLINE : 0u) | (req->by_phone ? DETAIL_BY_PHONE : 0u));
+                 (req->offline ? DETAIL_OFFLINE : 0u) | (req->by_phone ? DETAIL_BY_PHONE : 0u),
+                 sc->currency);
     if (sc->detail.failed) return kp_error_set(e, KP_ERR_NOMEM, "", "the purchase is too large");
 
     kp_op_row row;
     memset(&row, 0, sizeof row);
     row.type = KP_OP_PURCHASE;
-    row.account_id = card.account_id;
+    row.account_id = sc->account.id; /* the currency's account */
     snprintf(row.card, sizeof row.card, "%s", req->card);
     snprintf(row.store, sizeof row.store, "%s", store);
     snprintf(row.receipt, sizeof row.receipt, "%s", req->receipt);
@@ -715,8 +770,9 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
      * earned (and burnt nothing) or burnt; neither tells nobody. */
     kp_notify_event ev;
     if (q->earned > 0 || q->burned > 0) {
-        if ((err = op_notify(q->burned > 0 ? KP_NOTIFY_BURNT : KP_NOTIFY_EARNED, &row, q->earned,
-                             q->burned, program, sc, &ev, e)))
+        if ((err = op_notify(q->burned > 0 ? KP_NOTIFY_BURNT : KP_NOTIFY_EARNED, &row,
+                             card.account_id, sc->currency, q->earned, q->burned, program, sc,
+                             &ev, e)))
             return err;
         row.notify = &ev;
     }
@@ -724,8 +780,40 @@ kp_err kp_service_purchase(kp_store *st, const kp_program *program, const char *
         return storage_error(st, err, e);
     /* A coalition program's settlement entries, in the same transaction. */
     if (kp_program_is_coalition(program))
-        return kp_book_purchase(st, program, store, &sc->account, &req->basket, q, at, row.id,
-                                now, e);
+        return kp_book_purchase(st, program, store, sc->currency, &sc->account, &req->basket, q,
+                                at, row.id, now, e);
+    return KP_OK;
+}
+
+/* Whether the return `req` with `card` may reverse purchase `orig` made in
+ * `currency` ("" = the program's own): the purchase's account is the
+ * card's own, or the card's account of that currency; the currency the
+ * till names, if any, is the purchase's. */
+static kp_err return_account_check(kp_store *st, const kp_program *program,
+                                   const kp_return_req *req, const kp_card *card,
+                                   const kp_op_row *orig, const char *currency, kp_error *e)
+{
+    bool mine = card->account_id == orig->account_id && currency[0] == '\0';
+    if (!mine && currency[0]) {
+        kp_currency_account list[KP_CURRENCY_ACCOUNTS_MAX];
+        size_t n = 0;
+        kp_err err = st->ops->account_currencies(st, card->account_id, list,
+                                                 KP_CURRENCY_ACCOUNTS_MAX, &n);
+        if (err) return storage_error(st, err, e);
+        for (size_t i = 0; i < n; i++)
+            if (list[i].account_id == orig->account_id && strcmp(list[i].currency, currency) == 0)
+                mine = true;
+    }
+    if (!mine)
+        return kp_error_set(e, KP_ERR_INVALID, "card",
+                            "purchase %s was made with another card's account",
+                            req->original_receipt);
+    const char *was = currency[0] ? currency : program ? program->currency : "";
+    if (req->currency[0] && was[0] && strcmp(req->currency, was) != 0)
+        return kp_error_set(e, KP_ERR_INVALID, "currency",
+                            "purchase %s was paid in %s, not %s: a return goes back in the "
+                            "purchase's currency (leave \"currency\" out or send %s)",
+                            req->original_receipt, was, req->currency, was);
     return KP_OK;
 }
 
@@ -765,26 +853,24 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
     if (err != KP_OK) return storage_error(st, err, e);
     kp_card card;
     if ((err = card_account(st, req->card, &card, e))) goto out;
-    if (card.account_id != orig.account_id) {
-        err = kp_error_set(e, KP_ERR_INVALID, "card",
-                           "purchase %s was made with another card's account",
-                           req->original_receipt);
-        goto out;
-    }
     kp_purchase_record *rec = &sc->record;
     unsigned flags = 0;
-    if ((err = detail_read(orig.detail, rec, &flags))) {
+    char currency[4];
+    if ((err = detail_read(orig.detail, rec, &flags, currency))) {
         err = kp_error_set(e, KP_ERR_INTERNAL, "", "purchase %s has an unreadable detail",
                            req->original_receipt);
         goto out;
     }
+    /* The return goes to the purchase's own account: the card's account of
+     * the purchase's currency. */
+    if ((err = return_account_check(st, program, req, &card, &orig, currency, e))) goto out;
     rec->op_id = orig.id;
     rec->account_id = orig.account_id;
     rec->earned = orig.earned;
     rec->burned = orig.burned;
     rec->points_minor = 0;
     for (size_t i = 0; i < rec->n_lines; i++) rec->points_minor += rec->lines[i].result.points_minor;
-    if ((err = st->ops->account_load(st, card.account_id, &sc->account))) {
+    if ((err = st->ops->account_load(st, orig.account_id, &sc->account))) {
         err = storage_error(st, err, e);
         goto out;
     }
@@ -803,6 +889,8 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
     kp_buf_json_kv_str(out, "original_receipt", req->original_receipt, true);
     if (!req->log_format1) kp_buf_json_kv_str(out, "original_store", orig_store, true);
     kp_buf_json_kv_str(out, "store", store, true);
+    if (currency[0] || (program && !req->log_format1))
+        kp_buf_json_kv_str(out, "currency", currency[0] ? currency : program->currency, true);
     time_field(out, "at", at);
     kp_buf_json_kv_i64(out, "earned_reversed", res->earned_reversed, true);
     kp_buf_json_kv_i64(out, "burned_refunded", res->burned_refunded, true);
@@ -834,7 +922,7 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
 
     memset(&row, 0, sizeof row);
     row.type = KP_OP_RETURN;
-    row.account_id = card.account_id;
+    row.account_id = orig.account_id;
     snprintf(row.card, sizeof row.card, "%s", req->card);
     snprintf(row.store, sizeof row.store, "%s", store);
     snprintf(row.receipt, sizeof row.receipt, "%s", req->receipt);
@@ -852,13 +940,13 @@ kp_err kp_service_return(kp_store *st, const kp_program *program, const char *st
      * change. */
     kp_notify_event ev;
     if (res->earned_reversed > 0 || res->burned_refunded > 0) {
-        if ((err = op_notify(KP_NOTIFY_RETURNED, &row, res->earned_reversed, res->burned_refunded,
-                             program, sc, &ev, e)))
+        if ((err = op_notify(KP_NOTIFY_RETURNED, &row, card.account_id, currency,
+                             res->earned_reversed, res->burned_refunded, program, sc, &ev, e)))
             goto out;
         row.notify = &ev;
     }
     if ((err = st->ops->op_insert(st, &row))) { err = storage_error(st, err, e); goto out; }
-    detail_write(&sc->detail, rec, flags);
+    detail_write(&sc->detail, rec, flags, currency);
     if ((err = st->ops->op_set_detail(st, orig.id, sc->detail.data))) {
         err = storage_error(st, err, e);
         goto out;
@@ -1063,6 +1151,10 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
     kp_buf_json_kv_i64(out, "debt", a->debt, true);
     kp_buf_json_kv_i64(out, "purchases", a->purchases, true);
     kp_buf_json_kv_i64(out, "spend", a->spend_minor, true);
+    /* The figures above are the card's own account's, in the program's
+     * currency; "balances" has every currency's (docs/coalition.md). */
+    if ((err = kp_service_balances_json(st, program ? program->currency : "", a, now, out, e)))
+        return err;
     if (program) {
         /* What the till shows beside the balance: tier, privileges, the
          * individual discount. */
@@ -1089,6 +1181,8 @@ kp_err kp_service_card_program(kp_store *st, const kp_program *program, const ch
         time_field(out, "at", h->at);
         kp_buf_json_kv_i64(out, "points", h->points, true);
         kp_buf_json_kv_i64(out, "amount", h->amount_minor, true);
+        if (h->currency[0]) kp_buf_json_kv_str(out, "currency", h->currency, true);
+        else if (program) kp_buf_json_kv_str(out, "currency", program->currency, true);
         kp_buf_puts(out, "}");
     }
     kp_buf_puts(out, "]}");

@@ -35,6 +35,9 @@ typedef struct kp_purchase_req {
      * binary before the till's clock was bounded): its `at` is not checked,
      * so recovery after an upgrade answers as the old binary did. */
     bool log_format1;
+    /* The receipt's currency as the request names it (ISO 4217), "" = not
+     * named: the store's pattern's, else the program's (currency.h). */
+    char currency[4];
     kp_basket basket;
 } kp_purchase_req;
 
@@ -48,6 +51,10 @@ typedef struct kp_return_req {
     /* Format 1 operation-log replay (see kp_purchase_req): `at` unchecked
      * and the answer without "original_store", as that binary wrote it. */
     bool log_format1;
+    /* The currency the till says the purchase was in ("" = not said):
+     * refused when it is not the purchase's; the return goes to the
+     * purchase's own account either way. */
+    char currency[4];
     kp_return_request request;
 } kp_return_req;
 
@@ -68,6 +75,9 @@ typedef struct kp_scratch {
     /* A ceiling on the next pricing's burn from what the card may do
      * (kp_till_limits in till.c), -1 = none; kp_service_price consumes it. */
     int64_t till_burn_max;
+    /* The receipt's currency being priced: "" = the program's own
+     * (currency.h); kp_service_price passes it to the engine. */
+    char currency[4];
 } kp_scratch;
 
 /* The lines (with their results and returned quantities) and lot takes of

@@ -142,6 +142,23 @@ static kp_err get_at(json_t *obj, bool *given, kp_time *at, kp_error *e)
     return KP_OK;
 }
 
+/* The optional "currency" of a receipt: an ISO 4217 code ("" when absent);
+ * whether the program accepts it is the service's to say (currency.h). */
+static kp_err get_currency(json_t *obj, char out[4], kp_error *e)
+{
+    out[0] = '\0';
+    json_t *v = json_object_get(obj, "currency");
+    if (v == NULL || json_is_null(v)) return KP_OK;
+    const char *c = json_is_string(v) ? json_string_value(v) : "";
+    bool ok = strlen(c) == 3;
+    for (size_t i = 0; ok && i < 3; i++) ok = c[i] >= 'A' && c[i] <= 'Z';
+    if (!ok)
+        return kp_error_set(e, KP_ERR_INVALID, "currency",
+                            "must be an ISO 4217 code of three capital letters, like \"KZT\"");
+    memcpy(out, c, 4);
+    return KP_OK;
+}
+
 static kp_err check_keys(json_t *obj, const char *const *allowed, const char *prefix, kp_error *e)
 {
     const char *key;
@@ -186,6 +203,7 @@ kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required
                              kp_purchase_req *out, kp_error *e)
 {
     out->basket.n_lines = 0;
+    out->currency[0] = '\0';
     out->phone[0] = '\0';
     out->by_phone = false;
     out->offline = false;
@@ -193,13 +211,14 @@ kp_err kp_purchase_req_parse(const char *body, size_t len, bool receipt_required
     json_t *root = load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err;
-    static const char *const keys[] = {"card", "phone", "receipt", "at",
-                                       "burn", "lines", "offline", NULL};
+    static const char *const keys[] = {"card", "phone", "receipt", "at",   "burn",
+                                       "lines", "offline", "currency", NULL};
     static const char *const line_keys[] = {"sku", "category", "amount", "qty", "promo", "name", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_customer(root, receipt_required, out, e))) goto out;
     if ((err = get_str(root, "receipt", "receipt", receipt_required, out->receipt, e))) goto out;
     if ((err = get_at(root, &out->at_given, &out->at, e))) goto out;
+    if ((err = get_currency(root, out->currency, e))) goto out;
     json_t *offline = json_object_get(root, "offline");
     if (offline && !json_is_null(offline)) {
         if (!json_is_boolean(offline)) {
@@ -284,11 +303,12 @@ kp_err kp_return_req_parse(const char *body, size_t len, kp_return_req *out, kp_
     out->request.n_lines = 0;
     out->request.whole = false;
     out->log_format1 = false;
+    out->currency[0] = '\0';
     json_t *root = load(body, len, e);
     if (root == NULL) return KP_ERR_INVALID;
     kp_err err;
     static const char *const keys[] = {
-        "card", "receipt", "original_receipt", "original_store", "at", "lines", NULL};
+        "card", "receipt", "original_receipt", "original_store", "at", "lines", "currency", NULL};
     static const char *const line_keys[] = {"sku", "qty", "amount", "category", NULL};
     if ((err = check_keys(root, keys, "", e))) goto out;
     if ((err = get_str(root, "card", "card", true, out->card, e))) goto out;
@@ -299,6 +319,7 @@ kp_err kp_return_req_parse(const char *body, size_t len, kp_return_req *out, kp_
     if ((err = get_str(root, "original_store", "original_store", false, out->original_store, e)))
         goto out;
     if ((err = get_at(root, &out->at_given, &out->at, e))) goto out;
+    if ((err = get_currency(root, out->currency, e))) goto out;
     json_t *lines = json_object_get(root, "lines");
     if (lines == NULL || json_is_null(lines)) {
         out->request.whole = true;

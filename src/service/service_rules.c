@@ -60,8 +60,10 @@ kp_err kp_service_account_rules(kp_store *st, const kp_program *program, kp_time
 kp_err kp_service_price(const kp_program *program, const char *store, const kp_purchase_req *req,
                         kp_time at, kp_scratch *sc, kp_error *e)
 {
-    kp_price_opts opts = {
-        .store = store, .burn_max = sc->till_burn_max, .index = program->compiled};
+    kp_price_opts opts = {.store = store,
+                          .burn_max = sc->till_burn_max,
+                          .index = program->compiled,
+                          .currency = sc->currency};
     sc->till_burn_max = -1; /* consumed: the next pricing starts without it */
     char burn_note[192] = "", earn_note[192] = "";
     int64_t earned = 0;

@@ -112,14 +112,19 @@ kp_err kp_service_expire(kp_store *st, const kp_program *p, kp_time now, const i
             memset(&f, 0, sizeof f);
             f.points = -expired;
             kp_notify_figures_after(a, &sc->plan, now, &f);
+            /* A card's account in another currency: its customer is the
+             * own account's, told in that currency. */
+            int64_t owner;
+            if ((err = st->ops->account_owner(st, a->id, &owner, f.currency)))
+                return storage(st, err, e);
             kp_notify_event ev;
-            if ((err = kp_notify_event_fill(&ev, KP_NOTIFY_EXPIRED, NULL, a->id, 0, "", 0, now, &f,
+            if ((err = kp_notify_event_fill(&ev, KP_NOTIFY_EXPIRED, NULL, owner, 0, "", 0, now, &f,
                                             &sc->notify, e)))
                 return err;
             row.notify = &ev;
             if ((err = st->ops->op_insert(st, &row))) return storage(st, err, e);
             if ((err = st->ops->plan_apply(st, row.id, &sc->plan, now))) return storage(st, err, e);
-            if ((err = kp_book_expire(st, p, a, &sc->plan, row.id, now, e))) return err;
+            if ((err = kp_book_expire(st, p, f.currency, a, &sc->plan, row.id, now, e))) return err;
             points += expired;
             if (!counted) accounts++;
             counted = true;
@@ -418,11 +423,15 @@ static kp_err remind_one(kp_store *st, const kp_program *p, const kp_expiring_ro
     f.balance = sc->account.balance;
     f.expiry_points = r->points;
     f.expiry_at = r->first_at;
+    /* The key stays the account's; the customer is its card's (currency.h). */
+    int64_t owner;
+    if ((err = st->ops->account_owner(st, r->account_id, &owner, f.currency)))
+        return storage(st, err, e);
     int y, m, d;
     kp_program_date(p, r->first_at, &y, &m, &d);
     char key[KP_NOTIFY_KEY_MAX];
     snprintf(key, sizeof key, "expiring:%lld:%04d-%02d-%02d", (long long)r->account_id, y, m, d);
-    return kp_notify_emit(st, KP_NOTIFY_EXPIRING, key, r->account_id, 0, "", 0, now, &f, e);
+    return kp_notify_emit(st, KP_NOTIFY_EXPIRING, key, owner, 0, "", 0, now, &f, e);
 }
 
 /* Each day D of the program's calendar, once: EXPIRING for the accounts

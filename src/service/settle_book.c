@@ -42,8 +42,8 @@ static bool promo_priced(const kp_program *p, const kp_quote *q)
 }
 
 kp_err kp_book_purchase(kp_store *st, const kp_program *p, const char *store,
-                        const kp_account *before, const kp_basket *basket, const kp_quote *q,
-                        kp_time at, int64_t op_id, kp_time now, kp_error *e)
+                        const char *currency, const kp_account *before, const kp_basket *basket,
+                        const kp_quote *q, kp_time at, int64_t op_id, kp_time now, kp_error *e)
 {
     if (!kp_program_is_coalition(p)) return KP_OK;
     int64_t without = q->earned;
@@ -51,7 +51,11 @@ kp_err kp_book_purchase(kp_store *st, const kp_program *p, const char *store,
     if (promo_priced(p, q)) {
         kp_quote *q2 = malloc(sizeof *q2);
         if (q2 == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-        kp_price_opts opts = {.store = store, .burn_max = q->burned, .no_partner_promos = true};
+        kp_price_opts opts = {.store = store,
+                              .burn_max = q->burned,
+                              .currency = currency,
+                              .no_partner_promos = true,
+                              .index = p->compiled};
         err = kp_engine_price_opts(p, before, basket, &opts, at, q2, e);
         if (err == KP_OK) without = q2->earned < q->earned ? q2->earned : q->earned;
         free(q2);
@@ -59,7 +63,7 @@ kp_err kp_book_purchase(kp_store *st, const kp_program *p, const char *store,
     }
     kp_settle_plan *plan = plan_new(e);
     if (plan == NULL) return KP_ERR_NOMEM;
-    err = kp_settle_purchase(p, store, "", before, q, without, plan, e);
+    err = kp_settle_purchase(p, store, currency, before, q, without, plan, e);
     if (err == KP_OK) err = kp_book_put(st, p, op_id, now, plan, e);
     free(plan);
     return err;
@@ -105,13 +109,14 @@ kp_err kp_book_return(kp_store *st, const kp_program *p, int64_t orig_op_id, int
     return err;
 }
 
-kp_err kp_book_expire(kp_store *st, const kp_program *p, const kp_account *account,
+kp_err kp_book_expire(kp_store *st, const kp_program *p, const char *currency,
+                      const kp_account *account,
                       const kp_ledger_plan *lp, int64_t op_id, kp_time now, kp_error *e)
 {
     if (!kp_program_is_coalition(p)) return KP_OK;
     kp_settle_plan *plan = plan_new(e);
     if (plan == NULL) return KP_ERR_NOMEM;
-    kp_err err = kp_settle_expire(p, "", account, lp, plan, e);
+    kp_err err = kp_settle_expire(p, currency, account, lp, plan, e);
     if (err == KP_OK) err = kp_book_put(st, p, op_id, now, plan, e);
     free(plan);
     return err;

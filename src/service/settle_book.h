@@ -17,14 +17,15 @@
 kp_err kp_book_put(kp_store *st, const kp_program *p, int64_t op_id, kp_time now,
                    const kp_settle_plan *plan, kp_error *e);
 
-/* A purchase at `store` stored as op `op_id`, priced as `q` on `before`
+/* A purchase at `store` in `currency` ("" = the program's own) stored as
+ * op `op_id`, priced as `q` on `before`
  * (the account before it) at `at` with burn ceiling `burn_max` (-1 none).
  * When a partner-funded promotion priced a line, the basket is priced again
  * without such rules (kp_price_opts.no_partner_promos) for the promotion's
  * share. */
 kp_err kp_book_purchase(kp_store *st, const kp_program *p, const char *store,
-                        const kp_account *before, const kp_basket *basket, const kp_quote *q,
-                        kp_time at, int64_t op_id, kp_time now, kp_error *e);
+                        const char *currency, const kp_account *before, const kp_basket *basket,
+                        const kp_quote *q, kp_time at, int64_t op_id, kp_time now, kp_error *e);
 
 /* A return stored as op `op_id` of the purchase `orig_op_id` (earned and
  * burned points), all its returns having reversed earned_before and
@@ -41,8 +42,10 @@ kp_err kp_book_return(kp_store *st, const kp_program *p, int64_t orig_op_id, int
 void kp_book_return_before(const kp_purchase_record *record, int64_t *earned_before,
                            int64_t *burned_before);
 
-/* An expiry plan of `account` stored as op `op_id`. */
-kp_err kp_book_expire(kp_store *st, const kp_program *p, const kp_account *account,
+/* An expiry plan of `account`, an account in `currency` ("" = the
+ * program's own), stored as op `op_id`. */
+kp_err kp_book_expire(kp_store *st, const kp_program *p, const char *currency,
+                      const kp_account *account,
                       const kp_ledger_plan *plan, int64_t op_id, kp_time now, kp_error *e);
 
 /* A credit of `points` from the issued account funded by `partner` ("" the

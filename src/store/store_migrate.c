@@ -69,7 +69,7 @@ static const struct {
 } seeded_tables[] = {
     {"meta",
      "key NOT IN ('schema_version', 'people_schema', 'terminals_schema', 'programs_schema', "
-     "'notify_schema', 'lots_schema', "
+     "'notify_schema', 'lots_schema', 'accounts_schema', "
      "'oplog_seq')",
      NULL},
     {"sys_accounts", NULL, "balance <> 0"},

@@ -10,6 +10,7 @@
  * so a table-by-table copy moves a database from one to the other.
  */
 #include "store_pg_int.h"
+#include "store_currency.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,15 +128,16 @@ static const char *const migration_12[] = {lots_partner_column, NULL};
  * period, next statement number), closed periods and their statements
  * (store_settle.c). */
 static const char *const migration_13[] = {store_pg_settle_schema, NULL};
-/* Migration 15 (issue 14): staff bound to a partner, and ops by store for a
- * partner's operations (store_pg_people.c). Listed after 13 until 14
- * (currency) is merged before it. */
+/* Migration 14: a card's accounts per currency (store_pg_currency.c). */
+static const char *const migration_14[] = {store_pg_currency_schema, NULL};
+/* Migration 15: staff bound to a partner, and ops by store for a partner's
+ * operations (store_pg_people.c). */
 static const char *const migration_15[] = {store_pg_people_schema_15, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
                                         {migration_7}, {migration_8}, {migration_9},
                                         {migration_10}, {migration_11}, {migration_12},
-                                        {migration_13}, {migration_15}};
+                                        {migration_13}, {migration_14}, {migration_15}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -784,9 +786,13 @@ static pg_stmt q_op_insert = {
     "amount, paid, earned, burned, points, original_op_id, detail, response) VALUES "
     "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id", 16, 0};
 static pg_stmt q_op_set_detail = {"UPDATE ops SET detail = $2 WHERE id = $1", 2, 0};
+/* The card's own account's operations and its currency accounts'. */
 static pg_stmt q_history = {
-    "SELECT id, type, coalesce(store,''), coalesce(receipt,''), at, points, amount FROM ops "
-    "WHERE account_id = $1 ORDER BY id DESC LIMIT $2", 2, 0};
+    "SELECT o.id, o.type, coalesce(o.store,''), coalesce(o.receipt,''), o.at, o.points, o.amount, "
+    "coalesce(c.currency, '') FROM ops o "
+    "LEFT JOIN account_currencies c ON c.sub_account_id = o.account_id "
+    "WHERE o.account_id = $1 OR o.account_id IN (SELECT sub_account_id FROM account_currencies "
+    "WHERE account_id = $1) ORDER BY o.id DESC LIMIT $2", 2, 0};
 
 /* Reads a q_op_find row into *out (stored under store, receipt). */
 static void op_row_read(const PGresult *r, const char *store, const char *receipt, kp_op_row *out)
@@ -1087,6 +1093,7 @@ static kp_err s_history(kp_store *b, int64_t account_id, kp_history_item *items,
         h->at = pg_int(r, i, 4);
         h->points = pg_int(r, i, 5);
         h->amount_minor = pg_int(r, i, 6);
+        pg_text(r, i, 7, h->currency, sizeof h->currency);
     }
     PQclear(r);
     return KP_OK;
@@ -1617,6 +1624,9 @@ static const kp_store_ops pg_ops = {
     .till_load = s_till_load,
     .op_insert_apply = s_op_insert_apply,
     .history = s_history,
+    .account_currency = store_pg_account_currency,
+    .account_currencies = store_pg_account_currencies,
+    .account_owner = store_pg_account_owner,
     .ops_scan = s_ops_scan,
     .verify = s_verify,
     .integrity = s_integrity,

@@ -127,22 +127,32 @@ kp_err store_dashboard_fold(kp_dashboard *d, store_dashboard_part part, int64_t 
 
 /* ---- the points report */
 
+/* The currency of a customer account `acc`: "" for a card's own account
+ * (the program's currency), the code for a card's account of another
+ * (account_currencies): every part of the report keeps to one currency,
+ * the parameter 'c'. */
+#define ACCOUNT_CURRENCY(acc)                                                                  \
+    "COALESCE((SELECT x.currency FROM account_currencies x WHERE x.sub_account_id = " acc      \
+    "), '')"
+
 const store_points_sql store_points_queries[STORE_POINTS_PARTS] = {
     /* Expiries carry no store: they count at every store. */
     [STORE_POINTS_POSTINGS] =
         {"SELECT '', p.account_id, SUM(p.points), 0 FROM postings p "
          "JOIN ops o ON o.id = p.op_id WHERE p.account_id IN (-1, -2, -3, -4) "
          "AND o.at >= $1 AND o.at < $2 AND ($3 = '' OR o.store = $3 OR p.account_id = -3) "
-         "GROUP BY p.account_id",
-         "fts"},
-    [STORE_POINTS_REVENUE] = {"SELECT '', COALESCE(SUM(amount), 0), 0, 0 FROM ops "
+         "AND " ACCOUNT_CURRENCY("o.account_id") " = $4 GROUP BY p.account_id",
+         "ftsc"},
+    [STORE_POINTS_REVENUE] = {"SELECT '', COALESCE(SUM(amount), 0), 0, 0 FROM ops o "
                               "WHERE type IN (1, 2) AND at >= $1 AND at < $2 "
-                              "AND ($3 = '' OR store = $3)",
-                              "fts"},
+                              "AND ($3 = '' OR store = $3) "
+                              "AND " ACCOUNT_CURRENCY("o.account_id") " = $4",
+                              "ftsc"},
     [STORE_POINTS_OUTSTANDING] = {"SELECT '', COALESCE(SUM(p.points), 0), 0, 0 FROM postings p "
                                   "JOIN ops o ON o.id = p.op_id "
-                                  "WHERE p.account_id > 0 AND o.at < $1",
-                                  "t"},
+                                  "WHERE p.account_id > 0 AND o.at < $1 "
+                                  "AND " ACCOUNT_CURRENCY("p.account_id") " = $2",
+                                  "tc"},
     /* Each account that bought in the period at the store, with the time of
      * its first purchase anywhere: before `from` = retained. */
     [STORE_POINTS_RETAINED] =
@@ -150,17 +160,20 @@ const store_points_sql store_points_queries[STORE_POINTS_PARTS] = {
          "FROM (SELECT account_id, MIN(at) AS first_at FROM ops WHERE type = 1 AND at < $2 "
          "GROUP BY account_id) f WHERE EXISTS (SELECT 1 FROM ops o "
          "WHERE o.account_id = f.account_id AND o.type = 1 AND o.at >= $1 AND o.at < $2 "
-         "AND ($3 = '' OR o.store = $3))",
-         "fts"},
+         "AND ($3 = '' OR o.store = $3)) AND " ACCOUNT_CURRENCY("f.account_id") " = $4",
+         "ftsc"},
     /* Lots that never expire (KP_TIME_NEVER, past the year 9999) as day -1. */
     [STORE_POINTS_SCHEDULE] = {"SELECT kind, CASE WHEN expires_at >= 253402300800 THEN -1 "
                                "ELSE (expires_at + $1) / 86400 END, SUM(remaining), COUNT(*) "
-                               "FROM lots WHERE remaining > 0 GROUP BY 1, 2",
-                               "o"},
+                               "FROM lots l WHERE remaining > 0 "
+                               "AND " ACCOUNT_CURRENCY("l.account_id") " = $2 GROUP BY 1, 2",
+                               "oc"},
+    /* Sales without a card carry no currency: counted in the program's own
+     * only (docs/coalition.md). */
     [STORE_POINTS_SALES] = {"SELECT '', COALESCE(SUM(CASE WHEN kind = 1 THEN amount ELSE -amount "
                             "END), 0), 0, 0 FROM sales WHERE card = '' AND at >= $1 AND at < $2 "
-                            "AND ($3 = '' OR store = $3)",
-                            "fts"},
+                            "AND ($3 = '' OR store = $3) AND CAST($4 AS TEXT) = ''",
+                            "ftsc"},
 };
 
 const char *store_points_param(const kp_report_query *q, char p, int64_t *v)
@@ -170,6 +183,7 @@ const char *store_points_param(const kp_report_query *q, char p, int64_t *v)
     case 'f': *v = q->from; return NULL;
     case 't': *v = q->to; return NULL;
     case 'o': *v = (int64_t)q->utc_offset_minutes * 60; return NULL;
+    case 'c': return q->currency ? q->currency : "";
     default: return q->store ? q->store : "";
     }
 }

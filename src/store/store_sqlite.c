@@ -8,6 +8,7 @@
  * debt), so a bug upstream fails the operation instead of corrupting data.
  */
 #include "store_sqlite.h"
+#include "store_currency.h"
 #include "store_sqlite_int.h"
 #include "store_invariants.h"
 #include "store_sqlite_vfs.h"
@@ -168,8 +169,12 @@ static const char *const queries[Q__COUNT] = {
         "expires_at, op_id, partner) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
     [Q_ACCOUNT_UPDATE] = "UPDATE accounts SET balance = ?2, debt = ?3, purchases = purchases + ?4, "
                          "spend = spend + ?5 WHERE id = ?1",
-    [Q_HISTORY] = "SELECT id, type, coalesce(store,''), coalesce(receipt,''), at, points, amount "
-                  "FROM ops WHERE account_id = ?1 ORDER BY id DESC LIMIT ?2",
+    /* The card's own account's operations and its currency accounts'. */
+    [Q_HISTORY] = "SELECT o.id, o.type, coalesce(o.store,''), coalesce(o.receipt,''), o.at, "
+                  "o.points, o.amount, coalesce(c.currency, '') FROM ops o "
+                  "LEFT JOIN account_currencies c ON c.sub_account_id = o.account_id "
+                  "WHERE o.account_id = ?1 OR o.account_id IN (SELECT sub_account_id "
+                  "FROM account_currencies WHERE account_id = ?1) ORDER BY o.id DESC LIMIT ?2",
     [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [Q_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -922,6 +927,7 @@ static kp_err s_history(kp_store *b, int64_t account_id, kp_history_item *items,
         h->at = sqlite3_column_int64(st, 4);
         h->points = sqlite3_column_int64(st, 5);
         h->amount_minor = sqlite3_column_int64(st, 6);
+        store_sqlite_copy_text(h->currency, sizeof h->currency, sqlite3_column_text(st, 7));
     }
     kp_err err = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KP_OK : fail(s, rc);
     sqlite3_reset(st);
@@ -1224,6 +1230,9 @@ static const kp_store_ops sqlite_ops = {
     .op_insert_apply = s_op_insert_apply,
     .lots_merge = s_lots_merge,
     .history = s_history,
+    .account_currency = store_sqlite_account_currency,
+    .account_currencies = store_sqlite_account_currencies,
+    .account_owner = store_sqlite_account_owner,
     .ops_scan = s_ops_scan,
     .verify = s_verify,
     .integrity = s_integrity,
@@ -1321,9 +1330,13 @@ static int schema_columns_update(sqlite3 *db)
                                            "activates_at INTEGER", "cancelled_at INTEGER"};
     /* lots.partner: the lot's issuer (coalition.h; "" = the operator). */
     static const char *const lots[] = {"partner TEXT NOT NULL DEFAULT ''"};
+    /* A card's accounts per currency (store_sqlite_currency.c). */
+    static const char *const accounts[] = {"currency TEXT NOT NULL DEFAULT ''"};
     int rc = columns_update(db, "terminals_schema", 2, "terminals", terminals, 3);
     if (rc == SQLITE_OK) rc = columns_update(db, "programs_schema", 2, "programs", programs, 3);
     if (rc == SQLITE_OK) rc = columns_update(db, "lots_schema", 2, "lots", lots, 1);
+    if (rc == SQLITE_OK) rc = columns_update(db, "accounts_schema", 2, "accounts", accounts, 1);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, store_sqlite_currency_schema, NULL, NULL, NULL);
     return rc;
 }
 

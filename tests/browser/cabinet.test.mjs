@@ -24,6 +24,8 @@ const PROGRAM = {
     transfers: { kinds: ['regular'], max_points: 1000, daily_max_points: 2000 },
   },
   notifications: { quiet_hours: { from: '00:00', to: '00:00' } },
+  // A second currency (docs/coalition.md "Currencies"): a point is 5 tenge.
+  currencies: [{ code: 'KZT', minor_per_point: 500 }],
   tiers: {
     window_days: 365,
     review_months: 1,
@@ -158,6 +160,23 @@ test('sign-up from the website form, then the balance moves after a till purchas
   const balance = anna.getByRole('region', { name: 'Доступно баллов' });
   await balance.getByText('1 500', { exact: false }).first().waitFor();
   assert.match(await balance.textContent(), /Обычные\s*1\s500/);
+  // No other currency yet: no table of currencies.
+  assert.equal(await balance.getByRole('table', { name: 'Баллы по валютам' }).count(), 0);
+  // A receipt in tenge earns in the card's KZT account, beside the roubles'.
+  const kz = await k.api('POST', '/v1/purchases', {
+    card: k.cards[0], receipt: 'KZ-100', currency: 'KZT',
+    lines: [{ sku: 'OIL', category: 'parts', amount: 1250000 }],
+  }, k.keys.main);
+  assert.equal(kz.status, 201, JSON.stringify(kz.body));
+  assert.equal(kz.body.currency, 'KZT');
+  assert.equal(kz.body.earned, 300); // 12% of 12 500 tenge at 5 tenge a point
+  await anna.reload();
+  const currencies = anna.getByRole('table', { name: 'Баллы по валютам' });
+  await currencies.waitFor();
+  const rows = await currencies.getByRole('row').allTextContents();
+  assert.deepEqual(rows.slice(1).map((r) => r.replace(/\s+/g, '')), ['RUB1500', 'KZT300']);
+  // The big figure stays the program currency's.
+  await balance.getByText('1 500', { exact: false }).first().waitFor();
   await anna.getByRole('heading', { name: 'Уровень «Silver»' }).waitFor();
   await anna.getByText('free diagnostics').waitFor();
   const barcode = anna.getByRole('img', { name: 'Штрихкод карты ' + k.cards[0] });

@@ -62,6 +62,8 @@ def program_with_customers(directory):
     with open(harness.program_file("autoservice-case2.json"), "rb") as f:
         doc = json.load(f)
     doc["rules"].append({"id": "birthday-500", "kind": "grant", "on": "birthday", "points": 500})
+    # A second currency: a card's KZT account moves with its link (issue 14).
+    doc["currencies"] = [{"code": "KZT", "minor_per_point": 500}]
     doc["customers"] = {
         "unregistered": {"earn": True, "burn": False},
         "transfers": {"max_points": 5000, "daily_max_points": 8000, "kinds": ["regular"]},
@@ -164,6 +166,11 @@ class Shop:
         self.ok(s, 201, "purchase with burn")
         assert a["burned"] > 0, a
         self.answers["R-burn"] = (burn, a)
+        kzt = {"card": c[0], "receipt": "R-kzt", "currency": "KZT", "lines": basket(500000)}
+        s, a = k.call("POST", "/v1/purchases", kzt)
+        self.ok(s, 201, "purchase in KZT")
+        assert a["currency"] == "KZT" and a["earned"] > 0, a
+        self.answers["R-kzt"] = (kzt, a)
         manager = self.staff_token("ivan", "manager")
         s, fam = k.call("POST", "/v1/admin/families", {"owner": self.customers[0]}, key=manager)
         self.ok(s, 201, "family")
@@ -319,7 +326,9 @@ class Moves(MigrateCase):
                           "draws",
                           # Coalition settlement (issue 14).
                           "settle_entries", "settle_state", "settle_periods",
-                          "settle_statements"):
+                          "settle_statements",
+                          # A card's accounts per currency (issue 14).
+                          "accounts", "account_currencies"):
                 n = src.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
                 self.assertEqual(self.rows(target, table), n, table)
                 self.assertRegex(p.stdout, r"(?m)^%s +%d rows$" % (table, n))

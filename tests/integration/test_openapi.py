@@ -1064,7 +1064,7 @@ SUITES = ("test_pos.py", "test_rules.py", "test_people.py", "test_ops.py", "test
           "test_metrics.py", "test_notify.py", "test_notify_routes.py", "test_sales.py",
           "test_sales_receipts.py", "test_simulate.py", "test_webhooks.py",
           "test_catalog_notify.py", "test_segments_rfm.py", "test_scheduler_campaigns.py",
-          "test_settlement.py", "test_partners.py")
+          "test_settlement.py", "test_partners.py", "test_currencies.py")
 
 
 class Recorded(unittest.TestCase):

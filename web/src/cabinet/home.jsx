@@ -11,6 +11,35 @@ import { byKind, groupDigits, kindName, mainCard, pts, t, unit, useAction, useFo
 
 const cardPath = (n, what) => `/v1/me/cards/${encodeURIComponent(n)}/${what}`;
 
+/* The card's points in each currency it has any (docs/coalition.md
+ * "Currencies"): shown when there is more than the program's own. The
+ * figure above is the program currency's; nothing converts. */
+function Currencies({ card }) {
+  const list = card.balances || [];
+  if (list.length < 2) return null;
+  return (
+    <>
+      <h3 id="cur-h">{t('by_currency')}</h3>
+      <table class="cab-kinds" aria-labelledby="cur-h">
+        <thead>
+          <tr>
+            <th scope="col">{t('currency')}</th>
+            <th scope="col" class="num">{t('available')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {list.map((b) => (
+            <tr key={b.currency}>
+              <th scope="row">{b.currency}</th>
+              <td class="num">{points(b.available)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
 function Balance({ card }) {
   const { kinds, expiring } = byKind(card);
   return (
@@ -42,6 +71,7 @@ function Balance({ card }) {
           </tbody>
         </table>
       )}
+      <Currencies card={card} />
       <h3>{t('expires_title')}</h3>
       {expiring.length === 0 ? (
         <p class="muted">{kinds.length ? t('nothing_expires') : t('no_points_yet')}</p>

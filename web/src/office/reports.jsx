@@ -35,11 +35,12 @@ function Figure({ label, value, hint }) {
   );
 }
 
-/* The query of a report: from, to, store, tier and window when given, format. */
+/* The query of a report: from, to, store, tier, currency and window when given, format. */
 export function reportQuery(p, format) {
   const q = new URLSearchParams({ from: p.from, to: p.to });
   if (p.store) q.set('store', p.store);
   if (p.tier) q.set('tier', p.tier);
+  if (p.currency) q.set('currency', p.currency);
   if (p.window) q.set('window', p.window);
   if (format) q.set('format', format);
   return q.toString();
@@ -72,6 +73,8 @@ function Points({ d }) {
   const schedule = d.schedule || [];
   const months = byExpiryMonth(schedule);
   const mpp = Number(d.minor_per_point) || 0;
+  /* Money in the report's currency (its accounts' points, at its value). */
+  const cash = (minor) => money(minor, d.currency || 'RUB');
   const m = monthAxes(byMonth);
   const s = monthAxes(months);
   return (
@@ -82,7 +85,7 @@ function Points({ d }) {
         <Figure label={t('expired')} value={points(d.expired)} />
         <Figure label={t('adjusted')} value={points(d.adjusted)} />
         <Figure label={t('outstanding')} value={points(d.outstanding)} hint={t('outstandingHint')} />
-        <Figure label={t('liabilityMoney')} value={money(d.liability_minor)} />
+        <Figure label={t('liabilityMoney')} value={cash(d.liability_minor)} />
       </div>
       <div class="grid figures even">
         <Figure label={t('breakage')} value={percent(d.breakage_rate, 2)} hint={t('breakageHint')} />
@@ -90,10 +93,10 @@ function Points({ d }) {
         <Figure label={t('costShare')} value={percent(d.cost_share, 2)} hint={t('costShareHint')} />
         {d.cost_share_of_total != null && (
           <Figure label={t('costShareTotal')} value={percent(d.cost_share_of_total, 2)}
-            hint={t('costShareTotalHint', { revenue: money(d.total_revenue_minor) })} />
+            hint={t('costShareTotalHint', { revenue: cash(d.total_revenue_minor) })} />
         )}
-        <Figure label={t('cost')} value={money(d.cost_minor)} hint={t('costHint', { revenue: money(d.members_revenue_minor) })} />
-        <Figure label={t('costRetained')} value={money(d.cost_per_retained_minor)}
+        <Figure label={t('cost')} value={cash(d.cost_minor)} hint={t('costHint', { revenue: cash(d.members_revenue_minor) })} />
+        <Figure label={t('costRetained')} value={cash(d.cost_per_retained_minor)}
           hint={d.retained == null ? undefined : t('retainedHint', { retained: number(d.retained), buyers: number(d.buyers) })} />
       </div>
       <div class="chart-pair">
@@ -110,7 +113,7 @@ function Points({ d }) {
           <MonthChart fromZero title={t('schedule')} tableLabel={t('asTable', { title: t('schedule') })} monthLabel={t('expiryMonth')}
             labels={s.labels} ticks={s.ticks}
             series={[{ label: t('outstanding'), values: column(months, 'points'), format: points, bars: true }]}
-            extra={mpp ? [{ key: 'liability', label: t('liability'), values: months.map((r) => r.points * mpp), format: money }] : []} />
+            extra={mpp ? [{ key: 'liability', label: t('liability'), values: months.map((r) => r.points * mpp), format: cash }] : []} />
         )}
       </div>
       <ScrollTable label={t('scheduleByKind')} caption={t('scheduleByKind')} rows={schedule} empty={t('none')} columns={[
@@ -118,9 +121,9 @@ function Points({ d }) {
         { key: 'month', label: t('expiryMonth'), render: (r) => (r.month === 'never' ? t('never') : monthWords(r.month)) },
         { key: 'points', label: t('outstanding'), num: true, render: (r) => points(r.points) },
         { key: 'lots', label: t('lots'), num: true, render: (r) => number(r.lots) },
-        ...(mpp ? [{ key: 'money', label: t('liability'), num: true, render: (r) => money(Number(r.points) * mpp) }] : []),
+        ...(mpp ? [{ key: 'money', label: t('liability'), num: true, render: (r) => cash(Number(r.points) * mpp) }] : []),
       ]} />
-      <More obj={d} known={['from', 'to', 'store', 'tier', 'issued', 'burnt', 'expired', 'adjusted', 'outstanding',
+      <More obj={d} known={['from', 'to', 'store', 'currency', 'tier', 'issued', 'burnt', 'expired', 'adjusted', 'outstanding',
         'minor_per_point', 'liability_minor', 'breakage_rate', 'redemption_rate', 'members_revenue_minor', 'cost_minor',
         'cost_share', 'total_revenue_minor', 'cost_share_of_total', 'buyers', 'retained', 'cost_per_retained_minor']} />
     </>
@@ -209,11 +212,15 @@ export function Reports({ onExpired }) {
   useLang();
   const route = useRoute();
   const kind = KINDS.includes(route.query.get('r')) ? route.query.get('r') : 'points';
-  const [form, setForm] = useState({ from: monthStart(11), to: isoDay(), store: '', tier: '', window: WINDOW_DEFAULT });
+  const [form, setForm] = useState({ from: monthStart(11), to: isoDay(), store: '', tier: '', currency: '', window: WINDOW_DEFAULT });
   const [shown, setShown] = useState(form);
   /* The points report has no tier (a lot's points are not a tier's); only
-   * the customers report has a window. */
-  const asked = { ...shown, tier: kind === 'points' ? '' : shown.tier, window: kind === 'customers' ? shown.window : '' };
+   * the customers report has a window; only the points report is of one
+   * currency (docs/coalition.md "Currencies"; empty: the program's own). */
+  const asked = {
+    ...shown, tier: kind === 'points' ? '' : shown.tier, window: kind === 'customers' ? shown.window : '',
+    currency: kind === 'points' ? shown.currency : '',
+  };
   const q = reportQuery(asked);
   const data = useLoad(expiring(onExpired, () => api('GET', `/v1/admin/reports/${kind}?` + q)), [kind, q]);
   const errs = data.error ? data.error.byField() : {};
@@ -237,7 +244,7 @@ export function Reports({ onExpired }) {
       <form class="card" aria-label={t('filters')}
         onSubmit={(e) => {
           e.preventDefault();
-          setShown({ ...form, store: form.store.trim(), tier: form.tier.trim() });
+          setShown({ ...form, store: form.store.trim(), tier: form.tier.trim(), currency: form.currency.trim().toUpperCase() });
         }}>
         <div class="row">
           <Field label={t('from')} name="from" type="date" value={form.from} required onInput={set('from')} error={errs.from} />
@@ -245,6 +252,10 @@ export function Reports({ onExpired }) {
           <Field label={t('store')} name="store" value={form.store} onInput={set('store')} error={errs.store} />
           {kind !== 'points' && (
             <Field label={t('tier')} name="tier" value={form.tier} onInput={set('tier')} error={errs.tier} />
+          )}
+          {kind === 'points' && (
+            <Field label={t('currency')} name="currency" value={form.currency} onInput={set('currency')} error={errs.currency}
+              hint={t('currencyHint')} />
           )}
           {kind === 'customers' && <WindowField value={form.window} onInput={set('window')} error={errs.window} />}
           <div class="actions field-actions">
@@ -260,7 +271,8 @@ export function Reports({ onExpired }) {
         <section aria-labelledby="report-h">
           <div class="row report-head">
             <h2 id="report-h" ref={resultRef} tabIndex={-1}>
-              {t(kind)} · {t('period', { from: date(shown.from), to: date(shown.to) })} ·{' '}
+              {t(kind)}{kind === 'points' && d.currency ? ' · ' + d.currency : ''} ·{' '}
+              {t('period', { from: date(shown.from), to: date(shown.to) })} ·{' '}
               {shown.store ? t('inStore', { store: shown.store }) : t('allStores')}
               {shown.tier && kind !== 'points' ? ' · ' + t('tier') + ' ' + shown.tier : ''}
             </h2>

@@ -3,6 +3,7 @@ export const strings = {
   ru: {
     title: 'Отчёты', which: 'Отчёт', members: 'Участники и покупатели без карты', points: 'Баллы', customers: 'Клиенты',
     filters: 'Период, магазин и уровень', from: 'С', to: 'По', store: 'Магазин', tier: 'Уровень',
+    currency: 'Валюта', currencyHint: 'код ISO 4217; пусто — валюта программы',
 show: 'Показать', loading: 'Загрузка…', csv: 'Скачать CSV: {name}',
     period: '{from} — {to}', allStores: 'все магазины', inStore: 'магазин {store}',
     avgMember: 'Средний чек участника', avgNonMember: 'Средний чек без карты', ratio: 'Отношение средних чеков',
@@ -48,6 +49,7 @@ show: 'Показать', loading: 'Загрузка…', csv: 'Скачать C
   en: {
     title: 'Reports', which: 'Report', members: 'Members and non-members', points: 'Points', customers: 'Customers',
     filters: 'Period, store and tier', from: 'From', to: 'To', store: 'Store', tier: 'Tier',
+    currency: 'Currency', currencyHint: 'an ISO 4217 code; empty: the program\'s own',
 show: 'Show', loading: 'Loading…', csv: 'Download CSV: {name}',
     period: '{from} – {to}', allStores: 'every store', inStore: 'store {store}',
     avgMember: 'Members’ average receipt', avgNonMember: 'Non-members’ average receipt', ratio: 'Average receipt ratio',

@@ -118,6 +118,14 @@ function CustomerFigures({ c }) {
           <dt>{t('available')}</dt>
           <dd>{points(c.available)}</dd>
         </div>
+        {/* The card's points in other currencies (docs/coalition.md
+            "Currencies"): a receipt in one of them earns and burns there. */}
+        {(c.balances || []).slice(1).map((b) => (
+          <div key={b.currency}>
+            <dt>{t('balanceIn', { currency: b.currency })}</dt>
+            <dd>{points(b.available)}</dd>
+          </div>
+        ))}
         {c.pending > 0 && (
           <div>
             <dt>{t('pending')}</dt>

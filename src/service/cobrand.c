@@ -6,6 +6,7 @@
  * and the CSV file read into the same transactions.
  */
 #include "cobrand.h"
+#include "currency.h"
 #include "partner.h"
 #include "people_int.h"
 #include "settle_book.h"
@@ -65,13 +66,11 @@ kp_err kp_card_txn_check(kp_office *o, const kp_card_txn *t, const char *prefix,
         return field_error(e, KP_ERR_INVALID, prefix, "amount",
                            "must be a whole number of minor units above 0 (a refund earns "
                            "nothing back and is not sent)");
-    const char *own = o->program ? o->program->currency : "";
-    if (strcmp(t->currency, own) != 0) {
+    if (o->program && kp_program_minor_per_point(o->program, t->currency) <= 0) {
         char why[160];
         snprintf(why, sizeof why,
-                 "must be %s, the program's currency (another currency needs the "
-                 "customer's account in it)",
-                 own);
+                 "\"%s\" is not a currency of the program: %s, or one of its \"currencies\"",
+                 t->currency, o->program->currency);
         return field_error(e, KP_ERR_INVALID, prefix, "currency", why);
     }
     kp_card_info c;
@@ -156,6 +155,11 @@ kp_err kp_card_txn_credit(kp_office *o, const kp_partner *bank, const kp_card_tx
     kp_account *a = &o->sc->account;
     if ((err = o->st->ops->account_load(o->st, c.account_id, a)))
         return people_storage(o->st, err, e);
+    /* Spend in another currency earns in the card's account of it. */
+    bool own_currency = strcmp(t->currency, o->program->currency) == 0;
+    if (!own_currency && (err = kp_service_currency_switch(o->st, o->program, t->currency, true,
+                                                           o->now, o->now, NULL, a, e)))
+        return err;
     kp_lot lot;
     people_credit_lot(o, bank->cashback_kind[0] ? bank->cashback_kind : NULL, &lot);
     snprintf(lot.partner, sizeof lot.partner, "%s", bank->code); /* the bank issues them */
@@ -167,7 +171,7 @@ kp_err kp_card_txn_credit(kp_office *o, const kp_partner *bank, const kp_card_tx
     kp_op_row row;
     memset(&row, 0, sizeof row);
     row.type = KP_OP_GRANT;
-    row.account_id = c.account_id;
+    row.account_id = a->id;
     snprintf(row.card, sizeof row.card, "%s", t->card);
     snprintf(row.store, sizeof row.store, "%s", store);
     snprintf(row.receipt, sizeof row.receipt, "%s", t->id);
@@ -188,7 +192,9 @@ kp_err kp_card_txn_credit(kp_office *o, const kp_partner *bank, const kp_card_tx
     free(response);
     if (err) return people_storage(o->st, err, e);
     /* Settlement: the bank's "issue" of the points and its per-point fee. */
-    if ((err = kp_book_credit(o->st, o->program, bank->code, pts, row.id, o->now, e))) return err;
+    if ((err = kp_book_credit_in(o->st, o->program, bank->code, own_currency ? "" : t->currency,
+                                 pts, row.id, o->now, e)))
+        return err;
     *points = pts;
     return KP_OK;
 }

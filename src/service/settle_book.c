@@ -125,10 +125,17 @@ kp_err kp_book_expire(kp_store *st, const kp_program *p, const char *currency,
 kp_err kp_book_credit(kp_store *st, const kp_program *p, const char *partner, int64_t points,
                       int64_t op_id, kp_time now, kp_error *e)
 {
+    return kp_book_credit_in(st, p, partner, "", points, op_id, now, e);
+}
+
+kp_err kp_book_credit_in(kp_store *st, const kp_program *p, const char *partner,
+                         const char *currency, int64_t points, int64_t op_id, kp_time now,
+                         kp_error *e)
+{
     if (!kp_program_is_coalition(p)) return KP_OK;
     kp_settle_plan *plan = plan_new(e);
     if (plan == NULL) return KP_ERR_NOMEM;
-    kp_err err = kp_settle_credit(p, partner, "", points, plan, e);
+    kp_err err = kp_settle_credit(p, partner, currency, points, plan, e);
     if (err == KP_OK) err = kp_book_put(st, p, op_id, now, plan, e);
     free(plan);
     return err;

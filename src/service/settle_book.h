@@ -52,6 +52,11 @@ kp_err kp_book_expire(kp_store *st, const kp_program *p, const char *currency,
  * operator): a grant. */
 kp_err kp_book_credit(kp_store *st, const kp_program *p, const char *partner, int64_t points,
                       int64_t op_id, kp_time now, kp_error *e);
+/* The same for a credit to an account in `currency` ("" = the program's
+ * own): a bank's cashback on a card transaction in that currency. */
+kp_err kp_book_credit_in(kp_store *st, const kp_program *p, const char *partner,
+                         const char *currency, int64_t points, int64_t op_id, kp_time now,
+                         kp_error *e);
 
 /* Points of `account`'s lots taken (`takes`) at `payee` ("" = the
  * operator: a rewards order, a transfer's sender). */

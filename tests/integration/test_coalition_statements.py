@@ -175,6 +175,36 @@ class CoalitionStatements(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
+    def test_a_bank_card_spent_in_tenge_earns_in_the_tenge_account(self):
+        """The bank's cashback on a tenge transaction: 1 % of 5 000.00 KZT
+        = 50.00 KZT = 10 points, credited to the card's tenge account, the
+        bank their issuer, booked in tenge."""
+        pw = os.path.join(self.k.dir, "password")
+        harness.run_cli(["staff", "add", self.k.db, "--login", "bank1", "--role", "partner",
+                         "--partner", "bank", "--password-file", pw])
+        self.k.set_clock(iso(2026, 11, 10))
+        token = self.k.staff_token("bank1", PASSWORD)
+        card = self.k.cards[1]
+        txn = {"id": "T-KZ-1", "at": iso(2026, 11, 9), "card": card, "amount": 500000,
+               "currency": "KZT", "merchant": "Almaty market"}
+        s, a = self.k.call("POST", "/v1/partner/card-transactions", {"transactions": [txn]},
+                           key=token)
+        self.assertEqual(s, 201, self.k.last_raw())
+        self.assertEqual(a["points"], 10)
+        balances = {b["currency"]: b["balance"] for b in self.k.card(card)["balances"]}
+        self.assertEqual(balances, {"RUB": 0, "KZT": 10})
+        self.assertEqual([tuple(r) for r in self.k.query(
+            "SELECT e.kind, e.payer, e.points, e.amount_minor, e.currency FROM settle_entries e "
+            "JOIN ops o ON o.id = e.op_id WHERE o.receipt = 'T-KZ-1' ORDER BY e.seq")],
+            [(1, "bank", 10, 0, "KZT")])
+        # A currency the program does not take is refused on the field.
+        s, a = self.k.call("POST", "/v1/partner/card-transactions",
+                           {"transactions": [dict(txn, id="T-US-1", currency="USD")]}, key=token)
+        self.assertEqual((s, a["error"]["field"]), (400, "transactions[0].currency"))
+        p = self.k.verify()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+
 if __name__ == "__main__":
     harness.take_argv()
     unittest.main(verbosity=2)

@@ -224,6 +224,7 @@ function CardTransactions({ onExpired }) {
     const file = ev.currentTarget.files && ev.currentTarget.files[0];
     if (file) setText(await file.text());
   }
+  /* The answer's "points" counts replayed lines too: the alert says what this send credited. */
   const d = act.done;
   return (
     <>
@@ -239,7 +240,7 @@ function CardTransactions({ onExpired }) {
       </form>
       {d && (
         <Panel title={t('result')}>
-          <Alert kind="ok">{t('credited', { points: points(d.points) })}</Alert>
+          <Alert kind="ok">{t('credited', { points: points(d.credited.reduce((n, c) => n + (c.replayed ? 0 : c.points), 0)) })}</Alert>
           <ScrollTable wide label={t('result')} rows={d.credited} rowKey={(c) => c.id} columns={[
             { key: 'id', label: t('id') },
             { key: 'card', label: t('card') },

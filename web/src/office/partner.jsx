@@ -7,13 +7,15 @@
 // figures), and for a bank partner the co-branded card's transactions.
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
-import { dateTime, makeT, money, points } from '../lib/i18n.js';
+import { date, dateTime, makeT, money, points } from '../lib/i18n.js';
 import { Alert, Button, Field } from '../lib/ui.jsx';
 import { ErrorAlert, Facts, LoadState, Panel, ScrollTable, useAction, useApiLoad } from './people.jsx';
 import { FIGURES, Printable } from './settlement.jsx';
 import { strings } from './partner.strings.js';
 
 const t = makeT(strings);
+/* A percentage as the program file writes it ("2.5"), none when 0 or absent. */
+const pct = (v) => (v && Number(v) ? v + ' %' : t('none_set'));
 const word = (prefix, v) => {
   const w = t(prefix + v);
   return w === prefix + v ? v : w;
@@ -40,8 +42,8 @@ function About({ me }) {
           [t('name'), p.name],
           [t('program_version'), String(me.program_version)],
           [t('fee_op'), fees.per_operation ? money(fees.per_operation, me.currency) : t('none_set')],
-          [t('fee_point'), fees.per_point_percent ? fees.per_point_percent + ' %' : t('none_set')],
-          [t('breakage'), p.breakage_to_operator ? p.breakage_to_operator + ' %' : t('none_set')],
+          [t('fee_point'), pct(fees.per_point_percent)],
+          [t('breakage'), pct(p.breakage_to_operator)],
           ...(p.bank ? [[t('bank'), t('bank_of', { percent: p.bank.cashback_percent, kind: p.bank.point_kind || '—' })]] : []),
         ]} />
       </Panel>
@@ -78,7 +80,7 @@ function Operations({ me, onExpired }) {
         <Button type="submit">{t('show')}</Button>
       </form>
       {!d ? <LoadState load={load} /> : (
-        <Panel title={t('period_shown', { from: d.from, to: d.to })}>
+        <Panel title={t('period_shown', { from: date(d.from), to: date(d.to) })}>
           {d.operations.length === 0 ? <p>{t('ops_none')}</p> : (
             <ScrollTable wide label={t('ops_table')} rows={d.operations} rowKey={(o) => o.id} columns={[
               { key: 'at', label: t('at'), render: (o) => dateTime(o.at) },
@@ -158,7 +160,7 @@ function Statements({ onExpired }) {
                 { key: 'closed_at', label: t('closed_at'), render: (s) => dateTime(s.closed_at) },
                 { key: 'net', label: t('net'), num: true, render: (s) => <strong>{money(s.net_position_minor, s.currency)}</strong> },
                 {
-                  key: 'do', label: t('open'), render: (s) => (
+                  key: 'do', label: t('actions'), render: (s) => (
                     <div class="actions">
                       <Button kind="secondary" aria-label={t('open_of', { n: s.number })} onClick={() => setShown(s)}>{t('open')}</Button>
                       <a class="btn btn-secondary" href={csvHref(s)} download={`statement-${s.number}.csv`}

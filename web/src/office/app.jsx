@@ -23,6 +23,7 @@ import { Segments, Campaigns } from './marketing.jsx';
 import { Catalog } from './catalog.jsx';
 import { Draws } from './draws.jsx';
 import { Settlement } from './settlement.jsx';
+import { PartnerOffice } from './partner.jsx';
 
 const t = makeT(strings);
 
@@ -119,6 +120,9 @@ export function App() {
         <p class="wrap muted">{t('loading')}</p>
       ) : !me.data ? (
         <Login onDone={() => { setExpired(false); me.reload(); }} expired={expired} />
+      ) : me.data.partner ? (
+        /* A coalition partner's staff: only its partner's pages (partner.jsx). */
+        <PartnerOffice route={route} onExpired={onExpired} navLabel={t('nav')} />
       ) : (
         <div class="wrap">
           <nav class="tabs" aria-label={t('nav')}>

@@ -14,7 +14,7 @@ import { strings } from './settlement.strings.js';
 const t = makeT(strings);
 
 /* The figures of a statement in the order the API gives them. */
-const FIGURES = [
+export const FIGURES = [
   'entries', 'issued', 'burnt_own_at_own_stores', 'burnt_others_at_own_stores',
   'burnt_others_at_own_stores_minor', 'own_burnt_elsewhere', 'own_burnt_elsewhere_minor', 'expired',
   'breakage_paid_minor', 'breakage_received_minor', 'promotions_paid', 'promotions_paid_minor',
@@ -26,7 +26,7 @@ const partyName = (p) => (p === 'operator' ? t('operator') : p);
 const signed = (minor, cur) => (minor > 0 ? '+' : '') + money(minor, cur);
 
 /* One statement laid out to print: its figures, one a row. */
-function Printable({ s, onHide }) {
+export function Printable({ s, onHide }) {
   const title = s.number ? t('statement', { number: s.number }) : t('statement_open');
   return (
     <Panel title={title} class="printable">

@@ -1,7 +1,8 @@
 /*
  * program.h: a loyalty program, as the engine sees it. A program is written
  * as a JSON file (docs/rules.md); kp_program_parse() validates it and turns
- * it into this plain struct, which holds no pointers and can be copied.
+ * it into this plain struct, which can be copied: its one pointer,
+ * `compiled`, is an index the engine ignores in a copy (engine.h).
  * Loading a program file into a database creates a new immutable version;
  * every purchase records the version that priced it.
  *

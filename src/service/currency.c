@@ -22,10 +22,7 @@
 
 bool kp_service_currency_accepted(const kp_program *p, const char *code)
 {
-    if (strcmp(code, p->currency) == 0) return true;
-    for (size_t i = 0; i < p->n_currencies; i++)
-        if (strcmp(p->currencies[i].code, code) == 0) return true;
-    return false;
+    return code[0] && kp_program_minor_per_point(p, code) > 0;
 }
 
 /* "RUB, KZT": the program's currencies, for a refusal's sentence. */
@@ -42,20 +39,23 @@ kp_err kp_service_receipt_currency(const kp_program *p, const char *store, const
     out[0] = '\0';
     const char *fixed = kp_program_store_currency(p, store);
     const char *code = given && given[0] ? given : fixed[0] ? fixed : p->currency;
-    char list[64];
-    accepted_list(p, list, sizeof list);
-    if (given && given[0] && !kp_service_currency_accepted(p, given))
+    char list[64]; /* written only for a refusal: not on every purchase */
+    if (given && given[0] && !kp_service_currency_accepted(p, given)) {
+        accepted_list(p, list, sizeof list);
         return kp_error_set(e, KP_ERR_INVALID, "currency",
                             "the program does not accept %s receipts; it accepts %s", given, list);
+    }
     if (given && given[0] && fixed[0] && strcmp(given, fixed) != 0)
         return kp_error_set(e, KP_ERR_INVALID, "currency",
                             "store %s takes receipts in %s only (the program's store patterns "
                             "say so), not %s",
                             store, fixed, given);
-    if (!kp_service_currency_accepted(p, code))
+    if (!kp_service_currency_accepted(p, code)) {
+        accepted_list(p, list, sizeof list);
         return kp_error_set(e, KP_ERR_INVALID, "currency",
                             "store %s is set to %s, which the program does not accept (%s)",
                             store, code, list);
+    }
     if (strcmp(code, p->currency) != 0) snprintf(out, 4, "%s", code);
     return KP_OK;
 }

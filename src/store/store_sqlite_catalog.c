@@ -426,8 +426,7 @@ kp_err store_sqlite_catalog_open(sqlite3 *db, char *last_error, size_t last_erro
     t->last_error = last_error;
     t->last_error_size = last_error_size;
     int rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
-    for (int i = 0; i < S__COUNT && rc == SQLITE_OK; i++)
-        rc = sqlite3_prepare_v3(db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &t->stmt[i], NULL);
+    rc = store_sqlite_prepare_all(db, rc, queries, S__COUNT, t->stmt);
     if (rc != SQLITE_OK) {
         kp_err err = fail(t, rc);
         store_sqlite_catalog_close(t);
@@ -440,7 +439,7 @@ kp_err store_sqlite_catalog_open(sqlite3 *db, char *last_error, size_t last_erro
 void store_sqlite_catalog_close(sqlite_catalog *t)
 {
     if (t == NULL) return;
-    for (int i = 0; i < S__COUNT; i++) sqlite3_finalize(t->stmt[i]);
+    store_sqlite_finalize_all(t->stmt, S__COUNT);
     free(t);
 }
 

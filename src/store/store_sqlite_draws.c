@@ -181,8 +181,7 @@ kp_err store_sqlite_draws_open(sqlite3 *db, char *last_error, size_t last_error_
     t->last_error = last_error;
     t->last_error_size = last_error_size;
     int rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
-    for (int i = 0; i < S__COUNT && rc == SQLITE_OK; i++)
-        rc = sqlite3_prepare_v3(db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &t->stmt[i], NULL);
+    rc = store_sqlite_prepare_all(db, rc, queries, S__COUNT, t->stmt);
     if (rc != SQLITE_OK) {
         kp_err err = fail(t, rc);
         store_sqlite_draws_close(t);
@@ -195,7 +194,7 @@ kp_err store_sqlite_draws_open(sqlite3 *db, char *last_error, size_t last_error_
 void store_sqlite_draws_close(sqlite_draws *t)
 {
     if (t == NULL) return;
-    for (int i = 0; i < S__COUNT; i++) sqlite3_finalize(t->stmt[i]);
+    store_sqlite_finalize_all(t->stmt, S__COUNT);
     free(t);
 }
 

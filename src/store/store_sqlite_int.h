@@ -42,6 +42,22 @@ static inline kp_err store_sqlite_run(sqlite3 *db, char *err, size_t size, sqlit
     return e;
 }
 
+/* Prepares a part's n statements (persistent) into stmt[], after `rc`
+ * (its tables' creation): stops at the first failure and returns SQLite's
+ * code; the caller finalizes stmt[] either way (store_sqlite_finalize_all). */
+static inline int store_sqlite_prepare_all(sqlite3 *db, int rc, const char *const *queries, int n,
+                                           sqlite3_stmt **stmt)
+{
+    for (int i = 0; i < n && rc == SQLITE_OK; i++)
+        rc = sqlite3_prepare_v3(db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &stmt[i], NULL);
+    return rc;
+}
+
+static inline void store_sqlite_finalize_all(sqlite3_stmt **stmt, int n)
+{
+    for (int i = 0; i < n; i++) sqlite3_finalize(stmt[i]);
+}
+
 /* Copies a column's text (NULL reads as "") into out[size]. */
 static inline void store_sqlite_copy_text(char *out, size_t size, const unsigned char *text)
 {

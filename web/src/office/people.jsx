@@ -3,7 +3,7 @@
 // through the API with the session's end handled, running an action with
 // its busy state and error, state badges, links to a customer or a card,
 // the lots and history tables, a copy button, and one-time keys.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../lib/api.js';
 import { dateTime, makeT, money, points } from '../lib/i18n.js';
 import { Alert, Button, Table, useLoad } from '../lib/ui.jsx';
@@ -216,12 +216,16 @@ export function mayOf(me) {
 export function ScrollTable({ wide: _wide, label, ...props }) {
   const box = useRef(null);
   const [wide, setWide] = useState(false);
-  useEffect(() => {
+  /* Measured before the first paint, and again whenever the region or the
+   * table in it changes size (rows arriving widen the table, not the
+   * region), so a table that overflows is never shown without its tab stop. */
+  useLayoutEffect(() => {
     const el = box.current;
     if (!el || typeof ResizeObserver === 'undefined') return undefined;
     const measure = () => setWide(el.scrollWidth > el.clientWidth + 1);
     const ro = new ResizeObserver(measure);
     ro.observe(el);
+    for (const table of el.querySelectorAll('table')) ro.observe(table);
     measure();
     return () => ro.disconnect();
   }, []);

@@ -33,6 +33,7 @@ psql on PostgreSQL).
 
 Standard library only.
 """
+import atexit
 import http.client
 import json
 import os
@@ -386,6 +387,91 @@ class Client:
         raise AssertionError("unreachable")
 
 
+# Fixture templates. A new Kopilka() is `init`, `terminal add` and `cards
+# issue`: three processes (migrations on PostgreSQL) that give the same
+# database every time for the same program, store, card count and
+# KOPILKA_* environment. The first one of a test process is kept as a
+# template (a copy of the SQLite files; a PostgreSQL database made with
+# CREATE DATABASE ... TEMPLATE) and the next ones are copies of it, with
+# the same terminal key, card numbers and key file. Templates are removed
+# when the process exits. KOPILKA_TEST_FRESH_FIXTURES=1 makes every one
+# from scratch.
+_templates = {}
+_templates_lock = threading.Lock()
+_template_serial = 0
+
+
+def _fixture_key(program, store, cards):
+    if os.environ.get("KOPILKA_TEST_FRESH_FIXTURES") == "1":
+        return None
+    try:
+        with open(program_file(program), "rb") as f:
+            text = f.read()
+    except (OSError, RuntimeError):
+        return None
+    env = tuple(sorted((k, v) for k, v in os.environ.items()
+                       if k.startswith("KOPILKA_") and k != "KOPILKA_OPENAPI_RECORD"))
+    return (store_kind(), program, text, store, cards, env)
+
+
+def _fixture_keep(k, program, store, cards):
+    """Keeps k's fresh database as the template of its kind (the first one)."""
+    global _template_serial
+    key = _fixture_key(program, store, cards)
+    if key is None:
+        return
+    with _templates_lock:
+        if key in _templates:
+            return
+        _template_serial += 1
+        folder = tempfile.mkdtemp(prefix="kopilka-tmpl-")
+        pg_name = None
+        if k.pg_name is not None:
+            pg_name = "kpt_%d_%d" % (os.getpid(), _template_serial)
+            psql(pg_base() + "/postgres", "DROP DATABASE IF EXISTS %s" % pg_name,
+                 "CREATE DATABASE %s TEMPLATE %s" % (pg_name, k.pg_name))
+            shutil.copy2(k.key_file, os.path.join(folder, "kopilka.key"))
+        else:
+            for name in os.listdir(k.dir):
+                if name.startswith("kopilka.db") and not name.endswith("-shm"):
+                    shutil.copy2(os.path.join(k.dir, name), os.path.join(folder, name))
+        _templates[key] = (folder, pg_name, k.key, list(k.cards))
+
+
+def _fixture_clone(k, program, store, cards):
+    """Makes k's database a copy of its kind's template; returns (terminal
+    key, cards), or None when there is no template yet."""
+    key = _fixture_key(program, store, cards)
+    if key is None:
+        return None
+    with _templates_lock:
+        t = _templates.get(key)
+    if t is None:
+        return None
+    folder, pg_name, api_key, card_list = t
+    if k.pg_name is not None:
+        psql(pg_base() + "/postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % k.pg_name,
+             "CREATE DATABASE %s TEMPLATE %s" % (k.pg_name, pg_name))
+        shutil.copy2(os.path.join(folder, "kopilka.key"), k.key_file)
+    else:
+        for name in os.listdir(folder):
+            shutil.copy2(os.path.join(folder, name), os.path.join(k.dir, name))
+    return api_key, list(card_list)
+
+
+def _templates_drop():
+    for folder, pg_name, _, _ in _templates.values():
+        shutil.rmtree(folder, ignore_errors=True)
+        if pg_name is not None:
+            try:
+                psql(pg_base() + "/postgres", "DROP DATABASE IF EXISTS %s" % pg_name)
+            except (DatabaseError, OSError, RuntimeError, subprocess.SubprocessError):
+                pass
+
+
+atexit.register(_templates_drop)
+
+
 class Kopilka:
     """A database and (after start()) a server on a free port.
 
@@ -417,9 +503,14 @@ class Kopilka:
             else:
                 self.db = os.path.join(self.dir, "kopilka.db")
                 self.key_file = self.db + ".key"
-            run_cli(["init", self.db, "--program", program_file(program)])
-            self.key = self.terminal_add(store)
-            self.cards = self.issue_cards(cards) if cards else []
+            made = _fixture_clone(self, program, store, cards)
+            if made is None:
+                run_cli(["init", self.db, "--program", program_file(program)])
+                self.key = self.terminal_add(store)
+                self.cards = self.issue_cards(cards) if cards else []
+                _fixture_keep(self, program, store, cards)
+            else:
+                self.key, self.cards = made
         except Exception:
             self._drop()
             raise

@@ -301,6 +301,12 @@ class SpentExpired(Case):
         res = json.loads(self.k.cli("campaign", "results", "DB", str(cid)).stdout)
         self.assertEqual((res["points_spent"], res["points_expired"]), (300, 1200))
         self.verify()
+        # verify checks lots.expired against the expiry's postings.
+        lot = self.k.query("SELECT MIN(id) FROM lots WHERE expired > 0")[0][0]
+        self.k.execute("UPDATE lots SET expired = expired + 1 WHERE id = %d" % lot)
+        v = self.k.verify()
+        self.assertNotEqual(v.returncode, 0)
+        self.assertIn("more expired than its expiry operations took", v.stdout + v.stderr)
 
     def test_an_old_database_reads_0_expired_for_the_past(self):
         cid = self.run_campaign()

@@ -405,7 +405,9 @@ static bool parse_grant_member(parse *x, json_t *r, const char *path, const kp_p
     if (!tiers && !pct && !extra) return false;
     if (strcmp(rule->on, "campaign") != 0) {
         program_field_name(field, sizeof field, path,
-                           tiers ? "points_by_tier" : pct ? "percent_of_spend" : "spend_days");
+                           tiers ? "points_by_tier"
+                           : pct ? "percent_of_spend"
+                                 : "spend_days");
         fail(x, KP_ERR_INVALID, field,
              "only a grant on \"campaign\" can depend on the member (points_by_tier, "
              "percent_of_spend, spend_days, points_max); this rule is on \"%s\"",
@@ -414,8 +416,7 @@ static bool parse_grant_member(parse *x, json_t *r, const char *path, const kp_p
     }
     if (tiers && pct) {
         program_field_name(field, sizeof field, path, "percent_of_spend");
-        fail(x, KP_ERR_INVALID, field,
-             "give either points_by_tier or percent_of_spend, not both");
+        fail(x, KP_ERR_INVALID, field, "give either points_by_tier or percent_of_spend, not both");
         return true;
     }
     if (extra && !pct) {
@@ -475,12 +476,11 @@ static bool parse_grant_member(parse *x, json_t *r, const char *path, const kp_p
 
 static void parse_grant(parse *x, json_t *r, const char *path, kp_program *p, kp_rule *rule)
 {
-    static const char *const keys[] = {"id",         "kind",         "on",       "points",
-                                       "point_kind", "value_over",   "once",     "unique_token",
-                                       "per_year",   "pending_days", "ttl_days", "ttl_months",
-                                       "expires_on", "note",         "partner",
-                                       "points_by_tier", "percent_of_spend", "spend_days",
-                                       "points_max", NULL};
+    static const char *const keys[] = {
+        "id",         "kind",           "on",               "points",     "point_kind",
+        "value_over", "once",           "unique_token",     "per_year",   "pending_days",
+        "ttl_days",   "ttl_months",     "expires_on",       "note",       "partner",
+        "points_by_tier", "percent_of_spend", "spend_days", "points_max", NULL};
     char field[64];
     only_keys(x, r, keys, path);
     if (ok(x, get_string(r, "on", path, true, rule->on, sizeof rule->on, &x->e)) &&

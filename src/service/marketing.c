@@ -1069,34 +1069,35 @@ static kp_err campaign_fields(kp_office *o, json_t *root, kp_campaign *c, bool c
                 c->validity_days = 0;
             }
         } else if (err == KP_OK) {
-        c->rule[0] = '\0';
-        const char *kind = json_string_value(json_object_get(v, "kind"));
-        if (err == KP_OK && kind == NULL && o->program) kind = o->program->point_kind;
-        if (err == KP_OK && (kind == NULL || o->program == NULL ||
-                             (kp_program_kind(o->program, kind) == NULL &&
-                              strcmp(kind, o->program->point_kind) != 0))) {
-            char list[256] = "";
-            size_t n = 0;
-            for (size_t i = 0; o->program && i < o->program->n_kinds; i++)
-                n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
-                                      i ? ", " : "", o->program->kinds[i].name);
-            err = kp_error_set(
-                e, KP_ERR_INVALID, "grant.kind", "must be a point kind of the running program: %s",
-                n ? list : (o->program ? o->program->point_kind : "(no program loaded)"));
-        }
-        if (err == KP_OK) snprintf(c->kind, sizeof c->kind, "%s", kind);
-        json_t *p = json_object_get(v, "points");
-        if (err == KP_OK && (!json_is_integer(p) || json_integer_value(p) < 1 ||
-                             json_integer_value(p) > 1000000000))
-            err = kp_error_set(e, KP_ERR_INVALID, "grant.points",
-                               "is required: whole points per customer, 1 to 1000000000");
-        if (err == KP_OK) c->points = json_integer_value(p);
-        json_t *d = json_object_get(v, "validity_days");
-        if (err == KP_OK && d &&
-            (!json_is_integer(d) || json_integer_value(d) < 0 || json_integer_value(d) > 3660))
-            err = kp_error_set(e, KP_ERR_INVALID, "grant.validity_days",
-                               "must be whole days, 1 to 3660, or 0 (the kind's own validity)");
-        if (err == KP_OK) c->validity_days = d ? (int32_t)json_integer_value(d) : 0;
+            c->rule[0] = '\0';
+            const char *kind = json_string_value(json_object_get(v, "kind"));
+            if (err == KP_OK && kind == NULL && o->program) kind = o->program->point_kind;
+            if (err == KP_OK && (kind == NULL || o->program == NULL ||
+                                 (kp_program_kind(o->program, kind) == NULL &&
+                                  strcmp(kind, o->program->point_kind) != 0))) {
+                char list[256] = "";
+                size_t n = 0;
+                for (size_t i = 0; o->program && i < o->program->n_kinds; i++)
+                    n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+                                          i ? ", " : "", o->program->kinds[i].name);
+                err = kp_error_set(
+                    e, KP_ERR_INVALID, "grant.kind",
+                    "must be a point kind of the running program: %s",
+                    n ? list : (o->program ? o->program->point_kind : "(no program loaded)"));
+            }
+            if (err == KP_OK) snprintf(c->kind, sizeof c->kind, "%s", kind);
+            json_t *p = json_object_get(v, "points");
+            if (err == KP_OK && (!json_is_integer(p) || json_integer_value(p) < 1 ||
+                                 json_integer_value(p) > 1000000000))
+                err = kp_error_set(e, KP_ERR_INVALID, "grant.points",
+                                   "is required: whole points per customer, 1 to 1000000000");
+            if (err == KP_OK) c->points = json_integer_value(p);
+            json_t *d = json_object_get(v, "validity_days");
+            if (err == KP_OK && d &&
+                (!json_is_integer(d) || json_integer_value(d) < 0 || json_integer_value(d) > 3660))
+                err = kp_error_set(e, KP_ERR_INVALID, "grant.validity_days",
+                                   "must be whole days, 1 to 3660, or 0 (the kind's own validity)");
+            if (err == KP_OK) c->validity_days = d ? (int32_t)json_integer_value(d) : 0;
         }
     } else if (err == KP_OK && v) {
         c->points = 0;
@@ -1333,7 +1334,8 @@ static kp_err count_control(void *ctx, const kp_segment_hit *h, kp_error *e)
     if (cc->rule == NULL) return KP_OK;
     kp_grant_plan gp;
     char why[192] = "";
-    kp_err err = rule_points(cc->o, cc->p, cc->rule, h->account_id, cc->at, &gp, why, sizeof why, e);
+    kp_err err =
+        rule_points(cc->o, cc->p, cc->rule, h->account_id, cc->at, &gp, why, sizeof why, e);
     if (err) return err;
     if (gp.amount == 0 && cc->why[0] == '\0') snprintf(cc->why, sizeof cc->why, "%s", why);
     if (cc->n == cc->cap) {
@@ -1408,7 +1410,8 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
             if (k) {
                 gmin = cc.amounts[0];
                 gmax = cc.amounts[k - 1];
-                median = k % 2 ? cc.amounts[k / 2] : (cc.amounts[k / 2 - 1] + cc.amounts[k / 2]) / 2;
+                median =
+                    k % 2 ? cc.amounts[k / 2] : (cc.amounts[k / 2 - 1] + cc.amounts[k / 2]) / 2;
             }
         }
         int64_t mpp = gprog ? gprog->minor_per_point : o->program ? o->program->minor_per_point : 0;
@@ -1420,7 +1423,10 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
         kp_buf_json_kv_i64(out, "targeted", targeted, true);
         kp_buf_json_kv_i64(out, "grants", has_grant(c) ? grants : 0, true);
         kp_buf_json_kv_i64(out, "over_budget",
-                           cc.rule ? over : c->points ? targeted - grants : 0, true);
+                           cc.rule     ? over
+                           : c->points ? targeted - grants
+                                       : 0,
+                           true);
         if (cc.rule) {
             /* The distribution of the amounts granted (rounded down median
              * of an even count: the mean of the middle two). */
@@ -1910,8 +1916,8 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, size_t step, boo
         /* By a rule: the member's amount, their figures read as at the
          * start (the account now: a family joined since moved it). */
         if (!gone && rule &&
-            (err = rule_points(o, gprog, rule, row->account_id, c->started_at, &gp, why,
-                               sizeof why, e)))
+            (err = rule_points(o, gprog, rule, row->account_id, c->started_at, &gp, why, sizeof why,
+                               e)))
             break;
         if (!gone && rule) amount = gp.amount;
         if (gone || (rule && amount == 0)) {
@@ -1944,8 +1950,7 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, size_t step, boo
                  (long long)c->budget);
     /* A member the rule gives 0 is skipped: the note says why (the first). */
     if (err == KP_OK && zero_why[0] && c->note[0] == '\0')
-        snprintf(c->note, sizeof c->note, "members given 0 points were skipped: %.200s",
-                 zero_why);
+        snprintf(c->note, sizeof c->note, "members given 0 points were skipped: %.200s", zero_why);
     if (err == KP_OK && (err = mk(o)->campaign_update(o->st, c))) err = storage(o, err, e);
     free(owned);
     free(payload);

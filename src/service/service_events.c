@@ -121,13 +121,14 @@ bool kp_grant_prepare(const kp_program *p, const kp_rule *r, int64_t account_id,
             if (out->amount == 0) {
                 snprintf(why, why_size, "rule %s gives 0 points to tier %s", r->id,
                          g->tier >= 0 && (size_t)g->tier < p->n_tiers ? p->tiers[g->tier].name
-                                                                     : "none");
+                                                                      : "none");
                 return false;
             }
         } else {
             /* Whole points of spend_bp of the spend, rounded down. */
             int64_t mpp = p->minor_per_point > 0 ? p->minor_per_point : 1;
-            __int128 v = g->spend_minor > 0 ? (__int128)g->spend_minor * r->spend_bp / 10000 / mpp : 0;
+            __int128 v =
+                g->spend_minor > 0 ? (__int128)g->spend_minor * r->spend_bp / 10000 / mpp : 0;
             if (r->points_max > 0 && v > r->points_max) v = r->points_max;
             if (v > 1000000000000LL) v = 1000000000000LL;
             out->amount = (int64_t)v;
@@ -167,10 +168,9 @@ kp_err kp_grant_member_figures(kp_store *st, const kp_program *p, const kp_rule 
             return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
         if (ar.tier[0]) kp_program_tier(p, ar.tier, &g->tier);
     }
-    if (r->spend_bp > 0 &&
-        (err = st->ops->triggers->account_spend_between(
-             st, account_id, g->at - (kp_time)r->spend_days * KP_DAY_SECONDS, g->at,
-             &g->spend_minor)))
+    if (r->spend_bp > 0 && (err = st->ops->triggers->account_spend_between(
+                                st, account_id, g->at - (kp_time)r->spend_days * KP_DAY_SECONDS,
+                                g->at, &g->spend_minor)))
         return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
     return KP_OK;
 }

@@ -81,10 +81,12 @@ static void refusals_name_the_field(void **state)
     refused("{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\",\"points_by_tier\":{\"Gold\":1},"
             "\"percent_of_spend\":1}",
             "rules[0].percent_of_spend", "not both");
-    refused("{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\",\"points_by_tier\":{\"Bronze\":1}}",
-            "rules[0].points_by_tier", "Silver, Gold");
-    refused("{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\",\"points_by_tier\":{\"Gold\":-1}}",
-            "rules[0].points_by_tier", "0 to 1000000000");
+    refused(
+        "{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\",\"points_by_tier\":{\"Bronze\":1}}",
+        "rules[0].points_by_tier", "Silver, Gold");
+    refused(
+        "{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\",\"points_by_tier\":{\"Gold\":-1}}",
+        "rules[0].points_by_tier", "0 to 1000000000");
     refused("{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\",\"points\":5,\"spend_days\":9}",
             "rules[0].spend_days", "percent_of_spend only");
     refused("{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\",\"percent_of_spend\":2,"
@@ -93,12 +95,11 @@ static void refusals_name_the_field(void **state)
     refused("{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\",\"percent_of_spend\":0}",
             "rules[0].percent_of_spend", "over 0");
     /* A rule with neither still needs its points. */
-    refused("{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\"}", "rules[0].points",
-            "required");
+    refused("{\"id\":\"x\",\"kind\":\"grant\",\"on\":\"campaign\"}", "rules[0].points", "required");
 }
 
-static int64_t amount(const kp_program *p, const kp_rule *r, bool member, int tier,
-                      int64_t spend, char *why)
+static int64_t amount(const kp_program *p, const kp_rule *r, bool member, int tier, int64_t spend,
+                      char *why)
 {
     kp_grant_ctx g = {.card = "",
                       .store = "",
@@ -119,14 +120,14 @@ static void amounts_by_member(void **state)
 {
     (void)state;
     kp_error e;
-    kp_program *p = parse(
-        "{\"id\":\"vip\",\"kind\":\"grant\",\"on\":\"campaign\",\"point_kind\":\"premium\","
-        "\"points_by_tier\":{\"Gold\":1000}, \"points\":50},"
-        "{\"id\":\"vip0\",\"kind\":\"grant\",\"on\":\"campaign\",\"point_kind\":\"premium\","
-        "\"points_by_tier\":{\"Gold\":1000}},"
-        "{\"id\":\"back\",\"kind\":\"grant\",\"on\":\"campaign\",\"point_kind\":\"premium\","
-        "\"percent_of_spend\":\"2.5\",\"points_max\":120}",
-        &e);
+    kp_program *p =
+        parse("{\"id\":\"vip\",\"kind\":\"grant\",\"on\":\"campaign\",\"point_kind\":\"premium\","
+              "\"points_by_tier\":{\"Gold\":1000}, \"points\":50},"
+              "{\"id\":\"vip0\",\"kind\":\"grant\",\"on\":\"campaign\",\"point_kind\":\"premium\","
+              "\"points_by_tier\":{\"Gold\":1000}},"
+              "{\"id\":\"back\",\"kind\":\"grant\",\"on\":\"campaign\",\"point_kind\":\"premium\","
+              "\"percent_of_spend\":\"2.5\",\"points_max\":120}",
+              &e);
     if (p == NULL) fail_msg("%s: %s", e.field, e.message);
     char why[192];
     /* By tier: listed, else `points` (the default), else 0 refused. */
@@ -138,7 +139,7 @@ static void amounts_by_member(void **state)
     assert_int_equal(amount(p, &p->rules[1], true, -1, 0, why), -1);
     assert_non_null(strstr(why, "tier none"));
     /* By spend: 2.5 % of the minor units, in points of 100 minor, down. */
-    assert_int_equal(amount(p, &p->rules[2], true, -1, 150000, why), 37);  /* 37.5 */
+    assert_int_equal(amount(p, &p->rules[2], true, -1, 150000, why), 37); /* 37.5 */
     assert_int_equal(amount(p, &p->rules[2], true, -1, 200000, why), 50);
     assert_int_equal(amount(p, &p->rules[2], true, -1, 600000, why), 120); /* 150, capped */
     assert_int_equal(amount(p, &p->rules[2], true, -1, 3999, why), -1);    /* 0.99 */

@@ -24,10 +24,12 @@ SQLite and PostgreSQL (integration_campaign_rules and its _pg twin):
 """
 import json
 import os
-import time
 import unittest
 
 import harness
+from test_campaigns import wait_for
+
+WAIT = 120  # seconds: a scheduler's tick under ASan on a loaded machine
 
 PASSWORD = "correct horse battery"
 CONSENT = {"given": True, "text_version": "2026-01"}
@@ -52,14 +54,6 @@ def program(directory, gold=1000, name="program-rules.json"):
     with open(path, "w") as f:
         json.dump(doc, f)
     return path
-
-
-def wait_for(what, pred, timeout=90):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.1)
 
 
 class Case(unittest.TestCase):
@@ -125,7 +119,7 @@ class Case(unittest.TestCase):
         def reviewed():
             got = [(self.k.card(c[i]).get("tier") or {}).get("name") for i in range(5)]
             return got == want
-        wait_for("the tier review", reviewed)
+        wait_for("the tier review", reviewed, WAIT)
 
     def segment(self):
         s, g = self.call("POST", "/v1/admin/segments", {"name": "all", "filter": {}})
@@ -142,7 +136,7 @@ class Case(unittest.TestCase):
     def wait_state(self, cid, state):
         def done():
             return self.call("GET", "/v1/admin/campaigns/%d" % cid)[1]["state"] == state
-        wait_for("campaign %d %s" % (cid, state), done)
+        wait_for("campaign %d %s" % (cid, state), done, WAIT)
         return self.call("GET", "/v1/admin/campaigns/%d" % cid)[1]
 
     def granted(self, cid):
@@ -251,7 +245,7 @@ class ByRule(Case):
 
         def some():
             return self.call("GET", "/v1/admin/campaigns/%d" % c["id"])[1]["progress"]["granted"] >= 1
-        wait_for("a grant", some)
+        wait_for("a grant", some, WAIT)
         # A new version gives Gold 5000; the campaign keeps the version its
         # start pinned.
         harness.run_cli(["program", "load", self.k.db,
@@ -295,7 +289,7 @@ class SpentExpired(Case):
         self.assertEqual(self.results(cid), (300, 300, 0))
         # 31 days on, the rest expires: 300 + 400 + 500.
         self.at("2026-06-21T10:00:00Z")
-        wait_for("the expiry", lambda: self.results(cid)[2] == 1200)
+        wait_for("the expiry", lambda: self.results(cid)[2] == 1200, WAIT)
         self.assertEqual(self.results(cid), (1500, 300, 1200))
         self.k.stop()
         res = json.loads(self.k.cli("campaign", "results", "DB", str(cid)).stdout)
@@ -312,7 +306,7 @@ class SpentExpired(Case):
         cid = self.run_campaign()
         self.spend()
         self.at("2026-06-21T10:00:00Z")
-        wait_for("the expiry", lambda: self.results(cid)[2] == 1200)
+        wait_for("the expiry", lambda: self.results(cid)[2] == 1200, WAIT)
         self.k.stop()
         # The database as a binary before lots.expired left it: the column
         # absent, the schema marked as before it. Its expiries happened, but

@@ -6,8 +6,9 @@ spend is read to compute their points, issue 13.)
 
 Runs `kopilka serve` on a fresh database (tests/integration/harness.py)
 holding --customers imported customers (`kopilka import`, not timed), the
-seed program with tiers and two grant rules on "campaign" (2.5 % of the
-last 90 days' spend; Gold 1000, others 100), and three campaigns on the
+seed program with tiers and the two grant rules on "campaign" of
+tests/integration/test_campaign_rules.py (2.5 % of the last 90 days'
+spend, at most 120; Gold 1000, Silver 500), and three campaigns on the
 segment `{}`: a fixed 500 points, by spend, by tier. Times
 `POST /v1/admin/campaigns/{id}/preview` of each, --rounds rounds
 alternated, and prints the load average.
@@ -17,7 +18,6 @@ alternated, and prints the load average.
 Standard library only. Use a Release build for figures worth quoting.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import campaign_fixture  # noqa: E402
 import harness  # noqa: E402
+import test_campaign_rules  # noqa: E402
 
 
 def main():
@@ -38,26 +39,13 @@ def main():
     k = harness.Kopilka(cards=0)
     try:
         campaign_fixture.customers(k, args.customers, "BP")
-        with open(harness.program_file(), "rb") as f:
-            doc = json.load(f)
-        doc["customers"] = {"unregistered": {"earn": True, "burn": True},
-                            "consent_version": "2026-01"}
-        doc["tiers"] = {"window_days": 365, "review_months": 1,
-                        "levels": [{"name": "Silver", "min_spend": 100000},
-                                   {"name": "Gold", "min_spend": 500000}]}
-        doc["rules"] += [{"id": "spend-back", "kind": "grant", "on": "campaign",
-                          "point_kind": "premium", "percent_of_spend": "2.5", "spend_days": 90},
-                         {"id": "vip", "kind": "grant", "on": "campaign", "point_kind": "premium",
-                          "points_by_tier": {"Gold": 1000}, "points": 100}]
-        path = os.path.join(k.dir, "program-preview.json")
-        with open(path, "w") as f:
-            json.dump(doc, f)
+        path = test_campaign_rules.program(k.dir)
         harness.run_cli(["program", "load", k.db, path])
         token = campaign_fixture.start(k, {})
         s, g = k.call("POST", "/v1/admin/segments", {"name": "all", "filter": {}}, key=token)
         ids = {}
         for name, grant in (("fixed", {"kind": "premium", "points": 500}),
-                            ("spend", {"rule": "spend-back"}), ("tier", {"rule": "vip"})):
+                            ("spend", {"rule": "spend-back"}), ("tier", {"rule": "vip-campaign"})):
             s, c = k.call("POST", "/v1/admin/campaigns",
                           {"name": name, "segment": g["id"], "grant": grant}, key=token)
             if s != 201:

@@ -107,6 +107,11 @@ typedef struct kp_campaign {
     char actor[96];
     char note[256];  /* why it ended as it did ("budget reached after ..."), "" */
     int64_t granted; /* points granted so far (kept with each grant) */
+    /* A grant by a program rule (a grant rule on "campaign"), "" = the
+     * fixed `points` of `kind`; the program version the campaign's start
+     * pinned (0 before), whose rule gives every member's points. */
+    char rule[48];
+    int64_t program_version;
 } kp_campaign;
 
 /* A member's outcome. */
@@ -131,7 +136,8 @@ typedef struct kp_campaign_stats {
     int64_t members;       /* every member, control included */
     int64_t by_state[5];   /* members by kp_member_state */
     int64_t points;        /* granted */
-    int64_t used;          /* of the granted lots' points, no longer on them (spent or expired) */
+    int64_t used;          /* of the granted lots' points, no longer on them: spent + expired */
+    int64_t expired;       /* of those, taken by the expiry (lots.expired) */
     int64_t messages_sent; /* the campaign's messages the provider accepted */
     int64_t messages_pending; /* still to be sent */
     /* Revenue (purchases less returns, minor units) of the members in the

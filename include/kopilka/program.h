@@ -168,6 +168,18 @@ typedef struct kp_rule {
     bool unique_token; /* the event's token (a partner card number) is accepted
                         * once across the whole program */
     bool per_year;     /* tenure: points times the full years */
+    /* A grant on "campaign" (docs/rules.md): points that depend on the
+     * member. points_by_tier: tier_points[i] for a member of tier i when
+     * tier_points_set[i], else `points` (0 when the rule gives none).
+     * percent_of_spend: spend_bp of the member's purchases less returns
+     * over the last spend_days days, in points at the program's rate,
+     * rounded down, at most points_max (0 = no cap). */
+    bool has_tier_points;
+    bool tier_points_set[KP_TIERS_MAX];
+    int64_t tier_points[KP_TIERS_MAX];
+    int32_t spend_bp; /* 0 = not by spend */
+    int32_t spend_days;
+    int64_t points_max;
     bool has_validity; /* grant: overrides the granted kind's validity */
     kp_validity validity;
 } kp_rule;

@@ -94,9 +94,11 @@ const char *kp_event_from_name(kp_event_from from)
 bool kp_event_type_internal(const char *type)
 {
     /* birthday and tenure are granted by the scheduler on the program's
-     * calendar; registration by the back office's registration itself. */
+     * calendar; registration by the back office's registration itself;
+     * campaign by a campaign's run (docs/marketing.md). */
     static const char *const internal[] = {"birthday",     "tenure",      "registration",
-                                           "annual_spend", "tier_review", "expiry"};
+                                           "annual_spend", "tier_review", "expiry",
+                                           "campaign"};
     for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
         if (strcmp(type, internal[i]) == 0) return true;
     return false;

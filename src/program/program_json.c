@@ -388,12 +388,99 @@ static bool event_type_ok(const char *s)
     return true;
 }
 
+/* A grant on "campaign" whose points depend on the member:
+ * points_by_tier, or percent_of_spend (with spend_days, points_max). Only
+ * a campaign's grant reads the member's tier and spend (src/service/
+ * marketing.c); an event's or the scheduler's grant does not, so the
+ * fields are refused on any other event. True when one of them is given
+ * (then `points` is optional: the default of a tier points_by_tier does
+ * not list). */
+static bool parse_grant_member(parse *x, json_t *r, const char *path, const kp_program *p,
+                               kp_rule *rule)
+{
+    char field[64];
+    json_t *tiers = json_object_get(r, "points_by_tier");
+    bool pct = json_object_get(r, "percent_of_spend") != NULL;
+    bool extra = json_object_get(r, "spend_days") || json_object_get(r, "points_max");
+    if (!tiers && !pct && !extra) return false;
+    if (strcmp(rule->on, "campaign") != 0) {
+        program_field_name(field, sizeof field, path,
+                           tiers ? "points_by_tier"
+                           : pct ? "percent_of_spend"
+                                 : "spend_days");
+        fail(x, KP_ERR_INVALID, field,
+             "only a grant on \"campaign\" can depend on the member (points_by_tier, "
+             "percent_of_spend, spend_days, points_max); this rule is on \"%s\"",
+             rule->on);
+        return true;
+    }
+    if (tiers && pct) {
+        program_field_name(field, sizeof field, path, "percent_of_spend");
+        fail(x, KP_ERR_INVALID, field, "give either points_by_tier or percent_of_spend, not both");
+        return true;
+    }
+    if (extra && !pct) {
+        program_field_name(field, sizeof field, path,
+                           json_object_get(r, "spend_days") ? "spend_days" : "points_max");
+        fail(x, KP_ERR_INVALID, field, "goes with percent_of_spend only");
+        return true;
+    }
+    if (tiers) {
+        program_field_name(field, sizeof field, path, "points_by_tier");
+        if (!json_is_object(tiers) || json_object_size(tiers) == 0) {
+            fail(x, KP_ERR_INVALID, field,
+                 "must be an object of tier names to whole points, e.g. {\"Gold\": 1000, "
+                 "\"Silver\": 500}");
+            return true;
+        }
+        rule->has_tier_points = true;
+        const char *name;
+        json_t *v;
+        json_object_foreach(tiers, name, v)
+        {
+            int index = -1;
+            if (kp_program_tier(p, name, &index) == NULL || index < 0) {
+                char list[256] = "";
+                size_t n = 0;
+                for (size_t i = 0; i < p->n_tiers; i++)
+                    n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+                                          i ? ", " : "", p->tiers[i].name);
+                fail(x, KP_ERR_INVALID, field, "\"%s\" is not a tier of the program: %s", name,
+                     n ? list : "the program has no tiers");
+                return true;
+            }
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > 1000000000) {
+                fail(x, KP_ERR_INVALID, field, "\"%s\" must be whole points, 0 to 1000000000",
+                     name);
+                return true;
+            }
+            rule->tier_points_set[index] = true;
+            rule->tier_points[index] = json_integer_value(v);
+        }
+        return true;
+    }
+    if (ok(x, get_percent_key(r, "percent_of_spend", path, true, 10000 * 100, &rule->spend_bp,
+                              &x->e)) &&
+        rule->spend_bp <= 0) {
+        program_field_name(field, sizeof field, path, "percent_of_spend");
+        fail(x, KP_ERR_INVALID, field, "must be over 0");
+    }
+    int64_t days = 365, max = 0;
+    ok(x, program_get_int(r, "spend_days", path, false, 1, 1095, &days, &x->e));
+    ok(x, program_get_int(r, "points_max", path, false, 0, 1000000000, &max, &x->e));
+    rule->spend_days = (int32_t)days;
+    rule->points_max = max;
+    return true;
+}
+
 static void parse_grant(parse *x, json_t *r, const char *path, kp_program *p, kp_rule *rule)
 {
-    static const char *const keys[] = {"id",         "kind",         "on",       "points",
-                                       "point_kind", "value_over",   "once",     "unique_token",
-                                       "per_year",   "pending_days", "ttl_days", "ttl_months",
-                                       "expires_on", "note",         "partner",  NULL};
+    static const char *const keys[] = {
+        "id",         "kind",           "on",               "points",     "point_kind",
+        "value_over", "once",           "unique_token",     "per_year",   "pending_days",
+        "ttl_days",   "ttl_months",     "expires_on",       "note",       "partner",
+        "points_by_tier", "percent_of_spend", "spend_days", "points_max", NULL};
     char field[64];
     only_keys(x, r, keys, path);
     if (ok(x, get_string(r, "on", path, true, rule->on, sizeof rule->on, &x->e)) &&
@@ -401,9 +488,11 @@ static void parse_grant(parse *x, json_t *r, const char *path, kp_program *p, kp
         program_field_name(field, sizeof field, path, "on");
         fail(x, KP_ERR_INVALID, field,
              "must be an event type of a-z, 0-9, '_', '-', '.' (registration, birthday, tenure, "
-             "survey, partner_card, or your own)");
+             "survey, partner_card, campaign, or your own)");
     }
-    ok(x, program_get_int(r, "points", path, true, 1, 1000000000, &rule->points, &x->e));
+    bool by_member = parse_grant_member(x, r, path, p, rule);
+    ok(x, program_get_int(r, "points", path, !by_member, by_member ? 0 : 1, 1000000000,
+                          &rule->points, &x->e));
     snprintf(rule->point_kind, sizeof rule->point_kind, "%s", p->point_kind);
     if (ok(x, get_string(r, "point_kind", path, false, rule->point_kind, sizeof rule->point_kind,
                          &x->e)))

@@ -29,6 +29,7 @@
 #include <kopilka/rfm.h>
 
 #include "notify/office.h"
+#include "service_rules.h"
 #include "settle_book.h"
 
 enum { SEG_ATTRS_MAX = 8, SEG_IN_MAX = 16, SEG_NAMES_MAX = 32, SCAN_PAGE = 512 };
@@ -863,6 +864,86 @@ static kp_err campaign_load(kp_office *o, int64_t id, kp_campaign *c, kp_error *
     return err ? storage(o, err, e) : KP_OK;
 }
 
+/* Whether c grants points: a fixed amount or by a program rule. */
+static bool has_grant(const kp_campaign *c)
+{
+    return c->points > 0 || c->rule[0] != '\0';
+}
+
+/* The grant rule `id` of program p that a campaign may name: a grant rule
+ * on "campaign"; NULL with e naming `field` and what is allowed. */
+static const kp_rule *campaign_rule(const kp_program *p, const char *id, const char *field,
+                                    kp_error *e)
+{
+    char list[256] = "";
+    size_t n = 0;
+    for (size_t i = 0; p && i < p->n_rules; i++) {
+        const kp_rule *r = &p->rules[i];
+        if (r->kind != KP_RULE_GRANT || strcmp(r->on, "campaign") != 0) continue;
+        if (strcmp(r->id, id) == 0) return r;
+        n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+                              n ? ", " : "", r->id);
+    }
+    const kp_rule *other = NULL;
+    for (size_t i = 0; p && i < p->n_rules && !other; i++)
+        if (strcmp(p->rules[i].id, id) == 0) other = &p->rules[i];
+    kp_error_set(e, KP_ERR_INVALID, field,
+                 "%s%s%s: must name a grant rule on \"campaign\" of the running program (%s)",
+                 other ? "rule " : "no rule has id \"", id,
+                 other ? (other->kind == KP_RULE_GRANT ? " is a grant on another event"
+                                                       : " is not a grant rule")
+                       : "\"",
+                 n ? list : "it has none: add one with \"kind\": \"grant\", \"on\": \"campaign\"");
+    return NULL;
+}
+
+/* The program whose rule grants campaign c's points: the version its
+ * start pinned (or, before the start, the running one). *owned is the
+ * copy to free when it is not o->program. */
+static kp_err campaign_program(kp_office *o, const kp_campaign *c, const kp_program **p,
+                               kp_program **owned, kp_error *e)
+{
+    *owned = NULL;
+    *p = o->program;
+    if (c->program_version == 0 || (o->program && o->program->version == c->program_version)) {
+        if (*p == NULL)
+            return kp_error_set(e, KP_ERR_CONFLICT, "grant.rule", "no program is loaded");
+        return KP_OK;
+    }
+    kp_program *copy = malloc(sizeof *copy);
+    if (copy == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    kp_err err = kp_service_program_running(o->st, c->program_version, 0, copy, e);
+    if (err) {
+        free(copy);
+        return err;
+    }
+    *owned = copy;
+    *p = copy;
+    return KP_OK;
+}
+
+/* What rule r of program p gives the member with account `account`, through
+ * the program's own grant code (kp_grant_prepare): the member's figures
+ * read at `at` (the campaign's start, so a resumed run computes the same
+ * spend), the lot valid from `now`. *amount 0 (with `why`) when it gives
+ * nothing. */
+static kp_err rule_points(kp_office *o, const kp_program *p, const kp_rule *r, int64_t account,
+                          kp_time at, kp_grant_plan *gp, char *why, size_t why_size, kp_error *e)
+{
+    kp_grant_ctx g = {.card = "", .store = "", .event_id = "", .token = "", .at = at};
+    kp_err err = kp_grant_member_figures(o->st, p, r, account, &g, e);
+    if (err) return err;
+    if (!kp_grant_prepare(p, r, account, &g, gp, why, why_size) || gp->overflow) {
+        gp->amount = 0;
+        return KP_OK;
+    }
+    gp->lot.earned_at = o->now;
+    kp_validity_apply(&r->validity, o->now, &gp->lot.active_from, &gp->lot.expires_at);
+    if (kp_program_is_coalition(p))
+        snprintf(gp->lot.partner, sizeof gp->lot.partner, "%s", r->partner);
+    return KP_OK;
+}
+
 static const char *const LANGS[] = {"ru", "en", NULL};
 
 /* The message member: {"subject": {lang: text}, "text": {...}, "html":
@@ -934,7 +1015,7 @@ static kp_err campaign_fields(kp_office *o, json_t *root, kp_campaign *c, bool c
 {
     static const char *const keys[] = {"name",          "segment", "grant",        "budget",
                                        "control_share", "message", "every_months", NULL};
-    static const char *const gkeys[] = {"kind", "points", "validity_days", NULL};
+    static const char *const gkeys[] = {"kind", "points", "validity_days", "rule", NULL};
     kp_err err = keys_check(root, "body", keys, e);
     json_t *v;
     if (err == KP_OK && ((v = json_object_get(root, "name")) || create)) {
@@ -960,36 +1041,68 @@ static kp_err campaign_fields(kp_office *o, json_t *root, kp_campaign *c, bool c
                                "must be {\"kind\": \"premium\", \"points\": 500, "
                                "\"validity_days\": 30} or null (a message only)");
         if (err == KP_OK) err = keys_check(v, "grant", gkeys, e);
-        const char *kind = json_string_value(json_object_get(v, "kind"));
-        if (err == KP_OK && kind == NULL && o->program) kind = o->program->point_kind;
-        if (err == KP_OK && (kind == NULL || o->program == NULL ||
-                             (kp_program_kind(o->program, kind) == NULL &&
-                              strcmp(kind, o->program->point_kind) != 0))) {
-            char list[256] = "";
-            size_t n = 0;
-            for (size_t i = 0; o->program && i < o->program->n_kinds; i++)
-                n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
-                                      i ? ", " : "", o->program->kinds[i].name);
-            err = kp_error_set(
-                e, KP_ERR_INVALID, "grant.kind", "must be a point kind of the running program: %s",
-                n ? list : (o->program ? o->program->point_kind : "(no program loaded)"));
+        json_t *rv = err == KP_OK ? json_object_get(v, "rule") : NULL;
+        if (rv) {
+            const char *both = json_object_get(v, "points")          ? "grant.points"
+                               : json_object_get(v, "kind")          ? "grant.kind"
+                               : json_object_get(v, "validity_days") ? "grant.validity_days"
+                                                                     : NULL;
+            const kp_rule *ru = NULL;
+            if (both)
+                err = kp_error_set(e, KP_ERR_INVALID, both,
+                                   "give either a rule ({\"rule\": \"<id>\"}: the rule gives "
+                                   "kind, points and validity) or kind, points and "
+                                   "validity_days, not both");
+            else if (!json_is_string(rv) || json_string_length(rv) == 0 ||
+                     json_string_length(rv) >= sizeof c->rule)
+                err = kp_error_set(e, KP_ERR_INVALID, "grant.rule",
+                                   "must be the id of a grant rule on \"campaign\", 1 to %zu "
+                                   "bytes",
+                                   sizeof c->rule - 1);
+            else if ((ru = campaign_rule(o->program, json_string_value(rv), "grant.rule", e)) ==
+                     NULL)
+                err = KP_ERR_INVALID;
+            if (err == KP_OK) {
+                snprintf(c->rule, sizeof c->rule, "%s", ru->id);
+                snprintf(c->kind, sizeof c->kind, "%s", ru->point_kind);
+                c->points = 0;
+                c->validity_days = 0;
+            }
+        } else if (err == KP_OK) {
+            c->rule[0] = '\0';
+            const char *kind = json_string_value(json_object_get(v, "kind"));
+            if (err == KP_OK && kind == NULL && o->program) kind = o->program->point_kind;
+            if (err == KP_OK && (kind == NULL || o->program == NULL ||
+                                 (kp_program_kind(o->program, kind) == NULL &&
+                                  strcmp(kind, o->program->point_kind) != 0))) {
+                char list[256] = "";
+                size_t n = 0;
+                for (size_t i = 0; o->program && i < o->program->n_kinds; i++)
+                    n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+                                          i ? ", " : "", o->program->kinds[i].name);
+                err = kp_error_set(
+                    e, KP_ERR_INVALID, "grant.kind",
+                    "must be a point kind of the running program: %s",
+                    n ? list : (o->program ? o->program->point_kind : "(no program loaded)"));
+            }
+            if (err == KP_OK) snprintf(c->kind, sizeof c->kind, "%s", kind);
+            json_t *p = json_object_get(v, "points");
+            if (err == KP_OK && (!json_is_integer(p) || json_integer_value(p) < 1 ||
+                                 json_integer_value(p) > 1000000000))
+                err = kp_error_set(e, KP_ERR_INVALID, "grant.points",
+                                   "is required: whole points per customer, 1 to 1000000000");
+            if (err == KP_OK) c->points = json_integer_value(p);
+            json_t *d = json_object_get(v, "validity_days");
+            if (err == KP_OK && d &&
+                (!json_is_integer(d) || json_integer_value(d) < 0 || json_integer_value(d) > 3660))
+                err = kp_error_set(e, KP_ERR_INVALID, "grant.validity_days",
+                                   "must be whole days, 1 to 3660, or 0 (the kind's own validity)");
+            if (err == KP_OK) c->validity_days = d ? (int32_t)json_integer_value(d) : 0;
         }
-        if (err == KP_OK) snprintf(c->kind, sizeof c->kind, "%s", kind);
-        json_t *p = json_object_get(v, "points");
-        if (err == KP_OK && (!json_is_integer(p) || json_integer_value(p) < 1 ||
-                             json_integer_value(p) > 1000000000))
-            err = kp_error_set(e, KP_ERR_INVALID, "grant.points",
-                               "is required: whole points per customer, 1 to 1000000000");
-        if (err == KP_OK) c->points = json_integer_value(p);
-        json_t *d = json_object_get(v, "validity_days");
-        if (err == KP_OK && d &&
-            (!json_is_integer(d) || json_integer_value(d) < 0 || json_integer_value(d) > 3660))
-            err = kp_error_set(e, KP_ERR_INVALID, "grant.validity_days",
-                               "must be whole days, 1 to 3660, or 0 (the kind's own validity)");
-        if (err == KP_OK) c->validity_days = d ? (int32_t)json_integer_value(d) : 0;
     } else if (err == KP_OK && v) {
         c->points = 0;
         c->kind[0] = '\0';
+        c->rule[0] = '\0';
     }
     if (err == KP_OK && (v = json_object_get(root, "budget"))) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
@@ -1018,7 +1131,7 @@ static kp_err campaign_fields(kp_office *o, json_t *root, kp_campaign *c, bool c
     }
     if (err == KP_OK && ((v = json_object_get(root, "message")) || create))
         err = message_parse(v, c, e);
-    if (err == KP_OK && c->points == 0 && c->message[0] == '\0')
+    if (err == KP_OK && !has_grant(c) && c->message[0] == '\0')
         err = kp_error_set(e, KP_ERR_INVALID, "grant",
                            "a campaign needs a grant, a message, or both");
     return err;
@@ -1031,7 +1144,15 @@ static void campaign_json(const kp_campaign *c, kp_buf *out)
     kp_buf_json_kv_str(out, "name", c->name, true);
     kp_buf_json_kv_i64(out, "segment", c->segment_id, true);
     kp_buf_json_kv_str(out, "state", kp_campaign_state_name(c->state), true);
-    if (c->points) {
+    if (c->rule[0]) {
+        /* The rule gives kind, points and validity; program_version: the
+         * version the start pinned (0 before the start). */
+        kp_buf_puts(out, ",\"grant\":{");
+        kp_buf_json_kv_str(out, "rule", c->rule, false);
+        kp_buf_json_kv_str(out, "kind", c->kind, true);
+        kp_buf_json_kv_i64(out, "program_version", c->program_version, true);
+        kp_buf_puts(out, "}");
+    } else if (c->points) {
         kp_buf_puts(out, ",\"grant\":{");
         kp_buf_json_kv_str(out, "kind", c->kind, false);
         kp_buf_json_kv_i64(out, "points", c->points, true);
@@ -1102,9 +1223,9 @@ static kp_err campaign_put(kp_office *o, int64_t id, const char *body, size_t le
         char target[48];
         snprintf(target, sizeof target, "campaign:%lld", (long long)c->id);
         err = kp_office_audit(o, id ? "campaign.update" : "campaign.create", target,
-                              "segment=%lld points=%lld kind=%s budget=%lld",
+                              "segment=%lld points=%lld kind=%s budget=%lld%s%s",
                               (long long)c->segment_id, (long long)c->points, c->kind,
-                              (long long)c->budget);
+                              (long long)c->budget, c->rule[0] ? " rule=" : "", c->rule);
         if (err) err = storage(o, err, e);
     }
     if (err == KP_OK) {
@@ -1190,16 +1311,48 @@ static kp_err campaign_filter(kp_office *o, const kp_campaign *c, seg_filter *f,
 }
 
 typedef struct control_count {
+    kp_office *o;
     const kp_campaign *c;
     int64_t control;
+    /* A grant by a rule: each targeted member's points, in the run's order
+     * (customer id), through the run's own computation (rule_points). */
+    const kp_program *p;
+    const kp_rule *rule;
+    kp_time at;
+    int64_t *amounts;
+    size_t n, cap;
+    char why[192]; /* why the first member given 0 got 0 */
 } control_count;
 
 static kp_err count_control(void *ctx, const kp_segment_hit *h, kp_error *e)
 {
     control_count *cc = ctx;
-    (void)e;
-    if (kp_campaign_is_control(cc->c->id, h->customer_id, cc->c->control_bp)) cc->control++;
+    if (kp_campaign_is_control(cc->c->id, h->customer_id, cc->c->control_bp)) {
+        cc->control++;
+        return KP_OK;
+    }
+    if (cc->rule == NULL) return KP_OK;
+    kp_grant_plan gp;
+    char why[192] = "";
+    kp_err err =
+        rule_points(cc->o, cc->p, cc->rule, h->account_id, cc->at, &gp, why, sizeof why, e);
+    if (err) return err;
+    if (gp.amount == 0 && cc->why[0] == '\0') snprintf(cc->why, sizeof cc->why, "%s", why);
+    if (cc->n == cc->cap) {
+        size_t cap = cc->cap ? cc->cap * 2 : 1024;
+        int64_t *a = realloc(cc->amounts, cap * sizeof *a);
+        if (a == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+        cc->amounts = a;
+        cc->cap = cap;
+    }
+    cc->amounts[cc->n++] = gp.amount;
     return KP_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
 kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
@@ -1214,7 +1367,19 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
     if (!c || !f || !r) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
     if (err == KP_OK) err = campaign_load(o, id, c, e);
     if (err == KP_OK) err = campaign_filter(o, c, f, NULL, 0, e);
-    control_count cc = {c, 0};
+    control_count cc;
+    memset(&cc, 0, sizeof cc);
+    cc.o = o;
+    cc.c = c;
+    const kp_program *gprog = NULL;
+    kp_program *owned = NULL;
+    if (err == KP_OK && c->rule[0]) {
+        err = campaign_program(o, c, &gprog, &owned, e);
+        if (err == KP_OK && (cc.rule = campaign_rule(gprog, c->rule, "grant.rule", e)) == NULL)
+            err = KP_ERR_INVALID;
+        cc.p = gprog;
+        cc.at = c->started_at ? c->started_at : o->now;
+    }
     if (err == KP_OK) err = seg_run(o, f, count_control, &cc, r, e);
     if (err == KP_OK) {
         int64_t targeted = r->count - cc.control;
@@ -1222,15 +1387,60 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
         if (c->points && c->budget && c->budget / c->points < grants)
             grants = c->budget / c->points;
         int64_t points = grants * c->points;
-        int64_t mpp = o->program ? o->program->minor_per_point : 0;
+        /* By a rule: the run's walk in customer order, each member's
+         * amount granted while it fits the budget (0: skipped). */
+        int64_t zero = 0, over = 0, gmin = 0, gmax = 0, median = 0;
+        if (cc.rule) {
+            grants = 0;
+            points = 0;
+            size_t k = 0;
+            for (size_t i = 0; i < cc.n; i++) {
+                int64_t a = cc.amounts[i];
+                if (a == 0) {
+                    zero++;
+                } else if (c->budget && points + a > c->budget) {
+                    over++;
+                } else {
+                    points += a;
+                    grants++;
+                    cc.amounts[k++] = a;
+                }
+            }
+            qsort(cc.amounts, k, sizeof *cc.amounts, cmp_i64);
+            if (k) {
+                gmin = cc.amounts[0];
+                gmax = cc.amounts[k - 1];
+                median =
+                    k % 2 ? cc.amounts[k / 2] : (cc.amounts[k / 2 - 1] + cc.amounts[k / 2]) / 2;
+            }
+        }
+        int64_t mpp = gprog ? gprog->minor_per_point : o->program ? o->program->minor_per_point : 0;
         kp_buf_reset(out);
         kp_buf_puts(out, "{");
         kp_buf_json_kv_i64(out, "campaign", c->id, false);
         err = result_json(o, r, out, e);
         kp_buf_json_kv_i64(out, "control", cc.control, true);
         kp_buf_json_kv_i64(out, "targeted", targeted, true);
-        kp_buf_json_kv_i64(out, "grants", c->points ? grants : 0, true);
-        kp_buf_json_kv_i64(out, "over_budget", c->points ? targeted - grants : 0, true);
+        kp_buf_json_kv_i64(out, "grants", has_grant(c) ? grants : 0, true);
+        kp_buf_json_kv_i64(out, "over_budget",
+                           cc.rule     ? over
+                           : c->points ? targeted - grants
+                                       : 0,
+                           true);
+        if (cc.rule) {
+            /* The distribution of the amounts granted (rounded down median
+             * of an even count: the mean of the middle two). */
+            kp_buf_puts(out, ",\"distribution\":{");
+            kp_buf_json_kv_str(out, "rule", cc.rule->id, false);
+            kp_buf_json_kv_i64(out, "program_version", gprog->version, true);
+            kp_buf_json_kv_i64(out, "members", grants, true);
+            kp_buf_json_kv_i64(out, "min", gmin, true);
+            kp_buf_json_kv_i64(out, "median", median, true);
+            kp_buf_json_kv_i64(out, "max", gmax, true);
+            kp_buf_json_kv_i64(out, "zero", zero, true);
+            kp_buf_json_kv_str(out, "zero_why", cc.why, true);
+            kp_buf_puts(out, "}");
+        }
         kp_buf_json_kv_i64(out, "points", points, true);
         kp_buf_json_kv_i64(out, "minor_per_point", mpp, true);
         kp_buf_json_kv_i64(out, "cost_minor", points * mpp, true);
@@ -1238,7 +1448,7 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
         /* What the program's burn limits say of the kind granted. */
         kp_buf_puts(out, ",\"limits\":[");
         size_t nl = 0;
-        for (size_t i = 0; c->points && o->program && i < o->program->n_rules; i++) {
+        for (size_t i = 0; has_grant(c) && o->program && i < o->program->n_rules; i++) {
             const kp_rule *ru = &o->program->rules[i];
             if (ru->kind != KP_RULE_BURN_LIMIT) continue;
             if (ru->point_kind[0] && strcmp(ru->point_kind, c->kind) != 0) continue;
@@ -1276,6 +1486,8 @@ kp_err kp_campaign_preview(kp_office *o, int64_t id, kp_buf *out, kp_error *e)
         kp_buf_puts(out, "]}");
     }
     kp_buf_release(&part);
+    free(cc.amounts);
+    free(owned);
     free(c), free(f), free(r);
     return err;
 }
@@ -1390,7 +1602,11 @@ kp_err kp_campaign_results(kp_office *o, int64_t id, int64_t window_days, kp_buf
         kp_buf_json_kv_i64(out, "window_days", window_days, true);
         kp_buf_json_kv_i64(out, "grants", s.by_state[KP_MEMBER_GRANTED], true);
         kp_buf_json_kv_i64(out, "points", s.points, true);
+        /* Used = spent + expired; expired: what the expiry took from the
+         * campaign's lots (lots.expired; 0 for expiries before the column). */
         kp_buf_json_kv_i64(out, "points_used", s.used, true);
+        kp_buf_json_kv_i64(out, "points_spent", s.used - s.expired, true);
+        kp_buf_json_kv_i64(out, "points_expired", s.expired, true);
         kp_buf_json_kv_i64(out, "messages_sent", s.messages_sent, true);
         kp_buf_json_kv_i64(out, "messages_pending", s.messages_pending, true);
         for (int g = 0; g < 2; g++) {
@@ -1525,6 +1741,18 @@ static kp_err campaign_begin(kp_office *o, kp_campaign *c, const kp_campaign_lis
 static kp_err campaign_started(kp_office *o, kp_campaign *c, long long members, bool reader,
                                kp_error *e)
 {
+    if (c->rule[0]) {
+        /* The program version whose rule grants it, pinned: a resumed run,
+         * or one under a newer program, grants the same amounts. */
+        kp_error why;
+        memset(&why, 0, sizeof why);
+        if (campaign_rule(o->program, c->rule, "grant.rule", &why) == NULL) {
+            char text[320];
+            snprintf(text, sizeof text, "%.60s: %.250s", why.field, why.message);
+            return campaign_refuse(o, c, text, e);
+        }
+        c->program_version = o->program->version;
+    }
     c->state = KP_CAMPAIGN_RUNNING;
     c->started_at = o->now;
     kp_err err = mk(o)->campaign_update(o->st, c);
@@ -1538,6 +1766,7 @@ static kp_err campaign_started(kp_office *o, kp_campaign *c, long long members, 
             next->filter[0] = next->note[0] = '\0';
             next->state = KP_CAMPAIGN_SCHEDULED;
             next->granted = 0;
+            next->program_version = 0; /* each run pins its own */
             next->started_at = next->finished_at = 0;
             next->created_at = o->now;
             next->parent_id = c->parent_id ? c->parent_id : c->id;
@@ -1561,10 +1790,13 @@ static kp_err campaign_started(kp_office *o, kp_campaign *c, long long members, 
     return err;
 }
 
-/* The grant of one member: a KP_OP_GRANT of c->points of c->kind, its
- * receipt the grant key, in the caller's transaction. *op_id is the
- * operation (an earlier one when the key was used already). */
+/* The grant of one member: a KP_OP_GRANT of `points` into `rule_lot` (a
+ * grant by rule `rule`: the lot kp_grant_prepare made) or, with no rule,
+ * of c->points of c->kind valid c->validity_days, its receipt the grant
+ * key, in the caller's transaction. *op_id is the operation (an earlier
+ * one when the key was used already). */
 static kp_err member_grant(kp_office *o, const kp_campaign *c, const kp_campaign_member *m,
+                           const kp_rule *rule, int64_t points, const kp_lot *rule_lot,
                            int64_t *op_id, kp_error *e)
 {
     char key[96];
@@ -1578,29 +1810,39 @@ static kp_err member_grant(kp_office *o, const kp_campaign *c, const kp_campaign
         return storage(o, err, e);
     kp_lot lot;
     memset(&lot, 0, sizeof lot);
-    people_credit_lot(o, c->kind, &lot);
-    if (c->validity_days > 0) lot.expires_at = o->now + (kp_time)c->validity_days * KP_DAY_SECONDS;
-    if ((err = kp_ledger_plan_move(&sc->account, KP_OP_GRANT, KP_SYS_ISSUED, c->points, &lot,
-                                   o->now, &sc->plan, e)))
+    if (rule) {
+        lot = *rule_lot;
+    } else {
+        people_credit_lot(o, c->kind, &lot);
+        if (c->validity_days > 0)
+            lot.expires_at = o->now + (kp_time)c->validity_days * KP_DAY_SECONDS;
+    }
+    if ((err = kp_ledger_plan_move(&sc->account, KP_OP_GRANT, KP_SYS_ISSUED, points, &lot, o->now,
+                                   &sc->plan, e)))
         return err;
-    char text[160];
-    snprintf(text, sizeof text, "campaign %lld (%.60s): %lld %s points", (long long)c->id, c->name,
-             (long long)c->points, c->kind);
+    char text[200];
+    if (rule)
+        snprintf(text, sizeof text, "campaign %lld (%.60s): rule %s on campaign: %lld %s points",
+                 (long long)c->id, c->name, rule->id, (long long)points, lot.kind);
+    else
+        snprintf(text, sizeof text, "campaign %lld (%.60s): %lld %s points", (long long)c->id,
+                 c->name, (long long)points, c->kind);
     kp_op_row row;
     memset(&row, 0, sizeof row);
     row.type = KP_OP_GRANT;
     row.account_id = m->account_id;
     snprintf(row.receipt, sizeof row.receipt, "%s", key);
-    row.program_version = o->program ? o->program->version : 0;
+    row.program_version = rule ? c->program_version : o->program ? o->program->version : 0;
     row.at = o->now;
-    row.earned = c->points;
-    row.points = c->points;
+    row.earned = points;
+    row.points = points;
     row.detail = text;
     if ((err = o->st->ops->op_insert(o->st, &row))) return storage(o, err, e);
     if ((err = o->st->ops->plan_apply(o->st, row.id, &sc->plan, o->now))) return storage(o, err, e);
-    /* The operator funds a campaign's grant (coalition.h). */
-    if (o->program && (err = kp_book_credit(o->st, o->program, KP_OPERATOR, c->points, row.id,
-                                            o->now, e)))
+    /* The operator funds a campaign's grant (coalition.h); a rule naming a
+     * partner, that partner, as the program's own grants. */
+    if (o->program && (err = kp_book_credit(o->st, o->program, rule ? lot.partner : KP_OPERATOR,
+                                            points, row.id, o->now, e)))
         return err;
     if ((err = t->grant_key_insert(o->st, key, row.id, o->now))) return storage(o, err, e);
     *op_id = row.id;
@@ -1648,7 +1890,17 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, size_t step, boo
     }
     if (err == KP_OK && c->message[0] && (payload = message_payload(c)) == NULL)
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+    /* A grant by a rule: the rule of the version the start pinned. */
+    const kp_program *gprog = NULL;
+    kp_program *owned = NULL;
+    const kp_rule *rule = NULL;
+    if (err == KP_OK && c->rule[0]) {
+        err = campaign_program(o, c, &gprog, &owned, e);
+        if (err == KP_OK && (rule = campaign_rule(gprog, c->rule, "grant.rule", e)) == NULL)
+            err = KP_ERR_INVALID;
+    }
     int64_t budget_stopped = 0;
+    char zero_why[192] = "";
     for (size_t i = 0; err == KP_OK && i < n; i++) {
         kp_campaign_member *m = &ms[i];
         kp_err ge = o->st->ops->people->customer_get(o->st, m->customer_id, row);
@@ -1656,15 +1908,28 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, size_t step, boo
             err = storage(o, ge, e);
             break;
         }
-        if (ge == KP_ERR_NOT_FOUND || row->state == KP_CUSTOMER_ERASED) {
+        int64_t amount = c->points;
+        kp_grant_plan gp;
+        memset(&gp, 0, sizeof gp);
+        char why[192] = "";
+        bool gone = ge == KP_ERR_NOT_FOUND || row->state == KP_CUSTOMER_ERASED;
+        /* By a rule: the member's amount, their figures read as at the
+         * start (the account now: a family joined since moved it). */
+        if (!gone && rule &&
+            (err = rule_points(o, gprog, rule, row->account_id, c->started_at, &gp, why, sizeof why,
+                               e)))
+            break;
+        if (!gone && rule) amount = gp.amount;
+        if (gone || (rule && amount == 0)) {
             m->state = KP_MEMBER_SKIPPED;
-        } else if (c->points && c->budget && c->granted + c->points > c->budget) {
+            if (!gone && zero_why[0] == '\0') snprintf(zero_why, sizeof zero_why, "%s", why);
+        } else if (has_grant(c) && c->budget && c->granted + amount > c->budget) {
             m->state = KP_MEMBER_BUDGET;
             budget_stopped++;
         } else {
             /* The account now: a family joined since the list moved it. */
             m->account_id = row->account_id;
-            if (c->points) err = member_grant(o, c, m, &m->op_id, e);
+            if (has_grant(c)) err = member_grant(o, c, m, rule, amount, &gp.lot, &m->op_id, e);
             if (err == KP_OK && payload) {
                 char key[KP_NOTIFY_KEY_MAX];
                 bool queued;
@@ -1674,8 +1939,8 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, size_t step, boo
                                                &queued, e);
             }
             m->state = KP_MEMBER_GRANTED;
-            m->points = c->points;
-            c->granted += c->points;
+            m->points = amount;
+            c->granted += amount;
         }
         if (err == KP_OK && (err = mk(o)->member_settle(o->st, c->id, m))) err = storage(o, err, e);
     }
@@ -1683,7 +1948,11 @@ static kp_err campaign_grant_step(kp_office *o, kp_campaign *c, size_t step, boo
         snprintf(c->note, sizeof c->note,
                  "budget of %lld points reached: the rest of the list was not granted",
                  (long long)c->budget);
+    /* A member the rule gives 0 is skipped: the note says why (the first). */
+    if (err == KP_OK && zero_why[0] && c->note[0] == '\0')
+        snprintf(c->note, sizeof c->note, "members given 0 points were skipped: %.200s", zero_why);
     if (err == KP_OK && (err = mk(o)->campaign_update(o->st, c))) err = storage(o, err, e);
+    free(owned);
     free(payload);
     free(ms), free(row);
     *more = err == KP_OK;

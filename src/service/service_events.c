@@ -109,6 +109,38 @@ bool kp_grant_prepare(const kp_program *p, const kp_rule *r, int64_t account_id,
     }
     if (!grant_keys(p, r, account_id, g, out->keys, &out->n_keys, why, why_size)) return false;
     out->amount = r->points;
+    if (kp_grant_rule_by_member(r)) {
+        if (!g->member) {
+            snprintf(why, why_size, "rule %s gives points by the member: only a campaign grants it",
+                     r->id);
+            return false;
+        }
+        if (r->has_tier_points) {
+            bool listed = g->tier >= 0 && g->tier < KP_TIERS_MAX && r->tier_points_set[g->tier];
+            out->amount = listed ? r->tier_points[g->tier] : r->points;
+            if (out->amount == 0) {
+                snprintf(why, why_size, "rule %s gives 0 points to tier %s", r->id,
+                         g->tier >= 0 && (size_t)g->tier < p->n_tiers ? p->tiers[g->tier].name
+                                                                      : "none");
+                return false;
+            }
+        } else {
+            /* Whole points of spend_bp of the spend, rounded down. */
+            int64_t mpp = p->minor_per_point > 0 ? p->minor_per_point : 1;
+            __int128 v =
+                g->spend_minor > 0 ? (__int128)g->spend_minor * r->spend_bp / 10000 / mpp : 0;
+            if (r->points_max > 0 && v > r->points_max) v = r->points_max;
+            if (v > 1000000000000LL) v = 1000000000000LL;
+            out->amount = (int64_t)v;
+            if (out->amount == 0) {
+                snprintf(why, why_size,
+                         "rule %s gives 0 points: spend %lld minor over %d days, %d.%02d %%", r->id,
+                         (long long)g->spend_minor, (int)r->spend_days, (int)(r->spend_bp / 100),
+                         (int)(r->spend_bp % 100));
+                return false;
+            }
+        }
+    }
     if (r->per_year &&
         __builtin_mul_overflow(r->points, g->years > 0 ? g->years : 1, &out->amount))
         out->overflow = true;
@@ -116,6 +148,31 @@ bool kp_grant_prepare(const kp_program *p, const kp_rule *r, int64_t account_id,
     out->lot.earned_at = g->at;
     kp_validity_apply(&r->validity, g->at, &out->lot.active_from, &out->lot.expires_at);
     return true;
+}
+
+bool kp_grant_rule_by_member(const kp_rule *r)
+{
+    return r->has_tier_points || r->spend_bp > 0;
+}
+
+kp_err kp_grant_member_figures(kp_store *st, const kp_program *p, const kp_rule *r,
+                               int64_t account_id, kp_grant_ctx *g, kp_error *e)
+{
+    g->member = true;
+    g->tier = -1;
+    g->spend_minor = 0;
+    kp_err err = KP_OK;
+    if (r->has_tier_points) {
+        kp_account_rules ar;
+        if ((err = st->ops->triggers->account_rules_get(st, account_id, &ar)))
+            return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+        if (ar.tier[0]) kp_program_tier(p, ar.tier, &g->tier);
+    }
+    if (r->spend_bp > 0 && (err = st->ops->triggers->account_spend_between(
+                                st, account_id, g->at - (kp_time)r->spend_days * KP_DAY_SECONDS,
+                                g->at, &g->spend_minor)))
+        return kp_error_set(e, err, "", "storage failed: %s", st->last_error);
+    return KP_OK;
 }
 
 kp_err kp_service_grant(kp_store *st, const kp_program *p, const kp_rule *r, int64_t account_id,

@@ -49,6 +49,12 @@ typedef struct kp_grant_ctx {
     int64_t value;
     int64_t years; /* tenure: full years as a customer */
     kp_time at;    /* earned at, and the year of a once-a-year grant */
+    /* A campaign's member (a rule on "campaign" whose points depend on
+     * them): their tier (index, -1 = none) and spend over the rule's
+     * spend_days before `at` (kp_grant_member_figures). */
+    bool member;
+    int tier;
+    int64_t spend_minor;
 } kp_grant_ctx;
 
 enum { KP_GRANT_KEY_MAX = 200 };
@@ -70,6 +76,18 @@ typedef struct kp_grant_plan {
  * the caller's to check. */
 bool kp_grant_prepare(const kp_program *program, const kp_rule *rule, int64_t account_id,
                       const kp_grant_ctx *g, kp_grant_plan *out, char *why, size_t why_size);
+
+/* Whether grant rule `rule`'s points depend on the member (points_by_tier,
+ * percent_of_spend: a rule on "campaign"). */
+bool kp_grant_rule_by_member(const kp_rule *rule);
+
+/* Fills g's member figures for account `account_id` as rule `rule` needs
+ * them, read as the engine and the tier review read them: the tier from
+ * the account's rule state (account_rules_get), the spend as purchases
+ * less returns over the rule's spend_days days before g->at
+ * (account_spend_between). Sets g->member. */
+kp_err kp_grant_member_figures(kp_store *st, const kp_program *program, const kp_rule *rule,
+                               int64_t account_id, kp_grant_ctx *g, kp_error *e);
 
 /* Gives grant rule `rule` to account `account_id` when the context meets
  * it and its once-keys (per customer, year, event, token) are still free:

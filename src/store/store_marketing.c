@@ -16,7 +16,7 @@
 #define CAMP_COLS                                                                                  \
     "id, name, segment_id, filter, kind, points, validity_days, budget, control_bp, message, "     \
     "state, start_at, every_months, parent_id, created_at, started_at, finished_at, actor, note, " \
-    "granted"
+    "granted, rule, program_version"
 /* A customer who never bought: before every instant a filter names. */
 #define NEVER "(-4611686018427387904)"
 
@@ -59,20 +59,22 @@ const store_mk_sql store_mk_queries[MK__COUNT] = {
     [MK_CAMP_INSERT] = {"INSERT INTO campaigns(name, segment_id, filter, kind, points, "
                         "validity_days, budget, control_bp, message, state, start_at, "
                         "every_months, parent_id, created_at, started_at, finished_at, actor, "
-                        "note, granted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                        "$12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
-                        "tittiiiitiiiiiiitti", "i"},
+                        "note, granted, rule, program_version) VALUES ($1, $2, $3, $4, $5, $6, "
+                        "$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
+                        "RETURNING id",
+                        "tittiiiitiiiiiiittiti", "i"},
     [MK_CAMP_UPDATE] = {"UPDATE campaigns SET name = $2, segment_id = $3, filter = $4, kind = $5, "
                         "points = $6, validity_days = $7, budget = $8, control_bp = $9, "
                         "message = $10, state = $11, start_at = $12, every_months = $13, "
                         "parent_id = $14, created_at = $15, started_at = $16, finished_at = $17, "
-                        "actor = $18, note = $19, granted = $20 WHERE id = $1",
-                        "itittiiiitiiiiiiitti", ""},
+                        "actor = $18, note = $19, granted = $20, rule = $21, "
+                        "program_version = $22 WHERE id = $1",
+                        "itittiiiitiiiiiiittiti", ""},
     [MK_CAMP_GET] = {"SELECT " CAMP_COLS " FROM campaigns WHERE id = $1", "i",
-                     "itittiiiitiiiiiiitti"},
+                     "itittiiiitiiiiiiittiti"},
     [MK_CAMP_LIST] = {"SELECT " CAMP_COLS " FROM campaigns WHERE ($1 = 0 OR id < $1) "
                       "ORDER BY id DESC LIMIT $2",
-                      "ii", "itittiiiitiiiiiiitti"},
+                      "ii", "itittiiiitiiiiiiittiti"},
     [MK_CAMP_DUE] = {"SELECT id FROM campaigns WHERE state IN (2, 5) "
                      "OR (state = 1 AND start_at <= $1) "
                      "ORDER BY id LIMIT $2",
@@ -99,9 +101,12 @@ const store_mk_sql store_mk_queries[MK__COUNT] = {
     [MK_STATS_MEMBERS] = {"SELECT state, COUNT(*), COALESCE(SUM(points), 0) FROM campaign_members "
                           "WHERE campaign_id = $1 GROUP BY state",
                           "i", "iii"},
-    [MK_STATS_USED] = {"SELECT COALESCE(SUM(l.amount - l.remaining), 0) FROM campaign_members m "
+    /* Used (spent or expired) and, of it, expired: what the expiry took
+     * from each lot (lots.expired, written by the expiry's plan only). */
+    [MK_STATS_USED] = {"SELECT COALESCE(SUM(l.amount - l.remaining), 0), "
+                       "COALESCE(SUM(l.expired), 0) FROM campaign_members m "
                        "JOIN lots l ON l.id = m.lot_id WHERE m.campaign_id = $1 AND m.lot_id > 0",
-                       "i", "i"},
+                       "i", "ii"},
     /* E-mail and SMS (not webhooks): 0 pending, 1 sent, 2 dead, 3 cancelled. */
     [MK_STATS_MESSAGES] = {"SELECT m.state, COUNT(*) FROM messages m "
                            "JOIN notify_events e ON e.id = m.event_id "
@@ -147,6 +152,12 @@ const char store_pg_marketing_schema[] =
  * lots a member). */
 const char store_mk_lot_column[] = "ALTER TABLE campaign_members ADD COLUMN lot_id BIGINT "
                                    "NOT NULL DEFAULT 0";
+/* campaigns.rule and campaigns.program_version (a grant by a program
+ * rule, the version its start pinned), added after the table: SQLite at
+ * open when missing, PostgreSQL migration 16. */
+const char store_mk_rule_columns[] =
+    "ALTER TABLE campaigns ADD COLUMN rule TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE campaigns ADD COLUMN program_version BIGINT NOT NULL DEFAULT 0";
 const char store_mk_lot_fill[] =
     "UPDATE campaign_members SET lot_id = l.id FROM lots l "
     "WHERE campaign_members.op_id > 0 AND l.op_id = campaign_members.op_id";
@@ -221,6 +232,8 @@ static void camp_read(kp_campaign *k, const store_mk_val *c)
     copy(k->actor, sizeof k->actor, c[17].t);
     copy(k->note, sizeof k->note, c[18].t);
     k->granted = c[19].i;
+    copy(k->rule, sizeof k->rule, c[20].t);
+    k->program_version = c[21].i;
 }
 
 /* A page of rows into an array of `size`-byte items. */
@@ -346,26 +359,27 @@ static kp_err seg_scan(store_mk_exec_fn x, kp_store *s, const kp_segment_query *
 
 static void camp_vals(const kp_campaign *c, store_mk_val *v)
 {
-    store_mk_val all[20] = {
+    store_mk_val all[22] = {
         {.i = c->id},           {.t = c->name},      {.i = c->segment_id},    {.t = c->filter},
         {.t = c->kind},         {.i = c->points},    {.i = c->validity_days}, {.i = c->budget},
         {.i = c->control_bp},   {.t = c->message},   {.i = c->state},         {.i = c->start_at},
         {.i = c->every_months}, {.i = c->parent_id}, {.i = c->created_at},    {.i = c->started_at},
         {.i = c->finished_at},  {.t = c->actor},     {.t = c->note},          {.i = c->granted},
+        {.t = c->rule},         {.i = c->program_version},
     };
     memcpy(v, all, sizeof all);
 }
 
 static kp_err camp_insert(store_mk_exec_fn x, kp_store *s, kp_campaign *c)
 {
-    store_mk_val v[20];
+    store_mk_val v[22];
     camp_vals(c, v);
     return x(s, MK_CAMP_INSERT, v + 1, one_id, &c->id, NULL);
 }
 
 static kp_err camp_update(store_mk_exec_fn x, kp_store *s, const kp_campaign *c)
 {
-    store_mk_val v[20];
+    store_mk_val v[22];
     camp_vals(c, v);
     int64_t changes = 0;
     kp_err err = x(s, MK_CAMP_UPDATE, v, NULL, NULL, &changes);
@@ -440,6 +454,14 @@ static kp_err mem_delete(store_mk_exec_fn x, kp_store *s, int64_t campaign_id, s
     return err;
 }
 
+static kp_err stats_used(void *ctx, const store_mk_val *c)
+{
+    kp_campaign_stats *out = ctx;
+    out->used = c[0].i;
+    out->expired = c[1].i;
+    return KP_OK;
+}
+
 static kp_err stats_member(void *ctx, const store_mk_val *c)
 {
     kp_campaign_stats *st = ctx;
@@ -472,7 +494,7 @@ static kp_err camp_stats(store_mk_exec_fn x, kp_store *s, const kp_campaign *c, 
     memset(out, 0, sizeof *out);
     store_mk_val id[1] = {{.i = c->id}};
     kp_err err = x(s, MK_STATS_MEMBERS, id, stats_member, out, NULL);
-    if (err == KP_OK) err = x(s, MK_STATS_USED, id, one_id, &out->used, NULL);
+    if (err == KP_OK) err = x(s, MK_STATS_USED, id, stats_used, out, NULL);
     char prefix[64];
     snprintf(prefix, sizeof prefix, "campaign:#%lld:%%", (long long)c->id);
     store_mk_val pv[1] = {{.t = prefix}};

@@ -77,6 +77,9 @@ extern const char store_pg_marketing_schema[];
  * before it (SQLite: at open when missing; PostgreSQL: migration 11). */
 extern const char store_mk_lot_column[];
 extern const char store_mk_lot_fill[];
+/* campaigns.rule and campaigns.program_version (SQLite at open,
+ * PostgreSQL migration 16). */
+extern const char store_mk_rule_columns[];
 
 struct sqlite3;
 /* Makes the tables at open, adding lot_id to an older campaign_members;

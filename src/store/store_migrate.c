@@ -664,6 +664,8 @@ static const struct {
     {"SELECT count(*) FROM lots", offsetof(kp_migrate_totals, lots), "lots"},
     {"SELECT coalesce(sum(remaining), 0) FROM lots", offsetof(kp_migrate_totals, lots_remaining),
      "points left in lots"},
+    {"SELECT coalesce(sum(expired), 0) FROM lots", offsetof(kp_migrate_totals, lots_expired),
+     "points the expiry took from lots"},
     {"SELECT count(*) FROM customers", offsetof(kp_migrate_totals, customers), "customers"},
     {"SELECT count(*) FROM audit", offsetof(kp_migrate_totals, audit), "audit entries"},
 };

@@ -47,6 +47,7 @@ typedef struct kp_migrate_totals {
     int64_t postings;
     int64_t lots;
     int64_t lots_remaining;  /* points still in lots */
+    int64_t lots_expired;    /* points the expiry took from lots (lots.expired) */
     int64_t customers;
     int64_t audit;           /* entries in the audit chain */
     char audit_head[65];     /* hex of the last entry's hash; "" when empty */

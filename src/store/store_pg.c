@@ -133,11 +133,20 @@ static const char *const migration_14[] = {store_pg_currency_schema, NULL};
 /* Migration 15: staff bound to a partner, and ops by store for a partner's
  * operations (store_pg_people.c). */
 static const char *const migration_15[] = {store_pg_people_schema_15, NULL};
+/* Migration 16: lots.expired, what the expiry took from each lot (written
+ * by the expiry's plan only), and a campaign's grant by a program rule
+ * with the program version its start pinned (store_marketing.c). */
+static const char migration_16_sql[] =
+    "ALTER TABLE lots ADD COLUMN IF NOT EXISTS expired BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS rule TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS program_version BIGINT NOT NULL DEFAULT 0";
+static const char *const migration_16[] = {migration_16_sql, NULL};
 static const migration migrations[] = {{migration_1}, {migration_2}, {migration_3},
                                         {migration_4}, {migration_5}, {migration_6},
                                         {migration_7}, {migration_8}, {migration_9},
                                         {migration_10}, {migration_11}, {migration_12},
-                                        {migration_13}, {migration_14}, {migration_15}};
+                                        {migration_13}, {migration_14}, {migration_15},
+                                        {migration_16}};
 enum { MIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
 /* Any constant: the advisory lock that serializes migrations across
@@ -1107,6 +1116,11 @@ static pg_stmt q_posting_insert2 = {
     "INSERT INTO postings(op_id, account_id, points) VALUES ($1, $2, $3), ($1, $4, $5)", 5, 0};
 static pg_stmt q_lot_change = {
     "UPDATE lots SET remaining = remaining + $2 WHERE id = $1 AND account_id = $3", 3, 0};
+/* An expiry's lot change also keeps what it took (lots.expired): only the
+ * expiry's plan uses it, never a purchase. */
+static pg_stmt q_lot_expire = {
+    "UPDATE lots SET remaining = remaining + $2, expired = expired - $2 "
+    "WHERE id = $1 AND account_id = $3", 3, 0};
 static pg_stmt q_lot_merge = {
     "UPDATE lots SET amount = amount + $2, remaining = remaining + $2 + $4, "
     "active_from = greatest(active_from, $5), expires_at = greatest(expires_at, $6) "
@@ -1279,7 +1293,8 @@ static void plan_send(pg_store *s, pg_pipe *pp, int64_t op_id, const kp_ledger_p
         pg_p_int(&pr, plan->changes[i].lot_id);
         pg_p_int(&pr, plan->changes[i].delta);
         pg_p_int(&pr, plan->account_id);
-        pg_pipe_send(s, pp, &q_lot_change, &pr, 1, "a lot of the account");
+        pg_pipe_send(s, pp, plan->type == KP_OP_EXPIRE ? &q_lot_expire : &q_lot_change, &pr, 1,
+                     "a lot of the account");
     }
     if (plan->has_new_lot) {
         const kp_lot *l = &plan->new_lot;

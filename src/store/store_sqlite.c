@@ -85,7 +85,7 @@ enum {
     Q_ACCOUNT_INSERT, Q_CARD_INSERT, Q_CARD_FIND,
     Q_ACCOUNT_GET, Q_LOTS_OPEN,
     Q_OP_FIND, Q_OP_INSERT, Q_OP_SET_DETAIL,
-    Q_POSTING_INSERT, Q_POSTING_INSERT2, Q_SYS_UPDATE, Q_LOT_CHANGE, Q_LOT_MERGE, Q_LOT_INSERT, Q_ACCOUNT_UPDATE,
+    Q_POSTING_INSERT, Q_POSTING_INSERT2, Q_SYS_UPDATE, Q_LOT_CHANGE, Q_LOT_EXPIRE, Q_LOT_MERGE, Q_LOT_INSERT, Q_ACCOUNT_UPDATE,
     Q_HISTORY, Q_META_GET, Q_META_SET,
     Q__COUNT
 };
@@ -161,6 +161,10 @@ static const char *const queries[Q__COUNT] = {
                           "VALUES (?1, ?2, ?3), (?1, ?4, ?5)",
     [Q_SYS_UPDATE] = "UPDATE sys_accounts SET balance = balance + ?2 WHERE id = ?1",
     [Q_LOT_CHANGE] = "UPDATE lots SET remaining = remaining + ?2 WHERE id = ?1 AND account_id = ?3",
+    /* An expiry's lot change also keeps what it took (lots.expired): only
+     * the expiry's plan uses it, never a purchase. */
+    [Q_LOT_EXPIRE] = "UPDATE lots SET remaining = remaining + ?2, expired = expired - ?2 "
+                     "WHERE id = ?1 AND account_id = ?3",
     [Q_LOT_MERGE] = "UPDATE lots SET amount = amount + ?2, remaining = remaining + ?2 + ?4, "
                     "active_from = max(active_from, ?5), expires_at = max(expires_at, ?6) "
                     "WHERE id = ?1 AND account_id = ?3",
@@ -831,7 +835,7 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             merge_change += plan->changes[i].delta;
             continue;
         }
-        sqlite3_stmt *st = q(s, Q_LOT_CHANGE);
+        sqlite3_stmt *st = q(s, plan->type == KP_OP_EXPIRE ? Q_LOT_EXPIRE : Q_LOT_CHANGE);
         sqlite3_bind_int64(st, 1, plan->changes[i].lot_id);
         sqlite3_bind_int64(st, 2, plan->changes[i].delta);
         sqlite3_bind_int64(st, 3, plan->account_id);
@@ -1328,13 +1332,16 @@ static int schema_columns_update(sqlite3 *db)
                                             "revoked_at INTEGER"};
     static const char *const programs[] = {"loaded_by TEXT NOT NULL DEFAULT ''",
                                            "activates_at INTEGER", "cancelled_at INTEGER"};
-    /* lots.partner: the lot's issuer (coalition.h; "" = the operator). */
-    static const char *const lots[] = {"partner TEXT NOT NULL DEFAULT ''"};
+    /* lots.partner: the lot's issuer (coalition.h; "" = the operator);
+     * lots.expired: what the expiry took from the lot (0 for the expiries
+     * before the column: they were not recorded per lot). */
+    static const char *const lots[] = {"partner TEXT NOT NULL DEFAULT ''",
+                                       "expired INTEGER NOT NULL DEFAULT 0"};
     /* A card's accounts per currency (store_sqlite_currency.c). */
     static const char *const accounts[] = {"currency TEXT NOT NULL DEFAULT ''"};
     int rc = columns_update(db, "terminals_schema", 2, "terminals", terminals, 3);
     if (rc == SQLITE_OK) rc = columns_update(db, "programs_schema", 2, "programs", programs, 3);
-    if (rc == SQLITE_OK) rc = columns_update(db, "lots_schema", 2, "lots", lots, 1);
+    if (rc == SQLITE_OK) rc = columns_update(db, "lots_schema", 3, "lots", lots, 2);
     if (rc == SQLITE_OK) rc = columns_update(db, "accounts_schema", 2, "accounts", accounts, 1);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, store_sqlite_currency_schema, NULL, NULL, NULL);
     return rc;

@@ -21,8 +21,19 @@ int store_sqlite_marketing_open(sqlite3 *db)
 {
     int rc = sqlite3_exec(db, store_sqlite_marketing_schema, NULL, NULL, NULL);
     if (rc != SQLITE_OK) return rc;
-    /* A table that has the column reads it. */
+    /* campaigns.rule and program_version (a grant by a program rule). */
     sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT rule FROM campaigns LIMIT 0", -1, &st, NULL) == SQLITE_OK)
+        sqlite3_finalize(st);
+    else if ((rc = sqlite3_exec(db, "SAVEPOINT mk_rule", NULL, NULL, NULL)) == SQLITE_OK) {
+        rc = sqlite3_exec(db, store_mk_rule_columns, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK TO mk_rule", NULL, NULL, NULL);
+        sqlite3_exec(db, "RELEASE mk_rule", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) return rc;
+    } else {
+        return rc;
+    }
+    /* A table that has the column reads it. */
     if (sqlite3_prepare_v2(db, "SELECT lot_id FROM campaign_members LIMIT 0", -1, &st, NULL) ==
         SQLITE_OK) {
         sqlite3_finalize(st);

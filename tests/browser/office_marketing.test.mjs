@@ -5,16 +5,30 @@
 // refusal shown with its field, the segment saved and listed; a campaign
 // drafted in the form, previewed (who, how much, the message by channel),
 // started and run by the server's scheduler to the end, the page's progress
-// the API's. axe on each view, screenshots at desktop and phone widths,
-// English and Russian.
+// the API's; a campaign granting by a program rule on "campaign" (its
+// distribution previewed, its results' points spent and expired). axe on
+// each view, screenshots at desktop and phone widths, English and Russian.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startKopilka, launch, officePage, assertClean, checkA11y, snap, waitFor, PHONE } from './harness.mjs';
 
 let k, browser, mia;
 
 before(async () => {
-  k = await startKopilka({ staff: { mia: 'marketer', ivan: 'cashier' }, notify: false, cards: 3 });
+  // The demo's program (as the harness makes it) with a grant rule on
+  // "campaign": 2.5 % of the last 90 days' spend, in points.
+  const base = JSON.parse(readFileSync(new URL('../../examples/autoservice-case1.json', import.meta.url), 'utf8'));
+  const program = {
+    ...base,
+    customers: { ...(base.customers || {}), consent_version: '2026-01' },
+    notifications: { quiet_hours: { from: '00:00', to: '00:00' } },
+    rules: [...base.rules, {
+      id: 'spend-back', kind: 'grant', on: 'campaign', point_kind: 'premium',
+      percent_of_spend: '2.5', spend_days: 90, points_max: 1000,
+    }],
+  };
+  k = await startKopilka({ staff: { mia: 'marketer', ivan: 'cashier' }, notify: false, cards: 3, program });
   browser = await launch();
   mia = await k.login('mia');
   for (const i of [0, 1, 2]) {
@@ -117,6 +131,48 @@ test('campaigns: a draft previewed, started and run to the end', async () => {
   await page.getByRole('button', { name: 'Results' }).click();
   await page.getByRole('table', { name: 'Results' }).getByRole('cell', { name: 'Targeted' }).waitFor();
   await snap(page, 'office-campaigns');
+  assertClean(page);
+  await page.context().close();
+});
+
+test('campaigns: a grant by a program rule, its distribution and points spent and expired', async () => {
+  const all = await k.api('POST', '/v1/admin/segments', { name: 'Everyone', filter: {} }, mia);
+  assert.equal(all.status, 201, JSON.stringify(all.body));
+  const page = await office('/campaigns');
+  await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
+  await page.getByLabel('Name', { exact: true }).fill('Spend back');
+  await page.getByLabel('Segment', { exact: true }).selectOption({ label: 'Everyone' });
+  await page.getByLabel('Program rule (on: campaign)').fill('no-such');
+  await page.getByLabel('Control group, %').fill('0');
+  await page.getByRole('button', { name: 'Create draft' }).click();
+  // Refused under its field, naming the rules allowed.
+  await page.getByText(/no rule has id "no-such".*spend-back/).first().waitFor();
+  await page.getByLabel('Program rule (on: campaign)').fill('spend-back');
+  await page.getByRole('button', { name: 'Create draft' }).click();
+  await page.getByRole('heading', { name: 'Campaign “Spend back”' }).waitFor();
+  await page.getByText('by rule “spend-back” (“premium”), program version —').waitFor();
+  await page.getByRole('button', { name: 'Preview' }).click();
+  const preview = page.getByRole('region', { name: 'Preview' });
+  await preview.getByRole('heading', { name: 'Distribution by rule “spend-back”' }).waitFor();
+  const list = (await k.api('GET', '/v1/admin/campaigns', undefined, mia)).body.campaigns;
+  const id = list.find((c) => c.name === 'Spend back').id;
+  const p = (await k.api('POST', `/v1/admin/campaigns/${id}/preview`, undefined, mia)).body;
+  // Customers 0 and 1 spent 3 000 roubles: 75 points each; customer 2 nothing.
+  assert.deepEqual([p.grants, p.points, p.distribution.min, p.distribution.max, p.distribution.zero],
+    [2, 150, 75, 75, 1]);
+  await checkA11y(page, 'a preview by rule');
+  await page.getByRole('button', { name: 'Start' }).click();
+  await waitFor('the campaign by rule done', async () =>
+    (await k.api('GET', `/v1/admin/campaigns/${id}`, undefined, mia)).body.state === 'done', 20000);
+  await page.getByRole('definition').filter({ hasText: /^done$/ }).waitFor();
+  await page.getByRole('button', { name: 'Results' }).click();
+  const r = (await k.api('GET', `/v1/admin/campaigns/${id}/results`, undefined, mia)).body;
+  assert.equal(r.points, 150);
+  assert.equal(r.points_used, r.points_spent + r.points_expired);
+  await page.getByText('Points spent').waitFor();
+  await page.getByText('Points expired').waitFor();
+  await checkA11y(page, 'results by rule');
+  await snap(page, 'office-campaign-rule');
   assertClean(page);
   await page.context().close();
 });

@@ -173,7 +173,7 @@ export function Segments({ onExpired }) {
 /* ------------------------------------------------------------ campaigns */
 
 const EMPTY = {
-  name: '', segment: '', kind: 'premium', points: '500', validity_days: '30', budget: '0', control: '10',
+  name: '', segment: '', rule: '', kind: 'premium', points: '500', validity_days: '30', budget: '0', control: '10',
   subject_ru: '', text_ru: '', subject_en: '', text_en: '',
 };
 
@@ -188,9 +188,12 @@ function draftBody(f) {
   return {
     name: f.name.trim(),
     segment: Number(f.segment),
-    grant: Number(f.points) > 0
-      ? { kind: f.kind.trim(), points: Number(f.points), validity_days: Number(f.validity_days) || 0 }
-      : null,
+    // A program rule on "campaign" gives kind, points and validity itself.
+    grant: f.rule.trim()
+      ? { rule: f.rule.trim() }
+      : Number(f.points) > 0
+        ? { kind: f.kind.trim(), points: Number(f.points), validity_days: Number(f.validity_days) || 0 }
+        : null,
     budget: Number(f.budget) || 0,
     control_share: (Number(f.control) || 0) / 100,
     message: Object.keys(text).length ? { text, subject: by(f.subject_ru, f.subject_en) } : null,
@@ -221,10 +224,11 @@ function NewCampaign({ segments, onExpired, created }) {
             <option key={g.id} value={g.id}>{g.name}</option>
           ))}
         </Field>
+        <Field label={t('grantRule')} name="rule" value={f.rule} hint={t('grantRuleHint')} error={fe['grant.rule']} onInput={set('rule')} />
         <div class="inline">
-          <Field label={t('kind')} name="kind" value={f.kind} error={fe['grant.kind']} onInput={set('kind')} />
-          <Field label={t('points')} name="points" type="number" min="0" value={f.points} error={fe['grant.points']} onInput={set('points')} />
-          <Field label={t('validity')} name="validity_days" type="number" min="0" value={f.validity_days}
+          <Field label={t('kind')} name="kind" value={f.kind} disabled={!!f.rule.trim()} error={fe['grant.kind']} onInput={set('kind')} />
+          <Field label={t('points')} name="points" type="number" min="0" value={f.points} disabled={!!f.rule.trim()} error={fe['grant.points']} onInput={set('points')} />
+          <Field label={t('validity')} name="validity_days" type="number" min="0" value={f.validity_days} disabled={!!f.rule.trim()}
             error={fe['grant.validity_days']} onInput={set('validity_days')} />
         </div>
         <div class="inline">
@@ -237,7 +241,7 @@ function NewCampaign({ segments, onExpired, created }) {
         <Field label={t('textEn')} name="text_en" kind="textarea" rows={3} value={f.text_en} error={fe['message.text.en']} onInput={set('text_en')} />
         <Button type="submit" busy={act.busy}>{t('createDraft')}</Button>
       </form>
-      <ErrorAlert error={act.error} shown={['name', 'segment', 'grant.kind', 'grant.points', 'grant.validity_days', 'budget', 'control_share', 'message.text.ru', 'message.text.en']} />
+      <ErrorAlert error={act.error} shown={['name', 'segment', 'grant.rule', 'grant.kind', 'grant.points', 'grant.validity_days', 'budget', 'control_share', 'message.text.ru', 'message.text.en']} />
     </Panel>
   );
 }
@@ -256,6 +260,20 @@ function Preview({ p }) {
           [t('cost'), money(p.cost_minor, p.currency || 'RUB')],
         ]}
       />
+      {p.distribution && (
+        <>
+          <h3>{t('distribution', { rule: p.distribution.rule })}</h3>
+          <Facts
+            items={[
+              [t('distMin'), number(p.distribution.min)],
+              [t('distMedian'), number(p.distribution.median)],
+              [t('distMax'), number(p.distribution.max)],
+              [t('distZero'), number(p.distribution.zero)],
+              ...(p.distribution.zero_why ? [[t('distZeroWhy'), p.distribution.zero_why]] : []),
+            ]}
+          />
+        </>
+      )}
       {p.limits.length > 0 && (
         <ScrollTable
           label={t('limits')}
@@ -327,7 +345,9 @@ function CampaignView({ id, onExpired, changed }) {
       <Facts
         items={[
           [t('state'), t('state.' + x.state)],
-          [t('grant'), x.grant ? t('grantIs', { points: number(x.grant.points), kind: x.grant.kind, days: x.grant.validity_days }) : t('noGrant')],
+          [t('grant'), !x.grant ? t('noGrant')
+            : x.grant.rule ? t('grantByRule', { rule: x.grant.rule, kind: x.grant.kind, version: x.grant.program_version || '—' })
+              : t('grantIs', { points: number(x.grant.points), kind: x.grant.kind, days: x.grant.validity_days })],
           [t('budget'), x.budget ? number(x.budget) : t('noCap')],
           [t('control'), percent(x.control_share, 0)],
           [t('startAt'), x.start_at ? dateTime(x.start_at) : '—'],
@@ -371,6 +391,18 @@ function CampaignView({ id, onExpired, changed }) {
         </form>
       )}
       {preview && <Preview p={preview} />}
+      {results && <h3>{t('campaignPoints')}</h3>}
+      {results && (
+        <Facts
+          items={[
+            [t('grantedMembers'), number(results.grants)],
+            [t('granted'), number(results.points)],
+            [t('pointsSpent'), number(results.points_spent)],
+            [t('pointsExpired'), number(results.points_expired)],
+            [t('messagesSent'), number(results.messages_sent)],
+          ]}
+        />
+      )}
       {results && (
         <ScrollTable
           label={t('results')}

@@ -30,6 +30,11 @@ export const strings = {
     list: 'Все кампании', noCampaigns: 'Кампаний пока нет.', open: 'Открыть', openOf: 'Открыть кампанию «{name}»',
     'state.draft': 'черновик', 'state.scheduled': 'запланирована', 'state.starting': 'запускается', 'state.running': 'идёт', 'state.done': 'завершена',
     'state.cancelled': 'остановлена',
+    grantRule: 'Правило программы (on: campaign)', grantRuleHint: 'id правила; если задано, вид, баллы и срок берутся из него',
+    grantByRule: 'по правилу «{rule}» («{kind}»), версия программы {version}',
+    distribution: 'Распределение по правилу «{rule}»', distMin: 'Меньше всего', distMedian: 'Медиана', distMax: 'Больше всего',
+    distZero: 'Получат 0 (пропущены)', distZeroWhy: 'Почему 0',
+    pointsSpent: 'Баллов потрачено', pointsExpired: 'Баллов сгорело', campaignPoints: 'Баллы кампании',
   },
   en: {
     segments: 'Segments', segmentsAbout: 'Saved filters over customers. The count and a sample follow the filter as you write it.',
@@ -60,5 +65,10 @@ export const strings = {
     list: 'All campaigns', noCampaigns: 'No campaigns yet.', open: 'Open', openOf: 'Open campaign “{name}”',
     'state.draft': 'draft', 'state.scheduled': 'scheduled', 'state.starting': 'starting', 'state.running': 'running', 'state.done': 'done',
     'state.cancelled': 'cancelled',
+    grantRule: 'Program rule (on: campaign)', grantRuleHint: 'a rule id; when given, kind, points and validity come from it',
+    grantByRule: 'by rule “{rule}” (“{kind}”), program version {version}',
+    distribution: 'Distribution by rule “{rule}”', distMin: 'Least', distMedian: 'Median', distMax: 'Most',
+    distZero: 'Given 0 (skipped)', distZeroWhy: 'Why 0',
+    pointsSpent: 'Points spent', pointsExpired: 'Points expired', campaignPoints: 'The campaign’s points',
   },
 };

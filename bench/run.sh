@@ -307,7 +307,7 @@ join "$tmp/ticks0" "$tmp/ticks1" | awk -v hz="$(getconf CLK_TCK)" -v rps="${rps:
               if (us >= 0.05) printf "server cpu us per purchase: %-14s %6.1f\n", $1, us }
     END { if (rps > 0) printf "server cpu us per purchase: %-14s %6.1f\n", "(all)", total }' \
     | tee "$tmp/cpu.out"
-server_cpu_us=$(awk '$5 == "(all)" { print $6 }' "$tmp/cpu.out")
+server_cpu_us=$(awk '$6 == "(all)" { print $7 }' "$tmp/cpu.out")
 
 # Latency at fixed rates below the maximum just measured: open loop, each
 # purchase's latency from the time it was due (bench/README.md).

@@ -48,6 +48,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -145,6 +146,12 @@ struct stats {
     uint64_t late;               /* --rate: due in the window, unanswered at the drain's end */
     int64_t latency_us_max;
     uint64_t latency_us_sum;
+    /* --rate: how late each purchase due in the window left (due -> first
+     * byte sent): the generator's own queue and scheduling, apart from the
+     * server's. HIST_BUCKETS counters. */
+    uint32_t *lag_hist;
+    uint64_t lag_count;
+    int64_t lag_us_max;
 };
 
 struct worker {
@@ -476,6 +483,15 @@ out:
     return ok;
 }
 
+/* The histogram bucket of a latency of `us` (>= 0). */
+static size_t hist_bucket(int64_t us)
+{
+    size_t bucket = us < HIST_US_BUCKETS
+        ? (size_t)us
+        : HIST_US_BUCKETS + (size_t)((us - HIST_US_BUCKETS) / 1000);
+    return bucket < HIST_BUCKETS ? bucket : HIST_BUCKETS - 1;
+}
+
 /* Writes the next purchase into c->request. */
 static bool conn_build_request(struct worker *w, struct conn *c)
 {
@@ -560,6 +576,16 @@ static void conn_start_request(struct worker *w, struct conn *c, int64_t start_u
     }
     c->state = CONN_SENDING;
     c->request_start_us = start_us;
+    if (w->stats.lag_hist != NULL && start_us >= w->measure_start_us &&
+        start_us < w->measure_end_us) {
+        int64_t lag = now_us() - start_us;
+        if (lag < 0)
+            lag = 0;
+        w->stats.lag_hist[hist_bucket(lag)]++;
+        w->stats.lag_count++;
+        if (lag > w->stats.lag_us_max)
+            w->stats.lag_us_max = lag;
+    }
     conn_send(w, c);
 }
 
@@ -802,12 +828,7 @@ static void record_latency(struct stats *s, int64_t us)
 {
     if (us < 0)
         us = 0;
-    size_t bucket = us < HIST_US_BUCKETS
-        ? (size_t)us
-        : HIST_US_BUCKETS + (size_t)((us - HIST_US_BUCKETS) / 1000);
-    if (bucket >= HIST_BUCKETS)
-        bucket = HIST_BUCKETS - 1;
-    s->hist[bucket]++;
+    s->hist[hist_bucket(us)]++;
     s->latency_count++;
     s->latency_us_sum += (uint64_t)us;
     if (us > s->latency_us_max)
@@ -1029,6 +1050,8 @@ static void *worker_run(void *arg)
     struct worker *w = arg;
     struct epoll_event events[EVENTS_BATCH];
     bool rate = w->opt->rate > 0;
+    if (rate)
+        prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* wake when due, not 50 µs later */
     /* With --rate the connections stay open past the window until what was
      * due in it is answered, or DRAIN_US have passed. */
     int64_t end_us = rate ? w->drain_end_us : w->measure_end_us;
@@ -1118,7 +1141,8 @@ int main(int argc, char **argv)
     struct worker workers[THREADS_MAX];
     memset(workers, 0, sizeof workers);
     uint32_t *hist_total = calloc(HIST_BUCKETS, sizeof *hist_total);
-    if (conns == NULL || hist_total == NULL) {
+    uint32_t *lag_total = calloc(HIST_BUCKETS, sizeof *lag_total);
+    if (conns == NULL || hist_total == NULL || lag_total == NULL) {
         fprintf(stderr, "loadgen: out of memory\n");
         goto out;
     }
@@ -1160,10 +1184,11 @@ int main(int argc, char **argv)
             w->origin_us = start;
             w->drain_end_us = measure_end + DRAIN_US;
             w->idle = calloc((size_t)w->conn_count, sizeof *w->idle);
+            w->stats.lag_hist = calloc(HIST_BUCKETS, sizeof *w->stats.lag_hist);
         }
         w->stats.hist = calloc(HIST_BUCKETS, sizeof *w->stats.hist);
         w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-        if (w->stats.hist == NULL || w->epoll_fd < 0 || (opt.rate > 0 && w->idle == NULL) ||
+        if (w->stats.hist == NULL || w->epoll_fd < 0 || (opt.rate > 0 && (w->idle == NULL || w->stats.lag_hist == NULL)) ||
             pthread_create(&w->thread, NULL, worker_run, w) != 0) {
             fprintf(stderr, "loadgen: cannot start thread %d\n", t);
             setup_ok = false;
@@ -1197,6 +1222,13 @@ int main(int argc, char **argv)
             sum.status[i] += s->status[i];
         for (size_t i = 0; i < HIST_BUCKETS; i++)
             hist_total[i] += s->hist[i];
+        if (s->lag_hist != NULL) {
+            for (size_t i = 0; i < HIST_BUCKETS; i++)
+                lag_total[i] += s->lag_hist[i];
+            sum.lag_count += s->lag_count;
+            if (s->lag_us_max > sum.lag_us_max)
+                sum.lag_us_max = s->lag_us_max;
+        }
     }
     int in_flight = 0;
     for (int i = 0; i < opt.connections; i++)
@@ -1231,6 +1263,11 @@ int main(int argc, char **argv)
            ms(percentile_us(hist_total, n_lat, 0.99)),
            ms(percentile_us(hist_total, n_lat, 0.999)), ms(sum.latency_us_max),
            opt.rate > 0 ? "from each purchase's due time" : "from each send");
+    if (opt.rate > 0)
+        printf("send lag ms: p50 %.3f  p99 %.3f  max %.3f  (due -> sent: the generator's "
+               "own delay, part of the latency above)\n",
+               ms(percentile_us(lag_total, sum.lag_count, 0.50)),
+               ms(percentile_us(lag_total, sum.lag_count, 0.99)), ms(sum.lag_us_max));
     printf("purchases/s: %.0f\n", (double)sum.ok_measured / opt.seconds);
     printf("p50 ms: %.3f\n", ms(percentile_us(hist_total, n_lat, 0.50)));
     printf("p99 ms: %.3f\n", ms(percentile_us(hist_total, n_lat, 0.99)));
@@ -1250,6 +1287,7 @@ int main(int argc, char **argv)
 out:
     for (int t = 0; t < THREADS_MAX; t++) {
         free(workers[t].stats.hist);
+        free(workers[t].stats.lag_hist);
         free(workers[t].idle);
         if (workers[t].opt != NULL && workers[t].epoll_fd >= 0)
             close(workers[t].epoll_fd);
@@ -1263,6 +1301,7 @@ out:
     }
     free(conns);
     free(hist_total);
+    free(lag_total);
     free(cards.text);
     free(cards.numbers);
     return exit_code;

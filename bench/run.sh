@@ -334,8 +334,9 @@ if [ "$latency" -eq 1 ] && [ "${rps:-0}" -gt 0 ]; then
             /^latency ms:/ { for (i = 3; i < NF; i += 2) if ($(i + 1) + 0 > v[$i]) v[$i] = $(i + 1) + 0 }
             /^purchases\/s:/ { r += $2 } /^errors:/ { e += $2 }
             /^rate:/ { late += $NF }
-            END { printf "latency at %d %% of max (%d/s due, %d/s answered): p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  late %d  errors %d\n",
-                         pct, rate, r, v["p50"], v["p99"], v["p99.9"], v["max"], late, e }' \
+            /^send lag ms:/ { if ($7 + 0 > lag) lag = $7 + 0 }
+            END { printf "latency at %d %% of max (%d/s due, %d/s answered): p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  send lag p99 %.3f ms  late %d  errors %d\n",
+                         pct, rate, r, v["p50"], v["p99"], v["p99.9"], v["max"], lag, late, e }' \
             | tee "$tmp/lat$pct.line"
     done
 fi

@@ -71,6 +71,9 @@ class Loadgen(unittest.TestCase):
         self.assertRegex(out, r"latency ms: p50 [0-9.]+  p99 [0-9.]+  p99\.9 [0-9.]+  "
                               r"max [0-9.]+  \(from each purchase's due time\)")
         self.assertLessEqual(field(out, "p50 ms:"), field(out, "p99 ms:"))
+        # The generator's own delay is reported apart, and is part of the latency.
+        self.assertRegex(out, r"send lag ms: p50 [0-9.]+  p99 [0-9.]+  max [0-9.]+")
+        self.assertLessEqual(field(out, "send lag ms: p50"), field(out, "p50 ms:"))
 
     def test_closed_loop_keeps_the_lines_scripts_parse(self):
         r = self.run_loadgen("--seconds", "1", "--warmup", "0.2", "--connections", "2",

@@ -338,6 +338,9 @@ if [ "$latency" -eq 1 ] && [ "${rps:-0}" -gt 0 ]; then
             END { printf "latency at %d %% of max (%d/s due, %d/s answered): p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  send lag p99 %.3f ms  late %d  errors %d\n",
                          pct, rate, r, v["p50"], v["p99"], v["p99.9"], v["max"], lag, late, e }' \
             | tee "$tmp/lat$pct.line"
+        awk '{ for (i = 1; i < NF; i++) if (($i == "late" || $i == "errors") && $(i + 1) != "0") bad = 1 }
+             END { exit !bad }' "$tmp/lat$pct.line" \
+            && echo "run.sh: warning: late purchases or errors at $pct % (see the line above)" >&2
     done
 fi
 

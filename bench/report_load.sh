@@ -19,9 +19,9 @@ out=$(mktemp -d /tmp/kopilka-report-load.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 rate() { awk '/^kopilka purchases\/s:/ { print $3; exit }' "$1"; }
 echo "== without the report" >&2
-bash "$root/bench/run.sh" "$secs" "$conns" --no-peer >"$out/plain.txt"
+bash "$root/bench/run.sh" "$secs" "$conns" --no-peer --no-latency --no-floor >"$out/plain.txt"
 echo "== with the $BENCH_REPORT report in a loop" >&2
-BENCH_BESIDE="$root/bench/report_loop.sh" bash "$root/bench/run.sh" "$secs" "$conns" --no-peer \
+BENCH_BESIDE="$root/bench/report_loop.sh" bash "$root/bench/run.sh" "$secs" "$conns" --no-peer --no-latency --no-floor \
     >"$out/loop.txt"
 plain=$(rate "$out/plain.txt")
 loop=$(rate "$out/loop.txt")

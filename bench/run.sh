@@ -14,8 +14,21 @@
 # delivery): the purchase path's cost of the outbox (bench/notify_load.sh
 # measures delivery itself).
 #
+# Issue 16's goals in the same run: after the closed-loop run (the maximum
+# rate), the load generator at a fixed rate of 25 %, 50 % and 90 % of it
+# (LATENCY_SECS each: p50/p99/p99.9 from each purchase's due time), then,
+# with the server stopped, bench/http_floor (libmicrohttpd alone, suspend/
+# resume) under the same load generator and connections for FLOOR_SECS: the
+# server's CPU a purchase as a multiple of the floor's CPU a request.
+# --no-latency and --no-floor skip those parts; --latency-only is
+# --no-floor --no-peer.
+#
 # Usage: bench/run.sh [seconds=10] [connections=64] [--no-peer] [--pg] [--instances N] [--notify]
+#                     [--no-latency] [--no-floor] [--latency-only]
 # Environment: WARMUP (seconds, default 1), LOADGEN_THREADS (1 or 2, default 1),
+#              LATENCY_SECS (each fixed-rate run, default 5), FLOOR_SECS
+#              (default 5), PEER_SH (the peer's run.sh, default
+#              ../shared/peers/postgres/run.sh from the repository),
 #              PORT (default: a free port from 20000..59999),
 #              KOPILKA_PG_WRITERS (writer connections an instance, with --pg),
 #              BENCH_BESIDE (a program run beside the load, from the warm-up's
@@ -30,6 +43,8 @@ peer=1
 pg=0
 notify=0
 instances=1
+latency=1
+floor=1
 positional=()
 want_instances=0
 for arg in "$@"; do
@@ -40,7 +55,10 @@ for arg in "$@"; do
         --notify) notify=1 ;;
         --instances) want_instances=1 ;;
         --instances=*) instances=${arg#--instances=} ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --no-latency) latency=0 ;;
+        --no-floor) floor=0 ;;
+        --latency-only) floor=0; peer=0 ;;
+        -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
         *) positional+=("$arg") ;;
     esac
@@ -60,6 +78,12 @@ done
 [ "$conns" -ge "$instances" ] || { echo "run.sh: fewer connections than instances" >&2; exit 2; }
 warmup=${WARMUP:-1}
 threads=${LOADGEN_THREADS:-1}
+lat_secs=${LATENCY_SECS:-5}
+floor_secs=${FLOOR_SECS:-5}
+[[ "$lat_secs" =~ ^[0-9]+$ && "$lat_secs" -ge 1 && "$lat_secs" -le 600 ]] \
+    || { echo "run.sh: LATENCY_SECS must be 1..600" >&2; exit 2; }
+[[ "$floor_secs" =~ ^[0-9]+$ && "$floor_secs" -ge 1 && "$floor_secs" -le 600 ]] \
+    || { echo "run.sh: FLOOR_SECS must be 1..600" >&2; exit 2; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -70,7 +94,7 @@ say() { echo "== $*" >&2; }
 
 tmp=$(mktemp -d /tmp/kopilka-bench.XXXXXX)
 server_pids=()
-fake_pids=() # loopback providers of --notify, stopped like the servers
+fake_pids=() # loopback providers of --notify and bench/http_floor, stopped like the servers
 pg_dir=
 pgbin=
 # shellcheck disable=SC2317  # called from the EXIT trap
@@ -105,6 +129,9 @@ say "building Kopilka (Release) in $build"
 quiet cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 quiet cmake --build "$build" -j2 --target kopilka_bin
 [ -x "$kopilka" ] || { echo "run.sh: $kopilka was not built" >&2; exit 1; }
+if [ "$floor" -eq 1 ]; then
+    quiet cmake --build "$build" -j2 --target http_floor
+fi
 say "building loadgen"
 quiet cc -std=c17 -Wall -Wextra -Werror -O2 -pthread -o "$loadgen" bench/loadgen.c
 
@@ -278,7 +305,44 @@ rps=$(awk '/^purchases\/s:/ {print $2}' "$tmp/loadgen.out")
 join "$tmp/ticks0" "$tmp/ticks1" | awk -v hz="$(getconf CLK_TCK)" -v rps="${rps:-0}" -v s="$secs" '
     rps > 0 { us = ($3 - $2) / hz * 1e6 / (rps * s); total += us
               if (us >= 0.05) printf "server cpu us per purchase: %-14s %6.1f\n", $1, us }
-    END { if (rps > 0) printf "server cpu us per purchase: %-14s %6.1f\n", "(all)", total }'
+    END { if (rps > 0) printf "server cpu us per purchase: %-14s %6.1f\n", "(all)", total }' \
+    | tee "$tmp/cpu.out"
+server_cpu_us=$(awk '$6 == "(all)" { print $7 }' "$tmp/cpu.out")
+
+# Latency at fixed rates below the maximum just measured: open loop, each
+# purchase's latency from the time it was due (bench/README.md).
+lat_levels=(25 50 90)
+if [ "$latency" -eq 1 ] && [ "${rps:-0}" -gt 0 ]; then
+    for pct in "${lat_levels[@]}"; do
+        rate=$(( rps * pct / 100 ))
+        [ "$rate" -ge 1 ] || rate=1
+        say "loadgen at $pct % of the maximum: $rate purchases/s for ${warmup}s + ${lat_secs}s"
+        lat_pids=()
+        for i in $(seq "$instances"); do
+            c=$(( conns / instances + (i <= conns % instances ? 1 : 0) ))
+            share=$(awk -v r="$rate" -v c="$c" -v n="$conns" 'BEGIN { printf "%.3f", r * c / n }')
+            "$loadgen" --host 127.0.0.1 --port "${ports[$((i - 1))]}" --key "$key" \
+                --cards "$tmp/cards.txt" --connections "$c" --seconds "$lat_secs" \
+                --warmup "$warmup" --threads "$threads" --rate "$share" \
+                --run-id "$$-$i-r$pct" >"$tmp/lat$pct-$i.out" &
+            lat_pids+=($!)
+        done
+        for pid in "${lat_pids[@]}"; do wait "$pid" || lg_rc=$?; done
+        # Several instances: rates and errors add up, latencies are the worst
+        # instance's (as above).
+        cat "$tmp"/lat"$pct"-*.out | awk -v pct="$pct" -v rate="$rate" '
+            /^latency ms:/ { for (i = 3; i < NF; i += 2) if ($(i + 1) + 0 > v[$i]) v[$i] = $(i + 1) + 0 }
+            /^purchases\/s:/ { r += $2 } /^errors:/ { e += $2 }
+            /^rate:/ { late += $NF }
+            /^send lag ms:/ { if ($7 + 0 > lag) lag = $7 + 0 }
+            END { printf "latency at %d %% of max (%d/s due, %d/s answered): p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  send lag p99 %.3f ms  late %d  errors %d\n",
+                         pct, rate, r, v["p50"], v["p99"], v["p99.9"], v["max"], lag, late, e }' \
+            | tee "$tmp/lat$pct.line"
+        awk '{ for (i = 1; i < NF; i++) if (($i == "late" || $i == "errors") && $(i + 1) != "0") bad = 1 }
+             END { exit !bad }' "$tmp/lat$pct.line" \
+            && echo "run.sh: warning: late purchases or errors at $pct % (see the line above)" >&2
+    done
+fi
 
 say "stopping the server(s)"
 server_rc=0
@@ -314,13 +378,41 @@ if [ -n "$pg_dir" ]; then
     pg_dir=
 fi
 
+# The HTTP floor in the same run: libmicrohttpd alone answering a canned
+# purchase-sized JSON after suspend/resume (bench/http_floor.c, the way the
+# server answers a durable purchase), the same load generator, connections
+# and threads, closed loop; its CPU a request.
+floor_us=
+if [ "$floor" -eq 1 ]; then
+    fport=$(free_port)
+    say "http floor: $build/http_floor suspend 0 on 127.0.0.1:$fport, ${warmup}s + ${floor_secs}s"
+    "$build/http_floor" "$fport" suspend 0 >"$tmp/floor.log" 2>&1 &
+    floor_pid=$!
+    fake_pids+=("$floor_pid")
+    for _ in $(seq 50); do listening "$fport" && break; sleep 0.1; done
+    "$loadgen" --host 127.0.0.1 --port "$fport" --key floor --cards "$tmp/cards.txt" \
+        --connections "$conns" --seconds "$floor_secs" --warmup "$warmup" --threads "$threads" \
+        --run-id "$$-floor" >"$tmp/floor.out" &
+    floor_lg=$!
+    sleep "$warmup"
+    f0=$(awk '{print $14 + $15}' "/proc/$floor_pid/stat")
+    wait "$floor_lg" || echo "run.sh: the floor's loadgen failed" >&2
+    f1=$(awk '{print $14 + $15}' "/proc/$floor_pid/stat")
+    kill -TERM "$floor_pid" 2>/dev/null || true
+    wait "$floor_pid" 2>/dev/null || true
+    frps=$(awk '/^purchases\/s:/ {print $2}' "$tmp/floor.out")
+    floor_us=$(awk -v t=$((f1 - f0)) -v hz="$(getconf CLK_TCK)" -v r="${frps:-0}" -v s="$floor_secs" \
+        'BEGIN { if (r > 0) printf "%.1f", t / hz * 1e6 / (r * s) }')
+    echo "http floor (suspend/resume): requests/s: ${frps:-?}  server cpu us per request: ${floor_us:-?}  errors: $(awk '/^errors:/ {print $2}' "$tmp/floor.out")"
+fi
+
 field() { awk -v k="$1" 'index($0, k) == 1 { print $NF; exit }' "$tmp/loadgen.out"; }
 kp_rate=$(field "purchases/s:")
 kp_errors=$(field "errors:")
 
 pg_tps=
 if [ "$peer" -eq 1 ]; then
-    peer_sh=../shared/peers/postgres/run.sh
+    peer_sh=${PEER_SH:-../shared/peers/postgres/run.sh}
     if [ -f "$peer_sh" ]; then
         say "PostgreSQL peer: $peer_sh $secs 8"
         if bash "$peer_sh" "$secs" 8 | tee "$tmp/peer.out"; then
@@ -344,6 +436,28 @@ if [ -n "$pg_tps" ]; then
             'BEGIN { if (b > 0) printf "ratio kopilka/postgres: %.2f\n", a / b }'
     fi
 fi
+
+pg_ratio=
+if [ -n "$pg_tps" ] && [ -n "$kp_rate" ]; then
+    pg_ratio=$(awk -v a="$kp_rate" -v b="$pg_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
+fi
+echo
+echo "goals (issue 16), this run:"
+if [ -n "$floor_us" ] && [ -n "${server_cpu_us:-}" ]; then
+    awk -v s="$server_cpu_us" -v f="$floor_us" -v r="${pg_ratio:-not run}" 'BEGIN {
+        if (f > 0) printf "server cpu per purchase %.1f us / http floor %.1f us a request: goal 2.5×: now %.1f×   (kopilka/postgres: %s)\n", s, f, s / f, r }'
+else
+    echo "server cpu per purchase / http floor: not measured (--no-floor)   (kopilka/postgres: ${pg_ratio:-not run})"
+fi
+if [ -s "$tmp/lat50.line" ]; then
+    awk '{ for (i = 1; i <= NF; i++) if ($i == "p99") { print "p99 at 50 % of max: goal 5 ms: now " $(i + 1) " ms"; exit } }' "$tmp/lat50.line"
+    for pct in "${lat_levels[@]}"; do
+        awk '{ sub(/  late.*/, ""); print }' "$tmp/lat$pct.line"
+    done
+else
+    echo "latency: not measured (--no-latency)"
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  cores: $(nproc)"
 
 status=0
 [ "$lg_rc" -eq 0 ] || { echo "run.sh: loadgen failed (status $lg_rc)" >&2; status=1; }

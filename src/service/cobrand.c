@@ -53,7 +53,9 @@ static kp_err field_error(kp_error *e, kp_err code, const char *prefix, const ch
                           const char *message)
 {
     char name[sizeof e->field];
-    snprintf(name, sizeof name, "%s%s", prefix, field);
+    /* A name too long for the field ends in "..." so the cut shows. */
+    if (snprintf(name, sizeof name, "%s%s", prefix, field) >= (int)sizeof name)
+        memcpy(name + sizeof name - 4, "...", 4);
     return kp_error_set(e, code, name, "%s", message);
 }
 

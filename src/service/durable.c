@@ -33,13 +33,15 @@ enum { FORMAT = 2, FORMAT_1 = 1, REC_PURCHASE = 1, REC_RETURN = 2, ANSWER_HASH =
 
 static void put_u8(kp_buf *b, uint8_t v) { kp_buf_append(b, &v, 1); }
 static void put_i64(kp_buf *b, int64_t v) { kp_buf_append(b, &v, 8); }
-static void put_str(kp_buf *b, const char *s)
+/* A string of at most `cap` - 1 bytes (the size of the array it is in). */
+static void put_str_in(kp_buf *b, const char *s, size_t cap)
 {
-    size_t n = strnlen(s, KP_STR_MAX - 1);
+    size_t n = strnlen(s, cap - 1);
     uint16_t len = (uint16_t)n;
     kp_buf_append(b, &len, 2);
     kp_buf_append(b, s, n);
 }
+static void put_str(kp_buf *b, const char *s) { put_str_in(b, s, KP_STR_MAX); }
 
 static void answer_hash(const kp_buf *answer, uint8_t out[ANSWER_HASH])
 {
@@ -69,7 +71,7 @@ kp_err kp_durable_purchase(kp_buf *b, const char *store, const kp_purchase_req *
     put_u8(b, r->at_given);
     put_i64(b, r->at);
     put_u8(b, (uint8_t)((r->offline ? 1 : 0) | (r->by_phone ? 2 : 0) | (r->currency[0] ? 4 : 0)));
-    if (r->currency[0]) put_str(b, r->currency);
+    if (r->currency[0]) put_str_in(b, r->currency, sizeof r->currency);
     put_i64(b, r->basket.burn_request);
     put_i64(b, (int64_t)r->basket.n_lines);
     for (size_t i = 0; i < r->basket.n_lines; i++) {

@@ -1393,6 +1393,102 @@ static void cache_rolled_back(void *arg)
     if (s->cache) store_sqlite_cache_clear(s->cache);
 }
 
+/* Runs one of preload's scans: row(s, st) for each row. */
+static kp_err preload_scan(sqlite_store *s, const char *sql,
+                           bool (*row)(sqlite_store *s, sqlite3_stmt *st))
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(s, rc);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!row(s, st)) break;
+    kp_err err = rc == SQLITE_ROW || rc == SQLITE_DONE ? KP_OK : fail(s, rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static bool preload_card(sqlite_store *s, sqlite3_stmt *st)
+{
+    if (!store_sqlite_cache_room(s->cache)) return false;
+    kp_card c;
+    store_sqlite_copy_text(c.number, sizeof c.number, sqlite3_column_text(st, 0));
+    c.account_id = sqlite3_column_int64(st, 1);
+    c.state = (kp_card_state)sqlite3_column_int(st, 2);
+    c.registered = sqlite3_column_int(st, 3) != 0;
+    store_sqlite_cache_card_put(s->cache, &c, sqlite3_column_int(st, 4) != 0);
+    return true;
+}
+
+static bool preload_account(sqlite_store *s, sqlite3_stmt *st)
+{
+    if (!store_sqlite_cache_room(s->cache)) return false;
+    store_sqlite_cache_account_bare(s->cache, sqlite3_column_int64(st, 0),
+                                    sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                                    sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4));
+    return true;
+}
+
+static bool preload_rules(sqlite_store *s, sqlite3_stmt *st)
+{
+    kp_account_rules r;
+    memset(&r, 0, sizeof r);
+    store_sqlite_copy_text(r.tier, sizeof r.tier, sqlite3_column_text(st, 1));
+    r.tier_since = sqlite3_column_int64(st, 2);
+    r.has_personal_discount = sqlite3_column_type(st, 3) != SQLITE_NULL;
+    r.personal_discount_bp = sqlite3_column_int(st, 3);
+    store_sqlite_cache_account_rules(s->cache, sqlite3_column_int64(st, 0), &r);
+    return true;
+}
+
+static bool preload_lot(sqlite_store *s, sqlite3_stmt *st)
+{
+    kp_lot l;
+    memset(&l, 0, sizeof l);
+    l.id = sqlite3_column_int64(st, 1);
+    store_sqlite_copy_text(l.kind, sizeof l.kind, sqlite3_column_text(st, 2));
+    l.amount = sqlite3_column_int64(st, 3);
+    l.remaining = sqlite3_column_int64(st, 4);
+    l.earned_at = sqlite3_column_int64(st, 5);
+    l.active_from = sqlite3_column_int64(st, 6);
+    l.expires_at = sqlite3_column_int64(st, 7);
+    store_sqlite_copy_text(l.partner, sizeof l.partner, sqlite3_column_text(st, 8));
+    store_sqlite_cache_lot_add(s->cache, sqlite3_column_int64(st, 0), &l);
+    return true;
+}
+
+/* Fills the cache with every card and account (as far as it holds), in
+ * one snapshot, reading the data version in it: the server starts with
+ * its tills' state in memory. The queries give what card_find,
+ * card_info_get, account_load and account_rules_get give, row for row. */
+static kp_err cache_preload(sqlite_store *s)
+{
+    kp_err err = run(s, q(s, Q_BEGIN)); /* its snapshot is the data version read */
+    if (err) return err;
+    if (sqlite3_step(s->data_version_stmt) == SQLITE_ROW)
+        s->data_version = sqlite3_column_int64(s->data_version_stmt, 0);
+    sqlite3_reset(s->data_version_stmt);
+    err = preload_scan(s,
+                       "SELECT c.number, c.account_id, c.state, c.registered, "
+                       "COALESCE(i.may_burn, 1) FROM cards c "
+                       "LEFT JOIN card_info i ON i.number = c.number",
+                       preload_card);
+    if (err == KP_OK)
+        err = preload_scan(s, "SELECT id, balance, debt, purchases, spend FROM accounts", preload_account);
+    if (err == KP_OK)
+        err = preload_scan(s,
+                           "SELECT account_id, tier, tier_since, personal_discount_bp "
+                           "FROM account_rules",
+                           preload_rules);
+    if (err == KP_OK)
+        err = preload_scan(s,
+                           "SELECT account_id, id, kind, amount, remaining, earned_at, "
+                           "active_from, expires_at, partner FROM lots WHERE remaining > 0 "
+                           "ORDER BY account_id, expires_at, id",
+                           preload_lot);
+    kp_err end = run(s, q(s, Q_COMMIT));
+    return err ? err : end;
+}
+
 kp_err store_sqlite_cache_enable(kp_store *b)
 {
     sqlite_store *s = (sqlite_store *)b;
@@ -1406,9 +1502,6 @@ kp_err store_sqlite_cache_enable(kp_store *b)
         s->cache_check = NULL;
         return fail(s, sqlite3_errcode(s->db));
     }
-    if (sqlite3_step(s->data_version_stmt) == SQLITE_ROW)
-        s->data_version = sqlite3_column_int64(s->data_version_stmt, 0);
-    sqlite3_reset(s->data_version_stmt);
     if ((s->cache = store_sqlite_cache_new()) == NULL) {
         sqlite3_finalize(s->data_version_stmt);
         s->data_version_stmt = NULL;
@@ -1416,6 +1509,26 @@ kp_err store_sqlite_cache_enable(kp_store *b)
         s->cache_check = NULL;
         return KP_ERR_NOMEM;
     }
+    const char *preload = getenv("KOPILKA_WRITER_CACHE");
+    if (!(preload && strcmp(preload, "lazy") == 0)) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        kp_err err = cache_preload(s);
+        if (err) {
+            store_sqlite_cache_disable(b, NULL);
+            return err;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        sqlite_cache_stats cs;
+        store_sqlite_cache_stats(s->cache, &cs);
+        fprintf(stderr, "kopilka: writer cache: %zu cards and %zu accounts read in %.0f ms, %zu KiB\n",
+                cs.cards, cs.accounts,
+                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+                cs.bytes / 1024);
+    } else if (sqlite3_step(s->data_version_stmt) == SQLITE_ROW) {
+        s->data_version = sqlite3_column_int64(s->data_version_stmt, 0);
+    }
+    sqlite3_reset(s->data_version_stmt);
     sqlite3_rollback_hook(s->db, cache_rolled_back, s);
     sqlite3_preupdate_hook(s->db, cache_row_changed, s);
     return KP_OK;

@@ -273,7 +273,7 @@ static void accounts_grow(sqlite_cache *c)
 static bool lots_room(sqlite_cache *c, account_slot *s, size_t n)
 {
     if (n <= s->cap_lots) return true;
-    size_t cap = s->cap_lots ? s->cap_lots : 4;
+    size_t cap = s->cap_lots ? s->cap_lots * 2 : 1;
     while (cap < n) cap *= 2;
     kp_lot *l = realloc(s->lots, cap * sizeof *l);
     if (l == NULL) {
@@ -286,21 +286,59 @@ static bool lots_room(sqlite_cache *c, account_slot *s, size_t n)
     return true;
 }
 
+/* The slot of account id, made (stale) when absent. */
+static account_slot *account_slot_of(sqlite_cache *c, int64_t id)
+{
+    account_slot *s = account_find(c, id);
+    if (s) return s;
+    if ((c->n_accounts + 1) * 10 > c->n_account_slots * 7) accounts_grow(c);
+    size_t mask = c->n_account_slots - 1, i = mix64((uint64_t)id) & mask;
+    while (c->accounts[i].gen == c->gen) i = (i + 1) & mask;
+    s = &c->accounts[i];
+    s->gen = c->gen;
+    s->id = id;
+    s->valid = false;
+    s->n_lots = 0;
+    c->n_accounts++;
+    return s;
+}
+
+bool store_sqlite_cache_room(const sqlite_cache *c)
+{
+    return (c->n_cards + 1) * 10 <= SLOTS_MAX * 7 && (c->n_accounts + 1) * 10 <= SLOTS_MAX * 7;
+}
+
+void store_sqlite_cache_account_bare(sqlite_cache *c, int64_t id, int64_t balance, int64_t debt,
+                                     int64_t purchases, int64_t spend_minor)
+{
+    if (id <= 0) return;
+    account_slot *s = account_slot_of(c, id);
+    s->balance = balance;
+    s->debt = debt;
+    s->purchases = purchases;
+    s->spend_minor = spend_minor;
+    s->n_lots = 0;
+    memset(&s->rules, 0, sizeof s->rules);
+    s->rules_known = true;
+    s->valid = true;
+}
+
+void store_sqlite_cache_lot_add(sqlite_cache *c, int64_t account_id, const kp_lot *lot)
+{
+    account_slot *s = account_find(c, account_id);
+    if (s == NULL || !s->valid) return;
+    if (s->n_lots == KP_LOTS_MAX || !lots_room(c, s, s->n_lots + 1)) {
+        s->valid = false;
+        return;
+    }
+    s->lots[s->n_lots++] = *lot;
+}
+
 void store_sqlite_cache_account_put(sqlite_cache *c, const kp_account *a,
                                     const kp_account_rules *rules)
 {
     if (a->id <= 0) return;
-    account_slot *s = account_find(c, a->id);
-    if (s == NULL) {
-        if ((c->n_accounts + 1) * 10 > c->n_account_slots * 7) accounts_grow(c);
-        size_t mask = c->n_account_slots - 1, i = mix64((uint64_t)a->id) & mask;
-        while (c->accounts[i].gen == c->gen) i = (i + 1) & mask;
-        s = &c->accounts[i];
-        s->gen = c->gen;
-        s->id = a->id;
-        s->n_lots = 0;
-        c->n_accounts++;
-    }
+    account_slot *s = account_slot_of(c, a->id);
     s->valid = false;
     if (!lots_room(c, s, a->n_lots)) return;
     s->balance = a->balance;

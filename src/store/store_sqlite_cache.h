@@ -57,6 +57,17 @@ void store_sqlite_cache_account_evict(sqlite_cache *c, int64_t id);
  * the account instead. Noted for rollback_to(). */
 void store_sqlite_cache_apply(sqlite_cache *c, const kp_ledger_plan *plan, int64_t new_lot_id,
                               kp_time now);
+/* Filling at start (store_sqlite.c's preload): whether both tables take
+ * one more entry without growing past their largest (which would clear
+ * them); an account put with no lots and rule state known as none
+ * (account_rules_get()'s zeros), then its open lots in burn order and its
+ * rule state. A lot past KP_LOTS_MAX evicts the account (account_load()
+ * refuses it). */
+bool store_sqlite_cache_room(const sqlite_cache *c);
+void store_sqlite_cache_account_bare(sqlite_cache *c, int64_t id, int64_t balance, int64_t debt,
+                                     int64_t purchases, int64_t spend_minor);
+void store_sqlite_cache_lot_add(sqlite_cache *c, int64_t account_id, const kp_lot *lot);
+
 /* A job's savepoint: the accounts applied to since are evicted by
  * rollback_to (their rows go back to the savepoint's). */
 void store_sqlite_cache_savepoint(sqlite_cache *c);

@@ -1509,28 +1509,39 @@ kp_err store_sqlite_cache_enable(kp_store *b)
         s->cache_check = NULL;
         return KP_ERR_NOMEM;
     }
-    const char *preload = getenv("KOPILKA_WRITER_CACHE");
-    if (!(preload && strcmp(preload, "lazy") == 0)) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        kp_err err = cache_preload(s);
-        if (err) {
-            store_sqlite_cache_disable(b, NULL);
-            return err;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        sqlite_cache_stats cs;
-        store_sqlite_cache_stats(s->cache, &cs);
-        fprintf(stderr, "kopilka: writer cache: %zu cards and %zu accounts read in %.0f ms, %zu KiB\n",
-                cs.cards, cs.accounts,
-                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-                cs.bytes / 1024);
-    } else if (sqlite3_step(s->data_version_stmt) == SQLITE_ROW) {
+    if (sqlite3_step(s->data_version_stmt) == SQLITE_ROW)
         s->data_version = sqlite3_column_int64(s->data_version_stmt, 0);
-    }
     sqlite3_reset(s->data_version_stmt);
     sqlite3_rollback_hook(s->db, cache_rolled_back, s);
     sqlite3_preupdate_hook(s->db, cache_row_changed, s);
+    return KP_OK;
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+kp_err store_sqlite_cache_preload(kp_store *b)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    if (s->cache == NULL) return KP_OK;
+    struct timespec w0, w1, c0, c1;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    kp_err err = cache_preload(s);
+    if (err) {
+        store_sqlite_cache_clear(s->cache);
+        return err;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &w1);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    sqlite_cache_stats cs;
+    store_sqlite_cache_stats(s->cache, &cs);
+    fprintf(stderr,
+            "kopilka: writer cache: %zu cards and %zu accounts read in %.0f ms (%.0f ms of CPU), "
+            "%zu KiB\n",
+            cs.cards, cs.accounts, ms_between(&w0, &w1), ms_between(&c0, &c1), cs.bytes / 1024);
     return KP_OK;
 }
 

@@ -55,6 +55,7 @@ struct sqlite_group {
     size_t txn_records;     /* logged records in the open transaction */
     size_t group_records;   /* records the open group queued */
     bool group_unlogged;    /* a job of the open group has no record */
+    bool cache_filled;      /* the writer's cache was offered its preload */
     /* sync()'s thread only */
     char wal_path[4096];
     int wal_fd;             /* -1 until the first sync */
@@ -266,6 +267,15 @@ static kp_err g_begin(kp_store *s)
     g->group_records = 0;
     g->group_unlogged = false;
     if (g->txn_open) return KP_OK;
+    if (!g->cache_filled && g->log) {
+        /* The first group of the server's writer: what the tills read goes
+         * into memory first (KOPILKA_WRITER_CACHE=lazy: as it is read). */
+        g->cache_filled = true;
+        const char *mode = getenv("KOPILKA_WRITER_CACHE");
+        if (!(mode && strcmp(mode, "lazy") == 0) && store_sqlite_cache_preload(s) != KP_OK)
+            fprintf(stderr, "kopilka: writer cache: not filled at start (%s); it fills as "
+                            "purchases read\n", s->last_error);
+    }
     kp_err err = s->ops->begin(s);
     if (err) return err;
     g->txn_open = true;

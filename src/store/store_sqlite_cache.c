@@ -445,7 +445,7 @@ void store_sqlite_cache_apply(sqlite_cache *c, const kp_ledger_plan *plan, int64
         c->st.evictions++;
         return;
     }
-    qsort(s->lots, kept, sizeof *s->lots, lot_cmp);
+    if (kept > 1) qsort(s->lots, kept, sizeof *s->lots, lot_cmp);
     s->balance = plan->balance_after;
     s->debt = plan->debt_after;
     s->purchases += plan->purchases_delta;

@@ -367,6 +367,9 @@ for i in $(seq "$instances"); do
     fi
 done
 server_pids=()
+# The writer's own figures, printed at stop (operations, commits; the
+# SQLite writer's cache: hits, clears, memory).
+grep -h "^kopilka: writer" "$tmp"/serve*.log 2>/dev/null || true
 
 say "kopilka verify"
 verify_rc=0

@@ -7,6 +7,9 @@
  * Invariants are also enforced by the schema (CHECK constraints on lots and
  * debt), so a bug upstream fails the operation instead of corrupting data.
  */
+/* The pre-update hook (the writer's cache watches every row change): in
+ * Debian's libsqlite3, declared by sqlite3.h only with this. */
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
 #include "store_sqlite.h"
 #include "store_currency.h"
 #include "store_sqlite_int.h"
@@ -204,6 +207,20 @@ typedef struct sqlite_store {
     sqlite_draws *draws;       /* store_sqlite_draws.c */
     struct sqlite_settle *settle; /* store_sqlite_settle.c: its statements, made at first use */
     sqlite_group *group;       /* store_sqlite_group.c: set while a group writer */
+    /* The writer's cache of what a purchase reads (store_sqlite_cache.h),
+     * NULL unless enabled. A pre-update hook sees every row this
+     * connection changes: one of a table the cache holds, outside a
+     * purchase's own op_insert_apply (`cache_applying`, which the cache
+     * follows from the plan), evicts what that row is about.
+     * `data_version` is PRAGMA data_version at the last begin(): another
+     * connection's commit (a CLI beside the server) moves it, and the
+     * cache is dropped. */
+    sqlite_cache *cache;
+    bool cache_applying;
+    int64_t data_version;
+    sqlite3_stmt *data_version_stmt;
+    kp_account *cache_check; /* KOPILKA_CACHE_CHECK=1: every hit read again and compared */
+    int64_t last_lot_id;     /* the lot plan_apply inserted last */
 } sqlite_store;
 
 sqlite_people *store_sqlite_people_of(kp_store *s)
@@ -266,6 +283,7 @@ static char *dup_text(const unsigned char *text)
 static void s_close(kp_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
+    store_sqlite_cache_disable(base, NULL);
     for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(s->stmt[i]);
     store_sqlite_triggers_close(s->triggers);
     store_sqlite_people_close(s->people);
@@ -290,7 +308,20 @@ static kp_err s_begin(kp_store *b)
         return KP_ERR_INTERNAL;
     }
     memset(s->sys_pending, 0, sizeof s->sys_pending);
-    return run(s, q(s, Q_BEGIN));
+    kp_err err = run(s, q(s, Q_BEGIN));
+    if (err == KP_OK && s->cache) {
+        /* BEGIN IMMEDIATE took the write lock and a snapshot: a commit by
+         * another connection since our last transaction shows here. */
+        int64_t v = s->data_version;
+        if (sqlite3_step(s->data_version_stmt) == SQLITE_ROW)
+            v = sqlite3_column_int64(s->data_version_stmt, 0);
+        else
+            store_sqlite_cache_clear(s->cache);
+        sqlite3_reset(s->data_version_stmt);
+        if (v != s->data_version) store_sqlite_cache_clear(s->cache);
+        s->data_version = v;
+    }
+    return err;
 }
 
 static kp_err sys_flush(sqlite_store *s)
@@ -319,6 +350,7 @@ static kp_err s_savepoint(kp_store *b)
 {
     sqlite_store *s = (sqlite_store *)b;
     memcpy(s->sys_saved, s->sys_pending, sizeof s->sys_saved);
+    if (s->cache) store_sqlite_cache_savepoint(s->cache);
     return run(s, q(s, Q_SAVEPOINT));
 }
 static kp_err s_release(kp_store *b) { sqlite_store *s = (sqlite_store *)b; return run(s, q(s, Q_RELEASE)); }
@@ -327,6 +359,7 @@ static kp_err s_rollback(kp_store *b)
 {
     sqlite_store *s = (sqlite_store *)b;
     memset(s->sys_pending, 0, sizeof s->sys_pending);
+    if (s->cache) store_sqlite_cache_clear(s->cache);
     if (sqlite3_get_autocommit(s->db)) return KP_OK; /* SQLite already rolled back */
     return run(s, q(s, Q_ROLLBACK));
 }
@@ -335,6 +368,7 @@ static kp_err s_rollback_to(kp_store *b)
 {
     sqlite_store *s = (sqlite_store *)b;
     memcpy(s->sys_pending, s->sys_saved, sizeof s->sys_pending);
+    if (s->cache) store_sqlite_cache_rollback_to(s->cache);
     kp_err err = run(s, q(s, Q_ROLLBACK_TO));
     if (err == KP_OK) err = run(s, q(s, Q_RELEASE));
     return err;
@@ -860,6 +894,7 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             sqlite3_bind_int64(st, 6, l->expires_at);
         } else {
             st = q(s, Q_LOT_INSERT);
+            s->last_lot_id = 0;
             sqlite3_bind_int64(st, 1, plan->account_id);
             sqlite3_bind_text(st, 2, l->kind, -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 3, l->amount);
@@ -870,6 +905,7 @@ static kp_err s_plan_apply(kp_store *b, int64_t op_id, const kp_ledger_plan *pla
             sqlite3_bind_text(st, 8, l->partner, -1, SQLITE_STATIC);
         }
         err = run(s, st);
+        if (err == KP_OK && l->id == 0) s->last_lot_id = sqlite3_last_insert_rowid(s->db);
         if (err == KP_OK && sqlite3_changes(s->db) != 1) {
             snprintf(s->base.last_error, sizeof s->base.last_error,
                      "lot %lld of account %lld not found", (long long)l->id,
@@ -1161,11 +1197,115 @@ kp_err store_sqlite_meta_int_set(kp_store *b, const char *key, int64_t value)
     return run(s, st);
 }
 
+/* KOPILKA_CACHE_CHECK: a hit that differs from what SQLite holds is a bug
+ * of the cache; say what differs and stop rather than price on it. */
+static void cache_check_account(sqlite_store *s, const kp_account *hit)
+{
+    kp_account *db = s->cache_check;
+    if (s_account_load(&s->base, hit->id, db) != KP_OK) db->id = -1;
+    bool same = db->id == hit->id && db->balance == hit->balance && db->debt == hit->debt &&
+                db->purchases == hit->purchases && db->spend_minor == hit->spend_minor &&
+                db->n_lots == hit->n_lots;
+    for (size_t i = 0; same && i < hit->n_lots; i++) {
+        const kp_lot *a = &db->lots[i], *b = &hit->lots[i];
+        same = a->id == b->id && strcmp(a->kind, b->kind) == 0 && a->amount == b->amount &&
+               a->remaining == b->remaining && a->earned_at == b->earned_at &&
+               a->active_from == b->active_from && a->expires_at == b->expires_at &&
+               strcmp(a->partner, b->partner) == 0;
+    }
+    if (same) return;
+    fprintf(stderr,
+            "kopilka: writer cache: account %lld differs from the database (balance %lld/%lld, "
+            "debt %lld/%lld, purchases %lld/%lld, spend %lld/%lld, lots %zu/%zu)\n",
+            (long long)hit->id, (long long)hit->balance, (long long)db->balance,
+            (long long)hit->debt, (long long)db->debt, (long long)hit->purchases,
+            (long long)db->purchases, (long long)hit->spend_minor, (long long)db->spend_minor,
+            hit->n_lots, db->n_lots);
+    abort();
+}
+
+static void cache_check_card(sqlite_store *s, const kp_card *hit, int may_burn,
+                             const kp_account_rules *rules, bool rules_known)
+{
+    kp_card db;
+    bool same = s_card_find(&s->base, hit->number, &db) == KP_OK &&
+                db.account_id == hit->account_id && db.state == hit->state &&
+                db.registered == hit->registered;
+    if (same && may_burn >= 0) {
+        kp_card_info info;
+        kp_err err = store_sqlite_people_ops.card_info_get(&s->base, hit->number, &info);
+        same = err == KP_OK ? info.may_burn == (may_burn == 1)
+                            : err == KP_ERR_NOT_FOUND && may_burn == 1;
+    }
+    if (same && rules_known) {
+        kp_account_rules r;
+        same = store_sqlite_triggers_ops.account_rules_get(&s->base, hit->account_id, &r) ==
+                   KP_OK &&
+               strcmp(r.tier, rules->tier) == 0 && r.tier_since == rules->tier_since &&
+               r.has_personal_discount == rules->has_personal_discount &&
+               r.personal_discount_bp == rules->personal_discount_bp;
+    }
+    if (same) return;
+    fprintf(stderr, "kopilka: writer cache: card %s (or its card info, or its account's rule "
+                    "state) differs from the database\n", hit->number);
+    abort();
+}
+
+/* till_load's card, account, rule state and may_burn from the writer's
+ * cache, each read from SQLite on a miss and kept. */
+static kp_err till_load_cached(sqlite_store *s, const char *card, unsigned want,
+                               kp_account *account, kp_till_read *out)
+{
+    kp_store *b = &s->base;
+    sqlite_cache *c = s->cache;
+    int may_burn = -1;
+    kp_err err;
+    if (store_sqlite_cache_card(c, card, &out->card, &may_burn)) {
+        out->card_found = true;
+    } else {
+        if ((err = s_card_find(b, card, &out->card)) == KP_ERR_NOT_FOUND) return KP_OK;
+        if (err) return err;
+        out->card_found = true;
+        store_sqlite_cache_card_put(c, &out->card, -1);
+    }
+    if (out->card.state == KP_CARD_BLOCKED || out->card.state == KP_CARD_REPLACED) return KP_OK;
+    bool rules_known = false;
+    if (store_sqlite_cache_account(c, out->card.account_id, account, &out->rules, &rules_known)) {
+        out->account = KP_OK;
+        if (s->cache_check) cache_check_account(s, account);
+    } else {
+        out->account = s_account_load(b, out->card.account_id, account);
+        if (out->account == KP_ERR_NOT_FOUND || out->account == KP_ERR_LIMIT) return KP_OK;
+        if (out->account) return out->account;
+        store_sqlite_cache_account_put(c, account, NULL);
+    }
+    if ((want & KP_TILL_RULES) && !rules_known) {
+        if ((err = store_sqlite_triggers_ops.account_rules_get(b, account->id, &out->rules)))
+            return err;
+        store_sqlite_cache_account_rules(c, account->id, &out->rules);
+        rules_known = true;
+    }
+    if (!(want & KP_TILL_RULES)) memset(&out->rules, 0, sizeof out->rules);
+    if ((want & KP_TILL_MAY_BURN) && may_burn < 0) {
+        kp_card_info info;
+        err = store_sqlite_people_ops.card_info_get(b, card, &info);
+        if (err == KP_OK) may_burn = info.may_burn;
+        else if (err == KP_ERR_NOT_FOUND) may_burn = 1;
+        else return err;
+        store_sqlite_cache_card_may_burn(c, card, may_burn == 1);
+    }
+    if (want & KP_TILL_MAY_BURN) out->may_burn = may_burn == 1;
+    if (s->cache_check) cache_check_card(s, &out->card, may_burn, &out->rules, rules_known);
+    return KP_OK;
+}
+
 /* A purchase's reads, each of the existing queries in turn and only those
- * the answer needs: an embedded database has no round trips to save. */
+ * the answer needs: an embedded database has no round trips to save. The
+ * writer's cache, when enabled, answers all but the receipt's two. */
 static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, const char *card,
                           unsigned want, kp_account *account, kp_till_read *out)
 {
+    sqlite_store *s = (sqlite_store *)b;
     memset(out, 0, sizeof *out);
     out->account = KP_ERR_NOT_FOUND;
     out->may_burn = true;
@@ -1177,6 +1317,7 @@ static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, c
     if (err != KP_ERR_NOT_FOUND) return err;
     if ((err = store_sqlite_sales_anonymous(b, store, receipt, &out->anonymous_sale_id)))
         return err;
+    if (s->cache) return till_load_cached(s, card, want, account, out);
     if ((err = s_card_find(b, card, &out->card)) == KP_ERR_NOT_FOUND) return KP_OK;
     if (err) return err;
     out->card_found = true;
@@ -1199,8 +1340,228 @@ static kp_err s_till_load(kp_store *b, const char *store, const char *receipt, c
 static kp_err s_op_insert_apply(kp_store *b, kp_op_row *row, const kp_ledger_plan *plan,
                                 kp_time now)
 {
+    sqlite_store *s = (sqlite_store *)b;
+    s->cache_applying = s->cache != NULL;
     kp_err err = s_op_insert(b, row);
-    return err ? err : s_plan_apply(b, row->id, plan, now);
+    if (err == KP_OK) err = s_plan_apply(b, row->id, plan, now);
+    s->cache_applying = false;
+    /* The rows written are the plan's: the cache follows it. A failure
+     * leaves part of them written until the job rolls back to its
+     * savepoint, which puts back what the cache holds. */
+    if (err == KP_OK && s->cache) store_sqlite_cache_apply(s->cache, plan, s->last_lot_id, now);
+    return err;
+}
+
+/* Every row change on the writer's connection: one of a table the cache
+ * holds, not the purchase's own (followed from its plan), evicts what the
+ * row is about (its account, its card), old and new values both. */
+static void cache_row_changed(void *arg, sqlite3 *db, int op, const char *schema,
+                              const char *table, sqlite3_int64 key, sqlite3_int64 new_key)
+{
+    sqlite_store *s = arg;
+    (void)schema;
+    if (s->cache == NULL || s->cache_applying) return;
+    int column = -1; /* the column naming the account, or -2: the card's number */
+    if (strcmp(table, "accounts") == 0) {
+        store_sqlite_cache_account_evict(s->cache, key);
+        store_sqlite_cache_account_evict(s->cache, new_key);
+        return;
+    }
+    if (strcmp(table, "lots") == 0) column = 1;
+    else if (strcmp(table, "account_rules") == 0) column = 0;
+    else if (strcmp(table, "cards") == 0 || strcmp(table, "card_info") == 0) column = -2;
+    else return;
+    for (int side = 0; side < 2; side++) {
+        if (side == 0 && op == SQLITE_INSERT) continue;
+        if (side == 1 && op == SQLITE_DELETE) continue;
+        sqlite3_value *v = NULL;
+        int rc = side == 0 ? sqlite3_preupdate_old(db, column < 0 ? 0 : column, &v)
+                           : sqlite3_preupdate_new(db, column < 0 ? 0 : column, &v);
+        if (rc != SQLITE_OK || v == NULL) {
+            store_sqlite_cache_clear(s->cache);
+            return;
+        }
+        if (column >= 0) {
+            store_sqlite_cache_account_evict(s->cache, sqlite3_value_int64(v));
+        } else {
+            const unsigned char *number = sqlite3_value_text(v);
+            if (number == NULL) store_sqlite_cache_clear(s->cache);
+            else store_sqlite_cache_card_evict(s->cache, (const char *)number);
+        }
+    }
+}
+
+static void cache_rolled_back(void *arg)
+{
+    sqlite_store *s = arg;
+    if (s->cache) store_sqlite_cache_clear(s->cache);
+}
+
+/* Runs one of preload's scans: row(s, st) for each row. */
+static kp_err preload_scan(sqlite_store *s, const char *sql,
+                           bool (*row)(sqlite_store *s, sqlite3_stmt *st))
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return fail(s, rc);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!row(s, st)) break;
+    kp_err err = rc == SQLITE_ROW || rc == SQLITE_DONE ? KP_OK : fail(s, rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static bool preload_card(sqlite_store *s, sqlite3_stmt *st)
+{
+    if (!store_sqlite_cache_room(s->cache)) return false;
+    kp_card c;
+    store_sqlite_copy_text(c.number, sizeof c.number, sqlite3_column_text(st, 0));
+    c.account_id = sqlite3_column_int64(st, 1);
+    c.state = (kp_card_state)sqlite3_column_int(st, 2);
+    c.registered = sqlite3_column_int(st, 3) != 0;
+    store_sqlite_cache_card_put(s->cache, &c, sqlite3_column_int(st, 4) != 0);
+    return true;
+}
+
+static bool preload_account(sqlite_store *s, sqlite3_stmt *st)
+{
+    if (!store_sqlite_cache_room(s->cache)) return false;
+    store_sqlite_cache_account_bare(s->cache, sqlite3_column_int64(st, 0),
+                                    sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                                    sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4));
+    return true;
+}
+
+static bool preload_rules(sqlite_store *s, sqlite3_stmt *st)
+{
+    kp_account_rules r;
+    memset(&r, 0, sizeof r);
+    store_sqlite_copy_text(r.tier, sizeof r.tier, sqlite3_column_text(st, 1));
+    r.tier_since = sqlite3_column_int64(st, 2);
+    r.has_personal_discount = sqlite3_column_type(st, 3) != SQLITE_NULL;
+    r.personal_discount_bp = sqlite3_column_int(st, 3);
+    store_sqlite_cache_account_rules(s->cache, sqlite3_column_int64(st, 0), &r);
+    return true;
+}
+
+static bool preload_lot(sqlite_store *s, sqlite3_stmt *st)
+{
+    kp_lot l;
+    memset(&l, 0, sizeof l);
+    l.id = sqlite3_column_int64(st, 1);
+    store_sqlite_copy_text(l.kind, sizeof l.kind, sqlite3_column_text(st, 2));
+    l.amount = sqlite3_column_int64(st, 3);
+    l.remaining = sqlite3_column_int64(st, 4);
+    l.earned_at = sqlite3_column_int64(st, 5);
+    l.active_from = sqlite3_column_int64(st, 6);
+    l.expires_at = sqlite3_column_int64(st, 7);
+    store_sqlite_copy_text(l.partner, sizeof l.partner, sqlite3_column_text(st, 8));
+    store_sqlite_cache_lot_add(s->cache, sqlite3_column_int64(st, 0), &l);
+    return true;
+}
+
+/* Fills the cache with every card and account (as far as it holds), in
+ * one snapshot, reading the data version in it: the server starts with
+ * its tills' state in memory. The queries give what card_find,
+ * card_info_get, account_load and account_rules_get give, row for row. */
+static kp_err cache_preload(sqlite_store *s)
+{
+    kp_err err = run(s, q(s, Q_BEGIN)); /* its snapshot is the data version read */
+    if (err) return err;
+    if (sqlite3_step(s->data_version_stmt) == SQLITE_ROW)
+        s->data_version = sqlite3_column_int64(s->data_version_stmt, 0);
+    sqlite3_reset(s->data_version_stmt);
+    err = preload_scan(s,
+                       "SELECT c.number, c.account_id, c.state, c.registered, "
+                       "COALESCE(i.may_burn, 1) FROM cards c "
+                       "LEFT JOIN card_info i ON i.number = c.number",
+                       preload_card);
+    if (err == KP_OK)
+        err = preload_scan(s, "SELECT id, balance, debt, purchases, spend FROM accounts", preload_account);
+    if (err == KP_OK)
+        err = preload_scan(s,
+                           "SELECT account_id, tier, tier_since, personal_discount_bp "
+                           "FROM account_rules",
+                           preload_rules);
+    if (err == KP_OK)
+        err = preload_scan(s,
+                           "SELECT account_id, id, kind, amount, remaining, earned_at, "
+                           "active_from, expires_at, partner FROM lots WHERE remaining > 0 "
+                           "ORDER BY account_id, expires_at, id",
+                           preload_lot);
+    kp_err end = run(s, q(s, Q_COMMIT));
+    return err ? err : end;
+}
+
+kp_err store_sqlite_cache_enable(kp_store *b)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    if (s->cache) return KP_OK;
+    const char *check = getenv("KOPILKA_CACHE_CHECK");
+    if (check && strcmp(check, "1") == 0 && (s->cache_check = malloc(sizeof *s->cache_check)) == NULL)
+        return KP_ERR_NOMEM;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &s->data_version_stmt, NULL) !=
+        SQLITE_OK) {
+        free(s->cache_check);
+        s->cache_check = NULL;
+        return fail(s, sqlite3_errcode(s->db));
+    }
+    if ((s->cache = store_sqlite_cache_new()) == NULL) {
+        sqlite3_finalize(s->data_version_stmt);
+        s->data_version_stmt = NULL;
+        free(s->cache_check);
+        s->cache_check = NULL;
+        return KP_ERR_NOMEM;
+    }
+    if (sqlite3_step(s->data_version_stmt) == SQLITE_ROW)
+        s->data_version = sqlite3_column_int64(s->data_version_stmt, 0);
+    sqlite3_reset(s->data_version_stmt);
+    sqlite3_rollback_hook(s->db, cache_rolled_back, s);
+    sqlite3_preupdate_hook(s->db, cache_row_changed, s);
+    return KP_OK;
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+kp_err store_sqlite_cache_preload(kp_store *b)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    if (s->cache == NULL) return KP_OK;
+    struct timespec w0, w1, c0, c1;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    kp_err err = cache_preload(s);
+    if (err) {
+        store_sqlite_cache_clear(s->cache);
+        return err;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &w1);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    sqlite_cache_stats cs;
+    store_sqlite_cache_stats(s->cache, &cs);
+    fprintf(stderr,
+            "kopilka: writer cache: %zu cards and %zu accounts read in %.0f ms (%.0f ms of CPU), "
+            "%zu KiB\n",
+            cs.cards, cs.accounts, ms_between(&w0, &w1), ms_between(&c0, &c1), cs.bytes / 1024);
+    return KP_OK;
+}
+
+void store_sqlite_cache_disable(kp_store *b, sqlite_cache_stats *stats)
+{
+    sqlite_store *s = (sqlite_store *)b;
+    if (s->cache == NULL) return;
+    if (stats) store_sqlite_cache_stats(s->cache, stats);
+    sqlite3_rollback_hook(s->db, NULL, NULL);
+    sqlite3_preupdate_hook(s->db, NULL, NULL);
+    store_sqlite_cache_free(s->cache);
+    s->cache = NULL;
+    sqlite3_finalize(s->data_version_stmt);
+    s->data_version_stmt = NULL;
+    free(s->cache_check);
+    s->cache_check = NULL;
 }
 
 static const kp_store_ops sqlite_ops = {

@@ -55,6 +55,7 @@ struct sqlite_group {
     size_t txn_records;     /* logged records in the open transaction */
     size_t group_records;   /* records the open group queued */
     bool group_unlogged;    /* a job of the open group has no record */
+    bool cache_filled;      /* the writer's cache was offered its preload */
     /* sync()'s thread only */
     char wal_path[4096];
     int wal_fd;             /* -1 until the first sync */
@@ -242,6 +243,13 @@ static kp_err g_open(kp_store *s, const char *location, kp_redo_fn redo, void *r
         if (r.explanation[0]) fprintf(stderr, "kopilka: %s\n", r.explanation);
     }
     if (err == KP_OK) err = defer_sync(s, g, e);
+    /* The server's writer keeps what purchases read in memory
+     * (store_sqlite_cache.h); KOPILKA_WRITER_CACHE=0 turns it off. */
+    const char *cache = getenv("KOPILKA_WRITER_CACHE");
+    if (err == KP_OK && redo && !(cache && strcmp(cache, "0") == 0) &&
+        store_sqlite_cache_enable(s) != KP_OK)
+        err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot make the writer's cache: %s",
+                           s->last_error);
     if (err) {
         sqlite3_exec(store_sqlite_db(s), "PRAGMA synchronous=FULL", NULL, NULL, NULL);
         store_sqlite_group_free(g);
@@ -259,6 +267,15 @@ static kp_err g_begin(kp_store *s)
     g->group_records = 0;
     g->group_unlogged = false;
     if (g->txn_open) return KP_OK;
+    if (!g->cache_filled && g->log) {
+        /* The first group of the server's writer: what the tills read goes
+         * into memory first (KOPILKA_WRITER_CACHE=lazy: as it is read). */
+        g->cache_filled = true;
+        const char *mode = getenv("KOPILKA_WRITER_CACHE");
+        if (!(mode && strcmp(mode, "lazy") == 0) && store_sqlite_cache_preload(s) != KP_OK)
+            fprintf(stderr, "kopilka: writer cache: not filled at start (%s); it fills as "
+                            "purchases read\n", s->last_error);
+    }
     kp_err err = s->ops->begin(s);
     if (err) return err;
     g->txn_open = true;
@@ -425,6 +442,18 @@ static void g_close(kp_store *s)
     if (g == NULL) return;
     /* Unpublished work is dropped as a crash drops it (the log keeps it). */
     if (g->txn_open) s->ops->rollback(s);
+    sqlite_cache_stats cs;
+    memset(&cs, 0, sizeof cs);
+    store_sqlite_cache_disable(s, &cs);
+    if (cs.clears + cs.card_hits + cs.card_misses > 0)
+        fprintf(stderr,
+                "kopilka: writer cache: cards %llu hits, %llu misses; accounts %llu hits, "
+                "%llu misses; %llu purchases followed, %llu evictions, %llu clears; "
+                "%zu cards and %zu accounts held in %zu KiB\n",
+                (unsigned long long)cs.card_hits, (unsigned long long)cs.card_misses,
+                (unsigned long long)cs.account_hits, (unsigned long long)cs.account_misses,
+                (unsigned long long)cs.applied, (unsigned long long)cs.evictions,
+                (unsigned long long)cs.clears, cs.cards, cs.accounts, cs.bytes / 1024);
     sqlite3_exec(store_sqlite_db(s), "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     store_sqlite_group_free(g);
     *slot = NULL;

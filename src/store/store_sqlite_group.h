@@ -13,6 +13,8 @@
 
 #include <kopilka/store.h>
 
+#include "store_sqlite_cache.h"
+
 typedef struct sqlite_group sqlite_group;
 
 extern const kp_group_ops store_sqlite_group_ops;
@@ -28,5 +30,14 @@ sqlite_group **store_sqlite_group_slot(kp_store *s);
 sqlite3 *store_sqlite_db(kp_store *s);
 kp_err store_sqlite_meta_int_get(kp_store *s, const char *key, int64_t *value);
 kp_err store_sqlite_meta_int_set(kp_store *s, const char *key, int64_t value);
+/* The writer's cache (store_sqlite_cache.h) on connection s: enabled by a
+ * group writer with a log after its recovery, filled from the database
+ * (preload: outside a transaction; an error leaves it empty) at the
+ * writer's first group, so a CLI command that opens the group ops only to
+ * recover reads nothing; disabled with its figures in *stats (may be NULL)
+ * at close. */
+kp_err store_sqlite_cache_enable(kp_store *s);
+kp_err store_sqlite_cache_preload(kp_store *s);
+void store_sqlite_cache_disable(kp_store *s, sqlite_cache_stats *stats);
 
 #endif

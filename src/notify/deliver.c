@@ -141,6 +141,18 @@ static bool plan_error_is_permanent(kp_err err)
            err == KP_ERR_OVERFLOW;
 }
 
+/* Whether an item may go straight to its first attempt (io->direct):
+ * some messages, every one a webhook due at `now` (an e-mail or SMS has a
+ * customer's contact and may be cancelled or erased before it goes, so it
+ * is written first, as it always was). */
+static bool all_due_webhooks(const kp_dispatch_item *it, kp_time now)
+{
+    if (it->n == 0) return false;
+    for (size_t i = 0; i < it->n; i++)
+        if (it->msgs[i].channel != KP_CHANNEL_WEBHOOK || it->msgs[i].next_at > now) return false;
+    return true;
+}
+
 kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                                kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e)
 {
@@ -154,7 +166,7 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory for a dispatch pass");
         goto out;
     }
-    int64_t after = 0;
+    int64_t after = io->resume_after ? io->resume_after(io->ctx) : 0;
     for (;;) {
         n_events = 0;
         n_items = 0;
@@ -172,6 +184,7 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
         }
         for (size_t i = 0; i < n_events; i++) {
             kp_notify_event *ev = &events[i];
+            if (io->in_flight && io->in_flight(io->ctx, ev->id)) continue; /* the io's */
             kp_dispatch_item *it = &items[n_items];
             it->event_id = ev->id;
             it->msgs = msgs + n_items * PLAN_CAP;
@@ -193,10 +206,22 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
                      (long long)ev->id, kp_notify_kind_name(ev->kind) ? kp_notify_kind_name(ev->kind) : "?",
                      ev->key, pe.field, pe.field[0] ? ": " : "", pe.message);
             }
+            if (perr == KP_OK && io->direct && all_due_webhooks(it, now)) {
+                size_t made = it->n;
+                if (io->direct(io->ctx, it, now)) {
+                    stats->planned_messages += made;
+                    stats->dispatched_events++;
+                    stats->direct_events++;
+                    (*n)++;
+                    continue; /* the io's now: not written here */
+                }
+            }
             n_items++;
         }
         free(endpoints);
         if ((err = write_items(io, items, n_items, now, e))) goto out;
+        if (n_events > 0 && events[n_events - 1].id > stats->last_event_id)
+            stats->last_event_id = events[n_events - 1].id;
         for (size_t i = 0; i < n_items; i++) {
             stats->planned_messages += items[i].n;
             for (size_t j = 0; j < items[i].n; j++) kp_message_release(&items[i].msgs[j]);
@@ -425,6 +450,53 @@ out:
     free(results);
     free(msgs);
     return err;
+}
+
+kp_err kp_notify_deliver_direct(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
+                                kp_sender *sender, kp_channel channel, kp_rate *rate,
+                                kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e)
+{
+    *n = 0;
+    if (io->direct_take == NULL || io->direct_done == NULL) return KP_OK;
+    int workers = rate->workers < 1 ? 1 : rate->workers;
+    size_t limit = KP_DELIVER_BATCH / (size_t)workers;
+    if (limit < KP_DELIVER_BATCH_MIN) limit = KP_DELIVER_BATCH_MIN;
+    kp_message *msgs = calloc(limit, sizeof *msgs);
+    void **tokens = calloc(limit, sizeof *tokens);
+    if (msgs == NULL || tokens == NULL) {
+        free(msgs);
+        free(tokens);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory for a delivery pass");
+    }
+    size_t got = io->direct_take(io->ctx, channel, msgs, tokens, limit);
+    uint64_t start = mono_ns();
+    for (size_t i = 0; i < got; i++) {
+        const kp_message *m = &msgs[i];
+        bool stop = io->stopping && io->stopping(io->ctx);
+        for (uint64_t wait; !stop && (wait = kp_rate_take(rate, mono_ns())) > 0;) {
+            sleep_ns(wait < 50000000u ? wait : 50000000u);
+            stop = io->stopping && io->stopping(io->ctx);
+        }
+        kp_time t = now + (kp_time)((mono_ns() - start) / 1000000000u);
+        kp_message_result r;
+        if (stop) {
+            /* Untried: written pending, due at once, when the io writes
+             * its event. */
+            memset(&r, 0, sizeof r);
+            r.id = m->id;
+            r.state = KP_MSG_PENDING;
+            r.attempts = m->attempts;
+            r.next_at = t;
+            stats->handed_back[channel]++;
+        } else {
+            attempt(rd, env, sender, m, t, &r, stats);
+        }
+        io->direct_done(io->ctx, tokens[i], &r);
+        (*n)++;
+    }
+    free(tokens);
+    free(msgs); /* copies: the sealed blobs are the io's */
+    return KP_OK;
 }
 
 /* ------------------------------------------------- io on a store */

@@ -55,8 +55,9 @@ class Receiver:
     answers that many valid deliveries with 500 first. Every request is
     kept: (name, headers, body, status)."""
 
-    def __init__(self):
+    def __init__(self, delay=0.0):
         self.secrets, self.fail, self.got = {}, {}, []
+        self.delay = delay  # seconds each request waits before its answer
         self.lock = threading.Lock()
         receiver = self
 
@@ -66,6 +67,8 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 name = self.path.strip("/")
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver.lock:

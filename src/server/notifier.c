@@ -85,7 +85,7 @@ typedef struct direct_ref {
 } direct_ref;
 
 struct direct_event {
-    direct_event *next; /* the notifier's list of held events */
+    direct_event *prev, *next; /* in the notifier's held list, or (next) its done list */
     int64_t event_id;
     kp_time planned_at; /* the messages' created_at */
     size_t n, left;     /* messages; those not yet tried */
@@ -126,8 +126,8 @@ struct kp_notifier {
     /* First attempts without a row (under lock): the events held (until
      * written), the messages held by state and channel (for the
      * metrics). */
-    direct_event *held;
-    size_t n_held;
+    direct_event *held, *done; /* being tried; tried, to be written (no prev) */
+    size_t n_held;             /* of both */
     int64_t held_by_state[4][KP_CHANNEL__COUNT];
     /* The dispatcher's own (no lock): every pending event up to the cursor
      * was taken or written, so a pass reads after it; a rescan pass reads
@@ -346,7 +346,9 @@ static bool io_direct(void *ctx, kp_dispatch_item *it, kp_time now)
         l->queue[(l->q_head + l->q_len++) % DIRECT_QUEUE] = &ev->refs[i];
         nt->held_by_state[KP_MSG_PENDING][ev->msgs[i].channel]++;
     }
+    ev->prev = NULL;
     ev->next = nt->held;
+    if (nt->held) nt->held->prev = ev;
     nt->held = ev;
     nt->n_held++;
     pthread_mutex_unlock(&nt->lock);
@@ -406,7 +408,15 @@ static void io_direct_done(void *ctx, void *token, const kp_message_result *r)
     memcpy(m->provider_id, r->provider_id, sizeof m->provider_id);
     memcpy(m->last_error, r->last_error, sizeof m->last_error);
     nt->held_by_state[m->state][m->channel]++;
-    ref->ev->left--;
+    direct_event *ev = ref->ev;
+    if (--ev->left == 0) { /* every message tried: to the done list */
+        if (ev->prev) ev->prev->next = ev->next;
+        else nt->held = ev->next;
+        if (ev->next) ev->next->prev = ev->prev;
+        ev->prev = NULL;
+        ev->next = nt->done;
+        nt->done = ev;
+    }
     pthread_mutex_unlock(&nt->lock);
 }
 
@@ -440,19 +450,14 @@ static kp_err submit(io_ctx *io, kp_err (*call)(void *, kp_store *, const kp_pro
  * a writer job. One that fails stays held for the next pass. */
 static kp_err direct_write(kp_notifier *nt, io_ctx *io, bool all, kp_error *e)
 {
-    direct_event *ready = NULL, **tail = &ready;
     pthread_mutex_lock(&nt->lock);
-    for (direct_event **p = &nt->held; *p;) {
-        direct_event *ev = *p;
-        if (all || ev->left == 0) {
-            *p = ev->next;
-            nt->n_held--;
-            ev->next = NULL;
-            *tail = ev;
-            tail = &ev->next;
-        } else {
-            p = &ev->next;
-        }
+    direct_event *ready = nt->done;
+    nt->done = NULL;
+    if (all) { /* the held ones after the done ones */
+        direct_event **tail = &ready;
+        while (*tail) tail = &(*tail)->next;
+        *tail = nt->held;
+        nt->held = NULL;
     }
     pthread_mutex_unlock(&nt->lock);
     kp_err err = KP_OK;
@@ -465,17 +470,19 @@ static kp_err direct_write(kp_notifier *nt, io_ctx *io, bool all, kp_error *e)
         if ((err = submit(io, run_direct_write, &c, now, e))) break;
         ready = page[n - 1]->next;
         pthread_mutex_lock(&nt->lock);
+        nt->n_held -= n;
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < page[i]->n; j++)
                 nt->held_by_state[page[i]->msgs[j].state][page[i]->msgs[j].channel]--;
         pthread_mutex_unlock(&nt->lock);
         for (size_t i = 0; i < n; i++) direct_free(page[i]);
     }
-    if (ready) { /* held again, for the next pass */
+    if (ready) { /* done again, for the next pass */
         pthread_mutex_lock(&nt->lock);
-        *tail = nt->held;
-        for (direct_event *ev = ready; ev != *tail; ev = ev->next) nt->n_held++;
-        nt->held = ready;
+        direct_event **tail = &ready;
+        while (*tail) tail = &(*tail)->next;
+        *tail = nt->done;
+        nt->done = ready;
         pthread_mutex_unlock(&nt->lock);
     }
     return err;
@@ -495,6 +502,8 @@ static bool snapshot_held(kp_notifier *nt)
     }
     size_t n = 0;
     for (direct_event *ev = nt->held; ev && n < nt->cap_held_ids; ev = ev->next)
+        nt->held_ids[n++] = ev->event_id;
+    for (direct_event *ev = nt->done; ev && n < nt->cap_held_ids; ev = ev->next)
         nt->held_ids[n++] = ev->event_id;
     bool all = n == nt->n_held;
     nt->n_held_ids = n;
@@ -733,16 +742,17 @@ void kp_notifier_stop(kp_notifier *nt)
     /* Every held event is written now (its untried messages pending, due
      * as planned), while the writer still runs; one that cannot be is
      * left pending in the store, planned again at the next start. */
-    if (nt->held) {
+    if (nt->held || nt->done) {
         io_ctx ctx = {.nt = nt, .out = &nt->out};
         kp_error e = {0};
         if (direct_write(nt, &ctx, true, &e) != KP_OK)
             report(nt->last_problem, sizeof nt->last_problem, "writing deliveries", &e);
-        while (nt->held) {
-            direct_event *ev = nt->held;
-            nt->held = ev->next;
-            direct_free(ev);
-        }
+        for (direct_event **list = &nt->held; list; list = list == &nt->held ? &nt->done : NULL)
+            while (*list) {
+                direct_event *ev = *list;
+                *list = ev->next;
+                direct_free(ev);
+            }
     }
     free(nt->held_ids);
     for (int c = 1; c < KP_CHANNEL__COUNT; c++) {

@@ -9,8 +9,21 @@
  * (kp_notify_dispatch_pass); the messages are written by one writer job per
  * page of events. After a poke it first asks the writer to publish
  * (kp_writer_barrier), so it sees the purchase that poked it at once
- * instead of after the writer's next commit. When it made messages it
- * wakes the delivery threads.
+ * instead of after the writer's next commit.
+ * When it made messages it wakes the delivery threads.
+ *
+ * First attempts without a row (kp_notify_io.direct): an event whose
+ * messages are all webhooks due at once is held in memory (a
+ * direct_event), its deliveries queued on the webhook lane; the workers
+ * take them before claiming rows and report each outcome; the next pass
+ * writes the events whose deliveries were all tried (event_dispatch with
+ * the messages in their outcome's state) before it reads. The event stays
+ * pending in the store until then, so a crash re-plans it. A pass reads
+ * after a cursor (every event up to it was handed over or written); every
+ * RESCAN_EVERY_MS it reads from the first, after a barrier (what it wrote
+ * is then visible as dispatched), skipping the ids it holds: an event is
+ * never planned twice while the server runs. Stopping writes every held
+ * event, its untried deliveries pending.
  *
  * A lane per channel that can send: e-mail and SMS when the --notify file
  * configures them and the key file is loaded (their recipients are

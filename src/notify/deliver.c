@@ -360,9 +360,13 @@ static bool still_pending(kp_store *rd, const kp_message *m)
 }
 
 /* A pass's last webhook endpoint and its opened secret: a pass's messages
- * mostly go to one endpoint, read (and its secret opened) once a pass. */
+ * mostly go to one endpoint, read (and its secret opened) once a pass, at
+ * most ENDPOINT_FRESH_NS ago (an endpoint turned off or given a new secret
+ * is seen within that). */
+enum { ENDPOINT_FRESH_NS = 1000000000 };
 typedef struct endpoint_cache {
     bool has;
+    uint64_t read_ns;
     kp_webhook_endpoint ep;
     char secret[SECRET_MAX];
 } endpoint_cache;
@@ -384,7 +388,8 @@ static void attempt(kp_store *rd, const kp_notify_env *env, kp_sender *sender, c
     memset(r, 0, sizeof *r);
     r->id = m->id;
     bool webhook = m->channel == KP_CHANNEL_WEBHOOK;
-    if (webhook && cache->has && cache->ep.id == m->endpoint_id) {
+    if (webhook && cache->has && cache->ep.id == m->endpoint_id &&
+        mono_ns() - cache->read_ns < ENDPOINT_FRESH_NS) {
         ep = cache->ep;
         memcpy(secret, cache->secret, sizeof secret);
     } else if (webhook) {
@@ -392,6 +397,7 @@ static void attempt(kp_store *rd, const kp_notify_env *env, kp_sender *sender, c
         cache->ep = ep;
         memcpy(cache->secret, secret, sizeof secret);
         cache->has = true;
+        cache->read_ns = mono_ns();
     }
     kp_error oe = {0};
     if (kp_notify_open(env, m, &o, &oe) != KP_OK) {
@@ -432,6 +438,18 @@ static kp_err settle(const kp_notify_io *io, kp_message_result *results, size_t 
     return err;
 }
 
+/* Waits for the rate's next token; a stop cuts the wait short. True when
+ * the pass is to stop. */
+static bool wait_rate(const kp_notify_io *io, kp_rate *rate)
+{
+    bool stop = io->stopping && io->stopping(io->ctx);
+    for (uint64_t wait; !stop && (wait = kp_rate_take(rate, mono_ns())) > 0;) {
+        sleep_ns(wait < 50000000u ? wait : 50000000u);
+        stop = io->stopping && io->stopping(io->ctx);
+    }
+    return stop;
+}
+
 kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                               kp_sender *sender, kp_channel channel, kp_rate *rate,
                               kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e)
@@ -460,12 +478,7 @@ kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_n
     uint64_t start = mono_ns(), last_settle = start;
     for (size_t i = 0; i < got; i++) {
         const kp_message *m = &msgs[i];
-        /* Wait for the rate (a stop cuts the wait short). */
-        bool stop = io->stopping && io->stopping(io->ctx);
-        for (uint64_t wait; !stop && (wait = kp_rate_take(rate, mono_ns())) > 0;) {
-            sleep_ns(wait < 50000000u ? wait : 50000000u);
-            stop = io->stopping && io->stopping(io->ctx);
-        }
+        bool stop = wait_rate(io, rate);
         kp_time t = now + (kp_time)((mono_ns() - start) / 1000000000u);
         kp_message_result *r = &results[pending];
         /* A message cancelled in flight is settled untried too (the store
@@ -524,11 +537,7 @@ kp_err kp_notify_deliver_direct(kp_store *rd, const kp_notify_env *env, const kp
     uint64_t start = mono_ns();
     for (size_t i = 0; i < got; i++) {
         const kp_message *m = &msgs[i];
-        bool stop = io->stopping && io->stopping(io->ctx);
-        for (uint64_t wait; !stop && (wait = kp_rate_take(rate, mono_ns())) > 0;) {
-            sleep_ns(wait < 50000000u ? wait : 50000000u);
-            stop = io->stopping && io->stopping(io->ctx);
-        }
+        bool stop = wait_rate(io, rate);
         kp_time t = now + (kp_time)((mono_ns() - start) / 1000000000u);
         kp_message_result r;
         if (stop) {

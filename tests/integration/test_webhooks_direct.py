@@ -26,7 +26,7 @@ import harness
 import test_notify
 import test_webhooks
 
-PASSWORD = "correct horse battery"
+PASSWORD = test_webhooks.PASSWORD
 PURCHASES = 24
 
 
@@ -51,14 +51,7 @@ class Direct(unittest.TestCase):
             del os.environ["KOPILKA_NOTIFY_DIRECT"]
 
     def setUp(self):
-        self.k = harness.Kopilka(cards=8)
-        self.addCleanup(self.k.close)
-        harness.run_cli(["program", "load", self.k.db, test_notify.program_file(self.k.dir)])
-        pw = os.path.join(self.k.dir, "password")
-        with open(pw, "w") as f:
-            f.write(PASSWORD + "\n")
-        harness.run_cli(["staff", "add", self.k.db, "--login", "admin", "--role", "admin",
-                         "--password-file", pw])
+        self.k = test_webhooks.kopilka_with_admin(self)
         self.rx = test_webhooks.Receiver(delay=1.0)
         self.addCleanup(self.rx.stop)
         # Webhooks only, 8 at once (the default), 2 s timeouts.

@@ -164,7 +164,7 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
      * its messages kept in pool, grown as needed: a page's messages take
      * what they need, not EVENTS_PAGE times PLAN_CAP (megabytes of fresh
      * pages to fault in and unmap at every pass). */
-    kp_message *scratch = calloc(PLAN_CAP, sizeof *scratch);
+    kp_message *scratch = malloc(PLAN_CAP * sizeof *scratch); /* plan fills what it makes */
     kp_message *pool = NULL;
     size_t pool_used = 0, pool_cap = 0, offs[EVENTS_PAGE];
     size_t n_events = 0, n_items = 0;

@@ -141,6 +141,18 @@ static bool plan_error_is_permanent(kp_err err)
            err == KP_ERR_OVERFLOW;
 }
 
+/* Whether an item may go straight to its first attempt (io->direct):
+ * some messages, every one a webhook due at `now` (an e-mail or SMS has a
+ * customer's contact and may be cancelled or erased before it goes, so it
+ * is written first, as it always was). */
+static bool all_due_webhooks(const kp_dispatch_item *it, kp_time now)
+{
+    if (it->n == 0) return false;
+    for (size_t i = 0; i < it->n; i++)
+        if (it->msgs[i].channel != KP_CHANNEL_WEBHOOK || it->msgs[i].next_at > now) return false;
+    return true;
+}
+
 kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                                kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e)
 {
@@ -148,13 +160,19 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
     kp_err err = KP_OK;
     kp_notify_event *events = calloc(EVENTS_PAGE, sizeof *events);
     kp_dispatch_item *items = calloc(EVENTS_PAGE, sizeof *items);
-    kp_message *msgs = calloc((size_t)EVENTS_PAGE * PLAN_CAP, sizeof *msgs);
+    /* An event is planned into scratch (room for the most it may make) and
+     * its messages kept in pool, grown as needed: a page's messages take
+     * what they need, not EVENTS_PAGE times PLAN_CAP (megabytes of fresh
+     * pages to fault in and unmap at every pass). */
+    kp_message *scratch = malloc(PLAN_CAP * sizeof *scratch); /* plan fills what it makes */
+    kp_message *pool = NULL;
+    size_t pool_used = 0, pool_cap = 0, offs[EVENTS_PAGE];
     size_t n_events = 0, n_items = 0;
-    if (events == NULL || items == NULL || msgs == NULL) {
+    if (events == NULL || items == NULL || scratch == NULL) {
         err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory for a dispatch pass");
         goto out;
     }
-    int64_t after = 0;
+    int64_t after = io->resume_after ? io->resume_after(io->ctx) : 0;
     for (;;) {
         n_events = 0;
         n_items = 0;
@@ -172,9 +190,10 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
         }
         for (size_t i = 0; i < n_events; i++) {
             kp_notify_event *ev = &events[i];
+            if (io->in_flight && io->in_flight(io->ctx, ev->id)) continue; /* the io's */
             kp_dispatch_item *it = &items[n_items];
             it->event_id = ev->id;
-            it->msgs = msgs + n_items * PLAN_CAP;
+            it->msgs = scratch;
             it->n = 0;
             kp_error pe = {0};
             kp_err perr = kp_notify_plan(rd, &page_env, ev, now, it->msgs, PLAN_CAP, &it->n, &pe);
@@ -193,15 +212,45 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
                      (long long)ev->id, kp_notify_kind_name(ev->kind) ? kp_notify_kind_name(ev->kind) : "?",
                      ev->key, pe.field, pe.field[0] ? ": " : "", pe.message);
             }
+            if (perr == KP_OK && io->direct && all_due_webhooks(it, now)) {
+                size_t made = it->n;
+                if (io->direct(io->ctx, it, now)) {
+                    stats->planned_messages += made;
+                    stats->dispatched_events++;
+                    stats->direct_events++;
+                    (*n)++;
+                    continue; /* the io's now: not written here */
+                }
+            }
+            if (pool_used + it->n > pool_cap) {
+                size_t cap = pool_cap * 2 > pool_used + it->n ? pool_cap * 2 : pool_used + it->n;
+                if (cap < EVENTS_PAGE) cap = EVENTS_PAGE;
+                kp_message *grown = realloc(pool, cap * sizeof *pool);
+                if (grown == NULL) {
+                    for (size_t j = 0; j < it->n; j++) kp_message_release(&scratch[j]);
+                    err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory for a dispatch pass");
+                    free(endpoints);
+                    goto out;
+                }
+                pool = grown;
+                pool_cap = cap;
+            }
+            if (it->n) memcpy(pool + pool_used, scratch, it->n * sizeof *pool);
+            offs[n_items] = pool_used;
+            pool_used += it->n;
             n_items++;
         }
         free(endpoints);
+        for (size_t i = 0; i < n_items; i++) items[i].msgs = pool ? pool + offs[i] : scratch;
         if ((err = write_items(io, items, n_items, now, e))) goto out;
+        if (n_events > 0 && events[n_events - 1].id > stats->last_event_id)
+            stats->last_event_id = events[n_events - 1].id;
         for (size_t i = 0; i < n_items; i++) {
             stats->planned_messages += items[i].n;
             for (size_t j = 0; j < items[i].n; j++) kp_message_release(&items[i].msgs[j]);
             items[i].n = 0;
         }
+        pool_used = 0;
         stats->dispatched_events += n_items;
         *n += n_items;
         for (size_t i = 0; i < n_events; i++) kp_notify_event_release(&events[i]);
@@ -214,9 +263,10 @@ kp_err kp_notify_dispatch_pass(kp_store *rd, const kp_notify_env *env, const kp_
     }
 out:
     for (size_t i = 0; items && i < n_items; i++)
-        for (size_t j = 0; j < items[i].n; j++) kp_message_release(&items[i].msgs[j]);
+        for (size_t j = 0; pool && j < items[i].n; j++) kp_message_release(&pool[offs[i] + j]);
     for (size_t i = 0; events && i < n_events; i++) kp_notify_event_release(&events[i]);
-    free(msgs);
+    free(pool);
+    free(scratch);
     free(items);
     free(events);
     return err;
@@ -309,9 +359,27 @@ static bool still_pending(kp_store *rd, const kp_message *m)
     return pending;
 }
 
+/* A pass's last webhook endpoint and its opened secret: a pass's messages
+ * mostly go to one endpoint, read (and its secret opened) once a pass, at
+ * most ENDPOINT_FRESH_NS ago (an endpoint turned off or given a new secret
+ * is seen within that). */
+enum { ENDPOINT_FRESH_NS = 1000000000 };
+typedef struct endpoint_cache {
+    bool has;
+    uint64_t read_ns;
+    kp_webhook_endpoint ep;
+    char secret[SECRET_MAX];
+} endpoint_cache;
+
+static void endpoint_cache_drop(endpoint_cache *c)
+{
+    sodium_memzero(c->secret, sizeof c->secret);
+    c->has = false;
+}
+
 /* One attempt at message m: r gets its outcome. */
 static void attempt(kp_store *rd, const kp_notify_env *env, kp_sender *sender, const kp_message *m,
-                    kp_time t, kp_message_result *r, kp_deliver_stats *stats)
+                    kp_time t, kp_message_result *r, kp_deliver_stats *stats, endpoint_cache *cache)
 {
     kp_webhook_endpoint ep;
     char secret[SECRET_MAX] = "";
@@ -320,7 +388,17 @@ static void attempt(kp_store *rd, const kp_notify_env *env, kp_sender *sender, c
     memset(r, 0, sizeof *r);
     r->id = m->id;
     bool webhook = m->channel == KP_CHANNEL_WEBHOOK;
-    if (webhook && !webhook_target(rd, env, m, &ep, secret, r, t)) goto out;
+    if (webhook && cache->has && cache->ep.id == m->endpoint_id &&
+        mono_ns() - cache->read_ns < ENDPOINT_FRESH_NS) {
+        ep = cache->ep;
+        memcpy(secret, cache->secret, sizeof secret);
+    } else if (webhook) {
+        if (!webhook_target(rd, env, m, &ep, secret, r, t)) goto out;
+        cache->ep = ep;
+        memcpy(cache->secret, secret, sizeof secret);
+        cache->has = true;
+        cache->read_ns = mono_ns();
+    }
     kp_error oe = {0};
     if (kp_notify_open(env, m, &o, &oe) != KP_OK) {
         char why[512];
@@ -360,11 +438,25 @@ static kp_err settle(const kp_notify_io *io, kp_message_result *results, size_t 
     return err;
 }
 
+/* Waits for the rate's next token; a stop cuts the wait short. True when
+ * the pass is to stop. */
+static bool wait_rate(const kp_notify_io *io, kp_rate *rate)
+{
+    bool stop = io->stopping && io->stopping(io->ctx);
+    for (uint64_t wait; !stop && (wait = kp_rate_take(rate, mono_ns())) > 0;) {
+        sleep_ns(wait < 50000000u ? wait : 50000000u);
+        stop = io->stopping && io->stopping(io->ctx);
+    }
+    return stop;
+}
+
 kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                               kp_sender *sender, kp_channel channel, kp_rate *rate,
                               kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e)
 {
     *n = 0;
+    endpoint_cache cache;
+    memset(&cache, 0, sizeof cache);
     int timeout = channel_timeout(env->config, channel);
     /* This pass's share of the channel: of the batch and of the rate. */
     int workers = rate->workers < 1 ? 1 : rate->workers;
@@ -386,12 +478,7 @@ kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_n
     uint64_t start = mono_ns(), last_settle = start;
     for (size_t i = 0; i < got; i++) {
         const kp_message *m = &msgs[i];
-        /* Wait for the rate (a stop cuts the wait short). */
-        bool stop = io->stopping && io->stopping(io->ctx);
-        for (uint64_t wait; !stop && (wait = kp_rate_take(rate, mono_ns())) > 0;) {
-            sleep_ns(wait < 50000000u ? wait : 50000000u);
-            stop = io->stopping && io->stopping(io->ctx);
-        }
+        bool stop = wait_rate(io, rate);
         kp_time t = now + (kp_time)((mono_ns() - start) / 1000000000u);
         kp_message_result *r = &results[pending];
         /* A message cancelled in flight is settled untried too (the store
@@ -409,7 +496,7 @@ kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_n
             r->last_error[sizeof r->last_error - 1] = '\0';
             if (!gone) stats->handed_back[channel]++;
         } else {
-            attempt(rd, env, sender, m, t, r, stats);
+            attempt(rd, env, sender, m, t, r, stats, &cache);
             (*n)++;
         }
         pending++;
@@ -421,10 +508,57 @@ kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_n
     }
     err = settle(io, results, &pending, e);
 out:
+    endpoint_cache_drop(&cache);
     for (size_t i = 0; msgs && i < got; i++) kp_message_release(&msgs[i]);
     free(results);
     free(msgs);
     return err;
+}
+
+kp_err kp_notify_deliver_direct(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
+                                kp_sender *sender, kp_channel channel, kp_rate *rate,
+                                kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e)
+{
+    *n = 0;
+    endpoint_cache cache;
+    memset(&cache, 0, sizeof cache);
+    if (io->direct_take == NULL || io->direct_done == NULL) return KP_OK;
+    int workers = rate->workers < 1 ? 1 : rate->workers;
+    size_t limit = KP_DELIVER_BATCH / (size_t)workers;
+    if (limit < KP_DELIVER_BATCH_MIN) limit = KP_DELIVER_BATCH_MIN;
+    kp_message *msgs = calloc(limit, sizeof *msgs);
+    void **tokens = calloc(limit, sizeof *tokens);
+    if (msgs == NULL || tokens == NULL) {
+        free(msgs);
+        free(tokens);
+        return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory for a delivery pass");
+    }
+    size_t got = io->direct_take(io->ctx, channel, msgs, tokens, limit);
+    uint64_t start = mono_ns();
+    for (size_t i = 0; i < got; i++) {
+        const kp_message *m = &msgs[i];
+        bool stop = wait_rate(io, rate);
+        kp_time t = now + (kp_time)((mono_ns() - start) / 1000000000u);
+        kp_message_result r;
+        if (stop) {
+            /* Untried: written pending, due at once, when the io writes
+             * its event. */
+            memset(&r, 0, sizeof r);
+            r.id = m->id;
+            r.state = KP_MSG_PENDING;
+            r.attempts = m->attempts;
+            r.next_at = t;
+            stats->handed_back[channel]++;
+        } else {
+            attempt(rd, env, sender, m, t, &r, stats, &cache);
+        }
+        io->direct_done(io->ctx, tokens[i], &r);
+        (*n)++;
+    }
+    endpoint_cache_drop(&cache);
+    free(tokens);
+    free(msgs); /* copies: the sealed blobs are the io's */
+    return KP_OK;
 }
 
 /* ------------------------------------------------- io on a store */

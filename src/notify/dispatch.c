@@ -186,9 +186,8 @@ static kp_err plan_webhooks(plan *p)
     for (size_t i = 0; i < n && err == KP_OK; i++) {
         if (!eps[i].active || (eps[i].kinds && !(eps[i].kinds & (1u << ev->kind)))) continue;
         if (body == NULL) {
-            char at[32], ts[32];
+            char at[32]; /* the event's time: data.at and the body's timestamp */
             kp_time_format(ev->at, at, sizeof at);
-            kp_time_format(ev->at, ts, sizeof ts);
             json_t *data = json_pack("{s:I,s:s,s:I,s:I,s:s,s:I,s:s}", "event_id",
                                      (json_int_t)ev->id, "key", ev->key, "account_id",
                                      (json_int_t)ev->account_id, "customer_id",
@@ -198,7 +197,7 @@ static kp_err plan_webhooks(plan *p)
              * texts) never leaves in a webhook. */
             if (data && p->payload && !ev->sealed) json_object_update_missing(data, p->payload);
             body = data ? json_pack("{s:s,s:s,s:o}", "type", kp_notify_kind_name(ev->kind),
-                                    "timestamp", ts, "data", data)
+                                    "timestamp", at, "data", data)
                         : NULL;
             if (body == NULL) err = kp_error_set(p->e, KP_ERR_NOMEM, "", "out of memory");
             if (err) break;

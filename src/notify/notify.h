@@ -382,6 +382,30 @@ typedef struct kp_notify_io {
     /* May be NULL. A problem a person should hear of that does not stop
      * the pass (an event that cannot be planned), in words. */
     void (*note)(void *ctx, const char *text);
+
+    /* First attempts without a row (the server's notifier; the CLI leaves
+     * these NULL). A planned event whose every message is a webhook due
+     * now is offered to direct(): true when the io took it (it moved the
+     * messages out: item->n is then 0) and will send each once and write
+     * them, in the state their first attempt left them, with the event's
+     * dispatch (event_dispatch) afterwards; the event stays pending in the
+     * store meanwhile, so a crash re-plans it (same keys) and re-sends
+     * only what was in flight. False: written as usual. */
+    bool (*direct)(void *ctx, kp_dispatch_item *item, kp_time now);
+    /* May be NULL. Events the io holds (offered to direct() and not yet
+     * written): a dispatch pass skips them. */
+    bool (*in_flight)(void *ctx, int64_t event_id);
+    /* May be NULL (0). The id after which a dispatch pass reads pending
+     * events: the io's cursor past what it holds or wrote. */
+    int64_t (*resume_after)(void *ctx);
+    /* The messages direct() took, for the channel's delivery workers: up
+     * to `limit` copies into out (the sealed blobs stay the io's: do not
+     * release them) and a token each for direct_done(). */
+    size_t (*direct_take)(void *ctx, kp_channel channel, kp_message *out, void **tokens,
+                          size_t limit);
+    /* The outcome of a taken message's first attempt (or its hand-back,
+     * untried: PENDING, attempts unchanged). */
+    void (*direct_done)(void *ctx, void *token, const kp_message_result *r);
 } kp_notify_io;
 
 /* An io straight on `st` (the CLI): each call is begin, the store call(s),
@@ -407,6 +431,8 @@ typedef struct kp_deliver_stats {
     uint64_t failed[KP_CHANNEL__COUNT];  /* attempts that failed */
     uint64_t dead[KP_CHANNEL__COUNT];
     uint64_t handed_back[KP_CHANNEL__COUNT]; /* claimed, not attempted (stop, lease running out) */
+    uint64_t direct_events;              /* of dispatched_events, those taken by io->direct */
+    int64_t last_event_id;               /* a dispatch pass: the last event of its pages written */
 } kp_deliver_stats;
 
 /* One dispatch pass: plans every pending event (read on `rd`) and writes
@@ -461,5 +487,14 @@ enum { KP_DELIVER_BATCH = 64, KP_DELIVER_BATCH_MIN = 8, KP_SETTLE_BATCH = 32 };
 kp_err kp_notify_deliver_pass(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
                               kp_sender *sender, kp_channel channel, kp_rate *rate,
                               kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e);
+
+/* The first attempts io->direct() took for `channel`: takes up to the
+ * pass's share of KP_DELIVER_BATCH (io->direct_take), sends each as
+ * kp_notify_deliver_pass does (rate, outcomes) and hands each outcome to
+ * io->direct_done(); on a stop the untried ones go back untried. *n
+ * messages taken. A no-op without io->direct_take. */
+kp_err kp_notify_deliver_direct(kp_store *rd, const kp_notify_env *env, const kp_notify_io *io,
+                                kp_sender *sender, kp_channel channel, kp_rate *rate,
+                                kp_time now, size_t *n, kp_deliver_stats *stats, kp_error *e);
 
 #endif

@@ -57,7 +57,9 @@ static kp_err storage(const kp_office *o, kp_err err, kp_error *e)
 static void message_json(kp_buf *out, const kp_message *m)
 {
     kp_buf_puts(out, "{");
-    kp_buf_json_kv_i64(out, "id", m->id, false);
+    /* 0: a delivery not written yet (pending_webhooks). */
+    if (m->id) kp_buf_json_kv_i64(out, "id", m->id, false);
+    else kp_buf_puts(out, "\"id\":null");
     kp_buf_json_kv_str(out, "key", m->key, true);
     kp_buf_json_kv_i64(out, "event_id", m->event_id, true);
     kp_buf_json_kv_str(out, "kind", kp_notify_kind_name(m->kind), true);
@@ -77,8 +79,53 @@ static void message_json(kp_buf *out, const kp_message *m)
     else kp_buf_puts(out, ",\"last_error\":null");
 }
 
-kp_err kp_office_messages(kp_office *o, const kp_message_filter *f, int64_t before, int64_t limit,
-                          kp_buf *out, kp_error *e)
+enum { PENDING_EVENTS_READ = 64 }; /* pending events a list derives deliveries of */
+
+/* The webhook deliveries of pending events matching f, into out (at most
+ * cap): not written yet (kp_office_messages). */
+static kp_err pending_webhooks(kp_office *o, const kp_message_filter *f, kp_message *out,
+                               size_t cap, size_t *n)
+{
+    *n = 0;
+    if (cap == 0 || f->customer_id || (f->state != -1 && f->state != KP_MSG_PENDING) ||
+        (f->channel && f->channel != KP_CHANNEL_WEBHOOK))
+        return KP_OK;
+    kp_webhook_endpoint *eps = NULL;
+    size_t n_eps = 0;
+    kp_error ignored;
+    kp_err err = kp_notify_endpoints_read(o->st, &eps, &n_eps, &ignored);
+    if (err) return err;
+    kp_notify_event *evs = calloc(PENDING_EVENTS_READ, sizeof *evs);
+    size_t n_evs = 0;
+    err = evs ? nops(o)->events_pending(o->st, 0, evs, PENDING_EVENTS_READ, &n_evs)
+              : KP_ERR_NOMEM;
+    for (size_t i = 0; err == KP_OK && i < n_evs; i++) {
+        const kp_notify_event *ev = &evs[i];
+        if (f->event_id && ev->id != f->event_id) continue;
+        for (size_t j = 0; j < n_eps && *n < cap; j++) {
+            const kp_webhook_endpoint *ep = &eps[j];
+            if (!ep->active || (ep->kinds && !(ep->kinds & (1u << ev->kind)))) continue;
+            if (f->endpoint_id && ep->id != f->endpoint_id) continue;
+            kp_message *m = &out[(*n)++];
+            memset(m, 0, sizeof *m);
+            snprintf(m->key, sizeof m->key, "%lld/webhook/%lld", (long long)ev->id,
+                     (long long)ep->id);
+            m->event_id = ev->id;
+            m->kind = ev->kind;
+            m->channel = KP_CHANNEL_WEBHOOK;
+            m->endpoint_id = ep->id;
+            m->state = KP_MSG_PENDING;
+            m->created_at = m->next_at = ev->at;
+        }
+    }
+    for (size_t i = 0; evs && i < n_evs; i++) kp_notify_event_release(&evs[i]);
+    free(evs);
+    free(eps);
+    return err;
+}
+
+kp_err kp_office_messages(kp_office *o, const kp_message_filter *f, bool webhooks_pending,
+                          int64_t before, int64_t limit, kp_buf *out, kp_error *e)
 {
     kp_err err = kp_office_require(o, KP_PERM_NOTIFY_READ, e);
     if (err == KP_OK && f->customer_id) err = kp_office_require(o, KP_PERM_CUSTOMER_READ, e);
@@ -89,25 +136,30 @@ kp_err kp_office_messages(kp_office *o, const kp_message_filter *f, int64_t befo
     if (before < 0) return kp_error_set(e, KP_ERR_INVALID, "before", "must be a message id >= 0");
     kp_message *list = calloc((size_t)limit, sizeof *list);
     if (list == NULL) return kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
-    size_t n = 0;
-    err = nops(o)->messages_list(o->st, f, before, list, (size_t)limit, &n);
+    size_t n = 0, derived = 0;
+    if (webhooks_pending && before == 0)
+        err = pending_webhooks(o, f, list, (size_t)limit / 2, &derived);
+    if (err == KP_OK)
+        err = nops(o)->messages_list(o->st, f, before, list + derived, (size_t)limit - derived,
+                                     &n);
     if (err == KP_OK) {
         kp_buf_reset(out);
         kp_buf_puts(out, "{\"messages\":[");
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < derived + n; i++) {
             if (i) kp_buf_puts(out, ",");
             message_json(out, &list[i]);
             kp_buf_puts(out, "}");
         }
         kp_buf_puts(out, "]");
         /* A full page may have more after it; a short one is the last. */
-        if (n == (size_t)limit) kp_buf_json_kv_i64(out, "next_before", list[n - 1].id, true);
+        if (n > 0 && derived + n == (size_t)limit)
+            kp_buf_json_kv_i64(out, "next_before", list[derived + n - 1].id, true);
         else kp_buf_puts(out, ",\"next_before\":null");
         kp_buf_puts(out, "}");
     } else {
         err = storage(o, err, e);
     }
-    for (size_t i = 0; i < n; i++) kp_message_release(&list[i]);
+    for (size_t i = 0; i < derived + n; i++) kp_message_release(&list[i]);
     free(list);
     return err;
 }

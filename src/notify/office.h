@@ -29,8 +29,13 @@ enum {
 
 /* Newest first, id < before (0 = from the newest), at most limit
  * (1..KP_MESSAGES_PAGE_MAX): {"messages":[...], "next_before"}. A filter on
- * a customer needs customer.read too. */
-kp_err kp_office_messages(kp_office *o, const kp_message_filter *f, int64_t before, int64_t limit,
+ * a customer needs customer.read too. With `webhooks_pending` (the server
+ * sends webhooks: their first attempt has no row yet, notifier.c), the
+ * first page begins with the webhook deliveries of the pending events
+ * (derived: each active endpoint subscribed to the event's kind; "id"
+ * null, pending, 0 attempts), at most half the page, oldest event first. */
+kp_err kp_office_messages(kp_office *o, const kp_message_filter *f, bool webhooks_pending,
+                          int64_t before, int64_t limit,
                           kp_buf *out, kp_error *e);
 /* One message: state, attempts, next attempt, last error, provider id; with
  * customer.read (and the key) also its recipient and texts, opened (the

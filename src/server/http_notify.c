@@ -105,7 +105,9 @@ static kp_err do_messages(kp_office *o, const http_request *r, void *arg, kp_buf
                           bool *replayed, kp_field_errors *fe, kp_error *e)
 {
     const messages_query *q = arg;
-    return kp_office_messages(o, &q->f, q->before, q->limit, out, e);
+    const kp_notify_config *cfg = r->srv->config.notify;
+    bool webhooks = r->srv->notifier != NULL && (cfg == NULL || cfg->webhook.on);
+    return kp_office_messages(o, &q->f, webhooks, q->before, q->limit, out, e);
 }
 
 static unsigned route_messages(const http_request *r, kp_http_answer *a)

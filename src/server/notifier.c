@@ -9,8 +9,21 @@
  * (kp_notify_dispatch_pass); the messages are written by one writer job per
  * page of events. After a poke it first asks the writer to publish
  * (kp_writer_barrier), so it sees the purchase that poked it at once
- * instead of after the writer's next commit. When it made messages it
- * wakes the delivery threads.
+ * instead of after the writer's next commit.
+ * When it made messages it wakes the delivery threads.
+ *
+ * First attempts without a row (kp_notify_io.direct): an event whose
+ * messages are all webhooks due at once is held in memory (a
+ * direct_event), its deliveries queued on the webhook lane; the workers
+ * take them before claiming rows and report each outcome; the next pass
+ * writes the events whose deliveries were all tried (event_dispatch with
+ * the messages in their outcome's state) before it reads. The event stays
+ * pending in the store until then, so a crash re-plans it. A pass reads
+ * after a cursor (every event up to it was handed over or written); every
+ * RESCAN_EVERY_MS it reads from the first, after a barrier (what it wrote
+ * is then visible as dispatched), skipping the ids it holds: an event is
+ * never planned twice while the server runs. Stopping writes every held
+ * event, its untried deliveries pending.
  *
  * A lane per channel that can send: e-mail and SMS when the --notify file
  * configures them and the key file is loaded (their recipients are
@@ -51,6 +64,10 @@
 #include "notify/notify.h"
 
 enum {
+    DIRECT_QUEUE = 4096,     /* first attempts waiting in a lane, at most */
+    DIRECT_WRITE_PAGE = 64,  /* events of first attempts written per writer job */
+    RESCAN_EVERY_MS = 2000,  /* a dispatch pass reads from the first pending event */
+    CLAIM_EVERY_MS = 1000,   /* a busy lane still claims due rows (retries) this often */
     DISPATCH_EVERY_MS = 150, /* the dispatcher's poll */
     DISPATCH_GAP_MS = 100,   /* a poke runs a pass at most this often */
     IDLE_POLL_MS = 1000,     /* a delivery thread with nothing due looks again */
@@ -64,12 +81,37 @@ typedef struct worker {
     pthread_t thread;
     bool started;
     kp_buf out; /* the writer jobs' output, unused but required */
+    uint64_t last_claim_ms;
 } worker;
+
+/* An event whose messages (webhooks due at once) go to their first
+ * attempt straight from the dispatcher, without a row: written, in the
+ * state the attempts left them, with the event's dispatch once every one
+ * was tried (or handed back at a stop). */
+typedef struct direct_event direct_event;
+
+/* One message of a direct_event: what a lane's queue holds, and the token
+ * of its attempt. */
+typedef struct direct_ref {
+    direct_event *ev;
+    size_t i;
+} direct_ref;
+
+struct direct_event {
+    direct_event *prev, *next; /* in the notifier's held list, or (next) its done list */
+    int64_t event_id;
+    kp_time planned_at; /* the messages' created_at */
+    size_t n, left;     /* messages; those not yet tried */
+    kp_message *msgs;   /* owned, with their sealed blobs */
+    direct_ref *refs;   /* one a message */
+};
 
 typedef struct lane {
     struct kp_notifier *nt;
     kp_channel channel;
     bool on;
+    direct_ref **queue; /* a ring of DIRECT_QUEUE, under nt->lock */
+    size_t q_head, q_len;
     kp_rate rate; /* shared by the workers */
     int n_workers;
     worker *workers;
@@ -94,6 +136,22 @@ struct kp_notifier {
     bool has_outbox;           /* outbox and outbox_at under lock */
     kp_outbox_stats outbox;
     char last_problem[512];
+    /* First attempts without a row (under lock): the events held (until
+     * written), the messages held by state and channel (for the
+     * metrics). */
+    direct_event *held, *done; /* being tried; tried, to be written (no prev) */
+    size_t n_held;             /* of both */
+    int64_t held_by_state[4][KP_CHANNEL__COUNT];
+    /* The dispatcher's own (no lock): every pending event up to the cursor
+     * was taken or written, so a pass reads after it; a rescan pass reads
+     * from the first, after a barrier, skipping the held ids (a sorted
+     * snapshot). */
+    int64_t cursor;
+    bool rescan;
+    uint64_t last_rescan_ms;
+    int64_t *held_ids;
+    size_t n_held_ids, cap_held_ids;
+    bool direct_off; /* KOPILKA_NOTIFY_DIRECT=0: every delivery gets its row first */
 };
 
 static uint64_t mono_ms(void)
@@ -259,6 +317,214 @@ static void io_note(void *ctx, const char *text)
     fprintf(stderr, "kopilka: notifier: %s\n", text);
 }
 
+/* ---- first attempts without a row (kp_notify_io.direct) */
+
+static void direct_free(direct_event *ev)
+{
+    for (size_t i = 0; i < ev->n; i++) kp_message_release(&ev->msgs[i]);
+    free(ev->msgs);
+    free(ev->refs);
+    free(ev);
+}
+
+static bool io_direct(void *ctx, kp_dispatch_item *it, kp_time now)
+{
+    io_ctx *io = ctx;
+    kp_notifier *nt = io->nt;
+    lane *l = &nt->lanes[KP_CHANNEL_WEBHOOK];
+    if (nt->direct_off || !l->on || l->queue == NULL || it->n == 0) return false;
+    direct_event *ev = calloc(1, sizeof *ev);
+    if (ev) ev->msgs = malloc(it->n * sizeof *ev->msgs);
+    if (ev) ev->refs = malloc(it->n * sizeof *ev->refs);
+    if (ev == NULL || ev->msgs == NULL || ev->refs == NULL) {
+        if (ev) free(ev->msgs);
+        free(ev);
+        return false;
+    }
+    pthread_mutex_lock(&nt->lock);
+    if (l->q_len + it->n > DIRECT_QUEUE) {
+        /* The workers are behind: written with rows, claimed as before. */
+        pthread_mutex_unlock(&nt->lock);
+        free(ev->msgs);
+        free(ev->refs);
+        free(ev);
+        return false;
+    }
+    ev->event_id = it->event_id;
+    ev->planned_at = now;
+    ev->n = ev->left = it->n;
+    memcpy(ev->msgs, it->msgs, it->n * sizeof *ev->msgs);
+    for (size_t i = 0; i < ev->n; i++) {
+        ev->refs[i] = (direct_ref){ev, i};
+        l->queue[(l->q_head + l->q_len++) % DIRECT_QUEUE] = &ev->refs[i];
+        nt->held_by_state[KP_MSG_PENDING][ev->msgs[i].channel]++;
+    }
+    ev->prev = NULL;
+    ev->next = nt->held;
+    if (nt->held) nt->held->prev = ev;
+    nt->held = ev;
+    nt->n_held++;
+    pthread_mutex_unlock(&nt->lock);
+    it->n = 0; /* the messages (and their blobs) are ev's now */
+    if (ev->event_id > nt->cursor) nt->cursor = ev->event_id;
+    return true;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static bool io_in_flight(void *ctx, int64_t event_id)
+{
+    kp_notifier *nt = ((io_ctx *)ctx)->nt;
+    return nt->n_held_ids &&
+           bsearch(&event_id, nt->held_ids, nt->n_held_ids, sizeof event_id, by_id) != NULL;
+}
+
+static int64_t io_resume_after(void *ctx)
+{
+    kp_notifier *nt = ((io_ctx *)ctx)->nt;
+    return nt->rescan ? 0 : nt->cursor;
+}
+
+static size_t io_direct_take(void *ctx, kp_channel channel, kp_message *out, void **tokens,
+                             size_t limit)
+{
+    kp_notifier *nt = ((io_ctx *)ctx)->nt;
+    lane *l = &nt->lanes[channel];
+    size_t n = 0;
+    pthread_mutex_lock(&nt->lock);
+    while (l->queue && n < limit && l->q_len > 0) {
+        direct_ref *r = l->queue[l->q_head];
+        l->q_head = (l->q_head + 1) % DIRECT_QUEUE;
+        l->q_len--;
+        out[n] = r->ev->msgs[r->i]; /* a copy: the blob stays the event's */
+        tokens[n++] = r;
+    }
+    pthread_mutex_unlock(&nt->lock);
+    return n;
+}
+
+static void io_direct_done(void *ctx, void *token, const kp_message_result *r)
+{
+    kp_notifier *nt = ((io_ctx *)ctx)->nt;
+    direct_ref *ref = token;
+    kp_message *m = &ref->ev->msgs[ref->i];
+    pthread_mutex_lock(&nt->lock);
+    nt->held_by_state[m->state][m->channel]--;
+    m->state = r->state;
+    m->attempts = r->attempts;
+    if (r->state == KP_MSG_PENDING) m->next_at = r->next_at;
+    m->sent_at = r->sent_at;
+    memcpy(m->provider_id, r->provider_id, sizeof m->provider_id);
+    memcpy(m->last_error, r->last_error, sizeof m->last_error);
+    nt->held_by_state[m->state][m->channel]++;
+    direct_event *ev = ref->ev;
+    if (--ev->left == 0) { /* every message tried: to the done list */
+        if (ev->prev) ev->prev->next = ev->next;
+        else nt->held = ev->next;
+        if (ev->next) ev->next->prev = ev->prev;
+        ev->prev = NULL;
+        ev->next = nt->done;
+        nt->done = ev;
+    }
+    pthread_mutex_unlock(&nt->lock);
+}
+
+typedef struct direct_write_call {
+    direct_event **evs;
+    size_t n;
+} direct_write_call;
+
+static kp_err run_direct_write(void *ctx, kp_store *st, const kp_program *program,
+                               kp_scratch *sc, kp_buf *out, bool *replayed, kp_error *e)
+{
+    direct_write_call *c = ctx;
+    (void)program, (void)sc, (void)out, (void)replayed;
+    for (size_t i = 0; i < c->n; i++) {
+        direct_event *ev = c->evs[i];
+        kp_err err = st->ops->notify->event_dispatch(st, ev->event_id, ev->msgs, ev->n,
+                                                     ev->planned_at);
+        if (err)
+            return kp_error_set(e, err, "database", "writing the deliveries of event %lld: %s",
+                                (long long)ev->event_id, st->last_error);
+    }
+    return KP_OK;
+}
+
+static kp_err submit(io_ctx *io, kp_err (*call)(void *, kp_store *, const kp_program *,
+                                                kp_scratch *, kp_buf *, bool *, kp_error *),
+                     void *ctx, kp_time now, kp_error *e);
+
+/* Writes the held events whose messages were all tried (`all`: every held
+ * one, untried messages pending as planned: at a stop), DIRECT_WRITE_PAGE
+ * a writer job. One that fails stays held for the next pass. */
+static kp_err direct_write(kp_notifier *nt, io_ctx *io, bool all, kp_error *e)
+{
+    pthread_mutex_lock(&nt->lock);
+    direct_event *ready = nt->done;
+    nt->done = NULL;
+    if (all) { /* the held ones after the done ones */
+        direct_event **tail = &ready;
+        while (*tail) tail = &(*tail)->next;
+        *tail = nt->held;
+        nt->held = NULL;
+    }
+    pthread_mutex_unlock(&nt->lock);
+    kp_err err = KP_OK;
+    direct_event *page[DIRECT_WRITE_PAGE];
+    while (ready && err == KP_OK) {
+        size_t n = 0;
+        for (direct_event *ev = ready; ev && n < DIRECT_WRITE_PAGE; ev = ev->next) page[n++] = ev;
+        direct_write_call c = {.evs = page, .n = n};
+        kp_time now = page[0]->planned_at;
+        if ((err = submit(io, run_direct_write, &c, now, e))) break;
+        ready = page[n - 1]->next;
+        pthread_mutex_lock(&nt->lock);
+        nt->n_held -= n;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < page[i]->n; j++)
+                nt->held_by_state[page[i]->msgs[j].state][page[i]->msgs[j].channel]--;
+        pthread_mutex_unlock(&nt->lock);
+        for (size_t i = 0; i < n; i++) direct_free(page[i]);
+    }
+    if (ready) { /* done again, for the next pass */
+        pthread_mutex_lock(&nt->lock);
+        direct_event **tail = &ready;
+        while (*tail) tail = &(*tail)->next;
+        *tail = nt->done;
+        nt->done = ready;
+        pthread_mutex_unlock(&nt->lock);
+    }
+    return err;
+}
+
+/* The sorted ids of the held events, for a rescan pass (io_in_flight).
+ * False when they do not fit (no memory): no rescan then. */
+static bool snapshot_held(kp_notifier *nt)
+{
+    pthread_mutex_lock(&nt->lock);
+    if (nt->n_held > nt->cap_held_ids) {
+        int64_t *ids = realloc(nt->held_ids, nt->n_held * sizeof *ids);
+        if (ids) {
+            nt->held_ids = ids;
+            nt->cap_held_ids = nt->n_held;
+        }
+    }
+    size_t n = 0;
+    for (direct_event *ev = nt->held; ev && n < nt->cap_held_ids; ev = ev->next)
+        nt->held_ids[n++] = ev->event_id;
+    for (direct_event *ev = nt->done; ev && n < nt->cap_held_ids; ev = ev->next)
+        nt->held_ids[n++] = ev->event_id;
+    bool all = n == nt->n_held;
+    nt->n_held_ids = n;
+    pthread_mutex_unlock(&nt->lock);
+    if (n) qsort(nt->held_ids, n, sizeof *nt->held_ids, by_id);
+    return all;
+}
+
 static void io_init(kp_notify_io *io, io_ctx *ctx)
 {
     memset(io, 0, sizeof *io);
@@ -269,6 +535,11 @@ static void io_init(kp_notify_io *io, io_ctx *ctx)
     io->settle = io_settle;
     io->stopping = io_stopping;
     io->note = io_note;
+    io->direct = io_direct;
+    io->in_flight = io_in_flight;
+    io->resume_after = io_resume_after;
+    io->direct_take = io_direct_take;
+    io->direct_done = io_direct_done;
 }
 
 /* ---- the delivery threads */
@@ -306,8 +577,20 @@ static void *lane_main(void *arg)
         memset(&stats, 0, sizeof stats);
         kp_error e = {0};
         size_t n = 0;
-        kp_err err = kp_notify_deliver_pass(w->rd, &env, &io, w->sender, l->channel, &l->rate,
-                                            kp_clock_now(&srv->config.clock), &n, &stats, &e);
+        /* First attempts the dispatcher handed over, then due rows (retries,
+         * what was written first): those at least every CLAIM_EVERY_MS
+         * however busy the first attempts keep the lane. */
+        size_t n_direct = 0;
+        kp_err err = kp_notify_deliver_direct(w->rd, &env, &io, w->sender, l->channel, &l->rate,
+                                              kp_clock_now(&srv->config.clock), &n_direct,
+                                              &stats, &e);
+        uint64_t now_ms = mono_ms();
+        if (err == KP_OK && (n_direct == 0 || now_ms - w->last_claim_ms >= CLAIM_EVERY_MS)) {
+            w->last_claim_ms = now_ms;
+            err = kp_notify_deliver_pass(w->rd, &env, &io, w->sender, l->channel, &l->rate,
+                                         kp_clock_now(&srv->config.clock), &n, &stats, &e);
+        }
+        n += n_direct;
         kp_programs_drop(srv->programs, program);
         kp_metrics_outbox_delivered(srv->metrics, l->channel, stats.sent[l->channel],
                                     stats.failed[l->channel], stats.dead[l->channel]);
@@ -338,6 +621,14 @@ static void refresh_stats(kp_notifier *nt)
     memset(&o, 0, sizeof o);
     if (nt->rd->ops->notify->outbox_stats(nt->rd, &o) != KP_OK) return;
     pthread_mutex_lock(&nt->lock);
+    /* The deliveries held in memory (no row yet) count by the state their
+     * first attempt left them in; their events count as pending (they are,
+     * in the store). */
+    for (int st = 0; st < 4; st++)
+        for (int c = 1; c < KP_CHANNEL__COUNT; c++) o.by_state[st][c] += nt->held_by_state[st][c];
+    for (direct_event *ev = nt->held; ev; ev = ev->next)
+        if (ev->left > 0 && (o.oldest_pending_at == 0 || ev->planned_at < o.oldest_pending_at))
+            o.oldest_pending_at = ev->planned_at;
     nt->outbox = o;
     nt->has_outbox = true;
     pthread_mutex_unlock(&nt->lock);
@@ -355,7 +646,16 @@ static void *dispatch_main(void *arg)
     refresh_stats(nt);
     while (!atomic_load(&nt->stop)) {
         uint64_t started = mono_ms();
-        if (atomic_exchange(&nt->poked, false)) kp_writer_barrier(srv->writer);
+        /* The first attempts done are written before the pass, so that
+         * after a barrier a rescan sees them dispatched. */
+        kp_error we = {0};
+        kp_err werr = direct_write(nt, &ctx, false, &we);
+        if (werr && werr != KP_ERR_BUSY)
+            report(nt->last_problem, sizeof nt->last_problem, "writing deliveries", &we);
+        nt->rescan = werr == KP_OK && started - nt->last_rescan_ms >= RESCAN_EVERY_MS &&
+                     snapshot_held(nt);
+        bool poked = atomic_exchange(&nt->poked, false);
+        if (poked || nt->rescan) kp_writer_barrier(srv->writer);
         const kp_program *program = kp_programs_hold(srv->programs);
         kp_notify_env env;
         kp_notify_env_init(&env, nt->rd, srv->pii, program, &nt->config);
@@ -365,6 +665,9 @@ static void *dispatch_main(void *arg)
         size_t n = 0;
         kp_err err = kp_notify_dispatch_pass(nt->rd, &env, &io, kp_clock_now(&srv->config.clock),
                                              &n, &stats, &e);
+        if (nt->rescan && err == KP_OK) nt->last_rescan_ms = started;
+        nt->rescan = false;
+        if (stats.last_event_id > nt->cursor) nt->cursor = stats.last_event_id;
         kp_programs_drop(srv->programs, program);
         kp_metrics_outbox_dispatched(srv->metrics, stats.dispatched_events);
         if (stats.planned_messages) wake_lanes(nt);
@@ -446,9 +749,30 @@ void kp_notifier_stop(kp_notifier *nt)
     if (nt->started) pthread_join(nt->thread, NULL);
     for (int c = 1; c < KP_CHANNEL__COUNT; c++) {
         lane *l = &nt->lanes[c];
+        for (int i = 0; l->workers && i < l->n_workers; i++)
+            if (l->workers[i].started) pthread_join(l->workers[i].thread, NULL);
+    }
+    /* Every held event is written now (its untried messages pending, due
+     * as planned), while the writer still runs; one that cannot be is
+     * left pending in the store, planned again at the next start. */
+    if (nt->held || nt->done) {
+        io_ctx ctx = {.nt = nt, .out = &nt->out};
+        kp_error e = {0};
+        if (direct_write(nt, &ctx, true, &e) != KP_OK)
+            report(nt->last_problem, sizeof nt->last_problem, "writing deliveries", &e);
+        for (direct_event **list = &nt->held; list; list = list == &nt->held ? &nt->done : NULL)
+            while (*list) {
+                direct_event *ev = *list;
+                *list = ev->next;
+                direct_free(ev);
+            }
+    }
+    free(nt->held_ids);
+    for (int c = 1; c < KP_CHANNEL__COUNT; c++) {
+        lane *l = &nt->lanes[c];
+        free(l->queue);
         for (int i = 0; l->workers && i < l->n_workers; i++) {
             worker *w = &l->workers[i];
-            if (w->started) pthread_join(w->thread, NULL);
             kp_sender_free(w->sender);
             if (w->rd) kp_store_close(w->rd);
             kp_buf_release(&w->out);
@@ -480,6 +804,8 @@ kp_err kp_notifier_start(kp_server *srv, const kp_notify_config *config, kp_noti
     pthread_cond_init(&nt->wake, NULL);
     pthread_cond_init(&nt->lanes_wake, NULL);
     kp_buf_init(&nt->out, 4096);
+    const char *direct = getenv("KOPILKA_NOTIFY_DIRECT");
+    nt->direct_off = direct && strcmp(direct, "0") == 0;
     kp_err err = kp_store_open(srv->config.db_path, false, &nt->rd, e);
     char lanes_line[256] = "";
     for (int c = 1; err == KP_OK && c < KP_CHANNEL__COUNT; c++) {
@@ -508,6 +834,11 @@ kp_err kp_notifier_start(kp_server *srv, const kp_notify_config *config, kp_noti
         kp_rate_init(&l->rate, rate);
         kp_rate_share(&l->rate, n);
         l->on = true;
+        if (c == KP_CHANNEL_WEBHOOK && !nt->direct_off &&
+            (l->queue = calloc(DIRECT_QUEUE, sizeof *l->queue)) == NULL) {
+            err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
+            break;
+        }
         if ((l->workers = calloc((size_t)n, sizeof *l->workers)) == NULL) {
             err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
             break;

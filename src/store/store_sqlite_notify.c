@@ -167,7 +167,8 @@ static const char *const queries[N__COUNT] = {
     [N_EVENTS_PENDING] = "SELECT " EVENT_COLS " FROM notify_events "
                          "WHERE dispatched_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
     [N_EVENT_DISPATCHED] = "SELECT dispatched_at IS NOT NULL FROM notify_events WHERE id = ?1",
-    [N_EVENT_MARK] = "UPDATE notify_events SET dispatched_at = ?2 WHERE id = ?1",
+    [N_EVENT_MARK] = "UPDATE notify_events SET dispatched_at = ?2 WHERE id = ?1 "
+                     "AND dispatched_at IS NULL",
     [N_MESSAGE_INSERT] =
         "INSERT INTO messages(key, event_id, kind, channel, customer_id, endpoint_id, state, "
         "attempts, created_at, next_at, sent_at, provider_id, last_error, sealed) "
@@ -430,20 +431,26 @@ static kp_err n_events_pending(kp_store *s, int64_t after, kp_notify_event *out,
 static kp_err dispatch_messages(sqlite_notify *n, int64_t event_id, kp_message *msgs, size_t count,
                                 kp_time now)
 {
-    sqlite3_stmt *st = q(n, N_EVENT_DISPATCHED);
-    sqlite3_bind_int64(st, 1, event_id);
-    int rc = sqlite3_step(st);
-    bool dispatched = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        snprintf(n->last_error, n->last_error_size, "no notification event %lld",
-                 (long long)event_id);
-        return KP_ERR_NOT_FOUND;
-    }
-    kp_err err = done(n, st, rc);
-    if (err) return err;
     for (size_t i = 0; i < count; i++) msgs[i].id = 0;
-    if (dispatched) return KP_OK;
+    /* Marked first (the caller's savepoint holds both): one statement
+     * where the event is pending, the usual case; a look only when not. */
+    sqlite3_stmt *st = q(n, N_EVENT_MARK);
+    sqlite3_bind_int64(st, 1, event_id);
+    sqlite3_bind_int64(st, 2, now);
+    kp_err err = run(n, st);
+    if (err) return err;
+    if (sqlite3_changes(n->db) == 0) {
+        st = q(n, N_EVENT_DISPATCHED);
+        sqlite3_bind_int64(st, 1, event_id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            sqlite3_reset(st);
+            snprintf(n->last_error, n->last_error_size, "no notification event %lld",
+                     (long long)event_id);
+            return KP_ERR_NOT_FOUND;
+        }
+        return done(n, st, rc); /* dispatched already: nothing more */
+    }
     for (size_t i = 0; i < count && err == KP_OK; i++) {
         kp_message *m = &msgs[i];
         m->event_id = event_id;
@@ -467,11 +474,7 @@ static kp_err dispatch_messages(sqlite_notify *n, int64_t event_id, kp_message *
         if ((err = run(n, st)) == KP_OK && sqlite3_changes(n->db))
             m->id = sqlite3_last_insert_rowid(n->db);
     }
-    if (err) return err;
-    st = q(n, N_EVENT_MARK);
-    sqlite3_bind_int64(st, 1, event_id);
-    sqlite3_bind_int64(st, 2, now);
-    return run(n, st);
+    return err;
 }
 
 static kp_err n_event_dispatch(kp_store *s, int64_t event_id, kp_message *msgs, size_t count,

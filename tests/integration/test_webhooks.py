@@ -55,8 +55,9 @@ class Receiver:
     answers that many valid deliveries with 500 first. Every request is
     kept: (name, headers, body, status)."""
 
-    def __init__(self):
+    def __init__(self, delay=0.0):
         self.secrets, self.fail, self.got = {}, {}, []
+        self.delay = delay  # seconds each request waits before its answer
         self.lock = threading.Lock()
         receiver = self
 
@@ -66,6 +67,8 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 name = self.path.strip("/")
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver.lock:
@@ -103,16 +106,23 @@ class Receiver:
         self.server.server_close()
 
 
+def kopilka_with_admin(test):
+    """A Kopilka of 8 cards with test_notify's program and a staff "admin"
+    (PASSWORD), closed with the test."""
+    k = harness.Kopilka(cards=8)
+    test.addCleanup(k.close)
+    harness.run_cli(["program", "load", k.db, test_notify.program_file(k.dir)])
+    pw = os.path.join(k.dir, "password")
+    with open(pw, "w") as f:
+        f.write(PASSWORD + "\n")
+    harness.run_cli(["staff", "add", k.db, "--login", "admin", "--role", "admin",
+                     "--password-file", pw])
+    return k
+
+
 class Webhooks(unittest.TestCase):
     def setUp(self):
-        self.k = harness.Kopilka(cards=8)
-        self.addCleanup(self.k.close)
-        harness.run_cli(["program", "load", self.k.db, test_notify.program_file(self.k.dir)])
-        pw = os.path.join(self.k.dir, "password")
-        with open(pw, "w") as f:
-            f.write(PASSWORD + "\n")
-        harness.run_cli(["staff", "add", self.k.db, "--login", "admin", "--role", "admin",
-                         "--password-file", pw])
+        self.k = kopilka_with_admin(self)
         self.rx = Receiver()
         self.addCleanup(self.rx.stop)
         # Webhooks only; a failed delivery is tried again within a second.

@@ -107,9 +107,10 @@ function Outbox({ me, route, onExpired }) {
             wide
             label={t('outbox')}
             rows={rows}
-            rowKey={(m) => m.id}
+            rowKey={(m) => m.id ?? m.key}
             columns={[
-              { key: 'id', label: t('id'), render: (m) => <a href={'#/messages/' + m.id} aria-label={t('open', { id: m.id })}>{m.id}</a> },
+              // id null: a webhook delivery of a pending event, not written yet (docs/api.md).
+              { key: 'id', label: t('id'), render: (m) => m.id == null ? '—' : <a href={'#/messages/' + m.id} aria-label={t('open', { id: m.id })}>{m.id}</a> },
               { key: 'created_at', label: t('created'), render: (m) => dateTime(m.created_at) },
               { key: 'kind', label: t('kind') },
               { key: 'channel', label: t('channel'), render: (m) => tp('ch.' + m.channel) },

@@ -209,14 +209,16 @@ for i in $(seq "$instances"); do
     server_pid=$!
     server_pids+=("$server_pid")
     ports+=("$port")
-    for t in $(seq 100); do
+    # A given database is quick_checked at start: up to 10 min for it.
+    tries=100; [ -n "$given_db" ] && tries=6000
+    for t in $(seq "$tries"); do
         if ! kill -0 "$server_pid" 2>/dev/null; then
             cat "$tmp/serve$i.log" >&2
             echo "run.sh: kopilka serve exited before listening" >&2
             exit 1
         fi
         listening "$port" && break
-        [ "$t" -eq 100 ] && { cat "$tmp/serve$i.log" >&2; echo "run.sh: server not up after 10 s" >&2; exit 1; }
+        [ "$t" -eq "$tries" ] && { cat "$tmp/serve$i.log" >&2; echo "run.sh: server not up after $((tries / 10)) s" >&2; exit 1; }
         sleep 0.1
     done
     echo "server start-up s: $(echo "$(date +%s.%N) - $start_t0" | bc -l | awk '{printf "%.2f", $1}')"

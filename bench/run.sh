@@ -34,7 +34,11 @@
 #              BENCH_BESIDE (a program run beside the load, from the warm-up's
 #              start to the load's end, with BENCH_PORT, BENCH_TOKEN (an
 #              auditor's session) and BENCH_OUT (a file whose lines it counts
-#              in the summary): bench/report_load.sh's report loop).
+#              in the summary): bench/report_load.sh's report loop),
+#              DB and CARDS (an existing SQLite database and the card numbers
+#              to draw from, e.g. one bench/bench_fill filled: served as it
+#              is, a terminal added, no cards issued; not deleted after),
+#              VERIFY=0 (skip `kopilka verify` after the load).
 set -euo pipefail
 
 secs=10
@@ -58,7 +62,7 @@ for arg in "$@"; do
         --no-latency) latency=0 ;;
         --no-floor) floor=0 ;;
         --latency-only) floor=0; peer=0 ;;
-        -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
         *) positional+=("$arg") ;;
     esac
@@ -147,6 +151,13 @@ free_port() {
 }
 
 db=$tmp/bench.db
+given_db=${DB:-}
+if [ -n "$given_db" ]; then
+    [ "$pg" -eq 0 ] || { echo "run.sh: DB= is a SQLite file; not with --pg" >&2; exit 2; }
+    [ -f "$given_db" ] || { echo "run.sh: DB=$given_db does not exist" >&2; exit 2; }
+    [ -s "${CARDS:-}" ] || { echo "run.sh: DB= needs CARDS=file of its card numbers" >&2; exit 2; }
+    db=$given_db
+fi
 if [ "$pg" -eq 1 ]; then
     # The peer's settings (../shared/peers/postgres/run.sh), so the two
     # databases differ only in who drives them.
@@ -162,15 +173,21 @@ if [ "$pg" -eq 1 ]; then
     db="postgresql://postgres@127.0.0.1:$pg_port/postgres"
     export KOPILKA_KEY_FILE=$tmp/bench.key
 fi
-say "creating $db"
-"$kopilka" init "$db" --program examples/autoservice-case1.json >"$tmp/init.log"
+if [ -z "$given_db" ]; then
+    say "creating $db"
+    "$kopilka" init "$db" --program examples/autoservice-case1.json >"$tmp/init.log"
+fi
 key=$("$kopilka" terminal add "$db" --store bench)
 key=${key//$'\r'/}
 if [ -z "$key" ] || [ "$(printf '%s\n' "$key" | wc -l)" -ne 1 ]; then
     echo "run.sh: 'terminal add' did not print one key line" >&2
     exit 1
 fi
-"$kopilka" cards issue "$db" --count 100000 >"$tmp/cards.txt"
+if [ -n "$given_db" ]; then
+    ln -s "$(realpath "$CARDS")" "$tmp/cards.txt"
+else
+    "$kopilka" cards issue "$db" --count 100000 >"$tmp/cards.txt"
+fi
 ncards=$(grep -c . "$tmp/cards.txt" || true)
 [ "$ncards" -ge 1 ] || { echo "run.sh: 'cards issue' printed no card" >&2; exit 1; }
 say "issued $ncards cards"
@@ -214,20 +231,24 @@ for i in $(seq "$instances"); do
     if [ "$i" -eq 1 ] && [ -n "${PORT:-}" ]; then port=$PORT; else port=$(free_port); fi
     listening "$port" && { echo "run.sh: port $port is busy" >&2; exit 1; }
     say "starting kopilka serve on 127.0.0.1:$port"
+    start_t0=$(date +%s.%N)
     "$kopilka" serve "$db" --listen "127.0.0.1:$port" "${notify_args[@]}" >"$tmp/serve$i.log" 2>&1 &
     server_pid=$!
     server_pids+=("$server_pid")
     ports+=("$port")
-    for t in $(seq 100); do
+    # A given database is quick_checked at start: up to 10 min for it.
+    tries=100; [ -n "$given_db" ] && tries=6000
+    for t in $(seq "$tries"); do
         if ! kill -0 "$server_pid" 2>/dev/null; then
             cat "$tmp/serve$i.log" >&2
             echo "run.sh: kopilka serve exited before listening" >&2
             exit 1
         fi
         listening "$port" && break
-        [ "$t" -eq 100 ] && { cat "$tmp/serve$i.log" >&2; echo "run.sh: server not up after 10 s" >&2; exit 1; }
+        [ "$t" -eq "$tries" ] && { cat "$tmp/serve$i.log" >&2; echo "run.sh: server not up after $((tries / 10)) s" >&2; exit 1; }
         sleep 0.1
     done
+    echo "server start-up s: $(echo "$(date +%s.%N) - $start_t0" | bc -l | awk '{printf "%.2f", $1}')"
 done
 
 if [ "$notify" -eq 1 ]; then
@@ -283,6 +304,9 @@ sleep "$warmup"
 thread_ticks >"$tmp/ticks0"
 for pid in "${lg_pids[@]}"; do wait "$pid" || lg_rc=$?; done
 thread_ticks >"$tmp/ticks1"
+for pid in "${server_pids[@]}"; do
+    awk '/^VmRSS|^VmHWM/ {printf "server %s %.0f MiB\n", $1, $2 / 1024}' "/proc/$pid/status"
+done
 if [ -n "$beside_pid" ]; then
     kill -TERM "$beside_pid" 2>/dev/null || true
     wait "$beside_pid" 2>/dev/null || true
@@ -371,9 +395,13 @@ server_pids=()
 # SQLite writer's cache: hits, clears, memory).
 grep -h "^kopilka: writer" "$tmp"/serve*.log 2>/dev/null || true
 
-say "kopilka verify"
 verify_rc=0
-"$kopilka" verify "$db" || verify_rc=$?
+if [ "${VERIFY:-1}" != 0 ]; then
+    say "kopilka verify"
+    v_t0=$(date +%s.%N)
+    "$kopilka" verify "$db" || verify_rc=$?
+    echo "verify s: $(echo "$(date +%s.%N) - $v_t0" | bc -l | awk '{printf "%.1f", $1}')"
+fi
 if [ -n "$pg_dir" ]; then
     # Stopped before the peer starts its own cluster: one PostgreSQL at a time.
     runuser -u postgres -- "$pgbin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null

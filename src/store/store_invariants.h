@@ -22,6 +22,14 @@ typedef struct store_invariant {
 extern const store_invariant store_invariants[];
 extern const size_t store_invariants_count;
 
+/* The first STORE_INVARIANTS_LEDGER are the ledger's (double entry,
+ * balances, lots, debt, system accounts, the total, operations' changes,
+ * settlement entries): SQLite's verify checks them in one streaming pass
+ * (store_sqlite_verify.c) with these very sentences; the rest, and
+ * PostgreSQL's all, run as SQL. A new ledger invariant goes before the
+ * outbox's and is added to that pass too. */
+enum { STORE_INVARIANTS_LEDGER = 11 };
+
 /* kp_people_ops.sealed_count's query, one row of one integer, run as is by
  * each backend: what the database holds that only its key file opens or
  * checks. */

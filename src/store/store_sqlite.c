@@ -14,6 +14,7 @@
 #include "store_currency.h"
 #include "store_sqlite_int.h"
 #include "store_invariants.h"
+#include "store_sqlite_verify.h"
 #include "store_sqlite_vfs.h"
 #include "store_sqlite_people.h"
 #include "store_sqlite_triggers.h"
@@ -985,35 +986,7 @@ static kp_err s_integrity(kp_store *b, bool full, void (*report)(void *ctx, cons
 {
     sqlite_store *s = (sqlite_store *)b;
     *problems = 0;
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(s->db, full ? "PRAGMA integrity_check(100)"
-                                            : "PRAGMA quick_check(100)", -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *row = (const char *)sqlite3_column_text(st, 0);
-        if (row == NULL || strcmp(row, "ok") == 0) continue;
-        /* A row may hold several problems, one a line, after a heading. */
-        for (const char *p = row, *end; *p; p = *end ? end + 1 : end) {
-            end = strchr(p, '\n');
-            if (end == NULL) end = p + strlen(p);
-            int n = (int)(end - p);
-            if (n == 0 || strncmp(p, "*** in database", 15) == 0) continue;
-            char line[512];
-            snprintf(line, sizeof line, "the database file is damaged: %.*s", n > 450 ? 450 : n,
-                     p);
-            report(ctx, line);
-            (*problems)++;
-        }
-    }
-    if (rc == SQLITE_ROW || rc == SQLITE_OK) rc = SQLITE_DONE;
-    int code = rc & 0xff;
-    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
-        char line[512];
-        snprintf(line, sizeof line, "the database file is damaged: %.450s", sqlite3_errmsg(s->db));
-        report(ctx, line);
-        (*problems)++;
-        rc = SQLITE_DONE;
-    }
-    sqlite3_finalize(st);
+    int rc = store_sqlite_file_check(s->db, full, report, ctx, problems);
     if (rc == SQLITE_DONE && *problems == 0) s->file_checked = true;
     return rc == SQLITE_DONE ? KP_OK : fail(s, rc);
 }
@@ -1135,10 +1108,14 @@ static kp_err s_verify(kp_store *b, void (*report)(void *ctx, const char *line),
      * --full` does with integrity_check): the ledger's checks cannot read a
      * damaged file. */
     *problems = 0;
-    kp_err err = s->file_checked ? KP_OK : s_integrity(b, false, report, ctx, problems);
-    if (err || *problems) return err;
+    bool file_ok = s->file_checked;
+    kp_err err = store_sqlite_verify_ledger(s->db, store_sqlite_vfs(), !s->file_checked,
+                                            s->base.last_error, sizeof s->base.last_error,
+                                            report, ctx, problems, &file_ok);
+    if (file_ok) s->file_checked = true;
+    if (err || !file_ok) return err; /* a damaged file: its lines only */
     int rc;
-    for (size_t c = 0; c < store_invariants_count; c++) {
+    for (size_t c = STORE_INVARIANTS_LEDGER; c < store_invariants_count; c++) {
         sqlite3_stmt *st;
         rc = sqlite3_prepare_v2(s->db, store_invariants[c].sql, -1, &st, NULL);
         if (rc != SQLITE_OK) return fail(s, rc);

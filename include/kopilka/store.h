@@ -484,6 +484,11 @@ typedef struct kp_store_ops {
      * table. */
     kp_err (*integrity)(kp_store *s, bool full, void (*report)(void *ctx, const char *line),
                         void *ctx, int64_t *problems);
+    /* Called from another thread while integrity() runs on s: makes it
+     * return soon (an error; what it reported so far stands). Nothing else
+     * may be called on s at the same time. NULL: the backend's check cannot
+     * be cut short (the caller waits for it). */
+    void (*interrupt)(kp_store *s);
     /* The database's random identity, made (a write) at the first call and
      * the same ever after, also in a copy (`kopilka backup`, `migrate`).
      * Keys what must not be read against another database (SQLite's

@@ -257,6 +257,12 @@ struct kp_writer {
     bool upkeeper_running;
     kp_store *upkeep_store;
     pthread_cond_t wake_upkeeper;
+    /* SQLite's quick check of a file too large to check before serving
+     * (check_database), on a connection of its own beside the tills. */
+    pthread_t checker;
+    bool checker_running;
+    kp_store *check_store;
+    char *check_path;          /* the file it checks, for its sentences */
     /* The readers' barrier waits for groups ended but not published. */
     uint64_t unpublished_seq;  /* counts connections turning unpublished */
     bool publish_asked;        /* a reader waits for them */
@@ -730,10 +736,88 @@ static void first_problem(void *ctx, const char *line)
     if (first[0] == '\0') snprintf(first, 256, "%s", line);
 }
 
+/* The largest file checked before the server takes any work (bytes;
+ * KOPILKA_FILE_CHECK_AT_START_MAX overrides it). SQLite's quick check reads
+ * every page, about 5 to 10 s a gigabyte on the 2-core machine (a 4.1 GB
+ * ledger: 21 to 43 s), so a start would grow with the file without bound;
+ * a larger file is checked beside the tills instead (checker_main). */
+#define FILE_CHECK_AT_START_MAX (1024LL * 1024 * 1024)
+
+static long long file_check_at_start_max(void)
+{
+    const char *v = getenv("KOPILKA_FILE_CHECK_AT_START_MAX");
+    if (v == NULL || v[0] == '\0') return FILE_CHECK_AT_START_MAX;
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || n < 0) {
+        fprintf(stderr, "kopilka: KOPILKA_FILE_CHECK_AT_START_MAX=%s is not a number of bytes "
+                        "(0 or more); %lld is used\n",
+                v, FILE_CHECK_AT_START_MAX);
+        return FILE_CHECK_AT_START_MAX;
+    }
+    return n;
+}
+
+/* The sentence of a damaged file, for the log and the failed state. */
+static void damaged(const char *db_path, int64_t problems, const char *first, const char *when)
+{
+    fprintf(stderr, "kopilka: %s failed SQLite's quick check (problems: %lld; the first: %s)%s. "
+                    "Run `kopilka verify %s --full` for the list, then restore the database "
+                    "from its last good backup (docs/architecture.md, \"A damaged database\")\n",
+            db_path, (long long)problems, first, when, db_path);
+}
+
+/* The quick check of a file too large to check at start, on its own
+ * connection while the tills are served: a damaged file puts the writer in
+ * the failed state (every write refused, /ready and /health 503 with the
+ * reason), as a failed sync does. A stop interrupts it. */
+static void *checker_main(void *arg)
+{
+    kp_writer *w = arg;
+    pthread_setname_np(pthread_self(), "kp-filecheck");
+    char first[256] = "";
+    int64_t problems = 0;
+    uint64_t t0 = now_ns();
+    kp_err err = w->check_store->ops->integrity(w->check_store, false, first_problem, first,
+                                                &problems);
+    pthread_mutex_lock(&w->lock);
+    bool stopping = w->stop;
+    pthread_mutex_unlock(&w->lock);
+    if (stopping && (err || problems == 0)) {
+        fprintf(stderr, "kopilka: the quick check of the database file was cut short by the "
+                        "stop; the next start checks it again\n");
+        return NULL;
+    }
+    if (err) {
+        fprintf(stderr, "kopilka: the quick check of the database file could not run: %s\n",
+                w->check_store->last_error);
+        return NULL;
+    }
+    double secs = (double)(now_ns() - t0) / 1e9;
+    if (problems == 0) {
+        fprintf(stderr, "kopilka: %s passed SQLite's quick check (%.1f s, beside the tills)\n",
+                w->check_path, secs);
+        return NULL;
+    }
+    damaged(w->check_path, problems, first, " while serving; writes are refused now");
+    char reason[256];
+    snprintf(reason, sizeof reason,
+             "the database file is damaged (problems found by SQLite's quick check: %lld; "
+             "the first: %.120s)",
+             (long long)problems, first);
+    pthread_mutex_lock(&w->lock);
+    fail_locked(w, reason);
+    pthread_cond_broadcast(&w->published);
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
 /* SQLite's quick check of the whole file before the server takes any work:
  * a database with damaged pages is refused at start, not found out by the
- * purchase that reads the bad page. */
-static kp_err check_database(kp_store *st, const char *db_path, kp_error *e)
+ * purchase that reads the bad page. A file larger than
+ * FILE_CHECK_AT_START_MAX is checked beside the tills instead: *later is
+ * set, and kp_writer_start starts checker_main. */
+static kp_err check_database(kp_store *st, const char *db_path, bool *later, kp_error *e)
 {
     /* Databases made before Kopilka created them 0600 may be readable by
      * others: say so (changing the mode could break a backup user's access). */
@@ -743,17 +827,22 @@ static kp_err check_database(kp_store *st, const char *db_path, kp_error *e)
                         "though it holds password hashes, the audit log and balances: "
                         "chmod 600 it and its -wal and -shm files\n",
                 db_path, (unsigned)(sb.st_mode & 07777));
+    long long max = file_check_at_start_max();
+    *later = false;
+    if (stat(db_path, &sb) == 0 && (long long)sb.st_size > max) {
+        fprintf(stderr, "kopilka: %s is %.1f GB, more than the %.1f GB checked before serving: "
+                        "SQLite's quick check of it runs beside the tills\n",
+                db_path, (double)sb.st_size / 1e9, (double)max / 1e9);
+        *later = true;
+        return KP_OK;
+    }
     char first[256] = "";
     int64_t problems = 0;
     kp_err err = st->ops->integrity(st, false, first_problem, first, &problems);
     if (err)
         return kp_error_set(e, err, "database", "cannot check %s: %s", db_path, st->last_error);
     if (problems == 0) return KP_OK;
-    fprintf(stderr, "kopilka: %s failed SQLite's quick check (problems: %lld; the first: %s). "
-                    "Not started; nothing was changed. Run `kopilka verify %s --full` for the "
-                    "list, then restore the database from its last good backup "
-                    "(docs/architecture.md, \"A damaged database\")\n",
-            db_path, (long long)problems, first, db_path);
+    damaged(db_path, problems, first, "; not started, nothing was changed");
     return kp_error_set(e, KP_ERR_IO, "database",
                         "the database file is damaged (problems found by SQLite's quick "
                         "check: %lld); not started", (long long)problems);
@@ -802,6 +891,12 @@ static void threads_join(kp_writer *w)
         pthread_join(w->syncer, NULL);
     }
     if (w->upkeeper_running) pthread_join(w->upkeeper, NULL);
+    if (w->checker_running) {
+        /* A check of a large file may have minutes to go: cut it short. */
+        if (w->check_store->ops->interrupt) w->check_store->ops->interrupt(w->check_store);
+        pthread_join(w->checker, NULL);
+        w->checker_running = false;
+    }
 }
 
 static void writer_free(kp_writer *w)
@@ -814,6 +909,8 @@ static void writer_free(kp_writer *w)
         kp_buf_release(&c->record);
     }
     kp_store_close(w->upkeep_store);
+    kp_store_close(w->check_store);
+    free(w->check_path);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->wake_syncer);
@@ -838,8 +935,9 @@ kp_err kp_writer_start(const char *location, kp_programs *programs, kp_writer **
     kp_durable_replay *replay = NULL;
     kp_err err = kp_store_open(location, false, &w->conns[0].store, e);
     w->n_conns = 1;
+    bool check_later = false;
     if (err == KP_OK && kp_store_is_file(location))
-        err = check_database(w->conns[0].store, location, e);
+        err = check_database(w->conns[0].store, location, &check_later, e);
     if (err) goto fail;
     w->group = w->conns[0].store->ops->group;
     int n = w->group ? w->group->writers : 1;
@@ -879,6 +977,16 @@ kp_err kp_writer_start(const char *location, kp_programs *programs, kp_writer **
                             "then happen inside commits)\n");
         else
             w->upkeeper_running = true;
+    }
+    if (check_later) {
+        /* After recovery: the check reads what the log's replay wrote. */
+        if ((w->check_path = strdup(location)) == NULL ||
+            kp_store_open(location, false, &w->check_store, e) != KP_OK ||
+            pthread_create(&w->checker, NULL, checker_main, w) != 0) {
+            err = kp_error_set(e, KP_ERR_NOMEM, "", "cannot start the file check's thread");
+            goto fail;
+        }
+        w->checker_running = true;
     }
     *out = w;
     return KP_OK;

@@ -991,6 +991,9 @@ static kp_err s_integrity(kp_store *b, bool full, void (*report)(void *ctx, cons
     return rc == SQLITE_DONE ? KP_OK : fail(s, rc);
 }
 
+/* sqlite3_interrupt is the one call SQLite allows from another thread. */
+static void s_interrupt(kp_store *b) { sqlite3_interrupt(((sqlite_store *)b)->db); }
+
 /* Merges the open lots of one account down to `max` with
  * kp_lots_merge_plan() at `now`: reads them whole (however many), applies
  * each merge. *before and *after are the open lots before and after; *after
@@ -1578,6 +1581,7 @@ static const kp_store_ops sqlite_ops = {
     .ops_scan = s_ops_scan,
     .verify = s_verify,
     .integrity = s_integrity,
+    .interrupt = s_interrupt,
     .identity = s_identity,
     .triggers = &store_sqlite_triggers_ops,
     .people = &store_sqlite_people_ops,

@@ -401,6 +401,68 @@ class FilesAndKeys(unittest.TestCase):
             self.assertIn("FAIL the database file is damaged: ", v.stdout)
             self.assertNotIn(": ok (", v.stdout)
 
+    def health(self, path):
+        return self.k.call("GET", path, key=None)
+
+    def damage_middle_pages(self):
+        """Garbage over 8 pages in the middle of the file (cards' pages)."""
+        size = os.path.getsize(self.k.db)
+        with open(self.k.db, "r+b") as f:
+            for page in range(size // 4096 // 2, size // 4096 // 2 + 8):
+                f.seek(page * 4096)
+                f.write(bytes((i * 7919) % 251 for i in range(2000)))
+
+    def start_checking_beside(self):
+        """Starts the server as if its file were too large to check before
+        serving (KOPILKA_FILE_CHECK_AT_START_MAX=0)."""
+        old = os.environ.get("KOPILKA_FILE_CHECK_AT_START_MAX")
+        os.environ["KOPILKA_FILE_CHECK_AT_START_MAX"] = "0"
+        try:
+            self.k.start()
+        finally:
+            if old is None:
+                del os.environ["KOPILKA_FILE_CHECK_AT_START_MAX"]
+            else:
+                os.environ["KOPILKA_FILE_CHECK_AT_START_MAX"] = old
+
+    def test_a_large_file_is_checked_beside_the_tills(self):
+        harness.sqlite_only(self, "SQLite's quick check of the file")
+        self.start_checking_beside()
+        deadline = time.monotonic() + 30
+        while "passed SQLite's quick check" not in self.k.log_tail():
+            self.assertLess(time.monotonic(), deadline, self.k.log_tail())
+            time.sleep(0.05)
+        self.assertIn("SQLite's quick check of it runs beside the tills", self.k.log_tail())
+        s, _ = self.k.call("POST", "/v1/purchases", purchase_body(self.k.cards[0], "Q-1"))
+        self.assertEqual(s, 201, self.k.last_raw())
+        self.assertEqual(self.health("/health"), (200, {"status": "ok", "problems": []}))
+
+    def test_a_large_damaged_file_starts_then_refuses_writes_when_its_check_ends(self):
+        harness.sqlite_only(self, "pages of the SQLite file damaged, found by its quick check")
+        self.k.issue_cards(3000)
+        self.damage_middle_pages()
+        try:
+            self.start_checking_beside()
+        except RuntimeError as err:
+            # A damaged page the open itself reads: refused at once.
+            self.assertIn("could not read", str(err))
+            return
+        deadline = time.monotonic() + 30
+        while True:
+            st, h = self.health("/health")
+            if st == 503:
+                break
+            self.assertLess(time.monotonic(), deadline, self.k.log_tail())
+            time.sleep(0.05)
+        self.assertEqual((h["status"], h["problems"][0]["check"]), ("failed", "storage"))
+        self.assertIn("the database file is damaged (problems found by SQLite's quick check",
+                      h["problems"][0]["reason"])
+        self.assertEqual(self.health("/ready")[0], 503)
+        s, err = self.k.call("POST", "/v1/purchases", purchase_body(self.k.cards[1], "Q-2"))
+        self.assertEqual(s, 503, self.k.last_raw())
+        self.assertIn("failed SQLite's quick check", self.k.log_tail())
+        self.assertIn("kopilka verify %s --full" % self.k.db, self.k.log_tail())
+
     def run_as_other_user(self, args):
         """Runs `kopilka ARGS` where permission bits apply: as nobody when
         the tests run as root (root ignores them), as ourselves otherwise."""

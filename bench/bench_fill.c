@@ -30,6 +30,7 @@
 #include <kopilka/program.h>
 #include <kopilka/store.h>
 
+#include "bench_rng.h"
 #include "core/buf.h"
 #include "service/service.h"
 
@@ -45,22 +46,6 @@ static double seconds_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* xorshift64*, as bench/loadgen.c picks cards and amounts. */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 2685821657736338717ULL;
-}
-
-static uint64_t rng_range(uint64_t *s, uint64_t lo, uint64_t hi)
-{
-    return lo + rng_next(s) % (hi - lo + 1);
 }
 
 static int fail(const char *what, kp_store *st, const kp_error *e)

@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_rng.h"
+
 /* Limits: everything the generator allocates or loops over has a cap. */
 enum {
     CONNECTIONS_MAX = 4096,
@@ -180,23 +182,6 @@ static int64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* xorshift64*: small, fast, good enough to pick cards and amounts. */
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* A uniform integer in [lo, hi] (bias is negligible for these ranges). */
-static uint64_t rng_range(uint64_t *state, uint64_t lo, uint64_t hi)
-{
-    return lo + rng_next(state) % (hi - lo + 1);
 }
 
 static void usage(FILE *out)

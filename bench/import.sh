@@ -14,7 +14,9 @@
 #              binary to measure instead, e.g. an older build for a
 #              before/after pair), CSV_DIR (reuse the CSVs there, made when
 #              missing), DB (a postgresql:// URL instead of a fresh SQLite
-#              file; its tables must be empty), KEEP=1 keeps the temp dir.
+#              file; the database must exist and be empty; its key file is
+#              KOPILKA_KEY_FILE, default one in the temp dir), KEEP=1 keeps
+#              the temp dir.
 set -euo pipefail
 
 n=${1:-1000000}
@@ -74,6 +76,7 @@ fi
 
 if [ -n "${DB:-}" ]; then
     db=$DB
+    export KOPILKA_KEY_FILE=${KOPILKA_KEY_FILE:-$tmp/pg.key}
     "$kopilka" init "$db" --program "$csv/program.json" >/dev/null
 else
     db=$tmp/k.db

@@ -1565,6 +1565,23 @@ static void g_close(kp_store *b)
     s->serving = false;
 }
 
+/* Nobody else wrote since the last call: no transaction id was given out
+ * (in the whole cluster, so conservatively) after the one this connection
+ * took then. Takes this transaction's id now, for the next call. */
+static bool g_alone(kp_store *b)
+{
+    pg_store *s = (pg_store *)b;
+    PGresult *r = PQexec(s->conn, "SELECT txid_snapshot_xmax(txid_current_snapshot()), "
+                                  "txid_current()");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    int64_t next = ok ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    int64_t mine = ok ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : 0;
+    PQclear(r);
+    bool alone = ok && s->alone_xid > 0 && next == s->alone_xid + 1;
+    s->alone_xid = ok ? mine : 0;
+    return alone;
+}
+
 static kp_group_ops pg_group = {
     .writers = WRITERS_DEFAULT,
     .publish_idle_ns = 0, /* end() always publishes */
@@ -1574,6 +1591,7 @@ static kp_group_ops pg_group = {
     .end = g_end,
     .sync = NULL,
     .upkeep = NULL,
+    .alone = g_alone,
     .close = g_close,
 };
 

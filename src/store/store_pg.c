@@ -1566,18 +1566,16 @@ static void g_close(kp_store *b)
 }
 
 /* Nobody else wrote since the last call: no transaction id was given out
- * (in the whole cluster, so conservatively) after the one this connection
- * took then. Takes this transaction's id now, for the next call. */
+ * (in the whole cluster, so conservatively) between the one this
+ * connection took then and the one it takes now. */
 static bool g_alone(kp_store *b)
 {
     pg_store *s = (pg_store *)b;
-    PGresult *r = PQexec(s->conn, "SELECT txid_snapshot_xmax(txid_current_snapshot()), "
-                                  "txid_current()");
+    PGresult *r = PQexec(s->conn, "SELECT txid_current()");
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-    int64_t next = ok ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    int64_t mine = ok ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : 0;
+    int64_t mine = ok ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
-    bool alone = ok && s->alone_xid > 0 && next == s->alone_xid + 1;
+    bool alone = ok && s->alone_xid > 0 && mine == s->alone_xid + 1;
     s->alone_xid = ok ? mine : 0;
     return alone;
 }

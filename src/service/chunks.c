@@ -31,6 +31,7 @@ void kp_chunks_init(kp_chunks *ch, kp_store *st, int64_t total, kp_chunks_commit
     ch->committed = committed;
     ch->ctx = ctx;
     ch->budget_ns = KP_CHUNK_BUDGET_NS;
+    ch->alone_since_ns = mono_ns(); /* a second alone counts from here at the earliest */
 }
 
 kp_err kp_chunks_begin(kp_chunks *ch, kp_error *e)

@@ -47,7 +47,6 @@ typedef struct pg_store {
     char constraint[64];      /* the constraint it broke, "" when none */
     char location[256];       /* the location, password elided, for messages */
     bool serving;             /* a group writer holding the serving lock (store_pg.c) */
-    int64_t alone_xid;        /* g_alone(): this connection's transaction id at the last call */
     /* System accounts' deltas summed in memory and written right before
      * COMMIT (store_pg.c), as SQLite's backend does; `sys_saved` is the
      * state at the last savepoint. Indexed by -id (1..-KP_SYS__MIN). */

@@ -22,13 +22,13 @@
  * kp_group_ops.alone: no other connection committed since the chunk
  * before), each chunk may work twice as long as the one before, up to
  * KP_CHUNK_BUDGET_ALONE_NS (tills that buy even once a second keep the
- * chunks short); the first commit of
- * anyone else (a server's writer, another job) brings the budget back to
- * KP_CHUNK_BUDGET_NS at the next chunk. Each commit rewrites the random
- * index pages its rows touched, so longer chunks write less (an import of
- * customers: about 20 % less CPU with 200 ms, 40 % with 1 s). The price: a till's first purchase
- * after a silence may wait up to one long chunk; the next ones, one short
- * chunk (bench/README.md, "Importing customers").
+ * chunks short); the first commit of anyone else (a server's writer,
+ * another job) brings the budget back to KP_CHUNK_BUDGET_NS at the next
+ * chunk. Each commit rewrites the random index pages its rows touched, so
+ * longer chunks write less (an import of customers: about 20 % less CPU
+ * with 200 ms, 40 % with 1 s). The price: a till's first purchase after a
+ * silence may wait up to one long chunk; the next ones, one short chunk
+ * (bench/README.md, "Importing customers").
  *
  * Each sync reports progress to the caller (rows durable so far, of the
  * total) through `committed`, so a CLI prints a progress line and anything

@@ -276,6 +276,16 @@ typedef struct kp_group_ops {
      * database file, so commits do not pay for it). KP_OK or the failure,
      * which the caller reports and otherwise ignores. NULL: none. */
     kp_err (*upkeep)(kp_store *s);
+    /* For a long CLI job (a group writer opened without redo), called
+     * after each begin(): true when nobody else has written to the database
+     * since the previous call, so the job may hold the lock longer (its
+     * chunks grow, src/service/chunks.c). SQLite: no other connection
+     * committed, as its data version tells; false at the first call and
+     * whenever another connection committed meanwhile (a server's writer,
+     * another job). PostgreSQL: no server serves the database (g_open's
+     * serving lock) and no other connection is in a writing transaction.
+     * NULL: never (the job keeps its shortest chunks). */
+    bool (*alone)(kp_store *s);
     /* Releases what open() took (the log, its lock). Work of groups ended
      * but not published is dropped from the database, as a crash would
      * drop it; a logging backend keeps it in the log for the next open().

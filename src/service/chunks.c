@@ -30,6 +30,8 @@ void kp_chunks_init(kp_chunks *ch, kp_store *st, int64_t total, kp_chunks_commit
     ch->total = total;
     ch->committed = committed;
     ch->ctx = ctx;
+    ch->budget_ns = KP_CHUNK_BUDGET_NS;
+    ch->alone_since_ns = mono_ns(); /* a second alone counts from here at the earliest */
 }
 
 kp_err kp_chunks_begin(kp_chunks *ch, kp_error *e)
@@ -45,7 +47,17 @@ kp_err kp_chunks_begin(kp_chunks *ch, kp_error *e)
     kp_err err = ch->grouped ? g->begin(ch->st) : ch->st->ops->begin(ch->st);
     if (err) return store_failed(ch, err, e);
     ch->open = true;
-    ch->began_ns = mono_ns();
+    /* Longer chunks while nobody else writes; short again at once when
+     * someone did (chunks.h). */
+    uint64_t now = mono_ns();
+    if (ch->budget_ns == 0 || !ch->grouped || g->alone == NULL || !g->alone(ch->st)) {
+        ch->budget_ns = KP_CHUNK_BUDGET_NS;
+        ch->alone_since_ns = now;
+    } else if (now - ch->alone_since_ns >= KP_CHUNK_ALONE_AFTER_NS) {
+        ch->budget_ns = ch->budget_ns < KP_CHUNK_BUDGET_ALONE_NS / 2 ? ch->budget_ns * 2
+                                                                     : KP_CHUNK_BUDGET_ALONE_NS;
+    }
+    ch->began_ns = now;
     if (ch->synced_ns == 0) ch->synced_ns = ch->began_ns;
     return KP_OK;
 }
@@ -102,7 +114,7 @@ static kp_err commit_chunk(kp_chunks *ch, bool last, kp_error *e)
 kp_err kp_chunks_step(kp_chunks *ch, int64_t rows, kp_error *e)
 {
     ch->pending += rows;
-    if (ch->pending < KP_CHUNK_ROWS_MAX && mono_ns() - ch->began_ns < KP_CHUNK_BUDGET_NS)
+    if (ch->pending < KP_CHUNK_ROWS_MAX && mono_ns() - ch->began_ns < ch->budget_ns)
         return KP_OK;
     kp_err err = commit_chunk(ch, false, e);
     if (err) return err;

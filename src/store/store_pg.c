@@ -1580,6 +1580,28 @@ static void g_close(kp_store *b)
     s->serving = false;
 }
 
+/* Nobody else writes, as far as PostgreSQL tells: no server is serving
+ * the database (none holds the serving lock that g_open takes with redo)
+ * and no other connection of the database is in a writing transaction at
+ * this moment. (Transaction ids cannot tell: the job's own savepoints take
+ * some too.) */
+static bool g_alone(kp_store *b)
+{
+    pg_store *s = (pg_store *)b;
+    PGresult *r = PQexec(
+        s->conn,
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+        "WHERE l.locktype = 'advisory' AND d.datname = current_database() AND l.granted "
+        "AND l.pid <> pg_backend_pid() AND ((l.classid::bigint << 32) | l.objid::bigint) = "
+        "x'" SERVING_LOCK "'::bigint) AND NOT EXISTS (SELECT 1 FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_xid IS NOT NULL)");
+    bool alone = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                 strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return alone;
+}
+
 static kp_group_ops pg_group = {
     .writers = WRITERS_DEFAULT,
     .publish_idle_ns = 0, /* end() always publishes */
@@ -1589,6 +1611,7 @@ static kp_group_ops pg_group = {
     .end = g_end,
     .sync = NULL,
     .upkeep = NULL,
+    .alone = g_alone,
     .close = g_close,
 };
 

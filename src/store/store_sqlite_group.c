@@ -67,6 +67,9 @@ struct sqlite_group {
     bool sync_wal;          /* a database commit waits for its sync */
     uint64_t sync_wal_seq;  /* the log record that commit covers */
     uint64_t durable_seq;   /* last log record whose work is durable in the database */
+    /* alone(): the database's data version at the previous call */
+    int64_t data_version;
+    bool data_version_known;
 };
 
 static uint64_t now_ns(void)
@@ -435,6 +438,23 @@ static kp_err g_upkeep(kp_store *s)
     return KP_ERR_IO;
 }
 
+/* PRAGMA data_version changes when another connection commits (never for
+ * this connection's own commits). */
+static bool g_alone(kp_store *s)
+{
+    sqlite_group *g = group_of(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store_sqlite_db(s), "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+        return false;
+    bool known = sqlite3_step(st) == SQLITE_ROW;
+    int64_t v = known ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    bool alone = known && g->data_version_known && v == g->data_version;
+    g->data_version = v;
+    g->data_version_known = known;
+    return alone;
+}
+
 static void g_close(kp_store *s)
 {
     sqlite_group **slot = store_sqlite_group_slot(s);
@@ -468,5 +488,6 @@ const kp_group_ops store_sqlite_group_ops = {
     .end = g_end,
     .sync = g_sync,
     .upkeep = g_upkeep,
+    .alone = g_alone,
     .close = g_close,
 };

@@ -3,8 +3,9 @@
  * store (SQLite, or PostgreSQL with KOPILKA_TEST_STORE=pg, see fixture.h):
  * the write lock is free each time the job reports progress
  * (another connection writes at once), a job reports exactly the rows it
- * made durable, and a job that fails keeps its committed chunks and loses
- * only the open one.
+ * made durable, a job that fails keeps its committed chunks and loses
+ * only the open one, and a job alone makes its chunks longer until another
+ * connection commits.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -31,6 +32,7 @@ typedef struct fx {
     kp_store *other; /* another writer, as the server's would be */
     int64_t reports, last_done, other_writes;
     double other_wait_ms_max;
+    bool armed; /* other_writes_once writes at the next report */
 } fx;
 
 static int setup(void **state)
@@ -155,6 +157,84 @@ static void test_a_failed_job_keeps_its_committed_chunks_and_loses_the_open_one(
     assert_int_equal(count_rows(f, "terminals"), committed);
 }
 
+static kp_err no_redo(void *ctx, kp_store *s, const void *record, size_t len, kp_error *e)
+{
+    (void)ctx, (void)s, (void)record, (void)len;
+    return kp_error_set(e, KP_ERR_INTERNAL, "oplog", "nothing to redo in this test");
+}
+
+/* Progress callback: once armed, the other connection commits one write
+ * (the job's lock is free at every report). */
+static void other_writes_once(void *ctx, int64_t done, int64_t total)
+{
+    fx *f = ctx;
+    (void)total;
+    f->last_done = done;
+    if (!f->armed || f->other_writes > 0) return;
+    kp_error e = {0};
+    char key[65];
+    /* PostgreSQL tells a server by its serving lock: the other connection
+     * becomes one (its group writer, with a redo it never needs). */
+    if (fixture_is_pg())
+        assert_int_equal(f->other->ops->group->open(f->other, f->path, no_redo, NULL, NULL, &e),
+                         KP_OK);
+    assert_int_equal(f->other->ops->begin(f->other), KP_OK);
+    assert_int_equal(kp_service_terminal_add(f->other, "other", key, &e), KP_OK);
+    assert_int_equal(f->other->ops->commit(f->other), KP_OK);
+    f->other_writes++;
+}
+
+/* Writes one row of about 0.2 ms and steps the job. */
+static void job_row(fx *f, kp_chunks *ch, int64_t i)
+{
+    kp_error e = {0};
+    char store[32], key[65];
+    snprintf(store, sizeof store, "g%lld", (long long)i);
+    assert_int_equal(kp_service_terminal_add(f->st, store, key, &e), KP_OK);
+    struct timespec work = {0, 200 * 1000};
+    nanosleep(&work, NULL);
+    assert_int_equal(kp_chunks_step(ch, 1, &e), KP_OK);
+    assert_true(ch->budget_ns >= KP_CHUNK_BUDGET_NS && ch->budget_ns <= KP_CHUNK_BUDGET_ALONE_NS);
+}
+
+static void test_a_job_alone_grows_its_chunks_and_shrinks_them_when_another_commits(void **state)
+{
+    fx *f = *state;
+    kp_error e = {0};
+    kp_chunks ch;
+    kp_chunks_init(&ch, f->st, 0, other_writes_once, f);
+    assert_int_equal(kp_chunks_begin(&ch, &e), KP_OK);
+    assert_int_equal(ch.budget_ns, KP_CHUNK_BUDGET_NS);
+    const kp_group_ops *g = f->st->ops->group;
+    uint64_t grown = 0;
+    double t0 = now_ms(), grown_at = 0;
+    int64_t i = 0;
+    while (now_ms() - t0 < 6000.0 && grown <= KP_CHUNK_BUDGET_NS * 4) {
+        job_row(f, &ch, i++);
+        if (ch.budget_ns > grown) grown = ch.budget_ns;
+        if (grown > KP_CHUNK_BUDGET_NS && grown_at == 0) grown_at = now_ms() - t0;
+    }
+    if (g == NULL || g->alone == NULL) {
+        /* A backend that cannot tell keeps the short chunks. */
+        assert_int_equal(grown, KP_CHUNK_BUDGET_NS);
+        assert_int_equal(kp_chunks_end(&ch, KP_OK, &e), KP_OK);
+        return;
+    }
+    assert_true(grown > KP_CHUNK_BUDGET_NS * 4);
+    /* not before a second alone (less the moment between the job's begin
+     * and t0) */
+    assert_true(grown_at >= KP_CHUNK_ALONE_AFTER_NS / 1e6 - 50.0);
+    /* Another connection commits at the next report: the chunk after it is
+     * short again. */
+    f->armed = true;
+    while (f->other_writes == 0 && now_ms() - t0 < 12000.0) job_row(f, &ch, i++);
+    assert_int_equal(f->other_writes, 1);
+    assert_int_equal(ch.budget_ns, KP_CHUNK_BUDGET_NS);
+    assert_int_equal(kp_chunks_end(&ch, KP_OK, &e), KP_OK);
+    if (fixture_is_pg()) f->other->ops->group->close(f->other);
+    assert_int_equal(count_rows(f, "terminals"), i + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +242,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_failed_job_keeps_its_committed_chunks_and_loses_the_open_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_job_alone_grows_its_chunks_and_shrinks_them_when_another_commits, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,6 +100,13 @@ typedef struct kp_explain {
     int64_t points;        /* points earned, or the cap of a burn limit */
     int64_t discount_minor; /* the discount a discount rule gave */
     char text[KP_EXPLAIN_TEXT_MAX]; /* one sentence a cashier can read */
+    /* The sentence as the engine recorded it (engine.c): its form (0 =
+     * text is written), the rule (index in program->rules) or tier (in
+     * program->tiers) it names, and one further figure. A quote priced
+     * with kp_price_opts.defer_text leaves text "" for kp_quote_render. */
+    uint8_t form;
+    int16_t src;
+    int64_t arg;
 } kp_explain;
 
 typedef struct kp_lot_take {
@@ -193,6 +200,11 @@ typedef struct kp_price_opts {
     /* The program compiled (kp_engine_compile); NULL, or an index of another
      * program, = every rule is scanned. The answer is the same either way. */
     const kp_engine_index *index;
+    /* Leave the explanations' sentences unwritten (text ""; every figure,
+     * rule and kind is set): for callers that read only the figures (the
+     * simulation, a coalition's second pricing, the bench), or that render
+     * later with kp_quote_render. false = written, as always. */
+    bool defer_text;
 } kp_price_opts;
 
 /* Prices `basket` for `account` under `program` at `now` into *out.
@@ -205,6 +217,12 @@ kp_err kp_engine_price(const kp_program *program, const kp_account *account,
 kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account,
                             const kp_basket *basket, const kp_price_opts *opts, kp_time now,
                             kp_quote *out, kp_error *e);
+
+/* Writes the sentences a quote priced with defer_text left unwritten:
+ * byte for byte what the engine writes without defer_text. `program` is the
+ * one the quote was priced under; `index` its compiled form or NULL (the
+ * same text either way, the compiled one faster). Idempotent. */
+void kp_quote_render(const kp_program *program, const kp_engine_index *index, kp_quote *q);
 
 /* Replaces the points a priced quote earns with `earned` (>= 0), spread over
  * the lines by what each paid in money, with an explanation of kind `kind`

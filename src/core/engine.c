@@ -173,6 +173,24 @@ static void t_rate(text *t, int32_t bp)
     T_LIT(t, "%");
 }
 
+/* The sentences the engine writes (kp_explain.form): each is recorded
+ * with its rule or tier and figures, and written by explain_render, at
+ * once or, with defer_text, by kp_quote_render. */
+enum {
+    F_TEXT,       /* written as it was recorded (kp_quote_set_earned, a script's) */
+    F_DISC_TIER,  /* a tier's discount: src = tier */
+    F_DISC_FIXED, /* a fixed discount rule */
+    F_DISC_CUM,   /* a cumulative discount: arg = the accumulated spend */
+    F_DISC_INDIV, /* the same at the customer's individual rate */
+    F_DISC_UNREG, /* a registered-only discount not given */
+    F_BURN,       /* a burn limit's cap */
+    F_EARN,       /* an earn rule's points */
+    F_EARN_TIER,  /* a tier's multiplier: src = tier, arg = the multiplier x100 */
+    F_FIRST,      /* the first-purchase minimum: arg = the points earned before it */
+    F_ANNUAL,     /* the annual spend bonus */
+    F_JOIN,       /* the join condition refused the purchase */
+};
+
 static kp_explain *explain_add(kp_quote *q, const char *rule, kp_rule_kind kind)
 {
     assert(q->n_explain < KP_EXPLAIN_MAX);
@@ -187,6 +205,9 @@ static kp_explain *explain_add(kp_quote *q, const char *rule, kp_rule_kind kind)
     x->points = 0;
     x->discount_minor = 0;
     x->text[0] = '\0';
+    x->form = F_TEXT;
+    x->src = -1;
+    x->arg = 0;
     return x;
 }
 
@@ -262,6 +283,7 @@ typedef struct scope {
     int64_t mpp;
     const kp_engine_index *ix; /* NULL = scan every rule */
     uint8_t cat[KP_LINES_MAX]; /* with ix: each line's category id */
+    bool defer; /* kp_price_opts.defer_text: explanations recorded, not written */
 } scope;
 
 /* ------------------------------------------------------------ candidates */
@@ -448,6 +470,124 @@ static void earn_text_mid(text *t, const kp_rule *rule)
     T_LIT(t, " = ");
 }
 
+/* Writes the sentence of explanation x from its form, rule or tier and
+ * figures; ix (the compiled program, or NULL) only supplies fixed parts
+ * written ahead: the same bytes either way. */
+static void explain_render(const kp_program *p, const kp_engine_index *ix, kp_explain *x)
+{
+    if (x->form == F_TEXT) return;
+    text t = text_at(x->text, sizeof x->text);
+    const bool of_tier = x->form == F_DISC_TIER || x->form == F_EARN_TIER;
+    const kp_tier *tier = of_tier ? &p->tiers[x->src] : NULL;
+    const kp_rule *rule = of_tier ? NULL : &p->rules[x->src];
+    const size_t r = (size_t)x->src;
+    switch (x->form) {
+    case F_DISC_TIER:
+    case F_DISC_FIXED:
+    case F_DISC_CUM:
+    case F_DISC_INDIV:
+        if (x->form == F_DISC_TIER) {
+            T_LIT(&t, "tier ");
+            t_str(&t, tier->name);
+            T_LIT(&t, ": ");
+            t_rate(&t, x->rate_bp);
+            T_LIT(&t, " discount on ");
+        } else if (x->form == F_DISC_FIXED) {
+            t_rate(&t, x->rate_bp);
+            T_LIT(&t, " discount on ");
+            t_str(&t, category_label(rule->category));
+            T_LIT(&t, " ");
+        } else {
+            if (x->form == F_DISC_INDIV) T_LIT(&t, "individual ");
+            t_rate(&t, x->rate_bp);
+            T_LIT(&t, " discount for an accumulated spend of ");
+            t_money(&t, x->arg);
+            T_LIT(&t, ": ");
+            t_rate(&t, x->rate_bp);
+            T_LIT(&t, " of ");
+        }
+        t_money(&t, x->base_minor);
+        T_LIT(&t, " = ");
+        t_money(&t, x->discount_minor);
+        return;
+    case F_DISC_UNREG:
+        T_LIT(&t, "the card is not registered: no discount (register it to get one)");
+        return;
+    case F_BURN:
+        if (ix)
+            t_mem(&t, ix->text[r][0], ix->text_len[r][0]);
+        else
+            burn_text_head(&t, rule);
+        t_money(&t, x->base_minor);
+        T_LIT(&t, ": at most ");
+        t_i64(&t, x->points);
+        T_LIT(&t, " points");
+        return;
+    case F_EARN:
+        if (ix && !rule->n_steps) { /* compiled: the text's fixed parts */
+            t_mem(&t, ix->text[r][0], ix->text_len[r][0]);
+            t_money(&t, x->base_minor);
+            t_mem(&t, ix->text[r][1], ix->text_len[r][1]);
+        } else {
+            earn_text_head(&t, rule, x->rate_bp);
+            t_money(&t, x->base_minor);
+            earn_text_mid(&t, rule);
+        }
+        t_i64(&t, x->points);
+        T_LIT(&t, " points");
+        return;
+    case F_EARN_TIER:
+        T_LIT(&t, "tier ");
+        t_str(&t, tier->name);
+        T_LIT(&t, " earns x");
+        t_decimal(&t, (int32_t)x->arg);
+        t_str(&t, x->points >= 0 ? ": +" : ": ");
+        t_i64(&t, x->points);
+        T_LIT(&t, " points");
+        return;
+    case F_FIRST:
+        snprintf(x->text, sizeof x->text,
+                 "first purchase earns at least %lld points: %lld added to the %lld earned",
+                 (long long)rule->points, (long long)x->points, (long long)x->arg);
+        return;
+    case F_ANNUAL: {
+        char thr[32], spent[32];
+        kp_money_format(rule->amount_minor, thr, sizeof thr);
+        kp_money_format(x->base_minor, spent, sizeof spent);
+        snprintf(x->text, sizeof x->text,
+                 "this year's purchases passed %s (now %s): a bonus of %lld points", thr, spent,
+                 (long long)rule->points);
+        return;
+    }
+    case F_JOIN: {
+        char min[32], amount[32];
+        kp_money_format(rule->amount_minor, min, sizeof min);
+        kp_money_format(x->base_minor, amount, sizeof amount);
+        snprintf(x->text, sizeof x->text,
+                 "a card joins the program with a purchase of %s or more; this one is %s: "
+                 "no discount, no points",
+                 min, amount);
+        return;
+    }
+    default: KP_CHECK_ABORT(false, "engine: an explanation's form is known");
+    }
+}
+
+/* An explanation recorded: written now unless the caller defers it. */
+static void explain_done(const kp_program *p, const scope *sc, kp_explain *x, int form,
+                         size_t src)
+{
+    x->form = (uint8_t)form;
+    x->src = (int16_t)src;
+    if (!sc->defer) explain_render(p, sc->ix, x);
+}
+
+void kp_quote_render(const kp_program *program, const kp_engine_index *index, kp_quote *q)
+{
+    if (index && (index->program != program || index->n_rules != program->n_rules)) index = NULL;
+    for (size_t i = 0; i < q->n_explain; i++) explain_render(program, index, &q->explain[i]);
+}
+
 void kp_engine_compile(const kp_program *p, kp_engine_index *x)
 {
     memset(x, 0, sizeof *x);
@@ -552,47 +692,32 @@ static int with_tier(const kp_program *p, const kp_tier *tier, int best, int32_t
     return best;
 }
 
-static void explain_discount(kp_quote *q, const kp_program *p, const kp_account *a,
-                             const kp_tier *tier, int source, int64_t base, int32_t rate,
-                             int64_t discount)
+static void explain_discount(kp_quote *q, const kp_program *p, const scope *sc,
+                             const kp_account *a, const kp_tier *tier, int source, int64_t base,
+                             int32_t rate, int64_t discount)
 {
     kp_explain *x;
-    text t;
+    int form;
+    size_t src = (size_t)source;
     if (source == (int)p->n_rules) {
         x = explain_add(q, tier->name, KP_RULE_TIER);
-        t = text_at(x->text, sizeof x->text);
-        T_LIT(&t, "tier ");
-        t_str(&t, tier->name);
-        T_LIT(&t, ": ");
-        t_rate(&t, rate);
-        T_LIT(&t, " discount on ");
+        form = F_DISC_TIER;
+        src = (size_t)(tier - p->tiers);
     } else {
         const kp_rule *rule = &p->rules[source];
         x = explain_add(q, rule->id, rule->kind);
-        t = text_at(x->text, sizeof x->text);
-        if (rule->kind == KP_RULE_DISCOUNT_FIXED) {
-            t_rate(&t, rate);
-            T_LIT(&t, " discount on ");
-            t_str(&t, category_label(rule->category));
-            T_LIT(&t, " ");
-        } else {
+        form = F_DISC_FIXED;
+        if (rule->kind != KP_RULE_DISCOUNT_FIXED) {
             bool individual = false;
             cumulative_rate(rule, a, &individual);
-            if (individual) T_LIT(&t, "individual ");
-            t_rate(&t, rate);
-            T_LIT(&t, " discount for an accumulated spend of ");
-            t_money(&t, a->spend_minor);
-            T_LIT(&t, ": ");
-            t_rate(&t, rate);
-            T_LIT(&t, " of ");
+            form = individual ? F_DISC_INDIV : F_DISC_CUM;
+            x->arg = a->spend_minor;
         }
     }
-    t_money(&t, base);
-    T_LIT(&t, " = ");
-    t_money(&t, discount);
     x->base_minor = base;
     x->rate_bp = rate;
     x->discount_minor = discount;
+    explain_done(p, sc, x, form, src);
 }
 
 /* Step 1: fills disc[i] and the quote's discount, with explanations. */
@@ -657,8 +782,7 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
                 continue;
             if (rule->kind == KP_RULE_DISCOUNT_FIXED && !kp_rule_active(rule, now)) continue;
             kp_explain *x = explain_add(q, rule->id, rule->kind);
-            snprintf(x->text, sizeof x->text,
-                     "the card is not registered: no discount (register it to get one)");
+            explain_done(p, sc, x, F_DISC_UNREG, r);
         }
     }
     if (!any) return;
@@ -677,7 +801,7 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
             given = upto;
         }
         q->discount_minor += given;
-        explain_discount(q, p, a, tier, (int)s, cum, rate_of_src[s], given);
+        explain_discount(q, p, sc, a, tier, (int)s, cum, rate_of_src[s], given);
     }
 }
 
@@ -984,15 +1108,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         x->base_minor = bs.pot_base[bs.head[r]];
         x->rate_bp = rule->rate_bp;
         x->points = bs.rule_cap[r];
-        text t = text_at(x->text, sizeof x->text);
-        if (sc->ix)
-            t_mem(&t, sc->ix->text[r][0], sc->ix->text_len[r][0]);
-        else
-            burn_text_head(&t, rule);
-        t_money(&t, x->base_minor);
-        T_LIT(&t, ": at most ");
-        t_i64(&t, bs.rule_cap[r]);
-        T_LIT(&t, " points");
+        explain_done(p, sc, x, F_BURN, r);
     }
 }
 
@@ -1032,25 +1148,14 @@ static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *li
     return earn_best(p, sc, line, i, tier, now, of_category(p, sc, G_EARN, 0), &score);
 }
 
-static void explain_earn(kp_quote *q, const scope *sc, size_t r, const kp_rule *rule,
-                         int32_t rate, int64_t base, int64_t points)
+static void explain_earn(kp_quote *q, const kp_program *p, const scope *sc, size_t r,
+                         const kp_rule *rule, int32_t rate, int64_t base, int64_t points)
 {
     kp_explain *x = explain_add(q, rule->id, rule->kind);
     x->base_minor = base;
     x->rate_bp = rate;
     x->points = points;
-    text t = text_at(x->text, sizeof x->text);
-    if (sc->ix && !rule->n_steps) { /* compiled: the text's fixed parts */
-        t_mem(&t, sc->ix->text[r][0], sc->ix->text_len[r][0]);
-        t_money(&t, base);
-        t_mem(&t, sc->ix->text[r][1], sc->ix->text_len[r][1]);
-    } else {
-        earn_text_head(&t, rule, rate);
-        t_money(&t, base);
-        earn_text_mid(&t, rule);
-    }
-    t_i64(&t, points);
-    T_LIT(&t, " points");
+    explain_done(p, sc, x, F_EARN, r);
 }
 
 /* Step 3: fills earned[i] and the quote's earn, with explanations. */
@@ -1120,20 +1225,14 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
         tier_extra += given - plain;
         if (!kp_add_checked(&q->earned, given))
             return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");
-        explain_earn(q, sc, r, rule, rate, cum, plain);
+        explain_earn(q, p, sc, r, rule, rate, cum, plain);
     }
     if (any && tier && mult != 100) {
         kp_explain *x = explain_add(q, tier->name, KP_RULE_TIER);
         x->base_minor = q->paid_minor;
         x->points = tier_extra;
-        text t = text_at(x->text, sizeof x->text);
-        T_LIT(&t, "tier ");
-        t_str(&t, tier->name);
-        T_LIT(&t, " earns x");
-        t_decimal(&t, (int32_t)mult);
-        t_str(&t, tier_extra >= 0 ? ": +" : ": ");
-        t_i64(&t, tier_extra);
-        T_LIT(&t, " points");
+        x->arg = mult;
+        explain_done(p, sc, x, F_EARN_TIER, (size_t)(tier - p->tiers));
     }
     return KP_OK;
 }
@@ -1163,9 +1262,8 @@ static kp_err price_bonuses(const kp_program *p, const scope *sc, const kp_accou
         kp_explain *x = explain_add(q, first_min->id, first_min->kind);
         x->base_minor = q->paid_minor;
         x->points = bump;
-        snprintf(x->text, sizeof x->text,
-                 "first purchase earns at least %lld points: %lld added to the %lld earned",
-                 (long long)first_min->points, (long long)bump, (long long)q->earned);
+        x->arg = q->earned;
+        explain_done(p, sc, x, F_FIRST, (size_t)(first_min - p->rules));
         q->earned += bump;
     }
     /* Receipt amounts, as the store sums the year's purchases (ops.amount). */
@@ -1183,32 +1281,22 @@ static kp_err price_bonuses(const kp_program *p, const scope *sc, const kp_accou
         if (!kp_add_checked(&q->earned, rule->points))
             return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");
         kp_explain *x = explain_add(q, rule->id, rule->kind);
-        char thr[32], spent[32];
-        kp_money_format(rule->amount_minor, thr, sizeof thr);
-        kp_money_format(after, spent, sizeof spent);
         x->base_minor = after;
         x->points = rule->points;
-        snprintf(x->text, sizeof x->text,
-                 "this year's purchases passed %s (now %s): a bonus of %lld points", thr, spent,
-                 (long long)rule->points);
+        explain_done(p, sc, x, F_ANNUAL, r);
     }
     return KP_OK;
 }
 
 /* ------------------------------------------------------------------ price */
 
-static void refuse_join(const kp_program *p, const kp_rule *join, const kp_basket *b, kp_quote *q)
+static void refuse_join(const kp_program *p, const scope *sc, const kp_rule *join,
+                        const kp_basket *b, kp_quote *q)
 {
-    char min[32], amount[32];
-    kp_money_format(join->amount_minor, min, sizeof min);
-    kp_money_format(q->amount_minor, amount, sizeof amount);
     q->joined = false;
     kp_explain *x = explain_add(q, join->id, join->kind);
     x->base_minor = q->amount_minor;
-    snprintf(x->text, sizeof x->text,
-             "a card joins the program with a purchase of %s or more; this one is %s: "
-             "no discount, no points",
-             min, amount);
+    explain_done(p, sc, x, F_JOIN, (size_t)(join - p->rules));
     if (b->burn_request > 0)
         snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
                  "rule %s: the card has not joined the program yet", join->id);
@@ -1218,7 +1306,6 @@ static void refuse_join(const kp_program *p, const kp_rule *join, const kp_baske
         q->lines[i].earn_rule = q->lines[i].discount_rule = -1;
     }
     q->paid_minor = q->amount_minor;
-    (void)p;
 }
 
 kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account,
@@ -1247,6 +1334,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
     const char *store_partner = kp_program_partner_of_store(program, store);
     const bool no_promos = opts && opts->no_partner_promos;
     sc.ix = opts ? opts->index : NULL;
+    sc.defer = opts && opts->defer_text;
     if (sc.ix && (sc.ix->program != program || sc.ix->n_rules != program->n_rules)) sc.ix = NULL;
     /* A rule that names no store, partner or currency fits everywhere: the
      * compiled program lists the others. */
@@ -1280,7 +1368,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
         const kp_rule *join = &program->rules[r];
         if (join->kind != KP_RULE_JOIN_MIN_PURCHASE || sc.off[r]) continue;
         if (account->purchases == 0 && q->amount_minor < join->amount_minor) {
-            refuse_join(program, join, basket, q);
+            refuse_join(program, &sc, join, basket, q);
             q->balance_after = account->balance;
             return KP_OK;
         }

@@ -4,7 +4,9 @@
  * partners, partner-funded promotions, currencies, point kinds) are priced
  * against random baskets, accounts, stores, currencies and instants, once
  * with no index and once compiled, and the two quotes are compared field
- * by field, explanations and burn notes included. */
+ * by field, explanations and burn notes included; and a third time with
+ * the explanations' sentences deferred (kp_price_opts.defer_text), which
+ * kp_quote_render must write byte for byte as the engine would. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +282,9 @@ static void assert_same(const kp_quote *a, const kp_quote *b, const char *progra
         SAME(explain[i].points);
         SAME(explain[i].discount_minor);
         SAME_STR(explain[i].text);
+        SAME(explain[i].form);
+        SAME(explain[i].src);
+        SAME(explain[i].arg);
     }
     for (size_t i = 0; i < a->n_takes; i++) {
         SAME(takes[i].lot_id);
@@ -294,7 +299,7 @@ typedef struct fixture {
     kp_engine_index index;
     kp_account account;
     kp_basket basket;
-    kp_quote scan, compiled;
+    kp_quote scan, compiled, deferred;
     char json[1 << 16];
 } fixture;
 
@@ -318,7 +323,7 @@ static void test_compiled_prices_as_the_scan(void **state)
     out o = {f->json, 0, sizeof f->json};
     static const char *const stores[] = {NULL, "main", "FUEL-1", "WASH-2", "other"};
     static const char *const currencies[] = {NULL, "", "RUB", "KZT", "USD"};
-    int programs = 0, quotes = 0, refused = 0, with_explain = 0, with_burn = 0;
+    int programs = 0, quotes = 0, refused = 0, with_explain = 0, with_burn = 0, deferred = 0;
     for (int attempt = 0; programs < 3000 && attempt < 20000; attempt++) {
         random_program(&o);
         kp_error e = {0};
@@ -347,6 +352,23 @@ static void test_compiled_prices_as_the_scan(void **state)
                 continue;
             }
             assert_same(&f->scan, &f->compiled, f->json, trial);
+            /* Priced with the sentences deferred (compiled or not), then
+             * rendered (with the index or without): the same quote. */
+            kp_error e3 = {0};
+            opts.defer_text = true;
+            if (chance(50)) opts.index = NULL;
+            assert_int_equal(kp_engine_price_opts(&f->program, &f->account, &f->basket, &opts, now,
+                                                  &f->deferred, &e3),
+                             KP_OK);
+            for (size_t i = 0; i < f->deferred.n_explain; i++) {
+                assert_int_not_equal(f->deferred.explain[i].form, 0);
+                assert_string_equal(f->deferred.explain[i].text, "");
+                deferred++;
+            }
+            kp_quote_render(&f->program, chance(50) ? &f->index : NULL, &f->deferred);
+            assert_same(&f->scan, &f->deferred, f->json, trial);
+            kp_quote_render(&f->program, &f->index, &f->deferred); /* idempotent */
+            assert_same(&f->scan, &f->deferred, f->json, trial);
             quotes++;
             with_explain += f->scan.n_explain > 2;
             with_burn += f->scan.burned > 0;
@@ -358,8 +380,9 @@ static void test_compiled_prices_as_the_scan(void **state)
     assert_true(quotes > 15000);
     assert_true(with_explain > 3000);
     assert_true(with_burn > 1000);
-    print_message("%d programs, %d quotes compared (%d refused alike)\n", programs, quotes,
-                  refused);
+    assert_true(deferred > 20000);
+    print_message("%d programs, %d quotes compared (%d refused alike), %d sentences deferred\n",
+                  programs, quotes, refused, deferred);
 }
 
 /* An index compiled from another program (or a copy of this one) is not

@@ -152,6 +152,7 @@ kp_err kp_basket_validate(const kp_basket *basket, kp_error *e);
  * stays where it is and unchanged. */
 enum {
     KP_INDEX_GROUPS = 3, /* per-line rule groups: discounts, burn limits, earn */
+    KP_BURN_KINDS = 8,   /* point kinds the burn is resolved ahead for */
 };
 typedef struct kp_engine_index {
     const kp_program *program; /* compiled from: another program's index is ignored */
@@ -180,6 +181,20 @@ typedef struct kp_engine_index {
      * earn rule's head and middle, for a rule without a ladder). */
     uint8_t text_len[KP_RULES_MAX][2];
     char text[KP_RULES_MAX][2][KP_EXPLAIN_TEXT_MAX];
+    /* The burn resolved ahead, for a quote where no burn_limit rule is off
+     * (its store, partner or currency does not fit: the engine then
+     * resolves it per quote as a scan does); burn_static false = always
+     * per quote (more point kinds than KP_BURN_KINDS). Each burn_limit
+     * rule's pot (the pot's first rule); each category id's pot for its
+     * non-promo lines (-1 = none); the point kinds the burn_limit rules
+     * name; per pot and kind the rule that caps it (-1 = that kind cannot
+     * pay the pot; the last column: every kind not named). */
+    bool burn_static;
+    uint8_t n_burn_kinds;
+    const char *burn_kind[KP_BURN_KINDS]; /* into program->rules[].point_kind */
+    int16_t burn_head[KP_RULES_MAX];
+    int16_t cat_pot[KP_RULES_MAX + 1];
+    int16_t burn_slot[KP_RULES_MAX][KP_BURN_KINDS + 1];
 } kp_engine_index;
 
 /* Compiles `program` into *out (both caller-owned; out is overwritten). */

@@ -377,9 +377,12 @@ typedef struct chains {
     int16_t next[KP_LINES_MAX];
 } chains;
 
-static void chains_build(chains *ch, const int *src, size_t n, size_t n_src)
+/* Every src[i] >= 0 is one of the candidates `c` or `extra` (-1 = none):
+ * only theirs are cleared. */
+static void chains_build(chains *ch, const int *src, size_t n, cands c, int extra)
 {
-    for (size_t s = 0; s < n_src; s++) ch->first[s] = -1;
+    for (size_t k = 0; k < c.n; k++) ch->first[cand_at(c, k)] = -1;
+    if (extra >= 0) ch->first[extra] = -1;
     for (size_t i = 0; i < n; i++) {
         int s = src[i];
         if (s < 0) continue;
@@ -588,6 +591,8 @@ void kp_quote_render(const kp_program *program, const kp_engine_index *index, kp
     for (size_t i = 0; i < q->n_explain; i++) explain_render(program, index, &q->explain[i]);
 }
 
+static void burn_compile(const kp_program *p, kp_engine_index *x);
+
 void kp_engine_compile(const kp_program *p, kp_engine_index *x)
 {
     memset(x, 0, sizeof *x);
@@ -647,6 +652,7 @@ void kp_engine_compile(const kp_program *p, kp_engine_index *x)
             x->len[g][c] = (uint8_t)(pos - x->start[g][c]);
         }
     }
+    burn_compile(p, x);
 }
 
 /* Among the candidates `c`, the discount rule that gives line `i` its
@@ -788,8 +794,8 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
     if (!any) return;
     /* Each source in rule order (the tier last), its lines in line order. */
     chains ch;
-    chains_build(&ch, src, n, p->n_rules + 1);
     cands c = of_group(p, sc, G_DISCOUNT);
+    chains_build(&ch, src, n, c, (int)p->n_rules);
     for (size_t k = 0; k <= c.n; k++) {
         size_t s = k < c.n ? cand_at(c, k) : p->n_rules;
         if (ch.first[s] < 0) continue;
@@ -875,6 +881,93 @@ static int slot_for(const kp_program *p, const scope *sc, int head, const char *
     return any;
 }
 
+/* kp_engine_index's burn resolved ahead: pot_head, burn_pot_for and
+ * slot_for as a quote where no burn_limit rule is off finds them. */
+static void burn_compile(const kp_program *p, kp_engine_index *x)
+{
+    scope s0;
+    memset(&s0, 0, sizeof s0); /* no rule off */
+    s0.ix = x;
+    x->burn_static = true;
+    x->n_burn_kinds = 0;
+    for (size_t k = 0; k < x->n_all[G_BURN]; k++) {
+        const char *kind = p->rules[x->all[G_BURN][k]].point_kind;
+        if (!kind[0]) continue;
+        size_t j = 0;
+        while (j < x->n_burn_kinds && !str_eq(x->burn_kind[j], kind)) j++;
+        if (j < x->n_burn_kinds) continue;
+        if (j == KP_BURN_KINDS) {
+            x->burn_static = false;
+            return;
+        }
+        x->burn_kind[x->n_burn_kinds++] = kind;
+    }
+    for (size_t k = 0; k < x->n_all[G_BURN]; k++) {
+        size_t r = x->all[G_BURN][k];
+        int h = pot_head(p, &s0, r);
+        x->burn_head[r] = (int16_t)h;
+        if (h != (int)r) continue;
+        /* A kind no rule names is capped as "" is: by the pot's rule for
+         * every kind. */
+        for (size_t j = 0; j <= x->n_burn_kinds; j++)
+            x->burn_slot[r][j] =
+                (int16_t)slot_for(p, &s0, h, j < x->n_burn_kinds ? x->burn_kind[j] : "");
+    }
+    static const kp_line line; /* burn_pot_for reads only promo (false) and the id */
+    for (size_t c = 0; c <= x->n_cats; c++) {
+        s0.cat[0] = (uint8_t)c;
+        x->cat_pot[c] = (int16_t)burn_pot_for(p, &s0, &line, 0, x->n_all[G_BURN] > 0);
+    }
+}
+
+/* The burn resolved ahead when it holds for this quote (no burn_limit rule
+ * off here), else NULL. */
+static const kp_engine_index *burn_ahead(const kp_program *p, const scope *sc)
+{
+    if (!sc->ix || !sc->ix->burn_static) return NULL;
+    for (size_t k = 0; k < sc->ix->n_all[G_BURN]; k++)
+        if (sc->off[sc->ix->all[G_BURN][k]]) return NULL;
+    return sc->ix;
+}
+
+/* Of the kinds resolved ahead, kind's column (the last: a kind no rule names). */
+static size_t burn_kind_id(const kp_engine_index *bx, const char *kind)
+{
+    size_t k = 0;
+    while (k < bx->n_burn_kinds && !str_eq(bx->burn_kind[k], kind)) k++;
+    return k;
+}
+
+/* slot_for, from the burn resolved ahead when bx is set. */
+static int slot_of(const kp_program *p, const scope *sc, const kp_engine_index *bx, int head,
+                   const char *kind)
+{
+    if (!bx) return slot_for(p, sc, head, kind);
+    if (head == POT_ALL) return POT_ALL;
+    return bx->burn_slot[head][burn_kind_id(bx, kind)];
+}
+
+/* distribute() over the lines of one chain (chains): the same shares. */
+static void distribute_chain(const int64_t *weight, const chains *ch, int s, int64_t total,
+                             int64_t *share)
+{
+    if (total == 0) return;
+    int64_t weight_sum = 0;
+    for (int i = ch->first[s]; i >= 0; i = ch->next[i]) weight_sum += weight[i];
+    if (weight_sum == 0) {
+        if (ch->first[s] >= 0) share[ch->first[s]] += total;
+        return;
+    }
+    int64_t cum = 0, given = 0;
+    for (int i = ch->first[s]; i >= 0; i = ch->next[i]) {
+        cum += weight[i];
+        int64_t upto = muldiv(total, cum, weight_sum, KP_ROUND_DOWN);
+        share[i] += upto - given;
+        given = upto;
+    }
+    KP_CHECK_ABORT(given == total, "engine: a distribution gives out exactly its total");
+}
+
 typedef struct burn_state {
     int pot[KP_LINES_MAX];
     int64_t pot_base[KP_RULES_MAX + 1];
@@ -890,8 +983,9 @@ typedef struct burn_state {
 /* Says which cap stopped the burn, for the first kind of points left
  * unspent: that kind's own cap, or the pot's cap of all kinds together
  * (named by the rule that sets it, the pot's largest). */
-static void burn_limited_by_caps(const kp_program *p, const scope *sc, const burn_state *bs,
-                                 kp_quote *q, bool any_burn_rule, const char *kind)
+static void burn_limited_by_caps(const kp_program *p, const scope *sc,
+                                 const kp_engine_index *bx, const burn_state *bs, kp_quote *q,
+                                 bool any_burn_rule, const char *kind)
 {
     if (!any_burn_rule) {
         snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
@@ -902,7 +996,7 @@ static void burn_limited_by_caps(const kp_program *p, const scope *sc, const bur
     int chosen = -1, fallback = -1;
     for (size_t k = 0; k < bs->n_heads && chosen < 0; k++) {
         int h = bs->heads[k];
-        int s = slot_for(p, sc, h, kind);
+        int s = slot_of(p, sc, bx, h, kind);
         if (s < 0) continue;
         if (fallback < 0) fallback = s;
         if (bs->pot_base[h] == 0) continue;
@@ -957,6 +1051,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
     bool any_burn_rule = false;
     const kp_rule *min_balance = NULL;
     const cands burn_rules = of_group(p, sc, G_BURN);
+    const kp_engine_index *bx = burn_ahead(p, sc);
     for (size_t k = 0; k < burn_rules.n; k++) {
         size_t r = cand_at(burn_rules, k);
         if (!sc->off[r] && p->rules[r].kind == KP_RULE_BURN_LIMIT) any_burn_rule = true;
@@ -973,7 +1068,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         bs.pot_base[r] = bs.pot_cap[r] = bs.pot_used[r] = bs.rule_cap[r] = bs.rule_used[r] = 0;
         bs.head[r] = -1;
         if (p->rules[r].kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
-        bs.head[r] = pot_head(p, sc, r);
+        bs.head[r] = bx ? bx->burn_head[r] : pot_head(p, sc, r);
         if (bs.head[r] == (int)r) bs.heads[bs.n_heads++] = (int)r;
     }
     bs.pot_base[POT_ALL] = bs.pot_cap[POT_ALL] = bs.pot_used[POT_ALL] = 0;
@@ -990,7 +1085,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         if (sc->ix && !l->promo) {
             int cat = sc->cat[i];
             if (!known[cat]) {
-                memo_pot[cat] = burn_pot_for(p, sc, l, i, any_burn_rule);
+                memo_pot[cat] = bx ? bx->cat_pot[cat] : burn_pot_for(p, sc, l, i, any_burn_rule);
                 known[cat] = 1;
             }
             bs.pot[i] = memo_pot[cat];
@@ -1028,25 +1123,37 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
     int16_t slot_memo[KINDS_MEMO][KP_RULES_MAX + 1];
     /* A kind whose lot took nothing takes nothing from later lots either:
      * room only shrinks as lots are taken. */
-    bool spent_out[KINDS_MEMO];
+    bool spent_out[KP_BURN_KINDS + 1 > KINDS_MEMO ? KP_BURN_KINDS + 1 : KINDS_MEMO];
+    /* With the burn resolved ahead, lots are told apart by kind id (kinds
+     * no rule names share the last: they pay the same slots). */
+    if (bx)
+        for (size_t k = 0; k <= bx->n_burn_kinds; k++) spent_out[k] = false;
     for (size_t i = 0; i < a->n_lots && (need > 0 || left_kind == NULL); i++) {
         const kp_lot *lot = &a->lots[i];
         if (i > 0) assert(a->lots[i - 1].expires_at <= lot->expires_at);
         if (!lot_spendable(lot, now)) continue;
         size_t kid = 0;
-        while (kid < n_kinds && !str_eq(kinds[kid], lot->kind)) kid++;
-        if (kid == n_kinds && n_kinds < KINDS_MEMO && sc->ix) {
-            kinds[n_kinds++] = lot->kind;
-            spent_out[kid] = false;
-            for (size_t k = 0; k < bs.n_heads; k++) slot_memo[kid][k] = -2;
+        bool memo = true;
+        if (bx) {
+            kid = burn_kind_id(bx, lot->kind);
+        } else {
+            while (kid < n_kinds && !str_eq(kinds[kid], lot->kind)) kid++;
+            if (kid == n_kinds && n_kinds < KINDS_MEMO && sc->ix) {
+                kinds[n_kinds++] = lot->kind;
+                spent_out[kid] = false;
+                for (size_t k = 0; k < bs.n_heads; k++) slot_memo[kid][k] = -2;
+            }
+            memo = kid < n_kinds;
         }
-        if (kid < n_kinds && spent_out[kid] && left_kind != NULL) continue;
+        if (memo && spent_out[kid] && left_kind != NULL) continue;
         int64_t avail = lot->remaining, taken = 0;
         for (size_t k = 0; k < bs.n_heads && need > 0 && avail > 0; k++) {
             int h = bs.heads[k];
             if (bs.pot_base[h] == 0) continue;
             int s;
-            if (kid < n_kinds) {
+            if (bx) {
+                s = h == POT_ALL ? POT_ALL : bx->burn_slot[h][kid];
+            } else if (kid < n_kinds) {
                 if (slot_memo[kid][k] == -2) slot_memo[kid][k] = (int16_t)slot_for(p, sc, h, lot->kind);
                 s = slot_memo[kid][k];
             } else {
@@ -1065,7 +1172,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
             taken += t;
         }
         if (avail > 0 && left_kind == NULL) left_kind = lot->kind;
-        if (taken == 0 && kid < n_kinds) spent_out[kid] = true;
+        if (taken == 0 && memo) spent_out[kid] = true;
         if (taken > 0) {
             q->takes[q->n_takes].lot_id = lot->id;
             q->takes[q->n_takes].points = taken;
@@ -1091,12 +1198,23 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
             T_LIT(&t, " points spendable now");
         }
         else
-            burn_limited_by_caps(p, sc, &bs, q, any_burn_rule, left_kind ? left_kind : "");
+            burn_limited_by_caps(p, sc, bx, &bs, q, any_burn_rule, left_kind ? left_kind : "");
     }
 
+    /* Each pot's points over its lines, in line order. */
+    chains pl;
+    for (size_t k = 0; k < bs.n_heads; k++) pl.first[bs.heads[k]] = -1;
+    for (size_t i = 0; i < n; i++) {
+        int h = bs.pot[i];
+        if (h < 0) continue;
+        pl.next[i] = -1;
+        if (pl.first[h] < 0) pl.first[h] = (int16_t)i;
+        else pl.next[pl.last[h]] = (int16_t)i;
+        pl.last[h] = (int16_t)i;
+    }
     for (size_t k = 0; k < bs.n_heads; k++) {
         int h = bs.heads[k];
-        distribute(net, bs.pot, h, n, bs.pot_used[h] * mpp, points_minor);
+        distribute_chain(net, &pl, h, bs.pot_used[h] * mpp, points_minor);
     }
     if (!any_burn_rule || b->burn_request == 0) return;
     for (size_t k = 0; k < burn_rules.n; k++) {
@@ -1199,8 +1317,8 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
     bool any = false;
     /* Each rule that priced a line, in rule order; its lines in line order. */
     chains ch;
-    chains_build(&ch, rule_of, n, p->n_rules);
     cands c = of_group(p, sc, G_EARN);
+    chains_build(&ch, rule_of, n, c, -1);
     for (size_t k = 0; k < c.n; k++) {
         size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];

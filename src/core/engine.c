@@ -553,23 +553,20 @@ static void explain_render(const kp_program *p, const kp_engine_index *ix, kp_ex
                  "first purchase earns at least %lld points: %lld added to the %lld earned",
                  (long long)rule->points, (long long)x->points, (long long)x->arg);
         return;
-    case F_ANNUAL: {
-        char thr[32], spent[32];
-        kp_money_format(rule->amount_minor, thr, sizeof thr);
-        kp_money_format(x->base_minor, spent, sizeof spent);
-        snprintf(x->text, sizeof x->text,
-                 "this year's purchases passed %s (now %s): a bonus of %lld points", thr, spent,
-                 (long long)rule->points);
-        return;
-    }
-    case F_JOIN: {
-        char min[32], amount[32];
-        kp_money_format(rule->amount_minor, min, sizeof min);
-        kp_money_format(x->base_minor, amount, sizeof amount);
-        snprintf(x->text, sizeof x->text,
-                 "a card joins the program with a purchase of %s or more; this one is %s: "
-                 "no discount, no points",
-                 min, amount);
+    case F_ANNUAL:
+    case F_JOIN: { /* the rule's amount (a threshold, a minimum) and the base */
+        char amount[32], base[32];
+        kp_money_format(rule->amount_minor, amount, sizeof amount);
+        kp_money_format(x->base_minor, base, sizeof base);
+        if (x->form == F_ANNUAL)
+            snprintf(x->text, sizeof x->text,
+                     "this year's purchases passed %s (now %s): a bonus of %lld points", amount,
+                     base, (long long)rule->points);
+        else
+            snprintf(x->text, sizeof x->text,
+                     "a card joins the program with a purchase of %s or more; this one is %s: "
+                     "no discount, no points",
+                     amount, base);
         return;
     }
     default: KP_CHECK_ABORT(false, "engine: an explanation's form is known");

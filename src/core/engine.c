@@ -1198,20 +1198,26 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
             burn_limited_by_caps(p, sc, bx, &bs, q, any_burn_rule, left_kind ? left_kind : "");
     }
 
-    /* Each pot's points over its lines, in line order. */
-    chains pl;
-    for (size_t k = 0; k < bs.n_heads; k++) pl.first[bs.heads[k]] = -1;
-    for (size_t i = 0; i < n; i++) {
-        int h = bs.pot[i];
-        if (h < 0) continue;
-        pl.next[i] = -1;
-        if (pl.first[h] < 0) pl.first[h] = (int16_t)i;
-        else pl.next[pl.last[h]] = (int16_t)i;
-        pl.last[h] = (int16_t)i;
-    }
-    for (size_t k = 0; k < bs.n_heads; k++) {
-        int h = bs.heads[k];
-        distribute_chain(net, &pl, h, bs.pot_used[h] * mpp, points_minor);
+    /* Each pot's points over its lines, in line order: one pot walks the
+     * basket (a plain loop is faster than a chain), several walk their
+     * own lines. */
+    if (bs.n_heads == 1) {
+        distribute(net, bs.pot, bs.heads[0], n, bs.pot_used[bs.heads[0]] * mpp, points_minor);
+    } else {
+        chains pl;
+        for (size_t k = 0; k < bs.n_heads; k++) pl.first[bs.heads[k]] = -1;
+        for (size_t i = 0; i < n; i++) {
+            int h = bs.pot[i];
+            if (h < 0) continue;
+            pl.next[i] = -1;
+            if (pl.first[h] < 0) pl.first[h] = (int16_t)i;
+            else pl.next[pl.last[h]] = (int16_t)i;
+            pl.last[h] = (int16_t)i;
+        }
+        for (size_t k = 0; k < bs.n_heads; k++) {
+            int h = bs.heads[k];
+            distribute_chain(net, &pl, h, bs.pot_used[h] * mpp, points_minor);
+        }
     }
     if (!any_burn_rule || b->burn_request == 0) return;
     for (size_t k = 0; k < burn_rules.n; k++) {

@@ -476,7 +476,8 @@ static void earn_text_mid(text *t, const kp_rule *rule)
 /* Writes the sentence of explanation x from its form, rule or tier and
  * figures; ix (the compiled program, or NULL) only supplies fixed parts
  * written ahead: the same bytes either way. */
-static void explain_render(const kp_program *p, const kp_engine_index *ix, kp_explain *x)
+static inline __attribute__((always_inline)) void
+explain_render(const kp_program *p, const kp_engine_index *ix, kp_explain *x)
 {
     if (x->form == F_TEXT) return;
     text t = text_at(x->text, sizeof x->text);
@@ -574,8 +575,8 @@ static void explain_render(const kp_program *p, const kp_engine_index *ix, kp_ex
 }
 
 /* An explanation recorded: written now unless the caller defers it. */
-static void explain_done(const kp_program *p, const scope *sc, kp_explain *x, int form,
-                         size_t src)
+static inline __attribute__((always_inline)) void
+explain_done(const kp_program *p, const scope *sc, kp_explain *x, int form, size_t src)
 {
     x->form = (uint8_t)form;
     x->src = (int16_t)src;

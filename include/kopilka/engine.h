@@ -100,6 +100,13 @@ typedef struct kp_explain {
     int64_t points;        /* points earned, or the cap of a burn limit */
     int64_t discount_minor; /* the discount a discount rule gave */
     char text[KP_EXPLAIN_TEXT_MAX]; /* one sentence a cashier can read */
+    /* The sentence as the engine recorded it (engine.c): its form (0 =
+     * text is written), the rule (index in program->rules) or tier (in
+     * program->tiers) it names, and one further figure. A quote priced
+     * with kp_price_opts.defer_text leaves text "" for kp_quote_render. */
+    uint8_t form;
+    int16_t src;
+    int64_t arg;
 } kp_explain;
 
 typedef struct kp_lot_take {
@@ -145,6 +152,7 @@ kp_err kp_basket_validate(const kp_basket *basket, kp_error *e);
  * stays where it is and unchanged. */
 enum {
     KP_INDEX_GROUPS = 3, /* per-line rule groups: discounts, burn limits, earn */
+    KP_BURN_KINDS = 8,   /* point kinds the burn is resolved ahead for */
 };
 typedef struct kp_engine_index {
     const kp_program *program; /* compiled from: another program's index is ignored */
@@ -173,6 +181,20 @@ typedef struct kp_engine_index {
      * earn rule's head and middle, for a rule without a ladder). */
     uint8_t text_len[KP_RULES_MAX][2];
     char text[KP_RULES_MAX][2][KP_EXPLAIN_TEXT_MAX];
+    /* The burn resolved ahead, for a quote where no burn_limit rule is off
+     * (its store, partner or currency does not fit: the engine then
+     * resolves it per quote as a scan does); burn_static false = always
+     * per quote (more point kinds than KP_BURN_KINDS). Each burn_limit
+     * rule's pot (the pot's first rule); each category id's pot for its
+     * non-promo lines (-1 = none); the point kinds the burn_limit rules
+     * name; per pot and kind the rule that caps it (-1 = that kind cannot
+     * pay the pot; the last column: every kind not named). */
+    bool burn_static;
+    uint8_t n_burn_kinds;
+    const char *burn_kind[KP_BURN_KINDS]; /* into program->rules[].point_kind */
+    int16_t burn_head[KP_RULES_MAX];
+    int16_t cat_pot[KP_RULES_MAX + 1];
+    int16_t burn_slot[KP_RULES_MAX][KP_BURN_KINDS + 1];
 } kp_engine_index;
 
 /* Compiles `program` into *out (both caller-owned; out is overwritten). */
@@ -193,6 +215,11 @@ typedef struct kp_price_opts {
     /* The program compiled (kp_engine_compile); NULL, or an index of another
      * program, = every rule is scanned. The answer is the same either way. */
     const kp_engine_index *index;
+    /* Leave the explanations' sentences unwritten (text ""; every figure,
+     * rule and kind is set): for callers that read only the figures (the
+     * simulation, a coalition's second pricing, the bench), or that render
+     * later with kp_quote_render. false = written, as always. */
+    bool defer_text;
 } kp_price_opts;
 
 /* Prices `basket` for `account` under `program` at `now` into *out.
@@ -205,6 +232,12 @@ kp_err kp_engine_price(const kp_program *program, const kp_account *account,
 kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account,
                             const kp_basket *basket, const kp_price_opts *opts, kp_time now,
                             kp_quote *out, kp_error *e);
+
+/* Writes the sentences a quote priced with defer_text left unwritten:
+ * byte for byte what the engine writes without defer_text. `program` is the
+ * one the quote was priced under; `index` its compiled form or NULL (the
+ * same text either way, the compiled one faster). Idempotent. */
+void kp_quote_render(const kp_program *program, const kp_engine_index *index, kp_quote *q);
 
 /* Replaces the points a priced quote earns with `earned` (>= 0), spread over
  * the lines by what each paid in money, with an explanation of kind `kind`

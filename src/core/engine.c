@@ -173,6 +173,24 @@ static void t_rate(text *t, int32_t bp)
     T_LIT(t, "%");
 }
 
+/* The sentences the engine writes (kp_explain.form): each is recorded
+ * with its rule or tier and figures, and written by explain_render, at
+ * once or, with defer_text, by kp_quote_render. */
+enum {
+    F_TEXT,       /* written as it was recorded (kp_quote_set_earned, a script's) */
+    F_DISC_TIER,  /* a tier's discount: src = tier */
+    F_DISC_FIXED, /* a fixed discount rule */
+    F_DISC_CUM,   /* a cumulative discount: arg = the accumulated spend */
+    F_DISC_INDIV, /* the same at the customer's individual rate */
+    F_DISC_UNREG, /* a registered-only discount not given */
+    F_BURN,       /* a burn limit's cap */
+    F_EARN,       /* an earn rule's points */
+    F_EARN_TIER,  /* a tier's multiplier: src = tier, arg = the multiplier x100 */
+    F_FIRST,      /* the first-purchase minimum: arg = the points earned before it */
+    F_ANNUAL,     /* the annual spend bonus */
+    F_JOIN,       /* the join condition refused the purchase */
+};
+
 static kp_explain *explain_add(kp_quote *q, const char *rule, kp_rule_kind kind)
 {
     assert(q->n_explain < KP_EXPLAIN_MAX);
@@ -187,6 +205,9 @@ static kp_explain *explain_add(kp_quote *q, const char *rule, kp_rule_kind kind)
     x->points = 0;
     x->discount_minor = 0;
     x->text[0] = '\0';
+    x->form = F_TEXT;
+    x->src = -1;
+    x->arg = 0;
     return x;
 }
 
@@ -262,6 +283,7 @@ typedef struct scope {
     int64_t mpp;
     const kp_engine_index *ix; /* NULL = scan every rule */
     uint8_t cat[KP_LINES_MAX]; /* with ix: each line's category id */
+    bool defer; /* kp_price_opts.defer_text: explanations recorded, not written */
 } scope;
 
 /* ------------------------------------------------------------ candidates */
@@ -355,9 +377,12 @@ typedef struct chains {
     int16_t next[KP_LINES_MAX];
 } chains;
 
-static void chains_build(chains *ch, const int *src, size_t n, size_t n_src)
+/* Every src[i] >= 0 is one of the candidates `c` or `extra` (-1 = none):
+ * only theirs are cleared. */
+static void chains_build(chains *ch, const int *src, size_t n, cands c, int extra)
 {
-    for (size_t s = 0; s < n_src; s++) ch->first[s] = -1;
+    for (size_t k = 0; k < c.n; k++) ch->first[cand_at(c, k)] = -1;
+    if (extra >= 0) ch->first[extra] = -1;
     for (size_t i = 0; i < n; i++) {
         int s = src[i];
         if (s < 0) continue;
@@ -448,6 +473,124 @@ static void earn_text_mid(text *t, const kp_rule *rule)
     T_LIT(t, " = ");
 }
 
+/* Writes the sentence of explanation x from its form, rule or tier and
+ * figures; ix (the compiled program, or NULL) only supplies fixed parts
+ * written ahead: the same bytes either way. */
+static inline __attribute__((always_inline)) void
+explain_render(const kp_program *p, const kp_engine_index *ix, kp_explain *x)
+{
+    if (x->form == F_TEXT) return;
+    text t = text_at(x->text, sizeof x->text);
+    const bool of_tier = x->form == F_DISC_TIER || x->form == F_EARN_TIER;
+    const kp_tier *tier = of_tier ? &p->tiers[x->src] : NULL;
+    const kp_rule *rule = of_tier ? NULL : &p->rules[x->src];
+    const size_t r = (size_t)x->src;
+    switch (x->form) {
+    case F_DISC_TIER:
+    case F_DISC_FIXED:
+    case F_DISC_CUM:
+    case F_DISC_INDIV:
+        if (x->form == F_DISC_TIER) {
+            T_LIT(&t, "tier ");
+            t_str(&t, tier->name);
+            T_LIT(&t, ": ");
+            t_rate(&t, x->rate_bp);
+            T_LIT(&t, " discount on ");
+        } else if (x->form == F_DISC_FIXED) {
+            t_rate(&t, x->rate_bp);
+            T_LIT(&t, " discount on ");
+            t_str(&t, category_label(rule->category));
+            T_LIT(&t, " ");
+        } else {
+            if (x->form == F_DISC_INDIV) T_LIT(&t, "individual ");
+            t_rate(&t, x->rate_bp);
+            T_LIT(&t, " discount for an accumulated spend of ");
+            t_money(&t, x->arg);
+            T_LIT(&t, ": ");
+            t_rate(&t, x->rate_bp);
+            T_LIT(&t, " of ");
+        }
+        t_money(&t, x->base_minor);
+        T_LIT(&t, " = ");
+        t_money(&t, x->discount_minor);
+        return;
+    case F_DISC_UNREG:
+        T_LIT(&t, "the card is not registered: no discount (register it to get one)");
+        return;
+    case F_BURN:
+        if (ix)
+            t_mem(&t, ix->text[r][0], ix->text_len[r][0]);
+        else
+            burn_text_head(&t, rule);
+        t_money(&t, x->base_minor);
+        T_LIT(&t, ": at most ");
+        t_i64(&t, x->points);
+        T_LIT(&t, " points");
+        return;
+    case F_EARN:
+        if (ix && !rule->n_steps) { /* compiled: the text's fixed parts */
+            t_mem(&t, ix->text[r][0], ix->text_len[r][0]);
+            t_money(&t, x->base_minor);
+            t_mem(&t, ix->text[r][1], ix->text_len[r][1]);
+        } else {
+            earn_text_head(&t, rule, x->rate_bp);
+            t_money(&t, x->base_minor);
+            earn_text_mid(&t, rule);
+        }
+        t_i64(&t, x->points);
+        T_LIT(&t, " points");
+        return;
+    case F_EARN_TIER:
+        T_LIT(&t, "tier ");
+        t_str(&t, tier->name);
+        T_LIT(&t, " earns x");
+        t_decimal(&t, (int32_t)x->arg);
+        t_str(&t, x->points >= 0 ? ": +" : ": ");
+        t_i64(&t, x->points);
+        T_LIT(&t, " points");
+        return;
+    case F_FIRST:
+        snprintf(x->text, sizeof x->text,
+                 "first purchase earns at least %lld points: %lld added to the %lld earned",
+                 (long long)rule->points, (long long)x->points, (long long)x->arg);
+        return;
+    case F_ANNUAL:
+    case F_JOIN: { /* the rule's amount (a threshold, a minimum) and the base */
+        char amount[32], base[32];
+        kp_money_format(rule->amount_minor, amount, sizeof amount);
+        kp_money_format(x->base_minor, base, sizeof base);
+        if (x->form == F_ANNUAL)
+            snprintf(x->text, sizeof x->text,
+                     "this year's purchases passed %s (now %s): a bonus of %lld points", amount,
+                     base, (long long)rule->points);
+        else
+            snprintf(x->text, sizeof x->text,
+                     "a card joins the program with a purchase of %s or more; this one is %s: "
+                     "no discount, no points",
+                     amount, base);
+        return;
+    }
+    default: KP_CHECK_ABORT(false, "engine: an explanation's form is known");
+    }
+}
+
+/* An explanation recorded: written now unless the caller defers it. */
+static inline __attribute__((always_inline)) void
+explain_done(const kp_program *p, const scope *sc, kp_explain *x, int form, size_t src)
+{
+    x->form = (uint8_t)form;
+    x->src = (int16_t)src;
+    if (!sc->defer) explain_render(p, sc->ix, x);
+}
+
+void kp_quote_render(const kp_program *program, const kp_engine_index *index, kp_quote *q)
+{
+    if (index && (index->program != program || index->n_rules != program->n_rules)) index = NULL;
+    for (size_t i = 0; i < q->n_explain; i++) explain_render(program, index, &q->explain[i]);
+}
+
+static void burn_compile(const kp_program *p, kp_engine_index *x);
+
 void kp_engine_compile(const kp_program *p, kp_engine_index *x)
 {
     memset(x, 0, sizeof *x);
@@ -507,6 +650,7 @@ void kp_engine_compile(const kp_program *p, kp_engine_index *x)
             x->len[g][c] = (uint8_t)(pos - x->start[g][c]);
         }
     }
+    burn_compile(p, x);
 }
 
 /* Among the candidates `c`, the discount rule that gives line `i` its
@@ -552,47 +696,32 @@ static int with_tier(const kp_program *p, const kp_tier *tier, int best, int32_t
     return best;
 }
 
-static void explain_discount(kp_quote *q, const kp_program *p, const kp_account *a,
-                             const kp_tier *tier, int source, int64_t base, int32_t rate,
-                             int64_t discount)
+static void explain_discount(kp_quote *q, const kp_program *p, const scope *sc,
+                             const kp_account *a, const kp_tier *tier, int source, int64_t base,
+                             int32_t rate, int64_t discount)
 {
     kp_explain *x;
-    text t;
+    int form;
+    size_t src = (size_t)source;
     if (source == (int)p->n_rules) {
         x = explain_add(q, tier->name, KP_RULE_TIER);
-        t = text_at(x->text, sizeof x->text);
-        T_LIT(&t, "tier ");
-        t_str(&t, tier->name);
-        T_LIT(&t, ": ");
-        t_rate(&t, rate);
-        T_LIT(&t, " discount on ");
+        form = F_DISC_TIER;
+        src = (size_t)(tier - p->tiers);
     } else {
         const kp_rule *rule = &p->rules[source];
         x = explain_add(q, rule->id, rule->kind);
-        t = text_at(x->text, sizeof x->text);
-        if (rule->kind == KP_RULE_DISCOUNT_FIXED) {
-            t_rate(&t, rate);
-            T_LIT(&t, " discount on ");
-            t_str(&t, category_label(rule->category));
-            T_LIT(&t, " ");
-        } else {
+        form = F_DISC_FIXED;
+        if (rule->kind != KP_RULE_DISCOUNT_FIXED) {
             bool individual = false;
             cumulative_rate(rule, a, &individual);
-            if (individual) T_LIT(&t, "individual ");
-            t_rate(&t, rate);
-            T_LIT(&t, " discount for an accumulated spend of ");
-            t_money(&t, a->spend_minor);
-            T_LIT(&t, ": ");
-            t_rate(&t, rate);
-            T_LIT(&t, " of ");
+            form = individual ? F_DISC_INDIV : F_DISC_CUM;
+            x->arg = a->spend_minor;
         }
     }
-    t_money(&t, base);
-    T_LIT(&t, " = ");
-    t_money(&t, discount);
     x->base_minor = base;
     x->rate_bp = rate;
     x->discount_minor = discount;
+    explain_done(p, sc, x, form, src);
 }
 
 /* Step 1: fills disc[i] and the quote's discount, with explanations. */
@@ -657,15 +786,14 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
                 continue;
             if (rule->kind == KP_RULE_DISCOUNT_FIXED && !kp_rule_active(rule, now)) continue;
             kp_explain *x = explain_add(q, rule->id, rule->kind);
-            snprintf(x->text, sizeof x->text,
-                     "the card is not registered: no discount (register it to get one)");
+            explain_done(p, sc, x, F_DISC_UNREG, r);
         }
     }
     if (!any) return;
     /* Each source in rule order (the tier last), its lines in line order. */
     chains ch;
-    chains_build(&ch, src, n, p->n_rules + 1);
     cands c = of_group(p, sc, G_DISCOUNT);
+    chains_build(&ch, src, n, c, (int)p->n_rules);
     for (size_t k = 0; k <= c.n; k++) {
         size_t s = k < c.n ? cand_at(c, k) : p->n_rules;
         if (ch.first[s] < 0) continue;
@@ -677,7 +805,7 @@ static void price_discounts(const kp_program *p, const scope *sc, const kp_accou
             given = upto;
         }
         q->discount_minor += given;
-        explain_discount(q, p, a, tier, (int)s, cum, rate_of_src[s], given);
+        explain_discount(q, p, sc, a, tier, (int)s, cum, rate_of_src[s], given);
     }
 }
 
@@ -751,6 +879,93 @@ static int slot_for(const kp_program *p, const scope *sc, int head, const char *
     return any;
 }
 
+/* kp_engine_index's burn resolved ahead: pot_head, burn_pot_for and
+ * slot_for as a quote where no burn_limit rule is off finds them. */
+static void burn_compile(const kp_program *p, kp_engine_index *x)
+{
+    scope s0;
+    memset(&s0, 0, sizeof s0); /* no rule off */
+    s0.ix = x;
+    x->burn_static = true;
+    x->n_burn_kinds = 0;
+    for (size_t k = 0; k < x->n_all[G_BURN]; k++) {
+        const char *kind = p->rules[x->all[G_BURN][k]].point_kind;
+        if (!kind[0]) continue;
+        size_t j = 0;
+        while (j < x->n_burn_kinds && !str_eq(x->burn_kind[j], kind)) j++;
+        if (j < x->n_burn_kinds) continue;
+        if (j == KP_BURN_KINDS) {
+            x->burn_static = false;
+            return;
+        }
+        x->burn_kind[x->n_burn_kinds++] = kind;
+    }
+    for (size_t k = 0; k < x->n_all[G_BURN]; k++) {
+        size_t r = x->all[G_BURN][k];
+        int h = pot_head(p, &s0, r);
+        x->burn_head[r] = (int16_t)h;
+        if (h != (int)r) continue;
+        /* A kind no rule names is capped as "" is: by the pot's rule for
+         * every kind. */
+        for (size_t j = 0; j <= x->n_burn_kinds; j++)
+            x->burn_slot[r][j] =
+                (int16_t)slot_for(p, &s0, h, j < x->n_burn_kinds ? x->burn_kind[j] : "");
+    }
+    static const kp_line line; /* burn_pot_for reads only promo (false) and the id */
+    for (size_t c = 0; c <= x->n_cats; c++) {
+        s0.cat[0] = (uint8_t)c;
+        x->cat_pot[c] = (int16_t)burn_pot_for(p, &s0, &line, 0, x->n_all[G_BURN] > 0);
+    }
+}
+
+/* The burn resolved ahead when it holds for this quote (no burn_limit rule
+ * off here), else NULL. */
+static const kp_engine_index *burn_ahead(const kp_program *p, const scope *sc)
+{
+    if (!sc->ix || !sc->ix->burn_static) return NULL;
+    for (size_t k = 0; k < sc->ix->n_all[G_BURN]; k++)
+        if (sc->off[sc->ix->all[G_BURN][k]]) return NULL;
+    return sc->ix;
+}
+
+/* Of the kinds resolved ahead, kind's column (the last: a kind no rule names). */
+static size_t burn_kind_id(const kp_engine_index *bx, const char *kind)
+{
+    size_t k = 0;
+    while (k < bx->n_burn_kinds && !str_eq(bx->burn_kind[k], kind)) k++;
+    return k;
+}
+
+/* slot_for, from the burn resolved ahead when bx is set. */
+static int slot_of(const kp_program *p, const scope *sc, const kp_engine_index *bx, int head,
+                   const char *kind)
+{
+    if (!bx) return slot_for(p, sc, head, kind);
+    if (head == POT_ALL) return POT_ALL;
+    return bx->burn_slot[head][burn_kind_id(bx, kind)];
+}
+
+/* distribute() over the lines of one chain (chains): the same shares. */
+static void distribute_chain(const int64_t *weight, const chains *ch, int s, int64_t total,
+                             int64_t *share)
+{
+    if (total == 0) return;
+    int64_t weight_sum = 0;
+    for (int i = ch->first[s]; i >= 0; i = ch->next[i]) weight_sum += weight[i];
+    if (weight_sum == 0) {
+        if (ch->first[s] >= 0) share[ch->first[s]] += total;
+        return;
+    }
+    int64_t cum = 0, given = 0;
+    for (int i = ch->first[s]; i >= 0; i = ch->next[i]) {
+        cum += weight[i];
+        int64_t upto = muldiv(total, cum, weight_sum, KP_ROUND_DOWN);
+        share[i] += upto - given;
+        given = upto;
+    }
+    KP_CHECK_ABORT(given == total, "engine: a distribution gives out exactly its total");
+}
+
 typedef struct burn_state {
     int pot[KP_LINES_MAX];
     int64_t pot_base[KP_RULES_MAX + 1];
@@ -766,8 +981,9 @@ typedef struct burn_state {
 /* Says which cap stopped the burn, for the first kind of points left
  * unspent: that kind's own cap, or the pot's cap of all kinds together
  * (named by the rule that sets it, the pot's largest). */
-static void burn_limited_by_caps(const kp_program *p, const scope *sc, const burn_state *bs,
-                                 kp_quote *q, bool any_burn_rule, const char *kind)
+static void burn_limited_by_caps(const kp_program *p, const scope *sc,
+                                 const kp_engine_index *bx, const burn_state *bs, kp_quote *q,
+                                 bool any_burn_rule, const char *kind)
 {
     if (!any_burn_rule) {
         snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
@@ -778,7 +994,7 @@ static void burn_limited_by_caps(const kp_program *p, const scope *sc, const bur
     int chosen = -1, fallback = -1;
     for (size_t k = 0; k < bs->n_heads && chosen < 0; k++) {
         int h = bs->heads[k];
-        int s = slot_for(p, sc, h, kind);
+        int s = slot_of(p, sc, bx, h, kind);
         if (s < 0) continue;
         if (fallback < 0) fallback = s;
         if (bs->pot_base[h] == 0) continue;
@@ -833,6 +1049,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
     bool any_burn_rule = false;
     const kp_rule *min_balance = NULL;
     const cands burn_rules = of_group(p, sc, G_BURN);
+    const kp_engine_index *bx = burn_ahead(p, sc);
     for (size_t k = 0; k < burn_rules.n; k++) {
         size_t r = cand_at(burn_rules, k);
         if (!sc->off[r] && p->rules[r].kind == KP_RULE_BURN_LIMIT) any_burn_rule = true;
@@ -849,7 +1066,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         bs.pot_base[r] = bs.pot_cap[r] = bs.pot_used[r] = bs.rule_cap[r] = bs.rule_used[r] = 0;
         bs.head[r] = -1;
         if (p->rules[r].kind != KP_RULE_BURN_LIMIT || sc->off[r]) continue;
-        bs.head[r] = pot_head(p, sc, r);
+        bs.head[r] = bx ? bx->burn_head[r] : pot_head(p, sc, r);
         if (bs.head[r] == (int)r) bs.heads[bs.n_heads++] = (int)r;
     }
     bs.pot_base[POT_ALL] = bs.pot_cap[POT_ALL] = bs.pot_used[POT_ALL] = 0;
@@ -866,7 +1083,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         if (sc->ix && !l->promo) {
             int cat = sc->cat[i];
             if (!known[cat]) {
-                memo_pot[cat] = burn_pot_for(p, sc, l, i, any_burn_rule);
+                memo_pot[cat] = bx ? bx->cat_pot[cat] : burn_pot_for(p, sc, l, i, any_burn_rule);
                 known[cat] = 1;
             }
             bs.pot[i] = memo_pot[cat];
@@ -904,25 +1121,37 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
     int16_t slot_memo[KINDS_MEMO][KP_RULES_MAX + 1];
     /* A kind whose lot took nothing takes nothing from later lots either:
      * room only shrinks as lots are taken. */
-    bool spent_out[KINDS_MEMO];
+    bool spent_out[KP_BURN_KINDS + 1 > KINDS_MEMO ? KP_BURN_KINDS + 1 : KINDS_MEMO];
+    /* With the burn resolved ahead, lots are told apart by kind id (kinds
+     * no rule names share the last: they pay the same slots). */
+    if (bx)
+        for (size_t k = 0; k <= bx->n_burn_kinds; k++) spent_out[k] = false;
     for (size_t i = 0; i < a->n_lots && (need > 0 || left_kind == NULL); i++) {
         const kp_lot *lot = &a->lots[i];
         if (i > 0) assert(a->lots[i - 1].expires_at <= lot->expires_at);
         if (!lot_spendable(lot, now)) continue;
         size_t kid = 0;
-        while (kid < n_kinds && !str_eq(kinds[kid], lot->kind)) kid++;
-        if (kid == n_kinds && n_kinds < KINDS_MEMO && sc->ix) {
-            kinds[n_kinds++] = lot->kind;
-            spent_out[kid] = false;
-            for (size_t k = 0; k < bs.n_heads; k++) slot_memo[kid][k] = -2;
+        bool memo = true;
+        if (bx) {
+            kid = burn_kind_id(bx, lot->kind);
+        } else {
+            while (kid < n_kinds && !str_eq(kinds[kid], lot->kind)) kid++;
+            if (kid == n_kinds && n_kinds < KINDS_MEMO && sc->ix) {
+                kinds[n_kinds++] = lot->kind;
+                spent_out[kid] = false;
+                for (size_t k = 0; k < bs.n_heads; k++) slot_memo[kid][k] = -2;
+            }
+            memo = kid < n_kinds;
         }
-        if (kid < n_kinds && spent_out[kid] && left_kind != NULL) continue;
+        if (memo && spent_out[kid] && left_kind != NULL) continue;
         int64_t avail = lot->remaining, taken = 0;
         for (size_t k = 0; k < bs.n_heads && need > 0 && avail > 0; k++) {
             int h = bs.heads[k];
             if (bs.pot_base[h] == 0) continue;
             int s;
-            if (kid < n_kinds) {
+            if (bx) {
+                s = h == POT_ALL ? POT_ALL : bx->burn_slot[h][kid];
+            } else if (kid < n_kinds) {
                 if (slot_memo[kid][k] == -2) slot_memo[kid][k] = (int16_t)slot_for(p, sc, h, lot->kind);
                 s = slot_memo[kid][k];
             } else {
@@ -941,7 +1170,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
             taken += t;
         }
         if (avail > 0 && left_kind == NULL) left_kind = lot->kind;
-        if (taken == 0 && kid < n_kinds) spent_out[kid] = true;
+        if (taken == 0 && memo) spent_out[kid] = true;
         if (taken > 0) {
             q->takes[q->n_takes].lot_id = lot->id;
             q->takes[q->n_takes].points = taken;
@@ -967,12 +1196,29 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
             T_LIT(&t, " points spendable now");
         }
         else
-            burn_limited_by_caps(p, sc, &bs, q, any_burn_rule, left_kind ? left_kind : "");
+            burn_limited_by_caps(p, sc, bx, &bs, q, any_burn_rule, left_kind ? left_kind : "");
     }
 
-    for (size_t k = 0; k < bs.n_heads; k++) {
-        int h = bs.heads[k];
-        distribute(net, bs.pot, h, n, bs.pot_used[h] * mpp, points_minor);
+    /* Each pot's points over its lines, in line order: one pot walks the
+     * basket (a plain loop is faster than a chain), several walk their
+     * own lines. */
+    if (bs.n_heads == 1) {
+        distribute(net, bs.pot, bs.heads[0], n, bs.pot_used[bs.heads[0]] * mpp, points_minor);
+    } else {
+        chains pl;
+        for (size_t k = 0; k < bs.n_heads; k++) pl.first[bs.heads[k]] = -1;
+        for (size_t i = 0; i < n; i++) {
+            int h = bs.pot[i];
+            if (h < 0) continue;
+            pl.next[i] = -1;
+            if (pl.first[h] < 0) pl.first[h] = (int16_t)i;
+            else pl.next[pl.last[h]] = (int16_t)i;
+            pl.last[h] = (int16_t)i;
+        }
+        for (size_t k = 0; k < bs.n_heads; k++) {
+            int h = bs.heads[k];
+            distribute_chain(net, &pl, h, bs.pot_used[h] * mpp, points_minor);
+        }
     }
     if (!any_burn_rule || b->burn_request == 0) return;
     for (size_t k = 0; k < burn_rules.n; k++) {
@@ -984,15 +1230,7 @@ static void price_burn(const kp_program *p, const scope *sc, const kp_account *a
         x->base_minor = bs.pot_base[bs.head[r]];
         x->rate_bp = rule->rate_bp;
         x->points = bs.rule_cap[r];
-        text t = text_at(x->text, sizeof x->text);
-        if (sc->ix)
-            t_mem(&t, sc->ix->text[r][0], sc->ix->text_len[r][0]);
-        else
-            burn_text_head(&t, rule);
-        t_money(&t, x->base_minor);
-        T_LIT(&t, ": at most ");
-        t_i64(&t, bs.rule_cap[r]);
-        T_LIT(&t, " points");
+        explain_done(p, sc, x, F_BURN, r);
     }
 }
 
@@ -1032,25 +1270,14 @@ static int earn_rule_for(const kp_program *p, const scope *sc, const kp_line *li
     return earn_best(p, sc, line, i, tier, now, of_category(p, sc, G_EARN, 0), &score);
 }
 
-static void explain_earn(kp_quote *q, const scope *sc, size_t r, const kp_rule *rule,
-                         int32_t rate, int64_t base, int64_t points)
+static void explain_earn(kp_quote *q, const kp_program *p, const scope *sc, size_t r,
+                         const kp_rule *rule, int32_t rate, int64_t base, int64_t points)
 {
     kp_explain *x = explain_add(q, rule->id, rule->kind);
     x->base_minor = base;
     x->rate_bp = rate;
     x->points = points;
-    text t = text_at(x->text, sizeof x->text);
-    if (sc->ix && !rule->n_steps) { /* compiled: the text's fixed parts */
-        t_mem(&t, sc->ix->text[r][0], sc->ix->text_len[r][0]);
-        t_money(&t, base);
-        t_mem(&t, sc->ix->text[r][1], sc->ix->text_len[r][1]);
-    } else {
-        earn_text_head(&t, rule, rate);
-        t_money(&t, base);
-        earn_text_mid(&t, rule);
-    }
-    t_i64(&t, points);
-    T_LIT(&t, " points");
+    explain_done(p, sc, x, F_EARN, r);
 }
 
 /* Step 3: fills earned[i] and the quote's earn, with explanations. */
@@ -1094,8 +1321,8 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
     bool any = false;
     /* Each rule that priced a line, in rule order; its lines in line order. */
     chains ch;
-    chains_build(&ch, rule_of, n, p->n_rules);
     cands c = of_group(p, sc, G_EARN);
+    chains_build(&ch, rule_of, n, c, -1);
     for (size_t k = 0; k < c.n; k++) {
         size_t r = cand_at(c, k);
         const kp_rule *rule = &p->rules[r];
@@ -1120,20 +1347,14 @@ static kp_err price_earn(const kp_program *p, const scope *sc, const kp_account 
         tier_extra += given - plain;
         if (!kp_add_checked(&q->earned, given))
             return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");
-        explain_earn(q, sc, r, rule, rate, cum, plain);
+        explain_earn(q, p, sc, r, rule, rate, cum, plain);
     }
     if (any && tier && mult != 100) {
         kp_explain *x = explain_add(q, tier->name, KP_RULE_TIER);
         x->base_minor = q->paid_minor;
         x->points = tier_extra;
-        text t = text_at(x->text, sizeof x->text);
-        T_LIT(&t, "tier ");
-        t_str(&t, tier->name);
-        T_LIT(&t, " earns x");
-        t_decimal(&t, (int32_t)mult);
-        t_str(&t, tier_extra >= 0 ? ": +" : ": ");
-        t_i64(&t, tier_extra);
-        T_LIT(&t, " points");
+        x->arg = mult;
+        explain_done(p, sc, x, F_EARN_TIER, (size_t)(tier - p->tiers));
     }
     return KP_OK;
 }
@@ -1163,9 +1384,8 @@ static kp_err price_bonuses(const kp_program *p, const scope *sc, const kp_accou
         kp_explain *x = explain_add(q, first_min->id, first_min->kind);
         x->base_minor = q->paid_minor;
         x->points = bump;
-        snprintf(x->text, sizeof x->text,
-                 "first purchase earns at least %lld points: %lld added to the %lld earned",
-                 (long long)first_min->points, (long long)bump, (long long)q->earned);
+        x->arg = q->earned;
+        explain_done(p, sc, x, F_FIRST, (size_t)(first_min - p->rules));
         q->earned += bump;
     }
     /* Receipt amounts, as the store sums the year's purchases (ops.amount). */
@@ -1183,32 +1403,22 @@ static kp_err price_bonuses(const kp_program *p, const scope *sc, const kp_accou
         if (!kp_add_checked(&q->earned, rule->points))
             return kp_error_set(e, KP_ERR_OVERFLOW, "lines", "the points earned overflow");
         kp_explain *x = explain_add(q, rule->id, rule->kind);
-        char thr[32], spent[32];
-        kp_money_format(rule->amount_minor, thr, sizeof thr);
-        kp_money_format(after, spent, sizeof spent);
         x->base_minor = after;
         x->points = rule->points;
-        snprintf(x->text, sizeof x->text,
-                 "this year's purchases passed %s (now %s): a bonus of %lld points", thr, spent,
-                 (long long)rule->points);
+        explain_done(p, sc, x, F_ANNUAL, r);
     }
     return KP_OK;
 }
 
 /* ------------------------------------------------------------------ price */
 
-static void refuse_join(const kp_program *p, const kp_rule *join, const kp_basket *b, kp_quote *q)
+static void refuse_join(const kp_program *p, const scope *sc, const kp_rule *join,
+                        const kp_basket *b, kp_quote *q)
 {
-    char min[32], amount[32];
-    kp_money_format(join->amount_minor, min, sizeof min);
-    kp_money_format(q->amount_minor, amount, sizeof amount);
     q->joined = false;
     kp_explain *x = explain_add(q, join->id, join->kind);
     x->base_minor = q->amount_minor;
-    snprintf(x->text, sizeof x->text,
-             "a card joins the program with a purchase of %s or more; this one is %s: "
-             "no discount, no points",
-             min, amount);
+    explain_done(p, sc, x, F_JOIN, (size_t)(join - p->rules));
     if (b->burn_request > 0)
         snprintf(q->burn_limited_by, sizeof q->burn_limited_by,
                  "rule %s: the card has not joined the program yet", join->id);
@@ -1218,7 +1428,6 @@ static void refuse_join(const kp_program *p, const kp_rule *join, const kp_baske
         q->lines[i].earn_rule = q->lines[i].discount_rule = -1;
     }
     q->paid_minor = q->amount_minor;
-    (void)p;
 }
 
 kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account,
@@ -1247,6 +1456,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
     const char *store_partner = kp_program_partner_of_store(program, store);
     const bool no_promos = opts && opts->no_partner_promos;
     sc.ix = opts ? opts->index : NULL;
+    sc.defer = opts && opts->defer_text;
     if (sc.ix && (sc.ix->program != program || sc.ix->n_rules != program->n_rules)) sc.ix = NULL;
     /* A rule that names no store, partner or currency fits everywhere: the
      * compiled program lists the others. */
@@ -1280,7 +1490,7 @@ kp_err kp_engine_price_opts(const kp_program *program, const kp_account *account
         const kp_rule *join = &program->rules[r];
         if (join->kind != KP_RULE_JOIN_MIN_PURCHASE || sc.off[r]) continue;
         if (account->purchases == 0 && q->amount_minor < join->amount_minor) {
-            refuse_join(program, join, basket, q);
+            refuse_join(program, &sc, join, basket, q);
             q->balance_after = account->balance;
             return KP_OK;
         }

@@ -78,6 +78,10 @@ typedef struct kp_scratch {
     /* The receipt's currency being priced: "" = the program's own
      * (currency.h); kp_service_price passes it to the engine. */
     char currency[4];
+    /* Price without writing the explanations' sentences (engine.h,
+     * kp_price_opts.defer_text): set by the simulation, which reads only
+     * their rules and figures. */
+    bool defer_text;
 } kp_scratch;
 
 /* The lines (with their results and returned quantities) and lot takes of

@@ -63,7 +63,8 @@ kp_err kp_service_price(const kp_program *program, const char *store, const kp_p
     kp_price_opts opts = {.store = store,
                           .burn_max = sc->till_burn_max,
                           .index = program->compiled,
-                          .currency = sc->currency};
+                          .currency = sc->currency,
+                          .defer_text = sc->defer_text};
     sc->till_burn_max = -1; /* consumed: the next pricing starts without it */
     char burn_note[192] = "", earn_note[192] = "";
     int64_t earned = 0;

@@ -55,7 +55,8 @@ kp_err kp_book_purchase(kp_store *st, const kp_program *p, const char *store,
                               .burn_max = q->burned,
                               .currency = currency,
                               .no_partner_promos = true,
-                              .index = p->compiled};
+                              .index = p->compiled,
+                              .defer_text = true}; /* only its points are read */
         err = kp_engine_price_opts(p, before, basket, &opts, at, q2, e);
         if (err == KP_OK) without = q2->earned < q->earned ? q2->earned : q->earned;
         free(q2);

@@ -1563,6 +1563,7 @@ static kp_err sim_run(const kp_sim_history *h, const kp_program *program, const 
         w->n_months = n_months;
         w->months = calloc(n_months, sizeof *w->months);
         w->sc = kp_scratch_new();
+        if (w->sc) w->sc->defer_text = true; /* rule_gave reads figures, not sentences */
         if (!w->months || !w->sc) err = kp_error_set(e, KP_ERR_NOMEM, "", "out of memory");
         start = end;
     }

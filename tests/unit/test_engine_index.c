@@ -4,7 +4,9 @@
  * partners, partner-funded promotions, currencies, point kinds) are priced
  * against random baskets, accounts, stores, currencies and instants, once
  * with no index and once compiled, and the two quotes are compared field
- * by field, explanations and burn notes included. */
+ * by field, explanations and burn notes included; and a third time with
+ * the explanations' sentences deferred (kp_price_opts.defer_text), which
+ * kp_quote_render must write byte for byte as the engine would. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +282,9 @@ static void assert_same(const kp_quote *a, const kp_quote *b, const char *progra
         SAME(explain[i].points);
         SAME(explain[i].discount_minor);
         SAME_STR(explain[i].text);
+        SAME(explain[i].form);
+        SAME(explain[i].src);
+        SAME(explain[i].arg);
     }
     for (size_t i = 0; i < a->n_takes; i++) {
         SAME(takes[i].lot_id);
@@ -294,7 +299,7 @@ typedef struct fixture {
     kp_engine_index index;
     kp_account account;
     kp_basket basket;
-    kp_quote scan, compiled;
+    kp_quote scan, compiled, deferred;
     char json[1 << 16];
 } fixture;
 
@@ -318,7 +323,7 @@ static void test_compiled_prices_as_the_scan(void **state)
     out o = {f->json, 0, sizeof f->json};
     static const char *const stores[] = {NULL, "main", "FUEL-1", "WASH-2", "other"};
     static const char *const currencies[] = {NULL, "", "RUB", "KZT", "USD"};
-    int programs = 0, quotes = 0, refused = 0, with_explain = 0, with_burn = 0;
+    int programs = 0, quotes = 0, refused = 0, with_explain = 0, with_burn = 0, deferred = 0;
     for (int attempt = 0; programs < 3000 && attempt < 20000; attempt++) {
         random_program(&o);
         kp_error e = {0};
@@ -347,6 +352,23 @@ static void test_compiled_prices_as_the_scan(void **state)
                 continue;
             }
             assert_same(&f->scan, &f->compiled, f->json, trial);
+            /* Priced with the sentences deferred (compiled or not), then
+             * rendered (with the index or without): the same quote. */
+            kp_error e3 = {0};
+            opts.defer_text = true;
+            if (chance(50)) opts.index = NULL;
+            assert_int_equal(kp_engine_price_opts(&f->program, &f->account, &f->basket, &opts, now,
+                                                  &f->deferred, &e3),
+                             KP_OK);
+            for (size_t i = 0; i < f->deferred.n_explain; i++) {
+                assert_int_not_equal(f->deferred.explain[i].form, 0);
+                assert_string_equal(f->deferred.explain[i].text, "");
+                deferred++;
+            }
+            kp_quote_render(&f->program, chance(50) ? &f->index : NULL, &f->deferred);
+            assert_same(&f->scan, &f->deferred, f->json, trial);
+            kp_quote_render(&f->program, &f->index, &f->deferred); /* idempotent */
+            assert_same(&f->scan, &f->deferred, f->json, trial);
             quotes++;
             with_explain += f->scan.n_explain > 2;
             with_burn += f->scan.burned > 0;
@@ -358,8 +380,9 @@ static void test_compiled_prices_as_the_scan(void **state)
     assert_true(quotes > 15000);
     assert_true(with_explain > 3000);
     assert_true(with_burn > 1000);
-    print_message("%d programs, %d quotes compared (%d refused alike)\n", programs, quotes,
-                  refused);
+    assert_true(deferred > 20000);
+    print_message("%d programs, %d quotes compared (%d refused alike), %d sentences deferred\n",
+                  programs, quotes, refused, deferred);
 }
 
 /* An index compiled from another program (or a copy of this one) is not
@@ -394,12 +417,82 @@ static void test_index_of_another_program_is_ignored(void **state)
     free(other);
 }
 
+/* The burn resolved ahead (kp_engine_index.burn_static) holds for up to
+ * KP_BURN_KINDS point kinds named by burn_limit rules; with more the
+ * compiled engine resolves it per quote. Both, and kinds no rule names,
+ * price as the scan does (kinds set in memory: a program defines at most
+ * 8, and the engine does not check them). */
+static void test_burn_kinds_beyond_the_table(void **state)
+{
+    fixture *f = *state;
+    int burns = 0;
+    for (int n_kinds = 7; n_kinds <= 10; n_kinds++) {
+        out o = {f->json, 0, sizeof f->json};
+        /* Two kinds a category (c0..c4), renamed below; one rule for every
+         * category and kind; one for a partner's stores. */
+        put(&o, "{\"name\":\"k\",\"point_kinds\":[{\"name\":\"regular\"},{\"name\":\"premium\"}],"
+                "\"partners\":[{\"code\":\"fuel\",\"name\":\"Fuel\",\"stores\":[\"FUEL-*\"]}],"
+                "\"rules\":[");
+        for (int i = 0; i < 10; i++)
+            put(&o, "{\"id\":\"b%d\",\"kind\":\"burn_limit\",\"category\":\"c%d\","
+                    "\"point_kind\":\"%s\",\"percent\":%d},",
+                i, i / 2, i % 2 ? "premium" : "regular", 10 + 8 * i);
+        put(&o, "{\"id\":\"all\",\"kind\":\"burn_limit\",\"percent\":15},"
+                "{\"id\":\"s\",\"kind\":\"burn_limit\",\"category\":\"c6\",\"partner\":\"fuel\","
+                "\"percent\":90}]}");
+        kp_error e = {0};
+        if (kp_program_parse(f->json, o.len, &f->program, &e) != KP_OK)
+            fail_msg("%s: %s", e.field, e.message);
+        for (int i = 0; i < 10; i++)
+            snprintf(f->program.rules[i].point_kind, sizeof f->program.rules[i].point_kind, "k%d",
+                     i % n_kinds);
+        kp_engine_compile(&f->program, &f->index);
+        assert_int_equal(f->index.burn_static, n_kinds <= KP_BURN_KINDS);
+        for (int trial = 0; trial < 400; trial++) {
+            memset(&f->account, 0, sizeof f->account);
+            for (int l = 0; l < 12; l++) {
+                kp_lot *lot = &f->account.lots[f->account.n_lots++];
+                lot->id = l + 1;
+                int k = pick(n_kinds + 2); /* and two kinds no rule names */
+                if (k < n_kinds) snprintf(lot->kind, sizeof lot->kind, "k%d", k);
+                else snprintf(lot->kind, sizeof lot->kind, "%s", k == n_kinds ? "bonus" : "");
+                lot->amount = lot->remaining = 1 + pick(400);
+                lot->expires_at = KP_TIME_NEVER;
+                f->account.balance += lot->remaining;
+            }
+            memset(&f->basket, 0, sizeof f->basket);
+            for (int i = 0; i < 8; i++) {
+                kp_line *l = &f->basket.lines[f->basket.n_lines++];
+                snprintf(l->sku, sizeof l->sku, "s%d", i);
+                snprintf(l->category, sizeof l->category, "c%d", pick(8));
+                l->amount_minor = pick(50000);
+                l->qty = 1;
+                l->promo = chance(10);
+            }
+            f->basket.burn_request = pick(3000);
+            kp_price_opts opts = {.store = chance(50) ? "FUEL-1" : "main", .burn_max = -1};
+            kp_error e1 = {0}, e2 = {0};
+            assert_int_equal(kp_engine_price_opts(&f->program, &f->account, &f->basket, &opts, 0,
+                                                  &f->scan, &e1),
+                             KP_OK);
+            opts.index = &f->index;
+            assert_int_equal(kp_engine_price_opts(&f->program, &f->account, &f->basket, &opts, 0,
+                                                  &f->compiled, &e2),
+                             KP_OK);
+            assert_same(&f->scan, &f->compiled, f->json, trial);
+            burns += f->scan.n_takes > 1;
+        }
+    }
+    assert_true(burns > 800); /* most quotes take points from several lots */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_compiled_prices_as_the_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_of_another_program_is_ignored, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_burn_kinds_beyond_the_table, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

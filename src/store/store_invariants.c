@@ -42,19 +42,6 @@ const store_invariant store_invariants[] = {
      * earned with, no further (the schema's CHECK says the same). */
     {"SELECT id, remaining FROM lots WHERE remaining < 0 OR remaining > amount",
      "lot %lld: remaining %lld is outside 0..amount"},
-    /* What the expiry took from a lot (lots.expired, written by the
-     * expiry's plan only) is points the lot no longer holds, and an
-     * account's lots never record more expired than its expiry operations
-     * (type 4) took from it: less only for expiries before the column,
-     * which recorded nothing per lot. */
-    {"SELECT id, expired FROM lots WHERE expired < 0 OR expired + remaining > amount",
-     "lot %lld: expired %lld is negative or more than the lot no longer holds"},
-    {"WITH x AS (SELECT p.account_id, -SUM(p.points) t FROM postings p JOIN ops o "
-     "ON o.id = p.op_id WHERE o.type = 4 AND p.account_id > 0 GROUP BY p.account_id), "
-     "l AS (SELECT account_id, SUM(expired) e FROM lots GROUP BY account_id) "
-     "SELECT l.account_id, l.e - COALESCE(x.t, 0) FROM l LEFT JOIN x "
-     "ON x.account_id = l.account_id WHERE l.e > COALESCE(x.t, 0)",
-     "account %lld: its lots record %lld points more expired than its expiry operations took"},
     /* Debt is what a return could not take back: owed by the customer,
      * never owed to them. */
     {"SELECT id, debt FROM accounts WHERE debt < 0", "account %lld: negative debt %lld"},
@@ -113,6 +100,20 @@ const store_invariant store_invariants[] = {
      "SELECT s.op_id, s.t - COALESCE(p.t, 0) FROM s LEFT JOIN p ON p.op_id = s.op_id "
      "WHERE s.t != COALESCE(p.t, 0)",
      "operation %lld: its expire entries differ from the points it let expire by %lld"},
+
+    /* What the expiry took from a lot (lots.expired, written by the
+     * expiry's plan only) is points the lot no longer holds, and an
+     * account's lots never record more expired than its expiry operations
+     * (type 4) took from it: less only for expiries before the column,
+     * which recorded nothing per lot. */
+    {"SELECT id, expired FROM lots WHERE expired < 0 OR expired + remaining > amount",
+     "lot %lld: expired %lld is negative or more than the lot no longer holds"},
+    {"WITH x AS (SELECT p.account_id, -SUM(p.points) t FROM postings p JOIN ops o "
+     "ON o.id = p.op_id WHERE o.type = 4 AND p.account_id > 0 GROUP BY p.account_id), "
+     "l AS (SELECT account_id, SUM(expired) e FROM lots GROUP BY account_id) "
+     "SELECT l.account_id, l.e - COALESCE(x.t, 0) FROM l LEFT JOIN x "
+     "ON x.account_id = l.account_id WHERE l.e > COALESCE(x.t, 0)",
+     "account %lld: its lots record %lld points more expired than its expiry operations took"},
 
     /* The outbox (kopilka/notify.h). A message is planned from its event
      * and written by the event's dispatch, in one transaction with the

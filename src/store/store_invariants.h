@@ -27,7 +27,8 @@ extern const size_t store_invariants_count;
  * settlement entries): SQLite's verify checks them in one streaming pass
  * (store_sqlite_verify.c) with these very sentences; the rest, and
  * PostgreSQL's all, run as SQL. A new ledger invariant goes before the
- * outbox's and is added to that pass too. */
+ * outbox's: added to that pass too, or after these first ones (the lots'
+ * expiry checks, which SQLite runs as SQL as well). */
 enum { STORE_INVARIANTS_LEDGER = 11 };
 
 /* kp_people_ops.sealed_count's query, one row of one integer, run as is by

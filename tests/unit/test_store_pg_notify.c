@@ -440,7 +440,7 @@ static void test_a_database_of_schema_1_gains_the_outbox_on_open(void **state)
     if (kp_store_open(f->location, false, &f->b, &e) != KP_OK) fail_msg("open: %s", e.message);
     r = PQexec(c, "SELECT max(version) FROM kopilka_schema");
     /* and on to the latest: 15 (partner staff) */
-    assert_string_equal(PQgetvalue(r, 0, 0), "15");
+    assert_string_equal(PQgetvalue(r, 0, 0), "16");
     PQclear(r);
     PQfinish(c);
     int64_t event_id = event_with_messages(f->a, "after-upgrade", 2);

@@ -212,6 +212,27 @@ export async function startKopilka(options = {}) {
   return k;
 }
 
+/*
+ * The browser's clock reads the programs' calendar, as the browser of a
+ * manager at the shop does: the examples' programs are "+03:00", Moscow's
+ * (no summer time since 2014). Pages pick "today" in the browser's zone; a
+ * test that names a day for the API names it in the same calendar with
+ * programDay(), or after 21:00 UTC the two would disagree.
+ */
+export const PROGRAM_ZONE = 'Europe/Moscow';
+const PROGRAM_OFFSET_MS = 3 * 3600 * 1000;
+
+/* The program's calendar day of `d` (default now), YYYY-MM-DD. */
+export function programDay(d = new Date()) {
+  return new Date(d.getTime() + PROGRAM_OFFSET_MS).toISOString().slice(0, 10);
+}
+
+/* The first day of the month `back` months before today's, in the program's calendar. */
+export function programMonthStart(back) {
+  const d = new Date(Date.now() + PROGRAM_OFFSET_MS);
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1)).toISOString().slice(0, 10);
+}
+
 /* Debian's chromium, headless. */
 export async function launch() {
   return chromium.launch({
@@ -231,6 +252,7 @@ export async function newPage(browser, { viewport = DESKTOP, lang = 'ru', phone 
   const context = await browser.newContext({
     viewport,
     locale: lang === 'ru' ? 'ru-RU' : 'en-GB',
+    timezoneId: PROGRAM_ZONE,
     isMobile: phone,
     hasTouch: phone,
     deviceScaleFactor: 1,

@@ -18,15 +18,13 @@
 // English.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKopilka, launch, officePage, assertClean, checkA11y, snap, waitFor, PHONE } from './harness.mjs';
+import { startKopilka, launch, officePage, assertClean, checkA11y, snap, waitFor, PHONE, programDay, programMonthStart } from './harness.mjs';
 
 let k, browser, admin;
 
-const day = (d) => d.toISOString().slice(0, 10);
-function monthStart(back) {
-  const d = new Date();
-  return day(new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1)));
-}
+// Days of the program's calendar, as the page (its browser in the program's zone) picks them.
+const day = (d) => programDay(d);
+const monthStart = (back) => programMonthStart(back);
 
 before(async () => {
   k = await startKopilka({ staff: { anna: 'admin', olga: 'auditor', ivan: 'cashier' }, stores: ['main', 'north'], notify: false, cards: 3 });

@@ -9,15 +9,13 @@
 // section, screenshots at desktop and phone widths, Russian and English.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKopilka, launch, officePage, assertClean, checkA11y, snap, waitFor, PHONE } from './harness.mjs';
+import { startKopilka, launch, officePage, assertClean, checkA11y, snap, waitFor, PHONE, programDay, programMonthStart } from './harness.mjs';
 
 let k, browser, admin, program1;
 
-const day = (d) => d.toISOString().slice(0, 10);
-function monthStart(back) {
-  const d = new Date();
-  return day(new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1)));
-}
+// Days of the program's calendar, as the page (its browser in the program's zone) picks them.
+const day = (d) => programDay(d);
+const monthStart = (back) => programMonthStart(back);
 
 before(async () => {
   k = await startKopilka({ staff: { anna: 'admin', olga: 'auditor' }, stores: ['main', 'north'], notify: false, cards: 6 });
@@ -180,9 +178,8 @@ test('program versions: each bad field named, then loaded with its changes; sand
 
   // Scheduled from a date, then cancelled.
   await page.getByLabel('С даты и времени').check();
-  const soon = new Date(Date.now() + 3 * 86400e3);
-  const p = (n) => String(n).padStart(2, '0');
-  const local = `${soon.getFullYear()}-${p(soon.getMonth() + 1)}-${p(soon.getDate())}T09:30`;
+  // A wall time of the browser's zone, the program's (harness.mjs PROGRAM_ZONE, +03:00).
+  const local = `${programDay(new Date(Date.now() + 3 * 86400e3))}T09:30`;
   await page.getByLabel('Дата и время начала').fill(local);
   await page.getByRole('button', { name: 'Запланировать' }).click();
   await page.getByText(/^Версия 3 начнёт действовать/).waitFor();
@@ -190,7 +187,7 @@ test('program versions: each bad field named, then loaded with its changes; sand
   await v3.getByText('запланирована').waitFor();
   const listed = (await k.api('GET', '/v1/admin/programs', undefined, admin)).body.versions.find((v) => v.version === 3);
   assert.equal(listed.state, 'scheduled');
-  assert.equal(listed.activates_at, new Date(local).toISOString().replace('.000Z', 'Z'));
+  assert.equal(listed.activates_at, new Date(`${local}:00+03:00`).toISOString().replace('.000Z', 'Z'));
   await v3.getByRole('button', { name: 'Отменить версию 3' }).click();
   // The question takes the focus: confirmed from the keyboard.
   await v3.getByRole('button', { name: 'Да, отменить версию 3' }).waitFor();

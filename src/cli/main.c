@@ -218,10 +218,12 @@ static const kp_command commands[] = {
      "Prints the campaigns, newest first, as GET /v1/admin/campaigns does.", cmd_campaign_list},
     {"campaign show", "kopilka campaign show DB ID",
      "Prints a campaign with its progress (members pending, granted, over budget, held out, "
-     "skipped; points; messages sent). A server's scheduler runs campaigns.",
+     "skipped; points; messages sent), and for a grant by a program rule the rule and the "
+     "program version pinned at its start. A server's scheduler runs campaigns.",
      cmd_campaign_show},
     {"campaign results", "kopilka campaign results DB ID [--window-days N]",
-     "Prints a campaign's results: grants, points and points used, messages, and the "
+     "Prints a campaign's results: grants, points, the points of its lots spent and "
+     "expired, messages, and the "
      "revenue per customer of the targeted and control groups N days (default 30) before "
      "and after its start.",
      cmd_campaign_results},

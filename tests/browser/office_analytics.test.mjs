@@ -81,6 +81,8 @@ test('reports: the points report is the API\'s, per store, with its CSV', async 
   await page.getByLabel('Store', { exact: true }).fill('north');
   await page.getByRole('button', { name: 'Show' }).click();
   await page.getByRole('heading', { name: /^Points ·.*store north$/ }).waitFor();
+  // The heading names the store at once; its request may be a moment later.
+  await waitFor('the store\'s request', async () => asked.some((u) => u.searchParams.get('store') === 'north'), 10000);
   const last = asked[asked.length - 1];
   assert.equal(last.pathname, '/v1/admin/reports/points');
   assert.equal(last.searchParams.get('store'), 'north');
@@ -475,6 +477,8 @@ test('reports: members and non-members, the four figures are the API\'s, with a 
   await page.getByLabel('Tier', { exact: true }).fill('gold');
   await page.getByRole('button', { name: 'Show' }).click();
   await page.getByRole('heading', { name: /^Members and non-members ·.*every store · Tier gold$/ }).waitFor();
+  // The heading names the tier at once; its request may be a moment later.
+  await waitFor('the tier\'s request', async () => asked.some((u) => u.searchParams.get('tier') === 'gold'), 10000);
   const last = asked[asked.length - 1];
   assert.equal(last.pathname, '/v1/admin/reports/members');
   assert.equal(last.searchParams.get('tier'), 'gold');

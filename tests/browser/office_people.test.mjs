@@ -74,16 +74,20 @@ test('search a customer, open, edit: a refused phone under its field, then saved
   await checkA11y(page, 'customer view');
   await snap(page, 'office-customer');
   await page.getByRole('link', { name: 'Изменить данные' }).click();
-  const phone = page.getByLabel('Телефон', { exact: true });
+  // The edit form itself, once drawn: the view it replaces has fields and a
+  // "Сохранить" of its own (preferences), which a slow render left in place.
+  const edit = page.locator('form.edit');
+  await edit.waitFor();
+  const phone = edit.getByLabel('Телефон', { exact: true });
   await phone.fill('12');
-  await page.getByRole('button', { name: 'Сохранить' }).click();
+  await edit.getByRole('button', { name: 'Сохранить' }).click();
   await page.locator('.field-error .error-text').first().waitFor();
   assert.equal(await phone.getAttribute('aria-invalid'), 'true');
   assert.match(await page.locator('.field-error .error-text').first().innerText(), /digit|phone|number/i);
   await checkA11y(page, 'customer edit with an error');
   await snap(page, 'office-customer-edit-error');
   await phone.fill('+7 916 765 43 99');
-  await page.getByRole('button', { name: 'Сохранить' }).click();
+  await edit.getByRole('button', { name: 'Сохранить' }).click();
   await page.getByText('Данные сохранены.').waitFor();
   await page.getByText('+79167654399').waitFor();
   const got = await k.api('GET', '/v1/admin/customers/' + ids.ivan, undefined, admin);
